@@ -1,0 +1,72 @@
+"""Who may do what, where: the single enforcement point of DESIGN §4a.
+
+Every view and API asks these helpers (Zulip's `access_*` pattern). Objects outside the user's
+sites answer 404 (the visibility gate); actions the user's role lacks at a visible site answer
+403.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+
+from study.models import Membership, Site, Study
+from study.roles import Action, role_may
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from study.models import User
+
+
+def active_memberships(user: User | AnonymousUser) -> QuerySet[Membership]:
+    if not user.is_authenticated or not user.is_active:
+        return Membership.objects.none()
+    return Membership.objects.filter(user=user, ended_at__isnull=True).select_related("site", "site__study")
+
+
+def sites_visible_to(user: User | AnonymousUser) -> QuerySet[Site]:
+    """Sites where the user holds any active role: the root of the visibility gate."""
+    return Site.objects.filter(pk__in=active_memberships(user).values("site_id"))
+
+
+def sites_where(user: User | AnonymousUser, action: Action) -> QuerySet[Site]:
+    """Sites where one of the user's active roles permits `action`."""
+    site_ids = [m.site_id for m in active_memberships(user) if role_may(m.role, action)]
+    return Site.objects.filter(pk__in=site_ids)
+
+
+def roles_at(user: User | AnonymousUser, site: Site) -> set[str]:
+    return {m.role for m in active_memberships(user) if m.site_id == site.pk}
+
+
+def can(user: User | AnonymousUser, action: Action, *, site: Site) -> bool:
+    return any(role_may(role, action) for role in roles_at(user, site))
+
+
+def can_anywhere(user: User | AnonymousUser, action: Action, *, study: Study | None = None) -> bool:
+    for m in active_memberships(user):
+        if (study is None or m.site.study_id == study.pk) and role_may(m.role, action):
+            return True
+    return False
+
+
+def require(user: User | AnonymousUser, action: Action, *, site: Site) -> None:
+    """403 unless the user may do `action` at `site` (the caller has already passed the gate)."""
+    if not can(user, action, site=site):
+        raise PermissionDenied
+
+
+def require_anywhere(user: User | AnonymousUser, action: Action, *, study: Study | None = None) -> None:
+    if not can_anywhere(user, action, study=study):
+        raise PermissionDenied
+
+
+def studies_visible_to(user: User | AnonymousUser) -> QuerySet[Study]:
+    return Study.objects.filter(pk__in=sites_visible_to(user).values("study_id"))
+
+
+def administered_studies(user: User | AnonymousUser) -> QuerySet[Study]:
+    return Study.objects.filter(pk__in=sites_where(user, Action.ADMINISTER).values("study_id"))

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import pghistory
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from study import demo
+from study.models import Membership, Site, Study, User, VisitDefinition
+
+
+class Command(BaseCommand):
+    help = "Load (or refresh) the CD7 CAR-T demo study. Idempotent."
+
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        parser.add_argument(
+            "--with-demo-accounts",
+            action="store_true",
+            help="Create the demo accounts even with DEBUG off (they have a published password).",
+        )
+        parser.add_argument("--no-accounts", action="store_true", help="Load the study only.")
+
+    @transaction.atomic
+    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+        make_accounts = not options["no_accounts"]
+        if make_accounts and not settings.DEBUG and not options["with_demo_accounts"]:
+            raise CommandError(
+                "Refusing to create demo accounts with a published password while DEBUG is off. "
+                "Pass --with-demo-accounts to do it anyway, or --no-accounts to load the study only."
+            )
+        with pghistory.context(reason="load demo study"):
+            study, _ = Study.objects.update_or_create(code=demo.STUDY["code"], defaults=demo.STUDY)
+            site, _ = Site.objects.update_or_create(
+                study=study, code=demo.SITE["code"], defaults={k: v for k, v in demo.SITE.items() if k != "code"}
+            )
+            for order, visit in enumerate(demo.schedule(), start=1):
+                VisitDefinition.objects.update_or_create(
+                    study=study, code=visit["code"], defaults={**visit, "order": order}
+                )
+            if make_accounts:
+                self._accounts(site)
+        self.stdout.write(self.style.SUCCESS(f"Demo study {study.code} loaded ({site.code} {site.name})."))
+
+    def _accounts(self, site: Site) -> None:
+        for username, role, printed_name, language in demo.USERS:
+            user = User.objects.filter(username=username).first()
+            if user is None:
+                user = User(
+                    username=username, printed_name=printed_name, language=language, email=f"{username}@example.org"
+                )
+                user.set_password(demo.DEMO_PASSWORD)
+                user.save()
+            if not Membership.objects.filter(user=user, site=site, role=role, ended_at__isnull=True).exists():
+                Membership.objects.create(user=user, site=site, role=role, granted_at=timezone.now())
+        names = ", ".join(u[0] for u in demo.USERS)
+        self.stdout.write(f"Demo accounts (password {demo.DEMO_PASSWORD}): {names}")

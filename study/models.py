@@ -1,0 +1,186 @@
+"""Study configuration: users, studies, sites and role memberships (DESIGN §3, §4a)."""
+
+from __future__ import annotations
+
+import pghistory
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from study.roles import Role
+
+LANGUAGE_CHOICES = [("en", "English"), ("zh-hans", "简体中文")]
+
+
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(),
+    pghistory.DeleteEvent(),
+    exclude=["password", "last_login"],
+)
+class User(AbstractUser):
+    """A person who signs in. Deactivated, never deleted (their audit trail must resolve)."""
+
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        choices=LANGUAGE_CHOICES,
+        blank=True,
+        help_text=_("Blank: the default language of your site."),
+    )
+    printed_name = models.CharField(_("printed name"), max_length=150, blank=True)
+
+    def display_name(self) -> str:
+        return self.printed_name or self.get_full_name() or self.username
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class Study(models.Model):
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    title = models.CharField(_("title"), max_length=300)
+    title_zh = models.CharField(_("title (Chinese)"), max_length=300, blank=True)
+    registry_id = models.CharField(_("registry ID"), max_length=40, blank=True)
+    phase = models.CharField(_("phase"), max_length=20, blank=True)
+    planned_subjects = models.PositiveIntegerField(_("planned subjects"), default=0)
+
+    class Meta:
+        verbose_name = _("study")
+        verbose_name_plural = _("studies")
+
+    def __str__(self) -> str:
+        return self.code
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class Site(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="sites")
+    code = models.CharField(_("site code"), max_length=10)
+    name = models.CharField(_("name"), max_length=200)
+    name_zh = models.CharField(_("name (Chinese)"), max_length=200, blank=True)
+    time_zone = models.CharField(_("time zone"), max_length=64, default="Asia/Shanghai")
+    default_language = models.CharField(
+        _("default language"), max_length=10, choices=LANGUAGE_CHOICES, default="zh-hans"
+    )
+    subject_prefix = models.CharField(_("subject ID prefix"), max_length=10)
+
+    class Meta:
+        verbose_name = _("site")
+        verbose_name_plural = _("sites")
+        constraints = [
+            models.UniqueConstraint(fields=["study", "code"], name="site_code_unique_in_study"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class Membership(models.Model):
+    """A user's role at a site. Ended, never deleted; at most one active row per user/site/role."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="memberships")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="memberships")
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    granted_at = models.DateTimeField(_("granted at"))
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    end_reason = models.CharField(_("reason for ending"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "site", "role"],
+                condition=Q(ended_at__isnull=True),
+                name="one_active_membership_per_role",
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=models.F("granted_at")),
+                name="membership_ends_after_grant",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.get_role_display()} @ {self.site.code}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.ended_at is None
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class AccountEvent(models.Model):
+    """A readable log of account administration (invitations, role changes, lockout unlocks),
+    shown on the user's page. The database triggers record the row-level history as well."""
+
+    class Kind(models.TextChoices):
+        INVITED = "invited", _("Invited")
+        ROLE_GRANTED = "role_granted", _("Role granted")
+        ROLE_ENDED = "role_ended", _("Role ended")
+        DEACTIVATED = "deactivated", _("Deactivated")
+        REACTIVATED = "reactivated", _("Reactivated")
+        UNLOCKED = "unlocked", _("Lockout lifted")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="account_events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(_("event"), max_length=20, choices=Kind.choices)
+    detail = models.CharField(_("detail"), max_length=300, blank=True)
+    at = models.DateTimeField(_("at"))
+
+    class Meta:
+        verbose_name = _("account event")
+        verbose_name_plural = _("account events")
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.user}"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class VisitDefinition(models.Model):
+    """One time point of the study schedule (CLINICAL_SPEC §7): a day offset from its anchor and
+    a window. Event-driven steps (collection, bridging) have no planned day."""
+
+    class Anchor(models.TextChoices):
+        ENROLMENT = "enrolment", _("Enrolment")
+        INFUSION = "infusion", _("First infusion (day 0)")
+        EVENT = "event", _("When it happens")
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="visit_definitions")
+    code = models.CharField(_("visit code"), max_length=20)
+    name = models.CharField(_("name"), max_length=100)
+    name_zh = models.CharField(_("name (Chinese)"), max_length=100)
+    anchor = models.CharField(_("anchor"), max_length=10, choices=Anchor.choices)
+    day = models.IntegerField(_("planned day"), null=True, blank=True)
+    window_before = models.PositiveSmallIntegerField(_("window before (days)"), default=0)
+    window_after = models.PositiveSmallIntegerField(_("window after (days)"), default=0)
+    marrow = models.CharField(
+        _("bone marrow"),
+        max_length=10,
+        choices=[("", _("none")), ("optional", _("optional")), ("required", _("required"))],
+        blank=True,
+    )
+    order = models.PositiveSmallIntegerField(_("order"))
+
+    class Meta:
+        verbose_name = _("visit definition")
+        verbose_name_plural = _("visit definitions")
+        ordering = ["study", "order"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "code"], name="visit_code_unique_in_study"),
+            models.CheckConstraint(
+                condition=Q(anchor="event", day__isnull=True) | (~Q(anchor="event") & Q(day__isnull=False)),
+                name="visit_day_matches_anchor",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code

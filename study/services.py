@@ -1,0 +1,157 @@
+"""Writes to study configuration and accounts (STYLE habit 3: keyword-only, typed, atomic).
+
+Each function records an AccountEvent beside the row-level trigger history, and runs inside
+`pghistory.context` so the history rows carry who did it and why.
+"""
+
+from __future__ import annotations
+
+import pghistory
+from axes.utils import reset as axes_reset
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+from django.utils.translation import gettext as _
+
+from study import access
+from study.models import AccountEvent, Membership, Site, User
+from study.roles import Action
+
+
+def _require_admin_of(actor: User, site: Site) -> None:
+    if not access.can_anywhere(actor, Action.ADMINISTER, study=site.study):
+        raise PermissionDenied
+
+
+def _log(*, user: User, actor: User, kind: str, detail: str = "") -> None:
+    event = AccountEvent(user=user, actor=actor, kind=kind, detail=detail[:300], at=timezone.now())
+    event.full_clean()
+    event.save()
+
+
+def invitation_link(*, user: User, base_url: str) -> str:
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    return base_url.rstrip("/") + reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": token})
+
+
+@transaction.atomic
+def invite_user(
+    *,
+    actor: User,
+    username: str,
+    email: str,
+    first_name: str,
+    last_name: str,
+    printed_name: str,
+    language: str,
+    site: Site,
+    role: str,
+    base_url: str,
+) -> User:
+    """Create an account with no usable password, grant its first role and e-mail a link to set
+    the password."""
+    _require_admin_of(actor, site)
+    with pghistory.context(reason="invite user", site=site.code):
+        user = User(
+            username=username,
+            email=email,
+            first_name=first_name,
+            last_name=last_name,
+            printed_name=printed_name,
+            language=language,
+        )
+        user.set_unusable_password()
+        user.full_clean()
+        user.save()
+        _log(user=user, actor=actor, kind=AccountEvent.Kind.INVITED, detail=email)
+        grant_role(actor=actor, user=user, site=site, role=role)
+    link = invitation_link(user=user, base_url=base_url)
+    with translation.override(language or site.default_language):
+        body = render_to_string("study/email/invitation.txt", {"user": user, "link": link, "site": site})
+        send_mail(_("Your TrialSite account"), body, None, [email])
+    return user
+
+
+@transaction.atomic
+def grant_role(*, actor: User, user: User, site: Site, role: str) -> Membership:
+    _require_admin_of(actor, site)
+    if Membership.objects.filter(user=user, site=site, role=role, ended_at__isnull=True).exists():
+        raise ValidationError({"role": _("This user already holds this role at this site.")})
+    with pghistory.context(reason="grant role", site=site.code):
+        membership = Membership(user=user, site=site, role=role, granted_by=actor, granted_at=timezone.now())
+        membership.full_clean()
+        membership.save()
+        _log(user=user, actor=actor, kind=AccountEvent.Kind.ROLE_GRANTED, detail=f"{role} @ {site.code}")
+    return membership
+
+
+@transaction.atomic
+def end_role(*, actor: User, membership: Membership, reason: str) -> Membership:
+    _require_admin_of(actor, membership.site)
+    if not reason.strip():
+        raise ValidationError({"reason": _("Give a reason for ending this role.")})
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    if membership.ended_at is not None:
+        raise ValidationError(_("This role has already ended."))
+    with pghistory.context(reason=reason, site=membership.site.code):
+        membership.ended_at = timezone.now()
+        membership.ended_by = actor
+        membership.end_reason = reason.strip()
+        membership.full_clean()
+        membership.save(update_fields=["ended_at", "ended_by", "end_reason"])
+        _log(
+            user=membership.user,
+            actor=actor,
+            kind=AccountEvent.Kind.ROLE_ENDED,
+            detail=f"{membership.role} @ {membership.site.code}: {reason}",
+        )
+    return membership
+
+
+def _require_admin_of_user(actor: User, user: User) -> None:
+    studies = access.administered_studies(actor)
+    if not Membership.objects.filter(user=user, site__study__in=studies).exists():
+        raise PermissionDenied
+
+
+@transaction.atomic
+def set_user_active(*, actor: User, user: User, active: bool, reason: str) -> User:
+    """Deactivate (never delete) or reactivate an account."""
+    _require_admin_of_user(actor, user)
+    if not reason.strip():
+        raise ValidationError({"reason": _("Give a reason.")})
+    if user.pk == actor.pk and not active:
+        raise ValidationError(_("You cannot deactivate your own account."))
+    with pghistory.context(reason=reason):
+        user.is_active = active
+        user.save(update_fields=["is_active"])
+        kind = AccountEvent.Kind.REACTIVATED if active else AccountEvent.Kind.DEACTIVATED
+        _log(user=user, actor=actor, kind=kind, detail=reason)
+    return user
+
+
+@transaction.atomic
+def unlock_user(*, actor: User, user: User) -> int:
+    """Lift a failed-login lockout for this username (all addresses). Returns attempts cleared."""
+    _require_admin_of_user(actor, user)
+    cleared = axes_reset(username=user.username)
+    with pghistory.context(reason="unlock"):
+        _log(user=user, actor=actor, kind=AccountEvent.Kind.UNLOCKED, detail=str(cleared))
+    return int(cleared or 0)
+
+
+@transaction.atomic
+def set_language(*, user: User, language: str) -> User:
+    if language not in {"", "en", "zh-hans"}:
+        raise ValidationError({"language": _("Unknown language.")})
+    with pghistory.context(reason="language preference"):
+        user.language = language
+        user.save(update_fields=["language"])
+    return user

@@ -1,0 +1,183 @@
+"""Pages: sign-in, the study home, language choice, and user administration (study admin)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from study import access, selectors, services
+from study.forms import GrantRoleForm, InviteUserForm, LanguageForm, ReasonForm
+from study.models import Membership
+from study.roles import Action
+from trialsite.middleware import stamp_login
+
+
+class SignInView(auth_views.LoginView):
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+    def form_valid(self, form):  # type: ignore[no-untyped-def]
+        response = super().form_valid(form)
+        stamp_login(self.request)
+        return response
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    context = {
+        "studies": selectors.home_summary(user),  # type: ignore[arg-type]
+        "can_view_crf": access.can_anywhere(user, Action.VIEW_CRF),
+        "can_administer": access.can_anywhere(user, Action.ADMINISTER),
+    }
+    return render(request, "study/home.html", context)
+
+
+@require_POST
+def choose_language(request: HttpRequest) -> HttpResponse:
+    form = LanguageForm(request.POST)
+    next_url = request.POST.get("next") or "/"
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        next_url = "/"
+    response = HttpResponseRedirect(next_url)
+    if form.is_valid():
+        language = form.cleaned_data["language"]
+        if request.user.is_authenticated:
+            services.set_language(user=request.user, language=language)  # type: ignore[arg-type]
+        response.set_cookie("django_language", language, samesite="Lax", max_age=365 * 24 * 3600)
+    return response
+
+
+@require_POST
+@login_required
+def keepalive(request: HttpRequest) -> HttpResponse:
+    """Touching the session is the whole job: the middleware renews its idle timer."""
+    return HttpResponse(status=204)
+
+
+def _admin_sites(request: HttpRequest):  # type: ignore[no-untyped-def]
+    sites = access.sites_where(request.user, Action.ADMINISTER)
+    if not sites.exists():
+        raise PermissionDenied
+    # A study admin administers every site of the studies they administer.
+    from study.models import Site
+
+    return Site.objects.filter(study__in=access.administered_studies(request.user)).order_by("code")
+
+
+def _administered_user(request: HttpRequest, pk: int):  # type: ignore[no-untyped-def]
+    _admin_sites(request)
+    user = selectors.users_administered_by(request.user).filter(pk=pk).first()  # type: ignore[arg-type]
+    if user is None:
+        raise Http404
+    return user
+
+
+@login_required
+def user_list(request: HttpRequest) -> HttpResponse:
+    _admin_sites(request)
+    users = list(selectors.users_administered_by(request.user))  # type: ignore[arg-type]
+    locked = selectors.locked_usernames([u.username for u in users])
+    return render(request, "study/user_list.html", {"users": users, "locked": locked})
+
+
+@login_required
+def invite_user(request: HttpRequest) -> HttpResponse:
+    sites = _admin_sites(request)
+    form = InviteUserForm(request.POST or None, sites=sites)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.invite_user(
+                actor=request.user,  # type: ignore[arg-type]
+                base_url=request.build_absolute_uri("/"),
+                **form.cleaned_data,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, _("Invitation sent to %(email)s.") % {"email": user.email})
+            return redirect("user_detail", pk=user.pk)
+    return render(request, "study/user_invite.html", {"form": form})
+
+
+@login_required
+def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _administered_user(request, pk)
+    sites = _admin_sites(request)
+    context = {
+        "person": user,
+        "memberships": user.memberships.filter(site__in=sites).select_related("site", "granted_by", "ended_by"),
+        "events": user.account_events.select_related("actor")[:50],
+        "grant_form": GrantRoleForm(sites=sites),
+        "reason_form": ReasonForm(),
+        "locked": user.username in selectors.locked_usernames([user.username]),
+    }
+    return render(request, "study/user_detail.html", context)
+
+
+@require_POST
+@login_required
+def grant_role(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _administered_user(request, pk)
+    form = GrantRoleForm(request.POST, sites=_admin_sites(request))
+    if form.is_valid():
+        try:
+            services.grant_role(actor=request.user, user=user, **form.cleaned_data)  # type: ignore[arg-type]
+            messages.success(request, _("Role granted."))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+    else:
+        messages.error(request, _("Choose a site and a role."))
+    return redirect("user_detail", pk=user.pk)
+
+
+@require_POST
+@login_required
+def end_role(request: HttpRequest, pk: int) -> HttpResponse:
+    sites = _admin_sites(request)
+    membership = Membership.objects.filter(pk=pk, site__in=sites).select_related("site", "user").first()
+    if membership is None:
+        raise Http404
+    form = ReasonForm(request.POST)
+    if form.is_valid():
+        try:
+            services.end_role(actor=request.user, membership=membership, reason=form.cleaned_data["reason"])  # type: ignore[arg-type]
+            messages.success(request, _("Role ended."))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+    else:
+        messages.error(request, _("Give a reason for ending this role."))
+    return redirect("user_detail", pk=membership.user_id)
+
+
+@require_POST
+@login_required
+def set_active(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _administered_user(request, pk)
+    form = ReasonForm(request.POST)
+    active = request.POST.get("active") == "1"
+    if form.is_valid():
+        try:
+            services.set_user_active(actor=request.user, user=user, active=active, reason=form.cleaned_data["reason"])  # type: ignore[arg-type]
+            messages.success(request, _("Account reactivated.") if active else _("Account deactivated."))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+    else:
+        messages.error(request, _("Give a reason."))
+    return redirect("user_detail", pk=user.pk)
+
+
+@require_POST
+@login_required
+def unlock(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _administered_user(request, pk)
+    services.unlock_user(actor=request.user, user=user)  # type: ignore[arg-type]
+    messages.success(request, _("Lockout lifted for %(username)s.") % {"username": user.username})
+    return redirect("user_detail", pk=user.pk)

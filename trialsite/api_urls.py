@@ -1,0 +1,16 @@
+from django.urls import include, path
+from knox import views as knox_views
+from rest_framework.routers import DefaultRouter
+
+from study.api import TokenLoginView
+from subjects.api import SubjectViewSet
+
+router = DefaultRouter()
+router.register("subjects", SubjectViewSet, basename="subject")
+
+urlpatterns = [
+    path("auth/login/", TokenLoginView.as_view(), name="knox-login"),
+    path("auth/logout/", knox_views.LogoutView.as_view(), name="knox-logout"),
+    path("auth/logoutall/", knox_views.LogoutAllView.as_view(), name="knox-logoutall"),
+    path("", include(router.urls)),
+]

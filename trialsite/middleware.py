@@ -1,0 +1,121 @@
+"""Request plumbing: request ids, language choice, session expiry."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse
+from django.middleware.locale import LocaleMiddleware
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+#: Paths that must answer without a session or a database (health probes).
+SESSIONLESS_PREFIXES = ("/health/", "/static/")
+
+LOGIN_AT = "trialsite_login_at"
+LAST_SEEN = "trialsite_last_seen"
+
+
+class RequestIdMiddleware:
+    """Gives each request an id (or keeps a proxy's `X-Request-ID`) for logs and the audit trail."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get("X-Request-ID", "")
+        rid = incoming if 8 <= len(incoming) <= 64 and incoming.isascii() else uuid.uuid4().hex
+        request.request_id = rid  # type: ignore[attr-defined]
+        token = request_id_var.set(rid)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
+        response["X-Request-ID"] = rid
+        return response
+
+
+class RequestIdLogFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+def _sessionless(request: HttpRequest) -> bool:
+    return request.path.startswith(SESSIONLESS_PREFIXES)
+
+
+class UserLocaleMiddleware(LocaleMiddleware):
+    """Before login the browser's Accept-Language (or the language cookie) picks the language;
+    after login the user's own choice holds, else the default of their first site."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        if not _sessionless(request) and request.user.is_authenticated:
+            language = user_language(request.user)
+            translation.activate(language)
+            request.LANGUAGE_CODE = translation.get_language()
+            return
+        super().process_request(request)
+
+
+def user_language(user) -> str:  # type: ignore[no-untyped-def]
+    if user.language:
+        return str(user.language)
+    membership = user.memberships.filter(ended_at__isnull=True).select_related("site").order_by("pk").first()
+    if membership is not None:
+        return str(membership.site.default_language)
+    return str(settings.LANGUAGE_CODE)
+
+
+def _parse(stamp: object) -> datetime | None:
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+
+
+class SessionExpiryMiddleware:
+    """Ends a session after SESSION_IDLE_TIMEOUT without requests, or SESSION_ABSOLUTE_TIMEOUT
+    after login, whichever comes first. The session cookie age enforces the idle limit too; this
+    middleware makes both limits explicit, testable and announced to the user."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not _sessionless(request) and request.user.is_authenticated:
+            now = timezone.now()
+            login_at = _parse(request.session.get(LOGIN_AT))
+            last_seen = _parse(request.session.get(LAST_SEEN))
+            expired = (
+                login_at is None
+                or (now - login_at).total_seconds() > settings.SESSION_ABSOLUTE_TIMEOUT
+                or (last_seen is not None and (now - last_seen).total_seconds() > settings.SESSION_IDLE_TIMEOUT)
+            )
+            if expired:
+                logout(request)
+                if request.path.startswith("/api/"):
+                    return self.get_response(request)
+                messages.warning(request, _("Your session has expired. Please sign in again."))
+                return redirect(f"{reverse('login')}?next={request.path}")
+            request.session[LAST_SEEN] = now.isoformat()
+        return self.get_response(request)
+
+
+def stamp_login(request: HttpRequest) -> None:
+    now = timezone.now().isoformat()
+    request.session[LOGIN_AT] = now
+    request.session[LAST_SEEN] = now
