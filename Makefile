@@ -1,0 +1,50 @@
+# Two commands for a newcomer: `make run` and `make test` (see README).
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+ARGS ?=
+
+.PHONY: run test test-slow lint install install-dev messages clean-local
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip wheel
+
+install: $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/python -m trialsite.i18n compile
+
+$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt
+	$(BIN)/pip install -q -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+install-dev: $(STAMP)
+	$(BIN)/python -m trialsite.i18n compile
+
+## make run: install, migrate, load the demo study, serve with a worker and beat (embedded
+## PostgreSQL/Redis unless DATABASE_URL/REDIS_URL are set). Ctrl-C stops everything.
+run: install
+	$(BIN)/python -m trialsite.launcher
+
+## make test: the suite against PostgreSQL (DATABASE_URL if set, else embedded); < 15 min.
+test: install-dev
+	$(BIN)/python -m trialsite.testrun -m "not slow" $(ARGS)
+
+## make test-slow: the bounded second tier (faults, load).
+test-slow: install-dev
+	$(BIN)/python -m trialsite.testrun -m "slow" $(ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/djlint templates --lint
+	$(BIN)/lint-imports
+	$(BIN)/mypy clinical --strict
+	DJANGO_DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/python -m trialsite.i18n check
+
+messages: install-dev
+	DJANGO_DEBUG=1 $(BIN)/python manage.py makemessages -l zh_Hans --no-obsolete --no-location -i ".venv/*" -i "staticfiles/*"
+	$(BIN)/python -m trialsite.i18n check
