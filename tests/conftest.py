@@ -1,6 +1,18 @@
-"""Shared fixtures: a study with two sites and one user per role at each (DESIGN §4a)."""
+"""Shared fixtures: a study with two sites and one user per role at each (DESIGN §4a), a second
+study with its own administrator, real API tokens, free ports and private servers for the
+fault tests (never the shared Redis on 6379)."""
 
 from __future__ import annotations
+
+import base64
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -10,6 +22,14 @@ from study.roles import Role
 from subjects.models import Subject
 
 PASSWORD = "Correct-Horse-Battery-9"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """PBKDF2 costs ~0.3 s a hash by design; tests create many users. Production keeps PBKDF2."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -53,6 +73,29 @@ def subject_b(site_b):
 
 
 @pytest.fixture
+def other_study(db):
+    return Study.objects.create(code="other-study", title="Another study", registry_id="NCT99999999", phase="I")
+
+
+@pytest.fixture
+def other_site(other_study):
+    return Site.objects.create(
+        study=other_study, code="09", name="Other Site", subject_prefix="X", default_language="en"
+    )
+
+
+@pytest.fixture
+def other_admin(other_site):
+    """The study admin of another study: must not reach users of `study`."""
+    return make_user("study_admin_other", site=other_site, role=Role.STUDY_ADMIN)
+
+
+@pytest.fixture
+def other_coordinator(other_site):
+    return make_user("coordinator_other", site=other_site, role=Role.COORDINATOR)
+
+
+@pytest.fixture
 def login(client):
     """Log a user in through the real sign-in page, so the session carries its login stamp."""
 
@@ -62,3 +105,84 @@ def login(client):
         return client
 
     return _login
+
+
+def basic_auth(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+@pytest.fixture
+def api_token(client):
+    """A real knox token from POST /api/v1/auth/login/ with HTTP Basic credentials."""
+
+    def _token(user: User, password: str = PASSWORD) -> str:
+        response = client.post("/api/v1/auth/login/", HTTP_AUTHORIZATION=basic_auth(user.username, password))
+        assert response.status_code == 200, response.content[:500]
+        return response.json()["token"]
+
+    return _token
+
+
+# --- real processes for fault tests ------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+    """Terminate one process we started (by its own handle), killing it if it lingers."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout)
+
+
+def subprocess_env(**overrides: str) -> dict[str, str]:
+    """The environment for a child Django/Celery process: this run's settings plus overrides."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PYTEST_", "DJANGO_", "SECURE_", "DATABASE_", "REDIS_", "CELERY_"))
+    }
+    for key in ("DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY", "SECURE_SSL_REDIRECT", "SECURE_COOKIES"):
+        if key in os.environ:
+            env[key] = os.environ[key]
+    env.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production-0123456789abcdef")
+    env["STATIC_MANIFEST"] = "0"
+    env["PYTHONPATH"] = str(PROJECT_DIR)
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture
+def private_redis(tmp_path) -> Iterator[dict[str, object]]:
+    """A throw-away redis-server on a free port (never the shared one on 6379)."""
+    server = shutil.which("redis-server") or "/usr/bin/redis-server"
+    port = free_port()
+    proc = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        yield {"port": port, "url": f"redis://127.0.0.1:{port}/0", "process": proc}
+    finally:
+        stop_process(proc)
