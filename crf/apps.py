@@ -1,6 +1,20 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _harden_audit(using: str = "default", **kwargs: object) -> None:
+    from django.db import connections
+
+    from trialsite.dbroles import harden
+
+    harden(connections[using])
 
 
 class CrfConfig(AppConfig):
     name = "crf"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Infrastructure, not domain flow: every migrate re-creates pgtrigger's ignore function,
+        # so the audit hardening must follow each one.
+        post_migrate.connect(_harden_audit, sender=self, dispatch_uid="trialsite-harden-audit")

@@ -184,3 +184,60 @@ class VisitDefinition(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class ProtocolSettings(models.Model):
+    """One version of the study's protocol choices (DESIGN §4; CLINICAL_SPEC's open choices).
+
+    Versions are never edited: a change is a new version with an effective date. The version in
+    force on a clinical date is the newest version effective on or before it.
+    """
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="protocol_settings")
+    version = models.PositiveIntegerField(_("version"))
+    effective_from = models.DateField(_("effective from"))
+    values = models.JSONField(_("values"))
+    reason = models.CharField(_("reason"), max_length=300)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"))
+
+    class Meta:
+        verbose_name = _("protocol settings")
+        verbose_name_plural = _("protocol settings")
+        ordering = ["study", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "version"], name="protocol_settings_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study} v{self.version} from {self.effective_from}"
+
+    def choices(self):  # type: ignore[no-untyped-def]
+        from clinical.protocol import ProtocolChoices
+
+        return ProtocolChoices.from_json(self.values)
+
+
+class Rederivation(models.Model):
+    """What a new settings version re-derived: one row per form instance whose stored derived
+    values were recomputed (DESIGN §4: a new version re-derives values dated on or after its
+    effective date and lists them)."""
+
+    settings = models.ForeignKey(ProtocolSettings, on_delete=models.PROTECT, related_name="rederivations")
+    form_label = models.CharField(max_length=100)
+    object_id = models.PositiveBigIntegerField()
+    clinical_date = models.DateField()
+    changed = models.JSONField(default=dict)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["settings", "clinical_date", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["settings", "form_label", "object_id"], name="rederived_once_per_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.form_label}#{self.object_id} under v{self.settings_id}"

@@ -26,3 +26,43 @@ class Subject(models.Model):
 
     def __str__(self) -> str:
         return self.subject_id
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class IdentityRecord(models.Model):
+    """Directly identifying data, one row per subject (DESIGN §4 "Identity record"). Visible only
+    to the roles of DESIGN §4a; never in exports, logs or e-mails."""
+
+    subject = models.OneToOneField(Subject, on_delete=models.PROTECT, related_name="identity")
+    full_name = models.CharField(_("full name"), max_length=200)
+    date_of_birth = models.DateField(_("date of birth"))
+    hospital_number = models.CharField(_("hospital number"), max_length=50, blank=True)
+    phone = models.CharField(_("phone"), max_length=50, blank=True)
+
+    class Meta:
+        verbose_name = _("identity record")
+        verbose_name_plural = _("identity records")
+
+    def __str__(self) -> str:
+        return f"identity of {self.subject}"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class Visit(models.Model):
+    """A scheduled time point of one subject, instantiated from the study's visit definitions."""
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="visits")
+    definition = models.ForeignKey("study.VisitDefinition", on_delete=models.PROTECT, related_name="+")
+    planned_date = models.DateField(_("planned date"), null=True, blank=True)
+    visit_date = models.DateField(_("visit date"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("visit")
+        verbose_name_plural = _("visits")
+        ordering = ["subject", "definition__order"]
+        constraints = [
+            models.UniqueConstraint(fields=["subject", "definition"], name="one_visit_per_definition"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} {self.definition.code}"

@@ -176,8 +176,9 @@ def private_redis(tmp_path) -> Iterator[dict[str, object]]:
     """A throw-away redis-server on a free port (never the shared one on 6379)."""
     server = shutil.which("redis-server") or "/usr/bin/redis-server"
     port = free_port()
+    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)]
     proc = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        [server, *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

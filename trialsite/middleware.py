@@ -13,8 +13,6 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.middleware.locale import LocaleMiddleware
-from django.shortcuts import redirect
-from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -106,13 +104,33 @@ class SessionExpiryMiddleware:
                 or (last_seen is not None and (now - last_seen).total_seconds() > settings.SESSION_IDLE_TIMEOUT)
             )
             if expired:
+                # Imported here: this module is loaded by LOGGING before the app registry is ready.
+                from django.contrib.auth.views import redirect_to_login
+
                 logout(request)
                 if request.path.startswith("/api/"):
                     return self.get_response(request)
-                messages.warning(request, _("Your session has expired. Please sign in again."))
-                return redirect(f"{reverse('login')}?next={request.path}")
+                response = redirect_to_login(request.get_full_path())
+                _announce_expiry(request, response)
+                return response
             request.session[LAST_SEEN] = now.isoformat()
         return self.get_response(request)
+
+
+def _announce_expiry(request: HttpRequest, response: HttpResponse) -> None:
+    """Leave "your session has expired" for the sign-in page. This middleware answers before
+    MessageMiddleware has run (it sits further in), so it opens the message storage itself and
+    writes it onto its own response."""
+    from django.contrib.messages.storage import default_storage
+
+    storage = getattr(request, "_messages", None)
+    opened_here = storage is None
+    if opened_here:
+        storage = default_storage(request)
+        request._messages = storage  # type: ignore[attr-defined]
+    storage.add(messages.WARNING, _("Your session has expired. Please sign in again."))
+    if opened_here:
+        storage.update(response)
 
 
 def stamp_login(request: HttpRequest) -> None:

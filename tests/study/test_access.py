@@ -88,10 +88,7 @@ def test_subject_list_shows_only_own_site(role, users_a, subject_a, subject_b, l
 @pytest.mark.parametrize("role", ROLES)
 def test_api_per_role(role, auth, users_a, subject_a, subject_b, login, api_token):
     user = users_a[role]
-    if auth == "session":
-        client = login(user)
-    else:
-        client = Client(HTTP_AUTHORIZATION=f"Token {api_token(user)}")
+    client = login(user) if auth == "session" else Client(HTTP_AUTHORIZATION=f"Token {api_token(user)}")
     response = client.get("/api/v1/subjects/")
     assert response.status_code == expected(API_STATUS, "subject_list", role)
     if response.status_code == 200:

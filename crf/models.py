@@ -1,0 +1,234 @@
+"""What every form shares (DESIGN §4 "CRF instance"): the CRF base, queries, data locks and the
+transactional outbox. SDV marks and signatures join them in later issues."""
+
+from __future__ import annotations
+
+import pghistory
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class EntryStatus(models.TextChoices):
+    NOT_STARTED = "not_started", _("Not started")
+    IN_PROGRESS = "in_progress", _("In progress")
+    COMPLETE = "complete", _("Complete")
+
+
+class MissingCode(models.TextChoices):
+    NOT_DONE = "ND", _("Not done")
+    UNKNOWN = "UNK", _("Unknown")
+    NOT_APPLICABLE = "NA", _("Not applicable")
+
+
+class CrfInstance(models.Model):
+    """Abstract base of every case report form.
+
+    Writes go through `crf.services.save_form` only: compare-and-set on `version`, reason for
+    change once complete, refused under a freeze or lock, edit checks run, never hard-deleted.
+    Concrete forms declare `crf_code`, `clinical_date_field` and the fields `missing` may hold.
+    """
+
+    crf_code: str = ""
+    crf_title: str = ""
+    clinical_date_field: str = ""
+    #: fields that may carry a "not done / unknown" code instead of a value
+    missing_allowed: tuple[str, ...] = ()
+
+    subject = models.ForeignKey(
+        "subjects.Subject", on_delete=models.PROTECT, related_name="%(app_label)s_%(class)s_set"
+    )
+    visit = models.ForeignKey(
+        "subjects.Visit", on_delete=models.PROTECT, null=True, blank=True, related_name="%(app_label)s_%(class)s_set"
+    )
+    entry_status = models.CharField(
+        _("entry status"), max_length=12, choices=EntryStatus.choices, default=EntryStatus.NOT_STARTED
+    )
+    version = models.PositiveIntegerField(_("version"), default=1, editable=False)
+    crf_version = models.CharField(_("CRF version"), max_length=10, default="1.0", editable=False)
+    missing = models.JSONField(_("not done / unknown"), default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    created_at = models.DateTimeField(_("created at"), editable=False)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    updated_at = models.DateTimeField(_("updated at"), editable=False)
+    entered_in_error = models.BooleanField(_("entered in error"), default=False, editable=False)
+    error_reason = models.CharField(_("reason entered in error"), max_length=300, blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def clinical_date(self):  # type: ignore[no-untyped-def]
+        return getattr(self, self.clinical_date_field) if self.clinical_date_field else None
+
+
+class QueryStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    ANSWERED = "answered", _("Answered")
+    CLOSED = "closed", _("Closed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+ACTIVE_QUERY_STATUSES = (QueryStatus.OPEN, QueryStatus.ANSWERED)
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class Query(models.Model):
+    """A data clarification on one field of one form instance (DESIGN §4 "Queries").
+
+    Automatic queries carry the edit-check `rule_code` and no raiser; manual ones a raiser.
+    `value` is the field's value when the query was (re-)raised: a closed automatic query whose
+    value the site confirmed is not raised again for the same rule, field and value.
+    """
+
+    class Answer(models.TextChoices):
+        CORRECTED = "corrected", _("Value corrected")
+        CONFIRMED = "confirmed", _("Value confirmed")
+
+    subject = models.ForeignKey("subjects.Subject", on_delete=models.PROTECT, related_name="queries")
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
+    object_id = models.PositiveBigIntegerField()
+    form = GenericForeignKey("content_type", "object_id")
+    field_name = models.CharField(_("field"), max_length=100)
+    rule_code = models.CharField(_("rule"), max_length=60, blank=True)
+    text = models.TextField(_("query text"))
+    value = models.JSONField(_("value queried"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=QueryStatus.choices, default=QueryStatus.OPEN)
+    raised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    raised_at = models.DateTimeField(_("raised at"))
+    answer = models.CharField(_("answer"), max_length=10, choices=Answer.choices, blank=True)
+    answer_text = models.TextField(_("answer text"), blank=True)
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    close_reason = models.CharField(_("closing note"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("query")
+        verbose_name_plural = _("queries")
+        ordering = ["-raised_at", "-pk"]
+        indexes = [models.Index(fields=["content_type", "object_id", "field_name"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["content_type", "object_id", "field_name", "rule_code"],
+                condition=Q(status__in=["open", "answered"]) & ~Q(rule_code=""),
+                name="one_active_automatic_query_per_rule_field",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.field_name}: {self.text[:40]}"
+
+    @property
+    def is_automatic(self) -> bool:
+        return bool(self.rule_code)
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class QueryStep(models.Model):
+    """One step of a query's life, in order: its visible thread."""
+
+    class Action(models.TextChoices):
+        RAISED = "raised", _("Raised")
+        ANSWERED = "answered", _("Answered")
+        CLOSED = "closed", _("Closed")
+        REOPENED = "reopened", _("Re-opened")
+        CANCELLED = "cancelled", _("Cancelled")
+        AUTO_CLOSED = "auto_closed", _("Closed automatically: the rule no longer fires")
+
+    query = models.ForeignKey(Query, on_delete=models.PROTECT, related_name="steps")
+    action = models.CharField(_("action"), max_length=12, choices=Action.choices)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    at = models.DateTimeField(_("at"))
+    text = models.TextField(_("text"), blank=True)
+
+    class Meta:
+        verbose_name = _("query step")
+        verbose_name_plural = _("query steps")
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.query_id} {self.action}"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class DataLock(models.Model):
+    """A freeze (no data changes; queries, SDV and signing continue) or a lock (nothing changes)
+    over the whole study, one subject, or one form instance (DESIGN §4). Lifted, never deleted."""
+
+    class Kind(models.TextChoices):
+        FREEZE = "freeze", _("Freeze")
+        LOCK = "lock", _("Lock")
+
+    kind = models.CharField(_("kind"), max_length=6, choices=Kind.choices)
+    study = models.ForeignKey("study.Study", on_delete=models.PROTECT, related_name="data_locks")
+    subject = models.ForeignKey(
+        "subjects.Subject", on_delete=models.PROTECT, null=True, blank=True, related_name="data_locks"
+    )
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, null=True, blank=True)
+    object_id = models.PositiveBigIntegerField(null=True, blank=True)
+    reason = models.CharField(_("reason"), max_length=300)
+    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    set_at = models.DateTimeField(_("set at"))
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    lifted_at = models.DateTimeField(_("lifted at"), null=True, blank=True)
+    lift_reason = models.CharField(_("reason for lifting"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("data lock")
+        verbose_name_plural = _("data locks")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(object_id__isnull=True) | Q(subject__isnull=False, content_type__isnull=False),
+                name="form_lock_names_subject_and_form",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.study_id}/{self.subject_id}/{self.object_id}"
+
+
+class OutboxMessage(models.Model):
+    """Background work requested in the same transaction as the data (DESIGN §2). The relay
+    publishes unsent rows to Celery and marks them sent; tasks are idempotent, keyed by `pk`."""
+
+    task_name = models.CharField(max_length=200)
+    kwargs = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["id"], name="outbox_unsent_idx", condition=Q(sent_at__isnull=True))]
+
+    def __str__(self) -> str:
+        return f"{self.pk} {self.task_name}"
+
+
+class TaskExecution(models.Model):
+    """Idempotency record: a task run for an outbox message completes at most once."""
+
+    message = models.OneToOneField(OutboxMessage, on_delete=models.PROTECT, related_name="execution")
+    task_name = models.CharField(max_length=200)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    runs = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.message_id} {self.task_name}"

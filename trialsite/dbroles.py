@@ -1,0 +1,130 @@
+"""Database roles and the append-only audit trail (DESIGN §4 "Audit trail").
+
+Migrations run as the table owner; the application connects as `DB_APP_ROLE`, which:
+- may read and write ordinary tables, but only SELECT and INSERT history (event) tables;
+- cannot switch the audit triggers off: pgtrigger's ignore switch (`pgtrigger.ignore()` /
+  `set_config('pgtrigger.ignore', ...)`) is honoured only for superusers and the database owner.
+History tables also refuse UPDATE, DELETE and TRUNCATE by trigger, for every non-superuser.
+`harden` runs after every migrate (crf/apps.py), because each trigger migration re-creates
+pgtrigger's ignore function.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from django.apps import apps
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+APPEND_ONLY_FUNCTION = "trialsite_refuse_history_change"
+ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def app_role() -> str:
+    role = os.environ.get("DB_APP_ROLE", "trialsite_app")
+    if not ROLE_NAME.match(role):
+        raise ValueError("DB_APP_ROLE must be a plain lower-case identifier")
+    return role
+
+
+def history_tables() -> list[str]:
+    import pghistory.models
+
+    tables = [
+        model._meta.db_table
+        for model in apps.get_models()
+        if issubclass(model, pghistory.models.Event) and not model._meta.proxy
+    ]
+    return sorted(set(tables))
+
+
+IGNORE_FUNCTION_SQL = """
+CREATE OR REPLACE FUNCTION public._pgtrigger_should_ignore(trigger_name NAME)
+RETURNS BOOLEAN AS $$
+    DECLARE
+        _pgtrigger_ignore TEXT[];
+        _privileged BOOLEAN;
+    BEGIN
+        -- TrialSite: only superusers and the database owner may switch audit triggers off.
+        SELECT r.rolsuper OR r.oid = d.datdba INTO _privileged
+          FROM pg_roles r, pg_database d
+         WHERE r.rolname = session_user AND d.datname = current_database();
+        IF _privileged IS NOT TRUE THEN
+            RETURN FALSE;
+        END IF;
+        BEGIN
+            SELECT INTO _pgtrigger_ignore CURRENT_SETTING('pgtrigger.ignore');
+            EXCEPTION WHEN OTHERS THEN
+        END;
+        IF _pgtrigger_ignore IS NOT NULL THEN
+            RETURN trigger_name = ANY(_pgtrigger_ignore);
+        END IF;
+        RETURN FALSE;
+    END;
+$$ LANGUAGE plpgsql;
+"""
+
+APPEND_ONLY_SQL = f"""
+CREATE OR REPLACE FUNCTION public.{APPEND_ONLY_FUNCTION}() RETURNS TRIGGER AS $$
+BEGIN
+    IF (SELECT rolsuper FROM pg_roles WHERE rolname = session_user) THEN
+        -- a superuser (the DBA, or the test runner resetting a database) is not stopped here
+        IF TG_LEVEL = 'ROW' AND TG_OP = 'DELETE' THEN RETURN OLD; END IF;
+        IF TG_LEVEL = 'ROW' THEN RETURN NEW; END IF;
+        RETURN NULL;
+    END IF;
+    RAISE EXCEPTION 'audit history is append-only: % on % refused', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$ LANGUAGE plpgsql;
+"""
+
+
+def harden(connection: BaseDatabaseWrapper) -> None:
+    """Install the guarded ignore switch and append-only triggers; grant the app role."""
+    with connection.cursor() as cursor:
+        cursor.execute(IGNORE_FUNCTION_SQL)
+        cursor.execute(APPEND_ONLY_SQL)
+        for table in history_tables():
+            q = connection.ops.quote_name(table)
+            cursor.execute(
+                f"DROP TRIGGER IF EXISTS trialsite_append_only_row ON {q};"
+                f"CREATE TRIGGER trialsite_append_only_row BEFORE UPDATE OR DELETE ON {q} "
+                f"FOR EACH ROW EXECUTE FUNCTION public.{APPEND_ONLY_FUNCTION}();"
+                f"DROP TRIGGER IF EXISTS trialsite_append_only_truncate ON {q};"
+                f"CREATE TRIGGER trialsite_append_only_truncate BEFORE TRUNCATE ON {q} "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION public.{APPEND_ONLY_FUNCTION}();"
+            )
+        role = app_role()
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+        if cursor.fetchone() is not None:
+            grant_app_role(connection, role)
+
+
+def ensure_app_role(connection: BaseDatabaseWrapper, password: str | None) -> str:
+    """Create the application's login role if missing (not superuser, owns nothing)."""
+    role = app_role()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+        if cursor.fetchone() is None:
+            cursor.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS")
+        if password:
+            cursor.execute(f"ALTER ROLE {role} PASSWORD %s", [password])
+    grant_app_role(connection, role)
+    return role
+
+
+def grant_app_role(connection: BaseDatabaseWrapper, role: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_database()")
+        database = cursor.fetchone()[0]
+        qdb = connection.ops.quote_name(database)
+        cursor.execute(f"GRANT CONNECT, TEMPORARY ON DATABASE {qdb} TO {role}")
+        cursor.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+        cursor.execute(f"REVOKE CREATE ON SCHEMA public FROM {role}")
+        cursor.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+        cursor.execute(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {role}")
+        cursor.execute(f"REVOKE TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA public FROM {role}")
+        for table in history_tables():
+            cursor.execute(f"REVOKE UPDATE, DELETE ON {connection.ops.quote_name(table)} FROM {role}")
