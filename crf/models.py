@@ -50,13 +50,9 @@ class CrfInstance(models.Model):
     version = models.PositiveIntegerField(_("version"), default=1, editable=False)
     crf_version = models.CharField(_("CRF version"), max_length=10, default="1.0", editable=False)
     missing = models.JSONField(_("not done / unknown"), default=dict, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False
-    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False)
     created_at = models.DateTimeField(_("created at"), editable=False)
-    updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False
-    )
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False)
     updated_at = models.DateTimeField(_("updated at"), editable=False)
     entered_in_error = models.BooleanField(_("entered in error"), default=False, editable=False)
     error_reason = models.CharField(_("reason entered in error"), max_length=300, blank=True, editable=False)
