@@ -46,5 +46,5 @@ lint: install-dev
 	$(BIN)/python -m trialsite.i18n check
 
 messages: install-dev
-	DJANGO_DEBUG=1 $(BIN)/python manage.py makemessages -l zh_Hans --no-obsolete --no-location -i ".venv/*" -i "staticfiles/*"
+	DJANGO_DEBUG=1 $(BIN)/python manage.py makemessages -l zh_Hans --no-obsolete --no-location -i ".venv/*" -i "staticfiles/*" -i "tests/*"
 	$(BIN)/python -m trialsite.i18n check

@@ -17,7 +17,7 @@ def _switch_user(user: str, password: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def db_owner(django_db_setup, django_db_blocker):  # noqa: ARG001 (ordering)
+def db_owner(django_db_setup, django_db_blocker):
     from django.db import connections
 
     return connections["default"].settings_dict["USER"], connections["default"].settings_dict.get("PASSWORD", "")

@@ -68,6 +68,7 @@ MIDDLEWARE = [
     # Language: Accept-Language before login, the user's choice after (so after auth).
     "trialsite.middleware.UserLocaleMiddleware",
     "trialsite.middleware.SessionExpiryMiddleware",
+    "crf.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",

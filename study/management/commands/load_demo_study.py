@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+from datetime import date
+
 import pghistory
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from clinical.protocol import ProtocolChoices
 from study import demo
-from study.models import Membership, Site, Study, User, VisitDefinition
+from study.models import Membership, ProtocolSettings, Site, Study, User, VisitDefinition
 
 
 class Command(BaseCommand):
@@ -37,6 +40,15 @@ class Command(BaseCommand):
             for order, visit in enumerate(demo.schedule(), start=1):
                 VisitDefinition.objects.update_or_create(
                     study=study, code=visit["code"], defaults={**visit, "order": order}
+                )
+            if not ProtocolSettings.objects.filter(study=study).exists():
+                ProtocolSettings.objects.create(
+                    study=study,
+                    version=1,
+                    effective_from=date(2022, 1, 1),
+                    values=ProtocolChoices().to_json(),
+                    reason="CLINICAL_SPEC defaults",
+                    created_at=timezone.now(),
                 )
             if make_accounts:
                 self._accounts(site)

@@ -1,0 +1,183 @@
+"""The one save path every form goes through (DESIGN §4 "CRF instance", STYLE habit 3).
+
+- compare-and-set on `version`: `UPDATE … WHERE id = … AND version = …`, row count checked;
+- a reason for change once the stored form is complete;
+- refused under a freeze or lock (crf.locks);
+- derived values recomputed (crf.derivations) and edit checks run (crf.checks);
+- never a hard delete: `mark_entered_in_error` keeps the row, with a reason.
+Every write runs inside `audit_context`, so the history rows carry user, role, site and reason.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, TypeVar
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crf import checks, derivations, locks
+from crf.audit import audit_context
+from crf.models import CrfInstance, EntryStatus, MissingCode
+from study import access
+from study.roles import Action
+
+if TYPE_CHECKING:
+    from study.models import User
+
+F = TypeVar("F", bound=CrfInstance)
+
+#: Fields the save service owns; a form's own data fields are everything else.
+SYSTEM_FIELDS = frozenset(
+    {
+        "id",
+        "subject",
+        "version",
+        "crf_version",
+        "created_by",
+        "created_at",
+        "updated_by",
+        "updated_at",
+        "entered_in_error",
+        "error_reason",
+    }
+)
+
+
+class StaleVersionError(ValidationError):
+    """Someone saved this form since it was opened. Carries the current row for the page/API."""
+
+    def __init__(self, current: CrfInstance) -> None:
+        super().__init__(
+            _(
+                "Someone else saved this form after you opened it. Your entries were not saved and are "
+                "still on the page: compare them with the current values, then save again."
+            ),
+            code="stale",
+        )
+        self.current = current
+
+
+def data_fields(model: type[CrfInstance]) -> list[str]:
+    return [f.name for f in model._meta.concrete_fields if f.name not in SYSTEM_FIELDS and not (f.primary_key)]
+
+
+def _validate_missing(instance: CrfInstance) -> None:
+    errors: dict[str, str] = {}
+    valid_codes = set(MissingCode.values)
+    if not isinstance(instance.missing, dict):
+        raise ValidationError({"missing": _("Invalid not-done codes.")})
+    for field, code in instance.missing.items():
+        if field not in instance.missing_allowed:
+            errors[field] = _("This field cannot be marked not done or unknown.")
+        elif code not in valid_codes:
+            errors[field] = _("Unknown not-done code.")
+        elif getattr(instance, field) not in (None, ""):
+            errors[field] = _("Give either a value or a not-done code, not both.")
+    if errors:
+        raise ValidationError(errors)
+
+
+def _clean(instance: CrfInstance) -> None:
+    instance.full_clean(exclude=["created_by", "updated_by"])
+    _validate_missing(instance)
+
+
+def _require_editor(user: User, instance: CrfInstance) -> None:
+    if not access.can(user, Action.EDIT_CRF, site=instance.subject.site):
+        raise PermissionDenied
+
+
+@transaction.atomic
+def save_form(*, user: User, instance: F, expected_version: int | None, reason: str = "") -> F:
+    """Create (`instance.pk` is None) or update a form. `expected_version` is the version the
+    user opened (required for an update). Raises ValidationError (field errors, stale, frozen,
+    locked, reason missing) with nothing saved, or PermissionDenied."""
+    _require_editor(user, instance)
+    reason = reason.strip()
+    now = timezone.now()
+    model = type(instance)
+    if instance.pk is None:
+        locks.assert_data_writable(instance)
+        if instance.entry_status == EntryStatus.NOT_STARTED:
+            instance.entry_status = EntryStatus.IN_PROGRESS
+        instance.created_by = instance.updated_by = user
+        instance.created_at = instance.updated_at = now
+        instance.version = 1
+        _clean(instance)
+        derivations.derive(instance)
+        with audit_context(user=user, site=instance.subject.site, reason=reason):
+            instance.save(force_insert=True)
+            checks.run_edit_checks(instance)
+        return instance
+
+    current = model.objects.select_related("subject__site").get(pk=instance.pk)
+    if current.subject_id != instance.subject_id:
+        raise ValidationError(_("A form cannot move to another subject."))
+    if current.entered_in_error:
+        raise ValidationError(_("This form was marked entered in error and cannot be changed."), code="removed")
+    locks.assert_data_writable(current)
+    if expected_version is None:
+        raise ValidationError({"version": _("The form version you opened is required to save changes.")})
+    if current.version != expected_version:
+        raise StaleVersionError(current)
+    if current.entry_status == EntryStatus.COMPLETE and not reason:
+        raise ValidationError(
+            {"reason": _("This form is complete: give a reason for the change.")}, code="reason_required"
+        )
+    _clean(instance)
+    derivations.derive(instance)
+    changed = {
+        name: getattr(instance, name)
+        for name in data_fields(model)
+        if getattr(instance, name) != getattr(current, name)
+    }
+    if not changed:
+        return current  # type: ignore[return-value]
+    with audit_context(user=user, site=instance.subject.site, reason=reason):
+        rows = model.objects.filter(pk=instance.pk, version=expected_version).update(
+            **changed, version=models.F("version") + 1, updated_by=user, updated_at=now
+        )
+        if rows != 1:
+            raise StaleVersionError(model.objects.get(pk=instance.pk))
+        saved = model.objects.select_related("subject__site").get(pk=instance.pk)
+        checks.run_edit_checks(saved)
+    return saved  # type: ignore[return-value]
+
+
+@transaction.atomic
+def mark_entered_in_error(*, user: User, instance: F, expected_version: int, reason: str) -> F:
+    """DESIGN §4 "No hard deletes": the row stays, flagged, with the reason; its open queries
+    are cancelled; exports mark it removed."""
+    from crf.models import ACTIVE_QUERY_STATUSES, Query, QueryStatus, QueryStep
+
+    _require_editor(user, instance)
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": _("Give a reason why this form was entered in error.")})
+    model = type(instance)
+    current = model.objects.select_related("subject__site").get(pk=instance.pk)
+    locks.assert_data_writable(current)
+    if current.entered_in_error:
+        raise ValidationError(_("This form is already marked entered in error."))
+    now = timezone.now()
+    with audit_context(user=user, site=current.subject.site, reason=reason):
+        rows = model.objects.filter(pk=instance.pk, version=expected_version).update(
+            entered_in_error=True, error_reason=reason, version=models.F("version") + 1, updated_by=user, updated_at=now
+        )
+        if rows != 1:
+            raise StaleVersionError(current)
+        from django.contrib.contenttypes.models import ContentType
+
+        content_type = ContentType.objects.get_for_model(model)
+        for query in Query.objects.filter(
+            content_type=content_type, object_id=instance.pk, status__in=ACTIVE_QUERY_STATUSES
+        ):
+            query.status = QueryStatus.CANCELLED
+            query.closed_at = now
+            query.closed_by = user
+            query.close_reason = "form entered in error"
+            query.save(update_fields=["status", "closed_at", "closed_by", "close_reason"])
+            QueryStep.objects.create(query=query, action=QueryStep.Action.CANCELLED, by=user, at=now, text=reason)
+    return model.objects.get(pk=instance.pk)  # type: ignore[return-value]

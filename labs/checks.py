@@ -1,0 +1,40 @@
+"""Edit checks on vital signs: implausible (not impossible) values raise queries."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.utils.translation import gettext_lazy as _
+
+from crf.checks import edit_check
+from labs.models import OxygenDevice, VitalSigns
+
+
+@edit_check(
+    VitalSigns,
+    code="VS-DBP-GE-SBP",
+    field="diastolic_bp",
+    message=_("Diastolic pressure is not below systolic pressure. Please check both values."),
+)
+def diastolic_not_below_systolic(vs: VitalSigns) -> bool:
+    return vs.systolic_bp is not None and vs.diastolic_bp is not None and vs.diastolic_bp >= vs.systolic_bp
+
+
+@edit_check(
+    VitalSigns,
+    code="VS-TEMP-HIGH",
+    field="temperature_c",
+    message=_("Temperature above 41.5 °C is unusual. Please confirm against the source."),
+)
+def temperature_implausible(vs: VitalSigns) -> bool:
+    return vs.temperature_c is not None and vs.temperature_c > Decimal("41.5")
+
+
+@edit_check(
+    VitalSigns,
+    code="VS-FLOW-ROOM-AIR",
+    field="oxygen_flow_l_min",
+    message=_("An oxygen flow is recorded while the device is room air."),
+)
+def flow_on_room_air(vs: VitalSigns) -> bool:
+    return vs.oxygen_device == OxygenDevice.ROOM_AIR and bool(vs.oxygen_flow_l_min)

@@ -1,0 +1,80 @@
+"""Protocol settings: the version in force on a date, and publishing a new version (DESIGN §4).
+
+A derived value stored on a form uses the version in force on the form's clinical date. A new
+version re-derives only forms dated on or after its effective date — through the outbox, as a
+background job — and lists them (study.Rederivation).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from clinical.protocol import ProtocolChoices
+from crf.audit import audit_context
+from study import access
+from study.models import ProtocolSettings, Study
+from study.roles import Action
+
+if TYPE_CHECKING:
+    from study.models import User
+
+
+def settings_in_force(study: Study | int, on: date) -> ProtocolSettings:
+    """The newest version effective on or before `on`; the first version for earlier dates
+    (a study always runs under some version)."""
+    study_id = study.pk if isinstance(study, Study) else study
+    versions = ProtocolSettings.objects.filter(study_id=study_id)
+    found = versions.filter(effective_from__lte=on).order_by("-effective_from", "-version").first()
+    if found is None:
+        found = versions.order_by("version").first()
+    if found is None:
+        raise ProtocolSettings.DoesNotExist(f"study {study_id} has no protocol settings")
+    return found
+
+
+def choices_in_force(study: Study | int, on: date) -> tuple[ProtocolSettings, ProtocolChoices]:
+    row = settings_in_force(study, on)
+    return row, ProtocolChoices.from_json(row.values)
+
+
+@transaction.atomic
+def publish_settings(
+    *, actor: User | None, study: Study, effective_from: date, values: dict[str, Any], reason: str
+) -> ProtocolSettings:
+    """Record a new version (values not given keep the previous version's) and request the
+    re-derivation of forms dated on or after `effective_from`."""
+    from crf.outbox import enqueue
+
+    if actor is not None and not access.can_anywhere(actor, Action.ADMINISTER, study=study):
+        raise PermissionDenied
+    if not reason.strip():
+        raise ValidationError({"reason": _("Give a reason for the new settings version.")})
+    previous = ProtocolSettings.objects.filter(study=study).order_by("-version").first()
+    merged = {**(previous.values if previous else {}), **values}
+    try:
+        choices = ProtocolChoices.from_json(merged)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValidationError({"values": str(exc)}) from exc
+    number = (ProtocolSettings.objects.filter(study=study).aggregate(n=Max("version"))["n"] or 0) + 1
+    with audit_context(user=actor, reason=reason):
+        row = ProtocolSettings(
+            study=study,
+            version=number,
+            effective_from=effective_from,
+            values=choices.to_json(),
+            reason=reason.strip(),
+            created_by=actor,
+            created_at=timezone.now(),
+        )
+        row.full_clean()
+        row.save()
+        if previous is not None:
+            enqueue(task_name="study.tasks.rederive_for_settings", settings_id=row.pk)
+    return row
