@@ -29,6 +29,11 @@ def _require_admin_of(actor: User, site: Site) -> None:
         raise PermissionDenied
 
 
+def _audit(*, actor: User, reason: str, **extra: str) -> pghistory.context:
+    """The history context of one administrative change: who did it and why."""
+    return pghistory.context(reason=reason, user=actor.pk, username=actor.username, **extra)
+
+
 def _log(*, user: User, actor: User, kind: str, detail: str = "") -> None:
     event = AccountEvent(user=user, actor=actor, kind=kind, detail=detail[:300], at=timezone.now())
     event.full_clean()
@@ -58,7 +63,7 @@ def invite_user(
     """Create an account with no usable password, grant its first role and e-mail a link to set
     the password."""
     _require_admin_of(actor, site)
-    with pghistory.context(reason="invite user", site=site.code):
+    with _audit(actor=actor, reason="invite user", site=site.code):
         user = User(
             username=username,
             email=email,
@@ -71,7 +76,7 @@ def invite_user(
         user.full_clean()
         user.save()
         _log(user=user, actor=actor, kind=AccountEvent.Kind.INVITED, detail=email)
-        grant_role(actor=actor, user=user, site=site, role=role)
+        _grant(actor=actor, user=user, site=site, role=role)
     link = invitation_link(user=user, base_url=base_url)
     with translation.override(language or site.default_language):
         body = render_to_string("study/email/invitation.txt", {"user": user, "link": link, "site": site})
@@ -82,13 +87,19 @@ def invite_user(
 @transaction.atomic
 def grant_role(*, actor: User, user: User, site: Site, role: str) -> Membership:
     _require_admin_of(actor, site)
+    with _audit(actor=actor, reason="grant role", site=site.code):
+        return _grant(actor=actor, user=user, site=site, role=role)
+
+
+def _grant(*, actor: User, user: User, site: Site, role: str) -> Membership:
+    """The write behind grant_role, inside the caller's audit context (pghistory merges nested
+    contexts into one row, so a nested `context(reason=…)` would overwrite the caller's reason)."""
     if Membership.objects.filter(user=user, site=site, role=role, ended_at__isnull=True).exists():
         raise ValidationError({"role": _("This user already holds this role at this site.")})
-    with pghistory.context(reason="grant role", site=site.code):
-        membership = Membership(user=user, site=site, role=role, granted_by=actor, granted_at=timezone.now())
-        membership.full_clean()
-        membership.save()
-        _log(user=user, actor=actor, kind=AccountEvent.Kind.ROLE_GRANTED, detail=f"{role} @ {site.code}")
+    membership = Membership(user=user, site=site, role=role, granted_by=actor, granted_at=timezone.now())
+    membership.full_clean()
+    membership.save()
+    _log(user=user, actor=actor, kind=AccountEvent.Kind.ROLE_GRANTED, detail=f"{role} @ {site.code}")
     return membership
 
 
@@ -100,7 +111,7 @@ def end_role(*, actor: User, membership: Membership, reason: str) -> Membership:
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     if membership.ended_at is not None:
         raise ValidationError(_("This role has already ended."))
-    with pghistory.context(reason=reason, site=membership.site.code):
+    with _audit(actor=actor, reason=reason.strip(), site=membership.site.code):
         membership.ended_at = timezone.now()
         membership.ended_by = actor
         membership.end_reason = reason.strip()
@@ -129,7 +140,7 @@ def set_user_active(*, actor: User, user: User, active: bool, reason: str) -> Us
         raise ValidationError({"reason": _("Give a reason.")})
     if user.pk == actor.pk and not active:
         raise ValidationError(_("You cannot deactivate your own account."))
-    with pghistory.context(reason=reason):
+    with _audit(actor=actor, reason=reason.strip()):
         user.is_active = active
         user.save(update_fields=["is_active"])
         kind = AccountEvent.Kind.REACTIVATED if active else AccountEvent.Kind.DEACTIVATED
@@ -142,7 +153,7 @@ def unlock_user(*, actor: User, user: User) -> int:
     """Lift a failed-login lockout for this username (all addresses). Returns attempts cleared."""
     _require_admin_of_user(actor, user)
     cleared = axes_reset(username=user.username)
-    with pghistory.context(reason="unlock"):
+    with _audit(actor=actor, reason="unlock"):
         _log(user=user, actor=actor, kind=AccountEvent.Kind.UNLOCKED, detail=str(cleared))
     return int(cleared or 0)
 
@@ -151,7 +162,7 @@ def unlock_user(*, actor: User, user: User) -> int:
 def set_language(*, user: User, language: str) -> User:
     if language not in {"", "en", "zh-hans"}:
         raise ValidationError({"language": _("Unknown language.")})
-    with pghistory.context(reason="language preference"):
+    with _audit(actor=user, reason="language preference"):
         user.language = language
         user.save(update_fields=["language"])
     return user

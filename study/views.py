@@ -10,7 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from study import access, selectors, services
 from study.forms import GrantRoleForm, InviteUserForm, LanguageForm, ReasonForm
@@ -80,6 +80,7 @@ def _administered_user(request: HttpRequest, pk: int):  # type: ignore[no-untype
     return user
 
 
+@require_safe
 @login_required
 def user_list(request: HttpRequest) -> HttpResponse:
     _admin_sites(request)
@@ -107,6 +108,7 @@ def invite_user(request: HttpRequest) -> HttpResponse:
     return render(request, "study/user_invite.html", {"form": form})
 
 
+@require_safe
 @login_required
 def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = _administered_user(request, pk)
