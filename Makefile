@@ -41,7 +41,7 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/djlint templates --lint
 	$(BIN)/lint-imports
-	$(BIN)/mypy clinical --strict
+	DJANGO_DEBUG=1 $(BIN)/mypy clinical --strict
 	DJANGO_DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python -m trialsite.i18n check
 

@@ -70,7 +70,8 @@ class ProtocolChoices:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-safe form (Decimals as strings) for storage."""
-        return _jsonable(asdict(self))
+        data: dict[str, Any] = _jsonable(asdict(self))
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProtocolChoices:

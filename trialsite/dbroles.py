@@ -65,8 +65,8 @@ RETURNS BOOLEAN AS $$
 $$ LANGUAGE plpgsql;
 """
 
-APPEND_ONLY_SQL = f"""
-CREATE OR REPLACE FUNCTION public.{APPEND_ONLY_FUNCTION}() RETURNS TRIGGER AS $$
+APPEND_ONLY_SQL = """
+CREATE OR REPLACE FUNCTION public.trialsite_refuse_history_change() RETURNS TRIGGER AS $$
 BEGIN
     IF (SELECT rolsuper FROM pg_roles WHERE rolname = session_user) THEN
         -- a superuser (the DBA, or the test runner resetting a database) is not stopped here

@@ -57,7 +57,8 @@ def main() -> int:
         print(
             f"\nTrialSite is running at http://{'localhost' if host == '127.0.0.1' else host}:{port}/\n"
             f"Demo accounts (password {DEMO_PASSWORD}): {', '.join(u[0] for u in USERS)}\n"
-            "This embedded setup is for trying the system, not for production. Ctrl-C stops it; data stays in .local/.\n",
+            "This embedded setup is for trying the system, not for production.\n"
+            "Ctrl-C stops it; data stays in .local/.\n",
             flush=True,
         )
         stop = {"now": False}
