@@ -1,10 +1,21 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 
+from crf.forms import form_class_for
 from crf.history import record_history, resolve_record
+from crf.models import ACTIVE_QUERY_STATUSES, EntryStatus, Query
+from crf.registry import crf_model
+from crf.services import StaleVersionError, data_fields, save_form
+from study import access
+from study.roles import Action
+from subjects.selectors import access_subject
 
 
 @login_required
@@ -19,3 +30,79 @@ def history(request: HttpRequest, label: str, pk: str) -> HttpResponse:
         "site_zone": subject.site.time_zone,
     }
     return render(request, "crf/history.html", context)
+
+
+@login_required
+def form_entry(request: HttpRequest, subject_pk: int, code: str, pk: int | None = None) -> HttpResponse:
+    """Enter or edit one form. A stale save, a missing reason or a refused value re-renders the
+    page with everything the user typed and the reason; nothing is saved."""
+    model = crf_model(code)
+    if model is None:
+        raise Http404
+    subject = access_subject(request.user, subject_pk, Action.VIEW_CRF)
+    if pk is None:
+        instance = model(subject=subject)
+    else:
+        instance = model._default_manager.filter(pk=pk, subject=subject).first()
+        if instance is None:
+            raise Http404
+    can_edit = access.can(request.user, Action.EDIT_CRF, site=subject.site) and not instance.entered_in_error
+    form_class = form_class_for(model)
+    current = None
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied
+        form = form_class(request.POST, instance=instance)
+        if form.is_valid():
+            edited = form.save(commit=False)
+            edited.missing = form.missing_codes()
+            edited.entry_status = (
+                EntryStatus.COMPLETE if form.cleaned_data["mark_complete"] else EntryStatus.IN_PROGRESS
+            )
+            try:
+                saved = save_form(
+                    user=request.user,  # type: ignore[arg-type]
+                    instance=edited,
+                    expected_version=form.cleaned_data["opened_version"],
+                    reason=form.cleaned_data["reason"],
+                )
+            except StaleVersionError as exc:
+                form.add_error(None, exc)
+                current = exc.current
+            except ValidationError as exc:
+                if hasattr(exc, "error_dict"):
+                    for field, errors in exc.error_dict.items():
+                        target = field if field in form.fields else None
+                        form.add_error(target, errors)
+                else:
+                    form.add_error(None, exc)
+            else:
+                messages.success(request, _("Saved."))
+                return redirect("subjects:form_edit", subject_pk=subject.pk, code=code, pk=saved.pk)
+    else:
+        form = form_class(instance=instance)
+    queries = []
+    if instance.pk is not None:
+        queries = list(
+            Query.objects.filter(
+                content_type=ContentType.objects.get_for_model(model),
+                object_id=instance.pk,
+                status__in=ACTIVE_QUERY_STATUSES,
+            )
+        )
+    current_values = (
+        [(form.fields[name].label, getattr(current, name)) for name in data_fields(model) if name in form.fields]
+        if current is not None
+        else []
+    )
+    context = {
+        "subject": subject,
+        "model": model,
+        "instance": instance,
+        "form": form,
+        "can_edit": can_edit,
+        "queries": queries,
+        "current_values": current_values,
+        "history_label": model._meta.label_lower,
+    }
+    return render(request, "crf/form.html", context)

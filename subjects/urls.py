@@ -1,9 +1,12 @@
 from django.urls import path
 
+from crf import views as crf_views
 from subjects import views
 
 app_name = "subjects"
 urlpatterns = [
     path("", views.subject_list, name="list"),
     path("<int:pk>/", views.subject_detail, name="detail"),
+    path("<int:subject_pk>/forms/<str:code>/new/", crf_views.form_entry, name="form_new"),
+    path("<int:subject_pk>/forms/<str:code>/<int:pk>/", crf_views.form_entry, name="form_edit"),
 ]

@@ -1,0 +1,60 @@
+"""One form class per CRF, built from the model, plus what every form page carries: the version
+opened (for compare-and-set), the entry status chosen, the reason for change, and the
+"not done / unknown" codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from crf.models import CrfInstance, EntryStatus, MissingCode
+from crf.services import SYSTEM_FIELDS
+
+
+class CrfFormBase(forms.ModelForm):  # type: ignore[type-arg]
+    opened_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    mark_complete = forms.BooleanField(label=_("Mark this form complete"), required=False)
+    reason = forms.CharField(
+        label=_("Reason for change"),
+        max_length=300,
+        required=False,
+        help_text=_("Required when you change a form that is complete."),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        model: type[CrfInstance] = self._meta.model
+        instance: CrfInstance = self.instance
+        if "visit" in self.fields:
+            self.fields["visit"].queryset = instance.subject.visits.select_related("definition")
+        if not self.is_bound:
+            self.initial["opened_version"] = instance.version if instance.pk else None
+            self.initial["mark_complete"] = instance.entry_status == EntryStatus.COMPLETE
+        for name in model.missing_allowed:
+            self.fields[f"missing__{name}"] = forms.ChoiceField(
+                label=_("%(field)s: not done / unknown") % {"field": model._meta.get_field(name).verbose_name},
+                choices=[("", "—"), *MissingCode.choices],
+                required=False,
+                initial=(instance.missing or {}).get(name, ""),
+            )
+        for field in self.fields.values():
+            if isinstance(field.widget, forms.DateInput):
+                field.widget.input_type = "date"
+            if isinstance(field.widget, forms.TimeInput):
+                field.widget.input_type = "time"
+
+    def missing_codes(self) -> dict[str, str]:
+        model: type[CrfInstance] = self._meta.model
+        return {
+            name: self.cleaned_data[f"missing__{name}"]
+            for name in model.missing_allowed
+            if self.cleaned_data.get(f"missing__{name}")
+        }
+
+
+def form_class_for(model: type[CrfInstance]) -> type[CrfFormBase]:
+    exclude = [*SYSTEM_FIELDS, "entry_status", "missing"]
+    meta = type("Meta", (), {"model": model, "exclude": exclude})
+    return type(f"{model.__name__}Form", (CrfFormBase,), {"Meta": meta})
