@@ -12,8 +12,8 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from labs.models import VitalSigns, VitalSignsEvent
-from subjects.models import Visit, VisitEvent
 from study.models import VisitDefinition
+from subjects.models import Visit, VisitEvent
 from tests.factories import identity, protocol_v1, vital_signs
 
 pytestmark = pytest.mark.req("ISSUE-3")
