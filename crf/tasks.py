@@ -1,0 +1,26 @@
+"""Celery tasks of the CRF core. Thin (STYLE habit 7): ids in, fetch, call a service."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from crf.outbox import outbox_task
+
+logger = logging.getLogger(__name__)
+
+MAX_HOLD_SECONDS = 60.0
+
+
+@outbox_task("crf.tasks.record_delivery")
+def record_delivery(*, note: str = "", hold_seconds: float = 0.0) -> str:
+    """Delivery probe: proves the outbox → relay → broker → worker path end to end.
+
+    Its effect is the message's `TaskExecution` (runs = 1, finished_at set), committed once by
+    `outbox_task`. `hold_seconds` (at most a minute) keeps the task running, so fault tests and
+    operators can catch a worker mid-task."""
+    hold = min(max(float(hold_seconds), 0.0), MAX_HOLD_SECONDS)
+    if hold:
+        time.sleep(hold)
+    logger.info("outbox delivery probe ran: %s", note)
+    return note
