@@ -14,11 +14,23 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from trialsite.embedded import LOCAL_DIR, ensure_services, local_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+
+
+def app_role_url(owner_url: str, role: str) -> str:
+    """The owner's URL with the application role as user (password from DB_APP_PASSWORD)."""
+    parts = urlsplit(owner_url)
+    password = os.environ.get("DB_APP_PASSWORD", "")
+    host = parts.hostname or ""
+    netloc = f"{role}:{quote(password)}@{host}" if password else f"{role}@{host}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def _run(env: dict[str, str], *args: str) -> None:
@@ -40,9 +52,13 @@ def main() -> int:
     env.setdefault("MEDIA_ROOT", str(LOCAL_DIR / "media"))
     children: list[subprocess.Popen[bytes]] = []
     try:
-        _run(env, "migrate", "--noinput", "-v", "0")
-        _run(env, "collectstatic", "--noinput", "-v", "0")
-        _run(env, "load_demo_study", "--with-demo-accounts")
+        # Migrations and the demo load run as the owner; everything that serves runs as the
+        # application role (DESIGN §4 "Audit trail").
+        owner_env = dict(env)
+        _run(owner_env, "setup_database")
+        _run(owner_env, "collectstatic", "--noinput", "-v", "0")
+        _run(owner_env, "load_demo_study", "--with-demo-accounts")
+        env["DATABASE_URL"] = app_role_url(env["DATABASE_URL"], env.get("DB_APP_ROLE", "trialsite_app"))
         commands = [
             [str(BIN / "gunicorn"), "trialsite.wsgi", "-b", f"{host}:{port}", "-w", "2", "--timeout", "60"],
             [str(BIN / "celery"), "-A", "trialsite", "worker", "-c", "1", "-l", "warning"],
