@@ -17,8 +17,10 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.functional import Promise
+from django.utils.translation import gettext as _
 
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, Query, QueryStatus, QueryStep
 
@@ -53,10 +55,23 @@ def checks_for(model: type[CrfInstance]) -> list[EditCheck]:
 
 
 def jsonable(value: Any) -> Any:
-    """A field value as stored on a query (JSON): decimals and dates as text."""
-    if isinstance(value, Decimal | date | datetime | time):
+    """A field value as stored on a query (JSON): decimals and dates as text.
+
+    Decimals are written without exponent or trailing zeros, so the same number compares equal
+    however it was typed or read back (`Decimal("38")` on a new form, `Decimal("38.0")` from the
+    database)."""
+    if isinstance(value, Decimal):
+        text = format(value.normalize(), "f")
+        return "0" if text == "-0" else text
+    if isinstance(value, date | datetime | time):
         return str(value)
     return value
+
+
+def _same_value(value: Any) -> Q:
+    """Filter on `Query.value` equal to `value`. A stored None is SQL NULL, which `value=None`
+    (JSON null) does not match."""
+    return Q(value__isnull=True) if value is None else Q(value=value)
 
 
 def run_edit_checks(instance: CrfInstance) -> list[Query]:
@@ -74,8 +89,19 @@ def run_edit_checks(instance: CrfInstance) -> list[Query]:
         value = jsonable(getattr(instance, check.field))
         if check.fires(instance):
             if active is not None:
+                if active.answer == Query.Answer.CONFIRMED and active.value != value:
+                    # The site confirmed one value, then changed it and the rule still fires:
+                    # the confirmation no longer covers the form, so the query asks again.
+                    _reopen_for_changed_value(active, value=value, now=now)
                 continue
-            confirmed = same_rule.filter(status=QueryStatus.CLOSED, answer=Query.Answer.CONFIRMED, value=value)
+            # Only a close by a monitor or data manager accepts a confirmation; an automatic
+            # close (the value was changed meanwhile) does not.
+            confirmed = same_rule.filter(
+                _same_value(value),
+                status=QueryStatus.CLOSED,
+                answer=Query.Answer.CONFIRMED,
+                closed_by__isnull=False,
+            )
             if confirmed.exists():
                 continue
             query = Query.objects.create(
@@ -94,7 +120,23 @@ def run_edit_checks(instance: CrfInstance) -> list[Query]:
             active.status = QueryStatus.CLOSED
             active.closed_at = now
             active.closed_by = None
-            active.close_reason = "rule no longer fires"
+            active.close_reason = _("The rule no longer fires.")
             active.save(update_fields=["status", "closed_at", "closed_by", "close_reason"])
             QueryStep.objects.create(query=active, action=QueryStep.Action.AUTO_CLOSED, at=now)
     return raised
+
+
+def _reopen_for_changed_value(query: Query, *, value: Any, now: datetime) -> None:
+    query.status = QueryStatus.OPEN
+    query.value = value
+    query.answer = ""
+    query.answer_text = ""
+    query.answered_by = None
+    query.answered_at = None
+    query.save(update_fields=["status", "value", "answer", "answer_text", "answered_by", "answered_at"])
+    QueryStep.objects.create(
+        query=query,
+        action=QueryStep.Action.REOPENED,
+        at=now,
+        text=_("The value changed after the site confirmed it: %(value)s.") % {"value": value},
+    )
