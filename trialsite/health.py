@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import redis
+from celery import Celery
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from trialsite.celery import app as celery_app
-from trialsite.services_urls import redis_client_url
+from trialsite.services_urls import celery_broker_url, redis_client_url
 
 CHECK_TIMEOUT_SECONDS = 2.0
 
@@ -42,12 +42,21 @@ def check_redis() -> str:
 
 
 def check_worker() -> str:
+    """Ping the workers through the broker the settings name now.
+
+    A throw-away Celery app is used, not the project's: the project app publishes control
+    messages through a producer pool bound to the broker it first connected to, and retries a
+    publish to a broker that has gone away forever, so a probe through it could hang."""
+    probe = Celery("trialsite-health", broker=celery_broker_url(settings.CELERY_BROKER_URL), set_as_current=False)
+    probe.conf.accept_content = ["json"]
     try:
-        with celery_app.connection_for_write() as conn:
+        with probe.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT_SECONDS)
-            replies = celery_app.control.ping(timeout=CHECK_TIMEOUT_SECONDS, connection=conn)
+            replies = probe.control.ping(timeout=CHECK_TIMEOUT_SECONDS, connection=conn)
     except Exception:  # kombu raises many transport-specific errors; any of them means "down"
         return "down"
+    finally:
+        probe.close()
     return "up" if replies else "down"
 
 
