@@ -82,6 +82,14 @@ def _registered_task_names() -> frozenset[str]:
     return frozenset(app.tasks.keys())
 
 
+def run_once_task_names() -> frozenset[str]:
+    """Names of the registered tasks declared with `outbox_task` (they record their completion)."""
+    from trialsite.celery import app
+
+    _registered_task_names()
+    return frozenset(name for name, task in app.tasks.items() if getattr(task, "runs_once_per_message", False))
+
+
 def check_task_name(task_name: str) -> None:
     if not TASK_NAME.match(task_name):
         raise OutboxError(f"{task_name!r} is not a dotted Celery task name")
@@ -158,6 +166,7 @@ def outbox_task(name: str, **task_options: Any) -> Callable[[Callable[..., Any]]
         run.__module__ = body.__module__
         task = shared_task(name=name, bind=True, **options)(run)
         task.body = body
+        task.runs_once_per_message = True
         return task
 
     return decorator

@@ -336,3 +336,50 @@ def test_relay_once_with_redis_down_keeps_the_row_and_records_the_error(transact
     assert message.sent_at is None
     assert message.attempts == 1
     assert "Error" in message.last_error
+
+
+def test_relay_publishes_again_a_sent_message_whose_task_never_ran(transactional_db, tmp_path):
+    """Redis accepted the messages, then lost them (a crash before its append-only file was
+    flushed): rows sent longer ago than --resend-after whose task has not finished go out again,
+    within --resend-window of being written; finished and recently sent rows do not, nor rows of
+    a plain Celery task (not declared with outbox_task: it records no completion)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    port = free_port()
+    server = start_redis(port, tmp_path)
+    url = f"redis://127.0.0.1:{port}/0"
+
+    def relay_once(*args: str) -> None:
+        result = subprocess.run(
+            [sys.executable, "manage.py", "outbox_relay", "--once", *args],
+            cwd=PROJECT_DIR,
+            env=child_env(url),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    try:
+        lost, done, recent, old = (commit_probe(note=note) for note in ("lost", "done", "recent", "old"))
+        with transaction.atomic():
+            plain = enqueue(task_name="study.tasks.rederive_for_settings", settings_id=0)
+        relay_once()
+        assert len(queued_messages(url)) == 5
+        redis.Redis.from_url(url).flushall()  # the broker forgets everything
+        now = timezone.now()
+        TaskExecution.objects.create(message=done, task_name=PROBE, started_at=now, finished_at=now, runs=1)
+        two_hours_ago = now - timedelta(hours=2)
+        OutboxMessage.objects.filter(pk__in=[lost.pk, done.pk, old.pk, plain.pk]).update(sent_at=two_hours_ago)
+        OutboxMessage.objects.filter(pk=old.pk).update(created_at=now - timedelta(days=2))
+
+        relay_once("--resend-after", "3600")
+        assert [m["id"] for m in queued_messages(url)] == [f"outbox-{lost.pk}"]
+        lost.refresh_from_db()
+        assert lost.attempts == 2 and lost.sent_at > two_hours_ago
+        for row in (done, recent, old, plain):
+            assert OutboxMessage.objects.get(pk=row.pk).attempts == 1
+    finally:
+        stop_process(server)

@@ -8,6 +8,11 @@ and marks it sent in the same transaction, which commits after the batch.
 Delivery is at-least-once: a relay that dies after publishing but before its commit publishes the
 rows again on restart, and `crf.outbox.outbox_task` makes the second delivery a no-op.
 
+A row sent more than `--resend-after` seconds ago (default: the broker's visibility timeout)
+whose `outbox_task` has not finished is published again, for up to `--resend-window` seconds after it was
+written (default a day): a Redis that lost a message after accepting it (a crash before its
+append-only file was flushed), or a task that failed, is retried without replaying history.
+
 While the broker (or the database) is unreachable the relay does not exit: the row it could not
 publish gets `attempts` + 1 and `last_error`, and the relay retries after a back-off that doubles
 from `--poll-interval` up to `--max-backoff` seconds. SIGTERM and SIGINT finish the current
@@ -26,8 +31,10 @@ import os
 import signal
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError, close_old_connections, connections, transaction
 from django.utils import timezone
@@ -47,16 +54,49 @@ class PublishFailed(Exception):
     pass
 
 
+def _publish(rows: list[OutboxMessage], app: Any) -> tuple[int, PublishFailed | None]:
+    """Publish rows in order, marking each sent; stop at the first refusal (recorded on its row)."""
+    crash_after_publish = os.environ.get(CRASH_AFTER_PUBLISH_ENV) == "1"
+    published = 0
+    with app.producer_or_acquire() as producer:
+        for row in rows:
+            row.attempts += 1
+            try:
+                app.send_task(
+                    row.task_name,
+                    kwargs={**row.kwargs, "outbox_id": row.pk},
+                    task_id=f"outbox-{row.pk}",
+                    producer=producer,
+                    retry=True,
+                    retry_policy=PUBLISH_RETRY_POLICY,
+                )
+            except Exception as exc:  # kombu/redis raise a variety of connection errors
+                row.last_error = f"{timezone.now().isoformat()} {type(exc).__name__}: {exc}"[:2000]
+                row.save(update_fields=["attempts", "last_error"])
+                return published, PublishFailed(f"outbox message {row.pk} ({row.task_name}): {exc}")
+            if crash_after_publish:
+                logger.warning("%s=1: exiting after publishing outbox message %s", CRASH_AFTER_PUBLISH_ENV, row.pk)
+                logging.shutdown()
+                os._exit(CRASH_EXIT_CODE)
+            row.sent_at = timezone.now()
+            row.save(update_fields=["attempts", "sent_at"])
+            published += 1
+    return published, None
+
+
+def _celery_app(app: Any) -> Any:
+    if app is None:
+        from trialsite.celery import app as celery_app
+
+        return celery_app
+    return app
+
+
 def publish_batch(*, batch_size: int, app: Any = None) -> int:
     """Publish up to `batch_size` unsent rows; return how many were published and marked sent.
 
     Raises PublishFailed (after committing the rows published so far and recording the error on
     the row that failed) when the broker refuses."""
-    if app is None:
-        from trialsite.celery import app
-    crash_after_publish = os.environ.get(CRASH_AFTER_PUBLISH_ENV) == "1"
-    failure: PublishFailed | None = None
-    published = 0
     with transaction.atomic():
         rows = list(
             OutboxMessage.objects.select_for_update(skip_locked=True)
@@ -65,32 +105,38 @@ def publish_batch(*, batch_size: int, app: Any = None) -> int:
         )
         if not rows:
             return 0
-        with app.producer_or_acquire() as producer:
-            for row in rows:
-                row.attempts += 1
-                try:
-                    app.send_task(
-                        row.task_name,
-                        kwargs={**row.kwargs, "outbox_id": row.pk},
-                        task_id=f"outbox-{row.pk}",
-                        producer=producer,
-                        retry=True,
-                        retry_policy=PUBLISH_RETRY_POLICY,
-                    )
-                except Exception as exc:  # kombu/redis raise a variety of connection errors
-                    row.last_error = f"{timezone.now().isoformat()} {type(exc).__name__}: {exc}"[:2000]
-                    row.save(update_fields=["attempts", "last_error"])
-                    failure = PublishFailed(f"outbox message {row.pk} ({row.task_name}): {exc}")
-                    break
-                if crash_after_publish:
-                    logger.warning("%s=1: exiting after publishing outbox message %s", CRASH_AFTER_PUBLISH_ENV, row.pk)
-                    logging.shutdown()
-                    os._exit(CRASH_EXIT_CODE)
-                row.sent_at = timezone.now()
-                row.save(update_fields=["attempts", "sent_at"])
-                published += 1
+        published, failure = _publish(rows, _celery_app(app))
     if published:
         logger.info("published %d outbox message(s), up to id %d", published, rows[published - 1].pk)
+    if failure is not None:
+        raise failure
+    return published
+
+
+def resend_stale(*, older_than: float, window: float, batch_size: int, app: Any = None) -> int:
+    """Publish again rows sent more than `older_than` seconds ago whose task has not finished,
+    written less than `window` seconds ago. Returns how many were published.
+
+    Only tasks declared with `crf.outbox.outbox_task` are resent: they record their completion
+    (TaskExecution) and run once per message; a plain Celery task would have no finished record."""
+    from crf.outbox import run_once_task_names
+
+    now = timezone.now()
+    with transaction.atomic():
+        rows = list(
+            OutboxMessage.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(sent_at__lt=now - timedelta(seconds=older_than), created_at__gte=now - timedelta(seconds=window))
+            .filter(task_name__in=run_once_task_names())
+            .exclude(execution__finished_at__isnull=False)
+            .order_by("id")[:batch_size]
+        )
+        if not rows:
+            return 0
+        for row in rows:
+            logger.warning(
+                "outbox message %s (%s) sent at %s has not run: publishing again", row.pk, row.task_name, row.sent_at
+            )
+        published, failure = _publish(rows, _celery_app(app))
     if failure is not None:
         raise failure
     return published
@@ -106,6 +152,19 @@ class Command(BaseCommand):
         )
         parser.add_argument("--batch-size", type=int, default=100, help="Rows per transaction (default 100).")
         parser.add_argument(
+            "--resend-after",
+            type=float,
+            default=None,
+            help="Publish again a row sent this many seconds ago whose task has not finished "
+            "(default: the broker visibility timeout; 0 turns resending off).",
+        )
+        parser.add_argument(
+            "--resend-window",
+            type=float,
+            default=24 * 3600,
+            help="Resend only rows written less than this many seconds ago (default one day).",
+        )
+        parser.add_argument(
             "--max-backoff", type=float, default=30.0, help="Longest wait between retries while failing (default 30)."
         )
 
@@ -113,6 +172,12 @@ class Command(BaseCommand):
         poll_interval = max(float(options["poll_interval"]), 0.01)
         max_backoff = max(float(options["max_backoff"]), poll_interval)
         batch_size = max(int(options["batch_size"]), 1)
+        resend_after = options["resend_after"]
+        if resend_after is None:
+            resend_after = float(settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"])
+        self.resend = {"after": float(resend_after), "window": float(options["resend_window"]), "last": None}
+        # sweep for stale rows at most every few minutes (and on the first pass)
+        self.resend["every"] = min(max(self.resend["after"] / 4, poll_interval), 300.0)
         stop = threading.Event()
 
         def _stop(signum: int, frame: object) -> None:
@@ -151,6 +216,11 @@ class Command(BaseCommand):
         """Publish until no unsent row is left (or a stop is asked); return how many were sent."""
         close_old_connections()
         total = 0
+        resend = self.resend
+        due = resend["last"] is None or time.monotonic() - resend["last"] >= resend["every"]
+        if resend["after"] > 0 and due:
+            total += resend_stale(older_than=resend["after"], window=resend["window"], batch_size=batch_size)
+            resend["last"] = time.monotonic()
         while not stop.is_set():
             count = publish_batch(batch_size=batch_size)
             total += count
