@@ -13,6 +13,9 @@ effect happens at most once per message:
 - a duplicate delivered while the first is still running waits for the lock, then does nothing;
 - a delivery after a crash mid-run runs the body again: the crashed run's work rolled back.
 
+A message published but never run (Redis lost it, or the task failed) is published again by the
+relay after a while (`outbox_relay --resend-after`), which is safe for the same reason.
+
 Tasks take ids (JSON), fetch, and call a service; long-running work that must show progress
 belongs in its own status model, not in this one transaction.
 """
@@ -146,8 +149,9 @@ def outbox_task(name: str, **task_options: Any) -> Callable[[Callable[..., Any]]
             services.build_export(export_id=export_id)
 
     The registered task takes `outbox_id` plus the body's keyword arguments. A lost database
-    connection is retried by Celery with backoff; other errors fail the task (the message stays in
-    the outbox with no finished execution, for an operator to see).
+    connection (or a deadlock) is retried by Celery with backoff; other errors fail the task: the
+    message keeps no finished execution, so the relay publishes it again after `--resend-after`
+    (within `--resend-window`), and an operator sees it unfinished after that.
     """
     options: dict[str, Any] = {
         "autoretry_for": (OperationalError, InterfaceError),
