@@ -79,7 +79,8 @@ class Query(models.Model):
     """A data clarification on one field of one form instance (DESIGN §4 "Queries").
 
     Automatic queries carry the edit-check `rule_code` and no raiser; manual ones a raiser.
-    `value` is the field's value when the query was (re-)raised: a closed automatic query whose
+    `value` is the field's value when the query was (re-)raised, or the value the site confirmed: a closed
+    automatic query whose
     value the site confirmed is not raised again for the same rule, field and value.
     """
 

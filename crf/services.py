@@ -177,7 +177,7 @@ def mark_entered_in_error(*, user: User, instance: F, expected_version: int, rea
             query.status = QueryStatus.CANCELLED
             query.closed_at = now
             query.closed_by = user
-            query.close_reason = "form entered in error"
+            query.close_reason = _("The form was entered in error.")
             query.save(update_fields=["status", "closed_at", "closed_by", "close_reason"])
             QueryStep.objects.create(query=query, action=QueryStep.Action.CANCELLED, by=user, at=now, text=reason)
     return model.objects.get(pk=instance.pk)  # type: ignore[return-value]

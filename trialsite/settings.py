@@ -68,9 +68,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Language: Accept-Language before login, the user's choice after (so after auth).
     "trialsite.middleware.UserLocaleMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "trialsite.middleware.SessionExpiryMiddleware",
     "crf.audit.AuditContextMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",

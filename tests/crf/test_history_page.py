@@ -1,0 +1,69 @@
+"""The record history page (issue 3 item 1; DESIGN §4 "Audit trail", §4a "view record history")."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from labs.services import record_vital_signs
+from tests.factories import identity, protocol_v1, vital_signs
+
+pytestmark = pytest.mark.req("ISSUE-3")
+
+#: DESIGN §4a "view record history": coordinator, investigator, monitor, data manager, study admin.
+HISTORY = {
+    "coordinator": 200,
+    "investigator": 200,
+    "monitor": 200,
+    "data_manager": 200,
+    "statistician": 403,
+    "study_admin": 200,
+}
+
+
+@pytest.fixture
+def edited(study, subject_a, users_a):
+    protocol_v1(study)
+    identity(subject_a)
+    coordinator = users_a["coordinator"]
+    vs = vital_signs(coordinator, subject_a, temperature_c=Decimal("37.0"), entry_status="complete")
+    vs.temperature_c = Decimal("38.6")
+    return record_vital_signs(user=coordinator, vital_signs=vs, expected_version=1, reason="corrected from chart")
+
+
+def test_history_shows_who_what_when_why(edited, users_a, login, client):
+    login(users_a["monitor"])
+    page = client.get(f"/history/labs.vitalsigns/{edited.pk}/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "corrected from chart" in text
+    assert "coordinator_a" in text
+    assert "37.0" in text and "38.6" in text
+    assert "Asia/Shanghai" in text
+
+
+@pytest.mark.parametrize(("role", "status"), sorted(HISTORY.items()))
+def test_history_access_by_role(edited, users_a, login, client, role, status):
+    login(users_a[role])
+    assert client.get(f"/history/labs.vitalsigns/{edited.pk}/").status_code == status
+
+
+def test_other_site_and_guessed_records_are_404(edited, subject_b, users_a, login, client):
+    login(users_a["monitor"])
+    assert client.get(f"/history/labs.vitalsigns/{edited.pk + 999}/").status_code == 404
+    assert client.get("/history/labs.vitalsigns/abc/").status_code == 404
+    assert client.get("/history/nosuch.model/1/").status_code == 404
+    assert client.get("/history/study.membership/1/").status_code == 404
+    assert client.get(f"/history/subjects.subject/{subject_b.pk}/").status_code == 404
+
+
+def test_identity_values_masked_for_roles_without_identity_access(subject_a, users_a, login, client):
+    record = identity(subject_a)
+    login(users_a["data_manager"])
+    page = client.get(f"/history/subjects.identityrecord/{record.pk}/").content.decode()
+    assert "张三" not in page and "•••" in page
+    client.logout()
+    login(users_a["monitor"])
+    page = client.get(f"/history/subjects.identityrecord/{record.pk}/").content.decode()
+    assert "张三" in page
