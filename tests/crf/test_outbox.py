@@ -300,6 +300,8 @@ def test_relay_once_publishes_committed_rows_in_id_order_and_marks_them_sent(tra
     url = f"redis://127.0.0.1:{port}/0"
     try:
         first = commit_probe(note="first")
+        # a row written around enqueue() that cannot be published is skipped, not a roadblock
+        broken = OutboxMessage.objects.create(task_name=PROBE, kwargs=["not", "a", "mapping"])
         second = commit_probe(note="second")
         result = subprocess.run(
             [sys.executable, "manage.py", "outbox_relay", "--once"],
@@ -314,9 +316,12 @@ def test_relay_once_publishes_committed_rows_in_id_order_and_marks_them_sent(tra
             {"task": PROBE, "id": f"outbox-{first.pk}", "kwargs": {"note": "first", "outbox_id": first.pk}},
             {"task": PROBE, "id": f"outbox-{second.pk}", "kwargs": {"note": "second", "outbox_id": second.pk}},
         ]
-        for row in OutboxMessage.objects.order_by("id"):
+        for row in OutboxMessage.objects.filter(pk__in=[first.pk, second.pk]):
             assert row.sent_at is not None
             assert (row.attempts, row.last_error) == (1, "")
+        broken.refresh_from_db()
+        assert broken.sent_at is None and "TypeError" in broken.last_error
+        assert "cannot be published; skipped" in result.stderr
         # a second pass has nothing left to publish
         again = subprocess.run(
             [sys.executable, "manage.py", "outbox_relay", "--once"],

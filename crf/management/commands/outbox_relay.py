@@ -34,6 +34,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import redis.exceptions
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError, close_old_connections, connections, transaction
@@ -48,6 +49,17 @@ CRASH_AFTER_PUBLISH_ENV = "TRIALSITE_RELAY_CRASH_AFTER_PUBLISH"
 CRASH_EXIT_CODE = 75
 # One publish gives up quickly (then the relay backs off) rather than blocking its batch.
 PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+
+
+# What a publish raises while the broker is unreachable (kombu wraps most in its OperationalError).
+BROKER_ERRORS = (
+    BrokerOperationalError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
 
 
 class PublishFailed(Exception):
@@ -70,10 +82,15 @@ def _publish(rows: list[OutboxMessage], app: Any) -> tuple[int, PublishFailed | 
                     retry=True,
                     retry_policy=PUBLISH_RETRY_POLICY,
                 )
-            except Exception as exc:  # kombu/redis raise a variety of connection errors
+            except BROKER_ERRORS as exc:  # the broker is away: stop here, back off, retry this row
                 row.last_error = f"{timezone.now().isoformat()} {type(exc).__name__}: {exc}"[:2000]
                 row.save(update_fields=["attempts", "last_error"])
                 return published, PublishFailed(f"outbox message {row.pk} ({row.task_name}): {exc}")
+            except Exception as exc:  # this row cannot be published (written around enqueue()?)
+                row.last_error = f"{timezone.now().isoformat()} {type(exc).__name__}: {exc}"[:2000]
+                row.save(update_fields=["attempts", "last_error"])
+                logger.exception("outbox message %s (%s) cannot be published; skipped", row.pk, row.task_name)
+                continue
             if crash_after_publish:
                 logger.warning("%s=1: exiting after publishing outbox message %s", CRASH_AFTER_PUBLISH_ENV, row.pk)
                 logging.shutdown()
