@@ -42,8 +42,19 @@ class CrfFormBase(forms.ModelForm):  # type: ignore[type-arg]
         for field in self.fields.values():
             if isinstance(field.widget, forms.DateInput):
                 field.widget.input_type = "date"
+                field.widget.format = "%Y-%m-%d"  # what <input type=date> needs, in every language
             if isinstance(field.widget, forms.TimeInput):
                 field.widget.input_type = "time"
+                field.widget.format = "%H:%M"
+        # Each "not done / unknown" choice right after its field; completion and reason last.
+        order = []
+        for name in self.fields:
+            if name.startswith("missing__") or name in ("mark_complete", "reason"):
+                continue
+            order.append(name)
+            if f"missing__{name}" in self.fields:
+                order.append(f"missing__{name}")
+        self.order_fields([*order, "mark_complete", "reason"])
 
     def missing_codes(self) -> dict[str, str]:
         model: type[CrfInstance] = self._meta.model

@@ -39,10 +39,18 @@ class CrfInstance(models.Model):
     missing_allowed: tuple[str, ...] = ()
 
     subject = models.ForeignKey(
-        "subjects.Subject", on_delete=models.PROTECT, related_name="%(app_label)s_%(class)s_set"
+        "subjects.Subject",
+        on_delete=models.PROTECT,
+        related_name="%(app_label)s_%(class)s_set",
+        verbose_name=_("subject"),
     )
     visit = models.ForeignKey(
-        "subjects.Visit", on_delete=models.PROTECT, null=True, blank=True, related_name="%(app_label)s_%(class)s_set"
+        "subjects.Visit",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="%(app_label)s_%(class)s_set",
+        verbose_name=_("visit"),
     )
     entry_status = models.CharField(
         _("entry status"), max_length=12, choices=EntryStatus.choices, default=EntryStatus.NOT_STARTED
