@@ -12,14 +12,16 @@ import pghistory.models
 from django.apps import apps
 from django.db import models
 from django.http import Http404
+from django.utils.translation import gettext as _
 
 from study import access
 from study.models import User
-from study.roles import Action
+from study.roles import Action, Role
 from subjects.models import IdentityRecord, Subject
 from subjects.selectors import access_subject
 
 MASK = "•••"
+ROLE_LABELS = dict(Role.choices)
 
 
 @dataclass
@@ -61,12 +63,32 @@ def resolve_record(user: User, label: str, pk: str) -> tuple[models.Model, Subje
     return record, subject
 
 
+HIDDEN = frozenset(
+    {"id", "version", "updated_at", "updated_by_id", "created_at", "created_by_id", "subject_id", "crf_version"}
+)
+
+
 def _labels(model: type[models.Model]) -> dict[str, str]:
     labels = {}
     for f in model._meta.concrete_fields:
         labels[f.attname] = str(f.verbose_name)
         labels[f.name] = str(f.verbose_name)
     return labels
+
+
+def _display(model: type[models.Model], name: str, value: Any) -> Any:
+    """A stored value as a person reads it: choice labels, yes/no, blanks as None."""
+    if value in ("", {}, []):
+        return None
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    try:
+        field = model._meta.get_field(name)
+    except Exception:
+        return value
+    if getattr(field, "choices", None):
+        return dict(field.flatchoices).get(value, value)
+    return value
 
 
 def record_history(*, viewer: User, record: models.Model, subject: Subject) -> list[HistoryRow]:
@@ -83,13 +105,11 @@ def record_history(*, viewer: User, record: models.Model, subject: Subject) -> l
         changes = []
         for name, new in data.items():
             old = previous.get(name)
-            if kind != "delete" and old == new:
+            if kind == "delete" or old == new or name in HIDDEN:
                 continue
-            if kind == "delete":
+            if kind == "insert" and _display(model, name, new) in (None, _("no")):
                 continue
-            if name in ("id", "version", "updated_at", "updated_by_id", "created_at", "created_by_id"):
-                continue
-            shown_old, shown_new = (MASK, MASK) if mask else (old, new)
+            shown_old, shown_new = (MASK, MASK) if mask else (_display(model, name, old), _display(model, name, new))
             changes.append(Change(field=name, label=labels.get(name, name), old=shown_old, new=shown_new))
         previous = data
         rows.append(
@@ -97,7 +117,7 @@ def record_history(*, viewer: User, record: models.Model, subject: Subject) -> l
                 at=event.pgh_created_at,
                 kind=kind,
                 username=str(context.get("username", "")),
-                role=str(context.get("role", "")),
+                role=", ".join(str(ROLE_LABELS.get(r, r)) for r in str(context.get("role", "")).split(",") if r),
                 site=str(context.get("site", "")),
                 reason=str(context.get("reason", "")),
                 request_id=str(context.get("request_id", "")),

@@ -52,6 +52,21 @@ def test_coordinator_signs_in_in_chinese_and_records_vital_signs(browser, live_s
     page.wait_for_url("**/forms/VS/*/")
     assert page.locator("input[name=temperature_c]").input_value() == "38.6"
     screenshot(page, "vital-signs-zh")
+    # a second save, then the record's history shows both steps
+    page.get_by_label("体温（°C）", exact=True).fill("39.1")
+    page.locator("input[name=mark_complete]").check()
+    page.locator("button[type=submit].primary").click()
+    page.wait_for_load_state()
+    assert page.locator("input[name=temperature_c]").input_value() == "39.1"
+    page.get_by_label("体温（°C）", exact=True).fill("39.4")
+    page.locator("input[name=reason]").fill("抄录错误，已核对原始病历")
+    page.locator("button[type=submit].primary").click()
+    page.wait_for_load_state()
+    page.locator("a[href*='/history/labs.vitalsigns/']").click()
+    history = page.locator("table.history").inner_text()
+    assert "抄录错误，已核对原始病历" in history
+    assert "38.6" in history and "39.1" in history and "39.4" in history
+    screenshot(page, "history-zh")
     context.close()
 
 
