@@ -36,4 +36,5 @@ urlpatterns = [
     path("admin/users/<int:pk>/active/", views.set_active, name="user_set_active"),
     path("admin/users/<int:pk>/unlock/", views.unlock, name="user_unlock"),
     path("admin/memberships/<int:pk>/end/", views.end_role, name="membership_end"),
+    path("admin/protocol-settings/", views.protocol_settings, name="protocol_settings"),
 ]

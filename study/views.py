@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.db.models import Count
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -183,3 +184,46 @@ def unlock(request: HttpRequest, pk: int) -> HttpResponse:
     services.unlock_user(actor=request.user, user=user)  # type: ignore[arg-type]
     messages.success(request, _("Lockout lifted for %(username)s.") % {"username": user.username})
     return redirect("user_detail", pk=user.pk)
+
+
+@login_required
+def protocol_settings(request: HttpRequest) -> HttpResponse:
+    """Study admin: the versions of the protocol settings and a form for the next one."""
+    from study.models import ProtocolSettings
+    from study.protocol import publish_settings
+    from study.settings_forms import ProtocolSettingsForm
+
+    study = access.administered_studies(request.user).order_by("code").first()
+    if study is None:
+        raise PermissionDenied
+    versions = list(
+        ProtocolSettings.objects.filter(study=study)
+        .select_related("created_by")
+        .annotate(n_rederived=Count("rederivations"))
+        .order_by("-version")
+    )
+    current = versions[0].choices() if versions else None
+    if current is None:
+        from clinical.protocol import ProtocolChoices
+
+        current = ProtocolChoices()
+    form = ProtocolSettingsForm(request.POST or None, current=current)
+    if request.method == "POST" and form.is_valid():
+        try:
+            row = publish_settings(
+                actor=request.user,  # type: ignore[arg-type]
+                study=study,
+                effective_from=form.cleaned_data["effective_from"],
+                values=form.values(),
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(
+                request,
+                _("Version %(version)s saved. Forms dated on or after %(date)s are being re-derived.")
+                % {"version": row.version, "date": row.effective_from},
+            )
+            return redirect("protocol_settings")
+    return render(request, "study/protocol_settings.html", {"study": study, "versions": versions, "form": form})

@@ -148,3 +148,36 @@ def test_demo_study_loads_the_clinical_spec_defaults(db):
     row = ProtocolSettings.objects.get()
     assert row.version == 1
     assert row.choices() == ProtocolChoices()
+
+
+def test_study_admin_publishes_a_version_on_the_page(study, v1, users_a, login, client):
+    login(users_a["study_admin"])
+    page = client.get("/admin/protocol-settings/")
+    assert page.status_code == 200
+    form = page.context["form"]
+    data = {name: form[name].value() for name in form.fields}
+    data = {k: ("on" if v is True else v) for k, v in data.items() if v is not None and v is not False}
+    data.update({"effective_from": "2026-06-01", "reason": "amendment 2", "value__hypotension_adult_sbp": "100"})
+    response = client.post("/admin/protocol-settings/", data)
+    assert response.status_code == 302, response.context["form"].errors if response.context else response
+    v2 = ProtocolSettings.objects.get(version=2)
+    assert (v2.effective_from, v2.reason, v2.values["hypotension_adult_sbp"]) == (date(2026, 6, 1), "amendment 2", 100)
+    assert v2.values["dose_levels"][1] == {"code": "DL2", "target_cells_per_kg": "1.0E+6", "range_pct": "30"}
+
+
+def test_bad_json_on_the_page_saves_nothing(study, v1, users_a, login, client):
+    login(users_a["study_admin"])
+    form = client.get("/admin/protocol-settings/").context["form"]
+    data = {name: form[name].value() for name in form.fields}
+    data = {k: v for k, v in data.items() if v is not None and v is not False}
+    data.update({"effective_from": "2026-06-01", "reason": "x", "value__dose_levels": "[{"})
+    response = client.post("/admin/protocol-settings/", data)
+    assert response.status_code == 200
+    assert "Enter valid JSON." in response.content.decode()
+    assert ProtocolSettings.objects.count() == 1
+
+
+@pytest.mark.parametrize("role", ["coordinator", "investigator", "monitor", "data_manager", "statistician"])
+def test_protocol_settings_page_is_for_study_admins_only(study, v1, users_a, login, client, role):
+    login(users_a[role])
+    assert client.get("/admin/protocol-settings/").status_code == 403

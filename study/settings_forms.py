@@ -1,0 +1,87 @@
+"""The protocol settings page's form: one input per ProtocolChoices field (CLINICAL_SPEC's open
+choices), an effective date and a reason."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from clinical.protocol import ProtocolChoices
+
+LABELS = {
+    "hypotension_adult_sbp": _("Hypotension: SBP below (mmHg), from the adult age"),
+    "hypotension_adult_from_age": _("Hypotension: adult threshold from age (years)"),
+    "hypotension_child_base": _("Hypotension, children: base SBP (mmHg)"),
+    "hypotension_child_per_year": _("Hypotension, children: added per year of age (mmHg)"),
+    "hypotension_infant_sbp": _("Hypotension under 1 year: SBP below (mmHg)"),
+    "crs_episode_gap_days": _("CRS episode gap (days)"),
+    "capd_below_age": _("CAPD for children younger than (years)"),
+    "count_operator": _("Count criteria operator (ANC, platelets)"),
+    "relapse_operator": _("Relapse threshold operator"),
+    "relapse_threshold_pct": _("Relapse threshold, marrow blasts (%)"),
+    "mrd_cutoff_pct": _("MRD-negative cut-off (%)"),
+    "mrd_min_cells_flow": _("Flow MRD: minimum cells analysed"),
+    "days_per_year": _("Days per year for 1-year survival"),
+    "hsct_censored_in_primary": _("Censor at consolidative HSCT in the primary analysis"),
+    "dlt_window_days": _("DLT window (last study day)"),
+    "escalation_rule": _("Dose-escalation rule"),
+    "expected_toxicities": _("Expected toxicities (JSON list of CTCAE terms)"),
+    "gvhd_child_below_kg": _("GvHD child stool column below weight (kg)"),
+    "dose_levels": _("Dose levels (JSON: code, target cells/kg, range %)"),
+}
+CHOICES = {
+    "count_operator": [(">=", "≥"), (">", ">")],
+    "relapse_operator": [(">=", "≥"), (">", ">")],
+    "days_per_year": [("365", "365"), ("365.25", "365.25")],
+    "escalation_rule": [("3+3", "3+3")],
+}
+JSON_FIELDS = ("expected_toxicities", "dose_levels")
+
+
+class ProtocolSettingsForm(forms.Form):
+    effective_from = forms.DateField(label=_("Effective from"), widget=forms.DateInput(attrs={"type": "date"}))
+    reason = forms.CharField(label=_("Reason for the new version"), max_length=300)
+
+    def __init__(self, *args: Any, current: ProtocolChoices, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        stored = current.to_json()
+        for name, value in stored.items():
+            label = LABELS[name]
+            field: forms.Field
+            if name in CHOICES:
+                field = forms.ChoiceField(label=label, choices=CHOICES[name])
+            elif name in JSON_FIELDS:
+                field = forms.CharField(label=label, widget=forms.Textarea(attrs={"rows": 3}))
+                value = json.dumps(value, ensure_ascii=False)
+            elif isinstance(getattr(current, name), bool):
+                field = forms.BooleanField(label=label, required=False)
+            elif isinstance(getattr(current, name), int):
+                field = forms.IntegerField(label=label, min_value=0)
+            elif isinstance(getattr(current, name), Decimal):
+                field = forms.DecimalField(label=label, min_value=Decimal("0"))
+            else:
+                field = forms.CharField(label=label)
+            field.initial = value
+            self.fields[f"value__{name}"] = field
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for name in JSON_FIELDS:
+            key = f"value__{name}"
+            if key in data:
+                try:
+                    data[key] = json.loads(data[key])
+                except json.JSONDecodeError:
+                    self.add_error(key, _("Enter valid JSON."))
+        return data
+
+    def values(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in self.cleaned_data.items():
+            if key.startswith("value__"):
+                out[key.removeprefix("value__")] = str(value) if isinstance(value, Decimal) else value
+        return out
