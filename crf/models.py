@@ -213,7 +213,7 @@ class OutboxMessage(models.Model):
     publishes unsent rows to Celery and marks them sent; tasks are idempotent, keyed by `pk`."""
 
     task_name = models.CharField(max_length=200)
-    kwargs = models.JSONField(default=dict)
+    kwargs = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)

@@ -61,7 +61,9 @@ def publish_settings(
     try:
         choices = ProtocolChoices.from_json(merged)
     except (ValueError, TypeError, KeyError) as exc:
-        raise ValidationError({"values": str(exc)}) from exc
+        raise ValidationError(
+            {"values": _("These settings are not valid: %(detail)s") % {"detail": exc}}, code="invalid_settings"
+        ) from exc
     number = (ProtocolSettings.objects.filter(study=study).aggregate(n=Max("version"))["n"] or 0) + 1
     with audit_context(user=actor, reason=reason):
         row = ProtocolSettings(

@@ -49,8 +49,11 @@ def database_url_for_children(*, as_app_role: bool = True) -> str:
     settings = connection.settings_dict
     user = app_role() if as_app_role else settings["USER"]
     password = os.environ.get("DB_APP_PASSWORD", "") if as_app_role else settings.get("PASSWORD") or ""
-    host = settings.get("HOST") or "127.0.0.1"
     credentials = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
+    socket_dir = (settings.get("OPTIONS") or {}).get("host")
+    if not settings.get("HOST") and socket_dir:  # the embedded PostgreSQL listens on a socket only
+        return f"postgres://{credentials}@/{settings['NAME']}?host={quote(socket_dir, safe='/')}"
+    host = settings.get("HOST") or "127.0.0.1"
     netloc = quote(host, safe="") if host.startswith("/") else host
     port = f":{settings['PORT']}" if settings.get("PORT") else ""
     return f"postgres://{credentials}@{netloc}{port}/{settings['NAME']}"
@@ -382,7 +385,7 @@ def test_relay_publishes_again_a_sent_message_whose_task_never_ran(transactional
     try:
         lost, done, recent, old = (commit_probe(note=note) for note in ("lost", "done", "recent", "old"))
         with transaction.atomic():
-            plain = enqueue(task_name="study.tasks.rederive_for_settings", settings_id=0)
+            plain = enqueue(task_name="celery.backend_cleanup")
         relay_once()
         assert len(queued_messages(url)) == 5
         redis.Redis.from_url(url).flushall()  # the broker forgets everything

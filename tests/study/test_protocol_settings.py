@@ -181,3 +181,15 @@ def test_bad_json_on_the_page_saves_nothing(study, v1, users_a, login, client):
 def test_protocol_settings_page_is_for_study_admins_only(study, v1, users_a, login, client, role):
     login(users_a[role])
     assert client.get("/admin/protocol-settings/").status_code == 403
+
+
+def test_invalid_value_on_the_page_is_a_form_error_not_a_500(study, v1, users_a, login, client):
+    login(users_a["study_admin"])
+    form = client.get("/admin/protocol-settings/").context["form"]
+    data = {name: form[name].value() for name in form.fields}
+    data = {k: ("on" if v is True else v) for k, v in data.items() if v is not None and v is not False}
+    data.update({"effective_from": "2026-06-01", "reason": "x", "value__mrd_cutoff_pct": "0"})
+    response = client.post("/admin/protocol-settings/", data)
+    assert response.status_code == 200
+    assert "These settings are not valid: cut-offs must be positive" in response.content.decode()
+    assert ProtocolSettings.objects.count() == 1
