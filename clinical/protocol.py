@@ -65,8 +65,15 @@ class ProtocolChoices:
             raise ValueError("days_per_year must be 365 or 365.25")
         if self.escalation_rule != "3+3":
             raise ValueError("escalation_rule: only '3+3' is implemented")
+        decimals = [self.mrd_cutoff_pct, self.relapse_threshold_pct, self.gvhd_child_below_kg, self.days_per_year]
+        for level in self.dose_levels:
+            decimals += [level.target_cells_per_kg, level.range_pct]
+        if any(not d.is_finite() for d in decimals):
+            raise ValueError("numbers must be finite")
         if self.mrd_cutoff_pct <= 0 or self.relapse_threshold_pct <= 0:
             raise ValueError("cut-offs must be positive")
+        if any(level.target_cells_per_kg <= 0 or not 0 <= level.range_pct < 100 for level in self.dose_levels):
+            raise ValueError("dose level targets must be positive and ranges between 0 and 100 percent")
 
     def to_json(self) -> dict[str, Any]:
         """JSON-safe form (Decimals as strings) for storage."""

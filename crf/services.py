@@ -152,12 +152,14 @@ def mark_entered_in_error(*, user: User, instance: F, expected_version: int, rea
     are cancelled; exports mark it removed."""
     from crf.models import ACTIVE_QUERY_STATUSES, Query, QueryStatus, QueryStep
 
-    _require_editor(user, instance)
     reason = reason.strip()
-    if not reason:
-        raise ValidationError({"reason": _("Give a reason why this form was entered in error.")})
     model = type(instance)
     current = model.objects.select_related("subject__site").get(pk=instance.pk)
+    _require_editor(user, current)
+    if current.subject_id != instance.subject_id:
+        raise ValidationError(_("A form cannot move to another subject."))
+    if not reason:
+        raise ValidationError({"reason": _("Give a reason why this form was entered in error.")})
     locks.assert_data_writable(current)
     if current.entered_in_error:
         raise ValidationError(_("This form is already marked entered in error."))

@@ -35,7 +35,10 @@ def settings_in_force(study: Study | int, on: date) -> ProtocolSettings:
     if found is None:
         found = versions.order_by("version").first()
     if found is None:
-        raise ProtocolSettings.DoesNotExist(f"study {study_id} has no protocol settings")
+        raise ValidationError(
+            _("This study has no protocol settings yet: a study administrator must record them first."),
+            code="no_protocol_settings",
+        )
     return found
 
 
@@ -56,11 +59,12 @@ def publish_settings(
         raise PermissionDenied
     if not reason.strip():
         raise ValidationError({"reason": _("Give a reason for the new settings version.")})
+    Study.objects.select_for_update().get(pk=study.pk)  # one publisher at a time per study
     previous = ProtocolSettings.objects.filter(study=study).order_by("-version").first()
     merged = {**(previous.values if previous else {}), **values}
     try:
         choices = ProtocolChoices.from_json(merged)
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
         raise ValidationError(
             {"values": _("These settings are not valid: %(detail)s") % {"detail": exc}}, code="invalid_settings"
         ) from exc

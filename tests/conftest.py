@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -174,7 +173,9 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
 @pytest.fixture
 def private_redis(tmp_path) -> Iterator[dict[str, object]]:
     """A throw-away redis-server on a free port (never the shared one on 6379)."""
-    server = shutil.which("redis-server") or "/usr/bin/redis-server"
+    from tests.crf.test_outbox import redis_server_binary
+
+    server = redis_server_binary()
     port = free_port()
     args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)]
     proc = subprocess.Popen(

@@ -128,3 +128,8 @@ def grant_app_role(connection: BaseDatabaseWrapper, role: str) -> None:
         cursor.execute(f"REVOKE TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA public FROM {role}")
         for table in history_tables():
             cursor.execute(f"REVOKE UPDATE, DELETE ON {connection.ops.quote_name(table)} FROM {role}")
+        # Audit context lives on the (append-only) history rows; pghistory's shared context table
+        # is unused and must not be writable by the application.
+        cursor.execute("SELECT to_regclass('public.pghistory_context')")
+        if cursor.fetchone()[0] is not None:
+            cursor.execute(f"REVOKE INSERT, UPDATE, DELETE ON pghistory_context FROM {role}")

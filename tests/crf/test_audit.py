@@ -60,7 +60,7 @@ def test_service_save_records_one_insert_then_one_update_with_context(setup, coo
     record_vital_signs(user=coordinator, vital_signs=vs, expected_version=1, reason="transcription error")
     update = _events([vs.pk], "update").get()
     assert update.temperature_c == Decimal("38.4")
-    ctx = update.pgh_context.metadata
+    ctx = update.pgh_context
     assert ctx["reason"] == "transcription error"
     assert ctx["username"] == "coordinator_a"
     assert ctx["role"] == "coordinator"
@@ -199,7 +199,7 @@ def test_app_role_cannot_disable_triggers(db):
 def test_context_reaches_history_through_nested_contexts(setup, coordinator):
     with pghistory.context(request_id="req-123"):
         vs = vital_signs(coordinator, setup)
-    ctx = _events([vs.pk]).get().pgh_context.metadata
+    ctx = _events([vs.pk]).get().pgh_context
     assert ctx["request_id"] == "req-123"
     assert ctx["username"] == "coordinator_a"
 

@@ -139,7 +139,7 @@ def test_each_step_is_audited_with_user_role_and_reason(manual_query, users_a):
     answer_query(user=coordinator, query=manual_query, answer=Query.Answer.CONFIRMED, text="Source re-read.")
     events = QueryEvent.objects.filter(pgh_obj_id=manual_query.pk).order_by("pgh_id")
     assert [e.pgh_label for e in events] == ["insert", "update"]
-    raised, answered = (e.pgh_context.metadata for e in events)
+    raised, answered = (e.pgh_context for e in events)
     assert (raised["user"], raised["role"], raised["site"]) == (users_a["monitor"].pk, "monitor", "01")
     assert (answered["user"], answered["role"], answered["reason"]) == (
         coordinator.pk,

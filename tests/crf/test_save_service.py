@@ -228,3 +228,28 @@ def test_page_is_read_only_for_monitor_and_hidden_from_other_sites(subject, subj
     assert client.post(f"/subjects/{subject.pk}/forms/VS/{vs.pk}/", {}).status_code == 403
     assert client.get(f"/subjects/{subject_b.pk}/forms/VS/new/").status_code == 404
     assert client.get(f"/subjects/{subject_b.pk}/forms/VS/{vs.pk}/").status_code == 404
+
+
+def test_entered_in_error_checks_the_stored_form_not_the_callers_copy(subject, subject_b, users_a, study):
+    """A coordinator of site A cannot mark a site-B form by swapping the subject on a copy."""
+    from study.models import Membership
+    from tests.conftest import make_user
+
+    coordinator_b = make_user("coordinator_b", site=subject_b.site, role="coordinator")
+    vs = vital_signs(users_a["coordinator"], subject)
+    forged = _reload(vs)
+    forged.subject = subject_b
+    with pytest.raises((PermissionDenied, ValidationError)):
+        mark_entered_in_error(user=coordinator_b, instance=forged, expected_version=1, reason="forged")
+    assert _reload(vs).entered_in_error is False
+    assert Membership.objects.filter(user=coordinator_b).count() == 1
+
+
+def test_saving_without_protocol_settings_is_a_clear_error(study, subject_a, users_a):
+    from tests.factories import identity
+
+    identity(subject_a)
+    with pytest.raises(ValidationError) as refused:
+        vital_signs(users_a["coordinator"], subject_a)
+    assert refused.value.code == "no_protocol_settings"
+    assert VitalSigns.objects.count() == 0

@@ -34,7 +34,7 @@ def invite(client: Client, site, **extra):  # type: ignore[no-untyped-def]
 
 
 def history_reasons(events) -> list[str]:  # type: ignore[no-untyped-def]
-    return [e.pgh_context.metadata.get("reason") for e in events if e.pgh_context is not None]
+    return [e.pgh_context.get("reason") for e in events if e.pgh_context is not None]
 
 
 def test_invite_sends_a_link_that_sets_a_strong_password(users_a, site_a, login):
@@ -81,8 +81,8 @@ def test_invite_sends_a_link_that_sets_a_strong_password(users_a, site_a, login)
         ("invited", admin.pk),
     ]
     insert = UserEvent.objects.get(pgh_obj=new, pgh_label="insert")
-    assert insert.pgh_context.metadata["reason"] == "invite user"
-    assert insert.pgh_context.metadata["user"] == admin.pk
+    assert insert.pgh_context["reason"] == "invite user"
+    assert insert.pgh_context["user"] == admin.pk
     assert history_reasons(MembershipEvent.objects.filter(pgh_obj__user=new)) == ["invite user"]
 
 
@@ -125,8 +125,8 @@ def test_grant_and_end_role_with_reason(users_a, site_a, site_b, login):
     assert membership.end_reason == "moved to another study"
     assert Membership.objects.filter(pk=membership.pk).exists()  # ended, not deleted
     update = MembershipEvent.objects.get(pgh_obj=membership, pgh_label="update")
-    assert update.pgh_context.metadata["reason"] == "moved to another study"
-    assert update.pgh_context.metadata["user"] == admin.pk
+    assert update.pgh_context["reason"] == "moved to another study"
+    assert update.pgh_context["user"] == admin.pk
     assert list(AccountEvent.objects.filter(user=person).values_list("kind", flat=True)) == [
         "role_ended",
         "role_granted",
@@ -162,7 +162,7 @@ def test_deactivate_and_reactivate_need_a_reason_and_never_delete(users_a, login
         ("deactivated", "left the hospital"),
     ]
     updates = UserEvent.objects.filter(pgh_obj=person, pgh_label="update").order_by("pgh_id")
-    assert [(e.is_active, e.pgh_context.metadata["reason"]) for e in updates] == [
+    assert [(e.is_active, e.pgh_context["reason"]) for e in updates] == [
         (False, "left the hospital"),
         (True, "returned"),
     ]

@@ -110,7 +110,7 @@ def test_new_version_rederives_only_forms_dated_on_or_after_its_effective_date(s
     assert (old.hypotension, old.hypotension_threshold, old.settings_version, old.version) == (False, 90, 1, 1)
     assert (new.hypotension, new.hypotension_threshold, new.settings_version, new.version) == (True, 100, 2, 2)
     event = VitalSignsEvent.objects.get(pgh_obj_id=after.pk, pgh_label="update")
-    assert event.pgh_context.metadata["reason"] == "re-derived: protocol settings v2 effective 2026-06-01"
+    assert event.pgh_context["reason"] == "re-derived: protocol settings v2 effective 2026-06-01"
     # idempotent: a second delivery lists nothing new and changes nothing
     assert rederive_for_settings(settings_id=v2.pk) == []
     assert Rederivation.objects.count() == 1
@@ -192,4 +192,24 @@ def test_invalid_value_on_the_page_is_a_form_error_not_a_500(study, v1, users_a,
     response = client.post("/admin/protocol-settings/", data)
     assert response.status_code == 200
     assert "These settings are not valid: cut-offs must be positive" in response.content.decode()
+    assert ProtocolSettings.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "dose_levels",
+    [
+        '[{"code": "DL1", "target_cells_per_kg": "abc"}]',
+        '[{"code": "DL1", "target_cells_per_kg": "1E6", "range_pct": "NaN"}]',
+        '[{"code": "DL1", "target_cells_per_kg": "-1"}]',
+    ],
+)
+def test_bad_dose_levels_are_form_errors(study, v1, users_a, login, client, dose_levels):
+    login(users_a["study_admin"])
+    form = client.get("/admin/protocol-settings/").context["form"]
+    data = {name: form[name].value() for name in form.fields}
+    data = {k: ("on" if v is True else v) for k, v in data.items() if v is not None and v is not False}
+    data.update({"effective_from": "2026-06-01", "reason": "x", "value__dose_levels": dose_levels})
+    response = client.post("/admin/protocol-settings/", data)
+    assert response.status_code == 200
+    assert "These settings are not valid" in response.content.decode()
     assert ProtocolSettings.objects.count() == 1

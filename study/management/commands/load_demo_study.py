@@ -33,12 +33,12 @@ class Command(BaseCommand):
                 "Pass --with-demo-accounts to do it anyway, or --no-accounts to load the study only."
             )
         with pghistory.context(reason="load demo study"):
-            study, _ = Study.objects.update_or_create(code=demo.STUDY["code"], defaults=demo.STUDY)
-            site, _ = Site.objects.update_or_create(
+            study, _ = Study.objects.get_or_create(code=demo.STUDY["code"], defaults=demo.STUDY)
+            site, _ = Site.objects.get_or_create(
                 study=study, code=demo.SITE["code"], defaults={k: v for k, v in demo.SITE.items() if k != "code"}
             )
             for order, visit in enumerate(demo.schedule(), start=1):
-                VisitDefinition.objects.update_or_create(
+                VisitDefinition.objects.get_or_create(
                     study=study, code=visit["code"], defaults={**visit, "order": order}
                 )
             if not ProtocolSettings.objects.filter(study=study).exists():
