@@ -29,6 +29,7 @@ urlpatterns = [
     ),
     path("language/", views.choose_language, name="choose_language"),
     path("session/keepalive/", views.keepalive, name="session_keepalive"),
+    path("session/status/", views.session_status, name="session_status"),
     path("admin/users/", views.user_list, name="user_list"),
     path("admin/users/invite/", views.invite_user, name="user_invite"),
     path("admin/users/<int:pk>/", views.user_detail, name="user_detail"),

@@ -56,6 +56,15 @@ def choose_language(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@login_required
+def session_status(request: HttpRequest) -> HttpResponse:
+    """Seconds left before the idle and absolute limits; polling it is not activity (another tab
+    may have kept the session alive, or the 12-hour limit may be near)."""
+    from django.http import JsonResponse
+
+    return JsonResponse(getattr(request, "session_remaining", {}))
+
+
 @require_POST
 @login_required
 def keepalive(request: HttpRequest) -> HttpResponse:

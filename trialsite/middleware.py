@@ -113,8 +113,23 @@ class SessionExpiryMiddleware:
                 response = redirect_to_login(request.get_full_path())
                 _announce_expiry(request, response)
                 return response
-            request.session[LAST_SEEN] = now.isoformat()
+            if request.path != STATUS_PATH:
+                request.session[LAST_SEEN] = now.isoformat()
+            request.session_remaining = remaining(login_at, last_seen, now)  # type: ignore[attr-defined]
         return self.get_response(request)
+
+
+#: Polled by the expiry warning: reports what is left without counting as activity.
+STATUS_PATH = "/session/status/"
+
+
+def remaining(login_at: datetime, last_seen: datetime | None, now: datetime) -> dict[str, int]:
+    """Seconds left before the idle and the absolute limit (as of the previous request)."""
+    idle_from = last_seen or login_at
+    return {
+        "idle": max(0, int(settings.SESSION_IDLE_TIMEOUT - (now - idle_from).total_seconds())),
+        "absolute": max(0, int(settings.SESSION_ABSOLUTE_TIMEOUT - (now - login_at).total_seconds())),
+    }
 
 
 def _announce_expiry(request: HttpRequest, response: HttpResponse) -> None:

@@ -86,3 +86,24 @@ def test_english_sign_in_and_wrong_password_message(browser, live_server, seeded
     assert page.get_by_role("heading", name="Study home").is_visible()
     screenshot(page, "home-en")
     context.close()
+
+
+def test_idle_warning_appears_and_stay_signed_in_keeps_the_session(
+    browser, live_server, seeded, users_a, settings, screenshot
+):
+    users_a["coordinator"].language = "en"
+    users_a["coordinator"].save()
+    settings.SESSION_IDLE_TIMEOUT = 8
+    settings.SESSION_EXPIRY_WARNING = 6
+    context = browser.new_context(locale="en-US", extra_http_headers={"Accept-Language": "en-US"})
+    page = context.new_page()
+    _sign_in(page, live_server.url, "coordinator_a", "Username", "Password", "Sign in")
+    page.wait_for_url(f"{live_server.url}/")
+    warning = page.locator("#session-warning")
+    warning.wait_for(state="visible", timeout=8000)
+    screenshot(page, "session-warning-en")
+    page.get_by_role("button", name="Stay signed in").click()
+    warning.wait_for(state="hidden", timeout=5000)
+    page.reload()
+    assert page.get_by_role("heading", name="Study home").is_visible()
+    context.close()

@@ -116,3 +116,33 @@ def test_keepalive_returns_204_and_renews(users_a, login):
 def test_keepalive_needs_a_session(client, db):
     response = client.post("/session/keepalive/")
     assert response.status_code == 302
+
+
+@pytest.mark.req("ISSUE-2")
+def test_status_reports_both_limits_and_is_not_activity(users_a, login, client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    login(users_a["coordinator"])
+    session = client.session
+    long_ago = timezone.now() - timedelta(minutes=20)
+    session["trialsite_last_seen"] = long_ago.isoformat()
+    session["trialsite_login_at"] = (timezone.now() - timedelta(hours=11, minutes=59)).isoformat()
+    session.save()
+    first = client.get("/session/status/").json()
+    assert 590 <= first["idle"] <= 600  # 30 min − 20 min
+    assert 50 <= first["absolute"] <= 60  # 12 h − 11 h 59 min
+    second = client.get("/session/status/").json()
+    assert second["idle"] <= first["idle"]  # polling did not renew the idle timer
+
+
+@pytest.mark.req("ISSUE-2")
+def test_pages_carry_the_absolute_limit_for_the_warning(users_a, login, client):
+    login(users_a["coordinator"])
+    import re
+
+    page = client.get("/").content.decode()
+    left = int(re.search(r'data-absolute-remaining="(\d+)"', page).group(1))
+    assert 43100 <= left <= 43200  # just under 12 h left right after login
+    assert 'data-status-url="/session/status/"' in page
