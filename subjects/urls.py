@@ -7,6 +7,8 @@ app_name = "subjects"
 urlpatterns = [
     path("", views.subject_list, name="list"),
     path("<int:pk>/", views.subject_detail, name="detail"),
+    path("<int:pk>/identity/", views.identity_detail, name="identity"),
+    path("<int:pk>/identity/edit/", views.identity_edit, name="identity_edit"),
     path("<int:subject_pk>/forms/<str:code>/new/", crf_views.form_entry, name="form_new"),
     path("<int:subject_pk>/forms/<str:code>/<int:pk>/", crf_views.form_entry, name="form_edit"),
 ]
