@@ -32,6 +32,7 @@ def subject_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "code": code,
             "title": model.crf_title,
+            "lifecycle": getattr(model, "lifecycle_form", False),
             "instances": list(model._default_manager.filter(subject=subject).order_by("pk")),
         }
         for code, model in sorted(crf_models().items())
