@@ -41,6 +41,8 @@ def form_entry(request: HttpRequest, subject_pk: int, code: str, pk: int | None 
         raise Http404
     subject = access_subject(request.user, subject_pk, Action.VIEW_CRF)
     if pk is None:
+        if getattr(model, "lifecycle_form", False):
+            raise Http404  # consent and eligibility are entered through the lifecycle pages
         instance = model(subject=subject)
     else:
         instance = model._default_manager.filter(pk=pk, subject=subject).first()

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crf.checks import edit_check
 from labs.models import OxygenDevice, VitalSigns
+from subjects.checks import PROCEDURE_BEFORE_CONSENT, procedure_before_consent
 
 
 @edit_check(
@@ -38,3 +39,9 @@ def temperature_implausible(vs: VitalSigns) -> bool:
 )
 def flow_on_room_air(vs: VitalSigns) -> bool:
     return vs.oxygen_device == OxygenDevice.ROOM_AIR and bool(vs.oxygen_flow_l_min)
+
+
+@edit_check(VitalSigns, code="PROC-BEFORE-CONSENT", field="assessment_date", message=PROCEDURE_BEFORE_CONSENT)
+def vital_signs_before_consent(vs: VitalSigns) -> bool:
+    """Vital signs are a protocol procedure unless flagged as history / standard of care."""
+    return procedure_before_consent(vs, on=vs.assessment_date, exempt=vs.standard_of_care)

@@ -70,6 +70,11 @@ class VitalSigns(CrfInstance):
         blank=True,
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("80"))],
     )
+    standard_of_care = models.BooleanField(
+        _("history or standard-of-care result (not a protocol procedure)"),
+        default=False,
+        help_text=_("Tick for values taken from the medical record before consent: no consent-date query."),
+    )
     # Derived by labs.services with the protocol settings in force on assessment_date.
     hypotension = models.BooleanField(_("hypotension"), null=True, editable=False)
     hypotension_threshold = models.PositiveSmallIntegerField(

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from study.models import User
 
 
+class NoProtocolSettings(ValidationError):
+    """The study has no settings version at all (a set-up step is missing)."""
+
+
 def settings_in_force(study: Study | int, on: date) -> ProtocolSettings:
     """The newest version effective on or before `on`; the first version for earlier dates
     (a study always runs under some version)."""
@@ -35,7 +39,7 @@ def settings_in_force(study: Study | int, on: date) -> ProtocolSettings:
     if found is None:
         found = versions.order_by("version").first()
     if found is None:
-        raise ValidationError(
+        raise NoProtocolSettings(
             _("This study has no protocol settings yet: a study administrator must record them first."),
             code="no_protocol_settings",
         )

@@ -6,7 +6,12 @@ from subjects import views
 app_name = "subjects"
 urlpatterns = [
     path("", views.subject_list, name="list"),
+    path("new/", views.consent_new, name="consent_new"),
     path("<int:pk>/", views.subject_detail, name="detail"),
+    path("<int:pk>/eligibility/new/", views.eligibility_new, name="eligibility_new"),
+    path("<int:pk>/lifecycle/<str:action>/", views.lifecycle_action, name="lifecycle"),
+    path("<int:pk>/identity/", views.identity_detail, name="identity"),
+    path("<int:pk>/identity/edit/", views.identity_edit, name="identity_edit"),
     path("<int:subject_pk>/forms/<str:code>/new/", crf_views.form_entry, name="form_new"),
     path("<int:subject_pk>/forms/<str:code>/<int:pk>/", crf_views.form_entry, name="form_edit"),
 ]

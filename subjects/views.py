@@ -1,13 +1,30 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from crf.registry import crf_models
 from study import access
+from study.protocol import NoProtocolSettings
 from study.roles import Action
+from subjects import lifecycle, services
+from subjects.forms import (
+    ConsentForm,
+    DoseLevelForm,
+    EligibilityForm,
+    EnrolForm,
+    IdentityRecordForm,
+    ReconsentForm,
+    StatusForm,
+)
+from subjects.lifecycle import Event, Status
+from subjects.models import IdentityRecord, InformedConsent, Subject
 from subjects.selectors import access_subject, subjects_visible_to
 
 
@@ -17,24 +34,231 @@ def subject_list(request: HttpRequest) -> HttpResponse:
     if not sites.exists():
         raise PermissionDenied
     subjects = list(subjects_visible_to(request.user).filter(site__in=sites))
-    return render(request, "subjects/subject_list.html", {"subjects": subjects})
+    context = {
+        "subjects": subjects,
+        "can_consent": access.sites_where(request.user, Action.EDIT_CRF).exists(),
+    }
+    return render(request, "subjects/subject_list.html", context)
 
 
 @login_required
-def subject_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    subject = access_subject(request.user, pk, Action.VIEW_CRF)
+def consent_new(request: HttpRequest) -> HttpResponse:
+    """New subject (consent): the signed consent opens screening and gives the screening number."""
+    sites = access.sites_where(request.user, Action.EDIT_CRF)
+    if not sites.exists():
+        raise PermissionDenied
+    form = ConsentForm(request.POST or None, sites=sites)
+    if request.method == "POST" and form.is_valid():
+        try:
+            subject = services.record_consent(
+                user=request.user,  # type: ignore[arg-type]
+                site=form.chosen_site(),
+                consent_version=form.cleaned_data["consent_version"],
+                consent_date=form.cleaned_data["consent_date"],
+            )
+        except ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            messages.success(
+                request, _("Consent recorded. Screening number: %(number)s.") % {"number": subject.screening_number}
+            )
+            return redirect("subjects:detail", pk=subject.pk)
+    return render(request, "subjects/consent_new.html", {"form": form, "site": form.only_site})
+
+
+def _dose_levels(subject: Subject) -> list[str]:
+    try:
+        return services.dose_level_codes(subject, timezone.localdate())
+    except NoProtocolSettings:
+        return []
+
+
+def _action_forms(subject: Subject, bound: tuple[str, object] | None = None) -> list[dict[str, object]]:
+    """The lifecycle actions allowed now, each with its form (the bound one when re-shown)."""
+    actions: list[dict[str, object]] = []
+
+    def add(key: str, title: object, make) -> None:  # type: ignore[no-untyped-def]
+        form = bound[1] if bound is not None and bound[0] == key else make()
+        actions.append({"key": key, "title": title, "form": form})
+
+    for event in lifecycle.allowed_events(subject.status):
+        if event == Event.ENROL:
+            add(
+                "enrol",
+                lifecycle.EVENT_LABELS[event],
+                lambda: EnrolForm(prefix="enrol", dose_levels=_dose_levels(subject)),
+            )
+        elif not (event == Event.DIE and subject.status == Status.WITHDRAWN and not subject.survival_follow_up):
+            add(event.value, lifecycle.EVENT_LABELS[event], lambda e=event: StatusForm(prefix=e.value, event=e))
+    if subject.dose_level:
+        add(
+            "dose_level",
+            _("Change dose level"),
+            lambda: DoseLevelForm(prefix="dose_level", dose_levels=_dose_levels(subject)),
+        )
+    if subject.status in lifecycle.RECONSENT_ALLOWED:
+        add("reconsent", _("Re-consent on a new version"), lambda: ReconsentForm(prefix="reconsent"))
+    return actions
+
+
+def _detail(request: HttpRequest, subject: Subject, bound: tuple[str, object] | None = None) -> HttpResponse:
     forms = [
         {
             "code": code,
             "title": model.crf_title,
+            "lifecycle": getattr(model, "lifecycle_form", False),
             "instances": list(model._default_manager.filter(subject=subject).order_by("pk")),
         }
         for code, model in sorted(crf_models().items())
     ]
+    can_edit = access.can(request.user, Action.EDIT_CRF, site=subject.site)
+    actions = _action_forms(subject, bound) if can_edit else []
+    # A refused action whose form is not offered any more is shown as a message at the top.
+    refused: list[str] = []
+    if bound is not None and bound[0] not in {a["key"] for a in actions}:
+        refused = [str(e) for errors in bound[1].errors.values() for e in errors]  # type: ignore[attr-defined]
     context = {
         "subject": subject,
         "forms": forms,
+        "consents": list(InformedConsent.objects.filter(subject=subject, entered_in_error=False)),
+        "can_edit": can_edit,
+        "can_view_history": access.can(request.user, Action.VIEW_HISTORY, site=subject.site),
+        "can_view_identity": access.can(request.user, Action.VIEW_IDENTITY, site=subject.site),
+        "actions": actions,
+        "refused": refused,
+        "screening": subject.status == Status.SCREENING,
+    }
+    return render(request, "subjects/subject_detail.html", context, status=400 if bound else 200)
+
+
+@login_required
+def subject_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _detail(request, access_subject(request.user, pk, Action.VIEW_CRF))
+
+
+@login_required
+@require_POST
+def lifecycle_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """One lifecycle action from the subject page; a refusal re-shows the page with the form,
+    what was typed and the reason."""
+    subject = access_subject(request.user, pk, Action.VIEW_CRF)
+    access.require(request.user, Action.EDIT_CRF, site=subject.site)
+    user = request.user
+    form: ReconsentForm | EnrolForm | StatusForm
+    if action == "reconsent":
+        form = ReconsentForm(request.POST, prefix=action)
+    elif action == "enrol":
+        form = EnrolForm(request.POST, prefix=action, dose_levels=_dose_levels(subject))
+    elif action == "dose_level":
+        form = DoseLevelForm(request.POST, prefix=action, dose_levels=_dose_levels(subject))
+    elif action in {e.value for e in Event} - {Event.ENROL.value}:
+        form = StatusForm(request.POST, prefix=action, event=Event(action))
+    else:
+        raise Http404
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            if isinstance(form, ReconsentForm):
+                services.record_reconsent(
+                    user=user,  # type: ignore[arg-type]
+                    subject=subject,
+                    consent_version=data["consent_version"],
+                    consent_date=data["consent_date"],
+                )
+            elif isinstance(form, DoseLevelForm):
+                services.change_dose_level(
+                    user=user,  # type: ignore[arg-type]
+                    subject=subject,
+                    dose_level=data["dose_level"],
+                    reason=data["reason"],
+                )
+            elif isinstance(form, EnrolForm):
+                services.enrol(user=user, subject=subject, on=data["on"], dose_level=data["dose_level"])  # type: ignore[arg-type]
+            else:
+                services.change_status(
+                    user=user,  # type: ignore[arg-type]
+                    subject=subject,
+                    event=Event(action),
+                    on=data["on"],
+                    **form.details(),
+                )
+        except ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            messages.success(request, _("Saved."))
+            return redirect("subjects:detail", pk=subject.pk)
+    return _detail(request, Subject.objects.select_related("site", "site__study").get(pk=subject.pk), (action, form))
+
+
+@login_required
+def eligibility_new(request: HttpRequest, pk: int) -> HttpResponse:
+    """The eligibility checklist of a subject in screening: each criterion yes or no."""
+    subject = access_subject(request.user, pk, Action.VIEW_CRF)
+    access.require(request.user, Action.EDIT_CRF, site=subject.site)
+    form = EligibilityForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = services.record_eligibility(
+                user=request.user,  # type: ignore[arg-type]
+                subject=subject,
+                protocol_version=form.cleaned_data["protocol_version"],
+                assessment_date=form.cleaned_data["assessment_date"],
+                criteria=form.criteria(),
+            )
+        except ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            if saved.eligible:
+                messages.success(request, _("Eligibility checklist saved: the subject is eligible."))
+            else:
+                messages.warning(request, _("Eligibility checklist saved: the subject is not eligible."))
+            return redirect("subjects:detail", pk=subject.pk)
+    return render(request, "subjects/eligibility_new.html", {"subject": subject, "form": form})
+
+
+@login_required
+def identity_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The identity record: only roles that may view it (DESIGN §4a); 404 outside the gate."""
+    subject = access_subject(request.user, pk, Action.VIEW_IDENTITY)
+    context = {
+        "subject": subject,
+        "identity": IdentityRecord.objects.filter(subject=subject).first(),
         "can_edit": access.can(request.user, Action.EDIT_CRF, site=subject.site),
         "can_view_history": access.can(request.user, Action.VIEW_HISTORY, site=subject.site),
     }
-    return render(request, "subjects/subject_detail.html", context)
+    return render(request, "subjects/identity_detail.html", context)
+
+
+@login_required
+def identity_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    subject = access_subject(request.user, pk, Action.VIEW_IDENTITY)
+    access.require(request.user, Action.EDIT_CRF, site=subject.site)
+    record = IdentityRecord.objects.filter(subject=subject).first()
+    form = IdentityRecordForm(request.POST or None, instance=record or IdentityRecord(subject=subject))
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.save_identity_record(
+                user=request.user,  # type: ignore[arg-type]
+                subject=subject,
+                full_name=data["full_name"],
+                date_of_birth=data["date_of_birth"],
+                hospital_number=data["hospital_number"],
+                phone=data["phone"],
+                reason=data["reason"],
+            )
+        except ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            messages.success(request, _("Saved."))
+            return redirect("subjects:identity", pk=subject.pk)
+    return render(request, "subjects/identity_edit.html", {"subject": subject, "form": form, "record": record})
+
+
+def add_errors(form, exc: ValidationError) -> None:  # type: ignore[no-untyped-def]
+    """A service's refusal on the page, beside the field it names where the form has one."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)

@@ -1,0 +1,327 @@
+"""Writes of subject records (STYLE habit 3): keyword-only, atomic, permission-checked, each
+inside `audit_context` so the history rows carry user, role, site and reason.
+
+The lifecycle (issue 4 item 2): `record_consent` opens screening with a screening number;
+`record_eligibility` records the checklist; `enrol` assigns the subject ID and the dose level;
+`change_status` applies the other events of `subjects.lifecycle.TRANSITIONS`. Every refusal is
+a ValidationError with a translated message and nothing saved.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from crf.audit import audit_context
+from crf.services import save_form
+from study import access
+from study.models import Site
+from study.protocol import choices_in_force
+from study.roles import Action
+from subjects import lifecycle
+from subjects.eligibility import unanswered
+from subjects.lifecycle import Event, NotInfusedReason, Status
+from subjects.models import (
+    EligibilityAssessment,
+    IdentityRecord,
+    InformedConsent,
+    SiteSequence,
+    Subject,
+    first_consent_date,
+)
+
+if TYPE_CHECKING:
+    from study.models import User
+
+
+@transaction.atomic
+def save_identity_record(
+    *,
+    user: User,
+    subject: Subject,
+    full_name: str,
+    date_of_birth: date,
+    hospital_number: str = "",
+    phone: str = "",
+    reason: str = "",
+) -> IdentityRecord:
+    """Create or change the subject's identity record (DESIGN §4a: roles that both view the
+    identity record and edit CRF data). A change to a saved record needs a reason."""
+    site = subject.site
+    if not (access.can(user, Action.VIEW_IDENTITY, site=site) and access.can(user, Action.EDIT_CRF, site=site)):
+        raise PermissionDenied
+    reason = reason.strip()
+    record = IdentityRecord.objects.select_for_update().filter(subject=subject).first()
+    if record is None:
+        record = IdentityRecord(subject=subject)
+    elif not reason:
+        raise ValidationError({"reason": _("Give a reason for changing the identity record.")}, code="reason_required")
+    record.full_name = full_name.strip()
+    record.date_of_birth = date_of_birth
+    record.hospital_number = hospital_number.strip()
+    record.phone = phone.strip()
+    record.full_clean()
+    with audit_context(user=user, site=site, reason=reason):
+        if record.pk is None:
+            record.save(force_insert=True)
+        else:
+            record.save(update_fields=["full_name", "date_of_birth", "hospital_number", "phone"])
+    return record
+
+
+# --- numbers -----------------------------------------------------------------------------------
+
+
+def next_in_sequence(*, site: Site, kind: SiteSequence.Kind) -> int:
+    """The next number of the site's sequence, under a row lock held until the transaction ends:
+    a concurrent caller waits and gets the following number. A committed number is never handed
+    out again; a rolled-back one was never given to anybody."""
+    SiteSequence.objects.bulk_create([SiteSequence(site=site, kind=kind, last_value=0)], ignore_conflicts=True)
+    sequence = SiteSequence.objects.select_for_update().get(site=site, kind=kind)
+    sequence.last_value += 1
+    sequence.save(update_fields=["last_value"])
+    return sequence.last_value
+
+
+def _new_number(*, site: Site, kind: SiteSequence.Kind, field: str, template: str) -> str:
+    while True:  # skips numbers already taken by records entered before the sequence existed
+        number = template.format(prefix=site.subject_prefix, n=next_in_sequence(site=site, kind=kind))
+        if not Subject.objects.filter(site=site, **{field: number}).exists():
+            return number
+
+
+SCREENING_NUMBER = "{prefix}-S{n:03d}"
+SUBJECT_ID = "{prefix}-{n:03d}"
+
+
+# --- lifecycle ---------------------------------------------------------------------------------
+
+
+def _require_editor(user: User, site: Site) -> None:
+    if not access.can(user, Action.EDIT_CRF, site=site):
+        raise PermissionDenied
+
+
+def _locked(subject: Subject) -> Subject:
+    return Subject.objects.select_for_update().select_related("site", "site__study").get(pk=subject.pk)
+
+
+def _refuse_transition(subject: Subject, event: Event) -> ValidationError:
+    return ValidationError(
+        _("Not allowed: “%(action)s” cannot be recorded for a subject whose status is “%(status)s”.")
+        % {"status": subject.get_status_display(), "action": lifecycle.EVENT_LABELS[event]},
+        code="illegal_transition",
+    )
+
+
+def _check_date(subject: Subject, on: date) -> None:
+    if subject.status_date is not None and on < subject.status_date:
+        raise ValidationError(
+            {
+                "on": _("The date %(on)s is before the subject's last status date %(last)s.")
+                % {"on": on.isoformat(), "last": subject.status_date.isoformat()}
+            },
+            code="date_order",
+        )
+
+
+@transaction.atomic
+def record_consent(*, user: User, site: Site, consent_version: str, consent_date: date) -> Subject:
+    """A new subject: the informed consent opens screening and gives the next screening number."""
+    _require_editor(user, site)
+    if not consent_version.strip():
+        raise ValidationError({"consent_version": _("Give the version of the consent form.")})
+    with audit_context(user=user, site=site):
+        subject = Subject(
+            site=site,
+            status=Status.SCREENING,
+            status_date=consent_date,
+            screening_number=_new_number(
+                site=site, kind=SiteSequence.Kind.SCREENING, field="screening_number", template=SCREENING_NUMBER
+            ),
+        )
+        subject.full_clean()
+        subject.save(force_insert=True)
+    consent = InformedConsent(subject=subject, consent_version=consent_version.strip(), consent_date=consent_date)
+    save_form(user=user, instance=consent, expected_version=None)
+    return subject
+
+
+@transaction.atomic
+def record_reconsent(*, user: User, subject: Subject, consent_version: str, consent_date: date) -> InformedConsent:
+    """Consent on a new version of the consent form: another record; the status stays."""
+    subject = _locked(subject)
+    _require_editor(user, subject.site)
+    version = consent_version.strip()
+    if subject.status not in lifecycle.RECONSENT_ALLOWED:
+        raise ValidationError(
+            _("A subject whose status is “%(status)s” cannot be re-consented.")
+            % {"status": subject.get_status_display()},
+            code="illegal_transition",
+        )
+    if InformedConsent.objects.filter(subject=subject, consent_version=version, entered_in_error=False).exists():
+        raise ValidationError(
+            {"consent_version": _("Consent on version %(version)s is already recorded.") % {"version": version}},
+            code="same_version",
+        )
+    first = first_consent_date(subject.pk)
+    if first is not None and consent_date < first:
+        raise ValidationError(
+            {
+                "consent_date": _("A re-consent cannot be dated before the first consent (%(first)s).")
+                % {"first": first.isoformat()}
+            }
+        )
+    consent = InformedConsent(subject=subject, consent_version=version, consent_date=consent_date)
+    return save_form(user=user, instance=consent, expected_version=None)
+
+
+@transaction.atomic
+def record_eligibility(
+    *, user: User, subject: Subject, protocol_version: str, assessment_date: date, criteria: dict[str, bool]
+) -> EligibilityAssessment:
+    """The eligibility checklist, while the subject is in screening. Refused when dated before
+    the consent (EligibilityAssessment.clean) or when a criterion is unanswered."""
+    subject = _locked(subject)
+    _require_editor(user, subject.site)
+    if subject.status != Status.SCREENING:
+        raise ValidationError(
+            _("The eligibility checklist is recorded during screening; this subject's status is “%(status)s”.")
+            % {"status": subject.get_status_display()},
+            code="illegal_transition",
+        )
+    missing = unanswered(criteria)
+    if missing:
+        raise ValidationError(
+            {"criteria": _("Answer every criterion: %(codes)s.") % {"codes": ", ".join(missing)}}, code="unanswered"
+        )
+    form = EligibilityAssessment(
+        subject=subject, protocol_version=protocol_version.strip(), assessment_date=assessment_date, criteria=criteria
+    )
+    return save_form(user=user, instance=form, expected_version=None)
+
+
+def dose_level_codes(subject: Subject, on: date) -> list[str]:
+    """The dose levels of the protocol settings in force on `on`."""
+    _row, choices = choices_in_force(subject.site.study_id, on)
+    return [level.code for level in choices.dose_levels]
+
+
+def _check_dose_level(subject: Subject, dose_level: str, on: date) -> None:
+    codes = dose_level_codes(subject, on)
+    if dose_level not in codes:
+        raise ValidationError(
+            {"dose_level": _("Choose one of the study's dose levels: %(levels)s.") % {"levels": ", ".join(codes)}},
+            code="dose_level",
+        )
+
+
+@transaction.atomic
+def enrol(*, user: User, subject: Subject, on: date, dose_level: str) -> Subject:
+    """Screening → enrolled: the next subject ID of the site and the assigned dose level.
+    Needs an eligibility checklist showing the subject eligible, dated on or before `on`."""
+    subject = _locked(subject)
+    _require_editor(user, subject.site)
+    if (subject.status, Event.ENROL) not in lifecycle.TRANSITIONS:
+        raise _refuse_transition(subject, Event.ENROL)
+    _check_date(subject, on)
+    latest = (
+        EligibilityAssessment.objects.filter(subject=subject, entered_in_error=False)
+        .order_by("-assessment_date", "-pk")
+        .first()
+    )
+    if latest is None or not latest.eligible:
+        raise ValidationError(
+            _("Enrolment needs an eligibility checklist showing the subject eligible."), code="not_eligible"
+        )
+    if on < latest.assessment_date:
+        raise ValidationError(
+            {
+                "on": _("The enrolment date cannot be before the eligibility assessment (%(date)s).")
+                % {"date": latest.assessment_date.isoformat()}
+            }
+        )
+    _check_dose_level(subject, dose_level, on)
+    subject.subject_id = _new_number(
+        site=subject.site, kind=SiteSequence.Kind.SUBJECT, field="subject_id", template=SUBJECT_ID
+    )
+    subject.status = lifecycle.next_status(subject.status, Event.ENROL)
+    subject.status_date = subject.enrolled_on = on
+    subject.dose_level = dose_level
+    subject.full_clean()
+    with audit_context(user=user, site=subject.site, reason=_("Enrolment")):
+        subject.save(update_fields=["subject_id", "status", "status_date", "enrolled_on", "dose_level"])
+    return subject
+
+
+@transaction.atomic
+def change_dose_level(*, user: User, subject: Subject, dose_level: str, reason: str) -> Subject:
+    """Change the assigned dose level of an enrolled subject: a reason is required (audited)."""
+    subject = _locked(subject)
+    _require_editor(user, subject.site)
+    reason = reason.strip()
+    if not subject.dose_level or subject.enrolled_on is None:
+        raise ValidationError(_("Only an enrolled subject has a dose level to change."), code="not_enrolled")
+    if not reason:
+        raise ValidationError({"reason": _("Give a reason for changing the dose level.")}, code="reason_required")
+    if dose_level == subject.dose_level:
+        raise ValidationError({"dose_level": _("This is already the subject's dose level.")}, code="unchanged")
+    _check_dose_level(subject, dose_level, subject.enrolled_on)
+    subject.dose_level = dose_level
+    with audit_context(user=user, site=subject.site, reason=reason):
+        subject.save(update_fields=["dose_level"])
+    return subject
+
+
+@transaction.atomic
+def change_status(
+    *,
+    user: User,
+    subject: Subject,
+    event: Event,
+    on: date,
+    reason: str = "",
+    not_infused_reason: str = "",
+    survival_follow_up: bool | None = None,
+) -> Subject:
+    """Apply one lifecycle event other than enrolment (use `enrol`). Screen failure and
+    withdrawal need a reason; withdrawal also whether survival follow-up continues; "not infused"
+    a reason from NotInfusedReason; death after withdrawal only while survival follow-up continues."""
+    subject = _locked(subject)
+    _require_editor(user, subject.site)
+    event = Event(event)
+    if event == Event.ENROL or (subject.status, event) not in lifecycle.TRANSITIONS:
+        raise _refuse_transition(subject, event)
+    if event == Event.DIE and subject.status == Status.WITHDRAWN and not subject.survival_follow_up:
+        raise ValidationError(
+            _("This subject withdrew without survival follow-up: a death cannot be recorded in the study."),
+            code="illegal_transition",
+        )
+    _check_date(subject, on)
+    reason = reason.strip()
+    changes: dict[str, Any] = {"status": lifecycle.next_status(subject.status, event), "status_date": on}
+    if event in (Event.FAIL_SCREENING, Event.WITHDRAW):
+        if not reason:
+            raise ValidationError({"reason": _("Give the reason.")}, code="reason_required")
+        changes["status_reason"] = reason
+    if event == Event.WITHDRAW:
+        if survival_follow_up is None:
+            raise ValidationError(
+                {"survival_follow_up": _("Say whether survival follow-up continues.")}, code="required"
+            )
+        changes["survival_follow_up"] = survival_follow_up
+    if event == Event.NOT_INFUSED:
+        if not_infused_reason not in NotInfusedReason.values:
+            raise ValidationError({"not_infused_reason": _("Choose why the subject was not infused.")}, code="required")
+        changes["not_infused_reason"] = not_infused_reason
+        changes["status_reason"] = reason
+    for name, value in changes.items():
+        setattr(subject, name, value)
+    subject.full_clean()
+    with audit_context(user=user, site=subject.site, reason=reason or str(lifecycle.EVENT_LABELS[event])):
+        subject.save(update_fields=list(changes))
+    return subject
