@@ -15,9 +15,9 @@ from study.models import ProtocolSettings, Rederivation
 
 def rederive_for_settings(*, settings_id: int) -> list[Rederivation]:
     """Recompute derived values of every form of the study dated on or after the version's
-    effective date, each in its own transaction with the audit reason "re-derived: …".
-    Idempotent: a form already listed for this version is skipped. Forms under a freeze or lock
-    are left as they are (and not listed)."""
+    effective date with the audit reason "re-derived: …". Idempotent: a form already listed for
+    this version is skipped. Forms under a freeze or lock keep their values and are listed as
+    "skipped_locked" (re-deriving them after the lock lifts comes with the lock pages, #7)."""
     version = ProtocolSettings.objects.select_related("study").get(pk=settings_id)
     done: list[Rederivation] = []
     reason = f"re-derived: protocol settings v{version.version} effective {version.effective_from}"
@@ -48,7 +48,15 @@ def _rederive_one(
     try:
         locks.assert_data_writable(instance)
     except ValidationError:
-        return None
+        # Listed, so the data manager sees what still carries the old derivation.
+        return Rederivation.objects.create(
+            settings=version,
+            outcome=Rederivation.Outcome.SKIPPED_LOCKED,
+            form_label=label,
+            object_id=pk,
+            clinical_date=instance.clinical_date(),
+            at=timezone.now(),
+        )
     changed = derivations.derive(instance)
     if changed:
         with audit_context(user=None, site=instance.subject.site, reason=reason):

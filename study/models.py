@@ -226,7 +226,12 @@ class Rederivation(models.Model):
     values were recomputed (DESIGN §4: a new version re-derives values dated on or after its
     effective date and lists them)."""
 
+    class Outcome(models.TextChoices):
+        REDERIVED = "rederived", _("Re-derived")
+        SKIPPED_LOCKED = "skipped_locked", _("Not re-derived: frozen or locked")
+
     settings = models.ForeignKey(ProtocolSettings, on_delete=models.PROTECT, related_name="rederivations")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.REDERIVED)
     form_label = models.CharField(max_length=100)
     object_id = models.PositiveBigIntegerField()
     clinical_date = models.DateField()

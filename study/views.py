@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -208,7 +208,10 @@ def protocol_settings(request: HttpRequest) -> HttpResponse:
     versions = list(
         ProtocolSettings.objects.filter(study=study)
         .select_related("created_by")
-        .annotate(n_rederived=Count("rederivations"))
+        .annotate(
+            n_rederived=Count("rederivations", filter=Q(rederivations__outcome="rederived")),
+            n_skipped=Count("rederivations", filter=Q(rederivations__outcome="skipped_locked")),
+        )
         .order_by("-version")
     )
     current = versions[0].choices() if versions else None

@@ -213,3 +213,31 @@ def test_bad_dose_levels_are_form_errors(study, v1, users_a, login, client, dose
     assert response.status_code == 200
     assert "These settings are not valid" in response.content.decode()
     assert ProtocolSettings.objects.count() == 1
+
+
+def test_frozen_forms_keep_their_values_and_are_listed_as_skipped(study, subject_a, v1, users_a, admin):
+    from django.utils import timezone
+
+    from crf.models import DataLock
+
+    identity(subject_a, born=date(1980, 1, 1))
+    after = vital_signs(users_a["coordinator"], subject_a, assessment_date=date(2026, 6, 2), systolic_bp=95)
+    DataLock.objects.create(
+        kind="freeze",
+        study=study,
+        subject=subject_a,
+        reason="interim",
+        set_by=users_a["data_manager"],
+        set_at=timezone.now(),
+    )
+    v2 = publish_settings(
+        actor=admin,
+        study=study,
+        effective_from=date(2026, 6, 1),
+        values={"hypotension_adult_sbp": 100},
+        reason="amendment 2",
+    )
+    rows = rederive_for_settings(settings_id=v2.pk)
+    assert [(r.object_id, r.outcome) for r in rows] == [(after.pk, "skipped_locked")]
+    kept = VitalSigns.objects.get(pk=after.pk)
+    assert (kept.hypotension, kept.settings_version, kept.version) == (False, 1, 1)
