@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Q
+from django.db.models import Model, Q
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
@@ -27,19 +27,23 @@ from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, Query, QueryStatus, Q
 Rule = Callable[[Any], bool]
 
 
+#: A form, or another record of a subject that carries queries (a visit and its date).
+Checked = type[CrfInstance] | type[Model]
+
+
 @dataclass(frozen=True)
 class EditCheck:
-    model: type[CrfInstance]
+    model: Checked
     code: str
     field: str
     message: str | Promise
     fires: Rule
 
 
-_registry: dict[type[CrfInstance], list[EditCheck]] = {}
+_registry: dict[Checked, list[EditCheck]] = {}
 
 
-def edit_check(model: type[CrfInstance], *, code: str, field: str, message: str | Promise) -> Callable[[Rule], Rule]:
+def edit_check(model: Checked, *, code: str, field: str, message: str | Promise) -> Callable[[Rule], Rule]:
     def decorator(func: Rule) -> Rule:
         checks = _registry.setdefault(model, [])
         if any(c.code == code and c.field == field for c in checks):
@@ -50,7 +54,7 @@ def edit_check(model: type[CrfInstance], *, code: str, field: str, message: str 
     return decorator
 
 
-def checks_for(model: type[CrfInstance]) -> list[EditCheck]:
+def checks_for(model: Checked) -> list[EditCheck]:
     return list(_registry.get(model, []))
 
 
@@ -74,9 +78,9 @@ def _same_value(value: Any) -> Q:
     return Q(value__isnull=True) if value is None else Q(value=value)
 
 
-def run_edit_checks(instance: CrfInstance) -> list[Query]:
-    """Apply every rule of the form; return the queries raised now."""
-    if instance.entered_in_error:
+def run_edit_checks(instance: CrfInstance | Model) -> list[Query]:
+    """Apply every rule of the form (or record with a `subject`); return the queries raised now."""
+    if getattr(instance, "entered_in_error", False):
         return []
     content_type = ContentType.objects.get_for_model(type(instance))
     raised: list[Query] = []

@@ -28,7 +28,9 @@ class CrfFormBase(forms.ModelForm):  # type: ignore[type-arg]
         model: type[CrfInstance] = self._meta.model
         instance: CrfInstance = self.instance
         if "visit" in self.fields:
-            self.fields["visit"].queryset = instance.subject.visits.select_related("definition")
+            visit_field = self.fields["visit"]
+            visit_field.queryset = instance.subject.visits.select_related("definition")  # type: ignore[attr-defined]
+            visit_field.label_from_instance = lambda v: f"{v.definition.code} · {v.definition.display_name}"  # type: ignore[attr-defined]
         if not self.is_bound:
             self.initial["opened_version"] = instance.version if instance.pk else None
             self.initial["mark_complete"] = instance.entry_status == EntryStatus.COMPLETE

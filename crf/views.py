@@ -44,6 +44,9 @@ def form_entry(request: HttpRequest, subject_pk: int, code: str, pk: int | None 
         if getattr(model, "lifecycle_form", False):
             raise Http404  # consent and eligibility are entered through the lifecycle pages
         instance = model(subject=subject)
+        visit_pk = request.GET.get("visit", "")
+        if visit_pk.isdigit():  # entered from a casebook cell: that visit
+            instance.visit = subject.visits.select_related("definition").filter(pk=int(visit_pk)).first()
     else:
         instance = model._default_manager.filter(pk=pk, subject=subject).first()
         if instance is None:

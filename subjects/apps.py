@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class SubjectsConfig(AppConfig):
     name = "subjects"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Registration of edit checks, derivations and save services (data, not signals).
+        from subjects import checks  # noqa: F401

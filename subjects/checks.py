@@ -7,8 +7,9 @@ from datetime import date
 
 from django.utils.translation import gettext_lazy as _
 
+from crf.checks import edit_check
 from crf.models import CrfInstance
-from subjects.models import first_consent_date
+from subjects.models import Visit, first_consent_date
 
 PROCEDURE_BEFORE_CONSENT = _(
     "Procedure before consent: this protocol procedure is dated before the subject's informed consent. "
@@ -23,3 +24,16 @@ def procedure_before_consent(form: CrfInstance, *, on: date | None, exempt: bool
         return False
     consented = first_consent_date(form.subject_id)
     return consented is not None and on < consented
+
+
+VISIT_OUT_OF_WINDOW = _(
+    "Visit out of window: the visit date is outside the window of the planned date. "
+    "Check the date, or confirm it with the reason."
+)
+
+
+@edit_check(Visit, code="VISIT-OUT-OF-WINDOW", field="visit_date", message=VISIT_OUT_OF_WINDOW)
+def visit_out_of_window(visit: Visit) -> bool:
+    """The window runs from the planned date minus `window_before` to plus `window_after` days,
+    both ends included (CLINICAL_SPEC §7); event-driven visits have none."""
+    return visit.out_of_window

@@ -87,6 +87,12 @@ class EligibilityForm(forms.Form):
 class EnrolForm(forms.Form):
     on = forms.DateField(label=_("Enrolment date"), widget=DateInput())
     dose_level = forms.ChoiceField(label=_("Dose level"))
+    planned_infusion_date = forms.DateField(
+        label=_("Planned infusion date"),
+        widget=DateInput(),
+        required=False,
+        help_text=_("The visits from lymphodepletion on are planned from this date (day 0)."),
+    )
 
     def __init__(self, *args: Any, dose_levels: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -101,7 +107,28 @@ class DoseLevelForm(EnrolForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         del self.fields["on"]
+        del self.fields["planned_infusion_date"]
         self.fields["dose_level"].label = _("New dose level")
+
+
+class PlannedInfusionForm(forms.Form):
+    planned_infusion_date = forms.DateField(label=_("Planned infusion date"), widget=DateInput())
+    reason = forms.CharField(
+        label=_("Reason for change"),
+        max_length=300,
+        required=False,
+        help_text=_("Required when you move a planned date."),
+    )
+
+
+class VisitDateForm(forms.Form):
+    visit_date = forms.DateField(label=_("Visit date"), widget=DateInput(), required=False)
+    reason = forms.CharField(
+        label=_("Reason for change"),
+        max_length=300,
+        required=False,
+        help_text=_("Required when you change a visit date already recorded."),
+    )
 
 
 class StatusForm(forms.Form):

@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from clinical.schedule import VisitState, Window, visit_state
 from crf.models import CrfInstance
 from study.models import Site
 from subjects.eligibility import criteria_met
@@ -38,6 +39,11 @@ class Subject(models.Model):
         _("reason not infused"), max_length=30, choices=NotInfusedReason.choices, blank=True
     )
     survival_follow_up = models.BooleanField(_("survival follow-up continues"), null=True, blank=True)
+    # The Day-0 clock (DESIGN §4): visits hang on the planned infusion date until the first
+    # infusion; then on `infusion_date`, the site-local calendar date of the first infusion's
+    # start, written by the infusion service (subjects.treatment), never typed.
+    planned_infusion_date = models.DateField(_("planned infusion date"), null=True, blank=True)
+    infusion_date = models.DateField(_("first infusion date (day 0)"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -61,6 +67,11 @@ class Subject(models.Model):
 
     def __str__(self) -> str:
         return self.subject_id or self.screening_number or f"#{self.pk}"
+
+    @property
+    def day0(self) -> date | None:
+        """Day 0 of the clock: the first infusion's site-local date, else the planned one."""
+        return self.infusion_date or self.planned_infusion_date
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
@@ -101,6 +112,23 @@ class Visit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} {self.definition.code}"
+
+    @property
+    def window(self) -> Window | None:
+        """The window around the planned date; None for event-driven or not yet planned visits."""
+        if self.planned_date is None or self.definition.anchor == "event":
+            return None
+        return Window(self.planned_date, self.definition.window_before, self.definition.window_after)
+
+    def state(self, today: date) -> VisitState | None:
+        """Done / due / overdue, computed from the window (never stored)."""
+        window = self.window
+        return None if window is None else visit_state(window, visit_date=self.visit_date, today=today)
+
+    @property
+    def out_of_window(self) -> bool:
+        window = self.window
+        return window is not None and self.visit_date is not None and not window.contains(self.visit_date)
 
 
 class SiteSequence(models.Model):

@@ -3,14 +3,19 @@ STYLE habit 5): every view, API, export and dashboard reaches subjects only thro
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from django.db.models import QuerySet
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Count, DateField, ExpressionWrapper, F, Model, QuerySet
 from django.http import Http404
 
+from clinical.schedule import VisitState, local_date, study_day
+from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, Query
 from study import access
 from study.roles import Action
-from subjects.models import Subject
+from subjects.models import Subject, Visit
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -31,3 +36,141 @@ def access_subject(user: User | AnonymousUser, subject_pk: int | str, action: Ac
         raise Http404 from None
     access.require(user, action, site=subject.site)
     return subject
+
+
+def active_queries_on(record: Model) -> list[Query]:
+    """The open and answered queries on one form or visit."""
+    return list(
+        Query.objects.filter(
+            content_type=ContentType.objects.get_for_model(type(record)),
+            object_id=record.pk,
+            status__in=ACTIVE_QUERY_STATUSES,
+        )
+    )
+
+
+@dataclass
+class Cell:
+    """One form type at one visit (or outside visits): its instances and their open queries."""
+
+    code: str
+    title: str
+    instances: list[CrfInstance] = field(default_factory=list)
+    queries: int = 0
+
+
+@dataclass
+class CasebookRow:
+    visit: Visit | None
+    state: VisitState | None
+    queries: int
+    cells: list[Cell]
+
+
+@dataclass
+class Casebook:
+    subject: Subject
+    today: date
+    day0: date | None
+    study_day_today: int | None
+    codes: list[tuple[str, str]]
+    rows: list[CasebookRow]
+
+
+def casebook(subject: Subject, *, today: date) -> Casebook:
+    """Visits × forms for one subject, with entry status and open-query counts, in a fixed
+    number of queries whatever the number of visits or forms (one per form type, one for the
+    visits, one for the query counts)."""
+    from crf.registry import crf_models
+
+    models = {
+        code: model for code, model in sorted(crf_models().items()) if not getattr(model, "lifecycle_form", False)
+    }
+    visits = list(Visit.objects.filter(subject=subject).select_related("definition").order_by("definition__order"))
+    for visit in visits:
+        visit.subject = subject
+    instances: dict[str, list[CrfInstance]] = {
+        code: list(model._default_manager.filter(subject=subject, entered_in_error=False).order_by("pk"))
+        for code, model in models.items()
+    }
+    types = {model: ContentType.objects.get_for_model(model) for model in [Visit, *models.values()]}
+    counts = {
+        (row["content_type"], row["object_id"]): row["n"]
+        for row in Query.objects.filter(subject=subject, status__in=ACTIVE_QUERY_STATUSES)
+        .values("content_type", "object_id")
+        .annotate(n=Count("pk"))
+    }
+
+    def cells_for(visit_id: int | None) -> list[Cell]:
+        cells = []
+        for code, model in models.items():
+            cell = Cell(code=code, title=str(model.crf_title))
+            for instance in instances[code]:
+                if instance.visit_id == visit_id:
+                    instance.subject = subject
+                    cell.instances.append(instance)
+                    cell.queries += counts.get((types[model].pk, instance.pk), 0)
+            cells.append(cell)
+        return cells
+
+    rows = [
+        CasebookRow(
+            visit=visit,
+            state=visit.state(today),
+            queries=counts.get((types[Visit].pk, visit.pk), 0),
+            cells=cells_for(visit.pk),
+        )
+        for visit in visits
+    ]
+    unscheduled = cells_for(None)
+    if any(cell.instances for cell in unscheduled):
+        rows.append(CasebookRow(visit=None, state=None, queries=0, cells=unscheduled))
+    day0 = subject.day0
+    return Casebook(
+        subject=subject,
+        today=today,
+        day0=day0,
+        study_day_today=None if day0 is None else study_day(today, day0),
+        codes=[(code, str(model.crf_title)) for code, model in models.items()],
+        rows=rows,
+    )
+
+
+#: Subjects who are still expected at visits.
+ACTIVE_STATUSES = ("enrolled", "lymphodepleted", "infused", "follow_up")
+
+
+@dataclass
+class WorklistItem:
+    visit: Visit
+    state: VisitState
+    today: date
+
+
+def due_and_overdue(user: User | AnonymousUser, *, now: datetime) -> list[WorklistItem]:
+    """Visits of visible, active subjects, not yet done, inside their window (due) or past it
+    (overdue), at the sites where the user may view CRFs; overdue first, then by planned date.
+    One query; the database keeps the windows already open anywhere on Earth (UTC date + 1),
+    the site's own calendar date decides."""
+    sites = access.sites_where(user, Action.VIEW_CRF)
+    opens = ExpressionWrapper(F("planned_date") - F("definition__window_before"), output_field=DateField())
+    candidates = (
+        Visit.objects.annotate(opens=opens)
+        .filter(
+            subject__in=subjects_visible_to(user).filter(site__in=sites, status__in=ACTIVE_STATUSES),
+            visit_date__isnull=True,
+            planned_date__isnull=False,
+            opens__lte=now.date() + timedelta(days=1),
+        )
+        .exclude(definition__anchor="event")
+        .select_related("definition", "subject__site")
+        .order_by("planned_date", "subject__subject_id", "definition__order")
+    )
+    items = []
+    for visit in candidates:
+        today = local_date(now, visit.subject.site.time_zone)
+        state = visit.state(today)
+        if state in (VisitState.DUE, VisitState.OVERDUE):
+            items.append(WorklistItem(visit=visit, state=state, today=today))
+    items.sort(key=lambda item: item.state != VisitState.OVERDUE)
+    return items

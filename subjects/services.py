@@ -22,7 +22,7 @@ from study import access
 from study.models import Site
 from study.protocol import choices_in_force
 from study.roles import Action
-from subjects import lifecycle
+from subjects import lifecycle, visits
 from subjects.eligibility import unanswered
 from subjects.lifecycle import Event, NotInfusedReason, Status
 from subjects.models import (
@@ -221,9 +221,13 @@ def _check_dose_level(subject: Subject, dose_level: str, on: date) -> None:
 
 
 @transaction.atomic
-def enrol(*, user: User, subject: Subject, on: date, dose_level: str) -> Subject:
+def enrol(
+    *, user: User, subject: Subject, on: date, dose_level: str, planned_infusion_date: date | None = None
+) -> Subject:
     """Screening → enrolled: the next subject ID of the site and the assigned dose level.
-    Needs an eligibility checklist showing the subject eligible, dated on or before `on`."""
+    Needs an eligibility checklist showing the subject eligible, dated on or before `on`.
+    The subject's visits are instantiated from the schedule, the infusion-anchored ones on
+    `planned_infusion_date` when given (subjects.visits)."""
     subject = _locked(subject)
     _require_editor(user, subject.site)
     if (subject.status, Event.ENROL) not in lifecycle.TRANSITIONS:
@@ -246,15 +250,26 @@ def enrol(*, user: User, subject: Subject, on: date, dose_level: str) -> Subject
             }
         )
     _check_dose_level(subject, dose_level, on)
+    if planned_infusion_date is not None and planned_infusion_date < on:
+        raise ValidationError(
+            {
+                "planned_infusion_date": _("The planned infusion date cannot be before enrolment (%(date)s).")
+                % {"date": on.isoformat()}
+            }
+        )
     subject.subject_id = _new_number(
         site=subject.site, kind=SiteSequence.Kind.SUBJECT, field="subject_id", template=SUBJECT_ID
     )
     subject.status = lifecycle.next_status(subject.status, Event.ENROL)
     subject.status_date = subject.enrolled_on = on
     subject.dose_level = dose_level
+    subject.planned_infusion_date = planned_infusion_date
     subject.full_clean()
     with audit_context(user=user, site=subject.site, reason=_("Enrolment")):
-        subject.save(update_fields=["subject_id", "status", "status_date", "enrolled_on", "dose_level"])
+        subject.save(
+            update_fields=["subject_id", "status", "status_date", "enrolled_on", "dose_level", "planned_infusion_date"]
+        )
+    visits.schedule_visits(user=user, subject=subject, reason=_("Enrolment"))
     return subject
 
 

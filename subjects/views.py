@@ -13,18 +13,20 @@ from crf.registry import crf_models
 from study import access
 from study.protocol import NoProtocolSettings
 from study.roles import Action
-from subjects import lifecycle, services
+from subjects import lifecycle, selectors, services, visits
 from subjects.forms import (
     ConsentForm,
     DoseLevelForm,
     EligibilityForm,
     EnrolForm,
     IdentityRecordForm,
+    PlannedInfusionForm,
     ReconsentForm,
     StatusForm,
+    VisitDateForm,
 )
 from subjects.lifecycle import Event, Status
-from subjects.models import IdentityRecord, InformedConsent, Subject
+from subjects.models import IdentityRecord, InformedConsent, Subject, Visit
 from subjects.selectors import access_subject, subjects_visible_to
 
 
@@ -90,6 +92,14 @@ def _action_forms(subject: Subject, bound: tuple[str, object] | None = None) -> 
             )
         elif not (event == Event.DIE and subject.status == Status.WITHDRAWN and not subject.survival_follow_up):
             add(event.value, lifecycle.EVENT_LABELS[event], lambda e=event: StatusForm(prefix=e.value, event=e))
+    if subject.status in visits.BEFORE_INFUSION and subject.infusion_date is None:
+        add(
+            "planned_infusion",
+            _("Planned infusion date"),
+            lambda: PlannedInfusionForm(
+                prefix="planned_infusion", initial={"planned_infusion_date": subject.planned_infusion_date}
+            ),
+        )
     if subject.dose_level:
         add(
             "dose_level",
@@ -144,13 +154,15 @@ def lifecycle_action(request: HttpRequest, pk: int, action: str) -> HttpResponse
     subject = access_subject(request.user, pk, Action.VIEW_CRF)
     access.require(request.user, Action.EDIT_CRF, site=subject.site)
     user = request.user
-    form: ReconsentForm | EnrolForm | StatusForm
+    form: ReconsentForm | EnrolForm | StatusForm | PlannedInfusionForm
     if action == "reconsent":
         form = ReconsentForm(request.POST, prefix=action)
     elif action == "enrol":
         form = EnrolForm(request.POST, prefix=action, dose_levels=_dose_levels(subject))
     elif action == "dose_level":
         form = DoseLevelForm(request.POST, prefix=action, dose_levels=_dose_levels(subject))
+    elif action == "planned_infusion":
+        form = PlannedInfusionForm(request.POST, prefix=action)
     elif action in {e.value for e in Event} - {Event.ENROL.value}:
         form = StatusForm(request.POST, prefix=action, event=Event(action))
     else:
@@ -172,8 +184,21 @@ def lifecycle_action(request: HttpRequest, pk: int, action: str) -> HttpResponse
                     dose_level=data["dose_level"],
                     reason=data["reason"],
                 )
+            elif isinstance(form, PlannedInfusionForm):
+                visits.set_planned_infusion_date(
+                    user=user,  # type: ignore[arg-type]
+                    subject=subject,
+                    on=data["planned_infusion_date"],
+                    reason=data["reason"],
+                )
             elif isinstance(form, EnrolForm):
-                services.enrol(user=user, subject=subject, on=data["on"], dose_level=data["dose_level"])  # type: ignore[arg-type]
+                services.enrol(
+                    user=user,  # type: ignore[arg-type]
+                    subject=subject,
+                    on=data["on"],
+                    dose_level=data["dose_level"],
+                    planned_infusion_date=data["planned_infusion_date"],
+                )
             else:
                 services.change_status(
                     user=user,  # type: ignore[arg-type]
@@ -262,3 +287,64 @@ def add_errors(form, exc: ValidationError) -> None:  # type: ignore[no-untyped-d
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, exc)
+
+
+@login_required
+def visit_detail(request: HttpRequest, pk: int, visit_pk: int) -> HttpResponse:
+    """One visit: its planned date and window on the Day-0 clock, and the date it took place."""
+    subject = access_subject(request.user, pk, Action.VIEW_CRF)
+    visit = Visit.objects.select_related("definition").filter(pk=visit_pk, subject=subject).first()
+    if visit is None:
+        raise Http404
+    visit.subject = subject
+    can_edit = access.can(request.user, Action.EDIT_CRF, site=subject.site)
+    form = VisitDateForm(request.POST or None, initial={"visit_date": visit.visit_date})
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                visits.record_visit_date(
+                    user=request.user,  # type: ignore[arg-type]
+                    visit=visit,
+                    visit_date=form.cleaned_data["visit_date"],
+                    reason=form.cleaned_data["reason"],
+                )
+            except ValidationError as exc:
+                add_errors(form, exc)
+            else:
+                messages.success(request, _("Saved."))
+                return redirect("subjects:casebook", pk=subject.pk)
+    context = {
+        "subject": subject,
+        "visit": visit,
+        "window": visit.window,
+        "state": visit.state(visits.site_today(subject)),
+        "day0": subject.day0,
+        "form": form,
+        "can_edit": can_edit,
+        "queries": selectors.active_queries_on(visit),
+    }
+    return render(request, "subjects/visit_detail.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+def casebook(request: HttpRequest, pk: int) -> HttpResponse:
+    """Visits × forms: entry status, open-query badges, due/overdue, the current study day."""
+    subject = access_subject(request.user, pk, Action.VIEW_CRF)
+    today = visits.site_today(subject)
+    context = {
+        "casebook": selectors.casebook(subject, today=today),
+        "subject": subject,
+        "can_edit": access.can(request.user, Action.EDIT_CRF, site=subject.site),
+    }
+    return render(request, "subjects/casebook.html", context)
+
+
+@login_required
+def worklist(request: HttpRequest) -> HttpResponse:
+    """Due and overdue visits at the user's sites."""
+    if not access.sites_where(request.user, Action.VIEW_CRF).exists():
+        raise PermissionDenied
+    items = selectors.due_and_overdue(request.user, now=timezone.now())
+    return render(request, "subjects/worklist.html", {"items": items})

@@ -10,7 +10,7 @@ from django.utils import timezone
 from clinical.protocol import ProtocolChoices
 from labs.models import VitalSigns
 from labs.services import record_vital_signs
-from study.models import ProtocolSettings, Study
+from study.models import ProtocolSettings, Study, VisitDefinition
 from subjects.models import IdentityRecord, Subject
 
 
@@ -35,3 +35,12 @@ def vital_signs(user, subject: Subject, **values) -> VitalSigns:
     defaults = {"assessment_date": date(2026, 3, 2), "temperature_c": Decimal("37.0"), "systolic_bp": 120}
     defaults.update(values)
     return record_vital_signs(user=user, vital_signs=VitalSigns(subject=subject, **defaults))
+
+
+def demo_schedule(study: Study) -> list[VisitDefinition]:
+    """The demo study's 26 time points (CLINICAL_SPEC §7) on `study`."""
+    from study.demo import schedule
+
+    return VisitDefinition.objects.bulk_create(
+        [VisitDefinition(study=study, order=i, **row) for i, row in enumerate(schedule(), start=1)]
+    )

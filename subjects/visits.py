@@ -1,0 +1,132 @@
+"""Visits on the Day-0 clock (issue 4 item 3; DESIGN §4 "Dates and the Day-0 clock").
+
+A subject's visits are instantiated from the study's schedule at enrolment. Enrolment-anchored
+visits hang on the enrolment date; infusion-anchored ones on the planned infusion date until
+the first infusion, then on its site-local calendar date (`Subject.day0`). Re-anchoring moves
+planned dates only: visit dates entered stay, and their window check runs again. Event-driven
+visits have no planned date. Due and overdue are computed from the window (`Visit.state`).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from clinical.schedule import local_date, planned_date
+from crf import checks
+from crf.audit import audit_context
+from study import access
+from study.models import VisitDefinition
+from study.roles import Action
+from subjects.models import Subject, Visit
+
+if TYPE_CHECKING:
+    from study.models import User
+
+
+def site_today(subject: Subject, now: datetime | None = None) -> date:
+    """Today's calendar date at the subject's site."""
+    return local_date(now or timezone.now(), subject.site.time_zone)
+
+
+def planned_for(definition: VisitDefinition, *, enrolled_on: date | None, day0: date | None) -> date | None:
+    """The planned date of one time point, or None while its anchor is unknown."""
+    if definition.day is None:
+        return None
+    if definition.anchor == VisitDefinition.Anchor.ENROLMENT:
+        anchor = enrolled_on
+    elif definition.anchor == VisitDefinition.Anchor.INFUSION:
+        anchor = day0
+    else:
+        return None
+    return None if anchor is None else planned_date(anchor, definition.day)
+
+
+@transaction.atomic
+def schedule_visits(*, user: User, subject: Subject, reason: str) -> list[Visit]:
+    """Create the subject's missing visits and set every planned date from its anchor.
+
+    Called by the services that move an anchor (enrolment, planned infusion date, first
+    infusion), which have checked the user's permission. Visit dates entered stay; visits whose
+    planned date moved get their window check again (an out-of-window query opens or closes)."""
+    definitions = list(VisitDefinition.objects.filter(study_id=subject.site.study_id))
+    with audit_context(user=user, site=subject.site, reason=reason):
+        Visit.objects.bulk_create(
+            [Visit(subject=subject, definition=d) for d in definitions],
+            ignore_conflicts=True,
+        )
+        visits = list(Visit.objects.filter(subject=subject).select_related("definition", "subject__site"))
+        moved = []
+        for visit in visits:
+            planned = planned_for(visit.definition, enrolled_on=subject.enrolled_on, day0=subject.day0)
+            if planned != visit.planned_date:
+                visit.planned_date = planned
+                moved.append(visit)
+        if moved:
+            Visit.objects.bulk_update(moved, ["planned_date"])
+        for visit in moved:
+            if visit.visit_date is not None:
+                checks.run_edit_checks(visit)
+    return visits
+
+
+def _require_editor(user: User, subject: Subject) -> None:
+    if not access.can(user, Action.EDIT_CRF, site=subject.site):
+        raise PermissionDenied
+
+
+#: Statuses in which the planned infusion date may still be set or moved.
+BEFORE_INFUSION = ("enrolled", "lymphodepleted")
+
+
+@transaction.atomic
+def set_planned_infusion_date(*, user: User, subject: Subject, on: date, reason: str = "") -> Subject:
+    """Plan (or move) the infusion before it happens; the infusion-anchored visits follow.
+    Moving a date already planned needs a reason."""
+    subject = Subject.objects.select_for_update().select_related("site").get(pk=subject.pk)
+    _require_editor(user, subject)
+    reason = reason.strip()
+    if subject.status not in BEFORE_INFUSION or subject.infusion_date is not None:
+        raise ValidationError(
+            _("The planned infusion date can be set only after enrolment and before the infusion."),
+            code="illegal_transition",
+        )
+    if subject.enrolled_on is not None and on < subject.enrolled_on:
+        raise ValidationError(
+            {
+                "planned_infusion_date": _("The planned infusion date cannot be before enrolment (%(date)s).")
+                % {"date": subject.enrolled_on.isoformat()}
+            }
+        )
+    if subject.planned_infusion_date == on:
+        return subject
+    if subject.planned_infusion_date is not None and not reason:
+        raise ValidationError({"reason": _("Give a reason for moving the planned infusion date.")})
+    subject.planned_infusion_date = on
+    with audit_context(user=user, site=subject.site, reason=reason or _("Infusion planned")):
+        subject.save(update_fields=["planned_infusion_date"])
+    schedule_visits(user=user, subject=subject, reason=_("re-derived: planned infusion date"))
+    return subject
+
+
+@transaction.atomic
+def record_visit_date(*, user: User, visit: Visit, visit_date: date | None, reason: str = "") -> Visit:
+    """The date a visit took place. Outside its window it is saved and raises a query; a date
+    already recorded changes only with a reason."""
+    visit = Visit.objects.select_for_update().select_related("definition", "subject__site").get(pk=visit.pk)
+    _require_editor(user, visit.subject)
+    reason = reason.strip()
+    if visit.visit_date == visit_date:
+        return visit
+    if visit.visit_date is not None and not reason:
+        raise ValidationError({"reason": _("Give a reason for changing the visit date.")}, code="reason_required")
+    visit.visit_date = visit_date
+    with audit_context(user=user, site=visit.subject.site, reason=reason):
+        visit.save(update_fields=["visit_date"])
+        checks.run_edit_checks(visit)
+    return visit

@@ -1,0 +1,150 @@
+"""The casebook page and the due/overdue worklist (issue 4 item 4): visits × forms with entry
+status and open-query badges, due/overdue computed, the current study day, one-click entry; a
+bounded number of SQL queries whatever the number of visits; DESIGN §4a permissions."""
+
+from __future__ import annotations
+
+import time
+from datetime import date, timedelta
+
+import pytest
+from django.utils import timezone
+
+from subjects import services, visits
+from subjects.models import Visit
+from tests.factories import demo_schedule, vital_signs
+from tests.subjects.conftest import ENROLLED
+
+pytestmark = pytest.mark.req("ISSUE-4")
+
+
+@pytest.fixture
+def schedule(study):
+    return demo_schedule(study)
+
+
+@pytest.fixture
+def planned_today(screened, coordinator, schedule):
+    """Enrolled with the infusion planned 10 days ago (site calendar): D0…D8 are past."""
+    subject = screened()
+    today = visits.site_today(subject)
+    subject = services.enrol(
+        user=coordinator, subject=subject, on=ENROLLED, dose_level="DL2", planned_infusion_date=today - timedelta(10)
+    )
+    return subject, today
+
+
+def fill_all_visits(subject, user):
+    for visit in Visit.objects.filter(subject=subject).select_related("definition"):
+        on = visit.planned_date or date(2026, 3, 6)
+        visits.record_visit_date(user=user, visit=visit, visit_date=on)
+        vital_signs(user, subject, visit=visit, assessment_date=on)
+
+
+def test_casebook_shows_the_current_study_day_states_and_entry_links(planned_today, coordinator, login):
+    subject, _today = planned_today
+    d7 = Visit.objects.get(subject=subject, definition__code="D7")
+    visits.record_visit_date(user=coordinator, visit=d7, visit_date=d7.planned_date + timedelta(5))  # out of window
+    page = login(coordinator).get(f"/subjects/{subject.pk}/casebook/").content.decode()
+    assert "(day 10)" not in page  # the brackets come from CSS
+    assert '<span class="study-day">day 10</span>' in page  # today, 10 days after planned day 0
+    assert '<span class="study-day">day \u22125</span>' in page  # LD planned on day −5
+    assert "Overdue" in page and "Done, out of window" in page
+    assert "1 open query" in page
+    assert f"/subjects/{subject.pk}/forms/VS/new/?visit={d7.pk}" in page
+
+
+@pytest.mark.parametrize("filled", ["few", "all"])
+def test_casebook_runs_a_bounded_number_of_queries(
+    planned_today, coordinator, login, django_assert_max_num_queries, filled
+):
+    subject, _today = planned_today
+    if filled == "all":
+        fill_all_visits(subject, coordinator)
+    else:
+        vital_signs(coordinator, subject, visit=Visit.objects.get(subject=subject, definition__code="D1"))
+    client = login(coordinator)
+    with django_assert_max_num_queries(14):
+        started = time.perf_counter()
+        response = client.get(f"/subjects/{subject.pk}/casebook/")
+        elapsed = time.perf_counter() - started
+    assert response.status_code == 200
+    print(f"casebook ({filled} visits filled): {elapsed * 1000:.0f} ms")
+
+
+def test_worklist_lists_due_and_overdue_visits_of_the_users_sites(planned_today, coordinator, login, enrolled):
+    subject, _today = planned_today
+    page = login(coordinator).get("/subjects/worklist/").content.decode()
+    assert subject.subject_id in page
+    assert "Overdue" in page and "Due" in page
+    # a visit done drops off the list
+    d8 = Visit.objects.get(subject=subject, definition__code="D8")
+    assert f"/visits/{d8.pk}/" in page
+    visits.record_visit_date(user=coordinator, visit=d8, visit_date=d8.planned_date)
+    assert f"/visits/{d8.pk}/" not in login(coordinator).get("/subjects/worklist/").content.decode()
+
+
+def test_worklist_runs_a_bounded_number_of_queries(
+    planned_today, coordinator, login, django_assert_max_num_queries, screened
+):
+    for _ in range(3):
+        services.enrol(
+            user=coordinator,
+            subject=screened(),
+            on=ENROLLED,
+            dose_level="DL1",
+            planned_infusion_date=timezone.localdate() - timedelta(20),
+        )
+    client = login(coordinator)
+    with django_assert_max_num_queries(12):
+        assert client.get("/subjects/worklist/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [
+        ("coordinator", 200),
+        ("investigator", 200),
+        ("monitor", 200),
+        ("data_manager", 200),
+        ("statistician", 403),
+        ("study_admin", 403),
+    ],
+)
+def test_casebook_and_visit_pages_follow_design_4a(planned_today, users_a, login, role, status):
+    subject, _today = planned_today
+    client = login(users_a[role])
+    d1 = Visit.objects.get(subject=subject, definition__code="D1")
+    assert client.get(f"/subjects/{subject.pk}/casebook/").status_code == status
+    assert client.get(f"/subjects/{subject.pk}/visits/{d1.pk}/").status_code == status
+    page = client.get(f"/subjects/{subject.pk}/casebook/").content.decode()
+    editor = role in ("coordinator", "investigator")
+    assert ("forms/VS/new/?visit=" in page) == editor
+    posted = client.post(f"/subjects/{subject.pk}/visits/{d1.pk}/", {"visit_date": "2026-03-21"})
+    assert posted.status_code == (302 if editor else 403)
+
+
+def test_other_sites_subject_is_not_found(planned_today, site_b, login):
+    from study.roles import Role
+    from tests.conftest import make_user
+
+    subject, _today = planned_today
+    stranger = make_user("coordinator_b", site=site_b, role=Role.COORDINATOR)
+    client = login(stranger)
+    d1 = Visit.objects.get(subject=subject, definition__code="D1")
+    assert client.get(f"/subjects/{subject.pk}/casebook/").status_code == 404
+    assert client.get(f"/subjects/{subject.pk}/visits/{d1.pk}/").status_code == 404
+    assert subject.subject_id not in client.get("/subjects/worklist/").content.decode()
+
+
+def test_visit_page_records_the_date_and_shows_its_study_day(planned_today, coordinator, login):
+    subject, today = planned_today
+    d1 = Visit.objects.get(subject=subject, definition__code="D1")
+    client = login(coordinator)
+    response = client.post(f"/subjects/{subject.pk}/visits/{d1.pk}/", {"visit_date": d1.planned_date.isoformat()})
+    assert response.status_code == 302
+    page = client.get(f"/subjects/{subject.pk}/visits/{d1.pk}/").content.decode()
+    assert '<span class="study-day">day 1</span>' in page
+    refused = client.post(f"/subjects/{subject.pk}/visits/{d1.pk}/", {"visit_date": today.isoformat()})
+    assert refused.status_code == 400
+    assert "Give a reason for changing the visit date." in refused.content.decode()
