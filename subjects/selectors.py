@@ -93,7 +93,7 @@ def casebook(subject: Subject, *, today: date) -> Casebook:
         code: list(model._default_manager.filter(subject=subject, entered_in_error=False).order_by("pk"))
         for code, model in models.items()
     }
-    types = {model: ContentType.objects.get_for_model(model) for model in [Visit, *models.values()]}
+    types = ContentType.objects.get_for_models(Visit, *models.values())
     counts = {
         (row["content_type"], row["object_id"]): row["n"]
         for row in Query.objects.filter(subject=subject, status__in=ACTIVE_QUERY_STATUSES)
