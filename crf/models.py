@@ -34,6 +34,8 @@ class CrfInstance(models.Model):
 
     crf_code: str = ""
     crf_title: str = ""
+    #: the form's column in the casebook, in clinical order
+    casebook_order: int = 100
     clinical_date_field: str = ""
     #: fields that may carry a "not done / unknown" code instead of a value
     missing_allowed: tuple[str, ...] = ()

@@ -251,6 +251,7 @@ class Lymphodepletion(CrfInstance):
 
     crf_code = "LD"
     crf_title = _("Lymphodepletion")
+    casebook_order = 10
     clinical_date_field = "start_date"
 
     fludarabine_mg_m2 = models.DecimalField(
@@ -327,6 +328,7 @@ class Infusion(CrfInstance):
 
     crf_code = "INF"
     crf_title = _("CAR-T product and infusion")
+    casebook_order = 20
     clinical_date_field = "infusion_date"
 
     product_id = models.CharField(_("product ID"), max_length=50)

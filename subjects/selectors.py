@@ -84,7 +84,9 @@ def casebook(subject: Subject, *, today: date) -> Casebook:
     from crf.registry import crf_models
 
     models = {
-        code: model for code, model in sorted(crf_models().items()) if not getattr(model, "lifecycle_form", False)
+        code: model
+        for code, model in sorted(crf_models().items(), key=lambda item: (item[1].casebook_order, item[0]))
+        if not getattr(model, "lifecycle_form", False)
     }
     visits = list(Visit.objects.filter(subject=subject).select_related("definition").order_by("definition__order"))
     for visit in visits:

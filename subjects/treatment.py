@@ -16,7 +16,7 @@ from crf.audit import audit_context
 from crf.services import save_form, save_service
 from subjects import services, visits
 from subjects.lifecycle import Event, Status
-from subjects.models import Infusion, Lymphodepletion, Subject
+from subjects.models import Infusion, Lymphodepletion, Subject, Visit
 
 if TYPE_CHECKING:
     from study.models import User
@@ -39,6 +39,16 @@ def _lifecycle_step(*, user: User, subject: Subject, event: Event, on: date, fie
         raise
 
 
+def _date_the_visit(*, user: User, form: Lymphodepletion | Infusion, on: date | None) -> None:
+    """A treatment form entered at a visit dates that visit, unless a visit date is already
+    recorded (dates entered stay)."""
+    if form.visit_id is None or on is None:
+        return
+    visit = Visit.objects.get(pk=form.visit_id)
+    if visit.visit_date is None:
+        visits.record_visit_date(user=user, visit=visit, visit_date=on)
+
+
 @save_service(Lymphodepletion)
 @transaction.atomic
 def record_lymphodepletion(
@@ -53,6 +63,7 @@ def record_lymphodepletion(
             code="illegal_transition",
         )
     saved = save_form(user=user, instance=instance, expected_version=expected_version, reason=reason)
+    _date_the_visit(user=user, form=saved, on=saved.start_date)
     if subject.status == Status.ENROLLED:
         _lifecycle_step(user=user, subject=subject, event=Event.LYMPHODEPLETE, on=saved.start_date, field="start_date")
     return saved
@@ -86,6 +97,7 @@ def record_infusion(*, user: User, instance: Infusion, expected_version: int | N
     if subject.status == Status.ENROLLED:
         raise ValidationError(_("Record the lymphodepletion before the infusion."), code="illegal_transition")
     saved = save_form(user=user, instance=instance, expected_version=expected_version, reason=reason)
+    _date_the_visit(user=user, form=saved, on=saved.infusion_date)
     day0 = first_infusion_date(subject)
     if subject.status == Status.LYMPHODEPLETED and day0 is not None:
         _lifecycle_step(user=user, subject=subject, event=Event.INFUSE, on=day0, field="infusion_start")

@@ -156,3 +156,16 @@ def test_visit_page_records_the_date_and_shows_its_study_day(planned_today, coor
     refused = client.post(f"/subjects/{subject.pk}/visits/{d1.pk}/", {"visit_date": today.isoformat()})
     assert refused.status_code == 400
     assert "Give a reason for changing the visit date." in refused.content.decode()
+
+
+def test_casebook_columns_follow_the_clinical_order_and_treatment_forms_date_their_visit(
+    planned_today, coordinator, login
+):
+    subject, _today = planned_today
+    ld = Visit.objects.get(subject=subject, definition__code="LD")
+    lymphodeplete(coordinator, subject, visit=ld, start_date=ld.planned_date, end_date=ld.planned_date)
+    ld.refresh_from_db()
+    assert ld.visit_date == ld.planned_date  # the form dated its visit
+    page = login(coordinator).get(f"/subjects/{subject.pk}/casebook/").content.decode()
+    head = page[page.index("<thead>") : page.index("</thead>")]
+    assert head.index("Lymphodepletion") < head.index("CAR-T product and infusion") < head.index("Vital signs")
