@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils.translation import gettext as _
 
+from crf import checks, derivations
 from crf.audit import audit_context
 from crf.services import save_form, save_service
 from subjects import services, visits
@@ -108,3 +110,16 @@ def record_infusion(*, user: User, instance: Infusion, expected_version: int | N
             subject.save(update_fields=["infusion_date"])
         visits.schedule_visits(user=user, subject=subject, reason=_("re-derived: first infusion"))
     return saved
+
+
+def rederive_infusions(*, user: User, subject: Subject, reason: str) -> None:
+    """Re-derive the stored dose check of the subject's infusions (their assigned dose level
+    changed) and re-run their edit checks, so the dose query follows the new level. Called by
+    subjects.services.change_dose_level inside its transaction."""
+    for infusion in Infusion.objects.filter(subject=subject, entered_in_error=False).select_related("subject__site"):
+        changed = derivations.derive(infusion)
+        if changed:
+            with audit_context(user=user, site=subject.site, reason=reason):
+                Infusion.objects.filter(pk=infusion.pk).update(**changed, version=F("version") + 1)
+                infusion.refresh_from_db()
+                checks.run_edit_checks(infusion)

@@ -320,3 +320,15 @@ def test_infusion_page_of_another_sites_subject_is_not_found(enrolled_at, site_b
     subject = enrolled_at()
     stranger = make_user("investigator_b", site=site_b, role=Role.INVESTIGATOR)
     assert login(stranger).get(f"/subjects/{subject.pk}/forms/INF/new/").status_code == 404
+
+
+def test_a_dose_level_change_rederives_the_infusion_and_its_dose_query(enrolled_at, coordinator):
+    subject = enrolled_at("DL1")
+    lymphodeplete(coordinator, subject)
+    infusion = infuse(coordinator, subject)
+    assert dose_queries(infusion).get().status == QueryStatus.OPEN
+    services.change_dose_level(user=coordinator, subject=subject, dose_level="DL2", reason="assignment error")
+    infusion.refresh_from_db()
+    assert (infusion.dose_level, infusion.dose_in_range) == ("DL2", True)
+    assert infusion.version == 2
+    assert dose_queries(infusion).get().status == QueryStatus.CLOSED
