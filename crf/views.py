@@ -8,7 +8,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
+from crf import drafts
 from crf.forms import form_class_for
 from crf.history import record_history, resolve_record
 from crf.models import ACTIVE_QUERY_STATUSES, EntryStatus, Query
@@ -61,6 +63,9 @@ def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None)
     can_edit = access.can(request.user, Action.EDIT_CRF, site=subject.site) and not instance.entered_in_error
     form_class = form_class_for(model)
     current = None
+    draft = drafts.draft_for(request.user, request.path) if can_edit else None  # type: ignore[arg-type]
+    if draft is not None and instance.pk is not None and draft.saved_at <= instance.updated_at:
+        draft = None  # saved since: the draft is stale
     if request.method == "POST":
         if not can_edit:
             raise PermissionDenied
@@ -89,8 +94,12 @@ def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None)
                 else:
                     form.add_error(None, exc)
             else:
+                drafts.discard(request.user, request.path)  # type: ignore[arg-type]
                 messages.success(request, _("Saved."))
                 return redirect("subjects:form_edit", subject_pk=subject.pk, code=code, pk=saved.pk)
+    elif draft is not None and request.GET.get("draft") == "restore":
+        form = form_class(drafts.as_query_dict(draft), instance=instance)
+        draft = None
     else:
         form = form_class(instance=instance)
     queries = []
@@ -121,6 +130,7 @@ def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None)
         "model": model,
         "instance": instance,
         "derived": derived,
+        "draft": draft,
         "form": form,
         "can_edit": can_edit,
         "queries": queries,
@@ -143,3 +153,14 @@ def _shown(value: object, subject) -> object:  # type: ignore[no-untyped-def]
     if isinstance(value, date) and not isinstance(value, datetime):
         return dated(value, subject.day0)
     return value
+
+
+@login_required
+@require_POST
+def save_draft(request: HttpRequest) -> HttpResponse:
+    """Keep what the user has typed on a form page they may edit (called by static/js/drafts.js)."""
+    path = request.POST.get("draft_path", "")
+    if not drafts.may_draft(request.user, path):  # type: ignore[arg-type]
+        raise PermissionDenied
+    drafts.keep(request.user, path, request.POST)  # type: ignore[arg-type]
+    return HttpResponse(status=204)

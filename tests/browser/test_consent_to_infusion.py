@@ -240,3 +240,28 @@ def test_coordinator_consents_screens_enrols_and_records_lymphodepletion_and_inf
     assert w["done"] in visit_row(page, "LD").inner_text() and w["done"] in visit_row(page, "D0").inner_text()
     screenshot(page, f"casebook-{w['short']}")
     context.close()
+
+
+def test_typed_entries_survive_the_end_of_a_session(browser, live_server, seeded, users_a, screenshot):
+    from crf.models import FormDraft
+
+    coordinator = users_a["coordinator"]
+    coordinator.language = "en"
+    coordinator.save()
+    subject = Subject.objects.create(site=seeded, subject_id="A-009")
+    context = browser.new_context(locale="en-US", extra_http_headers={"Accept-Language": "en-US"})
+    page = context.new_page()
+    _sign_in(page, live_server.url, "coordinator_a", "Username", "Password", "Sign in")
+    page.wait_for_url(f"{live_server.url}/")
+    page.goto(f"{live_server.url}/subjects/{subject.pk}/forms/VS/new/")
+    field(page, "Temperature (°C)").fill("38.6")
+    field(page, "Assessment date").fill("2026-03-02")
+    page.wait_for_timeout(2500)  # the page keeps the draft 1.5 s after the last keystroke
+    assert FormDraft.objects.filter(user=coordinator).exists()
+    context.clear_cookies()  # the session ends
+    _sign_in(page, live_server.url, "coordinator_a", "Username", "Password", "Sign in")
+    page.goto(f"{live_server.url}/subjects/{subject.pk}/forms/VS/new/")
+    page.get_by_role("link", name="Restore my unsaved entries").click()
+    assert field(page, "Temperature (°C)").input_value() == "38.6"
+    screenshot(page, "draft-restored-en")
+    context.close()
