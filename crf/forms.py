@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crf.models import CrfInstance, EntryStatus, MissingCode
@@ -45,6 +46,11 @@ class CrfFormBase(forms.ModelForm):  # type: ignore[type-arg]
             if isinstance(field.widget, forms.DateInput):
                 field.widget.input_type = "date"
                 field.widget.format = "%Y-%m-%d"  # what <input type=date> needs, in every language
+            if isinstance(field.widget, forms.DateTimeInput):
+                field.widget.input_type = "datetime-local"
+                field.widget.format = "%Y-%m-%dT%H:%M"
+                field.input_formats = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]  # type: ignore[attr-defined]
+                field.help_text = _("Site time (%(zone)s).") % {"zone": timezone.get_current_timezone_name()}
             if isinstance(field.widget, forms.TimeInput):
                 field.widget.input_type = "time"
                 field.widget.format = "%H:%M"

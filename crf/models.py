@@ -34,6 +34,8 @@ class CrfInstance(models.Model):
 
     crf_code: str = ""
     crf_title: str = ""
+    #: the form's column in the casebook, in clinical order
+    casebook_order: int = 100
     clinical_date_field: str = ""
     #: fields that may carry a "not done / unknown" code instead of a value
     missing_allowed: tuple[str, ...] = ()
@@ -237,3 +239,21 @@ class TaskExecution(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message_id} {self.task_name}"
+
+
+class FormDraft(models.Model):
+    """What a user typed into a form page and has not saved yet, kept on the server (DESIGN §4:
+    drafts never in the browser's storage) so a session that expires mid-form loses nothing.
+    One per user and page; deleted when the form is saved. Not clinical data: never exported,
+    never shown to anyone but its author."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    path = models.CharField(max_length=300)
+    data = models.JSONField(default=dict)
+    saved_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "path"], name="one_draft_per_user_and_page")]
+
+    def __str__(self) -> str:
+        return f"draft {self.user_id} {self.path}"

@@ -10,6 +10,7 @@ Every write runs inside `audit_context`, so the history rows carry user, role, s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -144,6 +145,28 @@ def save_form(*, user: User, instance: F, expected_version: int | None, reason: 
         saved = model.objects.select_related("subject__site").get(pk=instance.pk)
         checks.run_edit_checks(saved)
     return saved  # type: ignore[return-value]
+
+
+SaveService = Callable[..., CrfInstance]
+_save_services: dict[type[CrfInstance], SaveService] = {}
+
+
+def save_service(model: type[CrfInstance]) -> Callable[[SaveService], SaveService]:
+    """Register the service that saves one form type when saving it does more than `save_form`
+    (a lifecycle step, re-anchoring visits). It takes save_form's keyword arguments and must
+    call save_form itself."""
+
+    def decorator(func: SaveService) -> SaveService:
+        _save_services[model] = func
+        return func
+
+    return decorator
+
+
+def save(*, user: User, instance: F, expected_version: int | None, reason: str = "") -> F:
+    """Save a form through its registered service, else `save_form`: what pages and APIs call."""
+    service = _save_services.get(type(instance), save_form)
+    return service(user=user, instance=instance, expected_version=expected_version, reason=reason)  # type: ignore[return-value]
 
 
 @transaction.atomic

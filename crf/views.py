@@ -6,13 +6,16 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
+from crf import drafts
 from crf.forms import form_class_for
 from crf.history import record_history, resolve_record
 from crf.models import ACTIVE_QUERY_STATUSES, EntryStatus, Query
 from crf.registry import crf_model
-from crf.services import StaleVersionError, data_fields, save_form
+from crf.services import SYSTEM_FIELDS, StaleVersionError, data_fields, save
 from study import access
 from study.roles import Action
 from subjects.selectors import access_subject
@@ -35,11 +38,17 @@ def history(request: HttpRequest, label: str, pk: str) -> HttpResponse:
 @login_required
 def form_entry(request: HttpRequest, subject_pk: int, code: str, pk: int | None = None) -> HttpResponse:
     """Enter or edit one form. A stale save, a missing reason or a refused value re-renders the
-    page with everything the user typed and the reason; nothing is saved."""
+    page with everything the user typed and the reason; nothing is saved. Instants are typed
+    and shown in the site's time zone (DESIGN §4 "Dates and the Day-0 clock")."""
     model = crf_model(code)
     if model is None:
         raise Http404
     subject = access_subject(request.user, subject_pk, Action.VIEW_CRF)
+    with timezone.override(subject.site.time_zone):
+        return _form_entry(request, subject, model, code, pk)
+
+
+def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None) -> HttpResponse:  # type: ignore[no-untyped-def]
     if pk is None:
         if getattr(model, "lifecycle_form", False):
             raise Http404  # consent and eligibility are entered through the lifecycle pages
@@ -54,6 +63,9 @@ def form_entry(request: HttpRequest, subject_pk: int, code: str, pk: int | None 
     can_edit = access.can(request.user, Action.EDIT_CRF, site=subject.site) and not instance.entered_in_error
     form_class = form_class_for(model)
     current = None
+    draft = drafts.draft_for(request.user, request.path) if can_edit else None  # type: ignore[arg-type]
+    if draft is not None and instance.pk is not None and draft.saved_at <= instance.updated_at:
+        draft = None  # saved since: the draft is stale
     if request.method == "POST":
         if not can_edit:
             raise PermissionDenied
@@ -65,7 +77,7 @@ def form_entry(request: HttpRequest, subject_pk: int, code: str, pk: int | None 
                 EntryStatus.COMPLETE if form.cleaned_data["mark_complete"] else EntryStatus.IN_PROGRESS
             )
             try:
-                saved = save_form(
+                saved = save(
                     user=request.user,  # type: ignore[arg-type]
                     instance=edited,
                     expected_version=form.cleaned_data["opened_version"],
@@ -82,8 +94,12 @@ def form_entry(request: HttpRequest, subject_pk: int, code: str, pk: int | None 
                 else:
                     form.add_error(None, exc)
             else:
+                drafts.discard(request.user, request.path)  # type: ignore[arg-type]
                 messages.success(request, _("Saved."))
                 return redirect("subjects:form_edit", subject_pk=subject.pk, code=code, pk=saved.pk)
+    elif draft is not None and request.GET.get("draft") == "restore":
+        form = form_class(drafts.as_query_dict(draft), instance=instance)
+        draft = None
     else:
         form = form_class(instance=instance)
     queries = []
@@ -100,10 +116,21 @@ def form_entry(request: HttpRequest, subject_pk: int, code: str, pk: int | None 
         if current is not None
         else []
     )
+    derived = (
+        [
+            (f.verbose_name, _shown(getattr(instance, f.name), subject))
+            for f in model._meta.concrete_fields
+            if not f.editable and f.name not in SYSTEM_FIELDS and f.name != "id"
+        ]
+        if instance.pk is not None
+        else []
+    )
     context = {
         "subject": subject,
         "model": model,
         "instance": instance,
+        "derived": derived,
+        "draft": draft,
         "form": form,
         "can_edit": can_edit,
         "queries": queries,
@@ -111,3 +138,29 @@ def form_entry(request: HttpRequest, subject_pk: int, code: str, pk: int | None 
         "history_label": model._meta.label_lower,
     }
     return render(request, "crf/form.html", context)
+
+
+def _shown(value: object, subject) -> object:  # type: ignore[no-untyped-def]
+    """A derived value as a person reads it: yes/no, dates with their study day."""
+    from datetime import date, datetime
+
+    from subjects.templatetags.dayzero import dated
+
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return dated(value, subject.day0)
+    return value
+
+
+@login_required
+@require_POST
+def save_draft(request: HttpRequest) -> HttpResponse:
+    """Keep what the user has typed on a form page they may edit (called by static/js/drafts.js)."""
+    path = request.POST.get("draft_path", "")
+    if not drafts.may_draft(request.user, path):  # type: ignore[arg-type]
+        raise PermissionDenied
+    drafts.keep(request.user, path, request.POST)  # type: ignore[arg-type]
+    return HttpResponse(status=204)

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crf.checks import edit_check
 from crf.models import CrfInstance
-from subjects.models import Visit, first_consent_date
+from subjects.models import Infusion, Lymphodepletion, Visit, first_consent_date
 
 PROCEDURE_BEFORE_CONSENT = _(
     "Procedure before consent: this protocol procedure is dated before the subject's informed consent. "
@@ -37,3 +37,27 @@ def visit_out_of_window(visit: Visit) -> bool:
     """The window runs from the planned date minus `window_before` to plus `window_after` days,
     both ends included (CLINICAL_SPEC §7); event-driven visits have none."""
     return visit.out_of_window
+
+
+@edit_check(
+    Infusion,
+    code="DOSE-OUT-OF-RANGE",
+    field="car_positive_per_kg_e6",
+    message=_(
+        "Dose outside the acceptable range: the CAR+ cells/kg infused lie outside the assigned dose level's "
+        "range. Check the cell count, CAR+ percentage and weight, or confirm the dose."
+    ),
+)
+def dose_out_of_range(infusion: Infusion) -> bool:
+    """CLINICAL_SPEC §3.1, §7: outside ±range of the assigned level's target (ends included)."""
+    return infusion.dose_in_range is False
+
+
+@edit_check(Lymphodepletion, code="PROC-BEFORE-CONSENT", field="start_date", message=PROCEDURE_BEFORE_CONSENT)
+def lymphodepletion_before_consent(form: Lymphodepletion) -> bool:
+    return procedure_before_consent(form, on=form.start_date, exempt=False)
+
+
+@edit_check(Infusion, code="PROC-BEFORE-CONSENT", field="infusion_start", message=PROCEDURE_BEFORE_CONSENT)
+def infusion_before_consent(form: Infusion) -> bool:
+    return procedure_before_consent(form, on=form.infusion_date, exempt=False)

@@ -5,9 +5,12 @@ consent and the eligibility checklist — which are CRFs on the CRF core."""
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import pghistory
 import pgtrigger
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -238,3 +241,182 @@ class EligibilityAssessment(CrfInstance):
     @property
     def eligible(self) -> bool:
         return criteria_met(self.criteria)
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class Lymphodepletion(CrfInstance):
+    """Lymphodepleting chemotherapy (CLINICAL_SPEC §7: fludarabine/cyclophosphamide, days −5 to
+    −3). Doses per m² of the body surface area used. Saving the first one moves an enrolled
+    subject to "lymphodepleted" (subjects.treatment)."""
+
+    crf_code = "LD"
+    crf_title = _("Lymphodepletion")
+    casebook_order = 10
+    clinical_date_field = "start_date"
+
+    fludarabine_mg_m2 = models.DecimalField(
+        _("fludarabine (mg/m² per day)"),
+        max_digits=6,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("100"))],
+    )
+    cyclophosphamide_mg_m2 = models.DecimalField(
+        _("cyclophosphamide (mg/m² per day)"),
+        max_digits=7,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("3000"))],
+    )
+    other_agent = models.CharField(_("other agent"), max_length=100, blank=True)
+    other_agent_mg_m2 = models.DecimalField(
+        _("other agent (mg/m² per day)"),
+        max_digits=7,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+    )
+    bsa_m2 = models.DecimalField(
+        _("body surface area used (m²)"),
+        max_digits=4,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0.1")), MaxValueValidator(Decimal("3.5"))],
+    )
+    start_date = models.DateField(_("start date"))
+    end_date = models.DateField(_("end date"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("lymphodepletion")
+        verbose_name_plural = _("lymphodepletions")
+        ordering = ["subject", "start_date", "pk"]
+        triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
+
+    def __str__(self) -> str:
+        return f"{self.subject} LD {self.start_date}"
+
+    def clean(self) -> None:
+        errors: dict[str, object] = {}
+        if self.fludarabine_mg_m2 is None and self.cyclophosphamide_mg_m2 is None and not self.other_agent:
+            errors["fludarabine_mg_m2"] = _("Give the dose of at least one agent.")
+        if bool(self.other_agent.strip()) != (self.other_agent_mg_m2 is not None):
+            errors["other_agent_mg_m2"] = _("Give both the other agent's name and its dose, or neither.")
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            errors["end_date"] = _("The end date cannot be before the start date.")
+        if errors:
+            raise ValidationError(errors)
+
+
+class ProductSource(models.TextChoices):
+    AUTOLOGOUS = "autologous", _("Autologous")
+    DONOR = "donor", _("Donor-derived")
+
+
+class ProductState(models.TextChoices):
+    FRESH = "fresh", _("Fresh")
+    THAWED = "thawed", _("Thawed (cryopreserved)")
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class Infusion(CrfInstance):
+    """One CAR-T product bag infused (CLINICAL_SPEC §7). Split or repeat infusions are further
+    forms; day 0 is the site-local date of the earliest infusion start. Instants are UTC,
+    entered and shown in the site's time zone. CAR+ cells/kg is derived by clinical.dose from
+    the inputs on this form and the subject's assigned dose level (subjects.derive)."""
+
+    crf_code = "INF"
+    crf_title = _("CAR-T product and infusion")
+    casebook_order = 20
+    clinical_date_field = "infusion_date"
+
+    product_id = models.CharField(_("product ID"), max_length=50)
+    lot_number = models.CharField(_("lot number"), max_length=50)
+    source = models.CharField(_("product source"), max_length=12, choices=ProductSource.choices)
+    state = models.CharField(_("fresh or thawed"), max_length=8, choices=ProductState.choices)
+    thaw_time = models.DateTimeField(_("thaw time"), null=True, blank=True)
+    bag_id = models.CharField(_("bag ID"), max_length=50)
+    bag_matches_subject = models.BooleanField(
+        _("bag ID and subject identity match (bedside check)"),
+        default=False,
+        help_text=_("Checked at the bedside against the subject's wristband by two staff."),
+    )
+    checked_by_first = models.CharField(_("checked by (first person)"), max_length=100)
+    checked_by_second = models.CharField(_("checked by (second person)"), max_length=100)
+    infusion_start = models.DateTimeField(_("infusion start"))
+    infusion_end = models.DateTimeField(_("infusion end"), null=True, blank=True)
+    volume_ml = models.DecimalField(
+        _("volume infused (mL)"),
+        max_digits=6,
+        decimal_places=1,
+        validators=[MinValueValidator(Decimal("0.1")), MaxValueValidator(Decimal("2000"))],
+    )
+    viable_cells_e6 = models.DecimalField(
+        _("total viable cells (×10⁶)"),
+        max_digits=10,
+        decimal_places=3,
+        validators=[MinValueValidator(Decimal("0.001"))],
+    )
+    car_positive_pct = models.DecimalField(
+        _("CAR+ cells (%)"),
+        max_digits=5,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+    )
+    weight_kg = models.DecimalField(
+        _("weight used (kg)"),
+        max_digits=5,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("1")), MaxValueValidator(Decimal("300"))],
+    )
+    # Derived (subjects.derive) with the settings in force on the infusion's site-local date.
+    infusion_date = models.DateField(_("infusion date (site)"), null=True, editable=False)
+    car_positive_per_kg_e6 = models.DecimalField(
+        _("CAR+ cells/kg (×10⁶)"), max_digits=12, decimal_places=4, null=True, editable=False
+    )
+    dose_level = models.CharField(_("dose level"), max_length=20, blank=True, editable=False)
+    dose_lower_e6 = models.DecimalField(
+        _("acceptable range from (×10⁶/kg)"), max_digits=12, decimal_places=4, null=True, editable=False
+    )
+    dose_upper_e6 = models.DecimalField(
+        _("acceptable range to (×10⁶/kg)"), max_digits=12, decimal_places=4, null=True, editable=False
+    )
+    dose_in_range = models.BooleanField(_("dose within range"), null=True, editable=False)
+    settings_version = models.PositiveIntegerField(_("protocol settings version"), null=True, editable=False)
+
+    class Meta:
+        verbose_name = _("CAR-T infusion")
+        verbose_name_plural = _("CAR-T infusions")
+        ordering = ["subject", "infusion_start", "pk"]
+        triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(state="thawed") | Q(thaw_time__isnull=False), name="thawed_product_has_thaw_time"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} INF {self.product_id} {self.bag_id}"
+
+    def clean(self) -> None:
+        errors: dict[str, object] = {}
+        if self.state == ProductState.THAWED and self.thaw_time is None:
+            errors["thaw_time"] = _("A thawed product needs its thaw time.")
+        if self.state == ProductState.FRESH and self.thaw_time is not None:
+            errors["thaw_time"] = _("A fresh product has no thaw time.")
+        if self.thaw_time and self.infusion_start and self.thaw_time > self.infusion_start:
+            errors["thaw_time"] = _("The product cannot be thawed after the infusion started.")
+        if self.infusion_start and self.infusion_end and self.infusion_end < self.infusion_start:
+            errors["infusion_end"] = _("The infusion cannot end before it starts.")
+        first = " ".join(self.checked_by_first.split()).casefold()
+        second = " ".join(self.checked_by_second.split()).casefold()
+        if first and first == second:
+            errors["checked_by_second"] = _("The chain-of-identity check needs two different people.")
+        if not self.bag_matches_subject:
+            errors["bag_matches_subject"] = _(
+                "Confirm that the bag ID matches the subject. If it does not, do not infuse: "
+                "report the mismatch to the cell-therapy laboratory."
+            )
+        if errors:
+            raise ValidationError(errors)

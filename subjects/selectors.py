@@ -84,7 +84,9 @@ def casebook(subject: Subject, *, today: date) -> Casebook:
     from crf.registry import crf_models
 
     models = {
-        code: model for code, model in sorted(crf_models().items()) if not getattr(model, "lifecycle_form", False)
+        code: model
+        for code, model in sorted(crf_models().items(), key=lambda item: (item[1].casebook_order, item[0]))
+        if not getattr(model, "lifecycle_form", False)
     }
     visits = list(Visit.objects.filter(subject=subject).select_related("definition").order_by("definition__order"))
     for visit in visits:
@@ -93,7 +95,7 @@ def casebook(subject: Subject, *, today: date) -> Casebook:
         code: list(model._default_manager.filter(subject=subject, entered_in_error=False).order_by("pk"))
         for code, model in models.items()
     }
-    types = {model: ContentType.objects.get_for_model(model) for model in [Visit, *models.values()]}
+    types = ContentType.objects.get_for_models(Visit, *models.values())
     counts = {
         (row["content_type"], row["object_id"]): row["n"]
         for row in Query.objects.filter(subject=subject, status__in=ACTIVE_QUERY_STATUSES)

@@ -289,6 +289,11 @@ def change_dose_level(*, user: User, subject: Subject, dose_level: str, reason: 
     subject.dose_level = dose_level
     with audit_context(user=user, site=subject.site, reason=reason):
         subject.save(update_fields=["dose_level"])
+    from subjects.treatment import rederive_infusions  # treatment builds on these services
+
+    rederive_infusions(
+        user=user, subject=subject, reason=_("re-derived: dose level changed (%(reason)s)") % {"reason": reason}
+    )
     return subject
 
 

@@ -5,7 +5,8 @@ bounded number of SQL queries whatever the number of visits; DESIGN §4a permiss
 from __future__ import annotations
 
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -14,6 +15,7 @@ from subjects import services, visits
 from subjects.models import Visit
 from tests.factories import demo_schedule, vital_signs
 from tests.subjects.conftest import ENROLLED
+from tests.subjects.test_treatment_forms import infuse, lymphodeplete
 
 pytestmark = pytest.mark.req("ISSUE-4")
 
@@ -35,10 +37,16 @@ def planned_today(screened, coordinator, schedule):
 
 
 def fill_all_visits(subject, user):
+    """A visit date and vital signs at each of the 26 visits, lymphodepletion and the infusion."""
     for visit in Visit.objects.filter(subject=subject).select_related("definition"):
         on = visit.planned_date or date(2026, 3, 6)
         visits.record_visit_date(user=user, visit=visit, visit_date=on)
         vital_signs(user, subject, visit=visit, assessment_date=on)
+        if visit.definition.code == "LD":
+            lymphodeplete(user, subject, visit=visit, start_date=on, end_date=on + timedelta(2))
+        if visit.definition.code == "D0":
+            start = datetime.combine(on, datetime.min.time(), tzinfo=ZoneInfo("Asia/Shanghai")).replace(hour=9)
+            infuse(user, subject, visit=visit, infusion_start=start)
 
 
 def test_casebook_shows_the_current_study_day_states_and_entry_links(planned_today, coordinator, login):
@@ -64,7 +72,7 @@ def test_casebook_runs_a_bounded_number_of_queries(
     else:
         vital_signs(coordinator, subject, visit=Visit.objects.get(subject=subject, definition__code="D1"))
     client = login(coordinator)
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(16):
         started = time.perf_counter()
         response = client.get(f"/subjects/{subject.pk}/casebook/")
         elapsed = time.perf_counter() - started
@@ -148,3 +156,16 @@ def test_visit_page_records_the_date_and_shows_its_study_day(planned_today, coor
     refused = client.post(f"/subjects/{subject.pk}/visits/{d1.pk}/", {"visit_date": today.isoformat()})
     assert refused.status_code == 400
     assert "Give a reason for changing the visit date." in refused.content.decode()
+
+
+def test_casebook_columns_follow_the_clinical_order_and_treatment_forms_date_their_visit(
+    planned_today, coordinator, login
+):
+    subject, _today = planned_today
+    ld = Visit.objects.get(subject=subject, definition__code="LD")
+    lymphodeplete(coordinator, subject, visit=ld, start_date=ld.planned_date, end_date=ld.planned_date)
+    ld.refresh_from_db()
+    assert ld.visit_date == ld.planned_date  # the form dated its visit
+    page = login(coordinator).get(f"/subjects/{subject.pk}/casebook/").content.decode()
+    head = page[page.index("<thead>") : page.index("</thead>")]
+    assert head.index("Lymphodepletion") < head.index("CAR-T product and infusion") < head.index("Vital signs")
