@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
+from clinical.crs import CrsSettings
+
 
 @dataclass(frozen=True)
 class DoseLevel:
@@ -75,6 +77,18 @@ class ProtocolChoices:
         if any(level.target_cells_per_kg <= 0 or not 0 <= level.range_pct < 100 for level in self.dose_levels):
             raise ValueError("dose level targets must be positive and ranges between 0 and 100 percent")
 
+    def crs_settings(self) -> CrsSettings:
+        """The CRS rules' view of these choices (§1.2 h hypotension by age, §1.3 episode gap):
+        one implementation of the thresholds, in clinical/crs.py."""
+        return CrsSettings(
+            adult_sbp_below_mmhg=self.hypotension_adult_sbp,
+            adult_from_age_years=self.hypotension_adult_from_age,
+            child_sbp_base_mmhg=self.hypotension_child_base,
+            child_sbp_per_year_mmhg=self.hypotension_child_per_year,
+            infant_sbp_below_mmhg=self.hypotension_infant_sbp,
+            episode_gap_days=self.crs_episode_gap_days,
+        )
+
     def to_json(self) -> dict[str, Any]:
         """JSON-safe form (Decimals as strings) for storage."""
         data: dict[str, Any] = _jsonable(asdict(self))
@@ -124,16 +138,3 @@ def _coerce(name: str, raw: Any, current: Any) -> Any:
     if isinstance(current, Decimal):
         return Decimal(str(raw))
     return str(raw)
-
-
-def hypotension_threshold(choices: ProtocolChoices, age_years: int) -> int:
-    """CLINICAL_SPEC §1.2 h: the SBP (mmHg) below which a subject of this age is hypotensive."""
-    if age_years >= choices.hypotension_adult_from_age:
-        return choices.hypotension_adult_sbp
-    if age_years >= 1:
-        return choices.hypotension_child_base + choices.hypotension_child_per_year * age_years
-    return choices.hypotension_infant_sbp
-
-
-def is_hypotensive(choices: ProtocolChoices, *, age_years: int, systolic_bp: int) -> bool:
-    return systolic_bp < hypotension_threshold(choices, age_years)

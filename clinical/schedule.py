@@ -21,6 +21,11 @@ def local_date(instant: datetime, time_zone: str) -> date:
     return instant.astimezone(ZoneInfo(time_zone)).date()
 
 
+def age_in_completed_years(born: date, on: date) -> int:
+    """Age on a date in completed years (a 9-month-old is 0; the birthday itself counts)."""
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
 def study_day(on: date, day0: date) -> int:
     """Clinical Day-0 clock: `day0` is day 0, the day before is −1, the day after +1."""
     return (on - day0).days

@@ -3,17 +3,13 @@ settings in force on the form's date (DESIGN §4)."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
-from clinical.protocol import hypotension_threshold
+from clinical.crs import hypotension_sbp_threshold
+from clinical.schedule import age_in_completed_years
 from crf.derivations import register
 from labs.models import VitalSigns
 from study.protocol import choices_in_force
-
-
-def age_in_years(born: date, on: date) -> int:
-    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
 @register(VitalSigns)
@@ -23,7 +19,8 @@ def derive_vital_signs(vs: VitalSigns) -> dict[str, Any]:
     identity = getattr(vs.subject, "identity", None)
     if vs.systolic_bp is None or identity is None:
         return {"hypotension": None, "hypotension_threshold": None, "settings_version": row.version}
-    threshold = hypotension_threshold(choices, age_in_years(identity.date_of_birth, vs.assessment_date))
+    age = age_in_completed_years(identity.date_of_birth, vs.assessment_date)
+    threshold = hypotension_sbp_threshold(age_years=age, settings=choices.crs_settings())
     return {
         "hypotension": vs.systolic_bp < threshold,
         "hypotension_threshold": threshold,

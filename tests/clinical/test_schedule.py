@@ -77,3 +77,19 @@ def test_planned_dates_follow_the_anchor():
 def test_day_28_window_is_plus_minus_3(visit_date, today, state):
     window = Window(planned=date(2026, 4, 7), before=3, after=3)
     assert visit_state(window, visit_date=visit_date, today=today) == state
+
+
+@pytest.mark.parametrize(
+    ("born", "on", "age"),
+    [
+        (date(2020, 6, 15), date(2026, 6, 14), 5),
+        (date(2020, 6, 15), date(2026, 6, 15), 6),
+        (date(2025, 9, 1), date(2026, 6, 1), 0),
+        (date(2000, 2, 29), date(2026, 2, 28), 25),
+        (date(2000, 2, 29), date(2026, 3, 1), 26),
+    ],
+)
+def test_age_in_completed_years(born, on, age):
+    from clinical.schedule import age_in_completed_years
+
+    assert age_in_completed_years(born, on) == age

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from clinical.protocol import ProtocolChoices, hypotension_threshold
+from clinical.crs import hypotension_sbp_threshold
+from clinical.protocol import ProtocolChoices
 from crf.models import OutboxMessage
 from crf.rederive import rederive_for_settings
 from labs.models import VitalSigns, VitalSignsEvent
@@ -25,7 +26,14 @@ pytestmark = pytest.mark.req("ISSUE-3")
 )
 def test_default_hypotension_threshold_by_age(age, threshold):
     """CLINICAL_SPEC §1.2 h defaults: <1 y 70; 1–10 y 70 + 2 × age; from 10 y 90."""
-    assert hypotension_threshold(ProtocolChoices(), age) == threshold
+    assert hypotension_sbp_threshold(age_years=age, settings=ProtocolChoices().crs_settings()) == threshold
+
+
+def test_crs_settings_follow_the_protocol_choices():
+    choices = ProtocolChoices(hypotension_adult_sbp=100, hypotension_adult_from_age=12, crs_episode_gap_days=2)
+    crs = choices.crs_settings()
+    assert (crs.adult_sbp_below_mmhg, crs.adult_from_age_years, crs.episode_gap_days) == (100, 12, 2)
+    assert hypotension_sbp_threshold(age_years=11, settings=crs) == 92  # 70 + 2 × 11 below the adult age
 
 
 def test_choices_round_trip_and_refuse_unknown_or_bad_values():
@@ -37,6 +45,12 @@ def test_choices_round_trip_and_refuse_unknown_or_bad_values():
         ProtocolChoices.from_json({"count_operator": "=>"})
     with pytest.raises(ValueError, match="days_per_year"):
         ProtocolChoices.from_json({"days_per_year": "366"})
+
+
+def _as_posted(form) -> dict[str, object]:
+    """What a browser posts back for the page's form unchanged (checkboxes as "on")."""
+    values = {name: form[name].value() for name in form.fields}
+    return {k: ("on" if v is True else v) for k, v in values.items() if v is not None and v is not False}
 
 
 @pytest.fixture
@@ -154,9 +168,7 @@ def test_study_admin_publishes_a_version_on_the_page(study, v1, users_a, login, 
     login(users_a["study_admin"])
     page = client.get("/admin/protocol-settings/")
     assert page.status_code == 200
-    form = page.context["form"]
-    data = {name: form[name].value() for name in form.fields}
-    data = {k: ("on" if v is True else v) for k, v in data.items() if v is not None and v is not False}
+    data = _as_posted(page.context["form"])
     data.update({"effective_from": "2026-06-01", "reason": "amendment 2", "value__hypotension_adult_sbp": "100"})
     response = client.post("/admin/protocol-settings/", data)
     assert response.status_code == 302, response.context["form"].errors if response.context else response
@@ -167,9 +179,7 @@ def test_study_admin_publishes_a_version_on_the_page(study, v1, users_a, login, 
 
 def test_bad_json_on_the_page_saves_nothing(study, v1, users_a, login, client):
     login(users_a["study_admin"])
-    form = client.get("/admin/protocol-settings/").context["form"]
-    data = {name: form[name].value() for name in form.fields}
-    data = {k: v for k, v in data.items() if v is not None and v is not False}
+    data = _as_posted(client.get("/admin/protocol-settings/").context["form"])
     data.update({"effective_from": "2026-06-01", "reason": "x", "value__dose_levels": "[{"})
     response = client.post("/admin/protocol-settings/", data)
     assert response.status_code == 200
@@ -185,9 +195,7 @@ def test_protocol_settings_page_is_for_study_admins_only(study, v1, users_a, log
 
 def test_invalid_value_on_the_page_is_a_form_error_not_a_500(study, v1, users_a, login, client):
     login(users_a["study_admin"])
-    form = client.get("/admin/protocol-settings/").context["form"]
-    data = {name: form[name].value() for name in form.fields}
-    data = {k: ("on" if v is True else v) for k, v in data.items() if v is not None and v is not False}
+    data = _as_posted(client.get("/admin/protocol-settings/").context["form"])
     data.update({"effective_from": "2026-06-01", "reason": "x", "value__mrd_cutoff_pct": "0"})
     response = client.post("/admin/protocol-settings/", data)
     assert response.status_code == 200
@@ -205,9 +213,7 @@ def test_invalid_value_on_the_page_is_a_form_error_not_a_500(study, v1, users_a,
 )
 def test_bad_dose_levels_are_form_errors(study, v1, users_a, login, client, dose_levels):
     login(users_a["study_admin"])
-    form = client.get("/admin/protocol-settings/").context["form"]
-    data = {name: form[name].value() for name in form.fields}
-    data = {k: ("on" if v is True else v) for k, v in data.items() if v is not None and v is not False}
+    data = _as_posted(client.get("/admin/protocol-settings/").context["form"])
     data.update({"effective_from": "2026-06-01", "reason": "x", "value__dose_levels": dose_levels})
     response = client.post("/admin/protocol-settings/", data)
     assert response.status_code == 200
