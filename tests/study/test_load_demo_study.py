@@ -28,7 +28,7 @@ def counts() -> dict[str, int]:
 
 def load(*args: str) -> str:
     out = io.StringIO()
-    call_command("load_demo_study", *args, stdout=out)
+    call_command("load_demo_study", "--no-subjects", *args, stdout=out)  # subjects: tests/subjects/test_demo_subjects.py
     return out.getvalue()
 
 
