@@ -21,9 +21,9 @@ from crf.services import save
 from labs.models import OxygenDevice, VitalSigns
 from study.models import Site, User
 from subjects import services, visits
+from subjects.eligibility import CRITERIA
 from subjects.lifecycle import Event, NotInfusedReason
 from subjects.models import Infusion, Lymphodepletion, ProductSource, ProductState, Subject
-from subjects.eligibility import CRITERIA
 
 SEED = 20220301
 SUBJECTS = 24
@@ -35,7 +35,28 @@ OVERDUE = (19, 21)
 DEATHS = {2: 190, 7: 121}
 
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢"
-GIVEN = ("伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "军", "杰", "娟", "涛", "明", "超", "秀英", "霞", "平", "刚", "桂英")
+GIVEN = [
+    "伟",
+    "芳",
+    "娜",
+    "敏",
+    "静",
+    "磊",
+    "洋",
+    "艳",
+    "勇",
+    "军",
+    "杰",
+    "娟",
+    "涛",
+    "明",
+    "超",
+    "秀英",
+    "霞",
+    "平",
+    "刚",
+    "桂英",
+]
 
 
 @dataclass(frozen=True)
@@ -55,7 +76,7 @@ class Course:
 
 def plan(today: date, seed: int = SEED) -> list[Course]:
     """The 24 courses: consents every 18 days, the last about four weeks before `today`."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - synthetic data, reproducible by design
     courses = []
     infused = 0
     for i in range(SUBJECTS):
@@ -97,7 +118,7 @@ def load_demo_subjects(*, site: Site, user: User, today: date, seed: int = SEED)
     the site already has subjects (the loader is idempotent). Returns how many it wrote."""
     if Subject.objects.filter(site=site).exists():
         return 0
-    rng = random.Random(seed + 1)
+    rng = random.Random(seed + 1)  # noqa: S311 - synthetic data, reproducible by design
     for course in plan(today, seed):
         _walk(course, site=site, user=user, today=today, rng=rng)
     return SUBJECTS

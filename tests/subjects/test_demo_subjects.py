@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
 
+from clinical.schedule import VisitState
 from labs.models import VitalSigns
+from study.models import Site, User
 from subjects.demo import load_demo_subjects, plan
 from subjects.models import Infusion, Subject
 from subjects.selectors import due_and_overdue
-from clinical.schedule import VisitState
-from study.models import Site, User
 
 pytestmark = pytest.mark.req("ISSUE-6")
 
@@ -67,7 +67,7 @@ def first_weeks(site, coordinator, _written):
     assert days == list(range(-1, (TODAY - latest.infusion_date).days + 1))
     # A febrile course exists (for the CRS pages) and every value passed the form's validators.
     assert VitalSigns.objects.filter(subject__site=site, temperature_c__gte=38).exists()
-    now = datetime.combine(TODAY, datetime.min.time(), tzinfo=dt_timezone.utc) + timedelta(hours=6)
+    now = datetime.combine(TODAY, datetime.min.time(), tzinfo=UTC) + timedelta(hours=6)
     states = Counter(item.state for item in due_and_overdue(coordinator, now=now))
     assert states[VisitState.OVERDUE] == 2 and states[VisitState.DUE] >= 1
 
@@ -83,4 +83,3 @@ def audit_and_idempotence(site, coordinator, _written):
 def test_plan_is_deterministic():
     assert plan(TODAY) == plan(TODAY)
     assert [c.outcome for c in plan(TODAY)].count("infused") == 21
-
