@@ -24,9 +24,7 @@ class Command(BaseCommand):
             help="Create the demo accounts even with DEBUG off (they have a published password).",
         )
         parser.add_argument("--no-accounts", action="store_true", help="Load the study only.")
-        parser.add_argument(
-            "--no-subjects", action="store_true", help="Do not add the 24 synthetic demo subjects."
-        )
+        parser.add_argument("--no-subjects", action="store_true", help="Do not add the 24 synthetic demo subjects.")
 
     @transaction.atomic
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
