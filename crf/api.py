@@ -240,7 +240,10 @@ class CrfViewSet(
         date_field = self.model.clinical_date_field
         for name, lookup in (("date_from", "gte"), ("date_to", "lte")):
             if name in params:
-                day = parse_date(params[name]) if len(params[name]) == 10 else None
+                try:
+                    day = parse_date(params[name]) if len(params[name]) == 10 else None
+                except ValueError:  # well formed, not a date (2026-13-01)
+                    day = None
                 if day is None:
                     errors[name] = _("Give a date as YYYY-MM-DD.")
                 elif date_field:
