@@ -49,9 +49,7 @@ from subjects.selectors import subjects_visible_to
 
 class PreconditionRequired(APIException):
     status_code = 428
-    default_detail = gettext_lazy(
-        "This update needs an If-Match header with the ETag of the representation you read."
-    )
+    default_detail = gettext_lazy("This update needs an If-Match header with the ETag of the representation you read.")
     default_code = "precondition_required"
 
     def __init__(self) -> None:
@@ -106,7 +104,10 @@ def as_api_error(exc: DjangoValidationError) -> ValidationError:
     """A service's refusal as a 400 with field-level reasons (`non_field_errors` for the form)."""
     if hasattr(exc, "error_dict"):
         return ValidationError(
-            {("non_field_errors" if name == NON_FIELD_ERRORS else name): msgs for name, msgs in exc.message_dict.items()}
+            {
+                ("non_field_errors" if name == NON_FIELD_ERRORS else name): msgs
+                for name, msgs in exc.message_dict.items()
+            }
         )
     return ValidationError({"non_field_errors": exc.messages})
 
@@ -348,9 +349,7 @@ class CrfViewSet(
         except DjangoValidationError as exc:
             raise as_api_error(exc) from exc
         saved = self.get_object_by_pk(saved.pk)
-        return Response(
-            output(saved, context=self.get_serializer_context()).data, headers={"ETag": self.etag(saved)}
-        )
+        return Response(output(saved, context=self.get_serializer_context()).data, headers={"ETag": self.etag(saved)})
 
 
 LIST_FILTERS = [

@@ -302,6 +302,9 @@ def _create_eligibility(  # type: ignore[no-untyped-def]
     if not isinstance(criteria, dict) or not all(isinstance(v, bool) for v in criteria.values()):
         raise DjangoValidationError({"criteria": _("Give each criterion code with true or false.")})
     return services.record_eligibility(
-        user=user, subject=subject, protocol_version=protocol_version, assessment_date=assessment_date, criteria=criteria
+        user=user,
+        subject=subject,
+        protocol_version=protocol_version,
+        assessment_date=assessment_date,
+        criteria=criteria,
     )
-

@@ -52,7 +52,12 @@ EXAMPLES: dict[str, Example] = {
         {"protocol_version": "2.1", "assessment_date": "2026-03-03", "criteria": ELIGIBLE}, status="screening"
     ),
     "lymphodepletions": Example(
-        {"fludarabine_mg_m2": "30.00", "cyclophosphamide_mg_m2": "300.00", "bsa_m2": "1.80", "start_date": "2026-03-10"},
+        {
+            "fludarabine_mg_m2": "30.00",
+            "cyclophosphamide_mg_m2": "300.00",
+            "bsa_m2": "1.80",
+            "start_date": "2026-03-10",
+        },
         refused={"bsa_m2": "9.00"},
     ),
     "infusions": Example(

@@ -15,8 +15,22 @@ from tests.api.conftest import RESOURCES, example_for, send, token_client
 
 pytestmark = pytest.mark.req("ISSUE-6")
 
-READ = {"coordinator": 200, "investigator": 200, "monitor": 200, "data_manager": 200, "statistician": 403, "study_admin": 403}
-WRITE = {"coordinator": 200, "investigator": 200, "monitor": 403, "data_manager": 403, "statistician": 403, "study_admin": 403}
+READ = {
+    "coordinator": 200,
+    "investigator": 200,
+    "monitor": 200,
+    "data_manager": 200,
+    "statistician": 403,
+    "study_admin": 403,
+}
+WRITE = {
+    "coordinator": 200,
+    "investigator": 200,
+    "monitor": 403,
+    "data_manager": 403,
+    "statistician": 403,
+    "study_admin": 403,
+}
 
 
 @pytest.mark.parametrize("resource", RESOURCES)
@@ -54,7 +68,9 @@ def test_roles_per_design_4a(resource, created, coordinator, site_a, users_a):
         if READ[role] == 403:
             continue
         etag = read["ETag"]
-        patch = send(client, "PATCH", url, {"entry_status": "in_progress", "reason": f"by {role}"}, **{"If-Match": etag})
+        patch = send(
+            client, "PATCH", url, {"entry_status": "in_progress", "reason": f"by {role}"}, **{"If-Match": etag}
+        )
         assert patch.status_code == WRITE[role], (role, patch.content[:300])
         created_again = send(client, "POST", f"/api/v1/{resource}/", {"subject": subject.pk})
         assert created_again.status_code in ((400, 201) if WRITE[role] == 200 else (403,)), role
@@ -69,7 +85,9 @@ def test_list_filters_paging_and_bounded_queries(resource, created, coordinator,
     with CaptureQueriesContext(connection) as few:
         page = send(client, "GET", f"/api/v1/{resource}/")
     assert page.status_code == 200
-    assert [row["id"] for row in page.json()["results"]] == list(model.objects.order_by("pk").values_list("pk", flat=True))
+    assert [row["id"] for row in page.json()["results"]] == list(
+        model.objects.order_by("pk").values_list("pk", flat=True)
+    )
     for _ in range(2):
         created(resource, user=coordinator, site=site_a)
     with CaptureQueriesContext(connection) as more:

@@ -149,7 +149,7 @@ def test_entered_in_error_instead_of_delete(resource, created, coordinator, site
 def test_service_refusal_is_a_field_error(created, coordinator, site_a):
     """A rule of the model's clean() (full_clean in save_form), not of the serializer: 400 on the
     field, nothing saved (the chain-of-identity check needs two different people)."""
-    client, subject, response = created("infusions", user=coordinator, site=site_a)
+    client, _subject, response = created("infusions", user=coordinator, site=site_a)
     url = f"/api/v1/infusions/{response.json()['id']}/"
     bad = send(client, "PATCH", url, {"checked_by_second": "nurse  liu"}, **{"If-Match": response["ETag"]})
     assert bad.status_code == 400
@@ -158,7 +158,7 @@ def test_service_refusal_is_a_field_error(created, coordinator, site_a):
 
 
 def test_visit_of_another_subject_is_refused(created, coordinator, site_a, subject_at):
-    client, subject, response = created("vital-signs", user=coordinator, site=site_a)
+    client, _subject, response = created("vital-signs", user=coordinator, site=site_a)
     other = subject_at("enrolled", user=coordinator, site=site_a)
     visit = other.visits.first()
     url = f"/api/v1/vital-signs/{response.json()['id']}/"

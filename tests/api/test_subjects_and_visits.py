@@ -14,16 +14,28 @@ pytestmark = pytest.mark.req("ISSUE-6")
 
 def test_consent_creates_a_subject(coordinator, users_a, protocol):
     client = token_client(coordinator)
-    made = send(client, "POST", "/api/v1/subjects/", {"site": "01", "consent_version": "1.0", "consent_date": "2026-03-01"})
+    made = send(
+        client, "POST", "/api/v1/subjects/", {"site": "01", "consent_version": "1.0", "consent_date": "2026-03-01"}
+    )
     assert made.status_code == 201, made.content[:500]
     body = made.json()
     assert body["screening_number"] == "A-S001"
     assert body["status"] == "screening"
     assert made["ETag"].startswith(f'"subjects.subject-{body["id"]}-')
     assert InformedConsent.objects.filter(subject_id=body["id"], consent_version="1.0").count() == 1
-    assert send(client, "POST", "/api/v1/subjects/", {"site": "02", "consent_version": "1", "consent_date": "2026-03-01"}).status_code == 400
+    assert (
+        send(
+            client, "POST", "/api/v1/subjects/", {"site": "02", "consent_version": "1", "consent_date": "2026-03-01"}
+        ).status_code
+        == 400
+    )
     monitor = token_client(users_a["monitor"])
-    assert send(monitor, "POST", "/api/v1/subjects/", {"site": "01", "consent_version": "1", "consent_date": "2026-03-01"}).status_code == 403
+    assert (
+        send(
+            monitor, "POST", "/api/v1/subjects/", {"site": "01", "consent_version": "1", "consent_date": "2026-03-01"}
+        ).status_code
+        == 403
+    )
     assert Subject.objects.count() == 1
 
 
@@ -46,7 +58,9 @@ def test_subject_if_match(coordinator, subject_at, site_a):
     no_reason = send(client, "PATCH", url, {"dose_level": "DL2"}, **{"If-Match": planned["ETag"]})
     assert no_reason.status_code == 400
     assert list(no_reason.json()) == ["reason"]
-    changed = send(client, "PATCH", url, {"dose_level": "DL2", "reason": "SRC decision"}, **{"If-Match": planned["ETag"]})
+    changed = send(
+        client, "PATCH", url, {"dose_level": "DL2", "reason": "SRC decision"}, **{"If-Match": planned["ETag"]}
+    )
     assert changed.status_code == 200
     assert Subject.objects.get(pk=subject.pk).dose_level == "DL2"
 
@@ -70,7 +84,10 @@ def test_visit_if_match(coordinator, subject_at, site_a, users_a, coordinator_b,
     assert no_reason.status_code == 400
     assert list(no_reason.json()) == ["reason"]
     monitor = token_client(users_a["monitor"])
-    assert send(monitor, "PATCH", url, {"visit_date": None, "reason": "x"}, **{"If-Match": dated["ETag"]}).status_code == 403
+    assert (
+        send(monitor, "PATCH", url, {"visit_date": None, "reason": "x"}, **{"If-Match": dated["ETag"]}).status_code
+        == 403
+    )
     assert send(token_client(users_a["statistician"]), "GET", url).status_code == 403
     assert send(token_client(coordinator_b), "GET", url).status_code == 404
     listed = send(client, "GET", f"/api/v1/visits/?subject={subject.pk}").json()

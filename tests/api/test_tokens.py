@@ -88,9 +88,13 @@ def test_study_admin_revokes_all_of_a_users_tokens(coordinator, users_a, login, 
     _t1, one = AuthToken.objects.create(user=coordinator)
     _t2, two = AuthToken.objects.create(user=coordinator)
     outsider = _signed_in(other_admin)
-    assert outsider.post(
-        f"/admin/users/{coordinator.pk}/revoke-api-tokens/", {"reason": "x", "csrfmiddlewaretoken": outsider.cookies["csrftoken"].value}
-    ).status_code == 404
+    assert (
+        outsider.post(
+            f"/admin/users/{coordinator.pk}/revoke-api-tokens/",
+            {"reason": "x", "csrfmiddlewaretoken": outsider.cookies["csrftoken"].value},
+        ).status_code
+        == 404
+    )
     admin = login(users_a["study_admin"])
     page = admin.get(f"/admin/users/{coordinator.pk}/").content.decode()
     assert "2 live API tokens." in page
@@ -107,7 +111,9 @@ def test_session_auth_needs_csrf_on_writes(coordinator, subject_a):
     client = _signed_in(coordinator)
     assert client.get("/api/v1/subjects/").status_code == 200
     response = client.post(
-        "/api/v1/subjects/", {"site": "01", "consent_version": "1", "consent_date": "2026-03-01"}, content_type="application/json"
+        "/api/v1/subjects/",
+        {"site": "01", "consent_version": "1", "consent_date": "2026-03-01"},
+        content_type="application/json",
     )
     assert response.status_code == 403
     assert "CSRF" in response.json()["detail"]
