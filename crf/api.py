@@ -378,14 +378,14 @@ def viewset_for(model: type[CrfInstance]) -> type[CrfViewSet]:
         list=extend_schema(summary=f"List {title} forms", parameters=LIST_FILTERS),
         retrieve=extend_schema(summary=f"Read one {title} form (ETag)"),
         create=extend_schema(
-            summary=f"Create a {title} form",
+            summary=f"Create one {title} form",
             parameters=[REASON_HEADER],
             responses={201: serializer, 400: CONDITIONAL_ERRORS[400], 403: CONDITIONAL_ERRORS[403]},
         ),
-        update=extend_schema(summary=f"Replace a {title} form (If-Match)", **write),
-        partial_update=extend_schema(summary=f"Change a {title} form (If-Match)", **write),
+        update=extend_schema(summary=f"Replace one {title} form (If-Match)", **write),
+        partial_update=extend_schema(summary=f"Change one {title} form (If-Match)", **write),
         entered_in_error=extend_schema(
-            summary=f"Mark a {title} form entered in error (If-Match)",
+            summary=f"Mark one {title} form entered in error (If-Match)",
             request=EnteredInErrorSerializer,
             parameters=[IF_MATCH, REASON_HEADER],
             responses={200: serializer, **CONDITIONAL_ERRORS},
