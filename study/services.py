@@ -210,6 +210,15 @@ def revoke_api_token(*, user: User, token_key: str) -> None:
 
 
 @transaction.atomic
+def revoke_own_api_tokens(*, user: User) -> int:
+    """The user revokes every one of their tokens (POST /api/v1/auth/logoutall/)."""
+    with _audit(actor=user, reason="API tokens revoked"):
+        count, _by_model = AuthToken.objects.filter(user=user).delete()
+        _log(user=user, actor=user, kind=AccountEvent.Kind.API_TOKENS_REVOKED, detail=str(count))
+    return count
+
+
+@transaction.atomic
 def revoke_user_api_tokens(*, actor: User, user: User, reason: str) -> int:
     """A study admin revokes every API token of a user of their study, with a reason."""
     _require_admin_of_user(actor, user)

@@ -1,9 +1,8 @@
 from django.urls import include, path
-from knox import views as knox_views
 from rest_framework.routers import DefaultRouter
 
 from crf.api import register_crf_resources
-from study.api import TokenLoginView
+from study.api import TokenLoginView, TokenLogoutAllView, TokenLogoutView
 from subjects.api import SubjectViewSet, VisitViewSet
 
 router = DefaultRouter()
@@ -13,7 +12,7 @@ register_crf_resources(router)  # every CRF that declares `api_resource` (DESIGN
 
 urlpatterns = [
     path("auth/login/", TokenLoginView.as_view(), name="knox-login"),
-    path("auth/logout/", knox_views.LogoutView.as_view(), name="knox-logout"),
-    path("auth/logoutall/", knox_views.LogoutAllView.as_view(), name="knox-logoutall"),
+    path("auth/logout/", TokenLogoutView.as_view(), name="knox-logout"),
+    path("auth/logoutall/", TokenLogoutAllView.as_view(), name="knox-logoutall"),
     path("", include(router.urls)),
 ]

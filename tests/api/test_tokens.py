@@ -117,3 +117,17 @@ def test_session_auth_needs_csrf_on_writes(coordinator, subject_a):
     )
     assert response.status_code == 403
     assert "CSRF" in response.json()["detail"]
+
+
+def test_tokens_from_the_login_endpoint_are_audited_and_logout_revokes(coordinator, api_token, subject_a):
+    first, second = api_token(coordinator), api_token(coordinator)
+    kinds = lambda: list(AccountEvent.objects.filter(user=coordinator).values_list("kind", flat=True))  # noqa: E731
+    assert kinds() == ["api_token_created", "api_token_created"]
+    assert Client(HTTP_AUTHORIZATION=f"Token {first}").post("/api/v1/auth/logout/").status_code == 204
+    assert Client(HTTP_AUTHORIZATION=f"Token {first}").get("/api/v1/subjects/").status_code == 401
+    assert Client(HTTP_AUTHORIZATION=f"Token {second}").get("/api/v1/subjects/").status_code == 200
+    assert kinds()[0] == "api_token_revoked"
+    assert Client(HTTP_AUTHORIZATION=f"Token {second}").post("/api/v1/auth/logoutall/").status_code == 204
+    assert Client(HTTP_AUTHORIZATION=f"Token {second}").get("/api/v1/subjects/").status_code == 401
+    assert kinds()[0] == "api_tokens_revoked"
+    assert AccountEvent.objects.filter(user=coordinator, kind="api_tokens_revoked").get().detail == "1"
