@@ -2,7 +2,8 @@
 request — attached by pghistory to every history row the triggers write.
 
 Context fields: `user` (id), `username`, `role` (the user's active roles at the site, comma
-separated), `site` (site code), `reason` (reason for change), `request_id`, `url`, `method`.
+separated), `site` (site code), `reason` (reason for change), `request_id`, `url`, `method`, and `via` = "api" for
+REST API requests.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class AuditContextMiddleware:
             "url": request.path[:500],
             "method": request.method or "",
         }
+        if request.path.startswith("/api/"):
+            fields["via"] = "api"
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             fields["user"] = user.pk

@@ -39,6 +39,8 @@ class CrfInstance(models.Model):
     clinical_date_field: str = ""
     #: fields that may carry a "not done / unknown" code instead of a value
     missing_allowed: tuple[str, ...] = ()
+    #: the REST resource under /api/v1/ (DESIGN §6: plural, kebab-case); "" keeps the form off the API
+    api_resource: str = ""
 
     subject = models.ForeignKey(
         "subjects.Subject",

@@ -33,6 +33,7 @@ class VitalSigns(CrfInstance):
     settings in force on the assessment date (CLINICAL_SPEC §1.2 h)."""
 
     crf_code = "VS"
+    api_resource = "vital-signs"
     crf_title = _("Vital signs")
     clinical_date_field = "assessment_date"
     missing_allowed = ("temperature_c", "systolic_bp", "diastolic_bp", "heart_rate", "spo2")

@@ -1,10 +1,15 @@
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.decorators import method_decorator
-from drf_spectacular.extensions import OpenApiViewExtension
 from drf_spectacular.utils import extend_schema, inline_serializer
 from knox.views import LoginView as KnoxLoginView
+from knox.views import LogoutAllView as KnoxLogoutAllView
+from knox.views import LogoutView as KnoxLogoutView
 from rest_framework import serializers
 from rest_framework.authentication import BasicAuthentication
+from rest_framework.exceptions import PermissionDenied
+
+from study import services
 
 
 @method_decorator(transaction.non_atomic_requests, name="dispatch")
@@ -28,6 +33,13 @@ class TokenLoginView(KnoxLoginView):
     def post(self, request, format=None):  # type: ignore[no-untyped-def]
         return super().post(request, format=format)
 
+    def create_token(self):  # type: ignore[no-untyped-def]
+        """Through the token service, so the new token is audited like one made on the page."""
+        try:
+            return services.create_api_token(user=self.request.user)
+        except ValidationError as exc:
+            raise PermissionDenied(" ".join(exc.messages)) from exc
+
     def handle_exception(self, exc):  # type: ignore[no-untyped-def]
         # DRF flags the innermost transaction for rollback on every error answer; give it a
         # savepoint of its own so the flag cannot reach a caller's transaction.
@@ -35,28 +47,19 @@ class TokenLoginView(KnoxLoginView):
             return super().handle_exception(exc)
 
 
-class _KnoxLogoutSchema(OpenApiViewExtension):
-    """knox's logout views declare no serializer; describe them (204, no body) so the schema
-    and `check --deploy` stay clean. Registered by importing this module (StudyConfig.ready)."""
+class TokenLogoutView(KnoxLogoutView):
+    """Revoke the token this request used; audited as an AccountEvent."""
 
-    target_class = "knox.views.LogoutView"
-
-    def view_replacement(self):  # type: ignore[no-untyped-def]
-        class Fixed(self.target_class):  # type: ignore[name-defined]
-            @extend_schema(request=None, responses={204: None}, summary="Revoke the token used")
-            def post(self, request, format=None):  # type: ignore[no-untyped-def]
-                return super().post(request, format=format)
-
-        return Fixed
+    @extend_schema(request=None, responses={204: None}, summary="Revoke the token used")
+    def post(self, request, format=None):  # type: ignore[no-untyped-def]
+        services.revoke_api_token(user=request.user, token_key=request._auth.token_key)
+        return self.get_post_response(request)
 
 
-class _KnoxLogoutAllSchema(_KnoxLogoutSchema):
-    target_class = "knox.views.LogoutAllView"
+class TokenLogoutAllView(KnoxLogoutAllView):
+    """Revoke every token of the requesting user; audited as an AccountEvent."""
 
-    def view_replacement(self):  # type: ignore[no-untyped-def]
-        class Fixed(self.target_class):  # type: ignore[name-defined]
-            @extend_schema(request=None, responses={204: None}, summary="Revoke all of the user's tokens")
-            def post(self, request, format=None):  # type: ignore[no-untyped-def]
-                return super().post(request, format=format)
-
-        return Fixed
+    @extend_schema(request=None, responses={204: None}, summary="Revoke all of the user's tokens")
+    def post(self, request, format=None):  # type: ignore[no-untyped-def]
+        services.revoke_own_api_tokens(user=request.user)
+        return self.get_post_response(request)

@@ -12,12 +12,15 @@ from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.utils.translation import gettext as _
+from knox.models import AuthToken
+from knox.settings import knox_settings
 
 from study import access
 from study.models import AccountEvent, Membership, Site, User
@@ -166,3 +169,63 @@ def set_language(*, user: User, language: str) -> User:
         user.language = language
         user.save(update_fields=["language"])
     return user
+
+
+# --- API tokens (DESIGN §6: stored hashed, expiring, revocable per user) -------------------------
+
+
+def live_api_tokens(user: User) -> list[AuthToken]:
+    """The user's tokens that still work, newest first (knox keeps only a digest and a prefix)."""
+    return list(
+        AuthToken.objects.filter(user=user)
+        .filter(Q(expiry__isnull=True) | Q(expiry__gt=timezone.now()))
+        .order_by("-created", "token_key")
+    )
+
+
+@transaction.atomic
+def create_api_token(*, user: User) -> tuple[AuthToken, str]:
+    """A new token for the user's own API use: the plain token is returned once, to be shown
+    once; only its SHA-512 digest is stored. It expires after REST_KNOX TOKEN_TTL."""
+    limit = knox_settings.TOKEN_LIMIT_PER_USER
+    if limit is not None and len(live_api_tokens(user)) >= limit:
+        raise ValidationError(
+            _("You already hold %(limit)s API tokens: revoke one you no longer use first.") % {"limit": limit}
+        )
+    with _audit(actor=user, reason="API token created"):
+        token, plain = AuthToken.objects.create(user=user)
+        _log(user=user, actor=user, kind=AccountEvent.Kind.API_TOKEN_CREATED, detail=token.token_key)
+    return token, plain
+
+
+@transaction.atomic
+def revoke_api_token(*, user: User, token_key: str) -> None:
+    """Revoke one of the user's own tokens, named by its key prefix."""
+    tokens = AuthToken.objects.filter(user=user, token_key=token_key)
+    if not tokens.exists():
+        raise ValidationError(_("No such API token."))
+    with _audit(actor=user, reason="API token revoked"):
+        tokens.delete()
+        _log(user=user, actor=user, kind=AccountEvent.Kind.API_TOKEN_REVOKED, detail=token_key)
+
+
+@transaction.atomic
+def revoke_own_api_tokens(*, user: User) -> int:
+    """The user revokes every one of their tokens (POST /api/v1/auth/logoutall/)."""
+    with _audit(actor=user, reason="API tokens revoked"):
+        count, _by_model = AuthToken.objects.filter(user=user).delete()
+        _log(user=user, actor=user, kind=AccountEvent.Kind.API_TOKENS_REVOKED, detail=str(count))
+    return count
+
+
+@transaction.atomic
+def revoke_user_api_tokens(*, actor: User, user: User, reason: str) -> int:
+    """A study admin revokes every API token of a user of their study, with a reason."""
+    _require_admin_of_user(actor, user)
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": _("Give a reason.")})
+    with _audit(actor=actor, reason=reason):
+        count, _by_model = AuthToken.objects.filter(user=user).delete()
+        _log(user=user, actor=actor, kind=AccountEvent.Kind.API_TOKENS_REVOKED, detail=f"{count}: {reason}")
+    return count

@@ -36,6 +36,9 @@ urlpatterns = [
     path("admin/users/<int:pk>/grant/", views.grant_role, name="user_grant_role"),
     path("admin/users/<int:pk>/active/", views.set_active, name="user_set_active"),
     path("admin/users/<int:pk>/unlock/", views.unlock, name="user_unlock"),
+    path("admin/users/<int:pk>/revoke-api-tokens/", views.revoke_user_api_tokens, name="user_revoke_api_tokens"),
+    path("account/api-tokens/", views.api_tokens, name="api_tokens"),
+    path("account/api-tokens/<str:token_key>/revoke/", views.revoke_api_token, name="api_token_revoke"),
     path("admin/memberships/<int:pk>/end/", views.end_role, name="membership_end"),
     path("admin/protocol-settings/", views.protocol_settings, name="protocol_settings"),
 ]

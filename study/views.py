@@ -130,6 +130,7 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "grant_form": GrantRoleForm(sites=sites),
         "reason_form": ReasonForm(),
         "locked": user.username in selectors.locked_usernames([user.username]),
+        "api_tokens": services.live_api_tokens(user),
     }
     return render(request, "study/user_detail.html", context)
 
@@ -239,3 +240,52 @@ def protocol_settings(request: HttpRequest) -> HttpResponse:
             )
             return redirect("protocol_settings")
     return render(request, "study/protocol_settings.html", {"study": study, "versions": versions, "form": form})
+
+
+# --- API tokens ------------------------------------------------------------------------------
+
+
+@login_required
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """The user's own API tokens: create one (its value shown once, on this response only),
+    list the live ones (key prefix, created, expires) and revoke them (DESIGN §6)."""
+    created = None
+    if request.method == "POST":
+        try:
+            token, plain = services.create_api_token(user=request.user)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            created = {"token": plain, "expiry": token.expiry}
+    context = {"tokens": services.live_api_tokens(request.user), "created": created}  # type: ignore[arg-type]
+    response = render(request, "study/api_tokens.html", context)
+    response["Cache-Control"] = "no-store"  # the token is shown once: never from a cache
+    return response
+
+
+@require_POST
+@login_required
+def revoke_api_token(request: HttpRequest, token_key: str) -> HttpResponse:
+    try:
+        services.revoke_api_token(user=request.user, token_key=token_key)  # type: ignore[arg-type]
+    except ValidationError:
+        raise Http404 from None
+    messages.success(request, _("API token revoked."))
+    return redirect("api_tokens")
+
+
+@require_POST
+@login_required
+def revoke_user_api_tokens(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _administered_user(request, pk)
+    form = ReasonForm(request.POST)
+    if form.is_valid():
+        count = services.revoke_user_api_tokens(
+            actor=request.user,  # type: ignore[arg-type]
+            user=user,
+            reason=form.cleaned_data["reason"],
+        )
+        messages.success(request, _("%(count)s API tokens revoked.") % {"count": count})
+    else:
+        messages.error(request, _("Give a reason."))
+    return redirect("user_detail", pk=user.pk)

@@ -159,6 +159,7 @@ class InformedConsent(CrfInstance):
     first consent opens screening (subjects.services.record_consent)."""
 
     crf_code = "IC"
+    api_resource = "consents"
     crf_title = _("Informed consent")
     clinical_date_field = "consent_date"
     #: created by the lifecycle services, not from the generic "new form" page
@@ -203,6 +204,7 @@ class EligibilityAssessment(CrfInstance):
     under a protocol version, assessed on or after the first consent (refused otherwise)."""
 
     crf_code = "ELIG"
+    api_resource = "eligibility"
     crf_title = _("Eligibility checklist")
     clinical_date_field = "assessment_date"
     lifecycle_form = True
@@ -250,6 +252,7 @@ class Lymphodepletion(CrfInstance):
     subject to "lymphodepleted" (subjects.treatment)."""
 
     crf_code = "LD"
+    api_resource = "lymphodepletions"
     crf_title = _("Lymphodepletion")
     casebook_order = 10
     clinical_date_field = "start_date"
@@ -327,6 +330,7 @@ class Infusion(CrfInstance):
     the inputs on this form and the subject's assigned dose level (subjects.derive)."""
 
     crf_code = "INF"
+    api_resource = "infusions"
     crf_title = _("CAR-T product and infusion")
     casebook_order = 20
     clinical_date_field = "infusion_date"

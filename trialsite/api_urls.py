@@ -1,16 +1,18 @@
 from django.urls import include, path
-from knox import views as knox_views
 from rest_framework.routers import DefaultRouter
 
-from study.api import TokenLoginView
-from subjects.api import SubjectViewSet
+from crf.api import register_crf_resources
+from study.api import TokenLoginView, TokenLogoutAllView, TokenLogoutView
+from subjects.api import SubjectViewSet, VisitViewSet
 
 router = DefaultRouter()
 router.register("subjects", SubjectViewSet, basename="subject")
+router.register("visits", VisitViewSet, basename="visit")
+register_crf_resources(router)  # every CRF that declares `api_resource` (DESIGN §6)
 
 urlpatterns = [
     path("auth/login/", TokenLoginView.as_view(), name="knox-login"),
-    path("auth/logout/", knox_views.LogoutView.as_view(), name="knox-logout"),
-    path("auth/logoutall/", knox_views.LogoutAllView.as_view(), name="knox-logoutall"),
+    path("auth/logout/", TokenLogoutView.as_view(), name="knox-logout"),
+    path("auth/logoutall/", TokenLogoutAllView.as_view(), name="knox-logoutall"),
     path("", include(router.urls)),
 ]

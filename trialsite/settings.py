@@ -6,6 +6,7 @@ secure cookies whenever DEBUG is off.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "knox",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI assets served from our static files (no CDN)
     "django_htmx",
     "axes",
     "pgtrigger",
@@ -242,7 +244,32 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
 }
-SPECTACULAR_SETTINGS = {"TITLE": "TrialSite EDC API", "VERSION": "1", "SERVE_INCLUDE_SCHEMA": False}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "TrialSite EDC API",
+    "VERSION": "1",
+    "DESCRIPTION": (
+        "Token auth: `Authorization: Token <token>` (create one on the API tokens page or POST "
+        "/api/v1/auth/login/ with HTTP Basic). Reads answer a strong `ETag`; updates need "
+        "`If-Match` (428 without, 412 with the current representation when stale). A form that is "
+        "complete changes only with a reason: body field `reason` or header `X-Reason-For-Change`."
+    ),
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",  # operations grouped by resource in the docs
+    # Swagger UI from drf-spectacular-sidecar's static files, its init script a separate file
+    # (SpectacularSwaggerSplitView), so the CSP stays script-src 'self' (DESIGN §6: no CDN).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# Knox API tokens (DESIGN §6): stored as SHA-512 digests, expiring after API_TOKEN_TTL_DAYS,
+# revocable per user (tokens page, study admin's user page, /api/v1/auth/logout*).
+API_TOKEN_TTL_DAYS = env.int("API_TOKEN_TTL_DAYS", default=30)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=API_TOKEN_TTL_DAYS),
+    "AUTO_REFRESH": False,
+    "TOKEN_LIMIT_PER_USER": env.int("API_TOKEN_LIMIT_PER_USER", default=10),
+}
 
 # --- email and logging ----------------------------------------------------------------------
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

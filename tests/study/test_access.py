@@ -96,7 +96,18 @@ def test_api_per_role(role, auth, users_a, subject_a, subject_b, login, api_toke
     response = client.get(f"/api/v1/subjects/{subject_a.pk}/")
     assert response.status_code == expected(API_STATUS, "subject_detail", role)
     if response.status_code == 200:
-        assert response.json() == {"id": subject_a.pk, "subject_id": "A-001", "site": "01"}
+        assert response.json() == {
+            "id": subject_a.pk,
+            "subject_id": "A-001",
+            "screening_number": "",
+            "site": "01",
+            "status": "screening",
+            "status_date": None,
+            "enrolled_on": None,
+            "dose_level": "",
+            "planned_infusion_date": None,
+            "infusion_date": None,
+        }
 
 
 def _guessed_subject_pks(subject_b, other_subject) -> list[object]:  # type: ignore[no-untyped-def]
