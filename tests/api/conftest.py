@@ -78,6 +78,20 @@ EXAMPLES: dict[str, Example] = {
         },
         refused={"car_positive_pct": "101.00"},
     ),
+    "concomitant-medications": Example(
+        {
+            "medication_name": "对乙酰氨基酚 paracetamol",
+            "atc_code": "N02BE01",
+            "dose": "500",
+            "dose_unit": "mg",
+            "route": "oral",
+            "start_date": "2026-03-16",
+            "ongoing": True,
+            "indication": "fever",
+            "category": "antipyretic",
+        },
+        refused={"atc_code": "not-an-atc"},
+    ),
     "vital-signs": Example(
         {"assessment_date": "2026-03-12", "temperature_c": "37.0", "systolic_bp": 120, "heart_rate": 80},
         refused={"temperature_c": "50.0"},
