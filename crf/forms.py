@@ -101,5 +101,7 @@ class ImportUploadForm(forms.Form):
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]
         if upload.size > self.max_bytes:
-            raise forms.ValidationError(_("The file is larger than %(mb)s MB: split it.") % {"mb": self.max_bytes // 2**20})
+            raise forms.ValidationError(
+                _("The file is larger than %(mb)s MB: split it.") % {"mb": self.max_bytes // 2**20}
+            )
         return upload

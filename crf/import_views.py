@@ -85,7 +85,9 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
     errors: list[RowError] = []
     created = updated = 0
     if csv_file is not None:
-        check = import_forms(user=request.user, model=model, csv_file=csv_file, channel="page", dry_run=True, record=False)  # type: ignore[arg-type]
+        check = import_forms(
+            user=request.user, model=model, csv_file=csv_file, channel="page", dry_run=True, record=False
+        )  # type: ignore[arg-type]
         errors, created, updated = check.errors, len(check.created), len(check.updated)
     context = {
         "pending": pending,
@@ -105,7 +107,7 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
 def preview_report(request: HttpRequest, pk: int) -> HttpResponse:
     pending = _pending(request, pk)
     model = crf_model(pending.crf_code)
-    csv_file, unreadable = _read(pending, request.GET.get("encoding", ""))
+    csv_file, _unreadable = _read(pending, request.GET.get("encoding", ""))
     if model is None or csv_file is None:
         raise Http404
     check = import_forms(user=request.user, model=model, csv_file=csv_file, channel="page", dry_run=True, record=False)  # type: ignore[arg-type]
@@ -120,7 +122,7 @@ def confirm(request: HttpRequest, pk: int) -> HttpResponse:
     model = crf_model(pending.crf_code)
     if model is None:
         raise Http404
-    csv_file, unreadable = _read(pending, request.POST.get("encoding", ""))
+    csv_file, _unreadable = _read(pending, request.POST.get("encoding", ""))
     if csv_file is None or csv_file.sha256 != request.POST.get("sha256"):
         return redirect("crf_import:preview", pk=pending.pk)
     result = import_forms(user=request.user, model=model, csv_file=csv_file, channel=ImportRecord.Channel.PAGE)  # type: ignore[arg-type]
@@ -135,9 +137,7 @@ def record(request: HttpRequest, pk: int) -> HttpResponse:
     kept = get_object_or_404(ImportRecord, pk=pk, user=request.user)
     model = crf_model(kept.crf_code)
     saved = [
-        {**entry, "kind": kind}
-        for kind in ("created", "updated")
-        for entry in (kept.saved_ids or {}).get(kind, [])
+        {**entry, "kind": kind} for kind in ("created", "updated") for entry in (kept.saved_ids or {}).get(kind, [])
     ]
     return render(request, "crf/import_record.html", {"kept": kept, "model": model, "saved": saved})
 
@@ -166,4 +166,6 @@ def columns_page(request: HttpRequest, code: str) -> HttpResponse:
     model = crf_model(code)
     if model is None:
         raise Http404
-    return render(request, "crf/import_columns.html", {"model": model, "code": code, "described": describe_columns(model)})
+    return render(
+        request, "crf/import_columns.html", {"model": model, "code": code, "described": describe_columns(model)}
+    )

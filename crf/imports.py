@@ -310,13 +310,17 @@ class _Importer:
             raise _RowRefused(
                 [
                     RowError(
-                        number, "visit", _("Subject %(subject)s has no visit %(visit)s.") % {"subject": subject, "visit": code}
+                        number,
+                        "visit",
+                        _("Subject %(subject)s has no visit %(visit)s.") % {"subject": subject, "visit": code},
                     )
                 ]
             )
         return visit.pk
 
-    def build_form(self, number: int, cells: dict[str, str], subject: Subject) -> tuple[CrfFormBase, CrfInstance | None]:
+    def build_form(
+        self, number: int, cells: dict[str, str], subject: Subject
+    ) -> tuple[CrfFormBase, CrfInstance | None]:
         errors: list[RowError] = []
         pk_text = cells.get("id", "").strip()
         version_text = cells.get("version", "").strip()
@@ -349,7 +353,10 @@ class _Importer:
                     RowError(
                         number,
                         "id",
-                        _("New %(form)s records are entered on the subject's pages; the import only corrects saved ones.")
+                        _(
+                            "New %(form)s records are entered on the subject's pages; "
+                            "the import only corrects saved ones."
+                        )
                         % {"form": self.model.crf_title},
                     )
                 )
@@ -461,7 +468,13 @@ class _Importer:
                 raise _RowRefused([RowError(number, "", str(message)) for message in exc.messages]) from None
             except PermissionDenied:
                 raise _RowRefused(
-                    [RowError(number, "subject", _("You may not enter data for subject %(subject)s.") % {"subject": subject})]
+                    [
+                        RowError(
+                            number,
+                            "subject",
+                            _("You may not enter data for subject %(subject)s.") % {"subject": subject},
+                        )
+                    ]
                 ) from None
         if current is None:
             return "created", saved

@@ -47,13 +47,17 @@ def test_one_bad_row_saves_nothing_and_is_reported_by_row_and_field(crf_ready, c
     assert VitalSigns.objects.count() == 0
     record = ImportRecord.objects.get()
     assert (record.outcome, record.rows, record.created) == ("rejected", 3, 0)
-    assert record.errors[0] == {"row": 3, "field": "temperature_c", "value": "47.5", "message": result.errors[0].message}
+    assert record.errors[0] == {
+        "row": 3,
+        "field": "temperature_c",
+        "value": "47.5",
+        "message": result.errors[0].message,
+    }
 
 
 def test_a_good_file_imports_every_row_through_the_save_service(crf_ready, coordinator):
     text = VS_HEADER + (
-        "A-001,2026-03-02,37.2,120,80,88,Room air,complete\n"
-        "A-001,2026/3/3,38.4,85,50,120,nasal_cannula,in_progress\n"
+        "A-001,2026-03-02,37.2,120,80,88,Room air,complete\nA-001,2026/3/3,38.4,85,50,120,nasal_cannula,in_progress\n"
     )
     result = run(coordinator, text)
     assert result.outcome == "imported", result.errors
@@ -127,7 +131,8 @@ def test_formula_cells_are_stored_as_text(crf_ready, coordinator, enrolled_subje
 
 @pytest.mark.parametrize("cell", ["+86", "@SUM(A1)", "-1+1"])
 def test_formula_looking_text_is_kept_verbatim(crf_ready, coordinator, enrolled_subject, cell):
-    text = f"subject,other_agent,other_agent_mg_m2,bsa_m2,start_date\n{enrolled_subject.subject_id},{cell},10,1.5,2026-03-15\n"
+    header = "subject,other_agent,other_agent_mg_m2,bsa_m2,start_date\n"
+    text = header + f"{enrolled_subject.subject_id},{cell},10,1.5,2026-03-15\n"
     assert run(coordinator, text, code="LD").outcome == "imported"
     from subjects.models import Lymphodepletion
 
@@ -174,7 +179,8 @@ def test_unknown_and_missing_columns_are_reported_on_row_1(crf_ready, coordinato
 
 
 def test_not_done_codes_and_labels(crf_ready, coordinator):
-    text = "subject,assessment_date,temperature_c,missing__temperature_c,spo2,missing__spo2\nA-001,2026-03-02,,ND,,unknown\n"
+    header = "subject,assessment_date,temperature_c,missing__temperature_c,spo2,missing__spo2\n"
+    text = header + "A-001,2026-03-02,,ND,,unknown\n"
     result = run(coordinator, text)
     assert result.outcome == "imported", result.errors
     assert VitalSigns.objects.get().missing == {"temperature_c": "ND", "spo2": "UNK"}
@@ -222,9 +228,13 @@ def test_new_consents_are_refused_but_saved_ones_can_be_corrected(coordinator, s
     from tests.factories import protocol_v1
 
     protocol_v1(study)
-    subject = services.record_consent(user=coordinator, site=site_a, consent_version="1.0", consent_date=date(2026, 3, 1))
+    subject = services.record_consent(
+        user=coordinator, site=site_a, consent_version="1.0", consent_date=date(2026, 3, 1)
+    )
     consent = InformedConsent.objects.get(subject=subject)
-    new = run(coordinator, f"subject,consent_version,consent_date\n{subject.screening_number},2.0,2026-03-04\n", code="IC")
+    new = run(
+        coordinator, f"subject,consent_version,consent_date\n{subject.screening_number},2.0,2026-03-04\n", code="IC"
+    )
     assert [(e.row, e.field) for e in new.errors] == [(2, "id")]
     fixed = run(
         coordinator,
@@ -266,7 +276,9 @@ def enrolled_subject(coordinator, site_a, crf_ready):
     from subjects import services
     from tests.subjects.conftest import ELIGIBLE
 
-    subject = services.record_consent(user=coordinator, site=site_a, consent_version="1.0", consent_date=date(2026, 3, 1))
+    subject = services.record_consent(
+        user=coordinator, site=site_a, consent_version="1.0", consent_date=date(2026, 3, 1)
+    )
     services.record_eligibility(
         user=coordinator, subject=subject, protocol_version="2.1", assessment_date=date(2026, 3, 3), criteria=ELIGIBLE
     )

@@ -75,9 +75,7 @@ def test_page_flow_upload_preview_confirm_result_in_chinese(crf_ready, coordinat
     assert VitalSignsEvent.objects.get(pgh_obj_id=vs.pk).pgh_context["import_record"] == record.pk
 
 
-def test_preview_reports_errors_offers_no_confirm_and_the_report_download_is_neutralised(
-    crf_ready, coordinator, login
-):
+def test_preview_reports_errors_offers_no_confirm_and_the_report_download_is_neutralised(crf_ready, coordinator, login):
     coordinator.language = "en"
     coordinator.save()
     client = login(coordinator)
@@ -93,7 +91,7 @@ def test_preview_reports_errors_offers_no_confirm_and_the_report_download_is_neu
 
 def test_user_overrides_the_encoding(crf_ready, coordinator, login):
     client = login(coordinator)
-    raw = "subject,assessment_date,temperature_c,systolic_bp\nA-001,2026-03-02,37.2,120\n".encode()
+    raw = b"subject,assessment_date,temperature_c,systolic_bp\nA-001,2026-03-02,37.2,120\n"
     response = _upload(client, raw, encoding="gb18030")
     preview = client.get(response["Location"])
     assert preview.context["csv_file"].encoding == "gb18030"

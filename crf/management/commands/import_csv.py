@@ -57,7 +57,11 @@ class Command(BaseCommand):
                 }
             )
             result = import_forms(
-                user=user, model=model, csv_file=csv_file, channel=ImportRecord.Channel.COMMAND, dry_run=options["dry_run"]
+                user=user,
+                model=model,
+                csv_file=csv_file,
+                channel=ImportRecord.Channel.COMMAND,
+                dry_run=options["dry_run"],
             )
             for error in result.errors:
                 self.stdout.write(
