@@ -11,6 +11,8 @@ from __future__ import annotations
 from django.http import Http404
 from django.utils import translation
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import MultiPartParser
@@ -36,6 +38,12 @@ class ImportInput(serializers.Serializer):  # type: ignore[type-arg]
 class CsvImportView(APIView):
     parser_classes = [MultiPartParser]
 
+    @extend_schema(
+        operation_id="imports_create",
+        request={"multipart/form-data": ImportInput},
+        responses={201: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT},
+        description="Import one form's rows from a CSV file: all rows or none, with a per-row report.",
+    )
     def post(self, request: Request, code: str) -> Response:
         model = crf_model(code)
         if model is None:

@@ -283,3 +283,79 @@ def enrolled_subject(coordinator, site_a, crf_ready):
         user=coordinator, subject=subject, protocol_version="2.1", assessment_date=date(2026, 3, 3), criteria=ELIGIBLE
     )
     return services.enrol(user=coordinator, subject=subject, on=date(2026, 3, 5), dose_level="DL1")
+
+
+@pytest.mark.parametrize("code", sorted(crf_models()))
+def test_every_form_reports_a_row_with_only_the_subject_without_crashing(code, crf_ready, coordinator):
+    """Generic over the registry: a form added later is imported with no code of its own; a row
+    that lacks what the form needs is a row error, never an exception."""
+    result = run(coordinator, "subject\nA-001\n", code=code)
+    assert result.outcome == "rejected"
+    assert result.errors and {e.row for e in result.errors} == {2}
+    assert crf_models()[code].objects.count() == 0
+
+
+def test_visit_codes_name_the_subjects_visit(crf_ready, coordinator, study):
+    from subjects.models import Visit
+    from tests.factories import demo_schedule
+
+    definitions = {d.code: d for d in demo_schedule(study)}
+    visit = Visit.objects.create(subject=crf_ready, definition=definitions["D1"])
+    text = "subject,visit,assessment_date,systolic_bp\nA-001,d1,2026-03-02,120\nA-001,D7,2026-03-08,118\n"
+    result = run(coordinator, text)
+    assert [(e.row, e.field) for e in result.errors] == [(3, "visit")]  # no D7 visit instantiated
+    result = run(coordinator, text.rsplit("A-001,D7", 1)[0])
+    assert result.outcome == "imported", result.errors
+    assert VitalSigns.objects.get().visit_id == visit.pk
+
+
+def test_lymphodepletion_then_infusion_with_site_local_times(crf_ready, coordinator, enrolled_subject):
+    """Instants are written in the site's time (Asia/Shanghai) and stored in UTC; the Day-0
+    clock follows the site-local date (DESIGN §4 "Dates and the Day-0 clock")."""
+    from datetime import UTC, datetime
+
+    from subjects.models import Infusion
+
+    sid = enrolled_subject.subject_id
+    ld = "subject,fludarabine_mg_m2,cyclophosphamide_mg_m2,bsa_m2,start_date,end_date\n"
+    ld += f"{sid},30,300,1.8,2026-03-15,2026-03-17\n"
+    assert run(coordinator, ld, code="LD").outcome == "imported"
+    infusion = (
+        "subject,product_id,lot_number,source,state,thaw_time,bag_id,bag_matches_subject,checked_by_first,"
+        "checked_by_second,infusion_start,infusion_end,volume_ml,viable_cells_e6,car_positive_pct,weight_kg\n"
+        f"{sid},CD7-0001,L2603,自体,复苏（冻存）,2026-03-20 07:05,BAG-1,是,护士刘,王医生,"
+        "2026/3/20 7:30,2026-03-20 07:45,50,100,60,70\n"
+    )
+    result = run(coordinator, infusion.encode("gb18030"), code="INF")
+    assert result.outcome == "imported", result.errors
+    saved = Infusion.objects.get()
+    assert saved.infusion_start == datetime(2026, 3, 19, 23, 30, tzinfo=UTC)
+    assert (saved.state, saved.checked_by_first, saved.infusion_date) == ("thawed", "护士刘", date(2026, 3, 20))
+    enrolled_subject.refresh_from_db()
+    assert (enrolled_subject.status, enrolled_subject.infusion_date) == ("infused", date(2026, 3, 20))
+
+
+def test_a_failing_row_takes_back_the_rows_before_it_with_their_lifecycle_steps(
+    crf_ready, coordinator, enrolled_subject
+):
+    """Row 2 infuses the subject (status "infused", visits re-anchored); row 3 names the same
+    person twice in the chain-of-identity check: nothing of row 2 stays."""
+    from subjects.models import Infusion, Lymphodepletion
+
+    sid = enrolled_subject.subject_id
+    ld = f"subject,fludarabine_mg_m2,bsa_m2,start_date\n{sid},30,1.8,2026-03-15\n"
+    assert run(coordinator, ld, code="LD").outcome == "imported"
+    header = (
+        "subject,product_id,lot_number,source,state,bag_id,bag_matches_subject,checked_by_first,"
+        "checked_by_second,infusion_start,volume_ml,viable_cells_e6,car_positive_pct,weight_kg\n"
+    )
+    rows = (
+        f"{sid},CD7-0001,L1,autologous,fresh,BAG-1,yes,Liu,Wang,2026-03-20 07:30,50,100,60,70\n"
+        f"{sid},CD7-0001,L1,autologous,fresh,BAG-2,yes,Liu,liu ,2026-03-21 07:30,50,100,60,70\n"
+    )
+    result = run(coordinator, header + rows, code="INF")
+    assert [(e.row, e.field) for e in result.errors] == [(3, "checked_by_second")]
+    assert Infusion.objects.count() == 0
+    assert Lymphodepletion.objects.count() == 1
+    enrolled_subject.refresh_from_db()
+    assert enrolled_subject.status == "lymphodepleted"  # row 2's lifecycle step was rolled back too
