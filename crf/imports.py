@@ -34,6 +34,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from crf.audit import audit_context
 from crf.csvfiles import CsvFile, write_csv
 from crf.forms import CrfFormBase, form_class_for
 from crf.models import CrfInstance, EntryStatus, ImportRecord, MissingCode
@@ -490,8 +491,8 @@ def import_forms(
     dry_run: bool = False,
     record: bool = True,
 ) -> ImportResult:
-    """Import every row of `csv_file` into `model`, or nothing. Rows are checked in order, each
-    seeing the rows before it (a file may create a form and nothing else may clash with it). With
+    """Import every row of `csv_file` into `model`, or nothing. Rows are saved in file order, each
+    seeing the rows before it (two rows of one file cannot record the same consent twice). With
     `dry_run` every row is checked the same way and everything rolled back. `record` keeps an
     ImportRecord (the page's preview checks without one)."""
     result = ImportResult(outcome=ImportRecord.Outcome.REJECTED, rows=len(csv_file.rows))
@@ -512,6 +513,21 @@ def import_forms(
         "channel": channel,
         "rows": len(csv_file.rows),
     }
+    with audit_context(user=user):
+        _run(result, user=user, model=model, csv_file=csv_file, fields=fields, dry_run=dry_run, record=record)
+    return result
+
+
+def _run(
+    result: ImportResult,
+    *,
+    user: User,
+    model: type[CrfInstance],
+    csv_file: CsvFile,
+    fields: dict[str, Any],
+    dry_run: bool,
+    record: bool,
+) -> None:
     if not result.errors:
         importer = _Importer(user=user, model=model, csv_file=csv_file)
         try:
@@ -551,6 +567,7 @@ def import_forms(
                     result.record = kept
         except _RollBack:
             pass
+        pghistory.context(reason="", import_row=None)  # the last row's reason is not the record's
     if result.outcome != ImportRecord.Outcome.IMPORTED:
         if dry_run and not result.errors:
             result.outcome = ImportRecord.Outcome.CHECKED
@@ -564,7 +581,6 @@ def import_forms(
             )
         if not dry_run:
             result.created, result.updated, result.unchanged = [], [], []
-    return result
 
 
 def ids_by_kind(result: ImportResult) -> dict[str, list[dict[str, int]]]:
