@@ -96,6 +96,7 @@ class ImportUploadForm(forms.Form):
         self.max_bytes = MAX_BYTES
         ordered = sorted(crf_models().items(), key=lambda item: (item[1].casebook_order, item[0]))
         self.fields["crf_code"].choices = [(code, f"{code} · {model.crf_title}") for code, model in ordered]
+        self.fields["crf_code"].widget.attrs["autofocus"] = True
         self.fields["encoding"].choices = [("", _("detect")), *ENCODINGS.items()]
 
     def clean_file(self) -> Any:

@@ -302,6 +302,12 @@ class ImportRecord(models.Model):
     def __str__(self) -> str:
         return f"{self.crf_code} {self.file_name} {self.outcome}"
 
+    @property
+    def encoding_name(self) -> str:
+        from crf.csvfiles import ENCODINGS
+
+        return str(ENCODINGS.get(self.encoding, self.encoding))
+
 
 class ImportUpload(models.Model):
     """An uploaded CSV file between the preview and the confirmation of the import page, kept on
