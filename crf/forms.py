@@ -92,3 +92,32 @@ def form_class_for(model: type[CrfInstance]) -> type[CrfFormBase]:
     exclude = [*SYSTEM_FIELDS, "entry_status", "missing"]
     meta = type("Meta", (), {"model": model, "exclude": exclude})
     return type(f"{model.__name__}Form", (_bases.get(model, CrfFormBase),), {"Meta": meta})
+
+
+class ImportUploadForm(forms.Form):
+    """Step 1 of the import page: which form, which file, and (optionally) its encoding."""
+
+    crf_code = forms.ChoiceField(label=_("Form"))
+    file = forms.FileField(label=_("CSV file"), help_text=_("Comma, semicolon or tab separated; one row per form."))
+    encoding = forms.ChoiceField(
+        label=_("Encoding"), required=False, help_text=_("Leave on “detect” unless the preview shows garbled text.")
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from crf.csvfiles import ENCODINGS, MAX_BYTES
+        from crf.registry import crf_models
+
+        super().__init__(*args, **kwargs)
+        self.max_bytes = MAX_BYTES
+        ordered = sorted(crf_models().items(), key=lambda item: (item[1].casebook_order, item[0]))
+        self.fields["crf_code"].choices = [(code, f"{code} · {model.crf_title}") for code, model in ordered]
+        self.fields["crf_code"].widget.attrs["autofocus"] = True
+        self.fields["encoding"].choices = [("", _("detect")), *ENCODINGS.items()]
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        if upload.size > self.max_bytes:
+            raise forms.ValidationError(
+                _("The file is larger than %(mb)s MB: split it.") % {"mb": self.max_bytes // 2**20}
+            )
+        return upload

@@ -4,6 +4,7 @@ transactional outbox. SDV marks and signatures join them in later issues."""
 from __future__ import annotations
 
 import pghistory
+import pgtrigger
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
@@ -259,3 +260,67 @@ class FormDraft(models.Model):
 
     def __str__(self) -> str:
         return f"draft {self.user_id} {self.path}"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class ImportRecord(models.Model):
+    """One CSV import of one form (issue 6 item 3): who, when, which form, which file (name and
+    sha256), how it was read, how many rows, and the outcome. Kept for rejected imports and dry
+    runs too; the saved rows' history names it in their audit context (`import_record`)."""
+
+    class Outcome(models.TextChoices):
+        IMPORTED = "imported", _("Imported")
+        REJECTED = "rejected", _("Rejected: nothing saved")
+        CHECKED = "checked", _("Checked only (dry run): nothing saved")
+
+    class Channel(models.TextChoices):
+        PAGE = "page", _("Import page")
+        API = "api", _("API")
+        COMMAND = "command", _("Management command")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    started_at = models.DateTimeField(_("started at"))
+    crf_code = models.CharField(_("form"), max_length=20)
+    file_name = models.CharField(_("file name"), max_length=255)
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    encoding = models.CharField(_("encoding"), max_length=20)
+    delimiter = models.CharField(_("delimiter"), max_length=4)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    rows = models.PositiveIntegerField(_("data rows"))
+    created = models.PositiveIntegerField(_("forms created"), default=0)
+    updated = models.PositiveIntegerField(_("forms updated"), default=0)
+    outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices)
+    #: the report: [{"row": n, "field": column, "message": text}], in the importer's language
+    errors = models.JSONField(_("errors"), default=list, blank=True)
+    #: the saved forms: {"created": [pk, …], "updated": [pk, …]}
+    saved_ids = models.JSONField(_("saved forms"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("CSV import")
+        verbose_name_plural = _("CSV imports")
+        ordering = ["-started_at", "-pk"]
+        triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
+
+    def __str__(self) -> str:
+        return f"{self.crf_code} {self.file_name} {self.outcome}"
+
+    @property
+    def encoding_name(self) -> str:
+        from crf.csvfiles import ENCODINGS
+
+        return str(ENCODINGS.get(self.encoding, self.encoding))
+
+
+class ImportUpload(models.Model):
+    """An uploaded CSV file between the preview and the confirmation of the import page, kept on
+    the server (not in the session or the browser). Not clinical data until imported: deleted
+    once confirmed, and after a day."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    crf_code = models.CharField(max_length=20)
+    file_name = models.CharField(max_length=255)
+    content = models.BinaryField()
+    uploaded_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"upload {self.user_id} {self.crf_code} {self.file_name}"

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from crf.import_api import CsvImportView
 from trialsite import health
 
 handler403 = "trialsite.errors.permission_denied"
@@ -11,9 +12,11 @@ handler500 = "trialsite.errors.server_error"
 urlpatterns = [
     path("health/", health.health, name="health"),
     path("django-admin/", admin.site.urls),
+    path("api/v1/imports/<str:code>/", CsvImportView.as_view(), name="api-import"),
     path("api/v1/", include("trialsite.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("subjects/import/", include("crf.import_urls")),
     path("subjects/", include("subjects.urls")),
     path("history/", include("crf.urls")),
     path("", include("study.urls")),

@@ -17,6 +17,7 @@ CLINICAL_APPS = {"study", "subjects", "crf", "labs", "adverse_events", "response
 NOT_AUDITED = {
     "crf.outboxmessage",
     "crf.taskexecution",
+    "crf.importupload",  # a file between preview and confirmation, deleted once imported
     "crf.formdraft",  # unsaved typing of one user, deleted on save; the saved form is audited
     "study.rederivation",
     "subjects.sitesequence",  # a counter; the numbers it hands out are audited on Subject
