@@ -146,7 +146,9 @@ class ReferenceRange(models.Model):
                 name="reference_lln_not_above_uln",
             ),
             models.UniqueConstraint(
-                fields=["site", "analyte", "sex", "age_from"], name="one_reference_range_per_band"
+                fields=["site", "analyte", "sex", "age_from", "age_to"],
+                nulls_distinct=False,
+                name="one_reference_range_per_band",
             ),
         ]
 
