@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 
 
-class Panel(str, Enum):
+class Panel(StrEnum):
     CBC = "CBC"
     CHEMISTRY = "CHEM"
     COAGULATION = "COAG"
@@ -280,7 +280,7 @@ def from_standard(value: Decimal, *, analyte_code: str, unit: str) -> Decimal:
     return value / factor
 
 
-class Plausibility(str, Enum):
+class Plausibility(StrEnum):
     PLAUSIBLE = "plausible"
     IMPLAUSIBLE = "implausible"
     IMPOSSIBLE = "impossible"
@@ -300,7 +300,7 @@ def plausibility(standard_value: Decimal, *, analyte_code: str) -> Plausibility:
     return Plausibility.PLAUSIBLE
 
 
-class Flag(str, Enum):
+class Flag(StrEnum):
     LOW = "L"
     NORMAL = "N"
     HIGH = "H"

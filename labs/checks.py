@@ -59,4 +59,3 @@ def lab_value_implausible(result: LabResult) -> bool:
     if result.standard_value is None:
         return False
     return plausibility(result.standard_value, analyte_code=result.analyte) == Plausibility.IMPLAUSIBLE
-

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from clinical.units import UNIT_LABELS, Analyte, Panel, panel_analytes
-from labs.models import LabResult, Sex
+from labs.models import ANALYTE_NAMES, LabResult, Sex
 from labs.services import PanelRow
 
 GRID_COLUMNS = ("value", "unit", "lln", "uln")
@@ -46,9 +46,7 @@ class LabPanelForm(forms.Form):
         help_text=_("Required when you change results that are complete."),
     )
 
-    def __init__(
-        self, *args: Any, subject: Any, panel: Panel, existing: dict[str, LabResult], **kwargs: Any
-    ) -> None:
+    def __init__(self, *args: Any, subject: Any, panel: Panel, existing: dict[str, LabResult], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.panel = panel
         self.analytes: tuple[Analyte, ...] = panel_analytes(panel)
@@ -66,7 +64,7 @@ class LabPanelForm(forms.Form):
         n = len(self.analytes)
         for i, entry in enumerate(self.analytes):
             saved = existing.get(entry.code)
-            name = entry.name
+            name = ANALYTE_NAMES[entry.code]
             self.fields[f"{entry.code}__value"] = _decimal(_("%(analyte)s: result") % {"analyte": name})
             self.fields[f"{entry.code}__unit"] = forms.ChoiceField(
                 label=_("%(analyte)s: unit") % {"analyte": name},
@@ -106,9 +104,11 @@ class LabPanelForm(forms.Form):
         return [
             {
                 "analyte": entry,
+                "name": ANALYTE_NAMES[entry.code],
                 "standard_unit": UNIT_LABELS[entry.standard_unit],
                 "saved": self.existing.get(entry.code),
-                **{column: self[f"{entry.code}__{column}"] for column in (*GRID_COLUMNS, "version")},
+                "cells": [self[f"{entry.code}__{column}"] for column in GRID_COLUMNS],
+                "version": self[f"{entry.code}__version"],
             }
             for entry in self.analytes
         ]
@@ -130,7 +130,9 @@ class LabPanelForm(forms.Form):
             for entry in self.analytes
         ]
 
-    def add_panel_errors(self, row_errors: dict[str, dict[str, list[str]]], collection_errors: dict[str, list[str]]) -> None:
+    def add_panel_errors(
+        self, row_errors: dict[str, dict[str, list[str]]], collection_errors: dict[str, list[str]]
+    ) -> None:
         for code, fields in row_errors.items():
             for field, messages in fields.items():
                 name = f"{code}__{field}"

@@ -113,7 +113,52 @@ class LabPanel(models.TextChoices):
     CAR_T_KINETICS = Panel.CAR_T_KINETICS.value, _("CAR-T kinetics")
 
 
-ANALYTE_CHOICES = [(a.code, a.name) for a in ANALYTES.values()]
+#: How each analyte of clinical.units is named on pages, in English and Chinese.
+ANALYTE_NAMES = {
+    "WBC": _("White blood cells (WBC)"),
+    "ANC": _("Absolute neutrophil count (ANC)"),
+    "ALC": _("Absolute lymphocyte count (ALC)"),
+    "HGB": _("Haemoglobin (Hgb)"),
+    "PLT": _("Platelets (PLT)"),
+    "BLAST": _("Peripheral blood blasts (%)"),
+    "ALT": _("Alanine aminotransferase (ALT)"),
+    "AST": _("Aspartate aminotransferase (AST)"),
+    "TBIL": _("Total bilirubin"),
+    "CREAT": _("Creatinine"),
+    "ALB": _("Albumin"),
+    "LDH": _("Lactate dehydrogenase (LDH)"),
+    "URATE": _("Uric acid"),
+    "K": _("Potassium (K)"),
+    "NA": _("Sodium (Na)"),
+    "PT": _("Prothrombin time (PT)"),
+    "APTT": _("Activated partial thromboplastin time (APTT)"),
+    "INR": _("International normalised ratio (INR)"),
+    "FIB": _("Fibrinogen"),
+    "DDIMER": _("D-dimer (FEU)"),
+    "CRP": _("C-reactive protein (CRP)"),
+    "FERRITIN": _("Ferritin"),
+    "IL6": "IL-6",
+    "IL2": "IL-2",
+    "IL10": "IL-10",
+    "IFNG": "IFN-γ",
+    "TNFA": "TNF-α",
+    "CD3_PCT": _("CD3+ (percentage of lymphocytes)"),
+    "CD3_ABS": _("CD3+ (cells/µL)"),
+    "CD3CD7P_PCT": _("CD3+CD7+ (percentage of lymphocytes)"),
+    "CD3CD7P_ABS": _("CD3+CD7+ (cells/µL)"),
+    "CD3CD7N_PCT": _("CD3+CD7− (percentage of lymphocytes)"),
+    "CD3CD7N_ABS": _("CD3+CD7− (cells/µL)"),
+    "CD4_PCT": _("CD4+ (percentage of lymphocytes)"),
+    "CD4_ABS": _("CD4+ (cells/µL)"),
+    "CD8_PCT": _("CD8+ (percentage of lymphocytes)"),
+    "CD8_ABS": _("CD8+ (cells/µL)"),
+    "CD56_PCT": _("CD56+ (percentage of lymphocytes)"),
+    "CD56_ABS": _("CD56+ (cells/µL)"),
+    "CAR_COPIES": _("CAR transgene (copies/µg DNA)"),
+    "CAR_PCT": _("CAR+ T cells (percentage of CD3+)"),
+    "CAR_ABS": _("CAR+ T cells (cells/µL)"),
+}
+ANALYTE_CHOICES = [(code, ANALYTE_NAMES[code]) for code in ANALYTES]
 UNIT_CHOICES = list(UNIT_LABELS.items())
 
 
@@ -243,7 +288,7 @@ class LabResult(CrfInstance):
         if self.unit not in entry.factors:
             errors["unit"] = _("%(unit)s is not a unit of %(analyte)s; use one of: %(units)s.") % {
                 "unit": UNIT_LABELS.get(self.unit, self.unit),
-                "analyte": entry.name,
+                "analyte": ANALYTE_NAMES[entry.code],
                 "units": ", ".join(UNIT_LABELS[u] for u in entry.units),
             }
         elif self.value is not None:
@@ -283,6 +328,10 @@ class LabResult(CrfInstance):
     def analyte_entry(self) -> Analyte:
         return ANALYTES[self.analyte]
 
+    @property
+    def analyte_name(self) -> str:
+        return str(ANALYTE_NAMES[self.analyte])
+
 
 def impossible_message(entry: Analyte) -> str:
     low = entry.impossible_low
@@ -290,12 +339,12 @@ def impossible_message(entry: Analyte) -> str:
     unit = UNIT_LABELS[entry.standard_unit]
     if high is None:
         return gettext("Not a possible value: %(analyte)s cannot be below %(low)s %(unit)s.") % {
-            "analyte": entry.name,
+            "analyte": ANALYTE_NAMES[entry.code],
             "low": low,
             "unit": unit,
         }
     return gettext("Not a possible value: %(analyte)s must be between %(low)s and %(high)s %(unit)s.") % {
-        "analyte": entry.name,
+        "analyte": ANALYTE_NAMES[entry.code],
         "low": low,
         "high": high,
         "unit": unit,

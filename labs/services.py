@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import date, time
 from decimal import Decimal
@@ -11,10 +12,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from clinical.units import ANALYTES, Panel, UnitNotAllowed, panel_analytes, parts_exceeding_whole, to_standard
+from clinical.units import Panel, UnitNotAllowed, panel_analytes, parts_exceeding_whole, to_standard
 from crf.models import EntryStatus
 from crf.services import StaleVersionError, save_form
-from labs.models import LabResult, VitalSigns
+from labs.models import ANALYTE_NAMES, LabResult, VitalSigns
 
 if TYPE_CHECKING:
     from study.models import User
@@ -58,7 +59,11 @@ def collection_results(*, subject: Subject, panel: str, collected_on: date, coll
     rows = LabResult.objects.filter(
         subject=subject, panel=panel, collected_on=collected_on, entered_in_error=False
     ).select_related("subject__site")
-    rows = rows.filter(collected_time=collected_time) if collected_time is not None else rows.filter(collected_time__isnull=True)
+    rows = (
+        rows.filter(collected_time=collected_time)
+        if collected_time is not None
+        else rows.filter(collected_time__isnull=True)
+    )
     return {row.analyte: row for row in rows}
 
 
@@ -97,14 +102,12 @@ def record_lab_panel(
         if row.analyte not in allowed:
             row_errors.setdefault(row.analyte, {})["analyte"] = [_("This analyte is not part of the chosen panel.")]
             continue
-        try:
+        with contextlib.suppress(UnitNotAllowed):  # a wrong unit is reported by the model's clean on save
             standard[row.analyte] = to_standard(row.value, analyte_code=row.analyte, unit=row.unit)  # type: ignore[arg-type]
-        except UnitNotAllowed:
-            pass  # reported by the model's clean on save
     for part, whole in parts_exceeding_whole(standard):
         row_errors.setdefault(part, {})["value"] = [
             _("%(part)s cannot be larger than %(whole)s of the same sample.")
-            % {"part": ANALYTES[part].name, "whole": ANALYTES[whole].name}
+            % {"part": ANALYTE_NAMES[part], "whole": ANALYTE_NAMES[whole]}
         ]
     for row in rows:
         if row.value is None and row.analyte in existing:
@@ -155,7 +158,9 @@ def record_lab_panel(
             stale = stale or exc
         except ValidationError as exc:
             if not hasattr(exc, "error_dict"):  # frozen, locked, removed: about the whole collection
-                collection_errors.setdefault("__all__", []).extend(m for m in exc.messages if m not in collection_errors.get("__all__", []))
+                collection_errors.setdefault("__all__", []).extend(
+                    m for m in exc.messages if m not in collection_errors.get("__all__", [])
+                )
                 continue
             for field, messages in exc.message_dict.items():
                 if field in COLLECTION_FIELDS:

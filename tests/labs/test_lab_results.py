@@ -64,9 +64,7 @@ def queries_on(instance) -> list[str]:
 
 
 def test_reported_unit_and_range_are_kept_and_converted(coordinator, subject_a):
-    hgb = result(
-        coordinator, subject_a, analyte="HGB", value=D("7.9"), unit="g/dL", lln=D("11.5"), uln=D("15.0")
-    )
+    hgb = result(coordinator, subject_a, analyte="HGB", value=D("7.9"), unit="g/dL", lln=D("11.5"), uln=D("15.0"))
     hgb.refresh_from_db()
     assert (hgb.value, hgb.unit, hgb.lln, hgb.uln) == (D("7.9"), "g/dL", D("11.5"), D("15.0"))
     assert (hgb.standard_value, hgb.standard_unit) == (D("79"), "g/L")
