@@ -336,3 +336,10 @@ def parts_exceeding_whole(standard_values: Mapping[str, Decimal]) -> list[tuple[
         for part, whole in PART_OF_WHOLE
         if part in standard_values and whole in standard_values and standard_values[part] > standard_values[whole]
     ]
+
+
+def decimal_text(value: Decimal) -> str:
+    """A decimal as a person types it, at its own precision: 20.000000 → "20", 0.90 → "0.9",
+    never "2E+1"."""
+    text = format(value.normalize(), "f")
+    return "0" if text == "-0" else text

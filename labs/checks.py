@@ -42,6 +42,19 @@ def flow_on_room_air(vs: VitalSigns) -> bool:
     return vs.oxygen_device == OxygenDevice.ROOM_AIR and bool(vs.oxygen_flow_l_min)
 
 
+@edit_check(
+    VitalSigns,
+    code="VS-FLOW-MISSING",
+    field="oxygen_flow_l_min",
+    message=_("Oxygen by nasal cannula needs its flow (L/min): low- and high-flow grade differently."),
+)
+def cannula_without_flow(vs: VitalSigns) -> bool:
+    """CLINICAL_SPEC §1.2 e: a nasal cannula at ≤ 6 L/min is low-flow (CRS grade 2), above 6
+    high-flow (grade 3); without the flow the hypoxia grade cannot be derived."""
+    cannula = (OxygenDevice.NASAL_CANNULA, OxygenDevice.HIGH_FLOW_NASAL_CANNULA)
+    return vs.oxygen_device in cannula and vs.oxygen_flow_l_min is None
+
+
 @edit_check(VitalSigns, code="PROC-BEFORE-CONSENT", field="assessment_date", message=PROCEDURE_BEFORE_CONSENT)
 def vital_signs_before_consent(vs: VitalSigns) -> bool:
     """Vital signs are a protocol procedure unless flagged as history / standard of care."""

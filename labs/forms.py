@@ -5,17 +5,23 @@ top to bottom without leaving the keyboard."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from clinical.units import UNIT_LABELS, Analyte, Panel, panel_analytes
+from clinical.units import UNIT_LABELS, Analyte, Panel, decimal_text, panel_analytes
 from labs.models import ANALYTE_NAMES, LabResult, Sex
 from labs.services import PanelRow
 
 GRID_COLUMNS = ("value", "unit", "lln", "uln")
+
+
+def plain(value: Decimal | None) -> str | None:
+    """A stored decimal as typed: 20.000000 → "20", never "2E+1"."""
+    return None if value is None else decimal_text(value)
 
 
 def _decimal(label: str) -> forms.DecimalField:
@@ -78,10 +84,10 @@ class LabPanelForm(forms.Form):
                 # down the value column first, then units, then LLN, then ULN
                 self.fields[f"{entry.code}__{name_}"].widget.attrs["tabindex"] = str(10 + column * n + i)
             if saved is not None and not self.is_bound:
-                self.initial[f"{entry.code}__value"] = saved.value.normalize()
+                self.initial[f"{entry.code}__value"] = plain(saved.value)
                 self.initial[f"{entry.code}__unit"] = saved.unit
-                self.initial[f"{entry.code}__lln"] = None if saved.lln is None else saved.lln.normalize()
-                self.initial[f"{entry.code}__uln"] = None if saved.uln is None else saved.uln.normalize()
+                self.initial[f"{entry.code}__lln"] = plain(saved.lln)
+                self.initial[f"{entry.code}__uln"] = plain(saved.uln)
                 self.initial[f"{entry.code}__version"] = saved.version
         for i, name_ in enumerate(("collected_on", "collected_time", "visit", "sex")):
             self.fields[name_].widget.attrs["tabindex"] = str(1 + i)
@@ -101,17 +107,23 @@ class LabPanelForm(forms.Form):
 
     def grid(self) -> list[dict[str, Any]]:
         """The rows of the grid for the template: analyte, its bound fields and the saved row."""
-        return [
-            {
-                "analyte": entry,
-                "name": ANALYTE_NAMES[entry.code],
-                "standard_unit": UNIT_LABELS[entry.standard_unit],
-                "saved": self.existing.get(entry.code),
-                "cells": [self[f"{entry.code}__{column}"] for column in GRID_COLUMNS],
-                "version": self[f"{entry.code}__version"],
-            }
-            for entry in self.analytes
-        ]
+        rows = []
+        for entry in self.analytes:
+            saved = self.existing.get(entry.code)
+            rows.append(
+                {
+                    "analyte": entry,
+                    "name": ANALYTE_NAMES[entry.code],
+                    "standard_unit": UNIT_LABELS[entry.standard_unit],
+                    "saved": saved,
+                    "standard": None if saved is None else plain(saved.standard_value),
+                    "standard_lln": None if saved is None else plain(saved.standard_lln),
+                    "standard_uln": None if saved is None else plain(saved.standard_uln),
+                    "cells": [self[f"{entry.code}__{column}"] for column in GRID_COLUMNS],
+                    "version": self[f"{entry.code}__version"],
+                }
+            )
+        return rows
 
     def header_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in ("collected_on", "collected_time", "visit", "sex")]

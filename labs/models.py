@@ -16,7 +16,16 @@ from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from clinical.units import ANALYTES, UNIT_LABELS, Analyte, Panel, Plausibility, plausibility, to_standard
+from clinical.units import (
+    ANALYTES,
+    UNIT_LABELS,
+    Analyte,
+    Panel,
+    Plausibility,
+    decimal_text,
+    plausibility,
+    to_standard,
+)
 from crf.models import CrfInstance
 
 
@@ -327,6 +336,11 @@ class LabResult(CrfInstance):
     @property
     def analyte_entry(self) -> Analyte:
         return ANALYTES[self.analyte]
+
+    @property
+    def value_shown(self) -> str:
+        """The value as typed: 20.000000 → "20"."""
+        return decimal_text(self.value)
 
     @property
     def analyte_name(self) -> str:

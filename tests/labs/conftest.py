@@ -1,13 +1,14 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.utils.translation import trans_real
 
 from trialsite import i18n
 
 
-@pytest.fixture
-def compiled_catalogue():
+def ensure_compiled_catalogue() -> Path:
     """The .mo is git-ignored and built at install; build it if this checkout has none or an older one."""
     po_path = i18n.catalogue_path()
     mo_path = po_path.with_suffix(".mo")
@@ -16,3 +17,8 @@ def compiled_catalogue():
         trans_real._translations = {}
         trans_real._default = None
     return mo_path
+
+
+@pytest.fixture
+def compiled_catalogue() -> Path:
+    return ensure_compiled_catalogue()

@@ -14,6 +14,7 @@ from clinical.units import (
     Panel,
     Plausibility,
     UnitNotAllowed,
+    decimal_text,
     from_standard,
     panel_analytes,
     parts_exceeding_whole,
@@ -155,3 +156,10 @@ def test_panels_hold_the_issue_analytes():
     assert codes[Panel.CAR_T_KINETICS] == ["CAR_COPIES", "CAR_PCT", "CAR_ABS"]
     for entry in ANALYTES.values():
         assert entry.factors[entry.standard_unit] == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "text"), [(D("20.000000"), "20"), (D("0.900000"), "0.9"), (D("-0.0"), "0"), (D("1E+3"), "1000")]
+)
+def test_decimal_text(value, text):
+    assert decimal_text(value) == text
