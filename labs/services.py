@@ -10,12 +10,15 @@ from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils.translation import gettext as _
 
 from clinical.units import Panel, UnitNotAllowed, panel_analytes, parts_exceeding_whole, to_standard
+from crf import derivations, locks
+from crf.audit import audit_context
 from crf.models import EntryStatus
 from crf.services import StaleVersionError, save_form
-from labs.models import ANALYTE_NAMES, LabResult, VitalSigns
+from labs.models import ANALYTE_NAMES, LabResult, ReferenceRange, VitalSigns
 
 if TYPE_CHECKING:
     from study.models import User
@@ -173,3 +176,40 @@ def record_lab_panel(
     if row_errors or collection_errors:
         raise PanelError(row_errors=row_errors, collection_errors=collection_errors)
     return saved
+
+
+@transaction.atomic
+def record_reference_range(*, user: User | None, reference_range: ReferenceRange, reason: str) -> list[LabResult]:
+    """Save a site's reference range (new or changed) and re-derive the standard-unit range and
+    flag of every result of that site and analyte that takes its range from the site table
+    (DESIGN §4: a changed input re-derives its dependants, audit reason "re-derived: …").
+    Results carrying the report's own LLN/ULN are untouched, frozen or locked ones keep their
+    values. Returns the results that changed."""
+    reference_range.full_clean()
+    with audit_context(user=user, site=reference_range.site, reason=reason):
+        reference_range.save()
+    audit_reason = f"re-derived: reference range {reference_range.analyte} changed ({reason})"
+    changed_rows: list[LabResult] = []
+    results = (
+        LabResult.objects.select_for_update(of=("self",))
+        .filter(
+            subject__site=reference_range.site,
+            analyte=reference_range.analyte,
+            entered_in_error=False,
+            lln__isnull=True,
+            uln__isnull=True,
+        )
+        .select_related("subject__site", "subject__identity")
+        .order_by("pk")
+    )
+    for result in results:
+        try:
+            locks.assert_data_writable(result)
+        except ValidationError:
+            continue  # frozen or locked: keeps its derivation, as for protocol settings (crf.rederive)
+        changed = derivations.derive(result)
+        if changed:
+            with audit_context(user=user, site=result.subject.site, reason=audit_reason):
+                LabResult.objects.filter(pk=result.pk).update(**changed, version=F("version") + 1)
+            changed_rows.append(result)
+    return changed_rows

@@ -261,3 +261,21 @@ def test_latest_results_in_standard_units(coordinator, subject_a):
     assert "HGB" not in latest
     before = latest_results(subject_a, ["ANC"], on_or_before=date(2026, 3, 4))
     assert before["ANC"].value == D("0.4")
+
+
+def test_a_changed_site_range_re_derives_the_results_that_use_it(coordinator, subject_a, site_a):
+    from labs.services import record_reference_range
+
+    plt_range = ReferenceRange.objects.create(site=site_a, analyte="PLT", unit="10^9/L", lln=D("100"), uln=D("300"))
+    from_table = result(coordinator, subject_a, analyte="PLT", value=D("120"))
+    own_range = result(
+        coordinator, subject_a, analyte="PLT", value=D("120"), collected_on=date(2026, 3, 3), lln=D("100")
+    )
+    assert from_table.flag == "N"
+    plt_range.lln = D("125")
+    changed = record_reference_range(user=None, reference_range=plt_range, reason="new analyser")
+    assert [r.pk for r in changed] == [from_table.pk]
+    from_table.refresh_from_db()
+    own_range.refresh_from_db()
+    assert (from_table.standard_lln, from_table.flag, from_table.version) == (D("125"), "L", 2)
+    assert (own_range.standard_lln, own_range.flag, own_range.version) == (D("100"), "N", 1)
