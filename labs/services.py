@@ -17,7 +17,7 @@ from clinical.units import Panel, UnitNotAllowed, panel_analytes, parts_exceedin
 from crf import derivations, locks
 from crf.audit import audit_context
 from crf.models import EntryStatus
-from crf.services import StaleVersionError, save_form
+from crf.services import StaleVersionError, mark_entered_in_error, save_form
 from labs.models import ANALYTE_NAMES, LabResult, ReferenceRange, VitalSigns
 
 if TYPE_CHECKING:
@@ -89,7 +89,8 @@ def record_lab_panel(
     `LabResult` row through `crf.services.save_form`, in one transaction — all or nothing.
 
     `existing` are the rows of the collection as opened (they move with a changed date/time).
-    A row left blank is not created; a saved row cannot be blanked (mark it entered in error).
+    A row left blank is not created; a saved row left blank is marked entered in error with the
+    reason for change (required), never deleted (DESIGN §4 "No hard deletes").
     A part larger than its whole in the same collection (ANC > WBC) is refused on the part.
     Raises PanelError with every field error, or StaleVersionError when any saved row changed
     since it was opened; nothing is saved in either case."""
@@ -112,12 +113,13 @@ def record_lab_panel(
             _("%(part)s cannot be larger than %(whole)s of the same sample.")
             % {"part": ANALYTE_NAMES[part], "whole": ANALYTE_NAMES[whole]}
         ]
-    for row in rows:
-        if row.value is None and row.analyte in existing:
+    removed = [row for row in rows if row.value is None and row.analyte in existing]
+    if removed and not reason.strip():
+        for row in removed:
             row_errors.setdefault(row.analyte, {})["value"] = [
-                _("A saved result cannot be left blank: correct it, or mark it entered in error on its own page.")
+                _("To remove a saved result, give the reason for change: it is then marked entered in error.")
             ]
-    if not typed and not existing:
+    if not typed and not removed:
         collection_errors["__all__"] = [_("Enter at least one result.")]
 
     clash = (
@@ -171,6 +173,20 @@ def record_lab_panel(
                     target.extend(m for m in messages if m not in target)
                 else:
                     row_errors.setdefault(row.analyte, {}).setdefault(field, []).extend(messages)
+    if not row_errors and not collection_errors:
+        for row in removed:
+            try:
+                with transaction.atomic():
+                    mark_entered_in_error(
+                        user=user,
+                        instance=existing[row.analyte],
+                        expected_version=row.expected_version or 0,
+                        reason=reason,
+                    )
+            except StaleVersionError as exc:
+                stale = stale or exc
+            except ValidationError as exc:
+                row_errors.setdefault(row.analyte, {})["value"] = exc.messages
     if stale is not None:
         raise stale
     if row_errors or collection_errors:

@@ -97,10 +97,9 @@ def _panel_page(
                 form.add_panel_errors(exc.row_errors, exc.collection_errors)
             else:
                 messages.success(request, _("Saved."))
-                target = saved[0] if saved else anchor
-                if target is None:
-                    return redirect("subjects:casebook", pk=subject.pk)
-                return redirect("labs:panel_edit", subject_pk=subject.pk, pk=target.pk)
+                if not saved:  # every result of the collection was marked entered in error
+                    return redirect("subjects:detail", pk=subject.pk)
+                return redirect("labs:panel_edit", subject_pk=subject.pk, pk=saved[0].pk)
     else:
         form = LabPanelForm(subject=subject, panel=panel, existing=existing)
         visit_pk = request.GET.get("visit", "")

@@ -168,3 +168,20 @@ def test_casebook_shows_one_entry_per_collection(login, users_a, subject_a):
     first = LabResult.objects.order_by("pk").first()
     assert page.count("Complete blood count 2026-03-02 08:15") == 1
     assert f"/subjects/{subject_a.pk}/forms/LB/{first.pk}/" in page
+
+
+def test_a_saved_result_left_blank_is_marked_entered_in_error_with_the_reason(login, users_a, subject_a):
+    client = login(users_a["coordinator"])
+    edit_url = client.post(url_new(subject_a), grid(WBC__value="4.2", PLT__value="150"))["Location"]
+    wbc = LabResult.objects.get(analyte="WBC")
+    plt = LabResult.objects.get(analyte="PLT")
+    data = grid(WBC__value="4.2", WBC__version=str(wbc.version), PLT__version=str(plt.version))
+    response = client.post(edit_url, data)  # platelets blanked without a reason
+    assert response.status_code == 200
+    assert list(response.context["form"].errors) == ["PLT__value"]
+    assert not LabResult.objects.filter(entered_in_error=True).exists()
+    response = client.post(edit_url, {**data, "reason": "platelets belonged to another sample"})
+    assert response.status_code == 302, response.context["form"].errors
+    plt.refresh_from_db()
+    assert (plt.entered_in_error, plt.error_reason) == (True, "platelets belonged to another sample")
+    assert LabResult.objects.filter(entered_in_error=False).get().analyte == "WBC"
