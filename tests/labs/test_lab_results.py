@@ -246,7 +246,7 @@ def test_a_second_new_collection_at_the_same_time_is_refused_not_a_500(coordinat
 # --- selector ---------------------------------------------------------------------------------
 
 
-def test_latest_results_in_standard_units(coordinator, subject_a):
+def test_latest_results_in_standard_units(coordinator, subject_a, django_assert_num_queries):
     result(coordinator, subject_a, analyte="ANC", value=D("400"), unit="/uL", collected_on=date(2026, 3, 1))
     result(coordinator, subject_a, analyte="ANC", value=D("0.9"), collected_on=date(2026, 3, 5), collected_time=time(7))
     result(coordinator, subject_a, analyte="ANC", value=D("0.7"), collected_on=date(2026, 3, 5))  # untimed: earlier
@@ -255,7 +255,8 @@ def test_latest_results_in_standard_units(coordinator, subject_a):
     from crf.services import mark_entered_in_error
 
     mark_entered_in_error(user=coordinator, instance=wrong, expected_version=wrong.version, reason="wrong subject")
-    latest = latest_results(subject_a, ["ANC", "PLT", "HGB"])
+    with django_assert_num_queries(1):
+        latest = latest_results(subject_a, ["ANC", "PLT", "HGB"])
     assert (latest["ANC"].value, latest["ANC"].unit, latest["ANC"].collected_time) == (D("0.9"), "10^9/L", time(7))
     assert latest["PLT"].value == D("30")
     assert "HGB" not in latest
