@@ -22,6 +22,8 @@ def rederive_for_settings(*, settings_id: int) -> list[Rederivation]:
     done: list[Rederivation] = []
     reason = f"re-derived: protocol settings v{version.version} effective {version.effective_from}"
     for model in derivations.derived_models():
+        if not getattr(model, "derived_from_protocol_settings", True):
+            continue  # e.g. lab unit conversion: a settings version changes nothing there
         date_field = model.clinical_date_field
         label = model._meta.label_lower
         candidates = (

@@ -44,6 +44,8 @@ def form_entry(request: HttpRequest, subject_pk: int, code: str, pk: int | None 
     if model is None:
         raise Http404
     subject = access_subject(request.user, subject_pk, Action.VIEW_CRF)
+    if getattr(model, "entry_page", None) is not None:  # entered on its own page (a lab panel)
+        return redirect(model.entry_page(subject, pk, request.GET.get("visit", "")))  # type: ignore[attr-defined]
     with timezone.override(subject.site.time_zone):
         return _form_entry(request, subject, model, code, pk)
 

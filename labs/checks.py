@@ -1,4 +1,4 @@
-"""Edit checks on vital signs: implausible (not impossible) values raise queries."""
+"""Edit checks on vital signs and lab results: implausible (not impossible) values raise queries."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from decimal import Decimal
 
 from django.utils.translation import gettext_lazy as _
 
+from clinical.units import Plausibility, plausibility
 from crf.checks import edit_check
-from labs.models import OxygenDevice, VitalSigns
+from labs.models import LabResult, OxygenDevice, VitalSigns
 from subjects.checks import PROCEDURE_BEFORE_CONSENT, procedure_before_consent
 
 
@@ -41,7 +42,33 @@ def flow_on_room_air(vs: VitalSigns) -> bool:
     return vs.oxygen_device == OxygenDevice.ROOM_AIR and bool(vs.oxygen_flow_l_min)
 
 
+@edit_check(
+    VitalSigns,
+    code="VS-FLOW-MISSING",
+    field="oxygen_flow_l_min",
+    message=_("Oxygen by nasal cannula needs its flow (L/min): low- and high-flow grade differently."),
+)
+def cannula_without_flow(vs: VitalSigns) -> bool:
+    """CLINICAL_SPEC §1.2 e: a nasal cannula at ≤ 6 L/min is low-flow (CRS grade 2), above 6
+    high-flow (grade 3); without the flow the hypoxia grade cannot be derived."""
+    cannula = (OxygenDevice.NASAL_CANNULA, OxygenDevice.HIGH_FLOW_NASAL_CANNULA)
+    return vs.oxygen_device in cannula and vs.oxygen_flow_l_min is None
+
+
 @edit_check(VitalSigns, code="PROC-BEFORE-CONSENT", field="assessment_date", message=PROCEDURE_BEFORE_CONSENT)
 def vital_signs_before_consent(vs: VitalSigns) -> bool:
     """Vital signs are a protocol procedure unless flagged as history / standard of care."""
     return procedure_before_consent(vs, on=vs.assessment_date, exempt=vs.standard_of_care)
+
+
+@edit_check(
+    LabResult,
+    code="LB-IMPLAUSIBLE",
+    field="value",
+    message=_("This result is possible but unusual for this analyte. Please confirm it against the lab report."),
+)
+def lab_value_implausible(result: LabResult) -> bool:
+    """Limits of clinical.units, in the standard unit (e.g. ANC > 100 ×10⁹/L, Hgb > 250 g/L)."""
+    if result.standard_value is None:
+        return False
+    return plausibility(result.standard_value, analyte_code=result.analyte) == Plausibility.IMPLAUSIBLE

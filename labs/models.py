@@ -1,15 +1,31 @@
-"""Measurements used by several apps (DESIGN §3). Vital signs are the first form on the CRF core."""
+"""Measurements used by several apps (DESIGN §3): vital signs, laboratory results with the lab's
+units and reference ranges, T/NK subsets and CAR-T kinetics (issue 6 item 1)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pghistory
 import pgtrigger
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from clinical.units import (
+    ANALYTES,
+    UNIT_LABELS,
+    Analyte,
+    Panel,
+    Plausibility,
+    decimal_text,
+    plausibility,
+    to_standard,
+)
 from crf.models import CrfInstance
 
 
@@ -91,3 +107,262 @@ class VitalSigns(CrfInstance):
 
     def __str__(self) -> str:
         return f"{self.subject} VS {self.assessment_date}"
+
+
+class Sex(models.TextChoices):
+    MALE = "M", _("Male")
+    FEMALE = "F", _("Female")
+
+
+class LabPanel(models.TextChoices):
+    CBC = Panel.CBC.value, _("Complete blood count")
+    CHEMISTRY = Panel.CHEMISTRY.value, _("Chemistry")
+    COAGULATION = Panel.COAGULATION.value, _("Coagulation")
+    INFLAMMATORY = Panel.INFLAMMATORY.value, _("Inflammatory markers and cytokines")
+    LYMPHOCYTE_SUBSETS = Panel.LYMPHOCYTE_SUBSETS.value, _("T/NK lymphocyte subsets")
+    CAR_T_KINETICS = Panel.CAR_T_KINETICS.value, _("CAR-T kinetics")
+
+
+#: How each analyte of clinical.units is named on pages, in English and Chinese.
+ANALYTE_NAMES = {
+    "WBC": _("White blood cells (WBC)"),
+    "ANC": _("Absolute neutrophil count (ANC)"),
+    "ALC": _("Absolute lymphocyte count (ALC)"),
+    "HGB": _("Haemoglobin (Hgb)"),
+    "PLT": _("Platelets (PLT)"),
+    "BLAST": _("Peripheral blood blasts (%)"),
+    "ALT": _("Alanine aminotransferase (ALT)"),
+    "AST": _("Aspartate aminotransferase (AST)"),
+    "TBIL": _("Total bilirubin"),
+    "CREAT": _("Creatinine"),
+    "ALB": _("Albumin"),
+    "LDH": _("Lactate dehydrogenase (LDH)"),
+    "URATE": _("Uric acid"),
+    "K": _("Potassium (K)"),
+    "NA": _("Sodium (Na)"),
+    "PT": _("Prothrombin time (PT)"),
+    "APTT": _("Activated partial thromboplastin time (APTT)"),
+    "INR": _("International normalised ratio (INR)"),
+    "FIB": _("Fibrinogen"),
+    "DDIMER": _("D-dimer (FEU)"),
+    "CRP": _("C-reactive protein (CRP)"),
+    "FERRITIN": _("Ferritin"),
+    "IL6": "IL-6",
+    "IL2": "IL-2",
+    "IL10": "IL-10",
+    "IFNG": "IFN-γ",
+    "TNFA": "TNF-α",
+    "CD3_PCT": _("CD3+ (percentage of lymphocytes)"),
+    "CD3_ABS": _("CD3+ (cells/µL)"),
+    "CD3CD7P_PCT": _("CD3+CD7+ (percentage of lymphocytes)"),
+    "CD3CD7P_ABS": _("CD3+CD7+ (cells/µL)"),
+    "CD3CD7N_PCT": _("CD3+CD7− (percentage of lymphocytes)"),
+    "CD3CD7N_ABS": _("CD3+CD7− (cells/µL)"),
+    "CD4_PCT": _("CD4+ (percentage of lymphocytes)"),
+    "CD4_ABS": _("CD4+ (cells/µL)"),
+    "CD8_PCT": _("CD8+ (percentage of lymphocytes)"),
+    "CD8_ABS": _("CD8+ (cells/µL)"),
+    "CD56_PCT": _("CD56+ (percentage of lymphocytes)"),
+    "CD56_ABS": _("CD56+ (cells/µL)"),
+    "CAR_COPIES": _("CAR transgene (copies/µg DNA)"),
+    "CAR_PCT": _("CAR+ T cells (percentage of CD3+)"),
+    "CAR_ABS": _("CAR+ T cells (cells/µL)"),
+}
+ANALYTE_CHOICES = [(code, ANALYTE_NAMES[code]) for code in ANALYTES]
+UNIT_CHOICES = list(UNIT_LABELS.items())
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class ReferenceRange(models.Model):
+    """A site laboratory's reference range for one analyte, sex and age band, in the unit the lab
+    reports it. Used when a result is entered without the report's own LLN/ULN. Blank sex = both
+    sexes; the age band is [age_from, age_to) in completed years, `age_to` empty = no upper end.
+    A sex-specific row wins over a both-sexes row; otherwise the narrowest band wins."""
+
+    site = models.ForeignKey("study.Site", on_delete=models.PROTECT, related_name="reference_ranges")
+    analyte = models.CharField(_("analyte"), max_length=20, choices=ANALYTE_CHOICES)
+    sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices, blank=True)
+    age_from = models.PositiveSmallIntegerField(_("from age (years)"), default=0)
+    age_to = models.PositiveSmallIntegerField(_("below age (years)"), null=True, blank=True)
+    unit = models.CharField(_("unit"), max_length=20, choices=UNIT_CHOICES)
+    lln = models.DecimalField(_("LLN"), max_digits=16, decimal_places=6, null=True, blank=True)
+    uln = models.DecimalField(_("ULN"), max_digits=16, decimal_places=6, null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("reference range")
+        verbose_name_plural = _("reference ranges")
+        ordering = ["site", "analyte", "sex", "age_from"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(age_to__isnull=True) | Q(age_to__gt=models.F("age_from")), name="age_band_not_empty"
+            ),
+            models.CheckConstraint(
+                condition=Q(lln__isnull=True) | Q(uln__isnull=True) | Q(lln__lte=models.F("uln")),
+                name="reference_lln_not_above_uln",
+            ),
+            models.UniqueConstraint(
+                fields=["site", "analyte", "sex", "age_from", "age_to"],
+                nulls_distinct=False,
+                name="one_reference_range_per_band",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.site_id} {self.analyte} {self.sex or '*'} {self.age_from}-{self.age_to or ''}"
+
+    def clean(self) -> None:
+        if self.analyte and self.unit and self.unit not in ANALYTES[self.analyte].factors:
+            raise ValidationError({"unit": _("This unit is not allowed for this analyte.")})
+
+
+class RangeSource(models.TextChoices):
+    REPORT = "report", _("Lab report")
+    SITE_TABLE = "site_table", _("Site reference range table")
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class LabResult(CrfInstance):
+    """One analyte's result from one sample collection, as the lab reported it (value, unit,
+    LLN/ULN), with the value and range converted to the analyte's standard unit by
+    `clinical.units` and its L/N/H flag, derived on every save (labs/derive.py). A collection is
+    entered as a panel on one page (labs/views.py); each analyte is one row, so grading, exports
+    and the API see one result per row (CLINICAL_SPEC §1.3 "Lab-derived grades").
+
+    Physiologically impossible values are refused here (`clean`); implausible ones raise a query
+    (labs/checks.py)."""
+
+    crf_code = "LB"
+    crf_title = _("Laboratory results")
+    api_resource = "lab-results"
+    casebook_order = 60
+    clinical_date_field = "collected_on"
+    #: derived from clinical.units and the site's reference ranges, not the protocol settings
+    derived_from_protocol_settings = False
+
+    collected_on = models.DateField(_("collection date"))
+    collected_time = models.TimeField(_("collection time (site local)"), null=True, blank=True)
+    panel = models.CharField(_("panel"), max_length=4, choices=LabPanel.choices)
+    analyte = models.CharField(_("analyte"), max_length=20, choices=ANALYTE_CHOICES)
+    value = models.DecimalField(_("result"), max_digits=18, decimal_places=6)
+    unit = models.CharField(_("unit"), max_length=20, choices=UNIT_CHOICES)
+    lln = models.DecimalField(_("LLN (as reported)"), max_digits=18, decimal_places=6, null=True, blank=True)
+    uln = models.DecimalField(_("ULN (as reported)"), max_digits=18, decimal_places=6, null=True, blank=True)
+    sex = models.CharField(
+        _("sex (for the reference range)"),
+        max_length=1,
+        choices=Sex.choices,
+        blank=True,
+        help_text=_("As on the lab report; chooses the site's reference range when LLN/ULN are not given."),
+    )
+    # Derived by labs/derive.py with clinical.units.
+    standard_value = models.DecimalField(
+        _("result (standard unit)"), max_digits=24, decimal_places=10, null=True, editable=False
+    )
+    standard_unit = models.CharField(_("standard unit"), max_length=20, blank=True, editable=False)
+    standard_lln = models.DecimalField(
+        _("LLN (standard unit)"), max_digits=24, decimal_places=10, null=True, editable=False
+    )
+    standard_uln = models.DecimalField(
+        _("ULN (standard unit)"), max_digits=24, decimal_places=10, null=True, editable=False
+    )
+    range_source = models.CharField(
+        _("reference range from"), max_length=10, choices=RangeSource.choices, blank=True, editable=False
+    )
+    flag = models.CharField(_("flag"), max_length=1, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("laboratory result")
+        verbose_name_plural = _("laboratory results")
+        ordering = ["subject", "collected_on", "collected_time", "panel", "pk"]
+        indexes = [models.Index(fields=["subject", "analyte", "collected_on"])]
+        triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subject", "collected_on", "collected_time", "analyte"],
+                condition=Q(entered_in_error=False),
+                nulls_distinct=False,
+                name="one_result_per_analyte_and_collection",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} {self.analyte} {self.collected_on}"
+
+    def clean(self) -> None:
+        """Refuse what cannot be a measurement (clinical.units limits), a unit the analyte is
+        not reported in, an analyte outside the panel, and LLN above ULN."""
+        errors: dict[str, Any] = {}
+        entry = ANALYTES.get(self.analyte)
+        if entry is None:
+            return  # the choices validator reports it
+        if self.panel and entry.panel.value != self.panel:
+            errors["analyte"] = _("This analyte is not part of the chosen panel.")
+        if self.unit not in entry.factors:
+            errors["unit"] = _("%(unit)s is not a unit of %(analyte)s; use one of: %(units)s.") % {
+                "unit": UNIT_LABELS.get(self.unit, self.unit),
+                "analyte": ANALYTE_NAMES[entry.code],
+                "units": ", ".join(UNIT_LABELS[u] for u in entry.units),
+            }
+        elif self.value is not None:
+            standard = to_standard(self.value, analyte_code=entry.code, unit=self.unit)
+            if plausibility(standard, analyte_code=entry.code) == Plausibility.IMPOSSIBLE:
+                errors["value"] = impossible_message(entry)
+        for name in ("lln", "uln"):
+            limit = getattr(self, name)
+            if limit is not None and limit < 0:
+                errors[name] = _("A reference limit cannot be negative.")
+        if self.lln is not None and self.uln is not None and self.lln > self.uln:
+            errors["uln"] = _("ULN is below LLN.")
+        if errors:
+            raise ValidationError(errors)
+
+    @staticmethod
+    def casebook_group(result: LabResult) -> tuple[object, ...]:
+        """The casebook shows one entry per collection of a panel, not one per analyte."""
+        return (result.panel, result.collected_on, result.collected_time)
+
+    @property
+    def casebook_label(self) -> str:
+        when = self.collected_on.isoformat()
+        if self.collected_time is not None:
+            when += self.collected_time.strftime(" %H:%M")
+        return f"{self.get_panel_display()} {when}"
+
+    @staticmethod
+    def entry_page(subject: Any, pk: int | None, visit: str) -> str:
+        """Lab results are entered a panel at a time: the generic form URLs of LB lead here."""
+        if pk is not None:
+            return reverse("labs:panel_edit", kwargs={"subject_pk": subject.pk, "pk": pk})
+        query = f"?visit={visit}" if visit.isdigit() else ""
+        return reverse("labs:choose_panel", kwargs={"subject_pk": subject.pk}) + query
+
+    @property
+    def analyte_entry(self) -> Analyte:
+        return ANALYTES[self.analyte]
+
+    @property
+    def value_shown(self) -> str:
+        """The value as typed: 20.000000 → "20"."""
+        return decimal_text(self.value)
+
+    @property
+    def analyte_name(self) -> str:
+        return str(ANALYTE_NAMES[self.analyte])
+
+
+def impossible_message(entry: Analyte) -> str:
+    low = entry.impossible_low
+    high = entry.impossible_high
+    unit = UNIT_LABELS[entry.standard_unit]
+    if high is None:
+        return gettext("Not a possible value: %(analyte)s cannot be below %(low)s %(unit)s.") % {
+            "analyte": ANALYTE_NAMES[entry.code],
+            "low": low,
+            "unit": unit,
+        }
+    return gettext("Not a possible value: %(analyte)s must be between %(low)s and %(high)s %(unit)s.") % {
+        "analyte": ANALYTE_NAMES[entry.code],
+        "low": low,
+        "high": high,
+        "unit": unit,
+    }

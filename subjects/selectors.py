@@ -107,11 +107,17 @@ def casebook(subject: Subject, *, today: date) -> Casebook:
         cells = []
         for code, model in models.items():
             cell = Cell(code=code, title=str(model.crf_title))
+            group = getattr(model, "casebook_group", None)
+            shown: set[object] = set()
             for instance in instances[code]:
                 if instance.visit_id == visit_id:
                     instance.subject = subject
-                    cell.instances.append(instance)
                     cell.queries += counts.get((types[model].pk, instance.pk), 0)
+                    # forms entered several rows at a time (a lab panel) show once per group
+                    key = group(instance) if group is not None else instance.pk
+                    if key not in shown:
+                        shown.add(key)
+                        cell.instances.append(instance)
             cells.append(cell)
         return cells
 

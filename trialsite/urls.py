@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("subjects/import/", include("crf.import_urls")),
     path("subjects/", include("subjects.urls")),
+    path("subjects/", include("labs.urls")),
     path("history/", include("crf.urls")),
     path("", include("study.urls")),
 ]
