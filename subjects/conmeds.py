@@ -68,7 +68,7 @@ class ConcomitantMedication(CrfInstance):
     crf_code = "CM"
     crf_title = _("Concomitant medication")
     api_resource = "concomitant-medications"
-    casebook_order = 60
+    casebook_order = 900  # a log form: after the visit-bound forms
     clinical_date_field = "start_date"
 
     medication_name = models.CharField(
