@@ -111,6 +111,7 @@ class ConcomitantMedication(CrfInstance):
     stop_date = models.DateField(_("stop date"), null=True, blank=True)
     ongoing = models.BooleanField(_("ongoing"), default=False)
     indication = models.CharField(_("indication"), max_length=200, blank=True)
+
     class Meta:
         verbose_name = _("concomitant medication")
         verbose_name_plural = _("concomitant medications")
