@@ -23,8 +23,9 @@ def validate_partial_date(value: str) -> None:
 
 class PartialDateField(models.CharField):  # type: ignore[type-arg]
     """A history date that may be partial (DESIGN §4): `YYYY`, `YYYY-MM` or `YYYY-MM-DD`, stored
-    as that ISO 8601 text. The form that holds one derives its analysis date and imputation flag
-    with `partial_date_derivation` (CLINICAL_SPEC §7)."""
+    as that ISO 8601 text. The form that holds one declares `<name>_imputed` and
+    `<name>_imputation` beside it and sets them with `impute_partial_dates` in its `clean`
+    (CLINICAL_SPEC §7: first day of the known period, flagged)."""
 
     default_validators = [validate_partial_date]
 
@@ -58,6 +59,14 @@ def partial_date_derivation(instance: models.Model, name: str) -> dict[str, Any]
         f"{name}_imputed": None if found is None else found.earliest,
         f"{name}_imputation": "" if found is None else found.imputation.value,
     }
+
+
+def impute_partial_dates(instance: models.Model, *names: str) -> None:
+    """Set the analysis date and imputation flag of each partial date field named (from a
+    model's `clean`, so every save path stores them with the typed text)."""
+    for name in names:
+        for field, value in partial_date_derivation(instance, name).items():
+            setattr(instance, field, value)
 
 
 class Imputation(models.TextChoices):

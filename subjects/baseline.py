@@ -17,10 +17,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from clinical.baseline import BSA_FORMULA, PerformanceScale, scales_for_age, valid_score
+from clinical.baseline import BSA_FORMULA, PerformanceScale, bsa_mosteller, scales_for_age, valid_score
 from clinical.partial_dates import certainly_before
 from clinical.schedule import age_in_completed_years
-from crf.fields import PartialDateField, imputation_flag_field, imputed_date_field, parsed
+from crf.fields import PartialDateField, imputation_flag_field, impute_partial_dates, imputed_date_field, parsed
 from crf.models import CrfInstance
 
 STANDARD_OF_CARE_LABEL = _("history or standard-of-care result (not a protocol procedure)")
@@ -52,7 +52,7 @@ class Sex(models.TextChoices):
 
 
 class AgeSource(models.TextChoices):
-    DOB = "dob", _("derived from the date of birth")
+    DOB = "dob", _("from the date of birth")
     ENTERED = "entered", _("entered")
 
 
@@ -105,13 +105,26 @@ class Demographics(CrfInstance):
         return f"{self.subject} DM {self.assessment_date}"
 
     def clean(self) -> None:
-        if self.age_years is None and self.assessment_date is not None:
-            from subjects.models import IdentityRecord
-
-            if not IdentityRecord.objects.filter(subject_id=self.subject_id).exists():
+        """Derive the age from the date of birth when it is left empty (its source is "date of
+        birth" whenever it agrees with it, so re-saving a derived age keeps the source) and the
+        BSA by Mosteller (clinical.baseline)."""
+        if self.assessment_date is None:
+            return
+        from_dob, source = subject_age_on(self.subject_id, self.assessment_date)
+        if source != "dob":
+            if self.age_years is None:
                 raise ValidationError(
                     {"age_years": _("Enter the age: the identity record has no date of birth to derive it from.")}
                 )
+            self.age_source = AgeSource.ENTERED
+        elif self.age_years is None or self.age_years == from_dob:
+            self.age_years = from_dob
+            self.age_source = AgeSource.DOB
+        else:
+            self.age_source = AgeSource.ENTERED  # kept, and queried (subjects.checks DM-AGE-DOB)
+        if self.height_cm is not None and self.weight_kg is not None:
+            self.bsa_m2 = bsa_mosteller(height_cm=self.height_cm, weight_kg=self.weight_kg)
+            self.bsa_formula = BSA_FORMULA
 
 
 class ScaleChoice(models.TextChoices):
@@ -236,6 +249,7 @@ class MedicalHistory(CrfInstance):
         if self.ongoing and self.end_date:
             errors["ongoing"] = _("An ongoing condition has no end date: clear one of them.")
         _partial_order(errors, "onset_date", "end_date", form=self)
+        impute_partial_dates(self, "onset_date", "end_date")
         if errors:
             raise ValidationError(errors)
 
@@ -334,6 +348,7 @@ class DiseaseHistory(CrfInstance):
             errors["prior_hsct"] = _("HSCT details are given: tick prior allogeneic HSCT, or clear them.")
         if self.prior_gvhd is False and self.gvhd_history.strip():
             errors["gvhd_history"] = _("No GvHD was recorded: clear the GvHD history, or answer yes.")
+        impute_partial_dates(self, "diagnosis_date", "hsct_date")
         if "hsct_date" not in errors:
             _partial_order(
                 errors, "diagnosis_date", "hsct_date", form=self, message=_("The HSCT cannot be before the diagnosis.")
@@ -396,6 +411,7 @@ class PriorTherapy(CrfInstance):
     def clean(self) -> None:
         errors: dict[str, object] = {}
         _partial_order(errors, "start_date", "end_date", form=self)
+        impute_partial_dates(self, "start_date", "end_date")
         if errors:
             raise ValidationError(errors)
 

@@ -6,13 +6,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from clinical.baseline import BSA_FORMULA, bsa_mosteller
 from clinical.dose import car_positive_cells_per_kg, check_dose
 from clinical.schedule import local_date
 from crf.derivations import register
-from crf.fields import partial_date_derivation
 from study.protocol import choices_in_force
-from subjects.baseline import AgeSource, Demographics, DiseaseHistory, MedicalHistory, PriorTherapy, subject_age_on
 from subjects.models import Infusion
 
 MILLION = Decimal("1E6")
@@ -48,40 +45,3 @@ def derive_infusion(infusion: Infusion) -> dict[str, Any]:
         found["dose_upper_e6"] = (checked.upper / MILLION).quantize(FOUR_PLACES)
         found["dose_in_range"] = checked.within_range
     return found
-
-
-# --- baseline forms (issue 5) -------------------------------------------------------------------
-
-
-@register(Demographics)
-def derive_demographics(form: Demographics) -> dict[str, Any]:
-    """Body surface area by Mosteller (clinical.baseline: √(cm × kg / 3600), 2 decimals) and the
-    age: left empty, derived from the identity record's date of birth on the assessment date."""
-    found: dict[str, Any] = {"age_source": AgeSource.ENTERED.value if form.age_years is not None else ""}
-    if form.age_years is None:
-        age, source = subject_age_on(form.subject_id, form.assessment_date)
-        if source == "dob":
-            found["age_years"] = age
-            found["age_source"] = AgeSource.DOB.value
-    found["bsa_m2"] = (
-        bsa_mosteller(height_cm=form.height_cm, weight_kg=form.weight_kg)
-        if form.height_cm is not None and form.weight_kg is not None
-        else None
-    )
-    found["bsa_formula"] = BSA_FORMULA
-    return found
-
-
-@register(MedicalHistory)
-def derive_medical_history(form: MedicalHistory) -> dict[str, Any]:
-    return {**partial_date_derivation(form, "onset_date"), **partial_date_derivation(form, "end_date")}
-
-
-@register(DiseaseHistory)
-def derive_disease_history(form: DiseaseHistory) -> dict[str, Any]:
-    return {**partial_date_derivation(form, "diagnosis_date"), **partial_date_derivation(form, "hsct_date")}
-
-
-@register(PriorTherapy)
-def derive_prior_therapy(form: PriorTherapy) -> dict[str, Any]:
-    return {**partial_date_derivation(form, "start_date"), **partial_date_derivation(form, "end_date")}

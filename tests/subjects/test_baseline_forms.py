@@ -232,6 +232,11 @@ def test_demographics_derive_age_from_the_date_of_birth_and_bsa_by_mosteller(con
         Decimal("1.82"),
         "Mosteller 1987",
     )
+    # re-saved with the derived age on the page: still from the date of birth, BSA follows the weight
+    form.weight_kg = Decimal("64")
+    form = save(user=coordinator, instance=form, expected_version=form.version)
+    assert (form.age_years, form.age_source, form.bsa_m2) == (35, "dob", Decimal("1.74"))
+    assert queries(form, "DM-AGE-DOB") == []
 
 
 def test_an_entered_age_that_disagrees_with_the_date_of_birth_is_queried(consent, coordinator):
@@ -250,8 +255,9 @@ def test_an_entered_age_that_disagrees_with_the_date_of_birth_is_queried(consent
     assert form.age_source == "entered"
     assert queries(form, "DM-AGE-DOB") == [("age_years", "open")]
     form.age_years = 35
-    save(user=coordinator, instance=form, expected_version=form.version)
+    form = save(user=coordinator, instance=form, expected_version=form.version)
     assert queries(form, "DM-AGE-DOB") == [("age_years", "closed")]
+    assert form.age_source == "dob"
 
 
 def test_without_a_date_of_birth_the_age_must_be_entered(consent, coordinator):
