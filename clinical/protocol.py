@@ -34,6 +34,9 @@ class ProtocolChoices:
     # §1.3 CRS episode gap G (days); §2.3 CAPD for children younger than this age.
     crs_episode_gap_days: int = 0
     capd_below_age: int = 12
+    # Performance status: Lansky for children younger than this age, else ECOG or Karnofsky
+    # (issue 5; Lansky et al., Cancer 1987).
+    lansky_below_age: int = 16
     # §5.1 count operators and relapse threshold (">=" or ">").
     count_operator: str = ">="
     relapse_operator: str = ">="

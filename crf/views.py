@@ -120,7 +120,7 @@ def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None)
     )
     derived = (
         [
-            (f.verbose_name, _shown(getattr(instance, f.name), subject))
+            (f.verbose_name, _shown(_value_shown(instance, f), subject))
             for f in model._meta.concrete_fields
             if not f.editable and f.name not in SYSTEM_FIELDS and f.name != "id"
         ]
@@ -140,6 +140,14 @@ def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None)
         "history_label": model._meta.label_lower,
     }
     return render(request, "crf/form.html", context)
+
+
+def _value_shown(instance, field) -> object:  # type: ignore[no-untyped-def]
+    """A derived field's value, or its label when it has choices (e.g. an imputation flag)."""
+    value = getattr(instance, field.name)
+    if field.choices and value not in (None, ""):
+        return instance._get_FIELD_display(field)
+    return None if value == "" else value
 
 
 def _shown(value: object, subject) -> object:  # type: ignore[no-untyped-def]

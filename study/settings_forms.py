@@ -20,6 +20,7 @@ LABELS = {
     "hypotension_infant_sbp": _("Hypotension under 1 year: SBP below (mmHg)"),
     "crs_episode_gap_days": _("CRS episode gap (days)"),
     "capd_below_age": _("CAPD for children younger than (years)"),
+    "lansky_below_age": _("Lansky performance scale for children younger than (years)"),
     "count_operator": _("Count criteria operator (ANC, platelets)"),
     "relapse_operator": _("Relapse threshold operator"),
     "relapse_threshold_pct": _("Relapse threshold, marrow blasts (%)"),

@@ -9,6 +9,8 @@ from django.utils.translation import gettext_lazy as _
 
 from crf.checks import edit_check
 from crf.models import CrfInstance
+from subjects.baseline import BridgingTherapy, CellCollection, Demographics, PerformanceStatus, subject_age_on
+from subjects.deviations import ProtocolDeviation
 from subjects.models import ConcomitantMedication, Infusion, Lymphodepletion, Visit, first_consent_date
 
 PROCEDURE_BEFORE_CONSENT = _(
@@ -77,3 +79,53 @@ def conmed_category_differs_from_atc(form: ConcomitantMedication) -> bool:
     queried, because it changes which fevers count."""
     suggested = form.suggested_category
     return suggested is not None and form.category != suggested
+
+
+# --- baseline forms and deviations (issue 5) ------------------------------------------------------
+# Medical history, disease history and prior therapy are history: no consent-date query.
+
+
+@edit_check(CellCollection, code="PROC-BEFORE-CONSENT", field="collection_date", message=PROCEDURE_BEFORE_CONSENT)
+def collection_before_consent(form: CellCollection) -> bool:
+    return procedure_before_consent(form, on=form.collection_date, exempt=False)
+
+
+@edit_check(BridgingTherapy, code="PROC-BEFORE-CONSENT", field="start_date", message=PROCEDURE_BEFORE_CONSENT)
+def bridging_before_consent(form: BridgingTherapy) -> bool:
+    return procedure_before_consent(form, on=form.start_date, exempt=False)
+
+
+@edit_check(PerformanceStatus, code="PROC-BEFORE-CONSENT", field="assessment_date", message=PROCEDURE_BEFORE_CONSENT)
+def performance_status_before_consent(form: PerformanceStatus) -> bool:
+    return procedure_before_consent(form, on=form.assessment_date, exempt=form.standard_of_care)
+
+
+@edit_check(Demographics, code="PROC-BEFORE-CONSENT", field="assessment_date", message=PROCEDURE_BEFORE_CONSENT)
+def demographics_before_consent(form: Demographics) -> bool:
+    return procedure_before_consent(form, on=form.assessment_date, exempt=form.standard_of_care)
+
+
+@edit_check(
+    Demographics,
+    code="DM-AGE-DOB",
+    field="age_years",
+    message=_(
+        "The age entered differs from the age derived from the date of birth on the identity record. "
+        "Check both, or confirm the age."
+    ),
+)
+def age_differs_from_date_of_birth(form: Demographics) -> bool:
+    if form.age_source != "entered" or form.age_years is None:
+        return False
+    derived, source = subject_age_on(form.subject_id, form.assessment_date)
+    return source == "dob" and derived != form.age_years
+
+
+@edit_check(
+    ProtocolDeviation,
+    code="DV-IMPORTANT-NO-ACTION",
+    field="corrective_action",
+    message=_("An important deviation needs its corrective and preventive action."),
+)
+def important_deviation_without_action(form: ProtocolDeviation) -> bool:
+    return form.important and not form.corrective_action.strip()

@@ -68,7 +68,7 @@ class ConcomitantMedication(CrfInstance):
     crf_code = "CM"
     crf_title = _("Concomitant medication")
     api_resource = "concomitant-medications"
-    casebook_order = 60
+    casebook_order = 900  # a log form: after the visit-bound forms
     clinical_date_field = "start_date"
 
     medication_name = models.CharField(
@@ -80,20 +80,6 @@ class ConcomitantMedication(CrfInstance):
         blank=True,
         help_text=_("Optional WHO ATC code (e.g. N02BE01). It pre-fills the category, which you may change."),
     )
-    dose = models.DecimalField(
-        _("dose"),
-        max_digits=10,
-        decimal_places=3,
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(Decimal("0.001"))],
-    )
-    dose_unit = models.CharField(_("dose unit"), max_length=10, choices=DoseUnit.choices, blank=True)
-    route = models.CharField(_("route"), max_length=12, choices=Route.choices, blank=True)
-    start_date = models.DateField(_("start date"))
-    stop_date = models.DateField(_("stop date"), null=True, blank=True)
-    ongoing = models.BooleanField(_("ongoing"), default=False)
-    indication = models.CharField(_("indication"), max_length=200, blank=True)
     category = models.CharField(
         _("category"),
         max_length=16,
@@ -110,6 +96,21 @@ class ConcomitantMedication(CrfInstance):
         validators=[MinValueValidator(Decimal("0.01"))],
         help_text=_("Corticosteroids only, e.g. methylprednisolone 40 mg = dexamethasone 7.5 mg."),
     )
+
+    dose = models.DecimalField(
+        _("dose"),
+        max_digits=10,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.001"))],
+    )
+    dose_unit = models.CharField(_("dose unit"), max_length=10, choices=DoseUnit.choices, blank=True)
+    route = models.CharField(_("route"), max_length=12, choices=Route.choices, blank=True)
+    start_date = models.DateField(_("start date"))
+    stop_date = models.DateField(_("stop date"), null=True, blank=True)
+    ongoing = models.BooleanField(_("ongoing"), default=False)
+    indication = models.CharField(_("indication"), max_length=200, blank=True)
 
     class Meta:
         verbose_name = _("concomitant medication")

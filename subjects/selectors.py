@@ -15,7 +15,7 @@ from clinical.schedule import VisitState, local_date, study_day
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, Query
 from study import access
 from study.roles import Action
-from subjects.models import Subject, Visit
+from subjects.models import ProtocolDeviation, Subject, Visit
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -182,3 +182,16 @@ def due_and_overdue(user: User | AnonymousUser, *, now: datetime) -> list[Workli
             items.append(WorklistItem(visit=visit, state=state, today=today))
     items.sort(key=lambda item: item.state != VisitState.OVERDUE)
     return items
+
+
+def deviations_visible_to(user: User | AnonymousUser, *, important_only: bool = False) -> QuerySet[ProtocolDeviation]:
+    """Protocol deviations of the subjects the user may see, at sites where the user may view CRF
+    pages (DESIGN §4a); entered-in-error ones left out; newest first. One query with the subject
+    and site."""
+    sites = access.sites_where(user, Action.VIEW_CRF)
+    found = ProtocolDeviation.objects.filter(
+        subject__in=subjects_visible_to(user).filter(site__in=sites), entered_in_error=False
+    )
+    if important_only:
+        found = found.filter(important=True)
+    return found.select_related("subject__site").order_by("-deviation_date", "-pk")

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.subject_list, name="list"),
     path("new/", views.consent_new, name="consent_new"),
     path("worklist/", views.worklist, name="worklist"),
+    path("deviations/", views.deviation_list, name="deviations"),
     path("drafts/", crf_views.save_draft, name="save_draft"),
     path("<int:pk>/", views.subject_detail, name="detail"),
     path("<int:pk>/casebook/", views.casebook, name="casebook"),

@@ -26,7 +26,7 @@ from subjects.forms import (
     VisitDateForm,
 )
 from subjects.lifecycle import Event, Status
-from subjects.models import IdentityRecord, InformedConsent, Subject, Visit
+from subjects.models import IdentityRecord, InformedConsent, ProtocolDeviation, Subject, Visit
 from subjects.selectors import access_subject, subjects_visible_to
 
 
@@ -137,6 +137,7 @@ def _detail(request: HttpRequest, subject: Subject, bound: tuple[str, object] | 
         "actions": actions,
         "refused": refused,
         "screening": subject.status == Status.SCREENING,
+        "deviations": list(ProtocolDeviation.objects.filter(subject=subject, entered_in_error=False)),
     }
     return render(request, "subjects/subject_detail.html", context, status=400 if bound else 200)
 
@@ -348,3 +349,17 @@ def worklist(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied
     items = selectors.due_and_overdue(request.user, now=timezone.now())
     return render(request, "subjects/worklist.html", {"items": items})
+
+
+@login_required
+def deviation_list(request: HttpRequest) -> HttpResponse:
+    """The study's protocol deviations at the user's sites (issue 5 item 3), optionally only the
+    important ones."""
+    if not access.sites_where(request.user, Action.VIEW_CRF).exists():
+        raise PermissionDenied
+    important_only = request.GET.get("important") == "1"
+    context = {
+        "deviations": list(selectors.deviations_visible_to(request.user, important_only=important_only)),
+        "important_only": important_only,
+    }
+    return render(request, "subjects/deviation_list.html", context)

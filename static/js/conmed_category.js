@@ -8,6 +8,7 @@
   if (!atc || !category) { return; }
   var table = JSON.parse(atc.dataset.atcCategories);
   var auto = category.value === "" ? "" : null; // null: chosen by hand (or saved), leave it
+  var filling = false;
   var note = document.createElement("small");
   note.className = "help prefilled";
   note.setAttribute("role", "status");
@@ -28,12 +29,13 @@
     category.value = found;
     auto = found;
     note.textContent = found ? atc.dataset.prefilledNote : "";
+    filling = true; // our own change event (it lets the draft keeper see the new value)
     category.dispatchEvent(new Event("change", {bubbles: true}));
+    filling = false;
   });
-  category.addEventListener("change", function (event) {
-    if (event.isTrusted) {
-      auto = category.value === "" ? "" : null; // cleared by hand: the ATC code may fill it again
-      note.textContent = "";
-    }
+  category.addEventListener("change", function () {
+    if (filling) { return; }
+    auto = category.value === "" ? "" : null; // cleared by hand: the ATC code may fill it again
+    note.textContent = "";
   });
 })();
