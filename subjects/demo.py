@@ -17,10 +17,15 @@ from zoneinfo import ZoneInfo
 
 from django.db import transaction
 
+from clinical.units import Panel
 from crf.services import save
 from labs.models import OxygenDevice, VitalSigns
+from labs.services import PanelRow, record_lab_panel
 from study.models import Site, User
 from subjects import services, visits
+from subjects.baseline import CnsStatus, Demographics, Diagnosis, DiseaseHistory, DiseaseStatus, Sex
+from subjects.conmeds import ConcomitantMedication, ConmedCategory, DoseUnit, Route
+from subjects.deviations import DeviationCategory, ProtocolDeviation
 from subjects.eligibility import CRITERIA
 from subjects.lifecycle import Event, NotInfusedReason
 from subjects.models import Infusion, Lymphodepletion, ProductSource, ProductState, Subject
@@ -31,6 +36,10 @@ SCREEN_FAILURES = (4, 13)
 NOT_INFUSED = (9,)
 #: the two most recent infused subjects whose last due visit is left unrecorded (overdue)
 OVERDUE = (19, 21)
+#: study days with a blood count (and inflammatory markers on the odd ones) in the first two weeks
+LAB_DAYS = (-1, 1, 3, 5, 7, 10, 14)
+#: subjects with a protocol deviation (a day-28 marrow taken late)
+LATE_VISIT = (5, 16)
 #: subject index → study day of death (relapse and progression)
 DEATHS = {2: 190, 7: 121}
 
@@ -120,6 +129,7 @@ def _walk(course: Course, *, site: Site, user: User, today: date, rng: random.Ra
     services.record_eligibility(
         user=user, subject=subject, protocol_version="3.1", assessment_date=assessed, criteria=answers
     )
+    _baseline(course, subject=subject, user=user, on=assessed, rng=rng)
     if course.outcome == "screen_failed":
         services.change_status(
             user=user,
@@ -172,6 +182,11 @@ def _walk(course: Course, *, site: Site, user: User, today: date, rng: random.Ra
         if on > today:
             break
         _vitals(course, subject=subject, user=user, on=on, day=day, rng=rng)
+        if day in LAB_DAYS:
+            _labs(course, subject=subject, user=user, on=on, day=day, rng=rng)
+    _conmeds(course, subject=subject, user=user, day0=day0, today=today)
+    if course.index in LATE_VISIT:
+        _deviation(subject, user=user, day0=day0, today=today)
     if day0 + timedelta(days=28) <= last_contact:
         services.change_status(user=user, subject=subject, event=Event.START_FOLLOW_UP, on=day0 + timedelta(days=28))
     if death and death <= today:
@@ -250,6 +265,195 @@ def _vitals(course: Course, *, subject: Subject, user: User, on: date, day: int,
             spo2=rng.randrange(91, 94) if severe else rng.randrange(96, 100),
             oxygen_device=OxygenDevice.NASAL_CANNULA if severe else OxygenDevice.ROOM_AIR,
             oxygen_flow_l_min=Decimal("2.0") if severe else None,
+            entry_status="complete",
+        ),
+        expected_version=None,
+    )
+
+
+def _baseline(course: Course, *, subject: Subject, user: User, on: date, rng: random.Random) -> None:
+    """Demographics and disease history at screening (history dates partial for some)."""
+    save(
+        user=user,
+        instance=Demographics(
+            subject=subject,
+            assessment_date=on,
+            sex=Sex.MALE if course.index % 3 else Sex.FEMALE,
+            weight_kg=course.weight_kg,
+            height_cm=Decimal(course.height_cm),
+            entry_status="complete",
+        ),
+        expected_version=None,
+    )
+    diagnosed = course.consent - timedelta(days=rng.randrange(300, 1400))
+    partial = course.index % 4 == 0  # from a referral letter: month and year only
+    prior_hsct = course.index % 5 == 1
+    save(
+        user=user,
+        instance=DiseaseHistory(
+            subject=subject,
+            diagnosis=(Diagnosis.T_ALL, Diagnosis.T_ALL, Diagnosis.T_LBL, Diagnosis.ETP_ALL)[course.index % 4],
+            diagnosis_date=f"{diagnosed:%Y-%m}" if partial else diagnosed.isoformat(),
+            blast_cd7_pct=Decimal(str(round(rng.uniform(72, 99.5), 1))),
+            immunophenotype="cCD3+, CD7+, CD5+, CD1a−, CD34+/−",
+            cytogenetics="46,XY" if course.index % 2 else "46,XX,t(11;14)(p13;q11)",
+            molecular_markers=rng.choice(("NOTCH1 mut", "TAL1 rearranged", "none detected", "STIL::TAL1")),
+            disease_status=DiseaseStatus.RELAPSED if course.index % 3 else DiseaseStatus.REFRACTORY,
+            prior_lines=rng.randrange(2, 6),
+            cns_status=CnsStatus.CNS1 if course.index % 6 else CnsStatus.CNS2,
+            prior_hsct=prior_hsct,
+            hsct_date=f"{course.consent - timedelta(days=200):%Y-%m}" if prior_hsct else "",
+            hsct_donor="matched_sibling" if prior_hsct else "",
+            prior_gvhd=False if prior_hsct else None,
+            entry_status="complete",
+        ),
+        expected_version=None,
+    )
+
+
+def _labs(course: Course, *, subject: Subject, user: User, on: date, day: int, rng: random.Random) -> None:
+    """A blood count: cytopenias after lymphodepletion recovering in the second week; CRP,
+    ferritin and IL-6 rising with the fever."""
+    recovery = max(0.05, min(1.0, (day - 5) / 9)) if day >= 1 else 0.6
+    anc = Decimal(str(round(rng.uniform(1.5, 3.5) * recovery, 2)))
+    alc = Decimal(str(round(rng.uniform(0.1, 0.5) if day < 7 else rng.uniform(0.4, 1.8), 2)))
+    wbc = (anc + alc + Decimal(str(round(rng.uniform(0.05, 0.6), 2)))).quantize(Decimal("0.01"))
+    rows = [
+        PanelRow("WBC", wbc, "10^9/L"),
+        PanelRow("ANC", anc, "10^9/L"),
+        PanelRow("ALC", alc, "10^9/L"),
+        PanelRow("HGB", Decimal(rng.randrange(72, 118)), "g/L"),
+        PanelRow("PLT", Decimal(int(rng.uniform(18, 160) * recovery) + 8), "10^9/L"),
+    ]
+    sex = Sex.MALE if course.index % 3 else Sex.FEMALE
+    visit = subject.visits.filter(definition__code=f"D{day}").first() if day >= 0 else None
+    record_lab_panel(
+        user=user,
+        subject=subject,
+        panel=Panel.CBC,
+        collected_on=on,
+        collected_time=time(6, 30),
+        visit=visit,
+        sex=sex,
+        rows=rows,
+        complete=True,
+    )
+    if day % 2 == 1:
+        fever = day in course.fever_days or day - 1 in course.fever_days
+        record_lab_panel(
+            user=user,
+            subject=subject,
+            panel=Panel.INFLAMMATORY,
+            collected_on=on,
+            collected_time=time(6, 30),
+            visit=visit,
+            sex=sex,
+            rows=[
+                PanelRow("CRP", Decimal(str(round(rng.uniform(40, 160) if fever else rng.uniform(2, 15), 1))), "mg/L"),
+                PanelRow(
+                    "FERRITIN", Decimal(rng.randrange(2500, 9000) if fever else rng.randrange(400, 1500)), "ng/mL"
+                ),
+                PanelRow("IL6", Decimal(str(round(rng.uniform(60, 900) if fever else rng.uniform(3, 25), 1))), "pg/mL"),
+            ],
+            complete=True,
+        )
+
+
+def _conmeds(course: Course, *, subject: Subject, user: User, day0: date, today: date) -> None:
+    """Prophylaxis from lymphodepletion; paracetamol on fever; tocilizumab and dexamethasone for
+    the hypotensive courses (what fever masking and the CRS pages look at)."""
+    courses = [
+        ("阿昔洛韦 aciclovir", "J05AB01", ConmedCategory.ANTIMICROBIAL, "400", DoseUnit.MG, Route.ORAL, -5, None),
+        (
+            "复方磺胺甲噁唑 co-trimoxazole",
+            "J01EE01",
+            ConmedCategory.ANTIMICROBIAL,
+            "960",
+            DoseUnit.MG,
+            Route.ORAL,
+            -5,
+            None,
+        ),
+    ]
+    if course.fever_days:
+        first, last = course.fever_days[0], course.fever_days[-1]
+        courses.append(
+            (
+                "对乙酰氨基酚 paracetamol",
+                "N02BE01",
+                ConmedCategory.ANTIPYRETIC,
+                "500",
+                DoseUnit.MG,
+                Route.ORAL,
+                first,
+                last,
+            )
+        )
+        if course.dose_level == "DL3" and course.index % 2 == 0:
+            courses.append(
+                (
+                    "托珠单抗 tocilizumab",
+                    "L04AC07",
+                    ConmedCategory.TOCILIZUMAB,
+                    "8",
+                    DoseUnit.MG_KG,
+                    Route.IV,
+                    last,
+                    last,
+                )
+            )
+            courses.append(
+                (
+                    "地塞米松 dexamethasone",
+                    "H02AB02",
+                    ConmedCategory.CORTICOSTEROID,
+                    "10",
+                    DoseUnit.MG,
+                    Route.IV,
+                    last,
+                    last + 2,
+                )
+            )
+    for name, atc, category, dose, unit, route, start, stop in courses:
+        started = day0 + timedelta(days=start)
+        if started > today:
+            continue
+        stopped = day0 + timedelta(days=stop) if stop is not None else None
+        ongoing = stopped is None or stopped > today
+        save(
+            user=user,
+            instance=ConcomitantMedication(
+                subject=subject,
+                medication_name=name,
+                atc_code=atc,
+                category=category,
+                dexamethasone_equivalent_mg=Decimal(dose) if category == ConmedCategory.CORTICOSTEROID else None,
+                dose=Decimal(dose),
+                dose_unit=unit,
+                route=route,
+                start_date=started,
+                stop_date=None if ongoing else stopped,
+                ongoing=ongoing,
+                indication={"antimicrobial": "prophylaxis 预防", "antipyretic": "fever 发热"}.get(category, "CRS"),
+                entry_status="complete",
+            ),
+            expected_version=None,
+        )
+
+
+def _deviation(subject: Subject, *, user: User, day0: date, today: date) -> None:
+    on = day0 + timedelta(days=33)
+    if on > today:
+        return
+    save(
+        user=user,
+        instance=ProtocolDeviation(
+            subject=subject,
+            deviation_date=on,
+            category=DeviationCategory.VISIT_WINDOW,
+            description="Day-28 bone marrow aspirate done on day 33, outside the ±3-day window (holiday).",
+            important=False,
+            corrective_action="Site reminded of the window; marrow slots booked at infusion.",
             entry_status="complete",
         ),
         expected_version=None,

@@ -11,9 +11,12 @@ import pytest
 from django.core.management import call_command
 
 from clinical.schedule import VisitState
-from labs.models import VitalSigns
+from labs.models import LabResult, VitalSigns
 from study.models import Site, User
+from subjects.baseline import Demographics, DiseaseHistory
+from subjects.conmeds import ConcomitantMedication
 from subjects.demo import load_demo_subjects, plan
+from subjects.deviations import ProtocolDeviation
 from subjects.models import Infusion, Subject
 from subjects.selectors import due_and_overdue
 
@@ -67,6 +70,25 @@ def first_weeks(site, coordinator, _written):
     assert days == list(range(-1, (TODAY - latest.infusion_date).days + 1))
     # A febrile course exists (for the CRS pages) and every value passed the form's validators.
     assert VitalSigns.objects.filter(subject__site=site, temperature_c__gte=38).exists()
+    # Blood counts on days -1, 1, 3, 5 and 7 so far (day 7 is today), inflammatory markers on the odd days (-1 too).
+    collected = sorted(
+        {
+            (d - latest.infusion_date).days
+            for d in LabResult.objects.filter(subject=latest).values_list("collected_on", flat=True)
+        }
+    )
+    assert collected == [-1, 1, 3, 5, 7]
+    assert LabResult.objects.filter(subject=latest, analyte="ANC").count() == 5
+    assert LabResult.objects.filter(subject=latest, analyte="IL6").count() == 5
+    assert not LabResult.objects.filter(subject__site=site, standard_value__isnull=True).exists()
+    # Con-meds: prophylaxis for every infused subject; antipyretics with fever; tocilizumab for some.
+    categories = Counter(ConcomitantMedication.objects.filter(subject__site=site).values_list("category", flat=True))
+    assert categories["antimicrobial"] == 42
+    assert categories["antipyretic"] >= 5 and categories["tocilizumab"] >= 1
+    # Baseline forms for all 24 (screen failures too); partial diagnosis dates flagged.
+    assert Demographics.objects.filter(subject__site=site).count() == 24
+    assert DiseaseHistory.objects.filter(subject__site=site, diagnosis_date_imputation="D").count() == 6
+    assert ProtocolDeviation.objects.filter(subject__site=site).count() == 2
     now = datetime.combine(TODAY, datetime.min.time(), tzinfo=UTC) + timedelta(hours=6)
     states = Counter(item.state for item in due_and_overdue(coordinator, now=now))
     assert states[VisitState.OVERDUE] == 2 and states[VisitState.DUE] >= 1
