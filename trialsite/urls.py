@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("subjects/", include("subjects.urls")),
+    path("subjects/", include("response.urls")),
     path("history/", include("crf.urls")),
     path("", include("study.urls")),
 ]
