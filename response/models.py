@@ -52,6 +52,25 @@ class EmdResult(models.TextChoices):
     PD = "PD", _("PD")
 
 
+#: clinical.response boundary rules, as people read them (CLINICAL_SPEC §5.1).
+BOUNDARY_RULES = {
+    "relapse threshold / CR blasts": _("relapse threshold / CR marrow blasts"),
+    "PR blasts 5–25%": _("PR: marrow blasts 5–25%"),
+    "ANC recovered": _("CR: ANC recovered"),
+    "platelets recovered": _("CR: platelets recovered"),
+    "≥ 50% fall from baseline": _("PR: fall from baseline ≥ 50%"),
+    "≥ 25% rise from baseline": _("PD: rise from baseline ≥ 25%"),
+}
+
+
+def boundary_display(boundary: list[dict[str, str]]) -> list[tuple[str, str, str]]:
+    shown = []
+    for b in boundary:
+        label = str(MarrowAssessment._meta.get_field(b["field"]).verbose_name)
+        shown.append((label, b["value"], str(BOUNDARY_RULES.get(b["rule"], b["rule"]))))
+    return shown
+
+
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class MarrowAssessment(CrfInstance):
     """One marrow and disease assessment (CLINICAL_SPEC §5.1, §4.4). ANC and platelets are
@@ -155,6 +174,11 @@ class MarrowAssessment(CrfInstance):
 
     def __str__(self) -> str:
         return f"{self.subject} MA {self.assessment_date}"
+
+    @property
+    def boundary_display(self) -> list[tuple[str, str, str]]:
+        """(field label, value, rule) of each value exactly at a threshold, in the page's language."""
+        return boundary_display(self.boundary or [])
 
     @property
     def final_response(self) -> str:

@@ -17,7 +17,7 @@ from crf.forms import form_class_for
 from crf.services import StaleVersionError
 from response import services
 from response.derive import derive_response
-from response.models import MarrowAssessment, ResponseCategory
+from response.models import MarrowAssessment, ResponseCategory, boundary_display
 from study import access
 from study.protocol import NoProtocolSettings
 from study.roles import Action
@@ -51,7 +51,9 @@ def live_response(request: HttpRequest, subject_pk: int) -> HttpResponse:
             derived = derive_response(candidate)
         except NoProtocolSettings:
             derived = None
-    return render(request, "response/_live_response.html", {"derived": derived, "missing": missing})
+    boundary = boundary_display(derived["boundary"]) if derived else []
+    context = {"derived": derived, "missing": missing, "boundary": boundary}
+    return render(request, "response/_live_response.html", context)
 
 
 class AdjudicationForm(forms.Form):
