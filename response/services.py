@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from crf import checks, derivations, locks
 from crf.audit import audit_context
-from crf.services import StaleVersionError, save_form, save_service
+from crf.services import StaleVersionError, data_fields, save_form, save_service
 from response.models import MarrowAssessment, MrdTest, Relapse, ResponseCategory
 from study import access
 from study.roles import Action
@@ -61,8 +61,22 @@ def rederive_assessments(
 def record_marrow_assessment(
     *, user: User, instance: MarrowAssessment, expected_version: int | None, reason: str = ""
 ) -> MarrowAssessment:
-    """Save the assessment (its response derived in the save path); later assessments re-derive."""
-    previous = None if instance.pk is None else MarrowAssessment.objects.get(pk=instance.pk).assessment_date
+    """Save the assessment (its response derived in the save path); later assessments re-derive.
+    An adjudication covers the values it was made on: changing an entered value clears it, so
+    the response is derived (and, at a threshold, adjudicated) afresh."""
+    current = None if instance.pk is None else MarrowAssessment.objects.get(pk=instance.pk)
+    previous = None if current is None else current.assessment_date
+    if current is not None and current.adjudicated_response:
+        entered = [
+            f.name
+            for f in MarrowAssessment._meta.concrete_fields
+            if f.editable and f.name in data_fields(MarrowAssessment)
+        ]
+        if any(getattr(instance, name) != getattr(current, name) for name in entered):
+            instance.adjudicated_response = ""
+            instance.adjudicated_by = None
+            instance.adjudicated_at = None
+            instance.adjudication_reason = ""
     saved = save_form(user=user, instance=instance, expected_version=expected_version, reason=reason)
     start = min(d for d in (previous, saved.assessment_date) if d is not None)
     rederive_assessments(

@@ -163,9 +163,12 @@ def test_operator_change_rederives_the_responses_it_affects(infused, coordinator
         values={"count_operator": ">"},
         reason="ELN 2022 count criteria",
     )
+    from crf.models import OutboxMessage
     from crf.rederive import rederive_for_settings
 
-    rows = rederive_for_settings(settings_id=version.pk)
+    job = OutboxMessage.objects.filter(sent_at__isnull=True).latest("pk")
+    assert (job.task_name, job.kwargs) == ("study.tasks.rederive_for_settings", {"settings_id": version.pk})
+    rows = rederive_for_settings(settings_id=job.kwargs["settings_id"])  # what the task runs
     at_threshold, clear = reread(at_threshold), reread(clear)
     assert (at_threshold.response, at_threshold.settings_version) == ("CRi", 2)
     assert at_threshold.derivation_inputs["count_operator"] == ">"
@@ -181,3 +184,16 @@ def test_operator_change_rederives_the_responses_it_affects(infused, coordinator
         object_id__in=MarrowAssessment.objects.filter(is_baseline=True).values("pk"),
         form_label="response.marrowassessment",
     ).exists()
+
+
+def test_changing_an_entered_value_clears_the_adjudication(infused, coordinator, investigator):
+    subject = infused()
+    ma = reread(marrow(coordinator, subject, on=day(28), blasts="5"))
+    ma = response_services.adjudicate_response(
+        user=investigator, assessment=ma, response="CR", reason="Recount 4.8%", expected_version=ma.version
+    )
+    ma.anc = ma.anc + 1
+    ma = save(user=coordinator, instance=ma, expected_version=ma.version)
+    ma = reread(ma)
+    assert (ma.adjudicated_response, ma.adjudicated_by, ma.response, ma.needs_adjudication) == ("", None, "PR", True)
+    assert boundary_queries(ma).filter(status=QueryStatus.OPEN, field_name="marrow_blasts_pct").exists()
