@@ -55,7 +55,6 @@ def enter_os(user, infused, times: list[tuple[int, bool]]) -> list[Subject]:
 
 
 @pytest.mark.req("CLINICAL_SPEC-8")
-@pytest.mark.slow
 def test_survival_data_set_1(infused, coordinator):
     """45†, 90, 120†, 150†, 200, 250†, 300, 365, 400, 500 → S(365) = 0.5400, median not reached."""
     times = [(45, True), (90, False), (120, True), (150, True), (200, False), (250, True), (300, False),
@@ -77,7 +76,6 @@ def test_survival_data_set_1(infused, coordinator):
 
 
 @pytest.mark.req("CLINICAL_SPEC-8")
-@pytest.mark.slow
 def test_survival_data_set_2_with_a_cutoff(infused, coordinator):
     """30†, 60†, 90, 120†, 150†, 200, 240†, 300†, 330, 400 → median 240."""
     times = [(30, True), (60, True), (90, False), (120, True), (150, True), (200, False), (240, True),
@@ -98,7 +96,6 @@ def test_survival_data_set_2_with_a_cutoff(infused, coordinator):
 
 
 @pytest.mark.req("CLINICAL_SPEC-8")
-@pytest.mark.slow
 def test_competing_risk_data_set_from_relapse_and_death_forms(infused, coordinator):
     """30(0) 60(1) 90(2) 120(1) 150(0) 180(1) 210(2) 240(0) 300(1) 365(0) 400(0) 450(2) →
     cumulative incidence of relapse at 365 = 0.4156."""
