@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from clinical.crs import CrsSettings
+from clinical.response import ResponseSettings
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,17 @@ class ProtocolChoices:
             child_sbp_per_year_mmhg=self.hypotension_child_per_year,
             infant_sbp_below_mmhg=self.hypotension_infant_sbp,
             episode_gap_days=self.crs_episode_gap_days,
+        )
+
+    def response_settings(self) -> ResponseSettings:
+        """The response rules' view of these choices (§5.1 operators and relapse threshold,
+        §5.2 MRD cut-off and minimum flow cells), in clinical/response.py."""
+        return ResponseSettings(
+            count_operator=self.count_operator,
+            relapse_operator=self.relapse_operator,
+            relapse_threshold_pct=self.relapse_threshold_pct,
+            mrd_cutoff_pct=self.mrd_cutoff_pct,
+            mrd_min_cells_flow=self.mrd_min_cells_flow,
         )
 
     def to_json(self) -> dict[str, Any]:

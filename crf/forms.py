@@ -33,6 +33,13 @@ class CrfFormBase(forms.ModelForm):  # type: ignore[type-arg]
             visit_field = self.fields["visit"]
             visit_field.queryset = instance.subject.visits.select_related("definition")  # type: ignore[attr-defined]
             visit_field.label_from_instance = lambda v: f"{v.definition.code} · {v.definition.display_name}"  # type: ignore[attr-defined]
+        for name, field in self.fields.items():
+            # A link to another form (an MRD test's marrow assessment): only this subject's, in use.
+            related = getattr(getattr(field, "queryset", None), "model", None)
+            if name != "visit" and isinstance(related, type) and issubclass(related, CrfInstance):
+                field.queryset = related._default_manager.filter(  # type: ignore[attr-defined]
+                    subject=instance.subject, entered_in_error=False
+                )
         if not self.is_bound:
             self.initial["opened_version"] = instance.version if instance.pk else None
             self.initial["mark_complete"] = instance.entry_status == EntryStatus.COMPLETE

@@ -58,6 +58,11 @@ def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None)
         visit_pk = request.GET.get("visit", "")
         if visit_pk.isdigit():  # entered from a casebook cell: that visit
             instance.visit = subject.visits.select_related("definition").filter(pk=int(visit_pk)).first()
+        for field in _parent_form_fields(model):  # entered from its parent form (an MRD test of an assessment)
+            parent_pk = request.GET.get(field.name, "")
+            if parent_pk.isdigit():
+                parent = field.related_model._default_manager.filter(pk=int(parent_pk), subject=subject).first()
+                setattr(instance, field.name, parent)
     else:
         instance = model._default_manager.filter(pk=pk, subject=subject).first()
         if instance is None:
@@ -138,8 +143,25 @@ def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None)
         "queries": queries,
         "current_values": current_values,
         "history_label": model._meta.label_lower,
+        "can_adjudicate": access.can(request.user, Action.ADJUDICATE, site=subject.site),
     }
-    return render(request, "crf/form.html", context)
+    # A form may extend the generic page (e.g. response/marrowassessment_form.html: live response).
+    templates = [f"{model._meta.app_label}/{model._meta.model_name}_form.html", "crf/form.html"]
+    return render(request, templates, context)
+
+
+def _parent_form_fields(model):  # type: ignore[no-untyped-def]
+    """Foreign keys of a form to another form (its parent)."""
+    from crf.models import CrfInstance
+
+    return [
+        f
+        for f in model._meta.concrete_fields
+        if f.is_relation
+        and f.editable
+        and isinstance(f.related_model, type)
+        and issubclass(f.related_model, CrfInstance)
+    ]
 
 
 def _value_shown(instance, field) -> object:  # type: ignore[no-untyped-def]

@@ -19,6 +19,7 @@ urlpatterns = [
     path("subjects/import/", include("crf.import_urls")),
     path("subjects/", include("subjects.urls")),
     path("subjects/", include("labs.urls")),
+    path("subjects/", include("response.urls")),
     path("history/", include("crf.urls")),
     path("", include("study.urls")),
 ]

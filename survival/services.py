@@ -1,0 +1,53 @@
+"""Writes of the survival forms through `crf.services.save_form` (STYLE habit 3). A death moves
+the subject to "died" through the lifecycle service (subjects.services.change_status), in the
+same transaction; a refused transition names the death date and nothing is saved.
+
+Not here: a death whose primary cause is CRS or ICANS setting that episode's grade to 5 — the
+CRS/ICANS episodes belong to the safety forms, built in parallel (issue 9 item 4, left to them)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from crf.services import save_form, save_service
+from subjects import services as subject_services
+from subjects.lifecycle import Event, Status
+from subjects.models import Subject
+from survival.models import Death, FollowUpContact, SubsequentTherapy
+
+if TYPE_CHECKING:
+    from study.models import User
+
+
+@save_service(Death)
+@transaction.atomic
+def record_death(*, user: User, instance: Death, expected_version: int | None, reason: str = "") -> Death:
+    """Save the death; an infused subject (in follow-up, or withdrawn with survival follow-up)
+    moves to "died" on the date of death (CLINICAL_SPEC §6; subjects/lifecycle.py)."""
+    subject = Subject.objects.select_for_update().get(pk=instance.subject_id)
+    saved = save_form(user=user, instance=instance, expected_version=expected_version, reason=reason)
+    if subject.status != Status.DIED:
+        try:
+            subject_services.change_status(user=user, subject=subject, event=Event.DIE, on=saved.death_date)
+        except ValidationError as exc:
+            if hasattr(exc, "error_dict") and "on" in exc.error_dict:
+                raise ValidationError({"death_date": exc.error_dict["on"]}) from exc
+            raise ValidationError({"death_date": exc.messages}) from exc
+    return saved
+
+
+@save_service(FollowUpContact)
+def record_follow_up(
+    *, user: User, instance: FollowUpContact, expected_version: int | None, reason: str = ""
+) -> FollowUpContact:
+    return save_form(user=user, instance=instance, expected_version=expected_version, reason=reason)
+
+
+@save_service(SubsequentTherapy)
+def record_subsequent_therapy(
+    *, user: User, instance: SubsequentTherapy, expected_version: int | None, reason: str = ""
+) -> SubsequentTherapy:
+    return save_form(user=user, instance=instance, expected_version=expected_version, reason=reason)
