@@ -260,6 +260,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name for choice sets several forms share (partial-date imputation flags).
+    "ENUM_NAME_OVERRIDES": {
+        "ImputationEnum": "crf.fields.Imputation",
+        "DonorEnum": "survival.models.Donor",
+        "ResponseEnum": "response.models.ResponseCategory",
+        "MrdStatusEnum": "response.models.MrdResult",
+        "SubjectStatusEnum": "subjects.lifecycle.Status",
+    },
 }
 
 # Knox API tokens (DESIGN §6): stored as SHA-512 digests, expiring after API_TOKEN_TTL_DAYS,

@@ -9,6 +9,7 @@ tests fail with the 400 body, which says which example to add to EXAMPLES."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -44,6 +45,32 @@ class Example:
     status: str = "lymphodepleted"
     #: a field and a value the model's validators refuse (400 with that field)
     refused: dict[str, Any] = field(default_factory=dict)
+    #: records the form needs first (a date of birth, a parent form): (subject, user) → extra payload
+    prepare: Callable[[Subject, Any], dict[str, Any]] | None = None
+
+    def payload_for(self, subject: Subject, user: Any) -> dict[str, Any]:
+        extra = self.prepare(subject, user) if self.prepare else {}
+        return {"subject": subject.pk, **self.payload, **extra}
+
+
+def _date_of_birth(subject: Subject, user: Any) -> dict[str, Any]:
+    services.save_identity_record(user=user, subject=subject, full_name="王五", date_of_birth=date(1990, 5, 1))
+    return {}
+
+
+def _marrow_assessment(subject: Subject, user: Any) -> dict[str, Any]:
+    from crf.services import save
+    from response.models import MarrowAssessment
+
+    marrow = MarrowAssessment(
+        subject=subject,
+        assessment_date=date(2026, 4, 12),
+        marrow_blasts_pct=Decimal("2"),
+        peripheral_blasts_pct=Decimal("0"),
+        anc=Decimal("1.5"),
+        platelets=Decimal("120"),
+    )
+    return {"assessment": save(user=user, instance=marrow, expected_version=None).pk}
 
 
 EXAMPLES: dict[str, Example] = {
@@ -91,6 +118,65 @@ EXAMPLES: dict[str, Example] = {
             "category": "antipyretic",
         },
         refused={"atc_code": "not-an-atc"},
+    ),
+    "demographics": Example(
+        {"assessment_date": "2026-03-03", "age_years": 35, "sex": "M", "weight_kg": "70.0", "height_cm": "175.0"},
+        refused={"sex": "X"},
+    ),
+    "performance-status": Example(
+        {"assessment_date": "2026-03-03", "scale": "ecog", "score": 1},
+        refused={"score": 7},
+        prepare=_date_of_birth,
+    ),
+    "disease-history": Example(
+        {
+            "diagnosis": "t_all",
+            "diagnosis_date": "2024-05",
+            "blast_cd7_pct": "95.0",
+            "disease_status": "relapsed",
+            "prior_lines": 3,
+            "cns_status": "CNS1",
+        },
+        refused={"diagnosis_date": "2024-13"},
+    ),
+    "prior-therapies": Example(
+        {
+            "line_number": 1,
+            "therapy_type": "chemotherapy",
+            "regimen": "VDLP 诱导",
+            "start_date": "2024-06",
+            "best_response": "CR",
+        },
+        refused={"start_date": "06/2024"},
+    ),
+    "mrd-tests": Example(
+        {
+            "sample_date": "2026-04-12",
+            "method": "flow",
+            "detected": False,
+            "sensitivity": "0.0001",
+            "cells_analysed": 1000000,
+            "cd7_independent_gating": True,
+        },
+        refused={"method": "pcr"},
+        status="infused",
+        prepare=_marrow_assessment,
+    ),
+    "relapses": Example(
+        {"relapse_date": "2026-06-01", "site_marrow": True, "blast_cd7_status": "negative"},
+        refused={"blast_cd7_status": "absent"},
+        status="infused",
+    ),
+    "subsequent-therapies": Example(
+        {
+            "therapy_type": "hsct",
+            "start_date": "2026-05-20",
+            "consolidative": True,
+            "donor": "matched_sibling",
+            "conditioning": "TBI/Cy",
+        },
+        refused={"donor": "cousin"},
+        status="infused",
     ),
     "vital-signs": Example(
         {"assessment_date": "2026-03-12", "temperature_c": "37.0", "systolic_bp": 120, "heart_rate": 80},
@@ -205,7 +291,7 @@ def created(subject_at):
         example = example_for(resource)
         subject = subject_at(example.status, user=user, site=site)
         client = token_client(user)
-        response = send(client, "POST", f"/api/v1/{resource}/", {"subject": subject.pk, **example.payload})
+        response = send(client, "POST", f"/api/v1/{resource}/", example.payload_for(subject, user))
         assert response.status_code == 201, (resource, response.content[:1000])
         return client, subject, response
 

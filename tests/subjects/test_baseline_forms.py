@@ -354,4 +354,6 @@ def test_every_new_form_is_a_casebook_column_in_clinical_order(enrolled, coordin
     subject = enrolled()
     page = login(coordinator).get(f"/subjects/{subject.pk}/casebook/")
     codes = [code for code, _title in page.context["casebook"].codes]
-    assert codes == ["DM", "PS", "MH", "DH", "PT", "CC", "BR", "LD", "INF", "VS", "CM", "DV"]
+    # this issue's forms, in clinical order around the treatment forms (other issues add more columns)
+    ours = ["DM", "PS", "MH", "DH", "PT", "CC", "BR", "LD", "INF", "VS", "CM", "DV"]
+    assert [code for code in codes if code in ours] == ours
