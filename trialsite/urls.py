@@ -16,5 +16,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("subjects/", include("subjects.urls")),
     path("history/", include("crf.urls")),
+    path("data/", include("crf.urls_dm")),
     path("", include("study.urls")),
 ]
