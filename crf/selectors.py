@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Model, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from crf import locks, sdv
@@ -120,6 +120,12 @@ class QueryPermissions:
     reopen: bool = False
     cancel: bool = False
 
+    @property
+    def actions(self) -> list[str]:
+        """The step names (URLs) offered: "confirm" is the answer a page can take by itself."""
+        steps = {"confirm": self.answer, "close": self.close, "reopen": self.reopen, "cancel": self.cancel}
+        return [name for name, allowed in steps.items() if allowed]
+
 
 def query_permissions(user: User | AnonymousUser, query: Query, *, locked: bool) -> QueryPermissions:
     """Which steps the page offers on one query; the services decide again on submit."""
@@ -212,3 +218,17 @@ def casebook_badges(subject_casebook: object) -> str:
         own = [lock for lock in found if lock.content_type_id == ct and lock.object_id == instance.pk]
         instance.lock_kind = locks.strongest([*own, *(lock for lock in found if lock.object_id is None)])  # type: ignore[attr-defined]
     return whole
+
+
+def record_queries(user: User | AnonymousUser, record: Model) -> list[Query]:
+    """All queries on one form or visit with their threads and the steps this user may take
+    (the visit page shows the automatic visit-date queries this way)."""
+    locked = locks.strongest(locks.active_locks_over(record)) == DataLock.Kind.LOCK
+    found = list(
+        with_steps(
+            queries_for(user).filter(content_type=ContentType.objects.get_for_model(type(record)), object_id=record.pk)
+        )
+    )
+    for query in found:
+        query.may = query_permissions(user, query, locked=locked)  # type: ignore[attr-defined]
+    return found

@@ -149,6 +149,7 @@ def _detail(
     form_title, field_label = selectors.query_label(query)
     context = {
         "query": query,
+        "one": [query],
         "subject": query.subject,
         "form_title": form_title,
         "field_label": field_label,
@@ -191,6 +192,8 @@ def query_list(request: HttpRequest, subject_pk: int | None = None) -> HttpRespo
             min_days=chosen.get("min_days"),
         ),
     )
+    if filters.is_bound and not filters.is_valid():
+        query_set = query_set.none()  # a refused filter lists nothing rather than everything
     rows = [
         {"query": q, "label": selectors.query_label(q), "link": selectors.query_link(q)}
         for q in query_set.select_related("subject__site")

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crf.registry import crf_models
-from crf.selectors import casebook_badges
+from crf.selectors import casebook_badges, record_queries
 from study import access
 from study.protocol import NoProtocolSettings
 from study.roles import Action, role_may
@@ -324,7 +324,7 @@ def visit_detail(request: HttpRequest, pk: int, visit_pk: int) -> HttpResponse:
         "day0": subject.day0,
         "form": form,
         "can_edit": can_edit,
-        "queries": selectors.active_queries_on(visit),
+        "queries": record_queries(request.user, visit),
     }
     return render(request, "subjects/visit_detail.html", context, status=400 if form.errors else 200)
 
