@@ -311,7 +311,7 @@ class SdvPlan(models.Model):
     seed gives the same sample on every machine, and the plan's history records every seed."""
 
     study = models.OneToOneField("study.Study", on_delete=models.PROTECT, related_name="sdv_plan")
-    full_forms = models.JSONField(_("forms verified in full"), default=list)
+    full_forms = models.JSONField(_("forms verified in full"), default=list, blank=True)
     sample_percent = models.PositiveSmallIntegerField(
         _("sample of the other forms (%)"),
         validators=[MinValueValidator(0), MaxValueValidator(100)],

@@ -164,13 +164,11 @@ def clear_marks_after_change(*, user: User, form: CrfInstance, changed: Iterable
     for mark in marks:
         mark.cleared_at = at
         mark.cleared_by = user
-        mark.cleared_reason = (
-            _("Changed to version %(version)s: %(fields)s")
-            % {
-                "version": form.version,
-                "fields": ", ".join(sorted(changed)),
-            }[:300]
-        )
+        text = _("Changed to version %(version)s: %(fields)s") % {
+            "version": form.version,
+            "fields": ", ".join(sorted(changed)),
+        }
+        mark.cleared_reason = text[:300]
         mark.save(update_fields=["cleared_at", "cleared_by", "cleared_reason"])
     return len(marks)
 
