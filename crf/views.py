@@ -16,7 +16,7 @@ from crf.forms import form_class_for
 from crf.history import record_history, resolve_record
 from crf.models import ACTIVE_QUERY_STATUSES, EntryStatus, Query
 from crf.registry import crf_model
-from crf.selectors import form_page_data
+from crf.selectors import field_label, form_page_data
 from crf.services import SYSTEM_FIELDS, StaleVersionError, data_fields, save
 from study import access
 from study.roles import Action
@@ -115,6 +115,8 @@ def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None)
                 status__in=ACTIVE_QUERY_STATUSES,
             )
         )
+        for query in queries:
+            query.field_label = field_label(model, query.field_name)  # type: ignore[attr-defined]
     current_values = (
         [(form.fields[name].label, getattr(current, name)) for name in data_fields(model) if name in form.fields]
         if current is not None

@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from crf import locks, queries, selectors
@@ -107,11 +107,11 @@ STEPS = {
     "cancel": lambda user, query, text: queries.cancel_query(user=user, query=query, reason=text),
 }
 DONE = {
-    "confirm": _("Answer saved: value confirmed."),
-    "corrected": _("Answer saved: value corrected."),
-    "close": _("Query closed."),
-    "reopen": _("Query re-opened."),
-    "cancel": _("Query cancelled."),
+    "confirm": gettext_lazy("Answer saved: value confirmed."),
+    "corrected": gettext_lazy("Answer saved: value corrected."),
+    "close": gettext_lazy("Query closed."),
+    "reopen": gettext_lazy("Query re-opened."),
+    "cancel": gettext_lazy("Query cancelled."),
 }
 
 
