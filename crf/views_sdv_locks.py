@@ -172,7 +172,9 @@ def lock_set(request: HttpRequest) -> HttpResponse:
     subject = form = None
     if request.POST.get("subject"):
         if request.POST.get("code"):
-            subject, form = _form_of(request.POST["subject"], request.POST["code"], request.POST.get("pk", ""), request)  # type: ignore[arg-type]
+            if not request.POST.get("pk", "").isdigit():
+                raise Http404
+            subject, form = _form_of(request.POST["subject"], request.POST["code"], int(request.POST["pk"]), request)  # type: ignore[arg-type]
         else:
             subject = access_subject(request.user, request.POST["subject"], Action.VIEW_CRF)
         study = subject.site.study

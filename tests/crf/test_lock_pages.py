@@ -251,3 +251,24 @@ def test_a_freeze_refuses_a_visit_date_change(enrolled_subject_with_vs, users_a)
         record_visit_date(user=users_a["coordinator"], visit=visit, visit_date=visit.planned_date)
     assert refused.value.messages == ["This form is frozen: data cannot be changed."]
     assert Visit.objects.get(pk=visit.pk).visit_date is None
+
+
+def test_bad_lock_requests_are_refused_without_a_500(vs, users_a, login, client):
+    login(users_a["data_manager"])
+    assert (
+        client.post(
+            "/data/locks/new/", {"kind": "lock", "reason": "x", "subject": vs.subject_id, "code": "VS", "pk": "abc"}
+        ).status_code
+        == 404
+    )
+    assert client.post("/data/locks/new/", {"kind": "lock", "reason": "x", "subject": "abc"}).status_code == 404
+    assert (
+        client.post(
+            "/data/locks/new/", {"kind": "lock", "reason": "x", "subject": vs.subject_id, "code": "XX", "pk": "1"}
+        ).status_code
+        == 404
+    )
+    response = client.post("/data/locks/new/", {"kind": "seal", "reason": "x"}, follow=True)
+    assert "Choose freeze or lock and give a reason." in response.content.decode()
+    assert client.post("/data/locks/999999/lift/", {"reason": "x"}).status_code == 404
+    assert DataLock.objects.count() == 0
