@@ -1,22 +1,35 @@
-"""Is a form writable? (DESIGN §4: a freeze stops data changes; a lock stops everything.)
+"""Freezes and locks (DESIGN §4: a freeze stops data changes while queries, SDV and signing
+continue; a lock stops all of them; only a data manager sets or lifts either, with a reason).
 
-The lock records and their pages come with the data-management issue; the check lives here so
-every write path — pages, API, import, re-derivation — asks the same question.
+The checks live here so every write path — pages, API, import, re-derivation — asks the same
+question: `assert_data_writable` (data changes) and `assert_not_locked` (query, SDV and
+signature actions). `set_data_lock` and `lift_data_lock` are the only ways a lock changes.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Model, Q
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crf.audit import audit_context
 from crf.models import CrfInstance, DataLock
+from study import access
+from study.roles import Action
+
+if TYPE_CHECKING:
+    from study.models import Study, User
+    from subjects.models import Subject
 
 
-def active_locks_over(instance: CrfInstance) -> list[DataLock]:
+def active_locks_over(instance: CrfInstance | Model) -> list[DataLock]:
     """Freezes and locks covering this form: study-wide, on its subject, or on it."""
-    subject = instance.subject
+    subject = instance.subject  # type: ignore[union-attr]
     scope = Q(subject__isnull=True) | Q(subject=subject, object_id__isnull=True)
     if instance.pk is not None:
         scope |= Q(
@@ -36,7 +49,91 @@ def assert_data_writable(instance: CrfInstance) -> None:
         raise ValidationError(_("This form is frozen: data cannot be changed."), code="frozen")
 
 
-def assert_not_locked(instance: CrfInstance) -> None:
+def assert_not_locked(instance: CrfInstance | Model) -> None:
     """Refuse query, SDV and signature actions under a lock (a freeze allows them)."""
     if any(lock.kind == DataLock.Kind.LOCK for lock in active_locks_over(instance)):
         raise ValidationError(_("This form is locked: no changes are possible."), code="locked")
+
+
+def _require_lock_manager(user: User, study: Study, subject: Subject | None) -> None:
+    """DESIGN §4a "freeze / lock / unlock": a data manager at the subject's site; a study-wide
+    freeze or lock reaches every site, so it needs the role at every site of the study."""
+    if subject is not None:
+        access.require(user, Action.FREEZE_LOCK, site=subject.site)
+        return
+    sites = list(study.sites.all())
+    if not sites or not all(access.can(user, Action.FREEZE_LOCK, site=site) for site in sites):
+        raise PermissionDenied
+
+
+def _lock_site(study: Study, subject: Subject | None):  # type: ignore[no-untyped-def]
+    return subject.site if subject is not None else None
+
+
+@transaction.atomic
+def set_data_lock(
+    *,
+    user: User,
+    kind: str,
+    study: Study,
+    subject: Subject | None = None,
+    form: CrfInstance | None = None,
+    reason: str,
+) -> DataLock:
+    """Freeze or lock the whole study, one subject (`subject`) or one form (`form`)."""
+    if form is not None:
+        subject = form.subject
+    if subject is not None and subject.site.study_id != study.pk:
+        raise ValidationError(_("This subject is not in this study."))
+    _require_lock_manager(user, study, subject)
+    if kind not in DataLock.Kind.values:
+        raise ValidationError({"kind": _("Choose freeze or lock.")})
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": _("Give a reason.")}, code="required")
+    scope: dict[str, object] = {"study": study, "subject": subject, "content_type": None, "object_id": None}
+    if form is not None:
+        if form.pk is None:
+            raise ValidationError(_("Save the form before freezing or locking it."))
+        scope["content_type"] = ContentType.objects.get_for_model(type(form))
+        scope["object_id"] = form.pk
+    if DataLock.objects.filter(kind=kind, lifted_at__isnull=True, **scope).exists():
+        raise ValidationError(_("This is already in force."), code="duplicate")
+    lock = DataLock(kind=kind, reason=reason, set_by=user, set_at=timezone.now(), **scope)
+    with audit_context(user=user, site=_lock_site(study, subject), reason=reason):
+        lock.full_clean(exclude=["study", "subject", "content_type", "set_by"])
+        lock.save()
+    return lock
+
+
+@transaction.atomic
+def lift_data_lock(*, user: User, lock: DataLock, reason: str) -> DataLock:
+    """Lift a freeze or lock, with a reason. The row stays, with who lifted it, when and why."""
+    lock = DataLock.objects.select_for_update(of=("self",)).select_related("study", "subject__site").get(pk=lock.pk)
+    _require_lock_manager(user, lock.study, lock.subject)
+    if lock.lifted_at is not None:
+        raise ValidationError(_("This was already lifted."), code="lifted")
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": _("Give a reason.")}, code="required")
+    lock.lifted_by = user
+    lock.lifted_at = timezone.now()
+    lock.lift_reason = reason
+    with audit_context(user=user, site=_lock_site(lock.study, lock.subject), reason=reason):
+        lock.save(update_fields=["lifted_by", "lifted_at", "lift_reason"])
+    return lock
+
+
+def strongest(found: list[DataLock]) -> str:
+    """ "lock", "freeze" or "" for badges: a lock outranks a freeze."""
+    kinds = {lock.kind for lock in found}
+    return DataLock.Kind.LOCK if DataLock.Kind.LOCK in kinds else (DataLock.Kind.FREEZE if kinds else "")
+
+
+def locks_in_subject(subject: Subject) -> list[DataLock]:
+    """Active freezes and locks covering any part of one subject's casebook, in one query."""
+    return list(
+        DataLock.objects.filter(
+            Q(subject__isnull=True) | Q(subject=subject), study_id=subject.site.study_id, lifted_at__isnull=True
+        ).select_related("set_by", "content_type")
+    )

@@ -1,5 +1,5 @@
 """What every form shares (DESIGN §4 "CRF instance"): the CRF base, queries, data locks and the
-transactional outbox. SDV marks and signatures join them in later issues."""
+transactional outbox, SDV marks and the SDV plan. Signatures join them in a later issue."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pgtrigger
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -324,3 +325,71 @@ class ImportUpload(models.Model):
 
     def __str__(self) -> str:
         return f"upload {self.user_id} {self.crf_code} {self.file_name}"
+
+
+# --- source data verification (issue 7 item 2) ------------------------------------------------
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class SdvMark(models.Model):
+    """A monitor's source data verification of one form (`field_name` blank) or one of its
+    fields (DESIGN §4 "SDV marks … are separate records"). A later change to the verified data
+    clears the mark (`cleared_at`, with the change that cleared it); the row stays, so the page
+    can say "SDV cleared by change on …". Never deleted."""
+
+    subject = models.ForeignKey("subjects.Subject", on_delete=models.PROTECT, related_name="sdv_marks")
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
+    object_id = models.PositiveBigIntegerField()
+    form = GenericForeignKey("content_type", "object_id")
+    field_name = models.CharField(_("field"), max_length=100, blank=True)
+    form_version = models.PositiveIntegerField(_("form version verified"))
+    verified_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    verified_at = models.DateTimeField(_("verified at"))
+    cleared_at = models.DateTimeField(_("cleared at"), null=True, blank=True)
+    cleared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    cleared_reason = models.CharField(_("why the mark was cleared"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("SDV mark")
+        verbose_name_plural = _("SDV marks")
+        ordering = ["verified_at", "pk"]
+        indexes = [models.Index(fields=["content_type", "object_id"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["content_type", "object_id", "field_name"],
+                condition=Q(cleared_at__isnull=True),
+                name="one_active_sdv_mark_per_form_field",
+            ),
+        ]
+        triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
+
+    def __str__(self) -> str:
+        return f"SDV {self.content_type_id}/{self.object_id} {self.field_name or '*'}"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class SdvPlan(models.Model):
+    """A study's SDV plan: forms verified in full (100%) and a reproducible sample of the rest.
+    A form instance outside the full list is in the sample when a SHA-256 of the recorded
+    `seed`, its CRF code and its id falls under `sample_percent` (crf.sdv.in_sample) — the same
+    seed gives the same sample on every machine, and the plan's history records every seed."""
+
+    study = models.OneToOneField("study.Study", on_delete=models.PROTECT, related_name="sdv_plan")
+    full_forms = models.JSONField(_("forms verified in full"), default=list, blank=True)
+    sample_percent = models.PositiveSmallIntegerField(
+        _("sample of the other forms (%)"),
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+    )
+    seed = models.PositiveIntegerField(_("sample seed"))
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    updated_at = models.DateTimeField(_("updated at"))
+
+    class Meta:
+        verbose_name = _("SDV plan")
+        verbose_name_plural = _("SDV plans")
+        triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
+
+    def __str__(self) -> str:
+        return f"SDV plan {self.study_id}"

@@ -54,10 +54,10 @@ def queryable_fields(model: type[CrfInstance]) -> list[str]:
 
 
 def _form_of(query: Query) -> CrfInstance:
-    """The query's form as stored now (not a copy the caller may hold)."""
+    """The query's form (or, for an automatic visit-date query, its visit) as stored now."""
     model = query.content_type.model_class()
-    assert model is not None and issubclass(model, CrfInstance)
-    return model.objects.select_related("subject__site").get(pk=query.object_id)
+    assert model is not None
+    return model._default_manager.select_related("subject__site").get(pk=query.object_id)  # type: ignore[no-any-return]
 
 
 def _locked_query(query: Query) -> Query:
@@ -168,7 +168,10 @@ def answer_query(*, user: User, query: Query, answer: Query.Answer, text: str) -
         step_text = text
         query.value = current_value
     else:
-        if form.updated_at <= _opened_at(query):
+        updated_at = getattr(form, "updated_at", None)  # a visit keeps no save time: compare values
+        if (updated_at is not None and updated_at <= _opened_at(query)) or (
+            updated_at is None and current_value == query.value
+        ):
             raise _refuse_transition(
                 _("The form has not been saved since this query was raised: correct the value on the form first.")
             )
@@ -224,7 +227,7 @@ def reopen_query(*, user: User, query: Query, text: str) -> Query:
     if query.status != QueryStatus.CLOSED:
         raise _refuse_transition(_("Only a closed query can be re-opened."))
     form = _form_of(query)
-    if form.entered_in_error:
+    if getattr(form, "entered_in_error", False):
         raise _refuse_transition(_("This form was marked entered in error: its queries cannot be re-opened."))
     text = _require_text(text, "text", _("Say why the query is re-opened."))
     locks.assert_not_locked(form)
@@ -321,3 +324,20 @@ def queries_for(
         .annotate(days_open=Extract(age, "day"))
         .order_by("raised_at", "pk")
     )
+
+
+def answer_corrected_by_save(*, user: User, form: CrfInstance, before: dict[str, object], reason: str) -> list[Query]:
+    """After site staff saved a form on its page: every open query on a field whose value the
+    save changed is answered "corrected", with the reason for change as its text (issue 7
+    item 1: "correcting the value through the form with a reason for change"). An automatic
+    query whose rule stopped firing has closed itself already and is left alone."""
+    changed = [name for name, old in before.items() if jsonable(getattr(form, name)) != jsonable(old)]
+    if not changed:
+        return []
+    open_queries = Query.objects.filter(
+        content_type=ContentType.objects.get_for_model(type(form)),
+        object_id=form.pk,
+        field_name__in=changed,
+        status=QueryStatus.OPEN,
+    ).order_by("pk")
+    return [answer_query(user=user, query=query, answer=Query.Answer.CORRECTED, text=reason) for query in open_queries]

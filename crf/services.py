@@ -3,6 +3,7 @@
 - compare-and-set on `version`: `UPDATE … WHERE id = … AND version = …`, row count checked;
 - a reason for change once the stored form is complete;
 - refused under a freeze or lock (crf.locks);
+- a change clears the SDV marks of the changed fields and the whole-form mark (crf.sdv);
 - derived values recomputed (crf.derivations) and edit checks run (crf.checks);
 - never a hard delete: `mark_entered_in_error` keeps the row, with a reason.
 Every write runs inside `audit_context`, so the history rows carry user, role, site and reason.
@@ -18,7 +19,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crf import checks, derivations, locks
+from crf import checks, derivations, locks, sdv
 from crf.audit import audit_context
 from crf.models import CrfInstance, EntryStatus, MissingCode
 from study import access
@@ -143,6 +144,8 @@ def save_form(*, user: User, instance: F, expected_version: int | None, reason: 
         if rows != 1:
             raise StaleVersionError(model.objects.get(pk=instance.pk))
         saved = model.objects.select_related("subject__site").get(pk=instance.pk)
+        # A change to verified data clears its SDV marks (DESIGN §4; issue 7 item 2).
+        sdv.clear_marks_after_change(user=user, form=saved, changed=changed, at=now)
         checks.run_edit_checks(saved)
     return saved  # type: ignore[return-value]
 

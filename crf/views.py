@@ -11,10 +11,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crf import drafts
+from crf import views_queries as dm_pages
 from crf.forms import form_class_for
 from crf.history import record_history, resolve_record
 from crf.models import ACTIVE_QUERY_STATUSES, EntryStatus, Query
 from crf.registry import crf_model
+from crf.selectors import field_label, form_page_data
 from crf.services import SYSTEM_FIELDS, StaleVersionError, data_fields, save
 from study import access
 from study.roles import Action
@@ -76,6 +78,7 @@ def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None)
     if request.method == "POST":
         if not can_edit:
             raise PermissionDenied
+        before = dm_pages.values_before_edit(instance)
         form = form_class(request.POST, instance=instance)
         if form.is_valid():
             edited = form.save(commit=False)
@@ -101,6 +104,7 @@ def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None)
                 else:
                     form.add_error(None, exc)
             else:
+                dm_pages.answer_corrected(request, saved, before, form.cleaned_data["reason"])
                 drafts.discard(request.user, request.path)  # type: ignore[arg-type]
                 messages.success(request, _("Saved."))
                 return redirect("subjects:form_edit", subject_pk=subject.pk, code=code, pk=saved.pk)
@@ -118,6 +122,8 @@ def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None)
                 status__in=ACTIVE_QUERY_STATUSES,
             )
         )
+        for query in queries:
+            query.field_label = field_label(model, query.field_name)  # type: ignore[attr-defined]
     current_values = (
         [(form.fields[name].label, getattr(current, name)) for name in data_fields(model) if name in form.fields]
         if current is not None
@@ -144,6 +150,8 @@ def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None)
         "current_values": current_values,
         "history_label": model._meta.label_lower,
         "can_adjudicate": access.can(request.user, Action.ADJUDICATE, site=subject.site),
+        # queries by field, SDV marks, freezes and locks (issue 7)
+        "dm": form_page_data(request.user, instance) if instance.pk is not None else None,
     }
     # A form may extend the generic page (e.g. response/marrowassessment_form.html: live response).
     templates = [f"{model._meta.app_label}/{model._meta.model_name}_form.html", "crf/form.html"]

@@ -13,6 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
+from crf.selectors import AGING_DAYS, query_counts
 from study import access, selectors, services
 from study.forms import GrantRoleForm, InviteUserForm, LanguageForm, ReasonForm
 from study.models import Membership
@@ -37,6 +38,13 @@ def home(request: HttpRequest) -> HttpResponse:
         "studies": selectors.home_summary(user),  # type: ignore[arg-type]
         "can_view_crf": access.can_anywhere(user, Action.VIEW_CRF),
         "can_administer": access.can_anywhere(user, Action.ADMINISTER),
+        # data management (issue 7): query counts and the monitor's and data manager's pages
+        "query_counts": query_counts(user) if access.can_anywhere(user, Action.VIEW_CRF) else None,  # type: ignore[arg-type]
+        "aging_days": AGING_DAYS,
+        "can_mark_sdv": access.can_anywhere(user, Action.MARK_SDV),
+        "can_lock": access.can_anywhere(user, Action.FREEZE_LOCK),
+        "can_edit_sdv_plan": access.can_anywhere(user, Action.FREEZE_LOCK)
+        or access.can_anywhere(user, Action.ADMINISTER),
     }
     return render(request, "study/home.html", context)
 

@@ -10,9 +10,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crf.registry import crf_models
+from crf.selectors import casebook_badges, record_queries
 from study import access
 from study.protocol import NoProtocolSettings
-from study.roles import Action
+from study.roles import Action, role_may
 from subjects import lifecycle, selectors, services, visits
 from subjects.forms import (
     ConsentForm,
@@ -324,7 +325,7 @@ def visit_detail(request: HttpRequest, pk: int, visit_pk: int) -> HttpResponse:
         "day0": subject.day0,
         "form": form,
         "can_edit": can_edit,
-        "queries": selectors.active_queries_on(visit),
+        "queries": record_queries(request.user, visit),
     }
     return render(request, "subjects/visit_detail.html", context, status=400 if form.errors else 200)
 
@@ -334,10 +335,15 @@ def casebook(request: HttpRequest, pk: int) -> HttpResponse:
     """Visits × forms: entry status, open-query badges, due/overdue, the current study day."""
     subject = access_subject(request.user, pk, Action.VIEW_CRF)
     today = visits.site_today(subject)
+    book = selectors.casebook(subject, today=today)
+    roles = access.roles_at(request.user, subject.site)
     context = {
-        "casebook": selectors.casebook(subject, today=today),
+        "casebook": book,
         "subject": subject,
-        "can_edit": access.can(request.user, Action.EDIT_CRF, site=subject.site),
+        "can_edit": any(role_may(role, Action.EDIT_CRF) for role in roles),
+        # SDV and freeze/lock badges (issue 7)
+        "subject_lock": casebook_badges(book),
+        "can_lock": any(role_may(role, Action.FREEZE_LOCK) for role in roles),
     }
     return render(request, "subjects/casebook.html", context)
 

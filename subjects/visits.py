@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clinical.schedule import local_date, planned_date
-from crf import checks
+from crf import checks, locks
 from crf.audit import audit_context
 from study import access
 from study.models import VisitDefinition
@@ -123,6 +123,7 @@ def record_visit_date(*, user: User, visit: Visit, visit_date: date | None, reas
     reason = reason.strip()
     if visit.visit_date == visit_date:
         return visit
+    locks.assert_data_writable(visit)  # a freeze or lock over the subject or study (DESIGN §4)
     if visit.visit_date is not None and not reason:
         raise ValidationError({"reason": _("Give a reason for changing the visit date.")}, code="reason_required")
     visit.visit_date = visit_date

@@ -31,6 +31,17 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def default_language_after_each_test():
+    """A request through the test client activates the user's language in this thread and
+    Django leaves it active after the response; reset it so a later test's service messages
+    are not in the previous test's language."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
+
+
 @pytest.fixture
 def study(db):
     return Study.objects.create(code="test-study", title="Test study", registry_id="NCT00000000", phase="I")

@@ -21,5 +21,6 @@ urlpatterns = [
     path("subjects/", include("labs.urls")),
     path("subjects/", include("response.urls")),
     path("history/", include("crf.urls")),
+    path("data/", include("crf.urls_dm")),
     path("", include("study.urls")),
 ]
