@@ -78,7 +78,6 @@ def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None)
     if request.method == "POST":
         if not can_edit:
             raise PermissionDenied
-        before = dm_pages.values_before_edit(instance)
         form = form_class(request.POST, instance=instance)
         if form.is_valid():
             edited = form.save(commit=False)
@@ -104,7 +103,7 @@ def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None)
                 else:
                     form.add_error(None, exc)
             else:
-                dm_pages.answer_corrected(request, saved, before, form.cleaned_data["reason"])
+                dm_pages.say_answered(request, getattr(saved, "answered_queries", []))
                 drafts.discard(request.user, request.path)  # type: ignore[arg-type]
                 messages.success(request, _("Saved."))
                 return redirect("subjects:form_edit", subject_pk=subject.pk, code=code, pk=saved.pk)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -18,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from crf import locks, queries, selectors
 from crf.forms_dm import QueryFilterForm, QueryStepForm, RaiseQueryForm
-from crf.models import CrfInstance, DataLock, Query, QueryStatus
+from crf.models import DataLock, Query
 from crf.registry import crf_model, crf_models
 from study import access
 from study.models import User
@@ -209,35 +208,8 @@ def query_list(request: HttpRequest, subject_pk: int | None = None) -> HttpRespo
 # --- the form page's part (crf.views.form_entry) -----------------------------------------------
 
 
-def values_before_edit(instance: CrfInstance) -> dict[str, object]:
-    """The stored values of the fields with an open query, before the page's edit is applied."""
-    if instance.pk is None:
-        return {}
-    names = set(
-        Query.objects.filter(
-            content_type=ContentType.objects.get_for_model(type(instance)),
-            object_id=instance.pk,
-            status=QueryStatus.OPEN,
-        ).values_list("field_name", flat=True)
-    )
-    return {name: getattr(instance, name) for name in names if hasattr(instance, name)}
-
-
-def answer_corrected(request: HttpRequest, saved: CrfInstance, before: dict[str, object], reason: str) -> None:
-    """Site staff corrected a queried value on the form: its open queries are answered
-    "corrected" with the reason for change. A refusal (a lock set meanwhile) is said, not
-    hidden: the form was saved, the query stays open."""
-    try:
-        answered = queries.answer_corrected_by_save(
-            user=request.user,  # type: ignore[arg-type]
-            form=saved,
-            before=before,
-            reason=reason,
-        )
-    except ValidationError as exc:
-        for message in exc.messages:
-            messages.error(request, message)
-        return
+def say_answered(request: HttpRequest, answered: list[Query]) -> None:
+    """The save answered the open queries of the values it corrected (crf.services.save_form)."""
     if answered:
         messages.success(
             request,
