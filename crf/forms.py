@@ -4,6 +4,7 @@ opened (for compare-and-set), the entry status chosen, the reason for change, an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -73,7 +74,22 @@ class CrfFormBase(forms.ModelForm):  # type: ignore[type-arg]
         }
 
 
+_form_bases: dict[type[CrfInstance], type[CrfFormBase]] = {}
+
+
+def register_form_base(model: type[CrfInstance]) -> Callable[[type[CrfFormBase]], type[CrfFormBase]]:
+    """Let an app give one form its own base class (widgets, a picker, media); the fields still
+    come from the model and the save still goes through `crf.services.save`."""
+
+    def decorator(base: type[CrfFormBase]) -> type[CrfFormBase]:
+        _form_bases[model] = base
+        return base
+
+    return decorator
+
+
 def form_class_for(model: type[CrfInstance]) -> type[CrfFormBase]:
     exclude = [*SYSTEM_FIELDS, "entry_status", "missing"]
     meta = type("Meta", (), {"model": model, "exclude": exclude})
-    return type(f"{model.__name__}Form", (CrfFormBase,), {"Meta": meta})
+    base = _form_bases.get(model, CrfFormBase)
+    return type(f"{model.__name__}Form", (base,), {"Meta": meta})

@@ -6,6 +6,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -136,6 +137,11 @@ def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None)
         "queries": queries,
         "current_values": current_values,
         "history_label": model._meta.label_lower,
+        "live_grade_url": (
+            reverse(model.live_grade_url_name, args=[subject.pk]) + (f"?form={instance.pk}" if instance.pk else "")
+            if getattr(model, "live_grade_url_name", "")
+            else ""
+        ),
     }
     return render(request, "crf/form.html", context)
 

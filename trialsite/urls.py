@@ -16,5 +16,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("subjects/", include("subjects.urls")),
     path("history/", include("crf.urls")),
+    path("safety/", include("adverse_events.urls")),
     path("", include("study.urls")),
 ]
