@@ -8,3 +8,5 @@ class AdverseEventsConfig(AppConfig):
     def ready(self) -> None:
         # Registration of derivations, edit checks, save services and form bases (data, not signals).
         from adverse_events import checks, derive, forms, services  # noqa: F401
+
+        services.register_conmed_dependants()

@@ -32,13 +32,14 @@ from adverse_events.models import (
     Relationship,
 )
 from adverse_events.rules import CRS_TERM, ICANS_TERM, ICANS_VERBATIM, crs_input, icans_input
-from adverse_events.selectors import crs_episode_on, medication_exposures
+from adverse_events.selectors import FEVER_MASKING_CONMED_CATEGORIES, crs_episode_on, medication_exposures
 from clinical import ctcae
 from clinical import icans as icans_rules
 from clinical.crs import Episode, crs_course
 from crf import checks, derivations, locks
 from crf.audit import audit_context
-from crf.services import save_form, save_service
+from crf.models import CrfInstance
+from crf.services import dependants_of, save_form, save_service
 from study import access
 from study.protocol import choices_in_force
 from study.roles import Action
@@ -387,3 +388,55 @@ def adjudicate_episode(
         checks.run_edit_checks(row)
     _sync_ae(user=user, episode=row, reason=_("re-derived: episode grade adjudicated"))
     return row
+
+
+@dependants_of(CrsAssessment)
+def _crs_assessment_removed(*, user: User, saved: CrsAssessment, previous: CrsAssessment | None) -> None:
+    """An assessment entered in error leaves the course: re-derive it (§1.3)."""
+    if saved.entered_in_error and previous is not None and not previous.entered_in_error:
+        rederive_crs_course(
+            user=user,
+            subject=saved.subject,
+            reason=_("re-derived: CRS assessment of %(date)s entered in error")
+            % {"date": saved.assessment_date.isoformat()},
+        )
+
+
+@dependants_of(IcansAssessment)
+def _icans_assessment_removed(*, user: User, saved: IcansAssessment, previous: IcansAssessment | None) -> None:
+    if saved.entered_in_error and previous is not None and not previous.entered_in_error:
+        rederive_icans_course(
+            user=user,
+            subject=saved.subject,
+            reason=_("re-derived: ICANS assessment of %(date)s entered in error")
+            % {"date": saved.assessment_date.isoformat()},
+        )
+
+
+def _conmed_changed(*, user: User, saved: CrfInstance, previous: CrfInstance | None) -> None:
+    """A con-med of a fever-masking category (antipyretic, tocilizumab, corticosteroid) was
+    saved, edited or entered in error — or an edit moved it out of such a category: its start
+    date can change the CRS grade of the days after it (CLINICAL_SPEC §1.2 b), so the subject's
+    CRS days are re-derived with the audit reason "re-derived: …" (DESIGN §4)."""
+    categories = FEVER_MASKING_CONMED_CATEGORIES
+    touched = [row for row in (previous, saved) if row is not None and getattr(row, "category", "") in categories]
+    if not touched or not CrsAssessment.objects.filter(subject_id=saved.subject_id).exists():
+        return
+    row = touched[-1]
+    what = _("concomitant medication %(category)s from %(date)s %(change)s") % {
+        "category": row.get_category_display(),  # type: ignore[attr-defined]
+        "date": row.start_date.isoformat() if row.start_date else "—",  # type: ignore[attr-defined]
+        "change": _("entered in error") if saved.entered_in_error else _("saved"),
+    }
+    rederive_after_conmed(user=user, subject=saved.subject, what=what)
+
+
+def register_conmed_dependants() -> None:
+    """Wire the con-med log to the CRS re-derivation once it is installed (subjects app)."""
+    from django.apps import apps
+
+    try:
+        model = apps.get_model("subjects", "ConcomitantMedication")
+    except LookupError:
+        return
+    dependants_of(model)(_conmed_changed)

@@ -23,7 +23,7 @@ def day_number(on: date | None, day0: date | None) -> int | None:
 
 @register.filter
 def dated(on: date | None, day0: date | None) -> str:
-    if on is None:
+    if not on:  # None, or "" from a missing object (the casebook's "not linked to a visit" row)
         return "—"
     if day0 is None:
         return on.isoformat()

@@ -303,3 +303,16 @@ def test_tmax_is_stored_exactly(infused, coordinator, login):
     subject = infused()
     stored = enter_crs(login(coordinator), subject, day(1), tmax_c="38.0")
     assert stored.tmax_c == Decimal("38.0") and stored.fever is True
+
+
+def test_an_assessment_entered_in_error_leaves_the_course_and_its_ae(infused, coordinator, login):
+    from crf.services import mark_entered_in_error
+
+    subject = infused()
+    only = enter_crs(login(coordinator), subject, day(1), tmax_c="38.6")
+    mark_entered_in_error(user=coordinator, instance=only, expected_version=only.version, reason="Wrong subject")
+    episode = CrsEpisode.objects.get(subject=subject)
+    assert episode.superseded is True
+    ae = AdverseEvent.objects.get(crs_episode=episode)
+    assert ae.entered_in_error is True
+    assert ae.error_reason == "re-derived: CRS assessment of 2026-03-21 entered in error"
