@@ -10,7 +10,7 @@ from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
 from adverse_events.models import AdverseEvent, CrsAssessment, IcansAssessment, IcansDomainChoice, Vasopressor
-from crf.forms import CrfFormBase, register_form_base
+from crf.forms import CrfFormBase, form_base
 
 
 class TermPickerInput(forms.TextInput):
@@ -30,7 +30,7 @@ class TermPickerInput(forms.TextInput):
         )
 
 
-@register_form_base(AdverseEvent)
+@form_base(AdverseEvent)
 class AdverseEventFormBase(CrfFormBase):
     class Media:
         js = ["js/term_picker.js"]
@@ -45,7 +45,7 @@ class LiveGradeMedia:
     js = ["django_htmx/htmx-2.min.js"]
 
 
-@register_form_base(CrsAssessment)
+@form_base(CrsAssessment)
 class CrsAssessmentFormBase(CrfFormBase):
     vasopressors = forms.MultipleChoiceField(
         label=_("vasopressors in use"),
@@ -57,7 +57,7 @@ class CrsAssessmentFormBase(CrfFormBase):
     Media = LiveGradeMedia
 
 
-@register_form_base(IcansAssessment)
+@form_base(IcansAssessment)
 class IcansAssessmentFormBase(CrfFormBase):
     other_cause = forms.MultipleChoiceField(
         label=_("findings attributable to another cause"),

@@ -74,15 +74,15 @@ class CrfFormBase(forms.ModelForm):  # type: ignore[type-arg]
         }
 
 
-_form_bases: dict[type[CrfInstance], type[CrfFormBase]] = {}
+_bases: dict[type[CrfInstance], type[CrfFormBase]] = {}
 
 
-def register_form_base(model: type[CrfInstance]) -> Callable[[type[CrfFormBase]], type[CrfFormBase]]:
-    """Let an app give one form its own base class (widgets, a picker, media); the fields still
-    come from the model and the save still goes through `crf.services.save`."""
+def form_base(model: type[CrfInstance]) -> Callable[[type[CrfFormBase]], type[CrfFormBase]]:
+    """Register a CrfFormBase subclass for one form type, when its page needs more than the
+    model gives (widget attributes, a page script in `Media`). Validation stays on the model."""
 
     def decorator(base: type[CrfFormBase]) -> type[CrfFormBase]:
-        _form_bases[model] = base
+        _bases[model] = base
         return base
 
     return decorator
@@ -91,5 +91,4 @@ def register_form_base(model: type[CrfInstance]) -> Callable[[type[CrfFormBase]]
 def form_class_for(model: type[CrfInstance]) -> type[CrfFormBase]:
     exclude = [*SYSTEM_FIELDS, "entry_status", "missing"]
     meta = type("Meta", (), {"model": model, "exclude": exclude})
-    base = _form_bases.get(model, CrfFormBase)
-    return type(f"{model.__name__}Form", (base,), {"Meta": meta})
+    return type(f"{model.__name__}Form", (_bases.get(model, CrfFormBase),), {"Meta": meta})

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crf.checks import edit_check
 from crf.models import CrfInstance
-from subjects.models import Infusion, Lymphodepletion, Visit, first_consent_date
+from subjects.models import ConcomitantMedication, Infusion, Lymphodepletion, Visit, first_consent_date
 
 PROCEDURE_BEFORE_CONSENT = _(
     "Procedure before consent: this protocol procedure is dated before the subject's informed consent. "
@@ -61,3 +61,19 @@ def lymphodepletion_before_consent(form: Lymphodepletion) -> bool:
 @edit_check(Infusion, code="PROC-BEFORE-CONSENT", field="infusion_start", message=PROCEDURE_BEFORE_CONSENT)
 def infusion_before_consent(form: Infusion) -> bool:
     return procedure_before_consent(form, on=form.infusion_date, exempt=False)
+
+
+@edit_check(
+    ConcomitantMedication,
+    code="CM-CATEGORY-NOT-ATC",
+    field="category",
+    message=_(
+        "The category differs from the one the ATC code suggests. It decides CRS fever masking: "
+        "check the category and the ATC code, or confirm the category."
+    ),
+)
+def conmed_category_differs_from_atc(form: ConcomitantMedication) -> bool:
+    """An overridden category is allowed (CLINICAL_SPEC §1.2 b: the coordinator picks it) but
+    queried, because it changes which fevers count."""
+    suggested = form.suggested_category
+    return suggested is not None and form.category != suggested

@@ -420,3 +420,7 @@ class Infusion(CrfInstance):
             )
         if errors:
             raise ValidationError(errors)
+
+
+# Forms kept in their own modules (issue 5), imported here so Django registers their models.
+from subjects.conmeds import ConcomitantMedication, ConmedCategory  # noqa: E402, F401

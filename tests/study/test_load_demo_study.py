@@ -28,7 +28,8 @@ def counts() -> dict[str, int]:
 
 def load(*args: str) -> str:
     out = io.StringIO()
-    call_command("load_demo_study", *args, stdout=out)
+    # the synthetic subjects have their own test: tests/subjects/test_demo_subjects.py
+    call_command("load_demo_study", "--no-subjects", *args, stdout=out)
     return out.getvalue()
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date
+from zoneinfo import ZoneInfo
 
 import pghistory
 from django.conf import settings
@@ -23,6 +24,7 @@ class Command(BaseCommand):
             help="Create the demo accounts even with DEBUG off (they have a published password).",
         )
         parser.add_argument("--no-accounts", action="store_true", help="Load the study only.")
+        parser.add_argument("--no-subjects", action="store_true", help="Do not add the 24 synthetic demo subjects.")
 
     @transaction.atomic
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
@@ -52,7 +54,20 @@ class Command(BaseCommand):
                 )
             if make_accounts:
                 self._accounts(site)
+        if make_accounts and not options["no_subjects"]:
+            self._subjects(site)
         self.stdout.write(self.style.SUCCESS(f"Demo study {study.code} loaded ({site.code} {site.name})."))
+
+    def _subjects(self, site: Site) -> None:
+        """The synthetic subjects, entered as the demo coordinator through the pages' services
+        (so they carry the coordinator's audit context, not the loader's)."""
+        from subjects.demo import load_demo_subjects  # subjects builds on study
+
+        coordinator = User.objects.get(username="coordinator")
+        today = timezone.localdate(timezone=ZoneInfo(site.time_zone))
+        written = load_demo_subjects(site=site, user=coordinator, today=today)
+        if written:
+            self.stdout.write(f"Demo subjects: {written} written at site {site.code}.")
 
     def _accounts(self, site: Site) -> None:
         for username, role, printed_name, language in demo.USERS:
