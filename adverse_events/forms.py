@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 from django.urls import reverse_lazy
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from adverse_events.models import AdverseEvent, CrsAssessment, IcansAssessment, IcansDomainChoice, Vasopressor
@@ -48,7 +49,7 @@ class LiveGradeMedia:
 @form_base(CrsAssessment)
 class CrsAssessmentFormBase(CrfFormBase):
     vasopressors = forms.MultipleChoiceField(
-        label=_("vasopressors in use"),
+        label=capfirst(_("vasopressors in use")),
         choices=Vasopressor.choices,
         widget=forms.CheckboxSelectMultiple,
         required=False,
@@ -60,7 +61,7 @@ class CrsAssessmentFormBase(CrfFormBase):
 @form_base(IcansAssessment)
 class IcansAssessmentFormBase(CrfFormBase):
     other_cause = forms.MultipleChoiceField(
-        label=_("findings attributable to another cause"),
+        label=capfirst(_("findings attributable to another cause")),
         choices=IcansDomainChoice.choices,
         widget=forms.CheckboxSelectMultiple,
         required=False,
@@ -71,11 +72,11 @@ class IcansAssessmentFormBase(CrfFormBase):
 
 class SourceGradeForm(forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput)
-    source_grade = forms.IntegerField(label=_("grade in source"), min_value=1, max_value=5, required=False)
+    source_grade = forms.IntegerField(label=capfirst(_("grade in source")), min_value=1, max_value=5, required=False)
     reason = forms.CharField(label=_("Reason for change"), max_length=300, required=False)
 
 
 class AdjudicationForm(forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput)
-    grade = forms.IntegerField(label=_("adjudicated grade"), min_value=1, max_value=5)
-    reason = forms.CharField(label=_("reason for the adjudicated grade"), max_length=300)
+    grade = forms.IntegerField(label=capfirst(_("adjudicated grade")), min_value=1, max_value=5)
+    reason = forms.CharField(label=capfirst(_("reason for the adjudicated grade")), max_length=300)

@@ -156,6 +156,8 @@ def _shown(value: object, subject) -> object:  # type: ignore[no-untyped-def]
         return "—"
     if isinstance(value, bool):
         return _("yes") if value else _("no")
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) or "—"
     if isinstance(value, date) and not isinstance(value, datetime):
         return dated(value, subject.day0)
     return value
