@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from django.utils import translation
 
 from subjects import services
 from subjects.models import Subject
@@ -21,6 +22,15 @@ LD_START = date(2026, 3, 15)
 def day(n: int) -> date:
     """The calendar date of study day `n` on the Day-0 clock."""
     return DAY0 + timedelta(days=n)
+
+
+@pytest.fixture(autouse=True)
+def _language_restored():
+    """Page requests activate the user's language in this thread; leave it as found so later
+    tests comparing English messages do not depend on the order they run in."""
+    before = translation.get_language()
+    yield
+    translation.activate(before)
 
 
 @pytest.fixture
