@@ -173,10 +173,38 @@ def save_service(model: type[CrfInstance]) -> Callable[[SaveService], SaveServic
     return decorator
 
 
+DependantHook = Callable[..., None]
+_dependants: dict[type[CrfInstance], list[DependantHook]] = {}
+
+
+def dependants_of(model: type[CrfInstance]) -> Callable[[DependantHook], DependantHook]:
+    """Register what must be re-derived when a form of `model` is saved or entered in error
+    (DESIGN §4: an input on another form re-derives its dependants through their services).
+    The hook is called inside the save's transaction as `hook(user=…, saved=…, previous=…)`,
+    `previous` being the stored row before the write (None for a new form)."""
+
+    def decorator(func: DependantHook) -> DependantHook:
+        _dependants.setdefault(model, []).append(func)
+        return func
+
+    return decorator
+
+
+def _rederive_dependants(*, user: User, saved: CrfInstance, previous: CrfInstance | None) -> None:
+    for hook in _dependants.get(type(saved), []):
+        hook(user=user, saved=saved, previous=previous)
+
+
+@transaction.atomic
 def save(*, user: User, instance: F, expected_version: int | None, reason: str = "") -> F:
-    """Save a form through its registered service, else `save_form`: what pages and APIs call."""
-    service = _save_services.get(type(instance), save_form)
-    return service(user=user, instance=instance, expected_version=expected_version, reason=reason)  # type: ignore[return-value]
+    """Save a form through its registered service, else `save_form`, then re-derive the forms
+    that depend on it: what pages and APIs call."""
+    model = type(instance)
+    service = _save_services.get(model, save_form)
+    previous = model._default_manager.filter(pk=instance.pk).first() if instance.pk is not None else None
+    saved = service(user=user, instance=instance, expected_version=expected_version, reason=reason)
+    _rederive_dependants(user=user, saved=saved, previous=previous)
+    return saved  # type: ignore[return-value]
 
 
 @transaction.atomic
@@ -215,4 +243,6 @@ def mark_entered_in_error(*, user: User, instance: F, expected_version: int, rea
             query.close_reason = _("The form was entered in error.")
             query.save(update_fields=["status", "closed_at", "closed_by", "close_reason"])
             QueryStep.objects.create(query=query, action=QueryStep.Action.CANCELLED, by=user, at=now, text=reason)
-    return model.objects.get(pk=instance.pk)  # type: ignore[return-value]
+    removed = model.objects.select_related("subject__site").get(pk=instance.pk)
+    _rederive_dependants(user=user, saved=removed, previous=current)
+    return removed  # type: ignore[return-value]

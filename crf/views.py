@@ -6,6 +6,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -151,6 +152,11 @@ def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None)
         "can_adjudicate": access.can(request.user, Action.ADJUDICATE, site=subject.site),
         # queries by field, SDV marks, freezes and locks (issue 7)
         "dm": form_page_data(request.user, instance) if instance.pk is not None else None,
+        "live_grade_url": (
+            reverse(model.live_grade_url_name, args=[subject.pk]) + (f"?form={instance.pk}" if instance.pk else "")
+            if getattr(model, "live_grade_url_name", "")
+            else ""
+        ),
     }
     # A form may extend the generic page (e.g. response/marrowassessment_form.html: live response).
     templates = [f"{model._meta.app_label}/{model._meta.model_name}_form.html", "crf/form.html"]
@@ -189,6 +195,8 @@ def _shown(value: object, subject) -> object:  # type: ignore[no-untyped-def]
         return "—"
     if isinstance(value, bool):
         return _("yes") if value else _("no")
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) or "—"
     if isinstance(value, date) and not isinstance(value, datetime):
         return dated(value, subject.day0)
     return value

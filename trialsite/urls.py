@@ -22,5 +22,6 @@ urlpatterns = [
     path("subjects/", include("response.urls")),
     path("history/", include("crf.urls")),
     path("data/", include("crf.urls_dm")),
+    path("safety/", include("adverse_events.urls")),
     path("", include("study.urls")),
 ]

@@ -1,0 +1,442 @@
+"""Writes of the safety forms (STYLE habit 3). Every form save goes through
+`crf.services.save_form`, reached from `crf.services.save` by the save services registered here,
+so pages and the API share these rules:
+
+- the AE log refuses a CRS AE (and an ICANS AE) entered by hand, pointing to the episode, and a
+  Fever AE on a CRS episode day (CLINICAL_SPEC §1.2 g, §1.3);
+- saving a CRS or ICANS assessment re-derives the subject's course: the other assessments'
+  stored grades (audit reason "re-derived: …"), the episodes, and the one AE each episode owns;
+- grade in source and the investigator's adjudication of an episode (§1.3; DESIGN §4a).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from adverse_events.models import (
+    AdverseEvent,
+    AeAction,
+    AeOutcome,
+    CrsAssessment,
+    CrsEpisode,
+    EpisodeBase,
+    IcansAssessment,
+    IcansEpisode,
+    Relationship,
+)
+from adverse_events.rules import CRS_TERM, ICANS_TERM, ICANS_VERBATIM, crs_input, icans_input
+from adverse_events.selectors import FEVER_MASKING_CONMED_CATEGORIES, crs_episode_on, medication_exposures
+from clinical import ctcae
+from clinical import icans as icans_rules
+from clinical.crs import Episode, crs_course
+from crf import checks, derivations, locks
+from crf.audit import audit_context
+from crf.models import CrfInstance
+from crf.services import dependants_of, save_form, save_service
+from study import access
+from study.protocol import choices_in_force
+from study.roles import Action
+from subjects.models import Subject
+
+if TYPE_CHECKING:
+    from study.models import User
+
+
+def _key(text: str) -> str:
+    return " ".join((text or "").casefold().split())
+
+
+def episode_url(episode: EpisodeBase) -> str:
+    kind = "crs" if isinstance(episode, CrsEpisode) else "icans"
+    return reverse("adverse_events:episode", args=[episode.subject_id, kind, episode.pk])
+
+
+def _episode_pointer(model: type[EpisodeBase], subject: Subject) -> str:
+    episodes = list(model.objects.filter(subject=subject, superseded=False).order_by("number"))
+    if not episodes:
+        return _("No episode is derived yet: record the assessments and the episode and its AE follow.")
+    return _("Its episodes: %(list)s.") % {
+        "list": "; ".join(
+            _("episode %(n)s from study day %(day)s (%(url)s)")
+            % {"n": e.number, "day": e.onset_day, "url": episode_url(e)}
+            for e in episodes
+        )
+    }
+
+
+@save_service(AdverseEvent)
+@transaction.atomic
+def record_adverse_event(
+    *, user: User, instance: AdverseEvent, expected_version: int | None, reason: str = ""
+) -> AdverseEvent:
+    """Save an AE log entry (CLINICAL_SPEC §3). A system-owned AE keeps its episode's term,
+    grade and dates whatever is typed; the site completes seriousness, relationship, action."""
+    if instance.system_owned:
+        episode = instance.crs_episode or instance.icans_episode
+        assert episode is not None
+        for name, value in _episode_ae_values(episode).items():
+            setattr(instance, name, value)
+        return save_form(user=user, instance=instance, expected_version=expected_version, reason=reason)
+    term = _key(instance.ctcae_term)
+    if term == _key(CRS_TERM):
+        raise ValidationError(
+            {
+                "ctcae_term": _(
+                    "CRS is not entered by hand: each CRS episode derived from the CRS assessments owns one "
+                    "AE, created and kept in step by the system (ASTCT grade). Record a CRS assessment instead. "
+                )
+                + _episode_pointer(CrsEpisode, instance.subject)
+            },
+            code="crs_by_hand",
+        )
+    if term == _key(ICANS_TERM) and _key(instance.verbatim) == _key(ICANS_VERBATIM):
+        raise ValidationError(
+            {
+                "ctcae_term": _(
+                    "ICANS is not entered by hand: each ICANS episode owns one AE kept in step by the system. "
+                    "Record an ICANS assessment instead. "
+                )
+                + _episode_pointer(IcansEpisode, instance.subject)
+            },
+            code="icans_by_hand",
+        )
+    if term == _key(ctcae.FEVER) and instance.onset_date is not None:
+        episode = crs_episode_on(instance.subject, instance.onset_date)
+        if episode is not None:
+            raise ValidationError(
+                {
+                    "ctcae_term": _(
+                        "Fever on a CRS episode day is part of CRS, not a separate AE (CRS episode %(n)s, "
+                        "study days %(first)s to %(last)s: %(url)s)."
+                    )
+                    % {
+                        "n": episode.number,
+                        "first": episode.onset_day,
+                        "last": episode.onset_day + episode.duration_days - 1,
+                        "url": episode_url(episode),
+                    }
+                },
+                code="fever_on_crs_day",
+            )
+    return save_form(user=user, instance=instance, expected_version=expected_version, reason=reason)
+
+
+# --- courses and episodes -------------------------------------------------------------------
+
+
+def _rederive_forms(
+    model: type[CrsAssessment] | type[IcansAssessment], *, user: User | None, subject: Subject, reason: str
+) -> None:
+    """Recompute the stored grade of every assessment of the subject; changed ones are written
+    with the audit reason (DESIGN §4 "re-derived: …"). Frozen or locked forms keep their values."""
+    for form in model.objects.filter(subject=subject, entered_in_error=False).select_related("subject__site"):
+        try:
+            locks.assert_data_writable(form)
+        except ValidationError:
+            continue
+        changed = derivations.derive(form)
+        if changed:
+            with audit_context(user=user, site=subject.site, reason=reason):
+                model.objects.filter(pk=form.pk).update(**changed, version=F("version") + 1)
+
+
+def _episode_ae_values(episode: EpisodeBase) -> dict[str, object]:
+    """The AE fields an episode owns (§1.3, §2.3): term, grade (adjudicated when present), dates."""
+    is_crs = isinstance(episode, CrsEpisode)
+    return {
+        "ctcae_term": CRS_TERM if is_crs else ICANS_TERM,
+        "verbatim": "" if is_crs else ICANS_VERBATIM,
+        "grade": episode.grade,
+        "onset_date": episode.onset_date,
+        "resolution_date": episode.resolved_date,
+    }
+
+
+def _sync_ae(*, user: User | None, episode: EpisodeBase, reason: str) -> AdverseEvent:
+    """Create the episode's AE, or bring it in step (grade, dates, outcome); an AE whose episode
+    no longer exists is marked entered in error, and restored if the episode comes back."""
+    owner = "crs_episode" if isinstance(episode, CrsEpisode) else "icans_episode"
+    ae = AdverseEvent.objects.filter(**{owner: episode}).select_related("subject__site").first()
+    values = _episode_ae_values(episode)
+    if episode.grade == 5:
+        values["outcome"] = AeOutcome.FATAL
+    if ae is None:
+        if user is None:
+            raise ValidationError(_("A user is needed to create an episode's AE."))
+        ae = AdverseEvent(
+            subject=episode.subject,
+            relationship_car_t=Relationship.PROBABLE,
+            relationship_lymphodepletion=Relationship.UNLIKELY,
+            action=AeAction.TREATMENT,
+            outcome=AeOutcome.NOT_RECOVERED if episode.ongoing else AeOutcome.RECOVERED,
+            **{owner: episode},
+            **values,
+        )
+        return save_form(user=user, instance=ae, expected_version=None, reason=reason)
+    if ae.outcome in (AeOutcome.RECOVERED, AeOutcome.NOT_RECOVERED, AeOutcome.RECOVERING) and episode.grade != 5:
+        values["outcome"] = AeOutcome.NOT_RECOVERED if episode.ongoing else AeOutcome.RECOVERED
+    for name, value in values.items():
+        setattr(ae, name, value)
+    changed = {name: getattr(ae, name) for name in values}
+    changed.update(derivations.derive(ae))
+    changed["entered_in_error"] = episode.superseded
+    changed["error_reason"] = reason if episode.superseded else ""
+    stored = AdverseEvent.objects.filter(pk=ae.pk).values(*changed).get()
+    changed = {k: v for k, v in changed.items() if stored[k] != v}
+    if changed:
+        with audit_context(user=user, site=episode.subject.site, reason=reason):
+            AdverseEvent.objects.filter(pk=ae.pk).update(**changed, version=F("version") + 1)
+        ae.refresh_from_db()
+    return ae
+
+
+def _sync_episodes(
+    model: type[CrsEpisode] | type[IcansEpisode],
+    *,
+    user: User | None,
+    subject: Subject,
+    episodes: tuple[Episode, ...],
+    settings_version: int,
+    reason: str,
+) -> list[EpisodeBase]:
+    existing = {row.number: row for row in model.objects.select_for_update().filter(subject=subject)}
+    kept: list[EpisodeBase] = []
+    for episode in episodes:
+        row = existing.pop(episode.number, None) or model(subject=subject, number=episode.number)
+        derived = {
+            "onset_date": episode.onset_date,
+            "last_date": episode.last_date,
+            "onset_day": episode.onset_day,
+            "duration_days": episode.duration_days,
+            "resolved_date": episode.resolved_date,
+            "derived_grade": episode.grade,
+            "criteria": episode.criteria,
+            "settings_version": settings_version,
+            "superseded": False,
+        }
+        if row.pk is None or any(getattr(row, k) != v for k, v in derived.items()):
+            for name, value in derived.items():
+                setattr(row, name, value)
+            with audit_context(user=user, site=subject.site, reason=reason):
+                if row.pk is None:
+                    row.save()
+                else:
+                    row.version += 1
+                    row.save(update_fields=[*derived, "version"])
+        with audit_context(user=user, site=subject.site, reason=reason):
+            checks.run_edit_checks(row)
+        _sync_ae(user=user, episode=row, reason=reason)
+        kept.append(row)
+    for row in existing.values():
+        if not row.superseded:
+            row.superseded = True
+            row.version += 1
+            with audit_context(user=user, site=subject.site, reason=reason):
+                row.save(update_fields=["superseded", "version"])
+                checks.run_edit_checks(row)
+            _sync_ae(user=user, episode=row, reason=reason)
+    return kept
+
+
+def _course_settings(subject: Subject):  # type: ignore[no-untyped-def]
+    day0 = subject.day0
+    assert day0 is not None
+    return choices_in_force(subject.site.study_id, day0)
+
+
+@transaction.atomic
+def rederive_crs_course(*, user: User | None, subject: Subject, reason: str) -> list[EpisodeBase]:
+    """Re-derive every CRS assessment of the subject, then its episodes and their AEs (§1.3)."""
+    subject = Subject.objects.select_for_update().select_related("site").get(pk=subject.pk)
+    if subject.day0 is None:
+        return []
+    _rederive_forms(CrsAssessment, user=user, subject=subject, reason=reason)
+    row, choices = _course_settings(subject)
+    assessments = CrsAssessment.objects.filter(subject=subject, entered_in_error=False)
+    course = crs_course(
+        [crs_input(a) for a in assessments],
+        infusion_date=subject.day0,
+        exposures=medication_exposures(subject),
+        settings=choices.crs_settings(),
+    )
+    return _sync_episodes(
+        CrsEpisode, user=user, subject=subject, episodes=course.episodes, settings_version=row.version, reason=reason
+    )
+
+
+@transaction.atomic
+def rederive_icans_course(*, user: User | None, subject: Subject, reason: str) -> list[EpisodeBase]:
+    """ICANS as §1.3 without the fever clause (§2.3): assessments, episodes, their AEs."""
+    from adverse_events.derive import icans_settings, subject_age
+
+    subject = Subject.objects.select_for_update().select_related("site").get(pk=subject.pk)
+    if subject.day0 is None:
+        return []
+    _rederive_forms(IcansAssessment, user=user, subject=subject, reason=reason)
+    row, choices = _course_settings(subject)
+    settings = icans_settings(choices)
+    inputs = [
+        icans_input(a, age_years=subject_age(subject, a.assessment_date) or 0, settings=settings)
+        for a in IcansAssessment.objects.filter(subject=subject, entered_in_error=False)
+    ]
+    course = icans_rules.icans_course(inputs, infusion_date=subject.day0, settings=settings)
+    return _sync_episodes(
+        IcansEpisode, user=user, subject=subject, episodes=course.episodes, settings_version=row.version, reason=reason
+    )
+
+
+@save_service(CrsAssessment)
+@transaction.atomic
+def record_crs_assessment(
+    *, user: User, instance: CrsAssessment, expected_version: int | None, reason: str = ""
+) -> CrsAssessment:
+    """Save the assessment with its grade (crf.derivations), then re-derive the course."""
+    saved = save_form(user=user, instance=instance, expected_version=expected_version, reason=reason)
+    rederive_crs_course(
+        user=user,
+        subject=saved.subject,
+        reason=_("re-derived: CRS assessment of %(date)s saved") % {"date": saved.assessment_date.isoformat()},
+    )
+    saved.refresh_from_db()
+    return saved
+
+
+@save_service(IcansAssessment)
+@transaction.atomic
+def record_icans_assessment(
+    *, user: User, instance: IcansAssessment, expected_version: int | None, reason: str = ""
+) -> IcansAssessment:
+    saved = save_form(user=user, instance=instance, expected_version=expected_version, reason=reason)
+    rederive_icans_course(
+        user=user,
+        subject=saved.subject,
+        reason=_("re-derived: ICANS assessment of %(date)s saved") % {"date": saved.assessment_date.isoformat()},
+    )
+    saved.refresh_from_db()
+    return saved
+
+
+def rederive_after_conmed(*, user: User | None, subject: Subject, what: str) -> list[EpisodeBase]:
+    """A con-med that can mask fever was saved (CLINICAL_SPEC §1.2 b): re-derive the CRS days."""
+    return rederive_crs_course(user=user, subject=subject, reason=_("re-derived: %(what)s") % {"what": what})
+
+
+# --- grade in source and adjudication (§1.3) -------------------------------------------------
+
+
+def _locked_episode(episode: EpisodeBase, expected_version: int) -> EpisodeBase:
+    row = type(episode).objects.select_for_update().select_related("subject__site").get(pk=episode.pk)
+    if row.version != expected_version:
+        raise ValidationError(
+            _("Someone else changed this episode after you opened it. Reload the page and try again."), code="stale"
+        )
+    if row.superseded:
+        raise ValidationError(_("This episode no longer exists after a correction of the assessments."))
+    return row
+
+
+@transaction.atomic
+def record_source_grade(
+    *, user: User, episode: EpisodeBase, source_grade: int | None, expected_version: int, reason: str = ""
+) -> EpisodeBase:
+    """The grade the treating physician wrote in the source; a mismatch with the derived grade
+    raises an automatic query (crf.checks) until an investigator adjudicates."""
+    if not access.can(user, Action.EDIT_CRF, site=episode.subject.site):
+        raise PermissionDenied
+    row = _locked_episode(episode, expected_version)
+    if source_grade is not None and not 1 <= source_grade <= 5:
+        raise ValidationError({"source_grade": _("Grades run from 1 to 5.")})
+    if row.source_grade is not None and not reason.strip():
+        raise ValidationError({"reason": _("Give a reason for changing the grade in source.")})
+    row.source_grade = source_grade
+    row.version += 1
+    with audit_context(user=user, site=row.subject.site, reason=reason.strip()):
+        row.save(update_fields=["source_grade", "version"])
+        checks.run_edit_checks(row)
+    return row
+
+
+@transaction.atomic
+def adjudicate_episode(
+    *, user: User, episode: EpisodeBase, grade: int, reason: str, expected_version: int
+) -> EpisodeBase:
+    """An investigator sets the episode grade with a reason (DESIGN §4a: investigators only);
+    the grade-in-source query closes and the episode's AE takes the adjudicated grade."""
+    if not access.can(user, Action.ADJUDICATE, site=episode.subject.site):
+        raise PermissionDenied
+    if not reason.strip():
+        raise ValidationError({"reason": _("Give the reason for the adjudicated grade.")})
+    if not 1 <= grade <= 5:
+        raise ValidationError({"grade": _("Grades run from 1 to 5.")})
+    row = _locked_episode(episode, expected_version)
+    row.adjudicated_grade = grade
+    row.adjudication_reason = reason.strip()
+    row.adjudicated_by = user
+    row.adjudicated_at = timezone.now()
+    row.version += 1
+    with audit_context(user=user, site=row.subject.site, reason=reason.strip()):
+        row.save(
+            update_fields=["adjudicated_grade", "adjudication_reason", "adjudicated_by", "adjudicated_at", "version"]
+        )
+        checks.run_edit_checks(row)
+    _sync_ae(user=user, episode=row, reason=_("re-derived: episode grade adjudicated"))
+    return row
+
+
+@dependants_of(CrsAssessment)
+def _crs_assessment_removed(*, user: User, saved: CrsAssessment, previous: CrsAssessment | None) -> None:
+    """An assessment entered in error leaves the course: re-derive it (§1.3)."""
+    if saved.entered_in_error and previous is not None and not previous.entered_in_error:
+        rederive_crs_course(
+            user=user,
+            subject=saved.subject,
+            reason=_("re-derived: CRS assessment of %(date)s entered in error")
+            % {"date": saved.assessment_date.isoformat()},
+        )
+
+
+@dependants_of(IcansAssessment)
+def _icans_assessment_removed(*, user: User, saved: IcansAssessment, previous: IcansAssessment | None) -> None:
+    if saved.entered_in_error and previous is not None and not previous.entered_in_error:
+        rederive_icans_course(
+            user=user,
+            subject=saved.subject,
+            reason=_("re-derived: ICANS assessment of %(date)s entered in error")
+            % {"date": saved.assessment_date.isoformat()},
+        )
+
+
+def _conmed_changed(*, user: User, saved: CrfInstance, previous: CrfInstance | None) -> None:
+    """A con-med of a fever-masking category (antipyretic, tocilizumab, corticosteroid) was
+    saved, edited or entered in error — or an edit moved it out of such a category: its start
+    date can change the CRS grade of the days after it (CLINICAL_SPEC §1.2 b), so the subject's
+    CRS days are re-derived with the audit reason "re-derived: …" (DESIGN §4)."""
+    categories = FEVER_MASKING_CONMED_CATEGORIES
+    touched = [row for row in (previous, saved) if row is not None and getattr(row, "category", "") in categories]
+    if not touched or not CrsAssessment.objects.filter(subject_id=saved.subject_id).exists():
+        return
+    row = touched[-1]
+    what = _("concomitant medication %(category)s from %(date)s %(change)s") % {
+        "category": row.get_category_display(),  # type: ignore[attr-defined]
+        "date": row.start_date.isoformat() if row.start_date else "—",  # type: ignore[attr-defined]
+        "change": _("entered in error") if saved.entered_in_error else _("saved"),
+    }
+    rederive_after_conmed(user=user, subject=saved.subject, what=what)
+
+
+def register_conmed_dependants() -> None:
+    """Wire the con-med log to the CRS re-derivation once it is installed (subjects app)."""
+    from django.apps import apps
+
+    try:
+        model = apps.get_model("subjects", "ConcomitantMedication")
+    except LookupError:
+        return
+    dependants_of(model)(_conmed_changed)
