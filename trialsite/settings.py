@@ -267,6 +267,8 @@ SPECTACULAR_SETTINGS = {
         "ResponseEnum": "response.models.ResponseCategory",
         "MrdStatusEnum": "response.models.MrdResult",
         "SubjectStatusEnum": "subjects.lifecycle.Status",
+        "CapdResponseEnum": "adverse_events.models.CAPD_RESPONSES",
+        "RelationshipEnum": "adverse_events.models.Relationship",
     },
 }
 

@@ -58,6 +58,14 @@ def _date_of_birth(subject: Subject, user: Any) -> dict[str, Any]:
     return {}
 
 
+def _day0(subject: Subject, user: Any) -> dict[str, Any]:
+    """CRS and ICANS grades hang on the Day-0 clock: the infusion is planned."""
+    from subjects import visits
+
+    visits.set_planned_infusion_date(user=user, subject=subject, on=INFUSED)
+    return {}
+
+
 def _marrow_assessment(subject: Subject, user: Any) -> dict[str, Any]:
     from crf.services import save
     from response.models import MarrowAssessment
@@ -177,6 +185,36 @@ EXAMPLES: dict[str, Example] = {
         },
         refused={"donor": "cousin"},
         status="infused",
+    ),
+    "adverse-events": Example(
+        {
+            "ctcae_term": "Nausea",
+            "grade": 2,
+            "onset_date": "2026-03-16",
+            "relationship_car_t": "possible",
+            "relationship_lymphodepletion": "probable",
+            "outcome": "recovering",
+        },
+        refused={"grade": 4},  # CTCAE v5.0 Nausea has grades 1-3 only
+        status="infused",
+    ),
+    "crs-assessments": Example(
+        {"assessment_date": "2026-03-16", "tmax_c": "38.6", "oxygen_device": "room_air"},
+        refused={"tmax_c": "47.0"},
+        prepare=_day0,
+    ),
+    "icans-assessments": Example(
+        {
+            "assessment_date": "2026-03-17",
+            "instrument": "ice",
+            "ice_orientation": 4,
+            "ice_naming": 3,
+            "ice_following_commands": 1,
+            "ice_writing": 1,
+            "ice_counting_backwards": 1,
+        },
+        refused={"ice_orientation": 5},
+        prepare=_day0,
     ),
     "vital-signs": Example(
         {"assessment_date": "2026-03-12", "temperature_c": "37.0", "systolic_bp": 120, "heart_rate": 80},
