@@ -38,6 +38,7 @@ from rest_framework.routers import BaseRouter
 
 from crf import services
 from crf.models import CrfInstance, EntryStatus
+from crf.queries import save_correcting
 from crf.registry import crf_models
 from study import access
 from study.roles import Action
@@ -317,7 +318,7 @@ class CrfViewSet(
         for name, value in data.items():
             setattr(edited, name, value)
         try:
-            saved = services.save(user=request.user, instance=edited, expected_version=current.version, reason=reason)
+            saved = save_correcting(user=request.user, instance=edited, expected_version=current.version, reason=reason)
         except services.StaleVersionError as exc:
             now = self.get_object_by_pk(exc.current.pk)
             return stale_response(self.get_serializer(now).data, self.etag(now))

@@ -38,7 +38,8 @@ from crf.audit import audit_context
 from crf.csvfiles import CsvFile, write_csv
 from crf.forms import CrfFormBase, form_class_for
 from crf.models import CrfInstance, EntryStatus, ImportRecord, MissingCode
-from crf.services import StaleVersionError, save
+from crf.queries import save_correcting
+from crf.services import StaleVersionError
 from study import access
 from study.roles import Action
 from subjects.selectors import subjects_visible_to
@@ -436,7 +437,7 @@ class _Importer:
             reason = form.cleaned_data["reason"]
             pghistory.context(reason=reason or self.default_reason, import_row=number)
             try:
-                saved = save(
+                saved = save_correcting(
                     user=self.user,
                     instance=edited,
                     expected_version=form.cleaned_data["opened_version"],

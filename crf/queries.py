@@ -341,3 +341,37 @@ def answer_corrected_by_save(*, user: User, form: CrfInstance, before: dict[str,
         status=QueryStatus.OPEN,
     ).order_by("pk")
     return [answer_query(user=user, query=query, answer=Query.Answer.CORRECTED, text=reason) for query in open_queries]
+
+
+def save_correcting(
+    *, user: User, instance: CrfInstance, expected_version: int | None, reason: str = ""
+) -> CrfInstance:
+    """Save a form through its service (crf.services.save), then answer "corrected" every open
+    query on a field whose value the save changed, with the reason for change (issue 7 item 1).
+    What the form page, the API and the CSV import call, so a correction answers its query
+    whichever way it comes. A query the save could not answer (a lock set meanwhile) stays open;
+    the save stands. The answered queries are on `saved.answered_queries`."""
+    from crf.services import save
+
+    before: dict[str, object] = {}
+    if instance.pk is not None:
+        names = set(
+            Query.objects.filter(
+                content_type=ContentType.objects.get_for_model(type(instance)),
+                object_id=instance.pk,
+                status=QueryStatus.OPEN,
+            ).values_list("field_name", flat=True)
+        )
+        if names:
+            stored = type(instance).objects.get(pk=instance.pk)
+            before = {name: getattr(stored, name) for name in names if hasattr(stored, name)}
+    saved = save(user=user, instance=instance, expected_version=expected_version, reason=reason)
+    answered: list[Query] = []
+    if before:
+        try:
+            with transaction.atomic():
+                answered = answer_corrected_by_save(user=user, form=saved, before=before, reason=reason)
+        except ValidationError:
+            answered = []
+    saved.answered_queries = answered  # type: ignore[attr-defined]
+    return saved

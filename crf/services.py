@@ -147,13 +147,6 @@ def save_form(*, user: User, instance: F, expected_version: int | None, reason: 
         # A change to verified data clears its SDV marks (DESIGN §4; issue 7 item 2).
         sdv.clear_marks_after_change(user=user, form=saved, changed=changed, at=now)
         checks.run_edit_checks(saved)
-        # Correcting a queried value answers its open queries "corrected" with the reason for
-        # change, whichever way the save came: page, API or import (issue 7 item 1).
-        from crf.queries import answer_corrected_by_save
-
-        saved.answered_queries = answer_corrected_by_save(  # type: ignore[attr-defined]
-            user=user, form=saved, before={name: getattr(current, name) for name in changed}, reason=reason
-        )
     return saved  # type: ignore[return-value]
 
 

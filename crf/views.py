@@ -16,9 +16,10 @@ from crf import views_queries as dm_pages
 from crf.forms import form_class_for
 from crf.history import record_history, resolve_record
 from crf.models import ACTIVE_QUERY_STATUSES, EntryStatus, Query
+from crf.queries import save_correcting
 from crf.registry import crf_model
 from crf.selectors import field_label, form_page_data
-from crf.services import SYSTEM_FIELDS, StaleVersionError, data_fields, save
+from crf.services import SYSTEM_FIELDS, StaleVersionError, data_fields
 from study import access
 from study.roles import Action
 from subjects.selectors import access_subject
@@ -87,7 +88,7 @@ def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None)
                 EntryStatus.COMPLETE if form.cleaned_data["mark_complete"] else EntryStatus.IN_PROGRESS
             )
             try:
-                saved = save(
+                saved = save_correcting(
                     user=request.user,  # type: ignore[arg-type]
                     instance=edited,
                     expected_version=form.cleaned_data["opened_version"],

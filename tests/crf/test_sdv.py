@@ -9,6 +9,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from crf import sdv
 from crf.models import SdvMark, SdvMarkEvent, SdvPlan, SdvPlanEvent
+from crf.registry import crf_models
+from crf.sdv import DEFAULT_FULL_FORMS
 from labs.models import VitalSigns
 from tests.conftest import make_user
 
@@ -201,8 +203,11 @@ def test_sdv_plan_page_is_for_the_study_admin_and_data_managers(users_a, login, 
     assert response.status_code == 302
     plan = SdvPlan.objects.get(study=study)
     assert (plan.sample_percent, plan.seed, plan.updated_by) == (25, 42, users_a["data_manager"])
-    # codes of forms not built yet stay in the plan
-    assert {"INF", "ELIG", "AE", "CRS"} <= set(plan.full_forms)
+    # the forms ticked, plus the planned codes of forms not built yet (they stay in the plan);
+    # a built form left unticked (AE, CRS, …) leaves it
+    unbuilt = {code for code in DEFAULT_FULL_FORMS if code not in crf_models()}
+    assert set(plan.full_forms) == {"INF", "ELIG"} | unbuilt
+    assert "AE" not in plan.full_forms
     event = SdvPlanEvent.objects.filter(pgh_obj_id=plan.pk).get()
     assert (event.pgh_context["reason"], event.pgh_context["username"]) == ("SDV plan v2", "data_manager_a")
     too_many = {"full_forms": ["VS"], "sample_percent": "101", "seed": "1", "reason": "x"}
