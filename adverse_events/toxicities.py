@@ -294,7 +294,7 @@ class Infection(CrfInstance):
     """One infection (CLINICAL_SPEC §4.4): organism, site, CTCAE v5.0 term and a grade that exists
     for the term (§3), viral reactivation where it is one."""
 
-    crf_code = "INF"
+    crf_code = "INFECT"
     derived_from_protocol_settings = False
     crf_title = _("Infection")
     api_resource = "infections"
@@ -366,7 +366,7 @@ class HospitalStay(CrfInstance):
     kind = models.CharField(_("kind of stay"), max_length=10, choices=StayKind.choices)
     admission_date = models.DateField(_("admission date"))
     discharge_date = models.DateField(_("discharge date"), null=True, blank=True, help_text=_("Blank while admitted."))
-    reason = models.CharField(_("reason"), max_length=300)
+    admission_reason = models.CharField(_("reason for the stay"), max_length=300)
     admission_study_day = models.IntegerField(_("admission study day"), null=True, editable=False)
     length_of_stay_days = models.PositiveIntegerField(_("length of stay (days)"), null=True, editable=False)
 

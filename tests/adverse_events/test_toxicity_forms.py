@@ -153,7 +153,7 @@ def infection_post(**values) -> dict[str, object]:
 
 def test_infection_saved_with_its_meddra_code(infused, coordinator, login):
     subject = infused()
-    response = login(coordinator).post(f"/subjects/{subject.pk}/forms/INF/new/", infection_post())
+    response = login(coordinator).post(f"/subjects/{subject.pk}/forms/INFECT/new/", infection_post())
     assert response.status_code == 302, response.content.decode()[:2000]
     saved = Infection.objects.get(subject=subject)
     assert (saved.meddra_code, saved.ctcae_version, saved.onset_study_day) == ("10021881", "5.0", 12)
@@ -162,7 +162,7 @@ def test_infection_saved_with_its_meddra_code(infused, coordinator, login):
 def test_infection_grade_that_does_not_exist_for_the_term_is_refused(infused, coordinator, login):
     subject = infused()
     response = login(coordinator).post(
-        f"/subjects/{subject.pk}/forms/INF/new/",
+        f"/subjects/{subject.pk}/forms/INFECT/new/",
         infection_post(ctcae_term="Sepsis", verbatim="", organism_type="bacterial", viral_reactivation="", grade="2"),
     )
     assert "Sepsis has no grade 2" in " ".join(response.context["form"].errors["grade"])
@@ -171,7 +171,7 @@ def test_infection_grade_that_does_not_exist_for_the_term_is_refused(infused, co
 
 def test_infection_other_specify_needs_verbatim(infused, coordinator, login):
     subject = infused()
-    response = login(coordinator).post(f"/subjects/{subject.pk}/forms/INF/new/", infection_post(verbatim=""))
+    response = login(coordinator).post(f"/subjects/{subject.pk}/forms/INFECT/new/", infection_post(verbatim=""))
     assert "verbatim" in response.context["form"].errors
     assert not Infection.objects.exists()
 
@@ -181,7 +181,7 @@ def stay_post(**values) -> dict[str, object]:
         "kind": "icu",
         "admission_date": day(5).isoformat(),
         "discharge_date": day(8).isoformat(),
-        "reason": "CRS grade 3, vasopressor support",
+        "admission_reason": "CRS grade 3, vasopressor support",
     }
     data.update(values)
     return data
