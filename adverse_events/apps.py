@@ -10,3 +10,4 @@ class AdverseEventsConfig(AppConfig):
         from adverse_events import checks, derive, forms, icaht_services, services, toxicity_derive  # noqa: F401
 
         services.register_conmed_dependants()
+        icaht_services.register_icaht_dependants()

@@ -118,3 +118,30 @@ def _anc_changed(*, user: User, saved: CrfInstance, previous: CrfInstance | None
         "change": change,
     }
     rederive_icaht(user=user, subject=saved.subject, reason=_("re-derived: %(what)s") % {"what": what})
+
+
+def _icaht_input_changed(*, user: User, saved: CrfInstance, previous: CrfInstance | None) -> None:
+    """A relapse (late values from then on are "explained by relapse", §4.1) or an infusion (the
+    Day-0 clock the ANC days hang on) saved or entered in error re-derives the subject's ICAHT."""
+    from subjects.models import Subject
+
+    subject = Subject.objects.select_related("site").get(pk=saved.subject_id)
+    if not IcahtDerivation.objects.filter(subject=subject).exists() and not anc_series(subject):
+        return
+    what = _("%(form)s %(change)s") % {
+        "form": saved._meta.verbose_name,
+        "change": _("entered in error") if saved.entered_in_error else _("saved"),
+    }
+    rederive_icaht(user=user, subject=subject, reason=_("re-derived: %(what)s") % {"what": what})
+
+
+def register_icaht_dependants() -> None:
+    """Wire relapses and infusions to the ICAHT re-derivation once their apps are installed."""
+    from django.apps import apps
+
+    for label in ("response.Relapse", "subjects.Infusion"):
+        try:
+            model = apps.get_model(label)
+        except LookupError:
+            continue
+        dependants_of(model)(_icaht_input_changed)

@@ -164,3 +164,20 @@ def test_icaht_page_is_closed_to_other_sites_and_non_crf_roles(infused, users_a,
     subject = infused()
     assert login(other_coordinator).get(f"/safety/subjects/{subject.pk}/icaht/").status_code == 404
     assert login(users_a["statistician"]).get(f"/safety/subjects/{subject.pk}/icaht/").status_code in (403, 404)
+
+
+def test_a_relapse_rederives_late_icaht_without_the_values_it_explains(infused, coordinator):
+    """§4.1 late ICAHT is "not explained by relapse": values from the relapse date on drop out."""
+    from response.models import Relapse
+
+    subject = infused()
+    enter_series(coordinator, subject, {40: "0.3", 47: "0.3"})
+    assert IcahtDerivation.objects.get(subject=subject).late_grade == 3
+    save(
+        user=coordinator,
+        instance=Relapse(subject=subject, relapse_date=day(40), site_marrow=True, blast_cd7_status="negative"),
+        expected_version=None,
+    )
+    stored = IcahtDerivation.objects.get(subject=subject)
+    assert (stored.late_grade, stored.relapse_day) == (None, 40)
+    assert stored.events.order_by("-pgh_id").first().pgh_context["reason"] == "re-derived: relapse saved"
