@@ -11,6 +11,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from adverse_events.models import AdverseEvent, CrsAssessment, IcansAssessment, IcansDomainChoice, Vasopressor
+from adverse_events.toxicities import GvhdStaging, IecHsAssessment, IecHsTreatment, Infection
 from crf.forms import CrfFormBase, form_base
 
 
@@ -80,3 +81,34 @@ class AdjudicationForm(forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput)
     grade = forms.IntegerField(label=capfirst(_("adjudicated grade")), min_value=1, max_value=5)
     reason = forms.CharField(label=capfirst(_("reason for the adjudicated grade")), max_length=300)
+
+
+# --- cell-therapy toxicity forms (CLINICAL_SPEC §4) ---------------------------------------------
+
+
+@form_base(GvhdStaging)
+class GvhdStagingFormBase(CrfFormBase):
+    """MAGIC staging with the organ stages and overall grade shown live (§4.3)."""
+
+    Media = LiveGradeMedia
+
+
+@form_base(IecHsAssessment)
+class IecHsFormBase(CrfFormBase):
+    treatments = forms.MultipleChoiceField(
+        label=capfirst(_("treatments")),
+        choices=IecHsTreatment.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+
+
+@form_base(Infection)
+class InfectionFormBase(CrfFormBase):
+    class Media:
+        js = ["js/term_picker.js"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["ctcae_term"].widget = TermPickerInput()
+        self.fields["grade"].widget = forms.NumberInput(attrs={"min": 1, "max": 5})

@@ -517,3 +517,13 @@ class IcansAssessment(CrfInstance):
             from django.core.exceptions import ValidationError
 
             raise ValidationError(errors)
+
+
+# Cell-therapy toxicities beyond CRS and ICANS (CLINICAL_SPEC §4) live in their own module.
+from adverse_events.toxicities import (  # noqa: E402, F401
+    GvhdStaging,
+    HospitalStay,
+    IcahtDerivation,
+    IecHsAssessment,
+    Infection,
+)

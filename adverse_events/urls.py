@@ -7,6 +7,8 @@ urlpatterns = [
     path("ctcae-terms/", views.ctcae_terms, name="ctcae_terms"),
     path("subjects/<int:subject_pk>/crs/live-grade/", views.crs_live_grade, name="crs_live_grade"),
     path("subjects/<int:subject_pk>/icans/live-grade/", views.icans_live_grade, name="icans_live_grade"),
+    path("subjects/<int:subject_pk>/gvhd/live-grade/", views.gvhd_live_grade, name="gvhd_live_grade"),
+    path("subjects/<int:subject_pk>/icaht/", views.icaht_page, name="icaht"),
     path("subjects/<int:subject_pk>/episodes/", views.episode_list, name="episodes"),
     path("subjects/<int:subject_pk>/episodes/<str:kind>/<int:pk>/", views.episode_detail, name="episode"),
 ]

@@ -20,6 +20,8 @@ from adverse_events.derive import derive_crs_assessment, derive_icans_assessment
 from adverse_events.forms import AdjudicationForm, SourceGradeForm
 from adverse_events.models import AdverseEvent, CrsAssessment, CrsEpisode, IcansAssessment, IcansEpisode
 from adverse_events.selectors import search_ctcae_terms
+from adverse_events.toxicities import GvhdStaging, IcahtDerivation
+from adverse_events.toxicity_derive import derive_gvhd_staging
 from crf.forms import form_class_for
 from crf.models import ACTIVE_QUERY_STATUSES, Query
 from study import access
@@ -52,7 +54,9 @@ def ctcae_terms(request: HttpRequest) -> JsonResponse:
     )
 
 
-def _live(request: HttpRequest, subject_pk: int, model: type[CrsAssessment] | type[IcansAssessment]) -> HttpResponse:
+def _live(
+    request: HttpRequest, subject_pk: int, model: type[CrsAssessment] | type[IcansAssessment] | type[GvhdStaging]
+) -> HttpResponse:
     subject = access_subject(request.user, subject_pk, Action.EDIT_CRF)
     form_pk = request.GET.get("form", "")
     instance = None
@@ -60,14 +64,23 @@ def _live(request: HttpRequest, subject_pk: int, model: type[CrsAssessment] | ty
         instance = model._default_manager.filter(pk=int(form_pk), subject=subject).first()
     if instance is None:
         instance = model(subject=subject)
-    context: dict[str, Any] = {"kind": "crs" if model is CrsAssessment else "icans", "subject": subject}
+    kind = {CrsAssessment: "crs", IcansAssessment: "icans", GvhdStaging: "gvhd"}[model]
+    context: dict[str, Any] = {"kind": kind, "subject": subject}
     with timezone.override(subject.site.time_zone):
         form = form_class_for(model)(request.POST, instance=instance)
         if form.is_valid():
             edited = form.save(commit=False)
             try:
-                derive = derive_crs_assessment if model is CrsAssessment else derive_icans_assessment
-                context["result"] = derive(edited)  # type: ignore[arg-type]
+                derive = {
+                    "crs": derive_crs_assessment,
+                    "icans": derive_icans_assessment,
+                    "gvhd": derive_gvhd_staging,
+                }[kind]
+                context["result"] = derive(edited)  # type: ignore[operator]
+                if kind == "gvhd":
+                    context["result"]["overall_grade_roman"] = ("0", "I", "II", "III", "IV")[
+                        context["result"]["overall_grade"]
+                    ]
             except ValidationError as exc:
                 context["problems"] = exc.messages
         else:
@@ -90,6 +103,41 @@ def crs_live_grade(request: HttpRequest, subject_pk: int) -> HttpResponse:
 def icans_live_grade(request: HttpRequest, subject_pk: int) -> HttpResponse:
     """The ASTCT ICANS grade of what is typed (§2), or "not evaluable"."""
     return _live(request, subject_pk, IcansAssessment)
+
+
+@login_required
+@require_POST
+def gvhd_live_grade(request: HttpRequest, subject_pk: int) -> HttpResponse:
+    """The MAGIC organ stages and overall grade of what is typed (CLINICAL_SPEC §4.3), computed by
+    the derivation the save uses."""
+    return _live(request, subject_pk, GvhdStaging)
+
+
+@login_required
+def icaht_page(request: HttpRequest, subject_pk: int) -> HttpResponse:
+    """The subject's ICAHT (CLINICAL_SPEC §4.1): early and late grades with the ANC values they
+    were derived from, the criteria, and when they were last re-derived."""
+    subject = access_subject(request.user, subject_pk, Action.VIEW_CRF)
+    derivation = IcahtDerivation.objects.filter(subject=subject).first()
+    inputs = derivation.inputs if derivation is not None else []
+    run = (
+        (derivation.early_run_first_day, derivation.early_run_last_day)
+        if derivation is not None and derivation.early_run_first_day is not None
+        else None
+    )
+    rows = [
+        {
+            **value,
+            "in_run": run is not None and run[0] <= value["day"] <= run[1],
+            "window": "early" if 0 <= value["day"] <= 30 else ("late" if value["day"] > 30 else "before"),
+        }
+        for value in inputs
+    ]
+    return render(
+        request,
+        "adverse_events/icaht.html",
+        {"subject": subject, "derivation": derivation, "rows": rows},
+    )
 
 
 @login_required

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from clinical.crs import CrsSettings
+from clinical.gvhd import GvhdSettings
 from clinical.response import ResponseSettings
 
 
@@ -92,6 +93,10 @@ class ProtocolChoices:
             infant_sbp_below_mmhg=self.hypotension_infant_sbp,
             episode_gap_days=self.crs_episode_gap_days,
         )
+
+    def gvhd_settings(self) -> GvhdSettings:
+        """The MAGIC staging's view of these choices (§4.3 child column below a body weight)."""
+        return GvhdSettings(child_below_kg=self.gvhd_child_below_kg)
 
     def response_settings(self) -> ResponseSettings:
         """The response rules' view of these choices (§5.1 operators and relapse threshold,

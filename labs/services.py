@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from clinical.units import Panel, UnitNotAllowed, panel_analytes, parts_exceeding_whole, to_standard
 from crf import derivations, locks
+from crf import services as crf_services
 from crf.audit import audit_context
 from crf.models import EntryStatus
 from crf.services import StaleVersionError, mark_entered_in_error, save_form
@@ -86,7 +87,8 @@ def record_lab_panel(
     reason: str = "",
 ) -> list[LabResult]:
     """Save one sample collection of a panel: every typed analyte becomes (or updates) one
-    `LabResult` row through `crf.services.save_form`, in one transaction — all or nothing.
+    `LabResult` row through `crf.services.save` (so its dependants, e.g. ICAHT from ANC, are
+    re-derived), in one transaction — all or nothing.
 
     `existing` are the rows of the collection as opened (they move with a changed date/time).
     A row left blank is not created; a saved row left blank is marked entered in error with the
@@ -152,7 +154,7 @@ def record_lab_panel(
         try:
             with transaction.atomic():
                 saved.append(
-                    save_form(
+                    crf_services.save(
                         user=user,
                         instance=instance,
                         expected_version=row.expected_version if instance.pk else None,

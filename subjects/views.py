@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from adverse_events.toxicities import IcahtDerivation
 from crf.registry import crf_models
 from crf.selectors import casebook_badges, record_queries
 from study import access
@@ -344,6 +345,8 @@ def casebook(request: HttpRequest, pk: int) -> HttpResponse:
         # SDV and freeze/lock badges (issue 7)
         "subject_lock": casebook_badges(book),
         "can_lock": any(role_may(role, Action.FREEZE_LOCK) for role in roles),
+        # ICAHT is derived from the ANC results, not typed (CLINICAL_SPEC §4.1; issue 10)
+        "icaht": IcahtDerivation.objects.filter(subject=subject).first(),
     }
     return render(request, "subjects/casebook.html", context)
 

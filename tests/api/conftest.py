@@ -216,6 +216,53 @@ EXAMPLES: dict[str, Example] = {
         refused={"ice_orientation": 5},
         prepare=_day0,
     ),
+    "iec-hs-assessments": Example(
+        {
+            "assessment_date": "2026-03-24",
+            "present": True,
+            "onset_date": "2026-03-22",
+            "ferritin_peak": "38000",
+            "fibrinogen_nadir": "1.1",
+            "marrow_haemophagocytosis": "not_done",
+            "treatments": ["anakinra", "corticosteroids"],
+            "grade": 2,
+        },
+        refused={"grade": 6},
+        status="infused",
+    ),
+    "gvhd-stagings": Example(
+        {
+            "assessment_date": "2026-04-20",
+            "weight_kg": "62.0",
+            "skin_bsa_pct": "30",
+            "bilirubin": "52",
+            "bilirubin_unit": "umol/L",
+        },
+        refused={"skin_bsa_pct": "101"},
+        status="infused",
+    ),
+    "infections": Example(
+        {
+            "onset_date": "2026-03-27",
+            "organism_type": "bacterial",
+            "organism": "Klebsiella pneumoniae",
+            "infection_site": "lung",
+            "ctcae_term": "Lung infection",
+            "grade": 3,
+        },
+        refused={"grade": 1},  # CTCAE v5.0 Lung infection has no grade 1
+        status="infused",
+    ),
+    "hospital-stays": Example(
+        {
+            "kind": "icu",
+            "admission_date": "2026-03-19",
+            "discharge_date": "2026-03-22",
+            "admission_reason": "CRS grade 3",
+        },
+        refused={"discharge_date": "2026-03-18"},
+        status="infused",
+    ),
     "vital-signs": Example(
         {"assessment_date": "2026-03-12", "temperature_c": "37.0", "systolic_bp": 120, "heart_rate": 80},
         refused={"temperature_c": "50.0"},

@@ -74,9 +74,9 @@ def test_casebook_runs_a_bounded_number_of_queries(
         vital_signs(coordinator, subject, visit=Visit.objects.get(subject=subject, definition__code="D1"))
     client = login(coordinator)
     # One query per form type on the grid (casebook's contract), plus a fixed 13 for the page
-    # and 2 for the SDV and freeze/lock badges (issue 7).
+    # and 2 for the SDV and freeze/lock badges (issue 7), and 1 for the ICAHT summary (issue 10).
     form_types = [m for m in crf_models().values() if not getattr(m, "lifecycle_form", False)]
-    with django_assert_max_num_queries(15 + len(form_types)):
+    with django_assert_max_num_queries(16 + len(form_types)):
         started = time.perf_counter()
         response = client.get(f"/subjects/{subject.pk}/casebook/")
         elapsed = time.perf_counter() - started

@@ -1,0 +1,147 @@
+"""ICAHT kept in step with the lab results (CLINICAL_SPEC §4.1; DESIGN §4 "derived values").
+
+`rederive_icaht` reads the subject's ANC results in the standard unit (×10⁹/L, labs), puts them
+on the Day-0 clock, grades them with clinical.icaht and stores the result with its inputs and
+criteria in the subject's one `IcahtDerivation` row, under the audit reason given. A lab result
+for ANC saved, corrected or entered in error re-derives it (crf.services.dependants_of) with the
+reason "re-derived: …". Only ANC is read: lymphocyte counts (universal lymphopenia after
+lymphodepletion) are not ICAHT.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+from django.db.models import F, Min
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from adverse_events.toxicities import IcahtDerivation
+from clinical import icaht as icaht_rules
+from clinical.schedule import study_day
+from crf.audit import audit_context
+from crf.models import CrfInstance
+from crf.services import dependants_of
+from labs.models import LabResult
+
+if TYPE_CHECKING:
+    from study.models import User
+    from subjects.models import Subject
+
+ANC = "ANC"
+
+
+def anc_series(subject: Subject) -> list[tuple[LabResult, int]]:
+    """The subject's ANC results (not entered in error) with their study day, in date order."""
+    day0 = subject.infusion_date
+    if day0 is None:
+        return []
+    rows = LabResult.objects.filter(subject=subject, analyte=ANC, entered_in_error=False).order_by(
+        "collected_on", F("collected_time").asc(nulls_first=True), "pk"
+    )
+    return [(row, study_day(row.collected_on, day0)) for row in rows if row.standard_value is not None]
+
+
+def first_relapse_day(subject: Subject) -> int | None:
+    """Study day of the first recorded relapse: late ICAHT values from then on are "explained by
+    relapse" (§4.1)."""
+    from response.models import Relapse
+
+    day0 = subject.infusion_date
+    first = Relapse.objects.filter(subject=subject, entered_in_error=False).aggregate(first=Min("relapse_date"))[
+        "first"
+    ]
+    return None if first is None or day0 is None else study_day(first, day0)
+
+
+@transaction.atomic
+def rederive_icaht(*, user: User | None, subject: Subject, reason: str) -> IcahtDerivation | None:
+    """Grade early and late ICAHT from the stored ANC results and store the result (created the
+    first time, updated when it changes; unchanged results are not rewritten). None while the
+    subject has no infusion (no Day-0 clock) and no stored result."""
+    series = anc_series(subject)
+    existing = IcahtDerivation.objects.select_for_update().filter(subject=subject).first()
+    if subject.infusion_date is None and existing is None:
+        return None
+    values = [icaht_rules.AncValue(day, row.standard_value) for row, day in series]
+    relapse_day = first_relapse_day(subject)
+    early = icaht_rules.early_icaht(values)
+    late = icaht_rules.late_icaht(values, relapse_day=relapse_day)
+    fields = {
+        "early_grade": early.grade,
+        "early_run_first_day": early.run_500.first if early.run_500 else None,
+        "early_run_last_day": early.run_500.last if early.run_500 else None,
+        "profound_run_first_day": early.run_100.first if early.run_100 else None,
+        "profound_run_last_day": early.run_100.last if early.run_100 else None,
+        "late_grade": late.grade,
+        "late_confirming_days": list(late.confirming_days) if late.confirming_days else None,
+        "relapse_day": relapse_day,
+        "inputs": [
+            {
+                "result": row.pk,
+                "date": row.collected_on.isoformat(),
+                "day": day,
+                "anc": format(row.standard_value.normalize(), "f"),
+            }
+            for row, day in series
+        ],
+        "criteria": early.criteria,
+    }
+    with audit_context(user=user, site=subject.site, reason=reason):
+        if existing is None:
+            return IcahtDerivation.objects.create(subject=subject, derived_at=timezone.now(), **fields)
+        if all(getattr(existing, name) == value for name, value in fields.items()):
+            return existing
+        IcahtDerivation.objects.filter(pk=existing.pk).update(
+            **fields, derived_at=timezone.now(), version=F("version") + 1
+        )
+    return IcahtDerivation.objects.get(pk=existing.pk)
+
+
+@dependants_of(LabResult)
+def _anc_changed(*, user: User, saved: CrfInstance, previous: CrfInstance | None) -> None:
+    """An ANC result saved, corrected (value, unit, date, or analyte) or entered in error
+    re-derives the subject's ICAHT (§4.1) with the reason "re-derived: …"."""
+    touched = [row for row in (previous, saved) if row is not None and getattr(row, "analyte", "") == ANC]
+    if not touched:
+        return
+    row = saved
+    if saved.entered_in_error:
+        change = _("entered in error")
+    elif previous is None:
+        change = _("recorded")
+    else:
+        change = _("corrected")
+    what = _("ANC of %(date)s %(change)s") % {
+        "date": row.collected_on.isoformat(),  # type: ignore[attr-defined]
+        "change": change,
+    }
+    rederive_icaht(user=user, subject=saved.subject, reason=_("re-derived: %(what)s") % {"what": what})
+
+
+def _icaht_input_changed(*, user: User, saved: CrfInstance, previous: CrfInstance | None) -> None:
+    """A relapse (late values from then on are "explained by relapse", §4.1) or an infusion (the
+    Day-0 clock the ANC days hang on) saved or entered in error re-derives the subject's ICAHT."""
+    from subjects.models import Subject
+
+    subject = Subject.objects.select_related("site").get(pk=saved.subject_id)
+    if not IcahtDerivation.objects.filter(subject=subject).exists() and not anc_series(subject):
+        return
+    what = _("%(form)s %(change)s") % {
+        "form": saved._meta.verbose_name,
+        "change": _("entered in error") if saved.entered_in_error else _("saved"),
+    }
+    rederive_icaht(user=user, subject=subject, reason=_("re-derived: %(what)s") % {"what": what})
+
+
+def register_icaht_dependants() -> None:
+    """Wire relapses and infusions to the ICAHT re-derivation once their apps are installed."""
+    from django.apps import apps
+
+    for label in ("response.Relapse", "subjects.Infusion"):
+        try:
+            model = apps.get_model(label)
+        except LookupError:
+            continue
+        dependants_of(model)(_icaht_input_changed)
