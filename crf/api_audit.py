@@ -194,6 +194,6 @@ class AuditEventViewSet(viewsets.GenericViewSet[Any]):
         if errors:
             raise ValidationError(errors)
         identity_sites = {site.pk for site in access.sites_where(user, Action.VIEW_IDENTITY)}
-        page = self.paginate_queryset(events.order_by("-pgh_created_at", "pgh_slug"))
+        page = self.paginate_queryset(events.order_by("-pgh_created_at", "-pgh_id", "pgh_model"))
         rows = [_describe(event, identity_sites=identity_sites, site_of=site_of) for event in page or []]
         return self.get_paginated_response(AuditEventSerializer(rows, many=True).data)
