@@ -92,9 +92,7 @@ class EpisodeViewSet(viewsets.ReadOnlyModelViewSet[Any]):
             found = found.filter(superseded=params["superseded"].lower() in ("1", "true", "yes"))
         page = list(self.paginate_queryset(found) or [])
         link = f"{self.model.kind.lower()}_episode_id"
-        owned = dict(
-            AdverseEvent.objects.filter(**{f"{link}__in": [e.pk for e in page]}).values_list(link, "pk")
-        )
+        owned = dict(AdverseEvent.objects.filter(**{f"{link}__in": [e.pk for e in page]}).values_list(link, "pk"))
         for episode in page:
             episode.owned_ae_ids = owned  # type: ignore[attr-defined]
         return self.get_paginated_response(self.get_serializer(page, many=True).data)

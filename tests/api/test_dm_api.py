@@ -68,11 +68,19 @@ def _patch_vs(client, vs: VitalSigns, body: dict):
 def test_a_manual_query_through_its_whole_life(vs, clients, users_a):
     monitor, coordinator = clients["monitor"], clients["coordinator"]
     raised = send(
-        monitor, "POST", "/api/v1/queries/", {"form": "VS", "form_id": vs.pk, "field_name": "systolic_bp", "text": "210?"}
+        monitor,
+        "POST",
+        "/api/v1/queries/",
+        {"form": "VS", "form_id": vs.pk, "field_name": "systolic_bp", "text": "210?"},
     )
     assert raised.status_code == 201, raised.content
     query = raised.json()
-    assert (query["status"], query["automatic"], query["raised_by"], query["value"]) == ("open", False, "monitor_a", 210)
+    assert (query["status"], query["automatic"], query["raised_by"], query["value"]) == (
+        "open",
+        False,
+        "monitor_a",
+        210,
+    )
     assert (query["form"], query["resource"], query["form_id"]) == ("VS", "vital-signs", vs.pk)
     url = f"/api/v1/queries/{query['id']}/"
 
@@ -111,7 +119,14 @@ def test_a_manual_query_through_its_whole_life(vs, clients, users_a):
 
     thread = send(monitor, "GET", url).json()["steps"]
     assert [s["action"] for s in thread] == ["raised", "answered", "closed", "reopened", "answered", "cancelled"]
-    assert [s["by"] for s in thread] == ["monitor_a", "coordinator_a", "monitor_a", "monitor_a", "coordinator_a", "monitor_a"]
+    assert [s["by"] for s in thread] == [
+        "monitor_a",
+        "coordinator_a",
+        "monitor_a",
+        "monitor_a",
+        "coordinator_a",
+        "monitor_a",
+    ]
     # each step audited, through the API, with its reason
     events = QueryEvent.objects.filter(pgh_obj_id=query["id"]).order_by("pgh_id")
     assert [e.status for e in events] == ["open", "answered", "closed", "open", "answered", "cancelled"]
@@ -159,19 +174,28 @@ def test_query_list_filters_and_refused_filters(vs, clients, users_a):
     bad = send(monitor, "GET", "/api/v1/queries/?status=shut&form=NOPE&subject=x&min_days=-1")
     assert bad.status_code == 400
     assert set(bad.json()) == {"status", "form", "subject", "min_days"}
-    refused = send(monitor, "POST", "/api/v1/queries/", {"form": "VS", "form_id": vs.pk, "field_name": "nope", "text": "?"})
+    refused = send(
+        monitor, "POST", "/api/v1/queries/", {"form": "VS", "form_id": vs.pk, "field_name": "nope", "text": "?"}
+    )
     assert refused.status_code == 400 and refused.json() == {"field_name": ["This form has no such field to query."]}
-    unknown = send(monitor, "POST", "/api/v1/queries/", {"form": "VS", "form_id": 999999, "field_name": "x", "text": "?"})
+    unknown = send(
+        monitor, "POST", "/api/v1/queries/", {"form": "VS", "form_id": 999999, "field_name": "x", "text": "?"}
+    )
     assert unknown.status_code == 400 and "form_id" in unknown.json()
 
 
 def test_queries_outside_the_users_sites_are_404(vs, clients, site_b):
     raised = send(
-        clients["monitor"], "POST", "/api/v1/queries/", {"form": "VS", "form_id": vs.pk, "field_name": "heart_rate", "text": "?"}
+        clients["monitor"],
+        "POST",
+        "/api/v1/queries/",
+        {"form": "VS", "form_id": vs.pk, "field_name": "heart_rate", "text": "?"},
     ).json()
     outsider = token_client(make_user("monitor_b", site=site_b, role="monitor"))
     assert send(outsider, "GET", f"/api/v1/queries/{raised['id']}/").status_code == 404
-    assert send(outsider, "POST", f"/api/v1/queries/{raised['id']}/close/", {}, **{"If-Match": '"x"'}).status_code == 404
+    assert (
+        send(outsider, "POST", f"/api/v1/queries/{raised['id']}/close/", {}, **{"If-Match": '"x"'}).status_code == 404
+    )
     assert send(outsider, "GET", "/api/v1/queries/").json()["count"] == 0
     on_foreign_form = send(
         outsider, "POST", "/api/v1/queries/", {"form": "VS", "form_id": vs.pk, "field_name": "heart_rate", "text": "?"}
@@ -228,7 +252,12 @@ def test_a_freeze_refuses_data_edits_but_allows_a_query_answer_and_sdv_through_t
         monitor, "POST", "/api/v1/queries/", {"form": "VS", "form_id": vs.pk, "field_name": "systolic_bp", "text": "?"}
     ).json()
     freeze = _lock(dm, kind="freeze", form="VS", form_id=vs.pk)
-    assert (freeze["kind"], freeze["scope"], freeze["active"], freeze["set_by"]) == ("freeze", "form", True, "data_manager_a")
+    assert (freeze["kind"], freeze["scope"], freeze["active"], freeze["set_by"]) == (
+        "freeze",
+        "form",
+        True,
+        "data_manager_a",
+    )
     assert send(dm, "GET", "/api/v1/locks/?kind=freeze&active=true").json()["count"] == 1
     # the coordinator sees it too (the casebook badge) but cannot lift it
     assert send(coordinator, "GET", f"/api/v1/locks/{freeze['id']}/").status_code == 200
@@ -241,7 +270,10 @@ def test_a_freeze_refuses_data_edits_but_allows_a_query_answer_and_sdv_through_t
 
     url = f"/api/v1/locks/{freeze['id']}/"
     assert send(dm, "POST", f"{url}lift/", {"reason": "done"}).status_code == 428
-    assert send(coordinator, "POST", f"{url}lift/", {"reason": "x"}, **{"If-Match": _etag(coordinator, url)}).status_code == 403
+    assert (
+        send(coordinator, "POST", f"{url}lift/", {"reason": "x"}, **{"If-Match": _etag(coordinator, url)}).status_code
+        == 403
+    )
     no_reason = send(dm, "POST", f"{url}lift/", {"reason": " "}, **{"If-Match": _etag(dm, url)})
     assert no_reason.status_code == 400 and no_reason.json() == {"reason": ["Give a reason."]}
     lifted = send(dm, "POST", f"{url}lift/", {"reason": "analysis done"}, **{"If-Match": _etag(dm, url)})
@@ -276,7 +308,9 @@ def test_a_lock_refuses_data_edits_query_steps_and_sdv_through_the_api(vs, clien
     assert answer.status_code == 400 and answer.json() == {"non_field_errors": [LOCKED]}
     sdv = send(monitor, "POST", "/api/v1/sdv-marks/", {"form": "VS", "form_id": vs.pk})
     assert sdv.status_code == 400 and sdv.json() == {"non_field_errors": [LOCKED]}
-    raised = send(monitor, "POST", "/api/v1/queries/", {"form": "VS", "form_id": vs.pk, "field_name": "heart_rate", "text": "?"})
+    raised = send(
+        monitor, "POST", "/api/v1/queries/", {"form": "VS", "form_id": vs.pk, "field_name": "heart_rate", "text": "?"}
+    )
     assert raised.status_code == 400 and raised.json() == {"non_field_errors": [LOCKED]}
     assert Query.objects.get(pk=query["id"]).status == "open"
     assert VitalSigns.objects.get(pk=vs.pk).systolic_bp == 210
@@ -310,7 +344,9 @@ def _import(user, vs: VitalSigns, systolic: int):
         "id,version,subject,assessment_date,systolic_bp,diastolic_bp,heart_rate,reason\n"
         f"{vs.pk},{current.version},{vs.subject.screening_number},2026-03-12,{systolic},80,80,source re-checked\n"
     ).encode()
-    return import_forms(user=user, model=VitalSigns, csv_file=csvfiles.read_csv(raw, file_name="vs.csv"), channel="command")
+    return import_forms(
+        user=user, model=VitalSigns, csv_file=csvfiles.read_csv(raw, file_name="vs.csv"), channel="command"
+    )
 
 
 @pytest.mark.parametrize(("kind", "message"), [("freeze", FROZEN), ("lock", LOCKED)])

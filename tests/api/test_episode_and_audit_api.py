@@ -152,7 +152,9 @@ def test_identity_values_show_to_a_monitor_and_not_to_a_data_manager(audited, us
     query = f"?subject={subject.pk}"
 
     def identity_update(user):
-        (event,) = [e for e in _events(user, query) if e["model"] == "subjects.IdentityRecord" and e["action"] == "update"]
+        (event,) = [
+            e for e in _events(user, query) if e["model"] == "subjects.IdentityRecord" and e["action"] == "update"
+        ]
         return event["changes"]
 
     assert identity_update(users_a["monitor"]) == [{"field": "full_name", "old": "王五", "new": "王小五"}]
