@@ -330,7 +330,8 @@ def answer_corrected_by_save(*, user: User, form: CrfInstance, before: dict[str,
     """After site staff saved a form on its page: every open query on a field whose value the
     save changed is answered "corrected", with the reason for change as its text (issue 7
     item 1: "correcting the value through the form with a reason for change"). An automatic
-    query whose rule stopped firing has closed itself already and is left alone."""
+    query whose rule stopped firing has closed itself already and is left alone, and a query this
+    very save raised (the new value fires a rule) asks about the new value: it stays open."""
     changed = [name for name, old in before.items() if jsonable(getattr(form, name)) != jsonable(old)]
     if not changed:
         return []
@@ -340,7 +341,12 @@ def answer_corrected_by_save(*, user: User, form: CrfInstance, before: dict[str,
         field_name__in=changed,
         status=QueryStatus.OPEN,
     ).order_by("pk")
-    return [answer_query(user=user, query=query, answer=Query.Answer.CORRECTED, text=reason) for query in open_queries]
+    saved_at = getattr(form, "updated_at", None)
+    return [
+        answer_query(user=user, query=query, answer=Query.Answer.CORRECTED, text=reason)
+        for query in open_queries
+        if saved_at is None or _opened_at(query) < saved_at
+    ]
 
 
 def save_correcting(

@@ -1,7 +1,10 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from adverse_events.api import CrsEpisodeViewSet, IcansEpisodeViewSet
 from crf.api import register_crf_resources
+from crf.api_audit import AuditEventViewSet
+from crf.api_dm import DataLockViewSet, QueryViewSet, SdvMarkViewSet
 from study.api import TokenLoginView, TokenLogoutAllView, TokenLogoutView
 from subjects.api import SubjectViewSet, VisitViewSet
 
@@ -9,6 +12,12 @@ router = DefaultRouter()
 router.register("subjects", SubjectViewSet, basename="subject")
 router.register("visits", VisitViewSet, basename="visit")
 register_crf_resources(router)  # every CRF that declares `api_resource` (DESIGN §6)
+router.register("queries", QueryViewSet, basename="query")
+router.register("sdv-marks", SdvMarkViewSet, basename="sdv-mark")
+router.register("locks", DataLockViewSet, basename="lock")
+router.register("crs-episodes", CrsEpisodeViewSet, basename="crs-episode")
+router.register("icans-episodes", IcansEpisodeViewSet, basename="icans-episode")
+router.register("audit-events", AuditEventViewSet, basename="audit-event")
 
 urlpatterns = [
     path("auth/login/", TokenLoginView.as_view(), name="knox-login"),
