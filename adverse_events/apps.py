@@ -7,6 +7,6 @@ class AdverseEventsConfig(AppConfig):
 
     def ready(self) -> None:
         # Registration of derivations, edit checks, save services and form bases (data, not signals).
-        from adverse_events import checks, derive, forms, services  # noqa: F401
+        from adverse_events import alert_services, checks, derive, dlt_services, forms, services  # noqa: F401
 
         services.register_conmed_dependants()

@@ -517,3 +517,14 @@ class IcansAssessment(CrfInstance):
             from django.core.exceptions import ValidationError
 
             raise ValidationError(errors)
+
+
+# DLT adjudication and safety alerts live in their own modules (CLINICAL_SPEC §3, §3.1).
+from adverse_events.alerts import (  # noqa: E402, F401
+    AlertDelivery,
+    Notification,
+    SaeReport,
+    SafetyAlert,
+    SafetyContacts,
+)
+from adverse_events.dlt import DltCandidate, DoseLevelDecision  # noqa: E402, F401

@@ -200,7 +200,8 @@ def detect_candidates(
                 Criterion.OTHER_AE,
                 f"ae:{ae.ae_id}",
                 ae.onset_day,
-                f"{ae.term} grade {ae.grade} from day {ae.onset_day}, not back to grade ≤ 1 within {RECOVERY_DAYS} days",
+                f"{ae.term} grade {ae.grade} from day {ae.onset_day}, "
+                f"not back to grade ≤ 1 within {RECOVERY_DAYS} days",
             )
         )
     if death_day is not None and 0 <= death_day <= window_days and not death_from_progression:
@@ -247,9 +248,9 @@ def dlt_evaluable(
     if dose_in_range is False:
         reason = ReplaceReason.UNDER_DOSED if dose_below_range else ReplaceReason.OVER_DOSED
         return EvaluableStatus(Evaluability.TO_REPLACE, reason)
-    if confirmed_dlt_day is not None and 0 <= confirmed_dlt_day <= window_days:
-        if left_window_day is None or confirmed_dlt_day <= left_window_day:
-            return EvaluableStatus(Evaluability.EVALUABLE)
+    dlt_in_window = confirmed_dlt_day is not None and 0 <= confirmed_dlt_day <= window_days
+    if dlt_in_window and (left_window_day is None or (confirmed_dlt_day or 0) <= left_window_day):
+        return EvaluableStatus(Evaluability.EVALUABLE)
     if left_window_day is not None and left_window_day < window_days:
         return EvaluableStatus(Evaluability.TO_REPLACE, ReplaceReason.LEFT_WINDOW)
     if as_of_day > window_days:
@@ -276,8 +277,8 @@ __all__ = [
     "Candidate",
     "Criterion",
     "Day28Counts",
-    "EvaluableStatus",
     "Evaluability",
+    "EvaluableStatus",
     "ReplaceReason",
     "detect_candidates",
     "dlt_evaluable",

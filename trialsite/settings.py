@@ -96,6 +96,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "trialsite.context_processors.session_timeouts",
+                "adverse_events.context_processors.safety_notifications",
             ],
         },
     },
