@@ -211,6 +211,13 @@ def adjudicate_candidate(
     return row
 
 
+def refresh_candidates(subjects: Any) -> None:
+    """Re-run the rules for infused subjects: some candidates appear with time alone (an AE
+    not back to grade ≤ 1 after 7 days, the day-28 assessment), not only when data change."""
+    for subject in subjects.filter(infusion_date__isnull=False).select_related("site"):
+        recompute_candidates(subject=subject)
+
+
 # --- the monitor ---------------------------------------------------------------------------------
 
 

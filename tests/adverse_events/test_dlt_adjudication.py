@@ -191,3 +191,18 @@ def test_under_dosed_subject_is_to_replace_on_the_monitor(infused, study):
     Infusion.objects.filter(subject=subject).update(dose_in_range=False)
     (_dl1, dl2, _dl3) = dose_level_monitor(study, today=date(2026, 5, 1))
     assert (dl2.infused, dl2.evaluable, dl2.to_replace, dl2.replace_subjects[0][1]) == (1, 0, 1, "over_dosed")
+
+
+def test_sponsor_contacts_are_set_by_the_study_admin_only(users_a, study, login, client):
+    url = "/safety/sponsor-contacts/"
+    login(users_a["investigator"])
+    assert client.get(url).status_code == 403
+    client.logout()
+    login(users_a["study_admin"])
+    bad = client.post(url, {"emails": "pv@sponsor.example\nnot-an-address"})
+    assert "not-an-address is not an e-mail address." in bad.content.decode()
+    assert not SafetyContacts.objects.filter(study=study, sponsor_emails__len__gt=0).exists()
+    assert (
+        client.post(url, {"emails": "pv@sponsor.example\n\nqa@sponsor.example\npv@sponsor.example"}).status_code == 302
+    )
+    assert SafetyContacts.objects.get(study=study).sponsor_emails == ["pv@sponsor.example", "qa@sponsor.example"]

@@ -6,28 +6,32 @@ from __future__ import annotations
 import pytest
 
 from adverse_events.dlt import DltCandidate
+from adverse_events.dlt_services import recompute_candidates
+from tests.adverse_events.conftest import day
+from tests.adverse_events.test_adverse_events import record_ae
 from tests.api.conftest import send, token_client
 
 pytestmark = pytest.mark.req("CLINICAL_SPEC-3.1")
 
 
 @pytest.fixture
-def candidate(infused):
+def candidate(infused, coordinator):
+    """A grade-3 AE from day 5 never back to grade ≤ 1: flagged by the rules (§3.1)."""
     subject = infused()
-    return DltCandidate.objects.create(
-        subject=subject, key="death", criterion="death", onset_day=9, description="Death on day 9, not from progression"
-    )
+    record_ae(coordinator, subject, ctcae_term="Hypertension", grade=3, onset_date=day(5))
+    recompute_candidates(subject=subject)
+    return DltCandidate.objects.get(subject=subject)
 
 
 def test_candidates_read_and_adjudicate_with_if_match(candidate, users_a):
     url = f"/api/v1/dlt-candidates/{candidate.pk}/"
     coordinator = token_client(users_a["coordinator"])
     listed = send(coordinator, "GET", "/api/v1/dlt-candidates/")
-    assert [row["key"] for row in listed.json()["results"]] == ["death"]
+    assert [row["key"] for row in listed.json()["results"]] == [candidate.key]
     read = send(coordinator, "GET", url)
     etag = read["ETag"]
     assert read.json()["status"] == "awaiting"
-    body = {"decision": "confirm", "reason": "sudden death on day 9, cardiac"}
+    body = {"decision": "confirm", "reason": "grade 3 hypertension for 3 weeks despite treatment"}
     # coordinator: may view, may not adjudicate
     assert send(coordinator, "POST", f"{url}adjudicate/", body, **{"If-Match": etag}).status_code == 403
     investigator = token_client(users_a["investigator"])
