@@ -110,6 +110,7 @@ class AlertDelivery(models.Model):
         return f"{self.alert_id} → {self.recipient} ({self.channel})"
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class Notification(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="notifications")
     alert = models.ForeignKey(SafetyAlert, on_delete=models.PROTECT, related_name="notifications")
