@@ -7,7 +7,16 @@ class AdverseEventsConfig(AppConfig):
 
     def ready(self) -> None:
         # Registration of derivations, edit checks, save services and form bases (data, not signals).
-        from adverse_events import checks, derive, forms, icaht_services, services, toxicity_derive  # noqa: F401
+        from adverse_events import (  # noqa: F401
+            alert_services,
+            checks,
+            derive,
+            dlt_services,
+            forms,
+            icaht_services,
+            services,
+            toxicity_derive,
+        )
 
         services.register_conmed_dependants()
         icaht_services.register_icaht_dependants()

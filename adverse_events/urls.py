@@ -12,3 +12,14 @@ urlpatterns = [
     path("subjects/<int:subject_pk>/episodes/", views.episode_list, name="episodes"),
     path("subjects/<int:subject_pk>/episodes/<str:kind>/<int:pk>/", views.episode_detail, name="episode"),
 ]
+
+from adverse_events import dlt_views  # noqa: E402
+
+urlpatterns += [
+    path("dlt/", dlt_views.dlt_monitor, name="dlt_monitor"),
+    path("dlt/candidates/<int:pk>/", dlt_views.dlt_candidate, name="dlt_candidate"),
+    path("subjects/<int:subject_pk>/sae/<int:pk>/", dlt_views.sae_detail, name="sae"),
+    path("notifications/", dlt_views.notifications, name="notifications"),
+    path("alerts/", dlt_views.alert_deliveries, name="alerts"),
+    path("sponsor-contacts/", dlt_views.sponsor_contacts, name="sponsor_contacts"),
+]

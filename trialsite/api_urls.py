@@ -2,6 +2,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from adverse_events.api import CrsEpisodeViewSet, IcansEpisodeViewSet
+from adverse_events.dlt_api import DltCandidateViewSet, DltMonitorViewSet
 from crf.api import register_crf_resources
 from crf.api_audit import AuditEventViewSet
 from crf.api_dm import DataLockViewSet, QueryViewSet, SdvMarkViewSet
@@ -11,6 +12,8 @@ from subjects.api import SubjectViewSet, VisitViewSet
 router = DefaultRouter()
 router.register("subjects", SubjectViewSet, basename="subject")
 router.register("visits", VisitViewSet, basename="visit")
+router.register("dlt-candidates", DltCandidateViewSet, basename="dlt-candidate")
+router.register("dlt-monitor", DltMonitorViewSet, basename="dlt-monitor")
 register_crf_resources(router)  # every CRF that declares `api_resource` (DESIGN §6)
 router.register("queries", QueryViewSet, basename="query")
 router.register("sdv-marks", SdvMarkViewSet, basename="sdv-mark")

@@ -96,6 +96,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "trialsite.context_processors.session_timeouts",
+                "adverse_events.context_processors.safety_notifications",
             ],
         },
     },
@@ -294,3 +295,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }
+
+# --- safety alerts (CLINICAL_SPEC §3: SAE and severe-toxicity alerts, adverse_events.alert_services)
+# Seconds to wait after the n-th failed e-mail attempt (the last value repeats), and the attempts
+# after which a delivery is marked failed.
+SAFETY_ALERT_RETRY_SECONDS = tuple(env.list("SAFETY_ALERT_RETRY_SECONDS", cast=int, default=[60, 300, 900, 3600]))
+SAFETY_ALERT_MAX_ATTEMPTS = env.int("SAFETY_ALERT_MAX_ATTEMPTS", default=5)

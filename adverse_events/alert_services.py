@@ -1,0 +1,253 @@
+"""Raising and delivering safety alerts (CLINICAL_SPEC §3: an SAE reaches the sponsor within 24
+hours of awareness; the system alerts the investigator and sponsor contacts at once).
+
+`raise_alert` runs in the caller's transaction: one `SafetyAlert` per source (an SAE, a CRS or
+ICANS episode reaching grade ≥ 3, a confirmed DLT), one `AlertDelivery` per recipient and
+channel, and an outbox message (`adverse_events.tasks.deliver_alert`). `deliver_alert` (run by
+the Celery worker) writes in-app notifications and sends e-mails through Django's mail backend;
+a failed e-mail is recorded (attempts, last error, next retry) and retried later by another
+outbox message that waits for `next_retry_at`, up to `SAFETY_ALERT_MAX_ATTEMPTS`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from adverse_events.alerts import (
+    AlertDelivery,
+    AlertKind,
+    Channel,
+    DeliveryStatus,
+    Notification,
+    SaeReport,
+    SafetyAlert,
+    SafetyContacts,
+)
+from adverse_events.models import AdverseEvent, CrsAssessment, CrsEpisode, IcansAssessment, IcansEpisode
+from crf.outbox import enqueue
+from crf.services import dependants_of
+from study import access
+from study.models import Membership
+from study.roles import Action, Role
+
+if TYPE_CHECKING:
+    from study.models import Study, User
+    from subjects.models import Subject
+
+TASK = "adverse_events.tasks.deliver_alert"
+
+
+def max_attempts() -> int:
+    return int(getattr(settings, "SAFETY_ALERT_MAX_ATTEMPTS", 5))
+
+
+def retry_delay(attempt: int) -> timedelta:
+    """Delay after the `attempt`-th failure (settings.SAFETY_ALERT_RETRY_SECONDS, last one repeats)."""
+    delays = list(getattr(settings, "SAFETY_ALERT_RETRY_SECONDS", (60, 300, 900, 3600)))
+    return timedelta(seconds=delays[min(attempt, len(delays)) - 1])
+
+
+def sponsor_emails(study: Study) -> list[str]:
+    contacts = SafetyContacts.objects.filter(study=study).first()
+    return list(contacts.sponsor_emails) if contacts else []
+
+
+def _investigators(subject: Subject) -> list[Any]:
+    return [
+        m.user
+        for m in Membership.objects.filter(
+            site=subject.site, role=Role.INVESTIGATOR, ended_at__isnull=True, user__is_active=True
+        ).select_related("user")
+    ]
+
+
+def raise_alert(*, kind: str, subject: Subject, source_key: str, summary: str, url: str = "") -> SafetyAlert | None:
+    """Raise one alert per source (a second call for the same source does nothing)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("raise_alert runs inside the transaction that records its source")
+    alert, created = SafetyAlert.objects.get_or_create(
+        source_key=source_key,
+        defaults={"kind": kind, "subject": subject, "site": subject.site, "summary": summary[:400], "url": url},
+    )
+    if not created:
+        return None
+    for user in _investigators(subject):
+        AlertDelivery.objects.create(alert=alert, channel=Channel.IN_APP, recipient=user.username, user=user)
+        if user.email:
+            AlertDelivery.objects.get_or_create(
+                alert=alert, channel=Channel.EMAIL, recipient=user.email, defaults={"user": user}
+            )
+    for email in sponsor_emails(subject.site.study):
+        AlertDelivery.objects.get_or_create(alert=alert, channel=Channel.EMAIL, recipient=email)
+    enqueue(task_name=TASK, alert_id=alert.pk)
+    return alert
+
+
+def deliver_alert(*, alert_id: int) -> dict[str, int]:
+    """Deliver what is due: in-app notifications at once; e-mails through the mail backend, a
+    failure recorded and scheduled for retry. Returns counts by outcome."""
+    alert = SafetyAlert.objects.select_related("subject", "site").get(pk=alert_id)
+    now = timezone.now()
+    counts = {"sent": 0, "retrying": 0, "failed": 0}
+    due = AlertDelivery.objects.select_for_update().filter(
+        alert=alert, status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING]
+    )
+    for delivery in due:
+        if delivery.next_retry_at and delivery.next_retry_at > now:
+            continue
+        delivery.attempts += 1
+        delivery.last_attempt_at = now
+        if delivery.channel == Channel.IN_APP:
+            Notification.objects.get_or_create(user=delivery.user, alert=alert)
+            _delivered(delivery, now)
+            counts["sent"] += 1
+            continue
+        try:
+            send_mail(
+                subject=f"[TrialSite] {alert.get_kind_display()}: {alert.summary}"[:200],
+                message=_email_body(alert),
+                from_email=None,
+                recipient_list=[delivery.recipient],
+                fail_silently=False,
+            )
+        except Exception as exc:
+            delivery.last_error = f"{type(exc).__name__}: {exc}"[:500]
+            if delivery.attempts >= max_attempts():
+                delivery.status = DeliveryStatus.FAILED
+                delivery.next_retry_at = None
+                counts["failed"] += 1
+            else:
+                delivery.status = DeliveryStatus.RETRYING
+                delivery.next_retry_at = now + retry_delay(delivery.attempts)
+                counts["retrying"] += 1
+            delivery.save()
+            continue
+        _delivered(delivery, now)
+        counts["sent"] += 1
+    next_retry = (
+        AlertDelivery.objects.filter(alert=alert, status=DeliveryStatus.RETRYING)
+        .order_by("next_retry_at")
+        .values_list("next_retry_at", flat=True)
+        .first()
+    )
+    if next_retry is not None:
+        enqueue(task_name=TASK, alert_id=alert.pk, not_before=next_retry.isoformat())
+    return counts
+
+
+def _delivered(delivery: AlertDelivery, now: Any) -> None:
+    delivery.status = DeliveryStatus.SENT
+    delivery.delivered_at = now
+    delivery.next_retry_at = None
+    delivery.save()
+
+
+def _email_body(alert: SafetyAlert) -> str:
+    lines = [
+        alert.summary,
+        f"Site: {alert.site.code}",
+        f"Subject: {alert.subject.subject_id or alert.subject.pk}",
+        f"Raised: {alert.created_at:%Y-%m-%d %H:%M} UTC",
+    ]
+    if alert.kind == AlertKind.SAE:
+        lines.append("Report to the sponsor within 24 hours of the site's awareness.")
+    if alert.url:
+        lines.append(alert.url)
+    return "\n".join(lines)
+
+
+# --- SAE reporting clock -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def mark_sae_reported(*, user: User, report: SaeReport, expected_version: int) -> SaeReport:
+    """An investigator marks the SAE reported to the sponsor (DESIGN §4a "sign")."""
+    ae = report.adverse_event
+    if not access.can(user, Action.SIGN, site=ae.subject.site):
+        raise PermissionDenied
+    row = SaeReport.objects.select_for_update().get(pk=report.pk)
+    if row.version != expected_version:
+        raise ValidationError(_("Someone else changed this SAE report: reload the page."), code="stale")
+    if row.reported_at is not None:
+        raise ValidationError(_("This SAE is already marked reported."), code="reported")
+    row.reported_at = timezone.now()
+    row.reported_by = user
+    row.version = F("version") + 1
+    row.save()
+    row.refresh_from_db()
+    return row
+
+
+def unread_notifications(user: Any) -> Any:
+    if not user.is_authenticated:
+        return Notification.objects.none()
+    visible_sites = access.sites_visible_to(user)
+    return Notification.objects.filter(user=user, read_at__isnull=True, alert__site__in=visible_sites).select_related(
+        "alert", "alert__subject"
+    )
+
+
+# --- hooks -------------------------------------------------------------------------------------------
+
+
+def _subject_label(subject: Subject) -> str:
+    return subject.subject_id or subject.screening_number or str(subject.pk)
+
+
+@dependants_of(AdverseEvent)
+def _sae_recorded(*, user: User, saved: AdverseEvent, previous: AdverseEvent | None) -> None:
+    if saved.entered_in_error or not saved.serious:
+        return
+    SaeReport.objects.get_or_create(adverse_event=saved, defaults={"aware_at": timezone.now()})
+    url = reverse("adverse_events:sae", args=[saved.subject_id, saved.pk])
+    raise_alert(
+        kind=AlertKind.SAE,
+        subject=saved.subject,
+        source_key=f"sae:{saved.pk}",
+        summary=_("SAE, subject %(subject)s: %(term)s grade %(grade)s, onset %(onset)s")
+        % {
+            "subject": _subject_label(saved.subject),
+            "term": saved.ctcae_term,
+            "grade": saved.grade,
+            "onset": saved.onset_date,
+        },
+        url=url,
+    )
+
+
+def _severe_episodes(model: type[Any], label: str, kind: str, subject: Subject) -> None:
+    for episode in model.objects.filter(subject=subject, superseded=False):
+        if episode.grade >= 3:
+            raise_alert(
+                kind=kind,
+                subject=subject,
+                source_key=f"{kind}:{episode.pk}",
+                summary=_("%(what)s grade %(grade)s, subject %(subject)s, episode %(n)s from study day %(day)s")
+                % {
+                    "what": label,
+                    "grade": episode.grade,
+                    "subject": _subject_label(subject),
+                    "n": episode.number,
+                    "day": episode.onset_day,
+                },
+            )
+
+
+@dependants_of(CrsAssessment)
+def _crs_severe(*, user: User, saved: CrsAssessment, previous: CrsAssessment | None) -> None:
+    _severe_episodes(CrsEpisode, "CRS", AlertKind.CRS_G3, saved.subject)
+
+
+@dependants_of(IcansAssessment)
+def _icans_severe(*, user: User, saved: IcansAssessment, previous: IcansAssessment | None) -> None:
+    _severe_episodes(IcansEpisode, "ICANS", AlertKind.ICANS_G3, saved.subject)

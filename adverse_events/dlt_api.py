@@ -1,0 +1,189 @@
+"""API of DLT adjudication and the dose-level monitor (DESIGN §6; CLINICAL_SPEC §3.1).
+
+`dlt-candidates`: list/read the candidates of the subjects the caller may see (404 outside the
+gate, 403 without VIEW_SAFETY at the site), and `POST …/{id}/adjudicate/` (investigator only,
+If-Match with the candidate's ETag: 428 without, 412 stale). `dlt-monitor`: one row per dose
+level of the caller's study, computed live.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from adverse_events import dlt_services
+from adverse_events.dlt import DltCandidate
+from crf.api import CONDITIONAL_ERRORS, IF_MATCH, as_api_error, precondition, version_etag
+from study import access
+from study.roles import Action
+from subjects.selectors import subjects_visible_to
+
+
+class DltCandidateSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    subject_code = serializers.CharField(source="subject.subject_id", read_only=True)
+    dose_level = serializers.CharField(source="subject.dose_level", read_only=True)
+
+    class Meta:
+        model = DltCandidate
+        fields = [
+            "id",
+            "subject",
+            "subject_code",
+            "dose_level",
+            "key",
+            "criterion",
+            "onset_day",
+            "description",
+            "awaiting_marrow",
+            "withdrawn",
+            "status",
+            "adjudication_reason",
+            "adjudicated_by",
+            "adjudicated_at",
+            "flagged_at",
+            "version",
+        ]
+        read_only_fields = fields
+
+
+class AdjudicationSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    decision = serializers.ChoiceField(choices=[("confirm", "confirm"), ("reject", "reject")])
+    reason = serializers.CharField(max_length=500)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="DLT candidates of the subjects you may see"),
+    retrieve=extend_schema(summary="One DLT candidate"),
+)
+class DltCandidateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):  # type: ignore[type-arg]
+    serializer_class = DltCandidateSerializer
+    lookup_value_regex = "[0-9]+"
+
+    def get_queryset(self) -> Any:
+        return (
+            DltCandidate.objects.filter(subject__in=subjects_visible_to(self.request.user))
+            .select_related("subject", "subject__site")
+            .order_by("pk")
+        )
+
+    def filter_queryset(self, queryset: Any) -> Any:
+        if self.action == "list":
+            queryset = queryset.filter(subject__site__in=access.sites_where(self.request.user, Action.VIEW_SAFETY))
+            status = self.request.query_params.get("status")
+            if status:
+                queryset = queryset.filter(status=status)
+        return queryset
+
+    def get_object(self) -> DltCandidate:
+        try:
+            record: DltCandidate = self.get_queryset().get(pk=self.kwargs["pk"])
+        except (DltCandidate.DoesNotExist, ValueError):
+            raise Http404 from None
+        access.require(self.request.user, Action.VIEW_SAFETY, site=record.subject.site)
+        return record
+
+    def respond(self, record: DltCandidate) -> Response:
+        return Response(self.get_serializer(record).data, headers={"ETag": version_etag(record, record.version)})
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        if not access.can_anywhere(request.user, Action.VIEW_SAFETY):
+            raise PermissionDenied
+        return super().list(request, *args, **kwargs)
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self.respond(self.get_object())
+
+    @extend_schema(
+        summary="Confirm or reject a DLT candidate with a reason (investigator; If-Match)",
+        request=AdjudicationSerializer,
+        parameters=[IF_MATCH],
+        responses={200: DltCandidateSerializer, **CONDITIONAL_ERRORS},
+    )
+    @action(detail=True, methods=["post"], serializer_class=AdjudicationSerializer)
+    def adjudicate(self, request: Request, pk: str | None = None) -> Response:
+        current = self.get_object()
+        access.require(request.user, Action.ADJUDICATE, site=current.subject.site)
+        stale = precondition(
+            request, version_etag(current, current.version), lambda: DltCandidateSerializer(current).data
+        )
+        if stale is not None:
+            return stale
+        body = AdjudicationSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            saved = dlt_services.adjudicate_candidate(
+                user=request.user,  # type: ignore[arg-type]
+                candidate=current,
+                confirm=body.validated_data["decision"] == "confirm",
+                reason=body.validated_data["reason"],
+                expected_version=current.version,
+            )
+        except DjangoValidationError as exc:
+            raise as_api_error(exc) from exc
+        return Response(DltCandidateSerializer(saved).data, headers={"ETag": version_etag(saved, saved.version)})
+
+
+class DoseLevelRowSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    dose_level = serializers.CharField()
+    enrolled = serializers.IntegerField()
+    infused = serializers.IntegerField()
+    in_window = serializers.IntegerField()
+    evaluable = serializers.IntegerField()
+    to_replace = serializers.IntegerField()
+    awaiting_adjudication = serializers.IntegerField()
+    confirmed_dlts = serializers.IntegerField()
+    decision = serializers.CharField()
+    pending = serializers.BooleanField()
+    rule = serializers.CharField()
+    decision_changed_at = serializers.DateTimeField()
+
+
+class DltMonitorViewSet(viewsets.ViewSet):
+    """The DLT monitor of the caller's study: one row per dose level, computed live (§3.1)."""
+
+    @extend_schema(
+        summary="DLT monitor: per dose level, computed live",
+        responses={
+            200: DoseLevelRowSerializer(many=True),
+            403: OpenApiResponse(OpenApiTypes.OBJECT, description="Your role may not view safety data."),
+            404: OpenApiResponse(OpenApiTypes.OBJECT, description="You hold no role in a study."),
+        },
+    )
+    def list(self, request: Request) -> Response:
+        studies = [
+            s
+            for s in access.studies_visible_to(request.user).order_by("pk")
+            if access.can_anywhere(request.user, Action.VIEW_SAFETY, study=s)
+        ]
+        if not studies:
+            if access.studies_visible_to(request.user).exists():
+                raise PermissionDenied
+            raise Http404
+        dlt_services.refresh_candidates(subjects_visible_to(request.user).filter(site__study=studies[0]))
+        rows = [
+            {
+                "dose_level": row.code,
+                "enrolled": row.enrolled,
+                "infused": row.infused,
+                "in_window": row.in_window,
+                "evaluable": row.evaluable,
+                "to_replace": row.to_replace,
+                "awaiting_adjudication": row.awaiting,
+                "confirmed_dlts": row.confirmed,
+                "decision": row.result.decision.value if row.result else "",
+                "pending": bool(row.result and row.result.pending),
+                "rule": row.result.rule if row.result else "",
+                "decision_changed_at": row.changed_at,
+            }
+            for row in dlt_services.dose_level_monitor(studies[0])
+        ]
+        return Response(DoseLevelRowSerializer(rows, many=True).data)

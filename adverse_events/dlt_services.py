@@ -1,0 +1,361 @@
+"""DLT candidates, their adjudication and the dose-level monitor (CLINICAL_SPEC §3.1).
+
+`recompute_candidates` runs the pure rules of `clinical.dlt` over one subject's data and keeps
+`DltCandidate` rows in step (new keys flagged, vanished ones marked withdrawn — never deleted);
+the `dependants_of` hooks at the bottom call it whenever an AE, a CRS/ICANS assessment, a lab
+result, a marrow, a death, a subsequent therapy or an infusion of the subject is saved or
+entered in error. `adjudicate_candidate` is the investigator's confirm/reject (DESIGN §4a).
+`dose_level_monitor` computes the monitor live from the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from adverse_events.dlt import CandidateStatus, DltCandidate, DoseLevelDecision
+from adverse_events.models import AdverseEvent, CrsAssessment, IcansAssessment
+from clinical import dlt as rules
+from clinical.escalation import Decision, EscalationResult
+from clinical.schedule import study_day
+from crf.services import dependants_of
+from labs.models import LabResult
+from labs.selectors import latest_results
+from response.models import MarrowAssessment
+from study import access
+from study.protocol import choices_in_force
+from study.roles import Action
+from subjects.lifecycle import Status
+from subjects.models import Infusion, Subject
+from survival.models import Death, DeathCause, SubsequentTherapy
+
+if TYPE_CHECKING:
+    from study.models import Study, User
+
+#: §7: the day-28 visit window is ±3 days.
+DAY28_VISIT_WINDOW = 3
+#: CTCAE v5.0 grade 4 thresholds in ×10⁹/L: ANC < 0.5, platelets < 25.0.
+ANC_GRADE4_BELOW = rules.Decimal("0.5")
+PLT_GRADE4_BELOW = rules.Decimal("25")
+
+
+def _today() -> date:
+    return timezone.localdate()
+
+
+def _daily_max(rows: Any) -> dict[int, int]:
+    daily: dict[int, int] = {}
+    for day, grade in rows:
+        if day is not None and grade is not None:
+            daily[day] = max(grade, daily.get(day, 0))
+    return daily
+
+
+def _anc_plt_grade(value: rules.Decimal | None, grade4_below: rules.Decimal) -> int | None:
+    """Only whether the count is grade 4 matters to the day-28 rule (§3.1): 4, else 3-or-less (0)."""
+    if value is None:
+        return None
+    return 4 if value < grade4_below else 0
+
+
+def _day28(subject: Subject, day0: date, window_days: int, as_of_day: int) -> rules.Day28Counts | None:
+    """The day-28 assessment (§3.1): last ANC and platelets dated on or before day 28 plus the
+    visit window, counted once they fall inside that visit's window; the marrow of that visit."""
+    if as_of_day < window_days - DAY28_VISIT_WINDOW:
+        return None
+    last = day0 + timedelta(days=window_days + DAY28_VISIT_WINDOW)
+    first = day0 + timedelta(days=window_days - DAY28_VISIT_WINDOW)
+    latest = latest_results(subject, ["ANC", "PLT"], on_or_before=last)
+    anc = latest.get("ANC")
+    plt = latest.get("PLT")
+    anc_value = anc.value if anc and anc.collected_on >= first else None
+    plt_value = plt.value if plt and plt.collected_on >= first else None
+    if anc_value is None and plt_value is None:
+        return None
+    marrow = (
+        MarrowAssessment.objects.filter(
+            subject=subject, entered_in_error=False, assessment_date__gte=first, assessment_date__lte=last
+        )
+        .order_by("-assessment_date", "-pk")
+        .first()
+    )
+    return rules.Day28Counts(
+        neutrophil_grade=_anc_plt_grade(anc_value, ANC_GRADE4_BELOW),
+        platelet_grade=_anc_plt_grade(plt_value, PLT_GRADE4_BELOW),
+        marrow_blasts_pct=marrow.marrow_blasts_pct if marrow else None,
+    )
+
+
+def detect_for_subject(subject: Subject, *, today: date | None = None) -> list[rules.Candidate]:
+    day0 = subject.infusion_date
+    if day0 is None:
+        return []
+    _row, choices = choices_in_force(subject.site.study_id, day0)
+    window = choices.dlt_window_days
+    as_of = study_day(today or _today(), day0)
+    crs = _daily_max(
+        CrsAssessment.objects.filter(subject=subject, entered_in_error=False).values_list("study_day", "grade")
+    )
+    icans = _daily_max(
+        IcansAssessment.objects.filter(subject=subject, entered_in_error=False).values_list("study_day", "grade")
+    )
+    courses = [
+        rules.AeCourse(
+            ae_id=ae.pk,
+            term=ae.ctcae_term,
+            soc=ae.soc,
+            grade=ae.grade,
+            onset_day=ae.onset_study_day,
+            back_to_grade1_day=ae.resolution_study_day,
+            from_crs_or_icans=ae.crs_episode_id is not None or ae.icans_episode_id is not None,
+        )
+        for ae in AdverseEvent.objects.filter(subject=subject, entered_in_error=False, onset_study_day__isnull=False)
+    ]
+    death = Death.objects.filter(subject=subject, entered_in_error=False).first()
+    return rules.detect_candidates(
+        window_days=window,
+        as_of_day=as_of,
+        crs_daily=crs,
+        icans_daily=icans,
+        day28=_day28(subject, day0, window, as_of),
+        adverse_events=courses,
+        expected_toxicities=choices.expected_toxicities,
+        death_day=study_day(death.death_date, day0) if death else None,
+        death_from_progression=bool(death and death.primary_cause == DeathCause.DISEASE),
+    )
+
+
+@transaction.atomic
+def recompute_candidates(*, subject: Subject, today: date | None = None) -> list[DltCandidate]:
+    """Keep the subject's candidate rows in step with the rules; returns the live candidates."""
+    Subject.objects.select_for_update().filter(pk=subject.pk).first()
+    found = {c.key: c for c in detect_for_subject(subject, today=today)}
+    existing = {c.key: c for c in DltCandidate.objects.filter(subject=subject)}
+    live: list[DltCandidate] = []
+    for key, candidate in found.items():
+        ae_id = int(key.split(":", 1)[1]) if key.startswith("ae:") else None
+        values = {
+            "criterion": candidate.criterion.value,
+            "onset_day": candidate.onset_day,
+            "description": candidate.description[:300],
+            "awaiting_marrow": candidate.awaiting_marrow,
+            "adverse_event_id": ae_id,
+            "withdrawn": False,
+        }
+        row = existing.get(key)
+        if row is None:
+            row = DltCandidate.objects.create(subject=subject, key=key, **values)
+        elif any(getattr(row, name) != value for name, value in values.items()):
+            for name, value in values.items():
+                setattr(row, name, value)
+            row.version = F("version") + 1
+            row.save()
+            row.refresh_from_db()
+        live.append(row)
+    for key, row in existing.items():
+        if key not in found and not row.withdrawn:
+            row.withdrawn = True
+            row.version = F("version") + 1
+            row.save(update_fields=["withdrawn", "version"])
+    return live
+
+
+@transaction.atomic
+def adjudicate_candidate(
+    *, user: User, candidate: DltCandidate, confirm: bool, reason: str, expected_version: int
+) -> DltCandidate:
+    """The investigator confirms or rejects a candidate with a reason (§3.1; DESIGN §4a)."""
+    if not access.can(user, Action.ADJUDICATE, site=candidate.subject.site):
+        raise PermissionDenied
+    row = DltCandidate.objects.select_for_update().get(pk=candidate.pk)
+    if row.version != expected_version:
+        raise ValidationError(
+            _("This candidate was changed by someone else (version %(now)s, you had %(had)s): reload it.")
+            % {"now": row.version, "had": expected_version},
+            code="stale",
+        )
+    errors: dict[str, str] = {}
+    reason = (reason or "").strip()
+    if not reason:
+        errors["reason"] = _("Give the reason for the adjudication.")
+    if row.withdrawn:
+        errors["status"] = _("The rules no longer flag this candidate after a correction; it cannot be adjudicated.")
+    if row.awaiting_marrow and confirm:
+        errors["status"] = _("The day-28 marrow is not recorded yet: a cytopenia is a DLT only with blasts < 5%.")
+    if errors:
+        raise ValidationError(errors)
+    row.status = CandidateStatus.CONFIRMED if confirm else CandidateStatus.REJECTED
+    row.adjudication_reason = reason[:500]
+    row.adjudicated_by = user
+    row.adjudicated_at = timezone.now()
+    row.version = F("version") + 1
+    row.save()
+    row.refresh_from_db()
+    if confirm:
+        from adverse_events.alert_services import raise_alert
+
+        raise_alert(
+            kind="dlt",
+            subject=row.subject,
+            source_key=f"dlt:{row.pk}",
+            summary=_("Confirmed DLT, subject %(subject)s: %(finding)s")
+            % {"subject": row.subject.subject_id or row.subject.pk, "finding": row.description},
+        )
+    return row
+
+
+def refresh_candidates(subjects: Any) -> None:
+    """Re-run the rules for infused subjects: some candidates appear with time alone (an AE
+    not back to grade ≤ 1 after 7 days, the day-28 assessment), not only when data change."""
+    for subject in subjects.filter(infusion_date__isnull=False).select_related("site"):
+        recompute_candidates(subject=subject)
+
+
+# --- the monitor ---------------------------------------------------------------------------------
+
+
+@dataclass
+class LevelRow:
+    code: str
+    enrolled: int = 0
+    infused: int = 0
+    evaluable: int = 0
+    in_window: int = 0
+    to_replace: int = 0
+    awaiting: int = 0
+    confirmed: int = 0
+    result: EscalationResult | None = None
+    changed_at: Any = None
+    replace_subjects: list[tuple[Subject, str]] = field(default_factory=list)
+
+    @property
+    def decision(self) -> Decision | None:
+        return self.result.decision if self.result else None
+
+
+def _left_window_day(subject: Subject, day0: date) -> int | None:
+    days: list[int] = []
+    if subject.status == Status.WITHDRAWN and subject.status_date:
+        days.append(study_day(subject.status_date, day0))
+    death = Death.objects.filter(subject=subject, entered_in_error=False).first()
+    if death and death.primary_cause == DeathCause.DISEASE:
+        days.append(study_day(death.death_date, day0))
+    therapy = (
+        SubsequentTherapy.objects.filter(subject=subject, entered_in_error=False, start_date__gte=day0)
+        .order_by("start_date")
+        .first()
+    )
+    if therapy:
+        days.append(study_day(therapy.start_date, day0))
+    return min(days) if days else None
+
+
+def subject_evaluability(subject: Subject, window_days: int, today: date) -> rules.EvaluableStatus:
+    day0 = subject.infusion_date
+    infusion = Infusion.objects.filter(subject=subject, entered_in_error=False).order_by("infusion_start", "pk").first()
+    if day0 is None or infusion is None:
+        return rules.dlt_evaluable(infused=False, dose_in_range=None, as_of_day=0, window_days=window_days)
+    below = bool(
+        infusion.car_positive_per_kg_e6 is not None
+        and infusion.dose_lower_e6 is not None
+        and infusion.car_positive_per_kg_e6 < infusion.dose_lower_e6
+    )
+    confirmed_days = [
+        c.onset_day
+        for c in DltCandidate.objects.filter(subject=subject, withdrawn=False, status=CandidateStatus.CONFIRMED)
+    ]
+    return rules.dlt_evaluable(
+        infused=True,
+        dose_in_range=infusion.dose_in_range,
+        dose_below_range=below,
+        as_of_day=study_day(today, day0),
+        window_days=window_days,
+        confirmed_dlt_day=min(confirmed_days) if confirmed_days else None,
+        left_window_day=_left_window_day(subject, day0),
+    )
+
+
+def dose_level_monitor(study: Study, *, today: date | None = None) -> list[LevelRow]:
+    """Per dose level of the study's settings in force: enrolled, infused, DLT-evaluable, to
+    replace, candidates awaiting adjudication, confirmed DLTs, and the decision under the
+    configured rule with "pending" while candidates await adjudication (§3.1). Study-wide:
+    escalation is decided over every site. Also records when each level's decision last changed."""
+    today = today or _today()
+    _row, choices = choices_in_force(study, today)
+    levels = list(choices.dose_levels)
+    rows = {level.code: LevelRow(code=level.code) for level in levels}
+    subjects = Subject.objects.filter(site__study=study, enrolled_on__isnull=False).select_related("site")
+    for subject in subjects:
+        row = rows.get(subject.dose_level)
+        if row is None:
+            continue
+        row.enrolled += 1
+        status = subject_evaluability(subject, choices.dlt_window_days, today)
+        if status.status is rules.Evaluability.NOT_INFUSED:
+            continue
+        row.infused += 1
+        if status.status is rules.Evaluability.EVALUABLE:
+            row.evaluable += 1
+        elif status.status is rules.Evaluability.TO_REPLACE:
+            row.to_replace += 1
+            row.replace_subjects.append((subject, status.reason.value if status.reason else ""))
+        else:
+            row.in_window += 1
+        live = DltCandidate.objects.filter(subject=subject, withdrawn=False)
+        row.awaiting += live.filter(status=CandidateStatus.AWAITING).count()
+        if status.status is rules.Evaluability.EVALUABLE:
+            row.confirmed += 1 if live.filter(status=CandidateStatus.CONFIRMED).exists() else 0
+    ordered = sorted(levels, key=lambda lv: lv.target_cells_per_kg)
+    highest = ordered[-1].code if ordered else None
+    for code, row in rows.items():
+        row.result = rules.escalation_decision(
+            rule=choices.escalation_rule,
+            evaluable=row.evaluable,
+            confirmed_dlts=min(row.confirmed, row.evaluable),
+            pending_candidates=row.awaiting,
+            is_highest_level=code == highest,
+        )
+        row.changed_at = _remember_decision(study, code, row.result)
+    return [rows[level.code] for level in levels]
+
+
+def _remember_decision(study: Study, code: str, result: EscalationResult) -> Any:
+    with transaction.atomic():
+        record, created = DoseLevelDecision.objects.select_for_update().get_or_create(
+            study=study,
+            dose_level=code,
+            defaults={"decision": result.decision.value, "pending": result.pending, "changed_at": timezone.now()},
+        )
+        if not created and (record.decision != result.decision.value or record.pending != result.pending):
+            record.decision = result.decision.value
+            record.pending = result.pending
+            record.changed_at = timezone.now()
+            record.save()
+        return record.changed_at
+
+
+# --- hooks: re-flag whenever an input of the rules changes ---------------------------------------
+
+
+def _inputs_changed(*, user: User, saved: Any, previous: Any) -> None:
+    recompute_candidates(subject=Subject.objects.get(pk=saved.subject_id))
+
+
+for _model in (
+    AdverseEvent,
+    CrsAssessment,
+    IcansAssessment,
+    LabResult,
+    MarrowAssessment,
+    Death,
+    SubsequentTherapy,
+    Infusion,
+):
+    dependants_of(_model)(_inputs_changed)

@@ -1,0 +1,37 @@
+"""Celery tasks of the safety app. Thin (STYLE habit 7): ids in, the service does the work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from crf.outbox import run_once
+
+
+@shared_task(
+    name="adverse_events.tasks.deliver_alert",
+    bind=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    max_retries=None,
+)
+def deliver_alert(self: Any, *, outbox_id: int, alert_id: int, not_before: str | None = None) -> Any:
+    """Deliver one safety alert, at most once per outbox message (crf.outbox.run_once). A retry
+    message carries `not_before` (the earliest next retry): the task waits for it with a Celery
+    countdown, so nothing is attempted before the time shown on the alert page."""
+    if not_before:
+        due = parse_datetime(not_before)
+        wait = (due - timezone.now()).total_seconds() if due else 0
+        if wait > 0:
+            raise self.retry(countdown=wait, kwargs=self.request.kwargs, max_retries=None)
+    from adverse_events.alert_services import deliver_alert as body
+
+    return run_once(outbox_id=outbox_id, task_name=self.name, body=body, kwargs={"alert_id": alert_id})
+
+
+deliver_alert.runs_once_per_message = True

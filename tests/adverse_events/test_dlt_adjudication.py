@@ -1,0 +1,208 @@
+"""DLT candidates flagged from the safety forms, adjudicated by the investigator only, the
+dose-level monitor computed live, and the alerts they raise (CLINICAL_SPEC §3, §3.1; DESIGN §4a)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from adverse_events.alerts import AlertDelivery, SaeReport, SafetyAlert, SafetyContacts
+from adverse_events.dlt import DltCandidate, DoseLevelDecision
+from adverse_events.dlt_services import dose_level_monitor, recompute_candidates
+from crf.models import OutboxMessage
+from tests.adverse_events.conftest import day
+from tests.adverse_events.test_adverse_events import record_ae
+from tests.adverse_events.test_crs import enter_crs
+
+pytestmark = pytest.mark.req("CLINICAL_SPEC-3.1")
+
+GRADE3 = {"tmax_c": "38.4", "hypotension": True, "vasopressors": ["norepinephrine"]}
+GRADE2 = {"tmax_c": "38.4", "oxygen_device": "nasal_cannula", "oxygen_flow_l_min": "3"}
+
+
+def crs_course(client, subject, grades: dict[int, dict]) -> None:
+    for n, values in grades.items():
+        enter_crs(client, subject, day(n), **values)
+
+
+def test_crs_grade3_on_days_2_to_4_then_grade2_flags_no_candidate(infused, coordinator, login, client):
+    """§8: CRS grade 3 on days 2–4 and grade 2 on day 5 → no candidate (but a grade ≥ 3 alert)."""
+    subject = infused()
+    login(coordinator)
+    crs_course(client, subject, {2: GRADE3, 3: GRADE3, 4: GRADE3, 5: GRADE2})
+    assert list(DltCandidate.objects.filter(subject=subject, withdrawn=False)) == []
+    assert list(SafetyAlert.objects.filter(subject=subject).values_list("kind", flat=True)) == ["crs_g3"]
+
+
+def test_candidate_adjudicated_by_the_investigator_only_and_counted_on_the_monitor(
+    infused, coordinator, investigator, users_a, login, client, study, settings
+):
+    """§8: CRS grade 3 on days 2–5 → candidate; pending beside the decision until the
+    investigator confirms it with a reason (audited); then one confirmed DLT of one evaluable."""
+    subject = infused()
+    SafetyContacts.objects.create(study=study, sponsor_emails=["safety@sponsor.example"])
+    login(coordinator)
+    crs_course(client, subject, {2: GRADE3, 3: GRADE3, 4: GRADE3, 5: GRADE3})
+    (candidate,) = DltCandidate.objects.filter(subject=subject)
+    assert (candidate.key, candidate.onset_day, candidate.status) == ("crs:g3run", 2, "awaiting")
+
+    today = day(10)
+    (_dl1, dl2, _dl3) = dose_level_monitor(study, today=today)
+    assert (dl2.code, dl2.enrolled, dl2.infused, dl2.evaluable, dl2.in_window, dl2.awaiting, dl2.confirmed) == (
+        "DL2",
+        1,
+        1,
+        0,
+        1,
+        1,
+        0,
+    )
+    assert (dl2.decision.value, dl2.result.pending) == ("enrolling", True)
+
+    url = f"/safety/dlt/candidates/{candidate.pk}/"
+    post = {"version": candidate.version, "decision": "confirm", "reason": "CRS on pressors for 4 days"}
+    for role in ("coordinator", "monitor", "data_manager"):
+        client.logout()
+        login(users_a[role])
+        assert client.post(url, post).status_code == 403
+    client.logout()
+    login(investigator)
+    response = client.post(url, {**post, "reason": ""})
+    assert response.status_code == 200
+    assert "This field is required" in response.content.decode()
+    assert client.post(url, post).status_code == 302
+    candidate.refresh_from_db()
+    assert (candidate.status, candidate.adjudicated_by, candidate.version) == ("confirmed", investigator, 2)
+    events = candidate.events.order_by("pgh_id").values_list("status", flat=True)
+    assert list(events) == ["awaiting", "confirmed"]
+    # A stale version is refused, never a silent overwrite.
+    response = client.post(url, {**post, "decision": "reject"})
+    assert "changed by someone else" in response.content.decode()
+
+    (_dl1, dl2, _dl3) = dose_level_monitor(study, today=today)
+    assert (dl2.evaluable, dl2.confirmed, dl2.awaiting, dl2.decision.value, dl2.result.pending) == (
+        1,
+        1,
+        0,
+        "enrolling",
+        False,
+    )
+    assert DoseLevelDecision.objects.get(study=study, dose_level="DL2").pending is False
+
+    # The confirmed DLT raised its alert to the site's investigator and the sponsor contact.
+    alert = SafetyAlert.objects.get(source_key=f"dlt:{candidate.pk}")
+    recipients = sorted(AlertDelivery.objects.filter(alert=alert).values_list("channel", "recipient"))
+    assert recipients == [
+        ("email", "investigator_a@example.org"),
+        ("email", "safety@sponsor.example"),
+        ("in_app", "investigator_a"),
+    ]
+    assert OutboxMessage.objects.filter(
+        task_name="adverse_events.tasks.deliver_alert", kwargs={"alert_id": alert.pk}
+    ).exists()
+
+    page = client.get("/safety/dlt/").content.decode()
+    assert "DLT monitor" in page and "Confirmed DLT" in page
+
+
+def test_universal_lymphopenia_is_no_candidate_but_a_lasting_other_ae_is(infused, coordinator):
+    """§8: Lymphocyte count decreased grade 4 on days 1–27 → no candidate."""
+    subject = infused()
+    record_ae(
+        coordinator,
+        subject,
+        ctcae_term="Lymphocyte count decreased",
+        grade=4,
+        onset_date=day(1),
+        resolution_date=day(27),
+        outcome="recovered",
+    )
+    recompute_candidates(subject=subject, today=day(40))
+    assert list(DltCandidate.objects.filter(subject=subject)) == []
+    ae = record_ae(coordinator, subject, ctcae_term="Hypertension", grade=3, onset_date=day(5), resolution_date=day(13))
+    recompute_candidates(subject=subject, today=day(40))
+    assert list(DltCandidate.objects.filter(subject=subject).values_list("key", "withdrawn")) == [
+        (f"ae:{ae.pk}", False)
+    ]
+    # A correction (back to ≤ 1 on day 12) withdraws the candidate; the row is kept.
+    from crf.services import save
+
+    ae.resolution_date = day(12)
+    save(user=coordinator, instance=ae, expected_version=ae.version, reason="source says day 12")
+    recompute_candidates(subject=subject, today=day(40))
+    assert list(DltCandidate.objects.filter(subject=subject).values_list("key", "withdrawn")) == [(f"ae:{ae.pk}", True)]
+
+
+def test_sae_raises_an_alert_and_shows_the_24_hour_clock_until_an_investigator_marks_it(
+    infused, coordinator, investigator, users_a, login, client
+):
+    subject = infused()
+    ae = record_ae(coordinator, subject, ctcae_term="Sepsis", grade=4, onset_date=day(6), serious_hospitalisation=True)
+    report = SaeReport.objects.get(adverse_event=ae)
+    assert (report.due_at - report.aware_at).total_seconds() == 86400
+    alert = SafetyAlert.objects.get(source_key=f"sae:{ae.pk}")
+    assert alert.kind == "sae"
+    url = f"/safety/subjects/{subject.pk}/sae/{ae.pk}/"
+    login(coordinator)
+    page = client.get(url).content.decode()
+    assert "24-hour reporting clock" in page and "left to report" in page
+    assert client.post(url, {"version": report.version}).status_code == 403
+    client.logout()
+    login(investigator)
+    assert client.post(url, {"version": report.version}).status_code == 302
+    report.refresh_from_db()
+    assert report.reported_by == investigator
+    assert "Reported to the sponsor" in client.get(url).content.decode()
+    # The same SAE saved again does not raise a second alert.
+    from crf.services import save
+
+    ae.refresh_from_db()
+    ae.verbatim = "sepsis, E. coli"
+    save(user=coordinator, instance=ae, expected_version=ae.version, reason="detail")
+    assert SafetyAlert.objects.filter(subject=subject).count() == 1
+
+
+def test_candidates_and_sae_pages_are_behind_the_visibility_gate(
+    infused, coordinator, other_coordinator, login, client
+):
+    subject = infused()
+    ae = record_ae(
+        coordinator,
+        subject,
+        ctcae_term="Sepsis",
+        grade=4,
+        onset_date=day(6),
+        serious_death=False,
+        serious_life_threatening=True,
+    )
+    candidate = DltCandidate.objects.create(
+        subject=subject, key="death", criterion="death", onset_day=9, description="Death on day 9"
+    )
+    login(other_coordinator)
+    assert client.get(f"/safety/dlt/candidates/{candidate.pk}/").status_code == 404
+    assert client.get(f"/safety/subjects/{subject.pk}/sae/{ae.pk}/").status_code == 404
+
+
+def test_under_dosed_subject_is_to_replace_on_the_monitor(infused, study):
+    subject = infused()
+    from subjects.models import Infusion
+
+    Infusion.objects.filter(subject=subject).update(dose_in_range=False)
+    (_dl1, dl2, _dl3) = dose_level_monitor(study, today=date(2026, 5, 1))
+    assert (dl2.infused, dl2.evaluable, dl2.to_replace, dl2.replace_subjects[0][1]) == (1, 0, 1, "over_dosed")
+
+
+def test_sponsor_contacts_are_set_by_the_study_admin_only(users_a, study, login, client):
+    url = "/safety/sponsor-contacts/"
+    login(users_a["investigator"])
+    assert client.get(url).status_code == 403
+    client.logout()
+    login(users_a["study_admin"])
+    bad = client.post(url, {"emails": "pv@sponsor.example\nnot-an-address"})
+    assert "not-an-address is not an e-mail address." in bad.content.decode()
+    assert not SafetyContacts.objects.filter(study=study, sponsor_emails__len__gt=0).exists()
+    assert (
+        client.post(url, {"emails": "pv@sponsor.example\n\nqa@sponsor.example\npv@sponsor.example"}).status_code == 302
+    )
+    assert SafetyContacts.objects.get(study=study).sponsor_emails == ["pv@sponsor.example", "qa@sponsor.example"]
