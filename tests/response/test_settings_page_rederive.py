@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 
 from crf.models import OutboxMessage
-from response.models import MarrowAssessment, MarrowAssessmentEvent
-from study.models import ProtocolSettings, Rederivation
 from crf.rederive import rederive_for_settings
+from response.models import MarrowAssessmentEvent
+from study.models import ProtocolSettings, Rederivation
 from tests.response.conftest import day, marrow, reread
 from tests.study.test_protocol_settings import _as_posted
 
