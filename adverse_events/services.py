@@ -11,6 +11,7 @@ so pages and the API share these rules:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -44,6 +45,7 @@ from study import access
 from study.protocol import choices_in_force
 from study.roles import Action
 from subjects.models import Subject
+from survival.models import Death, DeathCause
 
 if TYPE_CHECKING:
     from study.models import User
@@ -166,7 +168,9 @@ def _sync_ae(*, user: User | None, episode: EpisodeBase, reason: str) -> Adverse
     ae = AdverseEvent.objects.filter(**{owner: episode}).select_related("subject__site").first()
     values = _episode_ae_values(episode)
     if episode.grade == 5:
+        # Grade 5 is death related to the AE (CLINICAL_SPEC §3): fatal, serious by death.
         values["outcome"] = AeOutcome.FATAL
+        values["serious_death"] = True
     if ae is None:
         if user is None:
             raise ValidationError(_("A user is needed to create an episode's AE."))
@@ -180,7 +184,9 @@ def _sync_ae(*, user: User | None, episode: EpisodeBase, reason: str) -> Adverse
             **values,
         )
         return save_form(user=user, instance=ae, expected_version=None, reason=reason)
-    if ae.outcome in (AeOutcome.RECOVERED, AeOutcome.NOT_RECOVERED, AeOutcome.RECOVERING) and episode.grade != 5:
+    derived_outcomes = (AeOutcome.RECOVERED, AeOutcome.NOT_RECOVERED, AeOutcome.RECOVERING, AeOutcome.FATAL)
+    if ae.outcome in derived_outcomes and episode.grade != 5:
+        # A death record corrected away from this cause takes the fatal outcome back with grade 5.
         values["outcome"] = AeOutcome.NOT_RECOVERED if episode.ongoing else AeOutcome.RECOVERED
     for name, value in values.items():
         setattr(ae, name, value)
@@ -251,6 +257,31 @@ def _course_settings(subject: Subject):  # type: ignore[no-untyped-def]
     return choices_in_force(subject.site.study_id, day0)
 
 
+def _fatal(episodes: tuple[Episode, ...], *, subject: Subject, cause: str) -> tuple[Episode, ...]:
+    """Grade 5 is death with CRS (ICANS) as the principal cause (CLINICAL_SPEC §1.1, §2.2): when
+    the subject's death record gives that cause, the last episode with onset on or before the
+    date of death is grade 5. A death from CRS (ICANS) with no such episode is refused: the
+    assessments leading to it are recorded first."""
+    death = Death.objects.filter(subject=subject, entered_in_error=False, primary_cause=cause).first()
+    if death is None:
+        return episodes
+    before = [e for e in episodes if e.onset_date <= death.death_date]
+    if not before:
+        label = _("CRS") if cause == DeathCause.CRS else _("ICANS")
+        raise ValidationError(
+            {
+                "primary_cause": _(
+                    "No %(what)s episode began on or before the date of death: record the %(what)s assessments "
+                    "first, then the death."
+                )
+                % {"what": label}
+            },
+            code="no_episode",
+        )
+    fatal = before[-1].number
+    return tuple(replace(e, grade=5) if e.number == fatal else e for e in episodes)
+
+
 @transaction.atomic
 def rederive_crs_course(*, user: User | None, subject: Subject, reason: str) -> list[EpisodeBase]:
     """Re-derive every CRS assessment of the subject, then its episodes and their AEs (§1.3)."""
@@ -266,8 +297,9 @@ def rederive_crs_course(*, user: User | None, subject: Subject, reason: str) -> 
         exposures=medication_exposures(subject),
         settings=choices.crs_settings(),
     )
+    episodes = _fatal(course.episodes, subject=subject, cause=DeathCause.CRS)
     return _sync_episodes(
-        CrsEpisode, user=user, subject=subject, episodes=course.episodes, settings_version=row.version, reason=reason
+        CrsEpisode, user=user, subject=subject, episodes=episodes, settings_version=row.version, reason=reason
     )
 
 
@@ -287,8 +319,9 @@ def rederive_icans_course(*, user: User | None, subject: Subject, reason: str) -
         for a in IcansAssessment.objects.filter(subject=subject, entered_in_error=False)
     ]
     course = icans_rules.icans_course(inputs, infusion_date=subject.day0, settings=settings)
+    episodes = _fatal(course.episodes, subject=subject, cause=DeathCause.ICANS)
     return _sync_episodes(
-        IcansEpisode, user=user, subject=subject, episodes=course.episodes, settings_version=row.version, reason=reason
+        IcansEpisode, user=user, subject=subject, episodes=episodes, settings_version=row.version, reason=reason
     )
 
 
@@ -429,6 +462,19 @@ def _conmed_changed(*, user: User, saved: CrfInstance, previous: CrfInstance | N
         "change": _("entered in error") if saved.entered_in_error else _("saved"),
     }
     rederive_after_conmed(user=user, subject=saved.subject, what=what)
+
+
+@dependants_of(Death)
+def _death_changed(*, user: User, saved: Death, previous: Death | None) -> None:
+    """A death from CRS or ICANS makes that episode grade 5 (CLINICAL_SPEC §1.1, §2.2), and a
+    correction of the cause or of the death record takes it back: the episodes and their
+    system-owned AEs are re-derived with the audit reason "re-derived: death" (DESIGN §4)."""
+    causes = {row.primary_cause for row in (previous, saved) if row is not None}
+    reason = _("re-derived: death")
+    if DeathCause.CRS in causes:
+        rederive_crs_course(user=user, subject=saved.subject, reason=reason)
+    if DeathCause.ICANS in causes:
+        rederive_icans_course(user=user, subject=saved.subject, reason=reason)
 
 
 def register_conmed_dependants() -> None:

@@ -244,7 +244,8 @@ class Rederivation(models.Model):
     form_label = models.CharField(max_length=100)
     object_id = models.PositiveBigIntegerField()
     clinical_date = models.DateField()
-    changed = models.JSONField(default=dict)
+    changed = models.JSONField(default=dict)  # {field: new value} of the fields that changed
+    previous = models.JSONField(default=dict)  # {field: value before} of the same fields
     at = models.DateTimeField()
 
     class Meta:

@@ -86,3 +86,27 @@ class ProtocolSettingsForm(forms.Form):
             if key.startswith("value__"):
                 out[key.removeprefix("value__")] = str(value) if isinstance(value, Decimal) else value
         return out
+
+
+def _shown(name: str, value: Any) -> str:
+    if name in JSON_FIELDS:
+        return json.dumps(value, ensure_ascii=False)
+    if name in CHOICES:
+        return str(dict(CHOICES[name]).get(str(value), value))
+    if isinstance(value, bool):
+        return str(_("Yes") if value else _("No"))
+    return str(value)
+
+
+def settings_differences(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
+    """The settings a version changed against the one before it, labelled for the page, with
+    old → new values (all of them, old "—", for the first version or the current values)."""
+    return [
+        {
+            "label": LABELS.get(name, name),
+            "old": _shown(name, before[name]) if name in before else "—",
+            "new": _shown(name, value),
+        }
+        for name, value in after.items()
+        if name not in before or before[name] != value
+    ]

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
@@ -207,9 +208,10 @@ def unlock(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def protocol_settings(request: HttpRequest) -> HttpResponse:
     """Study admin: the versions of the protocol settings and a form for the next one."""
+    from crf import rederive
     from study.models import ProtocolSettings
     from study.protocol import publish_settings
-    from study.settings_forms import ProtocolSettingsForm
+    from study.settings_forms import ProtocolSettingsForm, settings_differences
 
     study = access.administered_studies(request.user).order_by("code").first()
     if study is None:
@@ -229,6 +231,12 @@ def protocol_settings(request: HttpRequest) -> HttpResponse:
 
         current = ProtocolChoices()
     form = ProtocolSettingsForm(request.POST or None, current=current)
+    changes = rederive.listed_changes([v.pk for v in versions])
+    for older, newer in zip([*versions[1:], None], versions, strict=True):
+        newer.differences = settings_differences(older.values if older else {}, newer.values)  # type: ignore[attr-defined]
+        newer.listed = changes.get(newer.pk, [])  # type: ignore[attr-defined]
+    today = timezone.localdate()
+    in_force = next((v for v in versions if v.effective_from <= today), versions[-1] if versions else None)
     if request.method == "POST" and form.is_valid():
         try:
             row = publish_settings(
@@ -247,7 +255,15 @@ def protocol_settings(request: HttpRequest) -> HttpResponse:
                 % {"version": row.version, "date": row.effective_from},
             )
             return redirect("protocol_settings")
-    return render(request, "study/protocol_settings.html", {"study": study, "versions": versions, "form": form})
+    context = {
+        "study": study,
+        "versions": versions,
+        "form": form,
+        "in_force": in_force,
+        "in_force_values": settings_differences({}, in_force.values) if in_force else [],
+        "today": today,
+    }
+    return render(request, "study/protocol_settings.html", context)
 
 
 # --- API tokens ------------------------------------------------------------------------------

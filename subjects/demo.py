@@ -21,6 +21,7 @@ from clinical.units import Panel
 from crf.services import save
 from labs.models import OxygenDevice, VitalSigns
 from labs.services import PanelRow, record_lab_panel
+from response.models import MarrowAssessment, MrdTest, Relapse
 from study.models import Site, User
 from subjects import services, visits
 from subjects.baseline import CnsStatus, Demographics, Diagnosis, DiseaseHistory, DiseaseStatus, Sex
@@ -29,6 +30,7 @@ from subjects.deviations import DeviationCategory, ProtocolDeviation
 from subjects.eligibility import CRITERIA
 from subjects.lifecycle import Event, NotInfusedReason
 from subjects.models import Infusion, Lymphodepletion, ProductSource, ProductState, Subject
+from survival.models import Autopsy, ContactMethod, Death, FollowUpContact, SubsequentTherapy
 
 SEED = 20220301
 SUBJECTS = 24
@@ -40,8 +42,24 @@ OVERDUE = (19, 21)
 LAB_DAYS = (-1, 1, 3, 5, 7, 10, 14)
 #: subjects with a protocol deviation (a day-28 marrow taken late)
 LATE_VISIT = (5, 16)
-#: subject index → study day of death (relapse and progression)
-DEATHS = {2: 190, 7: 121}
+#: subject index → (study day of death, primary cause): relapse, refractory disease, GvHD after HSCT
+DEATHS = {2: (190, "disease"), 3: (75, "disease"), 7: (121, "disease"), 12: (160, "gvhd")}
+#: day-28 marrow outcomes other than CR MRD−: refractory (NR), MRD positive, MRD not evaluable
+#: (too few cells for the assay), and CRi (counts not recovered)
+DAY28_NR = (3, 11, 18)
+DAY28_MRD_POSITIVE = (8, 14)
+DAY28_MRD_NOT_EVALUABLE = (6,)
+DAY28_CRI = (2, 10, 20)
+#: subject index → (study day of relapse, blast CD7 status): CD7-negative escape in two
+RELAPSES = {2: (120, "positive"), 7: (90, "negative"), 10: (150, "negative"), 15: (100, "positive")}
+#: subject index → study day of a consolidative allogeneic HSCT in remission
+HSCT = {1: 62, 5: 58, 12: 65}
+#: subject index → study day of salvage chemotherapy for refractory disease
+SALVAGE = {11: 40}
+#: survival follow-up contacts on the schedule's follow-up days (CLINICAL_SPEC §7)
+FOLLOW_UP_DAYS = (60, 90, 180, 270, 365)
+#: subject index → study day after which the subject could not be reached (lost to follow-up)
+LOST = {17: 90}
 
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢"
 GIVEN = "伟 芳 娜 敏 静 磊 洋 艳 勇 军 杰 娟 涛 明 超 秀英 霞 平 刚 桂英".split()  # noqa: SIM905
@@ -130,6 +148,10 @@ def _walk(course: Course, *, site: Site, user: User, today: date, rng: random.Ra
         user=user, subject=subject, protocol_version="3.1", assessment_date=assessed, criteria=answers
     )
     _baseline(course, subject=subject, user=user, on=assessed, rng=rng)
+    if course.outcome == "infused":
+        _marrow(
+            subject, user=user, on=assessed, blasts=Decimal(rng.randrange(35, 90)), pb=Decimal(rng.randrange(2, 30))
+        )
     if course.outcome == "screen_failed":
         services.change_status(
             user=user,
@@ -174,8 +196,9 @@ def _walk(course: Course, *, site: Site, user: User, today: date, rng: random.Ra
     _infuse(course, subject=subject, user=user, day0=day0, rng=rng)
     subject.refresh_from_db()
     overdue = course.index in OVERDUE
-    death = day0 + timedelta(days=DEATHS[course.index]) if course.index in DEATHS else None
-    last_contact = min(today, death) if death else today
+    death = day0 + timedelta(days=DEATHS[course.index][0]) if course.index in DEATHS else None
+    lost = day0 + timedelta(days=LOST[course.index]) if course.index in LOST else None
+    last_contact = min(today, death or today, lost or today)
     _record_visits(subject, user=user, until=last_contact, leave_last_open=overdue)
     for day in range(-1, 15):
         on = day0 + timedelta(days=day)
@@ -189,8 +212,21 @@ def _walk(course: Course, *, site: Site, user: User, today: date, rng: random.Ra
         _deviation(subject, user=user, day0=day0, today=today)
     if day0 + timedelta(days=28) <= last_contact:
         services.change_status(user=user, subject=subject, event=Event.START_FOLLOW_UP, on=day0 + timedelta(days=28))
+    _response_and_survival(course, subject=subject, user=user, day0=day0, until=last_contact, rng=rng)
     if death and death <= today:
-        services.change_status(user=user, subject=subject, event=Event.DIE, on=death)
+        save(
+            user=user,
+            instance=Death(
+                subject=subject,
+                death_date=death,
+                primary_cause=DEATHS[course.index][1],
+                autopsy=Autopsy.NO,
+                entry_status="complete",
+            ),
+            expected_version=None,
+        )  # the death form moves the subject to "died" (survival.services)
+    elif lost and lost <= today:
+        services.change_status(user=user, subject=subject, event=Event.LOSE_TO_FOLLOW_UP, on=lost)
     elif day0 + timedelta(days=365) <= today:
         services.change_status(user=user, subject=subject, event=Event.COMPLETE, on=day0 + timedelta(days=365))
 
@@ -458,3 +494,133 @@ def _deviation(subject: Subject, *, user: User, day0: date, today: date) -> None
         ),
         expected_version=None,
     )
+
+
+def _marrow(
+    subject: Subject,
+    *,
+    user: User,
+    on: date,
+    blasts: Decimal,
+    pb: Decimal = Decimal("0"),
+    anc: Decimal = Decimal("1.6"),
+    platelets: Decimal = Decimal("130"),
+    cd7: Decimal | None = None,
+) -> MarrowAssessment:
+    return save(
+        user=user,
+        instance=MarrowAssessment(
+            subject=subject,
+            assessment_date=on,
+            marrow_blasts_pct=blasts,
+            peripheral_blasts_pct=pb,
+            anc=anc,
+            platelets=platelets,
+            transfused_previous_7_days=False,
+            blast_cd7_pct=cd7,
+            entry_status="complete",
+        ),
+        expected_version=None,
+    )
+
+
+def _flow_mrd(assessment: MarrowAssessment, *, user: User, detected: bool, cells: int, sensitivity: str) -> None:
+    save(
+        user=user,
+        instance=MrdTest(
+            subject=assessment.subject,
+            assessment=assessment,
+            sample_date=assessment.assessment_date,
+            method="flow",
+            specimen="marrow",
+            detected=detected,
+            level_pct=Decimal("0.08") if detected else None,
+            sensitivity=Decimal(sensitivity),
+            cells_analysed=cells,
+            cd7_independent_gating=True,
+            entry_status="complete",
+        ),
+        expected_version=None,
+    )
+
+
+def _response_and_survival(
+    course: Course, *, subject: Subject, user: User, day0: date, until: date, rng: random.Random
+) -> None:
+    """Day-28 marrow with flow MRD (most CR/CRi MRD−; a few NR, MRD+ or MRD not evaluable),
+    later relapses with their marrow (some CD7-negative), consolidative HSCTs or salvage
+    therapy, and survival contacts on the follow-up days up to `until` (the last date known
+    alive: today, the death, or when contact was lost) — a censored one-year curve."""
+    i = course.index
+    marrow_day = 33 if i in LATE_VISIT else 28
+    on = day0 + timedelta(days=marrow_day)
+    if on <= until:
+        if i in DAY28_NR:
+            _marrow(subject, user=user, on=on, blasts=Decimal(rng.randrange(30, 70)), pb=Decimal("4"))
+        else:
+            cri = i in DAY28_CRI
+            ma = _marrow(
+                subject,
+                user=user,
+                on=on,
+                blasts=Decimal(str(round(rng.uniform(0.5, 4.0), 1))),
+                anc=Decimal("0.7") if cri else Decimal(str(round(rng.uniform(1.2, 3.0), 1))),
+                platelets=Decimal("45") if cri else Decimal(rng.randrange(110, 220)),
+            )
+            if i in DAY28_MRD_NOT_EVALUABLE:
+                _flow_mrd(ma, user=user, detected=False, cells=20_000, sensitivity="1E-3")
+            else:
+                _flow_mrd(ma, user=user, detected=i in DAY28_MRD_POSITIVE, cells=2_000_000, sensitivity="1E-5")
+    therapies = [(HSCT.get(i), "hsct"), (SALVAGE.get(i), "chemotherapy")]
+    for start, kind in therapies:
+        if start is None or day0 + timedelta(days=start) > until:
+            continue
+        hsct = kind == "hsct"
+        save(
+            user=user,
+            instance=SubsequentTherapy(
+                subject=subject,
+                therapy_type=kind,
+                start_date=day0 + timedelta(days=start),
+                consolidative=hsct,
+                donor=("haploidentical", "matched_sibling", "matched_unrelated")[i % 3] if hsct else "",
+                conditioning="Bu/Cy/ATG 白消安/环磷酰胺/ATG" if hsct else "",
+                description="" if hsct else "CAG 方案 (cytarabine, aclarubicin, G-CSF)",
+                entry_status="complete",
+            ),
+            expected_version=None,
+        )
+    if i in RELAPSES and day0 + timedelta(days=RELAPSES[i][0]) <= until:
+        relapse_day, cd7 = RELAPSES[i]
+        relapsed = day0 + timedelta(days=relapse_day)
+        cd7_pct = Decimal("92.0") if cd7 == "positive" else Decimal("3.5")
+        _marrow(subject, user=user, on=relapsed, blasts=Decimal(rng.randrange(20, 60)), pb=Decimal("6"), cd7=cd7_pct)
+        save(
+            user=user,
+            instance=Relapse(
+                subject=subject,
+                relapse_date=relapsed,
+                site_marrow=True,
+                site_blood=True,
+                blast_cd7_status=cd7,
+                blast_cd7_pct=cd7_pct,
+                entry_status="complete",
+            ),
+            expected_version=None,
+        )
+    contacts = [day0 + timedelta(days=n) for n in FOLLOW_UP_DAYS if day0 + timedelta(days=n) <= until]
+    if until < day0 + timedelta(days=FOLLOW_UP_DAYS[-1]) and until not in contacts and i not in DEATHS:
+        contacts.append(until)  # still under the site's care: seen today (the last date known alive)
+    for contacted in contacts:
+        n = (contacted - day0).days
+        save(
+            user=user,
+            instance=FollowUpContact(
+                subject=subject,
+                contact_date=contacted,
+                method=ContactMethod.CLINIC_VISIT if n <= 90 else ContactMethod.TELEPHONE,
+                alive=True,
+                entry_status="complete",
+            ),
+            expected_version=None,
+        )

@@ -92,7 +92,7 @@ def _action_forms(subject: Subject, bound: tuple[str, object] | None = None) -> 
                 lifecycle.EVENT_LABELS[event],
                 lambda: EnrolForm(prefix="enrol", dose_levels=_dose_levels(subject)),
             )
-        elif not (event == Event.DIE and subject.status == Status.WITHDRAWN and not subject.survival_follow_up):
+        elif event != Event.DIE:  # a death is recorded on the death form, which moves the status
             add(event.value, lifecycle.EVENT_LABELS[event], lambda e=event: StatusForm(prefix=e.value, event=e))
     if subject.status in visits.BEFORE_INFUSION and subject.infusion_date is None:
         add(
@@ -140,6 +140,10 @@ def _detail(request: HttpRequest, subject: Subject, bound: tuple[str, object] | 
         "refused": refused,
         "screening": subject.status == Status.SCREENING,
         "deviations": list(ProtocolDeviation.objects.filter(subject=subject, entered_in_error=False)),
+        # The status follows the survival records: a death is entered as the death form (DTH).
+        "record_death": can_edit
+        and Event.DIE in lifecycle.allowed_events(subject.status)
+        and not (subject.status == Status.WITHDRAWN and not subject.survival_follow_up),
     }
     return render(request, "subjects/subject_detail.html", context, status=400 if bound else 200)
 
@@ -166,7 +170,7 @@ def lifecycle_action(request: HttpRequest, pk: int, action: str) -> HttpResponse
         form = DoseLevelForm(request.POST, prefix=action, dose_levels=_dose_levels(subject))
     elif action == "planned_infusion":
         form = PlannedInfusionForm(request.POST, prefix=action)
-    elif action in {e.value for e in Event} - {Event.ENROL.value}:
+    elif action in {e.value for e in Event} - {Event.ENROL.value, Event.DIE.value}:
         form = StatusForm(request.POST, prefix=action, event=Event(action))
     else:
         raise Http404

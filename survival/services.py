@@ -2,8 +2,8 @@
 the subject to "died" through the lifecycle service (subjects.services.change_status), in the
 same transaction; a refused transition names the death date and nothing is saved.
 
-Not here: a death whose primary cause is CRS or ICANS setting that episode's grade to 5 — the
-CRS/ICANS episodes belong to the safety forms, built in parallel (issue 9 item 4, left to them)."""
+A death whose primary cause is CRS or ICANS makes that episode grade 5 through the safety
+services (adverse_events.services, a `dependants_of(Death)` hook: "re-derived: death")."""
 
 from __future__ import annotations
 
