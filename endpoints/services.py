@@ -218,6 +218,8 @@ def compute_run(*, run_id: int, now: datetime | None = None) -> EndpointRun:
         built = []
         for index, build in enumerate(tables.BUILDERS, start=1):
             built.append(build(data, pop))
+            if settings.ENDPOINT_RUN_STEP_PAUSE_SECONDS:
+                time.sleep(min(float(settings.ENDPOINT_RUN_STEP_PAUSE_SECONDS), 60.0))
             _progress(run_id, attempt, 20 + 60 * index // len(tables.BUILDERS))
         document = results_document(cutoff=run.cutoff_date, at=run.snapshot_at, version=version, built=built)
         csv_text = files.tables_csv(built)

@@ -148,6 +148,8 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Periodic work (run by `celery beat`): the nightly endpoint run of every study (DESIGN §5), and
 # failing endpoint runs a dead worker left "running" past the time limit.
+# A pause after each endpoint table, so fault tests and operators can catch a worker mid-run; 0 in use.
+ENDPOINT_RUN_STEP_PAUSE_SECONDS = env.float("ENDPOINT_RUN_STEP_PAUSE_SECONDS", default=0.0)
 CELERY_BEAT_SCHEDULE = {
     "nightly-endpoint-runs": {
         "task": "endpoints.tasks.nightly_endpoint_runs",
