@@ -87,12 +87,17 @@ WORDS = {
     "gvhd": _("Graft-versus-host disease"),
     "other": _("Other"),
     "any": _("Any grade"),
+    "unrelated": _("Unrelated"),
+    "unlikely": _("Unlikely"),
+    "possible": _("Possible"),
+    "probable": _("Probable"),
+    "definite": _("Definite"),
     "yes": _("Yes"),
     "no": _("No"),
 }
 
 #: Columns whose values are codes to translate (other values are numbers, dates or CTCAE text).
-CODED = {"category", "detail", "population", "unit", "serious"}
+CODED = {"category", "detail", "population", "unit", "serious", "relationship_lymphodepletion"}
 
 
 def word(code: str) -> str:
