@@ -12,6 +12,7 @@ from clinical.stats import clopper_pearson
 from crf.services import mark_entered_in_error, save
 from endpoints import services
 from endpoints.models import EndpointRun, RunStatus
+from endpoints.snapshot import event_model
 from endpoints.tables import proportion
 from study.protocol import publish_settings
 from tests.endpoints.conftest import CUTOFF, DAY0, day, make_world, now, populate
@@ -190,6 +191,23 @@ def test_a_run_is_requested_through_the_outbox_and_done_once(world):
     assert done.snapshot_at == done.started_at
     again = services.compute_run(run_id=run.pk)  # a duplicate delivery changes nothing
     assert (again.attempts, again.results_sha256) == (1, done.results_sha256)
+    # audited: requested, started, finished (progress-only updates leave no history row)
+    history = event_model(EndpointRun).objects.filter(pgh_obj_id=run.pk).order_by("pgh_id")
+    assert [(e.pgh_label, e.status) for e in history] == [
+        ("insert", "queued"),
+        ("update", "running"),
+        ("update", "succeeded"),
+    ]
+    assert history[0].pgh_context["reason"] == "endpoint run requested"
+
+
+def test_the_nightly_run_and_the_stuck_run_sweep_are_scheduled_tasks(settings):
+    from trialsite.celery import app
+
+    app.loader.import_default_modules()
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert tasks == {"endpoints.tasks.nightly_endpoint_runs", "endpoints.tasks.fail_stuck_endpoint_runs"}
+    assert tasks <= set(app.tasks)
 
 
 def test_a_run_left_running_by_a_dead_worker_is_retried_then_failed(world):
