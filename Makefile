@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 ARGS ?=
 
-.PHONY: run test test-slow lint install install-dev messages clean-local
+.PHONY: run test test-slow lint install install-dev messages clean-local build-version
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -48,3 +48,8 @@ lint: install-dev
 messages: install-dev
 	DJANGO_DEBUG=1 $(BIN)/python manage.py makemessages -l zh_Hans --no-obsolete --no-location -i ".venv/*" -i "staticfiles/*" -i "tests/*"
 	$(BIN)/python -m trialsite.i18n check
+
+## make build-version: record `git describe` in trialsite/BUILD_VERSION before copying the code
+## without its .git (an image build); endpoint runs record it (trialsite/version.py).
+build-version:
+	git describe --tags --always --dirty | sed 's/^/git /' > trialsite/BUILD_VERSION

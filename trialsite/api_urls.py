@@ -6,6 +6,7 @@ from adverse_events.dlt_api import DltCandidateViewSet, DltMonitorViewSet
 from crf.api import register_crf_resources
 from crf.api_audit import AuditEventViewSet
 from crf.api_dm import DataLockViewSet, QueryViewSet, SdvMarkViewSet
+from endpoints.api import EndpointRunViewSet
 from study.api import TokenLoginView, TokenLogoutAllView, TokenLogoutView
 from subjects.api import SubjectViewSet, VisitViewSet
 
@@ -14,6 +15,7 @@ router.register("subjects", SubjectViewSet, basename="subject")
 router.register("visits", VisitViewSet, basename="visit")
 router.register("dlt-candidates", DltCandidateViewSet, basename="dlt-candidate")
 router.register("dlt-monitor", DltMonitorViewSet, basename="dlt-monitor")
+router.register("endpoint-runs", EndpointRunViewSet, basename="endpoint-run")
 register_crf_resources(router)  # every CRF that declares `api_resource` (DESIGN §6)
 router.register("queries", QueryViewSet, basename="query")
 router.register("sdv-marks", SdvMarkViewSet, basename="sdv-mark")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import environ
 import pghistory
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -146,6 +147,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": BROKER_VISIBILITY_TIMEO
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Periodic work (run by `celery beat`): the nightly endpoint run of every study (DESIGN §5), and
+# failing endpoint runs a dead worker left "running" past the time limit.
+# A pause after each endpoint table, so fault tests and operators can catch a worker mid-run; 0 in use.
+ENDPOINT_RUN_STEP_PAUSE_SECONDS = env.float("ENDPOINT_RUN_STEP_PAUSE_SECONDS", default=0.0)
+CELERY_BEAT_SCHEDULE = {
+    "nightly-endpoint-runs": {
+        "task": "endpoints.tasks.nightly_endpoint_runs",
+        "schedule": crontab(hour=env.int("ENDPOINT_RUN_HOUR_UTC", default=18), minute=0),
+    },
+    "fail-stuck-endpoint-runs": {"task": "endpoints.tasks.fail_stuck_endpoint_runs", "schedule": 15 * 60},
+}
 
 # --- authentication and sessions -----------------------------------------------------------
 AUTHENTICATION_BACKENDS = [

@@ -23,5 +23,6 @@ urlpatterns = [
     path("history/", include("crf.urls")),
     path("data/", include("crf.urls_dm")),
     path("safety/", include("adverse_events.urls")),
+    path("endpoints/", include("endpoints.urls")),
     path("", include("study.urls")),
 ]

@@ -1,0 +1,96 @@
+"""Endpoint runs (DESIGN §5): one computation of the study's endpoint tables over a data cut.
+
+A run records who asked and when, the cut (clinical cut-off date and snapshot time), the
+protocol settings version it used, the SHA-256 of its inputs, the code version, its status and
+progress, and — written in one transaction at the end, never piecemeal — its results: the
+tables as canonical JSON plus CSV and XLSX files. Runs are audited (pghistory); the result
+files are left out of the history rows (they are large and reproducible from the inputs).
+"""
+
+from __future__ import annotations
+
+import pghistory
+import pgtrigger
+from django.conf import settings
+from django.core.validators import MaxValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+RESULT_FIELDS = ["results_json", "results_csv", "results_xlsx"]
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+
+
+class RunTrigger(models.TextChoices):
+    PAGE = "page", _("Page")
+    API = "api", _("API")
+    NIGHTLY = "nightly", _("Nightly schedule")
+
+
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude=["progress", *RESULT_FIELDS])),
+    pghistory.DeleteEvent(),
+    exclude=RESULT_FIELDS,
+)
+class EndpointRun(models.Model):
+    study = models.ForeignKey("study.Study", on_delete=models.PROTECT, related_name="endpoint_runs")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    requested_at = models.DateTimeField(_("requested at"))
+    trigger = models.CharField(_("requested from"), max_length=10, choices=RunTrigger.choices)
+    cutoff_date = models.DateField(_("clinical cut-off date"))
+    snapshot_at = models.DateTimeField(
+        _("snapshot time"), null=True, blank=True, help_text=_("Empty: the moment the run starts.")
+    )
+    settings_version = models.PositiveIntegerField(_("protocol settings version"), null=True, blank=True)
+    input_sha256 = models.CharField(_("SHA-256 of the inputs"), max_length=64, blank=True)
+    code_version = models.CharField(_("code version"), max_length=100, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    progress = models.PositiveSmallIntegerField(_("progress (%)"), default=0, validators=[MaxValueValidator(100)])
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    results_sha256 = models.CharField(_("SHA-256 of the tables"), max_length=64, blank=True)
+    results_json = models.TextField(_("tables (canonical JSON)"), blank=True)
+    results_csv = models.TextField(_("tables (CSV)"), blank=True)
+    results_xlsx = models.BinaryField(_("tables (XLSX)"), null=True, blank=True)
+    results_discarded_at = models.DateTimeField(_("stored results deleted at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("endpoint run")
+        verbose_name_plural = _("endpoint runs")
+        ordering = ["-requested_at", "-pk"]
+        triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
+        constraints = [
+            models.CheckConstraint(condition=Q(progress__lte=100), name="endpoint_run_progress_at_most_100"),
+            models.CheckConstraint(
+                condition=~Q(status="succeeded") | (Q(progress=100) & ~Q(results_sha256="")),
+                name="succeeded_run_has_results",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"endpoint run {self.pk} cut {self.cutoff_date}"
+
+    @property
+    def has_results(self) -> bool:
+        return self.status == RunStatus.SUCCEEDED and bool(self.results_json)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        return None if self.duration_ms is None else self.duration_ms / 1000

@@ -1,0 +1,305 @@
+"""Endpoint runs: requesting one, computing it, and failing runs a dead worker left behind
+(DESIGN §5, STYLE habits 3 and 7).
+
+A run is requested in one transaction with its outbox row; the relay hands it to Celery
+(`endpoints.tasks.compute_endpoint_run`). Computing reads the snapshot from the audit trail
+(endpoints.snapshot), reports progress in short transactions of its own, and writes the results
+and the "succeeded" status in ONE transaction at the end, guarded by the attempt number: a
+worker killed mid-run leaves no result at all (the run stays "running" until a redelivery
+retries it or `fail_stuck_runs` marks it failed), and a superseded attempt writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from adverse_events.models import AdverseEvent
+from clinical.protocol import ProtocolChoices
+from crf.audit import audit_context
+from endpoints import files, snapshot, tables
+from endpoints.models import EndpointRun, RunStatus, RunTrigger
+from study import access
+from study.models import ProtocolSettings, Site, Study
+from study.roles import Action
+from subjects.models import CellCollection, InformedConsent, Infusion, Subject
+from survival.models import Death
+from trialsite.version import code_version
+
+if TYPE_CHECKING:
+    from study.models import User
+
+logger = logging.getLogger(__name__)
+
+#: Deliveries of one run before it is given up (a worker killed twice is not tried a third time).
+MAX_ATTEMPTS = 2
+TASK_NAME = "endpoints.tasks.compute_endpoint_run"
+
+
+def time_limit_seconds() -> int:
+    return int(settings.CELERY_TASK_TIME_LIMIT)
+
+
+@transaction.atomic
+def request_run(
+    *,
+    actor: User | None,
+    study: Study,
+    cutoff_date: date,
+    snapshot_at: datetime | None = None,
+    trigger: str = RunTrigger.PAGE,
+    now: datetime | None = None,
+) -> EndpointRun:
+    """Record a run request and its outbox row in one transaction. `actor` None is the nightly
+    schedule. The snapshot may not be in the future (the past is rebuilt from the audit trail)."""
+    from crf.outbox import enqueue
+
+    now = now or timezone.now()
+    if actor is not None and not access.can_anywhere(actor, Action.START_ENDPOINT_RUNS, study=study):
+        raise PermissionDenied
+    errors = {}
+    if snapshot_at is not None and timezone.is_naive(snapshot_at):
+        errors["snapshot_at"] = _("Give the snapshot time with its time zone.")
+    elif snapshot_at is not None and snapshot_at > now:
+        errors["snapshot_at"] = _("The snapshot time cannot be in the future.")
+    if cutoff_date > now.date():
+        errors["cutoff_date"] = _("The clinical cut-off date cannot be in the future.")
+    if errors:
+        raise ValidationError(errors)
+    run = EndpointRun(
+        study=study,
+        requested_by=actor,
+        requested_at=now,
+        trigger=trigger,
+        cutoff_date=cutoff_date,
+        snapshot_at=snapshot_at,
+    )
+    run.full_clean()
+    with audit_context(user=actor, reason="endpoint run requested"):
+        run.save()
+        enqueue(task_name=TASK_NAME, run_id=run.pk)
+    return run
+
+
+def _claim(run_id: int, now: datetime) -> tuple[EndpointRun, int] | None:
+    """Start (or restart after a dead worker) the run; None when there is nothing to do."""
+    with transaction.atomic():
+        run = EndpointRun.objects.select_for_update().get(pk=run_id)
+        if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+            return None
+        with audit_context(user=None, reason="endpoint run started"):
+            if run.attempts >= MAX_ATTEMPTS:
+                run.status = RunStatus.FAILED
+                run.error = f"the worker stopped during each of {run.attempts} attempts"
+                run.finished_at = now
+                run.save(update_fields=["status", "error", "finished_at"])
+                return None
+            run.attempts += 1
+            run.status = RunStatus.RUNNING
+            run.progress = 0
+            run.started_at = now
+            run.snapshot_at = run.snapshot_at or now  # a retry keeps the first attempt's snapshot
+            run.code_version = code_version()
+            run.error = ""
+            run.save(
+                update_fields=["attempts", "status", "progress", "started_at", "snapshot_at", "code_version", "error"]
+            )
+        return run, run.attempts
+
+
+def _progress(run_id: int, attempt: int, value: int) -> None:
+    # Its own short transaction (autocommit), so the page and the API see it while the run goes on.
+    EndpointRun.objects.filter(pk=run_id, attempts=attempt, status=RunStatus.RUNNING).update(progress=value)
+
+
+def _settings_for(study: Study, at: datetime) -> tuple[int | None, ProtocolChoices]:
+    """The settings version current at the snapshot (DESIGN §4): the newest version recorded by
+    then and effective on or before the snapshot date; the first version when none is yet."""
+    versions = snapshot.rows_as_of(ProtocolSettings, at, study_id=study.pk)
+    if not versions:
+        return None, ProtocolChoices()
+    on = timezone.localdate(at, timezone=timezone.get_fixed_timezone(0))
+    effective = [v for v in versions if v["effective_from"] <= on] or [min(versions, key=lambda v: v["version"])]
+    chosen = max(effective, key=lambda v: (v["effective_from"], v["version"]))
+    return chosen["version"], ProtocolChoices.from_json(chosen["values"])
+
+
+def load_cut(study: Study, *, cutoff: date, at: datetime) -> tuple[tables.CutData, int | None, str]:
+    """The run's inputs at snapshot `at`, its settings version and the SHA-256 of the inputs."""
+    site_ids = list(Site.objects.filter(study=study).values_list("pk", flat=True))
+    subjects = snapshot.rows_as_of(Subject, at, site_id__in=site_ids)
+    ids = [row["id"] for row in subjects]
+    version, choices = _settings_for(study, at)
+    data = tables.CutData(
+        cutoff=cutoff,
+        subjects=subjects,
+        subject_history=snapshot.history_as_of(Subject, at, pgh_obj_id__in=ids),
+        consents=snapshot.rows_as_of(InformedConsent, at, subject_id__in=ids),
+        collections=snapshot.rows_as_of(CellCollection, at, subject_id__in=ids),
+        infusions=snapshot.rows_as_of(Infusion, at, subject_id__in=ids),
+        adverse_events=snapshot.rows_as_of(AdverseEvent, at, subject_id__in=ids),
+        deaths=snapshot.rows_as_of(Death, at, subject_id__in=ids),
+        choices=choices,
+    )
+    digest = hashlib.sha256(
+        tables.canonical_json(
+            {
+                "cutoff": cutoff.isoformat(),
+                "settings": choices.to_json(),
+                "settings_version": version,
+                "inputs": {
+                    name: [_plain(row) for row in getattr(data, name)]
+                    for name in (
+                        "subjects",
+                        "subject_history",
+                        "consents",
+                        "collections",
+                        "infusions",
+                        "adverse_events",
+                        "deaths",
+                    )
+                },
+            }
+        ).encode()
+    ).hexdigest()
+    return data, version, digest
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, date | datetime | Decimal):
+            out[key] = value.isoformat() if isinstance(value, date | datetime) else str(value)
+        elif isinstance(value, float):
+            out[key] = repr(value)
+        else:
+            out[key] = value
+    return out
+
+
+def results_document(*, cutoff: date, at: datetime, version: int | None, built: list[dict[str, Any]]) -> str:
+    """The canonical JSON of a run's tables with the cut they describe."""
+    return tables.canonical_json(
+        {
+            "cut": {
+                "cutoff_date": cutoff.isoformat(),
+                "snapshot_at": at.astimezone(timezone.get_fixed_timezone(0)).isoformat(),
+                "settings_version": version,
+                "day_convention": "clinical Day-0 clock: first infusion day = day 0",
+                "ci": "exact Clopper-Pearson 95%",
+            },
+            "tables": built,
+        }
+    )
+
+
+def compute_run(*, run_id: int, now: datetime | None = None) -> EndpointRun:
+    """Compute one run (idempotent: a finished run is left as it is)."""
+    started = time.monotonic()
+    claimed = _claim(run_id, now or timezone.now())
+    if claimed is None:
+        return EndpointRun.objects.get(pk=run_id)
+    run, attempt = claimed
+    assert run.snapshot_at is not None
+    try:
+        data, version, digest = load_cut(run.study, cutoff=run.cutoff_date, at=run.snapshot_at)
+        _progress(run_id, attempt, 20)
+        pop = tables._population(data)
+        built = []
+        for index, build in enumerate(tables.BUILDERS, start=1):
+            built.append(build(data, pop))
+            if settings.ENDPOINT_RUN_STEP_PAUSE_SECONDS:
+                time.sleep(min(float(settings.ENDPOINT_RUN_STEP_PAUSE_SECONDS), 60.0))
+            _progress(run_id, attempt, 20 + 60 * index // len(tables.BUILDERS))
+        document = results_document(cutoff=run.cutoff_date, at=run.snapshot_at, version=version, built=built)
+        csv_text = files.tables_csv(built)
+        xlsx = files.tables_xlsx(built, stamped=run.snapshot_at)
+        _progress(run_id, attempt, 90)
+    except Exception as exc:  # recorded on the run: the page and the API show why it failed
+        logger.exception("endpoint run %s failed", run_id)
+        _finish_failed(run_id, attempt, f"{type(exc).__name__}: {exc}", started)
+        return EndpointRun.objects.get(pk=run_id)
+    with transaction.atomic():
+        current = EndpointRun.objects.select_for_update().get(pk=run_id)
+        if current.attempts != attempt or current.status != RunStatus.RUNNING:
+            logger.warning("endpoint run %s attempt %s superseded; its results are dropped", run_id, attempt)
+            return current
+        current.settings_version = version
+        current.input_sha256 = digest
+        current.results_json = document
+        current.results_sha256 = hashlib.sha256(document.encode()).hexdigest()
+        current.results_csv = csv_text
+        current.results_xlsx = xlsx
+        current.status = RunStatus.SUCCEEDED
+        current.progress = 100
+        current.finished_at = timezone.now()
+        current.duration_ms = int((time.monotonic() - started) * 1000)
+        with audit_context(user=None, reason="endpoint run finished"):
+            current.save()
+    return current
+
+
+def _finish_failed(run_id: int, attempt: int, error: str, started: float) -> None:
+    with transaction.atomic(), audit_context(user=None, reason="endpoint run failed"):
+        EndpointRun.objects.filter(pk=run_id, attempts=attempt, status=RunStatus.RUNNING).update(
+            status=RunStatus.FAILED,
+            error=error[:2000],
+            finished_at=timezone.now(),
+            duration_ms=int((time.monotonic() - started) * 1000),
+        )
+
+
+def fail_stuck_runs(*, now: datetime | None = None) -> list[int]:
+    """Mark failed the runs still "running" longer than the task time limit: their worker is
+    gone (Celery would have killed it at the limit), and their results were never written."""
+    now = now or timezone.now()
+    limit = now - timezone.timedelta(seconds=time_limit_seconds())
+    with transaction.atomic(), audit_context(user=None, reason="endpoint run stopped: time limit passed"):
+        stuck = list(
+            EndpointRun.objects.select_for_update()
+            .filter(status=RunStatus.RUNNING, started_at__lt=limit)
+            .values_list("pk", flat=True)
+        )
+        EndpointRun.objects.filter(pk__in=stuck).update(
+            status=RunStatus.FAILED,
+            error=f"still running after the time limit of {time_limit_seconds()} s: the worker stopped",
+            finished_at=now,
+        )
+    return stuck
+
+
+@transaction.atomic
+def discard_results(*, actor: User | None, run: EndpointRun, reason: str) -> EndpointRun:
+    """Delete a run's stored tables and files (the run's record and hashes stay, audited)."""
+    if actor is not None and not access.can_anywhere(actor, Action.START_ENDPOINT_RUNS, study=run.study):
+        raise PermissionDenied
+    with audit_context(user=actor, reason=reason):
+        run.results_json = ""
+        run.results_csv = ""
+        run.results_xlsx = None
+        run.results_discarded_at = timezone.now()
+        run.save(update_fields=["results_json", "results_csv", "results_xlsx", "results_discarded_at"])
+    return run
+
+
+def request_nightly_runs(*, now: datetime | None = None) -> list[EndpointRun]:
+    """The nightly run of every study with protocol settings: cut-off = yesterday (UTC), the
+    last whole day, snapshot = when it starts."""
+    now = now or timezone.now()
+    fail_stuck_runs(now=now)
+    studies = Study.objects.filter(protocol_settings__isnull=False).distinct().order_by("pk")
+    cutoff = now.date() - timezone.timedelta(days=1)
+    return [
+        request_run(actor=None, study=study, cutoff_date=cutoff, trigger=RunTrigger.NIGHTLY, now=now)
+        for study in studies
+    ]

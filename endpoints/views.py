@@ -1,0 +1,88 @@
+"""Endpoint run pages (DESIGN §5, §4a): the runs of a study with a form to start one, a run's
+page with its progress and tables, and its files. Thin: gate → form → one service → redirect."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from endpoints import labels, selectors, services
+from endpoints.forms import RunRequestForm
+from endpoints.models import RunStatus, RunTrigger
+from study import access
+from study.roles import Action
+
+CONTENT_TYPES = {
+    "json": "application/json; charset=utf-8",
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+@login_required
+def run_list(request: HttpRequest) -> HttpResponse:
+    studies = list(selectors.studies_with_results_for(request.user).order_by("code"))
+    if not studies:
+        raise PermissionDenied
+    study = next((s for s in studies if s.code == request.GET.get("study")), studies[0])
+    can_start = access.can_anywhere(request.user, Action.START_ENDPOINT_RUNS, study=study)
+    form = RunRequestForm(request.POST or None, initial={"cutoff_date": timezone.localdate()})
+    if request.method == "POST":
+        if not can_start:
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                run = services.request_run(
+                    actor=request.user,  # type: ignore[arg-type]
+                    study=study,
+                    cutoff_date=form.cleaned_data["cutoff_date"],
+                    snapshot_at=form.cleaned_data["snapshot_at"],
+                    trigger=RunTrigger.PAGE,
+                )
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    for error in errors:
+                        form.add_error(field if field in form.fields else None, error)
+            else:
+                messages.success(request, _("Endpoint run requested: it starts as soon as a worker is free."))
+                return redirect("endpoints:run_detail", pk=run.pk)
+    runs = selectors.runs_visible_to(request.user).filter(study=study)[:100]
+    context = {"study": study, "studies": studies, "runs": runs, "form": form, "can_start": can_start}
+    return render(request, "endpoints/run_list.html", context)
+
+
+@login_required
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    run = selectors.access_run(request.user, pk)
+    tables = []
+    cut = {}
+    if run.has_results:
+        document = json.loads(run.results_json)
+        cut = document["cut"]
+        tables = [labels.display_table(table) for table in document["tables"]]
+    live = run.status in (RunStatus.QUEUED, RunStatus.RUNNING)
+    return render(request, "endpoints/run_detail.html", {"run": run, "tables": tables, "cut": cut, "live": live})
+
+
+@login_required
+def run_file(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
+    run = selectors.access_run(request.user, pk)
+    if fmt not in CONTENT_TYPES or not run.has_results:
+        raise Http404
+    body: bytes | str
+    if fmt == "json":
+        body = run.results_json
+    elif fmt == "csv":
+        body = run.results_csv
+    else:
+        body = bytes(run.results_xlsx or b"")
+    response = HttpResponse(body, content_type=CONTENT_TYPES[fmt])
+    response["Content-Disposition"] = f'attachment; filename="endpoint-run-{run.pk}-{run.cutoff_date}.{fmt}"'
+    return response
