@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from adverse_events.dlt import CandidateStatus, DltCandidate, DoseLevelDecision
 from adverse_events.models import AdverseEvent, CrsAssessment, IcansAssessment
+from adverse_events.toxicities import GvhdStaging
 from clinical import dlt as rules
 from clinical.escalation import Decision, EscalationResult
 from clinical.schedule import study_day
@@ -119,6 +120,12 @@ def detect_for_subject(subject: Subject, *, today: date | None = None) -> list[r
         for ae in AdverseEvent.objects.filter(subject=subject, entered_in_error=False, onset_study_day__isnull=False)
     ]
     death = Death.objects.filter(subject=subject, entered_in_error=False).first()
+    # acute GvHD: the worst MAGIC overall grade staged, from its first staging at that grade (§3.1)
+    worst_gvhd = (
+        GvhdStaging.objects.filter(subject=subject, entered_in_error=False, overall_grade__isnull=False)
+        .order_by("-overall_grade", "assessment_date", "pk")
+        .first()
+    )
     return rules.detect_candidates(
         window_days=window,
         as_of_day=as_of,
@@ -129,6 +136,8 @@ def detect_for_subject(subject: Subject, *, today: date | None = None) -> list[r
         expected_toxicities=choices.expected_toxicities,
         death_day=study_day(death.death_date, day0) if death else None,
         death_from_progression=bool(death and death.primary_cause == DeathCause.DISEASE),
+        gvhd_overall_grade=worst_gvhd.overall_grade if worst_gvhd else None,
+        gvhd_onset_day=study_day(worst_gvhd.assessment_date, day0) if worst_gvhd else None,
     )
 
 
@@ -357,5 +366,6 @@ for _model in (
     Death,
     SubsequentTherapy,
     Infusion,
+    GvhdStaging,
 ):
     dependants_of(_model)(_inputs_changed)

@@ -206,3 +206,25 @@ def test_sponsor_contacts_are_set_by_the_study_admin_only(users_a, study, login,
         client.post(url, {"emails": "pv@sponsor.example\n\nqa@sponsor.example\npv@sponsor.example"}).status_code == 302
     )
     assert SafetyContacts.objects.get(study=study).sponsor_emails == ["pv@sponsor.example", "qa@sponsor.example"]
+
+
+def test_acute_gvhd_grade_3_in_the_window_is_a_candidate(infused, coordinator):
+    """§3.1: acute GvHD of MAGIC overall grade ≥ III in the DLT window is a DLT candidate; the
+    staging form feeds the rules through its save (no separate step)."""
+    from decimal import Decimal
+
+    from adverse_events.toxicities import GvhdStaging
+    from crf.services import save
+
+    subject = infused()
+    staging = save(
+        user=coordinator,
+        instance=GvhdStaging(
+            subject=subject, assessment_date=day(20), weight_kg=Decimal("70.0"), stool_ml_per_day=Decimal("1100")
+        ),
+        expected_version=None,
+    )
+    # MAGIC: 1100 mL/day is lower GI stage 2 (1000–1500), and lower GI 2–3 makes the overall grade III
+    assert (staging.lower_gi_stage, staging.overall_grade) == (2, 3)
+    recompute_candidates(subject=subject, today=day(40))
+    assert list(DltCandidate.objects.filter(subject=subject).values_list("key", "withdrawn")) == [("gvhd", False)]
