@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Count, DateField, ExpressionWrapper, F, Model, QuerySet
+from django.db.models import Count, DateField, ExpressionWrapper, F, QuerySet
 from django.http import Http404
 
 from clinical.schedule import VisitState, local_date, study_day
@@ -36,17 +36,6 @@ def access_subject(user: User | AnonymousUser, subject_pk: int | str, action: Ac
         raise Http404 from None
     access.require(user, action, site=subject.site)
     return subject
-
-
-def active_queries_on(record: Model) -> list[Query]:
-    """The open and answered queries on one form or visit."""
-    return list(
-        Query.objects.filter(
-            content_type=ContentType.objects.get_for_model(type(record)),
-            object_id=record.pk,
-            status__in=ACTIVE_QUERY_STATUSES,
-        )
-    )
 
 
 @dataclass
