@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import transaction
 
+from clinical.baseline import bsa_mosteller
 from clinical.units import Panel
 from crf.services import save
 from labs.models import OxygenDevice, VitalSigns
@@ -177,7 +178,7 @@ def _walk(course: Course, *, site: Site, user: User, today: date, rng: random.Ra
             not_infused_reason=NotInfusedReason.PROGRESSION,
         )
         return
-    bsa = (Decimal(course.weight_kg) * course.height_cm / 3600).sqrt().quantize(Decimal("0.01"))
+    bsa = bsa_mosteller(height_cm=Decimal(course.height_cm), weight_kg=course.weight_kg)
     ld_visit = subject.visits.get(definition__code="LD")
     save(
         user=user,
