@@ -9,8 +9,9 @@ function, so a table reproduces from its dataset. It only gathers dated facts fr
 
 Data-cut rules (DESIGN §5, CLINICAL_SPEC §6): only records dated on or before the cut-off are
 used. The last date known alive is the latest of the infusion date and the dated records that
-show the subject alive — follow-up contacts "alive", marrow assessments, relapses and the start
-of subsequent therapy — dated on or before the cut-off; later contacts never extend follow-up.
+show the subject alive — follow-up contacts "alive", marrow, CRS, ICANS, IEC-HS and GvHD
+assessments, relapses and the start of subsequent therapy — dated on or before the cut-off (and
+not after a recorded death); later contacts never extend follow-up.
 Responses are the stored ones, adjudicated where present (DESIGN §4), each derived with the
 settings version in force on its assessment date; MRD tests are re-read with the run's settings
 (§5.2) for the MRD and molecular-remission tables.
@@ -150,6 +151,9 @@ def subject_endpoints(data: CutData, pop: Population | None = None) -> dict[int,
     for contact in data.follow_ups:
         if contact["alive"]:
             alive_on[contact["subject_id"]].append(contact["contact_date"])
+    for rows in (data.crs_assessments, data.icans_assessments, data.iec_hs, data.gvhd):
+        for row in rows:
+            alive_on[row["subject_id"]].append(row["assessment_date"])
     subjects = {row["id"]: row for row in data.subjects}
     out: dict[int, SubjectEndpoints] = {}
     for pk in sorted(pop.infused):
