@@ -213,4 +213,4 @@ def endpoints_of(data: CutData, pop: Population) -> dict[int, SubjectEndpoints]:
     found = pop.cache.get("subject_endpoints")
     if found is None:
         found = pop.cache["subject_endpoints"] = subject_endpoints(data, pop)
-    return found  # type: ignore[no-any-return]
+    return found

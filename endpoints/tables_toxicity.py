@@ -164,7 +164,9 @@ def icans_summary(data: CutData, pop: Population) -> dict[str, Any]:
     )
 
 
-def _grade_rows(worst: dict[int, int], total: int, grades: tuple[int, ...], labels: dict[int, str]) -> list[dict]:
+def _grade_rows(
+    worst: dict[int, int], total: int, grades: tuple[int, ...], labels: dict[int, str]
+) -> list[dict[str, Any]]:
     rows = [proportion("any", sum(1 for g in worst.values() if g >= 1), total, "infused")]
     for grade in grades:
         n = sum(1 for g in worst.values() if g == grade)

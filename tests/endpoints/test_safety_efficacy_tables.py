@@ -32,7 +32,7 @@ from adverse_events.dlt import DltCandidate
 from adverse_events.models import CrsAssessment, CrsEpisode, IcansAssessment
 from adverse_events.toxicities import GvhdStaging, IecHsAssessment
 from crf.services import save
-from endpoints import courses
+from endpoints import courses, services
 from endpoints.services import load_cut
 from labs.models import LabResult
 from response.models import MarrowAssessment, MrdTest
@@ -448,3 +448,13 @@ def test_the_api_serves_the_new_tables(study, client, api_token):
         "ci_lower",
         "ci_upper",
     ]
+
+
+def test_the_cut_is_loaded_in_a_fixed_number_of_queries(study, django_assert_num_queries):
+    """No query per subject (a later benchmark runs 10,000 subjects): the study's sites, its
+    subjects, the settings, and one query per input model (bench/endpoint_tables.py)."""
+    world, _subjects = study
+    with django_assert_num_queries(24):
+        data, _version, _digest = load_cut(world.study, cutoff=CUTOFF, at=now())
+    assert (len(data.subjects), len(data.crs_episodes), len(data.dlt_candidates)) == (4, 3, 1)
+    assert len(services.BUILDERS) == 5 + 7 + 16
