@@ -458,3 +458,26 @@ def test_the_cut_is_loaded_in_a_fixed_number_of_queries(study, django_assert_num
         data, _version, _digest = load_cut(world.study, cutoff=CUTOFF, at=now())
     assert (len(data.subjects), len(data.crs_episodes), len(data.dlt_candidates)) == (4, 3, 1)
     assert len(services.BUILDERS) == 5 + 7 + 16
+
+
+def test_the_api_serves_each_table_as_json_csv_and_xlsx(study, client, api_token):
+    world, _subjects = study
+    run = run_at(world)
+    auth = {"HTTP_AUTHORIZATION": f"Token {api_token(world.statistician)}"}
+    base = f"/api/v1/endpoint-runs/{run.pk}/tables"
+    table = client.get(f"{base}/relapse_cif_summary/", **auth).json()
+    assert (table["key"], table["rows"][1]) == (
+        "relapse_cif_summary",
+        {"statistic": "relapses", "estimate": "1", "ci_lower": "", "ci_upper": "", "detail": ""},
+    )
+    csv = client.get(f"{base}/os_km/?file_format=csv", **auth)
+    assert csv["Content-Type"].startswith("text/csv")
+    assert csv.content.decode().splitlines()[2] == "90,4,1,0,0.7500,0.1279,0.9605"
+    xlsx = client.get(f"{base}/gvhd/?file_format=xlsx", **auth)
+    assert load_workbook(io.BytesIO(xlsx.content)).active.title == "gvhd"
+    assert client.get(f"{base}/nothing/", **auth).status_code == 404
+    bad = client.get(f"{base}/os_km/?file_format=pdf", **auth)
+    assert bad.status_code == 400 and "file_format" in bad.json()
+    coordinator = make_user("coordinator_api_tables", site=world.site, role=Role.COORDINATOR)
+    refused = client.get(f"{base}/os_km/", HTTP_AUTHORIZATION=f"Token {api_token(coordinator)}")
+    assert refused.status_code == 403
