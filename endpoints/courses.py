@@ -67,6 +67,9 @@ class SubjectEndpoints:
     day28: rules.BestResponse
     best: rules.BestResponse
     records: rules.TimeToEventRecords
+    #: The §5.3 sensitivity analysis: the same records with HSCT handled the other way round
+    #: from the primary analysis (by default censored at the first HSCT).
+    sensitivity: rules.TimeToEventRecords
 
     @property
     def day28_category(self) -> str:
@@ -189,6 +192,11 @@ def subject_endpoints(data: CutData, pop: Population | None = None) -> dict[int,
         records = rules.time_to_event_records(
             course, cutoff=cutoff, day28_window_after_days=day28_after, censor_at_hsct=censor_at_hsct
         )
+        sensitivity = records
+        if course.hsct_date is not None and course.hsct_date <= cutoff:
+            sensitivity = rules.time_to_event_records(
+                course, cutoff=cutoff, day28_window_after_days=day28_after, censor_at_hsct=not censor_at_hsct
+            )
         best = rules.best_overall_response(
             responses,
             infusion_date=day0,
@@ -204,6 +212,7 @@ def subject_endpoints(data: CutData, pop: Population | None = None) -> dict[int,
             day28=records.day28_response,
             best=best,
             records=records,
+            sensitivity=sensitivity,
         )
     return out
 

@@ -37,6 +37,7 @@ TABLE_TITLES = {
     "dor_summary": _("Duration of response: summary (median by the midpoint rule, Brookmeyer–Crowley 95% CI)"),
     "relapse_cif": _("Cumulative incidence of relapse, non-relapse death competing (Aalen–Johansen)"),
     "relapse_cif_summary": _("Cumulative incidence of relapse: summary"),
+    "hsct_sensitivity": _("Time to event, sensitivity analysis for HSCT"),
 }
 
 WORDS = {
@@ -223,6 +224,14 @@ WORDS = {
     "beyond follow-up": _("beyond follow-up"),
     "no subjects": _("no subjects"),
     "midpoint-of-flat-step": _("midpoint rule on a flat step at 0.5"),
+    "censored at HSCT": _("censored at HSCT"),
+    "not censored at HSCT": _("not censored at HSCT"),
+    "endpoint": _("Endpoint"),
+    "os": _("Overall survival"),
+    "efs": _("Event-free survival"),
+    "rfs": _("Relapse-free survival"),
+    "dor": _("Duration of response"),
+    "relapse_cif": _("Cumulative incidence of relapse"),
     # DLT
     "escalate": _("Escalate"),
     "expand_to_6": _("Expand to 6"),
@@ -252,6 +261,7 @@ CODED = {
     "criterion",
     "status",
     "evaluability",
+    "endpoint",
 }
 
 

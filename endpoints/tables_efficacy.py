@@ -282,12 +282,16 @@ ENDPOINTS = {
 }
 
 
-def observations(data: CutData, pop: Population, endpoint: str) -> list[survival.Observation]:
-    """The subjects' (time, event) of one endpoint, in subject order (§5.3 days, no +1)."""
+def observations(
+    data: CutData, pop: Population, endpoint: str, *, sensitivity: bool = False
+) -> list[survival.Observation]:
+    """The subjects' (time, event) of one endpoint, in subject order (§5.3 days, no +1); with
+    `sensitivity`, HSCT handled as in the §5.3 sensitivity analysis."""
     found = endpoints_of(data, pop)
     out = []
     for pk in sorted(found):
-        record = getattr(found[pk].records, endpoint)
+        records = found[pk].sensitivity if sensitivity else found[pk].records
+        record = getattr(records, endpoint)
         if record is not None:
             out.append(record.as_observation())
     return out
@@ -483,6 +487,76 @@ def relapse_cif_summary(data: CutData, pop: Population) -> dict[str, Any]:
     }
 
 
+SENSITIVITY_COLUMNS = ["endpoint", *SUMMARY_COLUMNS]
+
+
+def hsct_sensitivity(data: CutData, pop: Population) -> dict[str, Any]:
+    """§5.3 sensitivity analysis: OS, EFS, RFS and DOR (events, S at 1 year, median) and the
+    cumulative incidence of relapse with follow-up censored at the first HSCT — or, when the
+    protocol censors at HSCT in the primary analysis, not censored."""
+    censored = not data.choices.hsct_censored_in_primary
+    detail = "censored at HSCT" if censored else "not censored at HSCT"
+    year, label = _one_year(data)
+    rows: list[dict[str, Any]] = []
+    for endpoint in ENDPOINTS:
+        found = observations(data, pop, endpoint, sensitivity=True)
+        km = survival.kaplan_meier(found) if found else None
+        at = km.at(year) if km is not None else None
+        median = km.median() if km is not None else None
+        rows.append(
+            {
+                "endpoint": endpoint,
+                "statistic": "events",
+                "estimate": str(sum(1 for o in found if o.event)),
+                "ci_lower": "",
+                "ci_upper": "",
+                "detail": detail,
+            }
+        )
+        rows.append(
+            {
+                "endpoint": endpoint,
+                "statistic": "survival_365",
+                "estimate": "" if at is None else _p4(at.survival),
+                "ci_lower": "" if at is None else _p4(at.lower),
+                "ci_upper": "" if at is None else _p4(at.upper),
+                "detail": label if at is not None else "beyond follow-up",
+            }
+        )
+        reached = median is not None and median.estimate is not None
+        rows.append(
+            {
+                "endpoint": endpoint,
+                "statistic": "median_days",
+                "estimate": fixed(Decimal(repr(median.estimate)), 1) if median and median.estimate is not None else "",
+                "ci_lower": fixed(Decimal(repr(median.lower)), 1) if median and median.lower is not None else "",
+                "ci_upper": fixed(Decimal(repr(median.upper)), 1) if median and median.upper is not None else "",
+                "detail": detail if reached else "not reached",
+            }
+        )
+    found_endpoints = endpoints_of(data, pop)
+    competing = [found_endpoints[pk].sensitivity.competing for pk in sorted(found_endpoints)]
+    cif = survival.aalen_johansen(competing) if competing else None
+    incidence = cif.at(year) if cif is not None else None
+    rows.append(
+        {
+            "endpoint": "relapse_cif",
+            "statistic": "incidence_365",
+            "estimate": _p4(incidence),
+            "ci_lower": "",
+            "ci_upper": "",
+            "detail": detail if incidence is not None else "beyond follow-up",
+        }
+    )
+    return {
+        "key": "hsct_sensitivity",
+        "title": "Time to event, sensitivity analysis for HSCT",
+        "population": "infused",
+        "columns": SENSITIVITY_COLUMNS,
+        "rows": rows,
+    }
+
+
 BUILDERS = (
     day28_response,
     best_response,
@@ -500,6 +574,7 @@ BUILDERS = (
     dor_summary,
     relapse_cif,
     relapse_cif_summary,
+    hsct_sensitivity,
 )
 
 __all__ = ["BUILDERS", "month_day", "observations", "visit_window_after"]

@@ -354,6 +354,20 @@ def test_time_to_event_tables_and_the_per_subject_derivation(study):
     # RFS and DOR from the first CR/CRi (day 28): P relapses 32 days later, Q censored at 72.
     for key in ("rfs_km", "dor_km"):
         assert [(r["time"], r["events"], r["censored"]) for r in found[key]] == [("32", 1, 0), ("72", 0, 1)]
+    # DOR: P's relapse leaves S = 0.5 on a flat step from day 32 to Q's censoring at 72 → 52.
+    assert find(found["dor_summary"], statistic="median_days")["estimate"] == "52.0"
+    # §5.3 sensitivity analysis: Q censored at its HSCT (day 40): DOR 12 days censored, so P's
+    # relapse at 32 takes S to 0 and the median is 32; OS and EFS keep their events.
+    sens = found["hsct_sensitivity"]
+    assert find(sens, endpoint="dor", statistic="median_days")["estimate"] == "32.0"
+    assert find(sens, endpoint="dor", statistic="events")["detail"] == "censored at HSCT"
+    assert [find(sens, endpoint=e, statistic="events")["estimate"] for e in ("os", "efs", "rfs", "dor")] == [
+        "1",
+        "3",
+        "1",
+        "1",
+    ]
+    assert find(sens, endpoint="relapse_cif", statistic="incidence_365")["detail"] == "beyond follow-up"
     assert [(r["time"], r["relapses"], r["incidence"]) for r in found["relapse_cif"]] == [
         ("60", 1, "0.2500"),
         ("95", 0, "0.2500"),
@@ -457,7 +471,7 @@ def test_the_cut_is_loaded_in_a_fixed_number_of_queries(study, django_assert_num
     with django_assert_num_queries(24):
         data, _version, _digest = load_cut(world.study, cutoff=CUTOFF, at=now())
     assert (len(data.subjects), len(data.crs_episodes), len(data.dlt_candidates)) == (4, 3, 1)
-    assert len(services.BUILDERS) == 5 + 7 + 16
+    assert len(services.BUILDERS) == 5 + 7 + 17
 
 
 def test_the_api_serves_each_table_as_json_csv_and_xlsx(study, client, api_token):
