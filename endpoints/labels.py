@@ -197,7 +197,7 @@ WORDS = {
     # toxicity categories
     "max_grade": _("Maximum grade"),
     "first_episode": _("First episode"),
-    "duration_days": _("Duration"),
+    "duration_days": _("Episode duration"),
     "every_episode": _("Every episode"),
     "tocilizumab": _("Tocilizumab"),
     "corticosteroid": _("Corticosteroid"),
