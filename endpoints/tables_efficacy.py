@@ -8,6 +8,15 @@ Brookmeyer–Crowley interval, and the Aalen–Johansen cumulative incidence wit
 ties (a relapse and a death on the same day: the subject's first event is the relapse, §5.3;
 all events at one time are counted before the censorings at that time). Numbers leave as
 fixed-decimal strings; times as whole days on the Day-0 clock.
+
+Against lifelines (tests/endpoints/test_survival_tables.py): the Kaplan–Meier curve and its
+log(−log) bounds agree at every time (lifelines' default interval is also log(−log)). lifelines
+departs in two places, so its estimators are not used for the tables: its median is the start of
+a flat step at S = 0.5 (ours is the step's midpoint, as R and SAS report; the EFS and DOR tables
+of tests/endpoints/test_safety_efficacy_tables.py exercise it), and its AalenJohansenFitter
+breaks tied times with random jitter (ours counts every event at a time together, the same on
+every run). R's survfit default interval is "log", not "log-log": set conf.type = "log-log" to
+compare.
 """
 
 from __future__ import annotations
