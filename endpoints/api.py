@@ -11,8 +11,9 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
@@ -20,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from crf.api import as_api_error
-from endpoints import selectors, services
+from endpoints import files, selectors, services
 from endpoints.models import EndpointRun, RunTrigger
 from study import access
 from study.models import Study
@@ -142,4 +143,51 @@ class EndpointRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             )
         response = Response(json.loads(run.results_json))
         response["ETag"] = f'"{run.results_sha256}"'
+        return response
+
+    @extend_schema(
+        summary="One table of the run: its JSON, or a CSV or XLSX file of it alone",
+        parameters=[
+            OpenApiParameter("key", str, OpenApiParameter.PATH, description="The table key, e.g. os_km."),
+            OpenApiParameter(
+                "file_format",
+                str,
+                OpenApiParameter.QUERY,
+                enum=["json", "csv", "xlsx"],
+                description="json (default), csv or xlsx.",
+            ),
+        ],
+        responses={
+            200: OpenApiTypes.OBJECT,
+            404: OpenApiResponse(description="No such table in this run."),
+            409: OpenApiResponse(description="No results (yet)."),
+        },
+    )
+    @action(detail=True, methods=["get"], url_path=r"tables/(?P<key>[a-z0-9_]+)")
+    def table(self, request: Request, pk: str | None = None, key: str = "") -> Response | HttpResponse:
+        run = self.get_object()
+        if not run.has_results:
+            return Response(
+                {"detail": "This run has no results.", "status": run.status}, status=status.HTTP_409_CONFLICT
+            )
+        file_format = request.query_params.get("file_format", "json")
+        if file_format not in ("json", "csv", "xlsx"):
+            raise ValidationError({"file_format": ["Choose json, csv or xlsx."]})
+        table = next((t for t in json.loads(run.results_json)["tables"] if t["key"] == key), None)
+        if table is None:
+            raise NotFound("No such table in this run.")
+        if file_format == "json":
+            return Response(table)
+        assert run.snapshot_at is not None
+        body: bytes | str = (
+            files.tables_csv([table]) if file_format == "csv" else files.tables_xlsx([table], stamped=run.snapshot_at)
+        )
+        content_type = (
+            "text/csv; charset=utf-8"
+            if file_format == "csv"
+            else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        )
+        response = HttpResponse(body, content_type=content_type)
+        name = f"endpoint-run-{run.pk}-{run.cutoff_date}-{key}.{file_format}"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response

@@ -21,19 +21,24 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Model
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from adverse_events.models import AdverseEvent
+from adverse_events.dlt import DltCandidate
+from adverse_events.models import AdverseEvent, CrsAssessment, CrsEpisode, IcansAssessment, IcansEpisode
+from adverse_events.toxicities import GvhdStaging, IcahtDerivation, IecHsAssessment
 from clinical.protocol import ProtocolChoices
 from crf.audit import audit_context
-from endpoints import files, snapshot, tables
+from endpoints import files, snapshot, tables, tables_efficacy, tables_toxicity
 from endpoints.models import EndpointRun, RunStatus, RunTrigger
+from response.models import MarrowAssessment, MrdTest, Relapse
 from study import access
-from study.models import ProtocolSettings, Site, Study
+from study.models import ProtocolSettings, Site, Study, VisitDefinition
 from study.roles import Action
+from subjects.conmeds import ConcomitantMedication
 from subjects.models import CellCollection, InformedConsent, Infusion, Subject
-from survival.models import Death
+from survival.models import Death, FollowUpContact, SubsequentTherapy
 from trialsite.version import code_version
 
 if TYPE_CHECKING:
@@ -44,6 +49,15 @@ logger = logging.getLogger(__name__)
 #: Deliveries of one run before it is given up (a worker killed twice is not tried a third time).
 MAX_ATTEMPTS = 2
 TASK_NAME = "endpoints.tasks.compute_endpoint_run"
+
+
+#: Every table of a run, in the order the page, the JSON and the files show them.
+BUILDERS = (*tables.BUILDERS, *tables_toxicity.BUILDERS, *tables_efficacy.BUILDERS)
+
+
+def build_tables(data: tables.CutData) -> list[dict[str, Any]]:
+    pop = tables._population(data)
+    return [build(data, pop) for build in BUILDERS]
 
 
 def time_limit_seconds() -> int:
@@ -134,12 +148,87 @@ def _settings_for(study: Study, at: datetime) -> tuple[int | None, ProtocolChoic
     return chosen["version"], ProtocolChoices.from_json(chosen["values"])
 
 
+#: What a run reads of each model beyond issue 11's rows: (CutData attribute, model, columns).
+#: Only the columns the tables use are read, to keep a 10,000-subject cut small (bench/).
+EXTRA_INPUTS: tuple[tuple[str, type[Model], list[str]], ...] = (
+    ("crs_assessments", CrsAssessment, ["subject_id", "assessment_date", "grade"]),
+    (
+        "crs_episodes",
+        CrsEpisode,
+        ["subject_id", "number", "onset_date", "last_date", "derived_grade", "adjudicated_grade", "superseded"],
+    ),
+    ("icans_assessments", IcansAssessment, ["subject_id", "assessment_date", "grade", "evaluable"]),
+    (
+        "icans_episodes",
+        IcansEpisode,
+        ["subject_id", "number", "onset_date", "last_date", "derived_grade", "adjudicated_grade", "superseded"],
+    ),
+    ("conmeds", ConcomitantMedication, ["subject_id", "category", "start_date", "stop_date"]),
+    ("icaht", IcahtDerivation, ["subject_id", "inputs"]),
+    ("iec_hs", IecHsAssessment, ["subject_id", "assessment_date", "present", "onset_date", "grade"]),
+    ("gvhd", GvhdStaging, ["subject_id", "assessment_date", "overall_grade"]),
+    (
+        "dlt_candidates",
+        DltCandidate,
+        ["subject_id", "key", "criterion", "onset_day", "withdrawn", "status"],
+    ),
+    (
+        "marrow_assessments",
+        MarrowAssessment,
+        [
+            "subject_id",
+            "assessment_date",
+            "marrow_blasts_pct",
+            "is_baseline",
+            "response",
+            "adjudicated_response",
+            "mrd_status",
+        ],
+    ),
+    (
+        "mrd_tests",
+        MrdTest,
+        [
+            "subject_id",
+            "assessment_id",
+            "sample_date",
+            "method",
+            "detected",
+            "level_pct",
+            "sensitivity",
+            "cells_analysed",
+        ],
+    ),
+    (
+        "relapses",
+        Relapse,
+        [
+            "subject_id",
+            "relapse_date",
+            "site_marrow",
+            "site_blood",
+            "site_cns",
+            "site_other_emd",
+            "blast_cd7_status",
+        ],
+    ),
+    ("subsequent_therapies", SubsequentTherapy, ["subject_id", "therapy_type", "start_date", "consolidative", "donor"]),
+    ("follow_ups", FollowUpContact, ["subject_id", "contact_date", "alive"]),
+)
+
+
 def load_cut(study: Study, *, cutoff: date, at: datetime) -> tuple[tables.CutData, int | None, str]:
-    """The run's inputs at snapshot `at`, its settings version and the SHA-256 of the inputs."""
+    """The run's inputs at snapshot `at`, its settings version and the SHA-256 of the inputs.
+    One query per model (never per subject): subjects of the study's sites, then every tracked
+    model's rows of those subjects as they stood at `at` (endpoints.snapshot)."""
     site_ids = list(Site.objects.filter(study=study).values_list("pk", flat=True))
     subjects = snapshot.rows_as_of(Subject, at, site_id__in=site_ids)
     ids = [row["id"] for row in subjects]
     version, choices = _settings_for(study, at)
+    extra = {
+        name: snapshot.rows_as_of(model, at, fields=columns, subject_id__in=ids)
+        for name, model, columns in EXTRA_INPUTS
+    }
     data = tables.CutData(
         cutoff=cutoff,
         subjects=subjects,
@@ -150,6 +239,10 @@ def load_cut(study: Study, *, cutoff: date, at: datetime) -> tuple[tables.CutDat
         adverse_events=snapshot.rows_as_of(AdverseEvent, at, subject_id__in=ids),
         deaths=snapshot.rows_as_of(Death, at, subject_id__in=ids),
         choices=choices,
+        visit_definitions=snapshot.rows_as_of(
+            VisitDefinition, at, fields=["code", "anchor", "day", "window_before", "window_after"], study_id=study.pk
+        ),
+        **extra,
     )
     digest = hashlib.sha256(
         tables.canonical_json(
@@ -157,18 +250,7 @@ def load_cut(study: Study, *, cutoff: date, at: datetime) -> tuple[tables.CutDat
                 "cutoff": cutoff.isoformat(),
                 "settings": choices.to_json(),
                 "settings_version": version,
-                "inputs": {
-                    name: [_plain(row) for row in getattr(data, name)]
-                    for name in (
-                        "subjects",
-                        "subject_history",
-                        "consents",
-                        "collections",
-                        "infusions",
-                        "adverse_events",
-                        "deaths",
-                    )
-                },
+                "inputs": {name: [_plain(row) for row in getattr(data, name)] for name in tables.CutData.INPUTS},
             }
         ).encode()
     ).hexdigest()
@@ -216,11 +298,11 @@ def compute_run(*, run_id: int, now: datetime | None = None) -> EndpointRun:
         _progress(run_id, attempt, 20)
         pop = tables._population(data)
         built = []
-        for index, build in enumerate(tables.BUILDERS, start=1):
+        for index, build in enumerate(BUILDERS, start=1):
             built.append(build(data, pop))
             if settings.ENDPOINT_RUN_STEP_PAUSE_SECONDS:
                 time.sleep(min(float(settings.ENDPOINT_RUN_STEP_PAUSE_SECONDS), 60.0))
-            _progress(run_id, attempt, 20 + 60 * index // len(tables.BUILDERS))
+            _progress(run_id, attempt, 20 + 60 * index // len(BUILDERS))
         document = results_document(cutoff=run.cutoff_date, at=run.snapshot_at, version=version, built=built)
         csv_text = files.tables_csv(built)
         xlsx = files.tables_xlsx(built, stamped=run.snapshot_at)

@@ -47,6 +47,48 @@ class CutData:
     adverse_events: list[dict[str, Any]]
     deaths: list[dict[str, Any]]
     choices: ProtocolChoices = field(default_factory=ProtocolChoices)
+    # Issue 12: toxicity, DLT, response and time-to-event inputs (empty when not loaded).
+    visit_definitions: list[dict[str, Any]] = field(default_factory=list)
+    crs_assessments: list[dict[str, Any]] = field(default_factory=list)
+    crs_episodes: list[dict[str, Any]] = field(default_factory=list)
+    icans_assessments: list[dict[str, Any]] = field(default_factory=list)
+    icans_episodes: list[dict[str, Any]] = field(default_factory=list)
+    conmeds: list[dict[str, Any]] = field(default_factory=list)
+    icaht: list[dict[str, Any]] = field(default_factory=list)
+    iec_hs: list[dict[str, Any]] = field(default_factory=list)
+    gvhd: list[dict[str, Any]] = field(default_factory=list)
+    dlt_candidates: list[dict[str, Any]] = field(default_factory=list)
+    marrow_assessments: list[dict[str, Any]] = field(default_factory=list)
+    mrd_tests: list[dict[str, Any]] = field(default_factory=list)
+    relapses: list[dict[str, Any]] = field(default_factory=list)
+    subsequent_therapies: list[dict[str, Any]] = field(default_factory=list)
+    follow_ups: list[dict[str, Any]] = field(default_factory=list)
+
+    #: The lists that are run inputs (hashed into the run's input digest, in this order).
+    INPUTS = (
+        "subjects",
+        "subject_history",
+        "consents",
+        "collections",
+        "infusions",
+        "adverse_events",
+        "deaths",
+        "visit_definitions",
+        "crs_assessments",
+        "crs_episodes",
+        "icans_assessments",
+        "icans_episodes",
+        "conmeds",
+        "icaht",
+        "iec_hs",
+        "gvhd",
+        "dlt_candidates",
+        "marrow_assessments",
+        "mrd_tests",
+        "relapses",
+        "subsequent_therapies",
+        "follow_ups",
+    )
 
 
 def fixed(value: Decimal | int | float, places: int) -> str:
@@ -92,6 +134,8 @@ class Population:
     day0: dict[int, date]
     status: dict[int, dict[str, Any]]  # subject → its history version in force at the cut-off
     label: dict[int, str]
+    #: Per-run memo of derived values shared by several builders (endpoints.courses.endpoints_of).
+    cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _population(data: CutData) -> Population:

@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from endpoints import labels, selectors, services
+from endpoints import files, labels, selectors, services
 from endpoints.forms import RunRequestForm
 from endpoints.models import RunStatus, RunTrigger
 from study import access
@@ -85,4 +85,27 @@ def run_file(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
         body = bytes(run.results_xlsx or b"")
     response = HttpResponse(body, content_type=CONTENT_TYPES[fmt])
     response["Content-Disposition"] = f'attachment; filename="endpoint-run-{run.pk}-{run.cutoff_date}.{fmt}"'
+    return response
+
+
+TABLE_FORMATS = ("csv", "xlsx")
+
+
+@login_required
+def table_file(request: HttpRequest, pk: int, key: str, fmt: str) -> HttpResponse:
+    """One table of a run as CSV or XLSX, rendered from the stored canonical JSON (the record)."""
+    run = selectors.access_run(request.user, pk)
+    if fmt not in TABLE_FORMATS or not run.has_results:
+        raise Http404
+    table = next((t for t in json.loads(run.results_json)["tables"] if t["key"] == key), None)
+    if table is None:
+        raise Http404
+    body: bytes | str
+    if fmt == "csv":
+        body = files.tables_csv([table])
+    else:
+        assert run.snapshot_at is not None
+        body = files.tables_xlsx([table], stamped=run.snapshot_at)
+    response = HttpResponse(body, content_type=CONTENT_TYPES[fmt])
+    response["Content-Disposition"] = f'attachment; filename="endpoint-run-{run.pk}-{run.cutoff_date}-{key}.{fmt}"'
     return response

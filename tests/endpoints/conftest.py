@@ -7,21 +7,23 @@ transactions (`transactional_db`): the audit trail dates each event by its trans
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
 
 from adverse_events.models import AdverseEvent
 from crf.services import save
+from response.models import Relapse
 from study.models import Site, Study
 from study.roles import Role
 from subjects import services
 from subjects.lifecycle import Event
 from subjects.models import CellCollection, Subject
-from survival.models import Death
-from survival.services import record_death
+from survival.models import Death, FollowUpContact
+from survival.services import record_death, record_follow_up
 from tests.conftest import make_user
 from tests.factories import demo_schedule, identity, protocol_v1
 from tests.subjects.conftest import ASSESSED, CONSENTED, ELIGIBLE, ENROLLED
@@ -91,8 +93,52 @@ class World:
         data.update(values)
         return save(user=self.coordinator, instance=AdverseEvent(subject=subject, **data), expected_version=None)
 
+    def infused_on(self, day0: date, dose_level: str = "DL2", **infusion) -> Subject:
+        """A subject consented, enrolled, lymphodepleted and infused (07:30 at the site) with
+        day 0 = `day0`, all through the services."""
+        subject = services.record_consent(
+            user=self.coordinator, site=self.site, consent_version="1.0", consent_date=day0 - timedelta(days=20)
+        )
+        services.record_eligibility(
+            user=self.coordinator,
+            subject=subject,
+            protocol_version="2.1",
+            assessment_date=day0 - timedelta(days=18),
+            criteria=ELIGIBLE,
+        )
+        subject = services.enrol(
+            user=self.coordinator,
+            subject=subject,
+            on=day0 - timedelta(days=15),
+            dose_level=dose_level,
+            planned_infusion_date=day0,
+        )
+        identity(subject)
+        lymphodeplete(self.coordinator, subject, start_date=day0 - timedelta(days=5), end_date=day0 - timedelta(days=3))
+        start = datetime.combine(day0, time(7, 30), tzinfo=ZoneInfo("Asia/Shanghai"))
+        infuse(self.coordinator, subject, infusion_start=start, **infusion)
+        subject.refresh_from_db()
+        assert subject.infusion_date == day0
+        return subject
+
+    def alive(self, subject: Subject, on: date) -> FollowUpContact:
+        return record_follow_up(
+            user=self.coordinator,
+            instance=FollowUpContact(subject=subject, contact_date=on, method="telephone", alive=True),
+            expected_version=None,
+        )
+
+    def relapse(self, subject: Subject, on: date, **values) -> Relapse:
+        data = {"site_marrow": True, "blast_cd7_status": "positive"}
+        data.update(values)
+        return save(
+            user=self.coordinator, instance=Relapse(subject=subject, relapse_date=on, **data), expected_version=None
+        )
+
     def death(self, subject: Subject, on: date, cause: str) -> Death:
-        services.change_status(user=self.coordinator, subject=subject, event=Event.START_FOLLOW_UP, on=day(1))
+        subject.refresh_from_db()
+        follow_up_from = subject.infusion_date + timedelta(days=1)
+        services.change_status(user=self.coordinator, subject=subject, event=Event.START_FOLLOW_UP, on=follow_up_from)
         return record_death(
             user=self.coordinator,
             instance=Death(subject=subject, death_date=on, primary_cause=cause, autopsy="no"),

@@ -4,6 +4,7 @@ the coordinator's services, deterministic for a given day, idempotent."""
 from __future__ import annotations
 
 import io
+import json
 import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
@@ -48,6 +49,7 @@ def test_demo_subjects(demo):
     courses(*demo)
     first_weeks(*demo)
     response_and_survival(*demo)
+    endpoint_run_agrees_with_the_live_derivation(*demo)
     audit_and_idempotence(*demo)
 
 
@@ -91,6 +93,43 @@ def response_and_survival(site, _coordinator, _written):
     assert censored == [7, 25, 43, 61, 79, 90, 97, 133, 151, 169, 223, 241, 277, 313, 331, 365, 365]
     curve = kaplan_meier(r.os.as_observation() for r in records)
     assert round(curve.at(365).survival, 4) == 0.6842  # 16/17 · 12/13 · 9/10 · 7/8
+
+
+@pytest.mark.req("ISSUE-12")
+def endpoint_run_agrees_with_the_live_derivation(site, _coordinator, _written):
+    """An endpoint run over the demo study succeeds with every table, and its per-subject
+    derivation read from the audit-trail snapshot (endpoints.courses.subject_endpoints) gives each
+    infused subject the day-28 response, the OS/EFS events and the competing-risk outcome that
+    survival.selectors derives from the live tables (censoring may differ: the run also counts
+    assessments as "known alive", CLINICAL_SPEC §6)."""
+    from django.utils import timezone
+
+    from endpoints import courses as endpoint_courses
+    from endpoints import services as endpoint_services
+
+    run = endpoint_services.request_run(actor=None, study=site.study, cutoff_date=TODAY)
+    done = endpoint_services.compute_run(run_id=run.pk)
+    assert done.status == "succeeded", done.error
+    keys = [t["key"] for t in json.loads(done.results_json)["tables"]]
+    assert {"os_km", "os_at_risk", "os_summary", "relapse_cif", "best_response", "day28_response"} <= set(keys)
+    data, _version, _digest = endpoint_services.load_cut(site.study, cutoff=TODAY, at=timezone.now())
+    derived = endpoint_courses.subject_endpoints(data)
+    infused = Subject.objects.filter(site=site, infusion_date__isnull=False, infusion_date__lte=TODAY)
+    assert set(derived) == set(infused.values_list("pk", flat=True))
+    for subject in infused:
+        live = time_to_event(subject, cutoff=TODAY)
+        ours = derived[subject.pk].records
+        assert ours.day28_response.label == live.day28_response.label, subject
+        assert (ours.os.event, ours.efs.event, ours.competing.cause) == (
+            live.os.event,
+            live.efs.event,
+            live.competing.cause,
+        ), subject
+        if ours.os.event:
+            assert ours.os.days == live.os.days
+        if ours.efs.event:
+            assert ours.efs.days == live.efs.days
+        assert (ours.dor is None) == (live.dor is None), subject
 
 
 def courses(site, _coordinator, written):
