@@ -358,9 +358,10 @@ DLT_ANALYTES = frozenset({"ANC", "PLT"})
 
 
 def _inputs_changed(*, user: User, saved: Any, previous: Any) -> None:
-    if isinstance(saved, LabResult) and not {
-        getattr(row, "analyte", "") for row in (previous, saved) if row is not None
-    } & DLT_ANALYTES:
+    if (
+        isinstance(saved, LabResult)
+        and not {getattr(row, "analyte", "") for row in (previous, saved) if row is not None} & DLT_ANALYTES
+    ):
         return  # a lymphocyte count, CRP, ferritin…: no rule reads it
     recompute_candidates(subject=Subject.objects.get(pk=saved.subject_id))
 
