@@ -353,7 +353,16 @@ def _remember_decision(study: Study, code: str, result: EscalationResult) -> Any
 # --- hooks: re-flag whenever an input of the rules changes ---------------------------------------
 
 
+#: The only lab analytes the rules read (the day-28 haematologic recovery, §3.1).
+DLT_ANALYTES = frozenset({"ANC", "PLT"})
+
+
 def _inputs_changed(*, user: User, saved: Any, previous: Any) -> None:
+    if (
+        isinstance(saved, LabResult)
+        and not {getattr(row, "analyte", "") for row in (previous, saved) if row is not None} & DLT_ANALYTES
+    ):
+        return  # a lymphocyte count, CRP, ferritin…: no rule reads it
     recompute_candidates(subject=Subject.objects.get(pk=saved.subject_id))
 
 

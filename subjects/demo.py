@@ -24,7 +24,7 @@ from labs.models import OxygenDevice, VitalSigns
 from labs.services import PanelRow, record_lab_panel
 from response.models import MarrowAssessment, MrdTest, Relapse
 from study.models import Site, User
-from subjects import services, visits
+from subjects import demo_safety, services, visits
 from subjects.baseline import CnsStatus, Demographics, Diagnosis, DiseaseHistory, DiseaseStatus, Sex
 from subjects.conmeds import ConcomitantMedication, ConmedCategory, DoseUnit, Route
 from subjects.deviations import DeviationCategory, ProtocolDeviation
@@ -126,12 +126,23 @@ def load_demo_subjects(*, site: Site, user: User, today: date, seed: int = SEED)
     if Subject.objects.filter(site=site).exists():
         return 0
     rng = random.Random(seed + 1)  # noqa: S311 - synthetic data, reproducible by design
+    demo_safety.ensure_sponsor_contacts(site.study)
+    investigator = demo_safety.site_investigator(site)
     for course in plan(today, seed):
-        _walk(course, site=site, user=user, today=today, rng=rng)
+        _walk(course, site=site, user=user, today=today, rng=rng, investigator=investigator, seed=seed)
     return SUBJECTS
 
 
-def _walk(course: Course, *, site: Site, user: User, today: date, rng: random.Random) -> None:
+def _walk(
+    course: Course,
+    *,
+    site: Site,
+    user: User,
+    today: date,
+    rng: random.Random,
+    investigator: User | None = None,
+    seed: int = SEED,
+) -> None:
     subject = services.record_consent(user=user, site=site, consent_version="2.0", consent_date=course.consent)
     services.save_identity_record(
         user=user,
@@ -209,11 +220,15 @@ def _walk(course: Course, *, site: Site, user: User, today: date, rng: random.Ra
         if day in LAB_DAYS:
             _labs(course, subject=subject, user=user, on=on, day=day, rng=rng)
     _conmeds(course, subject=subject, user=user, day0=day0, today=today)
+    safety = {"index": course.index, "subject": subject, "user": user, "investigator": investigator}
+    safety.update(day0=day0, today=min(today, last_contact), seed=seed)
+    demo_safety.record_early(**safety)
     if course.index in LATE_VISIT:
         _deviation(subject, user=user, day0=day0, today=today)
     if day0 + timedelta(days=28) <= last_contact:
         services.change_status(user=user, subject=subject, event=Event.START_FOLLOW_UP, on=day0 + timedelta(days=28))
     _response_and_survival(course, subject=subject, user=user, day0=day0, until=last_contact, rng=rng)
+    demo_safety.record_late(**safety, sex=Sex.MALE if course.index % 3 else Sex.FEMALE)
     if death and death <= today:
         save(
             user=user,
@@ -283,10 +298,12 @@ def _record_visits(subject: Subject, *, user: User, until: date, leave_last_open
 
 
 def _vitals(course: Course, *, subject: Subject, user: User, on: date, day: int, rng: random.Random) -> None:
-    fever = day in course.fever_days
-    severe = fever and course.dose_level == "DL3" and day == course.fever_days[-1] and course.index % 2 == 0
+    fever = demo_safety.vitals_fever(course.index, day, course.fever_days)
+    kind = demo_safety.crs_kind(course.index, day)
+    hypotensive = kind in demo_safety.HYPOTENSIVE  # the CRS plan's hypotension and oxygen (demo_safety)
+    hypoxic = kind in demo_safety.HYPOXIC
     temperature = Decimal(str(round(rng.uniform(38.3, 39.6) if fever else rng.uniform(36.3, 37.2), 1)))
-    systolic = rng.randrange(82, 88) if severe else rng.randrange(100, 128)
+    systolic = rng.randrange(82, 88) if hypotensive else rng.randrange(100, 128)
     visit = subject.visits.filter(definition__code=f"D{day}").first() if day >= 0 else None
     save(
         user=user,
@@ -299,9 +316,9 @@ def _vitals(course: Course, *, subject: Subject, user: User, on: date, day: int,
             systolic_bp=systolic,
             diastolic_bp=systolic - rng.randrange(35, 45),
             heart_rate=rng.randrange(100, 125) if fever else rng.randrange(68, 92),
-            spo2=rng.randrange(91, 94) if severe else rng.randrange(96, 100),
-            oxygen_device=OxygenDevice.NASAL_CANNULA if severe else OxygenDevice.ROOM_AIR,
-            oxygen_flow_l_min=Decimal("2.0") if severe else None,
+            spo2=rng.randrange(91, 94) if hypoxic else rng.randrange(96, 100),
+            oxygen_device=OxygenDevice.NASAL_CANNULA if hypoxic else OxygenDevice.ROOM_AIR,
+            oxygen_flow_l_min=Decimal("2.0") if hypoxic else None,
             entry_status="complete",
         ),
         expected_version=None,
@@ -352,6 +369,8 @@ def _labs(course: Course, *, subject: Subject, user: User, on: date, day: int, r
     """A blood count: cytopenias after lymphodepletion recovering in the second week; CRP,
     ferritin and IL-6 rising with the fever."""
     recovery = max(0.05, min(1.0, (day - 5) / 9)) if day >= 1 else 0.6
+    if course.index == demo_safety.PROLONGED_CYTOPENIA and day >= 1:
+        recovery = 0.05  # neutrophils and platelets still down at day 14 (CRi at day 28, ICAHT grade 3)
     anc = Decimal(str(round(rng.uniform(1.5, 3.5) * recovery, 2)))
     alc = Decimal(str(round(rng.uniform(0.1, 0.5) if day < 7 else rng.uniform(0.4, 1.8), 2)))
     wbc = (anc + alc + Decimal(str(round(rng.uniform(0.05, 0.6), 2)))).quantize(Decimal("0.01"))
@@ -397,8 +416,9 @@ def _labs(course: Course, *, subject: Subject, user: User, on: date, day: int, r
 
 
 def _conmeds(course: Course, *, subject: Subject, user: User, day0: date, today: date) -> None:
-    """Prophylaxis from lymphodepletion; paracetamol on fever; tocilizumab and dexamethasone for
-    the hypotensive courses (what fever masking and the CRS pages look at)."""
+    """Prophylaxis from lymphodepletion; paracetamol on fever; tocilizumab on the first CRS grade ≥ 2
+    day and dexamethasone for the hypotensive courses (demo_safety.crs_treatment: what fever
+    masking and the CRS pages look at)."""
     courses = [
         ("阿昔洛韦 aciclovir", "J05AB01", ConmedCategory.ANTIMICROBIAL, "400", DoseUnit.MG, Route.ORAL, -5, None),
         (
@@ -426,31 +446,32 @@ def _conmeds(course: Course, *, subject: Subject, user: User, day0: date, today:
                 last,
             )
         )
-        if course.dose_level == "DL3" and course.index % 2 == 0:
-            courses.append(
-                (
-                    "托珠单抗 tocilizumab",
-                    "L04AC07",
-                    ConmedCategory.TOCILIZUMAB,
-                    "8",
-                    DoseUnit.MG_KG,
-                    Route.IV,
-                    last,
-                    last,
-                )
+    tocilizumab, dexamethasone = demo_safety.crs_treatment(course.index)
+    if tocilizumab is not None:
+        courses.append(
+            (
+                "托珠单抗 tocilizumab",
+                "L04AC07",
+                ConmedCategory.TOCILIZUMAB,
+                "8",
+                DoseUnit.MG_KG,
+                Route.IV,
+                tocilizumab,
+                tocilizumab,
             )
-            courses.append(
-                (
-                    "地塞米松 dexamethasone",
-                    "H02AB02",
-                    ConmedCategory.CORTICOSTEROID,
-                    "10",
-                    DoseUnit.MG,
-                    Route.IV,
-                    last,
-                    last + 2,
-                )
+        )
+    if dexamethasone is not None:
+        courses.append(
+            (
+                "地塞米松 dexamethasone",
+                "H02AB02",
+                ConmedCategory.CORTICOSTEROID,
+                "10",
+                DoseUnit.MG,
+                Route.IV,
+                *dexamethasone,
             )
+        )
     for name, atc, category, dose, unit, route, start, stop in courses:
         started = day0 + timedelta(days=start)
         if started > today:

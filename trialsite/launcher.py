@@ -50,6 +50,9 @@ def main() -> int:
     env.setdefault("SECURE_HSTS_SECONDS", "0")
     env.setdefault("DJANGO_ALLOWED_HOSTS", f"localhost,127.0.0.1,{host}")
     env.setdefault("MEDIA_ROOT", str(LOCAL_DIR / "media"))
+    # The demo's safety alerts (SAEs, CRS/ICANS grade ≥ 3, the confirmed DLT) are e-mailed by the
+    # worker: printed to this console, never sent, unless EMAIL_BACKEND is set explicitly.
+    env.setdefault("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
     children: list[subprocess.Popen[bytes]] = []
     try:
         # Migrations and the demo load run as the owner; everything that serves runs as the
