@@ -249,26 +249,29 @@ class LevelRow:
         return self.result.decision if self.result else None
 
 
-def _left_window_day(subject: Subject, day0: date) -> int | None:
+def _left_window_day(subject: Subject, day0: date, *, death: Death | None, therapy_starts: list[date]) -> int | None:
     days: list[int] = []
     if subject.status == Status.WITHDRAWN and subject.status_date:
         days.append(study_day(subject.status_date, day0))
-    death = Death.objects.filter(subject=subject, entered_in_error=False).first()
     if death and death.primary_cause == DeathCause.DISEASE:
         days.append(study_day(death.death_date, day0))
-    therapy = (
-        SubsequentTherapy.objects.filter(subject=subject, entered_in_error=False, start_date__gte=day0)
-        .order_by("start_date")
-        .first()
-    )
-    if therapy:
-        days.append(study_day(therapy.start_date, day0))
+    after = [start for start in therapy_starts if start >= day0]
+    if after:
+        days.append(study_day(min(after), day0))
     return min(days) if days else None
 
 
-def subject_evaluability(subject: Subject, window_days: int, today: date) -> rules.EvaluableStatus:
+def _evaluability(
+    subject: Subject,
+    *,
+    infusion: Infusion | None,
+    confirmed_days: list[int],
+    death: Death | None,
+    therapy_starts: list[date],
+    window_days: int,
+    today: date,
+) -> rules.EvaluableStatus:
     day0 = subject.infusion_date
-    infusion = Infusion.objects.filter(subject=subject, entered_in_error=False).order_by("infusion_start", "pk").first()
     if day0 is None or infusion is None:
         return rules.dlt_evaluable(infused=False, dose_in_range=None, as_of_day=0, window_days=window_days)
     below = bool(
@@ -276,10 +279,6 @@ def subject_evaluability(subject: Subject, window_days: int, today: date) -> rul
         and infusion.dose_lower_e6 is not None
         and infusion.car_positive_per_kg_e6 < infusion.dose_lower_e6
     )
-    confirmed_days = [
-        c.onset_day
-        for c in DltCandidate.objects.filter(subject=subject, withdrawn=False, status=CandidateStatus.CONFIRMED)
-    ]
     return rules.dlt_evaluable(
         infused=True,
         dose_in_range=infusion.dose_in_range,
@@ -287,26 +286,90 @@ def subject_evaluability(subject: Subject, window_days: int, today: date) -> rul
         as_of_day=study_day(today, day0),
         window_days=window_days,
         confirmed_dlt_day=min(confirmed_days) if confirmed_days else None,
-        left_window_day=_left_window_day(subject, day0),
+        left_window_day=_left_window_day(subject, day0, death=death, therapy_starts=therapy_starts),
     )
+
+
+def subject_evaluability(subject: Subject, window_days: int, today: date) -> rules.EvaluableStatus:
+    return _evaluability(
+        subject,
+        infusion=Infusion.objects.filter(subject=subject, entered_in_error=False)
+        .order_by("infusion_start", "pk")
+        .first(),
+        confirmed_days=[
+            c.onset_day
+            for c in DltCandidate.objects.filter(subject=subject, withdrawn=False, status=CandidateStatus.CONFIRMED)
+        ],
+        death=Death.objects.filter(subject=subject, entered_in_error=False).order_by("pk").first(),
+        therapy_starts=list(
+            SubsequentTherapy.objects.filter(subject=subject, entered_in_error=False).values_list(
+                "start_date", flat=True
+            )
+        ),
+        window_days=window_days,
+        today=today,
+    )
+
+
+def _first_per_subject(rows: Any) -> dict[int, Any]:
+    first: dict[int, Any] = {}
+    for row in rows:
+        first.setdefault(row.subject_id, row)
+    return first
 
 
 def dose_level_monitor(study: Study, *, today: date | None = None) -> list[LevelRow]:
     """Per dose level of the study's settings in force: enrolled, infused, DLT-evaluable, to
     replace, candidates awaiting adjudication, confirmed DLTs, and the decision under the
     configured rule with "pending" while candidates await adjudication (§3.1). Study-wide:
-    escalation is decided over every site. Also records when each level's decision last changed."""
+    escalation is decided over every site. Also records when each level's decision last changed.
+
+    A fixed number of queries whatever the number of subjects (each input is read once for the
+    whole study), so the safety dashboard can show it live at any study size."""
     today = today or _today()
     _row, choices = choices_in_force(study, today)
     levels = list(choices.dose_levels)
     rows = {level.code: LevelRow(code=level.code) for level in levels}
-    subjects = Subject.objects.filter(site__study=study, enrolled_on__isnull=False).select_related("site")
+    subjects = list(
+        Subject.objects.filter(site__study=study, enrolled_on__isnull=False, dose_level__in=list(rows))
+        .select_related("site")
+        .order_by("pk")
+    )
+    infused = [s.pk for s in subjects if s.infusion_date is not None]
+    infusions = _first_per_subject(
+        Infusion.objects.filter(subject_id__in=infused, entered_in_error=False).order_by(
+            "subject_id", "infusion_start", "pk"
+        )
+    )
+    deaths = _first_per_subject(
+        Death.objects.filter(subject_id__in=infused, entered_in_error=False).order_by("subject_id", "pk")
+    )
+    therapy_starts: dict[int, list[date]] = {}
+    for subject_id, start in SubsequentTherapy.objects.filter(
+        subject_id__in=infused, entered_in_error=False
+    ).values_list("subject_id", "start_date"):
+        therapy_starts.setdefault(subject_id, []).append(start)
+    awaiting: dict[int, int] = {}
+    confirmed_days: dict[int, list[int]] = {}
+    for subject_id, status, onset_day in DltCandidate.objects.filter(
+        subject_id__in=infused, withdrawn=False
+    ).values_list("subject_id", "status", "onset_day"):
+        if status == CandidateStatus.AWAITING:
+            awaiting[subject_id] = awaiting.get(subject_id, 0) + 1
+        elif status == CandidateStatus.CONFIRMED:
+            confirmed_days.setdefault(subject_id, []).append(onset_day)
     for subject in subjects:
-        row = rows.get(subject.dose_level)
-        if row is None:
-            continue
+        row = rows[subject.dose_level]
         row.enrolled += 1
-        status = subject_evaluability(subject, choices.dlt_window_days, today)
+        status = _evaluability(
+            subject,
+            infusion=infusions.get(subject.pk),
+            confirmed_days=confirmed_days.get(subject.pk, []),
+            death=deaths.get(subject.pk),
+            therapy_starts=therapy_starts.get(subject.pk, []),
+            window_days=choices.dlt_window_days,
+            today=today,
+        )
         if status.status is rules.Evaluability.NOT_INFUSED:
             continue
         row.infused += 1
@@ -317,10 +380,9 @@ def dose_level_monitor(study: Study, *, today: date | None = None) -> list[Level
             row.replace_subjects.append((subject, status.reason.value if status.reason else ""))
         else:
             row.in_window += 1
-        live = DltCandidate.objects.filter(subject=subject, withdrawn=False)
-        row.awaiting += live.filter(status=CandidateStatus.AWAITING).count()
+        row.awaiting += awaiting.get(subject.pk, 0)
         if status.status is rules.Evaluability.EVALUABLE:
-            row.confirmed += 1 if live.filter(status=CandidateStatus.CONFIRMED).exists() else 0
+            row.confirmed += 1 if subject.pk in confirmed_days else 0
     ordered = sorted(levels, key=lambda lv: lv.target_cells_per_kg)
     highest = ordered[-1].code if ordered else None
     for code, row in rows.items():
