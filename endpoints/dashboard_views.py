@@ -9,6 +9,7 @@ are read live too, one page of ≤ 50 subjects (no run table carries them).
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from csp.decorators import csp_update
@@ -18,6 +19,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
@@ -173,7 +175,7 @@ def _run_plot_svg(run: EndpointRun, name: str) -> str | None:
             y_label=_("Probability of survival"),
             x_label=_("Days from CAR-T infusion (day 0); numbers at risk every 30.4 days"),
             estimate_label=_("Kaplan–Meier estimate"),
-            band_label=_("95% confidence band"),
+            band_label=_("Confidence band (95%)"),
             censor_label=_("Censored"),
             at_risk=at_risk,
             at_risk_label=_("At risk"),
@@ -192,7 +194,7 @@ def _run_plot_svg(run: EndpointRun, name: str) -> str | None:
             y_label=_("Cumulative incidence of relapse"),
             x_label=_("Days from CAR-T infusion (day 0)"),
             estimate_label=_("Cumulative incidence"),
-            band_label=_("95% confidence band"),
+            band_label=_("Confidence band (95%)"),
             censor_label=_("Censored"),
             gid="cif",
         )
@@ -209,8 +211,10 @@ def _run_plot_svg(run: EndpointRun, name: str) -> str | None:
             categories=[(code, str(word)) for code, word in RESPONSE_CATEGORIES.items()],
             series=series,
             title=_("Response"),
-            description=_("Subjects by best response within one year and by response at day 28, as % of infused."),
-            x_label=_("Subjects (% of infused)"),
+            description=_(
+                "Subjects by best response within one year and by response at day 28, in percent of the infused."
+            ),
+            x_label=_("Subjects (percentage of the infused)"),
         )
     return None
 
@@ -250,10 +254,12 @@ def efficacy(request: HttpRequest) -> HttpResponse:
     run = dashboards.latest_run(study)
     tables = dashboards.run_tables(run) if run is not None else {}
     summary = {r["statistic"]: r for r in tables.get("os_summary", {}).get("rows", [])}
+    cut = dashboards.run_cut(run) if run is not None else {}
+    snapshot = parse_datetime(cut.get("snapshot_at", "") or "")
     context = {
         "study": study,
         "run": run,
-        "cut": dashboards.run_cut(run) if run is not None else {},
+        "snapshot": snapshot.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if snapshot else "",
         "km": tables.get("os_km", {}).get("rows", []),
         "at_risk": tables.get("os_at_risk", {}).get("rows", []),
         "survival_365": summary.get("survival_365"),

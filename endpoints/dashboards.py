@@ -29,7 +29,7 @@ from clinical.schedule import VisitState
 from crf.models import ACTIVE_QUERY_STATUSES, QueryStatus
 from crf.queries import queries_for
 from endpoints.models import EndpointRun, RunStatus
-from response.models import MarrowAssessment, Relapse
+from response.models import MarrowAssessment, Relapse, ResponseCategory
 from study import access
 from study.models import Study
 from study.roles import Action
@@ -249,6 +249,14 @@ class SubjectCourse:
             *self.hsct,
         ]
         return max(known)
+
+    @property
+    def response_labels(self) -> list[tuple[int, str]]:
+        """(study day, the response in the page's language) of each post-infusion marrow."""
+        return [
+            (day, str(ResponseCategory(code).label) if code in ResponseCategory.values else code)
+            for day, code in self.responses
+        ]
 
     @property
     def crs_strip(self) -> list[int | None]:

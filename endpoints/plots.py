@@ -61,7 +61,10 @@ def _figure(width: float, height: float) -> Iterator[Figure]:
         "svg.fonttype": "none",
         "path.simplify": False,  # keep every step vertex (tests read them back)
         "font.family": font_families(),
-        "font.size": 9,
+        "font.size": 11,
+        "xtick.labelsize": 10,
+        "ytick.labelsize": 10,
+        "legend.fontsize": 10,
         "axes.spines.top": False,
         "axes.spines.right": False,
         "hatch.linewidth": 0.8,
@@ -121,13 +124,13 @@ def cif_curve(rows: Sequence[dict[str, Any]]) -> StepCurve:
 
 
 def _curve(rows: Sequence[dict[str, Any]], column: str, *, start: float) -> StepCurve:
-    ordered = sorted(rows, key=lambda r: int(r["time"]))
+    ordered = sorted(rows, key=lambda r: Decimal(str(r["time"])))
     return StepCurve(
-        times=[float(int(r["time"])) for r in ordered],
+        times=[float(Decimal(str(r["time"]))) for r in ordered],
         values=[float(Decimal(r[column])) for r in ordered],
         lower=[_num(r.get("ci_lower", "")) for r in ordered],
         upper=[_num(r.get("ci_upper", "")) for r in ordered],
-        censored=[float(int(r["time"])) for r in ordered if int(r.get("censored", 0) or 0) > 0],
+        censored=[float(Decimal(str(r["time"]))) for r in ordered if int(r.get("censored", 0) or 0) > 0],
         start=start,
     )
 
@@ -191,11 +194,11 @@ def step_plot(
     """A step curve on [0, x_max] days × [0, 1] with its 95% CI band, censoring marks and (when
     given) numbers at risk under the axis. The curve's <path> has id `gid` (tests read it)."""
     height = 4.6 if at_risk else 4.0
-    with _figure(8.0, height) as fig:
-        ax = fig.add_axes((0.09, 0.30 if at_risk else 0.14, 0.88, 0.62 if at_risk else 0.78))
+    with _figure(6.6, height) as fig:
+        ax = fig.add_axes((0.12, 0.22 if at_risk else 0.15, 0.85, 0.73 if at_risk else 0.79))
         ax.patch.set_gid(f"{gid}-axes")
         bx, blo, bhi = _band(curve, x_max)
-        if bx:
+        if any(low is not None for low in curve.lower):
             ax.fill_between(bx, blo, bhi, color=BLUE, alpha=0.18, hatch="///", edgecolor=BLUE, linewidth=0)
             ax.plot(bx, blo, color=BLUE, linestyle=(0, (4, 3)), linewidth=0.9)
             ax.plot(bx, bhi, color=BLUE, linestyle=(0, (4, 3)), linewidth=0.9, label=band_label)
@@ -218,11 +221,11 @@ def step_plot(
         ax.grid(axis="y", color="#dddddd", linewidth=0.6)
         ax.legend(loc="lower left" if curve.start == 1.0 else "upper left", frameon=False)
         if at_risk:
-            fig.text(0.01, 0.09, at_risk_label, ha="left", va="center", fontsize=8, fontweight="bold")
+            fig.text(0.01, 0.06, at_risk_label, ha="left", va="center", fontsize=10, fontweight="bold")
             for day, count in at_risk:
                 if 0 <= day <= x_max:
-                    x = 0.09 + 0.88 * day / x_max
-                    fig.text(x, 0.04, count, ha="center", va="center", fontsize=8)
+                    x = 0.12 + 0.85 * day / x_max
+                    fig.text(x, 0.06, count, ha="center", va="center", fontsize=10)
         return _svg(fig, title, description)
 
 
@@ -250,8 +253,9 @@ def response_bars(
     `categories` are (code, label); `series` rows are PROPORTION_COLUMNS rows keyed by code."""
     styles = [(BLUE, ""), (ORANGE, "xx"), (GREEN, "..")]
     rows = len(categories)
-    with _figure(8.0, 1.0 + 0.42 * rows * max(1, len(series))) as fig:
-        ax = fig.add_axes((0.30, 0.10, 0.62, 0.84))
+    height = 1.2 + 0.36 * rows * max(1, len(series))
+    with _figure(6.6, height) as fig:
+        ax = fig.add_axes((0.36, 0.8 / height, 0.60, 1 - 1.0 / height))
         bar = 0.8 / max(1, len(series))
         for index, (label, table) in enumerate(series):
             by_category = {row["category"]: row for row in table}
@@ -264,11 +268,11 @@ def response_bars(
             for y, (category, _label), value in zip(ys, categories, values, strict=True):
                 row = by_category.get(category)
                 if row is not None and row.get("N"):
-                    ax.text(value + 1, y, f"{row['n']}/{row['N']} ({row['percent']}%)", va="center", fontsize=8)
+                    ax.text(value + 1, y, f"{row['n']}/{row['N']} ({row['percent']}%)", va="center", fontsize=9)
         ax.set_yticks([r + bar * (len(series) - 1) / 2 for r in range(rows)])
         ax.set_yticklabels([label for _code, label in categories])
         ax.invert_yaxis()
-        ax.set_xlim(0, 115)
+        ax.set_xlim(0, 125)
         ax.set_xticks([0, 20, 40, 60, 80, 100])
         ax.set_xlabel(x_label)
         ax.legend(loc="lower right", frameon=False)
@@ -289,8 +293,8 @@ def cumulative_lines(
     """Cumulative counts over calendar dates as steps, one series per (label, [(date, count)]),
     each with its own colour, line style and marker."""
     styles = [(BLUE, "-", "o"), (VERMILION, "--", "s"), (GREEN, ":", "^")]
-    with _figure(8.0, 3.6) as fig:
-        ax = fig.add_axes((0.09, 0.18, 0.88, 0.74))
+    with _figure(6.6, 3.8) as fig:
+        ax = fig.add_axes((0.11, 0.22, 0.86, 0.72))
         top = 0
         for index, (label, points) in enumerate(series):
             colour, style, marker = styles[index % len(styles)]
@@ -339,8 +343,9 @@ def swimmer(*, lanes: Sequence[Lane], labels: dict[str, str], title: str, descri
     circle, NR/PD open square), relapse ×, HSCT diamond, death black bar end, alive → arrow."""
     count = max(1, len(lanes))
     x_max = max([30, *(lane.end_day for lane in lanes)]) * 1.04 + 4
-    with _figure(8.4, 1.3 + 0.26 * count) as fig:
-        ax = fig.add_axes((0.13, 1.0 / (1.3 + 0.26 * count) * 0.75, 0.84, 0.26 * count / (1.3 + 0.26 * count)))
+    height = 1.6 + 0.3 * count
+    with _figure(7.0, height) as fig:
+        ax = fig.add_axes((0.15, 0.6 / height, 0.82, 0.3 * count / height))
         proxies: dict[str, Any] = {}
         for y, lane in enumerate(lanes):
             proxies["follow"] = ax.barh(y, lane.end_day, height=0.5, color="#e6e6e6", edgecolor=GREY, linewidth=0.5)
@@ -383,8 +388,8 @@ def swimmer(*, lanes: Sequence[Lane], labels: dict[str, str], title: str, descri
             [proxies[k] for k in shown],
             [labels[k] for k in shown],
             loc="upper center",
-            ncol=5,
+            ncol=4,
             frameon=False,
-            fontsize=8,
+            fontsize=9,
         )
         return _svg(fig, title, description)

@@ -459,7 +459,7 @@ def test_safety_dashboard_in_chinese(world, client):
     html = client.get("/safety/dashboard/").content.decode()
     assert "安全性仪表板" in html and "等待上报申办方的 SAE" in html and "按剂量水平的 DLT 状态" in html
     svg = client.get("/safety/dashboard/swimmer.svg").content.decode()
-    assert "自 CAR-T 输注起的天数" in svg
+    assert "自 CAR-T 回输起的天数" in svg
 
 
 def test_overview_by_site_in_english_and_chinese(world, client):
