@@ -251,12 +251,15 @@ class SubjectCourse:
         return max(known)
 
     @property
-    def response_labels(self) -> list[tuple[int, str]]:
-        """(study day, the response in the page's language) of each post-infusion marrow."""
-        return [
-            (day, str(ResponseCategory(code).label) if code in ResponseCategory.values else code)
-            for day, code in self.responses
-        ]
+    def events(self) -> list[tuple[int, str]]:
+        """(study day, what) of responses, relapses and HSCT in day order: responses by their
+        international abbreviations (CR, CRi, PR, NR, PD) as investigators write them, relapse
+        in the page's language (once per day, whether from the marrow or the relapse form)."""
+        relapse = str(ResponseCategory.RELAPSE.label)
+        found = [(day, relapse if code == ResponseCategory.RELAPSE else code) for day, code in self.responses]
+        found += [(day, relapse) for day in self.relapses]
+        found += [(day, "HSCT") for day in self.hsct]
+        return sorted(set(found))
 
     @property
     def crs_strip(self) -> list[int | None]:

@@ -74,3 +74,33 @@ def test_demo_dashboards_in_english_and_chinese(browser, live_server, transactio
             assert page.locator("figure.plot img").evaluate("img => img.complete && img.naturalWidth > 0")
             screenshot(page, "overview-zh")
         context.close()
+
+
+def test_survival_page_with_the_contract_tables(browser, live_server, transactional_db, screenshot):
+    """The page drawn from a run holding the contract tables (os_km, os_at_risk, os_summary,
+    relapse_cif, best_response, day28_response) as literals — what the demo shows once the engine
+    of issue 12 computes them. Screenshot survival-sample-en."""
+    from study.roles import Role
+    from tests.conftest import PASSWORD, make_user
+    from tests.endpoints.conftest import make_world
+    from tests.endpoints.test_dashboards import make_run
+
+    world = make_world("NCT-SAMPLE")
+    make_run(world.study)
+    investigator = make_user("investigator_sample", site=world.site, role=Role.INVESTIGATOR, language="en")
+    context = browser.new_context(locale="en-GB", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill(investigator.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{live_server.url}/")
+    page.get_by_role("link", name="Response and survival").click()
+    page.wait_for_load_state("networkidle")
+    images = page.locator("figure.plot img").all()
+    assert len(images) == 3
+    for image in images:
+        assert image.evaluate("img => img.complete && img.naturalWidth > 0")
+    assert "0.5714" in page.locator("[data-survival-365]").inner_text()
+    screenshot(page, "survival-sample-en")
+    context.close()

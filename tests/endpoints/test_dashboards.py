@@ -27,6 +27,7 @@ from adverse_events.models import CrsAssessment
 from crf.queries import raise_query
 from crf.services import save
 from endpoints import plots
+from endpoints.dashboards import SubjectCourse
 from endpoints.models import EndpointRun, RunStatus
 from endpoints.tables import canonical_json
 from study.roles import Role
@@ -509,3 +510,19 @@ def test_another_studys_user_sees_nothing_of_this_one(world, client, other_coord
     assert client.get(f"/endpoints/{run.pk}/plots/os-km.svg").status_code == 404
     html = client.get("/overview/").content.decode()
     assert "NCT-DASH" not in html
+
+
+def test_swimmer_events_in_day_order_with_relapse_once_per_day():
+    course = SubjectCourse(
+        subject=Subject(subject_id="A-007"),
+        responses=[(28, "CRi"), (120, "relapse")],
+        relapses=[120],
+        hsct=[62],
+        last_contact_day=150,
+        crs={2: 1},
+    )
+    assert course.events == [(28, "CRi"), (62, "HSCT"), (120, "Relapse")]
+    assert course.end_day == 150 and course.label == "A-007"
+    assert course.crs_strip[:4] == [None, None, 1, None] and len(course.crs_strip) == 31
+    course.death_day = 130
+    assert course.end_day == 130
