@@ -9,6 +9,7 @@ are read live too, one page of ≤ 50 subjects (no run table carries them).
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC
 from typing import Any
 
@@ -55,6 +56,18 @@ def _study_or_refuse(request: HttpRequest, action: Action) -> Study:
     return study
 
 
+def _drawn_once(kind: str, inputs: Any, draw: Any) -> str:
+    """The SVG of a live plot, drawn by matplotlib only when its inputs (and the language) change:
+    cached under the SHA-256 of the inputs, so the same data give the same bytes, fast."""
+    digest = hashlib.sha256(repr((kind, get_language(), inputs)).encode()).hexdigest()
+    key = f"dashboard-plot:{digest}"
+    svg = cache.get(key)
+    if svg is None:
+        svg = draw()
+        cache.set(key, svg, timeout=24 * 3600)
+    return str(svg)
+
+
 def _svg_response(svg: str) -> HttpResponse:
     response = HttpResponse(svg, content_type=SVG)
     response["Cache-Control"] = "private, no-cache"
@@ -70,8 +83,7 @@ def safety_dashboard(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     can_view_crf = access.can_anywhere(request.user, Action.VIEW_CRF, study=study)
     sae_total, sae_clocks = dashboards.saes_awaiting_report(request.user, study, now=now)
-    worklist = dashboards.worklist(request.user, study, now=now) if can_view_crf else []
-    overdue = [item for item in worklist if item.state.value == "overdue"]
+    overdue_total, overdue = dashboards.overdue_visits(request.user, study, now=now) if can_view_crf else (0, [])
     page, courses = dashboards.subject_page(request.user, study, request.GET.get("page"))
     run = dashboards.latest_run(study)
     incidence = []
@@ -85,9 +97,9 @@ def safety_dashboard(request: HttpRequest) -> HttpResponse:
         "sae_total": sae_total,
         "sae_clocks": sae_clocks,
         "levels": dlt_services.dose_level_monitor(study),
-        "overdue_total": len(overdue),
-        "overdue": overdue[: dashboards.LIST_LIMIT],
-        "sites": dashboards.site_counts(request.user, study, now=now, worklist=worklist) if can_view_crf else [],
+        "overdue_total": overdue_total,
+        "overdue": overdue,
+        "sites": dashboards.site_counts(request.user, study, now=now) if can_view_crf else [],
         "page": page,
         "courses": courses,
         "heat_days": list(dashboards.HEAT_DAYS),
@@ -134,13 +146,17 @@ def swimmer_svg(request: HttpRequest) -> HttpResponse:
         )
         for course in courses
     ]
-    svg = plots.swimmer(
-        lanes=lanes,
-        labels=swimmer_labels(),
-        title=_("Swimmer plot from CAR-T infusion"),
-        description=_(
-            "One lane per subject from day 0 to death or last contact, with CRS and ICANS episodes, "
-            "responses, relapses and HSCT; the table beside it lists the same events."
+    svg = _drawn_once(
+        "swimmer",
+        lanes,
+        lambda: plots.swimmer(
+            lanes=lanes,
+            labels=swimmer_labels(),
+            title=_("Swimmer plot from CAR-T infusion"),
+            description=_(
+                "One lane per subject from day 0 to death or last contact, with CRS and ICANS episodes, "
+                "responses, relapses and HSCT; the table beside it lists the same events."
+            ),
         ),
     )
     return _svg_response(svg)
@@ -314,11 +330,15 @@ def overview(request: HttpRequest) -> HttpResponse:
 def enrolment_svg(request: HttpRequest) -> HttpResponse:
     study = _overview_study(request)
     enrolment = dashboards.enrolment_by_date(request.user, study)
-    svg = plots.cumulative_lines(
-        series=[(_("Enrolled"), enrolment["enrolled"]), (_("Infused (day 0)"), enrolment["infused"])],
-        title=_("Enrolment over time"),
-        description=_("Cumulative number of subjects enrolled and infused by calendar date at your sites."),
-        y_label=_("Subjects (cumulative)"),
-        x_label=_("Date"),
+    svg = _drawn_once(
+        "enrolment",
+        enrolment,
+        lambda: plots.cumulative_lines(
+            series=[(_("Enrolled"), enrolment["enrolled"]), (_("Infused (day 0)"), enrolment["infused"])],
+            title=_("Enrolment over time"),
+            description=_("Cumulative number of subjects enrolled and infused by calendar date at your sites."),
+            y_label=_("Subjects (cumulative)"),
+            x_label=_("Date"),
+        ),
     )
     return _svg_response(svg)

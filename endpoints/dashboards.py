@@ -34,7 +34,7 @@ from study import access
 from study.models import Study
 from study.roles import Action
 from subjects.models import Subject
-from subjects.selectors import due_and_overdue, subjects_visible_to
+from subjects.selectors import open_visits, subjects_visible_to
 from survival.models import Death, FollowUpContact, SubsequentTherapy, TherapyType
 
 if TYPE_CHECKING:
@@ -134,30 +134,37 @@ class SiteCounts:
     infused: int = 0
 
 
-def worklist(user: User | AnonymousUser, study: Study, *, now: datetime) -> list[Any]:
-    """The due and overdue visits of the subjects worklist (subjects.selectors.due_and_overdue)
-    of this study, overdue first: forms expected at a visit whose window is open or has closed.
-    One query."""
-    return [item for item in due_and_overdue(user, now=now) if item.visit.subject.site.study_id == study.pk]
+def overdue_visits(user: User | AnonymousUser, study: Study, *, now: datetime) -> tuple[int, list[Any]]:
+    """How many visits of the study are overdue (forms expected at a visit whose window has
+    closed, `subjects.selectors.open_visits`: the worklist's rule in SQL) and the LIST_LIMIT
+    oldest. Two queries whatever the study size."""
+    overdue = open_visits(user, now=now, study_id=study.pk).filter(open_state=VisitState.OVERDUE.value)
+    oldest = overdue.select_related("definition", "subject", "subject__site").order_by(
+        "planned_date", "subject__subject_id", "definition__order"
+    )[:LIST_LIMIT]
+    return overdue.count(), list(oldest)
 
 
-def site_counts(
-    user: User | AnonymousUser, study: Study, *, now: datetime, worklist: list[Any] | None = None
-) -> list[SiteCounts]:
-    """Per visible site of the study: overdue and due visits (from `worklist`, the subjects
-    worklist, read here when not given), open and answered queries, enrolled and infused
-    subjects. Four queries (three with the worklist given)."""
+def site_counts(user: User | AnonymousUser, study: Study, *, now: datetime) -> list[SiteCounts]:
+    """Per visible site of the study: overdue and due visits, open and answered queries, enrolled
+    and infused subjects. Aggregated in the database: four queries whatever the study size."""
     sites = {
         site.code: SiteCounts(code=site.code, name=site.name, name_zh=site.name_zh)
         for site in access.sites_visible_to(user).filter(study=study).order_by("code")
     }
-    for item in due_and_overdue(user, now=now) if worklist is None else worklist:
-        row = sites.get(item.visit.subject.site.code)
-        if row is not None and item.visit.subject.site.study_id == study.pk:
-            if item.state == VisitState.OVERDUE:
-                row.overdue += 1
-            else:
-                row.due += 1
+    visits = (
+        open_visits(user, now=now, study_id=study.pk)
+        .values("subject__site__code")
+        .annotate(
+            overdue=Count("pk", filter=Q(open_state=VisitState.OVERDUE.value)),
+            due=Count("pk", filter=Q(open_state=VisitState.DUE.value)),
+        )
+    )
+    for entry in visits:
+        row = sites.get(entry["subject__site__code"])
+        if row is not None:
+            row.overdue = entry["overdue"]
+            row.due = entry["due"]
     queries = (
         queries_for(user, statuses=ACTIVE_QUERY_STATUSES, now=now)
         .filter(subject__site__study=study)

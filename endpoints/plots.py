@@ -322,6 +322,18 @@ def cumulative_lines(
 # --- swimmer plot -------------------------------------------------------------------------------
 
 
+#: The marks of the swimmer plot: shape tells them apart, colour helps.
+MARKS: dict[str, dict[str, Any]] = {
+    "cr": {"marker": "o", "markersize": 7, "color": GREEN, "markeredgecolor": BLACK},
+    "pr": {"marker": "o", "markersize": 7, "color": "white", "markeredgecolor": GREEN},
+    "nr": {"marker": "s", "markersize": 6, "color": "white", "markeredgecolor": BLACK},
+    "relapse": {"marker": "X", "markersize": 8, "color": VERMILION, "markeredgecolor": BLACK},
+    "hsct": {"marker": "D", "markersize": 6, "color": BLUE, "markeredgecolor": BLACK},
+    "death": {"marker": "|", "markersize": 14, "markeredgewidth": 3, "color": BLACK},
+    "alive": {"marker": ">", "markersize": 6, "color": GREY},
+}
+
+
 @dataclass(frozen=True)
 class Lane:
     """One subject from infusion: follow-up to `end_day` (`died` or alive at last contact) and
@@ -346,36 +358,44 @@ def swimmer(*, lanes: Sequence[Lane], labels: dict[str, str], title: str, descri
     height = 1.6 + 0.3 * count
     with _figure(7.0, height) as fig:
         ax = fig.add_axes((0.15, 0.6 / height, 0.82, 0.3 * count / height))
-        proxies: dict[str, Any] = {}
+        # One artist per kind of mark (not per subject): a page of 50 lanes draws as fast as 5.
+        points: dict[str, tuple[list[float], list[float]]] = {key: ([], []) for key in MARKS}
+        bands: dict[str, tuple[list[float], list[float], list[float]]] = {"crs": ([], [], []), "icans": ([], [], [])}
         for y, lane in enumerate(lanes):
-            proxies["follow"] = ax.barh(y, lane.end_day, height=0.5, color="#e6e6e6", edgecolor=GREY, linewidth=0.5)
-            for onset, last, _grade in lane.crs:
-                proxies["crs"] = ax.barh(
-                    y - 0.13, max(last - onset, 0) + 1, left=onset, height=0.24, color=ORANGE, hatch="///"
-                )
-            for onset, last, _grade in lane.icans:
-                proxies["icans"] = ax.barh(
-                    y + 0.13, max(last - onset, 0) + 1, left=onset, height=0.24, color=PURPLE, hatch="..."
-                )
+            for key, episodes, offset in (("crs", lane.crs, -0.13), ("icans", lane.icans, 0.13)):
+                for onset, last, _grade in episodes:
+                    bands[key][0].append(y + offset)
+                    bands[key][1].append(max(last - onset, 0) + 1)
+                    bands[key][2].append(onset)
             for day, category in lane.responses:
-                if category in ("CR", "CRi"):
-                    proxies["cr"] = ax.plot(day, y, marker="o", markersize=7, color=GREEN, markeredgecolor=BLACK)[0]
-                elif category == "PR":
-                    proxies["pr"] = ax.plot(day, y, marker="o", markersize=7, color="white", markeredgecolor=GREEN)[0]
-                elif category in ("NR", "PD"):
-                    proxies["nr"] = ax.plot(day, y, marker="s", markersize=6, color="white", markeredgecolor=BLACK)[0]
-            for day in lane.relapses:
-                proxies["relapse"] = ax.plot(day, y, marker="X", markersize=8, color=VERMILION, markeredgecolor=BLACK)[
-                    0
-                ]
-            for day in lane.hsct:
-                proxies["hsct"] = ax.plot(day, y, marker="D", markersize=6, color=BLUE, markeredgecolor=BLACK)[0]
-            if lane.died:
-                proxies["death"] = ax.plot(lane.end_day, y, marker="|", markersize=14, markeredgewidth=3, color=BLACK)[
-                    0
-                ]
-            else:
-                proxies["alive"] = ax.plot(lane.end_day + 1.5, y, marker=">", markersize=6, color=GREY)[0]
+                key = {"CR": "cr", "CRi": "cr", "PR": "pr", "NR": "nr", "PD": "nr"}.get(category)
+                if key:
+                    points[key][0].append(day)
+                    points[key][1].append(y)
+            for key, days in (("relapse", lane.relapses), ("hsct", lane.hsct)):
+                points[key][0].extend(days)
+                points[key][1].extend([y] * len(days))
+            end = "death" if lane.died else "alive"
+            points[end][0].append(lane.end_day + (0 if lane.died else 1.5))
+            points[end][1].append(y)
+        proxies: dict[str, Any] = {}
+        if lanes:
+            proxies["follow"] = ax.barh(
+                list(range(len(lanes))),
+                [lane.end_day for lane in lanes],
+                height=0.5,
+                color="#e6e6e6",
+                edgecolor=GREY,
+                linewidth=0.5,
+            )
+        for key, colour, hatch in (("crs", ORANGE, "///"), ("icans", PURPLE, "...")):
+            ys, widths, lefts = bands[key]
+            if ys:
+                proxies[key] = ax.barh(ys, widths, left=lefts, height=0.24, color=colour, hatch=hatch)
+        for key, style in MARKS.items():
+            xs, ys = points[key]
+            if xs:
+                proxies[key] = ax.plot(xs, ys, linestyle="none", **style)[0]
         ax.set_yticks(list(range(len(lanes))))
         ax.set_yticklabels([lane.label for lane in lanes])
         ax.set_ylim(count - 0.5, -0.5)

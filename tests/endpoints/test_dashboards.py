@@ -526,3 +526,20 @@ def test_swimmer_events_in_day_order_with_relapse_once_per_day():
     assert course.crs_strip[:4] == [None, None, 1, None] and len(course.crs_strip) == 31
     course.death_day = 130
     assert course.end_day == 130
+
+
+@pytest.mark.parametrize("now", ["2026-03-27T03:00:00+00:00", "2026-11-26T03:00:00+00:00"])
+def test_open_visits_in_sql_are_the_worklists_due_and_overdue_visits(world, now):
+    """The dashboards count visits in SQL (subjects.selectors.open_visits); the subjects
+    worklist (due_and_overdue, tested with the visit windows) is the reference."""
+    from django.utils.dateparse import parse_datetime
+
+    from subjects.selectors import due_and_overdue, open_visits
+
+    populate(world)
+    world.infused("DL1")
+    at = parse_datetime(now)
+    expected = {(item.visit.pk, item.state.value) for item in due_and_overdue(world.coordinator, now=at)}
+    found = set(open_visits(world.coordinator, now=at).values_list("pk", "open_state"))
+    assert found == expected
+    assert {state for _pk, state in found} >= {"overdue"}
