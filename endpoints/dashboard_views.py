@@ -83,7 +83,7 @@ def safety_dashboard(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     can_view_crf = access.can_anywhere(request.user, Action.VIEW_CRF, study=study)
     sae_total, sae_clocks = dashboards.saes_awaiting_report(request.user, study, now=now)
-    overdue_total, overdue = dashboards.overdue_visits(request.user, study, now=now) if can_view_crf else (0, [])
+    sites = dashboards.site_counts(request.user, study, now=now) if can_view_crf else []
     page, courses = dashboards.subject_page(request.user, study, request.GET.get("page"))
     run = dashboards.latest_run(study)
     incidence = []
@@ -97,9 +97,9 @@ def safety_dashboard(request: HttpRequest) -> HttpResponse:
         "sae_total": sae_total,
         "sae_clocks": sae_clocks,
         "levels": dlt_services.dose_level_monitor(study),
-        "overdue_total": overdue_total,
-        "overdue": overdue,
-        "sites": dashboards.site_counts(request.user, study, now=now) if can_view_crf else [],
+        "overdue_total": sum(site.overdue for site in sites),
+        "overdue": dashboards.overdue_visits(request.user, study, now=now) if can_view_crf else [],
+        "sites": sites,
         "page": page,
         "courses": courses,
         "heat_days": list(dashboards.HEAT_DAYS),

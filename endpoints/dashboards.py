@@ -134,15 +134,16 @@ class SiteCounts:
     infused: int = 0
 
 
-def overdue_visits(user: User | AnonymousUser, study: Study, *, now: datetime) -> tuple[int, list[Any]]:
-    """How many visits of the study are overdue (forms expected at a visit whose window has
-    closed, `subjects.selectors.open_visits`: the worklist's rule in SQL) and the LIST_LIMIT
-    oldest. Two queries whatever the study size."""
+def overdue_visits(user: User | AnonymousUser, study: Study, *, now: datetime) -> list[Any]:
+    """The LIST_LIMIT oldest overdue visits of the study (forms expected at a visit whose window
+    has closed, `subjects.selectors.open_visits`: the worklist's rule in SQL); how many there are
+    comes from `site_counts`. One query whatever the study size."""
     overdue = open_visits(user, now=now, study_id=study.pk).filter(open_state=VisitState.OVERDUE.value)
-    oldest = overdue.select_related("definition", "subject", "subject__site").order_by(
-        "planned_date", "subject__subject_id", "definition__order"
-    )[:LIST_LIMIT]
-    return overdue.count(), list(oldest)
+    return list(
+        overdue.select_related("definition", "subject", "subject__site").order_by(
+            "planned_date", "subject__subject_id", "definition__order"
+        )[:LIST_LIMIT]
+    )
 
 
 def site_counts(user: User | AnonymousUser, study: Study, *, now: datetime) -> list[SiteCounts]:
