@@ -21,8 +21,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from adverse_events.alert_services import mark_sae_reported
-from adverse_events.alerts import SaeReport
+from adverse_events.alert_services import deliver_alert, mark_sae_reported
+from adverse_events.alerts import Notification, SaeReport, SafetyAlert
 from adverse_events.models import CrsAssessment
 from crf.queries import raise_query
 from crf.services import save
@@ -214,6 +214,12 @@ def test_sae_widget_shows_an_sae_recorded_through_the_service_and_drops_it_once_
     assert '<span class="widget-count" data-count>2</span>' in widget
     assert "Febrile neutropenia · grade 3" in widget and "Sepsis · grade 4" in widget
     assert "left to report" in widget
+    for alert in SafetyAlert.objects.all():
+        deliver_alert(alert_id=alert.pk)  # what the worker does: the in-app notifications
+    page = client.get("/safety/dashboard/").content.decode()  # the header: its badge and safety links, one query
+    unread = Notification.objects.filter(user=world.investigator, read_at__isnull=True).count()
+    assert unread >= 2 and f"data-unread>{unread}</span>" in page
+    assert '<a href="/safety/dashboard/">Safety dashboard</a>' in page
 
     ae = world.ae(subjects["a"], ctcae_term="Pneumonitis", grade=3, onset_date=day(25), serious_hospitalisation=True)
     widget = _widget(client.get("/safety/dashboard/").content.decode(), "saes")
