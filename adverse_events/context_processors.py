@@ -6,10 +6,48 @@ from django.http import HttpRequest
 
 
 def safety_notifications(request: HttpRequest) -> dict[str, Any]:
-    """Unread safety notifications for the header (counted only when a template asks)."""
+    """The header's unread safety notifications and whether its safety links show (roles that
+    may view safety dashboards, DESIGN §4a): both read by ONE query, only when a template asks."""
+    from django.db.models import Count, Exists, OuterRef, Subquery
+    from django.db.models.functions import Coalesce
+
     from adverse_events.alert_services import unread_notifications
+    from study.access import active_memberships
+    from study.models import Membership, User
+    from study.roles import PERMISSIONS, Action
+
+    found: dict[str, Any] = {}
+
+    def header() -> dict[str, Any]:
+        user = request.user
+        if "row" not in found:
+            if not user.is_authenticated or not user.is_active:
+                found["row"] = {"unread": 0, "safety": False}
+            else:
+                unread = (
+                    unread_notifications(user)
+                    .filter(user=OuterRef("pk"))
+                    .order_by()
+                    .values("user")
+                    .annotate(n=Count("pk"))
+                    .values("n")
+                )
+                safety = active_memberships(user).filter(role__in=list(PERMISSIONS[Action.VIEW_SAFETY]))
+                found["row"] = (
+                    User.objects.filter(pk=user.pk)
+                    .annotate(
+                        unread=Coalesce(Subquery(unread), 0),
+                        safety=Exists(Membership.objects.filter(pk__in=safety.values("pk"))),
+                    )
+                    .values("unread", "safety")
+                    .get()
+                )
+        return found["row"]
 
     def count() -> int:
-        return unread_notifications(request.user).count()
+        return int(header()["unread"])
 
-    return {"unread_safety_notifications": count}
+    def may_view_safety() -> bool:
+        return bool(header()["safety"])
+
+    return {"unread_safety_notifications": count, "nav_safety": may_view_safety}

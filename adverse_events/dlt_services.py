@@ -249,78 +249,154 @@ class LevelRow:
         return self.result.decision if self.result else None
 
 
-def _left_window_day(subject: Subject, day0: date) -> int | None:
+@dataclass(frozen=True)
+class _Course:
+    """What the DLT-evaluability rule reads of one subject (§3.1), as plain values so the
+    monitor can read them for a whole study in a few queries."""
+
+    day0: date | None
+    withdrawn_on: date | None
+    dose: tuple[bool | None, Any, Any] | None  # first infusion: (dose in range, CAR+/kg, lower limit)
+    confirmed_days: tuple[int, ...] = ()
+    disease_death_on: date | None = None
+    therapy_starts: tuple[date, ...] = ()
+
+
+def _left_window_day(course: _Course, day0: date) -> int | None:
     days: list[int] = []
-    if subject.status == Status.WITHDRAWN and subject.status_date:
-        days.append(study_day(subject.status_date, day0))
-    death = Death.objects.filter(subject=subject, entered_in_error=False).first()
-    if death and death.primary_cause == DeathCause.DISEASE:
-        days.append(study_day(death.death_date, day0))
-    therapy = (
-        SubsequentTherapy.objects.filter(subject=subject, entered_in_error=False, start_date__gte=day0)
-        .order_by("start_date")
-        .first()
-    )
-    if therapy:
-        days.append(study_day(therapy.start_date, day0))
+    if course.withdrawn_on is not None:
+        days.append(study_day(course.withdrawn_on, day0))
+    if course.disease_death_on is not None:
+        days.append(study_day(course.disease_death_on, day0))
+    after = [start for start in course.therapy_starts if start >= day0]
+    if after:
+        days.append(study_day(min(after), day0))
     return min(days) if days else None
 
 
-def subject_evaluability(subject: Subject, window_days: int, today: date) -> rules.EvaluableStatus:
-    day0 = subject.infusion_date
-    infusion = Infusion.objects.filter(subject=subject, entered_in_error=False).order_by("infusion_start", "pk").first()
-    if day0 is None or infusion is None:
+def _evaluability(course: _Course, *, window_days: int, today: date) -> rules.EvaluableStatus:
+    day0 = course.day0
+    if day0 is None or course.dose is None:
         return rules.dlt_evaluable(infused=False, dose_in_range=None, as_of_day=0, window_days=window_days)
-    below = bool(
-        infusion.car_positive_per_kg_e6 is not None
-        and infusion.dose_lower_e6 is not None
-        and infusion.car_positive_per_kg_e6 < infusion.dose_lower_e6
-    )
-    confirmed_days = [
-        c.onset_day
-        for c in DltCandidate.objects.filter(subject=subject, withdrawn=False, status=CandidateStatus.CONFIRMED)
-    ]
+    in_range, per_kg, lower = course.dose
     return rules.dlt_evaluable(
         infused=True,
-        dose_in_range=infusion.dose_in_range,
-        dose_below_range=below,
+        dose_in_range=in_range,
+        dose_below_range=bool(per_kg is not None and lower is not None and per_kg < lower),
         as_of_day=study_day(today, day0),
         window_days=window_days,
-        confirmed_dlt_day=min(confirmed_days) if confirmed_days else None,
-        left_window_day=_left_window_day(subject, day0),
+        confirmed_dlt_day=min(course.confirmed_days) if course.confirmed_days else None,
+        left_window_day=_left_window_day(course, day0),
     )
+
+
+def _withdrawn_on(status: str, status_date: date | None) -> date | None:
+    return status_date if status == Status.WITHDRAWN and status_date else None
+
+
+def subject_evaluability(subject: Subject, window_days: int, today: date) -> rules.EvaluableStatus:
+    infusion = Infusion.objects.filter(subject=subject, entered_in_error=False).order_by("infusion_start", "pk").first()
+    death = Death.objects.filter(subject=subject, entered_in_error=False).order_by("pk").first()
+    course = _Course(
+        day0=subject.infusion_date,
+        withdrawn_on=_withdrawn_on(subject.status, subject.status_date),
+        dose=None
+        if infusion is None
+        else (infusion.dose_in_range, infusion.car_positive_per_kg_e6, infusion.dose_lower_e6),
+        confirmed_days=tuple(
+            DltCandidate.objects.filter(subject=subject, withdrawn=False, status=CandidateStatus.CONFIRMED).values_list(
+                "onset_day", flat=True
+            )
+        ),
+        disease_death_on=death.death_date if death and death.primary_cause == DeathCause.DISEASE else None,
+        therapy_starts=tuple(
+            SubsequentTherapy.objects.filter(subject=subject, entered_in_error=False).values_list(
+                "start_date", flat=True
+            )
+        ),
+    )
+    return _evaluability(course, window_days=window_days, today=today)
 
 
 def dose_level_monitor(study: Study, *, today: date | None = None) -> list[LevelRow]:
     """Per dose level of the study's settings in force: enrolled, infused, DLT-evaluable, to
     replace, candidates awaiting adjudication, confirmed DLTs, and the decision under the
     configured rule with "pending" while candidates await adjudication (§3.1). Study-wide:
-    escalation is decided over every site. Also records when each level's decision last changed."""
+    escalation is decided over every site. Also records when each level's decision last changed.
+
+    A fixed number of queries whatever the number of subjects: each input is read once for the
+    whole study as plain values (no model instances), so the safety dashboard can show it live
+    at 10,000 subjects."""
     today = today or _today()
     _row, choices = choices_in_force(study, today)
     levels = list(choices.dose_levels)
     rows = {level.code: LevelRow(code=level.code) for level in levels}
-    subjects = Subject.objects.filter(site__study=study, enrolled_on__isnull=False).select_related("site")
-    for subject in subjects:
-        row = rows.get(subject.dose_level)
-        if row is None:
-            continue
+    enrolled = Subject.objects.filter(site__study=study, enrolled_on__isnull=False, dose_level__in=list(rows))
+    infused = enrolled.filter(infusion_date__isnull=False).values("pk")
+    doses: dict[int, tuple[bool | None, Any, Any]] = {}
+    for subject_id, *dose in (
+        Infusion.objects.filter(subject__in=infused, entered_in_error=False)
+        .order_by("subject_id", "infusion_start", "pk")
+        .values_list("subject_id", "dose_in_range", "car_positive_per_kg_e6", "dose_lower_e6")
+    ):
+        doses.setdefault(subject_id, (dose[0], dose[1], dose[2]))
+    disease_deaths: dict[int, date | None] = {}
+    for subject_id, died_on, cause in (
+        Death.objects.filter(subject__in=infused, entered_in_error=False)
+        .order_by("subject_id", "pk")
+        .values_list("subject_id", "death_date", "primary_cause")
+    ):
+        disease_deaths.setdefault(subject_id, died_on if cause == DeathCause.DISEASE else None)
+    therapy_starts: dict[int, list[date]] = {}
+    for subject_id, start in SubsequentTherapy.objects.filter(subject__in=infused, entered_in_error=False).values_list(
+        "subject_id", "start_date"
+    ):
+        therapy_starts.setdefault(subject_id, []).append(start)
+    awaiting: dict[int, int] = {}
+    confirmed_days: dict[int, list[int]] = {}
+    for subject_id, status, onset_day in DltCandidate.objects.filter(subject__in=infused, withdrawn=False).values_list(
+        "subject_id", "status", "onset_day"
+    ):
+        if status == CandidateStatus.AWAITING:
+            awaiting[subject_id] = awaiting.get(subject_id, 0) + 1
+        elif status == CandidateStatus.CONFIRMED:
+            confirmed_days.setdefault(subject_id, []).append(onset_day)
+    for pk, label, site_id, dose_level, day0, status, status_date in enrolled.order_by("pk").values_list(
+        "pk", "subject_id", "site_id", "dose_level", "infusion_date", "status", "status_date"
+    ):
+        row = rows[dose_level]
         row.enrolled += 1
-        status = subject_evaluability(subject, choices.dlt_window_days, today)
-        if status.status is rules.Evaluability.NOT_INFUSED:
+        course = _Course(
+            day0=day0,
+            withdrawn_on=_withdrawn_on(status, status_date),
+            dose=doses.get(pk),
+            confirmed_days=tuple(confirmed_days.get(pk, ())),
+            disease_death_on=disease_deaths.get(pk),
+            therapy_starts=tuple(therapy_starts.get(pk, ())),
+        )
+        evaluability = _evaluability(course, window_days=choices.dlt_window_days, today=today)
+        if evaluability.status is rules.Evaluability.NOT_INFUSED:
             continue
         row.infused += 1
-        if status.status is rules.Evaluability.EVALUABLE:
+        if evaluability.status is rules.Evaluability.EVALUABLE:
             row.evaluable += 1
-        elif status.status is rules.Evaluability.TO_REPLACE:
+            row.confirmed += 1 if pk in confirmed_days else 0
+        elif evaluability.status is rules.Evaluability.TO_REPLACE:
             row.to_replace += 1
-            row.replace_subjects.append((subject, status.reason.value if status.reason else ""))
+            # the subject as read (no further query): which one to replace, and why
+            subject = Subject(
+                pk=pk,
+                subject_id=label,
+                site_id=site_id,
+                dose_level=dose_level,
+                infusion_date=day0,
+                status=status,
+                status_date=status_date,
+            )
+            row.replace_subjects.append((subject, evaluability.reason.value if evaluability.reason else ""))
         else:
             row.in_window += 1
-        live = DltCandidate.objects.filter(subject=subject, withdrawn=False)
-        row.awaiting += live.filter(status=CandidateStatus.AWAITING).count()
-        if status.status is rules.Evaluability.EVALUABLE:
-            row.confirmed += 1 if live.filter(status=CandidateStatus.CONFIRMED).exists() else 0
+        row.awaiting += awaiting.get(pk, 0)
     ordered = sorted(levels, key=lambda lv: lv.target_cells_per_kg)
     highest = ordered[-1].code if ordered else None
     for code, row in rows.items():

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Count, DateField, ExpressionWrapper, F, QuerySet
+from django.db.models import Case, CharField, Count, DateField, ExpressionWrapper, F, QuerySet, Value, When
 from django.http import Http404
 
 from clinical.schedule import VisitState, local_date, study_day
@@ -171,6 +171,44 @@ def due_and_overdue(user: User | AnonymousUser, *, now: datetime) -> list[Workli
             items.append(WorklistItem(visit=visit, state=state, today=today))
     items.sort(key=lambda item: item.state != VisitState.OVERDUE)
     return items
+
+
+def open_visits(user: User | AnonymousUser, *, now: datetime, study_id: int | None = None) -> QuerySet[Visit]:
+    """The visits of `due_and_overdue` as one SQL query, for counting at any study size: each
+    annotated `open_state` "overdue" (after the window's last day, `Visit.state`) or "due" (inside
+    the window), on the site's own calendar date (one per visible site, passed in). Same
+    subjects, sites and exclusions as the worklist; unordered."""
+    sites = list(access.sites_where(user, Action.VIEW_CRF).values_list("pk", "time_zone"))
+    if not sites:
+        return Visit.objects.annotate(open_state=Value("", output_field=CharField())).none()
+    today = Case(
+        *(When(subject__site_id=pk, then=Value(local_date(now, zone))) for pk, zone in sites),
+        output_field=DateField(),
+    )
+    opens = ExpressionWrapper(F("planned_date") - F("definition__window_before"), output_field=DateField())
+    closes = ExpressionWrapper(F("planned_date") + F("definition__window_after"), output_field=DateField())
+    visits = (
+        Visit.objects.annotate(site_today=today, opens=opens, closes=closes)
+        .filter(
+            subject__in=subjects_visible_to(user).filter(
+                site__in=[pk for pk, _zone in sites], status__in=ACTIVE_STATUSES
+            ),
+            visit_date__isnull=True,
+            planned_date__isnull=False,
+            opens__lte=F("site_today"),
+        )
+        .exclude(definition__anchor="event")
+        .annotate(
+            open_state=Case(
+                When(closes__lt=F("site_today"), then=Value(VisitState.OVERDUE.value)),
+                default=Value(VisitState.DUE.value),
+                output_field=CharField(),
+            )
+        )
+    )
+    if study_id is not None:
+        visits = visits.filter(subject__site__study_id=study_id)
+    return visits.order_by()
 
 
 def deviations_visible_to(user: User | AnonymousUser, *, important_only: bool = False) -> QuerySet[ProtocolDeviation]:
