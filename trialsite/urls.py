@@ -24,5 +24,6 @@ urlpatterns = [
     path("data/", include("crf.urls_dm")),
     path("safety/", include("adverse_events.urls")),
     path("endpoints/", include("endpoints.urls")),
+    path("exports/", include("exports.urls")),
     path("", include("study.urls")),
 ]
