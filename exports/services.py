@@ -248,8 +248,8 @@ def compute_export(*, export_id: int, now: datetime | None = None) -> Export:
         if current.attempts != attempt or current.status != ExportStatus.RUNNING:
             logger.warning("export %s attempt %s superseded; its files are dropped", export_id, attempt)
             return current
-        for item in files:
-            ExportFile.objects.create(
+        ExportFile.objects.bulk_create(
+            ExportFile(
                 export=current,
                 dataset=item["dataset"],
                 fmt=item["fmt"],
@@ -259,8 +259,10 @@ def compute_export(*, export_id: int, now: datetime | None = None) -> Export:
                 sha256=hashlib.sha256(item["content"]).hexdigest(),
                 content=item["content"],
             )
-        for dataset in built:
-            ExportDataset.objects.create(
+            for item in files
+        )
+        ExportDataset.objects.bulk_create(
+            ExportDataset(
                 export=current,
                 name=dataset.name,
                 label=dataset.label,
@@ -268,6 +270,8 @@ def compute_export(*, export_id: int, now: datetime | None = None) -> Export:
                 rows=writers.json_rows(dataset),
                 row_count=len(dataset.rows),
             )
+            for dataset in built
+        )
         summary = checks.summary(findings)
         current.row_counts = {d.name: len(d.rows) for d in built}
         current.conformance = [f.as_dict() for f in findings]

@@ -96,9 +96,14 @@ def populate_for_export(world: World) -> dict:
     record_vital_signs(
         user=user,
         vital_signs=VitalSigns(
-            subject=a, assessment_date=day(-1), temperature_c=Decimal("36.8"), systolic_bp=118, diastolic_bp=76,
-            heart_rate=80, spo2=98,
-        ),  # fmt: skip
+            subject=a,
+            assessment_date=day(-1),
+            temperature_c=Decimal("36.8"),
+            systolic_bp=118,
+            diastolic_bp=76,
+            heart_rate=80,
+            spo2=98,
+        ),
     )
     record_lab_panel(
         user=user,
@@ -114,9 +119,12 @@ def populate_for_export(world: World) -> dict:
     save(
         user=user,
         instance=CrsAssessment(
-            subject=a, assessment_date=day(1), tmax_c=Decimal("38.6"), oxygen_device="room_air",
+            subject=a,
+            assessment_date=day(1),
+            tmax_c=Decimal("38.6"),
+            oxygen_device="room_air",
             entry_status="complete",
-        ),  # fmt: skip
+        ),
         expected_version=None,
     )
     return subjects

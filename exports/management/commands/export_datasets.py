@@ -78,7 +78,10 @@ class Command(BaseCommand):
         self.stdout.write(f"export {export.pk}: {counts}")
         self.stdout.write(f"conformance: {export.conformance_errors} errors, {export.conformance_warnings} warnings")
         for finding in export.conformance:
-            if finding["severity"] == "error":
-                self.stdout.write(f"  ERROR {finding['dataset']}.{finding['variable']}: {finding['message']}")
+            if finding["severity"] != "note" or options["verbosity"] >= 2:
+                where = ".".join(p for p in (finding["dataset"], finding["variable"]) if p)
+                if finding["row"] is not None:
+                    where += f" row {finding['row']}"
+                self.stdout.write(f"  {finding['severity'].upper()} [{finding['check']}] {where}: {finding['message']}")
         if export.conformance_errors:
             raise SystemExit(1)
