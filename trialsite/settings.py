@@ -285,6 +285,7 @@ SPECTACULAR_SETTINGS = {
         "SubjectStatusEnum": "subjects.lifecycle.Status",
         "CapdResponseEnum": "adverse_events.models.CAPD_RESPONSES",
         "RelationshipEnum": "adverse_events.models.Relationship",
+        "RunStatusEnum": "endpoints.models.RunStatus",
     },
 }
 

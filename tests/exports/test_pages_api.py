@@ -158,4 +158,4 @@ def test_api_start_poll_download_and_page_through_a_dataset(world, client, api_t
     client.logout()
     login(world.coordinator)
     assert client.get(f"/exports/{pk}/").status_code == 403
-    assert client.get(f"/exports/{pk}/files/dm.xpt/").status_code == 403
+    assert client.get(f"/exports/{pk}/files/dm.xpt").status_code == 403
