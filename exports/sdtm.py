@@ -278,15 +278,16 @@ class Supp:
         )
 
 
-def _day0_supp(
-    supp: Supp, parent: dict[str, Any], prefix: str, start: date | None, end: date | None, ref: date | None
-) -> None:
-    supp.add(parent, f"{prefix}STDY0", "Study Day of Start (Day-0 clock)", day0(start, ref))
-    if end is not None:
-        supp.add(parent, f"{prefix}ENDY0", "Study Day of End (Day-0 clock)", day0(end, ref))
-
-
 # --- DM -------------------------------------------------------------------------------------------
+
+
+def _arm_null_reason(status: str, dose_level: str) -> str:
+    """ARMNRS of a subject never infused: a screen failure, still in screening (not assigned),
+    or assigned a dose level and not (yet) treated."""
+    if status == "screen_failed":
+        return "SCREEN FAILURE"
+    return "ASSIGNED, NOT TREATED" if dose_level else "NOT ASSIGNED"
+
 
 END_STATUSES = {"completed", "withdrawn", "died", "lost", "not_infused", "screen_failed"}
 
@@ -354,7 +355,7 @@ def build_dm(ctx: BuildContext) -> list[Dataset]:
                 "ARM": data.arms.get(dose_level, f"{CAR_T} {dose_level}") if dose_level else None,
                 "ACTARMCD": (actual or dose_level) if infs else None,
                 "ACTARM": data.arms.get(actual or dose_level, f"{CAR_T} {actual or dose_level}") if infs else None,
-                "ARMNRS": None if infs else ("SCREEN FAILURE" if not dose_level else "ASSIGNED, NOT TREATED"),
+                "ARMNRS": None if infs else _arm_null_reason(s["status"], dose_level),
                 "COUNTRY": COUNTRY_BY_TIME_ZONE.get(subj.tz) or None,
                 "DMDTC": iso(dm["assessment_date"]) if dm else None,
                 "DMDY": sdtm_day(dm["assessment_date"], subj.ref) if dm else None,

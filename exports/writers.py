@@ -20,6 +20,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from crf.csvfiles import FORMULA_PREFIXES
 from exports.datasets import Dataset
 from exports.findings import ERROR, Finding
 
@@ -117,7 +118,13 @@ def xpt_bytes(dataset: Dataset) -> bytes:
         return path.read_bytes()
 
 
+NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+
+
 def csv_value(value: Any) -> str:
+    """One CSV cell: "" for missing, integral numbers without ".0", dates ISO 8601, and text a
+    spreadsheet would evaluate as a formula (first character =, +, -, @, tab or CR, and not a
+    plain number such as "-19") prefixed with ' (OWASP "CSV injection", as crf.csvfiles)."""
     if value is None:
         return ""
     if isinstance(value, float):
@@ -126,11 +133,16 @@ def csv_value(value: Any) -> str:
         return str(int(value)) if value.is_integer() else repr(value)
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, str):
+        if value.startswith(FORMULA_PREFIXES) and not NUMBER.match(value):
+            return "'" + value
+        return value
     return str(value)
 
 
 def csv_bytes(dataset: Dataset) -> bytes:
-    """The dataset as CSV (UTF-8, a header of variable names, "" for missing values)."""
+    """The dataset as CSV for analysis tools (UTF-8 without BOM, LF line ends, a header of
+    variable names, "" for missing values, formula-like text neutralised by `csv_value`)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([c.name for c in dataset.columns])

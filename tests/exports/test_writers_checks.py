@@ -121,14 +121,16 @@ def test_xpt_reads_back_with_the_same_values_labels_and_types_dates_as_sas_dates
     assert df["TRTSDT"][0] == date(2026, 3, 20)
 
 
-def test_csv_writes_utf8_with_missing_values_empty():
-    dataset = ae([ae_row(1, AESTDY=None), ae_row(2, AETERM="Fever, high")])
+def test_csv_writes_missing_values_empty_and_neutralises_formulas():
+    dataset = ae([ae_row(1, AESTDY=None), ae_row(2, AETERM="Fever, high", AESTDY=-4), ae_row(3, AETERM="=1+2")])
     text = writers.csv_bytes(dataset).decode()
     assert text.splitlines() == [
         "STUDYID,DOMAIN,USUBJID,AESEQ,AETERM,AEDECOD,AESER,AESTDTC,AESTDY",
         "S1,AE,S1-01-A-001,1,Nausea,Nausea,N,2026-03-23,",
-        'S1,AE,S1-01-A-001,2,"Fever, high",Nausea,N,2026-03-23,4',
+        'S1,AE,S1-01-A-001,2,"Fever, high",Nausea,N,2026-03-23,-4',
+        "S1,AE,S1-01-A-001,3,'=1+2,Nausea,N,2026-03-23,4",  # a formula is text, never evaluated
     ]
+    assert writers.csv_value("-19") == "-19"  # a SUPP-- QVAL day stays a number
 
 
 def test_checks_from_the_sdtmig_metadata():
