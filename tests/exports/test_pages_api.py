@@ -159,3 +159,22 @@ def test_api_start_poll_download_and_page_through_a_dataset(world, client, api_t
     login(world.coordinator)
     assert client.get(f"/exports/{pk}/").status_code == 403
     assert client.get(f"/exports/{pk}/files/dm.xpt").status_code == 403
+
+
+def test_an_export_left_running_by_a_dead_worker_is_failed_after_the_time_limit(world, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from exports.models import ExportStatus
+
+    export = services.request_export(actor=world.statistician, study=world.study, cutoff_date=CUTOFF)
+    started = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    assert services._claim(export.pk, started) is not None  # a worker took it, then died
+    assert services.fail_stuck_exports() == [export.pk]
+    export.refresh_from_db()
+    assert export.status == ExportStatus.FAILED and "time limit" in export.error
+    assert not export.files.exists()
+    # a late redelivery finds it finished and writes nothing
+    assert services.compute_export(export_id=export.pk).status == ExportStatus.FAILED
+    assert not export.files.exists()
