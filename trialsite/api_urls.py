@@ -7,6 +7,7 @@ from crf.api import register_crf_resources
 from crf.api_audit import AuditEventViewSet
 from crf.api_dm import DataLockViewSet, QueryViewSet, SdvMarkViewSet
 from endpoints.api import EndpointRunViewSet
+from exports.api import ExportViewSet
 from study.api import TokenLoginView, TokenLogoutAllView, TokenLogoutView
 from subjects.api import SubjectViewSet, VisitViewSet
 
@@ -16,6 +17,7 @@ router.register("visits", VisitViewSet, basename="visit")
 router.register("dlt-candidates", DltCandidateViewSet, basename="dlt-candidate")
 router.register("dlt-monitor", DltMonitorViewSet, basename="dlt-monitor")
 router.register("endpoint-runs", EndpointRunViewSet, basename="endpoint-run")
+router.register("exports", ExportViewSet, basename="export")
 register_crf_resources(router)  # every CRF that declares `api_resource` (DESIGN §6)
 router.register("queries", QueryViewSet, basename="query")
 router.register("sdv-marks", SdvMarkViewSet, basename="sdv-mark")

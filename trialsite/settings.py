@@ -151,12 +151,15 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # failing endpoint runs a dead worker left "running" past the time limit.
 # A pause after each endpoint table, so fault tests and operators can catch a worker mid-run; 0 in use.
 ENDPOINT_RUN_STEP_PAUSE_SECONDS = env.float("ENDPOINT_RUN_STEP_PAUSE_SECONDS", default=0.0)
+#: a pause after each dataset of an export (fault tests kill a worker mid-export); 0 in production
+EXPORT_STEP_PAUSE_SECONDS = env.float("EXPORT_STEP_PAUSE_SECONDS", default=0.0)
 CELERY_BEAT_SCHEDULE = {
     "nightly-endpoint-runs": {
         "task": "endpoints.tasks.nightly_endpoint_runs",
         "schedule": crontab(hour=env.int("ENDPOINT_RUN_HOUR_UTC", default=18), minute=0),
     },
     "fail-stuck-endpoint-runs": {"task": "endpoints.tasks.fail_stuck_endpoint_runs", "schedule": 15 * 60},
+    "fail-stuck-exports": {"task": "exports.tasks.fail_stuck_exports", "schedule": 15 * 60},
 }
 
 # --- authentication and sessions -----------------------------------------------------------
@@ -282,6 +285,7 @@ SPECTACULAR_SETTINGS = {
         "SubjectStatusEnum": "subjects.lifecycle.Status",
         "CapdResponseEnum": "adverse_events.models.CAPD_RESPONSES",
         "RelationshipEnum": "adverse_events.models.Relationship",
+        "RunStatusEnum": "endpoints.models.RunStatus",
     },
 }
 

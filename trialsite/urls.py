@@ -25,5 +25,6 @@ urlpatterns = [
     path("", include("endpoints.dashboard_urls")),
     path("safety/", include("adverse_events.urls")),
     path("endpoints/", include("endpoints.urls")),
+    path("exports/", include("exports.urls")),
     path("", include("study.urls")),
 ]

@@ -206,7 +206,11 @@ def test_the_nightly_run_and_the_stuck_run_sweep_are_scheduled_tasks(settings):
 
     app.loader.import_default_modules()
     tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert tasks == {"endpoints.tasks.nightly_endpoint_runs", "endpoints.tasks.fail_stuck_endpoint_runs"}
+    assert tasks == {
+        "endpoints.tasks.nightly_endpoint_runs",
+        "endpoints.tasks.fail_stuck_endpoint_runs",
+        "exports.tasks.fail_stuck_exports",  # issue 14
+    }
     assert tasks <= set(app.tasks)
 
 

@@ -1,0 +1,177 @@
+"""Conformance checks run on every export, from the IG metadata (exports.metadata) and the
+controlled terminology (exports.ct): required variables present and never empty, expected ones
+present or their omission documented, no variable the IG does not know (non-standard variables
+belong in SUPP--), types and labels as the IG gives them, names ≤ 8, labels ≤ 40, text ≤ 200
+bytes and ASCII (SAS transport v5), codelist terms, unique keys (USUBJID + --SEQ), ISO 8601
+dates and durations. Pure: datasets in, findings out."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+
+from exports import ct, metadata
+from exports.datasets import Dataset
+from exports.findings import ERROR, NOTE, WARNING, Finding
+from exports.writers import xpt_problems
+
+# ISO 8601 as SDTM uses it: complete or partial (right-truncated) date / date-time, no zone.
+ISO_DATETIME = re.compile(r"^\d{4}(-\d{2}(-\d{2}(T\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?)?)?$")
+ISO_DURATION = re.compile(r"^-?P(?=\d|T\d)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
+NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+#: stop reporting one check on one variable after this many rows (the count is given)
+MAX_ROWS_PER_CHECK = 5
+
+
+def _valid_date(text: str) -> bool:
+    if not ISO_DATETIME.match(text):
+        return False
+    parts = text[:10].split("-")
+    if len(parts) >= 2 and not 1 <= int(parts[1]) <= 12:
+        return False
+    if len(parts) == 3:
+        from datetime import date
+
+        try:
+            date(int(parts[0]), int(parts[1]), int(parts[2]))
+        except ValueError:
+            return False
+    return True
+
+
+def check_dataset(dataset: Dataset) -> list[Finding]:
+    out: list[Finding] = []
+    name = dataset.name
+
+    def add(severity: str, check: str, message: str, variable: str = "", row: int | None = None) -> None:
+        out.append(Finding(severity, check, name, message, variable, row))
+
+    try:
+        ig = {m.name: m for m in metadata.variables(dataset.standard, dataset.ig_dataset)}
+    except KeyError:
+        add(ERROR, "ig-dataset", f"{dataset.ig_dataset} is not a dataset of {dataset.standard}")
+        return out
+    present = {c.name: c for c in dataset.columns}
+
+    for meta in ig.values():
+        if meta.name in present:
+            continue
+        if meta.core == "Req":
+            add(ERROR, "required-missing", "required variable is missing", meta.name)
+        elif meta.core == "Exp":
+            reason = dataset.omitted.get(meta.name)
+            if reason:
+                add(NOTE, "expected-omitted", f"expected variable left out: {reason}", meta.name)
+            else:
+                add(
+                    WARNING,
+                    "expected-missing",
+                    "expected variable is missing and its omission is not documented",
+                    meta.name,
+                )
+
+    for column in dataset.columns:
+        meta = ig.get(column.name)
+        if meta is None:
+            add(ERROR, "unknown-variable", f"not a variable of {dataset.ig_dataset} in {dataset.standard}", column.name)
+            continue
+        stored = "Num" if column.type == "Date" else column.type
+        if stored != meta.type:
+            add(ERROR, "type", f"type {column.type}, the IG says {meta.type}", column.name)
+        if column.label != meta.label:
+            add(WARNING, "label", f"label {column.label!r}, the IG says {meta.label!r}", column.name)
+        values = dataset.values(column.name)
+        if meta.core == "Req":
+            empty = [i for i, v in enumerate(values, start=1) if v is None or v == ""]
+            for row in empty[:MAX_ROWS_PER_CHECK]:
+                add(ERROR, "required-empty", "required variable has no value", column.name, row)
+            if len(empty) > MAX_ROWS_PER_CHECK:
+                add(ERROR, "required-empty", f"{len(empty)} rows in all have no value", column.name)
+        if meta.iso8601 and column.type == "Char":
+            pattern_ok = _valid_date if meta.iso8601 == "datetime" else (lambda t: bool(ISO_DURATION.match(t)))
+            bad = [(i, v) for i, v in enumerate(values, start=1) if v and not pattern_ok(v)]
+            for row, value in bad[:MAX_ROWS_PER_CHECK]:
+                add(ERROR, "iso8601", f"{value!r} is not an ISO 8601 {meta.iso8601}", column.name, row)
+        _check_codelists(add, column.name, meta.codelists, values)
+
+    out.extend(xpt_problems(dataset))
+    _check_keys(add, dataset)
+    return out
+
+
+def _check_codelists(add, variable: str, codes: tuple[str, ...], values: list[object]) -> None:  # type: ignore[no-untyped-def]
+    if not codes:
+        return
+    if variable.endswith("STRESC"):
+        # the standard character result's codelist covers coded results, not numbers as text
+        values = [v for v in values if not (isinstance(v, str) and NUMBER.match(v))]
+        if not values:
+            return
+    lists = [ct.CODELISTS[code] for code in codes if code in ct.CODELISTS]
+    if not lists:
+        add(
+            NOTE,
+            "codelist-not-shipped",
+            f"codelist {', '.join(codes)}: terms not shipped, values not checked",
+            variable,
+        )
+        return
+    terms = set().union(*(cl.terms for cl in lists))
+    extensions = set().union(*(cl.extensions for cl in lists))
+    extensible = any(cl.extensible for cl in lists)
+    counted: Counter[str] = Counter(v for v in values if isinstance(v, str) and v and v not in terms)
+    names = ", ".join(f"{cl.code} {cl.name}" for cl in lists)
+    for value, count in sorted(counted.items()):
+        row = next(i for i, v in enumerate(values, start=1) if v == value)
+        if value in extensions:
+            add(NOTE, "codelist-extension", f"{value!r} ({count} rows): documented sponsor term in {names}", variable)
+        elif extensible:
+            add(WARNING, "codelist", f"{value!r} ({count} rows) is not a term of {names} (extensible)", variable, row)
+        else:
+            add(ERROR, "codelist", f"{value!r} ({count} rows) is not a term of {names}", variable, row)
+
+
+def _check_keys(add, dataset: Dataset) -> None:  # type: ignore[no-untyped-def]
+    if not dataset.keys:
+        return
+    missing = [k for k in dataset.keys if k not in {c.name for c in dataset.columns}]
+    if missing:
+        add(ERROR, "keys", f"key variables missing: {', '.join(missing)}")
+        return
+    seen: dict[tuple[object, ...], int] = {}
+    duplicates = 0
+    for number, row in enumerate(dataset.rows, start=1):
+        key = tuple(row.get(k) for k in dataset.keys)
+        if key in seen:
+            duplicates += 1
+            if duplicates <= MAX_ROWS_PER_CHECK:
+                add(ERROR, "unique-keys", f"{'+'.join(dataset.keys)} {key} repeats row {seen[key]}", row=number)
+        else:
+            seen[key] = number
+    if duplicates > MAX_ROWS_PER_CHECK:
+        add(ERROR, "unique-keys", f"{duplicates} duplicate keys in all")
+
+
+def conformance(datasets: Iterable[Dataset], text_changes: Counter[tuple[str, str]] | None = None) -> list[Finding]:
+    """Every finding of every dataset, then the notes of the ASCII text policy."""
+    out: list[Finding] = []
+    for dataset in datasets:
+        out.extend(check_dataset(dataset))
+    for (dataset_name, variable), count in sorted((text_changes or Counter()).items()):
+        out.append(
+            Finding(
+                NOTE,
+                "ascii-text",
+                dataset_name,
+                f"{count} free-text values made ASCII (non-ASCII characters removed; "
+                "empty ones replaced by the coded term)",
+                variable,
+            )
+        )
+    return out
+
+
+def summary(findings: Iterable[Finding]) -> dict[str, int]:
+    counts = Counter(f.severity for f in findings)
+    return {severity: counts.get(severity, 0) for severity in (ERROR, WARNING, NOTE)}

@@ -1,0 +1,190 @@
+"""The dataset shape every builder produces and every writer and check consumes, and the
+registry of builders keyed by dataset name (SDTM now; ADaM datasets plug in the same way).
+
+A builder is a function of a `BuildContext` (the data read once for the export, and the
+datasets already built — ADaM builders derive from SDTM ones) returning one or more `Dataset`s
+(a domain and its SUPP--). It declares the IG whose metadata checks it (SDTMIG 3.4 or
+ADaMIG 1.3) and the IG dataset or data structure; names, labels and types come from that
+metadata (exports.metadata), in the IG's order.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from exports import metadata
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    label: str
+    type: str  # "Char", "Num", or "Date" (a SAS date written with DATE9.; ADaM *DT variables)
+
+
+@dataclass
+class Dataset:
+    name: str  # e.g. "DM", "SUPPAE", "ADSL"
+    label: str
+    standard: str  # metadata.SDTMIG / metadata.ADAMIG
+    ig_dataset: str  # the IG dataset or data structure that checks it ("DM", "SUPPQUAL", ...)
+    columns: list[Column]
+    rows: list[dict[str, Any]]
+    keys: tuple[str, ...] = ()
+    #: Expected variables left out, with the reason (shown in the report and in docs/exports.md)
+    omitted: dict[str, str] = field(default_factory=dict)
+    #: what the dataset says about itself: day convention, grading scales, text policy
+    notes: list[str] = field(default_factory=list)
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    def values(self, name: str) -> list[Any]:
+        return [row.get(name) for row in self.rows]
+
+
+def make_dataset(
+    name: str,
+    *,
+    standard: str,
+    ig_dataset: str,
+    variables: Iterable[str],
+    rows: list[dict[str, Any]],
+    keys: tuple[str, ...],
+    label: str | None = None,
+    omitted: dict[str, str] | None = None,
+    notes: list[str] | None = None,
+    types: dict[str, str] | None = None,
+) -> Dataset:
+    """A dataset whose columns are `variables` in the IG's order, labelled and typed from the IG
+    (`types` overrides a type, e.g. "Date" for an ADaM numeric date). A variable unknown to the IG
+    keeps its place at the end with an empty label: the checks report it."""
+    wanted = list(dict.fromkeys(variables))
+    known = {m.name: m for m in metadata.variables(standard, ig_dataset)}
+    ordered = [v for v in known if v in wanted] + [v for v in wanted if v not in known]
+    columns = []
+    for var in ordered:
+        meta = known.get(var)
+        kind = (types or {}).get(var) or (meta.type if meta else "Char")
+        columns.append(Column(var, meta.label if meta else "", kind))
+    if label is None:
+        label = metadata.sdtm_dataset_labels().get(name, name) if standard == metadata.SDTMIG else name
+    return Dataset(
+        name=name,
+        label=label,
+        standard=standard,
+        ig_dataset=ig_dataset,
+        columns=columns,
+        rows=[{c.name: row.get(c.name) for c in columns} for row in rows],
+        keys=keys,
+        omitted=dict(omitted or {}),
+        notes=list(notes or []),
+    )
+
+
+@dataclass
+class BuildContext:
+    data: Any  # the loaded export data (exports.sdtm.ExportData)
+    built: dict[str, Dataset] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Builder:
+    name: str
+    standard: str
+    build: Callable[[BuildContext], list[Dataset]]
+    requires: tuple[str, ...] = ()
+    order: int = 0
+
+
+REGISTRY: dict[str, Builder] = {}
+
+
+def register(
+    name: str, *, standard: str, requires: tuple[str, ...] = (), order: int = 0
+) -> Callable[[Callable[[BuildContext], list[Dataset]]], Callable[[BuildContext], list[Dataset]]]:
+    def decorator(build: Callable[[BuildContext], list[Dataset]]) -> Callable[[BuildContext], list[Dataset]]:
+        REGISTRY[name] = Builder(name=name, standard=standard, build=build, requires=requires, order=order)
+        return build
+
+    return decorator
+
+
+def builders() -> dict[str, Builder]:
+    """Every registered builder (importing the modules that register them)."""
+    from exports import sdtm  # noqa: F401  (registers DM, EX, AE, CM, DS, LB, VS, MH)
+
+    return dict(sorted(REGISTRY.items(), key=lambda item: (item[1].order, item[0])))
+
+
+def build_all(data: Any, names: Iterable[str], progress: Callable[[int, int], None] | None = None) -> list[Dataset]:
+    """Build the named datasets (and what they require) in registry order."""
+    table = builders()
+    wanted: list[str] = []
+
+    def want(name: str) -> None:
+        for required in table[name].requires:
+            want(required)
+        if name not in wanted:
+            wanted.append(name)
+
+    for name in names:
+        want(name)
+    wanted.sort(key=lambda n: (table[n].order, n))
+    context = BuildContext(data=data)
+    out: list[Dataset] = []
+    requested = set(names)
+    for index, name in enumerate(wanted, start=1):
+        for dataset in table[name].build(context):
+            context.built[dataset.name] = dataset
+            if name in requested:
+                out.append(dataset)
+        if progress:
+            progress(index, len(wanted))
+    return out
+
+
+# --- text policy --------------------------------------------------------------------------------
+
+_REPLACEMENTS = {
+    "\u2212": "-",
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u00b5": "u",
+    "\u03bc": "u",
+    "\u2265": ">=",
+    "\u2264": "<=",
+    "\u00d7": "x",
+    "\u03b3": "gamma",
+    "\u03b1": "alpha",
+    "\u00b0": "",
+    "\u2019": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\uff08": "(",
+    "\uff09": ")",
+    "\uff0c": ",",
+}
+
+
+def ascii_text(value: str | None) -> str:
+    """The ASCII rendering of free text (the datasets are ASCII, as SAS transport v5 needs):
+    a few symbols spelled out (µ → u, − → -, γ → gamma), accents dropped, other non-ASCII
+    characters (e.g. Chinese) removed, spaces collapsed. "" when nothing is left; the caller then
+    uses the coded English term. Every changed value is counted in the conformance report."""
+    if not value:
+        return ""
+    text = "".join(_REPLACEMENTS.get(ch, ch) for ch in value)
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    text = re.sub(r"\(\s*\)", "", text)
+    text = re.sub(r"\s+", " ", text).strip(" ,;/")
+    return text
+
+
+def iso(value: date | None) -> str | None:
+    return value.isoformat() if value is not None else None

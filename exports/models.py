@@ -1,0 +1,176 @@
+"""Export records (DESIGN §3 exports/, §4a "start de-identified exports"): one export of
+datasets over a data cut, its files, and every download.
+
+An export records who asked and when, the sites it covers (the requester's visibility gate),
+the datasets and formats, the cut (clinical cut-off date and snapshot time), the code version,
+status and progress, the row count per dataset, the conformance report, and — written in one
+transaction at the end — its files with their SHA-256. Files live in the database (like the
+endpoint results), so a clean clone's test run and a backup carry them. Exports are audited
+(pghistory, without the progress ticks); files are immutable; downloads are append-only.
+"""
+
+from __future__ import annotations
+
+import pghistory
+import pgtrigger
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+
+
+class ExportTrigger(models.TextChoices):
+    PAGE = "page", _("Page")
+    API = "api", _("API")
+    COMMAND = "command", _("Management command")
+
+
+class ExportFormat(models.TextChoices):
+    CSV = "csv", "CSV"
+    XPT = "xpt", _("SAS transport v5 (XPT)")
+
+
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude=["progress"])),
+    pghistory.DeleteEvent(),
+)
+class Export(models.Model):
+    study = models.ForeignKey("study.Study", on_delete=models.PROTECT, related_name="exports")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    requested_at = models.DateTimeField(_("requested at"))
+    trigger = models.CharField(_("requested from"), max_length=10, choices=ExportTrigger.choices)
+    site_ids = ArrayField(models.PositiveIntegerField(), verbose_name=_("sites covered"))
+    datasets = ArrayField(models.CharField(max_length=8), verbose_name=_("datasets"))
+    formats = ArrayField(models.CharField(max_length=4, choices=ExportFormat.choices), verbose_name=_("formats"))
+    cutoff_date = models.DateField(_("clinical cut-off date"))
+    snapshot_at = models.DateTimeField(
+        _("snapshot time"), null=True, blank=True, help_text=_("Empty: the moment the export starts.")
+    )
+    code_version = models.CharField(_("code version"), max_length=100, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
+    progress = models.PositiveSmallIntegerField(_("progress (%)"), default=0, validators=[MaxValueValidator(100)])
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    row_counts = models.JSONField(_("rows per dataset"), default=dict, blank=True)
+    conformance = models.JSONField(_("conformance report"), default=list, blank=True)
+    conformance_errors = models.PositiveIntegerField(_("conformance errors"), default=0)
+    conformance_warnings = models.PositiveIntegerField(_("conformance warnings"), default=0)
+
+    class Meta:
+        verbose_name = _("export")
+        verbose_name_plural = _("exports")
+        ordering = ["-requested_at", "-pk"]
+        triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
+        constraints = [
+            models.CheckConstraint(condition=Q(progress__lte=100), name="export_progress_at_most_100"),
+        ]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} cut {self.cutoff_date}"
+
+    @property
+    def has_files(self) -> bool:
+        return self.status == ExportStatus.SUCCEEDED
+
+    @property
+    def passes_conformance(self) -> bool:
+        return self.status == ExportStatus.SUCCEEDED and self.conformance_errors == 0
+
+    @property
+    def duration_seconds(self) -> float | None:
+        return None if self.duration_ms is None else self.duration_ms / 1000
+
+
+class ExportFile(models.Model):
+    """One file of an export: a dataset in one format, or the export's define file ("define.json").
+    Written once with the export's final transaction; never changed or deleted."""
+
+    export = models.ForeignKey(Export, on_delete=models.PROTECT, related_name="files")
+    dataset = models.CharField(_("dataset"), max_length=8, blank=True)
+    fmt = models.CharField(_("format"), max_length=4)
+    name = models.CharField(_("file name"), max_length=40)
+    rows = models.PositiveIntegerField(_("rows"), null=True, blank=True)
+    size_bytes = models.PositiveBigIntegerField(_("size (bytes)"))
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    content = models.BinaryField(_("content"))
+
+    class Meta:
+        verbose_name = _("export file")
+        verbose_name_plural = _("export files")
+        ordering = ["export", "pk"]
+        triggers = [
+            pgtrigger.Protect(name="export_file_immutable", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+        constraints = [models.UniqueConstraint(fields=["export", "name"], name="export_file_name_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.export_id}/{self.name}"
+
+
+class ExportDataset(models.Model):
+    """A dataset of an export as JSON (columns with labels and types, rows in column order): what
+    the API pages through. Written with the files; never changed."""
+
+    export = models.ForeignKey(Export, on_delete=models.PROTECT, related_name="dataset_rows")
+    name = models.CharField(_("dataset"), max_length=8)
+    label = models.CharField(_("label"), max_length=200)
+    columns = models.JSONField(_("columns"))
+    rows = models.JSONField(_("rows"))
+    row_count = models.PositiveIntegerField(_("rows"))
+
+    class Meta:
+        ordering = ["export", "pk"]
+        triggers = [
+            pgtrigger.Protect(name="export_dataset_immutable", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+        constraints = [models.UniqueConstraint(fields=["export", "name"], name="export_dataset_name_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.export_id}/{self.name}"
+
+
+class DownloadChannel(models.TextChoices):
+    PAGE = "page", _("Page")
+    API = "api", _("API")
+
+
+class ExportDownload(models.Model):
+    """Who downloaded (or read through the API) what of an export, and when. Append-only."""
+
+    export = models.ForeignKey(Export, on_delete=models.PROTECT, related_name="downloads")
+    file = models.ForeignKey(ExportFile, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    what = models.CharField(_("what"), max_length=60)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(_("at"))
+    channel = models.CharField(_("channel"), max_length=4, choices=DownloadChannel.choices)
+
+    class Meta:
+        verbose_name = _("export download")
+        verbose_name_plural = _("export downloads")
+        ordering = ["-at", "-pk"]
+        triggers = [
+            pgtrigger.Protect(name="export_download_append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.what} {self.at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,1179 @@
+"""SDTM (SDTMIG 3.4) datasets from the captured data: DM, EX, AE, CM, DS, LB, VS, MH and their
+SUPP-- (CLINICAL_SPEC §9).
+
+The data are read ONCE per export (`load`), from the audit trail as they stood at the export's
+snapshot time (endpoints.snapshot.rows_as_of: a reproducible data cut), and limited to the
+subjects of the sites the export covers; records dated after the clinical cut-off date are left
+out (an AE resolved after the cut-off is ongoing at the cut). The builders are pure functions of
+that data: no query per subject.
+
+Conventions (each dataset carries them in its notes, docs/exports.md lists them):
+- USUBJID = STUDYID-SITEID-SUBJID. Identity data (name, birth date, hospital number, phone) are
+  never read: the identity record is not among the inputs; AGE comes from the demographics form.
+- RFSTDTC = first CAR-T infusion start; RFXSTDTC = earliest EXSTDTC (the first lymphodepletion
+  dose, lymphodepletion being in EX). --DY is SDTM's study day (no day 0; day 1 = RFSTDTC's
+  date). The clinical Day-0 clock (first infusion day = day 0, CLINICAL_SPEC §9, DESIGN §4) is
+  in SUPP-- as `<--STDY0>`-style qualifiers labelled "Day-0 clock".
+- AETOXGR holds the grade number; its scale (CTCAE v5.0, or ASTCT 2019 for the CRS and ICANS
+  AEs the system keeps in step with their episodes) is in SUPPAE.TOXGRSCL and the define file.
+- Text is ASCII (exports.datasets.ascii_text); a verbatim left empty by that (e.g. Chinese only)
+  falls back to the coded English term; every changed value is counted in the report.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from exports.datasets import BuildContext, Dataset, ascii_text, iso, make_dataset, register
+from exports.metadata import SDTMIG
+
+DAY_CONVENTION = (
+    "--DY: SDTM study day (no day 0; day 1 = date of RFSTDTC, the first CAR-T infusion). "
+    "The clinical Day-0 clock (infusion day = day 0) is in SUPP-- (QNAM ending in DY0)."
+)
+#: Site time zone → ISO 3166-1 alpha-3 country (DM.COUNTRY). A site in a zone not listed here
+#: has no COUNTRY and the export reports the required variable as missing.
+COUNTRY_BY_TIME_ZONE = {
+    "Asia/Shanghai": "CHN",
+    "Asia/Chongqing": "CHN",
+    "Asia/Harbin": "CHN",
+    "Asia/Urumqi": "CHN",
+    "Asia/Hong_Kong": "HKG",
+    "Asia/Taipei": "TWN",
+    "Asia/Singapore": "SGP",
+    "Asia/Tokyo": "JPN",
+    "Asia/Seoul": "KOR",
+    "Europe/London": "GBR",
+    "Europe/Berlin": "DEU",
+    "Europe/Paris": "FRA",
+    "America/New_York": "USA",
+    "America/Chicago": "USA",
+    "America/Los_Angeles": "USA",
+    "UTC": "",
+}
+CAR_T = "CD7 CAR-T CELLS"
+
+
+@dataclass
+class ExportData:
+    """Everything the SDTM builders read, loaded once (`load`)."""
+
+    study_code: str
+    cutoff: date
+    sites: dict[int, dict[str, Any]]
+    subjects: list[dict[str, Any]]
+    visits: dict[int, dict[str, Any]]  # visit id → {"num": order, "name": English name}
+    arms: dict[str, str]  # dose level code → ARM description
+    forms: dict[str, list[dict[str, Any]]]
+    #: (dataset, variable) → values changed by the ASCII text policy
+    text_changes: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def by_subject(self, form: str) -> dict[int, list[dict[str, Any]]]:
+        out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for row in self.forms.get(form, []):
+            out[row["subject_id"]].append(row)
+        return out
+
+    def text(self, dataset: str, variable: str, value: str | None, fallback: str = "") -> str:
+        cleaned = ascii_text(value)
+        if (value or "") != cleaned:
+            self.text_changes[(dataset, variable)] += 1
+        return cleaned or fallback
+
+
+#: form → (model path, clinical date field used for the cut-off; "" = none)
+FORMS: dict[str, tuple[str, str]] = {
+    "consents": ("subjects.InformedConsent", "consent_date"),
+    "demographics": ("subjects.Demographics", "assessment_date"),
+    "lymphodepletions": ("subjects.Lymphodepletion", "start_date"),
+    "infusions": ("subjects.Infusion", "infusion_date"),
+    "adverse_events": ("adverse_events.AdverseEvent", "onset_date"),
+    "crs_episodes": ("adverse_events.CrsEpisode", "onset_date"),
+    "icans_episodes": ("adverse_events.IcansEpisode", "onset_date"),
+    "conmeds": ("subjects.ConcomitantMedication", "start_date"),
+    "deaths": ("survival.Death", "death_date"),
+    "follow_ups": ("survival.FollowUpContact", "contact_date"),
+    "labs": ("labs.LabResult", "collected_on"),
+    "vitals": ("labs.VitalSigns", "assessment_date"),
+    "medical_history": ("subjects.MedicalHistory", ""),
+}
+
+
+def load(*, study: Any, site_ids: list[int], cutoff: date, at: datetime) -> ExportData:
+    """The export's inputs: each form once, as it stood at `at`, for the subjects of `site_ids`,
+    dated on or before `cutoff`. A bounded number of queries whatever the number of subjects."""
+    from django.apps import apps
+
+    from endpoints import snapshot
+    from endpoints.services import _settings_for
+    from study.models import Site, VisitDefinition
+    from subjects.models import Subject, Visit
+
+    sites = {s["id"]: s for s in Site.objects.filter(pk__in=site_ids).values("id", "code", "time_zone").order_by("id")}
+    subjects = [
+        row
+        for row in snapshot.rows_as_of(Subject, at, site_id__in=list(sites))
+        if row["subject_id"] or row["screening_number"]
+    ]
+    ids = [row["id"] for row in subjects]
+    forms: dict[str, list[dict[str, Any]]] = {}
+    for name, (path, date_field) in FORMS.items():
+        model = apps.get_model(path)
+        rows = snapshot.rows_as_of(model, at, subject_id__in=ids)
+        if date_field:
+            rows = [r for r in rows if r.get(date_field) is not None and r[date_field] <= cutoff]
+        forms[name] = rows
+    definitions = {
+        d["id"]: d for d in VisitDefinition.objects.filter(study=study).values("id", "order", "name", "code")
+    }
+    visits = {}
+    for row in snapshot.rows_as_of(Visit, at, subject_id__in=ids):
+        definition = definitions.get(row["definition_id"])
+        if definition is not None:
+            visits[row["id"]] = {"num": definition["order"], "name": ascii_text(definition["name"]).upper()}
+    _version, choices = _settings_for(study, at)
+    arms = {
+        level.code: f"{CAR_T} {level.code} ({_plain(level.target_cells_per_kg)} CAR+ cells/kg)"
+        for level in choices.dose_levels
+    }
+    return ExportData(
+        study_code=study.code, cutoff=cutoff, sites=sites, subjects=subjects, visits=visits, arms=arms, forms=forms
+    )
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _plain(value: Decimal | float | int) -> str:
+    text = format(Decimal(str(value)).normalize(), "f")
+    return text
+
+
+def _num(value: Decimal | int | float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def sdtm_day(on: date | None, ref: date | None) -> int | None:
+    """SDTM study day: day 1 is the reference date, the day before it day -1 (no day 0)."""
+    if on is None or ref is None:
+        return None
+    days = (on - ref).days
+    return days + 1 if days >= 0 else days
+
+
+def day0(on: date | None, ref: date | None) -> int | None:
+    """The clinical Day-0 clock: the first infusion's date is day 0 (CLINICAL_SPEC §9)."""
+    if on is None or ref is None:
+        return None
+    return (on - ref).days
+
+
+def _local(instant: datetime | None, tz: str) -> str | None:
+    """ISO 8601 local date-time to the minute (SDTM --DTC, the site's clock)."""
+    if instant is None:
+        return None
+    return instant.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%dT%H:%M")
+
+
+def _yn(flag: bool | None) -> str | None:
+    return None if flag is None else ("Y" if flag else "N")
+
+
+@dataclass
+class Subj:
+    """A subject's identifiers and reference dates, derived once for every builder."""
+
+    id: int
+    usubjid: str
+    subjid: str
+    siteid: str
+    tz: str
+    row: dict[str, Any]
+    ref: date | None  # date of RFSTDTC (first infusion, site-local), within the cut
+
+
+def subjects(data: ExportData) -> dict[int, Subj]:
+    infused: dict[int, date] = {}
+    for inf in data.forms["infusions"]:
+        d = inf["infusion_date"]
+        if d is not None and (inf["subject_id"] not in infused or d < infused[inf["subject_id"]]):
+            infused[inf["subject_id"]] = d
+    out = {}
+    for row in data.subjects:
+        site = data.sites[row["site_id"]]
+        subjid = row["subject_id"] or row["screening_number"]
+        out[row["id"]] = Subj(
+            id=row["id"],
+            usubjid=f"{data.study_code}-{site['code']}-{subjid}",
+            subjid=subjid,
+            siteid=site["code"],
+            tz=site["time_zone"],
+            row=row,
+            ref=infused.get(row["id"]),
+        )
+    return out
+
+
+def _base(data: ExportData, subj: Subj, domain: str) -> dict[str, Any]:
+    return {"STUDYID": data.study_code, "DOMAIN": domain, "USUBJID": subj.usubjid}
+
+
+def _sequence(rows: list[dict[str, Any]], prefix: str, key: Any) -> list[dict[str, Any]]:
+    """Sort by USUBJID then `key` and number --SEQ within each subject from 1."""
+    rows.sort(key=lambda r: (r["USUBJID"], key(r)))
+    counters: Counter[str] = Counter()
+    for row in rows:
+        counters[row["USUBJID"]] += 1
+        row[f"{prefix}SEQ"] = counters[row["USUBJID"]]
+    return rows
+
+
+@dataclass
+class Supp:
+    """Supplemental qualifiers collected while a parent domain is built."""
+
+    domain: str
+    items: list[tuple[dict[str, Any], str, str, Any, str]] = field(default_factory=list)
+
+    def add(self, parent: dict[str, Any], qnam: str, qlabel: str, qval: Any, qorig: str = "Derived") -> None:
+        if qval is None or qval == "":
+            return
+        self.items.append((parent, qnam, qlabel, qval, qorig))
+
+    def dataset(self, data: ExportData) -> Dataset:
+        seq = f"{self.domain}SEQ"
+        rows = []
+        for parent, qnam, qlabel, qval, qorig in self.items:
+            rows.append(
+                {
+                    "STUDYID": data.study_code,
+                    "RDOMAIN": self.domain,
+                    "USUBJID": parent["USUBJID"],
+                    "IDVAR": seq if self.domain != "DM" else "",
+                    "IDVARVAL": str(parent[seq]) if self.domain != "DM" else "",
+                    "QNAM": qnam,
+                    "QLABEL": qlabel,
+                    "QVAL": qval if isinstance(qval, str) else str(qval),
+                    "QORIG": qorig,
+                    "QEVAL": "",
+                }
+            )
+        rows.sort(key=lambda r: (r["USUBJID"], int(r["IDVARVAL"] or 0), r["QNAM"]))
+        return make_dataset(
+            f"SUPP{self.domain}",
+            standard=SDTMIG,
+            ig_dataset="SUPPQUAL",
+            label=f"Supplemental Qualifiers for {self.domain}",
+            variables=["STUDYID", "RDOMAIN", "USUBJID", "IDVAR", "IDVARVAL", "QNAM", "QLABEL", "QVAL", "QORIG"],
+            rows=rows,
+            keys=("USUBJID", "IDVAR", "IDVARVAL", "QNAM"),
+            omitted={"QEVAL": "All supplemental qualifiers are collected or derived, none evaluated."},
+            notes=[DAY_CONVENTION],
+        )
+
+
+# --- DM -------------------------------------------------------------------------------------------
+
+
+def _arm_null_reason(status: str, dose_level: str) -> str:
+    """ARMNRS of a subject never infused: a screen failure, still in screening (not assigned),
+    or assigned a dose level and not (yet) treated."""
+    if status == "screen_failed":
+        return "SCREEN FAILURE"
+    return "ASSIGNED, NOT TREATED" if dose_level else "NOT ASSIGNED"
+
+
+END_STATUSES = {"completed", "withdrawn", "died", "lost", "not_infused", "screen_failed"}
+
+
+@register("DM", standard=SDTMIG, order=10)
+def build_dm(ctx: BuildContext) -> list[Dataset]:
+    data: ExportData = ctx.data
+    subjs = subjects(data)
+    demog = data.by_subject("demographics")
+    consents = data.by_subject("consents")
+    deaths = data.by_subject("deaths")
+    infusions = data.by_subject("infusions")
+    lds = data.by_subject("lymphodepletions")
+    follow = data.by_subject("follow_ups")
+    supp = Supp("DM")
+    rows = []
+    for subj in subjs.values():
+        row = _base(data, subj, "DM")
+        s = subj.row
+        infs = sorted(infusions.get(subj.id, []), key=lambda r: r["infusion_start"])
+        ex_starts: list[tuple[date, str]] = [
+            (r["infusion_date"], _local(r["infusion_start"], subj.tz) or "") for r in infs
+        ]
+        ex_ends: list[tuple[date, str]] = [
+            (r["infusion_date"], _local(r["infusion_end"] or r["infusion_start"], subj.tz) or "") for r in infs
+        ]
+        for ld in lds.get(subj.id, []):
+            ex_starts.append((ld["start_date"], ld["start_date"].isoformat()))
+            end = ld["end_date"] if ld["end_date"] and ld["end_date"] <= data.cutoff else ld["start_date"]
+            ex_ends.append((end, end.isoformat()))
+        first_consent = min((c["consent_date"] for c in consents.get(subj.id, [])), default=None)
+        death = min((d["death_date"] for d in deaths.get(subj.id, [])), default=None)
+        dm = min(demog.get(subj.id, []), key=lambda r: (r["assessment_date"], r["id"]), default=None)
+        status_date = s["status_date"] if s["status_date"] and s["status_date"] <= data.cutoff else None
+        ended = s["status"] in END_STATUSES and status_date is not None
+        dated = [
+            d
+            for d in (
+                first_consent,
+                death,
+                status_date,
+                *(f["contact_date"] for f in follow.get(subj.id, [])),
+                *(e[0] for e in ex_ends),
+            )
+            if d is not None
+        ]
+        dose_level = s["dose_level"] or ""
+        actual = infs[0]["dose_level"] if infs else ""
+        row.update(
+            {
+                "SUBJID": subj.subjid,
+                "RFSTDTC": _local(infs[0]["infusion_start"], subj.tz) if infs else None,
+                "RFENDTC": max(ex_ends)[1] if ex_ends else None,
+                "RFXSTDTC": min(ex_starts)[1] if ex_starts else None,
+                "RFXENDTC": max(ex_ends)[1] if ex_ends else None,
+                "RFICDTC": iso(first_consent),
+                "RFPENDTC": iso(max(dated)) if ended and dated else None,
+                "DTHDTC": iso(death),
+                "DTHFL": "Y" if death else None,
+                "SITEID": subj.siteid,
+                "AGE": _num(dm["age_years"]) if dm else None,
+                "AGEU": "YEARS" if dm and dm["age_years"] is not None else None,
+                "SEX": dm["sex"] if dm else "U",
+                "ARMCD": dose_level or None,
+                "ARM": data.arms.get(dose_level, f"{CAR_T} {dose_level}") if dose_level else None,
+                "ACTARMCD": (actual or dose_level) if infs else None,
+                "ACTARM": data.arms.get(actual or dose_level, f"{CAR_T} {actual or dose_level}") if infs else None,
+                "ARMNRS": None if infs else _arm_null_reason(s["status"], dose_level),
+                "COUNTRY": COUNTRY_BY_TIME_ZONE.get(subj.tz) or None,
+                "DMDTC": iso(dm["assessment_date"]) if dm else None,
+                "DMDY": sdtm_day(dm["assessment_date"], subj.ref) if dm else None,
+            }
+        )
+        rows.append(row)
+        if dm is not None:
+            supp.add(row, "DMDY0", "Study Day of Collection (Day-0 clock)", day0(dm["assessment_date"], subj.ref))
+    rows.sort(key=lambda r: r["USUBJID"])
+    dataset = make_dataset(
+        "DM",
+        standard=SDTMIG,
+        ig_dataset="DM",
+        variables=[
+            "STUDYID",
+            "DOMAIN",
+            "USUBJID",
+            "SUBJID",
+            "RFSTDTC",
+            "RFENDTC",
+            "RFXSTDTC",
+            "RFXENDTC",
+            "RFICDTC",
+            "RFPENDTC",
+            "DTHDTC",
+            "DTHFL",
+            "SITEID",
+            "AGE",
+            "AGEU",
+            "SEX",
+            "ARMCD",
+            "ARM",
+            "ACTARMCD",
+            "ACTARM",
+            "ARMNRS",
+            "COUNTRY",
+            "DMDTC",
+            "DMDY",
+        ],
+        rows=rows,
+        keys=("USUBJID",),
+        omitted={
+            "ACTARMUD": "No unplanned treatment: the actual arm is always a planned dose level (why a subject was "
+            "not infused is in DS).",
+            "RACE": "Not collected by the CRF (single-site study in China; the demographics form has no race).",
+        },
+        notes=[
+            "One record per subject with a subject ID or screening number; screen failures have ARMNRS = "
+            "SCREEN FAILURE, enrolled subjects never infused ARMNRS = ASSIGNED, NOT TREATED.",
+            "ARM/ARMCD: the assigned CAR-T dose level; ACTARM/ACTARMCD: the dose level of the first infusion.",
+            "RFSTDTC = first CAR-T infusion start; RFXSTDTC = earliest EXSTDTC (first lymphodepletion dose).",
+            "BRTHDTC is not exported (identity data); AGE comes from the demographics form.",
+            DAY_CONVENTION,
+        ],
+    )
+    return [dataset, supp.dataset(data)]
+
+
+# --- EX -------------------------------------------------------------------------------------------
+
+LD_AGENTS = (("fludarabine_mg_m2", "FLUDARABINE"), ("cyclophosphamide_mg_m2", "CYCLOPHOSPHAMIDE"))
+
+
+@register("EX", standard=SDTMIG, order=20)
+def build_ex(ctx: BuildContext) -> list[Dataset]:
+    data: ExportData = ctx.data
+    subjs = subjects(data)
+    rows: list[dict[str, Any]] = []
+    extra: list[tuple[dict[str, Any], list[tuple[str, str, Any]]]] = []
+    for inf in data.forms["infusions"]:
+        subj = subjs[inf["subject_id"]]
+        end = inf["infusion_end"] or inf["infusion_start"]
+        end_date = end.astimezone(ZoneInfo(subj.tz)).date()
+        row = _base(data, subj, "EX") | {
+            "EXTRT": CAR_T,
+            "EXCAT": "CAR-T INFUSION",
+            "EXDOSE": None
+            if inf["car_positive_per_kg_e6"] is None
+            else float(Decimal(inf["car_positive_per_kg_e6"]) * Decimal(1_000_000)),
+            "EXDOSU": "cells/kg",
+            "EXDOSFRM": "SUSPENSION",
+            "EXDOSFRQ": "ONCE",
+            "EXROUTE": "INTRAVENOUS",
+            "EXLOT": data.text("EX", "EXLOT", inf["lot_number"]),
+            "EXSTDTC": _local(inf["infusion_start"], subj.tz),
+            "EXENDTC": _local(end, subj.tz),
+            "EXSTDY": sdtm_day(inf["infusion_date"], subj.ref),
+            "EXENDY": sdtm_day(end_date, subj.ref),
+            "_sort": (inf["infusion_date"], 1, inf["infusion_start"].isoformat()),
+        }
+        rows.append(row)
+        extra.append(
+            (
+                row,
+                [
+                    ("PRODSTAT", "Product State (Fresh or Thawed)", inf["state"].upper()),
+                    ("PRODSRC", "Product Source", inf["source"].upper()),
+                    ("DOSELVL", "Dose Level Assigned", inf["dose_level"] or None),
+                    ("DOSINRNG", "Dose Within Protocol Range", _yn(inf["dose_in_range"])),
+                    ("EXSTDY0", "Study Day of Start (Day-0 clock)", day0(inf["infusion_date"], subj.ref)),
+                    ("EXENDY0", "Study Day of End (Day-0 clock)", day0(end_date, subj.ref)),
+                ],
+            )
+        )
+    for ld in data.forms["lymphodepletions"]:
+        subj = subjs[ld["subject_id"]]
+        end = ld["end_date"] if ld["end_date"] and ld["end_date"] <= data.cutoff else None
+        agents = [(name, ld[field]) for field, name in LD_AGENTS if ld[field] is not None]
+        if ld["other_agent"] and ld["other_agent_mg_m2"] is not None:
+            agents.append(
+                (
+                    data.text("EX", "EXTRT", ld["other_agent"], "OTHER LYMPHODEPLETING AGENT").upper(),
+                    ld["other_agent_mg_m2"],
+                )
+            )
+        for name, dose in agents:
+            row = _base(data, subj, "EX") | {
+                "EXTRT": name,
+                "EXCAT": "LYMPHODEPLETION",
+                "EXDOSE": _num(dose),
+                "EXDOSU": "mg/m2",
+                "EXDOSFRM": "INJECTION",
+                "EXDOSFRQ": "QD",
+                "EXROUTE": "INTRAVENOUS",
+                "EXSTDTC": iso(ld["start_date"]),
+                "EXENDTC": iso(end),
+                "EXSTDY": sdtm_day(ld["start_date"], subj.ref),
+                "EXENDY": sdtm_day(end, subj.ref),
+                "_sort": (ld["start_date"], 0, name),
+            }
+            rows.append(row)
+            extra.append(
+                (
+                    row,
+                    [
+                        ("BSA", "Body Surface Area Used (m2)", _plain(ld["bsa_m2"])),
+                        ("EXSTDY0", "Study Day of Start (Day-0 clock)", day0(ld["start_date"], subj.ref)),
+                        ("EXENDY0", "Study Day of End (Day-0 clock)", day0(end, subj.ref)),
+                    ],
+                )
+            )
+    _sequence(rows, "EX", lambda r: r["_sort"])
+    supp = Supp("EX")
+    for row, items in extra:
+        for qnam, qlabel, qval in items:
+            supp.add(row, qnam, qlabel, qval)
+    dataset = make_dataset(
+        "EX",
+        standard=SDTMIG,
+        ig_dataset="EX",
+        variables=[
+            "STUDYID",
+            "DOMAIN",
+            "USUBJID",
+            "EXSEQ",
+            "EXTRT",
+            "EXCAT",
+            "EXDOSE",
+            "EXDOSU",
+            "EXDOSFRM",
+            "EXDOSFRQ",
+            "EXROUTE",
+            "EXLOT",
+            "EXSTDTC",
+            "EXENDTC",
+            "EXSTDY",
+            "EXENDY",
+        ],
+        rows=rows,
+        keys=("USUBJID", "EXSEQ"),
+        notes=[
+            "CAR-T infusions: EXDOSE in CAR+ cells/kg (the dose derived on the infusion form); fresh or "
+            "thawed product in SUPPEX.PRODSTAT.",
+            "Lymphodepletion: one record per agent and course, EXDOSE in mg/m2 per day (EXDOSFRQ = QD).",
+            DAY_CONVENTION,
+        ],
+    )
+    return [dataset, supp.dataset(data)]
+
+
+# --- AE -------------------------------------------------------------------------------------------
+
+AEACN = {
+    "none": "DOSE NOT CHANGED",
+    "treatment": "DOSE NOT CHANGED",
+    "delayed": "DRUG INTERRUPTED",
+    "not_given": "DRUG WITHDRAWN",
+    "not_applicable": "NOT APPLICABLE",
+}
+AEOUT = {
+    "recovered": "RECOVERED/RESOLVED",
+    "sequelae": "RECOVERED/RESOLVED WITH SEQUELAE",
+    "recovering": "RECOVERING/RESOLVING",
+    "not_recovered": "NOT RECOVERED/NOT RESOLVED",
+    "fatal": "FATAL",
+    "unknown": "UNKNOWN",
+}
+SCALE_NAMES = {"CTCAE v5.0": "CTCAE v5.0", "ASTCT-2019": "ASTCT 2019"}
+
+
+@register("AE", standard=SDTMIG, order=30)
+def build_ae(ctx: BuildContext) -> list[Dataset]:
+    data: ExportData = ctx.data
+    subjs = subjects(data)
+    crs = {e["id"]: e for e in data.forms["crs_episodes"]}
+    icans = {e["id"]: e for e in data.forms["icans_episodes"]}
+    rows = []
+    extra = []
+    for ae in data.forms["adverse_events"]:
+        subj = subjs[ae["subject_id"]]
+        end = ae["resolution_date"] if ae["resolution_date"] and ae["resolution_date"] <= data.cutoff else None
+        episode = crs.get(ae["crs_episode_id"]) or icans.get(ae["icans_episode_id"])
+        kind = "CRS" if ae["crs_episode_id"] else ("ICANS" if ae["icans_episode_id"] else "")
+        row = _base(data, subj, "AE") | {
+            "AESPID": str(ae["id"]),
+            "AETERM": data.text("AE", "AETERM", ae["verbatim"], ae["ctcae_term"]),
+            "AELLT": ae["ctcae_term"],
+            "AELLTCD": _num(int(ae["meddra_code"])) if ae["meddra_code"] else None,
+            "AEDECOD": ae["ctcae_term"],
+            "AECAT": kind or None,
+            "AEBODSYS": ae["soc"] or None,
+            "AESOC": ae["soc"] or None,
+            "AESER": _yn(ae["serious"]),
+            "AEACN": AEACN.get(ae["action"], "UNKNOWN"),
+            "AEREL": (ae["relationship_car_t"] or "").upper() or None,
+            "AEOUT": AEOUT.get(ae["outcome"]),
+            "AESCONG": _yn(ae["serious_congenital_anomaly"]),
+            "AESDISAB": _yn(ae["serious_disability"]),
+            "AESDTH": _yn(ae["serious_death"]),
+            "AESHOSP": _yn(ae["serious_hospitalisation"]),
+            "AESLIFE": _yn(ae["serious_life_threatening"]),
+            "AESMIE": _yn(ae["serious_important_medical_event"]),
+            "AECONTRT": "Y" if ae["action"] == "treatment" else "N",
+            "AETOXGR": str(ae["grade"]),
+            "AESTDTC": iso(ae["onset_date"]),
+            "AEENDTC": iso(end),
+            "AESTDY": sdtm_day(ae["onset_date"], subj.ref),
+            "AEENDY": sdtm_day(end, subj.ref),
+            "_sort": (ae["onset_date"], ae["id"]),
+        }
+        rows.append(row)
+        items = [
+            ("TOXGRSCL", "Toxicity Grading Scale", SCALE_NAMES.get(ae["grade_scale"], ae["grade_scale"])),
+            ("AERELLD", "Relationship to Lymphodepletion", (ae["relationship_lymphodepletion"] or "").upper()),
+            ("AESI", "Adverse Event of Special Interest", "Y" if ae["special_interest"] else None),
+            ("AECOLPER", "Collection Period", (ae["collection_period"] or "").replace("_", " ").upper()),
+            ("AESTDY0", "Study Day of Start (Day-0 clock)", day0(ae["onset_date"], subj.ref)),
+            ("AEENDY0", "Study Day of End (Day-0 clock)", day0(end, subj.ref)),
+        ]
+        if episode is not None:
+            items.append(("AEEPISOD", f"{kind} Episode Number", str(episode["number"])))
+            if episode["adjudicated_grade"] is not None:
+                items.append(("AEADJGR", "Grade Adjudicated by Investigator", "Y"))
+        extra.append((row, items))
+    _sequence(rows, "AE", lambda r: r["_sort"])
+    supp = Supp("AE")
+    for row, items in extra:
+        for qnam, qlabel, qval in items:
+            supp.add(row, qnam, qlabel, qval)
+    dataset = make_dataset(
+        "AE",
+        standard=SDTMIG,
+        ig_dataset="AE",
+        variables=[
+            "STUDYID",
+            "DOMAIN",
+            "USUBJID",
+            "AESEQ",
+            "AESPID",
+            "AETERM",
+            "AELLT",
+            "AELLTCD",
+            "AEDECOD",
+            "AECAT",
+            "AEBODSYS",
+            "AESOC",
+            "AESER",
+            "AEACN",
+            "AEREL",
+            "AEOUT",
+            "AESCONG",
+            "AESDISAB",
+            "AESDTH",
+            "AESHOSP",
+            "AESLIFE",
+            "AESMIE",
+            "AECONTRT",
+            "AETOXGR",
+            "AESTDTC",
+            "AEENDTC",
+            "AESTDY",
+            "AEENDY",
+        ],
+        rows=rows,
+        keys=("USUBJID", "AESEQ"),
+        omitted={
+            "AEPTCD": "CTCAE v5.0 publishes one MedDRA LLT code per term, not the PT code (no licensed MedDRA).",
+            "AEHLT": "Not in CTCAE v5.0 (no licensed MedDRA hierarchy).",
+            "AEHLTCD": "Not in CTCAE v5.0 (no licensed MedDRA hierarchy).",
+            "AEHLGT": "Not in CTCAE v5.0 (no licensed MedDRA hierarchy).",
+            "AEHLGTCD": "Not in CTCAE v5.0 (no licensed MedDRA hierarchy).",
+            "AEBDSYCD": "CTCAE v5.0 names the SOC but publishes no SOC code.",
+            "AESOCCD": "CTCAE v5.0 names the SOC but publishes no SOC code.",
+        },
+        notes=[
+            "AEDECOD/AELLT: the CTCAE v5.0 term (a MedDRA LLT); AELLTCD its MedDRA code; AEBODSYS/AESOC the "
+            "SOC CTCAE publishes with it.",
+            "AETOXGR: the grade number; scale in SUPPAE.TOXGRSCL: CTCAE v5.0, or ASTCT 2019 for the CRS "
+            "and ICANS AEs (AECAT = CRS / ICANS) the system keeps in step with their episodes.",
+            "AEREL: relationship to the CAR-T cells; to lymphodepletion in SUPPAE.AERELLD.",
+            DAY_CONVENTION,
+        ],
+    )
+    return [dataset, supp.dataset(data)]
+
+
+# --- CM -------------------------------------------------------------------------------------------
+
+ROUTES = {
+    "oral": "ORAL",
+    "iv": "INTRAVENOUS",
+    "sc": "SUBCUTANEOUS",
+    "im": "INTRAMUSCULAR",
+    "inhaled": "RESPIRATORY (INHALATION)",
+    "topical": "TOPICAL",
+    "rectal": "RECTAL",
+    "intrathecal": "INTRATHECAL",
+}
+
+
+@register("CM", standard=SDTMIG, order=40)
+def build_cm(ctx: BuildContext) -> list[Dataset]:
+    data: ExportData = ctx.data
+    subjs = subjects(data)
+    rows = []
+    extra = []
+    for cm in data.forms["conmeds"]:
+        subj = subjs[cm["subject_id"]]
+        stop = cm["stop_date"] if cm["stop_date"] and cm["stop_date"] <= data.cutoff else None
+        category = (cm["category"] or "").replace("_", " ").upper()
+        row = _base(data, subj, "CM") | {
+            "CMTRT": data.text("CM", "CMTRT", cm["medication_name"], cm["atc_code"] or category),
+            "CMCAT": category or None,
+            "CMCLASCD": cm["atc_code"] or None,
+            "CMINDC": data.text("CM", "CMINDC", cm["indication"]) or None,
+            "CMDOSE": _num(cm["dose"]),
+            "CMDOSU": cm["dose_unit"] or None,
+            "CMROUTE": ROUTES.get(cm["route"], cm["route"].upper() or None) if cm["route"] else None,
+            "CMSTDTC": iso(cm["start_date"]),
+            "CMENDTC": iso(stop),
+            "CMSTDY": sdtm_day(cm["start_date"], subj.ref),
+            "CMENDY": sdtm_day(stop, subj.ref),
+            "CMENRTPT": "ONGOING" if cm["ongoing"] and stop is None else None,
+            "CMENTPT": iso(data.cutoff) if cm["ongoing"] and stop is None else None,
+            "_sort": (cm["start_date"], cm["id"]),
+        }
+        rows.append(row)
+        items = [
+            (
+                "DEXAEQ",
+                "Dexamethasone-Equivalent Dose (mg/day)",
+                _plain(cm["dexamethasone_equivalent_mg"]) if cm["dexamethasone_equivalent_mg"] is not None else None,
+            ),
+            ("CMSTDY0", "Study Day of Start (Day-0 clock)", day0(cm["start_date"], subj.ref)),
+            ("CMENDY0", "Study Day of End (Day-0 clock)", day0(stop, subj.ref)),
+        ]
+        extra.append((row, items))
+    _sequence(rows, "CM", lambda r: r["_sort"])
+    supp = Supp("CM")
+    for row, items in extra:
+        for qnam, qlabel, qval in items:
+            supp.add(row, qnam, qlabel, qval)
+    dataset = make_dataset(
+        "CM",
+        standard=SDTMIG,
+        ig_dataset="CM",
+        variables=[
+            "STUDYID",
+            "DOMAIN",
+            "USUBJID",
+            "CMSEQ",
+            "CMTRT",
+            "CMCAT",
+            "CMCLASCD",
+            "CMINDC",
+            "CMDOSE",
+            "CMDOSU",
+            "CMROUTE",
+            "CMSTDTC",
+            "CMENDTC",
+            "CMSTDY",
+            "CMENDY",
+            "CMENRTPT",
+            "CMENTPT",
+        ],
+        rows=rows,
+        keys=("USUBJID", "CMSEQ"),
+        notes=[
+            "CMTRT: the verbatim name in ASCII (a name left empty by that falls back to the ATC code or the "
+            "category); CMCLASCD: the WHO ATC code when entered. Medications are not WHODrug-coded (no CMDECOD).",
+            DAY_CONVENTION,
+        ],
+    )
+    return [dataset, supp.dataset(data)]
+
+
+# --- DS -------------------------------------------------------------------------------------------
+
+END_OF_STUDY = {
+    "completed": "COMPLETED",
+    "withdrawn": "WITHDRAWAL BY SUBJECT",
+    "lost": "LOST TO FOLLOW-UP",
+    "screen_failed": "SCREEN FAILURE",
+}
+NOT_INFUSED = {
+    "manufacturing_failure": "TECHNICAL PROBLEMS",
+    "out_of_specification": "TECHNICAL PROBLEMS",
+    "progression": "PROGRESSIVE DISEASE",
+    "death": "DEATH",
+    "infection": "ADVERSE EVENT",
+    "withdrawal": "WITHDRAWAL BY SUBJECT",
+}
+
+
+@register("DS", standard=SDTMIG, order=50)
+def build_ds(ctx: BuildContext) -> list[Dataset]:
+    data: ExportData = ctx.data
+    subjs = subjects(data)
+    infusions = data.by_subject("infusions")
+    deaths = data.by_subject("deaths")
+    rows = []
+    extra = []
+
+    def add(subj: Subj, term: str, decod: str, cat: str, on: date | None, dtc: str | None, order: int) -> None:
+        row = _base(data, subj, "DS") | {
+            "DSTERM": term,
+            "DSDECOD": decod,
+            "DSCAT": cat,
+            "DSSTDTC": dtc or iso(on),
+            "DSSTDY": sdtm_day(on, subj.ref),
+            "_sort": (on or date.max, order),
+        }
+        rows.append(row)
+        extra.append((row, [("DSSTDY0", "Study Day of Start (Day-0 clock)", day0(on, subj.ref))]))
+
+    for consent in data.forms["consents"]:
+        subj = subjs[consent["subject_id"]]
+        add(
+            subj,
+            "INFORMED CONSENT OBTAINED",
+            "INFORMED CONSENT OBTAINED",
+            "PROTOCOL MILESTONE",
+            consent["consent_date"],
+            None,
+            0,
+        )
+    for subj in subjs.values():
+        infs = sorted(infusions.get(subj.id, []), key=lambda r: r["infusion_start"])
+        if infs:
+            first = infs[0]
+            add(
+                subj,
+                "CAR-T CELLS INFUSED",
+                "CAR-T CELLS INFUSED",
+                "PROTOCOL MILESTONE",
+                first["infusion_date"],
+                _local(first["infusion_start"], subj.tz),
+                1,
+            )
+        s = subj.row
+        status_date = s["status_date"] if s["status_date"] and s["status_date"] <= data.cutoff else None
+        died = sorted(deaths.get(subj.id, []), key=lambda r: r["death_date"])
+        for death in died[:1]:
+            cat = "DISPOSITION EVENT" if s["status"] == "died" and status_date else "OTHER EVENT"
+            add(
+                subj,
+                data.text("DS", "DSTERM", death["cause_detail"], "DEATH").upper(),
+                "DEATH",
+                cat,
+                death["death_date"],
+                None,
+                3,
+            )
+        if status_date is None:
+            continue
+        if s["status"] in END_OF_STUDY:
+            decod = END_OF_STUDY[s["status"]]
+            add(
+                subj,
+                data.text("DS", "DSTERM", s["status_reason"], decod).upper(),
+                decod,
+                "DISPOSITION EVENT",
+                status_date,
+                None,
+                2,
+            )
+        elif s["status"] == "not_infused":
+            decod = NOT_INFUSED.get(s["not_infused_reason"], "OTHER")
+            term = (s["not_infused_reason"] or "not infused").replace("_", " ").upper()
+            add(subj, f"NOT INFUSED: {term}", decod, "DISPOSITION EVENT", status_date, None, 2)
+        elif s["status"] == "died" and not died:
+            add(subj, "DEATH", "DEATH", "DISPOSITION EVENT", status_date, None, 3)
+    _sequence(rows, "DS", lambda r: r["_sort"])
+    supp = Supp("DS")
+    for row, items in extra:
+        for qnam, qlabel, qval in items:
+            supp.add(row, qnam, qlabel, qval)
+    dataset = make_dataset(
+        "DS",
+        standard=SDTMIG,
+        ig_dataset="DS",
+        variables=["STUDYID", "DOMAIN", "USUBJID", "DSSEQ", "DSTERM", "DSDECOD", "DSCAT", "DSSTDTC", "DSSTDY"],
+        rows=rows,
+        keys=("USUBJID", "DSSEQ"),
+        notes=[
+            "Protocol milestones: informed consent, first CAR-T infusion (sponsor term CAR-T CELLS INFUSED). "
+            "Disposition events: end of study from the subject's status (completed, withdrawn, lost to "
+            "follow-up, screen failure, not infused with its reason) and death (an OTHER EVENT when the "
+            "subject had left the study before dying).",
+            DAY_CONVENTION,
+        ],
+    )
+    return [dataset, supp.dataset(data)]
+
+
+# --- LB -------------------------------------------------------------------------------------------
+
+#: analyte → (LBTESTCD, LBTEST); CDISC test codes where one exists, ≤ 8 characters
+LB_TESTS = {
+    "WBC": ("WBC", "Leukocytes"),
+    "ANC": ("NEUT", "Neutrophils"),
+    "ALC": ("LYM", "Lymphocytes"),
+    "HGB": ("HGB", "Hemoglobin"),
+    "PLT": ("PLAT", "Platelets"),
+    "BLAST": ("BLASTLE", "Blasts/Leukocytes"),
+    "ALT": ("ALT", "Alanine Aminotransferase"),
+    "AST": ("AST", "Aspartate Aminotransferase"),
+    "TBIL": ("BILI", "Bilirubin"),
+    "CREAT": ("CREAT", "Creatinine"),
+    "ALB": ("ALB", "Albumin"),
+    "LDH": ("LDH", "Lactate Dehydrogenase"),
+    "URATE": ("URATE", "Urate"),
+    "K": ("K", "Potassium"),
+    "NA": ("SODIUM", "Sodium"),
+    "PT": ("PT", "Prothrombin Time"),
+    "APTT": ("APTT", "Activated Partial Thromboplastin Time"),
+    "INR": ("INR", "Prothrombin Intl. Normalized Ratio"),
+    "FIB": ("FIBRINO", "Fibrinogen"),
+    "DDIMER": ("DDIMER", "D-Dimer"),
+    "CRP": ("CRP", "C Reactive Protein"),
+    "FERRITIN": ("FERRITIN", "Ferritin"),
+    "IL6": ("IL6", "Interleukin 6"),
+    "IL2": ("IL2", "Interleukin 2"),
+    "IL10": ("IL10", "Interleukin 10"),
+    "IFNG": ("IFNG", "Interferon Gamma"),
+    "TNFA": ("TNFA", "Tumor Necrosis Factor Alpha"),
+    "CD3_PCT": ("CD3LY", "CD3+ Cells/Lymphocytes"),
+    "CD3_ABS": ("CD3", "CD3+ Cells"),
+    "CD3CD7P_PCT": ("CD37PLY", "CD3+CD7+ Cells/Lymphocytes"),
+    "CD3CD7P_ABS": ("CD37P", "CD3+CD7+ Cells"),
+    "CD3CD7N_PCT": ("CD37NLY", "CD3+CD7- Cells/Lymphocytes"),
+    "CD3CD7N_ABS": ("CD37N", "CD3+CD7- Cells"),
+    "CD4_PCT": ("CD4LY", "CD4+ Cells/Lymphocytes"),
+    "CD4_ABS": ("CD4", "CD4+ Cells"),
+    "CD8_PCT": ("CD8LY", "CD8+ Cells/Lymphocytes"),
+    "CD8_ABS": ("CD8", "CD8+ Cells"),
+    "CD56_PCT": ("CD56LY", "CD56+ Cells/Lymphocytes"),
+    "CD56_ABS": ("CD56", "CD56+ Cells"),
+    "CAR_COPIES": ("CARCPY", "CAR Transgene Copies"),
+    "CAR_PCT": ("CARTCD3", "CAR+ T Cells/CD3+ Cells"),
+    "CAR_ABS": ("CART", "CAR+ T Cells"),
+}
+LB_CATEGORIES = {
+    "CBC": "HEMATOLOGY",
+    "CHEM": "CHEMISTRY",
+    "COAG": "COAGULATION",
+    "INFL": "INFLAMMATORY MARKERS",
+    "TNK": "LYMPHOCYTE SUBSETS",
+    "CART": "CAR-T KINETICS",
+}
+NRIND = {"H": "HIGH", "L": "LOW", "N": "NORMAL"}
+
+
+def _decimal_text(value: Decimal | None) -> str | None:
+    return None if value is None else _plain(value)
+
+
+def _flag_last_before_exposure(rows: list[dict[str, Any]], prefix: str, first_dose: dict[str, date]) -> None:
+    """--LOBXFL = Y on each subject's last result per test dated on or before the first dose."""
+    last: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        ref = first_dose.get(row["USUBJID"])
+        on = row["_date"]
+        if ref is None or on > ref:
+            continue
+        key = (row["USUBJID"], row[f"{prefix}TESTCD"])
+        if key not in last or row["_sort"] >= last[key]["_sort"]:
+            last[key] = row
+    for row in last.values():
+        row[f"{prefix}LOBXFL"] = "Y"
+
+
+def _first_doses(data: ExportData, subjs: dict[int, Subj]) -> dict[str, date]:
+    out: dict[str, date] = {}
+    for name, field_name in (("lymphodepletions", "start_date"), ("infusions", "infusion_date")):
+        for row in data.forms[name]:
+            usubjid = subjs[row["subject_id"]].usubjid
+            if row[field_name] is not None and (usubjid not in out or row[field_name] < out[usubjid]):
+                out[usubjid] = row[field_name]
+    return out
+
+
+@register("LB", standard=SDTMIG, order=60)
+def build_lb(ctx: BuildContext) -> list[Dataset]:
+    data: ExportData = ctx.data
+    subjs = subjects(data)
+    rows = []
+    for lab in data.forms["labs"]:
+        subj = subjs[lab["subject_id"]]
+        testcd, test = LB_TESTS.get(lab["analyte"], (lab["analyte"][:8], lab["analyte"]))
+        standard_value = lab["standard_value"]
+        rows.append(
+            _base(data, subj, "LB")
+            | {
+                "LBTESTCD": testcd,
+                "LBTEST": test,
+                "LBCAT": LB_CATEGORIES.get(lab["panel"], lab["panel"].upper()),
+                "LBORRES": _decimal_text(lab["value"]),
+                "LBORRESU": lab["unit"],
+                "LBORNRLO": _decimal_text(lab["lln"]),
+                "LBORNRHI": _decimal_text(lab["uln"]),
+                "LBSTRESC": _decimal_text(standard_value),
+                "LBSTRESN": _num(standard_value),
+                "LBSTRESU": lab["standard_unit"] or None,
+                "LBSTNRLO": _num(lab["standard_lln"]),
+                "LBSTNRHI": _num(lab["standard_uln"]),
+                "LBNRIND": NRIND.get(lab["flag"]),
+                "VISITNUM": data.visits.get(lab["visit_id"], {}).get("num"),
+                "VISIT": data.visits.get(lab["visit_id"], {}).get("name"),
+                "LBDTC": iso(lab["collected_on"]),
+                "LBDY": sdtm_day(lab["collected_on"], subj.ref),
+                "_date": lab["collected_on"],
+                "_sort": (lab["collected_on"], testcd, lab["id"]),
+                "_day0": day0(lab["collected_on"], subj.ref),
+            }
+        )
+    _flag_last_before_exposure(rows, "LB", _first_doses(data, subjs))
+    _sequence(rows, "LB", lambda r: r["_sort"])
+    supp = Supp("LB")
+    for row in rows:
+        supp.add(row, "LBDY0", "Study Day of Collection (Day-0 clock)", row["_day0"])
+    dataset = make_dataset(
+        "LB",
+        standard=SDTMIG,
+        ig_dataset="LB",
+        variables=[
+            "STUDYID",
+            "DOMAIN",
+            "USUBJID",
+            "LBSEQ",
+            "LBTESTCD",
+            "LBTEST",
+            "LBCAT",
+            "LBORRES",
+            "LBORRESU",
+            "LBORNRLO",
+            "LBORNRHI",
+            "LBSTRESC",
+            "LBSTRESN",
+            "LBSTRESU",
+            "LBSTNRLO",
+            "LBSTNRHI",
+            "LBNRIND",
+            "LBLOBXFL",
+            "VISITNUM",
+            "VISIT",
+            "LBDTC",
+            "LBDY",
+        ],
+        rows=rows,
+        keys=("USUBJID", "LBSEQ"),
+        notes=[
+            "LBSTRESN/LBSTRESU: the value converted to the study's standard unit (clinical.units); "
+            "LBNRIND from the reference range of the report or, without one, the site's table.",
+            "LBLOBXFL: the last result per test dated on or before the first dose (RFXSTDTC, date only).",
+            DAY_CONVENTION,
+        ],
+    )
+    return [dataset, supp.dataset(data)]
+
+
+# --- VS -------------------------------------------------------------------------------------------
+
+VS_TESTS = (
+    ("temperature_c", "TEMP", "Temperature", "C"),
+    ("systolic_bp", "SYSBP", "Systolic Blood Pressure", "mmHg"),
+    ("diastolic_bp", "DIABP", "Diastolic Blood Pressure", "mmHg"),
+    ("heart_rate", "PULSE", "Pulse Rate", "beats/min"),
+    ("spo2", "OXYSAT", "Oxygen Saturation", "%"),
+)
+
+
+@register("VS", standard=SDTMIG, order=70)
+def build_vs(ctx: BuildContext) -> list[Dataset]:
+    data: ExportData = ctx.data
+    subjs = subjects(data)
+    rows = []
+    for vs in data.forms["vitals"]:
+        subj = subjs[vs["subject_id"]]
+        for field_name, testcd, test, unit in VS_TESTS:
+            value = vs[field_name]
+            if value is None:
+                continue
+            rows.append(
+                _base(data, subj, "VS")
+                | {
+                    "VSTESTCD": testcd,
+                    "VSTEST": test,
+                    "VSORRES": _plain(value),
+                    "VSORRESU": unit,
+                    "VSSTRESC": _plain(value),
+                    "VSSTRESN": _num(value),
+                    "VSSTRESU": unit,
+                    "VISITNUM": data.visits.get(vs["visit_id"], {}).get("num"),
+                    "VISIT": data.visits.get(vs["visit_id"], {}).get("name"),
+                    "VSDTC": iso(vs["assessment_date"]),
+                    "VSDY": sdtm_day(vs["assessment_date"], subj.ref),
+                    "_date": vs["assessment_date"],
+                    "_sort": (vs["assessment_date"], testcd, vs["id"]),
+                    "_day0": day0(vs["assessment_date"], subj.ref),
+                }
+            )
+    _flag_last_before_exposure(rows, "VS", _first_doses(data, subjs))
+    _sequence(rows, "VS", lambda r: r["_sort"])
+    supp = Supp("VS")
+    for row in rows:
+        supp.add(row, "VSDY0", "Study Day of Collection (Day-0 clock)", row["_day0"])
+    dataset = make_dataset(
+        "VS",
+        standard=SDTMIG,
+        ig_dataset="VS",
+        variables=[
+            "STUDYID",
+            "DOMAIN",
+            "USUBJID",
+            "VSSEQ",
+            "VSTESTCD",
+            "VSTEST",
+            "VSORRES",
+            "VSORRESU",
+            "VSSTRESC",
+            "VSSTRESN",
+            "VSSTRESU",
+            "VSLOBXFL",
+            "VISITNUM",
+            "VISIT",
+            "VSDTC",
+            "VSDY",
+        ],
+        rows=rows,
+        keys=("USUBJID", "VSSEQ"),
+        notes=["VSLOBXFL: the last result per test dated on or before the first dose.", DAY_CONVENTION],
+    )
+    return [dataset, supp.dataset(data)]
+
+
+# --- MH -------------------------------------------------------------------------------------------
+
+
+@register("MH", standard=SDTMIG, order=80)
+def build_mh(ctx: BuildContext) -> list[Dataset]:
+    data: ExportData = ctx.data
+    subjs = subjects(data)
+    rows = []
+    for mh in data.forms["medical_history"]:
+        subj = subjs[mh["subject_id"]]
+        rows.append(
+            _base(data, subj, "MH")
+            | {
+                "MHTERM": data.text("MH", "MHTERM", mh["condition"], "UNCODED NON-ASCII TERM"),
+                "MHCAT": "GENERAL MEDICAL HISTORY",
+                "MHSTDTC": mh["onset_date"] or None,
+                "MHENDTC": mh["end_date"] or None,
+                "MHENRTPT": "ONGOING" if mh["ongoing"] else None,
+                "MHENTPT": "INFORMED CONSENT" if mh["ongoing"] else None,
+                "_sort": (mh["onset_date"] or "", mh["id"]),
+            }
+        )
+    _sequence(rows, "MH", lambda r: r["_sort"])
+    dataset = make_dataset(
+        "MH",
+        standard=SDTMIG,
+        ig_dataset="MH",
+        variables=[
+            "STUDYID",
+            "DOMAIN",
+            "USUBJID",
+            "MHSEQ",
+            "MHTERM",
+            "MHCAT",
+            "MHSTDTC",
+            "MHENDTC",
+            "MHENRTPT",
+            "MHENTPT",
+        ],
+        rows=rows,
+        keys=("USUBJID", "MHSEQ"),
+        notes=[
+            "History dates as recorded: partial ISO 8601 (YYYY or YYYY-MM) where the day or month is unknown; "
+            "not imputed. Conditions are not MedDRA-coded (no MHDECOD).",
+            "No study days: history precedes the study.",
+        ],
+    )
+    return [dataset]
+
+
+SDTM_CORE = ["DM", "EX", "AE", "CM", "DS", "LB", "VS", "MH"]
+
+
+def all_rows(datasets: Iterable[Dataset]) -> int:
+    return sum(len(d.rows) for d in datasets)

@@ -1,0 +1,323 @@
+"""Exports: requesting one, building it, recording downloads (DESIGN §3 exports/, §4a, §5).
+
+The pattern of endpoint runs (endpoints.services): an export is requested in one transaction
+with its outbox row; the relay hands it to Celery (`exports.tasks.build_export`). Building reads
+the data ONCE at the export's snapshot time from the audit trail (exports.sdtm.load → a
+reproducible data cut), limited to the sites the requester may export and to records dated on or
+before the clinical cut-off; reports progress in short transactions; and writes the files, the
+dataset rows, the conformance report and the "succeeded" status in ONE transaction at the end,
+guarded by the attempt number (a worker killed mid-export leaves no file; a superseded attempt
+writes nothing). An export whose conformance report has errors still succeeds and is marked so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crf.audit import audit_context
+from exports import checks, datasets, sdtm, writers
+from exports.findings import ERROR, WARNING
+from exports.models import (
+    DownloadChannel,
+    Export,
+    ExportDataset,
+    ExportDownload,
+    ExportFile,
+    ExportFormat,
+    ExportStatus,
+    ExportTrigger,
+)
+from study import access
+from study.models import Site, Study
+from study.roles import Action
+from trialsite.version import code_version
+
+if TYPE_CHECKING:
+    from study.models import User
+
+logger = logging.getLogger(__name__)
+
+TASK_NAME = "exports.tasks.build_export"
+MAX_ATTEMPTS = 2
+#: DESIGN §4a: "start endpoint runs and de-identified exports"
+EXPORT_ACTION = Action.START_ENDPOINT_RUNS
+DEFINE_FILE = "define.json"
+
+
+def available_datasets() -> list[str]:
+    return list(datasets.builders())
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+@transaction.atomic
+def request_export(
+    *,
+    actor: User | None,
+    study: Study,
+    cutoff_date: date,
+    dataset_names: Iterable[str] | None = None,
+    formats: Iterable[str] | None = None,
+    snapshot_at: datetime | None = None,
+    trigger: str = ExportTrigger.PAGE,
+    now: datetime | None = None,
+) -> Export:
+    """Record an export request and its outbox row in one transaction. `actor` None is the
+    system (the management command without --user): every site of the study."""
+    from crf.outbox import enqueue
+
+    now = now or timezone.now()
+    if actor is not None and not access.can_anywhere(actor, EXPORT_ACTION, study=study):
+        raise PermissionDenied
+    names = list(dict.fromkeys(dataset_names or sdtm.SDTM_CORE))
+    chosen_formats = list(dict.fromkeys(formats or [ExportFormat.CSV, ExportFormat.XPT]))
+    errors: dict[str, str] = {}
+    unknown = [n for n in names if n not in available_datasets()]
+    if not names or unknown:
+        errors["datasets"] = _("Unknown datasets: %(names)s. Choose from %(choices)s.") % {
+            "names": ", ".join(unknown) or "-",
+            "choices": ", ".join(available_datasets()),
+        }
+    if not chosen_formats or any(f not in ExportFormat.values for f in chosen_formats):
+        errors["formats"] = _("Choose CSV, XPT or both.")
+    if snapshot_at is not None and timezone.is_naive(snapshot_at):
+        errors["snapshot_at"] = _("Give the snapshot time with its time zone.")
+    elif snapshot_at is not None and snapshot_at > now:
+        errors["snapshot_at"] = _("The snapshot time cannot be in the future.")
+    if cutoff_date > now.date():
+        errors["cutoff_date"] = _("The clinical cut-off date cannot be in the future.")
+    if errors:
+        raise ValidationError(errors)
+    sites = Site.objects.filter(study=study)
+    if actor is not None:
+        sites = sites.filter(pk__in=access.sites_where(actor, EXPORT_ACTION).values("pk"))
+    export = Export(
+        study=study,
+        requested_by=actor,
+        requested_at=now,
+        trigger=trigger,
+        site_ids=sorted(sites.values_list("pk", flat=True)),
+        datasets=names,
+        formats=chosen_formats,
+        cutoff_date=cutoff_date,
+        snapshot_at=snapshot_at,
+    )
+    export.full_clean()
+    with audit_context(user=actor, reason="export requested"):
+        export.save()
+        enqueue(task_name=TASK_NAME, export_id=export.pk)
+    return export
+
+
+def _claim(export_id: int, now: datetime) -> tuple[Export, int] | None:
+    with transaction.atomic():
+        export = Export.objects.select_for_update().get(pk=export_id)
+        if export.status in (ExportStatus.SUCCEEDED, ExportStatus.FAILED):
+            return None
+        with audit_context(user=None, reason="export started"):
+            if export.attempts >= MAX_ATTEMPTS:
+                export.status = ExportStatus.FAILED
+                export.error = f"the worker stopped during each of {export.attempts} attempts"
+                export.finished_at = now
+                export.save(update_fields=["status", "error", "finished_at"])
+                return None
+            export.attempts += 1
+            export.status = ExportStatus.RUNNING
+            export.progress = 0
+            export.started_at = now
+            export.snapshot_at = export.snapshot_at or now
+            export.code_version = code_version()
+            export.error = ""
+            export.save(
+                update_fields=["attempts", "status", "progress", "started_at", "snapshot_at", "code_version", "error"]
+            )
+        return export, export.attempts
+
+
+def _progress(export_id: int, attempt: int, value: int) -> None:
+    Export.objects.filter(pk=export_id, attempts=attempt, status=ExportStatus.RUNNING).update(progress=value)
+
+
+def define_document(export: Export, built: list[datasets.Dataset]) -> dict[str, Any]:
+    """The export's define file: the cut, and per dataset its standard, label, keys, variables
+    (name, label, type), the expected variables left out with why, and its conventions."""
+    assert export.snapshot_at is not None
+    return {
+        "study": export.study.code,
+        "cutoff_date": export.cutoff_date.isoformat(),
+        "snapshot_at": export.snapshot_at.astimezone(timezone.get_fixed_timezone(0)).isoformat(),
+        "data_source": "audit-trail snapshot at snapshot_at; records dated after cutoff_date left out",
+        "day_convention": sdtm.DAY_CONVENTION,
+        "grading_scales": {
+            "AE.AETOXGR": "grade number; scale per record in SUPPAE.TOXGRSCL: CTCAE v5.0, or ASTCT 2019 "
+            "for the CRS and ICANS AEs (AECAT = CRS / ICANS)",
+        },
+        "text": "ASCII only; free text with non-ASCII characters has them removed, an emptied verbatim "
+        "falls back to the coded English term",
+        "datasets": [
+            {
+                "name": d.name,
+                "label": d.label,
+                "standard": d.standard,
+                "structure": d.ig_dataset,
+                "keys": list(d.keys),
+                "rows": len(d.rows),
+                "variables": [{"name": c.name, "label": c.label, "type": c.type} for c in d.columns],
+                "omitted_expected": d.omitted,
+                "notes": d.notes,
+            }
+            for d in built
+        ],
+    }
+
+
+def build(export: Export, progress: Any = None) -> tuple[list[datasets.Dataset], list[Any], list[dict[str, Any]]]:
+    """Load the cut once, build the datasets, check them, and render the files (no writes)."""
+    assert export.snapshot_at is not None
+    data = sdtm.load(
+        study=export.study, site_ids=list(export.site_ids), cutoff=export.cutoff_date, at=export.snapshot_at
+    )
+    if progress:
+        progress(20)
+    pause = float(getattr(settings, "EXPORT_STEP_PAUSE_SECONDS", 0) or 0)
+
+    def step(index: int, total: int) -> None:
+        if pause:
+            time.sleep(min(pause, 60.0))
+        if progress:
+            progress(20 + 50 * index // total)
+
+    built = datasets.build_all(data, export.datasets, step)
+    findings = checks.conformance(built, data.text_changes)
+    if progress:
+        progress(75)
+    files: list[dict[str, Any]] = []
+    for dataset in built:
+        for fmt in export.formats:
+            if fmt == ExportFormat.XPT:
+                try:
+                    content = writers.xpt_bytes(dataset)
+                except writers.XptError:
+                    continue  # its problems are errors of the conformance report: no truncated file
+            else:
+                content = writers.csv_bytes(dataset)
+            files.append(
+                {
+                    "dataset": dataset.name,
+                    "fmt": fmt,
+                    "name": f"{dataset.name.lower()}.{fmt}",
+                    "rows": len(dataset.rows),
+                    "content": content,
+                }
+            )
+    define = _canonical(define_document(export, built)).encode()
+    files.append({"dataset": "", "fmt": "json", "name": DEFINE_FILE, "rows": None, "content": define})
+    return built, findings, files
+
+
+def compute_export(*, export_id: int, now: datetime | None = None) -> Export:
+    """Build one export (idempotent: a finished export is left as it is)."""
+    started = time.monotonic()
+    claimed = _claim(export_id, now or timezone.now())
+    if claimed is None:
+        return Export.objects.get(pk=export_id)
+    export, attempt = claimed
+    try:
+        built, findings, files = build(export, lambda value: _progress(export_id, attempt, value))
+        _progress(export_id, attempt, 90)
+    except Exception as exc:  # recorded on the export: the page and the API show why it failed
+        logger.exception("export %s failed", export_id)
+        _finish_failed(export_id, attempt, f"{type(exc).__name__}: {exc}", started)
+        return Export.objects.get(pk=export_id)
+    with transaction.atomic():
+        current = Export.objects.select_for_update().get(pk=export_id)
+        if current.attempts != attempt or current.status != ExportStatus.RUNNING:
+            logger.warning("export %s attempt %s superseded; its files are dropped", export_id, attempt)
+            return current
+        ExportFile.objects.bulk_create(
+            ExportFile(
+                export=current,
+                dataset=item["dataset"],
+                fmt=item["fmt"],
+                name=item["name"],
+                rows=item["rows"],
+                size_bytes=len(item["content"]),
+                sha256=hashlib.sha256(item["content"]).hexdigest(),
+                content=item["content"],
+            )
+            for item in files
+        )
+        ExportDataset.objects.bulk_create(
+            ExportDataset(
+                export=current,
+                name=dataset.name,
+                label=dataset.label,
+                columns=[{"name": c.name, "label": c.label, "type": c.type} for c in dataset.columns],
+                rows=writers.json_rows(dataset),
+                row_count=len(dataset.rows),
+            )
+            for dataset in built
+        )
+        summary = checks.summary(findings)
+        current.row_counts = {d.name: len(d.rows) for d in built}
+        current.conformance = [f.as_dict() for f in findings]
+        current.conformance_errors = summary[ERROR]
+        current.conformance_warnings = summary[WARNING]
+        current.status = ExportStatus.SUCCEEDED
+        current.progress = 100
+        current.finished_at = timezone.now()
+        current.duration_ms = int((time.monotonic() - started) * 1000)
+        with audit_context(user=None, reason="export finished"):
+            current.save()
+    return current
+
+
+def _finish_failed(export_id: int, attempt: int, error: str, started: float) -> None:
+    with transaction.atomic(), audit_context(user=None, reason="export failed"):
+        Export.objects.filter(pk=export_id, attempts=attempt, status=ExportStatus.RUNNING).update(
+            status=ExportStatus.FAILED,
+            error=error[:2000],
+            finished_at=timezone.now(),
+            duration_ms=int((time.monotonic() - started) * 1000),
+        )
+
+
+def fail_stuck_exports(*, now: datetime | None = None) -> list[int]:
+    """Mark failed the exports still "running" past the task time limit (their worker is gone)."""
+    now = now or timezone.now()
+    limit = now - timezone.timedelta(seconds=int(settings.CELERY_TASK_TIME_LIMIT))
+    with transaction.atomic(), audit_context(user=None, reason="export stopped: time limit passed"):
+        stuck = list(
+            Export.objects.select_for_update()
+            .filter(status=ExportStatus.RUNNING, started_at__lt=limit)
+            .values_list("pk", flat=True)
+        )
+        Export.objects.filter(pk__in=stuck).update(
+            status=ExportStatus.FAILED,
+            error=f"still running after the time limit of {settings.CELERY_TASK_TIME_LIMIT} s: the worker stopped",
+            finished_at=now,
+        )
+    return stuck
+
+
+def record_download(
+    *, user: User, export: Export, what: str, channel: str = DownloadChannel.PAGE, file: ExportFile | None = None
+) -> ExportDownload:
+    """Audit one download (or API read) of an export's content."""
+    return ExportDownload.objects.create(
+        export=export, file=file, what=what[:60], user=user, at=timezone.now(), channel=channel
+    )

@@ -1,0 +1,97 @@
+"""Export pages (DESIGN §3 exports/, §4a): the exports of a study with a form to start one, an
+export's page with its progress, conformance report and files, and the audited downloads.
+Thin: gate → form → one service → redirect."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from exports import metadata, selectors, services
+from exports.findings import ERROR, NOTE, WARNING
+from exports.forms import ExportRequestForm
+from exports.models import DownloadChannel, ExportFile, ExportStatus, ExportTrigger
+
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xpt": "application/octet-stream",
+    "json": "application/json; charset=utf-8",
+}
+
+
+def dataset_choices() -> list[tuple[str, str]]:
+    labels = metadata.sdtm_dataset_labels()
+    return [(name, f"{name} · {labels.get(name, name)}") for name in services.available_datasets()]
+
+
+@login_required
+def export_list(request: HttpRequest) -> HttpResponse:
+    studies = list(selectors.studies_for_exports(request.user).order_by("code"))
+    if not studies:
+        raise PermissionDenied
+    study = next((s for s in studies if s.code == request.GET.get("study")), studies[0])
+    form = ExportRequestForm(
+        request.POST or None, initial={"cutoff_date": timezone.localdate()}, dataset_choices=dataset_choices()
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            export = services.request_export(
+                actor=request.user,  # type: ignore[arg-type]
+                study=study,
+                cutoff_date=form.cleaned_data["cutoff_date"],
+                snapshot_at=form.cleaned_data["snapshot_at"],
+                dataset_names=form.cleaned_data["datasets"],
+                formats=form.cleaned_data["formats"],
+                trigger=ExportTrigger.PAGE,
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                for error in errors:
+                    form.add_error(field if field in form.fields else None, error)
+        else:
+            messages.success(request, _("Export requested: it starts as soon as a worker is free."))
+            return redirect("exports:detail", pk=export.pk)
+    exports = selectors.exports_visible_to(request.user).filter(study=study)[:100]
+    return render(request, "exports/list.html", {"study": study, "studies": studies, "exports": exports, "form": form})
+
+
+@login_required
+def export_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    export = selectors.access_export(request.user, pk)
+    files = list(ExportFile.objects.filter(export=export).defer("content").order_by("pk"))
+    findings = export.conformance or []
+    by_severity = {severity: [f for f in findings if f["severity"] == severity] for severity in (ERROR, WARNING, NOTE)}
+    context = {
+        "export": export,
+        "files": files,
+        "errors": by_severity[ERROR],
+        "warnings": by_severity[WARNING],
+        "notes": by_severity[NOTE],
+        "downloads": selectors.downloads_of(export)[:50],
+        "live": export.status in (ExportStatus.QUEUED, ExportStatus.RUNNING),
+    }
+    return render(request, "exports/detail.html", context)
+
+
+@login_required
+def export_file(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    export = selectors.access_export(request.user, pk)
+    file = ExportFile.objects.filter(export=export, name=name).first()
+    if file is None:
+        raise Http404
+    services.record_download(
+        user=request.user,  # type: ignore[arg-type]
+        export=export,
+        file=file,
+        what=file.name,
+        channel=DownloadChannel.PAGE,
+    )
+    response = HttpResponse(bytes(file.content), content_type=CONTENT_TYPES.get(file.fmt, "application/octet-stream"))
+    response["Content-Disposition"] = f'attachment; filename="export-{export.pk}-{file.name}"'
+    response["X-Content-SHA256"] = file.sha256
+    return response

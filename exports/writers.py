@@ -1,0 +1,159 @@
+"""Writers: CSV (UTF-8, the values as built) and SAS transport version 5 (pyreadstat).
+
+SAS v5 transport allows names of at most 8 characters, labels of at most 40, character values
+of at most 200 bytes, and this project writes ASCII only. pyreadstat silently truncates what
+does not fit, so `xpt_problems` checks every name, label and value first and `xpt_bytes`
+refuses to write a dataset with any problem (`XptError` lists each one with its dataset,
+variable and row): never a silent truncation. Numeric dates ("Date" columns, e.g. ADaM *DT)
+are written as SAS dates with the DATE9. format; SDTM --DTC stay ISO 8601 text, as SDTMIG types
+them Char.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+import tempfile
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from crf.csvfiles import FORMULA_PREFIXES
+from exports.datasets import Dataset
+from exports.findings import ERROR, Finding
+
+NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,7}$")
+MAX_LABEL = 40
+MAX_CHAR_BYTES = 200
+
+
+class XptError(ValueError):
+    def __init__(self, problems: list[Finding]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems[:20]))
+
+
+def _ascii(text: str) -> bool:
+    return text.isascii()
+
+
+def xpt_problems(dataset: Dataset) -> list[Finding]:
+    """Everything that would not survive SAS transport v5 unchanged."""
+    out: list[Finding] = []
+
+    def err(check: str, message: str, variable: str = "", row: int | None = None) -> None:
+        out.append(Finding(ERROR, check, dataset.name, message, variable, row))
+
+    if not NAME.match(dataset.name):
+        err("xpt-name", "dataset name must be 1-8 characters: a letter, then letters, digits or _")
+    if len(dataset.label) > MAX_LABEL or not _ascii(dataset.label):
+        err("xpt-label", f"dataset label must be ASCII and at most {MAX_LABEL} characters: {dataset.label!r}")
+    for column in dataset.columns:
+        if not NAME.match(column.name):
+            err("xpt-name", "variable name must be 1-8 characters: a letter, then letters, digits or _", column.name)
+        if len(column.label) > MAX_LABEL or not _ascii(column.label):
+            err("xpt-label", f"label must be ASCII and at most {MAX_LABEL} characters: {column.label!r}", column.name)
+    for number, row in enumerate(dataset.rows, start=1):
+        for column in dataset.columns:
+            value = row.get(column.name)
+            if value is None:
+                continue
+            if column.type == "Char":
+                if not isinstance(value, str):
+                    err("xpt-type", f"character variable holds {type(value).__name__}", column.name, number)
+                elif not _ascii(value):
+                    err("xpt-ascii", f"non-ASCII text {value[:40]!r}", column.name, number)
+                elif len(value.encode()) > MAX_CHAR_BYTES:
+                    err("xpt-length", f"{len(value.encode())} bytes, more than {MAX_CHAR_BYTES}", column.name, number)
+            elif column.type == "Num":
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    err("xpt-type", f"numeric variable holds {type(value).__name__}", column.name, number)
+            elif column.type == "Date" and (isinstance(value, datetime) or not isinstance(value, date)):
+                err("xpt-type", f"date variable holds {type(value).__name__}", column.name, number)
+    return out
+
+
+def frame(dataset: Dataset) -> Any:
+    """The dataset as a pandas DataFrame typed for pyreadstat (missing text = "", number = NaN)."""
+    import pandas as pd
+
+    data: dict[str, list[Any]] = {}
+    for column in dataset.columns:
+        values = dataset.values(column.name)
+        if column.type == "Char":
+            data[column.name] = ["" if v is None else v for v in values]
+        elif column.type == "Num":
+            data[column.name] = [math.nan if v is None else float(v) for v in values]
+        else:
+            data[column.name] = list(values)
+    if dataset.rows:
+        return pd.DataFrame(data, columns=[c.name for c in dataset.columns])
+    return pd.DataFrame(
+        {c.name: pd.Series([], dtype="float64" if c.type != "Char" else "object") for c in dataset.columns}
+    )
+
+
+def xpt_bytes(dataset: Dataset) -> bytes:
+    """The dataset as SAS transport v5 bytes; XptError when anything would not fit unchanged."""
+    import pyreadstat
+
+    problems = xpt_problems(dataset)
+    if problems:
+        raise XptError(problems)
+    df = frame(dataset)
+    formats = {c.name: "DATE9." for c in dataset.columns if c.type == "Date"}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{dataset.name.lower()}.xpt"
+        pyreadstat.write_xport(
+            df,
+            str(path),
+            file_label=dataset.label,
+            column_labels=[c.label for c in dataset.columns],
+            table_name=dataset.name,
+            file_format_version=5,
+            variable_format=formats or None,
+        )
+        return path.read_bytes()
+
+
+NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+
+
+def csv_value(value: Any) -> str:
+    """One CSV cell: "" for missing, integral numbers without ".0", dates ISO 8601, and text a
+    spreadsheet would evaluate as a formula (first character =, +, -, @, tab or CR, and not a
+    plain number such as "-19") prefixed with ' (OWASP "CSV injection", as crf.csvfiles)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        if value.startswith(FORMULA_PREFIXES) and not NUMBER.match(value):
+            return "'" + value
+        return value
+    return str(value)
+
+
+def csv_bytes(dataset: Dataset) -> bytes:
+    """The dataset as CSV for analysis tools (UTF-8 without BOM, LF line ends, a header of
+    variable names, "" for missing values, formula-like text neutralised by `csv_value`)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([c.name for c in dataset.columns])
+    for row in dataset.rows:
+        writer.writerow([csv_value(row.get(c.name)) for c in dataset.columns])
+    return out.getvalue().encode("utf-8")
+
+
+def json_rows(dataset: Dataset) -> list[list[Any]]:
+    """The rows as JSON-ready lists in column order (dates ISO 8601)."""
+    return [
+        [v.isoformat() if isinstance(v, date) else v for v in (row.get(c.name) for c in dataset.columns)]
+        for row in dataset.rows
+    ]

@@ -1,0 +1,65 @@
+"""The demo study's export (issue 14 "Done when"): the 24 demo subjects loaded through the
+services, exported by the demo statistician with the management command; the conformance report
+has zero errors and zero warnings (docs/exports.md shows it), and no identity value of any demo
+subject (names, birth dates, hospital numbers, phones) nor an infusion checker's name appears
+in any file."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import pytest
+from django.core.management import call_command
+
+from exports.models import Export, ExportFile
+from study.models import Site, User
+from subjects.demo import load_demo_subjects
+from subjects.models import IdentityRecord
+
+pytestmark = pytest.mark.req("ISSUE-14")
+
+TODAY = date(2026, 11, 25)
+
+
+@pytest.mark.timeout(900)  # ~700 form saves through the services before the export
+def test_the_demo_studys_export_has_no_conformance_errors(db, settings, tmp_path):
+    settings.DEBUG = True
+    call_command("load_demo_study", "--no-subjects", stdout=io.StringIO())
+    site = Site.objects.get(code="01")
+    load_demo_subjects(site=site, user=User.objects.get(username="coordinator"), today=TODAY)
+    out = io.StringIO()
+    call_command(
+        "export_datasets",
+        "--study",
+        site.study.code,
+        "--cutoff",
+        TODAY.isoformat(),
+        "--user",
+        "statistician",
+        "--out",
+        str(tmp_path),
+        "--verbosity",
+        "2",
+        stdout=out,
+    )
+    print(out.getvalue())  # the report docs/exports.md shows
+    export = Export.objects.get()
+    assert export.conformance_errors == 0, [f for f in export.conformance if f["severity"] == "error"]
+    assert export.conformance_warnings == 0, [f for f in export.conformance if f["severity"] == "warning"]
+    assert "conformance: 0 errors, 0 warnings" in out.getvalue()
+    assert export.row_counts["DM"] == 24
+    assert export.row_counts["EX"] >= 21 * 3  # 21 infused: two lymphodepletion agents and the CAR-T cells
+
+    identity = IdentityRecord.objects.values_list("full_name", "date_of_birth", "hospital_number", "phone")
+    forbidden = {"李娜".encode(), "王军".encode()}
+    for name, born, hospital_number, phone in identity:
+        forbidden |= {name.encode(), born.isoformat().encode(), born.strftime("%d%b%Y").upper().encode()}
+        forbidden |= {v.encode() for v in (hospital_number, phone) if v}
+    files = list(ExportFile.objects.filter(export=export))
+    assert len(files) == 2 * len(export.row_counts) + 1
+    for file in files:
+        content = bytes(file.content)
+        assert content == (tmp_path / file.name).read_bytes()
+        for value in forbidden:
+            assert value not in content, (file.name, value)
