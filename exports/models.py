@@ -6,7 +6,8 @@ the datasets and formats, the cut (clinical cut-off date and snapshot time), the
 status and progress, the row count per dataset, the conformance report, and — written in one
 transaction at the end — its files with their SHA-256. Files live in the database (like the
 endpoint results), so a clean clone's test run and a backup carry them. Exports are audited
-(pghistory, without the progress ticks); files are immutable; downloads are append-only.
+(pghistory, without the progress ticks); files, dataset rows and downloads are audited too (their
+history rows leave out the file content and the rows) and refuse UPDATE and DELETE.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ class Export(models.Model):
         return None if self.duration_ms is None else self.duration_ms / 1000
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(), exclude=["content"])
 class ExportFile(models.Model):
     """One file of an export: a dataset in one format, or the export's define file ("define.json").
     Written once with the export's final transaction; never changed or deleted."""
@@ -127,6 +129,7 @@ class ExportFile(models.Model):
         return f"{self.export_id}/{self.name}"
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(), exclude=["columns", "rows"])
 class ExportDataset(models.Model):
     """A dataset of an export as JSON (columns with labels and types, rows in column order): what
     the API pages through. Written with the files; never changed."""
@@ -154,6 +157,7 @@ class DownloadChannel(models.TextChoices):
     API = "api", _("API")
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class ExportDownload(models.Model):
     """Who downloaded (or read through the API) what of an export, and when. Append-only."""
 
