@@ -220,11 +220,30 @@ def adjudicate_candidate(
     return row
 
 
-def refresh_candidates(subjects: Any) -> None:
-    """Re-run the rules for infused subjects: some candidates appear with time alone (an AE
-    not back to grade ≤ 1 after 7 days, the day-28 assessment), not only when data change."""
-    for subject in subjects.filter(infusion_date__isnull=False).select_related("site"):
-        recompute_candidates(subject=subject)
+def time_driven_horizon_days(window_days: int) -> int:
+    """How long after day 0 a candidate can still appear with time alone, with no data change
+    (§3.1): an AE with onset inside the window that is not back to grade ≤ 1 after its 7 days
+    (last: onset on the window's last day, flagged the day after its 7 days), and the day-28
+    assessment inside its visit window. Later than this only a data change can alter a
+    subject's candidates, and every data change already re-runs the rules (hooks below)."""
+    return window_days + rules.RECOVERY_DAYS + DAY28_VISIT_WINDOW + 1
+
+
+def refresh_candidates(subjects: Any, *, study: Study, today: date | None = None) -> int:
+    """Re-run the rules for the infused subjects whose candidates may still appear with time
+    alone (day 0 within `time_driven_horizon_days`): the monitor page, the API and the hourly
+    beat task call it. Subjects past the horizon are left alone — re-running them would change
+    nothing, and at 10,000 subjects it cost minutes per page view (issue 13 benchmark).
+    Returns how many subjects were re-run."""
+    today = today or _today()
+    _row, choices = choices_in_force(study, today)
+    since = today - timedelta(days=time_driven_horizon_days(choices.dlt_window_days))
+    recent = subjects.filter(site__study=study, infusion_date__isnull=False, infusion_date__gte=since)
+    count = 0
+    for subject in recent.select_related("site"):
+        recompute_candidates(subject=subject, today=today)
+        count += 1
+    return count
 
 
 # --- the monitor ---------------------------------------------------------------------------------

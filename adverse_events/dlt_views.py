@@ -76,7 +76,7 @@ def dlt_monitor(request: HttpRequest) -> HttpResponse:
     """Per dose level: enrolled, infused, DLT-evaluable, to replace, awaiting adjudication,
     confirmed DLTs and the decision (pending beside it), computed live (§3.1)."""
     study = _safety_study(request)
-    dlt_services.refresh_candidates(subjects_visible_to(request.user).filter(site__study=study))
+    dlt_services.refresh_candidates(subjects_visible_to(request.user), study=study)
     levels = dlt_services.dose_level_monitor(study)
     candidates = [c for c in visible_candidates(request.user) if not c.withdrawn]
     return render(

@@ -35,3 +35,18 @@ def deliver_alert(self: Any, *, outbox_id: int, alert_id: int, not_before: str |
 
 
 deliver_alert.runs_once_per_message = True
+
+
+@shared_task(name="adverse_events.tasks.refresh_dlt_candidates")
+def refresh_dlt_candidates() -> dict[str, int]:
+    """Hourly (CELERY_BEAT_SCHEDULE): re-run the DLT rules for the subjects whose candidates can
+    still appear with time alone (an AE not back to grade ≤ 1 after 7 days), so the candidate
+    list and the safety dashboard show them without anyone opening the DLT monitor (§3.1)."""
+    from adverse_events import dlt_services
+    from study.models import Study
+    from subjects.models import Subject
+
+    done = {}
+    for study in Study.objects.filter(protocol_settings__isnull=False).distinct().order_by("pk"):
+        done[study.code] = dlt_services.refresh_candidates(Subject.objects.all(), study=study)
+    return done

@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -32,14 +34,24 @@ from subjects.models import IdentityRecord, InformedConsent, ProtocolDeviation, 
 from subjects.selectors import access_subject, subjects_visible_to
 
 
+#: The subject list pages at this many rows (10,000 subjects rendered at once took seconds).
+SUBJECTS_PER_PAGE = 100
+
+
 @login_required
 def subject_list(request: HttpRequest) -> HttpResponse:
     sites = access.sites_where(request.user, Action.VIEW_CRF)
     if not sites.exists():
         raise PermissionDenied
-    subjects = list(subjects_visible_to(request.user).filter(site__in=sites))
+    subjects = subjects_visible_to(request.user).filter(site__in=sites)
+    search = request.GET.get("q", "").strip()[:40]
+    if search:
+        subjects = subjects.filter(Q(subject_id__icontains=search) | Q(screening_number__icontains=search))
+    page = Paginator(subjects, SUBJECTS_PER_PAGE).get_page(request.GET.get("page"))
     context = {
-        "subjects": subjects,
+        "subjects": page.object_list,
+        "page": page,
+        "search": search,
         "can_consent": access.sites_where(request.user, Action.EDIT_CRF).exists(),
     }
     return render(request, "subjects/subject_list.html", context)

@@ -9,8 +9,9 @@ import pytest
 
 from adverse_events.alerts import AlertDelivery, SaeReport, SafetyAlert, SafetyContacts
 from adverse_events.dlt import DltCandidate, DoseLevelDecision
-from adverse_events.dlt_services import dose_level_monitor, recompute_candidates
+from adverse_events.dlt_services import dose_level_monitor, recompute_candidates, refresh_candidates
 from crf.models import OutboxMessage
+from subjects.models import Subject
 from tests.adverse_events.conftest import day
 from tests.adverse_events.test_adverse_events import record_ae
 from tests.adverse_events.test_crs import enter_crs
@@ -228,3 +229,34 @@ def test_acute_gvhd_grade_3_in_the_window_is_a_candidate(infused, coordinator):
     assert (staging.lower_gi_stage, staging.overall_grade) == (2, 3)
     recompute_candidates(subject=subject, today=day(40))
     assert list(DltCandidate.objects.filter(subject=subject).values_list("key", "withdrawn")) == [("gvhd", False)]
+
+
+@pytest.mark.req("ISSUE-13")
+def test_refresh_re_runs_only_subjects_whose_candidates_can_still_appear_with_time(infused, coordinator, study):
+    """A grade 3 AE from day 5 not back to grade ≤ 1 becomes a candidate after its 7 days (day 13)
+    with no data change. The monitor's refresh re-runs the rules for subjects up to day 28 + 7 + 3
+    + 1 = 39 after infusion and no later (after that only data changes matter, and they re-run the
+    rules themselves): at 10,000 subjects re-running everyone took minutes per page view."""
+    subject = infused()
+    ae = record_ae(coordinator, subject, ctcae_term="Hypertension", grade=3, onset_date=day(5))
+    key = f"ae:{ae.pk}"
+    # As of day 10 the AE may still recover within its 7 days: no candidate yet.
+    recompute_candidates(subject=subject, today=day(10))
+    assert list(DltCandidate.objects.filter(subject=subject).values_list("key", "withdrawn")) == [(key, True)]
+    assert refresh_candidates(Subject.objects.all(), study=study, today=day(13)) == 1
+    assert list(DltCandidate.objects.filter(subject=subject).values_list("key", "withdrawn")) == [(key, False)]
+
+    recompute_candidates(subject=subject, today=day(10))
+    assert refresh_candidates(Subject.objects.all(), study=study, today=day(40)) == 0  # past the horizon
+    assert list(DltCandidate.objects.filter(subject=subject).values_list("key", "withdrawn")) == [(key, True)]
+    assert refresh_candidates(Subject.objects.all(), study=study, today=day(39)) == 1  # its last day
+    assert list(DltCandidate.objects.filter(subject=subject).values_list("key", "withdrawn")) == [(key, False)]
+
+
+@pytest.mark.req("ISSUE-13")
+def test_the_hourly_task_refreshes_every_study(infused, coordinator, study):
+    from adverse_events.tasks import refresh_dlt_candidates
+
+    infused()
+    # DAY0 lies months before today: nobody is inside the time-driven horizon any more.
+    assert refresh_dlt_candidates() == {study.code: 0}
