@@ -45,7 +45,7 @@ def setup_django() -> None:
 
 
 def manage(database: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own manage.py
+    return subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), *args],
         env=child_env(database),
         check=True,

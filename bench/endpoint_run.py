@@ -34,7 +34,9 @@ def measure(study_code: str, cutoff: str) -> dict[str, object]:
     study = Study.objects.get(code=study_code)
     subjects = Subject.objects.filter(site__study=study).count()
     before = rss_mb()
-    run = services.request_run(actor=None, study=study, cutoff_date=date.fromisoformat(cutoff), trigger=RunTrigger.NIGHTLY)
+    run = services.request_run(
+        actor=None, study=study, cutoff_date=date.fromisoformat(cutoff), trigger=RunTrigger.NIGHTLY
+    )
     started = time.monotonic()
     run = services.compute_run(run_id=run.pk)
     wall = time.monotonic() - started
@@ -81,8 +83,14 @@ def main() -> None:
         )
         prepared = time.monotonic() - started
         how = "restored" if "Restored from the cache" in out.stdout else "generated"
-        child = subprocess.run(  # noqa: S603 - this script
-            [sys.executable, str(ROOT / "bench" / "endpoint_run.py"), "--measure", f"--study={args.study}", f"--cutoff={args.cutoff}"],
+        child = subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "endpoint_run.py"),
+                "--measure",
+                f"--study={args.study}",
+                f"--cutoff={args.cutoff}",
+            ],
             env=child_env(database),
             check=True,
             text=True,
@@ -93,7 +101,8 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
     print()
-    print(f"{'subjects':>8} {'data':>9} {'prep s':>7} {'run s':>7} {'load s':>7} {'peak MB':>8} {'ms/subj':>8} {'kB/subj':>8}")
+    heads = ("subjects", "data", "prep s", "run s", "load s", "peak MB", "ms/subj", "kB/subj")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(heads, (8, 9, 7, 7, 7, 8, 8, 8), strict=True)))
     for row in rows:
         n = int(row["subjects"])
         extra = float(row["peak_rss_mb"]) - float(row["rss_before_mb"])

@@ -18,7 +18,13 @@ from django.db import connection
 
 from subjects.synthetic import Options
 
-CODE_GLOBS = ("*/migrations/*.py", "clinical/*.py", "clinical/data/*", "subjects/synthetic.py")
+CODE_GLOBS = (
+    "*/migrations/*.py",
+    "clinical/*.py",
+    "clinical/data/*",
+    "subjects/synthetic.py",
+    "subjects/synthetic_cache.py",
+)
 
 
 def code_hash(base: Path | None = None) -> str:
@@ -60,7 +66,7 @@ def dump(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     args, env = _libpq()
-    subprocess.run(  # noqa: S603 - fixed program, arguments from settings
+    subprocess.run(
         ["pg_dump", "--format=custom", "--data-only", "--no-owner", "--no-privileges", "--file", str(partial), *args],
         check=True,
         env=env,
@@ -68,14 +74,29 @@ def dump(path: Path) -> None:
     partial.replace(path)  # a dump interrupted half-way is never taken for a cached study
 
 
-def empty_tables() -> None:
-    """TRUNCATE every table of the database (superuser or owner only: history tables refuse it
-    to anyone else, trialsite.dbroles)."""
-    tables = connection.introspection.table_names(include_views=False)
-    if tables:
-        quoted = ", ".join(connection.ops.quote_name(t) for t in tables)
-        with connection.cursor() as cursor:
-            cursor.execute(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")  # noqa: S608 - names from the catalogue
+#: what `migrate` wrote: kept when the data are emptied for a new generation (a dump has them)
+SCHEMA_TABLES = frozenset({"django_migrations", "django_content_type", "auth_permission"})
+
+
+def empty_tables(*, keep_schema_rows: bool = False) -> None:
+    """TRUNCATE the tables of the database (superuser or owner only: history tables refuse it
+    to anyone else, trialsite.dbroles); `keep_schema_rows` keeps what migrate wrote."""
+    names = [
+        t
+        for t in connection.introspection.table_names(include_views=False)
+        if not (keep_schema_rows and t in SCHEMA_TABLES)
+    ]
+    with connection.cursor() as cursor:
+        # Only the tables holding rows: TRUNCATE costs per table (a restore resets the sequences).
+        probes = " UNION ALL ".join(
+            f"SELECT {i} FROM (SELECT 1 FROM {connection.ops.quote_name(t)} LIMIT 1) AS t{i}"  # noqa: S608
+            for i, t in enumerate(names)
+        )
+        cursor.execute(probes)
+        full = [names[row[0]] for row in cursor.fetchall()]
+        if full:
+            quoted = ", ".join(connection.ops.quote_name(t) for t in full)
+            cursor.execute(f"TRUNCATE {quoted} CASCADE")
 
 
 def restore(path: Path) -> None:
@@ -83,7 +104,7 @@ def restore(path: Path) -> None:
     empty_tables()
     connection.close()
     args, env = _libpq()
-    subprocess.run(  # noqa: S603 - fixed program, arguments from settings
+    subprocess.run(
         ["pg_restore", "--data-only", "--disable-triggers", "--single-transaction", "--no-owner", *args, str(path)],
         check=True,
         env=env,

@@ -56,9 +56,7 @@ class Command(BaseCommand):
             sites=max(1, min(options["sites"], options["subjects"])),
             as_of=options["as_of"],
         )
-        if options["replace_data"]:
-            synthetic_cache.empty_tables()
-        elif Subject.objects.exists():
+        if not options["replace_data"] and Subject.objects.exists():
             raise CommandError(
                 f"The database {connection.settings_dict['NAME']} already holds subjects. Use a database of its "
                 "own for a synthetic study, or pass --replace-data to empty this one first."
@@ -70,6 +68,8 @@ class Command(BaseCommand):
             self.stdout.write(f"Restored from the cache {path} in {time.monotonic() - started:.1f} s.")
             self._summary()
             return
+        if options["replace_data"]:
+            synthetic_cache.empty_tables(keep_schema_rows=True)
         counts = synthetic.generate(opts, progress=lambda m: self.stdout.write(m) if options["verbosity"] > 1 else None)
         generated = time.monotonic() - started
         synthetic_cache.dump(path)
