@@ -83,3 +83,15 @@ def rss_mb() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def has_study(database: str, study: str) -> bool:
+    import psycopg2
+
+    conn = psycopg2.connect(database_url(database))
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM study_study WHERE code = %s", [study])
+            return cursor.fetchone() is not None
+    finally:
+        conn.close()

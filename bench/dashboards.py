@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 
-from _common import ROOT, child_env, ensure_database, manage, setup_django
+from _common import ROOT, child_env, ensure_database, has_study, manage, setup_django
 
 DEFAULT_PATHS = ["/", "/subjects/", "/endpoints/", "/safety/dlt/"]
 DASHBOARD_WORDS = ("dashboard", "overview", "survival", "swimmer", "heat", "response_page", "safety_page")
@@ -128,7 +128,7 @@ def main() -> None:
             f"--study={args.study}",
             "--replace-data",
         )
-        if not _has_study(database, args.study)
+        if not has_study(database, args.study)
         else None
     )
     if from_cache is not None:
@@ -157,19 +157,6 @@ def main() -> None:
             f"{row['path']:<40} {row['status']:>6} {row['median_ms']:>10} {row['min_ms']:>8} {row['max_ms']:>8} "
             f"{row['queries']:>8} {int(row['bytes']) // 1024:>7}"
         )
-
-
-def _has_study(database: str, study: str) -> bool:
-    import psycopg2
-    from _common import database_url
-
-    conn = psycopg2.connect(database_url(database))
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM study_study WHERE code = %s", [study])
-            return cursor.fetchone() is not None
-    finally:
-        conn.close()
 
 
 if __name__ == "__main__":

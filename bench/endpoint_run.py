@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from _common import ROOT, child_env, ensure_database, manage, peak_rss_mb, rss_mb, setup_django
+from _common import ROOT, child_env, ensure_database, has_study, manage, peak_rss_mb, rss_mb, setup_django
 
 
 def measure(study_code: str, cutoff: str) -> dict[str, object]:
@@ -63,6 +63,9 @@ def main() -> None:
     parser.add_argument("--prefix", default="trialsite_bench", help="database name prefix")
     parser.add_argument("--study", default="synthetic")
     parser.add_argument("--cutoff", default="2026-10-31", help="clinical cut-off of the run")
+    parser.add_argument(
+        "--keep-data", action="store_true", help="use the study already in the database (no generation or restore)"
+    )
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -73,16 +76,19 @@ def main() -> None:
         database = f"{args.prefix}_{n}"
         ensure_database(database)
         started = time.monotonic()
-        out = manage(
-            database,
-            "generate_synthetic_study",
-            f"--subjects={n}",
-            f"--seed={args.seed}",
-            f"--study={args.study}",
-            "--replace-data",
-        )
+        if args.keep_data and has_study(database, args.study):
+            how = "kept"
+        else:
+            out = manage(
+                database,
+                "generate_synthetic_study",
+                f"--subjects={n}",
+                f"--seed={args.seed}",
+                f"--study={args.study}",
+                "--replace-data",
+            )
+            how = "restored" if "Restored from the cache" in out.stdout else "generated"
         prepared = time.monotonic() - started
-        how = "restored" if "Restored from the cache" in out.stdout else "generated"
         child = subprocess.run(
             [
                 sys.executable,
