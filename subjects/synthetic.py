@@ -700,7 +700,7 @@ class _Chunk:
         terms = [t for t, _g, _w in AE_TERMS]
         weights = [w for _t, _g, w in AE_TERMS]
         chosen = set()
-        for _ in range(rng.randrange(6, 11)):
+        for _ in range(rng.randrange(11, 17)):
             name = rng.choices(terms, weights=weights)[0]
             if name in chosen:
                 continue

@@ -116,7 +116,7 @@ def test_volumes_validation_and_derived_values(transactional_db, tmp_path):
         assert followed >= 28  # five subjects consented over three years: each past day 28
         assert 26 <= assessments[subject.pk] <= 30, assessments[subject.pk]
         assert 40 <= collections[subject.pk] <= 60, collections[subject.pk]
-        assert 4 <= aes[subject.pk] <= 14, aes[subject.pk]
+        assert 5 <= aes[subject.pk] <= 17, aes[subject.pk]
         assert 2 <= marrows[subject.pk] <= 7, marrows[subject.pk]
         assert contacts[subject.pk] <= 8
         assert Lymphodepletion.objects.filter(subject=subject).count() == 1
