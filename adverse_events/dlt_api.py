@@ -168,7 +168,6 @@ class DltMonitorViewSet(viewsets.ViewSet):
             if access.studies_visible_to(request.user).exists():
                 raise PermissionDenied
             raise Http404
-        dlt_services.refresh_candidates(subjects_visible_to(request.user), study=studies[0])
         rows = [
             {
                 "dose_level": row.code,

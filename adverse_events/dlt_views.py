@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.core.validators import validate_email
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -71,22 +72,31 @@ def visible_candidates(user: Any) -> Any:
     )
 
 
+#: The adjudicated candidates page at this many, newest first (every one awaiting is listed).
+ADJUDICATED_PER_PAGE = 50
+
+
 @login_required
 def dlt_monitor(request: HttpRequest) -> HttpResponse:
     """Per dose level: enrolled, infused, DLT-evaluable, to replace, awaiting adjudication,
-    confirmed DLTs and the decision (pending beside it), computed live (§3.1)."""
+    confirmed DLTs and the decision (pending beside it), computed live (§3.1). Viewing only
+    reads: candidates are flagged when data change (the hooks of dlt_services) and, for those
+    that appear with time alone, by the hourly `refresh_dlt_candidates` task."""
     study = _safety_study(request)
-    dlt_services.refresh_candidates(subjects_visible_to(request.user), study=study)
     levels = dlt_services.dose_level_monitor(study)
-    candidates = [c for c in visible_candidates(request.user) if not c.withdrawn]
+    live = visible_candidates(request.user).filter(subject__site__study=study, withdrawn=False)
+    adjudicated = Paginator(
+        live.exclude(status=CandidateStatus.AWAITING).order_by("-adjudicated_at", "-pk"), ADJUDICATED_PER_PAGE
+    ).get_page(request.GET.get("page"))
     return render(
         request,
         "adverse_events/dlt_monitor.html",
         {
             "study": study,
             "levels": levels,
-            "awaiting": [c for c in candidates if c.status == CandidateStatus.AWAITING],
-            "adjudicated": [c for c in candidates if c.status != CandidateStatus.AWAITING],
+            "awaiting": list(live.filter(status=CandidateStatus.AWAITING)),
+            "adjudicated": adjudicated.object_list,
+            "page": adjudicated,
         },
     )
 

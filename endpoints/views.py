@@ -58,6 +58,10 @@ def run_list(request: HttpRequest) -> HttpResponse:
     return render(request, "endpoints/run_list.html", context)
 
 
+#: A table longer than this shows its first rows on the page; CSV and XLSX hold every row.
+PAGE_TABLE_ROWS = 100
+
+
 @login_required
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = selectors.access_run(request.user, pk)
@@ -67,6 +71,9 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         document = json.loads(run.results_json)
         cut = document["cut"]
         tables = [labels.display_table(table) for table in document["tables"]]
+        for table in tables:  # a curve at 10,000 subjects has thousands of rows: the files hold them
+            table["more"] = max(0, len(table["rows"]) - PAGE_TABLE_ROWS)
+            table["rows"] = table["rows"][:PAGE_TABLE_ROWS]
     live = run.status in (RunStatus.QUEUED, RunStatus.RUNNING)
     return render(request, "endpoints/run_detail.html", {"run": run, "tables": tables, "cut": cut, "live": live})
 

@@ -33,7 +33,6 @@ from subjects.lifecycle import Event, Status
 from subjects.models import IdentityRecord, InformedConsent, ProtocolDeviation, Subject, Visit
 from subjects.selectors import access_subject, subjects_visible_to
 
-
 #: The subject list pages at this many rows (10,000 subjects rendered at once took seconds).
 SUBJECTS_PER_PAGE = 100
 

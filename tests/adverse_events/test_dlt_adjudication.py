@@ -260,3 +260,30 @@ def test_the_hourly_task_refreshes_every_study(infused, coordinator, study):
     infused()
     # DAY0 lies months before today: nobody is inside the time-driven horizon any more.
     assert refresh_dlt_candidates() == {study.code: 0}
+
+
+@pytest.mark.req("ISSUE-13")
+def test_the_monitor_is_computed_once_per_change_of_its_inputs(infused, coordinator, study, django_assert_num_queries):
+    """The safety dashboard shows the monitor on every view: it is kept until an input changes
+    (a new audit event in any table it reads) or the day does, then computed afresh."""
+    subject = infused()
+    first = dose_level_monitor(study, today=day(10))
+    with django_assert_num_queries(1):  # only the fingerprint: the newest audit event per input
+        again = dose_level_monitor(study, today=day(10))
+    assert [(r.code, r.infused, r.in_window, r.evaluable) for r in again] == [
+        (r.code, r.infused, r.in_window, r.evaluable) for r in first
+    ]
+    assert [(r.code, r.infused, r.in_window, r.evaluable) for r in again] == [
+        ("DL1", 0, 0, 0),
+        ("DL2", 1, 1, 0),
+        ("DL3", 0, 0, 0),
+    ]
+    # The next day is a new key: the window closes on day 28, so the subject becomes evaluable.
+    (_dl1, dl2, _dl3) = dose_level_monitor(study, today=day(29))
+    assert (dl2.in_window, dl2.evaluable) == (0, 1)
+    # A new confirmed DLT is a new event: the monitor shows it at once, on the same day.
+    record_ae(coordinator, subject, ctcae_term="Hypertension", grade=4, onset_date=day(5))
+    (candidate,) = DltCandidate.objects.filter(subject=subject, withdrawn=False)
+    DltCandidate.objects.filter(pk=candidate.pk).update(status="confirmed")  # audited like any update
+    (_dl1, dl2, _dl3) = dose_level_monitor(study, today=day(29))
+    assert (dl2.evaluable, dl2.confirmed) == (1, 1)
