@@ -72,7 +72,7 @@ def visible_candidates(user: Any) -> Any:
     )
 
 
-#: The adjudicated candidates page at this many, newest first (every one awaiting is listed).
+#: Both candidate lists page at this many: those awaiting by subject, the adjudicated newest first.
 ADJUDICATED_PER_PAGE = 50
 
 
@@ -88,13 +88,18 @@ def dlt_monitor(request: HttpRequest) -> HttpResponse:
     adjudicated = Paginator(
         live.exclude(status=CandidateStatus.AWAITING).order_by("-adjudicated_at", "-pk"), ADJUDICATED_PER_PAGE
     ).get_page(request.GET.get("page"))
+    awaiting = Paginator(
+        live.filter(status=CandidateStatus.AWAITING).order_by("subject__subject_id", "onset_day", "pk"),
+        ADJUDICATED_PER_PAGE,
+    ).get_page(request.GET.get("awaiting_page"))
     return render(
         request,
         "adverse_events/dlt_monitor.html",
         {
             "study": study,
             "levels": levels,
-            "awaiting": list(live.filter(status=CandidateStatus.AWAITING)),
+            "awaiting": awaiting.object_list,
+            "awaiting_page": awaiting,
             "adjudicated": adjudicated.object_list,
             "page": adjudicated,
         },

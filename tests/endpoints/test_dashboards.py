@@ -593,3 +593,11 @@ def test_dlt_monitor_pages_adjudicated_candidates_and_viewing_writes_nothing(wor
     second = client.get("/safety/dlt/?page=2").content.decode()
     assert "finding 0" in second and "finding 1" not in second
     assert DltCandidate.objects.count() == before
+    # those awaiting page too, by subject (A's own then B's death)
+    for n in range(2):
+        DltCandidate.objects.create(
+            subject=subjects["a"], key=f"wait:{n}", criterion="other_ae", onset_day=8 + n, description=f"open {n}",
+        )  # fmt: skip
+    waiting = client.get("/safety/dlt/").content.decode()
+    assert "Page 1 of 3 (3 awaiting)" in waiting
+    assert "open 0" in waiting and "open 1" not in waiting
