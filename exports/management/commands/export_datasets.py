@@ -28,7 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--study", required=True)
         parser.add_argument("--cutoff", required=True, help="clinical cut-off date, YYYY-MM-DD")
         parser.add_argument("--user", default="")
-        parser.add_argument("--datasets", default="", help="comma-separated; default: the SDTM core")
+        parser.add_argument("--datasets", default="", help="comma-separated; default: every dataset (SDTM, RS, ADaM)")
         parser.add_argument("--formats", default="csv,xpt")
         parser.add_argument("--snapshot", default="", help="ISO 8601 instant with zone; default: now")
         parser.add_argument("--out", default="", help="also write the files to this directory")
