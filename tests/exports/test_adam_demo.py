@@ -81,21 +81,23 @@ def test_the_demo_adam_datasets_reproduce_the_endpoint_tables(db, settings, tmp_
     site = Site.objects.get(code="01")
     load_demo_subjects(site=site, user=User.objects.get(username="coordinator"), today=TODAY)
     out = io.StringIO()
-    call_command(
-        "export_datasets",
-        "--study",
-        site.study.code,
-        "--cutoff",
-        TODAY.isoformat(),
-        "--user",
-        "statistician",
-        "--out",
-        str(tmp_path),
-        "--verbosity",
-        "2",
-        stdout=out,
-    )
-    print(out.getvalue())  # the report docs/exports.md shows
+    try:
+        call_command(
+            "export_datasets",
+            "--study",
+            site.study.code,
+            "--cutoff",
+            TODAY.isoformat(),
+            "--user",
+            "statistician",
+            "--out",
+            str(tmp_path),
+            "--verbosity",
+            "2",
+            stdout=out,
+        )
+    finally:
+        print(out.getvalue())  # the report docs/exports.md shows
     export = Export.objects.get()
     assert export.conformance_errors == 0, [f for f in export.conformance if f["severity"] == "error"]
     assert export.conformance_warnings == 0, [f for f in export.conformance if f["severity"] == "warning"]
