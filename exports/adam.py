@@ -244,7 +244,9 @@ ADSL_VARIABLES = [
     "PRODSRC",
     "PRODSTAT",
 ]
-ADSL_DATES = dict.fromkeys(("RFICDT", "ENRLDT", "LDSDT", "TRTSDT", "TRTEDT", "LSTALVDT", "DTHDT"), "Date")
+ADSL_DATES = dict.fromkeys(
+    ("RFICDT", "ENRLDT", "LDSDT", "TRTSDT", "TRTEDT", "LSTALVDT", "DTHDT"), "Date"
+) | dict.fromkeys(("PRLINES", "BMBLBL", "CD7BL"), "Num")
 END_OF_STUDY = {
     "completed": "COMPLETED",
     "withdrawn": "DISCONTINUED",
