@@ -1,5 +1,5 @@
 """`manage.py export_datasets --study CODE --cutoff YYYY-MM-DD [--user NAME] [--datasets DM,AE]
-[--formats csv,xpt] [--snapshot ISO] [--out DIR] [--queue]`: export SDTM datasets (DESIGN §6).
+[--formats csv,xpt] [--snapshot ISO] [--out DIR] [--queue]`: export SDTM, RS and ADaM datasets (DESIGN §6).
 
 By default the export is built in this process (no worker needed) and recorded like any other;
 `--queue` only requests it (the outbox relay and a worker build it). `--user` exports as that
@@ -22,7 +22,7 @@ from study.models import Study, User
 
 
 class Command(BaseCommand):
-    help = "Export SDTM datasets (CSV / SAS XPT v5) with their conformance report."
+    help = "Export SDTM, RS and ADaM datasets (CSV / SAS XPT v5) with their conformance report."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--study", required=True)
