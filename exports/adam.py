@@ -22,6 +22,7 @@ from typing import Any
 
 from clinical import dlt as dlt_rules
 from clinical import response as rules
+from endpoints.courses import RANK_CODES, post_infusion_assessments, response_code
 from exports.datasets import BuildContext, Dataset, make_dataset, register
 from exports.metadata import ADAMIG, ADSL, BDS, OCCDS, SDTMIG
 from exports.sdtm import SCALE_NAMES, ExportData, Subj, _arm_null_reason, _sequence, day0, sdtm_day, subjects
@@ -54,12 +55,11 @@ def _cut(data: ExportData) -> tuple[Any, Any, dict[int, Any]]:
     from endpoints.courses import subject_endpoints
     from endpoints.tables import _population
 
-    cached = data.__dict__.get("_endpoints")
-    if cached is None:
+    if data.endpoints is None:
         cut = data.cut()
         pop = _population(cut)
-        cached = data.__dict__["_endpoints"] = (cut, pop, subject_endpoints(cut, pop))
-    return cached  # type: ignore[no-any-return]
+        data.endpoints = (cut, pop, subject_endpoints(cut, pop))
+    return data.endpoints  # type: ignore[no-any-return]
 
 
 def _ident(data: ExportData, subj: Subj) -> dict[str, Any]:
@@ -124,8 +124,6 @@ def build_rs(ctx: BuildContext) -> list[Dataset]:
             (ends.day28, f"DAY 0 TO DAY {d28_to} (DAY-28 RESPONSE)", 2),
             (ends.best, f"DAY 0 TO DAY {year_to} (BEST WITHIN 1 YEAR)", 3),
         ):
-            from endpoints.courses import response_code
-
             text = RESPONSE_TEXT[response_code(best)]
             on = best.best.assessed_on if best.best is not None else None
             rows.append(
@@ -685,7 +683,6 @@ def build_adrs(ctx: BuildContext) -> list[Dataset]:
     its rank (7 best … 0 not assessed). ANL01FL = Y marks the assessments the 1-year best response
     may use (day 0 to day 365 + window, none after new therapy): the MRD-negative rate of the
     endpoint tables counts subjects with a NEGATIVE MRDFLOW record flagged ANL01FL."""
-    from endpoints.courses import RANK_CODES, post_infusion_assessments, response_code
     from endpoints.tables_efficacy import _in_year_window, _mrd_test
 
     data: ExportData = ctx.data

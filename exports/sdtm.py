@@ -77,6 +77,8 @@ class ExportData:
     study: Any = None
     at: datetime | None = None
     _cut: Any = None
+    #: the engine's (cut, population, per-subject endpoints), computed once (exports.adam)
+    endpoints: Any = None
 
     def cut(self) -> Any:
         """The endpoint engine's inputs for this export (endpoints.services.load_cut at the same
