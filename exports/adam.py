@@ -573,14 +573,22 @@ def build_adtte(ctx: BuildContext) -> list[Dataset]:
     adsl = {row["USUBJID"]: row for row in ctx.built["ADSL"].rows}
     cut, _pop, found = _cut(data)
     hsct_censored = cut.choices.hsct_censored_in_primary
+    # the §5.3 sensitivity analysis: HSCT handled the other way round from the primary analysis
+    sensitivity = "(days, not censored at HSCT)" if hsct_censored else "(days, censored at HSCT)"
     rows = []
     for pk, ends in found.items():
         subj = subjs.get(pk)
         if subj is None:
             continue
         sl = adsl[subj.usubjid]
-        for code, (param, number) in TTE_PARAMS.items():
-            record = getattr(ends.records, code.lower())
+        for code, (param, number), records, censor_hsct in [
+            *((c, p, ends.records, hsct_censored) for c, p in TTE_PARAMS.items()),
+            *(
+                (f"{c}HS", (f"{p[0][:-7]} {sensitivity}", p[1] + 4), ends.sensitivity, not hsct_censored)
+                for c, p in TTE_PARAMS.items()
+            ),
+        ]:
+            record = getattr(records, code.removesuffix("HS").lower())
             if record is None:
                 continue
             rows.append(
@@ -600,7 +608,7 @@ def build_adtte(ctx: BuildContext) -> list[Dataset]:
                     "STARTDT": record.origin,
                     "ADT": record.end,
                     "AVAL": float(record.days),
-                    **_describe(code, record, ends.course, cut.cutoff, hsct_censored),
+                    **_describe(code.removesuffix("HS"), record, ends.course, cut.cutoff, censor_hsct),
                 }
             )
     rows.sort(key=lambda r: (r["USUBJID"], r["PARAMN"]))
@@ -649,7 +657,8 @@ def build_adtte(ctx: BuildContext) -> list[Dataset]:
                 "relapse or progression, or death; RFS: first CR/CRi to relapse or death; DOR: first CR/CRi to "
                 "relapse (5.3). Censored at min(last date known alive, cut-off).",
                 "Consolidative HSCT is not a censoring in the primary analysis (5.3) unless the study's settings "
-                "say otherwise (then CNSDTDSC = CONSOLIDATIVE HSCT).",
+                "say otherwise (then CNSDTDSC = CONSOLIDATIVE HSCT). OSHS, EFSHS, RFSHS, DORHS: the 5.3 "
+                "sensitivity analysis, HSCT handled the other way round (by default censored at the first HSCT).",
             ],
         )
     ]

@@ -34,7 +34,7 @@ def test_rs_and_adam_of_the_small_study(world, django_assert_max_num_queries):
     with django_assert_max_num_queries(90):  # each form once, then the engine's cut once
         export = services.compute_export(export_id=export.pk)
     assert export.status == ExportStatus.SUCCEEDED, export.error
-    assert {name: export.row_counts[name] for name in NEW} == {"RS": 4, "ADSL": 4, "ADAE": 8, "ADTTE": 4, "ADRS": 4}
+    assert {name: export.row_counts[name] for name in NEW} == {"RS": 4, "ADSL": 4, "ADAE": 8, "ADTTE": 8, "ADRS": 4}
 
     errors = sorted((f["dataset"], f["variable"], f["row"]) for f in export.conformance if f["severity"] == "error")
     # A-003 (enrolled, never infused) and the screen failure have no demographics form
@@ -82,12 +82,19 @@ def test_rs_and_adam_of_the_small_study(world, django_assert_max_num_queries):
     adtte = [
         (r["SUBJID"], r["PARAMCD"], r["STARTDT"], r["ADT"], r["AVAL"], r["CNSR"], r["EVNTDESC"], r["CNSDTDSC"])
         for r in rows_by(export, "ADTTE")
+        if not r["PARAMCD"].endswith("HS")
     ]
     assert adtte == [
         ("A-001", "OS", "2026-03-20", "2026-03-21", 1, 1, "CENSORED", "LAST DATE KNOWN ALIVE"),
         ("A-001", "EFS", "2026-03-20", "2026-03-20", 0, 0, "NO CR OR CRI AT DAY 28", None),
         ("A-002", "OS", "2026-03-20", "2026-04-09", 20, 0, "DEATH", None),  # 9 April - 20 March, no +1
         ("A-002", "EFS", "2026-03-20", "2026-03-20", 0, 0, "NO CR OR CRI AT DAY 28", None),
+    ]
+    # the sensitivity analysis (censored at HSCT): no HSCT in this study, so the same records
+    sensitivity = [(r["SUBJID"], r["PARAMCD"], r["AVAL"], r["CNSR"], r["PARAM"]) for r in rows_by(export, "ADTTE")]
+    assert sensitivity[2:4] == [
+        ("A-001", "OSHS", 1, 1, "Overall Survival (days, censored at HSCT)"),
+        ("A-001", "EFSHS", 0, 0, "Event-Free Survival (days, censored at HSCT)"),
     ]
     adrs = [(r["SUBJID"], r["PARAMCD"], r["AVALC"], r["AVAL"]) for r in rows_by(export, "ADRS")]
     assert adrs == [
@@ -115,6 +122,7 @@ def test_rs_and_adam_of_the_small_study(world, django_assert_max_num_queries):
         path.write_bytes(files["adtte.xpt"])
         frame, meta = pyreadstat.read_xport(str(path))
     assert meta.original_variable_types["ADT"] == "DATE9"
-    assert frame["ADT"].tolist()[2] == date(2026, 4, 9)
+    died = frame[(frame["SUBJID"] == "A-002") & (frame["PARAMCD"] == "OS")]
+    assert died["ADT"].tolist() == [date(2026, 4, 9)] and died["AVAL"].tolist() == [20.0]
     assert meta.column_names_to_labels["CNSR"] == "Censor"
     assert b"ADT,AVAL" not in files["adtte.csv"] and files["adtte.csv"].startswith(b"STUDYID,USUBJID,SUBJID")

@@ -157,6 +157,18 @@ def test_the_demo_adam_datasets_reproduce_the_endpoint_tables(db, settings, tmp_
         assert str(len(rows)) == found["subjects"]["estimate"]
         assert str(sum(1 for r in rows if r["CNSR"] == 0)) == found["events"]["estimate"]
 
+    # the HSCT sensitivity analysis (censored at the first HSCT) from the *HS parameters
+    sensitivity = {(r["endpoint"], r["statistic"]): r for r in tables["hsct_sensitivity"]["rows"]}
+    for code in ("OS", "EFS", "RFS", "DOR"):
+        rows = [r for r in adtte if r["PARAMCD"] == f"{code}HS"]
+        assert str(sum(1 for r in rows if r["CNSR"] == 0)) == sensitivity[(code.lower(), "events")]["estimate"]
+        assert rows, code
+        at = kaplan_meier(Observation(time=r["AVAL"], event=r["CNSR"] == 0) for r in rows).at(365.0)
+        year = sensitivity[(code.lower(), "survival_365")]
+        expected = (year["estimate"], year["ci_lower"], year["ci_upper"])
+        ours = ("", "", "") if at is None else (dec(at.survival, 4), dec(at.lower, 4), dec(at.upper, 4))
+        assert ours == expected, code
+
     # response rates from ADRS alone: one D28RESP and one BESTRESP record per infused subject
     for param, key in (("D28RESP", "day28_response"), ("BESTRESP", "best_response")):
         records = [r for r in adrs if r["PARAMCD"] == param]
