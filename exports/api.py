@@ -89,7 +89,9 @@ class ExportRequestSerializer(serializers.Serializer[Export]):
         help_text="The data as they stood at this instant (ISO 8601 with zone); empty: when the export starts.",
     )
     datasets = serializers.ListField(
-        child=serializers.CharField(max_length=8), required=False, help_text="Dataset names; default: all SDTM core."
+        child=serializers.CharField(max_length=8),
+        required=False,
+        help_text="Dataset names; default: every dataset (SDTM, RS, ADaM).",
     )
     formats = serializers.ListField(
         child=serializers.ChoiceField(choices=ExportFormat.values), required=False, help_text="Default: csv and xpt."

@@ -52,6 +52,8 @@ def check_dataset(dataset: Dataset) -> list[Finding]:
     except KeyError:
         add(ERROR, "ig-dataset", f"{dataset.ig_dataset} is not a dataset of {dataset.standard}")
         return out
+    if dataset.standard == metadata.ADAMIG:
+        return _check_adam(dataset, add, out)
     present = {c.name: c for c in dataset.columns}
 
     for meta in ig.values():
@@ -95,6 +97,43 @@ def check_dataset(dataset: Dataset) -> list[Finding]:
                 add(ERROR, "iso8601", f"{value!r} is not an ISO 8601 {meta.iso8601}", column.name, row)
         _check_codelists(add, column.name, meta.codelists, values)
 
+    out.extend(xpt_problems(dataset))
+    _check_keys(add, dataset)
+    return out
+
+
+def _check_adam(dataset: Dataset, add, out: list[Finding]) -> list[Finding]:  # type: ignore[no-untyped-def]
+    """ADaMIG 1.3: required variables of the structure present (a templated one such as TRTxxP by
+    any concrete name, TRT01P) and never empty; each other variable an IG variable (type and label
+    as the IG gives them; a generic label such as "{Date}" is the sponsor's) or sponsor-defined
+    with its own label (ADaM allows those, reported as notes); then the transport and key checks."""
+    structure = dataset.ig_dataset
+    matched = {c.name: metadata.adam_match(structure, c.name) for c in dataset.columns}
+    for meta in metadata.adam_required(structure):
+        pattern = metadata.template(meta.name)
+        if not any(name == meta.name or (pattern and pattern.match(name)) for name in matched):
+            add(ERROR, "required-missing", "required variable is missing", meta.name)
+    for column in dataset.columns:
+        meta = matched[column.name]
+        if meta is None:
+            if column.label:
+                add(NOTE, "sponsor-variable", f"sponsor-defined variable: {column.label}", column.name)
+            else:
+                add(ERROR, "unknown-variable", f"not a variable of {structure} and has no label", column.name)
+            continue
+        stored = "Num" if column.type == "Date" else column.type
+        if stored != meta.type:
+            add(ERROR, "type", f"type {column.type}, the IG says {meta.type}", column.name)
+        if "{" not in meta.label and column.label != meta.label:
+            add(WARNING, "label", f"label {column.label!r}, the IG says {meta.label!r}", column.name)
+        values = dataset.values(column.name)
+        if meta.core == "Req":
+            empty = [i for i, v in enumerate(values, start=1) if v is None or v == ""]
+            for row in empty[:MAX_ROWS_PER_CHECK]:
+                add(ERROR, "required-empty", "required variable has no value", column.name, row)
+            if len(empty) > MAX_ROWS_PER_CHECK:
+                add(ERROR, "required-empty", f"{len(empty)} rows in all have no value", column.name)
+        _check_codelists(add, column.name, meta.codelists, values)
     out.extend(xpt_problems(dataset))
     _check_keys(add, dataset)
     return out

@@ -60,11 +60,14 @@ def make_dataset(
     omitted: dict[str, str] | None = None,
     notes: list[str] | None = None,
     types: dict[str, str] | None = None,
+    labels: dict[str, str] | None = None,
 ) -> Dataset:
     """A dataset whose columns are `variables` in the IG's order, labelled and typed from the IG
     (`types` overrides a type, e.g. "Date" for an ADaM numeric date). A variable unknown to the IG
     keeps its place at the end with an empty label: the checks report it."""
     wanted = list(dict.fromkeys(variables))
+    if standard == metadata.ADAMIG:
+        return _adam_dataset(name, ig_dataset, wanted, rows, keys, label, omitted, notes, types, labels)
     known = {m.name: m for m in metadata.variables(standard, ig_dataset)}
     ordered = [v for v in known if v in wanted] + [v for v in wanted if v not in known]
     columns = []
@@ -79,6 +82,31 @@ def make_dataset(
         label=label,
         standard=standard,
         ig_dataset=ig_dataset,
+        columns=columns,
+        rows=[{c.name: row.get(c.name) for c in columns} for row in rows],
+        keys=keys,
+        omitted=dict(omitted or {}),
+        notes=list(notes or []),
+    )
+
+
+def _adam_dataset(  # type: ignore[no-untyped-def]
+    name, structure, wanted, rows, keys, label, omitted, notes, types, labels
+) -> Dataset:
+    """An ADaM dataset: columns in the builder's order (ADaM leaves the order to the sponsor),
+    labelled and typed from the ADaMIG (templated names such as TRT01P resolved); a
+    sponsor-defined variable takes its label from `labels` (the checks report it as such)."""
+    columns = []
+    for var in wanted:
+        meta = metadata.adam_match(structure, var)
+        kind = (types or {}).get(var) or (meta.type if meta else "Char")
+        text = (labels or {}).get(var) or (meta.label if meta else "")
+        columns.append(Column(var, text, kind))
+    return Dataset(
+        name=name,
+        label=label or name,
+        standard=metadata.ADAMIG,
+        ig_dataset=structure,
         columns=columns,
         rows=[{c.name: row.get(c.name) for c in columns} for row in rows],
         keys=keys,
@@ -117,7 +145,7 @@ def register(
 
 def builders() -> dict[str, Builder]:
     """Every registered builder (importing the modules that register them)."""
-    from exports import sdtm  # noqa: F401  (registers DM, EX, AE, CM, DS, LB, VS, MH)
+    from exports import adam, sdtm  # noqa: F401  (registers DM, EX, AE, CM, DS, LB, VS, MH; RS and ADaM)
 
     return dict(sorted(REGISTRY.items(), key=lambda item: (item[1].order, item[0])))
 

@@ -73,6 +73,19 @@ class ExportData:
     forms: dict[str, list[dict[str, Any]]]
     #: (dataset, variable) → values changed by the ASCII text policy
     text_changes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: where the endpoint engine's cut is read from (RS and ADaM): the study and the snapshot time
+    study: Any = None
+    at: datetime | None = None
+    _cut: Any = None
+    #: the engine's (cut, population, per-subject endpoints), computed once (exports.adam)
+    endpoints: Any = None
+
+    def cut(self) -> Any:
+        """The endpoint engine's inputs for this export (endpoints.services.load_cut at the same
+        snapshot and cut-off), limited to the export's subjects; read once, on first use."""
+        if self._cut is None:
+            self._cut = load_cut_for(self)
+        return self._cut
 
     def by_subject(self, form: str) -> dict[int, list[dict[str, Any]]]:
         out: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -102,6 +115,7 @@ FORMS: dict[str, tuple[str, str]] = {
     "labs": ("labs.LabResult", "collected_on"),
     "vitals": ("labs.VitalSigns", "assessment_date"),
     "medical_history": ("subjects.MedicalHistory", ""),
+    "disease_history": ("subjects.DiseaseHistory", ""),
 }
 
 
@@ -143,8 +157,48 @@ def load(*, study: Any, site_ids: list[int], cutoff: date, at: datetime) -> Expo
         for level in choices.dose_levels
     }
     return ExportData(
-        study_code=study.code, cutoff=cutoff, sites=sites, subjects=subjects, visits=visits, arms=arms, forms=forms
+        study_code=study.code,
+        cutoff=cutoff,
+        sites=sites,
+        subjects=subjects,
+        visits=visits,
+        arms=arms,
+        forms=forms,
+        study=study,
+        at=at,
     )
+
+
+def load_cut_for(data: ExportData) -> Any:
+    """The endpoint run's `CutData` for the export's subjects (empty without a study: the
+    builders' columns are then still defined)."""
+    import dataclasses
+
+    from endpoints.tables import CutData
+
+    if data.study is None or data.at is None:
+        return CutData(
+            cutoff=data.cutoff,
+            subjects=[],
+            subject_history=[],
+            consents=[],
+            collections=[],
+            infusions=[],
+            adverse_events=[],
+            deaths=[],
+        )
+    from endpoints.services import load_cut
+
+    cut, _version, _digest = load_cut(data.study, cutoff=data.cutoff, at=data.at)
+    ids = {row["id"] for row in data.subjects}
+    limited: dict[str, Any] = {}
+    for name in CutData.INPUTS:
+        rows = getattr(cut, name)
+        if name == "subject_history" or name == "subjects":
+            limited[name] = [r for r in rows if r["id"] in ids]
+        elif rows and "subject_id" in rows[0]:
+            limited[name] = [r for r in rows if r["subject_id"] in ids]
+    return dataclasses.replace(cut, **limited)
 
 
 # --- helpers --------------------------------------------------------------------------------------

@@ -83,7 +83,7 @@ def request_export(
     now = now or timezone.now()
     if actor is not None and not access.can_anywhere(actor, EXPORT_ACTION, study=study):
         raise PermissionDenied
-    names = list(dict.fromkeys(dataset_names or sdtm.SDTM_CORE))
+    names = list(dict.fromkeys(dataset_names or available_datasets()))
     chosen_formats = list(dict.fromkeys(formats or [ExportFormat.CSV, ExportFormat.XPT]))
     errors: dict[str, str] = {}
     unknown = [n for n in names if n not in available_datasets()]

@@ -24,8 +24,20 @@ CONTENT_TYPES = {
 }
 
 
+def _titles() -> dict[str, str]:
+    """Titles of the response and analysis datasets on the export page (translated); the SDTM
+    domains keep the IG's English label, as in the files."""
+    return {
+        "RS": _("Disease response (overall and MRD response per assessment; day-28 and best response)"),
+        "ADSL": _("ADaM subject level: populations, dose level, key dates, baseline disease"),
+        "ADAE": _("ADaM adverse events: treatment-emergent, day 0-90, lymphodepletion, maximum grade"),
+        "ADTTE": _("ADaM time to event: OS, EFS, RFS, duration of response"),
+        "ADRS": _("ADaM response: per assessment, day-28 and best response, MRD status"),
+    }
+
+
 def dataset_choices() -> list[tuple[str, str]]:
-    labels = metadata.sdtm_dataset_labels()
+    labels = metadata.sdtm_dataset_labels() | _titles()
     return [(name, f"{name} · {labels.get(name, name)}") for name in services.available_datasets()]
 
 

@@ -1,5 +1,5 @@
 """`manage.py export_datasets --study CODE --cutoff YYYY-MM-DD [--user NAME] [--datasets DM,AE]
-[--formats csv,xpt] [--snapshot ISO] [--out DIR] [--queue]`: export SDTM datasets (DESIGN §6).
+[--formats csv,xpt] [--snapshot ISO] [--out DIR] [--queue]`: export SDTM, RS and ADaM datasets (DESIGN §6).
 
 By default the export is built in this process (no worker needed) and recorded like any other;
 `--queue` only requests it (the outbox relay and a worker build it). `--user` exports as that
@@ -22,13 +22,13 @@ from study.models import Study, User
 
 
 class Command(BaseCommand):
-    help = "Export SDTM datasets (CSV / SAS XPT v5) with their conformance report."
+    help = "Export SDTM, RS and ADaM datasets (CSV / SAS XPT v5) with their conformance report."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--study", required=True)
         parser.add_argument("--cutoff", required=True, help="clinical cut-off date, YYYY-MM-DD")
         parser.add_argument("--user", default="")
-        parser.add_argument("--datasets", default="", help="comma-separated; default: the SDTM core")
+        parser.add_argument("--datasets", default="", help="comma-separated; default: every dataset (SDTM, RS, ADaM)")
         parser.add_argument("--formats", default="csv,xpt")
         parser.add_argument("--snapshot", default="", help="ISO 8601 instant with zone; default: now")
         parser.add_argument("--out", default="", help="also write the files to this directory")

@@ -1,0 +1,809 @@
+"""RS (SDTMIG 3.4) and the ADaM datasets ADSL, ADAE, ADTTE and ADRS (ADaMIG 1.3) — CLINICAL_SPEC
+§5.3, §6, §9.
+
+Response and time-to-event facts come from the endpoint engine, never from a second derivation:
+the export reads the engine's inputs (`endpoints.services.load_cut`, same snapshot and cut-off,
+limited to the export's subjects) and `endpoints.courses.subject_endpoints` gives each infused
+subject's day-28 response, best response within 1 year and OS/EFS/RFS/DOR records; populations
+are `endpoints.tables._population`'s and DLT evaluability `endpoints.tables_toxicity`'s. So the
+run's tables reproduce from ADTTE and ADRS alone (tests/exports/test_adam.py).
+
+Day conventions (each dataset says which it uses, §9): ADTTE.AVAL = later date − earlier date in
+days (§5.3, no +1), the tables' Day-0 clock; ADaM *DY variables (ASTDY, ADY) follow ADaM's
+relative day (no day 0: day 1 = TRTSDT), the Day-0 clock is in ASTDY0 / ADY0.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from clinical import dlt as dlt_rules
+from clinical import response as rules
+from endpoints.courses import RANK_CODES, post_infusion_assessments, response_code
+from exports.datasets import BuildContext, Dataset, make_dataset, register
+from exports.metadata import ADAMIG, ADSL, BDS, OCCDS, SDTMIG
+from exports.sdtm import SCALE_NAMES, ExportData, Subj, _arm_null_reason, _sequence, day0, sdtm_day, subjects
+
+ADAM_DAYS = (
+    "ADaM relative days (ASTDY, AENDY, ADY): no day 0, day 1 = TRTSDT (the first CAR-T infusion). "
+    "The clinical Day-0 clock (infusion day = day 0) is in ASTDY0 / ADY0."
+)
+TTE_DAYS = (
+    "AVAL: days from STARTDT to ADT = later date - earlier date (CLINICAL_SPEC 5.3, no +1), the Day-0 clock "
+    "of the endpoint tables; months = AVAL / 30.4375. CNSR 0 = event, 1 = censored."
+)
+RESPONSE_TEXT = {
+    "cr_mrd_negative": "CR MRD NEGATIVE",
+    "cr_mrd_positive_or_unknown": "CR MRD POSITIVE OR UNKNOWN",
+    "cri_mrd_negative": "CRI MRD NEGATIVE",
+    "cri_mrd_positive_or_unknown": "CRI MRD POSITIVE OR UNKNOWN",
+    "pr": "PR",
+    "nr": "NR",
+    "pd": "PD",
+    "not_assessed": "NOT ASSESSED",
+}
+#: the per-assessment overall response as RS/ADRS give it (RSSTRESC / AVALC)
+CATEGORY_TEXT = {"CR": "CR", "CRi": "CRI", "PR": "PR", "NR": "NR", "PD": "PD", "relapse": "RELAPSE"}
+MRD_TEXT = {"negative": "NEGATIVE", "positive": "POSITIVE", "not_evaluable": "NOT EVALUABLE"}
+
+
+def _cut(data: ExportData) -> tuple[Any, Any, dict[int, Any]]:
+    """The engine's cut, population and per-subject endpoints (computed once per export)."""
+    from endpoints.courses import subject_endpoints
+    from endpoints.tables import _population
+
+    if data.endpoints is None:
+        cut = data.cut()
+        pop = _population(cut)
+        data.endpoints = (cut, pop, subject_endpoints(cut, pop))
+    return data.endpoints  # type: ignore[no-any-return]
+
+
+def _ident(data: ExportData, subj: Subj) -> dict[str, Any]:
+    return {"STUDYID": data.study_code, "USUBJID": subj.usubjid, "SUBJID": subj.subjid, "SITEID": subj.siteid}
+
+
+def _windows(cut: Any) -> tuple[int, int]:
+    from endpoints.courses import DAY28_WINDOW_DEFAULT, DAY365_WINDOW_DEFAULT, ONE_YEAR_DAY, visit_window_after
+
+    return (
+        28 + visit_window_after(cut, 28, DAY28_WINDOW_DEFAULT),
+        ONE_YEAR_DAY + visit_window_after(cut, ONE_YEAR_DAY, DAY365_WINDOW_DEFAULT),
+    )
+
+
+# --- RS -------------------------------------------------------------------------------------------
+
+
+@register("RS", standard=SDTMIG, order=90)
+def build_rs(ctx: BuildContext) -> list[Dataset]:
+    """Per marrow assessment after infusion: the overall response (RSTESTCD OVRLRESP; the
+    adjudicated one when present, RSEVAL then ADJUDICATION COMMITTEE) and the MRD status the
+    response used (MRDSTS); then two derived records per infused subject (RSDRVFL = Y):
+    the day-28 response and the best overall response within 1 year (RSTESTCD BESTRESP, the
+    interval in RSEVINTX), with the §5.3 ranking's category (MRD status included)."""
+    data: ExportData = ctx.data
+    subjs = subjects(data)
+    cut, _pop, found = _cut(data)
+    d28_to, year_to = _windows(cut)
+    rows: list[dict[str, Any]] = []
+    for ma in cut.marrow_assessments:
+        pk = ma["subject_id"]
+        response = ma["adjudicated_response"] or ma["response"]
+        if pk not in subjs or ma["assessment_date"] > data.cutoff or not response:
+            continue
+        subj = subjs[pk]
+        base = {
+            "STUDYID": data.study_code,
+            "DOMAIN": "RS",
+            "USUBJID": subj.usubjid,
+            "RSSPID": str(ma["id"]),
+            "RSCAT": "ALL RESPONSE (CLINICAL_SPEC 5.1)",
+            "RSBLFL": "Y" if ma["is_baseline"] else None,
+            "RSEVAL": "ADJUDICATION COMMITTEE" if ma["adjudicated_response"] else "INVESTIGATOR",
+            "RSACPTFL": "Y",
+            "RSDTC": ma["assessment_date"].isoformat(),
+            "RSDY": sdtm_day(ma["assessment_date"], subj.ref),
+            "_sort": (ma["assessment_date"], ma["id"]),
+        }
+        text = CATEGORY_TEXT[response]
+        rows.append(base | {"RSTESTCD": "OVRLRESP", "RSTEST": "Overall Response", "RSORRES": text, "RSSTRESC": text})
+        if ma["mrd_status"]:
+            mrd = MRD_TEXT[ma["mrd_status"]]
+            rows.append(
+                base | {"RSTESTCD": "MRDSTS", "RSTEST": "MRD Status", "RSORRES": mrd, "RSSTRESC": mrd, "_sort2": 1}
+            )
+    for pk, ends in found.items():
+        subj = subjs.get(pk)
+        if subj is None:
+            continue
+        for best, interval, order in (
+            (ends.day28, f"DAY 0 TO DAY {d28_to} (DAY-28 RESPONSE)", 2),
+            (ends.best, f"DAY 0 TO DAY {year_to} (BEST WITHIN 1 YEAR)", 3),
+        ):
+            text = RESPONSE_TEXT[response_code(best)]
+            on = best.best.assessed_on if best.best is not None else None
+            rows.append(
+                {
+                    "STUDYID": data.study_code,
+                    "DOMAIN": "RS",
+                    "USUBJID": subj.usubjid,
+                    "RSTESTCD": "BESTRESP",
+                    "RSTEST": "Best Overall Response",
+                    "RSCAT": "ALL RESPONSE (CLINICAL_SPEC 5.3)",
+                    "RSORRES": text,
+                    "RSSTRESC": text,
+                    "RSDRVFL": "Y",
+                    "RSEVAL": "SPONSOR",
+                    "RSACPTFL": "Y",
+                    "RSDTC": on.isoformat() if on else None,
+                    "RSDY": sdtm_day(on, subj.ref),
+                    "RSEVINTX": interval,
+                    "_sort": (date.max, order),
+                }
+            )
+    _sequence(rows, "RS", lambda r: (r["_sort"], r.get("_sort2", 0)))
+    dataset = make_dataset(
+        "RS",
+        standard=SDTMIG,
+        ig_dataset="RS",
+        variables=[
+            "STUDYID",
+            "DOMAIN",
+            "USUBJID",
+            "RSSEQ",
+            "RSSPID",
+            "RSTESTCD",
+            "RSTEST",
+            "RSCAT",
+            "RSORRES",
+            "RSSTRESC",
+            "RSBLFL",
+            "RSDRVFL",
+            "RSEVAL",
+            "RSACPTFL",
+            "RSDTC",
+            "RSDY",
+            "RSEVINTX",
+        ],
+        rows=rows,
+        keys=("USUBJID", "RSSEQ"),
+        omitted={
+            "VISITNUM": "Marrow assessments are dated, not tied to a planned visit in the capture; RSDTC/RSDY "
+            "place them (the endpoint windows are by day, CLINICAL_SPEC 5.3).",
+        },
+        notes=[
+            "RSTESTCD OVRLRESP: overall response per assessment (CLINICAL_SPEC 5.1), the adjudicated one when "
+            "present (RSEVAL = ADJUDICATION COMMITTEE); MRDSTS: the MRD status it used (5.2).",
+            "RSTESTCD BESTRESP, RSDRVFL = Y, RSEVAL = SPONSOR: derived by the endpoint engine "
+            "(endpoints.courses.subject_endpoints), one record for the day-28 response and one for the best "
+            "response within 1 year (RSEVINTX gives the window); RSDTC is the date of the assessment chosen, "
+            "empty when NOT ASSESSED.",
+            "RSDY: SDTM study day (no day 0; day 1 = RFSTDTC, the first CAR-T infusion).",
+        ],
+    )
+    return [dataset]
+
+
+# --- ADSL -----------------------------------------------------------------------------------------
+
+ADSL_LABELS = {
+    "DLTEVLFL": "DLT-Evaluable Population Flag",
+    "LDSDT": "Lymphodepletion Start Date",
+    "DIAGBL": "Baseline Diagnosis",
+    "DISSTBL": "Relapsed or Refractory at Baseline",
+    "CNSBL": "Baseline CNS Status",
+    "PRLINES": "Number of Prior Lines of Therapy",
+    "PHSCTFL": "Prior Allogeneic HSCT Flag",
+    "BMBLBL": "Baseline Marrow Blasts (%)",
+    "CD7BL": "Baseline Blast CD7 Expression (%)",
+    "PRODSRC": "CAR-T Product Source (Donor Type)",
+    "PRODSTAT": "CAR-T Product Fresh or Thawed",
+}
+DIAGNOSES = {"t_all": "T-ALL", "t_lbl": "T-LBL", "etp_all": "ETP-ALL", "other": "OTHER"}
+ADSL_VARIABLES = [
+    "STUDYID",
+    "USUBJID",
+    "SUBJID",
+    "SITEID",
+    "AGE",
+    "AGEU",
+    "SEX",
+    "RACE",
+    "ENRLFL",
+    "SAFFL",
+    "DLTEVLFL",
+    "ARM",
+    "ACTARM",
+    "TRT01P",
+    "TRT01A",
+    "DOSE01P",
+    "DOSE01A",
+    "DOSE01U",
+    "RFICDT",
+    "ENRLDT",
+    "LDSDT",
+    "TRTSDT",
+    "TRTEDT",
+    "LSTALVDT",
+    "DTHDT",
+    "DTHCAUS",
+    "EOSSTT",
+    "DIAGBL",
+    "DISSTBL",
+    "CNSBL",
+    "PRLINES",
+    "PHSCTFL",
+    "BMBLBL",
+    "CD7BL",
+    "PRODSRC",
+    "PRODSTAT",
+]
+ADSL_DATES = dict.fromkeys(
+    ("RFICDT", "ENRLDT", "LDSDT", "TRTSDT", "TRTEDT", "LSTALVDT", "DTHDT"), "Date"
+) | dict.fromkeys(("PRLINES", "BMBLBL", "CD7BL"), "Num")
+END_OF_STUDY = {
+    "completed": "COMPLETED",
+    "withdrawn": "DISCONTINUED",
+    "died": "DISCONTINUED",
+    "lost": "DISCONTINUED",
+    "screen_failed": "DISCONTINUED",
+    "not_infused": "DISCONTINUED",
+}
+
+
+def _flag(value: bool) -> str:
+    return "Y" if value else "N"
+
+
+def _to_date(text: str | None) -> date | None:
+    if not text or len(text) < 10:
+        return None
+    return date.fromisoformat(text[:10])
+
+
+def _dose(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+@register("ADSL", standard=ADAMIG, requires=("DM",), order=110)
+def build_adsl(ctx: BuildContext) -> list[Dataset]:
+    """One record per subject of DM. Populations (endpoints.tables' at the cut-off): ENRLFL
+    enrolled, SAFFL infused (the safety population), DLTEVLFL DLT-evaluable (CLINICAL_SPEC §3.1,
+    endpoints.tables_toxicity). TRT01P the assigned dose level, TRT01A the dose level of the
+    infused subjects, DOSE01P/DOSE01A the level's target and the infused CAR+ cells/kg (×10⁶);
+    TRTSDT the first infusion, TRTEDT the last; baseline disease from the disease history and the
+    baseline marrow; donor type and fresh/thawed from the first infusion's product."""
+    from endpoints.tables_toxicity import _dlt_status
+
+    data: ExportData = ctx.data
+    subjs = subjects(data)
+    cut, pop, found = _cut(data)
+    dlt = _dlt_status(cut, pop)
+    dm = {row["USUBJID"]: row for row in ctx.built["DM"].rows}
+    infusions = data.by_subject("infusions")
+    lds = data.by_subject("lymphodepletions")
+    history = data.by_subject("disease_history")
+    deaths = data.by_subject("deaths")
+    baseline: dict[int, dict[str, Any]] = {}
+    for ma in cut.marrow_assessments:
+        if ma["is_baseline"] and ma["assessment_date"] <= data.cutoff:
+            key = (ma["assessment_date"], ma["id"])
+            prior = baseline.get(ma["subject_id"])
+            if prior is None or key > (prior["assessment_date"], prior["id"]):
+                baseline[ma["subject_id"]] = ma
+    targets = {level.code: level.target_cells_per_kg for level in cut.choices.dose_levels}
+    rows = []
+    for pk, subj in subjs.items():
+        row = dm.get(subj.usubjid, {})
+        level = subj.row["dose_level"] or ""
+        infs = sorted(infusions.get(pk, []), key=lambda r: (r["infusion_start"], r["id"]))
+        first = infs[0] if infs else None
+        disease = min(history.get(pk, []), key=lambda r: r["id"], default=None)
+        death = min(deaths.get(pk, []), key=lambda r: r["death_date"], default=None)
+        status = pop.status.get(pk, {}).get("status", "screening")
+        ends = found.get(pk)
+        evaluable = dlt.get(pk)
+        target = targets.get(level)
+        unassigned = _arm_null_reason(subj.row["status"], level)
+        rows.append(
+            _ident(data, subj)
+            | {
+                "AGE": row.get("AGE"),
+                "AGEU": row.get("AGEU"),
+                "SEX": row.get("SEX"),
+                "RACE": "NOT REPORTED",
+                "ENRLFL": _flag(pk in pop.enrolled),
+                "SAFFL": _flag(pk in pop.infused),
+                "DLTEVLFL": _flag(evaluable is not None and evaluable.status is dlt_rules.Evaluability.EVALUABLE),
+                "ARM": row.get("ARM") or unassigned,
+                "ACTARM": row.get("ACTARM"),
+                "TRT01P": level or unassigned,
+                "TRT01A": level if pk in pop.infused and level else None,
+                "DOSE01P": _dose(Decimal(str(target)) / 1_000_000) if target is not None and level else None,
+                "DOSE01A": _dose(first["car_positive_per_kg_e6"]) if first and pk in pop.infused else None,
+                "DOSE01U": "10^6 CAR+ CELLS/KG" if level else None,
+                "RFICDT": _to_date(row.get("RFICDTC")),
+                "ENRLDT": subj.row["enrolled_on"] if subj.row["enrolled_on"] and pk in pop.enrolled else None,
+                "LDSDT": min((ld["start_date"] for ld in lds.get(pk, [])), default=None),
+                "TRTSDT": pop.day0.get(pk),
+                "TRTEDT": max((r["infusion_date"] for r in infs), default=None) if pk in pop.infused else None,
+                "LSTALVDT": ends.course.last_known_alive if ends is not None and death is None else None,
+                "DTHDT": death["death_date"] if death else None,
+                "DTHCAUS": (death["primary_cause"] or "").replace("_", " ").upper() or None if death else None,
+                "EOSSTT": END_OF_STUDY.get(status, "ONGOING"),
+                "DIAGBL": DIAGNOSES.get(disease["diagnosis"]) if disease else None,
+                "DISSTBL": (disease["disease_status"] or "").upper() or None if disease else None,
+                "CNSBL": (disease["cns_status"] or "").upper() or None if disease else None,
+                "PRLINES": disease["prior_lines"] if disease else None,
+                "PHSCTFL": _flag(disease["prior_hsct"]) if disease else None,
+                "BMBLBL": _dose(baseline[pk]["marrow_blasts_pct"]) if pk in baseline else None,
+                "CD7BL": _dose(disease["blast_cd7_pct"]) if disease else None,
+                "PRODSRC": (first["source"] or "").upper() or None if first else None,
+                "PRODSTAT": (first["state"] or "").upper() or None if first else None,
+            }
+        )
+    rows.sort(key=lambda r: r["USUBJID"])
+    return [
+        make_dataset(
+            "ADSL",
+            standard=ADAMIG,
+            ig_dataset=ADSL,
+            label="Subject-Level Analysis Dataset",
+            variables=ADSL_VARIABLES,
+            rows=rows,
+            keys=("USUBJID",),
+            types=ADSL_DATES,
+            labels=ADSL_LABELS,
+            notes=[
+                "Populations at the cut-off as the endpoint tables count them: ENRLFL enrolled, SAFFL infused "
+                "(safety population), DLTEVLFL DLT-evaluable (CLINICAL_SPEC 3.1).",
+                "TRT01P: the assigned dose level; TRT01A: the same level for infused subjects; DOSE01P the level's "
+                "target, DOSE01A the first infusion's CAR+ cells/kg, both in 10^6 CAR+ cells/kg.",
+                "TRTSDT: first CAR-T infusion (day 0); LDSDT: first lymphodepletion dose; LSTALVDT as the "
+                "engine derives it (CLINICAL_SPEC 6), empty after a death.",
+                "ARM and TRT01P of a subject without a dose level: the reason DM gives in ARMNRS (SCREEN "
+                "FAILURE, NOT ASSIGNED); ADaMIG 1.3 requires both.",
+                "RACE: not collected by the case report form; NOT REPORTED (ADaMIG 1.3 requires the variable).",
+                "Baseline disease from the disease history form and the last marrow assessment before "
+                "lymphodepletion (BMBLBL); PRODSRC (AUTOLOGOUS / DONOR: donor type) and PRODSTAT (FRESH / "
+                "THAWED) from the first infused product, as SUPPEX gives them.",
+                "*DT variables are SAS dates (DATE9.).",
+            ],
+        )
+    ]
+
+
+# --- ADAE -----------------------------------------------------------------------------------------
+
+ADAE_LABELS = {
+    "ASTDY0": "Analysis Start Day (Day-0 Clock)",
+    "TOXGRSCL": "Toxicity Grading Scale",
+    "TRTEMFL": "Treatment Emergent Analysis Flag",
+    "AE90FL": "TEAE Onset Day 0-90 Flag",
+    "LDFL": "Lymphodepletion Period Flag",
+    "AOCCIFL": "1st Max Grade Occurrence Flag",
+    "AOCCSIFL": "1st Max Grade Occur Within SOC Flag",
+    "AOCCPIFL": "1st Max Grade Occur Within PT Flag",
+}
+AE_COPIED = [
+    "AESEQ",
+    "AETERM",
+    "AELLT",
+    "AELLTCD",
+    "AEDECOD",
+    "AECAT",
+    "AEBODSYS",
+    "AESOC",
+    "AESER",
+    "AESCONG",
+    "AESDISAB",
+    "AESDTH",
+    "AESHOSP",
+    "AESLIFE",
+    "AEREL",
+    "AEACN",
+    "AEOUT",
+    "AETOXGR",
+]
+
+
+@register("ADAE", standard=ADAMIG, requires=("AE", "ADSL"), order=120)
+def build_adae(ctx: BuildContext) -> list[Dataset]:
+    """One record per AE of SDTM AE (its variables copied), with the analysis dates and grade and
+    the flags: TRTEMFL (onset after the first infusion: the system's collection period
+    "after infusion"), AE90FL (treatment-emergent with onset day 0–90, endpoint 1), LDFL (onset
+    from the first lymphodepletion dose to the day before the first infusion, §3), and the
+    first-maximum-grade flags among treatment-emergent AEs per subject, per subject and SOC, per
+    subject and term (AOCCIFL / AOCCSIFL / AOCCPIFL: highest ATOXGRN, then earliest ASTDT, then
+    AESEQ). ATOXGR is the grade on the scale in TOXGRSCL (ASTCT 2019 for CRS and ICANS)."""
+    data: ExportData = ctx.data
+    adsl = {row["USUBJID"]: row for row in ctx.built["ADSL"].rows}
+    raw = {str(ae["id"]): ae for ae in data.forms["adverse_events"]}
+    rows = []
+    for ae_row in ctx.built["AE"].rows:
+        ae = raw[ae_row["AESPID"]]
+        sl = adsl[ae_row["USUBJID"]]
+        start = _to_date(ae_row["AESTDTC"])
+        end = _to_date(ae_row["AEENDTC"])
+        ref = sl["TRTSDT"]
+        emergent = ae["collection_period"] == "after_infusion"
+        onset0 = day0(start, ref)
+        row = {
+            "STUDYID": ae_row["STUDYID"],
+            "USUBJID": ae_row["USUBJID"],
+            "SUBJID": sl["SUBJID"],
+            "SITEID": sl["SITEID"],
+            "AGE": sl["AGE"],
+            "SEX": sl["SEX"],
+            "RACE": sl["RACE"],
+            "TRTA": sl["TRT01A"],
+            "SAFFL": sl["SAFFL"],
+            "TRTSDT": ref,
+            "TRTEDT": sl["TRTEDT"],
+            "ASTDT": start,
+            "AENDT": end,
+            "ASTDY": sdtm_day(start, ref),
+            "AENDY": sdtm_day(end, ref),
+            "ASTDY0": onset0,
+            **{v: ae_row[v] for v in AE_COPIED},
+            "ATOXGR": ae_row["AETOXGR"],
+            "ATOXGRN": float(ae["grade"]),
+            "TOXGRSCL": SCALE_NAMES.get(ae["grade_scale"], ae["grade_scale"]),
+            "TRTEMFL": "Y" if emergent else None,
+            "AE90FL": "Y" if emergent and onset0 is not None and 0 <= onset0 <= 90 else None,
+            "LDFL": "Y" if ae["collection_period"] == "during_ld" else None,
+        }
+        rows.append(row)
+    rows.sort(key=lambda r: (r["USUBJID"], r["AESEQ"]))
+    for flag, key in (
+        ("AOCCIFL", lambda r: (r["USUBJID"],)),
+        ("AOCCSIFL", lambda r: (r["USUBJID"], r["AEBODSYS"])),
+        ("AOCCPIFL", lambda r: (r["USUBJID"], r["AEBODSYS"], r["AEDECOD"])),
+    ):
+        first: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for row in rows:
+            if row["TRTEMFL"] != "Y":
+                continue
+            rank = (-row["ATOXGRN"], row["ASTDT"] or date.max, row["AESEQ"])
+            chosen = first.get(key(row))
+            if chosen is None or rank < (-chosen["ATOXGRN"], chosen["ASTDT"] or date.max, chosen["AESEQ"]):
+                first[key(row)] = row
+        for row in first.values():
+            row[flag] = "Y"
+    variables = [
+        "STUDYID",
+        "USUBJID",
+        "SUBJID",
+        "SITEID",
+        "AGE",
+        "SEX",
+        "RACE",
+        "TRTA",
+        "SAFFL",
+        "TRTSDT",
+        "TRTEDT",
+        "ASTDT",
+        "AENDT",
+        "ASTDY",
+        "AENDY",
+        "ASTDY0",
+        *AE_COPIED,
+        "ATOXGR",
+        "ATOXGRN",
+        "TOXGRSCL",
+        "TRTEMFL",
+        "AE90FL",
+        "LDFL",
+        "AOCCIFL",
+        "AOCCSIFL",
+        "AOCCPIFL",
+    ]
+    return [
+        make_dataset(
+            "ADAE",
+            standard=ADAMIG,
+            ig_dataset=OCCDS,
+            label="Adverse Events Analysis Dataset",
+            variables=variables,
+            rows=rows,
+            keys=("USUBJID", "AESEQ"),
+            types={"TRTSDT": "Date", "TRTEDT": "Date", "ASTDT": "Date", "AENDT": "Date", "ASTDY0": "Num"},
+            labels=ADAE_LABELS,
+            notes=[
+                "Structure: OCCDS, checked against the identifiers, BDS timing/treatment/toxicity variables and "
+                "SDTMIG AE variables (ADaMIG 1.3's variable table ships no OCCDS table).",
+                "ATOXGR/ATOXGRN: the grade number; TOXGRSCL names the scale: CTCAE v5.0, or ASTCT 2019 for CRS "
+                "and ICANS (AECAT = CRS / ICANS).",
+                "TRTEMFL: onset on or after the first infusion; AE90FL: treatment-emergent, onset Day-0 clock day "
+                "0-90 (endpoint 1); LDFL: onset from the first lymphodepletion dose to the day before the "
+                "first infusion (CLINICAL_SPEC 3).",
+                "AOCCIFL/AOCCSIFL/AOCCPIFL: among treatment-emergent AEs, the first record of the subject's "
+                "maximum grade overall / within SOC (AEBODSYS) / within term (AEDECOD).",
+                ADAM_DAYS,
+            ],
+        )
+    ]
+
+
+# --- ADTTE ----------------------------------------------------------------------------------------
+
+TTE_PARAMS = {
+    "OS": ("Overall Survival (days)", 1),
+    "EFS": ("Event-Free Survival (days)", 2),
+    "RFS": ("Relapse-Free Survival (days)", 3),
+    "DOR": ("Duration of Response (days)", 4),
+}
+
+
+def _describe(
+    endpoint: str, record: Any, course: rules.SubjectCourse, cutoff: date, hsct_censored: bool
+) -> dict[str, Any]:
+    """EVNTDESC / CNSDTDSC of one record, read off the course's dates."""
+    if record.event:
+        if endpoint == "EFS" and record.end == course.infusion_date and record.end not in course.relapse_dates:
+            text = "DEATH" if record.end == course.death_date else "NO CR OR CRI AT DAY 28"
+        elif endpoint in ("EFS", "RFS", "DOR") and record.end in course.relapse_dates:
+            text = "RELAPSE OR PROGRESSION"
+        else:
+            text = "DEATH"
+        return {"CNSR": 0, "EVNTDESC": text, "CNSDTDSC": None}
+    if hsct_censored and record.end == course.hsct_date:
+        why = "CONSOLIDATIVE HSCT"
+    elif course.death_date is not None and record.end == course.death_date:
+        why = "DEATH WITHOUT RELAPSE"
+    elif record.end == cutoff and course.last_known_alive >= cutoff:
+        why = "DATA CUT-OFF"
+    else:
+        why = "LAST DATE KNOWN ALIVE"
+    return {"CNSR": 1, "EVNTDESC": "CENSORED", "CNSDTDSC": why}
+
+
+@register("ADTTE", standard=ADAMIG, requires=("ADSL",), order=130)
+def build_adtte(ctx: BuildContext) -> list[Dataset]:
+    """OS, EFS, RFS and DOR of every infused subject exactly as the endpoint engine derives them
+    (`endpoints.courses.subject_endpoints`, the primary analysis: HSCT not censored unless the
+    study's settings say so): STARTDT the origin (infusion, or first CR/CRi for RFS and DOR), ADT
+    the event or censoring date, AVAL = ADT − STARTDT in days (§5.3), CNSR 0 = event."""
+    data: ExportData = ctx.data
+    subjs = subjects(data)
+    adsl = {row["USUBJID"]: row for row in ctx.built["ADSL"].rows}
+    cut, _pop, found = _cut(data)
+    hsct_censored = cut.choices.hsct_censored_in_primary
+    # the §5.3 sensitivity analysis: HSCT handled the other way round from the primary analysis
+    sensitivity = "(days, not censored at HSCT)" if hsct_censored else "(days, censored at HSCT)"
+    rows = []
+    for pk, ends in found.items():
+        subj = subjs.get(pk)
+        if subj is None:
+            continue
+        sl = adsl[subj.usubjid]
+        for code, (param, number), records, censor_hsct in [
+            *((c, p, ends.records, hsct_censored) for c, p in TTE_PARAMS.items()),
+            *(
+                (f"{c}HS", (f"{p[0][:-7]} {sensitivity}", p[1] + 4), ends.sensitivity, not hsct_censored)
+                for c, p in TTE_PARAMS.items()
+            ),
+        ]:
+            record = getattr(records, code.removesuffix("HS").lower())
+            if record is None:
+                continue
+            rows.append(
+                _ident(data, subj)
+                | {
+                    "AGE": sl["AGE"],
+                    "SEX": sl["SEX"],
+                    "RACE": sl["RACE"],
+                    "TRTSDT": sl["TRTSDT"],
+                    "TRTEDT": sl["TRTEDT"],
+                    "TRTP": sl["TRT01P"],
+                    "TRTA": sl["TRT01A"],
+                    "SAFFL": sl["SAFFL"],
+                    "PARAMCD": code,
+                    "PARAM": param,
+                    "PARAMN": float(number),
+                    "STARTDT": record.origin,
+                    "ADT": record.end,
+                    "AVAL": float(record.days),
+                    **_describe(code.removesuffix("HS"), record, ends.course, cut.cutoff, censor_hsct),
+                }
+            )
+    rows.sort(key=lambda r: (r["USUBJID"], r["PARAMN"]))
+    for row in rows:
+        row["CNSR"] = float(row["CNSR"])
+    _number(rows)
+    return [
+        make_dataset(
+            "ADTTE",
+            standard=ADAMIG,
+            ig_dataset=BDS,
+            label="Time-to-Event Analysis Dataset",
+            variables=[
+                "STUDYID",
+                "USUBJID",
+                "SUBJID",
+                "SITEID",
+                "ASEQ",
+                "AGE",
+                "SEX",
+                "RACE",
+                "TRTSDT",
+                "TRTEDT",
+                "TRTP",
+                "TRTA",
+                "SAFFL",
+                "PARAMCD",
+                "PARAM",
+                "PARAMN",
+                "AVAL",
+                "STARTDT",
+                "ADT",
+                "CNSR",
+                "EVNTDESC",
+                "CNSDTDSC",
+            ],
+            rows=rows,
+            keys=("USUBJID", "PARAMCD"),
+            types={"STARTDT": "Date", "ADT": "Date", "TRTSDT": "Date", "TRTEDT": "Date"},
+            notes=[
+                "Structure: BDS, subclass TIME-TO-EVENT. Derived by endpoints.courses.subject_endpoints, the "
+                "function the endpoint tables use: Kaplan-Meier (clinical.survival) on AVAL and CNSR reproduces "
+                "the run's tables exactly.",
+                TTE_DAYS,
+                "OS: infusion to death (CLINICAL_SPEC 6); EFS: infusion to no CR/CRi at day 28 (event at day 0), "
+                "relapse or progression, or death; RFS: first CR/CRi to relapse or death; DOR: first CR/CRi to "
+                "relapse (5.3). Censored at min(last date known alive, cut-off).",
+                "Consolidative HSCT is not a censoring in the primary analysis (5.3) unless the study's settings "
+                "say otherwise (then CNSDTDSC = CONSOLIDATIVE HSCT). OSHS, EFSHS, RFSHS, DORHS: the 5.3 "
+                "sensitivity analysis, HSCT handled the other way round (by default censored at the first HSCT).",
+            ],
+        )
+    ]
+
+
+def _number(rows: list[dict[str, Any]]) -> None:
+    counters: dict[str, int] = defaultdict(int)
+    for row in rows:
+        counters[row["USUBJID"]] += 1
+        row["ASEQ"] = float(counters[row["USUBJID"]])
+
+
+# --- ADRS -----------------------------------------------------------------------------------------
+
+ADRS_PARAMS = {
+    "OVRLRESP": ("Overall Response by Assessment", 1),
+    "MRDFLOW": ("Flow MRD Status by Assessment", 2),
+    "D28RESP": ("Day-28 Response", 3),
+    "BESTRESP": ("Best Overall Response Within 1 Year", 4),
+}
+ADRS_LABELS = {"ADY0": "Analysis Day (Day-0 Clock)"}
+
+
+@register("ADRS", standard=ADAMIG, requires=("ADSL",), order=140)
+def build_adrs(ctx: BuildContext) -> list[Dataset]:
+    """Per infused subject: each post-infusion assessment's overall response (OVRLRESP) and flow
+    MRD status re-read with the run's settings (MRDFLOW, §5.2: NEGATIVE, POSITIVE or NOT
+    EVALUABLE — never negative from an assay unable to see the cut-off); the day-28 response
+    (D28RESP) and the best overall response within 1 year (BESTRESP) from
+    `endpoints.courses.subject_endpoints`, AVALC the §5.3 category (NOT ASSESSED included), AVAL
+    its rank (7 best … 0 not assessed). ANL01FL = Y marks the assessments the 1-year best response
+    may use (day 0 to day 365 + window, none after new therapy): the MRD-negative rate of the
+    endpoint tables counts subjects with a NEGATIVE MRDFLOW record flagged ANL01FL."""
+    from endpoints.tables_efficacy import _in_year_window, _mrd_test
+
+    data: ExportData = ctx.data
+    subjs = subjects(data)
+    adsl = {row["USUBJID"]: row for row in ctx.built["ADSL"].rows}
+    cut, pop, found = _cut(data)
+    settings = cut.choices.response_settings()
+    in_window = {ma["id"] for rows in _in_year_window(cut, pop, found).values() for ma in rows}
+    tests_of: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for test in cut.mrd_tests:
+        tests_of[test["assessment_id"]].append(test)
+    ranks = {code: int(rank) for rank, code in RANK_CODES.items()}
+    rows: list[dict[str, Any]] = []
+    for pk, assessments in post_infusion_assessments(cut, pop).items():
+        subj = subjs.get(pk)
+        if subj is None:
+            continue
+        sl = adsl[subj.usubjid]
+        for ma in assessments:
+            base = _ident(data, subj) | {
+                "TRTA": sl["TRT01A"],
+                "SAFFL": sl["SAFFL"],
+                "ADT": ma["assessment_date"],
+                "ADY": sdtm_day(ma["assessment_date"], pop.day0[pk]),
+                "ADY0": day0(ma["assessment_date"], pop.day0[pk]),
+                "ANL01FL": "Y" if ma["id"] in in_window else None,
+                "SRCDOM": "RS",
+                "SRCVAR": "RSSTRESC",
+            }
+            response = ma["adjudicated_response"] or ma["response"]
+            rows.append(base | {"PARAMCD": "OVRLRESP", "AVALC": CATEGORY_TEXT[response]})
+            flow = [t for t in tests_of[ma["id"]] if t["method"] == "flow"]
+            if flow:
+                statuses = {rules.mrd_test_status(_mrd_test(t), settings) for t in flow}
+                status = (
+                    rules.MrdStatus.NEGATIVE
+                    if rules.MrdStatus.NEGATIVE in statuses
+                    else rules.MrdStatus.POSITIVE
+                    if rules.MrdStatus.POSITIVE in statuses
+                    else rules.MrdStatus.NOT_EVALUABLE
+                )
+                rows.append(base | {"PARAMCD": "MRDFLOW", "AVALC": MRD_TEXT[status.value], "SRCVAR": ""})
+    for pk, ends in found.items():
+        subj = subjs.get(pk)
+        if subj is None:
+            continue
+        sl = adsl[subj.usubjid]
+        for code, best in (("D28RESP", ends.day28), ("BESTRESP", ends.best)):
+            category = response_code(best)
+            on = best.best.assessed_on if best.best is not None else None
+            rows.append(
+                _ident(data, subj)
+                | {
+                    "TRTA": sl["TRT01A"],
+                    "SAFFL": sl["SAFFL"],
+                    "PARAMCD": code,
+                    "AVALC": RESPONSE_TEXT[category],
+                    "AVAL": float(ranks[category]),
+                    "ADT": on,
+                    "ADY": sdtm_day(on, pop.day0[pk]),
+                    "ADY0": day0(on, pop.day0[pk]),
+                    "ANL01FL": "Y",
+                    "SRCDOM": "RS",
+                    "SRCVAR": "RSSTRESC",
+                }
+            )
+    for row in rows:
+        param, number = ADRS_PARAMS[row["PARAMCD"]]
+        row["PARAM"], row["PARAMN"] = param, float(number)
+        row["SRCVAR"] = row["SRCVAR"] or None
+        if row["PARAMCD"] == "MRDFLOW":
+            row["SRCDOM"] = None
+    rows.sort(key=lambda r: (r["USUBJID"], r["PARAMN"] > 2, r["ADT"] or date.max, r["PARAMN"]))
+    _number(rows)
+    return [
+        make_dataset(
+            "ADRS",
+            standard=ADAMIG,
+            ig_dataset=BDS,
+            label="Response Analysis Dataset",
+            variables=[
+                "STUDYID",
+                "USUBJID",
+                "SUBJID",
+                "SITEID",
+                "ASEQ",
+                "TRTA",
+                "SAFFL",
+                "PARAMCD",
+                "PARAM",
+                "PARAMN",
+                "AVAL",
+                "AVALC",
+                "ADT",
+                "ADY",
+                "ADY0",
+                "ANL01FL",
+                "SRCDOM",
+                "SRCVAR",
+            ],
+            rows=rows,
+            keys=("USUBJID", "ASEQ"),
+            types={"ADT": "Date", "ADY0": "Num"},
+            labels=ADRS_LABELS,
+            notes=[
+                "OVRLRESP: overall response per post-infusion assessment (adjudicated where present); MRDFLOW: "
+                "flow MRD status of the assessment's tests under the run's settings (CLINICAL_SPEC 5.2).",
+                "D28RESP / BESTRESP: from endpoints.courses.subject_endpoints (5.3), AVALC one of CR MRD "
+                "NEGATIVE, CR MRD POSITIVE OR UNKNOWN, CRI MRD NEGATIVE, CRI MRD POSITIVE OR UNKNOWN, PR, NR, "
+                "PD, NOT ASSESSED; AVAL its rank (7 = best, 0 = not assessed); ADT the assessment chosen.",
+                "ANL01FL: assessments inside the 1-year best-response window (and the derived records).",
+                ADAM_DAYS,
+            ],
+        )
+    ]
