@@ -314,9 +314,9 @@ def subject_page(user: User | AnonymousUser, study: Study, number: Any) -> tuple
             getattr(courses[row["subject_id"]], attribute)[row["study_day"]] = row["worst"]
     for model, attribute in ((CrsEpisode, "crs_episodes"), (IcansEpisode, "icans_episodes")):
         for episode in model.objects.filter(subject_id__in=ids, superseded=False).order_by("subject_id", "number"):
-            last = episode.resolved_date or episode.last_date
+            # the last day at grade ≥ 1 (§1.3): `resolved_date` is the first day back at grade 0
             getattr(courses[episode.subject_id], attribute).append(
-                (episode.onset_day, day(episode.subject_id, last), episode.grade)
+                (episode.onset_day, day(episode.subject_id, episode.last_date), episode.grade)
             )
     for marrow in (
         MarrowAssessment.objects.filter(subject_id__in=ids, entered_in_error=False, is_baseline=False)

@@ -287,6 +287,11 @@ def test_heat_strip_shows_the_worst_crs_grade_of_each_day(world, client):
     assert len(cells) == 31  # study days 0–30
     assert cells[0] == ("g-none", "·") and cells[1] == ("g1", "1") and cells[2] == ("g2", "2")
     assert "1–2 (G2)" in html  # the CRS episode beside the swimmer plot
+    # §8 course: back to grade 0 on day 3 → one episode, onset day 1, duration 2: it still ends
+    # on day 2 (its last day at grade ≥ 1), not on the day it resolved
+    record_crs(world, a, day(3), "36.9", "room_air")
+    html = client.get("/safety/dashboard/").content.decode()
+    assert "1–2 (G2)" in html and "1–3 (G2)" not in html
 
 
 def test_swimmer_svg_has_a_lane_per_subject_and_its_title(world, client):
