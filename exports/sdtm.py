@@ -119,6 +119,28 @@ FORMS: dict[str, tuple[str, str]] = {
 }
 
 
+def subjects_at_cutoff(
+    history: list[dict[str, Any]], consents: list[dict[str, Any]], cutoff: date
+) -> list[dict[str, Any]]:
+    """Each subject as it stood at the clinical cut-off (DESIGN §5, the rule of the endpoint run's
+    population): consented on or before it, and the last version of its record — written up to the
+    snapshot, in the order written — whose status is dated on or before it. A subject enrolled,
+    assigned a dose level or withdrawn after the cut-off is exported as it was before."""
+    consented = {row["subject_id"] for row in consents if row["consent_date"] <= cutoff}
+    in_force: dict[int, dict[str, Any]] = {}
+    for version in history:
+        if version["id"] not in consented or version["pgh_label"] == "delete":
+            continue
+        if version["status_date"] is None or version["status_date"] <= cutoff:
+            in_force[version["id"]] = version
+    found = []
+    for pk in sorted(in_force):
+        row = {key: value for key, value in in_force[pk].items() if key != "pgh_label"}
+        if row["subject_id"] or row["screening_number"]:
+            found.append(row)
+    return found
+
+
 def load(*, study: Any, site_ids: list[int], cutoff: date, at: datetime) -> ExportData:
     """The export's inputs: each form once, as it stood at `at`, for the subjects of `site_ids`,
     dated on or before `cutoff`. A bounded number of queries whatever the number of subjects."""
@@ -130,19 +152,18 @@ def load(*, study: Any, site_ids: list[int], cutoff: date, at: datetime) -> Expo
     from subjects.models import Subject, Visit
 
     sites = {s["id"]: s for s in Site.objects.filter(pk__in=site_ids).values("id", "code", "time_zone").order_by("id")}
-    subjects = [
-        row
-        for row in snapshot.rows_as_of(Subject, at, site_id__in=list(sites))
-        if row["subject_id"] or row["screening_number"]
-    ]
-    ids = [row["id"] for row in subjects]
+    live = [row["id"] for row in snapshot.rows_as_of(Subject, at, site_id__in=list(sites), fields=["site_id"])]
     forms: dict[str, list[dict[str, Any]]] = {}
     for name, (path, date_field) in FORMS.items():
         model = apps.get_model(path)
-        rows = snapshot.rows_as_of(model, at, subject_id__in=ids)
+        rows = snapshot.rows_as_of(model, at, subject_id__in=live)
         if date_field:
             rows = [r for r in rows if r.get(date_field) is not None and r[date_field] <= cutoff]
         forms[name] = rows
+    subjects = subjects_at_cutoff(snapshot.history_as_of(Subject, at, pgh_obj_id__in=live), forms["consents"], cutoff)
+    ids = {row["id"] for row in subjects}
+    for name, rows in forms.items():
+        forms[name] = [r for r in rows if r["subject_id"] in ids]
     definitions = {
         d["id"]: d for d in VisitDefinition.objects.filter(study=study).values("id", "order", "name", "code")
     }
@@ -621,6 +642,9 @@ def build_ae(ctx: BuildContext) -> list[Dataset]:
     for ae in data.forms["adverse_events"]:
         subj = subjs[ae["subject_id"]]
         end = ae["resolution_date"] if ae["resolution_date"] and ae["resolution_date"] <= data.cutoff else None
+        # resolved (or fatal) only after the cut-off: at the cut it was still going on
+        after_cut = ae["resolution_date"] is not None and end is None
+        outcome = "not_recovered" if after_cut else ae["outcome"]
         episode = crs.get(ae["crs_episode_id"]) or icans.get(ae["icans_episode_id"])
         kind = "CRS" if ae["crs_episode_id"] else ("ICANS" if ae["icans_episode_id"] else "")
         row = _base(data, subj, "AE") | {
@@ -635,10 +659,10 @@ def build_ae(ctx: BuildContext) -> list[Dataset]:
             "AESER": _yn(ae["serious"]),
             "AEACN": AEACN.get(ae["action"], "UNKNOWN"),
             "AEREL": (ae["relationship_car_t"] or "").upper() or None,
-            "AEOUT": AEOUT.get(ae["outcome"]),
+            "AEOUT": AEOUT.get(outcome),
             "AESCONG": _yn(ae["serious_congenital_anomaly"]),
             "AESDISAB": _yn(ae["serious_disability"]),
-            "AESDTH": _yn(ae["serious_death"]),
+            "AESDTH": _yn(ae["serious_death"] and not after_cut),
             "AESHOSP": _yn(ae["serious_hospitalisation"]),
             "AESLIFE": _yn(ae["serious_life_threatening"]),
             "AESMIE": _yn(ae["serious_important_medical_event"]),
@@ -762,8 +786,8 @@ def build_cm(ctx: BuildContext) -> list[Dataset]:
             "CMENDTC": iso(stop),
             "CMSTDY": sdtm_day(cm["start_date"], subj.ref),
             "CMENDY": sdtm_day(stop, subj.ref),
-            "CMENRTPT": "ONGOING" if cm["ongoing"] and stop is None else None,
-            "CMENTPT": iso(data.cutoff) if cm["ongoing"] and stop is None else None,
+            "CMENRTPT": "ONGOING" if (cm["ongoing"] or cm["stop_date"]) and stop is None else None,
+            "CMENTPT": iso(data.cutoff) if (cm["ongoing"] or cm["stop_date"]) and stop is None else None,
             "_sort": (cm["start_date"], cm["id"]),
         }
         rows.append(row)

@@ -158,3 +158,59 @@ def test_an_export_of_the_small_study(world, django_assert_max_num_queries):
                     assert math.isnan(got), (dataset.name, column["name"], index)
                 else:
                     assert got == value, (dataset.name, column["name"], index)
+
+
+@pytest.mark.req("DESIGN-5")
+def test_the_export_shows_subjects_and_aes_as_they_stood_at_the_cut_off(world):
+    """Review finding: subjects consented or enrolled after the cut-off appeared in DM with their
+    later arm, and an AE resolved after the cut-off showed its later outcome."""
+    from datetime import timedelta
+
+    from subjects import services as subject_services
+
+    subjects = populate_for_export(world)
+    world.infused_on(CUTOFF + timedelta(days=40), "DL3")  # consented on the cut-off + 20 days
+    waiting = world.screened()  # consented before the cut-off, enrolled after it
+    subject_services.enrol(
+        user=world.coordinator,
+        subject=waiting,
+        on=CUTOFF + timedelta(days=5),
+        dose_level="DL3",
+        planned_infusion_date=CUTOFF + timedelta(days=20),
+    )
+    world.ae(
+        subjects["a"],
+        ctcae_term="Hypokalemia",
+        grade=2,
+        onset_date=CUTOFF - timedelta(days=3),
+        resolution_date=CUTOFF + timedelta(days=5),
+        outcome="recovered",
+    )
+    from decimal import Decimal
+
+    from crf.services import save
+    from subjects.conmeds import ConcomitantMedication
+
+    save(
+        user=world.coordinator,
+        instance=ConcomitantMedication(
+            subject=subjects["a"], medication_name="potassium chloride", category="other", dose=Decimal("1000"),
+            dose_unit="mg", route="oral", start_date=CUTOFF - timedelta(days=2), stop_date=CUTOFF + timedelta(days=3),
+        ),
+        expected_version=None,
+    )  # fmt: skip
+    export = services.request_export(
+        actor=world.statistician, study=world.study, cutoff_date=CUTOFF, dataset_names=SDTM_CORE
+    )
+    export = services.compute_export(export_id=export.pk)
+    assert export.status == ExportStatus.SUCCEEDED, export.error
+    (cm,) = [r for r in rows_by(export, "CM") if r["CMTRT"] == "potassium chloride"]
+    assert (cm["CMENDTC"], cm["CMENRTPT"], cm["CMENTPT"]) == (None, "ONGOING", "2026-06-30")
+    dm = {row["SUBJID"]: row for row in rows_by(export, "DM")}
+    assert len(dm) == 5  # the four of the small study and the one screened before the cut-off
+    waiting.refresh_from_db()
+    assert waiting.subject_id not in dm and waiting.screening_number in dm
+    row = dm[waiting.screening_number]
+    assert (row["ARMCD"], row["ARMNRS"]) == (None, "NOT ASSIGNED")
+    (ae,) = [r for r in rows_by(export, "AE") if r["AEDECOD"] == "Hypokalemia"]
+    assert (ae["AESTDTC"], ae["AEENDTC"], ae["AEOUT"]) == ("2026-06-27", None, "NOT RECOVERED/NOT RESOLVED")
