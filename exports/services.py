@@ -210,7 +210,10 @@ def build(export: Export, progress: Any = None) -> tuple[list[datasets.Dataset],
         for fmt in export.formats:
             if fmt == ExportFormat.XPT:
                 try:
-                    content = writers.xpt_bytes(dataset)
+                    # headers stamped with the snapshot UTC time, not the clock: the same export, the same bytes
+                    content = writers.xpt_bytes(
+                        dataset, stamped=export.snapshot_at.astimezone(timezone.get_fixed_timezone(0))
+                    )
                 except writers.XptError:
                     continue  # its problems are errors of the conformance report: no truncated file
             else:

@@ -95,8 +95,32 @@ def frame(dataset: Dataset) -> Any:
     )
 
 
-def xpt_bytes(dataset: Dataset) -> bytes:
-    """The dataset as SAS transport v5 bytes; XptError when anything would not fit unchanged."""
+MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+
+
+def sas_stamp(when: datetime) -> bytes:
+    """A transport header's date-time, ``ddMMMyy:hh:mm:ss`` (English months whatever the locale)."""
+    return f"{when.day:02d}{MONTHS[when.month - 1]}{when.year % 100:02d}:{when:%H:%M:%S}".encode("ascii")
+
+
+def stamp_headers(raw: bytes, when: datetime) -> bytes:
+    """Put `when` in the created and modified fields of the library and member headers, where
+    pyreadstat writes the clock: the same export then gives the same bytes (DESIGN §5). In v5
+    each header is 80-byte records; a record starting ``SAS     `` ends with the created stamp
+    (bytes 64–80) and the record after it starts with the modified one (bytes 0–16)."""
+    stamp = sas_stamp(when)
+    out = bytearray(raw)
+    end = raw.index(b"HEADER RECORD*******OBS")
+    for start in range(0, end, 80):
+        if raw[start : start + 8] == b"SAS     ":
+            out[start + 64 : start + 80] = stamp
+            out[start + 80 : start + 96] = stamp
+    return bytes(out)
+
+
+def xpt_bytes(dataset: Dataset, *, stamped: datetime | None = None) -> bytes:
+    """The dataset as SAS transport v5 bytes; XptError when anything would not fit unchanged.
+    `stamped` (the export's snapshot time) replaces the clock in the headers."""
     import pyreadstat
 
     problems = xpt_problems(dataset)
@@ -115,7 +139,8 @@ def xpt_bytes(dataset: Dataset) -> bytes:
             file_format_version=5,
             variable_format=formats or None,
         )
-        return path.read_bytes()
+        raw = path.read_bytes()
+    return stamp_headers(raw, stamped) if stamped is not None else raw
 
 
 NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")

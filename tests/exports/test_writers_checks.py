@@ -163,3 +163,19 @@ def test_ascii_text_policy():
     assert ascii_text("CD3+CD7− (cells/µL)") == "CD3+CD7- (cells/uL)"
     assert ascii_text("发热") == ""
     assert ascii_text("CAG 方案 (cytarabine, aclarubicin, G-CSF)") == "CAG (cytarabine, aclarubicin, G-CSF)"
+
+
+def test_xpt_headers_carry_the_given_stamp_so_the_same_dataset_gives_the_same_bytes():
+    """Review finding: pyreadstat writes the clock into the headers, so re-running an export
+    changed every XPT file's SHA-256 (DESIGN §5: the same cut and snapshot give the same bytes)."""
+    import time
+    from datetime import datetime
+
+    dataset = ae([ae_row(1)])
+    stamp = datetime(2026, 6, 30, 18, 5, 9)
+    first = writers.xpt_bytes(dataset, stamped=stamp)
+    time.sleep(1.1)
+    assert writers.xpt_bytes(dataset, stamped=stamp) == first
+    assert first.count(b"30JUN26:18:05:09") == 4  # library and member headers, created and modified
+    df, meta = read_back(first)
+    assert df["AETERM"][0] == ae_row(1)["AETERM"] and meta.table_name == "AE"
