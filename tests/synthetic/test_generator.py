@@ -204,3 +204,16 @@ def test_same_seed_same_data_another_seed_other_data(transactional_db, tmp_path)
     assert fingerprint() == first
     generate(tmp_path, "--replace-data", subjects=6, seed=4)
     assert fingerprint() != first
+
+
+def test_refuses_a_database_not_named_as_a_scratch_one(db, tmp_path, monkeypatch):
+    """Review finding: a restore or --replace-data empties every table, audit history included, so
+    the generator refuses a database whose name does not say it is a scratch one (a production
+    database named "trialsite", say)."""
+    from django.core.management.base import CommandError
+    from django.db import connection
+
+    monkeypatch.setitem(connection.settings_dict, "NAME", "trialsite")
+    with pytest.raises(CommandError, match="Refusing to write a synthetic study into the database trialsite"):
+        generate(tmp_path, "--replace-data")
+    assert Subject.objects.count() == 0

@@ -15,6 +15,10 @@ from subjects import synthetic, synthetic_cache
 from subjects.models import Subject
 from trialsite.embedded import LOCAL_DIR
 
+#: A synthetic study is only written into a database named as a scratch one (a restore or
+#: --replace-data empties every table, audit history included).
+SCRATCH_WORDS = ("synthetic", "bench", "test", "scratch")
+
 
 class Command(BaseCommand):
     help = (
@@ -56,6 +60,12 @@ class Command(BaseCommand):
             sites=max(1, min(options["sites"], options["subjects"])),
             as_of=options["as_of"],
         )
+        name = str(connection.settings_dict["NAME"])
+        if not any(word in name.lower() for word in SCRATCH_WORDS):
+            raise CommandError(
+                f"Refusing to write a synthetic study into the database {name}: restoring or replacing empties every "
+                f"table, audit history included. Use a database whose name contains one of {', '.join(SCRATCH_WORDS)}."
+            )
         if not options["replace_data"] and Subject.objects.exists():
             raise CommandError(
                 f"The database {connection.settings_dict['NAME']} already holds subjects. Use a database of its "
