@@ -67,6 +67,38 @@ def _emd(ma: MarrowAssessment, baseline: MarrowAssessment | None) -> rules.Extra
     )
 
 
+def marrow_rules_response(
+    ma: MarrowAssessment,
+    baseline: MarrowAssessment | None,
+    *,
+    prior_remission: bool,
+    settings: rules.ResponseSettings,
+) -> rules.MarrowResponse:
+    """The marrow compartment's response of `ma` against `baseline` (the last assessment before
+    lymphodepletion, CLINICAL_SPEC §5.1): the form's fields handed to the pure rule. Also used by
+    the synthetic study generator, so both derive alike."""
+    base = rules.Baseline(
+        marrow_blasts_pct=baseline.marrow_blasts_pct if baseline else None,
+        peripheral_blasts_pct=baseline.peripheral_blasts_pct if baseline else None,
+        extramedullary_disease=bool(baseline and baseline.extramedullary_disease),
+        cns_status=rules.CnsStatus(baseline.cns_status) if baseline else None,
+    )
+    return rules.marrow_response(
+        rules.MarrowAssessment(
+            marrow_blasts_pct=ma.marrow_blasts_pct,
+            peripheral_blasts_pct=ma.peripheral_blasts_pct,
+            anc=ma.anc,
+            platelets=ma.platelets,
+            transfused_previous_7_days=ma.transfused_previous_7_days,
+            cns_status=rules.CnsStatus(ma.cns_status),
+            extramedullary_disease=ma.extramedullary_disease,
+        ),
+        baseline=base,
+        prior_remission=prior_remission,
+        settings=settings,
+    )
+
+
 def derive_response(ma: MarrowAssessment, mrd_tests: list[MrdTest] | None = None) -> dict[str, Any]:
     """§5.1: baseline = the last assessment before the first lymphodepletion; an assessment on
     or after it is compared with that baseline; an earlier CR/CRi (adjudicated where present)
@@ -114,26 +146,7 @@ def derive_response(ma: MarrowAssessment, mrd_tests: list[MrdTest] | None = None
     prior_remission = any(
         (e.adjudicated_response or e.response) in REMISSION for e in earlier.only("response", "adjudicated_response")
     )
-    base = rules.Baseline(
-        marrow_blasts_pct=baseline.marrow_blasts_pct if baseline else None,
-        peripheral_blasts_pct=baseline.peripheral_blasts_pct if baseline else None,
-        extramedullary_disease=bool(baseline and baseline.extramedullary_disease),
-        cns_status=rules.CnsStatus(baseline.cns_status) if baseline else None,
-    )
-    marrow = rules.marrow_response(
-        rules.MarrowAssessment(
-            marrow_blasts_pct=ma.marrow_blasts_pct,
-            peripheral_blasts_pct=ma.peripheral_blasts_pct,
-            anc=ma.anc,
-            platelets=ma.platelets,
-            transfused_previous_7_days=ma.transfused_previous_7_days,
-            cns_status=rules.CnsStatus(ma.cns_status),
-            extramedullary_disease=ma.extramedullary_disease,
-        ),
-        baseline=base,
-        prior_remission=prior_remission,
-        settings=settings,
-    )
+    marrow = marrow_rules_response(ma, baseline, prior_remission=prior_remission, settings=settings)
     emd_assessment = _emd(ma, baseline)
     emd = rules.extramedullary_response(emd_assessment) if emd_assessment else None
     overall = rules.overall_response(marrow.category, emd, prior_remission=prior_remission)

@@ -62,6 +62,7 @@ from clinical.units import ANALYTES, reference_flag, to_standard
 from crf.audit import audit_context
 from crf.checks import jsonable
 from labs.models import LabResult, RangeSource
+from response.derive import marrow_rules_response
 from response.models import MarrowAssessment, MrdTest, Relapse
 from study import demo
 from study.models import Membership, ProtocolSettings, Site, Study, User, VisitDefinition
@@ -1131,26 +1132,7 @@ def _derive_marrow(
     before = [e for e in earlier if e.assessment_date < ld]
     baseline = max(before, key=lambda e: (e.assessment_date, e.pk)) if before else None
     prior_remission = any(e.response in REMISSION for e in earlier if ld <= e.assessment_date < ma.assessment_date)
-    base = rules.Baseline(
-        marrow_blasts_pct=baseline.marrow_blasts_pct if baseline else None,
-        peripheral_blasts_pct=baseline.peripheral_blasts_pct if baseline else None,
-        extramedullary_disease=bool(baseline and baseline.extramedullary_disease),
-        cns_status=rules.CnsStatus(baseline.cns_status) if baseline else None,
-    )
-    marrow = rules.marrow_response(
-        rules.MarrowAssessment(
-            marrow_blasts_pct=ma.marrow_blasts_pct,
-            peripheral_blasts_pct=ma.peripheral_blasts_pct,
-            anc=ma.anc,
-            platelets=ma.platelets,
-            transfused_previous_7_days=ma.transfused_previous_7_days,
-            cns_status=rules.CnsStatus(ma.cns_status),
-            extramedullary_disease=ma.extramedullary_disease,
-        ),
-        baseline=base,
-        prior_remission=prior_remission,
-        settings=settings,
-    )
+    marrow = marrow_rules_response(ma, baseline, prior_remission=prior_remission, settings=settings)
     overall = rules.overall_response(marrow.category, None, prior_remission=prior_remission)
     boundary = [
         {"field": b.field, "value": jsonable(b.value), "threshold": jsonable(b.threshold), "rule": b.rule}
