@@ -345,3 +345,30 @@ def change_status(
     with audit_context(user=user, site=subject.site, reason=reason or str(lifecycle.EVENT_LABELS[event])):
         subject.save(update_fields=list(changes))
     return subject
+
+
+@transaction.atomic
+def revert_death(*, user: User, subject: Subject, reason: str) -> Subject:
+    """The death form was entered in error (DESIGN §4 "No hard deletes"; CLINICAL_SPEC §6: a
+    death is the death form): the subject goes back to the status and status date it had just
+    before "died", read from its own audit trail (the pghistory rows of Subject), and the
+    write carries the reason given for the error. The lifecycle table has no way out of
+    "died" because a real death is final; this is the correction of a record, not an event."""
+    subject = _locked(subject)
+    _require_editor(user, subject.site)
+    if subject.status != Status.DIED:
+        return subject
+    history = subject.events.order_by("-pgh_id").values("status", "status_date")  # type: ignore[attr-defined]
+    before = next((row for row in history if row["status"] != Status.DIED), None)
+    if before is None:
+        raise ValidationError(
+            _("The status before the death cannot be found in this subject's history: contact the data manager."),
+            code="no_previous_status",
+        )
+    subject.status = before["status"]
+    subject.status_date = before["status_date"]
+    with audit_context(
+        user=user, site=subject.site, reason=_("death entered in error: %(reason)s") % {"reason": reason}
+    ):
+        subject.save(update_fields=["status", "status_date"])
+    return subject
