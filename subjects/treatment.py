@@ -144,7 +144,8 @@ def reanchor_day0(*, user: User, subject: Subject, reason: str) -> None:
                     checks.run_edit_checks(form)
     safety.rederive_crs_course(user=user, subject=subject, reason=reason)
     safety.rederive_icans_course(user=user, subject=subject, reason=reason)
-    icaht_services.rederive_icaht(user=user, subject=subject, reason=reason)
+    if icaht_services.IcahtDerivation.objects.filter(subject=subject).exists() or icaht_services.anc_series(subject):
+        icaht_services.rederive_icaht(user=user, subject=subject, reason=reason)
     dlt_services.recompute_candidates(subject=subject)
 
 
