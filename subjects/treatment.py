@@ -121,6 +121,7 @@ def reanchor_day0(*, user: User, subject: Subject, reason: str) -> None:
     candidates. Without an infusion the clock falls back to the planned infusion date."""
     from adverse_events import dlt_services, icaht_services
     from adverse_events import services as safety
+    from adverse_events.toxicities import IcahtDerivation
 
     subject = _locked(subject)
     day0 = first_infusion_date(subject)
@@ -144,7 +145,7 @@ def reanchor_day0(*, user: User, subject: Subject, reason: str) -> None:
                     checks.run_edit_checks(form)
     safety.rederive_crs_course(user=user, subject=subject, reason=reason)
     safety.rederive_icans_course(user=user, subject=subject, reason=reason)
-    if icaht_services.IcahtDerivation.objects.filter(subject=subject).exists() or icaht_services.anc_series(subject):
+    if IcahtDerivation.objects.filter(subject=subject).exists() or icaht_services.anc_series(subject):
         icaht_services.rederive_icaht(user=user, subject=subject, reason=reason)
     dlt_services.recompute_candidates(subject=subject)
 
