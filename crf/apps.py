@@ -18,3 +18,7 @@ class CrfConfig(AppConfig):
         # Infrastructure, not domain flow: every migrate re-creates pgtrigger's ignore function,
         # so the audit hardening must follow each one.
         post_migrate.connect(_harden_audit, sender=self, dispatch_uid="trialsite-harden-audit")
+        # Every API DateTimeField refuses a time without UTC offset (trialsite/api_fields.py).
+        from trialsite import api_fields
+
+        api_fields.install()

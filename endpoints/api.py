@@ -26,6 +26,7 @@ from endpoints.models import EndpointRun, RunTrigger
 from study import access
 from study.models import Study
 from study.roles import Action
+from trialsite.api_fields import AwareDateTimeField
 
 
 class EndpointRunSerializer(serializers.ModelSerializer[EndpointRun]):
@@ -65,7 +66,7 @@ class EndpointRunRequestSerializer(serializers.Serializer[EndpointRun]):
         max_length=30, required=False, help_text="Study code; may be left out when you belong to one study."
     )
     cutoff_date = serializers.DateField(help_text="Clinical cut-off date: data dated after it are left out.")
-    snapshot_at = serializers.DateTimeField(
+    snapshot_at = AwareDateTimeField(
         required=False,
         allow_null=True,
         help_text="The data as they stood at this instant (ISO 8601 with zone); empty: when the run starts.",

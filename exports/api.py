@@ -27,6 +27,7 @@ from exports import selectors, services, writers
 from exports.models import DownloadChannel, Export, ExportDataset, ExportFile, ExportFormat, ExportTrigger
 from study import access
 from study.models import Study
+from trialsite.api_fields import AwareDateTimeField
 
 MAX_LIMIT = 1000
 
@@ -83,7 +84,7 @@ class ExportRequestSerializer(serializers.Serializer[Export]):
         max_length=40, required=False, help_text="Study code; may be left out when you belong to one study."
     )
     cutoff_date = serializers.DateField(help_text="Clinical cut-off date: records dated after it are left out.")
-    snapshot_at = serializers.DateTimeField(
+    snapshot_at = AwareDateTimeField(
         required=False,
         allow_null=True,
         help_text="The data as they stood at this instant (ISO 8601 with zone); empty: when the export starts.",

@@ -345,3 +345,53 @@ def change_status(
     with audit_context(user=user, site=subject.site, reason=reason or str(lifecycle.EVENT_LABELS[event])):
         subject.save(update_fields=list(changes))
     return subject
+
+
+def _revert_status(*, user: User, subject: Subject, undone: Status, reason: str) -> Subject:
+    """Give the subject back the status and status date it had just before `undone`, read from
+    its own audit trail (the pghistory rows of Subject); the write carries `reason`. The
+    lifecycle table has no backward steps because real events are final: this corrects a
+    record entered in error, it is not a lifecycle event."""
+    subject = _locked(subject)
+    _require_editor(user, subject.site)
+    if subject.status != undone:
+        return subject
+    history = subject.events.order_by("-pgh_id").values("status", "status_date")  # type: ignore[attr-defined]
+    before = next((row for row in history if row["status"] != undone), None)
+    if before is None:
+        raise ValidationError(
+            _("The status before “%(status)s” cannot be found in this subject's history: contact the data manager.")
+            % {"status": subject.get_status_display()},
+            code="no_previous_status",
+        )
+    subject.status = before["status"]
+    subject.status_date = before["status_date"]
+    with audit_context(user=user, site=subject.site, reason=reason):
+        subject.save(update_fields=["status", "status_date"])
+    return subject
+
+
+@transaction.atomic
+def revert_death(*, user: User, subject: Subject, reason: str) -> Subject:
+    """The death form was entered in error (DESIGN §4 "No hard deletes"; CLINICAL_SPEC §6: a
+    death is the death form): the subject goes back to the status and status date it had just
+    before "died", audited "death entered in error: <reason>"."""
+    return _revert_status(
+        user=user,
+        subject=subject,
+        undone=Status.DIED,
+        reason=_("death entered in error: %(reason)s") % {"reason": reason},
+    )
+
+
+@transaction.atomic
+def revert_infusion(*, user: User, subject: Subject, reason: str) -> Subject:
+    """The subject's only infusion was entered in error (CLINICAL_SPEC §7: day 0 is the first
+    infusion; without one there is none): an "infused" subject goes back to its status before
+    the infusion (lymphodepleted), audited "infusion entered in error: <reason>"."""
+    return _revert_status(
+        user=user,
+        subject=subject,
+        undone=Status.INFUSED,
+        reason=_("infusion entered in error: %(reason)s") % {"reason": reason},
+    )

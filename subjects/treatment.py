@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from crf import checks, derivations
 from crf.audit import audit_context
-from crf.services import save_form, save_service
+from crf.services import dependants_of, save_form, save_service
 from subjects import services, visits
 from subjects.lifecycle import Event, Status
 from subjects.models import Infusion, Lymphodepletion, Subject, Visit
@@ -104,12 +104,79 @@ def record_infusion(*, user: User, instance: Infusion, expected_version: int | N
     if subject.status == Status.LYMPHODEPLETED and day0 is not None:
         _lifecycle_step(user=user, subject=subject, event=Event.INFUSE, on=day0, field="infusion_start")
         subject = _locked(subject)
-    if day0 != subject.infusion_date:
-        subject.infusion_date = day0
-        with audit_context(user=user, site=subject.site, reason=_("re-derived: first infusion")):
-            subject.save(update_fields=["infusion_date"])
-        visits.schedule_visits(user=user, subject=subject, reason=_("re-derived: first infusion"))
+    reanchor_day0(user=user, subject=subject, reason=_("re-derived: first infusion"))
     return saved
+
+
+#: Statuses after "infused" (CLINICAL_SPEC §6, subjects/lifecycle.py): the subject's course went on
+#: from day 0, so its only infusion cannot simply disappear.
+AFTER_INFUSED = (Status.FOLLOW_UP, Status.COMPLETED, Status.WITHDRAWN, Status.DIED, Status.LOST_TO_FOLLOW_UP)
+
+
+def reanchor_day0(*, user: User, subject: Subject, reason: str) -> None:
+    """Day 0 (CLINICAL_SPEC §7; DESIGN "Day-0 clock") follows the earliest valid infusion: when it
+    changes, the subject's `infusion_date` is stored, the visits re-anchor, and what is counted
+    from day 0 is re-derived with `reason` in the audit trail — the stored study days of the
+    day-0 forms (AEs, CRS and ICANS assessments…), the CRS and ICANS episodes, ICAHT and the DLT
+    candidates. Without an infusion the clock falls back to the planned infusion date."""
+    from adverse_events import dlt_services, icaht_services
+    from adverse_events import services as safety
+    from adverse_events.toxicities import IcahtDerivation
+
+    subject = _locked(subject)
+    day0 = first_infusion_date(subject)
+    if day0 == subject.infusion_date:
+        return
+    subject.infusion_date = day0
+    with audit_context(user=user, site=subject.site, reason=reason):
+        subject.save(update_fields=["infusion_date"])
+    visits.schedule_visits(user=user, subject=subject, reason=reason)
+    for model in derivations.derived_models():
+        if model is Infusion:
+            continue
+        for form in model._default_manager.filter(subject=subject, entered_in_error=False).select_related(
+            "subject__site"
+        ):
+            changed = derivations.derive(form)
+            if changed:
+                with audit_context(user=user, site=subject.site, reason=reason):
+                    model._default_manager.filter(pk=form.pk).update(**changed, version=F("version") + 1)
+                    form.refresh_from_db()
+                    checks.run_edit_checks(form)
+    safety.rederive_crs_course(user=user, subject=subject, reason=reason)
+    safety.rederive_icans_course(user=user, subject=subject, reason=reason)
+    if IcahtDerivation.objects.filter(subject=subject).exists() or icaht_services.anc_series(subject):
+        icaht_services.rederive_icaht(user=user, subject=subject, reason=reason)
+    dlt_services.recompute_candidates(subject=subject)
+
+
+@dependants_of(Infusion)
+def _infusion_entered_in_error(*, user: User, saved: Infusion, previous: Infusion | None) -> None:
+    """An infusion marked entered in error no longer anchors day 0: the earliest remaining valid
+    infusion does (reanchor_day0, audited "re-derived: infusion entered in error"). If none
+    remains, an "infused" subject goes back to "lymphodepleted" (subjects.services.revert_infusion);
+    a subject whose course went on (follow-up, withdrawn, died…) is refused with what to do,
+    since a status after day 0 without any infusion would leave the study clock silently wrong."""
+    if not saved.entered_in_error or previous is None or previous.entered_in_error:
+        return
+    subject = _locked(saved.subject)
+    if first_infusion_date(subject) is None:
+        if subject.status in AFTER_INFUSED:
+            raise ValidationError(
+                _(
+                    "This is the subject's only infusion and the subject's status is “%(status)s”: enter the "
+                    "correct infusion first, then mark this one entered in error."
+                )
+                % {"status": subject.get_status_display()},
+                code="only_infusion",
+            )
+        services.revert_infusion(user=user, subject=subject, reason=saved.error_reason)
+    elif subject.status == Status.INFUSED and subject.status_date == subject.infusion_date:
+        day0 = first_infusion_date(subject)
+        subject.status_date = day0
+        with audit_context(user=user, site=subject.site, reason=_("re-derived: infusion entered in error")):
+            subject.save(update_fields=["status_date"])
+    reanchor_day0(user=user, subject=subject, reason=_("re-derived: infusion entered in error"))
 
 
 def rederive_infusions(*, user: User, subject: Subject, reason: str) -> None:

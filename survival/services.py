@@ -1,6 +1,7 @@
 """Writes of the survival forms through `crf.services.save_form` (STYLE habit 3). A death moves
 the subject to "died" through the lifecycle service (subjects.services.change_status), in the
-same transaction; a refused transition names the death date and nothing is saved.
+same transaction; a refused transition names the death date and nothing is saved. A death
+marked entered in error takes the subject back to its status before the death.
 
 A death whose primary cause is CRS or ICANS makes that episode grade 5 through the safety
 services (adverse_events.services, a `dependants_of(Death)` hook: "re-derived: death")."""
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from crf.services import save_form, save_service
+from crf.services import dependants_of, save_form, save_service
 from subjects import services as subject_services
 from subjects.lifecycle import Event, Status
 from subjects.models import Subject
@@ -37,6 +38,18 @@ def record_death(*, user: User, instance: Death, expected_version: int | None, r
                 raise ValidationError({"death_date": exc.error_dict["on"]}) from exc
             raise ValidationError({"death_date": exc.messages}) from exc
     return saved
+
+
+@dependants_of(Death)
+def _death_entered_in_error(*, user: User, saved: Death, previous: Death | None) -> None:
+    """A death marked entered in error gives the subject back the status it had before "died"
+    (subjects.services.revert_death, audited with the reason), unless another valid death
+    form remains."""
+    if not saved.entered_in_error or previous is None or previous.entered_in_error:
+        return
+    if Death.objects.filter(subject_id=saved.subject_id, entered_in_error=False).exists():
+        return
+    subject_services.revert_death(user=user, subject=saved.subject, reason=saved.error_reason)
 
 
 @save_service(FollowUpContact)

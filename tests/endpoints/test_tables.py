@@ -15,6 +15,8 @@ from endpoints.models import EndpointRun, RunStatus
 from endpoints.snapshot import event_model
 from endpoints.tables import proportion
 from study.protocol import publish_settings
+from survival.models import Death
+from survival.services import record_death
 from tests.endpoints.conftest import CUTOFF, DAY0, day, make_world, now, populate
 
 pytestmark = pytest.mark.req("ISSUE-11")
@@ -235,3 +237,33 @@ def test_nightly_runs_cut_at_yesterday(world):
     assert [(r.study_id, r.trigger, r.requested_by) for r in runs] == [(world.study.pk, "nightly", None)]
     assert runs[0].cutoff_date == now().date() - timedelta(days=1)
     assert runs[0].cutoff_date > DAY0
+
+
+def test_a_death_entered_in_error_leaves_the_disposition_and_gives_back_the_status(world):
+    """CLINICAL_SPEC §6 (a death is the death form) and DESIGN §4 "No hard deletes": B's death
+    on day 20 marked entered in error → B is back in follow-up since day 1, audited with the
+    reason, and the disposition counts no death (2 infused, both ongoing)."""
+    subjects = populate(world)
+    b = subjects["b"]
+    death = Death.objects.get(subject=b)
+    mark_entered_in_error(
+        user=world.coordinator, instance=death, expected_version=death.version, reason="death of another patient"
+    )
+    b.refresh_from_db()
+    assert (b.status, b.status_date) == ("follow_up", day(1))
+    last = b.events.order_by("-pgh_id").first()
+    assert (last.status, last.pgh_context["reason"]) == (
+        "follow_up",
+        "death entered in error: death of another patient",
+    )
+    tables = tables_of(run_at(world))
+    assert find(tables["disposition"], category="died")["n"] == 0
+    assert find(tables["disposition"], category="ongoing")["n"] == 2
+    # a real death may be recorded again afterwards
+    record_death(
+        user=world.coordinator,
+        instance=Death(subject=b, death_date=day(30), primary_cause="infection", autopsy="no"),
+        expected_version=None,
+    )
+    b.refresh_from_db()
+    assert (b.status, b.status_date) == ("died", day(30))

@@ -332,3 +332,82 @@ def test_a_dose_level_change_rederives_the_infusion_and_its_dose_query(enrolled_
     assert (infusion.dose_level, infusion.dose_in_range) == ("DL2", True)
     assert infusion.version == 2
     assert dose_queries(infusion).get().status == QueryStatus.CLOSED
+
+
+# --- an infusion entered in error ----------------------------------------------------------------
+
+
+def test_an_infusion_entered_in_error_no_longer_anchors_day_0(enrolled_at, coordinator):
+    """CLINICAL_SPEC §7 (day 0 = first infusion), DESIGN "Day-0 clock": the wrong infusion on
+    20 March is marked entered in error → day 0 is the remaining one on 22 March; the visits,
+    the subject's status date and an AE's onset study day follow, audited with the reason."""
+    from adverse_events.models import AdverseEvent
+    from crf.services import mark_entered_in_error
+
+    subject = enrolled_at()
+    lymphodeplete(coordinator, subject)
+    wrong = infuse(coordinator, subject, bag_id="BAG-1")
+    infuse(coordinator, subject, bag_id="BAG-2", infusion_start=datetime(2026, 3, 22, 1, 0, tzinfo=UTC))
+    ae = save(
+        user=coordinator,
+        instance=AdverseEvent(
+            subject=subject,
+            ctcae_term="Nausea",
+            grade=2,
+            onset_date=date(2026, 3, 25),
+            relationship_car_t="possible",
+            relationship_lymphodepletion="probable",
+            outcome="recovering",
+        ),
+        expected_version=None,
+    )
+    assert ae.onset_study_day == 5
+    mark_entered_in_error(user=coordinator, instance=wrong, expected_version=wrong.version, reason="other bag")
+    subject.refresh_from_db()
+    assert (subject.infusion_date, subject.status, subject.status_date) == (
+        date(2026, 3, 22),
+        "infused",
+        date(2026, 3, 22),
+    )
+    assert planned(subject, "D1") == date(2026, 3, 23)
+    assert planned(subject, "D28") == date(2026, 4, 19)
+    ae.refresh_from_db()
+    assert ae.onset_study_day == 3
+    assert ae.events.order_by("-pgh_id").first().pgh_context["reason"] == "re-derived: infusion entered in error"
+
+
+def test_the_only_infusion_entered_in_error_takes_the_subject_back_to_lymphodepleted(enrolled_at, coordinator):
+    """No infusion left: no day 0 (the clock falls back to the planned date), status back to
+    "lymphodepleted" on its own date, audited with the reason."""
+    from crf.services import mark_entered_in_error
+
+    subject = enrolled_at()
+    lymphodeplete(coordinator, subject, start_date=date(2026, 3, 15))
+    wrong = infuse(coordinator, subject, infusion_start=datetime(2026, 3, 22, 1, 0, tzinfo=UTC))
+    mark_entered_in_error(user=coordinator, instance=wrong, expected_version=wrong.version, reason="wrong subject")
+    subject.refresh_from_db()
+    assert (subject.infusion_date, subject.status, subject.status_date) == (None, "lymphodepleted", date(2026, 3, 15))
+    assert planned(subject, "D0") == PLANNED
+    assert subject.events.order_by("-pgh_id").first().pgh_context["reason"] in (
+        "infusion entered in error: wrong subject",
+        "re-derived: infusion entered in error",
+    )
+    assert subject.events.filter(
+        status="lymphodepleted", pgh_context__reason="infusion entered in error: wrong subject"
+    )
+
+
+def test_the_only_infusion_of_a_subject_in_follow_up_is_refused_with_what_to_do(enrolled_at, coordinator):
+    from crf.services import mark_entered_in_error
+    from subjects.lifecycle import Event
+
+    subject = enrolled_at()
+    lymphodeplete(coordinator, subject)
+    wrong = infuse(coordinator, subject)
+    services.change_status(user=coordinator, subject=subject, event=Event.START_FOLLOW_UP, on=date(2026, 3, 21))
+    with pytest.raises(ValidationError) as exc:
+        mark_entered_in_error(user=coordinator, instance=wrong, expected_version=wrong.version, reason="wrong subject")
+    assert "enter the correct infusion first" in str(exc.value)
+    wrong.refresh_from_db()
+    subject.refresh_from_db()
+    assert (wrong.entered_in_error, subject.infusion_date, subject.status) == (False, date(2026, 3, 20), "follow_up")

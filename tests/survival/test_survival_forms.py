@@ -181,3 +181,23 @@ def test_hsct_needs_donor_and_conditioning_and_ends_the_response_window(infused,
     sensitivity = time_to_event(subject, cutoff=CUTOFF, censor_at_hsct=True)
     assert (sensitivity.os.days, sensitivity.os.event) == (40, False)
     assert date(2026, 3, 20) == DAY0
+
+
+@pytest.mark.req("CLINICAL_SPEC-6")
+def test_death_entered_in_error_gives_back_the_status_before_it(infused, coordinator):
+    """DESIGN §4 "No hard deletes": the death form entered in error → the subject is in
+    follow-up again since day 3 (its status before the death), not "died"; the OS record
+    no longer has the death."""
+    from crf.services import mark_entered_in_error
+    from subjects.lifecycle import Event
+    from subjects.services import change_status
+
+    subject = infused()
+    change_status(user=coordinator, subject=subject, event=Event.START_FOLLOW_UP, on=day(3))
+    contact(coordinator, subject, 20)
+    death = die(coordinator, subject, 40, cause="infection")
+    mark_entered_in_error(user=coordinator, instance=death, expected_version=death.version, reason="wrong subject")
+    subject.refresh_from_db()
+    assert (subject.status, subject.status_date) == ("follow_up", day(3))
+    os = time_to_event(subject, cutoff=CUTOFF).os
+    assert (os.days, os.event) == (20, False)
