@@ -1021,6 +1021,17 @@ def _decimal_text(value: Decimal | None) -> str | None:
     return None if value is None else _plain(value)
 
 
+def _finish_findings(rows: list[dict[str, Any]], domain: str, first_dose: dict[str, date]) -> Supp:
+    """What a findings domain (LB, VS) does once its rows are built: the baseline flag, --SEQ in
+    date order, and the clinical Day-0 study day beside SDTM's --DY in SUPP-- (CLINICAL_SPEC §9)."""
+    _flag_last_before_exposure(rows, domain, first_dose)
+    _sequence(rows, domain, lambda r: r["_sort"])
+    supp = Supp(domain)
+    for row in rows:
+        supp.add(row, f"{domain}DY0", "Study Day of Collection (Day-0 clock)", row["_day0"])
+    return supp
+
+
 def _flag_last_before_exposure(rows: list[dict[str, Any]], prefix: str, first_dose: dict[str, date]) -> None:
     """--LOBXFL = Y on each subject's last result per test dated on or before the first dose."""
     last: dict[tuple[str, str], dict[str, Any]] = {}
@@ -1080,11 +1091,7 @@ def build_lb(ctx: BuildContext) -> list[Dataset]:
                 "_day0": day0(lab["collected_on"], subj.ref),
             }
         )
-    _flag_last_before_exposure(rows, "LB", _first_doses(data, subjs))
-    _sequence(rows, "LB", lambda r: r["_sort"])
-    supp = Supp("LB")
-    for row in rows:
-        supp.add(row, "LBDY0", "Study Day of Collection (Day-0 clock)", row["_day0"])
+    supp = _finish_findings(rows, "LB", _first_doses(data, subjs))
     dataset = make_dataset(
         "LB",
         standard=SDTMIG,
@@ -1166,11 +1173,7 @@ def build_vs(ctx: BuildContext) -> list[Dataset]:
                     "_day0": day0(vs["assessment_date"], subj.ref),
                 }
             )
-    _flag_last_before_exposure(rows, "VS", _first_doses(data, subjs))
-    _sequence(rows, "VS", lambda r: r["_sort"])
-    supp = Supp("VS")
-    for row in rows:
-        supp.add(row, "VSDY0", "Study Day of Collection (Day-0 clock)", row["_day0"])
+    supp = _finish_findings(rows, "VS", _first_doses(data, subjs))
     dataset = make_dataset(
         "VS",
         standard=SDTMIG,
