@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 ARGS ?=
 
-.PHONY: run test test-slow lint install install-dev messages clean-local build-version
+.PHONY: run test test-slow validation-pack lint install install-dev messages clean-local build-version
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -30,11 +30,15 @@ run: install
 
 ## make test: the suite against PostgreSQL (DATABASE_URL if set, else embedded); < 15 min.
 test: install-dev
-	$(BIN)/python -m trialsite.testrun -m "not slow" $(ARGS)
+	$(BIN)/python -m trialsite.testrun -m "not slow" --junitxml=artifacts/junit-fast.xml $(ARGS)
 
 ## make test-slow: the bounded second tier (faults, load).
 test-slow: install-dev
-	$(BIN)/python -m trialsite.testrun -m "slow" $(ARGS)
+	$(BIN)/python -m trialsite.testrun -m "slow" --junitxml=artifacts/junit-slow.xml $(ARGS)
+
+## make validation-pack: requirements → tests → last results of `make test` (docs/validation/).
+validation-pack: install-dev
+	DJANGO_DEBUG=1 $(BIN)/python manage.py validation_pack
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -61,6 +61,15 @@ def main() -> int:
         _run(owner_env, "setup_database")
         _run(owner_env, "collectstatic", "--noinput", "-v", "0")
         _run(owner_env, "load_demo_study", "--with-demo-accounts")
+        # Installation qualification (docs/validation/README.md): reported, and kept in .local/.
+        iq = subprocess.run(
+            [sys.executable, "manage.py", "check_installation", "--output", str(LOCAL_DIR / "installation.txt")],
+            cwd=BASE_DIR,
+            env=owner_env,
+            capture_output=True,
+            text=True,
+        )
+        print(f"Installation check: {(iq.stdout.strip().splitlines() or ['no report'])[-1]}", flush=True)
         env["DATABASE_URL"] = app_role_url(env["DATABASE_URL"], env.get("DB_APP_ROLE", "trialsite_app"))
         commands = [
             [str(BIN / "gunicorn"), "trialsite.wsgi", "-b", f"{host}:{port}", "-w", "2", "--timeout", "60"],
