@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -513,3 +514,26 @@ def grade_fever(tmax: Decimal | int, unit: LabUnit = LabUnit.CELSIUS, *, crs_epi
     if celsius <= FEVER_GRADE_2_TO_C:
         return result(2, f"{celsius} °C: grade 2 ({term.grade_text(2)})")
     return result(None, f"{celsius} °C is above 40.0 °C: grade 3 or 4 depends on the duration; enter it")
+
+
+#: The analytes whose results propose a CTCAE grade (CLINICAL_SPEC §3 "Lab-derived grades"),
+#: keyed by the analyte code of `clinical.units`, with the unit of that analyte's standard value.
+_LAB_GRADERS: dict[str, tuple[Callable[..., LabGrade], LabUnit]] = {
+    "ANC": (grade_neutrophil_count_decreased, LabUnit.GIGA_PER_L),
+    "PLT": (grade_platelet_count_decreased, LabUnit.GIGA_PER_L),
+    "ALC": (grade_lymphocyte_count_decreased, LabUnit.GIGA_PER_L),
+    "HGB": (grade_anemia, LabUnit.G_PER_L),
+}
+GRADED_ANALYTES = frozenset(_LAB_GRADERS)
+
+
+def grade_lab_value(analyte_code: str, value: Decimal, *, lln: Decimal | None) -> LabGrade | None:
+    """The CTCAE grade a lab result proposes (CLINICAL_SPEC §3), from its value and LLN in the
+    analyte's standard unit (`clinical.units`: counts in ×10⁹/L, haemoglobin in g/L), or None
+    for an analyte without a lab-derived grade. g/L and g/dL give the same anaemia grade because
+    the value is converted exactly before the comparison."""
+    grader = _LAB_GRADERS.get(analyte_code)
+    if grader is None:
+        return None
+    function, unit = grader
+    return function(value, unit, lln=lln)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import F, Q
 
 from clinical.crs import hypotension_sbp_threshold
+from clinical.ctcae import grade_lab_value
 from clinical.schedule import age_in_completed_years
 from clinical.units import ANALYTES, reference_flag, to_standard
 from crf.derivations import register
@@ -54,8 +55,9 @@ def reference_range_for(*, subject: Subject, analyte: str, sex: str, on: date) -
 
 @register(LabResult)
 def derive_lab_result(result: LabResult) -> dict[str, Any]:
-    """The result and its reference range in the analyte's standard unit (exact, clinical.units)
-    and the L/N/H flag. The report's own LLN/ULN win; without them the site's table is used."""
+    """The result and its reference range in the analyte's standard unit (exact, clinical.units),
+    the L/N/H flag and the CTCAE grade it proposes (CLINICAL_SPEC §3, with the range in force).
+    The report's own LLN/ULN win; without them the site's table is used."""
     entry = ANALYTES[result.analyte]
     standard = to_standard(result.value, analyte_code=entry.code, unit=result.unit)
     lln: Decimal | None
@@ -74,7 +76,10 @@ def derive_lab_result(result: LabResult) -> dict[str, Any]:
     std_lln = None if lln is None else to_standard(lln, analyte_code=entry.code, unit=unit)
     std_uln = None if uln is None else to_standard(uln, analyte_code=entry.code, unit=unit)
     flag = reference_flag(standard, lln=std_lln, uln=std_uln)
+    grade = grade_lab_value(entry.code, standard, lln=std_lln)
     return {
+        "ctcae_term": "" if grade is None else grade.term,
+        "ctcae_grade": None if grade is None else grade.grade,
         "standard_value": standard,
         "standard_unit": entry.standard_unit,
         "standard_lln": std_lln,

@@ -269,6 +269,11 @@ class LabResult(CrfInstance):
         _("reference range from"), max_length=10, choices=RangeSource.choices, blank=True, editable=False
     )
     flag = models.CharField(_("flag"), max_length=1, blank=True, editable=False)
+    # CLINICAL_SPEC §3 "Lab-derived grades": the grade the system proposes (the AE records the
+    # grade); 0 = not below the LLN; null = no lab-derived grade for the analyte, or the LLN is
+    # needed to tell grade 1 from normal and none is known.
+    ctcae_term = models.CharField(_("CTCAE term (lab-derived)"), max_length=60, blank=True, editable=False)
+    ctcae_grade = models.PositiveSmallIntegerField(_("CTCAE grade (lab-derived)"), null=True, editable=False)
 
     class Meta:
         verbose_name = _("laboratory result")
