@@ -3,10 +3,14 @@ grade (CLINICAL_SPEC §1.3), and the AE collection period (§3)."""
 
 from __future__ import annotations
 
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from adverse_events.models import RELATED, AdverseEvent, CrsEpisode, EpisodeBase, IcansEpisode
 from crf.checks import edit_check
+from labs.models import LabResult
+from subjects.lifecycle import Status
+from subjects.models import first_consent_date
 
 SOURCE_GRADE_MESSAGE = _(
     "The grade in source differs from the derived ASTCT episode grade. An investigator adjudicates the "
@@ -63,4 +67,49 @@ def outside_collection_period(ae: AdverseEvent) -> bool:
     message=_("For screen failures only serious AEs are collected. Please check the seriousness criteria."),
 )
 def screen_failure_non_serious(ae: AdverseEvent) -> bool:
-    return ae.subject.status == "screen_failed" and not ae.serious
+    return ae.subject.status == Status.SCREEN_FAILED and not ae.serious
+
+
+LAB_GRADE_WITHOUT_AE = _(
+    "This result proposes CTCAE grade 3 or higher (the term is shown beside it) and no adverse event "
+    "with that term covers its date. Please record the AE, or explain why none is reported."
+)
+
+
+@edit_check(LabResult, code="LB-GRADE-GE3-NO-AE", field="value", message=LAB_GRADE_WITHOUT_AE)
+def lab_grade_without_ae(result: LabResult) -> bool:
+    """CLINICAL_SPEC §3 "Lab-derived grades" (issue 27 §5): a result whose lab-derived grade is
+    ≥ 3 suggests its AE. One query per run of consecutive grade ≥ 3 results of the analyte (only
+    the first result of a run fires), only inside the AE collection period (from consent to day
+    90 after the first infusion; screen failures report serious AEs only, which a lab value
+    alone is not), and only when no AE with the same term covers the result's date (onset on or
+    before it, and resolved on or after it or ongoing)."""
+    if result.ctcae_grade is None or result.ctcae_grade < 3 or not result.ctcae_term:
+        return False
+    subject = result.subject
+    consented = first_consent_date(subject.pk)
+    if consented is None or result.collected_on < consented or subject.status == Status.SCREEN_FAILED:
+        return False
+    day0 = subject.day0
+    if day0 is not None and (result.collected_on - day0).days > COLLECTION_LAST_FULL_DAY:
+        return False
+    earlier = Q(collected_on__lt=result.collected_on)
+    if result.collected_time is not None:
+        earlier |= Q(collected_on=result.collected_on, collected_time__lt=result.collected_time)
+    previous = (
+        LabResult.objects.filter(earlier, subject=subject, analyte=result.analyte, entered_in_error=False)
+        .exclude(pk=result.pk)
+        .order_by("-collected_on", "-collected_time")
+        .values_list("ctcae_grade", flat=True)
+        .first()
+    )
+    if previous is not None and previous >= 3:
+        return False  # the run started earlier and has its query
+    covered = AdverseEvent.objects.filter(
+        Q(resolution_date__isnull=True) | Q(resolution_date__gte=result.collected_on),
+        subject=subject,
+        entered_in_error=False,
+        ctcae_term=result.ctcae_term,
+        onset_date__lte=result.collected_on,
+    )
+    return not covered.exists()
