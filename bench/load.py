@@ -102,10 +102,10 @@ class Client:
 
 
 def coordinator_loop(client: Client, subjects: list[tuple[int, date]], stop: threading.Event, seed: int) -> None:
-    rng = random.Random(seed)
+    rng = random.Random(f"{seed}-{time.time_ns()}")  # another run picks other times: no collision with its rows
     today = date.today()
     mine: list[int] = []
-    minute = 0
+    minute = rng.randint(0, 1439)
     while not stop.is_set():
         subject, day0 = rng.choice(subjects)
         span = max(0, min((today - day0).days, 90))

@@ -37,6 +37,7 @@ from rest_framework.response import Response
 from rest_framework.routers import BaseRouter
 
 from crf import services
+from crf.idempotency import idempotent
 from crf.models import CrfInstance, EntryStatus
 from crf.queries import save_correcting
 from crf.registry import crf_models
@@ -128,6 +129,14 @@ REASON_HEADER = OpenApiParameter(
     required=False,
     description="Reason for change (percent-encoded UTF-8), instead of the body field `reason`. Required "
     "(400, field `reason`) when the stored record is complete.",
+)
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="A key of your choosing (e.g. a UUID, 1–100 visible ASCII characters). A retry with the same "
+    "key within a day answers as the first request did (header Idempotent-Replayed), without a second record.",
 )
 CONDITIONAL_ERRORS = {
     400: OpenApiResponse(OpenApiTypes.OBJECT, description="Field-level reasons; nothing saved."),
@@ -282,6 +291,9 @@ class CrfViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         if not access.can_anywhere(request.user, Action.EDIT_CRF):
             raise PermissionDenied
+        return idempotent(request, lambda: self._create(request))
+
+    def _create(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
@@ -380,8 +392,13 @@ def viewset_for(model: type[CrfInstance]) -> type[CrfViewSet]:
         retrieve=extend_schema(summary=f"Read one {title} form (ETag)"),
         create=extend_schema(
             summary=f"Create one {title} form",
-            parameters=[REASON_HEADER],
-            responses={201: serializer, 400: CONDITIONAL_ERRORS[400], 403: CONDITIONAL_ERRORS[403]},
+            parameters=[REASON_HEADER, IDEMPOTENCY_KEY],
+            responses={
+                201: serializer,
+                400: CONDITIONAL_ERRORS[400],
+                403: CONDITIONAL_ERRORS[403],
+                422: OpenApiResponse(OpenApiTypes.OBJECT, description="Idempotency-Key reused for another request."),
+            },
         ),
         update=extend_schema(summary=f"Replace one {title} form (If-Match)", **write),
         partial_update=extend_schema(summary=f"Change one {title} form (If-Match)", **write),

@@ -263,6 +263,28 @@ class FormDraft(models.Model):
         return f"draft {self.user_id} {self.path}"
 
 
+class IdempotentRequest(models.Model):
+    """A create sent with an `Idempotency-Key` header (issue 32 §1): the same user's retry with
+    the same key within a day gets the first answer, not a second record. Written in the
+    transaction of the save it answers, so a request that died before its commit left no key and
+    its retry runs afresh. Operational, not clinical data: the record itself is audited."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=100)
+    fingerprint = models.CharField(max_length=64)  # SHA-256 of method, path and canonical body
+    status_code = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    response_etag = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="one_idempotency_key_per_user")]
+        indexes = [models.Index(fields=["created_at"])]
+
+    def __str__(self) -> str:
+        return f"idempotency {self.user_id} {self.key}"
+
+
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class ImportRecord(models.Model):
     """One CSV import of one form (issue 6 item 3): who, when, which form, which file (name and

@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 import time
 
+from celery import shared_task
+
+from crf import idempotency
 from crf.outbox import outbox_task
 
 logger = logging.getLogger(__name__)
@@ -24,3 +27,9 @@ def record_delivery(*, note: str = "", hold_seconds: float = 0.0) -> str:
         time.sleep(hold)
     logger.info("outbox delivery probe ran: %s", note)
     return note
+
+
+@shared_task(name="crf.tasks.purge_idempotency_keys")
+def purge_idempotency_keys() -> int:
+    """Keys of creates live a day (crf/idempotency.py)."""
+    return idempotency.purge_expired()

@@ -162,6 +162,7 @@ CELERY_BEAT_SCHEDULE = {
     "fail-stuck-endpoint-runs": {"task": "endpoints.tasks.fail_stuck_endpoint_runs", "schedule": 15 * 60},
     "fail-stuck-exports": {"task": "exports.tasks.fail_stuck_exports", "schedule": 15 * 60},
     "refresh-dlt-candidates": {"task": "adverse_events.tasks.refresh_dlt_candidates", "schedule": 60 * 60},
+    "purge-idempotency-keys": {"task": "crf.tasks.purge_idempotency_keys", "schedule": 60 * 60},
 }
 
 # --- authentication and sessions -----------------------------------------------------------

@@ -18,6 +18,7 @@ NOT_AUDITED = {
     "crf.outboxmessage",
     "crf.taskexecution",
     "crf.importupload",  # a file between preview and confirmation, deleted once imported
+    "crf.idempotentrequest",  # the first answer to a create, kept a day for retries; the record is audited
     "crf.formdraft",  # unsaved typing of one user, deleted on save; the saved form is audited
     "study.rederivation",
     "subjects.sitesequence",  # a counter; the numbers it hands out are audited on Subject
