@@ -47,7 +47,7 @@ from clinical.crs import Episode
 from crf import checks, derivations
 from crf.audit import audit_context
 from crf.models import CrfInstance
-from crf.rederive import rederive
+from crf.rederive import declare, rederive
 from crf.services import dependants_of, save_form, save_service
 from study import access
 from study.protocol import settings_picker
@@ -477,3 +477,19 @@ def register_conmed_dependants() -> None:
     except LookupError:
         return
     dependants_of(model)(_conmed_changed)
+
+
+# The derivation graph (crf.rederive.declare; `manage.py show_derivations`).
+declare(
+    CrsAssessment,
+    dependants=(CrsAssessment, CrsEpisode, AdverseEvent),
+    through=rederive_crs_course,
+)
+declare(
+    IcansAssessment,
+    dependants=(IcansAssessment, IcansEpisode, AdverseEvent),
+    through=rederive_icans_course,
+)
+declare("subjects.ConcomitantMedication", dependants=(CrsAssessment, CrsEpisode, AdverseEvent), through=_conmed_changed)
+declare(Death, dependants=(CrsEpisode, IcansEpisode, AdverseEvent), through=_death_changed)
+declare(CrsEpisode, dependants=(AdverseEvent,), through=adjudicate_episode)

@@ -67,7 +67,7 @@ def declare(
         source=_label(source),
         dependants=tuple(_label(d) for d in dependants),
         through=f"{through.__module__}.{through.__qualname__}",
-        summary=((through.__doc__ or "").strip().splitlines() or [""])[0],
+        summary=" ".join((through.__doc__ or "").strip().split("\n\n")[0].split()),
     )
     if edge not in _graph:
         _graph.append(edge)
