@@ -223,8 +223,8 @@ def _sync_episodes(
                 else:
                     row.version += 1
                     row.save(update_fields=[*derived, "version"])
-        with audit_context(user=user, site=subject.site, reason=reason):
-            checks.run_edit_checks(row)
+                # An unchanged episode keeps its checks' outcome: they run when it changes.
+                checks.run_edit_checks(row)
         _sync_ae(user=user, episode=row, reason=reason)
         kept.append(row)
     for row in existing.values():

@@ -54,7 +54,8 @@ def prepare(study_code: str) -> None:
 
 def crs_scaling(counts: list[int], repeat: int) -> None:
     """Median time of one CRS save (crf.services.save, in-process, DEBUG off) for a subject with
-    `n` assessments, for each n; every save is rolled back, so each one sees the same n."""
+    `n` assessments (fever on days 1-2, one episode, as a subject in hospital), for each n; every
+    save is rolled back, so each one sees the same n."""
     setup_django()
     from datetime import timedelta
     from decimal import Decimal
@@ -81,7 +82,7 @@ def crs_scaling(counts: list[int], repeat: int) -> None:
                     CrsAssessment(
                         subject=subject,
                         assessment_date=subject.infusion_date + timedelta(days=1 + i // 3),
-                        tmax_c=Decimal("38.6") if i % 9 == 0 else Decimal("37.2"),
+                        tmax_c=Decimal("38.6") if i < 6 else Decimal("37.2"),  # one episode, days 1-2
                         oxygen_device="room_air",
                         version=1,
                         created_by=user,
@@ -121,13 +122,19 @@ def wait_up(port: int, timeout: float = 120) -> None:
 
 
 def warm_up(token: str) -> None:
-    """A few authenticated GETs, so both workers have imported and connected before timing."""
-    for _ in range(6):
+    """Concurrent authenticated GETs, so both workers have imported the URLconf (scipy and all,
+    several seconds on a loaded machine) and connected before anything is timed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def get(_: int) -> None:
         request = urllib.request.Request(
             f"http://127.0.0.1:{PROJECT_PORT}/api/v1/subjects/", headers={"Authorization": f"Token {token}"}
         )
         with contextlib.suppress(urllib.error.HTTPError):
-            urllib.request.urlopen(request, timeout=60).read()
+            urllib.request.urlopen(request, timeout=120).read()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(get, range(8)))
 
 
 def _ms(text: str) -> float:
@@ -137,7 +144,7 @@ def _ms(text: str) -> float:
 
 def run_wrk(url: str, script: Path, seconds: int, env: dict[str, str]) -> dict[str, float]:
     out = subprocess.run(
-        ["wrk", "-t2", "-c20", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        ["wrk", "-t2", "-c20", f"-d{seconds}s", "--timeout", "30s", "--latency", "-s", str(script), url],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -263,7 +270,8 @@ def main() -> None:
     print(f"set-up {time.monotonic() - started:.0f} s; {len(prepared['subjects'].split(','))} infused subjects")
     servers = [
         serve(["-b", f"127.0.0.1:{PEER_PORT}", "peer:app"], peer_env, PEER_DIR),
-        serve(["-b", f"127.0.0.1:{PROJECT_PORT}", "trialsite.wsgi:application"], env, ROOT),
+        # --timeout 300: the 1,000-row import is one request, slower than gunicorn's default 30 s here
+        serve(["-b", f"127.0.0.1:{PROJECT_PORT}", "--timeout", "300", "trialsite.wsgi:application"], env, ROOT),
     ]
     try:
         wait_up(PEER_PORT)
