@@ -14,7 +14,7 @@ from django.db.models import Min
 from django.utils.translation import gettext as _
 
 from adverse_events.models import AdverseEvent, CollectionPeriod, CrsAssessment, GradeScale, IcansAssessment
-from adverse_events.rules import CAPD_FIELDS, ICE_FIELDS, crs_input, icans_input
+from adverse_events.rules import CAPD_FIELDS, CRS_INPUT_FIELDS, ICE_FIELDS, crs_input, icans_input
 from adverse_events.selectors import medication_exposures
 from clinical import crs as crs_rules
 from clinical import ctcae
@@ -162,7 +162,11 @@ def derive_crs_assessment(assessment: CrsAssessment) -> dict[str, Any]:
     episode applies (§1.2 b). Exposures come from the con-med log (adverse_events.selectors)."""
     subject = assessment.subject
     _day0(subject)
-    others = list(CrsAssessment.objects.filter(subject=subject, entered_in_error=False).exclude(pk=assessment.pk))
+    others = list(
+        CrsAssessment.objects.filter(subject=subject, entered_in_error=False)
+        .exclude(pk=assessment.pk)
+        .only("subject", "entered_in_error", *CRS_INPUT_FIELDS)  # their inputs: no derived JSON to decode
+    )
     return crs_assessment_values(
         subject,
         [*others, assessment],
