@@ -48,6 +48,7 @@ lint: install-dev
 	DJANGO_DEBUG=1 $(BIN)/mypy clinical --strict
 	DJANGO_DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python -m trialsite.i18n check
+	@if grep -rnE --include='*.py' --exclude-dir=.venv --exclude-dir=crf --exclude-dir=tests 'version=(models\.)?F\("version"\) ?\+ ?1' .; then echo 'lint: re-derive through crf.rederive (rederive / update_with_version), not a hand-written version bump (issue 22)'; exit 1; fi
 
 messages: install-dev
 	DJANGO_DEBUG=1 $(BIN)/python manage.py makemessages -l zh_Hans --no-obsolete --no-location -i ".venv/*" -i "staticfiles/*" -i "tests/*"

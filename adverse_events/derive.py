@@ -4,6 +4,8 @@ registered with crf.derivations, so `crf.services.save_form` and every re-deriva
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -12,14 +14,17 @@ from django.db.models import Min
 from django.utils.translation import gettext as _
 
 from adverse_events.models import AdverseEvent, CollectionPeriod, CrsAssessment, GradeScale, IcansAssessment
-from adverse_events.rules import CAPD_FIELDS, ICE_FIELDS, crs_input, icans_input
+from adverse_events.rules import CAPD_FIELDS, CRS_INPUT_FIELDS, ICE_FIELDS, crs_input, icans_input
 from adverse_events.selectors import medication_exposures
+from clinical import crs as crs_rules
 from clinical import ctcae
 from clinical import icans as icans_rules
 from clinical.crs import crs_course, grade_crs_assessment
+from clinical.protocol import ProtocolChoices
 from clinical.schedule import age_in_completed_years, study_day
 from crf.derivations import register
-from study.protocol import choices_in_force
+from study.models import ProtocolSettings
+from study.protocol import settings_picker
 from subjects.models import Lymphodepletion, Subject
 
 
@@ -82,35 +87,92 @@ def _day0(subject: Subject) -> date:
     return day0
 
 
+@functools.lru_cache(maxsize=64)
+def _course(
+    inputs: tuple[crs_rules.CrsAssessment, ...],
+    day0: date,
+    exposures: tuple[crs_rules.MedicationExposure, ...],
+    settings: crs_rules.CrsSettings,
+) -> crs_rules.CrsCourse:
+    """clinical.crs is pure, so one course per distinct input: the save path derives the saved
+    assessment and then the subject's course from the same inputs, and gets it computed once."""
+    return crs_course(inputs, infusion_date=day0, exposures=exposures, settings=settings)
+
+
+def _sort_key(assessment: CrsAssessment) -> tuple[date, float]:
+    return (assessment.assessment_date, assessment.pk if assessment.pk is not None else float("inf"))
+
+
+def crs_course_of(
+    subject: Subject,
+    assessments: list[CrsAssessment],
+    *,
+    exposures: tuple[crs_rules.MedicationExposure, ...],
+    settings: crs_rules.CrsSettings,
+) -> crs_rules.CrsCourse:
+    """The subject's CRS course (§1.3) from its assessments as given (unsaved values included)."""
+    ordered = sorted(assessments, key=_sort_key)
+    return _course(tuple(crs_input(a) for a in ordered), _day0(subject), exposures, settings)
+
+
+def crs_assessment_values(
+    subject: Subject,
+    assessments: list[CrsAssessment],
+    *,
+    exposures: tuple[crs_rules.MedicationExposure, ...],
+    pick: Callable[[date], tuple[ProtocolSettings, ProtocolChoices]],
+) -> dict[int | None, dict[str, Any]]:
+    """The derived fields of each of the subject's assessments (keyed by pk) within its course,
+    so fever masking after antipyretic, tocilizumab or steroid exposure inside an episode applies
+    (§1.2 b). One course per protocol settings version in force over the assessment dates
+    (usually one): from one read of the assessments and exposures, whatever their number."""
+    day0 = _day0(subject)
+    derived: dict[int | None, dict[str, Any]] = {}
+    by_version: dict[int, list[CrsAssessment]] = {}
+    rows: dict[int, ProtocolSettings] = {}
+    settings: dict[int, crs_rules.CrsSettings] = {}
+    for assessment in assessments:
+        row, choices = pick(assessment.assessment_date)
+        by_version.setdefault(row.version, []).append(assessment)
+        rows[row.version] = row
+        settings[row.version] = choices.crs_settings()
+    for version, members in by_version.items():
+        course = crs_course_of(subject, assessments, exposures=exposures, settings=settings[version])
+        masked = {d.day: d.fever_masked for d in course.days}
+        for assessment in members:
+            graded = grade_crs_assessment(crs_input(assessment), fever_masked=masked[assessment.assessment_date])
+            derived[assessment.pk] = {
+                "grade": graded.grade,
+                "fever": graded.fever,
+                "fever_masked": graded.fever_masked,
+                "hypotension_grade": graded.hypotension_grade,
+                "hypoxia_grade": graded.hypoxia_grade,
+                "flags": [str(flag) for flag in graded.flags],
+                "criteria": graded.criteria,
+                "study_day": study_day(assessment.assessment_date, day0),
+                "settings_version": rows[version].version,
+            }
+    return derived
+
+
 @register(CrsAssessment)
 def derive_crs_assessment(assessment: CrsAssessment) -> dict[str, Any]:
     """The ASTCT grade of this assessment (CLINICAL_SPEC §1.1–1.2) within the subject's course
     (§1.3), so fever masking after antipyretic, tocilizumab or steroid exposure inside an
     episode applies (§1.2 b). Exposures come from the con-med log (adverse_events.selectors)."""
     subject = assessment.subject
-    day0 = _day0(subject)
-    row, choices = choices_in_force(subject.site.study_id, assessment.assessment_date)
-    others = CrsAssessment.objects.filter(subject=subject, entered_in_error=False).exclude(pk=assessment.pk)
-    this = crs_input(assessment)
-    course = crs_course(
-        [*(crs_input(other) for other in others), this],
-        infusion_date=day0,
-        exposures=medication_exposures(subject),
-        settings=choices.crs_settings(),
+    _day0(subject)
+    others = list(
+        CrsAssessment.objects.filter(subject=subject, entered_in_error=False)
+        .exclude(pk=assessment.pk)
+        .only("subject", "entered_in_error", *CRS_INPUT_FIELDS)  # their inputs: no derived JSON to decode
     )
-    day = next(d for d in course.days if d.day == assessment.assessment_date)
-    graded = grade_crs_assessment(this, fever_masked=day.fever_masked)
-    return {
-        "grade": graded.grade,
-        "fever": graded.fever,
-        "fever_masked": graded.fever_masked,
-        "hypotension_grade": graded.hypotension_grade,
-        "hypoxia_grade": graded.hypoxia_grade,
-        "flags": [str(flag) for flag in graded.flags],
-        "criteria": graded.criteria,
-        "study_day": study_day(assessment.assessment_date, day0),
-        "settings_version": row.version,
-    }
+    return crs_assessment_values(
+        subject,
+        [*others, assessment],
+        exposures=medication_exposures(subject),
+        pick=settings_picker(subject.site.study_id),
+    )[assessment.pk]
 
 
 def icans_settings(choices: Any) -> icans_rules.IcansSettings:
@@ -130,10 +192,24 @@ def derive_icans_assessment(assessment: IcansAssessment) -> dict[str, Any]:
     """The ASTCT ICANS grade (CLINICAL_SPEC §2.2–2.3): instrument by age unless chosen, each
     domain on its own, the most severe counted domain; ``grade`` None = "not evaluable"."""
     subject = assessment.subject
-    day0 = _day0(subject)
-    row, choices = choices_in_force(subject.site.study_id, assessment.assessment_date)
+    return icans_assessment_values(
+        assessment,
+        pick=settings_picker(subject.site.study_id),
+        age=subject_age(subject, assessment.assessment_date),
+    )
+
+
+def icans_assessment_values(
+    assessment: IcansAssessment,
+    *,
+    pick: Callable[[date], tuple[ProtocolSettings, ProtocolChoices]],
+    age: int | None,
+) -> dict[str, Any]:
+    """`derive_icans_assessment` with the settings and the age given, so a course re-derivation
+    reads them once for all the subject's assessments."""
+    day0 = _day0(assessment.subject)
+    row, choices = pick(assessment.assessment_date)
     settings = icans_settings(choices)
-    age = subject_age(subject, assessment.assessment_date)
     if age is None and not assessment.instrument:
         raise ValidationError(
             {"instrument": _("The date of birth is not recorded: choose the instrument (ICE or CAPD).")}

@@ -22,6 +22,7 @@ from clinical import icaht as icaht_rules
 from clinical.schedule import study_day
 from crf.audit import audit_context
 from crf.models import CrfInstance
+from crf.rederive import declare, update_with_version
 from crf.services import dependants_of
 from labs.models import LabResult
 
@@ -93,9 +94,7 @@ def rederive_icaht(*, user: User | None, subject: Subject, reason: str) -> Icaht
             return IcahtDerivation.objects.create(subject=subject, derived_at=timezone.now(), **fields)
         if all(getattr(existing, name) == value for name, value in fields.items()):
             return existing
-        IcahtDerivation.objects.filter(pk=existing.pk).update(
-            **fields, derived_at=timezone.now(), version=F("version") + 1
-        )
+        update_with_version(IcahtDerivation, pk=existing.pk, **fields, derived_at=timezone.now())
     return IcahtDerivation.objects.get(pk=existing.pk)
 
 
@@ -145,3 +144,9 @@ def register_icaht_dependants() -> None:
         except LookupError:
             continue
         dependants_of(model)(_icaht_input_changed)
+
+
+# The derivation graph (crf.rederive.declare; `manage.py show_derivations`).
+declare(LabResult, dependants=(IcahtDerivation,), through=_anc_changed)
+declare("response.Relapse", dependants=(IcahtDerivation,), through=_icaht_input_changed)
+declare("subjects.Infusion", dependants=(IcahtDerivation,), through=_icaht_input_changed)

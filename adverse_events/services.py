@@ -11,16 +11,23 @@ so pages and the API share these rules:
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from adverse_events.derive import (
+    crs_assessment_values,
+    crs_course_of,
+    icans_assessment_values,
+    icans_settings,
+    subject_age,
+)
 from adverse_events.models import (
     AdverseEvent,
     AeAction,
@@ -32,17 +39,18 @@ from adverse_events.models import (
     IcansEpisode,
     Relationship,
 )
-from adverse_events.rules import CRS_TERM, ICANS_TERM, ICANS_VERBATIM, crs_input, icans_input
+from adverse_events.rules import CRS_TERM, ICANS_TERM, ICANS_VERBATIM, icans_input
 from adverse_events.selectors import FEVER_MASKING_CONMED_CATEGORIES, crs_episode_on, medication_exposures
 from clinical import ctcae
 from clinical import icans as icans_rules
-from clinical.crs import Episode, crs_course
-from crf import checks, derivations, locks
+from clinical.crs import Episode
+from crf import checks, derivations
 from crf.audit import audit_context
 from crf.models import CrfInstance
+from crf.rederive import declare, rederive
 from crf.services import dependants_of, save_form, save_service
 from study import access
-from study.protocol import choices_in_force
+from study.protocol import settings_picker
 from study.roles import Action
 from subjects.models import Subject
 from survival.models import Death, DeathCause
@@ -133,22 +141,6 @@ def record_adverse_event(
 # --- courses and episodes -------------------------------------------------------------------
 
 
-def _rederive_forms(
-    model: type[CrsAssessment] | type[IcansAssessment], *, user: User | None, subject: Subject, reason: str
-) -> None:
-    """Recompute the stored grade of every assessment of the subject; changed ones are written
-    with the audit reason (DESIGN §4 "re-derived: …"). Frozen or locked forms keep their values."""
-    for form in model.objects.filter(subject=subject, entered_in_error=False).select_related("subject__site"):
-        try:
-            locks.assert_data_writable(form)
-        except ValidationError:
-            continue
-        changed = derivations.derive(form)
-        if changed:
-            with audit_context(user=user, site=subject.site, reason=reason):
-                model.objects.filter(pk=form.pk).update(**changed, version=F("version") + 1)
-
-
 def _episode_ae_values(episode: EpisodeBase) -> dict[str, object]:
     """The AE fields an episode owns (§1.3, §2.3): term, grade (adjudicated when present), dates."""
     is_crs = isinstance(episode, CrsEpisode)
@@ -188,18 +180,13 @@ def _sync_ae(*, user: User | None, episode: EpisodeBase, reason: str) -> Adverse
     if ae.outcome in derived_outcomes and episode.grade != 5:
         # A death record corrected away from this cause takes the fatal outcome back with grade 5.
         values["outcome"] = AeOutcome.NOT_RECOVERED if episode.ongoing else AeOutcome.RECOVERED
+    probe = copy.copy(ae)
     for name, value in values.items():
-        setattr(ae, name, value)
-    changed = {name: getattr(ae, name) for name in values}
-    changed.update(derivations.derive(ae))
-    changed["entered_in_error"] = episode.superseded
-    changed["error_reason"] = reason if episode.superseded else ""
-    stored = AdverseEvent.objects.filter(pk=ae.pk).values(*changed).get()
-    changed = {k: v for k, v in changed.items() if stored[k] != v}
-    if changed:
-        with audit_context(user=user, site=episode.subject.site, reason=reason):
-            AdverseEvent.objects.filter(pk=ae.pk).update(**changed, version=F("version") + 1)
-        ae.refresh_from_db()
+        setattr(probe, name, value)
+    values.update(derivations.compute(probe))
+    values["entered_in_error"] = episode.superseded
+    values["error_reason"] = reason if episode.superseded else ""
+    rederive(forms=[ae], values=lambda _form: values, reason=reason, user=user, removed_too=True)
     return ae
 
 
@@ -236,8 +223,8 @@ def _sync_episodes(
                 else:
                     row.version += 1
                     row.save(update_fields=[*derived, "version"])
-        with audit_context(user=user, site=subject.site, reason=reason):
-            checks.run_edit_checks(row)
+                # An unchanged episode keeps its checks' outcome: they run when it changes.
+                checks.run_edit_checks(row)
         _sync_ae(user=user, episode=row, reason=reason)
         kept.append(row)
     for row in existing.values():
@@ -249,12 +236,6 @@ def _sync_episodes(
                 checks.run_edit_checks(row)
             _sync_ae(user=user, episode=row, reason=reason)
     return kept
-
-
-def _course_settings(subject: Subject):  # type: ignore[no-untyped-def]
-    day0 = subject.day0
-    assert day0 is not None
-    return choices_in_force(subject.site.study_id, day0)
 
 
 def _fatal(episodes: tuple[Episode, ...], *, subject: Subject, cause: str) -> tuple[Episode, ...]:
@@ -282,21 +263,28 @@ def _fatal(episodes: tuple[Episode, ...], *, subject: Subject, cause: str) -> tu
     return tuple(replace(e, grade=5) if e.number == fatal else e for e in episodes)
 
 
+def _course_subject(subject: Subject) -> Subject:
+    return Subject.objects.select_for_update(of=("self",)).select_related("site").get(pk=subject.pk)
+
+
 @transaction.atomic
 def rederive_crs_course(*, user: User | None, subject: Subject, reason: str) -> list[EpisodeBase]:
-    """Re-derive every CRS assessment of the subject, then its episodes and their AEs (§1.3)."""
-    subject = Subject.objects.select_for_update().select_related("site").get(pk=subject.pk)
+    """Re-derive the subject's CRS course (§1.3) once: its assessments and con-med exposures are
+    read once, the course computed once (adverse_events.derive), each assessment's stored grade
+    brought in step through crf.rederive (only what changed is written), then the episodes and
+    their AEs. The number of queries does not grow with the number of assessments."""
+    subject = _course_subject(subject)
     if subject.day0 is None:
         return []
-    _rederive_forms(CrsAssessment, user=user, subject=subject, reason=reason)
-    row, choices = _course_settings(subject)
-    assessments = CrsAssessment.objects.filter(subject=subject, entered_in_error=False)
-    course = crs_course(
-        [crs_input(a) for a in assessments],
-        infusion_date=subject.day0,
-        exposures=medication_exposures(subject),
-        settings=choices.crs_settings(),
-    )
+    assessments = list(CrsAssessment.objects.filter(subject=subject, entered_in_error=False))
+    for assessment in assessments:
+        assessment.subject = subject
+    exposures = medication_exposures(subject)
+    pick = settings_picker(subject.site.study_id)
+    derived = crs_assessment_values(subject, assessments, exposures=exposures, pick=pick)
+    rederive(forms=assessments, values=lambda form: derived[form.pk], reason=reason, user=user, subject=subject)
+    row, choices = pick(subject.day0)
+    course = crs_course_of(subject, assessments, exposures=exposures, settings=choices.crs_settings())
     episodes = _fatal(course.episodes, subject=subject, cause=DeathCause.CRS)
     return _sync_episodes(
         CrsEpisode, user=user, subject=subject, episodes=episodes, settings_version=row.version, reason=reason
@@ -305,19 +293,22 @@ def rederive_crs_course(*, user: User | None, subject: Subject, reason: str) -> 
 
 @transaction.atomic
 def rederive_icans_course(*, user: User | None, subject: Subject, reason: str) -> list[EpisodeBase]:
-    """ICANS as §1.3 without the fever clause (§2.3): assessments, episodes, their AEs."""
-    from adverse_events.derive import icans_settings, subject_age
-
-    subject = Subject.objects.select_for_update().select_related("site").get(pk=subject.pk)
+    """ICANS as §1.3 without the fever clause (§2.3): assessments, episodes, their AEs — from
+    one read of the assessments, as the CRS course."""
+    subject = _course_subject(subject)
     if subject.day0 is None:
         return []
-    _rederive_forms(IcansAssessment, user=user, subject=subject, reason=reason)
-    row, choices = _course_settings(subject)
+    assessments = list(IcansAssessment.objects.filter(subject=subject, entered_in_error=False))
+    pick = settings_picker(subject.site.study_id)
+    ages = {}
+    for assessment in assessments:
+        assessment.subject = subject
+        ages[assessment.pk] = subject_age(subject, assessment.assessment_date)
+    derived = {a.pk: icans_assessment_values(a, pick=pick, age=ages[a.pk]) for a in assessments}
+    rederive(forms=assessments, values=lambda form: derived[form.pk], reason=reason, user=user, subject=subject)
+    row, choices = pick(subject.day0)
     settings = icans_settings(choices)
-    inputs = [
-        icans_input(a, age_years=subject_age(subject, a.assessment_date) or 0, settings=settings)
-        for a in IcansAssessment.objects.filter(subject=subject, entered_in_error=False)
-    ]
+    inputs = [icans_input(a, age_years=ages[a.pk] or 0, settings=settings) for a in assessments]
     course = icans_rules.icans_course(inputs, infusion_date=subject.day0, settings=settings)
     episodes = _fatal(course.episodes, subject=subject, cause=DeathCause.ICANS)
     return _sync_episodes(
@@ -486,3 +477,19 @@ def register_conmed_dependants() -> None:
     except LookupError:
         return
     dependants_of(model)(_conmed_changed)
+
+
+# The derivation graph (crf.rederive.declare; `manage.py show_derivations`).
+declare(
+    CrsAssessment,
+    dependants=(CrsAssessment, CrsEpisode, AdverseEvent),
+    through=rederive_crs_course,
+)
+declare(
+    IcansAssessment,
+    dependants=(IcansAssessment, IcansEpisode, AdverseEvent),
+    through=rederive_icans_course,
+)
+declare("subjects.ConcomitantMedication", dependants=(CrsAssessment, CrsEpisode, AdverseEvent), through=_conmed_changed)
+declare(Death, dependants=(CrsEpisode, IcansEpisode, AdverseEvent), through=_death_changed)
+declare(CrsEpisode, dependants=(AdverseEvent,), through=adjudicate_episode)

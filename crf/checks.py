@@ -72,12 +72,6 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def _same_value(value: Any) -> Q:
-    """Filter on `Query.value` equal to `value`. A stored None is SQL NULL, which `value=None`
-    (JSON null) does not match."""
-    return Q(value__isnull=True) if value is None else Q(value=value)
-
-
 def run_edit_checks(instance: CrfInstance | Model) -> list[Query]:
     """Apply every rule of the form (or record with a `subject`); return the queries raised now."""
     if getattr(instance, "entered_in_error", False):
@@ -85,11 +79,22 @@ def run_edit_checks(instance: CrfInstance | Model) -> list[Query]:
     content_type = ContentType.objects.get_for_model(type(instance))
     raised: list[Query] = []
     now = timezone.now()
-    for check in checks_for(type(instance)):
-        same_rule = Query.objects.filter(
-            content_type=content_type, object_id=instance.pk, field_name=check.field, rule_code=check.code
+    rules = checks_for(type(instance))
+    if not rules:
+        return raised
+    # The form's queries of its rules in one read (not one or two per rule: every save runs
+    # this), the active ones locked; in pk order, as `.first()` per rule read them.
+    stored = list(
+        Query.objects.filter(
+            content_type=content_type, object_id=instance.pk, rule_code__in={check.code for check in rules}
         )
-        active = same_rule.filter(status__in=ACTIVE_QUERY_STATUSES).select_for_update().first()
+        .filter(Q(status__in=ACTIVE_QUERY_STATUSES) | Q(status=QueryStatus.CLOSED, answer=Query.Answer.CONFIRMED))
+        .select_for_update()
+        .order_by("pk")
+    )
+    for check in rules:
+        same_rule = [q for q in stored if q.field_name == check.field and q.rule_code == check.code]
+        active = next((q for q in same_rule if q.status in ACTIVE_QUERY_STATUSES), None)
         value = jsonable(getattr(instance, check.field))
         if check.fires(instance):
             if active is not None:
@@ -100,13 +105,13 @@ def run_edit_checks(instance: CrfInstance | Model) -> list[Query]:
                 continue
             # Only a close by a monitor or data manager accepts a confirmation; an automatic
             # close (the value was changed meanwhile) does not.
-            confirmed = same_rule.filter(
-                _same_value(value),
-                status=QueryStatus.CLOSED,
-                answer=Query.Answer.CONFIRMED,
-                closed_by__isnull=False,
-            )
-            if confirmed.exists():
+            if any(
+                q.status == QueryStatus.CLOSED
+                and q.answer == Query.Answer.CONFIRMED
+                and q.closed_by_id is not None
+                and q.value == value
+                for q in same_rule
+            ):
                 continue
             query = Query.objects.create(
                 subject=instance.subject,

@@ -23,13 +23,16 @@ def register(model: type[CrfInstance]) -> Callable[[Derive], Derive]:
     return decorator
 
 
+def compute(instance: CrfInstance) -> dict[str, Any]:
+    """The derived fields of `instance` as its registered function computes them (nothing set)."""
+    func = _registry.get(type(instance))
+    return {} if func is None else func(instance)
+
+
 def derive(instance: CrfInstance) -> dict[str, Any]:
     """Set the derived fields on `instance`; return {field: new value} for those that changed."""
-    func = _registry.get(type(instance))
-    if func is None:
-        return {}
     changed: dict[str, Any] = {}
-    for name, value in func(instance).items():
+    for name, value in compute(instance).items():
         if getattr(instance, name) != value:
             changed[name] = value
         setattr(instance, name, value)

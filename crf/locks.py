@@ -40,6 +40,21 @@ def active_locks_over(instance: CrfInstance | Model) -> list[DataLock]:
     return list(DataLock.objects.filter(scope, study_id=subject.site.study_id, lifted_at__isnull=True))
 
 
+def covering(found: list[DataLock], instance: CrfInstance | Model) -> list[DataLock]:
+    """Of the subject's active freezes and locks (`locks_in_subject`), those over this form:
+    the same answer as `active_locks_over` without a query per form."""
+    content_type = ContentType.objects.get_for_model(type(instance))
+    return [
+        lock
+        for lock in found
+        if lock.subject_id is None
+        or (
+            lock.subject_id == instance.subject_id  # type: ignore[union-attr]
+            and (lock.object_id is None or (lock.content_type_id == content_type.pk and lock.object_id == instance.pk))
+        )
+    ]
+
+
 def assert_data_writable(instance: CrfInstance) -> None:
     """Refuse a data change under any freeze or lock."""
     locks = active_locks_over(instance)

@@ -1,20 +1,205 @@
-"""Re-derivation after a new protocol settings version (DESIGN §4)."""
+"""Re-derivation (DESIGN §4 "derived values"): the one service that writes a form's derived
+values when something else changed — another form (its declared dependants) or a new protocol
+settings version.
+
+- `declare(Source, dependants=(…), through=func)`: each cross-form consequence, declared once
+  beside the code that carries it out, so the graph can be listed (`manage.py show_derivations`).
+- `rederive(forms=…, reason=…, user=…)`: for each dependent form, in the transaction of the save
+  that caused it: a locked form whose values would change makes that save fail, naming the
+  form; a frozen one keeps its values and gets a query saying why; the others are derived,
+  written by compare-and-set (only what changed), their edit checks run, under the audit reason
+  "re-derived: …". Freezes and locks are read once for the subject, not once per form.
+- `rederive_for_settings`: after a new settings version (a background job, not a save): forms
+  under a freeze or lock are listed as skipped instead.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from crf import derivations, locks
+from crf import checks, derivations, locks
 from crf.audit import audit_context
-from crf.models import CrfInstance
+from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, DataLock, Query, QueryStep
 from study.models import ProtocolSettings, Rederivation
+
+if TYPE_CHECKING:
+    from study.models import User
+    from subjects.models import Subject
+
+#: Rule code of the query raised on a frozen form that a re-derivation would have changed.
+FROZEN_RULE = "rederive_frozen"
+
+
+@dataclass(frozen=True)
+class Consequence:
+    """One edge of the derivation graph: saving a `source` form re-derives `dependants`."""
+
+    source: str
+    dependants: tuple[str, ...]
+    through: str
+    summary: str
+
+
+_graph: list[Consequence] = []
+
+
+def _label(model: type[models.Model] | str) -> str:
+    return model if isinstance(model, str) else model._meta.label
+
+
+def declare(
+    source: type[models.Model] | str, *, dependants: Sequence[type[models.Model] | str], through: Callable[..., Any]
+) -> None:
+    """Declare that saving (or entering in error) a `source` form re-derives `dependants`,
+    by calling `through`. Declared once per consequence, at import of the module owning it."""
+    edge = Consequence(
+        source=_label(source),
+        dependants=tuple(_label(d) for d in dependants),
+        through=f"{through.__module__}.{through.__qualname__}",
+        summary=" ".join((through.__doc__ or "").strip().split("\n\n")[0].split()),
+    )
+    if edge not in _graph:
+        _graph.append(edge)
+
+
+def graph() -> list[Consequence]:
+    """Every declared consequence, sorted by source form."""
+    return sorted(_graph, key=lambda e: (e.source, e.through))
+
+
+def form_name(form: CrfInstance) -> str:
+    """ "CRS assessment of 2026-03-25 (subject S-001-0001)": how a refusal names a form."""
+    when = form.clinical_date()
+    subject = getattr(form.subject, "subject_id", form.subject_id)
+    if when is None:
+        return _("%(form)s (subject %(subject)s)") % {"form": form._meta.verbose_name, "subject": subject}
+    return _("%(form)s of %(date)s (subject %(subject)s)") % {
+        "form": form._meta.verbose_name,
+        "date": when.isoformat() if hasattr(when, "isoformat") else when,
+        "subject": subject,
+    }
+
+
+def _shown(value: Any) -> str:
+    return "—" if value is None or value == "" else str(checks.jsonable(value))
+
+
+def _raise_frozen_query(form: CrfInstance, changed: dict[str, Any], *, reason: str) -> None:
+    """A frozen form keeps its values; an open query on it says what the re-derivation would
+    have changed and why, so the data manager can lift the freeze and save it again. One active
+    query per form: a later re-derivation adds nothing while one is open."""
+    content_type = ContentType.objects.get_for_model(type(form))
+    if Query.objects.filter(
+        content_type=content_type, object_id=form.pk, rule_code=FROZEN_RULE, status__in=ACTIVE_QUERY_STATUSES
+    ).exists():
+        return
+    values = "; ".join(
+        f"{type(form)._meta.get_field(name).verbose_name}: {_shown(getattr(form, name))} → {_shown(value)}"
+        for name, value in changed.items()
+        if name != "settings_version"
+    )
+    text = _(
+        "Not re-derived because this form is frozen (%(reason)s). Re-deriving it would change %(values)s. "
+        "Once the freeze is lifted, open the form and save it to bring it in step."
+    ) % {"reason": reason, "values": values or _("its stored derivation")}
+    now = timezone.now()
+    query = Query.objects.create(
+        subject_id=form.subject_id,
+        content_type=content_type,
+        object_id=form.pk,
+        field_name=next(iter(changed)),
+        rule_code=FROZEN_RULE,
+        text=text,
+        value=None,
+        raised_at=now,
+    )
+    QueryStep.objects.create(query=query, action=QueryStep.Action.RAISED, at=now, text=text)
+
+
+def rederive(
+    *,
+    forms: Iterable[CrfInstance],
+    reason: str,
+    user: User | None,
+    values: Callable[[CrfInstance], dict[str, Any]] | None = None,
+    subject: Subject | None = None,
+    removed_too: bool = False,
+) -> list[CrfInstance]:
+    """Re-derive `forms` (dependants of a save, all of one subject) inside the caller's
+    transaction; return those written. `values(form)` gives a form's derived fields when the
+    caller computed them for the whole course at once (default: its registered derivation).
+
+    Only changed fields are written, by compare-and-set on the version the form was read at
+    (a concurrent write fails the save with the stale-version error rather than being lost),
+    then the form's edit checks run. A locked form that would change raises ValidationError
+    naming it (code "dependant_locked"); a frozen one keeps its values and gets a query.
+    Forms entered in error are left out unless `removed_too` (a system-owned AE whose episode
+    comes back is restored by its re-derivation)."""
+    from crf.services import StaleVersionError
+
+    todo = [form for form in forms if removed_too or not form.entered_in_error]
+    if not todo:
+        return []
+    compute = values or derivations.compute
+    subject = subject or todo[0].subject
+    found_locks = locks.locks_in_subject(subject)
+    pending: list[tuple[CrfInstance, dict[str, Any]]] = []
+    for form in todo:
+        changed = {name: value for name, value in compute(form).items() if getattr(form, name) != value}
+        if not changed:
+            continue
+        over = locks.covering(found_locks, form) if found_locks else []
+        if any(lock.kind == DataLock.Kind.LOCK for lock in over):
+            raise ValidationError(
+                _(
+                    "This change would re-derive the %(form)s, which is locked: nothing was saved. "
+                    "Ask a data manager to unlock it first."
+                )
+                % {"form": form_name(form)},
+                code="dependant_locked",
+            )
+        if over:
+            _raise_frozen_query(form, changed, reason=reason)
+            continue
+        pending.append((form, changed))
+    if not pending:
+        return []
+    with audit_context(user=user, site=subject.site, reason=reason):
+        for form, changed in pending:
+            model = type(form)
+            rows = model._default_manager.filter(pk=form.pk, version=form.version).update(
+                **changed, version=F("version") + 1
+            )
+            if rows != 1:
+                raise StaleVersionError(model._default_manager.get(pk=form.pk))
+            for name, value in changed.items():
+                setattr(form, name, value)
+            form.version += 1
+            checks.run_edit_checks(form)
+    return [form for form, _changed in pending]
+
+
+def update_with_version(
+    model: type[models.Model], *, pk: int, expected_version: int | None = None, **values: Any
+) -> int:
+    """`UPDATE … SET …, version = version + 1 WHERE id = … [AND version = …]`: the one place a
+    versioned row outside a form save is bumped (an adjudication, a stored derivation of the
+    subject such as ICAHT). Returns the row count, to be checked by a compare-and-set caller."""
+    rows = model._default_manager.filter(pk=pk)
+    if expected_version is not None:
+        rows = rows.filter(version=expected_version)
+    return rows.update(**values, version=F("version") + 1)
 
 
 def rederive_for_settings(*, settings_id: int) -> list[Rederivation]:

@@ -10,14 +10,13 @@ from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
 from django.utils.translation import gettext as _
 
 from clinical.units import Panel, UnitNotAllowed, panel_analytes, parts_exceeding_whole, to_standard
-from crf import derivations, locks
 from crf import services as crf_services
 from crf.audit import audit_context
 from crf.models import EntryStatus
+from crf.rederive import declare, rederive
 from crf.services import StaleVersionError, mark_entered_in_error, save_form
 from labs.models import ANALYTE_NAMES, LabResult, ReferenceRange, VitalSigns
 
@@ -201,13 +200,11 @@ def record_reference_range(*, user: User | None, reference_range: ReferenceRange
     """Save a site's reference range (new or changed) and re-derive the standard-unit range and
     flag of every result of that site and analyte that takes its range from the site table
     (DESIGN §4: a changed input re-derives its dependants, audit reason "re-derived: …").
-    Results carrying the report's own LLN/ULN are untouched, frozen or locked ones keep their
-    values. Returns the results that changed."""
+    Results carrying the report's own LLN/ULN are untouched. Returns the results that changed."""
     reference_range.full_clean()
     with audit_context(user=user, site=reference_range.site, reason=reason):
         reference_range.save()
     audit_reason = f"re-derived: reference range {reference_range.analyte} changed ({reason})"
-    changed_rows: list[LabResult] = []
     results = (
         LabResult.objects.select_for_update(of=("self",))
         .filter(
@@ -218,16 +215,19 @@ def record_reference_range(*, user: User | None, reference_range: ReferenceRange
             uln__isnull=True,
         )
         .select_related("subject__site", "subject__identity")
-        .order_by("pk")
+        .order_by("subject_id", "pk")
     )
+    by_subject: dict[int, list[LabResult]] = {}
     for result in results:
-        try:
-            locks.assert_data_writable(result)
-        except ValidationError:
-            continue  # frozen or locked: keeps its derivation, as for protocol settings (crf.rederive)
-        changed = derivations.derive(result)
-        if changed:
-            with audit_context(user=user, site=result.subject.site, reason=audit_reason):
-                LabResult.objects.filter(pk=result.pk).update(**changed, version=F("version") + 1)
-            changed_rows.append(result)
-    return changed_rows
+        by_subject.setdefault(result.subject_id, []).append(result)
+    changed_rows: list[LabResult] = []
+    for forms in by_subject.values():
+        # crf.rederive: a frozen result keeps its values (with a query saying why), a locked one
+        # that would change refuses the range change naming it; edit checks run on the others.
+        changed_rows.extend(rederive(forms=forms, reason=audit_reason, user=user, subject=forms[0].subject))
+    changed_rows.sort(key=lambda row: row.pk)
+    return changed_rows  # type: ignore[return-value]
+
+
+# The derivation graph (crf.rederive.declare; `manage.py show_derivations`).
+declare(ReferenceRange, dependants=(LabResult,), through=record_reference_range)

@@ -12,12 +12,13 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crf import checks, derivations, locks
+from crf import checks, locks
 from crf.audit import audit_context
+from crf.rederive import declare, rederive, update_with_version
 from crf.services import StaleVersionError, data_fields, save_form, save_service
 from response.models import MarrowAssessment, MrdTest, Relapse, ResponseCategory
 from study import access
@@ -33,7 +34,8 @@ def rederive_assessments(
 ) -> list[int]:
     """Re-derive the subject's assessments dated on or after `on_or_after`, in date order (each
     reads the ones before it), re-running their edit checks. Frozen or locked ones keep their
-    values. Returns the ids whose derived values changed."""
+    values (with a query saying why); a locked one that would change refuses the save that caused
+    it (crf.rederive). Returns the ids whose derived values changed."""
     changed_ids: list[int] = []
     found = (
         MarrowAssessment.objects.filter(subject=subject, entered_in_error=False, assessment_date__gte=on_or_after)
@@ -42,17 +44,8 @@ def rederive_assessments(
         .order_by("assessment_date", "pk")
     )
     for ma in found:
-        try:
-            locks.assert_data_writable(ma)
-        except ValidationError:
-            continue
-        changed = derivations.derive(ma)
-        if changed:
-            with audit_context(user=user, site=subject.site, reason=reason):
-                MarrowAssessment.objects.filter(pk=ma.pk).update(**changed, version=models.F("version") + 1)
-                ma.refresh_from_db()
-                checks.run_edit_checks(ma)
-            changed_ids.append(ma.pk)
+        # One at a time, in date order: each one's response reads the ones before it as written.
+        changed_ids.extend(form.pk for form in rederive(forms=[ma], reason=reason, user=user, subject=ma.subject))
     return changed_ids
 
 
@@ -136,13 +129,15 @@ def adjudicate_response(
     locks.assert_data_writable(current)
     now = timezone.now()
     with audit_context(user=user, site=current.subject.site, reason=reason):
-        rows = MarrowAssessment.objects.filter(pk=current.pk, version=expected_version).update(
+        rows = update_with_version(
+            MarrowAssessment,
+            pk=current.pk,
+            expected_version=expected_version,
             adjudicated_response=response,
             adjudicated_by=user,
             adjudicated_at=now,
             adjudication_reason=reason,
             needs_adjudication=False,
-            version=models.F("version") + 1,
             updated_by=user,
             updated_at=now,
         )
@@ -158,3 +153,8 @@ def adjudicate_response(
         skip=saved.pk,
     )
     return saved
+
+
+# The derivation graph (crf.rederive.declare; `manage.py show_derivations`).
+declare(MarrowAssessment, dependants=(MarrowAssessment,), through=record_marrow_assessment)
+declare(MrdTest, dependants=(MarrowAssessment,), through=record_mrd_test)

@@ -7,6 +7,7 @@ background job — and lists them (study.Rederivation).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,13 @@ class NoProtocolSettings(ValidationError):
     """The study has no settings version at all (a set-up step is missing)."""
 
 
+def _no_settings() -> NoProtocolSettings:
+    return NoProtocolSettings(
+        _("This study has no protocol settings yet: a study administrator must record them first."),
+        code="no_protocol_settings",
+    )
+
+
 def settings_in_force(study: Study | int, on: date) -> ProtocolSettings:
     """The newest version effective on or before `on`; the first version for earlier dates
     (a study always runs under some version)."""
@@ -39,16 +47,34 @@ def settings_in_force(study: Study | int, on: date) -> ProtocolSettings:
     if found is None:
         found = versions.order_by("version").first()
     if found is None:
-        raise NoProtocolSettings(
-            _("This study has no protocol settings yet: a study administrator must record them first."),
-            code="no_protocol_settings",
-        )
+        raise _no_settings()
     return found
 
 
 def choices_in_force(study: Study | int, on: date) -> tuple[ProtocolSettings, ProtocolChoices]:
     row = settings_in_force(study, on)
     return row, ProtocolChoices.from_json(row.values)
+
+
+def settings_picker(study: Study | int) -> Callable[[date], tuple[ProtocolSettings, ProtocolChoices]]:
+    """`choices_in_force` for many dates from one read of the study's versions (a re-derivation
+    of a subject's course asks for each form's date): same answer, one query in all."""
+    study_id = study.pk if isinstance(study, Study) else study
+    versions = list(ProtocolSettings.objects.filter(study_id=study_id).order_by("version"))
+    parsed: dict[int, ProtocolChoices] = {}
+
+    def pick(on: date) -> tuple[ProtocolSettings, ProtocolChoices]:
+        effective = [v for v in versions if v.effective_from <= on]
+        row = max(effective, key=lambda v: (v.effective_from, v.version)) if effective else None
+        if row is None and versions:
+            row = versions[0]
+        if row is None:
+            raise _no_settings()
+        if row.pk not in parsed:
+            parsed[row.pk] = ProtocolChoices.from_json(row.values)
+        return row, parsed[row.pk]
+
+    return pick
 
 
 @transaction.atomic

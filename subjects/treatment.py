@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
 from django.utils.translation import gettext as _
 
-from crf import checks, derivations
+from crf import derivations
 from crf.audit import audit_context
+from crf.rederive import declare, rederive
 from crf.services import dependants_of, save_form, save_service
 from subjects import services, visits
 from subjects.lifecycle import Event, Status
@@ -131,18 +131,15 @@ def reanchor_day0(*, user: User, subject: Subject, reason: str) -> None:
     with audit_context(user=user, site=subject.site, reason=reason):
         subject.save(update_fields=["infusion_date"])
     visits.schedule_visits(user=user, subject=subject, reason=reason)
+    courses = (Infusion, safety.CrsAssessment, safety.IcansAssessment)  # the courses below re-derive these
     for model in derivations.derived_models():
-        if model is Infusion:
+        if model in courses:
             continue
-        for form in model._default_manager.filter(subject=subject, entered_in_error=False).select_related(
-            "subject__site"
-        ):
-            changed = derivations.derive(form)
-            if changed:
-                with audit_context(user=user, site=subject.site, reason=reason):
-                    model._default_manager.filter(pk=form.pk).update(**changed, version=F("version") + 1)
-                    form.refresh_from_db()
-                    checks.run_edit_checks(form)
+        forms = list(model._default_manager.filter(subject=subject, entered_in_error=False))
+        for form in forms:
+            form.subject = subject
+        # crf.rederive: a locked form whose study days would move refuses the infusion save.
+        rederive(forms=forms, reason=reason, user=user, subject=subject)
     safety.rederive_crs_course(user=user, subject=subject, reason=reason)
     safety.rederive_icans_course(user=user, subject=subject, reason=reason)
     if IcahtDerivation.objects.filter(subject=subject).exists() or icaht_services.anc_series(subject):
@@ -183,10 +180,27 @@ def rederive_infusions(*, user: User, subject: Subject, reason: str) -> None:
     """Re-derive the stored dose check of the subject's infusions (their assigned dose level
     changed) and re-run their edit checks, so the dose query follows the new level. Called by
     subjects.services.change_dose_level inside its transaction."""
-    for infusion in Infusion.objects.filter(subject=subject, entered_in_error=False).select_related("subject__site"):
-        changed = derivations.derive(infusion)
-        if changed:
-            with audit_context(user=user, site=subject.site, reason=reason):
-                Infusion.objects.filter(pk=infusion.pk).update(**changed, version=F("version") + 1)
-                infusion.refresh_from_db()
-                checks.run_edit_checks(infusion)
+    infusions = list(Infusion.objects.filter(subject=subject, entered_in_error=False).select_related("subject__site"))
+    rederive(forms=infusions, reason=reason, user=user, subject=subject)
+
+
+# The derivation graph (crf.rederive.declare; `manage.py show_derivations`): day 0 moves the
+# study days of every derived form, the visits, the CRS/ICANS courses, ICAHT and DLT candidates.
+declare(
+    Infusion,
+    dependants=(
+        "subjects.Visit",
+        "adverse_events.AdverseEvent",
+        "adverse_events.CrsAssessment",
+        "adverse_events.CrsEpisode",
+        "adverse_events.IcansAssessment",
+        "adverse_events.IcansEpisode",
+        "adverse_events.IcahtDerivation",
+        "adverse_events.DltCandidate",
+        "labs.LabResult",
+        "labs.VitalSigns",
+        "response.MarrowAssessment",
+    ),
+    through=reanchor_day0,
+)
+declare("subjects.Subject", dependants=(Infusion,), through=rederive_infusions)

@@ -1,0 +1,69 @@
+"""Re-derivation after day 0 moves goes through crf.rederive (issue 22 item 1): a locked form
+whose study days would move refuses the infusion save, naming the form; a frozen one keeps its
+values with a query saying why; the graph of declared consequences can be listed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+
+from crf import locks
+from crf.models import Query
+from crf.rederive import FROZEN_RULE
+from subjects.models import Infusion
+from tests.adverse_events.conftest import day
+from tests.adverse_events.test_adverse_events import record_ae
+from tests.subjects.test_treatment_forms import SHANGHAI_0730, infuse
+
+pytestmark = pytest.mark.req("ISSUE-22")
+
+
+def earlier_split_dose(user, subject):
+    """A split dose given the day before the recorded infusion: day 0 moves one day earlier."""
+    return infuse(user, subject, infusion_start=SHANGHAI_0730 - timedelta(days=1), bag_id="BAG-0")
+
+
+def test_a_locked_form_whose_study_day_would_move_refuses_the_infusion(infused, coordinator, users_a):
+    subject = infused()
+    ae = record_ae(coordinator, subject, onset_date=day(3))
+    assert ae.onset_study_day == 3
+    locks.set_data_lock(user=users_a["data_manager"], kind="lock", study=subject.site.study, form=ae, reason="SAE")
+    with pytest.raises(ValidationError) as refused:
+        earlier_split_dose(coordinator, subject)
+    assert refused.value.code == "dependant_locked"
+    assert "locked" in refused.value.messages[0] and "adverse event" in refused.value.messages[0].lower()
+    assert Infusion.objects.filter(subject=subject).count() == 1
+    ae.refresh_from_db()
+    assert (ae.onset_study_day, ae.version) == (3, 1)
+
+
+def test_a_frozen_form_keeps_its_study_day_with_a_query(infused, coordinator, users_a):
+    subject = infused()
+    ae = record_ae(coordinator, subject, onset_date=day(3))
+    locks.set_data_lock(user=users_a["data_manager"], kind="freeze", study=subject.site.study, form=ae, reason="SAE")
+    earlier_split_dose(coordinator, subject)
+    subject.refresh_from_db()
+    assert subject.infusion_date == day(-1)
+    ae.refresh_from_db()
+    assert (ae.onset_study_day, ae.version) == (3, 1)
+    query = Query.objects.get(object_id=ae.pk, rule_code=FROZEN_RULE)
+    assert "frozen" in query.text and "3 → 4" in query.text
+
+
+def test_the_unlocked_forms_move_with_day0_and_their_edit_checks_run(infused, coordinator):
+    subject = infused()
+    ae = record_ae(coordinator, subject, onset_date=day(3))
+    earlier_split_dose(coordinator, subject)
+    ae.refresh_from_db()
+    assert (ae.onset_study_day, ae.version) == (4, 2)
+
+
+def test_show_derivations_lists_the_graph(capsys):
+    call_command("show_derivations")
+    out = capsys.readouterr().out
+    assert "adverse_events.CrsAssessment" in out
+    assert "labs.LabResult" in out
+    assert "subjects.Infusion" in out

@@ -1,0 +1,128 @@
+"""The CRS course computed once per save (issue 22 item 2; CLINICAL_SPEC §1.3): saving an
+assessment reads the subject's assessments and exposures once, computes the course once and
+writes only what changed, so the number of SQL queries of a save does not depend on how many
+assessments the subject has."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from adverse_events import services
+from adverse_events.models import CrsAssessment, CrsEpisode, IcansAssessment
+from crf.services import save
+from tests.adverse_events.conftest import day
+
+pytestmark = pytest.mark.req("ISSUE-22")
+
+
+def with_assessments(subject, user, n: int) -> None:
+    """`n` afebrile assessments, three a day from day 1 (a subject in hospital), stored with
+    their derived grades by one course re-derivation."""
+    now = timezone.now()
+    CrsAssessment.objects.bulk_create(
+        CrsAssessment(
+            subject=subject,
+            assessment_date=day(1 + i // 3),
+            tmax_c=Decimal("37.2"),
+            oxygen_device="room_air",
+            version=1,
+            created_by=user,
+            updated_by=user,
+            created_at=now,
+            updated_at=now,
+        )
+        for i in range(n)
+    )
+    services.rederive_crs_course(user=user, subject=subject, reason="re-derived: test set-up")
+    assert CrsAssessment.objects.filter(subject=subject, grade=0).count() == n
+
+
+def crs_save_queries(subject, user) -> int:
+    """Queries of one CRS save that opens an episode (fever on day 50: after every stored one)."""
+    new = CrsAssessment(subject=subject, assessment_date=day(50), tmax_c=Decimal("38.6"), oxygen_device="room_air")
+    ContentType.objects.clear_cache()  # both saves start cold: same cache state, same queries
+    with CaptureQueriesContext(connection) as ctx:
+        saved = save(user=user, instance=new, expected_version=None)
+    assert saved.grade == 1
+    assert CrsEpisode.objects.filter(subject=subject, superseded=False).count() == 1
+    return len(ctx)
+
+
+@pytest.fixture
+def second_infused(screened, coordinator, infused):
+    """`infused` for a second subject of the same study (the visit schedule is already there)."""
+    from datetime import date
+
+    from subjects import services as subject_services
+    from tests.adverse_events.conftest import LD_START
+    from tests.factories import identity
+    from tests.subjects.conftest import ENROLLED
+    from tests.subjects.test_treatment_forms import PLANNED, infuse, lymphodeplete
+
+    def _second():
+        subject = subject_services.enrol(
+            user=coordinator, subject=screened(), on=ENROLLED, dose_level="DL2", planned_infusion_date=PLANNED
+        )
+        identity(subject, born=date(1990, 5, 1))
+        lymphodeplete(coordinator, subject, start_date=LD_START, end_date=LD_START + timedelta(days=2))
+        infuse(coordinator, subject)
+        subject.refresh_from_db()
+        return subject
+
+    return _second
+
+
+def test_crs_save_queries_do_not_grow_with_the_assessments(infused, second_infused, coordinator):
+    few = infused()
+    many = second_infused()
+    with_assessments(few, coordinator, 5)
+    with_assessments(many, coordinator, 120)
+    at_5 = crs_save_queries(few, coordinator)
+    at_120 = crs_save_queries(many, coordinator)
+    assert at_5 == at_120
+    assert at_120 <= 70  # 64 measured (issue 22); before it, 206 at 15 assessments and 1,132 at 120
+
+
+def test_a_fever_masked_day_is_rederived_once_and_only_it_is_written(infused, coordinator):
+    """A correction that changes one other day's grade writes that assessment alone, with the
+    audit reason of the save that caused it (§1.2 b masking is the course-dependent part)."""
+    subject = infused()
+    with_assessments(subject, coordinator, 12)
+    first = CrsAssessment.objects.filter(subject=subject).order_by("assessment_date", "pk").first()
+    versions = dict(CrsAssessment.objects.filter(subject=subject).values_list("pk", "version"))
+    first.tmax_c = Decimal("39.0")
+    saved = save(user=coordinator, instance=first, expected_version=first.version)
+    assert saved.grade == 1
+    after = dict(CrsAssessment.objects.filter(subject=subject).values_list("pk", "version"))
+    assert {pk for pk in after if after[pk] != versions[pk]} == {first.pk}
+
+
+def test_icans_course_reads_the_assessments_once(infused, coordinator):
+    """ICANS re-derivation: one read of the assessments (and the date of birth) for the course,
+    whatever their number (§2.3)."""
+    subject = infused()
+    now = timezone.now()
+    IcansAssessment.objects.bulk_create(
+        IcansAssessment(
+            subject=subject,
+            assessment_date=day(1 + i // 3),
+            encephalopathy_state="intubated",
+            version=1,
+            created_by=coordinator,
+            updated_by=coordinator,
+            created_at=now,
+            updated_at=now,
+        )
+        for i in range(30)
+    )
+    with CaptureQueriesContext(connection) as ctx:
+        services.rederive_icans_course(user=coordinator, subject=subject, reason="re-derived: test")
+    reads = [q["sql"] for q in ctx.captured_queries if 'FROM "adverse_events_icansassessment"' in q["sql"]]
+    assert len(reads) == 1

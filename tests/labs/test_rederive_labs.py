@@ -1,0 +1,73 @@
+"""A changed site reference range re-derives its lab results through crf.rederive (issue 22
+item 1): the results' edit checks run on the re-derived values, a frozen result keeps its values
+with a query saying why, and a locked result that would change refuses the range change."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from crf import checks, locks
+from crf.models import Query
+from crf.rederive import FROZEN_RULE
+from labs.models import LabResult, ReferenceRange
+from labs.services import record_reference_range
+from tests.labs.test_lab_results import result
+
+pytestmark = pytest.mark.req("ISSUE-22")
+
+
+@pytest.fixture
+def flag_low_check():
+    """An edit check that reads a derived field (the flag), registered for this test only."""
+
+    def fires(row: LabResult) -> bool:
+        return row.flag == "L"
+
+    checks.edit_check(LabResult, code="TEST-FLAG-LOW", field="flag", message="Below the site's range.")(fires)
+    yield
+    checks._registry[LabResult] = [c for c in checks._registry[LabResult] if c.code != "TEST-FLAG-LOW"]
+
+
+def test_edit_checks_run_on_the_rederived_result(users_a, subject_a, site_a, flag_low_check):
+    coordinator = users_a["coordinator"]
+    plt_range = ReferenceRange.objects.create(site=site_a, analyte="PLT", unit="10^9/L", lln=D("100"), uln=D("300"))
+    row = result(coordinator, subject_a, analyte="PLT", value=D("120"))
+    assert not Query.objects.filter(object_id=row.pk, rule_code="TEST-FLAG-LOW").exists()
+    plt_range.lln = D("125")
+    record_reference_range(user=coordinator, reference_range=plt_range, reason="new analyser")
+    row.refresh_from_db()
+    assert (row.flag, row.version) == ("L", 2)
+    query = Query.objects.get(object_id=row.pk, rule_code="TEST-FLAG-LOW")
+    assert query.status == "open"
+
+
+def test_a_frozen_result_keeps_its_values_with_a_query_saying_why(users_a, subject_a, site_a):
+    coordinator, data_manager = users_a["coordinator"], users_a["data_manager"]
+    plt_range = ReferenceRange.objects.create(site=site_a, analyte="PLT", unit="10^9/L", lln=D("100"), uln=D("300"))
+    row = result(coordinator, subject_a, analyte="PLT", value=D("120"))
+    locks.set_data_lock(user=data_manager, kind="freeze", study=site_a.study, form=row, reason="interim review")
+    plt_range.lln = D("125")
+    assert record_reference_range(user=coordinator, reference_range=plt_range, reason="new analyser") == []
+    row.refresh_from_db()
+    assert (row.flag, row.version) == ("N", 1)
+    query = Query.objects.get(object_id=row.pk, rule_code=FROZEN_RULE)
+    assert "frozen" in query.text and "new analyser" in query.text
+    assert "N → L" in query.text
+
+
+def test_a_locked_result_that_would_change_refuses_the_range_change(users_a, subject_a, site_a):
+    coordinator, data_manager = users_a["coordinator"], users_a["data_manager"]
+    plt_range = ReferenceRange.objects.create(site=site_a, analyte="PLT", unit="10^9/L", lln=D("100"), uln=D("300"))
+    row = result(coordinator, subject_a, analyte="PLT", value=D("120"))
+    locks.set_data_lock(user=data_manager, kind="lock", study=site_a.study, form=row, reason="database lock")
+    plt_range.lln = D("125")
+    with pytest.raises(ValidationError) as refused:
+        record_reference_range(user=coordinator, reference_range=plt_range, reason="new analyser")
+    assert refused.value.code == "dependant_locked"
+    assert "locked" in refused.value.messages[0] and subject_a.subject_id in refused.value.messages[0]
+    row.refresh_from_db()
+    assert (row.flag, row.version) == ("N", 1)
+    assert ReferenceRange.objects.get(pk=plt_range.pk).lln == D("100")
