@@ -7,7 +7,9 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from adverse_events.models import RELATED, AdverseEvent, CrsEpisode, EpisodeBase, IcansEpisode
-from crf.checks import edit_check
+from crf.checks import edit_check, run_edit_checks
+from crf.rederive import declare
+from crf.services import dependants_of
 from labs.models import LabResult
 from subjects.lifecycle import Status
 from subjects.models import first_consent_date
@@ -113,3 +115,19 @@ def lab_grade_without_ae(result: LabResult) -> bool:
         onset_date__lte=result.collected_on,
     )
     return not covered.exists()
+
+
+@dependants_of(AdverseEvent)
+def _ae_changed_lab_checks(*, user: object, saved: AdverseEvent, previous: AdverseEvent | None) -> None:
+    """An AE saved, corrected or entered in error re-runs the lab-grade rule on the subject's
+    grade ≥ 3 results of its term (before and after the change), so the query suggesting the AE
+    closes once an AE covers the result, and opens again when it no longer does."""
+    terms = {ae.ctcae_term for ae in (previous, saved) if ae is not None}
+    results = LabResult.objects.filter(
+        subject=saved.subject, ctcae_term__in=terms, ctcae_grade__gte=3, entered_in_error=False
+    ).select_related("subject")
+    for result in results:
+        run_edit_checks(result)
+
+
+declare(AdverseEvent, dependants=(LabResult,), through=_ae_changed_lab_checks)

@@ -99,3 +99,17 @@ def test_outside_the_collection_period_no_query(infused, coordinator):
 def test_grade_2_never_queries(infused, coordinator):
     subject = infused()
     assert not suggests_ae(anc(coordinator, subject, day(3), "1.0"))
+
+
+def test_recording_the_ae_later_closes_the_query_and_in_error_reopens_it(infused, coordinator):
+    subject = infused()
+    result = anc(coordinator, subject, day(4), "0.3")
+    assert suggests_ae(result)
+    ae = record_ae(
+        coordinator, subject, ctcae_term="Neutrophil count decreased", grade=4, onset_date=day(3), outcome="recovering"
+    )
+    assert not suggests_ae(result)
+    from crf.services import mark_entered_in_error
+
+    mark_entered_in_error(user=coordinator, instance=ae, reason="wrong subject", expected_version=ae.version)
+    assert suggests_ae(result)
