@@ -16,6 +16,8 @@ from django.middleware.locale import LocaleMiddleware
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from crf import display
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 #: Paths that must answer without a session or a database (health probes).
@@ -63,8 +65,16 @@ class UserLocaleMiddleware(LocaleMiddleware):
             language = user_language(request.user)
             translation.activate(language)
             request.LANGUAGE_CODE = translation.get_language()
+            # Times on every page in the reader's site zone, named (crf.display.when; issue 25).
+            request._reader_zone_token = display.reader_zone_var.set(display.zone_of_user(request.user))  # type: ignore[attr-defined]
             return
         super().process_request(request)
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        token = getattr(request, "_reader_zone_token", None)
+        if token is not None:
+            display.reader_zone_var.reset(token)
+        return super().process_response(request, response)
 
 
 def user_language(user) -> str:  # type: ignore[no-untyped-def]
