@@ -222,3 +222,37 @@ def rows_of(instance: models.Model, names: Iterable[str], *, day0: date | None =
             label = name
         rows.append((label[:1].upper() + label[1:], field_text(instance, name, day0=day0)))
     return rows
+
+
+# --- system messages -----------------------------------------------------------------------------
+
+
+def system_message(obj: Any, name: str) -> str:
+    """A text the system wrote on `obj.<name>`, in the reader's language: rendered from
+    `<name>_code` and `<name>_params` when stored as a code (trialsite.system_text), else the
+    text as written (by a person, or before codes were stored)."""
+    from trialsite import system_text
+
+    code = getattr(obj, f"{name}_code", "")
+    if code:
+        return system_text.render(code, getattr(obj, f"{name}_params", None) or {})
+    return str(getattr(obj, name, "") or "")
+
+
+# --- CTCAE in the reader's language --------------------------------------------------------------
+
+
+def ctcae_term_label(term: str) -> str:
+    """The English CTCAE term, with the project's Chinese name beside it for a Chinese reader:
+    "Fever 发热" (the stored term stays English; clinical.ctcae_zh)."""
+    from clinical import ctcae_zh
+
+    chinese = ctcae_zh.chinese_name(term) if is_chinese() else None
+    return f"{term} {chinese}" if chinese else term
+
+
+def soc_label(soc: str) -> str:
+    """A system organ class in the reader's language (the project's working translation)."""
+    from clinical import ctcae_zh
+
+    return (ctcae_zh.soc_chinese(soc) or soc) if is_chinese() else soc

@@ -74,6 +74,18 @@ class UserLocaleMiddleware(LocaleMiddleware):
         token = getattr(request, "_reader_zone_token", None)
         if token is not None:
             display.reader_zone_var.reset(token)
+            # Remember the account's language on this browser, so the sign-in page after a
+            # sign-out (or an expired session) speaks it too (issue 25 item 5).
+            language = getattr(request, "LANGUAGE_CODE", "")
+            if language and request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) != language:
+                response.set_cookie(
+                    settings.LANGUAGE_COOKIE_NAME,
+                    language,
+                    max_age=settings.LANGUAGE_COOKIE_AGE or 365 * 24 * 3600,
+                    samesite="Lax",
+                    secure=request.is_secure(),
+                    httponly=True,
+                )
         return super().process_response(request, response)
 
 

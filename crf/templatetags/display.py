@@ -58,3 +58,9 @@ def name_of(obj: Any) -> str:
 @register.filter
 def when_precise_in(at: datetime | None, zone: str) -> str:
     return display.when(at, zone or None, seconds=True)
+
+
+@register.filter
+def system_text(obj: Any, name: str) -> str:
+    """`{{ query|system_text:"text" }}`, `{{ alert|system_text:"summary" }}`."""
+    return display.system_message(obj, name)

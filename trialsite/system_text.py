@@ -1,0 +1,110 @@
+"""What the system writes for people, stored as a message code plus parameters (issue 25 item 3).
+
+The code is the English message id as marked for translation (`gettext_noop` / the `_()` text in
+the source), the parameters a JSON object. Both are the audited truth; the text a person reads
+is rendered when shown, in the reader's language: `render(code, params)`.
+
+- `compose(msgid, **params)` → `(code, params)` to store (values made JSON-safe: dates as
+  YYYY-MM-DD, decimals as text) — call it where the system used to store `_(msgid) % params`.
+- `render(code, params)` → the text in the active language (gettext of the code, then the
+  parameters); a code the catalogue does not know reads in English.
+- `parse(text)` → `(code, params)` of a text written before codes were stored, in English or
+  in Chinese, by matching it against the messages it may be — used once by the data
+  migrations that give existing rows their codes. Pure Django i18n, no app import, so
+  migrations may call it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.utils import translation
+from django.utils.translation import gettext
+
+_NAMED = re.compile(r"%\((\w+)\)[sd]")
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def compose(msgid: str, **params: Any) -> tuple[str, dict[str, Any]]:
+    """The code and parameters to store for one system message."""
+    return str(msgid), {name: jsonable(value) for name, value in params.items()}
+
+
+def render(code: str, params: dict[str, Any] | None = None) -> str:
+    """The message in the active language."""
+    if not code:
+        return ""
+    text = gettext(code)
+    if not params:
+        return text
+    try:
+        return text % params
+    except (KeyError, ValueError, TypeError):  # a translation missing a parameter: the English
+        with translation.override("en"):
+            try:
+                return gettext(code) % params
+            except (KeyError, ValueError, TypeError):
+                return code
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    parts = []
+    position = 0
+    seen: set[str] = set()
+    for found in _NAMED.finditer(template):
+        parts.append(re.escape(template[position : found.start()]))
+        name = found.group(1)
+        parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>.+?)")
+        seen.add(name)
+        position = found.end()
+    parts.append(re.escape(template[position:]))
+    return re.compile("^" + "".join(parts) + "$", re.S)
+
+
+def parse(text: str, *, candidates: tuple[str, ...]) -> tuple[str, dict[str, Any]] | None:
+    """The code and parameters of a stored text written in English or Chinese, found among the
+    `candidates` (msgids), or None when it matches none of them."""
+    if not text:
+        return None
+    for msgid in candidates:
+        with translation.override("zh-hans"):
+            translated = gettext(msgid)
+        for template in dict.fromkeys((msgid, translated)):
+            if not _NAMED.search(template):
+                if text == template:
+                    return msgid, {}
+                continue
+            found = _pattern(template).match(text)
+            if found:
+                return msgid, found.groupdict()
+    return None
+
+
+def code_of(text: str) -> str | None:
+    """The msgid of a stored text without parameters, written in English or Chinese; None when
+    the catalogue does not hold it."""
+    from django.utils.translation import trans_real
+
+    if not text:
+        return None
+    catalog = trans_real.translation("zh-hans")._catalog  # type: ignore[attr-defined]
+    if isinstance(catalog.get(text), str):
+        return text
+    for msgid, translated in catalog.items():
+        if translated == text and isinstance(msgid, str):
+            return msgid
+    return None
