@@ -64,3 +64,9 @@ def when_precise_in(at: datetime | None, zone: str) -> str:
 def system_text(obj: Any, name: str) -> str:
     """`{{ query|system_text:"text" }}`, `{{ alert|system_text:"summary" }}`."""
     return display.system_message(obj, name)
+
+
+@register.filter
+def soc_label(soc: str) -> str:
+    """`{{ row.soc|soc_label }}`: a system organ class in the reader's language."""
+    return display.soc_label(soc)

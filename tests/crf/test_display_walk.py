@@ -1,6 +1,8 @@
-"""Issue 25 "done when": the raw-value scan. Every CRF's verification view (the monitor's
+"""Issue 25 "done when": the raw-value scan and the unlabelled-time scan. Every CRF's verification view (the monitor's
 read-only form page) and its record history, in English and Chinese, show each stored value as
-its label: never `True`, `False`, `None`, a Python list or a raw choice key."""
+its label: never `True`, `False`, `None`, a Python list or a raw choice key. Every time those
+pages, the query, notification, SDV, dashboard, endpoint-run and export pages show names its
+zone (`2026-12-06 11:22 +08:00`, or `UTC`)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from crf.models import Query
 from crf.registry import crf_models
 from study.demo import DEMO_PASSWORD
 from study.models import Site, User
@@ -27,6 +30,21 @@ PY_LIST = re.compile(r"^\[.*\]$|\['|', '")
 FORBIDDEN = {"True", "False", "None", "[]", "{}"}
 #: Stored keys that read well as they are (a code that is also its own label).
 KEYS_THAT_ARE_LABELS = {""}
+
+#: A time of day not followed by its zone; Django's default formats ("Dec. 5, 2026", "3 p.m.").
+UNLABELLED_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?"  # a date and a time …
+    r"(?! ?(?::\d{2} )?(?:UTC|[+\u2212-]\d{2}:\d{2}))"  # … not followed by its zone
+)
+DJANGO_DEFAULT = re.compile(
+    r"\b(?:a\.m\.|p\.m\.|noon|midnight)|\b(?:Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Oct|Nov|Dec)\. \d"
+)
+#: Pages beside the forms and histories that show times, by the role that reads them.
+TIME_PAGES = {
+    "monitor": ["/data/queries/", "/data/sdv/"],
+    "investigator": ["/safety/notifications/", "/safety/alerts/", "/safety/dlt/"],
+    "datamanager": ["/data/queries/", "/data/locks/", "/safety/dashboard/", "/endpoints/", "/exports/"],
+}
 
 #: CRFs the demo data holds at least one form of (the walk asserts it saw them all).
 EXPECTED_AT_LEAST = 18
@@ -54,13 +72,30 @@ def _choices(model) -> tuple[set[str], set[str]]:
     return keys - labels - KEYS_THAT_ARE_LABELS, labels
 
 
-def _check(cells: list[str], choices: tuple[set[str], set[str]], where: str) -> None:
+def _visible(html: str) -> str:
+    """The page's text as read: no tags, scripts or attribute values (a <time datetime=…>)."""
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    return unescape(TAG.sub(" ", html))
+
+
+def _check_times(html: str, where: str, problems: list[str]) -> None:
+    text = _visible(html)
+    for found in UNLABELLED_TIME.finditer(text):
+        problems.append(f"{where}: unlabelled time {text[found.start() : found.end() + 12]!r}")
+    for found in DJANGO_DEFAULT.finditer(text):
+        problems.append(f"{where}: {text[found.start() - 20 : found.end() + 10]!r}")
+
+
+def _check(cells: list[str], choices: tuple[set[str], set[str]], where: str, problems: list[str]) -> None:
     raw_keys, labels = choices
     for cell in cells:
         shown = _text(cell)
-        assert shown not in FORBIDDEN or shown in labels, f"{where}: {shown!r}"
-        assert not PY_LIST.search(shown), f"{where}: {shown!r}"
-        assert shown not in raw_keys, f"{where}: raw choice key {shown!r}"
+        if shown in FORBIDDEN and shown not in labels:
+            problems.append(f"{where}: {shown!r}")
+        if PY_LIST.search(shown):
+            problems.append(f"{where}: a Python list {shown!r}")
+        if shown in raw_keys:
+            problems.append(f"{where}: raw choice key {shown!r}")
 
 
 #: Demo courses walked: 12 (HSCT in remission, GvHD, death) and 2 (CRi, relapse, death) between
@@ -94,6 +129,7 @@ def test_every_crf_value_and_history_cell_is_a_label(demo, login, client):
     monitor = User.objects.get(username="monitor")
     login(monitor, password=DEMO_PASSWORD)
     seen = []
+    problems: list[str] = []
     for code, model in sorted(crf_models().items()):
         form = model._default_manager.filter(subject__site=demo, entered_in_error=False).order_by("pk").last()
         if form is None:
@@ -106,12 +142,30 @@ def test_every_crf_value_and_history_cell_is_a_label(demo, login, client):
             if getattr(model, "entry_page", None) is None:
                 page = client.get(f"/subjects/{form.subject_id}/forms/{code}/{form.pk}/")
                 assert page.status_code == 200, code
+                _check_times(page.content.decode(), f"{code} form {language}", problems)
                 cells = FORM_VALUE.findall(page.content.decode())
                 assert cells, f"{code}: no value cells on the verification view"
-                _check(cells, choices, f"{code} form {language}")
+                _check(cells, choices, f"{code} form {language}", problems)
             page = client.get(f"/history/{model._meta.label_lower}/{form.pk}/")
             assert page.status_code == 200, code
+            _check_times(page.content.decode(), f"{code} history {language}", problems)
             changes = HISTORY_TABLE.findall(page.content.decode())
             assert changes, f"{code}: no changes in the history"
-            _check([c for t in changes for c in HISTORY_VALUE.findall(t)], choices, f"{code} history {language}")
+            _check(
+                [c for t in changes for c in HISTORY_VALUE.findall(t)], choices, f"{code} history {language}", problems
+            )
     assert len(seen) >= EXPECTED_AT_LEAST, seen
+    queries = list(Query.objects.filter(subject__site=demo).order_by("pk").values_list("pk", flat=True)[:3])
+    for username, urls in TIME_PAGES.items():
+        user = User.objects.get(username=username)
+        login(user, password=DEMO_PASSWORD)
+        for language in ("en", "zh-hans"):
+            user.language = language
+            user.save(update_fields=["language"])
+            for url in [*urls, *(f"/data/queries/{pk}/" for pk in queries)]:
+                page = client.get(url)
+                if page.status_code != 200:
+                    problems.append(f"{url} {username}: status {page.status_code}")
+                    continue
+                _check_times(page.content.decode(), f"{url} {username} {language}", problems)
+    assert problems == [], "\n".join(problems)
