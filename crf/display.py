@@ -124,7 +124,7 @@ def visit_text(visit: Any) -> str:
     name = name_of(definition)
     day = getattr(definition, "day", None)
     anchor = getattr(definition, "anchor", "")
-    if day is None or anchor != "infusion":
+    if day is None or anchor != "infusion" or str(abs(day)) in name:  # "Day 14" names its day already
         return name
     return f"{name} ({day_text(day)})"
 
@@ -195,6 +195,24 @@ def value_text(value: Any, field: Any = None, *, day0: date | None = None) -> st
     return str(value)
 
 
+def response_label_text(label: str) -> str:
+    """A derived response with MRD ("CR MRD−", "CR, MRD unknown", "relapse"; clinical.response
+    .response_label) in the reader's language: the category by its label, MRD as written."""
+    from response.models import ResponseCategory
+
+    labels = {key: str(text) for key, text in ResponseCategory.choices}
+    category, _sep, rest = label.partition(",") if "," in label else label.partition(" ")
+    if category not in labels:
+        return label
+    if label.endswith(", MRD unknown"):
+        return _("%(category)s, MRD unknown") % {"category": labels[category]}
+    return f"{labels[category]} {rest}".strip()
+
+
+#: Text fields holding a composed label rather than a choice key, and how to read them.
+COMPOSED_LABELS = {"response_label": response_label_text}
+
+
 def field_text(instance: models.Model, name: str, *, day0: date | None = None) -> str:
     """One field of a model instance as a person reads it; a foreign key by its object, a value
     recorded as not done / unknown by that label."""
@@ -209,6 +227,8 @@ def field_text(instance: models.Model, name: str, *, day0: date | None = None) -
             from crf.models import MissingCode
 
             return str(dict(MissingCode.choices).get(code, code))
+    if isinstance(value, str) and value and field.name in COMPOSED_LABELS:
+        return COMPOSED_LABELS[field.name](value)
     return value_text(value, field, day0=day0)
 
 

@@ -116,6 +116,8 @@ def _display(model: type[models.Model], name: str, value: Any, related: dict[tup
         value = field.to_python(str(value) if isinstance(value, float) else value)
     except Exception:  # a value an older schema stored: show it as recorded
         return display.value_text(value)
+    if isinstance(value, str) and field.name in display.COMPOSED_LABELS:
+        return display.COMPOSED_LABELS[field.name](value)
     return display.value_text(value, field)
 
 

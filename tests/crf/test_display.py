@@ -87,3 +87,18 @@ def test_names_follow_the_reader_language():
         assert display.name_of(Named()) == "协和"
     with translation.override("en"):
         assert display.name_of(Named()) == "Peking Union"
+
+
+@pytest.mark.parametrize(
+    ("label", "english", "chinese_has"),
+    [
+        ("CR MRD−", "CR MRD−", "MRD−"),
+        ("CR, MRD unknown", "CR, MRD unknown", "MRD 未知"),
+        ("relapse", "Relapse", "复发"),
+    ],
+)
+def test_a_derived_response_label_reads_in_the_reader_language(label, english, chinese_has):
+    with translation.override("en"):
+        assert display.response_label_text(label) == english
+    with translation.override("zh-hans"):
+        assert chinese_has in display.response_label_text(label)
