@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextvars
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, time, tzinfo
 from decimal import Decimal
 from typing import Any
@@ -41,8 +41,11 @@ from clinical.schedule import study_day
 
 EMPTY = "—"
 
-#: The reader's time zone for this request (None: no site, so UTC).
-reader_zone_var: contextvars.ContextVar[tzinfo | None] = contextvars.ContextVar("reader_zone", default=None)
+#: The reader's time zone for this request: a zone, or a callable giving it (looked up on first
+#: use, so a page without times costs no query); None: no reader, so UTC.
+reader_zone_var: contextvars.ContextVar[tzinfo | Callable[[], tzinfo] | None] = contextvars.ContextVar(
+    "reader_zone", default=None
+)
 
 # A unit at the end of a field label: "(mL)", "(×10⁶/kg)", "（%）" — one token, no spaces.
 _UNIT = re.compile(r"[(（]\s*([^()（）\s]{1,16})\s*[)）]\s*$")
@@ -71,6 +74,26 @@ def zone_of_user(user: Any) -> tzinfo:
     return UTC if membership is None else zone_named(membership.site.time_zone)
 
 
+def reader_zone() -> tzinfo:
+    """The zone of this request's reader (see `reader_zone_var`), UTC without one."""
+    found = reader_zone_var.get()
+    if callable(found):
+        found = found()
+    return found or UTC
+
+
+def lazy_zone_of_user(user: Any) -> Callable[[], tzinfo]:
+    """`zone_of_user(user)`, looked up once on first call."""
+    cache: list[tzinfo] = []
+
+    def resolve() -> tzinfo:
+        if not cache:
+            cache.append(zone_of_user(user))
+        return cache[0]
+
+    return resolve
+
+
 def zone_label(local: datetime) -> str:
     """`UTC` for UTC, else the offset as `+08:00` / `-05:00`."""
     offset = local.utcoffset()
@@ -91,7 +114,7 @@ def when(at: datetime | None, zone: tzinfo | str | None = None, *, seconds: bool
     if isinstance(zone, str):
         zone = zone_named(zone)
     if zone is None:
-        zone = reader_zone_var.get() or UTC
+        zone = reader_zone()
     if timezone.is_naive(at):  # never stored so; read as UTC rather than fail a page
         at = at.replace(tzinfo=UTC)
     local = at.astimezone(zone)

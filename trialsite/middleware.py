@@ -66,7 +66,7 @@ class UserLocaleMiddleware(LocaleMiddleware):
             translation.activate(language)
             request.LANGUAGE_CODE = translation.get_language()
             # Times on every page in the reader's site zone, named (crf.display.when; issue 25).
-            request._reader_zone_token = display.reader_zone_var.set(display.zone_of_user(request.user))  # type: ignore[attr-defined]
+            request._reader_zone_token = display.reader_zone_var.set(display.lazy_zone_of_user(request.user))  # type: ignore[attr-defined]
             return
         super().process_request(request)
 
