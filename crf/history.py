@@ -20,6 +20,7 @@ from study.models import User
 from study.roles import Action, Role
 from subjects.models import IdentityRecord, Subject
 from subjects.selectors import access_subject
+from trialsite import system_text
 
 MASK = "•••"
 ROLE_LABELS = dict(Role.choices)
@@ -158,7 +159,9 @@ def record_history(*, viewer: User, record: models.Model, subject: Subject) -> l
                 username=str(context.get("username", "")),
                 role=", ".join(str(ROLE_LABELS.get(r, r)) for r in str(context.get("role", "")).split(",") if r),
                 site=str(context.get("site", "")),
-                reason=str(context.get("reason", "")),
+                # A reason the system wrote (e.g. "Source data verified") reads in the reader's
+                # language; a person's reason shows as written (issue 25).
+                reason=system_text.in_reader_language(str(context.get("reason", ""))),
                 request_id=str(context.get("request_id", "")),
                 changes=changes,
             )

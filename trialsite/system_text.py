@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from django.utils import translation
@@ -94,6 +95,14 @@ def parse(text: str, *, candidates: tuple[str, ...]) -> tuple[str, dict[str, Any
     return None
 
 
+@cache
+def _reverse(language: str) -> dict[str, str]:
+    from django.utils.translation import trans_real
+
+    catalog = trans_real.translation(language)._catalog  # type: ignore[attr-defined]
+    return {text: msgid for msgid, text in catalog.items() if isinstance(msgid, str) and isinstance(text, str)}
+
+
 def code_of(text: str) -> str | None:
     """The msgid of a stored text without parameters, written in English or Chinese; None when
     the catalogue does not hold it."""
@@ -101,10 +110,14 @@ def code_of(text: str) -> str | None:
 
     if not text:
         return None
-    catalog = trans_real.translation("zh-hans")._catalog  # type: ignore[attr-defined]
-    if isinstance(catalog.get(text), str):
+    if isinstance(trans_real.translation("zh-hans")._catalog.get(text), str):  # type: ignore[attr-defined]
         return text
-    for msgid, translated in catalog.items():
-        if translated == text and isinstance(msgid, str):
-            return msgid
-    return None
+    # Two msgids may share one Chinese text: either reads back the same in Chinese.
+    return _reverse("zh-hans").get(text)
+
+
+def in_reader_language(text: str) -> str:
+    """A text the system wrote in one language (a system audit reason such as "Source data
+    verified") in the active language when the catalogue holds it, else as written."""
+    code = code_of(text)
+    return gettext(code) if code else text

@@ -64,3 +64,13 @@ def test_a_text_written_before_codes_reads_back_to_its_code(language):
     assert system_text.parse(written, candidates=(msgid,)) == (msgid, params)
     with translation.override(language):
         assert system_text.code_of(translation.gettext(DBP_EN)) == DBP_EN
+
+
+def test_a_system_reason_reads_in_the_reader_language_a_person_reason_as_written():
+    with translation.override("zh-hans"):
+        assert system_text.in_reader_language("Source data verified") == "源数据已核查"
+        assert system_text.in_reader_language("源数据已核查") == "源数据已核查"
+    with translation.override("en"):
+        assert system_text.in_reader_language("Source data verified") == "Source data verified"
+        assert system_text.in_reader_language("源数据已核查") in ("Source data verified", "Source-verified")
+    assert system_text.in_reader_language("corrected from chart") == "corrected from chart"
