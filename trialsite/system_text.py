@@ -26,6 +26,9 @@ from django.utils import translation
 from django.utils.translation import gettext
 
 _NAMED = re.compile(r"%\((\w+)\)[sd]")
+#: Parameters that are whole numbers (a grade, an episode number, a study day): read back as
+#: numbers, which also keeps "%(term)s %(grade)s" apart when a term has several words.
+NUMERIC = frozenset({"grade", "n", "day"})
 
 
 def jsonable(value: Any) -> Any:
@@ -69,7 +72,8 @@ def _pattern(template: str) -> re.Pattern[str]:
     for found in _NAMED.finditer(template):
         parts.append(re.escape(template[position : found.start()]))
         name = found.group(1)
-        parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>.+?)")
+        body = r"-?\d+" if name in NUMERIC else ".+?"
+        parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>{body})")
         seen.add(name)
         position = found.end()
     parts.append(re.escape(template[position:]))
@@ -91,7 +95,8 @@ def parse(text: str, *, candidates: tuple[str, ...]) -> tuple[str, dict[str, Any
                 continue
             found = _pattern(template).match(text)
             if found:
-                return msgid, found.groupdict()
+                params = {k: int(v) if k in NUMERIC else v for k, v in found.groupdict().items()}
+                return msgid, params
     return None
 
 

@@ -58,7 +58,7 @@ def test_codes_render_with_parameters_in_each_language():
 def test_a_text_written_before_codes_reads_back_to_its_code(language):
     """What the data migrations rely on: a stored text, English or Chinese, gives its code."""
     msgid = "SAE, subject %(subject)s: %(term)s grade %(grade)s, onset %(onset)s"
-    params = {"subject": "A-001", "term": "Fever", "grade": "3", "onset": "2026-12-05"}
+    params = {"subject": "A-001", "term": "Febrile neutropenia", "grade": 3, "onset": "2026-12-05"}
     with translation.override(language):
         written = system_text.render(msgid, params)
     assert system_text.parse(written, candidates=(msgid,)) == (msgid, params)
