@@ -278,7 +278,12 @@ def system_message(obj: Any, name: str) -> str:
 
     code = getattr(obj, f"{name}_code", "")
     if code:
-        return system_text.render(code, getattr(obj, f"{name}_params", None) or {})
+        params = dict(getattr(obj, f"{name}_params", None) or {})
+        if "finding" in params:  # a DLT finding inside a confirmed-DLT alert reads in the same language
+            from adverse_events.dlt_text import finding_text
+
+            params["finding"] = finding_text(str(params["finding"]))
+        return system_text.render(code, params)
     return str(getattr(obj, name, "") or "")
 
 

@@ -70,13 +70,13 @@ def _pattern(template: str) -> re.Pattern[str]:
     position = 0
     seen: set[str] = set()
     for found in _NAMED.finditer(template):
-        parts.append(re.escape(template[position : found.start()]))
+        parts.append(re.escape(template[position : found.start()].replace("%%", "%")))
         name = found.group(1)
         body = r"-?\d+" if name in NUMERIC else ".+?"
         parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>{body})")
         seen.add(name)
         position = found.end()
-    parts.append(re.escape(template[position:]))
+    parts.append(re.escape(template[position:].replace("%%", "%")))
     return re.compile("^" + "".join(parts) + "$", re.S)
 
 

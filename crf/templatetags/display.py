@@ -70,3 +70,11 @@ def system_text(obj: Any, name: str) -> str:
 def soc_label(soc: str) -> str:
     """`{{ row.soc|soc_label }}`: a system organ class in the reader's language."""
     return display.soc_label(soc)
+
+
+@register.filter
+def dlt_finding(description: str) -> str:
+    """`{{ candidate.description|dlt_finding }}`: a DLT finding in the reader's language."""
+    from adverse_events.dlt_text import finding_text
+
+    return finding_text(description or "")
