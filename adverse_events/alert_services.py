@@ -20,8 +20,9 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from adverse_events.alerts import (
     AlertDelivery,
@@ -34,11 +35,13 @@ from adverse_events.alerts import (
     SafetyContacts,
 )
 from adverse_events.models import AdverseEvent, CrsAssessment, CrsEpisode, IcansAssessment, IcansEpisode
+from crf import display
 from crf.outbox import enqueue
 from crf.services import dependants_of
 from study import access
 from study.models import Membership
 from study.roles import Action, Role
+from trialsite import system_text
 
 if TYPE_CHECKING:
     from study.models import Study, User
@@ -71,13 +74,28 @@ def _investigators(subject: Subject) -> list[Any]:
     ]
 
 
-def raise_alert(*, kind: str, subject: Subject, source_key: str, summary: str, url: str = "") -> SafetyAlert | None:
-    """Raise one alert per source (a second call for the same source does nothing)."""
+def raise_alert(
+    *, kind: str, subject: Subject, source_key: str, summary: tuple[str, dict[str, Any]], url: str = ""
+) -> SafetyAlert | None:
+    """Raise one alert per source (a second call for the same source does nothing). `summary` is
+    a message code and its parameters (`system_text.compose`): shown in each reader's language,
+    kept in English in `summary` for the audit trail and plain-text readers."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("raise_alert runs inside the transaction that records its source")
+    code, params = summary
+    with translation.override("en"):
+        english = system_text.render(code, params)
     alert, created = SafetyAlert.objects.get_or_create(
         source_key=source_key,
-        defaults={"kind": kind, "subject": subject, "site": subject.site, "summary": summary[:400], "url": url},
+        defaults={
+            "kind": kind,
+            "subject": subject,
+            "site": subject.site,
+            "summary": english[:400],
+            "summary_code": code,
+            "summary_params": params,
+            "url": url,
+        },
     )
     if not created:
         return None
@@ -113,13 +131,14 @@ def deliver_alert(*, alert_id: int) -> dict[str, int]:
             counts["sent"] += 1
             continue
         try:
-            send_mail(
-                subject=f"[TrialSite] {alert.get_kind_display()}: {alert.summary}"[:200],
-                message=_email_body(alert),
-                from_email=None,
-                recipient_list=[delivery.recipient],
-                fail_silently=False,
-            )
+            with translation.override(_recipient_language(delivery)):
+                send_mail(
+                    subject=f"[TrialSite] {alert.get_kind_display()}: {alert_summary(alert)}"[:200],
+                    message=_email_body(alert),
+                    from_email=None,
+                    recipient_list=[delivery.recipient],
+                    fail_silently=False,
+                )
         except Exception as exc:
             delivery.last_error = f"{type(exc).__name__}: {exc}"[:500]
             if delivery.attempts >= max_attempts():
@@ -152,15 +171,31 @@ def _delivered(delivery: AlertDelivery, now: Any) -> None:
     delivery.save()
 
 
+def alert_summary(alert: SafetyAlert) -> str:
+    """The alert's summary in the active language (its stored English text for an alert raised
+    before summaries were stored as codes)."""
+    return display.system_message(alert, "summary")
+
+
+def _recipient_language(delivery: AlertDelivery) -> str:
+    """A user's language (their choice, else their site's); English for a sponsor address."""
+    if delivery.user is None:
+        return "en"
+    from trialsite.middleware import user_language
+
+    return user_language(delivery.user)
+
+
 def _email_body(alert: SafetyAlert) -> str:
+    """The e-mail text in the active language (the recipient's), times in the site's zone."""
     lines = [
-        alert.summary,
-        f"Site: {alert.site.code}",
-        f"Subject: {alert.subject.subject_id or alert.subject.pk}",
-        f"Raised: {alert.created_at:%Y-%m-%d %H:%M} UTC",
+        alert_summary(alert),
+        f"{_('Site')}: {alert.site.code} {display.name_of(alert.site)}",
+        f"{_('Subject')}: {alert.subject.subject_id or alert.subject.pk}",
+        f"{_('Raised')}: {display.when(alert.created_at, alert.site.time_zone)}",
     ]
     if alert.kind == AlertKind.SAE:
-        lines.append("Report to the sponsor within 24 hours of the site's awareness.")
+        lines.append(_("Report to the sponsor within 24 hours of the site's awareness."))
     if alert.url:
         lines.append(alert.url)
     return "\n".join(lines)
@@ -214,13 +249,13 @@ def _sae_recorded(*, user: User, saved: AdverseEvent, previous: AdverseEvent | N
         kind=AlertKind.SAE,
         subject=saved.subject,
         source_key=f"sae:{saved.pk}",
-        summary=_("SAE, subject %(subject)s: %(term)s grade %(grade)s, onset %(onset)s")
-        % {
-            "subject": _subject_label(saved.subject),
-            "term": saved.ctcae_term,
-            "grade": saved.grade,
-            "onset": saved.onset_date,
-        },
+        summary=system_text.compose(
+            gettext_noop("SAE, subject %(subject)s: %(term)s grade %(grade)s, onset %(onset)s"),
+            subject=_subject_label(saved.subject),
+            term=saved.ctcae_term,
+            grade=saved.grade,
+            onset=saved.onset_date,
+        ),
         url=url,
     )
 
@@ -232,14 +267,14 @@ def _severe_episodes(model: type[Any], label: str, kind: str, subject: Subject) 
                 kind=kind,
                 subject=subject,
                 source_key=f"{kind}:{episode.pk}",
-                summary=_("%(what)s grade %(grade)s, subject %(subject)s, episode %(n)s from study day %(day)s")
-                % {
-                    "what": label,
-                    "grade": episode.grade,
-                    "subject": _subject_label(subject),
-                    "n": episode.number,
-                    "day": episode.onset_day,
-                },
+                summary=system_text.compose(
+                    gettext_noop("%(what)s grade %(grade)s, subject %(subject)s, episode %(n)s from study day %(day)s"),
+                    what=label,
+                    grade=episode.grade,
+                    subject=_subject_label(subject),
+                    n=episode.number,
+                    day=episode.onset_day,
+                ),
             )
 
 

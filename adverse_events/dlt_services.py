@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from psycopg2 import sql
 
 from adverse_events.dlt import CandidateStatus, DltCandidate, DoseLevelDecision
@@ -40,6 +41,7 @@ from study.roles import Action
 from subjects.lifecycle import Status
 from subjects.models import Infusion, Subject
 from survival.models import Death, DeathCause, SubsequentTherapy
+from trialsite import system_text
 
 if TYPE_CHECKING:
     from study.models import Study, User
@@ -218,8 +220,11 @@ def adjudicate_candidate(
             kind="dlt",
             subject=row.subject,
             source_key=f"dlt:{row.pk}",
-            summary=_("Confirmed DLT, subject %(subject)s: %(finding)s")
-            % {"subject": row.subject.subject_id or row.subject.pk, "finding": row.description},
+            summary=system_text.compose(
+                gettext_noop("Confirmed DLT, subject %(subject)s: %(finding)s"),
+                subject=row.subject.subject_id or row.subject.pk,
+                finding=row.description,
+            ),
         )
     return row
 

@@ -493,7 +493,9 @@ class IcansAssessment(CrfInstance):
     # Derived by adverse_events.derive with clinical.icans.
     grade = models.PositiveSmallIntegerField(_("ASTCT ICANS grade"), null=True, editable=False)
     evaluable = models.BooleanField(_("evaluable"), null=True, editable=False)
-    instrument_used = models.CharField(_("instrument used"), max_length=4, blank=True, editable=False)
+    instrument_used = models.CharField(
+        _("instrument used"), max_length=4, choices=Instrument.choices, blank=True, editable=False
+    )
     instrument_total = models.PositiveSmallIntegerField(_("ICE / CAPD total"), null=True, editable=False)
     age_years = models.PositiveSmallIntegerField(_("age (years)"), null=True, editable=False)
     criteria = models.CharField(_("criteria"), max_length=20, blank=True, editable=False)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-from clinical import ctcae
+from clinical import ctcae, ctcae_zh
 from clinical.crs import MedicationCategory, MedicationExposure
 
 if TYPE_CHECKING:
@@ -63,9 +63,15 @@ def search_ctcae_terms(query: str) -> list[ctcae.CtcaeTerm]:
                 found.setdefault(term.meddra_code, term)
     for term in ctcae.search_terms(text):
         found.setdefault(term.meddra_code, term)
+    # The project's Chinese names and synonyms (clinical.ctcae_zh; issue 25): the stored term
+    # stays the English CTCAE term.
+    for name in ctcae_zh.search_chinese(text):
+        term = ctcae.term_by_name(name)
+        found.setdefault(term.meddra_code, term)
     words = text.casefold().split()
     for term in ctcae.all_terms():
-        if all(word in term.soc.casefold() for word in words):
+        soc_zh = ctcae_zh.soc_chinese(term.soc) or ""
+        if all(word in term.soc.casefold() for word in words) or all(word in soc_zh for word in words):
             found.setdefault(term.meddra_code, term)
     return list(found.values())[:SEARCH_LIMIT]
 

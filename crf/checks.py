@@ -18,11 +18,13 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Model, Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, Query, QueryStatus, QueryStep
+from trialsite import system_text
 
 Rule = Callable[[Any], bool]
 
@@ -113,17 +115,22 @@ def run_edit_checks(instance: CrfInstance | Model) -> list[Query]:
                 for q in same_rule
             ):
                 continue
+            # The message is stored as its code (the English msgid) and shown in each reader's
+            # language, whoever was working when the rule fired (issue 25).
+            with translation.override("en"):
+                code = str(check.message)
             query = Query.objects.create(
                 subject=instance.subject,
                 content_type=content_type,
                 object_id=instance.pk,
                 field_name=check.field,
                 rule_code=check.code,
-                text=str(check.message),
+                text=code,
+                text_code=code,
                 value=value,
                 raised_at=now,
             )
-            QueryStep.objects.create(query=query, action=QueryStep.Action.RAISED, at=now, text=query.text)
+            QueryStep.objects.create(query=query, action=QueryStep.Action.RAISED, at=now, text=code, text_code=code)
             raised.append(query)
         elif active is not None:
             active.status = QueryStatus.CLOSED
@@ -143,9 +150,16 @@ def _reopen_for_changed_value(query: Query, *, value: Any, now: datetime) -> Non
     query.answered_by = None
     query.answered_at = None
     query.save(update_fields=["status", "value", "answer", "answer_text", "answered_by", "answered_at"])
+    code, params = system_text.compose(
+        gettext_noop("The value changed after the site confirmed it: %(value)s."), value=value
+    )
+    with translation.override("en"):
+        english = system_text.render(code, params)
     QueryStep.objects.create(
         query=query,
         action=QueryStep.Action.REOPENED,
         at=now,
-        text=_("The value changed after the site confirmed it: %(value)s.") % {"value": value},
+        text=english,
+        text_code=code,
+        text_params=params,
     )

@@ -14,11 +14,13 @@ from django.db import models
 from django.http import Http404
 from django.utils.translation import gettext as _
 
+from crf import display
 from study import access
 from study.models import User
 from study.roles import Action, Role
 from subjects.models import IdentityRecord, Subject
 from subjects.selectors import access_subject
+from trialsite import system_text
 
 MASK = "•••"
 ROLE_LABELS = dict(Role.choices)
@@ -76,19 +78,48 @@ def _labels(model: type[models.Model]) -> dict[str, str]:
     return labels
 
 
-def _display(model: type[models.Model], name: str, value: Any) -> Any:
-    """A stored value as a person reads it: choice labels, yes/no, blanks as None."""
-    if value in ("", {}, []):
+def _field_of(model: type[models.Model], name: str) -> models.Field | None:  # type: ignore[type-arg]
+    for f in model._meta.concrete_fields:
+        if name in (f.name, f.attname):
+            return f
+    return None
+
+
+def _related_objects(model: type[models.Model], datas: list[dict[str, Any]]) -> dict[tuple[str, Any], Any]:
+    """The objects the history's foreign keys point to, one query per related model, so a visit
+    shows as its name and study day rather than its id (issue 25)."""
+    found: dict[tuple[str, Any], Any] = {}
+    for f in model._meta.concrete_fields:
+        if not f.is_relation or f.attname in HIDDEN:
+            continue
+        ids = {d.get(f.attname) for d in datas} - {None, ""}
+        if not ids:
+            continue
+        related = f.related_model._default_manager.filter(pk__in=ids)  # type: ignore[union-attr]
+        if f.related_model._meta.model_name == "visit":  # type: ignore[union-attr]
+            related = related.select_related("definition")
+        for obj in related:
+            found[(f.attname, obj.pk)] = obj
+    return found
+
+
+def _display(model: type[models.Model], name: str, value: Any, related: dict[tuple[str, Any], Any]) -> Any:
+    """A stored value as a person reads it (crf.display): choice labels, Yes/No, a visit by its
+    name and study day, dates YYYY-MM-DD, instants in the reader's zone; blanks as None."""
+    if value in (None, "", {}, []):
         return None
-    if isinstance(value, bool):
-        return _("yes") if value else _("no")
+    field = _field_of(model, name)
+    if field is None:
+        return display.value_text(value)
+    if field.is_relation:
+        return display.value_text(related.get((field.attname, value), value))
     try:
-        field = model._meta.get_field(name)
-    except Exception:
-        return value
-    if getattr(field, "choices", None):
-        return dict(field.flatchoices).get(value, value)
-    return value
+        value = field.to_python(str(value) if isinstance(value, float) else value)
+    except Exception:  # a value an older schema stored: show it as recorded
+        return display.value_text(value)
+    if isinstance(value, str) and field.name in display.COMPOSED_LABELS:
+        return display.COMPOSED_LABELS[field.name](value)
+    return display.value_text(value, field)
 
 
 def record_history(*, viewer: User, record: models.Model, subject: Subject) -> list[HistoryRow]:
@@ -98,6 +129,8 @@ def record_history(*, viewer: User, record: models.Model, subject: Subject) -> l
     events = pghistory.models.Events.objects.tracks(record).order_by("pgh_created_at", "pgh_id")
     rows: list[HistoryRow] = []
     previous: dict[str, Any] = {}
+    events = list(events)
+    related = _related_objects(model, [e.pgh_data or {} for e in events])
     for event in events:
         data = {k: v for k, v in (event.pgh_data or {}).items() if not k.startswith("pgh_")}
         context = event.pgh_context or {}
@@ -107,9 +140,16 @@ def record_history(*, viewer: User, record: models.Model, subject: Subject) -> l
             old = previous.get(name)
             if kind == "delete" or old == new or name in HIDDEN:
                 continue
-            if kind == "insert" and _display(model, name, new) in (None, _("no")):
+            if kind == "insert" and _display(model, name, new, related) in (None, _("No")):
                 continue
-            shown_old, shown_new = (MASK, MASK) if mask else (_display(model, name, old), _display(model, name, new))
+            shown_old, shown_new = (
+                (MASK, MASK)
+                if mask
+                else (
+                    _display(model, name, old, related),
+                    _display(model, name, new, related),
+                )
+            )
             changes.append(Change(field=name, label=labels.get(name, name), old=shown_old, new=shown_new))
         previous = data
         rows.append(
@@ -119,7 +159,9 @@ def record_history(*, viewer: User, record: models.Model, subject: Subject) -> l
                 username=str(context.get("username", "")),
                 role=", ".join(str(ROLE_LABELS.get(r, r)) for r in str(context.get("role", "")).split(",") if r),
                 site=str(context.get("site", "")),
-                reason=str(context.get("reason", "")),
+                # A reason the system wrote (e.g. "Source data verified") reads in the reader's
+                # language; a person's reason shows as written (issue 25).
+                reason=system_text.in_reader_language(str(context.get("reason", ""))),
                 request_id=str(context.get("request_id", "")),
                 changes=changes,
             )

@@ -109,6 +109,10 @@ class Query(models.Model):
     field_name = models.CharField(_("field"), max_length=100)
     rule_code = models.CharField(_("rule"), max_length=60, blank=True)
     text = models.TextField(_("query text"))
+    # A system-written text as its message code and parameters, rendered in the reader's
+    # language (trialsite.system_text; issue 25). Blank for a text a person wrote.
+    text_code = models.TextField(_("message code"), blank=True)
+    text_params = models.JSONField(_("message parameters"), default=dict, blank=True)
     value = models.JSONField(_("value queried"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=QueryStatus.choices, default=QueryStatus.OPEN)
     raised_by = models.ForeignKey(
@@ -165,6 +169,8 @@ class QueryStep(models.Model):
     by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     at = models.DateTimeField(_("at"))
     text = models.TextField(_("text"), blank=True)
+    text_code = models.TextField(_("message code"), blank=True)
+    text_params = models.JSONField(_("message parameters"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("query step")

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from crf import drafts
+from crf import display, drafts
 from crf import views_queries as dm_pages
 from crf.forms import form_class_for
 from crf.history import record_history, resolve_record
@@ -71,6 +71,7 @@ def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None)
         instance = model._default_manager.filter(pk=pk, subject=subject).first()
         if instance is None:
             raise Http404
+        instance.subject = subject  # loaded already: dates shown with their study day, no query
     can_edit = access.can(request.user, Action.EDIT_CRF, site=subject.site) and not instance.entered_in_error
     form_class = form_class_for(model)
     current = None
@@ -126,13 +127,17 @@ def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None)
         for query in queries:
             query.field_label = field_label(model, query.field_name)  # type: ignore[attr-defined]
     current_values = (
-        [(form.fields[name].label, getattr(current, name)) for name in data_fields(model) if name in form.fields]
+        [
+            (form.fields[name].label, display.field_text(current, name))
+            for name in data_fields(model)
+            if name in form.fields
+        ]
         if current is not None
         else []
     )
     derived = (
         [
-            (f.verbose_name, _shown(_value_shown(instance, f), subject))
+            (f.verbose_name, _derived_text(instance, f, subject))
             for f in model._meta.concrete_fields
             if not f.editable and f.name not in SYSTEM_FIELDS and f.name != "id"
         ]
@@ -178,29 +183,16 @@ def _parent_form_fields(model):  # type: ignore[no-untyped-def]
     ]
 
 
-def _value_shown(instance, field) -> object:  # type: ignore[no-untyped-def]
-    """A derived field's value, or its label when it has choices (e.g. an imputation flag)."""
-    value = getattr(instance, field.name)
-    if field.choices and value not in (None, ""):
-        return instance._get_FIELD_display(field)
-    return None if value == "" else value
-
-
-def _shown(value: object, subject) -> object:  # type: ignore[no-untyped-def]
-    """A derived value as a person reads it: yes/no, dates with their study day."""
+def _derived_text(instance, field, subject) -> str:  # type: ignore[no-untyped-def]
+    """A derived value as a person reads it (crf.display); a date with its study-day badge."""
     from datetime import date, datetime
 
     from subjects.templatetags.dayzero import dated
 
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return _("yes") if value else _("no")
-    if isinstance(value, list):
-        return ", ".join(str(item) for item in value) or "—"
+    value = getattr(instance, field.name)
     if isinstance(value, date) and not isinstance(value, datetime):
         return dated(value, subject.day0)
-    return value
+    return display.field_text(instance, field.name)
 
 
 @login_required

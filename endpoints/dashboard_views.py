@@ -10,7 +10,6 @@ are read live too, one page of ≤ 50 subjects (no run table carries them).
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC
 from typing import Any
 
 from csp.decorators import csp_update
@@ -25,6 +24,7 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
 from adverse_events import dlt_services
+from crf import display
 from endpoints import dashboards, plots, selectors
 from endpoints.models import EndpointRun
 from study import access
@@ -275,7 +275,7 @@ def efficacy(request: HttpRequest) -> HttpResponse:
     context = {
         "study": study,
         "run": run,
-        "snapshot": snapshot.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if snapshot else "",
+        "snapshot": display.when(snapshot) if snapshot else "",  # the reader's zone, named (issue 25)
         "km": tables.get("os_km", {}).get("rows", []),
         "at_risk": tables.get("os_at_risk", {}).get("rows", []),
         "survival_365": summary.get("survival_365"),

@@ -258,7 +258,9 @@ class LabResult(CrfInstance):
     standard_value = models.DecimalField(
         _("result (standard unit)"), max_digits=24, decimal_places=10, null=True, editable=False
     )
-    standard_unit = models.CharField(_("standard unit"), max_length=20, blank=True, editable=False)
+    standard_unit = models.CharField(
+        _("standard unit"), max_length=20, choices=UNIT_CHOICES, blank=True, editable=False
+    )
     standard_lln = models.DecimalField(
         _("LLN (standard unit)"), max_digits=24, decimal_places=10, null=True, editable=False
     )

@@ -16,6 +16,8 @@ from django.middleware.locale import LocaleMiddleware
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from crf import display
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 #: Paths that must answer without a session or a database (health probes).
@@ -63,8 +65,28 @@ class UserLocaleMiddleware(LocaleMiddleware):
             language = user_language(request.user)
             translation.activate(language)
             request.LANGUAGE_CODE = translation.get_language()
+            # Times on every page in the reader's site zone, named (crf.display.when; issue 25).
+            request._reader_zone_token = display.reader_zone_var.set(display.lazy_zone_of_user(request.user))  # type: ignore[attr-defined]
             return
         super().process_request(request)
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        token = getattr(request, "_reader_zone_token", None)
+        if token is not None:
+            display.reader_zone_var.reset(token)
+            # Remember the account's language on this browser, so the sign-in page after a
+            # sign-out (or an expired session) speaks it too (issue 25 item 5).
+            language = getattr(request, "LANGUAGE_CODE", "")
+            if language and request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) != language:
+                response.set_cookie(
+                    settings.LANGUAGE_COOKIE_NAME,
+                    language,
+                    max_age=settings.LANGUAGE_COOKIE_AGE or 365 * 24 * 3600,
+                    samesite="Lax",
+                    secure=request.is_secure(),
+                    httponly=True,
+                )
+        return super().process_response(request, response)
 
 
 def user_language(user) -> str:  # type: ignore[no-untyped-def]

@@ -44,9 +44,9 @@
         li.setAttribute("role", "option");
         li.dataset.term = t.term;
         var name = document.createElement("strong");
-        name.textContent = t.term;
+        name.textContent = t.label || t.term;
         var detail = document.createElement("small");
-        detail.textContent = " · " + t.soc + " · MedDRA " + t.meddra_code + " · G" + t.grades.join("/");
+        detail.textContent = " · " + (t.soc_label || t.soc) + " · MedDRA " + t.meddra_code + " · G" + t.grades.join("/");
         li.appendChild(name);
         li.appendChild(detail);
         li.addEventListener("mousedown", function (event) { event.preventDefault(); pick(li); });

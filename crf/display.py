@@ -1,0 +1,306 @@
+"""How a stored value, a time and a name are shown to a person (issue 25): one place, used by the
+form and verification pages, record history, queries, alerts, e-mails and the PDFs to come.
+
+Contract — every function returns text in the language active when it is called (call it
+inside `translation.override(lang)` for e-mails and PDFs) and never a Python repr:
+
+- `value_text(value, field=..., day0=...)`: a stored value as its label. Choices by their label,
+  booleans as Yes/No (是/否), lists joined by their labels, decimals with the unit named in the
+  field's label ("volume infused (mL)" → "12.5 mL"), a visit by its name and study day, a
+  partial date as entered, dates as `YYYY-MM-DD`, instants through `when`, blanks as "—".
+- `field_text(instance, name)`: the same for one field of a model instance; a value recorded as
+  not done / unknown (`CrfInstance.missing`) shows that code's label.
+- `when(at, zone=None, seconds=False)`: an instant in a zone with the zone named —
+  `2026-12-06 11:22 +08:00`, or `2026-12-06 03:22 UTC`. Without `zone` it uses the reader's
+  zone (`reader_zone_var`, set per request by `trialsite.middleware.UserLocaleMiddleware` from
+  the reader's first active site), else UTC: a user without a site reads UTC, labelled UTC.
+- `name_of(obj)`: the Chinese name (`name_zh` / `title_zh`) for a Chinese reader when recorded,
+  else the English one.
+
+Template side: `{% load display %}` then `{{ instance|shown:"field" }}`, `{{ value|value_text }}`,
+`{{ at|when }}`, `{{ at|when_precise }}` (with seconds), `{{ at|when_in:site.time_zone }}`,
+`{{ site|name_of }}` (crf/templatetags/display.py). Pure formatting: no queries beyond following
+a foreign key the caller has not loaded (select_related it on list pages).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import re
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime, time, tzinfo
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.db import models
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from clinical.schedule import study_day
+
+EMPTY = "—"
+
+#: The reader's time zone for this request: a zone, or a callable giving it (looked up on first
+#: use, so a page without times costs no query); None: no reader, so UTC.
+reader_zone_var: contextvars.ContextVar[tzinfo | Callable[[], tzinfo] | None] = contextvars.ContextVar(
+    "reader_zone", default=None
+)
+
+# A unit at the end of a field label: "(mL)", "(×10⁶/kg)", "（%）" — one token, no spaces.
+_UNIT = re.compile(r"[(（]\s*([^()（）\s]{1,16})\s*[)）]\s*$")
+
+
+# --- times ---------------------------------------------------------------------------------------
+
+
+def zone_named(name: str | None) -> tzinfo:
+    """The zone of an IANA name (a site's `time_zone`), UTC when blank or unknown."""
+    if not name:
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def zone_of_user(user: Any) -> tzinfo:
+    """The zone of the user's first active site (by membership id), UTC without one."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return UTC
+    membership = (
+        user.memberships.filter(ended_at__isnull=True).select_related("site").order_by("pk").only("site__time_zone")
+    ).first()
+    return UTC if membership is None else zone_named(membership.site.time_zone)
+
+
+def reader_zone() -> tzinfo:
+    """The zone of this request's reader (see `reader_zone_var`), UTC without one."""
+    found = reader_zone_var.get()
+    if callable(found):
+        found = found()
+    return found or UTC
+
+
+def lazy_zone_of_user(user: Any) -> Callable[[], tzinfo]:
+    """`zone_of_user(user)`, looked up once on first call."""
+    cache: list[tzinfo] = []
+
+    def resolve() -> tzinfo:
+        if not cache:
+            cache.append(zone_of_user(user))
+        return cache[0]
+
+    return resolve
+
+
+def zone_label(local: datetime) -> str:
+    """`UTC` for UTC, else the offset as `+08:00` / `-05:00`."""
+    offset = local.utcoffset()
+    if offset is None or (offset.total_seconds() == 0 and local.tzinfo in (UTC, ZoneInfo("UTC"))):
+        return "UTC"
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    minutes = abs(minutes)
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def when(at: datetime | None, zone: tzinfo | str | None = None, *, seconds: bool = False) -> str:
+    """An instant as `YYYY-MM-DD HH:MM <zone>` (see the module docstring)."""
+    if at is None or at == "":
+        return EMPTY
+    if not isinstance(at, datetime):
+        return value_text(at)
+    if isinstance(zone, str):
+        zone = zone_named(zone)
+    if zone is None:
+        zone = reader_zone()
+    if timezone.is_naive(at):  # never stored so; read as UTC rather than fail a page
+        at = at.replace(tzinfo=UTC)
+    local = at.astimezone(zone)
+    shown = local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    return f"{shown} {zone_label(local)}"
+
+
+# --- names ---------------------------------------------------------------------------------------
+
+
+def is_chinese() -> bool:
+    return (translation.get_language() or "").lower().startswith("zh")
+
+
+def name_of(obj: Any) -> str:
+    """A site's, study's, visit definition's or dose level's name in the reader's language."""
+    if obj is None or obj == "":
+        return EMPTY
+    for english, chinese in (("name", "name_zh"), ("title", "title_zh"), ("label", "label_zh")):
+        if hasattr(obj, english):
+            if is_chinese() and getattr(obj, chinese, ""):
+                return str(getattr(obj, chinese))
+            return str(getattr(obj, english) or EMPTY)
+    return str(obj)
+
+
+def visit_text(visit: Any) -> str:
+    """A visit by its name and study day: "Day 14 (day 14)", "Screening"."""
+    definition = getattr(visit, "definition", visit)
+    name = name_of(definition)
+    day = getattr(definition, "day", None)
+    anchor = getattr(definition, "anchor", "")
+    if day is None or anchor != "infusion" or str(abs(day)) in name:  # "Day 14" names its day already
+        return name
+    return f"{name} ({day_text(day)})"
+
+
+def day_text(day: int) -> str:
+    """ "day −1", "day 0", "day 14" (a true minus sign)."""
+    return _("day %(day)s") % {"day": str(day).replace("-", "\u2212")}
+
+
+# --- values --------------------------------------------------------------------------------------
+
+
+def yes_no(value: bool) -> str:
+    return _("Yes") if value else _("No")
+
+
+def unit_of(field: models.Field | None) -> str:  # type: ignore[type-arg]
+    """The unit named at the end of a field's label, or ""."""
+    if field is None:
+        return ""
+    found = _UNIT.search(str(getattr(field, "verbose_name", "")))
+    if not found or not any(ch.isalpha() or ch in "%×⁶⁹" for ch in found.group(1)):
+        return ""
+    return found.group(1)
+
+
+def _choice_labels(field: Any) -> dict[Any, str]:
+    flat = getattr(field, "flatchoices", None) or []
+    return {key: str(label) for key, label in flat}
+
+
+def value_text(value: Any, field: Any = None, *, day0: date | None = None) -> str:
+    """A stored value as a person reads it (see the module docstring)."""
+    if value is None or value == "" or value == [] or value == {}:
+        return EMPTY
+    base = getattr(field, "base_field", None)  # ArrayField: its items carry the choices
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [value_text(item, base if base is not None else field, day0=day0) for item in value]
+        return ", ".join(i for i in items if i != EMPTY) or EMPTY
+    if isinstance(value, bool):
+        return yes_no(value)
+    labels = _choice_labels(field) if field is not None else {}
+    if labels and value in labels:
+        return labels[value]
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k}: {value_text(v)}" for k, v in value.items()) or EMPTY
+    if isinstance(value, datetime):
+        return when(value)
+    if isinstance(value, date):
+        if day0 is not None:
+            return f"{value.isoformat()} ({day_text(study_day(value, day0))})"
+        return value.isoformat()
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
+    if isinstance(value, (Decimal, float, int)):
+        unit = unit_of(field)
+        places = getattr(field, "decimal_places", None)
+        if isinstance(value, float) and places is not None:  # a decimal read back from JSON (history)
+            value = Decimal(str(value))
+        if isinstance(value, Decimal) and places is not None:
+            value = value.quantize(Decimal(1).scaleb(-places))
+        number = format(value, "f") if isinstance(value, Decimal) else str(value)
+        return f"{number} {unit}" if unit else number
+    if isinstance(value, models.Model):
+        if value._meta.model_name == "visit":
+            return visit_text(value)
+        return name_of(value) if hasattr(value, "name_zh") or hasattr(value, "title_zh") else str(value)
+    return str(value)
+
+
+def response_label_text(label: str) -> str:
+    """A derived response with MRD ("CR MRD−", "CR, MRD unknown", "relapse"; clinical.response
+    .response_label) in the reader's language: the category by its label, MRD as written."""
+    from response.models import ResponseCategory
+
+    labels = {key: str(text) for key, text in ResponseCategory.choices}
+    category, _sep, rest = label.partition(",") if "," in label else label.partition(" ")
+    if category not in labels:
+        return label
+    if label.endswith(", MRD unknown"):
+        return _("%(category)s, MRD unknown") % {"category": labels[category]}
+    return f"{labels[category]} {rest}".strip()
+
+
+#: Text fields holding a composed label rather than a choice key, and how to read them.
+COMPOSED_LABELS = {"response_label": response_label_text}
+
+
+def field_text(instance: models.Model, name: str, *, day0: date | None = None) -> str:
+    """One field of a model instance as a person reads it; a foreign key by its object, a value
+    recorded as not done / unknown by that label."""
+    try:
+        field = instance._meta.get_field(name)
+    except Exception:  # not a model field: a form-only value
+        return value_text(getattr(instance, name, None), day0=day0)
+    value = getattr(instance, field.name, None)
+    if value in (None, "", [], {}):
+        code = (getattr(instance, "missing", None) or {}).get(field.name)
+        if code:
+            from crf.models import MissingCode
+
+            return str(dict(MissingCode.choices).get(code, code))
+    if isinstance(value, str) and value and field.name in COMPOSED_LABELS:
+        return COMPOSED_LABELS[field.name](value)
+    return value_text(value, field, day0=day0)
+
+
+def rows_of(instance: models.Model, names: Iterable[str], *, day0: date | None = None) -> list[tuple[str, str]]:
+    """(label, shown value) of each named field, for read-only tables and PDFs."""
+    rows = []
+    for name in names:
+        try:
+            label = str(instance._meta.get_field(name).verbose_name)
+        except Exception:
+            label = name
+        rows.append((label[:1].upper() + label[1:], field_text(instance, name, day0=day0)))
+    return rows
+
+
+# --- system messages -----------------------------------------------------------------------------
+
+
+def system_message(obj: Any, name: str) -> str:
+    """A text the system wrote on `obj.<name>`, in the reader's language: rendered from
+    `<name>_code` and `<name>_params` when stored as a code (trialsite.system_text), else the
+    text as written (by a person, or before codes were stored)."""
+    from trialsite import system_text
+
+    code = getattr(obj, f"{name}_code", "")
+    if code:
+        params = dict(getattr(obj, f"{name}_params", None) or {})
+        if "finding" in params:  # a DLT finding inside a confirmed-DLT alert reads in the same language
+            from adverse_events.dlt_text import finding_text
+
+            params["finding"] = finding_text(str(params["finding"]))
+        return system_text.render(code, params)
+    return str(getattr(obj, name, "") or "")
+
+
+# --- CTCAE in the reader's language --------------------------------------------------------------
+
+
+def ctcae_term_label(term: str) -> str:
+    """The English CTCAE term, with the project's Chinese name beside it for a Chinese reader:
+    "Fever 发热" (the stored term stays English; clinical.ctcae_zh)."""
+    from clinical import ctcae_zh
+
+    chinese = ctcae_zh.chinese_name(term) if is_chinese() else None
+    return f"{term} {chinese}" if chinese else term
+
+
+def soc_label(soc: str) -> str:
+    """A system organ class in the reader's language (the project's working translation)."""
+    from clinical import ctcae_zh
+
+    return (ctcae_zh.soc_chinese(soc) or soc) if is_chinese() else soc

@@ -1,0 +1,80 @@
+"""Template side of crf.display (issue 25): `{% load display %}`.
+
+- `{{ instance|shown:"field" }}` — one field of a record as its label in the reader's language.
+- `{{ value|value_text }}` — any stored value (choices need `shown`, which knows the field).
+- `{{ at|when }}` / `{{ at|when_precise }}` — an instant in the reader's zone, zone named.
+- `{{ at|when_in:site.time_zone }}` — an instant in a given zone (a subject's site), zone named.
+- `{{ site|name_of }}` — a name in the reader's language.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django import template
+
+from crf import display
+
+register = template.Library()
+
+
+@register.filter
+def shown(instance: Any, name: str) -> str:
+    if instance is None:
+        return display.EMPTY
+    # The study day of a date when the page loaded the subject already (never a query here).
+    state = getattr(instance, "_state", None)
+    subject = state.fields_cache.get("subject") if state is not None else None
+    day0 = getattr(subject, "day0", None) if subject is not None else None
+    return display.field_text(instance, name, day0=day0)
+
+
+@register.filter
+def value_text(value: Any) -> str:
+    return display.value_text(value)
+
+
+@register.filter
+def when(at: datetime | None) -> str:
+    return display.when(at)
+
+
+@register.filter
+def when_precise(at: datetime | None) -> str:
+    return display.when(at, seconds=True)
+
+
+@register.filter
+def when_in(at: datetime | None, zone: str) -> str:
+    return display.when(at, zone or None)
+
+
+@register.filter
+def name_of(obj: Any) -> str:
+    return display.name_of(obj)
+
+
+@register.filter
+def when_precise_in(at: datetime | None, zone: str) -> str:
+    return display.when(at, zone or None, seconds=True)
+
+
+@register.filter
+def system_text(obj: Any, name: str) -> str:
+    """`{{ query|system_text:"text" }}`, `{{ alert|system_text:"summary" }}`."""
+    return display.system_message(obj, name)
+
+
+@register.filter
+def soc_label(soc: str) -> str:
+    """`{{ row.soc|soc_label }}`: a system organ class in the reader's language."""
+    return display.soc_label(soc)
+
+
+@register.filter
+def dlt_finding(description: str) -> str:
+    """`{{ candidate.description|dlt_finding }}`: a DLT finding in the reader's language."""
+    from adverse_events.dlt_text import finding_text
+
+    return finding_text(description or "")

@@ -1,0 +1,174 @@
+"""Issue 25 "done when": the raw-value scan and the unlabelled-time scan. Every CRF's verification view (the monitor's
+read-only form page) and its record history, in English and Chinese, show each stored value as
+its label: never `True`, `False`, `None`, a Python list or a raw choice key. Every time those
+pages, the query, notification, SDV, dashboard, endpoint-run and export pages show names its
+zone (`2026-12-06 11:22 +08:00`, or `UTC`)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from html import unescape
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from crf.models import Query
+from crf.registry import crf_models
+from study.demo import DEMO_PASSWORD
+from study.models import Site, User
+
+pytestmark = [pytest.mark.req("ISSUE-25"), pytest.mark.timeout(900)]
+
+#: Value cells of the read-only form table and of the history's change table.
+FORM_VALUE = re.compile(r'<td class="value">(.*?)</td>', re.S)
+HISTORY_VALUE = re.compile(r"<td>\s*(?:<del>)?(?:→ )?(.*?)(?:</del>)?\s*</td>", re.S)
+HISTORY_TABLE = re.compile(r'<table class="changes">(.*?)</table>', re.S)
+TAG = re.compile(r"<[^>]+>")
+PY_LIST = re.compile(r"^\[.*\]$|\['|', '")
+FORBIDDEN = {"True", "False", "None", "[]", "{}"}
+#: Stored keys that read well as they are (a code that is also its own label).
+KEYS_THAT_ARE_LABELS = {""}
+
+#: A time of day not followed by its zone; Django's default formats ("Dec. 5, 2026", "3 p.m.").
+UNLABELLED_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?"  # a date and a time …
+    r"(?! ?(?::\d{2} )?(?:UTC|[+\u2212-]\d{2}:\d{2}))"  # … not followed by its zone
+)
+DJANGO_DEFAULT = re.compile(
+    r"\b(?:a\.m\.|p\.m\.|noon|midnight)|\b(?:Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Oct|Nov|Dec)\. \d"
+)
+#: Pages beside the forms and histories that show times, by the role that reads them.
+TIME_PAGES = {
+    "monitor": ["/data/queries/", "/data/sdv/"],
+    "investigator": ["/safety/notifications/", "/safety/alerts/", "/safety/dlt/"],
+    "datamanager": ["/data/queries/", "/safety/dashboard/"],
+    "statistician": ["/endpoints/", "/exports/"],
+}
+
+#: CRFs the demo data holds at least one form of (the walk asserts it saw them all).
+EXPECTED_AT_LEAST = 18
+
+
+def _text(cell: str) -> str:
+    return " ".join(unescape(TAG.sub(" ", cell)).split())
+
+
+def _choices(model) -> tuple[set[str], set[str]]:
+    """(choice keys of the model's fields that differ from every label, all labels) in both
+    languages: a label may read "None" (action taken: none), a raw key never shows."""
+    from django.utils import translation
+
+    keys: set[str] = set()
+    labels: set[str] = set()
+    for field in model._meta.concrete_fields:
+        base = getattr(field, "base_field", field)
+        for key, label in getattr(base, "flatchoices", None) or []:
+            if isinstance(key, str) and key:
+                keys.add(key)
+                for language in ("en", "zh-hans"):
+                    with translation.override(language):
+                        labels.add(str(label))
+    return keys - labels - KEYS_THAT_ARE_LABELS, labels
+
+
+def _visible(html: str) -> str:
+    """The page's text as read: no tags, scripts or attribute values (a <time datetime=…>)."""
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    return unescape(TAG.sub(" ", html))
+
+
+def _check_times(html: str, where: str, problems: list[str]) -> None:
+    text = _visible(html)
+    for found in UNLABELLED_TIME.finditer(text):
+        problems.append(f"{where}: unlabelled time {text[found.start() : found.end() + 12]!r}")
+    for found in DJANGO_DEFAULT.finditer(text):
+        problems.append(f"{where}: {text[found.start() - 20 : found.end() + 10]!r}")
+
+
+def _check(cells: list[str], choices: tuple[set[str], set[str]], where: str, problems: list[str]) -> None:
+    raw_keys, labels = choices
+    for cell in cells:
+        shown = _text(cell)
+        if shown in FORBIDDEN and shown not in labels:
+            problems.append(f"{where}: {shown!r}")
+        if PY_LIST.search(shown):
+            problems.append(f"{where}: a Python list {shown!r}")
+        if shown in raw_keys:
+            problems.append(f"{where}: raw choice key {shown!r}")
+
+
+#: Demo courses walked: 12 (HSCT in remission, GvHD, death) and 2 (CRi, relapse, death) between
+#: them fill most forms; the whole demo study (24 subjects) is too slow for the fast tier.
+COURSES = (12, 2)
+
+
+@pytest.fixture
+def demo(db):
+    import random
+
+    from subjects import demo as subjects_demo
+    from subjects import demo_safety
+
+    call_command("load_demo_study", "--with-demo-accounts", "--no-subjects", stdout=StringIO())
+    site = Site.objects.get(code="01")
+    coordinator = User.objects.get(username="coordinator")
+    today = date(2027, 6, 1)
+    demo_safety.ensure_sponsor_contacts(site.study)
+    investigator = demo_safety.site_investigator(site)
+    rng = random.Random(subjects_demo.SEED + 1)
+    courses = subjects_demo.plan(today)
+    for index in COURSES:
+        subjects_demo._walk(
+            courses[index], site=site, user=coordinator, today=today, rng=rng, investigator=investigator
+        )
+    return site
+
+
+def test_every_crf_value_and_history_cell_is_a_label(demo, login, client):
+    monitor = User.objects.get(username="monitor")
+    login(monitor, password=DEMO_PASSWORD)
+    seen = []
+    problems: list[str] = []
+    for code, model in sorted(crf_models().items()):
+        form = model._default_manager.filter(subject__site=demo, entered_in_error=False).order_by("pk").last()
+        if form is None:
+            continue
+        seen.append(code)
+        choices = _choices(model)
+        for language in ("en", "zh-hans"):
+            monitor.language = language
+            monitor.save(update_fields=["language"])
+            if getattr(model, "entry_page", None) is None:
+                page = client.get(f"/subjects/{form.subject_id}/forms/{code}/{form.pk}/")
+                assert page.status_code == 200, code
+                _check_times(page.content.decode(), f"{code} form {language}", problems)
+                cells = FORM_VALUE.findall(page.content.decode())
+                assert cells, f"{code}: no value cells on the verification view"
+                _check(cells, choices, f"{code} form {language}", problems)
+            page = client.get(f"/history/{model._meta.label_lower}/{form.pk}/")
+            assert page.status_code == 200, code
+            _check_times(page.content.decode(), f"{code} history {language}", problems)
+            changes = HISTORY_TABLE.findall(page.content.decode())
+            assert changes, f"{code}: no changes in the history"
+            _check(
+                [c for t in changes for c in HISTORY_VALUE.findall(t)], choices, f"{code} history {language}", problems
+            )
+    assert len(seen) >= EXPECTED_AT_LEAST, seen
+    queries = list(Query.objects.filter(subject__site=demo).order_by("pk").values_list("pk", flat=True)[:3])
+    for username, urls in TIME_PAGES.items():
+        user = User.objects.get(username=username)
+        client.post("/accounts/logout/")  # the sign-in page keeps a signed-in user as they are
+        login(user, password=DEMO_PASSWORD)
+        assert client.get("/").wsgi_request.user == user
+        for language in ("en", "zh-hans"):
+            user.language = language
+            user.save(update_fields=["language"])
+            for url in [*urls, *(f"/data/queries/{pk}/" for pk in queries)]:
+                page = client.get(url)
+                if page.status_code != 200:
+                    problems.append(f"{url} {username}: status {page.status_code}")
+                    continue
+                _check_times(page.content.decode(), f"{url} {username} {language}", problems)
+    assert problems == [], "\n".join(problems)
