@@ -34,6 +34,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from openpyxl import Workbook
 
+from crf import display
 from crf.models import Query, QueryStatus
 from crf.registry import crf_models
 from study import access
@@ -87,10 +88,7 @@ def report_sites(user: Any) -> QuerySet[Site]:
 
 
 def _site_time(moment: datetime | None, site: Site) -> str:
-    if moment is None:
-        return ""
-    local = moment.astimezone(ZoneInfo(site.time_zone))
-    return local.strftime("%Y-%m-%d %H:%M ") + local.strftime("%z")[:3] + ":" + local.strftime("%z")[3:]
+    return display.when(moment, site.time_zone) if moment else ""
 
 
 def _day(value: date | None) -> str:
@@ -98,10 +96,7 @@ def _day(value: date | None) -> str:
 
 
 def _site_name(site: Site) -> str:
-    from django.utils.translation import get_language
-
-    chinese = (get_language() or "").startswith("zh")
-    return f"{site.code} {site.name_zh if chinese and site.name_zh else site.name}"
+    return f"{site.code} {display.name_of(site)}"
 
 
 # --- queries (DCF) ------------------------------------------------------------------------------
@@ -156,7 +151,7 @@ def query_report(filters: Filters) -> list[Section]:
                 "raised_at": _site_time(query.raised_at, site),
                 "raised_by": query.raised_by.get_username() if query.raised_by else _("automatic edit check"),
                 "age_days": ((ended or now) - query.raised_at).days,
-                "text": query.text,
+                "text": display.system_message(query, "text"),
                 "answer": answer,
                 "answered_at": _site_time(query.answered_at, site),
                 "closed_at": _site_time(query.closed_at, site),
