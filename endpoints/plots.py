@@ -11,7 +11,10 @@ hatch. Labels are translated with the active language (the caller caches per lan
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -46,9 +49,23 @@ BLUE, ORANGE, GREEN, VERMILION, PURPLE, GREY, BLACK = (
 DAYS_PER_MONTH = Decimal("30.4375")
 
 
+@functools.cache
+def _register_system_cjk_fonts() -> None:
+    """matplotlib keeps the font list it found on first use in a cache file; a CJK font installed
+    after that (fonts-noto-cjk added to a machine whose cache is older) is added here, once."""
+    known = {entry.name for entry in font_manager.fontManager.ttflist}
+    if any(name in known for name in CJK_FAMILIES):
+        return
+    for path in font_manager.findSystemFonts():
+        if "CJK" in os.path.basename(path):
+            with contextlib.suppress(OSError, RuntimeError, ValueError):
+                font_manager.fontManager.addfont(path)
+
+
 def font_families() -> list[str]:
     """The CJK family installed here first (so Chinese labels are measured and drawn), then a
     Latin fallback; when no CJK font is installed the labels still render, in the fallback."""
+    _register_system_cjk_fonts()
     installed = {entry.name for entry in font_manager.fontManager.ttflist}
     found = [name for name in CJK_FAMILIES if name in installed]
     return [*found[:1], FALLBACK_FAMILY]
