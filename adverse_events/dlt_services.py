@@ -27,8 +27,17 @@ from adverse_events.dlt import CandidateStatus, DltCandidate, DoseLevelDecision
 from adverse_events.models import AdverseEvent, CrsAssessment, IcansAssessment
 from adverse_events.toxicities import GvhdStaging
 from clinical import dlt as rules
-from clinical.escalation import Decision, EscalationResult
+from clinical.escalation import (
+    AcknowledgementReason,
+    Decision,
+    EscalationResult,
+    LevelCount,
+    acknowledgement_reasons,
+    cleared_by_three_plus_three,
+    recommended_dose,
+)
 from clinical.schedule import study_day
+from clinical.stats import Proportion, clopper_pearson, percent_with_ci
 from crf.services import dependants_of
 from labs.models import LabResult
 from labs.selectors import latest_results
@@ -267,10 +276,27 @@ class LevelRow:
     result: EscalationResult | None = None
     changed_at: Any = None
     replace_subjects: list[tuple[Subject, str]] = field(default_factory=list)
+    #: (infusion date, pk, confirmed DLT) of each evaluable subject: the 3+3 part reads the
+    #: first six in infusion order to know whether the level was cleared before expansion.
+    evaluable_order: list[tuple[date, int, bool]] = field(default_factory=list)
+    #: d/n with its exact (Clopper–Pearson) 95% CI; None without an evaluable subject.
+    rate: Proportion | None = None
+    #: This level is the MTD / recommended dose (§3.1).
+    recommended: bool = False
 
     @property
     def decision(self) -> Decision | None:
         return self.result.decision if self.result else None
+
+    @property
+    def rate_text(self) -> str:
+        """d/n as a percentage with its exact CI, one decimal ("0.0% (0.0–30.8%)")."""
+        return percent_with_ci(self.rate) if self.rate else ""
+
+    @property
+    def acknowledgement(self) -> list[AcknowledgementReason]:
+        """Why enrolling at this level needs the investigator's acknowledgement (§3.1)."""
+        return acknowledgement_reasons(self.result) if self.result else []
 
 
 @dataclass(frozen=True)
@@ -444,6 +470,7 @@ def _compute_monitor(study: Study, *, today: date) -> list[LevelRow]:
         if evaluability.status is rules.Evaluability.EVALUABLE:
             row.evaluable += 1
             row.confirmed += 1 if pk in confirmed_days else 0
+            row.evaluable_order.append((day0, pk, pk in confirmed_days))
         elif evaluability.status is rules.Evaluability.TO_REPLACE:
             row.to_replace += 1
             # the subject as read (no further query): which one to replace, and why
@@ -469,9 +496,27 @@ def _compute_monitor(study: Study, *, today: date) -> list[LevelRow]:
             confirmed_dlts=min(row.confirmed, row.evaluable),
             pending_candidates=row.awaiting,
             is_highest_level=code == highest,
+            cleared=cleared_by_three_plus_three([dlt for _day0, _pk, dlt in sorted(row.evaluable_order)]),
         )
+        row.rate = clopper_pearson(row.confirmed, row.evaluable) if row.evaluable else None
         row.changed_at = _remember_decision(study, code, row.result)
+    mtd = recommended_dose([LevelCount(lv.code, rows[lv.code].evaluable, rows[lv.code].confirmed) for lv in ordered])
+    if mtd is not None:
+        rows[mtd].recommended = True
     return [rows[level.code] for level in levels]
+
+
+def enrolment_acknowledgement(
+    study: Study, dose_level: str, *, today: date | None = None
+) -> list[AcknowledgementReason]:
+    """Why enrolling a subject at `dose_level` now needs the investigator's explicit
+    acknowledgement (§3.1): the level's decision is "above MTD" or "expansion: stop and
+    review", or one of its candidates awaits adjudication. Empty: none needed. Enrolment
+    (the casebook) records the acknowledgement with the subject."""
+    for row in dose_level_monitor(study, today=today):
+        if row.code == dose_level:
+            return row.acknowledgement
+    return []
 
 
 def _remember_decision(study: Study, code: str, result: EscalationResult) -> Any:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 
-from clinical.escalation import EscalationResult, three_plus_three
+from clinical.escalation import EscalationResult, dose_level_decision
 
 #: §3.1 haematologic exclusion: every term of this SOC ...
 BLOOD_SOC = "Blood and lymphatic system disorders"
@@ -259,16 +259,25 @@ def dlt_evaluable(
 
 
 def escalation_decision(
-    *, rule: str, evaluable: int, confirmed_dlts: int, pending_candidates: int, is_highest_level: bool
+    *,
+    rule: str,
+    evaluable: int,
+    confirmed_dlts: int,
+    pending_candidates: int,
+    is_highest_level: bool,
+    cleared: bool = True,
 ) -> EscalationResult:
-    """The decision of one dose level under the configured rule (§3.1; only 3+3 is defined)."""
+    """The decision of one dose level under the configured rule (§3.1; only 3+3 is defined):
+    the 3+3 part up to six evaluable, the expansion rule beyond six at a level the 3+3 part
+    cleared (`cleared`, see `clinical.escalation.dose_level_decision`)."""
     if rule != "3+3":
         raise ValueError(f"escalation rule {rule!r} is not implemented")
-    return three_plus_three(
+    return dose_level_decision(
         evaluable=evaluable,
         confirmed_dlts=confirmed_dlts,
         pending_candidates=pending_candidates,
         is_highest_level=is_highest_level,
+        cleared=cleared,
     )
 
 

@@ -287,3 +287,31 @@ def test_the_monitor_is_computed_once_per_change_of_its_inputs(infused, coordina
     DltCandidate.objects.filter(pk=candidate.pk).update(status="confirmed")  # audited like any update
     (_dl1, dl2, _dl3) = dose_level_monitor(study, today=day(29))
     assert (dl2.evaluable, dl2.confirmed) == (1, 1)
+
+
+@pytest.mark.req("ISSUE-30")
+def test_expansion_stop_and_review_needs_the_enrolment_acknowledgement(infused, coordinator, investigator, study):
+    """§3.1 beyond six evaluable: nine evaluable at DL2, one confirmed DLT among the first six
+    infused (the 3+3 part cleared the level) and two more after → 3/9 = 1/3 → "expansion: stop
+    and review", shown with its exact CI (7.5–70.1%); enrolling at DL2 then needs the
+    investigator's acknowledgement, for that reason; DL2 is not the recommended dose."""
+    from adverse_events.dlt_services import adjudicate_candidate, enrolment_acknowledgement
+
+    subjects = [infused() for _ in range(9)]
+    for subject in (subjects[0], subjects[6], subjects[7]):
+        record_ae(coordinator, subject, ctcae_term="Hypertension", grade=3, onset_date=day(5))
+        recompute_candidates(subject=subject, today=day(20))
+        (candidate,) = DltCandidate.objects.filter(subject=subject, withdrawn=False)
+        adjudicate_candidate(
+            user=investigator, candidate=candidate, confirm=True, reason="grade 3 for weeks", expected_version=1
+        )
+    (_dl1, dl2, _dl3) = dose_level_monitor(study, today=day(40))
+    assert (dl2.evaluable, dl2.confirmed, dl2.decision.value, dl2.rate_text, dl2.recommended) == (
+        9,
+        3,
+        "expansion_stop",
+        "33.3% (7.5–70.1%)",
+        False,
+    )
+    assert [r.value for r in enrolment_acknowledgement(study, "DL2", today=day(40))] == ["stop_and_review"]
+    assert enrolment_acknowledgement(study, "DL1", today=day(40)) == []

@@ -62,4 +62,8 @@ def test_monitor_rows_per_dose_level(candidate, users_a):
     assert [row["dose_level"] for row in rows] == ["DL1", "DL2", "DL3"]
     dl2 = rows[1]
     assert (dl2["enrolled"], dl2["infused"], dl2["awaiting_adjudication"], dl2["pending"]) == (1, 1, 1, True)
+    # issue 30: d/n with its exact CI in percent (none evaluable yet), the recommended dose, and
+    # why enrolling there needs the investigator's acknowledgement (§3.1)
+    assert (dl2["dlt_rate_percent"], dl2["ci_lower_percent"], dl2["recommended_dose"]) == (None, None, False)
+    assert dl2["acknowledgement_needed"] == ["awaiting_adjudication"]
     assert send(token_client(users_a["study_admin"]), "GET", "/api/v1/dlt-monitor/").status_code == 403
