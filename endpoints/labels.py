@@ -35,7 +35,11 @@ TABLE_TITLES = {
     "rfs_summary": _("Relapse-free survival: summary (median by the midpoint rule, Brookmeyer–Crowley 95% CI)"),
     "dor_km": _("Duration of response: Kaplan–Meier estimate (Greenwood, log(−log) 95% CI)"),
     "dor_summary": _("Duration of response: summary (median by the midpoint rule, Brookmeyer–Crowley 95% CI)"),
-    "relapse_cif": _("Cumulative incidence of relapse, non-relapse death competing (Aalen–Johansen)"),
+    "relapse_cif": _(
+        "Cumulative incidence of relapse, non-relapse death competing (Aalen–Johansen, infinitesimal-jackknife "
+        "variance, log 95% CI)"
+    ),
+    "at_risk": _("Numbers at risk of every curve by month"),
     "relapse_cif_summary": _("Cumulative incidence of relapse: summary"),
     "hsct_sensitivity": _("Time to event, sensitivity analysis for HSCT"),
 }

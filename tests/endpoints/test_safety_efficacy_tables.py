@@ -472,7 +472,7 @@ def test_the_cut_is_loaded_in_a_fixed_number_of_queries(study, django_assert_num
     with django_assert_num_queries(24):
         data, _version, _digest = load_cut(world.study, cutoff=CUTOFF, at=now())
     assert (len(data.subjects), len(data.crs_episodes), len(data.dlt_candidates)) == (4, 3, 1)
-    assert len(services.BUILDERS) == 5 + 7 + 17
+    assert len(services.BUILDERS) == 5 + 7 + 18  # + at_risk (issue 30)
 
 
 def test_the_api_serves_each_table_as_json_csv_and_xlsx(study, client, api_token):
