@@ -24,8 +24,10 @@ from django.utils.translation import gettext as _
 from psycopg2 import sql
 
 from adverse_events.dlt import CandidateStatus, DltCandidate, DoseLevelDecision
+from adverse_events.grade_course import course_of
 from adverse_events.models import AdverseEvent, CrsAssessment, IcansAssessment
 from adverse_events.toxicities import GvhdStaging
+from clinical import ae_course
 from clinical import dlt as rules
 from clinical.escalation import (
     AcknowledgementReason,
@@ -121,15 +123,7 @@ def detect_for_subject(subject: Subject, *, today: date | None = None) -> list[r
         IcansAssessment.objects.filter(subject=subject, entered_in_error=False).values_list("study_day", "grade")
     )
     courses = [
-        rules.AeCourse(
-            ae_id=ae.pk,
-            term=ae.ctcae_term,
-            soc=ae.soc,
-            grade=ae.grade,
-            onset_day=ae.onset_study_day,
-            back_to_grade1_day=ae.resolution_study_day,
-            from_crs_or_icans=ae.crs_episode_id is not None or ae.icans_episode_id is not None,
-        )
+        _ae_course(ae, day0)
         for ae in AdverseEvent.objects.filter(subject=subject, entered_in_error=False, onset_study_day__isnull=False)
     ]
     death = Death.objects.filter(subject=subject, entered_in_error=False).first()
@@ -258,6 +252,27 @@ def refresh_candidates(subjects: Any, *, study: Study, today: date | None = None
         recompute_candidates(subject=subject, today=today)
         count += 1
     return count
+
+
+def _ae_course(ae: AdverseEvent, day0: date | None) -> rules.AeCourse:
+    """The AE as the DLT rule reads it, from its dated grade course (issue 30): the grade ≥ 3
+    spell's worst grade, the day it began, and the day it was next back to ≤ 1."""
+    spell = ae_course.first_severe_spell(course_of(ae), resolution=ae.resolution_date)
+    if spell is None or day0 is None:
+        back, severe_from, grade = ae.resolution_study_day, None, ae.grade
+    else:
+        back = None if spell.back_to_grade1 is None else study_day(spell.back_to_grade1, day0)
+        severe_from, grade = study_day(spell.from_date, day0), spell.grade
+    return rules.AeCourse(
+        ae_id=ae.pk,
+        term=ae.ctcae_term,
+        soc=ae.soc,
+        grade=grade,
+        onset_day=ae.onset_study_day,
+        back_to_grade1_day=back,
+        from_crs_or_icans=ae.crs_episode_id is not None or ae.icans_episode_id is not None,
+        severe_from_day=severe_from,
+    )
 
 
 # --- the monitor ---------------------------------------------------------------------------------

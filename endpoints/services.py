@@ -26,8 +26,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from adverse_events.dlt import DltCandidate
+from adverse_events.grade_course import course_of_row
 from adverse_events.models import AdverseEvent, CrsAssessment, CrsEpisode, IcansAssessment, IcansEpisode
 from adverse_events.toxicities import GvhdStaging, IcahtDerivation, IecHsAssessment
+from clinical.ae_course import max_grade_until
 from clinical.protocol import ProtocolChoices
 from crf.audit import audit_context
 from endpoints import files, snapshot, tables, tables_efficacy, tables_toxicity
@@ -236,7 +238,7 @@ def load_cut(study: Study, *, cutoff: date, at: datetime) -> tuple[tables.CutDat
         consents=snapshot.rows_as_of(InformedConsent, at, subject_id__in=ids),
         collections=snapshot.rows_as_of(CellCollection, at, subject_id__in=ids),
         infusions=snapshot.rows_as_of(Infusion, at, subject_id__in=ids),
-        adverse_events=snapshot.rows_as_of(AdverseEvent, at, subject_id__in=ids),
+        adverse_events=[at_cutoff(row, cutoff) for row in snapshot.rows_as_of(AdverseEvent, at, subject_id__in=ids)],
         deaths=snapshot.rows_as_of(Death, at, subject_id__in=ids),
         choices=choices,
         visit_definitions=snapshot.rows_as_of(
@@ -255,6 +257,15 @@ def load_cut(study: Study, *, cutoff: date, at: datetime) -> tuple[tables.CutDat
         ).encode()
     ).hexdigest()
     return data, version, digest
+
+
+def at_cutoff(ae: dict[str, Any], cutoff: date) -> dict[str, Any]:
+    """An AE row as it stood at the cut-off (issue 30): `grade` is the highest grade of its
+    dated course reached on or before the cut-off — a rise after the cut-off does not count —
+    and `grade_at_snapshot` the maximum as recorded at the snapshot."""
+    course = course_of_row(ae)
+    reached = max_grade_until(course, cutoff)
+    return {**ae, "grade_at_snapshot": ae["grade"], "grade": ae["grade"] if reached is None else reached}
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:

@@ -19,10 +19,11 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from clinical.ae_course import from_stored, max_grade_until
 from clinical.protocol import ProtocolChoices
 from clinical.stats import clopper_pearson
 
@@ -317,14 +318,18 @@ def exposure(data: CutData, pop: Population) -> dict[str, Any]:
 
 def _teae(data: CutData, pop: Population) -> list[dict[str, Any]]:
     """Treatment-emergent AEs (CLINICAL_SPEC §3): after infusion, onset on or before the cut-off,
-    onset day 0–90 on the Day-0 clock."""
+    onset day 0–90 on the Day-0 clock; each at its maximum grade within days 0–90 (and up to the
+    cut-off) of its dated course (issue 30)."""
     found = []
     for ae in data.adverse_events:
         pk = ae["subject_id"]
         if pk not in pop.infused or ae["onset_date"] > data.cutoff or ae["collection_period"] != "after_infusion":
             continue
         if 0 <= (ae["onset_date"] - pop.day0[pk]).days <= TEAE_LAST_DAY:
-            found.append(ae)
+            until = min(data.cutoff, pop.day0[pk] + timedelta(days=TEAE_LAST_DAY))
+            course = from_stored(ae.get("grade_course"), onset=ae["onset_date"], grade=ae["grade"])
+            reached = max_grade_until(course, until)
+            found.append(ae if reached is None or reached == ae["grade"] else {**ae, "grade": reached})
     return found
 
 

@@ -315,3 +315,25 @@ def test_expansion_stop_and_review_needs_the_enrolment_acknowledgement(infused, 
     )
     assert [r.value for r in enrolment_acknowledgement(study, "DL2", today=day(40))] == ["stop_and_review"]
     assert enrolment_acknowledgement(study, "DL1", today=day(40)) == []
+
+
+@pytest.mark.req("ISSUE-30")
+@pytest.mark.parametrize(("back_on_day", "flagged"), [(12, False), (13, True)])
+def test_dlt_rule_reads_the_dated_grade_course(infused, coordinator, back_on_day, flagged):
+    """§3.1 "any other AE of grade ≥ 3 … not back to ≤ 1 within 7 days", read from the course:
+    Hypertension grade 2 from day 2, grade 3 from day 5, grade 1 from day 12 (within 7 days of
+    reaching grade 3: no candidate) or day 13 (one day late: a candidate counted from day 5)."""
+    subject = infused()
+    course = [
+        {"from": day(2).isoformat(), "grade": 2},
+        {"from": day(5).isoformat(), "grade": 3},
+        {"from": day(back_on_day).isoformat(), "grade": 1},
+    ]
+    ae = record_ae(coordinator, subject, ctcae_term="Hypertension", grade=2, onset_date=day(2), grade_course=course)
+    assert (ae.grade, len(ae.grade_course)) == (3, 3)  # the AE's grade is the course's maximum
+    recompute_candidates(subject=subject, today=day(40))
+    found = list(DltCandidate.objects.filter(subject=subject, withdrawn=False).values_list("onset_day", "description"))
+    if flagged:
+        assert found == [(2, "Hypertension grade 3 from day 5, not back to grade ≤ 1 within 7 days")]
+    else:
+        assert found == []
