@@ -300,3 +300,29 @@ def display_table(table: dict[str, Any]) -> dict[str, Any]:
         "headers": [word(c) for c in columns],
         "rows": rows,
     }
+
+
+#: The derived inputs a run records settings versions for (issue 30), as the run page names them.
+INPUT_LABELS = {
+    "crs_assessments": _("CRS assessments"),
+    "crs_episodes": _("CRS episodes"),
+    "icans_assessments": _("ICANS assessments"),
+    "icans_episodes": _("ICANS episodes"),
+    "marrow_assessments": _("Marrow assessments"),
+    "mrd_tests": _("MRD tests"),
+}
+
+
+def input_versions(run_version: int | None, found: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+    """The run page's list: each derived input, its rows per settings version, and whether any
+    was derived under another version than the run's."""
+    rows = []
+    for name, counts in found.items():
+        rows.append(
+            {
+                "label": str(INPUT_LABELS.get(name, name)),
+                "counts": [(version, count) for version, count in counts.items()],
+                "differs": any(version != str(run_version) for version in counts),
+            }
+        )
+    return rows

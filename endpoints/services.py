@@ -152,18 +152,28 @@ def _settings_for(study: Study, at: datetime) -> tuple[int | None, ProtocolChoic
 
 #: What a run reads of each model beyond issue 11's rows: (CutData attribute, model, columns).
 #: Only the columns the tables use are read, to keep a 10,000-subject cut small (bench/).
+EPISODE_COLUMNS = [
+    "subject_id",
+    "number",
+    "onset_date",
+    "last_date",
+    "derived_grade",
+    "adjudicated_grade",
+    "superseded",
+    "settings_version",
+]
 EXTRA_INPUTS: tuple[tuple[str, type[Model], list[str]], ...] = (
-    ("crs_assessments", CrsAssessment, ["subject_id", "assessment_date", "grade"]),
+    ("crs_assessments", CrsAssessment, ["subject_id", "assessment_date", "grade", "settings_version"]),
     (
         "crs_episodes",
         CrsEpisode,
-        ["subject_id", "number", "onset_date", "last_date", "derived_grade", "adjudicated_grade", "superseded"],
+        EPISODE_COLUMNS,
     ),
-    ("icans_assessments", IcansAssessment, ["subject_id", "assessment_date", "grade", "evaluable"]),
+    ("icans_assessments", IcansAssessment, ["subject_id", "assessment_date", "grade", "evaluable", "settings_version"]),
     (
         "icans_episodes",
         IcansEpisode,
-        ["subject_id", "number", "onset_date", "last_date", "derived_grade", "adjudicated_grade", "superseded"],
+        EPISODE_COLUMNS,
     ),
     ("conmeds", ConcomitantMedication, ["subject_id", "category", "start_date", "stop_date"]),
     ("icaht", IcahtDerivation, ["subject_id", "inputs"]),
@@ -185,6 +195,7 @@ EXTRA_INPUTS: tuple[tuple[str, type[Model], list[str]], ...] = (
             "response",
             "adjudicated_response",
             "mrd_status",
+            "settings_version",
         ],
     ),
     (
@@ -199,6 +210,7 @@ EXTRA_INPUTS: tuple[tuple[str, type[Model], list[str]], ...] = (
             "level_pct",
             "sensitivity",
             "cells_analysed",
+            "settings_version",
         ],
     ),
     (
@@ -328,6 +340,7 @@ def compute_run(*, run_id: int, now: datetime | None = None) -> EndpointRun:
             logger.warning("endpoint run %s attempt %s superseded; its results are dropped", run_id, attempt)
             return current
         current.settings_version = version
+        current.input_settings_versions = tables.input_settings_versions(data)
         current.input_sha256 = digest
         current.results_json = document
         current.results_sha256 = hashlib.sha256(document.encode()).hexdigest()

@@ -477,3 +477,28 @@ def canonical_json(value: Any) -> str:
 
     check(value)
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_refuse_floats)
+
+
+#: Inputs stored with the protocol settings version they were derived under (grades, responses).
+DERIVED_INPUTS = (
+    "crs_assessments",
+    "crs_episodes",
+    "icans_assessments",
+    "icans_episodes",
+    "marrow_assessments",
+    "mrd_tests",
+)
+
+
+def input_settings_versions(data: CutData) -> dict[str, dict[str, int]]:
+    """Per derived input, how many of its rows were derived under each settings version
+    ("none": stored before versions were recorded), in version order (issue 30)."""
+    found: dict[str, dict[str, int]] = {}
+    for name in DERIVED_INPUTS:
+        counts: dict[str, int] = defaultdict(int)
+        for row in getattr(data, name):
+            version = row.get("settings_version")
+            counts["none" if version is None else str(version)] += 1
+        if counts:
+            found[name] = dict(sorted(counts.items(), key=lambda item: (item[0] == "none", item[0].zfill(9))))
+    return found
