@@ -45,7 +45,7 @@ from labs.models import LabResult
 from labs.selectors import latest_results
 from response.models import MarrowAssessment
 from study import access
-from study.models import ProtocolSettings
+from study.models import ProtocolSettings, VisitDefinition
 from study.protocol import choices_in_force
 from study.roles import Action
 from subjects.lifecycle import Status
@@ -81,13 +81,26 @@ def _anc_plt_grade(value: rules.Decimal | None, grade4_below: rules.Decimal) -> 
     return 4 if value < grade4_below else 0
 
 
+def assessment_window(study_id: int, window_days: int) -> tuple[int, int]:
+    """(days before, days after) of the schedule's infusion-anchored visit on the DLT window's
+    last day (§3.1 "plus that visit's window", §7); ±3 days when the schedule has no such visit."""
+    found = (
+        VisitDefinition.objects.filter(study_id=study_id, anchor="infusion", day=window_days)
+        .values_list("window_before", "window_after")
+        .first()
+    )
+    return (DAY28_VISIT_WINDOW, DAY28_VISIT_WINDOW) if found is None else (int(found[0]), int(found[1]))
+
+
 def _day28(subject: Subject, day0: date, window_days: int, as_of_day: int) -> rules.Day28Counts | None:
     """The day-28 assessment (§3.1): last ANC and platelets dated on or before day 28 plus the
-    visit window, counted once they fall inside that visit's window; the marrow of that visit."""
-    if as_of_day < window_days - DAY28_VISIT_WINDOW:
+    visit window (the schedule's), counted once they fall inside that visit's window; the
+    marrow of that visit."""
+    before, after = assessment_window(subject.site.study_id, window_days)
+    if as_of_day < window_days - before:
         return None
-    last = day0 + timedelta(days=window_days + DAY28_VISIT_WINDOW)
-    first = day0 + timedelta(days=window_days - DAY28_VISIT_WINDOW)
+    last = day0 + timedelta(days=window_days + after)
+    first = day0 + timedelta(days=window_days - before)
     latest = latest_results(subject, ["ANC", "PLT"], on_or_before=last)
     anc = latest.get("ANC")
     plt = latest.get("PLT")
@@ -227,13 +240,14 @@ def adjudicate_candidate(
     return row
 
 
-def time_driven_horizon_days(window_days: int) -> int:
+def time_driven_horizon_days(window_days: int, window_after: int = DAY28_VISIT_WINDOW) -> int:
     """How long after day 0 a candidate can still appear with time alone, with no data change
     (§3.1): an AE with onset inside the window that is not back to grade ≤ 1 after its 7 days
     (last: onset on the window's last day, flagged the day after its 7 days), and the day-28
     assessment inside its visit window. Later than this only a data change can alter a
-    subject's candidates, and every data change already re-runs the rules (hooks below)."""
-    return window_days + rules.RECOVERY_DAYS + DAY28_VISIT_WINDOW + 1
+    subject's candidates, and every data change already re-runs the rules (hooks below).
+    `window_after`: the day-28 visit's window after the day, from the schedule (issue 30)."""
+    return window_days + rules.RECOVERY_DAYS + window_after + 1
 
 
 def refresh_candidates(subjects: Any, *, study: Study, today: date | None = None) -> int:
@@ -245,7 +259,8 @@ def refresh_candidates(subjects: Any, *, study: Study, today: date | None = None
     Returns how many subjects were re-run."""
     today = today or _today()
     _row, choices = choices_in_force(study, today)
-    since = today - timedelta(days=time_driven_horizon_days(choices.dlt_window_days))
+    _before, after = assessment_window(study.pk, choices.dlt_window_days)
+    since = today - timedelta(days=time_driven_horizon_days(choices.dlt_window_days, after))
     recent = subjects.filter(site__study=study, infusion_date__isnull=False, infusion_date__gte=since)
     count = 0
     for subject in recent.select_related("site"):

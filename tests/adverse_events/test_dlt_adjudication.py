@@ -337,3 +337,22 @@ def test_dlt_rule_reads_the_dated_grade_course(infused, coordinator, back_on_day
         assert found == [(2, "Hypertension grade 3 from day 5, not back to grade ≤ 1 within 7 days")]
     else:
         assert found == []
+
+
+@pytest.mark.req("ISSUE-30")
+def test_the_day28_window_and_the_refresh_horizon_come_from_the_schedule(infused, study):
+    """§3.1 "day 28 plus that visit's window" (§7): the schedule's day-28 window, not a fixed
+    ±3 days. Horizon = 28 + 7 recovery days + the window after + 1: 39 days with the demo's
+    ±3, 43 once the schedule's day-28 visit allows 7 days after."""
+    from adverse_events.dlt_services import assessment_window, time_driven_horizon_days
+    from study.models import VisitDefinition
+
+    subject = infused()
+    assert assessment_window(study.pk, 28) == (3, 3)
+    assert refresh_candidates(Subject.objects.filter(pk=subject.pk), study=study, today=day(40)) == 0
+    VisitDefinition.objects.filter(study=study, anchor="infusion", day=28).update(window_before=2, window_after=7)
+    assert assessment_window(study.pk, 28) == (2, 7)
+    assert time_driven_horizon_days(28, 7) == 43
+    assert refresh_candidates(Subject.objects.filter(pk=subject.pk), study=study, today=day(40)) == 1
+    assert refresh_candidates(Subject.objects.filter(pk=subject.pk), study=study, today=day(44)) == 0
+    assert assessment_window(study.pk, 30) == (3, 3)  # no visit on that day: the §7 default
