@@ -25,7 +25,7 @@ from typing import Any
 
 from clinical.ae_course import from_stored, max_grade_until
 from clinical.protocol import ProtocolChoices
-from clinical.stats import clopper_pearson
+from clinical.stats import clopper_pearson, percent
 
 #: CLINICAL_SPEC endpoint 1: treatment-emergent AEs with onset day 0–90.
 TEAE_LAST_DAY = 90
@@ -99,14 +99,15 @@ def fixed(value: Decimal | int | float, places: int) -> str:
 
 
 def proportion(category: str, n: int, total: int, population: str, detail: str = "") -> dict[str, Any]:
-    """One n/N row with the percentage (1 decimal) and the exact 95% CI (4 decimals)."""
+    """One n/N row with the percentage and its exact 95% CI, both in percent with one decimal
+    (the one number format of the tables, issue 30)."""
     row: dict[str, Any] = {"category": category, "detail": detail, "n": n, "N": total, "population": population}
     if total == 0:
         row.update(percent="", ci_lower="", ci_upper="")
         return row
     ci = clopper_pearson(n, total)
     row.update(
-        percent=fixed(Decimal(n) * 100 / Decimal(total), 1), ci_lower=fixed(ci.lower, 4), ci_upper=fixed(ci.upper, 4)
+        percent=fixed(Decimal(n) * 100 / Decimal(total), 1), ci_lower=percent(ci.lower), ci_upper=percent(ci.upper)
     )
     return row
 

@@ -120,9 +120,9 @@ CONTRACT_TABLES = [
         "population": "infused",
         "columns": ["category", "detail", "n", "N", "population", "percent", "ci_lower", "ci_upper"],
         "rows": [
-            _proportion("cr_mrd_negative", 6, 10, "60.0", "0.2624", "0.8784"),
-            _proportion("cr_mrd_positive_or_unknown", 1, 10, "10.0", "0.0025", "0.4450"),
-            _proportion("nr", 3, 10, "30.0", "0.0667", "0.6525"),
+            _proportion("cr_mrd_negative", 6, 10, "60.0", "26.2", "87.8"),
+            _proportion("cr_mrd_positive_or_unknown", 1, 10, "10.0", "0.3", "44.5"),
+            _proportion("nr", 3, 10, "30.0", "6.7", "65.2"),
         ],
     },
     {
@@ -131,8 +131,8 @@ CONTRACT_TABLES = [
         "population": "infused",
         "columns": ["category", "detail", "n", "N", "population", "percent", "ci_lower", "ci_upper"],
         "rows": [
-            _proportion("cr_mrd_negative", 5, 10, "50.0", "0.1871", "0.8129"),
-            _proportion("nr", 5, 10, "50.0", "0.1871", "0.8129"),
+            _proportion("cr_mrd_negative", 5, 10, "50.0", "18.7", "81.3"),
+            _proportion("nr", 5, 10, "50.0", "18.7", "81.3"),
         ],
     },
     {
