@@ -408,7 +408,8 @@ MONITOR_INPUTS = (
     (DltCandidate, "adverse_events"),
     (ProtocolSettings, "study"),
 )
-#: A cached monitor is recomputed at least this often even with no change (seconds).
+#: A cached monitor is recomputed at least this often even with no change (seconds). The key
+#: carries a version ("v2": issue 30 added the CI, MTD and expansion fields to LevelRow).
 MONITOR_CACHE_SECONDS = 15 * 60
 
 
@@ -421,7 +422,7 @@ def _monitor_fingerprint(study: Study, today: date) -> str:
         query = sql.SQL("SELECT {}").format(sql.SQL(", ").join(newest_of.format(sql.Identifier(t)) for t in tables))
         cursor.execute(query.as_string(cursor.cursor))  # table names quoted as identifiers
         newest = cursor.fetchone()
-    return f"dlt-monitor:{study.pk}:{today.isoformat()}:" + ":".join(str(key) for key in newest)
+    return f"dlt-monitor:v2:{study.pk}:{today.isoformat()}:" + ":".join(str(key) for key in newest)
 
 
 def dose_level_monitor(study: Study, *, today: date | None = None) -> list[LevelRow]:
