@@ -262,8 +262,8 @@ def test_toxicity_and_dlt_tables(study):
     ] == [("DL1", 1, 1, 1, 0, "enrolling"), ("DL2", 3, 3, 3, 1, "expand_to_6"), ("DL3", 0, 0, 0, 0, "enrolling")]
     assert (dl["DL2"]["percent"], dl["DL2"]["ci_lower"], dl["DL2"]["ci_upper"], dl["DL2"]["pending"]) == (
         "33.3",
-        "0.0084",
-        "0.9057",
+        "0.8",
+        "90.6",
         "no",
     )
     assert found["dlt_candidates"] == [
