@@ -317,7 +317,8 @@ def input_versions(run_version: int | None, found: dict[str, dict[str, int]]) ->
     """The run page's list: each derived input, its rows per settings version, and whether any
     was derived under another version than the run's."""
     rows = []
-    for name, counts in found.items():
+    order = {name: index for index, name in enumerate(INPUT_LABELS)}
+    for name, counts in sorted(found.items(), key=lambda item: order.get(item[0], len(order))):
         rows.append(
             {
                 "label": str(INPUT_LABELS.get(name, name)),
