@@ -46,13 +46,19 @@ MESSAGES = {
 
 
 def course_problems(ae: AdverseEvent) -> list[str]:
-    """Translated messages for what is wrong with the entered course (more than one entry)."""
-    if not ae.grade_course or len(ae.grade_course) <= 1 or ae.onset_date is None:
+    """Translated messages for what is wrong with the entered course: a shape that is not a list
+    of {"from": date, "grade": n} (from the API), then, for more than one entry, the rules of
+    clinical.ae_course.problems. A single entry is replaced by the onset and grade on save."""
+    if ae.grade_course in (None, [], ""):
         return []
     try:
+        if not isinstance(ae.grade_course, list):
+            raise TypeError
         entered = _as_entered(ae.grade_course)
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, AttributeError):
         return [_("Each line of the course needs a date (YYYY-MM-DD) and a grade.")]
+    if len(entered) <= 1 or ae.onset_date is None:
+        return []
     codes = ae_course.problems(entered, onset=ae.onset_date, resolution=ae.resolution_date)
     return [str(MESSAGES[code]) for code in codes]
 

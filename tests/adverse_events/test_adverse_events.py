@@ -200,3 +200,14 @@ def test_the_ae_form_takes_the_course_of_the_grade(infused, coordinator, login):
     )
     edit = client.get(f"/subjects/{subject.pk}/forms/AE/{ae.pk}/").content.decode()
     assert "2026-03-23 2\n2026-03-27 3\n2026-04-02 1" in edit
+
+
+@pytest.mark.req("ISSUE-30")
+@pytest.mark.parametrize("course", [{"from": "2026-03-22"}, "2026-03-22 2", [{"when": "2026-03-22", "grade": 2}], [3]])
+def test_a_course_of_the_wrong_shape_is_a_field_error_not_a_crash(infused, coordinator, course):
+    """What the API may send: anything but a list of {"from", "grade"} is refused on the field."""
+    subject = infused()
+    with pytest.raises(ValidationError) as caught:
+        record_ae(coordinator, subject, ctcae_term="Nausea", grade=1, onset_date=date(2026, 3, 22), grade_course=course)
+    assert "needs a date (YYYY-MM-DD) and a grade" in " ".join(caught.value.message_dict["grade_course"])
+    assert not AdverseEvent.objects.filter(subject=subject).exists()
