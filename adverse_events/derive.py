@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Min
 from django.utils.translation import gettext as _
 
+from adverse_events import grade_course
 from adverse_events.models import AdverseEvent, CollectionPeriod, CrsAssessment, GradeScale, IcansAssessment
 from adverse_events.rules import CAPD_FIELDS, CRS_INPUT_FIELDS, ICE_FIELDS, crs_input, icans_input
 from adverse_events.selectors import medication_exposures
@@ -75,6 +76,7 @@ def derive_adverse_event(ae: AdverseEvent) -> dict[str, Any]:
         "collection_period": collection_period(
             onset=ae.onset_date, ld_start=first_lymphodepletion_date(subject), infusion=subject.infusion_date
         ),
+        **grade_course.derived_fields(ae),  # the dated course and its maximum (issue 30)
     }
 
 

@@ -22,6 +22,7 @@ from rest_framework.response import Response
 
 from adverse_events import dlt_services
 from adverse_events.dlt import DltCandidate
+from clinical.stats import percent
 from crf.api import CONDITIONAL_ERRORS, IF_MATCH, as_api_error, precondition, version_etag
 from study import access
 from study.roles import Action
@@ -141,9 +142,22 @@ class DoseLevelRowSerializer(serializers.Serializer):  # type: ignore[type-arg]
     to_replace = serializers.IntegerField()
     awaiting_adjudication = serializers.IntegerField()
     confirmed_dlts = serializers.IntegerField()
-    decision = serializers.CharField()
+    dlt_rate_percent = serializers.CharField(
+        allow_null=True, help_text="confirmed DLTs / evaluable, percent with one decimal (null: none evaluable)"
+    )
+    ci_lower_percent = serializers.CharField(allow_null=True, help_text="exact (Clopper–Pearson) 95% CI, percent")
+    ci_upper_percent = serializers.CharField(allow_null=True, help_text="exact (Clopper–Pearson) 95% CI, percent")
+    decision = serializers.CharField(
+        help_text="escalate, expand_to_6, above_mtd, mtd, enrolling, expansion_continue or expansion_stop (§3.1)"
+    )
     pending = serializers.BooleanField()
     rule = serializers.CharField()
+    recommended_dose = serializers.BooleanField(help_text="this level is the MTD / recommended dose (§3.1)")
+    acknowledgement_needed = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="why enrolling here needs the investigator's acknowledgement: above_mtd, stop_and_review, "
+        "awaiting_adjudication (empty: none)",
+    )
     decision_changed_at = serializers.DateTimeField()
 
 
@@ -178,9 +192,14 @@ class DltMonitorViewSet(viewsets.ViewSet):
                 "to_replace": row.to_replace,
                 "awaiting_adjudication": row.awaiting,
                 "confirmed_dlts": row.confirmed,
+                "dlt_rate_percent": percent(row.rate.estimate) if row.rate else None,
+                "ci_lower_percent": percent(row.rate.lower) if row.rate else None,
+                "ci_upper_percent": percent(row.rate.upper) if row.rate else None,
                 "decision": row.result.decision.value if row.result else "",
                 "pending": bool(row.result and row.result.pending),
                 "rule": row.result.rule if row.result else "",
+                "recommended_dose": row.recommended,
+                "acknowledgement_needed": [reason.value for reason in row.acknowledgement],
                 "decision_changed_at": row.changed_at,
             }
             for row in dlt_services.dose_level_monitor(studies[0])

@@ -25,17 +25,28 @@ from django.utils.translation import gettext_noop
 from psycopg2 import sql
 
 from adverse_events.dlt import CandidateStatus, DltCandidate, DoseLevelDecision
+from adverse_events.grade_course import course_of
 from adverse_events.models import AdverseEvent, CrsAssessment, IcansAssessment
 from adverse_events.toxicities import GvhdStaging
+from clinical import ae_course
 from clinical import dlt as rules
-from clinical.escalation import Decision, EscalationResult
+from clinical.escalation import (
+    AcknowledgementReason,
+    Decision,
+    EscalationResult,
+    LevelCount,
+    acknowledgement_reasons,
+    cleared_by_three_plus_three,
+    recommended_dose,
+)
 from clinical.schedule import study_day
+from clinical.stats import Proportion, clopper_pearson, percent_with_ci
 from crf.services import dependants_of
 from labs.models import LabResult
 from labs.selectors import latest_results
 from response.models import MarrowAssessment
 from study import access
-from study.models import ProtocolSettings
+from study.models import ProtocolSettings, VisitDefinition
 from study.protocol import choices_in_force
 from study.roles import Action
 from subjects.lifecycle import Status
@@ -72,13 +83,26 @@ def _anc_plt_grade(value: rules.Decimal | None, grade4_below: rules.Decimal) -> 
     return 4 if value < grade4_below else 0
 
 
+def assessment_window(study_id: int, window_days: int) -> tuple[int, int]:
+    """(days before, days after) of the schedule's infusion-anchored visit on the DLT window's
+    last day (§3.1 "plus that visit's window", §7); ±3 days when the schedule has no such visit."""
+    found = (
+        VisitDefinition.objects.filter(study_id=study_id, anchor="infusion", day=window_days)
+        .values_list("window_before", "window_after")
+        .first()
+    )
+    return (DAY28_VISIT_WINDOW, DAY28_VISIT_WINDOW) if found is None else (int(found[0]), int(found[1]))
+
+
 def _day28(subject: Subject, day0: date, window_days: int, as_of_day: int) -> rules.Day28Counts | None:
     """The day-28 assessment (§3.1): last ANC and platelets dated on or before day 28 plus the
-    visit window, counted once they fall inside that visit's window; the marrow of that visit."""
-    if as_of_day < window_days - DAY28_VISIT_WINDOW:
+    visit window (the schedule's), counted once they fall inside that visit's window; the
+    marrow of that visit."""
+    before, after = assessment_window(subject.site.study_id, window_days)
+    if as_of_day < window_days - before:
         return None
-    last = day0 + timedelta(days=window_days + DAY28_VISIT_WINDOW)
-    first = day0 + timedelta(days=window_days - DAY28_VISIT_WINDOW)
+    last = day0 + timedelta(days=window_days + after)
+    first = day0 + timedelta(days=window_days - before)
     latest = latest_results(subject, ["ANC", "PLT"], on_or_before=last)
     anc = latest.get("ANC")
     plt = latest.get("PLT")
@@ -114,15 +138,7 @@ def detect_for_subject(subject: Subject, *, today: date | None = None) -> list[r
         IcansAssessment.objects.filter(subject=subject, entered_in_error=False).values_list("study_day", "grade")
     )
     courses = [
-        rules.AeCourse(
-            ae_id=ae.pk,
-            term=ae.ctcae_term,
-            soc=ae.soc,
-            grade=ae.grade,
-            onset_day=ae.onset_study_day,
-            back_to_grade1_day=ae.resolution_study_day,
-            from_crs_or_icans=ae.crs_episode_id is not None or ae.icans_episode_id is not None,
-        )
+        _ae_course(ae, day0)
         for ae in AdverseEvent.objects.filter(subject=subject, entered_in_error=False, onset_study_day__isnull=False)
     ]
     death = Death.objects.filter(subject=subject, entered_in_error=False).first()
@@ -229,13 +245,14 @@ def adjudicate_candidate(
     return row
 
 
-def time_driven_horizon_days(window_days: int) -> int:
+def time_driven_horizon_days(window_days: int, window_after: int = DAY28_VISIT_WINDOW) -> int:
     """How long after day 0 a candidate can still appear with time alone, with no data change
     (§3.1): an AE with onset inside the window that is not back to grade ≤ 1 after its 7 days
     (last: onset on the window's last day, flagged the day after its 7 days), and the day-28
     assessment inside its visit window. Later than this only a data change can alter a
-    subject's candidates, and every data change already re-runs the rules (hooks below)."""
-    return window_days + rules.RECOVERY_DAYS + DAY28_VISIT_WINDOW + 1
+    subject's candidates, and every data change already re-runs the rules (hooks below).
+    `window_after`: the day-28 visit's window after the day, from the schedule (issue 30)."""
+    return window_days + rules.RECOVERY_DAYS + window_after + 1
 
 
 def refresh_candidates(subjects: Any, *, study: Study, today: date | None = None) -> int:
@@ -247,13 +264,35 @@ def refresh_candidates(subjects: Any, *, study: Study, today: date | None = None
     Returns how many subjects were re-run."""
     today = today or _today()
     _row, choices = choices_in_force(study, today)
-    since = today - timedelta(days=time_driven_horizon_days(choices.dlt_window_days))
+    _before, after = assessment_window(study.pk, choices.dlt_window_days)
+    since = today - timedelta(days=time_driven_horizon_days(choices.dlt_window_days, after))
     recent = subjects.filter(site__study=study, infusion_date__isnull=False, infusion_date__gte=since)
     count = 0
     for subject in recent.select_related("site"):
         recompute_candidates(subject=subject, today=today)
         count += 1
     return count
+
+
+def _ae_course(ae: AdverseEvent, day0: date | None) -> rules.AeCourse:
+    """The AE as the DLT rule reads it, from its dated grade course (issue 30): the grade ≥ 3
+    spell's worst grade, the day it began, and the day it was next back to ≤ 1."""
+    spell = ae_course.first_severe_spell(course_of(ae), resolution=ae.resolution_date)
+    if spell is None or day0 is None:
+        back, severe_from, grade = ae.resolution_study_day, None, ae.grade
+    else:
+        back = None if spell.back_to_grade1 is None else study_day(spell.back_to_grade1, day0)
+        severe_from, grade = study_day(spell.from_date, day0), spell.grade
+    return rules.AeCourse(
+        ae_id=ae.pk,
+        term=ae.ctcae_term,
+        soc=ae.soc,
+        grade=grade,
+        onset_day=ae.onset_study_day,
+        back_to_grade1_day=back,
+        from_crs_or_icans=ae.crs_episode_id is not None or ae.icans_episode_id is not None,
+        severe_from_day=severe_from,
+    )
 
 
 # --- the monitor ---------------------------------------------------------------------------------
@@ -272,10 +311,27 @@ class LevelRow:
     result: EscalationResult | None = None
     changed_at: Any = None
     replace_subjects: list[tuple[Subject, str]] = field(default_factory=list)
+    #: (infusion date, pk, confirmed DLT) of each evaluable subject: the 3+3 part reads the
+    #: first six in infusion order to know whether the level was cleared before expansion.
+    evaluable_order: list[tuple[date, int, bool]] = field(default_factory=list)
+    #: d/n with its exact (Clopper–Pearson) 95% CI; None without an evaluable subject.
+    rate: Proportion | None = None
+    #: This level is the MTD / recommended dose (§3.1).
+    recommended: bool = False
 
     @property
     def decision(self) -> Decision | None:
         return self.result.decision if self.result else None
+
+    @property
+    def rate_text(self) -> str:
+        """d/n as a percentage with its exact CI, one decimal ("0.0% (0.0–30.8%)")."""
+        return percent_with_ci(self.rate) if self.rate else ""
+
+    @property
+    def acknowledgement(self) -> list[AcknowledgementReason]:
+        """Why enrolling at this level needs the investigator's acknowledgement (§3.1)."""
+        return acknowledgement_reasons(self.result) if self.result else []
 
 
 @dataclass(frozen=True)
@@ -357,7 +413,8 @@ MONITOR_INPUTS = (
     (DltCandidate, "adverse_events"),
     (ProtocolSettings, "study"),
 )
-#: A cached monitor is recomputed at least this often even with no change (seconds).
+#: A cached monitor is recomputed at least this often even with no change (seconds). The key
+#: carries a version ("v2": issue 30 added the CI, MTD and expansion fields to LevelRow).
 MONITOR_CACHE_SECONDS = 15 * 60
 
 
@@ -370,7 +427,7 @@ def _monitor_fingerprint(study: Study, today: date) -> str:
         query = sql.SQL("SELECT {}").format(sql.SQL(", ").join(newest_of.format(sql.Identifier(t)) for t in tables))
         cursor.execute(query.as_string(cursor.cursor))  # table names quoted as identifiers
         newest = cursor.fetchone()
-    return f"dlt-monitor:{study.pk}:{today.isoformat()}:" + ":".join(str(key) for key in newest)
+    return f"dlt-monitor:v2:{study.pk}:{today.isoformat()}:" + ":".join(str(key) for key in newest)
 
 
 def dose_level_monitor(study: Study, *, today: date | None = None) -> list[LevelRow]:
@@ -449,6 +506,7 @@ def _compute_monitor(study: Study, *, today: date) -> list[LevelRow]:
         if evaluability.status is rules.Evaluability.EVALUABLE:
             row.evaluable += 1
             row.confirmed += 1 if pk in confirmed_days else 0
+            row.evaluable_order.append((day0, pk, pk in confirmed_days))
         elif evaluability.status is rules.Evaluability.TO_REPLACE:
             row.to_replace += 1
             # the subject as read (no further query): which one to replace, and why
@@ -474,9 +532,27 @@ def _compute_monitor(study: Study, *, today: date) -> list[LevelRow]:
             confirmed_dlts=min(row.confirmed, row.evaluable),
             pending_candidates=row.awaiting,
             is_highest_level=code == highest,
+            cleared=cleared_by_three_plus_three([dlt for _day0, _pk, dlt in sorted(row.evaluable_order)]),
         )
+        row.rate = clopper_pearson(row.confirmed, row.evaluable) if row.evaluable else None
         row.changed_at = _remember_decision(study, code, row.result)
+    mtd = recommended_dose([LevelCount(lv.code, rows[lv.code].evaluable, rows[lv.code].confirmed) for lv in ordered])
+    if mtd is not None:
+        rows[mtd].recommended = True
     return [rows[level.code] for level in levels]
+
+
+def enrolment_acknowledgement(
+    study: Study, dose_level: str, *, today: date | None = None
+) -> list[AcknowledgementReason]:
+    """Why enrolling a subject at `dose_level` now needs the investigator's explicit
+    acknowledgement (§3.1): the level's decision is "above MTD" or "expansion: stop and
+    review", or one of its candidates awaits adjudication. Empty: none needed. Enrolment
+    (the casebook) records the acknowledgement with the subject."""
+    for row in dose_level_monitor(study, today=today):
+        if row.code == dose_level:
+            return row.acknowledgement
+    return []
 
 
 def _remember_decision(study: Study, code: str, result: EscalationResult) -> Any:

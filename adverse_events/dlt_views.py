@@ -98,6 +98,7 @@ def dlt_monitor(request: HttpRequest) -> HttpResponse:
         {
             "study": study,
             "levels": levels,
+            "recommended": next((row.code for row in levels if row.recommended), None),
             "awaiting": awaiting.object_list,
             "awaiting_page": awaiting,
             "adjudicated": adjudicated.object_list,

@@ -10,6 +10,7 @@ from django.urls import reverse_lazy
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
+from adverse_events.grade_course import GradeCourseField
 from adverse_events.models import AdverseEvent, CrsAssessment, IcansAssessment, IcansDomainChoice, Vasopressor
 from adverse_events.toxicities import GvhdStaging, IecHsAssessment, IecHsTreatment, Infection
 from crf.forms import CrfFormBase, form_base
@@ -41,6 +42,23 @@ class AdverseEventFormBase(CrfFormBase):
         super().__init__(*args, **kwargs)
         self.fields["ctcae_term"].widget = TermPickerInput()
         self.fields["grade"].widget = forms.NumberInput(attrs={"min": 1, "max": 5})
+        if "grade_course" in self.fields:  # the dated course of the grade (issue 30)
+            model_field = self.fields["grade_course"]
+            self.fields["grade_course"] = GradeCourseField(
+                label=model_field.label, help_text=model_field.help_text, required=False
+            )
+            self.fields["grade"].required = False
+            self.fields["grade"].help_text = _("The highest grade; filled from the course when you give one.")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        course = cleaned.get("grade_course") or []
+        grades = [entry["grade"] for entry in course]
+        if grades:
+            cleaned["grade"] = max(grades)
+        elif cleaned.get("grade") in (None, "") and "grade" not in self.errors:
+            self.add_error("grade", _("Give the grade, or the course of the grade."))
+        return cleaned
 
 
 class LiveGradeMedia:

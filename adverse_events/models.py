@@ -96,6 +96,17 @@ class AdverseEvent(CrfInstance):
     )
     onset_date = models.DateField(_("onset date"))
     resolution_date = models.DateField(_("resolution date"), null=True, blank=True)
+    #: Each grade change, dated: [{"from": "YYYY-MM-DD", "grade": n}, …] in date order, the first on
+    #: the onset date (clinical.ae_course; issue 30). `grade` is its maximum.
+    grade_course = models.JSONField(
+        _("course of the grade"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "One line per change of grade: the date it began, then the grade (e.g. 2026-03-25 3). "
+            "The first line is the onset date; the AE's grade is the highest. Leave empty when the grade never changed."
+        ),
+    )
     serious_death = models.BooleanField(_("serious: results in death"), default=False)
     serious_life_threatening = models.BooleanField(_("serious: life-threatening"), default=False)
     serious_hospitalisation = models.BooleanField(_("serious: requires or prolongs hospitalisation"), default=False)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from django.utils.translation import gettext as _
 
+from adverse_events import grade_course
 from clinical import crs as crs_rules
 from clinical import ctcae
 from clinical import icans as icans_rules
@@ -53,6 +54,14 @@ def ae_problems(ae: AdverseEvent) -> dict[str, str]:
         errors["outcome"] = _("Grade 5 is death related to the AE: the outcome must be fatal.")
     if ae.onset_date and ae.resolution_date and ae.resolution_date < ae.onset_date:
         errors["resolution_date"] = _("The resolution date cannot be before the onset date.")
+    course = grade_course.course_problems(ae)
+    if not course and ae.grade_course and len(ae.grade_course) > 1 and not ae.system_owned:
+        for entry in ae.grade_course:  # every grade of the course must exist for the term (§3)
+            if int(entry["grade"]) not in term.grades:
+                course.append(grade_problem_message(term, int(entry["grade"])))
+                break
+    if course:
+        errors["grade_course"] = " ".join(course)
     return errors
 
 

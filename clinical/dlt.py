@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 
-from clinical.escalation import EscalationResult, three_plus_three
+from clinical.escalation import EscalationResult, dose_level_decision
 
 #: §3.1 haematologic exclusion: every term of this SOC ...
 BLOOD_SOC = "Blood and lymphatic system disorders"
@@ -62,7 +62,10 @@ class Candidate:
 @dataclass(frozen=True)
 class AeCourse:
     """An AE as the DLT rule sees it: term, SOC, (adjudicated) maximum grade, onset study day,
-    and the study day it was back to grade ≤ 1 (its resolution), None while it is not."""
+    and the study day it was back to grade ≤ 1 (its resolution, or the dated course's first
+    change to ≤ 1 after it reached grade ≥ 3), None while it is not. `severe_from_day` is the
+    study day its course reached grade ≥ 3 (the 7 days count from there; the onset day when
+    the AE had one grade throughout)."""
 
     ae_id: int
     term: str
@@ -71,6 +74,7 @@ class AeCourse:
     onset_day: int
     back_to_grade1_day: int | None
     from_crs_or_icans: bool = False
+    severe_from_day: int | None = None
 
 
 @dataclass(frozen=True)
@@ -190,7 +194,8 @@ def detect_candidates(
             continue
         if ae.term.casefold() in expected:
             continue
-        deadline = ae.onset_day + RECOVERY_DAYS
+        severe_from = ae.onset_day if ae.severe_from_day is None else ae.severe_from_day
+        deadline = severe_from + RECOVERY_DAYS
         if ae.back_to_grade1_day is not None and ae.back_to_grade1_day <= deadline:
             continue
         if ae.back_to_grade1_day is None and as_of_day <= deadline:
@@ -200,8 +205,7 @@ def detect_candidates(
                 Criterion.OTHER_AE,
                 f"ae:{ae.ae_id}",
                 ae.onset_day,
-                f"{ae.term} grade {ae.grade} from day {ae.onset_day}, "
-                f"not back to grade ≤ 1 within {RECOVERY_DAYS} days",
+                f"{ae.term} grade {ae.grade} from day {severe_from}, not back to grade ≤ 1 within {RECOVERY_DAYS} days",
             )
         )
     if death_day is not None and 0 <= death_day <= window_days and not death_from_progression:
@@ -259,16 +263,25 @@ def dlt_evaluable(
 
 
 def escalation_decision(
-    *, rule: str, evaluable: int, confirmed_dlts: int, pending_candidates: int, is_highest_level: bool
+    *,
+    rule: str,
+    evaluable: int,
+    confirmed_dlts: int,
+    pending_candidates: int,
+    is_highest_level: bool,
+    cleared: bool = True,
 ) -> EscalationResult:
-    """The decision of one dose level under the configured rule (§3.1; only 3+3 is defined)."""
+    """The decision of one dose level under the configured rule (§3.1; only 3+3 is defined):
+    the 3+3 part up to six evaluable, the expansion rule beyond six at a level the 3+3 part
+    cleared (`cleared`, see `clinical.escalation.dose_level_decision`)."""
     if rule != "3+3":
         raise ValueError(f"escalation rule {rule!r} is not implemented")
-    return three_plus_three(
+    return dose_level_decision(
         evaluable=evaluable,
         confirmed_dlts=confirmed_dlts,
         pending_candidates=pending_candidates,
         is_highest_level=is_highest_level,
+        cleared=cleared,
     )
 
 

@@ -13,6 +13,7 @@ x = n; R's ``binom.test`` and SAS's ``EXACT BINOMIAL`` give the same interval.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
 from scipy.stats import beta
 
@@ -48,3 +49,15 @@ def clopper_pearson(successes: int, total: int, *, conf_level: float = CONF_LEVE
     lower = 0.0 if successes == 0 else float(beta.ppf(tail, successes, total - successes + 1))
     upper = 1.0 if successes == total else float(beta.ppf(1 - tail, successes + 1, total - successes))
     return Proportion(successes=successes, total=total, lower=lower, upper=upper, conf_level=conf_level)
+
+
+def percent(value: float, places: int = 1) -> str:
+    """A proportion as a percentage with `places` decimals, rounded half up from its decimal
+    expansion (0.30849 → "30.8"): the one number format of every table (issue 30)."""
+    quantum = Decimal(1).scaleb(-places)
+    return str((Decimal(repr(float(value))) * 100).quantize(quantum, rounding=ROUND_HALF_UP))
+
+
+def percent_with_ci(proportion: Proportion) -> str:
+    """The estimate with its CI, all in percent with one decimal: "0.0% (0.0–30.8%)"."""
+    return f"{percent(proportion.estimate)}% ({percent(proportion.lower)}–{percent(proportion.upper)}%)"

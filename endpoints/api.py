@@ -46,6 +46,7 @@ class EndpointRunSerializer(serializers.ModelSerializer[EndpointRun]):
             "cutoff_date",
             "snapshot_at",
             "settings_version",
+            "input_settings_versions",
             "input_sha256",
             "code_version",
             "status",

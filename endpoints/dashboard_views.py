@@ -198,6 +198,7 @@ def _run_plot_svg(run: EndpointRun, name: str) -> str | None:
             gid="km",
         )
     if name == "relapse-cif" and "relapse_cif" in tables:
+        cif_at_risk = [(float(r["day"]), str(r["relapse_cif"])) for r in tables.get("at_risk", {}).get("rows", [])]
         return plots.step_plot(
             curve=plots.cif_curve(tables["relapse_cif"]["rows"]),
             x_max=x_max,
@@ -212,6 +213,8 @@ def _run_plot_svg(run: EndpointRun, name: str) -> str | None:
             estimate_label=_("Cumulative incidence"),
             band_label=_("Confidence band (95%)"),
             censor_label=_("Censored"),
+            at_risk=cif_at_risk,
+            at_risk_label=_("At risk"),
             gid="cif",
         )
     if name == "response" and ("best_response" in tables or "day28_response" in tables):

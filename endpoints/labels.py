@@ -35,7 +35,11 @@ TABLE_TITLES = {
     "rfs_summary": _("Relapse-free survival: summary (median by the midpoint rule, Brookmeyer–Crowley 95% CI)"),
     "dor_km": _("Duration of response: Kaplan–Meier estimate (Greenwood, log(−log) 95% CI)"),
     "dor_summary": _("Duration of response: summary (median by the midpoint rule, Brookmeyer–Crowley 95% CI)"),
-    "relapse_cif": _("Cumulative incidence of relapse, non-relapse death competing (Aalen–Johansen)"),
+    "relapse_cif": _(
+        "Cumulative incidence of relapse, non-relapse death competing (Aalen–Johansen, infinitesimal-jackknife "
+        "variance, log 95% CI)"
+    ),
+    "at_risk": _("Numbers at risk of every curve by month"),
     "relapse_cif_summary": _("Cumulative incidence of relapse: summary"),
     "hsct_sensitivity": _("Time to event, sensitivity analysis for HSCT"),
 }
@@ -238,6 +242,9 @@ WORDS = {
     "above_mtd": _("Above the MTD"),
     "mtd": _("Maximum tolerated dose"),
     "enrolling": _("Enrolling"),
+    "expansion_continue": _("Expansion: continue"),
+    "expansion_stop": _("Expansion: stop and review"),
+    "recommended_dose": _("Recommended dose (MTD)"),
     "cytopenia": _("Grade 4 cytopenia at the day-28 assessment"),
     "other_ae": _("Other AE grade ≥ 3 not back to ≤ 1 within 7 days"),
     "confirmed": _("Confirmed DLT"),
@@ -258,6 +265,7 @@ CODED = {
     "statistic",
     "decision",
     "pending",
+    "recommended_dose",
     "criterion",
     "status",
     "evaluability",
@@ -292,3 +300,30 @@ def display_table(table: dict[str, Any]) -> dict[str, Any]:
         "headers": [word(c) for c in columns],
         "rows": rows,
     }
+
+
+#: The derived inputs a run records settings versions for (issue 30), as the run page names them.
+INPUT_LABELS = {
+    "crs_assessments": _("CRS assessments"),
+    "crs_episodes": _("CRS episodes"),
+    "icans_assessments": _("ICANS assessments"),
+    "icans_episodes": _("ICANS episodes"),
+    "marrow_assessments": _("Marrow assessments"),
+    "mrd_tests": _("MRD tests"),
+}
+
+
+def input_versions(run_version: int | None, found: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+    """The run page's list: each derived input, its rows per settings version, and whether any
+    was derived under another version than the run's."""
+    rows = []
+    order = {name: index for index, name in enumerate(INPUT_LABELS)}
+    for name, counts in sorted(found.items(), key=lambda item: order.get(item[0], len(order))):
+        rows.append(
+            {
+                "label": str(INPUT_LABELS.get(name, name)),
+                "counts": [(version, count) for version, count in counts.items()],
+                "differs": any(version != str(run_version) for version in counts),
+            }
+        )
+    return rows

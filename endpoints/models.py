@@ -56,6 +56,10 @@ class EndpointRun(models.Model):
         _("snapshot time"), null=True, blank=True, help_text=_("Empty: the moment the run starts.")
     )
     settings_version = models.PositiveIntegerField(_("protocol settings version"), null=True, blank=True)
+    #: The settings versions the derived inputs were derived under, per input: {"crs_assessments":
+    #: {"1": 120, "2": 3}, …} (issue 30): a grade or response stored under an older version than
+    #: the run's is not re-derived; the run page says so.
+    input_settings_versions = models.JSONField(_("settings versions of the derived inputs"), default=dict, blank=True)
     input_sha256 = models.CharField(_("SHA-256 of the inputs"), max_length=64, blank=True)
     code_version = models.CharField(_("code version"), max_length=100, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)

@@ -26,8 +26,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from adverse_events.dlt import DltCandidate
+from adverse_events.grade_course import course_of_row
 from adverse_events.models import AdverseEvent, CrsAssessment, CrsEpisode, IcansAssessment, IcansEpisode
 from adverse_events.toxicities import GvhdStaging, IcahtDerivation, IecHsAssessment
+from clinical.ae_course import max_grade_until
 from clinical.protocol import ProtocolChoices
 from crf.audit import audit_context
 from endpoints import files, snapshot, tables, tables_efficacy, tables_toxicity
@@ -150,18 +152,28 @@ def _settings_for(study: Study, at: datetime) -> tuple[int | None, ProtocolChoic
 
 #: What a run reads of each model beyond issue 11's rows: (CutData attribute, model, columns).
 #: Only the columns the tables use are read, to keep a 10,000-subject cut small (bench/).
+EPISODE_COLUMNS = [
+    "subject_id",
+    "number",
+    "onset_date",
+    "last_date",
+    "derived_grade",
+    "adjudicated_grade",
+    "superseded",
+    "settings_version",
+]
 EXTRA_INPUTS: tuple[tuple[str, type[Model], list[str]], ...] = (
-    ("crs_assessments", CrsAssessment, ["subject_id", "assessment_date", "grade"]),
+    ("crs_assessments", CrsAssessment, ["subject_id", "assessment_date", "grade", "settings_version"]),
     (
         "crs_episodes",
         CrsEpisode,
-        ["subject_id", "number", "onset_date", "last_date", "derived_grade", "adjudicated_grade", "superseded"],
+        EPISODE_COLUMNS,
     ),
-    ("icans_assessments", IcansAssessment, ["subject_id", "assessment_date", "grade", "evaluable"]),
+    ("icans_assessments", IcansAssessment, ["subject_id", "assessment_date", "grade", "evaluable", "settings_version"]),
     (
         "icans_episodes",
         IcansEpisode,
-        ["subject_id", "number", "onset_date", "last_date", "derived_grade", "adjudicated_grade", "superseded"],
+        EPISODE_COLUMNS,
     ),
     ("conmeds", ConcomitantMedication, ["subject_id", "category", "start_date", "stop_date"]),
     ("icaht", IcahtDerivation, ["subject_id", "inputs"]),
@@ -183,6 +195,7 @@ EXTRA_INPUTS: tuple[tuple[str, type[Model], list[str]], ...] = (
             "response",
             "adjudicated_response",
             "mrd_status",
+            "settings_version",
         ],
     ),
     (
@@ -197,6 +210,7 @@ EXTRA_INPUTS: tuple[tuple[str, type[Model], list[str]], ...] = (
             "level_pct",
             "sensitivity",
             "cells_analysed",
+            "settings_version",
         ],
     ),
     (
@@ -236,7 +250,7 @@ def load_cut(study: Study, *, cutoff: date, at: datetime) -> tuple[tables.CutDat
         consents=snapshot.rows_as_of(InformedConsent, at, subject_id__in=ids),
         collections=snapshot.rows_as_of(CellCollection, at, subject_id__in=ids),
         infusions=snapshot.rows_as_of(Infusion, at, subject_id__in=ids),
-        adverse_events=snapshot.rows_as_of(AdverseEvent, at, subject_id__in=ids),
+        adverse_events=[at_cutoff(row, cutoff) for row in snapshot.rows_as_of(AdverseEvent, at, subject_id__in=ids)],
         deaths=snapshot.rows_as_of(Death, at, subject_id__in=ids),
         choices=choices,
         visit_definitions=snapshot.rows_as_of(
@@ -255,6 +269,15 @@ def load_cut(study: Study, *, cutoff: date, at: datetime) -> tuple[tables.CutDat
         ).encode()
     ).hexdigest()
     return data, version, digest
+
+
+def at_cutoff(ae: dict[str, Any], cutoff: date) -> dict[str, Any]:
+    """An AE row as it stood at the cut-off (issue 30): `grade` is the highest grade of its
+    dated course reached on or before the cut-off — a rise after the cut-off does not count —
+    and `grade_at_snapshot` the maximum as recorded at the snapshot."""
+    course = course_of_row(ae)
+    reached = max_grade_until(course, cutoff)
+    return {**ae, "grade_at_snapshot": ae["grade"], "grade": ae["grade"] if reached is None else reached}
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
@@ -317,6 +340,7 @@ def compute_run(*, run_id: int, now: datetime | None = None) -> EndpointRun:
             logger.warning("endpoint run %s attempt %s superseded; its results are dropped", run_id, attempt)
             return current
         current.settings_version = version
+        current.input_settings_versions = tables.input_settings_versions(data)
         current.input_sha256 = digest
         current.results_json = document
         current.results_sha256 = hashlib.sha256(document.encode()).hexdigest()

@@ -19,12 +19,13 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from clinical.ae_course import from_stored, max_grade_until
 from clinical.protocol import ProtocolChoices
-from clinical.stats import clopper_pearson
+from clinical.stats import clopper_pearson, percent
 
 #: CLINICAL_SPEC endpoint 1: treatment-emergent AEs with onset day 0–90.
 TEAE_LAST_DAY = 90
@@ -98,14 +99,15 @@ def fixed(value: Decimal | int | float, places: int) -> str:
 
 
 def proportion(category: str, n: int, total: int, population: str, detail: str = "") -> dict[str, Any]:
-    """One n/N row with the percentage (1 decimal) and the exact 95% CI (4 decimals)."""
+    """One n/N row with the percentage and its exact 95% CI, both in percent with one decimal
+    (the one number format of the tables, issue 30)."""
     row: dict[str, Any] = {"category": category, "detail": detail, "n": n, "N": total, "population": population}
     if total == 0:
         row.update(percent="", ci_lower="", ci_upper="")
         return row
     ci = clopper_pearson(n, total)
     row.update(
-        percent=fixed(Decimal(n) * 100 / Decimal(total), 1), ci_lower=fixed(ci.lower, 4), ci_upper=fixed(ci.upper, 4)
+        percent=fixed(Decimal(n) * 100 / Decimal(total), 1), ci_lower=percent(ci.lower), ci_upper=percent(ci.upper)
     )
     return row
 
@@ -317,14 +319,18 @@ def exposure(data: CutData, pop: Population) -> dict[str, Any]:
 
 def _teae(data: CutData, pop: Population) -> list[dict[str, Any]]:
     """Treatment-emergent AEs (CLINICAL_SPEC §3): after infusion, onset on or before the cut-off,
-    onset day 0–90 on the Day-0 clock."""
+    onset day 0–90 on the Day-0 clock; each at its maximum grade within days 0–90 (and up to the
+    cut-off) of its dated course (issue 30)."""
     found = []
     for ae in data.adverse_events:
         pk = ae["subject_id"]
         if pk not in pop.infused or ae["onset_date"] > data.cutoff or ae["collection_period"] != "after_infusion":
             continue
         if 0 <= (ae["onset_date"] - pop.day0[pk]).days <= TEAE_LAST_DAY:
-            found.append(ae)
+            until = min(data.cutoff, pop.day0[pk] + timedelta(days=TEAE_LAST_DAY))
+            course = from_stored(ae.get("grade_course"), onset=ae["onset_date"], grade=ae["grade"])
+            reached = max_grade_until(course, until)
+            found.append(ae if reached is None or reached == ae["grade"] else {**ae, "grade": reached})
     return found
 
 
@@ -472,3 +478,28 @@ def canonical_json(value: Any) -> str:
 
     check(value)
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_refuse_floats)
+
+
+#: Inputs stored with the protocol settings version they were derived under (grades, responses).
+DERIVED_INPUTS = (
+    "crs_assessments",
+    "crs_episodes",
+    "icans_assessments",
+    "icans_episodes",
+    "marrow_assessments",
+    "mrd_tests",
+)
+
+
+def input_settings_versions(data: CutData) -> dict[str, dict[str, int]]:
+    """Per derived input, how many of its rows were derived under each settings version
+    ("none": stored before versions were recorded), in version order (issue 30)."""
+    found: dict[str, dict[str, int]] = {}
+    for name in DERIVED_INPUTS:
+        counts: dict[str, int] = defaultdict(int)
+        for row in getattr(data, name):
+            version = row.get("settings_version")
+            counts["none" if version is None else str(version)] += 1
+        if counts:
+            found[name] = dict(sorted(counts.items(), key=lambda item: (item[0] == "none", item[0].zfill(9))))
+    return found

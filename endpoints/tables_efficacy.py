@@ -431,6 +431,32 @@ def os_at_risk(data: CutData, pop: Population) -> dict[str, Any]:
     }
 
 
+AT_RISK_CURVES = ("os", "efs", "rfs", "dor", "relapse_cif")
+
+
+def at_risk(data: CutData, pop: Population) -> dict[str, Any]:
+    """Numbers at risk of every curve (OS, EFS, RFS, DOR Kaplan–Meier and the relapse
+    cumulative incidence) at the same time points, months 0–12 on the Day-0 clock: subjects
+    whose follow-up of that curve reaches the day (an event or censoring on the day counts)."""
+    times: dict[str, list[float]] = {e: [o.time for o in observations(data, pop, e)] for e in AT_RISK_CURVES[:-1]}
+    found = endpoints_of(data, pop)
+    times["relapse_cif"] = [found[pk].records.competing.time for pk in sorted(found)]
+    rows = []
+    for month in AT_RISK_MONTHS:
+        day = month_day(month)
+        row: dict[str, Any] = {"month": str(month), "day": str(day)}
+        for curve in AT_RISK_CURVES:
+            row[curve] = sum(1 for t in times[curve] if t >= day)
+        rows.append(row)
+    return {
+        "key": "at_risk",
+        "title": "Numbers at risk of every curve by month",
+        "population": "infused",
+        "columns": ["month", "day", *AT_RISK_CURVES],
+        "rows": rows,
+    }
+
+
 def _cif(data: CutData, pop: Population) -> survival.CumulativeIncidence | None:
     if "cif_relapse" not in pop.cache:
         found = endpoints_of(data, pop)
@@ -443,7 +469,8 @@ def _cif(data: CutData, pop: Population) -> survival.CumulativeIncidence | None:
 def relapse_cif(data: CutData, pop: Population) -> dict[str, Any]:
     """Cumulative incidence of relapse from infusion with non-relapse death competing,
     Aalen–Johansen (never 1 − KM, §5.3). Relapse and death on the same day: relapse is the
-    first event. Confidence intervals are not computed ("")."""
+    first event. 95% CI on the log scale from the infinitesimal-jackknife variance (as R's
+    survfit for multi-state data; `clinical.survival.aalen_johansen`); "" while F = 0."""
     cif = _cif(data, pop)
     rows = [
         {
@@ -453,14 +480,15 @@ def relapse_cif(data: CutData, pop: Population) -> dict[str, Any]:
             "competing": row.competing_events,
             "censored": row.censored,
             "incidence": _p4(row.incidence),
-            "ci_lower": "",
-            "ci_upper": "",
+            "ci_lower": _p4(row.lower),
+            "ci_upper": _p4(row.upper),
         }
         for row in (cif.rows if cif is not None else ())
     ]
     return {
         "key": "relapse_cif",
-        "title": "Cumulative incidence of relapse, non-relapse death competing (Aalen-Johansen)",
+        "title": "Cumulative incidence of relapse, non-relapse death competing "
+        "(Aalen-Johansen, infinitesimal-jackknife variance, log 95% CI)",
         "population": "infused",
         "columns": CIF_COLUMNS,
         "rows": rows,
@@ -471,7 +499,8 @@ def relapse_cif_summary(data: CutData, pop: Population) -> dict[str, Any]:
     """Subjects, relapses, competing non-relapse deaths and the incidence of relapse at 1 year."""
     cif = _cif(data, pop)
     year, _label = _one_year(data)
-    at = cif.at(year) if cif is not None else None
+    found = cif.interval_at(year) if cif is not None else None
+    at = found.incidence if found is not None else None
     relapsed = sum(row.events for row in cif.rows) if cif is not None else 0
     competing = sum(row.competing_events for row in cif.rows) if cif is not None else 0
     subjects = cif.rows[0].at_risk if cif is not None else 0
@@ -483,7 +512,8 @@ def relapse_cif_summary(data: CutData, pop: Population) -> dict[str, Any]:
         {
             "statistic": "incidence_365",
             "estimate": _p4(at),
-            **blank,
+            "ci_lower": "" if found is None else _p4(found.lower),
+            "ci_upper": "" if found is None else _p4(found.upper),
             "detail": f"F({data.choices.days_per_year})" if at is not None else "beyond follow-up",
         },
     ]
@@ -583,6 +613,7 @@ BUILDERS = (
     dor_summary,
     relapse_cif,
     relapse_cif_summary,
+    at_risk,
     hsct_sensitivity,
 )
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from clinical import dlt as dlt_rules
 from clinical import icaht as icaht_rules
+from clinical.escalation import LevelCount, cleared_by_three_plus_three, recommended_dose
 from endpoints.courses import by_subject
 from endpoints.tables import (
     EXPOSURE_COLUMNS,
@@ -275,6 +276,7 @@ DLT_COLUMNS = [
     "ci_upper",
     "decision",
     "pending",
+    "recommended_dose",
 ]
 CANDIDATE_COLUMNS = ["subject", "dose_level", "criterion", "onset_day", "status", "evaluability"]
 
@@ -343,7 +345,8 @@ def _live_candidates(data: CutData, pop: Population) -> list[dict[str, Any]]:
 def dlt_by_dose_level(data: CutData, pop: Population) -> dict[str, Any]:
     """Per dose level: enrolled, infused, DLT-evaluable, still in the window, to replace,
     candidates awaiting adjudication, evaluable subjects with a confirmed DLT (n/N evaluable with
-    the exact 95% CI) and the escalation decision ("pending" while candidates await)."""
+    the exact 95% CI) and the escalation decision ("pending" while candidates await): the 3+3
+    part up to six evaluable, the expansion rule beyond, and the MTD / recommended dose."""
     subjects = {row["id"]: row for row in data.subjects}
     status = _dlt_status(data, pop)
     candidates = by_subject(_live_candidates(data, pop))
@@ -353,11 +356,16 @@ def dlt_by_dose_level(data: CutData, pop: Population) -> dict[str, Any]:
     ordered = sorted(data.choices.dose_levels, key=lambda lv: lv.target_cells_per_kg)
     highest = ordered[-1].code if ordered else None
     rows = []
+    counts: list[LevelCount] = []
     for code in codes:
         members = sorted(pk for pk in pop.enrolled if subjects[pk]["dose_level"] == code)
         kinds = [status[pk].status for pk in members]
-        evaluable = [pk for pk in members if status[pk].status is dlt_rules.Evaluability.EVALUABLE]
-        with_dlt = sum(1 for pk in evaluable if any(c["status"] == "confirmed" for c in candidates.get(pk, [])))
+        evaluable = sorted(
+            (pk for pk in members if status[pk].status is dlt_rules.Evaluability.EVALUABLE),
+            key=lambda pk: (pop.day0[pk], pk),
+        )  # in infusion order: the 3+3 part reads the first six (§3.1)
+        had_dlt = [any(c["status"] == "confirmed" for c in candidates.get(pk, [])) for pk in evaluable]
+        with_dlt = sum(had_dlt)
         awaiting = sum(1 for pk in members for c in candidates.get(pk, []) if c["status"] == "awaiting")
         share = proportion("dlt", with_dlt, len(evaluable), "evaluable")
         result = dlt_rules.escalation_decision(
@@ -366,7 +374,9 @@ def dlt_by_dose_level(data: CutData, pop: Population) -> dict[str, Any]:
             confirmed_dlts=with_dlt,
             pending_candidates=awaiting,
             is_highest_level=code == highest,
+            cleared=cleared_by_three_plus_three(had_dlt),
         )
+        counts.append(LevelCount(code, len(evaluable), with_dlt))
         rows.append(
             {
                 "dose_level": code,
@@ -384,6 +394,10 @@ def dlt_by_dose_level(data: CutData, pop: Population) -> dict[str, Any]:
                 "pending": "yes" if result.pending else "no",
             }
         )
+    in_dose_order = [lv.code for lv in ordered]
+    mtd = recommended_dose(sorted(counts, key=lambda c: in_dose_order.index(c.code) if c.code in in_dose_order else -1))
+    for row in rows:
+        row["recommended_dose"] = "yes" if row["dose_level"] == mtd else "no"
     return {
         "key": "dlt_by_dose_level",
         "title": "Dose-limiting toxicities by dose level (DLT-evaluable set)",

@@ -75,7 +75,12 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             table["more"] = max(0, len(table["rows"]) - PAGE_TABLE_ROWS)
             table["rows"] = table["rows"][:PAGE_TABLE_ROWS]
     live = run.status in (RunStatus.QUEUED, RunStatus.RUNNING)
-    return render(request, "endpoints/run_detail.html", {"run": run, "tables": tables, "cut": cut, "live": live})
+    versions = labels.input_versions(run.settings_version, run.input_settings_versions or {})
+    return render(
+        request,
+        "endpoints/run_detail.html",
+        {"run": run, "tables": tables, "cut": cut, "live": live, "input_versions": versions},
+    )
 
 
 @login_required

@@ -84,6 +84,7 @@ TRANSITIONS: dict[tuple[Status, Event], Status] = {
     (_S.FOLLOW_UP, Event.DIE): _S.DIED,
     (_S.FOLLOW_UP, Event.LOSE_TO_FOLLOW_UP): _S.LOST_TO_FOLLOW_UP,
     (_S.WITHDRAWN, Event.DIE): _S.DIED,  # only while survival follow-up continues (services)
+    (_S.LOST_TO_FOLLOW_UP, Event.DIE): _S.DIED,  # a subject lost, then found to have died (issue 30)
 }
 
 #: Statuses from which a new consent version may still be recorded.

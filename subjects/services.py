@@ -385,6 +385,36 @@ def revert_death(*, user: User, subject: Subject, reason: str) -> Subject:
 
 
 @transaction.atomic
+def correct_death_date(*, user: User, subject: Subject, on: date, reason: str = "") -> Subject:
+    """The death form's date was corrected: the "died" status date moves with it (CLINICAL_SPEC
+    §6: a death is the death form), audited "death date corrected: <old> → <new>". Not before
+    the status date the subject had before "died" (a ValidationError on `on`). Issue 30."""
+    subject = _locked(subject)
+    _require_editor(user, subject.site)
+    if subject.status != Status.DIED or subject.status_date == on:
+        return subject
+    history = subject.events.order_by("-pgh_id").values("status", "status_date")  # type: ignore[attr-defined]
+    before = next((row for row in history if row["status"] != Status.DIED), None)
+    if before is not None and before["status_date"] is not None and on < before["status_date"]:
+        raise ValidationError(
+            {
+                "on": _("The date %(on)s is before the subject's last status date %(last)s.")
+                % {"on": on.isoformat(), "last": before["status_date"].isoformat()}
+            },
+            code="date_order",
+        )
+    old = subject.status_date
+    subject.status_date = on
+    note = _("death date corrected: %(old)s → %(new)s") % {
+        "old": old.isoformat() if old else "–",
+        "new": on.isoformat(),
+    }
+    with audit_context(user=user, site=subject.site, reason=f"{note}; {reason}" if reason else note):
+        subject.save(update_fields=["status_date"])
+    return subject
+
+
+@transaction.atomic
 def revert_infusion(*, user: User, subject: Subject, reason: str) -> Subject:
     """The subject's only infusion was entered in error (CLINICAL_SPEC §7: day 0 is the first
     infusion; without one there is none): an "infused" subject goes back to its status before

@@ -26,11 +26,19 @@ if TYPE_CHECKING:
 @save_service(Death)
 @transaction.atomic
 def record_death(*, user: User, instance: Death, expected_version: int | None, reason: str = "") -> Death:
-    """Save the death; an infused subject (in follow-up, or withdrawn with survival follow-up)
-    moves to "died" on the date of death (CLINICAL_SPEC §6; subjects/lifecycle.py)."""
+    """Save the death; an infused subject (in follow-up, lost to follow-up, or withdrawn with
+    survival follow-up) moves to "died" on the date of death (CLINICAL_SPEC §6;
+    subjects/lifecycle.py); correcting the date of a recorded death moves the status date."""
     subject = Subject.objects.select_for_update().get(pk=instance.subject_id)
+    previous = None if instance.pk is None else Death.objects.filter(pk=instance.pk).values("death_date").first()
     saved = save_form(user=user, instance=instance, expected_version=expected_version, reason=reason)
-    if subject.status != Status.DIED:
+    if subject.status == Status.DIED and previous is not None and previous["death_date"] != saved.death_date:
+        # a corrected death date moves the "died" status date with it (issue 30)
+        try:
+            subject_services.correct_death_date(user=user, subject=subject, on=saved.death_date, reason=reason)
+        except ValidationError as exc:
+            raise ValidationError({"death_date": exc.message_dict.get("on", exc.messages)}) from exc
+    elif subject.status != Status.DIED:
         try:
             subject_services.change_status(user=user, subject=subject, event=Event.DIE, on=saved.death_date)
         except ValidationError as exc:

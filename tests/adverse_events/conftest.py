@@ -9,6 +9,7 @@ from datetime import date, timedelta
 import pytest
 from django.utils import translation
 
+from study.models import VisitDefinition
 from subjects import services
 from subjects.models import Subject
 from tests.factories import demo_schedule, identity
@@ -41,7 +42,8 @@ def investigator(users_a):
 @pytest.fixture
 def infused(screened, coordinator, study):  # noqa: F811
     def _infused(born: date = date(1990, 5, 1)) -> Subject:
-        demo_schedule(study)
+        if not VisitDefinition.objects.filter(study=study).exists():  # a second subject: same schedule
+            demo_schedule(study)
         subject = services.enrol(
             user=coordinator, subject=screened(), on=ENROLLED, dose_level="DL2", planned_infusion_date=PLANNED
         )

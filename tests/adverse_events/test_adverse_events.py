@@ -154,3 +154,60 @@ def test_form_page_refuses_missing_grade_with_reason_and_saves_a_valid_ae(infuse
     assert response.status_code == 302
     ae = AdverseEvent.objects.get(subject=subject)
     assert (ae.grade, ae.onset_study_day, ae.meddra_code) == (3, 3, "10016288")
+
+
+@pytest.mark.req("ISSUE-30")
+def test_the_grade_course_is_stored_checked_and_defaults_to_one_entry(infused, coordinator):
+    """Each AE carries its dated grade course: an AE entered with one grade gets a one-entry
+    course (its grade from its onset); a course of changes sets the grade to its maximum; a
+    course not starting on the onset date, out of order, or with a grade the term lacks is
+    refused with the reason and nothing is saved."""
+    subject = infused()
+    single = record_ae(coordinator, subject, ctcae_term="Nausea", grade=2, onset_date=date(2026, 3, 22))
+    assert single.grade_course == [{"from": "2026-03-22", "grade": 2}]
+    bad = [
+        ([{"from": "2026-03-23", "grade": 1}, {"from": "2026-03-25", "grade": 2}], "start on the onset date"),
+        ([{"from": "2026-03-22", "grade": 1}, {"from": "2026-03-22", "grade": 2}], "in date order"),
+        ([{"from": "2026-03-22", "grade": 1}, {"from": "2026-03-25", "grade": 4}], "Nausea has no grade 4"),
+    ]
+    for course, words in bad:
+        with pytest.raises(ValidationError) as caught:
+            record_ae(
+                coordinator, subject, ctcae_term="Nausea", grade=1, onset_date=date(2026, 3, 22), grade_course=course
+            )
+        assert words in " ".join(caught.value.message_dict["grade_course"])
+    assert AdverseEvent.objects.filter(subject=subject).count() == 1
+
+
+@pytest.mark.req("ISSUE-30")
+def test_the_ae_form_takes_the_course_of_the_grade(infused, coordinator, login):
+    """On the AE form the course is entered one change a line ("date grade"); the grade is then
+    its maximum; a line that is not a date and a grade is refused with its line number; editing
+    shows the course back as lines."""
+    subject = infused()
+    client = login(coordinator)
+    url = f"/subjects/{subject.pk}/forms/AE/new/"
+    data = ae_values(ctcae_term="Hypertension", grade="", onset_date="2026-03-23")
+    response = client.post(url, {**data, "grade_course": "2026-03-23 2\n2026-03-27 three"})
+    assert response.status_code == 200
+    assert "Line 2: give the date (YYYY-MM-DD) and the grade" in response.content.decode()
+    response = client.post(url, {**data, "grade_course": "2026-03-23 2\n2026-03-27 3\n2026-04-02 1"})
+    assert response.status_code == 302
+    ae = AdverseEvent.objects.get(subject=subject)
+    assert (ae.grade, ae.grade_course) == (
+        3,
+        [{"from": "2026-03-23", "grade": 2}, {"from": "2026-03-27", "grade": 3}, {"from": "2026-04-02", "grade": 1}],
+    )
+    edit = client.get(f"/subjects/{subject.pk}/forms/AE/{ae.pk}/").content.decode()
+    assert "2026-03-23 2\n2026-03-27 3\n2026-04-02 1" in edit
+
+
+@pytest.mark.req("ISSUE-30")
+@pytest.mark.parametrize("course", [{"from": "2026-03-22"}, "2026-03-22 2", [{"when": "2026-03-22", "grade": 2}], [3]])
+def test_a_course_of_the_wrong_shape_is_a_field_error_not_a_crash(infused, coordinator, course):
+    """What the API may send: anything but a list of {"from", "grade"} is refused on the field."""
+    subject = infused()
+    with pytest.raises(ValidationError) as caught:
+        record_ae(coordinator, subject, ctcae_term="Nausea", grade=1, onset_date=date(2026, 3, 22), grade_course=course)
+    assert "needs a date (YYYY-MM-DD) and a grade" in " ".join(caught.value.message_dict["grade_course"])
+    assert not AdverseEvent.objects.filter(subject=subject).exists()

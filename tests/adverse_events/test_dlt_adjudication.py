@@ -287,3 +287,72 @@ def test_the_monitor_is_computed_once_per_change_of_its_inputs(infused, coordina
     DltCandidate.objects.filter(pk=candidate.pk).update(status="confirmed")  # audited like any update
     (_dl1, dl2, _dl3) = dose_level_monitor(study, today=day(29))
     assert (dl2.evaluable, dl2.confirmed) == (1, 1)
+
+
+@pytest.mark.req("ISSUE-30")
+def test_expansion_stop_and_review_needs_the_enrolment_acknowledgement(infused, coordinator, investigator, study):
+    """§3.1 beyond six evaluable: nine evaluable at DL2, one confirmed DLT among the first six
+    infused (the 3+3 part cleared the level) and two more after → 3/9 = 1/3 → "expansion: stop
+    and review", shown with its exact CI (7.5–70.1%); enrolling at DL2 then needs the
+    investigator's acknowledgement, for that reason; DL2 is not the recommended dose."""
+    from adverse_events.dlt_services import adjudicate_candidate, enrolment_acknowledgement
+
+    subjects = [infused() for _ in range(9)]
+    for subject in (subjects[0], subjects[6], subjects[7]):
+        record_ae(coordinator, subject, ctcae_term="Hypertension", grade=3, onset_date=day(5))
+        recompute_candidates(subject=subject, today=day(20))
+        (candidate,) = DltCandidate.objects.filter(subject=subject, withdrawn=False)
+        adjudicate_candidate(
+            user=investigator, candidate=candidate, confirm=True, reason="grade 3 for weeks", expected_version=1
+        )
+    (_dl1, dl2, _dl3) = dose_level_monitor(study, today=day(40))
+    assert (dl2.evaluable, dl2.confirmed, dl2.decision.value, dl2.rate_text, dl2.recommended) == (
+        9,
+        3,
+        "expansion_stop",
+        "33.3% (7.5–70.1%)",
+        False,
+    )
+    assert [r.value for r in enrolment_acknowledgement(study, "DL2", today=day(40))] == ["stop_and_review"]
+    assert enrolment_acknowledgement(study, "DL1", today=day(40)) == []
+
+
+@pytest.mark.req("ISSUE-30")
+@pytest.mark.parametrize(("back_on_day", "flagged"), [(12, False), (13, True)])
+def test_dlt_rule_reads_the_dated_grade_course(infused, coordinator, back_on_day, flagged):
+    """§3.1 "any other AE of grade ≥ 3 … not back to ≤ 1 within 7 days", read from the course:
+    Hypertension grade 2 from day 2, grade 3 from day 5, grade 1 from day 12 (within 7 days of
+    reaching grade 3: no candidate) or day 13 (one day late: a candidate counted from day 5)."""
+    subject = infused()
+    course = [
+        {"from": day(2).isoformat(), "grade": 2},
+        {"from": day(5).isoformat(), "grade": 3},
+        {"from": day(back_on_day).isoformat(), "grade": 1},
+    ]
+    ae = record_ae(coordinator, subject, ctcae_term="Hypertension", grade=2, onset_date=day(2), grade_course=course)
+    assert (ae.grade, len(ae.grade_course)) == (3, 3)  # the AE's grade is the course's maximum
+    recompute_candidates(subject=subject, today=day(40))
+    found = list(DltCandidate.objects.filter(subject=subject, withdrawn=False).values_list("onset_day", "description"))
+    if flagged:
+        assert found == [(2, "Hypertension grade 3 from day 5, not back to grade ≤ 1 within 7 days")]
+    else:
+        assert found == []
+
+
+@pytest.mark.req("ISSUE-30")
+def test_the_day28_window_and_the_refresh_horizon_come_from_the_schedule(infused, study):
+    """§3.1 "day 28 plus that visit's window" (§7): the schedule's day-28 window, not a fixed
+    ±3 days. Horizon = 28 + 7 recovery days + the window after + 1: 39 days with the demo's
+    ±3, 43 once the schedule's day-28 visit allows 7 days after."""
+    from adverse_events.dlt_services import assessment_window, time_driven_horizon_days
+    from study.models import VisitDefinition
+
+    subject = infused()
+    assert assessment_window(study.pk, 28) == (3, 3)
+    assert refresh_candidates(Subject.objects.filter(pk=subject.pk), study=study, today=day(40)) == 0
+    VisitDefinition.objects.filter(study=study, anchor="infusion", day=28).update(window_before=2, window_after=7)
+    assert assessment_window(study.pk, 28) == (2, 7)
+    assert time_driven_horizon_days(28, 7) == 43
+    assert refresh_candidates(Subject.objects.filter(pk=subject.pk), study=study, today=day(40)) == 1
+    assert refresh_candidates(Subject.objects.filter(pk=subject.pk), study=study, today=day(44)) == 0
+    assert assessment_window(study.pk, 30) == (3, 3)  # no visit on that day: the §7 default

@@ -62,4 +62,11 @@ def test_monitor_rows_per_dose_level(candidate, users_a):
     assert [row["dose_level"] for row in rows] == ["DL1", "DL2", "DL3"]
     dl2 = rows[1]
     assert (dl2["enrolled"], dl2["infused"], dl2["awaiting_adjudication"], dl2["pending"]) == (1, 1, 1, True)
+    # issue 30: d/n with its exact CI in percent (0/1: the window is long past, the candidate not
+    # yet confirmed), the recommended dose, and why enrolling there needs the investigator's
+    # acknowledgement (§3.1); DL1 has no evaluable subject, so no rate
+    rate = (dl2["dlt_rate_percent"], dl2["ci_lower_percent"], dl2["ci_upper_percent"], dl2["recommended_dose"])
+    assert rate == ("0.0", "0.0", "97.5", False)
+    assert (rows[0]["dlt_rate_percent"], rows[0]["acknowledgement_needed"]) == (None, [])
+    assert dl2["acknowledgement_needed"] == ["awaiting_adjudication"]
     assert send(token_client(users_a["study_admin"]), "GET", "/api/v1/dlt-monitor/").status_code == 403

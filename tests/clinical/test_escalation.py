@@ -41,3 +41,72 @@ def test_pending_candidates_are_shown_beside_the_decision():
 def test_impossible_counts_refused(n, d):
     with pytest.raises(ValueError):
         three_plus_three(evaluable=n, confirmed_dlts=d)
+
+
+# --- §3.1 beyond six evaluable, MTD, acknowledgement (issue 30) --------------------------------
+
+from clinical.escalation import (  # noqa: E402
+    AcknowledgementReason,
+    LevelCount,
+    acknowledgement_reasons,
+    cleared_by_three_plus_three,
+    dose_level_decision,
+    recommended_dose,
+)
+
+
+@pytest.mark.parametrize(
+    ("d", "n", "decision"),
+    [
+        (2, 6, Decision.ABOVE_MTD),  # §3.1: 2/6 → above MTD (the 3+3 part)
+        (2, 7, Decision.EXPANSION_CONTINUE),  # 2/7 after clearing → continue (0.286 < 1/3)
+        (3, 8, Decision.EXPANSION_STOP),  # 3/8 → stop and review
+        (3, 9, Decision.EXPANSION_STOP),  # 3/9 = 1/3 exactly → stop and review
+        (2, 9, Decision.EXPANSION_CONTINUE),  # 2/9 → continue
+        (4, 12, Decision.EXPANSION_STOP),  # 4/12 = 1/3 → stop and review
+        (0, 10, Decision.EXPANSION_CONTINUE),  # the demo's DL3
+        (3, 10, Decision.EXPANSION_CONTINUE),  # 0.3 < 1/3
+        (1, 6, Decision.ESCALATE),
+    ],
+)
+def test_expansion_beyond_six_after_clearing(d, n, decision):
+    assert dose_level_decision(evaluable=n, confirmed_dlts=d, cleared=True).decision == decision
+
+
+def test_a_level_never_cleared_stays_above_the_mtd_beyond_six():
+    assert dose_level_decision(evaluable=7, confirmed_dlts=2, cleared=False).decision == Decision.ABOVE_MTD
+
+
+@pytest.mark.parametrize(
+    ("flags", "cleared"),
+    [
+        ([False] * 6 + [True, True], True),  # both DLTs after the first six: cleared, then 2/8
+        ([True, False, True, False, False, False, False], False),  # 2 among the first six
+        ([True] + [False] * 5, True),
+        ([False] * 5, False),  # fewer than six: not yet cleared
+    ],
+)
+def test_cleared_reads_the_first_six_in_infusion_order(flags, cleared):
+    assert cleared_by_three_plus_three(flags) is cleared
+
+
+def test_recommended_dose_is_the_highest_level_with_six_and_under_one_third():
+    assert recommended_dose([LevelCount("DL1", 3, 0), LevelCount("DL2", 6, 1), LevelCount("DL3", 10, 0)]) == "DL3"
+    assert recommended_dose([LevelCount("DL1", 3, 0), LevelCount("DL2", 6, 1), LevelCount("DL3", 9, 3)]) == "DL2"
+    assert recommended_dose([LevelCount("DL1", 6, 2), LevelCount("DL2", 5, 0)]) is None
+
+
+@pytest.mark.parametrize(
+    ("d", "n", "pending", "reasons"),
+    [
+        (3, 9, 0, [AcknowledgementReason.STOP_AND_REVIEW]),
+        (2, 6, 0, [AcknowledgementReason.ABOVE_MTD]),
+        (2, 9, 1, [AcknowledgementReason.AWAITING_ADJUDICATION]),
+        (4, 12, 1, [AcknowledgementReason.STOP_AND_REVIEW, AcknowledgementReason.AWAITING_ADJUDICATION]),
+        (2, 9, 0, []),
+        (0, 3, 0, []),
+    ],
+)
+def test_enrolment_acknowledgement_reasons(d, n, pending, reasons):
+    result = dose_level_decision(evaluable=n, confirmed_dlts=d, pending_candidates=pending)
+    assert acknowledgement_reasons(result) == reasons

@@ -70,3 +70,25 @@ def test_interval_contains_the_estimate_and_is_symmetric_in_success_and_failure(
     mirror = clopper_pearson(total - successes, total)
     assert 0.0 <= result.lower <= result.estimate <= result.upper <= 1.0
     assert result.lower == pytest.approx(1 - mirror.upper, abs=1e-12)
+
+
+@pytest.mark.req("CLINICAL_SPEC-3.1")
+@pytest.mark.parametrize(
+    ("d", "n", "text"),
+    [
+        (0, 10, "0.0% (0.0–30.8%)"),  # R: binom.test(0, 10) → 0.0000–0.3085
+        (3, 9, "33.3% (7.5–70.1%)"),  # binom.test(3, 9) → 0.0749–0.7007
+        (4, 12, "33.3% (9.9–65.1%)"),  # binom.test(4, 12) → 0.0992–0.6511
+        (2, 7, "28.6% (3.7–71.0%)"),
+    ],
+)
+def test_dlt_rate_in_percent_with_its_exact_ci(d, n, text):
+    from clinical.stats import percent_with_ci
+
+    assert percent_with_ci(clopper_pearson(d, n)) == text
+
+
+def test_percent_rounds_half_up_at_one_decimal():
+    from clinical.stats import percent
+
+    assert (percent(0.30849), percent(0.0005), percent(0.00049), percent(1.0)) == ("30.8", "0.1", "0.0", "100.0")

@@ -457,3 +457,57 @@ def test_incidence_never_exceeds_one_minus_km_with_competitors_censored(data):
     for cif_row, km_row in zip(cif.rows, naive.rows, strict=True):
         assert cif_row.incidence <= 1 - km_row.survival + 1e-12
         assert 0 <= cif_row.incidence <= 1 + 1e-12  # floating-point sums may overshoot by an ulp
+
+
+@pytest.mark.req("CLINICAL_SPEC-5.3")
+@pytest.mark.req("CLINICAL_SPEC-8")
+@pytest.mark.req("ISSUE-30")
+def test_example_c_incidence_365_with_infinitesimal_jackknife_se_and_log_ci():
+    """R (survival 3.5-3): survfit(Surv(time, factor(cause, 0:2)) ~ 1) on §8's data gives
+    pstate 0.4156, std.err 0.1633 (infinitesimal jackknife), 95% CI (log) 0.1924–0.8977."""
+    at = aalen_johansen(competing(EXAMPLE_C)).interval_at(365)
+    assert (round(at.incidence, 4), round(at.std_error, 4), round(at.lower, 4), round(at.upper, 4)) == (
+        0.4156,
+        0.1633,
+        0.1924,
+        0.8977,
+    )
+    assert (at.variance, at.ci, at.conf_level) == ("infinitesimal-jackknife", "log", 0.95)
+
+
+@pytest.mark.req("ISSUE-30")
+def test_incidence_variance_is_the_sum_of_squared_weight_derivatives():
+    """The IJ variance is Σᵢ (∂F/∂wᵢ)²: checked against central finite differences of the
+    weighted Aalen–Johansen estimate written out directly (subject weights 1 ± h)."""
+
+    def weighted_f(weights, data, until):
+        event_free, incidence = 1.0, 0.0
+        for time in sorted({t for t, _c in data}):
+            if time > until:
+                break
+            n = sum(w for w, (t, _c) in zip(weights, data, strict=True) if t >= time)
+            d1 = sum(w for w, (t, c) in zip(weights, data, strict=True) if t == time and c == 1)
+            d = sum(w for w, (t, c) in zip(weights, data, strict=True) if t == time and c != 0)
+            incidence += event_free * d1 / n
+            event_free *= 1 - d / n
+        return incidence
+
+    data = [(10, 1), (10, 0), (20, 2), (30, 1), (30, 2), (45, 0), (50, 1), (60, 0)]
+    h = 1e-6
+    for until in (10, 30, 50):
+        squares = 0.0
+        for i in range(len(data)):
+            up = [1.0 + (h if j == i else 0.0) for j in range(len(data))]
+            down = [1.0 - (h if j == i else 0.0) for j in range(len(data))]
+            squares += ((weighted_f(up, data, until) - weighted_f(down, data, until)) / (2 * h)) ** 2
+        at = aalen_johansen(competing(data)).interval_at(until)
+        assert at.std_error == pytest.approx(squares**0.5, abs=1e-7)
+
+
+@pytest.mark.req("ISSUE-30")
+def test_no_interval_while_the_incidence_is_zero_and_the_upper_bound_is_capped_at_one():
+    cif = aalen_johansen(competing([(5, 0), (10, 1), (12, 1)]))
+    first = cif.interval_at(5)
+    assert (first.incidence, first.lower, first.upper) == (0.0, None, None)
+    assert cif.interval_at(0).std_error is None
+    assert cif.interval_at(12).upper == 1.0  # never above 1

@@ -120,9 +120,9 @@ CONTRACT_TABLES = [
         "population": "infused",
         "columns": ["category", "detail", "n", "N", "population", "percent", "ci_lower", "ci_upper"],
         "rows": [
-            _proportion("cr_mrd_negative", 6, 10, "60.0", "0.2624", "0.8784"),
-            _proportion("cr_mrd_positive_or_unknown", 1, 10, "10.0", "0.0025", "0.4450"),
-            _proportion("nr", 3, 10, "30.0", "0.0667", "0.6525"),
+            _proportion("cr_mrd_negative", 6, 10, "60.0", "26.2", "87.8"),
+            _proportion("cr_mrd_positive_or_unknown", 1, 10, "10.0", "0.3", "44.5"),
+            _proportion("nr", 3, 10, "30.0", "6.7", "65.2"),
         ],
     },
     {
@@ -131,8 +131,8 @@ CONTRACT_TABLES = [
         "population": "infused",
         "columns": ["category", "detail", "n", "N", "population", "percent", "ci_lower", "ci_upper"],
         "rows": [
-            _proportion("cr_mrd_negative", 5, 10, "50.0", "0.1871", "0.8129"),
-            _proportion("nr", 5, 10, "50.0", "0.1871", "0.8129"),
+            _proportion("cr_mrd_negative", 5, 10, "50.0", "18.7", "81.3"),
+            _proportion("nr", 5, 10, "50.0", "18.7", "81.3"),
         ],
     },
     {
@@ -449,7 +449,7 @@ def test_efficacy_page_in_english(world, client):
     assert 'alt="Kaplan–Meier curve of overall survival' in html
     assert "0.5714\n              \n              (95% CI 0.2120–0.8150)" in html or "(95% CI 0.2120–0.8150)" in html
     assert "not reached" in html
-    assert "6/10 (60.0%, 0.2624–0.8784)" in html and "5/10 (50.0%, 0.1871–0.8129)" in html
+    assert "6/10 (60.0%; 95% CI 26.2–87.8%)" in html and "5/10 (50.0%; 95% CI 18.7–81.3%)" in html
     assert "CR, MRD-negative" in html
     assert "<td>0.3250</td>" in html  # relapse incidence by day 120
 

@@ -229,21 +229,21 @@ def test_toxicity_and_dlt_tables(study):
     found = tables_of(run_at(world))
     c = found["crs_summary"]
     # P G2, Q G3 adjudicated to G2, S G4: 3 of 4
-    assert nd(find(c, category="any")) == (3, 4, "75.0", "0.1941", "0.9937")
+    assert nd(find(c, category="any")) == (3, 4, "75.0", "19.4", "99.4")
     assert [find(c, category="max_grade", detail=f"grade_{g}")["n"] for g in (1, 2, 3, 4, 5)] == [0, 2, 0, 1, 0]
-    assert nd(find(c, category="grade_3_or_higher")) == (1, 4, "25.0", "0.0063", "0.8059")
+    assert nd(find(c, category="grade_3_or_higher")) == (1, 4, "25.0", "0.6", "80.6")
     onset = find(c, category="onset_day")
     assert (onset["n"], onset["median"], onset["min"], onset["max"], onset["unit"]) == (3, "1.0", "1.0", "2.0", "days")
     duration = find(c, category="duration_days")
     assert (duration["n"], duration["median"], duration["min"], duration["max"]) == (3, "1.0", "1.0", "2.0")
-    assert nd(find(c, category="tocilizumab")) == (1, 3, "33.3", "0.0084", "0.9057")
+    assert nd(find(c, category="tocilizumab")) == (1, 3, "33.3", "0.8", "90.6")
     assert nd(find(c, category="corticosteroid"))[:2] == (0, 3)
 
     i = found["icans_summary"]
     assert nd(find(i, category="any"))[:3] == (1, 4, "25.0")
     assert find(i, category="max_grade", detail="grade_1")["n"] == 1
     assert (find(i, category="onset_day")["median"], find(i, category="duration_days")["max"]) == ("5.0", "1.0")
-    assert nd(find(i, category="corticosteroid")) == (1, 1, "100.0", "0.0250", "1.0000")
+    assert nd(find(i, category="corticosteroid")) == (1, 1, "100.0", "2.5", "100.0")
 
     h = found["icaht"]
     assert nd(find(h, category="icaht_early_any"))[:2] == (1, 4)
@@ -262,8 +262,8 @@ def test_toxicity_and_dlt_tables(study):
     ] == [("DL1", 1, 1, 1, 0, "enrolling"), ("DL2", 3, 3, 3, 1, "expand_to_6"), ("DL3", 0, 0, 0, 0, "enrolling")]
     assert (dl["DL2"]["percent"], dl["DL2"]["ci_lower"], dl["DL2"]["ci_upper"], dl["DL2"]["pending"]) == (
         "33.3",
-        "0.0084",
-        "0.9057",
+        "0.8",
+        "90.6",
         "no",
     )
     assert found["dlt_candidates"] == [
@@ -292,7 +292,7 @@ def test_response_tables(study):
         "pd",
         "not_assessed",
     ]
-    one, none = (1, 4, "25.0", "0.0063", "0.8059"), (0, 4, "0.0", "0.0000", "0.6024")
+    one, none = (1, 4, "25.0", "0.6", "80.6"), (0, 4, "0.0", "0.0", "60.2")
     assert day28 == {
         "cr_mrd_negative": one,
         "cr_mrd_positive_or_unknown": none,
@@ -307,18 +307,18 @@ def test_response_tables(study):
     assert {row["category"]: nd(row) for row in found["best_response"]} == day28
 
     m = found["marrow_response"]
-    assert nd(find(m, category="morphological_remission")) == (2, 4, "50.0", "0.0676", "0.9324")
+    assert nd(find(m, category="morphological_remission")) == (2, 4, "50.0", "6.8", "93.2")
     assert nd(find(m, category="flow_mrd_negative", detail=""))[:2] == (1, 4)
-    assert nd(find(m, category="flow_mrd_negative", detail="of_evaluable")) == (1, 1, "100.0", "0.0250", "1.0000")
+    assert nd(find(m, category="flow_mrd_negative", detail="of_evaluable")) == (1, 1, "100.0", "2.5", "100.0")
     assert nd(find(m, category="flow_mrd_not_evaluable"))[:2] == (1, 4)
     assert nd(find(m, category="flow_mrd_not_tested"))[:2] == (2, 4)
     assert nd(find(m, category="molecular_remission", detail=""))[:2] == (1, 1)
     assert nd(find(m, category="molecular_remission", detail="no_marker"))[:2] == (3, 4)
-    assert nd(find(m, category="orr", detail="day_28")) == (2, 4, "50.0", "0.0676", "0.9324")
+    assert nd(find(m, category="orr", detail="day_28")) == (2, 4, "50.0", "6.8", "93.2")
     assert nd(find(m, category="orr", detail="best_1_year"))[:2] == (2, 4)
 
     rel = found["relapses"]
-    assert nd(find(rel, category="relapse")) == (1, 2, "50.0", "0.0126", "0.9874")
+    assert nd(find(rel, category="relapse")) == (1, 2, "50.0", "1.3", "98.7")
     assert find(rel, category="relapse_site", detail="marrow")["n"] == 1
     assert find(rel, category="relapse_site", detail="cns")["n"] == 0
     assert nd(find(rel, category="relapse_cd7", detail="negative"))[:2] == (1, 1)
@@ -419,7 +419,8 @@ def test_each_table_downloads_as_csv_and_xlsx_and_reads_in_chinese(study, login,
     sheet = load_workbook(io.BytesIO(xlsx.content)).active
     assert sheet.title == "dlt_by_dose_level"
     assert [c.value for c in sheet[2]][:3] == ["dose_level", "enrolled", "infused"]
-    assert [c.value for c in sheet[3]] == ["DL1", 1, 1, 1, 0, 0, 0, 0, "0.0", "0.0000", "0.9750", "enrolling", "no"]
+    dl1 = ["DL1", 1, 1, 1, 0, 0, 0, 0, "0.0", "0.0", "97.5", "enrolling", "no", "no"]
+    assert [c.value for c in sheet[3]] == dl1
     assert client.get(f"/endpoints/{run.pk}/tables/nothing.csv").status_code == 404
     assert client.get(f"/endpoints/{run.pk}/tables/os_km.pdf").status_code == 404
     document = json.loads(run.results_json)
@@ -471,7 +472,7 @@ def test_the_cut_is_loaded_in_a_fixed_number_of_queries(study, django_assert_num
     with django_assert_num_queries(24):
         data, _version, _digest = load_cut(world.study, cutoff=CUTOFF, at=now())
     assert (len(data.subjects), len(data.crs_episodes), len(data.dlt_candidates)) == (4, 3, 1)
-    assert len(services.BUILDERS) == 5 + 7 + 17
+    assert len(services.BUILDERS) == 5 + 7 + 18  # + at_risk (issue 30)
 
 
 def test_the_api_serves_each_table_as_json_csv_and_xlsx(study, client, api_token):

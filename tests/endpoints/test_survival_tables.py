@@ -154,6 +154,24 @@ def test_competing_risk_example_through_a_run(transactional_db):
         ("400", 2, 0, 0, 1, "0.4156"),
         ("450", 1, 0, 1, 0, "0.4156"),
     ]
+    # issue 30: its 95% CI (log scale, infinitesimal-jackknife SE 0.1633 as R's survfit)
+    year = find(summary, statistic="incidence_365")
+    assert (year["ci_lower"], year["ci_upper"], year["detail"]) == ("0.1924", "0.8977", "F(365)")
+    assert [(r["time"], r["ci_lower"], r["ci_upper"]) for r in cif][:3] == [
+        ("30", "", ""),  # F = 0: no interval
+        ("60", "0.0140", "0.5891"),
+        ("90", "0.0140", "0.5891"),
+    ]
+    # numbers at risk of every curve at the same months (OS and the CIR here; no CR data, so
+    # RFS and DOR have nobody; EFS: no day-28 CR, so every subject has its event at day 0)
+    at_risk = found["at_risk"]
+    assert [(r["month"], r["day"], r["os"], r["relapse_cif"], r["rfs"]) for r in at_risk][:5] == [
+        ("0", "0", 12, 12, 0),
+        ("1", "30", 12, 12, 0),
+        ("2", "61", 10, 10, 0),
+        ("3", "91", 9, 9, 0),
+        ("4", "122", 8, 8, 0),
+    ]
 
 
 def tie_study(code: str, *, reverse: bool = False):

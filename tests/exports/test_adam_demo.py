@@ -81,8 +81,8 @@ def share(n: int, total: int) -> dict[str, object]:
         "n": n,
         "N": total,
         "percent": dec(Decimal(n) * 100 / Decimal(total), 1),
-        "ci_lower": dec(ci.lower, 4),
-        "ci_upper": dec(ci.upper, 4),
+        "ci_lower": dec(Decimal(repr(ci.lower)) * 100, 1),  # percent, one decimal (issue 30)
+        "ci_upper": dec(Decimal(repr(ci.upper)) * 100, 1),
     }
 
 

@@ -17,7 +17,7 @@ from django.db.models import F, Max, Q
 
 from adverse_events.alerts import AlertDelivery, SaeReport, SafetyAlert
 from adverse_events.dlt import DltCandidate
-from adverse_events.dlt_services import dose_level_monitor
+from adverse_events.dlt_services import dose_level_monitor, enrolment_acknowledgement
 from adverse_events.models import AdverseEvent, CrsAssessment, CrsEpisode, IcansAssessment, IcansEpisode
 from adverse_events.toxicities import GvhdStaging, HospitalStay, IcahtDerivation, IecHsAssessment, Infection
 from clinical.schedule import VisitState
@@ -276,7 +276,8 @@ def test_dlt_candidates_and_monitor(demo):
     """CLINICAL_SPEC §3.1: one confirmed DLT at DL2 (CRS grade 3 on days 3–6, adjudicated by the
     investigator with a reason), one candidate awaiting adjudication at DL3; the lymphopenia after
     lymphodepletion (grade 3–4, not back within 7 days in 7 subjects) flags nothing. Under 3+3:
-    DL1 3/0 and DL2 6/1 escalate, DL3 is enrolling with its decision pending."""
+    DL1 3/0 and DL2 6/1 escalate; DL3, beyond six evaluable after clearing, continues its
+    expansion at 0/10 (0.0%, exact 95% CI 0.0–30.8%), pending, and is the recommended dose."""
     site = demo[0]
     live = DltCandidate.objects.filter(subject__site=site, withdrawn=False).order_by("subject__subject_id")
     rows = [(c.subject.subject_id, c.subject.dose_level, c.criterion, c.onset_day, c.status) for c in live]
@@ -304,7 +305,16 @@ def test_dlt_candidates_and_monitor(demo):
         ("DL2", 7, 6, 6, 0, 0, 0, 1),
         ("DL3", 12, 12, 10, 2, 0, 1, 0),
     ]
-    assert decisions == [("DL1", "escalate", False), ("DL2", "escalate", False), ("DL3", "enrolling", True)]
+    assert decisions == [("DL1", "escalate", False), ("DL2", "escalate", False), ("DL3", "expansion_continue", True)]
+    rows = dose_level_monitor(site.study, today=TODAY)
+    assert [(r.code, r.rate_text, r.recommended) for r in rows] == [
+        ("DL1", "0.0% (0.0–70.8%)", False),
+        ("DL2", "16.7% (0.4–64.1%)", False),
+        ("DL3", "0.0% (0.0–30.8%)", True),
+    ]
+    assert [reason.value for reason in enrolment_acknowledgement(site.study, "DL3", today=TODAY)] == [
+        "awaiting_adjudication"
+    ]
 
 
 @pytest.mark.req("ISSUE-10")

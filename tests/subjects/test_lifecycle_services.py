@@ -437,17 +437,16 @@ def test_illegal_transitions_are_refused_with_a_clear_message(status, event, mes
     assert _state(subject) == before
 
 
-@pytest.mark.parametrize("status", ["completed", "died", "lost", "not_infused", "screen_failed"])
+@pytest.mark.parametrize("status", ["completed", "died", "not_infused", "screen_failed"])
 def test_final_statuses_allow_nothing_more(status, at_status, consent, coordinator):
     if status == "screen_failed":
         subject = consent()
         services.change_status(user=coordinator, subject=subject, event=Event.FAIL_SCREENING, on=ASSESSED, reason="r")
     else:
-        subject = at_status("follow_up" if status in ("completed", "died", "lost") else "enrolled")
+        subject = at_status("follow_up" if status in ("completed", "died") else "enrolled")
         event = {
             "completed": Event.COMPLETE,
             "died": Event.DIE,
-            "lost": Event.LOSE_TO_FOLLOW_UP,
             "not_infused": Event.NOT_INFUSED,
         }[status]
         services.change_status(
@@ -484,3 +483,22 @@ def test_only_site_editors_change_status(role, at_status, users_a):
     with pytest.raises(PermissionDenied):
         services.change_dose_level(user=users_a[role], subject=subject, dose_level="DL2", reason="r")
     assert _state(subject)[0] == "enrolled"
+
+
+@pytest.mark.req("ISSUE-30")
+def test_lost_to_follow_up_then_died_is_a_valid_audited_transition(at_status, coordinator):
+    """A subject lost to follow-up and later found to have died: "lost" → "died" on or after
+    the date it was lost (audited like every status change); nothing else leaves "lost"."""
+    subject = at_status("follow_up")
+    services.change_status(user=coordinator, subject=subject, event=Event.LOSE_TO_FOLLOW_UP, on=date(2026, 12, 1))
+    with pytest.raises(ValidationError):
+        services.change_status(user=coordinator, subject=subject, event=Event.DIE, on=date(2026, 11, 30))
+    for event in (Event.COMPLETE, Event.WITHDRAW, Event.START_FOLLOW_UP):
+        with pytest.raises(ValidationError):
+            services.change_status(
+                user=coordinator, subject=subject, event=event, on=date(2027, 1, 1), reason="r", survival_follow_up=True
+            )
+    services.change_status(user=coordinator, subject=subject, event=Event.DIE, on=date(2027, 2, 1))
+    assert _state(subject)[:2] == ("died", date(2027, 2, 1))
+    trail = list(subject.events.order_by("pgh_id").values_list("status", flat=True))
+    assert trail[-2:] == ["lost", "died"]

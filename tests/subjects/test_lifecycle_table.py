@@ -25,6 +25,7 @@ ALLOWED = {
     ("follow_up", "die"): "died",
     ("follow_up", "lose_to_follow_up"): "lost",
     ("withdrawn", "die"): "died",
+    ("lost", "die"): "died",  # issue 30: a subject lost to follow-up, then found to have died
 }
 STATUSES = [
     "screening",
@@ -82,7 +83,7 @@ def test_refused_transition(status, event):
         ("screen_failed", []),
         ("completed", []),
         ("died", []),
-        ("lost", []),
+        ("lost", ["die"]),
         ("not_infused", []),
     ],
 )

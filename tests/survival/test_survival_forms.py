@@ -201,3 +201,32 @@ def test_death_entered_in_error_gives_back_the_status_before_it(infused, coordin
     assert (subject.status, subject.status_date) == ("follow_up", day(3))
     os = time_to_event(subject, cutoff=CUTOFF).os
     assert (os.days, os.event) == (20, False)
+
+
+@pytest.mark.req("ISSUE-30")
+def test_correcting_the_death_date_moves_the_status_date(infused, coordinator):
+    """A death date corrected on the death form moves the "died" status date with it (audited
+    with the correction); a correction before the status the subject had before death is
+    refused on the death date and nothing changes."""
+    from subjects.lifecycle import Event
+    from subjects.services import change_status
+
+    subject = infused()
+    change_status(user=coordinator, subject=subject, event=Event.START_FOLLOW_UP, on=day(3))
+    death = die(coordinator, subject, 40, cause="infection")
+    death.death_date = day(35)
+    death = save(user=coordinator, instance=death, expected_version=death.version, reason="date from hospital record")
+    subject.refresh_from_db()
+    assert (subject.status, subject.status_date) == ("died", day(35))
+    event = subject.events.order_by("-pgh_id").first()
+    assert event.status_date == day(35)
+    assert event.pgh_context["reason"] == (
+        f"death date corrected: {day(40).isoformat()} → {day(35).isoformat()}; date from hospital record"
+    )
+    death.death_date = day(2)
+    with pytest.raises(ValidationError) as caught:
+        save(user=coordinator, instance=death, expected_version=death.version, reason="typo")
+    assert "death_date" in caught.value.error_dict
+    subject.refresh_from_db()
+    assert subject.status_date == day(35)
+    assert Death.objects.get(pk=death.pk).death_date == day(35)
