@@ -11,7 +11,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from crf import derivations, locks
+from crf import derivations, locks, services
 from crf.audit import audit_context
 from crf.models import CrfInstance
 from study.models import ProtocolSettings, Rederivation
@@ -71,6 +71,7 @@ def _rederive_one(
     previous = model._default_manager.filter(pk=pk).values(*changed).get() if changed else {}
     if changed:
         with audit_context(user=None, site=instance.subject.site, reason=reason):
+            services.notify_form_changed(user=None, form=instance, changed=sorted(changed), reason=reason)
             model._default_manager.filter(pk=pk).update(**changed, version=F("version") + 1)
     return Rederivation.objects.create(
         settings=version,

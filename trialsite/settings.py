@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     # our apps
     "study",
     "crf",
+    "datamanagement",
     "subjects",
     "labs",
     "adverse_events",

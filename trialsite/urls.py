@@ -22,6 +22,7 @@ urlpatterns = [
     path("subjects/", include("response.urls")),
     path("history/", include("crf.urls")),
     path("data/", include("crf.urls_dm")),
+    path("data/", include("datamanagement.urls")),
     path("", include("endpoints.dashboard_urls")),
     path("safety/", include("adverse_events.urls")),
     path("endpoints/", include("endpoints.urls")),
