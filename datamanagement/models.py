@@ -49,7 +49,7 @@ class Signature(models.Model):
     canonical_format = models.CharField(_("canonical content format"), max_length=40)
     content_sha256 = models.CharField(_("SHA-256 of the signed content"), max_length=64)
     #: the forms covered when signed: [[CRF code, id, version], …]
-    covered = models.JSONField(_("forms covered"), default=list)
+    covered = models.JSONField(_("forms covered"), default=list, blank=True)
     broken_at = models.DateTimeField(_("broken at"), null=True, blank=True)
     broken_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
