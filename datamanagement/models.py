@@ -15,8 +15,10 @@ import pghistory
 import pgtrigger
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 
@@ -87,3 +89,40 @@ class Signature(models.Model):
     @property
     def is_broken(self) -> bool:
         return self.broken_at is not None
+
+
+class AuditIndex(models.Model):
+    """One row per history (event) row of a record that belongs to a subject (issue 26 item 4):
+    who, when, what and which fields, indexed for audit search and paging at any study size.
+
+    Written only by a database trigger on every subject-scoped event table (AFTER INSERT, as the
+    table owner: datamanagement.audit_index), never by the application, which may only read it;
+    append-only like the history it indexes. `fields` lists the data fields the event set (an
+    insert or delete: every non-empty one; an update: those that differ from the record's previous
+    event, `previous_id`). The event row itself stays the source of the values shown.
+    """
+
+    event_table = models.CharField(max_length=63)
+    event_id = models.BigIntegerField()
+    previous_id = models.BigIntegerField(null=True)
+    at = models.DateTimeField()
+    action = models.CharField(max_length=20)
+    obj_model = models.CharField(max_length=100)
+    obj_id = models.CharField(max_length=64)
+    subject_pk = models.BigIntegerField()
+    site_pk = models.BigIntegerField()
+    user_pk = models.BigIntegerField(null=True)
+    fields = ArrayField(models.CharField(max_length=100), default=list)
+
+    class Meta:
+        indexes = [
+            models.Index(F("at").desc(), F("id").desc(), name="auditindex_at"),
+            models.Index("subject_pk", F("at").desc(), F("id").desc(), name="auditindex_subject"),
+            models.Index("user_pk", F("at").desc(), F("id").desc(), name="auditindex_user"),
+            models.Index("obj_model", "obj_id", F("at").desc(), name="auditindex_record"),
+            GinIndex(fields=["fields"], name="auditindex_fields"),
+        ]
+        constraints = [models.UniqueConstraint(fields=["event_table", "event_id"], name="auditindex_one_per_event")]
+
+    def __str__(self) -> str:
+        return f"{self.event_table}:{self.event_id}"
