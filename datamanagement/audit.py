@@ -208,3 +208,18 @@ def describe(viewer: User, entries: list[AuditIndex]) -> list[dict[str, Any]]:
 
 def subject_codes(entries: list[AuditIndex]) -> dict[int, str]:
     return dict(Subject.objects.filter(pk__in={e.subject_pk for e in entries}).values_list("pk", "subject_id"))
+
+
+def shown(model_label: str, field: str, value: Any) -> Any:
+    """A stored value as a person reads it on the review page (choice labels, yes/no). Kept
+    here, small and alone, so the display layer can replace it."""
+    from crf.history import _display
+
+    if value is None or value == MASK:
+        return value
+    try:
+        model = apps.get_model(model_label)
+    except LookupError:
+        return value
+    name = field[:-3] if field.endswith("_id") else field
+    return _display(model, name, value)
