@@ -53,7 +53,8 @@ class ReauthenticationFailed(ValidationError):
 
 
 def printed_name(user: User) -> str:
-    return (user.get_full_name() or user.username).strip()
+    """§11.50(a)(1): the signer's printed name (the account's, else its full name or user ID)."""
+    return str(user.display_name()).strip()
 
 
 def identified_in_session(request: HttpRequest, user: User) -> bool:

@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict, Streaming
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from crf.registry import crf_models
 from datamanagement import audit, odm
@@ -26,6 +27,11 @@ from study.roles import Action
 from subjects.selectors import subjects_visible_to
 
 PAGE_SIZE = 50
+ACTION_LABELS = {
+    "insert": gettext_lazy("Record created"),
+    "update": gettext_lazy("Record changed"),
+    "delete": gettext_lazy("Record deleted"),
+}
 CHUNK = 2000
 
 
@@ -76,6 +82,7 @@ def audit_review(request: HttpRequest) -> HttpResponse:
     codes = audit.subject_codes(found)
     for event in events:
         event["subject_code"] = codes.get(event["subject"], "")
+        event["action_label"] = ACTION_LABELS.get(event["action"], event["action"])
         event["changes"] = [
             {
                 **c,
@@ -97,7 +104,7 @@ def audit_review(request: HttpRequest) -> HttpResponse:
             "query": query.urlencode(),
             "params": request.GET,
             "forms": sorted((code, str(model.crf_title)) for code, model in crf_models().items()),
-            "actions": audit.ACTIONS,
+            "actions": [(a, ACTION_LABELS[a]) for a in audit.ACTIONS],
         },
     )
 

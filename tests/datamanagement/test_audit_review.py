@@ -57,7 +57,7 @@ def test_the_page_filters_and_pages(trail, users_a, client, login):
     assert "transcription error" in page and "120 → 135" in page
     assert page.count("<tr>") == 3  # header + the correction + the insert
     updates = client.get("/data/audit/?subject_id=A-001&action=update&username=coordinator_a").content.decode()
-    assert "transcription error" in updates and "insert</td>" not in updates
+    assert "transcription error" in updates and "Record created</td>" not in updates
     bad = client.get("/data/audit/?subject_id=ZZZ&date_from=2026-02-30").content.decode()
     assert "No such subject among those you may see." in bad and "Give a date as YYYY-MM-DD." in bad
     first = client.get("/data/audit/?subject_id=A-001").content.decode()
