@@ -54,6 +54,9 @@ DECLARE
     changed varchar[];
 BEGIN
     subj := (j ->> TG_ARGV[1])::bigint;
+    IF subj IS NULL THEN
+        RETURN NULL;  -- a study-wide record (a study lock): not part of any subject's trail
+    END IF;
     IF NEW.pgh_label = 'update' THEN
         EXECUTE pg_catalog.format(
             'SELECT e.pgh_id, pg_catalog.to_jsonb(e) FROM %I.%I e '
