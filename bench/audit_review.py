@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import statistics
 import sys
 import time
 from datetime import timedelta
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import setup_django
+from _common import setup_django, signed_in_client
 
 
 def _inflate(target: int) -> None:
@@ -143,22 +142,13 @@ def main() -> None:
     args = parser.parse_args()
     setup_django()
     from django.db import connection
-    from django.test import Client
 
     from study.models import Study
 
     if args.inflate_to:
         _inflate(args.inflate_to)
     study = Study.objects.get(code=args.study)
-    # signed in through the real sign-in page (the session carries its login stamp), with a
-    # throw-away password
-    user = _data_manager(study)
-    password = secrets.token_urlsafe(16)
-    user.set_password(password)
-    user.save(update_fields=["password"])
-    client = Client()
-    signed_in = client.post("/accounts/login/", {"username": user.username, "password": password})
-    assert signed_in.status_code == 302, signed_in.content[:300]
+    client = signed_in_client(_data_manager(study))
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM datamanagement_auditindex")
         total = cursor.fetchone()[0]
