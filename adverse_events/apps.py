@@ -14,6 +14,7 @@ class AdverseEventsConfig(AppConfig):
             dlt_services,
             forms,
             icaht_services,
+            lock_checklist,
             services,
             toxicity_derive,
         )

@@ -95,3 +95,19 @@ def has_study(database: str, study: str) -> bool:
             return cursor.fetchone() is not None
     finally:
         conn.close()
+
+
+def signed_in_client(user):  # type: ignore[no-untyped-def]
+    """A test Client signed in through the real sign-in page (the session carries its login
+    stamp), the user given a throw-away password first. Django must be set up."""
+    import secrets
+
+    from django.test import Client
+
+    password = secrets.token_urlsafe(16)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    client = Client()
+    signed_in = client.post("/accounts/login/", {"username": user.username, "password": password})
+    assert signed_in.status_code == 302, signed_in.content[:300]
+    return client

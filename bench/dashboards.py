@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import statistics
 import subprocess
 import sys
 import time
 
-from _common import ROOT, child_env, ensure_database, has_study, manage, setup_django
+from _common import ROOT, child_env, ensure_database, has_study, manage, setup_django, signed_in_client
 
 DEFAULT_PATHS = ["/", "/subjects/", "/endpoints/", "/safety/dlt/"]
 DASHBOARD_WORDS = ("dashboard", "overview", "survival", "swimmer", "heat", "response_page", "safety_page")
@@ -55,7 +54,6 @@ def measure(study_code: str, paths: list[str], repeat: int) -> list[dict[str, ob
     from datetime import date
 
     from django.db import connection
-    from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     from endpoints import services
@@ -71,13 +69,7 @@ def measure(study_code: str, paths: list[str], repeat: int) -> list[dict[str, ob
         print(f"computed endpoint run {run.pk} in {time.monotonic() - started:.1f} s", file=sys.stderr)
     # Signed in through the real sign-in page (the session carries its login stamp); the
     # investigator of a synthetic study gets a throw-away password here.
-    user = User.objects.get(username=f"{study_code}-investigator")
-    password = secrets.token_urlsafe(16)
-    user.set_password(password)
-    user.save(update_fields=["password"])
-    client = Client()
-    signed_in = client.post("/accounts/login/", {"username": user.username, "password": password})
-    assert signed_in.status_code == 302, signed_in.content[:300]
+    client = signed_in_client(User.objects.get(username=f"{study_code}-investigator"))
     paths = paths or [*DEFAULT_PATHS, f"/endpoints/{run.pk}/", *discovered_paths()]
     rows = []
     for path in dict.fromkeys(paths):

@@ -515,6 +515,8 @@ class DataLockSerializer(FormRefMixin, serializers.ModelSerializer[DataLock]):
             "lifted_by",
             "lifted_at",
             "lift_reason",
+            "override_reason",
+            "open_items",
         ]
         read_only_fields = fields
 
@@ -538,6 +540,14 @@ class SetLockSerializer(serializers.Serializer):  # type: ignore[type-arg]
     subject = serializers.IntegerField(required=False, min_value=1, help_text="Subject id: its whole casebook.")
     form = serializers.CharField(max_length=20, required=False, help_text="CRF code (with `form_id`): one form.")
     form_id = serializers.IntegerField(required=False, min_value=1)
+    override_reason = serializers.CharField(
+        max_length=300,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="A subject or study lock with checklist items open: why lock anyway (recorded with the lock). "
+        "Without it such a lock answers 409 with the open items.",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if ("form" in attrs) != ("form_id" in attrs):
@@ -562,7 +572,12 @@ class LiftLockSerializer(serializers.Serializer):  # type: ignore[type-arg]
     create=extend_schema(
         summary="Freeze or lock the study, a subject or a form (data manager)",
         request=SetLockSerializer,
-        responses={201: DataLockSerializer, 400: CONDITIONAL_ERRORS[400], 403: CONDITIONAL_ERRORS[403]},
+        responses={
+            201: DataLockSerializer,
+            400: CONDITIONAL_ERRORS[400],
+            403: CONDITIONAL_ERRORS[403],
+            409: OpenApiTypes.OBJECT,
+        },
     ),
     lift=extend_schema(
         summary="Lift a freeze or lock, with a reason (data manager; If-Match)",
@@ -659,6 +674,12 @@ class DataLockViewSet(viewsets.GenericViewSet[DataLock]):
                 subject=subject,
                 form=form,
                 reason=data["reason"],
+                override_reason=data["override_reason"],
+            )
+        except locks.LockChecklistOpen as exc:
+            return Response(
+                {"detail": exc.messages[0], "open_items": exc.items, "checklist": exc.page_url},
+                status=status.HTTP_409_CONFLICT,
             )
         except DjangoValidationError as exc:
             raise _service_error(exc) from exc

@@ -8,6 +8,7 @@ signature actions). `set_data_lock` and `lift_data_lock` are the only ways a loc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from django.contrib.contenttypes.models import ContentType
@@ -70,6 +71,43 @@ def assert_not_locked(instance: CrfInstance | Model) -> None:
         raise ValidationError(_("This form is locked: no changes are possible."), code="locked")
 
 
+class LockChecklistOpen(ValidationError):
+    """A subject or study lock refused because its checklist lists open items (issue 26 item 3):
+    `items` (dicts with at least `kind`, `label`, `url`) and `page_url`, the checklist page."""
+
+    def __init__(self, message: str, *, items: list[dict[str, object]], page_url: str) -> None:
+        super().__init__(message, code="checklist_open")
+        self.items = items
+        self.page_url = page_url
+
+
+LockCheck = Callable[..., list[dict[str, object]]]
+_lock_checks: list[LockCheck] = []
+
+
+def on_lock_check(func: LockCheck) -> LockCheck:
+    """Register what must be closed before a subject or the study is locked (a declared hook:
+    datamanagement's checklist fills it, crf never imports upward). Called as
+    `check(study=…, subject=…|None)`; returns the open items, or raises LockChecklistOpen."""
+    _lock_checks.append(func)
+    return func
+
+
+def open_checklist_items(*, study: Study, subject: Subject | None) -> list[dict[str, object]]:
+    items: list[dict[str, object]] = []
+    for check in _lock_checks:
+        items.extend(check(study=study, subject=subject))
+    return items
+
+
+def checklist_page(*, study: Study, subject: Subject | None) -> str:
+    """The lock checklist page (issue 26 item 3) of a subject or of the study."""
+    from django.urls import reverse
+
+    page = reverse("datamanagement:lock_checklist")
+    return f"{page}?subject={subject.pk}" if subject is not None else page
+
+
 def _require_lock_manager(user: User, study: Study, subject: Subject | None) -> None:
     """DESIGN §4a "freeze / lock / unlock": a data manager at the subject's site; a study-wide
     freeze or lock reaches every site, so it needs the role at every site of the study."""
@@ -94,8 +132,12 @@ def set_data_lock(
     subject: Subject | None = None,
     form: CrfInstance | None = None,
     reason: str,
+    override_reason: str = "",
 ) -> DataLock:
-    """Freeze or lock the whole study, one subject (`subject`) or one form (`form`)."""
+    """Freeze or lock the whole study, one subject (`subject`) or one form (`form`). A subject
+    or study lock first asks the lock checklist (`on_lock_check`): with items open it is refused
+    (LockChecklistOpen) unless `override_reason` says why, which is recorded with the lock
+    together with the items open then."""
     if form is not None:
         subject = form.subject
     if subject is not None and subject.site.study_id != study.pk:
@@ -114,7 +156,28 @@ def set_data_lock(
         scope["object_id"] = form.pk
     if DataLock.objects.filter(kind=kind, lifted_at__isnull=True, **scope).exists():
         raise ValidationError(_("This is already in force."), code="duplicate")
-    lock = DataLock(kind=kind, reason=reason, set_by=user, set_at=timezone.now(), **scope)
+    override_reason = override_reason.strip()
+    open_items: list[dict[str, object]] = []
+    if kind == DataLock.Kind.LOCK and form is None:
+        open_items = open_checklist_items(study=study, subject=subject)
+        if open_items and not override_reason:
+            raise LockChecklistOpen(
+                _("%(n)d items are still open: close them, or lock with a reason for doing so anyway.")
+                % {"n": len(open_items)},
+                items=open_items,
+                page_url=checklist_page(study=study, subject=subject),
+            )
+    if not open_items:
+        override_reason = ""
+    lock = DataLock(
+        kind=kind,
+        reason=reason,
+        set_by=user,
+        set_at=timezone.now(),
+        override_reason=override_reason,
+        open_items=open_items,
+        **scope,
+    )
     with audit_context(user=user, site=_lock_site(study, subject), reason=reason):
         lock.full_clean(exclude=["study", "subject", "content_type", "set_by"])
         lock.save()

@@ -205,6 +205,9 @@ class DataLock(models.Model):
     )
     lifted_at = models.DateTimeField(_("lifted at"), null=True, blank=True)
     lift_reason = models.CharField(_("reason for lifting"), max_length=300, blank=True)
+    #: a lock set while its checklist listed open items (issue 26 item 3): why, and what was open
+    override_reason = models.CharField(_("reason for locking with items open"), max_length=300, blank=True)
+    open_items = models.JSONField(_("items open when locked"), default=list, blank=True)
 
     class Meta:
         verbose_name = _("data lock")

@@ -28,7 +28,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crf import checks, derivations, locks
+from crf import checks, derivations, locks, services
 from crf.audit import audit_context
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, DataLock, Query, QueryStep
 from study.models import ProtocolSettings, Rederivation
@@ -178,6 +178,8 @@ def rederive(
     with audit_context(user=user, site=subject.site, reason=reason):
         for form, changed in pending:
             model = type(form)
+            # signatures covering the form break (datamanagement's hook), named in this audit row
+            services.notify_form_changed(user=user, form=form, changed=sorted(changed), reason=reason)
             rows = model._default_manager.filter(pk=form.pk, version=form.version).update(
                 **changed, version=F("version") + 1
             )
@@ -256,6 +258,7 @@ def _rederive_one(
     previous = model._default_manager.filter(pk=pk).values(*changed).get() if changed else {}
     if changed:
         with audit_context(user=None, site=instance.subject.site, reason=reason):
+            services.notify_form_changed(user=None, form=instance, changed=sorted(changed), reason=reason)
             model._default_manager.filter(pk=pk).update(**changed, version=F("version") + 1)
     return Rederivation.objects.create(
         settings=version,

@@ -86,6 +86,27 @@ def _clean(instance: CrfInstance) -> None:
     _validate_missing(instance)
 
 
+ChangeHook = Callable[..., None]
+_change_hooks: list[ChangeHook] = []
+
+
+def on_form_change(func: ChangeHook) -> ChangeHook:
+    """Register what must happen when any form's stored content changes (a new form, an update,
+    entered in error, a re-derivation) — e.g. datamanagement breaking the signatures that cover
+    it. Called inside the write's transaction and audit context, just BEFORE the write (so what
+    the hook adds to the audit context lands on the change's own history row), as
+    `hook(user=…, form=…, changed=[field names], reason=…)`; `form` carries the new values (its
+    pk is None for a new form). A lower layer's declared hook, so crf never imports upward
+    (DESIGN §3)."""
+    _change_hooks.append(func)
+    return func
+
+
+def notify_form_changed(*, user: User | None, form: CrfInstance, changed: list[str], reason: str) -> None:
+    for hook in _change_hooks:
+        hook(user=user, form=form, changed=changed, reason=reason)
+
+
 def _require_editor(user: User, instance: CrfInstance) -> None:
     if not access.can(user, Action.EDIT_CRF, site=instance.subject.site):
         raise PermissionDenied
@@ -110,6 +131,7 @@ def save_form(*, user: User, instance: F, expected_version: int | None, reason: 
         _clean(instance)
         derivations.derive(instance)
         with audit_context(user=user, site=instance.subject.site, reason=reason):
+            notify_form_changed(user=user, form=instance, changed=data_fields(model), reason=reason)
             instance.save(force_insert=True)
             checks.run_edit_checks(instance)
         return instance
@@ -138,6 +160,7 @@ def save_form(*, user: User, instance: F, expected_version: int | None, reason: 
     if not changed:
         return current  # type: ignore[return-value]
     with audit_context(user=user, site=instance.subject.site, reason=reason):
+        notify_form_changed(user=user, form=instance, changed=sorted(changed), reason=reason)
         rows = model.objects.filter(pk=instance.pk, version=expected_version).update(
             **changed, version=models.F("version") + 1, updated_by=user, updated_at=now
         )
@@ -219,6 +242,7 @@ def mark_entered_in_error(*, user: User, instance: F, expected_version: int, rea
         raise ValidationError(_("This form is already marked entered in error."))
     now = timezone.now()
     with audit_context(user=user, site=current.subject.site, reason=reason):
+        notify_form_changed(user=user, form=current, changed=["entered_in_error"], reason=reason)
         rows = model.objects.filter(pk=instance.pk, version=expected_version).update(
             entered_in_error=True, error_reason=reason, version=models.F("version") + 1, updated_by=user, updated_at=now
         )

@@ -188,7 +188,12 @@ def lock_set(request: HttpRequest) -> HttpResponse:
                 subject=subject,
                 form=form,
                 reason=page.cleaned_data["reason"],
+                override_reason=request.POST.get("override_reason", "")[:300],
             )
+        except locks.LockChecklistOpen as exc:
+            # the checklist page lists what is open and takes an override reason (issue 26 item 3)
+            messages.error(request, exc.messages[0])
+            return redirect(exc.page_url)
         except ValidationError as exc:
             for message in exc.messages:
                 messages.error(request, message)

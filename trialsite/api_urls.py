@@ -4,8 +4,9 @@ from rest_framework.routers import DefaultRouter
 from adverse_events.api import CrsEpisodeViewSet, IcansEpisodeViewSet
 from adverse_events.dlt_api import DltCandidateViewSet, DltMonitorViewSet
 from crf.api import register_crf_resources
-from crf.api_audit import AuditEventViewSet
 from crf.api_dm import DataLockViewSet, QueryViewSet, SdvMarkViewSet
+from datamanagement.api import SignatureViewSet
+from datamanagement.api_audit import AuditEventViewSet
 from endpoints.api import EndpointRunViewSet
 from exports.api import ExportViewSet
 from study.api import TokenLoginView, TokenLogoutAllView, TokenLogoutView
@@ -25,6 +26,7 @@ router.register("locks", DataLockViewSet, basename="lock")
 router.register("crs-episodes", CrsEpisodeViewSet, basename="crs-episode")
 router.register("icans-episodes", IcansEpisodeViewSet, basename="icans-episode")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
+router.register("signatures", SignatureViewSet, basename="signature")
 
 urlpatterns = [
     path("auth/login/", TokenLoginView.as_view(), name="knox-login"),

@@ -133,3 +133,7 @@ def grant_app_role(connection: BaseDatabaseWrapper, role: str) -> None:
         cursor.execute("SELECT to_regclass('public.pghistory_context')")
         if cursor.fetchone()[0] is not None:
             cursor.execute(f"REVOKE INSERT, UPDATE, DELETE ON pghistory_context FROM {role}")
+        # The audit index (issue 26) is written only by its trigger, as the owner: read-only here.
+        cursor.execute("SELECT to_regclass('public.datamanagement_auditindex')")
+        if cursor.fetchone()[0] is not None:
+            cursor.execute(f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON datamanagement_auditindex FROM {role}")

@@ -51,7 +51,8 @@ def _edit(client, vs: VitalSigns, **values):
 
 
 def _set(client, kind: str, *, vs: VitalSigns | None = None, subject=None, reason: str = "interim analysis"):
-    data = {"kind": kind, "reason": reason}
+    # a subject or study lock with checklist items open needs a reason (issue 26 item 3)
+    data = {"kind": kind, "reason": reason, "override_reason": "open items accepted for this test"}
     if vs is not None:
         data.update({"subject": vs.subject_id, "code": "VS", "pk": vs.pk})
     elif subject is not None:
@@ -179,7 +180,9 @@ def test_badges_on_the_casebook(users_a, login, client, enrolled_subject_with_vs
     login(users_a["coordinator"])
     page = client.get(f"/subjects/{subject.pk}/casebook/").content.decode()
     assert "SDV ✓" in page and "Frozen" in page and "Locked" not in page
-    locks.set_data_lock(user=data_manager, kind="lock", study=subject.site.study, subject=subject, reason="done")
+    locks.set_data_lock(
+        user=data_manager, kind="lock", study=subject.site.study, subject=subject, reason="done", override_reason="ok"
+    )
     page = client.get(f"/subjects/{subject.pk}/casebook/").content.decode()
     assert page.count('<span class="badge overdue">Locked</span>') == 2  # the subject and its form
 
@@ -217,7 +220,7 @@ def test_who_may_freeze_lock_and_lift(vs, users_a, login, client, role):
         with pytest.raises(PermissionDenied):
             locks.set_data_lock(user=users_a[role], kind="lock", study=vs.subject.site.study, reason="x")
         lock = locks.set_data_lock(
-            user=users_a["data_manager"], kind="lock", study=vs.subject.site.study, reason="final"
+            user=users_a["data_manager"], kind="lock", study=vs.subject.site.study, reason="final", override_reason="ok"
         )
         assert client.post(f"/data/locks/{lock.pk}/lift/", {"reason": "no"}).status_code == 403
         with pytest.raises(PermissionDenied):

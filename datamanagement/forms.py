@@ -1,0 +1,35 @@
+"""Page forms of data management (issue 26): signing and locking with the checklist."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from datamanagement.models import SignatureMeaning
+
+
+class SignForm(forms.Form):
+    meaning = forms.ChoiceField(label=_("Meaning of your signature"), choices=SignatureMeaning.choices)
+    username = forms.CharField(label=_("User ID"), max_length=150, required=False)
+    password = forms.CharField(label=_("Password"), max_length=256, strip=False, widget=forms.PasswordInput)
+
+    def __init__(self, *args: Any, needs_id: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if needs_id:
+            self.fields["username"].required = True
+            self.fields["username"].widget.attrs["autocomplete"] = "username"
+        else:
+            del self.fields["username"]
+        self.fields["password"].widget.attrs["autocomplete"] = "current-password"
+
+
+class ChecklistLockForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=300)
+    override_reason = forms.CharField(
+        label=_("Reason for locking with items open"),
+        max_length=300,
+        required=False,
+        help_text=_("Needed only while the checklist lists open items; recorded with the lock."),
+    )

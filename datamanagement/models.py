@@ -1,0 +1,128 @@
+"""Electronic signatures (DESIGN §4 "E-signatures"; 21 CFR Part 11 §11.50, §11.70, §11.100,
+§11.200; issue 26 item 1).
+
+A signature is a separate record, bound to the SHA-256 of the canonical JSON of the content it
+covers (datamanagement.canonical): one form, every form of one visit, or the whole casebook of a
+subject. It is never deleted or edited (database triggers refuse it); the only change a
+signature ever takes is being marked **broken**, once, when covered content changed after it was
+given — the row keeps who and what broke it, and the change's own audit context names the
+signatures it broke.
+"""
+
+from __future__ import annotations
+
+import pghistory
+import pgtrigger
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+
+class SignatureScope(models.TextChoices):
+    FORM = "form", _("Form")
+    VISIT = "visit", _("Visit")
+    CASEBOOK = "casebook", _("Casebook")
+
+
+class SignatureMeaning(models.TextChoices):
+    """§11.50(a)(3): the meaning associated with the signature."""
+
+    REVIEWED_APPROVED = "reviewed_approved", _("Reviewed and approved")
+    REVIEWED = "reviewed", _("Reviewed")
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class Signature(models.Model):
+    subject = models.ForeignKey("subjects.Subject", on_delete=models.PROTECT, related_name="signatures")
+    scope = models.CharField(_("what was signed"), max_length=10, choices=SignatureScope.choices)
+    visit = models.ForeignKey("subjects.Visit", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, null=True, blank=True)
+    object_id = models.PositiveBigIntegerField(null=True, blank=True)
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    printed_name = models.CharField(_("printed name of the signer"), max_length=200)
+    meaning = models.CharField(_("meaning"), max_length=20, choices=SignatureMeaning.choices)
+    signed_at = models.DateTimeField(_("signed at"))
+    #: the site's time zone when signed: the manifestation shows the time in it
+    time_zone = models.CharField(_("time zone"), max_length=64)
+    canonical_format = models.CharField(_("canonical content format"), max_length=40)
+    content_sha256 = models.CharField(_("SHA-256 of the signed content"), max_length=64)
+    #: the forms covered when signed: [[CRF code, id, version], …]
+    covered = models.JSONField(_("forms covered"), default=list, blank=True)
+    broken_at = models.DateTimeField(_("broken at"), null=True, blank=True)
+    broken_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    broken_reason = models.CharField(_("what broke the signature"), max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = _("signature")
+        verbose_name_plural = _("signatures")
+        ordering = ["-signed_at", "-pk"]
+        indexes = [models.Index(fields=["subject", "broken_at"], name="signature_subject_broken_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(scope="form", object_id__isnull=False, content_type__isnull=False))
+                | Q(scope="visit", visit__isnull=False, object_id__isnull=True)
+                | Q(scope="casebook", visit__isnull=True, object_id__isnull=True),
+                name="signature_scope_names_its_target",
+            ),
+        ]
+        triggers = [
+            pgtrigger.Protect(name="signature_no_delete", operation=pgtrigger.Delete),
+            # Only the "broken" fields may ever be written after insert …
+            pgtrigger.ReadOnly(name="signature_read_only", exclude=["broken_at", "broken_by", "broken_reason"]),
+            # … and only once: a broken signature stays broken, as it was recorded.
+            pgtrigger.Protect(
+                name="signature_broken_once",
+                operation=pgtrigger.Update,
+                condition=pgtrigger.Q(old__broken_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"signature {self.pk} {self.scope} {self.subject_id}"
+
+    @property
+    def is_broken(self) -> bool:
+        return self.broken_at is not None
+
+
+class AuditIndex(models.Model):
+    """One row per history (event) row of a record that belongs to a subject (issue 26 item 4):
+    who, when, what and which fields, indexed for audit search and paging at any study size.
+
+    Written only by a database trigger on every subject-scoped event table (AFTER INSERT, as the
+    table owner: datamanagement.audit_index), never by the application, which may only read it;
+    append-only like the history it indexes. `fields` lists the data fields the event set (an
+    insert or delete: every non-empty one; an update: those that differ from the record's previous
+    event, `previous_id`). The event row itself stays the source of the values shown.
+    """
+
+    event_table = models.CharField(max_length=63)
+    event_id = models.BigIntegerField()
+    previous_id = models.BigIntegerField(null=True)
+    at = models.DateTimeField()
+    action = models.CharField(max_length=20)
+    obj_model = models.CharField(max_length=100)
+    obj_id = models.CharField(max_length=64)
+    subject_pk = models.BigIntegerField()
+    site_pk = models.BigIntegerField()
+    user_pk = models.BigIntegerField(null=True)
+    fields = ArrayField(models.CharField(max_length=100), default=list)
+
+    class Meta:
+        indexes = [
+            models.Index(F("at").desc(), F("id").desc(), name="auditindex_at"),
+            models.Index("subject_pk", F("at").desc(), F("id").desc(), name="auditindex_subject"),
+            models.Index("user_pk", F("at").desc(), F("id").desc(), name="auditindex_user"),
+            models.Index("obj_model", "obj_id", F("at").desc(), name="auditindex_record"),
+            GinIndex(fields=["fields"], name="auditindex_fields"),
+        ]
+        constraints = [models.UniqueConstraint(fields=["event_table", "event_id"], name="auditindex_one_per_event")]
+
+    def __str__(self) -> str:
+        return f"{self.event_table}:{self.event_id}"
