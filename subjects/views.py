@@ -6,18 +6,19 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from adverse_events.toxicities import IcahtDerivation
 from crf.registry import crf_models
-from crf.selectors import casebook_badges, record_queries
+from crf.selectors import instance_badges, record_queries
 from study import access
 from study.protocol import NoProtocolSettings
 from study.roles import Action, role_may
-from subjects import lifecycle, selectors, services, visits
+from subjects import assessments, lifecycle, selectors, services, visits
 from subjects.forms import (
     ConsentForm,
     DoseLevelForm,
@@ -348,22 +349,38 @@ def visit_detail(request: HttpRequest, pk: int, visit_pk: int) -> HttpResponse:
 
 @login_required
 def casebook(request: HttpRequest, pk: int) -> HttpResponse:
-    """Visits × forms: entry status, open-query badges, due/overdue, the current study day."""
+    """The schedule of assessments of one subject (CLINICAL_SPEC §7.1; issue 24 item 1): each
+    visit with only its expected forms marked missing / in progress / complete / not done, with
+    query, SDV and freeze/lock badges; the logs apart; the current study day."""
     subject = access_subject(request.user, pk, Action.VIEW_CRF)
     today = visits.site_today(subject)
-    book = selectors.casebook(subject, today=today)
+    schedule = assessments.subject_schedule(subject, today=today)
     roles = access.roles_at(request.user, subject.site)
     context = {
-        "casebook": book,
+        "schedule": schedule,
         "subject": subject,
+        "today": today,
+        "day0": subject.day0,
         "can_edit": any(role_may(role, Action.EDIT_CRF) for role in roles),
         # SDV and freeze/lock badges (issue 7)
-        "subject_lock": casebook_badges(book),
+        "subject_lock": instance_badges(subject, assessments.all_instances(schedule)),
         "can_lock": any(role_may(role, Action.FREEZE_LOCK) for role in roles),
+        "entry_forms": assessments.entry_forms(),
         # ICAHT is derived from the ANC results, not typed (CLINICAL_SPEC §4.1; issue 10)
         "icaht": IcahtDerivation.objects.filter(subject=subject).first(),
     }
     return render(request, "subjects/casebook.html", context)
+
+
+@login_required
+def visit_enter(request: HttpRequest, pk: int, visit_pk: int) -> HttpResponse:
+    """The casebook's "another form at this visit" picker: to the chosen form's entry page."""
+    subject = access_subject(request.user, pk, Action.EDIT_CRF)
+    visit = get_object_or_404(Visit, pk=visit_pk, subject=subject)
+    code = request.GET.get("code", "")
+    if code not in dict(assessments.entry_forms()):
+        raise Http404
+    return redirect(f"{reverse('subjects:form_new', args=[subject.pk, code])}?visit={visit.pk}")
 
 
 @login_required
