@@ -14,10 +14,11 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from clinical.assessments import Progress, derived_visit_state
-from clinical.schedule import VisitState, Window
+from clinical.schedule import VisitState, Window, local_date
 from crf.models import CrfInstance
 from study.models import Site
 from subjects.eligibility import criteria_met
@@ -167,6 +168,38 @@ class ExpectedFormNotDone(models.Model):
         return f"{self.visit} {self.crf_code} not done"
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class EnrolmentAcknowledgement(models.Model):
+    """CLINICAL_SPEC §3.1: enrolling at a level whose decision is "above MTD" or "stop and review",
+    or while a candidate DLT at that level awaits adjudication, needs the investigator's explicit
+    acknowledgement, recorded with the enrolment. A coordinator's enrolment waits here, pending,
+    until an investigator of the site acknowledges it under their own account (issue 24)."""
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="enrolment_acknowledgements")
+    dose_level = models.CharField(_("dose level"), max_length=20)
+    enrolment_date = models.DateField(_("enrolment date"))
+    planned_infusion_date = models.DateField(_("planned infusion date"), null=True, blank=True)
+    why = models.CharField(_("what is acknowledged"), max_length=500)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(_("requested at"))
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("enrolment acknowledgement")
+        verbose_name_plural = _("enrolment acknowledgements")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subject"], condition=Q(acknowledged_at__isnull=True), name="one_pending_enrolment"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.dose_level}"
+
+
 class SiteSequence(models.Model):
     """The last number handed out per site and kind. Numbers come from this row under
     `SELECT … FOR UPDATE`, never from max()+1, so none is handed out twice or reused."""
@@ -216,6 +249,21 @@ class InformedConsent(CrfInstance):
 
     def __str__(self) -> str:
         return f"{self.subject} IC {self.consent_version} {self.consent_date}"
+
+    def clean(self) -> None:
+        """A consent cannot be dated after today at the site (issue 24: a consent dated next
+        month trapped the subject in screening)."""
+        super().clean()
+        if self.consent_date is not None and self.subject_id is not None:
+            today = local_date(timezone.now(), self.subject.site.time_zone)
+            if self.consent_date > today:
+                raise ValidationError(
+                    {
+                        "consent_date": _("The consent date cannot be in the future (today at the site is %(today)s).")
+                        % {"today": today.isoformat()}
+                    },
+                    code="future_date",
+                )
 
 
 def first_consent_date(subject_id: int | None) -> date | None:

@@ -18,7 +18,7 @@ from crf.selectors import instance_badges, record_queries
 from study import access
 from study.protocol import NoProtocolSettings
 from study.roles import Action, role_may
-from subjects import assessments, lifecycle, selectors, services, visits
+from subjects import assessments, enrolment, lifecycle, selectors, services, visits
 from subjects.forms import (
     ConsentForm,
     DoseLevelForm,
@@ -27,6 +27,7 @@ from subjects.forms import (
     IdentityRecordForm,
     PlannedInfusionForm,
     ReconsentForm,
+    StatusDateForm,
     StatusForm,
     VisitDateForm,
 )
@@ -120,6 +121,12 @@ def _action_forms(subject: Subject, bound: tuple[str, object] | None = None) -> 
             _("Change dose level"),
             lambda: DoseLevelForm(prefix="dose_level", dose_levels=_dose_levels(subject)),
         )
+    if subject.status_date is not None and Status(subject.status) not in services.DATE_FROM_FORM:
+        add(
+            "status_date",
+            _("Correct the status date"),
+            lambda: StatusDateForm(prefix="status_date", initial={"on": subject.status_date}),
+        )
     if subject.status in lifecycle.RECONSENT_ALLOWED:
         add("reconsent", _("Re-consent on a new version"), lambda: ReconsentForm(prefix="reconsent"))
     return actions
@@ -151,6 +158,10 @@ def _detail(request: HttpRequest, subject: Subject, bound: tuple[str, object] | 
         "actions": actions,
         "refused": refused,
         "screening": subject.status == Status.SCREENING,
+        "pending_enrolment": enrolment.pending_for(subject),
+        "site_investigator": enrolment.is_site_investigator(request.user, subject),  # type: ignore[arg-type]
+        # what is missing at a glance (CLINICAL_SPEC §7.1; issue 24 item 1)
+        "schedule": assessments.subject_schedule(subject, today=visits.site_today(subject), with_queries=False),
         "deviations": list(ProtocolDeviation.objects.filter(subject=subject, entered_in_error=False)),
         # The status follows the survival records: a death is entered as the death form (DTH).
         "record_death": can_edit
@@ -173,7 +184,7 @@ def lifecycle_action(request: HttpRequest, pk: int, action: str) -> HttpResponse
     subject = access_subject(request.user, pk, Action.VIEW_CRF)
     access.require(request.user, Action.EDIT_CRF, site=subject.site)
     user = request.user
-    form: ReconsentForm | EnrolForm | StatusForm | PlannedInfusionForm
+    form: ReconsentForm | EnrolForm | StatusForm | PlannedInfusionForm | StatusDateForm
     if action == "reconsent":
         form = ReconsentForm(request.POST, prefix=action)
     elif action == "enrol":
@@ -182,6 +193,16 @@ def lifecycle_action(request: HttpRequest, pk: int, action: str) -> HttpResponse
         form = DoseLevelForm(request.POST, prefix=action, dose_levels=_dose_levels(subject))
     elif action == "planned_infusion":
         form = PlannedInfusionForm(request.POST, prefix=action)
+    elif action == "status_date":
+        form = StatusDateForm(request.POST, prefix=action)
+    elif action == "acknowledge":
+        try:
+            enrolment.acknowledge(user=user, subject=subject)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, _("Enrolment acknowledged and recorded."))
+        return redirect("subjects:detail", pk=subject.pk)
     elif action in {e.value for e in Event} - {Event.ENROL.value, Event.DIE.value}:
         form = StatusForm(request.POST, prefix=action, event=Event(action))
     else:
@@ -196,11 +217,20 @@ def lifecycle_action(request: HttpRequest, pk: int, action: str) -> HttpResponse
                     consent_version=data["consent_version"],
                     consent_date=data["consent_date"],
                 )
+            elif isinstance(form, EnrolForm) and request.POST.get(f"{action}-confirmed") != "on":
+                return _confirm(request, subject, action, form)
             elif isinstance(form, DoseLevelForm):
                 services.change_dose_level(
                     user=user,  # type: ignore[arg-type]
                     subject=subject,
                     dose_level=data["dose_level"],
+                    reason=data["reason"],
+                )
+            elif isinstance(form, StatusDateForm):
+                services.correct_status_date(
+                    user=user,  # type: ignore[arg-type]
+                    subject=subject,
+                    on=data["on"],
                     reason=data["reason"],
                 )
             elif isinstance(form, PlannedInfusionForm):
@@ -211,13 +241,19 @@ def lifecycle_action(request: HttpRequest, pk: int, action: str) -> HttpResponse
                     reason=data["reason"],
                 )
             elif isinstance(form, EnrolForm):
-                services.enrol(
+                _enrolled, pending = enrolment.enrol_or_request(
                     user=user,  # type: ignore[arg-type]
                     subject=subject,
                     on=data["on"],
                     dose_level=data["dose_level"],
                     planned_infusion_date=data["planned_infusion_date"],
+                    acknowledged=request.POST.get(f"{action}-acknowledge") == "on",
                 )
+                if pending is not None and pending.acknowledged_at is None:
+                    messages.warning(
+                        request, _("The enrolment waits for an investigator of the site to acknowledge it.")
+                    )
+                    return redirect("subjects:detail", pk=subject.pk)
             else:
                 services.change_status(
                     user=user,  # type: ignore[arg-type]
@@ -232,6 +268,34 @@ def lifecycle_action(request: HttpRequest, pk: int, action: str) -> HttpResponse
             messages.success(request, _("Saved."))
             return redirect("subjects:detail", pk=subject.pk)
     return _detail(request, Subject.objects.select_related("site", "site__study").get(pk=subject.pk), (action, form))
+
+
+def _confirm(request: HttpRequest, subject: Subject, action: str, form: EnrolForm) -> HttpResponse:
+    """The confirmation step of an enrolment or a dose-level change, naming what will happen,
+    with the level's DLT decision and its candidates awaiting adjudication (CLINICAL_SPEC §3.1)."""
+    data = form.cleaned_data
+    level = data["dose_level"]
+    if isinstance(form, DoseLevelForm):
+        summary = _("Change the dose level of %(subject)s from %(old)s to %(new)s") % {
+            "subject": subject.subject_id,
+            "old": subject.dose_level,
+            "new": level,
+        }
+    else:
+        summary = _("Enrol %(subject)s at %(level)s") % {
+            "subject": enrolment.next_subject_id(subject),
+            "level": level,
+        }
+    context = {
+        "subject": subject,
+        "action": action,
+        "form": form,
+        "summary": summary,
+        "safety": enrolment.level_safety(user=request.user, subject=subject, dose_level=level),  # type: ignore[arg-type]
+        "investigator": enrolment.is_site_investigator(request.user, subject),  # type: ignore[arg-type]
+        "enrolling": not isinstance(form, DoseLevelForm),
+    }
+    return render(request, "subjects/lifecycle_confirm.html", context)
 
 
 @login_required
