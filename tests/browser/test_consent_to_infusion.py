@@ -163,7 +163,7 @@ def test_coordinator_consents_screens_enrols_and_records_lymphodepletion_and_inf
     page.wait_for_url(f"{live_server.url}/")
 
     # consent opens screening
-    page.get_by_role("link", name=w["subjects"], exact=True).click()
+    page.locator("main").get_by_role("link", name=w["subjects"], exact=True).click()
     page.get_by_role("link", name=w["new_subject"]).click()
     field(page, w["consent_version"]).fill("2.0")
     field(page, w["consent_date"]).fill(day[-20])
