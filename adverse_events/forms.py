@@ -166,6 +166,11 @@ class AdjudicationForm(forms.Form):
     grade = forms.IntegerField(label=capfirst(_("adjudicated grade")), min_value=1, max_value=5)
     reason = forms.CharField(label=capfirst(_("reason for the adjudicated grade")), max_length=300)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # its own ids beside the source-grade form on the episode page (one id_reason, issue 24)
+        kwargs.setdefault("auto_id", "adjudication_%s")
+        super().__init__(*args, **kwargs)
+
 
 # --- cell-therapy toxicity forms (CLINICAL_SPEC §4) ---------------------------------------------
 

@@ -129,10 +129,20 @@ class SubjectSchedule:
         return groups
 
 
-def _instances(subject: Subject, models: dict[str, type[CrfInstance]]) -> dict[str, list[CrfInstance]]:
+def _instances(
+    subject: Subject, models: dict[str, type[CrfInstance]], *, slim: bool = False
+) -> dict[str, list[CrfInstance]]:
+    """The subject's live forms per code; `slim` loads only what placing and marking read (the
+    re-derivation after each save), not the whole rows."""
     found: dict[str, list[CrfInstance]] = {}
     for code, model in models.items():
-        rows = list(model._default_manager.filter(subject=subject, entered_in_error=False).order_by("pk"))
+        query = model._default_manager.filter(subject=subject, entered_in_error=False).order_by("pk")
+        if slim:
+            keep = ["pk", "subject_id", "visit_id", "entry_status"]
+            if model.clinical_date_field:
+                keep.append(model.clinical_date_field)
+            query = query.only(*keep)
+        rows = list(query)
         for row in rows:
             row.subject = subject
         found[code] = rows
@@ -182,7 +192,7 @@ def subject_schedule(subject: Subject, *, today: date, with_queries: bool = True
         # re-deriving the visits' state needs only the forms some visit expects
         wanted = {code for _from, matrix, _logs in versions for codes in matrix.expected.values() for code in codes}
         models = {code: model for code, model in models.items() if code in wanted}
-    instances = _instances(subject, models)
+    instances = _instances(subject, models, slim=not with_queries)
     marks = {
         (m.visit_id, m.crf_code): m
         for m in ExpectedFormNotDone.objects.filter(visit__subject=subject, withdrawn_at__isnull=True)
@@ -236,7 +246,7 @@ def subject_schedule(subject: Subject, *, today: date, with_queries: bool = True
             model = models.get(code)
             if model is None:
                 continue
-            rows = _grouped(model, here.get(code, []))
+            rows = _grouped(model, here.get(code, []), shown_on_page=with_queries)
             mark_row = marks.get((visit.pk, code)) if visit is not None else None
             expected.append(
                 ExpectedForm(
@@ -250,7 +260,7 @@ def subject_schedule(subject: Subject, *, today: date, with_queries: bool = True
                 )
             )
         other = [
-            (code, str(models[code].crf_title), _grouped(models[code], rows))
+            (code, str(models[code].crf_title), _grouped(models[code], rows, shown_on_page=with_queries))
             for code, rows in here.items()
             if code not in expected_codes or not_expected
         ]
@@ -285,7 +295,8 @@ def subject_schedule(subject: Subject, *, today: date, with_queries: bool = True
     for section in logs:
         section.queries = queries_of(models[section.code], section.instances)
     unplaced = [
-        (code, str(models[code].crf_title), _grouped(models[code], rows)) for code, rows in placed.get(None, {}).items()
+        (code, str(models[code].crf_title), _grouped(models[code], rows, shown_on_page=with_queries))
+        for code, rows in placed.get(None, {}).items()
     ]
     missing_now = [
         (card, form)
@@ -319,10 +330,10 @@ def _screening_codes(definitions: list[VisitDefinition]) -> set[str]:
     return {d.code for d in definitions if d.anchor == VisitDefinition.Anchor.ENROLMENT}
 
 
-def _grouped(model: type[CrfInstance], rows: list[CrfInstance]) -> list[CrfInstance]:
+def _grouped(model: type[CrfInstance], rows: list[CrfInstance], *, shown_on_page: bool = True) -> list[CrfInstance]:
     """Forms entered several rows at a time (a lab panel) show once per group."""
     group = getattr(model, "casebook_group", None)
-    if group is None:
+    if group is None or not shown_on_page:
         return rows
     shown: set[object] = set()
     out = []

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from study import access
-from study.roles import Action
+from study.roles import Action, role_may
 
 register = template.Library()
 
@@ -23,15 +23,22 @@ def role_links(context: dict[str, Any]) -> list[tuple[str, str]]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return []
+    # the active roles come with the header's one query (adverse_events.context_processors)
+    found = context.get("nav_roles")
+    roles = set(found() if callable(found) else access.active_memberships(user).values_list("role", flat=True))
+
+    def may(action: Action) -> bool:
+        return any(role_may(role, action) for role in roles)
+
     links: list[tuple[str, str]] = []
-    views = access.can_anywhere(user, Action.VIEW_CRF)
-    edits = access.can_anywhere(user, Action.EDIT_CRF)
+    views = may(Action.VIEW_CRF)
+    edits = may(Action.EDIT_CRF)
     if views:
         links.append((reverse("subjects:list"), _("Subjects")))
     if edits:
         links.append((reverse("subjects:worklist"), _("Due visits")))
     if views:
         links.append((reverse("crf_dm:query_list"), _("My queries") if edits else _("Queries")))
-    if access.can_anywhere(user, Action.MARK_SDV):
+    if may(Action.MARK_SDV):
         links.append((reverse("crf_dm:sdv_worklist"), _("SDV worklist")))
     return links
