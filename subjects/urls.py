@@ -14,6 +14,7 @@ urlpatterns = [
     path("<int:pk>/casebook/", views.casebook, name="casebook"),
     path("<int:pk>/visits/<int:visit_pk>/", views.visit_detail, name="visit"),
     path("<int:pk>/visits/<int:visit_pk>/enter/", views.visit_enter, name="visit_enter"),
+    path("<int:pk>/visits/<int:visit_pk>/not-done/", views.visit_not_done, name="visit_not_done"),
     path("<int:pk>/eligibility/new/", views.eligibility_new, name="eligibility_new"),
     path("<int:pk>/lifecycle/<str:action>/", views.lifecycle_action, name="lifecycle"),
     path("<int:pk>/identity/", views.identity_detail, name="identity"),

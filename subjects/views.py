@@ -407,8 +407,37 @@ def visit_detail(request: HttpRequest, pk: int, visit_pk: int) -> HttpResponse:
         "form": form,
         "can_edit": can_edit,
         "queries": record_queries(request.user, visit),
+        # its expected forms (CLINICAL_SPEC §7.1), each markable "not done" with a reason
+        "card": next(
+            (
+                c
+                for c in assessments.subject_schedule(subject, today=visits.site_today(subject)).cards
+                if c.visit == visit
+            ),
+            None,
+        ),
     }
     return render(request, "subjects/visit_detail.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def visit_not_done(request: HttpRequest, pk: int, visit_pk: int) -> HttpResponse:
+    """Mark one expected form of a visit "not done" with a reason (CLINICAL_SPEC §7.1)."""
+    subject = access_subject(request.user, pk, Action.EDIT_CRF)
+    visit = get_object_or_404(Visit, pk=visit_pk, subject=subject)
+    try:
+        assessments.mark_not_done(
+            user=request.user,  # type: ignore[arg-type]
+            visit=visit,
+            crf_code=request.POST.get("crf_code", ""),
+            reason=request.POST.get("reason", ""),
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Saved."))
+    return redirect("subjects:visit", pk=subject.pk, visit_pk=visit.pk)
 
 
 @login_required

@@ -190,3 +190,20 @@ def test_casebook_columns_follow_the_clinical_order_and_treatment_forms_date_the
     row = page[page.index('data-visit="LD"') : page.index('data-visit="D0"')]
     assert row.index('data-form="LD"') < row.index('data-form="VS"') < row.index('data-form="LB"')
     assert 'data-form="INF"' not in row and 'data-form="CRS"' not in row
+
+
+def test_visit_page_marks_an_expected_form_not_done_with_a_reason(planned_today, coordinator, login):
+    """CLINICAL_SPEC §7.1: a form marked not done with a reason satisfies the visit (issue 24)."""
+    subject, _today = planned_today
+    d2 = Visit.objects.get(subject=subject, definition__code="D2")
+    client = login(coordinator)
+    page = client.get(f"/subjects/{subject.pk}/visits/{d2.pk}/").content.decode()
+    assert 'data-form="LB" data-mark="missing"' in page
+    refused = client.post(f"/subjects/{subject.pk}/visits/{d2.pk}/not-done/", {"crf_code": "LB", "reason": ""})
+    assert refused.status_code == 302
+    assert "Give a reason why this form was not done." in client.get(refused["Location"]).content.decode()
+    client.post(f"/subjects/{subject.pk}/visits/{d2.pk}/not-done/", {"crf_code": "LB", "reason": "no blood drawn"})
+    page = client.get(f"/subjects/{subject.pk}/visits/{d2.pk}/").content.decode()
+    assert 'data-form="LB" data-mark="not_done"' in page
+    d2.refresh_from_db()
+    assert d2.forms_state == "some"
