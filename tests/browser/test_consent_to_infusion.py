@@ -185,6 +185,9 @@ def test_coordinator_consents_screens_enrols_and_records_lymphodepletion_and_inf
     field(page, w["dose_level"]).select_option("DL2")
     field(page, w["planned_infusion"]).fill(day[-2])
     page.get_by_role("button", name=w["enrol"], exact=True).click()
+    # the confirmation names subject and level (issue 24); no DLT candidate awaits: no acknowledgement
+    assert "A-001" in page.locator("[data-confirm-summary]").inner_text()
+    page.locator("button.primary[type=submit]").click()
     page.get_by_role("link", name=w["casebook"]).click()
 
     # the casebook's LD row: its expected lymphodepletion form, missing (issue 24)
