@@ -29,9 +29,11 @@ from subjects.selectors import access_subject, subjects_visible_to
 
 class CandidateAdjudicationForm(forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput)
+    # nothing pre-selected: the investigator chooses (issue 24 item 3)
     decision = forms.ChoiceField(
         label=gettext_lazy("decision"),
         choices=[("confirm", gettext_lazy("Confirm as DLT")), ("reject", gettext_lazy("Reject: not a DLT"))],
+        widget=forms.RadioSelect,
     )
     reason = forms.CharField(label=gettext_lazy("reason"), max_length=500)
 

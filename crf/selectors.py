@@ -203,13 +203,12 @@ def form_page_data(user: User | AnonymousUser, form: CrfInstance) -> FormPageDat
 # --- the casebook --------------------------------------------------------------------------------
 
 
-def casebook_badges(subject_casebook: object) -> str:
-    """Put SDV and freeze/lock badges on a casebook's form instances (`sdv_state`, `lock_kind`)
-    and return the strongest freeze or lock over the whole subject. Two queries."""
-    subject = subject_casebook.subject  # type: ignore[attr-defined]
-    found = locks.locks_in_subject(subject)
+def instance_badges(subject: object, instances: list[CrfInstance]) -> str:
+    """Put SDV and freeze/lock badges on one subject's form instances on the casebook
+    (`sdv_state`, `lock_kind`) and return the strongest freeze or lock over the whole subject.
+    Two queries."""
+    found = locks.locks_in_subject(subject)  # type: ignore[arg-type]
     whole = locks.strongest([lock for lock in found if lock.object_id is None])
-    instances = [i for row in subject_casebook.rows for cell in row.cells for i in cell.instances]  # type: ignore[attr-defined]
     states = sdv.sdv_states(instances)
     types = ContentType.objects.get_for_models(*{type(i) for i in instances}) if instances else {}
     for instance in instances:

@@ -134,6 +134,7 @@ def save_form(*, user: User, instance: F, expected_version: int | None, reason: 
             notify_form_changed(user=user, form=instance, changed=data_fields(model), reason=reason)
             instance.save(force_insert=True)
             checks.run_edit_checks(instance)
+            _after_write(user=user, saved=instance, previous=None)
         return instance
 
     current = model.objects.select_related("subject__site").get(pk=instance.pk)
@@ -170,6 +171,7 @@ def save_form(*, user: User, instance: F, expected_version: int | None, reason: 
         # A change to verified data clears its SDV marks (DESIGN §4; issue 7 item 2).
         sdv.clear_marks_after_change(user=user, form=saved, changed=changed, at=now)
         checks.run_edit_checks(saved)
+        _after_write(user=user, saved=saved, previous=current)
     return saved  # type: ignore[return-value]
 
 
@@ -206,8 +208,24 @@ def dependants_of(model: type[CrfInstance]) -> Callable[[DependantHook], Dependa
     return decorator
 
 
+#: hooks run after a write to any form (the visits' expected-forms state, issue 24)
+_after_any_write: list[DependantHook] = []
+
+
+def after_any_form_write(func: DependantHook) -> DependantHook:
+    """Register a hook called inside the transaction after any form is saved or entered in
+    error, with the same arguments as `dependants_of` hooks."""
+    _after_any_write.append(func)
+    return func
+
+
 def _rederive_dependants(*, user: User, saved: CrfInstance, previous: CrfInstance | None) -> None:
     for hook in _dependants.get(type(saved), []):
+        hook(user=user, saved=saved, previous=previous)
+
+
+def _after_write(*, user: User, saved: CrfInstance, previous: CrfInstance | None) -> None:
+    for hook in _after_any_write:
         hook(user=user, saved=saved, previous=previous)
 
 
@@ -261,5 +279,6 @@ def mark_entered_in_error(*, user: User, instance: F, expected_version: int, rea
             query.save(update_fields=["status", "closed_at", "closed_by", "close_reason"])
             QueryStep.objects.create(query=query, action=QueryStep.Action.CANCELLED, by=user, at=now, text=reason)
     removed = model.objects.select_related("subject__site").get(pk=instance.pk)
+    _after_write(user=user, saved=removed, previous=current)
     _rederive_dependants(user=user, saved=removed, previous=current)
     return removed  # type: ignore[return-value]

@@ -81,6 +81,8 @@ def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None)
     if request.method == "POST":
         if not can_edit:
             raise PermissionDenied
+        # a refused save shows what was typed: no "restore unsaved entries" offer (issue 24 §6)
+        draft = None
         form = form_class(request.POST, instance=instance)
         if form.is_valid():
             edited = form.save(commit=False)

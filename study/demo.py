@@ -64,3 +64,24 @@ def schedule() -> list[dict[str, object]]:
     for day in (60, 90, 180, 270, 365):
         visits.append(_v(f"D{day}", f"Day {day} follow-up", f"第 {day} 天随访", "infusion", day, 7, 7, "required"))
     return visits
+
+
+def assessment_matrix() -> dict[str, object]:
+    """CLINICAL_SPEC §7.1: the forms each visit expects (by CRF code) and the logs kept apart.
+    Day 14's marrow is optional, so not expected."""
+    daily = ["VS", "CRS", "ICANS", "LB"]
+    visits: dict[str, list[str]] = {
+        "SCR": ["IC", "ELIG", "DM", "MH", "DH", "PT", "PS", "VS", "LB", "MA", "MRD"],
+        "COL": ["CC"],
+        "BRG": ["BR"],
+        "LD": ["LD", "VS", "LB"],
+        "D0": ["INF", "VS", "CRS", "ICANS"],
+    }
+    for day in range(1, 15):
+        visits[f"D{day}"] = list(daily)
+    visits["D21"] = list(daily)
+    visits["D28"] = [*daily, "PS", "MA", "MRD"]
+    for day in (60, 90, 180, 270, 365):
+        visits[f"D{day}"] = ["FU", "LB", "PS", "MA", "MRD"]
+    logs = ["AE", "CM", "INFECT", "HOSP", "IECHS", "GVHD", "REL", "ST", "DTH", "DV"]
+    return {"visits": visits, "logs": logs}

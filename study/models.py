@@ -230,6 +230,36 @@ class ProtocolSettings(models.Model):
         return ProtocolChoices.from_json(self.values)
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class AssessmentSchedule(models.Model):
+    """One version of the schedule of assessments (CLINICAL_SPEC §7.1): which forms each visit
+    expects, and which forms are logs kept apart from the visits. Versions are never edited; the
+    version in force for a visit is the newest effective on or before its planned date.
+
+    `matrix` is {"visits": {visit code: [CRF codes]}, "logs": [CRF codes]}."""
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="assessment_schedules")
+    version = models.PositiveIntegerField(_("version"))
+    effective_from = models.DateField(_("effective from"))
+    matrix = models.JSONField(_("schedule matrix"))
+    reason = models.CharField(_("reason"), max_length=300)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"))
+
+    class Meta:
+        verbose_name = _("schedule of assessments")
+        verbose_name_plural = _("schedules of assessments")
+        ordering = ["study", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "version"], name="assessment_schedule_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study} schedule v{self.version} from {self.effective_from}"
+
+
 class Rederivation(models.Model):
     """What a new settings version re-derived: one row per form instance whose stored derived
     values were recomputed (DESIGN §4: a new version re-derives values dated on or after its

@@ -24,7 +24,7 @@ from labs.models import OxygenDevice, VitalSigns
 from labs.services import PanelRow, record_lab_panel
 from response.models import MarrowAssessment, MrdTest, Relapse
 from study.models import Site, User
-from subjects import demo_safety, services, visits
+from subjects import assessments, demo_safety, services, visits
 from subjects.baseline import CnsStatus, Demographics, Diagnosis, DiseaseHistory, DiseaseStatus, Sex
 from subjects.conmeds import ConcomitantMedication, ConmedCategory, DoseUnit, Route
 from subjects.deviations import DeviationCategory, ProtocolDeviation
@@ -130,6 +130,10 @@ def load_demo_subjects(*, site: Site, user: User, today: date, seed: int = SEED)
     investigator = demo_safety.site_investigator(site)
     for course in plan(today, seed):
         _walk(course, site=site, user=user, today=today, rng=rng, investigator=investigator, seed=seed)
+    # the demo writes a sample of each visit's forms: the rest of every dated visit is "not
+    # done" with a reason (CLINICAL_SPEC §7.1), so the visits left undated are the overdue ones
+    for subject in Subject.objects.filter(site=site).select_related("site"):
+        assessments.close_dated_visits(user=user, subject=subject, reason="Not collected in the demo data")
     return SUBJECTS
 
 

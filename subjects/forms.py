@@ -96,7 +96,8 @@ class EnrolForm(forms.Form):
 
     def __init__(self, *args: Any, dose_levels: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["dose_level"].choices = [(code, code) for code in dose_levels]  # type: ignore[attr-defined]
+        # no level pre-selected: a consequential answer starts empty and is required (issue 24)
+        self.fields["dose_level"].choices = [("", "—"), *((code, code) for code in dose_levels)]  # type: ignore[attr-defined]
 
 
 class DoseLevelForm(EnrolForm):
@@ -136,7 +137,9 @@ class StatusForm(forms.Form):
 
     on = forms.DateField(label=_("Date"), widget=DateInput())
     reason = forms.CharField(label=_("Reason"), max_length=300, required=False)
-    not_infused_reason = forms.ChoiceField(label=_("Reason not infused"), choices=NotInfusedReason.choices)
+    not_infused_reason = forms.ChoiceField(
+        label=_("Reason not infused"), choices=[("", "—"), *NotInfusedReason.choices]
+    )
     survival_follow_up = forms.ChoiceField(
         label=_("Does survival follow-up continue?"), choices=YES_NO, widget=forms.RadioSelect
     )
@@ -162,3 +165,10 @@ class StatusForm(forms.Form):
         if "survival_follow_up" in data:
             found["survival_follow_up"] = data["survival_follow_up"] == "yes"
         return found
+
+
+class StatusDateForm(forms.Form):
+    """Correction of the current status's date (issue 24 item 2): the right date and why."""
+
+    on = forms.DateField(label=_("Correct date"), widget=DateInput())
+    reason = forms.CharField(label=_("Reason for the correction"), max_length=300)

@@ -9,13 +9,16 @@ from decimal import Decimal
 
 import pghistory
 import pgtrigger
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from clinical.schedule import VisitState, Window, visit_state
+from clinical.assessments import Progress, derived_visit_state
+from clinical.schedule import VisitState, Window, local_date
 from crf.models import CrfInstance
 from study.models import Site
 from subjects.eligibility import criteria_met
@@ -104,6 +107,9 @@ class Visit(models.Model):
     definition = models.ForeignKey("study.VisitDefinition", on_delete=models.PROTECT, related_name="+")
     planned_date = models.DateField(_("planned date"), null=True, blank=True)
     visit_date = models.DateField(_("visit date"), null=True, blank=True)
+    #: derived from the visit's expected forms (CLINICAL_SPEC §7.1; subjects.assessments):
+    #: "" nothing expected, "none", "some" or "all" satisfied. Overdue is still computed.
+    forms_state = models.CharField(_("expected forms"), max_length=4, blank=True, default="", editable=False)
 
     class Meta:
         verbose_name = _("visit")
@@ -124,14 +130,74 @@ class Visit(models.Model):
         return Window(self.planned_date, self.definition.window_before, self.definition.window_after)
 
     def state(self, today: date) -> VisitState | None:
-        """Done / due / overdue, computed from the window (never stored)."""
+        """Done / due / overdue, computed from the window and the expected forms (CLINICAL_SPEC
+        §7.1: done when every expected form is satisfied), never stored."""
         window = self.window
-        return None if window is None else visit_state(window, visit_date=self.visit_date, today=today)
+        if window is None:
+            return None
+        return derived_visit_state(window, progress=Progress(self.forms_state), visit_date=self.visit_date, today=today)
 
     @property
     def out_of_window(self) -> bool:
         window = self.window
         return window is not None and self.visit_date is not None and not window.contains(self.visit_date)
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class ExpectedFormNotDone(models.Model):
+    """An expected form of a visit marked "not done" with a reason (CLINICAL_SPEC §7.1: it then
+    counts as satisfied). Withdrawn, not deleted: `withdrawn_at` set when the mark is taken back."""
+
+    visit = models.ForeignKey(Visit, on_delete=models.PROTECT, related_name="not_done_marks")
+    crf_code = models.CharField(_("form"), max_length=10)
+    reason = models.CharField(_("reason"), max_length=300)
+    marked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    marked_at = models.DateTimeField(_("marked at"))
+    withdrawn_at = models.DateTimeField(_("withdrawn at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("expected form not done")
+        verbose_name_plural = _("expected forms not done")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["visit", "crf_code"], condition=Q(withdrawn_at__isnull=True), name="one_live_not_done_mark"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.visit} {self.crf_code} not done"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class EnrolmentAcknowledgement(models.Model):
+    """CLINICAL_SPEC §3.1: enrolling at a level whose decision is "above MTD" or "stop and review",
+    or while a candidate DLT at that level awaits adjudication, needs the investigator's explicit
+    acknowledgement, recorded with the enrolment. A coordinator's enrolment waits here, pending,
+    until an investigator of the site acknowledges it under their own account (issue 24)."""
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="enrolment_acknowledgements")
+    dose_level = models.CharField(_("dose level"), max_length=20)
+    enrolment_date = models.DateField(_("enrolment date"))
+    planned_infusion_date = models.DateField(_("planned infusion date"), null=True, blank=True)
+    why = models.CharField(_("what is acknowledged"), max_length=500)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(_("requested at"))
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("enrolment acknowledgement")
+        verbose_name_plural = _("enrolment acknowledgements")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subject"], condition=Q(acknowledged_at__isnull=True), name="one_pending_enrolment"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.dose_level}"
 
 
 class SiteSequence(models.Model):
@@ -183,6 +249,21 @@ class InformedConsent(CrfInstance):
 
     def __str__(self) -> str:
         return f"{self.subject} IC {self.consent_version} {self.consent_date}"
+
+    def clean(self) -> None:
+        """A consent cannot be dated after today at the site (issue 24: a consent dated next
+        month trapped the subject in screening)."""
+        super().clean()
+        if self.consent_date is not None and self.subject_id is not None:
+            today = local_date(timezone.now(), self.subject.site.time_zone)
+            if self.consent_date > today:
+                raise ValidationError(
+                    {
+                        "consent_date": _("The consent date cannot be in the future (today at the site is %(today)s).")
+                        % {"today": today.isoformat()}
+                    },
+                    code="future_date",
+                )
 
 
 def first_consent_date(subject_id: int | None) -> date | None:

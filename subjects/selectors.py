@@ -3,16 +3,14 @@ STYLE habit 5): every view, API, export and dashboard reaches subjects only thro
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from django.contrib.contenttypes.models import ContentType
-from django.db.models import Case, CharField, Count, DateField, ExpressionWrapper, F, QuerySet, Value, When
+from django.db.models import Case, CharField, DateField, ExpressionWrapper, F, Q, QuerySet, Value, When
 from django.http import Http404
 
-from clinical.schedule import VisitState, local_date, study_day
-from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, Query
+from clinical.schedule import VisitState, local_date
 from study import access
 from study.roles import Action
 from subjects.models import ProtocolDeviation, Subject, Visit
@@ -38,103 +36,12 @@ def access_subject(user: User | AnonymousUser, subject_pk: int | str, action: Ac
     return subject
 
 
-@dataclass
-class Cell:
-    """One form type at one visit (or outside visits): its instances and their open queries."""
-
-    code: str
-    title: str
-    instances: list[CrfInstance] = field(default_factory=list)
-    queries: int = 0
-
-
-@dataclass
-class CasebookRow:
-    visit: Visit | None
-    state: VisitState | None
-    queries: int
-    cells: list[Cell]
-
-
-@dataclass
-class Casebook:
-    subject: Subject
-    today: date
-    day0: date | None
-    study_day_today: int | None
-    codes: list[tuple[str, str]]
-    rows: list[CasebookRow]
-
-
-def casebook(subject: Subject, *, today: date) -> Casebook:
-    """Visits × forms for one subject, with entry status and open-query counts, in a fixed
-    number of queries whatever the number of visits or forms (one per form type, one for the
-    visits, one for the query counts)."""
-    from crf.registry import crf_models
-
-    models = {
-        code: model
-        for code, model in sorted(crf_models().items(), key=lambda item: (item[1].casebook_order, item[0]))
-        if not getattr(model, "lifecycle_form", False)
-    }
-    visits = list(Visit.objects.filter(subject=subject).select_related("definition").order_by("definition__order"))
-    for visit in visits:
-        visit.subject = subject
-    instances: dict[str, list[CrfInstance]] = {
-        code: list(model._default_manager.filter(subject=subject, entered_in_error=False).order_by("pk"))
-        for code, model in models.items()
-    }
-    types = ContentType.objects.get_for_models(Visit, *models.values())
-    counts = {
-        (row["content_type"], row["object_id"]): row["n"]
-        for row in Query.objects.filter(subject=subject, status__in=ACTIVE_QUERY_STATUSES)
-        .values("content_type", "object_id")
-        .annotate(n=Count("pk"))
-    }
-
-    def cells_for(visit_id: int | None) -> list[Cell]:
-        cells = []
-        for code, model in models.items():
-            cell = Cell(code=code, title=str(model.crf_title))
-            group = getattr(model, "casebook_group", None)
-            shown: set[object] = set()
-            for instance in instances[code]:
-                if instance.visit_id == visit_id:
-                    instance.subject = subject
-                    cell.queries += counts.get((types[model].pk, instance.pk), 0)
-                    # forms entered several rows at a time (a lab panel) show once per group
-                    key = group(instance) if group is not None else instance.pk
-                    if key not in shown:
-                        shown.add(key)
-                        cell.instances.append(instance)
-            cells.append(cell)
-        return cells
-
-    rows = [
-        CasebookRow(
-            visit=visit,
-            state=visit.state(today),
-            queries=counts.get((types[Visit].pk, visit.pk), 0),
-            cells=cells_for(visit.pk),
-        )
-        for visit in visits
-    ]
-    unscheduled = cells_for(None)
-    if any(cell.instances for cell in unscheduled):
-        rows.append(CasebookRow(visit=None, state=None, queries=0, cells=unscheduled))
-    day0 = subject.day0
-    return Casebook(
-        subject=subject,
-        today=today,
-        day0=day0,
-        study_day_today=None if day0 is None else study_day(today, day0),
-        codes=[(code, str(model.crf_title)) for code, model in models.items()],
-        rows=rows,
-    )
-
-
 #: Subjects who are still expected at visits.
 ACTIVE_STATUSES = ("enrolled", "lymphodepleted", "infused", "follow_up")
+
+#: A visit not done (CLINICAL_SPEC §7.1): some expected form unsatisfied; a visit expecting no
+#: form is done when its date is recorded (`Visit.state`, `subjects.assessments`).
+NOT_DONE = Q(forms_state__in=("none", "some")) | Q(forms_state="", visit_date__isnull=True)
 
 
 @dataclass
@@ -154,8 +61,8 @@ def due_and_overdue(user: User | AnonymousUser, *, now: datetime) -> list[Workli
     candidates = (
         Visit.objects.annotate(opens=opens)
         .filter(
+            NOT_DONE,
             subject__in=subjects_visible_to(user).filter(site__in=sites, status__in=ACTIVE_STATUSES),
-            visit_date__isnull=True,
             planned_date__isnull=False,
             opens__lte=now.date() + timedelta(days=1),
         )
@@ -195,11 +102,11 @@ def open_visits(user: User | AnonymousUser, *, now: datetime, study_id: int | No
     visits = (
         Visit.objects.annotate(site_today=today, opens=opens, closes=closes)
         .filter(
+            NOT_DONE,
             # the sites where the user may view CRFs are among those visible to the user, so
             # this is `subjects_visible_to` without its nested sub-queries
             subject__site_id__in=[pk for pk, _zone in sites],
             subject__status__in=ACTIVE_STATUSES,
-            visit_date__isnull=True,
             planned_date__isnull=False,
             opens__lte=F("site_today"),
         )

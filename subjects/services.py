@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from crf.audit import audit_context
-from crf.services import save_form
+from crf.services import dependants_of, save_form
 from study import access
 from study.models import Site
 from study.protocol import choices_in_force
@@ -118,7 +119,21 @@ def _refuse_transition(subject: Subject, event: Event) -> ValidationError:
     )
 
 
+def _check_not_future(subject: Subject, on: date, field: str = "on") -> None:
+    """Lifecycle dates cannot lie after today at the subject's site (issue 24)."""
+    today = visits.site_today(subject)
+    if on > today:
+        raise ValidationError(
+            {
+                field: _("The date %(on)s is in the future (today at the site is %(today)s).")
+                % {"on": on.isoformat(), "today": today.isoformat()}
+            },
+            code="future_date",
+        )
+
+
 def _check_date(subject: Subject, on: date) -> None:
+    _check_not_future(subject, on)
     if subject.status_date is not None and on < subject.status_date:
         raise ValidationError(
             {
@@ -135,6 +150,7 @@ def record_consent(*, user: User, site: Site, consent_version: str, consent_date
     _require_editor(user, site)
     if not consent_version.strip():
         raise ValidationError({"consent_version": _("Give the version of the consent form.")})
+    _check_not_future(Subject(site=site), consent_date, "consent_date")
     with audit_context(user=user, site=site):
         subject = Subject(
             site=site,
@@ -425,3 +441,79 @@ def revert_infusion(*, user: User, subject: Subject, reason: str) -> Subject:
         undone=Status.INFUSED,
         reason=_("infusion entered in error: %(reason)s") % {"reason": reason},
     )
+
+
+@dependants_of(InformedConsent)
+def consent_date_moves_screening(*, user: User, saved: InformedConsent, previous: InformedConsent | None) -> None:
+    """Correcting the first consent's date moves "Screening since" with it (issue 24 item 2):
+    screening opens on the first consent, so a subject still in screening whose status date was
+    that consent's date takes the corrected date (audited, with the form's change)."""
+    if previous is None or previous.consent_date == saved.consent_date:
+        return
+    subject = _locked(saved.subject)
+    if subject.status != Status.SCREENING or subject.status_date != previous.consent_date:
+        return
+    first = first_consent_date(subject.pk)
+    if first is None or first == subject.status_date:
+        return
+    subject.status_date = first
+    with audit_context(user=user, site=subject.site, reason=_("re-derived: consent date corrected")):
+        subject.save(update_fields=["status_date"])
+
+
+#: Statuses whose date is the date of a form: corrected on that form, not here.
+DATE_FROM_FORM = {
+    Status.SCREENING: _lazy("Screening opens on the first consent: correct the consent form's date."),
+    Status.INFUSED: _lazy("Day 0 is the first infusion: correct the infusion form's start."),
+    Status.DIED: _lazy("The date of death is on the death form: correct it there."),
+}
+
+
+@transaction.atomic
+def correct_status_date(*, user: User, subject: Subject, on: date, reason: str) -> Subject:
+    """Correct the date of the subject's current status, with a reason (issue 24 item 2). The
+    date stays after the status before it (from the subject's audit trail) and not in the
+    future; an enrolment date moves `enrolled_on` and re-plans the enrolment-anchored visits."""
+    subject = _locked(subject)
+    _require_editor(user, subject.site)
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": _("Give a reason for the correction.")}, code="reason_required")
+    status = Status(subject.status)
+    if status in DATE_FROM_FORM:
+        raise ValidationError({"on": str(DATE_FROM_FORM[status])}, code="date_from_form")
+    _check_not_future(subject, on)
+    history = subject.events.order_by("-pgh_id").values("status", "status_date")  # type: ignore[attr-defined]
+    before = next((row for row in history if row["status"] != status), None)
+    floor = before["status_date"] if before is not None else first_consent_date(subject.pk)
+    if floor is not None and on < floor:
+        raise ValidationError(
+            {
+                "on": _("The date %(on)s is before the subject's previous status date %(last)s.")
+                % {"on": on.isoformat(), "last": floor.isoformat()}
+            },
+            code="date_order",
+        )
+    fields = ["status_date"]
+    subject.status_date = on
+    if status == Status.ENROLLED:
+        latest = (
+            EligibilityAssessment.objects.filter(subject=subject, entered_in_error=False)
+            .order_by("-assessment_date")
+            .first()
+        )
+        if latest is not None and on < latest.assessment_date:
+            raise ValidationError(
+                {
+                    "on": _("The enrolment date cannot be before the eligibility assessment (%(date)s).")
+                    % {"date": latest.assessment_date.isoformat()}
+                }
+            )
+        subject.enrolled_on = on
+        fields.append("enrolled_on")
+    audit_reason = _("status date corrected: %(reason)s") % {"reason": reason}
+    with audit_context(user=user, site=subject.site, reason=audit_reason):
+        subject.save(update_fields=fields)
+    if status == Status.ENROLLED:
+        visits.schedule_visits(user=user, subject=subject, reason=_("re-derived: enrolment date corrected"))
+    return subject

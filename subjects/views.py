@@ -6,18 +6,19 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from adverse_events.toxicities import IcahtDerivation
 from crf.registry import crf_models
-from crf.selectors import casebook_badges, record_queries
+from crf.selectors import instance_badges, record_queries
 from study import access
 from study.protocol import NoProtocolSettings
 from study.roles import Action, role_may
-from subjects import lifecycle, selectors, services, visits
+from subjects import assessments, enrolment, lifecycle, selectors, services, visits
 from subjects.forms import (
     ConsentForm,
     DoseLevelForm,
@@ -26,6 +27,7 @@ from subjects.forms import (
     IdentityRecordForm,
     PlannedInfusionForm,
     ReconsentForm,
+    StatusDateForm,
     StatusForm,
     VisitDateForm,
 )
@@ -119,6 +121,12 @@ def _action_forms(subject: Subject, bound: tuple[str, object] | None = None) -> 
             _("Change dose level"),
             lambda: DoseLevelForm(prefix="dose_level", dose_levels=_dose_levels(subject)),
         )
+    if subject.status_date is not None and Status(subject.status) not in services.DATE_FROM_FORM:
+        add(
+            "status_date",
+            _("Correct the status date"),
+            lambda: StatusDateForm(prefix="status_date", initial={"on": subject.status_date}),
+        )
     if subject.status in lifecycle.RECONSENT_ALLOWED:
         add("reconsent", _("Re-consent on a new version"), lambda: ReconsentForm(prefix="reconsent"))
     return actions
@@ -150,6 +158,10 @@ def _detail(request: HttpRequest, subject: Subject, bound: tuple[str, object] | 
         "actions": actions,
         "refused": refused,
         "screening": subject.status == Status.SCREENING,
+        "pending_enrolment": enrolment.pending_for(subject),
+        "site_investigator": enrolment.is_site_investigator(request.user, subject),  # type: ignore[arg-type]
+        # what is missing at a glance (CLINICAL_SPEC §7.1; issue 24 item 1)
+        "schedule": assessments.subject_schedule(subject, today=visits.site_today(subject), with_queries=False),
         "deviations": list(ProtocolDeviation.objects.filter(subject=subject, entered_in_error=False)),
         # The status follows the survival records: a death is entered as the death form (DTH).
         "record_death": can_edit
@@ -172,7 +184,7 @@ def lifecycle_action(request: HttpRequest, pk: int, action: str) -> HttpResponse
     subject = access_subject(request.user, pk, Action.VIEW_CRF)
     access.require(request.user, Action.EDIT_CRF, site=subject.site)
     user = request.user
-    form: ReconsentForm | EnrolForm | StatusForm | PlannedInfusionForm
+    form: ReconsentForm | EnrolForm | StatusForm | PlannedInfusionForm | StatusDateForm
     if action == "reconsent":
         form = ReconsentForm(request.POST, prefix=action)
     elif action == "enrol":
@@ -181,6 +193,16 @@ def lifecycle_action(request: HttpRequest, pk: int, action: str) -> HttpResponse
         form = DoseLevelForm(request.POST, prefix=action, dose_levels=_dose_levels(subject))
     elif action == "planned_infusion":
         form = PlannedInfusionForm(request.POST, prefix=action)
+    elif action == "status_date":
+        form = StatusDateForm(request.POST, prefix=action)
+    elif action == "acknowledge":
+        try:
+            enrolment.acknowledge(user=user, subject=subject)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, _("Enrolment acknowledged and recorded."))
+        return redirect("subjects:detail", pk=subject.pk)
     elif action in {e.value for e in Event} - {Event.ENROL.value, Event.DIE.value}:
         form = StatusForm(request.POST, prefix=action, event=Event(action))
     else:
@@ -195,11 +217,20 @@ def lifecycle_action(request: HttpRequest, pk: int, action: str) -> HttpResponse
                     consent_version=data["consent_version"],
                     consent_date=data["consent_date"],
                 )
+            elif isinstance(form, EnrolForm) and request.POST.get(f"{action}-confirmed") != "on":
+                return _confirm(request, subject, action, form)
             elif isinstance(form, DoseLevelForm):
                 services.change_dose_level(
                     user=user,  # type: ignore[arg-type]
                     subject=subject,
                     dose_level=data["dose_level"],
+                    reason=data["reason"],
+                )
+            elif isinstance(form, StatusDateForm):
+                services.correct_status_date(
+                    user=user,  # type: ignore[arg-type]
+                    subject=subject,
+                    on=data["on"],
                     reason=data["reason"],
                 )
             elif isinstance(form, PlannedInfusionForm):
@@ -210,13 +241,19 @@ def lifecycle_action(request: HttpRequest, pk: int, action: str) -> HttpResponse
                     reason=data["reason"],
                 )
             elif isinstance(form, EnrolForm):
-                services.enrol(
+                _enrolled, pending = enrolment.enrol_or_request(
                     user=user,  # type: ignore[arg-type]
                     subject=subject,
                     on=data["on"],
                     dose_level=data["dose_level"],
                     planned_infusion_date=data["planned_infusion_date"],
+                    acknowledged=request.POST.get(f"{action}-acknowledge") == "on",
                 )
+                if pending is not None and pending.acknowledged_at is None:
+                    messages.warning(
+                        request, _("The enrolment waits for an investigator of the site to acknowledge it.")
+                    )
+                    return redirect("subjects:detail", pk=subject.pk)
             else:
                 services.change_status(
                     user=user,  # type: ignore[arg-type]
@@ -231,6 +268,34 @@ def lifecycle_action(request: HttpRequest, pk: int, action: str) -> HttpResponse
             messages.success(request, _("Saved."))
             return redirect("subjects:detail", pk=subject.pk)
     return _detail(request, Subject.objects.select_related("site", "site__study").get(pk=subject.pk), (action, form))
+
+
+def _confirm(request: HttpRequest, subject: Subject, action: str, form: EnrolForm) -> HttpResponse:
+    """The confirmation step of an enrolment or a dose-level change, naming what will happen,
+    with the level's DLT decision and its candidates awaiting adjudication (CLINICAL_SPEC §3.1)."""
+    data = form.cleaned_data
+    level = data["dose_level"]
+    if isinstance(form, DoseLevelForm):
+        summary = _("Change the dose level of %(subject)s from %(old)s to %(new)s") % {
+            "subject": subject.subject_id,
+            "old": subject.dose_level,
+            "new": level,
+        }
+    else:
+        summary = _("Enrol %(subject)s at %(level)s") % {
+            "subject": enrolment.next_subject_id(subject),
+            "level": level,
+        }
+    context = {
+        "subject": subject,
+        "action": action,
+        "form": form,
+        "summary": summary,
+        "safety": enrolment.level_safety(user=request.user, subject=subject, dose_level=level),  # type: ignore[arg-type]
+        "investigator": enrolment.is_site_investigator(request.user, subject),  # type: ignore[arg-type]
+        "enrolling": not isinstance(form, DoseLevelForm),
+    }
+    return render(request, "subjects/lifecycle_confirm.html", context)
 
 
 @login_required
@@ -342,28 +407,73 @@ def visit_detail(request: HttpRequest, pk: int, visit_pk: int) -> HttpResponse:
         "form": form,
         "can_edit": can_edit,
         "queries": record_queries(request.user, visit),
+        # its expected forms (CLINICAL_SPEC §7.1), each markable "not done" with a reason
+        "card": next(
+            (
+                c
+                for c in assessments.subject_schedule(subject, today=visits.site_today(subject)).cards
+                if c.visit == visit
+            ),
+            None,
+        ),
     }
     return render(request, "subjects/visit_detail.html", context, status=400 if form.errors else 200)
 
 
 @login_required
+@require_POST
+def visit_not_done(request: HttpRequest, pk: int, visit_pk: int) -> HttpResponse:
+    """Mark one expected form of a visit "not done" with a reason (CLINICAL_SPEC §7.1)."""
+    subject = access_subject(request.user, pk, Action.EDIT_CRF)
+    visit = get_object_or_404(Visit, pk=visit_pk, subject=subject)
+    try:
+        assessments.mark_not_done(
+            user=request.user,  # type: ignore[arg-type]
+            visit=visit,
+            crf_code=request.POST.get("crf_code", ""),
+            reason=request.POST.get("reason", ""),
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Saved."))
+    return redirect("subjects:visit", pk=subject.pk, visit_pk=visit.pk)
+
+
+@login_required
 def casebook(request: HttpRequest, pk: int) -> HttpResponse:
-    """Visits × forms: entry status, open-query badges, due/overdue, the current study day."""
+    """The schedule of assessments of one subject (CLINICAL_SPEC §7.1; issue 24 item 1): each
+    visit with only its expected forms marked missing / in progress / complete / not done, with
+    query, SDV and freeze/lock badges; the logs apart; the current study day."""
     subject = access_subject(request.user, pk, Action.VIEW_CRF)
     today = visits.site_today(subject)
-    book = selectors.casebook(subject, today=today)
+    schedule = assessments.subject_schedule(subject, today=today)
     roles = access.roles_at(request.user, subject.site)
     context = {
-        "casebook": book,
+        "schedule": schedule,
         "subject": subject,
+        "today": today,
+        "day0": subject.day0,
         "can_edit": any(role_may(role, Action.EDIT_CRF) for role in roles),
         # SDV and freeze/lock badges (issue 7)
-        "subject_lock": casebook_badges(book),
+        "subject_lock": instance_badges(subject, assessments.all_instances(schedule)),
         "can_lock": any(role_may(role, Action.FREEZE_LOCK) for role in roles),
+        "entry_forms": assessments.entry_forms(),
         # ICAHT is derived from the ANC results, not typed (CLINICAL_SPEC §4.1; issue 10)
         "icaht": IcahtDerivation.objects.filter(subject=subject).first(),
     }
     return render(request, "subjects/casebook.html", context)
+
+
+@login_required
+def visit_enter(request: HttpRequest, pk: int, visit_pk: int) -> HttpResponse:
+    """The casebook's "another form at this visit" picker: to the chosen form's entry page."""
+    subject = access_subject(request.user, pk, Action.EDIT_CRF)
+    visit = get_object_or_404(Visit, pk=visit_pk, subject=subject)
+    code = request.GET.get("code", "")
+    if code not in dict(assessments.entry_forms()):
+        raise Http404
+    return redirect(f"{reverse('subjects:form_new', args=[subject.pk, code])}?visit={visit.pk}")
 
 
 @login_required

@@ -72,6 +72,9 @@ def schedule_visits(*, user: User, subject: Subject, reason: str) -> list[Visit]
         for visit in moved:
             if visit.visit_date is not None:
                 checks.run_edit_checks(visit)
+        from subjects.assessments import refresh_subject  # the visits' expected forms (§7.1)
+
+        refresh_subject(subject)
     return visits
 
 

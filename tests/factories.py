@@ -39,8 +39,18 @@ def vital_signs(user, subject: Subject, **values) -> VitalSigns:
 
 def demo_schedule(study: Study) -> list[VisitDefinition]:
     """The demo study's 26 time points (CLINICAL_SPEC §7) on `study`."""
-    from study.demo import schedule
+    from study.demo import assessment_matrix, schedule
+    from study.models import AssessmentSchedule
 
+    # with the §7.1 schedule of assessments, as the demo loader does (issue 24)
+    AssessmentSchedule.objects.create(
+        study=study,
+        version=1,
+        effective_from=date(2020, 1, 1),
+        matrix=assessment_matrix(),
+        reason="CLINICAL_SPEC §7.1",
+        created_at=timezone.now(),
+    )
     return VisitDefinition.objects.bulk_create(
         [VisitDefinition(study=study, order=i, **row) for i, row in enumerate(schedule(), start=1)]
     )

@@ -1,5 +1,5 @@
-"""The safety forms sit on the casebook grid (issue 8): AE, CRS and ICANS columns in clinical
-order after the treatment forms, entered from a visit row, counted with their entries."""
+"""The safety forms sit on the casebook (issue 8, schedule-driven since issue 24): CRS and ICANS
+expected at the visits after the infusion, adverse events in the logs."""
 
 from __future__ import annotations
 
@@ -18,14 +18,14 @@ def test_safety_forms_are_columns_of_the_casebook(infused, coordinator, login):
     page = client.get(f"/subjects/{subject.pk}/casebook/")
     assert page.status_code == 200
     html = page.content.decode()
-    columns = [
-        html.index(title)
-        for title in ("CAR-T product and infusion", "Adverse event", "CRS assessment", "ICANS assessment")
-    ]
+    # day 0 expects the infusion, vital signs, CRS and ICANS, in that order (CLINICAL_SPEC §7.1,
+    # issue 24); adverse events are a log apart from the visits
+    row = html[html.index('data-visit="D0"') : html.index('data-visit="D1"')]
+    columns = [row.index(f'data-form="{code}"') for code in ("INF", "VS", "CRS", "ICANS")]
     assert columns == sorted(columns)
     assert f"/subjects/{subject.pk}/forms/CRS/new/?visit=" in html
     assert f"/subjects/{subject.pk}/forms/ICANS/new/?visit=" in html
-    assert f"/subjects/{subject.pk}/forms/AE/new/?visit=" in html
+    assert 'data-log="AE"' in html and f"/subjects/{subject.pk}/forms/AE/new/" in html
 
 
 def test_safety_form_pages_follow_design_4a(infused, coordinator, users_a, login, client, other_coordinator):

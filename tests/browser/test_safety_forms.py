@@ -13,7 +13,7 @@ import pytest
 
 from adverse_events.models import AdverseEvent, CrsAssessment
 from tests.adverse_events.conftest import DAY0, infused  # noqa: F401  (fixture)
-from tests.browser.test_consent_to_infusion import field, visit_row
+from tests.browser.test_consent_to_infusion import field
 from tests.browser.test_sign_in_and_forms import _sign_in
 from tests.subjects.conftest import consent, coordinator, protocol, screened  # noqa: F401  (fixtures)
 
@@ -27,7 +27,6 @@ WORDS = {
         "username": "用户名",
         "password": "密码",
         "sign_in": "登录",
-        "enter_crs": "录入 CRS 评估",
         "assessment_date": "评估日期",
         "tmax": "最高体温（°C）",
         "hypotension": "低血压",
@@ -46,7 +45,6 @@ WORDS = {
         "username": "Username",
         "password": "Password",
         "sign_in": "Sign in",
-        "enter_crs": "Enter CRS assessment",
         "assessment_date": "Assessment date",
         "tmax": "Tmax (°C)",
         "hypotension": "Hypotension",
@@ -92,7 +90,8 @@ def test_live_crs_grade_equals_the_stored_grade_and_the_term_picker_works(
     page.wait_for_url(f"{live_server.url}/")
 
     page.goto(f"{live_server.url}/subjects/{subject.pk}/casebook/")
-    visit_row(page, "D1").get_by_role("link", name=w["enter_crs"]).click()
+    # D1's expected CRS assessment on the schedule casebook (issue 24)
+    page.locator('[data-visit="D1"] [data-form="CRS"] a').click()
     page.wait_for_url("**/forms/CRS/new/**")
     field(page, w["assessment_date"]).fill((DAY0 + timedelta(days=1)).isoformat())
     field(page, w["tmax"]).fill("38.7")

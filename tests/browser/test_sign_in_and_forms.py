@@ -42,7 +42,7 @@ def test_coordinator_signs_in_in_chinese_and_records_vital_signs(browser, live_s
     page.wait_for_url(f"{live_server.url}/")
     assert page.get_by_role("heading", name="研究首页").is_visible()
     screenshot(page, "home-zh")
-    page.get_by_role("link", name="受试者", exact=True).click()
+    page.locator("main").get_by_role("link", name="受试者", exact=True).click()
     page.get_by_role("link", name="A-001").click()
     vital_signs = page.locator("section", has=page.get_by_role("heading", name="生命体征", exact=True))
     vital_signs.get_by_role("link", name="新建病例报告表").click()

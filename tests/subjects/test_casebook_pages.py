@@ -58,7 +58,8 @@ def test_casebook_shows_the_current_study_day_states_and_entry_links(planned_tod
     assert "(day 10)" not in page  # the brackets come from CSS
     assert '<span class="study-day">day 10</span>' in page  # today, 10 days after planned day 0
     assert '<span class="study-day">day \u22125</span>' in page  # LD planned on day −5
-    assert "Overdue" in page and "Done, out of window" in page
+    # D7 dated but its expected forms missing: still overdue (CLINICAL_SPEC §7.1, issue 24)
+    assert "Overdue" in page and "Complete" not in page.split("</thead>")[1].split("data-log")[0]
     assert "1 open query" in page
     assert f"/subjects/{subject.pk}/forms/VS/new/?visit={d7.pk}" in page
 
@@ -73,11 +74,12 @@ def test_casebook_runs_a_bounded_number_of_queries(
     else:
         vital_signs(coordinator, subject, visit=Visit.objects.get(subject=subject, definition__code="D1"))
     client = login(coordinator)
-    # One query per form type on the grid (casebook's contract), plus a fixed 13 for the page
-    # and 2 for the SDV and freeze/lock badges (issue 7), 1 for the ICAHT summary and 1 for the
-    # header's unread safety notifications (issue 10).
-    form_types = [m for m in crf_models().values() if not getattr(m, "lifecycle_form", False)]
-    with django_assert_max_num_queries(17 + len(form_types)):
+    # One query per form type (casebook's contract), plus a fixed 16 for the page (schedule
+    # versions, definitions, visits, not-done marks, query counts) and 2 for the SDV and
+    # freeze/lock badges (issue 7), 1 for the ICAHT summary and 1 for the header's unread
+    # safety notifications (issue 10).
+    form_types = list(crf_models().values())
+    with django_assert_max_num_queries(20 + len(form_types)):
         started = time.perf_counter()
         response = client.get(f"/subjects/{subject.pk}/casebook/")
         elapsed = time.perf_counter() - started
@@ -90,10 +92,12 @@ def test_worklist_lists_due_and_overdue_visits_of_the_users_sites(planned_today,
     page = login(coordinator).get("/subjects/worklist/").content.decode()
     assert subject.subject_id in page
     assert "Overdue" in page and "Due" in page
-    # a visit done drops off the list
+    # a visit dated stays on the list until its expected forms are satisfied (§7.1, issue 24)
     d8 = Visit.objects.get(subject=subject, definition__code="D8")
     assert f"/visits/{d8.pk}/" in page
     visits.record_visit_date(user=coordinator, visit=d8, visit_date=d8.planned_date)
+    assert f"/visits/{d8.pk}/" in login(coordinator).get("/subjects/worklist/").content.decode()
+    complete_visit(coordinator, subject, d8)
     assert f"/visits/{d8.pk}/" not in login(coordinator).get("/subjects/worklist/").content.decode()
 
 
@@ -163,6 +167,16 @@ def test_visit_page_records_the_date_and_shows_its_study_day(planned_today, coor
     assert "Give a reason for changing the visit date." in refused.content.decode()
 
 
+def complete_visit(user, subject, visit):
+    """Satisfy every form D1–D21 expect: vital signs complete; CRS, ICANS and labs not done."""
+    from crf.models import EntryStatus
+    from subjects import assessments
+
+    vital_signs(user, subject, visit=visit, assessment_date=visit.planned_date, entry_status=EntryStatus.COMPLETE)
+    for code in ("CRS", "ICANS", "LB"):
+        assessments.mark_not_done(user=user, visit=visit, crf_code=code, reason="not assessed in this test")
+
+
 def test_casebook_columns_follow_the_clinical_order_and_treatment_forms_date_their_visit(
     planned_today, coordinator, login
 ):
@@ -172,5 +186,24 @@ def test_casebook_columns_follow_the_clinical_order_and_treatment_forms_date_the
     ld.refresh_from_db()
     assert ld.visit_date == ld.planned_date  # the form dated its visit
     page = login(coordinator).get(f"/subjects/{subject.pk}/casebook/").content.decode()
-    head = page[page.index("<thead>") : page.index("</thead>")]
-    assert head.index("Lymphodepletion") < head.index("CAR-T product and infusion") < head.index("Vital signs")
+    # each visit lists only its expected forms (CLINICAL_SPEC §7.1)
+    row = page[page.index('data-visit="LD"') : page.index('data-visit="D0"')]
+    assert row.index('data-form="LD"') < row.index('data-form="VS"') < row.index('data-form="LB"')
+    assert 'data-form="INF"' not in row and 'data-form="CRS"' not in row
+
+
+def test_visit_page_marks_an_expected_form_not_done_with_a_reason(planned_today, coordinator, login):
+    """CLINICAL_SPEC §7.1: a form marked not done with a reason satisfies the visit (issue 24)."""
+    subject, _today = planned_today
+    d2 = Visit.objects.get(subject=subject, definition__code="D2")
+    client = login(coordinator)
+    page = client.get(f"/subjects/{subject.pk}/visits/{d2.pk}/").content.decode()
+    assert 'data-form="LB" data-mark="missing"' in page
+    refused = client.post(f"/subjects/{subject.pk}/visits/{d2.pk}/not-done/", {"crf_code": "LB", "reason": ""})
+    assert refused.status_code == 302
+    assert "Give a reason why this form was not done." in client.get(refused["Location"]).content.decode()
+    client.post(f"/subjects/{subject.pk}/visits/{d2.pk}/not-done/", {"crf_code": "LB", "reason": "no blood drawn"})
+    page = client.get(f"/subjects/{subject.pk}/visits/{d2.pk}/").content.decode()
+    assert 'data-form="LB" data-mark="not_done"' in page
+    d2.refresh_from_db()
+    assert d2.forms_state == "some"

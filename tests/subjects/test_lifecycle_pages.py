@@ -61,6 +61,11 @@ def test_an_editor_consents_screens_and_enrols_through_the_pages(role, users_a, 
     enrolled = client.post(
         f"/subjects/{subject.pk}/lifecycle/enrol/", {"enrol-on": "2026-03-05", "enrol-dose_level": "DL2"}
     )
+    assert enrolled.status_code == 200 and "Enrol A-001 at DL2" in enrolled.content.decode()  # issue 24
+    enrolled = client.post(
+        f"/subjects/{subject.pk}/lifecycle/enrol/",
+        {"enrol-on": "2026-03-05", "enrol-dose_level": "DL2", "enrol-confirmed": "on"},
+    )
     assert enrolled.status_code == 302
     page = _text(client.get(f"/subjects/{subject.pk}/"))
     assert "<dt>Subject ID</dt> <dd> A-001 </dd>" in page
@@ -90,6 +95,12 @@ def test_a_dose_level_change_without_a_reason_is_shown_beside_the_field(users_a,
     ok = client.post(
         f"/subjects/{subject.pk}/lifecycle/dose_level/",
         {"dose_level-dose_level": "DL3", "dose_level-reason": "SRC decision"},
+    )
+    assert ok.status_code == 200  # the confirmation names the change first (issue 24)
+    assert "Change the dose level of A-001 from DL1 to DL3" in ok.content.decode()
+    ok = client.post(
+        f"/subjects/{subject.pk}/lifecycle/dose_level/",
+        {"dose_level-dose_level": "DL3", "dose_level-reason": "SRC decision", "dose_level-confirmed": "on"},
     )
     assert ok.status_code == 302
     assert Subject.objects.get(pk=subject.pk).dose_level == "DL3"

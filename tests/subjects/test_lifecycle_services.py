@@ -285,7 +285,7 @@ def test_a_screening_subject_has_no_dose_level_to_change(consent, coordinator):
 
 def test_the_main_path_to_completion_keeps_each_status_in_history(at_status, coordinator):
     subject = at_status("follow_up")
-    services.change_status(user=coordinator, subject=subject, event=Event.COMPLETE, on=date(2027, 3, 15))
+    services.change_status(user=coordinator, subject=subject, event=Event.COMPLETE, on=date(2026, 11, 15))
     statuses = list(Subject.objects.get(pk=subject.pk).events.order_by("pgh_id").values_list("status", "status_date"))
     assert statuses == [
         ("screening", CONSENTED),
@@ -293,7 +293,7 @@ def test_the_main_path_to_completion_keeps_each_status_in_history(at_status, coo
         ("lymphodepleted", date(2026, 3, 10)),
         ("infused", date(2026, 3, 15)),
         ("follow_up", date(2026, 3, 29)),
-        ("completed", date(2027, 3, 15)),
+        ("completed", date(2026, 11, 15)),
     ]
 
 
@@ -428,7 +428,7 @@ def test_illegal_transitions_are_refused_with_a_clear_message(status, event, mes
             user=coordinator,
             subject=subject,
             event=event,
-            on=date(2027, 1, 1),
+            on=date(2026, 11, 1),
             reason="r",
             not_infused_reason="progression",
             survival_follow_up=True,
@@ -458,7 +458,7 @@ def test_final_statuses_allow_nothing_more(status, at_status, consent, coordinat
                 user=coordinator,
                 subject=subject,
                 event=event,
-                on=date(2027, 1, 1),
+                on=date(2026, 11, 1),
                 reason="r",
                 not_infused_reason="death",
                 survival_follow_up=True,

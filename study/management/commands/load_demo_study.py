@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from clinical.protocol import ProtocolChoices
 from study import demo
-from study.models import Membership, ProtocolSettings, Site, Study, User, VisitDefinition
+from study.models import AssessmentSchedule, Membership, ProtocolSettings, Site, Study, User, VisitDefinition
 
 
 class Command(BaseCommand):
@@ -50,6 +50,15 @@ class Command(BaseCommand):
                     effective_from=date(2022, 1, 1),
                     values=ProtocolChoices().to_json(),
                     reason="CLINICAL_SPEC defaults",
+                    created_at=timezone.now(),
+                )
+            if not AssessmentSchedule.objects.filter(study=study).exists():
+                AssessmentSchedule.objects.create(
+                    study=study,
+                    version=1,
+                    effective_from=date(2022, 1, 1),
+                    matrix=demo.assessment_matrix(),
+                    reason="CLINICAL_SPEC §7.1 schedule of assessments",
                     created_at=timezone.now(),
                 )
             if make_accounts:

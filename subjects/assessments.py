@@ -1,0 +1,467 @@
+"""The schedule of assessments applied to one subject (CLINICAL_SPEC §7.1; issue 24 item 1).
+
+Which forms each visit expects comes from the study's effective-dated `AssessmentSchedule` (the
+version in force on the visit's planned date). A form entered without a visit belongs to the
+only visit expecting it (consent, eligibility, demographics… at screening), else to the visit
+expecting it whose window holds its clinical date. Each visit's `forms_state` is re-derived
+after every form save, entry in error and "not done" mark (`refresh_subject`), so the worklist
+and dashboard counts of due and overdue visits (SQL over `forms_state`) follow the same rule as
+the casebook.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from clinical.assessments import FormMark, Matrix, Progress, derived_visit_state, form_mark, progress
+from clinical.schedule import VisitState
+from crf import locks
+from crf.audit import audit_context
+from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, Query
+from crf.services import after_any_form_write
+from study import access
+from study.models import AssessmentSchedule, VisitDefinition
+from study.roles import Action
+from subjects.models import ExpectedFormNotDone, Subject, Visit
+
+if TYPE_CHECKING:
+    from study.models import User
+
+#: Statuses after which the subject expects nothing (CLINICAL_SPEC §7.1), from their status date.
+ENDED = ("died", "withdrawn", "completed", "lost", "not_infused", "screen_failed")
+
+
+def schedules_of(study_id: int) -> list[tuple[date, Matrix, list[str]]]:
+    """Every version of the study's schedule, oldest first: (effective from, matrix, logs)."""
+    found = []
+    for row in AssessmentSchedule.objects.filter(study_id=study_id).order_by("effective_from", "version"):
+        data: dict[str, Any] = row.matrix or {}
+        found.append((row.effective_from, Matrix.from_json(data.get("visits", {})), list(data.get("logs", []))))
+    return found
+
+
+def _in_force(versions: list[tuple[date, Matrix, list[str]]], on: date | None) -> tuple[Matrix, list[str]] | None:
+    """The newest version effective on or before `on`; the first one for earlier (or unknown)
+    dates; None when the study has no schedule of assessments."""
+    if not versions:
+        return None
+    chosen = versions[0]
+    if on is not None:
+        for version in versions:
+            if version[0] <= on:
+                chosen = version
+    return chosen[1], chosen[2]
+
+
+def expected_until(subject: Subject) -> date | None:
+    """The last date the subject expects anything (CLINICAL_SPEC §7.1), None while active."""
+    return subject.status_date if subject.status in ENDED else None
+
+
+@dataclass
+class ExpectedForm:
+    code: str
+    title: str
+    mark: FormMark
+    instances: list[CrfInstance] = field(default_factory=list)
+    not_done: ExpectedFormNotDone | None = None
+    queries: int = 0
+    #: entered from the lifecycle pages, not the generic form page
+    lifecycle: bool = False
+
+
+@dataclass
+class VisitCard:
+    definition: VisitDefinition
+    visit: Visit | None
+    state: VisitState | None
+    progress: Progress
+    expected: list[ExpectedForm]
+    #: forms entered at this visit that it does not expect: (code, title, instances)
+    other: list[tuple[str, str, list[CrfInstance]]]
+    queries: int = 0
+    #: the subject expects nothing at this visit any more (died, withdrew, ended)
+    not_expected: bool = False
+
+    @property
+    def missing(self) -> list[ExpectedForm]:
+        return [form for form in self.expected if not form.mark.satisfied]
+
+
+@dataclass
+class LogSection:
+    code: str
+    title: str
+    instances: list[CrfInstance]
+    queries: int = 0
+
+
+@dataclass
+class SubjectSchedule:
+    has_schedule: bool
+    cards: list[VisitCard]
+    logs: list[LogSection]
+    #: forms at no visit and in no log
+    unplaced: list[tuple[str, str, list[CrfInstance]]]
+    #: every form a card expects that is not satisfied, in visits whose window has opened
+    missing_now: list[tuple[VisitCard, ExpectedForm]]
+    counts: dict[str, int]
+
+    @property
+    def missing_by_visit(self) -> list[tuple[VisitCard, list[ExpectedForm]]]:
+        """`missing_now` grouped by visit, in visit order."""
+        groups: list[tuple[VisitCard, list[ExpectedForm]]] = []
+        for card, form in self.missing_now:
+            if groups and groups[-1][0] is card:
+                groups[-1][1].append(form)
+            else:
+                groups.append((card, [form]))
+        return groups
+
+
+def _instances(
+    subject: Subject, models: dict[str, type[CrfInstance]], *, slim: bool = False
+) -> dict[str, list[CrfInstance]]:
+    """The subject's live forms per code; `slim` loads only what placing and marking read (the
+    re-derivation after each save), not the whole rows."""
+    found: dict[str, list[CrfInstance]] = {}
+    for code, model in models.items():
+        query = model._default_manager.filter(subject=subject, entered_in_error=False).order_by("pk")
+        if slim:
+            keep = ["pk", "subject_id", "visit_id", "entry_status"]
+            if model.clinical_date_field:
+                keep.append(model.clinical_date_field)
+            query = query.only(*keep)
+        rows = list(query)
+        for row in rows:
+            row.subject = subject
+        found[code] = rows
+    return found
+
+
+def _place(
+    instance: CrfInstance,
+    code: str,
+    *,
+    visits_by_id: dict[int, Visit],
+    expecting: dict[str, list[str]],
+) -> str | None:
+    """The visit code an instance belongs to, or None (outside every visit)."""
+    if instance.visit_id is not None:
+        visit = visits_by_id.get(instance.visit_id)
+        return visit.definition.code if visit is not None else None
+    codes = expecting.get(code, [])
+    if len(codes) == 1:
+        return codes[0]
+    on = instance.clinical_date()
+    if not codes or not isinstance(on, date):
+        return None
+    best: tuple[int, str] | None = None
+    for visit in visits_by_id.values():
+        window = visit.window
+        if visit.definition.code in codes and window is not None and window.contains(on):
+            distance = abs((on - window.planned).days)
+            if best is None or distance < best[0]:
+                best = (distance, visit.definition.code)
+    return None if best is None else best[1]
+
+
+def subject_schedule(subject: Subject, *, today: date, with_queries: bool = True) -> SubjectSchedule:
+    """The subject's visits with their expected forms marked, the logs, and what is missing, in
+    a fixed number of queries (one per form type, the visits, the marks, the query counts)."""
+    from crf.registry import crf_models
+
+    models = dict(sorted(crf_models().items(), key=lambda item: (item[1].casebook_order, item[0])))
+    versions = schedules_of(subject.site.study_id)
+    definitions = list(VisitDefinition.objects.filter(study_id=subject.site.study_id).order_by("order"))
+    visits = {v.definition_id: v for v in Visit.objects.filter(subject=subject).select_related("definition")}
+    for visit in visits.values():
+        visit.subject = subject
+    visits_by_id = {v.pk: v for v in visits.values()}
+    if not with_queries:
+        # re-deriving the visits' state needs only the forms some visit expects
+        wanted = {code for _from, matrix, _logs in versions for codes in matrix.expected.values() for code in codes}
+        models = {code: model for code, model in models.items() if code in wanted}
+    instances = _instances(subject, models, slim=not with_queries)
+    marks = {
+        (m.visit_id, m.crf_code): m
+        for m in ExpectedFormNotDone.objects.filter(visit__subject=subject, withdrawn_at__isnull=True)
+    }
+    counts: dict[tuple[int, int], int] = {}
+    types: dict[Any, ContentType] = {}
+    if with_queries:
+        types = ContentType.objects.get_for_models(Visit, *models.values())
+        counts = {
+            (row["content_type"], row["object_id"]): row["n"]
+            for row in Query.objects.filter(subject=subject, status__in=ACTIVE_QUERY_STATUSES)
+            .values("content_type", "object_id")
+            .annotate(n=Count("pk"))
+        }
+
+    def queries_of(model: type[CrfInstance], rows: list[CrfInstance]) -> int:
+        if not with_queries:
+            return 0
+        return sum(counts.get((types[model].pk, row.pk), 0) for row in rows)
+
+    until = expected_until(subject)
+    placed: dict[str | None, dict[str, list[CrfInstance]]] = defaultdict(lambda: defaultdict(list))
+    # where a form without a visit goes depends on the version in force on the subject's
+    # screening; the visit's own version decides what it expects
+    base = _in_force(versions, subject.enrolled_on or today)
+    expecting: dict[str, list[str]] = defaultdict(list)
+    log_codes: list[str] = []
+    if base is not None:
+        for visit_code, codes in base[0].expected.items():
+            for code in codes:
+                expecting[code].append(visit_code)
+        log_codes = base[1]
+    for code, rows in instances.items():
+        for row in rows:
+            if code in log_codes:
+                continue
+            where = _place(row, code, visits_by_id=visits_by_id, expecting=expecting)
+            placed[where][code].append(row)
+
+    cards = []
+    for definition in definitions:
+        visit = visits.get(definition.pk)
+        version = _in_force(versions, visit.planned_date if visit is not None else None)
+        expected_codes = version[0].forms_at(definition.code) if version is not None else ()
+        here = placed.get(definition.code, {})
+        not_expected = (
+            until is not None and visit is not None and visit.planned_date is not None and visit.planned_date > until
+        )
+        expected = []
+        for code in expected_codes if not not_expected else ():
+            model = models.get(code)
+            if model is None:
+                continue
+            rows = _grouped(model, here.get(code, []), shown_on_page=with_queries)
+            mark_row = marks.get((visit.pk, code)) if visit is not None else None
+            expected.append(
+                ExpectedForm(
+                    code=code,
+                    title=str(model.crf_title),
+                    mark=form_mark(statuses=[r.entry_status for r in rows], not_done=mark_row is not None),
+                    instances=rows,
+                    not_done=mark_row,
+                    queries=queries_of(model, rows),
+                    lifecycle=getattr(model, "lifecycle_form", False),
+                )
+            )
+        other = [
+            (code, str(models[code].crf_title), _grouped(models[code], rows, shown_on_page=with_queries))
+            for code, rows in here.items()
+            if code not in expected_codes or not_expected
+        ]
+        state_progress = progress(form.mark for form in expected)
+        window = visit.window if visit is not None else None
+        state = (
+            derived_visit_state(
+                window, progress=state_progress, visit_date=visit.visit_date, today=today, expected_until=until
+            )
+            if window is not None and visit is not None
+            else None
+        )
+        if not_expected and state_progress is Progress.NOTHING_EXPECTED:
+            state = None
+        cards.append(
+            VisitCard(
+                definition=definition,
+                visit=visit,
+                state=state,
+                progress=state_progress,
+                expected=expected,
+                other=other,
+                queries=(counts.get((types[Visit].pk, visit.pk), 0) if with_queries and visit is not None else 0),
+                not_expected=not_expected,
+            )
+        )
+    logs = [
+        LogSection(code=code, title=str(models[code].crf_title), instances=instances[code])
+        for code in log_codes
+        if code in models
+    ]
+    for section in logs:
+        section.queries = queries_of(models[section.code], section.instances)
+    unplaced = [
+        (code, str(models[code].crf_title), _grouped(models[code], rows, shown_on_page=with_queries))
+        for code, rows in placed.get(None, {}).items()
+    ]
+    missing_now = [
+        (card, form)
+        for card in cards
+        if card.state in (VisitState.DUE, VisitState.OVERDUE)
+        or (
+            card.visit is None
+            and card.definition.code in _screening_codes(definitions)
+            and subject.status == "screening"
+        )
+        for form in card.missing
+    ]
+    tally = {
+        "complete": sum(1 for card in cards if card.progress is Progress.COMPLETE),
+        "overdue": sum(1 for card in cards if card.state is VisitState.OVERDUE),
+        "due": sum(1 for card in cards if card.state is VisitState.DUE),
+        "missing": len(missing_now),
+    }
+    return SubjectSchedule(
+        has_schedule=bool(versions),
+        cards=cards,
+        logs=logs,
+        unplaced=unplaced,
+        missing_now=missing_now,
+        counts=tally,
+    )
+
+
+def _screening_codes(definitions: list[VisitDefinition]) -> set[str]:
+    """The visits anchored at enrolment that a screening subject is already working on."""
+    return {d.code for d in definitions if d.anchor == VisitDefinition.Anchor.ENROLMENT}
+
+
+def _grouped(model: type[CrfInstance], rows: list[CrfInstance], *, shown_on_page: bool = True) -> list[CrfInstance]:
+    """Forms entered several rows at a time (a lab panel) show once per group."""
+    group = getattr(model, "casebook_group", None)
+    if group is None or not shown_on_page:
+        return rows
+    shown: set[object] = set()
+    out = []
+    for row in rows:
+        key = group(row)
+        if key not in shown:
+            shown.add(key)
+            out.append(row)
+    return out
+
+
+def refresh_subject(subject: Subject) -> int:
+    """Re-derive `forms_state` of the subject's visits; returns how many changed."""
+    schedule = subject_schedule(subject, today=timezone.now().date(), with_queries=False)
+    changed = []
+    for card in schedule.cards:
+        if card.visit is not None and card.visit.forms_state != card.progress.value:
+            card.visit.forms_state = card.progress.value
+            changed.append(card.visit)
+    if changed:
+        Visit.objects.bulk_update(changed, ["forms_state"])
+    return len(changed)
+
+
+@after_any_form_write
+def after_form_write(*, user: User, saved: CrfInstance, previous: CrfInstance | None) -> None:
+    """crf.services hook: a form saved or entered in error re-derives its subject's visits."""
+    del user, previous
+    refresh_subject(Subject.objects.select_related("site").get(pk=saved.subject_id))
+
+
+@transaction.atomic
+def mark_not_done(*, user: User, visit: Visit, crf_code: str, reason: str) -> ExpectedFormNotDone:
+    """Mark an expected form of a visit "not done" with a reason (CLINICAL_SPEC §7.1)."""
+    visit = Visit.objects.select_for_update().select_related("definition", "subject__site").get(pk=visit.pk)
+    if not access.can(user, Action.EDIT_CRF, site=visit.subject.site):
+        raise PermissionDenied
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": _("Give a reason why this form was not done.")}, code="reason_required")
+    locks.assert_data_writable(visit)
+    card = next(
+        (
+            c
+            for c in subject_schedule(visit.subject, today=timezone.now().date(), with_queries=False).cards
+            if c.visit == visit
+        ),
+        None,
+    )
+    form = next((f for f in (card.expected if card else []) if f.code == crf_code), None)
+    if form is None:
+        raise ValidationError({"crf_code": _("This visit does not expect that form.")}, code="not_expected")
+    if form.mark is FormMark.COMPLETE:
+        raise ValidationError({"crf_code": _("This form is complete: it cannot be marked not done.")})
+    if form.not_done is not None:
+        return form.not_done
+    with audit_context(user=user, site=visit.subject.site, reason=reason):
+        mark = ExpectedFormNotDone(
+            visit=visit, crf_code=crf_code, reason=reason, marked_by=user, marked_at=timezone.now()
+        )
+        mark.full_clean()
+        mark.save()
+        refresh_subject(visit.subject)
+    return mark
+
+
+@transaction.atomic
+def close_dated_visits(*, user: User, subject: Subject, reason: str) -> int:
+    """Mark "not done" every unsatisfied expected form of the subject's visits that have a visit
+    date (the demo loader and bulk clean-ups); returns how many marks it wrote."""
+    if not access.can(user, Action.EDIT_CRF, site=subject.site):
+        raise PermissionDenied
+    if not reason.strip():
+        raise ValidationError({"reason": _("Give a reason why this form was not done.")}, code="reason_required")
+    now = timezone.now()
+    marks = [
+        ExpectedFormNotDone(visit=card.visit, crf_code=form.code, reason=reason, marked_by=user, marked_at=now)
+        for card in subject_schedule(subject, today=now.date(), with_queries=False).cards
+        if card.visit is not None and card.visit.visit_date is not None
+        for form in card.missing
+        if form.not_done is None
+    ]
+    with audit_context(user=user, site=subject.site, reason=reason):
+        ExpectedFormNotDone.objects.bulk_create(marks)
+        refresh_subject(subject)
+    return len(marks)
+
+
+@transaction.atomic
+def withdraw_not_done(*, user: User, mark: ExpectedFormNotDone, reason: str) -> ExpectedFormNotDone:
+    """Take a "not done" mark back (the form is expected again), with a reason."""
+    mark = ExpectedFormNotDone.objects.select_for_update().select_related("visit__subject__site").get(pk=mark.pk)
+    subject = mark.visit.subject
+    if not access.can(user, Action.EDIT_CRF, site=subject.site):
+        raise PermissionDenied
+    if not reason.strip():
+        raise ValidationError({"reason": _("Give a reason.")}, code="reason_required")
+    locks.assert_data_writable(mark.visit)
+    if mark.withdrawn_at is None:
+        with audit_context(user=user, site=subject.site, reason=reason.strip()):
+            mark.withdrawn_at = timezone.now()
+            mark.save(update_fields=["withdrawn_at"])
+            refresh_subject(subject)
+    return mark
+
+
+def all_instances(schedule: SubjectSchedule) -> list[CrfInstance]:
+    """Every form instance shown on the casebook (for the SDV and freeze/lock badges)."""
+    found: list[CrfInstance] = []
+    for card in schedule.cards:
+        for form in card.expected:
+            found += form.instances
+        for _code, _title, rows in card.other:
+            found += rows
+    for section in schedule.logs:
+        found += section.instances
+    for _code, _title, rows in schedule.unplaced:
+        found += rows
+    return found
+
+
+def entry_forms() -> list[tuple[str, str]]:
+    """The forms a visit's "another form" picker offers: every form entered from the generic
+    form page (not the lifecycle forms), in casebook order."""
+    from crf.registry import crf_models
+
+    return [
+        (code, str(model.crf_title))
+        for code, model in sorted(crf_models().items(), key=lambda item: (item[1].casebook_order, item[0]))
+        if not getattr(model, "lifecycle_form", False)
+    ]

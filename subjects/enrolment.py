@@ -1,0 +1,198 @@
+"""Enrolment against the dose-escalation state (CLINICAL_SPEC §3.1; issue 24 item 2).
+
+Before enrolling at a level the page shows that level's DLT decision and its candidates awaiting
+adjudication. Enrolling at a level whose decision is "above MTD" (or "stop and review", which
+the endpoint engine adds) or while a candidate at that level awaits adjudication needs an
+investigator's explicit acknowledgement: an investigator of the site enrols with it; anyone else's
+enrolment stays pending (`EnrolmentAcknowledgement`) until an investigator of the site
+acknowledges it under their own account. Audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crf.audit import audit_context
+from study import access
+from study.roles import Action, Role
+from subjects import services
+from subjects.lifecycle import Status
+from subjects.models import EnrolmentAcknowledgement, SiteSequence, Subject
+
+if TYPE_CHECKING:
+    from study.models import User
+
+#: decisions after which enrolling at the level needs the acknowledgement (§3.1)
+NEEDS_ACKNOWLEDGEMENT = ("above_mtd", "stop_review", "expansion_stop")
+
+
+@dataclass
+class LevelSafety:
+    """What the enrolment page shows of one dose level."""
+
+    dose_level: str
+    decision: str = ""
+    decision_label: str = ""
+    decision_changed_at: Any = None
+    #: (subject ID or "another site", criterion label, onset study day) of candidates awaiting
+    awaiting: list[tuple[str, str, int]] = field(default_factory=list)
+    needs: list[str] = field(default_factory=list)
+
+
+def level_safety(*, user: User, subject: Subject, dose_level: str) -> LevelSafety:
+    """The level's DLT decision (as the DLT monitor last recorded it) and its candidates awaiting
+    adjudication; `needs` says why an acknowledgement is required (empty: none)."""
+    from adverse_events.dlt import CandidateStatus, DltCandidate, DoseLevelDecision
+    from subjects.selectors import subjects_visible_to
+
+    study = subject.site.study
+    found = LevelSafety(dose_level=dose_level)
+    decision = DoseLevelDecision.objects.filter(study=study, dose_level=dose_level).first()
+    if decision is not None:
+        found.decision = decision.decision
+        found.decision_label = _decision_label(decision.decision)
+        found.decision_changed_at = decision.changed_at
+    visible = set(subjects_visible_to(user).values_list("pk", flat=True))
+    candidates = DltCandidate.objects.filter(
+        subject__site__study=study, subject__dose_level=dose_level, status=CandidateStatus.AWAITING, withdrawn=False
+    ).select_related("subject")
+    for candidate in candidates.order_by("flagged_at"):
+        who = candidate.subject.subject_id if candidate.subject_id in visible else _("another site")
+        found.awaiting.append((who, candidate.get_criterion_display(), candidate.onset_day))
+    if found.decision in NEEDS_ACKNOWLEDGEMENT:
+        found.needs.append(
+            _("the decision at %(level)s is “%(decision)s”") % {"level": dose_level, "decision": found.decision_label}
+        )
+    if found.awaiting:
+        found.needs.append(
+            _("%(n)s candidate DLT at %(level)s awaits adjudication") % {"n": len(found.awaiting), "level": dose_level}
+        )
+    return found
+
+
+def _decision_label(value: str) -> str:
+    from clinical.escalation import Decision
+
+    labels = {
+        Decision.ESCALATE.value: _("escalate"),
+        Decision.EXPAND.value: _("expand to 6"),
+        Decision.ABOVE_MTD.value: _("above the MTD"),
+        Decision.MTD.value: _("MTD"),
+        Decision.ENROLLING.value: _("enrolling"),
+    }
+    return labels.get(value, value)
+
+
+def next_subject_id(subject: Subject) -> str:
+    """The subject ID enrolment would give now (shown on the confirmation; the number itself is
+    handed out under a row lock when the enrolment is saved)."""
+    sequence = SiteSequence.objects.filter(site=subject.site, kind=SiteSequence.Kind.SUBJECT).first()
+    return services.SUBJECT_ID.format(
+        prefix=subject.site.subject_prefix, n=(sequence.last_value if sequence else 0) + 1
+    )
+
+
+def is_site_investigator(user: User, subject: Subject) -> bool:
+    return Role.INVESTIGATOR.value in access.roles_at(user, subject.site)
+
+
+@transaction.atomic
+def enrol_or_request(
+    *,
+    user: User,
+    subject: Subject,
+    on: date,
+    dose_level: str,
+    planned_infusion_date: date | None,
+    acknowledged: bool = False,
+) -> tuple[Subject, EnrolmentAcknowledgement | None]:
+    """Enrol now, or — when §3.1 asks for an acknowledgement the user cannot give (not an
+    investigator of the site, or did not tick it) — record the enrolment as pending. The
+    pending row is refused when the enrolment itself would be refused."""
+    if not access.can(user, Action.EDIT_CRF, site=subject.site):
+        raise PermissionDenied
+    safety = level_safety(user=user, subject=subject, dose_level=dose_level)
+    if not safety.needs:
+        return services.enrol(
+            user=user, subject=subject, on=on, dose_level=dose_level, planned_infusion_date=planned_infusion_date
+        ), None
+    why = "; ".join(safety.needs)
+    now = timezone.now()
+    if acknowledged and is_site_investigator(user, subject):
+        enrolled = services.enrol(
+            user=user, subject=subject, on=on, dose_level=dose_level, planned_infusion_date=planned_infusion_date
+        )
+        with audit_context(user=user, site=subject.site, reason=_("Enrolment acknowledged: %(why)s") % {"why": why}):
+            row = EnrolmentAcknowledgement.objects.create(
+                subject=enrolled,
+                dose_level=dose_level,
+                enrolment_date=on,
+                planned_infusion_date=planned_infusion_date,
+                why=why,
+                requested_by=user,
+                requested_at=now,
+                acknowledged_by=user,
+                acknowledged_at=now,
+            )
+        return enrolled, row
+    # check the enrolment would be accepted, without keeping it
+    sid = transaction.savepoint()
+    try:
+        services.enrol(
+            user=user, subject=subject, on=on, dose_level=dose_level, planned_infusion_date=planned_infusion_date
+        )
+    finally:
+        transaction.savepoint_rollback(sid)
+    if EnrolmentAcknowledgement.objects.filter(subject=subject, acknowledged_at__isnull=True).exists():
+        raise ValidationError(_("An enrolment of this subject already awaits an investigator's acknowledgement."))
+    with audit_context(
+        user=user, site=subject.site, reason=_("Enrolment pending acknowledgement: %(why)s") % {"why": why}
+    ):
+        row = EnrolmentAcknowledgement.objects.create(
+            subject=subject,
+            dose_level=dose_level,
+            enrolment_date=on,
+            planned_infusion_date=planned_infusion_date,
+            why=why,
+            requested_by=user,
+            requested_at=now,
+        )
+    return subject, row
+
+
+def pending_for(subject: Subject) -> EnrolmentAcknowledgement | None:
+    return EnrolmentAcknowledgement.objects.filter(subject=subject, acknowledged_at__isnull=True).first()
+
+
+@transaction.atomic
+def acknowledge(*, user: User, subject: Subject) -> Subject:
+    """An investigator of the site acknowledges the pending enrolment under their own account:
+    the subject is enrolled as it was requested (audited with both names)."""
+    if not is_site_investigator(user, subject):
+        raise PermissionDenied
+    row = (
+        EnrolmentAcknowledgement.objects.select_for_update()
+        .filter(subject=subject, acknowledged_at__isnull=True)
+        .first()
+    )
+    if row is None or subject.status != Status.SCREENING:
+        raise ValidationError(_("No enrolment of this subject awaits an acknowledgement."), code="nothing_pending")
+    enrolled = services.enrol(
+        user=user,
+        subject=subject,
+        on=row.enrolment_date,
+        dose_level=row.dose_level,
+        planned_infusion_date=row.planned_infusion_date,
+    )
+    with audit_context(user=user, site=subject.site, reason=_("Enrolment acknowledged: %(why)s") % {"why": row.why}):
+        row.acknowledged_by = user
+        row.acknowledged_at = timezone.now()
+        row.save(update_fields=["acknowledged_by", "acknowledged_at"])
+    return enrolled
