@@ -177,7 +177,16 @@ CODELISTS: dict[str, Codelist] = {
             "C66734",
             "SDTM Domain Abbreviation (DOMAIN)",
             True,
-            ["AE", "CM", "DM", "DS", "EX", "LB", "MH", "VS", "RS", "TU", "TR", "SUPPQUAL"],
+            [
+                *("AE", "CM", "DM", "DS", "EX", "LB", "MH", "VS", "RS", "TU", "TR", "SUPPQUAL"),
+                *("TS", "TA", "TE", "TV", "TI", "SE", "SV", "DD", "RELREC"),
+            ],
+        ),
+        _cl(
+            "C99079",
+            "Epoch (EPOCH)",
+            True,
+            ["SCREENING", "RUN-IN", "BASELINE", "TREATMENT", "FOLLOW-UP", "WASHOUT", "LONG-TERM FOLLOW-UP"],
         ),
         _cl("C78735", "Evaluator (EVAL)", True, ["INVESTIGATOR", "SPONSOR", "INDEPENDENT ASSESSOR"]),
         _cl(

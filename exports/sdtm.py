@@ -68,7 +68,7 @@ class ExportData:
     cutoff: date
     sites: dict[int, dict[str, Any]]
     subjects: list[dict[str, Any]]
-    visits: dict[int, dict[str, Any]]  # visit id → {"num": order, "name": English name}
+    visits: dict[int, dict[str, Any]]  # visit id → {"num": order, "name": English name, "subject_id", "date"}
     arms: dict[str, str]  # dose level code → ARM description
     forms: dict[str, list[dict[str, Any]]]
     #: (dataset, variable) → values changed by the ASCII text policy
@@ -79,6 +79,10 @@ class ExportData:
     _cut: Any = None
     #: the engine's (cut, population, per-subject endpoints), computed once (exports.adam)
     endpoints: Any = None
+    #: the study schedule (VisitDefinition rows in order): TV, SV (exports.design)
+    schedule: list[dict[str, Any]] = field(default_factory=list)
+    #: each subject's trial elements (exports.design.subject_elements), derived once: SE and EPOCH
+    _elements: Any = None
 
     def cut(self) -> Any:
         """The endpoint engine's inputs for this export (endpoints.services.load_cut at the same
@@ -165,13 +169,23 @@ def load(*, study: Any, site_ids: list[int], cutoff: date, at: datetime) -> Expo
     for name, rows in forms.items():
         forms[name] = [r for r in rows if r["subject_id"] in ids]
     definitions = {
-        d["id"]: d for d in VisitDefinition.objects.filter(study=study).values("id", "order", "name", "code")
+        d["id"]: d
+        for d in VisitDefinition.objects.filter(study=study)
+        .values("id", "order", "name", "code", "anchor", "day", "window_before", "window_after")
+        .order_by("order")
     }
     visits = {}
     for row in snapshot.rows_as_of(Visit, at, subject_id__in=ids):
         definition = definitions.get(row["definition_id"])
         if definition is not None:
-            visits[row["id"]] = {"num": definition["order"], "name": ascii_text(definition["name"]).upper()}
+            on = row["visit_date"] if row["visit_date"] and row["visit_date"] <= cutoff else None
+            visits[row["id"]] = {
+                "num": definition["order"],
+                "name": ascii_text(definition["name"]).upper(),
+                "subject_id": row["subject_id"],
+                "definition_id": row["definition_id"],
+                "date": on,
+            }
     _version, choices = _settings_for(study, at)
     arms = {
         level.code: f"{CAR_T} {level.code} ({_plain(level.target_cells_per_kg)} CAR+ cells/kg)"
@@ -187,6 +201,7 @@ def load(*, study: Any, site_ids: list[int], cutoff: date, at: datetime) -> Expo
         forms=forms,
         study=study,
         at=at,
+        schedule=list(definitions.values()),
     )
 
 
@@ -254,6 +269,15 @@ def _local(instant: datetime | None, tz: str) -> str | None:
     if instant is None:
         return None
     return instant.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%dT%H:%M")
+
+
+def _epochs(data: ExportData, rows: list[dict[str, Any]], on: Any) -> None:
+    """EPOCH of each row from the subject's SE elements (exports.design) and its date `on(row)`."""
+    from exports.design import epoch_on, subject_elements
+
+    elements = subject_elements(data)
+    for row in rows:
+        row["EPOCH"] = epoch_on(elements, row["USUBJID"], on(row))
 
 
 def _yn(flag: bool | None) -> str | None:
@@ -573,6 +597,7 @@ def build_ex(ctx: BuildContext) -> list[Dataset]:
                 )
             )
     _sequence(rows, "EX", lambda r: r["_sort"])
+    _epochs(data, rows, lambda r: r["_sort"][0])
     supp = Supp("EX")
     for row, items in extra:
         for qnam, qlabel, qval in items:
@@ -594,6 +619,7 @@ def build_ex(ctx: BuildContext) -> list[Dataset]:
             "EXDOSFRQ",
             "EXROUTE",
             "EXLOT",
+            "EPOCH",
             "EXSTDTC",
             "EXENDTC",
             "EXSTDY",
@@ -689,6 +715,7 @@ def build_ae(ctx: BuildContext) -> list[Dataset]:
                 items.append(("AEADJGR", "Grade Adjudicated by Investigator", "Y"))
         extra.append((row, items))
     _sequence(rows, "AE", lambda r: r["_sort"])
+    _epochs(data, rows, lambda r: r["_sort"][0])
     supp = Supp("AE")
     for row, items in extra:
         for qnam, qlabel, qval in items:
@@ -722,6 +749,7 @@ def build_ae(ctx: BuildContext) -> list[Dataset]:
             "AESMIE",
             "AECONTRT",
             "AETOXGR",
+            "EPOCH",
             "AESTDTC",
             "AEENDTC",
             "AESTDY",
@@ -802,6 +830,7 @@ def build_cm(ctx: BuildContext) -> list[Dataset]:
         ]
         extra.append((row, items))
     _sequence(rows, "CM", lambda r: r["_sort"])
+    _epochs(data, rows, lambda r: r["_sort"][0])
     supp = Supp("CM")
     for row, items in extra:
         for qnam, qlabel, qval in items:
@@ -822,6 +851,7 @@ def build_cm(ctx: BuildContext) -> list[Dataset]:
             "CMDOSE",
             "CMDOSU",
             "CMROUTE",
+            "EPOCH",
             "CMSTDTC",
             "CMENDTC",
             "CMSTDY",
@@ -937,6 +967,7 @@ def build_ds(ctx: BuildContext) -> list[Dataset]:
         elif s["status"] == "died" and not died:
             add(subj, "DEATH", "DEATH", "DISPOSITION EVENT", status_date, None, 3)
     _sequence(rows, "DS", lambda r: r["_sort"])
+    _epochs(data, rows, lambda r: r["_sort"][0] if r["_sort"][0] != date.max else None)
     supp = Supp("DS")
     for row, items in extra:
         for qnam, qlabel, qval in items:
@@ -945,7 +976,7 @@ def build_ds(ctx: BuildContext) -> list[Dataset]:
         "DS",
         standard=SDTMIG,
         ig_dataset="DS",
-        variables=["STUDYID", "DOMAIN", "USUBJID", "DSSEQ", "DSTERM", "DSDECOD", "DSCAT", "DSSTDTC", "DSSTDY"],
+        variables=["STUDYID", "DOMAIN", "USUBJID", "DSSEQ", "DSTERM", "DSDECOD", "DSCAT", "EPOCH", "DSSTDTC", "DSSTDY"],
         rows=rows,
         keys=("USUBJID", "DSSEQ"),
         notes=[
@@ -1021,11 +1052,12 @@ def _decimal_text(value: Decimal | None) -> str | None:
     return None if value is None else _plain(value)
 
 
-def _finish_findings(rows: list[dict[str, Any]], domain: str, first_dose: dict[str, date]) -> Supp:
+def _finish_findings(data: ExportData, rows: list[dict[str, Any]], domain: str, first_dose: dict[str, date]) -> Supp:
     """What a findings domain (LB, VS) does once its rows are built: the baseline flag, --SEQ in
     date order, and the clinical Day-0 study day beside SDTM's --DY in SUPP-- (CLINICAL_SPEC §9)."""
     _flag_last_before_exposure(rows, domain, first_dose)
     _sequence(rows, domain, lambda r: r["_sort"])
+    _epochs(data, rows, lambda r: r["_date"])
     supp = Supp(domain)
     for row in rows:
         supp.add(row, f"{domain}DY0", "Study Day of Collection (Day-0 clock)", row["_day0"])
@@ -1091,7 +1123,7 @@ def build_lb(ctx: BuildContext) -> list[Dataset]:
                 "_day0": day0(lab["collected_on"], subj.ref),
             }
         )
-    supp = _finish_findings(rows, "LB", _first_doses(data, subjs))
+    supp = _finish_findings(data, rows, "LB", _first_doses(data, subjs))
     dataset = make_dataset(
         "LB",
         standard=SDTMIG,
@@ -1117,6 +1149,7 @@ def build_lb(ctx: BuildContext) -> list[Dataset]:
             "LBLOBXFL",
             "VISITNUM",
             "VISIT",
+            "EPOCH",
             "LBDTC",
             "LBDY",
         ],
@@ -1173,7 +1206,7 @@ def build_vs(ctx: BuildContext) -> list[Dataset]:
                     "_day0": day0(vs["assessment_date"], subj.ref),
                 }
             )
-    supp = _finish_findings(rows, "VS", _first_doses(data, subjs))
+    supp = _finish_findings(data, rows, "VS", _first_doses(data, subjs))
     dataset = make_dataset(
         "VS",
         standard=SDTMIG,
@@ -1193,6 +1226,7 @@ def build_vs(ctx: BuildContext) -> list[Dataset]:
             "VSLOBXFL",
             "VISITNUM",
             "VISIT",
+            "EPOCH",
             "VSDTC",
             "VSDY",
         ],
