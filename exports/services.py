@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crf.audit import audit_context
-from exports import checks, datasets, sdtm, writers
+from exports import checks, datasets, define, metadata, sdtm, writers
 from exports.findings import ERROR, WARNING
 from exports.models import (
     DownloadChannel,
@@ -229,7 +229,43 @@ def build(export: Export, progress: Any = None) -> tuple[list[datasets.Dataset],
             )
     define = _canonical(define_document(export, built)).encode()
     files.append({"dataset": "", "fmt": "json", "name": DEFINE_FILE, "rows": None, "content": define})
+    files.extend(define_xml_files(export, built))
     return built, findings, files
+
+
+#: standard → (define.xml name, its HTML rendering); both beside the stylesheet define2-1.xsl
+DEFINE_XML = {
+    metadata.SDTMIG: ("define.xml", "define.html"),
+    metadata.ADAMIG: ("define-adam.xml", "define-adam.html"),
+}
+
+
+def define_xml_files(export: Export, built: list[datasets.Dataset]) -> list[dict[str, Any]]:
+    """Define-XML 2.1 per standard exported (SDTM, ADaM), its HTML rendering, and the stylesheet
+    the XML names (exports.define): the same export, the same bytes (created = snapshot time)."""
+    assert export.snapshot_at is not None
+    out: list[dict[str, Any]] = []
+    for standard, (xml_name, html_name) in DEFINE_XML.items():
+        if not any(d.standard == standard for d in built):
+            continue
+        document = define.define_xml(
+            built,
+            standard=standard,
+            study_code=export.study.code,
+            study_title=datasets.ascii_text(export.study.title),
+            cutoff=export.cutoff_date.isoformat(),
+            created=export.snapshot_at.astimezone(timezone.get_fixed_timezone(0)),
+            source_version=export.code_version,
+        )
+        out.append({"dataset": "", "fmt": "xml", "name": xml_name, "rows": None, "content": document})
+        out.append(
+            {"dataset": "", "fmt": "html", "name": html_name, "rows": None, "content": define.define_html(document)}
+        )
+    if out:
+        out.append(
+            {"dataset": "", "fmt": "xsl", "name": define.STYLESHEET, "rows": None, "content": define.stylesheet()}
+        )
+    return out
 
 
 def compute_export(*, export_id: int, now: datetime | None = None) -> Export:

@@ -21,6 +21,9 @@ CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xpt": "application/octet-stream",
     "json": "application/json; charset=utf-8",
+    "xml": "application/xml; charset=utf-8",
+    "xsl": "application/xslt+xml; charset=utf-8",
+    "html": "text/html; charset=utf-8",
 }
 
 

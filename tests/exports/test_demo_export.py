@@ -57,7 +57,8 @@ def test_the_demo_studys_export_has_no_conformance_errors(db, settings, tmp_path
         forbidden |= {name.encode(), born.isoformat().encode(), born.strftime("%d%b%Y").upper().encode()}
         forbidden |= {v.encode() for v in (hospital_number, phone) if v}
     files = list(ExportFile.objects.filter(export=export))
-    assert len(files) == 2 * len(export.row_counts) + 1
+    # define.json; define.xml and define-adam.xml with their HTML renderings and the stylesheet
+    assert len(files) == 2 * len(export.row_counts) + 6
     for file in files:
         content = bytes(file.content)
         assert content == (tmp_path / file.name).read_bytes()

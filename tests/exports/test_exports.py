@@ -130,7 +130,12 @@ def test_an_export_of_the_small_study(world, django_assert_max_num_queries):
     ]
 
     files = {f.name: f for f in ExportFile.objects.filter(export=export)}
-    assert set(files) == {f"{d.lower()}.{fmt}" for d in export.row_counts for fmt in ("csv", "xpt")} | {"define.json"}
+    assert set(files) == {f"{d.lower()}.{fmt}" for d in export.row_counts for fmt in ("csv", "xpt")} | {
+        "define.json",
+        "define.xml",
+        "define.html",
+        "define2-1.xsl",
+    }
     for file in files.values():
         content = bytes(file.content)
         assert file.sha256 == hashlib.sha256(content).hexdigest() and file.size_bytes == len(content)

@@ -37,12 +37,11 @@ ONLY_PILOT = {
         "AESEV",
         "AESCAN",
         "AESOD",
-        "EPOCH",
         "AEDTC",
         "AEDY",
     },
-    "EX": {"VISITNUM", "VISIT", "VISITDY", "EPOCH"},
-    "DS": {"DSSPID", "VISITNUM", "VISIT", "EPOCH", "DSDTC", "DSDY"},
+    "EX": {"VISITNUM", "VISIT", "VISITDY"},
+    "DS": {"DSSPID", "VISITNUM", "VISIT", "DSDTC", "DSDY"},
 }
 
 
