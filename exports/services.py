@@ -207,6 +207,8 @@ def build(export: Export, progress: Any = None) -> tuple[list[datasets.Dataset],
         progress(75)
     files: list[dict[str, Any]] = []
     for dataset in built:
+        if not dataset.rows:
+            continue  # an empty dataset is not submitted: no file (a note in the report)
         for fmt in export.formats:
             if fmt == ExportFormat.XPT:
                 try:
@@ -229,7 +231,7 @@ def build(export: Export, progress: Any = None) -> tuple[list[datasets.Dataset],
             )
     define = _canonical(define_document(export, built)).encode()
     files.append({"dataset": "", "fmt": "json", "name": DEFINE_FILE, "rows": None, "content": define})
-    files.extend(define_xml_files(export, built))
+    files.extend(define_xml_files(export, [d for d in built if d.rows]))
     return built, findings, files
 
 

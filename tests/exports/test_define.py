@@ -97,7 +97,7 @@ def test_define_xml_validates_resolves_and_opens_in_chromium(world, browser, tmp
     sdtm = etree.fromstring(files["define.xml"])
     mdv = sdtm.find("odm:Study/odm:MetaDataVersion", NS)
     groups = [g.get("Name") for g in mdv.iterfind("odm:ItemGroupDef", NS)]
-    assert groups == ["TS", "TE", "TA", "DM", "SUPPDM", "SE", "AE", "SUPPAE", "LB", "SUPPLB", "VS", "SUPPVS"]
+    assert groups == ["TS", "TE", "TA", "DM", "SUPPDM", "SE", "AE", "SUPPAE", "LB", "VS"]  # empty SUPPLB/VS left out
     item = {e.get("OID"): e for e in mdv.iterfind("odm:ItemDef", NS)}
     # collected: the annotated CRF's form; derived: its method
     page = item["IT.AE.AETERM"].find("def:Origin/def:DocumentRef/def:PDFPageRef", NS)
@@ -145,7 +145,7 @@ def test_define_xml_validates_resolves_and_opens_in_chromium(world, browser, tmp
         page = browser.new_page(viewport={"width": 1440, "height": 900})
         page.goto(f"http://127.0.0.1:{server.server_port}/define.xml")
         assert page.locator("h2#IG\\.AE").inner_text() == "AE - Adverse Events"
-        assert page.locator("#IG\\.DM ~ table").first.locator("tr").count() == 25  # header + 24 DM variables
+        assert page.locator("#IG\\.DM ~ table").first.locator("tr").count() == 27  # header + 26 DM variables
         page.goto(f"http://127.0.0.1:{server.server_port}/define.html")
         assert page.evaluate("document.documentElement.scrollWidth") <= 1440  # no horizontal scroll
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)

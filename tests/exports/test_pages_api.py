@@ -98,8 +98,6 @@ def test_api_start_poll_download_and_page_through_a_dataset(world, client, api_t
     assert set(names) == {
         "dm.csv",
         "dm.xpt",
-        "suppdm.csv",
-        "suppdm.xpt",
         "ex.csv",
         "ex.xpt",
         "suppex.csv",

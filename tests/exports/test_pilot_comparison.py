@@ -25,7 +25,7 @@ ONLY_OURS = {
     "DS": set(),
 }
 ONLY_PILOT = {
-    "DM": {"RACE", "ETHNIC"},
+    "DM": set(),  # RACE / ETHNIC exported as NOT REPORTED since issue 28
     "AE": {
         "AEHLT",
         "AEHLTCD",
