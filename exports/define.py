@@ -174,7 +174,7 @@ def _origin_element(item: etree._Element, kind: str, form: str | None) -> None:
         origin.set("Source", "Sponsor")
 
 
-def _oid(text: str) -> str:
+def oid(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", text)
 
 
@@ -301,7 +301,7 @@ def define_xml(
         f"{{{ODM}}}ODM",
         {
             "FileType": "Snapshot",
-            "FileOID": _oid(f"DEFINE.{study_code}.{'ADAM' if is_adam else 'SDTM'}"),
+            "FileOID": oid(f"DEFINE.{study_code}.{'ADAM' if is_adam else 'SDTM'}"),
             "ODMVersion": "1.3.2",
             "CreationDateTime": created.strftime("%Y-%m-%dT%H:%M:%S"),
             "Originator": "TrialSite EDC",
@@ -311,7 +311,7 @@ def define_xml(
         },
         nsmap=NSMAP,
     )
-    study = etree.SubElement(root, f"{{{ODM}}}Study", {"OID": _oid(f"ST.{study_code}")})
+    study = etree.SubElement(root, f"{{{ODM}}}Study", {"OID": oid(f"ST.{study_code}")})
     glob = etree.SubElement(study, f"{{{ODM}}}GlobalVariables")
     etree.SubElement(glob, f"{{{ODM}}}StudyName").text = study_code
     etree.SubElement(glob, f"{{{ODM}}}StudyDescription").text = study_title or study_code
@@ -320,7 +320,7 @@ def define_xml(
         study,
         f"{{{ODM}}}MetaDataVersion",
         {
-            "OID": _oid(f"MDV.{study_code}.{'ADAM' if is_adam else 'SDTM'}"),
+            "OID": oid(f"MDV.{study_code}.{'ADAM' if is_adam else 'SDTM'}"),
             "Name": f"{study_code} {'ADaM' if is_adam else 'SDTM'} datasets, cut-off {cutoff}",
             "Description": f"{'ADaMIG 1.3' if is_adam else 'SDTMIG 3.4'} datasets of {study_code}, "
             f"clinical cut-off {cutoff}",
@@ -445,8 +445,8 @@ def define_xml(
                     etree.SubElement(item, f"{{{DEF}}}ValueListRef", {"ValueListOID": vl_oid})
                     value_list = etree.Element(f"{{{DEF}}}ValueListDef", {"OID": vl_oid})
                     for number, test in enumerate(tests, start=1):
-                        wc_oid = f"WC.{dataset.name}.{vl[0]}.{_oid(test)}"
-                        vitem_oid = f"{item_oid}.{_oid(test)}"
+                        wc_oid = f"WC.{dataset.name}.{vl[0]}.{oid(test)}"
+                        vitem_oid = f"{item_oid}.{oid(test)}"
                         vref = etree.SubElement(
                             value_list,
                             f"{{{ODM}}}ItemRef",

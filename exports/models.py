@@ -38,6 +38,8 @@ class ExportTrigger(models.TextChoices):
 class ExportFormat(models.TextChoices):
     CSV = "csv", "CSV"
     XPT = "xpt", _("SAS transport v5 (XPT)")
+    #: CDISC Dataset-JSON 1.1: each dataset as <name>.json and <name>.ndjson (issue 29)
+    JSON = "json", _("Dataset-JSON 1.1 (JSON and NDJSON)")
 
 
 @pghistory.track(

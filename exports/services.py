@@ -93,7 +93,7 @@ def request_export(
             "choices": ", ".join(available_datasets()),
         }
     if not chosen_formats or any(f not in ExportFormat.values for f in chosen_formats):
-        errors["formats"] = _("Choose CSV, XPT or both.")
+        errors["formats"] = _("Choose one or more of the formats offered.")
     if snapshot_at is not None and timezone.is_naive(snapshot_at):
         errors["snapshot_at"] = _("Give the snapshot time with its time zone.")
     elif snapshot_at is not None and snapshot_at > now:
@@ -218,6 +218,9 @@ def build(export: Export, progress: Any = None) -> tuple[list[datasets.Dataset],
                     )
                 except writers.XptError:
                     continue  # its problems are errors of the conformance report: no truncated file
+            elif fmt == ExportFormat.JSON:
+                files.extend(_dataset_json_files(export, dataset))
+                continue
             else:
                 content = writers.csv_bytes(dataset)
             files.append(
@@ -233,6 +236,32 @@ def build(export: Export, progress: Any = None) -> tuple[list[datasets.Dataset],
     files.append({"dataset": "", "fmt": "json", "name": DEFINE_FILE, "rows": None, "content": define})
     files.extend(define_xml_files(export, [d for d in built if d.rows]))
     return built, findings, files
+
+
+def _dataset_json_files(export: Export, dataset: datasets.Dataset) -> list[dict[str, Any]]:
+    """<name>.json and <name>.ndjson (Dataset-JSON 1.1), their OIDs those of the define.xml."""
+    assert export.snapshot_at is not None
+    code = export.study.code
+    part = "ADAM" if dataset.standard == metadata.ADAMIG else "SDTM"
+    out = []
+    for suffix, write in (("json", writers.dataset_json_bytes), ("ndjson", writers.dataset_ndjson_bytes)):
+        meta, rows = writers.dataset_json_parts(
+            dataset,
+            created=export.snapshot_at.astimezone(timezone.get_fixed_timezone(0)),
+            study_oid=define.oid(f"ST.{code}"),
+            metadata_version_oid=define.oid(f"MDV.{code}.{part}"),
+            source_version=export.code_version,
+        )
+        out.append(
+            {
+                "dataset": dataset.name,
+                "fmt": ExportFormat.JSON,
+                "name": f"{dataset.name.lower()}.{suffix}",
+                "rows": len(dataset.rows),
+                "content": write(meta, rows),
+            }
+        )
+    return out
 
 
 #: standard → (define.xml name, its HTML rendering); both beside the stylesheet define2-1.xsl
