@@ -47,6 +47,8 @@ def standard_of(name: str, fmt: str) -> str:
         return "XSLT 1.0 stylesheet of the define.xml"
     if name == "define.json":
         return "TrialSite define.json"
+    if suffix == "xlsx":
+        return "SDTMIG 3.4 / ADaMIG 1.3, XLSX workbook"
     ig = "ADaMIG 1.3" if stem.startswith("ad") else "SDTMIG 3.4"
     if suffix in {"json", "ndjson"}:
         return f"{ig}, Dataset-JSON 1.1"

@@ -218,6 +218,8 @@ def build(export: Export, progress: Any = None) -> tuple[list[datasets.Dataset],
                     )
                 except writers.XptError:
                     continue  # its problems are errors of the conformance report: no truncated file
+            elif fmt == ExportFormat.XLSX:
+                continue  # one workbook of every dataset, below
             elif fmt == ExportFormat.JSON:
                 files.extend(_dataset_json_files(export, dataset))
                 continue
@@ -232,6 +234,17 @@ def build(export: Export, progress: Any = None) -> tuple[list[datasets.Dataset],
                     "content": content,
                 }
             )
+    if ExportFormat.XLSX in export.formats:
+        written = [d for d in built if d.rows]
+        files.append(
+            {
+                "dataset": "",
+                "fmt": ExportFormat.XLSX,
+                "name": "datasets.xlsx",
+                "rows": sum(len(d.rows) for d in written),
+                "content": writers.xlsx_bytes(written),
+            }
+        )
     define = _canonical(define_document(export, built)).encode()
     files.append({"dataset": "", "fmt": "json", "name": DEFINE_FILE, "rows": None, "content": define})
     files.extend(define_xml_files(export, [d for d in built if d.rows]))

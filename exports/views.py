@@ -26,6 +26,7 @@ CONTENT_TYPES = {
     "xml": "application/xml; charset=utf-8",
     "xsl": "application/xslt+xml; charset=utf-8",
     "html": "text/html; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 
 

@@ -278,3 +278,42 @@ def dataset_ndjson_bytes(meta: dict[str, Any], rows: Any) -> bytes:
     for row in rows:
         out.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
     return out.getvalue().encode("utf-8")
+
+
+# --- XLSX workbook (issue 29) ----------------------------------------------------------------------
+
+XLSX_MAX_ROWS = 1_048_575  # rows per sheet under the header (Excel's 1,048,576 rows)
+
+
+def xlsx_bytes(built: list[Dataset]) -> bytes:
+    """One workbook: a Contents sheet (dataset, label, standard, rows, sheets), then a sheet per
+    dataset (header of variable names; a dataset over 1,048,575 rows continues on NAME_2, …).
+    Written in openpyxl's write-only mode (rows streamed); text is never read as a formula."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    workbook = Workbook(write_only=True)
+    contents = workbook.create_sheet("Contents")
+    contents.append(["Dataset", "Label", "Standard", "Rows", "Sheets"])
+    for dataset in built:
+        parts = max(1, math.ceil(len(dataset.rows) / XLSX_MAX_ROWS))
+        sheets = [dataset.name if n == 0 else f"{dataset.name}_{n + 1}" for n in range(parts)]
+        contents.append([dataset.name, dataset.label, dataset.standard, len(dataset.rows), ", ".join(sheets)])
+        names = [c.name for c in dataset.columns]
+        for part, title in enumerate(sheets):
+            sheet = workbook.create_sheet(title)
+            sheet.append(names)
+            for row in dataset.rows[part * XLSX_MAX_ROWS : (part + 1) * XLSX_MAX_ROWS]:
+                cells = []
+                for name in names:
+                    value = row.get(name)
+                    if isinstance(value, str) and value.startswith("="):
+                        cell = WriteOnlyCell(sheet, value=value)
+                        cell.data_type = "s"  # text, not a formula
+                        cells.append(cell)
+                    else:
+                        cells.append(value)
+                sheet.append(cells)
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()

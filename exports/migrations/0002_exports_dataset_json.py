@@ -14,11 +14,11 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='export',
             name='formats',
-            field=django.contrib.postgres.fields.ArrayField(base_field=models.CharField(choices=[('csv', 'CSV'), ('xpt', 'SAS transport v5 (XPT)'), ('json', 'Dataset-JSON 1.1 (JSON and NDJSON)')], max_length=4), size=None, verbose_name='formats'),
+            field=django.contrib.postgres.fields.ArrayField(base_field=models.CharField(choices=[('csv', 'CSV'), ('xpt', 'SAS transport v5 (XPT)'), ('json', 'Dataset-JSON 1.1 (JSON and NDJSON)'), ('xlsx', 'Excel workbook (XLSX, a sheet per dataset)')], max_length=4), size=None, verbose_name='formats'),
         ),
         migrations.AlterField(
             model_name='exportevent',
             name='formats',
-            field=django.contrib.postgres.fields.ArrayField(base_field=models.CharField(choices=[('csv', 'CSV'), ('xpt', 'SAS transport v5 (XPT)'), ('json', 'Dataset-JSON 1.1 (JSON and NDJSON)')], max_length=4), size=None, verbose_name='formats'),
+            field=django.contrib.postgres.fields.ArrayField(base_field=models.CharField(choices=[('csv', 'CSV'), ('xpt', 'SAS transport v5 (XPT)'), ('json', 'Dataset-JSON 1.1 (JSON and NDJSON)'), ('xlsx', 'Excel workbook (XLSX, a sheet per dataset)')], max_length=4), size=None, verbose_name='formats'),
         ),
     ]
