@@ -6,9 +6,6 @@ document opens in Chromium with its stylesheet (and as the pre-rendered define.h
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
 from pathlib import Path
 
 import odmlib
@@ -17,7 +14,6 @@ from lxml import etree
 
 from exports import services
 from exports.models import ExportFile, ExportStatus
-from tests.browser.conftest import SCREENSHOTS, browser  # noqa: F401  (fixture)
 from tests.exports.conftest import CUTOFF, populate_for_export
 
 pytestmark = pytest.mark.req("ISSUE-28")
@@ -77,7 +73,7 @@ def structural_problems(document: etree._Element) -> list[str]:
     return problems
 
 
-def test_define_xml_validates_resolves_and_opens_in_chromium(world, browser, tmp_path):  # noqa: F811
+def test_define_xml_validates_and_resolves(world):
     populate_for_export(world)
     export = services.request_export(
         actor=world.statistician, study=world.study, cutoff_date=CUTOFF, dataset_names=DATASETS, formats=["xpt"]
@@ -136,22 +132,3 @@ def test_define_xml_validates_resolves_and_opens_in_chromium(world, browser, tmp
     # the HTML lxml rendered, and the XML opened in Chromium through its stylesheet
     html = files["define.html"].decode()
     assert "AE - Adverse Events" in html and "CRF AdverseEvent" in html
-    for name in ("define.xml", "define2-1.xsl", "define.html"):
-        (tmp_path / name).write_bytes(files[name])
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        page = browser.new_page(viewport={"width": 1440, "height": 900})
-        page.goto(f"http://127.0.0.1:{server.server_port}/define.xml")
-        assert page.locator("h2#IG\\.AE").inner_text() == "AE - Adverse Events"
-        assert page.locator("#IG\\.DM ~ table").first.locator("tr").count() == 27  # header + 26 DM variables
-        page.goto(f"http://127.0.0.1:{server.server_port}/define.html")
-        assert page.evaluate("document.documentElement.scrollWidth") <= 1440  # no horizontal scroll
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "define-sdtm.png"))  # the first screen, 1440x900
-        page.goto(f"http://127.0.0.1:{server.server_port}/define.html#IG.AE")
-        page.screenshot(path=str(SCREENSHOTS / "define-sdtm-ae.png"))
-        page.close()
-    finally:
-        server.shutdown()
