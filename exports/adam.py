@@ -25,7 +25,17 @@ from clinical import response as rules
 from endpoints.courses import RANK_CODES, post_infusion_assessments, response_code
 from exports.datasets import BuildContext, Dataset, make_dataset, register
 from exports.metadata import ADAMIG, ADSL, BDS, OCCDS, SDTMIG
-from exports.sdtm import SCALE_NAMES, ExportData, Subj, _arm_null_reason, _sequence, day0, sdtm_day, subjects
+from exports.sdtm import (
+    SCALE_NAMES,
+    ExportData,
+    Subj,
+    _arm_null_reason,
+    _epochs,
+    _sequence,
+    day0,
+    sdtm_day,
+    subjects,
+)
 
 ADAM_DAYS = (
     "ADaM relative days (ASTDY, AENDY, ADY): no day 0, day 1 = TRTSDT (the first CAR-T infusion). "
@@ -146,6 +156,8 @@ def build_rs(ctx: BuildContext) -> list[Dataset]:
                 }
             )
     _sequence(rows, "RS", lambda r: (r["_sort"], r.get("_sort2", 0)))
+    # EPOCH from SE (FB2201): the assessment's date; derived records (RSDRVFL) at their chosen assessment
+    _epochs(data, rows, lambda r: date.fromisoformat(r["RSDTC"]) if r.get("RSDTC") else None)
     dataset = make_dataset(
         "RS",
         standard=SDTMIG,
@@ -165,6 +177,7 @@ def build_rs(ctx: BuildContext) -> list[Dataset]:
             "RSDRVFL",
             "RSEVAL",
             "RSACPTFL",
+            "EPOCH",
             "RSDTC",
             "RSDY",
             "RSEVINTX",

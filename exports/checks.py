@@ -192,11 +192,79 @@ def _check_keys(add, dataset: Dataset) -> None:  # type: ignore[no-untyped-def]
         add(ERROR, "unique-keys", f"{duplicates} duplicate keys in all")
 
 
+#: datasets whose records are dated subject-level events, interventions or findings: EPOCH expected
+#: (FDA business rule FB2201). MH is left out: history precedes the study (no epoch).
+EPOCH_DATASETS = {"AE", "CM", "EX", "DS", "LB", "VS", "RS", "PR", "HO", "DV", "FA", "CE", "CP", "GF"}
+
+#: the cross-dataset rules, each with the FDA business rule it follows (docs/exports.md)
+RULES = {
+    "FB0609": "A subject who died (DM.DTHFL = Y) has an AE with AESDTH = Y or AEOUT = FATAL; a death "
+    "explained in DD (e.g. disease progression) is a warning, an unexplained one an error",
+    "FB0920": "A SUPP-- QNAM has one QLABEL",
+    "FB2201": "EPOCH is present in the subject-level events, interventions and findings datasets",
+    "TA-ARMCD": "Every DM.ARMCD and ACTARMCD is an arm of TA",
+}
+
+
+def cross_checks(datasets: Iterable[Dataset]) -> list[Finding]:
+    """The rules that read more than one dataset, or a dataset's content as a whole (RULES)."""
+    by_name = {d.name: d for d in datasets}
+    out: list[Finding] = []
+    for dataset in by_name.values():
+        has_epoch = "EPOCH" in {c.name for c in dataset.columns}
+        if dataset.standard == metadata.SDTMIG and dataset.name in EPOCH_DATASETS and dataset.rows and not has_epoch:
+            out.append(Finding(ERROR, "FB2201", dataset.name, "EPOCH is missing", "EPOCH"))
+        if dataset.name.startswith("SUPP") and dataset.rows:
+            labels: dict[str, set[str]] = {}
+            for row in dataset.rows:
+                labels.setdefault(row["QNAM"], set()).add(row["QLABEL"])
+            for qnam, found in sorted(labels.items()):
+                if len(found) > 1:
+                    out.append(Finding(ERROR, "FB0920", dataset.name, f"QNAM {qnam} has {len(found)} labels", "QLABEL"))
+    dm, ae, dd, ta = (by_name.get(n) for n in ("DM", "AE", "DD", "TA"))
+    if dm is not None and ae is not None:
+        fatal = {r["USUBJID"] for r in ae.rows if r.get("AESDTH") == "Y" or r.get("AEOUT") == "FATAL"}
+        causes = {r["USUBJID"]: r.get("DDSTRESC") for r in (dd.rows if dd is not None else [])}
+        for number, row in enumerate(dm.rows, start=1):
+            if row.get("DTHFL") != "Y" or row["USUBJID"] in fatal:
+                continue
+            if row["USUBJID"] in causes:
+                out.append(
+                    Finding(
+                        WARNING,
+                        "FB0609",
+                        "DM",
+                        f"{row['USUBJID']} died without a fatal AE: explained in DD (primary cause "
+                        f"{causes[row['USUBJID']]})",
+                        "DTHFL",
+                        number,
+                    )
+                )
+            else:
+                out.append(
+                    Finding(
+                        ERROR, "FB0609", "DM", f"{row['USUBJID']} died: no fatal AE and no DD record", "DTHFL", number
+                    )
+                )
+    if dm is not None and ta is not None:
+        arms = {r["ARMCD"] for r in ta.rows}
+        for variable in ("ARMCD", "ACTARMCD"):
+            for value in sorted({r.get(variable) for r in dm.rows if r.get(variable)} - arms):
+                out.append(Finding(ERROR, "TA-ARMCD", "DM", f"{value} is not an arm of TA", variable))
+    return out
+
+
 def conformance(datasets: Iterable[Dataset], text_changes: Counter[tuple[str, str]] | None = None) -> list[Finding]:
-    """Every finding of every dataset, then the notes of the ASCII text policy."""
+    """Every finding of every dataset, the cross-dataset rules, then the notes of the ASCII text
+    policy and of the datasets left out because empty."""
+    datasets = list(datasets)
     out: list[Finding] = []
     for dataset in datasets:
         out.extend(check_dataset(dataset))
+    out.extend(cross_checks(datasets))
+    for dataset in datasets:
+        if not dataset.rows:
+            out.append(Finding(NOTE, "empty-dataset", dataset.name, "no records: not submitted (no file written)"))
     for (dataset_name, variable), count in sorted((text_changes or Counter()).items()):
         out.append(
             Finding(

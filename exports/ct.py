@@ -32,6 +32,26 @@ CODELISTS: dict[str, Codelist] = {
     for cl in [
         _cl("C66742", "No Yes Response (NY)", False, ["N", "Y", "U", "NA"]),
         _cl("C66731", "Sex (SEX)", False, ["F", "M", "U", "INTERSEX", "UNDIFFERENTIATED"]),
+        _cl(
+            "C74457",
+            "Race (RACE)",
+            False,
+            [
+                "AMERICAN INDIAN OR ALASKA NATIVE",
+                "ASIAN",
+                "BLACK OR AFRICAN AMERICAN",
+                "NATIVE HAWAIIAN OR OTHER PACIFIC ISLANDER",
+                "WHITE",
+                "NOT REPORTED",
+                "UNKNOWN",
+            ],
+        ),
+        _cl(
+            "C66790",
+            "Ethnic Group (ETHNIC)",
+            False,
+            ["HISPANIC OR LATINO", "NOT HISPANIC OR LATINO", "NOT REPORTED", "UNKNOWN"],
+        ),
         _cl("C66781", "Age Unit (AGEU)", False, ["YEARS", "MONTHS", "WEEKS", "DAYS", "HOURS"]),
         _cl(
             "C142179",
@@ -177,7 +197,16 @@ CODELISTS: dict[str, Codelist] = {
             "C66734",
             "SDTM Domain Abbreviation (DOMAIN)",
             True,
-            ["AE", "CM", "DM", "DS", "EX", "LB", "MH", "VS", "RS", "TU", "TR", "SUPPQUAL"],
+            [
+                *("AE", "CM", "DM", "DS", "EX", "LB", "MH", "VS", "RS", "TU", "TR", "SUPPQUAL"),
+                *("TS", "TA", "TE", "TV", "TI", "SE", "SV", "DD", "RELREC"),
+            ],
+        ),
+        _cl(
+            "C99079",
+            "Epoch (EPOCH)",
+            True,
+            ["SCREENING", "RUN-IN", "BASELINE", "TREATMENT", "FOLLOW-UP", "WASHOUT", "LONG-TERM FOLLOW-UP"],
         ),
         _cl("C78735", "Evaluator (EVAL)", True, ["INVESTIGATOR", "SPONSOR", "INDEPENDENT ASSESSOR"]),
         _cl(

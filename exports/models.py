@@ -38,6 +38,10 @@ class ExportTrigger(models.TextChoices):
 class ExportFormat(models.TextChoices):
     CSV = "csv", "CSV"
     XPT = "xpt", _("SAS transport v5 (XPT)")
+    #: CDISC Dataset-JSON 1.1: each dataset as <name>.json and <name>.ndjson (issue 29)
+    JSON = "json", _("Dataset-JSON 1.1 (JSON and NDJSON)")
+    #: one workbook of every dataset, a sheet each, for reviewers without SAS or R (issue 29)
+    XLSX = "xlsx", _("Excel workbook (XLSX, a sheet per dataset)")
 
 
 @pghistory.track(

@@ -68,7 +68,7 @@ class ExportData:
     cutoff: date
     sites: dict[int, dict[str, Any]]
     subjects: list[dict[str, Any]]
-    visits: dict[int, dict[str, Any]]  # visit id → {"num": order, "name": English name}
+    visits: dict[int, dict[str, Any]]  # visit id → {"num": order, "name": English name, "subject_id", "date"}
     arms: dict[str, str]  # dose level code → ARM description
     forms: dict[str, list[dict[str, Any]]]
     #: (dataset, variable) → values changed by the ASCII text policy
@@ -79,6 +79,10 @@ class ExportData:
     _cut: Any = None
     #: the engine's (cut, population, per-subject endpoints), computed once (exports.adam)
     endpoints: Any = None
+    #: the study schedule (VisitDefinition rows in order): TV, SV (exports.design)
+    schedule: list[dict[str, Any]] = field(default_factory=list)
+    #: each subject's trial elements (exports.design.subject_elements), derived once: SE and EPOCH
+    _elements: Any = None
 
     def cut(self) -> Any:
         """The endpoint engine's inputs for this export (endpoints.services.load_cut at the same
@@ -165,13 +169,23 @@ def load(*, study: Any, site_ids: list[int], cutoff: date, at: datetime) -> Expo
     for name, rows in forms.items():
         forms[name] = [r for r in rows if r["subject_id"] in ids]
     definitions = {
-        d["id"]: d for d in VisitDefinition.objects.filter(study=study).values("id", "order", "name", "code")
+        d["id"]: d
+        for d in VisitDefinition.objects.filter(study=study)
+        .values("id", "order", "name", "code", "anchor", "day", "window_before", "window_after")
+        .order_by("order")
     }
     visits = {}
     for row in snapshot.rows_as_of(Visit, at, subject_id__in=ids):
         definition = definitions.get(row["definition_id"])
         if definition is not None:
-            visits[row["id"]] = {"num": definition["order"], "name": ascii_text(definition["name"]).upper()}
+            on = row["visit_date"] if row["visit_date"] and row["visit_date"] <= cutoff else None
+            visits[row["id"]] = {
+                "num": definition["order"],
+                "name": ascii_text(definition["name"]).upper(),
+                "subject_id": row["subject_id"],
+                "definition_id": row["definition_id"],
+                "date": on,
+            }
     _version, choices = _settings_for(study, at)
     arms = {
         level.code: f"{CAR_T} {level.code} ({_plain(level.target_cells_per_kg)} CAR+ cells/kg)"
@@ -187,6 +201,7 @@ def load(*, study: Any, site_ids: list[int], cutoff: date, at: datetime) -> Expo
         forms=forms,
         study=study,
         at=at,
+        schedule=list(definitions.values()),
     )
 
 
@@ -256,6 +271,15 @@ def _local(instant: datetime | None, tz: str) -> str | None:
     return instant.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%dT%H:%M")
 
 
+def _epochs(data: ExportData, rows: list[dict[str, Any]], on: Any) -> None:
+    """EPOCH of each row from the subject's SE elements (exports.design) and its date `on(row)`."""
+    from exports.design import epoch_on, subject_elements
+
+    elements = subject_elements(data)
+    for row in rows:
+        row["EPOCH"] = epoch_on(elements, row["USUBJID"], on(row))
+
+
 def _yn(flag: bool | None) -> str | None:
     return None if flag is None else ("Y" if flag else "N")
 
@@ -309,6 +333,10 @@ def _sequence(rows: list[dict[str, Any]], prefix: str, key: Any) -> list[dict[st
     return rows
 
 
+#: supplemental qualifiers entered on a CRF (QORIG = CRF); the others are derived by the export
+COLLECTED_QNAMS = {"AERELLD", "AESI", "PRODSTAT", "PRODSRC"}
+
+
 @dataclass
 class Supp:
     """Supplemental qualifiers collected while a parent domain is built."""
@@ -316,10 +344,10 @@ class Supp:
     domain: str
     items: list[tuple[dict[str, Any], str, str, Any, str]] = field(default_factory=list)
 
-    def add(self, parent: dict[str, Any], qnam: str, qlabel: str, qval: Any, qorig: str = "Derived") -> None:
+    def add(self, parent: dict[str, Any], qnam: str, qlabel: str, qval: Any, qorig: str = "") -> None:
         if qval is None or qval == "":
             return
-        self.items.append((parent, qnam, qlabel, qval, qorig))
+        self.items.append((parent, qnam, qlabel, qval, qorig or ("CRF" if qnam in COLLECTED_QNAMS else "Derived")))
 
     def dataset(self, data: ExportData) -> Dataset:
         seq = f"{self.domain}SEQ"
@@ -426,6 +454,9 @@ def build_dm(ctx: BuildContext) -> list[Dataset]:
                 "AGE": _num(dm["age_years"]) if dm else None,
                 "AGEU": "YEARS" if dm and dm["age_years"] is not None else None,
                 "SEX": dm["sex"] if dm else "U",
+                # not collected by the CRF: NOT REPORTED (CDISC CT), as ADSL.RACE
+                "RACE": "NOT REPORTED",
+                "ETHNIC": "NOT REPORTED",
                 "ARMCD": dose_level or None,
                 "ARM": data.arms.get(dose_level, f"{CAR_T} {dose_level}") if dose_level else None,
                 "ACTARMCD": (actual or dose_level) if infs else None,
@@ -461,6 +492,8 @@ def build_dm(ctx: BuildContext) -> list[Dataset]:
             "AGE",
             "AGEU",
             "SEX",
+            "RACE",
+            "ETHNIC",
             "ARMCD",
             "ARM",
             "ACTARMCD",
@@ -475,7 +508,6 @@ def build_dm(ctx: BuildContext) -> list[Dataset]:
         omitted={
             "ACTARMUD": "No unplanned treatment: the actual arm is always a planned dose level (why a subject was "
             "not infused is in DS).",
-            "RACE": "Not collected by the CRF (single-site study in China; the demographics form has no race).",
         },
         notes=[
             "One record per subject with a subject ID or screening number; screen failures have ARMNRS = "
@@ -483,6 +515,7 @@ def build_dm(ctx: BuildContext) -> list[Dataset]:
             "ARM/ARMCD: the assigned CAR-T dose level; ACTARM/ACTARMCD: the dose level of the first infusion.",
             "RFSTDTC = first CAR-T infusion start; RFXSTDTC = earliest EXSTDTC (first lymphodepletion dose).",
             "BRTHDTC is not exported (identity data); AGE comes from the demographics form.",
+            "RACE/ETHNIC: NOT REPORTED, the demographics form does not collect them (single-site study in China).",
             DAY_CONVENTION,
         ],
     )
@@ -573,6 +606,7 @@ def build_ex(ctx: BuildContext) -> list[Dataset]:
                 )
             )
     _sequence(rows, "EX", lambda r: r["_sort"])
+    _epochs(data, rows, lambda r: r["_sort"][0])
     supp = Supp("EX")
     for row, items in extra:
         for qnam, qlabel, qval in items:
@@ -594,6 +628,7 @@ def build_ex(ctx: BuildContext) -> list[Dataset]:
             "EXDOSFRQ",
             "EXROUTE",
             "EXLOT",
+            "EPOCH",
             "EXSTDTC",
             "EXENDTC",
             "EXSTDY",
@@ -631,6 +666,15 @@ AEOUT = {
 SCALE_NAMES = {"CTCAE v5.0": "CTCAE v5.0", "ASTCT-2019": "ASTCT 2019"}
 
 
+def _action(ae: dict[str, Any], subj: Subj) -> str:
+    """AEACN for a single-infusion product: once the cells were given (onset on or after the first
+    infusion date) no action on them is possible, so NOT APPLICABLE; before it the CRF's action
+    (infusion delayed, not given, none)."""
+    if subj.ref is not None and ae["onset_date"] >= subj.ref and ae["action"] in {"none", "treatment", ""}:
+        return "NOT APPLICABLE"
+    return AEACN.get(ae["action"], "UNKNOWN")
+
+
 @register("AE", standard=SDTMIG, order=30)
 def build_ae(ctx: BuildContext) -> list[Dataset]:
     data: ExportData = ctx.data
@@ -657,7 +701,7 @@ def build_ae(ctx: BuildContext) -> list[Dataset]:
             "AEBODSYS": ae["soc"] or None,
             "AESOC": ae["soc"] or None,
             "AESER": _yn(ae["serious"]),
-            "AEACN": AEACN.get(ae["action"], "UNKNOWN"),
+            "AEACN": _action(ae, subj),
             "AEREL": (ae["relationship_car_t"] or "").upper() or None,
             "AEOUT": AEOUT.get(outcome),
             "AESCONG": _yn(ae["serious_congenital_anomaly"]),
@@ -673,6 +717,8 @@ def build_ae(ctx: BuildContext) -> list[Dataset]:
             "AESTDY": sdtm_day(ae["onset_date"], subj.ref),
             "AEENDY": sdtm_day(end, subj.ref),
             "_sort": (ae["onset_date"], ae["id"]),
+            "_ae": ae,
+            "_kind": kind,
         }
         rows.append(row)
         items = [
@@ -684,11 +730,13 @@ def build_ae(ctx: BuildContext) -> list[Dataset]:
             ("AEENDY0", "Study Day of End (Day-0 clock)", day0(end, subj.ref)),
         ]
         if episode is not None:
-            items.append(("AEEPISOD", f"{kind} Episode Number", str(episode["number"])))
+            items.append(("AEEPISOD", "CRS or ICANS Episode Number", str(episode["number"])))
             if episode["adjudicated_grade"] is not None:
                 items.append(("AEADJGR", "Grade Adjudicated by Investigator", "Y"))
         extra.append((row, items))
+    _mark_fatal(data, subjs, rows)
     _sequence(rows, "AE", lambda r: r["_sort"])
+    _epochs(data, rows, lambda r: r["_sort"][0])
     supp = Supp("AE")
     for row, items in extra:
         for qnam, qlabel, qval in items:
@@ -722,6 +770,7 @@ def build_ae(ctx: BuildContext) -> list[Dataset]:
             "AESMIE",
             "AECONTRT",
             "AETOXGR",
+            "EPOCH",
             "AESTDTC",
             "AEENDTC",
             "AESTDY",
@@ -748,6 +797,117 @@ def build_ae(ctx: BuildContext) -> list[Dataset]:
         ],
     )
     return [dataset, supp.dataset(data)]
+
+
+#: the death form's primary cause → the AEs that death makes fatal (none for disease or other)
+FATAL_AE = {
+    "crs": lambda row: row["_kind"] == "CRS",
+    "icans": lambda row: row["_kind"] == "ICANS",
+    "infection": lambda row: (row["AESOC"] or "") == "Infections and infestations",
+    "gvhd": lambda row: "graft" in (row["AEDECOD"] or "").lower(),
+}
+
+
+def _mark_fatal(data: ExportData, subjs: dict[int, Subj], rows: list[dict[str, Any]]) -> None:
+    """A death from an AE (CRS, ICANS, infection, GvHD on the death form) makes that AE fatal:
+    of the subject's AEs of that kind begun on or before the death and not resolved before it,
+    the most severe (then the latest) gets AEOUT = FATAL, AESDTH = Y and ends on the death date.
+    A death from the disease (or with no such AE) is never given an invented AE: it is in DD with
+    its cause, and the conformance report lists it (FB0609)."""
+    for death in data.forms["deaths"]:
+        matches = FATAL_AE.get(death["primary_cause"])
+        if matches is None:
+            continue
+        usubjid = subjs[death["subject_id"]].usubjid
+        on = death["death_date"]
+        candidates = [
+            r
+            for r in rows
+            if r["USUBJID"] == usubjid
+            and matches(r)
+            and r["_ae"]["onset_date"] <= on
+            and (r["AEENDTC"] is None or r["AEENDTC"] >= on.isoformat())
+        ]
+        if not candidates:
+            continue
+        fatal = max(candidates, key=lambda r: (int(r["AETOXGR"]), r["_sort"]))
+        fatal.update(
+            {
+                "AEOUT": "FATAL",
+                "AESDTH": "Y",
+                "AESER": "Y",
+                "AEENDTC": on.isoformat(),
+                "AEENDY": sdtm_day(on, subjs[death["subject_id"]].ref),
+            }
+        )
+
+
+# --- DD -------------------------------------------------------------------------------------------
+
+DEATH_CAUSES = {
+    "disease": "DISEASE RELAPSE OR PROGRESSION",
+    "crs": "CYTOKINE RELEASE SYNDROME",
+    "icans": "IMMUNE EFFECTOR CELL-ASSOCIATED NEUROTOXICITY SYNDROME",
+    "infection": "INFECTION",
+    "gvhd": "GRAFT-VERSUS-HOST DISEASE",
+    "other": "OTHER",
+}
+
+
+@register("DD", standard=SDTMIG, order=55)
+def build_dd(ctx: BuildContext) -> list[Dataset]:
+    """Death Details: the primary cause of every recorded death (the death form), so a death
+    without a fatal AE (e.g. from disease progression) is explained, never given an invented AE."""
+    data: ExportData = ctx.data
+    subjs = subjects(data)
+    rows = []
+    for death in data.forms["deaths"]:
+        subj = subjs[death["subject_id"]]
+        cause = death["primary_cause"]
+        detail = data.text("DD", "DDORRES", death["cause_detail"])
+        standard = DEATH_CAUSES.get(cause, cause.upper())
+        if cause == "other" and detail:
+            standard = detail.upper()
+        rows.append(
+            _base(data, subj, "DD")
+            | {
+                "DDTESTCD": "PRCDTH",
+                "DDTEST": "Primary Cause of Death",
+                "DDORRES": f"{standard}: {detail}" if detail and cause != "other" else standard,
+                "DDSTRESC": standard,
+                "DDEVAL": "INVESTIGATOR",
+                "DDDTC": iso(death["death_date"]),
+                "DDDY": sdtm_day(death["death_date"], subj.ref),
+                "_sort": (death["death_date"], death["id"]),
+            }
+        )
+    _sequence(rows, "DD", lambda r: r["_sort"])
+    dataset = make_dataset(
+        "DD",
+        standard=SDTMIG,
+        ig_dataset="DD",
+        variables=[
+            "STUDYID",
+            "DOMAIN",
+            "USUBJID",
+            "DDSEQ",
+            "DDTESTCD",
+            "DDTEST",
+            "DDORRES",
+            "DDSTRESC",
+            "DDEVAL",
+            "DDDTC",
+            "DDDY",
+        ],
+        rows=rows,
+        keys=("USUBJID", "DDSEQ"),
+        notes=[
+            "The primary cause of each death from the death form. A death from CRS, ICANS, infection or GvHD "
+            "also makes the matching AE fatal (AEOUT = FATAL, AESDTH = Y); a death from the disease has no AE.",
+            DAY_CONVENTION,
+        ],
+    )
+    return [dataset]
 
 
 # --- CM -------------------------------------------------------------------------------------------
@@ -802,6 +962,7 @@ def build_cm(ctx: BuildContext) -> list[Dataset]:
         ]
         extra.append((row, items))
     _sequence(rows, "CM", lambda r: r["_sort"])
+    _epochs(data, rows, lambda r: r["_sort"][0])
     supp = Supp("CM")
     for row, items in extra:
         for qnam, qlabel, qval in items:
@@ -822,6 +983,7 @@ def build_cm(ctx: BuildContext) -> list[Dataset]:
             "CMDOSE",
             "CMDOSU",
             "CMROUTE",
+            "EPOCH",
             "CMSTDTC",
             "CMENDTC",
             "CMSTDY",
@@ -937,6 +1099,7 @@ def build_ds(ctx: BuildContext) -> list[Dataset]:
         elif s["status"] == "died" and not died:
             add(subj, "DEATH", "DEATH", "DISPOSITION EVENT", status_date, None, 3)
     _sequence(rows, "DS", lambda r: r["_sort"])
+    _epochs(data, rows, lambda r: r["_sort"][0] if r["_sort"][0] != date.max else None)
     supp = Supp("DS")
     for row, items in extra:
         for qnam, qlabel, qval in items:
@@ -945,7 +1108,7 @@ def build_ds(ctx: BuildContext) -> list[Dataset]:
         "DS",
         standard=SDTMIG,
         ig_dataset="DS",
-        variables=["STUDYID", "DOMAIN", "USUBJID", "DSSEQ", "DSTERM", "DSDECOD", "DSCAT", "DSSTDTC", "DSSTDY"],
+        variables=["STUDYID", "DOMAIN", "USUBJID", "DSSEQ", "DSTERM", "DSDECOD", "DSCAT", "EPOCH", "DSSTDTC", "DSSTDY"],
         rows=rows,
         keys=("USUBJID", "DSSEQ"),
         notes=[
@@ -1021,15 +1184,20 @@ def _decimal_text(value: Decimal | None) -> str | None:
     return None if value is None else _plain(value)
 
 
-def _finish_findings(rows: list[dict[str, Any]], domain: str, first_dose: dict[str, date]) -> Supp:
+FINDINGS_DAY0 = (
+    "Clinical Day-0 clock of a finding (CLINICAL_SPEC §9): --DY - 1 when --DY >= 1, --DY when --DY < 0 "
+    "(not repeated in SUPP--: one supplemental row per result doubled the dataset)."
+)
+
+
+def _finish_findings(data: ExportData, rows: list[dict[str, Any]], domain: str, first_dose: dict[str, date]) -> Supp:
     """What a findings domain (LB, VS) does once its rows are built: the baseline flag, --SEQ in
-    date order, and the clinical Day-0 study day beside SDTM's --DY in SUPP-- (CLINICAL_SPEC §9)."""
+    date order and EPOCH. No Day-0 row per record in SUPP-- (it doubled LB and VS, issue 28): the
+    clinical Day-0 day of a finding is --DY - 1 from day 1 on and --DY before (FINDINGS_DAY0)."""
     _flag_last_before_exposure(rows, domain, first_dose)
     _sequence(rows, domain, lambda r: r["_sort"])
-    supp = Supp(domain)
-    for row in rows:
-        supp.add(row, f"{domain}DY0", "Study Day of Collection (Day-0 clock)", row["_day0"])
-    return supp
+    _epochs(data, rows, lambda r: r["_date"])
+    return Supp(domain)
 
 
 def _flag_last_before_exposure(rows: list[dict[str, Any]], prefix: str, first_dose: dict[str, date]) -> None:
@@ -1091,7 +1259,7 @@ def build_lb(ctx: BuildContext) -> list[Dataset]:
                 "_day0": day0(lab["collected_on"], subj.ref),
             }
         )
-    supp = _finish_findings(rows, "LB", _first_doses(data, subjs))
+    supp = _finish_findings(data, rows, "LB", _first_doses(data, subjs))
     dataset = make_dataset(
         "LB",
         standard=SDTMIG,
@@ -1117,6 +1285,7 @@ def build_lb(ctx: BuildContext) -> list[Dataset]:
             "LBLOBXFL",
             "VISITNUM",
             "VISIT",
+            "EPOCH",
             "LBDTC",
             "LBDY",
         ],
@@ -1126,7 +1295,7 @@ def build_lb(ctx: BuildContext) -> list[Dataset]:
             "LBSTRESN/LBSTRESU: the value converted to the study's standard unit (clinical.units); "
             "LBNRIND from the reference range of the report or, without one, the site's table.",
             "LBLOBXFL: the last result per test dated on or before the first dose (RFXSTDTC, date only).",
-            DAY_CONVENTION,
+            FINDINGS_DAY0,
         ],
     )
     return [dataset, supp.dataset(data)]
@@ -1173,7 +1342,7 @@ def build_vs(ctx: BuildContext) -> list[Dataset]:
                     "_day0": day0(vs["assessment_date"], subj.ref),
                 }
             )
-    supp = _finish_findings(rows, "VS", _first_doses(data, subjs))
+    supp = _finish_findings(data, rows, "VS", _first_doses(data, subjs))
     dataset = make_dataset(
         "VS",
         standard=SDTMIG,
@@ -1193,12 +1362,13 @@ def build_vs(ctx: BuildContext) -> list[Dataset]:
             "VSLOBXFL",
             "VISITNUM",
             "VISIT",
+            "EPOCH",
             "VSDTC",
             "VSDY",
         ],
         rows=rows,
         keys=("USUBJID", "VSSEQ"),
-        notes=["VSLOBXFL: the last result per test dated on or before the first dose.", DAY_CONVENTION],
+        notes=["VSLOBXFL: the last result per test dated on or before the first dose.", FINDINGS_DAY0],
     )
     return [dataset, supp.dataset(data)]
 

@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crf.audit import audit_context
-from exports import checks, datasets, sdtm, writers
+from exports import checks, datasets, define, metadata, sdtm, writers
 from exports.findings import ERROR, WARNING
 from exports.models import (
     DownloadChannel,
@@ -93,7 +93,7 @@ def request_export(
             "choices": ", ".join(available_datasets()),
         }
     if not chosen_formats or any(f not in ExportFormat.values for f in chosen_formats):
-        errors["formats"] = _("Choose CSV, XPT or both.")
+        errors["formats"] = _("Choose one or more of the formats offered.")
     if snapshot_at is not None and timezone.is_naive(snapshot_at):
         errors["snapshot_at"] = _("Give the snapshot time with its time zone.")
     elif snapshot_at is not None and snapshot_at > now:
@@ -207,6 +207,8 @@ def build(export: Export, progress: Any = None) -> tuple[list[datasets.Dataset],
         progress(75)
     files: list[dict[str, Any]] = []
     for dataset in built:
+        if not dataset.rows:
+            continue  # an empty dataset is not submitted: no file (a note in the report)
         for fmt in export.formats:
             if fmt == ExportFormat.XPT:
                 try:
@@ -216,6 +218,11 @@ def build(export: Export, progress: Any = None) -> tuple[list[datasets.Dataset],
                     )
                 except writers.XptError:
                     continue  # its problems are errors of the conformance report: no truncated file
+            elif fmt == ExportFormat.XLSX:
+                continue  # one workbook of every dataset, below
+            elif fmt == ExportFormat.JSON:
+                files.extend(_dataset_json_files(export, dataset))
+                continue
             else:
                 content = writers.csv_bytes(dataset)
             files.append(
@@ -227,9 +234,82 @@ def build(export: Export, progress: Any = None) -> tuple[list[datasets.Dataset],
                     "content": content,
                 }
             )
+    if ExportFormat.XLSX in export.formats:
+        written = [d for d in built if d.rows]
+        files.append(
+            {
+                "dataset": "",
+                "fmt": ExportFormat.XLSX,
+                "name": "datasets.xlsx",
+                "rows": sum(len(d.rows) for d in written),
+                "content": writers.xlsx_bytes(written),
+            }
+        )
     define = _canonical(define_document(export, built)).encode()
     files.append({"dataset": "", "fmt": "json", "name": DEFINE_FILE, "rows": None, "content": define})
+    files.extend(define_xml_files(export, [d for d in built if d.rows]))
     return built, findings, files
+
+
+def _dataset_json_files(export: Export, dataset: datasets.Dataset) -> list[dict[str, Any]]:
+    """<name>.json and <name>.ndjson (Dataset-JSON 1.1), their OIDs those of the define.xml."""
+    assert export.snapshot_at is not None
+    code = export.study.code
+    part = "ADAM" if dataset.standard == metadata.ADAMIG else "SDTM"
+    out = []
+    for suffix, write in (("json", writers.dataset_json_bytes), ("ndjson", writers.dataset_ndjson_bytes)):
+        meta, rows = writers.dataset_json_parts(
+            dataset,
+            created=export.snapshot_at.astimezone(timezone.get_fixed_timezone(0)),
+            study_oid=define.oid(f"ST.{code}"),
+            metadata_version_oid=define.oid(f"MDV.{code}.{part}"),
+            source_version=export.code_version,
+        )
+        out.append(
+            {
+                "dataset": dataset.name,
+                "fmt": ExportFormat.JSON,
+                "name": f"{dataset.name.lower()}.{suffix}",
+                "rows": len(dataset.rows),
+                "content": write(meta, rows),
+            }
+        )
+    return out
+
+
+#: standard → (define.xml name, its HTML rendering); both beside the stylesheet define2-1.xsl
+DEFINE_XML = {
+    metadata.SDTMIG: ("define.xml", "define.html"),
+    metadata.ADAMIG: ("define-adam.xml", "define-adam.html"),
+}
+
+
+def define_xml_files(export: Export, built: list[datasets.Dataset]) -> list[dict[str, Any]]:
+    """Define-XML 2.1 per standard exported (SDTM, ADaM), its HTML rendering, and the stylesheet
+    the XML names (exports.define): the same export, the same bytes (created = snapshot time)."""
+    assert export.snapshot_at is not None
+    out: list[dict[str, Any]] = []
+    for standard, (xml_name, html_name) in DEFINE_XML.items():
+        if not any(d.standard == standard for d in built):
+            continue
+        document = define.define_xml(
+            built,
+            standard=standard,
+            study_code=export.study.code,
+            study_title=datasets.ascii_text(export.study.title),
+            cutoff=export.cutoff_date.isoformat(),
+            created=export.snapshot_at.astimezone(timezone.get_fixed_timezone(0)),
+            source_version=export.code_version,
+        )
+        out.append({"dataset": "", "fmt": "xml", "name": xml_name, "rows": None, "content": document})
+        out.append(
+            {"dataset": "", "fmt": "html", "name": html_name, "rows": None, "content": define.define_html(document)}
+        )
+    if out:
+        out.append(
+            {"dataset": "", "fmt": "xsl", "name": define.STYLESHEET, "rows": None, "content": define.stylesheet()}
+        )
+    return out
 
 
 def compute_export(*, export_id: int, now: datetime | None = None) -> Export:

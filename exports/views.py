@@ -4,15 +4,17 @@ Thin: gate → form → one service → redirect."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from exports import metadata, selectors, services
+from exports import archive, metadata, selectors, services
 from exports.findings import ERROR, NOTE, WARNING
 from exports.forms import ExportRequestForm
 from exports.models import DownloadChannel, ExportFile, ExportStatus, ExportTrigger
@@ -21,6 +23,10 @@ CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xpt": "application/octet-stream",
     "json": "application/json; charset=utf-8",
+    "xml": "application/xml; charset=utf-8",
+    "xsl": "application/xslt+xml; charset=utf-8",
+    "html": "text/html; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 
 
@@ -106,4 +112,41 @@ def export_file(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     response = HttpResponse(bytes(file.content), content_type=CONTENT_TYPES.get(file.fmt, "application/octet-stream"))
     response["Content-Disposition"] = f'attachment; filename="export-{export.pk}-{file.name}"'
     response["X-Content-SHA256"] = file.sha256
+    return response
+
+
+@login_required
+def export_archive(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """Every file of the export and its manifest in one ZIP, streamed (exports.archive)."""
+    export = selectors.access_export(request.user, pk)
+    files = list(
+        ExportFile.objects.filter(export=export)
+        .order_by("pk")
+        .values("pk", "name", "fmt", "rows", "size_bytes", "sha256")
+    )
+    if not files:
+        raise Http404
+    services.record_download(
+        user=request.user,  # type: ignore[arg-type]
+        export=export,
+        what=f"export-{export.pk}.zip",
+        channel=DownloadChannel.PAGE,
+    )
+    about = {
+        "export": export.pk,
+        "study": export.study.code,
+        "cutoff_date": export.cutoff_date.isoformat(),
+        "snapshot_at": export.snapshot_at.isoformat() if export.snapshot_at else None,
+        "code_version": export.code_version,
+        "datasets": export.datasets,
+        "formats": export.formats,
+    }
+    head = archive.manifest(files, about)
+
+    def loader(file_pk: int) -> Any:
+        return lambda: bytes(ExportFile.objects.values_list("content", flat=True).get(pk=file_pk))
+
+    entries = [(archive.MANIFEST, lambda: head), *((f["name"], loader(f["pk"])) for f in files)]
+    response = StreamingHttpResponse(archive.stream_zip(entries), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="export-{export.pk}.zip"'
     return response

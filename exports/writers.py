@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import re
 import tempfile
@@ -182,3 +183,137 @@ def json_rows(dataset: Dataset) -> list[list[Any]]:
         [v.isoformat() if isinstance(v, date) else v for v in (row.get(c.name) for c in dataset.columns)]
         for row in dataset.rows
     ]
+
+
+# --- Dataset-JSON 1.1 (issue 29) -------------------------------------------------------------------
+
+DATASET_JSON_VERSION = "1.1.0"
+
+
+def _json_type(column: Any, values: list[Any]) -> dict[str, Any]:
+    """A column's Dataset-JSON dataType (and targetDataType / displayFormat): Char → string; a
+    SAS date → date shown DATE9. and stored as an ISO string (numeric in XPT: targetDataType
+    integer); Num → integer when every value is whole, else double."""
+    if column.type == "Char":
+        return {"dataType": "string"}
+    if column.type == "Date":
+        return {"dataType": "date", "targetDataType": "integer", "displayFormat": "DATE9."}
+    present = [v for v in values if v is not None]
+    if all(float(v).is_integer() for v in present):
+        return {"dataType": "integer"}
+    return {"dataType": "double"}
+
+
+def _json_value(value: Any, kind: str) -> Any:
+    if value is None:
+        return None
+    if kind == "date":
+        return value.isoformat()
+    if kind == "integer":
+        return int(value)
+    if kind == "double":
+        return float(value)
+    return value
+
+
+def dataset_json_parts(
+    dataset: Dataset, *, created: datetime, study_oid: str, metadata_version_oid: str, source_version: str
+) -> tuple[dict[str, Any], Any]:
+    """The Dataset-JSON 1.1 metadata of `dataset` and an iterator over its rows (JSON-ready lists
+    in column order): item OIDs are the define.xml ones (IT.<dataset>.<variable>), the dataset's
+    itemGroupOID its ItemGroupDef's (IG.<dataset>). The optional ITEMGROUPDATASEQ is not emitted."""
+    columns = []
+    kinds = []
+    for column in dataset.columns:
+        typed = _json_type(column, dataset.values(column.name))
+        kinds.append(typed["dataType"])
+        entry: dict[str, Any] = {
+            "itemOID": f"IT.{dataset.name}.{column.name}",
+            "name": column.name,
+            "label": column.label or column.name,
+            **typed,
+        }
+        if column.name in dataset.keys:
+            entry["keySequence"] = dataset.keys.index(column.name) + 1
+        columns.append(entry)
+    meta = {
+        "datasetJSONCreationDateTime": created.strftime("%Y-%m-%dT%H:%M:%S"),
+        "datasetJSONVersion": DATASET_JSON_VERSION,
+        "fileOID": f"{study_oid}.{dataset.name}",
+        "originator": "TrialSite EDC",
+        "sourceSystem": {"name": "TrialSite EDC", "version": source_version or "unknown"},
+        "studyOID": study_oid,
+        "metaDataVersionOID": metadata_version_oid,
+        "metaDataRef": "define.xml" if dataset.standard.startswith("SDTM") else "define-adam.xml",
+        "itemGroupOID": f"IG.{dataset.name}",
+        "records": len(dataset.rows),
+        "name": dataset.name,
+        "label": dataset.label,
+        "columns": columns,
+    }
+    names = [c.name for c in dataset.columns]
+
+    def rows() -> Any:
+        for row in dataset.rows:
+            yield [_json_value(row.get(name), kind) for name, kind in zip(names, kinds, strict=True)]
+
+    return meta, rows()
+
+
+def dataset_json_bytes(meta: dict[str, Any], rows: Any) -> bytes:
+    """Dataset-JSON (one JSON object, rows under "rows"), written row by row."""
+    out = io.StringIO()
+    head = json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
+    out.write(head[:-1] + ',"rows":[')
+    for index, row in enumerate(rows):
+        out.write(("," if index else "") + json.dumps(row, ensure_ascii=False, separators=(",", ":")))
+    out.write("]}")
+    return out.getvalue().encode("utf-8")
+
+
+def dataset_ndjson_bytes(meta: dict[str, Any], rows: Any) -> bytes:
+    """Dataset-JSON as NDJSON: the metadata object on the first line, then one row array a line."""
+    out = io.StringIO()
+    out.write(json.dumps(meta, ensure_ascii=False, separators=(",", ":")) + "\n")
+    for row in rows:
+        out.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
+    return out.getvalue().encode("utf-8")
+
+
+# --- XLSX workbook (issue 29) ----------------------------------------------------------------------
+
+XLSX_MAX_ROWS = 1_048_575  # rows per sheet under the header (Excel's 1,048,576 rows)
+
+
+def xlsx_bytes(built: list[Dataset]) -> bytes:
+    """One workbook: a Contents sheet (dataset, label, standard, rows, sheets), then a sheet per
+    dataset (header of variable names; a dataset over 1,048,575 rows continues on NAME_2, …).
+    Written in openpyxl's write-only mode (rows streamed); text is never read as a formula."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    workbook = Workbook(write_only=True)
+    contents = workbook.create_sheet("Contents")
+    contents.append(["Dataset", "Label", "Standard", "Rows", "Sheets"])
+    for dataset in built:
+        parts = max(1, math.ceil(len(dataset.rows) / XLSX_MAX_ROWS))
+        sheets = [dataset.name if n == 0 else f"{dataset.name}_{n + 1}" for n in range(parts)]
+        contents.append([dataset.name, dataset.label, dataset.standard, len(dataset.rows), ", ".join(sheets)])
+        names = [c.name for c in dataset.columns]
+        for part, title in enumerate(sheets):
+            sheet = workbook.create_sheet(title)
+            sheet.append(names)
+            for row in dataset.rows[part * XLSX_MAX_ROWS : (part + 1) * XLSX_MAX_ROWS]:
+                cells = []
+                for name in names:
+                    value = row.get(name)
+                    if isinstance(value, str) and value.startswith("="):
+                        cell = WriteOnlyCell(sheet, value=value)
+                        cell.data_type = "s"  # text, not a formula
+                        cells.append(cell)
+                    else:
+                        cells.append(value)
+                sheet.append(cells)
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()

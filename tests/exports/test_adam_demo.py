@@ -120,7 +120,8 @@ def test_the_demo_adam_datasets_reproduce_the_endpoint_tables(db, settings, tmp_
         print(out.getvalue())  # the report docs/exports.md shows
     export = Export.objects.get()
     assert export.conformance_errors == 0, [f for f in export.conformance if f["severity"] == "error"]
-    assert export.conformance_warnings == 0, [f for f in export.conformance if f["severity"] == "warning"]
+    # the demo's four deaths without a fatal AE, explained in DD (FB0609, issue 28)
+    assert [f["check"] for f in export.conformance if f["severity"] == "warning"] == ["FB0609"] * 4
     assert {"RS", "ADSL", "ADAE", "ADTTE", "ADRS"} <= set(export.row_counts)
     assert export.row_counts["ADSL"] == 24
 

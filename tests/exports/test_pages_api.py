@@ -98,13 +98,14 @@ def test_api_start_poll_download_and_page_through_a_dataset(world, client, api_t
     assert set(names) == {
         "dm.csv",
         "dm.xpt",
-        "suppdm.csv",
-        "suppdm.xpt",
         "ex.csv",
         "ex.xpt",
         "suppex.csv",
         "suppex.xpt",
         "define.json",
+        "define.xml",
+        "define.html",
+        "define2-1.xsl",
     }
     report = client.get(f"/api/v1/exports/{pk}/conformance/", **auth).json()
     assert (report["errors"], report["passes"]) == (0, True)

@@ -25,7 +25,7 @@ ONLY_OURS = {
     "DS": set(),
 }
 ONLY_PILOT = {
-    "DM": {"RACE", "ETHNIC"},
+    "DM": set(),  # RACE / ETHNIC exported as NOT REPORTED since issue 28
     "AE": {
         "AEHLT",
         "AEHLTCD",
@@ -37,12 +37,11 @@ ONLY_PILOT = {
         "AESEV",
         "AESCAN",
         "AESOD",
-        "EPOCH",
         "AEDTC",
         "AEDY",
     },
-    "EX": {"VISITNUM", "VISIT", "VISITDY", "EPOCH"},
-    "DS": {"DSSPID", "VISITNUM", "VISIT", "EPOCH", "DSDTC", "DSDY"},
+    "EX": {"VISITNUM", "VISIT", "VISITDY"},
+    "DS": {"DSSPID", "VISITNUM", "VISIT", "DSDTC", "DSDY"},
 }
 
 

@@ -1,0 +1,67 @@
+"""The XLSX workbook (issue 29 item 3): one workbook, a Contents sheet and a sheet per dataset
+with the same values as the dataset; a dataset over the sheet limit continues on NAME_2; text
+beginning with "=" stays text."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+import pytest
+from openpyxl import load_workbook
+
+from exports import services, writers
+from exports.datasets import make_dataset
+from exports.metadata import SDTMIG
+from exports.models import ExportDataset, ExportFile, ExportStatus
+from tests.exports.conftest import CUTOFF, populate_for_export
+
+pytestmark = pytest.mark.req("ISSUE-29")
+
+
+def test_the_workbook_holds_every_dataset_cell_for_cell(world):
+    populate_for_export(world)
+    export = services.request_export(
+        actor=world.statistician,
+        study=world.study,
+        cutoff_date=CUTOFF,
+        dataset_names=["DM", "AE", "LB", "ADSL"],
+        formats=["xlsx"],
+    )
+    export = services.compute_export(export_id=export.pk)
+    assert export.status == ExportStatus.SUCCEEDED, export.error
+    content = bytes(ExportFile.objects.get(export=export, name="datasets.xlsx").content)
+    workbook = load_workbook(io.BytesIO(content), read_only=True)
+    contents = list(workbook["Contents"].iter_rows(values_only=True))
+    assert contents[0] == ("Dataset", "Label", "Standard", "Rows", "Sheets")
+    assert [r[0] for r in contents[1:]] == ["DM", "SUPPDM", "AE", "SUPPAE", "LB", "ADSL"]  # empty SUPPLB left out
+    for stored in ExportDataset.objects.filter(export=export, row_count__gt=0):
+        rows = list(workbook[stored.name].iter_rows(values_only=True))
+        assert list(rows[0]) == [c["name"] for c in stored.columns]
+        assert len(rows) - 1 == stored.row_count
+        for got, want in zip(rows[1:], stored.rows, strict=True):
+            got = tuple(got) + (None,) * (len(want) - len(got))  # trailing empty cells are not stored
+            for column, cell, value in zip(stored.columns, got, want, strict=True):
+                if isinstance(cell, datetime):
+                    cell = cell.date().isoformat()
+                value = None if value == "" else value  # an empty text is an empty cell
+                assert cell == value, (stored.name, column["name"], cell, value)
+
+
+def test_a_long_dataset_continues_on_a_second_sheet_and_text_stays_text(monkeypatch):
+    monkeypatch.setattr(writers, "XLSX_MAX_ROWS", 3)
+    rows = [{"STUDYID": "S", "DOMAIN": "AE", "USUBJID": f"S-{n}", "AESEQ": 1, "AETERM": "=1+1"} for n in range(5)]
+    ae = make_dataset(
+        "AE",
+        standard=SDTMIG,
+        ig_dataset="AE",
+        variables=["STUDYID", "DOMAIN", "USUBJID", "AESEQ", "AETERM"],
+        rows=rows,
+        keys=("USUBJID", "AESEQ"),
+    )
+    workbook = load_workbook(io.BytesIO(writers.xlsx_bytes([ae])))
+    assert workbook.sheetnames == ["Contents", "AE", "AE_2"]
+    assert workbook["Contents"]["E2"].value == "AE, AE_2"
+    assert [r[2] for r in workbook["AE_2"].iter_rows(min_row=2, values_only=True)] == ["S-3", "S-4"]
+    cell = workbook["AE"]["E2"]
+    assert (cell.value, cell.data_type) == ("=1+1", "s")
