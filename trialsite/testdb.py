@@ -75,7 +75,8 @@ def setup(connection: BaseDatabaseWrapper, *, build: Callable[[], object], prepa
                     cursor.execute(f"DROP DATABASE IF EXISTS {quote(old)}")
                 cursor.execute(f"CREATE DATABASE {quote(template)} TEMPLATE {quote(test_name)}")
                 return config
-            cursor.execute(f"DROP DATABASE IF EXISTS {quote(test_name)}")
+            # FORCE: a connection an interrupted run left behind must not block the new copy
+            cursor.execute(f"DROP DATABASE IF EXISTS {quote(test_name)} WITH (FORCE)")
             cursor.execute(f"CREATE DATABASE {quote(test_name)} TEMPLATE {quote(template)}")
         finally:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(template)])

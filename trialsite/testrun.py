@@ -27,6 +27,9 @@ def main(argv: list[str]) -> int:
     for key, value in TEST_ENV.items():
         env.setdefault(key, value)
     started = time.monotonic()
+    # matplotlib's font list cached for this checkout, built from the fonts installed now: a
+    # shared ~/.cache/matplotlib written before fonts-noto-cjk was installed lacks the CJK family.
+    env.setdefault("MPLCONFIGDIR", str(LOCAL_DIR / "test" / "matplotlib"))
     services = ensure_services(env, local_dir=LOCAL_DIR / "test")
     try:
         code = 0
