@@ -2,20 +2,22 @@
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-embedded.txt requirements-dev.txt | sha1sum | cut -c1-12)
 ARGS ?=
 
-.PHONY: run test test-slow validation-pack lint install install-dev messages clean-local build-version
+.PHONY: run test test-slow validation-pack lint install install-dev messages clean-local build-version backup
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip wheel
 
+# requirements-embedded.txt: the runtime (requirements.txt, all the production image installs)
+# plus the embedded PostgreSQL and Redis that `make run` / `make test` start when nothing is set.
 install: $(BIN)/python
-	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q -r requirements-embedded.txt
 	$(BIN)/python -m trialsite.i18n compile
 
-$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt
+$(STAMP): $(BIN)/python requirements.txt requirements-embedded.txt requirements-dev.txt
 	$(BIN)/pip install -q -r requirements-dev.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
@@ -39,6 +41,11 @@ test-slow: install-dev
 ## make validation-pack: requirements → tests → last results of `make test` (docs/validation/).
 validation-pack: install-dev
 	DJANGO_DEBUG=1 $(BIN)/python manage.py validation_pack
+
+## make backup: a consistent dump of data and audit history with its SHA-256 and manifest, into
+## BACKUP_DIR (default .local/backups/); `make run`'s embedded data unless DATABASE_URL is set.
+backup: install
+	$(BIN)/python -m trialsite.backup $(ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -22,21 +22,54 @@ def _switch_user(user: str, password: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):  # extends pytest-django's
+def django_db_setup(  # replaces pytest-django's: same options, plus the migrated template
+    request,
+    django_test_environment,
+    django_db_blocker,
+    django_db_keepdb,
+    django_db_createdb,
+    django_db_modify_db_settings,
+):
+    """The test database: with `--reuse-db`, pytest-django's kept database; otherwise a copy of a
+    migrated template database kept across runs while the migrations are unchanged
+    (trialsite.testdb). Then the suite switches to the application role."""
     from django.db import connections
+    from django.test.utils import setup_databases, teardown_databases
 
+    from trialsite import testdb
     from trialsite.dbroles import ensure_app_role
 
-    settings = connections["default"].settings_dict
-    owner = (settings["USER"], settings.get("PASSWORD", ""))
+    verbosity = request.config.option.verbose
+    connection = connections["default"]
     app_password = os.environ.get("DB_APP_PASSWORD", "")
+    roles: dict[str, str] = {}
+
+    def build():
+        return setup_databases(
+            verbosity=verbosity, interactive=False, keepdb=False, aliases={"default"}, serialized_aliases=set()
+        )
+
+    def prepare() -> None:
+        roles["app"] = ensure_app_role(connection, app_password or None)
+
     with django_db_blocker.unblock():
-        role = ensure_app_role(connections["default"], app_password or None)
+        if django_db_keepdb and not django_db_createdb:
+            db_cfg = setup_databases(
+                verbosity=verbosity, interactive=False, keepdb=True, aliases={"default"}, serialized_aliases=set()
+            )
+            prepare()
+        else:
+            db_cfg = testdb.setup(connection, build=build, prepare=prepare)
+    settings = connection.settings_dict
+    owner = (settings["USER"], settings.get("PASSWORD", ""))
     _credentials["owner"] = owner
-    _credentials["app"] = (role, app_password)
+    _credentials["app"] = (roles["app"], app_password)
     _switch_user(*_credentials["app"])
     yield
     _switch_user(*owner)
+    if not django_db_keepdb:
+        with django_db_blocker.unblock():
+            teardown_databases(db_cfg, verbosity=verbosity)
 
 
 @pytest.fixture(scope="session")

@@ -229,3 +229,25 @@ def revoke_user_api_tokens(*, actor: User, user: User, reason: str) -> int:
         count, _by_model = AuthToken.objects.filter(user=user).delete()
         _log(user=user, actor=actor, kind=AccountEvent.Kind.API_TOKENS_REVOKED, detail=f"{count}: {reason}")
     return count
+
+
+@transaction.atomic
+def create_study_admin(*, username: str, email: str, password: str, site: Site, printed_name: str = "") -> User:
+    """The first study administrator of a new installation (`manage.py create_study_admin`):
+    there is no administrator yet to act, so the account is its own actor in the account log.
+    The password must pass the password validators; nothing is saved otherwise."""
+    from django.contrib.auth.password_validation import validate_password
+
+    from study.roles import Role
+
+    user = User(username=username, email=email, printed_name=printed_name or username)
+    user.full_clean(exclude=["password"])
+    validate_password(password, user)
+    user.set_password(password)
+    with pghistory.context(reason="create study administrator (command line)", username=username, site=site.code):
+        user.save()
+        membership = Membership(user=user, site=site, role=Role.STUDY_ADMIN, granted_at=timezone.now())
+        membership.full_clean()
+        membership.save()
+        _log(user=user, actor=user, kind=AccountEvent.Kind.ROLE_GRANTED, detail=f"{Role.STUDY_ADMIN} @ {site.code}")
+    return user

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 from dataclasses import asdict
 from pathlib import Path
@@ -17,6 +16,7 @@ from django.conf import settings
 from django.db import connection
 
 from subjects.synthetic import Options
+from trialsite import pgtools
 
 CODE_GLOBS = (
     "*/migrations/*.py",
@@ -47,30 +47,11 @@ def cache_path(options: Options, cache_dir: Path) -> Path:
     return cache_dir / f"{options.study_code}-n{options.subjects}-s{options.seed}-{cache_key(options)}.dump"
 
 
-def _libpq() -> tuple[list[str], dict[str, str]]:
-    db = connection.settings_dict
-    args = ["--dbname", db["NAME"]]
-    if db.get("HOST"):
-        args += ["--host", str(db["HOST"])]
-    if db.get("PORT"):
-        args += ["--port", str(db["PORT"])]
-    if db.get("USER"):
-        args += ["--username", str(db["USER"])]
-    env = {**os.environ}
-    if db.get("PASSWORD"):
-        env["PGPASSWORD"] = str(db["PASSWORD"])
-    return args, env
-
-
 def dump(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
-    args, env = _libpq()
-    subprocess.run(
-        ["pg_dump", "--format=custom", "--data-only", "--no-owner", "--no-privileges", "--file", str(partial), *args],
-        check=True,
-        env=env,
-    )
+    # pg_dump of the server's own major version, reached as Django reaches it (trialsite.pgtools)
+    pgtools.run("pg_dump", "--format=custom", "--data-only", "--no-owner", "--no-privileges", "--file", str(partial))
     partial.replace(path)  # a dump interrupted half-way is never taken for a cached study
 
 
@@ -102,10 +83,20 @@ def empty_tables(*, keep_schema_rows: bool = False) -> None:
 def restore(path: Path) -> None:
     """Replace the database's data with the dump's (same schema: the key holds the migrations)."""
     empty_tables()
+    database = connection.settings_dict["NAME"]
+    tool = pgtools.find_tool("pg_restore")
     connection.close()
-    args, env = _libpq()
     subprocess.run(
-        ["pg_restore", "--data-only", "--disable-triggers", "--single-transaction", "--no-owner", *args, str(path)],
+        [
+            tool,
+            "--data-only",
+            "--disable-triggers",
+            "--single-transaction",
+            "--no-owner",
+            "--dbname",
+            database,
+            str(path),
+        ],
         check=True,
-        env=env,
+        env=pgtools.libpq_env(connection.settings_dict),
     )

@@ -5,12 +5,14 @@ fault tests (never the shared Redis on 6379)."""
 from __future__ import annotations
 
 import base64
+import io
 import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,43 @@ def default_language_after_each_test():
     from django.utils import translation
 
     translation.deactivate()
+
+
+#: the day the shared demo study is loaded "as of" (its courses are deterministic for a given day)
+DEMO_TODAY = date(2026, 11, 25)
+
+
+@pytest.fixture(scope="session")
+def demo_study(django_db_setup, django_db_blocker):
+    """The demo study with its accounts and 24 subjects as of DEMO_TODAY, loaded ONCE per run
+    (~2,000 form saves through the services, about a minute) for every read-mostly test that
+    needs it: inside a transaction rolled back at the end of the session, each test in its own
+    savepoint (ask for `db` too). Tests using it run last (pytest_collection_modifyitems below),
+    so no other test runs while that transaction is open. Returns (site, coordinator, written)."""
+    from django.core.management import call_command
+    from django.db import transaction
+
+    from subjects.demo import load_demo_subjects
+
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            call_command("load_demo_study", "--with-demo-accounts", "--no-subjects", stdout=io.StringIO())
+            site = Site.objects.get(code="01")
+            coordinator = User.objects.get(username="coordinator")
+            started = time.perf_counter()
+            written = load_demo_subjects(site=site, user=coordinator, today=DEMO_TODAY)
+            print(f"demo subjects loaded in {time.perf_counter() - started:.1f} s")
+            yield site, coordinator, written
+        finally:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests on the shared demo study last, in their collected order (see `demo_study`)."""
+    items.sort(key=lambda item: "demo_study" in getattr(item, "fixturenames", ()))
 
 
 @pytest.fixture

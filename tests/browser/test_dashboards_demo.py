@@ -28,6 +28,7 @@ def _sign_in(page, base: str, username: str, labels: tuple[str, str, str]) -> No
     page.wait_for_url(f"{base}/")
 
 
+@pytest.mark.timeout(900)  # the whole demo load (~2,000 form saves) runs inside: 300 s was exceeded on a loaded box
 def test_demo_dashboards_in_english_and_chinese(browser, live_server, transactional_db, screenshot):
     call_command("load_demo_study", "--with-demo-accounts", stdout=io.StringIO())
     study = Study.objects.get()

@@ -16,7 +16,6 @@ import io
 import json
 import tempfile
 from collections import Counter
-from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -28,13 +27,12 @@ from clinical.stats import clopper_pearson
 from clinical.survival import Observation, kaplan_meier
 from endpoints import services as endpoint_services
 from exports.models import Export, ExportFile
-from study.models import Site, User
-from subjects.demo import load_demo_subjects
 from subjects.models import IdentityRecord
+from tests.conftest import DEMO_TODAY
 
 pytestmark = pytest.mark.req("ISSUE-15")
 
-TODAY = date(2026, 11, 25)
+TODAY = DEMO_TODAY
 CATEGORIES = {
     "CR MRD NEGATIVE": "cr_mrd_negative",
     "CR MRD POSITIVE OR UNKNOWN": "cr_mrd_positive_or_unknown",
@@ -95,11 +93,9 @@ def read_xpt(content: bytes) -> list[dict]:
 
 
 @pytest.mark.timeout(1200)  # ~700 form saves through the services before the export
-def test_the_demo_adam_datasets_reproduce_the_endpoint_tables(db, settings, tmp_path):
+def test_the_demo_adam_datasets_reproduce_the_endpoint_tables(demo_study, db, settings, tmp_path):
     settings.DEBUG = True
-    call_command("load_demo_study", "--no-subjects", stdout=io.StringIO())
-    site = Site.objects.get(code="01")
-    load_demo_subjects(site=site, user=User.objects.get(username="coordinator"), today=TODAY)
+    site = demo_study[0]  # loaded once per run (tests/conftest.py)
     out = io.StringIO()
     try:
         call_command(

@@ -7,27 +7,23 @@ in any file."""
 from __future__ import annotations
 
 import io
-from datetime import date
 
 import pytest
 from django.core.management import call_command
 
 from exports.models import Export, ExportFile
-from study.models import Site, User
-from subjects.demo import load_demo_subjects
 from subjects.models import IdentityRecord
+from tests.conftest import DEMO_TODAY
 
 pytestmark = pytest.mark.req("ISSUE-14")
 
-TODAY = date(2026, 11, 25)
+TODAY = DEMO_TODAY
 
 
 @pytest.mark.timeout(900)  # ~700 form saves through the services before the export
-def test_the_demo_studys_export_has_no_conformance_errors(db, settings, tmp_path):
+def test_the_demo_studys_export_has_no_conformance_errors(demo_study, db, settings, tmp_path):
     settings.DEBUG = True
-    call_command("load_demo_study", "--no-subjects", stdout=io.StringIO())
-    site = Site.objects.get(code="01")
-    load_demo_subjects(site=site, user=User.objects.get(username="coordinator"), today=TODAY)
+    site = demo_study[0]  # loaded once per run (tests/conftest.py)
     out = io.StringIO()
     try:
         call_command(

@@ -4,15 +4,11 @@ their safety data (CRS, ICANS, cytopenias, AEs, SAEs, GvHD, DLT candidates)."""
 
 from __future__ import annotations
 
-import io
 import json
-import time
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.core.management import call_command
-from django.db import transaction
 from django.db.models import F, Max, Q
 
 from adverse_events.alerts import AlertDelivery, SaeReport, SafetyAlert
@@ -24,7 +20,6 @@ from clinical.schedule import VisitState
 from clinical.survival import kaplan_meier
 from labs.models import LabResult, VitalSigns
 from response.models import MarrowAssessment, MrdTest, Relapse
-from study.models import Site, User
 from subjects.baseline import Demographics, DiseaseHistory
 from subjects.conmeds import ConcomitantMedication
 from subjects.demo import load_demo_subjects, plan
@@ -34,35 +29,17 @@ from subjects.models import Infusion, Subject
 from subjects.selectors import due_and_overdue
 from survival.models import Death, FollowUpContact, SubsequentTherapy
 from survival.selectors import time_to_event
+from tests.conftest import DEMO_TODAY
 
 pytestmark = pytest.mark.req("ISSUE-6")
 
-TODAY = date(2026, 11, 25)
-
-
-@pytest.fixture(scope="module")
-def loaded(django_db_setup, django_db_blocker):
-    """One load shared by the module's tests (it is ~2,000 form saves through the services): inside
-    a transaction rolled back after the last test; each test runs in its own savepoint."""
-    with django_db_blocker.unblock():
-        outer = transaction.atomic()
-        outer.__enter__()
-        try:
-            call_command("load_demo_study", "--with-demo-accounts", "--no-subjects", stdout=io.StringIO())
-            site = Site.objects.get(code="01")
-            coordinator = User.objects.get(username="coordinator")
-            started = time.perf_counter()
-            written = load_demo_subjects(site=site, user=coordinator, today=TODAY)
-            print(f"demo subjects loaded in {time.perf_counter() - started:.1f} s")
-            yield site, coordinator, written
-        finally:
-            transaction.set_rollback(True)
-            outer.__exit__(None, None, None)
+TODAY = DEMO_TODAY
 
 
 @pytest.fixture
-def demo(loaded, db):
-    return loaded
+def demo(demo_study, db):
+    """The demo study loaded once per run (tests/conftest.py `demo_study`); this test's savepoint."""
+    return demo_study
 
 
 @pytest.mark.timeout(900)  # the load is ~2,000 form saves through the services: slow on a shared CI box
