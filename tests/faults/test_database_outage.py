@@ -9,12 +9,17 @@ kept down 10 s and started again.
 Every answer is 201 or 503 (never a 500, never anything else); 503s come only between the stop
 and 2 s after the server is back; afterwards every acknowledged save is in the database with
 exactly one audit insert, no request left a row without acknowledging it, and none left two.
-Each attempt carries its own assessment time, so its rows are found whatever it was answered."""
+Each attempt carries its own assessment time, so its rows are found whatever it was answered.
+
+On the same stack: gunicorn's workers SIGKILLed while a create is in flight, the client retrying
+with the same `Idempotency-Key` until it gets an answer, saves the record exactly once."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -93,6 +98,7 @@ class Stack:
     port: int
     token: str
     subject: int
+    gunicorn: subprocess.Popen
 
 
 @pytest.fixture
@@ -135,7 +141,7 @@ def stack(db, private_redis) -> Iterator[Stack]:
             stderr=subprocess.DEVNULL,
         )
         wait_for_port(port, timeout=30)
-        yield Stack(postgres, port, seed["token"], seed["subject"])
+        yield Stack(postgres, port, seed["token"], seed["subject"], gunicorn)
     finally:
         if gunicorn is not None:
             stop_process(gunicorn, timeout=15)
@@ -246,3 +252,87 @@ def test_postgres_stopped_for_10_seconds_under_load_answers_503_and_loses_nothin
     assert sum(inserts.values()) == statuses[201]
     # after the outage saves succeed again
     assert any(a.status == 201 and a.sent > back_at + GRACE_SECONDS for a in attempts)
+
+
+KILLS = 6
+
+
+def post_vitals(stack: Stack, time_of_day: str, key: str, timeout: float = 60) -> tuple[int, dict]:
+    body = {
+        "subject": stack.subject,
+        "assessment_date": ASSESSED_ON,
+        "assessment_time": time_of_day,
+        "temperature_c": "36.8",
+        "systolic_bp": 115,
+        "heart_rate": 72,
+    }
+    headers = {
+        "Authorization": f"Token {stack.token}",
+        "Content-Type": "application/json",
+        "Idempotency-Key": key,
+    }
+    conn = http.client.HTTPConnection("127.0.0.1", stack.port, timeout=timeout)
+    try:
+        conn.request("POST", "/api/v1/vital-signs/", body=json.dumps(body), headers=headers)
+        response = conn.getresponse()
+        return response.status, json.loads(response.read() or b"{}")
+    finally:
+        conn.close()
+
+
+def gunicorn_workers(stack: Stack) -> list[int]:
+    pid = stack.gunicorn.pid
+    return [int(child) for child in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+
+
+def test_gunicorn_workers_killed_mid_create_the_retry_with_the_same_key_saves_once(stack):
+    # warm both workers up (a fresh worker's first request is slow)
+    assert post_vitals(stack, "23:59:00", "warm-up-1")[0] == 201
+    assert post_vitals(stack, "23:59:01", "warm-up-2")[0] == 201
+    outcomes = []
+    for n in range(KILLS):
+        time_of_day, key = f"12:00:{n:02d}", f"faults-kill-{n}"
+        first: list[int | None] = []
+        thread = threading.Thread(target=_first_try, args=(stack, time_of_day, key, first))
+        thread.start()
+        time.sleep(0.03 * n)  # the kill lands at a different point of the request each time
+        workers = gunicorn_workers(stack)
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        thread.join(timeout=70)
+        committed_before_retry = rows_by_time(stack)[0][time_of_day]
+        retries, answer = 0, (0, {})
+        deadline = time.monotonic() + 90
+        while answer[0] != 201 and time.monotonic() < deadline:
+            retries += 1
+            try:
+                answer = post_vitals(stack, time_of_day, key)
+            except (OSError, http.client.HTTPException):
+                time.sleep(0.5)
+        outcomes.append((first[0], committed_before_retry, retries, answer))
+
+    rows, inserts = rows_by_time(stack)
+    ids = [answer[1].get("id") for *_, answer in outcomes]
+    no_answer = sum(1 for first, *_ in outcomes if first is None)
+    lost = sum(1 for n in range(KILLS) if rows[f"12:00:{n:02d}"] == 0)
+    duplicated = sum(1 for n in range(KILLS) if rows[f"12:00:{n:02d}"] > 1)
+    print(
+        f"\nFAULT gunicorn-workers-killed-mid-create x{KILLS}: attempted={KILLS} "
+        f"committed={sum(rows[f'12:00:{n:02d}'] for n in range(KILLS))} "
+        f"answered={sum(1 for *_, a in outcomes if a[0] == 201)} first-try-unanswered={no_answer} "
+        f"unanswered-but-committed={sum(1 for f, c, _, _ in outcomes if f is None and c)} "
+        f"retries={sum(r for _, _, r, _ in outcomes)} lost={lost} duplicated={duplicated}",
+        flush=True,
+    )
+    assert [answer[0] for *_, answer in outcomes] == [201] * KILLS, outcomes
+    assert lost == 0 and duplicated == 0
+    assert all(inserts.get(pk) == 1 for pk in ids)
+    assert no_answer >= 1  # the kills did land mid-request
+    assert {first for first, *_ in outcomes} <= {None, 201}
+
+
+def _first_try(stack: Stack, time_of_day: str, key: str, first: list[int | None]) -> None:
+    try:
+        first.append(post_vitals(stack, time_of_day, key)[0])
+    except (OSError, http.client.HTTPException):
+        first.append(None)
