@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
+from celery import shared_task
+
 from crf.outbox import outbox_task
 
 logger = logging.getLogger(__name__)
@@ -24,3 +26,18 @@ def record_delivery(*, note: str = "", hold_seconds: float = 0.0) -> str:
         time.sleep(hold)
     logger.info("outbox delivery probe ran: %s", note)
     return note
+
+
+@shared_task(name="crf.tasks.verify_audit")
+def verify_audit() -> bool:
+    """Nightly (CELERY_BEAT_SCHEDULE): walk every audit hash chain; alert the study admins on a break."""
+    from crf.audit_integrity import verify_and_alert
+
+    return verify_and_alert().ok
+
+
+@outbox_task("crf.tasks.audit_break_alert")
+def audit_break_alert(*, verification_id: int) -> int:
+    from crf.audit_integrity import send_break_alert
+
+    return send_break_alert(verification_id=verification_id)

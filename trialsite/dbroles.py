@@ -139,6 +139,9 @@ def harden(connection: BaseDatabaseWrapper) -> None:
                 f"CREATE TRIGGER trialsite_append_only_truncate BEFORE TRUNCATE ON {q} "
                 f"FOR EACH STATEMENT EXECUTE FUNCTION public.{APPEND_ONLY_FUNCTION}();"
             )
+    from trialsite import auditchain
+
+    auditchain.install(connection, history_tables())
     harden_trigger_functions(connection)
     with connection.cursor() as cursor:
         role = app_role()
@@ -176,6 +179,10 @@ def grant_app_role(connection: BaseDatabaseWrapper, role: str) -> None:
         for table in history_tables():
             # The audit triggers write history as the table owner; the app role only reads it.
             cursor.execute(f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {connection.ops.quote_name(table)} FROM {role}")
+        cursor.execute("SELECT to_regclass('public.crf_auditchainlink')")
+        if cursor.fetchone()[0] is not None:  # the audit triggers write the chain as the owner
+            for table in ("crf_auditchainlink", "crf_auditchainhead"):
+                cursor.execute(f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {table} FROM {role}")
         # Audit context lives on the (append-only) history rows; pghistory's shared context table
         # is unused and must not be writable by the application.
         cursor.execute("SELECT to_regclass('public.pghistory_context')")

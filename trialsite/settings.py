@@ -161,6 +161,7 @@ CELERY_BEAT_SCHEDULE = {
     "fail-stuck-endpoint-runs": {"task": "endpoints.tasks.fail_stuck_endpoint_runs", "schedule": 15 * 60},
     "fail-stuck-exports": {"task": "exports.tasks.fail_stuck_exports", "schedule": 15 * 60},
     "refresh-dlt-candidates": {"task": "adverse_events.tasks.refresh_dlt_candidates", "schedule": 60 * 60},
+    "nightly-verify-audit": {"task": "crf.tasks.verify_audit", "schedule": crontab(hour=2, minute=30)},
 }
 
 # --- authentication and sessions -----------------------------------------------------------
@@ -248,6 +249,8 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+#: where `verify_audit` records the audit chain heads, outside the database (issue 21)
+AUDIT_HEADS_DIR = Path(env.str("AUDIT_HEADS_DIR", default="") or BASE_DIR / ".local" / "audit-heads")
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default="") or BASE_DIR / ".local" / "media")
 
 # --- REST framework -------------------------------------------------------------------------
