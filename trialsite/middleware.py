@@ -152,3 +152,18 @@ def stamp_login(request: HttpRequest) -> None:
     now = timezone.now().isoformat()
     request.session[LOGIN_AT] = now
     request.session[LAST_SEEN] = now
+
+
+class NoStoreMiddleware:
+    """`Cache-Control: no-store` on every response to a signed-in user or an API token (issue 21):
+    pages and API answers carry subject data, which no browser or proxy cache may keep."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if (user is not None and user.is_authenticated) or "HTTP_AUTHORIZATION" in request.META:
+            response["Cache-Control"] = "no-store"
+        return response

@@ -70,6 +70,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "trialsite.middleware.NoStoreMiddleware",
     # Language: Accept-Language before login, the user's choice after (so after auth).
     "trialsite.middleware.UserLocaleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
