@@ -168,6 +168,9 @@ class DltMonitorViewSet(viewsets.ViewSet):
             if access.studies_visible_to(request.user).exists():
                 raise PermissionDenied
             raise Http404
+        levels, missing = dlt_services.dose_level_monitor_or_reason(studies[0])
+        if missing:  # a new study without protocol settings (issue 21)
+            return Response({"detail": missing}, status=409)
         rows = [
             {
                 "dose_level": row.code,
@@ -183,6 +186,6 @@ class DltMonitorViewSet(viewsets.ViewSet):
                 "rule": row.result.rule if row.result else "",
                 "decision_changed_at": row.changed_at,
             }
-            for row in dlt_services.dose_level_monitor(studies[0])
+            for row in levels
         ]
         return Response(DoseLevelRowSerializer(rows, many=True).data)

@@ -84,7 +84,9 @@ def dlt_monitor(request: HttpRequest) -> HttpResponse:
     reads: candidates are flagged when data change (the hooks of dlt_services) and, for those
     that appear with time alone, by the hourly `refresh_dlt_candidates` task."""
     study = _safety_study(request)
-    levels = dlt_services.dose_level_monitor(study)
+    levels, missing = dlt_services.dose_level_monitor_or_reason(study)
+    if missing:
+        messages.warning(request, missing)
     live = visible_candidates(request.user).filter(subject__site__study=study, withdrawn=False)
     adjudicated = Paginator(
         live.exclude(status=CandidateStatus.AWAITING).order_by("-adjudicated_at", "-pk"), ADJUDICATED_PER_PAGE

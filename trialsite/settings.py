@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "trialsite.middleware.NoStoreMiddleware",
     # Language: Accept-Language before login, the user's choice after (so after auth).
     "trialsite.middleware.UserLocaleMiddleware",
+    "trialsite.middleware.InputGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "trialsite.middleware.SessionExpiryMiddleware",
     "crf.audit.AuditContextMiddleware",
@@ -262,8 +263,14 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "trialsite.pagination.CappedLimitOffsetPagination",
     "PAGE_SIZE": 100,
+    # JSON too deep or holding NUL characters is a 400, not a 500 (issue 21)
+    "DEFAULT_PARSER_CLASSES": [
+        "trialsite.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "TrialSite EDC API",
