@@ -1,4 +1,4 @@
-"""An AE with onset before the subject's informed consent raises the DATE-BEFORE-CONSENT query
+"""An AE with onset before the subject's informed consent raises the PROC-BEFORE-CONSENT query
 (issue 21), visit or not."""
 
 from __future__ import annotations
@@ -21,5 +21,5 @@ def test_ae_onset_before_consent_raises_a_query(infused, coordinator):
     ae = record_ae(
         coordinator, subject, ctcae_term="Hypertension", grade=2, onset_date=date.fromordinal(consented.toordinal() - 3)
     )
-    query = Query.objects.get(object_id=ae.pk, rule_code="DATE-BEFORE-CONSENT")
+    query = Query.objects.get(object_id=ae.pk, rule_code="PROC-BEFORE-CONSENT")
     assert query.field_name == "onset_date"
