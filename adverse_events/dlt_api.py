@@ -182,6 +182,9 @@ class DltMonitorViewSet(viewsets.ViewSet):
             if access.studies_visible_to(request.user).exists():
                 raise PermissionDenied
             raise Http404
+        levels, missing = dlt_services.dose_level_monitor_or_reason(studies[0])
+        if missing:  # a new study without protocol settings (issue 21)
+            return Response({"detail": missing}, status=409)
         rows = [
             {
                 "dose_level": row.code,
@@ -202,6 +205,6 @@ class DltMonitorViewSet(viewsets.ViewSet):
                 "acknowledgement_needed": [reason.value for reason in row.acknowledgement],
                 "decision_changed_at": row.changed_at,
             }
-            for row in dlt_services.dose_level_monitor(studies[0])
+            for row in levels
         ]
         return Response(DoseLevelRowSerializer(rows, many=True).data)

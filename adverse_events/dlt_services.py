@@ -430,6 +430,17 @@ def _monitor_fingerprint(study: Study, today: date) -> str:
     return f"dlt-monitor:v2:{study.pk}:{today.isoformat()}:" + ":".join(str(key) for key in newest)
 
 
+def dose_level_monitor_or_reason(study: Study) -> tuple[list[LevelRow], str]:
+    """The monitor, or no rows and the reason when the study has no protocol settings yet (a new
+    study: the pages say what to record first instead of failing, issue 21)."""
+    from study.protocol import NoProtocolSettings
+
+    try:
+        return dose_level_monitor(study), ""
+    except NoProtocolSettings as exc:
+        return [], " ".join(exc.messages)
+
+
 def dose_level_monitor(study: Study, *, today: date | None = None) -> list[LevelRow]:
     """The monitor below, cached until one of its inputs changes (or the day does): the safety
     dashboard shows it live on every view, and at 10,000 subjects computing it took ~125 ms of

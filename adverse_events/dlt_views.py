@@ -69,6 +69,7 @@ def _safety_study(request: HttpRequest) -> Study:
 def visible_candidates(user: Any) -> Any:
     return (
         DltCandidate.objects.filter(subject__in=subjects_visible_to(user))
+        .filter(subject__site__in=access.sites_where(user, Action.VIEW_SAFETY))
         .select_related("subject", "subject__site", "adjudicated_by")
         .order_by("subject__subject_id", "onset_day", "pk")
     )
@@ -85,7 +86,9 @@ def dlt_monitor(request: HttpRequest) -> HttpResponse:
     reads: candidates are flagged when data change (the hooks of dlt_services) and, for those
     that appear with time alone, by the hourly `refresh_dlt_candidates` task."""
     study = _safety_study(request)
-    levels = dlt_services.dose_level_monitor(study)
+    levels, missing = dlt_services.dose_level_monitor_or_reason(study)
+    if missing:
+        messages.warning(request, missing)
     live = visible_candidates(request.user).filter(subject__site__study=study, withdrawn=False)
     adjudicated = Paginator(
         live.exclude(status=CandidateStatus.AWAITING).order_by("-adjudicated_at", "-pk"), ADJUDICATED_PER_PAGE
@@ -112,9 +115,15 @@ def dlt_monitor(request: HttpRequest) -> HttpResponse:
 @login_required
 def dlt_candidate(request: HttpRequest, pk: int) -> HttpResponse:
     """One candidate: the finding and the investigator's confirm/reject with a reason."""
-    candidate = visible_candidates(request.user).filter(pk=pk).first()
+    candidate = (
+        DltCandidate.objects.filter(subject__in=subjects_visible_to(request.user), pk=pk)
+        .select_related("subject", "subject__site", "adjudicated_by")
+        .first()
+    )
     if candidate is None:
         raise Http404
+    # §4a "view safety dashboards and DLT monitor", as the API (issue 21: a study admin sees none).
+    access.require(request.user, Action.VIEW_SAFETY, site=candidate.subject.site)
     can_adjudicate = access.can(request.user, Action.ADJUDICATE, site=candidate.subject.site)
     form = CandidateAdjudicationForm(initial={"version": candidate.version})
     if request.method == "POST":

@@ -22,3 +22,7 @@ class CrfConfig(AppConfig):
         from trialsite import api_fields
 
         api_fields.install()
+        # "Dated before consent" queries on every visit-bound form and AE onset (issue 21).
+        from crf import consent_checks
+
+        consent_checks.register()

@@ -104,6 +104,9 @@ def read_csv(raw: bytes, *, file_name: str, encoding: str = "") -> CsvFile:
     text = _decode(raw, chosen)
     if not text.strip():
         raise UnreadableFile(_("The file is empty."))
+    if "\x00" in text:  # PostgreSQL text and jsonb cannot hold NUL (issue 21)
+        row = text.count("\n", 0, text.index("\x00")) + 1
+        raise UnreadableFile(_("Row %(row)s contains a NUL character: remove it and upload again.") % {"row": row})
     delimiter = _guess_delimiter(text.splitlines()[0])
     try:
         records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))

@@ -79,6 +79,7 @@ class CsvImportView(APIView):
             "rows": len(csv_file.rows),
             "errors": [error.as_dict() for error in result.errors],
             **ids_by_kind(result),
+            "cleared": result.cleared,  # every stored value the import clears (<clear> cells)
         }
         if result.errors:
             return Response(body, status=status.HTTP_400_BAD_REQUEST)

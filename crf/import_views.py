@@ -84,11 +84,13 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
     csv_file, unreadable = _read(pending, request.GET.get("encoding", ""))
     errors: list[RowError] = []
     created = updated = 0
+    cleared: list[dict[str, object]] = []
     if csv_file is not None:
         check = import_forms(
             user=request.user, model=model, csv_file=csv_file, channel="page", dry_run=True, record=False
         )  # type: ignore[arg-type]
         errors, created, updated = check.errors, len(check.created), len(check.updated)
+        cleared = check.cleared
     context = {
         "pending": pending,
         "model": model,
@@ -98,6 +100,7 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
         "errors": errors,
         "created": created,
         "updated": updated,
+        "cleared": cleared,
         "encodings": csvfiles.ENCODINGS.items(),
     }
     return render(request, "crf/import_preview.html", context)

@@ -11,6 +11,10 @@ by name, plus
 - `entry_status`: `complete` or `in_progress` (blank: in progress when new, unchanged when updating);
 - `missing__<field>`: the "not done / unknown" code (ND, UNK, NA) of a field that allows one.
 
+Changing a saved form (issue 21): a blank cell leaves the stored value unchanged; to clear a value
+write `<clear>` (CLEAR_MARKER), as the template's `#` row says. Every value an import would clear
+is listed (`ImportResult.cleared`) in the dry-run report.
+
 Each row is parsed by the same form class as the page (`crf.forms.form_class_for`) and saved
 through `crf.services.save` — the form's registered service, which calls `save_form` — so
 compare-and-set, locks, reason for change, derivations and edit checks are those of the page.
@@ -33,6 +37,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import DatabaseError, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from crf.audit import audit_context
 from crf.csvfiles import CsvFile, write_csv
@@ -49,6 +54,8 @@ if TYPE_CHECKING:
     from subjects.models import Subject
 
 CONTROL_COLUMNS = ("subject", "visit", "id", "version", "entry_status", "reason")
+#: the cell that clears a stored value when changing a saved form (a blank cell keeps it)
+CLEAR_MARKER = "<clear>"
 #: fields of the page's form that the import fills from control columns, not by name
 FORM_CONTROL_FIELDS = ("opened_version", "mark_complete", "reason", "visit")
 DATE_FORMATS = ["%Y-%m-%d", "%Y/%m/%d"]
@@ -89,6 +96,8 @@ class ImportResult:
     created: list[dict[str, int]] = field(default_factory=list)
     updated: list[dict[str, int]] = field(default_factory=list)
     unchanged: list[dict[str, int]] = field(default_factory=list)
+    #: every stored value the import clears: [{"row": n, "id": pk, "column": name, "value": old}]
+    cleared: list[dict[str, object]] = field(default_factory=list)
     record: ImportRecord | None = None
 
     @property
@@ -172,11 +181,14 @@ def describe_columns(model: type[CrfInstance]) -> list[tuple[str, str]]:
     return described
 
 
+CLEAR_NOTE = gettext_lazy("(Changing a saved form: a blank cell keeps the stored value; write <clear> to clear it.)")
+
+
 def template_csv(model: type[CrfInstance]) -> bytes:
     """Header row, then a documentation row (starting with `#`, skipped on import)."""
     described = describe_columns(model)
     doc = [text for _name, text in described]
-    doc[0] = "# " + doc[0]
+    doc[0] = "# " + doc[0] + " " + str(CLEAR_NOTE)
     return write_csv([[name for name, _text in described], doc])
 
 
@@ -235,6 +247,7 @@ class _Importer:
         self.default_reason = _("CSV import: %(file)s") % {"file": csv_file.file_name}
         self._subjects: dict[str, list[Subject]] | None = None
         self._choice_maps: dict[str, dict[str, str]] = {}
+        self.cleared: list[dict[str, object]] = []
 
     # lookups
     def subject(self, number: int, key: str) -> Subject:
@@ -374,8 +387,11 @@ class _Importer:
             if name in CONTROL_COLUMNS or name not in probe.fields:
                 continue
             raw = cells.get(name, "")
-            if current is None and not raw.strip():
-                continue  # blank in a new form: the field's default
+            if not raw.strip() or (current is None and raw.strip() == CLEAR_MARKER):
+                continue  # blank: unchanged in a saved form, the field's default in a new one
+            if raw.strip() == CLEAR_MARKER:
+                self._clear(number, current, name, data)
+                continue
             try:
                 data[name] = self.cell_value(name, raw, probe.fields[name], number)
             except _RowRefused as refused:
@@ -387,13 +403,18 @@ class _Importer:
                     data[name] = model_field.get_default()
         if "visit" in self.header:
             code = cells.get("visit", "").strip()
-            if code:
+            if code == CLEAR_MARKER:
+                if current is not None and current.visit_id is not None:
+                    entry = {"row": number, "id": current.pk, "column": "visit", "value": str(current.visit)}
+                    self.cleared.append(entry)
+                data["visit"] = ""
+            elif code:
                 try:
                     data["visit"] = self.visit_pk(number, subject, code)
                 except _RowRefused as refused:
                     errors.extend(refused.errors)
-            elif current is not None:
-                data["visit"] = ""
+            elif current is not None:  # blank: the saved visit stays
+                data["visit"] = current.visit_id or ""
         data["opened_version"] = version_text if version_text.isdigit() else ""
         data["reason"] = cells.get("reason", "")
         if errors:
@@ -407,6 +428,13 @@ class _Importer:
             elif isinstance(form_field, forms.TimeField):
                 form_field.input_formats = TIME_FORMATS
         return form, current
+
+    def _clear(self, number: int, current: CrfInstance | None, name: str, data: dict[str, Any]) -> None:
+        """`<clear>` in a saved form: the value becomes empty, and the report lists what it was."""
+        old = data.get(name)
+        if current is not None and old not in (None, "", [], False):
+            self.cleared.append({"row": number, "id": current.pk, "column": name, "value": str(old)})
+        data[name] = ""
 
     def column_for(self, name: str) -> str:
         if name == NON_FIELD_ERRORS:
@@ -557,6 +585,8 @@ def _run(
                             continue
                         entry = {"row": number, "id": saved.pk, "subject": saved.subject_id, "version": saved.version}
                         getattr(result, kind).append(entry)
+                refused_rows = {error.row for error in result.errors}
+                result.cleared = [entry for entry in importer.cleared if entry["row"] not in refused_rows]
                 if result.errors or dry_run:
                     raise _RollBack
                 result.outcome = ImportRecord.Outcome.IMPORTED
@@ -581,7 +611,7 @@ def _run(
                 updated=len(result.updated) if dry_run else 0,
             )
         if not dry_run:
-            result.created, result.updated, result.unchanged = [], [], []
+            result.created, result.updated, result.unchanged, result.cleared = [], [], [], []
 
 
 def ids_by_kind(result: ImportResult) -> dict[str, list[dict[str, int]]]:

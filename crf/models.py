@@ -8,6 +8,7 @@ import pgtrigger
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
+from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -424,3 +425,53 @@ class SdvPlan(models.Model):
 
     def __str__(self) -> str:
         return f"SDV plan {self.study_id}"
+
+
+class AuditChainLink(models.Model):
+    """One link of an event table's hash chain (issue 21, 21 CFR Part 11 §11.10(e)): written by a
+    trigger on the event table as its owner, never by the application (trialsite/auditchain.py)."""
+
+    table_name = models.CharField(max_length=63)
+    seq = models.BigIntegerField()
+    event_id = models.BigIntegerField()
+    prev_hash = models.CharField(max_length=64, blank=True)
+    hash = models.CharField(max_length=64)
+    columns = ArrayField(models.CharField(max_length=63), default=list)
+    linked_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["table_name", "seq"], name="audit_chain_unique_seq"),
+            models.UniqueConstraint(fields=["table_name", "event_id"], name="audit_chain_unique_event"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.table_name}#{self.seq}"
+
+
+class AuditChainHead(models.Model):
+    """The last link of each event table's chain, so the trigger finds it by key (one row a table)."""
+
+    table_name = models.CharField(max_length=63, primary_key=True)
+    seq = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"{self.table_name}#{self.seq}"
+
+
+class AuditVerification(models.Model):
+    """The outcome of one `verify_audit` run, shown on the health page."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    ok = models.BooleanField()
+    tables = models.PositiveIntegerField()
+    links = models.BigIntegerField()
+    first_break = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.started_at:%Y-%m-%d %H:%M} {'ok' if self.ok else 'broken'}"

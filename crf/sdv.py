@@ -72,10 +72,12 @@ def selected(plan: SdvPlan, form: CrfInstance) -> bool:
 
 
 def may_edit_plan(user: User, study: Study) -> bool:
-    """The study admin or a data manager of the study (issue 7 item 2)."""
-    return access.can_anywhere(user, Action.ADMINISTER, study=study) or access.can_anywhere(
-        user, Action.FREEZE_LOCK, study=study
-    )
+    """The study admin (issue 7 item 2), or a data manager at every site of the study: the plan is
+    study-wide, so like a study-wide lock it needs the role everywhere it reaches (issue 21)."""
+    if access.can_anywhere(user, Action.ADMINISTER, study=study):
+        return True
+    sites = list(study.sites.all())
+    return bool(sites) and all(access.can(user, Action.FREEZE_LOCK, site=site) for site in sites)
 
 
 @transaction.atomic

@@ -33,3 +33,18 @@ def record_delivery(*, note: str = "", hold_seconds: float = 0.0) -> str:
 def purge_idempotency_keys() -> int:
     """Keys of creates live a day (crf/idempotency.py)."""
     return idempotency.purge_expired()
+
+
+@shared_task(name="crf.tasks.verify_audit")
+def verify_audit() -> bool:
+    """Nightly (CELERY_BEAT_SCHEDULE): walk every audit hash chain; alert the study admins on a break."""
+    from crf.audit_integrity import verify_and_alert
+
+    return verify_and_alert().ok
+
+
+@outbox_task("crf.tasks.audit_break_alert")
+def audit_break_alert(*, verification_id: int) -> int:
+    from crf.audit_integrity import send_break_alert
+
+    return send_break_alert(verification_id=verification_id)

@@ -143,8 +143,14 @@ class EndpointRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             return Response(
                 {"detail": "This run has no results.", "status": run.status}, status=status.HTTP_409_CONFLICT
             )
-        response = Response(json.loads(run.results_json))
-        response["ETag"] = f'"{run.results_sha256}"'
+        document = json.loads(run.results_json)
+        if selectors.hidden_subject_labels(request.user, run.study) is None:
+            response = Response(document)
+            response["ETag"] = f'"{run.results_sha256}"'
+            return response
+        # per-subject rows through the visibility gate (DESIGN §4a notes): not the stored document
+        document["tables"] = selectors.gated_tables(request.user, run, document["tables"])
+        response = Response(document)
         return response
 
     @extend_schema(
@@ -178,6 +184,7 @@ class EndpointRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         table = next((t for t in json.loads(run.results_json)["tables"] if t["key"] == key), None)
         if table is None:
             raise NotFound("No such table in this run.")
+        table = selectors.gated_tables(request.user, run, [table])[0]
         if file_format == "json":
             return Response(table)
         assert run.snapshot_at is not None

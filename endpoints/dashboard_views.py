@@ -13,6 +13,7 @@ import hashlib
 from typing import Any
 
 from csp.decorators import csp_update
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
@@ -86,6 +87,9 @@ def safety_dashboard(request: HttpRequest) -> HttpResponse:
     sites = dashboards.site_counts(request.user, study, now=now) if can_view_crf else []
     page, courses = dashboards.subject_page(request.user, study, request.GET.get("page"))
     run = dashboards.latest_run(study)
+    levels, missing_settings = dlt_services.dose_level_monitor_or_reason(study)
+    if missing_settings:
+        messages.warning(request, missing_settings)
     incidence = []
     if run is not None:
         table = dashboards.run_tables(run).get("teae_by_term")
@@ -96,7 +100,7 @@ def safety_dashboard(request: HttpRequest) -> HttpResponse:
         "can_view_crf": can_view_crf,
         "sae_total": sae_total,
         "sae_clocks": sae_clocks,
-        "levels": dlt_services.dose_level_monitor(study),
+        "levels": levels,
         "overdue_total": sum(site.overdue for site in sites),
         "overdue": dashboards.overdue_visits(request.user, study, now=now) if can_view_crf else [],
         "sites": sites,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -43,3 +43,35 @@ def access_run(user: User | AnonymousUser, pk: int) -> EndpointRun:
     if not access.can_anywhere(user, Action.VIEW_ENDPOINT_RESULTS, study=run.study):
         raise PermissionDenied
     return run
+
+
+#: the column that names a subject in a per-subject listing (DLT candidates, AE listings)
+SUBJECT_COLUMN = "subject"
+
+
+def hidden_subject_labels(user: User | AnonymousUser, study: Study) -> set[str] | None:
+    """Labels (subject ID, else screening number — as the tables write them) of the study's
+    subjects outside the user's visibility gate; None when the user sees every subject."""
+    from subjects.models import Subject
+    from subjects.selectors import subjects_visible_to
+
+    everyone = Subject.objects.filter(site__study=study)
+    visible = subjects_visible_to(user).filter(site__study=study)
+    hidden = everyone.exclude(pk__in=visible.values("pk"))
+    labels = {subject_id or screening for subject_id, screening in hidden.values_list("subject_id", "screening_number")}
+    return labels or None
+
+
+def gated_tables(user: User | AnonymousUser, run: EndpointRun, tables: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per-subject rows of a run's tables through the visibility gate (DESIGN §4a notes, issue 21):
+    a viewer sees only subjects of the sites where they hold a role. Aggregate tables (no subject
+    column) are returned whole."""
+    hidden = hidden_subject_labels(user, run.study)
+    if hidden is None:
+        return tables
+    return [
+        {**table, "rows": [row for row in table["rows"] if str(row.get(SUBJECT_COLUMN, "")) not in hidden]}
+        if SUBJECT_COLUMN in table.get("columns", [])
+        else table
+        for table in tables
+    ]

@@ -70,7 +70,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if run.has_results:
         document = json.loads(run.results_json)
         cut = document["cut"]
-        tables = [labels.display_table(table) for table in document["tables"]]
+        gated = selectors.gated_tables(request.user, run, document["tables"])
+        tables = [labels.display_table(table) for table in gated]
         for table in tables:  # a curve at 10,000 subjects has thousands of rows: the files hold them
             table["more"] = max(0, len(table["rows"]) - PAGE_TABLE_ROWS)
             table["rows"] = table["rows"][:PAGE_TABLE_ROWS]
@@ -89,7 +90,18 @@ def run_file(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     if fmt not in CONTENT_TYPES or not run.has_results:
         raise Http404
     body: bytes | str
-    if fmt == "json":
+    if selectors.hidden_subject_labels(request.user, run.study) is not None:
+        # Some subjects are outside the viewer's sites: the files are rebuilt from the gated tables.
+        document = json.loads(run.results_json)
+        document["tables"] = selectors.gated_tables(request.user, run, document["tables"])
+        assert run.snapshot_at is not None
+        if fmt == "json":
+            body = json.dumps(document, ensure_ascii=False, sort_keys=True)
+        elif fmt == "csv":
+            body = files.tables_csv(document["tables"])
+        else:
+            body = files.tables_xlsx(document["tables"], stamped=run.snapshot_at)
+    elif fmt == "json":
         body = run.results_json
     elif fmt == "csv":
         body = run.results_csv
@@ -112,6 +124,7 @@ def table_file(request: HttpRequest, pk: int, key: str, fmt: str) -> HttpRespons
     table = next((t for t in json.loads(run.results_json)["tables"] if t["key"] == key), None)
     if table is None:
         raise Http404
+    table = selectors.gated_tables(request.user, run, [table])[0]
     body: bytes | str
     if fmt == "csv":
         body = files.tables_csv([table])

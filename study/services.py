@@ -87,9 +87,16 @@ def invite_user(
     return user
 
 
+def _refuse_own_roles(actor: User, user: User) -> None:
+    """Nobody grants or changes their own roles (DESIGN §4a notes, issue 21)."""
+    if actor.pk == user.pk:
+        raise PermissionDenied(_("You cannot change your own roles; ask another study administrator."))
+
+
 @transaction.atomic
 def grant_role(*, actor: User, user: User, site: Site, role: str) -> Membership:
     _require_admin_of(actor, site)
+    _refuse_own_roles(actor, user)
     with _audit(actor=actor, reason="grant role", site=site.code):
         return _grant(actor=actor, user=user, site=site, role=role)
 
@@ -109,6 +116,7 @@ def _grant(*, actor: User, user: User, site: Site, role: str) -> Membership:
 @transaction.atomic
 def end_role(*, actor: User, membership: Membership, reason: str) -> Membership:
     _require_admin_of(actor, membership.site)
+    _refuse_own_roles(actor, membership.user)
     if not reason.strip():
         raise ValidationError({"reason": _("Give a reason for ending this role.")})
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
@@ -148,7 +156,25 @@ def set_user_active(*, actor: User, user: User, active: bool, reason: str) -> Us
         user.save(update_fields=["is_active"])
         kind = AccountEvent.Kind.REACTIVATED if active else AccountEvent.Kind.DEACTIVATED
         _log(user=user, actor=actor, kind=kind, detail=reason)
+        if not active:
+            # Nothing of the account survives a reactivation: its API tokens and sessions end now.
+            count, _by_model = AuthToken.objects.filter(user=user).delete()
+            if count:
+                _log(user=user, actor=actor, kind=AccountEvent.Kind.API_TOKENS_REVOKED, detail=f"{count}: {reason}")
+            end_sessions(user=user)
     return user
+
+
+def end_sessions(*, user: User) -> int:
+    """Delete every stored session signed in as `user`; returns how many."""
+    from django.contrib.sessions.models import Session
+
+    ended = 0
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        if session.get_decoded().get("_auth_user_id") == str(user.pk):
+            session.delete()
+            ended += 1
+    return ended
 
 
 @transaction.atomic

@@ -235,7 +235,7 @@ def protocol_settings(request: HttpRequest) -> HttpResponse:
         current = ProtocolChoices()
     form = ProtocolSettingsForm(request.POST or None, current=current)
     changes = rederive.listed_changes([v.pk for v in versions])
-    for older, newer in zip([*versions[1:], None], versions, strict=True):
+    for older, newer in zip([*versions[1:], None] if versions else [], versions, strict=True):
         newer.differences = settings_differences(older.values if older else {}, newer.values)  # type: ignore[attr-defined]
         newer.listed = changes.get(newer.pk, [])  # type: ignore[attr-defined]
     today = timezone.localdate()

@@ -1,4 +1,5 @@
-"""`/health/`: database, Redis and worker reachability as JSON; 200 only when all are up."""
+"""`/health/`: database, Redis and worker reachability as JSON; 200 only when all are up. It also
+shows the last audit chain verification (`audit_chain`, issue 21)."""
 
 from __future__ import annotations
 
@@ -60,6 +61,25 @@ def check_worker() -> str:
     return "up" if replies else "down"
 
 
+def last_audit_verification() -> dict[str, object] | None:
+    """The last `verify_audit` result (issue 21); None before the first run or without a database."""
+    from crf.models import AuditVerification
+
+    try:
+        last = AuditVerification.objects.order_by("-started_at", "-pk").first()
+    except DatabaseError:
+        return None
+    if last is None:
+        return None
+    return {
+        "verified_at": last.started_at.isoformat(),
+        "ok": last.ok,
+        "tables": last.tables,
+        "links": last.links,
+        "first_break": last.first_break,
+    }
+
+
 @never_cache
 @require_GET
 @transaction.non_atomic_requests
@@ -67,4 +87,7 @@ def health(request: HttpRequest) -> JsonResponse:
     checks = {"database": check_database(), "redis": check_redis()}
     checks["worker"] = check_worker() if checks["redis"] == "up" else "down"
     ok = all(v == "up" for v in checks.values())
-    return JsonResponse({"status": "ok" if ok else "degraded", "checks": checks}, status=200 if ok else 503)
+    body: dict[str, object] = {"status": "ok" if ok else "degraded", "checks": checks}
+    if checks["database"] == "up":
+        body["audit_chain"] = last_audit_verification()
+    return JsonResponse(body, status=200 if ok else 503)

@@ -1,4 +1,5 @@
-"""Request plumbing: request ids, language choice, session expiry."""
+"""Request plumbing: request ids, language choice, session expiry, no-store for signed-in users
+and the guards against input no view should see (issue 21)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from urllib.parse import unquote
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.middleware.locale import LocaleMiddleware
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -174,3 +176,56 @@ def stamp_login(request: HttpRequest) -> None:
     now = timezone.now().isoformat()
     request.session[LOGIN_AT] = now
     request.session[LAST_SEEN] = now
+
+
+class NoStoreMiddleware:
+    """`Cache-Control: no-store` on every response to a signed-in user or an API token (issue 21):
+    pages and API answers carry subject data, which no browser or proxy cache may keep."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if (user is not None and user.is_authenticated) or "HTTP_AUTHORIZATION" in request.META:
+            response["Cache-Control"] = "no-store"
+        return response
+
+
+#: the longest reason for change, in the body (serializers) and in the header alike
+REASON_MAX_LENGTH = 300
+
+
+def _refuse(request: HttpRequest, message: str) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": message}, status=400)
+    return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+
+
+class InputGuardMiddleware:
+    """Bad input a view never sees (issue 21): a NUL character in a query parameter (PostgreSQL
+    text cannot hold it) and an `X-Reason-For-Change` header with a NUL or over 300 characters are
+    a 400 with a reason, before any view runs, so nothing is saved."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        for key, values in request.GET.lists():
+            if "\x00" in key or any("\x00" in value for value in values):
+                return _refuse(
+                    request,
+                    _("Query parameter “%(name)s” contains a NUL character.") % {"name": key.replace("\x00", "")},
+                )
+        header = request.headers.get("X-Reason-For-Change")
+        if header is not None:
+            reason = unquote(header)
+            if "\x00" in reason:
+                return _refuse(request, _("The X-Reason-For-Change header contains a NUL character."))
+            if len(reason.strip()) > REASON_MAX_LENGTH:
+                return _refuse(
+                    request,
+                    _("The reason for change may have at most %(max)s characters.") % {"max": REASON_MAX_LENGTH},
+                )
+        return self.get_response(request)

@@ -71,8 +71,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "trialsite.middleware.NoStoreMiddleware",
     # Language: Accept-Language before login, the user's choice after (so after auth).
     "trialsite.middleware.UserLocaleMiddleware",
+    "trialsite.middleware.InputGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "trialsite.middleware.SessionExpiryMiddleware",
     "crf.audit.AuditContextMiddleware",
@@ -163,6 +165,7 @@ CELERY_BEAT_SCHEDULE = {
     "fail-stuck-exports": {"task": "exports.tasks.fail_stuck_exports", "schedule": 15 * 60},
     "refresh-dlt-candidates": {"task": "adverse_events.tasks.refresh_dlt_candidates", "schedule": 60 * 60},
     "purge-idempotency-keys": {"task": "crf.tasks.purge_idempotency_keys", "schedule": 60 * 60},
+    "nightly-verify-audit": {"task": "crf.tasks.verify_audit", "schedule": crontab(hour=2, minute=30)},
 }
 
 # --- authentication and sessions -----------------------------------------------------------
@@ -250,6 +253,8 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+#: where `verify_audit` records the audit chain heads, outside the database (issue 21)
+AUDIT_HEADS_DIR = Path(env.str("AUDIT_HEADS_DIR", default="") or BASE_DIR / ".local" / "audit-heads")
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default="") or BASE_DIR / ".local" / "media")
 
 # --- REST framework -------------------------------------------------------------------------
@@ -260,8 +265,14 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "trialsite.pagination.CappedLimitOffsetPagination",
     "PAGE_SIZE": 100,
+    # JSON too deep or holding NUL characters is a 400, not a 500 (issue 21)
+    "DEFAULT_PARSER_CLASSES": [
+        "trialsite.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "TrialSite EDC API",

@@ -1,0 +1,55 @@
+"""The "procedure before consent" edit check (issue 4 item 2, `subjects.checks`) extended to every
+form (issue 21): an assessment bound to a visit, or an AE onset, dated before the subject's first
+informed consent raises the same PROC-BEFORE-CONSENT query on that date. Forms that register the
+check themselves (vital signs, demographics, performance status, lymphodepletion, infusion, cell
+collection, bridging) keep their own rule. Medical history, disease history, prior therapy and
+con-med start dates describe the time before the study and are exempt, as is the consent form;
+a form flagged as standard of care is exempt as on the forms that have the flag."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import Any
+
+from django.apps import apps
+from django.db import models
+
+from crf.checks import checks_for, edit_check
+from crf.models import CrfInstance
+from crf.registry import crf_models
+
+CODE = "PROC-BEFORE-CONSENT"
+#: forms whose dates lie before the study by nature (CLINICAL_SPEC baseline history), and consent
+EXEMPT = {"IC", "MH", "DH", "PT", "CM"}
+#: forms checked whether or not they name a visit
+ALWAYS = {"AE"}
+
+
+def _rule(code: str, field: str) -> Any:
+    def fires(form: CrfInstance) -> bool:
+        from subjects.checks import procedure_before_consent
+
+        if code not in ALWAYS and form.visit_id is None:
+            return False
+        exempt = bool(getattr(form, "standard_of_care", False))
+        return procedure_before_consent(form, on=getattr(form, field, None), exempt=exempt)
+
+    return fires
+
+
+def register() -> None:
+    """Called once from CrfConfig.ready. The apps' own checks are imported first, so a form that
+    registers the rule itself is left alone."""
+    for config in apps.get_app_configs():
+        if importlib.util.find_spec(f"{config.name}.checks") is not None:
+            importlib.import_module(f"{config.name}.checks")
+    from subjects.checks import PROCEDURE_BEFORE_CONSENT
+
+    for code, model in sorted(crf_models().items()):
+        field = model.clinical_date_field
+        if code in EXEMPT or not field or any(c.code == CODE for c in checks_for(model)):
+            continue
+        if type(model._meta.get_field(field)) is not models.DateField:
+            continue  # imputed dates of partial history dates, and datetimes, are not checked here
+        edit_check(model, code=CODE, field=field, message=PROCEDURE_BEFORE_CONSENT)(_rule(code, field))
