@@ -213,7 +213,7 @@ def subject_codes(entries: list[AuditIndex]) -> dict[int, str]:
 def shown(model_label: str, field: str, value: Any) -> Any:
     """A stored value as a person reads it on the review page (choice labels, yes/no). Kept
     here, small and alone, so the display layer can replace it."""
-    from crf.history import _display
+    from crf.history import _display, _field_of
 
     if value is None or value == MASK:
         return value
@@ -222,4 +222,10 @@ def shown(model_label: str, field: str, value: Any) -> Any:
     except LookupError:
         return value
     name = field[:-3] if field.endswith("_id") else field
-    return _display(model, name, value)
+    related: dict[tuple[str, Any], Any] = {}
+    model_field = _field_of(model, name)
+    if model_field is not None and model_field.is_relation and model_field.related_model is not None:
+        obj = model_field.related_model._default_manager.filter(pk=value).first()
+        if obj is not None:
+            related[(model_field.attname, value)] = obj
+    return _display(model, name, value, related)

@@ -300,6 +300,8 @@ SPECTACULAR_SETTINGS = {
         "CapdResponseEnum": "adverse_events.models.CAPD_RESPONSES",
         "RelationshipEnum": "adverse_events.models.Relationship",
         "RunStatusEnum": "endpoints.models.RunStatus",
+        "InstrumentEnum": "adverse_events.models.Instrument",
+        "LabUnitEnum": "labs.models.UNIT_CHOICES",
     },
 }
 

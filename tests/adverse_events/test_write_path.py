@@ -87,7 +87,10 @@ def test_crs_save_queries_do_not_grow_with_the_assessments(infused, second_infus
     at_5 = crs_save_queries(few, coordinator)
     at_120 = crs_save_queries(many, coordinator)
     assert at_5 == at_120
-    assert at_120 <= 70  # 64 measured (issue 22); before it, 206 at 15 assessments and 1,132 at 120
+    # 64 measured on the write-path branch (issue 22; before it 206 at 15 assessments and 1,132 at
+    # 120); 116 once integrated with the visit states of the schedule-driven casebook (issue 24:
+    # ~2 reads per form type of the subject, constant) and the signature hook (issue 26).
+    assert at_120 <= 120
 
 
 def test_a_fever_masked_day_is_rederived_once_and_only_it_is_written(infused, coordinator):

@@ -54,7 +54,7 @@ def test_who_may_review(trail, users_a, client, login, role, status):
 def test_the_page_filters_and_pages(trail, users_a, client, login):
     login(users_a["data_manager"])
     page = client.get("/data/audit/?subject_id=A-001&form=VS&field=systolic_bp").content.decode()
-    assert "transcription error" in page and "120 → 135" in page
+    assert "transcription error" in page and "120 mmHg → 135 mmHg" in page  # the display layer: value with unit
     assert page.count("<tr>") == 3  # header + the correction + the insert
     updates = client.get("/data/audit/?subject_id=A-001&action=update&username=coordinator_a").content.decode()
     assert "transcription error" in updates and "Record created</td>" not in updates
