@@ -29,4 +29,4 @@ def test_death_is_the_death_form_and_lost_to_follow_up_a_dated_status_change(inf
     lost = Subject.objects.get(pk=subject.pk)
     assert (lost.status, lost.status_date) == ("lost", day(90))
     page = client.get(f"/subjects/{subject.pk}/")
-    assert page.context["record_death"] is False  # lost: the lifecycle table allows no death from here
+    assert page.context["record_death"] is True  # issue 30: a subject lost to follow-up may still be found dead
