@@ -98,7 +98,7 @@ def test_dlt_monitor_and_sae_clock_in_chinese(
 
     waiting = DltCandidate.objects.get(subject=second)
     page.goto(f"{live_server.url}/safety/dlt/candidates/{waiting.pk}/")
-    page.get_by_label("决定").select_option(label="否决：不是 DLT")
+    page.get_by_label("否决：不是 DLT").check()  # radio buttons, nothing pre-selected (issue 24)
     page.locator("#id_reason").fill("高血压 3 级，第 9 天降压后恢复，与原始资料不符")
     page.get_by_role("button", name="保存").click()
     page.get_by_text("已否决").first.wait_for()

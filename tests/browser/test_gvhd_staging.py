@@ -5,6 +5,8 @@ grade. Screenshot artifacts/screenshots/gvhd-staging-zh.png (copy in docs/screen
 
 from __future__ import annotations
 
+import re
+
 from datetime import timedelta
 
 import pytest
@@ -59,7 +61,7 @@ def test_gvhd_live_stages_in_chinese_equal_the_stored_staging(
     page.locator("#live-grade").scroll_into_view_if_needed()
     screenshot(page, "gvhd-staging-zh")
     page.get_by_role("button", name="保存", exact=True).click()
-    page.wait_for_url("**/forms/GVHD/*/")
+    page.wait_for_url(re.compile(r".*/forms/GVHD/\d+/$"))  # the saved form's page, not /new/
     stored = GvhdStaging.objects.get(subject=subject)
     assert (stored.skin_stage, stored.liver_stage, stored.lower_gi_stage, stored.overall_grade) == (2, 2, 3, 3)
     context.close()
