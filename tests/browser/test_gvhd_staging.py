@@ -60,6 +60,10 @@ def test_gvhd_live_stages_in_chinese_equal_the_stored_staging(
     assert page.locator("#live-grade strong").inner_text() == "III"
     page.locator("#live-grade").scroll_into_view_if_needed()
     screenshot(page, "gvhd-staging-zh")
+    # leaving the last field sends its change (live grade, server-side draft) first: let that
+    # settle, or the panel's redraw moves the button under the pointer and the click is lost
+    page.keyboard.press("Tab")
+    page.wait_for_load_state("networkidle")
     page.get_by_role("button", name="保存", exact=True).click()
     page.wait_for_url(re.compile(r".*/forms/GVHD/\d+/$"))  # the saved form's page, not /new/
     stored = GvhdStaging.objects.get(subject=subject)
