@@ -10,7 +10,8 @@ What is checked, and why:
 - the audit trail (DESIGN §4): every pgtrigger/pghistory trigger installed, unmodified and
   enabled; the append-only triggers on every history table; the guarded ignore switch;
 - the application role as designed (trialsite/dbroles.py): not a superuser, owns no table,
-  cannot create in the schema, cannot change or truncate history;
+  cannot create in the schema or make temporary tables, cannot write history;
+- the audit hash chains intact and matching the heads recorded outside the database;
 - time: Django stores UTC and every site's time zone is a real IANA zone;
 - e-mail: the backend imports and a sender address is set (the console backend is a warning).
 """
@@ -167,14 +168,30 @@ def check_app_role() -> Check:
         cursor.execute("SELECT has_schema_privilege(%s, 'public', 'CREATE')", [role])
         if cursor.fetchone()[0]:
             problems.append(f"{role} may create in schema public")
+        cursor.execute("SELECT has_database_privilege(%s, current_database(), 'TEMPORARY')", [role])
+        if cursor.fetchone()[0]:
+            problems.append(f"{role} may create temporary tables (they could shadow event tables)")
         for table in dbroles.history_tables():
-            for privilege in ("UPDATE", "DELETE", "TRUNCATE"):
+            for privilege in ("INSERT", "UPDATE", "DELETE", "TRUNCATE"):
                 cursor.execute("SELECT has_table_privilege(%s, %s, %s)", [role, f"public.{table}", privilege])
                 if cursor.fetchone()[0]:
                     problems.append(f"{role} has {privilege} on {table}")
     if problems:
         return Check("application role", FAIL, "; ".join(problems))
-    return Check("application role", PASS, f"{role}: no superuser, owns nothing, cannot change history")
+    return Check(
+        "application role", PASS, f"{role}: no superuser, owns nothing, no temporary tables, cannot write history"
+    )
+
+
+def check_audit_chain() -> Check:
+    """Every event table's hash chain intact, and its head as last recorded outside the database
+    (trialsite/auditchain.py); read-only: the recorded heads are not advanced here."""
+    from trialsite import auditchain
+
+    result = auditchain.verify(tables=dbroles.history_tables(), record=False)
+    if not result.ok:
+        return Check("audit chain", FAIL, f"{len(result.breaks)} break(s), first: {result.first_break}")
+    return Check("audit chain", PASS, f"{result.tables} event tables, {result.links} links intact")
 
 
 def check_time() -> Check:
@@ -216,6 +233,7 @@ CHECKS: tuple[Callable[[], Check], ...] = (
     check_migrations,
     check_audit_triggers,
     check_app_role,
+    check_audit_chain,
     check_time,
     check_email,
 )

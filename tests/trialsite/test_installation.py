@@ -26,12 +26,22 @@ def _vitals_trigger() -> str:
 
 
 @pytest.mark.django_db
-def test_passes_on_the_test_database():
+def test_passes_on_the_test_database(settings, tmp_path):
+    settings.AUDIT_HEADS_DIR = str(tmp_path)  # no heads recorded yet: the chains alone are checked
     out = io.StringIO()
     call_command("check_installation", stdout=out)
     text = out.getvalue()
     assert "result: PASS" in text
-    for name in ("python", "packages", "database", "migrations", "audit triggers", "application role", "time"):
+    for name in (
+        "python",
+        "packages",
+        "database",
+        "migrations",
+        "audit triggers",
+        "application role",
+        "audit chain",
+        "time",
+    ):
         assert f"PASS  {name}:" in text
     # the suite's mail backend delivers nothing: reported, not failed
     assert "WARN  e-mail:" in text
@@ -91,10 +101,13 @@ def test_missing_append_only_trigger_fails(owner_transaction):
 def test_app_role_with_update_on_history_fails(owner_transaction):
     role = dbroles.app_role()
     with connection.cursor() as cursor:
-        cursor.execute(f"GRANT UPDATE ON labs_vitalsignsevent TO {role}")
+        cursor.execute(f"GRANT UPDATE, INSERT ON labs_vitalsignsevent TO {role}")
+        cursor.execute(f"GRANT TEMPORARY ON DATABASE {connection.settings_dict['NAME']} TO {role}")
     result = check_app_role()
     assert result.status == FAIL
     assert f"{role} has UPDATE on labs_vitalsignsevent" in result.detail
+    assert f"{role} has INSERT on labs_vitalsignsevent" in result.detail
+    assert f"{role} may create temporary tables" in result.detail
 
 
 def test_a_check_that_raises_is_a_failure_with_its_cause():
@@ -105,3 +118,16 @@ def test_a_check_that_raises_is_a_failure_with_its_cause():
     assert (result.name, result.status) == ("broken", FAIL)
     assert "RuntimeError: no route to the database" in result.detail
     assert result.status != PASS
+
+
+def test_a_history_row_changed_by_the_owner_breaks_the_chain(owner_transaction, study, settings, tmp_path):
+    settings.AUDIT_HEADS_DIR = str(tmp_path)
+    from trialsite.installation import check_audit_chain
+
+    assert check_audit_chain().status == PASS
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE study_studyevent SET title = 'rewritten' WHERE code = %s", [study.code])
+        assert cursor.rowcount >= 1
+    result = check_audit_chain()
+    assert result.status == FAIL
+    assert "study_studyevent" in result.detail
