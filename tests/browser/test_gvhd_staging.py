@@ -6,7 +6,6 @@ grade. Screenshot artifacts/screenshots/gvhd-staging-zh.png (copy in docs/screen
 from __future__ import annotations
 
 import re
-
 from datetime import timedelta
 
 import pytest
