@@ -18,6 +18,9 @@ NOT_AUDITED = {
     "crf.outboxmessage",
     "crf.taskexecution",
     "crf.importupload",  # a file between preview and confirmation, deleted once imported
+    "crf.auditchainlink",  # the hash chain over the history rows: itself the tamper evidence
+    "crf.auditchainhead",  # the chain's current head per event table
+    "crf.auditverification",  # results of verify_audit, append-only records of a check
     "crf.idempotentrequest",  # the first answer to a create, kept a day for retries; the record is audited
     "crf.formdraft",  # unsaved typing of one user, deleted on save; the saved form is audited
     "study.rederivation",
