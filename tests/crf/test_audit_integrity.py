@@ -5,7 +5,6 @@ and workers use; the owner connection is only used to grant what an attacker wou
 from __future__ import annotations
 
 import re
-
 from contextlib import contextmanager
 
 import pytest
