@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from adverse_events import grade_course
 from adverse_events.derive import collection_period
 from adverse_events.models import (
     AdverseEvent,
@@ -55,6 +56,7 @@ from clinical import icans as icans_rules
 from clinical import response as rules
 from clinical.baseline import bsa_mosteller
 from clinical.crs import crs_course, grade_crs_assessment
+from clinical.ctcae import grade_lab_value
 from clinical.dose import car_positive_cells_per_kg, check_dose
 from clinical.protocol import ProtocolChoices
 from clinical.schedule import age_in_completed_years, local_date, study_day
@@ -676,6 +678,8 @@ class _Chunk:
         ae.collection_period = collection_period(
             onset=ae.onset_date, ld_start=plan.day0 - timedelta(days=5), infusion=plan.day0
         )
+        for name, value in grade_course.derived_fields(ae).items():  # the dated grade course (issue 30)
+            setattr(ae, name, value)
         return ae
 
     def _episode_ae(self, episode: CrsEpisode | IcansEpisode, plan: Plan) -> AdverseEvent:
@@ -1037,7 +1041,7 @@ def _lab_values(panel: str, day: int, fever: bool, rng: random.Random) -> dict[s
 
 
 def _lab_row(result: LabResult) -> LabResult:
-    """Standard value, range and flag as labs.derive.derive_lab_result with the report's own
+    """Standard value, range, flag and lab-derived grade as labs.derive.derive_lab_result with the report's own
     range (the report's LLN/ULN win over the site table)."""
     entry = ANALYTES[result.analyte]
     result.standard_value = to_standard(result.value, analyte_code=entry.code, unit=result.unit)
@@ -1051,6 +1055,9 @@ def _lab_row(result: LabResult) -> LabResult:
     result.range_source = RangeSource.REPORT
     flag = reference_flag(result.standard_value, lln=result.standard_lln, uln=result.standard_uln)
     result.flag = "" if flag is None else flag.value
+    grade = grade_lab_value(entry.code, result.standard_value, lln=result.standard_lln)  # CLINICAL_SPEC §3
+    result.ctcae_term = "" if grade is None else grade.term
+    result.ctcae_grade = None if grade is None else grade.grade
     return result
 
 
