@@ -69,6 +69,14 @@ def django_db_setup(  # replaces pytest-django's: same options, plus the migrate
     _switch_user(*owner)
     if not django_db_keepdb:
         with django_db_blocker.unblock():
+            # A live-server thread or a worker subprocess may still hold a connection: end them,
+            # or the DROP of the test database fails the session ("being accessed by other users").
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            connection.close()
             teardown_databases(db_cfg, verbosity=verbosity)
 
 

@@ -490,15 +490,15 @@ def test_lost_to_follow_up_then_died_is_a_valid_audited_transition(at_status, co
     """A subject lost to follow-up and later found to have died: "lost" → "died" on or after
     the date it was lost (audited like every status change); nothing else leaves "lost"."""
     subject = at_status("follow_up")
-    services.change_status(user=coordinator, subject=subject, event=Event.LOSE_TO_FOLLOW_UP, on=date(2026, 12, 1))
+    services.change_status(user=coordinator, subject=subject, event=Event.LOSE_TO_FOLLOW_UP, on=date(2026, 11, 20))
     with pytest.raises(ValidationError):
-        services.change_status(user=coordinator, subject=subject, event=Event.DIE, on=date(2026, 11, 30))
+        services.change_status(user=coordinator, subject=subject, event=Event.DIE, on=date(2026, 11, 19))
     for event in (Event.COMPLETE, Event.WITHDRAW, Event.START_FOLLOW_UP):
         with pytest.raises(ValidationError):
             services.change_status(
-                user=coordinator, subject=subject, event=event, on=date(2027, 1, 1), reason="r", survival_follow_up=True
+                user=coordinator, subject=subject, event=event, on=date(2026, 11, 25), reason="r", survival_follow_up=True
             )
-    services.change_status(user=coordinator, subject=subject, event=Event.DIE, on=date(2027, 2, 1))
-    assert _state(subject)[:2] == ("died", date(2027, 2, 1))
+    services.change_status(user=coordinator, subject=subject, event=Event.DIE, on=date(2026, 11, 28))
+    assert _state(subject)[:2] == ("died", date(2026, 11, 28))
     trail = list(subject.events.order_by("pgh_id").values_list("status", flat=True))
     assert trail[-2:] == ["lost", "died"]
