@@ -496,7 +496,12 @@ def test_lost_to_follow_up_then_died_is_a_valid_audited_transition(at_status, co
     for event in (Event.COMPLETE, Event.WITHDRAW, Event.START_FOLLOW_UP):
         with pytest.raises(ValidationError):
             services.change_status(
-                user=coordinator, subject=subject, event=event, on=date(2026, 11, 25), reason="r", survival_follow_up=True
+                user=coordinator,
+                subject=subject,
+                event=event,
+                on=date(2026, 11, 25),
+                reason="r",
+                survival_follow_up=True,
             )
     services.change_status(user=coordinator, subject=subject, event=Event.DIE, on=date(2026, 11, 28))
     assert _state(subject)[:2] == ("died", date(2026, 11, 28))
