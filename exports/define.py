@@ -125,12 +125,20 @@ METHODS: dict[str, str] = {
     "VISITNUM": "The order of the visit in the study schedule (TV.VISITNUM).",
     "VISIT": "The name of the visit in the study schedule (TV.VISIT), upper case.",
     "AGEU": "YEARS when AGE is present.",
+    "TOX": "The CTCAE v5.0 term of the lab-derived grade (CLINICAL_SPEC §3), stored on the result.",
+    "TOXGR": "The CTCAE v5.0 grade derived from the standard result and LLN in force (CLINICAL_SPEC §3); "
+    "0 within the normal range.",
 }
 
 
 GRADES = (
     "AETOXGR holds the grade number: CTCAE v5.0, or ASTCT 2019 for the CRS and ICANS AEs (AECAT = CRS / ICANS); "
     "the scale of each record is in SUPPAE.TOXGRSCL. MedDRA: the LLT codes NCI publishes with CTCAE v5.0."
+)
+
+LB_GRADES = (
+    "LBTOX/LBTOXGR: the CTCAE v5.0 term and grade derived from the result and the reference range in force "
+    "(neutrophils, platelets, haemoglobin, lymphocytes); 0 = within the normal range for the term."
 )
 
 
@@ -423,6 +431,9 @@ def define_xml(
             if column.name == "AETOXGR":
                 item.set(f"{{{DEF}}}CommentOID", "COM.GRADES")
                 comments["COM.GRADES"] = GRADES
+            elif column.name in {"LBTOX", "LBTOXGR"}:
+                item.set(f"{{{DEF}}}CommentOID", "COM.LBGRADES")
+                comments["COM.LBGRADES"] = LB_GRADES
             meta = ig.get(column.name)
             known = [c for c in (meta.codelists if meta else ()) if c in ct.CODELISTS]
             used = {str(v) for v in values if v not in (None, "")}
@@ -433,7 +444,7 @@ def define_xml(
             elif column.name in {"AEDECOD", "AELLT", "AEBODSYS", "AESOC"}:
                 etree.SubElement(item, f"{{{ODM}}}CodeListRef", {"CodeListOID": "CL.MEDDRA"})
                 codelists["CL.MEDDRA"] = (None, set())
-            elif column.name == "AETOXGR":
+            elif column.name in {"AETOXGR", "LBTOXGR"}:
                 etree.SubElement(item, f"{{{ODM}}}CodeListRef", {"CodeListOID": "CL.CTCAE"})
                 codelists["CL.CTCAE"] = (None, set())
             _origin_element(item, kind, form)

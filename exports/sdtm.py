@@ -1225,6 +1225,22 @@ def _first_doses(data: ExportData, subjs: dict[int, Subj]) -> dict[str, date]:
     return out
 
 
+LB_TOXICITY = (
+    "LBTOX/LBTOXGR: the CTCAE v5.0 grade the system derives from the result and the reference range in force "
+    "(CLINICAL_SPEC §3 'lab-derived grades': neutrophils, platelets, haemoglobin, lymphocytes); grade 0 = within "
+    "the normal range for the term; null where no grade is derived (other analytes, or no LLN for a grade 1)."
+)
+
+
+def _lab_toxicity(lab: dict[str, Any]) -> dict[str, str | None]:
+    """LBTOX/LBTOXGR from the grade stored on the result (labs.derive, CLINICAL_SPEC §3); the
+    number alone in LBTOXGR, as SDTMIG 3.4 asks ("2", not "Grade 2")."""
+    grade = lab.get("ctcae_grade")
+    if grade is None:
+        return {"LBTOX": None, "LBTOXGR": None}
+    return {"LBTOX": lab["ctcae_term"] or None, "LBTOXGR": str(grade)}
+
+
 @register("LB", standard=SDTMIG, order=60)
 def build_lb(ctx: BuildContext) -> list[Dataset]:
     data: ExportData = ctx.data
@@ -1250,6 +1266,7 @@ def build_lb(ctx: BuildContext) -> list[Dataset]:
                 "LBSTNRLO": _num(lab["standard_lln"]),
                 "LBSTNRHI": _num(lab["standard_uln"]),
                 "LBNRIND": NRIND.get(lab["flag"]),
+                **_lab_toxicity(lab),
                 "VISITNUM": data.visits.get(lab["visit_id"], {}).get("num"),
                 "VISIT": data.visits.get(lab["visit_id"], {}).get("name"),
                 "LBDTC": iso(lab["collected_on"]),
@@ -1283,6 +1300,8 @@ def build_lb(ctx: BuildContext) -> list[Dataset]:
             "LBSTNRHI",
             "LBNRIND",
             "LBLOBXFL",
+            "LBTOX",
+            "LBTOXGR",
             "VISITNUM",
             "VISIT",
             "EPOCH",
@@ -1295,6 +1314,7 @@ def build_lb(ctx: BuildContext) -> list[Dataset]:
             "LBSTRESN/LBSTRESU: the value converted to the study's standard unit (clinical.units); "
             "LBNRIND from the reference range of the report or, without one, the site's table.",
             "LBLOBXFL: the last result per test dated on or before the first dose (RFXSTDTC, date only).",
+            LB_TOXICITY,
             FINDINGS_DAY0,
         ],
     )

@@ -119,6 +119,11 @@ def test_define_xml_validates_and_resolves(world):
         e.get("Dictionary"): e.get("Version") for e in mdv.iterfind("odm:CodeList/odm:ExternalCodeList", NS)
     }
     assert dictionaries == {"MedDRA": "LLT codes published with CTCAE v5.0", "CTCAE": "5.0"}
+    # the lab-derived grade (CLINICAL_SPEC §3) is derived, on the CTCAE dictionary, with its comment
+    tox = item["IT.LB.LBTOXGR"]
+    assert tox.find("odm:CodeListRef", NS).get("CodeListOID") == "CL.CTCAE"
+    assert tox.find("def:Origin", NS).get("Type") == "Derived"
+    assert tox.get(f"{{{NS['def']}}}CommentOID") == "COM.LBGRADES"
     # value-level metadata per LB and VS test
     where = [w.findtext("odm:RangeCheck/odm:CheckValue", namespaces=NS) for w in mdv.iterfind("def:WhereClauseDef", NS)]
     assert {"NEUT", "PLAT", "TEMP", "SYSBP"} <= set(where)

@@ -120,6 +120,11 @@ def test_an_export_of_the_small_study(world, django_assert_max_num_queries):
     assert supp(export, "EX", "trial7-01-A-002", 3)["PRODSTAT"] == "THAWED"
     assert supp(export, "EX", "trial7-01-A-002", 3)["EXSTDY0"] == "0"
 
+    # CLINICAL_SPEC §3 lab-derived grades in LBTOX/LBTOXGR: ANC 0.4 → 4, platelets 45 → 3
+    lb = {r["LBTESTCD"]: r for r in rows_by(export, "LB")}
+    assert (lb["NEUT"]["LBTOX"], lb["NEUT"]["LBTOXGR"]) == ("Neutrophil count decreased", "4")
+    assert (lb["PLAT"]["LBTOX"], lb["PLAT"]["LBTOXGR"]) == ("Platelet count decreased", "3")
+
     cm = rows_by(export, "CM")[0]
     assert (cm["CMTRT"], cm["CMINDC"]) == ("paracetamol", None)  # Chinese text left out, not garbled
     ds = [(r["DSDECOD"], r["DSCAT"]) for r in rows_by(export, "DS") if r["USUBJID"] == "trial7-01-A-002"]
