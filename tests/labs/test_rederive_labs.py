@@ -71,3 +71,38 @@ def test_a_locked_result_that_would_change_refuses_the_range_change(users_a, sub
     row.refresh_from_db()
     assert (row.flag, row.version) == ("N", 1)
     assert ReferenceRange.objects.get(pk=plt_range.pk).lln == D("100")
+
+
+def test_a_rederived_result_breaks_the_signature_that_covers_it(users_a, subject_a, site_a, rf):
+    """DESIGN §4 / issue 26: a signature breaks on any change of covered content, whatever the
+    write path; here the change is a re-derivation (crf.rederive) after a reference-range change,
+    and the result's own audit row names the signature it broke."""
+    from datamanagement import signatures
+    from labs.models import LabResultEvent
+    from tests.conftest import PASSWORD
+
+    coordinator, investigator = users_a["coordinator"], users_a["investigator"]
+    plt_range = ReferenceRange.objects.create(site=site_a, analyte="PLT", unit="10^9/L", lln=D("100"), uln=D("300"))
+    row = result(coordinator, subject_a, analyte="PLT", value=D("120"))
+    request = rf.post("/")
+    request.session = {}
+    signed = signatures.sign(
+        request=request,
+        user=investigator,
+        subject=subject_a,
+        scope="form",
+        form=row,
+        meaning="reviewed",
+        username=investigator.username,
+        password=PASSWORD,
+    )
+    assert signatures.verify(signed).matches is True
+    plt_range.lln = D("125")
+    record_reference_range(user=coordinator, reference_range=plt_range, reason="new analyser")
+    row.refresh_from_db()
+    signed.refresh_from_db()
+    assert (row.flag, row.version) == ("L", 2)
+    assert signed.broken_at is not None
+    assert signatures.verify(signed).matches is False
+    event = LabResultEvent.objects.filter(pgh_obj_id=row.pk).order_by("-pgh_id").first()
+    assert event.pgh_context["broken_signatures"] == [signed.pk]
