@@ -17,6 +17,7 @@ import hashlib
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -131,10 +132,18 @@ def read_csv(raw: bytes, *, file_name: str, encoding: str = "") -> CsvFile:
     )
 
 
+def formula_safe(value: Any) -> Any:
+    """The one rule for every file a spreadsheet may open (OWASP "CSV injection"): text starting
+    with =, +, -, @, tab or CR gets a leading `'`; any other value is returned as it is, so a
+    number written to XLSX stays a number."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 def neutralised(value: object) -> str:
     """A cell as we write it: text a spreadsheet would evaluate gets a leading `'`."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+    return formula_safe("" if value is None else str(value))
 
 
 def write_csv(rows: Iterable[Iterable[object]]) -> bytes:

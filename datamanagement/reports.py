@@ -35,6 +35,7 @@ from django.utils.translation import gettext_lazy
 from openpyxl import Workbook
 
 from crf import display
+from crf.csvfiles import formula_safe
 from crf.models import Query, QueryStatus
 from crf.registry import crf_models
 from study import access
@@ -381,15 +382,9 @@ def as_csv(sections: list[Section]) -> str:
         writer.writerow([f"# {section.title}"])
         writer.writerow([label for _key, label in section.columns])
         for row in section.rows:
-            writer.writerow([_safe(row.get(key, "")) for key, _label in section.columns])
+            writer.writerow([formula_safe(row.get(key, "")) for key, _label in section.columns])
         writer.writerow([])
     return out.getvalue()
-
-
-def _safe(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
 
 
 def as_xlsx(sections: list[Section], *, title: str, generated: datetime) -> bytes:
@@ -400,7 +395,7 @@ def as_xlsx(sections: list[Section], *, title: str, generated: datetime) -> byte
         sheet.append([section.title])
         sheet.append([label for _key, label in section.columns])
         for row in section.rows[:EXCEL_MAX_ROWS]:
-            sheet.append([_safe(row.get(key, "")) for key, _label in section.columns])
+            sheet.append([formula_safe(row.get(key, "")) for key, _label in section.columns])
     book.properties.title = title
     book.properties.created = generated.replace(tzinfo=None)
     out = io.BytesIO()

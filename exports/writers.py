@@ -21,7 +21,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from crf.csvfiles import FORMULA_PREFIXES
+from crf.csvfiles import formula_safe
 from exports.datasets import Dataset
 from exports.findings import ERROR, Finding
 
@@ -160,9 +160,7 @@ def csv_value(value: Any) -> str:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, str):
-        if value.startswith(FORMULA_PREFIXES) and not NUMBER.match(value):
-            return "'" + value
-        return value
+        return value if NUMBER.match(value) else formula_safe(value)
     return str(value)
 
 
