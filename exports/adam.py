@@ -16,7 +16,7 @@ relative day (no day 0: day 1 = TRTSDT), the Day-0 clock is in ASTDY0 / ADY0.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -575,6 +575,37 @@ def _describe(
     return {"CNSR": 1, "EVNTDESC": "CENSORED", "CNSDTDSC": why}
 
 
+#: time to relapse with non-relapse death competing (CLINICAL_SPEC §5.3, §8): primary and HSCT sensitivity
+CIR_PARAMS = {
+    "TTREL": ("Time to Relapse, Non-Relapse Death Competing (days)", 9),
+    "TTRELHS": ("Time to Relapse, Non-Relapse Death Competing {sensitivity}", 10),
+}
+#: EVNTTYPN of a TTREL record: the cause of clinical.survival.RelapseOutcome
+CIR_EVENT_TEXT = {1: "RELAPSE OR PROGRESSION", 2: "DEATH WITHOUT RELAPSE (COMPETING EVENT)"}
+CIR_NOTE = (
+    "TTREL/TTRELHS: time from infusion to the first of relapse or death without relapse (5.3). A competing "
+    "death is an event, not a censoring: CNSR = 0 for both kinds of first event and 1 for censoring, and "
+    "EVNTTYPN says which (0 censored, 1 relapse, 2 death without relapse, as R's multi-state Surv status). "
+    "The Aalen-Johansen estimate on AVAL and EVNTTYPN reproduces the run's cumulative incidence of relapse; "
+    "Kaplan-Meier on CNSR alone estimates relapse-free survival from infusion, not the incidence of relapse."
+)
+
+
+def _competing_record(obs: Any, origin: date, cutoff: date, censor_why: str) -> dict[str, Any]:
+    """One TTREL record from the engine's competing-risk observation (days from infusion)."""
+    days = int(obs.time)
+    cause = int(obs.cause)
+    return {
+        "STARTDT": origin,
+        "ADT": origin + timedelta(days=days),
+        "AVAL": float(days),
+        "CNSR": 0 if cause else 1,
+        "EVNTTYPN": float(cause),
+        "EVNTDESC": CIR_EVENT_TEXT.get(cause, "CENSORED"),
+        "CNSDTDSC": None if cause else censor_why,
+    }
+
+
 @register("ADTTE", standard=ADAMIG, requires=("ADSL",), order=130)
 def build_adtte(ctx: BuildContext) -> list[Dataset]:
     """OS, EFS, RFS and DOR of every infused subject exactly as the endpoint engine derives them
@@ -624,6 +655,28 @@ def build_adtte(ctx: BuildContext) -> list[Dataset]:
                     **_describe(code.removesuffix("HS"), record, ends.course, cut.cutoff, censor_hsct),
                 }
             )
+        for code, (param, number) in CIR_PARAMS.items():
+            sensitive = code.endswith("HS")
+            obs = (ends.sensitivity if sensitive else ends.records).competing
+            os_record = (ends.sensitivity if sensitive else ends.records).os
+            why = _describe("OS", os_record, ends.course, cut.cutoff, not hsct_censored if sensitive else hsct_censored)
+            rows.append(
+                _ident(data, subj)
+                | {
+                    "AGE": sl["AGE"],
+                    "SEX": sl["SEX"],
+                    "RACE": sl["RACE"],
+                    "TRTSDT": sl["TRTSDT"],
+                    "TRTEDT": sl["TRTEDT"],
+                    "TRTP": sl["TRT01P"],
+                    "TRTA": sl["TRT01A"],
+                    "SAFFL": sl["SAFFL"],
+                    "PARAMCD": code,
+                    "PARAM": param.format(sensitivity=sensitivity),
+                    "PARAMN": float(number),
+                    **_competing_record(obs, os_record.origin, cut.cutoff, why["CNSDTDSC"] or "LAST DATE KNOWN ALIVE"),
+                }
+            )
     rows.sort(key=lambda r: (r["USUBJID"], r["PARAMN"]))
     for row in rows:
         row["CNSR"] = float(row["CNSR"])
@@ -655,12 +708,14 @@ def build_adtte(ctx: BuildContext) -> list[Dataset]:
                 "STARTDT",
                 "ADT",
                 "CNSR",
+                "EVNTTYPN",
                 "EVNTDESC",
                 "CNSDTDSC",
             ],
             rows=rows,
             keys=("USUBJID", "PARAMCD"),
-            types={"STARTDT": "Date", "ADT": "Date", "TRTSDT": "Date", "TRTEDT": "Date"},
+            types={"STARTDT": "Date", "ADT": "Date", "TRTSDT": "Date", "TRTEDT": "Date", "EVNTTYPN": "Num"},
+            labels={"EVNTTYPN": "Event Type (N)"},
             notes=[
                 "Structure: BDS, subclass TIME-TO-EVENT. Derived by endpoints.courses.subject_endpoints, the "
                 "function the endpoint tables use: Kaplan-Meier (clinical.survival) on AVAL and CNSR reproduces "
@@ -672,6 +727,7 @@ def build_adtte(ctx: BuildContext) -> list[Dataset]:
                 "Consolidative HSCT is not a censoring in the primary analysis (5.3) unless the study's settings "
                 "say otherwise (then CNSDTDSC = CONSOLIDATIVE HSCT). OSHS, EFSHS, RFSHS, DORHS: the 5.3 "
                 "sensitivity analysis, HSCT handled the other way round (by default censored at the first HSCT).",
+                CIR_NOTE,
             ],
         )
     ]

@@ -34,7 +34,7 @@ def test_rs_and_adam_of_the_small_study(world, django_assert_max_num_queries):
     with django_assert_max_num_queries(90):  # each form once, then the engine's cut once
         export = services.compute_export(export_id=export.pk)
     assert export.status == ExportStatus.SUCCEEDED, export.error
-    assert {name: export.row_counts[name] for name in NEW} == {"RS": 4, "ADSL": 4, "ADAE": 8, "ADTTE": 8, "ADRS": 4}
+    assert {name: export.row_counts[name] for name in NEW} == {"RS": 4, "ADSL": 4, "ADAE": 8, "ADTTE": 12, "ADRS": 4}
 
     errors = sorted((f["dataset"], f["variable"], f["row"]) for f in export.conformance if f["severity"] == "error")
     # A-003 (enrolled, never infused) and the screen failure have no demographics form
@@ -87,8 +87,10 @@ def test_rs_and_adam_of_the_small_study(world, django_assert_max_num_queries):
     assert adtte == [
         ("A-001", "OS", "2026-03-20", "2026-03-21", 1, 1, "CENSORED", "LAST DATE KNOWN ALIVE"),
         ("A-001", "EFS", "2026-03-20", "2026-03-20", 0, 0, "NO CR OR CRI AT DAY 28", None),
+        ("A-001", "TTREL", "2026-03-20", "2026-03-21", 1, 1, "CENSORED", "LAST DATE KNOWN ALIVE"),
         ("A-002", "OS", "2026-03-20", "2026-04-09", 20, 0, "DEATH", None),  # 9 April - 20 March, no +1
         ("A-002", "EFS", "2026-03-20", "2026-03-20", 0, 0, "NO CR OR CRI AT DAY 28", None),
+        ("A-002", "TTREL", "2026-03-20", "2026-04-09", 20, 0, "DEATH WITHOUT RELAPSE (COMPETING EVENT)", None),
     ]
     # the sensitivity analysis (censored at HSCT): no HSCT in this study, so the same records
     sensitivity = [(r["SUBJID"], r["PARAMCD"], r["AVAL"], r["CNSR"], r["PARAM"]) for r in rows_by(export, "ADTTE")]

@@ -58,7 +58,7 @@ ONLY_OURS = {
         "SUBJID",
         "TOXGRSCL",
     },
-    "ADTTE": {"ASEQ", "CNSDTDSC", "PARAMN", "SUBJID"},
+    "ADTTE": {"ASEQ", "CNSDTDSC", "EVNTTYPN", "PARAMN", "SUBJID"},
 }
 ONLY_PILOT = {
     "ADSL": {
