@@ -332,7 +332,7 @@ def build_adsl(ctx: BuildContext) -> list[Dataset]:
                 "ENRLFL": _flag(pk in pop.enrolled),
                 "SAFFL": _flag(pk in pop.infused),
                 "DLTEVLFL": _flag(evaluable is not None and evaluable.status is dlt_rules.Evaluability.EVALUABLE),
-                "ARM": row.get("ARM") or unassigned,
+                "ARM": row.get("ARM") or None,  # DM.ARM exactly: null with DM.ARMNRS (rule ADSL-ARM)
                 "ACTARM": row.get("ACTARM"),
                 "TRT01P": level or unassigned,
                 "TRT01A": level if pk in pop.infused and level else None,
@@ -378,8 +378,9 @@ def build_adsl(ctx: BuildContext) -> list[Dataset]:
                 "target, DOSE01A the first infusion's CAR+ cells/kg, both in 10^6 CAR+ cells/kg.",
                 "TRTSDT: first CAR-T infusion (day 0); LDSDT: first lymphodepletion dose; LSTALVDT as the "
                 "engine derives it (CLINICAL_SPEC 6), empty after a death.",
-                "ARM and TRT01P of a subject without a dose level: the reason DM gives in ARMNRS (SCREEN "
-                "FAILURE, NOT ASSIGNED); ADaMIG 1.3 requires both.",
+                "ARM is DM.ARM exactly (ADaMIG 1.3: source DM.ARM), so it is null for a subject without a dose "
+                "level, as in DM (SDTMIG 3.4: DM.ARMNRS says why); TRT01P of such a subject holds that reason "
+                "(SCREEN FAILURE, NOT ASSIGNED), ADaMIG 1.3 requiring a planned treatment.",
                 "RACE: not collected by the case report form; NOT REPORTED (ADaMIG 1.3 requires the variable).",
                 "Baseline disease from the disease history form and the last marrow assessment before "
                 "lymphodepletion (BMBLBL); PRODSRC (AUTOLOGOUS / DONOR: donor type) and PRODSTAT (FRESH / "

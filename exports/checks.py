@@ -129,6 +129,10 @@ def _check_adam(dataset: Dataset, add, out: list[Finding]) -> list[Finding]:  # 
         values = dataset.values(column.name)
         if meta.core == "Req":
             empty = [i for i, v in enumerate(values, start=1) if v is None or v == ""]
+            if (dataset.name, column.name) in NULL_AS_SOURCE:
+                if empty:
+                    add(NOTE, "null-as-source", f"{len(empty)} rows null as their SDTM source (ADSL-ARM)", column.name)
+                empty = []
             for row in empty[:MAX_ROWS_PER_CHECK]:
                 add(ERROR, "required-empty", "required variable has no value", column.name, row)
             if len(empty) > MAX_ROWS_PER_CHECK:
@@ -203,7 +207,11 @@ RULES = {
     "FB0920": "A SUPP-- QNAM has one QLABEL",
     "FB2201": "EPOCH is present in the subject-level events, interventions and findings datasets",
     "TA-ARMCD": "Every DM.ARMCD and ACTARMCD is an arm of TA",
+    "ADSL-ARM": "ADSL.ARM is identical to DM.ARM for every subject (ADaMIG 1.3: source DM.ARM); it is null "
+    "exactly where DM.ARM is null (SDTMIG 3.4: ARMNRS gives the reason, e.g. SCREEN FAILURE)",
 }
+#: ADaM required variables that may be null where their SDTM source is null (checked by ADSL-ARM)
+NULL_AS_SOURCE = {("ADSL", "ARM")}
 
 
 def cross_checks(datasets: Iterable[Dataset]) -> list[Finding]:
@@ -244,6 +252,21 @@ def cross_checks(datasets: Iterable[Dataset]) -> list[Finding]:
                 out.append(
                     Finding(
                         ERROR, "FB0609", "DM", f"{row['USUBJID']} died: no fatal AE and no DD record", "DTHFL", number
+                    )
+                )
+    adsl = by_name.get("ADSL")
+    if dm is not None and adsl is not None:
+        dm_arm = {r["USUBJID"]: r.get("ARM") or None for r in dm.rows}
+        for number, row in enumerate(adsl.rows, start=1):
+            if row["USUBJID"] in dm_arm and (row.get("ARM") or None) != dm_arm[row["USUBJID"]]:
+                out.append(
+                    Finding(
+                        ERROR,
+                        "ADSL-ARM",
+                        "ADSL",
+                        f"{row['USUBJID']}: ARM {row.get('ARM')!r}, DM.ARM {dm_arm[row['USUBJID']]!r}",
+                        "ARM",
+                        number,
                     )
                 )
     if dm is not None and ta is not None:

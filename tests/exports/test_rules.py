@@ -112,6 +112,41 @@ def test_ta_armcd_every_dm_arm_is_a_trial_arm():
     assert found([subject, ta], "TA-ARMCD") == [("error", "DM", "DL2 is not an arm of TA")]
 
 
+def test_adsl_arm_is_dm_arm_null_for_a_screen_failure():
+    from exports.metadata import ADAMIG, ADSL
+
+    def datasets(failed_arm):
+        dm_rows = [
+            {"USUBJID": "S-1", "ARM": "CD7 CAR-T DL1", "ARMNRS": None},
+            {"USUBJID": "S-2", "ARM": None, "ARMNRS": "SCREEN FAILURE"},
+        ]
+        dm_set = make_dataset(
+            "DM",
+            standard=SDTMIG,
+            ig_dataset="DM",
+            variables=["STUDYID", "DOMAIN", "USUBJID", "ARM", "ARMNRS"],
+            rows=[S | {"DOMAIN": "DM"} | r for r in dm_rows],
+            keys=("USUBJID",),
+        )
+        adsl = make_dataset(
+            "ADSL",
+            standard=ADAMIG,
+            ig_dataset=ADSL,
+            variables=["STUDYID", "USUBJID", "ARM"],
+            rows=[S | {"USUBJID": "S-1", "ARM": "CD7 CAR-T DL1"}, S | {"USUBJID": "S-2", "ARM": failed_arm}],
+            keys=("USUBJID",),
+        )
+        return dm_set, adsl
+
+    dm_set, adsl = datasets("SCREEN FAILURE")  # what ADSL said before: not DM's
+    assert found([dm_set, adsl], "ADSL-ARM") == [("error", "ADSL", "S-2: ARM 'SCREEN FAILURE', DM.ARM None")]
+    dm_set, adsl = datasets(None)
+    assert found([dm_set, adsl], "ADSL-ARM") == []
+    # null as its source: a note, not a required-empty error
+    per_dataset = [(f.severity, f.check) for f in checks.check_dataset(adsl) if f.variable == "ARM"]
+    assert per_dataset == [("note", "null-as-source")]
+
+
 def test_the_small_studys_deaths_supp_and_empty_datasets_read_back(world):
     populate_for_export(world)
     export = services.request_export(
