@@ -488,6 +488,27 @@ def build_sv(ctx: BuildContext) -> list[Dataset]:
                 "SVENDY": sdtm_day(visit["date"], subj.ref),
             }
         )
+    for (subject_id, on), (number, name) in data.unscheduled().items():
+        if subject_id not in subjs:
+            continue
+        subj = subjs[subject_id]
+        rows.append(
+            {
+                "STUDYID": data.study_code,
+                "DOMAIN": "SV",
+                "USUBJID": subj.usubjid,
+                "VISITNUM": number,
+                "VISIT": name,
+                "SVPRESP": None,
+                "SVOCCUR": "Y",
+                "VISITDY": None,
+                "SVSTDTC": iso(on),
+                "SVENDTC": iso(on),
+                "SVSTDY": sdtm_day(on, subj.ref),
+                "SVENDY": sdtm_day(on, subj.ref),
+                "SVUPDES": "Unscheduled laboratory or vital signs assessment",
+            }
+        )
     rows.sort(key=lambda r: (r["USUBJID"], r["VISITNUM"]))
     return [
         make_dataset(
@@ -507,12 +528,15 @@ def build_sv(ctx: BuildContext) -> list[Dataset]:
                 "SVENDTC",
                 "SVSTDY",
                 "SVENDY",
+                "SVUPDES",
             ],
             rows=rows,
             keys=("USUBJID", "VISITNUM"),
             notes=[
                 "The scheduled visits that took place on or before the cut-off (visit date entered); a one-day "
                 "visit: SVENDTC = SVSTDTC.",
+                "Unscheduled visits: each date with LB or VS records at no scheduled visit, VISITNUM after the last "
+                "scheduled visit that took place on or before it (3.01, 3.02, ...), SVPRESP null, SVUPDES says why.",
                 DAY_CONVENTION,
             ],
         )

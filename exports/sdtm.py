@@ -83,6 +83,42 @@ class ExportData:
     schedule: list[dict[str, Any]] = field(default_factory=list)
     #: each subject's trial elements (exports.design.subject_elements), derived once: SE and EPOCH
     _elements: Any = None
+    #: (subject id, date) → (VISITNUM, VISIT) of the unscheduled visits, derived once (`unscheduled`)
+    _unscheduled: Any = None
+
+    def unscheduled(self) -> dict[tuple[int, date], tuple[float, str]]:
+        """The unscheduled visits: each date on which a subject has LB or VS records at no
+        scheduled visit. SDTMIG 3.4 §4.4.5: VISITNUM is populated for them too, numbered after
+        the last scheduled visit that took place on or before that date (3 → 3.01, 3.02, …; 0.01
+        before the first), VISIT "UNSCHEDULED 3.01"; SV lists them with SVPRESP null."""
+        if self._unscheduled is None:
+            scheduled: dict[int, list[tuple[date, int]]] = defaultdict(list)
+            for visit in self.visits.values():
+                if visit["date"] is not None:
+                    scheduled[visit["subject_id"]].append((visit["date"], visit["num"]))
+            dates: dict[int, set[date]] = defaultdict(set)
+            for form, field_name in (("labs", "collected_on"), ("vitals", "assessment_date")):
+                for row in self.forms.get(form, []):
+                    if row["visit_id"] not in self.visits and row[field_name] is not None:
+                        dates[row["subject_id"]].add(row[field_name])
+            found: dict[tuple[int, date], tuple[float, str]] = {}
+            for subject_id, days in dates.items():
+                done = sorted(scheduled.get(subject_id, []))
+                count: Counter[int] = Counter()
+                for on in sorted(days):
+                    before = max((num for when, num in done if when <= on), default=0)
+                    count[before] += 1
+                    number = round(before + count[before] / 100, 2)
+                    found[(subject_id, on)] = (number, f"UNSCHEDULED {number:.2f}")
+            self._unscheduled = found
+        return self._unscheduled
+
+    def visit_of(self, row: dict[str, Any], on: date) -> tuple[float | int | None, str | None]:
+        """(VISITNUM, VISIT) of a findings record: its scheduled visit, else its unscheduled one."""
+        visit = self.visits.get(row["visit_id"])
+        if visit is not None:
+            return visit["num"], visit["name"]
+        return self.unscheduled().get((row["subject_id"], on), (None, None))
 
     def cut(self) -> Any:
         """The endpoint engine's inputs for this export (endpoints.services.load_cut at the same
@@ -1267,8 +1303,7 @@ def build_lb(ctx: BuildContext) -> list[Dataset]:
                 "LBSTNRHI": _num(lab["standard_uln"]),
                 "LBNRIND": NRIND.get(lab["flag"]),
                 **_lab_toxicity(lab),
-                "VISITNUM": data.visits.get(lab["visit_id"], {}).get("num"),
-                "VISIT": data.visits.get(lab["visit_id"], {}).get("name"),
+                **dict(zip(("VISITNUM", "VISIT"), data.visit_of(lab, lab["collected_on"]), strict=True)),
                 "LBDTC": iso(lab["collected_on"]),
                 "LBDY": sdtm_day(lab["collected_on"], subj.ref),
                 "_date": lab["collected_on"],
@@ -1353,8 +1388,7 @@ def build_vs(ctx: BuildContext) -> list[Dataset]:
                     "VSSTRESC": _plain(value),
                     "VSSTRESN": _num(value),
                     "VSSTRESU": unit,
-                    "VISITNUM": data.visits.get(vs["visit_id"], {}).get("num"),
-                    "VISIT": data.visits.get(vs["visit_id"], {}).get("name"),
+                    **dict(zip(("VISITNUM", "VISIT"), data.visit_of(vs, vs["assessment_date"]), strict=True)),
                     "VSDTC": iso(vs["assessment_date"]),
                     "VSDY": sdtm_day(vs["assessment_date"], subj.ref),
                     "_date": vs["assessment_date"],

@@ -96,7 +96,53 @@ def test_trial_design_and_epochs_read_back_from_the_xpt(world):
     assert {r["EPOCH"] for r in xpt_rows(export, "EX")} == {"TREATMENT"}
     assert {r["EPOCH"] for r in xpt_rows(export, "LB")} == {"TREATMENT"}  # day -1, after the first LD dose
     assert [r["EPOCH"] for r in xpt_rows(export, "CM")] == ["TREATMENT"]
+    # LB and VS at no scheduled visit: an unscheduled VISITNUM after the last visit held (SDTMIG 3.4)
+    lb_visits = {(r["USUBJID"][-5:], r["LBDTC"], r["VISITNUM"], r["VISIT"]) for r in xpt_rows(export, "LB")}
+    vs_visits = {(r["USUBJID"][-5:], r["VSDTC"], r["VISITNUM"], r["VISIT"]) for r in xpt_rows(export, "VS")}
+    sv = [(r["USUBJID"][-5:], r["VISITNUM"], r["VISIT"], r["SVPRESP"], r["SVSTDTC"]) for r in xpt_rows(export, "SV")]
+    assert lb_visits == vs_visits == {("A-001", "2026-03-19", 0.01, "UNSCHEDULED 0.01")}  # no visit held before
+    assert sv == [("A-001", 0.01, "UNSCHEDULED 0.01", None, "2026-03-19")]
     # no EPOCH where SDTMIG does not put it
     for name in ("DM", "TS", "TE", "TI", "SUPPAE"):
         if ExportFile.objects.filter(export=export, name=f"{name.lower()}.xpt").exists():
             assert "EPOCH" not in xpt_rows(export, name)[0], name
+
+
+def test_unscheduled_visits_are_numbered_after_the_last_visit_held():
+    """SDTMIG 3.4: an unscheduled visit's VISITNUM follows the last scheduled visit on or before
+    its date (1 → 1.01, 1.02; 3 → 3.01; before any visit 0.01); a record at a visit keeps it."""
+    from datetime import date
+
+    from exports.sdtm import ExportData
+
+    d = date
+    visits = {
+        10: {"num": 1, "name": "SCREENING", "subject_id": 7, "definition_id": 1, "date": d(2026, 3, 1)},
+        11: {"num": 3, "name": "DAY 7", "subject_id": 7, "definition_id": 3, "date": d(2026, 3, 27)},
+        12: {"num": 4, "name": "DAY 14", "subject_id": 7, "definition_id": 4, "date": None},  # not held
+    }
+    labs = [
+        {"subject_id": 7, "visit_id": None, "collected_on": on}
+        for on in (d(2026, 2, 27), d(2026, 3, 5), d(2026, 3, 9), d(2026, 3, 5), d(2026, 4, 20))
+    ]
+    vitals = [
+        {"subject_id": 7, "visit_id": None, "assessment_date": d(2026, 3, 9)},
+        {"subject_id": 7, "visit_id": 11, "assessment_date": d(2026, 3, 28)},
+    ]
+    data = ExportData(
+        study_code="S",
+        cutoff=d(2026, 6, 1),
+        sites={},
+        subjects=[],
+        visits=visits,
+        arms={},
+        forms={"labs": labs, "vitals": vitals},
+    )
+    assert data.unscheduled() == {
+        (7, d(2026, 2, 27)): (0.01, "UNSCHEDULED 0.01"),
+        (7, d(2026, 3, 5)): (1.01, "UNSCHEDULED 1.01"),
+        (7, d(2026, 3, 9)): (1.02, "UNSCHEDULED 1.02"),
+        (7, d(2026, 4, 20)): (3.01, "UNSCHEDULED 3.01"),
+    }
+    assert data.visit_of(vitals[1], d(2026, 3, 28)) == (3, "DAY 7")
+    assert data.visit_of(vitals[0], d(2026, 3, 9)) == (1.02, "UNSCHEDULED 1.02")
