@@ -877,3 +877,148 @@ def build_adrs(ctx: BuildContext) -> list[Dataset]:
             ],
         )
     ]
+
+
+# --- ADLB -----------------------------------------------------------------------------------------
+
+ADLB_LABELS = {"ADY0": "Analysis Day (Day-0 Clock)", "ANL01FL": "Worst Post-Baseline Grade Low Flag"}
+
+
+def _grade_number(text: str | None) -> float | None:
+    return None if text in (None, "") else float(str(text))
+
+
+@register("ADLB", standard=ADAMIG, requires=("LB", "ADSL"), order=125)
+def build_adlb(ctx: BuildContext) -> list[Dataset]:
+    """One record per numeric LB result of an ADSL subject (BDS): AVAL the standard-unit result,
+    ABLFL the SDTM baseline (LBLOBXFL: the last result on or before the first dose), BASE/CHG/PCHG
+    from it, the lab-derived CTCAE grade of CLINICAL_SPEC §3 as a low-direction grade
+    (ATOXGRL/ATOXGRLN: every graded term is a decrease) with its baseline grade, and ANL01FL on the
+    first record of each subject's worst post-infusion grade per parameter (the cytopenia tables)."""
+    adsl = {row["USUBJID"]: row for row in ctx.built["ADSL"].rows}
+    lb = [r for r in ctx.built["LB"].rows if r["USUBJID"] in adsl and r.get("LBSTRESN") is not None]
+    params = sorted({(r["LBTESTCD"], r["LBTEST"], r.get("LBSTRESU") or "") for r in lb})
+    numbers = {code: float(n) for n, (code, _test, _unit) in enumerate(params, start=1)}
+    names = {code: f"{test} ({unit})" if unit else test for code, test, unit in params}
+    baseline: dict[tuple[str, str], dict[str, Any]] = {
+        (r["USUBJID"], r["LBTESTCD"]): r for r in lb if r.get("LBLOBXFL") == "Y"
+    }
+    rows: list[dict[str, Any]] = []
+    for r in lb:
+        sl = adsl[r["USUBJID"]]
+        on = _to_date(r["LBDTC"])
+        ref = sl["TRTSDT"]
+        base = baseline.get((r["USUBJID"], r["LBTESTCD"]))
+        is_base = r.get("LBLOBXFL") == "Y"
+        after_base = base is not None and not is_base and on is not None and on > _to_date(base["LBDTC"])
+        aval = float(r["LBSTRESN"])
+        base_value = None if base is None else float(base["LBSTRESN"])
+        grade = r.get("LBTOXGR") or None
+        rows.append(
+            {
+                "STUDYID": r["STUDYID"],
+                "USUBJID": r["USUBJID"],
+                "SUBJID": sl["SUBJID"],
+                "SITEID": sl["SITEID"],
+                "TRTP": sl["TRT01P"],
+                "TRTA": sl["TRT01A"],
+                "SAFFL": sl["SAFFL"],
+                "TRTSDT": ref,
+                "PARAMCD": r["LBTESTCD"],
+                "PARAM": names[r["LBTESTCD"]],
+                "PARAMN": numbers[r["LBTESTCD"]],
+                "AVAL": aval,
+                "BASE": base_value,
+                "CHG": None if not after_base or base_value is None else round(aval - base_value, 6),
+                "PCHG": (
+                    round((aval - base_value) / base_value * 100, 4)
+                    if after_base and base_value not in (None, 0.0)
+                    else None
+                ),
+                "ANRIND": r.get("LBNRIND"),
+                "BNRIND": None if base is None else base.get("LBNRIND"),
+                "ATOXGRL": grade,
+                "ATOXGRLN": _grade_number(grade),
+                "BTOXGRL": None if base is None else base.get("LBTOXGR") or None,
+                "BTOXGRLN": None if base is None else _grade_number(base.get("LBTOXGR")),
+                "ADT": on,
+                "ADY": sdtm_day(on, ref),
+                "ADY0": day0(on, ref),
+                "AVISIT": r.get("VISIT"),
+                "AVISITN": None if r.get("VISITNUM") is None else float(r["VISITNUM"]),
+                "ABLFL": "Y" if is_base else None,
+                "ONTRTFL": "Y" if ref is not None and on is not None and on >= ref else None,
+                "SRCDOM": "LB",
+                "SRCSEQ": float(r["LBSEQ"]),
+            }
+        )
+    rows.sort(key=lambda r: (r["USUBJID"], r["PARAMN"], r["ADT"] or date.min, r["SRCSEQ"]))
+    worst: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        if row["ONTRTFL"] != "Y" or row["ATOXGRLN"] is None:
+            continue
+        key = (row["USUBJID"], row["PARAMCD"])
+        if key not in worst or row["ATOXGRLN"] > worst[key]["ATOXGRLN"]:
+            worst[key] = row  # rows are in date order: the first record of the maximum wins
+    for row in worst.values():
+        row["ANL01FL"] = "Y"
+    _number(rows)
+    return [
+        make_dataset(
+            "ADLB",
+            standard=ADAMIG,
+            ig_dataset=BDS,
+            label="Laboratory Analysis Dataset",
+            variables=[
+                "STUDYID",
+                "USUBJID",
+                "SUBJID",
+                "SITEID",
+                "ASEQ",
+                "TRTP",
+                "TRTA",
+                "SAFFL",
+                "TRTSDT",
+                "PARAMCD",
+                "PARAM",
+                "PARAMN",
+                "AVAL",
+                "BASE",
+                "CHG",
+                "PCHG",
+                "ANRIND",
+                "BNRIND",
+                "ATOXGRL",
+                "ATOXGRLN",
+                "BTOXGRL",
+                "BTOXGRLN",
+                "ADT",
+                "ADY",
+                "ADY0",
+                "AVISIT",
+                "AVISITN",
+                "ABLFL",
+                "ONTRTFL",
+                "ANL01FL",
+                "SRCDOM",
+                "SRCSEQ",
+            ],
+            rows=rows,
+            keys=("USUBJID", "ASEQ"),
+            types={"TRTSDT": "Date", "ADT": "Date", "ADY0": "Num"},
+            labels=ADLB_LABELS,
+            notes=[
+                "Structure: BDS. One record per numeric LB result (LBSTRESN) of a subject in ADSL; PARAM the test "
+                "with its standard unit (clinical.units); AVAL = LB.LBSTRESN; SRCDOM/SRCSEQ point at the LB record.",
+                "ABLFL: the SDTM baseline (LB.LBLOBXFL: the last result per test on or before the first "
+                "lymphodepletion dose); BASE, BNRIND and BTOXGRL(N) are that record's; CHG = AVAL - BASE and "
+                "PCHG = CHG / BASE x 100 on records after the baseline date only.",
+                "ATOXGRL/ATOXGRLN: the lab-derived CTCAE v5.0 grade of CLINICAL_SPEC 3 (LB.LBTOXGR; every graded "
+                "term - neutrophil, platelet, lymphocyte count decreased, anaemia - is a decrease, hence the "
+                "low-direction variables); 0 = within the normal range for the term.",
+                "ONTRTFL: on or after the first CAR-T infusion (TRTSDT). ANL01FL: among on-treatment graded "
+                "records, the first record of the subject's worst grade per parameter.",
+                ADAM_DAYS,
+            ],
+        )
+    ]
