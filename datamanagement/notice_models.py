@@ -60,7 +60,7 @@ class NotificationPreference(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "kind"], name="notification_preference_unique_kind"),
             models.CheckConstraint(
-                condition=~Q(kind__in=[k.value for k in DIGEST_ONLY], delivery="immediate"),
+                condition=~Q(kind__in=sorted(k.value for k in DIGEST_ONLY), delivery="immediate"),
                 name="notification_preference_digest_only_kinds",
             ),
         ]

@@ -1,0 +1,318 @@
+"""Notifications of data management (issue 31 item 1 and item 4): queries raised and answered,
+visits due tomorrow and overdue in one daily digest per person, each user's choice per kind, the
+visibility gate, the recipient's language, and the one in-app list with read/unread."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core import mail
+from django.db import transaction
+from django.utils import translation
+
+from crf.models import OutboxMessage, Query
+from crf.queries import answer_query, raise_query
+from datamanagement.notice_models import Notice, NoticeMail, NotificationPreference
+from datamanagement.notifications import build_digest, build_digests, mark_read, send_notice_mail, set_preferences
+from study.models import Membership, VisitDefinition
+from study.roles import Role
+from subjects.models import Subject, Visit
+from tests.conftest import make_user
+
+pytestmark = pytest.mark.req("issue-31")
+
+#: 23:30 UTC on 10 March is 07:30 on 11 March in Shanghai (the sites' zone): the digest hour has
+#: come there, and "tomorrow" at the site is 12 March.
+NOW = datetime(2026, 3, 10, 23, 30, tzinfo=UTC)
+SITE_TODAY = date(2026, 3, 11)
+TOMORROW = date(2026, 3, 12)
+
+
+def send_all() -> list[str]:
+    """What the worker does for each pending e-mail (the worker test runs the real one)."""
+    statuses = []
+    for mail_id in NoticeMail.objects.filter(status="pending").order_by("pk").values_list("pk", flat=True):
+        with transaction.atomic():
+            statuses.append(send_notice_mail(mail_id=mail_id))
+    return statuses
+
+
+@pytest.fixture
+def zh_coordinator(users_a):
+    """Site A's coordinator reads Chinese (their own choice; the site's default is English)."""
+    coordinator = users_a["coordinator"]
+    coordinator.language = "zh-hans"
+    coordinator.save(update_fields=["language"])
+    return coordinator
+
+
+@pytest.fixture
+def visits(study, subject_a, subject_b):
+    """Subject A (site A) and B (site B), infused: a visit planned tomorrow at the site, one whose
+    window closed yesterday (overdue), one done, one planned next week."""
+    Subject.objects.filter(pk__in=[subject_a.pk, subject_b.pk]).update(status="infused", dose_level="DL1")
+
+    def definition(code: str, order: int, day: int) -> VisitDefinition:
+        return VisitDefinition.objects.create(
+            study=study,
+            code=code,
+            name=f"Day {day}",
+            name_zh=f"第 {day} 天",
+            anchor="infusion",
+            day=day,
+            window_before=1,
+            window_after=1,
+            order=order,
+        )
+
+    d7, d8, d9, d14 = definition("D7", 7, 7), definition("D8", 8, 8), definition("D9", 9, 9), definition("D14", 14, 14)
+    return {
+        "due": Visit.objects.create(subject=subject_a, definition=d9, planned_date=TOMORROW),
+        "overdue": Visit.objects.create(subject=subject_a, definition=d7, planned_date=SITE_TODAY - timedelta(days=2)),
+        "done": Visit.objects.create(
+            subject=subject_a, definition=d8, planned_date=SITE_TODAY - timedelta(days=3), visit_date=date(2026, 3, 8)
+        ),
+        "later": Visit.objects.create(subject=subject_a, definition=d14, planned_date=SITE_TODAY + timedelta(days=5)),
+        "b_due": Visit.objects.create(subject=subject_b, definition=d9, planned_date=TOMORROW),
+    }
+
+
+# --- a query raised by a monitor --------------------------------------------------------------------
+
+
+def test_a_query_raised_by_a_monitor_reaches_the_chinese_coordinator_in_chinese_and_in_their_list(
+    vs, users_a, zh_coordinator, login, client
+):
+    query = raise_query(user=users_a["monitor"], form=vs, field_name="systolic_bp", text="Please check SBP 120.")
+
+    notice = Notice.objects.get()
+    assert (notice.user, notice.kind, notice.delivery, notice.crf_code) == (
+        zh_coordinator,
+        "query_raised",
+        "immediate",
+        "VS",
+    )
+    assert notice.url == f"/data/queries/{query.pk}/"
+    assert OutboxMessage.objects.filter(task_name="datamanagement.tasks.send_notice_mail").count() == 1
+    assert send_all() == ["sent"]
+    [sent] = mail.outbox
+    assert sent.to == ["coordinator_a@example.org"]
+    assert sent.subject == "[TrialSite] 我的受试者有新质疑: A-001, 生命体征"
+    assert f"http://127.0.0.1:8000/data/queries/{query.pk}/" in sent.body
+    assert "受试者: A-001" in sent.body and "病例报告表: 生命体征" in sent.body
+    assert "+08:00" in sent.body  # the time in the site's zone
+    # no value and no query text by e-mail
+    assert "120" not in sent.body + sent.subject and "SBP" not in sent.body + sent.subject
+
+    login(zh_coordinator)
+    page = client.get("/data/notifications/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert f'data-key="dm:{notice.pk}" data-read="0"' in page
+    assert "我的受试者有新质疑" in page and "A-001" in page and "生命体征" in page
+    assert 'data-mail-status="sent"' in page
+    assert "data-unread>1</span>" in page  # the top bar
+
+
+def test_nobody_else_hears_of_the_query_and_the_raiser_hears_of_the_answer_in_english(
+    vs, users_a, zh_coordinator, site_b
+):
+    site_b_coordinator = make_user("coordinator_b", site=site_b, role=Role.COORDINATOR)
+    monitor = users_a["monitor"]
+    query = raise_query(user=monitor, form=vs, field_name="systolic_bp", text="Please check SBP.")
+    assert list(Notice.objects.values_list("user__username", flat=True)) == ["coordinator_a"]
+    assert not Notice.objects.filter(user__in=[site_b_coordinator, monitor, users_a["investigator"]]).exists()
+
+    answer_query(user=zh_coordinator, query=query, answer=Query.Answer.CONFIRMED, text="Source says 120.")
+    answered = Notice.objects.get(kind="query_answered")
+    assert answered.user == monitor
+    send_all()
+    sent = {m.to[0]: m for m in mail.outbox}
+    assert sent["monitor_a@example.org"].subject == "[TrialSite] Answer to my query: A-001, Vital signs"
+    assert "Source says" not in sent["monitor_a@example.org"].body
+
+
+# --- choices per kind -----------------------------------------------------------------------------------
+
+
+def test_a_coordinator_who_chose_none_gets_nothing(vs, users_a, zh_coordinator, visits):
+    set_preferences(
+        user=zh_coordinator,
+        choices={"query_raised": "none", "auto_query": "none", "visit_due": "none", "visit_overdue": "none"},
+    )
+    raise_query(user=users_a["monitor"], form=vs, field_name="systolic_bp", text="Please check SBP.")
+    assert build_digest(user=zh_coordinator, now=NOW) is None
+    send_all()
+    assert not Notice.objects.filter(user=zh_coordinator).exists()
+    assert not NoticeMail.objects.filter(user=zh_coordinator).exists()
+    assert mail.outbox == []
+
+
+def test_a_query_chosen_for_the_digest_waits_for_it(vs, users_a, zh_coordinator):
+    set_preferences(user=zh_coordinator, choices={"query_raised": "digest"})
+    raise_query(user=users_a["monitor"], form=vs, field_name="systolic_bp", text="Please check SBP.")
+    assert Notice.objects.get().mail is None and not NoticeMail.objects.exists()
+    digest = build_digest(user=zh_coordinator, now=NOW)
+    assert list(Notice.objects.values_list("mail", flat=True)) == [digest.pk]
+
+
+def test_visits_and_automatic_queries_are_never_offered_at_once(zh_coordinator):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError) as refused:
+        set_preferences(user=zh_coordinator, choices={"visit_due": "immediate", "query_raised": "none"})
+    assert refused.value.message_dict == {"visit_due": ["Choose one of the deliveries offered."]}
+    assert not NotificationPreference.objects.exists()  # nothing saved, not even the valid one
+
+
+# --- the daily digest ----------------------------------------------------------------------------------
+
+
+def test_the_digest_lists_tomorrows_visit_and_the_overdue_one_once_in_one_mail(visits, users_a, zh_coordinator, site_b):
+    site_b_coordinator = make_user("coordinator_b", site=site_b, role=Role.COORDINATOR)
+    assert build_digests(now=NOW) == {"digests": 2}
+    mine = Notice.objects.filter(user=zh_coordinator)
+    assert sorted(mine.values_list("kind", "visit__definition__code", "on_date")) == [
+        ("visit_due", "D9", TOMORROW),
+        ("visit_overdue", "D7", date(2026, 3, 9)),
+    ]
+    # site B's coordinator: site B's visit only (the visibility gate)
+    assert list(Notice.objects.filter(user=site_b_coordinator).values_list("visit", flat=True)) == [visits["b_due"].pk]
+    assert NoticeMail.objects.filter(user=zh_coordinator, kind="digest", digest_date=SITE_TODAY).count() == 1
+
+    # the beat runs every hour: nothing more that day, and the next day the visits are not listed again
+    assert build_digests(now=NOW + timedelta(hours=1)) == {"digests": 0}
+    assert build_digests(now=NOW + timedelta(days=1)) == {"digests": 0}
+    assert mine.count() == 2
+
+    send_all()
+    [sent] = [m for m in mail.outbox if m.to == ["coordinator_a@example.org"]]
+    assert sent.subject == "[TrialSite] 每日摘要：2 条"
+    assert sent.body.count("第 9 天 · 2026-03-12") == 1
+    assert sent.body.count("第 7 天") == 1
+    assert "第 8 天" not in sent.body and "第 14 天" not in sent.body  # done, not yet due
+    assert f"/subjects/{visits['due'].subject_id}/visits/{visits['due'].pk}/" in sent.body
+
+
+def test_no_digest_before_the_digest_hour_at_the_site(visits, zh_coordinator):
+    assert build_digests(now=NOW - timedelta(hours=1)) == {"digests": 0}  # 06:30 in Shanghai
+    assert not Notice.objects.exists()
+
+
+def test_an_automatic_query_goes_to_the_digest_only(crf_ready, save_vs, zh_coordinator, users_a):
+    form = save_vs(subject=crf_ready, user=users_a["investigator"], systolic_bp=120, diastolic_bp=130)
+    query = Query.objects.get(rule_code="VS-DBP-GE-SBP")
+    assert not Notice.objects.exists() and not NoticeMail.objects.exists()  # nothing at once
+    now = query.raised_at + timedelta(minutes=1)
+    local_hour = now.astimezone(ZoneInfo(crf_ready.site.time_zone)).hour
+    if local_hour < 7:  # the digest hour at the site
+        now += timedelta(hours=7 - local_hour)
+    build_digest(user=zh_coordinator, now=now)
+    notice = Notice.objects.get()
+    assert (notice.kind, notice.query, notice.crf_code, notice.subject_id) == (
+        "auto_query",
+        query,
+        "VS",
+        form.subject_id,
+    )
+    assert notice.mail.kind == "digest"
+
+
+def test_nobody_is_mailed_about_a_subject_they_no_longer_see(vs, users_a, zh_coordinator):
+    raise_query(user=users_a["monitor"], form=vs, field_name="systolic_bp", text="Please check SBP.")
+    Membership.objects.filter(user=zh_coordinator).update(
+        ended_at=Membership.objects.get(user=zh_coordinator).granted_at
+    )
+    assert send_all() == ["failed"]
+    assert mail.outbox == []
+    assert NoticeMail.objects.get().last_error == "the recipient may no longer see these subjects"
+
+
+def test_a_raiser_who_left_the_site_hears_nothing_of_the_answer(vs, users_a, zh_coordinator):
+    monitor = users_a["monitor"]
+    query = raise_query(user=monitor, form=vs, field_name="systolic_bp", text="Please check SBP.")
+    Membership.objects.filter(user=monitor).update(ended_at=Membership.objects.get(user=monitor).granted_at)
+    answer_query(user=zh_coordinator, query=query, answer=Query.Answer.CONFIRMED, text="Correct.")
+    assert not Notice.objects.filter(user=monitor).exists()
+
+
+# --- the list: read / unread -------------------------------------------------------------------------------
+
+
+def test_mark_one_read_then_all_read_and_never_another_users_item(vs, users_a, zh_coordinator, login, client):
+    monitor = users_a["monitor"]
+    raise_query(user=monitor, form=vs, field_name="systolic_bp", text="One.")
+    raise_query(user=monitor, form=vs, field_name="diastolic_bp", text="Two.")
+    first, second = Notice.objects.order_by("pk")
+    assert mark_read(user=monitor, keys=[f"dm:{first.pk}"]) == 0  # not the monitor's
+
+    login(zh_coordinator)
+    client.post("/data/notifications/", {"read": f"dm:{first.pk}"})
+    page = client.get("/data/notifications/").content.decode()
+    assert f'data-key="dm:{first.pk}" data-read="1"' in page
+    assert f'data-key="dm:{second.pk}" data-read="0"' in page
+    unread = client.get("/data/notifications/?unread=1").content.decode()
+    assert f"dm:{first.pk}" not in unread and f"dm:{second.pk}" in unread
+    client.post("/data/notifications/", {"all": "1"})
+    assert not Notice.objects.filter(read_at__isnull=True).exists()
+    assert "data-unread" not in client.get("/data/notifications/").content.decode()
+
+
+def test_the_list_holds_the_safety_alerts_too(vs, users_a, login, client):
+    from adverse_events.alerts import AlertKind, Notification, SafetyAlert
+
+    investigator = users_a["investigator"]
+    alert = SafetyAlert.objects.create(
+        site=vs.subject.site,
+        subject=vs.subject,
+        kind=AlertKind.SAE,
+        source_key="sae:test",
+        summary="SAE, subject A-001",
+    )
+    note = Notification.objects.create(user=investigator, alert=alert)
+    login(investigator)
+    page = client.get("/data/notifications/?kind=safety").content.decode()
+    assert f'data-key="safety:{note.pk}" data-read="0"' in page and "Serious adverse event" in page
+    assert "data-unread>1</span>" in page
+    client.post("/data/notifications/", {"read": f"safety:{note.pk}"})
+    note.refresh_from_db()
+    assert note.read_at is not None
+
+
+# --- the settings page ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("language", "heading"), [("en", "Notification settings"), ("zh-hans", "通知设置")])
+def test_settings_page_in_both_languages_saves_and_refuses_what_is_not_offered(
+    zh_coordinator, login, client, language, heading
+):
+    zh_coordinator.language = language
+    zh_coordinator.save(update_fields=["language"])
+    login(zh_coordinator)
+    page = " ".join(client.get("/data/notifications/settings/").content.decode().split())
+    assert heading in page
+    assert 'name="query_raised" value="immediate" checked' in page
+    assert 'name="visit_due" value="immediate"' not in page
+    response = client.post(
+        "/data/notifications/settings/",
+        {
+            "query_raised": "digest",
+            "query_answered": "none",
+            "auto_query": "digest",
+            "visit_due": "none",
+            "visit_overdue": "digest",
+        },
+    )
+    assert response.status_code == 302
+    assert dict(NotificationPreference.objects.values_list("kind", "delivery")) == {
+        "query_raised": "digest",
+        "query_answered": "none",
+        "auto_query": "digest",
+        "visit_due": "none",
+        "visit_overdue": "digest",
+    }
+    bad = client.post("/data/notifications/settings/", {"query_raised": "now", "visit_due": "immediate"})
+    assert bad.status_code == 400
+    with translation.override(language):
+        assert translation.gettext("Choose one of the deliveries offered.") in bad.content.decode()
+    assert NotificationPreference.objects.get(kind="query_raised").delivery == "digest"
