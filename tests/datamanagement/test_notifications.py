@@ -4,7 +4,7 @@ visibility gate, the recipient's language, and the one in-app list with read/unr
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,18 +16,12 @@ from crf.models import OutboxMessage, Query
 from crf.queries import answer_query, raise_query
 from datamanagement.notice_models import Notice, NoticeMail, NotificationPreference
 from datamanagement.notifications import build_digest, build_digests, mark_read, send_notice_mail, set_preferences
-from study.models import Membership, VisitDefinition
+from study.models import Membership
 from study.roles import Role
-from subjects.models import Subject, Visit
 from tests.conftest import make_user
+from tests.datamanagement.conftest import NOW, SITE_TODAY, TOMORROW
 
 pytestmark = pytest.mark.req("issue-31")
-
-#: 23:30 UTC on 10 March is 07:30 on 11 March in Shanghai (the sites' zone): the digest hour has
-#: come there, and "tomorrow" at the site is 12 March.
-NOW = datetime(2026, 3, 10, 23, 30, tzinfo=UTC)
-SITE_TODAY = date(2026, 3, 11)
-TOMORROW = date(2026, 3, 12)
 
 
 def send_all() -> list[str]:
@@ -37,46 +31,6 @@ def send_all() -> list[str]:
         with transaction.atomic():
             statuses.append(send_notice_mail(mail_id=mail_id))
     return statuses
-
-
-@pytest.fixture
-def zh_coordinator(users_a):
-    """Site A's coordinator reads Chinese (their own choice; the site's default is English)."""
-    coordinator = users_a["coordinator"]
-    coordinator.language = "zh-hans"
-    coordinator.save(update_fields=["language"])
-    return coordinator
-
-
-@pytest.fixture
-def visits(study, subject_a, subject_b):
-    """Subject A (site A) and B (site B), infused: a visit planned tomorrow at the site, one whose
-    window closed yesterday (overdue), one done, one planned next week."""
-    Subject.objects.filter(pk__in=[subject_a.pk, subject_b.pk]).update(status="infused", dose_level="DL1")
-
-    def definition(code: str, order: int, day: int) -> VisitDefinition:
-        return VisitDefinition.objects.create(
-            study=study,
-            code=code,
-            name=f"Day {day}",
-            name_zh=f"第 {day} 天",
-            anchor="infusion",
-            day=day,
-            window_before=1,
-            window_after=1,
-            order=order,
-        )
-
-    d7, d8, d9, d14 = definition("D7", 7, 7), definition("D8", 8, 8), definition("D9", 9, 9), definition("D14", 14, 14)
-    return {
-        "due": Visit.objects.create(subject=subject_a, definition=d9, planned_date=TOMORROW),
-        "overdue": Visit.objects.create(subject=subject_a, definition=d7, planned_date=SITE_TODAY - timedelta(days=2)),
-        "done": Visit.objects.create(
-            subject=subject_a, definition=d8, planned_date=SITE_TODAY - timedelta(days=3), visit_date=date(2026, 3, 8)
-        ),
-        "later": Visit.objects.create(subject=subject_a, definition=d14, planned_date=SITE_TODAY + timedelta(days=5)),
-        "b_due": Visit.objects.create(subject=subject_b, definition=d9, planned_date=TOMORROW),
-    }
 
 
 # --- a query raised by a monitor --------------------------------------------------------------------
