@@ -514,7 +514,7 @@ def kind_filters() -> list[tuple[str, str]]:
 
 def notifications_of(user: User, *, kind: str = "", unread_only: bool = False, limit: int = 200) -> list[ListItem]:
     """The user's notifications newest first — data-management items and safety alerts in one
-    list — on subjects the user may see (the visibility gate). Three queries whatever the length."""
+    list — on subjects the user may see (the visibility gate). Two queries whatever the length."""
     from adverse_events.alert_services import alert_summary
     from adverse_events.alerts import Notification
 

@@ -270,3 +270,51 @@ def test_settings_page_in_both_languages_saves_and_refuses_what_is_not_offered(
     with translation.override(language):
         assert translation.gettext("Choose one of the deliveries offered.") in bad.content.decode()
     assert NotificationPreference.objects.get(kind="query_raised").delivery == "digest"
+
+
+# --- retried and visible; cost -------------------------------------------------------------------------------
+
+
+def test_a_refused_mail_is_retried_later_and_the_list_shows_the_attempts(
+    vs, users_a, zh_coordinator, settings, monkeypatch, tmp_path, login, client
+):
+    settings.EMAIL_BACKEND = "tests.adverse_events.mail_backends.FlakyEmailBackend"
+    settings.SAFETY_ALERT_RETRY_SECONDS = (60,)
+    monkeypatch.setenv("FLAKY_MAIL_DIR", str(tmp_path))
+    monkeypatch.setenv("FLAKY_MAIL_FAILURES", "1")
+    raise_query(user=users_a["monitor"], form=vs, field_name="systolic_bp", text="Please check SBP.")
+    assert send_all() == ["retrying"]
+    row = NoticeMail.objects.get()
+    assert (row.attempts, row.last_error) == (1, "SMTPServerDisconnected: 421 mail relay unavailable (refusal 1)")
+    retry = OutboxMessage.objects.filter(task_name="datamanagement.tasks.send_notice_mail").order_by("pk").last()
+    assert retry.kwargs == {"mail_id": row.pk, "not_before": row.next_retry_at.isoformat()}
+    login(zh_coordinator)
+    page = client.get("/data/notifications/").content.decode()
+    assert 'data-mail-status="retrying"' in page and "421 mail relay unavailable (refusal 1)" in page
+
+    with transaction.atomic():
+        assert send_notice_mail(mail_id=row.pk) == "sent"  # what the retry message does when due
+    row.refresh_from_db()
+    assert (row.attempts, row.status) == (2, "sent")
+    assert [line for line in (tmp_path / "sent.jsonl").read_text().splitlines() if "coordinator_a" in line]
+
+
+def test_the_list_costs_the_same_queries_for_two_items_or_eight(vs, users_a, zh_coordinator):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from datamanagement.notifications import notifications_of
+
+    def cost() -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as captured:
+            items = notifications_of(zh_coordinator)
+        return len(captured), len(items)
+
+    for field in ("systolic_bp", "diastolic_bp"):
+        raise_query(user=users_a["monitor"], form=vs, field_name=field, text="Check.")
+    few = cost()
+    for field in ("systolic_bp", "diastolic_bp", "heart_rate") * 2:
+        raise_query(user=users_a["monitor"], form=vs, field_name=field, text="Check again.")
+    many = cost()
+    assert (few[1], many[1]) == (2, 8)
+    assert few[0] == many[0] == 2  # the items, the safety alerts
