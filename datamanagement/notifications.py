@@ -204,9 +204,10 @@ def notify_query(*, kind: str, query: Query, recipients: Iterable[User], now: da
 
 
 def query_step_taken(*, query: Query, step: QueryStep) -> None:
-    """crf's declared hook (`crf.queries.on_query_step`): a person raised a query → the site's
-    coordinators; answered one → its raiser. Nobody is told of their own step."""
-    if step.action == QueryStep.Action.RAISED and query.raised_by_id is not None:
+    """crf's declared hook (`crf.queries.on_query_step`): a person raised (or re-opened) a query →
+    the site's coordinators; answered one → its raiser. Nobody is told of their own step."""
+    raised = (QueryStep.Action.RAISED, QueryStep.Action.REOPENED)
+    if step.action in raised and step.by_id is not None:
         recipients = [u for u in _coordinators(query.subject.site_id) if u.pk != step.by_id]
         notify_query(kind=NoticeKind.QUERY_RAISED, query=query, recipients=recipients, now=step.at)
     elif step.action == QueryStep.Action.ANSWERED and query.raised_by is not None and query.raised_by_id != step.by_id:

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import translation
 
 from crf.models import OutboxMessage, Query
-from crf.queries import answer_query, raise_query
+from crf.queries import answer_query, close_query, raise_query, reopen_query
 from datamanagement.notice_models import Notice, NoticeMail, NotificationPreference
 from datamanagement.notifications import build_digest, build_digests, mark_read, send_notice_mail, set_preferences
 from study.models import Membership
@@ -84,6 +84,14 @@ def test_nobody_else_hears_of_the_query_and_the_raiser_hears_of_the_answer_in_en
     sent = {m.to[0]: m for m in mail.outbox}
     assert sent["monitor_a@example.org"].subject == "[TrialSite] Answer to my query: A-001, Vital signs"
     assert "Source says" not in sent["monitor_a@example.org"].body
+
+    # closed, then re-opened by the monitor: the site is asked again
+    close_query(user=monitor, query=query)
+    reopen_query(user=monitor, query=query, text="The source shows 118.")
+    assert list(Notice.objects.filter(kind="query_raised", query=query).values_list("user__username", flat=True)) == [
+        "coordinator_a",
+        "coordinator_a",
+    ]
 
 
 # --- choices per kind -----------------------------------------------------------------------------------
