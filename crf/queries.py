@@ -16,7 +16,7 @@ role that may not act at the subject's site and `ValidationError` for anything e
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -86,10 +86,26 @@ def _require_manager(user: User, query: Query) -> None:
         raise PermissionDenied
 
 
+StepHook = Callable[..., None]
+_step_hooks: list[StepHook] = []
+
+
+def on_query_step(func: StepHook) -> StepHook:
+    """Register what must happen after a person takes a step on a query (raise, answer, close,
+    re-open, cancel) — e.g. datamanagement notifying the site or the raiser (issue 31). Called
+    inside the step's transaction, after the step is written, as `hook(query=…, step=…)`.
+    Automatic steps (the edit-check runner) do not call it. A lower layer's declared hook, so
+    crf never imports upward (DESIGN §3)."""
+    _step_hooks.append(func)
+    return func
+
+
 def _add_step(query: Query, *, action: str, by: User | None, at: datetime, text: str = "") -> QueryStep:
     step = QueryStep(query=query, action=action, by=by, at=at, text=text)
     step.full_clean()
     step.save()
+    for hook in _step_hooks:
+        hook(query=query, step=step)
     return step
 
 

@@ -18,11 +18,12 @@ class DataManagementConfig(AppConfig):
 
     def ready(self) -> None:
         # Declared hooks of the lower layer (DESIGN §3): a change to a form breaks the signatures
-        # covering it; a lock asks the checklist first.
-        from crf import services
-        from datamanagement import checklist, signatures
+        # covering it; a lock asks the checklist first; a query step notifies (issue 31).
+        from crf import queries, services
+        from datamanagement import checklist, notifications, signatures
 
         services.on_form_change(signatures.break_after_change)
+        queries.on_query_step(notifications.query_step_taken)
         checklist.install()
         # Infrastructure: every migrate (re)installs the audit-index trigger on each subject-scoped
         # history table (new tracked models too) and indexes what is not indexed yet. After crf's

@@ -126,3 +126,11 @@ class AuditIndex(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_table}:{self.event_id}"
+
+
+# Notifications (issue 31) live in their own module.
+from datamanagement.notice_models import (  # noqa: E402, F401
+    Notice,
+    NoticeMail,
+    NotificationPreference,
+)

@@ -3,7 +3,7 @@ and the sponsor's reports (issue 31)."""
 
 from django.urls import path
 
-from datamanagement import report_views, views, views_audit
+from datamanagement import notification_views, report_views, views, views_audit
 
 app_name = "datamanagement"
 urlpatterns = [
@@ -14,4 +14,6 @@ urlpatterns = [
     path("audit/export.<str:fmt>", views_audit.audit_export, name="audit_export"),
     path("reports/", report_views.report_index, name="reports"),
     path("reports/<slug:key>/", report_views.report, name="report"),
+    path("notifications/", notification_views.notification_list, name="notifications"),
+    path("notifications/settings/", notification_views.notification_settings, name="notification_settings"),
 ]

@@ -101,6 +101,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "trialsite.context_processors.session_timeouts",
                 "adverse_events.context_processors.safety_notifications",
+                "datamanagement.context_processors.notifications",
             ],
         },
     },
@@ -166,7 +167,13 @@ CELERY_BEAT_SCHEDULE = {
     "refresh-dlt-candidates": {"task": "adverse_events.tasks.refresh_dlt_candidates", "schedule": 60 * 60},
     "purge-idempotency-keys": {"task": "crf.tasks.purge_idempotency_keys", "schedule": 60 * 60},
     "nightly-verify-audit": {"task": "crf.tasks.verify_audit", "schedule": crontab(hour=2, minute=30)},
+    # hourly: each person's daily digest once their own day reaches NOTIFICATION_DIGEST_HOUR (issue 31)
+    "notification-digest": {"task": "datamanagement.tasks.daily_digest", "schedule": crontab(minute=5)},
 }
+#: the local hour from which a person's daily notification digest is built
+NOTIFICATION_DIGEST_HOUR = env.int("NOTIFICATION_DIGEST_HOUR", default=7)
+#: where the links in notification e-mails point (the worker has no request to ask)
+NOTIFICATION_BASE_URL = env.str("NOTIFICATION_BASE_URL", default="http://127.0.0.1:8000")
 
 # --- authentication and sessions -----------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
