@@ -1,0 +1,116 @@
+"""PDF casebooks, the study archive, the blank and annotated CRF (issue 26 item 2; DESIGN §4a,
+§4 "Identity record", "E-signatures"; 21 CFR Part 11 §11.50 manifestation).
+
+Every document is built the way the worker builds it (the job requested through the service —
+its outbox row checked — then the Celery task's body run) and read back with pypdf: page
+count, header and "page x of y" on every page, a known value, a known audit reason, a signature
+manifestation, Chinese text extractable, and never the identity record's name."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+
+import pytest
+from pypdf import PdfReader
+
+from crf.models import Query
+from crf.outbox import OutboxMessage
+from crf.queries import answer_query, raise_query
+from crf.sdv import mark_verified
+from datamanagement import pdf_jobs, signatures, tasks
+from datamanagement.models import PdfJob, PdfKind
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.req("ISSUE-26")
+
+IDENTITY_VALUES = ("张三", "H001", "13800000000", "1990-05-01")
+
+
+def pdf_text(content: bytes) -> tuple[PdfReader, list[str]]:
+    reader = PdfReader(io.BytesIO(content))
+    return reader, [page.extract_text() for page in reader.pages]
+
+
+def flat(pages: list[str]) -> str:
+    """The pages' text with every run of white space (table cells wrap) as one space."""
+    return " ".join(" ".join(pages).split())
+
+
+@pytest.fixture
+def casebook_subject(vs, save_vs, users_a, rf):
+    """Subject A-001: vital signs saved (systolic 120), corrected to 135 with a reason, a
+    query raised and answered, the form source-verified, then signed by the investigator (form
+    and casebook)."""
+    vs = save_vs(vs, systolic_bp=135, reason="transcription error")
+    query = raise_query(user=users_a["data_manager"], form=vs, field_name="heart_rate", text="Heart rate missing?")
+    answer_query(user=users_a["coordinator"], query=query, answer=Query.Answer.CONFIRMED, text="not measured")
+    mark_verified(user=users_a["monitor"], form=vs)
+    request = rf.post("/")
+    request.session = {}
+    for scope, form in (("form", vs), ("casebook", None)):
+        signatures.sign(
+            request=request,
+            user=users_a["investigator"],
+            subject=vs.subject,
+            scope=scope,
+            form=form,
+            meaning="reviewed_approved",
+            username=users_a["investigator"].username,
+            password=PASSWORD,
+        )
+    return vs.subject
+
+
+def build(actor, **kwargs) -> PdfJob:
+    job = pdf_jobs.request_pdf(actor=actor, **kwargs)
+    message = OutboxMessage.objects.get(task_name="datamanagement.tasks.build_pdf", kwargs__job_id=job.pk)
+    assert tasks.build_pdf(job_id=job.pk, outbox_id=message.pk) == "succeeded", PdfJob.objects.get(pk=job.pk).error
+    return PdfJob.objects.get(pk=job.pk)
+
+
+def test_casebook_pdf_in_chinese_reads_back(casebook_subject, users_a, study):
+    job = build(
+        users_a["data_manager"], study=study, kind=PdfKind.CASEBOOK, subject=casebook_subject, language="zh-hans"
+    )
+    content = bytes(job.content)
+    assert job.sha256 == hashlib.sha256(content).hexdigest() and job.size_bytes == len(content)
+    assert job.file_name == "casebook-A-001-zh.pdf"
+    reader, pages = pdf_text(content)
+    assert len(reader.pages) == job.pages >= 2
+    text = flat(pages)
+    # header and "page x of y" on every page, in Chinese
+    for number, page in enumerate(pages, start=1):
+        assert "test-study · Site A · 受试者 A-001" in page, number
+        assert f"第 {number} 页，共 {len(pages)} 页" in page, number
+    # the cover: study, site, subject, data cut and generation time with the site's zone, by whom
+    assert "病例记录 · A-001" in pages[0]
+    assert re.search(r"生成时间 \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+08:00", pages[0]), pages[0]
+    assert "生成人 data_manager_a" in pages[0]
+    # a known value through the display layer (label in Chinese, unit from the label)
+    assert "收缩压（mmHg） 135 mmHg" in text
+    # the audit trail: who, field, old → new, reason
+    assert "收缩压（mmHg） 120 mmHg → 135 mmHg transcription error" in text
+    # the query with its steps, the SDV mark
+    assert "Heart rate missing?" in text and "not measured" in text
+    assert "整个表单 2 monitor_a" in text
+    # the signature manifestations (§11.50): printed name, date-time with zone, meaning
+    assert re.search(
+        r"investigator_a · \d{4}-\d\d-\d\d \d\d:\d\d \(Asia/Shanghai, UTC\+08:00\) · 已审阅并批准 · 病例报告表", text
+    )
+    # the identity record is never printed
+    for value in IDENTITY_VALUES:
+        assert value not in text
+
+
+def test_casebook_pdf_in_english(casebook_subject, users_a, study):
+    job = build(users_a["investigator"], study=study, kind=PdfKind.CASEBOOK, subject=casebook_subject, language="en")
+    _reader, pages = pdf_text(bytes(job.content))
+    text = flat(pages)
+    assert "Casebook · A-001" in pages[0] and "Generated by investigator_a" in pages[0]
+    assert f"Page 1 of {len(pages)}" in pages[0]
+    assert "Systolic BP (mmHg) 120 mmHg → 135 mmHg transcription error" in text
+    assert "Reviewed and approved" in text
+    for value in IDENTITY_VALUES:
+        assert value not in text
