@@ -8,11 +8,16 @@ manifestation, Chinese text extractable, and never the identity record's name.""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import re
+import zipfile
 
 import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.utils import timezone
 from pypdf import PdfReader
 
 from crf.models import Query
@@ -20,8 +25,10 @@ from crf.outbox import OutboxMessage
 from crf.queries import answer_query, raise_query
 from crf.sdv import mark_verified
 from datamanagement import pdf_jobs, signatures, tasks
-from datamanagement.models import PdfJob, PdfKind
-from tests.conftest import PASSWORD
+from datamanagement.models import PdfDownload, PdfDownloadEvent, PdfJob, PdfJobEvent, PdfKind
+from study.models import Membership
+from tests.conftest import PASSWORD, make_user
+from tests.factories import identity
 
 pytestmark = pytest.mark.req("ISSUE-26")
 
@@ -114,3 +121,168 @@ def test_casebook_pdf_in_english(casebook_subject, users_a, study):
     assert "Reviewed and approved" in text
     for value in IDENTITY_VALUES:
         assert value not in text
+
+
+# --- the study archive ---------------------------------------------------------------------------
+
+
+def read_archive(job: PdfJob) -> tuple[dict[str, bytes], list[dict[str, str]]]:
+    with zipfile.ZipFile(io.BytesIO(bytes(job.content))) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    manifest = list(csv.DictReader(io.StringIO(files.pop("manifest.csv").decode())))
+    return files, manifest
+
+
+def test_archive_holds_every_casebook_with_a_manifest_whose_hashes_match(
+    casebook_subject, users_a, study, site_b, subject_b
+):
+    identity(subject_b)
+    manager = make_user("data_manager_ab", site=site_b, role="data_manager")
+    Membership.objects.create(user=manager, site=casebook_subject.site, role="data_manager", granted_at=timezone.now())
+    job = build(manager, study=study, kind=PdfKind.ARCHIVE, language="en")
+    assert job.file_name == "test-study-casebooks-en.zip" and job.documents == 2
+    assert job.sha256 == hashlib.sha256(bytes(job.content)).hexdigest()
+    files, manifest = read_archive(job)
+    assert sorted(files) == ["casebook-A-001.pdf", "casebook-B-001.pdf"]
+    assert [(row["file"], row["subject"], row["site"]) for row in manifest] == [
+        ("casebook-A-001.pdf", "A-001", "01"),
+        ("casebook-B-001.pdf", "B-001", "02"),
+    ]
+    for row in manifest:
+        content = files[row["file"]]
+        assert row["sha256"] == hashlib.sha256(content).hexdigest()
+        assert int(row["bytes"]) == len(content)
+        reader, pages = pdf_text(content)
+        assert int(row["pages"]) == len(reader.pages)
+        assert f"Casebook · {row['subject']}" in pages[0]
+        for value in IDENTITY_VALUES:
+            assert value not in flat(pages)
+    assert job.pages == sum(int(row["pages"]) for row in manifest)
+    assert "120 mmHg → 135 mmHg transcription error" in flat(pdf_text(files["casebook-A-001.pdf"])[1])
+
+
+def test_an_investigators_archive_holds_only_their_sites(casebook_subject, users_a, study, site_b, subject_b):
+    investigator = users_a["investigator"]
+    job = build(investigator, study=study, kind=PdfKind.ARCHIVE, language="zh-hans")
+    assert job.site_ids == [casebook_subject.site_id]
+    files, manifest = read_archive(job)
+    assert sorted(files) == ["casebook-A-001.pdf"] and [row["subject"] for row in manifest] == ["A-001"]
+    # another site's investigator does not see the archive of site A
+    elsewhere = make_user("investigator_b", site=site_b, role="investigator")
+    assert not pdf_jobs.jobs_visible_to(elsewhere).filter(pk=job.pk).exists()
+    with pytest.raises(Http404):
+        pdf_jobs.access_job(elsewhere, job.pk)
+
+
+# --- who may generate (DESIGN §4a) -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["coordinator", "monitor", "statistician"])
+def test_roles_that_may_not_generate_are_refused(role, vs, users_a, study, client, login):
+    user = users_a[role]
+    for kind, subject in ((PdfKind.CASEBOOK, vs.subject), (PdfKind.ARCHIVE, None), (PdfKind.ANNOTATED_CRF, None)):
+        with pytest.raises(PermissionDenied):
+            pdf_jobs.request_pdf(actor=user, study=study, kind=kind, subject=subject, language="en")
+    assert PdfJob.objects.count() == 0
+    login(user)
+    assert client.get("/data/pdfs/").status_code == 403
+    assert client.post("/data/pdfs/", {"kind": "archive", "language": "en"}).status_code == 403
+    expected = 404 if role == "statistician" else 403  # a statistician does not see the subject at all
+    assert client.post(f"/data/pdfs/casebook/{vs.subject_id}/", {"language": "en"}).status_code == expected
+    assert "Generate the PDF casebook" not in client.get(f"/subjects/{vs.subject_id}/casebook/").content.decode()
+
+
+def test_investigators_only_at_their_own_sites(vs, users_a, study, site_b):
+    elsewhere = make_user("investigator_b", site=site_b, role="investigator")
+    with pytest.raises(PermissionDenied):
+        pdf_jobs.request_pdf(actor=elsewhere, study=study, kind=PdfKind.CASEBOOK, subject=vs.subject, language="en")
+    # a study admin and a data manager at the site may
+    for role in ("study_admin", "data_manager", "investigator"):
+        job = pdf_jobs.request_pdf(
+            actor=users_a[role], study=study, kind=PdfKind.CASEBOOK, subject=vs.subject, language="en"
+        )
+        assert job.site_ids == [vs.subject.site_id]
+
+
+def test_bad_requests_are_field_errors(vs, users_a, study):
+    manager = users_a["data_manager"]
+    with pytest.raises(ValidationError) as refused:
+        pdf_jobs.request_pdf(actor=manager, study=study, kind="poster", language="fr")
+    assert set(refused.value.message_dict) == {"kind", "language"}
+    with pytest.raises(ValidationError) as refused:
+        pdf_jobs.request_pdf(actor=manager, study=study, kind=PdfKind.CASEBOOK, language="en")
+    assert set(refused.value.message_dict) == {"subject"}
+
+
+# --- pages and API ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_casebook_page_requests_and_the_download_is_recorded(language, vs, users_a, client, login):
+    investigator = users_a["investigator"]
+    investigator.language = language
+    investigator.save(update_fields=["language"])
+    login(investigator)
+    page = client.get(f"/subjects/{vs.subject_id}/casebook/").content.decode()
+    assert ("Generate the PDF casebook" if language == "en" else "生成 PDF 病例记录") in page
+    response = client.post(f"/data/pdfs/casebook/{vs.subject_id}/", {"language": language})
+    job = PdfJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/data/pdfs/{job.pk}/"
+    assert (job.kind, job.subject_id, job.language, job.trigger) == ("casebook", vs.subject_id, language, "page")
+    assert client.get(f"/data/pdfs/{job.pk}/download/").status_code == 404  # not built yet
+    tasks.build_pdf(job_id=job.pk)
+    detail = client.get(f"/data/pdfs/{job.pk}/").content.decode()
+    job.refresh_from_db()
+    assert job.sha256 in detail
+    download = client.get(f"/data/pdfs/{job.pk}/download/")
+    assert download.status_code == 200 and download["Content-Type"] == "application/pdf"
+    assert download["X-Content-SHA256"] == job.sha256
+    assert download["Content-Disposition"] == f'attachment; filename="{job.file_name}"'
+    assert hashlib.sha256(download.content).hexdigest() == job.sha256
+    (recorded,) = PdfDownload.objects.filter(job=job)
+    assert (recorded.user, recorded.channel) == (investigator, "page")
+    assert PdfDownloadEvent.objects.filter(pgh_obj_id=recorded.pk, pgh_label="insert").exists()
+
+
+def test_data_management_page_requests_the_crfs(vs, users_a, client, login):
+    login(users_a["study_admin"])
+    page = client.get("/data/pdfs/")
+    assert page.status_code == 200 and "Annotated CRF (PDF)" in page.content.decode()
+    response = client.post("/data/pdfs/", {"kind": "annotated_crf", "language": "en"})
+    job = PdfJob.objects.get()
+    assert response.status_code == 302 and (job.kind, job.site_ids, job.subject) == ("annotated_crf", [], None)
+    refused = client.post("/data/pdfs/", {"kind": "casebook", "language": "en"})
+    assert refused.status_code == 400 and PdfJob.objects.count() == 1
+
+
+def test_api_requests_polls_and_downloads(vs, users_a, client, api_token):
+    token = api_token(users_a["data_manager"])
+    auth = {"HTTP_AUTHORIZATION": f"Token {token}"}
+    created = client.post(
+        "/api/v1/pdfs/", {"kind": "casebook", "subject": vs.subject_id, "language": "zh-hans"}, **auth
+    )
+    assert created.status_code == 202, created.content
+    body = created.json()
+    assert (body["kind"], body["subject"], body["status"], body["trigger"]) == ("casebook", "A-001", "queued", "api")
+    tasks.build_pdf(job_id=body["id"])
+    polled = client.get(f"/api/v1/pdfs/{body['id']}/", **auth).json()
+    assert polled["status"] == "succeeded" and polled["pages"] >= 2 and len(polled["sha256"]) == 64
+    download = client.get(f"/api/v1/pdfs/{body['id']}/download/", **auth)
+    assert download.status_code == 200 and hashlib.sha256(download.content).hexdigest() == polled["sha256"]
+    assert PdfDownload.objects.get().channel == "api"
+    bad = client.post("/api/v1/pdfs/", {"kind": "casebook", "language": "en"}, **auth)
+    assert bad.status_code == 400 and "subject" in bad.json()
+    statistician = {"HTTP_AUTHORIZATION": f"Token {api_token(users_a['statistician'])}"}
+    assert client.post("/api/v1/pdfs/", {"kind": "archive"}, **statistician).status_code == 403
+    assert client.get("/api/v1/pdfs/", **statistician).status_code == 403
+    assert client.get(f"/api/v1/pdfs/{body['id']}/", **statistician).status_code == 404
+
+
+def test_a_job_left_running_by_a_dead_worker_is_failed(vs, users_a, study):
+    job = pdf_jobs.request_pdf(actor=users_a["data_manager"], study=study, kind=PdfKind.BLANK_CRF, language="en")
+    PdfJob.objects.filter(pk=job.pk).update(status="running", attempts=2, started_at=timezone.now())
+    assert tasks.build_pdf(job_id=job.pk) == "failed"
+    job.refresh_from_db()
+    assert job.error == "the worker stopped during each of 2 attempts" and job.content is None
+    reasons = list(PdfJobEvent.objects.filter(pgh_obj_id=job.pk).values_list("pgh_context__reason", flat=True))
+    assert reasons[0] == "PDF document requested" and reasons[-1] == "PDF document started"
