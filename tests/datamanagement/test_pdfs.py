@@ -187,8 +187,9 @@ def test_roles_that_may_not_generate_are_refused(role, vs, users_a, study, clien
     login(user)
     assert client.get("/data/pdfs/").status_code == 403
     assert client.post("/data/pdfs/", {"kind": "archive", "language": "en"}).status_code == 403
-    expected = 404 if role == "statistician" else 403  # a statistician does not see the subject at all
-    assert client.post(f"/data/pdfs/casebook/{vs.subject_id}/", {"language": "en"}).status_code == expected
+    # within their own site: 403 (DESIGN §4a), and nothing requested
+    assert client.post(f"/data/pdfs/casebook/{vs.subject_id}/", {"language": "en"}).status_code == 403
+    assert PdfJob.objects.count() == 0
     assert "Generate the PDF casebook" not in client.get(f"/subjects/{vs.subject_id}/casebook/").content.decode()
 
 
