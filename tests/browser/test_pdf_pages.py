@@ -66,7 +66,9 @@ def test_investigator_generates_and_downloads_a_casebook(
     _sign_in(page, live_server.url, investigator.username, *labels)
     page.wait_for_url(f"{live_server.url}/")
     page.goto(f"{live_server.url}/subjects/{vs.subject_id}/casebook/")
-    page.get_by_label("Language" if language == "en" else "语言").select_option(language)
+    short = "en" if language == "en" else "zh"
+    screenshot(page, f"casebook-pdf-panel-{short}")
+    page.get_by_label("Language of the PDF" if language == "en" else "PDF 语言").select_option(language)
     page.get_by_role("button", name=button).click()
     job = PdfJob.objects.get()
     page.wait_for_url(f"{live_server.url}/data/pdfs/{job.pk}/")
@@ -76,7 +78,6 @@ def test_investigator_generates_and_downloads_a_casebook(
     content = page.content()
     assert succeeded in content and job.sha256 in content and job.file_name in content
     assert page.evaluate("document.documentElement.scrollWidth") <= 1440
-    short = "en" if language == "en" else "zh"
     screenshot(page, f"pdf-detail-{short}")
     with page.expect_download() as download:
         page.get_by_role("link", name=job.file_name).first.click()
