@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from datamanagement.models import PdfKind, PdfLanguage, SignatureMeaning
@@ -50,3 +51,8 @@ class PdfRequestForm(forms.Form):
 
 class CasebookPdfForm(forms.Form):
     language = forms.ChoiceField(label=_("Language"), choices=PdfLanguage.choices, initial=PdfLanguage.ENGLISH)
+
+
+def reader_pdf_language() -> str:
+    """The PDF language offered first: the reader's page language."""
+    return PdfLanguage.CHINESE if (get_language() or "").lower().startswith("zh") else PdfLanguage.ENGLISH

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 from crf.jobs import JobStatus, JobTrigger
 from datamanagement import pdf_jobs
 from datamanagement.api_pdfs import file_response
-from datamanagement.forms import CasebookPdfForm, PdfRequestForm
+from datamanagement.forms import CasebookPdfForm, PdfRequestForm, reader_pdf_language
 from datamanagement.models import PdfDownload, PdfKind
 from study import access
 from study.roles import Action
@@ -40,7 +40,7 @@ def pdf_list(request: HttpRequest) -> HttpResponse:
     if not studies:
         raise PermissionDenied
     study = next((s for s in studies if s.code == request.GET.get("study")), studies[0])
-    form = PdfRequestForm(request.POST or None)
+    form = PdfRequestForm(request.POST or None, initial={"language": reader_pdf_language()})
     if request.method == "POST" and form.is_valid():
         try:
             job = pdf_jobs.request_pdf(

@@ -9,8 +9,8 @@ from typing import Any
 from django import template
 
 from datamanagement import pdf_jobs
-from datamanagement.forms import CasebookPdfForm
-from datamanagement.models import PdfKind
+from datamanagement.forms import reader_pdf_language
+from datamanagement.models import PdfKind, PdfLanguage
 from study import access
 from study.roles import Action
 
@@ -27,6 +27,7 @@ def casebook_pdf_panel(context: Any, subject: Any) -> dict[str, Any]:
         "allowed": allowed,
         "subject": subject,
         "jobs": jobs,
-        "form": CasebookPdfForm(),
+        "language": reader_pdf_language(),
+        "choices": PdfLanguage.choices,
         "csrf_token": context.get("csrf_token"),
     }
