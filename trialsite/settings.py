@@ -303,6 +303,7 @@ SPECTACULAR_SETTINGS = {
         "RunStatusEnum": "endpoints.models.RunStatus",
         "InstrumentEnum": "adverse_events.models.Instrument",
         "LabUnitEnum": "labs.models.UNIT_CHOICES",
+        "JobTriggerEnum": "crf.jobs.JobTrigger",
     },
 }
 

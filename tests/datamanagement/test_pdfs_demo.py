@@ -36,6 +36,8 @@ def test_the_demo_archive_reads_back(demo_study, db):
     site, coordinator, _written = demo_study
     manager = User.objects.get(username="datamanager")
     investigator = User.objects.get(username="investigator")
+    investigator.set_password(PASSWORD)  # the demo accounts' password is not the tests' one
+    investigator.save(update_fields=["password"])
     form = VitalSigns.objects.filter(subject__site=site, systolic_bp__isnull=False).order_by("pk").first()
     subject = form.subject
     form.systolic_bp = 131
