@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from datamanagement.models import SignatureMeaning
+from datamanagement.models import PdfKind, PdfLanguage, SignatureMeaning
 
 
 class SignForm(forms.Form):
@@ -33,3 +34,25 @@ class ChecklistLockForm(forms.Form):
         required=False,
         help_text=_("Needed only while the checklist lists open items; recorded with the lock."),
     )
+
+
+class PdfRequestForm(forms.Form):
+    """The data-management page's request: the study archive, the blank or the annotated CRF
+    (a subject's casebook is requested from the subject's casebook page, `CasebookPdfForm`)."""
+
+    kind = forms.ChoiceField(
+        label=_("Document"),
+        choices=[(k, label) for k, label in PdfKind.choices if k != PdfKind.CASEBOOK],
+        widget=forms.RadioSelect,
+        initial=PdfKind.ARCHIVE,
+    )
+    language = forms.ChoiceField(label=_("Language"), choices=PdfLanguage.choices, initial=PdfLanguage.ENGLISH)
+
+
+class CasebookPdfForm(forms.Form):
+    language = forms.ChoiceField(label=_("Language"), choices=PdfLanguage.choices, initial=PdfLanguage.ENGLISH)
+
+
+def reader_pdf_language() -> str:
+    """The PDF language offered first: the reader's page language."""
+    return PdfLanguage.CHINESE if (get_language() or "").lower().startswith("zh") else PdfLanguage.ENGLISH

@@ -21,6 +21,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from crf.jobs import BackgroundJob, JobStatus, JobTrigger
+
 
 class SignatureScope(models.TextChoices):
     FORM = "form", _("Form")
@@ -126,6 +128,92 @@ class AuditIndex(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_table}:{self.event_id}"
+
+
+# --- PDF casebooks, the study archive, the blank and annotated CRF (issue 26 item 2) ----------
+
+
+class PdfKind(models.TextChoices):
+    CASEBOOK = "casebook", _("Subject casebook (PDF)")
+    ARCHIVE = "archive", _("Study archive (ZIP of every casebook)")
+    BLANK_CRF = "blank_crf", _("Blank CRF (PDF)")
+    ANNOTATED_CRF = "annotated_crf", _("Annotated CRF (PDF)")
+
+
+class PdfLanguage(models.TextChoices):
+    ENGLISH = "en", "English"
+    CHINESE = "zh-hans", "简体中文"
+
+
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude=["progress", "content"])),
+    pghistory.DeleteEvent(),
+    exclude=["content"],
+)
+class PdfJob(BackgroundJob):
+    """One PDF (or the archive ZIP) generated in the background (crf.jobs lifecycle): what, for
+    which subject or sites, in which language, and — written in the job's final transaction — the
+    file with its SHA-256 and page count. The content lives in the database like export files
+    (a backup carries it) and is left out of the history rows. Never deleted."""
+
+    study = models.ForeignKey("study.Study", on_delete=models.PROTECT, related_name="pdf_jobs")
+    kind = models.CharField(_("document"), max_length=16, choices=PdfKind.choices)
+    subject = models.ForeignKey(
+        "subjects.Subject", on_delete=models.PROTECT, null=True, blank=True, related_name="pdf_jobs"
+    )
+    #: the sites whose subjects the document holds (the requester's gate when requested); empty
+    #: for the blank and annotated CRF, which hold no subject data
+    site_ids = ArrayField(models.PositiveIntegerField(), default=list, blank=True, verbose_name=_("sites covered"))
+    language = models.CharField(_("language"), max_length=8, choices=PdfLanguage.choices)
+    file_name = models.CharField(_("file name"), max_length=120, blank=True)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
+    size_bytes = models.PositiveBigIntegerField(_("size (bytes)"), null=True, blank=True)
+    pages = models.PositiveIntegerField(_("pages"), null=True, blank=True)
+    #: the archive: how many casebooks it holds
+    documents = models.PositiveIntegerField(_("casebooks"), null=True, blank=True)
+    content = models.BinaryField(_("content"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("PDF document")
+        verbose_name_plural = _("PDF documents")
+        ordering = ["-requested_at", "-pk"]
+        triggers = [pgtrigger.Protect(name="no_hard_delete", operation=pgtrigger.Delete)]
+        constraints = [
+            models.CheckConstraint(condition=Q(progress__lte=100), name="pdf_job_progress_at_most_100"),
+            models.CheckConstraint(
+                condition=~Q(kind="casebook") | Q(subject__isnull=False), name="pdf_casebook_has_subject"
+            ),
+            models.CheckConstraint(condition=~Q(status="succeeded") | ~Q(sha256=""), name="succeeded_pdf_job_has_file"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.pk}"
+
+    @property
+    def has_file(self) -> bool:
+        return self.status == JobStatus.SUCCEEDED and bool(self.sha256)
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class PdfDownload(models.Model):
+    """Who downloaded which PDF document, when, and through what. Append-only."""
+
+    job = models.ForeignKey(PdfJob, on_delete=models.PROTECT, related_name="downloads")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(_("at"))
+    channel = models.CharField(_("channel"), max_length=4, choices=JobTrigger.choices[:2])
+
+    class Meta:
+        verbose_name = _("PDF download")
+        verbose_name_plural = _("PDF downloads")
+        ordering = ["-at", "-pk"]
+        triggers = [
+            pgtrigger.Protect(name="pdf_download_append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.job_id} {self.at:%Y-%m-%d %H:%M}"
 
 
 # Notifications (issue 31) live in their own module.

@@ -31,6 +31,7 @@ from adverse_events.models import AdverseEvent, CrsAssessment, CrsEpisode, Icans
 from adverse_events.toxicities import GvhdStaging, IcahtDerivation, IecHsAssessment
 from clinical.ae_course import max_grade_until
 from clinical.protocol import ProtocolChoices
+from crf import jobs
 from crf.audit import audit_context
 from endpoints import files, snapshot, tables, tables_efficacy, tables_toxicity
 from endpoints.models import EndpointRun, RunStatus, RunTrigger
@@ -41,16 +42,15 @@ from study.roles import Action
 from subjects.conmeds import ConcomitantMedication
 from subjects.models import CellCollection, InformedConsent, Infusion, Subject
 from survival.models import Death, FollowUpContact, SubsequentTherapy
-from trialsite.version import code_version
 
 if TYPE_CHECKING:
     from study.models import User
 
 logger = logging.getLogger(__name__)
 
-#: Deliveries of one run before it is given up (a worker killed twice is not tried a third time).
-MAX_ATTEMPTS = 2
 TASK_NAME = "endpoints.tasks.compute_endpoint_run"
+#: the audit reasons of the lifecycle say "endpoint run started", "endpoint run failed", … (crf.jobs)
+NOUN = "endpoint run"
 
 
 #: Every table of a run, in the order the page, the JSON and the files show them.
@@ -60,10 +60,6 @@ BUILDERS = (*tables.BUILDERS, *tables_toxicity.BUILDERS, *tables_efficacy.BUILDE
 def build_tables(data: tables.CutData) -> list[dict[str, Any]]:
     pop = tables._population(data)
     return [build(data, pop) for build in BUILDERS]
-
-
-def time_limit_seconds() -> int:
-    return int(settings.CELERY_TASK_TIME_LIMIT)
 
 
 @transaction.atomic
@@ -109,33 +105,11 @@ def request_run(
 
 def _claim(run_id: int, now: datetime) -> tuple[EndpointRun, int] | None:
     """Start (or restart after a dead worker) the run; None when there is nothing to do."""
-    with transaction.atomic():
-        run = EndpointRun.objects.select_for_update().get(pk=run_id)
-        if run.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
-            return None
-        with audit_context(user=None, reason="endpoint run started"):
-            if run.attempts >= MAX_ATTEMPTS:
-                run.status = RunStatus.FAILED
-                run.error = f"the worker stopped during each of {run.attempts} attempts"
-                run.finished_at = now
-                run.save(update_fields=["status", "error", "finished_at"])
-                return None
-            run.attempts += 1
-            run.status = RunStatus.RUNNING
-            run.progress = 0
-            run.started_at = now
-            run.snapshot_at = run.snapshot_at or now  # a retry keeps the first attempt's snapshot
-            run.code_version = code_version()
-            run.error = ""
-            run.save(
-                update_fields=["attempts", "status", "progress", "started_at", "snapshot_at", "code_version", "error"]
-            )
-        return run, run.attempts
+    return jobs.claim(EndpointRun, run_id, noun=NOUN, now=now)
 
 
 def _progress(run_id: int, attempt: int, value: int) -> None:
-    # Its own short transaction (autocommit), so the page and the API see it while the run goes on.
-    EndpointRun.objects.filter(pk=run_id, attempts=attempt, status=RunStatus.RUNNING).update(progress=value)
+    jobs.progress(EndpointRun, run_id, attempt, value)
 
 
 def _settings_for(study: Study, at: datetime) -> tuple[int | None, ProtocolChoices]:
@@ -356,32 +330,13 @@ def compute_run(*, run_id: int, now: datetime | None = None) -> EndpointRun:
 
 
 def _finish_failed(run_id: int, attempt: int, error: str, started: float) -> None:
-    with transaction.atomic(), audit_context(user=None, reason="endpoint run failed"):
-        EndpointRun.objects.filter(pk=run_id, attempts=attempt, status=RunStatus.RUNNING).update(
-            status=RunStatus.FAILED,
-            error=error[:2000],
-            finished_at=timezone.now(),
-            duration_ms=int((time.monotonic() - started) * 1000),
-        )
+    jobs.finish_failed(EndpointRun, run_id, attempt, error, noun=NOUN, started=started)
 
 
 def fail_stuck_runs(*, now: datetime | None = None) -> list[int]:
     """Mark failed the runs still "running" longer than the task time limit: their worker is
     gone (Celery would have killed it at the limit), and their results were never written."""
-    now = now or timezone.now()
-    limit = now - timezone.timedelta(seconds=time_limit_seconds())
-    with transaction.atomic(), audit_context(user=None, reason="endpoint run stopped: time limit passed"):
-        stuck = list(
-            EndpointRun.objects.select_for_update()
-            .filter(status=RunStatus.RUNNING, started_at__lt=limit)
-            .values_list("pk", flat=True)
-        )
-        EndpointRun.objects.filter(pk__in=stuck).update(
-            status=RunStatus.FAILED,
-            error=f"still running after the time limit of {time_limit_seconds()} s: the worker stopped",
-            finished_at=now,
-        )
-    return stuck
+    return jobs.fail_stuck(EndpointRun, noun=NOUN, now=now)
 
 
 @transaction.atomic

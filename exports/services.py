@@ -26,6 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crf import jobs
 from crf.audit import audit_context
 from exports import checks, datasets, define, metadata, sdtm, writers
 from exports.findings import ERROR, WARNING
@@ -42,7 +43,6 @@ from exports.models import (
 from study import access
 from study.models import Site, Study
 from study.roles import Action
-from trialsite.version import code_version
 
 if TYPE_CHECKING:
     from study.models import User
@@ -50,7 +50,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 TASK_NAME = "exports.tasks.build_export"
-MAX_ATTEMPTS = 2
+#: the audit reasons of the lifecycle say "export started", "export failed", … (crf.jobs)
+NOUN = "export"
 #: DESIGN §4a: "start endpoint runs and de-identified exports"
 EXPORT_ACTION = Action.START_ENDPOINT_RUNS
 DEFINE_FILE = "define.json"
@@ -124,32 +125,11 @@ def request_export(
 
 
 def _claim(export_id: int, now: datetime) -> tuple[Export, int] | None:
-    with transaction.atomic():
-        export = Export.objects.select_for_update().get(pk=export_id)
-        if export.status in (ExportStatus.SUCCEEDED, ExportStatus.FAILED):
-            return None
-        with audit_context(user=None, reason="export started"):
-            if export.attempts >= MAX_ATTEMPTS:
-                export.status = ExportStatus.FAILED
-                export.error = f"the worker stopped during each of {export.attempts} attempts"
-                export.finished_at = now
-                export.save(update_fields=["status", "error", "finished_at"])
-                return None
-            export.attempts += 1
-            export.status = ExportStatus.RUNNING
-            export.progress = 0
-            export.started_at = now
-            export.snapshot_at = export.snapshot_at or now
-            export.code_version = code_version()
-            export.error = ""
-            export.save(
-                update_fields=["attempts", "status", "progress", "started_at", "snapshot_at", "code_version", "error"]
-            )
-        return export, export.attempts
+    return jobs.claim(Export, export_id, noun=NOUN, now=now)
 
 
 def _progress(export_id: int, attempt: int, value: int) -> None:
-    Export.objects.filter(pk=export_id, attempts=attempt, status=ExportStatus.RUNNING).update(progress=value)
+    jobs.progress(Export, export_id, attempt, value)
 
 
 def define_document(export: Export, built: list[datasets.Dataset]) -> dict[str, Any]:
@@ -370,31 +350,12 @@ def compute_export(*, export_id: int, now: datetime | None = None) -> Export:
 
 
 def _finish_failed(export_id: int, attempt: int, error: str, started: float) -> None:
-    with transaction.atomic(), audit_context(user=None, reason="export failed"):
-        Export.objects.filter(pk=export_id, attempts=attempt, status=ExportStatus.RUNNING).update(
-            status=ExportStatus.FAILED,
-            error=error[:2000],
-            finished_at=timezone.now(),
-            duration_ms=int((time.monotonic() - started) * 1000),
-        )
+    jobs.finish_failed(Export, export_id, attempt, error, noun=NOUN, started=started)
 
 
 def fail_stuck_exports(*, now: datetime | None = None) -> list[int]:
     """Mark failed the exports still "running" past the task time limit (their worker is gone)."""
-    now = now or timezone.now()
-    limit = now - timezone.timedelta(seconds=int(settings.CELERY_TASK_TIME_LIMIT))
-    with transaction.atomic(), audit_context(user=None, reason="export stopped: time limit passed"):
-        stuck = list(
-            Export.objects.select_for_update()
-            .filter(status=ExportStatus.RUNNING, started_at__lt=limit)
-            .values_list("pk", flat=True)
-        )
-        Export.objects.filter(pk__in=stuck).update(
-            status=ExportStatus.FAILED,
-            error=f"still running after the time limit of {settings.CELERY_TASK_TIME_LIMIT} s: the worker stopped",
-            finished_at=now,
-        )
-    return stuck
+    return jobs.fail_stuck(Export, noun=NOUN, now=now)
 
 
 def record_download(

@@ -35,6 +35,7 @@ class Action(StrEnum):
     START_ENDPOINT_RUNS = "start_endpoint_runs"  # and de-identified exports
     VIEW_HISTORY = "view_history"
     AUDIT_SEARCH = "audit_search"
+    CASEBOOK_PDF = "casebook_pdf"  # generate / download PDF casebooks, the study archive, blank and annotated CRF
     ADMINISTER = "administer"  # settings, schedule, dose levels, sites, users and roles
 
 
@@ -62,6 +63,8 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.START_ENDPOINT_RUNS: frozenset({_D, _S, _A}),
     Action.VIEW_HISTORY: frozenset({_C, _I, _M, _D, _A}),
     Action.AUDIT_SEARCH: frozenset({_M, _D, _A}),
+    #: issue 26 item 2: data managers and study admins at their sites, investigators at their own
+    Action.CASEBOOK_PDF: frozenset({_I, _D, _A}),
     Action.ADMINISTER: frozenset({_A}),
 }
 

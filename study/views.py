@@ -47,6 +47,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "can_view_endpoints": access.can_anywhere(user, Action.VIEW_ENDPOINT_RESULTS),
         "can_view_safety": access.can_anywhere(user, Action.VIEW_SAFETY),
         "can_export": access.can_anywhere(user, Action.START_ENDPOINT_RUNS),
+        "can_pdf": access.can_anywhere(user, Action.CASEBOOK_PDF),
         "can_edit_sdv_plan": access.can_anywhere(user, Action.FREEZE_LOCK)
         or access.can_anywhere(user, Action.ADMINISTER),
     }

@@ -7,6 +7,7 @@ from crf.api import register_crf_resources
 from crf.api_dm import DataLockViewSet, QueryViewSet, SdvMarkViewSet
 from datamanagement.api import SignatureViewSet
 from datamanagement.api_audit import AuditEventViewSet
+from datamanagement.api_pdfs import PdfJobViewSet
 from endpoints.api import EndpointRunViewSet
 from exports.api import ExportViewSet
 from study.api import TokenLoginView, TokenLogoutAllView, TokenLogoutView
@@ -27,6 +28,7 @@ router.register("crs-episodes", CrsEpisodeViewSet, basename="crs-episode")
 router.register("icans-episodes", IcansEpisodeViewSet, basename="icans-episode")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
 router.register("signatures", SignatureViewSet, basename="signature")
+router.register("pdfs", PdfJobViewSet, basename="pdf")
 
 urlpatterns = [
     path("auth/login/", TokenLoginView.as_view(), name="knox-login"),

@@ -164,6 +164,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "fail-stuck-endpoint-runs": {"task": "endpoints.tasks.fail_stuck_endpoint_runs", "schedule": 15 * 60},
     "fail-stuck-exports": {"task": "exports.tasks.fail_stuck_exports", "schedule": 15 * 60},
+    "fail-stuck-pdf-jobs": {"task": "datamanagement.tasks.fail_stuck_pdf_jobs", "schedule": 15 * 60},
     "refresh-dlt-candidates": {"task": "adverse_events.tasks.refresh_dlt_candidates", "schedule": 60 * 60},
     "purge-idempotency-keys": {"task": "crf.tasks.purge_idempotency_keys", "schedule": 60 * 60},
     "nightly-verify-audit": {"task": "crf.tasks.verify_audit", "schedule": crontab(hour=2, minute=30)},
@@ -309,6 +310,7 @@ SPECTACULAR_SETTINGS = {
         "RunStatusEnum": "endpoints.models.RunStatus",
         "InstrumentEnum": "adverse_events.models.Instrument",
         "LabUnitEnum": "labs.models.UNIT_CHOICES",
+        "JobTriggerEnum": "crf.jobs.JobTrigger",
     },
 }
 
