@@ -40,6 +40,10 @@ def jsonable(value: Any) -> Any:
         return format(value.normalize(), "f")
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
+    if isinstance(value, dict):  # a nested message {"code": …, "params": …} (crf.display.render_message)
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
     return str(value)
 
 
