@@ -14,13 +14,12 @@ from django.db import models
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from crf import display
+from crf import audit, display
 from study import access
 from study.models import User
 from study.roles import Action, Role
 from subjects.models import IdentityRecord, Subject
 from subjects.selectors import access_subject
-from trialsite import system_text
 
 MASK = "•••"
 ROLE_LABELS = dict(Role.choices)
@@ -161,7 +160,7 @@ def record_history(*, viewer: User, record: models.Model, subject: Subject) -> l
                 site=str(context.get("site", "")),
                 # A reason the system wrote (e.g. "Source data verified") reads in the reader's
                 # language; a person's reason shows as written (issue 25).
-                reason=system_text.in_reader_language(str(context.get("reason", ""))),
+                reason=audit.reason_text(context),
                 request_id=str(context.get("request_id", "")),
                 changes=changes,
             )
