@@ -294,7 +294,21 @@ def field_text(instance: models.Model, name: str, *, day0: date | None = None) -
             return str(dict(MissingCode.choices).get(code, code))
     if isinstance(value, str) and value and field.name in COMPOSED_LABELS:
         return COMPOSED_LABELS[field.name](value)
+    if field.name == DOSE_LEVEL_FIELD and value:
+        return dose_level_name(value, _study_of(instance))
     return value_text(value, field, day0=day0)
+
+
+#: A field holding a dose level's code (Subject, PendingEnrolment, Infusion): shown by its name.
+DOSE_LEVEL_FIELD = "dose_level"
+
+
+def _study_of(instance: models.Model) -> int | None:
+    """The study id of a subject's record (or of the subject itself)."""
+    subject = instance if hasattr(instance, "site_id") and hasattr(instance, "dose_level") else None
+    subject = subject or getattr(instance, "subject", None)
+    site = getattr(subject, "site", None)
+    return getattr(site, "study_id", None)
 
 
 def rows_of(instance: models.Model, names: Iterable[str], *, day0: date | None = None) -> list[tuple[str, str]]:

@@ -102,7 +102,9 @@ def _related_objects(model: type[models.Model], datas: list[dict[str, Any]]) -> 
     return found
 
 
-def _display(model: type[models.Model], name: str, value: Any, related: dict[tuple[str, Any], Any]) -> Any:
+def _display(
+    model: type[models.Model], name: str, value: Any, related: dict[tuple[str, Any], Any], study_id: int | None = None
+) -> Any:
     """A stored value as a person reads it (crf.display): choice labels, Yes/No, a visit by its
     name and study day, dates YYYY-MM-DD, instants in the reader's zone; blanks as None."""
     if value in (None, "", {}, []):
@@ -118,6 +120,8 @@ def _display(model: type[models.Model], name: str, value: Any, related: dict[tup
         return display.value_text(value)
     if isinstance(value, str) and field.name in display.COMPOSED_LABELS:
         return display.COMPOSED_LABELS[field.name](value)
+    if field.name == display.DOSE_LEVEL_FIELD and study_id is not None:
+        return display.dose_level_name(value, study_id)
     return display.value_text(value, field)
 
 
@@ -127,6 +131,7 @@ def record_history(*, viewer: User, record: models.Model, subject: Subject) -> l
     mask = model is IdentityRecord and not access.can(viewer, Action.VIEW_IDENTITY, site=subject.site)
     events = pghistory.models.Events.objects.tracks(record).order_by("pgh_created_at", "pgh_id")
     rows: list[HistoryRow] = []
+    study_id = subject.site.study_id
     previous: dict[str, Any] = {}
     events = list(events)
     related = _related_objects(model, [e.pgh_data or {} for e in events])
@@ -145,8 +150,8 @@ def record_history(*, viewer: User, record: models.Model, subject: Subject) -> l
                 (MASK, MASK)
                 if mask
                 else (
-                    _display(model, name, old, related),
-                    _display(model, name, new, related),
+                    _display(model, name, old, related, study_id),
+                    _display(model, name, new, related, study_id),
                 )
             )
             changes.append(Change(field=name, label=labels.get(name, name), old=shown_old, new=shown_new))
