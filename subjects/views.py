@@ -293,10 +293,18 @@ def _confirm(request: HttpRequest, subject: Subject, action: str, form: EnrolFor
             "subject": enrolment.next_subject_id(subject),
             "level": display.dose_level_name(level, study_id),
         }
+    facts = []  # what was typed, as read: the level by its name, dates YYYY-MM-DD (issue 25)
+    for field in form:
+        value = data.get(field.name)
+        if value in (None, ""):
+            continue
+        choices = {str(k): v for k, v in getattr(field.field, "choices", None) or []}
+        facts.append((field.label, choices.get(str(value)) or display.value_text(value)))
     context = {
         "subject": subject,
         "action": action,
         "form": form,
+        "facts": facts,
         "summary": summary,
         "safety": enrolment.level_safety(user=request.user, subject=subject, dose_level=level),  # type: ignore[arg-type]
         "investigator": enrolment.is_site_investigator(request.user, subject),  # type: ignore[arg-type]
