@@ -84,7 +84,7 @@ def raise_alert(
         raise RuntimeError("raise_alert runs inside the transaction that records its source")
     code, params = summary
     with translation.override("en"):
-        english = system_text.render(code, params)
+        english = display.render_message(code, params)
     alert, created = SafetyAlert.objects.get_or_create(
         source_key=source_key,
         defaults={

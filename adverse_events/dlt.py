@@ -42,7 +42,11 @@ class DltCandidate(models.Model):
     key = models.CharField(_("rule key"), max_length=80)
     criterion = models.CharField(_("criterion"), max_length=12, choices=CandidateCriterion.choices)
     onset_day = models.IntegerField(_("onset study day"))
-    description = models.CharField(_("finding"), max_length=300)
+    description = models.CharField(_("finding"), max_length=300)  # in English, as the rules wrote it
+    # The finding as a message code and its parameters (issue 25 item 3): the audited truth a
+    # page renders in the reader's language (adverse_events.dlt_text.finding_text).
+    description_code = models.TextField(_("message code"), blank=True)
+    description_params = models.JSONField(_("message parameters"), default=dict, blank=True)
     awaiting_marrow = models.BooleanField(_("awaiting the day-28 marrow"), default=False)
     adverse_event = models.ForeignKey(
         "adverse_events.AdverseEvent", on_delete=models.PROTECT, null=True, blank=True, related_name="+"

@@ -25,6 +25,7 @@ from adverse_events.dlt import DltCandidate
 from clinical.stats import percent
 from crf.api import CONDITIONAL_ERRORS, IF_MATCH, as_api_error, precondition, version_etag
 from study import access
+from study.models import DoseLevelName
 from study.roles import Action
 from subjects.selectors import subjects_visible_to
 
@@ -135,6 +136,8 @@ class DltCandidateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
 
 class DoseLevelRowSerializer(serializers.Serializer):  # type: ignore[type-arg]
     dose_level = serializers.CharField()
+    dose_level_name = serializers.CharField(help_text="the level's English name (the code when not named)")
+    dose_level_name_zh = serializers.CharField(help_text="the level's Chinese name (blank when not named)")
     enrolled = serializers.IntegerField()
     infused = serializers.IntegerField()
     in_window = serializers.IntegerField()
@@ -185,9 +188,12 @@ class DltMonitorViewSet(viewsets.ViewSet):
         levels, missing = dlt_services.dose_level_monitor_or_reason(studies[0])
         if missing:  # a new study without protocol settings (issue 21)
             return Response({"detail": missing}, status=409)
+        names = {row.code: row for row in DoseLevelName.objects.filter(study=studies[0])}
         rows = [
             {
                 "dose_level": row.code,
+                "dose_level_name": names[row.code].name if row.code in names else row.code,
+                "dose_level_name_zh": names[row.code].name_zh if row.code in names else "",
                 "enrolled": row.enrolled,
                 "infused": row.infused,
                 "in_window": row.in_window,

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from psycopg2 import sql
 
+from adverse_events import dlt_text
 from adverse_events.dlt import CandidateStatus, DltCandidate, DoseLevelDecision
 from adverse_events.grade_course import course_of
 from adverse_events.models import AdverseEvent, CrsAssessment, IcansAssessment
@@ -176,6 +177,8 @@ def recompute_candidates(*, subject: Subject, today: date | None = None) -> list
             "criterion": candidate.criterion.value,
             "onset_day": candidate.onset_day,
             "description": candidate.description[:300],
+            "description_code": candidate.code,
+            "description_params": system_text.compose(candidate.code, **candidate.params)[1],
             "awaiting_marrow": candidate.awaiting_marrow,
             "adverse_event_id": ae_id,
             "withdrawn": False,
@@ -239,7 +242,7 @@ def adjudicate_candidate(
             summary=system_text.compose(
                 gettext_noop("Confirmed DLT, subject %(subject)s: %(finding)s"),
                 subject=row.subject.subject_id or row.subject.pk,
-                finding=row.description,
+                finding=dlt_text.finding_message(row),
             ),
         )
     return row

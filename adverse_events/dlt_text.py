@@ -1,18 +1,23 @@
 """DLT findings in the reader's language (issue 25 item 3).
 
-`clinical.dlt` writes each candidate's finding as an English sentence (`DltCandidate.description`,
-the audited text, deterministic from the data). The sentences follow the message ids below, so a
-page reads a finding back to its code and parameters (`trialsite.system_text.parse`) and shows it
-in the reader's language; a sentence that matches none shows as written.
+`clinical.dlt` writes each candidate's finding as a message id with named parameters
+(`Candidate.code`, `Candidate.params`); the candidate row stores both
+(`DltCandidate.description_code`, `description_params`: the audited truth) next to the English
+sentence (`description`, kept for exports and the API). A page renders the stored code and
+parameters in the reader's language — whoever's request produced the finding — with the CTCAE
+term named in Chinese beside the English term for a Chinese reader (`crf.display.ctcae_term_label`).
+Nothing is read back from the English sentence.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.utils.translation import gettext_noop
 
 from trialsite import system_text
 
-#: The sentences of clinical.dlt (_syndrome_candidate, detect_candidates), as message ids.
+#: The message ids of clinical.dlt (FINDINGS there), marked for translation.
 FINDINGS = (
     gettext_noop("%(what)s grade 4 on day %(day)s"),
     gettext_noop("%(what)s grade 3 on %(run)s consecutive days from day %(start)s"),
@@ -24,7 +29,26 @@ FINDINGS = (
 )
 
 
-def finding_text(description: str) -> str:
-    """A DLT finding in the active language."""
-    found = system_text.parse(description, candidates=FINDINGS)
-    return system_text.render(*found) if found else description
+def finding_message(candidate: Any) -> dict[str, Any]:
+    """A candidate's finding as a message to nest in another message's parameters (the
+    confirmed-DLT alert): {"code": …, "params": {…}}."""
+    return {"code": candidate.description_code, "params": dict(candidate.description_params or {})}
+
+
+def render_finding(code: str, params: dict[str, Any] | None) -> str:
+    """One finding in the active language."""
+    from crf import display
+
+    shown = dict(params or {})
+    if "term" in shown:
+        shown["term"] = display.ctcae_term_label(str(shown["term"]))
+    return system_text.render(code, shown)
+
+
+def finding_text(candidate: Any) -> str:
+    """A candidate's finding in the active language; a row without a code (none should remain
+    after the data migration) shows its stored sentence."""
+    code = getattr(candidate, "description_code", "")
+    if not code:
+        return str(getattr(candidate, "description", "") or "")
+    return render_finding(code, getattr(candidate, "description_params", None))

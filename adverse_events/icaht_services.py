@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.db.models import F, Min
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from adverse_events.toxicities import IcahtDerivation
 from clinical import icaht as icaht_rules
@@ -25,6 +25,7 @@ from crf.models import CrfInstance
 from crf.rederive import declare, update_with_version
 from crf.services import dependants_of
 from labs.models import LabResult
+from trialsite.system_text import message
 
 if TYPE_CHECKING:
     from study.models import User
@@ -107,16 +108,17 @@ def _anc_changed(*, user: User, saved: CrfInstance, previous: CrfInstance | None
         return
     row = saved
     if saved.entered_in_error:
-        change = _("entered in error")
+        change = message(gettext_noop("entered in error"))
     elif previous is None:
-        change = _("recorded")
+        change = message(gettext_noop("recorded"))
     else:
-        change = _("corrected")
-    what = _("ANC of %(date)s %(change)s") % {
-        "date": row.collected_on.isoformat(),  # type: ignore[attr-defined]
-        "change": change,
-    }
-    rederive_icaht(user=user, subject=saved.subject, reason=_("re-derived: %(what)s") % {"what": what})
+        change = message(gettext_noop("corrected"))
+    what = message(
+        gettext_noop("ANC of %(date)s %(change)s"),
+        date=row.collected_on.isoformat(),  # type: ignore[attr-defined]
+        change=change,
+    )
+    rederive_icaht(user=user, subject=saved.subject, reason=message(gettext_noop("re-derived: %(what)s"), what=what))
 
 
 def _icaht_input_changed(*, user: User, saved: CrfInstance, previous: CrfInstance | None) -> None:
@@ -127,11 +129,12 @@ def _icaht_input_changed(*, user: User, saved: CrfInstance, previous: CrfInstanc
     subject = Subject.objects.select_related("site").get(pk=saved.subject_id)
     if not IcahtDerivation.objects.filter(subject=subject).exists() and not anc_series(subject):
         return
-    what = _("%(form)s %(change)s") % {
-        "form": saved._meta.verbose_name,
-        "change": _("entered in error") if saved.entered_in_error else _("saved"),
-    }
-    rederive_icaht(user=user, subject=subject, reason=_("re-derived: %(what)s") % {"what": what})
+    what = message(
+        gettext_noop("%(form)s %(change)s"),
+        form=saved._meta.verbose_name,  # lazy: stored by its code, read in the reader's language
+        change=message(gettext_noop("entered in error") if saved.entered_in_error else gettext_noop("saved")),
+    )
+    rederive_icaht(user=user, subject=subject, reason=message(gettext_noop("re-derived: %(what)s"), what=what))
 
 
 def register_icaht_dependants() -> None:

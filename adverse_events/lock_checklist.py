@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from adverse_events import dlt_text
 from adverse_events.alerts import SaeReport
 from adverse_events.dlt import CandidateStatus, DltCandidate
 from datamanagement.checklist import Item, declare
@@ -31,7 +32,7 @@ def dlt_awaiting(*, study: Study, subjects: QuerySet[Subject]) -> list[Item]:
         Item(
             kind="dlt",
             subject=c.subject.subject_id,
-            label=_("Day %(day)s: %(finding)s") % {"day": c.onset_day, "finding": c.description},
+            label=_("Day %(day)s: %(finding)s") % {"day": c.onset_day, "finding": dlt_text.finding_text(c)},
             url=reverse("adverse_events:dlt_candidate", args=[c.pk]),
         )
         for c in rows

@@ -20,6 +20,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from crf.fields import CodeListField
 from crf.models import CrfInstance
 
 
@@ -193,6 +194,16 @@ class Vasopressor(models.TextChoices):
     VASOPRESSIN = "vasopressin", _("Vasopressin")
 
 
+class CrsReviewFlag(models.TextChoices):
+    """clinical.crs.CrsFlag labelled for people: findings a medical reviewer should look at."""
+
+    VASOPRESSIN_ALONE = "vasopressin_alone", _("Vasopressin alone: graded as one vasopressor (§1.2 f)")
+    HYPOTENSION_NOT_FLUID_RESPONSIVE_WITHOUT_VASOPRESSOR = (
+        "hypotension_not_fluid_responsive_without_vasopressor",
+        _("Hypotension not fluid-responsive but no vasopressor listed: check the vasopressor list"),
+    )
+
+
 class CrsOxygen(models.TextChoices):
     """CLINICAL_SPEC §1.1, §1.2 e (values as clinical.crs.OxygenDevice)."""
 
@@ -262,7 +273,9 @@ class CrsAssessment(CrfInstance):
     )
     hypotension_grade = models.PositiveSmallIntegerField(_("grade from hypotension"), null=True, editable=False)
     hypoxia_grade = models.PositiveSmallIntegerField(_("grade from hypoxia"), null=True, editable=False)
-    flags = models.JSONField(_("flags for medical review"), default=list, editable=False)
+    flags = CodeListField(
+        _("flags for medical review"), default=list, editable=False, item_choices=CrsReviewFlag.choices
+    )
     criteria = models.CharField(_("criteria"), max_length=20, blank=True, editable=False)
     study_day = models.IntegerField(_("study day"), null=True, editable=False)
     settings_version = models.PositiveIntegerField(_("protocol settings version"), null=True, editable=False)

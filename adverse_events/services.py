@@ -20,6 +20,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from adverse_events.derive import (
     crs_assessment_values,
@@ -54,6 +55,7 @@ from study.protocol import settings_picker
 from study.roles import Action
 from subjects.models import Subject
 from survival.models import Death, DeathCause
+from trialsite.system_text import message
 
 if TYPE_CHECKING:
     from study.models import User
@@ -326,7 +328,9 @@ def record_crs_assessment(
     rederive_crs_course(
         user=user,
         subject=saved.subject,
-        reason=_("re-derived: CRS assessment of %(date)s saved") % {"date": saved.assessment_date.isoformat()},
+        reason=message(
+            gettext_noop("re-derived: CRS assessment of %(date)s saved"), date=saved.assessment_date.isoformat()
+        ),
     )
     saved.refresh_from_db()
     return saved
@@ -341,7 +345,9 @@ def record_icans_assessment(
     rederive_icans_course(
         user=user,
         subject=saved.subject,
-        reason=_("re-derived: ICANS assessment of %(date)s saved") % {"date": saved.assessment_date.isoformat()},
+        reason=message(
+            gettext_noop("re-derived: ICANS assessment of %(date)s saved"), date=saved.assessment_date.isoformat()
+        ),
     )
     saved.refresh_from_db()
     return saved
@@ -349,7 +355,9 @@ def record_icans_assessment(
 
 def rederive_after_conmed(*, user: User | None, subject: Subject, what: str) -> list[EpisodeBase]:
     """A con-med that can mask fever was saved (CLINICAL_SPEC §1.2 b): re-derive the CRS days."""
-    return rederive_crs_course(user=user, subject=subject, reason=_("re-derived: %(what)s") % {"what": what})
+    return rederive_crs_course(
+        user=user, subject=subject, reason=message(gettext_noop("re-derived: %(what)s"), what=what)
+    )
 
 
 # --- grade in source and adjudication (§1.3) -------------------------------------------------
@@ -410,7 +418,7 @@ def adjudicate_episode(
             update_fields=["adjudicated_grade", "adjudication_reason", "adjudicated_by", "adjudicated_at", "version"]
         )
         checks.run_edit_checks(row)
-    _sync_ae(user=user, episode=row, reason=_("re-derived: episode grade adjudicated"))
+    _sync_ae(user=user, episode=row, reason=message(gettext_noop("re-derived: episode grade adjudicated")))
     return row
 
 
@@ -421,8 +429,10 @@ def _crs_assessment_removed(*, user: User, saved: CrsAssessment, previous: CrsAs
         rederive_crs_course(
             user=user,
             subject=saved.subject,
-            reason=_("re-derived: CRS assessment of %(date)s entered in error")
-            % {"date": saved.assessment_date.isoformat()},
+            reason=message(
+                gettext_noop("re-derived: CRS assessment of %(date)s entered in error"),
+                date=saved.assessment_date.isoformat(),
+            ),
         )
 
 
@@ -432,8 +442,10 @@ def _icans_assessment_removed(*, user: User, saved: IcansAssessment, previous: I
         rederive_icans_course(
             user=user,
             subject=saved.subject,
-            reason=_("re-derived: ICANS assessment of %(date)s entered in error")
-            % {"date": saved.assessment_date.isoformat()},
+            reason=message(
+                gettext_noop("re-derived: ICANS assessment of %(date)s entered in error"),
+                date=saved.assessment_date.isoformat(),
+            ),
         )
 
 
@@ -447,11 +459,13 @@ def _conmed_changed(*, user: User, saved: CrfInstance, previous: CrfInstance | N
     if not touched or not CrsAssessment.objects.filter(subject_id=saved.subject_id).exists():
         return
     row = touched[-1]
-    what = _("concomitant medication %(category)s from %(date)s %(change)s") % {
-        "category": row.get_category_display(),  # type: ignore[attr-defined]
-        "date": row.start_date.isoformat() if row.start_date else "—",  # type: ignore[attr-defined]
-        "change": _("entered in error") if saved.entered_in_error else _("saved"),
-    }
+    labels = dict(row._meta.get_field("category").flatchoices)  # lazy: stored by its code (issue 25)
+    what = message(
+        gettext_noop("concomitant medication %(category)s from %(date)s %(change)s"),
+        category=labels.get(row.category, row.category),  # type: ignore[attr-defined]
+        date=row.start_date.isoformat() if row.start_date else "—",  # type: ignore[attr-defined]
+        change=message(gettext_noop("entered in error") if saved.entered_in_error else gettext_noop("saved")),
+    )
     rederive_after_conmed(user=user, subject=saved.subject, what=what)
 
 

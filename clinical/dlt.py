@@ -9,7 +9,7 @@ where present") — choosing them is the caller's job.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
 
@@ -38,6 +38,26 @@ GRADE3_RUN_DAYS = 4
 #: Day-28 marrow blasts below this (%) make persisting grade-4 cytopenia a candidate (§3.1).
 MARROW_BLAST_LIMIT = Decimal(5)
 
+#: The findings the rules write, as message ids with named parameters (issue 25 item 3): a
+#: candidate stores the id and its parameters, and a page renders them in the reader's language
+#: (adverse_events/dlt_text.py marks the same ids for translation).
+FINDING_SYNDROME_G4 = "%(what)s grade 4 on day %(day)s"
+FINDING_SYNDROME_G3_RUN = "%(what)s grade 3 on %(run)s consecutive days from day %(start)s"
+FINDING_GVHD = "Acute GvHD overall grade %(roman)s"
+FINDING_CYTOPENIA_AWAITING = "%(term)s grade 4 at the day-%(window)s assessment (awaiting marrow)"
+FINDING_CYTOPENIA = "%(term)s grade 4 at the day-%(window)s assessment, marrow blasts %(blasts)s%%"
+FINDING_OTHER_AE = "%(term)s grade %(grade)s from day %(day)s, not back to grade ≤ 1 within %(days)s days"
+FINDING_DEATH = "Death on day %(day)s, not from progression"
+FINDINGS = (
+    FINDING_SYNDROME_G4,
+    FINDING_SYNDROME_G3_RUN,
+    FINDING_GVHD,
+    FINDING_CYTOPENIA_AWAITING,
+    FINDING_CYTOPENIA,
+    FINDING_OTHER_AE,
+    FINDING_DEATH,
+)
+
 
 class Criterion(Enum):
     CRS = "crs"
@@ -55,8 +75,14 @@ class Candidate:
     criterion: Criterion
     key: str
     onset_day: int
-    description: str
+    code: str  # one of FINDINGS
+    params: Mapping[str, str | int] = field(default_factory=dict)
     awaiting_marrow: bool = False
+
+    @property
+    def description(self) -> str:
+        """The finding in English (the message id filled in)."""
+        return self.code % dict(self.params)
 
 
 @dataclass(frozen=True)
@@ -120,14 +146,17 @@ def _syndrome_candidate(
     """Grade 4 on any assessed day in the window, or grade 3+ on ≥ 4 consecutive assessed days."""
     grade4 = sorted(day for day, grade in daily_grades.items() if 0 <= day <= window_days and grade >= 4)
     if grade4:
-        return Candidate(criterion, f"{criterion.value}:g4", grade4[0], f"{label} grade 4 on day {grade4[0]}")
+        return Candidate(
+            criterion, f"{criterion.value}:g4", grade4[0], FINDING_SYNDROME_G4, {"what": label, "day": grade4[0]}
+        )
     run, start = longest_run(daily_grades, at_least=3, first_day=0, last_day=window_days)
     if run >= GRADE3_RUN_DAYS:
         return Candidate(
             criterion,
             f"{criterion.value}:g3run",
             start,
-            f"{label} grade 3 on {run} consecutive days from day {start}",
+            FINDING_SYNDROME_G3_RUN,
+            {"what": label, "run": run, "start": start},
         )
     return None
 
@@ -161,7 +190,7 @@ def detect_candidates(
         onset = gvhd_onset_day if gvhd_onset_day is not None else 0
         if 0 <= onset <= window_days:
             roman = "IV" if gvhd_overall_grade >= 4 else "III"
-            found.append(Candidate(Criterion.GVHD, "gvhd", onset, f"Acute GvHD overall grade {roman}"))
+            found.append(Candidate(Criterion.GVHD, "gvhd", onset, FINDING_GVHD, {"roman": roman}))
     if day28 is not None:
         for term, grade in zip(RECOVERY_TERMS, (day28.neutrophil_grade, day28.platelet_grade), strict=True):
             if grade is None or grade < 4:
@@ -173,7 +202,8 @@ def detect_candidates(
                         Criterion.CYTOPENIA,
                         f"cytopenia:{term}",
                         window_days,
-                        f"{term} grade 4 at the day-{window_days} assessment (awaiting marrow)",
+                        FINDING_CYTOPENIA_AWAITING,
+                        {"term": term, "window": window_days},
                         awaiting_marrow=True,
                     )
                 )
@@ -183,7 +213,8 @@ def detect_candidates(
                         Criterion.CYTOPENIA,
                         f"cytopenia:{term}",
                         window_days,
-                        f"{term} grade 4 at the day-{window_days} assessment, marrow blasts {blasts}%",
+                        FINDING_CYTOPENIA,
+                        {"term": term, "window": window_days, "blasts": str(blasts)},
                     )
                 )
     expected = {term.casefold() for term in expected_toxicities}
@@ -205,11 +236,12 @@ def detect_candidates(
                 Criterion.OTHER_AE,
                 f"ae:{ae.ae_id}",
                 ae.onset_day,
-                f"{ae.term} grade {ae.grade} from day {severe_from}, not back to grade ≤ 1 within {RECOVERY_DAYS} days",
+                FINDING_OTHER_AE,
+                {"term": ae.term, "grade": ae.grade, "day": severe_from, "days": RECOVERY_DAYS},
             )
         )
     if death_day is not None and 0 <= death_day <= window_days and not death_from_progression:
-        found.append(Candidate(Criterion.DEATH, "death", death_day, f"Death on day {death_day}, not from progression"))
+        found.append(Candidate(Criterion.DEATH, "death", death_day, FINDING_DEATH, {"day": death_day}))
     return found
 
 

@@ -3,7 +3,9 @@ request — attached by pghistory to every history row the triggers write.
 
 Context fields: `user` (id), `username`, `role` (the user's active roles at the site, comma
 separated), `site` (site code), `reason` (reason for change), `request_id`, `url`, `method`, and `via` = "api" for
-REST API requests.
+REST API requests. A reason the system writes (`trialsite.system_text.message`) also stores
+`reason_code` and `reason_params`, the audited truth a history page renders in the reader's
+language (issue 25 item 3); `reason` then holds its English text.
 """
 
 from __future__ import annotations
@@ -19,6 +21,27 @@ if TYPE_CHECKING:
     from study.models import Site, User
 
 
+def _current_context() -> dict[str, object]:
+    from pghistory import runtime
+
+    tracked = getattr(runtime._tracker, "value", None)
+    return dict(tracked.metadata) if tracked is not None else {}
+
+
+def reason_text(context: dict[str, object]) -> str:
+    """The reason of one history row's context in the reader's language: rendered from its code
+    and parameters when the system wrote it as a message; a reason written before codes were
+    stored reads in the reader's language when the catalogue holds it; a person's as written."""
+    from crf import display
+    from trialsite import system_text
+
+    code = context.get("reason_code")
+    if code:
+        params = context.get("reason_params")
+        return display.render_message(str(code), params if isinstance(params, dict) else None)
+    return system_text.in_reader_language(str(context.get("reason", "")))
+
+
 @contextmanager
 def audit_context(*, user: User | None, site: Site | None = None, reason: str = "") -> Iterator[None]:
     from study import access
@@ -32,7 +55,14 @@ def audit_context(*, user: User | None, site: Site | None = None, reason: str = 
         if user is not None:
             fields["role"] = ",".join(sorted(access.roles_at(user, site)))
     if reason:
-        fields["reason"] = reason
+        fields["reason"] = str(reason)
+        code = getattr(reason, "code", "")
+        if code:
+            fields["reason_code"] = code
+            fields["reason_params"] = getattr(reason, "params", {})
+        elif "reason_code" in _current_context():  # a person's reason inside a system one
+            fields["reason_code"] = ""
+            fields["reason_params"] = {}
     with pghistory.context(**fields):
         yield
 

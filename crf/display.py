@@ -15,11 +15,14 @@ inside `translation.override(lang)` for e-mails and PDFs) and never a Python rep
   zone (`reader_zone_var`, set per request by `trialsite.middleware.UserLocaleMiddleware` from
   the reader's first active site), else UTC: a user without a site reads UTC, labelled UTC.
 - `name_of(obj)`: the Chinese name (`name_zh` / `title_zh`) for a Chinese reader when recorded,
-  else the English one.
+  else the English one — sites, studies, schedule visits and dose levels (issue 25 item 4).
+- `dose_level_name(code, study)`: a dose level by its code, named in the reader's language
+  (study.DoseLevelName; the code itself when the study admin has not named it).
 
 Template side: `{% load display %}` then `{{ instance|shown:"field" }}`, `{{ value|value_text }}`,
 `{{ at|when }}`, `{{ at|when_precise }}` (with seconds), `{{ at|when_in:site.time_zone }}`,
-`{{ site|name_of }}` (crf/templatetags/display.py). Pure formatting: no queries beyond following
+`{{ site|name_of }}`, `{{ subject|dose_level }}` / `{{ code|dose_level:study }}`
+(crf/templatetags/display.py). Pure formatting: no queries beyond following
 a foreign key the caller has not loaded (select_related it on list pages).
 """
 
@@ -48,6 +51,12 @@ reader_zone_var: contextvars.ContextVar[tzinfo | Callable[[], tzinfo] | None] = 
 )
 
 # A unit at the end of a field label: "(mL)", "(×10⁶/kg)", "（%）" — one token, no spaces.
+#: Dose-level names already read in this request, by study id (set per request by the
+#: middleware, so a list of subjects costs one query per study; outside a request: no cache).
+names_var: contextvars.ContextVar[dict[int, dict[str, Any]] | None] = contextvars.ContextVar(
+    "display_names", default=None
+)
+
 _UNIT = re.compile(r"[(（]\s*([^()（）\s]{1,16})\s*[)）]\s*$")
 
 
@@ -139,6 +148,39 @@ def name_of(obj: Any) -> str:
                 return str(getattr(obj, chinese))
             return str(getattr(obj, english) or EMPTY)
     return str(obj)
+
+
+def _study_id(study: Any) -> int | None:
+    if study is None or study == "":
+        return None
+    if isinstance(study, int):
+        return study
+    return getattr(study, "pk", None)
+
+
+def dose_level_names(study: Any) -> dict[str, Any]:
+    """{code: DoseLevelName} of one study, read once per request."""
+    from study.models import DoseLevelName
+
+    study_id = _study_id(study)
+    if study_id is None:
+        return {}
+    cache = names_var.get()
+    if cache is not None and study_id in cache:
+        return cache[study_id]
+    names = {row.code: row for row in DoseLevelName.objects.filter(study_id=study_id)}
+    if cache is not None:
+        cache[study_id] = names
+    return names
+
+
+def dose_level_name(code: str | None, study: Any) -> str:
+    """A dose level named in the reader's language ("Dose level 1" / "剂量组 1"); the code when
+    the study has no name for it, "—" for none."""
+    if not code:
+        return EMPTY
+    row = dose_level_names(study).get(code)
+    return name_of(row) if row is not None else str(code)
 
 
 def visit_text(visit: Any) -> str:
@@ -252,7 +294,21 @@ def field_text(instance: models.Model, name: str, *, day0: date | None = None) -
             return str(dict(MissingCode.choices).get(code, code))
     if isinstance(value, str) and value and field.name in COMPOSED_LABELS:
         return COMPOSED_LABELS[field.name](value)
+    if field.name == DOSE_LEVEL_FIELD and value:
+        return dose_level_name(value, _study_of(instance))
     return value_text(value, field, day0=day0)
+
+
+#: A field holding a dose level's code (Subject, PendingEnrolment, Infusion): shown by its name.
+DOSE_LEVEL_FIELD = "dose_level"
+
+
+def _study_of(instance: models.Model) -> int | None:
+    """The study id of a subject's record (or of the subject itself)."""
+    subject = instance if hasattr(instance, "site_id") and hasattr(instance, "dose_level") else None
+    subject = subject or getattr(instance, "subject", None)
+    site = getattr(subject, "site", None)
+    return getattr(site, "study_id", None)
 
 
 def rows_of(instance: models.Model, names: Iterable[str], *, day0: date | None = None) -> list[tuple[str, str]]:
@@ -274,17 +330,28 @@ def system_message(obj: Any, name: str) -> str:
     """A text the system wrote on `obj.<name>`, in the reader's language: rendered from
     `<name>_code` and `<name>_params` when stored as a code (trialsite.system_text), else the
     text as written (by a person, or before codes were stored)."""
-    from trialsite import system_text
 
     code = getattr(obj, f"{name}_code", "")
     if code:
-        params = dict(getattr(obj, f"{name}_params", None) or {})
-        if "finding" in params:  # a DLT finding inside a confirmed-DLT alert reads in the same language
-            from adverse_events.dlt_text import finding_text
-
-            params["finding"] = finding_text(str(params["finding"]))
-        return system_text.render(code, params)
+        return render_message(code, getattr(obj, f"{name}_params", None))
     return str(getattr(obj, name, "") or "")
+
+
+def render_message(code: str, params: Mapping[str, Any] | None) -> str:
+    """A stored message in the reader's language. A parameter that is itself a message
+    ({"code": …, "params": …}, e.g. the DLT finding inside a confirmed-DLT alert) is rendered in
+    the same language first; a DLT finding names its CTCAE term as `ctcae_term_label` does."""
+    from adverse_events import dlt_text
+    from trialsite import system_text
+
+    shown = {}
+    for key, value in (params or {}).items():
+        if isinstance(value, Mapping) and "code" in value:
+            value = render_message(str(value["code"]), value.get("params"))
+        shown[key] = value
+    if code in dlt_text.FINDINGS:
+        return dlt_text.render_finding(code, shown)
+    return system_text.render(code, shown)
 
 
 # --- CTCAE in the reader's language --------------------------------------------------------------

@@ -81,3 +81,18 @@ def imputed_date_field(label: Any) -> models.DateField:  # type: ignore[type-arg
 
 def imputation_flag_field(label: Any) -> models.CharField:  # type: ignore[type-arg]
     return models.CharField(label, max_length=1, choices=Imputation.choices, blank=True, editable=False)
+
+
+class CodeListField(models.JSONField):  # type: ignore[type-arg]
+    """A JSON list of codes the system derives (e.g. a CRS assessment's flags for medical review),
+    whose items carry labels: `base_field` holds the item choices, so the display layer shows
+    each code by its label in the reader's language, as for an ArrayField (issue 25 item 3).
+    Stored and migrated as a plain JSONField."""
+
+    def __init__(self, *args: Any, item_choices: Any = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.base_field = models.CharField(max_length=100, choices=item_choices)
+
+    def deconstruct(self) -> Any:
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.JSONField", args, kwargs

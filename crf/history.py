@@ -14,13 +14,12 @@ from django.db import models
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from crf import display
+from crf import audit, display
 from study import access
 from study.models import User
 from study.roles import Action, Role
 from subjects.models import IdentityRecord, Subject
 from subjects.selectors import access_subject
-from trialsite import system_text
 
 MASK = "•••"
 ROLE_LABELS = dict(Role.choices)
@@ -103,7 +102,9 @@ def _related_objects(model: type[models.Model], datas: list[dict[str, Any]]) -> 
     return found
 
 
-def _display(model: type[models.Model], name: str, value: Any, related: dict[tuple[str, Any], Any]) -> Any:
+def _display(
+    model: type[models.Model], name: str, value: Any, related: dict[tuple[str, Any], Any], study_id: int | None = None
+) -> Any:
     """A stored value as a person reads it (crf.display): choice labels, Yes/No, a visit by its
     name and study day, dates YYYY-MM-DD, instants in the reader's zone; blanks as None."""
     if value in (None, "", {}, []):
@@ -119,6 +120,8 @@ def _display(model: type[models.Model], name: str, value: Any, related: dict[tup
         return display.value_text(value)
     if isinstance(value, str) and field.name in display.COMPOSED_LABELS:
         return display.COMPOSED_LABELS[field.name](value)
+    if field.name == display.DOSE_LEVEL_FIELD and study_id is not None:
+        return display.dose_level_name(value, study_id)
     return display.value_text(value, field)
 
 
@@ -128,6 +131,7 @@ def record_history(*, viewer: User, record: models.Model, subject: Subject) -> l
     mask = model is IdentityRecord and not access.can(viewer, Action.VIEW_IDENTITY, site=subject.site)
     events = pghistory.models.Events.objects.tracks(record).order_by("pgh_created_at", "pgh_id")
     rows: list[HistoryRow] = []
+    study_id = subject.site.study_id
     previous: dict[str, Any] = {}
     events = list(events)
     related = _related_objects(model, [e.pgh_data or {} for e in events])
@@ -146,8 +150,8 @@ def record_history(*, viewer: User, record: models.Model, subject: Subject) -> l
                 (MASK, MASK)
                 if mask
                 else (
-                    _display(model, name, old, related),
-                    _display(model, name, new, related),
+                    _display(model, name, old, related, study_id),
+                    _display(model, name, new, related, study_id),
                 )
             )
             changes.append(Change(field=name, label=labels.get(name, name), old=shown_old, new=shown_new))
@@ -161,7 +165,7 @@ def record_history(*, viewer: User, record: models.Model, subject: Subject) -> l
                 site=str(context.get("site", "")),
                 # A reason the system wrote (e.g. "Source data verified") reads in the reader's
                 # language; a person's reason shows as written (issue 25).
-                reason=system_text.in_reader_language(str(context.get("reason", ""))),
+                reason=audit.reason_text(context),
                 request_id=str(context.get("request_id", "")),
                 changes=changes,
             )

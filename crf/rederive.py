@@ -27,11 +27,13 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from crf import checks, derivations, locks, services
 from crf.audit import audit_context
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, DataLock, Query, QueryStep
 from study.models import ProtocolSettings, Rederivation
+from trialsite.system_text import message
 
 if TYPE_CHECKING:
     from study.models import User
@@ -215,7 +217,11 @@ def rederive_for_settings(*, settings_id: int) -> list[Rederivation]:
     before relapse, CLINICAL_SPEC §5.1), which must already carry the new version's values."""
     version = ProtocolSettings.objects.select_related("study").get(pk=settings_id)
     done: list[Rederivation] = []
-    reason = f"re-derived: protocol settings v{version.version} effective {version.effective_from}"
+    reason = message(
+        gettext_noop("re-derived: protocol settings v%(version)s effective %(date)s"),
+        version=version.version,
+        date=version.effective_from,
+    )
     for model in derivations.derived_models():
         if not getattr(model, "derived_from_protocol_settings", True):
             continue  # e.g. lab unit conversion: a settings version changes nothing there

@@ -25,12 +25,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from crf import locks
 from crf.audit import audit_context
 from crf.models import CrfInstance, SdvMark, SdvPlan
 from study import access
 from study.roles import Action
+from trialsite.system_text import message
 
 if TYPE_CHECKING:
     from study.models import Site, Study, User
@@ -141,7 +143,7 @@ def mark_verified(*, user: User, form: CrfInstance, field_name: str = "") -> Sdv
         verified_by=user,
         verified_at=timezone.now(),
     )
-    with audit_context(user=user, site=site, reason=_("Source data verified")):
+    with audit_context(user=user, site=site, reason=message(gettext_noop("Source data verified"))):
         mark.full_clean(exclude=["subject", "content_type", "verified_by"])
         mark.save()
     return mark

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
-from crf import locks, queries, selectors
+from crf import display, locks, queries, selectors
 from crf.forms_dm import QueryFilterForm, QueryStepForm, RaiseQueryForm
 from crf.models import DataLock, Query
 from crf.registry import crf_model, crf_models
@@ -172,7 +172,7 @@ def query_list(request: HttpRequest, subject_pk: int | None = None) -> HttpRespo
     ).order_by("username")
     filters = QueryFilterForm(
         request.GET or None,
-        sites=[(s.code, f"{s.code} {s.name}") for s in sites.order_by("code")],
+        sites=[(s.code, f"{s.code} {display.name_of(s)}") for s in sites.order_by("code")],
         forms_=[
             *sorted(((code, str(m.crf_title)) for code, m in crf_models().items()), key=lambda c: c[1]),
             ("visit", _("Visit date")),

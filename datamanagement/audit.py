@@ -24,6 +24,7 @@ from django.http import QueryDict
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 
+from crf.audit import reason_text
 from crf.history import HIDDEN, MASK
 from crf.registry import crf_model
 from datamanagement.audit_index import subject_event_models
@@ -198,6 +199,8 @@ def describe(viewer: User, entries: list[AuditIndex]) -> list[dict[str, Any]]:
                 "role": str(context.get("role", "")),
                 "site": str(context.get("site", "")),
                 "reason": str(context.get("reason", "")),
+                # the reason in the reader's language, for pages (exports keep `reason` as stored)
+                "reason_shown": reason_text(context),
                 "request_id": str(context.get("request_id", "")),
                 "via": str(context.get("via", "")),
                 "changes": _changes(e, row, prev, masked),

@@ -220,6 +220,15 @@ class RangeSource(models.TextChoices):
     SITE_TABLE = "site_table", _("Site reference range table")
 
 
+class RangeFlag(models.TextChoices):
+    """The derived reference-range flag (clinical.units.Flag), labelled for people (issue 25
+    item 3: a derived flag is a code, shown in the reader's language)."""
+
+    LOW = "L", _("Low (below LLN)")
+    NORMAL = "N", _("Normal")
+    HIGH = "H", _("High (above ULN)")
+
+
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class LabResult(CrfInstance):
     """One analyte's result from one sample collection, as the lab reported it (value, unit,
@@ -270,7 +279,7 @@ class LabResult(CrfInstance):
     range_source = models.CharField(
         _("reference range from"), max_length=10, choices=RangeSource.choices, blank=True, editable=False
     )
-    flag = models.CharField(_("flag"), max_length=1, blank=True, editable=False)
+    flag = models.CharField(_("flag"), max_length=1, choices=RangeFlag.choices, blank=True, editable=False)
     # CLINICAL_SPEC §3 "Lab-derived grades": the grade the system proposes (the AE records the
     # grade); 0 = not below the LLN; null = no lab-derived grade for the analyte, or the LLN is
     # needed to tell grade 1 from normal and none is known.

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from clinical.units import Panel, UnitNotAllowed, panel_analytes, parts_exceeding_whole, to_standard
 from crf import services as crf_services
@@ -19,6 +20,7 @@ from crf.models import EntryStatus
 from crf.rederive import declare, rederive
 from crf.services import StaleVersionError, mark_entered_in_error, save_form
 from labs.models import ANALYTE_NAMES, LabResult, ReferenceRange, VitalSigns
+from trialsite.system_text import message
 
 if TYPE_CHECKING:
     from study.models import User
@@ -204,7 +206,11 @@ def record_reference_range(*, user: User | None, reference_range: ReferenceRange
     reference_range.full_clean()
     with audit_context(user=user, site=reference_range.site, reason=reason):
         reference_range.save()
-    audit_reason = f"re-derived: reference range {reference_range.analyte} changed ({reason})"
+    audit_reason = message(
+        gettext_noop("re-derived: reference range %(analyte)s changed (%(reason)s)"),
+        analyte=reference_range.analyte,
+        reason=reason,
+    )
     results = (
         LabResult.objects.select_for_update(of=("self",))
         .filter(

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from crf import checks, locks
 from crf.audit import audit_context
@@ -23,6 +24,7 @@ from crf.services import StaleVersionError, data_fields, save_form, save_service
 from response.models import MarrowAssessment, MrdTest, Relapse, ResponseCategory
 from study import access
 from study.roles import Action
+from trialsite.system_text import message
 
 if TYPE_CHECKING:
     from study.models import User
@@ -76,7 +78,7 @@ def record_marrow_assessment(
         user=user,
         subject=saved.subject,
         on_or_after=start,
-        reason=_("re-derived: marrow assessment of %(date)s") % {"date": saved.assessment_date},
+        reason=message(gettext_noop("re-derived: marrow assessment of %(date)s"), date=saved.assessment_date),
         skip=saved.pk,
     )
     return saved
@@ -92,7 +94,7 @@ def record_mrd_test(*, user: User, instance: MrdTest, expected_version: int | No
         user=user,
         subject=saved.subject,
         on_or_after=assessment.assessment_date,
-        reason=_("re-derived: MRD test"),
+        reason=message(gettext_noop("re-derived: MRD test")),
     )
     return saved
 
@@ -149,7 +151,7 @@ def adjudicate_response(
         user=user,
         subject=saved.subject,
         on_or_after=saved.assessment_date,
-        reason=_("re-derived: adjudicated response"),
+        reason=message(gettext_noop("re-derived: adjudicated response")),
         skip=saved.pk,
     )
     return saved

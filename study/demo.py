@@ -23,6 +23,13 @@ SITE = {
     "subject_prefix": "YD",
 }
 
+#: The dose levels of the CLINICAL_SPEC §3.1 defaults, named in both languages (issue 25 item 4).
+DOSE_LEVEL_NAMES = [
+    ("DL1", "Level 1 (0.5 × 10⁶/kg)", "剂量组 1（0.5 × 10⁶/kg）"),
+    ("DL2", "Level 2 (1.0 × 10⁶/kg)", "剂量组 2（1.0 × 10⁶/kg）"),
+    ("DL3", "Level 3 (2.0 × 10⁶/kg)", "剂量组 3（2.0 × 10⁶/kg）"),
+]
+
 #: username, role, printed name, language ("" = site default)
 USERS = [
     ("coordinator", "coordinator", "Li Na 李娜", ""),

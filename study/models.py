@@ -196,6 +196,29 @@ class VisitDefinition(models.Model):
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class DoseLevelName(models.Model):
+    """A dose level's name in English and Chinese (issue 25 item 4), by its code. The level itself
+    (target dose and range, CLINICAL_SPEC §3.1) is part of the versioned protocol settings; its
+    name is what people read, edited by the study admin on the names page (study/names.py)."""
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="dose_level_names")
+    code = models.CharField(_("dose level"), max_length=20)
+    name = models.CharField(_("name (English)"), max_length=100)
+    name_zh = models.CharField(_("name (Chinese)"), max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = _("dose level name")
+        verbose_name_plural = _("dose level names")
+        ordering = ["study", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "code"], name="dose_level_name_unique_in_study"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class ProtocolSettings(models.Model):
     """One version of the study's protocol choices (DESIGN §4; CLINICAL_SPEC's open choices).
 

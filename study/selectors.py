@@ -53,3 +53,39 @@ def home_summary(user: User) -> list[dict[str, object]]:
 
 def study_of(user: User) -> Study | None:
     return access.studies_visible_to(user).first()
+
+
+def name_changes(study: Study, *, limit: int = 30) -> list[dict[str, object]]:
+    """The latest changes of the study's names from the audit trail (issue 25 item 4): the
+    pghistory events of the study, its sites, dose-level names and visits, newest first, each
+    with who made it and the reason recorded with it. Set-up inserts are left out (a dose level
+    named for the first time is an insert, so it shows)."""
+    from django.apps import apps
+    from django.utils.translation import gettext as _
+
+    kinds = (
+        ("StudyEvent", {"pgh_obj_id": study.pk}, "title", "title_zh", _("Study")),
+        ("SiteEvent", {"study_id": study.pk}, "name", "name_zh", _("Site")),
+        ("DoseLevelNameEvent", {"study_id": study.pk}, "name", "name_zh", _("Dose level")),
+        ("VisitDefinitionEvent", {"study_id": study.pk}, "name", "name_zh", _("Visit")),
+    )
+    found: list[dict[str, object]] = []
+    for model_name, where, english, chinese, label in kinds:
+        model = apps.get_model("study", model_name)
+        labels = ["update", "insert"] if model_name == "DoseLevelNameEvent" else ["update"]  # naming a level
+        events = model.objects.filter(**where, pgh_label__in=labels).order_by("-pgh_created_at", "-pgh_id")
+        for event in events[:limit]:
+            metadata = event.pgh_context or {}  # the audit context, kept on the history row
+            found.append(
+                {
+                    "at": event.pgh_created_at,
+                    "kind": label,
+                    "code": event.code,
+                    "english": getattr(event, english),
+                    "chinese": getattr(event, chinese),
+                    "who": metadata.get("username", ""),
+                    "reason": metadata.get("reason", ""),
+                }
+            )
+    found.sort(key=lambda row: row["at"], reverse=True)  # type: ignore[arg-type, return-value]
+    return found[:limit]

@@ -41,4 +41,5 @@ urlpatterns = [
     path("account/api-tokens/<str:token_key>/revoke/", views.revoke_api_token, name="api_token_revoke"),
     path("admin/memberships/<int:pk>/end/", views.end_role, name="membership_end"),
     path("admin/protocol-settings/", views.protocol_settings, name="protocol_settings"),
+    path("admin/names/", views.names, name="study_names"),
 ]

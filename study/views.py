@@ -317,3 +317,43 @@ def revoke_user_api_tokens(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.error(request, _("Give a reason."))
     return redirect("user_detail", pk=user.pk)
+
+
+# --- names in both languages (issue 25 item 4) ----------------------------------------------------
+
+
+@login_required
+def names(request: HttpRequest) -> HttpResponse:
+    """Study admin: the English and Chinese names of the study, its sites, dose levels and
+    schedule visits (study.names), with their recent changes from the audit trail."""
+    from study import names as study_names
+    from study.forms import NamesForm
+
+    study = access.administered_studies(request.user).order_by("code").first()
+    if study is None:
+        raise PermissionDenied
+    live = study_names.is_live(study)
+    rows = study_names.name_rows(study)
+    form = NamesForm(request.POST or None, rows=rows, live=live)
+    if request.method == "POST" and form.is_valid():
+        try:
+            changed = study_names.save_names(
+                actor=request.user,  # type: ignore[arg-type]
+                study=study,
+                names=form.names(),
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as exc:
+            for key, errors in exc.message_dict.items():
+                form.add_error(None if key == "__all__" or key not in form.fields else key, errors)
+        else:
+            if changed:
+                messages.success(
+                    request,
+                    _("Names saved: %(codes)s.") % {"codes": ", ".join(row.code for row in changed)},
+                )
+            else:
+                messages.info(request, _("No name changed."))
+            return redirect("study_names")
+    context = {"study": study, "form": form, "live": live, "changes": selectors.name_changes(study)}
+    return render(request, "study/names.html", context)

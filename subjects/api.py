@@ -184,11 +184,21 @@ class SubjectViewSet(
 class VisitSerializer(serializers.ModelSerializer[Visit]):
     visit_code = serializers.CharField(source="definition.code", read_only=True)
     visit_name = serializers.CharField(source="definition.name", read_only=True)
+    visit_name_zh = serializers.CharField(source="definition.name_zh", read_only=True)
     out_of_window = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = Visit
-        fields = ["id", "subject", "visit_code", "visit_name", "planned_date", "visit_date", "out_of_window"]
+        fields = [
+            "id",
+            "subject",
+            "visit_code",
+            "visit_name",
+            "visit_name_zh",
+            "planned_date",
+            "visit_date",
+            "out_of_window",
+        ]
         read_only_fields = ["id", "subject", "planned_date"]
 
 

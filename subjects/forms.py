@@ -94,10 +94,11 @@ class EnrolForm(forms.Form):
         help_text=_("The visits from lymphodepletion on are planned from this date (day 0)."),
     )
 
-    def __init__(self, *args: Any, dose_levels: list[str], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, dose_levels: list[tuple[str, str]], **kwargs: Any) -> None:
+        """`dose_levels`: (code, name in the reader's language) of the levels in force."""
         super().__init__(*args, **kwargs)
         # no level pre-selected: a consequential answer starts empty and is required (issue 24)
-        self.fields["dose_level"].choices = [("", "—"), *((code, code) for code in dose_levels)]  # type: ignore[attr-defined]
+        self.fields["dose_level"].choices = [("", "—"), *dose_levels]  # type: ignore[attr-defined]
 
 
 class DoseLevelForm(EnrolForm):

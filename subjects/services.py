@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_noop
 
 from crf.audit import audit_context
 from crf.services import dependants_of, save_form
@@ -34,6 +35,7 @@ from subjects.models import (
     Subject,
     first_consent_date,
 )
+from trialsite.system_text import message
 
 if TYPE_CHECKING:
     from study.models import User
@@ -281,11 +283,11 @@ def enrol(
     subject.dose_level = dose_level
     subject.planned_infusion_date = planned_infusion_date
     subject.full_clean()
-    with audit_context(user=user, site=subject.site, reason=_("Enrolment")):
+    with audit_context(user=user, site=subject.site, reason=message(gettext_noop("Enrolment"))):
         subject.save(
             update_fields=["subject_id", "status", "status_date", "enrolled_on", "dose_level", "planned_infusion_date"]
         )
-    visits.schedule_visits(user=user, subject=subject, reason=_("Enrolment"))
+    visits.schedule_visits(user=user, subject=subject, reason=message(gettext_noop("Enrolment")))
     return subject
 
 
@@ -308,7 +310,9 @@ def change_dose_level(*, user: User, subject: Subject, dose_level: str, reason: 
     from subjects.treatment import rederive_infusions  # treatment builds on these services
 
     rederive_infusions(
-        user=user, subject=subject, reason=_("re-derived: dose level changed (%(reason)s)") % {"reason": reason}
+        user=user,
+        subject=subject,
+        reason=message(gettext_noop("re-derived: dose level changed (%(reason)s)"), reason=reason),
     )
     return subject
 
@@ -396,7 +400,7 @@ def revert_death(*, user: User, subject: Subject, reason: str) -> Subject:
         user=user,
         subject=subject,
         undone=Status.DIED,
-        reason=_("death entered in error: %(reason)s") % {"reason": reason},
+        reason=message(gettext_noop("death entered in error: %(reason)s"), reason=reason),
     )
 
 
@@ -439,7 +443,7 @@ def revert_infusion(*, user: User, subject: Subject, reason: str) -> Subject:
         user=user,
         subject=subject,
         undone=Status.INFUSED,
-        reason=_("infusion entered in error: %(reason)s") % {"reason": reason},
+        reason=message(gettext_noop("infusion entered in error: %(reason)s"), reason=reason),
     )
 
 
@@ -457,7 +461,9 @@ def consent_date_moves_screening(*, user: User, saved: InformedConsent, previous
     if first is None or first == subject.status_date:
         return
     subject.status_date = first
-    with audit_context(user=user, site=subject.site, reason=_("re-derived: consent date corrected")):
+    with audit_context(
+        user=user, site=subject.site, reason=message(gettext_noop("re-derived: consent date corrected"))
+    ):
         subject.save(update_fields=["status_date"])
 
 
@@ -515,5 +521,7 @@ def correct_status_date(*, user: User, subject: Subject, on: date, reason: str) 
     with audit_context(user=user, site=subject.site, reason=audit_reason):
         subject.save(update_fields=fields)
     if status == Status.ENROLLED:
-        visits.schedule_visits(user=user, subject=subject, reason=_("re-derived: enrolment date corrected"))
+        visits.schedule_visits(
+            user=user, subject=subject, reason=message(gettext_noop("re-derived: enrolment date corrected"))
+        )
     return subject

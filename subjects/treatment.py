@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from crf import derivations
 from crf.audit import audit_context
@@ -19,6 +20,7 @@ from crf.services import dependants_of, save_form, save_service
 from subjects import services, visits
 from subjects.lifecycle import Event, Status
 from subjects.models import Infusion, Lymphodepletion, Subject, Visit
+from trialsite.system_text import message
 
 if TYPE_CHECKING:
     from study.models import User
@@ -104,7 +106,7 @@ def record_infusion(*, user: User, instance: Infusion, expected_version: int | N
     if subject.status == Status.LYMPHODEPLETED and day0 is not None:
         _lifecycle_step(user=user, subject=subject, event=Event.INFUSE, on=day0, field="infusion_start")
         subject = _locked(subject)
-    reanchor_day0(user=user, subject=subject, reason=_("re-derived: first infusion"))
+    reanchor_day0(user=user, subject=subject, reason=message(gettext_noop("re-derived: first infusion")))
     return saved
 
 
@@ -171,9 +173,11 @@ def _infusion_entered_in_error(*, user: User, saved: Infusion, previous: Infusio
     elif subject.status == Status.INFUSED and subject.status_date == subject.infusion_date:
         day0 = first_infusion_date(subject)
         subject.status_date = day0
-        with audit_context(user=user, site=subject.site, reason=_("re-derived: infusion entered in error")):
+        with audit_context(
+            user=user, site=subject.site, reason=message(gettext_noop("re-derived: infusion entered in error"))
+        ):
             subject.save(update_fields=["status_date"])
-    reanchor_day0(user=user, subject=subject, reason=_("re-derived: infusion entered in error"))
+    reanchor_day0(user=user, subject=subject, reason=message(gettext_noop("re-derived: infusion entered in error")))
 
 
 def rederive_infusions(*, user: User, subject: Subject, reason: str) -> None:

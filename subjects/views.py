@@ -83,11 +83,15 @@ def consent_new(request: HttpRequest) -> HttpResponse:
     return render(request, "subjects/consent_new.html", {"form": form, "site": form.only_site})
 
 
-def _dose_levels(subject: Subject) -> list[str]:
+def _dose_levels(subject: Subject) -> list[tuple[str, str]]:
+    """(code, name in the reader's language) of the levels in force (issue 25 item 4)."""
+    from crf import display
+
     try:
-        return services.dose_level_codes(subject, timezone.localdate())
+        codes = services.dose_level_codes(subject, timezone.localdate())
     except NoProtocolSettings:
         return []
+    return [(code, display.dose_level_name(code, subject.site.study_id)) for code in codes]
 
 
 def _action_forms(subject: Subject, bound: tuple[str, object] | None = None) -> list[dict[str, object]]:
@@ -273,23 +277,34 @@ def lifecycle_action(request: HttpRequest, pk: int, action: str) -> HttpResponse
 def _confirm(request: HttpRequest, subject: Subject, action: str, form: EnrolForm) -> HttpResponse:
     """The confirmation step of an enrolment or a dose-level change, naming what will happen,
     with the level's DLT decision and its candidates awaiting adjudication (CLINICAL_SPEC §3.1)."""
+    from crf import display
+
     data = form.cleaned_data
     level = data["dose_level"]
+    study_id = subject.site.study_id
     if isinstance(form, DoseLevelForm):
         summary = _("Change the dose level of %(subject)s from %(old)s to %(new)s") % {
             "subject": subject.subject_id,
-            "old": subject.dose_level,
-            "new": level,
+            "old": display.dose_level_name(subject.dose_level, study_id),
+            "new": display.dose_level_name(level, study_id),
         }
     else:
         summary = _("Enrol %(subject)s at %(level)s") % {
             "subject": enrolment.next_subject_id(subject),
-            "level": level,
+            "level": display.dose_level_name(level, study_id),
         }
+    facts = []  # what was typed, as read: the level by its name, dates YYYY-MM-DD (issue 25)
+    for field in form:
+        value = data.get(field.name)
+        if value in (None, ""):
+            continue
+        choices = {str(k): v for k, v in getattr(field.field, "choices", None) or []}
+        facts.append((field.label, choices.get(str(value)) or display.value_text(value)))
     context = {
         "subject": subject,
         "action": action,
         "form": form,
+        "facts": facts,
         "summary": summary,
         "safety": enrolment.level_safety(user=request.user, subject=subject, dose_level=level),  # type: ignore[arg-type]
         "investigator": enrolment.is_site_investigator(request.user, subject),  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from clinical.schedule import local_date, planned_date
 from crf import checks, locks
@@ -24,6 +25,7 @@ from study import access
 from study.models import VisitDefinition
 from study.roles import Action
 from subjects.models import Subject, Visit
+from trialsite.system_text import message
 
 if TYPE_CHECKING:
     from study.models import User
@@ -113,7 +115,7 @@ def set_planned_infusion_date(*, user: User, subject: Subject, on: date, reason:
     subject.planned_infusion_date = on
     with audit_context(user=user, site=subject.site, reason=reason or _("Infusion planned")):
         subject.save(update_fields=["planned_infusion_date"])
-    schedule_visits(user=user, subject=subject, reason=_("re-derived: planned infusion date"))
+    schedule_visits(user=user, subject=subject, reason=message(gettext_noop("re-derived: planned infusion date")))
     return subject
 
 

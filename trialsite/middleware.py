@@ -69,6 +69,7 @@ class UserLocaleMiddleware(LocaleMiddleware):
             request.LANGUAGE_CODE = translation.get_language()
             # Times on every page in the reader's site zone, named (crf.display.when; issue 25).
             request._reader_zone_token = display.reader_zone_var.set(display.lazy_zone_of_user(request.user))  # type: ignore[attr-defined]
+            request._names_token = display.names_var.set({})  # type: ignore[attr-defined]
             return
         super().process_request(request)
 
@@ -76,6 +77,7 @@ class UserLocaleMiddleware(LocaleMiddleware):
         token = getattr(request, "_reader_zone_token", None)
         if token is not None:
             display.reader_zone_var.reset(token)
+            display.names_var.reset(request._names_token)  # type: ignore[attr-defined]
             # Remember the account's language on this browser, so the sign-in page after a
             # sign-out (or an expired session) speaks it too (issue 25 item 5).
             language = getattr(request, "LANGUAGE_CODE", "")

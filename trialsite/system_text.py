@@ -6,6 +6,12 @@ is rendered when shown, in the reader's language: `render(code, params)`.
 
 - `compose(msgid, **params)` → `(code, params)` to store (values made JSON-safe: dates as
   YYYY-MM-DD, decimals as text) — call it where the system used to store `_(msgid) % params`.
+- `message(msgid, **params)` → a `Message`: a `str` whose value is the English text (so code
+  that only reads text keeps working) carrying `.code` and `.params` — what the system passes as
+  an audit reason (`crf.audit.audit_context` stores the code and parameters beside the text).
+  A parameter that is itself a `Message` is stored nested as {"code", "params"}; a lazily
+  translated label (a choice label) as {"code": its English text}: both render in the reader's
+  language too.
 - `render(code, params)` → the text in the active language (gettext of the code, then the
   parameters); a code the catalogue does not know reads in English.
 - `parse(text)` → `(code, params)` of a text written before codes were stored, in English or
@@ -23,6 +29,7 @@ from functools import cache
 from typing import Any
 
 from django.utils import translation
+from django.utils.functional import Promise
 from django.utils.translation import gettext
 
 _NAMED = re.compile(r"%\((\w+)\)[sd]")
@@ -31,7 +38,38 @@ _NAMED = re.compile(r"%\((\w+)\)[sd]")
 NUMERIC = frozenset({"grade", "n", "day"})
 
 
+class Message(str):
+    """A system message: the English text as a `str`, with its code and parameters."""
+
+    code: str
+    params: dict[str, Any]
+
+    def __new__(cls, code: str, params: dict[str, Any]) -> Message:
+        with translation.override("en"):
+            text = render(code, params)
+        made = super().__new__(cls, text)
+        made.code = code
+        made.params = params
+        return made
+
+    def strip(self, chars: str | None = None) -> str:
+        """Itself when there is nothing to strip (services strip the reasons they are given:
+        a system message stays a message)."""
+        stripped = super().strip(chars)
+        return self if stripped == str(self) else stripped
+
+
+def message(msgid: str, **params: Any) -> Message:
+    """One system message (an audit reason, a step text) to pass where text is expected."""
+    return Message(*compose(msgid, **params))
+
+
 def jsonable(value: Any) -> Any:
+    if isinstance(value, Message):
+        return {"code": value.code, "params": value.params}
+    if isinstance(value, Promise):  # a lazily translated label: its msgid, the English text
+        with translation.override("en"):
+            return {"code": str(value), "params": {}}
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, date):
@@ -40,6 +78,10 @@ def jsonable(value: Any) -> Any:
         return format(value.normalize(), "f")
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
+    if isinstance(value, dict):  # a nested message {"code": …, "params": …} (crf.display.render_message)
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
     return str(value)
 
 
@@ -55,6 +97,10 @@ def render(code: str, params: dict[str, Any] | None = None) -> str:
     text = gettext(code)
     if not params:
         return text
+    params = {  # a nested message renders in the same language first
+        key: render(str(value["code"]), value.get("params")) if isinstance(value, dict) and "code" in value else value
+        for key, value in params.items()
+    }
     try:
         return text % params
     except (KeyError, ValueError, TypeError):  # a translation missing a parameter: the English

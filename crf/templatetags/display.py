@@ -4,7 +4,8 @@
 - `{{ value|value_text }}` — any stored value (choices need `shown`, which knows the field).
 - `{{ at|when }}` / `{{ at|when_precise }}` — an instant in the reader's zone, zone named.
 - `{{ at|when_in:site.time_zone }}` — an instant in a given zone (a subject's site), zone named.
-- `{{ site|name_of }}` — a name in the reader's language.
+- `{{ site|name_of }}` — a name in the reader's language (site, study, visit definition).
+- `{{ subject|dose_level }}`, `{{ code|dose_level:study }}` — a dose level by its name.
 """
 
 from __future__ import annotations
@@ -56,6 +57,15 @@ def name_of(obj: Any) -> str:
 
 
 @register.filter
+def dose_level(value: Any, study: Any = None) -> str:
+    """A subject's dose level (`{{ subject|dose_level }}`) or a code in a study
+    (`{{ level.code|dose_level:study }}`), named in the reader's language."""
+    if hasattr(value, "dose_level") and hasattr(value, "site_id"):
+        return display.dose_level_name(value.dose_level, value.site.study_id)
+    return display.dose_level_name(value, study)
+
+
+@register.filter
 def when_precise_in(at: datetime | None, zone: str) -> str:
     return display.when(at, zone or None, seconds=True)
 
@@ -73,8 +83,9 @@ def soc_label(soc: str) -> str:
 
 
 @register.filter
-def dlt_finding(description: str) -> str:
-    """`{{ candidate.description|dlt_finding }}`: a DLT finding in the reader's language."""
+def dlt_finding(candidate: Any) -> str:
+    """`{{ candidate|dlt_finding }}`: a DLT candidate's finding in the reader's language, from
+    its stored message code and parameters (adverse_events.dlt_text)."""
     from adverse_events.dlt_text import finding_text
 
-    return finding_text(description or "")
+    return finding_text(candidate)

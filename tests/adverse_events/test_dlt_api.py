@@ -70,3 +70,14 @@ def test_monitor_rows_per_dose_level(candidate, users_a):
     assert (rows[0]["dlt_rate_percent"], rows[0]["acknowledgement_needed"]) == (None, [])
     assert dl2["acknowledgement_needed"] == ["awaiting_adjudication"]
     assert send(token_client(users_a["study_admin"]), "GET", "/api/v1/dlt-monitor/").status_code == 403
+
+
+@pytest.mark.req("ISSUE-25")
+def test_monitor_rows_carry_the_stored_code_and_both_names(candidate, users_a, study):
+    """Issue 25 item 4: the API keeps the stored code and gives both names (not the reader's)."""
+    from study.models import DoseLevelName
+
+    DoseLevelName.objects.create(study=study, code="DL2", name="Level 2", name_zh="剂量组 2")
+    rows = send(token_client(users_a["investigator"]), "GET", "/api/v1/dlt-monitor/").json()
+    names = [(row["dose_level"], row["dose_level_name"], row["dose_level_name_zh"]) for row in rows]
+    assert names == [("DL1", "DL1", ""), ("DL2", "Level 2", "剂量组 2"), ("DL3", "DL3", "")]

@@ -45,6 +45,7 @@ TIME_PAGES = {
     "investigator": ["/safety/notifications/", "/safety/alerts/", "/safety/dlt/"],
     "datamanager": ["/data/queries/", "/safety/dashboard/"],
     "statistician": ["/endpoints/", "/exports/"],
+    "studyadmin": ["/admin/names/"],
 }
 
 #: CRFs the demo data holds at least one form of (the walk asserts it saw them all).
@@ -106,6 +107,19 @@ COURSES = (12, 2)
 
 @pytest.fixture
 def demo(db, monkeypatch):
+    return _walked(monkeypatch, COURSES)
+
+
+#: The demo course whose CRS grade 3 on pressors the investigator confirms as a DLT.
+DLT_COURSE = 6
+
+
+@pytest.fixture
+def demo_dlt(db, monkeypatch):
+    return _walked(monkeypatch, (DLT_COURSE,))
+
+
+def _walked(monkeypatch, walked: tuple[int, ...]) -> Site:
     import random
 
     from subjects import demo as subjects_demo
@@ -122,7 +136,7 @@ def demo(db, monkeypatch):
     investigator = demo_safety.site_investigator(site)
     rng = random.Random(subjects_demo.SEED + 1)
     courses = subjects_demo.plan(today)
-    for index in COURSES:
+    for index in walked:
         subjects_demo._walk(
             courses[index], site=site, user=coordinator, today=today, rng=rng, investigator=investigator
         )
@@ -168,8 +182,10 @@ def test_every_crf_value_and_history_cell_is_a_label(demo, login, client):
         for language in ("en", "zh-hans"):
             user.language = language
             user.save(update_fields=["language"])
-            # query pages are CRF pages: not for statisticians (DESIGN §4a)
-            query_pages = [f"/data/queries/{pk}/" for pk in queries] if username != "statistician" else []
+            # query pages are CRF pages: not for statisticians or study admins (DESIGN §4a)
+            query_pages = (
+                [f"/data/queries/{pk}/" for pk in queries] if username not in ("statistician", "studyadmin") else []
+            )
             for url in [*urls, *query_pages]:
                 page = client.get(url)
                 if page.status_code != 200:
@@ -177,3 +193,45 @@ def test_every_crf_value_and_history_cell_is_a_label(demo, login, client):
                     continue
                 _check_times(page.content.decode(), f"{url} {username} {language}", problems)
     assert problems == [], "\n".join(problems)
+
+
+def test_names_and_dlt_findings_in_the_reader_language(demo_dlt, login, client):
+    """Issue 25 items 3 and 4 on the walked pages: the demo's dose levels and site by their
+    Chinese names for a Chinese reader and English names for an English one, never the other
+    language's; each DLT finding in the reader's language, rendered from its stored code."""
+    from django.utils import translation
+
+    from adverse_events.dlt import DltCandidate
+    from adverse_events.dlt_text import finding_text
+    from study.models import DoseLevelName
+    from subjects.models import Subject
+
+    investigator = User.objects.get(username="investigator")
+    login(investigator, password=DEMO_PASSWORD)
+    levels = list(DoseLevelName.objects.filter(study=demo_dlt.study).order_by("code"))
+    assert [(level.code, level.name_zh) for level in levels][:1] == [("DL1", "剂量组 1（0.5 × 10⁶/kg）")]
+    candidates = list(DltCandidate.objects.filter(subject__site=demo_dlt, withdrawn=False))
+    assert candidates, "the walked courses flag at least one DLT candidate"
+    assert all(c.description_code for c in candidates)
+    subject = Subject.objects.filter(site=demo_dlt).exclude(dose_level="").order_by("pk").first()
+    level = next(level for level in levels if level.code == subject.dose_level)
+    for language, other in (("zh-hans", "en"), ("en", "zh-hans")):
+        investigator.language = language
+        investigator.save(update_fields=["language"])
+        name_of = {"zh-hans": lambda row: row.name_zh, "en": lambda row: row.name}
+        monitor_page = _visible(client.get("/safety/dlt/").content.decode())
+        for row in levels:
+            assert name_of[language](row) in monitor_page, (language, row.code)
+            assert name_of[other](row) not in monitor_page, (language, row.code)
+        for candidate in candidates:
+            with translation.override(language):
+                shown = finding_text(candidate)
+            with translation.override(other):
+                not_shown = finding_text(candidate)
+            page = _visible(client.get(f"/safety/dlt/candidates/{candidate.pk}/").content.decode())
+            assert " ".join(shown.split()) in " ".join(page.split()), (language, candidate.key)
+            assert " ".join(not_shown.split()) not in " ".join(page.split()), (language, candidate.key)
+        detail = _visible(client.get(f"/subjects/{subject.pk}/").content.decode())
+        assert name_of[language](level) in detail and name_of[other](level) not in detail, language
+        site_name = demo_dlt.name_zh if language == "zh-hans" else demo_dlt.name
+        assert site_name in detail, language

@@ -74,3 +74,71 @@ def test_a_system_reason_reads_in_the_reader_language_a_person_reason_as_written
         assert system_text.in_reader_language("Source data verified") == "Source data verified"
         assert system_text.in_reader_language("源数据已核查") in ("Source data verified", "Source-verified")
     assert system_text.in_reader_language("corrected from chart") == "corrected from chart"
+
+
+def test_a_system_audit_reason_is_stored_as_code_and_read_in_each_language(study):
+    """Issue 25 item 3: a reason the system writes is stored as its code and parameters beside
+    its English text; the history renders it in the reader's language, nested messages and
+    choice labels included, whatever the language of the request that wrote it."""
+    from crf.audit import audit_context, reason_text
+    from subjects.conmeds import ConcomitantMedication
+
+    category = dict(ConcomitantMedication._meta.get_field("category").flatchoices)["antipyretic"]
+    with translation.override("zh-hans"):  # written while working in Chinese
+        reason = system_text.message(
+            "re-derived: %(what)s",
+            what=system_text.message(
+                "concomitant medication %(category)s from %(date)s %(change)s",
+                category=category,
+                date="2026-03-20",
+                change=system_text.message("saved"),
+            ),
+        )
+        with audit_context(user=None, reason=reason):
+            study.phase = "I/II"
+            study.save()
+    (event,) = study.events.filter(pgh_label="update")
+    context = event.pgh_context
+    assert (
+        context["reason"] == "re-derived: concomitant medication Antipyretic (paracetamol, NSAID) from 2026-03-20 saved"
+    )
+    assert context["reason_code"] == "re-derived: %(what)s"
+    assert context["reason_params"] == {
+        "what": {
+            "code": "concomitant medication %(category)s from %(date)s %(change)s",
+            "params": {
+                "category": {"code": "Antipyretic (paracetamol, NSAID)", "params": {}},
+                "date": "2026-03-20",
+                "change": {"code": "saved", "params": {}},
+            },
+        }
+    }
+    with translation.override("zh-hans"):
+        assert (
+            reason_text(context) == "重新推导：合并用药（解热药（对乙酰氨基酚、非甾体抗炎药），自 2026-03-20 起）已保存"
+        )
+    with translation.override("en"):
+        assert (
+            reason_text(context)
+            == "re-derived: concomitant medication Antipyretic (paracetamol, NSAID) from 2026-03-20 saved"
+        )
+
+
+def test_a_person_reason_inside_a_system_one_is_not_given_the_system_code(study):
+    from crf.audit import audit_context, reason_text
+
+    system = audit_context(user=None, reason=system_text.message("re-derived: MRD test"))
+    person = audit_context(user=None, reason="corrected from the chart")
+    with system, person:
+        study.phase = "II"
+        study.save()
+    (event,) = study.events.filter(pgh_label="update")
+    assert (event.pgh_context["reason"], event.pgh_context["reason_code"]) == ("corrected from the chart", "")
+    with translation.override("zh-hans"):
+        assert reason_text(event.pgh_context) == "corrected from the chart"
+
+
+def test_a_system_message_survives_the_services_strip():
+    reason = system_text.message("re-derived: first infusion")
+    assert reason.strip() is reason and reason.strip().code == "re-derived: first infusion"
+    assert " x ".strip() == "x"

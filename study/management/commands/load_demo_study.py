@@ -11,7 +11,16 @@ from django.utils import timezone
 
 from clinical.protocol import ProtocolChoices
 from study import demo
-from study.models import AssessmentSchedule, Membership, ProtocolSettings, Site, Study, User, VisitDefinition
+from study.models import (
+    AssessmentSchedule,
+    DoseLevelName,
+    Membership,
+    ProtocolSettings,
+    Site,
+    Study,
+    User,
+    VisitDefinition,
+)
 
 
 class Command(BaseCommand):
@@ -43,6 +52,8 @@ class Command(BaseCommand):
                 VisitDefinition.objects.get_or_create(
                     study=study, code=visit["code"], defaults={**visit, "order": order}
                 )
+            for code, name, name_zh in demo.DOSE_LEVEL_NAMES:
+                DoseLevelName.objects.get_or_create(study=study, code=code, defaults={"name": name, "name_zh": name_zh})
             if not ProtocolSettings.objects.filter(study=study).exists():
                 ProtocolSettings.objects.create(
                     study=study,
