@@ -73,10 +73,7 @@ def name_changes(study: Study, *, limit: int = 30) -> list[dict[str, object]]:
     for model_name, where, english, chinese, label in kinds:
         model = apps.get_model("study", model_name)
         labels = ["update", "insert"] if model_name == "DoseLevelNameEvent" else ["update"]  # naming a level
-        events = (
-            model.objects.filter(**where, pgh_label__in=labels)
-            .order_by("-pgh_created_at", "-pgh_id")
-        )
+        events = model.objects.filter(**where, pgh_label__in=labels).order_by("-pgh_created_at", "-pgh_id")
         for event in events[:limit]:
             metadata = event.pgh_context or {}  # the audit context, kept on the history row
             found.append(
