@@ -106,15 +106,29 @@ def _raise_frozen_query(form: CrfInstance, changed: dict[str, Any], *, reason: s
         content_type=content_type, object_id=form.pk, rule_code=FROZEN_RULE, status__in=ACTIVE_QUERY_STATUSES
     ).exists():
         return
-    values = "; ".join(
-        f"{type(form)._meta.get_field(name).verbose_name}: {_shown(getattr(form, name))} → {_shown(value)}"
+    # Stored as a message code with parameters (issue 25): each reader sees it in their language,
+    # the field labels and the reason included; the values are the stored ones (codes, numbers).
+    items = [
+        message(
+            gettext_noop("%(field)s: %(old)s → %(new)s"),
+            field=type(form)._meta.get_field(name).verbose_name,
+            old=_shown(getattr(form, name)),
+            new=_shown(value),
+        )
         for name, value in changed.items()
         if name != "settings_version"
+    ]
+    values = items[0] if items else message(gettext_noop("its stored derivation"))
+    for item in items[1:]:
+        values = message(gettext_noop("%(earlier)s; %(later)s"), earlier=values, later=item)
+    text = message(
+        gettext_noop(
+            "Not re-derived because this form is frozen (%(reason)s). Re-deriving it would change %(values)s. "
+            "Once the freeze is lifted, open the form and save it to bring it in step."
+        ),
+        reason=reason,
+        values=values,
     )
-    text = _(
-        "Not re-derived because this form is frozen (%(reason)s). Re-deriving it would change %(values)s. "
-        "Once the freeze is lifted, open the form and save it to bring it in step."
-    ) % {"reason": reason, "values": values or _("its stored derivation")}
     now = timezone.now()
     query = Query.objects.create(
         subject_id=form.subject_id,
@@ -122,11 +136,20 @@ def _raise_frozen_query(form: CrfInstance, changed: dict[str, Any], *, reason: s
         object_id=form.pk,
         field_name=next(iter(changed)),
         rule_code=FROZEN_RULE,
-        text=text,
+        text=str(text),
+        text_code=text.code,
+        text_params=text.params,
         value=None,
         raised_at=now,
     )
-    QueryStep.objects.create(query=query, action=QueryStep.Action.RAISED, at=now, text=text)
+    QueryStep.objects.create(
+        query=query,
+        action=QueryStep.Action.RAISED,
+        at=now,
+        text=str(text),
+        text_code=text.code,
+        text_params=text.params,
+    )
 
 
 def rederive(

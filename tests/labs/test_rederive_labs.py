@@ -56,6 +56,14 @@ def test_a_frozen_result_keeps_its_values_with_a_query_saying_why(users_a, subje
     query = Query.objects.get(object_id=row.pk, rule_code=FROZEN_RULE)
     assert "frozen" in query.text and "new analyser" in query.text
     assert "N → L" in query.text
+    # stored as a code with parameters (issue 25): a Chinese reader reads it in Chinese, reason included
+    from django.utils import translation
+
+    from crf.display import render_message
+
+    with translation.override("zh-hans"):
+        shown = render_message(query.text_code, query.text_params)
+    assert shown.startswith("该表已冻结，未重新推导（") and "N → L" in shown and "new analyser" in shown
 
 
 def test_a_locked_result_that_would_change_refuses_the_range_change(users_a, subject_a, site_a):
