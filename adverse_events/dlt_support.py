@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from adverse_events.dlt import CandidateCriterion, DltCandidate
@@ -24,6 +25,31 @@ from subjects.templatetags.dayzero import dated
 #: and a week either side of the AE rule's 7-day recovery)
 DAYS_AFTER_ONSET = 14
 DAYS_BEFORE_ONSET = 3
+
+
+#: CTCAE v5.0 Investigations / metabolic terms and the analytes that measure them: the series
+#: shown beside an "other AE" candidate of that term (e.g. the ALT series, issue 24)
+LAB_TERMS: dict[str, tuple[str, ...]] = {
+    "Alanine aminotransferase increased": ("ALT",),
+    "Aspartate aminotransferase increased": ("AST",),
+    "Blood bilirubin increased": ("TBIL",),
+    "Creatinine increased": ("CREAT",),
+    "Acute kidney injury": ("CREAT",),
+    "Neutrophil count decreased": ("ANC",),
+    "Platelet count decreased": ("PLT",),
+    "White blood cell decreased": ("WBC",),
+    "Lymphocyte count decreased": ("ALC",),
+    "Anemia": ("HGB",),
+    "Hypoalbuminemia": ("ALB",),
+    "Fibrinogen decreased": ("FIB",),
+    "INR increased": ("INR",),
+    "Activated partial thromboplastin time prolonged": ("APTT",),
+    "Hypokalemia": ("K",),
+    "Hyperkalemia": ("K",),
+    "Hyponatremia": ("NA",),
+    "Hypernatremia": ("NA",),
+    "Hyperuricemia": ("URATE",),
+}
 
 
 @dataclass
@@ -120,7 +146,10 @@ def _labs(subject: Any, first: Any, last: Any, day0: Any, *, analytes: tuple[str
         headers=[_("date"), _("analyte"), _("result"), _("CTCAE grade (lab-derived)")],
     )
     rows = LabResult.objects.filter(subject=subject, entered_in_error=False, collected_on__range=(first, last))
-    rows = rows.filter(analyte__in=analytes) if analytes else rows.filter(ctcae_term=term)
+    if term:  # the analytes of the AE's term, and any result whose lab-derived CTCAE term it is
+        rows = rows.filter(Q(analyte__in=LAB_TERMS.get(term, ())) | Q(ctcae_term=term))
+    else:
+        rows = rows.filter(analyte__in=analytes)
     for row in rows.order_by("collected_on", "collected_time", "analyte", "pk"):
         section.rows.append(
             [

@@ -26,6 +26,7 @@ from clinical.units import (
     plausibility,
     to_standard,
 )
+from crf import display
 from crf.models import CrfInstance
 
 
@@ -43,6 +44,12 @@ class OxygenDevice(models.TextChoices):
     CPAP = "cpap", _("CPAP")
     BIPAP = "bipap", _("BiPAP")
     MECHANICAL_VENTILATION = "mechanical_ventilation", _("Intubation and mechanical ventilation")
+
+
+# the vital-signs keys before the lists were one (data migrated in labs 0011): history rows keep them
+display.retire_keys(
+    "oxygen_device", {"venturi": OxygenDevice.VENTURI_MASK, "mechanical": OxygenDevice.MECHANICAL_VENTILATION}
+)
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())

@@ -154,8 +154,14 @@ def test_the_dependency_is_declared():
 
 
 def test_vitals_keys_migrated_to_the_one_list():
+    """labs 0011 renamed the vital-signs keys; history rows keep the old key and read as its label."""
+    from crf import display
+
     assert OxygenDevice.VENTURI_MASK == "venturi_mask"
     assert OxygenDevice.MECHANICAL_VENTILATION == "mechanical_ventilation"
+    field = VitalSigns._meta.get_field("oxygen_device")
+    assert display.value_text("venturi", field) == "Venturi mask"
+    assert display.value_text("mechanical", field) == "Intubation and mechanical ventilation"
 
 
 def test_icans_form_marks_each_instruments_items(infused, coordinator, login):

@@ -142,6 +142,14 @@ def test_casebook_iv_pages(
     _fits(page)
     page.locator("#live-dose-heading").scroll_into_view_if_needed()
     page.screenshot(path=str(_shot(f"casebook-iv-infusion-{short}")))  # the screen with the live box
+
+    # the ICANS form shows one instrument's items: ICE for this adult, CAPD once chosen (§2.1, §2.3)
+    page.goto(f"{live_server.url}/subjects/{subject.pk}/forms/ICANS/new/")
+    assert page.locator('[name="ice_orientation"]').is_visible()
+    assert page.locator('[name="capd_1"]').is_hidden()
+    page.locator('[name="instrument"]').select_option("capd")
+    assert page.locator('[name="capd_8"]').is_visible()
+    assert page.locator('[name="ice_orientation"]').is_hidden()
     context.close()
 
 
