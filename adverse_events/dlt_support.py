@@ -17,6 +17,7 @@ from adverse_events.dlt import CandidateCriterion, DltCandidate
 from adverse_events.grade_course import course_of
 from adverse_events.models import AdverseEvent, CrsAssessment, IcansAssessment
 from adverse_events.toxicities import GvhdStaging
+from clinical.units import decimal_text
 from crf import display
 from labs.models import LabResult
 from subjects.templatetags.dayzero import dated
@@ -155,7 +156,7 @@ def _labs(subject: Any, first: Any, last: Any, day0: Any, *, analytes: tuple[str
             [
                 dated(row.collected_on, day0),
                 display.field_text(row, "analyte"),
-                f"{display.value_text(row.value)} {display.field_text(row, 'unit')}",
+                f"{decimal_text(row.value)} {display.field_text(row, 'unit')}",
                 display.field_text(row, "ctcae_grade"),
             ]
         )
@@ -163,16 +164,15 @@ def _labs(subject: Any, first: Any, last: Any, day0: Any, *, analytes: tuple[str
 
 
 def _ae(ae: AdverseEvent, day0: Any) -> Section:
+    """The AE's dated grade course (issue 30), then its resolution."""
     section = Section(
-        title=_("Adverse event and its grades"),
-        headers=[_("CTCAE term"), _("from"), _("grade")],
+        title=f"{_('Adverse event and its grades')}: {display.ctcae_term_label(ae.ctcae_term)}",
+        headers=[_("from"), _("grade")],
     )
-    term = display.ctcae_term_label(ae.ctcae_term)
     for change in course_of(ae):
-        section.rows.append([term, dated(change.from_date, day0), str(change.grade)])
-    section.rows.append(
-        [term, dated(ae.resolution_date, day0) if ae.resolution_date else "—", str(_("resolved"))]
-        if ae.resolution_date
-        else [term, "—", str(_("not resolved"))]
-    )
+        section.rows.append([dated(change.from_date, day0), str(change.grade)])
+    if ae.resolution_date:
+        section.rows.append([dated(ae.resolution_date, day0), str(_("resolved"))])
+    else:
+        section.rows.append(["—", str(_("not resolved"))])
     return section
