@@ -211,11 +211,13 @@ def test_monitor_gets_no_live_dose(infused, users_a, login):
     assert response.status_code == 403
 
 
-def test_crs_notification_links_the_episode(infused, coordinator, investigator, login):
+def test_crs_notification_links_the_episode(infused, coordinator, investigator, login, study, settings):
     from adverse_events.alert_services import deliver_alert
-    from adverse_events.alerts import SafetyAlert
+    from adverse_events.alerts import SafetyAlert, SafetyContacts
     from adverse_events.models import CrsEpisode
 
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    SafetyContacts.objects.create(study=study, sponsor_emails=["safety@sponsor.example"])
     subject = infused()
     client = login(coordinator)
     data = crs_post(day(1), tmax_c="39.0", oxygen_device="facemask")
@@ -224,5 +226,6 @@ def test_crs_notification_links_the_episode(infused, coordinator, investigator, 
     alert = SafetyAlert.objects.get(kind="crs_g3")
     assert alert.url == f"/safety/subjects/{subject.pk}/episodes/crs/{episode.pk}/"
     deliver_alert(alert_id=alert.pk)
+    client.logout()
     page = login(investigator).get("/safety/notifications/").content.decode()
     assert f'href="/safety/subjects/{subject.pk}/episodes/crs/{episode.pk}/"' in page
