@@ -275,6 +275,8 @@ def _severe_episodes(model: type[Any], label: str, kind: str, subject: Subject) 
                     n=episode.number,
                     day=episode.onset_day,
                 ),
+                # the episode itself, where the investigator reviews and adjudicates it (issue 24 item 5)
+                url=reverse("adverse_events:episode", args=[subject.pk, label.lower(), episode.pk]),
             )
 
 

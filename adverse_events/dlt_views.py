@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy
 from adverse_events import alert_services, dlt_services
 from adverse_events.alerts import Notification, SaeReport, SafetyAlert, SafetyContacts
 from adverse_events.dlt import CandidateStatus, DltCandidate
+from adverse_events.dlt_support import supporting_values
 from adverse_events.models import AdverseEvent
 from study import access
 from study.models import Study
@@ -149,7 +150,12 @@ def dlt_candidate(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "adverse_events/dlt_candidate.html",
-        {"candidate": candidate, "form": form, "can_adjudicate": can_adjudicate},
+        {
+            "candidate": candidate,
+            "form": form,
+            "can_adjudicate": can_adjudicate,
+            "supporting": supporting_values(candidate),
+        },
     )
 
 

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from adverse_events.grade_course import GradeCourseField
 from adverse_events.models import AdverseEvent, CrsAssessment, IcansAssessment, IcansDomainChoice, Vasopressor
 from adverse_events.toxicities import GvhdStaging, IecHsAssessment, IecHsTreatment, Infection
+from clinical import crs as crs_rules
 from crf.forms import CrfFormBase, form_base
 
 
@@ -65,22 +66,6 @@ class LiveGradeMedia:
     js = ["django_htmx/htmx-2.min.js"]
 
 
-#: Oxygen support from the vital-signs list, lowest to highest, as the CRS form's device
-#: (CLINICAL_SPEC §1.1: high-flow nasal cannula is a nasal cannula above 6 L/min for ASTCT).
-VITALS_OXYGEN_TO_CRS = {
-    "room_air": (0, "room_air"),
-    "blow_by": (1, "blow_by"),
-    "nasal_cannula": (2, "nasal_cannula"),
-    "hfnc": (3, "nasal_cannula"),
-    "facemask": (3, "facemask"),
-    "venturi": (3, "venturi_mask"),
-    "non_rebreather": (3, "non_rebreather"),
-    "cpap": (4, "cpap"),
-    "bipap": (4, "bipap"),
-    "mechanical": (5, "mechanical_ventilation"),
-}
-
-
 def vitals_prefill(subject: Any, on: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """What a new CRS assessment copies from that day's vital signs (issue 24 item 4): the
     highest temperature, hypotension when the lowest systolic pressure was hypotensive, and the
@@ -119,22 +104,46 @@ def vitals_prefill(subject: Any, on: Any) -> tuple[dict[str, Any], dict[str, str
             "time": at(low),
         }
     if rows:
-        best = max(
-            rows, key=lambda r: (VITALS_OXYGEN_TO_CRS.get(r.oxygen_device, (0, ""))[0], r.oxygen_flow_l_min or 0)
-        )
-        device = VITALS_OXYGEN_TO_CRS.get(best.oxygen_device)
-        if device is not None:
-            initial["oxygen_device"] = device[1]
-            initial["oxygen_flow_l_min"] = best.oxygen_flow_l_min
-            sources["oxygen_device"] = _("From vital signs: %(device)s at %(time)s.") % {
-                "device": best.get_oxygen_device_display(),
-                "time": at(best),
-            }
+        # one device list for both forms: the highest support by its ASTCT grade (clinical.crs),
+        # then by the list's order, then by flow
+        order = list(crs_rules.OxygenDevice)
+
+        def support(row: Any) -> tuple[int, int, Any]:
+            device = crs_rules.OxygenDevice(row.oxygen_device)
+            try:
+                grade = crs_rules.oxygen_support_grade(device, row.oxygen_flow_l_min)
+            except ValueError:  # a cannula without its flow (queried on the vital signs)
+                grade = 2
+            return grade, order.index(device), row.oxygen_flow_l_min or 0
+
+        best = max(rows, key=support)
+        initial["oxygen_device"] = best.oxygen_device
+        initial["oxygen_flow_l_min"] = best.oxygen_flow_l_min
+        sources["oxygen_device"] = _("From vital signs: %(device)s at %(time)s.") % {
+            "device": best.get_oxygen_device_display(),
+            "time": at(best),
+        }
     return initial, sources
+
+
+def attribution_field(label: Any) -> forms.TypedChoiceField:
+    """A yes/no that starts empty (issue 24 item 3: no pre-selected answer to a question that
+    feeds the grade); the model's clean requires it when there is a finding (§1.2 d)."""
+    return forms.TypedChoiceField(
+        label=capfirst(label),
+        choices=[("True", _("Yes")), ("False", _("No"))],
+        coerce=lambda value: value == "True",
+        empty_value=None,
+        widget=forms.RadioSelect,
+        required=False,
+        help_text=_("Asked whenever the finding is present; nothing is pre-selected."),
+    )
 
 
 @form_base(CrsAssessment)
 class CrsAssessmentFormBase(CrfFormBase):
+    hypotension_attributable_to_crs = attribution_field(_("hypotension attributable to CRS"))
+    hypoxia_attributable_to_crs = attribution_field(_("hypoxia attributable to CRS"))
     vasopressors = forms.MultipleChoiceField(
         label=capfirst(_("vasopressors in use")),
         choices=Vasopressor.choices,
@@ -170,7 +179,43 @@ class IcansAssessmentFormBase(CrfFormBase):
         required=False,
         help_text=_("E.g. consciousness depressed by sedating drugs: those domains do not count."),
     )
-    Media = LiveGradeMedia
+
+    class Media:
+        js = [*LiveGradeMedia.js, "js/icans_instrument.js"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Only the chosen instrument's items are shown (issue 24 §6: no CAPD items beside ICE);
+        with no choice, the protocol default for the subject's age today (§2.3), when known."""
+        super().__init__(*args, **kwargs)
+        from adverse_events.rules import CAPD_FIELDS, ICE_FIELDS
+
+        for name in ICE_FIELDS.values():
+            if name in self.fields:
+                self.fields[name].widget.attrs["data-instrument-item"] = "ice"
+        for name in CAPD_FIELDS:
+            if name in self.fields:
+                self.fields[name].widget.attrs["data-instrument-item"] = "capd"
+        if "instrument" in self.fields:
+            default = _default_instrument(self.instance)
+            self.fields["instrument"].widget.attrs["data-instrument-choice"] = default or ""
+
+
+def _default_instrument(instance: IcansAssessment) -> str | None:
+    """The instrument §2.3 picks for the subject's age on the form's date (today for a new form);
+    None when the date of birth is not recorded."""
+    from django.utils import timezone
+
+    from adverse_events.derive import icans_settings, subject_age
+    from clinical import icans as icans_rules
+    from study.protocol import settings_picker
+
+    subject = instance.subject
+    on = instance.assessment_date or timezone.localdate()
+    age = subject_age(subject, on)
+    if age is None:
+        return None
+    _row, choices = settings_picker(subject.site.study_id)(on)
+    return str(icans_rules.default_instrument(age_years=age, settings=icans_settings(choices)))
 
 
 class SourceGradeForm(forms.Form):

@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crf.fields import CodeListField
 from crf.models import CrfInstance
+from labs.models import OxygenDevice
 
 
 class Relationship(models.TextChoices):
@@ -204,18 +205,8 @@ class CrsReviewFlag(models.TextChoices):
     )
 
 
-class CrsOxygen(models.TextChoices):
-    """CLINICAL_SPEC §1.1, §1.2 e (values as clinical.crs.OxygenDevice)."""
-
-    ROOM_AIR = "room_air", _("Room air")
-    BLOW_BY = "blow_by", _("Blow-by")
-    NASAL_CANNULA = "nasal_cannula", _("Nasal cannula")
-    FACEMASK = "facemask", _("Facemask")
-    NON_REBREATHER = "non_rebreather", _("Non-rebreather mask")
-    VENTURI_MASK = "venturi_mask", _("Venturi mask")
-    CPAP = "cpap", _("CPAP")
-    BIPAP = "bipap", _("BiPAP")
-    MECHANICAL_VENTILATION = "mechanical_ventilation", _("Intubation and mechanical ventilation")
+#: The CRS form's oxygen devices are the vital-signs list (one list, issue 24 item 4).
+CrsOxygen = OxygenDevice
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
@@ -251,9 +242,13 @@ class CrsAssessment(CrfInstance):
         default=list,
         blank=True,
     )
-    hypotension_attributable_to_crs = models.BooleanField(_("hypotension attributable to CRS"), default=True)
+    # No pre-selected answer (issue 24 item 3): asked, and required, whenever the finding is
+    # present (CLINICAL_SPEC §1.2 d); empty when there is nothing to attribute.
+    hypotension_attributable_to_crs = models.BooleanField(
+        _("hypotension attributable to CRS"), null=True, blank=True, default=None
+    )
     oxygen_device = models.CharField(
-        _("oxygen device"), max_length=24, choices=CrsOxygen.choices, default=CrsOxygen.ROOM_AIR
+        _("oxygen device"), max_length=24, choices=OxygenDevice.choices, default=OxygenDevice.ROOM_AIR
     )
     oxygen_flow_l_min = models.DecimalField(
         _("oxygen flow (L/min)"),
@@ -263,7 +258,9 @@ class CrsAssessment(CrfInstance):
         blank=True,
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("80"))],
     )
-    hypoxia_attributable_to_crs = models.BooleanField(_("hypoxia attributable to CRS"), default=True)
+    hypoxia_attributable_to_crs = models.BooleanField(
+        _("hypoxia attributable to CRS"), null=True, blank=True, default=None
+    )
     death_from_crs = models.BooleanField(_("death with CRS as the principal cause"), default=False)
     # Derived by adverse_events.derive with clinical.crs.
     grade = models.PositiveSmallIntegerField(_("ASTCT CRS grade"), null=True, editable=False)

@@ -76,6 +76,15 @@ def crs_problems(assessment: CrsAssessment) -> dict[str, str]:
         errors["oxygen_flow_l_min"] = _("Room air has no oxygen flow: choose the device or clear the flow.")
     if assessment.hypotension_fluid_responsive is not None and not assessment.hypotension:
         errors["hypotension_fluid_responsive"] = _("Answer fluid response only when there is hypotension.")
+    # §1.2 d: each finding is recorded with "attributable to CRS" yes/no — asked, never pre-set.
+    if (assessment.hypotension or assessment.vasopressors) and assessment.hypotension_attributable_to_crs is None:
+        errors["hypotension_attributable_to_crs"] = _("Answer whether the hypotension is attributable to CRS.")
+    if (
+        assessment.oxygen_device
+        and assessment.oxygen_device != "room_air"
+        and assessment.hypoxia_attributable_to_crs is None
+    ):
+        errors["hypoxia_attributable_to_crs"] = _("Answer whether the oxygen need is attributable to CRS.")
     return errors
 
 
@@ -104,10 +113,11 @@ def crs_input(assessment: CrsAssessment) -> crs_rules.CrsAssessment:
         hypotension=assessment.hypotension,
         hypotension_fluid_responsive=assessment.hypotension_fluid_responsive,
         vasopressors=tuple(assessment.vasopressors or ()),
-        hypotension_attributable_to_crs=assessment.hypotension_attributable_to_crs,
+        # unanswered only where there is no finding to attribute (crs_problems), so it weighs nothing
+        hypotension_attributable_to_crs=assessment.hypotension_attributable_to_crs is not False,
         oxygen_device=crs_rules.OxygenDevice(assessment.oxygen_device),
         oxygen_flow_l_per_min=assessment.oxygen_flow_l_min,
-        hypoxia_attributable_to_crs=assessment.hypoxia_attributable_to_crs,
+        hypoxia_attributable_to_crs=assessment.hypoxia_attributable_to_crs is not False,
         death_from_crs=assessment.death_from_crs,
     )
 

@@ -48,13 +48,15 @@ from clinical.crs import Episode
 from crf import checks, derivations
 from crf.audit import audit_context
 from crf.models import CrfInstance
-from crf.rederive import declare, rederive
+from crf.rederive import declare, raise_copied_value_query, rederive
 from crf.services import dependants_of, save_form, save_service
+from labs.models import VitalSigns
 from study import access
 from study.protocol import settings_picker
 from study.roles import Action
 from subjects.models import Subject
 from survival.models import Death, DeathCause
+from trialsite import system_text
 from trialsite.system_text import message
 
 if TYPE_CHECKING:
@@ -482,6 +484,62 @@ def _death_changed(*, user: User, saved: Death, previous: Death | None) -> None:
         rederive_icans_course(user=user, subject=saved.subject, reason=reason)
 
 
+#: Rule code of the query raised on a CRS form whose copied vital signs were corrected.
+VITALS_CORRECTED_RULE = "crs_copied_vitals_corrected"
+
+
+@dependants_of(VitalSigns)
+def _copied_vitals_corrected(*, user: User, saved: VitalSigns, previous: VitalSigns | None) -> None:
+    """A correction of vital signs the CRS form of that day copied (issue 24 item 4: Tmax,
+    hypotension from the lowest systolic pressure, oxygen device and flow) raises a query on
+    each CRS assessment entered after them that still holds the copied value; the copy is not
+    rewritten (it was the user's to edit)."""
+    if previous is None:
+        return
+    removed = saved.entered_in_error and not previous.entered_in_error
+    moved = saved.assessment_date != previous.assessment_date
+
+    def corrected(*names: str) -> bool:
+        return removed or moved or any(getattr(saved, n) != getattr(previous, n) for n in names)
+
+    forms = CrsAssessment.objects.filter(
+        subject_id=saved.subject_id,
+        assessment_date=previous.assessment_date,
+        entered_in_error=False,
+        created_at__gte=previous.created_at,
+    )
+    when = previous.assessment_date.isoformat() + (
+        f" {previous.assessment_time.strftime('%H:%M')}" if previous.assessment_time else ""
+    )
+    for form in forms:
+        copied: str | None = None
+        if previous.temperature_c is not None and form.tmax_c == previous.temperature_c and corrected("temperature_c"):
+            copied = "tmax_c"
+        elif previous.hypotension is not None and form.hypotension == previous.hypotension and corrected("systolic_bp"):
+            copied = "hypotension"
+        elif (
+            previous.oxygen_device != "room_air"
+            and form.oxygen_device == previous.oxygen_device
+            and form.oxygen_flow_l_min == previous.oxygen_flow_l_min
+            and corrected("oxygen_device", "oxygen_flow_l_min")
+        ):
+            copied = "oxygen_device"
+        if copied is None:
+            continue
+        raise_copied_value_query(
+            form=form,
+            field_name=copied,
+            rule_code=VITALS_CORRECTED_RULE,
+            message=system_text.compose(
+                gettext_noop(
+                    "The vital signs of %(when)s this value may have been copied from were corrected "
+                    "or entered in error. Confirm this value against the source, or correct it."
+                ),
+                when=when,
+            ),
+        )
+
+
 def register_conmed_dependants() -> None:
     """Wire the con-med log to the CRS re-derivation once it is installed (subjects app)."""
     from django.apps import apps
@@ -507,3 +565,4 @@ declare(
 declare("subjects.ConcomitantMedication", dependants=(CrsAssessment, CrsEpisode, AdverseEvent), through=_conmed_changed)
 declare(Death, dependants=(CrsEpisode, IcansEpisode, AdverseEvent), through=_death_changed)
 declare(CrsEpisode, dependants=(AdverseEvent,), through=adjudicate_episode)
+declare(VitalSigns, dependants=(CrsAssessment,), through=_copied_vitals_corrected)

@@ -62,6 +62,7 @@ class OxygenDevice(StrEnum):
     ROOM_AIR = "room_air"
     BLOW_BY = "blow_by"
     NASAL_CANNULA = "nasal_cannula"
+    HIGH_FLOW_NASAL_CANNULA = "hfnc"
     FACEMASK = "facemask"
     NON_REBREATHER = "non_rebreather"
     VENTURI_MASK = "venturi_mask"
@@ -241,9 +242,13 @@ def hypotension_grade(assessment: CrsAssessment) -> tuple[int, tuple[CrsFlag, ..
     return 0, ()
 
 
+#: The ASTCT grade of each device (CLINICAL_SPEC §1.1, §1.2 e) — the one place it is written;
+#: the vital-signs and CRS forms share the device list (OxygenDevice). Nasal cannulas are graded
+#: by their flow (oxygen_support_grade).
 _DEVICE_GRADE = {
     OxygenDevice.ROOM_AIR: 0,
     OxygenDevice.BLOW_BY: 2,
+    OxygenDevice.HIGH_FLOW_NASAL_CANNULA: 3,
     OxygenDevice.FACEMASK: 3,
     OxygenDevice.NON_REBREATHER: 3,
     OxygenDevice.VENTURI_MASK: 3,
@@ -262,11 +267,20 @@ def hypoxia_grade(assessment: CrsAssessment) -> int:
     """
     if not assessment.hypoxia_attributable_to_crs:
         return 0
-    if assessment.oxygen_device is OxygenDevice.NASAL_CANNULA:
-        flow = assessment.oxygen_flow_l_per_min
-        assert flow is not None  # enforced in CrsAssessment.__post_init__
-        return 2 if flow <= LOW_FLOW_NASAL_CANNULA_MAX_L_PER_MIN else 3
-    return _DEVICE_GRADE[assessment.oxygen_device]
+    return oxygen_support_grade(assessment.oxygen_device, assessment.oxygen_flow_l_per_min)
+
+
+def oxygen_support_grade(device: OxygenDevice, flow_l_per_min: Decimal | None) -> int:
+    """The grade an oxygen device and its flow support (CLINICAL_SPEC §1.1, §1.2 e), whatever
+    form recorded them: nasal cannula ≤ 6 L/min → 2, > 6 → 3; high-flow nasal cannula → 3 (2
+    when its recorded flow is ≤ 6 L/min: the flow decides); other devices by _DEVICE_GRADE."""
+    if device is OxygenDevice.NASAL_CANNULA:
+        if flow_l_per_min is None:
+            raise ValueError("nasal cannula needs a flow: it decides low- against high-flow (CLINICAL_SPEC §1.2 e)")
+        return 2 if flow_l_per_min <= LOW_FLOW_NASAL_CANNULA_MAX_L_PER_MIN else 3
+    if device is OxygenDevice.HIGH_FLOW_NASAL_CANNULA and flow_l_per_min is not None:
+        return 2 if flow_l_per_min <= LOW_FLOW_NASAL_CANNULA_MAX_L_PER_MIN else 3
+    return _DEVICE_GRADE[device]
 
 
 def grade_crs_assessment(assessment: CrsAssessment, *, fever_masked: bool = False) -> CrsAssessmentGrade:

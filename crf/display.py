@@ -216,9 +216,23 @@ def unit_of(field: models.Field | None) -> str:  # type: ignore[type-arg]
     return found.group(1)
 
 
+#: keys a choice field stored before they were renamed, per field name → the key it now has:
+#: history rows keep the old key and are shown with the new key's label (e.g. the vital-signs
+#: oxygen devices merged into one list with the CRS form's, issue 24)
+RETIRED_KEYS: dict[str, dict[str, str]] = {}
+
+
+def retire_keys(field_name: str, renamed: dict[str, str]) -> None:
+    RETIRED_KEYS.setdefault(field_name, {}).update(renamed)
+
+
 def _choice_labels(field: Any) -> dict[Any, str]:
     flat = getattr(field, "flatchoices", None) or []
-    return {key: str(label) for key, label in flat}
+    labels = {key: str(label) for key, label in flat}
+    for old, new in RETIRED_KEYS.get(getattr(field, "name", ""), {}).items():
+        if old not in labels and new in labels:
+            labels[old] = labels[new]
+    return labels
 
 
 def value_text(value: Any, field: Any = None, *, day0: date | None = None) -> str:

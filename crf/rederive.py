@@ -152,6 +152,43 @@ def _raise_frozen_query(form: CrfInstance, changed: dict[str, Any], *, reason: s
     )
 
 
+def raise_copied_value_query(
+    *, form: CrfInstance, field_name: str, rule_code: str, message: tuple[str, dict[str, Any]]
+) -> Query | None:
+    """A form holding a copy of another form's value (the CRS form pre-filled from that day's
+    vital signs, issue 24 item 4) is not rewritten when the source is corrected — the copy was
+    the user's to edit — but gets an open query on the field saying what changed, for the site
+    to confirm or correct. One active query per form and rule: nothing is added while one is
+    open. Runs inside the causing save's transaction, like `rederive`."""
+    content_type = ContentType.objects.get_for_model(type(form))
+    if Query.objects.filter(
+        content_type=content_type, object_id=form.pk, rule_code=rule_code, status__in=ACTIVE_QUERY_STATUSES
+    ).exists():
+        return None
+    from django.utils import translation
+
+    from trialsite import system_text
+
+    code, params = message  # stored as its code, read in each reader's language (issue 25)
+    with translation.override("en"):
+        text = system_text.render(code, params)
+    now = timezone.now()
+    query = Query.objects.create(
+        subject_id=form.subject_id,
+        content_type=content_type,
+        object_id=form.pk,
+        field_name=field_name,
+        rule_code=rule_code,
+        text=text,
+        text_code=code,
+        text_params=params,
+        value=checks.jsonable(getattr(form, field_name)),
+        raised_at=now,
+    )
+    QueryStep.objects.create(query=query, action=QueryStep.Action.RAISED, at=now, text=text)
+    return query
+
+
 def rederive(
     *,
     forms: Iterable[CrfInstance],

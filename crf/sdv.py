@@ -15,10 +15,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -263,7 +263,7 @@ def sdv_worklist(user: User, *, site: Site) -> list[WorklistRow]:
     for model in crf_models().values():
         forms.extend(
             model._default_manager.filter(subject__in=subjects, entered_in_error=False)
-            .select_related("subject__site")
+            .select_related("subject__site", "visit__definition")
             .order_by("pk")
         )
     states = sdv_states(forms)
@@ -278,3 +278,35 @@ def sdv_worklist(user: User, *, site: Site) -> list[WorklistRow]:
         rows.append(WorklistRow(form=form, full=form.crf_code in plan.full_forms, sdv=state))
     rows.sort(key=lambda r: (r.form.subject.subject_id or "", r.form.casebook_order, r.form.crf_code, r.form.pk))
     return rows
+
+
+#: the worklist's sort keys (issue 24 item 5), each with its secondary order
+WORKLIST_SORTS: dict[str, Callable[[WorklistRow], Any]] = {
+    "subject": lambda r: (str(r.form.subject), r.form.casebook_order, _date_key(r), r.form.pk),
+    "form": lambda r: (r.form.casebook_order, r.form.crf_code, str(r.form.subject), _date_key(r), r.form.pk),
+    "date": lambda r: (_date_key(r), str(r.form.subject), r.form.casebook_order, r.form.pk),
+    "status": lambda r: (r.sdv.state, str(r.form.subject), r.form.casebook_order, r.form.pk),
+}
+
+
+def _date_key(row: WorklistRow) -> str:
+    when = row.form.clinical_date()
+    return when.isoformat() if when else "9999"
+
+
+def filter_worklist(
+    rows: list[WorklistRow], *, subject: str = "", form: str = "", visit: str = "", status: str = "", sort: str = ""
+) -> list[WorklistRow]:
+    """The worklist narrowed by subject (ID or screening number), form code, visit code and SDV
+    state ("none", "partial", "cleared"), in the chosen order (WORKLIST_SORTS; default subject)."""
+    picked = [
+        r
+        for r in rows
+        if (not subject or str(r.form.subject) == subject)
+        and (not form or r.form.crf_code == form)
+        and (not visit or (r.form.visit is not None and r.form.visit.definition.code == visit))
+        and (not status or r.sdv.state == status)
+    ]
+    order = sort.lstrip("-") if sort.lstrip("-") in WORKLIST_SORTS else "subject"
+    picked.sort(key=WORKLIST_SORTS[order], reverse=sort.startswith("-"))
+    return picked

@@ -192,6 +192,11 @@ def _derived_text(instance, field, subject) -> str:  # type: ignore[no-untyped-d
     from subjects.templatetags.dayzero import dated
 
     value = getattr(instance, field.name)
+    if value is None and hasattr(instance, "why_not_derived"):
+        # an empty derived value says why (issue 24 §6: hypotension "—" with SBP 82 and no reason)
+        reason = instance.why_not_derived(field.name)
+        if reason:
+            return str(reason)
     if isinstance(value, date) and not isinstance(value, datetime):
         return dated(value, subject.day0)
     return display.field_text(instance, field.name)

@@ -9,9 +9,12 @@ Thin: gate → form → one service → redirect.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.db.models import F, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -61,8 +64,42 @@ def sdv_worklist(request: HttpRequest) -> HttpResponse:
     if site is None:
         raise Http404
     rows = sdv.sdv_worklist(request.user, site=site)  # type: ignore[arg-type]
-    context = {"sites": sites, "site": site, "rows": rows, "plan": sdv.plan_for(site.study)}
+    # filters, sorting and paging (issue 24 item 5); the choices come from the site's rows
+    chosen_filters = {name: request.GET.get(name, "") for name in ("subject", "form", "visit", "status")}
+    sort = request.GET.get("sort", "subject")
+    subjects = sorted({str(r.form.subject) for r in rows})
+    forms = sorted({(r.form.casebook_order, r.form.crf_code, str(r.form.crf_title)) for r in rows})
+    visits = sorted(
+        {(r.form.visit.definition.order, r.form.visit.definition.code) for r in rows if r.form.visit is not None}
+    )
+    filtered = sdv.filter_worklist(rows, sort=sort, **chosen_filters)
+    page = Paginator(filtered, WORKLIST_PAGE).get_page(request.GET.get("page"))
+    query = {name: value for name, value in chosen_filters.items() if value}
+    context = {
+        "sites": sites,
+        "site": site,
+        "rows": page.object_list,
+        "page": page,
+        "total": len(rows),
+        "plan": sdv.plan_for(site.study),
+        "filters": chosen_filters,
+        "sort": sort,
+        "subjects": subjects,
+        "forms": [(code, title) for _order, code, title in forms],
+        "visits": [code for _order, code in visits],
+        "statuses": [
+            ("none", _("Not source-verified")),
+            ("partial", _("Partly verified")),
+            ("cleared", _("SDV cleared by a change")),
+        ],
+        "sorts": [("subject", _("Subject")), ("form", _("Form")), ("date", _("Date")), ("status", _("SDV"))],
+        "keep": urlencode({"site": site.code, **query, "sort": sort}),
+    }
     return render(request, "crf/sdv_worklist.html", context)
+
+
+#: rows per page of the SDV worklist
+WORKLIST_PAGE = 50
 
 
 def _plan_study(request: HttpRequest) -> Study:

@@ -108,6 +108,9 @@ def safety_dashboard(request: HttpRequest) -> HttpResponse:
         "courses": courses,
         "heat_days": list(dashboards.HEAT_DAYS),
         "run": run,
+        # DESIGN §4a: run results are for investigators, data managers, statisticians and admins;
+        # no link its reader cannot follow (issue 24 item 5)
+        "can_view_run": access.can_anywhere(request.user, Action.VIEW_ENDPOINT_RESULTS, study=study),
         "cut": dashboards.run_cut(run) if run is not None else {},
         "incidence": incidence,
         "grades": [1, 2, 3, 4, 5],

@@ -26,20 +26,30 @@ from clinical.units import (
     plausibility,
     to_standard,
 )
+from crf import display
 from crf.models import CrfInstance
 
 
 class OxygenDevice(models.TextChoices):
+    """The one oxygen-device list of the vital-signs and CRS forms (issue 24 item 4), keyed as
+    clinical.crs.OxygenDevice, which holds each device's ASTCT grade (CLINICAL_SPEC §1.1)."""
+
     ROOM_AIR = "room_air", _("Room air")
     BLOW_BY = "blow_by", _("Blow-by")
     NASAL_CANNULA = "nasal_cannula", _("Nasal cannula")
     HIGH_FLOW_NASAL_CANNULA = "hfnc", _("High-flow nasal cannula")
     FACEMASK = "facemask", _("Facemask")
     NON_REBREATHER = "non_rebreather", _("Non-rebreather mask")
-    VENTURI = "venturi", _("Venturi mask")
+    VENTURI_MASK = "venturi_mask", _("Venturi mask")
     CPAP = "cpap", _("CPAP")
     BIPAP = "bipap", _("BiPAP")
-    MECHANICAL_VENTILATION = "mechanical", _("Intubation and mechanical ventilation")
+    MECHANICAL_VENTILATION = "mechanical_ventilation", _("Intubation and mechanical ventilation")
+
+
+# the vital-signs keys before the lists were one (data migrated in labs 0011): history rows keep them
+display.retire_keys(
+    "oxygen_device", {"venturi": OxygenDevice.VENTURI_MASK, "mechanical": OxygenDevice.MECHANICAL_VENTILATION}
+)
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
@@ -77,7 +87,7 @@ class VitalSigns(CrfInstance):
         _("SpO2 (%)"), null=True, blank=True, validators=[MinValueValidator(40), MaxValueValidator(100)]
     )
     oxygen_device = models.CharField(
-        _("oxygen device"), max_length=16, choices=OxygenDevice.choices, default=OxygenDevice.ROOM_AIR
+        _("oxygen device"), max_length=24, choices=OxygenDevice.choices, default=OxygenDevice.ROOM_AIR
     )
     oxygen_flow_l_min = models.DecimalField(
         _("oxygen flow (L/min)"),
@@ -107,6 +117,19 @@ class VitalSigns(CrfInstance):
 
     def __str__(self) -> str:
         return f"{self.subject} VS {self.assessment_date}"
+
+    def why_not_derived(self, name: str) -> str | None:
+        """Why the derived hypotension is empty (CLINICAL_SPEC §1.2 h: the threshold depends on
+        the age, so it needs the systolic pressure and the date of birth)."""
+        if name not in ("hypotension", "hypotension_threshold"):
+            return None
+        if self.systolic_bp is None:
+            return str(_("not derived: no systolic pressure recorded"))
+        if getattr(self.subject, "identity", None) is None:
+            return str(
+                _("not derived: the date of birth is not recorded (the hypotension threshold depends on the age)")
+            )
+        return None
 
 
 class Sex(models.TextChoices):

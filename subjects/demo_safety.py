@@ -196,6 +196,9 @@ class _Writer:
                     vasopressors=["norepinephrine"] if kind in (PRESSOR, MASKED_PRESSOR) else [],
                     oxygen_device="nasal_cannula" if hypoxic else "room_air",
                     oxygen_flow_l_min=Decimal("2.0") if hypoxic else None,
+                    # answered only where there is a finding (§1.2 d, nothing pre-set)
+                    hypotension_attributable_to_crs=True if hypotensive or kind in (PRESSOR, MASKED_PRESSOR) else None,
+                    hypoxia_attributable_to_crs=True if hypoxic else None,
                 )
             )
 

@@ -3,6 +3,7 @@ force on the form's clinical date (DESIGN §4 "Derived values are stored with th
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -23,22 +24,39 @@ def derive_infusion(infusion: Infusion) -> dict[str, Any]:
     (CLINICAL_SPEC §7, §3.1). Stored per 10⁶, to four decimals; the range check uses the exact value."""
     site = infusion.subject.site
     on = local_date(infusion.infusion_start, site.time_zone)
-    row, choices = choices_in_force(site.study_id, on)
+    return {
+        "infusion_date": on,
+        **dose_values(
+            subject=infusion.subject,
+            on=on,
+            viable_cells_e6=infusion.viable_cells_e6,
+            car_positive_pct=infusion.car_positive_pct,
+            weight_kg=infusion.weight_kg,
+        ),
+    }
+
+
+def dose_values(
+    *, subject: Any, on: date, viable_cells_e6: Decimal, car_positive_pct: Decimal, weight_kg: Decimal
+) -> dict[str, Any]:
+    """CAR+ cells/kg (per 10⁶, four decimals) and the assigned level's acceptable range, with
+    the settings in force on `on`: what the save stores and what the infusion form shows live
+    as the numbers are typed (issue 24 item 4) — one rule for both."""
+    row, choices = choices_in_force(subject.site.study_id, on)
     per_kg = car_positive_cells_per_kg(
-        viable_cells=infusion.viable_cells_e6 * MILLION,
-        car_positive_pct=infusion.car_positive_pct,
-        weight_kg=infusion.weight_kg,
+        viable_cells=viable_cells_e6 * MILLION,
+        car_positive_pct=car_positive_pct,
+        weight_kg=weight_kg,
     )
     found: dict[str, Any] = {
-        "infusion_date": on,
         "car_positive_per_kg_e6": (per_kg / MILLION).quantize(FOUR_PLACES),
-        "dose_level": infusion.subject.dose_level,
+        "dose_level": subject.dose_level,
         "dose_lower_e6": None,
         "dose_upper_e6": None,
         "dose_in_range": None,
         "settings_version": row.version,
     }
-    level = next((lv for lv in choices.dose_levels if lv.code == infusion.subject.dose_level), None)
+    level = next((lv for lv in choices.dose_levels if lv.code == subject.dose_level), None)
     if level is not None:
         checked = check_dose(level, per_kg)
         found["dose_lower_e6"] = (checked.lower / MILLION).quantize(FOUR_PLACES)

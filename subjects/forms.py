@@ -168,6 +168,12 @@ class StatusForm(forms.Form):
         return found
 
 
+class UndoStatusForm(forms.Form):
+    """Undo a status recorded in error (issue 24 item 2): why, audited with the change."""
+
+    reason = forms.CharField(label=_("Why the status was recorded in error"), max_length=300)
+
+
 class StatusDateForm(forms.Form):
     """Correction of the current status's date (issue 24 item 2): the right date and why."""
 

@@ -525,3 +525,65 @@ def correct_status_date(*, user: User, subject: Subject, on: date, reason: str) 
             user=user, subject=subject, reason=message(gettext_noop("re-derived: enrolment date corrected"))
         )
     return subject
+
+
+#: Statuses a lifecycle step records directly (no form behind them): one recorded in error can be
+#: undone (issue 24 item 2). The others follow a form (consent, lymphodepletion, infusion,
+#: death: mark that form entered in error) or create the subject's ID and visits (enrolment:
+#: correct its date or dose level).
+UNDOABLE = {
+    Status.SCREEN_FAILED,
+    Status.NOT_INFUSED,
+    Status.WITHDRAWN,
+    Status.FOLLOW_UP,
+    Status.COMPLETED,
+    Status.LOST_TO_FOLLOW_UP,
+}
+
+#: the fields a lifecycle step sets beside the status, given back as they were before it
+_STEP_FIELDS = ("status", "status_date", "status_reason", "not_infused_reason", "survival_follow_up")
+
+
+@transaction.atomic
+def undo_status_in_error(*, user: User, subject: Subject, reason: str) -> Subject:
+    """A status recorded in error is undone (issue 24 item 2): the subject gets back the status,
+    status date and step details it had before, read from its own audit trail, audited "status
+    recorded in error: <reason>". Not a lifecycle event (real events are final); the wrong
+    status stays visible in the record history."""
+    subject = _locked(subject)
+    _require_editor(user, subject.site)
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError(
+            {"reason": _("Give the reason the status was recorded in error.")}, code="reason_required"
+        )
+    status = Status(subject.status)
+    if status not in UNDOABLE:
+        raise ValidationError(
+            {
+                "reason": _("“%(status)s” cannot be undone here: correct the form or the date that recorded it.")
+                % {"status": subject.get_status_display()}
+            },
+            code="not_undoable",
+        )
+    history = subject.events.order_by("-pgh_id").values(*_STEP_FIELDS)  # type: ignore[attr-defined]
+    before = next((row for row in history if row["status"] != status), None)
+    if before is None:
+        raise ValidationError(
+            {
+                "reason": _(
+                    "The status before “%(status)s” cannot be found in this subject's history: "
+                    "contact the data manager."
+                )
+                % {"status": subject.get_status_display()}
+            },
+            code="no_previous_status",
+        )
+    for name in _STEP_FIELDS:
+        setattr(subject, name, before[name])
+    subject.full_clean()
+    with audit_context(
+        user=user, site=subject.site, reason=_("status recorded in error: %(reason)s") % {"reason": reason}
+    ):
+        subject.save(update_fields=list(_STEP_FIELDS))
+    return subject

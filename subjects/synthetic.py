@@ -969,6 +969,9 @@ def _crs_inputs(grade: int, rng: random.Random) -> dict[str, Any]:
             hypotension=True, hypotension_fluid_responsive=False, vasopressors=["norepinephrine", "vasopressin"]
         )
         values.update(oxygen_device="cpap")
+    # §1.2 d: each finding recorded as attributable to CRS; nothing to attribute → unanswered
+    values["hypotension_attributable_to_crs"] = True if values["hypotension"] or values["vasopressors"] else None
+    values["hypoxia_attributable_to_crs"] = True if values["oxygen_device"] != "room_air" else None
     return values
 
 

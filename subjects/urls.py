@@ -17,6 +17,7 @@ urlpatterns = [
     path("<int:pk>/visits/<int:visit_pk>/not-done/", views.visit_not_done, name="visit_not_done"),
     path("<int:pk>/eligibility/new/", views.eligibility_new, name="eligibility_new"),
     path("<int:pk>/lifecycle/<str:action>/", views.lifecycle_action, name="lifecycle"),
+    path("<int:pk>/infusion-dose/", views.infusion_live_dose, name="infusion_live_dose"),
     path("<int:pk>/identity/", views.identity_detail, name="identity"),
     path("<int:pk>/identity/edit/", views.identity_edit, name="identity_edit"),
     path("<int:subject_pk>/forms/<str:code>/new/", crf_views.form_entry, name="form_new"),

@@ -29,6 +29,7 @@ from subjects.forms import (
     ReconsentForm,
     StatusDateForm,
     StatusForm,
+    UndoStatusForm,
     VisitDateForm,
 )
 from subjects.lifecycle import Event, Status
@@ -131,6 +132,12 @@ def _action_forms(subject: Subject, bound: tuple[str, object] | None = None) -> 
             _("Correct the status date"),
             lambda: StatusDateForm(prefix="status_date", initial={"on": subject.status_date}),
         )
+    if subject.status in services.UNDOABLE:
+        add(
+            "undo_status",
+            _("Undo “%(status)s” (recorded in error)") % {"status": subject.get_status_display()},
+            lambda: UndoStatusForm(prefix="undo_status"),
+        )
     if subject.status in lifecycle.RECONSENT_ALLOWED:
         add("reconsent", _("Re-consent on a new version"), lambda: ReconsentForm(prefix="reconsent"))
     return actions
@@ -188,7 +195,7 @@ def lifecycle_action(request: HttpRequest, pk: int, action: str) -> HttpResponse
     subject = access_subject(request.user, pk, Action.VIEW_CRF)
     access.require(request.user, Action.EDIT_CRF, site=subject.site)
     user = request.user
-    form: ReconsentForm | EnrolForm | StatusForm | PlannedInfusionForm | StatusDateForm
+    form: ReconsentForm | EnrolForm | StatusForm | PlannedInfusionForm | StatusDateForm | UndoStatusForm
     if action == "reconsent":
         form = ReconsentForm(request.POST, prefix=action)
     elif action == "enrol":
@@ -199,6 +206,8 @@ def lifecycle_action(request: HttpRequest, pk: int, action: str) -> HttpResponse
         form = PlannedInfusionForm(request.POST, prefix=action)
     elif action == "status_date":
         form = StatusDateForm(request.POST, prefix=action)
+    elif action == "undo_status":
+        form = UndoStatusForm(request.POST, prefix=action)
     elif action == "acknowledge":
         try:
             enrolment.acknowledge(user=user, subject=subject)  # type: ignore[arg-type]
@@ -235,6 +244,12 @@ def lifecycle_action(request: HttpRequest, pk: int, action: str) -> HttpResponse
                     user=user,  # type: ignore[arg-type]
                     subject=subject,
                     on=data["on"],
+                    reason=data["reason"],
+                )
+            elif isinstance(form, UndoStatusForm):
+                services.undo_status_in_error(
+                    user=user,  # type: ignore[arg-type]
+                    subject=subject,
                     reason=data["reason"],
                 )
             elif isinstance(form, PlannedInfusionForm):
@@ -512,3 +527,43 @@ def deviation_list(request: HttpRequest) -> HttpResponse:
         "important_only": important_only,
     }
     return render(request, "subjects/deviation_list.html", context)
+
+
+@login_required
+@require_POST
+def infusion_live_dose(request: HttpRequest, pk: int) -> HttpResponse:
+    """CAR+ cells/kg and the assigned level's acceptable range of what is typed on the infusion
+    form (issue 24 item 4), by `subjects.derive.dose_values` — the rule the save stores."""
+    from django.forms import fields_for_model
+
+    from clinical.schedule import local_date
+    from subjects.derive import dose_values
+    from subjects.models import Infusion
+
+    subject = access_subject(request.user, pk, Action.EDIT_CRF)
+    zone = subject.site.time_zone
+    context: dict[str, object] = {"subject": subject}
+    with timezone.override(zone):
+        fields = fields_for_model(
+            Infusion, fields=["viable_cells_e6", "car_positive_pct", "weight_kg", "infusion_start"]
+        )
+        values: dict[str, object] = {}
+        problems: list[str] = []
+        for name, field in fields.items():
+            try:
+                values[name] = field.clean(request.POST.get(name, ""))
+            except ValidationError as exc:
+                if name != "infusion_start":
+                    problems.append(f"{field.label}: {' '.join(exc.messages)}")
+        start = values.get("infusion_start")
+        on = local_date(start, zone) if start else timezone.localdate()
+        if not problems:
+            context["dose"] = dose_values(
+                subject=subject,
+                on=on,
+                viable_cells_e6=values["viable_cells_e6"],  # type: ignore[arg-type]
+                car_positive_pct=values["car_positive_pct"],  # type: ignore[arg-type]
+                weight_kg=values["weight_kg"],  # type: ignore[arg-type]
+            )
+        context["problems"] = problems
+    return render(request, "subjects/_live_dose.html", context)

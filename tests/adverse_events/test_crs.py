@@ -22,17 +22,20 @@ pytestmark = pytest.mark.req("ISSUE-8")
 
 
 def crs_post(on, **values) -> dict[str, object]:
-    """What the form page posts: attribution boxes ticked (their default), room air, no fever."""
+    """What the form page posts: attribution answered "yes" (nothing is pre-selected since issue
+    24: the test answers, as the user must), room air, no fever."""
     data: dict[str, object] = {
         "assessment_date": on.isoformat(),
         "tmax_c": "37.0",
         "hypotension_fluid_responsive": "unknown",
-        "hypotension_attributable_to_crs": "on",
+        "hypotension_attributable_to_crs": "True",
         "oxygen_device": "room_air",
-        "hypoxia_attributable_to_crs": "on",
+        "hypoxia_attributable_to_crs": "True",
     }
     for name, value in values.items():
-        if value is False:
+        if name.endswith("_attributable_to_crs"):
+            data[name] = "True" if value else "False"
+        elif value is False:
             data.pop(name, None)
         elif value is True:
             data[name] = "on"

@@ -64,7 +64,7 @@ def test_new_crs_form_is_prefilled_from_that_days_vitals(infused, coordinator, l
     assert "From vital signs: 39.4 °C at 14:00 (Asia/Shanghai)." in html
     assert "From vital signs: lowest systolic pressure 82 mmHg at 14:00 (Asia/Shanghai)." in html
     assert "From vital signs: High-flow nasal cannula at 14:00 (Asia/Shanghai)." in html
-    assert 'value="nasal_cannula" selected' in html and 'name="oxygen_flow_l_min" value="30.0"' in html
+    assert 'value="hfnc" selected' in html and 'name="oxygen_flow_l_min" value="30.0"' in html
     hypotension = html[html.index('name="hypotension"') - 200 : html.index('name="hypotension"') + 120]
     assert "checked" in hypotension
     date_input = re.search(r'<input[^>]*name="assessment_date"[^>]*>', html).group(0)

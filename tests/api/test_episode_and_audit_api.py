@@ -31,7 +31,13 @@ def crs_course(subject_at, users_a, site_a):
     example.payload_for(subject, coordinator)  # plans the infusion: the Day-0 clock
     days = [
         {"assessment_date": "2026-03-16", "tmax_c": "38.6", "oxygen_device": "room_air"},
-        {"assessment_date": "2026-03-17", "tmax_c": "38.3", "oxygen_device": "nasal_cannula", "oxygen_flow_l_min": "3"},
+        {
+            "assessment_date": "2026-03-17",
+            "tmax_c": "38.3",
+            "oxygen_device": "nasal_cannula",
+            "oxygen_flow_l_min": "3",
+            "hypoxia_attributable_to_crs": True,  # asked, never pre-set (issue 24)
+        },
         {"assessment_date": "2026-03-18", "tmax_c": "36.9", "oxygen_device": "room_air"},
     ]
     for body in days:

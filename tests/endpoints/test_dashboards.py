@@ -185,6 +185,10 @@ def world(db):
 
 
 def record_crs(world, subject, on: date, tmax: str, oxygen: str = "room_air", **values) -> CrsAssessment:
+    if oxygen != "room_air":  # answered, as the form requires with a finding (issue 24)
+        values.setdefault("hypoxia_attributable_to_crs", True)
+    if values.get("hypotension") or values.get("vasopressors"):
+        values.setdefault("hypotension_attributable_to_crs", True)
     instance = CrsAssessment(subject=subject, assessment_date=on, tmax_c=Decimal(tmax), oxygen_device=oxygen, **values)
     return save(user=world.coordinator, instance=instance, expected_version=None)
 
@@ -606,3 +610,33 @@ def test_dlt_monitor_pages_adjudicated_candidates_and_viewing_writes_nothing(wor
     waiting = client.get("/safety/dlt/").content.decode()
     assert "Page 1 of 3 (3 awaiting)" in waiting
     assert "open 0" in waiting and "open 1" not in waiting
+
+
+# --- issue 24 item 5: no link its reader cannot follow; episodes from the heat strip ------------
+
+
+@pytest.mark.req("ISSUE-24")
+def test_endpoint_run_link_only_for_roles_that_may_view_runs(world, client):
+    """DESIGN §4a: run results are for investigators, data managers, statisticians and study
+    admins; coordinators and monitors see the dashboard's incidence table without the link."""
+    run = make_run(world.study)
+    link = f'href="/endpoints/{run.pk}/"'
+    for user, shown in ((world.investigator, True), (world.coordinator, False), (world.monitor, False)):
+        client.logout()
+        html = _as(client, user).get("/safety/dashboard/").content.decode()
+        assert f"from endpoint run {run.pk}" in html
+        assert (link in html) is shown, user.username
+        if shown:
+            assert client.get(f"/endpoints/{run.pk}/").status_code == 200
+    client.logout()
+    assert _as(client, world.coordinator).get(f"/endpoints/{run.pk}/").status_code == 403
+
+
+@pytest.mark.req("ISSUE-24")
+def test_heat_strip_subjects_link_their_episodes(world, client):
+    subjects = populate(world)
+    a = subjects["a"]
+    record_crs(world, a, day(1), "38.6")
+    html = _as(client, world.investigator).get("/safety/dashboard/").content.decode()
+    assert f'href="/safety/subjects/{a.pk}/episodes/"' in html
+    assert client.get(f"/safety/subjects/{a.pk}/episodes/").status_code == 200

@@ -83,6 +83,10 @@ def mrd(world, assessment, *, method="flow", detected=False, level=None, sensiti
 
 
 def crs(world, subject, n, *, tmax, device="room_air", flow=None, **values):
+    if device != "room_air":  # answered, as the form requires with a finding (issue 24)
+        values.setdefault("hypoxia_attributable_to_crs", True)
+    if values.get("hypotension") or values.get("vasopressors"):
+        values.setdefault("hypotension_attributable_to_crs", True)
     return save(
         user=world.coordinator,
         instance=CrsAssessment(
