@@ -18,6 +18,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from crf.audit import audit_context
 from study import access
@@ -25,6 +26,7 @@ from study.roles import Action, Role
 from subjects import services
 from subjects.lifecycle import Status
 from subjects.models import EnrolmentAcknowledgement, SiteSequence, Subject
+from trialsite.system_text import Message, message
 
 if TYPE_CHECKING:
     from study.models import User
@@ -43,7 +45,8 @@ class LevelSafety:
     decision_changed_at: Any = None
     #: (subject ID or "another site", criterion label, onset study day) of candidates awaiting
     awaiting: list[tuple[str, str, int]] = field(default_factory=list)
-    needs: list[str] = field(default_factory=list)
+    #: system messages (code + parameters, issue 25): shown in each reader's language
+    needs: list[Message] = field(default_factory=list)
 
 
 def level_safety(*, user: User, subject: Subject, dose_level: str) -> LevelSafety:
@@ -68,26 +71,49 @@ def level_safety(*, user: User, subject: Subject, dose_level: str) -> LevelSafet
         found.awaiting.append((who, candidate.get_criterion_display(), candidate.onset_day))
     if found.decision in NEEDS_ACKNOWLEDGEMENT:
         found.needs.append(
-            _("the decision at %(level)s is “%(decision)s”") % {"level": dose_level, "decision": found.decision_label}
+            message(
+                gettext_noop("the decision at %(level)s is “%(decision)s”"),
+                level=dose_level,
+                decision=_decision_label(found.decision, lazy=True),
+            )
         )
     if found.awaiting:
         found.needs.append(
-            _("%(n)s candidate DLT at %(level)s awaits adjudication") % {"n": len(found.awaiting), "level": dose_level}
+            message(
+                gettext_noop("%(n)s candidate DLT at %(level)s awaits adjudication"),
+                n=len(found.awaiting),
+                level=dose_level,
+            )
         )
     return found
 
 
-def _decision_label(value: str) -> str:
+def _decision_label(value: str, *, lazy: bool = False) -> Any:
+    """The decision's label in the reader's language (`lazy`: translated when shown, so a
+    system message stores its code, issue 25)."""
     from clinical.escalation import Decision
 
     labels = {
-        Decision.ESCALATE.value: _("escalate"),
-        Decision.EXPAND.value: _("expand to 6"),
-        Decision.ABOVE_MTD.value: _("above the MTD"),
-        Decision.MTD.value: _("MTD"),
-        Decision.ENROLLING.value: _("enrolling"),
+        Decision.ESCALATE.value: gettext_lazy("escalate"),
+        Decision.EXPAND.value: gettext_lazy("expand to 6"),
+        Decision.ABOVE_MTD.value: gettext_lazy("above the MTD"),
+        Decision.MTD.value: gettext_lazy("MTD"),
+        Decision.ENROLLING.value: gettext_lazy("enrolling"),
     }
-    return labels.get(value, value)
+    label = labels.get(value, value)
+    return label if lazy else str(label)
+
+
+def _joined(needs: list[Message]) -> Message:
+    """The reasons for the acknowledgement as one message ("a; b")."""
+    why = needs[0]
+    for need in needs[1:]:
+        why = message(gettext_noop("%(earlier)s; %(later)s"), earlier=why, later=need)
+    return why
+
+
+def _why_of(row: EnrolmentAcknowledgement) -> Message | str:
+    return Message(row.why_code, row.why_params) if row.why_code else row.why
 
 
 def next_subject_id(subject: Subject) -> str:
@@ -123,19 +149,21 @@ def enrol_or_request(
         return services.enrol(
             user=user, subject=subject, on=on, dose_level=dose_level, planned_infusion_date=planned_infusion_date
         ), None
-    why = "; ".join(safety.needs)
+    why = _joined(safety.needs)
+    stored_why = {"why": str(why), "why_code": why.code, "why_params": why.params}
     now = timezone.now()
     if acknowledged and is_site_investigator(user, subject):
         enrolled = services.enrol(
             user=user, subject=subject, on=on, dose_level=dose_level, planned_infusion_date=planned_infusion_date
         )
-        with audit_context(user=user, site=subject.site, reason=_("Enrolment acknowledged: %(why)s") % {"why": why}):
+        reason = message(gettext_noop("Enrolment acknowledged: %(why)s"), why=why)
+        with audit_context(user=user, site=subject.site, reason=reason):
             row = EnrolmentAcknowledgement.objects.create(
                 subject=enrolled,
                 dose_level=dose_level,
                 enrolment_date=on,
                 planned_infusion_date=planned_infusion_date,
-                why=why,
+                **stored_why,
                 requested_by=user,
                 requested_at=now,
                 acknowledged_by=user,
@@ -152,15 +180,14 @@ def enrol_or_request(
         transaction.savepoint_rollback(sid)
     if EnrolmentAcknowledgement.objects.filter(subject=subject, acknowledged_at__isnull=True).exists():
         raise ValidationError(_("An enrolment of this subject already awaits an investigator's acknowledgement."))
-    with audit_context(
-        user=user, site=subject.site, reason=_("Enrolment pending acknowledgement: %(why)s") % {"why": why}
-    ):
+    reason = message(gettext_noop("Enrolment pending acknowledgement: %(why)s"), why=why)
+    with audit_context(user=user, site=subject.site, reason=reason):
         row = EnrolmentAcknowledgement.objects.create(
             subject=subject,
             dose_level=dose_level,
             enrolment_date=on,
             planned_infusion_date=planned_infusion_date,
-            why=why,
+            **stored_why,
             requested_by=user,
             requested_at=now,
         )
@@ -191,7 +218,8 @@ def acknowledge(*, user: User, subject: Subject) -> Subject:
         dose_level=row.dose_level,
         planned_infusion_date=row.planned_infusion_date,
     )
-    with audit_context(user=user, site=subject.site, reason=_("Enrolment acknowledged: %(why)s") % {"why": row.why}):
+    reason = message(gettext_noop("Enrolment acknowledged: %(why)s"), why=_why_of(row))
+    with audit_context(user=user, site=subject.site, reason=reason):
         row.acknowledged_by = user
         row.acknowledged_at = timezone.now()
         row.save(update_fields=["acknowledged_by", "acknowledged_at"])

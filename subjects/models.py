@@ -180,6 +180,9 @@ class EnrolmentAcknowledgement(models.Model):
     enrolment_date = models.DateField(_("enrolment date"))
     planned_infusion_date = models.DateField(_("planned infusion date"), null=True, blank=True)
     why = models.CharField(_("what is acknowledged"), max_length=500)
+    #: `why` as a message code with parameters (issue 25): read in each reader's language
+    why_code = models.TextField(_("message code"), blank=True)
+    why_params = models.JSONField(_("message parameters"), default=dict, blank=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     requested_at = models.DateTimeField(_("requested at"))
     acknowledged_by = models.ForeignKey(

@@ -77,6 +77,16 @@ def system_text(obj: Any, name: str) -> str:
 
 
 @register.filter
+def message_text(value: Any) -> str:
+    """`{{ need|message_text }}`: a system message (trialsite.system_text.Message) in the
+    reader's language; any other value as text."""
+    code = getattr(value, "code", "")
+    if code:
+        return display.render_message(code, getattr(value, "params", None))
+    return str(value or "")
+
+
+@register.filter
 def soc_label(soc: str) -> str:
     """`{{ row.soc|soc_label }}`: a system organ class in the reader's language."""
     return display.soc_label(soc)

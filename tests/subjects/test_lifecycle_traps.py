@@ -132,8 +132,17 @@ def test_pending_candidate_needs_the_site_investigators_acknowledgement(
     assert pending.acknowledged_at is None and pending.requested_by == coordinator
     with pytest.raises(PermissionDenied):
         enrolment.acknowledge(user=coordinator, subject=subject)
+    # stored as a message code (issue 25): a Chinese-reading investigator reads why in Chinese
+    assert pending.why_code == "%(n)s candidate DLT at %(level)s awaits adjudication"
+    assert pending.why_params == {"n": 1, "level": "DL3"}
     investigator = users_a["investigator"]
     client.logout()
+    investigator.language = "zh-hans"
+    investigator.save(update_fields=["language"])
+    page = login(investigator).get(f"/subjects/{subject.pk}/").content.decode()
+    assert "DL3 有 1 个候选 DLT 待判定" in page
+    investigator.language = "en"
+    investigator.save(update_fields=["language"])
     page = login(investigator).get(f"/subjects/{subject.pk}/").content.decode()
     assert "Acknowledge and enrol" in page
     assert login(investigator).post(f"/subjects/{subject.pk}/lifecycle/acknowledge/").status_code == 302
@@ -143,3 +152,5 @@ def test_pending_candidate_needs_the_site_investigators_acknowledgement(
     assert pending.acknowledged_by == investigator and pending.acknowledged_at is not None
     reason = pending.events.order_by("-pgh_id").first().pgh_context["reason"]
     assert reason.startswith("Enrolment acknowledged: 1 candidate DLT at DL3")
+    context = pending.events.order_by("-pgh_id").first().pgh_context
+    assert context["reason_code"] == "Enrolment acknowledged: %(why)s"
