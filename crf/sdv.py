@@ -57,13 +57,29 @@ def plan_for(study: Study) -> SdvPlan:
     """The study's SDV plan; the default (not yet saved) when none was recorded."""
     plan = SdvPlan.objects.filter(study=study).first()
     if plan is None:
-        plan = SdvPlan(
-            study=study,
-            full_forms=list(DEFAULT_FULL_FORMS),
-            sample_percent=DEFAULT_SAMPLE_PERCENT,
-            seed=DEFAULT_SEED,
-        )
+        plan = _default_plan(study.pk)
+        plan.study = study
     return plan
+
+
+def _default_plan(study_id: int) -> SdvPlan:
+    return SdvPlan(
+        study_id=study_id,
+        full_forms=list(DEFAULT_FULL_FORMS),
+        sample_percent=DEFAULT_SAMPLE_PERCENT,
+        seed=DEFAULT_SEED,
+    )
+
+
+def plans_for(study_ids: Iterable[int]) -> dict[int, SdvPlan]:
+    """`plan_for` of several studies in one query (study id → plan, the default where none was
+    recorded)."""
+    ids = sorted(set(study_ids))
+    found = {plan.study_id: plan for plan in SdvPlan.objects.filter(study_id__in=ids)}
+    for study_id in ids:
+        if study_id not in found:
+            found[study_id] = _default_plan(study_id)
+    return found
 
 
 def selected(plan: SdvPlan, form: CrfInstance) -> bool:

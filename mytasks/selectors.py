@@ -12,14 +12,14 @@ linking to where it is done.
 
 Each section reuses the rule that already exists for it — the worklist's due/overdue visits
 (`subjects.selectors.due_and_overdue`, and `open_visits` for counting), the casebook's missing
-forms (`subjects.assessments`), `crf.queries.queries_for` (the visibility gate and the age),
+forms (`subjects.assessments`), the query list's aging (`crf.queries.aged`),
 the SDV worklist's rule (`crf.sdv.pending_verification`), `datamanagement.signatures` — and
 every read starts from the visibility gate (`subjects.selectors.subjects_visible_to`) narrowed
 to the sites where the user holds the role the section is for.
 
 `task_counts` gives the top bar its numbers in a fixed number of SQL queries whatever the
-number of subjects and items: one for the memberships, a few for the sites and SDV plans, and
-one statement counting every section.
+number of subjects and items: one for the memberships (with their sites' zones and studies),
+one for the SDV plans (monitors only), and one statement counting every section.
 """
 
 from __future__ import annotations
@@ -31,12 +31,13 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import CharField, F, Func, IntegerField, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Cast
 from django.urls import Resolver404, resolve, reverse
+from django.utils import timezone
 
 from adverse_events.dlt import CandidateStatus, DltCandidate
 from clinical.schedule import VisitState
 from crf import sdv
 from crf.models import FormDraft, Query, QueryStatus
-from crf.queries import queries_for
+from crf.queries import aged
 from crf.registry import crf_model, crf_models
 from crf.selectors import query_label, query_link
 from datamanagement.models import Signature, SignatureScope
@@ -53,6 +54,12 @@ if TYPE_CHECKING:
     from crf.models import CrfInstance
     from study.models import User
 
+
+def clock() -> datetime:
+    """The page's and the top bar's "now": a seam, so tests read the lists on a fixed day."""
+    return timezone.now()
+
+
 #: A subject whose participation ended after enrolment: the casebook is complete and waits for
 #: the investigator's signature (a screen failure's is not signed).
 ENDED_AFTER_ENROLMENT = ("completed", "withdrawn", "died", "lost", "not_infused")
@@ -60,12 +67,15 @@ ENDED_AFTER_ENROLMENT = ("completed", "withdrawn", "died", "lost", "not_infused"
 
 @dataclass(frozen=True)
 class RoleSites:
-    """The sites (ids) where the user holds each role the task list serves."""
+    """The sites (ids) where the user holds each role the task list serves, with every site's
+    time zone and study."""
 
     coordinator: tuple[int, ...] = ()
     monitor: tuple[int, ...] = ()
     closes_queries: tuple[int, ...] = ()
     investigator: tuple[int, ...] = ()
+    zones: dict[int, str] = field(default_factory=dict)
+    studies: dict[int, int] = field(default_factory=dict)
 
     @property
     def any(self) -> bool:
@@ -75,8 +85,13 @@ class RoleSites:
 def role_sites(user: User | AnonymousUser) -> RoleSites:
     """One query: the user's active memberships, by role."""
     found: dict[str, set[int]] = {}
-    for role, site_id in access.active_memberships(user).values_list("role", "site_id"):
+    zones: dict[int, str] = {}
+    studies: dict[int, int] = {}
+    rows = access.active_memberships(user).values_list("role", "site_id", "site__time_zone", "site__study_id")
+    for role, site_id, zone, study_id in rows:
         found.setdefault(role, set()).add(site_id)
+        zones[site_id] = zone
+        studies[site_id] = study_id
 
     def of(*roles: str) -> tuple[int, ...]:
         return tuple(sorted(set().union(*(found.get(role, set()) for role in roles))))
@@ -86,6 +101,8 @@ def role_sites(user: User | AnonymousUser) -> RoleSites:
         monitor=of(Role.MONITOR),
         closes_queries=of(Role.MONITOR, Role.DATA_MANAGER),
         investigator=of(Role.INVESTIGATOR),
+        zones=zones,
+        studies=studies,
     )
 
 
@@ -99,22 +116,24 @@ def _subjects(user: User | AnonymousUser, site_ids: tuple[int, ...]) -> QuerySet
 
 def visits_to_do(user: User | AnonymousUser, sites: RoleSites, *, now: datetime) -> QuerySet[Any]:
     """Due and overdue visits at the coordinator's sites (`open_visits`, the worklist's rule)."""
-    return open_visits(user, now=now).filter(subject__site_id__in=sites.coordinator)
+    return open_visits(user, now=now, sites=[(pk, sites.zones[pk]) for pk in sites.coordinator])
 
 
 def queries_to_answer(user: User | AnonymousUser, sites: RoleSites, *, now: datetime) -> QuerySet[Query]:
-    """Open queries on the coordinator's subjects, oldest first, with `days_open`."""
-    return queries_for(user, statuses=[QueryStatus.OPEN], now=now).filter(subject__site_id__in=sites.coordinator)
+    """Open queries on the coordinator's subjects, oldest first, with `days_open` (the query
+    list's aging, `crf.queries.aged`)."""
+    return aged(Query.objects.filter(subject__in=_subjects(user, sites.coordinator), status=QueryStatus.OPEN), now=now)
 
 
 def queries_to_close(user: User | AnonymousUser, sites: RoleSites, *, now: datetime) -> QuerySet[Query]:
     """Answered queries the user may close (DESIGN §4a; `crf.queries._require_manager`): their
     own, and the automatic ones, at sites where they are a monitor or data manager."""
-    return (
-        queries_for(user, statuses=[QueryStatus.ANSWERED], now=now)
-        .filter(subject__site_id__in=sites.closes_queries)
-        .filter(~Q(rule_code="") | Q(raised_by_id=user.pk))
+    mine = Query.objects.filter(
+        Q(rule_code__gt="") | Q(raised_by_id=user.pk),
+        subject__in=_subjects(user, sites.closes_queries),
+        status=QueryStatus.ANSWERED,
     )
+    return aged(mine, now=now)
 
 
 #: the subject's pk in a form page's path (`subjects:form_new`, `subjects:form_edit`)
@@ -168,11 +187,8 @@ def dlt_awaiting(user: User | AnonymousUser, sites: RoleSites) -> QuerySet[DltCa
 
 
 def sdv_plans(sites: RoleSites) -> dict[int, Any]:
-    """The SDV plan of each study where the user is a monitor (study id → plan)."""
-    from study.models import Study
-
-    studies = Study.objects.filter(sites__pk__in=sites.monitor).distinct().order_by("pk")
-    return {study.pk: sdv.plan_for(study) for study in studies}
+    """The SDV plan of each study where the user is a monitor (study id → plan), one query."""
+    return sdv.plans_for(sites.studies[pk] for pk in sites.monitor)
 
 
 def forms_to_verify(user: User | AnonymousUser, sites: RoleSites, plans: dict[int, Any]) -> list[QuerySet[Any]]:

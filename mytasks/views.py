@@ -7,7 +7,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 
 from mytasks import selectors
 
@@ -15,7 +14,7 @@ from mytasks import selectors
 @login_required
 def my_tasks(request: HttpRequest) -> HttpResponse:
     """403 for a user with no role the list serves (statistician, study admin)."""
-    tasks = selectors.my_tasks(request.user, now=timezone.now())
+    tasks = selectors.my_tasks(request.user, now=selectors.clock())
     if not tasks.sites.any:
         raise PermissionDenied
     return render(request, "mytasks/my_tasks.html", {"tasks": tasks})

@@ -21,7 +21,7 @@ from labs.services import record_vital_signs
 from mytasks import selectors
 from subjects import services, visits
 from subjects.models import EligibilityAssessment, InformedConsent, Subject, Visit
-from tests.conftest import make_user
+from tests.conftest import PASSWORD, make_user
 from tests.datamanagement.test_signatures import _sign_casebook as sign_casebook
 from tests.factories import demo_schedule
 from tests.subjects.conftest import ENROLLED
@@ -254,9 +254,9 @@ def test_the_count_takes_the_same_queries_for_one_subject_or_many(schedule, scre
     for _more in range(3):
         add_subject()
     assert {role: statements(users_a[role]) for role in ("coordinator", "monitor", "investigator")} == first
-    # memberships, the sites (and their zones) of the worklist and query gates, the SDV plans,
-    # then one statement counting every section
-    assert first == {"coordinator": 5, "monitor": 5, "investigator": 2}
+    # the memberships (with the sites' zones and studies), the SDV plans for a monitor, then one
+    # statement counting every section
+    assert first == {"coordinator": 2, "monitor": 3, "investigator": 2}
     four = selectors.task_counts(coordinator, now=NOW)
     assert (one.visits, one.queries_to_answer, one.drafts) == (9, 1, 1)
     assert (four.visits, four.queries_to_answer, four.drafts) == (36, 4, 4)
@@ -279,3 +279,81 @@ def test_the_sample_computed_in_sql_is_the_sample_in_python(db, seed, code, perc
 def test_a_code_that_is_not_a_crf_code_is_refused():
     with pytest.raises(ValueError):
         sdv.SampleBucket(seed=7, crf_code="VS'; DROP TABLE x; --")
+
+
+# --- the page, the top bar and the sign-in --------------------------------------------------------
+
+
+@pytest.fixture
+def on_day_5(monkeypatch):
+    """The page and the top bar read the lists at NOW."""
+    monkeypatch.setattr(selectors, "clock", lambda: NOW)
+
+
+def test_page_lists_every_coordinator_section_in_english_with_zones_and_links(scene, coordinator, login, on_day_5):
+    page = login(coordinator).get("/tasks/").content.decode()
+    a = scene["a"]
+    assert "<h1>My tasks</h1>" in page
+    assert "13 tasks" in page
+    assert "data-my-tasks>My tasks (13)</a>" in page  # the top bar
+    assert page.count('data-task="visit"') == 9
+    assert page.count('data-task="query"') == 2
+    assert page.count('data-task="draft"') == 1 and page.count('data-task="signature"') == 1
+    # a missing form links to its entry at the visit; the in-progress one to the form itself
+    d0 = Visit.objects.get(subject=a, definition__code="D0")
+    assert f'href="/subjects/{a.pk}/forms/CRS/new/?visit={d0.pk}"' in page
+    assert f'href="/subjects/{a.pk}/visits/{d0.pk}/"' in page  # the infusion is entered from the visit
+    vs = VitalSigns.objects.get(subject=a)
+    assert f'href="/subjects/{a.pk}/forms/VS/{vs.pk}/"' in page
+    assert f'href="/data/queries/{scene["old"].pk}/"' in page
+    # times in the site's zone: the draft kept at 10:00 in Shanghai
+    assert "<td>2026-03-25 10:00 +08:00</td>" in page
+    assert scene["b"].subject_id not in page
+
+
+def test_page_in_chinese(scene, coordinator, login, on_day_5):
+    coordinator.language = "zh-hans"
+    coordinator.save(update_fields=["language"])
+    page = login(coordinator).get("/tasks/").content.decode()
+    assert "<h1>我的任务</h1>" in page
+    assert "我的任务（13）" in page
+    assert "待我回复的质疑" in page and "我未保存的草稿" in page and "我的受试者上已失效的签名" in page
+    assert "Queries awaiting my answer" not in page
+
+
+@pytest.mark.parametrize("role", ["statistician", "study_admin"])
+def test_roles_without_tasks_get_403_and_no_link(scene, users_a, login, role):
+    client = login(users_a[role])
+    assert client.get("/tasks/").status_code == 403
+    assert "data-my-tasks" not in client.get("/").content.decode()
+
+
+def test_anonymous_is_sent_to_sign_in(client, db):
+    response = client.get("/tasks/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_a_coordinator_lands_on_my_tasks_after_sign_in_and_a_monitor_on_the_study_home(client, users_a):
+    for role, landing in (("coordinator", "/tasks/"), ("monitor", "/")):
+        response = client.post("/accounts/login/", {"username": f"{role}_a", "password": PASSWORD})
+        assert response.status_code == 302 and response["Location"] == landing
+        client.post("/accounts/logout/")
+    # a link followed before signing in still wins
+    response = client.post("/accounts/login/?next=/subjects/", {"username": "coordinator_a", "password": PASSWORD})
+    assert response["Location"] == "/subjects/"
+
+
+def test_the_page_reads_a_fixed_number_of_queries(schedule, screened, coordinator, login, on_day_5):
+    client = login(coordinator)
+
+    def statements() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/tasks/").status_code == 200
+        return len(captured.captured_queries)
+
+    _enrol(screened, coordinator)
+    statements()  # caches (content types) fill on first use
+    one = statements()
+    for _more in range(2):
+        _enrol(screened, coordinator)
+    assert statements() == one
