@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -116,7 +116,9 @@ def selected_q(plan: SdvPlan, model: type[CrfInstance]) -> Q:
     return Q(sdv_bucket__lt=plan.sample_percent * 100)
 
 
-def pending_verification(model: type[CrfInstance], plans: dict[int, SdvPlan], subjects: QuerySet) -> QuerySet:
+def pending_verification(
+    model: type[CrfInstance], plans: dict[int, SdvPlan], subjects: QuerySet[Any]
+) -> QuerySet[CrfInstance]:
     """The saved forms of one type (not entered in error) of `subjects` that their study's SDV plan
     (`plans`: study id → plan) selects and no whole-form mark covers: the SDV worklist's rule
     (`sdv_worklist`) as one query."""

@@ -146,7 +146,7 @@ def drafts_kept(user: User | AnonymousUser, sites: RoleSites) -> QuerySet[FormDr
     pattern = Value(_FORM_PATH, output_field=CharField())
     subject_pk = Cast(Func(F("path"), pattern, function="substring"), IntegerField())
     return (
-        FormDraft.objects.filter(user_id=user.pk)
+        FormDraft.objects.filter(user_id=user.pk or 0)
         .annotate(subject_pk=subject_pk)
         .filter(subject_pk__in=_subjects(user, sites.coordinator).values("pk"))
         .order_by("saved_at", "pk")
@@ -258,7 +258,7 @@ def task_counts(user: User | AnonymousUser, *, now: datetime) -> TaskCounts | No
     for n, found in enumerate(forms_to_verify(user, sites, plans)):
         counted[f"sdv_{n}"] = found
     row = (
-        UserModel.objects.filter(pk=user.pk)
+        UserModel.objects.filter(pk=user.pk or 0)
         .annotate(**{key: _Count(found.order_by().values("pk")) for key, found in counted.items()})
         .values(*counted)
         .get()
@@ -420,7 +420,7 @@ def sign_url(subject_pk: int, signature: Signature | None) -> str:
         return url + SignatureScope.CASEBOOK
     if signature.scope == SignatureScope.VISIT:
         return url + f"{SignatureScope.VISIT}&visit={signature.visit_id}"
-    model = signature.content_type.model_class()
+    model = signature.content_type.model_class() if signature.content_type is not None else None
     return url + f"{SignatureScope.FORM}&code={getattr(model, 'crf_code', '')}&pk={signature.object_id}"
 
 
