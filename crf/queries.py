@@ -331,12 +331,18 @@ def queries_for(
         result = result.filter(subject_id=subject_id)
     if form is not None:
         result = result.filter(content_type=ContentType.objects.get_for_model(type(form)), object_id=form.pk)
+    return aged(result, now=now)
+
+
+def aged(queries: QuerySet[Query], *, now: datetime) -> QuerySet[Query]:
+    """Queries (already through the gate) oldest first, each annotated with `days_open`: whole
+    days from raising to closing or cancelling, or to `now` while active."""
     age = ExpressionWrapper(
         Coalesce(F("closed_at"), Value(now, output_field=models.DateTimeField())) - F("raised_at"),
         output_field=DurationField(),
     )
     return (
-        result.select_related("subject__site", "content_type", "raised_by", "answered_by", "closed_by")
+        queries.select_related("subject__site", "content_type", "raised_by", "answered_by", "closed_by")
         .annotate(days_open=Extract(age, "day"))
         .order_by("raised_at", "pk")
     )

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Case, F, Func, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -57,13 +59,29 @@ def plan_for(study: Study) -> SdvPlan:
     """The study's SDV plan; the default (not yet saved) when none was recorded."""
     plan = SdvPlan.objects.filter(study=study).first()
     if plan is None:
-        plan = SdvPlan(
-            study=study,
-            full_forms=list(DEFAULT_FULL_FORMS),
-            sample_percent=DEFAULT_SAMPLE_PERCENT,
-            seed=DEFAULT_SEED,
-        )
+        plan = _default_plan(study.pk)
+        plan.study = study
     return plan
+
+
+def _default_plan(study_id: int) -> SdvPlan:
+    return SdvPlan(
+        study_id=study_id,
+        full_forms=list(DEFAULT_FULL_FORMS),
+        sample_percent=DEFAULT_SAMPLE_PERCENT,
+        seed=DEFAULT_SEED,
+    )
+
+
+def plans_for(study_ids: Iterable[int]) -> dict[int, SdvPlan]:
+    """`plan_for` of several studies in one query (study id → plan, the default where none was
+    recorded)."""
+    ids = sorted(set(study_ids))
+    found = {plan.study_id: plan for plan in SdvPlan.objects.filter(study_id__in=ids)}
+    for study_id in ids:
+        if study_id not in found:
+            found[study_id] = _default_plan(study_id)
+    return found
 
 
 def selected(plan: SdvPlan, form: CrfInstance) -> bool:
@@ -71,6 +89,59 @@ def selected(plan: SdvPlan, form: CrfInstance) -> bool:
     if form.crf_code in plan.full_forms:
         return True
     return in_sample(seed=plan.seed, crf_code=form.crf_code, form_id=form.pk, percent=plan.sample_percent)
+
+
+class SampleBucket(Func):
+    """`in_sample`'s number in [0, 10000) computed by PostgreSQL for each row of one form type:
+    the first 8 bytes of SHA-256("seed:code:id") as an unsigned number, modulo 10000 (read as
+    two unsigned 32-bit halves, since bigint is signed). The seed and code are written into the
+    SQL as literals (an integer and a registered CRF code), so the template may repeat them."""
+
+    output_field = IntegerField()
+
+    def __init__(self, *, seed: int, crf_code: str) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9_]+", crf_code):
+            raise ValueError(f"not a CRF code: {crf_code!r}")
+        digest = f"encode(sha256(convert_to('{int(seed)}:{crf_code}:' || %(expressions)s::text, 'UTF8')), 'hex')"
+        self.template = (
+            f"mod(('x' || substr({digest}, 1, 8))::bit(32)::bigint::numeric * 4294967296"
+            f" + ('x' || substr({digest}, 9, 8))::bit(32)::bigint, 10000)::integer"
+        )
+        super().__init__(F("pk"))
+
+
+def selected_q(plan: SdvPlan, model: type[CrfInstance]) -> Q:
+    """`selected` as a filter on one form type's rows (every row of a fully verified form, else
+    the sample), for counting and listing in SQL what the plan selects."""
+    if model.crf_code in plan.full_forms:
+        return Q()
+    return Q(sdv_bucket__lt=plan.sample_percent * 100)
+
+
+def pending_verification(
+    model: type[CrfInstance], plans: dict[int, SdvPlan], subjects: QuerySet[Any]
+) -> QuerySet[CrfInstance]:
+    """The saved forms of one type (not entered in error) of `subjects` that their study's SDV plan
+    (`plans`: study id → plan) selects and no whole-form mark covers: the SDV worklist's rule
+    (`sdv_worklist`) as one query."""
+    from django.db.models import Exists, OuterRef
+
+    content_type = ContentType.objects.get_for_model(model)
+    whole = SdvMark.objects.filter(
+        content_type=content_type, object_id=OuterRef("pk"), field_name="", cleared_at__isnull=True
+    )
+    by_plan = Q(pk__in=[])
+    for study_id, plan in plans.items():
+        by_plan |= Q(subject__site__study_id=study_id) & selected_q(plan, model)
+    found = model._default_manager.filter(subject__in=subjects, entered_in_error=False)
+    if any(model.crf_code not in plan.full_forms for plan in plans.values()):
+        # one plan's seed per study: a study's rows are bucketed with their own plan's seed
+        buckets = [
+            When(subject__site__study_id=study_id, then=SampleBucket(seed=plan.seed, crf_code=model.crf_code))
+            for study_id, plan in plans.items()
+        ]
+        found = found.annotate(sdv_bucket=Case(*buckets, default=Value(10000), output_field=IntegerField()))
+    return found.filter(by_plan).exclude(Exists(whole))
 
 
 def may_edit_plan(user: User, study: Study) -> bool:
@@ -213,7 +284,6 @@ def sdv_states(forms: Iterable[CrfInstance]) -> dict[tuple[int, int], FormSdv]:
     wanted: dict[int, set[int]] = {}
     for form in forms:
         wanted.setdefault(types[type(form)].pk, set()).add(form.pk)
-    from django.db.models import Q
 
     scope = Q(pk__in=[])
     for ct_id, ids in wanted.items():

@@ -27,7 +27,7 @@ from django.contrib.auth import authenticate
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -269,6 +269,24 @@ def to_resign(user: User) -> list[Signature]:
         seen.add(key)
         out.append(s)
     return out
+
+
+def latest_broken(signatures: QuerySet[Signature]) -> QuerySet[Signature]:
+    """The broken signatures among `signatures` that are still the latest signature of their
+    target (same subject, scope and visit or form): those waiting to be signed again, one per
+    target — `to_resign`'s rule as one query, for counting and the task list (issue 31)."""
+    same_target = (
+        Q(scope=SignatureScope.CASEBOOK)
+        | Q(scope=SignatureScope.VISIT, visit=OuterRef("visit"))
+        | Q(scope=SignatureScope.FORM, content_type=OuterRef("content_type"), object_id=OuterRef("object_id"))
+    )
+    later = Signature.objects.filter(
+        same_target,
+        subject=OuterRef("subject"),
+        scope=OuterRef("scope"),
+        signed_at__gt=OuterRef("signed_at"),
+    )
+    return signatures.filter(broken_at__isnull=False).exclude(Exists(later))
 
 
 def signatures_on(*, subject: Subject, form: CrfInstance | None = None, visit: Visit | None = None) -> list[Signature]:

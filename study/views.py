@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -18,7 +19,7 @@ from crf.selectors import AGING_DAYS, query_counts
 from study import access, selectors, services
 from study.forms import GrantRoleForm, InviteUserForm, LanguageForm, ReasonForm
 from study.models import Membership
-from study.roles import Action
+from study.roles import Action, Role
 from trialsite.middleware import stamp_login
 
 
@@ -30,6 +31,13 @@ class SignInView(auth_views.LoginView):
         response = super().form_valid(form)
         stamp_login(self.request)
         return response
+
+    def get_default_redirect_url(self) -> str:
+        """A research coordinator starts the day on My tasks (issue 31 item 2); a `next` still wins."""
+        user = self.request.user
+        if access.active_memberships(user).filter(role=Role.COORDINATOR).exists():
+            return reverse("mytasks:home")
+        return super().get_default_redirect_url()
 
 
 @login_required

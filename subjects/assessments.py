@@ -130,22 +130,24 @@ class SubjectSchedule:
 
 
 def _instances(
-    subject: Subject, models: dict[str, type[CrfInstance]], *, slim: bool = False
-) -> dict[str, list[CrfInstance]]:
-    """The subject's live forms per code; `slim` loads only what placing and marking read (the
-    re-derivation after each save), not the whole rows."""
-    found: dict[str, list[CrfInstance]] = {}
+    subjects: dict[int, Subject], models: dict[str, type[CrfInstance]], *, slim: bool = False
+) -> dict[int, dict[str, list[CrfInstance]]]:
+    """The live forms of the subjects per subject and code, one query per form type whatever the
+    number of subjects; `slim` loads only what placing and marking read (the re-derivation after
+    each save, the task list), not the whole rows."""
+    found: dict[int, dict[str, list[CrfInstance]]] = {pk: {} for pk in subjects}
     for code, model in models.items():
-        query = model._default_manager.filter(subject=subject, entered_in_error=False).order_by("pk")
+        for rows in found.values():
+            rows[code] = []
+        query = model._default_manager.filter(subject_id__in=list(subjects), entered_in_error=False).order_by("pk")
         if slim:
             keep = ["pk", "subject_id", "visit_id", "entry_status"]
             if model.clinical_date_field:
                 keep.append(model.clinical_date_field)
             query = query.only(*keep)
-        rows = list(query)
-        for row in rows:
-            row.subject = subject
-        found[code] = rows
+        for row in query:
+            row.subject = subjects[row.subject_id]
+            found[row.subject_id][code].append(row)
     return found
 
 
@@ -176,23 +178,32 @@ def _place(
     return None if best is None else best[1]
 
 
+def _models_in_order() -> dict[str, type[CrfInstance]]:
+    from crf.registry import crf_models
+
+    return dict(sorted(crf_models().items(), key=lambda item: (item[1].casebook_order, item[0])))
+
+
+def _expected_only(
+    models: dict[str, type[CrfInstance]], versions: list[tuple[date, Matrix, list[str]]]
+) -> dict[str, type[CrfInstance]]:
+    """Re-deriving the visits' state needs only the forms some visit expects."""
+    wanted = {code for _from, matrix, _logs in versions for codes in matrix.expected.values() for code in codes}
+    return {code: model for code, model in models.items() if code in wanted}
+
+
 def subject_schedule(subject: Subject, *, today: date, with_queries: bool = True) -> SubjectSchedule:
     """The subject's visits with their expected forms marked, the logs, and what is missing, in
     a fixed number of queries (one per form type, the visits, the marks, the query counts)."""
-    from crf.registry import crf_models
-
-    models = dict(sorted(crf_models().items(), key=lambda item: (item[1].casebook_order, item[0])))
+    models = _models_in_order()
     versions = schedules_of(subject.site.study_id)
     definitions = list(VisitDefinition.objects.filter(study_id=subject.site.study_id).order_by("order"))
     visits = {v.definition_id: v for v in Visit.objects.filter(subject=subject).select_related("definition")}
     for visit in visits.values():
         visit.subject = subject
-    visits_by_id = {v.pk: v for v in visits.values()}
     if not with_queries:
-        # re-deriving the visits' state needs only the forms some visit expects
-        wanted = {code for _from, matrix, _logs in versions for codes in matrix.expected.values() for code in codes}
-        models = {code: model for code, model in models.items() if code in wanted}
-    instances = _instances(subject, models, slim=not with_queries)
+        models = _expected_only(models, versions)
+    instances = _instances({subject.pk: subject}, models, slim=not with_queries)[subject.pk]
     marks = {
         (m.visit_id, m.crf_code): m
         for m in ExpectedFormNotDone.objects.filter(visit__subject=subject, withdrawn_at__isnull=True)
@@ -207,6 +218,82 @@ def subject_schedule(subject: Subject, *, today: date, with_queries: bool = True
             .values("content_type", "object_id")
             .annotate(n=Count("pk"))
         }
+    return _schedule(
+        subject,
+        today=today,
+        models=models,
+        versions=versions,
+        definitions=definitions,
+        visits=visits,
+        instances=instances,
+        marks=marks,
+        counts=counts if with_queries else None,
+        types=types,
+    )
+
+
+def schedules_of_subjects(subjects: list[Subject], *, today_of: dict[int, date]) -> dict[int, SubjectSchedule]:
+    """`subject_schedule(…, with_queries=False)` of many subjects at once (the task list's missing
+    forms, issue 31): the same derivation, read in a fixed number of queries whatever the number
+    of subjects — per study its schedule versions and visit definitions, then the visits, one
+    query per expected form type and the "not done" marks of all of them. `today_of` maps each
+    subject's pk to its site's calendar date."""
+    if not subjects:
+        return {}
+    by_pk = {s.pk: s for s in subjects}
+    models = _models_in_order()
+    per_study: dict[int, tuple[list[tuple[date, Matrix, list[str]]], list[VisitDefinition]]] = {}
+    for study_id in sorted({s.site.study_id for s in subjects}):
+        per_study[study_id] = (
+            schedules_of(study_id),
+            list(VisitDefinition.objects.filter(study_id=study_id).order_by("order")),
+        )
+    visits: dict[int, dict[int, Visit]] = {pk: {} for pk in by_pk}
+    for visit in Visit.objects.filter(subject_id__in=list(by_pk)).select_related("definition"):
+        visit.subject = by_pk[visit.subject_id]
+        visits[visit.subject_id][visit.definition_id] = visit
+    every_version = [version for versions, _definitions in per_study.values() for version in versions]
+    models = _expected_only(models, every_version)
+    instances = _instances(by_pk, models, slim=True)
+    marks = {
+        (m.visit_id, m.crf_code): m
+        for m in ExpectedFormNotDone.objects.filter(visit__subject_id__in=list(by_pk), withdrawn_at__isnull=True)
+    }
+    found = {}
+    for pk, subject in by_pk.items():
+        versions, definitions = per_study[subject.site.study_id]
+        found[pk] = _schedule(
+            subject,
+            today=today_of[pk],
+            models=models,
+            versions=versions,
+            definitions=definitions,
+            visits=visits[pk],
+            instances=instances[pk],
+            marks=marks,
+            counts=None,
+            types={},
+        )
+    return found
+
+
+def _schedule(
+    subject: Subject,
+    *,
+    today: date,
+    models: dict[str, type[CrfInstance]],
+    versions: list[tuple[date, Matrix, list[str]]],
+    definitions: list[VisitDefinition],
+    visits: dict[int, Visit],
+    instances: dict[str, list[CrfInstance]],
+    marks: dict[tuple[int, str], ExpectedFormNotDone],
+    counts: dict[tuple[int, int], int] | None,
+    types: dict[Any, ContentType],
+) -> SubjectSchedule:
+    """The derivation itself, from what the callers read (`counts` None: without query counts)."""
+    with_queries = counts is not None
+    counts = counts or {}
+    visits_by_id = {v.pk: v for v in visits.values()}
 
     def queries_of(model: type[CrfInstance], rows: list[CrfInstance]) -> int:
         if not with_queries:

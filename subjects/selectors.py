@@ -80,17 +80,26 @@ def due_and_overdue(user: User | AnonymousUser, *, now: datetime) -> list[Workli
     return items
 
 
-def open_visits(user: User | AnonymousUser, *, now: datetime, study_id: int | None = None) -> QuerySet[Visit]:
+def open_visits(
+    user: User | AnonymousUser,
+    *,
+    now: datetime,
+    study_id: int | None = None,
+    sites: list[tuple[int, str]] | None = None,
+) -> QuerySet[Visit]:
     """The visits of `due_and_overdue` as one SQL query, for counting at any study size: each
     annotated `open_state` "overdue" (after the window's last day, `Visit.state`) or "due" (inside
     the window), on the site's own calendar date (one per visible site, passed in). Same
-    subjects, sites and exclusions as the worklist; unordered."""
-    found = access.sites_where(user, Action.VIEW_CRF)
-    if study_id is not None:
-        # by site key, not by a join to the study: the planner then scans the open visits once
-        # (a join here made it look each subject's visits up once per site — issue 13 benchmark)
-        found = found.filter(study_id=study_id)
-    sites = list(found.values_list("pk", "time_zone"))
+    subjects, sites and exclusions as the worklist; unordered. `sites` — (pk, time zone) of sites
+    where the user may view CRFs, already read by the caller (the task list's top-bar count) —
+    narrows it to those and saves reading them again."""
+    if sites is None:
+        found = access.sites_where(user, Action.VIEW_CRF)
+        if study_id is not None:
+            # by site key, not by a join to the study: the planner then scans the open visits once
+            # (a join here made it look each subject's visits up once per site — issue 13 benchmark)
+            found = found.filter(study_id=study_id)
+        sites = list(found.values_list("pk", "time_zone"))
     if not sites:
         return Visit.objects.annotate(open_state=Value("", output_field=CharField())).none()
     today = Case(

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "survival",
     "endpoints",
     "exports",
+    "mytasks",
 ]
 
 AUTH_USER_MODEL = "study.User"

@@ -27,5 +27,6 @@ urlpatterns = [
     path("safety/", include("adverse_events.urls")),
     path("endpoints/", include("endpoints.urls")),
     path("exports/", include("exports.urls")),
+    path("tasks/", include("mytasks.urls")),
     path("", include("study.urls")),
 ]

@@ -44,7 +44,7 @@ def test_coordinator_fills_the_conmed_form_in_chinese(browser, live_server, cons
     )
     page = context.new_page()
     _sign_in(page, live_server.url, "coordinator_a", "用户名", "密码", "登录")
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{live_server.url}/tasks/")  # a coordinator's home (issue 31)
     page.goto(f"{live_server.url}/subjects/{consented.pk}/")
     section = page.locator("section", has=page.get_by_role("heading", name="合并用药", exact=True))
     section.get_by_role("link", name="新建病例报告表").click()

@@ -160,7 +160,8 @@ def test_coordinator_consents_screens_enrols_and_records_lymphodepletion_and_inf
     )
     page = context.new_page()
     _sign_in(page, live_server.url, "coordinator_a", w["username"], w["password"], w["sign_in"])
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{live_server.url}/tasks/")  # a coordinator's home (issue 31)
+    page.goto(f"{live_server.url}/")
 
     # consent opens screening
     page.locator("main").get_by_role("link", name=w["subjects"], exact=True).click()
@@ -259,7 +260,7 @@ def test_typed_entries_survive_the_end_of_a_session(browser, live_server, seeded
     context = browser.new_context(locale="en-US", extra_http_headers={"Accept-Language": "en-US"})
     page = context.new_page()
     _sign_in(page, live_server.url, "coordinator_a", "Username", "Password", "Sign in")
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{live_server.url}/tasks/")  # a coordinator's home (issue 31)
     page.goto(f"{live_server.url}/subjects/{subject.pk}/forms/VS/new/")
     field(page, "Temperature (°C)").fill("38.6")
     field(page, "Assessment date").fill("2026-03-02")

@@ -44,7 +44,7 @@ def test_coordinator_imports_a_gb18030_file_in_chinese(browser, live_server, see
     context = browser.new_context(locale="zh-CN", extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"})
     page = context.new_page()
     _sign_in(page, live_server.url, "coordinator_a", "用户名", "密码", "登录")
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{live_server.url}/tasks/")  # a coordinator's home (issue 31)
     page.goto(f"{live_server.url}/subjects/")
     page.get_by_role("link", name="从 CSV 导入病例报告表数据").click()
     page.get_by_label("病例报告表").select_option("VS")

@@ -42,7 +42,7 @@ def test_gvhd_live_stages_in_chinese_equal_the_stored_staging(
     )
     page = context.new_page()
     _sign_in(page, live_server.url, "coordinator_a", "用户名", "密码", "登录")
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{live_server.url}/tasks/")  # a coordinator's home (issue 31)
 
     page.goto(f"{live_server.url}/subjects/{subject.pk}/forms/GVHD/new/")
     field(page, "评估日期").fill((DAY0 + timedelta(days=45)).isoformat())

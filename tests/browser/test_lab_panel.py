@@ -40,7 +40,7 @@ def test_blood_count_entered_by_keyboard_in_chinese(browser, live_server, lab_su
     context = browser.new_context(locale="zh-CN", extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"})
     page = context.new_page()
     _sign_in(page, live_server.url, "coordinator_a", "用户名", "密码", "登录")
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{live_server.url}/tasks/")  # a coordinator's home (issue 31)
     page.goto(f"{live_server.url}/subjects/{lab_subject.pk}/labs/new/")
     page.get_by_role("link", name="血常规").click()
     page.wait_for_url("**/labs/CBC/new/")

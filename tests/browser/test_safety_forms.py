@@ -87,7 +87,7 @@ def test_live_crs_grade_equals_the_stored_grade_and_the_term_picker_works(
     )
     page = context.new_page()
     _sign_in(page, live_server.url, "coordinator_a", w["username"], w["password"], w["sign_in"])
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{live_server.url}/tasks/")  # a coordinator's home (issue 31)
 
     page.goto(f"{live_server.url}/subjects/{subject.pk}/casebook/")
     # D1's expected CRS assessment on the schedule casebook (issue 24)

@@ -62,7 +62,7 @@ def test_casebook_shows_expected_forms_fits_1440_and_a_visit_completes(
     context = browser.new_context(locale=locale, viewport={"width": 1440, "height": 900})
     page = context.new_page()
     _sign_in(page, live_server.url, "coordinator_a", username, password, sign_in)
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(f"{live_server.url}/tasks/")  # a coordinator's home (issue 31)
     page.goto(f"{live_server.url}/subjects/{subject.pk}/casebook/")
 
     # only the forms §7.1 expects at each visit

@@ -76,10 +76,10 @@ def test_casebook_runs_a_bounded_number_of_queries(
     client = login(coordinator)
     # One query per form type (casebook's contract), plus a fixed 16 for the page (schedule
     # versions, definitions, visits, not-done marks, query counts) and 2 for the SDV and
-    # freeze/lock badges (issue 7), 1 for the ICAHT summary and 1 for the header's unread
-    # safety notifications (issue 10).
+    # freeze/lock badges (issue 7), 1 for the ICAHT summary, 1 for the header's unread
+    # safety notifications (issue 10) and 2 for the header's "My tasks (n)" (issue 31).
     form_types = list(crf_models().values())
-    with django_assert_max_num_queries(20 + len(form_types)):
+    with django_assert_max_num_queries(22 + len(form_types)):
         started = time.perf_counter()
         response = client.get(f"/subjects/{subject.pk}/casebook/")
         elapsed = time.perf_counter() - started
@@ -113,7 +113,8 @@ def test_worklist_runs_a_bounded_number_of_queries(
             planned_infusion_date=timezone.localdate() - timedelta(20),
         )
     client = login(coordinator)
-    with django_assert_max_num_queries(13):  # 12, plus the header's unread safety notifications
+    # 12, plus the header's unread safety notifications and its "My tasks (n)" (2, issue 31)
+    with django_assert_max_num_queries(15):
         assert client.get("/subjects/worklist/").status_code == 200
 
 
