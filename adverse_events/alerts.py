@@ -3,7 +3,8 @@ at once and shows the 24-hour clock"; §3.1 confirmed DLTs).
 
 `SafetyAlert` is one alert (an SAE, a CRS or ICANS grade ≥ 3, a confirmed DLT, or a break in
 the audit hash chains found by the nightly verification), raised once per source. Each
-recipient gets an `AlertDelivery` per channel (email, in-app); every email attempt is recorded (`attempts`, `last_error`, `next_retry_at`) so failures and retries are visible.
+recipient gets an `AlertDelivery` per channel (email, in-app); every email attempt is recorded
+(`attempts`, `last_error`, `next_retry_at`) so failures and retries are visible.
 `Notification` is the in-app message a user sees in the header. `SaeReport` carries an SAE's
 awareness time and the investigator's "reported to the sponsor" mark (the 24-hour clock).
 `SafetyContacts` holds the study's sponsor safety e-mail addresses (a study setting).
