@@ -81,6 +81,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Runs the view in the request transaction and once more when PostgreSQL aborts it as a
+    # deadlock victim (trialsite/dbretry.py); the last process_view, so the others run first.
+    "trialsite.dbretry.DeadlockRetryMiddleware",
     # AxesMiddleware last, as its docs ask.
     "axes.middleware.AxesMiddleware",
 ]
