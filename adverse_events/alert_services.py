@@ -11,6 +11,7 @@ outbox message that waits for `next_retry_at`, up to `SAFETY_ALERT_MAX_ATTEMPTS`
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -35,7 +36,7 @@ from adverse_events.alerts import (
     SafetyContacts,
 )
 from adverse_events.models import AdverseEvent, CrsAssessment, CrsEpisode, IcansAssessment, IcansEpisode
-from crf import display
+from crf import audit_integrity, display
 from crf.outbox import enqueue
 from crf.services import dependants_of
 from study import access
@@ -223,13 +224,84 @@ def mark_sae_reported(*, user: User, report: SaeReport, expected_version: int) -
     return row
 
 
-def unread_notifications(user: Any) -> Any:
+def visible_notifications(user: Any) -> Any:
+    """The user's notifications: those of alerts at sites they still see, and the study-wide
+    audit trail alerts while they are a study admin."""
     if not user.is_authenticated:
         return Notification.objects.none()
     visible_sites = access.sites_visible_to(user)
-    return Notification.objects.filter(user=user, read_at__isnull=True, alert__site__in=visible_sites).select_related(
+    audit = Q(alert__kind=AlertKind.AUDIT_BREAK, alert__site__isnull=True) if _is_study_admin(user) else Q(pk__in=[])
+    return Notification.objects.filter(Q(alert__site__in=visible_sites) | audit, user=user).select_related(
         "alert", "alert__subject"
     )
+
+
+def alerts_visible_filter(user: Any) -> Q:
+    """Alerts on the delivery page: those at the sites where the user views safety, and the
+    audit trail alerts for a study admin."""
+    at_sites = Q(site__in=access.sites_where(user, Action.VIEW_SAFETY))
+    if _is_study_admin(user):
+        return at_sites | Q(kind=AlertKind.AUDIT_BREAK, site__isnull=True)
+    return at_sites
+
+
+def unread_notifications(user: Any) -> Any:
+    return visible_notifications(user).filter(read_at__isnull=True)
+
+
+def _is_study_admin(user: Any) -> bool:
+    return access.active_memberships(user).filter(role=Role.STUDY_ADMIN).exists()
+
+
+def _active_study_admins() -> list[Any]:
+    users = {
+        m.user.pk: m.user
+        for m in Membership.objects.filter(role=Role.STUDY_ADMIN, ended_at__isnull=True, user__is_active=True)
+        .select_related("user")
+        .order_by("user__pk")
+    }
+    return list(users.values())
+
+
+@audit_integrity.on_chain_break
+def raise_audit_break_alert(*, verification: Any) -> SafetyAlert | None:
+    """The nightly verification found a break in the audit hash chains (issue 21; 21 CFR Part 11
+    §11.10(e)): a safety-style alert in the app, beside the e-mail, for every active study admin.
+    One alert per break — the source is the first broken link, so the nights that find the same
+    break again raise nothing new; a different break raises a new alert. Delivered in the
+    verification's transaction (in-app only: the e-mail goes by `crf.tasks.audit_break_alert`)."""
+    first_break = verification.first_break or ""
+    source_key = "audit:" + hashlib.sha256(first_break.encode()).hexdigest()
+    code, params = system_text.compose(
+        gettext_noop("Audit trail integrity check failed: %(detail)s"), detail=first_break[:300]
+    )
+    with translation.override("en"):
+        english = system_text.render(code, params)
+    alert, created = SafetyAlert.objects.get_or_create(
+        source_key=source_key,
+        defaults={
+            "kind": AlertKind.AUDIT_BREAK,
+            "summary": english[:400],
+            "summary_code": code,
+            "summary_params": params,
+        },
+    )
+    if not created:
+        return None
+    now = timezone.now()
+    for user in _active_study_admins():
+        AlertDelivery.objects.create(
+            alert=alert,
+            channel=Channel.IN_APP,
+            recipient=user.username,
+            user=user,
+            attempts=1,
+            last_attempt_at=now,
+            status=DeliveryStatus.SENT,
+            delivered_at=now,
+        )
+        Notification.objects.create(user=user, alert=alert)
+    return alert
 
 
 # --- hooks -------------------------------------------------------------------------------------------

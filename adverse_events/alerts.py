@@ -1,9 +1,10 @@
 """SAE and severe-toxicity alerts (CLINICAL_SPEC §3 "alerts the investigator and sponsor contacts
 at once and shows the 24-hour clock"; §3.1 confirmed DLTs).
 
-`SafetyAlert` is one alert (an SAE, a CRS or ICANS grade ≥ 3, a confirmed DLT), raised once per
-source. Each recipient gets an `AlertDelivery` per channel (email, in-app); every email attempt
-is recorded (`attempts`, `last_error`, `next_retry_at`) so failures and retries are visible.
+`SafetyAlert` is one alert (an SAE, a CRS or ICANS grade ≥ 3, a confirmed DLT, or a break in
+the audit hash chains found by the nightly verification), raised once per source. Each
+recipient gets an `AlertDelivery` per channel (email, in-app); every email attempt is recorded
+(`attempts`, `last_error`, `next_retry_at`) so failures and retries are visible.
 `Notification` is the in-app message a user sees in the header. `SaeReport` carries an SAE's
 awareness time and the investigator's "reported to the sponsor" mark (the 24-hour clock).
 `SafetyContacts` holds the study's sponsor safety e-mail addresses (a study setting).
@@ -31,6 +32,7 @@ class AlertKind(models.TextChoices):
     CRS_G3 = "crs_g3", _("CRS grade ≥ 3")
     ICANS_G3 = "icans_g3", _("ICANS grade ≥ 3")
     DLT = "dlt", _("Confirmed DLT")
+    AUDIT_BREAK = "audit", _("Audit trail integrity")
 
 
 class Channel(models.TextChoices):
@@ -62,8 +64,12 @@ class SafetyContacts(models.Model):
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class SafetyAlert(models.Model):
-    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+")
-    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="safety_alerts")
+    """One alert. A clinical alert names its subject and site; an audit trail integrity alert
+    (issue 21: the nightly chain verification found a break) concerns the whole database and
+    has neither — it goes to every active study admin."""
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="safety_alerts", null=True, blank=True)
     kind = models.CharField(_("alert"), max_length=10, choices=AlertKind.choices)
     source_key = models.CharField(_("source"), max_length=80, unique=True)
     summary = models.CharField(_("summary"), max_length=400)

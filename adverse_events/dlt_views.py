@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from adverse_events import alert_services, dlt_services
-from adverse_events.alerts import Notification, SaeReport, SafetyAlert, SafetyContacts
+from adverse_events.alerts import SaeReport, SafetyAlert, SafetyContacts
 from adverse_events.dlt import CandidateStatus, DltCandidate
 from adverse_events.dlt_support import supporting_values
 from adverse_events.models import AdverseEvent
@@ -206,14 +206,14 @@ def sae_detail(request: HttpRequest, subject_pk: int, pk: int) -> HttpResponse:
 @login_required
 def notifications(request: HttpRequest) -> HttpResponse:
     """The user's safety notifications; POST marks them read."""
-    rows = Notification.objects.filter(user=request.user, alert__site__in=access.sites_visible_to(request.user))
+    rows = alert_services.visible_notifications(request.user)
     if request.method == "POST":
         rows.filter(read_at__isnull=True).update(read_at=timezone.now())
         return redirect("adverse_events:notifications")
     return render(
         request,
         "adverse_events/notifications.html",
-        {"notifications": rows.select_related("alert", "alert__subject")[:100]},
+        {"notifications": rows[:100]},
     )
 
 
@@ -223,7 +223,7 @@ def alert_deliveries(request: HttpRequest) -> HttpResponse:
     next retry): failures and retries are visible."""
     _safety_study(request)
     alerts = (
-        SafetyAlert.objects.filter(site__in=access.sites_where(request.user, Action.VIEW_SAFETY))
+        SafetyAlert.objects.filter(alert_services.alerts_visible_filter(request.user))
         .select_related("subject")
         .prefetch_related("deliveries")[:200]
     )

@@ -6,6 +6,7 @@ an outbox message (`crf.tasks.audit_break_alert`), so a broken chain is never re
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -23,16 +24,31 @@ from trialsite.dbroles import history_tables
 logger = logging.getLogger(__name__)
 ALERT_TASK = "crf.tasks.audit_break_alert"
 
+BreakHook = Callable[..., None]
+_break_hooks: list[BreakHook] = []
+
+
+def on_chain_break(func: BreakHook) -> BreakHook:
+    """Register what else must happen when a verification finds a break, called in the
+    verification's transaction as `hook(verification=AuditVerification)` — the in-app safety
+    alert to study admins (`adverse_events.alert_services`). A lower layer's declared hook, so
+    crf never imports upward (DESIGN §3)."""
+    _break_hooks.append(func)
+    return func
+
 
 def verify_and_alert() -> auditchain.Result:
-    """Walk every chain; on a break, queue the alert to the study admins in the same transaction
-    as the verification record."""
+    """Walk every chain; on a break, queue the e-mail to the study admins and raise the in-app
+    alert (the registered hooks) in the same transaction as the verification record."""
     with transaction.atomic():
         result = auditchain.verify(tables=history_tables())
         if not result.ok:
-            latest = AuditVerification.objects.order_by("-pk").values_list("pk", flat=True).first()
+            latest = AuditVerification.objects.order_by("-pk").first()
             logger.critical("audit chain broken: %s", result.first_break)
-            enqueue(task_name=ALERT_TASK, verification_id=latest)
+            enqueue(task_name=ALERT_TASK, verification_id=latest.pk if latest else None)
+            if latest is not None:
+                for hook in _break_hooks:
+                    hook(verification=latest)
     return result
 
 

@@ -7,15 +7,18 @@ users who may create/edit CRF data at one of their sites (DESIGN §4a); subjects
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import FieldDoesNotExist
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.views.decorators.http import require_POST
 
-from crf import csvfiles
+from crf import csvfiles, display
 from crf.forms import ImportUploadForm
 from crf.imports import RowError, describe_columns, error_report_csv, import_forms, template_csv
 from crf.models import ImportRecord, ImportUpload
@@ -74,6 +77,24 @@ def _read(pending: ImportUpload, encoding: str) -> tuple[csvfiles.CsvFile | None
         return None, str(exc)
 
 
+def _cleared_for_reading(model: Any, cleared: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The values an import would clear, as a person reads them (issue 21): the field's label
+    beside the CSV column, the stored value through the display layer (choice labels, units,
+    a visit by its name)."""
+    forms_by_pk = model.objects.in_bulk([entry["id"] for entry in cleared])
+    shown = []
+    for entry in cleared:
+        column = str(entry["column"])
+        instance = forms_by_pk.get(entry["id"])
+        try:
+            label = capfirst(str(model._meta.get_field(column).verbose_name))
+        except FieldDoesNotExist:
+            label = column
+        value = display.field_text(instance, column) if instance is not None else str(entry["value"])
+        shown.append({**entry, "label": label, "shown": value})
+    return shown
+
+
 @login_required
 def preview(request: HttpRequest, pk: int) -> HttpResponse:
     """What was read, and the check of every row (saved nothing): the user confirms from here."""
@@ -90,7 +111,7 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
             user=request.user, model=model, csv_file=csv_file, channel="page", dry_run=True, record=False
         )  # type: ignore[arg-type]
         errors, created, updated = check.errors, len(check.created), len(check.updated)
-        cleared = check.cleared
+        cleared = _cleared_for_reading(model, check.cleared)
     context = {
         "pending": pending,
         "model": model,

@@ -90,16 +90,22 @@ def _clean(instance: CrfInstance) -> None:
 
 
 def _validate_dates(instance: CrfInstance) -> None:
-    """Recorded clinical dates are not before 1900 (issue 21, `clinical.dates`). Imputed dates are
-    derived from the partial dates, checked as entered."""
+    """Recorded clinical dates are neither in the future nor before 1900 (issue 21,
+    `clinical.dates`; CLINICAL_SPEC §7 assumes real dates). "Today" is the subject's site's
+    calendar date through the one seam, `subjects.visits.site_today`. Planned dates are not
+    recorded events and are skipped. A partial history date is checked through its imputed
+    first day (a partial date whose earliest day is after today is in the future), the error
+    named on the field as typed; before 1900 the partial date's own parser refuses it."""
+    from subjects import visits  # the site's today; crf sits below subjects (lazy, as consent_checks)
+
     model = type(instance)
     zone = ZoneInfo(instance.subject.site.time_zone)
-    today = timezone.now().astimezone(zone).date()
+    today = visits.site_today(instance.subject)
     errors: dict[str, str] = {}
     for name in data_fields(model):
         field = model._meta.get_field(name)
         value = getattr(instance, name, None)
-        if name.endswith("_imputed") or name.startswith("planned") or value is None:
+        if name.startswith("planned") or value is None:
             continue
         if isinstance(field, models.DateTimeField):
             day = value.astimezone(zone).date() if timezone.is_aware(value) else value.date()
@@ -107,10 +113,13 @@ def _validate_dates(instance: CrfInstance) -> None:
             day = value
         else:
             continue
-        # Only "before 1900" is enforced for now: the day-based fixtures of the survival and endpoint
-        # suites (DAY0 + n days) already lie past the wall clock, so refusing future dates needs those
-        # fixtures moved first (issue 21 note, "remaining").
-        if clinical_dates.implausible(day, today=today) == "before_1900":
+        shown = name.removesuffix("_imputed")
+        found = clinical_dates.implausible(day, today=today)
+        if found == "future":
+            errors[shown] = _("This date is in the future (today at the site is %(today)s).") % {
+                "today": today.isoformat()
+            }
+        elif found == "before_1900" and shown == name:
             errors[name] = _("This date is before 1900: check it.")
     if errors:
         raise ValidationError(errors)

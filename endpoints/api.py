@@ -32,7 +32,7 @@ from trialsite.api_fields import AwareDateTimeField
 class EndpointRunSerializer(serializers.ModelSerializer[EndpointRun]):
     study = serializers.CharField(source="study.code", read_only=True)
     requested_by = serializers.CharField(source="requested_by.username", read_only=True, default=None)
-    duration_seconds = serializers.FloatField(read_only=True)
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)  # null until the job finished
     has_results = serializers.BooleanField(read_only=True)
 
     class Meta:

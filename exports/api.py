@@ -42,7 +42,7 @@ class ExportFileSerializer(serializers.ModelSerializer[ExportFile]):
 class ExportSerializer(serializers.ModelSerializer[Export]):
     study = serializers.CharField(source="study.code", read_only=True)
     requested_by = serializers.CharField(source="requested_by.username", read_only=True, default=None)
-    duration_seconds = serializers.FloatField(read_only=True)
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)  # null until the job finished
     passes_conformance = serializers.BooleanField(read_only=True)
     files = serializers.SerializerMethodField()
 

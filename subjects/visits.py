@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from clinical import dates as clinical_dates
 from clinical.schedule import local_date, planned_date
 from crf import checks, locks
 from crf.audit import audit_context
@@ -131,6 +132,19 @@ def record_visit_date(*, user: User, visit: Visit, visit_date: date | None, reas
     locks.assert_data_writable(visit)  # a freeze or lock over the subject or study (DESIGN §4)
     if visit.visit_date is not None and not reason:
         raise ValidationError({"reason": _("Give a reason for changing the visit date.")}, code="reason_required")
+    if visit_date is not None:
+        # A visit date is a recorded event (issue 21, clinical.dates): not after the site's today.
+        today = site_today(visit.subject)
+        if clinical_dates.implausible(visit_date, today=today) == "future":
+            raise ValidationError(
+                {
+                    "visit_date": _("This date is in the future (today at the site is %(today)s).")
+                    % {"today": today.isoformat()}
+                },
+                code="future_date",
+            )
+        if clinical_dates.implausible(visit_date, today=today) == "before_1900":
+            raise ValidationError({"visit_date": _("This date is before 1900: check it.")}, code="before_1900")
     visit.visit_date = visit_date
     with audit_context(user=user, site=visit.subject.site, reason=reason):
         visit.save(update_fields=["visit_date"])

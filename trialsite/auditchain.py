@@ -183,9 +183,42 @@ def _check_table(cursor: Any, table: str) -> tuple[int, list[Any] | None, str]:
     return count, head_pair, ""
 
 
-def heads_log() -> Path:
+def heads_log(database: str | None = None) -> Path:
+    """The heads log of `database` (default: the connection's), outside the database."""
     directory = Path(settings.AUDIT_HEADS_DIR)
-    return directory / f"{connection.settings_dict['NAME']}.jsonl"
+    return directory / f"{database or connection.settings_dict['NAME']}.jsonl"
+
+
+def current_heads(cursor: Any) -> dict[str, list[Any]]:
+    """{event table: [seq, hash]} of every chain's last link, in the cursor's transaction (the
+    backup manifest records them with the dump)."""
+    cursor.execute(f"SELECT pg_catalog.to_regclass('public.{CHAIN_TABLE}') IS NOT NULL")
+    if not cursor.fetchone()[0]:
+        return {}
+    cursor.execute(
+        f"SELECT DISTINCT ON (table_name) table_name, seq, hash FROM public.{CHAIN_TABLE} "  # noqa: S608
+        "ORDER BY table_name, seq DESC"
+    )
+    return {table: [int(seq), digest] for table, seq, digest in cursor.fetchall()}
+
+
+def record_restored_heads(database: str, heads: dict[str, list[Any]], *, source: str) -> Path:
+    """After a restore, the restored chains' heads (checked equal to the backup manifest's) become
+    the reference of `database`'s heads log, with the dump they came from: a restore of an older
+    backup legitimately ends the chains earlier than the last verification recorded, and says so
+    in the log instead of reading as a truncation."""
+    path = heads_log(database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = {
+        "verified_at": timezone.now().isoformat(),
+        "ok": True,
+        "heads": heads,
+        "breaks": [],
+        "restored_from": source,
+    }
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(line, sort_keys=True) + "\n")
+    return path
 
 
 def last_recorded_heads() -> dict[str, list[Any]]:

@@ -5,12 +5,16 @@ it, and runs `pg_dump --snapshot` on that same snapshot: the dump (custom format
 the history tables, their triggers and functions) and the row counts in its manifest describe
 one instant. Beside the dump go `<dump>.sha256` (`sha256sum -c` checks it) and
 `<dump>.manifest.json` (database, server and pg_dump versions, time, size, SHA-256, rows per
-table).
+table, and the audit hash chains' heads — each event table's last link [seq, hash] in the same
+snapshot: a copy of the heads outside the database, issue 21).
 
 `restore` checks the SHA-256, refuses a database that already has tables, restores in one
 transaction as the connecting user (the owner), then re-applies what belongs to this
 installation rather than to the dump — the append-only guards and the application role's
-privileges (trialsite.dbroles) — and compares every table's row count with the manifest.
+privileges (trialsite.dbroles) — and compares every table's row count with the manifest, and
+the restored chains' heads with the manifest's; equal, they are appended to the restored
+database's heads log (`AUDIT_HEADS_DIR`, marked `restored_from`), so `verify_audit` after a
+restore walks intact chains and agrees with the log.
 Triggers are restored after the data (pg_dump's post-data section), so loading writes no
 history of its own, and they fire again for every write after the restore.
 
@@ -34,7 +38,7 @@ from django.db import connection as default_connection
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from trialsite import dbroles, pgtools
+from trialsite import auditchain, dbroles, pgtools
 
 
 class BackupError(Exception):
@@ -90,6 +94,7 @@ def backup(directory: Path, *, connection: BaseDatabaseWrapper = default_connect
             cursor.execute("SELECT pg_export_snapshot(), current_setting('server_version')")
             snapshot, server_version = cursor.fetchone()
             rows = row_counts(cursor, holder.ops.quote_name)
+            heads = auditchain.current_heads(cursor)
             subprocess.run(
                 [tool, "--format=custom", "--no-owner", "--no-privileges", f"--snapshot={snapshot}", f"-f{partial}"],
                 env=pgtools.libpq_env(connection.settings_dict),
@@ -112,6 +117,7 @@ def backup(directory: Path, *, connection: BaseDatabaseWrapper = default_connect
         "pg_dump": version,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "rows": rows,
+        "audit_heads": heads,
     }
     manifest.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return Backup(dump=dump, sha256=digest, manifest=manifest, rows=rows)
@@ -163,11 +169,19 @@ def restore(
         dbroles.ensure_app_role(target, os.environ.get("DB_APP_PASSWORD") or None)
         with target.cursor() as cursor:
             rows = row_counts(cursor, target.ops.quote_name)
+            heads = auditchain.current_heads(cursor)
     finally:
         target.close()
     if rows != manifest["rows"]:
         differ = sorted(t for t in set(rows) | set(manifest["rows"]) if rows.get(t) != manifest["rows"].get(t))
         raise BackupError(f"restored row counts differ from the manifest in: {', '.join(differ)}")
+    if "audit_heads" in manifest:
+        if heads != manifest["audit_heads"]:
+            differ = sorted(
+                t for t in set(heads) | set(manifest["audit_heads"]) if heads.get(t) != manifest["audit_heads"].get(t)
+            )
+            raise BackupError(f"restored audit chain heads differ from the manifest in: {', '.join(differ)}")
+        auditchain.record_restored_heads(str(target.settings_dict["NAME"]), heads, source=dump.name)
     return rows
 
 

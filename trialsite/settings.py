@@ -82,6 +82,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Runs the view in the request transaction and once more when PostgreSQL aborts it as a
+    # deadlock victim (trialsite/dbretry.py); the last process_view, so the others run first.
+    "trialsite.dbretry.DeadlockRetryMiddleware",
     # AxesMiddleware last, as its docs ask.
     "axes.middleware.AxesMiddleware",
 ]
@@ -293,6 +296,12 @@ SPECTACULAR_SETTINGS = {
         "complete changes only with a reason: body field `reason` or header `X-Reason-For-Change`."
     ),
     "SERVE_INCLUDE_SCHEMA": False,
+    # Every operation's error responses (400/401/403/404/503, and 409/412/415/428 for writes):
+    # what the API answers, checked by schemathesis (trialsite/api_schema.py; issue 21).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "trialsite.api_schema.document_errors",
+    ],
     "SCHEMA_PATH_PREFIX": r"/api/v1",  # operations grouped by resource in the docs
     # Swagger UI from drf-spectacular-sidecar's static files, its init script a separate file
     # (SpectacularSwaggerSplitView), so the CSP stays script-src 'self' (DESIGN §6: no CDN).

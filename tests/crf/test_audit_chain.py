@@ -207,3 +207,43 @@ def test_verify_audit_command_fails_on_a_break(setup, coordinator, heads_dir):
     log.write_text(json.dumps({"heads": {"labs_vitalsignsevent": [10**9, "0" * 64]}}) + "\n")
     with pytest.raises(CommandError, match="recorded head missing"):
         call_command("verify_audit")
+
+
+def test_a_break_found_by_the_nightly_task_raises_one_in_app_alert_for_study_admins(
+    setup, coordinator, users_a, heads_dir, login, client
+):
+    """Beside the e-mail, the break is a safety-style alert in the app: one `SafetyAlert` per
+    break (the nightly task finding the same break again raises nothing new), a notification
+    for each active study admin, shown on their notifications page and not to other roles."""
+    from adverse_events.alerts import AlertKind, Notification, SafetyAlert
+    from crf.tasks import verify_audit
+
+    vital_signs(coordinator, setup)
+    heads_dir.mkdir(parents=True)
+    log = heads_dir / f"{connection.settings_dict['NAME']}.jsonl"
+    log.write_text(json.dumps({"heads": {"labs_vitalsignsevent": [1, "0" * 64]}}) + "\n")
+
+    assert verify_audit() is False
+    alerts = SafetyAlert.objects.filter(kind=AlertKind.AUDIT_BREAK)
+    assert alerts.count() == 1
+    alert = alerts.get()
+    assert alert.subject_id is None and alert.site_id is None
+    detail = "labs_vitalsignsevent link 1: differs from the head recorded outside the database (chain rewritten)"
+    assert alert.summary == f"Audit trail integrity check failed: {detail}"
+    admin = users_a["study_admin"]
+    assert list(Notification.objects.filter(alert=alert).values_list("user__username", flat=True)) == ["study_admin_a"]
+
+    assert verify_audit() is False  # the next night finds the same break: no second alert
+    assert SafetyAlert.objects.filter(kind=AlertKind.AUDIT_BREAK).count() == 1
+
+    page = login(admin)
+    body = page.get("/safety/notifications/").content.decode()
+    assert f"Audit trail integrity: Audit trail integrity check failed: {detail}" in " ".join(body.split())
+    admin.language = "zh-hans"
+    admin.save(update_fields=["language"])
+    body = page.get("/safety/notifications/").content.decode()
+    assert f"稽查轨迹完整性: 稽查轨迹完整性校验失败：{detail}" in " ".join(body.split())
+
+    client.logout()
+    other = login(coordinator)
+    assert "Audit trail integrity" not in other.get("/safety/notifications/").content.decode()

@@ -9,8 +9,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import subprocess
+import sys
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -23,7 +27,7 @@ from trialsite import pgtools
 from trialsite.backup import row_counts
 from trialsite.dbroles import history_tables
 
-pytestmark = [pytest.mark.req("ISSUE-20"), pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.req("ISSUE-20"), pytest.mark.timeout(300)]
 
 
 def latest_events(cursor, tables: list[str]) -> dict[str, tuple | None]:
@@ -128,3 +132,71 @@ def test_restore_refuses_a_database_with_tables_and_a_changed_dump(scratch_datab
         fh.write(b"x")
     with pytest.raises(CommandError, match="differs from the manifest"):
         call_command("restore", str(dump), "--dbname", scratch_database, stdout=io.StringIO())
+
+
+def test_the_manifest_carries_the_audit_chain_heads_and_verify_audit_passes_after_restore(
+    scratch_database, study, users_a, subject_a, tmp_path, settings
+):
+    """Issue 21: the backup manifest is a copy of the audit chain heads outside the database;
+    a restore checks the restored chains against it and makes them the reference of the
+    restored database's heads log, so `verify_audit` on the restored database walks intact
+    chains and agrees with the log."""
+    from trialsite import auditchain
+
+    settings.AUDIT_HEADS_DIR = tmp_path / "audit-heads"
+    protocol_v1(study)
+    vital_signs(users_a["coordinator"], subject_a, heart_rate=88)
+    call_command("verify_audit", stdout=io.StringIO())  # the source's own log, before the backup
+    call_command("backup", "--dir", str(tmp_path), stdout=io.StringIO())
+    dump = next(tmp_path.glob("*.dump"))
+    manifest = json.loads((tmp_path / f"{dump.name}.manifest.json").read_text())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT seq, hash FROM crf_auditchainlink WHERE table_name = 'labs_vitalsignsevent' "
+            "ORDER BY seq DESC LIMIT 1"
+        )
+        seq, digest = cursor.fetchone()
+    assert manifest["audit_heads"]["labs_vitalsignsevent"] == [seq, digest]
+
+    call_command("restore", str(dump), "--dbname", scratch_database, stdout=io.StringIO())
+    log = auditchain.heads_log(scratch_database)
+    line = json.loads(log.read_text().splitlines()[-1])
+    assert (line["heads"], line["restored_from"], line["ok"]) == (manifest["audit_heads"], dump.name, True)
+
+    env = pgtools.libpq_env(connection.settings_dict, dbname=scratch_database)
+    url = f"postgres://{env['PGUSER']}:{env.get('PGPASSWORD', '')}@{env['PGHOST']}:{env['PGPORT']}/{scratch_database}"
+    done = subprocess.run(
+        [sys.executable, "manage.py", "verify_audit"],
+        env={**os.environ, "DATABASE_URL": url, "AUDIT_HEADS_DIR": str(settings.AUDIT_HEADS_DIR), "DJANGO_DEBUG": "1"},
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1] == "audit chains intact"
+    last = json.loads(log.read_text().splitlines()[-1])
+    assert (last["ok"], last["heads"], last["breaks"]) == (True, manifest["audit_heads"], [])
+
+
+def test_restore_refuses_chains_that_differ_from_the_manifest_heads(
+    scratch_database, study, users_a, subject_a, tmp_path, settings
+):
+    settings.AUDIT_HEADS_DIR = tmp_path / "audit-heads"
+    protocol_v1(study)
+    vital_signs(users_a["coordinator"], subject_a)
+    call_command("backup", "--dir", str(tmp_path), stdout=io.StringIO())
+    dump = next(tmp_path.glob("*.dump"))
+    path = tmp_path / f"{dump.name}.manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["audit_heads"]["labs_vitalsignsevent"][1] = "0" * 64
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(
+        CommandError, match="restored audit chain heads differ from the manifest in: labs_vitalsignsevent"
+    ):
+        call_command("restore", str(dump), "--dbname", scratch_database, stdout=io.StringIO())
+    assert not auditchain_log_exists(settings, scratch_database)
+
+
+def auditchain_log_exists(settings, database: str) -> bool:
+    return (settings.AUDIT_HEADS_DIR / f"{database}.jsonl").exists()
