@@ -436,7 +436,7 @@ def test_km_svg_of_a_run_stored_before_percent_reads_proportions(world, client):
     run = make_run(world.study, tables=[{k: v for k, v in t.items() if v is not None} for t in older])
     _as(client, world.statistician)
     svg = client.get(f"/endpoints/{run.pk}/plots/os-km.svg").content.decode()
-    left, right, top, bottom = _axes_box(svg, "km-axes")
+    _left, _right, top, bottom = _axes_box(svg, "km-axes")
     heights = [round((bottom - y) / (bottom - top), 4) for _x, y in _path_points(svg, "km")]
     assert heights == [1.0, 1.0, 0.5714, 0.5714]
 
