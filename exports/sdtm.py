@@ -803,6 +803,7 @@ def build_ae(ctx: BuildContext) -> list[Dataset]:
             DAY_CONVENTION,
         ],
     )
+    _epochs(data, course_rows, lambda r: r["_sort"][0])
     return [dataset, supp.dataset(data), _course_dataset(course_rows)]
 
 
@@ -860,6 +861,7 @@ def _course_dataset(rows: list[dict[str, Any]]) -> Dataset:
             "FAORRES",
             "FASTRESC",
             "FASTRESN",
+            "EPOCH",
             "FADTC",
             "FADY",
         ],

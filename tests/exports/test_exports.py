@@ -62,6 +62,7 @@ def test_an_export_of_the_small_study(world, django_assert_max_num_queries):
         "SUPPEX": 24,
         "AE": 8,
         "SUPPAE": 33,
+        "FA": 8,  # the grade course of each AE: one grade each here (issue 30)
         "CM": 1,
         "SUPPCM": 2,
         "DS": 9,
