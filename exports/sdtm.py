@@ -867,6 +867,7 @@ def _course_dataset(rows: list[dict[str, Any]]) -> Dataset:
         ],
         rows=rows,
         keys=("USUBJID", "FASPID", "FATESTCD", "FADTC"),
+        omitted={"VISITNUM": "A change of an AE's grade is dated on the AE form, not collected at a visit."},
         notes=[
             "The grade course of each AE: one record per grade, FADTC the date from which the AE had that "
             "grade (the first on the AE's onset date); the grade holds until the next record of the same "
