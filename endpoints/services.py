@@ -268,7 +268,8 @@ def load_cut(study: Study, *, cutoff: date, at: datetime) -> tuple[tables.CutDat
                 "settings": choices.to_json(),
                 "settings_version": version,
                 "inputs": {name: [_plain(row) for row in getattr(data, name)] for name in tables.CutData.INPUTS},
-            }
+            },
+            refuse_floats=False,
         ).encode()
     ).hexdigest()
     return data, version, digest
@@ -283,16 +284,15 @@ def at_cutoff(ae: dict[str, Any], cutoff: date) -> dict[str, Any]:
     return {**ae, "grade_at_snapshot": ae["grade"], "grade": ae["grade"] if reached is None else reached}
 
 
+#: How `_plain` writes a value of each exact type (everything else — int, str, bool, None, the
+#: lists and dicts of JSON fields — is kept): one dict lookup per value instead of a chain of
+#: isinstance tests (issue 30 item 6: `_plain` was a quarter of `load_cut`).
+_PLAIN: dict[type, Any] = {date: date.isoformat, datetime: datetime.isoformat, Decimal: str, float: repr}
+
+
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, date | datetime | Decimal):
-            out[key] = value.isoformat() if isinstance(value, date | datetime) else str(value)
-        elif isinstance(value, float):
-            out[key] = repr(value)
-        else:
-            out[key] = value
-    return out
+    plain = _PLAIN
+    return {key: (plain[type(value)](value) if type(value) in plain else value) for key, value in row.items()}
 
 
 def results_document(
