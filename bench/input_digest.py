@@ -43,7 +43,8 @@ def main() -> None:
 
     def document(plain: Any) -> dict[str, Any]:
         inputs = {name: [plain(row) for row in getattr(data, name)] for name in tables.CutData.INPUTS}
-        return {"cutoff": "2026-10-31", "settings": data.choices.to_json(), "settings_version": version, "inputs": inputs}
+        settings = data.choices.to_json()
+        return {"cutoff": "2026-10-31", "settings": settings, "settings_version": version, "inputs": inputs}
 
     started = time.monotonic()
     old = hashlib.sha256(tables.canonical_json(document(old_plain)).encode()).hexdigest()
