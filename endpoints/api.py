@@ -47,6 +47,8 @@ class EndpointRunSerializer(serializers.ModelSerializer[EndpointRun]):
             "snapshot_at",
             "settings_version",
             "input_settings_versions",
+            "rederive_at_cutoff",
+            "sensitivity_settings_version",
             "input_sha256",
             "code_version",
             "status",
@@ -71,6 +73,12 @@ class EndpointRunRequestSerializer(serializers.Serializer[EndpointRun]):
         required=False,
         allow_null=True,
         help_text="The data as they stood at this instant (ISO 8601 with zone); empty: when the run starts.",
+    )
+    rederive_at_cutoff = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Also the sensitivity analysis: the derived inputs re-derived under the settings version in "
+        'force at the cut-off; its tables come beside the main ones (results: "sensitivity").',
     )
 
 
@@ -112,6 +120,7 @@ class EndpointRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
                 cutoff_date=data.validated_data["cutoff_date"],
                 snapshot_at=data.validated_data.get("snapshot_at"),
                 trigger=RunTrigger.API,
+                rederive_at_cutoff=data.validated_data["rederive_at_cutoff"],
             )
         except DjangoValidationError as exc:
             raise as_api_error(exc) from exc
@@ -133,7 +142,8 @@ class EndpointRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         return study
 
     @extend_schema(
-        summary="The run's tables (canonical JSON: cut and tables); 409 while it has none",
+        summary="The run's tables (canonical JSON: cut and tables, and the sensitivity analysis under "
+        "'sensitivity' when asked for); 409 while it has none",
         responses={200: OpenApiTypes.OBJECT, 409: OpenApiResponse(description="No results (yet).")},
     )
     @action(detail=True, methods=["get"])
@@ -149,8 +159,7 @@ class EndpointRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             response["ETag"] = f'"{run.results_sha256}"'
             return response
         # per-subject rows through the visibility gate (DESIGN §4a notes): not the stored document
-        document["tables"] = selectors.gated_tables(request.user, run, document["tables"])
-        response = Response(document)
+        response = Response(selectors.gated_document(request.user, run, document))
         return response
 
     @extend_schema(
@@ -163,6 +172,14 @@ class EndpointRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
                 OpenApiParameter.QUERY,
                 enum=["json", "csv", "xlsx"],
                 description="json (default), csv or xlsx.",
+            ),
+            OpenApiParameter(
+                "analysis",
+                str,
+                OpenApiParameter.QUERY,
+                enum=["main", "sensitivity"],
+                description="main (default), or sensitivity: the table re-derived under the settings in force "
+                "at the cut-off (runs that asked for it).",
             ),
         ],
         responses={
@@ -181,9 +198,14 @@ class EndpointRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         file_format = request.query_params.get("file_format", "json")
         if file_format not in ("json", "csv", "xlsx"):
             raise ValidationError({"file_format": ["Choose json, csv or xlsx."]})
-        table = next((t for t in json.loads(run.results_json)["tables"] if t["key"] == key), None)
+        analysis = request.query_params.get("analysis", "main")
+        if analysis not in selectors.ANALYSES:
+            raise ValidationError({"analysis": ["Choose main or sensitivity."]})
+        found = selectors.tables_of(json.loads(run.results_json), analysis)
+        table = next((t for t in found or [] if t["key"] == key), None)
         if table is None:
-            raise NotFound("No such table in this run.")
+            missing = "No such table in this run." if found is not None else "This run has no sensitivity analysis."
+            raise NotFound(missing)
         table = selectors.gated_tables(request.user, run, [table])[0]
         if file_format == "json":
             return Response(table)
@@ -197,6 +219,7 @@ class EndpointRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         )
         response = HttpResponse(body, content_type=content_type)
-        name = f"endpoint-run-{run.pk}-{run.cutoff_date}-{key}.{file_format}"
+        mark = "-sensitivity" if analysis == "sensitivity" else ""
+        name = f"endpoint-run-{run.pk}-{run.cutoff_date}-{key}{mark}.{file_format}"
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response

@@ -187,7 +187,7 @@ def _run_plot_svg(run: EndpointRun, name: str) -> str | None:
     if name == "os-km" and "os_km" in tables:
         at_risk = [(float(r["day"]), str(r["at_risk"])) for r in tables.get("os_at_risk", {}).get("rows", [])]
         return plots.step_plot(
-            curve=plots.km_curve(tables["os_km"]["rows"]),
+            curve=plots.km_curve(tables["os_km"]),
             x_max=x_max,
             title=_("Overall survival (Kaplan–Meier)"),
             description=_(
@@ -207,7 +207,7 @@ def _run_plot_svg(run: EndpointRun, name: str) -> str | None:
     if name == "relapse-cif" and "relapse_cif" in tables:
         cif_at_risk = [(float(r["day"]), str(r["relapse_cif"])) for r in tables.get("at_risk", {}).get("rows", [])]
         return plots.step_plot(
-            curve=plots.cif_curve(tables["relapse_cif"]["rows"]),
+            curve=plots.cif_curve(tables["relapse_cif"]),
             x_max=x_max,
             title=_("Cumulative incidence of relapse"),
             description=_(
@@ -292,6 +292,9 @@ def efficacy(request: HttpRequest) -> HttpResponse:
         "median": summary.get("median_days"),
         "cif": tables.get("relapse_cif", {}).get("rows", []),
         "responses": _response_rows(tables),
+        # runs before issue 30 stored proportions; since, percent with one decimal
+        "km_percent": tables.get("os_km", {}).get("probability_unit") == "percent",
+        "cif_percent": tables.get("relapse_cif", {}).get("probability_unit") == "percent",
         "has_km": "os_km" in tables,
         "has_cif": "relapse_cif" in tables,
         "has_response": "best_response" in tables or "day28_response" in tables,

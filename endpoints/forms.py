@@ -19,3 +19,11 @@ class RunRequestForm(forms.Form):
             "Empty: the moment the run starts."
         ),
     )
+    rederive_at_cutoff = forms.BooleanField(
+        label=_("Sensitivity analysis: re-derive under the settings in force at the cut-off"),
+        required=False,
+        help_text=_(
+            "Also compute every table with the derived grades and responses re-derived under the one protocol "
+            "settings version in force at the cut-off date; its tables are shown beside the main ones."
+        ),
+    )

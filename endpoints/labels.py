@@ -126,14 +126,14 @@ WORDS = {
     "time": _("Day"),
     "at_risk": _("At risk"),
     "censored": _("Censored"),
-    "survival": _("Survival"),
+    "survival": _("Survival (%)"),
     "month": _("Month"),
     "day": _("Day"),
     "statistic": _("Statistic"),
     "estimate": _("Estimate"),
     "relapses": _("Relapses"),
     "competing": _("Competing deaths"),
-    "incidence": _("Cumulative incidence"),
+    "incidence": _("Cumulative incidence (%)"),
     "evaluable": _("DLT-evaluable"),
     "in_window": _("In the DLT window"),
     "to_replace": _("To replace"),
@@ -220,10 +220,10 @@ WORDS = {
     "grade_IV": _("Grade IV"),
     # survival statistics
     "subjects": _("Subjects"),
-    "survival_365": _("Survival at 1 year"),
+    "survival_365": _("Survival at 1 year (%)"),
     "median_days": _("Median (days)"),
     "competing_deaths": _("Non-relapse deaths (competing)"),
-    "incidence_365": _("Cumulative incidence at 1 year"),
+    "incidence_365": _("Cumulative incidence at 1 year (%)"),
     "not reached": _("not reached"),
     "beyond follow-up": _("beyond follow-up"),
     "no subjects": _("no subjects"),
@@ -327,3 +327,13 @@ def input_versions(run_version: int | None, found: dict[str, dict[str, int]]) ->
             }
         )
     return rows
+
+
+def rederived_counts(found: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+    """The sensitivity analysis's list (issue 30): each re-derived input, its rows, and how many
+    of them got another derived value than the stored one."""
+    order = {name: index for index, name in enumerate(INPUT_LABELS)}
+    return [
+        {"label": str(INPUT_LABELS.get(name, name)), "rows": counts["rows"], "changed": counts["changed"]}
+        for name, counts in sorted(found.items(), key=lambda item: order.get(item[0], len(order)))
+    ]

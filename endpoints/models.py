@@ -60,6 +60,15 @@ class EndpointRun(models.Model):
     #: {"1": 120, "2": 3}, …} (issue 30): a grade or response stored under an older version than
     #: the run's is not re-derived; the run page says so.
     input_settings_versions = models.JSONField(_("settings versions of the derived inputs"), default=dict, blank=True)
+    #: Sensitivity analysis (issue 30): also re-derive the derived inputs in memory under the one
+    #: settings version in force at the cut-off (endpoints.sensitivity); its tables are stored
+    #: beside the main ones, in the results' "sensitivity" part, and marked as such.
+    rederive_at_cutoff = models.BooleanField(
+        _("sensitivity analysis: re-derive under the settings in force at the cut-off"), default=False
+    )
+    sensitivity_settings_version = models.PositiveIntegerField(
+        _("protocol settings version of the sensitivity analysis"), null=True, blank=True
+    )
     input_sha256 = models.CharField(_("SHA-256 of the inputs"), max_length=64, blank=True)
     code_version = models.CharField(_("code version"), max_length=100, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)

@@ -129,24 +129,35 @@ class StepCurve:
     start: float = 1.0
 
 
-def km_curve(rows: Sequence[dict[str, Any]]) -> StepCurve:
+def _scale(table: dict[str, Any]) -> Decimal:
+    """Tables of runs since issue 30 hold survival and incidence in percent (`probability_unit`);
+    older stored runs hold proportions. The plot draws proportions (0–1) either way."""
+    return Decimal(100) if table.get("probability_unit") == "percent" else Decimal(1)
+
+
+def km_curve(table: dict[str, Any]) -> StepCurve:
     """The os_km contract table (CONTRACT: time, at_risk, events, censored, survival, ci_lower,
     ci_upper) as a step curve starting at S = 1 on day 0."""
-    return _curve(rows, "survival", start=1.0)
+    return _curve(table["rows"], "survival", start=1.0, scale=_scale(table))
 
 
-def cif_curve(rows: Sequence[dict[str, Any]]) -> StepCurve:
+def cif_curve(table: dict[str, Any]) -> StepCurve:
     """The relapse_cif contract table as a step curve starting at 0 on day 0."""
-    return _curve(rows, "incidence", start=0.0)
+    return _curve(table["rows"], "incidence", start=0.0, scale=_scale(table))
 
 
-def _curve(rows: Sequence[dict[str, Any]], column: str, *, start: float) -> StepCurve:
+def _curve(rows: Sequence[dict[str, Any]], column: str, *, start: float, scale: Decimal) -> StepCurve:
     ordered = sorted(rows, key=lambda r: Decimal(str(r["time"])))
+
+    def limit(value: str) -> float | None:
+        found = _num(value)
+        return None if found is None else float(Decimal(value) / scale)
+
     return StepCurve(
         times=[float(Decimal(str(r["time"]))) for r in ordered],
-        values=[float(Decimal(r[column])) for r in ordered],
-        lower=[_num(r.get("ci_lower", "")) for r in ordered],
-        upper=[_num(r.get("ci_upper", "")) for r in ordered],
+        values=[float(Decimal(r[column]) / scale) for r in ordered],
+        lower=[limit(r.get("ci_lower", "")) for r in ordered],
+        upper=[limit(r.get("ci_upper", "")) for r in ordered],
         censored=[float(Decimal(str(r["time"]))) for r in ordered if int(r.get("censored", 0) or 0) > 0],
         start=start,
     )

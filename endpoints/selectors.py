@@ -75,3 +75,27 @@ def gated_tables(user: User | AnonymousUser, run: EndpointRun, tables: list[dict
         else table
         for table in tables
     ]
+
+
+#: The analyses a run's document may hold: the main tables, and the sensitivity analysis
+#: "re-derive under the settings in force at the cut-off" (issue 30) when the run asked for it.
+ANALYSES = ("main", "sensitivity")
+
+
+def tables_of(document: dict[str, Any], analysis: str = "main") -> list[dict[str, Any]] | None:
+    """The tables of one analysis of a run's document; None when the run has no such analysis."""
+    if analysis == "sensitivity":
+        part = document.get("sensitivity")
+        return None if part is None else list(part["tables"])
+    return list(document["tables"]) if analysis == "main" else None
+
+
+def gated_document(user: User | AnonymousUser, run: EndpointRun, document: dict[str, Any]) -> dict[str, Any]:
+    """The document with the per-subject rows of both analyses through the visibility gate."""
+    gated = {**document, "tables": gated_tables(user, run, document["tables"])}
+    if "sensitivity" in document:
+        gated["sensitivity"] = {
+            **document["sensitivity"],
+            "tables": gated_tables(user, run, document["sensitivity"]["tables"]),
+        }
+    return gated

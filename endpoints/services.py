@@ -33,7 +33,7 @@ from clinical.ae_course import max_grade_until
 from clinical.protocol import ProtocolChoices
 from crf import jobs
 from crf.audit import audit_context
-from endpoints import files, snapshot, tables, tables_efficacy, tables_toxicity
+from endpoints import files, sensitivity, snapshot, tables, tables_efficacy, tables_toxicity
 from endpoints.models import EndpointRun, RunStatus, RunTrigger
 from response.models import MarrowAssessment, MrdTest, Relapse
 from study import access
@@ -70,10 +70,12 @@ def request_run(
     cutoff_date: date,
     snapshot_at: datetime | None = None,
     trigger: str = RunTrigger.PAGE,
+    rederive_at_cutoff: bool = False,
     now: datetime | None = None,
 ) -> EndpointRun:
     """Record a run request and its outbox row in one transaction. `actor` None is the nightly
-    schedule. The snapshot may not be in the future (the past is rebuilt from the audit trail)."""
+    schedule. The snapshot may not be in the future (the past is rebuilt from the audit trail).
+    `rederive_at_cutoff` also asks for the sensitivity analysis (endpoints.sensitivity)."""
     from crf.outbox import enqueue
 
     now = now or timezone.now()
@@ -95,6 +97,7 @@ def request_run(
         trigger=trigger,
         cutoff_date=cutoff_date,
         snapshot_at=snapshot_at,
+        rederive_at_cutoff=rederive_at_cutoff,
     )
     run.full_clean()
     with audit_context(user=actor, reason="endpoint run requested"):
@@ -239,7 +242,8 @@ def load_cut(study: Study, *, cutoff: date, at: datetime) -> tuple[tables.CutDat
                 "settings": choices.to_json(),
                 "settings_version": version,
                 "inputs": {name: [_plain(row) for row in getattr(data, name)] for name in tables.CutData.INPUTS},
-            }
+            },
+            refuse_floats=False,
         ).encode()
     ).hexdigest()
     return data, version, digest
@@ -254,32 +258,60 @@ def at_cutoff(ae: dict[str, Any], cutoff: date) -> dict[str, Any]:
     return {**ae, "grade_at_snapshot": ae["grade"], "grade": ae["grade"] if reached is None else reached}
 
 
+#: How `_plain` writes a value of each exact type (everything else — int, str, bool, None, the
+#: lists and dicts of JSON fields — is kept): one dict lookup per value instead of a chain of
+#: isinstance tests (issue 30 item 6: `_plain` was a quarter of `load_cut`).
+_PLAIN: dict[type, Any] = {date: date.isoformat, datetime: datetime.isoformat, Decimal: str, float: repr}
+
+
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, date | datetime | Decimal):
-            out[key] = value.isoformat() if isinstance(value, date | datetime) else str(value)
-        elif isinstance(value, float):
-            out[key] = repr(value)
-        else:
-            out[key] = value
-    return out
+    plain = _PLAIN
+    return {key: (plain[type(value)](value) if type(value) in plain else value) for key, value in row.items()}
 
 
-def results_document(*, cutoff: date, at: datetime, version: int | None, built: list[dict[str, Any]]) -> str:
-    """The canonical JSON of a run's tables with the cut they describe."""
-    return tables.canonical_json(
-        {
-            "cut": {
-                "cutoff_date": cutoff.isoformat(),
-                "snapshot_at": at.astimezone(timezone.get_fixed_timezone(0)).isoformat(),
-                "settings_version": version,
-                "day_convention": "clinical Day-0 clock: first infusion day = day 0",
-                "ci": "exact Clopper-Pearson 95%",
-            },
-            "tables": built,
-        }
-    )
+def results_document(
+    *,
+    cutoff: date,
+    at: datetime,
+    version: int | None,
+    built: list[dict[str, Any]],
+    sensitivity: dict[str, Any] | None = None,
+) -> str:
+    """The canonical JSON of a run's tables with the cut they describe; with the sensitivity
+    analysis, its tables beside them under "sensitivity" (each marked "analysis": "sensitivity")."""
+    document: dict[str, Any] = {
+        "cut": {
+            "cutoff_date": cutoff.isoformat(),
+            "snapshot_at": at.astimezone(timezone.get_fixed_timezone(0)).isoformat(),
+            "settings_version": version,
+            "day_convention": "clinical Day-0 clock: first infusion day = day 0",
+            "ci": "exact Clopper-Pearson 95%",
+        },
+        "tables": built,
+    }
+    if sensitivity is not None:
+        document["sensitivity"] = sensitivity
+    return tables.canonical_json(document)
+
+
+SENSITIVITY_BASIS = "derived inputs re-derived in memory under the settings version in force at the cut-off"
+
+
+def sensitivity_part(study: Study, data: tables.CutData, *, at: datetime) -> tuple[dict[str, Any], int | None]:
+    """The sensitivity analysis of a run (issue 30 item 4): the same tables over the cut whose
+    derived inputs are re-derived under the cut-off's settings version; marked as such."""
+    found = sensitivity.rederive_at_cutoff(study, data, at=at)
+    pop = tables._population(found.data)
+    built = [{**build(found.data, pop), "analysis": "sensitivity"} for build in BUILDERS]
+    part = {
+        "analysis": "sensitivity",
+        "basis": SENSITIVITY_BASIS,
+        "settings_version": found.settings_version,
+        "effective_from": None if found.effective_from is None else found.effective_from.isoformat(),
+        "rederived": found.changed,
+        "tables": built,
+    }
+    return part, found.settings_version
 
 
 def compute_run(*, run_id: int, now: datetime | None = None) -> EndpointRun:
@@ -300,9 +332,15 @@ def compute_run(*, run_id: int, now: datetime | None = None) -> EndpointRun:
             if settings.ENDPOINT_RUN_STEP_PAUSE_SECONDS:
                 time.sleep(min(float(settings.ENDPOINT_RUN_STEP_PAUSE_SECONDS), 60.0))
             _progress(run_id, attempt, 20 + 60 * index // len(BUILDERS))
-        document = results_document(cutoff=run.cutoff_date, at=run.snapshot_at, version=version, built=built)
-        csv_text = files.tables_csv(built)
-        xlsx = files.tables_xlsx(built, stamped=run.snapshot_at)
+        extra, extra_version = (
+            sensitivity_part(run.study, data, at=run.snapshot_at) if run.rederive_at_cutoff else (None, None)
+        )
+        document = results_document(
+            cutoff=run.cutoff_date, at=run.snapshot_at, version=version, built=built, sensitivity=extra
+        )
+        every = built + (extra["tables"] if extra else [])
+        csv_text = files.tables_csv(every)
+        xlsx = files.tables_xlsx(every, stamped=run.snapshot_at)
         _progress(run_id, attempt, 90)
     except Exception as exc:  # recorded on the run: the page and the API show why it failed
         logger.exception("endpoint run %s failed", run_id)
@@ -314,6 +352,7 @@ def compute_run(*, run_id: int, now: datetime | None = None) -> EndpointRun:
             logger.warning("endpoint run %s attempt %s superseded; its results are dropped", run_id, attempt)
             return current
         current.settings_version = version
+        current.sensitivity_settings_version = extra_version
         current.input_settings_versions = tables.input_settings_versions(data)
         current.input_sha256 = digest
         current.results_json = document

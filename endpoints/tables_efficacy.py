@@ -26,7 +26,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from clinical import response as rules
-from clinical import survival
+from clinical import stats, survival
 from endpoints.courses import (
     RESPONSE_CATEGORIES,
     SubjectEndpoints,
@@ -44,8 +44,14 @@ AT_RISK_MONTHS = range(13)
 REMISSION = (rules.Category.CR, rules.Category.CRI)
 
 
-def _p4(value: float | None) -> str:
-    return "" if value is None else fixed(Decimal(repr(value)), 4)
+#: Survival and incidence leave as percent with one decimal, their CI too (issue 30: one number
+#: format in all tables, as the n/N tables); the tables holding them say so with this unit.
+PERCENT_UNIT = {"probability_unit": "percent"}
+
+
+def _pct(value: float | None) -> str:
+    """A survival or incidence probability in percent, one decimal, halves up ('' for none)."""
+    return "" if value is None else stats.percent(value)
 
 
 def _days(value: float) -> str:
@@ -326,9 +332,9 @@ def _km_table(endpoint: str) -> Any:
                 "at_risk": row.at_risk,
                 "events": row.events,
                 "censored": row.censored,
-                "survival": _p4(row.survival),
-                "ci_lower": _p4(row.lower),
-                "ci_upper": _p4(row.upper),
+                "survival": _pct(row.survival),
+                "ci_lower": _pct(row.lower),
+                "ci_upper": _pct(row.upper),
             }
             for row in (km.rows if km is not None else ())
         ]
@@ -338,6 +344,7 @@ def _km_table(endpoint: str) -> Any:
             "population": population,
             "columns": KM_COLUMNS,
             "rows": rows,
+            **PERCENT_UNIT,
         }
 
     build.__name__ = f"{endpoint}_km"
@@ -373,9 +380,9 @@ def _summary_table(endpoint: str) -> Any:
         rows.append(
             {
                 "statistic": "survival_365",
-                "estimate": "" if at is None else _p4(at.survival),
-                "ci_lower": "" if at is None else _p4(at.lower),
-                "ci_upper": "" if at is None else _p4(at.upper),
+                "estimate": "" if at is None else _pct(at.survival),
+                "ci_lower": "" if at is None else _pct(at.lower),
+                "ci_upper": "" if at is None else _pct(at.upper),
                 "detail": label if at is not None else ("beyond follow-up" if km is not None else "no subjects"),
             }
         )
@@ -399,6 +406,7 @@ def _summary_table(endpoint: str) -> Any:
             "population": population,
             "columns": SUMMARY_COLUMNS,
             "rows": rows,
+            **PERCENT_UNIT,
         }
 
     build.__name__ = f"{endpoint}_summary"
@@ -479,9 +487,9 @@ def relapse_cif(data: CutData, pop: Population) -> dict[str, Any]:
             "relapses": row.events,
             "competing": row.competing_events,
             "censored": row.censored,
-            "incidence": _p4(row.incidence),
-            "ci_lower": _p4(row.lower),
-            "ci_upper": _p4(row.upper),
+            "incidence": _pct(row.incidence),
+            "ci_lower": _pct(row.lower),
+            "ci_upper": _pct(row.upper),
         }
         for row in (cif.rows if cif is not None else ())
     ]
@@ -492,6 +500,7 @@ def relapse_cif(data: CutData, pop: Population) -> dict[str, Any]:
         "population": "infused",
         "columns": CIF_COLUMNS,
         "rows": rows,
+        **PERCENT_UNIT,
     }
 
 
@@ -511,9 +520,9 @@ def relapse_cif_summary(data: CutData, pop: Population) -> dict[str, Any]:
         {"statistic": "competing_deaths", "estimate": str(competing), **blank, "detail": ""},
         {
             "statistic": "incidence_365",
-            "estimate": _p4(at),
-            "ci_lower": "" if found is None else _p4(found.lower),
-            "ci_upper": "" if found is None else _p4(found.upper),
+            "estimate": _pct(at),
+            "ci_lower": "" if found is None else _pct(found.lower),
+            "ci_upper": "" if found is None else _pct(found.upper),
             "detail": f"F({data.choices.days_per_year})" if at is not None else "beyond follow-up",
         },
     ]
@@ -523,6 +532,7 @@ def relapse_cif_summary(data: CutData, pop: Population) -> dict[str, Any]:
         "population": "infused",
         "columns": SUMMARY_COLUMNS,
         "rows": rows,
+        **PERCENT_UNIT,
     }
 
 
@@ -556,9 +566,9 @@ def hsct_sensitivity(data: CutData, pop: Population) -> dict[str, Any]:
             {
                 "endpoint": endpoint,
                 "statistic": "survival_365",
-                "estimate": "" if at is None else _p4(at.survival),
-                "ci_lower": "" if at is None else _p4(at.lower),
-                "ci_upper": "" if at is None else _p4(at.upper),
+                "estimate": "" if at is None else _pct(at.survival),
+                "ci_lower": "" if at is None else _pct(at.lower),
+                "ci_upper": "" if at is None else _pct(at.upper),
                 "detail": label if at is not None else "beyond follow-up",
             }
         )
@@ -576,14 +586,15 @@ def hsct_sensitivity(data: CutData, pop: Population) -> dict[str, Any]:
     found_endpoints = endpoints_of(data, pop)
     competing = [found_endpoints[pk].sensitivity.competing for pk in sorted(found_endpoints)]
     cif = survival.aalen_johansen(competing) if competing else None
-    incidence = cif.at(year) if cif is not None else None
+    interval = cif.interval_at(year) if cif is not None else None
+    incidence = interval.incidence if interval is not None else None
     rows.append(
         {
             "endpoint": "relapse_cif",
             "statistic": "incidence_365",
-            "estimate": _p4(incidence),
-            "ci_lower": "",
-            "ci_upper": "",
+            "estimate": _pct(incidence),
+            "ci_lower": "" if interval is None else _pct(interval.lower),
+            "ci_upper": "" if interval is None else _pct(interval.upper),
             "detail": detail if incidence is not None else "beyond follow-up",
         }
     )
@@ -593,6 +604,7 @@ def hsct_sensitivity(data: CutData, pop: Population) -> dict[str, Any]:
         "population": "infused",
         "columns": SENSITIVITY_COLUMNS,
         "rows": rows,
+        **PERCENT_UNIT,
     }
 
 

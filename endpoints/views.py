@@ -4,6 +4,7 @@ page with its progress and tables, and its files. Thin: gate → form → one se
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -45,6 +46,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
                     cutoff_date=form.cleaned_data["cutoff_date"],
                     snapshot_at=form.cleaned_data["snapshot_at"],
                     trigger=RunTrigger.PAGE,
+                    rederive_at_cutoff=form.cleaned_data["rederive_at_cutoff"],
                 )
             except ValidationError as exc:
                 for field, errors in exc.message_dict.items():
@@ -66,22 +68,40 @@ PAGE_TABLE_ROWS = 100
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     run = selectors.access_run(request.user, pk)
     tables = []
+    sensitivity_tables = []
+    sensitivity = None
     cut = {}
     if run.has_results:
-        document = json.loads(run.results_json)
+        document = selectors.gated_document(request.user, run, json.loads(run.results_json))
         cut = document["cut"]
-        gated = selectors.gated_tables(request.user, run, document["tables"])
-        tables = [labels.display_table(table) for table in gated]
-        for table in tables:  # a curve at 10,000 subjects has thousands of rows: the files hold them
-            table["more"] = max(0, len(table["rows"]) - PAGE_TABLE_ROWS)
-            table["rows"] = table["rows"][:PAGE_TABLE_ROWS]
+        tables = _page_tables(document["tables"])
+        sensitivity = document.get("sensitivity")
+        if sensitivity is not None:
+            sensitivity_tables = _page_tables(sensitivity["tables"])
+            sensitivity = {**sensitivity, "rederived": labels.rederived_counts(sensitivity.get("rederived", {}))}
     live = run.status in (RunStatus.QUEUED, RunStatus.RUNNING)
     versions = labels.input_versions(run.settings_version, run.input_settings_versions or {})
     return render(
         request,
         "endpoints/run_detail.html",
-        {"run": run, "tables": tables, "cut": cut, "live": live, "input_versions": versions},
+        {
+            "run": run,
+            "tables": tables,
+            "cut": cut,
+            "live": live,
+            "input_versions": versions,
+            "sensitivity": sensitivity,
+            "sensitivity_tables": sensitivity_tables,
+        },
     )
+
+
+def _page_tables(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    tables = [labels.display_table(table) for table in found]
+    for table in tables:  # a curve at 10,000 subjects has thousands of rows: the files hold them
+        table["more"] = max(0, len(table["rows"]) - PAGE_TABLE_ROWS)
+        table["rows"] = table["rows"][:PAGE_TABLE_ROWS]
+    return tables
 
 
 @login_required
@@ -92,15 +112,15 @@ def run_file(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     body: bytes | str
     if selectors.hidden_subject_labels(request.user, run.study) is not None:
         # Some subjects are outside the viewer's sites: the files are rebuilt from the gated tables.
-        document = json.loads(run.results_json)
-        document["tables"] = selectors.gated_tables(request.user, run, document["tables"])
+        document = selectors.gated_document(request.user, run, json.loads(run.results_json))
+        every = document["tables"] + document.get("sensitivity", {}).get("tables", [])
         assert run.snapshot_at is not None
         if fmt == "json":
             body = json.dumps(document, ensure_ascii=False, sort_keys=True)
         elif fmt == "csv":
-            body = files.tables_csv(document["tables"])
+            body = files.tables_csv(every)
         else:
-            body = files.tables_xlsx(document["tables"], stamped=run.snapshot_at)
+            body = files.tables_xlsx(every, stamped=run.snapshot_at)
     elif fmt == "json":
         body = run.results_json
     elif fmt == "csv":
@@ -117,11 +137,14 @@ TABLE_FORMATS = ("csv", "xlsx")
 
 @login_required
 def table_file(request: HttpRequest, pk: int, key: str, fmt: str) -> HttpResponse:
-    """One table of a run as CSV or XLSX, rendered from the stored canonical JSON (the record)."""
+    """One table of a run as CSV or XLSX, rendered from the stored canonical JSON (the record);
+    `?analysis=sensitivity` for the table of the sensitivity analysis."""
     run = selectors.access_run(request.user, pk)
-    if fmt not in TABLE_FORMATS or not run.has_results:
+    analysis = request.GET.get("analysis", "main")
+    if fmt not in TABLE_FORMATS or not run.has_results or analysis not in selectors.ANALYSES:
         raise Http404
-    table = next((t for t in json.loads(run.results_json)["tables"] if t["key"] == key), None)
+    found = selectors.tables_of(json.loads(run.results_json), analysis) or []
+    table = next((t for t in found if t["key"] == key), None)
     if table is None:
         raise Http404
     table = selectors.gated_tables(request.user, run, [table])[0]
@@ -132,5 +155,8 @@ def table_file(request: HttpRequest, pk: int, key: str, fmt: str) -> HttpRespons
         assert run.snapshot_at is not None
         body = files.tables_xlsx([table], stamped=run.snapshot_at)
     response = HttpResponse(body, content_type=CONTENT_TYPES[fmt])
-    response["Content-Disposition"] = f'attachment; filename="endpoint-run-{run.pk}-{run.cutoff_date}-{key}.{fmt}"'
+    mark = "-sensitivity" if analysis == "sensitivity" else ""
+    response["Content-Disposition"] = (
+        f'attachment; filename="endpoint-run-{run.pk}-{run.cutoff_date}-{key}{mark}.{fmt}"'
+    )
     return response

@@ -465,7 +465,7 @@ def build_adae(ctx: BuildContext) -> list[Dataset]:
             "ASTDY0": onset0,
             **{v: ae_row[v] for v in AE_COPIED},
             "ATOXGR": ae_row["AETOXGR"],
-            "ATOXGRN": float(ae["grade"]),
+            "ATOXGRN": float(ae_row["AETOXGR"]),  # the grade by the cut-off (issue 30)
             "TOXGRSCL": SCALE_NAMES.get(ae["grade_scale"], ae["grade_scale"]),
             "TRTEMFL": "Y" if emergent else None,
             "AE90FL": "Y" if emergent and onset0 is not None and 0 <= onset0 <= 90 else None,

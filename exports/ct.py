@@ -199,7 +199,7 @@ CODELISTS: dict[str, Codelist] = {
             True,
             [
                 *("AE", "CM", "DM", "DS", "EX", "LB", "MH", "VS", "RS", "TU", "TR", "SUPPQUAL"),
-                *("TS", "TA", "TE", "TV", "TI", "SE", "SV", "DD", "RELREC"),
+                *("TS", "TA", "TE", "TV", "TI", "SE", "SV", "DD", "RELREC", "FA"),
             ],
         ),
         _cl(

@@ -30,6 +30,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from clinical import ae_course
 from exports.datasets import BuildContext, Dataset, ascii_text, iso, make_dataset, register
 from exports.metadata import SDTMIG
 
@@ -719,8 +720,10 @@ def build_ae(ctx: BuildContext) -> list[Dataset]:
     icans = {e["id"]: e for e in data.forms["icans_episodes"]}
     rows = []
     extra = []
+    course_rows: list[dict[str, Any]] = []
     for ae in data.forms["adverse_events"]:
         subj = subjs[ae["subject_id"]]
+        course = grade_course_at_cutoff(ae, data.cutoff)
         end = ae["resolution_date"] if ae["resolution_date"] and ae["resolution_date"] <= data.cutoff else None
         # resolved (or fatal) only after the cut-off: at the cut it was still going on
         after_cut = ae["resolution_date"] is not None and end is None
@@ -747,7 +750,7 @@ def build_ae(ctx: BuildContext) -> list[Dataset]:
             "AESLIFE": _yn(ae["serious_life_threatening"]),
             "AESMIE": _yn(ae["serious_important_medical_event"]),
             "AECONTRT": "Y" if ae["action"] == "treatment" else "N",
-            "AETOXGR": str(ae["grade"]),
+            "AETOXGR": str(max(entry.grade for entry in course)),
             "AESTDTC": iso(ae["onset_date"]),
             "AEENDTC": iso(end),
             "AESTDY": sdtm_day(ae["onset_date"], subj.ref),
@@ -757,6 +760,7 @@ def build_ae(ctx: BuildContext) -> list[Dataset]:
             "_kind": kind,
         }
         rows.append(row)
+        course_rows.extend(_course_rows(data, subj, row, ae, course))
         items = [
             ("TOXGRSCL", "Toxicity Grading Scale", SCALE_NAMES.get(ae["grade_scale"], ae["grade_scale"])),
             ("AERELLD", "Relationship to Lymphodepletion", (ae["relationship_lymphodepletion"] or "").upper()),
@@ -829,10 +833,86 @@ def build_ae(ctx: BuildContext) -> list[Dataset]:
             "AETOXGR: the grade number; scale in SUPPAE.TOXGRSCL: CTCAE v5.0, or ASTCT 2019 for the CRS "
             "and ICANS AEs (AECAT = CRS / ICANS) the system keeps in step with their episodes.",
             "AEREL: relationship to the CAR-T cells; to lymphodepletion in SUPPAE.AERELLD.",
+            "One record per AE: AETOXGR is the highest grade of its dated course reached on or before the "
+            "clinical cut-off (a rise after the cut-off is not counted); the course itself, one record per "
+            "grade from its date, is in FA (FATESTCD = TOXGR, FASPID = AESPID).",
             DAY_CONVENTION,
         ],
     )
-    return [dataset, supp.dataset(data)]
+    _epochs(data, course_rows, lambda r: r["_sort"][0])
+    return [dataset, supp.dataset(data), _course_dataset(course_rows)]
+
+
+def grade_course_at_cutoff(ae: dict[str, Any], cutoff: date) -> tuple[ae_course.GradeChange, ...]:
+    """The AE's dated grade course (issue 30) as known at the cut-off: the entries from on or
+    before it (the first is the onset, itself on or before the cut-off for an exported AE)."""
+    course = ae_course.from_stored(ae.get("grade_course"), onset=ae["onset_date"], grade=ae["grade"])
+    return tuple(entry for entry in course if entry.from_date <= cutoff) or course[:1]
+
+
+def _course_rows(
+    data: ExportData, subj: Subj, parent: dict[str, Any], ae: dict[str, Any], course: Iterable[ae_course.GradeChange]
+) -> list[dict[str, Any]]:
+    """FA records of one AE's grade course: one per grade, dated from the day it took effect."""
+    scale = SCALE_NAMES.get(ae["grade_scale"], ae["grade_scale"])
+    return [
+        _base(data, subj, "FA")
+        | {
+            "FASPID": parent["AESPID"],
+            "FATESTCD": "TOXGR",
+            "FATEST": "Toxicity Grade",
+            "FAOBJ": parent["AEDECOD"],
+            "FACAT": "ADVERSE EVENT GRADE COURSE",
+            "FASCAT": (scale or "").upper() or None,
+            "FAORRES": str(entry.grade),
+            "FASTRESC": str(entry.grade),
+            "FASTRESN": entry.grade,
+            "FADTC": iso(entry.from_date),
+            "FADY": sdtm_day(entry.from_date, subj.ref),
+            "_sort": (entry.from_date, ae["id"]),
+        }
+        for entry in course
+    ]
+
+
+def _course_dataset(rows: list[dict[str, Any]]) -> Dataset:
+    """FA: the dated grade course of every AE (the sponsor convention of issue 30, docs/exports.md
+    "AE grade course"): AE keeps one record per AE with the highest grade by the cut-off."""
+    _sequence(rows, "FA", lambda r: (r["_sort"][1], r["_sort"][0]))
+    return make_dataset(
+        "FA",
+        standard=SDTMIG,
+        ig_dataset="FA",
+        variables=[
+            "STUDYID",
+            "DOMAIN",
+            "USUBJID",
+            "FASEQ",
+            "FASPID",
+            "FATESTCD",
+            "FATEST",
+            "FAOBJ",
+            "FACAT",
+            "FASCAT",
+            "FAORRES",
+            "FASTRESC",
+            "FASTRESN",
+            "EPOCH",
+            "FADTC",
+            "FADY",
+        ],
+        rows=rows,
+        keys=("USUBJID", "FASPID", "FATESTCD", "FADTC"),
+        omitted={"VISITNUM": "A change of an AE's grade is dated on the AE form, not collected at a visit."},
+        notes=[
+            "The grade course of each AE: one record per grade, FADTC the date from which the AE had that "
+            "grade (the first on the AE's onset date); the grade holds until the next record of the same "
+            "FASPID, or the AE's end. Changes dated after the clinical cut-off are left out.",
+            "FASPID = AE.AESPID links each record to its AE; FAOBJ = AE.AEDECOD; FASCAT the grading scale "
+            "(CTCAE v5.0, or ASTCT 2019 for CRS and ICANS).",
+            DAY_CONVENTION,
+        ],
+    )
 
 
 #: the death form's primary cause → the AEs that death makes fatal (none for disease or other)

@@ -53,7 +53,7 @@ def _others(ma: MarrowAssessment):  # type: ignore[no-untyped-def]
     return found.exclude(pk=ma.pk) if ma.pk else found
 
 
-def _emd(ma: MarrowAssessment, baseline: MarrowAssessment | None) -> rules.ExtramedullaryAssessment | None:
+def emd_assessment_of(ma: MarrowAssessment, baseline: MarrowAssessment | None) -> rules.ExtramedullaryAssessment | None:
     """The extramedullary compartment is assessed when there is a PET-CT, a size change or a new lesion."""
     assessed = ma.pet_ct_done or ma.new_lesion or ma.spd_change_from_baseline_pct is not None
     if not assessed and ma.spd_change_from_nadir_pct is None:
@@ -147,7 +147,7 @@ def derive_response(ma: MarrowAssessment, mrd_tests: list[MrdTest] | None = None
         (e.adjudicated_response or e.response) in REMISSION for e in earlier.only("response", "adjudicated_response")
     )
     marrow = marrow_rules_response(ma, baseline, prior_remission=prior_remission, settings=settings)
-    emd_assessment = _emd(ma, baseline)
+    emd_assessment = emd_assessment_of(ma, baseline)
     emd = rules.extramedullary_response(emd_assessment) if emd_assessment else None
     overall = rules.overall_response(marrow.category, emd, prior_remission=prior_remission)
     boundary = [

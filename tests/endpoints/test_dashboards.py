@@ -42,10 +42,10 @@ KM_COLUMNS = ["time", "at_risk", "events", "censored", "survival", "ci_lower", "
 KM_ROWS = [
     dict(zip(KM_COLUMNS, row, strict=True))
     for row in [
-        ("30", 10, 1, 0, "0.9000", "0.5550", "0.9853"),
-        ("60", 9, 1, 1, "0.8000", "0.4190", "0.9460"),
-        ("200", 7, 2, 0, "0.5714", "0.2120", "0.8150"),
-        ("300", 5, 0, 5, "0.5714", "", ""),
+        ("30", 10, 1, 0, "90.0", "55.5", "98.5"),
+        ("60", 9, 1, 1, "80.0", "41.9", "94.6"),
+        ("200", 7, 2, 0, "57.1", "21.2", "81.5"),
+        ("300", 5, 0, 5, "57.1", "", ""),
     ]
 ]
 # fmt: on
@@ -83,6 +83,7 @@ CONTRACT_TABLES = [
         "population": "infused",
         "columns": ["time", "at_risk", "events", "censored", "survival", "ci_lower", "ci_upper"],
         "rows": KM_ROWS,
+        "probability_unit": "percent",
     },
     {
         "key": "os_at_risk",
@@ -97,10 +98,11 @@ CONTRACT_TABLES = [
         "population": "infused",
         "columns": ["statistic", "estimate", "ci_lower", "ci_upper", "detail"],
         "rows": [
-            {"statistic": "survival_365", "estimate": "0.5714", "ci_lower": "0.2120", "ci_upper": "0.8150",
+            {"statistic": "survival_365", "estimate": "57.1", "ci_lower": "21.2", "ci_upper": "81.5",
              "detail": ""},
             {"statistic": "median_days", "estimate": "", "ci_lower": "200", "ci_upper": "", "detail": "not reached"},
         ],
+        "probability_unit": "percent",
     },
     {
         "key": "relapse_cif",
@@ -108,11 +110,12 @@ CONTRACT_TABLES = [
         "population": "infused",
         "columns": ["time", "at_risk", "relapses", "competing", "censored", "incidence", "ci_lower", "ci_upper"],
         "rows": [
-            {"time": "45", "at_risk": 10, "relapses": 1, "competing": 0, "censored": 0, "incidence": "0.1000",
-             "ci_lower": "0.0060", "ci_upper": "0.3640"},
-            {"time": "120", "at_risk": 8, "relapses": 2, "competing": 1, "censored": 0, "incidence": "0.3250",
-             "ci_lower": "0.0800", "ci_upper": "0.6000"},
+            {"time": "45", "at_risk": 10, "relapses": 1, "competing": 0, "censored": 0, "incidence": "10.0",
+             "ci_lower": "0.6", "ci_upper": "36.4"},
+            {"time": "120", "at_risk": 8, "relapses": 2, "competing": 1, "censored": 0, "incidence": "32.5",
+             "ci_lower": "8.0", "ci_upper": "60.0"},
         ],
+        "probability_unit": "percent",
     },
     {
         "key": "best_response",
@@ -410,15 +413,36 @@ def test_km_svg_steps_are_the_runs_estimates(world, client):
         (60, 0.9),
         (60, 0.8),
         (200, 0.8),
-        (200, 0.5714),
-        (300, 0.5714),
-        (300, 0.5714),
-        (365, 0.5714),
+        (200, 0.571),
+        (300, 0.571),
+        (300, 0.571),
+        (365, 0.571),
     ]
     assert '<title id="plot-title">Overall survival (Kaplan–Meier)</title>' in svg
     for month_day, count in (("30", "9"), ("183", "7"), ("365", "0")):
         assert f"{month_day}</text>" in svg or month_day in svg
         assert f">{count}</text>" in svg  # numbers at risk under the axis
+
+
+def test_km_svg_of_a_run_stored_before_percent_reads_proportions(world, client):
+    """Runs stored before issue 30 hold survival as proportions ("0.5714", no probability_unit):
+    their curve is drawn at the same height as a run's percent ("57.1")."""
+    older = [
+        {
+            **table,
+            "rows": [{**row, "survival": "0.5714"} for row in KM_ROWS[2:3]],
+            "probability_unit": None,
+        }
+        if table["key"] == "os_km"
+        else table
+        for table in CONTRACT_TABLES
+    ]
+    run = make_run(world.study, tables=[{k: v for k, v in t.items() if v is not None} for t in older])
+    _as(client, world.statistician)
+    svg = client.get(f"/endpoints/{run.pk}/plots/os-km.svg").content.decode()
+    _left, _right, top, bottom = _axes_box(svg, "km-axes")
+    heights = [round((bottom - y) / (bottom - top), 4) for _x, y in _path_points(svg, "km")]
+    assert heights == [1.0, 1.0, 0.5714, 0.5714]
 
 
 def test_two_renders_of_the_same_run_are_byte_identical(world, client):
@@ -451,11 +475,13 @@ def test_efficacy_page_in_english(world, client):
     assert f"From endpoint run {run.pk}: clinical cut-off 2026-06-30" in html
     assert f'src="/endpoints/{run.pk}/plots/os-km.svg"' in html
     assert 'alt="Kaplan–Meier curve of overall survival' in html
-    assert "0.5714\n              \n              (95% CI 0.2120–0.8150)" in html or "(95% CI 0.2120–0.8150)" in html
+    survival = re.sub(r"\s+", " ", html.split("data-survival-365>", 1)[1].split("</dd>", 1)[0]).strip()
+    assert survival == "57.1% (95% CI 21.2–81.5%)"  # percent with its CI in percent (issue 30)
     assert "not reached" in html
     assert "6/10 (60.0%; 95% CI 26.2–87.8%)" in html and "5/10 (50.0%; 95% CI 18.7–81.3%)" in html
     assert "CR, MRD-negative" in html
-    assert "<td>0.3250</td>" in html  # relapse incidence by day 120
+    assert "<td>32.5%</td>" in html  # relapse incidence by day 120
+    assert "8.0–60.0%" in html
 
 
 def test_efficacy_page_in_chinese(world, client):

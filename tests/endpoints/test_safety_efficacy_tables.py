@@ -339,20 +339,20 @@ def test_time_to_event_tables_and_the_per_subject_derivation(study):
     found = tables_of(run_at(world))
     # OS: P dies day 90; R censored day 95; Q and S day 100 (cut-off day 102)
     assert [(r["time"], r["at_risk"], r["events"], r["censored"], r["survival"]) for r in found["os_km"]] == [
-        ("90", 4, 1, 0, "0.7500"),
-        ("95", 3, 0, 1, "0.7500"),
-        ("100", 2, 0, 2, "0.7500"),
+        ("90", 4, 1, 0, "75.0"),
+        ("95", 3, 0, 1, "75.0"),
+        ("100", 2, 0, 2, "75.0"),
     ]
-    # S(90) = 3/4, log(−log) 95% CI 0.1279–0.9605 (lifelines: 0.127947–0.960549)
-    assert (found["os_km"][0]["ci_lower"], found["os_km"][0]["ci_upper"]) == ("0.1279", "0.9605")
+    # S(90) = 3/4, log(−log) 95% CI 0.1279–0.9605 (lifelines: 0.127947–0.960549), in percent
+    assert (found["os_km"][0]["ci_lower"], found["os_km"][0]["ci_upper"]) == ("12.8", "96.1")
     s365 = find(found["os_summary"], statistic="survival_365")
     assert (s365["estimate"], s365["detail"]) == ("", "beyond follow-up")
     # EFS: R (NR) and S (not assessed) have their event at day 0, P relapses day 60: S = 0.5 on
     # the flat step from day 0 to day 60 → median by the midpoint rule = 30.
     assert [(r["time"], r["events"], r["survival"]) for r in found["efs_km"]] == [
-        ("0", 2, "0.5000"),
-        ("60", 1, "0.2500"),
-        ("100", 0, "0.2500"),
+        ("0", 2, "50.0"),
+        ("60", 1, "25.0"),
+        ("100", 0, "25.0"),
     ]
     assert find(found["efs_summary"], statistic="median_days")["estimate"] == "30.0"
     # RFS and DOR from the first CR/CRi (day 28): P relapses 32 days later, Q censored at 72.
@@ -373,9 +373,9 @@ def test_time_to_event_tables_and_the_per_subject_derivation(study):
     ]
     assert find(sens, endpoint="relapse_cif", statistic="incidence_365")["detail"] == "beyond follow-up"
     assert [(r["time"], r["relapses"], r["incidence"]) for r in found["relapse_cif"]] == [
-        ("60", 1, "0.2500"),
-        ("95", 0, "0.2500"),
-        ("100", 0, "0.2500"),
+        ("60", 1, "25.0"),
+        ("95", 0, "25.0"),
+        ("100", 0, "25.0"),
     ]
 
     data, _version, _digest = load_cut(world.study, cutoff=CUTOFF, at=now())
@@ -417,7 +417,7 @@ def test_each_table_downloads_as_csv_and_xlsx_and_reads_in_chinese(study, login,
     assert lines[:3] == [
         '"# os_km: Overall survival: Kaplan-Meier estimate (Greenwood, log(-log) 95% CI) (population: infused)"',
         "time,at_risk,events,censored,survival,ci_lower,ci_upper",
-        "90,4,1,0,0.7500,0.1279,0.9605",
+        "90,4,1,0,75.0,12.8,96.1",
     ]
     xlsx = client.get(f"/endpoints/{run.pk}/tables/dlt_by_dose_level.xlsx")
     sheet = load_workbook(io.BytesIO(xlsx.content)).active
@@ -491,7 +491,7 @@ def test_the_api_serves_each_table_as_json_csv_and_xlsx(study, client, api_token
     )
     csv = client.get(f"{base}/os_km/?file_format=csv", **auth)
     assert csv["Content-Type"].startswith("text/csv")
-    assert csv.content.decode().splitlines()[2] == "90,4,1,0,0.7500,0.1279,0.9605"
+    assert csv.content.decode().splitlines()[2] == "90,4,1,0,75.0,12.8,96.1"
     xlsx = client.get(f"{base}/gvhd/?file_format=xlsx", **auth)
     assert load_workbook(io.BytesIO(xlsx.content)).active.title == "gvhd"
     assert client.get(f"{base}/nothing/", **auth).status_code == 404

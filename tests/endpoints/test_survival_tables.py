@@ -12,6 +12,7 @@ from datetime import date, timedelta
 import pytest
 from lifelines import KaplanMeierFitter
 
+from clinical.stats import percent
 from tests.endpoints.conftest import make_world, now
 from tests.endpoints.test_tables import find, run_at
 
@@ -57,9 +58,9 @@ def test_first_survival_example_through_a_run_and_as_lifelines_computes_it(trans
     summary = found["os_summary"]
     s365 = find(summary, statistic="survival_365")
     assert (s365["estimate"], s365["ci_lower"], s365["ci_upper"], s365["detail"]) == (
-        "0.5400",
-        "0.1812",
-        "0.8007",
+        "54.0",  # percent with its CI in percent, one decimal (issue 30); 0.5400, 0.1812–0.8007
+        "18.1",
+        "80.1",
         "S(365)",
     )
     median = find(summary, statistic="median_days")
@@ -67,16 +68,16 @@ def test_first_survival_example_through_a_run_and_as_lifelines_computes_it(trans
     assert [find(summary, statistic=s)["estimate"] for s in ("subjects", "events", "censored")] == ["10", "4", "6"]
     km = found["os_km"]
     assert [(r["time"], r["at_risk"], r["events"], r["censored"], r["survival"]) for r in km] == [
-        ("45", 10, 1, 0, "0.9000"),
-        ("90", 9, 0, 1, "0.9000"),
-        ("120", 8, 1, 0, "0.7875"),
-        ("150", 7, 1, 0, "0.6750"),
-        ("200", 6, 0, 1, "0.6750"),
-        ("250", 5, 1, 0, "0.5400"),
-        ("300", 4, 0, 1, "0.5400"),
-        ("365", 3, 0, 1, "0.5400"),
-        ("400", 2, 0, 1, "0.5400"),
-        ("500", 1, 0, 1, "0.5400"),
+        ("45", 10, 1, 0, "90.0"),
+        ("90", 9, 0, 1, "90.0"),
+        ("120", 8, 1, 0, "78.8"),
+        ("150", 7, 1, 0, "67.5"),
+        ("200", 6, 0, 1, "67.5"),
+        ("250", 5, 1, 0, "54.0"),
+        ("300", 4, 0, 1, "54.0"),
+        ("365", 3, 0, 1, "54.0"),
+        ("400", 2, 0, 1, "54.0"),
+        ("500", 1, 0, 1, "54.0"),
     ]
     # months 0–12 at day round(m × 30.4375): 0 30 61 91 122 152 183 213 243 274 304 335 365
     assert [(r["month"], r["day"], r["at_risk"]) for r in found["os_at_risk"]] == [
@@ -99,9 +100,9 @@ def test_first_survival_example_through_a_run_and_as_lifelines_computes_it(trans
     ci = fitter.confidence_interval_survival_function_
     for row in km:
         t = int(row["time"])
-        assert row["survival"] == f"{fitter.survival_function_.loc[t].iloc[0]:.4f}"
-        assert row["ci_lower"] == f"{ci.loc[t].iloc[0]:.4f}"
-        assert row["ci_upper"] == f"{ci.loc[t].iloc[1]:.4f}"
+        assert row["survival"] == percent(fitter.survival_function_.loc[t].iloc[0])
+        assert row["ci_lower"] == percent(ci.loc[t].iloc[0])
+        assert row["ci_upper"] == percent(ci.loc[t].iloc[1])
     assert fitter.median_survival_time_ == float("inf")  # not reached, as the run says
 
 
@@ -137,30 +138,30 @@ def test_competing_risk_example_through_a_run(transactional_db):
         ("subjects", "12"),
         ("relapses", "4"),
         ("competing_deaths", "3"),
-        ("incidence_365", "0.4156"),  # 1 − KM would wrongly give 0.4805
+        ("incidence_365", "41.6"),  # 0.4156 (R survfit); 1 − KM would wrongly give 48.1
     ]
     cif = found["relapse_cif"]
     assert [(r["time"], r["at_risk"], r["relapses"], r["competing"], r["censored"], r["incidence"]) for r in cif] == [
-        ("30", 12, 0, 0, 1, "0.0000"),
-        ("60", 11, 1, 0, 0, "0.0909"),
-        ("90", 10, 0, 1, 0, "0.0909"),
-        ("120", 9, 1, 0, 0, "0.1818"),
-        ("150", 8, 0, 0, 1, "0.1818"),
-        ("180", 7, 1, 0, 0, "0.2857"),
-        ("210", 6, 0, 1, 0, "0.2857"),
-        ("240", 5, 0, 0, 1, "0.2857"),
-        ("300", 4, 1, 0, 0, "0.4156"),
-        ("365", 3, 0, 0, 1, "0.4156"),
-        ("400", 2, 0, 0, 1, "0.4156"),
-        ("450", 1, 0, 1, 0, "0.4156"),
+        ("30", 12, 0, 0, 1, "0.0"),
+        ("60", 11, 1, 0, 0, "9.1"),
+        ("90", 10, 0, 1, 0, "9.1"),
+        ("120", 9, 1, 0, 0, "18.2"),
+        ("150", 8, 0, 0, 1, "18.2"),
+        ("180", 7, 1, 0, 0, "28.6"),
+        ("210", 6, 0, 1, 0, "28.6"),
+        ("240", 5, 0, 0, 1, "28.6"),
+        ("300", 4, 1, 0, 0, "41.6"),
+        ("365", 3, 0, 0, 1, "41.6"),
+        ("400", 2, 0, 0, 1, "41.6"),
+        ("450", 1, 0, 1, 0, "41.6"),
     ]
     # issue 30: its 95% CI (log scale, infinitesimal-jackknife SE 0.1633 as R's survfit)
     year = find(summary, statistic="incidence_365")
-    assert (year["ci_lower"], year["ci_upper"], year["detail"]) == ("0.1924", "0.8977", "F(365)")
+    assert (year["ci_lower"], year["ci_upper"], year["detail"]) == ("19.2", "89.8", "F(365)")  # 0.1924–0.8977
     assert [(r["time"], r["ci_lower"], r["ci_upper"]) for r in cif][:3] == [
         ("30", "", ""),  # F = 0: no interval
-        ("60", "0.0140", "0.5891"),
-        ("90", "0.0140", "0.5891"),
+        ("60", "1.4", "58.9"),  # 0.0140–0.5891
+        ("90", "1.4", "58.9"),
     ]
     # numbers at risk of every curve at the same months (OS and the CIR here; no CR data, so
     # RFS and DOR have nobody; EFS: no day-28 CR, so every subject has its event at day 0)
@@ -204,13 +205,13 @@ def test_relapse_and_death_on_the_same_day_give_the_same_answer_on_every_run(tra
     # day 50: Z relapses (1/4); day 100: X's relapse is its first event (cause 1), Y's death
     # competes, both counted together before any censoring: F = 0.25 + 0.75 × 1/3 = 0.5000.
     assert [(r["time"], r["at_risk"], r["relapses"], r["competing"], r["incidence"]) for r in cif] == [
-        ("50", 4, 1, 0, "0.2500"),
-        ("100", 3, 1, 1, "0.5000"),
-        ("200", 1, 0, 0, "0.5000"),
+        ("50", 4, 1, 0, "25.0"),
+        ("100", 3, 1, 1, "50.0"),
+        ("200", 1, 0, 0, "50.0"),
     ]
     os_rows = tables(first)["os_km"]
     assert [(r["time"], r["events"], r["survival"]) for r in os_rows] == [
-        ("50", 0, "1.0000"),
-        ("100", 2, "0.3333"),
-        ("200", 0, "0.3333"),
+        ("50", 0, "100.0"),
+        ("100", 2, "33.3"),
+        ("200", 0, "33.3"),
     ]

@@ -23,7 +23,7 @@ import pyreadstat
 import pytest
 from django.core.management import call_command
 
-from clinical.stats import clopper_pearson
+from clinical.stats import clopper_pearson, percent
 from clinical.survival import Observation, kaplan_meier
 from endpoints import services as endpoint_services
 from exports.models import Export, ExportFile
@@ -135,10 +135,11 @@ def test_the_demo_adam_datasets_reproduce_the_endpoint_tables(demo_study, db, se
     curve = kaplan_meier(Observation(time=r["AVAL"], event=r["CNSR"] == 0) for r in os_rows)
     summary = {r["statistic"]: r for r in tables["os_summary"]["rows"]}
     at = curve.at(365.0)
-    ours = (dec(at.survival, 4), dec(at.lower, 4), dec(at.upper, 4))
+    ours = (percent(at.survival), percent(at.lower), percent(at.upper))  # the tables' percent (issue 30)
     year = summary["survival_365"]
     assert ours == (year["estimate"], year["ci_lower"], year["ci_upper"])
-    assert ours == ("0.6842", "0.3489", "0.8721")  # the demo's 16/17 x 12/13 x 9/10 x 7/8
+    assert (dec(at.survival, 4), dec(at.lower, 4), dec(at.upper, 4)) == ("0.6842", "0.3489", "0.8721")
+    assert ours == ("68.4", "34.9", "87.2")  # the demo's 16/17 x 12/13 x 9/10 x 7/8
     median = curve.median()
     median_row = summary["median_days"]
     if median.estimate is None:

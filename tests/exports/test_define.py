@@ -93,7 +93,19 @@ def test_define_xml_validates_and_resolves(world):
     sdtm = etree.fromstring(files["define.xml"])
     mdv = sdtm.find("odm:Study/odm:MetaDataVersion", NS)
     groups = [g.get("Name") for g in mdv.iterfind("odm:ItemGroupDef", NS)]
-    assert groups == ["TS", "TE", "TA", "DM", "SUPPDM", "SE", "AE", "SUPPAE", "LB", "VS"]  # empty SUPPLB/VS left out
+    assert groups == [
+        "TS",
+        "TE",
+        "TA",
+        "DM",
+        "SUPPDM",
+        "SE",
+        "AE",
+        "SUPPAE",
+        "FA",
+        "LB",
+        "VS",
+    ]  # empty SUPPLB/VS left out; FA: the AE grade course (issue 30)
     item = {e.get("OID"): e for e in mdv.iterfind("odm:ItemDef", NS)}
     # collected: the annotated CRF's form; derived: its method
     page = item["IT.AE.AETERM"].find("def:Origin/def:DocumentRef/def:PDFPageRef", NS)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import tempfile
+from datetime import date
 from pathlib import Path
 
 import pyreadstat
@@ -61,6 +62,7 @@ def test_an_export_of_the_small_study(world, django_assert_max_num_queries):
         "SUPPEX": 24,
         "AE": 8,
         "SUPPAE": 33,
+        "FA": 8,  # the grade course of each AE: one grade each here (issue 30)
         "CM": 1,
         "SUPPCM": 2,
         "DS": 9,
@@ -225,3 +227,41 @@ def test_the_export_shows_subjects_and_aes_as_they_stood_at_the_cut_off(world):
     assert (row["ARMCD"], row["ARMNRS"]) == (None, "NOT ASSIGNED")
     (ae,) = [r for r in rows_by(export, "AE") if r["AEDECOD"] == "Hypokalemia"]
     assert (ae["AESTDTC"], ae["AEENDTC"], ae["AEOUT"]) == ("2026-06-27", None, "NOT RECOVERED/NOT RESOLVED")
+
+
+@pytest.mark.req("ISSUE-30")
+def test_an_ae_whose_grade_changed_is_one_ae_record_at_its_cut_off_maximum_with_its_course_in_fa(world):
+    """Issue 30 item 3, the sponsor convention of docs/exports.md "AE grade course": one AE
+    record per AE whose AETOXGR is the highest grade reached by the cut-off, and the dated course
+    in FA (one record per grade, FASPID = AESPID); a change after the cut-off is in neither."""
+    subjects = populate_for_export(world)
+    course = [
+        {"from": "2026-06-01", "grade": 1},
+        {"from": "2026-06-20", "grade": 2},
+        {"from": "2026-07-10", "grade": 3},  # after the cut-off of 2026-06-30
+    ]
+    saved = world.ae(
+        subjects["a"], ctcae_term="Hypertension", grade=1, onset_date=date(2026, 6, 1), grade_course=course
+    )
+    assert saved.grade == 3  # the snapshot holds the later maximum
+    export = services.request_export(
+        actor=world.statistician, study=world.study, cutoff_date=CUTOFF, dataset_names=["AE"]
+    )
+    export = services.compute_export(export_id=export.pk)
+    assert export.status == ExportStatus.SUCCEEDED, export.error
+    (ae,) = [r for r in rows_by(export, "AE") if r["AEDECOD"] == "Hypertension"]
+    assert (ae["AESPID"], ae["AETOXGR"], ae["AESTDTC"]) == (str(saved.pk), "2", "2026-06-01")
+    course_rows = [r for r in rows_by(export, "FA") if r["FASPID"] == str(saved.pk)]
+    assert [
+        (r["USUBJID"], r["FATESTCD"], r["FATEST"], r["FAOBJ"], r["FAORRES"], r["FASTRESN"], r["FADTC"], r["FADY"])
+        for r in course_rows
+    ] == [
+        ("trial7-01-A-001", "TOXGR", "Toxicity Grade", "Hypertension", "1", 1, "2026-06-01", 74),
+        ("trial7-01-A-001", "TOXGR", "Toxicity Grade", "Hypertension", "2", 2, "2026-06-20", 93),
+    ]
+    assert {r["FASCAT"] for r in course_rows} == {"CTCAE V5.0"}
+    # an AE that kept one grade has one FA record: its grade from its onset
+    others = [r for r in rows_by(export, "AE") if r["AEDECOD"] != "Hypertension"]
+    fa = rows_by(export, "FA")
+    assert len(fa) == len(others) + 2
+    assert export.conformance_errors == 0, [f for f in export.conformance if f["severity"] == "error"]

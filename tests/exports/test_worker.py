@@ -57,7 +57,8 @@ def test_an_export_goes_through_the_outbox_and_a_real_worker(world, stack):
     )
     twin = services.compute_export(export_id=twin.pk)
     # SUPPLB and SUPPVS are empty since the Day-0 rows went (issue 28): no file for an empty dataset
-    core = ["ae", "cm", "dm", "ds", "ex", "lb", "mh", "suppae", "suppcm", "suppdm", "suppds", "suppex", "vs"]
+    # FA: the AE grade course, written with AE (issue 30)
+    core = ["ae", "cm", "dm", "ds", "ex", "fa", "lb", "mh", "suppae", "suppcm", "suppdm", "suppds", "suppex", "vs"]
     assert shas(twin, "csv") == shas(done, "csv") and sorted(shas(done, "csv")) == [f"{n}.csv" for n in core]
     assert shas(twin, "json") == shas(done, "json")
     # XPT headers carry the snapshot time, not the clock: the same bytes too

@@ -34,7 +34,15 @@ def test_the_workbook_holds_every_dataset_cell_for_cell(world):
     workbook = load_workbook(io.BytesIO(content), read_only=True)
     contents = list(workbook["Contents"].iter_rows(values_only=True))
     assert contents[0] == ("Dataset", "Label", "Standard", "Rows", "Sheets")
-    assert [r[0] for r in contents[1:]] == ["DM", "SUPPDM", "AE", "SUPPAE", "LB", "ADSL"]  # empty SUPPLB left out
+    assert [r[0] for r in contents[1:]] == [
+        "DM",
+        "SUPPDM",
+        "AE",
+        "SUPPAE",
+        "FA",
+        "LB",
+        "ADSL",
+    ]  # empty SUPPLB left out; FA with AE (issue 30)
     for stored in ExportDataset.objects.filter(export=export, row_count__gt=0):
         rows = list(workbook[stored.name].iter_rows(values_only=True))
         assert list(rows[0]) == [c["name"] for c in stored.columns]
