@@ -233,6 +233,15 @@ class TaskCounts:
         )
 
 
+#: how long a count that includes forms to verify (the costly SDV sample) is kept for the top bar
+COUNT_SECONDS = 60
+
+
+def count_key(user_pk: int) -> str:
+    """The cache key of a user's top-bar count (mytasks templatetag; the page refreshes it)."""
+    return f"mytasks:count:{user_pk}"
+
+
 def task_counts(user: User | AnonymousUser, *, now: datetime) -> TaskCounts | None:
     """Every section's number of items, in one SQL statement after the memberships, sites and
     SDV plans are read — the same number of queries for 1 subject or 10,000. None for a user

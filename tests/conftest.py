@@ -44,6 +44,16 @@ def default_language_after_each_test():
     translation.deactivate()
 
 
+@pytest.fixture(autouse=True)
+def empty_cache_after_each_test():
+    """The process-local cache (a monitor's My tasks count, the DLT monitor) keyed by primary
+    keys that a later test's fresh rows may reuse: emptied after each test."""
+    yield
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 #: the day the shared demo study is loaded "as of" (its courses are deterministic for a given day)
 DEMO_TODAY = date(2026, 11, 25)
 

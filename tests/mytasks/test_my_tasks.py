@@ -187,15 +187,23 @@ def test_monitor_verifies_what_the_sdv_worklist_lists_and_closes_own_and_automat
     assert [(t.form.crf_code, t.form.pk) for t in tasks.forms_to_verify] == [
         (row.form.crf_code, row.form.pk) for row in worklist
     ]
-    assert [(t.form.crf_code, t.full) for t in tasks.forms_to_verify] == [("ELIG", True), ("IC", True)]
+    # the full-verification forms, then the sampled ones: which forms the sample takes depends on
+    # their ids (SHA-256 of seed:code:id), so it is read off the Python rule, not assumed
+    assert [(t.form.crf_code, t.full) for t in tasks.forms_to_verify if t.full] == [("ELIG", True), ("IC", True)]
+    plan = sdv.plan_for(site_a.study)
+    sampled = [t for t in tasks.forms_to_verify if not t.full]
+    assert all(
+        sdv.in_sample(seed=plan.seed, crf_code=t.form.crf_code, form_id=t.form.pk, percent=plan.sample_percent)
+        for t in sampled
+    )
     # the monitor's own answered query and the automatic one; not the data manager's
     assert [t.query.pk for t in tasks.queries_to_close] == [scene["answered"].pk, scene["automatic"].pk]
     assert tasks.visits == [] and tasks.queries_to_answer == []
     counts = selectors.task_counts(monitor, now=NOW)
-    assert (counts.forms_to_verify, counts.queries_to_close, counts.total) == (2, 2, 4)
+    assert (counts.forms_to_verify, counts.queries_to_close, counts.total) == (2 + len(sampled), 2, 4 + len(sampled))
     # verified in full: off the list and the count
     sdv.mark_verified(user=monitor, form=tasks.forms_to_verify[0].form)
-    assert selectors.task_counts(monitor, now=NOW).forms_to_verify == 1
+    assert selectors.task_counts(monitor, now=NOW).forms_to_verify == 1 + len(sampled)
 
 
 def test_data_manager_closes_own_and_automatic_answers(scene, users_a):
@@ -357,3 +365,24 @@ def test_the_page_reads_a_fixed_number_of_queries(schedule, screened, coordinato
     for _more in range(2):
         _enrol(screened, coordinator)
     assert statements() == one
+
+
+def test_a_monitors_top_bar_count_is_kept_a_minute_and_refreshed_by_the_page(settings):
+    """The SDV sample makes a monitor's count costly (issue 31): the top bar keeps it for
+    COUNT_SECONDS; opening My tasks stores the number it lists."""
+    from django.core.cache import cache
+
+    from mytasks.selectors import COUNT_SECONDS, count_key
+
+    assert COUNT_SECONDS == 60
+    cache.set(count_key(424242), 7, COUNT_SECONDS)
+    from mytasks.templatetags.mytasks import my_tasks_count
+
+    class _User:
+        pk = 424242
+        is_authenticated = True
+
+    class _Request:
+        user = _User()
+
+    assert my_tasks_count({"request": _Request()}) == 7
