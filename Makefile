@@ -30,7 +30,8 @@ install-dev: $(STAMP)
 run: install
 	$(BIN)/python -m trialsite.launcher
 
-## make test: the suite against PostgreSQL (DATABASE_URL if set, else embedded); < 15 min.
+## make test: the suite against PostgreSQL (DATABASE_URL if set, else embedded), one pytest-xdist
+## worker per CPU (TEST_WORKERS=N to choose, 0 for one process); prints the time taken.
 test: install-dev
 	$(BIN)/python -m trialsite.testrun -m "not slow" --junitxml=artifacts/junit-fast.xml $(ARGS)
 

@@ -38,7 +38,8 @@ class EmbeddedServices:
 #: For the test suite's own server only (`make test`, in .local/test/): its data is thrown away
 #: after each run, so it need not survive a crash of the machine, and waiting for the disk on each
 #: commit and each CREATE DATABASE is most of what the suite would wait for on a busy machine.
-#: Never set for `make run`'s data.
+#: After a crash of the machine, delete .local/test/ (the template is built again). Never set for
+#: `make run`'s data.
 DISPOSABLE_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
 
