@@ -52,6 +52,12 @@ def main(argv: list[str]) -> int:
     # matplotlib's font list cached for this checkout, built from the fonts installed now: a
     # shared ~/.cache/matplotlib written before fonts-noto-cjk was installed lacks the CJK family.
     env.setdefault("MPLCONFIGDIR", str(LOCAL_DIR / "test" / "matplotlib"))
+    # The compiled catalogue before any test reads it: a test that finds it stale compiles it
+    # (tests/labs/conftest.py), and a worker that loaded the stale one meanwhile keeps it.
+    from trialsite import i18n
+
+    if i18n.compile_if_stale():
+        print("make test: compiled the translation catalogue (it was older than the .po)", flush=True)
     services = ensure_services(env, local_dir=LOCAL_DIR / "test", disposable=True)
     try:
         code = 0
