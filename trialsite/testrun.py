@@ -34,7 +34,7 @@ def workers(argv: list[str], env: dict[str, str]) -> int:
     min(CPUs, 4). `--reuse-db` keeps one process: its kept database is per process."""
     if any(a in ("-n", "--numprocesses", "--reuse-db", "--pdb") or a.startswith("--numprocesses=") for a in argv):
         return 0
-    if any(a.startswith("-n") and a[2:].isdigit() for a in argv) or "no:xdist" in argv:
+    if any(a.startswith("-n") and not a.startswith("--") for a in argv) or "no:xdist" in argv:
         return 0
     if any("::" in a for a in argv):  # one test or a few: starting workers costs more
         return 0
