@@ -30,13 +30,15 @@ install-dev: $(STAMP)
 run: install
 	$(BIN)/python -m trialsite.launcher
 
-## make test: the suite against PostgreSQL (DATABASE_URL if set, else embedded); < 15 min.
+## make test: the suite against PostgreSQL (DATABASE_URL if set, else embedded), one pytest-xdist
+## worker per CPU (TEST_WORKERS=N to choose, 0 for one process); prints the time taken.
 test: install-dev
 	$(BIN)/python -m trialsite.testrun -m "not slow" --junitxml=artifacts/junit-fast.xml $(ARGS)
 
-## make test-slow: the bounded second tier (faults, load).
+## make test-slow: the bounded second tier (faults, load), in one process unless TEST_WORKERS is
+## set: its timings (outage windows, load) assume the machine is not shared with another test.
 test-slow: install-dev
-	$(BIN)/python -m trialsite.testrun -m "slow" --junitxml=artifacts/junit-slow.xml $(ARGS)
+	TEST_WORKERS=$${TEST_WORKERS:-0} $(BIN)/python -m trialsite.testrun -m "slow" --junitxml=artifacts/junit-slow.xml $(ARGS)
 
 ## make validation-pack: requirements → tests → last results of `make test` (docs/validation/).
 validation-pack: install-dev

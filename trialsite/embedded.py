@@ -35,7 +35,15 @@ class EmbeddedServices:
         self._handles.clear()
 
 
-def start_postgres(datadir: Path, dbname: str = "trialsite") -> tuple[Any, str]:
+#: For the test suite's own server only (`make test`, in .local/test/): its data is thrown away
+#: after each run, so it need not survive a crash of the machine, and waiting for the disk on each
+#: commit and each CREATE DATABASE is most of what the suite would wait for on a busy machine.
+#: After a crash of the machine, delete .local/test/ (the template is built again). Never set for
+#: `make run`'s data.
+DISPOSABLE_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+
+def start_postgres(datadir: Path, dbname: str = "trialsite", *, disposable: bool = False) -> tuple[Any, str]:
     import pgserver
     import psycopg2
 
@@ -48,6 +56,10 @@ def start_postgres(datadir: Path, dbname: str = "trialsite") -> tuple[Any, str]:
         cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [dbname])
         if cur.fetchone() is None:
             cur.execute(f'CREATE DATABASE "{dbname}"')
+        if disposable:
+            for name, value in DISPOSABLE_SETTINGS.items():
+                cur.execute(f"ALTER SYSTEM SET {name} = {value}")
+            cur.execute("SELECT pg_reload_conf()")
     conn.close()
     return server, server.get_uri(dbname)
 
@@ -60,11 +72,12 @@ def start_redis(datadir: Path) -> tuple[Any, str]:
     return server, f"unix://{server.socket_file}"
 
 
-def ensure_services(env: dict[str, str], *, local_dir: Path = LOCAL_DIR) -> EmbeddedServices:
-    """Start what `env` does not point at, and write its URL into `env`."""
+def ensure_services(env: dict[str, str], *, local_dir: Path = LOCAL_DIR, disposable: bool = False) -> EmbeddedServices:
+    """Start what `env` does not point at, and write its URL into `env`. `disposable`: the data
+    need not survive a crash (the test suite's server, see DISPOSABLE_SETTINGS)."""
     services = EmbeddedServices()
     if not env.get("DATABASE_URL"):
-        server, url = start_postgres(local_dir / "pgdata")
+        server, url = start_postgres(local_dir / "pgdata", disposable=disposable)
         services._handles.append(server)
         services.database_url = env["DATABASE_URL"] = url
     if not env.get("REDIS_URL"):

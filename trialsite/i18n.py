@@ -97,8 +97,31 @@ def catalogues() -> list[Path]:
 
 
 def compile_all() -> None:
+    """Each catalogue's .mo, replaced in one step: another process (a pytest-xdist worker, a
+    running server) loading the catalogue meanwhile reads the old file or the new, never half."""
     for po_path in catalogues():
-        polib.pofile(str(po_path)).save_as_mofile(str(po_path.with_suffix(".mo")))
+        mo_path = po_path.with_suffix(".mo")
+        fd, tmp = tempfile.mkstemp(dir=mo_path.parent, prefix=".django-", suffix=".mo")
+        os.close(fd)
+        try:
+            polib.pofile(str(po_path)).save_as_mofile(tmp)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, mo_path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+
+def compile_if_stale() -> bool:
+    """Compile when a .mo is missing or older than its .po; True if it did."""
+    stale = [
+        po
+        for po in catalogues()
+        if not po.with_suffix(".mo").exists() or po.with_suffix(".mo").stat().st_mtime < po.stat().st_mtime
+    ]
+    if stale:
+        compile_all()
+    return bool(stale)
 
 
 # --- rules on one catalogue -------------------------------------------------------------------

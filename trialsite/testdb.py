@@ -99,6 +99,10 @@ def prepare_template(verbosity: int = 1) -> str:
 
     connection = connections["default"]
     template = template_name(connection)
+    with connection._nodb_cursor() as cursor:
+        if _exists(cursor, template):
+            # Nothing to do: copying it now would only be dropped again by pytest's own copy.
+            return template
 
     def build() -> object:
         if verbosity:

@@ -259,3 +259,27 @@ def test_sign_in_page_follows_accept_language_english(client, db, compiled_catal
     assert "Sign in to TrialSite" in body
     assert "Username" in body
     assert "登录" not in body
+
+
+# --- compiling (issue 20: parallel test workers read the .mo while one may compile it) -----------
+
+
+@pytest.mark.req("ISSUE-20")
+def test_compile_replaces_a_stale_mo_in_one_step_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import gettext
+    import os
+
+    po = catalogue(tmp_path, polib.POEntry(msgid="Sign in", msgstr="登录"))
+    po_path = Path(po.fpath)
+    monkeypatch.setattr(i18n, "catalogues", lambda: [po_path])
+    assert i18n.compile_if_stale() is True  # no .mo yet
+    mo_path = po_path.with_suffix(".mo")
+    with mo_path.open("rb") as handle:
+        assert gettext.GNUTranslations(handle).gettext("Sign in") == "登录"
+    assert i18n.compile_if_stale() is False  # up to date
+    inode = mo_path.stat().st_ino
+    later = mo_path.stat().st_mtime + 10
+    os.utime(po_path, (later, later))  # the .po edited after the last compile
+    assert i18n.compile_if_stale() is True
+    assert mo_path.stat().st_ino != inode  # a new file renamed over the old, not rewritten in place
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["django.mo", "django.po"]
