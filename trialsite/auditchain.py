@@ -192,9 +192,7 @@ def heads_log(database: str | None = None) -> Path:
 def current_heads(cursor: Any) -> dict[str, list[Any]]:
     """{event table: [seq, hash]} of every chain's last link, in the cursor's transaction (the
     backup manifest records them with the dump)."""
-    cursor.execute(
-        f"SELECT pg_catalog.to_regclass('public.{CHAIN_TABLE}') IS NOT NULL"
-    )
+    cursor.execute(f"SELECT pg_catalog.to_regclass('public.{CHAIN_TABLE}') IS NOT NULL")
     if not cursor.fetchone()[0]:
         return {}
     cursor.execute(
