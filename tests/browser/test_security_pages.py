@@ -43,8 +43,8 @@ def _no_horizontal_scroll(page) -> bool:
 @pytest.mark.parametrize(
     ("language", "caption", "label", "value", "button"),
     [
-        ("en", "Stored values this import clears", "Heart rate", "72 bpm", "Import 1 row"),
-        ("zh-hans", "本次导入将清除的已存值", "心率", "72 bpm", "导入 1 行"),
+        ("en", "Stored values this import clears", "Heart rate (/min)", "72 /min", "Import 1 row"),
+        ("zh-hans", "本次导入将清除的已存值", "心率（次/分）", "72 次/分", "导入 1 行"),
     ],
 )
 def test_import_preview_lists_the_values_an_update_would_clear(
