@@ -164,7 +164,7 @@ def test_the_demo_adam_datasets_reproduce_the_endpoint_tables(demo_study, db, se
         at = kaplan_meier(Observation(time=r["AVAL"], event=r["CNSR"] == 0) for r in rows).at(365.0)
         year = sensitivity[(code.lower(), "survival_365")]
         expected = (year["estimate"], year["ci_lower"], year["ci_upper"])
-        ours = ("", "", "") if at is None else (dec(at.survival, 4), dec(at.lower, 4), dec(at.upper, 4))
+        ours = ("", "", "") if at is None else (percent(at.survival), percent(at.lower), percent(at.upper))
         assert ours == expected, code
 
     # response rates from ADRS alone: one D28RESP and one BESTRESP record per infused subject
