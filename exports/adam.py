@@ -881,7 +881,7 @@ def build_adrs(ctx: BuildContext) -> list[Dataset]:
 
 # --- ADLB -----------------------------------------------------------------------------------------
 
-ADLB_LABELS = {"ADY0": "Analysis Day (Day-0 Clock)", "ANL01FL": "Worst Post-Baseline Grade Low Flag"}
+ADLB_LABELS = {"ADY0": "Analysis Day (Day-0 Clock)"}
 
 
 def _grade_number(text: str | None) -> float | None:
