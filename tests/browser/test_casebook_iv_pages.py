@@ -7,6 +7,7 @@ in docs/screenshots/)."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -47,7 +48,7 @@ def _page(browser, live_server, user, language, locale, labels):
     )
     page = context.new_page()
     _sign_in(page, live_server.url, user.username, *labels)
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(re.compile(re.escape(live_server.url) + r"/(tasks/)?$"))  # a coordinator lands on My tasks
     return context, page
 
 

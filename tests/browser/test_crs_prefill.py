@@ -3,6 +3,7 @@ from a visit of the casebook is pre-filled from that day's vital signs, sources 
 
 from __future__ import annotations
 
+import re
 from datetime import time
 from decimal import Decimal
 
@@ -61,7 +62,7 @@ def test_crs_form_prefilled_from_the_days_vitals(browser, live_server, transacti
     context = browser.new_context(locale=locale, viewport={"width": 1440, "height": 900})
     page = context.new_page()
     _sign_in(page, live_server.url, user.username, username, password, sign_in)
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(re.compile(re.escape(live_server.url) + r"/(tasks/)?$"))  # a coordinator lands on My tasks
     page.goto(f"{live_server.url}/subjects/{subject.pk}/casebook/")
     page.locator('[data-visit="D1"] [data-form="CRS"] a').click()
     page.wait_for_url("**/forms/CRS/new/**")

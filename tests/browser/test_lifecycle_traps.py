@@ -6,6 +6,7 @@ investigator of the site acknowledges it under their own account (CLINICAL_SPEC 
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -41,7 +42,7 @@ def _as(browser, live_server, user, language):
     context = browser.new_context(locale=locale, viewport={"width": 1440, "height": 900})
     page = context.new_page()
     _sign_in(page, live_server.url, user.username, username, password, sign_in)
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(re.compile(re.escape(live_server.url) + r"/(tasks/)?$"))  # a coordinator lands on My tasks
     return context, page
 
 

@@ -6,6 +6,7 @@ docs/screenshots/)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -99,7 +100,7 @@ def test_the_coordinator_reads_one_list_marks_an_item_read_and_chooses_deliverie
     )
     page = context.new_page()
     _sign_in(page, live_server.url, "coordinator_a", *LABELS[language])
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(re.compile(re.escape(live_server.url) + r"/(tasks/)?$"))  # a coordinator lands on My tasks
 
     # the top bar's one link counts every unread item: query raised, 2 visits, automatic query, alert
     badge = page.locator("header [data-unread]")

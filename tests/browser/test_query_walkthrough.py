@@ -5,6 +5,7 @@ Screenshots: artifacts/screenshots/query-raise-monitor-zh.png and query-answer-c
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -42,7 +43,7 @@ def _page(browser, live_server, username):
     )
     page = context.new_page()
     _sign_in(page, live_server.url, username, "用户名", "密码", "登录")
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(re.compile(re.escape(live_server.url) + r"/(tasks/)?$"))  # a coordinator lands on My tasks
     return context, page
 
 

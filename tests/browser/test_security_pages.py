@@ -10,6 +10,7 @@ docs-style screenshots (artifacts/screenshots/, copied to docs/screenshots/):
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -32,7 +33,7 @@ def _page(browser, live_server, user, language: str):
     page.locator("input[name=username]").fill(user.username)
     page.locator("input[name=password]").fill(PASSWORD)
     page.locator("form button[type=submit]").last.click()
-    page.wait_for_url(f"{live_server.url}/")
+    page.wait_for_url(re.compile(re.escape(live_server.url) + r"/(tasks/)?$"))  # a coordinator lands on My tasks
     return context, page
 
 

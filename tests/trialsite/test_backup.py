@@ -163,8 +163,12 @@ def test_the_manifest_carries_the_audit_chain_heads_and_verify_audit_passes_afte
     line = json.loads(log.read_text().splitlines()[-1])
     assert (line["heads"], line["restored_from"], line["ok"]) == (manifest["audit_heads"], dump.name, True)
 
-    env = pgtools.libpq_env(connection.settings_dict, dbname=scratch_database)
-    url = f"postgres://{env['PGUSER']}:{env.get('PGPASSWORD', '')}@{env['PGHOST']}:{env['PGPORT']}/{scratch_database}"
+    # the server this run uses, named as DATABASE_URL names it (a host and port, or the embedded
+    # server's socket directory in `?host=`), with the restored database
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    url = urlunsplit(parts._replace(path=f"/{scratch_database}"))
     done = subprocess.run(
         [sys.executable, "manage.py", "verify_audit"],
         env={**os.environ, "DATABASE_URL": url, "AUDIT_HEADS_DIR": str(settings.AUDIT_HEADS_DIR), "DJANGO_DEBUG": "1"},
