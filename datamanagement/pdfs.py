@@ -36,6 +36,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from crf import display
+from crf.annotations import annotated_pages
 from crf.forms import form_class_for
 from crf.history import record_history
 from crf.models import CrfInstance, Query, SdvMark
@@ -43,7 +44,6 @@ from crf.registry import crf_models
 from crf.services import data_fields
 from datamanagement.models import Signature, SignatureScope
 from datamanagement.templatetags.esign import signed_time
-from exports import acrf
 
 if TYPE_CHECKING:
     from study.models import Study, User
@@ -357,7 +357,7 @@ def crf_pages(*, annotated: bool) -> list[CrfPage]:
         return [CrfPage(anchor="", heading="", forms=[crf_form(m, {})]) for m in models_by_order]
     pages = []
     shown: set[type[models.Model]] = set()
-    for page in acrf.PAGES:
+    for page in annotated_pages():
         forms = []
         for label, field_variables in page.forms:
             model = apps.get_model(label)
