@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-embedded.txt requirements-dev.txt | sha1sum | cut -c1-12)
 ARGS ?=
 
-.PHONY: run test test-slow validation-pack lint install install-dev messages clean-local build-version backup
+.PHONY: run test test-slow schema-snapshot validation-pack lint install install-dev messages clean-local build-version backup
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -40,6 +40,11 @@ test: install-dev
 test-slow: install-dev
 	TEST_WORKERS=$${TEST_WORKERS:-0} $(BIN)/python -m trialsite.testrun -m "slow" --junitxml=artifacts/junit-slow.xml $(ARGS)
 
+## make schema-snapshot: after a change of migrations, write the migrated schema that `make test`
+## restores on a fresh clone instead of migrating (trialsite/testdb.py; `make lint` asks for it).
+schema-snapshot: install-dev
+	$(BIN)/python -m trialsite.testrun --schema-snapshot
+
 ## make validation-pack: requirements → tests → last results of `make test` (docs/validation/).
 validation-pack: install-dev
 	DJANGO_DEBUG=1 $(BIN)/python manage.py validation_pack
@@ -57,6 +62,7 @@ lint: install-dev
 	DJANGO_DEBUG=1 $(BIN)/mypy clinical --strict
 	DJANGO_DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python -m trialsite.i18n check
+	@$(BIN)/python -c 'import sys; from trialsite.testdb import snapshot_path as p; sys.exit(0 if p().exists() else f"lint: {p().name} is missing: the migrations changed; run make schema-snapshot and commit it")'
 	@if grep -rnE --include='*.py' --exclude-dir=.venv --exclude-dir=crf --exclude-dir=tests 'version=(models\.)?F\("version"\) ?\+ ?1' .; then echo 'lint: re-derive through crf.rederive (rederive / update_with_version), not a hand-written version bump (issue 22)'; exit 1; fi
 
 messages: install-dev

@@ -59,6 +59,14 @@ def main(argv: list[str]) -> int:
     if i18n.compile_if_stale():
         print("make test: compiled the translation catalogue (it was older than the .po)", flush=True)
     services = ensure_services(env, local_dir=LOCAL_DIR / "test", disposable=True)
+    if argv == ["--schema-snapshot"]:  # `make schema-snapshot`: see trialsite.testdb
+        try:
+            return subprocess.call(
+                [sys.executable, "-m", "trialsite.testdb", "--snapshot"],
+                env={**env, "DJANGO_SETTINGS_MODULE": "trialsite.settings"},
+            )
+        finally:
+            services.stop()
     try:
         code = 0
         if "--reuse-db" not in argv and "--help" not in argv:
