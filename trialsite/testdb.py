@@ -3,9 +3,11 @@
 Creating and migrating the test database costs minutes (about 4 on a loaded 2-core machine);
 `CREATE DATABASE … TEMPLATE` copies a migrated one in about a second. The template is named
 `<database>_tpl_<hash>`, the hash taken over every file that decides the migrated schema and its
-grants (this project's migrations, the roles module, the pinned requirements that bring the
-third-party migrations, this file). A run whose template is missing migrates the test database
-as before, then copies it as the template for the next runs and drops older templates. Parallel
+grants (this project's migrations, the roles and audit-chain modules the post-migrate hook runs,
+the pinned requirements that bring the third-party migrations). Not this file: it decides how the
+template is made, not what it holds (the slow tier proves both ways give the same database). A
+run whose template is missing migrates the test database as before, then copies it as the
+template for the next runs and drops older templates. Parallel
 runs (pytest-xdist workers) take a PostgreSQL advisory lock, so one builds and the others copy.
 
 On a fresh clone there is no template yet, and migrating takes minutes (94% of it Django
@@ -34,7 +36,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 SCHEMA_GLOBS = (
     "*/migrations/*.py",
     "trialsite/dbroles.py",
-    "trialsite/testdb.py",
+    "trialsite/auditchain.py",
     "crf/apps.py",
     "requirements.txt",
 )
