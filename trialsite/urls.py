@@ -29,5 +29,6 @@ urlpatterns = [
     path("exports/", include("exports.urls")),
     path("tasks/", include("mytasks.urls")),
     path("admin/", include("study.build_urls")),
+    path("admin/", include("labs.build_urls")),
     path("", include("study.urls")),
 ]
