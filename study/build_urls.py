@@ -10,4 +10,6 @@ urlpatterns = [
     path("sites/", build_views.site_list, name="sites"),
     path("sites/add/", build_views.site_edit, name="site_add"),
     path("sites/<int:pk>/", build_views.site_edit, name="site_edit"),
+    path("schedule/", build_views.schedule, name="schedule"),
+    path("dose-levels/", build_views.dose_levels, name="dose_levels"),
 ]

@@ -3,6 +3,8 @@ sites. Thin: the administered study → a form → one service in study.build �
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -10,6 +12,7 @@ from django.db.models import Count
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
@@ -67,3 +70,151 @@ def site_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     has_subjects = site is not None and build.site_has_subjects(site)
     context = {"study": study, "site": site, "form": form, "live": live, "has_subjects": has_subjects}
     return render(request, "study/build/site_form.html", context)
+
+
+@login_required
+def schedule(request: HttpRequest) -> HttpResponse:
+    """The visit schedule in force today, its versions, and a form for the next version."""
+    from crf.registry import crf_models
+    from study import schedule as visit_schedule
+    from study.build_forms import ScheduleForm
+    from study.build_models import VisitSchedule
+    from study.models import VisitDefinition
+
+    study = administered_study(request)
+    live = is_live(study)
+    today = timezone.localdate()
+    definitions = list(VisitDefinition.objects.filter(study=study).order_by("order"))
+    in_force, timing = visit_schedule.timing_in_force(study, today)
+    matrix = visit_schedule.matrix_in_force(study, today).get("visits", {})
+    models = crf_models()
+    titles = {code: str(model.crf_title) for code, model in models.items()}
+    form_choices = sorted(titles.items(), key=lambda item: item[1])
+    form = ScheduleForm(
+        request.POST or None,
+        definitions=definitions,
+        timing=timing,
+        matrix=matrix,
+        form_choices=form_choices,
+        live=live,
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            version, changed = visit_schedule.publish_visit_schedule(
+                actor=request.user,  # type: ignore[arg-type]
+                study=study,
+                effective_from=form.cleaned_data["effective_from"],
+                visits=form.plans(),
+                reason=form.cleaned_data.get("reason", ""),
+                known_forms=set(models),
+            )
+        except ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                _("Schedule version %(version)s saved, effective from %(date)s; %(count)s visits re-derived.")
+                % {"version": version.version, "date": version.effective_from.isoformat(), "count": len(changed)},
+            )
+            return redirect("study_build:schedule")
+    versions = list(VisitSchedule.objects.filter(study=study).select_related("created_by").order_by("-version"))
+    base = {
+        d.code: {"day": d.day, "window_before": d.window_before, "window_after": d.window_after} for d in definitions
+    }
+    by_number = sorted(versions, key=lambda v: v.version)
+    previous: dict[str, Any] = base
+    for v in by_number:
+        v.differences = visit_schedule.version_differences(previous, v.visits)  # type: ignore[attr-defined]
+        previous = {**previous, **v.visits}
+    rows = [
+        {
+            "definition": d,
+            "timing": timing.get(d.code, {}),
+            "forms": [titles.get(code, code) for code in matrix.get(d.code, [])],
+        }
+        for d in definitions
+    ]
+    context = {
+        "study": study,
+        "form": form,
+        "rows": rows,
+        "in_force": in_force,
+        "versions": versions,
+        "today": today,
+        "live": live,
+    }
+    return render(request, "study/build/schedule.html", context)
+
+
+@login_required
+def dose_levels(request: HttpRequest) -> HttpResponse:
+    """Dose levels and expected toxicities in force today, the settings versions that changed
+    them, and a form for a new version (on the protocol settings' one versioned store)."""
+    from crf.display import dose_level_name
+    from study import dose_levels as study_dose_levels
+    from study.build_forms import DoseLevelsForm
+    from study.models import ProtocolSettings
+
+    study = administered_study(request)
+    today = timezone.localdate()
+    versions = list(ProtocolSettings.objects.filter(study=study).select_related("created_by").order_by("version"))
+    in_force = next(
+        iter(
+            sorted((v for v in versions if v.effective_from <= today), key=lambda v: (v.effective_from, v.version))[-1:]
+        ),
+        versions[0] if versions else None,
+    )
+    from clinical.protocol import ProtocolChoices
+
+    choices = in_force.choices() if in_force is not None else ProtocolChoices()
+    form = DoseLevelsForm(
+        request.POST or None, levels=list(choices.dose_levels), toxicities=list(choices.expected_toxicities)
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            row = study_dose_levels.publish_dose_levels(
+                actor=request.user,  # type: ignore[arg-type]
+                study=study,
+                effective_from=form.cleaned_data["effective_from"],
+                levels=form.levels(),
+                expected_toxicities=form.toxicities(),
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as exc:
+            add_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                _("Version %(version)s saved. Forms dated on or after %(date)s are being re-derived.")
+                % {"version": row.version, "date": row.effective_from},
+            )
+            return redirect("study_build:dose_levels")
+    history = []
+    before: dict[str, Any] = {}
+    for v in versions:
+        levels, toxicities = v.values.get("dose_levels"), v.values.get("expected_toxicities")
+        if not before or levels != before.get("dose_levels") or toxicities != before.get("expected_toxicities"):
+            history.append(v)
+        before = v.values
+    rows = [
+        {
+            "order": i,
+            "code": level.code,
+            "name": dose_level_name(level.code, study),
+            "target": (level.target_cells_per_kg / study_dose_levels.MILLION).normalize(),
+            "low": (level.target_cells_per_kg * (100 - level.range_pct) / 100 / study_dose_levels.MILLION).normalize(),
+            "high": (level.target_cells_per_kg * (100 + level.range_pct) / 100 / study_dose_levels.MILLION).normalize(),
+            "range": level.range_pct.normalize(),
+        }
+        for i, level in enumerate(choices.dose_levels, start=1)
+    ]
+    context = {
+        "study": study,
+        "form": form,
+        "rows": rows,
+        "toxicities": choices.expected_toxicities,
+        "in_force": in_force,
+        "history": list(reversed(history)),
+        "today": today,
+    }
+    return render(request, "study/build/dose_levels.html", context)

@@ -319,3 +319,6 @@ class Rederivation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.form_label}#{self.object_id} under v{self.settings_id}"
+
+
+from study.build_models import VisitSchedule  # noqa: E402, F401  (issue 27: registered with the app)
