@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from clinical.units import UNIT_LABELS
+from clinical.units import UNIT_LABELS, decimal_text
 from labs import build
 from labs.build_forms import LaboratoryForm, ReferenceRangeForm
 from labs.models import ANALYTE_NAMES, Laboratory
@@ -83,7 +83,15 @@ def laboratory_detail(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect("labs_build:laboratory", pk=lab.pk)
     today = timezone.localdate()
     rows = [
-        {"range": row, "in_force": in_force, "analyte": ANALYTE_NAMES[row.analyte], "unit": UNIT_LABELS[row.unit]}
+        {
+            "range": row,
+            "in_force": in_force,
+            "analyte": ANALYTE_NAMES[row.analyte],
+            "unit": UNIT_LABELS[row.unit],
+            "lln": "—" if row.lln is None else decimal_text(row.lln),
+            "uln": "—" if row.uln is None else decimal_text(row.uln),
+            "ages": f"≥ {row.age_from}" if row.age_to is None else f"{row.age_from}–{row.age_to - 1}",
+        }
         for row, in_force in build.ranges_of(lab, today)
     ]
     context = {

@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from clinical.units import decimal_text
 from study.build import COUNTRIES, time_zones
 from study.models import LANGUAGE_CHOICES, Site, VisitDefinition
 
@@ -217,7 +218,7 @@ class DoseLevelsForm(forms.Form):
                 required=False,
                 max_digits=12,
                 decimal_places=6,
-                initial=None if level is None else (level.target_cells_per_kg / Decimal("1E6")).normalize(),
+                initial=None if level is None else decimal_text(level.target_cells_per_kg / Decimal("1E6")),
                 widget=forms.TextInput(attrs={"inputmode": "decimal", "size": "8"}),
             )
             self.fields[f"level-{i}-range"] = forms.DecimalField(
@@ -225,7 +226,7 @@ class DoseLevelsForm(forms.Form):
                 required=False,
                 max_digits=5,
                 decimal_places=2,
-                initial=None if level is None else level.range_pct.normalize(),
+                initial=None if level is None else decimal_text(level.range_pct),
                 widget=forms.TextInput(attrs={"inputmode": "decimal", "size": "5"}),
             )
         self.fields["expected_toxicities"].initial = "\n".join(toxicities)

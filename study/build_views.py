@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
+from clinical.units import decimal_text
 from study import access, build
 from study.build_forms import SiteForm
 from study.models import Site, Study
@@ -194,6 +195,11 @@ def dose_levels(request: HttpRequest) -> HttpResponse:
     for v in versions:
         levels, toxicities = v.values.get("dose_levels"), v.values.get("expected_toxicities")
         if not before or levels != before.get("dose_levels") or toxicities != before.get("expected_toxicities"):
+            v.levels_text = " · ".join(  # type: ignore[attr-defined]
+                f"{level.code} {decimal_text(level.target_cells_per_kg / study_dose_levels.MILLION)} "
+                f"(±{decimal_text(level.range_pct)}%)"
+                for level in v.choices().dose_levels
+            )
             history.append(v)
         before = v.values
     rows = [
@@ -201,10 +207,10 @@ def dose_levels(request: HttpRequest) -> HttpResponse:
             "order": i,
             "code": level.code,
             "name": dose_level_name(level.code, study),
-            "target": (level.target_cells_per_kg / study_dose_levels.MILLION).normalize(),
-            "low": (level.target_cells_per_kg * (100 - level.range_pct) / 100 / study_dose_levels.MILLION).normalize(),
-            "high": (level.target_cells_per_kg * (100 + level.range_pct) / 100 / study_dose_levels.MILLION).normalize(),
-            "range": level.range_pct.normalize(),
+            "target": decimal_text(level.target_cells_per_kg / study_dose_levels.MILLION),
+            "low": decimal_text(level.target_cells_per_kg * (100 - level.range_pct) / 100 / study_dose_levels.MILLION),
+            "high": decimal_text(level.target_cells_per_kg * (100 + level.range_pct) / 100 / study_dose_levels.MILLION),
+            "range": decimal_text(level.range_pct),
         }
         for i, level in enumerate(choices.dose_levels, start=1)
     ]
