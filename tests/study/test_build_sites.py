@@ -109,3 +109,27 @@ def test_chinese_page(site_a, users_a, login, client):
     client.post(ADD, _post())
     page = client.get(LIST).content.decode()
     assert "北京中心" in page and "中国" in page
+
+
+def test_no_subject_is_registered_outside_the_site_activity_period(site_a, users_a):
+    """A site's active from/to bound the consent date of its new subjects (a field error)."""
+    from datetime import date
+
+    from django.core.exceptions import ValidationError
+
+    from subjects import services
+    from tests.factories import protocol_v1
+
+    protocol_v1(site_a.study)
+    Site.objects.filter(pk=site_a.pk).update(active_from=date(2026, 3, 1), active_to=date(2026, 9, 30))
+    site_a.refresh_from_db()
+    coordinator = users_a["coordinator"]
+    for on in (date(2026, 2, 28), date(2026, 10, 1)):
+        with pytest.raises(ValidationError) as refused:
+            services.record_consent(user=coordinator, site=site_a, consent_version="1.0", consent_date=on)
+        assert "consent_date" in refused.value.message_dict
+    assert not Subject.objects.exists()
+    subject = services.record_consent(
+        user=coordinator, site=site_a, consent_version="1.0", consent_date=date(2026, 3, 1)
+    )
+    assert subject.site == site_a
