@@ -75,6 +75,37 @@ def declare(
         _graph.append(edge)
 
 
+#: Consumers of a versioned study-build setting (issue 27 item 1), by setting kind: the code in a
+#: higher app that re-derives what depends on a new version (e.g. the visit schedule re-times
+#: visits, in subjects/). Registered with `setting_consumer`; run by `rederive_for_setting`.
+_setting_consumers: dict[str, list[Callable[..., list[Any]]]] = {}
+
+
+def setting_consumer(
+    kind: str, *, source: type[models.Model] | str, dependants: Sequence[type[models.Model] | str]
+) -> Callable[[Callable[..., list[Any]]], Callable[..., list[Any]]]:
+    """Register `func(version=…, user=…) -> changed rows` as what a new version of the setting
+    `kind` re-derives, and declare the edge in the derivation graph."""
+
+    def register(func: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
+        consumers = _setting_consumers.setdefault(kind, [])
+        if func not in consumers:
+            consumers.append(func)
+        declare(source, dependants=dependants, through=func)
+        return func
+
+    return register
+
+
+def rederive_for_setting(*, kind: str, version: models.Model, user: User | None) -> list[Any]:
+    """The one entry point of a study-build setting's re-derivation (the visit schedule…): every
+    registered consumer runs in the caller's transaction; returns what they changed."""
+    changed: list[Any] = []
+    for consumer in _setting_consumers.get(kind, []):
+        changed.extend(consumer(version=version, user=user))
+    return changed
+
+
 def graph() -> list[Consequence]:
     """Every declared consequence, sorted by source form."""
     return sorted(_graph, key=lambda e: (e.source, e.through))

@@ -36,6 +36,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import DateField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -245,7 +246,9 @@ def _visit_items(user: User, now: datetime, prefs: dict[str, str]) -> list[Notic
     wanted = {k for k in (NoticeKind.VISIT_DUE, NoticeKind.VISIT_OVERDUE) if prefs[k] != NoticeDelivery.NONE}
     if not wanted:
         return []
-    closes = ExpressionWrapper(F("planned_date") + F("definition__window_after"), output_field=DateField())
+    closes = ExpressionWrapper(
+        F("planned_date") + Coalesce("window_after", "definition__window_after"), output_field=DateField()
+    )
     visits = (
         Visit.objects.annotate(closes=closes)
         .filter(

@@ -15,7 +15,18 @@ from labs.services import record_reference_range
 
 @admin.register(ReferenceRange)
 class ReferenceRangeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("site", "analyte", "sex", "age_from", "age_to", "unit", "lln", "uln")
+    list_display = (
+        "site",
+        "laboratory",
+        "analyte",
+        "sex",
+        "age_from",
+        "age_to",
+        "unit",
+        "lln",
+        "uln",
+        "effective_from",
+    )
     list_filter = ("site", "analyte", "sex")
 
     def save_model(self, request: HttpRequest, obj: ReferenceRange, form: Any, change: bool) -> None:

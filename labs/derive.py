@@ -37,20 +37,33 @@ def derive_vital_signs(vs: VitalSigns) -> dict[str, Any]:
     }
 
 
-def reference_range_for(*, subject: Subject, analyte: str, sex: str, on: date) -> ReferenceRange | None:
-    """The site's reference range for the analyte, the sex (blank = unknown) and the subject's
-    age in completed years on `on` (no identity record: only a band covering every age). A
-    sex-specific range wins over a both-sexes one, then the narrowest age band."""
+def reference_range_for(
+    *, subject: Subject, analyte: str, sex: str, on: date, laboratory_id: int | None = None
+) -> ReferenceRange | None:
+    """The reference range in force on `on` (issue 27 item 1: the newest row of a band effective
+    on or before it) for the analyte, the sex (blank = unknown) and the subject's age in
+    completed years on `on` (no identity record: only a band covering every age). The result's
+    laboratory's own ranges are used when it has one for the analyte in force, else the site's
+    table (ranges with no laboratory). A sex-specific range wins over a both-sexes one, then the
+    narrowest age band."""
     identity = getattr(subject, "identity", None)
-    ranges = ReferenceRange.objects.filter(site_id=subject.site_id, analyte=analyte)
+    ranges = ReferenceRange.objects.filter(site_id=subject.site_id, analyte=analyte).filter(
+        Q(effective_from__isnull=True) | Q(effective_from__lte=on)
+    )
     ranges = ranges.filter(sex__in=[sex, ""]) if sex else ranges.filter(sex="")
     if identity is None:
         candidates = ranges.filter(age_from=0, age_to__isnull=True)
     else:
         age = age_in_completed_years(identity.date_of_birth, on)
         candidates = ranges.filter(Q(age_to__isnull=True) | Q(age_to__gt=age), age_from__lte=age)
-    # sex-specific first ("" sorts first, so descending), then the band starting latest
-    return candidates.order_by("-sex", "-age_from", F("age_to").asc(nulls_last=True)).first()
+    # sex-specific first ("" sorts first, so descending), then the band starting latest, then
+    # the newest version of that band
+    order = ("-sex", "-age_from", F("age_to").asc(nulls_last=True), F("effective_from").desc(nulls_last=True))
+    if laboratory_id is not None:
+        own = candidates.filter(laboratory_id=laboratory_id).order_by(*order).first()
+        if own is not None:
+            return own
+    return candidates.filter(laboratory__isnull=True).order_by(*order).first()
 
 
 @register(LabResult)
@@ -67,7 +80,11 @@ def derive_lab_result(result: LabResult) -> dict[str, Any]:
         lln, uln, unit = result.lln, result.uln, result.unit
     else:
         found = reference_range_for(
-            subject=result.subject, analyte=result.analyte, sex=result.sex, on=result.collected_on
+            subject=result.subject,
+            analyte=result.analyte,
+            sex=result.sex,
+            on=result.collected_on,
+            laboratory_id=result.laboratory_id,
         )
         if found is None:
             source, lln, uln, unit = "", None, None, result.unit

@@ -13,7 +13,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from clinical.units import UNIT_LABELS, Analyte, Panel, decimal_text, panel_analytes
-from labs.models import ANALYTE_NAMES, LabResult, Sex
+from crf.display import name_of
+from labs.models import ANALYTE_NAMES, Laboratory, LabResult, Sex
 from labs.services import PanelRow
 
 GRID_COLUMNS = ("value", "unit", "lln", "uln")
@@ -44,6 +45,7 @@ class LabPanelForm(forms.Form):
         required=False,
         help_text=_("As on the lab report; chooses the site's reference range when LLN/ULN are not given."),
     )
+    laboratory = forms.ModelChoiceField(label=_("Laboratory"), queryset=None, required=False)  # type: ignore[arg-type]
     mark_complete = forms.BooleanField(label=_("Mark these results complete"), required=False)
     reason = forms.CharField(
         label=_("Reason for change"),
@@ -57,6 +59,12 @@ class LabPanelForm(forms.Form):
         self.panel = panel
         self.analytes: tuple[Analyte, ...] = panel_analytes(panel)
         self.existing = existing
+        labs = Laboratory.objects.filter(site_id=subject.site_id).order_by("code")
+        lab_field = self.fields["laboratory"]
+        lab_field.queryset = labs  # type: ignore[attr-defined]
+        lab_field.label_from_instance = lambda lab: f"{lab.code} · {name_of(lab)}"  # type: ignore[attr-defined]
+        if len([lab for lab in labs if lab.active]) == 1 and not existing:
+            lab_field.initial = next(lab.pk for lab in labs if lab.active)
         visit_field = self.fields["visit"]
         visit_field.queryset = subject.visits.select_related("definition")  # type: ignore[attr-defined]
         visit_field.label_from_instance = lambda v: f"{v.definition.code} · {v.definition.display_name}"  # type: ignore[attr-defined]
@@ -89,7 +97,7 @@ class LabPanelForm(forms.Form):
                 self.initial[f"{entry.code}__lln"] = plain(saved.lln)
                 self.initial[f"{entry.code}__uln"] = plain(saved.uln)
                 self.initial[f"{entry.code}__version"] = saved.version
-        for i, name_ in enumerate(("collected_on", "collected_time", "visit", "sex")):
+        for i, name_ in enumerate(("collected_on", "collected_time", "visit", "sex", "laboratory")):
             self.fields[name_].widget.attrs["tabindex"] = str(1 + i)
         after_grid = 10 + len(GRID_COLUMNS) * n
         self.fields["mark_complete"].widget.attrs["tabindex"] = str(after_grid)
@@ -102,6 +110,7 @@ class LabPanelForm(forms.Form):
                 collected_time=first.collected_time,
                 visit=first.visit_id,
                 sex=first.sex,
+                laboratory=first.laboratory_id,
                 mark_complete=all(r.entry_status == "complete" for r in existing.values()),
             )
 
@@ -126,7 +135,7 @@ class LabPanelForm(forms.Form):
         return rows
 
     def header_fields(self) -> list[forms.BoundField]:
-        return [self[name] for name in ("collected_on", "collected_time", "visit", "sex")]
+        return [self[name] for name in ("collected_on", "collected_time", "visit", "sex", "laboratory")]
 
     def panel_rows(self) -> list[PanelRow]:
         data = self.cleaned_data

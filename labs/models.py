@@ -196,13 +196,51 @@ UNIT_CHOICES = list(UNIT_LABELS.items())
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class Laboratory(models.Model):
+    """A laboratory reporting a site's results (issue 27 item 1: several per site), with its own
+    effective-dated reference ranges. Never deleted: a laboratory no longer used is made
+    inactive (its results and ranges keep pointing at it)."""
+
+    site = models.ForeignKey("study.Site", on_delete=models.PROTECT, related_name="laboratories")
+    code = models.CharField(_("laboratory code"), max_length=20)
+    name = models.CharField(_("name (English)"), max_length=200)
+    name_zh = models.CharField(_("name (Chinese)"), max_length=200)
+    active = models.BooleanField(_("in use"), default=True)
+
+    class Meta:
+        verbose_name = _("laboratory")
+        verbose_name_plural = _("laboratories")
+        ordering = ["site", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["site", "code"], name="laboratory_code_unique_at_site"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class ReferenceRange(models.Model):
     """A site laboratory's reference range for one analyte, sex and age band, in the unit the lab
     reports it. Used when a result is entered without the report's own LLN/ULN. Blank sex = both
     sexes; the age band is [age_from, age_to) in completed years, `age_to` empty = no upper end.
-    A sex-specific row wins over a both-sexes row; otherwise the narrowest band wins."""
+    A sex-specific row wins over a both-sexes row; otherwise the narrowest band wins.
+
+    Versioned (issue 27 item 1): a change is a new row of the same band with a later
+    `effective_from` (empty = in force from the start); a result is judged by the row in force on
+    its collection date. `laboratory` empty = the site's own table, used for results of a
+    laboratory that has no range of its own for the analyte (and for results with no laboratory)."""
 
     site = models.ForeignKey("study.Site", on_delete=models.PROTECT, related_name="reference_ranges")
+    laboratory = models.ForeignKey(
+        Laboratory,
+        on_delete=models.PROTECT,
+        related_name="reference_ranges",
+        null=True,
+        blank=True,
+        verbose_name=_("laboratory"),
+    )
+    effective_from = models.DateField(_("effective from"), null=True, blank=True)
     analyte = models.CharField(_("analyte"), max_length=20, choices=ANALYTE_CHOICES)
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices, blank=True)
     age_from = models.PositiveSmallIntegerField(_("from age (years)"), default=0)
@@ -224,9 +262,9 @@ class ReferenceRange(models.Model):
                 name="reference_lln_not_above_uln",
             ),
             models.UniqueConstraint(
-                fields=["site", "analyte", "sex", "age_from", "age_to"],
+                fields=["site", "laboratory", "analyte", "sex", "age_from", "age_to", "effective_from"],
                 nulls_distinct=False,
-                name="one_reference_range_per_band",
+                name="one_reference_range_per_band_and_date",
             ),
         ]
 
@@ -236,6 +274,8 @@ class ReferenceRange(models.Model):
     def clean(self) -> None:
         if self.analyte and self.unit and self.unit not in ANALYTES[self.analyte].factors:
             raise ValidationError({"unit": _("This unit is not allowed for this analyte.")})
+        if self.laboratory_id is not None and self.site_id is not None and self.laboratory.site_id != self.site_id:
+            raise ValidationError({"laboratory": _("This laboratory is not one of the site's.")})
 
 
 class RangeSource(models.TextChoices):
@@ -279,6 +319,15 @@ class LabResult(CrfInstance):
     unit = models.CharField(_("unit"), max_length=20, choices=UNIT_CHOICES)
     lln = models.DecimalField(_("LLN (as reported)"), max_digits=18, decimal_places=6, null=True, blank=True)
     uln = models.DecimalField(_("ULN (as reported)"), max_digits=18, decimal_places=6, null=True, blank=True)
+    laboratory = models.ForeignKey(
+        Laboratory,
+        on_delete=models.PROTECT,
+        related_name="results",
+        null=True,
+        blank=True,
+        verbose_name=_("laboratory"),
+        help_text=_("The laboratory that reported the result: its reference ranges apply."),
+    )
     sex = models.CharField(
         _("sex (for the reference range)"),
         max_length=1,
@@ -352,6 +401,12 @@ class LabResult(CrfInstance):
                 errors[name] = _("A reference limit cannot be negative.")
         if self.lln is not None and self.uln is not None and self.lln > self.uln:
             errors["uln"] = _("ULN is below LLN.")
+        if (
+            self.laboratory_id is not None
+            and self.subject_id is not None
+            and self.laboratory.site_id != self.subject.site_id
+        ):
+            errors["laboratory"] = _("This laboratory is not one of the subject's site.")
         if errors:
             raise ValidationError(errors)
 

@@ -19,7 +19,7 @@ from crf.audit import audit_context
 from crf.models import EntryStatus
 from crf.rederive import declare, rederive
 from crf.services import StaleVersionError, mark_entered_in_error, save_form
-from labs.models import ANALYTE_NAMES, LabResult, ReferenceRange, VitalSigns
+from labs.models import ANALYTE_NAMES, Laboratory, LabResult, ReferenceRange, VitalSigns
 from trialsite.system_text import message
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ class PanelError(ValidationError):
         self.collection_errors = collection_errors
 
 
-COLLECTION_FIELDS = ("collected_on", "collected_time", "visit", "sex", "reason", "version", "__all__")
+COLLECTION_FIELDS = ("collected_on", "collected_time", "visit", "sex", "laboratory", "reason", "version", "__all__")
 
 
 def collection_results(*, subject: Subject, panel: str, collected_on: date, collected_time: time | None):
@@ -86,6 +86,7 @@ def record_lab_panel(
     complete: bool,
     existing: dict[str, LabResult] | None = None,
     reason: str = "",
+    laboratory: Laboratory | None = None,
 ) -> list[LabResult]:
     """Save one sample collection of a panel: every typed analyte becomes (or updates) one
     `LabResult` row through `crf.services.save` (so its dependants, e.g. ICAHT from ANC, are
@@ -95,9 +96,14 @@ def record_lab_panel(
     A row left blank is not created; a saved row left blank is marked entered in error with the
     reason for change (required), never deleted (DESIGN §4 "No hard deletes").
     A part larger than its whole in the same collection (ANC > WBC) is refused on the part.
+    `laboratory` is the one that reported the collection (its reference ranges judge the results;
+    issue 27 item 1); none given at a site with exactly one laboratory in use means that one.
     Raises PanelError with every field error, or StaleVersionError when any saved row changed
     since it was opened; nothing is saved in either case."""
     existing = existing or {}
+    if laboratory is None:
+        in_use = list(Laboratory.objects.filter(site_id=subject.site_id, active=True)[:2])
+        laboratory = in_use[0] if len(in_use) == 1 else None
     allowed = {a.code for a in panel_analytes(panel)}
     row_errors: dict[str, dict[str, list[str]]] = {}
     collection_errors: dict[str, list[str]] = {}
@@ -147,6 +153,7 @@ def record_lab_panel(
         instance.collected_time = collected_time
         instance.visit = visit
         instance.sex = sex
+        instance.laboratory = laboratory
         instance.value = row.value
         instance.unit = row.unit
         instance.lln = row.lln
@@ -199,10 +206,12 @@ def record_lab_panel(
 
 @transaction.atomic
 def record_reference_range(*, user: User | None, reference_range: ReferenceRange, reason: str) -> list[LabResult]:
-    """Save a site's reference range (new or changed) and re-derive the standard-unit range and
-    flag of every result of that site and analyte that takes its range from the site table
-    (DESIGN §4: a changed input re-derives its dependants, audit reason "re-derived: …").
-    Results carrying the report's own LLN/ULN are untouched. Returns the results that changed."""
+    """Save a site's reference range (new or changed) and re-derive the standard-unit range,
+    flag and CTCAE grade of every result it may judge (DESIGN §4: a changed input re-derives its
+    dependants, audit reason "re-derived: …"): the site's results of that analyte taking their
+    range from a table, collected on or after the range's effective date, of its laboratory (a
+    range of the site's own table may judge any laboratory's results). Results carrying the
+    report's own LLN/ULN are untouched. Returns the results that changed."""
     reference_range.full_clean()
     with audit_context(user=user, site=reference_range.site, reason=reason):
         reference_range.save()
@@ -211,18 +220,18 @@ def record_reference_range(*, user: User | None, reference_range: ReferenceRange
         analyte=reference_range.analyte,
         reason=reason,
     )
-    results = (
-        LabResult.objects.select_for_update(of=("self",))
-        .filter(
-            subject__site=reference_range.site,
-            analyte=reference_range.analyte,
-            entered_in_error=False,
-            lln__isnull=True,
-            uln__isnull=True,
-        )
-        .select_related("subject__site", "subject__identity")
-        .order_by("subject_id", "pk")
+    results = LabResult.objects.select_for_update(of=("self",)).filter(
+        subject__site=reference_range.site,
+        analyte=reference_range.analyte,
+        entered_in_error=False,
+        lln__isnull=True,
+        uln__isnull=True,
     )
+    if reference_range.effective_from is not None:
+        results = results.filter(collected_on__gte=reference_range.effective_from)
+    if reference_range.laboratory_id is not None:
+        results = results.filter(laboratory_id=reference_range.laboratory_id)
+    results = results.select_related("subject__site", "subject__identity").order_by("subject_id", "pk")
     by_subject: dict[int, list[LabResult]] = {}
     for result in results:
         by_subject.setdefault(result.subject_id, []).append(result)

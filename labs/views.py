@@ -89,6 +89,7 @@ def _panel_page(
                     complete=data["mark_complete"],
                     existing=existing,
                     reason=data["reason"],
+                    laboratory=data["laboratory"],
                 )
             except StaleVersionError as exc:
                 form.add_error(None, exc)

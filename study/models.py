@@ -65,12 +65,22 @@ class Site(models.Model):
         _("default language"), max_length=10, choices=LANGUAGE_CHOICES, default="zh-hans"
     )
     subject_prefix = models.CharField(_("subject ID prefix"), max_length=10)
+    # Study build (issue 27 item 1): where the site is and when it may register subjects.
+    country = models.CharField(_("country"), max_length=2, blank=True)
+    active_from = models.DateField(_("active from"), null=True, blank=True)
+    active_to = models.DateField(_("active to"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("site")
         verbose_name_plural = _("sites")
         constraints = [
             models.UniqueConstraint(fields=["study", "code"], name="site_code_unique_in_study"),
+            models.CheckConstraint(
+                condition=Q(active_to__isnull=True)
+                | Q(active_from__isnull=True)
+                | Q(active_to__gte=models.F("active_from")),
+                name="site_active_to_not_before_from",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -309,3 +319,6 @@ class Rederivation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.form_label}#{self.object_id} under v{self.settings_id}"
+
+
+from study.build_models import VisitSchedule  # noqa: E402, F401  (issue 27: registered with the app)

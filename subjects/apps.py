@@ -7,4 +7,4 @@ class SubjectsConfig(AppConfig):
 
     def ready(self) -> None:
         # Registration of edit checks, derivations and save services (data, not signals).
-        from subjects import assessments, checks, crf_forms, derive, lock_checklist, treatment  # noqa: F401
+        from subjects import assessments, checks, crf_forms, derive, lock_checklist, treatment, visits  # noqa: F401

@@ -110,6 +110,12 @@ class Visit(models.Model):
     #: derived from the visit's expected forms (CLINICAL_SPEC §7.1; subjects.assessments):
     #: "" nothing expected, "none", "some" or "all" satisfied. Overdue is still computed.
     forms_state = models.CharField(_("expected forms"), max_length=4, blank=True, default="", editable=False)
+    #: derived from the visit schedule version in force for the visit (issue 27 item 1;
+    #: subjects.visits.timing_for); empty on visits scheduled before versions existed: the
+    #: definition's window applies
+    window_before = models.PositiveSmallIntegerField(_("window before (days)"), null=True, editable=False)
+    window_after = models.PositiveSmallIntegerField(_("window after (days)"), null=True, editable=False)
+    schedule_version = models.PositiveIntegerField(_("visit schedule version"), null=True, editable=False)
 
     class Meta:
         verbose_name = _("visit")
@@ -127,7 +133,9 @@ class Visit(models.Model):
         """The window around the planned date; None for event-driven or not yet planned visits."""
         if self.planned_date is None or self.definition.anchor == "event":
             return None
-        return Window(self.planned_date, self.definition.window_before, self.definition.window_after)
+        before = self.definition.window_before if self.window_before is None else self.window_before
+        after = self.definition.window_after if self.window_after is None else self.window_after
+        return Window(self.planned_date, before, after)
 
     def state(self, today: date) -> VisitState | None:
         """Done / due / overdue, computed from the window and the expected forms (CLINICAL_SPEC

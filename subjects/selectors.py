@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.db.models import Case, CharField, DateField, ExpressionWrapper, F, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from clinical.schedule import VisitState, local_date
@@ -57,7 +58,9 @@ def due_and_overdue(user: User | AnonymousUser, *, now: datetime) -> list[Workli
     One query; the database keeps the windows already open anywhere on Earth (UTC date + 1),
     the site's own calendar date decides."""
     sites = access.sites_where(user, Action.VIEW_CRF)
-    opens = ExpressionWrapper(F("planned_date") - F("definition__window_before"), output_field=DateField())
+    opens = ExpressionWrapper(
+        F("planned_date") - Coalesce("window_before", "definition__window_before"), output_field=DateField()
+    )
     candidates = (
         Visit.objects.annotate(opens=opens)
         .filter(
@@ -106,8 +109,12 @@ def open_visits(
         *(When(subject__site_id=pk, then=Value(local_date(now, zone))) for pk, zone in sites),
         output_field=DateField(),
     )
-    opens = ExpressionWrapper(F("planned_date") - F("definition__window_before"), output_field=DateField())
-    closes = ExpressionWrapper(F("planned_date") + F("definition__window_after"), output_field=DateField())
+    opens = ExpressionWrapper(
+        F("planned_date") - Coalesce("window_before", "definition__window_before"), output_field=DateField()
+    )
+    closes = ExpressionWrapper(
+        F("planned_date") + Coalesce("window_after", "definition__window_after"), output_field=DateField()
+    )
     visits = (
         Visit.objects.annotate(site_today=today, opens=opens, closes=closes)
         .filter(

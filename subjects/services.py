@@ -153,6 +153,21 @@ def record_consent(*, user: User, site: Site, consent_version: str, consent_date
     if not consent_version.strip():
         raise ValidationError({"consent_version": _("Give the version of the consent form.")})
     _check_not_future(Subject(site=site), consent_date, "consent_date")
+    if (site.active_from is not None and consent_date < site.active_from) or (
+        site.active_to is not None and consent_date > site.active_to
+    ):
+        # the site's activity period (issue 27 item 1, study build): no subject outside it
+        raise ValidationError(
+            {
+                "consent_date": _("Site %(site)s registers subjects from %(start)s to %(end)s only.")
+                % {
+                    "site": site.code,
+                    "start": site.active_from.isoformat() if site.active_from else "—",
+                    "end": site.active_to.isoformat() if site.active_to else "—",
+                }
+            },
+            code="site_inactive",
+        )
     with audit_context(user=user, site=site):
         subject = Subject(
             site=site,

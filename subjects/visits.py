@@ -9,6 +9,7 @@ visits have no planned date. Due and overdue are computed from the window (`Visi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -22,8 +23,9 @@ from clinical import dates as clinical_dates
 from clinical.schedule import local_date, planned_date
 from crf import checks, locks
 from crf.audit import audit_context
+from crf.rederive import setting_consumer
 from study import access
-from study.models import VisitDefinition
+from study.models import VisitDefinition, VisitSchedule
 from study.roles import Action
 from subjects.models import Subject, Visit
 from trialsite.system_text import message
@@ -37,9 +39,13 @@ def site_today(subject: Subject, now: datetime | None = None) -> date:
     return local_date(now or timezone.now(), subject.site.time_zone)
 
 
-def planned_for(definition: VisitDefinition, *, enrolled_on: date | None, day0: date | None) -> date | None:
-    """The planned date of one time point, or None while its anchor is unknown."""
-    if definition.day is None:
+def planned_for(
+    definition: VisitDefinition, *, enrolled_on: date | None, day0: date | None, day: int | None = None
+) -> date | None:
+    """The planned date of one time point (on `day`, default the definition's), or None while
+    its anchor is unknown."""
+    day = definition.day if day is None else day
+    if day is None:
         return None
     if definition.anchor == VisitDefinition.Anchor.ENROLMENT:
         anchor = enrolled_on
@@ -47,7 +53,45 @@ def planned_for(definition: VisitDefinition, *, enrolled_on: date | None, day0: 
         anchor = day0
     else:
         return None
-    return None if anchor is None else planned_date(anchor, definition.day)
+    return None if anchor is None else planned_date(anchor, day)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """A visit's planned date and window under the schedule version that governs it (None: as
+    the definition was set up, before any version)."""
+
+    planned: date | None
+    window_before: int
+    window_after: int
+    version: int | None
+
+
+def schedule_versions(study_id: int) -> list[VisitSchedule]:
+    """The study's visit schedule versions, newest first (one query)."""
+    return list(VisitSchedule.objects.filter(study_id=study_id).order_by("-effective_from", "-version"))
+
+
+def timing_for(
+    definition: VisitDefinition,
+    *,
+    enrolled_on: date | None,
+    day0: date | None,
+    versions: list[VisitSchedule],
+) -> Timing:
+    """The timing in force for one visit (issue 27 item 1; CLINICAL_SPEC §7 "every time point is
+    a setting"): the newest version (`versions` newest first) whose effective date is on or
+    before the visit's planned date under that version; before every version, the definition as
+    set up. A visit with no planned date yet (anchor unknown) takes the newest version holding it."""
+    for version in versions:
+        entry = (version.visits or {}).get(definition.code)
+        if entry is None:
+            continue
+        planned = planned_for(definition, enrolled_on=enrolled_on, day0=day0, day=entry.get("day"))
+        if planned is None or planned >= version.effective_from:
+            return Timing(planned, int(entry["window_before"]), int(entry["window_after"]), version.version)
+    planned = planned_for(definition, enrolled_on=enrolled_on, day0=day0)
+    return Timing(planned, definition.window_before, definition.window_after, None)
 
 
 @transaction.atomic
@@ -64,21 +108,65 @@ def schedule_visits(*, user: User, subject: Subject, reason: str) -> list[Visit]
             ignore_conflicts=True,
         )
         visits = list(Visit.objects.filter(subject=subject).select_related("definition", "subject__site"))
-        moved = []
-        for visit in visits:
-            planned = planned_for(visit.definition, enrolled_on=subject.enrolled_on, day0=subject.day0)
-            if planned != visit.planned_date:
-                visit.planned_date = planned
-                moved.append(visit)
-        if moved:
-            Visit.objects.bulk_update(moved, ["planned_date"])
-        for visit in moved:
-            if visit.visit_date is not None:
-                checks.run_edit_checks(visit)
+        retime_visits(subject=subject, visits=visits, versions=schedule_versions(subject.site.study_id))
         from subjects.assessments import refresh_subject  # the visits' expected forms (§7.1)
 
         refresh_subject(subject)
     return visits
+
+
+TIMING_FIELDS = ("planned_date", "window_before", "window_after", "schedule_version")
+
+
+def retime_visits(*, subject: Subject, visits: list[Visit], versions: list[VisitSchedule]) -> list[Visit]:
+    """Set each visit's planned date and window from the schedule version in force for it, inside
+    the caller's audit context; visits whose window moved get their window check again (an
+    out-of-window query opens or closes). Returns the visits that changed."""
+    moved = []
+    for visit in visits:
+        timing = timing_for(visit.definition, enrolled_on=subject.enrolled_on, day0=subject.day0, versions=versions)
+        values = (timing.planned, timing.window_before, timing.window_after, timing.version)
+        if values != tuple(getattr(visit, name) for name in TIMING_FIELDS):
+            for name, value in zip(TIMING_FIELDS, values, strict=True):
+                setattr(visit, name, value)
+            moved.append(visit)
+    if moved:
+        Visit.objects.bulk_update(moved, list(TIMING_FIELDS))
+    for visit in moved:
+        if visit.visit_date is not None:
+            checks.run_edit_checks(visit)
+    return moved
+
+
+@setting_consumer("visit_schedule", source=VisitSchedule, dependants=(Visit,))
+def rederive_for_visit_schedule(*, version: VisitSchedule, user: User | None) -> list[Visit]:
+    """A new visit schedule version re-derives the planned dates and windows of the study's
+    visits it governs (and so their due/overdue state and out-of-window queries), subject by
+    subject, audited "re-derived: visit schedule vN effective …"; each subject's expected forms
+    are refreshed. Called through crf.rederive.rederive_for_setting. Returns the visits changed."""
+    from subjects.assessments import refresh_subject
+
+    reason = message(
+        gettext_noop("re-derived: visit schedule v%(version)s effective %(date)s"),
+        version=version.version,
+        date=version.effective_from,
+    )
+    versions = schedule_versions(version.study_id)
+    definitions = list(VisitDefinition.objects.filter(study_id=version.study_id))
+    changed: list[Visit] = []
+    subjects = Subject.objects.filter(site__study_id=version.study_id).select_related("site").order_by("pk")
+    for subject in subjects:
+        if not Visit.objects.filter(subject=subject).exists():
+            continue  # not scheduled yet: enrolment will
+        with audit_context(user=user, site=subject.site, reason=reason):
+            Visit.objects.bulk_create(
+                [Visit(subject=subject, definition=d) for d in definitions], ignore_conflicts=True
+            )
+            visits = list(Visit.objects.filter(subject=subject).select_related("definition", "subject__site"))
+            moved = retime_visits(subject=subject, visits=visits, versions=versions)
+            refresh_subject(subject)  # the expected forms may have changed with the version
+        changed.extend(moved)
+    return changed
 
 
 def _require_editor(user: User, subject: Subject) -> None:

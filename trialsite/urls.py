@@ -28,5 +28,7 @@ urlpatterns = [
     path("endpoints/", include("endpoints.urls")),
     path("exports/", include("exports.urls")),
     path("tasks/", include("mytasks.urls")),
+    path("admin/", include("study.build_urls")),
+    path("admin/", include("labs.build_urls")),
     path("", include("study.urls")),
 ]
