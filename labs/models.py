@@ -52,6 +52,15 @@ display.retire_keys(
 )
 
 
+FEVER_GRADE_CHOICES = [
+    (0, _("no fever (below 38.0 °C)")),
+    (1, _("grade 1 (38.0–39.0 °C)")),
+    (2, _("grade 2 (above 39.0–40.0 °C)")),
+    (3, _("grade 3 (above 40.0 °C for 24 hours or less)")),
+    (4, _("grade 4 (above 40.0 °C for more than 24 hours)")),
+]
+
+
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class VitalSigns(CrfInstance):
     """One set of vital signs. Physiologically impossible values are refused by the validators;
@@ -108,6 +117,12 @@ class VitalSigns(CrfInstance):
         _("hypotension threshold (mmHg)"), null=True, editable=False
     )
     settings_version = models.PositiveIntegerField(_("protocol settings version"), null=True, editable=False)
+    # Derived by labs.derive from the temperature (and, above 40.0 °C, the subject's other timed
+    # readings): CTCAE v5.0 Fever (CLINICAL_SPEC §3). Shown on the page and the API only: SDTM VS
+    # has no toxicity grade, so the VS export leaves it out (issue 27 item 5).
+    fever_grade = models.PositiveSmallIntegerField(
+        _("fever grade (CTCAE v5.0)"), null=True, editable=False, choices=FEVER_GRADE_CHOICES
+    )
 
     class Meta:
         verbose_name = _("vital signs")
@@ -121,6 +136,8 @@ class VitalSigns(CrfInstance):
     def why_not_derived(self, name: str) -> str | None:
         """Why the derived hypotension is empty (CLINICAL_SPEC §1.2 h: the threshold depends on
         the age, so it needs the systolic pressure and the date of birth)."""
+        if name == "fever_grade":
+            return self._why_no_fever_grade()
         if name not in ("hypotension", "hypotension_threshold"):
             return None
         if self.systolic_bp is None:
@@ -128,6 +145,18 @@ class VitalSigns(CrfInstance):
         if getattr(self.subject, "identity", None) is None:
             return str(
                 _("not derived: the date of birth is not recorded (the hypotension threshold depends on the age)")
+            )
+        return None
+
+    def _why_no_fever_grade(self) -> str | None:
+        if self.temperature_c is None:
+            return str(_("not derived: no temperature recorded"))
+        if self.temperature_c > Decimal("40.0"):
+            return str(
+                _(
+                    "not proposed: above 40.0 °C the grade is 3 (24 hours or less) or 4 (more than 24 hours), "
+                    "and the recorded times do not show how long it lasted: enter the grade on the adverse event"
+                )
             )
         return None
 
