@@ -155,6 +155,22 @@ def _method_for(dataset: Dataset, name: str) -> str:
     return f"{label}: set by the export from the CRF record by the rule in the {dataset.name} comment."
 
 
+def _crf_version_notes(dataset: Dataset) -> list[str]:
+    """The CRF versions of the form a collected dataset comes from (issue 27 item 3): which
+    version added or removed which field, so a reviewer knows why older records lack a value."""
+    from crf.registry import crf_models
+    from crf.versions import describe
+
+    form = COLLECTED.get(dataset.name)
+    if form is None:
+        return []
+    for model in crf_models().values():
+        if model.__name__ == form[0]:
+            text = describe(model)
+            return [text] if text else []
+    return []
+
+
 def _origin(dataset: Dataset, name: str) -> tuple[str, str | None]:
     """(origin type, CRF form for a collected variable)."""
     if dataset.standard == metadata.ADAMIG:
@@ -390,7 +406,7 @@ def define_xml(
         )
         if not is_adam and not dataset.name.startswith("SUPP"):
             group.set("Domain", dataset.name)
-        note = " ".join(dataset.notes)
+        note = " ".join([*dataset.notes, *_crf_version_notes(dataset)])
         omitted = " ".join(f"{k}: {v}" for k, v in dataset.omitted.items())
         if note or omitted:
             comments[f"COM.{dataset.name}"] = note + (f" Expected variables left out - {omitted}" if omitted else "")

@@ -28,6 +28,7 @@ from clinical.units import (
 )
 from crf import display
 from crf.models import CrfInstance
+from crf.versions import CrfVersion
 
 
 class OxygenDevice(models.TextChoices):
@@ -71,7 +72,17 @@ class VitalSigns(CrfInstance):
     api_resource = "vital-signs"
     crf_title = _("Vital signs")
     clinical_date_field = "assessment_date"
-    missing_allowed = ("temperature_c", "systolic_bp", "diastolic_bp", "heart_rate", "spo2")
+    missing_allowed = ("temperature_c", "systolic_bp", "diastolic_bp", "heart_rate", "respiratory_rate", "spo2")
+    # Version 1.1 added the respiratory rate (issue 27 item 3): records entered under 1.0 have none.
+    crf_versions = (
+        CrfVersion("1.0"),
+        CrfVersion(
+            "1.1",
+            effective="2026-12-06",
+            added=("respiratory_rate",),
+            note=_("respiratory rate added"),
+        ),
+    )
 
     assessment_date = models.DateField(_("assessment date"))
     assessment_time = models.TimeField(_("time (site local)"), null=True, blank=True)
@@ -91,6 +102,9 @@ class VitalSigns(CrfInstance):
     )
     heart_rate = models.PositiveSmallIntegerField(
         _("heart rate (/min)"), null=True, blank=True, validators=[MinValueValidator(20), MaxValueValidator(300)]
+    )
+    respiratory_rate = models.PositiveSmallIntegerField(
+        _("respiratory rate (/min)"), null=True, blank=True, validators=[MinValueValidator(4), MaxValueValidator(80)]
     )
     spo2 = models.PositiveSmallIntegerField(
         _("SpO2 (%)"), null=True, blank=True, validators=[MinValueValidator(40), MaxValueValidator(100)]
