@@ -317,6 +317,7 @@ def define_xml(
     cutoff: str,
     created: datetime,
     source_version: str,
+    protocol_version: str = "",
 ) -> bytes:
     """The Define-XML 2.1 document of the `standard` datasets among `built` (bytes, UTF-8)."""
     datasets = [d for d in built if d.standard == standard]
@@ -339,7 +340,10 @@ def define_xml(
     glob = etree.SubElement(study, f"{{{ODM}}}GlobalVariables")
     etree.SubElement(glob, f"{{{ODM}}}StudyName").text = study_code
     etree.SubElement(glob, f"{{{ODM}}}StudyDescription").text = study_title or study_code
-    etree.SubElement(glob, f"{{{ODM}}}ProtocolName").text = study_code
+    # the protocol version in force on the cut-off date (study.amendments, issue 27 item 2)
+    etree.SubElement(glob, f"{{{ODM}}}ProtocolName").text = (
+        f"{study_code} protocol version {protocol_version}" if protocol_version else study_code
+    )
     mdv = etree.SubElement(
         study,
         f"{{{ODM}}}MetaDataVersion",
@@ -347,7 +351,7 @@ def define_xml(
             "OID": oid(f"MDV.{study_code}.{'ADAM' if is_adam else 'SDTM'}"),
             "Name": f"{study_code} {'ADaM' if is_adam else 'SDTM'} datasets, cut-off {cutoff}",
             "Description": f"{'ADaMIG 1.3' if is_adam else 'SDTMIG 3.4'} datasets of {study_code}, "
-            f"clinical cut-off {cutoff}",
+            f"clinical cut-off {cutoff}" + (f", protocol version {protocol_version}" if protocol_version else ""),
             f"{{{DEF}}}DefineVersion": "2.1.0",
         },
     )
