@@ -10,7 +10,8 @@ pure function; results carry ``ctcae_version == "5.0"``.
   exist for the term; "Other, specify" terms need verbatim text).
 - Lab-derived grades: :func:`grade_neutrophil_count_decreased`,
   :func:`grade_platelet_count_decreased`, :func:`grade_lymphocyte_count_decreased`,
-  :func:`grade_anemia` (1–3) and :func:`grade_fever` (1–2 from Tmax only). Values are
+  :func:`grade_anemia` (1–3), :func:`grade_fever` (1–2 from Tmax only) and
+  :func:`grade_fever_course` (1–4, the duration above 40.0 °C bounded by timed readings). Values are
   :class:`~decimal.Decimal` and compared exactly, boundaries as the CTCAE text reads them.
 - Unit conversions as pure functions (counts, haemoglobin, bilirubin, temperature).
 """
@@ -19,8 +20,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from functools import cache
@@ -537,3 +539,67 @@ def grade_lab_value(analyte_code: str, value: Decimal, *, lln: Decimal | None) -
         return None
     function, unit = grader
     return function(value, unit, lln=lln)
+
+
+FEVER_GRADE_4_AFTER = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class TemperatureReading:
+    """One recorded temperature of a subject: its instant (None when the time was not
+    recorded) and its value in °C (None when not measured)."""
+
+    at: datetime | None
+    celsius: Decimal | None
+
+
+def grade_fever_course(readings: Sequence[TemperatureReading], index: int) -> LabGrade | None:
+    """The CTCAE v5.0 Fever grade of ``readings[index]`` among the subject's readings sorted by
+    instant (CLINICAL_SPEC §3; CTCAE: 1 = 38.0–39.0 °C, 2 = >39.0–40.0 °C, 3 = >40.0 °C for
+    ≤24 hrs, 4 = >40.0 °C for >24 hrs). None when the reading has no temperature.
+
+    Up to 40.0 °C the grade comes from the value alone (:func:`grade_fever`). Above 40.0 °C the
+    grade depends on how long the temperature stayed above 40.0 °C, which the readings bound:
+    the consecutive readings above 40.0 °C around this one (its run) were all above 40.0 °C, so
+    the fever lasted at least from the first to the last of them; it lasted at most from the
+    reading before the run to the reading after it (both ≤ 40.0 °C). Grade 4 when that least
+    duration exceeds 24 hours; grade 3 when the most duration is 24 hours or less; otherwise
+    (a time not recorded, no reading ≤ 40.0 °C before or after the run yet, or the bounds
+    straddle 24 hours) no grade is proposed and the reason says so: the site enters it.
+    Every reading of the run gets the same grade (the grade of that fever).
+    """
+    reading = readings[index]
+    if reading.celsius is None:
+        return None
+    simple = grade_fever(reading.celsius)
+    if reading.celsius <= FEVER_GRADE_2_TO_C:
+        return simple
+    term = term_by_name(FEVER)
+    measured = [r for r in readings if r.celsius is not None]
+    position = next(i for i, r in enumerate(measured) if r is reading)
+    first = position
+    while first > 0 and measured[first - 1].celsius > FEVER_GRADE_2_TO_C:  # type: ignore[operator]
+        first -= 1
+    last = position
+    while last + 1 < len(measured) and measured[last + 1].celsius > FEVER_GRADE_2_TO_C:  # type: ignore[operator]
+        last += 1
+    run = measured[first : last + 1]
+
+    def result(grade: int | None, reason: str) -> LabGrade:
+        return LabGrade(term=term.name, grade=grade, value=simple.value, unit=LabUnit.CELSIUS, reason=reason)
+
+    if any(r.at is None for r in run):
+        return result(None, "above 40.0 °C: grade 3 or 4 depends on the duration; a time is not recorded")
+    least = run[-1].at - run[0].at  # type: ignore[operator]
+    if least > FEVER_GRADE_4_AFTER:
+        return result(4, f"above 40.0 °C for more than 24 hours ({least}): grade 4 ({term.grade_text(4)})")
+    before = measured[first - 1] if first > 0 else None
+    after = measured[last + 1] if last + 1 < len(measured) else None
+    if before is None or after is None or before.at is None or after.at is None:
+        return result(
+            None, "above 40.0 °C: grade 3 or 4 depends on the duration; no timed reading ≤ 40.0 °C before and after"
+        )
+    most = after.at - before.at
+    if most <= FEVER_GRADE_4_AFTER:
+        return result(3, f"above 40.0 °C for at most {most}: grade 3 ({term.grade_text(3)})")
+    return result(None, f"above 40.0 °C for between {least} and {most}: grade 3 or 4; enter it")

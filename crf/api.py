@@ -37,6 +37,7 @@ from rest_framework.response import Response
 from rest_framework.routers import BaseRouter
 
 from crf import services
+from crf import versions as crf_versions
 from crf.idempotency import idempotent
 from crf.models import CrfInstance, EntryStatus
 from crf.queries import save_correcting
@@ -171,8 +172,26 @@ class CrfSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             self.fields["subject"].queryset = visible  # type: ignore[attr-defined]
             self.fields["visit"].queryset = Visit.objects.filter(subject__in=visible)  # type: ignore[attr-defined]
 
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        """A record with the fields of its own CRF version only (crf.versions)."""
+        data: dict[str, Any] = super().to_representation(instance)
+        for name in instance.hidden_fields:
+            data.pop(name, None)
+        return data
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         current = self.instance
+        model = self.Meta.model
+        hidden = current.hidden_fields if current is not None else crf_versions.hidden_fields(model, None)
+        given = sorted(name for name in hidden if name in attrs and attrs[name] not in (None, ""))
+        if given:
+            version = current.crf_version if current is not None else crf_versions.current(model)
+            raise ValidationError(
+                {
+                    name: _("This field is not on version %(version)s of this form.") % {"version": version}
+                    for name in given
+                }
+            )
         if current is not None and "subject" in attrs and attrs["subject"].pk != current.subject_id:
             raise ValidationError({"subject": _("A form cannot move to another subject.")})
         subject_id = attrs["subject"].pk if "subject" in attrs else getattr(current, "subject_id", None)

@@ -26,3 +26,9 @@ class CrfConfig(AppConfig):
         from crf import consent_checks
 
         consent_checks.register()
+        # Each form's CRF versions are declared soundly (issue 27 item 3).
+        from django.core import checks
+
+        from crf.versions import system_check
+
+        checks.register(system_check)

@@ -29,6 +29,9 @@ class CrfFormBase(forms.ModelForm):  # type: ignore[type-arg]
         super().__init__(*args, **kwargs)
         model: type[CrfInstance] = self._meta.model
         instance: CrfInstance = self.instance
+        # Only the fields of the record's own CRF version (crf.versions; a new record: the current one).
+        for name in instance.hidden_fields:
+            self.fields.pop(name, None)
         if "visit" in self.fields:
             visit_field = self.fields["visit"]
             visit_field.queryset = instance.subject.visits.select_related("definition")  # type: ignore[attr-defined]
@@ -44,6 +47,8 @@ class CrfFormBase(forms.ModelForm):  # type: ignore[type-arg]
             self.initial["opened_version"] = instance.version if instance.pk else None
             self.initial["mark_complete"] = instance.entry_status == EntryStatus.COMPLETE
         for name in model.missing_allowed:
+            if name not in self.fields:
+                continue
             self.fields[f"missing__{name}"] = forms.ChoiceField(
                 label=_("%(field)s: not done / unknown") % {"field": model._meta.get_field(name).verbose_name},
                 choices=[("", "—"), *MissingCode.choices],
@@ -77,7 +82,7 @@ class CrfFormBase(forms.ModelForm):  # type: ignore[type-arg]
         return {
             name: self.cleaned_data[f"missing__{name}"]
             for name in model.missing_allowed
-            if self.cleaned_data.get(f"missing__{name}")
+            if name in self.fields and self.cleaned_data.get(f"missing__{name}")
         }
 
 

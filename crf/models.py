@@ -14,6 +14,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from crf import versions as crf_versions
+from crf.versions import CrfVersion
+
 
 class EntryStatus(models.TextChoices):
     NOT_STARTED = "not_started", _("Not started")
@@ -44,6 +47,10 @@ class CrfInstance(models.Model):
     missing_allowed: tuple[str, ...] = ()
     #: the REST resource under /api/v1/ (DESIGN §6: plural, kebab-case); "" keeps the form off the API
     api_resource: str = ""
+    #: the form's versions, oldest first, each with the fields it added or removed
+    #: (`crf.versions.CrfVersion`); the newest is the one new records are entered under.
+    #: Empty: one version, "1.0". How to change a form: docs/architecture.md.
+    crf_versions: tuple[CrfVersion, ...] = ()
 
     subject = models.ForeignKey(
         "subjects.Subject",
@@ -74,6 +81,17 @@ class CrfInstance(models.Model):
 
     class Meta:
         abstract = True
+
+    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # A new record is entered under the form's current version and keeps it (issue 27 item 3).
+        if self._state.adding and self.pk is None:
+            self.crf_version = crf_versions.current(type(self))
+        super().save(*args, **kwargs)
+
+    @property
+    def hidden_fields(self) -> frozenset[str]:
+        """The form's fields this record's version does not have (crf.versions)."""
+        return crf_versions.hidden_fields(type(self), self.crf_version if self.pk else None)
 
     def clinical_date(self):  # type: ignore[no-untyped-def]
         return getattr(self, self.clinical_date_field) if self.clinical_date_field else None

@@ -45,12 +45,16 @@ if TYPE_CHECKING:
 _NOT_QUERYABLE = frozenset({"entry_status", "missing"})
 
 
-def queryable_fields(model: type[CrfInstance]) -> list[str]:
-    """The fields of a form a monitor or data manager may raise a query on: its editable data."""
+def queryable_fields(model: type[CrfInstance], record: CrfInstance | None = None) -> list[str]:
+    """The fields of a form a monitor or data manager may raise a query on: its editable data
+    (of the record's own CRF version when a record is given, crf.versions)."""
     from crf.services import data_fields
 
     editable = {f.name for f in model._meta.concrete_fields if f.editable}
-    return [name for name in data_fields(model) if name in editable and name not in _NOT_QUERYABLE]
+    hidden = record.hidden_fields if record is not None else frozenset()
+    return [
+        name for name in data_fields(model) if name in editable and name not in _NOT_QUERYABLE and name not in hidden
+    ]
 
 
 def _form_of(query: Query) -> CrfInstance:
@@ -129,7 +133,7 @@ def raise_query(*, user: User, form: CrfInstance, field_name: str, text: str) ->
     current = model.objects.select_related("subject__site").get(pk=form.pk)
     site = current.subject.site
     access.require(user, Action.MANAGE_QUERIES, site=site)
-    if field_name not in queryable_fields(model):
+    if field_name not in queryable_fields(model, current):
         raise ValidationError({"field_name": _("This form has no such field to query.")}, code="invalid_field")
     if current.entered_in_error:
         raise ValidationError(

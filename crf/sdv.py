@@ -178,10 +178,10 @@ def save_plan(
     return plan
 
 
-def _verifiable_fields(model: type[CrfInstance]) -> list[str]:
+def _verifiable_fields(model: type[CrfInstance], form: CrfInstance | None = None) -> list[str]:
     from crf.queries import queryable_fields
 
-    return queryable_fields(model)
+    return queryable_fields(model, form)
 
 
 @transaction.atomic
@@ -195,7 +195,7 @@ def mark_verified(*, user: User, form: CrfInstance, field_name: str = "") -> Sdv
     current = model._default_manager.select_for_update(of=("self",)).select_related("subject__site").get(pk=form.pk)
     site = current.subject.site
     access.require(user, Action.MARK_SDV, site=site)
-    if field_name and field_name not in _verifiable_fields(model):
+    if field_name and field_name not in _verifiable_fields(model, current):
         raise ValidationError({"field_name": _("This form has no such field to verify.")}, code="invalid_field")
     if current.entered_in_error:
         raise ValidationError(_("This form was marked entered in error: it cannot be verified."), code="removed")

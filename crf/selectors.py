@@ -174,7 +174,7 @@ def form_page_data(user: User | AnonymousUser, form: CrfInstance) -> FormPageDat
     freezes and locks over one saved form."""
     site = form.subject.site
     model = type(form)
-    names = queryable_fields(model)
+    names = queryable_fields(model, form)
     found = locks.active_locks_over(form) if form.pk else []
     kind = locks.strongest(found)
     state = sdv.sdv_state(form)

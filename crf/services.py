@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from clinical import dates as clinical_dates
 from crf import checks, derivations, locks, sdv
+from crf import versions as crf_versions
 from crf.audit import audit_context
 from crf.models import CrfInstance, EntryStatus, MissingCode
 from study import access
@@ -65,6 +66,28 @@ class StaleVersionError(ValidationError):
 
 def data_fields(model: type[CrfInstance]) -> list[str]:
     return [f.name for f in model._meta.concrete_fields if f.name not in SYSTEM_FIELDS and not (f.primary_key)]
+
+
+def record_data_fields(record: CrfInstance) -> list[str]:
+    """The data fields of one record's own CRF version (crf.versions): a record entered under
+    1.0 has no field a later version added."""
+    hidden = record.hidden_fields
+    return [name for name in data_fields(type(record)) if name not in hidden]
+
+
+def _refuse_other_version_fields(instance: CrfInstance, current: CrfInstance | None) -> None:
+    """A field the record's CRF version does not have cannot be given a value (issue 27 item 3):
+    a field error naming the version, nothing saved."""
+    errors = {}
+    for name in instance.hidden_fields:
+        value = getattr(instance, name)
+        before = getattr(current, name) if current is not None else None
+        if value != before and value not in (None, ""):
+            errors[name] = _("This field is not on version %(version)s of this form.") % {
+                "version": instance.crf_version if instance.pk else crf_versions.current(type(instance))
+            }
+    if errors:
+        raise ValidationError(errors, code="not_in_crf_version")
 
 
 def _validate_missing(instance: CrfInstance) -> None:
@@ -167,6 +190,7 @@ def save_form(*, user: User, instance: F, expected_version: int | None, reason: 
         instance.created_by = instance.updated_by = user
         instance.created_at = instance.updated_at = now
         instance.version = 1
+        _refuse_other_version_fields(instance, None)
         _clean(instance)
         derivations.derive(instance)
         with audit_context(user=user, site=instance.subject.site, reason=reason):
@@ -186,6 +210,8 @@ def save_form(*, user: User, instance: F, expected_version: int | None, reason: 
         raise ValidationError({"version": _("The form version you opened is required to save changes.")})
     if current.version != expected_version:
         raise StaleVersionError(current)
+    instance.crf_version = current.crf_version  # a record keeps the version it was entered under
+    _refuse_other_version_fields(instance, current)
     if current.entry_status == EntryStatus.COMPLETE and not reason:
         raise ValidationError(
             {"reason": _("This form is complete: give a reason for the change.")}, code="reason_required"

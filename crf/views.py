@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crf import display, drafts
+from crf import versions as crf_versions
 from crf import views_queries as dm_pages
 from crf.forms import form_class_for
 from crf.history import record_history, resolve_record
@@ -157,6 +158,7 @@ def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None)
         "queries": queries,
         "current_values": current_values,
         "history_label": model._meta.label_lower,
+        "crf_version": instance.crf_version if instance.pk else crf_versions.current(model),
         "can_adjudicate": access.can(request.user, Action.ADJUDICATE, site=subject.site),
         # queries by field, SDV marks, freezes and locks (issue 7)
         "dm": form_page_data(request.user, instance) if instance.pk is not None else None,

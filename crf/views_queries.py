@@ -61,7 +61,7 @@ def raise_query(request: HttpRequest, subject_pk: int, code: str, pk: int) -> Ht
     posts here from the field's "Raise a query" panel; refused input shows this page."""
     subject, form = _form_of(subject_pk, code, pk, request)
     access.require(request.user, Action.MANAGE_QUERIES, site=subject.site)
-    choices = [(name, selectors.field_label(type(form), name)) for name in queries.queryable_fields(type(form))]
+    choices = [(name, selectors.field_label(type(form), name)) for name in queries.queryable_fields(type(form), form)]
     page = RaiseQueryForm(request.POST or None, fields=choices, initial={"field_name": request.GET.get("field")})
     back = _next(request, f"/subjects/{subject.pk}/forms/{code}/{form.pk}/")
     if request.method == "POST" and page.is_valid():

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from crf.models import CrfInstance
 from crf.registry import crf_models
-from crf.services import data_fields
+from crf.services import record_data_fields
 
 if TYPE_CHECKING:
     from subjects.models import Subject, Visit
@@ -59,7 +59,7 @@ def _value(value: Any) -> Any:
 def form_entry(form: CrfInstance) -> dict[str, Any]:
     model = type(form)
     data = {}
-    for name in data_fields(model):
+    for name in record_data_fields(form):  # the fields of the record's own CRF version
         field = model._meta.get_field(name)
         data[field.attname] = _value(field.value_from_object(form))  # type: ignore[union-attr]
     return {

@@ -41,7 +41,7 @@ from crf.forms import form_class_for
 from crf.history import record_history
 from crf.models import CrfInstance, Query, SdvMark
 from crf.registry import crf_models
-from crf.services import data_fields
+from crf.services import record_data_fields
 from datamanagement.models import Signature, SignatureScope
 from datamanagement.templatetags.esign import signed_time
 
@@ -174,7 +174,7 @@ def _sections(subject: Subject, viewer: User, zone: str) -> list[FormSection]:
     for form in forms:
         model = type(form)
         key = (types[model].pk, form.pk)
-        names = [n for n in data_fields(model) if n not in HEADER_FIELDS]
+        names = [n for n in record_data_fields(form) if n not in HEADER_FIELDS]
         history = []
         for row in record_history(viewer=viewer, record=form, subject=subject):
             history.append(

@@ -45,6 +45,7 @@ class EndpointRunSerializer(serializers.ModelSerializer[EndpointRun]):
             "trigger",
             "cutoff_date",
             "snapshot_at",
+            "protocol_version",
             "settings_version",
             "input_settings_versions",
             "rederive_at_cutoff",

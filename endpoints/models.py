@@ -56,6 +56,9 @@ class EndpointRun(models.Model):
         _("snapshot time"), null=True, blank=True, help_text=_("Empty: the moment the run starts.")
     )
     settings_version = models.PositiveIntegerField(_("protocol settings version"), null=True, blank=True)
+    # The protocol version (amendment) in force on the cut-off date, when the run was requested
+    # (study.amendments, issue 27 item 2); blank when none was recorded.
+    protocol_version = models.CharField(_("protocol version"), max_length=20, blank=True)
     #: The settings versions the derived inputs were derived under, per input: {"crs_assessments":
     #: {"1": 120, "2": 3}, …} (issue 30): a grade or response stored under an older version than
     #: the run's is not re-derived; the run page says so.

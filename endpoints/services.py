@@ -37,6 +37,7 @@ from endpoints import files, sensitivity, snapshot, tables, tables_efficacy, tab
 from endpoints.models import EndpointRun, RunStatus, RunTrigger
 from response.models import MarrowAssessment, MrdTest, Relapse
 from study import access
+from study.amendments import number_in_force
 from study.models import ProtocolSettings, Site, Study, VisitDefinition
 from study.roles import Action
 from subjects.conmeds import ConcomitantMedication
@@ -98,6 +99,7 @@ def request_run(
         cutoff_date=cutoff_date,
         snapshot_at=snapshot_at,
         rederive_at_cutoff=rederive_at_cutoff,
+        protocol_version=number_in_force(study, cutoff_date),
     )
     run.full_clean()
     with audit_context(user=actor, reason="endpoint run requested"):

@@ -58,6 +58,7 @@ class ExportSerializer(serializers.ModelSerializer[Export]):
             "formats",
             "cutoff_date",
             "snapshot_at",
+            "protocol_version",
             "code_version",
             "status",
             "progress",

@@ -160,6 +160,7 @@ CODELISTS: dict[str, Codelist] = {
                 "C",
                 "mmHg",
                 "beats/min",
+                "breaths/min",
                 "YEARS",
                 "10^9/L",
                 "10^6/L",
@@ -238,7 +239,12 @@ CODELISTS: dict[str, Codelist] = {
                 "Heart Rate",
             ],
         ),
-        _cl("C66770", "Units for Vital Signs Results (VSRESU)", True, ["C", "F", "mmHg", "beats/min", "%", "kg", "cm"]),
+        _cl(
+            "C66770",
+            "Units for Vital Signs Results (VSRESU)",
+            True,
+            ["C", "F", "mmHg", "beats/min", "breaths/min", "%", "kg", "cm"],
+        ),
         _cl(
             "C65047",
             "Laboratory Test Code (LBTESTCD)",

@@ -155,6 +155,22 @@ def _method_for(dataset: Dataset, name: str) -> str:
     return f"{label}: set by the export from the CRF record by the rule in the {dataset.name} comment."
 
 
+def _crf_version_notes(dataset: Dataset) -> list[str]:
+    """The CRF versions of the form a collected dataset comes from (issue 27 item 3): which
+    version added or removed which field, so a reviewer knows why older records lack a value."""
+    from crf.registry import crf_models
+    from crf.versions import describe
+
+    form = COLLECTED.get(dataset.name)
+    if form is None:
+        return []
+    for model in crf_models().values():
+        if model.__name__ == form[0]:
+            text = describe(model)
+            return [text] if text else []
+    return []
+
+
 def _origin(dataset: Dataset, name: str) -> tuple[str, str | None]:
     """(origin type, CRF form for a collected variable)."""
     if dataset.standard == metadata.ADAMIG:
@@ -301,6 +317,7 @@ def define_xml(
     cutoff: str,
     created: datetime,
     source_version: str,
+    protocol_version: str = "",
 ) -> bytes:
     """The Define-XML 2.1 document of the `standard` datasets among `built` (bytes, UTF-8)."""
     datasets = [d for d in built if d.standard == standard]
@@ -323,7 +340,10 @@ def define_xml(
     glob = etree.SubElement(study, f"{{{ODM}}}GlobalVariables")
     etree.SubElement(glob, f"{{{ODM}}}StudyName").text = study_code
     etree.SubElement(glob, f"{{{ODM}}}StudyDescription").text = study_title or study_code
-    etree.SubElement(glob, f"{{{ODM}}}ProtocolName").text = study_code
+    # the protocol version in force on the cut-off date (study.amendments, issue 27 item 2)
+    etree.SubElement(glob, f"{{{ODM}}}ProtocolName").text = (
+        f"{study_code} protocol version {protocol_version}" if protocol_version else study_code
+    )
     mdv = etree.SubElement(
         study,
         f"{{{ODM}}}MetaDataVersion",
@@ -331,7 +351,7 @@ def define_xml(
             "OID": oid(f"MDV.{study_code}.{'ADAM' if is_adam else 'SDTM'}"),
             "Name": f"{study_code} {'ADaM' if is_adam else 'SDTM'} datasets, cut-off {cutoff}",
             "Description": f"{'ADaMIG 1.3' if is_adam else 'SDTMIG 3.4'} datasets of {study_code}, "
-            f"clinical cut-off {cutoff}",
+            f"clinical cut-off {cutoff}" + (f", protocol version {protocol_version}" if protocol_version else ""),
             f"{{{DEF}}}DefineVersion": "2.1.0",
         },
     )
@@ -390,7 +410,7 @@ def define_xml(
         )
         if not is_adam and not dataset.name.startswith("SUPP"):
             group.set("Domain", dataset.name)
-        note = " ".join(dataset.notes)
+        note = " ".join([*dataset.notes, *_crf_version_notes(dataset)])
         omitted = " ".join(f"{k}: {v}" for k, v in dataset.omitted.items())
         if note or omitted:
             comments[f"COM.{dataset.name}"] = note + (f" Expected variables left out - {omitted}" if omitted else "")

@@ -243,6 +243,8 @@ def build_ts(ctx: BuildContext) -> list[Dataset]:
             "From the study record (title, phase, registry identifier, planned subjects), the schedule (trial "
             "length: screening window + first to last planned day) and the protocol settings (arms = dose levels).",
             "AGEMIN/AGEMAX/SPONSOR: TSVALNF = NI; the study build records no age limits and no sponsor name.",
+            "The protocol version in force on the cut-off date is named in define.xml (ProtocolName and the "
+            "MetaDataVersion description): the TS parameter codelist has no protocol version parameter.",
         ],
     )
     return [dataset]

@@ -69,6 +69,9 @@ class Export(models.Model):
         _("snapshot time"), null=True, blank=True, help_text=_("Empty: the moment the export starts.")
     )
     code_version = models.CharField(_("code version"), max_length=100, blank=True)
+    # The protocol version (amendment) in force on the cut-off date, when the export was
+    # requested (study.amendments, issue 27 item 2); blank when none was recorded.
+    protocol_version = models.CharField(_("protocol version"), max_length=20, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
     progress = models.PositiveSmallIntegerField(_("progress (%)"), default=0, validators=[MaxValueValidator(100)])
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)

@@ -1443,8 +1443,23 @@ VS_TESTS = (
     ("systolic_bp", "SYSBP", "Systolic Blood Pressure", "mmHg"),
     ("diastolic_bp", "DIABP", "Diastolic Blood Pressure", "mmHg"),
     ("heart_rate", "PULSE", "Pulse Rate", "beats/min"),
+    ("respiratory_rate", "RESP", "Respiratory Rate", "breaths/min"),
     ("spo2", "OXYSAT", "Oxygen Saturation", "%"),
 )
+
+
+def _version_notes(model_path: str, tests: Iterable[tuple[str, str, str, str]]) -> list[str]:
+    """Per test code from a field a later CRF version added (crf.versions): earlier records have
+    no row for it."""
+    from django.apps import apps
+
+    from crf.versions import added_field_note
+
+    model = apps.get_model(model_path)
+    notes = [
+        added_field_note(model, field_name, f"{model.crf_code}TESTCD {testcd}") for field_name, testcd, *_ in tests
+    ]
+    return [note for note in notes if note]
 
 
 @register("VS", standard=SDTMIG, order=70)
@@ -1502,7 +1517,11 @@ def build_vs(ctx: BuildContext) -> list[Dataset]:
         ],
         rows=rows,
         keys=("USUBJID", "VSSEQ"),
-        notes=["VSLOBXFL: the last result per test dated on or before the first dose.", FINDINGS_DAY0],
+        notes=[
+            "VSLOBXFL: the last result per test dated on or before the first dose.",
+            FINDINGS_DAY0,
+            *_version_notes("labs.VitalSigns", VS_TESTS),
+        ],
     )
     return [dataset, supp.dataset(data)]
 

@@ -41,6 +41,7 @@ from exports.models import (
     ExportTrigger,
 )
 from study import access
+from study.amendments import number_in_force
 from study.models import Site, Study
 from study.roles import Action
 
@@ -116,6 +117,7 @@ def request_export(
         formats=chosen_formats,
         cutoff_date=cutoff_date,
         snapshot_at=snapshot_at,
+        protocol_version=number_in_force(study, cutoff_date),
     )
     export.full_clean()
     with audit_context(user=actor, reason="export requested"):
@@ -280,6 +282,7 @@ def define_xml_files(export: Export, built: list[datasets.Dataset]) -> list[dict
             cutoff=export.cutoff_date.isoformat(),
             created=export.snapshot_at.astimezone(timezone.get_fixed_timezone(0)),
             source_version=export.code_version,
+            protocol_version=export.protocol_version,
         )
         out.append({"dataset": "", "fmt": "xml", "name": xml_name, "rows": None, "content": document})
         out.append(

@@ -3,17 +3,18 @@ settings in force on the form's date (DESIGN §4)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import F, Q
 
 from clinical.crs import hypotension_sbp_threshold
-from clinical.ctcae import grade_lab_value
+from clinical.ctcae import FEVER_GRADE_2_TO_C, TemperatureReading, grade_fever_course, grade_lab_value
 from clinical.schedule import age_in_completed_years
 from clinical.units import ANALYTES, reference_flag, to_standard
 from crf.derivations import register
+from crf.display import zone_named
 from labs.models import LabResult, RangeSource, ReferenceRange, VitalSigns
 from study.protocol import choices_in_force
 
@@ -25,16 +26,49 @@ if TYPE_CHECKING:
 def derive_vital_signs(vs: VitalSigns) -> dict[str, Any]:
     """CLINICAL_SPEC §1.2 h: hypotension is SBP below the protocol's threshold for the age."""
     row, choices = choices_in_force(vs.subject.site.study_id, vs.assessment_date)
+    fever = {"fever_grade": fever_grade(vs)}
     identity = getattr(vs.subject, "identity", None)
     if vs.systolic_bp is None or identity is None:
-        return {"hypotension": None, "hypotension_threshold": None, "settings_version": row.version}
+        return {"hypotension": None, "hypotension_threshold": None, "settings_version": row.version, **fever}
     age = age_in_completed_years(identity.date_of_birth, vs.assessment_date)
     threshold = hypotension_sbp_threshold(age_years=age, settings=choices.crs_settings())
     return {
         "hypotension": vs.systolic_bp < threshold,
         "hypotension_threshold": threshold,
         "settings_version": row.version,
+        **fever,
     }
+
+
+def _reading(vs: VitalSigns, zone_name: str) -> TemperatureReading:
+    at = None
+    if vs.assessment_time is not None:  # site local → UTC, so a DST change is counted right
+        at = datetime.combine(vs.assessment_date, vs.assessment_time, tzinfo=zone_named(zone_name)).astimezone(UTC)
+    return TemperatureReading(at=at, celsius=vs.temperature_c)
+
+
+def fever_grade(vs: VitalSigns) -> int | None:
+    """The CTCAE Fever grade of the record's temperature (CLINICAL_SPEC §3,
+    `clinical.ctcae.grade_fever_course`). Up to 40.0 °C from the value alone; above it, from the
+    subject's other readings (not entered in error), which bound how long it lasted."""
+    if vs.temperature_c is None:
+        return None
+    zone = vs.subject.site.time_zone
+    if vs.temperature_c <= FEVER_GRADE_2_TO_C:
+        readings, index = [_reading(vs, zone)], 0
+    else:
+        others = VitalSigns.objects.filter(subject_id=vs.subject_id, entered_in_error=False).only(
+            "pk", "assessment_date", "assessment_time", "temperature_c"
+        )
+        if vs.pk is not None:
+            others = others.exclude(pk=vs.pk)
+        records = [*others, vs]
+        # untimed readings sort at the start of their day; they never bound a duration
+        records.sort(key=lambda r: (r.assessment_date, r.assessment_time is not None, r.assessment_time, r.pk or 0))
+        readings = [_reading(r, zone) for r in records]
+        index = records.index(vs)
+    graded = grade_fever_course(readings, index)
+    return None if graded is None else graded.grade
 
 
 def reference_range_for(

@@ -28,6 +28,7 @@ from clinical.units import (
 )
 from crf import display
 from crf.models import CrfInstance
+from crf.versions import CrfVersion
 
 
 class OxygenDevice(models.TextChoices):
@@ -52,6 +53,15 @@ display.retire_keys(
 )
 
 
+FEVER_GRADE_CHOICES = [
+    (0, _("no fever (below 38.0 °C)")),
+    (1, _("grade 1 (38.0–39.0 °C)")),
+    (2, _("grade 2 (above 39.0–40.0 °C)")),
+    (3, _("grade 3 (above 40.0 °C for 24 hours or less)")),
+    (4, _("grade 4 (above 40.0 °C for more than 24 hours)")),
+]
+
+
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class VitalSigns(CrfInstance):
     """One set of vital signs. Physiologically impossible values are refused by the validators;
@@ -62,7 +72,17 @@ class VitalSigns(CrfInstance):
     api_resource = "vital-signs"
     crf_title = _("Vital signs")
     clinical_date_field = "assessment_date"
-    missing_allowed = ("temperature_c", "systolic_bp", "diastolic_bp", "heart_rate", "spo2")
+    missing_allowed = ("temperature_c", "systolic_bp", "diastolic_bp", "heart_rate", "respiratory_rate", "spo2")
+    # Version 1.1 added the respiratory rate (issue 27 item 3): records entered under 1.0 have none.
+    crf_versions = (
+        CrfVersion("1.0"),
+        CrfVersion(
+            "1.1",
+            effective="2026-12-06",
+            added=("respiratory_rate",),
+            note=_("respiratory rate added"),
+        ),
+    )
 
     assessment_date = models.DateField(_("assessment date"))
     assessment_time = models.TimeField(_("time (site local)"), null=True, blank=True)
@@ -82,6 +102,9 @@ class VitalSigns(CrfInstance):
     )
     heart_rate = models.PositiveSmallIntegerField(
         _("heart rate (/min)"), null=True, blank=True, validators=[MinValueValidator(20), MaxValueValidator(300)]
+    )
+    respiratory_rate = models.PositiveSmallIntegerField(
+        _("respiratory rate (/min)"), null=True, blank=True, validators=[MinValueValidator(4), MaxValueValidator(80)]
     )
     spo2 = models.PositiveSmallIntegerField(
         _("SpO2 (%)"), null=True, blank=True, validators=[MinValueValidator(40), MaxValueValidator(100)]
@@ -108,6 +131,12 @@ class VitalSigns(CrfInstance):
         _("hypotension threshold (mmHg)"), null=True, editable=False
     )
     settings_version = models.PositiveIntegerField(_("protocol settings version"), null=True, editable=False)
+    # Derived by labs.derive from the temperature (and, above 40.0 °C, the subject's other timed
+    # readings): CTCAE v5.0 Fever (CLINICAL_SPEC §3). Shown on the page and the API only: SDTM VS
+    # has no toxicity grade, so the VS export leaves it out (issue 27 item 5).
+    fever_grade = models.PositiveSmallIntegerField(
+        _("fever grade (CTCAE v5.0)"), null=True, editable=False, choices=FEVER_GRADE_CHOICES
+    )
 
     class Meta:
         verbose_name = _("vital signs")
@@ -121,6 +150,8 @@ class VitalSigns(CrfInstance):
     def why_not_derived(self, name: str) -> str | None:
         """Why the derived hypotension is empty (CLINICAL_SPEC §1.2 h: the threshold depends on
         the age, so it needs the systolic pressure and the date of birth)."""
+        if name == "fever_grade":
+            return self._why_no_fever_grade()
         if name not in ("hypotension", "hypotension_threshold"):
             return None
         if self.systolic_bp is None:
@@ -128,6 +159,18 @@ class VitalSigns(CrfInstance):
         if getattr(self.subject, "identity", None) is None:
             return str(
                 _("not derived: the date of birth is not recorded (the hypotension threshold depends on the age)")
+            )
+        return None
+
+    def _why_no_fever_grade(self) -> str | None:
+        if self.temperature_c is None:
+            return str(_("not derived: no temperature recorded"))
+        if self.temperature_c > Decimal("40.0"):
+            return str(
+                _(
+                    "not proposed: above 40.0 °C the grade is 3 (24 hours or less) or 4 (more than 24 hours), "
+                    "and the recorded times do not show how long it lasted: enter the grade on the adverse event"
+                )
             )
         return None
 

@@ -246,3 +246,35 @@ def record_reference_range(*, user: User | None, reference_range: ReferenceRange
 
 # The derivation graph (crf.rederive.declare; `manage.py show_derivations`).
 declare(ReferenceRange, dependants=(LabResult,), through=record_reference_range)
+
+
+@crf_services.dependants_of(VitalSigns)
+def rederive_fever_course(*, user: User, saved: VitalSigns, previous: VitalSigns | None) -> None:
+    """A vital-signs record saved, corrected or entered in error re-derives the fever grade of
+    the subject's other readings above 40.0 °C: their grade 3 or 4 depends on how long the
+    temperature stayed above 40.0 °C, which the neighbouring readings bound (CLINICAL_SPEC §3)."""
+    from labs.derive import fever_grade
+
+    fields = ("temperature_c", "assessment_date", "assessment_time", "entered_in_error")
+    if previous is not None and all(getattr(previous, f) == getattr(saved, f) for f in fields):
+        return
+    high = (
+        VitalSigns.objects.filter(
+            subject_id=saved.subject_id, entered_in_error=False, temperature_c__gt=Decimal("40.0")
+        )
+        .exclude(pk=saved.pk)
+        .select_related("subject__site")
+    )
+    rederive(
+        forms=list(high),
+        reason=message(
+            gettext_noop("re-derived: vital signs of %(date)s changed the fever's duration"),
+            date=saved.assessment_date.isoformat(),
+        ),
+        user=user,
+        values=lambda form: {"fever_grade": fever_grade(form)},  # type: ignore[arg-type]
+        subject=saved.subject,
+    )
+
+
+declare(VitalSigns, dependants=(VitalSigns,), through=rederive_fever_course)

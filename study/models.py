@@ -241,6 +241,15 @@ class ProtocolSettings(models.Model):
     effective_from = models.DateField(_("effective from"))
     values = models.JSONField(_("values"))
     reason = models.CharField(_("reason"), max_length=300)
+    # The protocol version (amendment) this settings version came in with (issue 27 item 2).
+    protocol_version = models.ForeignKey(
+        "study.ProtocolVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="settings_versions",
+        verbose_name=_("protocol version"),
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -276,6 +285,14 @@ class AssessmentSchedule(models.Model):
     effective_from = models.DateField(_("effective from"))
     matrix = models.JSONField(_("schedule matrix"))
     reason = models.CharField(_("reason"), max_length=300)
+    protocol_version = models.ForeignKey(
+        "study.ProtocolVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="schedule_versions",
+        verbose_name=_("protocol version"),
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -319,6 +336,40 @@ class Rederivation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.form_label}#{self.object_id} under v{self.settings_id}"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class ProtocolVersion(models.Model):
+    """One version of the protocol (issue 27 item 2): the original (often "1.0") and each
+    amendment, with its date, the date the ethics committee approved it and a summary. The
+    settings versions that came in with it point at it (`protocol_version` on every model of
+    `study.amendments.AMENDABLE`). Versions are never edited or deleted. The version in force on
+    a date is the newest approved on or before it."""
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="protocol_versions")
+    number = models.CharField(_("protocol version"), max_length=20)
+    protocol_date = models.DateField(_("protocol date"))
+    approval_date = models.DateField(_("approval date"))
+    summary = models.TextField(_("summary of changes"), max_length=4000)
+    reason = models.CharField(_("reason"), max_length=300)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"))
+
+    class Meta:
+        verbose_name = _("protocol version")
+        verbose_name_plural = _("protocol versions")
+        ordering = ["study", "approval_date", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "number"], name="protocol_version_number_unique"),
+            models.CheckConstraint(
+                condition=Q(approval_date__gte=models.F("protocol_date")), name="protocol_version_approved_after_date"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.number)
 
 
 from study.build_models import VisitSchedule  # noqa: E402, F401  (issue 27: registered with the app)

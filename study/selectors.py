@@ -48,6 +48,14 @@ def home_summary(user: User) -> list[dict[str, object]]:
         entry = studies.setdefault(site.study_id, {"study": site.study, "sites": []})
         roles = sorted({m.get_role_display() for m in memberships if m.site_id == site.pk})
         entry["sites"].append({"site": site, "roles": roles})  # type: ignore[attr-defined]
+    if studies:  # the protocol version in force today (issue 27 item 2)
+        from django.utils import timezone
+
+        from study.amendments import version_in_force
+
+        today = timezone.localdate()
+        for study_id, entry in studies.items():
+            entry["protocol_version"] = version_in_force(study_id, today)
     return list(studies.values())
 
 

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from study import views
+from study import amendment_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -42,4 +42,5 @@ urlpatterns = [
     path("admin/memberships/<int:pk>/end/", views.end_role, name="membership_end"),
     path("admin/protocol-settings/", views.protocol_settings, name="protocol_settings"),
     path("admin/names/", views.names, name="study_names"),
+    path("admin/protocol-versions/", amendment_views.protocol_versions, name="protocol_versions"),
 ]
