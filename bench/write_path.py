@@ -209,10 +209,12 @@ def csv_import(token: str, rows: int, subjects: str) -> tuple[float, int, str]:
     )
     started = time.perf_counter()
     try:
-        with urllib.request.urlopen(request, timeout=120) as answer:
+        with urllib.request.urlopen(request, timeout=600) as answer:
             status, text = answer.status, answer.read().decode()
     except urllib.error.HTTPError as exc:
         status, text = exc.code, exc.read().decode()
+    except (urllib.error.URLError, TimeoutError) as exc:  # a loaded machine: report, do not crash
+        status, text = 0, f"no answer: {exc}"
     elapsed = time.perf_counter() - started
     outcome = json.loads(text).get("outcome", text[:200]) if text.startswith("{") else text[:200]
     return elapsed, status, str(outcome) if status < 300 else f"{outcome} {text[:300]}"
@@ -303,7 +305,11 @@ def main() -> None:
     finally:
         for server in servers:
             os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait(timeout=30)
     scaling = json.loads(
         subprocess.run(
             [*me, "--crs-scaling", "--repeat", str(args.repeat)], env=env, check=True, capture_output=True, text=True

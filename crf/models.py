@@ -44,6 +44,10 @@ class CrfInstance(models.Model):
     missing_allowed: tuple[str, ...] = ()
     #: the REST resource under /api/v1/ (DESIGN §6: plural, kebab-case); "" keeps the form off the API
     api_resource: str = ""
+    #: saving this form can move the subject (status, status date, enrolment, day 0) and with it
+    #: every visit's expected forms: the visits' state is then re-derived for the whole casebook,
+    #: not only for the visits the form belongs to (subjects.assessments, issue 22)
+    moves_subject: bool = False
 
     subject = models.ForeignKey(
         "subjects.Subject",
