@@ -177,9 +177,11 @@ def csv_import(token: str, rows: int, subjects: str) -> tuple[float, int, str]:
     lines = [",".join(header)]
     from datetime import date, timedelta
 
+    yesterday = date.today() - timedelta(days=1)
     for i in range(rows):
         pk = ids[i % len(ids)]
-        on = date.fromisoformat(day0[pk]) + timedelta(days=1 + (i // len(ids)) % 28)
+        # days 1-28, never after yesterday (future dates are refused, and refuse the whole file)
+        on = min(date.fromisoformat(day0[pk]) + timedelta(days=1 + (i // len(ids)) % 28), yesterday)
         values = {
             "subject": codes[pk],
             "assessment_date": on.isoformat(),

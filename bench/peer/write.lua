@@ -12,7 +12,9 @@ wrk.headers["Authorization"] = "Token " .. os.getenv("TOKEN")
 math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16) % 100000)
 request = function()
   local s = subjects[math.random(#subjects)]
-  local t = os.time({year = s.y, month = s.m, day = s.d + math.random(1, 28), hour = 12})
+  -- days 1-28, never after yesterday (a subject infused lately has fewer days: future dates are refused)
+  local last = math.floor((os.time() - os.time({year = s.y, month = s.m, day = s.d, hour = 12})) / 86400) - 1
+  local t = os.time({year = s.y, month = s.m, day = s.d + math.random(1, math.max(1, math.min(28, last))), hour = 12})
   local date = os.date("%Y-%m-%d", t)
   local hms = string.format("%02d:%02d:%02d", math.random(0, 23), math.random(0, 59), math.random(0, 59))
   local body, path
