@@ -177,9 +177,11 @@ def csv_import(token: str, rows: int, subjects: str) -> tuple[float, int, str]:
     lines = [",".join(header)]
     from datetime import date, timedelta
 
+    yesterday = date.today() - timedelta(days=1)
     for i in range(rows):
         pk = ids[i % len(ids)]
-        on = date.fromisoformat(day0[pk]) + timedelta(days=1 + (i // len(ids)) % 28)
+        # days 1-28, never after yesterday (future dates are refused, and refuse the whole file)
+        on = min(date.fromisoformat(day0[pk]) + timedelta(days=1 + (i // len(ids)) % 28), yesterday)
         values = {
             "subject": codes[pk],
             "assessment_date": on.isoformat(),
@@ -209,10 +211,12 @@ def csv_import(token: str, rows: int, subjects: str) -> tuple[float, int, str]:
     )
     started = time.perf_counter()
     try:
-        with urllib.request.urlopen(request, timeout=120) as answer:
+        with urllib.request.urlopen(request, timeout=600) as answer:
             status, text = answer.status, answer.read().decode()
     except urllib.error.HTTPError as exc:
         status, text = exc.code, exc.read().decode()
+    except (urllib.error.URLError, TimeoutError) as exc:  # a loaded machine: report, do not crash
+        status, text = 0, f"no answer: {exc}"
     elapsed = time.perf_counter() - started
     outcome = json.loads(text).get("outcome", text[:200]) if text.startswith("{") else text[:200]
     return elapsed, status, str(outcome) if status < 300 else f"{outcome} {text[:300]}"
@@ -303,7 +307,11 @@ def main() -> None:
     finally:
         for server in servers:
             os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait(timeout=30)
     scaling = json.loads(
         subprocess.run(
             [*me, "--crs-scaling", "--repeat", str(args.repeat)], env=env, check=True, capture_output=True, text=True

@@ -308,9 +308,10 @@ class CrfViewSet(
         return self.respond(self.get_object())
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        if not access.can_anywhere(request.user, Action.EDIT_CRF):
-            raise PermissionDenied
-        return idempotent(request, lambda: self._create(request))
+        with access.memberships_read_once():  # one read for the checks here and the save's (issue 22)
+            if not access.can_anywhere(request.user, Action.EDIT_CRF):
+                raise PermissionDenied
+            return idempotent(request, lambda: self._create(request))
 
     def _create(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
@@ -334,7 +335,10 @@ class CrfViewSet(
         return self.get_queryset().select_related("subject__site").get(pk=pk)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        partial = kwargs.pop("partial", False)
+        with access.memberships_read_once():  # one read for the checks here and the save's (issue 22)
+            return self._update(request, partial=kwargs.pop("partial", False))
+
+    def _update(self, request: Request, *, partial: bool) -> Response:
         current = self.get_object()
         access.require(request.user, Action.EDIT_CRF, site=current.subject.site)
         stale = precondition(request, self.etag(current), lambda: self.get_serializer(current).data)

@@ -74,8 +74,9 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def run_edit_checks(instance: CrfInstance | Model) -> list[Query]:
-    """Apply every rule of the form (or record with a `subject`); return the queries raised now."""
+def run_edit_checks(instance: CrfInstance | Model, *, new: bool = False) -> list[Query]:
+    """Apply every rule of the form (or record with a `subject`); return the queries raised now.
+    `new`: the record was inserted just now, so no query is stored on it yet (none is read)."""
     if getattr(instance, "entered_in_error", False):
         return []
     content_type = ContentType.objects.get_for_model(type(instance))
@@ -86,13 +87,17 @@ def run_edit_checks(instance: CrfInstance | Model) -> list[Query]:
         return raised
     # The form's queries of its rules in one read (not one or two per rule: every save runs
     # this), the active ones locked; in pk order, as `.first()` per rule read them.
-    stored = list(
-        Query.objects.filter(
-            content_type=content_type, object_id=instance.pk, rule_code__in={check.code for check in rules}
+    stored = (
+        []
+        if new
+        else list(
+            Query.objects.filter(
+                content_type=content_type, object_id=instance.pk, rule_code__in={check.code for check in rules}
+            )
+            .filter(Q(status__in=ACTIVE_QUERY_STATUSES) | Q(status=QueryStatus.CLOSED, answer=Query.Answer.CONFIRMED))
+            .select_for_update()
+            .order_by("pk")
         )
-        .filter(Q(status__in=ACTIVE_QUERY_STATUSES) | Q(status=QueryStatus.CLOSED, answer=Query.Answer.CONFIRMED))
-        .select_for_update()
-        .order_by("pk")
     )
     for check in rules:
         same_rule = [q for q in stored if q.field_name == check.field and q.rule_code == check.code]

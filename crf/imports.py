@@ -44,7 +44,7 @@ from crf.csvfiles import CsvFile, write_csv
 from crf.forms import CrfFormBase, form_class_for
 from crf.models import CrfInstance, EntryStatus, ImportRecord, MissingCode
 from crf.queries import save_correcting
-from crf.services import StaleVersionError
+from crf.services import StaleVersionError, batched_writes
 from study import access
 from study.roles import Action
 from subjects.selectors import subjects_visible_to
@@ -248,6 +248,7 @@ class _Importer:
         self._subjects: dict[str, list[Subject]] | None = None
         self._choice_maps: dict[str, dict[str, str]] = {}
         self.cleared: list[dict[str, object]] = []
+        self._probes: dict[tuple[int, bool], CrfFormBase] = {}
 
     # lookups
     def subject(self, number: int, key: str) -> Subject:
@@ -382,7 +383,11 @@ class _Importer:
         if current is not None:  # columns left out keep the saved values
             unbound = self.form_class(instance=current)
             data = {name: unbound[name].value() for name in unbound.fields}
-        probe = self.form_class(instance=instance)
+        # the fields by name and type (which converts a cell), the same for every row of a subject
+        probe_key = (subject.pk, current is None)
+        probe = self._probes.get(probe_key)
+        if probe is None:
+            probe = self._probes[probe_key] = self.form_class(instance=instance)
         for name in self.header:
             if name in CONTROL_COLUMNS or name not in probe.fields:
                 continue
@@ -560,7 +565,9 @@ def _run(
     if not result.errors:
         importer = _Importer(user=user, model=model, csv_file=csv_file)
         try:
-            with transaction.atomic():
+            # one transaction; memberships read once; work a save may do once for all rows (the
+            # visits' state of each subject) done once, after the last row (issue 22)
+            with transaction.atomic(), access.memberships_read_once(), batched_writes() as flush:
                 kept = ImportRecord.objects.create(**fields, outcome=ImportRecord.Outcome.IMPORTED) if record else None
                 with pghistory.context(
                     import_file=csv_file.file_name,
@@ -589,6 +596,8 @@ def _run(
                 result.cleared = [entry for entry in importer.cleared if entry["row"] not in refused_rows]
                 if result.errors or dry_run:
                     raise _RollBack
+                with pghistory.context(reason=importer.default_reason, import_row=None):
+                    flush()
                 result.outcome = ImportRecord.Outcome.IMPORTED
                 if kept is not None:
                     kept.created = len(result.created)

@@ -58,7 +58,12 @@ def covering(found: list[DataLock], instance: CrfInstance | Model) -> list[DataL
 
 def assert_data_writable(instance: CrfInstance) -> None:
     """Refuse a data change under any freeze or lock."""
-    locks = active_locks_over(instance)
+    if instance.pk is None:  # a new form: the study's and the subject's (read once in a batch)
+        from crf.services import batch_memo  # crf.services imports this module
+
+        locks = batch_memo(("locks", instance.subject_id), lambda: active_locks_over(instance))
+    else:
+        locks = active_locks_over(instance)
     if any(lock.kind == DataLock.Kind.LOCK for lock in locks):
         raise ValidationError(_("This form is locked: no changes are possible."), code="locked")
     if locks:

@@ -51,6 +51,10 @@ class CrfInstance(models.Model):
     #: (`crf.versions.CrfVersion`); the newest is the one new records are entered under.
     #: Empty: one version, "1.0". How to change a form: docs/architecture.md.
     crf_versions: tuple[CrfVersion, ...] = ()
+    #: saving this form can move the subject (status, status date, enrolment, day 0) and with it
+    #: every visit's expected forms: the visits' state is then re-derived for the whole casebook,
+    #: not only for the visits the form belongs to (subjects.assessments, issue 22)
+    moves_subject: bool = False
 
     subject = models.ForeignKey(
         "subjects.Subject",

@@ -11,12 +11,16 @@ Every write runs inside `audit_context`, so the history rows carry user, role, s
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+import functools
+import threading
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import models, transaction
+from django.db.models import Model
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -107,7 +111,28 @@ def _validate_missing(instance: CrfInstance) -> None:
 
 
 def _clean(instance: CrfInstance) -> None:
-    instance.full_clean(exclude=["created_by", "updated_by"])
+    """`full_clean` (fields, `clean`, unique checks and constraints, each on the fields that
+    passed), except that the subject, read through the visibility gate to get here, is not
+    read again to prove it exists (issue 22: a query a save)."""
+    exclude = {"created_by", "updated_by"}
+    read = type(instance).subject.is_cached(instance) and instance.subject.pk is not None  # type: ignore[attr-defined]
+    errors: dict[str, Any] = {}
+    try:
+        instance.clean_fields(exclude=exclude | {"subject"} if read else exclude)
+    except ValidationError as exc:
+        errors = exc.update_error_dict(errors)
+    try:
+        instance.clean()
+    except ValidationError as exc:
+        errors = exc.update_error_dict(errors)
+    for check in (instance.validate_unique, instance.validate_constraints):
+        failed = exclude | {name for name in errors if name != NON_FIELD_ERRORS}
+        try:
+            check(exclude=failed)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+    if errors:
+        raise ValidationError(errors)
     _validate_missing(instance)
     _validate_dates(instance)
 
@@ -174,11 +199,28 @@ def _require_editor(user: User, instance: CrfInstance) -> None:
         raise PermissionDenied
 
 
-@transaction.atomic
+def _atomic(func: Callable[..., F]) -> Callable[..., F]:
+    """`transaction.atomic`, without a savepoint of its own inside `batched_writes` (whose caller
+    wraps each save in one: the CSV import's row), saving two round trips a save."""
+
+    @functools.wraps(func)
+    def inner(*args: Any, **kwargs: Any) -> F:
+        with transaction.atomic(savepoint=not in_batch()):
+            return func(*args, **kwargs)
+
+    return inner
+
+
+@_atomic
 def save_form(*, user: User, instance: F, expected_version: int | None, reason: str = "") -> F:
     """Create (`instance.pk` is None) or update a form. `expected_version` is the version the
     user opened (required for an update). Raises ValidationError (field errors, stale, frozen,
     locked, reason missing) with nothing saved, or PermissionDenied."""
+    with access.memberships_read_once():
+        return _save_form(user=user, instance=instance, expected_version=expected_version, reason=reason)
+
+
+def _save_form(*, user: User, instance: F, expected_version: int | None, reason: str) -> F:
     _require_editor(user, instance)
     reason = reason.strip()
     now = timezone.now()
@@ -196,7 +238,8 @@ def save_form(*, user: User, instance: F, expected_version: int | None, reason: 
         with audit_context(user=user, site=instance.subject.site, reason=reason):
             notify_form_changed(user=user, form=instance, changed=data_fields(model), reason=reason)
             instance.save(force_insert=True)
-            checks.run_edit_checks(instance)
+            _forget_after_save(model)
+            checks.run_edit_checks(instance, new=True)
             _after_write(user=user, saved=instance, previous=None)
         return instance
 
@@ -232,6 +275,7 @@ def save_form(*, user: User, instance: F, expected_version: int | None, reason: 
         )
         if rows != 1:
             raise StaleVersionError(model.objects.get(pk=instance.pk))
+        _forget_after_save(model)
         saved = model.objects.select_related("subject__site").get(pk=instance.pk)
         # A change to verified data clears its SDV marks (DESIGN §4; issue 7 item 2).
         sdv.clear_marks_after_change(user=user, form=saved, changed=changed, at=now)
@@ -284,6 +328,76 @@ def after_any_form_write(func: DependantHook) -> DependantHook:
     return func
 
 
+class _Batch(threading.local):
+    pending: dict[Hashable, tuple[Callable[[list[Any]], None], list[Any]]] | None = None
+    #: key -> (the form types whose save makes it stale, the value)
+    memo: dict[Hashable, tuple[tuple[type[Model], ...], Any]] = {}
+
+
+_batch = _Batch()
+
+
+@contextmanager
+def batched_writes() -> Iterator[Callable[[], None]]:
+    """Many saves in one transaction (the CSV import, issue 22): work a hook may do once for all
+    of them (`defer_to_batch_end`, e.g. the visits' state of each subject) is remembered and done
+    when the caller calls the `flush` this yields, inside its transaction — not after each save.
+    Every save still runs its own checks, derivations and audit. Saves take no savepoint of
+    their own in a batch: the caller wraps each save in `transaction.atomic()` (a failed save
+    rolls back to it). Leaving the block without flushing drops the deferred work (the caller
+    rolls back). Not re-entrant."""
+    if _batch.pending is not None:
+        raise RuntimeError("batched_writes is not re-entrant")
+    _batch.pending = {}
+    _batch.memo = {}
+
+    def flush() -> None:
+        pending, _batch.pending = _batch.pending or {}, {}
+        for work, items in pending.values():
+            work(items)
+
+    try:
+        yield flush
+    finally:
+        _batch.pending = None
+        _batch.memo = {}
+
+
+def in_batch() -> bool:
+    return _batch.pending is not None
+
+
+T = TypeVar("T")
+
+
+def batch_memo(key: Hashable, compute: Callable[[], T], *, stale_after: tuple[type[Model], ...] = ()) -> T:
+    """Inside `batched_writes`: `compute()` once per key for the whole batch — a read the batch's
+    saves do not change (the protocol settings in force, the subject's freezes and locks), or
+    one they change only by saving a form of a type in `stale_after` (read again after such a
+    save). Outside a batch: `compute()`. The caller may update the value it got in place."""
+    if _batch.pending is None:
+        return compute()
+    if key not in _batch.memo:
+        _batch.memo[key] = (stale_after, compute())
+    return _batch.memo[key][1]  # type: ignore[no-any-return]
+
+
+def _forget_after_save(model: type[Model]) -> None:
+    if _batch.memo:
+        for key in [k for k, (stale_after, _v) in _batch.memo.items() if issubclass(model, stale_after)]:
+            del _batch.memo[key]
+
+
+def defer_to_batch_end(key: Hashable, work: Callable[[list[Any]], None], item: Any) -> bool:
+    """Inside `batched_writes`: add `item` to what `work(items)` will get once, at the batch's
+    flush, for `key`; True. Outside a batch: False (the caller does its work now)."""
+    pending = _batch.pending
+    if pending is None:
+        return False
+    pending.setdefault(key, (work, []))[1].append(item)
+    return True
+
+
 def _rederive_dependants(*, user: User, saved: CrfInstance, previous: CrfInstance | None) -> None:
     for hook in _dependants.get(type(saved), []):
         hook(user=user, saved=saved, previous=previous)
@@ -294,15 +408,16 @@ def _after_write(*, user: User, saved: CrfInstance, previous: CrfInstance | None
         hook(user=user, saved=saved, previous=previous)
 
 
-@transaction.atomic
+@_atomic
 def save(*, user: User, instance: F, expected_version: int | None, reason: str = "") -> F:
     """Save a form through its registered service, else `save_form`, then re-derive the forms
     that depend on it: what pages and APIs call."""
     model = type(instance)
     service = _save_services.get(model, save_form)
-    previous = model._default_manager.filter(pk=instance.pk).first() if instance.pk is not None else None
-    saved = service(user=user, instance=instance, expected_version=expected_version, reason=reason)
-    _rederive_dependants(user=user, saved=saved, previous=previous)
+    with access.memberships_read_once():
+        previous = model._default_manager.filter(pk=instance.pk).first() if instance.pk is not None else None
+        saved = service(user=user, instance=instance, expected_version=expected_version, reason=reason)
+        _rederive_dependants(user=user, saved=saved, previous=previous)
     return saved  # type: ignore[return-value]
 
 
@@ -310,6 +425,11 @@ def save(*, user: User, instance: F, expected_version: int | None, reason: str =
 def mark_entered_in_error(*, user: User, instance: F, expected_version: int, reason: str) -> F:
     """DESIGN §4 "No hard deletes": the row stays, flagged, with the reason; its open queries
     are cancelled; exports mark it removed."""
+    with access.memberships_read_once():
+        return _mark_entered_in_error(user=user, instance=instance, expected_version=expected_version, reason=reason)
+
+
+def _mark_entered_in_error(*, user: User, instance: F, expected_version: int, reason: str) -> F:
     from crf.models import ACTIVE_QUERY_STATUSES, Query, QueryStatus, QueryStep
 
     reason = reason.strip()

@@ -35,6 +35,7 @@ from django.utils.translation import gettext as _
 from crf import locks
 from crf.audit import audit_context
 from crf.models import CrfInstance, DataLock
+from crf.services import batch_memo
 from datamanagement import canonical
 from datamanagement.models import Signature, SignatureMeaning, SignatureScope
 from study import access
@@ -179,7 +180,11 @@ def _mark_broken(signatures: list[Signature], *, user: User | None, why: str) ->
 def break_after_change(*, user: User | None, form: CrfInstance, changed: list[str], reason: str) -> None:
     """crf.services.on_form_change hook, called inside the write's transaction and audit context
     just before the write: the change's history row then carries `broken_signatures`."""
-    intact = list(Signature.objects.filter(subject_id=form.subject_id, broken_at__isnull=True))
+    # read once per subject in a batch of saves (the CSV import): only these writes break them
+    intact = batch_memo(
+        ("intact signatures", form.subject_id),
+        lambda: list(Signature.objects.filter(subject_id=form.subject_id, broken_at__isnull=True)),
+    )
     if not intact:
         return
     content_type_id = ContentType.objects.get_for_model(type(form)).pk
@@ -192,6 +197,7 @@ def break_after_change(*, user: User | None, form: CrfInstance, changed: list[st
     if reason:
         why += f": {reason}"
     _mark_broken(hit, user=user, why=why)
+    intact[:] = [s for s in intact if s not in hit]
 
 
 # --- verification and lists ---------------------------------------------------------------------

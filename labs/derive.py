@@ -15,8 +15,9 @@ from clinical.schedule import age_in_completed_years
 from clinical.units import ANALYTES, reference_flag, to_standard
 from crf.derivations import register
 from crf.display import zone_named
+from crf.services import batch_memo, in_batch
 from labs.models import LabResult, RangeSource, ReferenceRange, VitalSigns
-from study.protocol import choices_in_force
+from study.protocol import choices_in_force, settings_picker
 
 if TYPE_CHECKING:
     from subjects.models import Subject
@@ -25,7 +26,13 @@ if TYPE_CHECKING:
 @register(VitalSigns)
 def derive_vital_signs(vs: VitalSigns) -> dict[str, Any]:
     """CLINICAL_SPEC §1.2 h: hypotension is SBP below the protocol's threshold for the age."""
-    row, choices = choices_in_force(vs.subject.site.study_id, vs.assessment_date)
+    study_id = vs.subject.site.study_id
+    if in_batch():  # the CSV import: the study's versions read once for every row's date
+        row, choices = batch_memo(("protocol settings", study_id), lambda: settings_picker(study_id))(
+            vs.assessment_date
+        )
+    else:
+        row, choices = choices_in_force(study_id, vs.assessment_date)
     fever = {"fever_grade": fever_grade(vs)}
     identity = getattr(vs.subject, "identity", None)
     if vs.systolic_bp is None or identity is None:

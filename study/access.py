@@ -7,6 +7,9 @@ sites answer 404 (the visibility gate); actions the user's role lacks at a visib
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied
@@ -27,6 +30,33 @@ def active_memberships(user: User | AnonymousUser) -> QuerySet[Membership]:
     return Membership.objects.filter(user=user, ended_at__isnull=True).select_related("site", "site__study")
 
 
+_memo = threading.local()
+
+
+@contextmanager
+def memberships_read_once() -> Iterator[None]:
+    """Within the block each user's active memberships are read once (one save: the API's
+    check, the save service's, the audit context's roles — issue 22). Memberships do not change
+    inside a save; outside such a block every check reads them afresh. Re-entrant."""
+    outer = getattr(_memo, "found", None)
+    if outer is None:
+        _memo.found = {}
+    try:
+        yield
+    finally:
+        if outer is None:
+            _memo.found = None
+
+
+def _memberships(user: User | AnonymousUser) -> list[Membership]:
+    found: dict[int, list[Membership]] | None = getattr(_memo, "found", None)
+    if found is None or not user.is_authenticated:
+        return list(active_memberships(user))
+    if user.pk not in found:
+        found[user.pk] = list(active_memberships(user))
+    return found[user.pk]
+
+
 def sites_visible_to(user: User | AnonymousUser) -> QuerySet[Site]:
     """Sites where the user holds any active role: the root of the visibility gate."""
     return Site.objects.filter(pk__in=active_memberships(user).values("site_id"))
@@ -34,12 +64,12 @@ def sites_visible_to(user: User | AnonymousUser) -> QuerySet[Site]:
 
 def sites_where(user: User | AnonymousUser, action: Action) -> QuerySet[Site]:
     """Sites where one of the user's active roles permits `action`."""
-    site_ids = [m.site_id for m in active_memberships(user) if role_may(m.role, action)]
+    site_ids = [m.site_id for m in _memberships(user) if role_may(m.role, action)]
     return Site.objects.filter(pk__in=site_ids)
 
 
 def roles_at(user: User | AnonymousUser, site: Site) -> set[str]:
-    return {m.role for m in active_memberships(user) if m.site_id == site.pk}
+    return {m.role for m in _memberships(user) if m.site_id == site.pk}
 
 
 def can(user: User | AnonymousUser, action: Action, *, site: Site) -> bool:
@@ -47,10 +77,7 @@ def can(user: User | AnonymousUser, action: Action, *, site: Site) -> bool:
 
 
 def can_anywhere(user: User | AnonymousUser, action: Action, *, study: Study | None = None) -> bool:
-    for m in active_memberships(user):
-        if (study is None or m.site.study_id == study.pk) and role_may(m.role, action):
-            return True
-    return False
+    return any((study is None or m.site.study_id == study.pk) and role_may(m.role, action) for m in _memberships(user))
 
 
 def require(user: User | AnonymousUser, action: Action, *, site: Site) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import CharField, Count, DateField, F, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -28,7 +28,7 @@ from clinical.schedule import VisitState
 from crf import locks
 from crf.audit import audit_context
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, Query
-from crf.services import after_any_form_write
+from crf.services import after_any_form_write, defer_to_batch_end
 from study import access
 from study.models import AssessmentSchedule, VisitDefinition
 from study.roles import Action
@@ -432,9 +432,8 @@ def _grouped(model: type[CrfInstance], rows: list[CrfInstance], *, shown_on_page
     return out
 
 
-def refresh_subject(subject: Subject) -> int:
-    """Re-derive `forms_state` of the subject's visits; returns how many changed."""
-    schedule = subject_schedule(subject, today=timezone.now().date(), with_queries=False)
+def _store_progress(schedule: SubjectSchedule) -> int:
+    """Write each card's progress to its visit's `forms_state` where it changed; how many."""
     changed = []
     for card in schedule.cards:
         if card.visit is not None and card.visit.forms_state != card.progress.value:
@@ -445,11 +444,132 @@ def refresh_subject(subject: Subject) -> int:
     return len(changed)
 
 
+def refresh_subject(subject: Subject) -> int:
+    """Re-derive `forms_state` of the subject's visits; returns how many changed."""
+    schedule = subject_schedule(subject, today=timezone.now().date(), with_queries=False)
+    return _store_progress(schedule)
+
+
+@dataclass(frozen=True)
+class _SlimRow:
+    """What placing a form at a visit and marking it read (`_place`, `form_mark`): no model
+    instance built per stored form."""
+
+    pk: int
+    visit_id: int | None
+    entry_status: str
+    day: date | None
+
+    def clinical_date(self) -> date | None:
+        return self.day
+
+
+def _slim_rows(subject: Subject, models: dict[str, type[CrfInstance]]) -> dict[str, list[CrfInstance]]:
+    """`_instances(…, slim=True)` of one subject in one query: what placing and marking read
+    (id, visit, entry status, clinical date) of every form type dated by a date, as one UNION
+    ALL; a form type dated otherwise is read on its own."""
+    found: dict[str, list[CrfInstance]] = {code: [] for code in models}
+    parts = []
+    alone = {}
+    for code, model in models.items():
+        name = model.clinical_date_field
+        field = model._meta.get_field(name) if name else None
+        if field is not None and type(field) is not DateField:
+            alone[code] = model
+            continue
+        day = F(name) if name else Value(None, output_field=DateField())
+        parts.append(
+            model._default_manager.filter(subject_id=subject.pk, entered_in_error=False)
+            .annotate(form=Value(code, output_field=CharField()), day=day)
+            .values_list("form", "pk", "visit_id", "entry_status", "day")
+            .order_by()
+        )
+    if parts:
+        union = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+        for code, pk, visit_id, entry_status, day in sorted(union, key=lambda row: (row[0], row[1])):
+            slim = _SlimRow(pk=pk, visit_id=visit_id, entry_status=entry_status, day=day)
+            found[code].append(slim)  # type: ignore[arg-type]
+    if alone:
+        found.update(_instances({subject.pk: subject}, alone, slim=True)[subject.pk])
+    return found
+
+
+def refresh_visits_of(subject: Subject, forms: list[CrfInstance]) -> int:
+    """Re-derive `forms_state` of only the visits these forms (as stored before and after their
+    writes) belong to: the same derivation as `refresh_subject`, reading the subject's visits,
+    the schedule, the rows of the form types those visits expect and their "not done" marks — a
+    fixed number of queries, not one per form type of the casebook (issue 22). Forms that can
+    move the subject (`moves_subject`) must use `refresh_subject` instead."""
+    versions = schedules_of(subject.site.study_id) if forms else []
+    if not versions:
+        return 0
+    today = timezone.now().date()
+    base = _in_force(versions, subject.enrolled_on or today)
+    assert base is not None
+    forms = [form for form in forms if form.crf_code not in base[1]]  # a log form is at no visit
+    if not forms:
+        return 0
+    visits = {v.definition_id: v for v in Visit.objects.filter(subject=subject).select_related("definition")}
+    for visit in visits.values():
+        visit.subject = subject
+    visits_by_id = {v.pk: v for v in visits.values()}
+    expecting: dict[str, list[str]] = defaultdict(list)
+    for visit_code, codes in base[0].expected.items():
+        for code in codes:
+            expecting[code].append(visit_code)
+    where = {_place(form, form.crf_code, visits_by_id=visits_by_id, expecting=expecting) for form in forms}
+    touched = [v for v in visits.values() if v.definition.code in where]
+    if not touched:
+        return 0
+    every = _models_in_order()
+    wanted: set[str] = set()
+    for visit in touched:
+        version = _in_force(versions, visit.planned_date)
+        if version is not None:
+            wanted.update(version[0].forms_at(visit.definition.code))
+    models = {code: m for code, m in every.items() if code in wanted}
+    instances = _slim_rows(subject, models)
+    marks = {
+        (m.visit_id, m.crf_code): m
+        for m in ExpectedFormNotDone.objects.filter(visit__in=touched, withdrawn_at__isnull=True)
+    }
+    schedule = _schedule(
+        subject,
+        today=today,
+        models=models,
+        versions=versions,
+        definitions=sorted((v.definition for v in touched), key=lambda d: d.order),
+        visits=visits,
+        instances=instances,
+        marks=marks,
+        counts=None,
+        types={},
+    )
+    return _store_progress(schedule)
+
+
 @after_any_form_write
 def after_form_write(*, user: User, saved: CrfInstance, previous: CrfInstance | None) -> None:
-    """crf.services hook: a form saved or entered in error re-derives its subject's visits."""
-    del user, previous
-    refresh_subject(Subject.objects.select_related("site").get(pk=saved.subject_id))
+    """crf.services hook: a form saved or entered in error re-derives the state of the visits it
+    belongs to, before and after the write (every visit of the subject when it can move the
+    subject: `CrfInstance.moves_subject`)."""
+    del user
+    forms = [form for form in (previous, saved) if form is not None]
+    if defer_to_batch_end(("visit states", saved.subject_id), _refresh_after_writes, forms):
+        return  # many saves in one transaction (the CSV import): once per subject, at the end
+    _refresh_after_writes([forms])
+
+
+def _refresh_after_writes(writes: list[list[CrfInstance]]) -> None:
+    """The visits' state after the writes of one subject's forms (each: before, after)."""
+    forms = [form for written in writes for form in written]
+    if any(form.moves_subject for form in forms):
+        refresh_subject(Subject.objects.select_related("site").get(pk=forms[0].subject_id))
+        return
+    subject = forms[-1].subject
+    if not Subject.site.is_cached(subject):  # type: ignore[attr-defined]
+        subject = Subject.objects.select_related("site").get(pk=subject.pk)
+    refresh_visits_of(subject, forms)
 
 
 @transaction.atomic

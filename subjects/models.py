@@ -236,6 +236,7 @@ class InformedConsent(CrfInstance):
     first consent opens screening (subjects.services.record_consent)."""
 
     crf_code = "IC"
+    moves_subject = True
     api_resource = "consents"
     crf_title = _("Informed consent")
     clinical_date_field = "consent_date"
@@ -281,13 +282,18 @@ def first_consent_date(subject_id: int | None) -> date | None:
     """The date of the subject's first valid consent: nothing protocol-driven precedes it."""
     if subject_id is None:
         return None
-    found = (
-        InformedConsent.objects.filter(subject_id=subject_id, entered_in_error=False)
-        .order_by("consent_date")
-        .values_list("consent_date", flat=True)
-        .first()
+    from crf.services import batch_memo  # once per subject in a batch of saves (the CSV import)
+
+    return batch_memo(
+        ("first consent", subject_id),
+        lambda: (
+            InformedConsent.objects.filter(subject_id=subject_id, entered_in_error=False)
+            .order_by("consent_date")
+            .values_list("consent_date", flat=True)
+            .first()
+        ),
+        stale_after=(InformedConsent,),
     )
-    return found
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
@@ -296,6 +302,7 @@ class EligibilityAssessment(CrfInstance):
     under a protocol version, assessed on or after the first consent (refused otherwise)."""
 
     crf_code = "ELIG"
+    moves_subject = True
     api_resource = "eligibility"
     crf_title = _("Eligibility checklist")
     clinical_date_field = "assessment_date"
@@ -344,6 +351,7 @@ class Lymphodepletion(CrfInstance):
     subject to "lymphodepleted" (subjects.treatment)."""
 
     crf_code = "LD"
+    moves_subject = True
     api_resource = "lymphodepletions"
     crf_title = _("Lymphodepletion")
     casebook_order = 10
@@ -422,6 +430,7 @@ class Infusion(CrfInstance):
     the inputs on this form and the subject's assigned dose level (subjects.derive)."""
 
     crf_code = "INF"
+    moves_subject = True
     api_resource = "infusions"
     crf_title = _("CAR-T product and infusion")
     casebook_order = 20

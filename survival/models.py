@@ -68,6 +68,7 @@ class Death(CrfInstance):
     "died" through the lifecycle service (survival.services)."""
 
     crf_code = "DTH"
+    moves_subject = True
     crf_title = _("Death")
     api_resource = "deaths"
     casebook_order = 62

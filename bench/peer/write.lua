@@ -12,12 +12,14 @@ wrk.headers["Authorization"] = "Token " .. os.getenv("TOKEN")
 math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16) % 100000)
 request = function()
   local s = subjects[math.random(#subjects)]
-  local t = os.time({year = s.y, month = s.m, day = s.d + math.random(1, 28), hour = 12})
+  -- days 1-28, never after yesterday (a subject infused lately has fewer days: future dates are refused)
+  local last = math.floor((os.time() - os.time({year = s.y, month = s.m, day = s.d, hour = 12})) / 86400) - 1
+  local t = os.time({year = s.y, month = s.m, day = s.d + math.random(1, math.max(1, math.min(28, last))), hour = 12})
   local date = os.date("%Y-%m-%d", t)
   local hms = string.format("%02d:%02d:%02d", math.random(0, 23), math.random(0, 59), math.random(0, 59))
   local body, path
   if kind == "crs" then
-    body = string.format('{"subject": %d, "assessment_date": "%s", "assessment_time": "%s", "tmax_c": "38.9", "hypotension": false, "vasopressors": [], "oxygen_device": "nasal_cannula", "oxygen_flow_l_min": "4.0", "entry_status": "complete"}', s.id, date, hms)
+    body = string.format('{"subject": %d, "assessment_date": "%s", "assessment_time": "%s", "tmax_c": "38.9", "hypotension": false, "vasopressors": [], "oxygen_device": "nasal_cannula", "oxygen_flow_l_min": "4.0", "hypoxia_attributable_to_crs": true, "entry_status": "complete"}', s.id, date, hms)
     path = "/api/v1/crs-assessments/"
   elseif kind == "lab" then
     body = string.format('{"subject": %d, "collected_on": "%s", "collected_time": "%s", "panel": "CBC", "analyte": "ANC", "value": "1.2", "unit": "10^9/L", "entry_status": "complete"}', s.id, date, hms)
