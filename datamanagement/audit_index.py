@@ -16,6 +16,8 @@ subjects before).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
 import pghistory.models
@@ -163,3 +165,69 @@ def sync(connection: BaseDatabaseWrapper, *, app_role: str | None = None) -> int
                 cursor.execute(f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON public.{INDEX_TABLE} FROM {app_role}")
                 cursor.execute(f"GRANT SELECT ON public.{INDEX_TABLE} TO {app_role}")
     return indexed
+
+
+def _load_sql(table: str, label: str, subject_col: str) -> str:
+    """Index one table's history rows after a given `pgh_id` (written with the trigger off): the
+    rows the trigger would have written, from the same expressions (previous event of the
+    record, changed fields, subject, site, user)."""
+    return f"""
+INSERT INTO public.{INDEX_TABLE}
+    (event_table, event_id, previous_id, at, action, obj_model, obj_id, subject_pk, site_pk, user_pk, fields)
+SELECT '{table}', r.pgh_id, r.prev_id, r.pgh_created_at, r.pgh_label,
+       '{label}', r.j ->> 'pgh_obj_id', (r.j ->> '{subject_col}')::bigint, s.site_id,
+       CASE WHEN (r.j -> 'pgh_context' ->> 'user') ~ '^[0-9]+$' THEN (r.j -> 'pgh_context' ->> 'user')::bigint END,
+       ({_fields_sql("r.j", "r.prev", "r.pgh_label").strip()})
+  FROM (SELECT e.pgh_id, e.pgh_created_at, e.pgh_label, pg_catalog.to_jsonb(e) AS j,
+               p.pgh_id AS prev_id, p.j AS prev
+          FROM public."{table}" e
+          LEFT JOIN LATERAL (
+                SELECT x.pgh_id, pg_catalog.to_jsonb(x) AS j FROM public."{table}" x
+                 WHERE e.pgh_label = 'update' AND x.pgh_obj_id = e.pgh_obj_id AND x.pgh_id < e.pgh_id
+                 ORDER BY x.pgh_id DESC LIMIT 1) p ON true
+         WHERE e.pgh_id > %s
+         ORDER BY e.pgh_id) r
+  JOIN public.subjects_subject s ON s.id = (r.j ->> '{subject_col}')::bigint
+"""  # noqa: S608
+
+
+@contextmanager
+def indexed_after_load(connection: BaseDatabaseWrapper) -> Iterator[bool]:
+    """For a bulk load inside one transaction (the synthetic study generator, issue 29): the
+    index trigger off for the block, and the history rows it wrote indexed when it ends with one
+    statement per table instead of one trigger call per row. Needs the tables' owner (or a
+    superuser); otherwise the trigger stays on (yields False). The ALTERs are transactional."""
+    from django.db import DatabaseError, transaction
+
+    if not connection.in_atomic_block:
+        raise RuntimeError("indexed_after_load() needs a transaction")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid "
+            "WHERE t.tgname = %s",
+            [TRIGGER],
+        )
+        triggered = {row[0] for row in cursor.fetchall()}
+        tables = [
+            (m._meta.db_table, tracked_label(m), subject_column(m))
+            for m in subject_event_models()
+            if m._meta.db_table in triggered
+        ]
+        try:
+            with transaction.atomic(using=connection.alias):
+                for table, _label, _column in tables:
+                    cursor.execute(f"ALTER TABLE public.{connection.ops.quote_name(table)} DISABLE TRIGGER {TRIGGER}")
+        except DatabaseError:
+            tables = []
+        if not tables:
+            yield False
+            return
+        after = {}
+        for table, _label, _column in tables:
+            cursor.execute(f"SELECT COALESCE(max(pgh_id), 0) FROM public.{connection.ops.quote_name(table)}")  # noqa: S608
+            after[table] = cursor.fetchone()[0]
+    yield True
+    with connection.cursor() as cursor:
+        for table, label, column in tables:
+            cursor.execute(_load_sql(table, label, column), [after[table]])
+            cursor.execute(f"ALTER TABLE public.{connection.ops.quote_name(table)} ENABLE TRIGGER {TRIGGER}")

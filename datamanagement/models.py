@@ -123,6 +123,9 @@ class AuditIndex(models.Model):
             models.Index("user_pk", F("at").desc(), F("id").desc(), name="auditindex_user"),
             models.Index("obj_model", "obj_id", F("at").desc(), name="auditindex_record"),
             GinIndex(fields=["fields"], name="auditindex_fields"),
+            # the API's exact count over the viewer's sites as an index-only scan (issue 26 item 4:
+            # a scan of the whole table was 3 of the 3.3 s of a page at 3.76 million rows)
+            models.Index("site_pk", name="auditindex_site"),
         ]
         constraints = [models.UniqueConstraint(fields=["event_table", "event_id"], name="auditindex_one_per_event")]
 

@@ -51,6 +51,7 @@ from adverse_events.models import (
     Relationship,
 )
 from adverse_events.rules import CRS_TERM, ICANS_TERM, ICANS_VERBATIM, crs_input, icans_input
+from adverse_events.toxicities import GvhdStaging, HospitalStay, IecHsAssessment, Infection
 from clinical import ctcae
 from clinical import icans as icans_rules
 from clinical import response as rules
@@ -63,11 +64,25 @@ from clinical.schedule import age_in_completed_years, local_date, study_day
 from clinical.units import ANALYTES, reference_flag, to_standard
 from crf.audit import audit_context
 from crf.checks import jsonable
-from labs.models import LabResult, RangeSource
+from crf.fields import impute_partial_dates
+from datamanagement import audit_index
+from labs.models import LabResult, RangeSource, VitalSigns
 from response.derive import marrow_rules_response
 from response.models import MarrowAssessment, MrdTest, Relapse
 from study import demo
 from study.models import Membership, ProtocolSettings, Site, Study, User, VisitDefinition
+from subjects import synthetic_forms as sf
+from subjects.baseline import (
+    BridgingTherapy,
+    CellCollection,
+    Demographics,
+    DiseaseHistory,
+    MedicalHistory,
+    PerformanceStatus,
+    PriorTherapy,
+)
+from subjects.conmeds import ConcomitantMedication
+from subjects.deviations import ProtocolDeviation
 from subjects.eligibility import CRITERIA
 from subjects.lifecycle import NotInfusedReason, Status
 from subjects.models import (
@@ -83,6 +98,7 @@ from subjects.models import (
 from subjects.services import SCREENING_NUMBER, SUBJECT_ID
 from subjects.visits import planned_for
 from survival.models import Autopsy, ContactMethod, Death, FollowUpContact, SubsequentTherapy
+from trialsite import auditchain
 
 #: the data cut the dates are placed against (not today: the same seed gives the same dates)
 AS_OF = date(2026, 10, 31)
@@ -164,6 +180,7 @@ class Plan:
     death_cause: str = ""
     lost_day: int | None = None
     rng_state: Any = None
+    seed: int = 1
 
     @property
     def last_day(self) -> int:
@@ -171,6 +188,17 @@ class Plan:
         assert self.day0 is not None
         ends = [d for d in (self.death_day, self.lost_day) if d is not None]
         return min([*ends, (self.as_of - self.day0).days])
+
+    @property
+    def last_seen(self) -> date:
+        """The last date the subject is observed: the screen failure, the decision not to infuse,
+        or the end of follow-up."""
+        if self.outcome == "screen_failed":
+            return self.consent + timedelta(days=3)
+        assert self.enrolled is not None and self.day0 is not None
+        if self.outcome == "not_infused":
+            return self.enrolled + timedelta(days=6)
+        return self.day0 + timedelta(days=self.last_day)
 
     as_of: date = AS_OF
 
@@ -196,6 +224,7 @@ def plan_subject(index: int, options: Options, dose_levels: tuple[str, ...]) -> 
         height_cm=height,
         outcome=outcome,
         as_of=options.as_of,
+        seed=options.seed,
     )
     if outcome == "screen_failed":
         plan.rng_state = rng.getstate()
@@ -324,7 +353,12 @@ def generate(options: Options, *, progress: Callable[[str], None] = lambda _m: N
         indices = [i for i in range(options.subjects) if i % options.sites == site_index]
         for start in range(0, len(indices), CHUNK):
             plans = [plan_subject(i, options, levels) for i in indices[start : start + CHUNK]]
-            with transaction.atomic(), audit_context(user=setup.coordinators[site_index], site=site, reason=REASON):
+            with (
+                transaction.atomic(),
+                audit_context(user=setup.coordinators[site_index], site=site, reason=REASON),
+                auditchain.linked_after_load(),  # the chain linked once per table, not row by row
+                audit_index.indexed_after_load(connection),  # and indexed by one statement per table
+            ):
                 written = _Chunk(setup, site, setup.coordinators[site_index], plans, numbers[site_index]).write()
             for name, count in written.items():
                 counts[name] = counts.get(name, 0) + count
@@ -351,6 +385,13 @@ class _Chunk:
         self.counts: dict[str, int] = {}
         self.subjects: dict[int, Subject] = {}
         self.rngs = {p.index: _restore(p.rng_state) for p in plans}
+        # the other forms draw from streams of their own: the core course stays the same data
+        self.frngs = {p.index: sf.forms_rng(p.seed, p.index) for p in plans}
+        self.visits: dict[tuple[int, str], Visit] = {}
+        self.conmeds: dict[int, list[sf.Conmed]] = {}
+        self.crs_forms: dict[int, dict[date, CrsAssessment]] = {}
+        self.aes: dict[int, list[AdverseEvent]] = {}
+        self.screening_vitals: list[tuple[int, VitalSigns]] = []
 
     # helpers
     def form(self, model: type[models.Model], subject: Subject, **values: Any) -> Any:
@@ -399,12 +440,18 @@ class _Chunk:
 
     def write(self) -> dict[str, int]:
         steps = self._screening()
+        self._baseline()
         self._enrolment(steps)
+        self._collection()
         self._treatment(steps)
+        self._conmed_log()
         self._safety()
+        self._vital_signs()
+        self._toxicities()
         self._labs()
         self._response()
         self._survival(steps)
+        self._later_forms()
         self._apply(steps)
         return self.counts
 
@@ -490,14 +537,15 @@ class _Chunk:
             for definition in self.setup.definitions:
                 planned = planned_for(definition, enrolled_on=plan.enrolled, day0=plan.day0)
                 done = planned is not None and planned <= min(last, plan.as_of)
-                visits.append(
-                    Visit(
-                        subject=self.subjects[plan.index],
-                        definition=definition,
-                        planned_date=planned,
-                        visit_date=planned if done else None,
-                    )
+                visit = Visit(
+                    subject=self.subjects[plan.index],
+                    definition=definition,
+                    planned_date=planned,
+                    visit_date=planned if done else None,
                 )
+                visits.append(visit)
+                if done:
+                    self.visits[(plan.index, definition.code)] = visit
         self.insert(Visit, visits)
 
     def _treatment(self, steps: dict[int, list[dict[str, Any]]]) -> None:
@@ -596,7 +644,10 @@ class _Chunk:
                         **_crs_inputs(grades.get(day, 0), rng),
                     )
                 )
-            course = crs_course([crs_input(f) for f in forms], infusion_date=day0, exposures=(), settings=crs_settings)
+            exposed = sf.exposures(self.conmeds.get(plan.index, []), day0)  # the con-med log (§1.2 b)
+            course = crs_course(
+                [crs_input(f) for f in forms], infusion_date=day0, exposures=exposed, settings=crs_settings
+            )
             masked = {d.day: d.fever_masked for d in course.days}
             for f in forms:  # as adverse_events.derive.derive_crs_assessment
                 graded = grade_crs_assessment(crs_input(f), fever_masked=masked[f.assessment_date])
@@ -607,6 +658,7 @@ class _Chunk:
                 f.study_day = study_day(f.assessment_date, day0)
                 f.settings_version = self.version
             crs_rows.extend(forms)
+            self.crs_forms[plan.index] = {f.assessment_date: f for f in forms}
             for episode in course.episodes:
                 row = _episode(CrsEpisode, subject, episode, self.version)
                 crs_episodes.append(row)
@@ -640,7 +692,9 @@ class _Chunk:
                 row = _episode(IcansEpisode, subject, episode, self.version)
                 icans_episodes.append(row)
                 aes.append(self._episode_ae(row, plan))
-            aes.extend(self._ctcae_events(plan, rng))
+            events = self._ctcae_events(plan, rng)
+            self.aes[plan.index] = events
+            aes.extend(events)
         self.insert(CrsAssessment, crs_rows)
         self.insert(IcansAssessment, icans_rows)
         self.insert(CrsEpisode, crs_episodes)
@@ -909,6 +963,415 @@ class _Chunk:
         self.insert(SubsequentTherapy, therapies)
         self.insert(FollowUpContact, contacts)
         self.insert(Death, deaths)
+
+    # baseline forms at screening (CLINICAL_SPEC §7.1 "Screening"), every consented subject
+    def _baseline(self) -> None:
+        demographics, histories, priors, conditions, performance, vitals = [], [], [], [], [], []
+        crs_settings = self.choices.crs_settings()
+        for plan in self.plans:
+            rng = self.frngs[plan.index]
+            subject = self.subjects[plan.index]
+            screened = plan.consent + timedelta(days=3)
+            demographics.append(
+                self.form(
+                    Demographics,
+                    subject,
+                    **sf.demographics_values(
+                        born=plan.born, on=screened, sex=plan.sex, weight=plan.weight_kg, height=plan.height_cm
+                    ),
+                )
+            )
+            diagnosed = plan.consent - timedelta(days=rng.randrange(300, 1600))
+            lines = rng.choices((1, 2, 3, 4, 5), weights=(10, 35, 30, 15, 10))[0]
+            prior_hsct = rng.random() < 0.2
+            hsct_on = plan.consent - timedelta(days=rng.randrange(150, 290))
+            history = self.form(
+                DiseaseHistory,
+                subject,
+                diagnosis=rng.choice(sf.DIAGNOSES),
+                diagnosis_date=sf.partial(diagnosed, rng),
+                blast_cd7_pct=sf.d1(rng.uniform(70, 99.5)),
+                immunophenotype="cCD3+, CD7+, CD5+, CD1a−, CD34+/−",
+                cytogenetics=rng.choice(("46,XY", "46,XX", "46,XY,t(11;14)(p13;q11)", "complex karyotype")),
+                molecular_markers=rng.choice(("NOTCH1 mut", "TAL1 rearranged", "none detected", "STIL::TAL1")),
+                disease_status=rng.choice(("relapsed", "relapsed", "refractory")),
+                prior_lines=lines,
+                cns_status=rng.choices(("CNS1", "CNS2", "CNS3"), weights=(85, 10, 5))[0],
+                prior_hsct=prior_hsct,
+                hsct_date=f"{hsct_on:%Y-%m}" if prior_hsct else "",
+                hsct_donor=rng.choice(sf.DONORS) if prior_hsct else "",
+                prior_gvhd=(rng.random() < 0.3) if prior_hsct else None,
+            )
+            if history.prior_gvhd:
+                history.gvhd_history = "Acute skin GvHD grade II, resolved on steroids / 皮肤急性 GvHD II 度"
+            impute_partial_dates(history, "diagnosis_date", "hsct_date")  # as DiseaseHistory.clean
+            histories.append(history)
+            span = max(60, (plan.consent - diagnosed).days - 30)
+            for line in range(1, lines + 1):
+                therapy, regimen = sf.PRIOR_REGIMENS[(line - 1 + plan.index) % len(sf.PRIOR_REGIMENS)]
+                started = diagnosed + timedelta(days=span * (line - 1) // lines)
+                ended = started + timedelta(days=max(20, span // lines - 10))
+                prior = self.form(
+                    PriorTherapy,
+                    subject,
+                    line_number=line,
+                    therapy_type=therapy,
+                    regimen=regimen,
+                    start_date=sf.partial(started, rng, 0.15),
+                    end_date=ended.isoformat(),
+                    best_response=rng.choice(("CR", "CR", "CRi", "PR", "NR", "PD")),
+                )
+                impute_partial_dates(prior, "start_date", "end_date")  # as PriorTherapy.clean
+                priors.append(prior)
+            for condition, chronic in rng.sample(sf.MEDICAL_HISTORY, rng.choices((0, 1, 2, 3), (30, 35, 25, 10))[0]):
+                onset = plan.consent - timedelta(days=rng.randrange(400, 5000))
+                ongoing = chronic and rng.random() < 0.8
+                ended = "" if ongoing else (onset + timedelta(days=rng.randrange(20, 300))).isoformat()
+                row = self.form(
+                    MedicalHistory,
+                    subject,
+                    condition=condition,
+                    onset_date=f"{onset:%Y}" if rng.random() < 0.3 else sf.partial(onset, rng, 0.5),
+                    ongoing=ongoing,
+                    end_date=ended,
+                )
+                impute_partial_dates(row, "onset_date", "end_date")  # as MedicalHistory.clean
+                conditions.append(row)
+            performance.append(self._performance(plan, screened, later=False))
+            threshold = sf.sbp_threshold(plan.born, screened, crs_settings)
+            for values in sf.vital_readings(
+                day=-99, on=screened, times=(time(9, 0),), crs_form=None, threshold=threshold, rng=rng
+            ):
+                vitals.append((plan.index, self._vitals_row(plan, values)))
+        self.insert(Demographics, demographics)
+        self.copy(DiseaseHistory, histories)
+        self.copy(PriorTherapy, priors)
+        self.copy(MedicalHistory, conditions)
+        self.copy(PerformanceStatus, performance)
+        self.screening_vitals = vitals  # dated visits come with enrolment: written with the others
+
+    def _performance(self, plan: Plan, on: date, *, later: bool) -> PerformanceStatus:
+        values = sf.performance_values(
+            born=plan.born, on=on, lansky_below=self.choices.lansky_below_age, rng=self.frngs[plan.index], later=later
+        )
+        return self.form(PerformanceStatus, self.subjects[plan.index], settings_version=self.version, **values)
+
+    def _vitals_row(self, plan: Plan, values: dict[str, Any]) -> VitalSigns:
+        return self.form(VitalSigns, self.subjects[plan.index], settings_version=self.version, **values)
+
+    # cell collection and bridging (enrolled subjects)
+    def _collection(self) -> None:
+        collections, bridging = [], []
+        for plan in self.plans:
+            if plan.outcome == "screen_failed":
+                continue
+            rng = self.frngs[plan.index]
+            assert plan.enrolled is not None
+            donor = plan.index % 3 == 0  # the infusion's source (donor-derived for one in three)
+            relation = rng.choice(("matched_sibling", "unrelated", "haploidentical"))
+            collections.append(
+                self.form(
+                    CellCollection,
+                    subject=self.subjects[plan.index],
+                    collection_date=plan.enrolled + timedelta(days=1),
+                    source="donor" if donor else "autologous",
+                    donor_origin=rng.choice(("prior_hsct", "new")) if donor else "",
+                    donor_relation=relation if donor else "",
+                    hla_match=("5/10" if relation == "haploidentical" else "10/10") if donor else "",
+                    cd3_cells_e8=Decimal(str(round(rng.uniform(8, 60), 2))),
+                )
+            )
+            if plan.outcome == "infused" and rng.random() < 0.6:
+                bridging.append(
+                    self.form(
+                        BridgingTherapy,
+                        self.subjects[plan.index],
+                        regimen=rng.choice(sf.BRIDGING),
+                        start_date=plan.enrolled + timedelta(days=2),
+                        end_date=plan.enrolled + timedelta(days=rng.randrange(4, 8)),
+                    )
+                )
+        self.copy(CellCollection, collections)
+        self.copy(BridgingTherapy, bridging)
+
+    # the con-med log, before the CRS course that reads it (fever masking, §1.2 b)
+    def _conmed_log(self) -> None:
+        rows = []
+        for plan in self.infused():
+            assert plan.day0 is not None
+            courses = sf.conmed_plan(plan.crs, plan.icans, plan.last_day, self.frngs[plan.index])
+            self.conmeds[plan.index] = courses
+            for c in courses:
+                rows.append(
+                    self.form(
+                        ConcomitantMedication,
+                        self.subjects[plan.index],
+                        medication_name=c.name,
+                        atc_code=c.atc,
+                        category=c.category,
+                        dexamethasone_equivalent_mg=None if c.dex is None else Decimal(c.dex),
+                        dose=Decimal(c.dose),
+                        dose_unit=c.unit,
+                        route=c.route,
+                        start_date=plan.day0 + timedelta(days=c.start),
+                        stop_date=None if c.stop is None else plan.day0 + timedelta(days=c.stop),
+                        ongoing=c.stop is None,
+                        indication=c.indication,
+                    )
+                )
+        self.copy(ConcomitantMedication, rows)  # in order: keys follow the list (medication_exposures' tie-break)
+
+    def _stay(self, plan: Plan) -> tuple[int, int | None]:
+        """The hospital stay around the infusion (study days): admitted the day before
+        lymphodepletion, discharged on day 14, later after severe CRS or ICANS."""
+        worst = max([g for _d, g in plan.crs] + [0])
+        worst_icans = max([g for _d, g in plan.icans] + [0])
+        discharge = 14 + (4 + plan.index % 7 if worst >= 3 or worst_icans >= 2 else 0)
+        return -6, discharge if discharge <= plan.last_day else None
+
+    # vital signs: screening, lymphodepletion, several a day in hospital, later visits
+    def _vital_signs(self) -> None:
+        rows = []
+        for index, row in self.screening_vitals:
+            row.visit = self.visits.get((index, "SCR"))
+            rows.append(row)
+        crs_settings = self.choices.crs_settings()
+        for plan in self.infused():
+            rng = self.frngs[plan.index]
+            assert plan.day0 is not None
+            _admitted, discharged = self._stay(plan)
+            inpatient_to = plan.last_day if discharged is None else discharged
+            days = [*range(-5, inpatient_to + 1), *(d for d in sf.LATER_VISIT_DAYS if d > inpatient_to)]
+            crs = self.crs_forms.get(plan.index, {})
+            for day in days:
+                if day > plan.last_day:
+                    break
+                on = plan.day0 + timedelta(days=day)
+                times = (time(9, 0),) if day > inpatient_to else sf.FOUR_A_DAY if day >= 0 else sf.TWO_A_DAY
+                threshold = sf.sbp_threshold(plan.born, on, crs_settings)
+                readings = sf.vital_readings(
+                    day=day, on=on, times=times, crs_form=crs.get(on), threshold=threshold, rng=rng
+                )
+                code = "LD" if day == -5 else f"D{day}"
+                for n, values in enumerate(readings):
+                    row = self._vitals_row(plan, values)
+                    if n == 0:
+                        row.visit = self.visits.get((plan.index, code))
+                    rows.append(row)
+        self.copy(VitalSigns, rows)
+
+    # hospital and ICU stays, infections, acute GvHD, IEC-HS
+    def _toxicities(self) -> None:
+        stays, infections, stagings, iec, extra_aes = [], [], [], [], []
+        gvhd_settings = self.choices.gvhd_settings()
+        for plan in self.infused():
+            rng = self.frngs[plan.index]
+            subject = self.subjects[plan.index]
+            assert plan.day0 is not None
+            day0 = plan.day0
+            admitted, discharged = self._stay(plan)
+            stays.append(
+                self._stay_row(plan, "hospital", admitted, discharged, "清淋、回输及监测 / LD, CAR-T and monitoring")
+            )
+            severe = [d for d, g in plan.crs if g >= 3]
+            if severe:
+                last = severe[-1] + 2
+                stays.append(
+                    self._stay_row(
+                        plan,
+                        "icu",
+                        severe[0],
+                        last if last <= plan.last_day else None,
+                        "CRS grade ≥ 3 on vasopressors / 细胞因子释放综合征 ≥3 级",
+                    )
+                )
+            for ae in self.aes.get(plan.index, []):
+                where = {"Lung infection": ("lung", "Klebsiella pneumoniae"), "Sepsis": ("blood", "Escherichia coli")}
+                if ae.ctcae_term in where:
+                    site, organism = where[ae.ctcae_term]
+                    infections.append(
+                        self._infection(
+                            plan,
+                            ae.onset_date,
+                            ae.resolution_date,
+                            "bacterial",
+                            organism,
+                            site,
+                            ae.ctcae_term,
+                            ae.grade,
+                            "",
+                        )
+                    )
+            if plan.last_day >= 40 and rng.random() < 0.1:  # CMV reactivation (§4.4)
+                onset = rng.randrange(21, 35)
+                resolved = onset + rng.randrange(10, 20)
+                end = day0 + timedelta(days=resolved) if resolved <= plan.last_day else None
+                on = day0 + timedelta(days=onset)
+                verbatim = "CMV reactivation (viraemia) / CMV 再激活"
+                infections.append(
+                    self._infection(
+                        plan,
+                        on,
+                        end,
+                        "viral",
+                        "Cytomegalovirus",
+                        "blood",
+                        "Infections and infestations - Other, specify",
+                        2,
+                        verbatim,
+                        reactivation="CMV",
+                    )
+                )
+                extra_aes.append(
+                    self._ae(
+                        plan,
+                        ctcae_term="Infections and infestations - Other, specify",
+                        verbatim=verbatim,
+                        grade=2,
+                        onset_date=on,
+                        resolution_date=end,
+                        relationship_car_t=Relationship.POSSIBLE,
+                        relationship_lymphodepletion=Relationship.POSSIBLE,
+                        action=AeAction.TREATMENT,
+                        outcome=AeOutcome.RECOVERED if end else AeOutcome.NOT_RECOVERED,
+                    )
+                )
+            if plan.index % 3 == 0 and plan.last_day >= 35 and rng.random() < 0.5:  # donor-derived: aGvHD
+                onset = rng.randrange(14, 25)
+                skin = rng.choice(("10", "20", "30", "45"))
+                for day, bsa, stool in (
+                    (onset, skin, None),
+                    (onset + 7, "20", rng.choice((None, "600"))),
+                    (onset + 14, "5", None),
+                ):
+                    if day > plan.last_day:
+                        break
+                    staging = self.form(
+                        GvhdStaging,
+                        subject,
+                        assessment_date=day0 + timedelta(days=day),
+                        weight_kg=plan.weight_kg,
+                        skin_bsa_pct=Decimal(bsa),
+                        bilirubin=Decimal(rng.randrange(8, 25)),
+                        bilirubin_unit="umol/L",
+                        stool_ml_per_day=None if stool is None else Decimal(stool),
+                        settings_version=self.version,
+                    )
+                    for name, value in sf.gvhd_values(staging, day0=day0, gvhd_settings=gvhd_settings).items():
+                        setattr(staging, name, value)
+                    stagings.append(staging)
+                end = onset + 21
+                extra_aes.append(
+                    self._ae(
+                        plan,
+                        ctcae_term="Immune system disorders - Other, specify",
+                        verbatim="Acute GvHD, donor-derived CAR-T / 急性移植物抗宿主病",
+                        grade=2,
+                        onset_date=day0 + timedelta(days=onset),
+                        resolution_date=day0 + timedelta(days=end) if end <= plan.last_day else None,
+                        relationship_car_t=Relationship.PROBABLE,
+                        relationship_lymphodepletion=Relationship.UNLIKELY,
+                        action=AeAction.TREATMENT,
+                        outcome=AeOutcome.RECOVERED if end <= plan.last_day else AeOutcome.NOT_RECOVERED,
+                    )
+                )
+            if plan.crs and plan.last_day >= 10 and rng.random() < 0.03:  # IEC-HS after CRS (§4.2)
+                iec.append(
+                    self.form(
+                        IecHsAssessment,
+                        subject,
+                        assessment_date=day0 + timedelta(days=8),
+                        present=True,
+                        onset_date=day0 + timedelta(days=7),
+                        ferritin_peak=Decimal(rng.randrange(12000, 40000)),
+                        fibrinogen_nadir=Decimal("1.3"),
+                        alt_peak=Decimal(rng.randrange(80, 200)),
+                        ast_peak=Decimal(rng.randrange(90, 250)),
+                        bilirubin_peak=Decimal(rng.randrange(15, 40)),
+                        marrow_haemophagocytosis="not_done",
+                        treatments=[],
+                        grade=1,
+                        study_day=8,
+                    )
+                )
+        self.copy(HospitalStay, stays)
+        self.copy(Infection, infections)
+        self.copy(GvhdStaging, stagings)
+        self.insert(IecHsAssessment, iec)  # an array column: not in COPY's text form here
+        self.insert(AdverseEvent, extra_aes)
+
+    def _stay_row(self, plan: Plan, kind: str, first: int, last: int | None, reason: str) -> HospitalStay:
+        assert plan.day0 is not None
+        return self.form(
+            HospitalStay,
+            self.subjects[plan.index],
+            kind=kind,
+            admission_date=plan.day0 + timedelta(days=first),
+            discharge_date=None if last is None else plan.day0 + timedelta(days=last),
+            admission_reason=reason,
+            # derived as adverse_events.toxicity_derive.derive_hospital_stay
+            admission_study_day=first,
+            length_of_stay_days=None if last is None else last - first,
+        )
+
+    def _infection(
+        self,
+        plan: Plan,
+        onset: date,
+        resolved: date | None,
+        organism_type: str,
+        organism: str,
+        site: str,
+        term_name: str,
+        grade: int,
+        verbatim: str,
+        reactivation: str = "",
+    ) -> Infection:
+        assert plan.day0 is not None
+        term = ctcae.term_by_name(term_name)
+        return self.form(
+            Infection,
+            self.subjects[plan.index],
+            onset_date=onset,
+            resolution_date=resolved,
+            organism_type=organism_type,
+            organism=organism,
+            viral_reactivation=reactivation,
+            infection_site=site,
+            ctcae_term=term.name,
+            verbatim=verbatim,
+            grade=grade,
+            # derived as adverse_events.toxicity_derive.derive_infection
+            meddra_code=term.meddra_code,
+            ctcae_version=ctcae.CTCAE_VERSION,
+            onset_study_day=study_day(onset, plan.day0),
+        )
+
+    # performance status at the later visits, protocol deviations
+    def _later_forms(self) -> None:
+        performance, deviations = [], []
+        for plan in self.infused():
+            assert plan.day0 is not None
+            for day in sf.PS_DAYS:
+                if day > plan.last_day:
+                    break
+                row = self._performance(plan, plan.day0 + timedelta(days=day), later=True)
+                row.visit = self.visits.get((plan.index, f"D{day}"))
+                performance.append(row)
+            if plan.last_day >= 35 and self.frngs[plan.index].random() < 0.06:
+                deviations.append(
+                    self.form(
+                        ProtocolDeviation,
+                        self.subjects[plan.index],
+                        deviation_date=plan.day0 + timedelta(days=33),
+                        category="visit_window",
+                        description="Day-28 bone marrow aspirate done on day 33, outside the ±3-day window.",
+                        important=False,
+                        corrective_action="Site reminded of the window; marrow slots booked at infusion.",
+                    )
+                )
+        self.copy(PerformanceStatus, performance)
+        self.copy(ProtocolDeviation, deviations)
 
     def _apply(self, steps: dict[int, list[dict[str, Any]]]) -> None:
         """The lifecycle, one status change per update (each leaves its history row)."""

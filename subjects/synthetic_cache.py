@@ -24,6 +24,7 @@ CODE_GLOBS = (
     "clinical/data/*",
     "subjects/synthetic.py",
     "subjects/synthetic_cache.py",
+    "subjects/synthetic_forms.py",
 )
 
 

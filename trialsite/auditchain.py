@@ -17,13 +17,15 @@ no longer holds the recorded hash at the recorded position.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
@@ -288,3 +290,86 @@ def _record(started: datetime, result: Result, recorded: dict[str, list[Any]]) -
         links=result.links,
         first_break=result.first_break,
     )
+
+
+# --- bulk loads (issue 29 item 6) ------------------------------------------------------------
+#
+# The trigger links one row at a time and upserts its table's head row for each: inside one
+# transaction every upsert adds a version of the same head row that later look-ups walk, so a
+# transaction writing n history rows to a table costs O(n²) (5,000 lab rows: 23 s, most of it
+# here). A bulk load (the synthetic study generator) writes its rows with the chain trigger
+# off inside its transaction and links them afterwards in one pass per table, in `pgh_id`
+# order, with the same hash, content, columns and time as the trigger: the same chain, and the
+# head written once.
+
+BULK_LINK_SQL = f"""
+CREATE OR REPLACE FUNCTION pg_temp.trialsite_audit_chain_bulk(tbl TEXT, after_id BIGINT) RETURNS BIGINT AS $$
+DECLARE
+    _prev TEXT;
+    _seq BIGINT;
+    _hash TEXT;
+    _row RECORD;
+    _n BIGINT := 0;
+BEGIN
+    PERFORM pg_catalog.pg_advisory_xact_lock({LOCK_CLASS}, pg_catalog.hashtext(tbl));
+    SELECT h.hash, h.seq INTO _prev, _seq FROM public.{HEAD_TABLE} h WHERE h.table_name = tbl;
+    _prev := COALESCE(_prev, '');
+    _seq := COALESCE(_seq, 0);
+    FOR _row IN EXECUTE pg_catalog.format(
+        'SELECT e.pgh_id, pg_catalog.to_jsonb(e) AS content FROM public.%I e WHERE e.pgh_id > $1 ORDER BY e.pgh_id',
+        tbl) USING after_id
+    LOOP
+        _seq := _seq + 1;
+        _hash := {_HASH_EXPR.format(table="tbl", prev="_prev", content="_row.content::TEXT")};
+        INSERT INTO public.{CHAIN_TABLE} (table_name, seq, event_id, prev_hash, hash, columns, linked_at)
+        VALUES (tbl, _seq, _row.pgh_id, _prev, _hash,
+                ARRAY(SELECT pg_catalog.jsonb_object_keys(_row.content) ORDER BY 1), pg_catalog.now());
+        _prev := _hash;
+        _n := _n + 1;
+    END LOOP;
+    IF _n > 0 THEN
+        INSERT INTO public.{HEAD_TABLE} AS h (table_name, seq, hash) VALUES (tbl, _seq, _prev)
+        ON CONFLICT (table_name) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash;
+    END IF;
+    RETURN _n;
+END;
+$$ LANGUAGE plpgsql SET search_path = pg_catalog, public, pg_temp SET TimeZone = 'UTC';
+"""  # noqa: S608
+
+
+@contextmanager
+def linked_after_load() -> Iterator[bool]:
+    """Inside a transaction: turn the chain trigger off on every chained table for the block and
+    link the history rows it wrote when it ends (one pass per table, the trigger's own links).
+    Needs the tables' owner (or a superuser); otherwise the trigger stays on (yields False).
+    The ALTERs are transactional: other sessions never see a table unchained."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("linked_after_load() needs a transaction")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid "
+            "WHERE t.tgname = %s ORDER BY 1",
+            [CHAIN_TRIGGER],
+        )
+        tables = [row[0] for row in cursor.fetchall()]
+        try:
+            with transaction.atomic():
+                for table in tables:
+                    cursor.execute(
+                        f"ALTER TABLE public.{connection.ops.quote_name(table)} DISABLE TRIGGER {CHAIN_TRIGGER}"
+                    )
+        except DatabaseError:
+            tables = []
+        if not tables:
+            yield False
+            return
+        after = {}
+        for table in tables:
+            cursor.execute(f"SELECT COALESCE(max(pgh_id), 0) FROM public.{connection.ops.quote_name(table)}")  # noqa: S608
+            after[table] = cursor.fetchone()[0]
+        cursor.execute(BULK_LINK_SQL)
+    yield True
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute("SELECT pg_temp.trialsite_audit_chain_bulk(%s, %s)", [table, after[table]])
+            cursor.execute(f"ALTER TABLE public.{connection.ops.quote_name(table)} ENABLE TRIGGER {CHAIN_TRIGGER}")
