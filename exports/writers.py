@@ -155,11 +155,11 @@ def csv_bytes(dataset: Dataset) -> bytes:
     return out.getvalue()
 
 
-def json_rows(dataset: Dataset) -> list[list[Any]]:
-    """The rows as JSON-ready lists in column order (dates ISO 8601)."""
+def json_rows(dataset: Dataset, start: int = 0, stop: int | None = None) -> list[list[Any]]:
+    """The rows (`start` to `stop`) as JSON-ready lists in column order (dates ISO 8601)."""
     return [
         [v.isoformat() if isinstance(v, date) else v for v in (row.get(c.name) for c in dataset.columns)]
-        for row in dataset.rows
+        for row in dataset.rows[start:stop]
     ]
 
 

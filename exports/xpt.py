@@ -168,10 +168,10 @@ def write(
     when: datetime,
     sized: list[int] | None = None,
 ) -> int:
-    """Write one dataset as SAS transport v5 to `out`; returns the bytes written. `sized` gives
-    the widths (`widths`) when the rows can only be read once; else `rows` is read twice."""
+    """Write one dataset as SAS transport v5 to `out`; returns the bytes written. Without
+    `sized` (the widths, `widths`) `rows` is read twice, so it must then be a sequence, not an
+    iterator."""
     if sized is None:
-        rows = list(rows) if not isinstance(rows, list | tuple) else rows
         sized = widths(columns, rows)
     full = [(n, lab, kind, w) for (n, lab, kind), w in zip(columns, sized, strict=True)]
     written = out.write(header(name, label, full, when))
