@@ -289,35 +289,24 @@ XLSX_MAX_ROWS = 1_048_575  # rows per sheet under the header (Excel's 1,048,576 
 
 
 def write_xlsx(built: list[Dataset], out: BinaryIO) -> None:
-    """One workbook to `out`: a Contents sheet (dataset, label, standard, rows, sheets), then a sheet per
-    dataset (header of variable names; a dataset over 1,048,575 rows continues on NAME_2, …).
-    Written in openpyxl's write-only mode (rows streamed); text is never read as a formula."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
+    """One workbook to `out`: a Contents sheet (dataset, label, standard, rows, sheets), then a
+    sheet per dataset (header of variable names; a dataset over 1,048,575 rows continues on
+    NAME_2, …). Streamed by exports.xlsx (rows written a chunk at a time); text is an inline
+    string, never read as a formula."""
+    from exports import xlsx
 
-    workbook = Workbook(write_only=True)
-    contents = workbook.create_sheet("Contents")
-    contents.append(["Dataset", "Label", "Standard", "Rows", "Sheets"])
+    contents: list[list[Any]] = []
+    sheets: list[tuple[str, list[str], Any]] = []
     for dataset in built:
         parts = max(1, math.ceil(len(dataset.rows) / XLSX_MAX_ROWS))
-        sheets = [dataset.name if n == 0 else f"{dataset.name}_{n + 1}" for n in range(parts)]
-        contents.append([dataset.name, dataset.label, dataset.standard, len(dataset.rows), ", ".join(sheets)])
+        titles = [dataset.name if n == 0 else f"{dataset.name}_{n + 1}" for n in range(parts)]
+        contents.append([dataset.name, dataset.label, dataset.standard, len(dataset.rows), ", ".join(titles)])
         names = [c.name for c in dataset.columns]
-        for part, title in enumerate(sheets):
-            sheet = workbook.create_sheet(title)
-            sheet.append(names)
-            for row in dataset.rows[part * XLSX_MAX_ROWS : (part + 1) * XLSX_MAX_ROWS]:
-                cells = []
-                for name in names:
-                    value = row.get(name)
-                    if isinstance(value, str) and value.startswith("="):
-                        cell = WriteOnlyCell(sheet, value=value)
-                        cell.data_type = "s"  # text, not a formula
-                        cells.append(cell)
-                    else:
-                        cells.append(value)
-                sheet.append(cells)
-    workbook.save(out)
+        for part, title in enumerate(titles):
+            start, stop = part * XLSX_MAX_ROWS, (part + 1) * XLSX_MAX_ROWS
+            rows = ([row.get(n) for n in names] for row in dataset.rows[start:stop])
+            sheets.append((title, names, rows))
+    xlsx.write_workbook(out, [("Contents", ["Dataset", "Label", "Standard", "Rows", "Sheets"], contents), *sheets])
 
 
 def xlsx_bytes(built: list[Dataset]) -> bytes:
