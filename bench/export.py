@@ -6,17 +6,20 @@ writers' memory flat in the number of subjects, the archive download starting wi
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/x .venv/bin/python bench/export.py 1000 10000
 
 Each N gets a database of its own (`<prefix>_<N>`, created and migrated when missing) filled by
-`generate_synthetic_study` (restored from its dump cache when there is one). Every measurement
-runs in a fresh child process, whose own peak RSS (VmHWM) it reports:
+`generate_synthetic_study` (restored from its dump cache when there is one; `--keep-data` uses
+the study already there). Every measurement runs in a fresh child process, whose own peak RSS
+(VmHWM) it reports:
 
-- `build`: load the cut (exports.sdtm.load), build every SDTM and ADaM dataset, run the
-  conformance checks; no file. Its peak is the data assembly's.
-- one step per format (`csv`, `xpt`, `json` = Dataset-JSON and NDJSON, `xlsx`): the same build
-  (not timed), then the peak is reset (/proc/self/clear_refs) and that format's files are
-  streamed to a scratch directory (exports.services.write_files): "write s" and "write peak"
-  are the writer's alone; "peak" is the whole process's (build included).
+- `formats`: load the cut (exports.sdtm.load) and build every SDTM and ADaM dataset ("build":
+  its time and peak are the data assembly's), then write each format in turn (`csv`, `xpt`,
+  `json` = Dataset-JSON and NDJSON, `xlsx`) to a scratch directory (exports.services.write_files),
+  the peak reset before each (/proc/self/clear_refs): "writer s" and "writer MB" (peak over the
+  RSS it started from) are that writer's alone.
+- `--repeat K` writes the formats once more with every dataset's rows repeated K times (copies
+  made as they are read, USUBJID suffixed): the writers at K times the volume, to show their
+  memory flat in the number of rows. The assembly is not repeated.
 - `export`: one whole export in every format as the worker runs it (request_export +
-  compute_export: build, write, store the files in the database), wall time and peak.
+  compute_export: build, checks, write, store the files in the database), wall time and peak.
 - `archive`: "download all" of that export through the real view (Django test client, signed
   in as a statistician of every site): time to the first byte, total time, bytes, peak.
 """
@@ -31,11 +34,12 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from _common import ROOT, child_env, ensure_database, has_study, manage, peak_rss_mb, rss_mb, setup_django
 
 FORMATS = ("csv", "xpt", "json", "xlsx")
-STEPS = ("build", *FORMATS, "export", "archive")
+STEPS = ("formats", "export", "archive")
 
 
 def reset_peak() -> None:
@@ -65,35 +69,6 @@ def _export_for(study_code: str, cutoff: str, formats: list[str]):  # type: igno
     )
 
 
-def measure_build(study_code: str, cutoff: str) -> dict[str, object]:
-    setup_django()
-    from exports import checks, datasets, sdtm
-
-    export = _export_for(study_code, cutoff, [])
-    base = rss_mb()
-    started = time.monotonic()
-    data = sdtm.load(study=export.study, site_ids=export.site_ids, cutoff=export.cutoff_date, at=export.snapshot_at)
-    loaded = time.monotonic()
-    built = datasets.build_all(data, export.datasets)
-    assembled = time.monotonic()
-    checks.conformance(built, data.text_changes)
-    done = time.monotonic()
-    rows = {d.name: len(d.rows) for d in built}
-    return {
-        "subjects": len(data.subjects),
-        "load_s": round(loaded - started, 1),
-        "build_s": round(assembled - loaded, 1),
-        "checks_s": round(done - assembled, 1),
-        "wall_s": round(done - started, 1),
-        "rss_before_mb": round(base),
-        "peak_mb": round(peak_rss_mb()),
-        "rows": sum(rows.values()),
-        "LB": rows.get("LB", 0),
-        "ADLB": rows.get("ADLB", 0),
-        "datasets": len(rows),
-    }
-
-
 class Repeated(Sequence):  # type: ignore[type-arg]
     """A dataset's rows `times` over, copy k's USUBJID suffixed "-k": the volume of `times` as
     many subjects for the writers, without holding more rows than the study has (a copy is
@@ -121,38 +96,58 @@ class Repeated(Sequence):  # type: ignore[type-arg]
         return (self._row(i) for i in range(len(self)))
 
 
-def measure_format(study_code: str, cutoff: str, fmt: str, times: int = 1) -> dict[str, object]:
+def measure_formats(study_code: str, cutoff: str, formats: list[str], times: int = 1) -> list[dict[str, object]]:
+    """Build once (load + datasets, timed with its peak), then write each format in turn, the
+    peak reset before each: every format's own time and peak."""
     setup_django()
     from exports import datasets, sdtm, services
 
-    export = _export_for(study_code, cutoff, [fmt])
+    export = _export_for(study_code, cutoff, formats)
+    base = rss_mb()
+    started = time.monotonic()
     data = sdtm.load(study=export.study, site_ids=export.site_ids, cutoff=export.cutoff_date, at=export.snapshot_at)
+    loaded = time.monotonic()
     built = datasets.build_all(data, export.datasets)
     del data
+    out: list[dict[str, object]] = [
+        {
+            "format": "build",
+            "times": 1,
+            "rows": sum(len(d.rows) for d in built),
+            "LB": next((len(d.rows) for d in built if d.name == "LB"), 0),
+            "load_s": round(loaded - started, 1),
+            "wall_s": round(time.monotonic() - started, 1),
+            "rss_before_mb": round(base),
+            "peak_mb": round(peak_rss_mb()),
+        }
+    ]
     if times > 1:
         for dataset in built:
             if dataset.rows:
                 dataset.rows = Repeated(dataset.rows, times)  # type: ignore[assignment]
-    whole_peak = peak_rss_mb()
-    before = rss_mb()
-    reset_peak()
-    with tempfile.TemporaryDirectory(prefix="bench-export-") as scratch:
-        started = time.monotonic()
-        files = services.write_files(export, built, Path(scratch))
-        wall = time.monotonic() - started
-    writer_peak = peak_rss_mb()
-    return {
-        "format": fmt,
-        "times": times,
-        "rows": sum(len(d.rows) for d in built),
-        "write_s": round(wall, 1),
-        "rss_before_write_mb": round(before),
-        "write_peak_mb": round(writer_peak),
-        "write_extra_mb": round(writer_peak - before),
-        "peak_mb": round(max(whole_peak, writer_peak)),
-        "files": len(files),
-        "bytes_mb": round(sum(f["size_bytes"] for f in files) / 2**20, 1),
-    }
+    for fmt in formats:
+        export.formats = [fmt]
+        before = rss_mb()
+        reset_peak()
+        with tempfile.TemporaryDirectory(prefix="bench-export-") as scratch:
+            started = time.monotonic()
+            files = services.write_files(export, built, Path(scratch))
+            wall = time.monotonic() - started
+        writer_peak = peak_rss_mb()
+        out.append(
+            {
+                "format": fmt,
+                "times": times,
+                "rows": sum(len(d.rows) for d in built),
+                "write_s": round(wall, 1),
+                "rss_before_write_mb": round(before),
+                "write_peak_mb": round(writer_peak),
+                "write_extra_mb": round(writer_peak - before),
+                "files": len(files),
+                "bytes_mb": round(sum(f["size_bytes"] for f in files) / 2**20, 1),
+            }
+        )
+    return out
 
 
 def measure_export(study_code: str, cutoff: str) -> dict[str, object]:
@@ -216,7 +211,7 @@ def measure_archive(study_code: str, export_id: int) -> dict[str, object]:
     }
 
 
-def child(database: str, *args: str) -> dict[str, object]:
+def child(database: str, *args: str) -> Any:
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "export.py"), *args],
         env=child_env(database),
@@ -237,6 +232,7 @@ def main() -> None:
     parser.add_argument("--study", default="synthetic")
     parser.add_argument("--cutoff", default="2026-10-31", help="clinical cut-off of the export")
     parser.add_argument("--steps", default=",".join(STEPS), help=f"comma-separated, of {', '.join(STEPS)}")
+    parser.add_argument("--formats", default=",".join(FORMATS), help="the formats written by the formats step")
     parser.add_argument("--keep-data", action="store_true", help="use the study already in the database")
     parser.add_argument("--measure", default="", help=argparse.SUPPRESS)
     parser.add_argument("--export-id", type=int, default=0, help=argparse.SUPPRESS)
@@ -249,14 +245,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.measure:
-        if args.measure == "build":
-            result = measure_build(args.study, args.cutoff)
-        elif args.measure == "export":
+        if args.measure == "export":
             result = measure_export(args.study, args.cutoff)
         elif args.measure == "archive":
             result = measure_archive(args.study, args.export_id)
         else:
-            result = measure_format(args.study, args.cutoff, args.measure, max(1, args.repeat))
+            result = measure_formats(args.study, args.cutoff, args.measure.split(","), max(1, args.repeat))
         print(json.dumps(result))
         return
     steps = [s for s in args.steps.split(",") if s]
@@ -282,27 +276,25 @@ def main() -> None:
         )
         export_id = 0
         for step in steps:
-            extra = [f"--export-id={export_id}"] if step == "archive" else []
+            common = [f"--study={args.study}", f"--cutoff={args.cutoff}"]
+            if step == "formats":
+                for times in sorted({1, max(1, args.repeat)}):
+                    rows = child(database, f"--measure={args.formats}", f"--repeat={times}", *common)
+                    for row in rows if isinstance(rows, list) else [rows]:
+                        suffix = f" x{times}" if times > 1 else ""
+                        row = {"n": n, "step": f"{row.get('format', 'formats')}{suffix}", **row}
+                        table.append(row)
+                        print(json.dumps(row), flush=True)
+                continue
             if step == "archive" and not export_id:
                 continue
-            row = child(database, f"--measure={step}", f"--study={args.study}", f"--cutoff={args.cutoff}", *extra)
+            extra = [f"--export-id={export_id}"] if step == "archive" else []
+            row = child(database, f"--measure={step}", *common, *extra)
             if step == "export" and "export_id" in row:
                 export_id = int(row["export_id"])  # type: ignore[call-overload]
             row = {"n": n, "step": step, **row}
             table.append(row)
             print(json.dumps(row), flush=True)
-        if args.repeat > 1:
-            for step in [s for s in steps if s in FORMATS]:
-                row = child(
-                    database,
-                    f"--measure={step}",
-                    f"--study={args.study}",
-                    f"--cutoff={args.cutoff}",
-                    f"--repeat={args.repeat}",
-                )
-                row = {"n": n, "step": f"{step} x{args.repeat}", **row}
-                table.append(row)
-                print(json.dumps(row), flush=True)
     print()
     print(f"{'subjects':>8} {'step':>9} {'time s':>8} {'peak MB':>8} {'writer s':>8} {'writer MB':>9} {'files MB':>8}")
     for row in table:

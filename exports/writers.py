@@ -304,9 +304,13 @@ def write_xlsx(built: list[Dataset], out: BinaryIO) -> None:
         names = [c.name for c in dataset.columns]
         for part, title in enumerate(titles):
             start, stop = part * XLSX_MAX_ROWS, (part + 1) * XLSX_MAX_ROWS
-            rows = ([row.get(n) for n in names] for row in dataset.rows[start:stop])
-            sheets.append((title, names, rows))
+            sheets.append((title, names, _values(dataset.rows[start:stop], names)))
     xlsx.write_workbook(out, [("Contents", ["Dataset", "Label", "Standard", "Rows", "Sheets"], contents), *sheets])
+
+
+def _values(rows: Any, names: list[str]) -> Any:
+    """The rows as lists of values in `names` order, read as they are written."""
+    return ([row.get(name) for name in names] for row in rows)
 
 
 def xlsx_bytes(built: list[Dataset]) -> bytes:
