@@ -205,7 +205,7 @@ class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
             what=file.name,
             channel=DownloadChannel.API,
         )
-        response = HttpResponse(bytes(file.content), content_type="application/octet-stream")
+        response = services.file_response(file, "application/octet-stream")
         response["Content-Disposition"] = f'attachment; filename="export-{export.pk}-{file.name}"'
         response["ETag"] = f'"{file.sha256}"'
         return response
@@ -241,7 +241,7 @@ class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         dataset = ExportDataset.objects.filter(export=export, name=name.upper()).first()
         if dataset is None:
             raise NotFound
-        rows = dataset.rows[offset : offset + limit]
+        rows = services.dataset_rows(dataset, offset, limit)
         services.record_download(
             user=request.user,  # type: ignore[arg-type]
             export=export,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 CHUNK = 1 << 20
@@ -74,20 +74,30 @@ def manifest(files: Iterable[dict[str, Any]], about: dict[str, Any]) -> bytes:
     return json.dumps({**about, "files": entries}, indent=1, ensure_ascii=False).encode("utf-8")
 
 
-def stream_zip(entries: Iterable[tuple[str, Callable[[], bytes]]]) -> Iterator[bytes]:
-    """The ZIP of `entries` (name, loader of its bytes), yielded piece by piece as it is written:
-    each loader is called only when its entry is reached."""
+def stream_zip(entries: Iterable[tuple[Any, ...]]) -> Iterator[bytes]:
+    """The ZIP of `entries` — (name, loader) or (name, loader, size), the loader returning the
+    entry's bytes or an iterable of its pieces — yielded piece by piece as it is written: each
+    loader is called only when its entry is reached, and a piece is handed on as soon as it is
+    compressed (issue 29 item 7: the archive's first bytes leave before any file is read whole)."""
     sink = _Sink()
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:  # type: ignore[arg-type]
-        for name, load in entries:
+        for name, load, *sized in entries:
             content = load()
-            with archive.open(name, "w", force_zip64=len(content) > 0x7FFF0000) as handle:
-                for start in range(0, len(content), CHUNK):
-                    handle.write(content[start : start + CHUNK])
-                    piece = sink.take()
-                    if piece:
-                        yield piece
-            piece = sink.take()
-            if piece:
-                yield piece
+            pieces: Iterable[bytes]
+            if isinstance(content, bytes | bytearray | memoryview):
+                size = len(content)
+                pieces = (content[start : start + CHUNK] for start in range(0, len(content), CHUNK))
+            else:
+                size = sized[0] if sized else 0x7FFF0001  # unknown: allow ZIP64
+                pieces = content
+            with archive.open(name, "w", force_zip64=size > 0x7FFF0000) as handle:
+                for piece in pieces:
+                    for start in range(0, len(piece), CHUNK):
+                        handle.write(piece[start : start + CHUNK])
+                        taken = sink.take()
+                        if taken:
+                            yield taken
+            taken = sink.take()
+            if taken:
+                yield taken
     yield sink.take()

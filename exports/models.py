@@ -185,3 +185,47 @@ class ExportDownload(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.what} {self.at:%Y-%m-%d %H:%M}"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(), exclude=["data"])
+class ExportFilePart(models.Model):
+    """A piece of a large export file (issue 29 item 7): a file over
+    exports.services.INLINE_MAX_BYTES is stored as consecutive parts of at most
+    exports.services.PART_BYTES each (its ExportFile.content left empty), so that neither writing
+    nor reading it holds the whole file in memory, and no value nears PostgreSQL's 1 GB limit.
+    Written with the file; never changed."""
+
+    file = models.ForeignKey(ExportFile, on_delete=models.PROTECT, related_name="parts")
+    number = models.PositiveIntegerField(_("part"))
+    data = models.BinaryField(_("data"))
+
+    class Meta:
+        ordering = ["file", "number"]
+        triggers = [
+            pgtrigger.Protect(name="export_file_part_immutable", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+        constraints = [models.UniqueConstraint(fields=["file", "number"], name="export_file_part_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.file_id} part {self.number}"
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(), exclude=["rows"])
+class ExportDatasetPart(models.Model):
+    """A page of the rows of a large export dataset (issue 29 item 7): a dataset over
+    exports.services.INLINE_MAX_ROWS rows keeps ExportDataset.rows empty and its rows here,
+    exports.services.PART_ROWS a part, in order (what the API pages through). Never changed."""
+
+    dataset = models.ForeignKey(ExportDataset, on_delete=models.PROTECT, related_name="parts")
+    number = models.PositiveIntegerField(_("part"))
+    rows = models.JSONField(_("rows"))
+
+    class Meta:
+        ordering = ["dataset", "number"]
+        triggers = [
+            pgtrigger.Protect(name="export_dataset_part_immutable", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+        constraints = [models.UniqueConstraint(fields=["dataset", "number"], name="export_dataset_part_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.dataset_id} page {self.number}"

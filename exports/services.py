@@ -13,11 +13,14 @@ writes nothing). An export whose conformance report has errors still succeeds an
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
+import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -34,8 +37,10 @@ from exports.models import (
     DownloadChannel,
     Export,
     ExportDataset,
+    ExportDatasetPart,
     ExportDownload,
     ExportFile,
+    ExportFilePart,
     ExportFormat,
     ExportStatus,
     ExportTrigger,
@@ -56,6 +61,14 @@ NOUN = "export"
 #: DESIGN §4a: "start endpoint runs and de-identified exports"
 EXPORT_ACTION = Action.START_ENDPOINT_RUNS
 DEFINE_FILE = "define.json"
+#: issue 29 item 7: a file up to INLINE_MAX_BYTES is stored in ExportFile.content, a larger one
+#: in ExportFilePart rows of PART_BYTES; a dataset of up to INLINE_MAX_ROWS rows keeps them in
+#: ExportDataset.rows, a larger one in ExportDatasetPart rows of PART_ROWS. Writing and reading
+#: them never holds a whole large file or dataset as one value.
+INLINE_MAX_BYTES = 32 << 20
+PART_BYTES = 8 << 20
+INLINE_MAX_ROWS = 50_000
+PART_ROWS = 10_000
 
 
 def available_datasets() -> list[str]:
@@ -167,8 +180,13 @@ def define_document(export: Export, built: list[datasets.Dataset]) -> dict[str, 
     }
 
 
-def build(export: Export, progress: Any = None) -> tuple[list[datasets.Dataset], list[Any], list[dict[str, Any]]]:
-    """Load the cut once, build the datasets, check them, and render the files (no writes)."""
+def build(
+    export: Export, progress: Any = None, directory: Path | None = None
+) -> tuple[list[datasets.Dataset], list[Any], list[dict[str, Any]]]:
+    """Load the cut once, build the datasets, check them, and write the files (no database
+    writes). Each dataset file is streamed to `directory` (issue 29 item 7) and described by
+    its path, size and SHA-256; without `directory` the files are returned in memory
+    ("content"), as for small exports and the tests."""
     assert export.snapshot_at is not None
     data = sdtm.load(
         study=export.study, site_ids=list(export.site_ids), cutoff=export.cutoff_date, at=export.snapshot_at
@@ -185,61 +203,80 @@ def build(export: Export, progress: Any = None) -> tuple[list[datasets.Dataset],
 
     built = datasets.build_all(data, export.datasets, step)
     findings = checks.conformance(built, data.text_changes)
+    del data  # the forms as read: not needed to write the files (issue 29 item 7, peak memory)
     if progress:
         progress(75)
-    files: list[dict[str, Any]] = []
-    for dataset in built:
-        if not dataset.rows:
-            continue  # an empty dataset is not submitted: no file (a note in the report)
-        for fmt in export.formats:
-            if fmt == ExportFormat.XPT:
-                try:
-                    # headers stamped with the snapshot UTC time, not the clock: the same export, the same bytes
-                    content = writers.xpt_bytes(
-                        dataset, stamped=export.snapshot_at.astimezone(timezone.get_fixed_timezone(0))
-                    )
-                except writers.XptError:
-                    continue  # its problems are errors of the conformance report: no truncated file
-            elif fmt == ExportFormat.XLSX:
-                continue  # one workbook of every dataset, below
-            elif fmt == ExportFormat.JSON:
-                files.extend(_dataset_json_files(export, dataset))
-                continue
-            else:
-                content = writers.csv_bytes(dataset)
-            files.append(
-                {
-                    "dataset": dataset.name,
-                    "fmt": fmt,
-                    "name": f"{dataset.name.lower()}.{fmt}",
-                    "rows": len(dataset.rows),
-                    "content": content,
-                }
-            )
-    if ExportFormat.XLSX in export.formats:
-        written = [d for d in built if d.rows]
-        files.append(
-            {
-                "dataset": "",
-                "fmt": ExportFormat.XLSX,
-                "name": "datasets.xlsx",
-                "rows": sum(len(d.rows) for d in written),
-                "content": writers.xlsx_bytes(written),
-            }
-        )
+    files = write_files(export, built, directory)
     define = _canonical(define_document(export, built)).encode()
     files.append({"dataset": "", "fmt": "json", "name": DEFINE_FILE, "rows": None, "content": define})
     files.extend(define_xml_files(export, [d for d in built if d.rows]))
     return built, findings, files
 
 
-def _dataset_json_files(export: Export, dataset: datasets.Dataset) -> list[dict[str, Any]]:
+def written_file(directory: Path | None, name: str, write: Callable[[Any], Any]) -> dict[str, Any]:
+    """Run `write(file object)` into `directory`/`name` and describe the file by its path, size
+    and SHA-256 (read back a megabyte at a time); into memory ("content") without a directory."""
+    if directory is None:
+        buffer = io.BytesIO()
+        write(buffer)
+        return {"content": buffer.getvalue()}
+    path = directory / name
+    try:
+        with path.open("wb") as out:
+            write(out)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    digest = hashlib.sha256()
+    with path.open("rb") as stored:
+        for piece in iter(lambda: stored.read(1 << 20), b""):
+            digest.update(piece)
+    return {"path": path, "size_bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def write_files(export: Export, built: list[datasets.Dataset], directory: Path | None) -> list[dict[str, Any]]:
+    """The dataset files of the export in each format asked for (an empty dataset has none)."""
+    assert export.snapshot_at is not None
+    files: list[dict[str, Any]] = []
+    stamp = export.snapshot_at.astimezone(timezone.get_fixed_timezone(0))
+    for dataset in built:
+        if not dataset.rows:
+            continue  # an empty dataset is not submitted: no file (a note in the report)
+        for fmt in export.formats:
+            name = f"{dataset.name.lower()}.{fmt}"
+            if fmt == ExportFormat.XPT:
+                try:
+                    # headers stamped with the snapshot UTC time, not the clock: the same export, the same bytes
+                    stored = written_file(
+                        directory, name, lambda out, d=dataset: writers.write_xpt(d, out, stamped=stamp)
+                    )
+                except writers.XptError:
+                    continue  # its problems are errors of the conformance report: no truncated file
+            elif fmt == ExportFormat.XLSX:
+                continue  # one workbook of every dataset, below
+            elif fmt == ExportFormat.JSON:
+                files.extend(_dataset_json_files(export, dataset, directory))
+                continue
+            else:
+                stored = written_file(directory, name, lambda out, d=dataset: writers.write_csv(d, out))
+            files.append({"dataset": dataset.name, "fmt": fmt, "name": name, "rows": len(dataset.rows), **stored})
+    if ExportFormat.XLSX in export.formats:
+        written = [d for d in built if d.rows]
+        stored = written_file(directory, "datasets.xlsx", lambda out: writers.write_xlsx(written, out))
+        rows = sum(len(d.rows) for d in written)
+        files.append({"dataset": "", "fmt": ExportFormat.XLSX, "name": "datasets.xlsx", "rows": rows, **stored})
+    return files
+
+
+def _dataset_json_files(
+    export: Export, dataset: datasets.Dataset, directory: Path | None = None
+) -> list[dict[str, Any]]:
     """<name>.json and <name>.ndjson (Dataset-JSON 1.1), their OIDs those of the define.xml."""
     assert export.snapshot_at is not None
     code = export.study.code
     part = "ADAM" if dataset.standard == metadata.ADAMIG else "SDTM"
     out = []
-    for suffix, write in (("json", writers.dataset_json_bytes), ("ndjson", writers.dataset_ndjson_bytes)):
+    for suffix, write in (("json", writers.write_dataset_json), ("ndjson", writers.write_dataset_ndjson)):
         meta, rows = writers.dataset_json_parts(
             dataset,
             created=export.snapshot_at.astimezone(timezone.get_fixed_timezone(0)),
@@ -247,15 +284,10 @@ def _dataset_json_files(export: Export, dataset: datasets.Dataset) -> list[dict[
             metadata_version_oid=define.oid(f"MDV.{code}.{part}"),
             source_version=export.code_version,
         )
-        out.append(
-            {
-                "dataset": dataset.name,
-                "fmt": ExportFormat.JSON,
-                "name": f"{dataset.name.lower()}.{suffix}",
-                "rows": len(dataset.rows),
-                "content": write(meta, rows),
-            }
-        )
+        name = f"{dataset.name.lower()}.{suffix}"
+        stored = written_file(directory, name, lambda handle, m=meta, r=rows, w=write: w(m, r, handle))
+        rows_count = len(dataset.rows)
+        out.append({"dataset": dataset.name, "fmt": ExportFormat.JSON, "name": name, "rows": rows_count, **stored})
     return out
 
 
@@ -302,42 +334,36 @@ def compute_export(*, export_id: int, now: datetime | None = None) -> Export:
     if claimed is None:
         return Export.objects.get(pk=export_id)
     export, attempt = claimed
-    try:
-        built, findings, files = build(export, lambda value: _progress(export_id, attempt, value))
-        _progress(export_id, attempt, 90)
-    except Exception as exc:  # recorded on the export: the page and the API show why it failed
-        logger.exception("export %s failed", export_id)
-        _finish_failed(export_id, attempt, f"{type(exc).__name__}: {exc}", started)
-        return Export.objects.get(pk=export_id)
+    with tempfile.TemporaryDirectory(prefix=f"export-{export_id}-") as scratch:
+        try:
+            built, findings, files = build(
+                export, lambda value: _progress(export_id, attempt, value), directory=Path(scratch)
+            )
+            _progress(export_id, attempt, 90)
+        except Exception as exc:  # recorded on the export: the page and the API show why it failed
+            logger.exception("export %s failed", export_id)
+            _finish_failed(export_id, attempt, f"{type(exc).__name__}: {exc}", started)
+            return Export.objects.get(pk=export_id)
+        return _store(export_id, attempt, built, findings, files, started)
+
+
+def _store(
+    export_id: int,
+    attempt: int,
+    built: list[datasets.Dataset],
+    findings: list[Any],
+    files: list[dict[str, Any]],
+    started: float,
+) -> Export:
+    """The files, the dataset rows, the report and the "succeeded" status in ONE transaction,
+    one file (or part of one) and one dataset (or page of one) at a time."""
     with transaction.atomic():
         current = Export.objects.select_for_update().get(pk=export_id)
         if current.attempts != attempt or current.status != ExportStatus.RUNNING:
             logger.warning("export %s attempt %s superseded; its files are dropped", export_id, attempt)
             return current
-        ExportFile.objects.bulk_create(
-            ExportFile(
-                export=current,
-                dataset=item["dataset"],
-                fmt=item["fmt"],
-                name=item["name"],
-                rows=item["rows"],
-                size_bytes=len(item["content"]),
-                sha256=hashlib.sha256(item["content"]).hexdigest(),
-                content=item["content"],
-            )
-            for item in files
-        )
-        ExportDataset.objects.bulk_create(
-            ExportDataset(
-                export=current,
-                name=dataset.name,
-                label=dataset.label,
-                columns=[{"name": c.name, "label": c.label, "type": c.type} for c in dataset.columns],
-                rows=writers.json_rows(dataset),
-                row_count=len(dataset.rows),
-            )
-            for dataset in built
-        )
+        store_files(current, files)
+        store_datasets(current, built)
         summary = checks.summary(findings)
         current.row_counts = {d.name: len(d.rows) for d in built}
         current.conformance = [f.as_dict() for f in findings]
@@ -350,6 +376,140 @@ def compute_export(*, export_id: int, now: datetime | None = None) -> Export:
         with audit_context(user=None, reason="export finished"):
             current.save()
     return current
+
+
+def _in_order(items: Iterable[Any], weight: Callable[[Any], int], limit: int) -> Iterator[tuple[bool, list[Any]]]:
+    """`items` in their order as (True, a batch of consecutive items each of weight ≤ `limit`,
+    together ≤ `limit`) or (False, [one item over `limit`])."""
+    batch: list[Any] = []
+    total = 0
+    for item in items:
+        heavy = weight(item) > limit
+        if batch and (heavy or total + weight(item) > limit):
+            yield True, batch
+            batch, total = [], 0
+        if heavy:
+            yield False, [item]
+        else:
+            batch.append(item)
+            total += weight(item)
+    if batch:
+        yield True, batch
+
+
+def store_files(export: Export, files: list[dict[str, Any]]) -> None:
+    """The files of the export, in order: one INSERT per run of files of up to INLINE_MAX_BYTES
+    in all (a small export in one); a file over INLINE_MAX_BYTES alone with its parts, read
+    from its path PART_BYTES at a time."""
+
+    def size(item: dict[str, Any]) -> int:
+        return len(item["content"]) if "content" in item else int(item["size_bytes"])
+
+    for small, batch in _in_order(files, size, INLINE_MAX_BYTES):
+        if small:
+            contents = [item["content"] if "content" in item else item["path"].read_bytes() for item in batch]
+            ExportFile.objects.bulk_create(
+                _file_row(export, item, len(content), hashlib.sha256(content).hexdigest(), content)
+                for item, content in zip(batch, contents, strict=True)
+            )
+            continue
+        item = batch[0]
+        if "content" in item:  # a large file built in memory (e.g. a define.xml)
+            sha256 = hashlib.sha256(item["content"]).hexdigest()
+            file = _file_row(export, item, len(item["content"]), sha256, b"")
+            reader: Any = io.BytesIO(item["content"])
+        else:
+            file = _file_row(export, item, item["size_bytes"], item["sha256"], b"")
+            reader = item["path"].open("rb")
+        file.save()
+        with reader:
+            for number, piece in enumerate(iter(lambda r=reader: r.read(PART_BYTES), b"")):
+                ExportFilePart.objects.create(file=file, number=number, data=piece)
+
+
+def _file_row(export: Export, item: dict[str, Any], size: int, sha256: str, content: bytes) -> ExportFile:
+    return ExportFile(
+        export=export,
+        dataset=item["dataset"],
+        fmt=item["fmt"],
+        name=item["name"],
+        rows=item["rows"],
+        size_bytes=size,
+        sha256=sha256,
+        content=content,
+    )
+
+
+def store_datasets(export: Export, built: list[datasets.Dataset]) -> None:
+    """The datasets' rows for the API: up to INLINE_MAX_ROWS rows in ExportDataset.rows (one
+    INSERT per batch of up to INLINE_MAX_ROWS rows), a larger dataset in pages of PART_ROWS."""
+
+    def row(dataset: datasets.Dataset, rows: list[list[Any]]) -> ExportDataset:
+        return ExportDataset(
+            export=export,
+            name=dataset.name,
+            label=dataset.label,
+            columns=[{"name": c.name, "label": c.label, "type": c.type} for c in dataset.columns],
+            rows=rows,
+            row_count=len(dataset.rows),
+        )
+
+    for small, batch in _in_order(built, lambda d: len(d.rows), INLINE_MAX_ROWS):
+        if small:
+            ExportDataset.objects.bulk_create(row(d, writers.json_rows(d)) for d in batch)
+            continue
+        dataset = batch[0]
+        stored = row(dataset, [])
+        stored.save()
+        for number, start in enumerate(range(0, len(dataset.rows), PART_ROWS)):
+            rows = writers.json_rows(dataset, start, start + PART_ROWS)
+            ExportDatasetPart.objects.create(dataset=stored, number=number, rows=rows)
+
+
+def dataset_rows(dataset: ExportDataset, offset: int, limit: int) -> list[list[Any]]:
+    """Rows offset … offset + limit of a stored dataset, inline or from the pages covering them."""
+    if dataset.row_count <= INLINE_MAX_ROWS:
+        return list(dataset.rows[offset : offset + limit])
+    first, last = offset // PART_ROWS, (offset + limit - 1) // PART_ROWS
+    pages = ExportDatasetPart.objects.filter(dataset=dataset, number__gte=first, number__lte=last).order_by("number")
+    rows: list[list[Any]] = []
+    for page in pages.values_list("rows", flat=True):
+        rows.extend(page)
+    start = offset - first * PART_ROWS
+    return rows[start : start + limit]
+
+
+def file_response(file: ExportFile, content_type: str) -> Any:
+    """The HTTP response of one stored file: its bytes, or streamed part by part when stored in
+    parts (issue 29 item 7)."""
+    from django.http import HttpResponse, StreamingHttpResponse
+
+    if file.size_bytes > INLINE_MAX_BYTES and ExportFilePart.objects.filter(file=file).exists():
+        response: Any = StreamingHttpResponse(file_pieces(file.pk), content_type=content_type)
+        response["Content-Length"] = str(file.size_bytes)
+        return response
+    return HttpResponse(bytes(file.content), content_type=content_type)
+
+
+def file_pieces(file_id: int) -> Iterator[bytes]:
+    """The stored bytes of an export file, a part (or a PART_BYTES slice of an inline file) at a
+    time: a download never holds the whole file."""
+    from django.db import connection
+
+    parts = list(ExportFilePart.objects.filter(file_id=file_id).order_by("number").values_list("pk", flat=True))
+    if parts:
+        for pk in parts:
+            yield bytes(ExportFilePart.objects.values_list("data", flat=True).get(pk=pk))
+        return
+    size = ExportFile.objects.values_list("size_bytes", flat=True).get(pk=file_id)
+    table = ExportFile._meta.db_table
+    for start in range(0, size, PART_BYTES):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT substring(content FROM %s FOR %s) FROM {table} WHERE id = %s",  # noqa: S608
+                [start + 1, PART_BYTES, file_id],
+            )
+            yield bytes(cursor.fetchone()[0])
 
 
 def _finish_failed(export_id: int, attempt: int, error: str, started: float) -> None:

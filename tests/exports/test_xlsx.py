@@ -73,3 +73,24 @@ def test_a_long_dataset_continues_on_a_second_sheet_and_text_stays_text(monkeypa
     assert [r[2] for r in workbook["AE_2"].iter_rows(min_row=2, values_only=True)] == ["S-3", "S-4"]
     cell = workbook["AE"]["E2"]
     assert (cell.value, cell.data_type) == ("=1+1", "s")
+
+
+def test_each_sheet_has_its_own_datasets_columns_and_values_keep_their_type():
+    """The streaming writer (exports.xlsx, issue 29 item 7): each sheet is written with its own
+    dataset's columns; numbers, dates and text read back as such; empty text is an empty cell."""
+    from datetime import date
+
+    from exports.datasets import Column, Dataset
+
+    first = Dataset("DM", "Demographics", SDTMIG, "DM", [Column("A", "", "Char"), Column("B", "", "Num")], [])
+    first.rows = [{"A": "a1 ", "B": 1.5}, {"A": "", "B": 2}]
+    second = Dataset(
+        "ADSL", "Subject Level", "ADaMIG 1.3", "ADSL", [Column("B", "", "Date")], [{"B": date(2026, 1, 2)}]
+    )
+    workbook = load_workbook(io.BytesIO(writers.xlsx_bytes([first, second])), read_only=True)
+    assert list(workbook["DM"].iter_rows(values_only=True)) == [("A", "B"), ("a1 ", 1.5), (None, 2)]
+    assert list(workbook["ADSL"].iter_rows(values_only=True)) == [("B",), (datetime(2026, 1, 2),)]
+    assert list(workbook["Contents"].iter_rows(values_only=True))[1:] == [
+        ("DM", "Demographics", SDTMIG, 2, "DM"),
+        ("ADSL", "Subject Level", "ADaMIG 1.3", 1, "ADSL"),
+    ]

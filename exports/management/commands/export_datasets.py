@@ -72,8 +72,10 @@ class Command(BaseCommand):
         if options["out"]:
             out = Path(options["out"])
             out.mkdir(parents=True, exist_ok=True)
-            for file in ExportFile.objects.filter(export=export).order_by("pk"):
-                (out / file.name).write_bytes(bytes(file.content))
+            for file in ExportFile.objects.filter(export=export).order_by("pk").only("pk", "name"):
+                with (out / file.name).open("wb") as written:
+                    for piece in services.file_pieces(file.pk):  # a part at a time (issue 29 item 7)
+                        written.write(piece)
         counts = ", ".join(f"{name} {rows}" for name, rows in export.row_counts.items())
         self.stdout.write(f"export {export.pk}: {counts}")
         self.stdout.write(f"conformance: {export.conformance_errors} errors, {export.conformance_warnings} warnings")

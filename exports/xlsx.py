@@ -1,0 +1,141 @@
+"""A streaming XLSX writer (issue 29 item 7): the workbook's parts are written straight into the
+ZIP, a chunk of rows at a time — about ten times faster than openpyxl's write-only mode, which
+builds an object per cell, and as flat in memory.
+
+The workbook is the smallest SpreadsheetML package Excel, LibreOffice and openpyxl open (ECMA-376
+Part 1): content types, package and workbook relationships, the workbook (its sheets in order),
+a style sheet with one date style (number format 14, so a date cell reads back as a date), and
+one worksheet per sheet. Text is an inline string (`t="inlineStr"`, never a formula, whatever its
+first character; characters XML 1.0 forbids are dropped); numbers are written with Python's
+shortest repr; dates as Excel serial days (1900 date system) in the date style; a missing value
+or an empty text is no cell at all.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any, BinaryIO
+from xml.sax.saxutils import escape, quoteattr
+
+CHUNK_ROWS = 2_000
+EXCEL_EPOCH = date(1899, 12, 30).toordinal()
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+
+
+def column_letters(count: int) -> list[str]:
+    """A, B, …, Z, AA, AB, … for `count` columns."""
+    out = []
+    for index in range(1, count + 1):
+        letters = ""
+        while index:
+            index, rest = divmod(index - 1, 26)
+            letters = chr(65 + rest) + letters
+        out.append(letters)
+    return out
+
+
+def _cell(ref: str, value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        text = escape(_ILLEGAL.sub("", value))
+        space = ' xml:space="preserve"' if text != text.strip() else ""
+        return f'<c r="{ref}" t="inlineStr"><is><t{space}>{text}</t></is></c>'
+    if isinstance(value, bool):
+        return f'<c r="{ref}" t="b"><v>{int(value)}</v></c>'
+    if isinstance(value, datetime):
+        value = value.date()
+    if isinstance(value, date):
+        return f'<c r="{ref}" s="1"><v>{value.toordinal() - EXCEL_EPOCH}</v></c>'
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return ""
+        return f'<c r="{ref}"><v>{int(value) if value.is_integer() else repr(value)}</v></c>'
+    return f'<c r="{ref}"><v>{value}</v></c>'
+
+
+def _rows(letters: list[str], rows: Iterable[Iterable[Any]], first: int) -> Iterable[str]:
+    for number, values in enumerate(rows, start=first):
+        cells = "".join(_cell(f"{letter}{number}", value) for letter, value in zip(letters, values, strict=False))
+        yield f'<row r="{number}">{cells}</row>'
+
+
+def write_sheet(archive: zipfile.ZipFile, path: str, header: list[str], rows: Iterable[Iterable[Any]]) -> None:
+    """One worksheet: the header row, then `rows`, written `CHUNK_ROWS` rows at a time."""
+    letters = column_letters(max(len(header), 1))
+    with archive.open(path, "w", force_zip64=True) as out:
+        out.write(f"{_HEAD}<worksheet {_NS}><sheetData>".encode())
+        out.write("".join(_rows(letters, [header], 1)).encode("utf-8"))
+        parts: list[str] = []
+        for row in _rows(letters, rows, 2):
+            parts.append(row)
+            if len(parts) >= CHUNK_ROWS:
+                out.write("".join(parts).encode("utf-8"))
+                parts = []
+        parts.append("</sheetData></worksheet>")
+        out.write("".join(parts).encode("utf-8"))
+
+
+def write_workbook(out: BinaryIO, sheets: list[tuple[str, list[str], Iterable[Iterable[Any]]]]) -> None:
+    """The workbook of `sheets` — (title, header, rows) in order — to `out`."""
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        overrides = "".join(
+            f'<Override PartName="/xl/worksheets/sheet{n}.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+            for n in range(1, len(sheets) + 1)
+        )
+        archive.writestr(
+            "[Content_Types].xml",
+            f'{_HEAD}<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            '<Override PartName="/xl/workbook.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+            '<Override PartName="/xl/styles.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+            f"{overrides}</Types>",
+        )
+        archive.writestr(
+            "_rels/.rels",
+            f'{_HEAD}<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            f'<Relationship Id="rId1" Type="{_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        )
+        listed = "".join(
+            f'<sheet name={quoteattr(title)} sheetId="{n}" r:id="rId{n}"/>'
+            for n, (title, _header, _rows) in enumerate(sheets, start=1)
+        )
+        archive.writestr(
+            "xl/workbook.xml",
+            f'{_HEAD}<workbook {_NS} xmlns:r="{_REL}"><sheets>{listed}</sheets></workbook>',
+        )
+        links = "".join(
+            f'<Relationship Id="rId{n}" Type="{_REL}/worksheet" Target="worksheets/sheet{n}.xml"/>'
+            for n in range(1, len(sheets) + 1)
+        )
+        style = len(sheets) + 1
+        archive.writestr(
+            "xl/_rels/workbook.xml.rels",
+            f'{_HEAD}<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{links}'
+            f'<Relationship Id="rId{style}" Type="{_REL}/styles" Target="styles.xml"/></Relationships>',
+        )
+        archive.writestr(
+            "xl/styles.xml",
+            f"{_HEAD}<styleSheet {_NS}>"
+            '<fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts>'
+            '<fills count="2"><fill><patternFill patternType="none"/></fill>'
+            '<fill><patternFill patternType="gray125"/></fill></fills>'
+            '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
+            '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+            '<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+            '<xf numFmtId="14" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>'
+            '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
+            "</styleSheet>",
+        )
+        for n, (_title, header, rows) in enumerate(sheets, start=1):
+            write_sheet(archive, f"xl/worksheets/sheet{n}.xml", header, rows)
