@@ -225,10 +225,27 @@ def build(export: Export, progress: Any = None) -> tuple[list[datasets.Dataset],
                 "content": writers.xlsx_bytes(written),
             }
         )
+    if ExportFormat.ODM in export.formats:
+        files.append(odm_file(export))
     define = _canonical(define_document(export, built)).encode()
     files.append({"dataset": "", "fmt": "json", "name": DEFINE_FILE, "rows": None, "content": define})
     files.extend(define_xml_files(export, [d for d in built if d.rows]))
     return built, findings, files
+
+
+def odm_file(export: Export) -> dict[str, Any]:
+    """The captured data of the export's cut as CDISC ODM 1.3.2 (exports.odm), not a dataset."""
+    from exports import odm
+
+    assert export.snapshot_at is not None
+    content = odm.clinical_odm(
+        study=export.study,
+        site_ids=list(export.site_ids),
+        cutoff=export.cutoff_date,
+        at=export.snapshot_at,
+        created=export.snapshot_at,
+    )
+    return {"dataset": "", "fmt": ExportFormat.ODM, "name": odm.FILE_NAME, "rows": None, "content": content}
 
 
 def _dataset_json_files(export: Export, dataset: datasets.Dataset) -> list[dict[str, Any]]:

@@ -27,6 +27,7 @@ CONTENT_TYPES = {
     "xsl": "application/xslt+xml; charset=utf-8",
     "html": "text/html; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "odm": "application/xml; charset=utf-8",
 }
 
 
