@@ -25,8 +25,8 @@ It extends the audit-trail writer of issue 26 (datamanagement.odm: the same OIDs
 The data cut is the datasets' (exports.sdtm.load): forms as they stood at the snapshot time,
 read from the audit trail, for the subjects of the export's sites; a form with a clinical date
 after the cut-off and a form entered in error are left out. The identity record is not a CRF and
-is never read. Bookkeeping columns (id, subject, visit, version, who/when) are not items: the
-AuditRecords carry who and when.
+is never read; the infusion checkers' names are not exported (as in the datasets). Bookkeeping
+columns (id, subject, visit, version, who/when) are not items: the AuditRecords say who and when.
 """
 
 from __future__ import annotations
@@ -48,6 +48,8 @@ XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 LANGUAGES = (("en", "en"), ("zh", "zh-hans"))  # (xml:lang, Django language)
 #: the CRF base's bookkeeping columns: not items (the AuditRecords say who and when)
 NOT_ITEMS = {"id", "subject_id", "visit_id", "version", "created_by_id", "created_at", "updated_by_id", "updated_at"}
+#: staff names captured on a form: not exported, as in the datasets (docs/exports.md "Identity data")
+NOT_EXPORTED = {"subjects.Infusion": {"checked_by_first", "checked_by_second"}}
 NO_VISIT = "NOVISIT"
 MDV = "MDV.1"
 
@@ -123,8 +125,10 @@ def decode(field: models.Field[Any, Any], text: str | None) -> Any:
 
 
 def item_fields(model: type[models.Model]) -> list[models.Field[Any, Any]]:
-    """The items of a CRF: its concrete columns but the bookkeeping ones, in model order."""
-    return [f for f in model._meta.concrete_fields if f.attname not in NOT_ITEMS]
+    """The items of a CRF: its concrete columns but the bookkeeping ones and the staff names, in
+    model order."""
+    left_out = NOT_ITEMS | NOT_EXPORTED.get(model._meta.label, set())
+    return [f for f in model._meta.concrete_fields if f.attname not in left_out]
 
 
 def crf_forms() -> list[tuple[str, type[models.Model]]]:

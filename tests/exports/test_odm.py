@@ -5,6 +5,9 @@ database (round trip), no identity value in any byte, offered as an export forma
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -165,6 +168,18 @@ def test_odm_is_a_format_of_the_page_api_and_command(world, client, login, tmp_p
     login(world.statistician)
     page = client.get(f"/exports/?study={world.study.code}")
     assert b'value="odm"' in page.content
+    # the file on the export page and in the archive, its standard in the manifest
+    export = services.compute_export(export_id=response.json()["id"])
+    assert export.status == ExportStatus.SUCCEEDED, export.error
+    download = client.get(f"/exports/{export.pk}/files/{odm.FILE_NAME}")
+    assert download.status_code == 200 and download["Content-Type"] == "application/xml; charset=utf-8"
+    via_api = api.get(f"/api/v1/exports/{export.pk}/files/{odm.FILE_NAME}/")
+    assert via_api.status_code == 200 and b"<ODM" in b"".join(via_api)
+    zipped = b"".join(client.get(f"/exports/{export.pk}/archive.zip").streaming_content)
+    with zipfile.ZipFile(io.BytesIO(zipped)) as archive:
+        entries = {e["file"]: e for e in json.loads(archive.read("manifest.json"))["files"]}
+        assert entries[odm.FILE_NAME]["standard"] == "CDISC ODM 1.3.2"
+        assert archive.read(odm.FILE_NAME) == bytes(download.content)
     call_command(
         "export_datasets",
         study=world.study.code,
