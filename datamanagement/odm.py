@@ -8,7 +8,7 @@ holds one `SubjectData` per event (subject key = the subject ID, never identity 
 history event). Identity-record values are masked for roles that may not view them (the events
 come from datamanagement.audit.describe, which already masks them). Signatures given in the
 exported subjects appear as `Signature` on their `SubjectData` (casebook) or `FormData` (form).
-Issue 25's ODM export may extend this writer.
+The clinical data export of issue 29 (exports.odm) reuses `admin_data` and `signature_element`.
 """
 
 from __future__ import annotations
@@ -57,47 +57,23 @@ def audit_odm(
     """The ODM document (UTF-8 bytes) of `events` (datamanagement.audit.describe rows)."""
     events = list(events)
     now = timezone.now()
-    root = etree.Element(
-        f"{{{NS}}}ODM",
-        nsmap={None: NS},
-        ODMVersion="1.3.2",
-        FileType="Transactional",
-        FileOID=f"TRIALSITE.AUDIT.{study.code}.{now:%Y%m%dT%H%M%S}",
-        CreationDateTime=now.isoformat(),
-        Originator="TrialSite EDC",
-    )
-    study_node = _e(root, "Study", OID=f"S.{study.code}")
-    variables = _e(study_node, "GlobalVariables")
-    _e(variables, "StudyName", study.code)
-    _e(variables, "StudyDescription", study.title)
-    _e(variables, "ProtocolName", study.registry_id or study.code)
+    root, study_node = odm_root(study, file_oid=f"TRIALSITE.AUDIT.{study.code}.{now:%Y%m%dT%H%M%S}", created=now)
     # the forms' metadata is the define.xml's (exports/); the audit trail refers to it by OID
     _e(study_node, "MetaDataVersion", OID="MDV.1", Name="TrialSite audit trail")
 
     signatures = list(signatures)
-    admin = _e(root, "AdminData", StudyOID=f"S.{study.code}")
-    user_ids = sorted({e["user"] for e in events if e["user"] is not None} | {s.signer_id for s in signatures})
-    for pk in user_ids:
-        _e(_e(admin, "User", OID=f"USR.{pk}"), "LoginName", users.get(pk, str(pk)))
-    if any(e["user"] is None for e in events):
-        _e(_e(admin, "User", OID=SYSTEM_USER), "LoginName", "system")
+    user_ids = {e["user"] for e in events if e["user"] is not None} | {s.signer_id for s in signatures}
     sites = {e["site"] for e in events if e["site"]} | {s.subject.site.code for s in signatures}
-    locations = [(f"LOC.{site.code}", site.name, "Site") for site in Site.objects.filter(study=study, code__in=sites)]
-    if any(not e["site"] for e in events):
-        locations.append((NO_SITE, "-", "Other"))
-    for oid, name, kind in sorted(locations):
-        location = _e(admin, "Location", OID=oid, Name=name, LocationType=kind)
-        _e(
-            location,
-            "MetaDataVersionRef",
-            StudyOID=f"S.{study.code}",
-            MetaDataVersionOID="MDV.1",
-            EffectiveDate=f"{now:%Y-%m-%d}",
-        )
-    for meaning in SignatureMeaning:
-        definition = _e(admin, "SignatureDef", OID=f"SD.{meaning.value}", Methodology="Electronic")
-        _e(definition, "Meaning", str(meaning.label))
-        _e(definition, "LegalReason", "21 CFR Part 11 electronic signature bound to a SHA-256 of the signed content")
+    admin_data(
+        root,
+        study=study,
+        user_ids=user_ids,
+        users=users,
+        site_codes=sites,
+        system_user=any(e["user"] is None for e in events),
+        no_site=any(not e["site"] for e in events),
+        now=now,
+    )
 
     clinical = _e(root, "ClinicalData", StudyOID=f"S.{study.code}", MetaDataVersionOID="MDV.1")
     for event in events:
@@ -129,10 +105,80 @@ def audit_odm(
             code = signature.covered[0][0] if signature.covered else "FORM"
             event_node = _e(subject, "StudyEventData", StudyEventOID="SE.AUDIT")
             target = _e(event_node, "FormData", FormOID=f"F.{code}", FormRepeatKey=str(signature.object_id))
-        node = etree.Element(f"{{{NS}}}Signature", ID=f"SIG.{signature.pk}")
-        target.insert(0, node)  # the first child of SubjectData and of FormData (no AuditRecord here)
-        _e(node, "UserRef", UserOID=f"USR.{signature.signer_id}")
-        _e(node, "LocationRef", LocationOID=f"LOC.{signature.subject.site.code}")
-        _e(node, "SignatureRef", SignatureOID=f"SD.{signature.meaning}")
-        _e(node, "DateTimeStamp", signature.signed_at.isoformat())
+        signature_element(target, signature, position=0)  # the first child (no AuditRecord here)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def admin_data(
+    root: etree._Element,
+    *,
+    study: Study,
+    user_ids: Iterable[int],
+    users: dict[int, str],
+    site_codes: Iterable[str],
+    system_user: bool,
+    no_site: bool,
+    now: Any,
+) -> etree._Element:
+    """`AdminData`: each user by login name only (`USR.<pk>`, `USR.SYSTEM` for commands and
+    tasks), each site as a `Location` (`LOC.<code>`), and one `SignatureDef` per meaning. Shared
+    by the audit-trail file and the clinical data export (exports.odm, issue 29)."""
+    admin = _e(root, "AdminData", StudyOID=f"S.{study.code}")
+    for pk in sorted(set(user_ids)):
+        _e(_e(admin, "User", OID=f"USR.{pk}"), "LoginName", users.get(pk, str(pk)))
+    if system_user:
+        _e(_e(admin, "User", OID=SYSTEM_USER), "LoginName", "system")
+    codes = set(site_codes)
+    locations = [(f"LOC.{site.code}", site.name, "Site") for site in Site.objects.filter(study=study, code__in=codes)]
+    if no_site:
+        locations.append((NO_SITE, "-", "Other"))
+    for oid, name, kind in sorted(locations):
+        location = _e(admin, "Location", OID=oid, Name=name, LocationType=kind)
+        _e(
+            location,
+            "MetaDataVersionRef",
+            StudyOID=f"S.{study.code}",
+            MetaDataVersionOID="MDV.1",
+            EffectiveDate=f"{now:%Y-%m-%d}",
+        )
+    for meaning in SignatureMeaning:
+        definition = _e(admin, "SignatureDef", OID=f"SD.{meaning.value}", Methodology="Electronic")
+        _e(definition, "Meaning", str(meaning.label))
+        _e(definition, "LegalReason", "21 CFR Part 11 electronic signature bound to a SHA-256 of the signed content")
+    return admin
+
+
+def signature_element(target: etree._Element, signature: Signature, position: int | None = None) -> etree._Element:
+    """ODM `Signature` (who, where, meaning, when) on `target` (SubjectData, StudyEventData or
+    FormData), inserted at `position` among its children or appended."""
+    node = etree.Element(f"{{{NS}}}Signature", ID=f"SIG.{signature.pk}")
+    if position is None:
+        target.append(node)
+    else:
+        target.insert(position, node)
+    _e(node, "UserRef", UserOID=f"USR.{signature.signer_id}")
+    _e(node, "LocationRef", LocationOID=f"LOC.{signature.subject.site.code}")
+    _e(node, "SignatureRef", SignatureOID=f"SD.{signature.meaning}")
+    _e(node, "DateTimeStamp", signature.signed_at.isoformat())
+    return node
+
+
+def odm_root(study: Study, *, file_oid: str, created: Any, **attrs: str) -> tuple[etree._Element, etree._Element]:
+    """A transactional ODM 1.3.2 root (`attrs`: more of its attributes) and its `Study` with the
+    `GlobalVariables` (code, title, registry id)."""
+    root = etree.Element(
+        f"{{{NS}}}ODM",
+        nsmap={None: NS},
+        ODMVersion="1.3.2",
+        FileType="Transactional",
+        FileOID=file_oid,
+        CreationDateTime=created.isoformat(),
+        Originator="TrialSite EDC",
+        **attrs,
+    )
+    study_node = _e(root, "Study", OID=f"S.{study.code}")
+    variables = _e(study_node, "GlobalVariables")
+    _e(variables, "StudyName", study.code)
+    _e(variables, "StudyDescription", study.title)
+    _e(variables, "ProtocolName", study.registry_id or study.code)
+    return root, study_node

@@ -24,7 +24,7 @@ from clinical import dlt as dlt_rules
 from clinical import response as rules
 from endpoints.courses import RANK_CODES, post_infusion_assessments, response_code
 from exports.datasets import BuildContext, Dataset, make_dataset, register
-from exports.metadata import ADAMIG, ADSL, BDS, OCCDS, SDTMIG
+from exports.metadata import ADAMIG, ADSL, BDS, OCCDS, OCCDS_CM, SDTMIG
 from exports.sdtm import (
     SCALE_NAMES,
     ExportData,
@@ -1022,3 +1022,253 @@ def build_adlb(ctx: BuildContext) -> list[Dataset]:
             ],
         )
     ]
+
+
+# --- ADEX -----------------------------------------------------------------------------------------
+
+#: EXTRT → (PARAMCD, PARAM, PARAMN): the dose of each exposure record, per agent
+EX_PARAMS = {
+    "CD7 CAR-T CELLS": ("CARTDOSE", "CAR-T Dose (CAR+ cells/kg)", 1),
+    "FLUDARABINE": ("FLUDOSE", "Fludarabine Daily Dose (mg/m2)", 2),
+    "CYCLOPHOSPHAMIDE": ("CYCDOSE", "Cyclophosphamide Daily Dose (mg/m2)", 3),
+}
+OTHER_LD_PARAM = ("OLDDOSE", "Other Lymphodepleting Agent Daily Dose (mg/m2)", 4)
+ADEX_LABELS = {
+    "ASTDY0": "Analysis Start Day (Day-0 Clock)",
+    "AENDY0": "Analysis End Day (Day-0 Clock)",
+    "EXTRT": "Name of Treatment",
+    "EXCAT": "Category of Treatment",
+    "EXDOSU": "Dose Units",
+}
+
+
+@register("ADEX", standard=ADAMIG, requires=("EX", "ADSL"), order=122)
+def build_adex(ctx: BuildContext) -> list[Dataset]:
+    """Exposure analysis (BDS, issue 29): one record per SDTM EX record of an ADSL subject, one
+    parameter per agent — the CAR-T infusion's dose in CAR+ cells/kg (EX.EXDOSE, the dose derived
+    on the infusion form) and each lymphodepletion agent's daily dose in mg/m2 — with the analysis
+    dates and ADaM relative days (ASTDY: no day 0, day 1 = TRTSDT) and the Day-0 clock."""
+    adsl = {row["USUBJID"]: row for row in ctx.built["ADSL"].rows}
+    rows: list[dict[str, Any]] = []
+    for ex in ctx.built["EX"].rows:
+        sl = adsl.get(ex["USUBJID"])
+        if sl is None:
+            continue
+        code, param, number = EX_PARAMS.get(ex["EXTRT"], OTHER_LD_PARAM)
+        start, end = _to_date(ex["EXSTDTC"]), _to_date(ex["EXENDTC"])
+        ref = sl["TRTSDT"]
+        rows.append(
+            {
+                "STUDYID": ex["STUDYID"],
+                "USUBJID": ex["USUBJID"],
+                "SUBJID": sl["SUBJID"],
+                "SITEID": sl["SITEID"],
+                "TRTP": sl["TRT01P"],
+                "TRTA": sl["TRT01A"],
+                "SAFFL": sl["SAFFL"],
+                "TRTSDT": ref,
+                "PARAMCD": code,
+                "PARAM": param,
+                "PARAMN": float(number),
+                "AVAL": ex["EXDOSE"],
+                "EXTRT": ex["EXTRT"],
+                "EXCAT": ex["EXCAT"],
+                "EXDOSU": ex["EXDOSU"],
+                "ASTDT": start,
+                "AENDT": end,
+                "ASTDY": sdtm_day(start, ref),
+                "AENDY": sdtm_day(end, ref),
+                "ASTDY0": day0(start, ref),
+                "AENDY0": day0(end, ref),
+                "SRCDOM": "EX",
+                "SRCSEQ": float(ex["EXSEQ"]),
+            }
+        )
+    rows.sort(key=lambda r: (r["USUBJID"], r["ASTDT"] or date.max, r["PARAMN"], r["SRCSEQ"]))
+    _number(rows)
+    return [
+        make_dataset(
+            "ADEX",
+            standard=ADAMIG,
+            ig_dataset=BDS,
+            label="Exposure Analysis Dataset",
+            variables=[
+                "STUDYID",
+                "USUBJID",
+                "SUBJID",
+                "SITEID",
+                "ASEQ",
+                "TRTP",
+                "TRTA",
+                "SAFFL",
+                "TRTSDT",
+                "PARAMCD",
+                "PARAM",
+                "PARAMN",
+                "AVAL",
+                "EXTRT",
+                "EXCAT",
+                "EXDOSU",
+                "ASTDT",
+                "AENDT",
+                "ASTDY",
+                "AENDY",
+                "ASTDY0",
+                "AENDY0",
+                "SRCDOM",
+                "SRCSEQ",
+            ],
+            rows=rows,
+            keys=("USUBJID", "ASEQ"),
+            types={"TRTSDT": "Date", "ASTDT": "Date", "AENDT": "Date", "ASTDY0": "Num", "AENDY0": "Num"},
+            labels=ADEX_LABELS,
+            notes=[
+                "Structure: BDS. One record per EX record of a subject in ADSL; SRCDOM/SRCSEQ point at it.",
+                "CARTDOSE: the CAR-T infusion's dose in CAR+ cells/kg (EX.EXDOSE: viable cells x CAR+ % / weight, "
+                "derived on the infusion form); FLUDOSE, CYCDOSE, OLDDOSE: the lymphodepletion agent's daily "
+                "dose in mg/m2 over the course ASTDT-AENDT.",
+                ADAM_DAYS,
+            ],
+        )
+    ]
+
+
+# --- ADCM -----------------------------------------------------------------------------------------
+
+CM_COPIED = ["CMSEQ", "CMTRT", "CMCAT", "CMCLASCD", "CMINDC", "CMDOSE", "CMDOSU", "CMROUTE", "CMSTDTC", "CMENDTC"]
+ADCM_LABELS = {"ASTDY0": "Analysis Start Day (Day-0 Clock)", "PREFL": "Prior Medication Flag"}
+
+
+@register("ADCM", standard=ADAMIG, requires=("CM", "ADSL"), order=123)
+def build_adcm(ctx: BuildContext) -> list[Dataset]:
+    """Concomitant medications analysis (OCCDS, issue 29): one record per SDTM CM record of an
+    ADSL subject, its variables copied (CMCLASCD = the WHO ATC code when entered), with ASTDT and
+    AENDT (AENDT empty while ongoing at the cut-off), the ADaM relative days, and the flags: PREFL
+    (prior: started before the first CAR-T infusion, TRTSDT) and ONTRTFL (concomitant: taken on or
+    after TRTSDT, i.e. ending on or after it or ongoing). Both empty for a subject never infused."""
+    adsl = {row["USUBJID"]: row for row in ctx.built["ADSL"].rows}
+    rows: list[dict[str, Any]] = []
+    for cm in ctx.built["CM"].rows:
+        sl = adsl.get(cm["USUBJID"])
+        if sl is None:
+            continue
+        start, end = _to_date(cm["CMSTDTC"]), _to_date(cm["CMENDTC"])
+        ref = sl["TRTSDT"]
+        rows.append(
+            {
+                "STUDYID": cm["STUDYID"],
+                "USUBJID": cm["USUBJID"],
+                "SUBJID": sl["SUBJID"],
+                "SITEID": sl["SITEID"],
+                "AGE": sl["AGE"],
+                "SEX": sl["SEX"],
+                "TRTA": sl["TRT01A"],
+                "SAFFL": sl["SAFFL"],
+                "TRTSDT": ref,
+                "TRTEDT": sl["TRTEDT"],
+                **{v: cm.get(v) for v in CM_COPIED},
+                "ASTDT": start,
+                "AENDT": end,
+                "ASTDY": sdtm_day(start, ref),
+                "AENDY": sdtm_day(end, ref),
+                "ASTDY0": day0(start, ref),
+                "PREFL": "Y" if ref is not None and start is not None and start < ref else None,
+                "ONTRTFL": "Y" if ref is not None and (end is None or end >= ref) else None,
+            }
+        )
+    rows.sort(key=lambda r: (r["USUBJID"], r["CMSEQ"]))
+    return [
+        make_dataset(
+            "ADCM",
+            standard=ADAMIG,
+            ig_dataset=OCCDS_CM,
+            label="Concomitant Medications Analysis Dataset",
+            variables=[
+                "STUDYID",
+                "USUBJID",
+                "SUBJID",
+                "SITEID",
+                "AGE",
+                "SEX",
+                "TRTA",
+                "SAFFL",
+                "TRTSDT",
+                "TRTEDT",
+                *CM_COPIED,
+                "ASTDT",
+                "AENDT",
+                "ASTDY",
+                "AENDY",
+                "ASTDY0",
+                "PREFL",
+                "ONTRTFL",
+            ],
+            rows=rows,
+            keys=("USUBJID", "CMSEQ"),
+            types={"TRTSDT": "Date", "TRTEDT": "Date", "ASTDT": "Date", "AENDT": "Date", "ASTDY0": "Num"},
+            labels=ADCM_LABELS,
+            notes=[
+                "Structure: OCCDS, checked against the identifiers, BDS timing/treatment/flag variables and "
+                "SDTMIG CM variables (as ADAE against AE's). CMCLASCD: the WHO ATC code when entered (no WHODrug "
+                "coding).",
+                "PREFL: started before the first CAR-T infusion (TRTSDT); ONTRTFL: taken on or after TRTSDT "
+                "(ended on or after it, or ongoing at the cut-off: AENDT empty). A medication started before "
+                "and taken after the infusion has both flags. Empty for a subject never infused.",
+                ADAM_DAYS,
+            ],
+        )
+    ]
+
+
+# --- define.xml origins (issue 28) ----------------------------------------------------------------
+
+_SUBJECT_KEYS = ("STUDYID", "USUBJID", "SUBJID", "SITEID")
+_FROM_ADSL = {
+    "SUBJID": "ADSL.SUBJID",
+    "SITEID": "ADSL.SITEID",
+    "AGE": "ADSL.AGE",
+    "SEX": "ADSL.SEX",
+    "RACE": "ADSL.RACE",
+    "SAFFL": "ADSL.SAFFL",
+    "TRTSDT": "ADSL.TRTSDT",
+    "TRTEDT": "ADSL.TRTEDT",
+    "TRTA": "ADSL.TRT01A",
+    "TRTP": "ADSL.TRT01P",
+}
+#: ADaM variable → the SDTM (or ADSL) variable it is copied from unchanged (define.xml
+#: def:Origin Type="Predecessor", the source in its Description; ADaMIG 1.3 §3 and Define-XML 2.1
+#: §4.3.2). Every other ADaM variable is Derived with its method (ADAM_METHODS or the generic one).
+PREDECESSORS: dict[str, dict[str, str]] = {
+    "ADSL": {v: f"DM.{v}" for v in (*_SUBJECT_KEYS, "AGE", "AGEU", "SEX", "ARM", "ACTARM")},
+    "ADAE": {"STUDYID": "AE.STUDYID", "USUBJID": "AE.USUBJID"} | _FROM_ADSL | {v: f"AE.{v}" for v in AE_COPIED},
+    "ADLB": {"STUDYID": "LB.STUDYID", "USUBJID": "LB.USUBJID"}
+    | _FROM_ADSL
+    | {"PARAMCD": "LB.LBTESTCD", "AVAL": "LB.LBSTRESN", "ANRIND": "LB.LBNRIND", "ATOXGRL": "LB.LBTOXGR"}
+    | {"AVISIT": "LB.VISIT"},
+    "ADTTE": {"STUDYID": "ADSL.STUDYID", "USUBJID": "ADSL.USUBJID"} | _FROM_ADSL,
+    "ADRS": {"STUDYID": "ADSL.STUDYID", "USUBJID": "ADSL.USUBJID"} | _FROM_ADSL,
+    "ADEX": {"STUDYID": "EX.STUDYID", "USUBJID": "EX.USUBJID", "AVAL": "EX.EXDOSE"}
+    | _FROM_ADSL
+    | {v: f"EX.{v}" for v in ("EXTRT", "EXCAT", "EXDOSU")},
+    "ADCM": {"STUDYID": "CM.STUDYID", "USUBJID": "CM.USUBJID"} | _FROM_ADSL | {v: f"CM.{v}" for v in CM_COPIED},
+}
+#: methods of ADaM derived variables (define.xml MethodDef), by name
+ADAM_METHODS: dict[str, str] = {
+    "ASEQ": "Sequence number of the record within USUBJID, in the dataset's sort order (1, 2, ...).",
+    "ASTDT": "The start date of the SDTM record (--STDTC), as a SAS date.",
+    "AENDT": "The end date of the SDTM record (--ENDTC), as a SAS date.",
+    "ADT": "The date of the SDTM record (--DTC), as a SAS date.",
+    "ASTDY": "ASTDT - TRTSDT + 1 on or after TRTSDT, ASTDT - TRTSDT before it (no day 0).",
+    "AENDY": "AENDT - TRTSDT + 1 on or after TRTSDT, AENDT - TRTSDT before it (no day 0).",
+    "ADY": "ADT - TRTSDT + 1 on or after TRTSDT, ADT - TRTSDT before it (no day 0).",
+    "ASTDY0": "ASTDT - TRTSDT (the Day-0 clock: the first infusion is day 0).",
+    "ADY0": "ADT - TRTSDT (the Day-0 clock: the first infusion is day 0).",
+    "TRTEMFL": "Y when the AE's onset is on or after the first CAR-T infusion (collection period after infusion).",
+    "ONTRTFL": "Y when the record's date is on or after TRTSDT (the first CAR-T infusion).",
+    "BASE": "AVAL of the record with ABLFL = Y for the subject and parameter.",
+    "CHG": "AVAL - BASE on records after the baseline date.",
+    "PCHG": "(AVAL - BASE) / BASE x 100 on records after the baseline date.",
+    "PREFL": "Y when ASTDT is before TRTSDT (started before the first CAR-T infusion).",
+    "AENDY0": "AENDT - TRTSDT (the Day-0 clock: the first infusion is day 0).",
+    "SRCSEQ": "--SEQ of the SDTM record the analysis record comes from (SRCDOM).",
+}

@@ -41,6 +41,8 @@ class _Sink:
 def standard_of(name: str, fmt: str) -> str:
     """The standard (and version) a file of an export follows, for the manifest."""
     stem, _dot, suffix = name.rpartition(".")
+    if fmt == "odm":
+        return "CDISC ODM 1.3.2"
     if name.startswith("define") and suffix in {"xml", "html"}:
         return "Define-XML 2.1"
     if suffix == "xsl":

@@ -143,6 +143,8 @@ LB_GRADES = (
 
 
 def _method_for(dataset: Dataset, name: str) -> str:
+    if dataset.standard == metadata.ADAMIG and name in _adam().ADAM_METHODS:
+        return str(_adam().ADAM_METHODS[name])
     if name in METHODS:
         return METHODS[name]
     suffix = name[2:] if len(name) > 2 and name[:2] == dataset.name[:2] else name
@@ -171,10 +173,19 @@ def _crf_version_notes(dataset: Dataset) -> list[str]:
     return []
 
 
+def _adam() -> Any:
+    from exports import adam  # the ADaM builders declare their variables' predecessors
+
+    return adam
+
+
 def _origin(dataset: Dataset, name: str) -> tuple[str, str | None]:
-    """(origin type, CRF form for a collected variable)."""
+    """(origin type, CRF form for a collected variable or source variable of a predecessor).
+    An ADaM variable copied unchanged from SDTM or ADSL is a Predecessor naming its source
+    (exports.adam.PREDECESSORS, e.g. ADSL.AGE from DM.AGE); the others are Derived (issue 28)."""
     if dataset.standard == metadata.ADAMIG:
-        return ("Derived", None)
+        source = _adam().PREDECESSORS.get(dataset.name, {}).get(name)
+        return ("Predecessor", source) if source else ("Derived", None)
     if dataset.name in TRIAL_DESIGN:
         return ("Protocol", None)
     if name in ASSIGNED:
@@ -196,6 +207,8 @@ def _origin_element(item: etree._Element, kind: str, form: str | None) -> None:
             etree.SubElement(doc, f"{{{DEF}}}PDFPageRef", {"PageRefs": form, "Type": "NamedDestination"})
     elif kind in {"Derived", "Assigned"}:
         origin.set("Source", "Sponsor")
+    elif kind == "Predecessor" and form:
+        _describe(origin, form)  # the source variable, e.g. DM.AGE
 
 
 def oid(text: str) -> str:
@@ -280,6 +293,7 @@ ADAM_CLASS = {
     metadata.ADSL: "SUBJECT LEVEL ANALYSIS DATASET",
     metadata.BDS: "BASIC DATA STRUCTURE",
     metadata.OCCDS: "OCCURRENCE DATA STRUCTURE",
+    metadata.OCCDS_CM: "OCCURRENCE DATA STRUCTURE",
 }
 VALUE_LEVEL = {
     "LB": ("LBTESTCD", ["LBORRES", "LBORRESU", "LBSTRESN"]),
@@ -302,6 +316,7 @@ def _structure(dataset: Dataset) -> str:
         return {
             metadata.ADSL: "One record per subject",
             metadata.OCCDS: "One record per subject per event",
+            metadata.OCCDS_CM: "One record per subject per medication record",
         }.get(dataset.ig_dataset, "One record per subject per parameter per analysis timepoint")
     if dataset.name.startswith("SUPP"):
         return "One record per supplemental qualifier per related parent domain record"

@@ -104,6 +104,8 @@ BDS = "Basic Data Structure"
 #: document, not shipped): ADAE is checked against a structure assembled from what the IG does ship
 #: (see `occds`).
 OCCDS = "Occurrence Data Structure"
+#: the same structure for con-meds (ADCM, issue 29): the SDTMIG CM variables in place of AE's
+OCCDS_CM = "Occurrence Data Structure (CM)"
 
 _PLACEHOLDERS = (("xx", r"\d\d"), ("zz", r"\d\d"), ("y", r"[1-9]"), ("w", r"[1-9]"))
 
@@ -134,26 +136,30 @@ def _concrete(meta: VariableMeta, name: str) -> VariableMeta:
 
 
 @cache
-def occds() -> tuple[VariableMeta, ...]:
+def occds(domain: str = "AE") -> tuple[VariableMeta, ...]:
     """The Occurrence Data Structure for ADAE, from the shipped metadata: the identifiers
     (STUDYID, USUBJID required), BDS's record-level treatment, timing, toxicity-grade and flag
     variables, and the SDTMIG AE variables (copied from SDTM they keep SDTM's names, labels and
     types; AETERM, AEDECOD and AESEQ stay required, the rest permissible; DOMAIN is not carried)."""
+    name = OCCDS if domain == "AE" else OCCDS_CM
+    required = {"AE": ("AESEQ", "AETERM", "AEDECOD"), "CM": ("CMSEQ", "CMTRT")}[domain]
     out: list[VariableMeta] = []
     for meta in _adam()[BDS]:
         if meta.name in ("STUDYID", "USUBJID", "SUBJID", "SITEID", "ASEQ") or meta.core in ("Cond", "Perm"):
             if meta.name in ("PARAM", "PARAMCD", "AVAL", "AVALC", "BASE", "CHG", "DTYPE", "CNSR"):
                 continue
-            out.append(VariableMeta(OCCDS, meta.name, meta.label, meta.type, meta.core, meta.codelists, "", len(out)))
-    for meta in _sdtm()["AE"]:
+            out.append(VariableMeta(name, meta.name, meta.label, meta.type, meta.core, meta.codelists, "", len(out)))
+    for meta in _sdtm()[domain]:
         if meta.name in ("STUDYID", "DOMAIN", "USUBJID"):
             continue
-        core = "Req" if meta.name in ("AESEQ", "AETERM", "AEDECOD") else "Perm"
-        out.append(VariableMeta(OCCDS, meta.name, meta.label, meta.type, core, meta.codelists, "", len(out)))
+        core = "Req" if meta.name in required else "Perm"
+        out.append(VariableMeta(name, meta.name, meta.label, meta.type, core, meta.codelists, "", len(out)))
     return tuple(out)
 
 
 def adam_structure(structure: str) -> tuple[VariableMeta, ...]:
+    if structure == OCCDS_CM:
+        return occds("CM")
     return occds() if structure == OCCDS else _adam()[structure]
 
 

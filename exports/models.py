@@ -42,6 +42,8 @@ class ExportFormat(models.TextChoices):
     JSON = "json", _("Dataset-JSON 1.1 (JSON and NDJSON)")
     #: one workbook of every dataset, a sheet each, for reviewers without SAS or R (issue 29)
     XLSX = "xlsx", _("Excel workbook (XLSX, a sheet per dataset)")
+    #: the captured data with their metadata and audit trail as one CDISC ODM 1.3.2 file (issue 29)
+    ODM = "odm", _("CDISC ODM 1.3.2 (captured data, metadata and audit trail)")
 
 
 @pghistory.track(

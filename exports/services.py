@@ -207,6 +207,8 @@ def build(
     if progress:
         progress(75)
     files = write_files(export, built, directory)
+    if ExportFormat.ODM in export.formats:
+        files.append(odm_file(export))
     define = _canonical(define_document(export, built)).encode()
     files.append({"dataset": "", "fmt": "json", "name": DEFINE_FILE, "rows": None, "content": define})
     files.extend(define_xml_files(export, [d for d in built if d.rows]))
@@ -266,6 +268,21 @@ def write_files(export: Export, built: list[datasets.Dataset], directory: Path |
         rows = sum(len(d.rows) for d in written)
         files.append({"dataset": "", "fmt": ExportFormat.XLSX, "name": "datasets.xlsx", "rows": rows, **stored})
     return files
+
+
+def odm_file(export: Export) -> dict[str, Any]:
+    """The captured data of the export's cut as CDISC ODM 1.3.2 (exports.odm), not a dataset."""
+    from exports import odm
+
+    assert export.snapshot_at is not None
+    content = odm.clinical_odm(
+        study=export.study,
+        site_ids=list(export.site_ids),
+        cutoff=export.cutoff_date,
+        at=export.snapshot_at,
+        created=export.snapshot_at,
+    )
+    return {"dataset": "", "fmt": ExportFormat.ODM, "name": odm.FILE_NAME, "rows": None, "content": content}
 
 
 def _dataset_json_files(

@@ -27,6 +27,7 @@ CONTENT_TYPES = {
     "xsl": "application/xslt+xml; charset=utf-8",
     "html": "text/html; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "odm": "application/xml; charset=utf-8",
 }
 
 
@@ -39,6 +40,8 @@ def _titles() -> dict[str, str]:
         "ADAE": _("ADaM adverse events: treatment-emergent, day 0-90, lymphodepletion, maximum grade"),
         "ADTTE": _("ADaM time to event: OS, EFS, RFS, duration of response"),
         "ADRS": _("ADaM response: per assessment, day-28 and best response, MRD status"),
+        "ADEX": _("ADaM exposure: lymphodepletion doses and CAR-T dose per kg"),
+        "ADCM": _("ADaM medications: prior and concomitant flags"),
     }
 
 

@@ -22,7 +22,7 @@ from tests.exports.test_exports import rows_by
 
 pytestmark = pytest.mark.req("ISSUE-15")
 
-NEW = ["RS", "ADSL", "ADAE", "ADLB", "ADTTE", "ADRS"]
+NEW = ["RS", "ADSL", "ADAE", "ADEX", "ADCM", "ADLB", "ADTTE", "ADRS"]
 ADAE_SHOWN = ("SUBJID", "AEDECOD", "ASTDY0", "ATOXGRN", "TOXGRSCL", "TRTEMFL", "AE90FL", "LDFL")
 ADAE_SHOWN += ("AOCCIFL", "AOCCSIFL", "AOCCPIFL")
 
@@ -30,7 +30,7 @@ ADAE_SHOWN += ("AOCCIFL", "AOCCSIFL", "AOCCPIFL")
 def test_rs_and_adam_of_the_small_study(world, django_assert_max_num_queries):
     populate_for_export(world)
     export = services.request_export(actor=world.statistician, study=world.study, cutoff_date=CUTOFF)
-    assert export.datasets[-6:] == NEW  # every dataset by default, SDTM first
+    assert export.datasets[-8:] == NEW  # every dataset by default, SDTM first
     with django_assert_max_num_queries(90):  # each form once, then the engine's cut once
         export = services.compute_export(export_id=export.pk)
     assert export.status == ExportStatus.SUCCEEDED, export.error
@@ -38,6 +38,8 @@ def test_rs_and_adam_of_the_small_study(world, django_assert_max_num_queries):
         "RS": 4,
         "ADSL": 4,
         "ADAE": 8,
+        "ADEX": 6,  # two infused subjects: two lymphodepletion agents and the CAR-T cells each
+        "ADCM": 1,
         "ADLB": 2,
         "ADTTE": 12,
         "ADRS": 4,
