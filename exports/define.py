@@ -13,8 +13,8 @@ What each document carries (docs/exports.md "define.xml"):
 - CodeLists with the values actually used (sponsor values in an extensible codelist marked
   def:ExtendedValue), MedDRA (the CTCAE v5.0 LLT codes) and CTCAE v5.0 as external
   dictionaries for AEDECOD/AELLT and AETOXGR;
-- value-level metadata for the findings' results per test code (LB, VS, RS: --ORRES, --ORRESU,
-  --STRESN by --TESTCD), each with its WhereClauseDef;
+- value-level metadata for the findings' results per test code (LB, VS, RS, FA, CP, GF: --ORRES,
+  --ORRESU, --STRESN by --TESTCD), each with its WhereClauseDef;
 - def:CommentDef for each dataset's notes and each expected variable left out.
 
 Validated in the tests against the Define-XML 2.1 schema shipped in the PyPI package odmlib.
@@ -79,6 +79,14 @@ COLLECTED: dict[str, tuple[str, set[str]]] = {
     "VS": ("VitalSigns", {"VSORRES", "VSORRESU", "VSDTC"}),
     "MH": ("MedicalHistory", {"MHTERM", "MHSTDTC", "MHENDTC"}),
     "RS": ("DiseaseAssessment", {"RSORRES", "RSDTC"}),
+    # issue 28 item 9
+    "FA": ("CrsAssessment", {"FAORRES", "FADTC"}),
+    "CP": ("MrdTest", {"CPORRES", "CPSPEC", "CPGATDEF", "CPDTC"}),
+    "GF": ("MolecularMrdTest", {"GFORRES", "GFSPEC", "GFDTC"}),
+    "DV": ("ProtocolDeviation", {"DVTERM", "DVCAT", "DVSCAT", "DVSTDTC"}),
+    "HO": ("HospitalStay", {"HOTERM", "HOSTDTC", "HOENDTC"}),
+    "IE": ("EligibilityAssessment", {"IEORRES", "IEDTC"}),
+    "PR": ("CellCollection", {"PRSTDTC"}),
 }
 ASSIGNED = {"STUDYID", "DOMAIN", "RDOMAIN", "IDVAR", "QNAM", "QLABEL", "QORIG", "QEVAL", "SITEID", "COUNTRY"}
 TRIAL_DESIGN = {"TS", "TA", "TE", "TV", "TI"}
@@ -269,7 +277,11 @@ VALUE_LEVEL = {
     "LB": ("LBTESTCD", ["LBORRES", "LBORRESU", "LBSTRESN"]),
     "VS": ("VSTESTCD", ["VSORRES", "VSORRESU", "VSSTRESN"]),
 }
-VALUE_LEVEL |= {"RS": ("RSTESTCD", ["RSORRES", "RSSTRESC"]), "FA": ("FATESTCD", ["FAORRES", "FASTRESC"])}
+VALUE_LEVEL |= {"RS": ("RSTESTCD", ["RSORRES", "RSSTRESC"]), "FA": ("FATESTCD", ["FAORRES", "FAORRESU", "FASTRESN"])}
+VALUE_LEVEL |= {
+    "CP": ("CPTESTCD", ["CPORRES", "CPORRESU", "CPSTRESN"]),
+    "GF": ("GFTESTCD", ["GFORRES", "GFORRESU", "GFSTRESN"]),
+}
 
 
 def _class(dataset: Dataset) -> str:
