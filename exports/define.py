@@ -129,6 +129,8 @@ METHODS: dict[str, str] = {
     "QVAL": "The supplemental qualifier's value (see QNAM).",
     "IDVARVAL": "The parent record's --SEQ.",
     "SPID": "The record's identifier in the EDC (links the record to its audit trail).",
+    "GRPID": "The group of related records: MA<id> = the marrow assessment of an MRD test (CP, GF); CRS-<n> / "
+    "ICANS-<n> = the episode of a CRS or ICANS assessment (FA).",
     "AECAT": "CRS or ICANS for the AEs the system keeps in step with a CRS or ICANS episode; null otherwise.",
     "VISITNUM": "The order of the visit in the study schedule (TV.VISITNUM).",
     "VISIT": "The name of the visit in the study schedule (TV.VISIT), upper case.",
@@ -150,7 +152,19 @@ LB_GRADES = (
 )
 
 
+#: RELREC's variables (issue 28): what each relationship relates (exports.domains.build_relrec)
+RELREC_METHODS = {
+    "IDVARVAL": "The value of IDVAR in the related record (its --SEQ or --GRPID); null in a dataset-level "
+    "relationship (RELTYPE given).",
+    "RELTYPE": "ONE / MANY in the dataset-level relationship AEGRADE (AE.AESPID to FA.FASPID); null otherwise.",
+    "RELID": "AEGRADE; CRS<n> / ICANS<n> for the AE and assessments of episode n; MA<id> for a marrow assessment's "
+    "response and MRD records.",
+}
+
+
 def _method_for(dataset: Dataset, name: str) -> str:
+    if dataset.name == "RELREC" and name in RELREC_METHODS:
+        return RELREC_METHODS[name]
     if name in METHODS:
         return METHODS[name]
     suffix = name[2:] if len(name) > 2 and name[:2] == dataset.name[:2] else name

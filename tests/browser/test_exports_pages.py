@@ -126,7 +126,7 @@ def test_define_html_of_the_new_domains(browser, transactional_db, tmp_path):
         actor=world.statistician,
         study=world.study,
         cutoff_date=CUTOFF,
-        dataset_names=[*DATASETS, "FA"],
+        dataset_names=DATASETS,  # AE brings SUPPAE and FA
         formats=["xpt"],
     )
     export = services.compute_export(export_id=export.pk)
