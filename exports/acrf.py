@@ -174,6 +174,112 @@ PAGES: tuple[AnnotatedPage, ...] = (
 )
 
 
+PAGES += (
+    AnnotatedPage(
+        "FA",
+        (
+            (
+                "adverse_events.CrsAssessment",
+                {
+                    "assessment_date": "FA.FADTC",
+                    "tmax_c": "FA.FAORRES (FATESTCD=TMAX)",
+                    "hypotension": "FA.FAORRES (FATESTCD=HYPOTEN)",
+                    "vasopressors": "FA.FAORRES (FATESTCD=VASOPRES)",
+                    "oxygen_device": "FA.FAORRES (FATESTCD=O2DEVICE)",
+                    "oxygen_flow_l_min": "FA.FAORRES (FATESTCD=O2FLOW)",
+                },
+            ),
+            (
+                "adverse_events.IcansAssessment",
+                {
+                    "assessment_date": "FA.FADTC",
+                    "ice_orientation": "FA.FAORRES (FATESTCD=ICEORIEN)",
+                    "ice_naming": "FA.FAORRES (FATESTCD=ICENAMIN)",
+                    "ice_following_commands": "FA.FAORRES (FATESTCD=ICECMD)",
+                    "ice_writing": "FA.FAORRES (FATESTCD=ICEWRITE)",
+                    "ice_counting_backwards": "FA.FAORRES (FATESTCD=ICEATTN)",
+                    "encephalopathy_state": "FA.FAREASND (FATESTCD=ICETOT)",
+                    "consciousness": "FA.FAORRES (FATESTCD=LOC)",
+                    "seizure": "FA.FAORRES (FATESTCD=SEIZURE)",
+                    "motor": "FA.FAORRES (FATESTCD=MOTOR)",
+                    "raised_icp": "FA.FAORRES (FATESTCD=ICP)",
+                },
+            ),
+        ),
+        assigned={"FAOBJ": "CYTOKINE RELEASE SYNDROME / IMMUNE EFFECTOR CELL-ASSOCIATED NEUROTOXICITY SYNDROME"},
+    ),
+    AnnotatedPage(
+        "CP",
+        (
+            (
+                "response.MrdTest",
+                {
+                    "sample_date": "CP.CPDTC",
+                    "specimen": "CP.CPSPEC",
+                    "detected": "CP.CPORRES (CPTESTCD=MRDDET)",
+                    "level_pct": "CP.CPORRES (CPTESTCD=MRDLVL)",
+                    "sensitivity": "CP.CPORRES (CPTESTCD=MRDLOD)",
+                    "cd7_independent_gating": "CP.CPGATDEF",
+                },
+            ),
+        ),
+        assigned={"CPMETHOD": "FLOW CYTOMETRY (method = flow)"},
+    ),
+    AnnotatedPage(
+        "GF",
+        (
+            (
+                "response.MrdTest",
+                {
+                    "sample_date": "GF.GFDTC",
+                    "specimen": "GF.GFSPEC",
+                    "detected": "GF.GFORRES (GFTESTCD=MRDDET)",
+                    "level_pct": "GF.GFORRES (GFTESTCD=MRDLVL)",
+                    "sensitivity": "GF.GFORRES (GFTESTCD=MRDLOD)",
+                },
+            ),
+        ),
+        assigned={"GFMETHOD": "method = RQ-PCR of TCR rearrangement, NGS or fusion-transcript PCR"},
+    ),
+    AnnotatedPage(
+        "DV",
+        (
+            (
+                "subjects.ProtocolDeviation",
+                {
+                    "deviation_date": "DV.DVSTDTC",
+                    "category": "DV.DVCAT",
+                    "description": "DV.DVTERM",
+                    "important": "DV.DVSCAT",
+                },
+            ),
+        ),
+    ),
+    AnnotatedPage(
+        "HO",
+        (
+            (
+                "adverse_events.HospitalStay",
+                {"kind": "HO.HOTERM", "admission_date": "HO.HOSTDTC", "discharge_date": "HO.HOENDTC"},
+            ),
+        ),
+    ),
+    AnnotatedPage(
+        "IE",
+        (("subjects.EligibilityAssessment", {"assessment_date": "IE.IEDTC", "criteria": "IE.IEORRES"}),),
+        assigned={"IETESTCD": "the criterion's code (criteria not met only)"},
+    ),
+    AnnotatedPage(
+        "PR",
+        (
+            ("subjects.CellCollection", {"collection_date": "PR.PRSTDTC"}),
+            ("survival.SubsequentTherapy", {"start_date": "PR.PRSTDTC", "consolidative": "PR.PRINDC"}),
+        ),
+        assigned={"PRTRT": "LEUKAPHERESIS / ALLOGENEIC HEMATOPOIETIC STEM CELL TRANSPLANTATION / DLI"},
+    ),
+)
+
+
 def destinations() -> list[str]:
     """The named destinations define.xml references (one per collected dataset)."""
     return sorted({form for form, _variables in COLLECTED.values()})

@@ -88,17 +88,42 @@ def _windows(cut: Any) -> tuple[int, int]:
 # --- RS -------------------------------------------------------------------------------------------
 
 
+#: RSCAT of every RS record: the response criteria the protocol defines (CLINICAL_SPEC §5.1, §5.3)
+RS_CATEGORY = "PROTOCOL DEFINED RESPONSE CRITERIA"
+#: the §5.3 category of a best response → its response alone (the MRD status is in CP / GF)
+BEST_RESPONSE_TEXT = {
+    "cr_mrd_negative": "CR",
+    "cr_mrd_positive_or_unknown": "CR",
+    "cri_mrd_negative": "CRI",
+    "cri_mrd_positive_or_unknown": "CRI",
+    "pr": "PR",
+    "nr": "NR",
+    "pd": "PD",
+    "not_assessed": "NOT ASSESSED",
+}
+
+
+def marrow_link(assessment_id: int) -> str:
+    """The identifier relating a marrow assessment's RS record to its MRD records in CP and GF
+    (CPGRPID / GFGRPID and RELREC.RELID)."""
+    return f"MA{assessment_id}"
+
+
 @register("RS", standard=SDTMIG, order=90)
 def build_rs(ctx: BuildContext) -> list[Dataset]:
     """Per marrow assessment after infusion: the overall response (RSTESTCD OVRLRESP; the
-    adjudicated one when present, RSEVAL then ADJUDICATION COMMITTEE) and the MRD status the
-    response used (MRDSTS); then two derived records per infused subject (RSDRVFL = Y):
-    the day-28 response and the best overall response within 1 year (RSTESTCD BESTRESP, the
-    interval in RSEVINTX), with the §5.3 ranking's category (MRD status included)."""
+    adjudicated one when present, RSEVAL then ADJUDICATION COMMITTEE) at its visit (VISITNUM: the
+    scheduled visit, else the one held that day, else unscheduled); then two derived records per
+    infused subject (RSDRVFL = Y): the day-28 response and the best overall response within 1 year
+    (RSTESTCD BESTRESP, the interval in RSEVINTX). MRD is not a response test (issue 28): each MRD
+    test is in CP (flow cytometry) or GF (molecular), related to the assessment's OVRLRESP record by
+    RELREC; the best response is the response alone (CR, CRI, ...), the assessment it comes from
+    being RSDTC."""
     data: ExportData = ctx.data
     subjs = subjects(data)
     cut, _pop, found = _cut(data)
     d28_to, year_to = _windows(cut)
+    forms = {row["id"]: row for row in data.forms.get("marrow_assessments", [])}
     rows: list[dict[str, Any]] = []
     for ma in cut.marrow_assessments:
         pk = ma["subject_id"]
@@ -106,26 +131,31 @@ def build_rs(ctx: BuildContext) -> list[Dataset]:
         if pk not in subjs or ma["assessment_date"] > data.cutoff or not response:
             continue
         subj = subjs[pk]
-        base = {
-            "STUDYID": data.study_code,
-            "DOMAIN": "RS",
-            "USUBJID": subj.usubjid,
-            "RSSPID": str(ma["id"]),
-            "RSCAT": "ALL RESPONSE (CLINICAL_SPEC 5.1)",
-            "RSBLFL": "Y" if ma["is_baseline"] else None,
-            "RSEVAL": "ADJUDICATION COMMITTEE" if ma["adjudicated_response"] else "INVESTIGATOR",
-            "RSACPTFL": "Y",
-            "RSDTC": ma["assessment_date"].isoformat(),
-            "RSDY": sdtm_day(ma["assessment_date"], subj.ref),
-            "_sort": (ma["assessment_date"], ma["id"]),
-        }
+        form = forms.get(ma["id"], {"visit_id": None, "subject_id": pk})
+        visitnum, visit = data.visit_of(form, ma["assessment_date"], same_day=True)
         text = CATEGORY_TEXT[response]
-        rows.append(base | {"RSTESTCD": "OVRLRESP", "RSTEST": "Overall Response", "RSORRES": text, "RSSTRESC": text})
-        if ma["mrd_status"]:
-            mrd = MRD_TEXT[ma["mrd_status"]]
-            rows.append(
-                base | {"RSTESTCD": "MRDSTS", "RSTEST": "MRD Status", "RSORRES": mrd, "RSSTRESC": mrd, "_sort2": 1}
-            )
+        rows.append(
+            {
+                "STUDYID": data.study_code,
+                "DOMAIN": "RS",
+                "USUBJID": subj.usubjid,
+                "RSSPID": str(ma["id"]),
+                "RSTESTCD": "OVRLRESP",
+                "RSTEST": "Overall Response",
+                "RSCAT": RS_CATEGORY,
+                "RSORRES": text,
+                "RSSTRESC": text,
+                "RSBLFL": "Y" if ma["is_baseline"] else None,
+                "RSEVAL": "ADJUDICATION COMMITTEE" if ma["adjudicated_response"] else "INVESTIGATOR",
+                "RSACPTFL": "Y",
+                "VISITNUM": visitnum,
+                "VISIT": visit,
+                "RSDTC": ma["assessment_date"].isoformat(),
+                "RSDY": sdtm_day(ma["assessment_date"], subj.ref),
+                "_sort": (ma["assessment_date"], ma["id"]),
+                "_link": marrow_link(ma["id"]),
+            }
+        )
     for pk, ends in found.items():
         subj = subjs.get(pk)
         if subj is None:
@@ -134,7 +164,7 @@ def build_rs(ctx: BuildContext) -> list[Dataset]:
             (ends.day28, f"DAY 0 TO DAY {d28_to} (DAY-28 RESPONSE)", 2),
             (ends.best, f"DAY 0 TO DAY {year_to} (BEST WITHIN 1 YEAR)", 3),
         ):
-            text = RESPONSE_TEXT[response_code(best)]
+            text = BEST_RESPONSE_TEXT[response_code(best)]
             on = best.best.assessed_on if best.best is not None else None
             rows.append(
                 {
@@ -143,7 +173,7 @@ def build_rs(ctx: BuildContext) -> list[Dataset]:
                     "USUBJID": subj.usubjid,
                     "RSTESTCD": "BESTRESP",
                     "RSTEST": "Best Overall Response",
-                    "RSCAT": "ALL RESPONSE (CLINICAL_SPEC 5.3)",
+                    "RSCAT": RS_CATEGORY,
                     "RSORRES": text,
                     "RSSTRESC": text,
                     "RSDRVFL": "Y",
@@ -155,7 +185,7 @@ def build_rs(ctx: BuildContext) -> list[Dataset]:
                     "_sort": (date.max, order),
                 }
             )
-    _sequence(rows, "RS", lambda r: (r["_sort"], r.get("_sort2", 0)))
+    _sequence(rows, "RS", lambda r: r["_sort"])
     # EPOCH from SE (FB2201): the assessment's date; derived records (RSDRVFL) at their chosen assessment
     _epochs(data, rows, lambda r: date.fromisoformat(r["RSDTC"]) if r.get("RSDTC") else None)
     dataset = make_dataset(
@@ -177,6 +207,8 @@ def build_rs(ctx: BuildContext) -> list[Dataset]:
             "RSDRVFL",
             "RSEVAL",
             "RSACPTFL",
+            "VISITNUM",
+            "VISIT",
             "EPOCH",
             "RSDTC",
             "RSDY",
@@ -184,17 +216,20 @@ def build_rs(ctx: BuildContext) -> list[Dataset]:
         ],
         rows=rows,
         keys=("USUBJID", "RSSEQ"),
-        omitted={
-            "VISITNUM": "Marrow assessments are dated, not tied to a planned visit in the capture; RSDTC/RSDY "
-            "place them (the endpoint windows are by day, CLINICAL_SPEC 5.3).",
-        },
         notes=[
-            "RSTESTCD OVRLRESP: overall response per assessment (CLINICAL_SPEC 5.1), the adjudicated one when "
-            "present (RSEVAL = ADJUDICATION COMMITTEE); MRDSTS: the MRD status it used (5.2).",
-            "RSTESTCD BESTRESP, RSDRVFL = Y, RSEVAL = SPONSOR: derived by the endpoint engine "
+            "RSCAT: the protocol's response criteria for T-cell ALL/LBL after CAR-T (marrow and extramedullary "
+            "compartments, the worse of the two). RSTESTCD OVRLRESP: the overall response per assessment, the "
+            "adjudicated one when present (RSEVAL = ADJUDICATION COMMITTEE).",
+            "MRD is not a response test: each MRD test of an assessment is in CP (flow cytometry) or GF "
+            "(molecular), related to the assessment's OVRLRESP record in RELREC (RELID = MA + the assessment's "
+            "RSSPID, CPGRPID / GFGRPID the same).",
+            "RSTESTCD BESTRESP, RSDRVFL = Y, RSEVAL = SPONSOR, VISITNUM null: derived by the endpoint engine "
             "(endpoints.courses.subject_endpoints), one record for the day-28 response and one for the best "
-            "response within 1 year (RSEVINTX gives the window); RSDTC is the date of the assessment chosen, "
-            "empty when NOT ASSESSED.",
+            "response within 1 year (RSEVINTX gives the window). RSSTRESC is the response alone (CR, CRI, PR, NR, "
+            "PD, or NOT ASSESSED when no assessment is in the window); RSDTC is the date of the assessment "
+            "chosen, whose MRD status (used to rank a CR or CRi) is in CP / GF.",
+            "VISITNUM: the assessment's scheduled visit, else the scheduled visit held the same day (a marrow "
+            "assessment is entered without choosing its visit), else an unscheduled visit as in LB/VS (SV).",
             "RSDY: SDTM study day (no day 0; day 1 = RFSTDTC, the first CAR-T infusion).",
         ],
     )
@@ -824,8 +859,9 @@ def build_adrs(ctx: BuildContext) -> list[Dataset]:
                     "ADY": sdtm_day(on, pop.day0[pk]),
                     "ADY0": day0(on, pop.day0[pk]),
                     "ANL01FL": "Y",
-                    "SRCDOM": "RS",
-                    "SRCVAR": "RSSTRESC",
+                    # AVALC combines RS.RSSTRESC with the MRD status in CP / GF: not a copy of one variable
+                    "SRCDOM": None,
+                    "SRCVAR": "",
                 }
             )
     for row in rows:
@@ -871,7 +907,9 @@ def build_adrs(ctx: BuildContext) -> list[Dataset]:
                 "flow MRD status of the assessment's tests under the run's settings (CLINICAL_SPEC 5.2).",
                 "D28RESP / BESTRESP: from endpoints.courses.subject_endpoints (5.3), AVALC one of CR MRD "
                 "NEGATIVE, CR MRD POSITIVE OR UNKNOWN, CRI MRD NEGATIVE, CRI MRD POSITIVE OR UNKNOWN, PR, NR, "
-                "PD, NOT ASSESSED; AVAL its rank (7 = best, 0 = not assessed); ADT the assessment chosen.",
+                "PD, NOT ASSESSED; AVAL its rank (7 = best, 0 = not assessed); ADT the assessment chosen. AVALC "
+                "combines SDTM RS.RSSTRESC (the response) with the MRD status of that assessment (CP / GF), so "
+                "SRCDOM/SRCVAR are null for them.",
                 "ANL01FL: assessments inside the 1-year best-response window (and the derived records).",
                 ADAM_DAYS,
             ],

@@ -197,8 +197,9 @@ def _check_keys(add, dataset: Dataset) -> None:  # type: ignore[no-untyped-def]
 
 
 #: datasets whose records are dated subject-level events, interventions or findings: EPOCH expected
-#: (FDA business rule FB2201). MH is left out: history precedes the study (no epoch).
-EPOCH_DATASETS = {"AE", "CM", "EX", "DS", "LB", "VS", "RS", "PR", "HO", "DV", "FA", "CE", "CP", "GF"}
+#: (FDA business rule FB2201). MH is left out: history precedes the study (no epoch); GF too: SDTMIG 3.4
+#: gives GF no EPOCH variable.
+EPOCH_DATASETS = {"AE", "CM", "EX", "DS", "LB", "VS", "RS", "PR", "HO", "DV", "FA", "CE", "CP", "IE"}
 
 #: the cross-dataset rules, each with the FDA business rule it follows (docs/exports.md)
 RULES = {
@@ -209,6 +210,15 @@ RULES = {
     "TA-ARMCD": "Every DM.ARMCD and ACTARMCD is an arm of TA",
     "ADSL-ARM": "ADSL.ARM is identical to DM.ARM for every subject (ADaMIG 1.3: source DM.ARM); it is null "
     "exactly where DM.ARM is null (SDTMIG 3.4: ARMNRS gives the reason, e.g. SCREEN FAILURE)",
+    "RELREC-REF": "Every RELREC record refers to a dataset of the export and, for a record-level relationship, to "
+    "an existing record (USUBJID and IDVAR = IDVARVAL); a dataset-level one (no USUBJID) to a variable of it",
+    "RELREC-RELID": "Every relationship (RELID within USUBJID) relates at least two records, of at least two "
+    "datasets or by RELTYPE ONE/MANY",
+    "MRD-DOMAIN": "MRD is not a response test: no RS record tests or reports MRD (RSTESTCD MRD*, an RS result naming "
+    "MRD); flow-cytometry MRD is in CP, molecular MRD in GF (SDTMIG 3.4)",
+    "RS-VISITNUM": "Every collected RS record (RSDRVFL not Y) has VISITNUM (SDTMIG 3.4: expected)",
+    "LOBXFL": "Each subject's last LB / VS result per test dated on or before the first dose (DM.RFXSTDTC) has "
+    "--LOBXFL = Y, and only that one",
 }
 #: ADaM required variables that may be null where their SDTM source is null (checked by ADSL-ARM)
 NULL_AS_SOURCE = {("ADSL", "ARM")}
@@ -269,12 +279,162 @@ def cross_checks(datasets: Iterable[Dataset]) -> list[Finding]:
                         number,
                     )
                 )
+    out.extend(_relrec_rules(by_name))
+    out.extend(_mrd_rules(by_name))
+    if dm is not None:
+        for name in ("LB", "VS"):
+            if name in by_name:
+                out.extend(_baseline_rule(dm, by_name[name]))
     if dm is not None and ta is not None:
         arms = {r["ARMCD"] for r in ta.rows}
         for variable in ("ARMCD", "ACTARMCD"):
             for value in sorted({r.get(variable) for r in dm.rows if r.get(variable)} - arms):
                 out.append(Finding(ERROR, "TA-ARMCD", "DM", f"{value} is not an arm of TA", variable))
     return out
+
+
+def _relrec_rules(by_name: dict[str, Dataset]) -> list[Finding]:
+    """RELREC-REF and RELREC-RELID (RULES)."""
+    relrec = by_name.get("RELREC")
+    if relrec is None or not relrec.rows:
+        return []
+    out: list[Finding] = []
+    index: dict[tuple[str, str], set[tuple[str, str]]] = {}
+
+    def keys(domain: str, variable: str) -> set[tuple[str, str]]:
+        if (domain, variable) not in index:
+            rows = by_name[domain].rows
+            index[(domain, variable)] = {
+                (r.get("USUBJID") or "", _text_value(r.get(variable))) for r in rows if r.get(variable) is not None
+            }
+        return index[(domain, variable)]
+
+    relations: dict[tuple[str, str], list[dict[str, object]]] = {}
+    for number, row in enumerate(relrec.rows, start=1):
+        domain, variable, value = row.get("RDOMAIN") or "", row.get("IDVAR") or "", row.get("IDVARVAL")
+        relations.setdefault((row.get("USUBJID") or "", row.get("RELID") or ""), []).append(row)
+        dataset = by_name.get(domain)
+        if dataset is None:
+            out.append(
+                Finding(ERROR, "RELREC-REF", "RELREC", f"{domain} is not a dataset of the export", "RDOMAIN", number)
+            )
+            continue
+        if variable not in {c.name for c in dataset.columns}:
+            out.append(
+                Finding(ERROR, "RELREC-REF", "RELREC", f"{variable} is not a variable of {domain}", "IDVAR", number)
+            )
+            continue
+        if row.get("USUBJID") and (row["USUBJID"], _text_value(value)) not in keys(domain, variable):
+            out.append(
+                Finding(
+                    ERROR,
+                    "RELREC-REF",
+                    "RELREC",
+                    f"{row['USUBJID']}: no {domain} record with {variable} = {value}",
+                    "IDVARVAL",
+                    number,
+                )
+            )
+    for (usubjid, relid), rows in sorted(relations.items()):
+        domains = {r.get("RDOMAIN") for r in rows}
+        one_many = {r.get("RELTYPE") for r in rows} == {"ONE", "MANY"}
+        if len(rows) < 2 or (len(domains) < 2 and not one_many):
+            who = f"{usubjid}: " if usubjid else ""
+            out.append(
+                Finding(
+                    ERROR,
+                    "RELREC-RELID",
+                    "RELREC",
+                    f"{who}RELID {relid} relates {len(rows)} record(s) of {len(domains)} dataset(s)",
+                    "RELID",
+                )
+            )
+    return out
+
+
+def _text_value(value: object) -> str:
+    """A key as RELREC's IDVARVAL writes it (text; a whole number without a decimal point)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "" if value is None else str(value)
+
+
+def _mrd_rules(by_name: dict[str, Dataset]) -> list[Finding]:
+    """MRD-DOMAIN and RS-VISITNUM (RULES)."""
+    out: list[Finding] = []
+    rs = by_name.get("RS")
+    if rs is not None:
+        has_visit = "VISITNUM" in {c.name for c in rs.columns}
+        missing = 0
+        for number, row in enumerate(rs.rows, start=1):
+            testcd = str(row.get("RSTESTCD") or "")
+            result = str(row.get("RSSTRESC") or "") + " " + str(row.get("RSORRES") or "")
+            if testcd.startswith("MRD") or "MRD" in result.split():
+                out.append(
+                    Finding(
+                        ERROR,
+                        "MRD-DOMAIN",
+                        "RS",
+                        f"{testcd} {result.strip()!r}: MRD belongs in CP (flow) or GF (molecular), not RS",
+                        "RSTESTCD",
+                        number,
+                    )
+                )
+            if row.get("RSDRVFL") != "Y" and (not has_visit or row.get("VISITNUM") in (None, "")):
+                missing += 1
+                if missing <= MAX_ROWS_PER_CHECK:
+                    out.append(
+                        Finding(ERROR, "RS-VISITNUM", "RS", "collected record without VISITNUM", "VISITNUM", number)
+                    )
+        if missing > MAX_ROWS_PER_CHECK:
+            out.append(Finding(ERROR, "RS-VISITNUM", "RS", f"{missing} collected records in all without VISITNUM"))
+    for name, flow in (("CP", True), ("GF", False)):
+        dataset = by_name.get(name)
+        for number, row in enumerate(dataset.rows if dataset is not None else [], start=1):
+            method = row.get(f"{name}METHOD")
+            if (method == "FLOW CYTOMETRY") is not flow:
+                where = "flow-cytometry MRD belongs in CP" if not flow else "CP holds flow cytometry only"
+                out.append(
+                    Finding(ERROR, "MRD-DOMAIN", name, f"{name}METHOD {method!r}: {where}", f"{name}METHOD", number)
+                )
+    return out
+
+
+def _baseline_rule(dm: Dataset, dataset: Dataset) -> list[Finding]:
+    """LOBXFL (RULES): the flag on the last result per subject and test dated on or before the first
+    dose (DM.RFXSTDTC, date part), and on no other."""
+    prefix = dataset.name
+    flag, testcd, dtc = f"{prefix}LOBXFL", f"{prefix}TESTCD", f"{prefix}DTC"
+    first = {r["USUBJID"]: str(r["RFXSTDTC"])[:10] for r in dm.rows if r.get("RFXSTDTC")}
+    last: dict[tuple[str, str], tuple[str, int]] = {}
+    for number, row in enumerate(dataset.rows, start=1):
+        on = str(row.get(dtc) or "")[:10]
+        ref = first.get(row.get("USUBJID") or "")
+        if ref is None or not on or on > ref:
+            continue
+        key = (row["USUBJID"], str(row.get(testcd)))
+        if key not in last or on >= last[key][0]:
+            last[key] = (on, number)
+    expected = {number for _on, number in last.values()}
+    out: list[Finding] = []
+    for number, row in enumerate(dataset.rows, start=1):
+        flagged = row.get(flag) == "Y"
+        if flagged != (number in expected):
+            why = (
+                "flagged but not the last result before the first dose"
+                if flagged
+                else ("the last result of its test on or before the first dose is not flagged")
+            )
+            out.append(
+                Finding(
+                    ERROR, "LOBXFL", prefix, f"{row['USUBJID']} {row.get(testcd)} {row.get(dtc)}: {why}", flag, number
+                )
+            )
+    return out[:MAX_ROWS_PER_CHECK] + (
+        [Finding(ERROR, "LOBXFL", prefix, f"{len(out)} baseline flags wrong in all", flag)]
+        if len(out) > MAX_ROWS_PER_CHECK
+        else []
+    )
 
 
 def conformance(datasets: Iterable[Dataset], text_changes: Counter[tuple[str, str]] | None = None) -> list[Finding]:

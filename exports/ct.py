@@ -178,6 +178,7 @@ CODELISTS: dict[str, Codelist] = {
                 "ug/L",
                 "pg/mL",
                 "ng/L",
+                "L/min",
             ],
             [
                 "cells/kg",
@@ -201,6 +202,7 @@ CODELISTS: dict[str, Codelist] = {
             [
                 *("AE", "CM", "DM", "DS", "EX", "LB", "MH", "VS", "RS", "TU", "TR", "SUPPQUAL"),
                 *("TS", "TA", "TE", "TV", "TI", "SE", "SV", "DD", "RELREC", "FA"),
+                *("CP", "GF", "DV", "HO", "IE", "PR"),
             ],
         ),
         _cl(
@@ -347,5 +349,9 @@ CODELISTS: dict[str, Codelist] = {
                 "CAR+ T Cells",
             ],
         ),
+        # issue 28 item 9: RELREC, IE, the completion status of a findings record not done
+        _cl("C78737", "Relationship Type (RELTYPE)", False, ["ONE", "MANY"]),
+        _cl("C66797", "Category of Inclusion/Exclusion (IECAT)", False, ["INCLUSION", "EXCLUSION"]),
+        _cl("C66789", "Not Done (ND)", False, ["NOT DONE"]),
     ]
 }

@@ -145,7 +145,7 @@ def register(
 
 def builders() -> dict[str, Builder]:
     """Every registered builder (importing the modules that register them)."""
-    from exports import adam, design, sdtm  # noqa: F401  (registers DM, EX, AE, CM, DS, LB, VS, MH; RS and ADaM; trial design)
+    from exports import adam, design, domains, sdtm  # noqa: F401  (registers SDTM, RS and ADaM, trial design, CP..RELREC)
 
     return dict(sorted(REGISTRY.items(), key=lambda item: (item[1].order, item[0])))
 

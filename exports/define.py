@@ -13,8 +13,8 @@ What each document carries (docs/exports.md "define.xml"):
 - CodeLists with the values actually used (sponsor values in an extensible codelist marked
   def:ExtendedValue), MedDRA (the CTCAE v5.0 LLT codes) and CTCAE v5.0 as external
   dictionaries for AEDECOD/AELLT and AETOXGR;
-- value-level metadata for the findings' results per test code (LB, VS, RS: --ORRES, --ORRESU,
-  --STRESN by --TESTCD), each with its WhereClauseDef;
+- value-level metadata for the findings' results per test code (LB, VS, RS, FA, CP, GF: --ORRES,
+  --ORRESU, --STRESN by --TESTCD), each with its WhereClauseDef;
 - def:CommentDef for each dataset's notes and each expected variable left out.
 
 Validated in the tests against the Define-XML 2.1 schema shipped in the PyPI package odmlib.
@@ -79,6 +79,14 @@ COLLECTED: dict[str, tuple[str, set[str]]] = {
     "VS": ("VitalSigns", {"VSORRES", "VSORRESU", "VSDTC"}),
     "MH": ("MedicalHistory", {"MHTERM", "MHSTDTC", "MHENDTC"}),
     "RS": ("DiseaseAssessment", {"RSORRES", "RSDTC"}),
+    # issue 28 item 9
+    "FA": ("CrsAssessment", {"FAORRES", "FADTC"}),
+    "CP": ("MrdTest", {"CPORRES", "CPSPEC", "CPGATDEF", "CPDTC"}),
+    "GF": ("MolecularMrdTest", {"GFORRES", "GFSPEC", "GFDTC"}),
+    "DV": ("ProtocolDeviation", {"DVTERM", "DVCAT", "DVSCAT", "DVSTDTC"}),
+    "HO": ("HospitalStay", {"HOTERM", "HOSTDTC", "HOENDTC"}),
+    "IE": ("EligibilityAssessment", {"IEORRES", "IEDTC"}),
+    "PR": ("CellCollection", {"PRSTDTC"}),
 }
 ASSIGNED = {"STUDYID", "DOMAIN", "RDOMAIN", "IDVAR", "QNAM", "QLABEL", "QORIG", "QEVAL", "SITEID", "COUNTRY"}
 TRIAL_DESIGN = {"TS", "TA", "TE", "TV", "TI"}
@@ -121,6 +129,8 @@ METHODS: dict[str, str] = {
     "QVAL": "The supplemental qualifier's value (see QNAM).",
     "IDVARVAL": "The parent record's --SEQ.",
     "SPID": "The record's identifier in the EDC (links the record to its audit trail).",
+    "GRPID": "The group of related records: MA<id> = the marrow assessment of an MRD test (CP, GF); CRS-<n> / "
+    "ICANS-<n> = the episode of a CRS or ICANS assessment (FA).",
     "AECAT": "CRS or ICANS for the AEs the system keeps in step with a CRS or ICANS episode; null otherwise.",
     "VISITNUM": "The order of the visit in the study schedule (TV.VISITNUM).",
     "VISIT": "The name of the visit in the study schedule (TV.VISIT), upper case.",
@@ -142,9 +152,21 @@ LB_GRADES = (
 )
 
 
+#: RELREC's variables (issue 28): what each relationship relates (exports.domains.build_relrec)
+RELREC_METHODS = {
+    "IDVARVAL": "The value of IDVAR in the related record (its --SEQ or --GRPID); null in a dataset-level "
+    "relationship (RELTYPE given).",
+    "RELTYPE": "ONE / MANY in the dataset-level relationship AEGRADE (AE.AESPID to FA.FASPID); null otherwise.",
+    "RELID": "AEGRADE; CRS<n> / ICANS<n> for the AE and assessments of episode n; MA<id> for a marrow assessment's "
+    "response and MRD records.",
+}
+
+
 def _method_for(dataset: Dataset, name: str) -> str:
     if dataset.standard == metadata.ADAMIG and name in _adam().ADAM_METHODS:
         return str(_adam().ADAM_METHODS[name])
+    if dataset.name == "RELREC" and name in RELREC_METHODS:
+        return RELREC_METHODS[name]
     if name in METHODS:
         return METHODS[name]
     suffix = name[2:] if len(name) > 2 and name[:2] == dataset.name[:2] else name
@@ -299,7 +321,11 @@ VALUE_LEVEL = {
     "LB": ("LBTESTCD", ["LBORRES", "LBORRESU", "LBSTRESN"]),
     "VS": ("VSTESTCD", ["VSORRES", "VSORRESU", "VSSTRESN"]),
 }
-VALUE_LEVEL |= {"RS": ("RSTESTCD", ["RSORRES", "RSSTRESC"]), "FA": ("FATESTCD", ["FAORRES", "FASTRESC"])}
+VALUE_LEVEL |= {"RS": ("RSTESTCD", ["RSORRES", "RSSTRESC"]), "FA": ("FATESTCD", ["FAORRES", "FAORRESU", "FASTRESN"])}
+VALUE_LEVEL |= {
+    "CP": ("CPTESTCD", ["CPORRES", "CPORRESU", "CPSTRESN"]),
+    "GF": ("GFTESTCD", ["GFORRES", "GFORRESU", "GFSTRESN"]),
+}
 
 
 def _class(dataset: Dataset) -> str:

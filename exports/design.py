@@ -508,7 +508,7 @@ def build_sv(ctx: BuildContext) -> list[Dataset]:
                 "SVENDTC": iso(on),
                 "SVSTDY": sdtm_day(on, subj.ref),
                 "SVENDY": sdtm_day(on, subj.ref),
-                "SVUPDES": "Unscheduled laboratory or vital signs assessment",
+                "SVUPDES": "Unscheduled assessment (laboratory, vital signs or bone marrow)",
             }
         )
     rows.sort(key=lambda r: (r["USUBJID"], r["VISITNUM"]))
@@ -537,8 +537,9 @@ def build_sv(ctx: BuildContext) -> list[Dataset]:
             notes=[
                 "The scheduled visits that took place on or before the cut-off (visit date entered); a one-day "
                 "visit: SVENDTC = SVSTDTC.",
-                "Unscheduled visits: each date with LB or VS records at no scheduled visit, VISITNUM after the last "
-                "scheduled visit that took place on or before it (3.01, 3.02, ...), SVPRESP null, SVUPDES says why.",
+                "Unscheduled visits: each date with LB, VS or marrow (RS) records at no scheduled visit, VISITNUM "
+                "after the last scheduled visit that took place on or before it (3.01, 3.02, ...), SVPRESP null, "
+                "SVUPDES says why.",
                 DAY_CONVENTION,
             ],
         )

@@ -86,6 +86,8 @@ class ExportData:
     _elements: Any = None
     #: (subject id, date) → (VISITNUM, VISIT) of the unscheduled visits, derived once (`unscheduled`)
     _unscheduled: Any = None
+    #: (subject id, date) → the scheduled visit held that day, derived once (`held_on`)
+    _held: Any = None
 
     def unscheduled(self) -> dict[tuple[int, date], tuple[float, str]]:
         """The unscheduled visits: each date on which a subject has LB or VS records at no
@@ -98,10 +100,13 @@ class ExportData:
                 if visit["date"] is not None:
                     scheduled[visit["subject_id"]].append((visit["date"], visit["num"]))
             dates: dict[int, set[date]] = defaultdict(set)
-            for form, field_name in (("labs", "collected_on"), ("vitals", "assessment_date")):
+            for form, field_name in UNSCHEDULED_FORMS:
                 for row in self.forms.get(form, []):
-                    if row["visit_id"] not in self.visits and row[field_name] is not None:
-                        dates[row["subject_id"]].add(row[field_name])
+                    on = row[field_name]
+                    if row["visit_id"] not in self.visits and on is not None:
+                        if form in SAME_DAY_VISIT_FORMS and self.held_on(row["subject_id"], on) is not None:
+                            continue
+                        dates[row["subject_id"]].add(on)
             found: dict[tuple[int, date], tuple[float, str]] = {}
             for subject_id, days in dates.items():
                 done = sorted(scheduled.get(subject_id, []))
@@ -114,12 +119,28 @@ class ExportData:
             self._unscheduled = found
         return self._unscheduled
 
-    def visit_of(self, row: dict[str, Any], on: date) -> tuple[float | int | None, str | None]:
-        """(VISITNUM, VISIT) of a findings record: its scheduled visit, else its unscheduled one."""
+    def visit_of(
+        self, row: dict[str, Any], on: date, *, same_day: bool = False
+    ) -> tuple[float | int | None, str | None]:
+        """(VISITNUM, VISIT) of a findings record: its scheduled visit, else (`same_day`, a marrow
+        assessment entered without its visit) the scheduled visit the subject had that day, else
+        its unscheduled one."""
         visit = self.visits.get(row["visit_id"])
+        if visit is None and same_day:
+            visit = self.held_on(row["subject_id"], on)
         if visit is not None:
             return visit["num"], visit["name"]
         return self.unscheduled().get((row["subject_id"], on), (None, None))
+
+    def held_on(self, subject_id: int, on: date) -> dict[str, Any] | None:
+        """The subject's scheduled visit dated `on` (the earliest in the schedule), if any."""
+        if self._held is None:
+            held: dict[tuple[int, date], dict[str, Any]] = {}
+            for visit in sorted(self.visits.values(), key=lambda v: v["num"], reverse=True):
+                if visit["date"] is not None:
+                    held[(visit["subject_id"], visit["date"])] = visit
+            self._held = held
+        return self._held.get((subject_id, on))  # type: ignore[no-any-return]
 
     def cut(self) -> Any:
         """The endpoint engine's inputs for this export (endpoints.services.load_cut at the same
@@ -141,6 +162,12 @@ class ExportData:
         return cleaned or fallback
 
 
+#: the dated forms whose records take an unscheduled VISITNUM when not at a scheduled visit
+UNSCHEDULED_FORMS = (("labs", "collected_on"), ("vitals", "assessment_date"), ("marrow_assessments", "assessment_date"))
+#: forms whose record without a visit belongs to the scheduled visit held the same day (a marrow
+#: assessment is entered on its own page, without choosing the visit: RS/CP/GF, issue 28)
+SAME_DAY_VISIT_FORMS = {"marrow_assessments"}
+
 #: form → (model path, clinical date field used for the cut-off; "" = none)
 FORMS: dict[str, tuple[str, str]] = {
     "consents": ("subjects.InformedConsent", "consent_date"),
@@ -157,6 +184,16 @@ FORMS: dict[str, tuple[str, str]] = {
     "vitals": ("labs.VitalSigns", "assessment_date"),
     "medical_history": ("subjects.MedicalHistory", ""),
     "disease_history": ("subjects.DiseaseHistory", ""),
+    # issue 28 item 9: RS visits, CP/GF (MRD), DV, IE, HO, PR and the CRS/ICANS assessments in FA
+    "marrow_assessments": ("response.MarrowAssessment", "assessment_date"),
+    "mrd_tests": ("response.MrdTest", "sample_date"),
+    "deviations": ("subjects.ProtocolDeviation", "deviation_date"),
+    "eligibility": ("subjects.EligibilityAssessment", "assessment_date"),
+    "hospital_stays": ("adverse_events.HospitalStay", "admission_date"),
+    "cell_collections": ("subjects.CellCollection", "collection_date"),
+    "subsequent_therapies": ("survival.SubsequentTherapy", "start_date"),
+    "crs_assessments": ("adverse_events.CrsAssessment", "assessment_date"),
+    "icans_assessments": ("adverse_events.IcansAssessment", "assessment_date"),
 }
 
 
@@ -839,6 +876,9 @@ def build_ae(ctx: BuildContext) -> list[Dataset]:
             DAY_CONVENTION,
         ],
     )
+    from exports.domains import assessment_fa_rows
+
+    course_rows.extend(assessment_fa_rows(data, subjs))
     _epochs(data, course_rows, lambda r: r["_sort"][0])
     return [dataset, supp.dataset(data), _course_dataset(course_rows)]
 
@@ -870,15 +910,23 @@ def _course_rows(
             "FADTC": iso(entry.from_date),
             "FADY": sdtm_day(entry.from_date, subj.ref),
             "_sort": (entry.from_date, ae["id"]),
+            "_order": (0, ae["id"], entry.from_date),
         }
         for entry in course
     ]
 
 
+FA_ASSESSMENTS = (
+    "FACAT CRS ASSESSMENT / ICANS ASSESSMENT: each CRS and ICANS assessment's ASTCT 2019 inputs and derived grade "
+    "(exports.domains: FASPID CRS- / ICANS- + the form's id, FAGRPID CRS-n / ICANS-n inside the subject's episode "
+    "n, related in RELREC to that episode's AE); an ICE or CAPD score not evaluable has FASTAT NOT DONE."
+)
+
+
 def _course_dataset(rows: list[dict[str, Any]]) -> Dataset:
     """FA: the dated grade course of every AE (the sponsor convention of issue 30, docs/exports.md
     "AE grade course"): AE keeps one record per AE with the highest grade by the cut-off."""
-    _sequence(rows, "FA", lambda r: (r["_sort"][1], r["_sort"][0]))
+    _sequence(rows, "FA", lambda r: r["_order"])
     return make_dataset(
         "FA",
         standard=SDTMIG,
@@ -888,6 +936,7 @@ def _course_dataset(rows: list[dict[str, Any]]) -> Dataset:
             "DOMAIN",
             "USUBJID",
             "FASEQ",
+            "FAGRPID",
             "FASPID",
             "FATESTCD",
             "FATEST",
@@ -895,21 +944,29 @@ def _course_dataset(rows: list[dict[str, Any]]) -> Dataset:
             "FACAT",
             "FASCAT",
             "FAORRES",
+            "FAORRESU",
             "FASTRESC",
             "FASTRESN",
+            "FASTRESU",
+            "FASTAT",
+            "FAREASND",
             "EPOCH",
             "FADTC",
             "FADY",
         ],
         rows=rows,
         keys=("USUBJID", "FASPID", "FATESTCD", "FADTC"),
-        omitted={"VISITNUM": "A change of an AE's grade is dated on the AE form, not collected at a visit."},
+        omitted={
+            "VISITNUM": "A change of an AE's grade is dated on the AE form, not collected at a visit; CRS and ICANS "
+            "assessments are dated and timed (several a day), FADTC places them."
+        },
         notes=[
             "The grade course of each AE: one record per grade, FADTC the date from which the AE had that "
             "grade (the first on the AE's onset date); the grade holds until the next record of the same "
             "FASPID, or the AE's end. Changes dated after the clinical cut-off are left out.",
-            "FASPID = AE.AESPID links each record to its AE; FAOBJ = AE.AEDECOD; FASCAT the grading scale "
-            "(CTCAE v5.0, or ASTCT 2019 for CRS and ICANS).",
+            "FASPID = AE.AESPID links each record to its AE (RELREC, RELID AEGRADE); FAOBJ = AE.AEDECOD; FASCAT "
+            "the grading scale (CTCAE v5.0, or ASTCT 2019 for CRS and ICANS).",
+            FA_ASSESSMENTS,
             DAY_CONVENTION,
         ],
     )
@@ -1357,6 +1414,24 @@ def _lab_toxicity(lab: dict[str, Any]) -> dict[str, str | None]:
     return {"LBTOX": lab["ctcae_term"] or None, "LBTOXGR": str(grade)}
 
 
+def _original_limit(lab: dict[str, Any], which: str) -> Decimal | None:
+    """LBORNRLO/HI: the reference limit in force in the result's unit — the report's own LLN/ULN,
+    or (range_source site_table) the site's range, stored on the result in the standard unit and
+    converted back to the reported unit (exact for the demo's tables, kept in the result's unit)."""
+    if lab[which] is not None:
+        return lab[which]  # type: ignore[no-any-return]
+    standard = lab[f"standard_{which}"]
+    if standard is None:
+        return None
+    from clinical.units import from_standard
+
+    try:
+        value = from_standard(Decimal(standard), analyte_code=lab["analyte"], unit=lab["unit"])
+    except ValueError:  # an analyte or unit the table no longer knows (UnitNotAllowed): no limit
+        return None
+    return value.quantize(Decimal("0.000001")).normalize()
+
+
 @register("LB", standard=SDTMIG, order=60)
 def build_lb(ctx: BuildContext) -> list[Dataset]:
     data: ExportData = ctx.data
@@ -1374,8 +1449,8 @@ def build_lb(ctx: BuildContext) -> list[Dataset]:
                 "LBCAT": LB_CATEGORIES.get(lab["panel"], lab["panel"].upper()),
                 "LBORRES": _decimal_text(lab["value"]),
                 "LBORRESU": lab["unit"],
-                "LBORNRLO": _decimal_text(lab["lln"]),
-                "LBORNRHI": _decimal_text(lab["uln"]),
+                "LBORNRLO": _decimal_text(_original_limit(lab, "lln")),
+                "LBORNRHI": _decimal_text(_original_limit(lab, "uln")),
                 "LBSTRESC": _decimal_text(standard_value),
                 "LBSTRESN": _num(standard_value),
                 "LBSTRESU": lab["standard_unit"] or None,

@@ -24,7 +24,7 @@ from labs.models import OxygenDevice, VitalSigns
 from labs.services import PanelRow, record_lab_panel
 from response.models import MarrowAssessment, MrdTest, Relapse
 from study.models import Site, User
-from subjects import assessments, demo_safety, services, visits
+from subjects import assessments, demo_ranges, demo_safety, services, visits
 from subjects.baseline import CnsStatus, Demographics, Diagnosis, DiseaseHistory, DiseaseStatus, Sex
 from subjects.conmeds import ConcomitantMedication, ConmedCategory, DoseUnit, Route
 from subjects.deviations import DeviationCategory, ProtocolDeviation
@@ -127,6 +127,7 @@ def load_demo_subjects(*, site: Site, user: User, today: date, seed: int = SEED)
         return 0
     rng = random.Random(seed + 1)  # noqa: S311 - synthetic data, reproducible by design
     demo_safety.ensure_sponsor_contacts(site.study)
+    demo_ranges.ensure_reference_ranges(site, user)
     investigator = demo_safety.site_investigator(site)
     for course in plan(today, seed):
         _walk(course, site=site, user=user, today=today, rng=rng, investigator=investigator, seed=seed)
@@ -183,6 +184,9 @@ def _walk(
         user=user, subject=subject, on=enrolled, dose_level=course.dose_level, planned_infusion_date=day0
     )
     _record_visits(subject, user=user, until=min(enrolled, today))
+    if enrolled <= today:  # the screening labs and vitals: the baseline before lymphodepletion (issue 28)
+        sex = Sex.MALE if course.index % 3 else Sex.FEMALE
+        demo_ranges.record_screening(subject=subject, user=user, on=enrolled, sex=sex, index=course.index, seed=seed)
     if course.outcome == "not_infused":
         services.change_status(
             user=user,

@@ -109,3 +109,46 @@ def test_define_xml_opens_in_chromium_with_its_stylesheet(browser, transactional
         page.close()
     finally:
         server.shutdown()
+
+
+@pytest.mark.req("ISSUE-28")
+def test_define_html_of_the_new_domains(browser, transactional_db, tmp_path):
+    """define.html of an export with the domains of issue 28 item 9 (CP, GF, FA, RELREC, DV, HO, IE,
+    PR): each a dataset of the document, CP's results with value-level metadata per test code;
+    screenshots docs/screenshots/define-sdtm-cp.png and define-sdtm-relrec.png, looked at."""
+    from pathlib import Path
+
+    from tests.exports.test_sdtm_domains import DATASETS, populate_domains
+
+    world = make_world("trial7")
+    populate_domains(world)
+    export = services.request_export(
+        actor=world.statistician,
+        study=world.study,
+        cutoff_date=CUTOFF,
+        dataset_names=DATASETS,  # AE brings SUPPAE and FA
+        formats=["xpt"],
+    )
+    export = services.compute_export(export_id=export.pk)
+    assert export.status == ExportStatus.SUCCEEDED, export.error
+    files = {f.name: bytes(f.content) for f in ExportFile.objects.filter(export=export)}
+    for name in ("define.xml", "define2-1.xsl", "define.html"):
+        (tmp_path / name).write_bytes(files[name])
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    docs = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    try:
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(f"http://127.0.0.1:{server.server_port}/define.html")
+        for name in ("CP", "GF", "FA", "RELREC", "DV", "HO", "IE", "PR"):
+            assert page.locator(f"h2#IG\\.{name}").count() == 1, name
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1440  # no horizontal scroll
+        assert "MRDLOD" in page.content()  # the value-level metadata of CP's results
+        page.goto(f"http://127.0.0.1:{server.server_port}/define.html#IG.CP")
+        page.screenshot(path=str(docs / "define-sdtm-cp.png"))
+        page.goto(f"http://127.0.0.1:{server.server_port}/define.html#IG.RELREC")
+        page.screenshot(path=str(docs / "define-sdtm-relrec.png"))
+        page.close()
+    finally:
+        server.shutdown()

@@ -14,13 +14,31 @@ from django.core.management import call_command
 from exports.models import Export, ExportFile
 from subjects.models import IdentityRecord
 from tests.conftest import DEMO_TODAY
+from tests.exports.test_design import xpt_rows
 
 pytestmark = pytest.mark.req("ISSUE-14")
 
 TODAY = DEMO_TODAY
+NEW_DOMAINS = (
+    "CP",
+    "GF",
+    "DV",
+    "HO",
+    "IE",
+    "PR",
+    "FA",
+    "RELREC",
+    "SUPPCP",
+    "SUPPDV",
+    "SUPPHO",
+    "SUPPPR",
+    "RS",
+    "LB",
+    "VS",
+)
 
 
-@pytest.mark.timeout(900)  # ~700 form saves through the services before the export
+@pytest.mark.timeout(2400)  # ~1,200 form saves through the services before the export (a loaded machine)
 def test_the_demo_studys_export_has_no_conformance_errors(demo_study, db, settings, tmp_path):
     settings.DEBUG = True
     site = demo_study[0]  # loaded once per run (tests/conftest.py)
@@ -68,3 +86,53 @@ def test_the_demo_studys_export_has_no_conformance_errors(demo_study, db, settin
         assert content == (tmp_path / file.name).read_bytes()
         for value in forbidden:
             assert value not in content, (file.name, value)
+    read_back_baselines_and_new_domains(export)
+
+
+def read_back_baselines_and_new_domains(export):
+    """Issue 28, read back from the XPT files: every infused subject's screening values are its
+    baseline (LB/VS --LOBXFL), every LB result carries the site's reference range and its
+    indicator, and the domains of item 9 hold the demo's data."""
+    dm = xpt_rows(export, "DM")
+    infused = {r["USUBJID"] for r in dm if r["RFSTDTC"]}
+    assert len(infused) == 21
+    lb = xpt_rows(export, "LB")
+    for testcd in ("NEUT", "PLAT", "HGB", "ALT", "CREAT", "CRP"):
+        flagged = [r["USUBJID"] for r in lb if r["LBTESTCD"] == testcd and r["LBLOBXFL"] == "Y"]
+        assert sorted(flagged) == sorted(infused), testcd  # one baseline per infused subject and test
+    assert all(r["LBLOBXFL"] is None or r["LBDY"] < 0 for r in lb)
+    missing = [r for r in lb if None in (r["LBORNRLO"], r["LBORNRHI"], r["LBSTNRLO"], r["LBSTNRHI"], r["LBNRIND"])]
+    assert missing == []
+    vs = xpt_rows(export, "VS")
+    for testcd in ("TEMP", "SYSBP", "DIABP", "PULSE", "OXYSAT"):
+        flagged = [r["USUBJID"] for r in vs if r["VSTESTCD"] == testcd and r["VSLOBXFL"] == "Y"]
+        assert sorted(flagged) == sorted(infused), testcd
+    # issue 28: 22 subjects screened at enrolment (21 analytes, 5 vital signs each); RS without its 16
+    # MRD records (now the 16 flow tests in CP); the demo records no molecular MRD (GF: no file, a note)
+    assert {name: export.row_counts.get(name) for name in NEW_DOMAINS} == {
+        "CP": 50,
+        "GF": 0,
+        "DV": 2,
+        "HO": 4,
+        "IE": 2,
+        "PR": 8,
+        "FA": 576,
+        "RELREC": 70,
+        "SUPPCP": 16,
+        "SUPPDV": 2,
+        "SUPPHO": 4,
+        "SUPPPR": 11,
+        "RS": 65,
+        "LB": 1697,
+        "VS": 1755,
+    }
+    rs = xpt_rows(export, "RS")
+    assert {r["RSCAT"] for r in rs} == {"PROTOCOL DEFINED RESPONSE CRITERIA"}
+    assert {r["RSTESTCD"] for r in rs} == {"OVRLRESP", "BESTRESP"}
+    assert all(r["VISITNUM"] is not None for r in rs if r["RSTESTCD"] == "OVRLRESP")
+    assert {r["RSSTRESC"] for r in rs if r["RSTESTCD"] == "BESTRESP"} <= {"CR", "CRI", "PR", "NR", "PD", "NOT ASSESSED"}
+    relrec = xpt_rows(export, "RELREC")
+    ma = {r["RELID"] for r in relrec if r["RELID"].startswith("MA")}
+    assert len(ma) == 16  # each flow MRD test's assessment related to its RS record
+    ie = xpt_rows(export, "IE")
+    assert [(r["IETESTCD"], r["IEORRES"]) for r in ie] == [("EX1", "Y"), ("EX1", "Y")]  # the two screen failures

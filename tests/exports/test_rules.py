@@ -207,3 +207,146 @@ def test_the_small_studys_deaths_supp_and_empty_datasets_read_back(world):
     assert not names & {"supplb.xpt", "suppvs.xpt"}
     empty = {f["dataset"] for f in export.conformance if f["check"] == "empty-dataset"}
     assert empty == {"SUPPLB", "SUPPVS"}
+
+
+# --- issue 28 items 7 and 9: RELREC, MRD out of RS, RS visits, baseline flags, EPOCH in the new domains ---
+
+
+def dataset(name, variables, rows, ig=None, keys=("USUBJID",)):
+    domain = {} if name == "RELREC" else {"DOMAIN": name}
+    return make_dataset(
+        name,
+        standard=SDTMIG,
+        ig_dataset=ig or name,
+        variables=["STUDYID", *([] if name == "RELREC" else ["DOMAIN"]), *variables],
+        rows=[S | domain | r for r in rows],
+        keys=keys,
+    )
+
+
+def relrec(*rows):
+    return dataset(
+        "RELREC",
+        ["RDOMAIN", "USUBJID", "IDVAR", "IDVARVAL", "RELTYPE", "RELID"],
+        [dict(zip(("RDOMAIN", "USUBJID", "IDVAR", "IDVARVAL", "RELTYPE", "RELID"), r, strict=True)) for r in rows],
+        keys=(),
+    )
+
+
+def test_relrec_ref_every_related_record_exists():
+    ae_set = ae({"USUBJID": "S-1", "AEOUT": "RECOVERED/RESOLVED", "AESDTH": "N", "EPOCH": "TREATMENT"})
+    fa = dataset(
+        "FA",
+        ["USUBJID", "FASEQ", "FAGRPID", "FATESTCD", "FATEST", "FAOBJ", "EPOCH"],
+        [{"USUBJID": "S-1", "FASEQ": 1, "FAGRPID": "CRS-1", "FATESTCD": "CRSGR", "FATEST": "G", "FAOBJ": "CRS"}],
+    )
+    broken = relrec(
+        ("AE", "S-1", "AESEQ", "2", None, "CRS1"),  # AE 2 does not exist
+        ("FA", "S-1", "FAGRPID", "CRS-1", None, "CRS1"),
+        ("CP", "S-1", "CPGRPID", "MA1", None, "MA1"),  # no CP in the export
+        ("RS", "S-1", "RSSEQ", "1", None, "MA1"),
+    )
+    assert found([ae_set, fa, broken], "RELREC-REF") == [
+        ("error", "RELREC", "S-1: no AE record with AESEQ = 2"),
+        ("error", "RELREC", "CP is not a dataset of the export"),
+        ("error", "RELREC", "RS is not a dataset of the export"),
+    ]
+    fixed = relrec(("AE", "S-1", "AESEQ", "1", None, "CRS1"), ("FA", "S-1", "FAGRPID", "CRS-1", None, "CRS1"))
+    assert found([ae_set, fa, fixed], "RELREC-REF") == []
+    dataset_level = relrec(
+        ("AE", None, "AESPID", None, "ONE", "AEGRADE"), ("FA", None, "FASPID", None, "MANY", "AEGRADE")
+    )
+    assert found([ae_set, fa, dataset_level], "RELREC-REF") == [
+        ("error", "RELREC", "AESPID is not a variable of AE"),
+        ("error", "RELREC", "FASPID is not a variable of FA"),
+    ]
+
+
+def test_relrec_relid_relates_at_least_two_records():
+    ae_set = ae({"USUBJID": "S-1", "AEOUT": "RECOVERED/RESOLVED", "AESDTH": "N", "EPOCH": "TREATMENT"})
+    lonely = relrec(("AE", "S-1", "AESEQ", "1", None, "CRS1"))
+    assert found([ae_set, lonely], "RELREC-RELID") == [
+        ("error", "RELREC", "S-1: RELID CRS1 relates 1 record(s) of 1 dataset(s)")
+    ]
+
+
+def rs(*rows, visitnum=True):
+    variables = ["USUBJID", "RSSEQ", "RSTESTCD", "RSTEST", "RSORRES", "RSSTRESC", "RSDRVFL", "EPOCH"]
+    return dataset("RS", variables + (["VISITNUM"] if visitnum else []), list(rows), keys=("USUBJID", "RSSEQ"))
+
+
+def test_mrd_domain_mrd_is_not_a_response_test():
+    # what RS held before issue 28: an MRD status test, and a best response naming the MRD status
+    broken = rs(
+        {"USUBJID": "S-1", "RSSEQ": 1, "RSTESTCD": "MRDSTS", "RSSTRESC": "NEGATIVE", "VISITNUM": 5},
+        {"USUBJID": "S-1", "RSSEQ": 2, "RSTESTCD": "BESTRESP", "RSSTRESC": "CR MRD NEGATIVE", "RSDRVFL": "Y"},
+    )
+    messages = [m for _s, _d, m in found([broken], "MRD-DOMAIN")]
+    assert messages == [
+        "MRDSTS 'NEGATIVE': MRD belongs in CP (flow) or GF (molecular), not RS",
+        "BESTRESP 'CR MRD NEGATIVE': MRD belongs in CP (flow) or GF (molecular), not RS",
+    ]
+    fixed = rs({"USUBJID": "S-1", "RSSEQ": 2, "RSTESTCD": "BESTRESP", "RSSTRESC": "CR", "RSDRVFL": "Y"})
+    assert found([fixed], "MRD-DOMAIN") == []
+    cp = dataset(
+        "CP",
+        ["USUBJID", "CPSEQ", "CPTESTCD", "CPTEST", "CPMETHOD", "EPOCH"],
+        [
+            {
+                "USUBJID": "S-1",
+                "CPSEQ": 1,
+                "CPTESTCD": "MRDDET",
+                "CPTEST": "MRD Detected",
+                "CPMETHOD": "NEXT GENERATION SEQUENCING",
+            }
+        ],
+    )
+    assert found([cp], "MRD-DOMAIN") == [
+        ("error", "CP", "CPMETHOD 'NEXT GENERATION SEQUENCING': CP holds flow cytometry only")
+    ]
+
+
+def test_rs_visitnum_on_every_collected_record():
+    row = {"USUBJID": "S-1", "RSSEQ": 1, "RSTESTCD": "OVRLRESP", "RSSTRESC": "CR"}
+    assert found([rs(row, visitnum=False)], "RS-VISITNUM") == [("error", "RS", "collected record without VISITNUM")]
+    assert found([rs(row | {"VISITNUM": 24})], "RS-VISITNUM") == []
+
+
+def test_lobxfl_the_last_result_before_the_first_dose_is_flagged():
+    dm_set = dataset("DM", ["USUBJID", "RFXSTDTC"], [{"USUBJID": "S-1", "RFXSTDTC": "2026-03-15"}])
+
+    def lb(flags):
+        dates = ("2026-03-01", "2026-03-10", "2026-03-16")
+        return dataset(
+            "LB",
+            ["USUBJID", "LBSEQ", "LBTESTCD", "LBTEST", "LBDTC", "LBLOBXFL", "EPOCH"],
+            [
+                {"USUBJID": "S-1", "LBSEQ": n, "LBTESTCD": "NEUT", "LBTEST": "Neutrophils", "LBDTC": d, "LBLOBXFL": f}
+                for n, (d, f) in enumerate(zip(dates, flags, strict=True), start=1)
+            ],
+            keys=("USUBJID", "LBSEQ"),
+        )
+
+    # what the demo's export had before issue 28 (no screening value flagged), and a wrong flag
+    assert found([dm_set, lb([None, None, None])], "LOBXFL") == [
+        ("error", "LB", "S-1 NEUT 2026-03-10: the last result of its test on or before the first dose is not flagged")
+    ]
+    assert found([dm_set, lb(["Y", None, "Y"])], "LOBXFL") == [
+        ("error", "LB", "S-1 NEUT 2026-03-01: flagged but not the last result before the first dose"),
+        ("error", "LB", "S-1 NEUT 2026-03-10: the last result of its test on or before the first dose is not flagged"),
+        ("error", "LB", "S-1 NEUT 2026-03-16: flagged but not the last result before the first dose"),
+    ]
+    assert found([dm_set, lb([None, "Y", None])], "LOBXFL") == []
+
+
+def test_fb2201_epoch_in_the_new_domains():
+    for name, variables in (
+        ("DV", ["USUBJID", "DVSEQ", "DVTERM"]),
+        ("HO", ["USUBJID", "HOSEQ", "HOTERM"]),
+        ("IE", ["USUBJID", "IESEQ", "IETESTCD"]),
+        ("PR", ["USUBJID", "PRSEQ", "PRTRT"]),
+        ("CP", ["USUBJID", "CPSEQ", "CPTESTCD"]),
+    ):
+        row = {"USUBJID": "S-1", variables[1]: 1, variables[2]: "X"}
+        assert found([dataset(name, variables, [row])], "FB2201") == [("error", name, "EPOCH is missing")], name
+        assert found([dataset(name, [*variables, "EPOCH"], [row | {"EPOCH": "TREATMENT"}])], "FB2201") == []

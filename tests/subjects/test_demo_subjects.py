@@ -169,7 +169,8 @@ def first_weeks(site, coordinator, _written):
         (d - latest.infusion_date).days
         for d in VitalSigns.objects.filter(subject=latest).values_list("assessment_date", flat=True)
     )
-    assert days == list(range(-1, (TODAY - latest.infusion_date).days + 1))
+    # the screening vital signs at enrolment (day -14, the baseline: issue 28), then daily from day -1
+    assert days == [-14, *range(-1, (TODAY - latest.infusion_date).days + 1)]
     # A febrile course exists (for the CRS pages) and every value passed the form's validators.
     assert VitalSigns.objects.filter(subject__site=site, temperature_c__gte=38).exists()
     # Blood counts on days -1, 1, 3, 5 and 7 so far (day 7 is today), inflammatory markers on the odd days (-1 too).
@@ -179,9 +180,12 @@ def first_weeks(site, coordinator, _written):
             for d in LabResult.objects.filter(subject=latest).values_list("collected_on", flat=True)
         }
     )
-    assert collected == [-1, 1, 3, 5, 7]
-    assert LabResult.objects.filter(subject=latest, analyte="ANC").count() == 5
-    assert LabResult.objects.filter(subject=latest, analyte="IL6").count() == 5
+    assert collected == [-14, -1, 1, 3, 5, 7]  # the screening panels (issue 28), then the blood counts
+    assert LabResult.objects.filter(subject=latest, analyte="ANC").count() == 6
+    assert LabResult.objects.filter(subject=latest, analyte="IL6").count() == 6
+    # every result has the site's reference range (labs.derive; subjects.demo_ranges) and its flag
+    assert not LabResult.objects.filter(subject__site=site, standard_lln__isnull=True).exists()
+    assert not LabResult.objects.filter(subject__site=site, flag="").exists()
     assert not LabResult.objects.filter(subject__site=site, standard_value__isnull=True).exists()
     # Con-meds: prophylaxis for every infused subject; antipyretics with fever; tocilizumab for some.
     categories = Counter(ConcomitantMedication.objects.filter(subject__site=site).values_list("category", flat=True))
