@@ -300,7 +300,8 @@ def compute_export(*, export_id: int, now: datetime | None = None) -> Export:
         return Export.objects.get(pk=export_id)
     export, attempt = claimed
     try:
-        built, findings, files = build(export, lambda value: _progress(export_id, attempt, value))
+        with jobs.beating(Export, export_id, attempt):
+            built, findings, files = build(export, lambda value: _progress(export_id, attempt, value))
         _progress(export_id, attempt, 90)
     except Exception as exc:  # recorded on the export: the page and the API show why it failed
         logger.exception("export %s failed", export_id)
@@ -356,6 +357,11 @@ def _finish_failed(export_id: int, attempt: int, error: str, started: float) -> 
 def fail_stuck_exports(*, now: datetime | None = None) -> list[int]:
     """Mark failed the exports still "running" past the task time limit (their worker is gone)."""
     return jobs.fail_stuck(Export, noun=NOUN, now=now)
+
+
+def recover_stuck_exports(*, now: datetime | None = None) -> list[int]:
+    """Requeue the exports whose worker stopped beating (crf.jobs.recover_stuck)."""
+    return jobs.recover_stuck(Export, noun=NOUN, task_name=TASK_NAME, id_kwarg="export_id", now=now)
 
 
 def record_download(
