@@ -131,7 +131,7 @@ def claim(model: type[J], pk: int, *, noun: str, now: datetime | None = None) ->
         if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
             return None
         if has_fresh_heartbeat(job, now):
-            logger.info("%s %s is running on a live worker (heartbeat %s); this delivery is ignored", noun, pk, job.heartbeat_at)
+            logger.info("%s %s runs on a live worker (heartbeat %s); delivery ignored", noun, pk, job.heartbeat_at)
             return None
         with audit_context(user=None, reason=f"{noun} started"):
             if job.attempts >= MAX_ATTEMPTS:

@@ -323,7 +323,7 @@ def compute_run(*, run_id: int, now: datetime | None = None) -> EndpointRun:
     run, attempt = claimed
     try:
         with jobs.beating(EndpointRun, run_id, attempt):
-            data, version, digest, built, extra, extra_version, document, csv_text, xlsx = _compute(run, attempt)
+            data, version, digest, extra_version, document, csv_text, xlsx = _compute(run, attempt)
     except Exception as exc:  # recorded on the run: the page and the API show why it failed
         logger.exception("endpoint run %s failed", run_id)
         _finish_failed(run_id, attempt, f"{type(exc).__name__}: {exc}", started)
@@ -374,7 +374,7 @@ def _compute(run: EndpointRun, attempt: int) -> tuple[Any, ...]:
     csv_text = files.tables_csv(every)
     xlsx = files.tables_xlsx(every, stamped=run.snapshot_at)
     _progress(run_id, attempt, 90)
-    return data, version, digest, built, extra, extra_version, document, csv_text, xlsx
+    return data, version, digest, extra_version, document, csv_text, xlsx
 
 
 def _finish_failed(run_id: int, attempt: int, error: str, started: float) -> None:

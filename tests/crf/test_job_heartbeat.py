@@ -5,8 +5,8 @@ In-process, on real PostgreSQL; the worker-killing proof is tests/faults/test_wo
 from __future__ import annotations
 
 import threading
-import uuid
 import time
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -84,9 +84,8 @@ def test_recovery_requeues_a_job_whose_heartbeat_stopped_and_it_then_runs_once(w
         too_old.pk: (RunStatus.RUNNING, 1),
     }
     assert [outbox_rows(r) for r in (dead, alive, never_beat, twice, too_old)] == [2, 1, 2, 1, 1]
-    reasons = list(
-        apps.get_model("endpoints", "EndpointRunEvent").objects.filter(pgh_obj_id=dead.pk).order_by("pgh_id").values_list("pgh_context", flat=True)
-    )
+    events = apps.get_model("endpoints", "EndpointRunEvent").objects.filter(pgh_obj_id=dead.pk)
+    reasons = list(events.order_by("pgh_id").values_list("pgh_context", flat=True))
     assert reasons[-1]["reason"] == "endpoint run requeued: no heartbeat since the worker stopped"
     assert services.recover_stuck_runs() == []  # nothing twice
 
