@@ -21,7 +21,7 @@ from exports import services as export_services
 from exports.models import Export, ExportStatus
 from tests.endpoints.conftest import CUTOFF, make_world, populate
 
-pytestmark = pytest.mark.req("ISSUE-32")
+pytestmark = [pytest.mark.req("ISSUE-32"), pytest.mark.req("DESIGN-2"), pytest.mark.req("DESIGN-5")]
 
 
 @pytest.fixture

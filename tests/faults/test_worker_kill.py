@@ -54,12 +54,18 @@ from endpoints.models import EndpointRun
 from exports import services as export_services
 from exports.models import Export
 from study.roles import Role
-from tests.conftest import PROJECT_DIR, VENV_BIN, make_user
+from tests.conftest import make_user
 from tests.crf.test_outbox import start_worker, wait_until
 from tests.crf.test_outbox_faults import Stack
 from tests.endpoints.conftest import CUTOFF, World, make_world, populate
 
-pytestmark = [pytest.mark.slow, pytest.mark.req("ISSUE-32"), pytest.mark.timeout(1200)]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.req("ISSUE-32"),
+    pytest.mark.req("ISSUE-26"),  # a real worker builds a PDF that reads back
+    pytest.mark.req("DESIGN-5"),
+    pytest.mark.timeout(1200),
+]
 
 KILLS = int(os.environ.get("FAULT_WORKER_KILLS", "10"))  # fewer only while developing the test
 FAST_RECOVERY = {
@@ -99,15 +105,7 @@ class Workers:
             assert worker.poll() is None, log.read_text()
 
     def start_beat(self) -> None:
-        beat = subprocess.Popen(
-            [str(VENV_BIN / "celery"), "-A", "trialsite", "beat", "-l", "info", "-s", str(self.tmp_path / "beat")],
-            cwd=PROJECT_DIR,
-            env=self.stack.env(**FAST_RECOVERY),
-            stdout=(self.tmp_path / "beat.log").open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.stack.processes.append(beat)
+        self.stack.start_beat(**FAST_RECOVERY)
 
     def owner_of(self, message_id: int) -> tuple[subprocess.Popen, Path]:
         """The worker that received the outbox message (its log says so)."""
