@@ -75,6 +75,9 @@ FAST_RECOVERY = {
     "ENDPOINT_RUN_STEP_PAUSE_SECONDS": "0.15",
     "EXPORT_STEP_PAUSE_SECONDS": "0.15",
     "PDF_STEP_PAUSE_SECONDS": "1.5",
+    # every worker of the run records the same code version (an export's define.xml carries it):
+    # without this, a commit made while the test runs changes `git describe` between two jobs
+    "TRIALSITE_CODE_VERSION": "faults-worker-kill",
 }
 #: the moment of building, on the cover ("Generated at …") and in every page's footer ("generated … by")
 GENERATED_AT = re.compile(r"(Generated at|generated)\s+\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)?")
