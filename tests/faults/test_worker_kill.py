@@ -64,7 +64,7 @@ pytestmark = [
     pytest.mark.req("ISSUE-32"),
     pytest.mark.req("ISSUE-26"),  # a real worker builds a PDF that reads back
     pytest.mark.req("DESIGN-5"),
-    pytest.mark.timeout(1200),
+    pytest.mark.timeout(2400),  # 21 min measured on the shared 2-core machine at load 17-20 (boots of the workers)
 ]
 
 KILLS = int(os.environ.get("FAULT_WORKER_KILLS", "10"))  # fewer only while developing the test
