@@ -367,7 +367,9 @@ def main() -> int:
             threads.append(
                 threading.Thread(target=statistician_loop, args=(Client(args.port, token, stats), stats, stop, 300 + n))
             )
+        load_before = os.getloadavg()
         print(f"running {len(threads)} simulated users for {args.seconds} s on 127.0.0.1:{args.port} …", flush=True)
+        print("load average before: {:.2f} {:.2f} {:.2f}".format(*load_before), flush=True)
         started = time.perf_counter()
         for thread in threads:
             thread.start()
@@ -376,6 +378,7 @@ def main() -> int:
         for thread in threads:
             thread.join(timeout=180)
         elapsed = time.perf_counter() - started
+        load_after = os.getloadavg()
 
         from endpoints.models import EndpointRun
         from exports.models import Export
@@ -406,7 +409,14 @@ def main() -> int:
                 os.killpg(process.pid, signal.SIGKILL)
 
     print(f"\n{'request':24} {'n':>6} {'err':>5} {'412':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'req/s':>7}")
-    report = {"seconds": round(elapsed, 1), "kinds": {}, "tables": {}, "jobs": {}}
+    report = {
+        "seconds": round(elapsed, 1),
+        # the machine may be shared: the 1/5/15-minute load averages when the load started and ended
+        "load_average": {"before": [round(v, 2) for v in load_before], "after": [round(v, 2) for v in load_after]},
+        "kinds": {},
+        "tables": {},
+        "jobs": {},
+    }
     for kind in sorted(stats.latencies):
         values = stats.latencies[kind]
         codes = stats.statuses[kind]
@@ -442,6 +452,7 @@ def main() -> int:
         )
     errors = sum(row["errors"] for row in report["kinds"].values())
     print(f"\nerrors: {errors}; acknowledged saves missing a row or an audit row: {lost}; elapsed {elapsed:.0f} s")
+    print("load average at the end of the load: {:.2f} {:.2f} {:.2f}".format(*load_after))
     for line in stats.errors[:10]:
         print("  ", line)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

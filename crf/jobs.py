@@ -12,21 +12,38 @@ outbox row (`crf.outbox.enqueue`); the worker then
 3. writes its result and "succeeded" in ONE transaction of its own, after `still_current` said
    the attempt was not superseded; or `finish_failed` records why it failed.
 
+While `work` runs, a thread of the worker process writes the job's `heartbeat_at` every
+`JOB_HEARTBEAT_SECONDS` (`beating`; not audited, like the progress ticks). A worker killed with
+SIGKILL stops beating with it. Its task message stays unacknowledged in Redis until the broker's
+visibility timeout (hours, longer than any job), so the jobs do not wait for it:
+
+- `recover_stuck` (a beat task every `JOB_RECOVERY_INTERVAL_SECONDS`) puts a "running" job whose
+  heartbeat is older than `JOB_HEARTBEAT_TIMEOUT_SECONDS` back to "queued" with a NEW outbox row
+  (same transaction), so a live worker runs it again from the same snapshot; a job whose worker
+  died `MAX_ATTEMPTS` times is failed instead. Recovery never shortens `visibility_timeout`.
+- `claim` leaves alone a "running" job with a fresh heartbeat: another live worker has it, and a
+  second delivery (a relay republishing, the old message restored late) must not supersede it.
+  A late delivery of a finished job does nothing (at most once).
+
 `fail_stuck` (a beat task) fails the jobs still "running" after the Celery time limit: their
 worker is gone. Every state change is audited (the model is tracked by pghistory) with the
-reason `<noun> started`, `<noun> failed`, ….
+reason `<noun> started`, `<noun> failed`, `<noun> requeued: …`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator
-from django.db import models, transaction
+from django.db import connection, models, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -75,6 +92,7 @@ class BackgroundJob(models.Model):
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
+    heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
 
     class Meta:
         abstract = True
@@ -91,6 +109,19 @@ class BackgroundJob(models.Model):
 #: BackgroundJob, or an older job model with the same columns (endpoints.EndpointRun, exports.Export)
 J = TypeVar("J", bound=models.Model)
 
+#: the fields a job's update history leaves out: ticks, not state changes (DESIGN §4 audit)
+UNAUDITED_TICKS = ("progress", "heartbeat_at")
+
+
+def heartbeat_timeout() -> timedelta:
+    return timedelta(seconds=float(settings.JOB_HEARTBEAT_TIMEOUT_SECONDS))
+
+
+def has_fresh_heartbeat(job: Any, now: datetime) -> bool:
+    """A live worker is on it: "running" with a heartbeat newer than the timeout."""
+    beat = getattr(job, "heartbeat_at", None)
+    return job.status == JobStatus.RUNNING and beat is not None and beat > now - heartbeat_timeout()
+
 
 def claim(model: type[J], pk: int, *, noun: str, now: datetime | None = None) -> tuple[J, int] | None:
     """Start (or restart after a dead worker) the job; None when there is nothing to do."""
@@ -98,6 +129,9 @@ def claim(model: type[J], pk: int, *, noun: str, now: datetime | None = None) ->
     with transaction.atomic():
         job = model._default_manager.select_for_update().get(pk=pk)
         if job.status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
+            return None
+        if has_fresh_heartbeat(job, now):
+            logger.info("%s %s runs on a live worker (heartbeat %s); delivery ignored", noun, pk, job.heartbeat_at)
             return None
         with audit_context(user=None, reason=f"{noun} started"):
             if job.attempts >= MAX_ATTEMPTS:
@@ -113,8 +147,12 @@ def claim(model: type[J], pk: int, *, noun: str, now: datetime | None = None) ->
             job.snapshot_at = job.snapshot_at or now  # a retry keeps the first attempt's snapshot
             job.code_version = code_version()
             job.error = ""
+            job.heartbeat_at = now
             job.save(
-                update_fields=["attempts", "status", "progress", "started_at", "snapshot_at", "code_version", "error"]
+                update_fields=[
+                    *("attempts", "status", "progress", "started_at", "snapshot_at", "code_version", "error"),
+                    "heartbeat_at",
+                ]
             )
         return job, job.attempts
 
@@ -122,8 +160,42 @@ def claim(model: type[J], pk: int, *, noun: str, now: datetime | None = None) ->
 def progress(model: type[models.Model], pk: int, attempt: int, value: int) -> None:
     """Its own short transaction (autocommit): the page and the API see it while the job runs."""
     model._default_manager.filter(pk=pk, attempts=attempt, status=JobStatus.RUNNING).update(
-        progress=max(0, min(100, value))
+        progress=max(0, min(100, value)), heartbeat_at=timezone.now()
     )
+
+
+def beat(model: type[models.Model], pk: int, attempt: int) -> int:
+    """One heartbeat of the attempt (autocommit); 0 when the attempt is no longer the running one."""
+    return model._default_manager.filter(pk=pk, attempts=attempt, status=JobStatus.RUNNING).update(
+        heartbeat_at=timezone.now()
+    )
+
+
+@contextlib.contextmanager
+def beating(model: type[models.Model], pk: int, attempt: int) -> Iterator[None]:
+    """While the block runs, a thread writes the attempt's heartbeat every JOB_HEARTBEAT_SECONDS
+    on a connection of its own. It dies with the process (SIGKILL): the heartbeat goes stale and
+    `recover_stuck` requeues the job. A failed beat (database away) is logged and retried."""
+    interval = float(settings.JOB_HEARTBEAT_SECONDS)
+    stop = threading.Event()
+
+    def loop() -> None:
+        try:
+            while not stop.wait(interval):
+                try:
+                    beat(model, pk, attempt)
+                except Exception:  # the next beat tries again; the timeout allows several misses
+                    logger.warning("heartbeat of job %s attempt %s failed", pk, attempt, exc_info=True)
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=loop, name=f"job-heartbeat-{pk}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=interval + 30)
 
 
 def still_current(model: type[J], pk: int, attempt: int) -> J | None:
@@ -173,6 +245,44 @@ def fail_stuck(model: type[models.Model], *, noun: str, now: datetime | None = N
     return stuck
 
 
+def recover_stuck(
+    model: type[models.Model], *, noun: str, task_name: str, id_kwarg: str, now: datetime | None = None
+) -> list[int]:
+    """Requeue the "running" jobs whose heartbeat stopped (their worker died), each with a new
+    outbox row in this transaction; fail those whose worker died `MAX_ATTEMPTS` times. A job
+    without a heartbeat yet counts from its start. Jobs past the Celery time limit are left to
+    `fail_stuck`. Returns the requeued ids."""
+    from crf.outbox import enqueue
+
+    now = now or timezone.now()
+    stale = now - heartbeat_timeout()
+    limit = now - timedelta(seconds=int(settings.CELERY_TASK_TIME_LIMIT))
+    requeued: list[int] = []
+    with transaction.atomic():
+        rows = list(
+            model._default_manager.select_for_update(skip_locked=True)
+            .filter(status=JobStatus.RUNNING, started_at__gte=limit)
+            .filter(Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, started_at__lt=stale))
+            .order_by("pk")
+        )
+        for job in rows:
+            if job.attempts >= MAX_ATTEMPTS:
+                with audit_context(user=None, reason=f"{noun} failed: no heartbeat"):
+                    job.status = JobStatus.FAILED
+                    job.error = f"the worker stopped during each of {job.attempts} attempts"
+                    job.finished_at = now
+                    job.save(update_fields=["status", "error", "finished_at"])
+                continue
+            with audit_context(user=None, reason=f"{noun} requeued: no heartbeat since the worker stopped"):
+                job.status = JobStatus.QUEUED
+                job.error = f"attempt {job.attempts}: no heartbeat since {job.heartbeat_at or job.started_at}; requeued"
+                job.save(update_fields=["status", "error"])
+                enqueue(task_name=task_name, **{id_kwarg: job.pk})
+            logger.warning("%s %s: no heartbeat since %s; requeued", noun, job.pk, job.heartbeat_at)
+            requeued.append(job.pk)
+    return requeued
+
+
 def run(model: type[J], pk: int, *, noun: str, work: Any, save_result: Any) -> J:
     """The whole worker side: claim, `work(job, report)` (no writes but progress), then
     `save_result(job, result)` in the final transaction (returns the fields it set), or the
@@ -183,7 +293,8 @@ def run(model: type[J], pk: int, *, noun: str, work: Any, save_result: Any) -> J
         return model._default_manager.get(pk=pk)
     job, attempt = claimed
     try:
-        result = work(job, lambda value: progress(model, pk, attempt, value))
+        with beating(model, pk, attempt):
+            result = work(job, lambda value: progress(model, pk, attempt, value))
     except Exception as exc:  # recorded on the job: the page and the API show why it failed
         logger.exception("%s %s failed", noun, pk)
         finish_failed(model, pk, attempt, f"{type(exc).__name__}: {exc}", noun=noun, started=started)

@@ -23,6 +23,7 @@ belongs in its own status model, not in this one transaction.
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import math
 import re
@@ -79,9 +80,21 @@ def check_kwargs(kwargs: dict[str, Any]) -> None:
 
 @functools.cache
 def _registered_task_names() -> frozenset[str]:
+    # Import every installed app's tasks.py (what Celery's autodiscovery imports), NOT through
+    # `app.loader.import_default_modules()`: in a worker that sends Celery's `import_modules`
+    # signal, whose Django fixup runs django.setup() and the system checks again, and the new
+    # logging configuration silenced the worker process's log for good (seen after a job
+    # enqueued from a worker: recover_stuck, issue 32).
+    from django.apps import apps
+
     from trialsite.celery import app
 
-    app.loader.import_default_modules()  # runs autodiscovery of <app>/tasks.py
+    for config in apps.get_app_configs():
+        try:
+            importlib.import_module(f"{config.name}.tasks")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{config.name}.tasks":
+                raise
     return frozenset(app.tasks.keys())
 
 

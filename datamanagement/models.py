@@ -150,9 +150,9 @@ class PdfLanguage(models.TextChoices):
 
 @pghistory.track(
     pghistory.InsertEvent(),
-    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude=["progress", "content"])),
+    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude=["progress", "heartbeat_at", "content"])),
     pghistory.DeleteEvent(),
-    exclude=["content"],
+    exclude=["content", "heartbeat_at"],
 )
 class PdfJob(BackgroundJob):
     """One PDF (or the archive ZIP) generated in the background (crf.jobs lifecycle): what, for

@@ -445,7 +445,10 @@ def send_notice_mail(*, mail_id: int, now: datetime | None = None) -> str:
     may still see, in their language. A failure is recorded and retried after
     `retry_delay(attempts)` by a new outbox message, until `max_attempts()`. Returns the status."""
     now = now or timezone.now()
-    mail = NoticeMail.objects.select_for_update().select_related("user").get(pk=mail_id)
+    # FOR UPDATE of the mail row only: locking the joined user row too deadlocked with a request
+    # that raised a query (its new NoticeMail's foreign-key check on that user at COMMIT) while
+    # each waited for the other's audit-chain lock (bench/load.py, issue 32)
+    mail = NoticeMail.objects.select_for_update(of=("self",)).select_related("user").get(pk=mail_id)
     if mail.status not in (MailStatus.PENDING, MailStatus.RETRYING):
         return str(mail.status)
     notices = [

@@ -20,11 +20,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import time
 import zipfile
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
@@ -191,6 +193,7 @@ def build_archive(job: PdfJob, report: Callable[[int], None], now: datetime) -> 
                 ]
             )
             total_pages += rendered.pages
+            _pause()
             report(5 + 90 * index // max(len(subjects), 1))
         archive.writestr(zipfile.ZipInfo(MANIFEST, date_time=stamp), manifest.getvalue().encode(), zipfile.ZIP_DEFLATED)
     return buffer.getvalue(), total_pages, len(subjects)
@@ -213,7 +216,16 @@ def _work(job: PdfJob, report: Callable[[int], None]) -> dict[str, Any]:
             generated_by=job.requested_by,
             generated_at=now,
         )
+    report(90)
+    _pause()
     return {"content": rendered.content, "pages": rendered.pages, "documents": None}
+
+
+def _pause() -> None:
+    """PDF_STEP_PAUSE_SECONDS after a document is rendered (0 in production): fault tests kill a
+    worker mid-build."""
+    if settings.PDF_STEP_PAUSE_SECONDS:
+        time.sleep(min(float(settings.PDF_STEP_PAUSE_SECONDS), 60.0))
 
 
 def _save(job: PdfJob, result: dict[str, Any]) -> list[str]:
@@ -233,6 +245,11 @@ def compute(*, job_id: int) -> PdfJob:
 
 def fail_stuck(*, now: datetime | None = None) -> list[int]:
     return jobs.fail_stuck(PdfJob, noun=NOUN, now=now)
+
+
+def recover_stuck(*, now: datetime | None = None) -> list[int]:
+    """Requeue the documents whose worker stopped beating (crf.jobs.recover_stuck)."""
+    return jobs.recover_stuck(PdfJob, noun=NOUN, task_name=TASK_NAME, id_kwarg="job_id", now=now)
 
 
 def record_download(*, user: User, job: PdfJob, channel: str = jobs.JobTrigger.PAGE) -> PdfDownload:

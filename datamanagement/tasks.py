@@ -57,3 +57,9 @@ def build_pdf(*, job_id: int, outbox_id: int | None = None, **_: Any) -> str:
 @shared_task(name="datamanagement.tasks.fail_stuck_pdf_jobs")
 def fail_stuck_pdf_jobs() -> list[int]:
     return pdf_jobs.fail_stuck()
+
+
+@shared_task(name="datamanagement.tasks.recover_stuck_pdf_jobs")
+def recover_stuck_pdf_jobs() -> list[int]:
+    """Every JOB_RECOVERY_INTERVAL_SECONDS (CELERY_BEAT_SCHEDULE): requeue the jobs of a dead worker."""
+    return pdf_jobs.recover_stuck()

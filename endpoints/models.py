@@ -35,9 +35,9 @@ class RunTrigger(models.TextChoices):
 
 @pghistory.track(
     pghistory.InsertEvent(),
-    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude=["progress", *RESULT_FIELDS])),
+    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude=["progress", "heartbeat_at", *RESULT_FIELDS])),
     pghistory.DeleteEvent(),
-    exclude=RESULT_FIELDS,
+    exclude=[*RESULT_FIELDS, "heartbeat_at"],
 )
 class EndpointRun(models.Model):
     study = models.ForeignKey("study.Study", on_delete=models.PROTECT, related_name="endpoint_runs")
@@ -81,6 +81,8 @@ class EndpointRun(models.Model):
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
+    #: written by the worker while it computes (crf.jobs.beating); not audited, like progress
+    heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
     results_sha256 = models.CharField(_("SHA-256 of the tables"), max_length=64, blank=True)
     results_json = models.TextField(_("tables (canonical JSON)"), blank=True)
     results_csv = models.TextField(_("tables (CSV)"), blank=True)

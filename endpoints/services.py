@@ -354,27 +354,9 @@ def compute_run(*, run_id: int, now: datetime | None = None) -> EndpointRun:
     if claimed is None:
         return EndpointRun.objects.get(pk=run_id)
     run, attempt = claimed
-    assert run.snapshot_at is not None
     try:
-        data, version, digest = load_cut(run.study, cutoff=run.cutoff_date, at=run.snapshot_at)
-        _progress(run_id, attempt, 20)
-        pop = tables._population(data)
-        built = []
-        for index, build in enumerate(BUILDERS, start=1):
-            built.append(build(data, pop))
-            if settings.ENDPOINT_RUN_STEP_PAUSE_SECONDS:
-                time.sleep(min(float(settings.ENDPOINT_RUN_STEP_PAUSE_SECONDS), 60.0))
-            _progress(run_id, attempt, 20 + 60 * index // len(BUILDERS))
-        extra, extra_version = (
-            sensitivity_part(run.study, data, at=run.snapshot_at) if run.rederive_at_cutoff else (None, None)
-        )
-        document = results_document(
-            cutoff=run.cutoff_date, at=run.snapshot_at, version=version, built=built, sensitivity=extra
-        )
-        every = built + (extra["tables"] if extra else [])
-        csv_text = files.tables_csv(every)
-        xlsx = files.tables_xlsx(every, stamped=run.snapshot_at)
-        _progress(run_id, attempt, 90)
+        with jobs.beating(EndpointRun, run_id, attempt):
+            data, version, digest, extra_version, document, csv_text, xlsx = _compute(run, attempt)
     except Exception as exc:  # recorded on the run: the page and the API show why it failed
         logger.exception("endpoint run %s failed", run_id)
         _finish_failed(run_id, attempt, f"{type(exc).__name__}: {exc}", started)
@@ -401,6 +383,33 @@ def compute_run(*, run_id: int, now: datetime | None = None) -> EndpointRun:
     return current
 
 
+def _compute(run: EndpointRun, attempt: int) -> tuple[Any, ...]:
+    """The run's tables and files, computed with no write but progress (the worker's heartbeat
+    beats meanwhile, crf.jobs.beating)."""
+    run_id = run.pk
+    assert run.snapshot_at is not None
+    data, version, digest = load_cut(run.study, cutoff=run.cutoff_date, at=run.snapshot_at)
+    _progress(run_id, attempt, 20)
+    pop = tables._population(data)
+    built = []
+    for index, build in enumerate(BUILDERS, start=1):
+        built.append(build(data, pop))
+        if settings.ENDPOINT_RUN_STEP_PAUSE_SECONDS:
+            time.sleep(min(float(settings.ENDPOINT_RUN_STEP_PAUSE_SECONDS), 60.0))
+        _progress(run_id, attempt, 20 + 60 * index // len(BUILDERS))
+    extra, extra_version = (
+        sensitivity_part(run.study, data, at=run.snapshot_at) if run.rederive_at_cutoff else (None, None)
+    )
+    document = results_document(
+        cutoff=run.cutoff_date, at=run.snapshot_at, version=version, built=built, sensitivity=extra
+    )
+    every = built + (extra["tables"] if extra else [])
+    csv_text = files.tables_csv(every)
+    xlsx = files.tables_xlsx(every, stamped=run.snapshot_at)
+    _progress(run_id, attempt, 90)
+    return data, version, digest, extra_version, document, csv_text, xlsx
+
+
 def _finish_failed(run_id: int, attempt: int, error: str, started: float) -> None:
     jobs.finish_failed(EndpointRun, run_id, attempt, error, noun=NOUN, started=started)
 
@@ -409,6 +418,11 @@ def fail_stuck_runs(*, now: datetime | None = None) -> list[int]:
     """Mark failed the runs still "running" longer than the task time limit: their worker is
     gone (Celery would have killed it at the limit), and their results were never written."""
     return jobs.fail_stuck(EndpointRun, noun=NOUN, now=now)
+
+
+def recover_stuck_runs(*, now: datetime | None = None) -> list[int]:
+    """Requeue the runs whose worker stopped beating (crf.jobs.recover_stuck)."""
+    return jobs.recover_stuck(EndpointRun, noun=NOUN, task_name=TASK_NAME, id_kwarg="run_id", now=now)
 
 
 @transaction.atomic

@@ -48,8 +48,9 @@ class ExportFormat(models.TextChoices):
 
 @pghistory.track(
     pghistory.InsertEvent(),
-    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude=["progress"])),
+    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude=["progress", "heartbeat_at"])),
     pghistory.DeleteEvent(),
+    exclude=["heartbeat_at"],
 )
 class Export(models.Model):
     study = models.ForeignKey("study.Study", on_delete=models.PROTECT, related_name="exports")
@@ -81,6 +82,8 @@ class Export(models.Model):
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
+    #: written by the worker while it builds (crf.jobs.beating); not audited, like progress
+    heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
     row_counts = models.JSONField(_("rows per dataset"), default=dict, blank=True)
     conformance = models.JSONField(_("conformance report"), default=list, blank=True)
     conformance_errors = models.PositiveIntegerField(_("conformance errors"), default=0)

@@ -351,7 +351,11 @@ def compute_export(*, export_id: int, now: datetime | None = None) -> Export:
     if claimed is None:
         return Export.objects.get(pk=export_id)
     export, attempt = claimed
-    with tempfile.TemporaryDirectory(prefix=f"export-{export_id}-") as scratch:
+    # the heartbeat runs while the files are built and stored (crf.jobs: a killed worker's job is requeued)
+    with (
+        tempfile.TemporaryDirectory(prefix=f"export-{export_id}-") as scratch,
+        jobs.beating(Export, export_id, attempt),
+    ):
         try:
             built, findings, files = build(
                 export, lambda value: _progress(export_id, attempt, value), directory=Path(scratch)
@@ -536,6 +540,11 @@ def _finish_failed(export_id: int, attempt: int, error: str, started: float) -> 
 def fail_stuck_exports(*, now: datetime | None = None) -> list[int]:
     """Mark failed the exports still "running" past the task time limit (their worker is gone)."""
     return jobs.fail_stuck(Export, noun=NOUN, now=now)
+
+
+def recover_stuck_exports(*, now: datetime | None = None) -> list[int]:
+    """Requeue the exports whose worker stopped beating (crf.jobs.recover_stuck)."""
+    return jobs.recover_stuck(Export, noun=NOUN, task_name=TASK_NAME, id_kwarg="export_id", now=now)
 
 
 def record_download(

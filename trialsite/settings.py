@@ -161,6 +161,18 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 ENDPOINT_RUN_STEP_PAUSE_SECONDS = env.float("ENDPOINT_RUN_STEP_PAUSE_SECONDS", default=0.0)
 #: a pause after each dataset of an export (fault tests kill a worker mid-export); 0 in production
 EXPORT_STEP_PAUSE_SECONDS = env.float("EXPORT_STEP_PAUSE_SECONDS", default=0.0)
+#: a pause after each PDF document is rendered (fault tests kill a worker mid-build); 0 in production
+PDF_STEP_PAUSE_SECONDS = env.float("PDF_STEP_PAUSE_SECONDS", default=0.0)
+# Job heartbeat and stuck-job recovery (crf.jobs, issue 32): a worker writes a running job's
+# heartbeat every JOB_HEARTBEAT_SECONDS; a beat task every JOB_RECOVERY_INTERVAL_SECONDS requeues
+# the jobs whose heartbeat is older than JOB_HEARTBEAT_TIMEOUT_SECONDS (their worker died). The
+# broker's visibility timeout stays long; fault tests lower these three, never it.
+JOB_HEARTBEAT_SECONDS = env.float("JOB_HEARTBEAT_SECONDS", default=15.0)
+JOB_HEARTBEAT_TIMEOUT_SECONDS = env.float("JOB_HEARTBEAT_TIMEOUT_SECONDS", default=90.0)
+JOB_RECOVERY_INTERVAL_SECONDS = env.float("JOB_RECOVERY_INTERVAL_SECONDS", default=60.0)
+if JOB_HEARTBEAT_TIMEOUT_SECONDS < 3 * JOB_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured("JOB_HEARTBEAT_TIMEOUT_SECONDS must be at least 3 × JOB_HEARTBEAT_SECONDS")
+_RECOVERY = {"schedule": JOB_RECOVERY_INTERVAL_SECONDS, "options": {"expires": JOB_RECOVERY_INTERVAL_SECONDS}}
 CELERY_BEAT_SCHEDULE = {
     "nightly-endpoint-runs": {
         "task": "endpoints.tasks.nightly_endpoint_runs",
@@ -169,6 +181,9 @@ CELERY_BEAT_SCHEDULE = {
     "fail-stuck-endpoint-runs": {"task": "endpoints.tasks.fail_stuck_endpoint_runs", "schedule": 15 * 60},
     "fail-stuck-exports": {"task": "exports.tasks.fail_stuck_exports", "schedule": 15 * 60},
     "fail-stuck-pdf-jobs": {"task": "datamanagement.tasks.fail_stuck_pdf_jobs", "schedule": 15 * 60},
+    "recover-stuck-endpoint-runs": {"task": "endpoints.tasks.recover_stuck_endpoint_runs", **_RECOVERY},
+    "recover-stuck-exports": {"task": "exports.tasks.recover_stuck_exports", **_RECOVERY},
+    "recover-stuck-pdf-jobs": {"task": "datamanagement.tasks.recover_stuck_pdf_jobs", **_RECOVERY},
     "refresh-dlt-candidates": {"task": "adverse_events.tasks.refresh_dlt_candidates", "schedule": 60 * 60},
     "purge-idempotency-keys": {"task": "crf.tasks.purge_idempotency_keys", "schedule": 60 * 60},
     "nightly-verify-audit": {"task": "crf.tasks.verify_audit", "schedule": crontab(hour=2, minute=30)},

@@ -23,7 +23,7 @@ from django.db import OperationalError, transaction
 
 from crf.management.commands.outbox_relay import CRASH_AFTER_PUBLISH_ENV, CRASH_EXIT_CODE
 from crf.models import OutboxMessage
-from tests.conftest import PROJECT_DIR, free_port, stop_process
+from tests.conftest import PROJECT_DIR, VENV_BIN, free_port, stop_process
 from tests.crf.test_outbox import (
     child_env,
     commit_probe,
@@ -78,6 +78,20 @@ class Stack:
         relay = start_relay(self.env(), self.relay_log, *args)
         self.processes.append(relay)
         return relay
+
+    def start_beat(self, **env: str) -> subprocess.Popen:
+        """`celery beat` (the periodic tasks, e.g. the jobs' stuck-job recovery), its schedule
+        file in the test's directory."""
+        beat = subprocess.Popen(
+            [str(VENV_BIN / "celery"), "-A", "trialsite", "beat", "-l", "info", "-s", str(self.tmp_path / "beat")],
+            cwd=PROJECT_DIR,
+            env=self.env(**env),
+            stdout=(self.tmp_path / "beat.log").open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes.append(beat)
+        return beat
 
     def relay_once(self, **env: str) -> subprocess.CompletedProcess:
         return subprocess.run(

@@ -326,3 +326,19 @@ def test_the_list_costs_the_same_queries_for_two_items_or_eight(vs, users_a, zh_
     many = cost()
     assert (few[1], many[1]) == (2, 8)
     assert few[0] == many[0] == 2  # the items, the safety alerts
+
+
+@pytest.mark.req("ISSUE-32")
+def test_sending_a_mail_locks_the_mail_row_and_not_its_recipient(vs, users_a, zh_coordinator):
+    """bench/load.py (issue 32 §2) saw deadlocks: the worker's FOR UPDATE over the mail joined to
+    its user locked the user row, which a request raising a query needs (FOR KEY SHARE, its new
+    NoticeMail's foreign key checked at COMMIT) while it held the audit-chain lock the worker's
+    update waited for. The worker now locks the mail row only."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    raise_query(user=users_a["monitor"], form=vs, field_name="systolic_bp", text="Please check SBP 120.")
+    with CaptureQueriesContext(connection) as queries:
+        assert send_all() == ["sent"]
+    locking = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
+    assert locking and all('FOR UPDATE OF "datamanagement_noticemail"' in sql for sql in locking), locking

@@ -213,6 +213,10 @@ def test_the_nightly_run_and_the_stuck_run_sweep_are_scheduled_tasks(settings):
         "endpoints.tasks.fail_stuck_endpoint_runs",
         "exports.tasks.fail_stuck_exports",  # issue 14
         "datamanagement.tasks.fail_stuck_pdf_jobs",  # issue 26: PDF casebooks
+        # issue 32: jobs whose worker stopped beating are requeued
+        "endpoints.tasks.recover_stuck_endpoint_runs",
+        "exports.tasks.recover_stuck_exports",
+        "datamanagement.tasks.recover_stuck_pdf_jobs",
         "datamanagement.tasks.daily_digest",  # issue 31: the notification digest
         "adverse_events.tasks.refresh_dlt_candidates",  # issue 13: time-driven DLT candidates
         "crf.tasks.purge_idempotency_keys",  # issue 32: Idempotency-Key lives a day
