@@ -29,7 +29,7 @@ import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -1158,7 +1158,33 @@ class _Chunk:
                     if n == 0:
                         row.visit = self.visits.get((plan.index, code))
                     rows.append(row)
+        self._grade_fevers(rows)
         self.copy(VitalSigns, rows)
+
+    def _grade_fevers(self, rows: list[VitalSigns]) -> None:
+        """Each reading's CTCAE fever grade among its subject's readings, as
+        `labs.derive.fever_grade` derives it on save (CLINICAL_SPEC §3; issue 27)."""
+        zone = ZoneInfo(self.site.time_zone)
+        by_subject: dict[int, list[VitalSigns]] = {}
+        for row in rows:
+            by_subject.setdefault(id(row.subject), []).append(row)
+        for readings in by_subject.values():
+            # untimed readings sort at the start of their day, as on save
+            ordered = sorted(
+                readings, key=lambda r: (r.assessment_date, r.assessment_time is not None, r.assessment_time)
+            )
+            course = [
+                ctcae.TemperatureReading(
+                    at=None
+                    if r.assessment_time is None
+                    else datetime.combine(r.assessment_date, r.assessment_time, tzinfo=zone).astimezone(UTC),
+                    celsius=r.temperature_c,
+                )
+                for r in ordered
+            ]
+            for index, row in enumerate(ordered):
+                graded = ctcae.grade_fever_course(course, index)
+                row.fever_grade = None if graded is None else graded.grade
 
     # hospital and ICU stays, infections, acute GvHD, IEC-HS
     def _toxicities(self) -> None:

@@ -149,7 +149,8 @@ def test_correcting_an_uncopied_value_raises_nothing(infused, coordinator):
 def test_the_dependency_is_declared():
     edges = [e for e in rederive.graph() if e.source == "labs.VitalSigns"]
     assert [(e.dependants, e.through) for e in edges] == [
-        (("adverse_events.CrsAssessment",), "adverse_events.services._copied_vitals_corrected")
+        (("adverse_events.CrsAssessment",), "adverse_events.services._copied_vitals_corrected"),
+        (("labs.VitalSigns",), "labs.services.rederive_fever_course"),  # issue 27: the fever grade's course
     ]
 
 
