@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import subprocess
 import sys
 from urllib.parse import urlsplit, urlunsplit
@@ -74,22 +75,44 @@ def test_this_run_restored_its_database_with_the_audit_triggers_on():
     assert on_disk <= applied, sorted(on_disk - applied)[:5]
 
 
+INSTANT = re.compile(r"'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?\+00'")
+
+
+def _comparable(dump: str) -> str:
+    """A dump with the casts and parentheses of `IN (…)` lists left out: PostgreSQL prints an
+    `IN (…)` list back with casts placed by its version (`ANY ((ARRAY['a'::varchar])::text[])`
+    vs `ANY (ARRAY[('a'::varchar)::text])`), so a snapshot dumped by one major version and restored
+    into another reads differently while meaning the same. Names, values and everything else
+    still have to match exactly. So do the rows, but for the instants they were written
+    (`django_migrations.applied`)."""
+    lines = []
+    for line in dump.splitlines():
+        line = INSTANT.sub("'<instant>'", line)
+        if "= ANY (" in line:  # IN lists of CHECK constraints and partial indexes
+            for cast in ("::character varying", "::text[]", "::text"):
+                line = line.replace(cast, "")
+            line = line.replace("(", "").replace(")", "").replace(" ", "")
+        lines.append(line)
+    return "\n".join(lines)
+
+
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # migrating takes minutes (2 min 43 s quiet)
 @pytest.mark.django_db
 def test_a_restored_snapshot_dumps_exactly_as_the_migrated_database(db_owner):
-    migrated = restored = None
+    role = app_role()
+    bases = ("trialsite_snapcheck_migrated", "trialsite_snapcheck_restored")
+    templates = [f"{base}_tpl_{testdb.schema_hash()}" for base in bases]
+    app = connection.settings_dict["USER"], connection.settings_dict.get("PASSWORD", "")
+    connection.settings_dict["USER"], connection.settings_dict["PASSWORD"] = db_owner  # creates, dumps, drops
     try:
-        migrated = _build_template("trialsite_snapcheck_migrated", snapshot=False)
-        restored = _build_template("trialsite_snapcheck_restored", snapshot=True)
-        role = app_role()
-        app = connection.settings_dict["USER"], connection.settings_dict.get("PASSWORD", "")
-        connection.settings_dict["USER"], connection.settings_dict["PASSWORD"] = db_owner  # pg_dump reads all
-        try:
-            from_snapshot = testdb.dump_schema(connection, restored, role=role)
-            from_migrations = testdb.dump_schema(connection, migrated, role=role)
-        finally:
-            connection.settings_dict["USER"], connection.settings_dict["PASSWORD"] = app
+        _drop(*templates)  # built here, not left over from an earlier run
+        migrated = _build_template(bases[0], snapshot=False)
+        restored = _build_template(bases[1], snapshot=True)
+        from_snapshot = testdb.dump_schema(connection, restored, role=role)
+        from_migrations = testdb.dump_schema(connection, migrated, role=role)
         assert len(from_migrations) > 500_000
-        assert from_snapshot == from_migrations
+        assert _comparable(from_snapshot) == _comparable(from_migrations)
     finally:
-        _drop(*(name for name in (migrated, restored) if name))
+        _drop(*templates)
+        connection.settings_dict["USER"], connection.settings_dict["PASSWORD"] = app
