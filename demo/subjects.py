@@ -20,11 +20,13 @@ from django.db import transaction
 from clinical.baseline import bsa_mosteller
 from clinical.units import Panel
 from crf.services import save
+from demo import ranges as demo_ranges
+from demo import safety as demo_safety
 from labs.models import OxygenDevice, VitalSigns
 from labs.services import PanelRow, record_lab_panel
 from response.models import MarrowAssessment, MrdTest, Relapse
 from study.models import Site, User
-from subjects import assessments, demo_ranges, demo_safety, services, visits
+from subjects import assessments, services, visits
 from subjects.baseline import CnsStatus, Demographics, Diagnosis, DiseaseHistory, DiseaseStatus, Sex
 from subjects.conmeds import ConcomitantMedication, ConmedCategory, DoseUnit, Route
 from subjects.deviations import DeviationCategory, ProtocolDeviation

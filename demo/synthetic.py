@@ -66,12 +66,12 @@ from crf.audit import audit_context
 from crf.checks import jsonable
 from crf.fields import impute_partial_dates
 from datamanagement import audit_index
+from demo import study as demo
+from demo import synthetic_forms as sf
 from labs.models import LabResult, RangeSource, VitalSigns
 from response.derive import marrow_rules_response
 from response.models import MarrowAssessment, MrdTest, Relapse
-from study import demo
 from study.models import Membership, ProtocolSettings, Site, Study, User, VisitDefinition
-from subjects import synthetic_forms as sf
 from subjects.baseline import (
     BridgingTherapy,
     CellCollection,

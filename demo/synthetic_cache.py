@@ -15,16 +15,16 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
-from subjects.synthetic import Options
+from demo.synthetic import Options
 from trialsite import pgtools
 
 CODE_GLOBS = (
     "*/migrations/*.py",
     "clinical/*.py",
     "clinical/data/*",
-    "subjects/synthetic.py",
-    "subjects/synthetic_cache.py",
-    "subjects/synthetic_forms.py",
+    "demo/synthetic.py",
+    "demo/synthetic_cache.py",
+    "demo/synthetic_forms.py",
 )
 
 

@@ -2,11 +2,11 @@
 performance status, medical and disease history, prior therapy, cell collection, bridging,
 vital signs, concomitant medications, hospital and ICU stays, infections, acute GvHD staging,
 IEC-HS and protocol deviations — what a real subject of this study has (CLINICAL_SPEC §7.1,
-the demo loader `subjects.demo` / `demo_safety`).
+the demo loader `demo.subjects` / `demo.safety`).
 
 Pure planning here (each subject draws from a stream of its own, seeded by (seed, index,
-"forms"), so the core course of `subjects.synthetic` is the same data as before); the rows are
-written by `subjects.synthetic._Chunk` with the same COPY / bulk insert, whose history rows the
+"forms"), so the core course of `demo.synthetic` is the same data as before); the rows are
+written by `demo.synthetic._Chunk` with the same COPY / bulk insert, whose history rows the
 database's audit triggers write. Derived fields are computed by the functions the save path
 calls: age and BSA (clinical.schedule, clinical.baseline), partial-date imputation
 (crf.fields), hypotension threshold (clinical.crs), performance scale (clinical.baseline), MAGIC

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "endpoints",
     "exports",
     "mytasks",
+    "demo",
 ]
 
 AUTH_USER_MODEL = "study.User"

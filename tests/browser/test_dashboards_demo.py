@@ -12,9 +12,9 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from demo.study import DEMO_PASSWORD
 from endpoints import services
 from endpoints.models import RunStatus
-from study.demo import DEMO_PASSWORD
 from study.models import Study, User
 
 pytestmark = [pytest.mark.browser, pytest.mark.req("ISSUE-13")]

@@ -13,8 +13,8 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from demo.study import DEMO_PASSWORD
 from mytasks import selectors
-from study.demo import DEMO_PASSWORD
 from study.models import User
 
 pytestmark = [pytest.mark.browser, pytest.mark.req("ISSUE-31")]

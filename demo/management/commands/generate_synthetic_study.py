@@ -1,6 +1,6 @@
 """`python manage.py generate_synthetic_study --subjects N [--seed S] [--study CODE]`: a synthetic
-study of N subjects with realistic per-subject volumes (subjects.synthetic), cached as a dump
-under the project's local folder and restored from it when asked for again (subjects.synthetic_cache)."""
+study of N subjects with realistic per-subject volumes (demo.synthetic), cached as a dump
+under the project's local folder and restored from it when asked for again (demo.synthetic_cache)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from subjects import synthetic, synthetic_cache
+from demo import synthetic, synthetic_cache
 from subjects.models import Subject
 from trialsite.embedded import LOCAL_DIR
 

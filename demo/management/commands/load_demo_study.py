@@ -10,7 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from clinical.protocol import ProtocolChoices
-from study import demo
+from demo import study as demo
+from demo.subjects import load_demo_subjects
 from study.models import (
     AssessmentSchedule,
     DoseLevelName,
@@ -81,8 +82,6 @@ class Command(BaseCommand):
     def _subjects(self, site: Site) -> None:
         """The synthetic subjects, entered as the demo coordinator through the pages' services
         (so they carry the coordinator's audit context, not the loader's)."""
-        from subjects.demo import load_demo_subjects  # subjects builds on study
-
         coordinator = User.objects.get(username="coordinator")
         today = timezone.localdate(timezone=ZoneInfo(site.time_zone))
         written = load_demo_subjects(site=site, user=coordinator, today=today)
