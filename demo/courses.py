@@ -20,7 +20,7 @@ from django.db import transaction
 from clinical.baseline import bsa_mosteller
 from clinical.units import Panel
 from crf.services import save
-from demo import ranges as demo_ranges
+from demo import reference_ranges as demo_ranges
 from demo import safety as demo_safety
 from labs.models import OxygenDevice, VitalSigns
 from labs.services import PanelRow, record_lab_panel

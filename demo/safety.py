@@ -2,11 +2,11 @@
 pages call (`crf.services.save` → the adverse_events save services; DLT adjudication and the SAE
 "reported" mark through `adverse_events.dlt_services` / `alert_services`).
 
-The story, consistent with the plan of `demo.subjects` (its `fever_days`, day-28 marrows, deaths):
+The story, consistent with the plan of `demo.courses` (its `fever_days`, day-28 marrows, deaths):
 
 - CRS (CLINICAL_SPEC §1): every febrile infused subject — onset day 1–3, mostly grade 1–2, grade 3
   (norepinephrine) in three; tocilizumab on the first grade ≥ 2 day and dexamethasone for
-  hypotension (`demo.subjects._conmeds` reads `CRS_PLAN`). The daily vitals show the same
+  hypotension (`demo.courses._conmeds` reads `CRS_PLAN`). The daily vitals show the same
   fever, hypotension and oxygen.
 - DL2: subject 6 on norepinephrine for days 3–6 → a grade-3-on-4-days DLT candidate, confirmed
   by the demo investigator with a reason (the DLT that expanded DL2 to six, §3.1).
@@ -90,7 +90,7 @@ ICANS_PLAN: dict[int, dict[int, tuple[int, str]]] = {
 FEBRILE_NEUTROPENIA = {10: 12, 23: 6}
 #: the subject whose neutrophils and platelets stay low to day 28 (ICAHT grade 3, CRi)
 PROLONGED_CYTOPENIA = 10
-#: day-28 CRi subjects whose day-21 counts have not recovered either (demo.subjects.DAY28_CRI)
+#: day-28 CRi subjects whose day-21 counts have not recovered either (demo.courses.DAY28_CRI)
 LOW_DAY21 = (2, 20)
 #: the confirmed DL2 DLT and the DL3 candidate awaiting adjudication
 DLT_CONFIRMED = 6

@@ -66,7 +66,7 @@ from crf.audit import audit_context
 from crf.checks import jsonable
 from crf.fields import impute_partial_dates
 from datamanagement import audit_index
-from demo import study as demo
+from demo import definition as demo_study
 from demo import synthetic_forms as sf
 from labs.models import LabResult, RangeSource, VitalSigns
 from response.derive import marrow_rules_response
@@ -313,7 +313,7 @@ def setup_study(options: Options) -> Setup:
         ]
         definitions = [
             VisitDefinition.objects.create(study=study, order=order, **visit)
-            for order, visit in enumerate(demo.schedule(), start=1)
+            for order, visit in enumerate(demo_study.schedule(), start=1)
         ]
         choices = ProtocolChoices()
         settings = ProtocolSettings.objects.create(

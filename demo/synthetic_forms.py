@@ -2,7 +2,7 @@
 performance status, medical and disease history, prior therapy, cell collection, bridging,
 vital signs, concomitant medications, hospital and ICU stays, infections, acute GvHD staging,
 IEC-HS and protocol deviations — what a real subject of this study has (CLINICAL_SPEC §7.1,
-the demo loader `demo.subjects` / `demo.safety`).
+the demo loader `demo.courses` / `demo.safety`).
 
 Pure planning here (each subject draws from a stream of its own, seeded by (seed, index,
 "forms"), so the core course of `demo.synthetic` is the same data as before); the rows are

@@ -68,7 +68,7 @@ def demo_study(django_db_setup, django_db_blocker):
     from django.core.management import call_command
     from django.db import transaction
 
-    from demo.subjects import load_demo_subjects
+    from demo.courses import load_demo_subjects
 
     with django_db_blocker.unblock():
         outer = transaction.atomic()

@@ -39,7 +39,7 @@ def vital_signs(user, subject: Subject, **values) -> VitalSigns:
 
 def demo_schedule(study: Study) -> list[VisitDefinition]:
     """The demo study's 26 time points (CLINICAL_SPEC §7) on `study`."""
-    from demo.study import assessment_matrix, schedule
+    from demo.definition import assessment_matrix, schedule
     from study.models import AssessmentSchedule
 
     # with the §7.1 schedule of assessments, as the demo loader does (issue 24)

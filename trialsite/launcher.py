@@ -80,7 +80,7 @@ def main() -> int:
             commands.append([sys.executable, "manage.py", "outbox_relay"])
         for command in commands:
             children.append(subprocess.Popen(command, cwd=BASE_DIR, env=env, start_new_session=True))
-        from demo.study import DEMO_PASSWORD, USERS
+        from demo.definition import DEMO_PASSWORD, USERS
 
         print(
             f"\nTrialSite is running at http://{'localhost' if host == '127.0.0.1' else host}:{port}/\n"

@@ -12,7 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from demo.study import DEMO_PASSWORD
+from demo.definition import DEMO_PASSWORD
 from endpoints import services
 from endpoints.models import RunStatus
 from study.models import Study, User

@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from demo.study import DEMO_PASSWORD
+from demo.definition import DEMO_PASSWORD
 from mytasks import selectors
 from study.models import User
 

@@ -16,7 +16,7 @@ from django.core.management import call_command
 
 from crf.models import Query
 from crf.registry import crf_models
-from demo.study import DEMO_PASSWORD
+from demo.definition import DEMO_PASSWORD
 from study.models import Site, User
 
 pytestmark = [pytest.mark.req("ISSUE-25"), pytest.mark.timeout(900)]
@@ -122,8 +122,8 @@ def demo_dlt(db, monkeypatch):
 def _walked(monkeypatch, walked: tuple[int, ...]) -> Site:
     import random
 
+    from demo import courses as subjects_demo
     from demo import safety as demo_safety
-    from demo import subjects as subjects_demo
 
     call_command("load_demo_study", "--with-demo-accounts", "--no-subjects", stdout=StringIO())
     site = Site.objects.get(code="01")

@@ -18,8 +18,8 @@ from adverse_events.models import AdverseEvent, CrsAssessment, CrsEpisode, Icans
 from adverse_events.toxicities import GvhdStaging, HospitalStay, IcahtDerivation, IecHsAssessment, Infection
 from clinical.schedule import VisitState
 from clinical.survival import kaplan_meier
+from demo.courses import load_demo_subjects, plan
 from demo.safety import febrile_days
-from demo.subjects import load_demo_subjects, plan
 from labs.models import LabResult, VitalSigns
 from response.models import MarrowAssessment, MrdTest, Relapse
 from subjects.baseline import Demographics, DiseaseHistory
@@ -183,7 +183,7 @@ def first_weeks(site, coordinator, _written):
     assert collected == [-14, -1, 1, 3, 5, 7]  # the screening panels (issue 28), then the blood counts
     assert LabResult.objects.filter(subject=latest, analyte="ANC").count() == 6
     assert LabResult.objects.filter(subject=latest, analyte="IL6").count() == 6
-    # every result has the site's reference range (labs.derive; demo.ranges) and its flag
+    # every result has the site's reference range (labs.derive; demo.reference_ranges) and its flag
     assert not LabResult.objects.filter(subject__site=site, standard_lln__isnull=True).exists()
     assert not LabResult.objects.filter(subject__site=site, flag="").exists()
     assert not LabResult.objects.filter(subject__site=site, standard_value__isnull=True).exists()

@@ -39,7 +39,7 @@ def planned(screened, coordinator, study):
 
 def _post(study, **overrides) -> dict[str, object]:
     """The form as the page fills it (the schedule as set up), with `overrides`."""
-    from demo.study import assessment_matrix
+    from demo.definition import assessment_matrix
 
     matrix = assessment_matrix()["visits"]
     data: dict[str, object] = {"effective_from": "2026-04-01", "reason": "amendment 2"}

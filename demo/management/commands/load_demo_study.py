@@ -10,8 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from clinical.protocol import ProtocolChoices
-from demo import study as demo
-from demo.subjects import load_demo_subjects
+from demo import definition as demo_study
+from demo.courses import load_demo_subjects
 from study.models import (
     AssessmentSchedule,
     DoseLevelName,
@@ -45,15 +45,17 @@ class Command(BaseCommand):
                 "Pass --with-demo-accounts to do it anyway, or --no-accounts to load the study only."
             )
         with pghistory.context(reason="load demo study"):
-            study, _ = Study.objects.get_or_create(code=demo.STUDY["code"], defaults=demo.STUDY)
+            study, _ = Study.objects.get_or_create(code=demo_study.STUDY["code"], defaults=demo_study.STUDY)
             site, _ = Site.objects.get_or_create(
-                study=study, code=demo.SITE["code"], defaults={k: v for k, v in demo.SITE.items() if k != "code"}
+                study=study,
+                code=demo_study.SITE["code"],
+                defaults={k: v for k, v in demo_study.SITE.items() if k != "code"},
             )
-            for order, visit in enumerate(demo.schedule(), start=1):
+            for order, visit in enumerate(demo_study.schedule(), start=1):
                 VisitDefinition.objects.get_or_create(
                     study=study, code=visit["code"], defaults={**visit, "order": order}
                 )
-            for code, name, name_zh in demo.DOSE_LEVEL_NAMES:
+            for code, name, name_zh in demo_study.DOSE_LEVEL_NAMES:
                 DoseLevelName.objects.get_or_create(study=study, code=code, defaults={"name": name, "name_zh": name_zh})
             if not ProtocolSettings.objects.filter(study=study).exists():
                 ProtocolSettings.objects.create(
@@ -69,7 +71,7 @@ class Command(BaseCommand):
                     study=study,
                     version=1,
                     effective_from=date(2022, 1, 1),
-                    matrix=demo.assessment_matrix(),
+                    matrix=demo_study.assessment_matrix(),
                     reason="CLINICAL_SPEC §7.1 schedule of assessments",
                     created_at=timezone.now(),
                 )
@@ -89,15 +91,15 @@ class Command(BaseCommand):
             self.stdout.write(f"Demo subjects: {written} written at site {site.code}.")
 
     def _accounts(self, site: Site) -> None:
-        for username, role, printed_name, language in demo.USERS:
+        for username, role, printed_name, language in demo_study.USERS:
             user = User.objects.filter(username=username).first()
             if user is None:
                 user = User(
                     username=username, printed_name=printed_name, language=language, email=f"{username}@example.org"
                 )
-                user.set_password(demo.DEMO_PASSWORD)
+                user.set_password(demo_study.DEMO_PASSWORD)
                 user.save()
             if not Membership.objects.filter(user=user, site=site, role=role, ended_at__isnull=True).exists():
                 Membership.objects.create(user=user, site=site, role=role, granted_at=timezone.now())
-        names = ", ".join(u[0] for u in demo.USERS)
-        self.stdout.write(f"Demo accounts (password {demo.DEMO_PASSWORD}): {names}")
+        names = ", ".join(u[0] for u in demo_study.USERS)
+        self.stdout.write(f"Demo accounts (password {demo_study.DEMO_PASSWORD}): {names}")
