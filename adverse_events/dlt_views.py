@@ -23,6 +23,7 @@ from adverse_events.dlt import CandidateStatus, DltCandidate
 from adverse_events.dlt_support import supporting_values
 from adverse_events.models import AdverseEvent
 from study import access
+from study.form_errors import apply_service_errors
 from study.models import Study
 from study.roles import Action
 from subjects.selectors import access_subject, subjects_visible_to
@@ -141,9 +142,7 @@ def dlt_candidate(request: HttpRequest, pk: int) -> HttpResponse:
                     expected_version=form.cleaned_data["version"],
                 )
             except ValidationError as exc:
-                for field, errors in getattr(exc, "error_dict", {None: exc.error_list}).items():
-                    for error in errors:
-                        form.add_error(field if field in form.fields else None, error)
+                apply_service_errors(form, exc)
             else:
                 messages.success(request, _("Saved."))
                 return redirect("adverse_events:dlt_candidate", pk=candidate.pk)

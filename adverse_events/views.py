@@ -26,6 +26,7 @@ from crf import display
 from crf.forms import form_class_for
 from crf.models import ACTIVE_QUERY_STATUSES, Query
 from study import access
+from study.form_errors import apply_service_errors
 from study.roles import Action
 from subjects.selectors import access_subject
 
@@ -205,12 +206,7 @@ def episode_detail(request: HttpRequest, subject_pk: int, kind: str, pk: int) ->
             else:
                 raise Http404
         except ValidationError as exc:
-            target = adjudication_form if action == "adjudicate" else source_form
-            if hasattr(exc, "error_dict"):
-                for field, errors in exc.error_dict.items():
-                    target.add_error(field if field in target.fields else None, errors)
-            else:
-                target.add_error(None, exc)
+            apply_service_errors(adjudication_form if action == "adjudicate" else source_form, exc)
     assessments_model = CrsAssessment if kind == "crs" else IcansAssessment
     assessments = assessments_model.objects.filter(
         subject=subject,

@@ -22,6 +22,7 @@ from crf.registry import crf_model
 from crf.selectors import field_label, form_page_data
 from crf.services import SYSTEM_FIELDS, StaleVersionError, data_fields
 from study import access
+from study.form_errors import apply_service_errors
 from study.roles import Action
 from subjects.selectors import access_subject
 
@@ -102,12 +103,7 @@ def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None)
                 form.add_error(None, exc)
                 current = exc.current
             except ValidationError as exc:
-                if hasattr(exc, "error_dict"):
-                    for field, errors in exc.error_dict.items():
-                        target = field if field in form.fields else None
-                        form.add_error(target, errors)
-                else:
-                    form.add_error(None, exc)
+                apply_service_errors(form, exc)
             else:
                 dm_pages.say_answered(request, getattr(saved, "answered_queries", []))
                 drafts.discard(request.user, request.path)  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ from crf.forms_dm import QueryFilterForm, QueryStepForm, RaiseQueryForm
 from crf.models import DataLock, Query
 from crf.registry import crf_model, crf_models
 from study import access
+from study.form_errors import apply_service_errors
 from study.models import User
 from study.roles import Action
 from subjects.selectors import access_subject
@@ -73,7 +74,7 @@ def raise_query(request: HttpRequest, subject_pk: int, code: str, pk: int) -> Ht
                 text=page.cleaned_data["text"],
             )
         except ValidationError as exc:
-            _add_errors(page, exc)
+            apply_service_errors(page, exc)
         else:
             messages.success(request, _("Query raised."))
             return redirect(f"{back.split('#')[0]}#q-{query.pk}")
@@ -84,14 +85,6 @@ def raise_query(request: HttpRequest, subject_pk: int, code: str, pk: int) -> Ht
         {"subject": subject, "record": form, "code": code, "page": page, "back": back},
         status=status,
     )
-
-
-def _add_errors(form, exc: ValidationError) -> None:  # type: ignore[no-untyped-def]
-    if hasattr(exc, "error_dict"):
-        for name, errors in exc.error_dict.items():
-            form.add_error(name if name in form.fields else None, errors)
-    else:
-        form.add_error(None, exc)
 
 
 STEPS = {
@@ -127,7 +120,7 @@ def query_step(request: HttpRequest, pk: int, step: str) -> HttpResponse:
         try:
             STEPS[step](request.user, query, page.cleaned_data["text"])
         except ValidationError as exc:
-            _add_errors(page, exc)
+            apply_service_errors(page, exc)
         else:
             messages.success(request, str(DONE[step]))
             return redirect(f"{_next(request, selectors.query_link(query)).split('#')[0]}#q-{query.pk}")

@@ -25,8 +25,9 @@ from crf import locks, sdv
 from crf.forms_dm import LiftLockForm, SdvPlanForm, SetLockForm
 from crf.models import DataLock
 from crf.registry import crf_models
-from crf.views_queries import _add_errors, _form_of, _next
+from crf.views_queries import _form_of, _next
 from study import access
+from study.form_errors import apply_service_errors
 from study.models import Study
 from study.roles import Action
 from subjects.selectors import access_subject
@@ -136,7 +137,7 @@ def sdv_plan(request: HttpRequest) -> HttpResponse:
                 reason=data["reason"],
             )
         except ValidationError as exc:
-            _add_errors(page, exc)
+            apply_service_errors(page, exc)
         else:
             messages.success(request, _("SDV plan saved."))
             return redirect("crf_dm:sdv_plan")

@@ -21,6 +21,7 @@ from datamanagement import canonical, checklist, signatures
 from datamanagement.forms import ChecklistLockForm, SignForm
 from datamanagement.models import SignatureScope
 from study import access
+from study.form_errors import apply_service_errors
 from study.models import Study
 from study.roles import Action
 from subjects.models import Subject, Visit
@@ -82,11 +83,7 @@ def sign(request: HttpRequest) -> HttpResponse:
                 form=form,
             )
         except ValidationError as exc:
-            if hasattr(exc, "error_dict"):
-                for name, errors in exc.message_dict.items():
-                    page.add_error(name if name in page.fields else None, errors)
-            else:
-                page.add_error(None, exc.messages)
+            apply_service_errors(page, exc)
         else:
             messages.success(request, _("Signed."))
             return redirect(_back(subject, visit, form))
@@ -158,7 +155,7 @@ def lock_checklist(request: HttpRequest) -> HttpResponse:
         except locks.LockChecklistOpen as exc:
             page.add_error("override_reason", exc.messages)
         except ValidationError as exc:
-            page.add_error(None, exc.messages)
+            apply_service_errors(page, exc)
         else:
             messages.success(request, _("Locked."))
             return redirect("crf_dm:lock_list")

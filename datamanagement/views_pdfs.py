@@ -19,14 +19,9 @@ from datamanagement.api_pdfs import file_response
 from datamanagement.forms import CasebookPdfForm, PdfRequestForm, reader_pdf_language
 from datamanagement.models import PdfDownload, PdfKind
 from study import access
+from study.form_errors import apply_service_errors
 from study.roles import Action
 from subjects.selectors import access_subject
-
-
-def _add_errors(form: PdfRequestForm | CasebookPdfForm, exc: ValidationError) -> None:
-    for field, errors in exc.message_dict.items():
-        for error in errors:
-            form.add_error(field if field in form.fields else None, error)
 
 
 @login_required
@@ -51,7 +46,7 @@ def pdf_list(request: HttpRequest) -> HttpResponse:
                 trigger=JobTrigger.PAGE,
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            apply_service_errors(form, exc)
         else:
             messages.success(request, _("Requested: the document is built as soon as a worker is free."))
             return redirect("datamanagement:pdf", pk=job.pk)

@@ -18,6 +18,7 @@ from endpoints import files, labels, selectors, services
 from endpoints.forms import RunRequestForm
 from endpoints.models import RunStatus, RunTrigger
 from study import access
+from study.form_errors import apply_service_errors
 from study.roles import Action
 
 CONTENT_TYPES = {
@@ -49,9 +50,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
                     rederive_at_cutoff=form.cleaned_data["rederive_at_cutoff"],
                 )
             except ValidationError as exc:
-                for field, errors in exc.message_dict.items():
-                    for error in errors:
-                        form.add_error(field if field in form.fields else None, error)
+                apply_service_errors(form, exc)
             else:
                 messages.success(request, _("Endpoint run requested: it starts as soon as a worker is free."))
                 return redirect("endpoints:run_detail", pk=run.pk)

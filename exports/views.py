@@ -18,6 +18,7 @@ from exports import archive, metadata, selectors, services
 from exports.findings import ERROR, NOTE, WARNING
 from exports.forms import ExportRequestForm
 from exports.models import DownloadChannel, ExportFile, ExportStatus, ExportTrigger
+from study.form_errors import apply_service_errors
 
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -71,9 +72,7 @@ def export_list(request: HttpRequest) -> HttpResponse:
                 trigger=ExportTrigger.PAGE,
             )
         except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                for error in errors:
-                    form.add_error(field if field in form.fields else None, error)
+            apply_service_errors(form, exc)
         else:
             messages.success(request, _("Export requested: it starts as soon as a worker is free."))
             return redirect("exports:detail", pk=export.pk)

@@ -16,7 +16,8 @@ from clinical.units import UNIT_LABELS, decimal_text
 from labs import build
 from labs.build_forms import LaboratoryForm, ReferenceRangeForm
 from labs.models import ANALYTE_NAMES, Laboratory
-from study.build_views import add_errors, administered_study
+from study.build_views import administered_study
+from study.form_errors import apply_service_errors
 from study.models import Site
 from study.names import is_live
 
@@ -32,7 +33,7 @@ def laboratory_list(request: HttpRequest) -> HttpResponse:
         try:
             lab = build.save_laboratory(actor=request.user, laboratory=None, **data)  # type: ignore[arg-type]
         except ValidationError as exc:
-            add_errors(form, exc)
+            apply_service_errors(form, exc)
         else:
             messages.success(request, _("Laboratory %(code)s saved.") % {"code": lab.code})
             return redirect("labs_build:laboratory", pk=lab.pk)
@@ -64,7 +65,7 @@ def laboratory_detail(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             build.save_laboratory(actor=request.user, site=lab.site, laboratory=lab, **lab_form.cleaned_data)  # type: ignore[arg-type]
         except ValidationError as exc:
-            add_errors(lab_form, exc)
+            apply_service_errors(lab_form, exc)
         else:
             messages.success(request, _("Laboratory %(code)s saved.") % {"code": lab.code})
             return redirect("labs_build:laboratory", pk=lab.pk)
@@ -73,7 +74,7 @@ def laboratory_detail(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             _row, changed = build.add_reference_range(actor=request.user, laboratory=lab, **data)  # type: ignore[arg-type]
         except ValidationError as exc:
-            add_errors(range_form, exc)
+            apply_service_errors(range_form, exc)
         else:
             messages.success(
                 request,

@@ -19,6 +19,7 @@ from response import services
 from response.derive import derive_response
 from response.models import MarrowAssessment, ResponseCategory, boundary_display
 from study import access
+from study.form_errors import apply_service_errors
 from study.protocol import NoProtocolSettings
 from study.roles import Action
 from subjects.selectors import access_subject
@@ -85,11 +86,7 @@ def adjudicate(request: HttpRequest, subject_pk: int, pk: int) -> HttpResponse:
             except StaleVersionError as exc:
                 form.add_error(None, exc)
             except ValidationError as exc:
-                if hasattr(exc, "error_dict"):
-                    for field, errors in exc.error_dict.items():
-                        form.add_error(field if field in form.fields else None, errors)
-                else:
-                    form.add_error(None, exc)
+                apply_service_errors(form, exc)
             else:
                 messages.success(request, _("Response adjudicated."))
                 return redirect("subjects:form_edit", subject_pk=subject.pk, code="MA", pk=assessment.pk)

@@ -13,15 +13,8 @@ from django.utils.translation import gettext as _
 
 from study import access, amendments
 from study.amendment_forms import AttachForm, ProtocolVersionForm
+from study.form_errors import apply_service_errors
 from study.models import ProtocolVersion
-
-
-def _add_errors(form, exc: ValidationError) -> None:  # type: ignore[no-untyped-def]
-    if hasattr(exc, "error_dict"):
-        for key, errors in exc.message_dict.items():
-            form.add_error(key if key in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 @login_required
@@ -53,7 +46,7 @@ def protocol_versions(request: HttpRequest) -> HttpResponse:
                 attach=data["attach"],
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            apply_service_errors(form, exc)
         else:
             messages.success(request, _("Protocol version %(number)s recorded.") % {"number": row.number})
             return redirect("protocol_versions")
@@ -67,7 +60,7 @@ def protocol_versions(request: HttpRequest) -> HttpResponse:
                 reason=attach_form.cleaned_data["reason"],
             )
         except ValidationError as exc:
-            _add_errors(attach_form, exc)
+            apply_service_errors(attach_form, exc)
         else:
             messages.success(
                 request, _("Settings versions grouped under protocol version %(number)s.") % {"number": version.number}

@@ -9,7 +9,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
-from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -19,6 +18,7 @@ from django.views.decorators.http import require_safe
 from clinical.units import decimal_text
 from study import access, build
 from study.build_forms import SiteForm
+from study.form_errors import apply_service_errors
 from study.models import Site, Study
 from study.names import is_live
 
@@ -29,15 +29,6 @@ def administered_study(request: HttpRequest) -> Study:
     if study is None:
         raise PermissionDenied
     return study
-
-
-def add_errors(form: Form, exc: ValidationError) -> None:
-    """A service's refusal onto the form: each field's message beside the field, the rest on top."""
-    if not hasattr(exc, "error_dict"):
-        form.add_error(None, exc.messages)
-        return
-    for key, errors in exc.message_dict.items():
-        form.add_error(key if key in form.fields else None, errors)
 
 
 @require_safe
@@ -64,7 +55,7 @@ def site_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         try:
             saved = build.save_site(actor=request.user, study=study, site=site, **form.cleaned_data)  # type: ignore[arg-type]
         except ValidationError as exc:
-            add_errors(form, exc)
+            apply_service_errors(form, exc)
         else:
             messages.success(request, _("Site %(code)s saved.") % {"code": saved.code})
             return redirect("study_build:sites")
@@ -110,7 +101,7 @@ def schedule(request: HttpRequest) -> HttpResponse:
                 known_forms=set(models),
             )
         except ValidationError as exc:
-            add_errors(form, exc)
+            apply_service_errors(form, exc)
         else:
             messages.success(
                 request,
@@ -182,7 +173,7 @@ def dose_levels(request: HttpRequest) -> HttpResponse:
                 reason=form.cleaned_data["reason"],
             )
         except ValidationError as exc:
-            add_errors(form, exc)
+            apply_service_errors(form, exc)
         else:
             messages.success(
                 request,

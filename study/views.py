@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from crf.selectors import AGING_DAYS, query_counts
 from study import access, selectors, services
+from study.form_errors import apply_service_errors
 from study.forms import GrantRoleForm, InviteUserForm, LanguageForm, ReasonForm
 from study.models import Membership
 from study.roles import Action, Role
@@ -132,7 +133,7 @@ def invite_user(request: HttpRequest) -> HttpResponse:
                 **form.cleaned_data,
             )
         except ValidationError as exc:
-            form.add_error(None, exc)
+            apply_service_errors(form, exc)
         else:
             messages.success(request, _("Invitation sent to %(email)s.") % {"email": user.email})
             return redirect("user_detail", pk=user.pk)
@@ -259,7 +260,7 @@ def protocol_settings(request: HttpRequest) -> HttpResponse:
                 reason=form.cleaned_data["reason"],
             )
         except ValidationError as exc:
-            form.add_error(None, exc.messages)
+            apply_service_errors(form, exc)
         else:
             messages.success(
                 request,
@@ -352,8 +353,7 @@ def names(request: HttpRequest) -> HttpResponse:
                 reason=form.cleaned_data["reason"],
             )
         except ValidationError as exc:
-            for key, errors in exc.message_dict.items():
-                form.add_error(None if key == "__all__" or key not in form.fields else key, errors)
+            apply_service_errors(form, exc)
         else:
             if changed:
                 messages.success(

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import Http404, HttpRequest, HttpResponse
+from django.forms import Form
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -16,6 +21,7 @@ from adverse_events.toxicities import IcahtDerivation
 from crf.registry import crf_models
 from crf.selectors import instance_badges, record_queries
 from study import access
+from study.form_errors import apply_service_errors
 from study.protocol import NoProtocolSettings
 from study.roles import Action, role_may
 from subjects import assessments, enrolment, lifecycle, selectors, services, visits
@@ -75,7 +81,7 @@ def consent_new(request: HttpRequest) -> HttpResponse:
                 consent_date=form.cleaned_data["consent_date"],
             )
         except ValidationError as exc:
-            add_errors(form, exc)
+            apply_service_errors(form, exc)
         else:
             messages.success(
                 request, _("Consent recorded. Screening number: %(number)s.") % {"number": subject.screening_number}
@@ -95,51 +101,134 @@ def _dose_levels(subject: Subject) -> list[tuple[str, str]]:
     return [(code, display.dose_level_name(code, subject.site.study_id)) for code in codes]
 
 
+@dataclass(frozen=True)
+class LifecycleAction:
+    """One lifecycle action of the subject page, keyed by its URL name in `LIFECYCLE_ACTIONS`:
+    its form (bound to the POST, or blank with today's values as initial) and what saving it
+    does. `save` returns a page to show instead of "Saved." (a confirmation step, a pending
+    enrolment) or None; a service's refusal is a ValidationError, shown on the form."""
+
+    form: Callable[[Subject, QueryDict | None, str], Form]
+    save: Callable[[HttpRequest, Subject, Any, str], HttpResponse | None]
+
+
+def _saved_by(service: Callable[..., object]) -> Callable[[HttpRequest, Subject, Form, str], None]:
+    """The save of a form whose fields are named as the keywords of `service`, which takes the
+    user and the subject besides."""
+
+    def save(request: HttpRequest, subject: Subject, form: Form, action: str) -> None:
+        service(user=request.user, subject=subject, **form.cleaned_data)
+
+    return save
+
+
+def _confirmed(
+    save: Callable[[HttpRequest, Subject, Any, str], HttpResponse | None],
+) -> Callable[..., HttpResponse | None]:
+    """An enrolment or a dose-level change: the confirmation page first (`_confirm`), then `save`."""
+
+    def confirmed(request: HttpRequest, subject: Subject, form: EnrolForm, action: str) -> HttpResponse | None:
+        if request.POST.get(f"{action}-confirmed") != "on":
+            return _confirm(request, subject, action, form)
+        return save(request, subject, form, action)
+
+    return confirmed
+
+
+def _save_enrolment(request: HttpRequest, subject: Subject, form: EnrolForm, action: str) -> HttpResponse | None:
+    data = form.cleaned_data
+    _enrolled, pending = enrolment.enrol_or_request(
+        user=request.user,  # type: ignore[arg-type]
+        subject=subject,
+        on=data["on"],
+        dose_level=data["dose_level"],
+        planned_infusion_date=data["planned_infusion_date"],
+        acknowledged=request.POST.get(f"{action}-acknowledge") == "on",
+    )
+    if pending is not None and pending.acknowledged_at is None:
+        messages.warning(request, _("The enrolment waits for an investigator of the site to acknowledge it."))
+        return redirect("subjects:detail", pk=subject.pk)
+    return None
+
+
+def _save_planned_infusion(request: HttpRequest, subject: Subject, form: PlannedInfusionForm, action: str) -> None:
+    visits.set_planned_infusion_date(
+        user=request.user,  # type: ignore[arg-type]
+        subject=subject,
+        on=form.cleaned_data["planned_infusion_date"],
+        reason=form.cleaned_data["reason"],
+    )
+
+
+def _save_status(request: HttpRequest, subject: Subject, form: StatusForm, action: str) -> None:
+    services.change_status(
+        user=request.user,  # type: ignore[arg-type]
+        subject=subject,
+        event=Event(action),
+        on=form.cleaned_data["on"],
+        **form.details(),
+    )
+
+
+LIFECYCLE_ACTIONS: dict[str, LifecycleAction] = {
+    "reconsent": LifecycleAction(
+        lambda subject, data, key: ReconsentForm(data, prefix=key), _saved_by(services.record_reconsent)
+    ),
+    "enrol": LifecycleAction(
+        lambda subject, data, key: EnrolForm(data, prefix=key, dose_levels=_dose_levels(subject)),
+        _confirmed(_save_enrolment),
+    ),
+    "dose_level": LifecycleAction(
+        lambda subject, data, key: DoseLevelForm(data, prefix=key, dose_levels=_dose_levels(subject)),
+        _confirmed(_saved_by(services.change_dose_level)),
+    ),
+    "planned_infusion": LifecycleAction(
+        lambda subject, data, key: PlannedInfusionForm(
+            data, prefix=key, initial={"planned_infusion_date": subject.planned_infusion_date}
+        ),
+        _save_planned_infusion,
+    ),
+    "status_date": LifecycleAction(
+        lambda subject, data, key: StatusDateForm(data, prefix=key, initial={"on": subject.status_date}),
+        _saved_by(services.correct_status_date),
+    ),
+    "undo_status": LifecycleAction(
+        lambda subject, data, key: UndoStatusForm(data, prefix=key), _saved_by(services.undo_status_in_error)
+    ),
+    # the other lifecycle events; a death is recorded on the death form, which moves the status
+    **{
+        event.value: LifecycleAction(
+            lambda subject, data, key: StatusForm(data, prefix=key, event=Event(key)), _save_status
+        )
+        for event in Event
+        if event not in (Event.ENROL, Event.DIE)
+    },
+}
+
+
 def _action_forms(subject: Subject, bound: tuple[str, object] | None = None) -> list[dict[str, object]]:
     """The lifecycle actions allowed now, each with its form (the bound one when re-shown)."""
     actions: list[dict[str, object]] = []
 
-    def add(key: str, title: object, make) -> None:  # type: ignore[no-untyped-def]
-        form = bound[1] if bound is not None and bound[0] == key else make()
+    def add(key: str, title: object) -> None:
+        form = bound[1] if bound is not None and bound[0] == key else LIFECYCLE_ACTIONS[key].form(subject, None, key)
         actions.append({"key": key, "title": title, "form": form})
 
     for event in lifecycle.allowed_events(subject.status):
         if event == Event.ENROL:
-            add(
-                "enrol",
-                lifecycle.EVENT_LABELS[event],
-                lambda: EnrolForm(prefix="enrol", dose_levels=_dose_levels(subject)),
-            )
+            add("enrol", lifecycle.EVENT_LABELS[event])
         elif event != Event.DIE:  # a death is recorded on the death form, which moves the status
-            add(event.value, lifecycle.EVENT_LABELS[event], lambda e=event: StatusForm(prefix=e.value, event=e))
+            add(event.value, lifecycle.EVENT_LABELS[event])
     if subject.status in visits.BEFORE_INFUSION and subject.infusion_date is None:
-        add(
-            "planned_infusion",
-            _("Planned infusion date"),
-            lambda: PlannedInfusionForm(
-                prefix="planned_infusion", initial={"planned_infusion_date": subject.planned_infusion_date}
-            ),
-        )
+        add("planned_infusion", _("Planned infusion date"))
     if subject.dose_level:
-        add(
-            "dose_level",
-            _("Change dose level"),
-            lambda: DoseLevelForm(prefix="dose_level", dose_levels=_dose_levels(subject)),
-        )
+        add("dose_level", _("Change dose level"))
     if subject.status_date is not None and Status(subject.status) not in services.DATE_FROM_FORM:
-        add(
-            "status_date",
-            _("Correct the status date"),
-            lambda: StatusDateForm(prefix="status_date", initial={"on": subject.status_date}),
-        )
+        add("status_date", _("Correct the status date"))
     if subject.status in services.UNDOABLE:
-        add(
-            "undo_status",
-            _("Undo “%(status)s” (recorded in error)") % {"status": subject.get_status_display()},
-            lambda: UndoStatusForm(prefix="undo_status"),
-        )
+        add("undo_status", _("Undo “%(status)s” (recorded in error)") % {"status": subject.get_status_display()})
     if subject.status in lifecycle.RECONSENT_ALLOWED:
-        add("reconsent", _("Re-consent on a new version"), lambda: ReconsentForm(prefix="reconsent"))
+        add("reconsent", _("Re-consent on a new version"))
     return actions
 
 
@@ -190,100 +279,30 @@ def subject_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def lifecycle_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    """One lifecycle action from the subject page; a refusal re-shows the page with the form,
-    what was typed and the reason."""
+    """One lifecycle action from the subject page (`LIFECYCLE_ACTIONS`); a refusal re-shows the
+    page with the form, what was typed and the reason."""
     subject = access_subject(request.user, pk, Action.VIEW_CRF)
     access.require(request.user, Action.EDIT_CRF, site=subject.site)
-    user = request.user
-    form: ReconsentForm | EnrolForm | StatusForm | PlannedInfusionForm | StatusDateForm | UndoStatusForm
-    if action == "reconsent":
-        form = ReconsentForm(request.POST, prefix=action)
-    elif action == "enrol":
-        form = EnrolForm(request.POST, prefix=action, dose_levels=_dose_levels(subject))
-    elif action == "dose_level":
-        form = DoseLevelForm(request.POST, prefix=action, dose_levels=_dose_levels(subject))
-    elif action == "planned_infusion":
-        form = PlannedInfusionForm(request.POST, prefix=action)
-    elif action == "status_date":
-        form = StatusDateForm(request.POST, prefix=action)
-    elif action == "undo_status":
-        form = UndoStatusForm(request.POST, prefix=action)
-    elif action == "acknowledge":
+    if action == "acknowledge":  # no form: the site investigator's acknowledgement of a pending enrolment
         try:
-            enrolment.acknowledge(user=user, subject=subject)  # type: ignore[arg-type]
+            enrolment.acknowledge(user=request.user, subject=subject)  # type: ignore[arg-type]
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
             messages.success(request, _("Enrolment acknowledged and recorded."))
         return redirect("subjects:detail", pk=subject.pk)
-    elif action in {e.value for e in Event} - {Event.ENROL.value, Event.DIE.value}:
-        form = StatusForm(request.POST, prefix=action, event=Event(action))
-    else:
+    entry = LIFECYCLE_ACTIONS.get(action)
+    if entry is None:
         raise Http404
+    form = entry.form(subject, request.POST, action)
     if form.is_valid():
-        data = form.cleaned_data
         try:
-            if isinstance(form, ReconsentForm):
-                services.record_reconsent(
-                    user=user,  # type: ignore[arg-type]
-                    subject=subject,
-                    consent_version=data["consent_version"],
-                    consent_date=data["consent_date"],
-                )
-            elif isinstance(form, EnrolForm) and request.POST.get(f"{action}-confirmed") != "on":
-                return _confirm(request, subject, action, form)
-            elif isinstance(form, DoseLevelForm):
-                services.change_dose_level(
-                    user=user,  # type: ignore[arg-type]
-                    subject=subject,
-                    dose_level=data["dose_level"],
-                    reason=data["reason"],
-                )
-            elif isinstance(form, StatusDateForm):
-                services.correct_status_date(
-                    user=user,  # type: ignore[arg-type]
-                    subject=subject,
-                    on=data["on"],
-                    reason=data["reason"],
-                )
-            elif isinstance(form, UndoStatusForm):
-                services.undo_status_in_error(
-                    user=user,  # type: ignore[arg-type]
-                    subject=subject,
-                    reason=data["reason"],
-                )
-            elif isinstance(form, PlannedInfusionForm):
-                visits.set_planned_infusion_date(
-                    user=user,  # type: ignore[arg-type]
-                    subject=subject,
-                    on=data["planned_infusion_date"],
-                    reason=data["reason"],
-                )
-            elif isinstance(form, EnrolForm):
-                _enrolled, pending = enrolment.enrol_or_request(
-                    user=user,  # type: ignore[arg-type]
-                    subject=subject,
-                    on=data["on"],
-                    dose_level=data["dose_level"],
-                    planned_infusion_date=data["planned_infusion_date"],
-                    acknowledged=request.POST.get(f"{action}-acknowledge") == "on",
-                )
-                if pending is not None and pending.acknowledged_at is None:
-                    messages.warning(
-                        request, _("The enrolment waits for an investigator of the site to acknowledge it.")
-                    )
-                    return redirect("subjects:detail", pk=subject.pk)
-            else:
-                services.change_status(
-                    user=user,  # type: ignore[arg-type]
-                    subject=subject,
-                    event=Event(action),
-                    on=data["on"],
-                    **form.details(),
-                )
+            shown = entry.save(request, subject, form, action)
         except ValidationError as exc:
-            add_errors(form, exc)
+            apply_service_errors(form, exc)
         else:
+            if shown is not None:
+                return shown
             messages.success(request, _("Saved."))
             return redirect("subjects:detail", pk=subject.pk)
     return _detail(request, Subject.objects.select_related("site", "site__study").get(pk=subject.pk), (action, form))
@@ -344,7 +363,7 @@ def eligibility_new(request: HttpRequest, pk: int) -> HttpResponse:
                 criteria=form.criteria(),
             )
         except ValidationError as exc:
-            add_errors(form, exc)
+            apply_service_errors(form, exc)
         else:
             if saved.eligible:
                 messages.success(request, _("Eligibility checklist saved: the subject is eligible."))
@@ -386,20 +405,11 @@ def identity_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 reason=data["reason"],
             )
         except ValidationError as exc:
-            add_errors(form, exc)
+            apply_service_errors(form, exc)
         else:
             messages.success(request, _("Saved."))
             return redirect("subjects:identity", pk=subject.pk)
     return render(request, "subjects/identity_edit.html", {"subject": subject, "form": form, "record": record})
-
-
-def add_errors(form, exc: ValidationError) -> None:  # type: ignore[no-untyped-def]
-    """A service's refusal on the page, beside the field it names where the form has one."""
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc)
 
 
 @login_required
@@ -424,7 +434,7 @@ def visit_detail(request: HttpRequest, pk: int, visit_pk: int) -> HttpResponse:
                     reason=form.cleaned_data["reason"],
                 )
             except ValidationError as exc:
-                add_errors(form, exc)
+                apply_service_errors(form, exc)
             else:
                 messages.success(request, _("Saved."))
                 return redirect("subjects:casebook", pk=subject.pk)
