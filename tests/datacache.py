@@ -318,9 +318,12 @@ def remove(manifest: Manifest, owner: tuple[str, str]) -> None:
     conn = _owner_connection(owner)
     try:
         with conn.cursor() as cursor:
-            cursor.execute("SET LOCAL session_replication_role = replica")  # no TRUNCATE guard fires
-            data_tables = [t for t in manifest.tables if t not in BASE_TABLES]
-            cursor.execute(f"TRUNCATE {', '.join(map(_quote, data_tables))} CASCADE")
+            # DELETE with triggers off: no history of the deletion, no foreign-key checks (every
+            # table the copy filled is emptied); a TRUNCATE of ~100 tables costs seconds more
+            cursor.execute("SET LOCAL session_replication_role = replica")
+            for table in manifest.tables:
+                if table not in BASE_TABLES:
+                    cursor.execute(f"DELETE FROM {_quote(table)}")
         conn.commit()
     finally:
         conn.close()
