@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -58,37 +59,93 @@ def empty_cache_after_each_test():
 DEMO_TODAY = date(2026, 11, 25)
 
 
-@pytest.fixture(scope="session")
-def demo_study(django_db_setup, django_db_blocker):
-    """The demo study with its accounts and 24 subjects as of DEMO_TODAY, loaded ONCE per run
-    (~2,000 form saves through the services, about a minute) for every read-mostly test that
-    needs it: inside a transaction rolled back at the end of the session, each test in its own
-    savepoint (ask for `db` too). Tests using it run last (pytest_collection_modifyitems below),
-    so no other test runs while that transaction is open. Returns (site, coordinator, written)."""
+def load_demo_study() -> int:
+    """The demo study with its accounts and its 24 subjects as of DEMO_TODAY, through the services
+    (~2,500 form saves); returns how many subjects it wrote."""
     from django.core.management import call_command
-    from django.db import transaction
 
     from demo.courses import load_demo_subjects
 
-    with django_db_blocker.unblock():
+    call_command("load_demo_study", "--with-demo-accounts", "--no-subjects", stdout=io.StringIO())
+    site = Site.objects.get(code="01")
+    coordinator = User.objects.get(username="coordinator")
+    started = time.perf_counter()
+    written = load_demo_subjects(site=site, user=coordinator, today=DEMO_TODAY)
+    print(f"demo subjects loaded in {time.perf_counter() - started:.1f} s")
+    return written
+
+
+@contextmanager
+def restored_demo_study(owner: tuple[str, str]) -> Iterator[tuple[Site, User, int] | None]:
+    """The demo study committed in the test database from the run's one load (tests/datacache.py),
+    emptied again afterwards; None when this database cannot restore a copy."""
+    from tests import datacache
+
+    manifest = datacache.restore_or_load("demo_study", load_demo_study, owner=owner, spec=f"today={DEMO_TODAY}")
+    if manifest is None:
+        yield None
+        return
+    try:
+        yield Site.objects.get(code="01"), User.objects.get(username="coordinator"), manifest.result
+    finally:
+        datacache.remove(manifest, owner)
+
+
+@pytest.fixture(scope="session")
+def demo_study(django_db_setup, django_db_blocker, db_owner):
+    """The demo study with its accounts and 24 subjects as of DEMO_TODAY, for every read-mostly
+    test that needs it (ask for `db` too: each test in its own transaction). Loaded through the
+    services ONCE per run (~2,500 form saves, a minute or more) by the first worker to need it,
+    and restored from that load's data-only copy in each worker (tests/datacache.py), committed
+    for the rest of the session and emptied at its end. Tests using it run last
+    (pytest_collection_modifyitems below), so no other test sees it. Where no copy can be restored
+    (the owner is not a superuser) it is loaded inside a transaction rolled back at the end of the
+    session, each test in its own savepoint. Returns (site, coordinator, written)."""
+    from django.db import transaction
+
+    from tests import datacache
+
+    with django_db_blocker.unblock(), restored_demo_study(db_owner) as restored:
+        if restored is not None:
+            yield restored
+            return
         outer = transaction.atomic()
         outer.__enter__()
         try:
-            call_command("load_demo_study", "--with-demo-accounts", "--no-subjects", stdout=io.StringIO())
-            site = Site.objects.get(code="01")
-            coordinator = User.objects.get(username="coordinator")
-            started = time.perf_counter()
-            written = load_demo_subjects(site=site, user=coordinator, today=DEMO_TODAY)
-            print(f"demo subjects loaded in {time.perf_counter() - started:.1f} s")
-            yield site, coordinator, written
+            written = load_demo_study()
+            datacache.RESTORED["demo_study"] = datacache.describe_loaded(written)
+            yield Site.objects.get(code="01"), User.objects.get(username="coordinator"), written
         finally:
             transaction.set_rollback(True)
             outer.__exit__(None, None, None)
 
 
+@pytest.fixture
+def demo_study_committed(transactional_db, db_owner):
+    """The demo study of `demo_study` (as of DEMO_TODAY, from the run's one load) committed for a
+    test whose live server reads it from its own connection; the transactional reset empties it.
+    Returns (site, coordinator, written)."""
+    with restored_demo_study(db_owner) as restored:
+        if restored is None:  # no copy can be restored here: through the services, committed
+            written = load_demo_study()
+            restored = Site.objects.get(code="01"), User.objects.get(username="coordinator"), written
+        yield restored
+
+
+#: what a test on the demo study may take: the first one in each process waits for the run's one
+#: load (~2,500 form saves; many minutes on a loaded machine) or restores it
+DEMO_TIMEOUT = 2400
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests on the shared demo study last, in their collected order (see `demo_study`)."""
+    """Tests on the shared demo study last, in their collected order (see `demo_study`); every test
+    that may be the first to need the demo study is given the time to load it."""
     items.sort(key=lambda item: "demo_study" in getattr(item, "fixturenames", ()))
+    for item in items:
+        if {"demo_study", "demo_study_committed"} & set(getattr(item, "fixturenames", ())):
+            marker = item.get_closest_marker("timeout")
+            if marker is None or not marker.args or marker.args[0] < DEMO_TIMEOUT:
+                item.add_marker(pytest.mark.timeout(DEMO_TIMEOUT), append=False)
 
 
 @pytest.fixture
