@@ -138,7 +138,7 @@ def test_an_anc_outside_the_day_28_window_does_not_run_the_dlt_rules(infused, co
     """Only the last ANC and platelet count inside the day-28 visit window (days 25–31 with the
     default ±3) is read by the recovery rule: an ANC of day 5 cannot move a candidate."""
     subject = infused()
-    saved, dlt_reads = crs_save(coordinator, anc(subject, 5, "0.2"))
+    _saved, dlt_reads = crs_save(coordinator, anc(subject, 5, "0.2"))
     assert dlt_reads == []
     assert live(subject) == []
 
