@@ -28,6 +28,7 @@ from adverse_events import dlt_text
 from adverse_events.dlt import CandidateStatus, DltCandidate, DoseLevelDecision
 from adverse_events.grade_course import course_of
 from adverse_events.models import AdverseEvent, CrsAssessment, IcansAssessment
+from adverse_events.services import COURSE_MOVED_DLT_INPUT
 from adverse_events.toxicities import GvhdStaging
 from clinical import ae_course
 from clinical import dlt as rules
@@ -591,12 +592,46 @@ def _remember_decision(study: Study, code: str, result: EscalationResult) -> Any
 DLT_ANALYTES = frozenset({"ANC", "PLT"})
 
 
+def _syndrome_input(row: CrsAssessment | IcansAssessment | None) -> tuple[int, int] | None:
+    if row is None or row.entered_in_error:
+        return None
+    return rules.syndrome_rule_input(row.study_day, row.grade)
+
+
+def _in_day28_window(result: LabResult, subject: Subject) -> bool:
+    """Whether an ANC or platelet count is dated inside the day-28 assessment window (`_day28`:
+    only the last count on or after its first day and on or before its last is read). True when
+    the subject has no infusion yet (nothing to narrow by)."""
+    day0 = subject.infusion_date
+    if day0 is None:
+        return True
+    study_id = subject.site.study_id
+    window = choices_in_force(study_id, day0)[1].dlt_window_days
+    before, after = assessment_window(study_id, window)
+    return day0 + timedelta(days=window - before) <= result.collected_on <= day0 + timedelta(days=window + after)
+
+
+def _cannot_move_a_rule(saved: Any, previous: Any) -> bool:
+    """True when this save cannot change any candidate, so the rules need not run again (issue 22):
+    a lab result of an analyte no rule reads, or an ANC or platelet count dated (before and after
+    the save) outside the day-28 assessment window; a CRS or ICANS assessment saved through its
+    service whose own syndrome-rule input (`clinical.dlt.syndrome_rule_input`: the day and grade, counted
+    only at grade 3 or more) is as it was and whose course re-derivation changed no other
+    assessment's (`adverse_events.services.COURSE_MOVED_DLT_INPUT`, unknown = run the rules).
+    Candidates that appear with time alone are the hourly task's (tasks.refresh_dlt_candidates)."""
+    if isinstance(saved, LabResult):
+        counts = [row for row in (previous, saved) if row is not None and row.analyte in DLT_ANALYTES]
+        return not any(_in_day28_window(row, saved.subject) for row in counts)
+    if isinstance(saved, CrsAssessment | IcansAssessment):
+        if getattr(saved, COURSE_MOVED_DLT_INPUT, True):
+            return False
+        return _syndrome_input(previous) == _syndrome_input(saved)
+    return False
+
+
 def _inputs_changed(*, user: User, saved: Any, previous: Any) -> None:
-    if (
-        isinstance(saved, LabResult)
-        and not {getattr(row, "analyte", "") for row in (previous, saved) if row is not None} & DLT_ANALYTES
-    ):
-        return  # a lymphocyte count, CRP, ferritin…: no rule reads it
+    if _cannot_move_a_rule(saved, previous):
+        return
     recompute_candidates(subject=Subject.objects.get(pk=saved.subject_id))
 
 

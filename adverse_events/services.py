@@ -45,6 +45,7 @@ from adverse_events.selectors import FEVER_MASKING_CONMED_CATEGORIES, crs_episod
 from clinical import ctcae
 from clinical import icans as icans_rules
 from clinical.crs import Episode
+from clinical.dlt import syndrome_rule_input
 from crf import checks, derivations
 from crf.audit import audit_context
 from crf.models import CrfInstance
@@ -271,37 +272,66 @@ def _course_subject(subject: Subject) -> Subject:
     return Subject.objects.select_for_update(of=("self",)).select_related("site").get(pk=subject.pk)
 
 
+#: Set by the CRS/ICANS save services on the assessment they return: whether the course
+#: re-derivation of that save changed what another (or the same) assessment gives the DLT
+#: syndrome rule (`clinical.dlt.syndrome_rule_input`). adverse_events.dlt_services runs the
+#: DLT rules again after the save only when this is True or the saved assessment's own input
+#: moved; a row without it (entered in error, another path) always runs them.
+COURSE_MOVED_DLT_INPUT = "course_moved_dlt_input"
+
+
+def _dlt_inputs(assessments: list[CrsAssessment] | list[IcansAssessment]) -> set[tuple[int, tuple[int, int]]]:
+    found = set()
+    for assessment in assessments:
+        given = syndrome_rule_input(assessment.study_day, assessment.grade)
+        if given is not None:
+            found.add((assessment.pk, given))
+    return found
+
+
 @transaction.atomic
 def rederive_crs_course(*, user: User | None, subject: Subject, reason: str) -> list[EpisodeBase]:
     """Re-derive the subject's CRS course (§1.3) once: its assessments and con-med exposures are
     read once, the course computed once (adverse_events.derive), each assessment's stored grade
     brought in step through crf.rederive (only what changed is written), then the episodes and
     their AEs. The number of queries does not grow with the number of assessments."""
+    return _crs_course(user=user, subject=subject, reason=reason)[0]
+
+
+def _crs_course(*, user: User | None, subject: Subject, reason: str) -> tuple[list[EpisodeBase], bool]:
+    """`rederive_crs_course`, and whether it changed an assessment's DLT rule input."""
     subject = _course_subject(subject)
     if subject.day0 is None:
-        return []
+        return [], False
     assessments = list(CrsAssessment.objects.filter(subject=subject, entered_in_error=False))
     for assessment in assessments:
         assessment.subject = subject
     exposures = medication_exposures(subject)
     pick = settings_picker(subject.site.study_id)
     derived = crs_assessment_values(subject, assessments, exposures=exposures, pick=pick)
+    before = _dlt_inputs(assessments)
     rederive(forms=assessments, values=lambda form: derived[form.pk], reason=reason, user=user, subject=subject)
     row, choices = pick(subject.day0)
     course = crs_course_of(subject, assessments, exposures=exposures, settings=choices.crs_settings())
     episodes = _fatal(course.episodes, subject=subject, cause=DeathCause.CRS)
-    return _sync_episodes(
+    synced = _sync_episodes(
         CrsEpisode, user=user, subject=subject, episodes=episodes, settings_version=row.version, reason=reason
     )
+    return synced, _dlt_inputs(assessments) != before
 
 
 @transaction.atomic
 def rederive_icans_course(*, user: User | None, subject: Subject, reason: str) -> list[EpisodeBase]:
     """ICANS as §1.3 without the fever clause (§2.3): assessments, episodes, their AEs — from
     one read of the assessments, as the CRS course."""
+    return _icans_course(user=user, subject=subject, reason=reason)[0]
+
+
+def _icans_course(*, user: User | None, subject: Subject, reason: str) -> tuple[list[EpisodeBase], bool]:
+    """`rederive_icans_course`, and whether it changed an assessment's DLT rule input."""
     subject = _course_subject(subject)
     if subject.day0 is None:
-        return []
+        return [], False
     assessments = list(IcansAssessment.objects.filter(subject=subject, entered_in_error=False))
     pick = settings_picker(subject.site.study_id)
     ages = {}
@@ -309,15 +339,17 @@ def rederive_icans_course(*, user: User | None, subject: Subject, reason: str) -
         assessment.subject = subject
         ages[assessment.pk] = subject_age(subject, assessment.assessment_date)
     derived = {a.pk: icans_assessment_values(a, pick=pick, age=ages[a.pk]) for a in assessments}
+    before = _dlt_inputs(assessments)
     rederive(forms=assessments, values=lambda form: derived[form.pk], reason=reason, user=user, subject=subject)
     row, choices = pick(subject.day0)
     settings = icans_settings(choices)
     inputs = [icans_input(a, age_years=ages[a.pk] or 0, settings=settings) for a in assessments]
     course = icans_rules.icans_course(inputs, infusion_date=subject.day0, settings=settings)
     episodes = _fatal(course.episodes, subject=subject, cause=DeathCause.ICANS)
-    return _sync_episodes(
+    synced = _sync_episodes(
         IcansEpisode, user=user, subject=subject, episodes=episodes, settings_version=row.version, reason=reason
     )
+    return synced, _dlt_inputs(assessments) != before
 
 
 @save_service(CrsAssessment)
@@ -327,7 +359,7 @@ def record_crs_assessment(
 ) -> CrsAssessment:
     """Save the assessment with its grade (crf.derivations), then re-derive the course."""
     saved = save_form(user=user, instance=instance, expected_version=expected_version, reason=reason)
-    rederive_crs_course(
+    _episodes, moved = _crs_course(
         user=user,
         subject=saved.subject,
         reason=message(
@@ -335,6 +367,7 @@ def record_crs_assessment(
         ),
     )
     saved.refresh_from_db()
+    setattr(saved, COURSE_MOVED_DLT_INPUT, moved)
     return saved
 
 
@@ -344,7 +377,7 @@ def record_icans_assessment(
     *, user: User, instance: IcansAssessment, expected_version: int | None, reason: str = ""
 ) -> IcansAssessment:
     saved = save_form(user=user, instance=instance, expected_version=expected_version, reason=reason)
-    rederive_icans_course(
+    _episodes, moved = _icans_course(
         user=user,
         subject=saved.subject,
         reason=message(
@@ -352,6 +385,7 @@ def record_icans_assessment(
         ),
     )
     saved.refresh_from_db()
+    setattr(saved, COURSE_MOVED_DLT_INPUT, moved)
     return saved
 
 

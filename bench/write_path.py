@@ -28,6 +28,7 @@ import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 from _common import ROOT, child_env, database_url, ensure_database, has_study, manage, setup_django
 
@@ -142,7 +143,26 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(url: str, script: Path, seconds: int, env: dict[str, str]) -> dict[str, float]:
+def server_cpu_seconds(server: subprocess.Popen[bytes]) -> float:
+    """User + system CPU seconds of the server's processes (gunicorn's master and workers: the
+    process group it was started in), read from /proc (Linux). On a loaded machine the CPU a
+    request costs is a fairer measure than throughput, which also counts the time spent waiting
+    for a core."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == server.pid:  # pgrp (stat field 5); utime, stime are fields 14, 15
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def run_wrk(url: str, script: Path, seconds: int, env: dict[str, str]) -> dict[str, Any]:
     out = subprocess.run(
         ["wrk", "-t2", "-c20", f"-d{seconds}s", "--timeout", "30s", "--latency", "-s", str(script), url],
         env={**os.environ, **env},
@@ -155,12 +175,71 @@ def run_wrk(url: str, script: Path, seconds: int, env: dict[str, str]) -> dict[s
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"\s50%\s+(\S+)", text).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"\s99%\s+(\S+)", text).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     errors = int(non2xx.group(1)) if non2xx else 0
     socket = re.search(r"Socket errors: (.*)", text)
     if out.stderr.strip():
         print(out.stderr.strip()[:600], file=sys.stderr)
-    return {"rps": rps, "p50": p50, "p99": p99, "errors": errors, "socket": socket.group(1) if socket else ""}
+    return {
+        "rps": rps,
+        "p50": p50,
+        "p99": p99,
+        "errors": errors,
+        "requests": requests,
+        "socket": socket.group(1) if socket else "",
+    }
+
+
+#: the table one save of each kind inserts a row into (the peer's, and the project's per KIND)
+TABLES = {
+    "peer": "peer_assessment",
+    "vs": "labs_vitalsigns",
+    "crs": "adverse_events_crsassessment",
+    "lab": "labs_labresult",
+    "ae": "adverse_events_adverseevent",
+}
+
+
+def row_count(database: str, table: str) -> int:
+    import psycopg2
+
+    conn = psycopg2.connect(database_url(database))
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM {table}")  # a table name of TABLES
+            return int(cursor.fetchone()[0])
+    finally:
+        conn.close()
+
+
+def settle(server: subprocess.Popen[bytes], limit: float = 180) -> None:
+    """Wait until the server is idle (under 20 ms of CPU in a second): when wrk stops, the
+    requests it left queued on its 20 connections are still served (gunicorn reads and runs
+    each, then fails to write the answer), and their CPU belongs to this measure."""
+    deadline = time.monotonic() + limit
+    last = server_cpu_seconds(server)
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        now = server_cpu_seconds(server)
+        if now - last < 0.02:
+            return
+        last = now
+
+
+def measured(
+    server: subprocess.Popen[bytes], url: str, script: Path, seconds: int, env: dict[str, str], *, rows: tuple[str, str]
+) -> dict[str, Any]:
+    """`run_wrk`, plus the server's CPU milliseconds per request served: CPU time of its
+    processes from before the run until it is idle again, over the rows the run inserted (one
+    per save served, wrk's leftovers included; `rows` = database, table)."""
+    settle(server)
+    before, inserted = server_cpu_seconds(server), row_count(*rows)
+    got = run_wrk(url, script, seconds, env)
+    settle(server)
+    got["served"] = row_count(*rows) - inserted
+    got["cpu_ms"] = (server_cpu_seconds(server) - before) * 1000 / max(1, got["served"])
+    return got
 
 
 def csv_import(token: str, rows: int, subjects: str) -> tuple[float, int, str]:
@@ -282,18 +361,39 @@ def main() -> None:
         wait_up(PROJECT_PORT)
         warm_up(prepared["token"])
         wrk_env = {"TOKEN": prepared["token"], "SUBJECTS": prepared["subjects"]}
-        peer = run_wrk(f"http://127.0.0.1:{PEER_PORT}/save/", PEER_DIR / "post.lua", args.seconds, {})
-        print(f"{'measure':<14}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'of peer':>9}")
-        print(f"{'peer insert':<14}{peer['rps']:>9.1f}{peer['p50']:>9.1f}{peer['p99']:>9.1f}{peer['errors']:>8}")
+        peer = measured(
+            servers[0],
+            f"http://127.0.0.1:{PEER_PORT}/save/",
+            PEER_DIR / "post.lua",
+            args.seconds,
+            {},
+            rows=(peer_db, TABLES["peer"]),
+        )
+        print(f"load average {os.getloadavg()[0]:.1f} (1 min) at the start")
+        print(
+            f"{'measure':<14}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'of peer':>9}"
+            f"{'served':>8}{'CPU ms/req':>12}{'peer CPU/CPU':>14}"
+        )
+        print(
+            f"{'peer insert':<14}{peer['rps']:>9.1f}{peer['p50']:>9.1f}{peer['p99']:>9.1f}{peer['errors']:>8}"
+            f"{'':>9}{peer['served']:>8}{peer['cpu_ms']:>12.2f}"
+        )
         for kind, label in (("vs", "VS save"), ("crs", "CRS save"), ("lab", "lab save"), ("ae", "AE save")):
-            got = run_wrk(
-                f"http://127.0.0.1:{PROJECT_PORT}", PEER_DIR / "write.lua", args.seconds, {**wrk_env, "KIND": kind}
+            got = measured(
+                servers[1],
+                f"http://127.0.0.1:{PROJECT_PORT}",
+                PEER_DIR / "write.lua",
+                args.seconds,
+                {**wrk_env, "KIND": kind},
+                rows=(database, TABLES[kind]),
             )
             ratio = got["rps"] / peer["rps"] * 100
             print(
                 f"{label:<14}{got['rps']:>9.1f}{got['p50']:>9.1f}{got['p99']:>9.1f}{got['errors']:>8}{ratio:>8.1f}%"
+                f"{got['served']:>8}{got['cpu_ms']:>12.2f}{peer['cpu_ms'] / got['cpu_ms'] * 100:>13.1f}%"
                 + (f"  socket errors: {got['socket']}" if got["socket"] else "")
             )
+        print(f"load average {os.getloadavg()[0]:.1f} (1 min) after the saves")
         imported = json.loads(
             subprocess.run(
                 [*me, "--import-only", prepared["token"], prepared["subjects"], "--import-rows", str(args.import_rows)],

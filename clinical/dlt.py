@@ -140,6 +140,18 @@ def longest_run(daily_grades: Mapping[int, int], *, at_least: int, first_day: in
     return best, best_start
 
 
+def syndrome_rule_input(study_day: int | None, grade: int | None) -> tuple[int, int] | None:
+    """What one CRS or ICANS assessment gives the syndrome rule (§3.1): its study day and its
+    grade capped at 4 when the grade is 3 or more, else None. The rule reads only which assessed
+    days reach grade 4 and which reach grade 3 (a day of a lower grade breaks a run exactly as a
+    day without an assessment does, `longest_run`), so a change that leaves every assessment's
+    value of this function as it was cannot change a candidate (issue 22: the DLT rules are run
+    again only when it can)."""
+    if study_day is None or grade is None or grade < 3:
+        return None
+    return study_day, min(grade, 4)
+
+
 def _syndrome_candidate(
     criterion: Criterion, label: str, daily_grades: Mapping[int, int], window_days: int
 ) -> Candidate | None:
