@@ -54,6 +54,7 @@ PUBLIC = {
     "knox-login": "the API sign-in itself (HTTP Basic credentials)",
     "api-schema": "the OpenAPI description: endpoints and fields, no data",
     "api-docs": "the Swagger page reading that schema, no data",
+    "adverse_events:notifications": "old address: redirects to datamanagement:notifications (gated)",
     "admin:/django-admin/login/": "Django admin's own sign-in page (staff only past it)",
     "admin:/django-admin/logout/": "Django admin's sign-out",
 }
@@ -74,7 +75,6 @@ USER_LEVEL = {
     "adverse_events:ctcae_terms": "the CTCAE v5.0 dictionary (public terminology, no study data)",
     "datamanagement:notifications": "the user's own notifications (none without a role)",
     "datamanagement:notification_settings": "the user's own notification choices",
-    "adverse_events:notifications": "the user's own safety notifications (none without a role)",
 }
 
 #: a URL name whose objects are not site-bound (study-level): left out of the site-A-vs-B walk
