@@ -79,6 +79,7 @@ def test_every_variable_settings_read_is_in_env_example():
     assert {"JOB_HEARTBEAT_SECONDS", "JOB_HEARTBEAT_TIMEOUT_SECONDS", "JOB_RECOVERY_INTERVAL_SECONDS"} <= listed
     assert sorted(read - shown) == []
 
+
 def test_compose_structure_check_passes():
     result = subprocess.run(
         [sys.executable, ".ci/check_compose.py"], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60
