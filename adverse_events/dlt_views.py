@@ -203,20 +203,6 @@ def sae_detail(request: HttpRequest, subject_pk: int, pk: int) -> HttpResponse:
 
 
 @login_required
-def notifications(request: HttpRequest) -> HttpResponse:
-    """The user's safety notifications; POST marks them read."""
-    rows = alert_services.visible_notifications(request.user)
-    if request.method == "POST":
-        rows.filter(read_at__isnull=True).update(read_at=timezone.now())
-        return redirect("adverse_events:notifications")
-    return render(
-        request,
-        "adverse_events/notifications.html",
-        {"notifications": rows[:100]},
-    )
-
-
-@login_required
 def alert_deliveries(request: HttpRequest) -> HttpResponse:
     """Every alert at the user's sites with each delivery attempt (status, attempts, last error,
     next retry): failures and retries are visible."""

@@ -1,4 +1,5 @@
 from django.urls import path
+from django.views.generic import RedirectView
 
 from adverse_events import views
 
@@ -19,7 +20,12 @@ urlpatterns += [
     path("dlt/", dlt_views.dlt_monitor, name="dlt_monitor"),
     path("dlt/candidates/<int:pk>/", dlt_views.dlt_candidate, name="dlt_candidate"),
     path("subjects/<int:subject_pk>/sae/<int:pk>/", dlt_views.sae_detail, name="sae"),
-    path("notifications/", dlt_views.notifications, name="notifications"),
+    # the old safety-only list: notifications are one list now (datamanagement, issue 31 item 1)
+    path(
+        "notifications/",
+        RedirectView.as_view(pattern_name="datamanagement:notifications", permanent=True, query_string=True),
+        name="notifications",
+    ),
     path("alerts/", dlt_views.alert_deliveries, name="alerts"),
     path("sponsor-contacts/", dlt_views.sponsor_contacts, name="sponsor_contacts"),
 ]

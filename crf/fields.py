@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -96,3 +97,40 @@ class CodeListField(models.JSONField):  # type: ignore[type-arg]
     def deconstruct(self) -> Any:
         name, _path, args, kwargs = super().deconstruct()
         return name, "django.db.models.JSONField", args, kwargs
+
+
+# --- what a field is, for the ODM export and the blank/annotated CRF --------------------------------
+# One place for both mappings (they were two if-chains): the first row whose classes the field is
+# an instance of wins, so a subclass comes before its base (DateTimeField before DateField).
+
+FieldTypes = tuple[tuple[type[Any] | tuple[type[Any], ...], str], ...]
+
+#: model field class → ODM 1.3.2 DataType (exports/odm.py); anything else is "text" (CharField,
+#: TextField, JSON as JSON text, ArrayField as a JSON list)
+ODM_DATA_TYPES: FieldTypes = (
+    (PartialDateField, "partialDate"),
+    (models.BooleanField, "boolean"),
+    ((models.IntegerField, models.ForeignKey, models.AutoField), "integer"),
+    (models.DecimalField, "float"),
+    (models.FloatField, "double"),
+    (models.DateTimeField, "datetime"),
+    (models.DateField, "date"),
+    (models.TimeField, "time"),
+)
+
+#: entry-form field class → the box drawn for it on the CRF pages of PDFs (datamanagement/pdfs.py);
+#: anything else (a ModelChoiceField among them) is a "text" line
+PAPER_KINDS: FieldTypes = (
+    (forms.BooleanField, "check"),
+    (forms.MultipleChoiceField, "multiple"),
+    (forms.ModelChoiceField, "text"),
+    (forms.ChoiceField, "choice"),
+    (forms.DateTimeField, "datetime"),
+    (forms.DateField, "date"),
+    ((forms.IntegerField, forms.DecimalField, forms.FloatField), "number"),
+)
+
+
+def type_of(field: object, table: FieldTypes, default: str = "text") -> str:
+    """The name `table` gives `field` (first matching row), else `default`."""
+    return next((name for classes, name in table if isinstance(field, classes)), default)

@@ -522,8 +522,7 @@ def kind_filters() -> list[tuple[str, str]]:
 def notifications_of(user: User, *, kind: str = "", unread_only: bool = False, limit: int = 200) -> list[ListItem]:
     """The user's notifications newest first — data-management items and safety alerts in one
     list — on subjects the user may see (the visibility gate). Two queries whatever the length."""
-    from adverse_events.alert_services import alert_summary
-    from adverse_events.alerts import Notification
+    from adverse_events.alert_services import alert_summary, visible_notifications
 
     items: list[ListItem] = []
     if kind != SAFETY:
@@ -552,7 +551,8 @@ def notifications_of(user: User, *, kind: str = "", unread_only: bool = False, l
                 )
             )
     if not kind or kind == SAFETY:
-        alerts = Notification.objects.filter(user=user, alert__site__in=access.sites_visible_to(user))
+        # alerts at sites the user sees, and the study-wide audit-trail alerts of a study admin
+        alerts = visible_notifications(user)
         if unread_only:
             alerts = alerts.filter(read_at__isnull=True)
         for a in alerts.select_related("alert__subject", "alert__site").order_by("-created_at", "-pk")[:limit]:
@@ -562,16 +562,23 @@ def notifications_of(user: User, *, kind: str = "", unread_only: bool = False, l
                     pk=a.pk,
                     kind=SAFETY,
                     kind_label=str(a.alert.get_kind_display()),
-                    subject=a.alert.subject.subject_id or str(a.alert.subject_id),
+                    subject=(a.alert.subject.subject_id or str(a.alert.subject_id)) if a.alert.subject else "",
                     what=alert_summary(a.alert),
-                    url=a.alert.url,
+                    url=a.alert.url or _episodes_url(a.alert),
                     created_at=a.created_at,
-                    zone=a.alert.site.time_zone,
+                    zone=a.alert.site.time_zone if a.alert.site else settings.TIME_ZONE,
                     read=a.read_at is not None,
                 )
             )
     items.sort(key=lambda item: (item.created_at, item.pk), reverse=True)
     return items[:limit]
+
+
+def _episodes_url(alert: Any) -> str:
+    """CRS/ICANS grade-3 alerts raised before alerts carried their own link: the subject's episodes."""
+    if alert.kind in ("crs_g3", "icans_g3") and alert.subject_id:
+        return reverse("adverse_events:episodes", args=[alert.subject_id])
+    return ""
 
 
 @transaction.atomic

@@ -37,6 +37,7 @@ from django.utils.translation import gettext as _
 
 from crf import display
 from crf.annotations import annotated_pages
+from crf.fields import PAPER_KINDS, type_of
 from crf.forms import form_class_for
 from crf.history import record_history
 from crf.models import CrfInstance, Query, SdvMark
@@ -305,21 +306,7 @@ class CrfPage:
 
 
 def _kind(form_field: django_forms.Field) -> str:
-    if isinstance(form_field, django_forms.BooleanField):
-        return "check"
-    if isinstance(form_field, django_forms.MultipleChoiceField):
-        return "multiple"
-    if isinstance(form_field, django_forms.ModelChoiceField):
-        return "text"
-    if isinstance(form_field, django_forms.ChoiceField):
-        return "choice"
-    if isinstance(form_field, django_forms.DateTimeField):
-        return "datetime"
-    if isinstance(form_field, django_forms.DateField):
-        return "date"
-    if isinstance(form_field, (django_forms.IntegerField, django_forms.DecimalField, django_forms.FloatField)):
-        return "number"
-    return "text"
+    return type_of(form_field, PAPER_KINDS)
 
 
 def crf_form(model: type[models.Model], annotations: dict[str, str]) -> CrfForm:

@@ -130,7 +130,12 @@ def _checklist_scope(request: HttpRequest) -> tuple[Study, Subject | None]:
         subject = access_subject(user, params["subject"], Action.VIEW_CRF)
         access.require(user, Action.FREEZE_LOCK, site=subject.site)
         return subject.site.study, subject
-    studies = [s for s in access.studies_visible_to(user) if access.can_anywhere(user, Action.FREEZE_LOCK, study=s)]
+    # the study-wide lock's rule (crf.locks): the role at every site, else other sites' subjects show
+    studies = [
+        s
+        for s in access.studies_visible_to(user)
+        if all(access.can(user, Action.FREEZE_LOCK, site=x) for x in s.sites.all())
+    ]
     if not studies:
         raise PermissionDenied
     return studies[0], None

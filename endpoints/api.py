@@ -111,6 +111,7 @@ class EndpointRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         responses={202: EndpointRunSerializer, 400: OpenApiResponse(description="Field-level reasons.")},
     )
     def create(self, request: Request) -> Response:
+        access.require_anywhere(request.user, Action.START_ENDPOINT_RUNS)  # the gate before the body (403, not 400)
         data = EndpointRunRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         study = self._study(data.validated_data.get("study"))

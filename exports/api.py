@@ -141,6 +141,7 @@ class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         responses={202: ExportSerializer, 400: OpenApiResponse(description="Field-level reasons.")},
     )
     def create(self, request: Request) -> Response:
+        access.require_anywhere(request.user, services.EXPORT_ACTION)  # the gate before the body (403, not 400)
         data = ExportRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         study = self._study(data.validated_data.get("study"))

@@ -59,26 +59,10 @@ def _oid(text: str) -> str:
 
 
 def data_type(field: models.Field[Any, Any]) -> str:
-    """The ODM 1.3.2 DataType of a model field."""
-    from crf.fields import PartialDateField
+    """The ODM 1.3.2 DataType of a model field (crf.fields.ODM_DATA_TYPES)."""
+    from crf.fields import ODM_DATA_TYPES, type_of
 
-    if isinstance(field, PartialDateField):
-        return "partialDate"
-    if isinstance(field, models.BooleanField):
-        return "boolean"
-    if isinstance(field, (models.IntegerField, models.ForeignKey, models.AutoField)):
-        return "integer"
-    if isinstance(field, models.DecimalField):
-        return "float"
-    if isinstance(field, models.FloatField):
-        return "double"
-    if isinstance(field, models.DateTimeField):
-        return "datetime"
-    if isinstance(field, models.DateField):
-        return "date"
-    if isinstance(field, models.TimeField):
-        return "time"
-    return "text"  # CharField, TextField, JSON (as JSON text), ArrayField (as a JSON list)
+    return type_of(field, ODM_DATA_TYPES)
 
 
 def _is_json(field: models.Field[Any, Any]) -> bool:

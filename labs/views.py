@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clinical.units import UNIT_LABELS, Panel
+from crf import versions as crf_versions
 from crf.services import StaleVersionError
 from labs.forms import LabPanelForm
 from labs.models import LabPanel, LabResult
@@ -122,5 +123,7 @@ def _panel_page(
         "can_edit": can_edit,
         "current": current,
         "unit_labels": UNIT_LABELS,
+        # the CRF version the collection was entered under, as on every other form's page (issue 27 item 3)
+        "crf_version": next(iter(existing.values())).crf_version if existing else crf_versions.current(LabResult),
     }
     return render(request, "labs/panel.html", context)

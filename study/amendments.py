@@ -5,8 +5,9 @@ cut-off date (`EndpointRun.protocol_version`, `Export.protocol_version`).
 
 A settings model joins the grouping by having a nullable `protocol_version` foreign key to
 `study.ProtocolVersion` plus `study`, `version` and `effective_from`, and by being listed in
-`AMENDABLE` (the protocol settings and the schedule of assessments today; the study-build
-settings — sites, dose levels, laboratories and ranges — add theirs the same way)."""
+`AMENDABLE` (the protocol settings — dose levels and expected toxicities among them —, the
+schedule of assessments and the visit schedule's timing). Sites and laboratories are edited in
+place with their history, and reference ranges carry effective dates per laboratory: not grouped."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 AMENDABLE: list[tuple[str, Promise]] = [
     ("study.ProtocolSettings", gettext_lazy("Protocol settings")),
     ("study.AssessmentSchedule", gettext_lazy("Schedule of assessments")),
+    ("study.VisitSchedule", gettext_lazy("Visit schedule")),
 ]
 
 

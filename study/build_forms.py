@@ -74,6 +74,9 @@ class ScheduleForm(forms.Form):
     expected forms, prefilled with the version in force; one optional new visit; the effective
     date and the reason."""
 
+    #: shown under the grid by `_partials/version_save.html`, with the save button
+    version_fields = ("effective_from", "reason")
+
     effective_from = forms.DateField(
         label=_("Effective from"),
         widget=DateInput,
@@ -188,6 +191,9 @@ class ScheduleForm(forms.Form):
 class DoseLevelsForm(forms.Form):
     """Dose levels (order, code, target ×10⁶ CAR+ cells/kg, acceptable range ± %) and the
     expected-toxicity list, as a new protocol settings version from a date."""
+
+    #: shown under the grid by `_partials/version_save.html`, with the save button
+    version_fields = ("expected_toxicities", "effective_from", "reason")
 
     expected_toxicities = forms.CharField(
         label=_("Expected toxicities (CTCAE v5.0 terms, one per line)"),

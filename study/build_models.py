@@ -28,6 +28,15 @@ class VisitSchedule(models.Model):
     effective_from = models.DateField(_("effective from"))
     visits = models.JSONField(_("visit timing"))
     reason = models.CharField(_("reason"), max_length=300)
+    #: the amendment it came in with (study.amendments.AMENDABLE); empty until one groups it
+    protocol_version = models.ForeignKey(
+        "study.ProtocolVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="visit_schedules",
+        verbose_name=_("protocol version"),
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

@@ -109,7 +109,9 @@ def schedule(request: HttpRequest) -> HttpResponse:
                 % {"version": version.version, "date": version.effective_from.isoformat(), "count": len(changed)},
             )
             return redirect("study_build:schedule")
-    versions = list(VisitSchedule.objects.filter(study=study).select_related("created_by").order_by("-version"))
+    versions = list(
+        VisitSchedule.objects.filter(study=study).select_related("created_by", "protocol_version").order_by("-version")
+    )
     base = {
         d.code: {"day": d.day, "window_before": d.window_before, "window_after": d.window_after} for d in definitions
     }

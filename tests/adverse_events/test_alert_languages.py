@@ -40,7 +40,7 @@ def test_the_summary_is_a_code_with_parameters(sae_alert):
 def test_notifications_read_in_the_reader_language(sae_alert, investigator, login, client):
     deliver_alert(alert_id=sae_alert.pk)
     login(investigator)
-    page = client.get("/safety/notifications/").content.decode()
+    page = client.get("/data/notifications/").content.decode()
     with translation.override("zh-hans"):
         chinese = translation.gettext(sae_alert.summary_code) % sae_alert.summary_params
     assert chinese != sae_alert.summary

@@ -228,5 +228,5 @@ def test_crs_notification_links_the_episode(infused, coordinator, investigator, 
     assert alert.url == f"/safety/subjects/{subject.pk}/episodes/crs/{episode.pk}/"
     deliver_alert(alert_id=alert.pk)
     client.logout()
-    page = login(investigator).get("/safety/notifications/").content.decode()
+    page = login(investigator).get("/data/notifications/").content.decode()
     assert f'href="/safety/subjects/{subject.pk}/episodes/crs/{episode.pk}/"' in page

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from labs.models import VitalSigns
 from study import amendments
+from study.build_models import VisitSchedule
 from study.models import AssessmentSchedule
 from subjects.models import Subject
 from tests.browser.test_sign_in_and_forms import _sign_in
@@ -36,6 +37,14 @@ def seeded(transactional_db, study, site_a, users_a):
         effective_from=date(2020, 1, 1),
         matrix={"visits": {}, "logs": []},
         reason="CLINICAL_SPEC §7.1",
+        created_at=timezone.now(),
+    )
+    VisitSchedule.objects.create(  # a visit schedule version, offered for grouping (study.amendments.AMENDABLE)
+        study=study,
+        version=1,
+        effective_from=date(2026, 4, 1),
+        visits={"D28": {"day": 28, "window_before": 3, "window_after": 7}},
+        reason="amendment 2",
         created_at=timezone.now(),
     )
     amendments.record_amendment(
@@ -100,6 +109,7 @@ def test_protocol_versions_page_and_home(browser, live_server, seeded, screensho
     page = _page(browser, live_server, seeded["users"]["study_admin"], lang)
     page.goto(f"{live_server.url}/admin/protocol-versions/")
     assert page.locator("#protocol-versions tbody tr").count() == 1
+    assert page.locator("input[value^='study.VisitSchedule:']").count() == 2  # offered on both forms
     _no_horizontal_scroll(page)
     screenshot(page, f"amend-protocol-versions-{lang}")
     page.goto(f"{live_server.url}/")

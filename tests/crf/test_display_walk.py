@@ -42,7 +42,7 @@ DJANGO_DEFAULT = re.compile(
 #: Pages beside the forms and histories that show times, by the role that reads them.
 TIME_PAGES = {
     "monitor": ["/data/queries/", "/data/sdv/"],
-    "investigator": ["/safety/notifications/", "/safety/alerts/", "/safety/dlt/"],
+    "investigator": ["/data/notifications/", "/safety/alerts/", "/safety/dlt/"],
     "datamanager": ["/data/queries/", "/safety/dashboard/"],
     "statistician": ["/endpoints/", "/exports/"],
     "studyadmin": ["/admin/names/"],

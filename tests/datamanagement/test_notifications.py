@@ -241,6 +241,25 @@ def test_the_list_holds_the_safety_alerts_too(vs, users_a, login, client):
     assert note.read_at is not None
 
 
+def test_the_old_safety_list_address_leads_to_the_one_list(vs, users_a, login, client):
+    """/safety/notifications/ was the safety-only list; it now sends to the one list (its kind
+    filter kept), and an alert raised before alerts carried their link still links somewhere."""
+    from adverse_events.alerts import AlertKind, Notification, SafetyAlert
+
+    investigator = users_a["investigator"]
+    alert = SafetyAlert.objects.create(
+        site=vs.subject.site, subject=vs.subject, kind=AlertKind.CRS_G3, source_key="crs:old", summary="CRS grade 3"
+    )
+    note = Notification.objects.create(user=investigator, alert=alert)
+    login(investigator)
+    moved = client.get("/safety/notifications/?kind=safety")
+    assert (moved.status_code, moved["Location"]) == (301, "/data/notifications/?kind=safety")
+    page = client.get(moved["Location"]).content.decode()
+    assert f'data-key="safety:{note.pk}"' in page
+    assert f'<a href="/safety/subjects/{vs.subject.pk}/episodes/">CRS grade 3</a>' in page
+    assert client.get("/safety/notifications/", follow=True).redirect_chain == [("/data/notifications/", 301)]
+
+
 # --- the settings page ------------------------------------------------------------------------------------
 
 
@@ -325,7 +344,7 @@ def test_the_list_costs_the_same_queries_for_two_items_or_eight(vs, users_a, zh_
         raise_query(user=users_a["monitor"], form=vs, field_name=field, text="Check again.")
     many = cost()
     assert (few[1], many[1]) == (2, 8)
-    assert few[0] == many[0] == 2  # the items, the safety alerts
+    assert few[0] == many[0] == 3  # the items, whether a study admin (audit-trail alerts), the safety alerts
 
 
 @pytest.mark.req("ISSUE-32")

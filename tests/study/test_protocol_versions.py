@@ -154,3 +154,67 @@ def test_home_shows_the_version_in_force(users_a, study, login, client):
     page = client.get("/").content.decode()
     assert "Protocol version in force" in page
     assert "1.0 (approved 2025-12-20)" in page
+
+
+def test_a_visit_schedule_version_is_grouped_under_an_amendment_like_the_settings(users_a, study, login, client):
+    """The visit schedule's versions (issue 27 item 1) are settings versions too: a schedule
+    published on the schedule page is offered on the protocol versions page beside the
+    schedule of assessments published with it, grouped with a reason (audited), and the
+    schedule page's history names the protocol version it came in with."""
+    from django.apps import apps
+
+    from study.build_models import VisitSchedule
+    from study.schedule import VisitPlan, publish_visit_schedule
+    from tests.factories import demo_schedule
+
+    admin = users_a["study_admin"]
+    demo_schedule(study)
+    schedule, _changed = publish_visit_schedule(
+        actor=admin,
+        study=study,
+        effective_from=date(2026, 4, 1),
+        visits=[VisitPlan(code="D28", day=28, window_before=3, window_after=7, forms=["VS"])],
+        reason="amendment 2",
+        known_forms={"VS"},
+    )
+    forms = AssessmentSchedule.objects.get(study=study, version=2)  # published with it, same date
+    version = record(admin, study, "1.0", date(2025, 12, 20))
+    free = {(i.kind, i.version, i.effective_from) for i in amendments.unattached(study)}
+    assert free == {
+        ("Schedule of assessments", 1, date(2020, 1, 1)),
+        ("Schedule of assessments", 2, date(2026, 4, 1)),
+        ("Visit schedule", 1, date(2026, 4, 1)),
+    }
+    login(admin)
+    page = client.get(URL).content.decode()
+    assert "Visit schedule version 1, effective from 2026-04-01" in page
+    answer = client.post(
+        URL,
+        {
+            "action": "attach",
+            "attach-version": version.pk,
+            "attach-attach": [f"study.VisitSchedule:{schedule.pk}", f"study.AssessmentSchedule:{forms.pk}"],
+            "attach-reason": "amendment 2 approved",
+        },
+    )
+    assert answer.status_code == 302, answer.content.decode()[-1500:]
+    assert VisitSchedule.objects.get(pk=schedule.pk).protocol_version == version
+    assert [(i.kind, i.version) for i in amendments.settings_of(version)] == [
+        ("Schedule of assessments", 2),
+        ("Visit schedule", 1),
+    ]
+    event = apps.get_model("study", "VisitScheduleEvent").objects.get(pgh_obj_id=schedule.pk, pgh_label="update")
+    assert (event.protocol_version_id, event.pgh_context["reason"], event.pgh_context["user"]) == (
+        version.pk,
+        "amendment 2 approved",
+        admin.pk,
+    )
+    with pytest.raises(ValidationError) as refused:  # one amendment only
+        record(admin, study, "2.0", date(2026, 4, 20), attach=[f"study.VisitSchedule:{schedule.pk}"])
+    assert list(refused.value.message_dict) == ["attach"]
+    history = client.get("/admin/schedule/").content.decode()
+    assert '<td class="protocol-version">1.0</td>' in history
+    admin.language = "zh-hans"
+    admin.save(update_fields=["language"])
+    chinese = client.get(URL).content.decode()
+    assert "访视计划" in chinese

@@ -50,6 +50,36 @@ def test_env_example_lists_the_email_settings_and_plain_local_http():
     assert (env["SECURE_SSL_REDIRECT"], env["SECURE_COOKIES"]) == ("0", "0")
 
 
+def environment_names_read_by_settings() -> set[str]:
+    """Every variable trialsite/settings.py reads: `env.<cast>("NAME", …)` and `env("NAME")`."""
+    import ast
+
+    tree = ast.parse((PROJECT_DIR / "trialsite" / "settings.py").read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not node.args or not isinstance(node.args[0], ast.Constant):
+            continue
+        func = node.func
+        reads_env = (isinstance(func, ast.Name) and func.id == "env") or (
+            isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "env"
+        )
+        if reads_env and isinstance(node.args[0].value, str):
+            names.add(node.args[0].value)
+    return names
+
+
+def test_every_variable_settings_read_is_in_env_example():
+    """STYLE habit 9 (settings.py's docstring): every variable is documented in `.env.example`,
+    set there or shown commented out with its meaning."""
+    listed = set(read_env_file(PROJECT_DIR / ".env.example"))
+    text = (PROJECT_DIR / ".env.example").read_text(encoding="utf-8")
+    shown = {name for name in environment_names_read_by_settings() if f"{name}=" in text}
+    read = environment_names_read_by_settings()
+    assert len(read) == 43
+    assert {"JOB_HEARTBEAT_SECONDS", "JOB_HEARTBEAT_TIMEOUT_SECONDS", "JOB_RECOVERY_INTERVAL_SECONDS"} <= listed
+    assert sorted(read - shown) == []
+
+
 def test_compose_structure_check_passes():
     result = subprocess.run(
         [sys.executable, ".ci/check_compose.py"], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60
