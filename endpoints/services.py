@@ -25,7 +25,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from adverse_events.dlt import DltCandidate
 from adverse_events.grade_course import course_of_row
@@ -82,13 +81,7 @@ def request_run(
     now = now or timezone.now()
     if actor is not None and not access.can_anywhere(actor, Action.START_ENDPOINT_RUNS, study=study):
         raise PermissionDenied
-    errors = {}
-    if snapshot_at is not None and timezone.is_naive(snapshot_at):
-        errors["snapshot_at"] = _("Give the snapshot time with its time zone.")
-    elif snapshot_at is not None and snapshot_at > now:
-        errors["snapshot_at"] = _("The snapshot time cannot be in the future.")
-    if cutoff_date > now.date():
-        errors["cutoff_date"] = _("The clinical cut-off date cannot be in the future.")
+    errors = jobs.data_cut_errors(cutoff_date=cutoff_date, snapshot_at=snapshot_at, now=now)
     if errors:
         raise ValidationError(errors)
     run = EndpointRun(

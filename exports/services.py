@@ -96,7 +96,7 @@ def request_export(
         raise PermissionDenied
     names = list(dict.fromkeys(dataset_names or available_datasets()))
     chosen_formats = list(dict.fromkeys(formats or [ExportFormat.CSV, ExportFormat.XPT]))
-    errors: dict[str, str] = {}
+    errors = jobs.data_cut_errors(cutoff_date=cutoff_date, snapshot_at=snapshot_at, now=now)
     unknown = [n for n in names if n not in available_datasets()]
     if not names or unknown:
         errors["datasets"] = _("Unknown datasets: %(names)s. Choose from %(choices)s.") % {
@@ -105,12 +105,6 @@ def request_export(
         }
     if not chosen_formats or any(f not in ExportFormat.values for f in chosen_formats):
         errors["formats"] = _("Choose one or more of the formats offered.")
-    if snapshot_at is not None and timezone.is_naive(snapshot_at):
-        errors["snapshot_at"] = _("Give the snapshot time with its time zone.")
-    elif snapshot_at is not None and snapshot_at > now:
-        errors["snapshot_at"] = _("The snapshot time cannot be in the future.")
-    if cutoff_date > now.date():
-        errors["cutoff_date"] = _("The clinical cut-off date cannot be in the future.")
     if errors:
         raise ValidationError(errors)
     sites = Site.objects.filter(study=study)

@@ -40,13 +40,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from crf.audit import audit_context
 from crf.outbox import enqueue
@@ -66,6 +67,19 @@ Work = Callable[[Any, Callable[[int], None]], Any]
 #: what it stores: `save_result(job, result)` sets the result on the locked job, writes its other
 #: rows, and returns the job's fields it set (saved with "succeeded")
 SaveResult = Callable[[Any, Any], Collection[str]]
+
+
+def data_cut_errors(*, cutoff_date: date, snapshot_at: datetime | None, now: datetime) -> dict[str, str]:
+    """The field errors of a requested data cut (DESIGN §5): a clinical cut-off date and a
+    snapshot time (with its zone), neither in the future; the past is rebuilt from the audit trail."""
+    errors = {}
+    if snapshot_at is not None and timezone.is_naive(snapshot_at):
+        errors["snapshot_at"] = _("Give the snapshot time with its time zone.")
+    elif snapshot_at is not None and snapshot_at > now:
+        errors["snapshot_at"] = _("The snapshot time cannot be in the future.")
+    if cutoff_date > now.date():
+        errors["cutoff_date"] = _("The clinical cut-off date cannot be in the future.")
+    return errors
 
 
 @transaction.atomic
