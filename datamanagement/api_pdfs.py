@@ -9,7 +9,7 @@ from typing import Any
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -17,7 +17,7 @@ from rest_framework.request import Request
 
 from datamanagement import pdf_jobs
 from datamanagement.models import PdfJob, PdfKind, PdfLanguage
-from jobs.api import JOB_FIELDS, JobSerializer, JobViewSet
+from jobs.api import JOB_FIELDS, JobSerializer, JobViewSet, job_resource
 from jobs.models import JobTrigger
 from subjects.selectors import subjects_visible_to
 
@@ -46,21 +46,19 @@ class PdfRequestSerializer(serializers.Serializer[PdfJob]):
     )
 
 
-@extend_schema_view(
-    list=extend_schema(summary="PDF documents you may read (casebooks, study archives, blank and annotated CRF)"),
-    retrieve=extend_schema(summary="One document: status, progress (0-100), file name, pages, SHA-256"),
-    create=extend_schema(
-        summary="Request a document (queued through the outbox; poll it for progress)",
-        request=PdfRequestSerializer,
-        responses={202: PdfJobSerializer, 400: OpenApiResponse(description="Field-level reasons.")},
-    ),
+@job_resource(
+    listed="PDF documents you may read (casebooks, study archives, blank and annotated CRF)",
+    one="One document: status, progress (0-100), file name, pages, SHA-256",
+    start="Request a document (queued through the outbox; poll it for progress)",
+    request=PdfRequestSerializer,
+    answer=PdfJobSerializer,
 )
 class PdfJobViewSet(JobViewSet):
     serializer_class = PdfJobSerializer
     request_serializer_class = PdfRequestSerializer
 
     visible = staticmethod(pdf_jobs.jobs_visible_to)
-    access = staticmethod(pdf_jobs.access_job)
+    access_job = staticmethod(pdf_jobs.access_job)
     may_list = staticmethod(pdf_jobs.may_generate)
     may_request = staticmethod(pdf_jobs.may_generate)
 

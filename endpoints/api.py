@@ -11,7 +11,7 @@ from typing import Any
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -20,7 +20,7 @@ from rest_framework.response import Response
 
 from endpoints import files, selectors, services
 from endpoints.models import EndpointRun, RunTrigger
-from jobs.api import JOB_FIELDS, JobSerializer, JobViewSet
+from jobs.api import JOB_FIELDS, JobSerializer, JobViewSet, job_resource
 from study.roles import Action
 from trialsite.api_fields import AwareDateTimeField
 
@@ -57,14 +57,12 @@ class EndpointRunRequestSerializer(serializers.Serializer[EndpointRun]):
     )
 
 
-@extend_schema_view(
-    list=extend_schema(summary="Endpoint runs of the studies where you may view results"),
-    retrieve=extend_schema(summary="One endpoint run: status, progress (0–100), cut and hashes"),
-    create=extend_schema(
-        summary="Start an endpoint run (queued through the outbox; poll the run for progress)",
-        request=EndpointRunRequestSerializer,
-        responses={202: EndpointRunSerializer, 400: OpenApiResponse(description="Field-level reasons.")},
-    ),
+@job_resource(
+    listed="Endpoint runs of the studies where you may view results",
+    one="One endpoint run: status, progress (0–100), cut and hashes",
+    start="Start an endpoint run (queued through the outbox; poll the run for progress)",
+    request=EndpointRunRequestSerializer,
+    answer=EndpointRunSerializer,
 )
 class EndpointRunViewSet(JobViewSet):
     serializer_class = EndpointRunSerializer
@@ -72,7 +70,7 @@ class EndpointRunViewSet(JobViewSet):
     start_action = Action.START_ENDPOINT_RUNS
 
     visible = staticmethod(selectors.runs_visible_to)
-    access = staticmethod(selectors.access_run)
+    access_job = staticmethod(selectors.access_run)
     may_list = staticmethod(lambda user: selectors.studies_with_results_for(user).exists())
 
     def request_job(self, data: dict[str, Any]) -> EndpointRun:

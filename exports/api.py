@@ -12,7 +12,7 @@ from typing import Any
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
@@ -21,7 +21,7 @@ from rest_framework.response import Response
 
 from exports import selectors, services, writers
 from exports.models import DownloadChannel, Export, ExportDataset, ExportFile, ExportFormat, ExportTrigger
-from jobs.api import JOB_FIELDS, JobSerializer, JobViewSet
+from jobs.api import JOB_FIELDS, JobSerializer, JobViewSet, job_resource
 from trialsite.api_fields import AwareDateTimeField
 
 MAX_LIMIT = 1000
@@ -79,14 +79,12 @@ PAGING = [
 ]
 
 
-@extend_schema_view(
-    list=extend_schema(summary="Dataset exports you may read"),
-    retrieve=extend_schema(summary="One export: status, progress (0-100), cut, row counts, files with SHA-256"),
-    create=extend_schema(
-        summary="Start an export (queued through the outbox; poll the export for progress)",
-        request=ExportRequestSerializer,
-        responses={202: ExportSerializer, 400: OpenApiResponse(description="Field-level reasons.")},
-    ),
+@job_resource(
+    listed="Dataset exports you may read",
+    one="One export: status, progress (0-100), cut, row counts, files with SHA-256",
+    start="Start an export (queued through the outbox; poll the export for progress)",
+    request=ExportRequestSerializer,
+    answer=ExportSerializer,
 )
 class ExportViewSet(JobViewSet):
     serializer_class = ExportSerializer
@@ -94,7 +92,7 @@ class ExportViewSet(JobViewSet):
     start_action = services.EXPORT_ACTION
 
     visible = staticmethod(selectors.exports_visible_to)
-    access = staticmethod(selectors.access_export)
+    access_job = staticmethod(selectors.access_export)
     may_list = staticmethod(lambda user: selectors.studies_for_exports(user).exists())
 
     def request_job(self, data: dict[str, Any]) -> Export:

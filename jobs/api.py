@@ -1,7 +1,7 @@
 """The REST side of a background job (DESIGN §6), shared by `endpoint-runs`, `exports` and `pdfs`:
 list the jobs one may read, request one (202 with the job to poll, queued through the outbox),
 poll its status and progress. A resource subclasses `JobViewSet` and says which jobs a user may
-read (`visible`, `access`: 404 outside the gate), who may list and request them (403), and how a
+read (`visible`, `access_job`: 404 outside the gate), who may list and request them (403), and how a
 request is made (`request_job`, one service call); its output serializer subclasses
 `JobSerializer` and lists `JOB_FIELDS`."""
 
@@ -14,6 +14,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model, QuerySet
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.request import Request
@@ -46,6 +47,20 @@ class JobSerializer(serializers.ModelSerializer[Any]):
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)  # null until the job finished
 
 
+def job_resource(*, listed: str, one: str, start: str, request: type[Any], answer: type[Any]) -> Any:
+    """The OpenAPI summaries of a job resource (drf-spectacular): list, retrieve, and create with
+    its request serializer, answered 202 with the job or 400 with field-level reasons."""
+    return extend_schema_view(
+        list=extend_schema(summary=listed),
+        retrieve=extend_schema(summary=one),
+        create=extend_schema(
+            summary=start,
+            request=request,
+            responses={202: answer, 400: OpenApiResponse(description="Field-level reasons.")},
+        ),
+    )
+
+
 class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Any]):
     #: the input serializer of a request
     request_serializer_class: type[serializers.Serializer[Any]]
@@ -57,8 +72,8 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 
     #: visible(user): the jobs the user may read
     visible: Callable[[Any], QuerySet[Any]]
-    #: access(user, pk): the job if the user may read it; Http404 outside the gate
-    access: Callable[[Any, int], Model]
+    #: access_job(user, pk): the job if the user may read it; Http404 outside the gate
+    access_job: Callable[[Any, int], Model]
     #: may_list(user): whether the user may list them at all (403 otherwise)
     may_list: Callable[[Any], bool]
     #: may_request(user): checked before the request's fields (403 before 400); the service
@@ -79,7 +94,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             pk = int(self.kwargs["pk"])
         except (TypeError, ValueError):
             raise NotFound from None
-        return self.access(self.request.user, pk)  # DRF answers Http404 / PermissionDenied
+        return self.access_job(self.request.user, pk)  # DRF answers Http404 / PermissionDenied
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         if not self.may_list(request.user):
@@ -94,6 +109,9 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return Response(self.get_serializer(job).data, headers={"ETag": f'"{etag}"'})
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # the gate before the body (403, not 400)
+        if self.start_action is not None:
+            access.require_anywhere(request.user, self.start_action)
         if not self.may_request(request.user):
             raise PermissionDenied
         data = self.request_serializer_class(data=request.data)
