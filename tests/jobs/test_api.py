@@ -9,8 +9,6 @@ import pytest
 from endpoints import services
 from endpoints.models import EndpointRun
 from jobs import services as jobs
-from study.roles import Role
-from tests.conftest import make_user
 from tests.endpoints.conftest import CUTOFF, make_world
 
 pytestmark = [pytest.mark.req("ISSUE-23"), pytest.mark.django_db]
@@ -23,8 +21,7 @@ def world(db):
 
 @pytest.mark.parametrize("resource", ["endpoint-runs", "exports", "pdfs"])
 def test_a_role_that_may_not_start_gets_403_before_its_body_is_read(world, client, api_token, resource):
-    coordinator = make_user("coordinator_jobapi", site=world.site, role=Role.COORDINATOR)
-    auth = {"HTTP_AUTHORIZATION": f"Token {api_token(coordinator)}"}
+    auth = {"HTTP_AUTHORIZATION": f"Token {api_token(world.coordinator)}"}
     answer = client.post(f"/api/v1/{resource}/", {"cutoff_date": "June"}, content_type="application/json", **auth)
     assert answer.status_code == 403
     assert client.get(f"/api/v1/{resource}/x/", **auth).status_code == 404
