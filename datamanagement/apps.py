@@ -21,10 +21,13 @@ class DataManagementConfig(AppConfig):
         # covering it; a lock asks the checklist first; a query step notifies (issue 31).
         from crf import queries, services
         from datamanagement import checklist, notifications, signatures
+        from datamanagement.pdf_jobs import PDF_JOB
+        from jobs.kinds import register
 
         services.on_form_change(signatures.break_after_change)
         queries.on_query_step(notifications.query_step_taken)
         checklist.install()
+        register(PDF_JOB)  # the stuck-job sweeps cover PDF documents (jobs.services)
         # Infrastructure: every migrate (re)installs the audit-index trigger on each subject-scoped
         # history table (new tracked models too) and indexes what is not indexed yet. After crf's
         # audit hardening (INSTALLED_APPS order), which grants the app role every table.

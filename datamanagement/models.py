@@ -21,7 +21,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from crf.jobs import BackgroundJob, JobStatus, JobTrigger
+from jobs.models import BackgroundJob, JobStatus, JobTrigger, track_job
 
 
 class SignatureScope(models.TextChoices):
@@ -148,14 +148,9 @@ class PdfLanguage(models.TextChoices):
     CHINESE = "zh-hans", "简体中文"
 
 
-@pghistory.track(
-    pghistory.InsertEvent(),
-    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude=["progress", "heartbeat_at", "content"])),
-    pghistory.DeleteEvent(),
-    exclude=["content", "heartbeat_at"],
-)
+@track_job(large=["content"])
 class PdfJob(BackgroundJob):
-    """One PDF (or the archive ZIP) generated in the background (crf.jobs lifecycle): what, for
+    """One PDF (or the archive ZIP) generated in the background (jobs.services lifecycle): what, for
     which subject or sites, in which language, and — written in the job's final transaction — the
     file with its SHA-256 and page count. The content lives in the database like export files
     (a backup carries it) and is left out of the history rows. Never deleted."""

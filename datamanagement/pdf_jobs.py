@@ -1,5 +1,5 @@
 """PDF documents as background jobs (issue 26 item 2): requesting one, building it, who may see
-it, and every download (DESIGN §2 outbox, §4a; the job lifecycle of `crf.jobs`).
+it, and every download (DESIGN §2 outbox, §4a; the job lifecycle of `jobs.services`).
 
 Who (DESIGN §4a, `Action.CASEBOOK_PDF`): data managers and study admins at their sites,
 investigators at their own sites; coordinators, monitors and statisticians are refused (403).
@@ -9,7 +9,7 @@ fixed when requested); the blank and annotated CRF hold no subject data and need
 any site of the study. Reading a job (page, API, download) needs the right at every site it
 covers.
 
-Building (`compute`, through `crf.jobs.run`) renders in the worker with no write but progress,
+Building (`compute`, through `jobs.services.run`) renders in the worker with no write but progress,
 then stores the file, its SHA-256, size and page count with "succeeded" in one transaction.
 The archive is a ZIP of every casebook (`casebook-<subject ID>.pdf`) and `manifest.csv`
 (file, subject, site, pages, bytes, SHA-256 of each casebook).
@@ -33,10 +33,12 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crf import jobs
 from crf.audit import audit_context
 from datamanagement import pdfs
 from datamanagement.models import PdfDownload, PdfJob, PdfKind, PdfLanguage
+from jobs import services as jobs
+from jobs.kinds import JobKind
+from jobs.models import JobTrigger
 from study import access
 from study.models import Study
 from study.roles import Action
@@ -47,6 +49,8 @@ if TYPE_CHECKING:
 
 TASK_NAME = "datamanagement.tasks.build_pdf"
 NOUN = "PDF document"
+#: the job kind of a PDF document (jobs.kinds; registered in DataManagementConfig.ready)
+PDF_JOB = JobKind(model=PdfJob, noun=NOUN, task_name=TASK_NAME, id_kwarg="job_id")
 ACTION = Action.CASEBOOK_PDF
 MANIFEST = "manifest.csv"
 
@@ -63,12 +67,10 @@ def request_pdf(
     kind: str,
     language: str,
     subject: Subject | None = None,
-    trigger: str = jobs.JobTrigger.PAGE,
+    trigger: str = JobTrigger.PAGE,
     now: datetime | None = None,
 ) -> PdfJob:
     """Record the request and its outbox row in one transaction (DESIGN §2)."""
-    from crf.outbox import enqueue
-
     errors: dict[str, str] = {}
     if kind not in PdfKind.values:
         errors["kind"] = _("Choose one of the documents offered.")
@@ -101,11 +103,7 @@ def request_pdf(
         requested_at=now or timezone.now(),
         trigger=trigger,
     )
-    job.full_clean(exclude=["content"])
-    with audit_context(user=actor, reason=f"{NOUN} requested"):
-        job.save()
-        enqueue(task_name=TASK_NAME, job_id=job.pk)
-    return job
+    return jobs.request(PDF_JOB, job, actor=actor, exclude=["content"])
 
 
 # --- who may see a job ---------------------------------------------------------------------------
@@ -240,19 +238,10 @@ def _save(job: PdfJob, result: dict[str, Any]) -> list[str]:
 
 def compute(*, job_id: int) -> PdfJob:
     """Build one document (idempotent: a finished job is left as it is)."""
-    return jobs.run(PdfJob, job_id, noun=NOUN, work=_work, save_result=_save)
+    return jobs.run(PDF_JOB, job_id, work=_work, save_result=_save)
 
 
-def fail_stuck(*, now: datetime | None = None) -> list[int]:
-    return jobs.fail_stuck(PdfJob, noun=NOUN, now=now)
-
-
-def recover_stuck(*, now: datetime | None = None) -> list[int]:
-    """Requeue the documents whose worker stopped beating (crf.jobs.recover_stuck)."""
-    return jobs.recover_stuck(PdfJob, noun=NOUN, task_name=TASK_NAME, id_kwarg="job_id", now=now)
-
-
-def record_download(*, user: User, job: PdfJob, channel: str = jobs.JobTrigger.PAGE) -> PdfDownload:
+def record_download(*, user: User, job: PdfJob, channel: str = JobTrigger.PAGE) -> PdfDownload:
     """Audit one download of a document (append-only rows, tracked by pghistory)."""
     with audit_context(user=user, reason=f"{NOUN} downloaded"):
         return PdfDownload.objects.create(job=job, user=user, at=timezone.now(), channel=channel)

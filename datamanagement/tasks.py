@@ -2,7 +2,7 @@
 
 `build_pdf` is published by the outbox relay (with `outbox_id`) but is not an `outbox_task`: a
 document shows progress while it is built; the job row is its own once-only guard
-(crf.jobs.run), as for endpoint runs and exports."""
+(jobs.services.run), as for endpoint runs and exports."""
 
 from __future__ import annotations
 
@@ -52,14 +52,3 @@ def daily_digest(now: str | None = None) -> dict[str, int]:
 @shared_task(name="datamanagement.tasks.build_pdf")
 def build_pdf(*, job_id: int, outbox_id: int | None = None, **_: Any) -> str:
     return str(pdf_jobs.compute(job_id=job_id).status)
-
-
-@shared_task(name="datamanagement.tasks.fail_stuck_pdf_jobs")
-def fail_stuck_pdf_jobs() -> list[int]:
-    return pdf_jobs.fail_stuck()
-
-
-@shared_task(name="datamanagement.tasks.recover_stuck_pdf_jobs")
-def recover_stuck_pdf_jobs() -> list[int]:
-    """Every JOB_RECOVERY_INTERVAL_SECONDS (CELERY_BEAT_SCHEDULE): requeue the jobs of a dead worker."""
-    return pdf_jobs.recover_stuck()

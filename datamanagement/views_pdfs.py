@@ -13,11 +13,11 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from crf.jobs import JobStatus, JobTrigger
 from datamanagement import pdf_jobs
 from datamanagement.api_pdfs import file_response
 from datamanagement.forms import CasebookPdfForm, PdfRequestForm, reader_pdf_language
 from datamanagement.models import PdfDownload, PdfKind
+from jobs.models import JobStatus, JobTrigger
 from study import access
 from study.form_errors import apply_service_errors
 from study.roles import Action
@@ -51,7 +51,7 @@ def pdf_list(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Requested: the document is built as soon as a worker is free."))
             return redirect("datamanagement:pdf", pk=job.pk)
     jobs = pdf_jobs.jobs_visible_to(request.user, study=study)[:100]  # type: ignore[arg-type]
-    context = {"study": study, "studies": studies, "jobs": jobs, "form": form}
+    context = {"study": study, "studies": studies, "jobs": jobs, "form": form, "can_request": True}
     return render(request, "datamanagement/pdf_list.html", context, status=400 if form.errors else 200)
 
 

@@ -9,58 +9,32 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import QuerySet
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status, viewsets
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from crf.api import as_api_error
 from endpoints import files, selectors, services
 from endpoints.models import EndpointRun, RunTrigger
-from study import access
-from study.models import Study
+from jobs.api import JOB_FIELDS, JobSerializer, JobViewSet, job_resource
 from study.roles import Action
 from trialsite.api_fields import AwareDateTimeField
 
 
-class EndpointRunSerializer(serializers.ModelSerializer[EndpointRun]):
-    study = serializers.CharField(source="study.code", read_only=True)
-    requested_by = serializers.CharField(source="requested_by.username", read_only=True, default=None)
-    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)  # null until the job finished
+class EndpointRunSerializer(JobSerializer):
     has_results = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = EndpointRun
         fields = [
-            "id",
-            "study",
-            "requested_by",
-            "requested_at",
-            "trigger",
-            "cutoff_date",
-            "snapshot_at",
-            "protocol_version",
-            "settings_version",
-            "input_settings_versions",
-            "rederive_at_cutoff",
-            "sensitivity_settings_version",
-            "input_sha256",
-            "code_version",
-            "status",
-            "progress",
-            "attempts",
-            "started_at",
-            "finished_at",
-            "duration_seconds",
-            "error",
-            "results_sha256",
-            "has_results",
+            *("id", "study", "cutoff_date", "protocol_version", "settings_version", "input_settings_versions"),
+            *("rederive_at_cutoff", "sensitivity_settings_version", "input_sha256"),
+            *JOB_FIELDS,
+            *("results_sha256", "has_results"),
         ]
         read_only_fields = fields
 
@@ -83,65 +57,31 @@ class EndpointRunRequestSerializer(serializers.Serializer[EndpointRun]):
     )
 
 
-@extend_schema_view(
-    list=extend_schema(summary="Endpoint runs of the studies where you may view results"),
-    retrieve=extend_schema(summary="One endpoint run: status, progress (0–100), cut and hashes"),
+@job_resource(
+    listed="Endpoint runs of the studies where you may view results",
+    one="One endpoint run: status, progress (0–100), cut and hashes",
+    start="Start an endpoint run (queued through the outbox; poll the run for progress)",
+    request=EndpointRunRequestSerializer,
+    answer=EndpointRunSerializer,
 )
-class EndpointRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[EndpointRun]):
+class EndpointRunViewSet(JobViewSet):
     serializer_class = EndpointRunSerializer
+    request_serializer_class = EndpointRunRequestSerializer
+    start_action = Action.START_ENDPOINT_RUNS
 
-    def get_queryset(self) -> QuerySet[EndpointRun]:
-        return selectors.runs_visible_to(self.request.user)
+    visible = staticmethod(selectors.runs_visible_to)
+    access_job = staticmethod(selectors.access_run)
+    may_list = staticmethod(lambda user: selectors.studies_with_results_for(user).exists())
 
-    def get_object(self) -> EndpointRun:
-        try:
-            pk = int(self.kwargs["pk"])
-        except (TypeError, ValueError):
-            raise NotFound from None
-        return selectors.access_run(self.request.user, pk)  # DRF answers Http404 / PermissionDenied
-
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        if not selectors.studies_with_results_for(request.user).exists():
-            raise PermissionDenied
-        return super().list(request, *args, **kwargs)
-
-    @extend_schema(
-        summary="Start an endpoint run (queued through the outbox; poll the run for progress)",
-        request=EndpointRunRequestSerializer,
-        responses={202: EndpointRunSerializer, 400: OpenApiResponse(description="Field-level reasons.")},
-    )
-    def create(self, request: Request) -> Response:
-        access.require_anywhere(request.user, Action.START_ENDPOINT_RUNS)  # the gate before the body (403, not 400)
-        data = EndpointRunRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        study = self._study(data.validated_data.get("study"))
-        try:
-            run = services.request_run(
-                actor=request.user,  # type: ignore[arg-type]
-                study=study,
-                cutoff_date=data.validated_data["cutoff_date"],
-                snapshot_at=data.validated_data.get("snapshot_at"),
-                trigger=RunTrigger.API,
-                rederive_at_cutoff=data.validated_data["rederive_at_cutoff"],
-            )
-        except DjangoValidationError as exc:
-            raise as_api_error(exc) from exc
-        return Response(EndpointRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
-
-    def _study(self, code: str | None) -> Study:
-        visible = access.studies_visible_to(self.request.user)
-        if code:
-            study = visible.filter(code=code).first()
-            if study is None:
-                raise ValidationError({"study": ["No such study among yours."]})
-        else:
-            studies = list(visible[:2])
-            if len(studies) != 1:
-                raise ValidationError({"study": ["Give the study code."]})
-            study = studies[0]
-        if not access.can_anywhere(self.request.user, Action.START_ENDPOINT_RUNS, study=study):
-            raise PermissionDenied
-        return study
+    def request_job(self, data: dict[str, Any]) -> EndpointRun:
+        return services.request_run(
+            actor=self.request.user,  # type: ignore[arg-type]
+            study=self.study_from(data.get("study")),
+            cutoff_date=data["cutoff_date"],
+            snapshot_at=data.get("snapshot_at"),
+            trigger=RunTrigger.API,
+            rederive_at_cutoff=data["rederive_at_cutoff"],
+        )
 
     @extend_schema(
         summary="The run's tables (canonical JSON: cut and tables, and the sensitivity analysis under "

@@ -26,7 +26,7 @@ from datetime import date
 from typing import Any
 
 from clinical import response as rules
-from endpoints.tables import CutData, Population, _population
+from endpoints.tables import CutData, Population, population
 
 #: CLINICAL_SPEC §7 default windows after the day-28 and day-365 visits (the study's schedule wins).
 DAY28_WINDOW_DEFAULT = 3
@@ -141,7 +141,7 @@ def relapse_forms(data: CutData, pop: Population) -> dict[int, list[dict[str, An
 def subject_endpoints(data: CutData, pop: Population | None = None) -> dict[int, SubjectEndpoints]:
     """Every infused subject's day-28 response, best response within 1 year and time-to-event
     records over the cut, keyed by subject id (see the module docstring for the rules)."""
-    pop = pop or _population(data)
+    pop = pop or population(data)
     cutoff = data.cutoff
     day28_after = visit_window_after(data, 28, DAY28_WINDOW_DEFAULT)
     year_after = visit_window_after(data, ONE_YEAR_DAY, DAY365_WINDOW_DEFAULT)

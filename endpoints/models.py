@@ -9,22 +9,18 @@ files are left out of the history rows (they are large and reproducible from the
 
 from __future__ import annotations
 
-import pghistory
 import pgtrigger
-from django.conf import settings
-from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from jobs.models import BackgroundJob, JobStatus, track_job
+
 RESULT_FIELDS = ["results_json", "results_csv", "results_xlsx"]
 
 
-class RunStatus(models.TextChoices):
-    QUEUED = "queued", _("Queued")
-    RUNNING = "running", _("Running")
-    SUCCEEDED = "succeeded", _("Succeeded")
-    FAILED = "failed", _("Failed")
+#: the job statuses (jobs.models), under the name the endpoint code and its API schema use
+RunStatus = JobStatus
 
 
 class RunTrigger(models.TextChoices):
@@ -33,28 +29,14 @@ class RunTrigger(models.TextChoices):
     NIGHTLY = "nightly", _("Nightly schedule")
 
 
-@pghistory.track(
-    pghistory.InsertEvent(),
-    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude=["progress", "heartbeat_at", *RESULT_FIELDS])),
-    pghistory.DeleteEvent(),
-    exclude=[*RESULT_FIELDS, "heartbeat_at"],
-)
-class EndpointRun(models.Model):
+@track_job(large=RESULT_FIELDS)
+class EndpointRun(BackgroundJob):
+    """The job columns (jobs.models.BackgroundJob: who asked, when, snapshot time, code version,
+    status, progress, attempts, heartbeat, error) and what a run computes over and holds."""
+
     study = models.ForeignKey("study.Study", on_delete=models.PROTECT, related_name="endpoint_runs")
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("requested by"),
-    )
-    requested_at = models.DateTimeField(_("requested at"))
     trigger = models.CharField(_("requested from"), max_length=10, choices=RunTrigger.choices)
     cutoff_date = models.DateField(_("clinical cut-off date"))
-    snapshot_at = models.DateTimeField(
-        _("snapshot time"), null=True, blank=True, help_text=_("Empty: the moment the run starts.")
-    )
     settings_version = models.PositiveIntegerField(_("protocol settings version"), null=True, blank=True)
     # The protocol version (amendment) in force on the cut-off date, when the run was requested
     # (study.amendments, issue 27 item 2); blank when none was recorded.
@@ -73,16 +55,6 @@ class EndpointRun(models.Model):
         _("protocol settings version of the sensitivity analysis"), null=True, blank=True
     )
     input_sha256 = models.CharField(_("SHA-256 of the inputs"), max_length=64, blank=True)
-    code_version = models.CharField(_("code version"), max_length=100, blank=True)
-    status = models.CharField(_("status"), max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
-    progress = models.PositiveSmallIntegerField(_("progress (%)"), default=0, validators=[MaxValueValidator(100)])
-    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
-    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
-    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
-    duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
-    error = models.TextField(_("error"), blank=True)
-    #: written by the worker while it computes (crf.jobs.beating); not audited, like progress
-    heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
     results_sha256 = models.CharField(_("SHA-256 of the tables"), max_length=64, blank=True)
     results_json = models.TextField(_("tables (canonical JSON)"), blank=True)
     results_csv = models.TextField(_("tables (CSV)"), blank=True)
@@ -108,7 +80,3 @@ class EndpointRun(models.Model):
     @property
     def has_results(self) -> bool:
         return self.status == RunStatus.SUCCEEDED and bool(self.results_json)
-
-    @property
-    def duration_seconds(self) -> float | None:
-        return None if self.duration_ms is None else self.duration_ms / 1000

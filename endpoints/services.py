@@ -1,20 +1,21 @@
 """Endpoint runs: requesting one, computing it, and failing runs a dead worker left behind
 (DESIGN §5, STYLE habits 3 and 7).
 
-A run is requested in one transaction with its outbox row; the relay hands it to Celery
-(`endpoints.tasks.compute_endpoint_run`). Computing reads the snapshot from the audit trail
-(endpoints.snapshot), reports progress in short transactions of its own, and writes the results
-and the "succeeded" status in ONE transaction at the end, guarded by the attempt number: a
-worker killed mid-run leaves no result at all (the run stays "running" until a redelivery
-retries it or `fail_stuck_runs` marks it failed), and a superseded attempt writes nothing.
+A run is a background job (`RUN_JOB`, the lifecycle of jobs.services): requested in one
+transaction with its outbox row; the relay hands it to Celery (`endpoints.tasks.compute_endpoint_run`).
+Computing reads the snapshot from the audit trail (endpoints.snapshot), reports progress in short
+transactions of its own, and writes the results and the "succeeded" status in ONE transaction at
+the end, guarded by the attempt number: a worker killed mid-run leaves no result at all (the
+stuck-job recovery requeues it, or fails it past the time limit), and a superseded attempt
+writes nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import time
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from adverse_events.dlt import DltCandidate
 from adverse_events.grade_course import course_of_row
@@ -32,10 +32,11 @@ from adverse_events.models import AdverseEvent, CrsAssessment, CrsEpisode, Icans
 from adverse_events.toxicities import GvhdStaging, IcahtDerivation, IecHsAssessment
 from clinical.ae_course import max_grade_until
 from clinical.protocol import ProtocolChoices
-from crf import jobs
 from crf.audit import audit_context
 from endpoints import files, sensitivity, snapshot, tables, tables_efficacy, tables_toxicity
-from endpoints.models import EndpointRun, RunStatus, RunTrigger
+from endpoints.models import EndpointRun, RunTrigger
+from jobs import services as jobs
+from jobs.kinds import JobKind
 from response.models import MarrowAssessment, MrdTest, Relapse
 from study import access
 from study.amendments import number_in_force
@@ -48,11 +49,10 @@ from survival.models import Death, FollowUpContact, SubsequentTherapy
 if TYPE_CHECKING:
     from study.models import User
 
-logger = logging.getLogger(__name__)
-
 TASK_NAME = "endpoints.tasks.compute_endpoint_run"
-#: the audit reasons of the lifecycle say "endpoint run started", "endpoint run failed", … (crf.jobs)
-NOUN = "endpoint run"
+#: the job kind of a run (jobs.kinds; registered in EndpointsConfig.ready): its audit reasons say
+#: "endpoint run started", "endpoint run failed", …
+RUN_JOB = JobKind(model=EndpointRun, noun="endpoint run", task_name=TASK_NAME, id_kwarg="run_id")
 
 
 #: Every table of a run, in the order the page, the JSON and the files show them.
@@ -60,7 +60,7 @@ BUILDERS = (*tables.BUILDERS, *tables_toxicity.BUILDERS, *tables_efficacy.BUILDE
 
 
 def build_tables(data: tables.CutData) -> list[dict[str, Any]]:
-    pop = tables._population(data)
+    pop = tables.population(data)
     return [build(data, pop) for build in BUILDERS]
 
 
@@ -78,18 +78,10 @@ def request_run(
     """Record a run request and its outbox row in one transaction. `actor` None is the nightly
     schedule. The snapshot may not be in the future (the past is rebuilt from the audit trail).
     `rederive_at_cutoff` also asks for the sensitivity analysis (endpoints.sensitivity)."""
-    from crf.outbox import enqueue
-
     now = now or timezone.now()
     if actor is not None and not access.can_anywhere(actor, Action.START_ENDPOINT_RUNS, study=study):
         raise PermissionDenied
-    errors = {}
-    if snapshot_at is not None and timezone.is_naive(snapshot_at):
-        errors["snapshot_at"] = _("Give the snapshot time with its time zone.")
-    elif snapshot_at is not None and snapshot_at > now:
-        errors["snapshot_at"] = _("The snapshot time cannot be in the future.")
-    if cutoff_date > now.date():
-        errors["cutoff_date"] = _("The clinical cut-off date cannot be in the future.")
+    errors = jobs.data_cut_errors(cutoff_date=cutoff_date, snapshot_at=snapshot_at, now=now)
     if errors:
         raise ValidationError(errors)
     run = EndpointRun(
@@ -102,23 +94,10 @@ def request_run(
         rederive_at_cutoff=rederive_at_cutoff,
         protocol_version=number_in_force(study, cutoff_date),
     )
-    run.full_clean()
-    with audit_context(user=actor, reason="endpoint run requested"):
-        run.save()
-        enqueue(task_name=TASK_NAME, run_id=run.pk)
-    return run
+    return jobs.request(RUN_JOB, run, actor=actor)
 
 
-def _claim(run_id: int, now: datetime) -> tuple[EndpointRun, int] | None:
-    """Start (or restart after a dead worker) the run; None when there is nothing to do."""
-    return jobs.claim(EndpointRun, run_id, noun=NOUN, now=now)
-
-
-def _progress(run_id: int, attempt: int, value: int) -> None:
-    jobs.progress(EndpointRun, run_id, attempt, value)
-
-
-def _settings_for(study: Study, at: datetime) -> tuple[int | None, ProtocolChoices]:
+def settings_for(study: Study, at: datetime) -> tuple[int | None, ProtocolChoices]:
     """The settings version current at the snapshot (DESIGN §4): the newest version recorded by
     then and effective on or before the snapshot date; the first version when none is yet."""
     versions = snapshot.rows_as_of(ProtocolSettings, at, study_id=study.pk)
@@ -128,6 +107,9 @@ def _settings_for(study: Study, at: datetime) -> tuple[int | None, ProtocolChoic
     effective = [v for v in versions if v["effective_from"] <= on] or [min(versions, key=lambda v: v["version"])]
     chosen = max(effective, key=lambda v: (v["effective_from"], v["version"]))
     return chosen["version"], ProtocolChoices.from_json(chosen["values"])
+
+
+_settings_for = settings_for  # the name load_cut calls it by (load_cut is being reworked; issue 23)
 
 
 #: What a run reads of each model beyond issue 11's rows: (CutData attribute, model, columns).
@@ -334,7 +316,7 @@ def sensitivity_part(study: Study, data: tables.CutData, *, at: datetime) -> tup
     """The sensitivity analysis of a run (issue 30 item 4): the same tables over the cut whose
     derived inputs are re-derived under the cut-off's settings version; marked as such."""
     found = sensitivity.rederive_at_cutoff(study, data, at=at)
-    pop = tables._population(found.data)
+    pop = tables.population(found.data)
     built = [{**build(found.data, pop), "analysis": "sensitivity"} for build in BUILDERS]
     part = {
         "analysis": "sensitivity",
@@ -349,54 +331,22 @@ def sensitivity_part(study: Study, data: tables.CutData, *, at: datetime) -> tup
 
 def compute_run(*, run_id: int, now: datetime | None = None) -> EndpointRun:
     """Compute one run (idempotent: a finished run is left as it is)."""
-    started = time.monotonic()
-    claimed = _claim(run_id, now or timezone.now())
-    if claimed is None:
-        return EndpointRun.objects.get(pk=run_id)
-    run, attempt = claimed
-    try:
-        with jobs.beating(EndpointRun, run_id, attempt):
-            data, version, digest, extra_version, document, csv_text, xlsx = _compute(run, attempt)
-    except Exception as exc:  # recorded on the run: the page and the API show why it failed
-        logger.exception("endpoint run %s failed", run_id)
-        _finish_failed(run_id, attempt, f"{type(exc).__name__}: {exc}", started)
-        return EndpointRun.objects.get(pk=run_id)
-    with transaction.atomic():
-        current = EndpointRun.objects.select_for_update().get(pk=run_id)
-        if current.attempts != attempt or current.status != RunStatus.RUNNING:
-            logger.warning("endpoint run %s attempt %s superseded; its results are dropped", run_id, attempt)
-            return current
-        current.settings_version = version
-        current.sensitivity_settings_version = extra_version
-        current.input_settings_versions = tables.input_settings_versions(data)
-        current.input_sha256 = digest
-        current.results_json = document
-        current.results_sha256 = hashlib.sha256(document.encode()).hexdigest()
-        current.results_csv = csv_text
-        current.results_xlsx = xlsx
-        current.status = RunStatus.SUCCEEDED
-        current.progress = 100
-        current.finished_at = timezone.now()
-        current.duration_ms = int((time.monotonic() - started) * 1000)
-        with audit_context(user=None, reason="endpoint run finished"):
-            current.save()
-    return current
+    return jobs.run(RUN_JOB, run_id, work=_compute, save_result=_save_results, now=now)
 
 
-def _compute(run: EndpointRun, attempt: int) -> tuple[Any, ...]:
+def _compute(run: EndpointRun, report: Callable[[int], None]) -> tuple[Any, ...]:
     """The run's tables and files, computed with no write but progress (the worker's heartbeat
-    beats meanwhile, crf.jobs.beating)."""
-    run_id = run.pk
+    beats meanwhile, jobs.services.beating)."""
     assert run.snapshot_at is not None
     data, version, digest = load_cut(run.study, cutoff=run.cutoff_date, at=run.snapshot_at)
-    _progress(run_id, attempt, 20)
-    pop = tables._population(data)
+    report(20)
+    pop = tables.population(data)
     built = []
     for index, build in enumerate(BUILDERS, start=1):
         built.append(build(data, pop))
         if settings.ENDPOINT_RUN_STEP_PAUSE_SECONDS:
             time.sleep(min(float(settings.ENDPOINT_RUN_STEP_PAUSE_SECONDS), 60.0))
-        _progress(run_id, attempt, 20 + 60 * index // len(BUILDERS))
+        report(20 + 60 * index // len(BUILDERS))
     extra, extra_version = (
         sensitivity_part(run.study, data, at=run.snapshot_at) if run.rederive_at_cutoff else (None, None)
     )
@@ -406,23 +356,25 @@ def _compute(run: EndpointRun, attempt: int) -> tuple[Any, ...]:
     every = built + (extra["tables"] if extra else [])
     csv_text = files.tables_csv(every)
     xlsx = files.tables_xlsx(every, stamped=run.snapshot_at)
-    _progress(run_id, attempt, 90)
+    report(90)
     return data, version, digest, extra_version, document, csv_text, xlsx
 
 
-def _finish_failed(run_id: int, attempt: int, error: str, started: float) -> None:
-    jobs.finish_failed(EndpointRun, run_id, attempt, error, noun=NOUN, started=started)
-
-
-def fail_stuck_runs(*, now: datetime | None = None) -> list[int]:
-    """Mark failed the runs still "running" longer than the task time limit: their worker is
-    gone (Celery would have killed it at the limit), and their results were never written."""
-    return jobs.fail_stuck(EndpointRun, noun=NOUN, now=now)
-
-
-def recover_stuck_runs(*, now: datetime | None = None) -> list[int]:
-    """Requeue the runs whose worker stopped beating (crf.jobs.recover_stuck)."""
-    return jobs.recover_stuck(EndpointRun, noun=NOUN, task_name=TASK_NAME, id_kwarg="run_id", now=now)
+def _save_results(run: EndpointRun, computed: tuple[Any, ...]) -> list[str]:
+    """In the run's final transaction (jobs.services.run): the results on the run."""
+    data, version, digest, extra_version, document, csv_text, xlsx = computed
+    run.settings_version = version
+    run.sensitivity_settings_version = extra_version
+    run.input_settings_versions = tables.input_settings_versions(data)
+    run.input_sha256 = digest
+    run.results_json = document
+    run.results_sha256 = hashlib.sha256(document.encode()).hexdigest()
+    run.results_csv = csv_text
+    run.results_xlsx = xlsx
+    return [
+        *("settings_version", "sensitivity_settings_version", "input_settings_versions", "input_sha256"),
+        *("results_json", "results_sha256", "results_csv", "results_xlsx"),
+    ]
 
 
 @transaction.atomic
@@ -443,7 +395,7 @@ def request_nightly_runs(*, now: datetime | None = None) -> list[EndpointRun]:
     """The nightly run of every study with protocol settings: cut-off = yesterday (UTC), the
     last whole day, snapshot = when it starts."""
     now = now or timezone.now()
-    fail_stuck_runs(now=now)
+    jobs.fail_stuck(RUN_JOB, now=now)
     studies = Study.objects.filter(protocol_settings__isnull=False).distinct().order_by("pk")
     cutoff = now.date() - timezone.timedelta(days=1)
     return [

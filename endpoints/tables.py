@@ -140,7 +140,7 @@ class Population:
     cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
-def _population(data: CutData) -> Population:
+def population(data: CutData) -> Population:
     cutoff = data.cutoff
     first_consent: dict[int, date] = {}
     for consent in data.consents:
@@ -455,7 +455,7 @@ BUILDERS = (disposition, exposure, teae_summary, teae_by_term, lymphodepletion_a
 
 
 def build_tables(data: CutData) -> list[dict[str, Any]]:
-    pop = _population(data)
+    pop = population(data)
     return [build(data, pop) for build in BUILDERS]
 
 

@@ -85,7 +85,7 @@ def best_response(data: CutData, pop: Population) -> dict[str, Any]:
     return _response_table("best_response", "Best overall response within 1 year", codes, len(pop.infused))
 
 
-def _in_year_window(
+def in_year_window(
     data: CutData, pop: Population, found: dict[int, SubjectEndpoints]
 ) -> dict[int, list[dict[str, Any]]]:
     """The assessments the 1-year best response may use: day 0 to day 365 + window, none after
@@ -102,7 +102,7 @@ def _in_year_window(
     return window
 
 
-def _mrd_test(row: dict[str, Any]) -> rules.MrdTest:
+def mrd_test(row: dict[str, Any]) -> rules.MrdTest:
     return rules.MrdTest(
         method=rules.MrdMethod(row["method"]),
         detected=row["detected"],
@@ -121,7 +121,7 @@ def marrow_response(data: CutData, pop: Population) -> dict[str, Any]:
     settings = data.choices.response_settings()
     total = len(pop.infused)
     found = endpoints_of(data, pop)
-    window = _in_year_window(data, pop, found)
+    window = in_year_window(data, pop, found)
     tests_of: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for test in data.mrd_tests:
         tests_of[test["assessment_id"]].append(test)
@@ -143,7 +143,7 @@ def marrow_response(data: CutData, pop: Population) -> dict[str, Any]:
     molecular: dict[str, int] = defaultdict(int)
     for pk in sorted(pop.infused):
         tests = [t for ma in window.get(pk, []) for t in tests_of[ma["id"]]]
-        statuses = {rules.mrd_test_status(_mrd_test(t), settings) for t in tests if t["method"] == "flow"}
+        statuses = {rules.mrd_test_status(mrd_test(t), settings) for t in tests if t["method"] == "flow"}
         if rules.MrdStatus.NEGATIVE in statuses:
             flow["negative"] += 1
         elif rules.MrdStatus.POSITIVE in statuses:
@@ -152,8 +152,8 @@ def marrow_response(data: CutData, pop: Population) -> dict[str, Any]:
             flow["not_evaluable"] += 1
         else:
             flow["not_tested"] += 1
-        base = [_mrd_test(t) for t in tests_of[baseline[pk]["id"]]] if pk in baseline else []
-        result = rules.molecular_remission(baseline=base, tests=[_mrd_test(t) for t in tests], settings=settings)
+        base = [mrd_test(t) for t in tests_of[baseline[pk]["id"]]] if pk in baseline else []
+        result = rules.molecular_remission(baseline=base, tests=[mrd_test(t) for t in tests], settings=settings)
         molecular[result.value] += 1
     evaluable = flow["negative"] + flow["positive"]
     with_marker = total - molecular["no_marker"]

@@ -281,7 +281,7 @@ DLT_COLUMNS = [
 CANDIDATE_COLUMNS = ["subject", "dose_level", "criterion", "onset_day", "status", "evaluability"]
 
 
-def _dlt_status(data: CutData, pop: Population) -> dict[int, dlt_rules.EvaluableStatus]:
+def dlt_status(data: CutData, pop: Population) -> dict[int, dlt_rules.EvaluableStatus]:
     """Each enrolled subject's DLT-evaluable status at the cut-off (§3.1)."""
     cutoff = data.cutoff
     window = data.choices.dlt_window_days
@@ -348,7 +348,7 @@ def dlt_by_dose_level(data: CutData, pop: Population) -> dict[str, Any]:
     the exact 95% CI) and the escalation decision ("pending" while candidates await): the 3+3
     part up to six evaluable, the expansion rule beyond, and the MTD / recommended dose."""
     subjects = {row["id"]: row for row in data.subjects}
-    status = _dlt_status(data, pop)
+    status = dlt_status(data, pop)
     candidates = by_subject(_live_candidates(data, pop))
     levels = [level.code for level in data.choices.dose_levels]
     seen = {subjects[pk]["dose_level"] for pk in pop.enrolled if subjects[pk]["dose_level"]}
@@ -411,7 +411,7 @@ def dlt_candidates(data: CutData, pop: Population) -> dict[str, Any]:
     """Every DLT candidate flagged in the window, with its adjudication at the snapshot and the
     subject's DLT-evaluable status at the cut-off (withdrawn candidates left out)."""
     subjects = {row["id"]: row for row in data.subjects}
-    status = _dlt_status(data, pop)
+    status = dlt_status(data, pop)
     rows = []
     for c in _live_candidates(data, pop):
         pk = c["subject_id"]

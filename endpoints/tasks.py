@@ -22,14 +22,3 @@ def compute_endpoint_run(*, run_id: int, outbox_id: int | None = None, **_: Any)
 @shared_task(name="endpoints.tasks.nightly_endpoint_runs")
 def nightly_endpoint_runs() -> list[int]:
     return [run.pk for run in services.request_nightly_runs()]
-
-
-@shared_task(name="endpoints.tasks.fail_stuck_endpoint_runs")
-def fail_stuck_endpoint_runs() -> list[int]:
-    return services.fail_stuck_runs()
-
-
-@shared_task(name="endpoints.tasks.recover_stuck_endpoint_runs")
-def recover_stuck_endpoint_runs() -> list[int]:
-    """Every JOB_RECOVERY_INTERVAL_SECONDS (CELERY_BEAT_SCHEDULE): requeue the jobs of a dead worker."""
-    return services.recover_stuck_runs()

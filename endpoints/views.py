@@ -55,7 +55,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
                 messages.success(request, _("Endpoint run requested: it starts as soon as a worker is free."))
                 return redirect("endpoints:run_detail", pk=run.pk)
     runs = selectors.runs_visible_to(request.user).filter(study=study)[:100]
-    context = {"study": study, "studies": studies, "runs": runs, "form": form, "can_start": can_start}
+    context = {"study": study, "studies": studies, "jobs": runs, "form": form, "can_request": can_start}
     return render(request, "endpoints/run_list.html", context)
 
 

@@ -5,7 +5,7 @@ Response and time-to-event facts come from the endpoint engine, never from a sec
 the export reads the engine's inputs (`endpoints.services.load_cut`, same snapshot and cut-off,
 limited to the export's subjects) and `endpoints.courses.subject_endpoints` gives each infused
 subject's day-28 response, best response within 1 year and OS/EFS/RFS/DOR records; populations
-are `endpoints.tables._population`'s and DLT evaluability `endpoints.tables_toxicity`'s. So the
+are `endpoints.tables.population`'s and DLT evaluability `endpoints.tables_toxicity`'s. So the
 run's tables reproduce from ADTTE and ADRS alone (tests/exports/test_adam.py).
 
 Day conventions (each dataset says which it uses, §9): ADTTE.AVAL = later date − earlier date in
@@ -63,11 +63,11 @@ MRD_TEXT = {"negative": "NEGATIVE", "positive": "POSITIVE", "not_evaluable": "NO
 def _cut(data: ExportData) -> tuple[Any, Any, dict[int, Any]]:
     """The engine's cut, population and per-subject endpoints (computed once per export)."""
     from endpoints.courses import subject_endpoints
-    from endpoints.tables import _population
+    from endpoints.tables import population
 
     if data.endpoints is None:
         cut = data.cut()
-        pop = _population(cut)
+        pop = population(cut)
         data.endpoints = (cut, pop, subject_endpoints(cut, pop))
     return data.endpoints  # type: ignore[no-any-return]
 
@@ -325,12 +325,12 @@ def build_adsl(ctx: BuildContext) -> list[Dataset]:
     infused subjects, DOSE01P/DOSE01A the level's target and the infused CAR+ cells/kg (×10⁶);
     TRTSDT the first infusion, TRTEDT the last; baseline disease from the disease history and the
     baseline marrow; donor type and fresh/thawed from the first infusion's product."""
-    from endpoints.tables_toxicity import _dlt_status
+    from endpoints.tables_toxicity import dlt_status
 
     data: ExportData = ctx.data
     subjs = subjects(data)
     cut, pop, found = _cut(data)
-    dlt = _dlt_status(cut, pop)
+    dlt = dlt_status(cut, pop)
     dm = {row["USUBJID"]: row for row in ctx.built["DM"].rows}
     infusions = data.by_subject("infusions")
     lds = data.by_subject("lymphodepletions")
@@ -797,14 +797,14 @@ def build_adrs(ctx: BuildContext) -> list[Dataset]:
     its rank (7 best … 0 not assessed). ANL01FL = Y marks the assessments the 1-year best response
     may use (day 0 to day 365 + window, none after new therapy): the MRD-negative rate of the
     endpoint tables counts subjects with a NEGATIVE MRDFLOW record flagged ANL01FL."""
-    from endpoints.tables_efficacy import _in_year_window, _mrd_test
+    from endpoints.tables_efficacy import in_year_window, mrd_test
 
     data: ExportData = ctx.data
     subjs = subjects(data)
     adsl = {row["USUBJID"]: row for row in ctx.built["ADSL"].rows}
     cut, pop, found = _cut(data)
     settings = cut.choices.response_settings()
-    in_window = {ma["id"] for rows in _in_year_window(cut, pop, found).values() for ma in rows}
+    in_window = {ma["id"] for rows in in_year_window(cut, pop, found).values() for ma in rows}
     tests_of: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for test in cut.mrd_tests:
         tests_of[test["assessment_id"]].append(test)
@@ -830,7 +830,7 @@ def build_adrs(ctx: BuildContext) -> list[Dataset]:
             rows.append(base | {"PARAMCD": "OVRLRESP", "AVALC": CATEGORY_TEXT[response]})
             flow = [t for t in tests_of[ma["id"]] if t["method"] == "flow"]
             if flow:
-                statuses = {rules.mrd_test_status(_mrd_test(t), settings) for t in flow}
+                statuses = {rules.mrd_test_status(mrd_test(t), settings) for t in flow}
                 status = (
                     rules.MrdStatus.NEGATIVE
                     if rules.MrdStatus.NEGATIVE in statuses

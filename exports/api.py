@@ -7,26 +7,21 @@ export 403. Every download and dataset read is recorded (who, what, when)."""
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import QuerySet
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status, viewsets
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from crf.api import as_api_error
 from exports import selectors, services, writers
 from exports.models import DownloadChannel, Export, ExportDataset, ExportFile, ExportFormat, ExportTrigger
-from study import access
-from study.models import Study
+from jobs.api import JOB_FIELDS, JobSerializer, JobViewSet, job_resource
 from trialsite.api_fields import AwareDateTimeField
 
 MAX_LIMIT = 1000
@@ -39,39 +34,16 @@ class ExportFileSerializer(serializers.ModelSerializer[ExportFile]):
         read_only_fields = fields
 
 
-class ExportSerializer(serializers.ModelSerializer[Export]):
-    study = serializers.CharField(source="study.code", read_only=True)
-    requested_by = serializers.CharField(source="requested_by.username", read_only=True, default=None)
-    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)  # null until the job finished
+class ExportSerializer(JobSerializer):
     passes_conformance = serializers.BooleanField(read_only=True)
     files = serializers.SerializerMethodField()
 
     class Meta:
         model = Export
         fields = [
-            "id",
-            "study",
-            "requested_by",
-            "requested_at",
-            "trigger",
-            "datasets",
-            "formats",
-            "cutoff_date",
-            "snapshot_at",
-            "protocol_version",
-            "code_version",
-            "status",
-            "progress",
-            "attempts",
-            "started_at",
-            "finished_at",
-            "duration_seconds",
-            "error",
-            "row_counts",
-            "conformance_errors",
-            "conformance_warnings",
-            "passes_conformance",
-            "files",
+            *("id", "study", "datasets", "formats", "cutoff_date", "protocol_version"),
+            *JOB_FIELDS,
+            *("row_counts", "conformance_errors", "conformance_warnings", "passes_conformance", "files"),
         ]
         read_only_fields = fields
 
@@ -107,72 +79,32 @@ PAGING = [
 ]
 
 
-@extend_schema_view(
-    list=extend_schema(summary="Dataset exports you may read"),
-    retrieve=extend_schema(summary="One export: status, progress (0-100), cut, row counts, files with SHA-256"),
+@job_resource(
+    listed="Dataset exports you may read",
+    one="One export: status, progress (0-100), cut, row counts, files with SHA-256",
+    start="Start an export (queued through the outbox; poll the export for progress)",
+    request=ExportRequestSerializer,
+    answer=ExportSerializer,
 )
-class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Export]):
+class ExportViewSet(JobViewSet):
     serializer_class = ExportSerializer
+    request_serializer_class = ExportRequestSerializer
+    start_action = services.EXPORT_ACTION
 
-    def get_queryset(self) -> QuerySet[Export]:
-        return selectors.exports_visible_to(self.request.user)
+    visible = staticmethod(selectors.exports_visible_to)
+    access_job = staticmethod(selectors.access_export)
+    may_list = staticmethod(lambda user: selectors.studies_for_exports(user).exists())
 
-    def get_object(self) -> Export:
-        try:
-            pk = int(self.kwargs["pk"])
-        except (TypeError, ValueError):
-            raise NotFound from None
-        return selectors.access_export(self.request.user, pk)
-
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        if not selectors.studies_for_exports(request.user).exists():
-            raise PermissionDenied
-        return super().list(request, *args, **kwargs)
-
-    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        export = self.get_object()
-        data = ExportSerializer(export).data
-        etag = hashlib.sha256(f"{export.pk}:{export.status}:{export.progress}:{export.attempts}".encode()).hexdigest()
-        return Response(data, headers={"ETag": f'"{etag}"'})
-
-    @extend_schema(
-        summary="Start an export (queued through the outbox; poll the export for progress)",
-        request=ExportRequestSerializer,
-        responses={202: ExportSerializer, 400: OpenApiResponse(description="Field-level reasons.")},
-    )
-    def create(self, request: Request) -> Response:
-        access.require_anywhere(request.user, services.EXPORT_ACTION)  # the gate before the body (403, not 400)
-        data = ExportRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        study = self._study(data.validated_data.get("study"))
-        try:
-            export = services.request_export(
-                actor=request.user,  # type: ignore[arg-type]
-                study=study,
-                cutoff_date=data.validated_data["cutoff_date"],
-                snapshot_at=data.validated_data.get("snapshot_at"),
-                dataset_names=data.validated_data.get("datasets"),
-                formats=data.validated_data.get("formats"),
-                trigger=ExportTrigger.API,
-            )
-        except DjangoValidationError as exc:
-            raise as_api_error(exc) from exc
-        return Response(ExportSerializer(export).data, status=status.HTTP_202_ACCEPTED)
-
-    def _study(self, code: str | None) -> Study:
-        visible = access.studies_visible_to(self.request.user)
-        if code:
-            study = visible.filter(code=code).first()
-            if study is None:
-                raise ValidationError({"study": ["No such study among yours."]})
-        else:
-            studies = list(visible[:2])
-            if len(studies) != 1:
-                raise ValidationError({"study": ["Give the study code."]})
-            study = studies[0]
-        if not access.can_anywhere(self.request.user, services.EXPORT_ACTION, study=study):
-            raise PermissionDenied
-        return study
+    def request_job(self, data: dict[str, Any]) -> Export:
+        return services.request_export(
+            actor=self.request.user,  # type: ignore[arg-type]
+            study=self.study_from(data.get("study")),
+            cutoff_date=data["cutoff_date"],
+            snapshot_at=data.get("snapshot_at"),
+            dataset_names=data.get("datasets"),
+            formats=data.get("formats"),
+            trigger=ExportTrigger.API,
+        )
 
     @extend_schema(summary="The export's conformance report (findings with severity, dataset, variable, row)")
     @action(detail=True, methods=["get"])

@@ -8,5 +8,8 @@ class ExportsConfig(AppConfig):
     def ready(self) -> None:
         from crf.annotations import provide_annotated_pages
         from exports import acrf
+        from exports.services import EXPORT_JOB
+        from jobs.kinds import register
 
         provide_annotated_pages(lambda: acrf.PAGES)  # the annotated CRF's pages (datamanagement.pdfs)
+        register(EXPORT_JOB)  # the stuck-job sweeps cover exports (jobs.services)

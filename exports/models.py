@@ -16,23 +16,15 @@ import pghistory
 import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
-from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from jobs.models import BackgroundJob, JobStatus, JobTrigger, track_job
 
-class ExportStatus(models.TextChoices):
-    QUEUED = "queued", _("Queued")
-    RUNNING = "running", _("Running")
-    SUCCEEDED = "succeeded", _("Succeeded")
-    FAILED = "failed", _("Failed")
-
-
-class ExportTrigger(models.TextChoices):
-    PAGE = "page", _("Page")
-    API = "api", _("API")
-    COMMAND = "command", _("Management command")
+#: the job statuses and triggers (jobs.models), under the names the export code uses
+ExportStatus = JobStatus
+ExportTrigger = JobTrigger
 
 
 class ExportFormat(models.TextChoices):
@@ -46,44 +38,19 @@ class ExportFormat(models.TextChoices):
     ODM = "odm", _("CDISC ODM 1.3.2 (captured data, metadata and audit trail)")
 
 
-@pghistory.track(
-    pghistory.InsertEvent(),
-    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude=["progress", "heartbeat_at"])),
-    pghistory.DeleteEvent(),
-    exclude=["heartbeat_at"],
-)
-class Export(models.Model):
+@track_job()
+class Export(BackgroundJob):
+    """The job columns (jobs.models.BackgroundJob: who asked, when, snapshot time, code version,
+    status, progress, attempts, heartbeat, error) and what an export covers and holds."""
+
     study = models.ForeignKey("study.Study", on_delete=models.PROTECT, related_name="exports")
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("requested by"),
-    )
-    requested_at = models.DateTimeField(_("requested at"))
-    trigger = models.CharField(_("requested from"), max_length=10, choices=ExportTrigger.choices)
     site_ids = ArrayField(models.PositiveIntegerField(), verbose_name=_("sites covered"))
     datasets = ArrayField(models.CharField(max_length=8), verbose_name=_("datasets"))
     formats = ArrayField(models.CharField(max_length=4, choices=ExportFormat.choices), verbose_name=_("formats"))
     cutoff_date = models.DateField(_("clinical cut-off date"))
-    snapshot_at = models.DateTimeField(
-        _("snapshot time"), null=True, blank=True, help_text=_("Empty: the moment the export starts.")
-    )
-    code_version = models.CharField(_("code version"), max_length=100, blank=True)
     # The protocol version (amendment) in force on the cut-off date, when the export was
     # requested (study.amendments, issue 27 item 2); blank when none was recorded.
     protocol_version = models.CharField(_("protocol version"), max_length=20, blank=True)
-    status = models.CharField(_("status"), max_length=10, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
-    progress = models.PositiveSmallIntegerField(_("progress (%)"), default=0, validators=[MaxValueValidator(100)])
-    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
-    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
-    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
-    duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
-    error = models.TextField(_("error"), blank=True)
-    #: written by the worker while it builds (crf.jobs.beating); not audited, like progress
-    heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
     row_counts = models.JSONField(_("rows per dataset"), default=dict, blank=True)
     conformance = models.JSONField(_("conformance report"), default=list, blank=True)
     conformance_errors = models.PositiveIntegerField(_("conformance errors"), default=0)
@@ -108,10 +75,6 @@ class Export(models.Model):
     @property
     def passes_conformance(self) -> bool:
         return self.status == ExportStatus.SUCCEEDED and self.conformance_errors == 0
-
-    @property
-    def duration_seconds(self) -> float | None:
-        return None if self.duration_ms is None else self.duration_ms / 1000
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(), exclude=["content"])

@@ -225,7 +225,7 @@ def load(*, study: Any, site_ids: list[int], cutoff: date, at: datetime) -> Expo
     from django.apps import apps
 
     from endpoints import snapshot
-    from endpoints.services import _settings_for
+    from endpoints.services import settings_for
     from study.models import Site, VisitDefinition
     from subjects.models import Subject, Visit
 
@@ -260,7 +260,7 @@ def load(*, study: Any, site_ids: list[int], cutoff: date, at: datetime) -> Expo
                 "definition_id": row["definition_id"],
                 "date": on,
             }
-    _version, choices = _settings_for(study, at)
+    _version, choices = settings_for(study, at)
     arms = {
         level.code: f"{CAR_T} {level.code} ({_plain(level.target_cells_per_kg)} CAR+ cells/kg)"
         for level in choices.dose_levels

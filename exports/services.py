@@ -1,7 +1,8 @@
 """Exports: requesting one, building it, recording downloads (DESIGN §3 exports/, §4a, §5).
 
-The pattern of endpoint runs (endpoints.services): an export is requested in one transaction
-with its outbox row; the relay hands it to Celery (`exports.tasks.build_export`). Building reads
+An export is a background job (`EXPORT_JOB`, the lifecycle of jobs.services, as endpoint runs):
+requested in one transaction with its outbox row; the relay hands it to Celery
+(`exports.tasks.build_export`). Building reads
 the data ONCE at the export's snapshot time from the audit trail (exports.sdtm.load → a
 reproducible data cut), limited to the sites the requester may export and to records dated on or
 before the clinical cut-off; reports progress in short transactions; and writes the files, the
@@ -15,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -29,8 +29,6 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crf import jobs
-from crf.audit import audit_context
 from exports import checks, datasets, define, metadata, sdtm, writers
 from exports.findings import ERROR, WARNING
 from exports.models import (
@@ -42,9 +40,10 @@ from exports.models import (
     ExportFile,
     ExportFilePart,
     ExportFormat,
-    ExportStatus,
     ExportTrigger,
 )
+from jobs import services as jobs
+from jobs.kinds import JobKind
 from study import access
 from study.amendments import number_in_force
 from study.models import Site, Study
@@ -53,11 +52,10 @@ from study.roles import Action
 if TYPE_CHECKING:
     from study.models import User
 
-logger = logging.getLogger(__name__)
-
 TASK_NAME = "exports.tasks.build_export"
-#: the audit reasons of the lifecycle say "export started", "export failed", … (crf.jobs)
-NOUN = "export"
+#: the job kind of an export (jobs.kinds; registered in ExportsConfig.ready): its audit reasons
+#: say "export started", "export failed", …
+EXPORT_JOB = JobKind(model=Export, noun="export", task_name=TASK_NAME, id_kwarg="export_id")
 #: DESIGN §4a: "start endpoint runs and de-identified exports"
 EXPORT_ACTION = Action.START_ENDPOINT_RUNS
 DEFINE_FILE = "define.json"
@@ -93,14 +91,12 @@ def request_export(
 ) -> Export:
     """Record an export request and its outbox row in one transaction. `actor` None is the
     system (the management command without --user): every site of the study."""
-    from crf.outbox import enqueue
-
     now = now or timezone.now()
     if actor is not None and not access.can_anywhere(actor, EXPORT_ACTION, study=study):
         raise PermissionDenied
     names = list(dict.fromkeys(dataset_names or available_datasets()))
     chosen_formats = list(dict.fromkeys(formats or [ExportFormat.CSV, ExportFormat.XPT]))
-    errors: dict[str, str] = {}
+    errors = jobs.data_cut_errors(cutoff_date=cutoff_date, snapshot_at=snapshot_at, now=now)
     unknown = [n for n in names if n not in available_datasets()]
     if not names or unknown:
         errors["datasets"] = _("Unknown datasets: %(names)s. Choose from %(choices)s.") % {
@@ -109,12 +105,6 @@ def request_export(
         }
     if not chosen_formats or any(f not in ExportFormat.values for f in chosen_formats):
         errors["formats"] = _("Choose one or more of the formats offered.")
-    if snapshot_at is not None and timezone.is_naive(snapshot_at):
-        errors["snapshot_at"] = _("Give the snapshot time with its time zone.")
-    elif snapshot_at is not None and snapshot_at > now:
-        errors["snapshot_at"] = _("The snapshot time cannot be in the future.")
-    if cutoff_date > now.date():
-        errors["cutoff_date"] = _("The clinical cut-off date cannot be in the future.")
     if errors:
         raise ValidationError(errors)
     sites = Site.objects.filter(study=study)
@@ -132,19 +122,7 @@ def request_export(
         snapshot_at=snapshot_at,
         protocol_version=number_in_force(study, cutoff_date),
     )
-    export.full_clean()
-    with audit_context(user=actor, reason="export requested"):
-        export.save()
-        enqueue(task_name=TASK_NAME, export_id=export.pk)
-    return export
-
-
-def _claim(export_id: int, now: datetime) -> tuple[Export, int] | None:
-    return jobs.claim(Export, export_id, noun=NOUN, now=now)
-
-
-def _progress(export_id: int, attempt: int, value: int) -> None:
-    jobs.progress(Export, export_id, attempt, value)
+    return jobs.request(EXPORT_JOB, export, actor=actor)
 
 
 def define_document(export: Export, built: list[datasets.Dataset]) -> dict[str, Any]:
@@ -345,58 +323,31 @@ def define_xml_files(export: Export, built: list[datasets.Dataset]) -> list[dict
 
 
 def compute_export(*, export_id: int, now: datetime | None = None) -> Export:
-    """Build one export (idempotent: a finished export is left as it is)."""
-    started = time.monotonic()
-    claimed = _claim(export_id, now or timezone.now())
-    if claimed is None:
-        return Export.objects.get(pk=export_id)
-    export, attempt = claimed
-    # the heartbeat runs while the files are built and stored (crf.jobs: a killed worker's job is requeued)
-    with (
-        tempfile.TemporaryDirectory(prefix=f"export-{export_id}-") as scratch,
-        jobs.beating(Export, export_id, attempt),
-    ):
-        try:
-            built, findings, files = build(
-                export, lambda value: _progress(export_id, attempt, value), directory=Path(scratch)
-            )
-            _progress(export_id, attempt, 90)
-        except Exception as exc:  # recorded on the export: the page and the API show why it failed
-            logger.exception("export %s failed", export_id)
-            _finish_failed(export_id, attempt, f"{type(exc).__name__}: {exc}", started)
-            return Export.objects.get(pk=export_id)
-        return _store(export_id, attempt, built, findings, files, started)
+    """Build one export (idempotent: a finished export is left as it is). The files are streamed
+    to a scratch directory while the worker builds them and stored from there in the final
+    transaction (jobs.services.run; the heartbeat beats through both)."""
+    with tempfile.TemporaryDirectory(prefix=f"export-{export_id}-") as scratch:
+
+        def work(export: Export, report: Callable[[int], None]) -> tuple[Any, ...]:
+            built = build(export, report, directory=Path(scratch))
+            report(90)
+            return built
+
+        return jobs.run(EXPORT_JOB, export_id, work=work, save_result=_store, now=now)
 
 
-def _store(
-    export_id: int,
-    attempt: int,
-    built: list[datasets.Dataset],
-    findings: list[Any],
-    files: list[dict[str, Any]],
-    started: float,
-) -> Export:
-    """The files, the dataset rows, the report and the "succeeded" status in ONE transaction,
-    one file (or part of one) and one dataset (or page of one) at a time."""
-    with transaction.atomic():
-        current = Export.objects.select_for_update().get(pk=export_id)
-        if current.attempts != attempt or current.status != ExportStatus.RUNNING:
-            logger.warning("export %s attempt %s superseded; its files are dropped", export_id, attempt)
-            return current
-        store_files(current, files)
-        store_datasets(current, built)
-        summary = checks.summary(findings)
-        current.row_counts = {d.name: len(d.rows) for d in built}
-        current.conformance = [f.as_dict() for f in findings]
-        current.conformance_errors = summary[ERROR]
-        current.conformance_warnings = summary[WARNING]
-        current.status = ExportStatus.SUCCEEDED
-        current.progress = 100
-        current.finished_at = timezone.now()
-        current.duration_ms = int((time.monotonic() - started) * 1000)
-        with audit_context(user=None, reason="export finished"):
-            current.save()
-    return current
+def _store(export: Export, built_findings_files: tuple[Any, ...]) -> list[str]:
+    """The files, the dataset rows and the report, in the export's final transaction, one file
+    (or part of one) and one dataset (or page of one) at a time."""
+    built, findings, files = built_findings_files
+    store_files(export, files)
+    store_datasets(export, built)
+    summary = checks.summary(findings)
+    export.row_counts = {d.name: len(d.rows) for d in built}
+    export.conformance = [f.as_dict() for f in findings]
+    export.conformance_errors = summary[ERROR]
+    export.conformance_warnings = summary[WARNING]
+    return ["row_counts", "conformance", "conformance_errors", "conformance_warnings"]
 
 
 def _in_order(items: Iterable[Any], weight: Callable[[Any], int], limit: int) -> Iterator[tuple[bool, list[Any]]]:
@@ -531,20 +482,6 @@ def file_pieces(file_id: int) -> Iterator[bytes]:
                 [start + 1, PART_BYTES, file_id],
             )
             yield bytes(cursor.fetchone()[0])
-
-
-def _finish_failed(export_id: int, attempt: int, error: str, started: float) -> None:
-    jobs.finish_failed(Export, export_id, attempt, error, noun=NOUN, started=started)
-
-
-def fail_stuck_exports(*, now: datetime | None = None) -> list[int]:
-    """Mark failed the exports still "running" past the task time limit (their worker is gone)."""
-    return jobs.fail_stuck(Export, noun=NOUN, now=now)
-
-
-def recover_stuck_exports(*, now: datetime | None = None) -> list[int]:
-    """Requeue the exports whose worker stopped beating (crf.jobs.recover_stuck)."""
-    return jobs.recover_stuck(Export, noun=NOUN, task_name=TASK_NAME, id_kwarg="export_id", now=now)
 
 
 def record_download(

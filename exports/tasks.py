@@ -17,14 +17,3 @@ from exports import services
 def build_export(*, export_id: int, outbox_id: int | None = None, **_: Any) -> str:
     export = services.compute_export(export_id=export_id)
     return str(export.status)
-
-
-@shared_task(name="exports.tasks.fail_stuck_exports")
-def fail_stuck_exports() -> list[int]:
-    return services.fail_stuck_exports()
-
-
-@shared_task(name="exports.tasks.recover_stuck_exports")
-def recover_stuck_exports() -> list[int]:
-    """Every JOB_RECOVERY_INTERVAL_SECONDS (CELERY_BEAT_SCHEDULE): requeue the jobs of a dead worker."""
-    return services.recover_stuck_exports()

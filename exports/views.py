@@ -77,7 +77,8 @@ def export_list(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Export requested: it starts as soon as a worker is free."))
             return redirect("exports:detail", pk=export.pk)
     exports = selectors.exports_visible_to(request.user).filter(study=study)[:100]
-    return render(request, "exports/list.html", {"study": study, "studies": studies, "exports": exports, "form": form})
+    context = {"study": study, "studies": studies, "jobs": exports, "form": form, "can_request": True}
+    return render(request, "exports/list.html", context)
 
 
 @login_required

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     # our apps
     "study",
     "crf",
+    "jobs",
     "datamanagement",
     "subjects",
     "labs",
@@ -164,7 +165,7 @@ ENDPOINT_RUN_STEP_PAUSE_SECONDS = env.float("ENDPOINT_RUN_STEP_PAUSE_SECONDS", d
 EXPORT_STEP_PAUSE_SECONDS = env.float("EXPORT_STEP_PAUSE_SECONDS", default=0.0)
 #: a pause after each PDF document is rendered (fault tests kill a worker mid-build); 0 in production
 PDF_STEP_PAUSE_SECONDS = env.float("PDF_STEP_PAUSE_SECONDS", default=0.0)
-# Job heartbeat and stuck-job recovery (crf.jobs, issue 32): a worker writes a running job's
+# Job heartbeat and stuck-job recovery (jobs.services, issue 32): a worker writes a running job's
 # heartbeat every JOB_HEARTBEAT_SECONDS; a beat task every JOB_RECOVERY_INTERVAL_SECONDS requeues
 # the jobs whose heartbeat is older than JOB_HEARTBEAT_TIMEOUT_SECONDS (their worker died). The
 # broker's visibility timeout stays long; fault tests lower these three, never it.
@@ -179,12 +180,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "endpoints.tasks.nightly_endpoint_runs",
         "schedule": crontab(hour=env.int("ENDPOINT_RUN_HOUR_UTC", default=18), minute=0),
     },
-    "fail-stuck-endpoint-runs": {"task": "endpoints.tasks.fail_stuck_endpoint_runs", "schedule": 15 * 60},
-    "fail-stuck-exports": {"task": "exports.tasks.fail_stuck_exports", "schedule": 15 * 60},
-    "fail-stuck-pdf-jobs": {"task": "datamanagement.tasks.fail_stuck_pdf_jobs", "schedule": 15 * 60},
-    "recover-stuck-endpoint-runs": {"task": "endpoints.tasks.recover_stuck_endpoint_runs", **_RECOVERY},
-    "recover-stuck-exports": {"task": "exports.tasks.recover_stuck_exports", **_RECOVERY},
-    "recover-stuck-pdf-jobs": {"task": "datamanagement.tasks.recover_stuck_pdf_jobs", **_RECOVERY},
+    # every declared job kind (endpoint runs, exports, PDF documents: jobs.kinds), one task each
+    "fail-stuck-jobs": {"task": "jobs.tasks.fail_stuck_jobs", "schedule": 15 * 60},
+    "recover-stuck-jobs": {"task": "jobs.tasks.recover_stuck_jobs", **_RECOVERY},
     "refresh-dlt-candidates": {"task": "adverse_events.tasks.refresh_dlt_candidates", "schedule": 60 * 60},
     "purge-idempotency-keys": {"task": "crf.tasks.purge_idempotency_keys", "schedule": 60 * 60},
     "nightly-verify-audit": {"task": "crf.tasks.verify_audit", "schedule": crontab(hour=2, minute=30)},
@@ -336,7 +334,7 @@ SPECTACULAR_SETTINGS = {
         "RunStatusEnum": "endpoints.models.RunStatus",
         "InstrumentEnum": "adverse_events.models.Instrument",
         "LabUnitEnum": "labs.models.UNIT_CHOICES",
-        "JobTriggerEnum": "crf.jobs.JobTrigger",
+        "JobTriggerEnum": "jobs.models.JobTrigger",
     },
 }
 

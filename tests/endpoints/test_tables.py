@@ -14,6 +14,7 @@ from endpoints import services
 from endpoints.models import EndpointRun, RunStatus
 from endpoints.snapshot import event_model
 from endpoints.tables import proportion
+from jobs import services as jobs
 from study.protocol import publish_settings
 from survival.models import Death
 from survival.services import record_death
@@ -210,13 +211,10 @@ def test_the_nightly_run_and_the_stuck_run_sweep_are_scheduled_tasks(settings):
     tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert tasks == {
         "endpoints.tasks.nightly_endpoint_runs",
-        "endpoints.tasks.fail_stuck_endpoint_runs",
-        "exports.tasks.fail_stuck_exports",  # issue 14
-        "datamanagement.tasks.fail_stuck_pdf_jobs",  # issue 26: PDF casebooks
+        # every job kind (endpoint runs, exports: issue 14, PDF casebooks: issue 26), one sweep each (issue 23)
+        "jobs.tasks.fail_stuck_jobs",
         # issue 32: jobs whose worker stopped beating are requeued
-        "endpoints.tasks.recover_stuck_endpoint_runs",
-        "exports.tasks.recover_stuck_exports",
-        "datamanagement.tasks.recover_stuck_pdf_jobs",
+        "jobs.tasks.recover_stuck_jobs",
         "datamanagement.tasks.daily_digest",  # issue 31: the notification digest
         "adverse_events.tasks.refresh_dlt_candidates",  # issue 13: time-driven DLT candidates
         "crf.tasks.purge_idempotency_keys",  # issue 32: Idempotency-Key lives a day
@@ -235,7 +233,7 @@ def test_a_run_left_running_by_a_dead_worker_is_retried_then_failed(world):
     EndpointRun.objects.filter(pk=stuck.pk).update(
         status=RunStatus.RUNNING, attempts=1, started_at=now() - timedelta(hours=2)
     )
-    assert services.fail_stuck_runs() == [stuck.pk]
+    assert jobs.fail_stuck(services.RUN_JOB) == [stuck.pk]
     stuck.refresh_from_db()
     assert stuck.status == RunStatus.FAILED and "time limit" in stuck.error
 

@@ -50,7 +50,7 @@ def test_a_run_goes_through_the_outbox_and_a_real_worker(world, stack):
     assert in_process_twin(done).results_json == done.results_json
 
 
-#: the jobs' heartbeat and recovery, lowered for this test's processes (crf.jobs; production 15/90/60 s)
+#: the jobs' heartbeat and recovery, lowered for this test's processes (jobs.services; production 15/90/60 s)
 FAST_RECOVERY = {
     "JOB_HEARTBEAT_SECONDS": "0.5",
     "JOB_HEARTBEAT_TIMEOUT_SECONDS": "2",
@@ -61,7 +61,7 @@ FAST_RECOVERY = {
 def test_a_worker_killed_mid_run_serves_no_partial_result_and_the_run_is_retried(world, stack, client, api_token):
     """The pool process killed: Celery requeues the message at once, but the run's heartbeat is
     still fresh, so that delivery leaves it alone (it cannot tell a dead worker from a live one);
-    the stuck-job recovery requeues it once the heartbeat is stale (crf.jobs, issue 32)."""
+    the stuck-job recovery requeues it once the heartbeat is stale (jobs.services, issue 32)."""
     populate(world)
     stack.start_redis()
     stack.start_beat(**FAST_RECOVERY)

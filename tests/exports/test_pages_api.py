@@ -13,6 +13,7 @@ import pytest
 from crf.models import OutboxMessage
 from exports import services
 from exports.models import Export, ExportDownload
+from jobs import services as jobs
 from study.roles import Role
 from tests.conftest import make_user
 from tests.endpoints.conftest import CUTOFF, make_world
@@ -171,8 +172,8 @@ def test_an_export_left_running_by_a_dead_worker_is_failed_after_the_time_limit(
 
     export = services.request_export(actor=world.statistician, study=world.study, cutoff_date=CUTOFF)
     started = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
-    assert services._claim(export.pk, started) is not None  # a worker took it, then died
-    assert services.fail_stuck_exports() == [export.pk]
+    assert jobs.claim(services.EXPORT_JOB, export.pk, now=started) is not None  # a worker took it, then died
+    assert jobs.fail_stuck(services.EXPORT_JOB) == [export.pk]
     export.refresh_from_db()
     assert export.status == ExportStatus.FAILED and "time limit" in export.error
     assert not export.files.exists()

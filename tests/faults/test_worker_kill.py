@@ -6,7 +6,7 @@ loopback port (never the shared one), the outbox relay, `celery beat`, and two C
 Each kill takes the whole worker (main process and pool child, one process group): nothing
 acknowledges or rejects the task, so Redis keeps the message unacknowledged until its visibility
 timeout (hours; NOT shortened here). The job is recovered through its heartbeat instead
-(crf.jobs): the killed worker stops beating, the beat task `recover_stuck_*` requeues the job with
+(jobs.services): the killed worker stops beating, the beat task `recover_stuck_jobs` requeues the job with
 a new outbox row, the relay publishes it, and the other worker runs it again from the same
 snapshot, while a replacement worker starts (as systemd would restart it).
 
@@ -294,7 +294,7 @@ def test_worker_killed_mid_job_ten_times_each_every_job_completes_once_with_the_
         Kind(
             "endpoint run",
             EndpointRun,
-            run_services.NOUN,
+            run_services.RUN_JOB.noun,
             run_services.TASK_NAME,
             "run_id",
             request_run,
@@ -304,7 +304,7 @@ def test_worker_killed_mid_job_ten_times_each_every_job_completes_once_with_the_
         Kind(
             "export",
             Export,
-            export_services.NOUN,
+            export_services.EXPORT_JOB.noun,
             export_services.TASK_NAME,
             "export_id",
             request_export,
@@ -314,7 +314,7 @@ def test_worker_killed_mid_job_ten_times_each_every_job_completes_once_with_the_
         Kind(
             "PDF casebook",
             PdfJob,
-            pdf_jobs.NOUN,
+            pdf_jobs.PDF_JOB.noun,
             pdf_jobs.TASK_NAME,
             "job_id",
             request_pdf,

@@ -1,4 +1,4 @@
-"""The jobs' heartbeat and stuck-job recovery (crf.jobs; issue 32 §1 "the Celery worker killed
+"""The jobs' heartbeat and stuck-job recovery (jobs.services; issue 32 §1 "the Celery worker killed
 … recovered through the jobs' heartbeat and stuck-job recovery", DESIGN §2 outbox, §5 jobs).
 In-process, on real PostgreSQL; the worker-killing proof is tests/faults/test_worker_kill.py."""
 
@@ -13,12 +13,12 @@ import pytest
 from django.apps import apps
 from django.utils import timezone
 
-from crf import jobs
 from crf.models import OutboxMessage
 from endpoints import services
 from endpoints.models import EndpointRun, RunStatus
 from exports import services as export_services
 from exports.models import Export, ExportStatus
+from jobs import services as jobs
 from tests.endpoints.conftest import CUTOFF, make_world, populate
 
 pytestmark = [pytest.mark.req("ISSUE-32"), pytest.mark.req("DESIGN-2"), pytest.mark.req("DESIGN-5")]
@@ -74,7 +74,7 @@ def test_recovery_requeues_a_job_whose_heartbeat_stopped_and_it_then_runs_once(w
     running(twice, attempts=2, beat_ago=40)
     running(too_old, beat_ago=40, started_ago=settings.CELERY_TASK_TIME_LIMIT + 5)  # fail_stuck's
 
-    assert services.recover_stuck_runs() == [dead.pk, never_beat.pk]
+    assert jobs.recover_stuck(services.RUN_JOB) == [dead.pk, never_beat.pk]
     states = {r.pk: (r.status, r.attempts) for r in EndpointRun.objects.filter(study=world.study)}
     assert states == {
         dead.pk: (RunStatus.QUEUED, 1),
@@ -87,25 +87,25 @@ def test_recovery_requeues_a_job_whose_heartbeat_stopped_and_it_then_runs_once(w
     events = apps.get_model("endpoints", "EndpointRunEvent").objects.filter(pgh_obj_id=dead.pk)
     reasons = list(events.order_by("pgh_id").values_list("pgh_context", flat=True))
     assert reasons[-1]["reason"] == "endpoint run requeued: no heartbeat since the worker stopped"
-    assert services.recover_stuck_runs() == []  # nothing twice
+    assert jobs.recover_stuck(services.RUN_JOB) == []  # nothing twice
 
     done = services.compute_run(run_id=dead.pk)  # the new outbox row's delivery
     assert (done.status, done.attempts, done.progress, done.error) == (RunStatus.SUCCEEDED, 2, 100, "")
     # the killed attempt's message, restored by Redis after the visibility timeout: nothing
     assert services.compute_run(run_id=dead.pk).finished_at == done.finished_at
-    assert services.fail_stuck_runs() == [too_old.pk]
+    assert jobs.fail_stuck(services.RUN_JOB) == [too_old.pk]
 
 
 def test_the_worker_beats_while_it_works_and_the_beats_are_not_audited(transactional_db, settings):
     settings.JOB_HEARTBEAT_SECONDS = 0.05
     world = make_world(f"beating-{uuid.uuid4().hex[:6]}")
     export = export_services.request_export(actor=world.statistician, study=world.study, cutoff_date=CUTOFF)
-    claimed = export_services._claim(export.pk, timezone.now() - timedelta(seconds=60))
+    claimed = jobs.claim(export_services.EXPORT_JOB, export.pk, now=timezone.now() - timedelta(seconds=60))
     assert claimed is not None
     _job, attempt = claimed
     first = Export.objects.get(pk=export.pk).heartbeat_at
     events = apps.get_model("exports", "ExportEvent").objects.filter(pgh_obj_id=export.pk).count()
-    with jobs.beating(Export, export.pk, attempt):
+    with jobs.beating(export_services.EXPORT_JOB, export.pk, attempt):
         time.sleep(0.5)
     beats = Export.objects.get(pk=export.pk).heartbeat_at
     assert beats > first + timedelta(seconds=59)
@@ -114,7 +114,7 @@ def test_the_worker_beats_while_it_works_and_the_beats_are_not_audited(transacti
     time.sleep(0.2)
     assert Export.objects.get(pk=export.pk).heartbeat_at == beats  # stopped with the block
     # another attempt's thread writes nothing
-    with jobs.beating(Export, export.pk, attempt + 1):
+    with jobs.beating(export_services.EXPORT_JOB, export.pk, attempt + 1):
         time.sleep(0.2)
     assert Export.objects.get(pk=export.pk).heartbeat_at == beats
     assert Export.objects.get(pk=export.pk).status == ExportStatus.RUNNING
