@@ -230,14 +230,18 @@ def load_cut(study: Study, *, cutoff: date, at: datetime) -> tuple[tables.CutDat
         ids = [row["id"] for row in subjects]
         version, choices = _settings_for(study, at)
 
+        of_subjects = snapshot.any_of("subject_id", ids)
+
         def read(model: type[Model], columns: list[str] | None = None) -> list[dict[str, Any]]:
-            return snapshot.rows_as_of(model, at, fields=columns, shared=shared, subject_id__in=ids)
+            return snapshot.rows_as_of(model, at, fields=columns, shared=shared, where=of_subjects)
 
         extra = {name: read(model, columns) for name, model, columns in EXTRA_INPUTS}
         data = tables.CutData(
             cutoff=cutoff,
             subjects=subjects,
-            subject_history=snapshot.history_as_of(Subject, at, shared=shared, pgh_obj_id__in=ids),
+            subject_history=snapshot.history_as_of(
+                Subject, at, shared=shared, where=snapshot.any_of("pgh_obj_id", ids)
+            ),
             consents=read(InformedConsent),
             collections=read(CellCollection),
             infusions=read(Infusion),

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.apps import apps
 from django.db import models
+from django.db.models import F, Lookup
 
 DELETE_LABEL = "delete"
 
@@ -81,6 +82,24 @@ def _shared_columns(model: type[models.Model], names: list[str]) -> tuple[list[i
     return plain, other
 
 
+class _AnyOf(Lookup):
+    """`column = ANY(%s)` with the keys as ONE array parameter: a snapshot of 10,000 subjects
+    filters each of its ~20 history tables by their keys, and `__in` prepared the 10,000 values
+    one by one for every query (about 30 ms each; issue 30 item 6)."""
+
+    lookup_name = "snapshot_any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s)", [*lhs_params, [int(key) for key in self.rhs]]
+
+
+def any_of(column: str, keys: list[int]) -> Lookup:
+    """A filter for `rows_as_of` / `history_as_of`: `column` (a key) is one of `keys`."""
+    return _AnyOf(F(column), list(keys))
+
+
 def _stream(queryset: Any, model: type[models.Model], names: list[str], shared: Shared) -> Iterator[list[Any]]:
     """The rows of a `values_list("pgh_obj_id", "pgh_label", *names)` query, read from a
     server-side cursor `CHUNK_ROWS` at a time, with their repeated values shared."""
@@ -96,25 +115,32 @@ def _stream(queryset: Any, model: type[models.Model], names: list[str], shared: 
         yield values
 
 
+def _filtered(event: type[models.Model], at: datetime, where: Lookup | None, filters: dict[str, Any]) -> Any:
+    found = event.objects.filter(pgh_created_at__lte=at, **filters)
+    return found if where is None else found.filter(where)
+
+
 def rows_as_of(
     model: type[models.Model],
     at: datetime,
     *,
     fields: list[str] | None = None,
     shared: Shared | None = None,
+    where: Lookup | None = None,
     **filters: Any,
 ) -> list[dict[str, Any]]:
     """Each object of `model` as it stood at `at`, as a dict of its fields (`id` = the object's
     key), sorted by id; deleted objects and those entered in error are left out. `fields` keeps
     only the named columns (plus `entered_in_error` when the model has it), to read less.
-    `shared` shares repeated values across the reads of one cut (`Shared`)."""
+    `shared` shares repeated values across the reads of one cut (`Shared`); `where` is one more
+    filter of the history rows (`any_of`)."""
     event = event_model(model)
     names = _field_names(model)
     if fields is not None:
         wanted = set(fields) | {"entered_in_error"}
         names = [name for name in names if name in wanted]
     latest = (
-        event.objects.filter(pgh_created_at__lte=at, **filters)
+        _filtered(event, at, where, filters)
         .order_by("pgh_obj_id", "-pgh_created_at", "-pgh_id")
         .distinct("pgh_obj_id")
         .values_list("pgh_obj_id", "pgh_label", *names)
@@ -131,13 +157,18 @@ def rows_as_of(
 
 
 def history_as_of(
-    model: type[models.Model], at: datetime, *, shared: Shared | None = None, **filters: Any
+    model: type[models.Model],
+    at: datetime,
+    *,
+    shared: Shared | None = None,
+    where: Lookup | None = None,
+    **filters: Any,
 ) -> list[dict[str, Any]]:
     """Every version of every object up to `at`, in the order they were written."""
     event = event_model(model)
     names = _field_names(model)
     versions = (
-        event.objects.filter(pgh_created_at__lte=at, **filters)
+        _filtered(event, at, where, filters)
         .order_by("pgh_obj_id", "pgh_created_at", "pgh_id")
         .values_list("pgh_obj_id", "pgh_label", *names)
     )
