@@ -90,3 +90,18 @@ def test_snapshot_rows_share_repeated_values_and_keep_their_columns(world):
     enrolled = [version["status"] for version in history if version["status"] == "enrolled"]
     assert len(enrolled) >= 3
     assert all(value is enrolled[0] for value in enrolled)
+
+
+def test_any_of_filters_by_one_array_of_keys(world):
+    subjects = populate(world)
+    at = now()
+    a, b = subjects["a"], subjects["b"]
+    everyone = snapshot.rows_as_of(AdverseEvent, at, where=snapshot.any_of("subject_id", [a.pk, b.pk]))
+    only_a = snapshot.rows_as_of(AdverseEvent, at, where=snapshot.any_of("subject_id", [a.pk]))
+    assert everyone == snapshot.rows_as_of(AdverseEvent, at, subject_id__in=[a.pk, b.pk])
+    assert only_a == [row for row in everyone if row["subject_id"] == a.pk]
+    assert 0 < len(only_a) < len(everyone)
+    assert snapshot.rows_as_of(AdverseEvent, at, where=snapshot.any_of("subject_id", [])) == []
+    history = snapshot.history_as_of(type(a), at, where=snapshot.any_of("pgh_obj_id", [b.pk]))
+    assert history == snapshot.history_as_of(type(a), at, pgh_obj_id__in=[b.pk])
+    assert {version["id"] for version in history} == {b.pk}
