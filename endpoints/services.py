@@ -200,35 +200,41 @@ SNAPSHOT_WORK_MEM = "64MB"
 def load_cut(study: Study, *, cutoff: date, at: datetime) -> tuple[tables.CutData, int | None, str]:
     """The run's inputs at snapshot `at`, its settings version and the SHA-256 of the inputs.
     One query per model (never per subject): subjects of the study's sites, then every tracked
-    model's rows of those subjects as they stood at `at` (endpoints.snapshot)."""
+    model's rows of those subjects as they stood at `at` (endpoints.snapshot; the reads stream
+    and share repeated values, `snapshot.Shared`)."""
+    shared = snapshot.Shared()
     with transaction.atomic(), connection.cursor() as cursor:
         # The snapshot sorts each history table by record (DISTINCT ON): with the default 4 MB
         # these sorts spilled to disk from 1,000 subjects (issue 30 item 6). For these reads only.
         cursor.execute(f"SET LOCAL work_mem = '{SNAPSHOT_WORK_MEM}'")
         site_ids = list(Site.objects.filter(study=study).values_list("pk", flat=True))
-        subjects = snapshot.rows_as_of(Subject, at, site_id__in=site_ids)
+        subjects = snapshot.rows_as_of(Subject, at, shared=shared, site_id__in=site_ids)
         ids = [row["id"] for row in subjects]
         version, choices = _settings_for(study, at)
-        extra = {
-            name: snapshot.rows_as_of(model, at, fields=columns, subject_id__in=ids)
-            for name, model, columns in EXTRA_INPUTS
-        }
+
+        of_subjects = snapshot.any_of("subject_id", ids)
+
+        def read(model: type[Model], columns: list[str] | None = None) -> list[dict[str, Any]]:
+            return snapshot.rows_as_of(model, at, fields=columns, shared=shared, where=of_subjects)
+
+        extra = {name: read(model, columns) for name, model, columns in EXTRA_INPUTS}
         data = tables.CutData(
             cutoff=cutoff,
             subjects=subjects,
-            subject_history=snapshot.history_as_of(Subject, at, pgh_obj_id__in=ids),
-            consents=snapshot.rows_as_of(InformedConsent, at, subject_id__in=ids),
-            collections=snapshot.rows_as_of(CellCollection, at, subject_id__in=ids),
-            infusions=snapshot.rows_as_of(Infusion, at, subject_id__in=ids),
-            adverse_events=[
-                at_cutoff(row, cutoff) for row in snapshot.rows_as_of(AdverseEvent, at, subject_id__in=ids)
-            ],
-            deaths=snapshot.rows_as_of(Death, at, subject_id__in=ids),
+            subject_history=snapshot.history_as_of(
+                Subject, at, shared=shared, where=snapshot.any_of("pgh_obj_id", ids)
+            ),
+            consents=read(InformedConsent),
+            collections=read(CellCollection),
+            infusions=read(Infusion),
+            adverse_events=[at_cutoff(row, cutoff) for row in read(AdverseEvent)],
+            deaths=read(Death),
             choices=choices,
             visit_definitions=snapshot.rows_as_of(
                 VisitDefinition,
                 at,
                 fields=["code", "anchor", "day", "window_before", "window_after"],
+                shared=shared,
                 study_id=study.pk,
             ),
             **extra,
@@ -237,21 +243,31 @@ def load_cut(study: Study, *, cutoff: date, at: datetime) -> tuple[tables.CutDat
     return data, version, digest
 
 
+#: Rows of one input encoded per piece of the input digest: the JSON of a whole input at 10,000
+#: subjects (~100 MB for the AEs) was the run's peak memory (issue 30 item 6).
+DIGEST_CHUNK_ROWS = 200
+
+
 def input_digest(*, cutoff: date, choices: ProtocolChoices, version: int | None, data: tables.CutData) -> str:
     """SHA-256 of the canonical JSON of the run's inputs: {"cutoff", "inputs": {name: rows},
     "settings", "settings_version"}, sorted keys, no spaces. Written and hashed one input at a
     time, with dates and decimals turned to text by the encoder (`_plain_value`) instead of a
     copy of every row (issue 30 item 6: the copies and the whole document in memory were a
-    third of `load_cut`'s time and of its peak memory). The bytes hashed are those of
-    `tables.canonical_json` over `_plain` rows (bench/input_digest.py compares them)."""
+    third of `load_cut`'s time and of its peak memory), each input `DIGEST_CHUNK_ROWS` rows at a
+    time: a list's JSON is its items' JSON joined by commas inside brackets. The bytes hashed are
+    those of `tables.canonical_json` over `_plain` rows (bench/input_digest.py compares them)."""
     digest = hashlib.sha256()
-
-    def dump(value: Any) -> str:
-        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_plain_value)
+    encoder = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_plain_value)
+    dump = encoder.encode
 
     digest.update(f'{{"cutoff":{dump(cutoff.isoformat())},"inputs":{{'.encode())
     for number, name in enumerate(sorted(tables.CutData.INPUTS)):
-        digest.update(f"{',' if number else ''}{dump(name)}:{dump(getattr(data, name))}".encode())
+        rows = getattr(data, name)
+        digest.update(f"{',' if number else ''}{dump(name)}:[".encode())
+        for start in range(0, len(rows), DIGEST_CHUNK_ROWS):
+            piece = dump(rows[start : start + DIGEST_CHUNK_ROWS])  # "[row,row,…]"
+            digest.update(f"{',' if start else ''}{piece[1:-1]}".encode())
+        digest.update(b"]")
     digest.update(f'}},"settings":{dump(choices.to_json())},"settings_version":{dump(version)}}}'.encode())
     return digest.hexdigest()
 
@@ -267,10 +283,15 @@ def _plain_value(value: Any) -> Any:
 def at_cutoff(ae: dict[str, Any], cutoff: date) -> dict[str, Any]:
     """An AE row as it stood at the cut-off (issue 30): `grade` is the highest grade of its
     dated course reached on or before the cut-off — a rise after the cut-off does not count —
-    and `grade_at_snapshot` the maximum as recorded at the snapshot."""
+    and `grade_at_snapshot` the maximum as recorded at the snapshot. The row read for the run is
+    completed in place (the same keys in the same order as a copy, without a second copy of
+    every AE at 10,000 subjects, issue 30 item 6)."""
     course = course_of_row(ae)
     reached = max_grade_until(course, cutoff)
-    return {**ae, "grade_at_snapshot": ae["grade"], "grade": ae["grade"] if reached is None else reached}
+    ae["grade_at_snapshot"] = ae["grade"]
+    if reached is not None:
+        ae["grade"] = reached
+    return ae
 
 
 #: How `_plain` writes a value of each exact type (everything else — int, str, bool, None, the

@@ -1,0 +1,107 @@
+"""The snapshot reader at scale (issue 30 item 6): the reads stream and share repeated values,
+and the input digest is hashed in pieces; none of it may change a row, its JSON or the digest."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from adverse_events.models import AdverseEvent
+from clinical.protocol import ProtocolChoices
+from endpoints import services, snapshot, tables
+from tests.endpoints.conftest import CUTOFF, day, now, populate
+
+pytestmark = pytest.mark.req("ISSUE-30")
+
+
+def test_shared_values_are_only_values_written_the_same_way():
+    shared = snapshot.Shared()
+    first, second = "".join(["grade", "_3"]), "".join(["grade_", "3"])
+    assert first is not second
+    assert shared(first) is first
+    assert shared(second) is first
+    one, one_again = Decimal("1.0"), Decimal("1.0")
+    assert shared(one) is one
+    assert shared(one_again) is one
+    # Equal, but written "1.00": kept apart, so its JSON and the digest do not change.
+    two_places = shared(Decimal("1.00"))
+    assert (str(two_places), str(shared(Decimal("1.0")))) == ("1.00", "1.0")
+    # The same instant in two time zones: equal, written differently, kept apart.
+    utc = datetime(2026, 3, 20, 0, 0, tzinfo=UTC)
+    shanghai = datetime(2026, 3, 20, 8, 0, tzinfo=timezone(timedelta(hours=8)))
+    assert utc == shanghai
+    assert shared(utc).isoformat() == "2026-03-20T00:00:00+00:00"
+    assert shared(shanghai).isoformat() == "2026-03-20T08:00:00+08:00"
+    on = date(2026, 3, 20)
+    assert shared(date(2026, 3, 20)) == on
+    assert shared(on) is shared(date(2026, 3, 20))
+    # Mutable JSON values are never shared.
+    course = [{"grade": 2, "from": "2026-03-21"}]
+    assert shared(course) is course
+    assert shared([{"grade": 2, "from": "2026-03-21"}]) is not course
+
+
+def test_the_digest_in_pieces_is_the_digest_of_the_whole_document():
+    """More rows than one piece (`DIGEST_CHUNK_ROWS`): the pieces join to the canonical JSON."""
+    rows = [
+        {"id": n, "subject_id": n % 7, "onset_date": date(2026, 1, 1) + timedelta(days=n % 40), "pct": Decimal("0.10")}
+        for n in range(1, 2 * services.DIGEST_CHUNK_ROWS + 38)
+    ]
+    data = tables.CutData(
+        cutoff=date(2026, 6, 30),
+        subjects=[{"id": 1, "status": "follow_up", "screening_number": "中-01"}],
+        subject_history=[],
+        consents=[],
+        collections=[],
+        infusions=[],
+        adverse_events=rows,
+        deaths=[],
+        mrd_tests=rows[:3],
+    )
+    choices = ProtocolChoices()
+    whole = {
+        "cutoff": "2026-06-30",
+        "inputs": {name: [services._plain(row) for row in getattr(data, name)] for name in tables.CutData.INPUTS},
+        "settings": choices.to_json(),
+        "settings_version": 4,
+    }
+    expected = hashlib.sha256(tables.canonical_json(whole).encode()).hexdigest()
+    assert services.input_digest(cutoff=data.cutoff, choices=choices, version=4, data=data) == expected
+
+
+def test_snapshot_rows_share_repeated_values_and_keep_their_columns(world):
+    subjects = populate(world)
+    world.ae(subjects["b"], ctcae_term="Diarrhea", grade=2, onset_date=day(12))
+    data, _version, _digest = services.load_cut(world.study, cutoff=CUTOFF, at=now())
+    aes = data.adverse_events
+    assert [row["id"] for row in aes] == sorted(row["id"] for row in aes)
+    # The columns of the model's history (the key last) and the grade at the snapshot, in order.
+    names = snapshot._field_names(AdverseEvent)
+    assert len(names) > 30
+    assert list(aes[0]) == [*names, "id", "grade_at_snapshot"]
+    after_infusion = [row["collection_period"] for row in aes if row["collection_period"] == "after_infusion"]
+    assert len(after_infusion) >= 2
+    assert all(value is after_infusion[0] for value in after_infusion)
+    history = data.subject_history
+    assert list(history[0]) == ["pgh_label", *snapshot._field_names(type(subjects["a"])), "id"]
+    enrolled = [version["status"] for version in history if version["status"] == "enrolled"]
+    assert len(enrolled) >= 3
+    assert all(value is enrolled[0] for value in enrolled)
+
+
+def test_any_of_filters_by_one_array_of_keys(world):
+    subjects = populate(world)
+    at = now()
+    a, b = subjects["a"], subjects["b"]
+    everyone = snapshot.rows_as_of(AdverseEvent, at, where=snapshot.any_of("subject_id", [a.pk, b.pk]))
+    only_a = snapshot.rows_as_of(AdverseEvent, at, where=snapshot.any_of("subject_id", [a.pk]))
+    assert everyone == snapshot.rows_as_of(AdverseEvent, at, subject_id__in=[a.pk, b.pk])
+    assert only_a == [row for row in everyone if row["subject_id"] == a.pk]
+    assert 0 < len(only_a) < len(everyone)
+    assert snapshot.rows_as_of(AdverseEvent, at, where=snapshot.any_of("subject_id", [])) == []
+    history = snapshot.history_as_of(type(a), at, where=snapshot.any_of("pgh_obj_id", [b.pk]))
+    assert history == snapshot.history_as_of(type(a), at, pgh_obj_id__in=[b.pk])
+    assert {version["id"] for version in history} == {b.pk}
