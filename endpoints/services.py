@@ -215,16 +215,20 @@ EXTRA_INPUTS: tuple[tuple[str, type[Model], list[str]], ...] = (
 SNAPSHOT_WORK_MEM = "64MB"
 
 
-def load_cut(study: Study, *, cutoff: date, at: datetime) -> tuple[tables.CutData, int | None, str]:
+def load_cut(
+    study: Study, *, cutoff: date, at: datetime, subject_ids: list[int] | None = None
+) -> tuple[tables.CutData, int | None, str]:
     """The run's inputs at snapshot `at`, its settings version and the SHA-256 of the inputs.
     One query per model (never per subject): subjects of the study's sites, then every tracked
-    model's rows of those subjects as they stood at `at` (endpoints.snapshot)."""
+    model's rows of those subjects as they stood at `at` (endpoints.snapshot). `subject_ids`
+    limits it to those subjects (an export's chunk of subjects, exports.chunked)."""
     with transaction.atomic(), connection.cursor() as cursor:
         # The snapshot sorts each history table by record (DISTINCT ON): with the default 4 MB
         # these sorts spilled to disk from 1,000 subjects (issue 30 item 6). For these reads only.
         cursor.execute(f"SET LOCAL work_mem = '{SNAPSHOT_WORK_MEM}'")
         site_ids = list(Site.objects.filter(study=study).values_list("pk", flat=True))
-        subjects = snapshot.rows_as_of(Subject, at, site_id__in=site_ids)
+        limit = {} if subject_ids is None else {"pgh_obj_id__in": subject_ids}
+        subjects = snapshot.rows_as_of(Subject, at, site_id__in=site_ids, **limit)
         ids = [row["id"] for row in subjects]
         version, choices = _settings_for(study, at)
         extra = {
