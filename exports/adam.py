@@ -926,6 +926,24 @@ def _grade_number(text: str | None) -> float | None:
     return None if text in (None, "") else float(str(text))
 
 
+#: the first variables of ADLB and ADEX (BDS): identifiers, treatment, population, parameter, value
+BDS_KEYS = (
+    "STUDYID",
+    "USUBJID",
+    "SUBJID",
+    "SITEID",
+    "ASEQ",
+    "TRTP",
+    "TRTA",
+    "SAFFL",
+    "TRTSDT",
+    "PARAMCD",
+    "PARAM",
+    "PARAMN",
+    "AVAL",
+)
+
+
 def lab_params(ctx: BuildContext) -> list[tuple[str, str, str]]:
     """ADLB's parameters, (LBTESTCD, LBTEST, LBSTRESU) in order: PARAMN is the position in this
     list (1, 2, …). An export built in chunks of subjects renumbers each chunk's PARAMN to the
@@ -1022,19 +1040,7 @@ def build_adlb(ctx: BuildContext) -> list[Dataset]:
             ig_dataset=BDS,
             label="Laboratory Analysis Dataset",
             variables=[
-                "STUDYID",
-                "USUBJID",
-                "SUBJID",
-                "SITEID",
-                "ASEQ",
-                "TRTP",
-                "TRTA",
-                "SAFFL",
-                "TRTSDT",
-                "PARAMCD",
-                "PARAM",
-                "PARAMN",
-                "AVAL",
+                *BDS_KEYS,
                 "BASE",
                 "CHG",
                 "PCHG",
@@ -1145,19 +1151,7 @@ def build_adex(ctx: BuildContext) -> list[Dataset]:
             ig_dataset=BDS,
             label="Exposure Analysis Dataset",
             variables=[
-                "STUDYID",
-                "USUBJID",
-                "SUBJID",
-                "SITEID",
-                "ASEQ",
-                "TRTP",
-                "TRTA",
-                "SAFFL",
-                "TRTSDT",
-                "PARAMCD",
-                "PARAM",
-                "PARAMN",
-                "AVAL",
+                *BDS_KEYS,
                 "EXTRT",
                 "EXCAT",
                 "EXDOSU",

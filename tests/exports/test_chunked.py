@@ -128,3 +128,31 @@ def test_each_chunks_lab_parameter_numbers_become_the_studys(tmp_path):
         ],
     )
     assert [(r["PARAMCD"], r["PARAMN"]) for r in spool] == [("ALT", 1.0), ("HGB", 2.0), ("HGB", 2.0), ("PLAT", 3.0)]
+
+
+def test_repeated_keys_are_found_one_subject_at_a_time_and_when_a_subject_comes_back(tmp_path):
+    """The key check remembers one subject's keys at a time (flat memory); a subject whose rows
+    are not together (never the builders' order) is checked over the whole dataset."""
+    from exports import checks
+    from exports.findings import ERROR
+    from tests.exports.test_writers_checks import ae, ae_row
+
+    def repeats(rows: list[dict]) -> list[tuple[int | None, str]]:
+        return [
+            (f.row, f.message)
+            for f in checks.check_dataset(ae(rows))
+            if f.check == "unique-keys" and f.severity == ERROR
+        ]
+
+    a, b = "S1-01-A-001", "S1-01-A-002"
+    together = [ae_row(1, USUBJID=a), ae_row(2, USUBJID=a), ae_row(1, USUBJID=b), ae_row(1, USUBJID=b)]
+    assert repeats(together) == [(4, "USUBJID+AESEQ ('S1-01-A-002', 1) repeats row 3")]
+    apart = [ae_row(1, USUBJID=a), ae_row(1, USUBJID=b), ae_row(1, USUBJID=a)]
+    assert repeats(apart) == [(3, "USUBJID+AESEQ ('S1-01-A-001', 1) repeats row 1")]
+    spooled = ae(together)
+    spool = SpooledRows(tmp_path / "ae", [c.name for c in spooled.columns])
+    spool.extend(spooled.rows)
+    spooled.rows = spool  # type: ignore[assignment]
+    assert [(f.row, f.message) for f in checks.check_dataset(spooled) if f.check == "unique-keys"] == [
+        (4, "USUBJID+AESEQ ('S1-01-A-002', 1) repeats row 3")
+    ]
