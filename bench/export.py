@@ -10,8 +10,10 @@ Each N gets a database of its own (`<prefix>_<N>`, created and migrated when mis
 the study already there). Every measurement runs in a fresh child process, whose own peak RSS
 (VmHWM) it reports:
 
-- `formats`: load the cut (exports.sdtm.load) and build every SDTM and ADaM dataset ("build":
-  its time and peak are the data assembly's), then write each format in turn (`csv`, `xpt`,
+- `formats`: load the cut and build every SDTM and ADaM dataset ("build": its time and peak
+  are the data assembly's; in chunks of subjects with the rows spooled to disk as the export
+  does, exports.chunked, `--chunk N` subjects a chunk, 0 = every subject at once with
+  exports.sdtm.load and the builders alone), then write each format in turn (`csv`, `xpt`,
   `json` = Dataset-JSON and NDJSON, `xlsx`) to a scratch directory (exports.services.write_files),
   the peak reset before each (/proc/self/clear_refs): "writer s" and "writer MB" (peak over the
   RSS it started from) are that writer's alone.
