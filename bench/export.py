@@ -10,8 +10,10 @@ Each N gets a database of its own (`<prefix>_<N>`, created and migrated when mis
 the study already there). Every measurement runs in a fresh child process, whose own peak RSS
 (VmHWM) it reports:
 
-- `formats`: load the cut (exports.sdtm.load) and build every SDTM and ADaM dataset ("build":
-  its time and peak are the data assembly's), then write each format in turn (`csv`, `xpt`,
+- `formats`: load the cut and build every SDTM and ADaM dataset ("build": its time and peak
+  are the data assembly's; in chunks of subjects with the rows spooled to disk as the export
+  does, exports.chunked, `--chunk N` subjects a chunk, 0 = every subject at once with
+  exports.sdtm.load and the builders alone), then write each format in turn (`csv`, `xpt`,
   `json` = Dataset-JSON and NDJSON, `xlsx`) to a scratch directory (exports.services.write_files),
   the peak reset before each (/proc/self/clear_refs): "writer s" and "writer MB" (peak over the
   RSS it started from) are that writer's alone.
@@ -27,6 +29,7 @@ the study already there). Every measurement runs in a fresh child process, whose
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import subprocess
 import sys
@@ -89,30 +92,52 @@ class Repeated(Sequence):  # type: ignore[type-arg]
 
     def __getitem__(self, index):  # type: ignore[no-untyped-def]
         if isinstance(index, slice):
-            return (self._row(i) for i in range(*index.indices(len(self))))
+            start, stop, step = index.indices(len(self))
+            return itertools.islice(iter(self), start, stop, step)
         return self._row(index)
 
     def __iter__(self):  # type: ignore[no-untyped-def]
-        return (self._row(i) for i in range(len(self)))
+        # read in order, not by index: spooled rows (exports.spool) are read a block at a time
+        for copy in range(self.times):
+            for row in self.rows:
+                yield row if copy == 0 or "USUBJID" not in row else {**row, "USUBJID": f"{row['USUBJID']}-{copy}"}
 
 
-def measure_formats(study_code: str, cutoff: str, formats: list[str], times: int = 1) -> list[dict[str, object]]:
-    """Build once (load + datasets, timed with its peak), then write each format in turn, the
-    peak reset before each: every format's own time and peak."""
+def measure_formats(
+    study_code: str, cutoff: str, formats: list[str], times: int = 1, chunk: int = -1
+) -> list[dict[str, object]]:
+    """Build once (load + datasets, timed with its peak: in chunks of `chunk` subjects as the
+    export does, exports.chunked; 0 = every subject at once), then write each format in turn,
+    the peak reset before each: every format's own time and peak."""
     setup_django()
-    from exports import datasets, sdtm, services
+    from exports import chunked, datasets, sdtm, services
 
+    chunk = services.CHUNK_SUBJECTS if chunk < 0 else chunk
     export = _export_for(study_code, cutoff, formats)
     base = rss_mb()
+    spool = tempfile.TemporaryDirectory(prefix="bench-export-spool-")
     started = time.monotonic()
-    data = sdtm.load(study=export.study, site_ids=export.site_ids, cutoff=export.cutoff_date, at=export.snapshot_at)
-    loaded = time.monotonic()
-    built = datasets.build_all(data, export.datasets)
-    del data
+    if chunk:
+        built, _changes = chunked.build(
+            study=export.study,
+            site_ids=export.site_ids,
+            cutoff=export.cutoff_date,
+            at=export.snapshot_at,
+            names=export.datasets,
+            directory=Path(spool.name),
+            chunk=chunk,
+        )
+        loaded = started
+    else:
+        data = sdtm.load(study=export.study, site_ids=export.site_ids, cutoff=export.cutoff_date, at=export.snapshot_at)
+        loaded = time.monotonic()
+        built = datasets.build_all(data, export.datasets)
+        del data
     out: list[dict[str, object]] = [
         {
             "format": "build",
             "times": 1,
+            "chunk": chunk,
             "rows": sum(len(d.rows) for d in built),
             "LB": next((len(d.rows) for d in built if d.name == "LB"), 0),
             "load_s": round(loaded - started, 1),
@@ -147,6 +172,7 @@ def measure_formats(study_code: str, cutoff: str, formats: list[str], times: int
                 "bytes_mb": round(sum(f["size_bytes"] for f in files) / 2**20, 1),
             }
         )
+    spool.cleanup()
     return out
 
 
@@ -234,6 +260,13 @@ def main() -> None:
     parser.add_argument("--steps", default=",".join(STEPS), help=f"comma-separated, of {', '.join(STEPS)}")
     parser.add_argument("--formats", default=",".join(FORMATS), help="the formats written by the formats step")
     parser.add_argument("--keep-data", action="store_true", help="use the study already in the database")
+    parser.add_argument(
+        "--chunk",
+        type=int,
+        default=-1,
+        help="subjects built at a time by the formats step (default: the export's, "
+        "exports.services.CHUNK_SUBJECTS; 0 = every subject at once)",
+    )
     parser.add_argument("--measure", default="", help=argparse.SUPPRESS)
     parser.add_argument("--export-id", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument(
@@ -250,7 +283,7 @@ def main() -> None:
         elif args.measure == "archive":
             result = measure_archive(args.study, args.export_id)
         else:
-            result = measure_formats(args.study, args.cutoff, args.measure.split(","), max(1, args.repeat))
+            result = measure_formats(args.study, args.cutoff, args.measure.split(","), max(1, args.repeat), args.chunk)
         print(json.dumps(result))
         return
     steps = [s for s in args.steps.split(",") if s]
@@ -279,7 +312,9 @@ def main() -> None:
             common = [f"--study={args.study}", f"--cutoff={args.cutoff}"]
             if step == "formats":
                 for times in sorted({1, max(1, args.repeat)}):
-                    rows = child(database, f"--measure={args.formats}", f"--repeat={times}", *common)
+                    rows = child(
+                        database, f"--measure={args.formats}", f"--repeat={times}", f"--chunk={args.chunk}", *common
+                    )
                     for row in rows if isinstance(rows, list) else [rows]:
                         suffix = f" x{times}" if times > 1 else ""
                         row = {"n": n, "step": f"{row.get('format', 'formats')}{suffix}", **row}

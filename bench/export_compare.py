@@ -8,7 +8,8 @@ docProps/core.xml (openpyxl stamps it with the clock).
         --before /path/to/main --after . --study synthetic --cutoff 2026-10-31
 
 Prints one line per file that differs (or is missing on one side) and a summary; exits 1 when
-anything differs. Each run also prints its wall time (the `before` one is the old code's export).
+anything differs. Each run also prints its wall time and its peak RSS (the `before` one is the old
+code's export); `--parallel` runs both at once.
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ from pathlib import Path
 from _common import child_env
 
 
-def export(checkout: Path, out: Path, args: argparse.Namespace) -> float:
+def start(checkout: Path, out: Path, args: argparse.Namespace) -> tuple[subprocess.Popen[str], float]:
     env = child_env(os.environ.get("DATABASE_URL", "").rsplit("/", 1)[-1] or "trialsite")
+    if args.code_version:  # Dataset-JSON and define.xml carry it: the same for both checkouts
+        env["TRIALSITE_CODE_VERSION"] = args.code_version
+    errors = tempfile.TemporaryFile("w+")  # noqa: SIM115  (a file, not a pipe: closed by finish)
     started = time.monotonic()
-    done = subprocess.run(
+    process = subprocess.Popen(
         [
             sys.executable,
             str(checkout / "manage.py"),
@@ -44,12 +48,29 @@ def export(checkout: Path, out: Path, args: argparse.Namespace) -> float:
         env=env,
         cwd=checkout,
         text=True,
-        capture_output=True,
-        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=errors,
     )
-    if done.returncode not in (0, 1):  # 1 = conformance errors: the files are written all the same
-        raise SystemExit(f"{checkout}: {done.stderr[-2000:]}")
-    return time.monotonic() - started
+    process.errors = errors  # type: ignore[attr-defined]
+    return process, started
+
+
+def finish(checkout: Path, process: subprocess.Popen[str], started: float) -> tuple[float, float]:
+    """Wait for an export started by `start`: its wall time and its peak RSS in MiB (wait4)."""
+    _pid, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    with process.errors:  # type: ignore[attr-defined]
+        process.errors.seek(0)  # type: ignore[attr-defined]
+        errors = process.errors.read()  # type: ignore[attr-defined]
+    if process.returncode not in (0, 1):  # 1 = conformance errors: the files are written all the same
+        raise SystemExit(f"{checkout}: {errors[-2000:]}")
+    return time.monotonic() - started, usage.ru_maxrss / 1024
+
+
+def export(checkout: Path, out: Path, args: argparse.Namespace) -> float:
+    wall, peak = finish(checkout, *start(checkout, out, args))
+    print(f"  {checkout}: peak RSS {peak:.0f} MB")
+    return wall
 
 
 def digest(path: Path) -> str:
@@ -76,12 +97,24 @@ def main() -> None:
     parser.add_argument("--cutoff", default="2026-10-31")
     parser.add_argument("--snapshot", default="", help="ISO instant with zone; default: now (the same for both)")
     parser.add_argument("--formats", default="csv,xpt,json,xlsx")
+    parser.add_argument("--parallel", action="store_true", help="run both exports at the same time")
+    parser.add_argument(
+        "--code-version",
+        default="export-compare",
+        help="TRIALSITE_CODE_VERSION of both runs (Dataset-JSON and define.xml name it); '' = each checkout's own",
+    )
     args = parser.parse_args()
     args.snapshot = args.snapshot or datetime.now(UTC).replace(microsecond=0).isoformat()
     with tempfile.TemporaryDirectory(prefix="export-compare-") as scratch:
         before, after = Path(scratch) / "before", Path(scratch) / "after"
-        print(f"before: {export(args.before.resolve(), before, args):.1f} s")
-        print(f"after:  {export(args.after.resolve(), after, args):.1f} s")
+        if args.parallel:  # both at once: half the wall time on a machine with cores to spare
+            runs = [(c, start(c, o, args)) for c, o in ((args.before.resolve(), before), (args.after.resolve(), after))]
+            for label, (checkout, (process, started)) in zip(("before", "after "), runs, strict=True):
+                wall, peak = finish(checkout, process, started)
+                print(f"{label}: {wall:.1f} s, peak RSS {peak:.0f} MB (run at the same time as the other)")
+        else:
+            print(f"before: {export(args.before.resolve(), before, args):.1f} s")
+            print(f"after:  {export(args.after.resolve(), after, args):.1f} s")
         names = sorted({p.name for p in before.iterdir()} | {p.name for p in after.iterdir()})
         differ = []
         for name in names:

@@ -109,9 +109,6 @@ def settings_for(study: Study, at: datetime) -> tuple[int | None, ProtocolChoice
     return chosen["version"], ProtocolChoices.from_json(chosen["values"])
 
 
-_settings_for = settings_for  # the name load_cut calls it by (load_cut is being reworked; issue 23)
-
-
 #: What a run reads of each model beyond issue 11's rows: (CutData attribute, model, columns).
 #: Only the columns the tables use are read, to keep a 10,000-subject cut small (bench/).
 EPISODE_COLUMNS = [
@@ -197,20 +194,24 @@ EXTRA_INPUTS: tuple[tuple[str, type[Model], list[str]], ...] = (
 SNAPSHOT_WORK_MEM = "64MB"
 
 
-def load_cut(study: Study, *, cutoff: date, at: datetime) -> tuple[tables.CutData, int | None, str]:
+def load_cut(
+    study: Study, *, cutoff: date, at: datetime, subject_ids: list[int] | None = None
+) -> tuple[tables.CutData, int | None, str]:
     """The run's inputs at snapshot `at`, its settings version and the SHA-256 of the inputs.
     One query per model (never per subject): subjects of the study's sites, then every tracked
     model's rows of those subjects as they stood at `at` (endpoints.snapshot; the reads stream
-    and share repeated values, `snapshot.Shared`)."""
+    and share repeated values, `snapshot.Shared`). `subject_ids` limits it to those subjects (an
+    export's chunk of subjects, exports.chunked)."""
     shared = snapshot.Shared()
     with transaction.atomic(), connection.cursor() as cursor:
         # The snapshot sorts each history table by record (DISTINCT ON): with the default 4 MB
         # these sorts spilled to disk from 1,000 subjects (issue 30 item 6). For these reads only.
         cursor.execute(f"SET LOCAL work_mem = '{SNAPSHOT_WORK_MEM}'")
         site_ids = list(Site.objects.filter(study=study).values_list("pk", flat=True))
-        subjects = snapshot.rows_as_of(Subject, at, shared=shared, site_id__in=site_ids)
+        limit = {} if subject_ids is None else {"pgh_obj_id__in": subject_ids}
+        subjects = snapshot.rows_as_of(Subject, at, shared=shared, site_id__in=site_ids, **limit)
         ids = [row["id"] for row in subjects]
-        version, choices = _settings_for(study, at)
+        version, choices = settings_for(study, at)
 
         of_subjects = snapshot.any_of("subject_id", ids)
 

@@ -926,6 +926,38 @@ def _grade_number(text: str | None) -> float | None:
     return None if text in (None, "") else float(str(text))
 
 
+#: the first variables of ADLB and ADEX (BDS): identifiers, treatment, population, parameter, value
+BDS_KEYS = (
+    "STUDYID",
+    "USUBJID",
+    "SUBJID",
+    "SITEID",
+    "ASEQ",
+    "TRTP",
+    "TRTA",
+    "SAFFL",
+    "TRTSDT",
+    "PARAMCD",
+    "PARAM",
+    "PARAMN",
+    "AVAL",
+)
+
+
+def lab_params(ctx: BuildContext) -> list[tuple[str, str, str]]:
+    """ADLB's parameters, (LBTESTCD, LBTEST, LBSTRESU) in order: PARAMN is the position in this
+    list (1, 2, …). An export built in chunks of subjects renumbers each chunk's PARAMN to the
+    position in the union of the chunks' lists (exports.chunked)."""
+    adsl = {row["USUBJID"] for row in ctx.built["ADSL"].rows}
+    return sorted(
+        {
+            (r["LBTESTCD"], r["LBTEST"], r.get("LBSTRESU") or "")
+            for r in ctx.built["LB"].rows
+            if r["USUBJID"] in adsl and r.get("LBSTRESN") is not None
+        }
+    )
+
+
 @register("ADLB", standard=ADAMIG, requires=("LB", "ADSL"), order=125)
 def build_adlb(ctx: BuildContext) -> list[Dataset]:
     """One record per numeric LB result of an ADSL subject (BDS): AVAL the standard-unit result,
@@ -935,7 +967,7 @@ def build_adlb(ctx: BuildContext) -> list[Dataset]:
     first record of each subject's worst post-infusion grade per parameter (the cytopenia tables)."""
     adsl = {row["USUBJID"]: row for row in ctx.built["ADSL"].rows}
     lb = [r for r in ctx.built["LB"].rows if r["USUBJID"] in adsl and r.get("LBSTRESN") is not None]
-    params = sorted({(r["LBTESTCD"], r["LBTEST"], r.get("LBSTRESU") or "") for r in lb})
+    params = lab_params(ctx)
     numbers = {code: float(n) for n, (code, _test, _unit) in enumerate(params, start=1)}
     names = {code: f"{test} ({unit})" if unit else test for code, test, unit in params}
     baseline: dict[tuple[str, str], dict[str, Any]] = {
@@ -1008,19 +1040,7 @@ def build_adlb(ctx: BuildContext) -> list[Dataset]:
             ig_dataset=BDS,
             label="Laboratory Analysis Dataset",
             variables=[
-                "STUDYID",
-                "USUBJID",
-                "SUBJID",
-                "SITEID",
-                "ASEQ",
-                "TRTP",
-                "TRTA",
-                "SAFFL",
-                "TRTSDT",
-                "PARAMCD",
-                "PARAM",
-                "PARAMN",
-                "AVAL",
+                *BDS_KEYS,
                 "BASE",
                 "CHG",
                 "PCHG",
@@ -1131,19 +1151,7 @@ def build_adex(ctx: BuildContext) -> list[Dataset]:
             ig_dataset=BDS,
             label="Exposure Analysis Dataset",
             variables=[
-                "STUDYID",
-                "USUBJID",
-                "SUBJID",
-                "SITEID",
-                "ASEQ",
-                "TRTP",
-                "TRTA",
-                "SAFFL",
-                "TRTSDT",
-                "PARAMCD",
-                "PARAM",
-                "PARAMN",
-                "AVAL",
+                *BDS_KEYS,
                 "EXTRT",
                 "EXCAT",
                 "EXDOSU",

@@ -182,18 +182,46 @@ def _check_keys(add, dataset: Dataset) -> None:  # type: ignore[no-untyped-def]
     if missing:
         add(ERROR, "keys", f"key variables missing: {', '.join(missing)}")
         return
-    seen: dict[tuple[object, ...], int] = {}
-    duplicates = 0
-    for number, row in enumerate(dataset.rows, start=1):
-        key = tuple(row.get(k) for k in dataset.keys)
-        if key in seen:
-            duplicates += 1
-            if duplicates <= MAX_ROWS_PER_CHECK:
-                add(ERROR, "unique-keys", f"{'+'.join(dataset.keys)} {key} repeats row {seen[key]}", row=number)
-        else:
-            seen[key] = number
+    found = _repeated_keys(dataset, by_subject=True)
+    if found is None:
+        found = _repeated_keys(dataset, by_subject=False)
+    duplicates, first = found or (0, [])
+    for number, key, earlier in first:
+        add(ERROR, "unique-keys", f"{'+'.join(dataset.keys)} {key} repeats row {earlier}", row=number)
     if duplicates > MAX_ROWS_PER_CHECK:
         add(ERROR, "unique-keys", f"{duplicates} duplicate keys in all")
+
+
+def _repeated_keys(
+    dataset: Dataset, *, by_subject: bool
+) -> tuple[int, list[tuple[int, tuple[object, ...], int]]] | None:
+    """How many rows repeat an earlier row's key, and the first MAX_ROWS_PER_CHECK of them (row,
+    key, the earlier row). `by_subject` (keys with USUBJID, the subject's rows together, as the
+    builders sort them) remembers one subject's keys at a time, so the memory does not grow with
+    the number of subjects (issue 29 item 7); None when a subject's rows are not together."""
+    keys = dataset.keys
+    if by_subject and "USUBJID" not in keys:
+        return None
+    seen: dict[tuple[object, ...], int] = {}
+    done: set[object] = set()
+    current: object = object()
+    duplicates = 0
+    first: list[tuple[int, tuple[object, ...], int]] = []
+    for number, row in enumerate(dataset.rows, start=1):
+        key = tuple(row.get(k) for k in keys)
+        if by_subject and row.get("USUBJID") != current:
+            if row.get("USUBJID") in done:
+                return None
+            done.add(current)
+            current = row.get("USUBJID")
+            seen = {}
+        if key in seen:
+            duplicates += 1
+            if len(first) < MAX_ROWS_PER_CHECK:
+                first.append((number, key, seen[key]))
+        else:
+            seen[key] = number
+    return duplicates, first
 
 
 #: datasets whose records are dated subject-level events, interventions or findings: EPOCH expected

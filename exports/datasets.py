@@ -45,6 +45,9 @@ class Dataset:
         return next(c for c in self.columns if c.name == name)
 
     def values(self, name: str) -> list[Any]:
+        column = getattr(self.rows, "column", None)  # rows spooled to disk read one column (exports.spool)
+        if column is not None:
+            return column(name)  # type: ignore[no-any-return]
         return [row.get(name) for row in self.rows]
 
 
@@ -150,8 +153,14 @@ def builders() -> dict[str, Builder]:
     return dict(sorted(REGISTRY.items(), key=lambda item: (item[1].order, item[0])))
 
 
-def build_all(data: Any, names: Iterable[str], progress: Callable[[int, int], None] | None = None) -> list[Dataset]:
-    """Build the named datasets (and what they require) in registry order."""
+def build_all(
+    data: Any,
+    names: Iterable[str],
+    progress: Callable[[int, int], None] | None = None,
+    context: BuildContext | None = None,
+) -> list[Dataset]:
+    """Build the named datasets (and what they require) in registry order (into `context` when
+    given: the caller then sees the required datasets too)."""
     table = builders()
     wanted: list[str] = []
 
@@ -164,7 +173,7 @@ def build_all(data: Any, names: Iterable[str], progress: Callable[[int, int], No
     for name in names:
         want(name)
     wanted.sort(key=lambda n: (table[n].order, n))
-    context = BuildContext(data=data)
+    context = context or BuildContext(data=data)
     out: list[Dataset] = []
     requested = set(names)
     for index, name in enumerate(wanted, start=1):

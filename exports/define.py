@@ -511,7 +511,14 @@ def define_xml(
             _origin_element(item, kind, form)
             vl = VALUE_LEVEL.get(dataset.name)
             if vl and column.name in vl[1] and vl[0] in {c.name for c in dataset.columns}:
-                tests = sorted({row[vl[0]] for row in dataset.rows if row.get(vl[0])})
+                # one pass over the column and the test codes (not one over the rows per test:
+                # LB at 10,000 subjects has millions of rows, spooled to disk, issue 29 item 7)
+                codes = dataset.values(vl[0])
+                by_test: dict[Any, list[Any]] = {}
+                for value, code in zip(values, codes, strict=True):
+                    if code:
+                        by_test.setdefault(code, []).append(value)
+                tests = sorted(by_test)
                 if tests:
                     vl_oid = f"VL.{dataset.name}.{column.name}"
                     etree.SubElement(item, f"{{{DEF}}}ValueListRef", {"ValueListOID": vl_oid})
@@ -538,7 +545,7 @@ def define_xml(
                             )
                             etree.SubElement(check, f"{{{ODM}}}CheckValue").text = test
                             where_clauses.append(clause)
-                        tested = [row[column.name] for row in dataset.rows if row.get(vl[0]) == test]
+                        tested = by_test[test]
                         vtype = _value_type(column, tested)
                         vitem = etree.Element(
                             f"{{{ODM}}}ItemDef",

@@ -219,9 +219,19 @@ def subjects_at_cutoff(
     return found
 
 
-def load(*, study: Any, site_ids: list[int], cutoff: date, at: datetime) -> ExportData:
+def load(
+    *,
+    study: Any,
+    site_ids: list[int],
+    cutoff: date,
+    at: datetime,
+    subject_ids: Iterable[int] | None = None,
+    forms_wanted: Iterable[str] | None = None,
+) -> ExportData:
     """The export's inputs: each form once, as it stood at `at`, for the subjects of `site_ids`,
-    dated on or before `cutoff`. A bounded number of queries whatever the number of subjects."""
+    dated on or before `cutoff`. A bounded number of queries whatever the number of subjects.
+    `subject_ids` limits them to those subjects (a chunk of the export, exports.chunked);
+    `forms_wanted` reads only the forms named (the others are empty)."""
     from django.apps import apps
 
     from endpoints import snapshot
@@ -230,9 +240,14 @@ def load(*, study: Any, site_ids: list[int], cutoff: date, at: datetime) -> Expo
     from subjects.models import Subject, Visit
 
     sites = {s["id"]: s for s in Site.objects.filter(pk__in=site_ids).values("id", "code", "time_zone").order_by("id")}
-    live = [row["id"] for row in snapshot.rows_as_of(Subject, at, site_id__in=list(sites), fields=["site_id"])]
+    limit = {"pgh_obj_id__in": list(subject_ids)} if subject_ids is not None else {}
+    wanted = set(FORMS if forms_wanted is None else forms_wanted)
+    live = [row["id"] for row in snapshot.rows_as_of(Subject, at, site_id__in=list(sites), fields=["site_id"], **limit)]
     forms: dict[str, list[dict[str, Any]]] = {}
     for name, (path, date_field) in FORMS.items():
+        if name not in wanted:
+            forms[name] = []
+            continue
         model = apps.get_model(path)
         rows = snapshot.rows_as_of(model, at, subject_id__in=live)
         if date_field:
@@ -299,8 +314,8 @@ def load_cut_for(data: ExportData) -> Any:
         )
     from endpoints.services import load_cut
 
-    cut, _version, _digest = load_cut(data.study, cutoff=data.cutoff, at=data.at)
     ids = {row["id"] for row in data.subjects}
+    cut, _version, _digest = load_cut(data.study, cutoff=data.cutoff, at=data.at, subject_ids=sorted(ids))
     limited: dict[str, Any] = {}
     for name in CutData.INPUTS:
         rows = getattr(cut, name)

@@ -67,6 +67,8 @@ INLINE_MAX_BYTES = 32 << 20
 PART_BYTES = 8 << 20
 INLINE_MAX_ROWS = 50_000
 PART_ROWS = 10_000
+#: issue 29 item 7: subjects loaded and built at a time (settings.EXPORT_CHUNK_SUBJECTS overrides)
+CHUNK_SUBJECTS = 500
 
 
 def available_datasets() -> list[str]:
@@ -164,24 +166,43 @@ def build(
     """Load the cut once, build the datasets, check them, and write the files (no database
     writes). Each dataset file is streamed to `directory` (issue 29 item 7) and described by
     its path, size and SHA-256; without `directory` the files are returned in memory
-    ("content"), as for small exports and the tests."""
+    ("content"), as for small exports and the tests. With `directory` the datasets are built
+    EXPORT_CHUNK_SUBJECTS subjects at a time, their rows spooled under it (exports.chunked: the
+    same rows, memory flat in the number of subjects); 0 builds them all at once."""
     assert export.snapshot_at is not None
-    data = sdtm.load(
-        study=export.study, site_ids=list(export.site_ids), cutoff=export.cutoff_date, at=export.snapshot_at
-    )
-    if progress:
-        progress(20)
     pause = float(getattr(settings, "EXPORT_STEP_PAUSE_SECONDS", 0) or 0)
+    chunk = int(getattr(settings, "EXPORT_CHUNK_SUBJECTS", CHUNK_SUBJECTS))
+    first = 5 if directory is not None and chunk else 20
 
     def step(index: int, total: int) -> None:
         if pause:
             time.sleep(min(pause, 60.0))
         if progress:
-            progress(20 + 50 * index // total)
+            progress(first + (70 - first) * index // total)
 
-    built = datasets.build_all(data, export.datasets, step)
-    findings = checks.conformance(built, data.text_changes)
-    del data  # the forms as read: not needed to write the files (issue 29 item 7, peak memory)
+    if directory is not None and chunk:
+        from exports import chunked
+
+        built, text_changes = chunked.build(
+            study=export.study,
+            site_ids=list(export.site_ids),
+            cutoff=export.cutoff_date,
+            at=export.snapshot_at,
+            names=export.datasets,
+            directory=directory / "spool",
+            chunk=chunk,
+            progress=step,
+        )
+        findings = checks.conformance(built, text_changes)
+    else:
+        data = sdtm.load(
+            study=export.study, site_ids=list(export.site_ids), cutoff=export.cutoff_date, at=export.snapshot_at
+        )
+        if progress:
+            progress(20)
+        built = datasets.build_all(data, export.datasets, step)
+        findings = checks.conformance(built, data.text_changes)
+        del data  # the forms as read: not needed to write the files (issue 29 item 7, peak memory)
     if progress:
         progress(75)
     files = write_files(export, built, directory)

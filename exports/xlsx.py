@@ -66,10 +66,20 @@ def _rows(letters: list[str], rows: Iterable[Iterable[Any]], first: int) -> Iter
         yield f'<row r="{number}">{cells}</row>'
 
 
+#: every part dated the ZIP epoch, not the clock: the same export, the same bytes
+FIXED_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=FIXED_DATE)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
+
+
 def write_sheet(archive: zipfile.ZipFile, path: str, header: list[str], rows: Iterable[Iterable[Any]]) -> None:
     """One worksheet: the header row, then `rows`, written `CHUNK_ROWS` rows at a time."""
     letters = column_letters(max(len(header), 1))
-    with archive.open(path, "w", force_zip64=True) as out:
+    with archive.open(_entry(path), "w", force_zip64=True) as out:
         out.write(f"{_HEAD}<worksheet {_NS}><sheetData>".encode())
         out.write("".join(_rows(letters, [header], 1)).encode("utf-8"))
         parts: list[str] = []
@@ -91,7 +101,7 @@ def write_workbook(out: BinaryIO, sheets: list[tuple[str, list[str], Iterable[It
             for n in range(1, len(sheets) + 1)
         )
         archive.writestr(
-            "[Content_Types].xml",
+            _entry("[Content_Types].xml"),
             f'{_HEAD}<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
             '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
             '<Default Extension="xml" ContentType="application/xml"/>'
@@ -102,7 +112,7 @@ def write_workbook(out: BinaryIO, sheets: list[tuple[str, list[str], Iterable[It
             f"{overrides}</Types>",
         )
         archive.writestr(
-            "_rels/.rels",
+            _entry("_rels/.rels"),
             f'{_HEAD}<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
             f'<Relationship Id="rId1" Type="{_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
         )
@@ -111,7 +121,7 @@ def write_workbook(out: BinaryIO, sheets: list[tuple[str, list[str], Iterable[It
             for n, (title, _header, _rows) in enumerate(sheets, start=1)
         )
         archive.writestr(
-            "xl/workbook.xml",
+            _entry("xl/workbook.xml"),
             f'{_HEAD}<workbook {_NS} xmlns:r="{_REL}"><sheets>{listed}</sheets></workbook>',
         )
         links = "".join(
@@ -120,12 +130,12 @@ def write_workbook(out: BinaryIO, sheets: list[tuple[str, list[str], Iterable[It
         )
         style = len(sheets) + 1
         archive.writestr(
-            "xl/_rels/workbook.xml.rels",
+            _entry("xl/_rels/workbook.xml.rels"),
             f'{_HEAD}<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">{links}'
             f'<Relationship Id="rId{style}" Type="{_REL}/styles" Target="styles.xml"/></Relationships>',
         )
         archive.writestr(
-            "xl/styles.xml",
+            _entry("xl/styles.xml"),
             f"{_HEAD}<styleSheet {_NS}>"
             '<fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts>'
             '<fills count="2"><fill><patternFill patternType="none"/></fill>'

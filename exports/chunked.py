@@ -1,0 +1,136 @@
+"""The export's datasets built in chunks of subjects (issue 29 item 7): memory flat in the number
+of subjects.
+
+`exports.sdtm.load` and the builders hold every record of the subjects they are given (about
+1.2 MB a subject). `build` gives them `chunk` subjects at a time, in USUBJID order, appends each
+chunk's rows to a scratch file per dataset (exports.spool) and frees the chunk: the process holds
+one chunk's forms and datasets, and the writers, the checks and the storage read the spooled rows.
+
+The result is the unchunked build's, row for row (tests/exports/test_chunked.py compares the files
+of both byte for byte):
+- every subject-level dataset is sorted by USUBJID first and its --SEQ numbered within the
+  subject, so the chunks, taken in USUBJID order, follow each other in the dataset's order;
+- a subject-level dataset's records without USUBJID (RELREC's dataset-level relationships) are
+  the same in every chunk: kept once, first (they sort first);
+- the trial design datasets (TS, TE, TA, TV, TI) are built once, from the subjects and their
+  consents alone (TS counts the subjects and dates the first consent);
+- ADLB numbers its parameters (PARAMN) in the order of the parameters present: each chunk's
+  numbers are mapped to their place among every chunk's parameters as the rows are read;
+- the ASCII text policy's counts are summed over the chunks.
+A chunk whose dataset has other columns than the first chunk's is an error (never the case:
+the builders' columns do not depend on the data).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from exports import datasets, sdtm
+from exports.spool import SpooledRows
+
+#: the trial design datasets: built once for the study, not per chunk
+STUDY_LEVEL = ("TS", "TE", "TA", "TV", "TI")
+#: the forms the study-level datasets and the subject order read
+STUDY_FORMS = ("consents",)
+
+
+def subject_order(*, study: Any, site_ids: list[int], cutoff: date, at: datetime) -> tuple[Any, list[int]]:
+    """The study-level data (subjects and consents only) and the export's subjects in USUBJID
+    order (as they stood at the cut-off: exports.sdtm.subjects_at_cutoff)."""
+    data = sdtm.load(study=study, site_ids=site_ids, cutoff=cutoff, at=at, forms_wanted=STUDY_FORMS)
+    ordered = sorted(sdtm.subjects(data).values(), key=lambda subj: subj.usubjid)
+    return data, [subj.id for subj in ordered]
+
+
+class _Merged:
+    """One dataset's chunks appended to its spool."""
+
+    def __init__(self, first: datasets.Dataset, directory: Path) -> None:
+        self.columns = [c.name for c in first.columns]
+        self.spool = SpooledRows(directory / f"{first.name}.rows", self.columns)
+        self.dataset = dataclasses.replace(first, rows=self.spool)
+        self.by_subject = "USUBJID" in self.columns
+        self.head: list[dict[str, Any]] = []
+        self.head_keys: set[tuple[Any, ...]] = set()
+
+    def add(self, built: datasets.Dataset) -> range:
+        if [c.name for c in built.columns] != self.columns:
+            raise ValueError(f"{built.name}: a chunk's columns differ from the first chunk's")
+        rows = built.rows
+        if self.by_subject:
+            for row in rows:
+                if row.get("USUBJID"):
+                    break
+                key = tuple(row.values())
+                if key not in self.head_keys:
+                    self.head_keys.add(key)
+                    self.head.append(row)
+            rows = [row for row in rows if row.get("USUBJID")]
+        return self.spool.extend(rows)
+
+    def finish(self) -> datasets.Dataset:
+        if self.head:
+            self.spool.prepend(self.head)
+        return self.dataset
+
+
+def build(
+    *,
+    study: Any,
+    site_ids: list[int],
+    cutoff: date,
+    at: datetime,
+    names: Iterable[str],
+    directory: Path,
+    chunk: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[datasets.Dataset], Counter[tuple[str, str]]]:
+    """The datasets `names` (in build_all's order), their rows spooled under `directory`, and the
+    ASCII policy's counts; `chunk` subjects loaded and built at a time."""
+    from exports import adam
+
+    names = list(names)
+    directory.mkdir(parents=True, exist_ok=True)
+    study_data, order = subject_order(study=study, site_ids=site_ids, cutoff=cutoff, at=at)
+    text_changes: Counter[tuple[str, str]] = Counter()
+    study_names = [n for n in names if n in STUDY_LEVEL]
+    subject_names = [n for n in names if n not in STUDY_LEVEL]
+    out = datasets.build_all(study_data, study_names) if study_names else []
+    text_changes.update(study_data.text_changes)
+    del study_data
+    chunks = [order[start : start + chunk] for start in range(0, len(order), chunk)] or [[]]
+    merged: dict[str, _Merged] = {}
+    lab_chunks: list[tuple[range, list[tuple[str, str, str]]]] = []
+    for number, subject_ids in enumerate(chunks, start=1):
+        data = sdtm.load(study=study, site_ids=site_ids, cutoff=cutoff, at=at, subject_ids=subject_ids)
+        context = datasets.BuildContext(data=data)
+        for built in datasets.build_all(data, subject_names, context=context) if subject_names else []:
+            if built.name not in merged:
+                merged[built.name] = _Merged(built, directory)
+            blocks = merged[built.name].add(built)
+            if built.name == "ADLB":
+                lab_chunks.append((blocks, adam.lab_params(context)))
+        text_changes.update(data.text_changes)
+        del data, context
+        if progress:
+            progress(number, len(chunks))
+    if "ADLB" in merged:
+        _renumber_lab_params(merged["ADLB"].spool, lab_chunks)
+    out.extend(m.finish() for m in merged.values())
+    return out, text_changes
+
+
+def _renumber_lab_params(spool: SpooledRows, chunks: list[tuple[range, list[tuple[str, str, str]]]]) -> None:
+    """Each chunk's ADLB.PARAMN (its position in the chunk's parameters) made the position among
+    every chunk's parameters (adam.lab_params): the numbering of the unchunked build."""
+    union = sorted({param for _blocks, params in chunks for param in params})
+    place = {param: float(n) for n, param in enumerate(union, start=1)}
+    for blocks, params in chunks:
+        mapping = {float(n): place[param] for n, param in enumerate(params, start=1)}
+        if any(local != study for local, study in mapping.items()):
+            spool.remap(blocks, "PARAMN", mapping)

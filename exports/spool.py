@@ -1,0 +1,139 @@
+"""A dataset's rows spooled to a scratch file (issue 29 item 7): the export built in chunks of
+subjects (exports.chunked) appends each chunk's rows here and frees them, so the process holds
+one chunk, not the study.
+
+`SpooledRows` is a read-only sequence of row dicts (what `Dataset.rows` is to the writers, the
+checks and the storage): `len`, iteration, an index or a slice. The rows are kept in blocks of
+`BLOCK_ROWS`, each column of a block pickled on its own, so a check reading one variable
+(`Dataset.values`) unpickles that column only. `prepend` puts rows before those already there;
+`remap` changes a column's values in some blocks as they are read (a chunk's numbering made the
+study's). Reads use `os.pread`: two readers of the same rows do not disturb each other. The file
+is this process's own scratch file (mode 0600, in the export's temporary directory): the pickles
+it reads are the ones it wrote.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+BLOCK_ROWS = 5_000
+
+
+class SpooledRows(Sequence):  # type: ignore[type-arg]
+    def __init__(self, path: Path, columns: list[str]) -> None:
+        self.path = path
+        self.columns = list(columns)
+        self._position = {name: i for i, name in enumerate(self.columns)}
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        self._end = 0
+        #: per block as written: (rows, [(offset, length) per column])
+        self._blocks: list[tuple[int, list[tuple[int, int]]]] = []
+        #: the blocks in row order, each with its first row
+        self._order: list[tuple[int, int]] = []
+        self._rows = 0
+        #: block → column → {stored value: value read}
+        self._maps: dict[int, dict[str, dict[Any, Any]]] = {}
+
+    # --- writing ----------------------------------------------------------------------------------
+
+    def _write(self, rows: list[dict[str, Any]]) -> range:
+        first_block = len(self._blocks)
+        for start in range(0, len(rows), BLOCK_ROWS):
+            block = rows[start : start + BLOCK_ROWS]
+            places = []
+            for name in self.columns:
+                data = pickle.dumps([row.get(name) for row in block], protocol=pickle.HIGHEST_PROTOCOL)
+                os.pwrite(self._fd, data, self._end)
+                places.append((self._end, len(data)))
+                self._end += len(data)
+            self._blocks.append((len(block), places))
+        return range(first_block, len(self._blocks))
+
+    def _renumber(self, order: list[int]) -> None:
+        self._order, first = [], 0
+        for block in order:
+            self._order.append((block, first))
+            first += self._blocks[block][0]
+        self._rows = first
+
+    def extend(self, rows: list[dict[str, Any]]) -> range:
+        """Append `rows` (dicts with this spool's columns); the blocks they went to."""
+        written = self._write(rows)
+        self._renumber([block for block, _first in self._order] + list(written))
+        return written
+
+    def prepend(self, rows: list[dict[str, Any]]) -> range:
+        """Put `rows` before the rows already there."""
+        written = self._write(rows)
+        self._renumber(list(written) + [block for block, _first in self._order])
+        return written
+
+    def remap(self, blocks: range, column: str, mapping: dict[Any, Any]) -> None:
+        """Read `column` through `mapping` (values not in it unchanged) in `blocks`."""
+        for block in blocks:
+            self._maps.setdefault(block, {})[column] = mapping
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self) -> None:
+        self.close()
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    def _column(self, block: int, index: int) -> list[Any]:
+        offset, length = self._blocks[block][1][index]
+        values: list[Any] = pickle.loads(os.pread(self._fd, length, offset))  # noqa: S301  (our own scratch file)
+        mapping = self._maps.get(block, {}).get(self.columns[index])
+        if mapping:
+            values = [mapping.get(v, v) for v in values]
+        return values
+
+    def _block_rows(self, block: int) -> list[dict[str, Any]]:
+        columns = [self._column(block, i) for i in range(len(self.columns))]
+        names = self.columns
+        return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+
+    def column(self, name: str) -> list[Any]:
+        """Every value of one column, in row order."""
+        index = self._position.get(name)
+        if index is None:
+            return [None] * self._rows
+        out: list[Any] = []
+        for block, _first in self._order:
+            out.extend(self._column(block, index))
+        return out
+
+    def __len__(self) -> int:
+        return self._rows
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for block, _first in self._order:
+            yield from self._block_rows(block)
+
+    def _rows_between(self, start: int, stop: int) -> Iterator[dict[str, Any]]:
+        for block, first in self._order:
+            count = self._blocks[block][0]
+            if first + count <= start or first >= stop:
+                continue
+            yield from self._block_rows(block)[max(start - first, 0) : stop - first]
+
+    def __getitem__(self, index: Any) -> Any:
+        """A row, or for a slice an iterator over its rows, read a block at a time as consumed
+        (as bench/export.py's Repeated rows): a writer's slice of a million rows is never a list."""
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._rows)
+            if step != 1:
+                return iter(list(self._rows_between(start, stop))[::step])
+            return self._rows_between(start, stop)
+        if index < 0:
+            index += self._rows
+        if not 0 <= index < self._rows:
+            raise IndexError(index)
+        return next(self._rows_between(index, index + 1))

@@ -1,0 +1,158 @@
+"""The export built in chunks of subjects (issue 29 item 7, exports.chunked): the same files,
+byte for byte, as the export built from every subject at once; and the spool its rows go to."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from exports import chunked, services
+from exports.models import Export
+from exports.spool import SpooledRows
+from study.models import Site, Study
+
+pytestmark = pytest.mark.req("ISSUE-29")
+
+CUTOFF = date(2026, 10, 31)
+
+
+def _export() -> Export:
+    study = Study.objects.get(code="synthetic")
+    return Export(
+        study=study,
+        site_ids=sorted(Site.objects.filter(study=study).values_list("pk", flat=True)),
+        datasets=services.available_datasets(),
+        formats=["csv", "xpt", "json", "xlsx"],
+        cutoff_date=CUTOFF,
+        snapshot_at=datetime.now(UTC),
+        code_version="test",
+    )
+
+
+def _files(files: list[dict]) -> dict[str, bytes]:
+    return {f["name"]: f["content"] if "content" in f else Path(f["path"]).read_bytes() for f in files}
+
+
+@pytest.mark.timeout(1200)
+def test_an_export_built_three_subjects_at_a_time_is_the_export_built_at_once(transactional_db, tmp_path, settings):
+    call_command(
+        "generate_synthetic_study",
+        "--subjects=8",
+        "--seed=11",
+        f"--cache-dir={tmp_path / 'cache'}",
+        stdout=StringIO(),
+    )
+    export = _export()
+    results = {}
+    for size in (0, 3):
+        settings.EXPORT_CHUNK_SUBJECTS = size
+        directory = tmp_path / f"chunk{size}"
+        directory.mkdir()
+        built, findings, files = services.build(export, directory=directory)
+        results[size] = (
+            [(d.name, len(d.rows)) for d in built],
+            [f.as_dict() for f in findings],
+            _files(files),
+            type(next(d for d in built if d.name == "LB").rows),
+        )
+    whole, chunks = results[0], results[3]
+    assert whole[3] is list
+    assert chunks[3] is SpooledRows  # the chunked build's rows are on disk
+    assert chunks[0] == whole[0]
+    counts = dict(whole[0])
+    assert counts["DM"] == 8
+    assert counts["TS"] > 0 and counts["RELREC"] > 0 and counts["ADLB"] > 1000
+    assert chunks[1] == whole[1]
+    assert list(chunks[2]) == list(whole[2])
+    different = [name for name in whole[2] if chunks[2][name] != whole[2][name]]
+    assert different == []
+
+
+def test_the_order_of_chunks_is_the_usubjid_order(transactional_db, tmp_path):
+    call_command("generate_synthetic_study", "--subjects=5", "--seed=3", f"--cache-dir={tmp_path}", stdout=StringIO())
+    export = _export()
+    data, order = chunked.subject_order(
+        study=export.study, site_ids=export.site_ids, cutoff=CUTOFF, at=datetime.now(UTC)
+    )
+    from exports import sdtm
+
+    usubjids = {s.id: s.usubjid for s in sdtm.subjects(data).values()}
+    assert [usubjids[pk] for pk in order] == sorted(usubjids.values())
+    assert len(order) == 5
+    assert {name for name, rows in data.forms.items() if rows} == {"consents"}
+
+
+def test_spooled_rows_read_as_a_list(tmp_path):
+    rows = [{"USUBJID": f"S-{n:05d}", "N": float(n), "X": None if n % 3 else "x"} for n in range(12_001)]
+    spool = SpooledRows(tmp_path / "rows", ["USUBJID", "N", "X"])
+    first = spool.extend(rows[:7_000])
+    second = spool.extend(rows[7_000:])
+    assert list(first) == [0, 1] and list(second) == [2, 3]
+    assert len(spool) == 12_001
+    assert list(spool) == rows
+    assert spool[0] == rows[0] and spool[-1] == rows[-1] and spool[5_000] == rows[5_000]
+    assert list(spool[4_998:10_003]) == rows[4_998:10_003]
+    assert list(spool[11_990:20_000]) == rows[11_990:]
+    assert list(spool[::5_000]) == rows[::5_000]
+    assert spool.column("N") == [float(n) for n in range(12_001)]
+    assert spool.column("missing") == [None] * 12_001
+    with pytest.raises(IndexError):
+        spool[12_001]
+    head = [{"USUBJID": None, "N": -1.0, "X": "head"}]
+    spool.prepend(head)
+    assert len(spool) == 12_002
+    assert spool[0] == head[0] and spool[1] == rows[0] and spool[-1] == rows[-1]
+    spool.remap(second, "N", {7_000.0: 70.0})
+    assert spool[7_001]["N"] == 70.0 and spool[7_000]["N"] == 6_999.0
+    assert spool.column("N")[7_001] == 70.0
+
+
+def test_each_chunks_lab_parameter_numbers_become_the_studys(tmp_path):
+    """Chunk 1 has ALT and HGB (1, 2), chunk 2 only HGB (1): in the study ALT 1, HGB 2, PLAT 3."""
+    spool = SpooledRows(tmp_path / "adlb", ["USUBJID", "PARAMCD", "PARAMN"])
+    one = spool.extend(
+        [{"USUBJID": "A", "PARAMCD": "ALT", "PARAMN": 1.0}, {"USUBJID": "A", "PARAMCD": "HGB", "PARAMN": 2.0}]
+    )
+    two = spool.extend(
+        [{"USUBJID": "B", "PARAMCD": "HGB", "PARAMN": 1.0}, {"USUBJID": "B", "PARAMCD": "PLAT", "PARAMN": 2.0}]
+    )
+    chunked._renumber_lab_params(
+        spool,
+        [
+            (one, [("ALT", "Alanine", "U/L"), ("HGB", "Hemoglobin", "g/L")]),
+            (two, [("HGB", "Hemoglobin", "g/L"), ("PLAT", "Platelets", "10^9/L")]),
+        ],
+    )
+    assert [(r["PARAMCD"], r["PARAMN"]) for r in spool] == [("ALT", 1.0), ("HGB", 2.0), ("HGB", 2.0), ("PLAT", 3.0)]
+
+
+def test_repeated_keys_are_found_one_subject_at_a_time_and_when_a_subject_comes_back(tmp_path):
+    """The key check remembers one subject's keys at a time (flat memory); a subject whose rows
+    are not together (never the builders' order) is checked over the whole dataset."""
+    from exports import checks
+    from exports.findings import ERROR
+    from tests.exports.test_writers_checks import ae, ae_row
+
+    def repeats(rows: list[dict]) -> list[tuple[int | None, str]]:
+        return [
+            (f.row, f.message)
+            for f in checks.check_dataset(ae(rows))
+            if f.check == "unique-keys" and f.severity == ERROR
+        ]
+
+    a, b = "S1-01-A-001", "S1-01-A-002"
+    together = [ae_row(1, USUBJID=a), ae_row(2, USUBJID=a), ae_row(1, USUBJID=b), ae_row(1, USUBJID=b)]
+    assert repeats(together) == [(4, "USUBJID+AESEQ ('S1-01-A-002', 1) repeats row 3")]
+    apart = [ae_row(1, USUBJID=a), ae_row(1, USUBJID=b), ae_row(1, USUBJID=a)]
+    assert repeats(apart) == [(3, "USUBJID+AESEQ ('S1-01-A-001', 1) repeats row 1")]
+    spooled = ae(together)
+    spool = SpooledRows(tmp_path / "ae", [c.name for c in spooled.columns])
+    spool.extend(spooled.rows)
+    spooled.rows = spool  # type: ignore[assignment]
+    assert [(f.row, f.message) for f in checks.check_dataset(spooled) if f.check == "unique-keys"] == [
+        (4, "USUBJID+AESEQ ('S1-01-A-002', 1) repeats row 3")
+    ]
