@@ -22,8 +22,8 @@ from crf.registry import crf_model
 from crf.selectors import field_label, form_page_data
 from crf.services import SYSTEM_FIELDS, StaleVersionError, data_fields
 from study import access
+from study.access import access_subject
 from study.roles import Action
-from subjects.selectors import access_subject
 
 
 @login_required

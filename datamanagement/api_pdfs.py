@@ -24,8 +24,8 @@ from crf.jobs import JobTrigger
 from datamanagement import pdf_jobs
 from datamanagement.models import PdfJob, PdfKind, PdfLanguage
 from study import access
+from study.access import subjects_visible_to
 from study.models import Study
-from subjects.selectors import subjects_visible_to
 
 CONTENT_TYPES = {".pdf": "application/pdf", ".zip": "application/zip"}
 

@@ -19,8 +19,8 @@ from datamanagement.api_pdfs import file_response
 from datamanagement.forms import CasebookPdfForm, PdfRequestForm, reader_pdf_language
 from datamanagement.models import PdfDownload, PdfKind
 from study import access
+from study.access import access_subject
 from study.roles import Action
-from subjects.selectors import access_subject
 
 
 def _add_errors(form: PdfRequestForm | CasebookPdfForm, exc: ValidationError) -> None:
