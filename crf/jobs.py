@@ -48,7 +48,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crf.audit import audit_context
-from trialsite.version import code_version
+from study.version import code_version
 
 logger = logging.getLogger(__name__)
 

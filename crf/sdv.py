@@ -35,7 +35,7 @@ from crf.models import CrfInstance, SdvMark, SdvPlan
 from study import access
 from study.access import subjects_visible_to
 from study.roles import Action
-from trialsite.system_text import message
+from study.system_text import message
 
 if TYPE_CHECKING:
     from study.models import Site, Study, User

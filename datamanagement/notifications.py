@@ -60,6 +60,7 @@ from datamanagement.notice_models import (
 )
 from study import access
 from study.access import subjects_visible_to
+from study.language import user_language
 from study.models import Membership
 from study.roles import Action, Role
 from subjects.models import Subject, Visit
@@ -175,8 +176,6 @@ def _mail(*, user: User, kind: str, digest_date: date | None = None) -> NoticeMa
     """A pending e-mail to the user and its outbox message; None for a user without an address."""
     if not user.email:
         return None
-    from trialsite.middleware import user_language
-
     mail = NoticeMail(user=user, kind=kind, digest_date=digest_date, recipient=user.email, language=user_language(user))
     mail.full_clean(validate_constraints=False)
     mail.save()

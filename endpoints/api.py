@@ -21,12 +21,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from crf.api import as_api_error
+from crf.api_fields import AwareDateTimeField
 from endpoints import files, selectors, services
 from endpoints.models import EndpointRun, RunTrigger
 from study import access
 from study.models import Study
 from study.roles import Action
-from trialsite.api_fields import AwareDateTimeField
 
 
 class EndpointRunSerializer(serializers.ModelSerializer[EndpointRun]):

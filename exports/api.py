@@ -23,11 +23,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from crf.api import as_api_error
+from crf.api_fields import AwareDateTimeField
 from exports import selectors, services, writers
 from exports.models import DownloadChannel, Export, ExportDataset, ExportFile, ExportFormat, ExportTrigger
 from study import access
 from study.models import Study
-from trialsite.api_fields import AwareDateTimeField
 
 MAX_LIMIT = 1000
 

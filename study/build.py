@@ -23,7 +23,7 @@ from study import access
 from study.models import Site, Study
 from study.names import is_live
 from study.roles import Action
-from trialsite.system_text import message
+from study.system_text import message
 
 if TYPE_CHECKING:
     from study.models import User

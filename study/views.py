@@ -20,7 +20,7 @@ from study import access, selectors, services
 from study.forms import GrantRoleForm, InviteUserForm, LanguageForm, ReasonForm
 from study.models import Membership
 from study.roles import Action, Role
-from trialsite.middleware import stamp_login
+from study.sessions import stamp_login
 
 
 class SignInView(auth_views.LoginView):

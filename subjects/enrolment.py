@@ -24,10 +24,10 @@ from crf.audit import audit_context
 from study import access
 from study.access import subjects_visible_to
 from study.roles import Action, Role
+from study.system_text import Message, message
 from subjects import services
 from subjects.lifecycle import Status
 from subjects.models import EnrolmentAcknowledgement, SiteSequence, Subject
-from trialsite.system_text import Message, message
 
 if TYPE_CHECKING:
     from study.models import User
