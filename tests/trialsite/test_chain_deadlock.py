@@ -24,12 +24,13 @@ from django.http import HttpRequest, HttpResponse
 from django.test import Client
 from django.urls import path
 
-from crf import auditchain, dbretry
+from crf import auditchain
 from labs.models import VitalSigns
 from labs.services import record_vital_signs
 from study.models import User
 from subjects.models import IdentityRecord, Subject
 from tests.factories import protocol_v1
+from trialsite import dbretry
 
 pytestmark = pytest.mark.req("ISSUE-21")
 
