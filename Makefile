@@ -70,6 +70,6 @@ messages: install-dev
 	$(BIN)/python -m trialsite.i18n check
 
 ## make build-version: record `git describe` in trialsite/BUILD_VERSION before copying the code
-## without its .git (an image build); endpoint runs record it (trialsite/version.py).
+## without its .git (an image build); endpoint runs record it (study/version.py).
 build-version:
 	git describe --tags --always --dirty | sed 's/^/git /' > trialsite/BUILD_VERSION

@@ -71,8 +71,8 @@ def django_db_setup(  # replaces pytest-django's: same options, plus the migrate
     from django.db import connections
     from django.test.utils import setup_databases, teardown_databases
 
+    from crf.dbroles import ensure_app_role
     from trialsite import testdb
-    from trialsite.dbroles import ensure_app_role
 
     verbosity = request.config.option.verbose
     connection = connections["default"]

@@ -39,10 +39,10 @@ from adverse_events.models import AdverseEvent, CrsAssessment, CrsEpisode, Icans
 from crf import audit_integrity, display
 from crf.outbox import enqueue
 from crf.services import dependants_of
-from study import access
+from study import access, system_text
+from study.language import user_language
 from study.models import Membership
 from study.roles import Action, Role
-from trialsite import system_text
 
 if TYPE_CHECKING:
     from study.models import Study, User
@@ -182,8 +182,6 @@ def _recipient_language(delivery: AlertDelivery) -> str:
     """A user's language (their choice, else their site's); English for a sponsor address."""
     if delivery.user is None:
         return "en"
-    from trialsite.middleware import user_language
-
     return user_language(delivery.user)
 
 

@@ -74,7 +74,7 @@ class SafetyAlert(models.Model):
     source_key = models.CharField(_("source"), max_length=80, unique=True)
     summary = models.CharField(_("summary"), max_length=400)
     # The summary as its message code and parameters, rendered in the reader's language
-    # (trialsite.system_text; issue 25); `summary` keeps the English text.
+    # (study.system_text; issue 25); `summary` keeps the English text.
     summary_code = models.TextField(_("message code"), blank=True)
     summary_params = models.JSONField(_("message parameters"), default=dict, blank=True)
     url = models.CharField(_("link"), max_length=300, blank=True)

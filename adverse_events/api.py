@@ -22,8 +22,8 @@ from rest_framework.response import Response
 from adverse_events.models import AdverseEvent, CrsEpisode, EpisodeBase, IcansEpisode
 from crf.api import version_etag
 from study import access
+from study.access import subjects_visible_to
 from study.roles import Action
-from subjects.selectors import subjects_visible_to
 
 
 class EpisodeSerializer(serializers.ModelSerializer[EpisodeBase]):

@@ -25,9 +25,9 @@ from adverse_events.dlt import DltCandidate
 from clinical.stats import percent
 from crf.api import CONDITIONAL_ERRORS, IF_MATCH, as_api_error, precondition, version_etag
 from study import access
+from study.access import subjects_visible_to
 from study.models import DoseLevelName
 from study.roles import Action
-from subjects.selectors import subjects_visible_to
 
 
 class DltCandidateSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]

@@ -47,14 +47,13 @@ from crf.services import dependants_of
 from labs.models import LabResult
 from labs.selectors import latest_results
 from response.models import MarrowAssessment
-from study import access
+from study import access, system_text
 from study.models import ProtocolSettings, VisitDefinition
 from study.protocol import choices_in_force
 from study.roles import Action
 from subjects.lifecycle import Status
 from subjects.models import Infusion, Subject
 from survival.models import Death, DeathCause, SubsequentTherapy
-from trialsite import system_text
 
 if TYPE_CHECKING:
     from study.models import Study, User

@@ -19,8 +19,8 @@ from adverse_events.models import AdverseEvent, CrsAssessment, IcansAssessment
 from adverse_events.toxicities import GvhdStaging
 from clinical.units import decimal_text
 from crf import display
+from crf.templatetags.dayzero import dated
 from labs.models import LabResult
-from subjects.templatetags.dayzero import dated
 
 #: study days after the onset whose assessments are shown (the "≥ 4 consecutive days" rules
 #: and a week either side of the AE rule's 7-day recovery)

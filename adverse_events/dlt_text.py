@@ -15,7 +15,7 @@ from typing import Any
 
 from django.utils.translation import gettext_noop
 
-from trialsite import system_text
+from study import system_text
 
 #: The message ids of clinical.dlt (FINDINGS there), marked for translation.
 FINDINGS = (

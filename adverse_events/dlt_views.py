@@ -23,10 +23,10 @@ from adverse_events.dlt import CandidateStatus, DltCandidate
 from adverse_events.dlt_support import supporting_values
 from adverse_events.models import AdverseEvent
 from study import access
+from study.access import access_subject, subjects_visible_to
 from study.form_errors import apply_service_errors
 from study.models import Study
 from study.roles import Action
-from subjects.selectors import access_subject, subjects_visible_to
 
 
 class CandidateAdjudicationForm(forms.Form):

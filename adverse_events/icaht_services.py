@@ -25,7 +25,7 @@ from crf.models import CrfInstance
 from crf.rederive import declare, update_with_version
 from crf.services import dependants_of
 from labs.models import LabResult
-from trialsite.system_text import message
+from study.system_text import message
 
 if TYPE_CHECKING:
     from study.models import User

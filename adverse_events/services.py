@@ -52,13 +52,12 @@ from crf.models import CrfInstance
 from crf.rederive import declare, raise_copied_value_query, rederive
 from crf.services import dependants_of, save_form, save_service
 from labs.models import VitalSigns
-from study import access
+from study import access, system_text
 from study.protocol import settings_picker
 from study.roles import Action
+from study.system_text import message
 from subjects.models import Subject
 from survival.models import Death, DeathCause
-from trialsite import system_text
-from trialsite.system_text import message
 
 if TYPE_CHECKING:
     from study.models import User

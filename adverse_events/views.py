@@ -26,9 +26,9 @@ from crf import display
 from crf.forms import form_class_for
 from crf.models import ACTIVE_QUERY_STATUSES, Query
 from study import access
+from study.access import access_subject
 from study.form_errors import apply_service_errors
 from study.roles import Action
-from subjects.selectors import access_subject
 
 EPISODE_MODELS: dict[str, type[CrsEpisode] | type[IcansEpisode]] = {"crs": CrsEpisode, "icans": IcansEpisode}
 

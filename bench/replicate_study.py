@@ -25,7 +25,7 @@ once). In the target, every table of subject data is copied K-1 more times, one
 
 THE COPIES ARE BENCHMARK DATA, NOT A FAITHFUL TRIAL: the rows are inserted with triggers off
 (`session_replication_role = replica`), so the audit chain (`crf_auditchainlink`) gets no links
-for the copied history rows and `trialsite.auditchain.verify()` reports them as unlinked (the
+for the copied history rows and `crf.auditchain.verify()` reports them as unlinked (the
 chain is not re-hashed); identifiers inside JSON values are not shifted; the copies share the
 original's dates and values. Each copy is a separate subject for every reader (exports, endpoint
 runs, dashboards, audit review), with the volume of a real subject.

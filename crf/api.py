@@ -44,9 +44,9 @@ from crf.models import CrfInstance, EntryStatus
 from crf.queries import save_correcting
 from crf.registry import crf_models
 from study import access
+from study.access import subjects_visible_to
 from study.roles import Action
 from subjects.models import Visit
-from subjects.selectors import subjects_visible_to
 
 # --- conditional requests (shared by every resource) -------------------------------------------
 

@@ -34,10 +34,10 @@ from crf.api import CONDITIONAL_ERRORS, IF_MATCH, as_api_error, content_etag, pr
 from crf.models import CrfInstance, DataLock, Query, QueryStatus, SdvMark
 from crf.registry import crf_model
 from study import access
+from study.access import subjects_visible_to
 from study.models import Study
 from study.roles import Action
 from subjects.models import Subject, Visit
-from subjects.selectors import subjects_visible_to
 
 # --- shared pieces ------------------------------------------------------------------------------
 

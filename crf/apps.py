@@ -5,7 +5,7 @@ from django.db.models.signals import post_migrate
 def _harden_audit(using: str = "default", **kwargs: object) -> None:
     from django.db import connections
 
-    from trialsite.dbroles import harden
+    from crf.dbroles import harden
 
     harden(connections[using])
 
@@ -18,8 +18,8 @@ class CrfConfig(AppConfig):
         # Infrastructure, not domain flow: every migrate re-creates pgtrigger's ignore function,
         # so the audit hardening must follow each one.
         post_migrate.connect(_harden_audit, sender=self, dispatch_uid="trialsite-harden-audit")
-        # Every API DateTimeField refuses a time without UTC offset (trialsite/api_fields.py).
-        from trialsite import api_fields
+        # Every API DateTimeField refuses a time without UTC offset (crf/api_fields.py).
+        from crf import api_fields
 
         api_fields.install()
         # "Dated before consent" queries on every visit-bound form and AE onset (issue 21).

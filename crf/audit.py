@@ -3,7 +3,7 @@ request — attached by pghistory to every history row the triggers write.
 
 Context fields: `user` (id), `username`, `role` (the user's active roles at the site, comma
 separated), `site` (site code), `reason` (reason for change), `request_id`, `url`, `method`, and `via` = "api" for
-REST API requests. A reason the system writes (`trialsite.system_text.message`) also stores
+REST API requests. A reason the system writes (`study.system_text.message`) also stores
 `reason_code` and `reason_params`, the audited truth a history page renders in the reader's
 language (issue 25 item 3); `reason` then holds its English text.
 """
@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import pghistory
 from django.http import HttpRequest, HttpResponse
+
+from study import system_text
 
 if TYPE_CHECKING:
     from study.models import Site, User
@@ -33,7 +35,6 @@ def reason_text(context: dict[str, object]) -> str:
     and parameters when the system wrote it as a message; a reason written before codes were
     stored reads in the reader's language when the catalogue holds it; a person's as written."""
     from crf import display
-    from trialsite import system_text
 
     code = context.get("reason_code")
     if code:

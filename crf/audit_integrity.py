@@ -14,12 +14,12 @@ from django.db import transaction
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from crf import auditchain
+from crf.dbroles import history_tables
 from crf.models import AuditVerification
 from crf.outbox import enqueue
 from study.models import Membership
 from study.roles import Role
-from trialsite import auditchain
-from trialsite.dbroles import history_tables
 
 logger = logging.getLogger(__name__)
 ALERT_TASK = "crf.tasks.audit_break_alert"

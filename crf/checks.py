@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, Query, QueryStatus, QueryStep
-from trialsite import system_text
+from study import system_text
 
 Rule = Callable[[Any], bool]
 

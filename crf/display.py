@@ -41,6 +41,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from clinical.schedule import study_day
+from study import system_text
 
 EMPTY = "—"
 
@@ -342,7 +343,7 @@ def rows_of(instance: models.Model, names: Iterable[str], *, day0: date | None =
 
 def system_message(obj: Any, name: str) -> str:
     """A text the system wrote on `obj.<name>`, in the reader's language: rendered from
-    `<name>_code` and `<name>_params` when stored as a code (trialsite.system_text), else the
+    `<name>_code` and `<name>_params` when stored as a code (study.system_text), else the
     text as written (by a person, or before codes were stored)."""
 
     code = getattr(obj, f"{name}_code", "")
@@ -356,7 +357,6 @@ def render_message(code: str, params: Mapping[str, Any] | None) -> str:
     ({"code": …, "params": …}, e.g. the DLT finding inside a confirmed-DLT alert) is rendered in
     the same language first; a DLT finding names its CTCAE term as `ctcae_term_label` does."""
     from adverse_events import dlt_text
-    from trialsite import system_text
 
     shown = {}
     for key, value in (params or {}).items():

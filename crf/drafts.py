@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from crf.models import FormDraft
 from study import access
+from study.access import access_subject
 from study.roles import Action
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ SKIPPED = frozenset({"csrfmiddlewaretoken", "draft_path"})
 def may_draft(user: User, path: str) -> bool:
     """Only for a form entry page of a subject the user may edit."""
     from crf.views import form_entry
-    from subjects.selectors import access_subject
 
     try:
         match = resolve(path)

@@ -16,10 +16,10 @@ from django.utils.translation import gettext as _
 
 from crf import audit, display
 from study import access
+from study.access import access_subject
 from study.models import User
 from study.roles import Action, Role
 from subjects.models import IdentityRecord, Subject
-from subjects.selectors import access_subject
 
 MASK = "•••"
 ROLE_LABELS = dict(Role.choices)

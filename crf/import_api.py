@@ -25,8 +25,8 @@ from crf.imports import ids_by_kind, import_forms
 from crf.models import ImportRecord
 from crf.registry import crf_model
 from study import access
+from study.language import user_language
 from study.roles import Action
-from trialsite.middleware import user_language
 
 
 class ImportInput(serializers.Serializer):  # type: ignore[type-arg]

@@ -46,8 +46,8 @@ from crf.models import CrfInstance, EntryStatus, ImportRecord, MissingCode
 from crf.queries import save_correcting
 from crf.services import StaleVersionError, batched_writes
 from study import access
+from study.access import subjects_visible_to
 from study.roles import Action
-from subjects.selectors import subjects_visible_to
 
 if TYPE_CHECKING:
     from study.models import User

@@ -133,7 +133,7 @@ class Query(models.Model):
     rule_code = models.CharField(_("rule"), max_length=60, blank=True)
     text = models.TextField(_("query text"))
     # A system-written text as its message code and parameters, rendered in the reader's
-    # language (trialsite.system_text; issue 25). Blank for a text a person wrote.
+    # language (study.system_text; issue 25). Blank for a text a person wrote.
     text_code = models.TextField(_("message code"), blank=True)
     text_params = models.JSONField(_("message parameters"), default=dict, blank=True)
     value = models.JSONField(_("value queried"), null=True, blank=True)
@@ -451,7 +451,7 @@ class SdvPlan(models.Model):
 
 class AuditChainLink(models.Model):
     """One link of an event table's hash chain (issue 21, 21 CFR Part 11 §11.10(e)): written by a
-    trigger on the event table as its owner, never by the application (trialsite/auditchain.py)."""
+    trigger on the event table as its owner, never by the application (crf/auditchain.py)."""
 
     table_name = models.CharField(max_length=63)
     seq = models.BigIntegerField()

@@ -33,8 +33,8 @@ from crf.audit import audit_context
 from crf.checks import jsonable
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, Query, QueryStatus, QueryStep
 from study import access
+from study.access import subjects_visible_to
 from study.roles import Action
-from subjects.selectors import subjects_visible_to
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser

@@ -32,8 +32,9 @@ from django.utils.translation import gettext_noop
 from crf import checks, derivations, locks, services
 from crf.audit import audit_context
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, DataLock, Query, QueryStep
+from study import system_text
 from study.models import ProtocolSettings, Rederivation
-from trialsite.system_text import message
+from study.system_text import message
 
 if TYPE_CHECKING:
     from study.models import User
@@ -197,8 +198,6 @@ def raise_copied_value_query(
     ).exists():
         return None
     from django.utils import translation
-
-    from trialsite import system_text
 
     code, params = message  # stored as its code, read in each reader's language (issue 25)
     with translation.override("en"):

@@ -33,8 +33,9 @@ from crf import locks
 from crf.audit import audit_context
 from crf.models import CrfInstance, SdvMark, SdvPlan
 from study import access
+from study.access import subjects_visible_to
 from study.roles import Action
-from trialsite.system_text import message
+from study.system_text import message
 
 if TYPE_CHECKING:
     from study.models import Site, Study, User
@@ -324,7 +325,6 @@ def sdv_worklist(user: User, *, site: Site) -> list[WorklistRow]:
     site's visible subjects that the study's SDV plan selects and no whole-form mark covers,
     by subject and form. A fixed number of queries: one per form type, one for the marks."""
     from crf.registry import crf_models
-    from subjects.selectors import subjects_visible_to
 
     access.require(user, Action.MARK_SDV, site=site)
     plan = plan_for(site.study)

@@ -21,10 +21,11 @@ from crf.queries import save_correcting
 from crf.registry import crf_model
 from crf.selectors import field_label, form_page_data
 from crf.services import SYSTEM_FIELDS, StaleVersionError, data_fields
+from crf.templatetags.dayzero import dated
 from study import access
+from study.access import access_subject
 from study.form_errors import apply_service_errors
 from study.roles import Action
-from subjects.selectors import access_subject
 
 
 @login_required
@@ -186,8 +187,6 @@ def _parent_form_fields(model):  # type: ignore[no-untyped-def]
 def _derived_text(instance, field, subject) -> str:  # type: ignore[no-untyped-def]
     """A derived value as a person reads it (crf.display); a date with its study-day badge."""
     from datetime import date, datetime
-
-    from subjects.templatetags.dayzero import dated
 
     value = getattr(instance, field.name)
     if value is None and hasattr(instance, "why_not_derived"):

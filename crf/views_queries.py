@@ -20,10 +20,10 @@ from crf.forms_dm import QueryFilterForm, QueryStepForm, RaiseQueryForm
 from crf.models import DataLock, Query
 from crf.registry import crf_model, crf_models
 from study import access
+from study.access import access_subject
 from study.form_errors import apply_service_errors
 from study.models import User
 from study.roles import Action
-from subjects.selectors import access_subject
 
 
 def _next(request: HttpRequest, fallback: str) -> str:

@@ -27,10 +27,10 @@ from crf.models import DataLock
 from crf.registry import crf_models
 from crf.views_queries import _form_of, _next
 from study import access
+from study.access import access_subject
 from study.form_errors import apply_service_errors
 from study.models import Study
 from study.roles import Action
-from subjects.selectors import access_subject
 
 
 def _form_page(subject_pk: int, code: str, pk: int) -> str:

@@ -37,9 +37,9 @@ from crf.registry import crf_model
 from datamanagement import signatures
 from datamanagement.models import Signature, SignatureMeaning, SignatureScope
 from study import access
+from study.access import subjects_visible_to
 from study.roles import Action
 from subjects.models import Visit
-from subjects.selectors import subjects_visible_to
 
 
 class SignatureSerializer(serializers.ModelSerializer[Signature]):

@@ -19,7 +19,7 @@ from datamanagement import pdf_jobs
 from datamanagement.models import PdfJob, PdfKind, PdfLanguage
 from jobs.api import JOB_FIELDS, JobSerializer, JobViewSet, job_resource
 from jobs.models import JobTrigger
-from subjects.selectors import subjects_visible_to
+from study.access import subjects_visible_to
 
 CONTENT_TYPES = {".pdf": "application/pdf", ".zip": "application/zip"}
 

@@ -5,8 +5,8 @@ from django.db.models.signals import post_migrate
 def _sync_audit_index(using: str = "default", **kwargs: object) -> None:
     from django.db import connections
 
+    from crf.dbroles import app_role
     from datamanagement import audit_index
-    from trialsite.dbroles import app_role
 
     audit_index.sync(connections[using], app_role=app_role())
 

@@ -4,7 +4,7 @@ ODM exports and the `audit-events` API, and one way to describe an event.
 
 Scope: every history row of a record that belongs to a subject (the subject itself and every
 tracked record with a `subject`), for subjects at the sites where the caller may search the
-audit trail (the visibility gate is site membership, subjects/selectors.py). Identity-record
+audit trail (the visibility gate is site membership, study/access.py). Identity-record
 values show only to roles that may view the identity record at the subject's site; others see
 which identity field changed, its values masked (as on the record history pages).
 """
@@ -30,9 +30,9 @@ from crf.registry import crf_model
 from datamanagement.audit_index import subject_event_models
 from datamanagement.models import AuditIndex
 from study import access
+from study.access import access_subject
 from study.roles import Action
 from subjects.models import IdentityRecord, Subject
-from subjects.selectors import access_subject
 
 if TYPE_CHECKING:
     from study.models import User

@@ -10,7 +10,7 @@ Who hears what:
 
 Each user chooses per kind: at once, daily digest or none (`set_preferences`; "none" means no
 e-mail and no in-app item). Nobody hears about a subject they may not see: every recipient goes
-through the visibility gate (`subjects.selectors.subjects_visible_to` and the VIEW_CRF role at
+through the visibility gate (`study.access.subjects_visible_to` and the VIEW_CRF role at
 the subject's site), when the item is made and again when the e-mail is sent.
 
 An item (`Notice`) is the in-app list's row; an e-mail (`NoticeMail`) carries one item (at once)
@@ -59,10 +59,12 @@ from datamanagement.notice_models import (
     NotificationPreference,
 )
 from study import access
+from study.access import subjects_visible_to
+from study.language import user_language
 from study.models import Membership
 from study.roles import Action, Role
 from subjects.models import Subject, Visit
-from subjects.selectors import ACTIVE_STATUSES, NOT_DONE, subjects_visible_to
+from subjects.selectors import ACTIVE_STATUSES, NOT_DONE
 
 if TYPE_CHECKING:
     from study.models import User
@@ -174,8 +176,6 @@ def _mail(*, user: User, kind: str, digest_date: date | None = None) -> NoticeMa
     """A pending e-mail to the user and its outbox message; None for a user without an address."""
     if not user.email:
         return None
-    from trialsite.middleware import user_language
-
     mail = NoticeMail(user=user, kind=kind, digest_date=digest_date, recipient=user.email, language=user_language(user))
     mail.full_clean(validate_constraints=False)
     mail.save()

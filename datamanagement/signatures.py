@@ -39,6 +39,7 @@ from crf.services import batch_memo
 from datamanagement import canonical
 from datamanagement.models import Signature, SignatureMeaning, SignatureScope
 from study import access
+from study.access import subjects_visible_to
 from study.roles import Action
 
 if TYPE_CHECKING:
@@ -245,7 +246,6 @@ def refresh(signatures: list[Signature]) -> list[Signature]:
 
 def signatures_visible_to(user: User) -> QuerySet[Signature]:
     """Signatures on subjects the gate lets the user see at sites where they may view CRF pages."""
-    from subjects.selectors import subjects_visible_to
 
     visible = subjects_visible_to(user).filter(site__in=access.sites_where(user, Action.VIEW_CRF))
     return Signature.objects.filter(subject__in=visible).select_related(

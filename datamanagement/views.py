@@ -21,11 +21,11 @@ from datamanagement import canonical, checklist, signatures
 from datamanagement.forms import ChecklistLockForm, SignForm
 from datamanagement.models import SignatureScope
 from study import access
+from study.access import access_subject
 from study.form_errors import apply_service_errors
 from study.models import Study
 from study.roles import Action
 from subjects.models import Subject, Visit
-from subjects.selectors import access_subject
 
 
 def _target(request: HttpRequest) -> tuple[Subject, str, Visit | None, CrfInstance | None]:

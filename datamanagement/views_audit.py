@@ -23,8 +23,8 @@ from crf.registry import crf_models
 from datamanagement import audit, odm
 from datamanagement.models import Signature
 from study import access
+from study.access import subjects_visible_to
 from study.roles import Action
-from subjects.selectors import subjects_visible_to
 
 PAGE_SIZE = 50
 ACTION_LABELS = {

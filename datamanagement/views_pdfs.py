@@ -19,9 +19,9 @@ from datamanagement.forms import CasebookPdfForm, PdfRequestForm, reader_pdf_lan
 from datamanagement.models import PdfDownload, PdfKind
 from jobs.models import JobStatus, JobTrigger
 from study import access
+from study.access import access_subject
 from study.form_errors import apply_service_errors
 from study.roles import Action
-from subjects.selectors import access_subject
 
 
 @login_required

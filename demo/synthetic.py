@@ -62,6 +62,7 @@ from clinical.dose import car_positive_cells_per_kg, check_dose
 from clinical.protocol import ProtocolChoices
 from clinical.schedule import age_in_completed_years, local_date, study_day
 from clinical.units import ANALYTES, reference_flag, to_standard
+from crf import auditchain
 from crf.audit import audit_context
 from crf.checks import jsonable
 from crf.fields import impute_partial_dates
@@ -98,7 +99,6 @@ from subjects.models import (
 from subjects.services import SCREENING_NUMBER, SUBJECT_ID
 from subjects.visits import planned_for
 from survival.models import Autopsy, ContactMethod, Death, FollowUpContact, SubsequentTherapy
-from trialsite import auditchain
 
 #: the data cut the dates are placed against (not today: the same seed gives the same dates)
 AS_OF = date(2026, 10, 31)

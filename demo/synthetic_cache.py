@@ -62,7 +62,7 @@ SCHEMA_TABLES = frozenset({"django_migrations", "django_content_type", "auth_per
 
 def empty_tables(*, keep_schema_rows: bool = False) -> None:
     """TRUNCATE the tables of the database (superuser or owner only: history tables refuse it
-    to anyone else, trialsite.dbroles); `keep_schema_rows` keeps what migrate wrote."""
+    to anyone else, crf.dbroles); `keep_schema_rows` keeps what migrate wrote."""
     names = [
         t
         for t in connection.introspection.table_names(include_views=False)

@@ -18,11 +18,11 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from crf.api_fields import AwareDateTimeField
 from endpoints import files, selectors, services
 from endpoints.models import EndpointRun, RunTrigger
 from jobs.api import JOB_FIELDS, JobSerializer, JobViewSet, job_resource
 from study.roles import Action
-from trialsite.api_fields import AwareDateTimeField
 
 
 class EndpointRunSerializer(JobSerializer):

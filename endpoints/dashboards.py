@@ -31,10 +31,11 @@ from crf.queries import queries_for
 from endpoints.models import EndpointRun, RunStatus
 from response.models import MarrowAssessment, Relapse, ResponseCategory
 from study import access
+from study.access import subjects_visible_to
 from study.models import Study
 from study.roles import Action
 from subjects.models import Subject
-from subjects.selectors import open_visits, subjects_visible_to
+from subjects.selectors import open_visits
 from survival.models import Death, FollowUpContact, SubsequentTherapy, TherapyType
 
 if TYPE_CHECKING:

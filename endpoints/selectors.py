@@ -10,6 +10,7 @@ from django.http import Http404
 
 from endpoints.models import EndpointRun
 from study import access
+from study.access import subjects_visible_to
 from study.models import Study
 from study.roles import Action
 
@@ -53,7 +54,6 @@ def hidden_subject_labels(user: User | AnonymousUser, study: Study) -> set[str] 
     """Labels (subject ID, else screening number — as the tables write them) of the study's
     subjects outside the user's visibility gate; None when the user sees every subject."""
     from subjects.models import Subject
-    from subjects.selectors import subjects_visible_to
 
     everyone = Subject.objects.filter(site__study=study)
     visible = subjects_visible_to(user).filter(site__study=study)

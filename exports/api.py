@@ -19,10 +19,10 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from crf.api_fields import AwareDateTimeField
 from exports import selectors, services, writers
 from exports.models import DownloadChannel, Export, ExportDataset, ExportFile, ExportFormat, ExportTrigger
 from jobs.api import JOB_FIELDS, JobSerializer, JobViewSet, job_resource
-from trialsite.api_fields import AwareDateTimeField
 
 MAX_LIMIT = 1000
 

@@ -53,7 +53,7 @@ from crf.audit import audit_context
 from crf.outbox import enqueue
 from jobs.kinds import JobKind, kinds
 from jobs.models import JobStatus
-from trialsite.version import code_version
+from study.version import code_version
 
 if TYPE_CHECKING:
     from study.models import User

@@ -24,7 +24,7 @@ from labs.models import Laboratory, LabResult, ReferenceRange
 from labs.services import record_reference_range
 from study.build import reason_needed, require_admin
 from study.models import Site
-from trialsite.system_text import message
+from study.system_text import message
 
 if TYPE_CHECKING:
     from study.models import User

@@ -20,7 +20,7 @@ from crf.models import EntryStatus
 from crf.rederive import declare, rederive
 from crf.services import StaleVersionError, mark_entered_in_error, save_form
 from labs.models import ANALYTE_NAMES, Laboratory, LabResult, ReferenceRange, VitalSigns
-from trialsite.system_text import message
+from study.system_text import message
 
 if TYPE_CHECKING:
     from study.models import User

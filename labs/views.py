@@ -18,9 +18,9 @@ from labs.forms import LabPanelForm
 from labs.models import LabPanel, LabResult
 from labs.services import PanelError, collection_results, record_lab_panel
 from study import access
+from study.access import access_subject
 from study.roles import Action
 from subjects.models import Subject
-from subjects.selectors import access_subject
 
 
 @login_required

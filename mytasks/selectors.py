@@ -14,7 +14,7 @@ Each section reuses the rule that already exists for it — the worklist's due/o
 (`subjects.selectors.due_and_overdue`, and `open_visits` for counting), the casebook's missing
 forms (`subjects.assessments`), the query list's aging (`crf.queries.aged`),
 the SDV worklist's rule (`crf.sdv.pending_verification`), `datamanagement.signatures` — and
-every read starts from the visibility gate (`subjects.selectors.subjects_visible_to`) narrowed
+every read starts from the visibility gate (`study.access.subjects_visible_to`) narrowed
 to the sites where the user holds the role the section is for.
 
 `task_counts` gives the top bar its numbers in a fixed number of SQL queries whatever the
@@ -43,10 +43,11 @@ from crf.selectors import query_label, query_link
 from datamanagement.models import Signature, SignatureScope
 from datamanagement.signatures import latest_broken
 from study import access
+from study.access import subjects_visible_to
 from study.roles import Role
 from subjects.assessments import ExpectedForm, schedules_of_subjects
 from subjects.models import Subject
-from subjects.selectors import WorklistItem, due_and_overdue, open_visits, subjects_visible_to
+from subjects.selectors import WorklistItem, due_and_overdue, open_visits
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser

@@ -24,7 +24,7 @@ from crf.services import StaleVersionError, data_fields, save_form, save_service
 from response.models import MarrowAssessment, MrdTest, Relapse, ResponseCategory
 from study import access
 from study.roles import Action
-from trialsite.system_text import message
+from study.system_text import message
 
 if TYPE_CHECKING:
     from study.models import User

@@ -19,10 +19,10 @@ from response import services
 from response.derive import derive_response
 from response.models import MarrowAssessment, ResponseCategory, boundary_display
 from study import access
+from study.access import access_subject
 from study.form_errors import apply_service_errors
 from study.protocol import NoProtocolSettings
 from study.roles import Action
-from subjects.selectors import access_subject
 
 
 @login_required

@@ -1,8 +1,9 @@
-"""Who may do what, where: the single enforcement point of DESIGN §4a.
+"""Who may do what, where: the single enforcement point of DESIGN §4a, and the one visibility gate
+(DESIGN §3 `study/access.py`, §4 "Visibility gate", STYLE habit 5).
 
 Every view and API asks these helpers (Zulip's `access_*` pattern). Objects outside the user's
 sites answer 404 (the visibility gate); actions the user's role lacks at a visible site answer
-403.
+403. Every view, API, export and dashboard reaches subjects only through `subjects_visible_to`.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from django.apps import apps
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
+from django.http import Http404
 
 from study.models import Membership, Site, Study
 from study.roles import Action, role_may
@@ -97,3 +100,28 @@ def studies_visible_to(user: User | AnonymousUser) -> QuerySet[Study]:
 
 def administered_studies(user: User | AnonymousUser) -> QuerySet[Study]:
     return Study.objects.filter(pk__in=sites_where(user, Action.ADMINISTER).values("study_id"))
+
+
+def _subject_model() -> type[Model]:
+    """The Subject model, looked up in Django's app registry when the gate runs. It lives in
+    `subjects/`, a layer above `study/` (DESIGN §3): importing it here would point an import up
+    the house, and every app below `subjects/` (crf, datamanagement) needs the gate."""
+    return apps.get_model("subjects", "Subject")
+
+
+def subjects_visible_to(user: User | AnonymousUser) -> QuerySet[Any]:
+    """The visibility gate: subjects at the sites where the user holds an active role; nothing
+    for anyone else. A `QuerySet` of `subjects.models.Subject` with its site and study."""
+    return _subject_model().objects.filter(site__in=sites_visible_to(user)).select_related("site", "site__study")
+
+
+def access_subject(user: User | AnonymousUser, subject_pk: int | str, action: Action) -> Any:
+    """The `subjects.models.Subject`, if visible (else 404) and `action` is allowed at its site
+    (else 403)."""
+    model = _subject_model()
+    try:
+        subject = subjects_visible_to(user).get(pk=subject_pk)
+    except (model.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+    require(user, action, site=subject.site)
+    return subject

@@ -23,7 +23,7 @@ from study import access
 from study.models import Site, Study
 from study.names import is_live
 from study.roles import Action
-from trialsite.system_text import message
+from study.system_text import message
 
 if TYPE_CHECKING:
     from study.models import User
@@ -80,9 +80,8 @@ def reason_needed(study: Study, reason: str) -> str:
 
 
 def site_has_subjects(site: Site) -> bool:
-    from subjects.models import Subject  # subjects builds on study
-
-    return Subject.objects.filter(site=site).exists()
+    # through the reverse relation: subjects/ sits above study/ (DESIGN §3)
+    return site.subjects.exists()
 
 
 @transaction.atomic

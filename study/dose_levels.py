@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from clinical import ctcae
 from study.build import require_admin
-from study.models import ProtocolSettings, Study
+from study.models import ProtocolSettings, Site, Study
 from study.protocol import publish_settings
 
 if TYPE_CHECKING:
@@ -49,8 +49,6 @@ def publish_dose_levels(
     expected-toxicity list. Refuses (ValidationError by field) no level, a code twice, two
     levels at one order, a target not above zero, a range outside 0–100 %, a term that is not a
     CTCAE v5.0 term, dropping a level subjects are enrolled at, and a missing reason."""
-    from subjects.models import Subject  # subjects builds on study
-
     require_admin(actor, study)
     errors: dict[str, list[str]] = {}
     codes = [level.code.strip() for level in levels]
@@ -69,7 +67,9 @@ def publish_dose_levels(
             errors.setdefault("levels", []).append(
                 _("%(code)s: the acceptable range is between 0 and 100 percent.") % {"code": level.code}
             )
-    in_use = set(Subject.objects.filter(site__study=study).exclude(dose_level="").values_list("dose_level", flat=True))
+    # the enrolled subjects' levels through the sites' reverse relation: subjects/ sits above study/
+    enrolled = Site.objects.filter(study=study, subjects__isnull=False).values_list("subjects__dose_level", flat=True)
+    in_use = {code for code in enrolled if code}
     dropped = sorted(in_use - set(codes))
     if dropped:
         errors.setdefault("levels", []).append(

@@ -80,9 +80,8 @@ def name_rows(study: Study) -> list[NameRow]:
 
 def is_live(study: Study) -> bool:
     """A subject is registered at one of the study's sites."""
-    from subjects.models import Subject  # subjects builds on study
-
-    return Subject.objects.filter(site__study=study).exists()
+    # through the sites' reverse relation: subjects/ sits above study/ (DESIGN §3)
+    return Site.objects.filter(study=study, subjects__isnull=False).exists()
 
 
 @transaction.atomic

@@ -28,7 +28,7 @@ from crf.audit import audit_context
 from study.build import reason_needed, require_admin
 from study.build_models import VisitSchedule
 from study.models import AssessmentSchedule, Study, VisitDefinition
-from trialsite.system_text import message
+from study.system_text import message
 
 if TYPE_CHECKING:
     from study.models import User

@@ -21,7 +21,7 @@ from study.form_errors import apply_service_errors
 from study.forms import GrantRoleForm, InviteUserForm, LanguageForm, ReasonForm
 from study.models import Membership
 from study.roles import Action, Role
-from trialsite.middleware import stamp_login
+from study.sessions import stamp_login
 
 
 class SignInView(auth_views.LoginView):

@@ -31,10 +31,10 @@ from crf.api import (
     reason_for_change,
 )
 from study import access
+from study.access import access_subject, subjects_visible_to
 from study.roles import Action
 from subjects import services, visits
 from subjects.models import EligibilityAssessment, InformedConsent, Subject, Visit
-from subjects.selectors import access_subject, subjects_visible_to
 
 
 class SubjectSerializer(serializers.ModelSerializer[Subject]):

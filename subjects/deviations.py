@@ -1,7 +1,7 @@
 """Protocol deviations (issue 5 item 3): date, category, description, whether it is important
 (ICH E3 §10.2: may significantly affect the completeness, accuracy or reliability of key data
 or a subject's rights, safety or well-being) and the corrective action. Listed on the subject
-page and on the study's deviation list, through the visibility gate (subjects.selectors)."""
+page and on the study's deviation list, through the visibility gate (study.access)."""
 
 from __future__ import annotations
 

@@ -22,11 +22,12 @@ from django.utils.translation import gettext_lazy, gettext_noop
 
 from crf.audit import audit_context
 from study import access
+from study.access import subjects_visible_to
 from study.roles import Action, Role
+from study.system_text import Message, message
 from subjects import services
 from subjects.lifecycle import Status
 from subjects.models import EnrolmentAcknowledgement, SiteSequence, Subject
-from trialsite.system_text import Message, message
 
 if TYPE_CHECKING:
     from study.models import User
@@ -53,7 +54,6 @@ def level_safety(*, user: User, subject: Subject, dose_level: str) -> LevelSafet
     """The level's DLT decision (as the DLT monitor last recorded it) and its candidates awaiting
     adjudication; `needs` says why an acknowledgement is required (empty: none)."""
     from adverse_events.dlt import CandidateStatus, DltCandidate, DoseLevelDecision
-    from subjects.selectors import subjects_visible_to
 
     study = subject.site.study
     found = LevelSafety(dose_level=dose_level)

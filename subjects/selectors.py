@@ -1,5 +1,5 @@
-"""Reads of subjects. `subjects_visible_to` is the visibility gate (DESIGN §4 "Visibility gate",
-STYLE habit 5): every view, API, export and dashboard reaches subjects only through it."""
+"""Reads of subjects' visits and deviations, each starting from the visibility gate
+(`study.access.subjects_visible_to`, DESIGN §4 "Visibility gate", STYLE habit 5)."""
 
 from __future__ import annotations
 
@@ -9,32 +9,16 @@ from typing import TYPE_CHECKING
 
 from django.db.models import Case, CharField, DateField, ExpressionWrapper, F, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
-from django.http import Http404
 
 from clinical.schedule import VisitState, local_date
 from study import access
 from study.roles import Action
-from subjects.models import ProtocolDeviation, Subject, Visit
+from subjects.models import ProtocolDeviation, Visit
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
 
     from study.models import User
-
-
-def subjects_visible_to(user: User | AnonymousUser) -> QuerySet[Subject]:
-    """Subjects at the sites where the user holds an active role; nothing for anyone else."""
-    return Subject.objects.filter(site__in=access.sites_visible_to(user)).select_related("site", "site__study")
-
-
-def access_subject(user: User | AnonymousUser, subject_pk: int | str, action: Action) -> Subject:
-    """The subject, if visible (else 404) and `action` is allowed at its site (else 403)."""
-    try:
-        subject = subjects_visible_to(user).get(pk=subject_pk)
-    except (Subject.DoesNotExist, ValueError, TypeError):
-        raise Http404 from None
-    access.require(user, action, site=subject.site)
-    return subject
 
 
 #: Subjects who are still expected at visits.
@@ -65,7 +49,7 @@ def due_and_overdue(user: User | AnonymousUser, *, now: datetime) -> list[Workli
         Visit.objects.annotate(opens=opens)
         .filter(
             NOT_DONE,
-            subject__in=subjects_visible_to(user).filter(site__in=sites, status__in=ACTIVE_STATUSES),
+            subject__in=access.subjects_visible_to(user).filter(site__in=sites, status__in=ACTIVE_STATUSES),
             planned_date__isnull=False,
             opens__lte=now.date() + timedelta(days=1),
         )
@@ -144,7 +128,7 @@ def deviations_visible_to(user: User | AnonymousUser, *, important_only: bool = 
     and site."""
     sites = access.sites_where(user, Action.VIEW_CRF)
     found = ProtocolDeviation.objects.filter(
-        subject__in=subjects_visible_to(user).filter(site__in=sites), entered_in_error=False
+        subject__in=access.subjects_visible_to(user).filter(site__in=sites), entered_in_error=False
     )
     if important_only:
         found = found.filter(important=True)

@@ -24,6 +24,7 @@ from study import access
 from study.models import Site
 from study.protocol import choices_in_force
 from study.roles import Action
+from study.system_text import message
 from subjects import lifecycle, visits
 from subjects.eligibility import unanswered
 from subjects.lifecycle import Event, NotInfusedReason, Status
@@ -35,7 +36,6 @@ from subjects.models import (
     Subject,
     first_consent_date,
 )
-from trialsite.system_text import message
 
 if TYPE_CHECKING:
     from study.models import User

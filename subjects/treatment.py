@@ -17,10 +17,10 @@ from crf import derivations
 from crf.audit import audit_context
 from crf.rederive import declare, rederive
 from crf.services import dependants_of, save_form, save_service
+from study.system_text import message
 from subjects import services, visits
 from subjects.lifecycle import Event, Status
 from subjects.models import Infusion, Lymphodepletion, Subject, Visit
-from trialsite.system_text import message
 
 if TYPE_CHECKING:
     from study.models import User

@@ -21,6 +21,7 @@ from adverse_events.toxicities import IcahtDerivation
 from crf.registry import crf_models
 from crf.selectors import instance_badges, record_queries
 from study import access
+from study.access import access_subject, subjects_visible_to
 from study.form_errors import apply_service_errors
 from study.protocol import NoProtocolSettings
 from study.roles import Action, role_may
@@ -40,7 +41,6 @@ from subjects.forms import (
 )
 from subjects.lifecycle import Event, Status
 from subjects.models import IdentityRecord, InformedConsent, ProtocolDeviation, Subject, Visit
-from subjects.selectors import access_subject, subjects_visible_to
 
 #: The subject list pages at this many rows (10,000 subjects rendered at once took seconds).
 SUBJECTS_PER_PAGE = 100

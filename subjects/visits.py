@@ -27,8 +27,8 @@ from crf.rederive import setting_consumer
 from study import access
 from study.models import VisitDefinition, VisitSchedule
 from study.roles import Action
+from study.system_text import message
 from subjects.models import Subject, Visit
-from trialsite.system_text import message
 
 if TYPE_CHECKING:
     from study.models import User

@@ -1,6 +1,6 @@
 """Reads for the time-to-event endpoints (CLINICAL_SPEC §5.3, §6): a subject's dated events
 gathered from the forms, handed to `clinical.response.time_to_event_records`. Callers reach
-subjects through the visibility gate (subjects.selectors) first."""
+subjects through the visibility gate (study.access) first."""
 
 from __future__ import annotations
 

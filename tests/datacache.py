@@ -193,7 +193,7 @@ def snapshot(cursor, tables: list[str]) -> dict[str, dict[str, Any]]:  # type: i
 
 
 def history_tables() -> list[str]:
-    from trialsite.dbroles import history_tables as tracked
+    from crf.dbroles import history_tables as tracked
 
     return tracked()
 

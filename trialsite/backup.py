@@ -11,7 +11,7 @@ snapshot: a copy of the heads outside the database, issue 21).
 `restore` checks the SHA-256, refuses a database that already has tables, restores in one
 transaction as the connecting user (the owner), then re-applies what belongs to this
 installation rather than to the dump — the append-only guards and the application role's
-privileges (trialsite.dbroles) — and compares every table's row count with the manifest, and
+privileges (crf.dbroles) — and compares every table's row count with the manifest, and
 the restored chains' heads with the manifest's; equal, they are appended to the restored
 database's heads log (`AUDIT_HEADS_DIR`, marked `restored_from`), so `verify_audit` after a
 restore walks intact chains and agrees with the log.
@@ -38,7 +38,8 @@ from django.db import connection as default_connection
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from trialsite import auditchain, dbroles, pgtools
+from crf import auditchain, dbroles
+from trialsite import pgtools
 
 
 class BackupError(Exception):

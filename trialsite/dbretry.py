@@ -1,7 +1,7 @@
 """A request whose transaction PostgreSQL chose as a deadlock victim runs again (issue 21).
 
 Why a retry, not a lock order. Every audited write takes the audit hash chain's per-table
-advisory lock (`trialsite.auditchain`, `pg_advisory_xact_lock(21, hashtext(table))`) when its
+advisory lock (`crf.auditchain`, `pg_advisory_xact_lock(21, hashtext(table))`) when its
 history row is inserted, and holds it to the end of the request's transaction
 (`ATOMIC_REQUESTS`). Two requests that write the same two audited tables in opposite orders (T1:
 table A then B; T2: B then A) each hold one lock and wait for the other: PostgreSQL detects the

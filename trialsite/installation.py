@@ -9,7 +9,7 @@ What is checked, and why:
 - the PostgreSQL server (version, UTF-8) and that every migration is applied;
 - the audit trail (DESIGN §4): every pgtrigger/pghistory trigger installed, unmodified and
   enabled; the append-only triggers on every history table; the guarded ignore switch;
-- the application role as designed (trialsite/dbroles.py): not a superuser, owns no table,
+- the application role as designed (crf/dbroles.py): not a superuser, owns no table,
   cannot create in the schema or make temporary tables, cannot write history;
 - the audit hash chains intact and matching the heads recorded outside the database;
 - time: Django stores UTC and every site's time zone is a real IANA zone;
@@ -33,8 +33,8 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from trialsite import dbroles
-from trialsite.version import code_version
+from crf import dbroles
+from study.version import code_version
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -185,8 +185,8 @@ def check_app_role() -> Check:
 
 def check_audit_chain() -> Check:
     """Every event table's hash chain intact, and its head as last recorded outside the database
-    (trialsite/auditchain.py); read-only: the recorded heads are not advanced here."""
-    from trialsite import auditchain
+    (crf/auditchain.py); read-only: the recorded heads are not advanced here."""
+    from crf import auditchain
 
     result = auditchain.verify(tables=dbroles.history_tables(), record=False)
     if not result.ok:

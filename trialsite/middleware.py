@@ -19,14 +19,13 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from crf import display
+from study.language import user_language
+from study.sessions import LAST_SEEN, LOGIN_AT
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 #: Paths that must answer without a session or a database (health probes).
 SESSIONLESS_PREFIXES = ("/health/", "/static/")
-
-LOGIN_AT = "trialsite_login_at"
-LAST_SEEN = "trialsite_last_seen"
 
 
 class RequestIdMiddleware:
@@ -91,15 +90,6 @@ class UserLocaleMiddleware(LocaleMiddleware):
                     httponly=True,
                 )
         return super().process_response(request, response)
-
-
-def user_language(user) -> str:  # type: ignore[no-untyped-def]
-    if user.language:
-        return str(user.language)
-    membership = user.memberships.filter(ended_at__isnull=True).select_related("site").order_by("pk").first()
-    if membership is not None:
-        return str(membership.site.default_language)
-    return str(settings.LANGUAGE_CODE)
 
 
 def _parse(stamp: object) -> datetime | None:
@@ -172,12 +162,6 @@ def _announce_expiry(request: HttpRequest, response: HttpResponse) -> None:
     storage.add(messages.WARNING, _("Your session has expired. Please sign in again."))
     if opened_here:
         storage.update(response)
-
-
-def stamp_login(request: HttpRequest) -> None:
-    now = timezone.now().isoformat()
-    request.session[LOGIN_AT] = now
-    request.session[LAST_SEEN] = now
 
 
 class NoStoreMiddleware:

@@ -62,6 +62,9 @@ INSTALLED_APPS = [
     "exports",
     "mytasks",
     "demo",
+    # the project package, for its operations commands (backup, restore, check_installation,
+    # validation_pack, setup_database) next to the code they run; it holds no model (issue 23)
+    "trialsite",
 ]
 
 AUTH_USER_MODEL = "study.User"

@@ -35,8 +35,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 BASE_DIR = Path(__file__).resolve().parent.parent
 SCHEMA_GLOBS = (
     "*/migrations/*.py",
-    "trialsite/dbroles.py",
-    "trialsite/auditchain.py",
+    "crf/dbroles.py",
+    "crf/auditchain.py",
     "crf/apps.py",
     "requirements.txt",
 )
@@ -185,7 +185,7 @@ def prepare_template(verbosity: int = 1) -> str:
 
     from django.db import connections
 
-    from trialsite.dbroles import ensure_app_role
+    from crf.dbroles import ensure_app_role
 
     connection = connections["default"]
     template = template_name(connection)
@@ -219,7 +219,7 @@ def main(argv: list[str]) -> int:
     django.setup()
     from django.db import connections
 
-    from trialsite.dbroles import app_role
+    from crf.dbroles import app_role
 
     connection = connections["default"]
     if "--snapshot" in argv:

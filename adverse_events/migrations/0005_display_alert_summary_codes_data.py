@@ -6,7 +6,7 @@ messages keeps no code and shows as written."""
 from django.db import migrations
 from django.utils import translation
 
-from trialsite import system_text
+from study import system_text
 
 SUMMARIES = (
     "SAE, subject %(subject)s: %(term)s grade %(grade)s, onset %(onset)s",

@@ -7,7 +7,7 @@ keeps no code and shows as written."""
 
 from django.db import migrations
 
-from trialsite import system_text
+from study import system_text
 
 #: The findings of clinical.dlt as they stood when this migration was written.
 FINDINGS = (

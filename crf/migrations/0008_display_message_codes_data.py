@@ -4,7 +4,7 @@ wrote, and texts the catalogue does not hold, keep no code and show as written."
 
 from django.db import migrations
 
-from trialsite import system_text
+from study import system_text
 
 REOPENED = ("The value changed after the site confirmed it: %(value)s.",)
 

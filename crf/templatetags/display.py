@@ -78,7 +78,7 @@ def system_text(obj: Any, name: str) -> str:
 
 @register.filter
 def message_text(value: Any) -> str:
-    """`{{ need|message_text }}`: a system message (trialsite.system_text.Message) in the
+    """`{{ need|message_text }}`: a system message (study.system_text.Message) in the
     reader's language; any other value as text."""
     code = getattr(value, "code", "")
     if code:

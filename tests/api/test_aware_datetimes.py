@@ -1,4 +1,4 @@
-"""A datetime without UTC offset is refused by every API DateTimeField (trialsite/api_fields.py;
+"""A datetime without UTC offset is refused by every API DateTimeField (crf/api_fields.py;
 DESIGN §4 "Instants are UTC", sites have a time zone): a naive "08:30" from a UTC+8 site would
 otherwise be stored eight hours off. Exercised on the infusion resource's `infusion_start`."""
 
@@ -10,9 +10,9 @@ import pytest
 from rest_framework import serializers
 
 from crf.api import crf_resources, serializer_for
+from crf.api_fields import AwareDateTimeField
 from subjects.models import Infusion
 from tests.api.conftest import example_for, send, token_client
-from trialsite.api_fields import AwareDateTimeField
 
 pytestmark = pytest.mark.req("ISSUE-6")
 

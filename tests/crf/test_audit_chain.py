@@ -14,12 +14,12 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
+from crf import auditchain
 from crf.audit_integrity import send_break_alert, verify_and_alert
 from crf.models import AuditChainLink, AuditVerification, OutboxMessage
 from labs.models import VitalSignsEvent
 from labs.services import record_vital_signs
 from tests.factories import identity, protocol_v1, vital_signs
-from trialsite import auditchain
 
 pytestmark = pytest.mark.req("ISSUE-21")
 

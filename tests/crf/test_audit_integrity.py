@@ -10,9 +10,9 @@ from contextlib import contextmanager
 import pytest
 from django.db import DatabaseError, connection, transaction
 
+from crf.dbroles import FIXED_SEARCH_PATH, history_tables
 from labs.models import VitalSigns, VitalSignsEvent
 from tests.factories import identity, protocol_v1, vital_signs
-from trialsite.dbroles import FIXED_SEARCH_PATH, history_tables
 
 pytestmark = pytest.mark.req("ISSUE-21")
 

@@ -44,7 +44,7 @@ def database_url_for_children(*, as_app_role: bool = True) -> str:
     Children connect as the application role by default, like the deployed relay and worker."""
     import os
 
-    from trialsite.dbroles import app_role
+    from crf.dbroles import app_role
 
     settings = connection.settings_dict
     user = app_role() if as_app_role else settings["USER"]

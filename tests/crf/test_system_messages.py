@@ -8,7 +8,7 @@ import pytest
 from django.utils import translation
 
 from crf.models import Query, QueryStep
-from trialsite import system_text
+from study import system_text
 
 pytestmark = pytest.mark.req("ISSUE-25")
 

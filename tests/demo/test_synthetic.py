@@ -251,14 +251,14 @@ def test_the_synthetic_study_passes_the_export_conformance(transactional_db, tmp
 
 def test_bulk_loads_leave_the_audit_chain_and_index_the_triggers_would(transactional_db, tmp_path):
     """The generator writes its history rows with the chain and index triggers off inside each
-    transaction and links and indexes them after (trialsite.auditchain.linked_after_load,
+    transaction and links and indexes them after (crf.auditchain.linked_after_load,
     datamanagement.audit_index.indexed_after_load): the chain verifies, and the index holds
     exactly the rows the backfill (the trigger's expressions) would write."""
     from django.db import connection
 
+    from crf import auditchain
+    from crf.dbroles import history_tables
     from datamanagement import audit_index
-    from trialsite import auditchain
-    from trialsite.dbroles import history_tables
 
     generate(tmp_path, subjects=5)
     result = auditchain.verify(tables=history_tables(), record=False)

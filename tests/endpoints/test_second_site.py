@@ -20,9 +20,9 @@ from endpoints import services as endpoint_services
 from endpoints.models import RunStatus
 from labs.models import Laboratory, LabResult
 from labs.services import PanelRow, record_lab_panel
+from study.access import subjects_visible_to
 from study.models import Site, User
 from subjects.models import Subject
-from subjects.selectors import subjects_visible_to
 from tests.conftest import PASSWORD
 from tests.endpoints.conftest import CUTOFF, DAY0, day
 

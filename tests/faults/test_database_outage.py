@@ -48,7 +48,7 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trialsite.settings")
 django.setup()
 from django.db import connection
-from trialsite.dbroles import ensure_app_role
+from crf.dbroles import ensure_app_role
 ensure_app_role(connection, None)
 """
 

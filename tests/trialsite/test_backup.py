@@ -22,10 +22,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
+from crf.dbroles import history_tables
 from tests.factories import protocol_v1, vital_signs
 from trialsite import pgtools
 from trialsite.backup import row_counts
-from trialsite.dbroles import history_tables
 
 pytestmark = [pytest.mark.req("ISSUE-20"), pytest.mark.timeout(300)]
 
@@ -141,7 +141,7 @@ def test_the_manifest_carries_the_audit_chain_heads_and_verify_audit_passes_afte
     a restore checks the restored chains against it and makes them the reference of the
     restored database's heads log, so `verify_audit` on the restored database walks intact
     chains and agrees with the log."""
-    from trialsite import auditchain
+    from crf import auditchain
 
     settings.AUDIT_HEADS_DIR = tmp_path / "audit-heads"
     protocol_v1(study)

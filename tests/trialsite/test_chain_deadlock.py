@@ -1,7 +1,7 @@
 """Two requests writing two audited tables in opposite orders (issue 21, item "deadlock risk").
 
 Every history insert takes its table's audit-chain advisory lock and holds it to the end of the
-request transaction (`trialsite.auditchain`). Request 1 writes vital signs (chain lock of
+request transaction (`crf.auditchain`). Request 1 writes vital signs (chain lock of
 `labs_vitalsignsevent`) then an identity record (`subjects_identityrecordevent`); request 2
 writes an identity record then vital signs. A barrier makes both hold their first lock before
 either asks for its second: a real lock cycle on PostgreSQL, two threads, two connections.
@@ -24,12 +24,13 @@ from django.http import HttpRequest, HttpResponse
 from django.test import Client
 from django.urls import path
 
+from crf import auditchain
 from labs.models import VitalSigns
 from labs.services import record_vital_signs
 from study.models import User
 from subjects.models import IdentityRecord, Subject
 from tests.factories import protocol_v1
-from trialsite import auditchain, dbretry
+from trialsite import dbretry
 
 pytestmark = pytest.mark.req("ISSUE-21")
 

@@ -11,12 +11,12 @@ from datetime import date
 import pytest
 from django.db import connection
 
+from crf.dbroles import history_tables
 from labs.models import VitalSigns
 from study.models import Site, Study, User
 from tests import datacache
 from tests.conftest import PASSWORD, make_user
 from tests.factories import protocol_v1, vital_signs
-from trialsite.dbroles import history_tables
 
 pytestmark = pytest.mark.req("ISSUE-20")
 

@@ -12,8 +12,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 
+from crf import dbroles
 from labs.models import VitalSigns
-from trialsite import dbroles
 from trialsite.installation import FAIL, PASS, check_app_role, check_audit_triggers, pinned_requirements, run_checks
 
 pytestmark = pytest.mark.req("ISSUE-32")

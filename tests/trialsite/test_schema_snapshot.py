@@ -20,9 +20,9 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from django.db import connection
 
+from crf.dbroles import app_role
 from tests.conftest import PROJECT_DIR, subprocess_env
 from trialsite import testdb
-from trialsite.dbroles import app_role
 
 
 def _url_for(name: str) -> str:

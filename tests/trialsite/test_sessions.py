@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from trialsite.middleware import LAST_SEEN, LOGIN_AT
+from study.sessions import LAST_SEEN, LOGIN_AT
 
 pytestmark = pytest.mark.req("ISSUE-2")
 

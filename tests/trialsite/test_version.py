@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from trialsite import version
+from study import version
 
 pytestmark = pytest.mark.req("ISSUE-11")
 

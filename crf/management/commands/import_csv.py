@@ -15,8 +15,8 @@ from crf import csvfiles
 from crf.imports import import_forms
 from crf.models import ImportRecord
 from crf.registry import crf_model
+from study.language import user_language
 from study.models import User
-from trialsite.middleware import user_language
 
 
 class Command(BaseCommand):

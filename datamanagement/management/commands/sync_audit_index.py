@@ -4,8 +4,8 @@ rows not indexed yet (what every migrate does; for a database restored with trig
 from django.core.management.base import BaseCommand
 from django.db import connection
 
+from crf.dbroles import app_role
 from datamanagement import audit_index
-from trialsite.dbroles import app_role
 
 
 class Command(BaseCommand):

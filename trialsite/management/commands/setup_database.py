@@ -2,7 +2,7 @@
 
 `make run`, docker-compose and CI call this with the owner's DATABASE_URL; the web server,
 workers and relay then connect as DB_APP_ROLE (default trialsite_app), which owns no table and
-cannot switch the audit triggers off (trialsite/dbroles.py)."""
+cannot switch the audit triggers off (crf/dbroles.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connection
 
-from trialsite.dbroles import ensure_app_role
+from crf.dbroles import ensure_app_role
 
 
 class Command(BaseCommand):

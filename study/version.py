@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-BUILD_FILE = Path(__file__).resolve().parent / "BUILD_VERSION"
+BUILD_FILE = PROJECT_DIR / "trialsite" / "BUILD_VERSION"
 
 
 def package_version() -> str:

@@ -145,7 +145,7 @@ def harden(connection: BaseDatabaseWrapper) -> None:
                 f"CREATE TRIGGER trialsite_append_only_truncate BEFORE TRUNCATE ON {q} "
                 f"FOR EACH STATEMENT EXECUTE FUNCTION public.{APPEND_ONLY_FUNCTION}();"
             )
-    from trialsite import auditchain
+    from crf import auditchain
 
     auditchain.install(connection, history_tables())
     harden_trigger_functions(connection)
