@@ -109,7 +109,13 @@ def build(
     for number, subject_ids in enumerate(chunks, start=1):
         data = sdtm.load(study=study, site_ids=site_ids, cutoff=cutoff, at=at, subject_ids=subject_ids)
         context = datasets.BuildContext(data=data)
-        for built in datasets.build_all(data, subject_names, context=context) if subject_names else []:
+
+        def step(index: int, total: int, number: int = number) -> None:
+            """Progress dataset by dataset within the chunk, as the unchunked build reports it."""
+            if progress:
+                progress((number - 1) * total + index, len(chunks) * total)
+
+        for built in datasets.build_all(data, subject_names, step, context=context) if subject_names else []:
             if built.name not in merged:
                 merged[built.name] = _Merged(built, directory)
             blocks = merged[built.name].add(built)
@@ -117,7 +123,7 @@ def build(
                 lab_chunks.append((blocks, adam.lab_params(context)))
         text_changes.update(data.text_changes)
         del data, context
-        if progress:
+        if progress and not subject_names:
             progress(number, len(chunks))
     if "ADLB" in merged:
         _renumber_lab_params(merged["ADLB"].spool, lab_chunks)

@@ -48,11 +48,12 @@ def test_an_export_built_three_subjects_at_a_time_is_the_export_built_at_once(tr
     )
     export = _export()
     results = {}
+    reported: dict[int, list[int]] = {0: [], 3: []}
     for size in (0, 3):
         settings.EXPORT_CHUNK_SUBJECTS = size
         directory = tmp_path / f"chunk{size}"
         directory.mkdir()
-        built, findings, files = services.build(export, directory=directory)
+        built, findings, files = services.build(export, progress=reported[size].append, directory=directory)
         results[size] = (
             [(d.name, len(d.rows)) for d in built],
             [f.as_dict() for f in findings],
@@ -70,6 +71,12 @@ def test_an_export_built_three_subjects_at_a_time_is_the_export_built_at_once(tr
     assert list(chunks[2]) == list(whole[2])
     different = [name for name in whole[2] if chunks[2][name] != whole[2][name]]
     assert different == []
+    # progress moves dataset by dataset in every chunk (a worker killed "mid-way" must find it
+    # between 25 and 70: tests/faults/test_worker_kill.py), never backwards, and ends at 75
+    assert reported[3] == sorted(reported[3]) and reported[3][-1] == 75
+    building = [p for p in reported[3] if 5 <= p < 70]
+    assert len(building) >= len(counts)  # dataset by dataset (a report per chunk gave 3)
+    assert any(25 <= p < 70 for p in building)
 
 
 def test_the_order_of_chunks_is_the_usubjid_order(transactional_db, tmp_path):
