@@ -69,6 +69,11 @@ class Export(BackgroundJob):
         return f"export {self.pk} cut {self.cutoff_date}"
 
     @property
+    def format_labels(self) -> list[str]:
+        """The formats as the reader names them (never the stored codes "csv", "xpt")."""
+        return [str(ExportFormat(code).label) for code in self.formats]
+
+    @property
     def has_files(self) -> bool:
         return self.status == ExportStatus.SUCCEEDED
 

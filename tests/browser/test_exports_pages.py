@@ -70,6 +70,8 @@ def test_the_export_page_offers_dataset_json(
     page.reload()
     content = page.content()
     assert all(name in content for name in ("ae.ndjson", "ae.json", "define.xml", "define.html", "adsl.json"))
+    # the formats by their names, not the stored codes
+    assert "CSV, SAS transport v5 (XPT), Dataset-JSON 1.1 (JSON and NDJSON)" in page.inner_text("main")
     assert page.evaluate("document.documentElement.scrollWidth") <= 1440
     screenshot(page, "exports-detail-en")
 
