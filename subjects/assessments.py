@@ -192,9 +192,14 @@ def _expected_only(
     return {code: model for code, model in models.items() if code in wanted}
 
 
-def subject_schedule(subject: Subject, *, today: date, with_queries: bool = True) -> SubjectSchedule:
+def subject_schedule(
+    subject: Subject, *, today: date, with_queries: bool = True, rows_only: bool = False
+) -> SubjectSchedule:
     """The subject's visits with their expected forms marked, the logs, and what is missing, in
-    a fixed number of queries (one per form type, the visits, the marks, the query counts)."""
+    a fixed number of queries (one per form type, the visits, the marks, the query counts).
+    `rows_only` (re-deriving the visits' state, `refresh_subject`): the forms are read as what
+    placing and marking need (`_slim_rows`: one query for every form type, not one each), not as
+    model instances a page could show."""
     models = _models_in_order()
     versions = schedules_of(subject.site.study_id)
     definitions = list(VisitDefinition.objects.filter(study_id=subject.site.study_id).order_by("order"))
@@ -203,7 +208,10 @@ def subject_schedule(subject: Subject, *, today: date, with_queries: bool = True
         visit.subject = subject
     if not with_queries:
         models = _expected_only(models, versions)
-    instances = _instances({subject.pk: subject}, models, slim=not with_queries)[subject.pk]
+    if rows_only and not with_queries:
+        instances = _slim_rows(subject, models)
+    else:
+        instances = _instances({subject.pk: subject}, models, slim=not with_queries)[subject.pk]
     marks = {
         (m.visit_id, m.crf_code): m
         for m in ExpectedFormNotDone.objects.filter(visit__subject=subject, withdrawn_at__isnull=True)
@@ -446,7 +454,7 @@ def _store_progress(schedule: SubjectSchedule) -> int:
 
 def refresh_subject(subject: Subject) -> int:
     """Re-derive `forms_state` of the subject's visits; returns how many changed."""
-    schedule = subject_schedule(subject, today=timezone.now().date(), with_queries=False)
+    schedule = subject_schedule(subject, today=timezone.now().date(), with_queries=False, rows_only=True)
     return _store_progress(schedule)
 
 

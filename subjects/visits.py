@@ -102,13 +102,13 @@ def schedule_visits(*, user: User, subject: Subject, reason: str) -> list[Visit]
     infusion), which have checked the user's permission. Visit dates entered stay; visits whose
     planned date moved get their window check again (an out-of-window query opens or closes)."""
     definitions = list(VisitDefinition.objects.filter(study_id=subject.site.study_id))
+    versions = schedule_versions(subject.site.study_id)
     with audit_context(user=user, site=subject.site, reason=reason):
-        Visit.objects.bulk_create(
-            [Visit(subject=subject, definition=d) for d in definitions],
-            ignore_conflicts=True,
-        )
+        # New visits are written with their timing (one audited insert each, not an insert and
+        # an update); visits that existed already are retimed below.
+        Visit.objects.bulk_create([_timed_visit(subject, d, versions) for d in definitions], ignore_conflicts=True)
         visits = list(Visit.objects.filter(subject=subject).select_related("definition", "subject__site"))
-        retime_visits(subject=subject, visits=visits, versions=schedule_versions(subject.site.study_id))
+        retime_visits(subject=subject, visits=visits, versions=versions)
         from subjects.assessments import refresh_subject  # the visits' expected forms (§7.1)
 
         refresh_subject(subject)
@@ -116,6 +116,13 @@ def schedule_visits(*, user: User, subject: Subject, reason: str) -> list[Visit]
 
 
 TIMING_FIELDS = ("planned_date", "window_before", "window_after", "schedule_version")
+
+
+def _timed_visit(subject: Subject, definition: VisitDefinition, versions: list[VisitSchedule]) -> Visit:
+    """An unsaved visit of `definition` with the planned date and window `retime_visits` gives it."""
+    timing = timing_for(definition, enrolled_on=subject.enrolled_on, day0=subject.day0, versions=versions)
+    values = (timing.planned, timing.window_before, timing.window_after, timing.version)
+    return Visit(subject=subject, definition=definition, **dict(zip(TIMING_FIELDS, values, strict=True)))
 
 
 def retime_visits(*, subject: Subject, visits: list[Visit], versions: list[VisitSchedule]) -> list[Visit]:
@@ -159,9 +166,7 @@ def rederive_for_visit_schedule(*, version: VisitSchedule, user: User | None) ->
         if not Visit.objects.filter(subject=subject).exists():
             continue  # not scheduled yet: enrolment will
         with audit_context(user=user, site=subject.site, reason=reason):
-            Visit.objects.bulk_create(
-                [Visit(subject=subject, definition=d) for d in definitions], ignore_conflicts=True
-            )
+            Visit.objects.bulk_create([_timed_visit(subject, d, versions) for d in definitions], ignore_conflicts=True)
             visits = list(Visit.objects.filter(subject=subject).select_related("definition", "subject__site"))
             moved = retime_visits(subject=subject, visits=visits, versions=versions)
             refresh_subject(subject)  # the expected forms may have changed with the version

@@ -1,0 +1,59 @@
+"""What enrolment and a visit-state refresh write and read (issue 20: the suite's cost; issue 22:
+the save path). Each visit is written once, with its timing, at enrolment — one audited insert,
+not an insert followed by an update of its planned date — and re-deriving the visits' expected
+forms reads every form type in one query, not one query per form type."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from subjects import services
+from subjects.assessments import refresh_subject
+from subjects.models import Visit
+from tests.factories import demo_schedule
+from tests.subjects.conftest import ENROLLED
+
+pytestmark = pytest.mark.req("ISSUE-20")
+
+
+@pytest.fixture
+def schedule(study):
+    return demo_schedule(study)
+
+
+@pytest.fixture
+def planned(screened, coordinator, schedule):
+    return services.enrol(
+        user=coordinator, subject=screened(), on=ENROLLED, dose_level="DL2", planned_infusion_date=date(2026, 3, 20)
+    )
+
+
+def test_enrolment_writes_each_visit_once_with_its_planned_date(planned):
+    events = Visit.pgh_event_model.objects.filter(pgh_obj__subject=planned)
+    assert Visit.objects.filter(subject=planned).count() == 26
+    inserts = events.filter(pgh_label="insert")
+    assert inserts.count() == 26
+    # After the insert only the derived expected-forms state changes (refresh_subject): no event
+    # row records a planned date or window different from the one inserted.
+    timing = ("planned_date", "window_before", "window_after", "schedule_version")
+    first = {row["pgh_obj_id"]: row for row in inserts.values("pgh_obj_id", *timing)}
+    for row in events.filter(pgh_label="update").values("pgh_obj_id", *timing):
+        assert row == first[row["pgh_obj_id"]]
+    inserted = dict(inserts.values_list("definition__code", "planned_date"))
+    assert inserted["SCR"] == ENROLLED
+    assert inserted["D0"] == date(2026, 3, 20)
+    assert inserted["D28"] == date(2026, 4, 17)
+
+
+def test_refreshing_the_visit_states_reads_the_forms_in_one_query(planned):
+    with CaptureQueriesContext(connection) as captured:
+        refresh_subject(planned)
+    form_reads = [q["sql"] for q in captured.captured_queries if "UNION ALL" in q["sql"]]
+    assert len(form_reads) == 1
+    # the schedule versions, the visit definitions, the visits, the forms, the "not done" marks
+    # and at most one write of the changed states
+    assert len(captured.captured_queries) <= 8, [q["sql"][:80] for q in captured.captured_queries]
