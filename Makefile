@@ -31,14 +31,23 @@ run: install
 	$(BIN)/python -m trialsite.launcher
 
 ## make test: the suite against PostgreSQL (DATABASE_URL if set, else embedded), one pytest-xdist
-## worker per CPU (TEST_WORKERS=N to choose, 0 for one process); prints the time taken.
+## worker per CPU (TEST_WORKERS=N to choose, 0 for one process); prints the time taken. Every test
+## but the second tier's long proofs (marks slow, browser, demo: see make test-slow).
+FAST := not slow and not browser and not demo
 test: install-dev
-	$(BIN)/python -m trialsite.testrun -m "not slow" --junitxml=artifacts/junit-fast.xml $(ARGS)
+	$(BIN)/python -m trialsite.testrun -m "$(FAST)" --junitxml=artifacts/junit-fast.xml $(ARGS)
 
-## make test-slow: the bounded second tier (faults, load), in one process unless TEST_WORKERS is
-## set: its timings (outage windows, load) assume the machine is not shared with another test.
+## make test-slow: the bounded second tier, the long proofs. First the end-to-end walks (real
+## Chromium, and the tests that read the whole demo study loaded through the services) in one
+## worker per CPU; then the fault and load proofs in one process unless TEST_WORKERS is set (their
+## timings - outage windows, load - assume the machine is not shared with another test).
 test-slow: install-dev
-	TEST_WORKERS=$${TEST_WORKERS:-0} $(BIN)/python -m trialsite.testrun -m "slow" --junitxml=artifacts/junit-slow.xml $(ARGS)
+	$(BIN)/python -m trialsite.testrun -m "(browser or demo) and not slow" --junitxml=artifacts/junit-e2e.xml $(ARGS); \
+	e2e=$$?; \
+	TEST_WORKERS=$${TEST_WORKERS:-0} $(BIN)/python -m trialsite.testrun -m "slow" --junitxml=artifacts/junit-slow.xml $(ARGS); \
+	slow=$$?; \
+	echo "make test-slow: end-to-end walks exit $$e2e, fault and load proofs exit $$slow"; \
+	test $$e2e -eq 0 -a $$slow -eq 0
 
 ## make schema-snapshot: after a change of migrations, write the migrated schema that `make test`
 ## restores on a fresh clone instead of migrating (trialsite/testdb.py; `make lint` asks for it).

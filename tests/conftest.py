@@ -137,12 +137,16 @@ def demo_study_committed(transactional_db, db_owner):
 DEMO_TIMEOUT = 2400
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects: the `demo` mark is given here
 def pytest_collection_modifyitems(config, items):
-    """Tests on the shared demo study last, in their collected order (see `demo_study`); every test
-    that may be the first to need the demo study is given the time to load it."""
+    """Tests on the shared demo study are marked `demo` (the second tier, `make test-slow`: they
+    need the whole demo study loaded through the services) and run last, in their collected order
+    (see `demo_study`); every test that may be the first to need the demo study is given the time
+    to load it."""
     items.sort(key=lambda item: "demo_study" in getattr(item, "fixturenames", ()))
     for item in items:
         if {"demo_study", "demo_study_committed"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.demo)
             marker = item.get_closest_marker("timeout")
             if marker is None or not marker.args or marker.args[0] < DEMO_TIMEOUT:
                 item.add_marker(pytest.mark.timeout(DEMO_TIMEOUT), append=False)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 REQUIREMENTS_FILE = PROJECT_DIR / "docs" / "validation" / "requirements.toml"
-RESULT_FILES = ("artifacts/junit-fast.xml", "artifacts/junit-slow.xml")
+RESULT_FILES = ("artifacts/junit-fast.xml", "artifacts/junit-e2e.xml", "artifacts/junit-slow.xml")
 PASSED, FAILED, SKIPPED, NOT_RUN = "passed", "failed", "skipped", "not run"
 
 

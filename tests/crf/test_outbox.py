@@ -297,6 +297,7 @@ def test_two_simultaneous_deliveries_run_the_body_once(transactional_db):
 # --- the relay ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a fault proof with a real relay, broker and worker (second tier)
 def test_relay_once_publishes_committed_rows_in_id_order_and_marks_them_sent(transactional_db, tmp_path):
     port = free_port()
     server = start_redis(port, tmp_path)
@@ -339,6 +340,7 @@ def test_relay_once_publishes_committed_rows_in_id_order_and_marks_them_sent(tra
         stop_process(server)
 
 
+@pytest.mark.slow  # a fault proof with a real relay, broker and worker (second tier)
 def test_relay_once_with_redis_down_keeps_the_row_and_records_the_error(transactional_db):
     message = commit_probe(note="redis down")
     dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
@@ -358,6 +360,7 @@ def test_relay_once_with_redis_down_keeps_the_row_and_records_the_error(transact
     assert "Error" in message.last_error
 
 
+@pytest.mark.slow  # a fault proof with a real relay, broker and worker (second tier)
 def test_relay_publishes_again_a_sent_message_whose_task_never_ran(transactional_db, tmp_path):
     """Redis accepted the messages, then lost them (a crash before its append-only file was
     flushed): rows sent longer ago than --resend-after whose task has not finished go out again,
@@ -405,6 +408,7 @@ def test_relay_publishes_again_a_sent_message_whose_task_never_ran(transactional
         stop_process(server)
 
 
+@pytest.mark.slow  # a fault proof with a real relay, broker and worker (second tier)
 def test_relay_rides_out_a_database_outage_and_stops_cleanly_on_sigterm(db, tmp_path):
     log = tmp_path / "relay.log"
     closed_port = free_port()  # no PostgreSQL there

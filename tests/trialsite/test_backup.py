@@ -27,7 +27,11 @@ from tests.factories import protocol_v1, vital_signs
 from trialsite import pgtools
 from trialsite.backup import row_counts
 
-pytestmark = [pytest.mark.req("ISSUE-20"), pytest.mark.timeout(300)]
+pytestmark = [
+    pytest.mark.req("ISSUE-20"),
+    pytest.mark.timeout(300),
+    pytest.mark.slow,
+]  # long proofs: dump and restore whole databases (second tier)
 
 
 def latest_events(cursor, tables: list[str]) -> dict[str, tuple | None]:

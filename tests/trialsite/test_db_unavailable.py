@@ -13,7 +13,11 @@ import pytest
 
 from tests.conftest import PROJECT_DIR, VENV_BIN, free_port, stop_process, subprocess_env, wait_for_port
 
-pytestmark = [pytest.mark.req("ISSUE-2"), pytest.mark.timeout(60)]
+pytestmark = [
+    pytest.mark.req("ISSUE-2"),
+    pytest.mark.timeout(60),
+    pytest.mark.slow,
+]  # fault proofs: the database unreachable (second tier)
 
 MESSAGE = "The database is unavailable. Nothing was saved; please try again in a minute."
 

@@ -56,6 +56,7 @@ def wait_until_ready(worker: subprocess.Popen, log: Path, timeout: float = 120) 
         time.sleep(0.1)
 
 
+@pytest.mark.slow  # a fault proof: Redis stopped (second tier)
 def test_health_up_with_worker_and_down_without_redis(client, db, private_redis, tmp_path):
     url = str(private_redis["url"])
     with override_settings(REDIS_URL=url, CELERY_BROKER_URL=url):
