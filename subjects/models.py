@@ -99,7 +99,14 @@ class IdentityRecord(models.Model):
         return f"identity of {self.subject}"
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+# `forms_state` is derived (re-derived from the audited forms after every save): a change of it
+# alone makes no update event (DESIGN §4 audit; like a job's progress ticks, jobs/models.py).
+# The history rows still carry its value at each audited change.
+@pghistory.track(
+    pghistory.InsertEvent(),
+    pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude=["forms_state"])),
+    pghistory.DeleteEvent(),
+)
 class Visit(models.Model):
     """A scheduled time point of one subject, instantiated from the study's visit definitions."""
 

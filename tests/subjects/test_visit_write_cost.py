@@ -37,16 +37,25 @@ def test_enrolment_writes_each_visit_once_with_its_planned_date(planned):
     assert Visit.objects.filter(subject=planned).count() == 26
     inserts = events.filter(pgh_label="insert")
     assert inserts.count() == 26
-    # After the insert only the derived expected-forms state changes (refresh_subject): no event
-    # row records a planned date or window different from the one inserted.
-    timing = ("planned_date", "window_before", "window_after", "schedule_version")
-    first = {row["pgh_obj_id"]: row for row in inserts.values("pgh_obj_id", *timing)}
-    for row in events.filter(pgh_label="update").values("pgh_obj_id", *timing):
-        assert row == first[row["pgh_obj_id"]]
+    # After the insert only the derived expected-forms state changed (refresh_subject), which
+    # makes no update event: one event per visit.
+    assert events.count() == 26
+    assert Visit.objects.filter(subject=planned).exclude(forms_state="").count() == 26
     inserted = dict(inserts.values_list("definition__code", "planned_date"))
     assert inserted["SCR"] == ENROLLED
     assert inserted["D0"] == date(2026, 3, 20)
     assert inserted["D28"] == date(2026, 4, 17)
+
+
+def test_a_change_of_the_derived_forms_state_alone_makes_no_event_and_a_visit_date_does(planned, coordinator):
+    visit = Visit.objects.get(subject=planned, definition__code="D28")
+    events = Visit.pgh_event_model.objects.filter(pgh_obj=visit)
+    assert events.count() == 1
+    Visit.objects.filter(pk=visit.pk).update(forms_state="some")
+    assert events.count() == 1
+    Visit.objects.filter(pk=visit.pk).update(forms_state="none", visit_date=date(2026, 4, 17))
+    assert events.count() == 2
+    assert events.order_by("pgh_id").last().forms_state == "none"  # the row carries its value
 
 
 def test_refreshing_the_visit_states_reads_the_forms_in_one_query(planned):
