@@ -3,7 +3,6 @@ and the input digest is hashed in pieces; none of it may change a row, its JSON 
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -13,6 +12,7 @@ from adverse_events.models import AdverseEvent
 from clinical.protocol import ProtocolChoices
 from endpoints import services, snapshot, tables
 from tests.endpoints.conftest import CUTOFF, day, now, populate
+from tests.endpoints.test_input_digest import v1_by_hand
 
 pytestmark = pytest.mark.req("ISSUE-30")
 
@@ -62,14 +62,8 @@ def test_the_digest_in_pieces_is_the_digest_of_the_whole_document():
         mrd_tests=rows[:3],
     )
     choices = ProtocolChoices()
-    whole = {
-        "cutoff": "2026-06-30",
-        "inputs": {name: [services._plain(row) for row in getattr(data, name)] for name in tables.CutData.INPUTS},
-        "settings": choices.to_json(),
-        "settings_version": 4,
-    }
-    expected = hashlib.sha256(tables.canonical_json(whole).encode()).hexdigest()
-    assert services.input_digest(cutoff=data.cutoff, choices=choices, version=4, data=data) == expected
+    expected = v1_by_hand(data, choices, 4)
+    assert services.input_digest(cutoff=data.cutoff, choices=choices, version=4, data=data, scheme="v1") == expected
 
 
 def test_snapshot_rows_share_repeated_values_and_keep_their_columns(world):
