@@ -13,6 +13,7 @@ they hold on the shared machine; wall seconds are given beside them with the loa
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import time
 from collections import defaultdict
@@ -80,8 +81,10 @@ def main() -> None:
         profiler = Profiler(interval=0.002)
         profiler.start()
     wall, cpu = time.monotonic(), time.process_time()
+    paused = services.without_cyclic_gc()  # as the run computes (endpoints.services._compute)
+    paused.__enter__()
     with timed("load_cut"):
-        data, version, _digest = services.load_cut(study, cutoff=cutoff, at=at)
+        data, version, digest = services.load_cut(study, cutoff=cutoff, at=at)
     with timed("tables"):
         from endpoints import tables
 
@@ -90,6 +93,7 @@ def main() -> None:
     document = services.results_document(cutoff=cutoff, at=at, version=version, built=built)
     files.tables_csv(built)
     files.tables_xlsx(built, stamped=at)
+    paused.__exit__(None, None, None)
     wall, cpu = time.monotonic() - wall, time.process_time() - cpu
     if profiler is not None:
         profiler.stop()
@@ -99,6 +103,9 @@ def main() -> None:
     rows = sum(len(getattr(data, name)) for name in tables.CutData.INPUTS)
     print(f"run (no writes): {cpu:.2f} CPU-s, {wall:.2f} s wall, peak RSS {peak_rss_mb():.0f} MB, ", end="")
     print(f"{rows} input rows, results {len(document)} bytes; load average {os.getloadavg()[0]:.2f}")
+    # to compare code versions on the same data: the same inputs and the same tables
+    tables_sha = hashlib.sha256(tables.canonical_json(built).encode()).hexdigest()
+    print(f"input digest {digest}; SHA-256 of the tables {tables_sha}")
     print(f"{'part':<44} {'CPU s':>7} {'wall s':>7} {'calls':>5}")
     for name, (part_cpu, part_wall, calls) in sorted(TIMES.items(), key=lambda item: -item[1][0])[: args.top]:
         print(f"{name:<44} {part_cpu:>7.2f} {part_wall:>7.2f} {calls:>5}")

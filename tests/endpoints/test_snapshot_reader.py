@@ -72,10 +72,18 @@ def test_snapshot_rows_share_repeated_values_and_keep_their_columns(world):
     data, _version, _digest = services.load_cut(world.study, cutoff=CUTOFF, at=now())
     aes = data.adverse_events
     assert [row["id"] for row in aes] == sorted(row["id"] for row in aes)
-    # The columns of the model's history (the key last) and the grade at the snapshot, in order.
+    # The columns the tables use (services.AE_COLUMNS) and `entered_in_error`, in the model's
+    # order, the key, then the grade at the snapshot.
+    assert list(aes[0]) == [
+        *("subject_id", "entered_in_error", "ctcae_term", "verbatim", "grade", "onset_date", "grade_course"),
+        *("relationship_lymphodepletion", "soc", "serious", "collection_period", "id", "grade_at_snapshot"),
+    ]
+    # Read for a scheme v1 digest (a run computed before v2), the rows have every column it covered.
+    full, _version, _digest = services.load_cut(world.study, cutoff=CUTOFF, at=now(), digest_scheme="v1")
     names = snapshot._field_names(AdverseEvent)
     assert len(names) > 30
-    assert list(aes[0]) == [*names, "id", "grade_at_snapshot"]
+    assert list(full.adverse_events[0]) == [*names, "id", "grade_at_snapshot"]
+    assert [{key: row[key] for key in aes[0]} for row in full.adverse_events] == aes
     after_infusion = [row["collection_period"] for row in aes if row["collection_period"] == "after_infusion"]
     assert len(after_infusion) >= 2
     assert all(value is after_infusion[0] for value in after_infusion)
