@@ -225,6 +225,10 @@ AE_COLUMNS = [
     "collection_period",
 ]
 
+#: The columns of the subjects' history a run reads (tables.population, the DLT evaluability's
+#: withdrawals), with the version's label and key; every column for a v1 digest, as AE_COLUMNS.
+SUBJECT_HISTORY_COLUMNS = ["status", "status_date", "not_infused_reason"]
+
 
 #: work_mem of the snapshot reads (PostgreSQL, per sort; the session's default is 4 MB)
 SNAPSHOT_WORK_MEM = "64MB"
@@ -240,8 +244,9 @@ def load_cut(
 ) -> tuple[tables.CutData, int | None, str]:
     """The run's inputs at snapshot `at`, its settings version and the digest of the inputs
     (`input_digest` under `digest_scheme`, the current scheme by default; "" with
-    `digest_scheme=NO_DIGEST`, for readers that do not record one). The AEs are read with
-    `AE_COLUMNS` only, but with every column under scheme v1 (the rows its digests covered).
+    `digest_scheme=NO_DIGEST`, for readers that do not record one). The AEs and the subjects'
+    history are read with `AE_COLUMNS` and `SUBJECT_HISTORY_COLUMNS` only, but with every column
+    under scheme v1 (the rows its digests covered).
     One query per model (never per subject): subjects of the study's sites, then every tracked
     model's rows of those subjects as they stood at `at` (endpoints.snapshot; the reads stream
     and share repeated values, `snapshot.Shared`). `subject_ids` limits it to those subjects (an
@@ -268,7 +273,11 @@ def load_cut(
             cutoff=cutoff,
             subjects=subjects,
             subject_history=snapshot.history_as_of(
-                Subject, at, shared=shared, where=snapshot.any_of("pgh_obj_id", ids)
+                Subject,
+                at,
+                fields=None if digest_scheme == INPUT_DIGEST_V1 else SUBJECT_HISTORY_COLUMNS,
+                shared=shared,
+                where=snapshot.any_of("pgh_obj_id", ids),
             ),
             consents=read(InformedConsent),
             collections=read(CellCollection),

@@ -212,13 +212,17 @@ def history_as_of(
     model: type[models.Model],
     at: datetime,
     *,
+    fields: list[str] | None = None,
     shared: Shared | None = None,
     where: Lookup | None = None,
     **filters: Any,
 ) -> list[dict[str, Any]]:
-    """Every version of every object up to `at`, in the order they were written."""
+    """Every version of every object up to `at`, in the order they were written. `fields`
+    keeps only the named columns (the label and the key come with every version)."""
     event = event_model(model)
     names = _field_names(model)
+    if fields is not None:
+        names = [name for name in names if name in fields]
     versions = (
         _filtered(event, at, where, filters)
         .order_by("pgh_obj_id", "pgh_created_at", "pgh_id")

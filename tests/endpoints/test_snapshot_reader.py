@@ -88,7 +88,9 @@ def test_snapshot_rows_share_repeated_values_and_keep_their_columns(world):
     assert len(after_infusion) >= 2
     assert all(value is after_infusion[0] for value in after_infusion)
     history = data.subject_history
-    assert list(history[0]) == ["pgh_label", *snapshot._field_names(type(subjects["a"])), "id"]
+    assert list(history[0]) == ["pgh_label", "status", "status_date", "not_infused_reason", "id"]
+    assert list(full.subject_history[0]) == ["pgh_label", *snapshot._field_names(type(subjects["a"])), "id"]
+    assert [{key: row[key] for key in history[0]} for row in full.subject_history] == history
     enrolled = [version["status"] for version in history if version["status"] == "enrolled"]
     assert len(enrolled) >= 3
     assert all(value is enrolled[0] for value in enrolled)
