@@ -1,62 +1,55 @@
-"""load_cut on a bench database and its input digest, the old way (an isinstance chain per value
-and a float-refusing walk of the whole document) against the new (one type lookup, no walk):
-the same SHA-256, and the time of each (issue 30 item 6).
+"""The run's input digest under each scheme (issue 30 item 6) on a bench database: per scheme,
+`load_cut` with the rows that scheme covers (v1, the canonical JSON of the inputs, kept to verify
+the runs computed before: every AE column; v2, the inputs' Python literals: `AE_COLUMNS`), then
+its digest again `--repeat` times; CPU seconds of this process, the best of the repeats.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/trialsite_endpoints_bench_150 \\
-        .venv/bin/python bench/input_digest.py
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_1000 .venv/bin/python bench/input_digest.py
 """
 
 from __future__ import annotations
 
-import hashlib
+import argparse
+import os
 import time
-from datetime import date, datetime
-from decimal import Decimal
-from typing import Any
+from datetime import date
 
 from _common import setup_django
 
 
-def old_plain(row: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, date | datetime | Decimal):
-            out[key] = value.isoformat() if isinstance(value, date | datetime) else str(value)
-        elif isinstance(value, float):
-            out[key] = repr(value)
-        else:
-            out[key] = value
-    return out
-
-
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--study", default="synthetic")
+    parser.add_argument("--cutoff", default="2026-10-31")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
     setup_django()
     from django.utils import timezone
 
     from endpoints import services, tables
     from study.models import Study
 
-    study = Study.objects.get(code="synthetic")
-    started = time.monotonic()
-    data, version, digest = services.load_cut(study, cutoff=date(2026, 10, 31), at=timezone.now())
-    total = time.monotonic() - started
-
-    def document(plain: Any) -> dict[str, Any]:
-        inputs = {name: [plain(row) for row in getattr(data, name)] for name in tables.CutData.INPUTS}
-        settings = data.choices.to_json()
-        return {"cutoff": "2026-10-31", "settings": settings, "settings_version": version, "inputs": inputs}
-
-    started = time.monotonic()
-    old = hashlib.sha256(tables.canonical_json(document(old_plain)).encode()).hexdigest()
-    old_s = time.monotonic() - started
-    started = time.monotonic()
-    new = hashlib.sha256(tables.canonical_json(document(services._plain), refuse_floats=False).encode()).hexdigest()
-    new_s = time.monotonic() - started
-    rows = sum(len(getattr(data, name)) for name in tables.CutData.INPUTS)
-    print(
-        f"load_cut {total:.2f} s; input rows {rows}; digest old {old_s:.2f} s, new {new_s:.2f} s; "
-        f"same digest {old == new == digest}"
-    )
+    study = Study.objects.get(code=args.study)
+    cutoff, at = date.fromisoformat(args.cutoff), timezone.now()
+    print(f"load average {os.getloadavg()[0]:.2f}")
+    for scheme in (services.INPUT_DIGEST_V1, services.INPUT_DIGEST_V2):
+        # the rows each scheme covers (v1: every AE column; v2: services.AE_COLUMNS)
+        started = time.process_time()
+        data, version, found = services.load_cut(study, cutoff=cutoff, at=at, digest_scheme=scheme)
+        read = time.process_time() - started
+        rows = sum(len(getattr(data, name)) for name in tables.CutData.INPUTS)
+        values = sum(len(row) for name in tables.CutData.INPUTS for row in getattr(data, name))
+        best = float("inf")
+        for _ in range(args.repeat):
+            started = time.process_time()
+            again = services.input_digest(
+                cutoff=cutoff, choices=data.choices, version=version, data=data, scheme=scheme
+            )
+            best = min(best, time.process_time() - started)
+            assert again == found
+        print(
+            f"{scheme}: digest {best:.3f} CPU-s (best of {args.repeat}); load_cut with it {read:.2f} CPU-s; "
+            f"{rows} rows, {values} values; {found}"
+        )
 
 
 if __name__ == "__main__":

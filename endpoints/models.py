@@ -54,7 +54,9 @@ class EndpointRun(BackgroundJob):
     sensitivity_settings_version = models.PositiveIntegerField(
         _("protocol settings version of the sensitivity analysis"), null=True, blank=True
     )
-    input_sha256 = models.CharField(_("SHA-256 of the inputs"), max_length=64, blank=True)
+    #: "v2:<hex>" (the digest scheme, then the SHA-256), or the bare hex of scheme v1 (runs
+    #: computed before v2; endpoints.services.input_digest)
+    input_sha256 = models.CharField(_("SHA-256 of the inputs"), max_length=80, blank=True)
     results_sha256 = models.CharField(_("SHA-256 of the tables"), max_length=64, blank=True)
     results_json = models.TextField(_("tables (canonical JSON)"), blank=True)
     results_csv = models.TextField(_("tables (CSV)"), blank=True)

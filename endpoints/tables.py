@@ -320,8 +320,11 @@ def exposure(data: CutData, pop: Population) -> dict[str, Any]:
 def _teae(data: CutData, pop: Population) -> list[dict[str, Any]]:
     """Treatment-emergent AEs (CLINICAL_SPEC §3): after infusion, onset on or before the cut-off,
     onset day 0–90 on the Day-0 clock; each at its maximum grade within days 0–90 (and up to the
-    cut-off) of its dated course (issue 30)."""
-    found = []
+    cut-off) of its dated course (issue 30). Computed once per run (two tables read it)."""
+    if "teae" in pop.cache:
+        cached: list[dict[str, Any]] = pop.cache["teae"]
+        return cached
+    found: list[dict[str, Any]] = []
     for ae in data.adverse_events:
         pk = ae["subject_id"]
         if pk not in pop.infused or ae["onset_date"] > data.cutoff or ae["collection_period"] != "after_infusion":
@@ -331,6 +334,7 @@ def _teae(data: CutData, pop: Population) -> list[dict[str, Any]]:
             course = from_stored(ae.get("grade_course"), onset=ae["onset_date"], grade=ae["grade"])
             reached = max_grade_until(course, until)
             found.append(ae if reached is None or reached == ae["grade"] else {**ae, "grade": reached})
+    pop.cache["teae"] = found
     return found
 
 

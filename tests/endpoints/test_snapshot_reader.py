@@ -3,7 +3,6 @@ and the input digest is hashed in pieces; none of it may change a row, its JSON 
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -13,6 +12,7 @@ from adverse_events.models import AdverseEvent
 from clinical.protocol import ProtocolChoices
 from endpoints import services, snapshot, tables
 from tests.endpoints.conftest import CUTOFF, day, now, populate
+from tests.endpoints.test_input_digest import v1_by_hand
 
 pytestmark = pytest.mark.req("ISSUE-30")
 
@@ -62,14 +62,8 @@ def test_the_digest_in_pieces_is_the_digest_of_the_whole_document():
         mrd_tests=rows[:3],
     )
     choices = ProtocolChoices()
-    whole = {
-        "cutoff": "2026-06-30",
-        "inputs": {name: [services._plain(row) for row in getattr(data, name)] for name in tables.CutData.INPUTS},
-        "settings": choices.to_json(),
-        "settings_version": 4,
-    }
-    expected = hashlib.sha256(tables.canonical_json(whole).encode()).hexdigest()
-    assert services.input_digest(cutoff=data.cutoff, choices=choices, version=4, data=data) == expected
+    expected = v1_by_hand(data, choices, 4)
+    assert services.input_digest(cutoff=data.cutoff, choices=choices, version=4, data=data, scheme="v1") == expected
 
 
 def test_snapshot_rows_share_repeated_values_and_keep_their_columns(world):
@@ -78,15 +72,25 @@ def test_snapshot_rows_share_repeated_values_and_keep_their_columns(world):
     data, _version, _digest = services.load_cut(world.study, cutoff=CUTOFF, at=now())
     aes = data.adverse_events
     assert [row["id"] for row in aes] == sorted(row["id"] for row in aes)
-    # The columns of the model's history (the key last) and the grade at the snapshot, in order.
+    # The columns the tables use (services.AE_COLUMNS) and `entered_in_error`, in the model's
+    # order, the key, then the grade at the snapshot.
+    assert list(aes[0]) == [
+        *("subject_id", "entered_in_error", "ctcae_term", "verbatim", "grade", "onset_date", "grade_course"),
+        *("relationship_lymphodepletion", "soc", "serious", "collection_period", "id", "grade_at_snapshot"),
+    ]
+    # Read for a scheme v1 digest (a run computed before v2), the rows have every column it covered.
+    full, _version, _digest = services.load_cut(world.study, cutoff=CUTOFF, at=now(), digest_scheme="v1")
     names = snapshot._field_names(AdverseEvent)
     assert len(names) > 30
-    assert list(aes[0]) == [*names, "id", "grade_at_snapshot"]
+    assert list(full.adverse_events[0]) == [*names, "id", "grade_at_snapshot"]
+    assert [{key: row[key] for key in aes[0]} for row in full.adverse_events] == aes
     after_infusion = [row["collection_period"] for row in aes if row["collection_period"] == "after_infusion"]
     assert len(after_infusion) >= 2
     assert all(value is after_infusion[0] for value in after_infusion)
     history = data.subject_history
-    assert list(history[0]) == ["pgh_label", *snapshot._field_names(type(subjects["a"])), "id"]
+    assert list(history[0]) == ["pgh_label", "status", "status_date", "not_infused_reason", "id"]
+    assert list(full.subject_history[0]) == ["pgh_label", *snapshot._field_names(type(subjects["a"])), "id"]
+    assert [{key: row[key] for key in history[0]} for row in full.subject_history] == history
     enrolled = [version["status"] for version in history if version["status"] == "enrolled"]
     assert len(enrolled) >= 3
     assert all(value is enrolled[0] for value in enrolled)
