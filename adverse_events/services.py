@@ -50,10 +50,9 @@ from crf import checks, derivations
 from crf.audit import audit_context
 from crf.models import CrfInstance
 from crf.rederive import declare, raise_copied_value_query, rederive
-from crf.services import dependants_of, save_form, save_service
+from crf.services import dependants_of, protocol_picker, save_form, save_service
 from labs.models import VitalSigns
 from study import access, system_text
-from study.protocol import settings_picker
 from study.roles import Action
 from study.system_text import message
 from subjects.models import Subject
@@ -161,7 +160,9 @@ def _sync_ae(*, user: User | None, episode: EpisodeBase, reason: str) -> Adverse
     """Create the episode's AE, or bring it in step (grade, dates, outcome); an AE whose episode
     no longer exists is marked entered in error, and restored if the episode comes back."""
     owner = "crs_episode" if isinstance(episode, CrsEpisode) else "icans_episode"
-    ae = AdverseEvent.objects.filter(**{owner: episode}).select_related("subject__site").first()
+    ae = AdverseEvent.objects.filter(**{owner: episode}).first()
+    if ae is not None:
+        ae.subject = episode.subject  # the course's subject, with its site (no join to read it again)
     values = _episode_ae_values(episode)
     if episode.grade == 5:
         # Grade 5 is death related to the AE (CLINICAL_SPEC §3): fatal, serious by death.
@@ -205,6 +206,8 @@ def _sync_episodes(
 ) -> list[EpisodeBase]:
     existing = {row.number: row for row in model.objects.select_for_update().filter(subject=subject)}
     kept: list[EpisodeBase] = []
+    for row in existing.values():
+        row.subject = subject  # with its site: the episode's AE and audit rows read it
     for episode in episodes:
         row = existing.pop(episode.number, None) or model(subject=subject, number=episode.number)
         derived = {
@@ -306,7 +309,7 @@ def _crs_course(*, user: User | None, subject: Subject, reason: str) -> tuple[li
     for assessment in assessments:
         assessment.subject = subject
     exposures = medication_exposures(subject)
-    pick = settings_picker(subject.site.study_id)
+    pick = protocol_picker(subject.site.study_id)
     derived = crs_assessment_values(subject, assessments, exposures=exposures, pick=pick)
     before = _dlt_inputs(assessments)
     rederive(forms=assessments, values=lambda form: derived[form.pk], reason=reason, user=user, subject=subject)
@@ -332,7 +335,7 @@ def _icans_course(*, user: User | None, subject: Subject, reason: str) -> tuple[
     if subject.day0 is None:
         return [], False
     assessments = list(IcansAssessment.objects.filter(subject=subject, entered_in_error=False))
-    pick = settings_picker(subject.site.study_id)
+    pick = protocol_picker(subject.site.study_id)
     ages = {}
     for assessment in assessments:
         assessment.subject = subject

@@ -19,6 +19,7 @@ import resource
 import sys
 import time
 from datetime import date, timedelta
+from typing import Any
 
 from _common import setup_django
 
@@ -77,6 +78,35 @@ def body_for(kind: str, subject_id: int, day0: date, rng: random.Random) -> tupl
     }
 
 
+def vs_csv(subjects: list[tuple[int, date]], rows: int, rng: random.Random) -> Any:
+    """A vital-signs CSV of `rows` rows over the subjects' first 28 days (as write_path.py's)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from crf.imports import columns
+    from labs.models import VitalSigns
+    from subjects.models import Subject
+
+    header = columns(VitalSigns)
+    codes = dict(Subject.objects.filter(pk__in=[pk for pk, _ in subjects]).values_list("pk", "subject_id"))
+    lines = [",".join(header)]
+    for i in range(rows):
+        pk, day0 = subjects[i % len(subjects)]
+        last = max(1, min(28, (date.today() - day0).days - 1))
+        values = {
+            "subject": codes[pk],
+            "assessment_date": (day0 + timedelta(days=rng.randint(1, last))).isoformat(),
+            "assessment_time": f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}",
+            "temperature_c": "37.1",
+            "systolic_bp": "118",
+            "diastolic_bp": "72",
+            "heart_rate": "80",
+            "spo2": "98",
+            "oxygen_device": "room_air",
+        }
+        lines.append(",".join(values.get(name, "") for name in header))
+    return SimpleUploadedFile("vs.csv", ("\n".join(lines) + "\n").encode(), content_type="text/csv")
+
+
 def cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -84,11 +114,13 @@ def cpu() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kind", choices=["vs", "crs", "lab", "ae"], default="vs")
+    parser.add_argument("--kind", choices=["vs", "crs", "lab", "ae", "import"], default="vs")
+    parser.add_argument("--import-rows", type=int, default=200, help="rows of the VS CSV (--kind import)")
     parser.add_argument("--saves", type=int, default=40)
     parser.add_argument("--html", help="write pyinstrument's HTML report here")
     parser.add_argument("--sql", action="store_true", help="print the SQL of one save")
     parser.add_argument("--no-profile", action="store_true", help="time only (no profiler overhead)")
+    parser.add_argument("--flat", action="store_true", help="cProfile's flat list (own time) instead")
     args = parser.parse_args()
     setup_django()
     from django.db import connection, transaction
@@ -114,13 +146,20 @@ def main() -> None:
             client = Client(HTTP_AUTHORIZATION=f"Token {token}", HTTP_HOST="localhost")
 
             def post() -> None:
+                if args.kind == "import":
+                    answer = client.post(
+                        "/api/v1/imports/VS/", {"file": vs_csv(subjects, args.import_rows, rng)}, HTTP_HOST="localhost"
+                    )
+                    if answer.status_code != 201:
+                        print(answer.status_code, answer.content[:400], file=sys.stderr)
+                    return
                 pk, day0 = rng.choice(subjects)
                 path, body = body_for(args.kind, pk, day0, rng)
                 answer = client.post(path, json.dumps(body), content_type="application/json")
                 if answer.status_code != 201:
                     print(answer.status_code, answer.content[:400], file=sys.stderr)
 
-            for _ in range(3):  # warm: URLconf, serializers' fields, content types
+            for _ in range(1 if args.kind == "import" else 3):  # warm: URLconf, serializers' fields, content types
                 post()
             if args.sql:
                 with CaptureQueriesContext(connection) as ctx:
@@ -128,8 +167,13 @@ def main() -> None:
                 for i, query in enumerate(ctx.captured_queries, 1):
                     print(f"{i:3d} {query['time']:>6} {query['sql'][:260]}")
                 print(f"{len(ctx)} statements")
-            profiler = None
-            if not args.no_profile:
+            profiler = flat = None
+            if args.flat:
+                import cProfile
+
+                flat = cProfile.Profile(time.process_time)
+                flat.enable()
+            elif not args.no_profile:
                 from pyinstrument import Profiler
                 from pyinstrument.stack_sampler import get_stack_sampler
 
@@ -144,6 +188,12 @@ def main() -> None:
             wall, used = time.perf_counter() - wall, cpu() - used
             if profiler is not None:
                 profiler.stop()
+            if flat is not None:
+                import pstats
+
+                flat.disable()
+                pstats.Stats(flat).sort_stats("tottime").print_stats(45)
+                pstats.Stats(flat).sort_stats("cumulative").print_stats(80)
             print(
                 f"{args.saves} {args.kind} saves: {wall * 1000 / args.saves:.1f} ms wall, "
                 f"{used * 1000 / args.saves:.1f} ms client-process CPU per save"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connections, transaction
-from django.db.models import CharField, Count, DateField, F, Value
+from django.db.models import CharField, Count, DateField, F, QuerySet, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -28,7 +28,8 @@ from clinical.schedule import VisitState
 from crf import locks
 from crf.audit import audit_context
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, Query
-from crf.services import after_any_form_write, defer_to_batch_end
+from crf.prepared import prepared
+from crf.services import after_any_form_write, batch_memo, defer_to_batch_end
 from study import access
 from study.models import AssessmentSchedule, VisitDefinition
 from study.roles import Action
@@ -41,10 +42,35 @@ if TYPE_CHECKING:
 ENDED = ("died", "withdrawn", "completed", "lost", "not_infused", "screen_failed")
 
 
+@prepared("study_id")
+def _schedule_rows(study_id: int) -> QuerySet[AssessmentSchedule]:
+    return AssessmentSchedule.objects.filter(study_id=study_id).order_by("effective_from", "version")
+
+
+@prepared("subject_id")
+def _subject_visits(subject_id: int) -> QuerySet[Visit]:
+    return Visit.objects.filter(subject_id=subject_id)  # in the visits' order (definition order)
+
+
+@prepared("study_id")
+def _study_definitions(study_id: int) -> QuerySet[VisitDefinition]:
+    return VisitDefinition.objects.filter(study_id=study_id)
+
+
+@prepared("subject_id")
+def _live_marks(subject_id: int) -> QuerySet[ExpectedFormNotDone]:
+    return ExpectedFormNotDone.objects.filter(visit__subject_id=subject_id, withdrawn_at__isnull=True)
+
+
 def schedules_of(study_id: int) -> list[tuple[date, Matrix, list[str]]]:
-    """Every version of the study's schedule, oldest first: (effective from, matrix, logs)."""
+    """Every version of the study's schedule, oldest first: (effective from, matrix, logs).
+    Read (and parsed) once for a save or a batch of saves (crf.services.batch_memo)."""
+    return batch_memo(("assessment schedules", study_id), lambda: _read_schedules(study_id))
+
+
+def _read_schedules(study_id: int) -> list[tuple[date, Matrix, list[str]]]:
     found = []
-    for row in AssessmentSchedule.objects.filter(study_id=study_id).order_by("effective_from", "version"):
+    for row in _schedule_rows.objects(study_id=study_id):
         data: dict[str, Any] = row.matrix or {}
         found.append((row.effective_from, Matrix.from_json(data.get("visits", {})), list(data.get("logs", []))))
     return found
@@ -557,9 +583,15 @@ def refresh_visits_of(subject: Subject, forms: list[CrfInstance]) -> int:
     forms = [form for form in forms if form.crf_code not in base[1]]  # a log form is at no visit
     if not forms:
         return 0
-    visits = {v.definition_id: v for v in Visit.objects.filter(subject=subject).select_related("definition")}
+    # statements compiled once (crf.prepared); the study's visit definitions once for a save
+    study_id = subject.site.study_id
+    definitions = batch_memo(
+        ("visit definitions", study_id), lambda: {d.pk: d for d in _study_definitions.objects(study_id=study_id)}
+    )
+    visits = {v.definition_id: v for v in _subject_visits.objects(subject_id=subject.pk)}
     for visit in visits.values():
         visit.subject = subject
+        visit.definition = definitions[visit.definition_id]
     visits_by_id = {v.pk: v for v in visits.values()}
     expecting: dict[str, list[str]] = defaultdict(list)
     for visit_code, codes in base[0].expected.items():
@@ -578,9 +610,9 @@ def refresh_visits_of(subject: Subject, forms: list[CrfInstance]) -> int:
             wanted.update(version[0].forms_at(visit.definition.code))
     models = {code: m for code, m in every.items() if code in wanted}
     instances = _slim_rows(subject, models)
+    touched_ids = {visit.pk for visit in touched}
     marks = {
-        (m.visit_id, m.crf_code): m
-        for m in ExpectedFormNotDone.objects.filter(visit__in=touched, withdrawn_at__isnull=True)
+        (m.visit_id, m.crf_code): m for m in _live_marks.objects(subject_id=subject.pk) if m.visit_id in touched_ids
     }
     schedule = _schedule(
         subject,
