@@ -613,14 +613,20 @@ def _in_day28_window(result: LabResult, subject: Subject) -> bool:
 def _cannot_move_a_rule(saved: Any, previous: Any) -> bool:
     """True when this save cannot change any candidate, so the rules need not run again (issue 22):
     a lab result of an analyte no rule reads, or an ANC or platelet count dated (before and after
-    the save) outside the day-28 assessment window; a CRS or ICANS assessment saved through its
-    service whose own syndrome-rule input (`clinical.dlt.syndrome_rule_input`: the day and grade, counted
-    only at grade 3 or more) is as it was and whose course re-derivation changed no other
-    assessment's (`adverse_events.services.COURSE_MOVED_DLT_INPUT`, unknown = run the rules).
-    Candidates that appear with time alone are the hourly task's (tasks.refresh_dlt_candidates)."""
+    the save) outside the day-28 assessment window; an AE below grade 3 before and after the
+    save; a CRS or ICANS assessment saved through its service whose own syndrome-rule input
+    (`clinical.dlt.syndrome_rule_input`: the day and grade, counted only at grade 3 or more) is
+    as it was and whose course re-derivation changed no other assessment's
+    (`adverse_events.services.COURSE_MOVED_DLT_INPUT`, unknown = run the rules). Candidates that
+    appear with time alone are the hourly task's (tasks.refresh_dlt_candidates)."""
     if isinstance(saved, LabResult):
         counts = [row for row in (previous, saved) if row is not None and row.analyte in DLT_ANALYTES]
         return not any(_in_day28_window(row, saved.subject) for row in counts)
+    if isinstance(saved, AdverseEvent):
+        # the AE rule reads only AEs of grade 3 or more (`clinical.dlt.detect_candidates`; the
+        # stored grade is the maximum of the AE's dated course): below it before and after the
+        # save (or entered in error), the AE was and stays outside every rule
+        return all(row is None or row.entered_in_error or (row.grade or 0) < 3 for row in (previous, saved))
     if isinstance(saved, CrsAssessment | IcansAssessment):
         if getattr(saved, COURSE_MOVED_DLT_INPUT, True):
             return False

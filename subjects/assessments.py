@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connections, transaction
-from django.db.models import CharField, Count, DateField, F, QuerySet, Value
+from django.db.models import CharField, Count, DateField, F, Model, QuerySet, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -47,14 +47,30 @@ def _schedule_rows(study_id: int) -> QuerySet[AssessmentSchedule]:
     return AssessmentSchedule.objects.filter(study_id=study_id).order_by("effective_from", "version")
 
 
+def _attnames(model: type[Model]) -> list[str]:
+    return [f.attname for f in model._meta.concrete_fields]
+
+
 @prepared("subject_id")
-def _subject_visits(subject_id: int) -> QuerySet[Visit]:
-    return Visit.objects.filter(subject_id=subject_id)  # in the visits' order (definition order)
+def _subject_visits(subject_id: int) -> QuerySet[Any]:
+    """The subject's visits with their definitions, in the visits' order (definition order)."""
+    joined = [f"definition__{name}" for name in _attnames(VisitDefinition)]
+    return Visit.objects.filter(subject_id=subject_id).values_list(*_attnames(Visit), *joined)
 
 
-@prepared("study_id")
-def _study_definitions(study_id: int) -> QuerySet[VisitDefinition]:
-    return VisitDefinition.objects.filter(study_id=study_id)
+def _visits_with_definitions(subject: Subject) -> list[Visit]:
+    """`Visit.objects.filter(subject=…).select_related("definition")` from a statement compiled
+    once (crf.prepared): neither model has a field whose database value needs converting."""
+    visit_fields, definition_fields = _attnames(Visit), _attnames(VisitDefinition)
+    split = len(visit_fields)
+    db = Visit.objects.db
+    visits = []
+    for row in _subject_visits.rows(subject_id=subject.pk):
+        visit = Visit.from_db(db, visit_fields, row[:split])
+        visit.definition = VisitDefinition.from_db(db, definition_fields, row[split:])
+        visit.subject = subject
+        visits.append(visit)
+    return visits
 
 
 @prepared("subject_id")
@@ -583,15 +599,7 @@ def refresh_visits_of(subject: Subject, forms: list[CrfInstance]) -> int:
     forms = [form for form in forms if form.crf_code not in base[1]]  # a log form is at no visit
     if not forms:
         return 0
-    # statements compiled once (crf.prepared); the study's visit definitions once for a save
-    study_id = subject.site.study_id
-    definitions = batch_memo(
-        ("visit definitions", study_id), lambda: {d.pk: d for d in _study_definitions.objects(study_id=study_id)}
-    )
-    visits = {v.definition_id: v for v in _subject_visits.objects(subject_id=subject.pk)}
-    for visit in visits.values():
-        visit.subject = subject
-        visit.definition = definitions[visit.definition_id]
+    visits = {v.definition_id: v for v in _visits_with_definitions(subject)}
     visits_by_id = {v.pk: v for v in visits.values()}
     expecting: dict[str, list[str]] = defaultdict(list)
     for visit_code, codes in base[0].expected.items():
