@@ -43,7 +43,7 @@ from clinical.escalation import (
 )
 from clinical.schedule import study_day
 from clinical.stats import Proportion, clopper_pearson, percent_with_ci
-from crf.services import dependants_of
+from crf.services import batch_memo, dependants_of, protocol_picker
 from labs.models import LabResult
 from labs.selectors import latest_results
 from response.models import MarrowAssessment
@@ -86,11 +86,15 @@ def _anc_plt_grade(value: rules.Decimal | None, grade4_below: rules.Decimal) -> 
 
 def assessment_window(study_id: int, window_days: int) -> tuple[int, int]:
     """(days before, days after) of the schedule's infusion-anchored visit on the DLT window's
-    last day (§3.1 "plus that visit's window", §7); ±3 days when the schedule has no such visit."""
-    found = (
-        VisitDefinition.objects.filter(study_id=study_id, anchor="infusion", day=window_days)
-        .values_list("window_before", "window_after")
-        .first()
+    last day (§3.1 "plus that visit's window", §7); ±3 days when the schedule has no such visit.
+    Read once for a save (crf.services.batch_memo)."""
+    found = batch_memo(
+        ("DLT assessment window", study_id, window_days),
+        lambda: (
+            VisitDefinition.objects.filter(study_id=study_id, anchor="infusion", day=window_days)
+            .values_list("window_before", "window_after")
+            .first()
+        ),
     )
     return (DAY28_VISIT_WINDOW, DAY28_VISIT_WINDOW) if found is None else (int(found[0]), int(found[1]))
 
@@ -129,7 +133,7 @@ def detect_for_subject(subject: Subject, *, today: date | None = None) -> list[r
     day0 = subject.infusion_date
     if day0 is None:
         return []
-    _row, choices = choices_in_force(subject.site.study_id, day0)
+    _row, choices = protocol_picker(subject.site.study_id)(day0)  # once for a save (crf.services)
     window = choices.dlt_window_days
     as_of = study_day(today or _today(), day0)
     crs = _daily_max(
@@ -605,7 +609,7 @@ def _in_day28_window(result: LabResult, subject: Subject) -> bool:
     if day0 is None:
         return True
     study_id = subject.site.study_id
-    window = choices_in_force(study_id, day0)[1].dlt_window_days
+    window = protocol_picker(study_id)(day0)[1].dlt_window_days  # read once for the save
     before, after = assessment_window(study_id, window)
     return day0 + timedelta(days=window - before) <= result.collected_on <= day0 + timedelta(days=window + after)
 
