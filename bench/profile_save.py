@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import sys
@@ -107,6 +108,17 @@ def vs_csv(subjects: list[tuple[int, date]], rows: int, rng: random.Random) -> A
     return SimpleUploadedFile("vs.csv", ("\n".join(lines) + "\n").encode(), content_type="text/csv")
 
 
+def backend_cpu(pid: int) -> float:
+    """CPU seconds of one PostgreSQL backend (this process's connection) from /proc (Linux, same
+    machine): what the triggers (pghistory, the audit chain) and the statements cost the server."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -182,10 +194,13 @@ def main() -> None:
                 get_stack_sampler().timer_func = time.process_time
                 profiler = Profiler(interval=0.0005)
                 profiler.start()
-            wall, used = time.perf_counter(), cpu()
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                backend = cursor.fetchone()[0]
+            wall, used, server = time.perf_counter(), cpu(), backend_cpu(backend)
             for _ in range(args.saves):
                 post()
-            wall, used = time.perf_counter() - wall, cpu() - used
+            wall, used, server = time.perf_counter() - wall, cpu() - used, backend_cpu(backend) - server
             if profiler is not None:
                 profiler.stop()
             if flat is not None:
@@ -196,7 +211,8 @@ def main() -> None:
                 pstats.Stats(flat).sort_stats("cumulative").print_stats(80)
             print(
                 f"{args.saves} {args.kind} saves: {wall * 1000 / args.saves:.1f} ms wall, "
-                f"{used * 1000 / args.saves:.1f} ms client-process CPU per save"
+                f"{used * 1000 / args.saves:.1f} ms client-process CPU per save, "
+                f"{server * 1000 / args.saves:.1f} ms PostgreSQL backend CPU per save"
                 + (" (under the profiler)" if profiler else "")
             )
             if profiler is not None:
