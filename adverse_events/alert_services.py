@@ -38,6 +38,7 @@ from adverse_events.alerts import (
 from adverse_events.models import AdverseEvent, CrsAssessment, CrsEpisode, IcansAssessment, IcansEpisode
 from crf import audit_integrity, display
 from crf.outbox import enqueue
+from crf.prepared import Prepared
 from crf.services import dependants_of
 from study import access, system_text
 from study.language import user_language
@@ -330,8 +331,17 @@ def _sae_recorded(*, user: User, saved: AdverseEvent, previous: AdverseEvent | N
     )
 
 
+#: the subject's episodes not superseded, per episode model (statements compiled once, crf.prepared)
+_live_episodes = {
+    model: Prepared(
+        lambda subject_id, model=model: model.objects.filter(subject_id=subject_id, superseded=False), ("subject_id",)
+    )
+    for model in (CrsEpisode, IcansEpisode)
+}
+
+
 def _severe_episodes(model: type[Any], label: str, kind: str, subject: Subject) -> None:
-    for episode in model.objects.filter(subject=subject, superseded=False):
+    for episode in _live_episodes[model].objects(subject_id=subject.pk):
         if episode.grade >= 3:
             raise_alert(
                 kind=kind,

@@ -24,15 +24,20 @@ from clinical.crs import crs_course, grade_crs_assessment
 from clinical.protocol import ProtocolChoices
 from clinical.schedule import age_in_completed_years, study_day
 from crf.derivations import register
+from crf.services import batch_memo, protocol_picker
 from study.models import ProtocolSettings
-from study.protocol import settings_picker
 from subjects.models import Lymphodepletion, Subject
 
 
 def first_lymphodepletion_date(subject: Subject) -> date | None:
-    found: date | None = Lymphodepletion.objects.filter(subject=subject, entered_in_error=False).aggregate(
-        first=Min("start_date")
-    )["first"]
+    """Read once for a save and its re-derivations (crf.services.batch_memo)."""
+    found: date | None = batch_memo(
+        ("first lymphodepletion", subject.pk),
+        lambda: Lymphodepletion.objects.filter(subject=subject, entered_in_error=False).aggregate(
+            first=Min("start_date")
+        )["first"],
+        stale_after=(Lymphodepletion,),
+    )
     return found
 
 
@@ -173,7 +178,7 @@ def derive_crs_assessment(assessment: CrsAssessment) -> dict[str, Any]:
         subject,
         [*others, assessment],
         exposures=medication_exposures(subject),
-        pick=settings_picker(subject.site.study_id),
+        pick=protocol_picker(subject.site.study_id),
     )[assessment.pk]
 
 
@@ -196,7 +201,7 @@ def derive_icans_assessment(assessment: IcansAssessment) -> dict[str, Any]:
     subject = assessment.subject
     return icans_assessment_values(
         assessment,
-        pick=settings_picker(subject.site.study_id),
+        pick=protocol_picker(subject.site.study_id),
         age=subject_age(subject, assessment.assessment_date),
     )
 

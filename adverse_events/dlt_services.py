@@ -43,7 +43,7 @@ from clinical.escalation import (
 )
 from clinical.schedule import study_day
 from clinical.stats import Proportion, clopper_pearson, percent_with_ci
-from crf.services import dependants_of
+from crf.services import batch_memo, dependants_of, protocol_picker
 from labs.models import LabResult
 from labs.selectors import latest_results
 from response.models import MarrowAssessment
@@ -86,11 +86,15 @@ def _anc_plt_grade(value: rules.Decimal | None, grade4_below: rules.Decimal) -> 
 
 def assessment_window(study_id: int, window_days: int) -> tuple[int, int]:
     """(days before, days after) of the schedule's infusion-anchored visit on the DLT window's
-    last day (§3.1 "plus that visit's window", §7); ±3 days when the schedule has no such visit."""
-    found = (
-        VisitDefinition.objects.filter(study_id=study_id, anchor="infusion", day=window_days)
-        .values_list("window_before", "window_after")
-        .first()
+    last day (§3.1 "plus that visit's window", §7); ±3 days when the schedule has no such visit.
+    Read once for a save (crf.services.batch_memo)."""
+    found = batch_memo(
+        ("DLT assessment window", study_id, window_days),
+        lambda: (
+            VisitDefinition.objects.filter(study_id=study_id, anchor="infusion", day=window_days)
+            .values_list("window_before", "window_after")
+            .first()
+        ),
     )
     return (DAY28_VISIT_WINDOW, DAY28_VISIT_WINDOW) if found is None else (int(found[0]), int(found[1]))
 
@@ -129,7 +133,7 @@ def detect_for_subject(subject: Subject, *, today: date | None = None) -> list[r
     day0 = subject.infusion_date
     if day0 is None:
         return []
-    _row, choices = choices_in_force(subject.site.study_id, day0)
+    _row, choices = protocol_picker(subject.site.study_id)(day0)  # once for a save (crf.services)
     window = choices.dlt_window_days
     as_of = study_day(today or _today(), day0)
     crs = _daily_max(
@@ -605,7 +609,7 @@ def _in_day28_window(result: LabResult, subject: Subject) -> bool:
     if day0 is None:
         return True
     study_id = subject.site.study_id
-    window = choices_in_force(study_id, day0)[1].dlt_window_days
+    window = protocol_picker(study_id)(day0)[1].dlt_window_days  # read once for the save
     before, after = assessment_window(study_id, window)
     return day0 + timedelta(days=window - before) <= result.collected_on <= day0 + timedelta(days=window + after)
 
@@ -613,14 +617,20 @@ def _in_day28_window(result: LabResult, subject: Subject) -> bool:
 def _cannot_move_a_rule(saved: Any, previous: Any) -> bool:
     """True when this save cannot change any candidate, so the rules need not run again (issue 22):
     a lab result of an analyte no rule reads, or an ANC or platelet count dated (before and after
-    the save) outside the day-28 assessment window; a CRS or ICANS assessment saved through its
-    service whose own syndrome-rule input (`clinical.dlt.syndrome_rule_input`: the day and grade, counted
-    only at grade 3 or more) is as it was and whose course re-derivation changed no other
-    assessment's (`adverse_events.services.COURSE_MOVED_DLT_INPUT`, unknown = run the rules).
-    Candidates that appear with time alone are the hourly task's (tasks.refresh_dlt_candidates)."""
+    the save) outside the day-28 assessment window; an AE below grade 3 before and after the
+    save; a CRS or ICANS assessment saved through its service whose own syndrome-rule input
+    (`clinical.dlt.syndrome_rule_input`: the day and grade, counted only at grade 3 or more) is
+    as it was and whose course re-derivation changed no other assessment's
+    (`adverse_events.services.COURSE_MOVED_DLT_INPUT`, unknown = run the rules). Candidates that
+    appear with time alone are the hourly task's (tasks.refresh_dlt_candidates)."""
     if isinstance(saved, LabResult):
         counts = [row for row in (previous, saved) if row is not None and row.analyte in DLT_ANALYTES]
         return not any(_in_day28_window(row, saved.subject) for row in counts)
+    if isinstance(saved, AdverseEvent):
+        # the AE rule reads only AEs of grade 3 or more (`clinical.dlt.detect_candidates`; the
+        # stored grade is the maximum of the AE's dated course): below it before and after the
+        # save (or entered in error), the AE was and stays outside every rule
+        return all(row is None or row.entered_in_error or (row.grade or 0) < 3 for row in (previous, saved))
     if isinstance(saved, CrsAssessment | IcansAssessment):
         if getattr(saved, COURSE_MOVED_DLT_INPUT, True):
             return False

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from clinical import ctcae, ctcae_zh
 from clinical.crs import MedicationCategory, MedicationExposure
@@ -27,13 +27,23 @@ FEVER_MASKING_CONMED_CATEGORIES = ("antipyretic", "tocilizumab", "corticosteroid
 def medication_exposures(subject: Subject) -> tuple[MedicationExposure, ...]:
     """Every con-med of the subject that may mask fever, with its start date (§1.2 b): the one
     place the CRS derivation reads the concomitant medication log. The category is the one the
-    coordinator picked, never inferred from verbatim text; entries in error do not count."""
+    coordinator picked, never inferred from verbatim text; entries in error do not count. Read
+    once for a save and its re-derivations (crf.services.batch_memo; a con-med save reads it
+    again)."""
     from django.apps import apps
+
+    from crf.services import batch_memo
 
     try:
         conmed = apps.get_model("subjects", "ConcomitantMedication")
     except LookupError:
         return ()  # the con-med log is not installed yet: no exposures are known
+    return batch_memo(  # type: ignore[no-any-return]
+        ("con-med exposures", subject.pk), lambda: _exposures(conmed, subject), stale_after=(conmed,)
+    )
+
+
+def _exposures(conmed: type[Any], subject: Subject) -> tuple[MedicationExposure, ...]:
     rows = (
         conmed._default_manager.filter(
             subject=subject,

@@ -49,11 +49,11 @@ from clinical.dlt import syndrome_rule_input
 from crf import checks, derivations
 from crf.audit import audit_context
 from crf.models import CrfInstance
+from crf.prepared import Prepared
 from crf.rederive import declare, raise_copied_value_query, rederive
-from crf.services import dependants_of, save_form, save_service
+from crf.services import dependants_of, protocol_picker, save_form, save_service
 from labs.models import VitalSigns
 from study import access, system_text
-from study.protocol import settings_picker
 from study.roles import Action
 from study.system_text import message
 from subjects.models import Subject
@@ -157,11 +157,23 @@ def _episode_ae_values(episode: EpisodeBase) -> dict[str, object]:
     }
 
 
+#: the AE of an episode, by the owning field (statements compiled once, crf.prepared)
+_episode_ae = {
+    owner: Prepared(
+        lambda episode_id, owner=owner: AdverseEvent.objects.filter(**{owner: episode_id})[:1], ("episode_id",)
+    )
+    for owner in ("crs_episode", "icans_episode")
+}
+
+
 def _sync_ae(*, user: User | None, episode: EpisodeBase, reason: str) -> AdverseEvent:
     """Create the episode's AE, or bring it in step (grade, dates, outcome); an AE whose episode
     no longer exists is marked entered in error, and restored if the episode comes back."""
     owner = "crs_episode" if isinstance(episode, CrsEpisode) else "icans_episode"
-    ae = AdverseEvent.objects.filter(**{owner: episode}).select_related("subject__site").first()
+    found = _episode_ae[owner].objects(episode_id=episode.pk)
+    ae = found[0] if found else None
+    if ae is not None:
+        ae.subject = episode.subject  # the course's subject, with its site (no join to read it again)
     values = _episode_ae_values(episode)
     if episode.grade == 5:
         # Grade 5 is death related to the AE (CLINICAL_SPEC §3): fatal, serious by death.
@@ -194,6 +206,14 @@ def _sync_ae(*, user: User | None, episode: EpisodeBase, reason: str) -> Adverse
     return ae
 
 
+_locked_episodes = {
+    model: Prepared(
+        lambda subject_id, model=model: model.objects.select_for_update().filter(subject_id=subject_id), ("subject_id",)
+    )
+    for model in (CrsEpisode, IcansEpisode)
+}
+
+
 def _sync_episodes(
     model: type[CrsEpisode] | type[IcansEpisode],
     *,
@@ -203,8 +223,10 @@ def _sync_episodes(
     settings_version: int,
     reason: str,
 ) -> list[EpisodeBase]:
-    existing = {row.number: row for row in model.objects.select_for_update().filter(subject=subject)}
+    existing = {row.number: row for row in _locked_episodes[model].objects(subject_id=subject.pk)}
     kept: list[EpisodeBase] = []
+    for row in existing.values():
+        row.subject = subject  # with its site: the episode's AE and audit rows read it
     for episode in episodes:
         row = existing.pop(episode.number, None) or model(subject=subject, number=episode.number)
         derived = {
@@ -242,12 +264,25 @@ def _sync_episodes(
     return kept
 
 
+#: the subject's death from CRS (ICANS), as `.first()` in the model's order (crf.prepared)
+_fatal_death = {
+    cause: Prepared(
+        lambda subject_id, cause=cause: Death.objects.filter(
+            subject_id=subject_id, entered_in_error=False, primary_cause=cause
+        )[:1],
+        ("subject_id",),
+    )
+    for cause in (DeathCause.CRS, DeathCause.ICANS)
+}
+
+
 def _fatal(episodes: tuple[Episode, ...], *, subject: Subject, cause: str) -> tuple[Episode, ...]:
     """Grade 5 is death with CRS (ICANS) as the principal cause (CLINICAL_SPEC §1.1, §2.2): when
     the subject's death record gives that cause, the last episode with onset on or before the
     date of death is grade 5. A death from CRS (ICANS) with no such episode is refused: the
     assessments leading to it are recorded first."""
-    death = Death.objects.filter(subject=subject, entered_in_error=False, primary_cause=cause).first()
+    found = _fatal_death[cause].objects(subject_id=subject.pk)
+    death = found[0] if found else None
     if death is None:
         return episodes
     before = [e for e in episodes if e.onset_date <= death.death_date]
@@ -306,7 +341,7 @@ def _crs_course(*, user: User | None, subject: Subject, reason: str) -> tuple[li
     for assessment in assessments:
         assessment.subject = subject
     exposures = medication_exposures(subject)
-    pick = settings_picker(subject.site.study_id)
+    pick = protocol_picker(subject.site.study_id)
     derived = crs_assessment_values(subject, assessments, exposures=exposures, pick=pick)
     before = _dlt_inputs(assessments)
     rederive(forms=assessments, values=lambda form: derived[form.pk], reason=reason, user=user, subject=subject)
@@ -332,7 +367,7 @@ def _icans_course(*, user: User | None, subject: Subject, reason: str) -> tuple[
     if subject.day0 is None:
         return [], False
     assessments = list(IcansAssessment.objects.filter(subject=subject, entered_in_error=False))
-    pick = settings_picker(subject.site.study_id)
+    pick = protocol_picker(subject.site.study_id)
     ages = {}
     for assessment in assessments:
         assessment.subject = subject

@@ -41,6 +41,7 @@ from crf import services
 from crf import versions as crf_versions
 from crf.idempotency import idempotent
 from crf.models import CrfInstance, EntryStatus
+from crf.prepared import Prepared
 from crf.queries import save_correcting
 from crf.registry import crf_models
 from study import access
@@ -215,6 +216,17 @@ class CrfSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         return attrs
 
 
+_stored_rows: dict[type[CrfInstance], Prepared[CrfInstance]] = {}
+
+
+def stored_row(model: type[CrfInstance], pk: int) -> CrfInstance:
+    """One form as stored, by a statement compiled once per form type (crf.prepared)."""
+    statement = _stored_rows.get(model)
+    if statement is None:
+        statement = _stored_rows[model] = Prepared(lambda pk: model._default_manager.filter(pk=pk), ("pk",))
+    return statement.objects(pk=pk)[0]
+
+
 def serializer_for(model: type[CrfInstance]) -> type[CrfSerializer]:
     # Constraints (including conditional unique ones) are checked by full_clean in save_form,
     # so DRF's own unique-together validators are switched off rather than run twice.
@@ -349,7 +361,9 @@ class CrfViewSet(
                 )
         except DjangoValidationError as exc:
             raise as_api_error(exc) from exc
-        return self.respond(self.get_object_by_pk(saved.pk), status.HTTP_201_CREATED, serializer)
+        # the answer reads the stored row (what the save and its re-derivations wrote); the gate
+        # was passed on the way in (the subject field's queryset), so it is not compiled again
+        return self.respond(stored_row(self.model, saved.pk), status.HTTP_201_CREATED, serializer)
 
     def get_object_by_pk(self, pk: int) -> CrfInstance:
         return self.get_queryset().select_related("subject__site").get(pk=pk)

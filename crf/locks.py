@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Model, Q
+from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crf.audit import audit_context
 from crf.models import CrfInstance, DataLock
+from crf.prepared import prepared
 from study import access
 from study.roles import Action
 
@@ -58,12 +59,9 @@ def covering(found: list[DataLock], instance: CrfInstance | Model) -> list[DataL
 
 def assert_data_writable(instance: CrfInstance) -> None:
     """Refuse a data change under any freeze or lock."""
-    if instance.pk is None:  # a new form: the study's and the subject's (read once in a batch)
-        from crf.services import batch_memo  # crf.services imports this module
-
-        locks = batch_memo(("locks", instance.subject_id), lambda: active_locks_over(instance))
-    else:
-        locks = active_locks_over(instance)
+    # a new form: the study's and the subject's, of the subject's read once for the save
+    new = instance.pk is None
+    locks = covering(locks_for_save(instance.subject), instance) if new else active_locks_over(instance)  # type: ignore[attr-defined]
     if any(lock.kind == DataLock.Kind.LOCK for lock in locks):
         raise ValidationError(_("This form is locked: no changes are possible."), code="locked")
     if locks:
@@ -211,6 +209,24 @@ def strongest(found: list[DataLock]) -> str:
     """ "lock", "freeze" or "" for badges: a lock outranks a freeze."""
     kinds = {lock.kind for lock in found}
     return DataLock.Kind.LOCK if DataLock.Kind.LOCK in kinds else (DataLock.Kind.FREEZE if kinds else "")
+
+
+@prepared("subject_id", "study_id")
+def _subject_locks(subject_id: int, study_id: int) -> QuerySet[DataLock]:
+    return DataLock.objects.filter(
+        Q(subject__isnull=True) | Q(subject_id=subject_id), study_id=study_id, lifted_at__isnull=True
+    )
+
+
+def locks_for_save(subject: Subject) -> list[DataLock]:
+    """`locks_in_subject` (without who set them), read once for a save and its re-derivations
+    (a save changes no freeze or lock) from a statement compiled once (crf.prepared)."""
+    from crf.services import batch_memo  # crf.services imports this module
+
+    return batch_memo(
+        ("locks in subject", subject.pk),
+        lambda: _subject_locks.objects(subject_id=subject.pk, study_id=subject.site.study_id),
+    )
 
 
 def locks_in_subject(subject: Subject) -> list[DataLock]:

@@ -245,7 +245,8 @@ def rederive(
         return []
     compute = values or derivations.compute
     subject = subject or todo[0].subject
-    found_locks = locks.locks_in_subject(subject)
+    # once for a save and its re-derivations (a save does not change freezes or locks)
+    found_locks = locks.locks_for_save(subject)
     pending: list[tuple[CrfInstance, dict[str, Any]]] = []
     for form in todo:
         changed = {name: value for name, value in compute(form).items() if getattr(form, name) != value}
@@ -277,6 +278,7 @@ def rederive(
             )
             if rows != 1:
                 raise StaleVersionError(model._default_manager.get(pk=form.pk))
+            services.forget_after_write(model)
             for name, value in changed.items():
                 setattr(form, name, value)
             form.version += 1

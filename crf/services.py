@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import models, transaction
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -29,11 +29,15 @@ from crf import checks, derivations, locks, sdv
 from crf import versions as crf_versions
 from crf.audit import audit_context
 from crf.models import CrfInstance, EntryStatus, MissingCode
+from crf.prepared import prepared
 from study import access
 from study.roles import Action
 
 if TYPE_CHECKING:
-    from study.models import User
+    from datetime import date
+
+    from study.models import ProtocolSettings, User
+    from study.protocol import ProtocolChoices
 
 F = TypeVar("F", bound=CrfInstance)
 
@@ -216,7 +220,7 @@ def save_form(*, user: User, instance: F, expected_version: int | None, reason: 
     """Create (`instance.pk` is None) or update a form. `expected_version` is the version the
     user opened (required for an update). Raises ValidationError (field errors, stale, frozen,
     locked, reason missing) with nothing saved, or PermissionDenied."""
-    with access.memberships_read_once():
+    with access.memberships_read_once(), reads_once():
         return _save_form(user=user, instance=instance, expected_version=expected_version, reason=reason)
 
 
@@ -330,6 +334,8 @@ def after_any_form_write(func: DependantHook) -> DependantHook:
 
 class _Batch(threading.local):
     pending: dict[Hashable, tuple[Callable[[list[Any]], None], list[Any]]] | None = None
+    #: inside `reads_once` (one save and its re-derivations), outside a batch
+    scoped: bool = False
     #: key -> (the form types whose save makes it stale, the value)
     memo: dict[Hashable, tuple[tuple[type[Model], ...], Any]] = {}
 
@@ -363,6 +369,25 @@ def batched_writes() -> Iterator[Callable[[], None]]:
         _batch.memo = {}
 
 
+@contextmanager
+def reads_once() -> Iterator[None]:
+    """`batch_memo` for one save with its re-derivations (issue 22): the reads a save repeats —
+    the protocol settings, the subject's freezes and locks, its con-med exposures, its first
+    consent — are done once for the save, with the same staleness rule as in a batch (a key
+    read again after a save of a form type in its `stale_after`). Inside a batch, or an
+    enclosing `reads_once`, it adds nothing."""
+    if _batch.pending is not None or _batch.scoped:
+        yield
+        return
+    _batch.scoped = True
+    _batch.memo = {}
+    try:
+        yield
+    finally:
+        _batch.scoped = False
+        _batch.memo = {}
+
+
 def in_batch() -> bool:
     return _batch.pending is not None
 
@@ -374,18 +399,38 @@ def batch_memo(key: Hashable, compute: Callable[[], T], *, stale_after: tuple[ty
     """Inside `batched_writes`: `compute()` once per key for the whole batch — a read the batch's
     saves do not change (the protocol settings in force, the subject's freezes and locks), or
     one they change only by saving a form of a type in `stale_after` (read again after such a
-    save). Outside a batch: `compute()`. The caller may update the value it got in place."""
-    if _batch.pending is None:
+    save). Inside one save (`reads_once`, which every save opens) the same, for that save.
+    Otherwise: `compute()`. The caller may update the value it got in place."""
+    if _batch.pending is None and not _batch.scoped:
         return compute()
     if key not in _batch.memo:
         _batch.memo[key] = (stale_after, compute())
     return _batch.memo[key][1]  # type: ignore[no-any-return]
 
 
+def protocol_picker(study_id: int) -> Callable[[date], tuple[ProtocolSettings, ProtocolChoices]]:
+    """`study.protocol.settings_picker` of the study, read once for a save (or a batch) from a
+    statement compiled once (crf.prepared)."""
+    from study.protocol import picker_of
+
+    return batch_memo(("protocol settings", study_id), lambda: picker_of(_protocol_versions.objects(study_id=study_id)))
+
+
+@prepared("study_id")
+def _protocol_versions(study_id: int) -> QuerySet[ProtocolSettings]:
+    from study.models import ProtocolSettings
+
+    return ProtocolSettings.objects.filter(study_id=study_id).order_by("version")
+
+
 def _forget_after_save(model: type[Model]) -> None:
+    """A form of `model` was written: drop the memoised reads it makes stale (`batch_memo`)."""
     if _batch.memo:
         for key in [k for k, (stale_after, _v) in _batch.memo.items() if issubclass(model, stale_after)]:
             del _batch.memo[key]
+
+
+forget_after_write = _forget_after_save
 
 
 def defer_to_batch_end(key: Hashable, work: Callable[[list[Any]], None], item: Any) -> bool:
@@ -414,7 +459,7 @@ def save(*, user: User, instance: F, expected_version: int | None, reason: str =
     that depend on it: what pages and APIs call."""
     model = type(instance)
     service = _save_services.get(model, save_form)
-    with access.memberships_read_once():
+    with access.memberships_read_once(), reads_once():
         previous = model._default_manager.filter(pk=instance.pk).first() if instance.pk is not None else None
         saved = service(user=user, instance=instance, expected_version=expected_version, reason=reason)
         _rederive_dependants(user=user, saved=saved, previous=previous)
@@ -425,7 +470,7 @@ def save(*, user: User, instance: F, expected_version: int | None, reason: str =
 def mark_entered_in_error(*, user: User, instance: F, expected_version: int, reason: str) -> F:
     """DESIGN §4 "No hard deletes": the row stays, flagged, with the reason; its open queries
     are cancelled; exports mark it removed."""
-    with access.memberships_read_once():
+    with access.memberships_read_once(), reads_once():
         return _mark_entered_in_error(user=user, instance=instance, expected_version=expected_version, reason=reason)
 
 
@@ -451,6 +496,7 @@ def _mark_entered_in_error(*, user: User, instance: F, expected_version: int, re
         )
         if rows != 1:
             raise StaleVersionError(current)
+        _forget_after_save(model)
         from django.contrib.contenttypes.models import ContentType
 
         content_type = ContentType.objects.get_for_model(model)

@@ -35,6 +35,7 @@ from django.utils.translation import gettext as _
 from crf import locks
 from crf.audit import audit_context
 from crf.models import CrfInstance, DataLock
+from crf.prepared import prepared
 from crf.services import batch_memo
 from datamanagement import canonical
 from datamanagement.models import Signature, SignatureMeaning, SignatureScope
@@ -178,13 +179,17 @@ def _mark_broken(signatures: list[Signature], *, user: User | None, why: str) ->
     )
 
 
+@prepared("subject_id")
+def _intact_signatures(subject_id: int) -> QuerySet[Signature]:
+    return Signature.objects.filter(subject_id=subject_id, broken_at__isnull=True)
+
+
 def break_after_change(*, user: User | None, form: CrfInstance, changed: list[str], reason: str) -> None:
     """crf.services.on_form_change hook, called inside the write's transaction and audit context
     just before the write: the change's history row then carries `broken_signatures`."""
     # read once per subject in a batch of saves (the CSV import): only these writes break them
     intact = batch_memo(
-        ("intact signatures", form.subject_id),
-        lambda: list(Signature.objects.filter(subject_id=form.subject_id, broken_at__isnull=True)),
+        ("intact signatures", form.subject_id), lambda: _intact_signatures.objects(subject_id=form.subject_id)
     )
     if not intact:
         return

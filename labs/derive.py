@@ -15,9 +15,8 @@ from clinical.schedule import age_in_completed_years
 from clinical.units import ANALYTES, reference_flag, to_standard
 from crf.derivations import register
 from crf.display import zone_named
-from crf.services import batch_memo, in_batch
+from crf.services import protocol_picker
 from labs.models import LabResult, RangeSource, ReferenceRange, VitalSigns
-from study.protocol import choices_in_force, settings_picker
 
 if TYPE_CHECKING:
     from subjects.models import Subject
@@ -27,12 +26,8 @@ if TYPE_CHECKING:
 def derive_vital_signs(vs: VitalSigns) -> dict[str, Any]:
     """CLINICAL_SPEC §1.2 h: hypotension is SBP below the protocol's threshold for the age."""
     study_id = vs.subject.site.study_id
-    if in_batch():  # the CSV import: the study's versions read once for every row's date
-        row, choices = batch_memo(("protocol settings", study_id), lambda: settings_picker(study_id))(
-            vs.assessment_date
-        )
-    else:
-        row, choices = choices_in_force(study_id, vs.assessment_date)
+    # the study's versions read once for a save (and once for every row of a CSV import)
+    row, choices = protocol_picker(study_id)(vs.assessment_date)
     fever = {"fever_grade": fever_grade(vs)}
     identity = getattr(vs.subject, "identity", None)
     if vs.systolic_bp is None or identity is None:
@@ -76,6 +71,35 @@ def fever_grade(vs: VitalSigns) -> int | None:
         index = records.index(vs)
     graded = grade_fever_course(readings, index)
     return None if graded is None else graded.grade
+
+
+def fever_grades(forms: list[VitalSigns]) -> dict[int, int | None]:
+    """`fever_grade` of each of these stored readings of one subject, from one read of the
+    subject's readings (issue 22: not one read per reading)."""
+    if not forms:
+        return {}
+    zone = forms[0].subject.site.time_zone
+    by_pk = {form.pk: form for form in forms}
+    records = [
+        by_pk.get(row.pk, row)
+        for row in VitalSigns.objects.filter(subject_id=forms[0].subject_id, entered_in_error=False).only(
+            "pk", "assessment_date", "assessment_time", "temperature_c"
+        )
+    ]
+    records.sort(key=lambda r: (r.assessment_date, r.assessment_time is not None, r.assessment_time, r.pk or 0))
+    readings = [_reading(r, zone) for r in records]
+    found: dict[int, int | None] = {}
+    for index, record in enumerate(records):
+        if record.pk in by_pk:
+            if record.temperature_c is None:
+                found[record.pk] = None
+                continue
+            graded = grade_fever_course(readings, index)
+            found[record.pk] = None if graded is None else graded.grade
+    for form in forms:  # not among the subject's readings (entered in error): graded alone
+        if form.pk not in found:
+            found[form.pk] = fever_grade(form)
+    return found
 
 
 def reference_range_for(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
@@ -17,6 +18,7 @@ from clinical.units import Panel, UnitNotAllowed, panel_analytes, parts_exceedin
 from crf import services as crf_services
 from crf.audit import audit_context
 from crf.models import EntryStatus
+from crf.prepared import prepared
 from crf.rederive import declare, rederive
 from crf.services import StaleVersionError, mark_entered_in_error, save_form
 from labs.models import ANALYTE_NAMES, Laboratory, LabResult, ReferenceRange, VitalSigns
@@ -252,27 +254,44 @@ declare(ReferenceRange, dependants=(LabResult,), through=record_reference_range)
 def rederive_fever_course(*, user: User, saved: VitalSigns, previous: VitalSigns | None) -> None:
     """A vital-signs record saved, corrected or entered in error re-derives the fever grade of
     the subject's other readings above 40.0 °C: their grade 3 or 4 depends on how long the
-    temperature stayed above 40.0 °C, which the neighbouring readings bound (CLINICAL_SPEC §3)."""
-    from labs.derive import fever_grade
-
+    temperature stayed above 40.0 °C, which the neighbouring readings bound (CLINICAL_SPEC §3).
+    In a batch of saves (the CSV import) once per subject, at the batch's end (issue 22)."""
     fields = ("temperature_c", "assessment_date", "assessment_time", "entered_in_error")
     if previous is not None and all(getattr(previous, f) == getattr(saved, f) for f in fields):
         return
-    high = (
-        VitalSigns.objects.filter(
-            subject_id=saved.subject_id, entered_in_error=False, temperature_c__gt=Decimal("40.0")
-        )
-        .exclude(pk=saved.pk)
-        .select_related("subject__site")
-    )
+    if crf_services.defer_to_batch_end(("fever course", saved.subject_id), _fever_courses, (user, saved)):
+        return
+    _fever_courses([(user, saved)])
+
+
+@prepared("subject_id", "saved_id")
+def _high_readings(subject_id: int, saved_id: int) -> QuerySet[VitalSigns]:
+    return VitalSigns.objects.filter(
+        subject_id=subject_id, entered_in_error=False, temperature_c__gt=Decimal("40.0")
+    ).exclude(pk=saved_id)
+
+
+def _fever_courses(writes: list[tuple[User, VitalSigns]]) -> None:
+    """The fever grades of one subject's readings above 40.0 °C after these writes, from one
+    read of the subject's readings (not one per reading above 40.0 °C)."""
+    from labs.derive import fever_grades
+
+    user, saved = writes[-1]  # derived at its own save from the readings as they are now
+    high = _high_readings.objects(subject_id=saved.subject_id, saved_id=saved.pk)
+    if not high:
+        return
+    for form in high:
+        form.subject = saved.subject  # read with the save (its site too)
+    grades = fever_grades(high)
+    dates = sorted({form.assessment_date.isoformat() for _user, form in writes})
     rederive(
-        forms=list(high),
+        forms=high,
         reason=message(
             gettext_noop("re-derived: vital signs of %(date)s changed the fever's duration"),
-            date=saved.assessment_date.isoformat(),
+            date=", ".join(dates),
         ),
         user=user,
-        values=lambda form: {"fever_grade": fever_grade(form)},  # type: ignore[arg-type]
+        values=lambda form: {"fever_grade": grades[form.pk]},
         subject=saved.subject,
     )
 

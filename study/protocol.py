@@ -60,7 +60,11 @@ def settings_picker(study: Study | int) -> Callable[[date], tuple[ProtocolSettin
     """`choices_in_force` for many dates from one read of the study's versions (a re-derivation
     of a subject's course asks for each form's date): same answer, one query in all."""
     study_id = study.pk if isinstance(study, Study) else study
-    versions = list(ProtocolSettings.objects.filter(study_id=study_id).order_by("version"))
+    return picker_of(list(ProtocolSettings.objects.filter(study_id=study_id).order_by("version")))
+
+
+def picker_of(versions: list[ProtocolSettings]) -> Callable[[date], tuple[ProtocolSettings, ProtocolChoices]]:
+    """`settings_picker` over the study's versions as read (in version order)."""
     parsed: dict[int, ProtocolChoices] = {}
 
     def pick(on: date) -> tuple[ProtocolSettings, ProtocolChoices]:

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
-from django.db.models import CharField, Count, DateField, F, Value
+from django.db import connections, transaction
+from django.db.models import CharField, Count, DateField, F, Model, QuerySet, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -28,7 +28,8 @@ from clinical.schedule import VisitState
 from crf import locks
 from crf.audit import audit_context
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, Query
-from crf.services import after_any_form_write, defer_to_batch_end
+from crf.prepared import prepared
+from crf.services import after_any_form_write, batch_memo, defer_to_batch_end
 from study import access
 from study.models import AssessmentSchedule, VisitDefinition
 from study.roles import Action
@@ -41,10 +42,51 @@ if TYPE_CHECKING:
 ENDED = ("died", "withdrawn", "completed", "lost", "not_infused", "screen_failed")
 
 
+@prepared("study_id")
+def _schedule_rows(study_id: int) -> QuerySet[AssessmentSchedule]:
+    return AssessmentSchedule.objects.filter(study_id=study_id).order_by("effective_from", "version")
+
+
+def _attnames(model: type[Model]) -> list[str]:
+    return [f.attname for f in model._meta.concrete_fields]
+
+
+@prepared("subject_id")
+def _subject_visits(subject_id: int) -> QuerySet[Any]:
+    """The subject's visits with their definitions, in the visits' order (definition order)."""
+    joined = [f"definition__{name}" for name in _attnames(VisitDefinition)]
+    return Visit.objects.filter(subject_id=subject_id).values_list(*_attnames(Visit), *joined)
+
+
+def _visits_with_definitions(subject: Subject) -> list[Visit]:
+    """`Visit.objects.filter(subject=…).select_related("definition")` from a statement compiled
+    once (crf.prepared): neither model has a field whose database value needs converting."""
+    visit_fields, definition_fields = _attnames(Visit), _attnames(VisitDefinition)
+    split = len(visit_fields)
+    db = Visit.objects.db
+    visits = []
+    for row in _subject_visits.rows(subject_id=subject.pk):
+        visit = Visit.from_db(db, visit_fields, row[:split])
+        visit.definition = VisitDefinition.from_db(db, definition_fields, row[split:])
+        visit.subject = subject
+        visits.append(visit)
+    return visits
+
+
+@prepared("subject_id")
+def _live_marks(subject_id: int) -> QuerySet[ExpectedFormNotDone]:
+    return ExpectedFormNotDone.objects.filter(visit__subject_id=subject_id, withdrawn_at__isnull=True)
+
+
 def schedules_of(study_id: int) -> list[tuple[date, Matrix, list[str]]]:
-    """Every version of the study's schedule, oldest first: (effective from, matrix, logs)."""
+    """Every version of the study's schedule, oldest first: (effective from, matrix, logs).
+    Read (and parsed) once for a save or a batch of saves (crf.services.batch_memo)."""
+    return batch_memo(("assessment schedules", study_id), lambda: _read_schedules(study_id))
+
+
+def _read_schedules(study_id: int) -> list[tuple[date, Matrix, list[str]]]:
     found = []
-    for row in AssessmentSchedule.objects.filter(study_id=study_id).order_by("effective_from", "version"):
+    for row in _schedule_rows.objects(study_id=study_id):
         data: dict[str, Any] = row.matrix or {}
         found.append((row.effective_from, Matrix.from_json(data.get("visits", {})), list(data.get("logs", []))))
     return found
@@ -151,31 +193,43 @@ def _instances(
     return found
 
 
-def _place(
-    instance: CrfInstance,
-    code: str,
-    *,
-    visits_by_id: dict[int, Visit],
-    expecting: dict[str, list[str]],
-) -> str | None:
-    """The visit code an instance belongs to, or None (outside every visit)."""
-    if instance.visit_id is not None:
-        visit = visits_by_id.get(instance.visit_id)
-        return visit.definition.code if visit is not None else None
-    codes = expecting.get(code, [])
-    if len(codes) == 1:
-        return codes[0]
-    on = instance.clinical_date()
-    if not codes or not isinstance(on, date):
-        return None
-    best: tuple[int, str] | None = None
-    for visit in visits_by_id.values():
-        window = visit.window
-        if visit.definition.code in codes and window is not None and window.contains(on):
-            distance = abs((on - window.planned).days)
-            if best is None or distance < best[0]:
-                best = (distance, visit.definition.code)
-    return None if best is None else best[1]
+class _Placer:
+    """Where each form of one subject belongs (`place`): the visit code, or None (outside every
+    visit). A form with a visit belongs to it; else to the only visit expecting its type; else
+    to the visit expecting it whose window holds its clinical date, the nearest planned date
+    first (the first such visit on a tie). The windows are computed once for the subject's
+    visits and each (form type, date) placed once (issue 22: placing every stored form of a
+    subject after each save, one window per visit and form, was a fifth of a save's CPU)."""
+
+    def __init__(self, visits_by_id: dict[int, Visit], expecting: dict[str, list[str]]) -> None:
+        self.codes_by_id = {pk: visit.definition.code for pk, visit in visits_by_id.items()}
+        self.expecting = expecting
+        self.windows = []
+        for visit in visits_by_id.values():
+            window = visit.window
+            if window is not None:
+                self.windows.append((visit.definition.code, window.earliest, window.latest, window.planned))
+        self.by_date: dict[tuple[str, date], str | None] = {}
+
+    def place(self, instance: CrfInstance, code: str) -> str | None:
+        if instance.visit_id is not None:
+            return self.codes_by_id.get(instance.visit_id)
+        codes = self.expecting.get(code, [])
+        if len(codes) == 1:
+            return codes[0]
+        on = instance.clinical_date()
+        if not codes or not isinstance(on, date):
+            return None
+        key = (code, on)
+        if key not in self.by_date:
+            best: tuple[int, str] | None = None
+            for visit_code, earliest, latest, planned in self.windows:
+                if visit_code in codes and earliest <= on <= latest:
+                    distance = abs((on - planned).days)
+                    if best is None or distance < best[0]:
+                        best = (distance, visit_code)
+            self.by_date[key] = None if best is None else best[1]
+        return self.by_date[key]
 
 
 def _models_in_order() -> dict[str, type[CrfInstance]]:
@@ -320,12 +374,12 @@ def _schedule(
             for code in codes:
                 expecting[code].append(visit_code)
         log_codes = base[1]
+    placer = _Placer(visits_by_id, expecting)
     for code, rows in instances.items():
+        if code in log_codes:
+            continue
         for row in rows:
-            if code in log_codes:
-                continue
-            where = _place(row, code, visits_by_id=visits_by_id, expecting=expecting)
-            placed[where][code].append(row)
+            placed[placer.place(row, code)][code].append(row)
 
     cards = []
     for definition in definitions:
@@ -460,7 +514,7 @@ def refresh_subject(subject: Subject) -> int:
 
 @dataclass(frozen=True)
 class _SlimRow:
-    """What placing a form at a visit and marking it read (`_place`, `form_mark`): no model
+    """What placing a form at a visit and marking it read (`_Placer`, `form_mark`): no model
     instance built per stored form."""
 
     pk: int
@@ -472,29 +526,65 @@ class _SlimRow:
         return self.day
 
 
+#: the UNION ALL statement of `_slim_rows` per tuple of form types (with the positions of the
+#: subject's id among its parameters): compiling it from querysets was a tenth of a save's CPU
+_SLIM_SQL: dict[tuple[tuple[str, type[CrfInstance]], ...], tuple[str, str, list[Any], list[int], dict[str, Any]]] = {}
+_SUBJECT_PLACEHOLDER = -220022
+
+
+def _slim_statement(
+    models: dict[str, type[CrfInstance]],
+) -> tuple[str, str, list[Any], list[int], dict[str, type[CrfInstance]]]:
+    """The SQL of `_slim_rows` for these form types, compiled once per process: (database,
+    statement, parameters, where the subject's id goes in them, the form types read on their
+    own)."""
+    key = tuple(models.items())
+    found = _SLIM_SQL.get(key)
+    if found is not None:
+        return found
+    parts = []
+    alone = {}
+    for code, model in models.items():
+        name = model.clinical_date_field
+        date_field = model._meta.get_field(name) if name else None
+        if date_field is not None and type(date_field) is not DateField:
+            alone[code] = model
+            continue
+        day = F(name) if name else Value(None, output_field=DateField())
+        parts.append(
+            model._default_manager.filter(subject_id=_SUBJECT_PLACEHOLDER, entered_in_error=False)
+            .annotate(form=Value(code, output_field=CharField()), day=day)
+            .values_list("form", "pk", "visit_id", "entry_status", "day")
+            .order_by()
+        )
+    db, sql, params = "", "", []
+    if parts:
+        union = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+        db = union.db
+        compiled, raw = union.query.get_compiler(db).as_sql()
+        sql, params = compiled, list(raw)
+    slots = [i for i, value in enumerate(params) if value == _SUBJECT_PLACEHOLDER]
+    if len(slots) != len(parts):  # one subject filter a form type: else do not trust the cache
+        raise RuntimeError("could not find the subject's id in the slim rows' statement")
+    found = (db, sql, params, slots, alone)
+    _SLIM_SQL[key] = found
+    return found
+
+
 def _slim_rows(subject: Subject, models: dict[str, type[CrfInstance]]) -> dict[str, list[CrfInstance]]:
     """`_instances(…, slim=True)` of one subject in one query: what placing and marking read
     (id, visit, entry status, clinical date) of every form type dated by a date, as one UNION
     ALL; a form type dated otherwise is read on its own."""
     found: dict[str, list[CrfInstance]] = {code: [] for code in models}
-    parts = []
-    alone = {}
-    for code, model in models.items():
-        name = model.clinical_date_field
-        field = model._meta.get_field(name) if name else None
-        if field is not None and type(field) is not DateField:
-            alone[code] = model
-            continue
-        day = F(name) if name else Value(None, output_field=DateField())
-        parts.append(
-            model._default_manager.filter(subject_id=subject.pk, entered_in_error=False)
-            .annotate(form=Value(code, output_field=CharField()), day=day)
-            .values_list("form", "pk", "visit_id", "entry_status", "day")
-            .order_by()
-        )
-    if parts:
-        union = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-        for code, pk, visit_id, entry_status, day in sorted(union, key=lambda row: (row[0], row[1])):
+    db, sql, template, slots, alone = _slim_statement(models)
+    if sql:
+        params = list(template)
+        for slot in slots:
+            params[slot] = subject.pk
+        with connections[db].cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        for code, pk, visit_id, entry_status, day in sorted(rows, key=lambda row: (row[0], row[1])):
             slim = _SlimRow(pk=pk, visit_id=visit_id, entry_status=entry_status, day=day)
             found[code].append(slim)  # type: ignore[arg-type]
     if alone:
@@ -517,15 +607,14 @@ def refresh_visits_of(subject: Subject, forms: list[CrfInstance]) -> int:
     forms = [form for form in forms if form.crf_code not in base[1]]  # a log form is at no visit
     if not forms:
         return 0
-    visits = {v.definition_id: v for v in Visit.objects.filter(subject=subject).select_related("definition")}
-    for visit in visits.values():
-        visit.subject = subject
+    visits = {v.definition_id: v for v in _visits_with_definitions(subject)}
     visits_by_id = {v.pk: v for v in visits.values()}
     expecting: dict[str, list[str]] = defaultdict(list)
     for visit_code, codes in base[0].expected.items():
         for code in codes:
             expecting[code].append(visit_code)
-    where = {_place(form, form.crf_code, visits_by_id=visits_by_id, expecting=expecting) for form in forms}
+    placer = _Placer(visits_by_id, expecting)
+    where = {placer.place(form, form.crf_code) for form in forms}
     touched = [v for v in visits.values() if v.definition.code in where]
     if not touched:
         return 0
@@ -537,9 +626,9 @@ def refresh_visits_of(subject: Subject, forms: list[CrfInstance]) -> int:
             wanted.update(version[0].forms_at(visit.definition.code))
     models = {code: m for code, m in every.items() if code in wanted}
     instances = _slim_rows(subject, models)
+    touched_ids = {visit.pk for visit in touched}
     marks = {
-        (m.visit_id, m.crf_code): m
-        for m in ExpectedFormNotDone.objects.filter(visit__in=touched, withdrawn_at__isnull=True)
+        (m.visit_id, m.crf_code): m for m in _live_marks.objects(subject_id=subject.pk) if m.visit_id in touched_ids
     }
     schedule = _schedule(
         subject,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import pghistory
 import pgtrigger
@@ -20,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from clinical.assessments import Progress, derived_visit_state
 from clinical.schedule import VisitState, Window, local_date
 from crf.models import CrfInstance
+from crf.prepared import prepared
 from study.models import Site
 from subjects.eligibility import criteria_met
 from subjects.lifecycle import NotInfusedReason, Status
@@ -291,15 +293,19 @@ def first_consent_date(subject_id: int | None) -> date | None:
         return None
     from crf.services import batch_memo  # once per subject in a batch of saves (the CSV import)
 
-    return batch_memo(
-        ("first consent", subject_id),
-        lambda: (
-            InformedConsent.objects.filter(subject_id=subject_id, entered_in_error=False)
-            .order_by("consent_date")
-            .values_list("consent_date", flat=True)
-            .first()
-        ),
-        stale_after=(InformedConsent,),
+    def read() -> date | None:
+        rows = _first_consent.rows(subject_id=subject_id)
+        return rows[0][0] if rows else None
+
+    return batch_memo(("first consent", subject_id), read, stale_after=(InformedConsent,))
+
+
+@prepared("subject_id")
+def _first_consent(subject_id: int) -> models.QuerySet[Any]:
+    return (
+        InformedConsent.objects.filter(subject_id=subject_id, entered_in_error=False)
+        .order_by("consent_date")
+        .values_list("consent_date")[:1]
     )
 
 

@@ -153,3 +153,24 @@ def test_a_grade_4_anc_in_the_window_runs_them_and_moving_it_out_withdraws_the_c
     saved, dlt_reads = crs_save(coordinator, saved, expected_version=saved.version)
     assert dlt_reads != []
     assert live(subject) == []
+
+
+def test_an_ae_below_grade_3_does_not_run_the_dlt_rules_and_grade_3_does(infused, coordinator):
+    """The AE rule reads only AEs of grade 3 or more (§3.1; the stored grade is the maximum of
+    the AE's course): a grade-2 AE saved runs no DLT statement; corrected to grade 3 (not back
+    to ≤ 1 within 7 days) it runs them and becomes a candidate; corrected back to grade 2 it runs
+    them again (it was grade 3 before) and the candidate is withdrawn."""
+    from adverse_events.models import AdverseEvent
+    from tests.adverse_events.test_adverse_events import ae_values
+
+    subject = infused()
+    saved, dlt_reads = crs_save(coordinator, AdverseEvent(subject=subject, **ae_values(ctcae_term="Colitis", grade=2)))
+    assert dlt_reads == []
+    saved.grade = 3
+    saved, dlt_reads = crs_save(coordinator, saved, expected_version=saved.version)
+    assert dlt_reads != []
+    assert live(subject) == [f"ae:{saved.pk}"]
+    saved.grade = 2
+    saved, dlt_reads = crs_save(coordinator, saved, expected_version=saved.version)
+    assert dlt_reads != []
+    assert live(subject) == []

@@ -92,8 +92,10 @@ def test_crs_save_queries_do_not_grow_with_the_assessments(infused, second_infus
     # ~2 reads per form type of the subject, constant) and the signature hook (issue 26); 64 again
     # once only the saved form's visit is re-derived, from one read (issue 22, second pass); 48
     # once the DLT rules run again only when a save can move them (issue 22, third pass: this
-    # grade-1 save cannot).
-    assert at_120 <= 48, at_120
+    # grade-1 save cannot); 42 once the reads a save repeats are done once for it (issue 22, fourth
+    # pass: the protocol settings, the con-med exposures, the subject's locks and its first
+    # lymphodepletion date were each read twice or three times).
+    assert at_120 <= 42, at_120
 
 
 def test_a_fever_masked_day_is_rederived_once_and_only_it_is_written(infused, coordinator):
@@ -211,6 +213,8 @@ def test_api_saves_have_a_fixed_number_of_statements(infused, coordinator):
         counts[resource] = len(ctx)
     assert CrsAssessment.objects.get(pk=response.json()["id"]).grade == 2
     # measured on the write-path branch, third pass: 24 and 56 (the CRS save opens an episode and
-    # its AE; the DLT rules are not run again, ~12 statements more before)
+    # its AE; the DLT rules are not run again, ~12 statements more before); the CRS save 50 once
+    # its repeated reads are done once for the save (fourth pass). The statements of the VS save
+    # did not change in the fourth pass; their CPU did (statements compiled once, crf.prepared).
     assert counts["vital-signs"] <= 24, counts
-    assert counts["crs-assessments"] <= 56, counts
+    assert counts["crs-assessments"] <= 50, counts
