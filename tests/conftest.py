@@ -137,6 +137,10 @@ def demo_study_committed(transactional_db, db_owner):
 DEMO_TIMEOUT = 2400
 
 
+#: every test here drives real Chromium (mark `browser`, the second tier)
+BROWSER_DIR = Path(__file__).resolve().parent / "browser"
+
+
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects: the `demo` mark is given here
 def pytest_collection_modifyitems(config, items):
     """Tests on the shared demo study are marked `demo` (the second tier, `make test-slow`: they
@@ -147,6 +151,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if {"demo_study", "demo_study_committed"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.demo)
+        if BROWSER_DIR in Path(str(item.path)).parents:  # whether or not its module says so
+            item.add_marker(pytest.mark.browser)
             marker = item.get_closest_marker("timeout")
             if marker is None or not marker.args or marker.args[0] < DEMO_TIMEOUT:
                 item.add_marker(pytest.mark.timeout(DEMO_TIMEOUT), append=False)
