@@ -207,7 +207,7 @@ def build(
         progress(75)
     files = write_files(export, built, directory)
     if ExportFormat.ODM in export.formats:
-        files.append(odm_file(export))
+        files.append(odm_file(export, directory))
     define = _canonical(define_document(export, built)).encode()
     files.append({"dataset": "", "fmt": "json", "name": DEFINE_FILE, "rows": None, "content": define})
     files.extend(define_xml_files(export, [d for d in built if d.rows]))
@@ -269,19 +269,26 @@ def write_files(export: Export, built: list[datasets.Dataset], directory: Path |
     return files
 
 
-def odm_file(export: Export) -> dict[str, Any]:
-    """The captured data of the export's cut as CDISC ODM 1.3.2 (exports.odm), not a dataset."""
+def odm_file(export: Export, directory: Path | None = None) -> dict[str, Any]:
+    """The captured data of the export's cut as CDISC ODM 1.3.2 (exports.odm), not a dataset:
+    written to `directory` a subject at a time (issue 29 item 7), or in memory without one."""
     from exports import odm
 
     assert export.snapshot_at is not None
-    content = odm.clinical_odm(
-        study=export.study,
-        site_ids=list(export.site_ids),
-        cutoff=export.cutoff_date,
-        at=export.snapshot_at,
-        created=export.snapshot_at,
+    at = export.snapshot_at
+    stored = written_file(
+        directory,
+        odm.FILE_NAME,
+        lambda out: odm.write_clinical_odm(
+            out,
+            study=export.study,
+            site_ids=list(export.site_ids),
+            cutoff=export.cutoff_date,
+            at=at,
+            created=at,
+        ),
     )
-    return {"dataset": "", "fmt": ExportFormat.ODM, "name": odm.FILE_NAME, "rows": None, "content": content}
+    return {"dataset": "", "fmt": ExportFormat.ODM, "name": odm.FILE_NAME, "rows": None, **stored}
 
 
 def _dataset_json_files(
