@@ -195,7 +195,7 @@ SNAPSHOT_WORK_MEM = "64MB"
 
 
 def load_cut(
-    study: Study, *, cutoff: date, at: datetime, subject_ids: list[int] | None = None
+    study: Study, *, cutoff: date, at: datetime, subject_ids: list[int] | None = None, digest: bool = True
 ) -> tuple[tables.CutData, int | None, str]:
     """The run's inputs at snapshot `at`, its settings version and the SHA-256 of the inputs.
     One query per model (never per subject): subjects of the study's sites, then every tracked
@@ -240,8 +240,9 @@ def load_cut(
             ),
             **extra,
         )
-    digest = input_digest(cutoff=cutoff, choices=choices, version=version, data=data)
-    return data, version, digest
+    if not digest:
+        return data, version, ""
+    return data, version, input_digest(cutoff=cutoff, choices=choices, version=version, data=data)
 
 
 #: Rows of one input encoded per piece of the input digest: the JSON of a whole input at 10,000
