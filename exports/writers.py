@@ -71,7 +71,19 @@ def _block_fits(kind: str, values: list[Any]) -> bool:
 
 
 def xpt_problems(dataset: Dataset) -> list[Finding]:
-    """Everything that would not survive SAS transport v5 unchanged."""
+    """Everything that would not survive SAS transport v5 unchanged (found once for spooled
+    rows, exports.spool, which do not change: the conformance checks and the XPT writer both ask)."""
+    if not hasattr(dataset.rows, "tuples"):
+        return _xpt_problems(dataset)
+    known = getattr(dataset, "_xpt_problems", None)
+    if known is not None and known[0] is dataset.rows:
+        return list(known[1])
+    found = _xpt_problems(dataset)
+    dataset._xpt_problems = (dataset.rows, found)  # type: ignore[attr-defined]
+    return list(found)
+
+
+def _xpt_problems(dataset: Dataset) -> list[Finding]:
     out: list[Finding] = []
 
     def err(check: str, message: str, variable: str = "", row: int | None = None) -> None:
