@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import tempfile
 from collections import defaultdict
@@ -410,6 +411,7 @@ def _subject_data(
         v = visits[visit_pk]
         return (0, definition_order.get(v["definition_id"], 0), visit_pk)
 
+    blocks: list[bytes] = []  # a subject's forms' ItemData, as serialised (`_items_xml`)
     for subject_pk in chunk_ids:
         if subject_pk not in placed and ("casebook", subject_pk) not in signatures:
             continue
@@ -451,10 +453,19 @@ def _subject_data(
                 if ("form", (model, form_pk)) in signatures:
                     signature_element(form_node, signatures[("form", (model, form_pk))])
                 group = _e(form_node, "ItemGroupData", ItemGroupOID=f"IG.{code}", TransactionType="Upsert")
-                _items(group, code, model, versions, location)
+                items = _items_xml(code, model, versions, location)
+                if items:  # its place in the serialised tree (no ItemData: <ItemGroupData …/>)
+                    etree.SubElement(group, _ITEMS_HERE)
+                    blocks.append(items)
         text = etree.tostring(wrapper, encoding="UTF-8", xml_declaration=False, pretty_print=True)
         # the lines between "<ODM …>\n  <ClinicalData>\n" and "  </ClinicalData>\n</ODM>\n"
-        body.write(text[text.index(b"\n", text.index(b"\n") + 1) + 1 : text.rindex(b"  </ClinicalData>")])
+        text = text[text.index(b"\n", text.index(b"\n") + 1) + 1 : text.rindex(b"  </ClinicalData>")]
+        pieces = _ITEMS_LINE.split(text)
+        body.write(pieces[0])
+        for items, after in zip(blocks, pieces[1:], strict=True):
+            body.write(items)
+            body.write(after)
+        blocks.clear()
 
 
 def _empty(field: models.Field[Any, Any], value: Any) -> bool:
@@ -472,18 +483,37 @@ def empty_value(field: models.Field[Any, Any]) -> Any:
     return None
 
 
-_ITEM_DATA = f"{{{NS}}}ItemData"
-_AUDIT_RECORD = f"{{{NS}}}AuditRecord"
-_USER_REF = f"{{{NS}}}UserRef"
-_LOCATION_REF = f"{{{NS}}}LocationRef"
-_DATE_TIME_STAMP = f"{{{NS}}}DateTimeStamp"
-_REASON = f"{{{NS}}}ReasonForChange"
-_SOURCE_ID = f"{{{NS}}}SourceID"
+#: the place of a form's ItemData in its serialised SubjectData (a line of its own, replaced)
+_ITEMS_HERE = f"{{{NS}}}TrialSiteItems"
+_ITEMS_LINE = re.compile(rb"^ *<TrialSiteItems/>\n", re.MULTILINE)
+#: text written as it is by lxml in an attribute value and in a text node (no escaping)
+_PLAIN_TEXT = re.compile(r"[ !#-%(-;=?-~]*")
+_PROBE = f"{{{NS}}}P"
+
+
+def _attribute(value: str) -> str:
+    """`value` as lxml writes it in an attribute of the document (UTF-8): the text as it is when
+    nothing needs escaping, else lxml's own serialisation (ValueError for characters XML forbids,
+    as lxml raises them)."""
+    if _PLAIN_TEXT.fullmatch(value):
+        return value
+    written = etree.tostring(etree.Element(_PROBE, {"v": value}, nsmap={None: NS}), encoding="UTF-8").decode()
+    return written[written.index(' v="') + 4 : written.rindex('"')]
+
+
+def _text(value: str) -> str:
+    """`value` as lxml writes it as an element's text (see `_attribute`)."""
+    if _PLAIN_TEXT.fullmatch(value):
+        return value
+    node = etree.Element(_PROBE, nsmap={None: NS})
+    node.text = value
+    written = etree.tostring(node, encoding="UTF-8").decode()
+    return written[written.index(">") + 1 : written.rindex("</")]
 
 
 def _item_plan(code: str, model: type[models.Model]) -> list[tuple[str, str, bool, Any, models.Field[Any, Any]]]:
-    """Per item of a CRF, what `_items` needs of its field, worked out once: (column, ItemOID,
-    JSON or array?, the value left out at the first save, the field)."""
+    """Per item of a CRF, what `_items_xml` needs of its field, worked out once: (column,
+    ItemOID, JSON or array?, the value left out at the first save, the field)."""
     return [
         (field.attname, f"I.{code}.{field.attname}", _is_json(field), empty_value(field), field)
         for field in item_fields(model)
@@ -491,19 +521,22 @@ def _item_plan(code: str, model: type[models.Model]) -> list[tuple[str, str, boo
 
 
 _PLANS: dict[tuple[str, type[models.Model]], list[tuple[str, str, bool, Any, models.Field[Any, Any]]]] = {}
+#: the ItemData of a form as lxml pretty-prints them at their depth (ODM/ClinicalData/SubjectData/
+#: StudyEventData/FormData/ItemGroupData/ItemData: 12 spaces)
+_I6, _I7, _I8 = " " * 12, " " * 14, " " * 16
 
 
-def _items(
-    group: etree._Element, code: str, model: type[models.Model], versions: list[dict[str, Any]], location: str
-) -> None:
-    """Each item's history: its first non-empty value (Insert) and every later change (Update).
-    (`_empty` and `encode` inlined, the elements made with lxml directly: millions of them.)"""
+def _items_xml(code: str, model: type[models.Model], versions: list[dict[str, Any]], location: str) -> bytes:
+    """Each item's history: its first non-empty value (Insert) and every later change (Update),
+    each ItemData with its AuditRecord, written as lxml writes these elements in the document
+    (issue 29 item 7: millions of them; written as text, not made as elements). b"" for none."""
     plan = _PLANS.get((code, model))
     if plan is None:
         plan = _PLANS[(code, model)] = _item_plan(code, model)
     source = f"{model._meta.label}Event:"
     live = [row for row in versions if row["pgh_label"] != "delete"]
-    sub = etree.SubElement
+    location_ref = f'{_I8}<LocationRef LocationOID="{_attribute(location)}"/>\n'
+    out: list[str] = []
     for name, item_oid, is_json, empty, field in plan:
         written = False
         previous: Any = None
@@ -514,22 +547,28 @@ def _items(
                 continue
             if written and value == previous:
                 continue
-            item = sub(group, _ITEM_DATA, {"ItemOID": item_oid, "TransactionType": "Update" if written else "Insert"})
+            kind = "Update" if written else "Insert"
             written, previous = True, value
             if value is None:
-                item.set("IsNull", "Yes")
+                shown = 'IsNull="Yes"'
             else:
-                item.set("Value", encode(field, value) if is_json or type(value) is not str else value)
+                shown = f'Value="{_attribute(encode(field, value) if is_json or type(value) is not str else value)}"'
             context = row["pgh_context"] or {}
             user = context.get("user")
-            record = sub(item, _AUDIT_RECORD, {"EditPoint": "DBAudit", "UsedImputationMethod": "No"})
             is_user = isinstance(user, int) or (isinstance(user, str) and user.isdigit())
-            sub(record, _USER_REF, {"UserOID": f"USR.{int(user)}" if is_user else SYSTEM_USER})
-            sub(record, _LOCATION_REF, {"LocationOID": location})
-            sub(record, _DATE_TIME_STAMP).text = row["pgh_created_at"].isoformat()
-            if context.get("reason"):
-                sub(record, _REASON).text = str(context["reason"])
-            sub(record, _SOURCE_ID).text = f"{source}{row['pgh_id']}"
+            reason = context.get("reason")
+            out.append(
+                f'{_I6}<ItemData ItemOID="{_attribute(item_oid)}" TransactionType="{kind}" {shown}>\n'
+                f'{_I7}<AuditRecord EditPoint="DBAudit" UsedImputationMethod="No">\n'
+                f'{_I8}<UserRef UserOID="{f"USR.{int(user)}" if is_user else SYSTEM_USER}"/>\n'
+                f"{location_ref}"
+                f"{_I8}<DateTimeStamp>{_text(row['pgh_created_at'].isoformat())}</DateTimeStamp>\n"
+                + (f"{_I8}<ReasonForChange>{_text(str(reason))}</ReasonForChange>\n" if reason else "")
+                + f"{_I8}<SourceID>{_text(source + str(row['pgh_id']))}</SourceID>\n"
+                f"{_I7}</AuditRecord>\n"
+                f"{_I6}</ItemData>\n"
+            )
+    return "".join(out).encode("utf-8")
 
 
 def read_values(document: bytes) -> dict[tuple[str, str, int], dict[str, Any]]:

@@ -169,6 +169,23 @@ def test_odm_written_a_subject_at_a_time_is_the_whole_trees_document(world):
     assert b"<ClinicalData StudyOID" in written and b"<SubjectData" not in written
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["plain 1.5", 'a "quoted" <b> & c', "it's", "line\nbreak\ttab\rreturn", "人口学资料 µg/L ≥ 5", "  spaces  ", ""],
+)
+def test_odm_item_text_is_written_as_lxml_writes_it(value):
+    """The ItemData are written as text (issue 29 item 7): each value escaped exactly as lxml
+    escapes it in an attribute and in a text node of the document."""
+    root = etree.Element(f"{{{odm.NS}}}ODM", nsmap={None: odm.NS})
+    item = etree.SubElement(root, f"{{{odm.NS}}}ItemData", {"Value": value})
+    etree.SubElement(item, f"{{{odm.NS}}}SourceID").text = value or None
+    written = etree.tostring(root, encoding="UTF-8", pretty_print=True).decode()
+    assert f'<ItemData Value="{odm._attribute(value)}">' in written
+    assert f"<SourceID>{odm._text(value)}</SourceID>" in written if value else "<SourceID/>" in written
+    with pytest.raises(ValueError):
+        odm._attribute("bell \x07")
+
+
 def test_odm_is_a_format_of_the_page_api_and_command(world, client, login, tmp_path):
     from rest_framework.test import APIClient
 
