@@ -14,14 +14,18 @@ the study already there). Every measurement runs in a fresh child process, whose
   are the data assembly's; in chunks of subjects with the rows spooled to disk as the export
   does, exports.chunked, `--chunk N` subjects a chunk, 0 = every subject at once with
   exports.sdtm.load and the builders alone), then write each format in turn (`csv`, `xpt`,
-  `json` = Dataset-JSON and NDJSON, `xlsx`) to a scratch directory (exports.services.write_files),
+  `json` = Dataset-JSON and NDJSON, `xlsx`; `odm` = the captured data as CDISC ODM, read from the
+  database again, exports.services.odm_file) to a scratch directory (exports.services.write_files),
   the peak reset before each (/proc/self/clear_refs): "writer s" and "writer MB" (peak over the
   RSS it started from) are that writer's alone.
 - `--repeat K` writes the formats once more with every dataset's rows repeated K times (copies
   made as they are read, USUBJID suffixed): the writers at K times the volume, to show their
   memory flat in the number of rows. The assembly is not repeated.
-- `export`: one whole export in every format as the worker runs it (request_export +
+- `export`: one whole export in every dataset format (not ODM: ~3 MB a subject, measured by the
+  formats step) as the worker runs it (request_export +
   compute_export: build, checks, write, store the files in the database), wall time and peak.
+- every step also reports the measuring process's CPU seconds (`cpu s`: user + system, the
+  database server's not included) and the load average before and after it (a shared machine).
 - `archive`: "download all" of that export through the real view (Django test client, signed
   in as a statistician of every site): time to the first byte, total time, bytes, peak.
 """
@@ -31,6 +35,8 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -41,8 +47,21 @@ from typing import Any
 
 from _common import ROOT, child_env, ensure_database, has_study, manage, peak_rss_mb, rss_mb, setup_django
 
-FORMATS = ("csv", "xpt", "json", "xlsx")
+FORMATS = ("csv", "xpt", "json", "xlsx", "odm")
+#: the whole export's formats: every dataset format; ODM (the captured data with their audit
+#: trail, ~3 MB a subject) is measured by the formats step, not stored by this one
+EXPORT_FORMATS = ("csv", "xpt", "json", "xlsx")
 STEPS = ("formats", "export", "archive")
+
+
+def cpu_s() -> float:
+    """CPU seconds (user + system) of this process so far (the database server's are not in it)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def reset_peak() -> None:
@@ -116,6 +135,7 @@ def measure_formats(
     export = _export_for(study_code, cutoff, formats)
     base = rss_mb()
     spool = tempfile.TemporaryDirectory(prefix="bench-export-spool-")
+    load_before, cpu_before = load(), cpu_s()
     started = time.monotonic()
     if chunk:
         built, _changes = chunked.build(
@@ -142,6 +162,8 @@ def measure_formats(
             "LB": next((len(d.rows) for d in built if d.name == "LB"), 0),
             "load_s": round(loaded - started, 1),
             "wall_s": round(time.monotonic() - started, 1),
+            "cpu_s": round(cpu_s() - cpu_before, 1),
+            "load": f"{load_before} → {load()}",
             "rss_before_mb": round(base),
             "peak_mb": round(peak_rss_mb()),
         }
@@ -154,10 +176,15 @@ def measure_formats(
         export.formats = [fmt]
         before = rss_mb()
         reset_peak()
+        load_before, cpu_before = load(), cpu_s()
         with tempfile.TemporaryDirectory(prefix="bench-export-") as scratch:
             started = time.monotonic()
-            files = services.write_files(export, built, Path(scratch))
+            if fmt == "odm":  # the captured data, not the datasets: read from the database again
+                files = [services.odm_file(export, Path(scratch))]
+            else:
+                files = services.write_files(export, built, Path(scratch))
             wall = time.monotonic() - started
+            cpu = cpu_s() - cpu_before
         writer_peak = peak_rss_mb()
         out.append(
             {
@@ -165,6 +192,8 @@ def measure_formats(
                 "times": times,
                 "rows": sum(len(d.rows) for d in built),
                 "write_s": round(wall, 1),
+                "cpu_s": round(cpu, 1),
+                "load": f"{load_before} → {load()}",
                 "rss_before_write_mb": round(before),
                 "write_peak_mb": round(writer_peak),
                 "write_extra_mb": round(writer_peak - before),
@@ -181,14 +210,15 @@ def measure_export(study_code: str, cutoff: str) -> dict[str, object]:
     from exports import services
     from exports.models import ExportTrigger
 
-    template = _export_for(study_code, cutoff, list(FORMATS))
+    template = _export_for(study_code, cutoff, list(EXPORT_FORMATS))
     export = services.request_export(
         actor=None,
         study=template.study,
         cutoff_date=template.cutoff_date,
-        formats=list(FORMATS),
+        formats=list(EXPORT_FORMATS),
         trigger=ExportTrigger.COMMAND,
     )
+    load_before, cpu_before = load(), cpu_s()
     started = time.monotonic()
     export = services.compute_export(export_id=export.pk)
     wall = time.monotonic() - started
@@ -196,6 +226,8 @@ def measure_export(study_code: str, cutoff: str) -> dict[str, object]:
     return {
         "export_id": export.pk,
         "wall_s": round(wall, 1),
+        "cpu_s": round(cpu_s() - cpu_before, 1),
+        "load": f"{load_before} → {load()}",
         "peak_mb": round(peak_rss_mb()),
         "files": export.files.count(),
         "bytes_mb": round(sum(export.files.values_list("size_bytes", flat=True)) / 2**20, 1),
@@ -218,6 +250,7 @@ def measure_archive(study_code: str, export_id: int) -> dict[str, object]:
         )
     client = signed_in_client(user)
     base = rss_mb()
+    load_before, cpu_before = load(), cpu_s()
     started = time.monotonic()
     response = client.get(f"/exports/{export_id}/archive.zip")
     assert response.status_code == 200, response.status_code
@@ -231,6 +264,8 @@ def measure_archive(study_code: str, export_id: int) -> dict[str, object]:
     return {
         "first_byte_s": round(first_byte, 3),
         "wall_s": round(wall, 1),
+        "cpu_s": round(cpu_s() - cpu_before, 1),
+        "load": f"{load_before} → {load()}",
         "bytes_mb": round(size / 2**20, 1),
         "rss_before_mb": round(base),
         "peak_mb": round(peak_rss_mb()),
@@ -331,7 +366,10 @@ def main() -> None:
             table.append(row)
             print(json.dumps(row), flush=True)
     print()
-    print(f"{'subjects':>8} {'step':>9} {'time s':>8} {'peak MB':>8} {'writer s':>8} {'writer MB':>9} {'files MB':>8}")
+    print(
+        f"{'subjects':>8} {'step':>9} {'time s':>8} {'cpu s':>7} {'peak MB':>8} {'writer s':>8} {'writer MB':>9} "
+        f"{'files MB':>8}  load average (1/5/15 min) before → after"
+    )
     for row in table:
         if "error" in row:
             print(f"{row['n']:>8} {row['step']:>9}  failed: {row['error']}")
@@ -340,8 +378,8 @@ def main() -> None:
         writer = row.get("write_s", "")
         extra = row.get("write_extra_mb", "")
         print(
-            f"{row['n']:>8} {row['step']:>9} {seconds!s:>8} {row.get('peak_mb', '')!s:>8} {writer!s:>8} "
-            f"{extra!s:>9} {row.get('bytes_mb', '')!s:>8}"
+            f"{row['n']:>8} {row['step']:>9} {seconds!s:>8} {row.get('cpu_s', '')!s:>7} {row.get('peak_mb', '')!s:>8} "
+            f"{writer!s:>8} {extra!s:>9} {row.get('bytes_mb', '')!s:>8}  {row.get('load', '')}"
         )
     print("format steps: 'time s' and 'writer s' = writing that format; 'peak MB' = the process (build included);")
     print("'writer MB' = the writer's peak over the RSS it started from. archive: first byte in", end=" ")

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from exports import ct, metadata
-from exports.datasets import Dataset
+from exports.datasets import Dataset, row_tuples
 from exports.findings import ERROR, NOTE, WARNING, Finding
 from exports.writers import xpt_problems
 
@@ -207,13 +207,13 @@ def _repeated_keys(
     current: object = object()
     duplicates = 0
     first: list[tuple[int, tuple[object, ...], int]] = []
-    for number, row in enumerate(dataset.rows, start=1):
-        key = tuple(row.get(k) for k in keys)
-        if by_subject and row.get("USUBJID") != current:
-            if row.get("USUBJID") in done:
+    for number, values in enumerate(row_tuples(dataset.rows, [*keys, "USUBJID"]), start=1):
+        key = values[:-1]
+        if by_subject and values[-1] != current:
+            if values[-1] in done:
                 return None
             done.add(current)
-            current = row.get("USUBJID")
+            current = values[-1]
             seen = {}
         if key in seen:
             duplicates += 1

@@ -10,9 +10,10 @@ metadata (exports.metadata), in the IG's order.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -51,6 +52,28 @@ class Dataset:
         return [row.get(name) for row in self.rows]
 
 
+def row_tuples(rows: Any, names: list[str], start: int = 0, stop: int | None = None) -> Iterator[tuple[Any, ...]]:
+    """Rows `start` to `stop` (all by default) of a Dataset's `rows` as tuples of the values of
+    `names`, None for a missing one: spooled rows (exports.spool) are read a column block at a
+    time without making their dicts (issue 29 item 7: the writers read every row several times)."""
+    tuples = getattr(rows, "tuples", None)
+    if tuples is not None:
+        return tuples(names, start, stop)  # type: ignore[no-any-return]
+    if start or stop is not None:
+        rows = itertools.islice(rows, start, stop)
+    return (tuple([row.get(name) for name in names]) for row in rows)
+
+
+def column_blocks(rows: Any, name: str) -> Iterator[list[Any]]:
+    """The values of one column of a Dataset's `rows`, a block at a time (spooled rows: their
+    blocks, exports.spool; rows in memory: one block)."""
+    blocks = getattr(rows, "column_blocks", None)
+    if blocks is not None:
+        yield from blocks(name)
+    else:
+        yield [row.get(name) for row in rows]
+
+
 def make_dataset(
     name: str,
     *,
@@ -86,7 +109,7 @@ def make_dataset(
         standard=standard,
         ig_dataset=ig_dataset,
         columns=columns,
-        rows=[{c.name: row.get(c.name) for c in columns} for row in rows],
+        rows=_copied(rows, [c.name for c in columns]),
         keys=keys,
         omitted=dict(omitted or {}),
         notes=list(notes or []),
@@ -111,11 +134,17 @@ def _adam_dataset(  # type: ignore[no-untyped-def]
         standard=metadata.ADAMIG,
         ig_dataset=structure,
         columns=columns,
-        rows=[{c.name: row.get(c.name) for c in columns} for row in rows],
+        rows=_copied(rows, [c.name for c in columns]),
         keys=keys,
         omitted=dict(omitted or {}),
         notes=list(notes or []),
     )
+
+
+def _copied(rows: list[dict[str, Any]], names: list[str]) -> list[dict[str, Any]]:
+    """Each row as a new dict of exactly `names`, in that order (None for a missing one)."""
+    get = dict.get
+    return [{name: get(row, name) for name in names} for row in rows]
 
 
 @dataclass

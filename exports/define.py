@@ -268,7 +268,10 @@ def _length(column: Any, values: list[Any], data_type: str) -> int | None:
     if column.type == "Date":
         return 8  # a SAS date: the 8-byte numeric, shown with DATE9.
     if data_type == "text":
-        return max([len(str(v).encode()) for v in values if v not in (None, "")] or [1])
+        present = [v for v in values if v is not None and v != ""]
+        if all(type(v) is str for v in present) and "".join(present).isascii():
+            return max(map(len, present), default=1)  # ASCII text: as many bytes as characters
+        return max([len(str(v).encode()) for v in present] or [1])
     if data_type == "integer":
         return max([len(str(int(float(v)))) for v in values if v not in (None, "") and v == v] or [1])
     return 8  # float: the 8-byte SAS numeric
@@ -497,7 +500,9 @@ def define_xml(
                 comments["COM.LBGRADES"] = LB_GRADES
             meta = ig.get(column.name)
             known = [c for c in (meta.codelists if meta else ()) if c in ct.CODELISTS]
-            used = {str(v) for v in values if v not in (None, "")}
+            used = set(values) - {None, ""}
+            if not all(type(v) is str for v in used):
+                used = {str(v) for v in values if v not in (None, "")}
             if known and used:  # a codelist lists the values used: none used, none listed
                 cl_oid = f"CL.{dataset.name}.{column.name}"
                 codelists[cl_oid] = (ct.CODELISTS[known[0]], used)

@@ -45,11 +45,19 @@ def _label(choices: Any, value: str) -> str:
     """The English label of a stored choice, upper case and ASCII (as the datasets are)."""
     if not value:
         return ""
-    with translation.override("en"):
-        try:
-            return ascii_text(str(choices(value).label)).upper()
-        except ValueError:
-            return ascii_text(value.replace("_", " ")).upper()
+    label = _LABELS.get((choices, value))
+    if label is None:
+        with translation.override("en"):
+            try:
+                label = ascii_text(str(choices(value).label)).upper()
+            except ValueError:
+                label = ascii_text(value.replace("_", " ")).upper()
+        _LABELS[(choices, value)] = label
+    return label
+
+
+#: `_label` of each (choices, value) met: every CRS/ICANS assessment repeats the same few
+_LABELS: dict[tuple[Any, str], str] = {}
 
 
 def _dtc(on: date, at: Any) -> str:

@@ -31,11 +31,15 @@ columns (id, subject, visit, version, who/when) are not items: the AuditRecords 
 
 from __future__ import annotations
 
+import io
 import json
+import re
+import shutil
+import tempfile
 from collections import defaultdict
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import Any, BinaryIO
 
 from django.db import models
 from django.utils import translation
@@ -211,13 +215,40 @@ def _versions(model: type[models.Model], at: datetime, subject_ids: list[int]) -
     return out
 
 
+#: the place of the SubjectData in the serialised head (the only SubjectData of that tree)
+_MARKER = "subjects"
+#: subjects whose forms are read at a time by write_clinical_odm
+CHUNK_SUBJECTS = 100
+
+
 def clinical_odm(*, study: Any, site_ids: list[int], cutoff: date, at: datetime, created: datetime) -> bytes:
     """The ODM 1.3.2 document (UTF-8 bytes) of the captured data of `study` at `at` for the
-    subjects of `site_ids`, forms dated after `cutoff` left out (module docstring)."""
-    from datamanagement.models import Signature, SignatureScope
+    subjects of `site_ids`, forms dated after `cutoff` left out (module docstring). In memory:
+    `write_clinical_odm` writes the same bytes to a file a subject at a time."""
+    buffer = io.BytesIO()
+    write_clinical_odm(buffer, study=study, site_ids=site_ids, cutoff=cutoff, at=at, created=created)
+    return buffer.getvalue()
+
+
+def write_clinical_odm(
+    out: BinaryIO,
+    *,
+    study: Any,
+    site_ids: list[int],
+    cutoff: date,
+    at: datetime,
+    created: datetime,
+    chunk: int = CHUNK_SUBJECTS,
+) -> None:
+    """Write `clinical_odm`'s document to `out` (issue 29 item 7: memory flat in the number of
+    subjects). The subjects' forms and signatures are read `chunk` subjects at a time and each
+    SubjectData is serialised on its own (lxml, pretty-printed at its depth in the document) into
+    a scratch file; the metadata and AdminData, which name the visits' forms and the users of
+    every subject, are serialised after them, and the document is the head, the SubjectData and
+    the tail: byte for byte the document of the whole tree (tests/exports/test_odm.py)."""
     from endpoints import snapshot
     from study.models import Site, User, VisitDefinition
-    from subjects.models import Subject, Visit
+    from subjects.models import Subject
 
     sites = dict(Site.objects.filter(pk__in=site_ids).values_list("pk", "code"))
     subjects = {
@@ -230,19 +261,112 @@ def clinical_odm(*, study: Any, site_ids: list[int], cutoff: date, at: datetime,
     definitions = {
         d.pk: d for d in VisitDefinition.objects.filter(study=study).order_by("order", "pk")
     }  # the schedule, in order
-    visits = {row["id"]: row for row in snapshot.rows_as_of(Visit, at, subject_id__in=ids)}
     forms = crf_forms()
+    order = {code: n for n, (code, _m) in enumerate(forms)}
+    seen = _Seen()
+    with tempfile.TemporaryFile() as body:
+        for start in range(0, len(ids), chunk):
+            _subject_data(
+                body,
+                ids[start : start + chunk],
+                subjects=subjects,
+                sites=sites,
+                definitions=definitions,
+                forms=forms,
+                order=order,
+                cutoff=cutoff,
+                at=at,
+                seen=seen,
+            )
+        events = [
+            (
+                f"SE.{_oid(d.code)}",
+                d.name,
+                d.name_zh,
+                sorted(seen.forms_of_event.get(d.pk, ()), key=order.__getitem__),
+            )
+            for d in definitions.values()
+        ]
+        if None in seen.forms_of_event:
+            events.append(
+                (
+                    f"SE.{NO_VISIT}",
+                    "Not tied to a visit",
+                    "未关联访视",
+                    sorted(seen.forms_of_event[None], key=order.__getitem__),
+                )
+            )
+        root, study_node = odm_root(
+            study,
+            file_oid=_oid(f"TRIALSITE.CLINICAL.{study.code}.{at:%Y%m%dT%H%M%S}"),
+            created=created,
+            Granularity="All",
+            AsOfDateTime=at.isoformat(),
+        )
+        _metadata(study_node, forms, events)
+        users = dict(User.objects.filter(pk__in=seen.user_ids).values_list("pk", "username"))
+        admin_data(
+            root,
+            study=study,
+            user_ids=seen.user_ids,
+            users=users,
+            site_codes=set(sites.values()),
+            system_user=seen.system_user,
+            no_site=False,
+            now=at,
+        )
+        clinical = _e(root, "ClinicalData", StudyOID=f"S.{study.code}", MetaDataVersionOID=MDV)
+        if not body.tell():  # no SubjectData: <ClinicalData .../> as the whole tree writes it
+            out.write(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+            return
+        _e(clinical, "SubjectData", SubjectKey=_MARKER)
+        document = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+        del root, study_node, clinical
+        marker = document.index(f'<SubjectData SubjectKey="{_MARKER}"/>'.encode())
+        line_start = document.rindex(b"\n", 0, marker) + 1
+        line_end = document.index(b"\n", marker) + 1
+        out.write(document[:line_start])
+        body.seek(0)
+        shutil.copyfileobj(body, out, 1 << 20)
+        out.write(document[line_end:])
 
+
+class _Seen:
+    """What the metadata and AdminData need from every subject's data: each visit's forms, the
+    users named by an AuditRecord or a Signature, whether the system wrote anything."""
+
+    def __init__(self) -> None:
+        self.forms_of_event: dict[int | None, set[str]] = defaultdict(set)
+        self.user_ids: set[int] = set()
+        self.system_user = False
+
+
+def _subject_data(
+    body: BinaryIO,
+    chunk_ids: list[int],
+    *,
+    subjects: dict[int, dict[str, Any]],
+    sites: dict[int, str],
+    definitions: dict[int, Any],
+    forms: list[tuple[str, type[models.Model]]],
+    order: dict[str, int],
+    cutoff: date,
+    at: datetime,
+    seen: _Seen,
+) -> None:
+    """The SubjectData of the subjects `chunk_ids` (in that order), serialised to `body`."""
+    from datamanagement.models import Signature, SignatureScope
+    from endpoints import snapshot
+    from subjects.models import Visit
+
+    visits = {row["id"]: row for row in snapshot.rows_as_of(Visit, at, subject_id__in=chunk_ids)}
     # form instances: {(subject, visit or None): [(code, model, versions)]}
     placed: dict[int, dict[int | None, list[tuple[str, type[models.Model], list[dict[str, Any]]]]]] = defaultdict(
         lambda: defaultdict(list)
     )
-    forms_of_event: dict[int | None, set[str]] = defaultdict(set)
-    user_ids: set[int] = set()
-    system_user = False
     for code, model in forms:
         date_field = getattr(model, "clinical_date_field", "")
-        for _pk, versions in _versions(model, at, ids).items():
+        for _pk, versions in _versions(model, at, chunk_ids).items():
             last = versions[-1]
             if last["pgh_label"] == "delete" or last.get("entered_in_error"):
                 continue
@@ -254,31 +378,17 @@ def clinical_odm(*, study: Any, site_ids: list[int], cutoff: date, at: datetime,
             visit = visits.get(last.get("visit_id"))
             definition_id = visit["definition_id"] if visit else None
             placed[last["subject_id"]][last.get("visit_id") if visit else None].append((code, model, versions))
-            forms_of_event[definition_id].add(code)
+            seen.forms_of_event[definition_id].add(code)
             for row in versions:
                 user = (row["pgh_context"] or {}).get("user")
                 if isinstance(user, int) or (isinstance(user, str) and user.isdigit()):
-                    user_ids.add(int(user))
+                    seen.user_ids.add(int(user))
                 else:
-                    system_user = True
-    order = {code: n for n, (code, _m) in enumerate(forms)}
-    events = [
-        (f"SE.{_oid(d.code)}", d.name, d.name_zh, sorted(forms_of_event.get(d.pk, ()), key=order.__getitem__))
-        for d in definitions.values()
-    ]
-    if None in forms_of_event:
-        events.append(
-            (
-                f"SE.{NO_VISIT}",
-                "Not tied to a visit",
-                "未关联访视",
-                sorted(forms_of_event[None], key=order.__getitem__),
-            )
-        )
+                    seen.system_user = True
 
     signatures: dict[tuple[str, Any], Signature] = {}
     for signature in (
-        Signature.objects.filter(subject_id__in=ids, signed_at__lte=at)
+        Signature.objects.filter(subject_id__in=chunk_ids, signed_at__lte=at)
         .select_related("subject__site", "content_type")
         .order_by("signed_at", "pk")
     ):
@@ -291,37 +401,26 @@ def clinical_odm(*, study: Any, site_ids: list[int], cutoff: date, at: datetime,
         else:
             key = ("casebook", signature.subject_id)
         signatures[key] = signature  # the latest wins
-        user_ids.add(signature.signer_id)
+        seen.user_ids.add(signature.signer_id)
 
-    root, study_node = odm_root(
-        study,
-        file_oid=_oid(f"TRIALSITE.CLINICAL.{study.code}.{at:%Y%m%dT%H%M%S}"),
-        created=created,
-        Granularity="All",
-        AsOfDateTime=at.isoformat(),
-    )
-    _metadata(study_node, forms, events)
-    users = dict(User.objects.filter(pk__in=user_ids).values_list("pk", "username"))
-    admin_data(
-        root,
-        study=study,
-        user_ids=user_ids,
-        users=users,
-        site_codes=set(sites.values()),
-        system_user=system_user,
-        no_site=False,
-        now=at,
-    )
-
-    clinical = _e(root, "ClinicalData", StudyOID=f"S.{study.code}", MetaDataVersionOID=MDV)
     definition_order = {pk: n for n, pk in enumerate(definitions)}
-    for subject_pk in ids:
+
+    def visit_key(visit_pk: int | None) -> tuple[int, Any, int]:
+        if visit_pk is None:
+            return (1, None, 0)
+        v = visits[visit_pk]
+        return (0, definition_order.get(v["definition_id"], 0), visit_pk)
+
+    blocks: list[bytes] = []  # a subject's forms' ItemData, as serialised (`_items_xml`)
+    for subject_pk in chunk_ids:
         if subject_pk not in placed and ("casebook", subject_pk) not in signatures:
             continue
         subject = subjects[subject_pk]
         location = f"LOC.{sites[subject['site_id']]}"
+        # the SubjectData at its depth (ODM/ClinicalData/SubjectData): pretty-printed as in the whole tree
+        wrapper = etree.Element(f"{{{NS}}}ODM", nsmap={None: NS})
         subject_node = _e(
-            clinical,
+            _e(wrapper, "ClinicalData"),
             "SubjectData",
             SubjectKey=subject["subject_id"] or subject["screening_number"] or str(subject_pk),
             TransactionType="Upsert",
@@ -329,14 +428,7 @@ def clinical_odm(*, study: Any, site_ids: list[int], cutoff: date, at: datetime,
         if ("casebook", subject_pk) in signatures:
             signature_element(subject_node, signatures[("casebook", subject_pk)])
         _e(subject_node, "SiteRef", LocationOID=location)
-        by_visit = placed.get(subject_pk, {})
-
-        def visit_key(visit_pk: int | None) -> tuple[int, Any, int]:
-            if visit_pk is None:
-                return (1, None, 0)
-            v = visits[visit_pk]
-            return (0, definition_order.get(v["definition_id"], 0), visit_pk)
-
+        by_visit = placed.pop(subject_pk, {})
         for visit_pk in sorted(by_visit, key=visit_key):
             if visit_pk is None:
                 event_node = _e(subject_node, "StudyEventData", StudyEventOID=f"SE.{NO_VISIT}", StudyEventRepeatKey="1")
@@ -361,8 +453,19 @@ def clinical_odm(*, study: Any, site_ids: list[int], cutoff: date, at: datetime,
                 if ("form", (model, form_pk)) in signatures:
                     signature_element(form_node, signatures[("form", (model, form_pk))])
                 group = _e(form_node, "ItemGroupData", ItemGroupOID=f"IG.{code}", TransactionType="Upsert")
-                _items(group, code, model, versions, location)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+                items = _items_xml(code, model, versions, location)
+                if items:  # its place in the serialised tree (no ItemData: <ItemGroupData …/>)
+                    etree.SubElement(group, _ITEMS_HERE)
+                    blocks.append(items)
+        text = etree.tostring(wrapper, encoding="UTF-8", xml_declaration=False, pretty_print=True)
+        # the lines between "<ODM …>\n  <ClinicalData>\n" and "  </ClinicalData>\n</ODM>\n"
+        text = text[text.index(b"\n", text.index(b"\n") + 1) + 1 : text.rindex(b"  </ClinicalData>")]
+        pieces = _ITEMS_LINE.split(text)
+        body.write(pieces[0])
+        for items, after in zip(blocks, pieces[1:], strict=True):
+            body.write(items)
+            body.write(after)
+        blocks.clear()
 
 
 def _empty(field: models.Field[Any, Any], value: Any) -> bool:
@@ -380,39 +483,92 @@ def empty_value(field: models.Field[Any, Any]) -> Any:
     return None
 
 
-def _items(
-    group: etree._Element, code: str, model: type[models.Model], versions: list[dict[str, Any]], location: str
-) -> None:
-    """Each item's history: its first non-empty value (Insert) and every later change (Update)."""
-    for field in item_fields(model):
-        name = field.attname
+#: the place of a form's ItemData in its serialised SubjectData (a line of its own, replaced)
+_ITEMS_HERE = f"{{{NS}}}TrialSiteItems"
+_ITEMS_LINE = re.compile(rb"^ *<TrialSiteItems/>\n", re.MULTILINE)
+#: text written as it is by lxml in an attribute value and in a text node (no escaping)
+_PLAIN_TEXT = re.compile(r"[ !#-%(-;=?-~]*")
+_PROBE = f"{{{NS}}}P"
+
+
+def _attribute(value: str) -> str:
+    """`value` as lxml writes it in an attribute of the document (UTF-8): the text as it is when
+    nothing needs escaping, else lxml's own serialisation (ValueError for characters XML forbids,
+    as lxml raises them)."""
+    if _PLAIN_TEXT.fullmatch(value):
+        return value
+    written = etree.tostring(etree.Element(_PROBE, {"v": value}, nsmap={None: NS}), encoding="UTF-8").decode()
+    return written[written.index(' v="') + 4 : written.rindex('"')]
+
+
+def _text(value: str) -> str:
+    """`value` as lxml writes it as an element's text (see `_attribute`)."""
+    if _PLAIN_TEXT.fullmatch(value):
+        return value
+    node = etree.Element(_PROBE, nsmap={None: NS})
+    node.text = value
+    written = etree.tostring(node, encoding="UTF-8").decode()
+    return written[written.index(">") + 1 : written.rindex("</")]
+
+
+def _item_plan(code: str, model: type[models.Model]) -> list[tuple[str, str, bool, Any, models.Field[Any, Any]]]:
+    """Per item of a CRF, what `_items_xml` needs of its field, worked out once: (column,
+    ItemOID, JSON or array?, the value left out at the first save, the field)."""
+    return [
+        (field.attname, f"I.{code}.{field.attname}", _is_json(field), empty_value(field), field)
+        for field in item_fields(model)
+    ]
+
+
+_PLANS: dict[tuple[str, type[models.Model]], list[tuple[str, str, bool, Any, models.Field[Any, Any]]]] = {}
+#: the ItemData of a form as lxml pretty-prints them at their depth (ODM/ClinicalData/SubjectData/
+#: StudyEventData/FormData/ItemGroupData/ItemData: 12 spaces)
+_I6, _I7, _I8 = " " * 12, " " * 14, " " * 16
+
+
+def _items_xml(code: str, model: type[models.Model], versions: list[dict[str, Any]], location: str) -> bytes:
+    """Each item's history: its first non-empty value (Insert) and every later change (Update),
+    each ItemData with its AuditRecord, written as lxml writes these elements in the document
+    (issue 29 item 7: millions of them; written as text, not made as elements). b"" for none."""
+    plan = _PLANS.get((code, model))
+    if plan is None:
+        plan = _PLANS[(code, model)] = _item_plan(code, model)
+    source = f"{model._meta.label}Event:"
+    live = [row for row in versions if row["pgh_label"] != "delete"]
+    location_ref = f'{_I8}<LocationRef LocationOID="{_attribute(location)}"/>\n'
+    out: list[str] = []
+    for name, item_oid, is_json, empty, field in plan:
         written = False
         previous: Any = None
-        for row in versions:
-            if row["pgh_label"] == "delete":
-                continue
+        for row in live:
             value = row.get(name)
-            if not written and _empty(field, value):
+            if not written and (value is None or (value == empty and not isinstance(value, bool))):
                 previous = value
                 continue
             if written and value == previous:
                 continue
-            item = _e(group, "ItemData", ItemOID=f"I.{code}.{name}", TransactionType="Update" if written else "Insert")
+            kind = "Update" if written else "Insert"
             written, previous = True, value
             if value is None:
-                item.set("IsNull", "Yes")
+                shown = 'IsNull="Yes"'
             else:
-                item.set("Value", encode(field, value))
+                shown = f'Value="{_attribute(encode(field, value) if is_json or type(value) is not str else value)}"'
             context = row["pgh_context"] or {}
             user = context.get("user")
-            record = _e(item, "AuditRecord", EditPoint="DBAudit", UsedImputationMethod="No")
             is_user = isinstance(user, int) or (isinstance(user, str) and user.isdigit())
-            _e(record, "UserRef", UserOID=f"USR.{int(user)}" if is_user else SYSTEM_USER)
-            _e(record, "LocationRef", LocationOID=location)
-            _e(record, "DateTimeStamp", row["pgh_created_at"].isoformat())
-            if context.get("reason"):
-                _e(record, "ReasonForChange", str(context["reason"]))
-            _e(record, "SourceID", f"{model._meta.label}Event:{row['pgh_id']}")
+            reason = context.get("reason")
+            out.append(
+                f'{_I6}<ItemData ItemOID="{_attribute(item_oid)}" TransactionType="{kind}" {shown}>\n'
+                f'{_I7}<AuditRecord EditPoint="DBAudit" UsedImputationMethod="No">\n'
+                f'{_I8}<UserRef UserOID="{f"USR.{int(user)}" if is_user else SYSTEM_USER}"/>\n'
+                f"{location_ref}"
+                f"{_I8}<DateTimeStamp>{_text(row['pgh_created_at'].isoformat())}</DateTimeStamp>\n"
+                + (f"{_I8}<ReasonForChange>{_text(str(reason))}</ReasonForChange>\n" if reason else "")
+                + f"{_I8}<SourceID>{_text(source + str(row['pgh_id']))}</SourceID>\n"
+                f"{_I7}</AuditRecord>\n"
+                f"{_I6}</ItemData>\n"
+            )
+    return "".join(out).encode("utf-8")
 
 
 def read_values(document: bytes) -> dict[tuple[str, str, int], dict[str, Any]]:

@@ -312,10 +312,12 @@ def load_cut_for(data: ExportData) -> Any:
             adverse_events=[],
             deaths=[],
         )
-    from endpoints.services import load_cut
+    from endpoints.services import NO_DIGEST, load_cut
 
     ids = {row["id"] for row in data.subjects}
-    cut, _version, _digest = load_cut(data.study, cutoff=data.cutoff, at=data.at, subject_ids=sorted(ids))
+    cut, _version, _digest = load_cut(
+        data.study, cutoff=data.cutoff, at=data.at, subject_ids=sorted(ids), digest_scheme=NO_DIGEST
+    )
     limited: dict[str, Any] = {}
     for name in CutData.INPUTS:
         rows = getattr(cut, name)
@@ -329,8 +331,17 @@ def load_cut_for(data: ExportData) -> Any:
 # --- helpers --------------------------------------------------------------------------------------
 
 
+#: `_plain` of each text of a number seen (the same few thousand values on every lab and vital sign)
+_PLAIN: dict[str, str] = {}
+
+
 def _plain(value: Decimal | float | int) -> str:
-    text = format(Decimal(str(value)).normalize(), "f")
+    written = str(value)
+    text = _PLAIN.get(written)
+    if text is None:
+        if len(_PLAIN) >= 200_000:
+            _PLAIN.clear()
+        text = _PLAIN[written] = format(Decimal(written).normalize(), "f")
     return text
 
 

@@ -13,6 +13,7 @@ writes nothing). An export whose conformance report has errors still succeeds an
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -207,7 +208,7 @@ def build(
         progress(75)
     files = write_files(export, built, directory)
     if ExportFormat.ODM in export.formats:
-        files.append(odm_file(export))
+        files.append(odm_file(export, directory))
     define = _canonical(define_document(export, built)).encode()
     files.append({"dataset": "", "fmt": "json", "name": DEFINE_FILE, "rows": None, "content": define})
     files.extend(define_xml_files(export, [d for d in built if d.rows]))
@@ -217,22 +218,32 @@ def build(
 def written_file(directory: Path | None, name: str, write: Callable[[Any], Any]) -> dict[str, Any]:
     """Run `write(file object)` into `directory`/`name` and describe the file by its path, size
     and SHA-256 (read back a megabyte at a time); into memory ("content") without a directory."""
+    (stored,) = written_files(directory, [name], write)
+    return stored
+
+
+def written_files(directory: Path | None, names: list[str], write: Callable[..., Any]) -> list[dict[str, Any]]:
+    """`written_file` of several files written together: `write(file object of each name)`."""
     if directory is None:
-        buffer = io.BytesIO()
-        write(buffer)
-        return {"content": buffer.getvalue()}
-    path = directory / name
+        buffers = [io.BytesIO() for _name in names]
+        write(*buffers)
+        return [{"content": buffer.getvalue()} for buffer in buffers]
+    paths = [directory / name for name in names]
     try:
-        with path.open("wb") as out:
-            write(out)
+        with contextlib.ExitStack() as stack:
+            write(*[stack.enter_context(path.open("wb")) for path in paths])
     except BaseException:
-        path.unlink(missing_ok=True)
+        for path in paths:
+            path.unlink(missing_ok=True)
         raise
-    digest = hashlib.sha256()
-    with path.open("rb") as stored:
-        for piece in iter(lambda: stored.read(1 << 20), b""):
-            digest.update(piece)
-    return {"path": path, "size_bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+    out = []
+    for path in paths:
+        digest = hashlib.sha256()
+        with path.open("rb") as stored:
+            for piece in iter(lambda stored=stored: stored.read(1 << 20), b""):
+                digest.update(piece)
+        out.append({"path": path, "size_bytes": path.stat().st_size, "sha256": digest.hexdigest()})
+    return out
 
 
 def write_files(export: Export, built: list[datasets.Dataset], directory: Path | None) -> list[dict[str, Any]]:
@@ -269,19 +280,26 @@ def write_files(export: Export, built: list[datasets.Dataset], directory: Path |
     return files
 
 
-def odm_file(export: Export) -> dict[str, Any]:
-    """The captured data of the export's cut as CDISC ODM 1.3.2 (exports.odm), not a dataset."""
+def odm_file(export: Export, directory: Path | None = None) -> dict[str, Any]:
+    """The captured data of the export's cut as CDISC ODM 1.3.2 (exports.odm), not a dataset:
+    written to `directory` a subject at a time (issue 29 item 7), or in memory without one."""
     from exports import odm
 
     assert export.snapshot_at is not None
-    content = odm.clinical_odm(
-        study=export.study,
-        site_ids=list(export.site_ids),
-        cutoff=export.cutoff_date,
-        at=export.snapshot_at,
-        created=export.snapshot_at,
+    at = export.snapshot_at
+    stored = written_file(
+        directory,
+        odm.FILE_NAME,
+        lambda out: odm.write_clinical_odm(
+            out,
+            study=export.study,
+            site_ids=list(export.site_ids),
+            cutoff=export.cutoff_date,
+            at=at,
+            created=at,
+        ),
     )
-    return {"dataset": "", "fmt": ExportFormat.ODM, "name": odm.FILE_NAME, "rows": None, "content": content}
+    return {"dataset": "", "fmt": ExportFormat.ODM, "name": odm.FILE_NAME, "rows": None, **stored}
 
 
 def _dataset_json_files(
@@ -291,20 +309,25 @@ def _dataset_json_files(
     assert export.snapshot_at is not None
     code = export.study.code
     part = "ADAM" if dataset.standard == metadata.ADAMIG else "SDTM"
-    out = []
-    for suffix, write in (("json", writers.write_dataset_json), ("ndjson", writers.write_dataset_ndjson)):
-        meta, rows = writers.dataset_json_parts(
-            dataset,
-            created=export.snapshot_at.astimezone(timezone.get_fixed_timezone(0)),
-            study_oid=define.oid(f"ST.{code}"),
-            metadata_version_oid=define.oid(f"MDV.{code}.{part}"),
-            source_version=export.code_version,
-        )
-        name = f"{dataset.name.lower()}.{suffix}"
-        stored = written_file(directory, name, lambda handle, m=meta, r=rows, w=write: w(m, r, handle))
-        rows_count = len(dataset.rows)
-        out.append({"dataset": dataset.name, "fmt": ExportFormat.JSON, "name": name, "rows": rows_count, **stored})
-    return out
+    meta, rows = writers.dataset_json_parts(
+        dataset,
+        created=export.snapshot_at.astimezone(timezone.get_fixed_timezone(0)),
+        study_oid=define.oid(f"ST.{code}"),
+        metadata_version_oid=define.oid(f"MDV.{code}.{part}"),
+        source_version=export.code_version,
+    )
+    names = [f"{dataset.name.lower()}.json", f"{dataset.name.lower()}.ndjson"]
+    # both files from one reading of the rows (issue 29 item 7)
+    stored = written_files(
+        directory,
+        names,
+        lambda json_out, ndjson_out: writers.write_dataset_json_and_ndjson(meta, rows, json_out, ndjson_out),
+    )
+    rows_count = len(dataset.rows)
+    return [
+        {"dataset": dataset.name, "fmt": ExportFormat.JSON, "name": name, "rows": rows_count, **file}
+        for name, file in zip(names, stored, strict=True)
+    ]
 
 
 #: standard → (define.xml name, its HTML rendering); both beside the stylesheet define2-1.xsl

@@ -14,6 +14,8 @@ it reads are the ones it wrote.
 
 from __future__ import annotations
 
+import itertools
+import operator
 import os
 import pickle
 from collections.abc import Iterator, Sequence
@@ -21,6 +23,17 @@ from pathlib import Path
 from typing import Any
 
 BLOCK_ROWS = 5_000
+
+
+def _transposed(block: list[dict[str, Any]], columns: list[str]) -> list[Any]:
+    """The values of each of `columns` in `block`'s rows (a row without one of them: None)."""
+    if len(columns) > 1:
+        getter = operator.itemgetter(*columns)
+        try:
+            return list(zip(*map(getter, block), strict=True)) or [() for _name in columns]
+        except KeyError:
+            pass
+    return [[row.get(name) for row in block] for name in columns]
 
 
 class SpooledRows(Sequence):  # type: ignore[type-arg]
@@ -45,8 +58,8 @@ class SpooledRows(Sequence):  # type: ignore[type-arg]
         for start in range(0, len(rows), BLOCK_ROWS):
             block = rows[start : start + BLOCK_ROWS]
             places = []
-            for name in self.columns:
-                data = pickle.dumps([row.get(name) for row in block], protocol=pickle.HIGHEST_PROTOCOL)
+            for values in _transposed(block, self.columns):
+                data = pickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL)
                 os.pwrite(self._fd, data, self._end)
                 places.append((self._end, len(data)))
                 self._end += len(data)
@@ -99,6 +112,28 @@ class SpooledRows(Sequence):  # type: ignore[type-arg]
         columns = [self._column(block, i) for i in range(len(self.columns))]
         names = self.columns
         return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+
+    def tuples(self, names: list[str], start: int = 0, stop: int | None = None) -> Iterator[tuple[Any, ...]]:
+        """Rows `start` to `stop` (all by default) as tuples of the values of `names` (None for a
+        name not a column), in row order, without making the row dicts: what the writers read."""
+        stop = self._rows if stop is None else min(stop, self._rows)
+        positions = [self._position.get(name) for name in names]
+        for block, first in self._order:
+            count = self._blocks[block][0]
+            if first + count <= start or first >= stop:
+                continue
+            columns = [[None] * count if i is None else self._column(block, i) for i in positions]
+            rows = zip(*columns, strict=True)
+            if start > first or stop < first + count:
+                yield from itertools.islice(rows, max(start - first, 0), stop - first)
+            else:
+                yield from rows
+
+    def column_blocks(self, name: str) -> Iterator[list[Any]]:
+        """The values of one column, a block at a time, in row order."""
+        index = self._position.get(name)
+        for block, _first in self._order:
+            yield [None] * self._blocks[block][0] if index is None else self._column(block, index)
 
     def column(self, name: str) -> list[Any]:
         """Every value of one column, in row order."""

@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
 import re
 from datetime import date, datetime
 from typing import Any, BinaryIO
 
-from crf.csvfiles import formula_safe
-from exports.datasets import Dataset
+from crf.csvfiles import FORMULA_PREFIXES, formula_safe
+from exports.datasets import Dataset, row_tuples
 from exports.findings import ERROR, Finding
 
 NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,7}$")
@@ -44,8 +45,45 @@ def _ascii(text: str) -> bool:
     return text.isascii()
 
 
+def _values_fit(dataset: Dataset) -> bool:
+    """True when every value certainly fits (`xpt_problems` finds nothing in the rows), checked a
+    column at a time; False when one may not: the rows are then checked one by one, for the
+    findings in row order."""
+    blocks = getattr(dataset.rows, "column_blocks", None)
+    for column in dataset.columns:
+        for block in blocks(column.name) if blocks is not None else [dataset.values(column.name)]:
+            if not _block_fits(column.type, [v for v in block if v is not None]):
+                return False
+    return True
+
+
+def _block_fits(kind: str, values: list[Any]) -> bool:
+    if kind == "Char":
+        # (ASCII text: as many bytes as characters)
+        return all(type(v) is str for v in values) and (
+            "".join(values).isascii() and max(map(len, values), default=0) <= MAX_CHAR_BYTES
+        )
+    if kind == "Num":
+        return all(type(v) is int or type(v) is float for v in values)
+    if kind == "Date":
+        return all(type(v) is date for v in values)
+    return True
+
+
 def xpt_problems(dataset: Dataset) -> list[Finding]:
-    """Everything that would not survive SAS transport v5 unchanged."""
+    """Everything that would not survive SAS transport v5 unchanged (found once for spooled
+    rows, exports.spool, which do not change: the conformance checks and the XPT writer both ask)."""
+    if not hasattr(dataset.rows, "tuples"):
+        return _xpt_problems(dataset)
+    known = getattr(dataset, "_xpt_problems", None)
+    if known is not None and known[0] is dataset.rows:
+        return list(known[1])
+    found = _xpt_problems(dataset)
+    dataset._xpt_problems = (dataset.rows, found)  # type: ignore[attr-defined]
+    return list(found)
+
+
+def _xpt_problems(dataset: Dataset) -> list[Finding]:
     out: list[Finding] = []
 
     def err(check: str, message: str, variable: str = "", row: int | None = None) -> None:
@@ -60,6 +98,8 @@ def xpt_problems(dataset: Dataset) -> list[Finding]:
             err("xpt-name", "variable name must be 1-8 characters: a letter, then letters, digits or _", column.name)
         if len(column.label) > MAX_LABEL or not _ascii(column.label):
             err("xpt-label", f"label must be ASCII and at most {MAX_LABEL} characters: {column.label!r}", column.name)
+    if _values_fit(dataset):
+        return out
     for number, row in enumerate(dataset.rows, start=1):
         for column in dataset.columns:
             value = row.get(column.name)
@@ -109,10 +149,18 @@ def xpt_bytes(dataset: Dataset, *, stamped: datetime | None = None) -> bytes:
 NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
 
 
+#: the first characters of text a spreadsheet may evaluate (crf.csvfiles.FORMULA_PREFIXES)
+_FORMULA_FIRST = "".join(FORMULA_PREFIXES)
+
+
 def csv_value(value: Any) -> str:
     """One CSV cell: "" for missing, integral numbers without ".0", dates ISO 8601, and text a
     spreadsheet would evaluate as a formula (first character =, +, -, @, tab or CR, and not a
     plain number such as "-19") prefixed with ' (OWASP "CSV injection", as crf.csvfiles)."""
+    if type(value) is str:  # most cells: decided on the first character (formula_safe's rule)
+        if not value or value[0] not in _FORMULA_FIRST:
+            return value
+        return value if NUMBER.match(value) else formula_safe(value)
     if value is None:
         return ""
     if isinstance(value, float):
@@ -139,8 +187,8 @@ def write_csv(dataset: Dataset, out: BinaryIO) -> int:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(names)
     written = 0
-    for number, row in enumerate(dataset.rows, start=1):
-        writer.writerow([csv_value(row.get(name)) for name in names])
+    for number, values in enumerate(row_tuples(dataset.rows, names), start=1):
+        writer.writerow(map(csv_value, values))
         if number % CHUNK_ROWS == 0:
             written += out.write(buffer.getvalue().encode("utf-8"))
             buffer.seek(0)
@@ -157,9 +205,10 @@ def csv_bytes(dataset: Dataset) -> bytes:
 
 def json_rows(dataset: Dataset, start: int = 0, stop: int | None = None) -> list[list[Any]]:
     """The rows (`start` to `stop`) as JSON-ready lists in column order (dates ISO 8601)."""
+    names = [c.name for c in dataset.columns]
     return [
-        [v.isoformat() if isinstance(v, date) else v for v in (row.get(c.name) for c in dataset.columns)]
-        for row in dataset.rows[start:stop]
+        [v.isoformat() if isinstance(v, date) else v for v in values]
+        for values in row_tuples(dataset.rows, names, start, stop)
     ]
 
 
@@ -192,6 +241,10 @@ def _json_value(value: Any, kind: str) -> Any:
     if kind == "double":
         return float(value)
     return value
+
+
+#: `_json_value` per dataType (none: the value as it is)
+_JSON_CONVERT: dict[str, Any] = {"date": lambda v: v.isoformat(), "integer": int, "double": float}
 
 
 def dataset_json_parts(
@@ -230,16 +283,42 @@ def dataset_json_parts(
         "columns": columns,
     }
     names = [c.name for c in dataset.columns]
+    convert = [_JSON_CONVERT.get(kind) for kind in kinds]
 
     def rows() -> Any:
-        for row in dataset.rows:
-            yield [_json_value(row.get(name), kind) for name, kind in zip(names, kinds, strict=True)]
+        if not any(convert):
+            yield from map(list, row_tuples(dataset.rows, names))
+            return
+        for values in row_tuples(dataset.rows, names):
+            # _json_value of each cell
+            yield [v if to is None or v is None else to(v) for v, to in zip(values, convert, strict=True)]
 
     return meta, rows()
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """json.dumps(value, ensure_ascii=False, separators=(",", ":")), its encoder made once."""
+    return _ENCODER.encode(value)
+
+
+def write_dataset_json_and_ndjson(meta: dict[str, Any], rows: Any, json_out: BinaryIO, ndjson_out: BinaryIO) -> None:
+    """`write_dataset_json` to `json_out` and `write_dataset_ndjson` to `ndjson_out` (the same
+    bytes) reading the rows once, each row encoded once, `CHUNK_ROWS` rows at a time."""
+    head = _dumps(meta)
+    json_out.write((head[:-1] + ',"rows":[').encode("utf-8"))
+    ndjson_out.write((head + "\n").encode("utf-8"))
+    comma = ""
+    while True:
+        parts = [_dumps(row) for row in itertools.islice(rows, CHUNK_ROWS)]
+        if not parts:
+            break
+        json_out.write((comma + ",".join(parts)).encode("utf-8"))
+        ndjson_out.write(("\n".join(parts) + "\n").encode("utf-8"))
+        comma = ","
+    json_out.write(b"]}")
 
 
 def write_dataset_json(meta: dict[str, Any], rows: Any, out: BinaryIO) -> int:
@@ -304,13 +383,8 @@ def write_xlsx(built: list[Dataset], out: BinaryIO) -> None:
         names = [c.name for c in dataset.columns]
         for part, title in enumerate(titles):
             start, stop = part * XLSX_MAX_ROWS, (part + 1) * XLSX_MAX_ROWS
-            sheets.append((title, names, _values(dataset.rows[start:stop], names)))
+            sheets.append((title, names, row_tuples(dataset.rows, names, start, stop)))
     xlsx.write_workbook(out, [("Contents", ["Dataset", "Label", "Standard", "Rows", "Sheets"], contents), *sheets])
-
-
-def _values(rows: Any, names: list[str]) -> Any:
-    """The rows as lists of values in `names` order, read as they are written."""
-    return ([row.get(name) for name in names] for row in rows)
 
 
 def xlsx_bytes(built: list[Dataset]) -> bytes:

@@ -60,10 +60,52 @@ def _cell(ref: str, value: Any) -> str:
     return f'<c r="{ref}"><v>{value}</v></c>'
 
 
+def _text_inner(value: str) -> str:
+    """What follows `<c r="…"` in `_cell` of a non-empty text."""
+    if not (value.isascii() and value.isprintable()):  # else no character XML forbids
+        value = _ILLEGAL.sub("", value)
+    if "&" in value or "<" in value or ">" in value:
+        value = escape(value)
+    space = ' xml:space="preserve"' if value != value.strip() else ""
+    return f' t="inlineStr"><is><t{space}>{value}</t></is></c>'
+
+
+def _number_inner(value: float | int) -> str:
+    """What follows `<c r="…"` in `_cell` of an int or a float (not NaN or infinite)."""
+    if type(value) is float:
+        return f"><v>{int(value) if value.is_integer() else repr(value)}</v></c>"
+    return f"><v>{value}</v></c>"
+
+
+#: the cell XML after its reference, per text or number met (the same values on many rows)
+_INNER: dict[Any, str] = {}
+_INNER_MAX = 200_000
+_INF = (float("inf"), float("-inf"))
+
+
 def _rows(letters: list[str], rows: Iterable[Iterable[Any]], first: int) -> Iterable[str]:
+    """Each row's XML: `_cell` of each value (a missing value or an empty text no cell)."""
+    inner_of = _INNER
     for number, values in enumerate(rows, start=first):
-        cells = "".join(_cell(f"{letter}{number}", value) for letter, value in zip(letters, values, strict=False))
-        yield f'<row r="{number}">{cells}</row>'
+        cells = []
+        for letter, value in zip(letters, values, strict=False):
+            if value is None:
+                continue
+            kind = type(value)
+            if kind is str or kind is int or (kind is float and value == value and value not in _INF):
+                if kind is str and not value:
+                    continue
+                # a text and an equal number never share an entry: (type, value) keys
+                key = (kind is str, value)
+                inner = inner_of.get(key)
+                if inner is None:
+                    if len(inner_of) >= _INNER_MAX:
+                        inner_of.clear()
+                    inner = inner_of[key] = _text_inner(value) if kind is str else _number_inner(value)
+                cells.append(f'<c r="{letter}{number}"{inner}')
+            else:
+                cells.append(_cell(f"{letter}{number}", value))
+        yield f'<row r="{number}">{"".join(cells)}</row>'
 
 
 #: every part dated the ZIP epoch, not the clock: the same export, the same bytes

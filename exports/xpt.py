@@ -19,6 +19,7 @@ Conversions run on numpy arrays, a chunk of rows at a time.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from typing import Any, BinaryIO
@@ -121,13 +122,13 @@ def _number(value: Any) -> float:
 
 def widths(columns: list[tuple[str, str, str]], rows: Iterable[dict[str, Any]]) -> list[int]:
     """Each variable's width: the longest value of a character variable (at least 1), 8 for numbers."""
+    from exports.datasets import column_blocks
+
     longest = [1 if kind == "Char" else 8 for _name, _label, kind in columns]
-    chars = [(i, name) for i, (name, _label, kind) in enumerate(columns) if kind == "Char"]
-    for row in rows:
-        for i, name in chars:
-            value = row.get(name)
-            if value and len(value) > longest[i]:
-                longest[i] = len(value)
+    for i, (name, _label, kind) in enumerate(columns):
+        if kind == "Char":
+            for block in column_blocks(rows, name):
+                longest[i] = max(longest[i], max(map(len, filter(None, block)), default=0))
     return longest
 
 
@@ -135,27 +136,21 @@ def observations(
     columns: list[tuple[str, str, str, int]], rows: Iterable[dict[str, Any]], chunk: int | None = None
 ) -> Iterator[bytes]:
     """The observations, `chunk` rows at a time (not padded: `write` pads the last record)."""
+    from exports.datasets import row_tuples
+
     chunk = chunk or CHUNK_ROWS
     dtype = np.dtype([(f"f{i}", f"S{w}" if kind == "Char" else ">u8") for i, (_n, _l, kind, w) in enumerate(columns)])
-    batch: list[dict[str, Any]] = []
-
-    def render(part: list[dict[str, Any]]) -> bytes:
+    values = row_tuples(rows, [name for name, _label, _kind, _width in columns])
+    while part := list(itertools.islice(values, chunk)):
         table = np.empty(len(part), dtype=dtype)
-        for i, (name, _label, kind, width) in enumerate(columns):
+        for i, ((_name, _label, kind, width), column) in enumerate(zip(columns, zip(*part, strict=True), strict=True)):
             if kind == "Char":
                 # numpy's S type pads with NUL bytes: blank-pad each value to the width first
-                table[f"f{i}"] = [(row.get(name) or "").encode("ascii").ljust(width) for row in part]
+                table[f"f{i}"] = [(v or "").encode("ascii").ljust(width) for v in column]
             else:
-                table[f"f{i}"] = ibm(np.array([_number(row.get(name)) for row in part], dtype=np.float64))
-        return table.tobytes()
-
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= chunk:
-            yield render(batch)
-            batch = []
-    if batch:
-        yield render(batch)
+                numbers = [v if type(v) is float else _number(v) for v in column]
+                table[f"f{i}"] = ibm(np.array(numbers, dtype=np.float64))
+        yield table.tobytes()
 
 
 def write(

@@ -146,6 +146,46 @@ def test_odm_export_round_trips_an_edit_after_the_snapshot_out(world):
     assert values["dose"] == Decimal("500")
 
 
+def test_odm_written_a_subject_at_a_time_is_the_whole_trees_document(world):
+    """Issue 29 item 7: the SubjectData are serialised one by one between the head and the tail;
+    the file is what lxml writes for the whole tree (parsed and written again: the same bytes),
+    whatever the number of subjects read at a time, and without subjects too."""
+    from django.utils import timezone
+
+    populate_for_export(world)
+    at = timezone.now()
+    common = {"study": world.study, "cutoff": CUTOFF, "at": at, "created": at}
+    site_ids = [world.site.pk]
+    document = odm.clinical_odm(site_ids=site_ids, **common)
+    assert document.count(b"<SubjectData ") == Subject.objects.filter(site=world.site).count() == 4
+    for chunk in (1, 3):
+        out = io.BytesIO()
+        odm.write_clinical_odm(out, site_ids=site_ids, chunk=chunk, **common)
+        assert out.getvalue() == document
+    parser = etree.XMLParser(remove_blank_text=True)
+    for written in (document, odm.clinical_odm(site_ids=[], **common)):
+        tree = etree.fromstring(written, parser)
+        assert etree.tostring(tree, xml_declaration=True, encoding="UTF-8", pretty_print=True) == written
+    assert b"<ClinicalData StudyOID" in written and b"<SubjectData" not in written
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["plain 1.5", 'a "quoted" <b> & c', "it's", "line\nbreak\ttab\rreturn", "人口学资料 µg/L ≥ 5", "  spaces  ", ""],
+)
+def test_odm_item_text_is_written_as_lxml_writes_it(value):
+    """The ItemData are written as text (issue 29 item 7): each value escaped exactly as lxml
+    escapes it in an attribute and in a text node of the document."""
+    root = etree.Element(f"{{{odm.NS}}}ODM", nsmap={None: odm.NS})
+    item = etree.SubElement(root, f"{{{odm.NS}}}ItemData", {"Value": value})
+    etree.SubElement(item, f"{{{odm.NS}}}SourceID").text = value or None
+    written = etree.tostring(root, encoding="UTF-8", pretty_print=True).decode()
+    assert f'<ItemData Value="{odm._attribute(value)}">' in written
+    assert f"<SourceID>{odm._text(value)}</SourceID>" in written if value else "<SourceID/>" in written
+    with pytest.raises(ValueError):
+        odm._attribute("bell \x07")
+
+
 def test_odm_is_a_format_of_the_page_api_and_command(world, client, login, tmp_path):
     from rest_framework.test import APIClient
 

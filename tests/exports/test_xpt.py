@@ -178,3 +178,9 @@ def test_csv_and_dataset_json_give_the_same_bytes_whatever_the_chunk(monkeypatch
     assert writers.dataset_ndjson_bytes(meta, [[1, "a"]] * 50) == ndjson
     assert ndjson.count(b"\n") == 51
     assert whole[0].count(b"\n") == 51
+    # the export writes both Dataset-JSON files from one reading of the rows: the same bytes
+    for chunk in (3, 5_000):
+        monkeypatch.setattr(writers, "CHUNK_ROWS", chunk)
+        both = io.BytesIO(), io.BytesIO()
+        writers.write_dataset_json_and_ndjson(meta, iter([[1, "a"]] * 50), *both)
+        assert (both[0].getvalue(), both[1].getvalue()) == (whole[1], ndjson)
