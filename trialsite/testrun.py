@@ -75,7 +75,9 @@ def main(argv: list[str]) -> int:
             )
         if code == 0:
             n = workers(argv, env)
-            split = ["-n", str(n)] if n > 1 else []
+            # worksteal: a worker that runs out takes pending tests from the other, so the run
+            # does not end with one worker busy on its queue while the other idles
+            split = ["-n", str(n), "--dist", "worksteal"] if n > 1 else []
             if split:
                 print(f"make test: pytest in {n} worker processes (TEST_WORKERS=0 for one)", flush=True)
             code = subprocess.call([sys.executable, "-m", "pytest", *split, *argv], env=env)
