@@ -6,10 +6,26 @@ Tests that use no database set nothing up."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 _credentials: dict[str, tuple[str, str]] = {}
+
+#: every test here drives real Chromium (mark `browser`, the second tier)
+BROWSER_DIR = Path(__file__).resolve().parent / "tests" / "browser"
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects; the order is tests/conftest.py's
+def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]
+    """The second tier's marks (`make test-slow`): `demo` on every test using the whole demo study
+    loaded through the services (the `demo_study` fixtures), `browser` on every test under
+    tests/browser whether or not its module says so."""
+    for item in items:
+        if {"demo_study", "demo_study_committed"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.demo)
+        if BROWSER_DIR in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.browser)
 
 
 def _reset_only_tables_with_rows() -> None:

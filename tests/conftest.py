@@ -137,22 +137,15 @@ def demo_study_committed(transactional_db, db_owner):
 DEMO_TIMEOUT = 2400
 
 
-#: every test here drives real Chromium (mark `browser`, the second tier)
-BROWSER_DIR = Path(__file__).resolve().parent / "browser"
-
-
-@pytest.hookimpl(tryfirst=True)  # before `-m` deselects: the `demo` mark is given here
 def pytest_collection_modifyitems(config, items):
-    """Tests on the shared demo study are marked `demo` (the second tier, `make test-slow`: they
-    need the whole demo study loaded through the services) and run last, in their collected order
-    (see `demo_study`); every test that may be the first to need the demo study is given the time
-    to load it."""
+    """Tests on the shared demo study last, in their collected order (see `demo_study`); every test
+    that may be the first to need the demo study is given the time to load it. This runs after
+    pytest-django's reordering (its hook is `tryfirst`), so the demo tests stay last: a later
+    test's worker must not find the committed demo study (its outbox, its alerts). The tiers'
+    marks are given before `-m` deselects, by the root conftest.py."""
     items.sort(key=lambda item: "demo_study" in getattr(item, "fixturenames", ()))
     for item in items:
         if {"demo_study", "demo_study_committed"} & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.demo)
-        if BROWSER_DIR in Path(str(item.path)).parents:  # whether or not its module says so
-            item.add_marker(pytest.mark.browser)
             marker = item.get_closest_marker("timeout")
             if marker is None or not marker.args or marker.args[0] < DEMO_TIMEOUT:
                 item.add_marker(pytest.mark.timeout(DEMO_TIMEOUT), append=False)
