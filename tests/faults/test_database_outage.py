@@ -289,16 +289,25 @@ def test_gunicorn_workers_killed_mid_create_the_retry_with_the_same_key_saves_on
     # warm both workers up (a fresh worker's first request is slow)
     assert post_vitals(stack, "23:59:00", "warm-up-1")[0] == 201
     assert post_vitals(stack, "23:59:01", "warm-up-2")[0] == 201
-    outcomes = []
+    outcomes, held_outcomes = [], []
     for n in range(KILLS):
         time_of_day, key = f"12:00:{n:02d}", f"faults-kill-{n}"
         first: list[int | None] = []
+        held = n % 2 == 0
+        blocker = hold_vitals_inserts(stack) if held else None
         thread = threading.Thread(target=_first_try, args=(stack, time_of_day, key, first))
         thread.start()
-        time.sleep(0.03 * n)  # the kill lands at a different point of the request each time
+        if blocker is not None:
+            # deterministic: the request is inside its transaction, its INSERT waiting on our lock
+            wait_for_blocked_insert(stack, blocker)
+        else:
+            time.sleep(0.03 * n)  # timing: the kill lands before, during or after the request
         workers = gunicorn_workers(stack)
         for pid in workers:
             os.kill(pid, signal.SIGKILL)
+        if blocker is not None:
+            blocker.rollback()  # the orphaned backend's INSERT runs, then it finds its client gone
+            blocker.close()
         thread.join(timeout=70)
         committed_before_retry = rows_by_time(stack)[0][time_of_day]
         retries, answer = 0, (0, {})
@@ -310,6 +319,8 @@ def test_gunicorn_workers_killed_mid_create_the_retry_with_the_same_key_saves_on
             except (OSError, http.client.HTTPException):
                 time.sleep(0.5)
         outcomes.append((first[0], committed_before_retry, retries, answer))
+        if held:
+            held_outcomes.append((first[0], committed_before_retry))
 
     rows, inserts = rows_by_time(stack)
     ids = [answer[1].get("id") for *_, answer in outcomes]
@@ -327,8 +338,39 @@ def test_gunicorn_workers_killed_mid_create_the_retry_with_the_same_key_saves_on
     assert [answer[0] for *_, answer in outcomes] == [201] * KILLS, outcomes
     assert lost == 0 and duplicated == 0
     assert all(inserts.get(pk) == 1 for pk in ids)
-    assert no_answer >= 1  # the kills did land mid-request
+    # the kills made while the INSERT waited on a lock landed mid-transaction: no answer, nothing
+    # committed before the retry (the timed kills may land anywhere, so only their outcome counts)
+    assert held_outcomes == [(None, 0)] * (KILLS // 2), held_outcomes
+    assert no_answer >= KILLS // 2
     assert {first for first, *_ in outcomes} <= {None, 201}
+
+
+def hold_vitals_inserts(stack: Stack):
+    """A connection holding a lock that makes every vital-signs INSERT wait (SELECTs go on)."""
+    conn = psycopg2.connect(stack.postgres.url(DATABASE))
+    with conn.cursor() as cursor:
+        cursor.execute("LOCK TABLE labs_vitalsigns IN SHARE ROW EXCLUSIVE MODE")
+    return conn
+
+
+def wait_for_blocked_insert(stack: Stack, blocker, timeout: float = 60) -> None:
+    watcher = psycopg2.connect(stack.postgres.url(DATABASE))
+    watcher.autocommit = True
+    deadline = time.monotonic() + timeout
+    try:
+        with watcher.cursor() as cursor:
+            while time.monotonic() < deadline:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query ILIKE '%labs_vitalsigns%'"
+                )
+                if cursor.fetchone()[0]:
+                    return
+                time.sleep(0.02)
+    finally:
+        watcher.close()
+    blocker.rollback()
+    raise AssertionError("the create never reached its INSERT")
 
 
 def _first_try(stack: Stack, time_of_day: str, key: str, first: list[int | None]) -> None:
