@@ -9,11 +9,12 @@ import pytest
 
 from subjects import services
 from subjects.lifecycle import Event
-from tests.factories import protocol_v1
+from tests.factories import demo_schedule, protocol_v1
 
 CONSENTED = date(2026, 3, 1)
 ASSESSED = date(2026, 3, 3)
 ENROLLED = date(2026, 3, 5)
+PLANNED_INFUSION = date(2026, 3, 20)
 ELIGIBLE = {"IN1": True, "IN2": True, "IN3": True, "IN4": True, "EX1": False, "EX2": False, "EX3": False, "EX4": False}
 
 
@@ -87,3 +88,17 @@ def at_status(enrolled, coordinator):
         return subject
 
     return _at
+
+
+@pytest.fixture
+def schedule(study):
+    """The demo study's visit schedule (26 visits on the Day-0 clock)."""
+    return demo_schedule(study)
+
+
+@pytest.fixture
+def planned(screened, coordinator, schedule):
+    """A subject enrolled on DL2 with its infusion planned for PLANNED_INFUSION."""
+    return services.enrol(
+        user=coordinator, subject=screened(), on=ENROLLED, dose_level="DL2", planned_infusion_date=PLANNED_INFUSION
+    )

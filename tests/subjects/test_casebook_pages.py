@@ -14,16 +14,11 @@ from django.utils import timezone
 from crf.registry import crf_models
 from subjects import services, visits
 from subjects.models import Visit
-from tests.factories import demo_schedule, vital_signs
+from tests.factories import vital_signs
 from tests.subjects.conftest import ENROLLED
 from tests.subjects.test_treatment_forms import infuse, lymphodeplete
 
 pytestmark = pytest.mark.req("ISSUE-4")
-
-
-@pytest.fixture
-def schedule(study):
-    return demo_schedule(study)
 
 
 @pytest.fixture

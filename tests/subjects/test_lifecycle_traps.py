@@ -15,15 +15,9 @@ from adverse_events.dlt import DltCandidate
 from crf.services import save
 from subjects import enrolment, services, visits
 from subjects.models import EnrolmentAcknowledgement, InformedConsent, Subject
-from tests.factories import demo_schedule
 from tests.subjects.conftest import ASSESSED, ELIGIBLE
 
 pytestmark = pytest.mark.req("ISSUE-24")
-
-
-@pytest.fixture
-def schedule(study):
-    return demo_schedule(study)
 
 
 def test_a_consent_or_status_date_in_the_future_is_refused(consent, coordinator, site_a, screened):

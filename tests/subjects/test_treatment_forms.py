@@ -16,18 +16,12 @@ from crf.models import Query, QueryStatus
 from crf.services import save
 from subjects import services
 from subjects.models import Infusion, Lymphodepletion, Subject, Visit
-from tests.factories import demo_schedule
 from tests.subjects.conftest import ENROLLED
 
 pytestmark = pytest.mark.req("ISSUE-4")
 
 PLANNED = date(2026, 3, 20)
 SHANGHAI_0730 = datetime(2026, 3, 19, 23, 30, tzinfo=UTC)  # 07:30 on 20 March in Asia/Shanghai
-
-
-@pytest.fixture
-def schedule(study):
-    return demo_schedule(study)
 
 
 @pytest.fixture

@@ -11,25 +11,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from subjects import services
 from subjects.assessments import refresh_subject
 from subjects.models import Visit
-from tests.factories import demo_schedule
 from tests.subjects.conftest import ENROLLED
 
 pytestmark = pytest.mark.req("ISSUE-20")
-
-
-@pytest.fixture
-def schedule(study):
-    return demo_schedule(study)
-
-
-@pytest.fixture
-def planned(screened, coordinator, schedule):
-    return services.enrol(
-        user=coordinator, subject=screened(), on=ENROLLED, dose_level="DL2", planned_infusion_date=date(2026, 3, 20)
-    )
 
 
 def test_enrolment_writes_each_visit_once_with_its_planned_date(planned):

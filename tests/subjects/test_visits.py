@@ -14,25 +14,11 @@ from clinical.schedule import VisitState
 from crf.models import Query, QueryStatus
 from subjects import services, visits
 from subjects.models import Subject, Visit
-from tests.factories import demo_schedule
-from tests.subjects.conftest import ENROLLED
+from tests.subjects.conftest import ENROLLED, PLANNED_INFUSION
 
 pytestmark = pytest.mark.req("ISSUE-4")
 
-PLANNED = date(2026, 3, 20)
-
-
-@pytest.fixture
-def schedule(study):
-    return demo_schedule(study)
-
-
-@pytest.fixture
-def planned(screened, coordinator, schedule):
-    subject = screened()
-    return services.enrol(
-        user=coordinator, subject=subject, on=ENROLLED, dose_level="DL2", planned_infusion_date=PLANNED
-    )
+PLANNED = PLANNED_INFUSION
 
 
 def planned_dates(subject: Subject) -> dict[str, date | None]:
