@@ -93,6 +93,13 @@ def soc_label(soc: str) -> str:
 
 
 @register.filter
+def term_label(term: str) -> str:
+    """`{{ ae.ctcae_term|term_label }}`: the English CTCAE term, its Chinese name beside it for a
+    Chinese reader ("Febrile neutropenia 发热性中性粒细胞减少")."""
+    return display.ctcae_term_label(term) if term else ""
+
+
+@register.filter
 def dlt_finding(candidate: Any) -> str:
     """`{{ candidate|dlt_finding }}`: a DLT candidate's finding in the reader's language, from
     its stored message code and parameters (adverse_events.dlt_text)."""

@@ -375,6 +375,17 @@ def test_ae_incidence_table_is_the_latest_successful_runs_with_grade_colours(wor
     assert '<th scope="row" colspan="2">Immune system disorders</th>' in html
     assert '<td class="num g3">1</td>' in html and '<td class="num g4">1</td>' in html
     assert '<td class="num ">0</td>' in html  # no colour where no subject
+    assert "<td>Cytokine release syndrome</td>" in html
+
+
+def test_ae_incidence_table_names_soc_and_term_in_chinese_for_a_chinese_reader(world, client):
+    """The stored term stays the English CTCAE term; a Chinese reader sees the project's Chinese
+    name beside it and the system organ class in Chinese (clinical.ctcae_zh; issue 25)."""
+    make_run(world.study)
+    _as(client, world.investigator, "zh-hans")
+    html = client.get("/safety/dashboard/").content.decode()
+    assert '<th scope="row" colspan="2">免疫系统疾病</th>' in html
+    assert "<td>Cytokine release syndrome 细胞因子释放综合征</td>" in html
 
 
 # --- KM plot: the SVG's step vertices are the run's estimates -----------------------------------
