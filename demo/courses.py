@@ -376,8 +376,8 @@ def _baseline(course: Course, *, subject: Subject, user: User, on: date, rng: ra
 
 
 def _labs(course: Course, *, subject: Subject, user: User, on: date, day: int, rng: random.Random) -> None:
-    """A blood count: cytopenias after lymphodepletion recovering in the second week; CRP,
-    ferritin and IL-6 rising with the fever."""
+    """A blood count: cytopenias after lymphodepletion recovering in the second week (haemoglobin
+    with its nadir at day 7); CRP, ferritin and IL-6 rising with the fever."""
     recovery = max(0.05, min(1.0, (day - 5) / 9)) if day >= 1 else 0.6
     if course.index == demo_safety.PROLONGED_CYTOPENIA and day >= 1:
         recovery = 0.05  # neutrophils and platelets still down at day 14 (CRi at day 28, ICAHT grade 3)
@@ -388,7 +388,9 @@ def _labs(course: Course, *, subject: Subject, user: User, on: date, day: int, r
         PanelRow("WBC", wbc, "10^9/L"),
         PanelRow("ANC", anc, "10^9/L"),
         PanelRow("ALC", alc, "10^9/L"),
-        PanelRow("HGB", Decimal(rng.randrange(72, 118)), "g/L"),
+        # haemoglobin falls to the subject's nadir (72–117 g/L) at day 7 and climbs back by 3 g/L a
+        # day, give or take 4 (less than the 6 g/L between two counts: one dip, one anaemia AE)
+        PanelRow("HGB", Decimal(72 + course.index * 37 % 46 + 3 * abs(day - 7) + rng.randrange(72, 118) % 5), "g/L"),
         PanelRow("PLT", Decimal(int(rng.uniform(18, 160) * recovery) + 8), "10^9/L"),
     ]
     sex = Sex.MALE if course.index % 3 else Sex.FEMALE

@@ -13,8 +13,8 @@ The story, consistent with the plan of `demo.courses` (its `fever_days`, day-28 
 - DL3: subject 22 with ALT increased grade 3 from day 6, back to grade ≤ 1 only on day 16 → a
   candidate awaiting adjudication.
 - ICANS (§2): grade 1 in three, grade 2 in one, grade 3 (ICE 2) for one day in one.
-- Cytopenias (§3): Neutrophil / Platelet / Lymphocyte count decreased AEs derived from the blood
-  counts actually recorded (CTCAE v5.0 thresholds) — the lymphopenia after lymphodepletion is
+- Cytopenias (§3): Neutrophil / Platelet / Lymphocyte count decreased and Anemia AEs derived from
+  the grades of the blood counts actually recorded from day −1 on — the lymphopenia of lymphodepletion is
   grade 3–4 and never a DLT candidate (§3.1 haematologic exclusion). Day-21 and day-28 counts
   match the day-28 marrow (CRi subjects have not recovered); subject 10 has prolonged
   neutropenia (early ICAHT grade 3, §4.1), febrile neutropenia and a CMV reactivation.
@@ -104,6 +104,11 @@ DLT_REASON = (
     "CRS grade 3 needing norepinephrine on days 3–6 despite tocilizumab and dexamethasone: meets the "
     "protocol DLT definition. 3+3: DL2 expands to six. 细胞因子释放综合征 3 级持续 4 天，确认为 DLT。"
 )
+
+
+#: The blood counts whose lab-derived grade makes an AE of the demo (`_Writer.cytopenias`), with
+#: the AE's relationship to the CAR-T cells when it starts after the infusion.
+COUNT_AES = {"ANC": "possible", "PLT": "possible", "ALC": "probable", "HGB": "possible"}
 
 
 def crs_kind(index: int, day: int) -> str | None:
@@ -276,49 +281,49 @@ class _Writer:
                 PanelRow("WBC", wbc, "10^9/L"),
                 PanelRow("ANC", anc, "10^9/L"),
                 PanelRow("ALC", alc, "10^9/L"),
-                PanelRow("HGB", Decimal(rng.randrange(85, 122)), "g/L"),
+                PanelRow("HGB", Decimal(rng.randrange(100, 137)), "g/L"),  # recovered from the day-7 nadir
                 PanelRow("PLT", plt, "10^9/L"),
             ],
             complete=True,
         )
 
     def cytopenias(self) -> None:
-        """CTCAE v5.0 count AEs from the counts recorded after infusion: one AE per run of grade ≥ 2
-        values (its maximum grade), resolved on the first value back to grade ≤ 1."""
+        """CTCAE v5.0 count AEs (and anaemia) from the blood counts recorded from the day-−1 count
+        after lymphodepletion on: one AE per run of results graded ≥ 2 (the grade the lab form
+        derived and stored), at its maximum grade, resolved on the first result back to grade ≤ 1.
+        So every result of grade ≥ 3 is covered by an AE of its term, as the lab rule
+        LB-GRADE-GE3-NO-AE asks (CLINICAL_SPEC §3 "Lab-derived grades"), and the demo opens no
+        query for a count it has itself reported. A run that starts before the infusion cannot be
+        related to the CAR-T cells."""
         rows = LabResult.objects.filter(
             subject=self.subject,
             entered_in_error=False,
-            analyte__in=("ANC", "PLT", "ALC"),
-            collected_on__gt=self.day0,
+            analyte__in=tuple(COUNT_AES),
+            collected_on__gte=self.on(-1),
         ).order_by("collected_on", "collected_time", "pk")
-        series: dict[str, list[tuple[date, Decimal]]] = {"ANC": [], "PLT": [], "ALC": []}
+        series: dict[str, list[tuple[date, int, str]]] = {analyte: [] for analyte in COUNT_AES}
         for row in rows:
-            series[row.analyte].append((row.collected_on, row.standard_value))
-        terms = {
-            "ANC": ("Neutrophil count decreased", (Decimal("0.5"), Decimal("1.0"), Decimal("1.5")), "possible"),
-            "PLT": ("Platelet count decreased", (Decimal("25"), Decimal("50"), Decimal("75")), "possible"),
-            "ALC": ("Lymphocyte count decreased", (Decimal("0.2"), Decimal("0.5"), Decimal("0.8")), "probable"),
-        }
-        for analyte, (term, (g4, g3, g2), car_t) in terms.items():
-            run: list[tuple[date, int]] = []
-            for collected, value in series[analyte]:
-                grade = 4 if value < g4 else 3 if value < g3 else 2 if value < g2 else 1
+            series[row.analyte].append((row.collected_on, row.ctcae_grade or 0, row.ctcae_term))
+        for analyte, car_t in COUNT_AES.items():
+            run: list[tuple[date, int, str]] = []
+            for collected, grade, term in series[analyte]:
                 if grade >= 2:
-                    run.append((collected, grade))
+                    run.append((collected, grade, term))
                     continue
                 if run:
-                    self._count_ae(term, run, resolved=collected, car_t=car_t)
+                    self._count_ae(run, resolved=collected, car_t=car_t)
                     run = []
             if run:
-                self._count_ae(term, run, resolved=None, car_t=car_t)
+                self._count_ae(run, resolved=None, car_t=car_t)
 
-    def _count_ae(self, term: str, run: list[tuple[date, int]], *, resolved: date | None, car_t: str) -> None:
+    def _count_ae(self, run: list[tuple[date, int, str]], *, resolved: date | None, car_t: str) -> None:
+        onset = run[0][0]
         self.ae(
-            term,
-            max(g for _d, g in run),
-            onset=run[0][0],
+            run[0][2],
+            max(g for _d, g, _t in run),
+            onset=onset,
             resolved=resolved,
-            car_t=car_t,
+            car_t=car_t if onset >= self.day0 else "unrelated",
             lymphodepletion="probable",
         )
 
