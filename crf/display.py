@@ -368,6 +368,17 @@ def render_message(code: str, params: Mapping[str, Any] | None) -> str:
     return system_text.render(code, shown)
 
 
+def reason_text(context: dict[str, object]) -> str:
+    """The reason of one history row's context in the reader's language: rendered from its code
+    and parameters when the system wrote it as a message; a reason written before codes were
+    stored reads in the reader's language when the catalogue holds it; a person's as written."""
+    code = context.get("reason_code")
+    if code:
+        params = context.get("reason_params")
+        return render_message(str(code), params if isinstance(params, dict) else None)
+    return system_text.in_reader_language(str(context.get("reason", "")))
+
+
 # --- CTCAE in the reader's language --------------------------------------------------------------
 
 

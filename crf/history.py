@@ -14,7 +14,7 @@ from django.db import models
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from crf import audit, display
+from crf import display
 from study import access
 from study.access import access_subject
 from study.models import User
@@ -165,7 +165,7 @@ def record_history(*, viewer: User, record: models.Model, subject: Subject) -> l
                 site=str(context.get("site", "")),
                 # A reason the system wrote (e.g. "Source data verified") reads in the reader's
                 # language; a person's reason shows as written (issue 25).
-                reason=audit.reason_text(context),
+                reason=display.reason_text(context),
                 request_id=str(context.get("request_id", "")),
                 changes=changes,
             )

@@ -30,9 +30,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from crf import checks, derivations, locks, services
-from crf.audit import audit_context
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, DataLock, Query, QueryStep
 from study import system_text
+from study.audit_context import audit_context
 from study.models import ProtocolSettings, Rederivation
 from study.system_text import message
 

@@ -18,8 +18,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.utils.translation import gettext as _
 
-from crf.audit import audit_context
 from study import access
+from study.audit_context import audit_context
 from study.models import DoseLevelName, ProtocolSettings, Site, Study, VisitDefinition
 from study.roles import Action
 

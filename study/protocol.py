@@ -18,8 +18,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clinical.protocol import ProtocolChoices
-from crf.audit import audit_context
 from study import access
+from study.audit_context import audit_context
 from study.models import ProtocolSettings, Study
 from study.roles import Action
 

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from crf.audit import audit_context
+from study.audit_context import audit_context
 from study.build import reason_needed, require_admin
 from study.build_models import VisitSchedule
 from study.models import AssessmentSchedule, Study, VisitDefinition

@@ -83,7 +83,7 @@ MIDDLEWARE = [
     "trialsite.middleware.InputGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "trialsite.middleware.SessionExpiryMiddleware",
-    "crf.audit.AuditContextMiddleware",
+    "study.audit_context.AuditContextMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
