@@ -221,7 +221,6 @@ def unlock(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def protocol_settings(request: HttpRequest) -> HttpResponse:
     """Study admin: the versions of the protocol settings and a form for the next one."""
-    from crf import rederive
     from study.models import ProtocolSettings
     from study.protocol import publish_settings
     from study.settings_forms import ProtocolSettingsForm, settings_differences
@@ -244,7 +243,7 @@ def protocol_settings(request: HttpRequest) -> HttpResponse:
 
         current = ProtocolChoices()
     form = ProtocolSettingsForm(request.POST or None, current=current)
-    changes = rederive.listed_changes([v.pk for v in versions])
+    changes = selectors.listed_changes([v.pk for v in versions])
     for older, newer in zip([*versions[1:], None] if versions else [], versions, strict=True):
         newer.differences = settings_differences(older.values if older else {}, newer.values)  # type: ignore[attr-defined]
         newer.listed = changes.get(newer.pk, [])  # type: ignore[attr-defined]
