@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from crf import display
 from study import access
 from study.access import access_subject
+from study.language import dose_level_name
 from study.models import User
 from study.roles import Action, Role
 from subjects.models import IdentityRecord, Subject
@@ -121,7 +122,7 @@ def _display(
     if isinstance(value, str) and field.name in display.COMPOSED_LABELS:
         return display.COMPOSED_LABELS[field.name](value)
     if field.name == display.DOSE_LEVEL_FIELD and study_id is not None:
-        return display.dose_level_name(value, study_id)
+        return dose_level_name(value, study_id)
     return display.value_text(value, field)
 
 

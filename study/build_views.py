@@ -144,9 +144,9 @@ def schedule(request: HttpRequest) -> HttpResponse:
 def dose_levels(request: HttpRequest) -> HttpResponse:
     """Dose levels and expected toxicities in force today, the settings versions that changed
     them, and a form for a new version (on the protocol settings' one versioned store)."""
-    from crf.display import dose_level_name
     from study import dose_levels as study_dose_levels
     from study.build_forms import DoseLevelsForm
+    from study.language import dose_level_name
     from study.models import ProtocolSettings
 
     study = administered_study(request)
