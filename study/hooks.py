@@ -2,8 +2,9 @@
 react to a higher one does it through a declared hook, never an upward import).
 
 A new protocol settings version or visit schedule version changes derived values on forms, and
-the forms, their derivations and the outbox live in crf/, above study/. So study/ declares here
-what it needs done; crf/ registers the one implementation of each in `CrfConfig.ready`:
+the forms, their derivations and the outbox live in crf/, above study/; the schedule of
+assessments names forms. So study/ declares here what it needs from crf/; crf/ registers the one
+implementation of each in `CrfConfig.ready`:
 
 - `request_settings_rederivation(settings_id=…)`: in the publisher's transaction, request the
   background re-derivation of the forms dated on or after a new protocol settings version's
@@ -11,6 +12,8 @@ what it needs done; crf/ registers the one implementation of each in `CrfConfig.
 - `rederive_for_setting(kind=…, version=…, user=…)`: in the caller's transaction, re-derive what
   depends on a new version of a study-build setting (the visit schedule…); returns the rows
   changed (crf: `crf.rederive.rederive_for_setting`, which runs the consumers the apps declared).
+- `form_titles()`: every case report form's title by its CRF code — the forms a schedule visit
+  may expect (the visit schedule build page; crf: `crf.registry.form_titles`).
 
 A hook nobody registered fails loudly, never skips: the system check `study.E001` at start-up
 (`runserver`, `migrate`, `check`, the test run) and `HookNotRegistered` at its first call.
@@ -66,8 +69,9 @@ class Hook:
 
 request_settings_rederivation = Hook("request_settings_rederivation", registered_by="crf")
 rederive_for_setting = Hook("rederive_for_setting", registered_by="crf")
+form_titles = Hook("form_titles", registered_by="crf")
 
-HOOKS: tuple[Hook, ...] = (request_settings_rederivation, rederive_for_setting)
+HOOKS: tuple[Hook, ...] = (request_settings_rederivation, rederive_for_setting, form_titles)
 
 
 def system_check(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:

@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from crf import rederive
+from crf import rederive, registry
 from crf.models import OutboxMessage
 from study import hooks
 from study.models import ProtocolSettings
@@ -22,7 +22,9 @@ def test_crf_registers_every_hook_of_study():
     assert [(h.name, h.implementation) for h in hooks.HOOKS] == [
         ("request_settings_rederivation", rederive.request_rederivation_for_settings),
         ("rederive_for_setting", rederive.rederive_for_setting),
+        ("form_titles", registry.form_titles),
     ]
+    assert hooks.form_titles()["PS"] == "Performance status"
     assert hooks.system_check() == []
     # the same implementation again is harmless (ready may run twice); a second one is refused
     hooks.rederive_for_setting.register(rederive.rederive_for_setting)
