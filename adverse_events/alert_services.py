@@ -41,7 +41,7 @@ from crf.outbox import enqueue
 from crf.prepared import Prepared
 from crf.services import dependants_of
 from study import access, system_text
-from study.language import user_language
+from study.language import name_of, user_language
 from study.models import Membership
 from study.roles import Action, Role
 
@@ -190,7 +190,7 @@ def _email_body(alert: SafetyAlert) -> str:
     """The e-mail text in the active language (the recipient's), times in the site's zone."""
     lines = [
         alert_summary(alert),
-        f"{_('Site')}: {alert.site.code} {display.name_of(alert.site)}",
+        f"{_('Site')}: {alert.site.code} {name_of(alert.site)}",
         f"{_('Subject')}: {alert.subject.subject_id or alert.subject.pk}",
         f"{_('Raised')}: {display.when(alert.created_at, alert.site.time_zone)}",
     ]

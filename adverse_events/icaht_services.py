@@ -20,11 +20,11 @@ from django.utils.translation import gettext_noop
 from adverse_events.toxicities import IcahtDerivation
 from clinical import icaht as icaht_rules
 from clinical.schedule import study_day
-from crf.audit import audit_context
 from crf.models import CrfInstance
 from crf.rederive import declare, update_with_version
 from crf.services import dependants_of
 from labs.models import LabResult
+from study.audit_context import audit_context
 from study.system_text import message
 
 if TYPE_CHECKING:

@@ -47,13 +47,13 @@ from clinical import icans as icans_rules
 from clinical.crs import Episode
 from clinical.dlt import syndrome_rule_input
 from crf import checks, derivations
-from crf.audit import audit_context
 from crf.models import CrfInstance
 from crf.prepared import Prepared
 from crf.rederive import declare, raise_copied_value_query, rederive
 from crf.services import dependants_of, protocol_picker, save_form, save_service
 from labs.models import VitalSigns
 from study import access, system_text
+from study.audit_context import audit_context
 from study.roles import Action
 from study.system_text import message
 from subjects.models import Subject

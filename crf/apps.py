@@ -32,3 +32,12 @@ class CrfConfig(AppConfig):
         from crf.versions import system_check
 
         checks.register(system_check)
+        # study/ hands the re-derivation after a new settings or schedule version to crf through
+        # its declared hooks (study/hooks.py; an unregistered one fails the checks, study.E001).
+        # study/'s schedule of assessments names the forms through one too.
+        from crf import rederive, registry
+        from study import hooks
+
+        hooks.request_settings_rederivation.register(rederive.request_rederivation_for_settings)
+        hooks.rederive_for_setting.register(rederive.rederive_for_setting)
+        hooks.form_titles.register(registry.form_titles)

@@ -14,10 +14,9 @@ inside `translation.override(lang)` for e-mails and PDFs) and never a Python rep
   `2026-12-06 11:22 +08:00`, or `2026-12-06 03:22 UTC`. Without `zone` it uses the reader's
   zone (`reader_zone_var`, set per request by `trialsite.middleware.UserLocaleMiddleware` from
   the reader's first active site), else UTC: a user without a site reads UTC, labelled UTC.
-- `name_of(obj)`: the Chinese name (`name_zh` / `title_zh`) for a Chinese reader when recorded,
-  else the English one — sites, studies, schedule visits and dose levels (issue 25 item 4).
-- `dose_level_name(code, study)`: a dose level by its code, named in the reader's language
-  (study.DoseLevelName; the code itself when the study admin has not named it).
+- Names of the study's own things in the reader's language — `name_of(obj)` (sites, studies,
+  schedule visits, dose levels) and `dose_level_name(code, study)` — live with the study, in
+  `study/language.py`, so study's own pages show them too (issue 23); this module uses them.
 
 Template side: `{% load display %}` then `{{ instance|shown:"field" }}`, `{{ value|value_text }}`,
 `{{ at|when }}`, `{{ at|when_precise }}` (with seconds), `{{ at|when_in:site.time_zone }}`,
@@ -37,13 +36,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import models
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clinical.schedule import study_day
 from study import system_text
-
-EMPTY = "—"
+from study.language import EMPTY, dose_level_name, is_chinese, name_of
 
 #: The reader's time zone for this request: a zone, or a callable giving it (looked up on first
 #: use, so a page without times costs no query); None: no reader, so UTC.
@@ -52,12 +50,6 @@ reader_zone_var: contextvars.ContextVar[tzinfo | Callable[[], tzinfo] | None] = 
 )
 
 # A unit at the end of a field label: "(mL)", "(×10⁶/kg)", "（%）" — one token, no spaces.
-#: Dose-level names already read in this request, by study id (set per request by the
-#: middleware, so a list of subjects costs one query per study; outside a request: no cache).
-names_var: contextvars.ContextVar[dict[int, dict[str, Any]] | None] = contextvars.ContextVar(
-    "display_names", default=None
-)
-
 _UNIT = re.compile(r"[(（]\s*([^()（）\s]{1,16})\s*[)）]\s*$")
 
 
@@ -132,56 +124,7 @@ def when(at: datetime | None, zone: tzinfo | str | None = None, *, seconds: bool
     return f"{shown} {zone_label(local)}"
 
 
-# --- names ---------------------------------------------------------------------------------------
-
-
-def is_chinese() -> bool:
-    return (translation.get_language() or "").lower().startswith("zh")
-
-
-def name_of(obj: Any) -> str:
-    """A site's, study's, visit definition's or dose level's name in the reader's language."""
-    if obj is None or obj == "":
-        return EMPTY
-    for english, chinese in (("name", "name_zh"), ("title", "title_zh"), ("label", "label_zh")):
-        if hasattr(obj, english):
-            if is_chinese() and getattr(obj, chinese, ""):
-                return str(getattr(obj, chinese))
-            return str(getattr(obj, english) or EMPTY)
-    return str(obj)
-
-
-def _study_id(study: Any) -> int | None:
-    if study is None or study == "":
-        return None
-    if isinstance(study, int):
-        return study
-    return getattr(study, "pk", None)
-
-
-def dose_level_names(study: Any) -> dict[str, Any]:
-    """{code: DoseLevelName} of one study, read once per request."""
-    from study.models import DoseLevelName
-
-    study_id = _study_id(study)
-    if study_id is None:
-        return {}
-    cache = names_var.get()
-    if cache is not None and study_id in cache:
-        return cache[study_id]
-    names = {row.code: row for row in DoseLevelName.objects.filter(study_id=study_id)}
-    if cache is not None:
-        cache[study_id] = names
-    return names
-
-
-def dose_level_name(code: str | None, study: Any) -> str:
-    """A dose level named in the reader's language ("Dose level 1" / "剂量组 1"); the code when
-    the study has no name for it, "—" for none."""
-    if not code:
-        return EMPTY
-    row = dose_level_names(study).get(code)
-    return name_of(row) if row is not None else str(code)
+# --- visits ----------------------------------------------------------------------------------------
 
 
 def visit_text(visit: Any) -> str:
@@ -366,6 +309,17 @@ def render_message(code: str, params: Mapping[str, Any] | None) -> str:
     if code in dlt_text.FINDINGS:
         return dlt_text.render_finding(code, shown)
     return system_text.render(code, shown)
+
+
+def reason_text(context: dict[str, object]) -> str:
+    """The reason of one history row's context in the reader's language: rendered from its code
+    and parameters when the system wrote it as a message; a reason written before codes were
+    stored reads in the reader's language when the catalogue holds it; a person's as written."""
+    code = context.get("reason_code")
+    if code:
+        params = context.get("reason_params")
+        return render_message(str(code), params if isinstance(params, dict) else None)
+    return system_text.in_reader_language(str(context.get("reason", "")))
 
 
 # --- CTCAE in the reader's language --------------------------------------------------------------

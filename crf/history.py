@@ -14,9 +14,10 @@ from django.db import models
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from crf import audit, display
+from crf import display
 from study import access
 from study.access import access_subject
+from study.language import dose_level_name
 from study.models import User
 from study.roles import Action, Role
 from subjects.models import IdentityRecord, Subject
@@ -121,7 +122,7 @@ def _display(
     if isinstance(value, str) and field.name in display.COMPOSED_LABELS:
         return display.COMPOSED_LABELS[field.name](value)
     if field.name == display.DOSE_LEVEL_FIELD and study_id is not None:
-        return display.dose_level_name(value, study_id)
+        return dose_level_name(value, study_id)
     return display.value_text(value, field)
 
 
@@ -165,7 +166,7 @@ def record_history(*, viewer: User, record: models.Model, subject: Subject) -> l
                 site=str(context.get("site", "")),
                 # A reason the system wrote (e.g. "Source data verified") reads in the reader's
                 # language; a person's reason shows as written (issue 25).
-                reason=audit.reason_text(context),
+                reason=display.reason_text(context),
                 request_id=str(context.get("request_id", "")),
                 changes=changes,
             )

@@ -39,7 +39,6 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crf.audit import audit_context
 from crf.csvfiles import CsvFile, write_csv
 from crf.forms import CrfFormBase, form_class_for
 from crf.models import CrfInstance, EntryStatus, ImportRecord, MissingCode
@@ -47,6 +46,7 @@ from crf.queries import save_correcting
 from crf.services import StaleVersionError, batched_writes
 from study import access
 from study.access import subjects_visible_to
+from study.audit_context import audit_context
 from study.roles import Action
 
 if TYPE_CHECKING:

@@ -18,10 +18,10 @@ from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crf.audit import audit_context
 from crf.models import CrfInstance, DataLock
 from crf.prepared import prepared
 from study import access
+from study.audit_context import audit_context
 from study.roles import Action
 
 if TYPE_CHECKING:

@@ -29,11 +29,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crf import locks
-from crf.audit import audit_context
 from crf.checks import jsonable
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, Query, QueryStatus, QueryStep
 from study import access
 from study.access import subjects_visible_to
+from study.audit_context import audit_context
 from study.roles import Action
 
 if TYPE_CHECKING:

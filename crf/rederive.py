@@ -19,20 +19,18 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import F
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from crf import checks, derivations, locks, services
-from crf.audit import audit_context
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, DataLock, Query, QueryStep
 from study import system_text
+from study.audit_context import audit_context
 from study.models import ProtocolSettings, Rederivation
 from study.system_text import message
 
@@ -298,6 +296,19 @@ def update_with_version(
     return rows.update(**values, version=F("version") + 1)
 
 
+#: The outbox task of `rederive_for_settings` (crf/tasks.py). Its name is the one it had when
+#: study/tasks.py held it: a task name is an identifier that outbox rows carry, not an import path.
+SETTINGS_TASK = "study.tasks.rederive_for_settings"
+
+
+def request_rederivation_for_settings(*, settings_id: int) -> None:
+    """study.hooks.request_settings_rederivation: an outbox row, in the publisher's transaction,
+    for the background `rederive_for_settings` of the new version."""
+    from crf.outbox import enqueue
+
+    enqueue(task_name=SETTINGS_TASK, settings_id=settings_id)
+
+
 def rederive_for_settings(*, settings_id: int) -> list[Rederivation]:
     """Recompute derived values of every form of the study dated on or after the version's
     effective date with the audit reason "re-derived: …". Idempotent: a form already listed for
@@ -367,59 +378,3 @@ def _rederive_one(
         previous={k: str(v) for k, v in previous.items()},
         at=timezone.now(),
     )
-
-
-def listed_changes(settings_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    """What each settings version changed, for the settings page (DESIGN §4 "lists them"): per
-    version, the forms whose derived values changed or that a freeze or lock kept, with the
-    subject, the form, its clinical date and each changed value old → new (the bookkeeping
-    fields — settings version, stored inputs — are left out; the form's history has them).
-    One query per form type listed, whatever the number of rows."""
-    rows = list(
-        Rederivation.objects.filter(settings_id__in=settings_ids)
-        .exclude(outcome=Rederivation.Outcome.REDERIVED, changed={})
-        .order_by("settings_id", "clinical_date", "form_label", "object_id")
-    )
-    by_label: dict[str, set[int]] = {}
-    for row in rows:
-        by_label.setdefault(row.form_label, set()).add(row.object_id)
-    forms: dict[tuple[str, int], CrfInstance] = {}
-    for label, ids in by_label.items():
-        model = apps.get_model(label)
-        for form in model._default_manager.filter(pk__in=ids).select_related("subject"):
-            forms[(label, form.pk)] = form
-    listed: dict[int, list[dict[str, Any]]] = {}
-    for row in rows:
-        form = forms.get((row.form_label, row.object_id))
-        if form is None:
-            continue
-        model = type(form)
-        values = []
-        for name, new in row.changed.items():
-            field = model._meta.get_field(name)
-            if name == "settings_version" or isinstance(field, models.JSONField):
-                continue
-            old = row.previous.get(name, "—")
-            shown = dict(field.flatchoices) if field.choices else {}
-            values.append(
-                {
-                    "name": name,
-                    "field": field.verbose_name,
-                    "old": old,
-                    "new": new,
-                    "old_label": shown.get(old, old),
-                    "new_label": shown.get(new, new),
-                }
-            )
-        listed.setdefault(row.settings_id, []).append(
-            {
-                "subject": form.subject,
-                "form": model._meta.verbose_name,
-                "clinical_date": row.clinical_date,
-                "skipped": row.outcome == Rederivation.Outcome.SKIPPED_LOCKED,
-                "values": values,
-                "form_url": reverse("subjects:form_edit", args=[form.subject_id, model.crf_code, form.pk]),
-                "history_url": reverse("crf:history", args=[row.form_label, form.pk]),
-            }
-        )
-    return listed

@@ -17,3 +17,9 @@ def crf_models() -> dict[str, type[CrfInstance]]:
 
 def crf_model(code: str) -> type[CrfInstance] | None:
     return crf_models().get(code)
+
+
+def form_titles() -> dict[str, str]:
+    """study.hooks.form_titles: every form's title by its CRF code (the forms a visit of the
+    schedule may expect)."""
+    return {code: str(model.crf_title) for code, model in crf_models().items()}

@@ -30,10 +30,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from crf import locks
-from crf.audit import audit_context
 from crf.models import CrfInstance, SdvMark, SdvPlan
 from study import access
 from study.access import subjects_visible_to
+from study.audit_context import audit_context
 from study.roles import Action
 from study.system_text import message
 

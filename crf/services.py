@@ -27,10 +27,10 @@ from django.utils.translation import gettext as _
 from clinical import dates as clinical_dates
 from crf import checks, derivations, locks, sdv
 from crf import versions as crf_versions
-from crf.audit import audit_context
 from crf.models import CrfInstance, EntryStatus, MissingCode
 from crf.prepared import prepared
 from study import access
+from study.audit_context import audit_context
 from study.roles import Action
 
 if TYPE_CHECKING:

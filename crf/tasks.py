@@ -7,7 +7,7 @@ import time
 
 from celery import shared_task
 
-from crf import idempotency
+from crf import idempotency, rederive
 from crf.outbox import outbox_task
 
 logger = logging.getLogger(__name__)
@@ -27,6 +27,13 @@ def record_delivery(*, note: str = "", hold_seconds: float = 0.0) -> str:
         time.sleep(hold)
     logger.info("outbox delivery probe ran: %s", note)
     return note
+
+
+@outbox_task(rederive.SETTINGS_TASK)
+def rederive_for_settings(*, settings_id: int) -> int:
+    """After a new protocol settings version (study.hooks.request_settings_rederivation): the
+    forms dated on or after its effective date, re-derived; returns how many were listed."""
+    return len(rederive.rederive_for_settings(settings_id=settings_id))
 
 
 @shared_task(name="crf.tasks.purge_idempotency_keys")

@@ -15,13 +15,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
-from crf import display, locks, queries, selectors
+from crf import locks, queries, selectors
 from crf.forms_dm import QueryFilterForm, QueryStepForm, RaiseQueryForm
 from crf.models import DataLock, Query
 from crf.registry import crf_model, crf_models
 from study import access
 from study.access import access_subject
 from study.form_errors import apply_service_errors
+from study.language import name_of
 from study.models import User
 from study.roles import Action
 
@@ -165,7 +166,7 @@ def query_list(request: HttpRequest, subject_pk: int | None = None) -> HttpRespo
     ).order_by("username")
     filters = QueryFilterForm(
         request.GET or None,
-        sites=[(s.code, f"{s.code} {display.name_of(s)}") for s in sites.order_by("code")],
+        sites=[(s.code, f"{s.code} {name_of(s)}") for s in sites.order_by("code")],
         forms_=[
             *sorted(((code, str(m.crf_title)) for code, m in crf_models().items()), key=lambda c: c[1]),
             ("visit", _("Visit date")),

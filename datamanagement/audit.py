@@ -24,7 +24,7 @@ from django.http import QueryDict
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 
-from crf.audit import reason_text
+from crf.display import reason_text
 from crf.history import HIDDEN, MASK
 from crf.registry import crf_model
 from datamanagement.audit_index import subject_event_models

@@ -33,13 +33,13 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crf.audit import audit_context
 from datamanagement import pdfs
 from datamanagement.models import PdfDownload, PdfJob, PdfKind, PdfLanguage
 from jobs import services as jobs
 from jobs.kinds import JobKind
 from jobs.models import JobTrigger
 from study import access
+from study.audit_context import audit_context
 from study.models import Study
 from study.roles import Action
 from subjects.models import Subject

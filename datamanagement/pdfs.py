@@ -45,6 +45,7 @@ from crf.registry import crf_models
 from crf.services import record_data_fields
 from datamanagement.models import Signature, SignatureScope
 from datamanagement.templatetags.esign import signed_time
+from study.language import name_of
 
 if TYPE_CHECKING:
     from study.models import Study, User
@@ -248,8 +249,8 @@ def casebook_html(
         context = {
             "language": language,
             "study": subject.site.study,
-            "study_name": display.name_of(site.study),
-            "site_name": display.name_of(site),
+            "study_name": name_of(site.study),
+            "site_name": name_of(site),
             "site": site,
             "subject_label": label,
             "status": str(subject.get_status_display()),
@@ -265,7 +266,7 @@ def casebook_html(
             ],
             "sections": _sections(subject, generated_by, zone),
             "page_counter": page_counter_css(),
-            "header": css_string(f"{site.study.code} · {display.name_of(site)} · {_('Subject')} {label}"),
+            "header": css_string(f"{site.study.code} · {name_of(site)} · {_('Subject')} {label}"),
             "footer": css_string(
                 _("TrialSite EDC · generated %(at)s by %(by)s")
                 % {"at": display.when(generated_at, zone), "by": _user_name(generated_by)}
@@ -368,7 +369,7 @@ def crf_html(*, study: Study, language: str, annotated: bool, generated_by: User
     with translation.override(language):
         context = {
             "language": language,
-            "study_name": display.name_of(study),
+            "study_name": name_of(study),
             "study": study,
             "annotated": annotated,
             "title": _("Annotated CRF") if annotated else _("Blank CRF"),

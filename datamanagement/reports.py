@@ -39,6 +39,7 @@ from crf.csvfiles import formula_safe
 from crf.models import Query, QueryStatus
 from crf.registry import crf_models
 from study import access
+from study.language import name_of
 from study.models import Site
 from study.roles import Action
 from subjects.eligibility import CRITERIA
@@ -97,7 +98,7 @@ def _day(value: date | None) -> str:
 
 
 def _site_name(site: Site) -> str:
-    return f"{site.code} {display.name_of(site)}"
+    return f"{site.code} {name_of(site)}"
 
 
 # --- queries (DCF) ------------------------------------------------------------------------------

@@ -33,7 +33,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crf import locks
-from crf.audit import audit_context
 from crf.models import CrfInstance, DataLock
 from crf.prepared import prepared
 from crf.services import batch_memo
@@ -41,6 +40,7 @@ from datamanagement import canonical
 from datamanagement.models import Signature, SignatureMeaning, SignatureScope
 from study import access
 from study.access import subjects_visible_to
+from study.audit_context import audit_context
 from study.roles import Action
 
 if TYPE_CHECKING:

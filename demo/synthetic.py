@@ -63,7 +63,6 @@ from clinical.protocol import ProtocolChoices
 from clinical.schedule import age_in_completed_years, local_date, study_day
 from clinical.units import ANALYTES, reference_flag, to_standard
 from crf import auditchain
-from crf.audit import audit_context
 from crf.checks import jsonable
 from crf.fields import impute_partial_dates
 from datamanagement import audit_index
@@ -72,6 +71,7 @@ from demo import synthetic_forms as sf
 from labs.models import LabResult, RangeSource, VitalSigns
 from response.derive import marrow_rules_response
 from response.models import MarrowAssessment, MrdTest, Relapse
+from study.audit_context import audit_context
 from study.models import Membership, ProtocolSettings, Site, Study, User, VisitDefinition
 from subjects.baseline import (
     BridgingTherapy,

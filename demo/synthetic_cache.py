@@ -15,8 +15,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from dbtools import pgtools
 from demo.synthetic import Options
-from trialsite import pgtools
 
 CODE_GLOBS = (
     "*/migrations/*.py",
@@ -51,7 +51,7 @@ def cache_path(options: Options, cache_dir: Path) -> Path:
 def dump(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
-    # pg_dump of the server's own major version, reached as Django reaches it (trialsite.pgtools)
+    # pg_dump of the server's own major version, reached as Django reaches it (dbtools.pgtools)
     pgtools.run("pg_dump", "--format=custom", "--data-only", "--no-owner", "--no-privileges", "--file", str(partial))
     partial.replace(path)  # a dump interrupted half-way is never taken for a cached study
 

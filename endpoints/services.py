@@ -35,7 +35,6 @@ from adverse_events.models import AdverseEvent, CrsAssessment, CrsEpisode, Icans
 from adverse_events.toxicities import GvhdStaging, IcahtDerivation, IecHsAssessment
 from clinical.ae_course import max_grade_until
 from clinical.protocol import ProtocolChoices
-from crf.audit import audit_context
 from endpoints import files, sensitivity, snapshot, tables, tables_efficacy, tables_toxicity
 from endpoints.models import EndpointRun, RunTrigger
 from jobs import services as jobs
@@ -43,6 +42,7 @@ from jobs.kinds import JobKind
 from response.models import MarrowAssessment, MrdTest, Relapse
 from study import access
 from study.amendments import number_in_force
+from study.audit_context import audit_context
 from study.models import ProtocolSettings, Site, Study, VisitDefinition
 from study.roles import Action
 from subjects.conmeds import ConcomitantMedication

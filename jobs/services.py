@@ -49,10 +49,10 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crf.audit import audit_context
 from crf.outbox import enqueue
 from jobs.kinds import JobKind, kinds
 from jobs.models import JobStatus
+from study.audit_context import audit_context
 from study.version import code_version
 
 if TYPE_CHECKING:

@@ -19,9 +19,9 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from crf.audit import audit_context
 from labs.models import Laboratory, LabResult, ReferenceRange
 from labs.services import record_reference_range
+from study.audit_context import audit_context
 from study.build import reason_needed, require_admin
 from study.models import Site
 from study.system_text import message

@@ -8,9 +8,9 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from clinical.units import UNIT_LABELS
-from crf.display import name_of
 from labs.models import ANALYTE_CHOICES, Sex
 from study.build_forms import DateInput, reason_field
+from study.language import name_of
 
 
 class LaboratoryForm(forms.Form):

@@ -13,9 +13,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from clinical.units import UNIT_LABELS, Analyte, Panel, decimal_text, panel_analytes
-from crf.display import name_of
 from labs.models import ANALYTE_NAMES, Laboratory, LabResult, Sex
 from labs.services import PanelRow
+from study.language import name_of
 
 GRID_COLUMNS = ("value", "unit", "lln", "uln")
 

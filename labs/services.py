@@ -16,12 +16,12 @@ from django.utils.translation import gettext_noop
 
 from clinical.units import Panel, UnitNotAllowed, panel_analytes, parts_exceeding_whole, to_standard
 from crf import services as crf_services
-from crf.audit import audit_context
 from crf.models import EntryStatus
 from crf.prepared import prepared
 from crf.rederive import declare, rederive
 from crf.services import StaleVersionError, mark_entered_in_error, save_form
 from labs.models import ANALYTE_NAMES, Laboratory, LabResult, ReferenceRange, VitalSigns
+from study.audit_context import audit_context
 from study.system_text import message
 
 if TYPE_CHECKING:

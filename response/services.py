@@ -18,11 +18,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from crf import checks, locks
-from crf.audit import audit_context
 from crf.rederive import declare, rederive, update_with_version
 from crf.services import StaleVersionError, data_fields, save_form, save_service
 from response.models import MarrowAssessment, MrdTest, Relapse, ResponseCategory
 from study import access
+from study.audit_context import audit_context
 from study.roles import Action
 from study.system_text import message
 

@@ -22,8 +22,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crf.audit import audit_context
 from study import access
+from study.audit_context import audit_context
 from study.models import ProtocolVersion, Study
 from study.roles import Action
 

@@ -18,8 +18,8 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop
 
-from crf.audit import audit_context
 from study import access
+from study.audit_context import audit_context
 from study.models import Site, Study
 from study.names import is_live
 from study.roles import Action

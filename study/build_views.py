@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from clinical.units import decimal_text
-from study import access, build
+from study import access, build, hooks
 from study.build_forms import SiteForm
 from study.form_errors import apply_service_errors
 from study.models import Site, Study
@@ -67,7 +67,6 @@ def site_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 @login_required
 def schedule(request: HttpRequest) -> HttpResponse:
     """The visit schedule in force today, its versions, and a form for the next version."""
-    from crf.registry import crf_models
     from study import schedule as visit_schedule
     from study.build_forms import ScheduleForm
     from study.build_models import VisitSchedule
@@ -79,8 +78,7 @@ def schedule(request: HttpRequest) -> HttpResponse:
     definitions = list(VisitDefinition.objects.filter(study=study).order_by("order"))
     in_force, timing = visit_schedule.timing_in_force(study, today)
     matrix = visit_schedule.matrix_in_force(study, today).get("visits", {})
-    models = crf_models()
-    titles = {code: str(model.crf_title) for code, model in models.items()}
+    titles = hooks.form_titles()
     form_choices = sorted(titles.items(), key=lambda item: item[1])
     form = ScheduleForm(
         request.POST or None,
@@ -98,7 +96,7 @@ def schedule(request: HttpRequest) -> HttpResponse:
                 effective_from=form.cleaned_data["effective_from"],
                 visits=form.plans(),
                 reason=form.cleaned_data.get("reason", ""),
-                known_forms=set(models),
+                known_forms=set(titles),
             )
         except ValidationError as exc:
             apply_service_errors(form, exc)
@@ -144,9 +142,9 @@ def schedule(request: HttpRequest) -> HttpResponse:
 def dose_levels(request: HttpRequest) -> HttpResponse:
     """Dose levels and expected toxicities in force today, the settings versions that changed
     them, and a form for a new version (on the protocol settings' one versioned store)."""
-    from crf.display import dose_level_name
     from study import dose_levels as study_dose_levels
     from study.build_forms import DoseLevelsForm
+    from study.language import dose_level_name
     from study.models import ProtocolSettings
 
     study = administered_study(request)

@@ -6,7 +6,7 @@ Every change is audited (the pghistory triggers of Study, Site, DoseLevelName an
 VisitDefinition, inside `audit_context` with the admin and the reason). Once the study is live —
 a subject is registered at one of its sites — a change needs a reason, as a new protocol
 settings version does (`study.protocol.publish_settings`). Pages show the name in the reader's
-language through `crf.display.name_of` / `dose_level_name`; the API keeps the stored values.
+language through `study.language.name_of` / `dose_level_name`; the API keeps the stored values.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.utils.translation import gettext as _
 
-from crf.audit import audit_context
 from study import access
+from study.audit_context import audit_context
 from study.models import DoseLevelName, ProtocolSettings, Site, Study, VisitDefinition
 from study.roles import Action
 

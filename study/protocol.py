@@ -2,7 +2,8 @@
 
 A derived value stored on a form uses the version in force on the form's clinical date. A new
 version re-derives only forms dated on or after its effective date — through the outbox, as a
-background job — and lists them (study.Rederivation).
+background job requested by the hook `study.hooks.request_settings_rederivation` (crf/) — and
+lists them (study.Rederivation; `study.selectors.listed_changes`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clinical.protocol import ProtocolChoices
-from crf.audit import audit_context
-from study import access
+from study import access, hooks
+from study.audit_context import audit_context
 from study.models import ProtocolSettings, Study
 from study.roles import Action
 
@@ -87,8 +88,6 @@ def publish_settings(
 ) -> ProtocolSettings:
     """Record a new version (values not given keep the previous version's) and request the
     re-derivation of forms dated on or after `effective_from`."""
-    from crf.outbox import enqueue
-
     if actor is not None and not access.can_anywhere(actor, Action.ADMINISTER, study=study):
         raise PermissionDenied
     if not reason.strip():
@@ -116,5 +115,5 @@ def publish_settings(
         row.full_clean()
         row.save()
         if previous is not None:
-            enqueue(task_name="study.tasks.rederive_for_settings", settings_id=row.pk)
+            hooks.request_settings_rederivation(settings_id=row.pk)
     return row

@@ -5,9 +5,9 @@ an amendment — effective from a date.
 
 One publication writes a `VisitSchedule` version (timing) and an `AssessmentSchedule` version
 (expected forms) with the same number of effective date, audited with the reason, then
-re-derives through `crf.rederive.rederive_for_setting("visit_schedule")` the planned dates,
-windows, out-of-window queries and expected-form state of the visits the new version governs
-(subjects.visits.rederive_for_visit_schedule). Data keep being judged by the version in force on
+re-derives through the hook `study.hooks.rederive_for_setting` (crf.rederive, "visit_schedule")
+the planned dates, windows, out-of-window queries and expected-form state of the visits the new
+version governs (subjects.visits.rederive_for_visit_schedule). Data keep being judged by the version in force on
 their date.
 """
 
@@ -24,7 +24,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from crf.audit import audit_context
+from study import hooks
+from study.audit_context import audit_context
 from study.build import reason_needed, require_admin
 from study.build_models import VisitSchedule
 from study.models import AssessmentSchedule, Study, VisitDefinition
@@ -89,8 +90,6 @@ def publish_visit_schedule(
     `<code>-<field>` or by field, nothing saved) a negative window, a missing target day on a
     dated visit, a day on an event-driven one, an unknown form, a new visit code already used,
     and — once the study is live — a missing reason."""
-    from crf.rederive import rederive_for_setting  # crf builds on study: the one re-derivation service
-
     require_admin(actor, study)
     Study.objects.select_for_update().get(pk=study.pk)  # one publisher at a time per study
     errors: dict[str, list[str]] = {}
@@ -176,7 +175,7 @@ def publish_visit_schedule(
         )
         forms_version.full_clean()
         forms_version.save()
-    changed = rederive_for_setting(kind="visit_schedule", version=version, user=actor)
+    changed = hooks.rederive_for_setting(kind="visit_schedule", version=version, user=actor)
     return version, changed
 
 

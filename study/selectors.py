@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+from typing import Any
+
+from django.apps import apps
+from django.db import models
 from django.db.models import Count, Prefetch, Q, QuerySet
+from django.urls import reverse
 
 from study import access
-from study.models import Membership, Site, Study, User
+from study.models import Membership, Rederivation, Site, Study, User
 
 
 def users_administered_by(actor: User) -> QuerySet[User]:
@@ -97,3 +102,59 @@ def name_changes(study: Study, *, limit: int = 30) -> list[dict[str, object]]:
             )
     found.sort(key=lambda row: row["at"], reverse=True)  # type: ignore[arg-type, return-value]
     return found[:limit]
+
+
+def listed_changes(settings_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """What each settings version changed, for the settings page (DESIGN §4 "lists them"): per
+    version, the forms whose derived values changed or that a freeze or lock kept, with the
+    subject, the form, its clinical date and each changed value old → new (the bookkeeping
+    fields — settings version, stored inputs — are left out; the form's history has them).
+    One query per form type listed, whatever the number of rows."""
+    rows = list(
+        Rederivation.objects.filter(settings_id__in=settings_ids)
+        .exclude(outcome=Rederivation.Outcome.REDERIVED, changed={})
+        .order_by("settings_id", "clinical_date", "form_label", "object_id")
+    )
+    by_label: dict[str, set[int]] = {}
+    for row in rows:
+        by_label.setdefault(row.form_label, set()).add(row.object_id)
+    forms: dict[tuple[str, int], Any] = {}
+    for label, ids in by_label.items():
+        model = apps.get_model(label)
+        for form in model._default_manager.filter(pk__in=ids).select_related("subject"):
+            forms[(label, form.pk)] = form
+    listed: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        form = forms.get((row.form_label, row.object_id))
+        if form is None:
+            continue
+        model = type(form)
+        values = []
+        for name, new in row.changed.items():
+            field = model._meta.get_field(name)
+            if name == "settings_version" or isinstance(field, models.JSONField):
+                continue
+            old = row.previous.get(name, "—")
+            shown = dict(field.flatchoices) if field.choices else {}
+            values.append(
+                {
+                    "name": name,
+                    "field": field.verbose_name,
+                    "old": old,
+                    "new": new,
+                    "old_label": shown.get(old, old),
+                    "new_label": shown.get(new, new),
+                }
+            )
+        listed.setdefault(row.settings_id, []).append(
+            {
+                "subject": form.subject,
+                "form": model._meta.verbose_name,
+                "clinical_date": row.clinical_date,
+                "skipped": row.outcome == Rederivation.Outcome.SKIPPED_LOCKED,
+                "values": values,
+                "form_url": reverse("subjects:form_edit", args=[form.subject_id, model.crf_code, form.pk]),
+                "history_url": reverse("crf:history", args=[row.form_label, form.pk]),
+            }
+        )
+    return listed

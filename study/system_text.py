@@ -8,7 +8,7 @@ is rendered when shown, in the reader's language: `render(code, params)`.
   YYYY-MM-DD, decimals as text) — call it where the system used to store `_(msgid) % params`.
 - `message(msgid, **params)` → a `Message`: a `str` whose value is the English text (so code
   that only reads text keeps working) carrying `.code` and `.params` — what the system passes as
-  an audit reason (`crf.audit.audit_context` stores the code and parameters beside the text).
+  an audit reason (`study.audit_context.audit_context` stores the code and parameters beside the text).
   A parameter that is itself a `Message` is stored nested as {"code", "params"}; a lazily
   translated label (a choice label) as {"code": its English text}: both render in the reader's
   language too.

@@ -4,7 +4,6 @@ from django.urls import path
 from study import amendment_views, views
 
 urlpatterns = [
-    path("", views.home, name="home"),
     path("accounts/login/", views.SignInView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(

@@ -1,4 +1,5 @@
-"""Pages: sign-in, the study home, language choice, and user administration (study admin)."""
+"""Pages: sign-in, language choice, and user administration (study admin). The study home is
+mytasks.views.study_home: it reads the apps above study (query counts)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
-from crf.selectors import AGING_DAYS, query_counts
 from study import access, selectors, services
 from study.form_errors import apply_service_errors
 from study.forms import GrantRoleForm, InviteUserForm, LanguageForm, ReasonForm
@@ -39,28 +39,6 @@ class SignInView(auth_views.LoginView):
         if access.active_memberships(user).filter(role=Role.COORDINATOR).exists():
             return reverse("mytasks:home")
         return super().get_default_redirect_url()
-
-
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    user = request.user
-    context = {
-        "studies": selectors.home_summary(user),  # type: ignore[arg-type]
-        "can_view_crf": access.can_anywhere(user, Action.VIEW_CRF),
-        "can_administer": access.can_anywhere(user, Action.ADMINISTER),
-        # data management (issue 7): query counts and the monitor's and data manager's pages
-        "query_counts": query_counts(user) if access.can_anywhere(user, Action.VIEW_CRF) else None,  # type: ignore[arg-type]
-        "aging_days": AGING_DAYS,
-        "can_mark_sdv": access.can_anywhere(user, Action.MARK_SDV),
-        "can_lock": access.can_anywhere(user, Action.FREEZE_LOCK),
-        "can_view_endpoints": access.can_anywhere(user, Action.VIEW_ENDPOINT_RESULTS),
-        "can_view_safety": access.can_anywhere(user, Action.VIEW_SAFETY),
-        "can_export": access.can_anywhere(user, Action.START_ENDPOINT_RUNS),
-        "can_pdf": access.can_anywhere(user, Action.CASEBOOK_PDF),
-        "can_edit_sdv_plan": access.can_anywhere(user, Action.FREEZE_LOCK)
-        or access.can_anywhere(user, Action.ADMINISTER),
-    }
-    return render(request, "study/home.html", context)
 
 
 @require_POST
@@ -221,7 +199,6 @@ def unlock(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def protocol_settings(request: HttpRequest) -> HttpResponse:
     """Study admin: the versions of the protocol settings and a form for the next one."""
-    from crf import rederive
     from study.models import ProtocolSettings
     from study.protocol import publish_settings
     from study.settings_forms import ProtocolSettingsForm, settings_differences
@@ -244,7 +221,7 @@ def protocol_settings(request: HttpRequest) -> HttpResponse:
 
         current = ProtocolChoices()
     form = ProtocolSettingsForm(request.POST or None, current=current)
-    changes = rederive.listed_changes([v.pk for v in versions])
+    changes = selectors.listed_changes([v.pk for v in versions])
     for older, newer in zip([*versions[1:], None] if versions else [], versions, strict=True):
         newer.differences = settings_differences(older.values if older else {}, newer.values)  # type: ignore[attr-defined]
         newer.listed = changes.get(newer.pk, [])  # type: ignore[attr-defined]

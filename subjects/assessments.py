@@ -26,11 +26,11 @@ from django.utils.translation import gettext as _
 from clinical.assessments import FormMark, Matrix, Progress, derived_visit_state, form_mark, progress
 from clinical.schedule import VisitState
 from crf import locks
-from crf.audit import audit_context
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, Query
 from crf.prepared import prepared
 from crf.services import after_any_form_write, batch_memo, defer_to_batch_end
 from study import access
+from study.audit_context import audit_context
 from study.models import AssessmentSchedule, VisitDefinition
 from study.roles import Action
 from subjects.models import ExpectedFormNotDone, Subject, Visit

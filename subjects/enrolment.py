@@ -20,9 +20,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop
 
-from crf.audit import audit_context
 from study import access
 from study.access import subjects_visible_to
+from study.audit_context import audit_context
 from study.roles import Action, Role
 from study.system_text import Message, message
 from subjects import services

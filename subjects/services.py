@@ -18,9 +18,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import gettext_noop
 
-from crf.audit import audit_context
 from crf.services import dependants_of, save_form
 from study import access
+from study.audit_context import audit_context
 from study.models import Site
 from study.protocol import choices_in_force
 from study.roles import Action

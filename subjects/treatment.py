@@ -14,9 +14,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from crf import derivations
-from crf.audit import audit_context
 from crf.rederive import declare, rederive
 from crf.services import dependants_of, save_form, save_service
+from study.audit_context import audit_context
 from study.system_text import message
 from subjects import services, visits
 from subjects.lifecycle import Event, Status

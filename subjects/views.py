@@ -23,6 +23,7 @@ from crf.selectors import instance_badges, record_queries
 from study import access
 from study.access import access_subject, subjects_visible_to
 from study.form_errors import apply_service_errors
+from study.language import dose_level_name
 from study.protocol import NoProtocolSettings
 from study.roles import Action, role_may
 from subjects import assessments, enrolment, lifecycle, selectors, services, visits
@@ -92,13 +93,11 @@ def consent_new(request: HttpRequest) -> HttpResponse:
 
 def _dose_levels(subject: Subject) -> list[tuple[str, str]]:
     """(code, name in the reader's language) of the levels in force (issue 25 item 4)."""
-    from crf import display
-
     try:
         codes = services.dose_level_codes(subject, timezone.localdate())
     except NoProtocolSettings:
         return []
-    return [(code, display.dose_level_name(code, subject.site.study_id)) for code in codes]
+    return [(code, dose_level_name(code, subject.site.study_id)) for code in codes]
 
 
 @dataclass(frozen=True)
@@ -319,13 +318,13 @@ def _confirm(request: HttpRequest, subject: Subject, action: str, form: EnrolFor
     if isinstance(form, DoseLevelForm):
         summary = _("Change the dose level of %(subject)s from %(old)s to %(new)s") % {
             "subject": subject.subject_id,
-            "old": display.dose_level_name(subject.dose_level, study_id),
-            "new": display.dose_level_name(level, study_id),
+            "old": dose_level_name(subject.dose_level, study_id),
+            "new": dose_level_name(level, study_id),
         }
     else:
         summary = _("Enrol %(subject)s at %(level)s") % {
             "subject": enrolment.next_subject_id(subject),
-            "level": display.dose_level_name(level, study_id),
+            "level": dose_level_name(level, study_id),
         }
     facts = []  # what was typed, as read: the level by its name, dates YYYY-MM-DD (issue 25)
     for field in form:

@@ -22,9 +22,9 @@ from django.utils.translation import gettext_noop
 from clinical import dates as clinical_dates
 from clinical.schedule import local_date, planned_date
 from crf import checks, locks
-from crf.audit import audit_context
 from crf.rederive import setting_consumer
 from study import access
+from study.audit_context import audit_context
 from study.models import VisitDefinition, VisitSchedule
 from study.roles import Action
 from study.system_text import message

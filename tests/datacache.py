@@ -238,7 +238,7 @@ def _owner_connection(owner: tuple[str, str]):  # type: ignore[no-untyped-def]
     password)), reached as Django reaches the server."""
     import psycopg2
 
-    from trialsite import pgtools
+    from dbtools import pgtools
 
     env = pgtools.libpq_env(connection.settings_dict)
     return psycopg2.connect(

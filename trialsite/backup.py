@@ -39,7 +39,7 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from crf import auditchain, dbroles
-from trialsite import pgtools
+from dbtools import pgtools
 
 
 class BackupError(Exception):

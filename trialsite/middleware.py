@@ -19,7 +19,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from crf import display
-from study.language import user_language
+from study.language import names_var, user_language
 from study.sessions import LAST_SEEN, LOGIN_AT
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -68,7 +68,7 @@ class UserLocaleMiddleware(LocaleMiddleware):
             request.LANGUAGE_CODE = translation.get_language()
             # Times on every page in the reader's site zone, named (crf.display.when; issue 25).
             request._reader_zone_token = display.reader_zone_var.set(display.lazy_zone_of_user(request.user))  # type: ignore[attr-defined]
-            request._names_token = display.names_var.set({})  # type: ignore[attr-defined]
+            request._names_token = names_var.set({})  # type: ignore[attr-defined]
             return
         super().process_request(request)
 
@@ -76,7 +76,7 @@ class UserLocaleMiddleware(LocaleMiddleware):
         token = getattr(request, "_reader_zone_token", None)
         if token is not None:
             display.reader_zone_var.reset(token)
-            display.names_var.reset(request._names_token)  # type: ignore[attr-defined]
+            names_var.reset(request._names_token)  # type: ignore[attr-defined]
             # Remember the account's language on this browser, so the sign-in page after a
             # sign-out (or an expired session) speaks it too (issue 25 item 5).
             language = getattr(request, "LANGUAGE_CODE", "")

@@ -15,6 +15,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from trialsite.embedded import LOCAL_DIR as EMBEDDED_LOCAL_DIR
 from trialsite.services_urls import celery_broker_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -83,7 +84,7 @@ MIDDLEWARE = [
     "trialsite.middleware.InputGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "trialsite.middleware.SessionExpiryMiddleware",
-    "crf.audit.AuditContextMiddleware",
+    "study.audit_context.AuditContextMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -282,6 +283,9 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+#: The checkout's git-ignored local folder (.local/, or TRIALSITE_LOCAL_DIR): the embedded
+#: servers' data, and what apps keep there (the synthetic-study dumps of demo/).
+LOCAL_DIR = EMBEDDED_LOCAL_DIR
 #: where `verify_audit` records the audit chain heads, outside the database (issue 21)
 AUDIT_HEADS_DIR = Path(env.str("AUDIT_HEADS_DIR", default="") or BASE_DIR / ".local" / "audit-heads")
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default="") or BASE_DIR / ".local" / "media")

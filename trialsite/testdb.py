@@ -62,7 +62,7 @@ def dump_schema(connection: BaseDatabaseWrapper, dbname: str, *, role: str) -> s
     """`pg_dump` of database `dbname` as plain SQL that psycopg2 can execute: psql's
     meta-commands (`\\restrict`) left out, and so are the grants to the application role `role`
     (its name is a deployment setting; `dbroles.grant_app_role` gives them)."""
-    from trialsite import pgtools
+    from dbtools import pgtools
 
     done = pgtools.run(
         "pg_dump",

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from crf.import_api import CsvImportView
+from mytasks.views import study_home
 from trialsite import health
 
 handler403 = "trialsite.errors.permission_denied"
@@ -30,5 +31,6 @@ urlpatterns = [
     path("tasks/", include("mytasks.urls")),
     path("admin/", include("study.build_urls")),
     path("admin/", include("labs.build_urls")),
+    path("", study_home, name="home"),
     path("", include("study.urls")),
 ]

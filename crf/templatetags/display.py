@@ -16,6 +16,7 @@ from typing import Any
 from django import template
 
 from crf import display
+from study import language
 
 register = template.Library()
 
@@ -23,7 +24,7 @@ register = template.Library()
 @register.filter
 def shown(instance: Any, name: str) -> str:
     if instance is None:
-        return display.EMPTY
+        return language.EMPTY
     # The study day of a date when the page loaded the subject already (never a query here).
     state = getattr(instance, "_state", None)
     subject = state.fields_cache.get("subject") if state is not None else None
@@ -53,7 +54,7 @@ def when_in(at: datetime | None, zone: str) -> str:
 
 @register.filter
 def name_of(obj: Any) -> str:
-    return display.name_of(obj)
+    return language.name_of(obj)
 
 
 @register.filter
@@ -61,8 +62,8 @@ def dose_level(value: Any, study: Any = None) -> str:
     """A subject's dose level (`{{ subject|dose_level }}`) or a code in a study
     (`{{ level.code|dose_level:study }}`), named in the reader's language."""
     if hasattr(value, "dose_level") and hasattr(value, "site_id"):
-        return display.dose_level_name(value.dose_level, value.site.study_id)
-    return display.dose_level_name(value, study)
+        return language.dose_level_name(value.dose_level, value.site.study_id)
+    return language.dose_level_name(value, study)
 
 
 @register.filter

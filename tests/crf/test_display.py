@@ -11,6 +11,7 @@ from django.utils import translation
 
 from adverse_events.models import CrsAssessment
 from crf import display
+from study.language import name_of
 from subjects.models import Infusion
 
 pytestmark = pytest.mark.req("ISSUE-25")
@@ -84,9 +85,9 @@ def test_names_follow_the_reader_language():
         name_zh = "协和"
 
     with translation.override("zh-hans"):
-        assert display.name_of(Named()) == "协和"
+        assert name_of(Named()) == "协和"
     with translation.override("en"):
-        assert display.name_of(Named()) == "Peking Union"
+        assert name_of(Named()) == "Peking Union"
 
 
 @pytest.mark.parametrize(

@@ -80,7 +80,8 @@ def test_a_system_audit_reason_is_stored_as_code_and_read_in_each_language(study
     """Issue 25 item 3: a reason the system writes is stored as its code and parameters beside
     its English text; the history renders it in the reader's language, nested messages and
     choice labels included, whatever the language of the request that wrote it."""
-    from crf.audit import audit_context, reason_text
+    from crf.display import reason_text
+    from study.audit_context import audit_context
     from subjects.conmeds import ConcomitantMedication
 
     category = dict(ConcomitantMedication._meta.get_field("category").flatchoices)["antipyretic"]
@@ -125,7 +126,8 @@ def test_a_system_audit_reason_is_stored_as_code_and_read_in_each_language(study
 
 
 def test_a_person_reason_inside_a_system_one_is_not_given_the_system_code(study):
-    from crf.audit import audit_context, reason_text
+    from crf.display import reason_text
+    from study.audit_context import audit_context
 
     system = audit_context(user=None, reason=system_text.message("re-derived: MRD test"))
     person = audit_context(user=None, reason="corrected from the chart")

@@ -23,8 +23,8 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from crf.dbroles import history_tables
+from dbtools import pgtools
 from tests.factories import protocol_v1, vital_signs
-from trialsite import pgtools
 from trialsite.backup import row_counts
 
 pytestmark = [

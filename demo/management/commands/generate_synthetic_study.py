@@ -8,12 +8,12 @@ import time
 from datetime import date
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from demo import synthetic, synthetic_cache
 from subjects.models import Subject
-from trialsite.embedded import LOCAL_DIR
 
 #: A synthetic study is only written into a database named as a scratch one (a restore or
 #: --replace-data empties every table, audit history included).
@@ -41,8 +41,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--cache-dir",
             type=Path,
-            default=LOCAL_DIR / "synthetic",
-            help="Where the dumps are kept (default .local/synthetic).",
+            default=Path(settings.LOCAL_DIR) / "synthetic",
+            help="Where the dumps are kept (default settings.LOCAL_DIR / synthetic: .local/synthetic).",
         )
         parser.add_argument(
             "--replace-data",

@@ -5,7 +5,10 @@ Context fields: `user` (id), `username`, `role` (the user's active roles at the 
 separated), `site` (site code), `reason` (reason for change), `request_id`, `url`, `method`, and `via` = "api" for
 REST API requests. A reason the system writes (`study.system_text.message`) also stores
 `reason_code` and `reason_params`, the audited truth a history page renders in the reader's
-language (issue 25 item 3); `reason` then holds its English text.
+language (issue 25 item 3; `crf.display.reason_text`); `reason` then holds its English text.
+
+It lives in study/, the lowest app with models: every app's audited writes run inside it,
+study's own included (DESIGN §3 layers).
 """
 
 from __future__ import annotations
@@ -17,8 +20,6 @@ from typing import TYPE_CHECKING
 import pghistory
 from django.http import HttpRequest, HttpResponse
 
-from study import system_text
-
 if TYPE_CHECKING:
     from study.models import Site, User
 
@@ -28,19 +29,6 @@ def _current_context() -> dict[str, object]:
 
     tracked = getattr(runtime._tracker, "value", None)
     return dict(tracked.metadata) if tracked is not None else {}
-
-
-def reason_text(context: dict[str, object]) -> str:
-    """The reason of one history row's context in the reader's language: rendered from its code
-    and parameters when the system wrote it as a message; a reason written before codes were
-    stored reads in the reader's language when the catalogue holds it; a person's as written."""
-    from crf import display
-
-    code = context.get("reason_code")
-    if code:
-        params = context.get("reason_params")
-        return display.render_message(str(code), params if isinstance(params, dict) else None)
-    return system_text.in_reader_language(str(context.get("reason", "")))
 
 
 @contextmanager

@@ -1,0 +1,3 @@
+"""Database tooling every layer may use: the PostgreSQL client programs for the server in use
+(`pgtools.py`), used by the project's backups and test templates (trialsite/) and by the
+synthetic study's dump cache (demo/). Imports Django only, no app: the lowest layer (issue 23)."""
