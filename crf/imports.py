@@ -249,14 +249,16 @@ def _all_labels(label: object) -> set[str]:
 
 def _rebind(form: CrfFormBase, data: dict[str, Any], instance: CrfInstance) -> None:
     """Bind `form` to another row, as `form_class(data, instance=instance)` would: the data,
-    the instance (which validation fills in), its values as the initial ones, and no errors or
-    cleaned data or bound fields kept from the row before."""
+    the instance (which validation fills in), its values as the initial ones, and no errors,
+    cleaned data or initial values of bound fields kept from the row before."""
     form.data = data
     form.is_bound = True
     form.instance = instance
     form.initial = model_to_dict(instance, form._meta.fields, form._meta.exclude)
     form._errors = None  # type: ignore[assignment]
-    form._bound_fields_cache = {}
+    for bound in form._bound_fields_cache.values():  # kept (names, labels, widgets); their data is read anew
+        bound.__dict__.pop("initial", None)
+        bound.__dict__.pop("subwidgets", None)
     form._validate_unique = False
     form.__dict__.pop("cleaned_data", None)
 
