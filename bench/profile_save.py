@@ -131,6 +131,7 @@ def main() -> None:
     parser.add_argument("--saves", type=int, default=40)
     parser.add_argument("--html", help="write pyinstrument's HTML report here")
     parser.add_argument("--sql", action="store_true", help="print the SQL of one save")
+    parser.add_argument("--sql-summary", action="store_true", help="the SQL of one save by shape: count and time")
     parser.add_argument("--no-profile", action="store_true", help="time only (no profiler overhead)")
     parser.add_argument("--flat", action="store_true", help="cProfile's flat list (own time) instead")
     args = parser.parse_args()
@@ -157,10 +158,10 @@ def main() -> None:
             _, token = AuthToken.objects.create(user)
             client = Client(HTTP_AUTHORIZATION=f"Token {token}", HTTP_HOST="localhost")
 
-            def post() -> None:
+            def post(rows: int = args.import_rows) -> None:
                 if args.kind == "import":
                     answer = client.post(
-                        "/api/v1/imports/VS/", {"file": vs_csv(subjects, args.import_rows, rng)}, HTTP_HOST="localhost"
+                        "/api/v1/imports/VS/", {"file": vs_csv(subjects, rows, rng)}, HTTP_HOST="localhost"
                     )
                     if answer.status_code != 201:
                         print(answer.status_code, answer.content[:400], file=sys.stderr)
@@ -172,12 +173,26 @@ def main() -> None:
                     print(answer.status_code, answer.content[:400], file=sys.stderr)
 
             for _ in range(1 if args.kind == "import" else 3):  # warm: URLconf, serializers' fields, content types
-                post()
-            if args.sql:
+                post(min(args.import_rows, 42))  # an import's warm-up small: the rows stay in the transaction
+            if args.sql or args.sql_summary:
                 with CaptureQueriesContext(connection) as ctx:
                     post()
+                shapes: dict[str, list[float]] = {}
                 for i, query in enumerate(ctx.captured_queries, 1):
-                    print(f"{i:3d} {query['time']:>6} {query['sql'][:260]}")
+                    sql = query["sql"]
+                    if sql.startswith("SELECT set_config('pghistory"):  # the audit context, then the statement
+                        sql = "[ctx] " + sql.split("; ", 1)[-1]
+                    if args.sql_summary:
+                        shape = shapes.setdefault(sql[:90], [0, 0.0])
+                        shape[0] += 1
+                        shape[1] += float(query["time"])
+                    else:
+                        print(f"{i:3d} {query['time']:>6} {sql[:260]}")
+                if os.environ.get("SQL_DUMP"):  # every statement in full, for EXPLAIN ANALYZE in psql
+                    with open(os.environ["SQL_DUMP"], "w") as dump:
+                        dump.writelines(q["sql"] + ";\n" for q in ctx.captured_queries)
+                for sql, (count, seconds) in sorted(shapes.items(), key=lambda item: -item[1][1]):
+                    print(f"{count:6d} {seconds:8.3f} s  {sql}")
                 print(f"{len(ctx)} statements")
             profiler = flat = None
             if args.flat:

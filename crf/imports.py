@@ -35,6 +35,7 @@ from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import DatabaseError, transaction
+from django.forms.models import model_to_dict
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -229,12 +230,37 @@ class _RowRefused(Exception):
         self.errors = errors
 
 
+class _SaveRefused(_RowRefused):
+    """Refused by the save service, which may have written part of the row before it refused."""
+
+
+class _SavepointsNeeded(Exception):
+    """A row failed inside its save in a pass without a savepoint per row: that pass is taken
+    back and the file checked again with one per row (`_run`)."""
+
+
 def _all_labels(label: object) -> set[str]:
     found = set()
     for code, _name in settings.LANGUAGES:
         with translation.override(code):
             found.add(str(label).casefold())
     return found
+
+
+def _rebind(form: CrfFormBase, data: dict[str, Any], instance: CrfInstance) -> None:
+    """Bind `form` to another row, as `form_class(data, instance=instance)` would: the data,
+    the instance (which validation fills in), its values as the initial ones, and no errors,
+    cleaned data or initial values of bound fields kept from the row before."""
+    form.data = data
+    form.is_bound = True
+    form.instance = instance
+    form.initial = model_to_dict(instance, form._meta.fields, form._meta.exclude)
+    form._errors = None  # type: ignore[assignment]
+    for bound in form._bound_fields_cache.values():  # kept (names, labels, widgets); their data is read anew
+        bound.__dict__.pop("initial", None)
+        bound.__dict__.pop("subwidgets", None)
+    form._validate_unique = False
+    form.__dict__.pop("cleaned_data", None)
 
 
 class _Importer:
@@ -248,7 +274,7 @@ class _Importer:
         self._subjects: dict[str, list[Subject]] | None = None
         self._choice_maps: dict[str, dict[str, str]] = {}
         self.cleared: list[dict[str, object]] = []
-        self._probes: dict[tuple[int, bool], CrfFormBase] = {}
+        self._forms: dict[tuple[int, bool, frozenset[str]], CrfFormBase] = {}
 
     # lookups
     def subject(self, number: int, key: str) -> Subject:
@@ -383,13 +409,11 @@ class _Importer:
         if current is not None:  # columns left out keep the saved values
             unbound = self.form_class(instance=current)
             data = {name: unbound[name].value() for name in unbound.fields}
-        # the fields by name and type (which converts a cell), the same for every row of a subject
-        probe_key = (subject.pk, current is None)
-        probe = self._probes.get(probe_key)
-        if probe is None:
-            probe = self._probes[probe_key] = self.form_class(instance=instance)
+        # one form for the rows of a subject (new forms, or saved ones of one CRF version), bound
+        # to each row's data in turn: its fields convert the cells and validate the row
+        form = self._form_for(subject, instance, new=current is None)
         for name in self.header:
-            if name in CONTROL_COLUMNS or name not in probe.fields:
+            if name in CONTROL_COLUMNS or name not in form.fields:
                 continue
             raw = cells.get(name, "")
             if not raw.strip() or (current is None and raw.strip() == CLEAR_MARKER):
@@ -398,13 +422,13 @@ class _Importer:
                 self._clear(number, current, name, data)
                 continue
             try:
-                data[name] = self.cell_value(name, raw, probe.fields[name], number)
+                data[name] = self.cell_value(name, raw, form.fields[name], number)
             except _RowRefused as refused:
                 errors.extend(refused.errors)
         if current is None:  # left out or blank in a new form: the field's default, as the page offers
             for model_field in self.model._meta.concrete_fields:
                 name = model_field.name
-                if name in probe.fields and name not in data and model_field.has_default():
+                if name in form.fields and name not in data and model_field.has_default():
                     data[name] = model_field.get_default()
         if "visit" in self.header:
             code = cells.get("visit", "").strip()
@@ -424,15 +448,26 @@ class _Importer:
         data["reason"] = cells.get("reason", "")
         if errors:
             raise _RowRefused(errors)
-        form = self.form_class(data, instance=instance)
-        for form_field in form.fields.values():
-            if isinstance(form_field, forms.DateTimeField):
-                form_field.input_formats = DATETIME_FORMATS
-            elif isinstance(form_field, forms.DateField):
-                form_field.input_formats = DATE_FORMATS
-            elif isinstance(form_field, forms.TimeField):
-                form_field.input_formats = TIME_FORMATS
+        _rebind(form, data, instance)
         return form, current
+
+    def _form_for(self, subject: Subject, instance: CrfInstance, *, new: bool) -> CrfFormBase:
+        """The page's form for this subject's rows, built once (issue 22: building one a row was
+        39 % of an import's CPU, mostly copying its fields). Its fields depend on the subject
+        (the visit and linked-form choices) and the record's CRF version (its hidden fields),
+        not on the row's values; `_rebind` gives it each row's data and instance."""
+        key = (subject.pk, new, instance.hidden_fields)
+        form = self._forms.get(key)
+        if form is None:
+            form = self._forms[key] = self.form_class({}, instance=instance)
+            for form_field in form.fields.values():
+                if isinstance(form_field, forms.DateTimeField):
+                    form_field.input_formats = DATETIME_FORMATS
+                elif isinstance(form_field, forms.DateField):
+                    form_field.input_formats = DATE_FORMATS
+                elif isinstance(form_field, forms.TimeField):
+                    form_field.input_formats = TIME_FORMATS
+        return form
 
     def _clear(self, number: int, current: CrfInstance | None, name: str, data: dict[str, Any]) -> None:
         """`<clear>` in a saved form: the value becomes empty, and the report lists what it was."""
@@ -477,7 +512,7 @@ class _Importer:
                     reason=reason,
                 )
             except StaleVersionError as exc:
-                raise _RowRefused(
+                raise _SaveRefused(
                     [
                         RowError(
                             number,
@@ -492,7 +527,7 @@ class _Importer:
                 ) from None
             except ValidationError as exc:
                 if hasattr(exc, "error_dict"):
-                    raise _RowRefused(
+                    raise _SaveRefused(
                         [
                             RowError(number, self.column_for(name), str(message))
                             for name, errors in exc.error_dict.items()
@@ -500,9 +535,9 @@ class _Importer:
                             for message in error.messages
                         ]
                     ) from None
-                raise _RowRefused([RowError(number, "", str(message)) for message in exc.messages]) from None
+                raise _SaveRefused([RowError(number, "", str(message)) for message in exc.messages]) from None
             except PermissionDenied:
-                raise _RowRefused(
+                raise _SaveRefused(
                     [
                         RowError(
                             number,
@@ -563,41 +598,26 @@ def _run(
     record: bool,
 ) -> None:
     if not result.errors:
-        importer = _Importer(user=user, model=model, csv_file=csv_file)
         try:
-            # one transaction; memberships read once; work a save may do once for all rows (the
-            # visits' state of each subject) done once, after the last row (issue 22)
-            with transaction.atomic(), access.memberships_read_once(), batched_writes() as flush:
+            # one transaction; memberships read once (issue 22)
+            with transaction.atomic(), access.memberships_read_once():
                 kept = ImportRecord.objects.create(**fields, outcome=ImportRecord.Outcome.IMPORTED) if record else None
                 with pghistory.context(
                     import_file=csv_file.file_name,
                     import_sha256=csv_file.sha256,
                     import_record=kept.pk if kept else None,
                 ):
-                    for number, row in csv_file.rows:
-                        try:
-                            with transaction.atomic():
-                                kind, saved = importer.import_row(number, row)
-                        except _RowRefused as refused:
-                            cells = dict(zip(csv_file.header, row, strict=False))
-                            result.errors.extend(
-                                RowError(e.row, e.field, e.message, cells.get(e.field, "") if e.field else "")
-                                for e in refused.errors
-                            )
-                            continue
-                        except DatabaseError:
-                            result.errors.append(
-                                RowError(number, "", _("The database refused this row (does it repeat a saved form?)."))
-                            )
-                            continue
-                        entry = {"row": number, "id": saved.pk, "subject": saved.subject_id, "version": saved.version}
-                        getattr(result, kind).append(entry)
-                refused_rows = {error.row for error in result.errors}
-                result.cleared = [entry for entry in importer.cleared if entry["row"] not in refused_rows]
-                if result.errors or dry_run:
-                    raise _RollBack
-                with pghistory.context(reason=importer.default_reason, import_row=None):
-                    flush()
+                    try:
+                        _import_rows(
+                            result, user=user, model=model, csv_file=csv_file, dry_run=dry_run, savepoints=False
+                        )
+                    except _SavepointsNeeded:
+                        result.errors, result.created, result.updated, result.unchanged = [], [], [], []
+                        _import_rows(
+                            result, user=user, model=model, csv_file=csv_file, dry_run=dry_run, savepoints=True
+                        )
+                    if result.errors or dry_run:
+                        raise _RollBack
                 result.outcome = ImportRecord.Outcome.IMPORTED
                 if kept is not None:
                     kept.created = len(result.created)
@@ -621,6 +641,63 @@ def _run(
             )
         if not dry_run:
             result.created, result.updated, result.unchanged, result.cleared = [], [], [], []
+
+
+def _import_rows(
+    result: ImportResult,
+    *,
+    user: User,
+    model: type[CrfInstance],
+    csv_file: CsvFile,
+    dry_run: bool,
+    savepoints: bool,
+) -> None:
+    """One pass over the rows, in one savepoint (taken back when the pass raises), with the work a
+    save may do once for all rows (the visits' state and fever course of each subject) done once,
+    after the last row (`batched_writes`, issue 22).
+
+    Without `savepoints` the rows are saved one after another with no savepoint of their own: a
+    row refused before its save (a cell, the form's validation, the subject, the visit) has
+    written nothing, so the report goes on with the next row as it would with a savepoint. A row
+    that fails inside its save may have written part of itself: the pass raises
+    `_SavepointsNeeded`, and the caller takes it back and runs the file again with a savepoint
+    per row (rolled back to when its row fails), which reports every row as before. A savepoint
+    per row made every audit-chain head update a subtransaction of its own; PostgreSQL then read
+    the head's growing chain of row versions with a subtransaction lookup each (one second of
+    server CPU for 1,000 rows, four for 2,000). A file that imports needs no second pass."""
+    importer = _Importer(user=user, model=model, csv_file=csv_file)
+    with transaction.atomic(), batched_writes() as flush:
+        for number, row in csv_file.rows:
+            try:
+                if savepoints:
+                    with transaction.atomic():
+                        kind, saved = importer.import_row(number, row)
+                else:
+                    kind, saved = importer.import_row(number, row)
+            except _RowRefused as refused:
+                if isinstance(refused, _SaveRefused) and not savepoints:
+                    raise _SavepointsNeeded from None
+                cells = dict(zip(csv_file.header, row, strict=False))
+                result.errors.extend(
+                    RowError(e.row, e.field, e.message, cells.get(e.field, "") if e.field else "")
+                    for e in refused.errors
+                )
+                continue
+            except DatabaseError:
+                if not savepoints:
+                    raise _SavepointsNeeded from None
+                result.errors.append(
+                    RowError(number, "", _("The database refused this row (does it repeat a saved form?)."))
+                )
+                continue
+            entry = {"row": number, "id": saved.pk, "subject": saved.subject_id, "version": saved.version}
+            getattr(result, kind).append(entry)
+        refused_rows = {error.row for error in result.errors}
+        result.cleared = [entry for entry in importer.cleared if entry["row"] not in refused_rows]
+        if result.errors or dry_run:
+            return  # the caller rolls back
+        with pghistory.context(reason=importer.default_reason, import_row=None):
+            flush()
 
 
 def ids_by_kind(result: ImportResult) -> dict[str, list[dict[str, int]]]:

@@ -458,10 +458,15 @@ def save(*, user: User, instance: F, expected_version: int | None, reason: str =
     """Save a form through its registered service, else `save_form`, then re-derive the forms
     that depend on it: what pages and APIs call."""
     model = type(instance)
-    service = _save_services.get(model, save_form)
+    service = _save_services.get(model)
     with access.memberships_read_once(), reads_once():
         previous = model._default_manager.filter(pk=instance.pk).first() if instance.pk is not None else None
-        saved = service(user=user, instance=instance, expected_version=expected_version, reason=reason)
+        if service is None:
+            # save_form without a savepoint of its own: this one's covers it (issue 22: two
+            # round trips a save, SAVEPOINT and RELEASE, for nothing)
+            saved = _save_form(user=user, instance=instance, expected_version=expected_version, reason=reason)
+        else:
+            saved = service(user=user, instance=instance, expected_version=expected_version, reason=reason)
         _rederive_dependants(user=user, saved=saved, previous=previous)
     return saved  # type: ignore[return-value]
 

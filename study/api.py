@@ -10,6 +10,7 @@ from rest_framework.authentication import BasicAuthentication
 from rest_framework.exceptions import PermissionDenied
 
 from study import services
+from study.auth import TokenAuthentication
 
 
 @method_decorator(transaction.non_atomic_requests, name="dispatch")
@@ -50,6 +51,8 @@ class TokenLoginView(KnoxLoginView):
 class TokenLogoutView(KnoxLogoutView):
     """Revoke the token this request used; audited as an AccountEvent."""
 
+    authentication_classes = (TokenAuthentication,)  # the project's (study.auth), not knox's
+
     @extend_schema(request=None, responses={204: None}, summary="Revoke the token used")
     def post(self, request, format=None):  # type: ignore[no-untyped-def]
         services.revoke_api_token(user=request.user, token_key=request._auth.token_key)
@@ -58,6 +61,8 @@ class TokenLogoutView(KnoxLogoutView):
 
 class TokenLogoutAllView(KnoxLogoutAllView):
     """Revoke every token of the requesting user; audited as an AccountEvent."""
+
+    authentication_classes = (TokenAuthentication,)
 
     @extend_schema(request=None, responses={204: None}, summary="Revoke all of the user's tokens")
     def post(self, request, format=None):  # type: ignore[no-untyped-def]

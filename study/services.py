@@ -219,6 +219,9 @@ def create_api_token(*, user: User) -> tuple[AuthToken, str]:
             _("You already hold %(limit)s API tokens: revoke one you no longer use first.") % {"limit": limit}
         )
     with _audit(actor=user, reason="API token created"):
+        # the user's expired tokens go now: authentication reads only the presented token
+        # (study.auth), so it no longer deletes them on every request
+        AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
         token, plain = AuthToken.objects.create(user=user)
         _log(user=user, actor=user, kind=AccountEvent.Kind.API_TOKEN_CREATED, detail=token.token_key)
     return token, plain

@@ -216,5 +216,8 @@ def test_api_saves_have_a_fixed_number_of_statements(infused, coordinator):
     # its AE; the DLT rules are not run again, ~12 statements more before); the CRS save 50 once
     # its repeated reads are done once for the save (fourth pass). The statements of the VS save
     # did not change in the fourth pass; their CPU did (statements compiled once, crf.prepared).
-    assert counts["vital-signs"] <= 24, counts
-    assert counts["crs-assessments"] <= 50, counts
+    # Fifth pass (writepath2): token auth reads the presented token only (one statement less for
+    # both), and a form with no save service of its own is saved without a second savepoint
+    # inside the save's (SAVEPOINT and RELEASE: two less for the VS save): 21 and 49.
+    assert counts["vital-signs"] <= 21, counts
+    assert counts["crs-assessments"] <= 49, counts

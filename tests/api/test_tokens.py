@@ -131,3 +131,51 @@ def test_tokens_from_the_login_endpoint_are_audited_and_logout_revokes(coordinat
     assert Client(HTTP_AUTHORIZATION=f"Token {second}").get("/api/v1/subjects/").status_code == 401
     assert kinds()[0] == "api_tokens_revoked"
     assert AccountEvent.objects.filter(user=coordinator, kind="api_tokens_revoked").get().detail == "1"
+
+
+def _token_reads(plain: str) -> tuple[int, list[str]]:
+    """One authenticated GET: its status and the statements that touched the token table."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        status = Client(HTTP_AUTHORIZATION=f"Token {plain}").get("/api/v1/subjects/").status_code
+    return status, [q["sql"] for q in ctx.captured_queries if "knox_authtoken" in q["sql"]]
+
+
+@pytest.mark.req("ISSUE-22")
+def test_token_auth_reads_one_token_row_however_many_the_user_holds(coordinator, subject_a):
+    """Issue 22: knox's own cleanup read every token of the user on each request (and deleted
+    the expired ones one by one); a request now reads the presented token's row only."""
+    _token, plain = AuthToken.objects.create(user=coordinator)
+    status, reads = _token_reads(plain)
+    assert status == 200
+    assert len(reads) == 1
+    assert "token_key" in reads[0]
+    for _ in range(40):
+        AuthToken.objects.create(user=coordinator)
+    for _ in range(5):  # expired ones are not deleted by someone else's request
+        AuthToken.objects.create(user=coordinator, expiry=timedelta(seconds=-1))
+    status, reads = _token_reads(plain)
+    assert status == 200
+    assert len(reads) == 1
+    assert AuthToken.objects.filter(user=coordinator).count() == 46
+
+
+@pytest.mark.req("ISSUE-22")
+def test_an_expired_token_is_refused_and_deleted_and_creating_a_token_deletes_the_expired(coordinator, subject_a):
+    from study.services import create_api_token
+
+    _expired, plain = AuthToken.objects.create(user=coordinator, expiry=timedelta(seconds=-1))
+    AuthToken.objects.create(user=coordinator, expiry=timedelta(seconds=-1))
+    live, _live_plain = AuthToken.objects.create(user=coordinator)
+    status, reads = _token_reads(plain)
+    assert status == 401
+    # the presented token's row, then its delete (which goes with the 401's rollback)
+    assert len(reads) == 2
+    assert reads[0].startswith("SELECT") and "token_key" in reads[0]
+    assert 'DELETE FROM "knox_authtoken"' in reads[1]  # (after the audit context's prefix)
+    create_api_token(user=coordinator)
+    assert AuthToken.objects.filter(user=coordinator, expiry__lt=timezone.now()).count() == 0
+    assert AuthToken.objects.filter(user=coordinator).count() == 2
+    assert AuthToken.objects.filter(pk=live.pk).exists()
