@@ -233,7 +233,11 @@ def response_label_text(label: str) -> str:
 
 
 #: Text fields holding a composed label rather than a choice key, and how to read them.
-COMPOSED_LABELS = {"response_label": response_label_text}
+COMPOSED_LABELS = {
+    "response_label": response_label_text,
+    # the English CTCAE term, its Chinese name beside it for a Chinese reader (casebook, history, PDF)
+    "ctcae_term": lambda term: ctcae_term_label(term),
+}
 
 
 def field_text(instance: models.Model, name: str, *, day0: date | None = None) -> str:

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.utils import translation
 
-from adverse_events.models import CrsAssessment
+from adverse_events.models import AdverseEvent, CrsAssessment
 from crf import display
 from study.language import name_of
 from subjects.models import Infusion
@@ -103,3 +103,13 @@ def test_a_derived_response_label_reads_in_the_reader_language(label, english, c
         assert display.response_label_text(label) == english
     with translation.override("zh-hans"):
         assert chinese_has in display.response_label_text(label)
+
+
+def test_a_ctcae_term_field_reads_with_its_chinese_name_for_a_chinese_reader():
+    """Casebook, record history and PDF read a field through `field_text`: the stored term stays
+    the English CTCAE term, the Chinese reader sees the project's Chinese name beside it."""
+    ae = AdverseEvent(ctcae_term="Febrile neutropenia", grade=3)
+    with translation.override("en"):
+        assert display.field_text(ae, "ctcae_term") == "Febrile neutropenia"
+    with translation.override("zh-hans"):
+        assert display.field_text(ae, "ctcae_term") == "Febrile neutropenia 发热性中性粒细胞减少症"
