@@ -295,20 +295,25 @@ def test_gunicorn_workers_killed_mid_create_the_retry_with_the_same_key_saves_on
         first: list[int | None] = []
         held = n % 2 == 0
         blocker = hold_vitals_inserts(stack) if held else None
-        thread = threading.Thread(target=_first_try, args=(stack, time_of_day, key, first))
-        thread.start()
-        if blocker is not None:
-            # deterministic: the request is inside its transaction, its INSERT waiting on our lock
-            wait_for_blocked_insert(stack, blocker)
-        else:
-            time.sleep(0.03 * n)  # timing: the kill lands before, during or after the request
-        workers = gunicorn_workers(stack)
-        for pid in workers:
-            os.kill(pid, signal.SIGKILL)
-        if blocker is not None:
-            blocker.rollback()  # the orphaned backend's INSERT runs, then it finds its client gone
-            blocker.close()
+        try:
+            thread = threading.Thread(target=_first_try, args=(stack, time_of_day, key, first))
+            thread.start()
+            orphan = None
+            if blocker is not None:
+                # deterministic: the request is inside its transaction, its INSERT waiting on our lock
+                orphan = wait_for_blocked_insert(stack, blocker)
+            else:
+                time.sleep(0.03 * n)  # timing: the kill lands before, during or after the request
+            workers = gunicorn_workers(stack)
+            for pid in workers:
+                os.kill(pid, signal.SIGKILL)
+        finally:
+            if blocker is not None:
+                blocker.rollback()  # the orphaned backend's INSERT runs, then it finds its client gone
+                blocker.close()
         thread.join(timeout=70)
+        if orphan is not None:
+            wait_for_backend_gone(stack, orphan)  # it has ended its transaction: count what it left
         committed_before_retry = rows_by_time(stack)[0][time_of_day]
         retries, answer = 0, (0, {})
         deadline = time.monotonic() + 90
@@ -353,7 +358,11 @@ def hold_vitals_inserts(stack: Stack):
     return conn
 
 
-def wait_for_blocked_insert(stack: Stack, blocker, timeout: float = 60) -> None:
+def wait_for_blocked_insert(stack: Stack, blocker, timeout: float = 60) -> int:
+    """The backend pid of the request whose INSERT waits on `blocker`'s lock."""
+    with blocker.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        holder = cursor.fetchone()[0]
     watcher = psycopg2.connect(stack.postgres.url(DATABASE))
     watcher.autocommit = True
     deadline = time.monotonic() + timeout
@@ -361,16 +370,33 @@ def wait_for_blocked_insert(stack: Stack, blocker, timeout: float = 60) -> None:
         with watcher.cursor() as cursor:
             while time.monotonic() < deadline:
                 cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND query ILIKE '%labs_vitalsigns%'"
+                    "SELECT pid FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid)) "
+                    "AND query ILIKE '%%labs_vitalsigns%%'",
+                    [holder],
                 )
-                if cursor.fetchone()[0]:
-                    return
+                row = cursor.fetchone()
+                if row is not None:
+                    return int(row[0])
                 time.sleep(0.02)
     finally:
         watcher.close()
-    blocker.rollback()
     raise AssertionError("the create never reached its INSERT")
+
+
+def wait_for_backend_gone(stack: Stack, pid: int, timeout: float = 30) -> None:
+    watcher = psycopg2.connect(stack.postgres.url(DATABASE))
+    watcher.autocommit = True
+    deadline = time.monotonic() + timeout
+    try:
+        with watcher.cursor() as cursor:
+            while time.monotonic() < deadline:
+                cursor.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid])
+                if cursor.fetchone() is None:
+                    return
+                time.sleep(0.05)
+    finally:
+        watcher.close()
+    raise AssertionError(f"the killed request's backend {pid} is still there after {timeout} s")
 
 
 def _first_try(stack: Stack, time_of_day: str, key: str, first: list[int | None]) -> None:
