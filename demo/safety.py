@@ -14,7 +14,8 @@ The story, consistent with the plan of `demo.courses` (its `fever_days`, day-28 
   candidate awaiting adjudication.
 - ICANS (§2): grade 1 in three, grade 2 in one, grade 3 (ICE 2) for one day in one.
 - Cytopenias (§3): Neutrophil / Platelet / Lymphocyte count decreased and Anemia AEs derived from
-  the grades of the blood counts actually recorded from day −1 on — the lymphopenia of lymphodepletion is
+  the grades of the blood counts actually recorded from day −1 on (a cytopenia of lymphodepletion
+  is its own AE, unrelated to the CAR-T cells, until it worsens after the infusion) — lymphopenia is
   grade 3–4 and never a DLT candidate (§3.1 haematologic exclusion). Day-21 and day-28 counts
   match the day-28 marrow (CRi subjects have not recovered); subject 10 has prolonged
   neutropenia (early ICAHT grade 3, §4.1), febrile neutropenia and a CMV reactivation.
@@ -109,6 +110,10 @@ DLT_REASON = (
 #: The blood counts whose lab-derived grade makes an AE of the demo (`_Writer.cytopenias`), with
 #: the AE's relationship to the CAR-T cells when it starts after the infusion.
 COUNT_AES = {"ANC": "possible", "PLT": "possible", "ALC": "probable", "HGB": "possible"}
+
+
+def before_max(entries: list[tuple[date, int, str]]) -> int:
+    return max(grade for _on, grade, _term in entries)
 
 
 def crs_kind(index: int, day: int) -> str | None:
@@ -293,8 +298,8 @@ class _Writer:
         derived and stored), at its maximum grade, resolved on the first result back to grade ≤ 1.
         So every result of grade ≥ 3 is covered by an AE of its term, as the lab rule
         LB-GRADE-GE3-NO-AE asks (CLINICAL_SPEC §3 "Lab-derived grades"), and the demo opens no
-        query for a count it has itself reported. A run that starts before the infusion cannot be
-        related to the CAR-T cells."""
+        query for a count it has itself reported. A run that starts before the infusion is the
+        lymphodepletion's AE until a count after the infusion is worse (`_count_ae`)."""
         rows = LabResult.objects.filter(
             subject=self.subject,
             entered_in_error=False,
@@ -317,6 +322,26 @@ class _Writer:
                 self._count_ae(run, resolved=None, car_t=car_t)
 
     def _count_ae(self, run: list[tuple[date, int, str]], *, resolved: date | None, car_t: str) -> None:
+        """One run of counts graded ≥ 2. A run that begins before the infusion is the
+        lymphodepletion's AE, unrelated to the CAR-T cells, for as long as the counts after the
+        infusion are no worse; the first worse count ends it and begins a treatment-emergent AE
+        (CLINICAL_SPEC §3: an AE is counted by its onset after the infusion) at the grade reached
+        from then on. Either way every count of the run lies within an AE of its term."""
+        before = [entry for entry in run if entry[0] < self.day0]
+        worse = next(
+            (i for i, (on, g, _t) in enumerate(run) if on >= self.day0 and before and g > before_max(before)), None
+        )
+        if before and worse is not None:
+            self.ae(
+                run[0][2],
+                before_max(before),
+                onset=run[0][0],
+                resolved=run[worse][0],
+                car_t="unrelated",
+                lymphodepletion="probable",
+                outcome="not_recovered",  # it went on at a higher grade: the AE below
+            )
+            run = run[worse:]
         onset = run[0][0]
         self.ae(
             run[0][2],
@@ -340,6 +365,7 @@ class _Writer:
         car_t: str = "possible",
         lymphodepletion: str = "unlikely",
         action: str = "none",
+        outcome: str | None = None,
         **serious: bool,
     ) -> AdverseEvent | None:
         if onset > self.today:
@@ -357,7 +383,7 @@ class _Writer:
                 relationship_car_t=car_t,
                 relationship_lymphodepletion=lymphodepletion,
                 action=action,
-                outcome="recovered" if resolved else "not_recovered",
+                outcome=outcome or ("recovered" if resolved else "not_recovered"),
                 **serious,
             )
         )

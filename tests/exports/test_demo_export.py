@@ -116,7 +116,7 @@ def read_back_baselines_and_new_domains(export):
         "HO": 4,
         "IE": 2,
         "PR": 8,
-        "FA": 587,  # one grade record per AE: the 11 anaemia AEs added 11
+        "FA": 627,  # one grade record per AE: 51 more count AEs (anaemia; lymphodepletion and CAR-T parts)
         "RELREC": 70,
         "SUPPCP": 16,
         "SUPPDV": 2,
