@@ -312,6 +312,8 @@ def render_message(code: str, params: Mapping[str, Any] | None) -> str:
         shown[key] = value
     if code in dlt_text.FINDINGS:
         return dlt_text.render_finding(code, shown)
+    if isinstance(shown.get("term"), str):  # a message's `term` is a CTCAE term (the SAE alert's)
+        shown["term"] = ctcae_term_label(shown["term"])
     return system_text.render(code, shown)
 
 

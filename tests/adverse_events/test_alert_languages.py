@@ -42,7 +42,8 @@ def test_notifications_read_in_the_reader_language(sae_alert, investigator, logi
     login(investigator)
     page = client.get("/data/notifications/").content.decode()
     with translation.override("zh-hans"):
-        chinese = translation.gettext(sae_alert.summary_code) % sae_alert.summary_params
+        # the CTCAE term keeps its English name, with the project's Chinese name beside it
+        chinese = translation.gettext(sae_alert.summary_code) % {**sae_alert.summary_params, "term": "Sepsis 脓毒症"}
     assert chinese != sae_alert.summary
     assert chinese in page
     assert sae_alert.summary not in page

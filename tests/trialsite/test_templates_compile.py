@@ -11,8 +11,8 @@ from tests.conftest import PROJECT_DIR
 
 def test_every_template_compiles():
     root = PROJECT_DIR / "templates"
-    names = sorted(path.relative_to(root).as_posix() for path in root.rglob("*.html"))
-    assert len(names) > 100 and "labs/panel.html" in names
+    names = sorted(path.relative_to(root).as_posix() for path in root.rglob("*") if path.suffix in (".html", ".txt"))
+    assert len(names) > 100 and "labs/panel.html" in names and "study/email/invitation.txt" in names
     broken = {}
     for name in names:
         try:
