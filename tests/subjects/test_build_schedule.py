@@ -17,24 +17,14 @@ from crf.rederive import graph
 from study.build_models import VisitSchedule
 from study.models import AssessmentSchedule, VisitDefinition
 from study.roles import Role
-from subjects import services, visits
+from subjects import visits
 from subjects.models import Visit
-from tests.factories import demo_schedule
-from tests.subjects.conftest import ENROLLED
+from tests.subjects.conftest import PLANNED_INFUSION
 
 pytestmark = pytest.mark.req("ISSUE-27")
 
 URL = "/admin/schedule/"
-PLANNED = date(2026, 3, 20)  # day 0: D7 on 03-27, D21 on 04-10, D28 on 04-17
-
-
-@pytest.fixture
-def planned(screened, coordinator, study):
-    demo_schedule(study)
-    subject = screened()
-    return services.enrol(
-        user=coordinator, subject=subject, on=ENROLLED, dose_level="DL2", planned_infusion_date=PLANNED
-    )
+PLANNED = PLANNED_INFUSION  # day 0: D7 on 03-27, D21 on 04-10, D28 on 04-17 (conftest `planned`)
 
 
 def _post(study, **overrides) -> dict[str, object]:

@@ -66,7 +66,7 @@ def infuse(user, subject, **values) -> Infusion:
     return save(user=user, instance=Infusion(subject=subject, **data), expected_version=None)
 
 
-def planned(subject: Subject, code: str) -> date | None:
+def planned_date_of(subject: Subject, code: str) -> date | None:
     return Visit.objects.get(subject=subject, definition__code=code).planned_date
 
 
@@ -88,7 +88,7 @@ def test_infusion_at_0730_shanghai_is_day_0_on_the_shanghai_date(enrolled_at, co
     assert study_day(date(2026, 3, 19), subject.day0) == -1
     assert study_day(date(2026, 3, 20), subject.day0) == 0
     assert study_day(date(2026, 3, 21), subject.day0) == 1
-    assert planned(subject, "D1") == date(2026, 3, 21)
+    assert planned_date_of(subject, "D1") == date(2026, 3, 21)
 
 
 def test_the_form_page_takes_site_local_time_and_stores_utc(enrolled_at, coordinator, login):
@@ -128,7 +128,7 @@ def test_the_form_page_takes_site_local_time_and_stores_utc(enrolled_at, coordin
 
 def test_reanchoring_when_the_infusion_moves(enrolled_at, coordinator):
     subject = enrolled_at()
-    assert planned(subject, "D0") == date(2026, 3, 20)
+    assert planned_date_of(subject, "D0") == date(2026, 3, 20)
     lymphodeplete(coordinator, subject)
     d1 = Visit.objects.get(subject=subject, definition__code="D1")
     from subjects.visits import record_visit_date
@@ -136,9 +136,9 @@ def test_reanchoring_when_the_infusion_moves(enrolled_at, coordinator):
     record_visit_date(user=coordinator, visit=d1, visit_date=date(2026, 3, 21))
     # the infusion happened two days late: planned dates move, the visit date entered stays
     infusion = infuse(coordinator, subject, infusion_start=datetime(2026, 3, 22, 1, 0, tzinfo=UTC))
-    assert planned(subject, "D0") == date(2026, 3, 22)
-    assert planned(subject, "D28") == date(2026, 4, 19)
-    assert planned(subject, "LD") == date(2026, 3, 17)
+    assert planned_date_of(subject, "D0") == date(2026, 3, 22)
+    assert planned_date_of(subject, "D28") == date(2026, 4, 19)
+    assert planned_date_of(subject, "LD") == date(2026, 3, 17)
     d1.refresh_from_db()
     assert d1.visit_date == date(2026, 3, 21) and d1.planned_date == date(2026, 3, 23)
     assert Query.objects.filter(rule_code="VISIT-OUT-OF-WINDOW", object_id=d1.pk, status=QueryStatus.OPEN).exists()
@@ -147,7 +147,7 @@ def test_reanchoring_when_the_infusion_moves(enrolled_at, coordinator):
     save(user=coordinator, instance=infusion, expected_version=infusion.version)
     subject.refresh_from_db()
     assert subject.infusion_date == date(2026, 3, 21)
-    assert planned(subject, "D1") == date(2026, 3, 22)
+    assert planned_date_of(subject, "D1") == date(2026, 3, 22)
 
 
 def test_split_infusion_day_0_is_the_first(enrolled_at, coordinator):
@@ -363,8 +363,8 @@ def test_an_infusion_entered_in_error_no_longer_anchors_day_0(enrolled_at, coord
         "infused",
         date(2026, 3, 22),
     )
-    assert planned(subject, "D1") == date(2026, 3, 23)
-    assert planned(subject, "D28") == date(2026, 4, 19)
+    assert planned_date_of(subject, "D1") == date(2026, 3, 23)
+    assert planned_date_of(subject, "D28") == date(2026, 4, 19)
     ae.refresh_from_db()
     assert ae.onset_study_day == 3
     assert ae.events.order_by("-pgh_id").first().pgh_context["reason"] == "re-derived: infusion entered in error"
@@ -381,7 +381,7 @@ def test_the_only_infusion_entered_in_error_takes_the_subject_back_to_lymphodepl
     mark_entered_in_error(user=coordinator, instance=wrong, expected_version=wrong.version, reason="wrong subject")
     subject.refresh_from_db()
     assert (subject.infusion_date, subject.status, subject.status_date) == (None, "lymphodepleted", date(2026, 3, 15))
-    assert planned(subject, "D0") == PLANNED
+    assert planned_date_of(subject, "D0") == PLANNED
     assert subject.events.order_by("-pgh_id").first().pgh_context["reason"] in (
         "infusion entered in error: wrong subject",
         "re-derived: infusion entered in error",
