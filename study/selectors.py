@@ -5,7 +5,6 @@ from typing import Any
 from django.apps import apps
 from django.db import models
 from django.db.models import Count, Prefetch, Q, QuerySet
-from django.urls import reverse
 
 from study import access
 from study.models import Membership, Rederivation, Site, Study, User
@@ -153,8 +152,11 @@ def listed_changes(settings_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
                 "clinical_date": row.clinical_date,
                 "skipped": row.outcome == Rederivation.Outcome.SKIPPED_LOCKED,
                 "values": values,
-                "form_url": reverse("subjects:form_edit", args=[form.subject_id, model.crf_code, form.pk]),
-                "history_url": reverse("crf:history", args=[row.form_label, form.pk]),
+                # the page links the form and its history by these (the URLs belong to the apps above)
+                "subject_id": form.subject_id,
+                "crf_code": model.crf_code,
+                "form_label": row.form_label,
+                "pk": form.pk,
             }
         )
     return listed
