@@ -1467,6 +1467,8 @@ def build_lb(ctx: BuildContext) -> list[Dataset]:
         subj = subjs[lab["subject_id"]]
         testcd, test = LB_TESTS.get(lab["analyte"], (lab["analyte"][:8], lab["analyte"]))
         standard_value = lab["standard_value"]
+        on = lab["collected_on"]
+        visitnum, visit = data.visit_of(lab, on)
         rows.append(
             _base(data, subj, "LB")
             | {
@@ -1484,12 +1486,13 @@ def build_lb(ctx: BuildContext) -> list[Dataset]:
                 "LBSTNRHI": _num(lab["standard_uln"]),
                 "LBNRIND": NRIND.get(lab["flag"]),
                 **_lab_toxicity(lab),
-                **dict(zip(("VISITNUM", "VISIT"), data.visit_of(lab, lab["collected_on"]), strict=True)),
-                "LBDTC": iso(lab["collected_on"]),
-                "LBDY": sdtm_day(lab["collected_on"], subj.ref),
-                "_date": lab["collected_on"],
-                "_sort": (lab["collected_on"], testcd, lab["id"]),
-                "_day0": day0(lab["collected_on"], subj.ref),
+                "VISITNUM": visitnum,
+                "VISIT": visit,
+                "LBDTC": iso(on),
+                "LBDY": sdtm_day(on, subj.ref),
+                "_date": on,
+                "_sort": (on, testcd, lab["id"]),
+                "_day0": day0(on, subj.ref),
             }
         )
     supp = _finish_findings(data, rows, "LB", _first_doses(data, subjs))
@@ -1570,26 +1573,33 @@ def build_vs(ctx: BuildContext) -> list[Dataset]:
     rows = []
     for vs in data.forms["vitals"]:
         subj = subjs[vs["subject_id"]]
+        on = vs["assessment_date"]
+        visitnum, visit = data.visit_of(vs, on)
+        # what the record's rows share, derived once per record (not once per test)
+        shared = _base(data, subj, "VS") | {
+            "VISITNUM": visitnum,
+            "VISIT": visit,
+            "VSDTC": iso(on),
+            "VSDY": sdtm_day(on, subj.ref),
+            "_date": on,
+            "_day0": day0(on, subj.ref),
+        }
         for field_name, testcd, test, unit in VS_TESTS:
             value = vs[field_name]
             if value is None:
                 continue
+            text = _plain(value)
             rows.append(
-                _base(data, subj, "VS")
+                shared
                 | {
                     "VSTESTCD": testcd,
                     "VSTEST": test,
-                    "VSORRES": _plain(value),
+                    "VSORRES": text,
                     "VSORRESU": unit,
-                    "VSSTRESC": _plain(value),
+                    "VSSTRESC": text,
                     "VSSTRESN": _num(value),
                     "VSSTRESU": unit,
-                    **dict(zip(("VISITNUM", "VISIT"), data.visit_of(vs, vs["assessment_date"]), strict=True)),
-                    "VSDTC": iso(vs["assessment_date"]),
-                    "VSDY": sdtm_day(vs["assessment_date"], subj.ref),
-                    "_date": vs["assessment_date"],
-                    "_sort": (vs["assessment_date"], testcd, vs["id"]),
-                    "_day0": day0(vs["assessment_date"], subj.ref),
+                    "_sort": (on, testcd, vs["id"]),
                 }
             )
     supp = _finish_findings(data, rows, "VS", _first_doses(data, subjs))
