@@ -120,18 +120,6 @@ def _number(value: Any) -> float:
     return float(value)
 
 
-def _blank_padded(values: tuple[Any, ...], width: int) -> np.ndarray:
-    """ASCII texts (None: missing, all blanks) as `width`-byte values padded with blanks: encoded
-    by numpy in C, then the bytes past each value's length (numpy's S type pads with NUL bytes)
-    made blanks — a NUL inside a value stays as it is."""
-    texts = ["" if v is None else v for v in values] if None in values else list(values)
-    encoded = np.array(texts, dtype=f"U{width}").astype(f"S{width}")
-    raw = encoded.view(np.uint8).reshape(len(texts), width)
-    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-    raw[np.arange(width) >= lengths[:, None]] = 32
-    return encoded
-
-
 def widths(columns: list[tuple[str, str, str]], rows: Iterable[dict[str, Any]]) -> list[int]:
     """Each variable's width: the longest value of a character variable (at least 1), 8 for numbers."""
     from exports.datasets import column_blocks
@@ -157,7 +145,8 @@ def observations(
         table = np.empty(len(part), dtype=dtype)
         for i, ((_name, _label, kind, width), column) in enumerate(zip(columns, zip(*part, strict=True), strict=True)):
             if kind == "Char":
-                table[f"f{i}"] = _blank_padded(column, width)
+                # numpy's S type pads with NUL bytes: blank-pad each value to the width first
+                table[f"f{i}"] = [(v or "").encode("ascii").ljust(width) for v in column]
             else:
                 numbers = [v if type(v) is float else _number(v) for v in column]
                 table[f"f{i}"] = ibm(np.array(numbers, dtype=np.float64))
