@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ DEFAULT_WORKERS = 2
 
 #: what the forked workers read: set before the fork, so each worker has it as it was then
 _STATE: dict[str, Any] = {}
+_POOL_LOCK = threading.Lock()
 #: connections a worker inherited: kept, never closed or used (their socket is the parent's)
 _INHERITED: list[Any] = []
 
@@ -73,6 +75,11 @@ def _set_aside_connections() -> None:
 @contextmanager
 def pool(count: int, shared: dict[str, Any]) -> Iterator[ProcessPoolExecutor]:
     """`count` forked worker processes, each seeing `shared` through `state()`."""
+    with _POOL_LOCK:  # one pool at a time per process: `_STATE` is what its workers are forked with
+        yield from _pool(count, shared)
+
+
+def _pool(count: int, shared: dict[str, Any]) -> Iterator[ProcessPoolExecutor]:
     _STATE.clear()
     _STATE.update(shared)
     # A Celery prefork worker's process is daemonic, and multiprocessing refuses children to a

@@ -280,19 +280,16 @@ def write_files(export: Export, built: list[datasets.Dataset], directory: Path |
 
         results = parallel.run_tasks(_write_task, tasks, [weight(t) for t in tasks], count, shared)
     else:
-        parallel.state().update(shared)
-        try:
-            results = [_write_task(task) for task in tasks]
-        finally:
-            parallel.state().clear()
+        results = [_write_task(task, shared) for task in tasks]
     return [file for files in results for file in files]
 
 
-def _write_task(task: tuple[int, str]) -> list[dict[str, Any]]:
-    """The file(s) of one dataset in one format (`index` -1: the workbook of every dataset)."""
+def _write_task(task: tuple[int, str], shared: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The file(s) of one dataset in one format (`index` -1: the workbook of every dataset); in a
+    worker process, of the export it was forked with (exports.parallel.state)."""
     from exports import parallel
 
-    shared = parallel.state()
+    shared = shared if shared is not None else parallel.state()
     export: Export = shared["export"]
     written: list[datasets.Dataset] = shared["written"]
     directory: Path | None = shared["directory"]
