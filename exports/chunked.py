@@ -29,6 +29,7 @@ each worker's chunk is `chunk / workers` subjects, so together they hold what on
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
@@ -192,8 +193,10 @@ def _build_chunk(index: int) -> tuple[list[tuple[datasets.Dataset, list[Any], Pa
     params: list[Any] = []
     for built in datasets.build_all(data, shared["names"], context=context):
         head, rows = _head_and_rows(built)
-        path = directory / f"{built.name}.{index}.rows"
-        spool = SpooledRows(path, [c.name for c in built.columns])
+        # the worker's chunks of a dataset in one file: a descriptor per dataset and worker in the
+        # exporting process, not one per dataset and chunk (thousands at 10,000 subjects)
+        path = directory / f"{built.name}.{os.getpid()}.rows"
+        spool = SpooledRows(path, [c.name for c in built.columns], append=True)
         spool.extend(rows)
         out.append((dataclasses.replace(built, rows=[]), head, path, spool.blocks()))
         spool.close()

@@ -37,16 +37,18 @@ def _transposed(block: list[dict[str, Any]], columns: list[str]) -> list[Any]:
 
 
 class SpooledRows(Sequence):  # type: ignore[type-arg]
-    def __init__(self, path: Path, columns: list[str]) -> None:
+    def __init__(self, path: Path, columns: list[str], *, append: bool = False) -> None:
+        """A new spool at `path`; with `append`, the file's bytes are kept and new blocks written
+        after them (a worker's chunks of one dataset in one file: exports.chunked)."""
         self.path = path
         self.columns = list(columns)
         self._position = {name: i for i, name in enumerate(self.columns)}
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-        self._end = 0
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | (0 if append else os.O_TRUNC), 0o600)
+        self._end = os.fstat(self._fd).st_size if append else 0
         #: per block as written: (rows, [(offset, length) per column], the file it is in)
         self._blocks: list[tuple[int, list[tuple[int, int]], int]] = []
-        #: files of blocks written by another process (`adopt`), open for reading
-        self._adopted: list[int] = []
+        #: files of blocks written by another process (`adopt`), open for reading, by path
+        self._adopted: dict[Path, int] = {}
         #: the blocks in row order, each with its first row
         self._order: list[tuple[int, int]] = []
         self._rows = 0
@@ -91,8 +93,9 @@ class SpooledRows(Sequence):  # type: ignore[type-arg]
         another process: a chunk built by a worker) without copying them: read from that file."""
         if list(columns) != self.columns:
             raise ValueError(f"{path.name}: a chunk's columns differ from the first chunk's")
-        fd = os.open(path, os.O_RDONLY)
-        self._adopted.append(fd)
+        fd = self._adopted.get(path)
+        if fd is None:  # one descriptor per file, however many chunks it holds
+            fd = self._adopted[path] = os.open(path, os.O_RDONLY)
         first_block = len(self._blocks)
         self._blocks.extend((rows, places, fd) for rows, places in blocks)
         written = range(first_block, len(self._blocks))
@@ -115,7 +118,7 @@ class SpooledRows(Sequence):  # type: ignore[type-arg]
             os.close(self._fd)
             self._fd = -1
         while self._adopted:
-            os.close(self._adopted.pop())
+            os.close(self._adopted.popitem()[1])
 
     def __del__(self) -> None:
         self.close()

@@ -139,6 +139,11 @@ def test_a_spool_adopts_the_blocks_another_spool_wrote(tmp_path):
     adopted = spool.adopt(tmp_path / "rows.1", worker.blocks(), ["USUBJID", "N"])
     assert list(adopted) == [1, 2]
     assert list(spool) == rows and spool.column("N")[7_499] == 7_499.0
+    more = SpooledRows(tmp_path / "rows.1", ["USUBJID", "N"], append=True)  # the worker's next chunk
+    more.extend(rows[:3])
+    more.close()
+    assert list(spool.adopt(tmp_path / "rows.1", more.blocks(), ["USUBJID", "N"])) == [3]
+    assert list(spool) == rows + rows[:3] and len(spool._adopted) == 1  # one descriptor for the file
     spool.remap(adopted, "N", {10.0: -1.0})
     assert spool[10]["N"] == -1.0 and spool[9]["N"] == 9.0
     with pytest.raises(ValueError, match="columns differ"):
