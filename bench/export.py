@@ -17,7 +17,11 @@ the study already there). Every measurement runs in a fresh child process, whose
   `json` = Dataset-JSON and NDJSON, `xlsx`; `odm` = the captured data as CDISC ODM, read from the
   database again, exports.services.odm_file) to a scratch directory (exports.services.write_files),
   the peak reset before each (/proc/self/clear_refs): "writer s" and "writer MB" (peak over the
-  RSS it started from) are that writer's alone.
+  RSS it started from) are that writer's alone. `all` writes csv, xpt, json and xlsx in one
+  call, as the export does (the files shared out among the worker processes together).
+- the chunks are built and the files written by `EXPORT_WORKERS` forked processes (exports.parallel,
+  default 2; set the variable to 1 for one process); `cpu s` adds the workers' CPU, and
+  "workers MB" is the largest peak of one worker so far.
 - `--repeat K` writes the formats once more with every dataset's rows repeated K times (copies
   made as they are read, USUBJID suffixed): the writers at K times the volume, to show their
   memory flat in the number of rows. The assembly is not repeated.
@@ -48,6 +52,7 @@ from typing import Any
 from _common import ROOT, child_env, ensure_database, has_study, manage, peak_rss_mb, rss_mb, setup_django
 
 FORMATS = ("csv", "xpt", "json", "xlsx", "odm")
+#: also accepted by --formats: "all" = csv, xpt, json and xlsx written in one call, as the export does
 #: the whole export's formats: every dataset format; ODM (the captured data with their audit
 #: trail, ~3 MB a subject) is measured by the formats step, not stored by this one
 EXPORT_FORMATS = ("csv", "xpt", "json", "xlsx")
@@ -55,9 +60,17 @@ STEPS = ("formats", "export", "archive")
 
 
 def cpu_s() -> float:
-    """CPU seconds (user + system) of this process so far (the database server's are not in it)."""
+    """CPU seconds (user + system) of this process and of its worker processes that have ended
+    (exports.parallel) so far (the database server's are not in it)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime
+
+
+def workers_peak_mb() -> float:
+    """The largest peak RSS of any worker process of this one that has ended (0 without any):
+    each worker is forked from this process, so its RSS counts the pages it still shares with it."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def load() -> str:
@@ -129,7 +142,7 @@ def measure_formats(
     export does, exports.chunked; 0 = every subject at once), then write each format in turn,
     the peak reset before each: every format's own time and peak."""
     setup_django()
-    from exports import chunked, datasets, sdtm, services
+    from exports import chunked, datasets, parallel, sdtm, services
 
     chunk = services.CHUNK_SUBJECTS if chunk < 0 else chunk
     export = _export_for(study_code, cutoff, formats)
@@ -166,6 +179,8 @@ def measure_formats(
             "load": f"{load_before} → {load()}",
             "rss_before_mb": round(base),
             "peak_mb": round(peak_rss_mb()),
+            "workers": parallel.workers(),
+            "workers_peak_mb": round(workers_peak_mb()),
         }
     ]
     if times > 1:
@@ -173,7 +188,9 @@ def measure_formats(
             if dataset.rows:
                 dataset.rows = Repeated(dataset.rows, times)  # type: ignore[assignment]
     for fmt in formats:
-        export.formats = [fmt]
+        # "all": every dataset format in one call, as the export writes them (their files shared
+        # out among the worker processes together)
+        export.formats = list(EXPORT_FORMATS) if fmt == "all" else [fmt]
         before = rss_mb()
         reset_peak()
         load_before, cpu_before = load(), cpu_s()
@@ -199,6 +216,7 @@ def measure_formats(
                 "write_extra_mb": round(writer_peak - before),
                 "files": len(files),
                 "bytes_mb": round(sum(f["size_bytes"] for f in files) / 2**20, 1),
+                "workers_peak_mb": round(workers_peak_mb()),
             }
         )
     spool.cleanup()
@@ -229,6 +247,7 @@ def measure_export(study_code: str, cutoff: str) -> dict[str, object]:
         "cpu_s": round(cpu_s() - cpu_before, 1),
         "load": f"{load_before} → {load()}",
         "peak_mb": round(peak_rss_mb()),
+        "workers_peak_mb": round(workers_peak_mb()),
         "files": export.files.count(),
         "bytes_mb": round(sum(export.files.values_list("size_bytes", flat=True)) / 2**20, 1),
     }
@@ -367,8 +386,8 @@ def main() -> None:
             print(json.dumps(row), flush=True)
     print()
     print(
-        f"{'subjects':>8} {'step':>9} {'time s':>8} {'cpu s':>7} {'peak MB':>8} {'writer s':>8} {'writer MB':>9} "
-        f"{'files MB':>8}  load average (1/5/15 min) before → after"
+        f"{'subjects':>8} {'step':>9} {'time s':>8} {'cpu s':>7} {'peak MB':>8} {'workers MB':>10} {'writer s':>8} "
+        f"{'writer MB':>9} {'files MB':>8}  load average (1/5/15 min) before → after"
     )
     for row in table:
         if "error" in row:
@@ -379,9 +398,12 @@ def main() -> None:
         extra = row.get("write_extra_mb", "")
         print(
             f"{row['n']:>8} {row['step']:>9} {seconds!s:>8} {row.get('cpu_s', '')!s:>7} {row.get('peak_mb', '')!s:>8} "
-            f"{writer!s:>8} {extra!s:>9} {row.get('bytes_mb', '')!s:>8}  {row.get('load', '')}"
+            f"{row.get('workers_peak_mb', '')!s:>10} {writer!s:>8} {extra!s:>9} {row.get('bytes_mb', '')!s:>8}  "
+            f"{row.get('load', '')}"
         )
     print("format steps: 'time s' and 'writer s' = writing that format; 'peak MB' = the process (build included);")
+    print("'cpu s' = the process and its worker processes (EXPORT_WORKERS, exports.parallel); 'workers MB' = the")
+    print("largest peak of one worker so far (forked: it counts pages shared with the process);")
     print("'writer MB' = the writer's peak over the RSS it started from. archive: first byte in", end=" ")
     print(", ".join(f"{r['first_byte_s']} s ({r['n']})" for r in table if r.get("first_byte_s") is not None) or "-")
 

@@ -185,7 +185,7 @@ def build_rs(ctx: BuildContext) -> list[Dataset]:
                     "_sort": (date.max, order),
                 }
             )
-    _sequence(rows, "RS", lambda r: r["_sort"])
+    _sequence(rows, "RS", "_sort")
     # EPOCH from SE (FB2201): the assessment's date; derived records (RSDRVFL) at their chosen assessment
     _epochs(data, rows, lambda r: date.fromisoformat(r["RSDTC"]) if r.get("RSDTC") else None)
     dataset = make_dataset(

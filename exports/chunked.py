@@ -19,18 +19,24 @@ of both byte for byte):
 - the ASCII text policy's counts are summed over the chunks.
 A chunk whose dataset has other columns than the first chunk's is an error (never the case:
 the builders' columns do not depend on the data).
+
+With more than one worker process (exports.parallel, settings.EXPORT_WORKERS; outside a
+transaction only) the chunks are built by forked workers, each into spool files of its own, and
+adopted here in USUBJID order (`SpooledRows.adopt`: the worker's blocks read where they are);
+each worker's chunk is `chunk / workers` subjects, so together they hold what one process held.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from exports import datasets, sdtm
+from exports import datasets, parallel, sdtm
 from exports.spool import SpooledRows
 
 #: the trial design datasets: built once for the study, not per chunk
@@ -61,22 +67,40 @@ class _Merged:
     def add(self, built: datasets.Dataset) -> range:
         if [c.name for c in built.columns] != self.columns:
             raise ValueError(f"{built.name}: a chunk's columns differ from the first chunk's")
-        rows = built.rows
-        if self.by_subject:
-            for row in rows:
-                if row.get("USUBJID"):
-                    break
-                key = tuple(row.values())
-                if key not in self.head_keys:
-                    self.head_keys.add(key)
-                    self.head.append(row)
-            rows = [row for row in rows if row.get("USUBJID")]
+        head, rows = _head_and_rows(built)
+        self._keep_head(head)
         return self.spool.extend(rows)
+
+    def adopt(self, head: list[dict[str, Any]], path: Path, blocks: list[Any], columns: list[str]) -> range:
+        """A chunk a worker built and spooled to `path` (`_build_chunk`)."""
+        self._keep_head(head)
+        return self.spool.adopt(path, blocks, columns)
+
+    def _keep_head(self, head: list[dict[str, Any]]) -> None:
+        for row in head:
+            key = tuple(row.values())
+            if key not in self.head_keys:
+                self.head_keys.add(key)
+                self.head.append(row)
 
     def finish(self) -> datasets.Dataset:
         if self.head:
             self.spool.prepend(self.head)
         return self.dataset
+
+
+def _head_and_rows(built: datasets.Dataset) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A chunk's rows without USUBJID that come first (RELREC's dataset-level rows, the same in
+    every chunk: kept once), and the subjects' rows."""
+    rows = built.rows
+    if "USUBJID" not in [c.name for c in built.columns]:
+        return [], rows
+    head = []
+    for row in rows:
+        if row.get("USUBJID"):
+            break
+        head.append(row)
+    return head, [row for row in rows if row.get("USUBJID")]
 
 
 def build(
@@ -103,9 +127,33 @@ def build(
     out = datasets.build_all(study_data, study_names) if study_names else []
     text_changes.update(study_data.text_changes)
     del study_data
+    count = parallel.database_workers() if subject_names and len(order) > chunk else 1
+    if count > 1:
+        chunk = max(1, chunk // count)  # each worker holds a chunk: together what one process held
     chunks = [order[start : start + chunk] for start in range(0, len(order), chunk)] or [[]]
     merged: dict[str, _Merged] = {}
     lab_chunks: list[tuple[range, list[tuple[str, str, str]]]] = []
+    if count > 1:
+        shared = {
+            "load": {"study": study, "site_ids": site_ids, "cutoff": cutoff, "at": at},
+            "chunks": chunks,
+            "names": subject_names,
+            "directory": directory,
+        }
+        with parallel.pool(count, shared) as executor:
+            for number, (results, params, changes) in enumerate(
+                executor.map(_build_chunk, range(len(chunks))), start=1
+            ):
+                for meta, head, path, blocks in results:
+                    if meta.name not in merged:
+                        merged[meta.name] = _Merged(meta, directory)
+                    adopted = merged[meta.name].adopt(head, path, blocks, [c.name for c in meta.columns])
+                    if meta.name == "ADLB":
+                        lab_chunks.append((adopted, params))
+                text_changes.update(changes)
+                if progress:
+                    progress(number, len(chunks))
+        chunks = []  # built
     for number, subject_ids in enumerate(chunks, start=1):
         data = sdtm.load(study=study, site_ids=site_ids, cutoff=cutoff, at=at, subject_ids=subject_ids)
         context = datasets.BuildContext(data=data)
@@ -129,6 +177,32 @@ def build(
         _renumber_lab_params(merged["ADLB"].spool, lab_chunks)
     out.extend(m.finish() for m in merged.values())
     return out, text_changes
+
+
+def _build_chunk(index: int) -> tuple[list[tuple[datasets.Dataset, list[Any], Path, list[Any]]], list[Any], Any]:
+    """In a worker process (exports.parallel): chunk `index` loaded, built and spooled to files
+    of its own; per dataset (its metadata without rows, the head rows, the spool's path and
+    blocks), ADLB's parameters and the text policy's counts."""
+    from exports import adam
+
+    shared = parallel.state()
+    directory: Path = shared["directory"]
+    data = sdtm.load(**shared["load"], subject_ids=shared["chunks"][index])
+    context = datasets.BuildContext(data=data)
+    out = []
+    params: list[Any] = []
+    for built in datasets.build_all(data, shared["names"], context=context):
+        head, rows = _head_and_rows(built)
+        # the worker's chunks of a dataset in one file: a descriptor per dataset and worker in the
+        # exporting process, not one per dataset and chunk (thousands at 10,000 subjects)
+        path = directory / f"{built.name}.{os.getpid()}.rows"
+        spool = SpooledRows(path, [c.name for c in built.columns], append=True)
+        spool.extend(rows)
+        out.append((dataclasses.replace(built, rows=[]), head, path, spool.blocks()))
+        spool.close()
+        if built.name == "ADLB":
+            params = adam.lab_params(context)
+    return out, params, data.text_changes
 
 
 def _renumber_lab_params(spool: SpooledRows, chunks: list[tuple[range, list[tuple[str, str, str]]]]) -> None:

@@ -432,7 +432,7 @@ def build_se(ctx: BuildContext) -> list[Dataset]:
                     "_sort": e.taetord,
                 }
             )
-    _sequence(rows, "SE", lambda r: r["_sort"])
+    _sequence(rows, "SE", "_sort")
     return [
         make_dataset(
             "SE",

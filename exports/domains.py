@@ -146,7 +146,7 @@ def _mrd_rows(data: ExportData, subjs: dict[int, Subj], prefix: str, methods: se
             if prefix == "CP" and test["cells_analysed"] is not None and testcd == "MRDDET":
                 row["_cells"] = test["cells_analysed"]
             rows.append(row)
-    _sequence(rows, prefix, lambda r: r["_sort"])
+    _sequence(rows, prefix, "_sort")
     _epochs(data, rows, lambda r: r["_date"])
     return rows
 
@@ -268,7 +268,7 @@ def build_dv(ctx: BuildContext) -> list[Dataset]:
         rows.append(row)
         action = data.text("DV", "DVCAPA", dv["corrective_action"])
         extra.append((row, action))
-    _sequence(rows, "DV", lambda r: r["_sort"])
+    _sequence(rows, "DV", "_sort")
     _epochs(data, rows, lambda r: r["_sort"][0])
     supp = Supp("DV")
     for row, action in extra:
@@ -331,7 +331,7 @@ def build_ho(ctx: BuildContext) -> list[Dataset]:
         }
         rows.append(row)
         extra.append((row, data.text("HO", "HOREAS", stay["admission_reason"])))
-    _sequence(rows, "HO", lambda r: r["_sort"])
+    _sequence(rows, "HO", "_sort")
     _epochs(data, rows, lambda r: r["_sort"][0])
     supp = Supp("HO")
     for row, reason in extra:
@@ -404,7 +404,7 @@ def build_ie(ctx: BuildContext) -> list[Dataset]:
                     "_sort": (checklist["assessment_date"], checklist["id"], criterion.code),
                 }
             )
-    _sequence(rows, "IE", lambda r: r["_sort"])
+    _sequence(rows, "IE", "_sort")
     _epochs(data, rows, lambda r: r["_sort"][0])
     dataset = make_dataset(
         "IE",
@@ -599,20 +599,26 @@ def assessment_fa_rows(data: ExportData, subjs: dict[int, Subj]) -> list[dict[st
         results: list[tuple[str, str, Any, str | None, str | None]],
     ) -> None:
         on = form["assessment_date"]
-        group = _episode_group(episodes[(kind, subj.id)], kind, on)
+        # what the assessment's rows share, derived once per assessment (not once per result)
+        shared = _base(data, subj, "FA") | {
+            "FAGRPID": _episode_group(episodes[(kind, subj.id)], kind, on),
+            "FASPID": f"{kind}-{form['id']}",
+            "FAOBJ": CRS_OBJECT if kind == "CRS" else ICANS_OBJECT,
+            "FACAT": f"{kind} ASSESSMENT",
+            "FASCAT": "ASTCT 2019",
+            "FADTC": _dtc(on, form.get("assessment_time")),
+            "FADY": sdtm_day(on, subj.ref),
+            "_sort": (on, form["id"]),
+            "_date": on,
+        }
         for order, (testcd, name, value, unit, reason) in enumerate(results):
             number = value if isinstance(value, int | Decimal) and not isinstance(value, bool) else None
             text = _plain(number) if number is not None else value
             rows.append(
-                _base(data, subj, "FA")
+                shared
                 | {
-                    "FAGRPID": group,
-                    "FASPID": f"{kind}-{form['id']}",
                     "FATESTCD": testcd,
                     "FATEST": name,
-                    "FAOBJ": CRS_OBJECT if kind == "CRS" else ICANS_OBJECT,
-                    "FACAT": f"{kind} ASSESSMENT",
-                    "FASCAT": "ASTCT 2019",
                     "FAORRES": text,
                     "FAORRESU": unit if text is not None else None,
                     "FASTRESC": text,
@@ -620,11 +626,7 @@ def assessment_fa_rows(data: ExportData, subjs: dict[int, Subj]) -> list[dict[st
                     "FASTRESU": unit if number is not None else None,
                     "FASTAT": "NOT DONE" if reason else None,
                     "FAREASND": reason,
-                    "FADTC": _dtc(on, form.get("assessment_time")),
-                    "FADY": sdtm_day(on, subj.ref),
-                    "_sort": (on, form["id"]),
                     "_order": (1, on, kind, form["id"], order),
-                    "_date": on,
                 }
             )
 

@@ -22,6 +22,7 @@ Conventions (each dataset carries them in its notes, docs/exports.md lists them)
 
 from __future__ import annotations
 
+import operator
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -424,12 +425,19 @@ def _base(data: ExportData, subj: Subj, domain: str) -> dict[str, Any]:
 
 
 def _sequence(rows: list[dict[str, Any]], prefix: str, key: Any) -> list[dict[str, Any]]:
-    """Sort by USUBJID then `key` and number --SEQ within each subject from 1."""
-    rows.sort(key=lambda r: (r["USUBJID"], key(r)))
-    counters: Counter[str] = Counter()
-    for row in rows:
-        counters[row["USUBJID"]] += 1
-        row[f"{prefix}SEQ"] = counters[row["USUBJID"]]
+    """Sort by USUBJID then `key` (a function of the row, or the name of the row's sort field,
+    read in C) and number --SEQ within each subject from 1."""
+    if isinstance(key, str):
+        rows.sort(key=operator.itemgetter("USUBJID", key))
+    else:
+        rows.sort(key=lambda r: (r["USUBJID"], key(r)))
+    field_name = f"{prefix}SEQ"
+    subject, number = None, 0
+    for row in rows:  # sorted: each subject's rows together
+        if row["USUBJID"] != subject:
+            subject, number = row["USUBJID"], 0
+        number += 1
+        row[field_name] = number
     return rows
 
 
@@ -705,7 +713,7 @@ def build_ex(ctx: BuildContext) -> list[Dataset]:
                     ],
                 )
             )
-    _sequence(rows, "EX", lambda r: r["_sort"])
+    _sequence(rows, "EX", "_sort")
     _epochs(data, rows, lambda r: r["_sort"][0])
     supp = Supp("EX")
     for row, items in extra:
@@ -838,7 +846,7 @@ def build_ae(ctx: BuildContext) -> list[Dataset]:
                 items.append(("AEADJGR", "Grade Adjudicated by Investigator", "Y"))
         extra.append((row, items))
     _mark_fatal(data, subjs, rows)
-    _sequence(rows, "AE", lambda r: r["_sort"])
+    _sequence(rows, "AE", "_sort")
     _epochs(data, rows, lambda r: r["_sort"][0])
     supp = Supp("AE")
     for row, items in extra:
@@ -952,7 +960,7 @@ FA_ASSESSMENTS = (
 def _course_dataset(rows: list[dict[str, Any]]) -> Dataset:
     """FA: the dated grade course of every AE (the sponsor convention of issue 30, docs/exports.md
     "AE grade course"): AE keeps one record per AE with the highest grade by the cut-off."""
-    _sequence(rows, "FA", lambda r: r["_order"])
+    _sequence(rows, "FA", "_order")
     return make_dataset(
         "FA",
         standard=SDTMIG,
@@ -1080,7 +1088,7 @@ def build_dd(ctx: BuildContext) -> list[Dataset]:
                 "_sort": (death["death_date"], death["id"]),
             }
         )
-    _sequence(rows, "DD", lambda r: r["_sort"])
+    _sequence(rows, "DD", "_sort")
     dataset = make_dataset(
         "DD",
         standard=SDTMIG,
@@ -1160,7 +1168,7 @@ def build_cm(ctx: BuildContext) -> list[Dataset]:
             ("CMENDY0", "Study Day of End (Day-0 clock)", day0(stop, subj.ref)),
         ]
         extra.append((row, items))
-    _sequence(rows, "CM", lambda r: r["_sort"])
+    _sequence(rows, "CM", "_sort")
     _epochs(data, rows, lambda r: r["_sort"][0])
     supp = Supp("CM")
     for row, items in extra:
@@ -1297,7 +1305,7 @@ def build_ds(ctx: BuildContext) -> list[Dataset]:
             add(subj, f"NOT INFUSED: {term}", decod, "DISPOSITION EVENT", status_date, None, 2)
         elif s["status"] == "died" and not died:
             add(subj, "DEATH", "DEATH", "DISPOSITION EVENT", status_date, None, 3)
-    _sequence(rows, "DS", lambda r: r["_sort"])
+    _sequence(rows, "DS", "_sort")
     _epochs(data, rows, lambda r: r["_sort"][0] if r["_sort"][0] != date.max else None)
     supp = Supp("DS")
     for row, items in extra:
@@ -1394,7 +1402,7 @@ def _finish_findings(data: ExportData, rows: list[dict[str, Any]], domain: str, 
     date order and EPOCH. No Day-0 row per record in SUPP-- (it doubled LB and VS, issue 28): the
     clinical Day-0 day of a finding is --DY - 1 from day 1 on and --DY before (FINDINGS_DAY0)."""
     _flag_last_before_exposure(rows, domain, first_dose)
-    _sequence(rows, domain, lambda r: r["_sort"])
+    _sequence(rows, domain, "_sort")
     _epochs(data, rows, lambda r: r["_date"])
     return Supp(domain)
 
@@ -1467,6 +1475,8 @@ def build_lb(ctx: BuildContext) -> list[Dataset]:
         subj = subjs[lab["subject_id"]]
         testcd, test = LB_TESTS.get(lab["analyte"], (lab["analyte"][:8], lab["analyte"]))
         standard_value = lab["standard_value"]
+        on = lab["collected_on"]
+        visitnum, visit = data.visit_of(lab, on)
         rows.append(
             _base(data, subj, "LB")
             | {
@@ -1484,12 +1494,13 @@ def build_lb(ctx: BuildContext) -> list[Dataset]:
                 "LBSTNRHI": _num(lab["standard_uln"]),
                 "LBNRIND": NRIND.get(lab["flag"]),
                 **_lab_toxicity(lab),
-                **dict(zip(("VISITNUM", "VISIT"), data.visit_of(lab, lab["collected_on"]), strict=True)),
-                "LBDTC": iso(lab["collected_on"]),
-                "LBDY": sdtm_day(lab["collected_on"], subj.ref),
-                "_date": lab["collected_on"],
-                "_sort": (lab["collected_on"], testcd, lab["id"]),
-                "_day0": day0(lab["collected_on"], subj.ref),
+                "VISITNUM": visitnum,
+                "VISIT": visit,
+                "LBDTC": iso(on),
+                "LBDY": sdtm_day(on, subj.ref),
+                "_date": on,
+                "_sort": (on, testcd, lab["id"]),
+                "_day0": day0(on, subj.ref),
             }
         )
     supp = _finish_findings(data, rows, "LB", _first_doses(data, subjs))
@@ -1570,26 +1581,33 @@ def build_vs(ctx: BuildContext) -> list[Dataset]:
     rows = []
     for vs in data.forms["vitals"]:
         subj = subjs[vs["subject_id"]]
+        on = vs["assessment_date"]
+        visitnum, visit = data.visit_of(vs, on)
+        # what the record's rows share, derived once per record (not once per test)
+        shared = _base(data, subj, "VS") | {
+            "VISITNUM": visitnum,
+            "VISIT": visit,
+            "VSDTC": iso(on),
+            "VSDY": sdtm_day(on, subj.ref),
+            "_date": on,
+            "_day0": day0(on, subj.ref),
+        }
         for field_name, testcd, test, unit in VS_TESTS:
             value = vs[field_name]
             if value is None:
                 continue
+            text = _plain(value)
             rows.append(
-                _base(data, subj, "VS")
+                shared
                 | {
                     "VSTESTCD": testcd,
                     "VSTEST": test,
-                    "VSORRES": _plain(value),
+                    "VSORRES": text,
                     "VSORRESU": unit,
-                    "VSSTRESC": _plain(value),
+                    "VSSTRESC": text,
                     "VSSTRESN": _num(value),
                     "VSSTRESU": unit,
-                    **dict(zip(("VISITNUM", "VISIT"), data.visit_of(vs, vs["assessment_date"]), strict=True)),
-                    "VSDTC": iso(vs["assessment_date"]),
-                    "VSDY": sdtm_day(vs["assessment_date"], subj.ref),
-                    "_date": vs["assessment_date"],
-                    "_sort": (vs["assessment_date"], testcd, vs["id"]),
-                    "_day0": day0(vs["assessment_date"], subj.ref),
+                    "_sort": (on, testcd, vs["id"]),
                 }
             )
     supp = _finish_findings(data, rows, "VS", _first_doses(data, subjs))
@@ -1649,7 +1667,7 @@ def build_mh(ctx: BuildContext) -> list[Dataset]:
                 "_sort": (mh["onset_date"] or "", mh["id"]),
             }
         )
-    _sequence(rows, "MH", lambda r: r["_sort"])
+    _sequence(rows, "MH", "_sort")
     dataset = make_dataset(
         "MH",
         standard=SDTMIG,

@@ -37,14 +37,18 @@ def _transposed(block: list[dict[str, Any]], columns: list[str]) -> list[Any]:
 
 
 class SpooledRows(Sequence):  # type: ignore[type-arg]
-    def __init__(self, path: Path, columns: list[str]) -> None:
+    def __init__(self, path: Path, columns: list[str], *, append: bool = False) -> None:
+        """A new spool at `path`; with `append`, the file's bytes are kept and new blocks written
+        after them (a worker's chunks of one dataset in one file: exports.chunked)."""
         self.path = path
         self.columns = list(columns)
         self._position = {name: i for i, name in enumerate(self.columns)}
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
-        self._end = 0
-        #: per block as written: (rows, [(offset, length) per column])
-        self._blocks: list[tuple[int, list[tuple[int, int]]]] = []
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | (0 if append else os.O_TRUNC), 0o600)
+        self._end = os.fstat(self._fd).st_size if append else 0
+        #: per block as written: (rows, [(offset, length) per column], the file it is in)
+        self._blocks: list[tuple[int, list[tuple[int, int]], int]] = []
+        #: files of blocks written by another process (`adopt`), open for reading, by path
+        self._adopted: dict[Path, int] = {}
         #: the blocks in row order, each with its first row
         self._order: list[tuple[int, int]] = []
         self._rows = 0
@@ -63,7 +67,7 @@ class SpooledRows(Sequence):  # type: ignore[type-arg]
                 os.pwrite(self._fd, data, self._end)
                 places.append((self._end, len(data)))
                 self._end += len(data)
-            self._blocks.append((len(block), places))
+            self._blocks.append((len(block), places, self._fd))
         return range(first_block, len(self._blocks))
 
     def _renumber(self, order: list[int]) -> None:
@@ -76,6 +80,25 @@ class SpooledRows(Sequence):  # type: ignore[type-arg]
     def extend(self, rows: list[dict[str, Any]]) -> range:
         """Append `rows` (dicts with this spool's columns); the blocks they went to."""
         written = self._write(rows)
+        self._renumber([block for block, _first in self._order] + list(written))
+        return written
+
+    def blocks(self) -> list[tuple[int, list[tuple[int, int]]]]:
+        """The blocks as written, in row order, each (rows, [(offset, length) per column]): what
+        `adopt` takes from a spool another process wrote (exports.parallel)."""
+        return [self._blocks[block][:2] for block, _first in self._order]  # type: ignore[misc]
+
+    def adopt(self, path: Path, blocks: list[tuple[int, list[tuple[int, int]]]], columns: list[str]) -> range:
+        """Append the `blocks` (`blocks()` of a spool of the same `columns` at `path`, written by
+        another process: a chunk built by a worker) without copying them: read from that file."""
+        if list(columns) != self.columns:
+            raise ValueError(f"{path.name}: a chunk's columns differ from the first chunk's")
+        fd = self._adopted.get(path)
+        if fd is None:  # one descriptor per file, however many chunks it holds
+            fd = self._adopted[path] = os.open(path, os.O_RDONLY)
+        first_block = len(self._blocks)
+        self._blocks.extend((rows, places, fd) for rows, places in blocks)
+        written = range(first_block, len(self._blocks))
         self._renumber([block for block, _first in self._order] + list(written))
         return written
 
@@ -94,6 +117,8 @@ class SpooledRows(Sequence):  # type: ignore[type-arg]
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+        while self._adopted:
+            os.close(self._adopted.popitem()[1])
 
     def __del__(self) -> None:
         self.close()
@@ -101,8 +126,9 @@ class SpooledRows(Sequence):  # type: ignore[type-arg]
     # --- reading ----------------------------------------------------------------------------------
 
     def _column(self, block: int, index: int) -> list[Any]:
-        offset, length = self._blocks[block][1][index]
-        values: list[Any] = pickle.loads(os.pread(self._fd, length, offset))  # noqa: S301  (our own scratch file)
+        _rows, places, fd = self._blocks[block]
+        offset, length = places[index]
+        values: list[Any] = pickle.loads(os.pread(fd, length, offset))  # noqa: S301  (our own scratch file)
         mapping = self._maps.get(block, {}).get(self.columns[index])
         if mapping:
             values = [mapping.get(v, v) for v in values]

@@ -52,21 +52,28 @@ def _values_fit(dataset: Dataset) -> bool:
     blocks = getattr(dataset.rows, "column_blocks", None)
     for column in dataset.columns:
         for block in blocks(column.name) if blocks is not None else [dataset.values(column.name)]:
-            if not _block_fits(column.type, [v for v in block if v is not None]):
+            if not _block_fits(column.type, block):
                 return False
     return True
 
 
+_NONE = type(None)
+#: the types of the values (None aside) that certainly fit a variable of each kind
+_FITTING_TYPES = {"Char": {str, _NONE}, "Num": {int, float, _NONE}, "Date": {date, _NONE}}
+
+
 def _block_fits(kind: str, values: list[Any]) -> bool:
+    """Every value of `values` (None: missing) fits a variable of `kind`; the types are looked
+    at in C (`map`, a set), not value by value in Python."""
+    fitting = _FITTING_TYPES.get(kind)
+    if fitting is None:
+        return True
+    if not set(map(type, values)) <= fitting:
+        return False
     if kind == "Char":
         # (ASCII text: as many bytes as characters)
-        return all(type(v) is str for v in values) and (
-            "".join(values).isascii() and max(map(len, values), default=0) <= MAX_CHAR_BYTES
-        )
-    if kind == "Num":
-        return all(type(v) is int or type(v) is float for v in values)
-    if kind == "Date":
-        return all(type(v) is date for v in values)
+        texts = list(filter(None, values))
+        return "".join(texts).isascii() and max(map(len, texts), default=0) <= MAX_CHAR_BYTES
     return True
 
 

@@ -112,9 +112,15 @@ def _rows(letters: list[str], rows: Iterable[Iterable[Any]], first: int) -> Iter
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 
 
+#: DEFLATE level of the parts: 3, not zlib's default 6 — on the worksheets' XML about three times
+#: faster for files about 7 % larger (issue 29 item 7: DEFLATE was half of the workbook's CPU)
+COMPRESS_LEVEL = 3
+
+
 def _entry(name: str) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(name, date_time=FIXED_DATE)
     info.compress_type = zipfile.ZIP_DEFLATED
+    info._compresslevel = COMPRESS_LEVEL  # type: ignore[attr-defined]  (Python 3.11; 3.13 names it compress_level)
     return info
 
 

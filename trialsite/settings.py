@@ -167,6 +167,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 ENDPOINT_RUN_STEP_PAUSE_SECONDS = env.float("ENDPOINT_RUN_STEP_PAUSE_SECONDS", default=0.0)
 #: a pause after each dataset of an export (fault tests kill a worker mid-export); 0 in production
 EXPORT_STEP_PAUSE_SECONDS = env.float("EXPORT_STEP_PAUSE_SECONDS", default=0.0)
+#: processes an export uses (exports.parallel): chunks of subjects built and files written by forked
+#: workers; 1 = all in the worker's own process
+EXPORT_WORKERS = env.int("EXPORT_WORKERS", default=2)
 #: a pause after each PDF document is rendered (fault tests kill a worker mid-build); 0 in production
 PDF_STEP_PAUSE_SECONDS = env.float("PDF_STEP_PAUSE_SECONDS", default=0.0)
 # Job heartbeat and stuck-job recovery (jobs.services, issue 32): a worker writes a running job's

@@ -48,19 +48,28 @@ def test_an_export_built_three_subjects_at_a_time_is_the_export_built_at_once(tr
     )
     export = _export()
     results = {}
-    reported: dict[int, list[int]] = {0: [], 3: []}
-    for size in (0, 3):
+    reported: dict[tuple[int, int], list[int]] = {(0, 1): [], (3, 1): [], (3, 2): []}
+    for size, workers in reported:
+        # (3, 2): the chunks built and the files written by two worker processes (exports.parallel)
         settings.EXPORT_CHUNK_SUBJECTS = size
-        directory = tmp_path / f"chunk{size}"
+        settings.EXPORT_WORKERS = workers
+        directory = tmp_path / f"chunk{size}-{workers}"
         directory.mkdir()
-        built, findings, files = services.build(export, progress=reported[size].append, directory=directory)
-        results[size] = (
+        built, findings, files = services.build(export, progress=reported[(size, workers)].append, directory=directory)
+        results[(size, workers)] = (
             [(d.name, len(d.rows)) for d in built],
             [f.as_dict() for f in findings],
             _files(files),
             type(next(d for d in built if d.name == "LB").rows),
+            [f["name"] for f in files],
         )
-    whole, chunks = results[0], results[3]
+    whole, chunks, two = results[(0, 1)], results[(3, 1)], results[(3, 2)]
+    # two processes: the same datasets, report and files, in the same order, byte for byte
+    assert two[3] is SpooledRows
+    assert two[0] == whole[0] and two[1] == whole[1] and two[4] == whole[4]
+    assert [name for name in whole[2] if two[2][name] != whole[2][name]] == []
+    assert reported[(3, 2)] == sorted(reported[(3, 2)]) and reported[(3, 2)][-1] == 75
+    assert len([p for p in reported[(3, 2)] if 5 <= p < 70]) >= 2  # a report per chunk built
     assert whole[3] is list
     assert chunks[3] is SpooledRows  # the chunked build's rows are on disk
     assert chunks[0] == whole[0]
@@ -73,8 +82,8 @@ def test_an_export_built_three_subjects_at_a_time_is_the_export_built_at_once(tr
     assert different == []
     # progress moves dataset by dataset in every chunk (a worker killed "mid-way" must find it
     # between 25 and 70: tests/faults/test_worker_kill.py), never backwards, and ends at 75
-    assert reported[3] == sorted(reported[3]) and reported[3][-1] == 75
-    building = [p for p in reported[3] if 5 <= p < 70]
+    assert reported[(3, 1)] == sorted(reported[(3, 1)]) and reported[(3, 1)][-1] == 75
+    building = [p for p in reported[(3, 1)] if 5 <= p < 70]
     assert len(building) >= len(counts)  # dataset by dataset (a report per chunk gave 3)
     assert any(25 <= p < 70 for p in building)
 
@@ -116,6 +125,42 @@ def test_spooled_rows_read_as_a_list(tmp_path):
     spool.remap(second, "N", {7_000.0: 70.0})
     assert spool[7_001]["N"] == 70.0 and spool[7_000]["N"] == 6_999.0
     assert spool.column("N")[7_001] == 70.0
+
+
+def test_a_spool_adopts_the_blocks_another_spool_wrote(tmp_path):
+    """A worker's chunk (exports.parallel) is read from the worker's file, after the rows already
+    there, without copying."""
+    rows = [{"USUBJID": f"S-{n:05d}", "N": float(n)} for n in range(7_500)]
+    spool = SpooledRows(tmp_path / "rows", ["USUBJID", "N"])
+    spool.extend(rows[:10])
+    worker = SpooledRows(tmp_path / "rows.1", ["USUBJID", "N"])
+    worker.extend(rows[10:])
+    worker.close()
+    adopted = spool.adopt(tmp_path / "rows.1", worker.blocks(), ["USUBJID", "N"])
+    assert list(adopted) == [1, 2]
+    assert list(spool) == rows and spool.column("N")[7_499] == 7_499.0
+    more = SpooledRows(tmp_path / "rows.1", ["USUBJID", "N"], append=True)  # the worker's next chunk
+    more.extend(rows[:3])
+    more.close()
+    assert list(spool.adopt(tmp_path / "rows.1", more.blocks(), ["USUBJID", "N"])) == [3]
+    assert list(spool) == rows + rows[:3] and len(spool._adopted) == 1  # one descriptor for the file
+    spool.remap(adopted, "N", {10.0: -1.0})
+    assert spool[10]["N"] == -1.0 and spool[9]["N"] == 9.0
+    with pytest.raises(ValueError, match="columns differ"):
+        spool.adopt(tmp_path / "rows.1", worker.blocks(), ["USUBJID"])
+    spool.close()
+
+
+def test_workers_read_the_database_only_outside_a_transaction(db, settings):
+    """A worker's own connection would not see the rows of an open transaction (a test's): the
+    chunks are then built in the exporting process."""
+    from exports import parallel
+
+    settings.EXPORT_WORKERS = 2
+    assert parallel.workers() == 2
+    assert parallel.database_workers() == 1
+    settings.EXPORT_WORKERS = 0
+    assert parallel.workers() == 1
 
 
 def test_each_chunks_lab_parameter_numbers_become_the_studys(tmp_path):
