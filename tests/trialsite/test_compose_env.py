@@ -75,7 +75,7 @@ def test_every_variable_settings_read_is_in_env_example():
     text = (PROJECT_DIR / ".env.example").read_text(encoding="utf-8")
     shown = {name for name in environment_names_read_by_settings() if f"{name}=" in text}
     read = environment_names_read_by_settings()
-    assert len(read) == 43
+    assert len(read) == 44
     assert {"JOB_HEARTBEAT_SECONDS", "JOB_HEARTBEAT_TIMEOUT_SECONDS", "JOB_RECOVERY_INTERVAL_SECONDS"} <= listed
     assert sorted(read - shown) == []
 
