@@ -121,6 +121,7 @@ def iec_hs_post(**values) -> dict[str, object]:
     return {k: v for k, v in data.items() if v is not None}
 
 
+@pytest.mark.req("CLINICAL_SPEC-4.2")
 def test_iec_hs_saved_with_treatments(infused, coordinator, login):
     subject = infused()
     response = login(coordinator).post(f"/subjects/{subject.pk}/forms/IECHS/new/", iec_hs_post())
@@ -129,6 +130,7 @@ def test_iec_hs_saved_with_treatments(infused, coordinator, login):
     assert (saved.grade, saved.treatments, saved.study_day) == (3, ["anakinra", "corticosteroids"], 9)
 
 
+@pytest.mark.req("CLINICAL_SPEC-4.2")
 def test_iec_hs_present_needs_a_grade(infused, coordinator, login):
     subject = infused()
     response = login(coordinator).post(f"/subjects/{subject.pk}/forms/IECHS/new/", iec_hs_post(grade=""))

@@ -10,7 +10,7 @@ import pytest
 from clinical.assessments import FormMark, Matrix, Progress, derived_visit_state, form_mark, progress
 from clinical.schedule import VisitState, Window
 
-pytestmark = pytest.mark.req("ISSUE-24")
+pytestmark = [pytest.mark.req("ISSUE-24"), pytest.mark.req("CLINICAL_SPEC-7.1")]
 
 D1 = Window(date(2026, 3, 21), 1, 1)
 

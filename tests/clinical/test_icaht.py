@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from clinical.icaht import AncValue, Run, daily_values, early_icaht, late_grade_of, late_icaht, longest_run
 
+pytestmark = pytest.mark.req("CLINICAL_SPEC-4.1")
+
 D = Decimal
 
 

@@ -27,7 +27,7 @@ from tests.endpoints.conftest import CONSENTED
 from tests.exports.conftest import CUTOFF, day, populate_for_export
 from tests.exports.test_design import xpt_rows
 
-pytestmark = pytest.mark.req("ISSUE-28")
+pytestmark = [pytest.mark.req("ISSUE-28"), pytest.mark.req("CLINICAL_SPEC-9")]
 
 DATASETS = ["DM", "AE", "LB", "RS", "CP", "GF", "DV", "HO", "IE", "PR", "RELREC"]
 
