@@ -26,12 +26,15 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg2
 import pytest
 
 from tests.conftest import PROJECT_DIR, VENV_BIN, stop_process, subprocess_env, wait_for_port
+from tests.crf.test_outbox import wait_until
 from tests.faults._postgres import PrivatePostgres
 
 pytestmark = [pytest.mark.slow, pytest.mark.req("ISSUE-32"), pytest.mark.timeout(300)]
@@ -363,40 +366,39 @@ def wait_for_blocked_insert(stack: Stack, blocker, timeout: float = 60) -> int:
     with blocker.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         holder = cursor.fetchone()[0]
-    watcher = psycopg2.connect(stack.postgres.url(DATABASE))
-    watcher.autocommit = True
-    deadline = time.monotonic() + timeout
-    try:
-        with watcher.cursor() as cursor:
-            while time.monotonic() < deadline:
-                cursor.execute(
-                    "SELECT pid FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid)) "
-                    "AND query ILIKE '%%labs_vitalsigns%%'",
-                    [holder],
-                )
-                row = cursor.fetchone()
-                if row is not None:
-                    return int(row[0])
-                time.sleep(0.02)
-    finally:
-        watcher.close()
-    raise AssertionError("the create never reached its INSERT")
+    blocked = (
+        "SELECT pid FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid)) AND query ILIKE '%%labs_vitalsigns%%'"
+    )
+    with activity(stack) as cursor:
+        row = wait_until(
+            lambda: cursor.execute(blocked, [holder]) or cursor.fetchone(),
+            timeout=timeout,
+            what="the create's INSERT to wait on the lock",
+            interval=0.02,
+        )
+    return int(row[0])
 
 
 def wait_for_backend_gone(stack: Stack, pid: int, timeout: float = 30) -> None:
+    with activity(stack) as cursor:
+        wait_until(
+            lambda: not (cursor.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]) or cursor.fetchone()),
+            timeout=timeout,
+            what=f"the killed request's backend {pid} to end",
+            interval=0.05,
+        )
+
+
+@contextmanager
+def activity(stack: Stack) -> Iterator[Any]:
+    """A cursor on an autocommit connection, to watch pg_stat_activity."""
     watcher = psycopg2.connect(stack.postgres.url(DATABASE))
     watcher.autocommit = True
-    deadline = time.monotonic() + timeout
     try:
         with watcher.cursor() as cursor:
-            while time.monotonic() < deadline:
-                cursor.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid])
-                if cursor.fetchone() is None:
-                    return
-                time.sleep(0.05)
+            yield cursor
     finally:
         watcher.close()
-    raise AssertionError(f"the killed request's backend {pid} is still there after {timeout} s")
 
 
 def _first_try(stack: Stack, time_of_day: str, key: str, first: list[int | None]) -> None:
