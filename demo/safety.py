@@ -112,10 +112,6 @@ DLT_REASON = (
 COUNT_AES = {"ANC": "possible", "PLT": "possible", "ALC": "probable", "HGB": "possible"}
 
 
-def before_max(entries: list[tuple[date, int, str]]) -> int:
-    return max(grade for _on, grade, _term in entries)
-
-
 def crs_kind(index: int, day: int) -> str | None:
     return CRS_PLAN.get(index, {}).get(day)
 
@@ -327,25 +323,25 @@ class _Writer:
         infusion are no worse; the first worse count ends it and begins a treatment-emergent AE
         (CLINICAL_SPEC §3: an AE is counted by its onset after the infusion) at the grade reached
         from then on. Either way every count of the run lies within an AE of its term."""
-        before = [entry for entry in run if entry[0] < self.day0]
-        worse = next(
-            (i for i, (on, g, _t) in enumerate(run) if on >= self.day0 and before and g > before_max(before)), None
-        )
-        if before and worse is not None:
-            self.ae(
-                run[0][2],
-                before_max(before),
-                onset=run[0][0],
-                resolved=run[worse][0],
-                car_t="unrelated",
-                lymphodepletion="probable",
-                outcome="not_recovered",  # it went on at a higher grade: the AE below
-            )
-            run = run[worse:]
+        term = run[0][2]
+        before = [grade for on, grade, _t in run if on < self.day0]
+        if before:
+            worse = next((i for i, (on, grade, _t) in enumerate(run) if on >= self.day0 and grade > max(before)), None)
+            if worse is not None:
+                self.ae(
+                    term,
+                    max(before),
+                    onset=run[0][0],
+                    resolved=run[worse][0],
+                    car_t="unrelated",
+                    lymphodepletion="probable",
+                    outcome="not_recovered",  # it went on at a higher grade: the AE below
+                )
+                run = run[worse:]
         onset = run[0][0]
         self.ae(
-            run[0][2],
-            max(g for _d, g, _t in run),
+            term,
+            max(grade for _on, grade, _t in run),
             onset=onset,
             resolved=resolved,
             car_t=car_t if onset >= self.day0 else "unrelated",

@@ -18,7 +18,7 @@ from adverse_events.models import AdverseEvent, CrsAssessment, CrsEpisode, Icans
 from adverse_events.toxicities import GvhdStaging, HospitalStay, IcahtDerivation, IecHsAssessment, Infection
 from clinical.schedule import VisitState
 from clinical.survival import kaplan_meier
-from crf.models import Query
+from crf.models import Query, QueryStatus
 from demo.courses import load_demo_subjects, plan
 from demo.safety import febrile_days
 from labs.models import LabResult, VitalSigns
@@ -361,7 +361,7 @@ def test_every_count_of_grade_3_or_more_is_covered_by_its_ae(demo):
     raises no query on the demo; a run that starts before the infusion is not related to it."""
     site = demo[0]
     lab_queries = Query.objects.filter(subject__site=site, rule_code="LB-GRADE-GE3-NO-AE")
-    assert not lab_queries.exclude(status__in=("closed", "cancelled")).exists()
+    assert not lab_queries.exclude(status__in=(QueryStatus.CLOSED, QueryStatus.CANCELLED)).exists()
     counts = AdverseEvent.objects.filter(
         subject__site=site,
         ctcae_term__in=(
