@@ -22,9 +22,10 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from crf import locks, sdv
+from crf import display, locks, sdv
 from crf.models import ACTIVE_QUERY_STATUSES, Query
 from crf.registry import crf_models
+from crf.selectors import query_label
 
 if TYPE_CHECKING:
     from django.utils.functional import Promise
@@ -93,18 +94,29 @@ def form_url(subject_pk: int, code: str, pk: int) -> str:
 def open_queries(*, study: Study, subjects: QuerySet[Subject]) -> list[Item]:
     rows = (
         Query.objects.filter(subject__in=subjects, status__in=ACTIVE_QUERY_STATUSES)
-        .select_related("subject")
+        .select_related("subject", "content_type")
         .order_by("subject__subject_id", "raised_at", "pk")
     )
     return [
         Item(
             kind="queries",
             subject=q.subject.subject_id,
-            label=f"{q.field_name}: {q.text[:80]} ({q.get_status_display()})",
+            # the form and field by their names and the text in the reader's language, as the query pages show them
+            label=_("%(form)s · %(field)s: %(text)s (%(status)s)")
+            % {
+                "form": query_label(q)[0],
+                "field": query_label(q)[1],
+                "text": _shortened(display.system_message(q, "text")),
+                "status": q.get_status_display(),
+            },
             url=reverse("crf_dm:query_detail", args=[q.pk]),
         )
         for q in rows
     ]
+
+
+def _shortened(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @declare("sdv", gettext_lazy("Forms not source-verified under the SDV plan"))

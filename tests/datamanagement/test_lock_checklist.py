@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from django.test import RequestFactory
+from django.utils import translation
 
 from adverse_events.dlt import DltCandidate
 from crf.models import DataLock
@@ -45,7 +46,7 @@ def test_the_locks_api_answers_409_with_the_list_then_locks_with_an_override(ope
     assert by_kind["queries"] == {
         "kind": "queries",
         "subject": "A-001",
-        "label": "systolic_bp: Please check SBP. (Open)",
+        "label": "Vital signs · systolic BP (mmHg): Please check SBP. (Open)",
         "url": f"/data/queries/{query.pk}/",
     }
     assert by_kind["dlt"]["url"] == f"/safety/dlt/candidates/{candidate.pk}/"
@@ -71,6 +72,24 @@ def test_the_locks_api_answers_409_with_the_list_then_locks_with_an_override(ope
     lock = DataLock.objects.get(pk=accepted.json()["id"])
     assert lock.override_reason == "sponsor agreed"
     assert {item["kind"] for item in lock.open_items} == set(by_kind)
+
+
+def test_a_query_reads_in_the_readers_language_on_the_checklist(open_casebook, study):
+    """The form and field by their names, a text the system wrote in the reader's language (a
+    person's text as written), never the stored field name or the English catalogue text."""
+    subject, query, _candidate = open_casebook
+    query.text = query.text_code = (
+        "This result proposes CTCAE grade 3 or higher (the term is shown beside it) and no adverse event "
+        "with that term covers its date. Please record the AE, or explain why none is reported."
+    )
+    query.text_params = {}
+    query.save(update_fields=["text", "text_code", "text_params"])
+    with translation.override("zh-hans"):
+        [item] = [i for i in checklist.open_items(study=study, subject=subject) if i.kind == "queries"]
+    assert item.label == (
+        "生命体征 · 收缩压（mmHg）：该结果推导出CTCAE 3级或以上（术语显示在旁边），且没有该术语的不良事件覆盖其日期。"
+        "请记录该AE，或说明未报告的原因。（开放）"
+    )
 
 
 def test_nothing_open_locks_without_an_override(study, site_a, users_a, rf: RequestFactory):
