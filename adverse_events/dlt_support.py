@@ -21,6 +21,7 @@ from clinical.units import decimal_text
 from crf import display
 from crf.templatetags.dayzero import dated
 from labs.models import LabResult
+from study.language import ctcae_term_label
 
 #: study days after the onset whose assessments are shown (the "≥ 4 consecutive days" rules
 #: and a week either side of the AE rule's 7-day recovery)
@@ -166,7 +167,7 @@ def _labs(subject: Any, first: Any, last: Any, day0: Any, *, analytes: tuple[str
 def _ae(ae: AdverseEvent, day0: Any) -> Section:
     """The AE's dated grade course (issue 30), then its resolution."""
     section = Section(
-        title=f"{_('Adverse event and its grades')}: {display.ctcae_term_label(ae.ctcae_term)}",
+        title=f"{_('Adverse event and its grades')}: {ctcae_term_label(ae.ctcae_term)}",
         headers=[_("from"), _("grade")],
     )
     for change in course_of(ae):

@@ -5,7 +5,7 @@
 (`DltCandidate.description_code`, `description_params`: the audited truth) next to the English
 sentence (`description`, kept for exports and the API). A page renders the stored code and
 parameters in the reader's language — whoever's request produced the finding — with the CTCAE
-term named in Chinese beside the English term for a Chinese reader (`crf.display.ctcae_term_label`).
+term named in Chinese beside the English term for a Chinese reader (`study.language.ctcae_term_label`).
 Nothing is read back from the English sentence.
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 from django.utils.translation import gettext_noop
 
 from study import system_text
+from study.language import ctcae_term_label
 
 #: The message ids of clinical.dlt (FINDINGS there), marked for translation.
 FINDINGS = (
@@ -37,11 +38,9 @@ def finding_message(candidate: Any) -> dict[str, Any]:
 
 def render_finding(code: str, params: dict[str, Any] | None) -> str:
     """One finding in the active language."""
-    from crf import display
-
     shown = dict(params or {})
     if "term" in shown:
-        shown["term"] = display.ctcae_term_label(str(shown["term"]))
+        shown["term"] = ctcae_term_label(str(shown["term"]))
     return system_text.render(code, shown)
 
 

@@ -12,8 +12,8 @@ from django.utils.translation import gettext_lazy
 from adverse_events import dlt_text
 from adverse_events.alerts import SaeReport
 from adverse_events.dlt import CandidateStatus, DltCandidate
-from crf import display
 from datamanagement.checklist import Item, declare
+from study.language import ctcae_term_label
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -55,7 +55,7 @@ def sae_unreported(*, study: Study, subjects: QuerySet[Subject]) -> list[Item]:
             subject=r.adverse_event.subject.subject_id,
             label=_("%(term)s (site aware %(at)s UTC)")
             % {
-                "term": f"{display.ctcae_term_label(r.adverse_event.ctcae_term)} G{r.adverse_event.grade}",
+                "term": f"{ctcae_term_label(r.adverse_event.ctcae_term)} G{r.adverse_event.grade}",
                 "at": r.aware_at.strftime("%Y-%m-%d %H:%M"),
             },
             url=reverse("adverse_events:sae", args=[r.adverse_event.subject_id, r.adverse_event_id]),

@@ -22,12 +22,12 @@ from adverse_events.models import AdverseEvent, CrsAssessment, CrsEpisode, Icans
 from adverse_events.selectors import search_ctcae_terms
 from adverse_events.toxicities import GvhdStaging, IcahtDerivation
 from adverse_events.toxicity_derive import derive_gvhd_staging
-from crf import display
 from crf.forms import form_class_for
 from crf.models import ACTIVE_QUERY_STATUSES, Query
 from study import access
 from study.access import access_subject
 from study.form_errors import apply_service_errors
+from study.language import ctcae_term_label, soc_label
 from study.roles import Action
 
 EPISODE_MODELS: dict[str, type[CrsEpisode] | type[IcansEpisode]] = {"crs": CrsEpisode, "icans": IcansEpisode}
@@ -47,8 +47,8 @@ def ctcae_terms(request: HttpRequest) -> JsonResponse:
                     "term": t.name,
                     "soc": t.soc,
                     # In the reader's language (the project's working translation; issue 25).
-                    "label": display.ctcae_term_label(t.name),
-                    "soc_label": display.soc_label(t.soc),
+                    "label": ctcae_term_label(t.name),
+                    "soc_label": soc_label(t.soc),
                     "meddra_code": t.meddra_code,
                     "grades": list(t.grades),
                     "verbatim_required": t.requires_verbatim,

@@ -41,7 +41,7 @@ from django.utils.translation import gettext as _
 
 from clinical.schedule import study_day
 from study import system_text
-from study.language import EMPTY, dose_level_name, is_chinese, name_of
+from study.language import EMPTY, ctcae_term_label, dose_level_name, name_of
 
 #: The reader's time zone for this request: a zone, or a callable giving it (looked up on first
 #: use, so a page without times costs no query); None: no reader, so UTC.
@@ -236,7 +236,7 @@ def response_label_text(label: str) -> str:
 COMPOSED_LABELS = {
     "response_label": response_label_text,
     # the English CTCAE term, its Chinese name beside it for a Chinese reader (casebook, history, PDF)
-    "ctcae_term": lambda term: ctcae_term_label(term),
+    "ctcae_term": ctcae_term_label,
 }
 
 
@@ -329,19 +329,3 @@ def reason_text(context: dict[str, object]) -> str:
 
 
 # --- CTCAE in the reader's language --------------------------------------------------------------
-
-
-def ctcae_term_label(term: str) -> str:
-    """The English CTCAE term, with the project's Chinese name beside it for a Chinese reader:
-    "Fever 发热" (the stored term stays English; clinical.ctcae_zh)."""
-    from clinical import ctcae_zh
-
-    chinese = ctcae_zh.chinese_name(term) if is_chinese() else None
-    return f"{term} {chinese}" if chinese else term
-
-
-def soc_label(soc: str) -> str:
-    """A system organ class in the reader's language (the project's working translation)."""
-    from clinical import ctcae_zh
-
-    return (ctcae_zh.soc_chinese(soc) or soc) if is_chinese() else soc

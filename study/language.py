@@ -14,6 +14,8 @@ from typing import Any
 from django.conf import settings
 from django.utils import translation
 
+from clinical import ctcae_zh
+
 #: How a blank shows on every page (crf.display too).
 EMPTY = "—"
 
@@ -82,3 +84,15 @@ def dose_level_name(code: str | None, study: Any) -> str:
         return EMPTY
     row = dose_level_names(study).get(code)
     return name_of(row) if row is not None else str(code)
+
+
+def ctcae_term_label(term: str) -> str:
+    """The English CTCAE term, with the project's Chinese name beside it for a Chinese reader:
+    "Fever 发热" (the stored term stays English; clinical.ctcae_zh)."""
+    chinese = ctcae_zh.chinese_name(term) if is_chinese() else None
+    return f"{term} {chinese}" if chinese else term
+
+
+def soc_label(soc: str) -> str:
+    """A system organ class in the reader's language (the project's working translation)."""
+    return (ctcae_zh.soc_chinese(soc) or soc) if is_chinese() else soc

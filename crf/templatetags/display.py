@@ -90,14 +90,14 @@ def message_text(value: Any) -> str:
 @register.filter
 def soc_label(soc: str) -> str:
     """`{{ row.soc|soc_label }}`: a system organ class in the reader's language."""
-    return display.soc_label(soc)
+    return language.soc_label(soc)
 
 
 @register.filter
 def term_label(term: str) -> str:
     """`{{ ae.ctcae_term|term_label }}`: the English CTCAE term, its Chinese name beside it for a
     Chinese reader ("Febrile neutropenia 发热性中性粒细胞减少")."""
-    return display.ctcae_term_label(term) if term else ""
+    return language.ctcae_term_label(term) if term else ""
 
 
 @register.filter
