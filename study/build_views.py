@@ -186,11 +186,7 @@ def dose_levels(request: HttpRequest) -> HttpResponse:
     for v in versions:
         levels, toxicities = v.values.get("dose_levels"), v.values.get("expected_toxicities")
         if not before or levels != before.get("dose_levels") or toxicities != before.get("expected_toxicities"):
-            v.levels_text = " · ".join(  # type: ignore[attr-defined]
-                f"{level.code} {decimal_text(level.target_cells_per_kg / study_dose_levels.MILLION)} "
-                f"(±{decimal_text(level.range_pct)}%)"
-                for level in v.choices().dose_levels
-            )
+            v.levels_text = study_dose_levels.levels_text(v.choices().dose_levels)  # type: ignore[attr-defined]
             history.append(v)
         before = v.values
     rows = [

@@ -7,6 +7,7 @@ check of infusions, DLT candidates) runs through `crf.rederive.rederive_for_sett
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -16,6 +17,8 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from clinical import ctcae
+from clinical.protocol import DoseLevel
+from clinical.units import decimal_text
 from study.build import require_admin
 from study.models import ProtocolSettings, Site, Study
 from study.protocol import publish_settings
@@ -24,6 +27,14 @@ if TYPE_CHECKING:
     from study.models import User
 
 MILLION = Decimal("1E6")
+
+
+def levels_text(levels: Iterable[DoseLevel]) -> str:
+    """Dose levels as a reader reads them: "DL1 0.5 (±30%) · DL2 1 (±30%)" (×10⁶ CAR+ cells/kg)."""
+    return " · ".join(
+        f"{level.code} {decimal_text(level.target_cells_per_kg / MILLION)} (±{decimal_text(level.range_pct)}%)"
+        for level in levels
+    )
 
 
 @dataclass(frozen=True)

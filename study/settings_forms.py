@@ -11,6 +11,8 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from clinical.protocol import ProtocolChoices
+from study.dose_levels import levels_text
+from study.language import ctcae_term_label
 
 LABELS = {
     "hypotension_adult_sbp": _("Hypotension: SBP below (mmHg), from the adult age"),
@@ -89,8 +91,10 @@ class ProtocolSettingsForm(forms.Form):
 
 
 def _shown(name: str, value: Any) -> str:
-    if name in JSON_FIELDS:
-        return json.dumps(value, ensure_ascii=False)
+    if name == "dose_levels":
+        return levels_text(ProtocolChoices.from_json({"dose_levels": value}).dose_levels)
+    if name == "expected_toxicities":
+        return "; ".join(ctcae_term_label(term) for term in value) or "—"
     if name in CHOICES:
         return str(dict(CHOICES[name]).get(str(value), value))
     if isinstance(value, bool):

@@ -177,6 +177,17 @@ def test_study_admin_publishes_a_version_on_the_page(study, v1, users_a, login, 
     assert v2.values["dose_levels"][1] == {"code": "DL2", "target_cells_per_kg": "1.0E+6", "range_pct": "30"}
 
 
+def test_the_page_shows_dose_levels_and_toxicities_as_a_reader_reads_them(study, v1, users_a, login, client):
+    """Never the stored JSON: the levels by code, target (×10⁶ cells/kg) and range; the expected
+    toxicities by their CTCAE term, with the Chinese name beside it for a Chinese reader."""
+    login(users_a["study_admin"])
+    html = client.get("/admin/protocol-settings/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "DL1 0.5 (±30%) · DL2 1 (±30%) · DL3 2 (±30%)" in html
+    assert '"target_cells_per_kg"' not in html.split("<form")[0] and "[&quot;" not in html.split("<form")[0]
+    row = next(line for line in html.split("<tr>") if "Expected toxicities" in line)
+    assert "Febrile neutropenia" in row and "[" not in row.split("</th>")[1]
+
+
 def test_bad_json_on_the_page_saves_nothing(study, v1, users_a, login, client):
     login(users_a["study_admin"])
     data = _as_posted(client.get("/admin/protocol-settings/").context["form"])
