@@ -1,9 +1,13 @@
 """The protocol settings page's form: one input per ProtocolChoices field (CLINICAL_SPEC's open
-choices), an effective date and a reason."""
+choices), an effective date and a reason.
+
+The dose levels and the expected-toxicity list are not typed here: they have their own page
+(`study_build:dose_levels`, with an input per level and CTCAE term lookup), which publishes on the
+same versioned settings. A version saved here carries them over unchanged, so a study admin never
+edits stored JSON."""
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
@@ -32,9 +36,9 @@ LABELS = {
     "hsct_censored_in_primary": _("Censor at consolidative HSCT in the primary analysis"),
     "dlt_window_days": _("DLT window (last study day)"),
     "escalation_rule": _("Dose-escalation rule"),
-    "expected_toxicities": _("Expected toxicities (JSON list of CTCAE terms)"),
+    "expected_toxicities": _("Expected toxicities (CTCAE terms)"),
     "gvhd_child_below_kg": _("GvHD child stool column below weight (kg)"),
-    "dose_levels": _("Dose levels (JSON: code, target cells/kg, range %)"),
+    "dose_levels": _("Dose levels (×10⁶ CAR+ cells/kg, range)"),
 }
 CHOICES = {
     "count_operator": [(">=", "≥"), (">", ">")],
@@ -42,7 +46,8 @@ CHOICES = {
     "days_per_year": [("365", "365"), ("365.25", "365.25")],
     "escalation_rule": [("3+3", "3+3")],
 }
-JSON_FIELDS = ("expected_toxicities", "dose_levels")
+#: Settings edited on the dose-level page, carried over unchanged by a version saved here.
+CARRIED_OVER = ("expected_toxicities", "dose_levels")
 
 
 class ProtocolSettingsForm(forms.Form):
@@ -52,14 +57,14 @@ class ProtocolSettingsForm(forms.Form):
     def __init__(self, *args: Any, current: ProtocolChoices, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         stored = current.to_json()
+        self.carried_over = {name: stored[name] for name in CARRIED_OVER}
         for name, value in stored.items():
+            if name in CARRIED_OVER:
+                continue
             label = LABELS[name]
             field: forms.Field
             if name in CHOICES:
                 field = forms.ChoiceField(label=label, choices=CHOICES[name])
-            elif name in JSON_FIELDS:
-                field = forms.CharField(label=label, widget=forms.Textarea(attrs={"rows": 3}))
-                value = json.dumps(value, ensure_ascii=False)
             elif isinstance(getattr(current, name), bool):
                 field = forms.BooleanField(label=label, required=False)
             elif isinstance(getattr(current, name), int):
@@ -71,19 +76,10 @@ class ProtocolSettingsForm(forms.Form):
             field.initial = value
             self.fields[f"value__{name}"] = field
 
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        for name in JSON_FIELDS:
-            key = f"value__{name}"
-            if key in data:
-                try:
-                    data[key] = json.loads(data[key])
-                except json.JSONDecodeError:
-                    self.add_error(key, _("Enter valid JSON."))
-        return data
-
     def values(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+        """The new version's values: the inputs, and the dose levels and expected toxicities of
+        the version in force, unchanged."""
+        out: dict[str, Any] = dict(self.carried_over)
         for key, value in self.cleaned_data.items():
             if key.startswith("value__"):
                 out[key.removeprefix("value__")] = str(value) if isinstance(value, Decimal) else value
