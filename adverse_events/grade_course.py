@@ -4,14 +4,18 @@ snapshot rows (dicts)."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from django import forms
+from django.db import models
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from clinical import ae_course
+from clinical.schedule import study_day
+from crf.display import day_text
 
 if TYPE_CHECKING:
     from adverse_events.models import AdverseEvent
@@ -96,3 +100,28 @@ class GradeCourseField(forms.CharField):
                 ) from None
             entries.append({"from": when.isoformat(), "grade": grade})
         return entries
+
+
+class GradeCourseModelField(models.JSONField):  # type: ignore[type-arg]
+    """The stored course, `[{"from": "YYYY-MM-DD", "grade": n}, …]`, that knows how a person reads
+    it: `crf.display.value_text` asks a field for `display_text` (casebook, form page, history,
+    PDF), so the reader sees "2026-03-25 (day 5): grade 3 → 2026-03-28 (day 8): grade 1", never
+    the stored keys. Migrations see the plain JSONField it is (`deconstruct`)."""
+
+    def deconstruct(self) -> Any:
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.JSONField", args, kwargs
+
+    def display_text(self, value: Any, *, day0: date | None = None) -> str:
+        if not isinstance(value, list):
+            return str(value)
+        steps = []
+        for entry in value:
+            if not isinstance(entry, dict) or "from" not in entry or "grade" not in entry:
+                return str(value)
+            when = str(entry["from"])
+            if day0 is not None:
+                with contextlib.suppress(ValueError):  # a malformed date reads as stored
+                    when = f"{when} ({day_text(study_day(date.fromisoformat(when), day0))})"
+            steps.append(_("%(date)s: grade %(grade)s") % {"date": when, "grade": entry["grade"]})
+        return " → ".join(steps)

@@ -20,6 +20,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from adverse_events.grade_course import GradeCourseModelField
 from crf.fields import CodeListField
 from crf.models import CrfInstance
 from labs.models import OxygenDevice
@@ -100,7 +101,7 @@ class AdverseEvent(CrfInstance):
     resolution_date = models.DateField(_("resolution date"), null=True, blank=True)
     #: Each grade change, dated: [{"from": "YYYY-MM-DD", "grade": n}, …] in date order, the first on
     #: the onset date (clinical.ae_course; issue 30). `grade` is its maximum.
-    grade_course = models.JSONField(
+    grade_course = GradeCourseModelField(
         _("course of the grade"),
         default=list,
         blank=True,

@@ -41,7 +41,7 @@ from django.utils.translation import gettext as _
 
 from clinical.schedule import study_day
 from study import system_text
-from study.language import EMPTY, ctcae_term_label, dose_level_name, name_of
+from study.language import EMPTY, ctcae_term_label, dose_level_name, name_of, soc_label
 
 #: The reader's time zone for this request: a zone, or a callable giving it (looked up on first
 #: use, so a page without times costs no query); None: no reader, so UTC.
@@ -183,6 +183,8 @@ def value_text(value: Any, field: Any = None, *, day0: date | None = None) -> st
     """A stored value as a person reads it (see the module docstring)."""
     if value is None or value == "" or value == [] or value == {}:
         return EMPTY
+    if hasattr(field, "display_text"):  # a field that knows how its structure reads
+        return str(field.display_text(value, day0=day0))
     base = getattr(field, "base_field", None)  # ArrayField: its items carry the choices
     if isinstance(value, (list, tuple, set, frozenset)):
         items = [value_text(item, base if base is not None else field, day0=day0) for item in value]
@@ -237,6 +239,8 @@ COMPOSED_LABELS = {
     "response_label": response_label_text,
     # the English CTCAE term, its Chinese name beside it for a Chinese reader (casebook, history, PDF)
     "ctcae_term": ctcae_term_label,
+    # its system organ class likewise (the project's working translation)
+    "soc": soc_label,
 }
 
 
