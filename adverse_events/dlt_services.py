@@ -43,7 +43,7 @@ from clinical.escalation import (
 )
 from clinical.schedule import study_day
 from clinical.stats import Proportion, clopper_pearson, percent_with_ci
-from crf.services import batch_memo, dependants_of, protocol_picker
+from crf.services import batch_memo, protocol_picker
 from labs.models import LabResult
 from labs.selectors import latest_results
 from response.models import MarrowAssessment
@@ -642,17 +642,3 @@ def _inputs_changed(*, user: User, saved: Any, previous: Any) -> None:
     if _cannot_move_a_rule(saved, previous):
         return
     recompute_candidates(subject=Subject.objects.get(pk=saved.subject_id))
-
-
-for _model in (
-    AdverseEvent,
-    CrsAssessment,
-    IcansAssessment,
-    LabResult,
-    MarrowAssessment,
-    Death,
-    SubsequentTherapy,
-    Infusion,
-    GvhdStaging,
-):
-    dependants_of(_model)(_inputs_changed)

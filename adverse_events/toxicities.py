@@ -101,7 +101,6 @@ class IecHsAssessment(CrfInstance):
     grade 1–5 as recorded by the investigator (not computed)."""
 
     crf_code = "IECHS"
-    derived_from_protocol_settings = False
     crf_title = _("IEC-HS")
     api_resource = "iec-hs-assessments"
     casebook_order = 57
@@ -295,7 +294,6 @@ class Infection(CrfInstance):
     for the term (§3), viral reactivation where it is one."""
 
     crf_code = "INFECT"
-    derived_from_protocol_settings = False
     crf_title = _("Infection")
     api_resource = "infections"
     casebook_order = 59
@@ -357,7 +355,6 @@ class HospitalStay(CrfInstance):
     """A hospital admission or an ICU stay: dates and reason; discharge never before admission."""
 
     crf_code = "HOSP"
-    derived_from_protocol_settings = False
     crf_title = _("Hospital or ICU stay")
     api_resource = "hospital-stays"
     casebook_order = 61

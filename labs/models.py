@@ -351,8 +351,6 @@ class LabResult(CrfInstance):
     api_resource = "lab-results"
     casebook_order = 60
     clinical_date_field = "collected_on"
-    #: derived from clinical.units and the site's reference ranges, not the protocol settings
-    derived_from_protocol_settings = False
 
     collected_on = models.DateField(_("collection date"))
     collected_time = models.TimeField(_("collection time (site local)"), null=True, blank=True)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from crf.services import dependants_of, save_form, save_service
+from crf.services import save_form
 from subjects import services as subject_services
 from subjects.lifecycle import Event, Status
 from subjects.models import Subject
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from study.models import User
 
 
-@save_service(Death)
 @transaction.atomic
 def record_death(*, user: User, instance: Death, expected_version: int | None, reason: str = "") -> Death:
     """Save the death; an infused subject (in follow-up, lost to follow-up, or withdrawn with
@@ -48,7 +47,6 @@ def record_death(*, user: User, instance: Death, expected_version: int | None, r
     return saved
 
 
-@dependants_of(Death)
 def _death_entered_in_error(*, user: User, saved: Death, previous: Death | None) -> None:
     """A death marked entered in error gives the subject back the status it had before "died"
     (subjects.services.revert_death, audited with the reason), unless another valid death
@@ -60,14 +58,12 @@ def _death_entered_in_error(*, user: User, saved: Death, previous: Death | None)
     subject_services.revert_death(user=user, subject=saved.subject, reason=saved.error_reason)
 
 
-@save_service(FollowUpContact)
 def record_follow_up(
     *, user: User, instance: FollowUpContact, expected_version: int | None, reason: str = ""
 ) -> FollowUpContact:
     return save_form(user=user, instance=instance, expected_version=expected_version, reason=reason)
 
 
-@save_service(SubsequentTherapy)
 def record_subsequent_therapy(
     *, user: User, instance: SubsequentTherapy, expected_version: int | None, reason: str = ""
 ) -> SubsequentTherapy:
