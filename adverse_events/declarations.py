@@ -19,6 +19,7 @@ from crf.declarations import Dependants, declare
 
 declare(
     AdverseEvent,
+    api_resource="adverse-events",
     derive=derive.derive_adverse_event,
     save_service=services.record_adverse_event,
     form_base=forms.AdverseEventFormBase,
@@ -32,6 +33,8 @@ declare(
 
 declare(
     CrsAssessment,
+    api_resource="crs-assessments",
+    live_grade_url_name="adverse_events:crs_live_grade",
     derive=derive.derive_crs_assessment,
     save_service=services.record_crs_assessment,
     form_base=forms.CrsAssessmentFormBase,
@@ -48,6 +51,8 @@ declare(
 
 declare(
     IcansAssessment,
+    api_resource="icans-assessments",
+    live_grade_url_name="adverse_events:icans_live_grade",
     derive=derive.derive_icans_assessment,
     save_service=services.record_icans_assessment,
     form_base=forms.IcansAssessmentFormBase,
@@ -63,6 +68,7 @@ declare(
 
 declare(
     IecHsAssessment,
+    api_resource="iec-hs-assessments",
     derive=toxicity_derive.derive_iec_hs,
     derived_from_protocol_settings=False,
     form_base=forms.IecHsFormBase,
@@ -70,6 +76,8 @@ declare(
 
 declare(
     GvhdStaging,
+    api_resource="gvhd-stagings",
+    live_grade_url_name="adverse_events:gvhd_live_grade",
     derive=toxicity_derive.derive_gvhd_staging,
     form_base=forms.GvhdStagingFormBase,
     dependants=(Dependants(through=dlt_services._inputs_changed),),
@@ -77,6 +85,7 @@ declare(
 
 declare(
     Infection,
+    api_resource="infections",
     derive=toxicity_derive.derive_infection,
     derived_from_protocol_settings=False,
     form_base=forms.InfectionFormBase,
@@ -84,6 +93,7 @@ declare(
 
 declare(
     HospitalStay,
+    api_resource="hospital-stays",
     derive=toxicity_derive.derive_hospital_stay,
     derived_from_protocol_settings=False,
 )

@@ -2,10 +2,11 @@
 
 `recompute_candidates` runs the pure rules of `clinical.dlt` over one subject's data and keeps
 `DltCandidate` rows in step (new keys flagged, vanished ones marked withdrawn — never deleted);
-the `dependants_of` hooks at the bottom call it whenever an AE, a CRS/ICANS assessment, a lab
-result, a marrow, a death, a subsequent therapy or an infusion of the subject is saved or
-entered in error. `adjudicate_candidate` is the investigator's confirm/reject (DESIGN §4a).
-`dose_level_monitor` computes the monitor live from the database.
+`_inputs_changed`, listed among the dependants of those forms' declarations, calls it whenever
+an AE, a CRS/ICANS assessment, a lab result, a marrow, a death, a subsequent therapy, a GvHD
+staging or an infusion of the subject is saved or entered in error. `adjudicate_candidate` is
+the investigator's confirm/reject (DESIGN §4a). `dose_level_monitor` computes the monitor live
+from the database.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Form bases of the safety CRFs (crf.forms.register_form_base): the CTCAE term picker, the
+"""Form bases of the safety CRFs (the `form_base` of their declarations): the CTCAE term picker, the
 vasopressor and "other cause" lists as checkboxes, and the episode forms."""
 
 from __future__ import annotations

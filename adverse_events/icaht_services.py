@@ -3,7 +3,7 @@
 `rederive_icaht` reads the subject's ANC results in the standard unit (×10⁹/L, labs), puts them
 on the Day-0 clock, grades them with clinical.icaht and stores the result with its inputs and
 criteria in the subject's one `IcahtDerivation` row, under the audit reason given. A lab result
-for ANC saved, corrected or entered in error re-derives it (crf.services.dependants_of) with the
+for ANC saved, corrected or entered in error re-derives it (a dependant of the lab result's declaration) with the
 reason "re-derived: …". Only ANC is read: lymphocyte counts (universal lymphopenia after
 lymphodepletion) are not ICAHT.
 """

@@ -102,7 +102,6 @@ class IecHsAssessment(CrfInstance):
 
     crf_code = "IECHS"
     crf_title = _("IEC-HS")
-    api_resource = "iec-hs-assessments"
     casebook_order = 57
     clinical_date_field = "assessment_date"
 
@@ -173,8 +172,6 @@ class GvhdStaging(CrfInstance):
 
     crf_code = "GVHD"
     crf_title = _("Acute GvHD staging")
-    api_resource = "gvhd-stagings"
-    live_grade_url_name = "adverse_events:gvhd_live_grade"
     casebook_order = 58
     clinical_date_field = "assessment_date"
 
@@ -295,7 +292,6 @@ class Infection(CrfInstance):
 
     crf_code = "INFECT"
     crf_title = _("Infection")
-    api_resource = "infections"
     casebook_order = 59
     clinical_date_field = "onset_date"
 
@@ -356,7 +352,6 @@ class HospitalStay(CrfInstance):
 
     crf_code = "HOSP"
     crf_title = _("Hospital or ICU stay")
-    api_resource = "hospital-stays"
     casebook_order = 61
     clinical_date_field = "admission_date"
 

@@ -155,7 +155,8 @@ def autodiscover() -> None:
 def system_check(app_configs: Any = None, **kwargs: Any) -> list[system_checks.CheckMessage]:
     """Every concrete case report form has a declaration (issue 23: no silent fallback)."""
     errors: list[system_checks.CheckMessage] = []
-    for model in apps.get_models():
+    models = apps.get_models() if app_configs is None else [m for c in app_configs for m in c.get_models()]
+    for model in models:
         if is_form(model) and model not in _declared:
             errors.append(
                 system_checks.Error(

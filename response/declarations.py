@@ -10,6 +10,7 @@ from response.models import MarrowAssessment, MrdTest, Relapse
 
 declare(
     MarrowAssessment,
+    api_resource="marrow-assessments",
     derive=derive.derive_response,
     save_service=services.record_marrow_assessment,
     checks=checks.AT_THRESHOLD,
@@ -22,6 +23,7 @@ declare(
 
 declare(
     MrdTest,
+    api_resource="mrd-tests",
     derive=derive.derive_mrd_test,
     save_service=services.record_mrd_test,
     dependants=(Dependants(through=services.record_mrd_test, forms=(MarrowAssessment,), on_save=False),),
@@ -29,6 +31,7 @@ declare(
 
 declare(
     Relapse,
+    api_resource="relapses",
     save_service=services.record_relapse,
     dependants=(Dependants(through=icaht_services._icaht_input_changed, forms=("adverse_events.IcahtDerivation",)),),
 )

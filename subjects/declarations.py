@@ -25,32 +25,46 @@ from subjects.models import (
     Visit,
 )
 
-declare(InformedConsent, dependants=(Dependants(through=services.consent_date_moves_screening),))
+declare(
+    InformedConsent,
+    api_resource="consents",
+    lifecycle=True,
+    moves_subject=True,
+    dependants=(Dependants(through=services.consent_date_moves_screening),),
+)
 
-declare(EligibilityAssessment)
+declare(EligibilityAssessment, api_resource="eligibility", lifecycle=True, moves_subject=True)
 
-declare(Demographics, checks=(checks.demographics_before_consent, checks.age_differs_from_date_of_birth))
+declare(
+    Demographics,
+    api_resource="demographics",
+    checks=(checks.demographics_before_consent, checks.age_differs_from_date_of_birth),
+)
 
-declare(PerformanceStatus, checks=(checks.performance_status_before_consent,))
+declare(PerformanceStatus, api_resource="performance-status", checks=(checks.performance_status_before_consent,))
 
-declare(MedicalHistory)
+declare(MedicalHistory, api_resource="medical-history")
 
-declare(DiseaseHistory)
+declare(DiseaseHistory, api_resource="disease-history")
 
-declare(PriorTherapy)
+declare(PriorTherapy, api_resource="prior-therapies")
 
-declare(CellCollection, checks=(checks.collection_before_consent,))
+declare(CellCollection, api_resource="cell-collections", checks=(checks.collection_before_consent,))
 
-declare(BridgingTherapy, checks=(checks.bridging_before_consent,))
+declare(BridgingTherapy, api_resource="bridging-therapies", checks=(checks.bridging_before_consent,))
 
 declare(
     Lymphodepletion,
+    api_resource="lymphodepletions",
+    moves_subject=True,
     save_service=treatment.record_lymphodepletion,
     checks=(checks.lymphodepletion_before_consent,),
 )
 
 declare(
     Infusion,
+    api_resource="infusions",
+    moves_subject=True,
     derive=derive.derive_infusion,
     save_service=treatment.record_infusion,
     checks=(checks.dose_out_of_range, checks.infusion_before_consent),
@@ -82,6 +96,7 @@ declare(
 
 declare(
     ConcomitantMedication,
+    api_resource="concomitant-medications",
     form_base=crf_forms.ConcomitantMedicationFormBase,
     checks=(checks.conmed_category_differs_from_atc,),
     dependants=(
@@ -92,7 +107,7 @@ declare(
     ),
 )
 
-declare(ProtocolDeviation, checks=(checks.important_deviation_without_action,))
+declare(ProtocolDeviation, api_resource="protocol-deviations", checks=(checks.important_deviation_without_action,))
 
 # Not forms: a visit carries its out-of-window check; a new dose level re-derives the infusions.
 declare(Visit, checks=(checks.visit_out_of_window,))

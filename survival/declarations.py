@@ -11,6 +11,8 @@ from survival.models import Death, FollowUpContact, SubsequentTherapy
 
 declare(
     Death,
+    api_resource="deaths",
+    moves_subject=True,
     save_service=services.record_death,
     dependants=(
         Dependants(
@@ -24,12 +26,14 @@ declare(
 
 declare(
     FollowUpContact,
+    api_resource="follow-ups",
     save_service=services.record_follow_up,
     checks=(checks.alive_after_death, checks.dead_without_death_form),
 )
 
 declare(
     SubsequentTherapy,
+    api_resource="subsequent-therapies",
     save_service=services.record_subsequent_therapy,
     dependants=(Dependants(through=dlt_services._inputs_changed),),
 )

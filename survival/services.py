@@ -4,7 +4,7 @@ same transaction; a refused transition names the death date and nothing is saved
 marked entered in error takes the subject back to its status before the death.
 
 A death whose primary cause is CRS or ICANS makes that episode grade 5 through the safety
-services (adverse_events.services, a `dependants_of(Death)` hook: "re-derived: death")."""
+services (adverse_events.services, a dependant in the death's declaration: "re-derived: death")."""
 
 from __future__ import annotations
 
