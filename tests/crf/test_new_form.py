@@ -70,24 +70,25 @@ def derive_ecog_follow_up(form: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def ecog(db) -> Iterator[type[CrfInstance]]:
+def ecog(_as_owner, db) -> Iterator[type[CrfInstance]]:
+    """The form and its table, as the database owner (the application role creates no table)."""
     model = define_ecog_follow_up()
-    # survival/declarations.py: the declaration says what the framework does with it.
-    declare(
-        model,
-        derive=derive_ecog_follow_up,
-        checks=(poor_performance_at_follow_up,),
-        api_resource="ecog-follow-ups",
-    )
-    with connection.cursor() as cursor:
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending checks: the new table may reference
-    with connection.schema_editor() as editor:
-        editor.create_model(model)
-    yield model
-    del declarations._declared[model]
-    del apps.all_models["survival"][model._meta.model_name]
-    apps.clear_cache()
-    ContentType.objects.clear_cache()
+    try:
+        # survival/declarations.py: the declaration says what the framework does with it.
+        declare(
+            model,
+            derive=derive_ecog_follow_up,
+            checks=(poor_performance_at_follow_up,),
+            api_resource="ecog-follow-ups",
+        )
+        with connection.schema_editor() as editor:
+            editor.create_model(model)
+        yield model
+    finally:
+        declarations._declared.pop(model, None)
+        del apps.all_models["survival"][model._meta.model_name]
+        apps.clear_cache()
+        ContentType.objects.clear_cache()
 
 
 #: templates/survival/ecogfollowup_form.html: only when the page needs more than the generic one
