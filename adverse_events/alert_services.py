@@ -39,7 +39,6 @@ from adverse_events.models import AdverseEvent, CrsAssessment, CrsEpisode, Icans
 from crf import audit_integrity, display
 from crf.outbox import enqueue
 from crf.prepared import Prepared
-from crf.services import dependants_of
 from study import access, system_text
 from study.language import name_of, user_language
 from study.models import Membership
@@ -310,7 +309,6 @@ def _subject_label(subject: Subject) -> str:
     return subject.subject_id or subject.screening_number or str(subject.pk)
 
 
-@dependants_of(AdverseEvent)
 def _sae_recorded(*, user: User, saved: AdverseEvent, previous: AdverseEvent | None) -> None:
     if saved.entered_in_error or not saved.serious:
         return
@@ -360,11 +358,9 @@ def _severe_episodes(model: type[Any], label: str, kind: str, subject: Subject) 
             )
 
 
-@dependants_of(CrsAssessment)
 def _crs_severe(*, user: User, saved: CrsAssessment, previous: CrsAssessment | None) -> None:
     _severe_episodes(CrsEpisode, "CRS", AlertKind.CRS_G3, saved.subject)
 
 
-@dependants_of(IcansAssessment)
 def _icans_severe(*, user: User, saved: IcansAssessment, previous: IcansAssessment | None) -> None:
     _severe_episodes(IcansEpisode, "ICANS", AlertKind.ICANS_G3, saved.subject)

@@ -6,18 +6,6 @@ class AdverseEventsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Registration of derivations, edit checks, save services and form bases (data, not signals).
-        from adverse_events import (  # noqa: F401
-            alert_services,
-            checks,
-            derive,
-            dlt_services,
-            forms,
-            icaht_services,
-            lock_checklist,
-            services,
-            toxicity_derive,
-        )
-
-        services.register_conmed_dependants()
-        icaht_services.register_icaht_dependants()
+        # The forms' derivations, checks, services and dependants are in declarations.py (found by
+        # crf); here: the alerts' chain-break hook and the lock checklist's items.
+        from adverse_events import alert_services, lock_checklist  # noqa: F401

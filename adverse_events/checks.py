@@ -8,8 +8,6 @@ from django.utils.translation import gettext_lazy as _
 
 from adverse_events.models import RELATED, AdverseEvent, CrsEpisode, EpisodeBase, IcansEpisode
 from crf.checks import edit_check, run_edit_checks
-from crf.rederive import declare
-from crf.services import dependants_of
 from labs.models import LabResult
 from subjects.lifecycle import Status
 from subjects.models import first_consent_date
@@ -29,12 +27,12 @@ def _source_differs(episode: EpisodeBase) -> bool:
     )
 
 
-@edit_check(CrsEpisode, code="CRS-SOURCE-GRADE", field="source_grade", message=SOURCE_GRADE_MESSAGE)
+@edit_check(code="CRS-SOURCE-GRADE", field="source_grade", message=SOURCE_GRADE_MESSAGE)
 def crs_source_grade_differs(episode: CrsEpisode) -> bool:
     return _source_differs(episode)
 
 
-@edit_check(IcansEpisode, code="ICANS-SOURCE-GRADE", field="source_grade", message=SOURCE_GRADE_MESSAGE)
+@edit_check(code="ICANS-SOURCE-GRADE", field="source_grade", message=SOURCE_GRADE_MESSAGE)
 def icans_source_grade_differs(episode: IcansEpisode) -> bool:
     return _source_differs(episode)
 
@@ -46,7 +44,6 @@ COLLECTION_LAST_DAY = 365
 
 
 @edit_check(
-    AdverseEvent,
     code="AE-OUTSIDE-COLLECTION",
     field="onset_date",
     message=_(
@@ -63,7 +60,6 @@ def outside_collection_period(ae: AdverseEvent) -> bool:
 
 
 @edit_check(
-    AdverseEvent,
     code="AE-SCREEN-FAILURE-NOT-SERIOUS",
     field="serious_death",
     message=_("For screen failures only serious AEs are collected. Please check the seriousness criteria."),
@@ -78,7 +74,7 @@ LAB_GRADE_WITHOUT_AE = _(
 )
 
 
-@edit_check(LabResult, code="LB-GRADE-GE3-NO-AE", field="value", message=LAB_GRADE_WITHOUT_AE)
+@edit_check(code="LB-GRADE-GE3-NO-AE", field="value", message=LAB_GRADE_WITHOUT_AE)
 def lab_grade_without_ae(result: LabResult) -> bool:
     """CLINICAL_SPEC §3 "Lab-derived grades" (issue 27 §5): a result whose lab-derived grade is
     ≥ 3 suggests its AE. One query per run of consecutive grade ≥ 3 results of the analyte (only
@@ -117,7 +113,6 @@ def lab_grade_without_ae(result: LabResult) -> bool:
     return not covered.exists()
 
 
-@dependants_of(AdverseEvent)
 def _ae_changed_lab_checks(*, user: object, saved: AdverseEvent, previous: AdverseEvent | None) -> None:
     """An AE saved, corrected or entered in error re-runs the lab-grade rule on the subject's
     grade ≥ 3 results of its term (before and after the change), so the query suggesting the AE
@@ -128,6 +123,3 @@ def _ae_changed_lab_checks(*, user: object, saved: AdverseEvent, previous: Adver
     ).select_related("subject")
     for result in results:
         run_edit_checks(result)
-
-
-declare(AdverseEvent, dependants=(LabResult,), through=_ae_changed_lab_checks)

@@ -23,7 +23,6 @@ from clinical import icans as icans_rules
 from clinical.crs import crs_course, grade_crs_assessment
 from clinical.protocol import ProtocolChoices
 from clinical.schedule import age_in_completed_years, study_day
-from crf.derivations import register
 from crf.services import batch_memo, protocol_picker
 from study.models import ProtocolSettings
 from subjects.models import Lymphodepletion, Subject
@@ -51,7 +50,6 @@ def collection_period(*, onset: date, ld_start: date | None, infusion: date | No
     return CollectionPeriod.BEFORE_LYMPHODEPLETION
 
 
-@register(AdverseEvent)
 def derive_adverse_event(ae: AdverseEvent) -> dict[str, Any]:
     """MedDRA code and SOC looked up from the term; serious when any criterion is ticked; study
     days on the Day-0 clock; the collection period of the onset (CLINICAL_SPEC §3)."""
@@ -162,7 +160,6 @@ def crs_assessment_values(
     return derived
 
 
-@register(CrsAssessment)
 def derive_crs_assessment(assessment: CrsAssessment) -> dict[str, Any]:
     """The ASTCT grade of this assessment (CLINICAL_SPEC §1.1–1.2) within the subject's course
     (§1.3), so fever masking after antipyretic, tocilizumab or steroid exposure inside an
@@ -194,7 +191,6 @@ def subject_age(subject: Subject, on: date) -> int | None:
     return None if identity is None else age_in_completed_years(identity.date_of_birth, on)
 
 
-@register(IcansAssessment)
 def derive_icans_assessment(assessment: IcansAssessment) -> dict[str, Any]:
     """The ASTCT ICANS grade (CLINICAL_SPEC §2.2–2.3): instrument by age unless chosen, each
     domain on its own, the most severe counted domain; ``grade`` None = "not evaluable"."""

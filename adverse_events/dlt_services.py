@@ -2,10 +2,11 @@
 
 `recompute_candidates` runs the pure rules of `clinical.dlt` over one subject's data and keeps
 `DltCandidate` rows in step (new keys flagged, vanished ones marked withdrawn — never deleted);
-the `dependants_of` hooks at the bottom call it whenever an AE, a CRS/ICANS assessment, a lab
-result, a marrow, a death, a subsequent therapy or an infusion of the subject is saved or
-entered in error. `adjudicate_candidate` is the investigator's confirm/reject (DESIGN §4a).
-`dose_level_monitor` computes the monitor live from the database.
+`_inputs_changed`, listed among the dependants of those forms' declarations, calls it whenever
+an AE, a CRS/ICANS assessment, a lab result, a marrow, a death, a subsequent therapy, a GvHD
+staging or an infusion of the subject is saved or entered in error. `adjudicate_candidate` is
+the investigator's confirm/reject (DESIGN §4a). `dose_level_monitor` computes the monitor live
+from the database.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from clinical.escalation import (
 )
 from clinical.schedule import study_day
 from clinical.stats import Proportion, clopper_pearson, percent_with_ci
-from crf.services import batch_memo, dependants_of, protocol_picker
+from crf.services import batch_memo, protocol_picker
 from labs.models import LabResult
 from labs.selectors import latest_results
 from response.models import MarrowAssessment
@@ -642,17 +643,3 @@ def _inputs_changed(*, user: User, saved: Any, previous: Any) -> None:
     if _cannot_move_a_rule(saved, previous):
         return
     recompute_candidates(subject=Subject.objects.get(pk=saved.subject_id))
-
-
-for _model in (
-    AdverseEvent,
-    CrsAssessment,
-    IcansAssessment,
-    LabResult,
-    MarrowAssessment,
-    Death,
-    SubsequentTherapy,
-    Infusion,
-    GvhdStaging,
-):
-    dependants_of(_model)(_inputs_changed)

@@ -1,4 +1,4 @@
-"""Form bases of the safety CRFs (crf.forms.register_form_base): the CTCAE term picker, the
+"""Form bases of the safety CRFs (the `form_base` of their declarations): the CTCAE term picker, the
 vasopressor and "other cause" lists as checkboxes, and the episode forms."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from adverse_events.grade_course import GradeCourseField
-from adverse_events.models import AdverseEvent, CrsAssessment, IcansAssessment, IcansDomainChoice, Vasopressor
-from adverse_events.toxicities import GvhdStaging, IecHsAssessment, IecHsTreatment, Infection
+from adverse_events.models import IcansAssessment, IcansDomainChoice, Vasopressor
+from adverse_events.toxicities import IecHsTreatment
 from clinical import crs as crs_rules
-from crf.forms import CrfFormBase, form_base
+from crf.forms import CrfFormBase
 
 
 class TermPickerInput(forms.TextInput):
@@ -34,7 +34,6 @@ class TermPickerInput(forms.TextInput):
         )
 
 
-@form_base(AdverseEvent)
 class AdverseEventFormBase(CrfFormBase):
     class Media:
         js = ["js/term_picker.js"]
@@ -140,7 +139,6 @@ def attribution_field(label: Any) -> forms.TypedChoiceField:
     )
 
 
-@form_base(CrsAssessment)
 class CrsAssessmentFormBase(CrfFormBase):
     hypotension_attributable_to_crs = attribution_field(_("hypotension attributable to CRS"))
     hypoxia_attributable_to_crs = attribution_field(_("hypoxia attributable to CRS"))
@@ -170,7 +168,6 @@ class CrsAssessmentFormBase(CrfFormBase):
                 field.help_text = f"{field.help_text} {text}".strip()
 
 
-@form_base(IcansAssessment)
 class IcansAssessmentFormBase(CrfFormBase):
     other_cause = forms.MultipleChoiceField(
         label=capfirst(_("findings attributable to another cause")),
@@ -238,14 +235,12 @@ class AdjudicationForm(forms.Form):
 # --- cell-therapy toxicity forms (CLINICAL_SPEC §4) ---------------------------------------------
 
 
-@form_base(GvhdStaging)
 class GvhdStagingFormBase(CrfFormBase):
     """MAGIC staging with the organ stages and overall grade shown live (§4.3)."""
 
     Media = LiveGradeMedia
 
 
-@form_base(IecHsAssessment)
 class IecHsFormBase(CrfFormBase):
     treatments = forms.MultipleChoiceField(
         label=capfirst(_("treatments")),
@@ -255,7 +250,6 @@ class IecHsFormBase(CrfFormBase):
     )
 
 
-@form_base(Infection)
 class InfectionFormBase(CrfFormBase):
     class Media:
         js = ["js/term_picker.js"]

@@ -3,7 +3,7 @@
 `rederive_icaht` reads the subject's ANC results in the standard unit (×10⁹/L, labs), puts them
 on the Day-0 clock, grades them with clinical.icaht and stores the result with its inputs and
 criteria in the subject's one `IcahtDerivation` row, under the audit reason given. A lab result
-for ANC saved, corrected or entered in error re-derives it (crf.services.dependants_of) with the
+for ANC saved, corrected or entered in error re-derives it (a dependant of the lab result's declaration) with the
 reason "re-derived: …". Only ANC is read: lymphocyte counts (universal lymphopenia after
 lymphodepletion) are not ICAHT.
 """
@@ -21,8 +21,7 @@ from adverse_events.toxicities import IcahtDerivation
 from clinical import icaht as icaht_rules
 from clinical.schedule import study_day
 from crf.models import CrfInstance
-from crf.rederive import declare, update_with_version
-from crf.services import dependants_of
+from crf.rederive import update_with_version
 from labs.models import LabResult
 from study.audit_context import audit_context
 from study.system_text import message
@@ -99,7 +98,6 @@ def rederive_icaht(*, user: User | None, subject: Subject, reason: str) -> Icaht
     return IcahtDerivation.objects.get(pk=existing.pk)
 
 
-@dependants_of(LabResult)
 def _anc_changed(*, user: User, saved: CrfInstance, previous: CrfInstance | None) -> None:
     """An ANC result saved, corrected (value, unit, date, or analyte) or entered in error
     re-derives the subject's ICAHT (§4.1) with the reason "re-derived: …"."""
@@ -135,21 +133,3 @@ def _icaht_input_changed(*, user: User, saved: CrfInstance, previous: CrfInstanc
         change=message(gettext_noop("entered in error") if saved.entered_in_error else gettext_noop("saved")),
     )
     rederive_icaht(user=user, subject=subject, reason=message(gettext_noop("re-derived: %(what)s"), what=what))
-
-
-def register_icaht_dependants() -> None:
-    """Wire relapses and infusions to the ICAHT re-derivation once their apps are installed."""
-    from django.apps import apps
-
-    for label in ("response.Relapse", "subjects.Infusion"):
-        try:
-            model = apps.get_model(label)
-        except LookupError:
-            continue
-        dependants_of(model)(_icaht_input_changed)
-
-
-# The derivation graph (crf.rederive.declare; `manage.py show_derivations`).
-declare(LabResult, dependants=(IcahtDerivation,), through=_anc_changed)
-declare("response.Relapse", dependants=(IcahtDerivation,), through=_icaht_input_changed)
-declare("subjects.Infusion", dependants=(IcahtDerivation,), through=_icaht_input_changed)

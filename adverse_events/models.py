@@ -79,7 +79,6 @@ class AdverseEvent(CrfInstance):
 
     crf_code = "AE"
     crf_title = _("Adverse event")
-    api_resource = "adverse-events"
     casebook_order = 40
     clinical_date_field = "onset_date"
 
@@ -218,8 +217,6 @@ class CrsAssessment(CrfInstance):
 
     crf_code = "CRS"
     crf_title = _("CRS assessment")
-    api_resource = "crs-assessments"
-    live_grade_url_name = "adverse_events:crs_live_grade"
     casebook_order = 50
     clinical_date_field = "assessment_date"
 
@@ -463,8 +460,6 @@ class IcansAssessment(CrfInstance):
 
     crf_code = "ICANS"
     crf_title = _("ICANS assessment")
-    api_resource = "icans-assessments"
-    live_grade_url_name = "adverse_events:icans_live_grade"
     casebook_order = 55
     clinical_date_field = "assessment_date"
 

@@ -49,8 +49,8 @@ from clinical.dlt import syndrome_rule_input
 from crf import checks, derivations
 from crf.models import CrfInstance
 from crf.prepared import Prepared
-from crf.rederive import declare, raise_copied_value_query, rederive
-from crf.services import dependants_of, protocol_picker, save_form, save_service
+from crf.rederive import raise_copied_value_query, rederive
+from crf.services import protocol_picker, save_form
 from labs.models import VitalSigns
 from study import access, system_text
 from study.audit_context import audit_context
@@ -85,7 +85,6 @@ def _episode_pointer(model: type[EpisodeBase], subject: Subject) -> str:
     }
 
 
-@save_service(AdverseEvent)
 @transaction.atomic
 def record_adverse_event(
     *, user: User, instance: AdverseEvent, expected_version: int | None, reason: str = ""
@@ -386,7 +385,6 @@ def _icans_course(*, user: User | None, subject: Subject, reason: str) -> tuple[
     return synced, _dlt_inputs(assessments) != before
 
 
-@save_service(CrsAssessment)
 @transaction.atomic
 def record_crs_assessment(
     *, user: User, instance: CrsAssessment, expected_version: int | None, reason: str = ""
@@ -405,7 +403,6 @@ def record_crs_assessment(
     return saved
 
 
-@save_service(IcansAssessment)
 @transaction.atomic
 def record_icans_assessment(
     *, user: User, instance: IcansAssessment, expected_version: int | None, reason: str = ""
@@ -492,7 +489,6 @@ def adjudicate_episode(
     return row
 
 
-@dependants_of(CrsAssessment)
 def _crs_assessment_removed(*, user: User, saved: CrsAssessment, previous: CrsAssessment | None) -> None:
     """An assessment entered in error leaves the course: re-derive it (§1.3)."""
     if saved.entered_in_error and previous is not None and not previous.entered_in_error:
@@ -506,7 +502,6 @@ def _crs_assessment_removed(*, user: User, saved: CrsAssessment, previous: CrsAs
         )
 
 
-@dependants_of(IcansAssessment)
 def _icans_assessment_removed(*, user: User, saved: IcansAssessment, previous: IcansAssessment | None) -> None:
     if saved.entered_in_error and previous is not None and not previous.entered_in_error:
         rederive_icans_course(
@@ -539,7 +534,6 @@ def _conmed_changed(*, user: User, saved: CrfInstance, previous: CrfInstance | N
     rederive_after_conmed(user=user, subject=saved.subject, what=what)
 
 
-@dependants_of(Death)
 def _death_changed(*, user: User, saved: Death, previous: Death | None) -> None:
     """A death from CRS or ICANS makes that episode grade 5 (CLINICAL_SPEC §1.1, §2.2), and a
     correction of the cause or of the death record takes it back: the episodes and their
@@ -556,7 +550,6 @@ def _death_changed(*, user: User, saved: Death, previous: Death | None) -> None:
 VITALS_CORRECTED_RULE = "crs_copied_vitals_corrected"
 
 
-@dependants_of(VitalSigns)
 def _copied_vitals_corrected(*, user: User, saved: VitalSigns, previous: VitalSigns | None) -> None:
     """A correction of vital signs the CRS form of that day copied (issue 24 item 4: Tmax,
     hypotension from the lowest systolic pressure, oxygen device and flow) raises a query on
@@ -606,31 +599,3 @@ def _copied_vitals_corrected(*, user: User, saved: VitalSigns, previous: VitalSi
                 when=when,
             ),
         )
-
-
-def register_conmed_dependants() -> None:
-    """Wire the con-med log to the CRS re-derivation once it is installed (subjects app)."""
-    from django.apps import apps
-
-    try:
-        model = apps.get_model("subjects", "ConcomitantMedication")
-    except LookupError:
-        return
-    dependants_of(model)(_conmed_changed)
-
-
-# The derivation graph (crf.rederive.declare; `manage.py show_derivations`).
-declare(
-    CrsAssessment,
-    dependants=(CrsAssessment, CrsEpisode, AdverseEvent),
-    through=rederive_crs_course,
-)
-declare(
-    IcansAssessment,
-    dependants=(IcansAssessment, IcansEpisode, AdverseEvent),
-    through=rederive_icans_course,
-)
-declare("subjects.ConcomitantMedication", dependants=(CrsAssessment, CrsEpisode, AdverseEvent), through=_conmed_changed)
-declare(Death, dependants=(CrsEpisode, IcansEpisode, AdverseEvent), through=_death_changed)
-declare(CrsEpisode, dependants=(AdverseEvent,), through=adjudicate_episode)
-declare(VitalSigns, dependants=(CrsAssessment,), through=_copied_vitals_corrected)

@@ -101,9 +101,7 @@ class IecHsAssessment(CrfInstance):
     grade 1–5 as recorded by the investigator (not computed)."""
 
     crf_code = "IECHS"
-    derived_from_protocol_settings = False
     crf_title = _("IEC-HS")
-    api_resource = "iec-hs-assessments"
     casebook_order = 57
     clinical_date_field = "assessment_date"
 
@@ -174,8 +172,6 @@ class GvhdStaging(CrfInstance):
 
     crf_code = "GVHD"
     crf_title = _("Acute GvHD staging")
-    api_resource = "gvhd-stagings"
-    live_grade_url_name = "adverse_events:gvhd_live_grade"
     casebook_order = 58
     clinical_date_field = "assessment_date"
 
@@ -295,9 +291,7 @@ class Infection(CrfInstance):
     for the term (§3), viral reactivation where it is one."""
 
     crf_code = "INFECT"
-    derived_from_protocol_settings = False
     crf_title = _("Infection")
-    api_resource = "infections"
     casebook_order = 59
     clinical_date_field = "onset_date"
 
@@ -357,9 +351,7 @@ class HospitalStay(CrfInstance):
     """A hospital admission or an ICU stay: dates and reason; discharge never before admission."""
 
     crf_code = "HOSP"
-    derived_from_protocol_settings = False
     crf_title = _("Hospital or ICU stay")
-    api_resource = "hospital-stays"
     casebook_order = 61
     clinical_date_field = "admission_date"
 

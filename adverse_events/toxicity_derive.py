@@ -11,11 +11,9 @@ from adverse_events.toxicity_rules import gvhd_input
 from clinical import ctcae
 from clinical.gvhd import stage_gvhd
 from clinical.schedule import study_day
-from crf.derivations import register
 from study.protocol import choices_in_force
 
 
-@register(GvhdStaging)
 def derive_gvhd_staging(staging: GvhdStaging) -> dict[str, Any]:
     """Organ stages and the overall grade by clinical.gvhd with the child-weight setting in force
     on the assessment date (§4.3)."""
@@ -37,13 +35,11 @@ def derive_gvhd_staging(staging: GvhdStaging) -> dict[str, Any]:
     }
 
 
-@register(IecHsAssessment)
 def derive_iec_hs(form: IecHsAssessment) -> dict[str, Any]:
     day0 = form.subject.day0
     return {"study_day": None if day0 is None else study_day(form.assessment_date, day0)}
 
 
-@register(Infection)
 def derive_infection(form: Infection) -> dict[str, Any]:
     term = ctcae.term_by_name(form.ctcae_term)
     day0 = form.subject.day0
@@ -55,7 +51,6 @@ def derive_infection(form: Infection) -> dict[str, Any]:
     }
 
 
-@register(HospitalStay)
 def derive_hospital_stay(form: HospitalStay) -> dict[str, Any]:
     day0 = form.subject.day0
     return {

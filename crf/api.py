@@ -1,11 +1,12 @@
-"""The REST resources of every case report form (DESIGN §6), built from the CRF registry.
+"""The REST resources of every case report form (DESIGN §6), built from the forms' declarations.
 
-Each concrete form that declares `api_resource` gets a resource under /api/v1/ with no further
-code: list (filters, stable paging), read, create, update (PUT/PATCH) and an "entered-in-error"
-action instead of DELETE (DESIGN §4 "No hard deletes"). Every request passes the visibility gate
-(`subjects_visible_to`: other sites' forms are 404) and DESIGN §4a through `study.access`
-(403 within one's sites). Every write goes through `crf.services.save` — the page's save path —
-so compare-and-set, locks, reason for change, derivations and edit checks are identical.
+Each form whose declaration names an `api_resource` (crf.declarations) gets a resource under
+/api/v1/ with no further code: list (filters, stable paging), read, create, update (PUT/PATCH)
+and an "entered-in-error" action instead of DELETE (DESIGN §4 "No hard deletes"). Every request
+passes the visibility gate (`subjects_visible_to`: other sites' forms are 404) and DESIGN §4a
+through `study.access` (403 within one's sites). Every write goes through `crf.services.save` —
+the page's save path — so compare-and-set, locks, reason for change, derivations and edit checks
+are identical.
 
 Conditional requests: every read and write answers a strong `ETag` naming the record and its
 version; an update needs `If-Match` with it (428 without, 412 with the current representation
@@ -39,6 +40,7 @@ from rest_framework.routers import BaseRouter
 
 from crf import services
 from crf import versions as crf_versions
+from crf.declarations import declaration_for
 from crf.idempotency import idempotent
 from crf.models import CrfInstance, EntryStatus
 from crf.prepared import Prepared
@@ -469,17 +471,17 @@ def viewset_for(model: type[CrfInstance]) -> type[CrfViewSet]:
 
 
 def crf_resources() -> dict[str, type[CrfInstance]]:
-    """Every registered form with an API resource, by resource name."""
+    """Every form whose declaration names an API resource, by resource name."""
     found: dict[str, type[CrfInstance]] = {}
     for model in crf_models().values():
-        if not model.api_resource:
+        resource = declaration_for(model).api_resource
+        if not resource:
             continue
-        if model.api_resource in found:
+        if resource in found:
             raise ImproperlyConfigured(
-                f"{model.__name__} and {found[model.api_resource].__name__} share the API resource "
-                f"{model.api_resource!r}"
+                f"{model.__name__} and {found[resource].__name__} share the API resource {resource!r}"
             )
-        found[model.api_resource] = model
+        found[resource] = model
     return dict(sorted(found.items()))
 
 

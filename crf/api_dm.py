@@ -31,6 +31,7 @@ from rest_framework.response import Response
 
 from crf import locks, queries, sdv, selectors
 from crf.api import CONDITIONAL_ERRORS, IF_MATCH, as_api_error, content_etag, precondition
+from crf.declarations import declaration_for
 from crf.models import CrfInstance, DataLock, Query, QueryStatus, SdvMark
 from crf.registry import crf_model
 from study import access
@@ -63,7 +64,7 @@ class FormRefMixin(serializers.Serializer):  # type: ignore[type-arg]
     @extend_schema_field(OpenApiTypes.STR)
     def get_resource(self, record: Any) -> str:
         model = record.content_type.model_class() if record.content_type_id else None
-        return getattr(model, "api_resource", "") if model is not None else ""
+        return declaration_for(model).api_resource if model is not None else ""
 
 
 def _record_id(params: Any, name: str, errors: dict[str, str]) -> int | None:

@@ -1,7 +1,8 @@
 """Edit checks and their runner (DESIGN §4 "Queries").
 
-A form module registers rules with `@edit_check(Model, code=..., field=..., message=...)`: a
-function of the instance returning True when the rule fires. Every save through
+A module defines rules with `@edit_check(code=..., field=..., message=...)` on a function of the
+instance returning True when the rule fires; the form's declaration lists them (`checks=`,
+crf.declarations), which is what ties a rule to its form. Every save through
 `crf.services.save_form` runs the rules of its form: a firing rule raises one automatic query
 per rule and field (never a duplicate); its active query closes itself when the rule stops
 firing; a query closed after the site confirmed the value is not raised again for the same
@@ -23,6 +24,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from crf.declarations import declaration_for
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, Query, QueryStatus, QueryStep
 from study import system_text
 
@@ -35,29 +37,29 @@ Checked = type[CrfInstance] | type[Model]
 
 @dataclass(frozen=True)
 class EditCheck:
-    model: Checked
+    """One rule on one field; calling it applies the rule to a record."""
+
     code: str
     field: str
     message: str | Promise
     fires: Rule
 
+    def __call__(self, instance: Any) -> bool:
+        return self.fires(instance)
 
-_registry: dict[Checked, list[EditCheck]] = {}
 
+def edit_check(*, code: str, field: str, message: str | Promise) -> Callable[[Rule], EditCheck]:
+    """Make `func` an edit check, for a form's declaration to list."""
 
-def edit_check(model: Checked, *, code: str, field: str, message: str | Promise) -> Callable[[Rule], Rule]:
-    def decorator(func: Rule) -> Rule:
-        checks = _registry.setdefault(model, [])
-        if any(c.code == code and c.field == field for c in checks):
-            raise ValueError(f"edit check {code} on {field} registered twice")
-        checks.append(EditCheck(model=model, code=code, field=field, message=message, fires=func))
-        return func
+    def decorator(func: Rule) -> EditCheck:
+        return EditCheck(code=code, field=field, message=message, fires=func)
 
     return decorator
 
 
 def checks_for(model: Checked) -> list[EditCheck]:
-    return list(_registry.get(model, []))
+    """The rules of `model` as its declaration lists them (crf.declarations), in order."""
+    return list(declaration_for(model).edit_checks)
 
 
 def jsonable(value: Any) -> Any:

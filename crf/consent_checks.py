@@ -1,23 +1,19 @@
 """The "procedure before consent" edit check (issue 4 item 2, `subjects.checks`) extended to every
 form (issue 21): an assessment bound to a visit, or an AE onset, dated before the subject's first
-informed consent raises the same PROC-BEFORE-CONSENT query on that date. Forms that register the
-check themselves (vital signs, demographics, performance status, lymphodepletion, infusion, cell
+informed consent raises the same PROC-BEFORE-CONSENT query on that date. Forms whose declaration lists
+the check themselves (vital signs, demographics, performance status, lymphodepletion, infusion, cell
 collection, bridging) keep their own rule. Medical history, disease history, prior therapy and
 con-med start dates describe the time before the study and are exempt, as is the consent form;
 a form flagged as standard of care is exempt as on the forms that have the flag."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from typing import Any
 
-from django.apps import apps
 from django.db import models
 
-from crf.checks import checks_for, edit_check
+from crf.checks import EditCheck, edit_check
 from crf.models import CrfInstance
-from crf.registry import crf_models
 
 CODE = "PROC-BEFORE-CONSENT"
 #: forms whose dates lie before the study by nature (CLINICAL_SPEC baseline history), and consent
@@ -39,17 +35,25 @@ def _rule(code: str, field: str) -> Any:
 
 
 def register() -> None:
-    """Called once from CrfConfig.ready. The apps' own checks are imported first, so a form that
-    registers the rule itself is left alone."""
-    for config in apps.get_app_configs():
-        if importlib.util.find_spec(f"{config.name}.checks") is not None:
-            importlib.import_module(f"{config.name}.checks")
+    """Called once from CrfConfig.ready: every app's form declarations are imported
+    (crf.declarations.autodiscover); a form's implied check comes with its declaration
+    (`implied`, read through `FormDeclaration.edit_checks`), so a form that lists the rule itself
+    keeps its own."""
+    from crf import declarations  # crf.declarations reads this module's `implied` lazily, in turn
+
+    declarations.autodiscover()
+
+
+def implied(model: type[models.Model], declared: tuple[EditCheck, ...]) -> tuple[EditCheck, ...]:
+    """The check a form's declaration implies (crf.declarations.FormDeclaration.edit_checks):
+    none for an exempt form, a form that lists the rule itself, or one without a plain date."""
     from subjects.checks import PROCEDURE_BEFORE_CONSENT
 
-    for code, model in sorted(crf_models().items()):
-        field = model.clinical_date_field
-        if code in EXEMPT or not field or any(c.code == CODE for c in checks_for(model)):
-            continue
-        if type(model._meta.get_field(field)) is not models.DateField:
-            continue  # imputed dates of partial history dates, and datetimes, are not checked here
-        edit_check(model, code=CODE, field=field, message=PROCEDURE_BEFORE_CONSENT)(_rule(code, field))
+    if not issubclass(model, CrfInstance) or not model.crf_code or model.crf_code in EXEMPT:
+        return ()
+    code, field = model.crf_code, model.clinical_date_field
+    if not field or any(c.code == CODE for c in declared):
+        return ()
+    if type(model._meta.get_field(field)) is not models.DateField:
+        return ()  # imputed dates of partial history dates, and datetimes, are not checked here
+    return (edit_check(code=CODE, field=field, message=PROCEDURE_BEFORE_CONSENT)(_rule(code, field)),)

@@ -1,31 +1,20 @@
-"""Derived values stored on forms (DESIGN §4): each form type registers one function that
-computes its derived fields from the instance and the protocol settings in force on the form's
-clinical date. `crf.services.save_form` calls it on every save; a new settings version calls it
-again for forms dated on or after the version's effective date."""
+"""Derived values stored on forms (DESIGN §4): each form's declaration names one function
+(`derive=`, crf.declarations) that computes its derived fields from the instance and the
+protocol settings in force on the form's clinical date. `crf.services.save_form` calls it on
+every save; a new settings version calls it again for forms dated on or after the version's
+effective date."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
+from crf.declarations import declaration_for, declarations
 from crf.models import CrfInstance
-
-Derive = Callable[[CrfInstance], dict[str, Any]]
-
-_registry: dict[type[CrfInstance], Derive] = {}
-
-
-def register(model: type[CrfInstance]) -> Callable[[Derive], Derive]:
-    def decorator(func: Derive) -> Derive:
-        _registry[model] = func
-        return func
-
-    return decorator
 
 
 def compute(instance: CrfInstance) -> dict[str, Any]:
-    """The derived fields of `instance` as its registered function computes them (nothing set)."""
-    func = _registry.get(type(instance))
+    """The derived fields of `instance` as its declared function computes them (nothing set)."""
+    func = declaration_for(type(instance)).derive
     return {} if func is None else func(instance)
 
 
@@ -40,4 +29,4 @@ def derive(instance: CrfInstance) -> dict[str, Any]:
 
 
 def derived_models() -> list[type[CrfInstance]]:
-    return list(_registry)
+    return [d.model for d in declarations() if d.derive is not None]  # type: ignore[misc]

@@ -4,13 +4,13 @@ opened (for compare-and-set), the entry status chosen, the reason for change, an
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crf.declarations import declaration_for
 from crf.models import CrfInstance, EntryStatus, MissingCode
 from crf.services import SYSTEM_FIELDS
 
@@ -86,24 +86,11 @@ class CrfFormBase(forms.ModelForm):  # type: ignore[type-arg]
         }
 
 
-_bases: dict[type[CrfInstance], type[CrfFormBase]] = {}
-
-
-def form_base(model: type[CrfInstance]) -> Callable[[type[CrfFormBase]], type[CrfFormBase]]:
-    """Register a CrfFormBase subclass for one form type, when its page needs more than the
-    model gives (widget attributes, a page script in `Media`). Validation stays on the model."""
-
-    def decorator(base: type[CrfFormBase]) -> type[CrfFormBase]:
-        _bases[model] = base
-        return base
-
-    return decorator
-
-
 def form_class_for(model: type[CrfInstance]) -> type[CrfFormBase]:
     exclude = [*SYSTEM_FIELDS, "entry_status", "missing"]
     meta = type("Meta", (), {"model": model, "exclude": exclude})
-    return type(f"{model.__name__}Form", (_bases.get(model, CrfFormBase),), {"Meta": meta})
+    base = declaration_for(model).form_base or CrfFormBase  # its page needs more than the model gives
+    return type(f"{model.__name__}Form", (base,), {"Meta": meta})
 
 
 class ImportUploadForm(forms.Form):

@@ -41,6 +41,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crf.csvfiles import CsvFile, write_csv
+from crf.declarations import declaration_for
 from crf.forms import CrfFormBase, form_class_for
 from crf.models import CrfInstance, EntryStatus, ImportRecord, MissingCode
 from crf.queries import save_correcting
@@ -390,7 +391,7 @@ class _Importer:
         else:
             if version_text:
                 errors.append(RowError(number, "version", _("A version is given only with an id.")))
-            if getattr(self.model, "lifecycle_form", False):
+            if declaration_for(self.model).lifecycle:
                 errors.append(
                     RowError(
                         number,

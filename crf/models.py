@@ -35,7 +35,10 @@ class CrfInstance(models.Model):
 
     Writes go through `crf.services.save_form` only: compare-and-set on `version`, reason for
     change once complete, refused under a freeze or lock, edit checks run, never hard-deleted.
-    Concrete forms declare `crf_code`, `clinical_date_field` and the fields `missing` may hold.
+    Concrete forms say what their data is: `crf_code`, `crf_title`, `casebook_order`,
+    `clinical_date_field`, the fields `missing` may hold and their `crf_versions` (the form's
+    identity and shape, like `Meta`). What the framework does with a form (derivation, checks,
+    save service, dependants, API resource, page) is in its declaration (crf.declarations).
     """
 
     crf_code: str = ""
@@ -45,16 +48,10 @@ class CrfInstance(models.Model):
     clinical_date_field: str = ""
     #: fields that may carry a "not done / unknown" code instead of a value
     missing_allowed: tuple[str, ...] = ()
-    #: the REST resource under /api/v1/ (DESIGN §6: plural, kebab-case); "" keeps the form off the API
-    api_resource: str = ""
     #: the form's versions, oldest first, each with the fields it added or removed
     #: (`crf.versions.CrfVersion`); the newest is the one new records are entered under.
     #: Empty: one version, "1.0". How to change a form: docs/architecture.md.
     crf_versions: tuple[CrfVersion, ...] = ()
-    #: saving this form can move the subject (status, status date, enrolment, day 0) and with it
-    #: every visit's expected forms: the visits' state is then re-derived for the whole casebook,
-    #: not only for the visits the form belongs to (subjects.assessments, issue 22)
-    moves_subject: bool = False
 
     subject = models.ForeignKey(
         "subjects.Subject",

@@ -2,8 +2,8 @@
 values when something else changed — another form (its declared dependants) or a new protocol
 settings version.
 
-- `declare(Source, dependants=(…), through=func)`: each cross-form consequence, declared once
-  beside the code that carries it out, so the graph can be listed (`manage.py show_derivations`).
+- each cross-form consequence is declared once, in the source form's declaration
+  (`dependants=`, crf.declarations), so the graph can be listed (`manage.py show_derivations`).
 - `rederive(forms=…, reason=…, user=…)`: for each dependent form, in the transaction of the save
   that caused it: a locked form whose values would change makes that save fail, naming the
   form; a frozen one keeps its values and gets a query saying why; the others are derived,
@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from crf import checks, derivations, locks, services
+from crf.declarations import declaration_for, declarations
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, DataLock, Query, QueryStep
 from study import system_text
 from study.audit_context import audit_context
@@ -52,26 +53,24 @@ class Consequence:
     summary: str
 
 
-_graph: list[Consequence] = []
+#: the edges of the study-build settings' consumers (`setting_consumer`); the forms' edges are
+#: in their declarations
+_setting_edges: list[Consequence] = []
 
 
 def _label(model: type[models.Model] | str) -> str:
     return model if isinstance(model, str) else model._meta.label
 
 
-def declare(
-    source: type[models.Model] | str, *, dependants: Sequence[type[models.Model] | str], through: Callable[..., Any]
-) -> None:
-    """Declare that saving (or entering in error) a `source` form re-derives `dependants`,
-    by calling `through`. Declared once per consequence, at import of the module owning it."""
-    edge = Consequence(
+def _edge(
+    source: type[models.Model] | str, dependants: Sequence[type[models.Model] | str], through: Callable[..., Any]
+) -> Consequence:
+    return Consequence(
         source=_label(source),
         dependants=tuple(_label(d) for d in dependants),
         through=f"{through.__module__}.{through.__qualname__}",
         summary=" ".join((through.__doc__ or "").strip().split("\n\n")[0].split()),
     )
-    if edge not in _graph:
-        _graph.append(edge)
 
 
 #: Consumers of a versioned study-build setting (issue 27 item 1), by setting kind: the code in a
@@ -90,7 +89,9 @@ def setting_consumer(
         consumers = _setting_consumers.setdefault(kind, [])
         if func not in consumers:
             consumers.append(func)
-        declare(source, dependants=dependants, through=func)
+        edge = _edge(source, dependants, func)
+        if edge not in _setting_edges:
+            _setting_edges.append(edge)
         return func
 
     return register
@@ -107,7 +108,19 @@ def rederive_for_setting(*, kind: str, version: models.Model, user: User | None)
 
 def graph() -> list[Consequence]:
     """Every declared consequence, sorted by source form."""
-    return sorted(_graph, key=lambda e: (e.source, e.through))
+    edges = [_edge(d.model, dep.forms, dep.through) for d in declarations() for dep in d.dependants if dep.forms]
+    return sorted({*edges, *_setting_edges}, key=lambda e: (e.source, e.through))
+
+
+def save_hooks_outside_graph() -> list[tuple[str, Consequence]]:
+    """The declared save hooks that re-derive no stored form (alerts, DLT candidates…), by form."""
+    hooks = [
+        (d.model._meta.label, _edge(d.model, (), dep.through))
+        for d in declarations()
+        for dep in d.dependants
+        if not dep.forms
+    ]
+    return sorted(hooks, key=lambda item: item[0])
 
 
 def form_name(form: CrfInstance) -> str:
@@ -326,7 +339,7 @@ def rederive_for_settings(*, settings_id: int) -> list[Rederivation]:
         date=version.effective_from,
     )
     for model in derivations.derived_models():
-        if not getattr(model, "derived_from_protocol_settings", True):
+        if not declaration_for(model).derived_from_protocol_settings:
             continue  # e.g. lab unit conversion: a settings version changes nothing there
         date_field = model.clinical_date_field
         label = model._meta.label_lower

@@ -4,7 +4,8 @@
 - a reason for change once the stored form is complete;
 - refused under a freeze or lock (crf.locks);
 - a change clears the SDV marks of the changed fields and the whole-form mark (crf.sdv);
-- derived values recomputed (crf.derivations) and edit checks run (crf.checks);
+- derived values recomputed (crf.derivations) and edit checks run (crf.checks), as the form's
+  declaration names them (crf.declarations), with its save service and dependants;
 - never a hard delete: `mark_entered_in_error` keeps the row, with a reason.
 Every write runs inside `audit_context`, so the history rows carry user, role, site and reason.
 """
@@ -27,6 +28,7 @@ from django.utils.translation import gettext as _
 from clinical import dates as clinical_dates
 from crf import checks, derivations, locks, sdv
 from crf import versions as crf_versions
+from crf.declarations import declaration_for
 from crf.models import CrfInstance, EntryStatus, MissingCode
 from crf.prepared import prepared
 from study import access
@@ -288,46 +290,14 @@ def _save_form(*, user: User, instance: F, expected_version: int | None, reason:
     return saved  # type: ignore[return-value]
 
 
-SaveService = Callable[..., CrfInstance]
-_save_services: dict[type[CrfInstance], SaveService] = {}
-
-
-def save_service(model: type[CrfInstance]) -> Callable[[SaveService], SaveService]:
-    """Register the service that saves one form type when saving it does more than `save_form`
-    (a lifecycle step, re-anchoring visits). It takes save_form's keyword arguments and must
-    call save_form itself."""
-
-    def decorator(func: SaveService) -> SaveService:
-        _save_services[model] = func
-        return func
-
-    return decorator
-
-
 DependantHook = Callable[..., None]
-_dependants: dict[type[CrfInstance], list[DependantHook]] = {}
-
-
-def dependants_of(model: type[CrfInstance]) -> Callable[[DependantHook], DependantHook]:
-    """Register what must be re-derived when a form of `model` is saved or entered in error
-    (DESIGN §4: an input on another form re-derives its dependants through their services).
-    The hook is called inside the save's transaction as `hook(user=…, saved=…, previous=…)`,
-    `previous` being the stored row before the write (None for a new form)."""
-
-    def decorator(func: DependantHook) -> DependantHook:
-        _dependants.setdefault(model, []).append(func)
-        return func
-
-    return decorator
-
-
 #: hooks run after a write to any form (the visits' expected-forms state, issue 24)
 _after_any_write: list[DependantHook] = []
 
 
 def after_any_form_write(func: DependantHook) -> DependantHook:
     """Register a hook called inside the transaction after any form is saved or entered in
-    error, with the same arguments as `dependants_of` hooks."""
+    error, with the same arguments as a form's declared dependants' hooks."""
     _after_any_write.append(func)
     return func
 
@@ -444,7 +414,9 @@ def defer_to_batch_end(key: Hashable, work: Callable[[list[Any]], None], item: A
 
 
 def _rederive_dependants(*, user: User, saved: CrfInstance, previous: CrfInstance | None) -> None:
-    for hook in _dependants.get(type(saved), []):
+    """What saving the form re-derives (DESIGN §4: an input on another form re-derives its
+    dependants through their services), as its declaration lists it."""
+    for hook in declaration_for(type(saved)).save_hooks:
         hook(user=user, saved=saved, previous=previous)
 
 
@@ -455,10 +427,10 @@ def _after_write(*, user: User, saved: CrfInstance, previous: CrfInstance | None
 
 @_atomic
 def save(*, user: User, instance: F, expected_version: int | None, reason: str = "") -> F:
-    """Save a form through its registered service, else `save_form`, then re-derive the forms
+    """Save a form through its declared service, else `save_form`, then re-derive the forms
     that depend on it: what pages and APIs call."""
     model = type(instance)
-    service = _save_services.get(model)
+    service = declaration_for(model).save_service
     with access.memberships_read_once(), reads_once():
         previous = model._default_manager.filter(pk=instance.pk).first() if instance.pk is not None else None
         if service is None:

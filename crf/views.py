@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from crf import display, drafts
 from crf import versions as crf_versions
 from crf import views_queries as dm_pages
+from crf.declarations import declaration_for
 from crf.forms import form_class_for
 from crf.history import record_history, resolve_record
 from crf.models import ACTIVE_QUERY_STATUSES, EntryStatus, Query
@@ -51,15 +52,16 @@ def form_entry(request: HttpRequest, subject_pk: int, code: str, pk: int | None 
     if model is None:
         raise Http404
     subject = access_subject(request.user, subject_pk, Action.VIEW_CRF)
-    if getattr(model, "entry_page", None) is not None:  # entered on its own page (a lab panel)
-        return redirect(model.entry_page(subject, pk, request.GET.get("visit", "")))  # type: ignore[attr-defined]
+    entry_page = declaration_for(model).entry_page
+    if entry_page is not None:  # entered on its own page (a lab panel)
+        return redirect(entry_page(subject, pk, request.GET.get("visit", "")))
     with timezone.override(subject.site.time_zone):
         return _form_entry(request, subject, model, code, pk)
 
 
 def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None) -> HttpResponse:  # type: ignore[no-untyped-def]
     if pk is None:
-        if getattr(model, "lifecycle_form", False):
+        if declaration_for(model).lifecycle:
             raise Http404  # consent and eligibility are entered through the lifecycle pages
         instance = model(subject=subject)
         visit_pk = request.GET.get("visit", "")
@@ -144,6 +146,7 @@ def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None)
         if instance.pk is not None
         else []
     )
+    live_grade = declaration_for(model).live_grade_url_name
     context = {
         "subject": subject,
         "model": model,
@@ -160,8 +163,8 @@ def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None)
         # queries by field, SDV marks, freezes and locks (issue 7)
         "dm": form_page_data(request.user, instance) if instance.pk is not None else None,
         "live_grade_url": (
-            reverse(model.live_grade_url_name, args=[subject.pk]) + (f"?form={instance.pk}" if instance.pk else "")
-            if getattr(model, "live_grade_url_name", "")
+            reverse(live_grade, args=[subject.pk]) + (f"?form={instance.pk}" if instance.pk else "")
+            if live_grade
             else ""
         ),
     }

@@ -13,7 +13,6 @@ from subjects.checks import PROCEDURE_BEFORE_CONSENT, procedure_before_consent
 
 
 @edit_check(
-    VitalSigns,
     code="VS-DBP-GE-SBP",
     field="diastolic_bp",
     message=_("Diastolic pressure is not below systolic pressure. Please check both values."),
@@ -23,7 +22,6 @@ def diastolic_not_below_systolic(vs: VitalSigns) -> bool:
 
 
 @edit_check(
-    VitalSigns,
     code="VS-TEMP-HIGH",
     field="temperature_c",
     message=_("Temperature above 41.5 °C is unusual. Please confirm against the source."),
@@ -33,7 +31,6 @@ def temperature_implausible(vs: VitalSigns) -> bool:
 
 
 @edit_check(
-    VitalSigns,
     code="VS-FLOW-ROOM-AIR",
     field="oxygen_flow_l_min",
     message=_("An oxygen flow is recorded while the device is room air."),
@@ -43,7 +40,6 @@ def flow_on_room_air(vs: VitalSigns) -> bool:
 
 
 @edit_check(
-    VitalSigns,
     code="VS-FLOW-MISSING",
     field="oxygen_flow_l_min",
     message=_("Oxygen by nasal cannula needs its flow (L/min): low- and high-flow grade differently."),
@@ -55,14 +51,13 @@ def cannula_without_flow(vs: VitalSigns) -> bool:
     return vs.oxygen_device in cannula and vs.oxygen_flow_l_min is None
 
 
-@edit_check(VitalSigns, code="PROC-BEFORE-CONSENT", field="assessment_date", message=PROCEDURE_BEFORE_CONSENT)
+@edit_check(code="PROC-BEFORE-CONSENT", field="assessment_date", message=PROCEDURE_BEFORE_CONSENT)
 def vital_signs_before_consent(vs: VitalSigns) -> bool:
     """Vital signs are a protocol procedure unless flagged as history / standard of care."""
     return procedure_before_consent(vs, on=vs.assessment_date, exempt=vs.standard_of_care)
 
 
 @edit_check(
-    LabResult,
     code="LB-IMPLAUSIBLE",
     field="value",
     message=_("This result is possible but unusual for this analyte. Please confirm it against the lab report."),

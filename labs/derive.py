@@ -13,7 +13,6 @@ from clinical.crs import hypotension_sbp_threshold
 from clinical.ctcae import FEVER_GRADE_2_TO_C, TemperatureReading, grade_fever_course, grade_lab_value
 from clinical.schedule import age_in_completed_years
 from clinical.units import ANALYTES, reference_flag, to_standard
-from crf.derivations import register
 from crf.display import zone_named
 from crf.services import protocol_picker
 from labs.models import LabResult, RangeSource, ReferenceRange, VitalSigns
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
     from subjects.models import Subject
 
 
-@register(VitalSigns)
 def derive_vital_signs(vs: VitalSigns) -> dict[str, Any]:
     """CLINICAL_SPEC §1.2 h: hypotension is SBP below the protocol's threshold for the age."""
     study_id = vs.subject.site.study_id
@@ -131,7 +129,6 @@ def reference_range_for(
     return candidates.filter(laboratory__isnull=True).order_by(*order).first()
 
 
-@register(LabResult)
 def derive_lab_result(result: LabResult) -> dict[str, Any]:
     """The result and its reference range in the analyte's standard unit (exact, clinical.units),
     the L/N/H flag and the CTCAE grade it proposes (CLINICAL_SPEC §3, with the range in force).

@@ -12,7 +12,6 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
-from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -69,7 +68,6 @@ class VitalSigns(CrfInstance):
     settings in force on the assessment date (CLINICAL_SPEC §1.2 h)."""
 
     crf_code = "VS"
-    api_resource = "vital-signs"
     crf_title = _("Vital signs")
     clinical_date_field = "assessment_date"
     missing_allowed = ("temperature_c", "systolic_bp", "diastolic_bp", "heart_rate", "respiratory_rate", "spo2")
@@ -348,11 +346,8 @@ class LabResult(CrfInstance):
 
     crf_code = "LB"
     crf_title = _("Laboratory results")
-    api_resource = "lab-results"
     casebook_order = 60
     clinical_date_field = "collected_on"
-    #: derived from clinical.units and the site's reference ranges, not the protocol settings
-    derived_from_protocol_settings = False
 
     collected_on = models.DateField(_("collection date"))
     collected_time = models.TimeField(_("collection time (site local)"), null=True, blank=True)
@@ -453,25 +448,12 @@ class LabResult(CrfInstance):
         if errors:
             raise ValidationError(errors)
 
-    @staticmethod
-    def casebook_group(result: LabResult) -> tuple[object, ...]:
-        """The casebook shows one entry per collection of a panel, not one per analyte."""
-        return (result.panel, result.collected_on, result.collected_time)
-
     @property
     def casebook_label(self) -> str:
         when = self.collected_on.isoformat()
         if self.collected_time is not None:
             when += self.collected_time.strftime(" %H:%M")
         return f"{self.get_panel_display()} {when}"
-
-    @staticmethod
-    def entry_page(subject: Any, pk: int | None, visit: str) -> str:
-        """Lab results are entered a panel at a time: the generic form URLs of LB lead here."""
-        if pk is not None:
-            return reverse("labs:panel_edit", kwargs={"subject_pk": subject.pk, "pk": pk})
-        query = f"?visit={visit}" if visit.isdigit() else ""
-        return reverse("labs:choose_panel", kwargs={"subject_pk": subject.pk}) + query
 
     @property
     def analyte_entry(self) -> Analyte:

@@ -18,7 +18,7 @@ from clinical.units import Panel, UnitNotAllowed, panel_analytes, parts_exceedin
 from crf import services as crf_services
 from crf.models import EntryStatus
 from crf.prepared import prepared
-from crf.rederive import declare, rederive
+from crf.rederive import rederive
 from crf.services import StaleVersionError, mark_entered_in_error, save_form
 from labs.models import ANALYTE_NAMES, Laboratory, LabResult, ReferenceRange, VitalSigns
 from study.audit_context import audit_context
@@ -246,11 +246,6 @@ def record_reference_range(*, user: User | None, reference_range: ReferenceRange
     return changed_rows  # type: ignore[return-value]
 
 
-# The derivation graph (crf.rederive.declare; `manage.py show_derivations`).
-declare(ReferenceRange, dependants=(LabResult,), through=record_reference_range)
-
-
-@crf_services.dependants_of(VitalSigns)
 def rederive_fever_course(*, user: User, saved: VitalSigns, previous: VitalSigns | None) -> None:
     """A vital-signs record saved, corrected or entered in error re-derives the fever grade of
     the subject's other readings above 40.0 °C: their grade 3 or 4 depends on how long the
@@ -294,6 +289,3 @@ def _fever_courses(writes: list[tuple[User, VitalSigns]]) -> None:
         values=lambda form: {"fever_grade": grades[form.pk]},
         subject=saved.subject,
     )
-
-
-declare(VitalSigns, dependants=(VitalSigns,), through=rederive_fever_course)

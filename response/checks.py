@@ -22,5 +22,8 @@ def _at_threshold(field: str):  # type: ignore[no-untyped-def]
     return fires
 
 
-for _field in ("marrow_blasts_pct", "peripheral_blasts_pct", "anc", "platelets"):
-    edit_check(MarrowAssessment, code=BOUNDARY_RULE, field=_field, message=BOUNDARY_MESSAGE)(_at_threshold(_field))
+#: one check per §5.1 threshold field, for the marrow assessment's declaration
+AT_THRESHOLD = tuple(
+    edit_check(code=BOUNDARY_RULE, field=field, message=BOUNDARY_MESSAGE)(_at_threshold(field))
+    for field in ("marrow_blasts_pct", "peripheral_blasts_pct", "anc", "platelets")
+)

@@ -9,7 +9,6 @@ from typing import Any
 
 from clinical import response as rules
 from crf.checks import jsonable
-from crf.derivations import register
 from response.models import MarrowAssessment, MrdTest, ResponseCategory
 from study.protocol import choices_in_force
 from subjects.models import Lymphodepletion
@@ -29,7 +28,6 @@ def rule_test(test: MrdTest) -> rules.MrdTest:
     )
 
 
-@register(MrdTest)
 def derive_mrd_test(test: MrdTest) -> dict[str, Any]:
     """§5.2: negative only below the cut-off with an assay able to see it."""
     row, choices = choices_in_force(test.subject.site.study_id, test.sample_date)
@@ -166,6 +164,3 @@ def derive_response(ma: MarrowAssessment, mrd_tests: list[MrdTest] | None = None
         derivation_inputs=inputs,
     )
     return found
-
-
-register(MarrowAssessment)(derive_response)

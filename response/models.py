@@ -79,7 +79,6 @@ class MarrowAssessment(CrfInstance):
 
     crf_code = "MA"
     crf_title = _("Marrow and disease assessment")
-    api_resource = "marrow-assessments"
     casebook_order = 40
     clinical_date_field = "assessment_date"
     missing_allowed = ("cellularity_pct", "blast_cd7_pct")
@@ -212,7 +211,6 @@ class MrdTest(CrfInstance):
 
     crf_code = "MRD"
     crf_title = _("MRD test")
-    api_resource = "mrd-tests"
     casebook_order = 41
     clinical_date_field = "sample_date"
 
@@ -281,7 +279,6 @@ class Relapse(CrfInstance):
 
     crf_code = "REL"
     crf_title = _("Relapse")
-    api_resource = "relapses"
     casebook_order = 42
     clinical_date_field = "relapse_date"
 

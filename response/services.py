@@ -18,8 +18,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from crf import checks, locks
-from crf.rederive import declare, rederive, update_with_version
-from crf.services import StaleVersionError, data_fields, save_form, save_service
+from crf.rederive import rederive, update_with_version
+from crf.services import StaleVersionError, data_fields, save_form
 from response.models import MarrowAssessment, MrdTest, Relapse, ResponseCategory
 from study import access
 from study.audit_context import audit_context
@@ -51,7 +51,6 @@ def rederive_assessments(
     return changed_ids
 
 
-@save_service(MarrowAssessment)
 @transaction.atomic
 def record_marrow_assessment(
     *, user: User, instance: MarrowAssessment, expected_version: int | None, reason: str = ""
@@ -84,7 +83,6 @@ def record_marrow_assessment(
     return saved
 
 
-@save_service(MrdTest)
 @transaction.atomic
 def record_mrd_test(*, user: User, instance: MrdTest, expected_version: int | None, reason: str = "") -> MrdTest:
     """Save the test; its assessment (and the later ones) re-derive their MRD status and response."""
@@ -99,7 +97,6 @@ def record_mrd_test(*, user: User, instance: MrdTest, expected_version: int | No
     return saved
 
 
-@save_service(Relapse)
 def record_relapse(*, user: User, instance: Relapse, expected_version: int | None, reason: str = "") -> Relapse:
     return save_form(user=user, instance=instance, expected_version=expected_version, reason=reason)
 
@@ -155,8 +152,3 @@ def adjudicate_response(
         skip=saved.pk,
     )
     return saved
-
-
-# The derivation graph (crf.rederive.declare; `manage.py show_derivations`).
-declare(MarrowAssessment, dependants=(MarrowAssessment,), through=record_marrow_assessment)
-declare(MrdTest, dependants=(MarrowAssessment,), through=record_mrd_test)

@@ -6,5 +6,6 @@ class SubjectsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Registration of edit checks, derivations and save services (data, not signals).
-        from subjects import assessments, checks, crf_forms, derive, lock_checklist, treatment, visits  # noqa: F401
+        # The forms' checks, derivations and services are in declarations.py (found by crf); here:
+        # the visits' state after any form write, the schedule's consumer, the lock checklist.
+        from subjects import assessments, lock_checklist, visits  # noqa: F401

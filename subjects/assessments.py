@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from clinical.assessments import FormMark, Matrix, Progress, derived_visit_state, form_mark, progress
 from clinical.schedule import VisitState
 from crf import locks
+from crf.declarations import declaration_for
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, Query
 from crf.prepared import prepared
 from crf.services import after_any_form_write, batch_memo, defer_to_batch_end
@@ -405,7 +406,7 @@ def _schedule(
                     instances=rows,
                     not_done=mark_row,
                     queries=queries_of(model, rows),
-                    lifecycle=getattr(model, "lifecycle_form", False),
+                    lifecycle=declaration_for(model).lifecycle,
                 )
             )
         other = [
@@ -481,7 +482,7 @@ def _screening_codes(definitions: list[VisitDefinition]) -> set[str]:
 
 def _grouped(model: type[CrfInstance], rows: list[CrfInstance], *, shown_on_page: bool = True) -> list[CrfInstance]:
     """Forms entered several rows at a time (a lab panel) show once per group."""
-    group = getattr(model, "casebook_group", None)
+    group = declaration_for(model).casebook_group
     if group is None or not shown_on_page:
         return rows
     shown: set[object] = set()
@@ -649,7 +650,7 @@ def refresh_visits_of(subject: Subject, forms: list[CrfInstance]) -> int:
 def after_form_write(*, user: User, saved: CrfInstance, previous: CrfInstance | None) -> None:
     """crf.services hook: a form saved or entered in error re-derives the state of the visits it
     belongs to, before and after the write (every visit of the subject when it can move the
-    subject: `CrfInstance.moves_subject`)."""
+    subject: `moves_subject` in its declaration)."""
     del user
     forms = [form for form in (previous, saved) if form is not None]
     if defer_to_batch_end(("visit states", saved.subject_id), _refresh_after_writes, forms):
@@ -660,7 +661,7 @@ def after_form_write(*, user: User, saved: CrfInstance, previous: CrfInstance | 
 def _refresh_after_writes(writes: list[list[CrfInstance]]) -> None:
     """The visits' state after the writes of one subject's forms (each: before, after)."""
     forms = [form for written in writes for form in written]
-    if any(form.moves_subject for form in forms):
+    if any(declaration_for(type(form)).moves_subject for form in forms):
         refresh_subject(Subject.objects.select_related("site").get(pk=forms[0].subject_id))
         return
     subject = forms[-1].subject
@@ -767,5 +768,5 @@ def entry_forms() -> list[tuple[str, str]]:
     return [
         (code, str(model.crf_title))
         for code, model in sorted(crf_models().items(), key=lambda item: (item[1].casebook_order, item[0]))
-        if not getattr(model, "lifecycle_form", False)
+        if not declaration_for(model).lifecycle
     ]

@@ -64,7 +64,6 @@ class Demographics(CrfInstance):
 
     crf_code = "DM"
     crf_title = _("Demographics")
-    api_resource = "demographics"
     casebook_order = 1
     clinical_date_field = "assessment_date"
 
@@ -141,7 +140,6 @@ class PerformanceStatus(CrfInstance):
 
     crf_code = "PS"
     crf_title = _("Performance status")
-    api_resource = "performance-status"
     casebook_order = 2
     clinical_date_field = "assessment_date"
 
@@ -221,7 +219,6 @@ class MedicalHistory(CrfInstance):
 
     crf_code = "MH"
     crf_title = _("Medical history")
-    api_resource = "medical-history"
     casebook_order = 3
     clinical_date_field = "onset_date_imputed"
 
@@ -290,7 +287,6 @@ class DiseaseHistory(CrfInstance):
 
     crf_code = "DH"
     crf_title = _("Disease history")
-    api_resource = "disease-history"
     casebook_order = 4
     clinical_date_field = "diagnosis_date_imputed"
 
@@ -382,7 +378,6 @@ class PriorTherapy(CrfInstance):
 
     crf_code = "PT"
     crf_title = _("Prior therapy")
-    api_resource = "prior-therapies"
     casebook_order = 5
     clinical_date_field = "start_date_imputed"
 
@@ -444,7 +439,6 @@ class CellCollection(CrfInstance):
 
     crf_code = "CC"
     crf_title = _("Cell collection")
-    api_resource = "cell-collections"
     casebook_order = 6
     clinical_date_field = "collection_date"
 
@@ -508,7 +502,6 @@ class BridgingTherapy(CrfInstance):
 
     crf_code = "BR"
     crf_title = _("Bridging therapy")
-    api_resource = "bridging-therapies"
     casebook_order = 7
     clinical_date_field = "start_date"
 

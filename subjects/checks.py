@@ -34,7 +34,7 @@ VISIT_OUT_OF_WINDOW = _(
 )
 
 
-@edit_check(Visit, code="VISIT-OUT-OF-WINDOW", field="visit_date", message=VISIT_OUT_OF_WINDOW)
+@edit_check(code="VISIT-OUT-OF-WINDOW", field="visit_date", message=VISIT_OUT_OF_WINDOW)
 def visit_out_of_window(visit: Visit) -> bool:
     """The window runs from the planned date minus `window_before` to plus `window_after` days,
     both ends included (CLINICAL_SPEC §7); event-driven visits have none."""
@@ -42,7 +42,6 @@ def visit_out_of_window(visit: Visit) -> bool:
 
 
 @edit_check(
-    Infusion,
     code="DOSE-OUT-OF-RANGE",
     field="car_positive_per_kg_e6",
     message=_(
@@ -55,18 +54,17 @@ def dose_out_of_range(infusion: Infusion) -> bool:
     return infusion.dose_in_range is False
 
 
-@edit_check(Lymphodepletion, code="PROC-BEFORE-CONSENT", field="start_date", message=PROCEDURE_BEFORE_CONSENT)
+@edit_check(code="PROC-BEFORE-CONSENT", field="start_date", message=PROCEDURE_BEFORE_CONSENT)
 def lymphodepletion_before_consent(form: Lymphodepletion) -> bool:
     return procedure_before_consent(form, on=form.start_date, exempt=False)
 
 
-@edit_check(Infusion, code="PROC-BEFORE-CONSENT", field="infusion_start", message=PROCEDURE_BEFORE_CONSENT)
+@edit_check(code="PROC-BEFORE-CONSENT", field="infusion_start", message=PROCEDURE_BEFORE_CONSENT)
 def infusion_before_consent(form: Infusion) -> bool:
     return procedure_before_consent(form, on=form.infusion_date, exempt=False)
 
 
 @edit_check(
-    ConcomitantMedication,
     code="CM-CATEGORY-NOT-ATC",
     field="category",
     message=_(
@@ -85,28 +83,27 @@ def conmed_category_differs_from_atc(form: ConcomitantMedication) -> bool:
 # Medical history, disease history and prior therapy are history: no consent-date query.
 
 
-@edit_check(CellCollection, code="PROC-BEFORE-CONSENT", field="collection_date", message=PROCEDURE_BEFORE_CONSENT)
+@edit_check(code="PROC-BEFORE-CONSENT", field="collection_date", message=PROCEDURE_BEFORE_CONSENT)
 def collection_before_consent(form: CellCollection) -> bool:
     return procedure_before_consent(form, on=form.collection_date, exempt=False)
 
 
-@edit_check(BridgingTherapy, code="PROC-BEFORE-CONSENT", field="start_date", message=PROCEDURE_BEFORE_CONSENT)
+@edit_check(code="PROC-BEFORE-CONSENT", field="start_date", message=PROCEDURE_BEFORE_CONSENT)
 def bridging_before_consent(form: BridgingTherapy) -> bool:
     return procedure_before_consent(form, on=form.start_date, exempt=False)
 
 
-@edit_check(PerformanceStatus, code="PROC-BEFORE-CONSENT", field="assessment_date", message=PROCEDURE_BEFORE_CONSENT)
+@edit_check(code="PROC-BEFORE-CONSENT", field="assessment_date", message=PROCEDURE_BEFORE_CONSENT)
 def performance_status_before_consent(form: PerformanceStatus) -> bool:
     return procedure_before_consent(form, on=form.assessment_date, exempt=form.standard_of_care)
 
 
-@edit_check(Demographics, code="PROC-BEFORE-CONSENT", field="assessment_date", message=PROCEDURE_BEFORE_CONSENT)
+@edit_check(code="PROC-BEFORE-CONSENT", field="assessment_date", message=PROCEDURE_BEFORE_CONSENT)
 def demographics_before_consent(form: Demographics) -> bool:
     return procedure_before_consent(form, on=form.assessment_date, exempt=form.standard_of_care)
 
 
 @edit_check(
-    Demographics,
     code="DM-AGE-DOB",
     field="age_years",
     message=_(
@@ -122,7 +119,6 @@ def age_differs_from_date_of_birth(form: Demographics) -> bool:
 
 
 @edit_check(
-    ProtocolDeviation,
     code="DV-IMPORTANT-NO-ACTION",
     field="corrective_action",
     message=_("An important deviation needs its corrective and preventive action."),

@@ -67,7 +67,6 @@ class ConcomitantMedication(CrfInstance):
 
     crf_code = "CM"
     crf_title = _("Concomitant medication")
-    api_resource = "concomitant-medications"
     casebook_order = 900  # a log form: after the visit-bound forms
     clinical_date_field = "start_date"
 

@@ -10,11 +10,9 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from clinical.conmeds import ATC_PREFIXES
-from crf.forms import CrfFormBase, form_base
-from subjects.conmeds import ConcomitantMedication
+from crf.forms import CrfFormBase
 
 
-@form_base(ConcomitantMedication)
 class ConcomitantMedicationFormBase(CrfFormBase):
     """The category is pre-filled live from the ATC code (static/js/conmed_category.js, the same
     prefix table as `clinical.conmeds`), until the coordinator picks one by hand; the model's

@@ -9,7 +9,6 @@ from typing import Any
 
 from clinical.dose import car_positive_cells_per_kg, check_dose
 from clinical.schedule import local_date
-from crf.derivations import register
 from study.protocol import choices_in_force
 from subjects.models import Infusion
 
@@ -17,7 +16,6 @@ MILLION = Decimal("1E6")
 FOUR_PLACES = Decimal("0.0001")
 
 
-@register(Infusion)
 def derive_infusion(infusion: Infusion) -> dict[str, Any]:
     """The infusion's site-local date (its study day comes from it) and CAR+ cells/kg =
     viable cells × CAR+ fraction ÷ weight, checked against the subject's assigned dose level

@@ -28,7 +28,6 @@ class DeviationCategory(models.TextChoices):
 class ProtocolDeviation(CrfInstance):
     crf_code = "DV"
     crf_title = _("Protocol deviation")
-    api_resource = "protocol-deviations"
     casebook_order = 990  # last column
     clinical_date_field = "deviation_date"
 

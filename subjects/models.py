@@ -245,12 +245,8 @@ class InformedConsent(CrfInstance):
     first consent opens screening (subjects.services.record_consent)."""
 
     crf_code = "IC"
-    moves_subject = True
-    api_resource = "consents"
     crf_title = _("Informed consent")
     clinical_date_field = "consent_date"
-    #: created by the lifecycle services, not from the generic "new form" page
-    lifecycle_form = True
 
     consent_version = models.CharField(_("consent form version"), max_length=20)
     consent_date = models.DateField(_("consent date"))
@@ -315,11 +311,8 @@ class EligibilityAssessment(CrfInstance):
     under a protocol version, assessed on or after the first consent (refused otherwise)."""
 
     crf_code = "ELIG"
-    moves_subject = True
-    api_resource = "eligibility"
     crf_title = _("Eligibility checklist")
     clinical_date_field = "assessment_date"
-    lifecycle_form = True
 
     protocol_version = models.CharField(_("protocol version"), max_length=20)
     assessment_date = models.DateField(_("assessment date"))
@@ -364,8 +357,6 @@ class Lymphodepletion(CrfInstance):
     subject to "lymphodepleted" (subjects.treatment)."""
 
     crf_code = "LD"
-    moves_subject = True
-    api_resource = "lymphodepletions"
     crf_title = _("Lymphodepletion")
     casebook_order = 10
     clinical_date_field = "start_date"
@@ -443,8 +434,6 @@ class Infusion(CrfInstance):
     the inputs on this form and the subject's assigned dose level (subjects.derive)."""
 
     crf_code = "INF"
-    moves_subject = True
-    api_resource = "infusions"
     crf_title = _("CAR-T product and infusion")
     casebook_order = 20
     clinical_date_field = "infusion_date"

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import gettext_noop
 
-from crf.services import dependants_of, save_form
+from crf.services import save_form
 from study import access
 from study.audit_context import audit_context
 from study.models import Site
@@ -462,7 +462,6 @@ def revert_infusion(*, user: User, subject: Subject, reason: str) -> Subject:
     )
 
 
-@dependants_of(InformedConsent)
 def consent_date_moves_screening(*, user: User, saved: InformedConsent, previous: InformedConsent | None) -> None:
     """Correcting the first consent's date moves "Screening since" with it (issue 24 item 2):
     screening opens on the first consent, so a subject still in screening whose status date was

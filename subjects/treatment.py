@@ -14,8 +14,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from crf import derivations
-from crf.rederive import declare, rederive
-from crf.services import dependants_of, save_form, save_service
+from crf.rederive import rederive
+from crf.services import save_form
 from study.audit_context import audit_context
 from study.system_text import message
 from subjects import services, visits
@@ -53,7 +53,6 @@ def _date_the_visit(*, user: User, form: Lymphodepletion | Infusion, on: date | 
         visits.record_visit_date(user=user, visit=visit, visit_date=on)
 
 
-@save_service(Lymphodepletion)
 @transaction.atomic
 def record_lymphodepletion(
     *, user: User, instance: Lymphodepletion, expected_version: int | None, reason: str = ""
@@ -85,7 +84,6 @@ def first_infusion_date(subject: Subject) -> date | None:
     return first
 
 
-@save_service(Infusion)
 @transaction.atomic
 def record_infusion(*, user: User, instance: Infusion, expected_version: int | None, reason: str = "") -> Infusion:
     """Save the form; the first infusion moves a lymphodepleted subject to "infused" on day 0,
@@ -149,7 +147,6 @@ def reanchor_day0(*, user: User, subject: Subject, reason: str) -> None:
     dlt_services.recompute_candidates(subject=subject)
 
 
-@dependants_of(Infusion)
 def _infusion_entered_in_error(*, user: User, saved: Infusion, previous: Infusion | None) -> None:
     """An infusion marked entered in error no longer anchors day 0: the earliest remaining valid
     infusion does (reanchor_day0, audited "re-derived: infusion entered in error"). If none
@@ -186,25 +183,3 @@ def rederive_infusions(*, user: User, subject: Subject, reason: str) -> None:
     subjects.services.change_dose_level inside its transaction."""
     infusions = list(Infusion.objects.filter(subject=subject, entered_in_error=False).select_related("subject__site"))
     rederive(forms=infusions, reason=reason, user=user, subject=subject)
-
-
-# The derivation graph (crf.rederive.declare; `manage.py show_derivations`): day 0 moves the
-# study days of every derived form, the visits, the CRS/ICANS courses, ICAHT and DLT candidates.
-declare(
-    Infusion,
-    dependants=(
-        "subjects.Visit",
-        "adverse_events.AdverseEvent",
-        "adverse_events.CrsAssessment",
-        "adverse_events.CrsEpisode",
-        "adverse_events.IcansAssessment",
-        "adverse_events.IcansEpisode",
-        "adverse_events.IcahtDerivation",
-        "adverse_events.DltCandidate",
-        "labs.LabResult",
-        "labs.VitalSigns",
-        "response.MarrowAssessment",
-    ),
-    through=reanchor_day0,
-)
-declare("subjects.Subject", dependants=(Infusion,), through=rederive_infusions)

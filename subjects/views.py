@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from adverse_events.toxicities import IcahtDerivation
+from crf.declarations import declaration_for
 from crf.registry import crf_models
 from crf.selectors import instance_badges, record_queries
 from study import access
@@ -236,7 +237,7 @@ def _detail(request: HttpRequest, subject: Subject, bound: tuple[str, object] | 
         {
             "code": code,
             "title": model.crf_title,
-            "lifecycle": getattr(model, "lifecycle_form", False),
+            "lifecycle": declaration_for(model).lifecycle,
             "instances": list(model._default_manager.filter(subject=subject).order_by("pk")),
         }
         for code, model in sorted(crf_models().items())

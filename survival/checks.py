@@ -13,7 +13,6 @@ def _death(subject_id: int) -> Death | None:
 
 
 @edit_check(
-    FollowUpContact,
     code="FU-ALIVE-AFTER-DEATH",
     field="contact_date",
     message=_("The subject is recorded alive after the recorded date of death."),
@@ -24,7 +23,6 @@ def alive_after_death(contact: FollowUpContact) -> bool:
 
 
 @edit_check(
-    FollowUpContact,
     code="FU-DEAD-NO-DEATH-FORM",
     field="alive",
     message=_("This contact reports the subject dead: record the death form."),

@@ -29,7 +29,6 @@ class FollowUpContact(CrfInstance):
 
     crf_code = "FU"
     crf_title = _("Survival follow-up contact")
-    api_resource = "follow-ups"
     casebook_order = 60
     clinical_date_field = "contact_date"
 
@@ -68,9 +67,7 @@ class Death(CrfInstance):
     "died" through the lifecycle service (survival.services)."""
 
     crf_code = "DTH"
-    moves_subject = True
     crf_title = _("Death")
-    api_resource = "deaths"
     casebook_order = 62
     clinical_date_field = "death_date"
 
@@ -124,7 +121,6 @@ class SubsequentTherapy(CrfInstance):
 
     crf_code = "ST"
     crf_title = _("Subsequent therapy")
-    api_resource = "subsequent-therapies"
     casebook_order = 64
     clinical_date_field = "start_date"
 

@@ -4,7 +4,7 @@ same transaction; a refused transition names the death date and nothing is saved
 marked entered in error takes the subject back to its status before the death.
 
 A death whose primary cause is CRS or ICANS makes that episode grade 5 through the safety
-services (adverse_events.services, a `dependants_of(Death)` hook: "re-derived: death")."""
+services (adverse_events.services, a dependant in the death's declaration: "re-derived: death")."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from crf.services import dependants_of, save_form, save_service
+from crf.services import save_form
 from subjects import services as subject_services
 from subjects.lifecycle import Event, Status
 from subjects.models import Subject
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from study.models import User
 
 
-@save_service(Death)
 @transaction.atomic
 def record_death(*, user: User, instance: Death, expected_version: int | None, reason: str = "") -> Death:
     """Save the death; an infused subject (in follow-up, lost to follow-up, or withdrawn with
@@ -48,7 +47,6 @@ def record_death(*, user: User, instance: Death, expected_version: int | None, r
     return saved
 
 
-@dependants_of(Death)
 def _death_entered_in_error(*, user: User, saved: Death, previous: Death | None) -> None:
     """A death marked entered in error gives the subject back the status it had before "died"
     (subjects.services.revert_death, audited with the reason), unless another valid death
@@ -60,14 +58,12 @@ def _death_entered_in_error(*, user: User, saved: Death, previous: Death | None)
     subject_services.revert_death(user=user, subject=saved.subject, reason=saved.error_reason)
 
 
-@save_service(FollowUpContact)
 def record_follow_up(
     *, user: User, instance: FollowUpContact, expected_version: int | None, reason: str = ""
 ) -> FollowUpContact:
     return save_form(user=user, instance=instance, expected_version=expected_version, reason=reason)
 
 
-@save_service(SubsequentTherapy)
 def record_subsequent_therapy(
     *, user: User, instance: SubsequentTherapy, expected_version: int | None, reason: str = ""
 ) -> SubsequentTherapy:

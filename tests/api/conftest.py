@@ -2,7 +2,7 @@
 the lifecycle services, and a valid create payload for every CRF resource.
 
 `payload_for(resource)` gives the hand-written example of a known form, else one generated from
-the model's fields, so a form another engineer registers with `api_resource` is exercised by
+the model's fields, so a form another engineer declares with an `api_resource` is exercised by
 every parametrised test without touching this file; if the generated payload is refused, the
 tests fail with the 400 body, which says which example to add to EXAMPLES."""
 

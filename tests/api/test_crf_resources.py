@@ -9,6 +9,7 @@ import pytest
 from django.apps import apps
 
 from crf.api import crf_resources
+from crf.declarations import declaration_for
 from tests.api.conftest import RESOURCES, example_for, send
 
 pytestmark = pytest.mark.req("ISSUE-6")
@@ -19,7 +20,7 @@ def test_every_resource_named_by_design_is_registered():
     assert {"consents", "eligibility", "lymphodepletions", "infusions", "vital-signs"} <= set(crf_resources())
     for resource, model in crf_resources().items():
         assert resource == resource.lower() and " " not in resource and "_" not in resource, resource
-        assert model.api_resource == resource
+        assert declaration_for(model).api_resource == resource
 
 
 @pytest.mark.parametrize("resource", RESOURCES)

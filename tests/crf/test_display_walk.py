@@ -14,6 +14,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from crf.declarations import declaration_for
 from crf.models import Query
 from crf.registry import crf_models
 from demo.definition import DEMO_PASSWORD
@@ -157,7 +158,7 @@ def test_every_crf_value_and_history_cell_is_a_label(demo, login, client):
         for language in ("en", "zh-hans"):
             monitor.language = language
             monitor.save(update_fields=["language"])
-            if getattr(model, "entry_page", None) is None:
+            if declaration_for(model).entry_page is None:
                 page = client.get(f"/subjects/{form.subject_id}/forms/{code}/{form.pk}/")
                 assert page.status_code == 200, code
                 _check_times(page.content.decode(), f"{code} form {language}", problems)

@@ -5,14 +5,16 @@ a changed value is."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from crf import checks
+from crf import checks, declarations
 from crf.checks import EditCheck, jsonable
+from crf.declarations import declaration_for
 from crf.models import Query, QueryStep
 from crf.queries import answer_query, close_query, raise_query
 from crf.services import mark_entered_in_error
@@ -136,13 +138,13 @@ def test_decimal_values_are_stored_in_one_form():
 def test_a_confirmed_blank_value_stays_closed(crf_ready, save_vs, users_a, monkeypatch):
     """A rule may fire on a missing value: a confirmed blank (SQL NULL on the query) must match."""
     missing_hr = EditCheck(
-        model=VitalSigns,
         code="TEST-HR-MISSING",
         field="heart_rate",
         message="Heart rate missing.",
         fires=lambda vs: vs.heart_rate is None,
     )
-    monkeypatch.setitem(checks._registry, VitalSigns, [*checks.checks_for(VitalSigns), missing_hr])
+    declared = declaration_for(VitalSigns)
+    monkeypatch.setitem(declarations._declared, VitalSigns, replace(declared, checks=(*declared.checks, missing_hr)))
     form = save_vs(subject=crf_ready)
     query = Query.objects.get(rule_code="TEST-HR-MISSING")
     assert query.value is None

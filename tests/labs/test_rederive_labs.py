@@ -4,12 +4,14 @@ with a query saying why, and a locked result that would change refuses the range
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal as D
 
 import pytest
 from django.core.exceptions import ValidationError
 
-from crf import checks, locks
+from crf import checks, declarations, locks
+from crf.declarations import declaration_for
 from crf.models import Query
 from crf.rederive import FROZEN_RULE
 from labs.models import LabResult, ReferenceRange
@@ -20,15 +22,15 @@ pytestmark = pytest.mark.req("ISSUE-22")
 
 
 @pytest.fixture
-def flag_low_check():
-    """An edit check that reads a derived field (the flag), registered for this test only."""
+def flag_low_check(monkeypatch):
+    """An edit check that reads a derived field (the flag), declared for this test only."""
 
+    @checks.edit_check(code="TEST-FLAG-LOW", field="flag", message="Below the site's range.")
     def fires(row: LabResult) -> bool:
         return row.flag == "L"
 
-    checks.edit_check(LabResult, code="TEST-FLAG-LOW", field="flag", message="Below the site's range.")(fires)
-    yield
-    checks._registry[LabResult] = [c for c in checks._registry[LabResult] if c.code != "TEST-FLAG-LOW"]
+    declared = declaration_for(LabResult)
+    monkeypatch.setitem(declarations._declared, LabResult, replace(declared, checks=(*declared.checks, fires)))
 
 
 def test_edit_checks_run_on_the_rederived_result(users_a, subject_a, site_a, flag_low_check):

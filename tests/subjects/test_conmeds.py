@@ -12,6 +12,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from clinical.conmeds import MedicationCategory
+from crf.declarations import declaration_for
 from crf.models import Query
 from crf.services import save
 from subjects.models import ConcomitantMedication, ConmedCategory
@@ -44,7 +45,7 @@ def category_queries(form):
 def test_category_values_are_the_clinical_ones():
     assert set(ConmedCategory.values) == {c.value for c in MedicationCategory}
     assert ConcomitantMedication.crf_code == "CM"
-    assert ConcomitantMedication.api_resource == "concomitant-medications"
+    assert declaration_for(ConcomitantMedication).api_resource == "concomitant-medications"
 
 
 def test_empty_category_is_prefilled_from_the_atc_code(consent, coordinator):

@@ -1,7 +1,7 @@
 """`manage.py show_derivations`: the derivation graph — what saving each form re-derives and
-through which function (crf.rederive.declare); every other hook run after a save
-(crf.services.dependants_of: alerts, DLT candidates…); and the forms a protocol settings version
-re-derives (crf.derivations)."""
+through which function (the `dependants` of its declaration, crf.declarations); every other hook
+run after a save (alerts, DLT candidates…); and the forms a protocol settings version re-derives
+(crf.derivations)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from crf import derivations
-from crf.rederive import graph
-from crf.services import _dependants
+from crf.rederive import graph, save_hooks_outside_graph
 
 
 class Command(BaseCommand):
@@ -21,14 +20,9 @@ class Command(BaseCommand):
         for edge in graph():
             self.stdout.write(f"{edge.source} → {', '.join(edge.dependants)}")
             self.stdout.write(f"    through {edge.through}: {edge.summary[:160]}")
-        declared = {(edge.source, edge.through) for edge in graph()}
-        for model, hooks in sorted(_dependants.items(), key=lambda item: item[0]._meta.label):
-            for hook in hooks:
-                through = f"{hook.__module__}.{hook.__qualname__}"
-                if (model._meta.label, through) not in declared:
-                    summary = " ".join((hook.__doc__ or "").strip().split("\n\n")[0].split())
-                    self.stdout.write(f"{model._meta.label} → (save hook)")
-                    self.stdout.write(f"    through {through}: {summary[:160]}".rstrip(": "))
+        for source, hook in save_hooks_outside_graph():
+            self.stdout.write(f"{source} → (save hook)")
+            self.stdout.write(f"    through {hook.through}: {hook.summary[:160]}".rstrip(": "))
         labels = ", ".join(sorted(model._meta.label for model in derivations.derived_models()))
         self.stdout.write(f"study.ProtocolSettings → {labels}")
         self.stdout.write("    through crf.rederive.rederive_for_settings (forms dated on or after the version)")
