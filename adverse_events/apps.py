@@ -21,3 +21,10 @@ class AdverseEventsConfig(AppConfig):
 
         services.register_conmed_dependants()
         icaht_services.register_icaht_dependants()
+        # The safety half of data management's one notifications list (datamanagement/hooks.py;
+        # one left unregistered fails the checks, datamanagement.E001).
+        from datamanagement import hooks as dm_hooks
+
+        dm_hooks.safety_notifications.register(alert_services.visible_notifications)
+        dm_hooks.safety_alert_summary.register(alert_services.alert_summary)
+        dm_hooks.mark_safety_notifications_read.register(alert_services.mark_notifications_read)

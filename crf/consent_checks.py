@@ -1,6 +1,7 @@
 """The "procedure before consent" edit check (issue 4 item 2, `subjects.checks`) extended to every
 form (issue 21): an assessment bound to a visit, or an AE onset, dated before the subject's first
-informed consent raises the same PROC-BEFORE-CONSENT query on that date. Forms that register the
+informed consent raises the same PROC-BEFORE-CONSENT query on that date (the rule is subjects/' own, reached
+through the hook `crf.hooks.procedure_before_consent`). Forms that register the
 check themselves (vital signs, demographics, performance status, lymphodepletion, infusion, cell
 collection, bridging) keep their own rule. Medical history, disease history, prior therapy and
 con-med start dates describe the time before the study and are exempt, as is the consent form;
@@ -14,12 +15,19 @@ from typing import Any
 
 from django.apps import apps
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
+from crf import hooks
 from crf.checks import checks_for, edit_check
 from crf.models import CrfInstance
 from crf.registry import crf_models
 
 CODE = "PROC-BEFORE-CONSENT"
+#: the query's text, here and on the forms of subjects/ that register the rule themselves
+PROCEDURE_BEFORE_CONSENT = _(
+    "Procedure before consent: this protocol procedure is dated before the subject's informed consent. "
+    "Check the date, or mark the form as history / standard of care."
+)
 #: forms whose dates lie before the study by nature (CLINICAL_SPEC baseline history), and consent
 EXEMPT = {"IC", "MH", "DH", "PT", "CM"}
 #: forms checked whether or not they name a visit
@@ -28,12 +36,10 @@ ALWAYS = {"AE"}
 
 def _rule(code: str, field: str) -> Any:
     def fires(form: CrfInstance) -> bool:
-        from subjects.checks import procedure_before_consent
-
         if code not in ALWAYS and form.visit_id is None:
             return False
         exempt = bool(getattr(form, "standard_of_care", False))
-        return procedure_before_consent(form, on=getattr(form, field, None), exempt=exempt)
+        return hooks.procedure_before_consent(form=form, on=getattr(form, field, None), exempt=exempt)
 
     return fires
 
@@ -44,8 +50,6 @@ def register() -> None:
     for config in apps.get_app_configs():
         if importlib.util.find_spec(f"{config.name}.checks") is not None:
             importlib.import_module(f"{config.name}.checks")
-    from subjects.checks import PROCEDURE_BEFORE_CONSENT
-
     for code, model in sorted(crf_models().items()):
         field = model.clinical_date_field
         if code in EXEMPT or not field or any(c.code == CODE for c in checks_for(model)):

@@ -6,5 +6,26 @@ class SubjectsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Registration of edit checks, derivations and save services (data, not signals).
-        from subjects import assessments, checks, crf_forms, derive, lock_checklist, treatment, visits  # noqa: F401
+        # Registration of edit checks, derivations and save services (data, not signals), and of
+        # the hook points crf/ and datamanagement/ declare for what they need from subjects/
+        # (crf/hooks.py, datamanagement/hooks.py; one left unregistered fails the checks).
+        from crf import hooks as crf_hooks
+        from datamanagement import hooks as dm_hooks
+        from subjects import (  # noqa: F401
+            assessments,
+            checks,
+            crf_forms,
+            derive,
+            eligibility,
+            lifecycle,
+            lock_checklist,
+            selectors,
+            treatment,
+            visits,
+        )
+
+        crf_hooks.site_today.register(visits.site_today)
+        crf_hooks.procedure_before_consent.register(checks.procedure_before_consent)
+        dm_hooks.subject_statuses.register(lifecycle.statuses)
+        dm_hooks.criteria_not_met.register(eligibility.not_met)
+        dm_hooks.visits_not_done.register(selectors.visits_not_done)
