@@ -32,11 +32,6 @@ class CrfConfig(AppConfig):
         from crf.versions import system_check
 
         checks.register(system_check)
-        # What crf/ needs from the apps above it comes through its declared hooks (crf/hooks.py);
-        # one that no app registered fails the checks (crf.E002).
-        from crf import hooks as crf_hooks
-
-        checks.register(crf_hooks.system_check)
         # study/ hands the re-derivation after a new settings or schedule version to crf through
         # its declared hooks (study/hooks.py; an unregistered one fails the checks, study.E001).
         # study/'s schedule of assessments names the forms through one too.

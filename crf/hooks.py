@@ -5,7 +5,7 @@ The form core reads the subject rows through `study.subject_models`; behaviour o
 comes through these hooks, each with exactly one implementation, registered by that app:
 
 - `site_today(subject=…)`: the subject's site's calendar date, "today" of the date checks
-  (`crf.services`; subjects: `subjects.visits.site_today`).
+  (`crf.services`; subjects: `subjects.visits.today_at_site`, through `site_today`).
 - `procedure_before_consent(form=…, on=…, exempt=…)`: whether a form dated `on` lies before
   the subject's first informed consent (`crf.consent_checks`, the PROC-BEFORE-CONSENT query on
   every visit-bound form; subjects: `subjects.checks.procedure_before_consent`).
@@ -18,7 +18,8 @@ comes through these hooks, each with exactly one implementation, registered by t
   their own.
 
 A hook nobody registered fails loudly, never skips: the system check `crf.E002` at start-up
-(registered in `CrfConfig.ready`) and `study.hooks.HookNotRegistered` at its first call.
+and `study.hooks.HookNotRegistered` at its first call. The check is registered as this module
+loads, as Django registers its own (every process loads it: `trialsite/celery.py` imports it).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ celery_app = Hook(
 HOOKS: tuple[Hook, ...] = (site_today, procedure_before_consent, response_label_text, celery_app)
 
 
+@checks.register()
 def system_check(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
     """crf.E002: every hook point of crf/ has its implementation."""
     return unregistered(HOOKS, check_id="crf.E002")

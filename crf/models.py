@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from crf import versions as crf_versions
+from crf.csvfiles import ENCODINGS
 from crf.versions import CrfVersion
 
 
@@ -361,8 +362,6 @@ class ImportRecord(models.Model):
 
     @property
     def encoding_name(self) -> str:
-        from crf.csvfiles import ENCODINGS
-
         return str(ENCODINGS.get(self.encoding, self.encoding))
 
 

@@ -28,13 +28,6 @@ class DataManagementConfig(AppConfig):
         queries.on_query_step(notifications.query_step_taken)
         checklist.install()
         register(PDF_JOB)  # the stuck-job sweeps cover PDF documents (jobs.services)
-        # What datamanagement/ needs from the apps above it comes through its declared hooks
-        # (datamanagement/hooks.py); one that no app registered fails the checks (datamanagement.E001).
-        from django.core import checks
-
-        from datamanagement import hooks
-
-        checks.register(hooks.system_check)
         # Infrastructure: every migrate (re)installs the audit-index trigger on each subject-scoped
         # history table (new tracked models too) and indexes what is not indexed yet. After crf's
         # audit hardening (INSTALLED_APPS order), which grants the app role every table.

@@ -20,8 +20,9 @@ each with exactly one implementation registered by that app in its `AppConfig.re
   (`adverse_events.alert_services.mark_notifications_read`).
 
 A hook nobody registered fails loudly, never skips: the system check `datamanagement.E001` at
-start-up (registered in `DataManagementConfig.ready`) and `study.hooks.HookNotRegistered` at its
-first call.
+start-up and `study.hooks.HookNotRegistered` at its first call. The check is registered as this
+module loads, as Django registers its own (`DataManagementConfig.ready` loads it with
+`datamanagement.notifications`, the apps above with their registrations).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ HOOKS: tuple[Hook, ...] = (
 )
 
 
+@checks.register()
 def system_check(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
     """datamanagement.E001: every hook point of datamanagement/ has its implementation."""
     return unregistered(HOOKS, check_id="datamanagement.E001")

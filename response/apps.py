@@ -1,5 +1,8 @@
 from django.apps import AppConfig
 
+# Imports inside the functions below are the AppConfig idiom: Django loads this module before
+# the app registry is ready, and the modules they import define or import models.
+
 
 class ResponseConfig(AppConfig):
     name = "response"

@@ -1,5 +1,8 @@
 from django.apps import AppConfig
 
+# Imports inside the functions below are the AppConfig idiom: Django loads this module before
+# the app registry is ready, and the modules they import define or import models.
+
 
 class SubjectsConfig(AppConfig):
     name = "subjects"
@@ -24,7 +27,7 @@ class SubjectsConfig(AppConfig):
             visits,
         )
 
-        crf_hooks.site_today.register(visits.site_today)
+        crf_hooks.site_today.register(visits.today_at_site)
         crf_hooks.procedure_before_consent.register(checks.procedure_before_consent)
         dm_hooks.subject_statuses.register(lifecycle.statuses)
         dm_hooks.criteria_not_met.register(eligibility.not_met)
