@@ -12,10 +12,9 @@ outbox message that waits for `next_retry_at`, up to `SAFETY_ALERT_MAX_ATTEMPTS`
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -39,6 +38,7 @@ from adverse_events.models import AdverseEvent, CrsAssessment, CrsEpisode, Icans
 from crf import audit_integrity, display
 from crf.outbox import enqueue
 from crf.prepared import Prepared
+from datamanagement.notifications import max_attempts, retry_delay
 from study import access, system_text
 from study.language import name_of, user_language
 from study.models import Membership
@@ -49,16 +49,6 @@ if TYPE_CHECKING:
     from subjects.models import Subject
 
 TASK = "adverse_events.tasks.deliver_alert"
-
-
-def max_attempts() -> int:
-    return int(getattr(settings, "SAFETY_ALERT_MAX_ATTEMPTS", 5))
-
-
-def retry_delay(attempt: int) -> timedelta:
-    """Delay after the `attempt`-th failure (settings.SAFETY_ALERT_RETRY_SECONDS, last one repeats)."""
-    delays = list(getattr(settings, "SAFETY_ALERT_RETRY_SECONDS", (60, 300, 900, 3600)))
-    return timedelta(seconds=delays[min(attempt, len(delays)) - 1])
 
 
 def sponsor_emails(study: Study) -> list[str]:
@@ -232,6 +222,16 @@ def visible_notifications(user: Any) -> Any:
     return Notification.objects.filter(Q(alert__site__in=visible_sites) | audit, user=user).select_related(
         "alert", "alert__subject"
     )
+
+
+def mark_notifications_read(*, user: Any, ids: list[int] | None, now: datetime) -> int:
+    """The user's own unread notifications marked read: those of `ids`, or all of them (None);
+    another user's, or an id that names nothing, is ignored. Returns how many changed
+    (`datamanagement.hooks.mark_safety_notifications_read`, the one notifications list)."""
+    rows = Notification.objects.filter(user=user, read_at__isnull=True)
+    if ids is not None:
+        rows = rows.filter(pk__in=ids)
+    return rows.update(read_at=now)
 
 
 def alerts_visible_filter(user: Any) -> Q:

@@ -1,5 +1,8 @@
 from django.apps import AppConfig
 
+# Imports inside the functions below are the AppConfig idiom: Django loads this module before
+# the app registry is ready, and the modules they import define or import models.
+
 
 class AdverseEventsConfig(AppConfig):
     name = "adverse_events"
@@ -9,3 +12,11 @@ class AdverseEventsConfig(AppConfig):
         # The forms' derivations, checks, services and dependants are in declarations.py (found by
         # crf); here: the alerts' chain-break hook and the lock checklist's items.
         from adverse_events import alert_services, lock_checklist  # noqa: F401
+
+        # The safety half of data management's one notifications list (datamanagement/hooks.py;
+        # one left unregistered fails the checks, datamanagement.E001).
+        from datamanagement import hooks as dm_hooks
+
+        dm_hooks.safety_notifications.register(alert_services.visible_notifications)
+        dm_hooks.safety_alert_summary.register(alert_services.alert_summary)
+        dm_hooks.mark_safety_notifications_read.register(alert_services.mark_notifications_read)

@@ -15,8 +15,7 @@ from typing import Any
 
 from django.utils.translation import gettext_noop
 
-from study import system_text
-from study.language import ctcae_term_label
+from crf import display
 
 #: The message ids of clinical.dlt (FINDINGS there), marked for translation.
 FINDINGS = (
@@ -36,18 +35,8 @@ def finding_message(candidate: Any) -> dict[str, Any]:
     return {"code": candidate.description_code, "params": dict(candidate.description_params or {})}
 
 
-def render_finding(code: str, params: dict[str, Any] | None) -> str:
-    """One finding in the active language."""
-    shown = dict(params or {})
-    if "term" in shown:
-        shown["term"] = ctcae_term_label(str(shown["term"]))
-    return system_text.render(code, shown)
-
-
 def finding_text(candidate: Any) -> str:
-    """A candidate's finding in the active language; a row without a code (none should remain
-    after the data migration) shows its stored sentence."""
-    code = getattr(candidate, "description_code", "")
-    if not code:
-        return str(getattr(candidate, "description", "") or "")
-    return render_finding(code, getattr(candidate, "description_params", None))
+    """A candidate's finding in the active language, a system message as every other
+    (`crf.display.system_message`: its CTCAE term named as `ctcae_term_label` names it); a row
+    without a code (none should remain after the data migration) shows its stored sentence."""
+    return display.system_message(candidate, "description")

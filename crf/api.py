@@ -26,6 +26,7 @@ from urllib.parse import unquote
 from django.core.exceptions import NON_FIELD_ERRORS, ImproperlyConfigured
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model, QuerySet
+from django.http import Http404
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -49,7 +50,7 @@ from crf.registry import crf_models
 from study import access
 from study.access import subjects_visible_to
 from study.roles import Action
-from subjects.models import Visit
+from study.subject_models import visit_model
 
 # --- conditional requests (shared by every resource) -------------------------------------------
 
@@ -174,7 +175,7 @@ class CrfSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         if request is not None and "subject" in self.fields:
             visible = subjects_visible_to(request.user)
             self.fields["subject"].queryset = visible  # type: ignore[attr-defined]
-            self.fields["visit"].queryset = Visit.objects.filter(subject__in=visible)  # type: ignore[attr-defined]
+            self.fields["visit"].queryset = visit_model().objects.filter(subject__in=visible)  # type: ignore[attr-defined]
 
     def get_fields(self) -> dict[str, serializers.Field]:  # type: ignore[type-arg]
         """The model's fields, built once per serializer class and copied for each serializer
@@ -313,8 +314,6 @@ class CrfViewSet(
         try:
             record = self.get_queryset().select_related("subject__site").get(pk=self.kwargs["pk"])
         except (self.model.DoesNotExist, ValueError):
-            from django.http import Http404
-
             raise Http404 from None
         access.require(self.request.user, Action.VIEW_CRF, site=record.subject.site)
         return record

@@ -38,14 +38,14 @@ from study import access
 from study.access import subjects_visible_to
 from study.models import Study
 from study.roles import Action
-from subjects.models import Subject, Visit
+from study.subject_models import visit_model
 
 # --- shared pieces ------------------------------------------------------------------------------
 
 
 def _form_code(model: type[Model] | None) -> str:
     """The CRF code of a form model ("visit" for a visit-date query), as the pages name it."""
-    if model is Visit:
+    if model is visit_model():
         return "visit"
     return getattr(model, "crf_code", "") if model is not None else ""
 
@@ -406,7 +406,7 @@ def _record_filters(queryset: QuerySet[Any], params: Any) -> QuerySet[Any]:
     subject = _record_id(params, "subject", errors)
     form_id = _record_id(params, "form_id", errors)
     code = params.get("form", "")
-    model = crf_model(code) if code and code != "visit" else (Visit if code == "visit" else None)
+    model = crf_model(code) if code and code != "visit" else (visit_model() if code == "visit" else None)
     if code and model is None:
         errors["form"] = _("No such form.")
     if errors:
@@ -656,7 +656,7 @@ class DataLockViewSet(viewsets.GenericViewSet[DataLock]):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         form: CrfInstance | None = None
-        subject: Subject | None = None
+        subject: Any = None
         if "form" in data:
             form = _visible_form(request.user, data["form"], data["form_id"])
             subject = form.subject

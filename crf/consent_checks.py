@@ -1,6 +1,7 @@
 """The "procedure before consent" edit check (issue 4 item 2, `subjects.checks`) extended to every
 form (issue 21): an assessment bound to a visit, or an AE onset, dated before the subject's first
-informed consent raises the same PROC-BEFORE-CONSENT query on that date. Forms whose declaration lists
+informed consent raises the same PROC-BEFORE-CONSENT query on that date (the rule is subjects/' own, reached
+through the hook `crf.hooks.procedure_before_consent`). Forms whose declaration lists
 the check themselves (vital signs, demographics, performance status, lymphodepletion, infusion, cell
 collection, bridging) keep their own rule. Medical history, disease history, prior therapy and
 con-med start dates describe the time before the study and are exempt, as is the consent form;
@@ -11,11 +12,18 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
+from crf import hooks
 from crf.checks import EditCheck, edit_check
 from crf.models import CrfInstance
 
 CODE = "PROC-BEFORE-CONSENT"
+#: the query's text, here and on the forms of subjects/ that register the rule themselves
+PROCEDURE_BEFORE_CONSENT = _(
+    "Procedure before consent: this protocol procedure is dated before the subject's informed consent. "
+    "Check the date, or mark the form as history / standard of care."
+)
 #: forms whose dates lie before the study by nature (CLINICAL_SPEC baseline history), and consent
 EXEMPT = {"IC", "MH", "DH", "PT", "CM"}
 #: forms checked whether or not they name a visit
@@ -24,12 +32,10 @@ ALWAYS = {"AE"}
 
 def _rule(code: str, field: str) -> Any:
     def fires(form: CrfInstance) -> bool:
-        from subjects.checks import procedure_before_consent
-
         if code not in ALWAYS and form.visit_id is None:
             return False
         exempt = bool(getattr(form, "standard_of_care", False))
-        return procedure_before_consent(form, on=getattr(form, field, None), exempt=exempt)
+        return hooks.procedure_before_consent(form=form, on=getattr(form, field, None), exempt=exempt)
 
     return fires
 
@@ -47,8 +53,6 @@ def register() -> None:
 def implied(model: type[models.Model], declared: tuple[EditCheck, ...]) -> tuple[EditCheck, ...]:
     """The check a form's declaration implies (crf.declarations.FormDeclaration.edit_checks):
     none for an exempt form, a form that lists the rule itself, or one without a plain date."""
-    from subjects.checks import PROCEDURE_BEFORE_CONSENT
-
     if not issubclass(model, CrfInstance) or not model.crf_code or model.crf_code in EXEMPT:
         return ()
     code, field = model.crf_code, model.clinical_date_field

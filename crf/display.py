@@ -40,6 +40,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clinical.schedule import study_day
+from crf import hooks
 from study import system_text
 from study.language import EMPTY, ctcae_term_label, dose_level_name, name_of, soc_label
 
@@ -222,16 +223,9 @@ def value_text(value: Any, field: Any = None, *, day0: date | None = None) -> st
 
 def response_label_text(label: str) -> str:
     """A derived response with MRD ("CR MRD−", "CR, MRD unknown", "relapse"; clinical.response
-    .response_label) in the reader's language: the category by its label, MRD as written."""
-    from response.models import ResponseCategory
-
-    labels = {key: str(text) for key, text in ResponseCategory.choices}
-    category, _sep, rest = label.partition(",") if "," in label else label.partition(" ")
-    if category not in labels:
-        return label
-    if label.endswith(", MRD unknown"):
-        return _("%(category)s, MRD unknown") % {"category": labels[category]}
-    return f"{labels[category]} {rest}".strip()
+    .response_label) in the reader's language: the category by its label, MRD as written. The
+    categories are response/'s, so the text comes through the hook `crf.hooks.response_label_text`."""
+    return str(hooks.response_label_text(label=label))
 
 
 #: Text fields holding a composed label rather than a choice key, and how to read them.
@@ -255,6 +249,8 @@ def field_text(instance: models.Model, name: str, *, day0: date | None = None) -
     if value in (None, "", [], {}):
         code = (getattr(instance, "missing", None) or {}).get(field.name)
         if code:
+            # not at import: trialsite.middleware imports this module while logging is configured,
+            # before the app registry is ready (a model import there fails)
             from crf.models import MissingCode
 
             return str(dict(MissingCode.choices).get(code, code))
@@ -306,17 +302,15 @@ def system_message(obj: Any, name: str) -> str:
 def render_message(code: str, params: Mapping[str, Any] | None) -> str:
     """A stored message in the reader's language. A parameter that is itself a message
     ({"code": …, "params": …}, e.g. the DLT finding inside a confirmed-DLT alert) is rendered in
-    the same language first; a DLT finding names its CTCAE term as `ctcae_term_label` does."""
-    from adverse_events import dlt_text
-
+    the same language first. A CTCAE term parameter (`term`: a DLT finding's, the SAE alert's) is
+    named as `ctcae_term_label` names it: a DLT finding (`adverse_events.dlt_text`) renders here as
+    any other message."""
     shown = {}
     for key, value in (params or {}).items():
         if isinstance(value, Mapping) and "code" in value:
             value = render_message(str(value["code"]), value.get("params"))
         shown[key] = value
-    if code in dlt_text.FINDINGS:
-        return dlt_text.render_finding(code, shown)
-    if isinstance(shown.get("term"), str):  # a message's `term` is a CTCAE term (the SAE alert's)
+    if isinstance(shown.get("term"), str):  # a message's `term` is a CTCAE term
         shown["term"] = ctcae_term_label(shown["term"])
     return system_text.render(code, shown)
 

@@ -20,7 +20,7 @@ from study.access import access_subject
 from study.language import dose_level_name
 from study.models import User
 from study.roles import Action, Role
-from subjects.models import IdentityRecord, Subject
+from study.subject_models import identity_model, subject_model
 
 MASK = "•••"
 ROLE_LABELS = dict(Role.choices)
@@ -46,13 +46,13 @@ class HistoryRow:
     changes: list[Change] = field(default_factory=list)
 
 
-def resolve_record(user: User, label: str, pk: str) -> tuple[models.Model, Subject]:
+def resolve_record(user: User, label: str, pk: str) -> tuple[models.Model, Any]:
     """The record `label`/`pk` if it belongs to a subject the user may see history of."""
     try:
         model = apps.get_model(label)
     except (LookupError, ValueError):
         raise Http404 from None
-    if model is Subject:
+    if model is subject_model():
         subject = access_subject(user, pk, Action.VIEW_HISTORY)
         return subject, subject
     if not any(f.name == "subject" for f in model._meta.concrete_fields):
@@ -126,10 +126,10 @@ def _display(
     return display.value_text(value, field)
 
 
-def record_history(*, viewer: User, record: models.Model, subject: Subject) -> list[HistoryRow]:
+def record_history(*, viewer: User, record: models.Model, subject: Any) -> list[HistoryRow]:
     model = type(record)
     labels = _labels(model)
-    mask = model is IdentityRecord and not access.can(viewer, Action.VIEW_IDENTITY, site=subject.site)
+    mask = model is identity_model() and not access.can(viewer, Action.VIEW_IDENTITY, site=subject.site)
     events = pghistory.models.Events.objects.tracks(record).order_by("pgh_created_at", "pgh_id")
     rows: list[HistoryRow] = []
     study_id = subject.site.study_id

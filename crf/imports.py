@@ -53,7 +53,6 @@ from study.roles import Action
 
 if TYPE_CHECKING:
     from study.models import User
-    from subjects.models import Subject
 
 CONTROL_COLUMNS = ("subject", "visit", "id", "version", "entry_status", "reason")
 #: the cell that clears a stored value when changing a saved form (a blank cell keeps it)
@@ -272,13 +271,13 @@ class _Importer:
         self.header = csv_file.header
         self.form_class = form_class_for(model)
         self.default_reason = _("CSV import: %(file)s") % {"file": csv_file.file_name}
-        self._subjects: dict[str, list[Subject]] | None = None
+        self._subjects: dict[str, list[Any]] | None = None
         self._choice_maps: dict[str, dict[str, str]] = {}
         self.cleared: list[dict[str, object]] = []
         self._forms: dict[tuple[int, bool, frozenset[str]], CrfFormBase] = {}
 
     # lookups
-    def subject(self, number: int, key: str) -> Subject:
+    def subject(self, number: int, key: str) -> Any:
         if self._subjects is None:
             self._subjects = {}
             for subject in subjects_visible_to(self.user):
@@ -347,7 +346,7 @@ class _Importer:
                 return status.value
         raise _RowRefused([RowError(number, "entry_status", _("Write complete or in_progress."))])
 
-    def visit_pk(self, number: int, subject: Subject, code: str) -> int:
+    def visit_pk(self, number: int, subject: Any, code: str) -> int:
         visit = subject.visits.filter(definition__code__iexact=code.strip()).only("pk").first()
         if visit is None:
             raise _RowRefused(
@@ -361,9 +360,7 @@ class _Importer:
             )
         return visit.pk
 
-    def build_form(
-        self, number: int, cells: dict[str, str], subject: Subject
-    ) -> tuple[CrfFormBase, CrfInstance | None]:
+    def build_form(self, number: int, cells: dict[str, str], subject: Any) -> tuple[CrfFormBase, CrfInstance | None]:
         errors: list[RowError] = []
         pk_text = cells.get("id", "").strip()
         version_text = cells.get("version", "").strip()
@@ -452,7 +449,7 @@ class _Importer:
         _rebind(form, data, instance)
         return form, current
 
-    def _form_for(self, subject: Subject, instance: CrfInstance, *, new: bool) -> CrfFormBase:
+    def _form_for(self, subject: Any, instance: CrfInstance, *, new: bool) -> CrfFormBase:
         """The page's form for this subject's rows, built once (issue 22: building one a row was
         39 % of an import's CPU, mostly copying its fields). Its fields depend on the subject
         (the visit and linked-form choices) and the record's CRF version (its hidden fields),

@@ -15,6 +15,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Model, Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -26,7 +27,6 @@ from study.roles import Action
 
 if TYPE_CHECKING:
     from study.models import Study, User
-    from subjects.models import Subject
 
 
 def active_locks_over(instance: CrfInstance | Model) -> list[DataLock]:
@@ -96,22 +96,20 @@ def on_lock_check(func: LockCheck) -> LockCheck:
     return func
 
 
-def open_checklist_items(*, study: Study, subject: Subject | None) -> list[dict[str, object]]:
+def open_checklist_items(*, study: Study, subject: Model | None) -> list[dict[str, object]]:
     items: list[dict[str, object]] = []
     for check in _lock_checks:
         items.extend(check(study=study, subject=subject))
     return items
 
 
-def checklist_page(*, study: Study, subject: Subject | None) -> str:
+def checklist_page(*, study: Study, subject: Model | None) -> str:
     """The lock checklist page (issue 26 item 3) of a subject or of the study."""
-    from django.urls import reverse
-
     page = reverse("datamanagement:lock_checklist")
     return f"{page}?subject={subject.pk}" if subject is not None else page
 
 
-def _require_lock_manager(user: User, study: Study, subject: Subject | None) -> None:
+def _require_lock_manager(user: User, study: Study, subject: Model | None) -> None:
     """DESIGN §4a "freeze / lock / unlock": a data manager at the subject's site; a study-wide
     freeze or lock reaches every site, so it needs the role at every site of the study."""
     if subject is not None:
@@ -122,7 +120,7 @@ def _require_lock_manager(user: User, study: Study, subject: Subject | None) -> 
         raise PermissionDenied
 
 
-def _lock_site(study: Study, subject: Subject | None):  # type: ignore[no-untyped-def]
+def _lock_site(study: Study, subject: Model | None):  # type: ignore[no-untyped-def]
     return subject.site if subject is not None else None
 
 
@@ -132,7 +130,7 @@ def set_data_lock(
     user: User,
     kind: str,
     study: Study,
-    subject: Subject | None = None,
+    subject: Model | None = None,
     form: CrfInstance | None = None,
     reason: str,
     override_reason: str = "",
@@ -218,7 +216,7 @@ def _subject_locks(subject_id: int, study_id: int) -> QuerySet[DataLock]:
     )
 
 
-def locks_for_save(subject: Subject) -> list[DataLock]:
+def locks_for_save(subject: Model) -> list[DataLock]:
     """`locks_in_subject` (without who set them), read once for a save and its re-derivations
     (a save changes no freeze or lock) from a statement compiled once (crf.prepared)."""
     from crf.services import batch_memo  # crf.services imports this module
@@ -229,7 +227,7 @@ def locks_for_save(subject: Subject) -> list[DataLock]:
     )
 
 
-def locks_in_subject(subject: Subject) -> list[DataLock]:
+def locks_in_subject(subject: Model) -> list[DataLock]:
     """Active freezes and locks covering any part of one subject's casebook, in one query."""
     return list(
         DataLock.objects.filter(

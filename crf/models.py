@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from crf import versions as crf_versions
+from crf.csvfiles import ENCODINGS
 from crf.versions import CrfVersion
 
 
@@ -54,13 +55,13 @@ class CrfInstance(models.Model):
     crf_versions: tuple[CrfVersion, ...] = ()
 
     subject = models.ForeignKey(
-        "subjects.Subject",
+        settings.TRIALSITE_SUBJECT_MODEL,
         on_delete=models.PROTECT,
         related_name="%(app_label)s_%(class)s_set",
         verbose_name=_("subject"),
     )
     visit = models.ForeignKey(
-        "subjects.Visit",
+        settings.TRIALSITE_VISIT_MODEL,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
@@ -122,7 +123,7 @@ class Query(models.Model):
         CORRECTED = "corrected", _("Value corrected")
         CONFIRMED = "confirmed", _("Value confirmed")
 
-    subject = models.ForeignKey("subjects.Subject", on_delete=models.PROTECT, related_name="queries")
+    subject = models.ForeignKey(settings.TRIALSITE_SUBJECT_MODEL, on_delete=models.PROTECT, related_name="queries")
     content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
     object_id = models.PositiveBigIntegerField()
     form = GenericForeignKey("content_type", "object_id")
@@ -213,7 +214,7 @@ class DataLock(models.Model):
     kind = models.CharField(_("kind"), max_length=6, choices=Kind.choices)
     study = models.ForeignKey("study.Study", on_delete=models.PROTECT, related_name="data_locks")
     subject = models.ForeignKey(
-        "subjects.Subject", on_delete=models.PROTECT, null=True, blank=True, related_name="data_locks"
+        settings.TRIALSITE_SUBJECT_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="data_locks"
     )
     content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, null=True, blank=True)
     object_id = models.PositiveBigIntegerField(null=True, blank=True)
@@ -358,8 +359,6 @@ class ImportRecord(models.Model):
 
     @property
     def encoding_name(self) -> str:
-        from crf.csvfiles import ENCODINGS
-
         return str(ENCODINGS.get(self.encoding, self.encoding))
 
 
@@ -388,7 +387,7 @@ class SdvMark(models.Model):
     clears the mark (`cleared_at`, with the change that cleared it); the row stays, so the page
     can say "SDV cleared by change on …". Never deleted."""
 
-    subject = models.ForeignKey("subjects.Subject", on_delete=models.PROTECT, related_name="sdv_marks")
+    subject = models.ForeignKey(settings.TRIALSITE_SUBJECT_MODEL, on_delete=models.PROTECT, related_name="sdv_marks")
     content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
     object_id = models.PositiveBigIntegerField()
     form = GenericForeignKey("content_type", "object_id")

@@ -31,10 +31,12 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import shared_task
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
+from crf import hooks
 from crf.models import OutboxMessage, TaskExecution
 
 logger = logging.getLogger(__name__)
@@ -78,6 +80,14 @@ def check_kwargs(kwargs: dict[str, Any]) -> None:
         _check_json(value, key)
 
 
+def celery_app() -> Any:
+    """The project's Celery app, the one the outbox publishes through and whose tasks it accepts:
+    the hook `crf.hooks.celery_app`, registered by `trialsite/celery.py` as it creates the app
+    (trialsite sits above crf, DESIGN §3). None registered: `study.hooks.HookNotRegistered`, never
+    a fallback to `celery.current_app` (tests make Celery apps of their own)."""
+    return hooks.celery_app()
+
+
 @functools.cache
 def _registered_task_names() -> frozenset[str]:
     # Import every installed app's tasks.py (what Celery's autodiscovery imports), NOT through
@@ -85,10 +95,7 @@ def _registered_task_names() -> frozenset[str]:
     # signal, whose Django fixup runs django.setup() and the system checks again, and the new
     # logging configuration silenced the worker process's log for good (seen after a job
     # enqueued from a worker: recover_stuck, issue 32).
-    from django.apps import apps
-
-    from trialsite.celery import app
-
+    app = celery_app()
     for config in apps.get_app_configs():
         try:
             importlib.import_module(f"{config.name}.tasks")
@@ -100,10 +107,8 @@ def _registered_task_names() -> frozenset[str]:
 
 def run_once_task_names() -> frozenset[str]:
     """Names of the registered tasks declared with `outbox_task` (they record their completion)."""
-    from trialsite.celery import app
-
     _registered_task_names()
-    return frozenset(name for name, task in app.tasks.items() if getattr(task, "runs_once_per_message", False))
+    return frozenset(name for name, task in celery_app().tasks.items() if getattr(task, "runs_once_per_message", False))
 
 
 def check_task_name(task_name: str) -> None:

@@ -23,13 +23,14 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from crf import checks, derivations, locks, services
 from crf.declarations import declaration_for, declarations
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, DataLock, Query, QueryStep
+from crf.outbox import enqueue
 from study import system_text
 from study.audit_context import audit_context
 from study.models import ProtocolSettings, Rederivation
@@ -37,7 +38,6 @@ from study.system_text import message
 
 if TYPE_CHECKING:
     from study.models import User
-    from subjects.models import Subject
 
 #: Rule code of the query raised on a frozen form that a re-derivation would have changed.
 FROZEN_RULE = "rederive_frozen"
@@ -208,8 +208,6 @@ def raise_copied_value_query(
         content_type=content_type, object_id=form.pk, rule_code=rule_code, status__in=ACTIVE_QUERY_STATUSES
     ).exists():
         return None
-    from django.utils import translation
-
     code, params = message  # stored as its code, read in each reader's language (issue 25)
     with translation.override("en"):
         text = system_text.render(code, params)
@@ -236,7 +234,7 @@ def rederive(
     reason: str,
     user: User | None,
     values: Callable[[CrfInstance], dict[str, Any]] | None = None,
-    subject: Subject | None = None,
+    subject: models.Model | None = None,
     removed_too: bool = False,
 ) -> list[CrfInstance]:
     """Re-derive `forms` (dependants of a save, all of one subject) inside the caller's
@@ -249,8 +247,6 @@ def rederive(
     naming it (code "dependant_locked"); a frozen one keeps its values and gets a query.
     Forms entered in error are left out unless `removed_too` (a system-owned AE whose episode
     comes back is restored by its re-derivation)."""
-    from crf.services import StaleVersionError
-
     todo = [form for form in forms if removed_too or not form.entered_in_error]
     if not todo:
         return []
@@ -288,7 +284,7 @@ def rederive(
                 **changed, version=F("version") + 1
             )
             if rows != 1:
-                raise StaleVersionError(model._default_manager.get(pk=form.pk))
+                raise services.StaleVersionError(model._default_manager.get(pk=form.pk))
             services.forget_after_write(model)
             for name, value in changed.items():
                 setattr(form, name, value)
@@ -317,8 +313,6 @@ SETTINGS_TASK = "study.tasks.rederive_for_settings"
 def request_rederivation_for_settings(*, settings_id: int) -> None:
     """study.hooks.request_settings_rederivation: an outbox row, in the publisher's transaction,
     for the background `rederive_for_settings` of the new version."""
-    from crf.outbox import enqueue
-
     enqueue(task_name=SETTINGS_TASK, settings_id=settings_id)
 
 

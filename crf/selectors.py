@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Count, Model, Prefetch, Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from crf import locks, sdv
@@ -19,6 +20,7 @@ from crf.queries import queries_for, queryable_fields
 from crf.registry import crf_model
 from study import access
 from study.roles import Action
+from study.subject_models import visit_model
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -53,9 +55,7 @@ def query_list(user: User | AnonymousUser, filters: QueryFilters, *, now: dateti
     if filters.form:
         model = crf_model(filters.form)
         if model is None:
-            from subjects.models import Visit
-
-            model = Visit if filters.form == "visit" else None
+            model = visit_model() if filters.form == "visit" else None
         result = result.filter(content_type=ContentType.objects.get_for_model(model)) if model else result.none()
     if filters.origin == "automatic":
         result = result.exclude(rule_code="")
@@ -97,8 +97,6 @@ def query_label(query: Query) -> tuple[str, str]:
 
 def query_link(query: Query) -> str:
     """The page of the queried form (or visit)."""
-    from django.urls import reverse
-
     model = query.content_type.model_class()
     code = getattr(model, "crf_code", "")
     if code:

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.db.models import Model, QuerySet
@@ -26,19 +27,21 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clinical import dates as clinical_dates
-from crf import checks, derivations, locks, sdv
+from crf import checks, derivations, hooks, locks, sdv
 from crf import versions as crf_versions
 from crf.declarations import declaration_for
-from crf.models import CrfInstance, EntryStatus, MissingCode
+from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, EntryStatus, MissingCode, Query, QueryStatus, QueryStep
 from crf.prepared import prepared
 from study import access
 from study.audit_context import audit_context
+from study.models import ProtocolSettings
+from study.protocol import picker_of
 from study.roles import Action
 
 if TYPE_CHECKING:
     from datetime import date
 
-    from study.models import ProtocolSettings, User
+    from study.models import User
     from study.protocol import ProtocolChoices
 
 F = TypeVar("F", bound=CrfInstance)
@@ -146,15 +149,14 @@ def _clean(instance: CrfInstance) -> None:
 def _validate_dates(instance: CrfInstance) -> None:
     """Recorded clinical dates are neither in the future nor before 1900 (issue 21,
     `clinical.dates`; CLINICAL_SPEC §7 assumes real dates). "Today" is the subject's site's
-    calendar date through the one seam, `subjects.visits.site_today`. Planned dates are not
-    recorded events and are skipped. A partial history date is checked through its imputed
-    first day (a partial date whose earliest day is after today is in the future), the error
-    named on the field as typed; before 1900 the partial date's own parser refuses it."""
-    from subjects import visits  # the site's today; crf sits below subjects (lazy, as consent_checks)
-
+    calendar date through the one seam, `subjects.visits.site_today`, reached through the hook
+    `crf.hooks.site_today`. Planned dates are not recorded events and are skipped. A partial
+    history date is checked through its imputed first day (a partial date whose earliest day is
+    after today is in the future), the error named on the field as typed; before 1900 the
+    partial date's own parser refuses it."""
     model = type(instance)
     zone = ZoneInfo(instance.subject.site.time_zone)
-    today = visits.site_today(instance.subject)
+    today = hooks.site_today(subject=instance.subject)
     errors: dict[str, str] = {}
     for name in data_fields(model):
         field = model._meta.get_field(name)
@@ -381,15 +383,11 @@ def batch_memo(key: Hashable, compute: Callable[[], T], *, stale_after: tuple[ty
 def protocol_picker(study_id: int) -> Callable[[date], tuple[ProtocolSettings, ProtocolChoices]]:
     """`study.protocol.settings_picker` of the study, read once for a save (or a batch) from a
     statement compiled once (crf.prepared)."""
-    from study.protocol import picker_of
-
     return batch_memo(("protocol settings", study_id), lambda: picker_of(_protocol_versions.objects(study_id=study_id)))
 
 
 @prepared("study_id")
 def _protocol_versions(study_id: int) -> QuerySet[ProtocolSettings]:
-    from study.models import ProtocolSettings
-
     return ProtocolSettings.objects.filter(study_id=study_id).order_by("version")
 
 
@@ -452,8 +450,6 @@ def mark_entered_in_error(*, user: User, instance: F, expected_version: int, rea
 
 
 def _mark_entered_in_error(*, user: User, instance: F, expected_version: int, reason: str) -> F:
-    from crf.models import ACTIVE_QUERY_STATUSES, Query, QueryStatus, QueryStep
-
     reason = reason.strip()
     model = type(instance)
     current = model.objects.select_related("subject__site").get(pk=instance.pk)
@@ -474,8 +470,6 @@ def _mark_entered_in_error(*, user: User, instance: F, expected_version: int, re
         if rows != 1:
             raise StaleVersionError(current)
         _forget_after_save(model)
-        from django.contrib.contenttypes.models import ContentType
-
         content_type = ContentType.objects.get_for_model(model)
         for query in Query.objects.filter(
             content_type=content_type, object_id=instance.pk, status__in=ACTIVE_QUERY_STATUSES

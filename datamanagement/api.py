@@ -39,7 +39,7 @@ from datamanagement.models import Signature, SignatureMeaning, SignatureScope
 from study import access
 from study.access import subjects_visible_to
 from study.roles import Action
-from subjects.models import Visit
+from study.subject_models import visit_model
 
 
 class SignatureSerializer(serializers.ModelSerializer[Signature]):
@@ -189,7 +189,7 @@ class SignatureViewSet(viewsets.GenericViewSet[Signature]):
             raise ValidationError({"subject": _("No such subject among those you may see.")})
         visit = form = None
         if data["scope"] == SignatureScope.VISIT:
-            visit = Visit.objects.filter(pk=data.get("visit", 0), subject=subject).first()
+            visit = visit_model().objects.filter(pk=data.get("visit", 0), subject=subject).first()
             if visit is None:
                 raise ValidationError({"visit": _("Name a visit of this subject.")})
         if data["scope"] == SignatureScope.FORM:

@@ -25,19 +25,18 @@ from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 
 from crf.display import reason_text
-from crf.history import HIDDEN, MASK
+from crf.history import HIDDEN, MASK, _display, _field_of
 from crf.registry import crf_model
 from datamanagement.audit_index import subject_event_models
 from datamanagement.models import AuditIndex
 from study import access
 from study.access import access_subject
 from study.roles import Action
-from subjects.models import IdentityRecord, Subject
+from study.subject_models import identity_model, subject_model
 
 if TYPE_CHECKING:
     from study.models import User
 
-IDENTITY_LABEL = IdentityRecord._meta.label
 ACTIONS = ("insert", "update", "delete")
 
 
@@ -169,6 +168,7 @@ def _changes(
 def describe(viewer: User, entries: list[AuditIndex]) -> list[dict[str, Any]]:
     """The page's events as the API and exports show them: one query per history table."""
     identity_sites = {site.pk for site in access.sites_where(viewer, Action.VIEW_IDENTITY)}
+    identity_label = identity_model()._meta.label
     wanted: dict[str, set[int]] = {}
     for e in entries:
         wanted.setdefault(e.event_table, set()).add(e.event_id)
@@ -182,7 +182,7 @@ def describe(viewer: User, entries: list[AuditIndex]) -> list[dict[str, Any]]:
         prev = data[e.event_table].get(e.previous_id) if e.previous_id is not None else None
         context = row.get("pgh_context") or {}
         tracked = apps.get_model(e.obj_model)
-        masked = e.obj_model == IDENTITY_LABEL and e.site_pk not in identity_sites
+        masked = e.obj_model == identity_label and e.site_pk not in identity_sites
         user = context.get("user")
         event_model = models.get(e.event_table)
         out.append(
@@ -210,14 +210,12 @@ def describe(viewer: User, entries: list[AuditIndex]) -> list[dict[str, Any]]:
 
 
 def subject_codes(entries: list[AuditIndex]) -> dict[int, str]:
-    return dict(Subject.objects.filter(pk__in={e.subject_pk for e in entries}).values_list("pk", "subject_id"))
+    return dict(subject_model().objects.filter(pk__in={e.subject_pk for e in entries}).values_list("pk", "subject_id"))
 
 
 def shown(model_label: str, field: str, value: Any) -> Any:
     """A stored value as a person reads it on the review page (choice labels, yes/no). Kept
     here, small and alone, so the display layer can replace it."""
-    from crf.history import _display, _field_of
-
     if value is None or value == MASK:
         return value
     try:

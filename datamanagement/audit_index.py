@@ -22,8 +22,11 @@ from functools import cache
 
 import pghistory.models
 from django.apps import apps
+from django.db import DatabaseError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
+
+from study.subject_models import subject_model
 
 INDEX_TABLE = "datamanagement_auditindex"
 #: bookkeeping columns left out of `fields` (as the history pages do, crf/history.py HIDDEN)
@@ -86,14 +89,13 @@ TRIGGER = "trialsite_audit_index"
 @cache
 def subject_event_models() -> tuple[type[Model], ...]:
     """The event models of the subject and of every tracked record that names a subject."""
-    from subjects.models import Subject
-
+    subject = subject_model()
     found = []
     for model in apps.get_models():
         tracked = getattr(model, "pgh_tracked_model", None)
         if not isinstance(model, type) or not issubclass(model, pghistory.models.Event) or tracked is None:
             continue
-        if tracked is Subject or any(f.name == "subject" for f in tracked._meta.concrete_fields):
+        if tracked is subject or any(f.name == "subject" for f in tracked._meta.concrete_fields):
             found.append(model)
     return tuple(sorted(found, key=lambda m: m._meta.label))
 
@@ -103,9 +105,7 @@ def tracked_label(event_model: type[Model]) -> str:
 
 
 def subject_column(event_model: type[Model]) -> str:
-    from subjects.models import Subject
-
-    return "pgh_obj_id" if event_model.pgh_tracked_model is Subject else "subject_id"  # type: ignore[attr-defined]
+    return "pgh_obj_id" if event_model.pgh_tracked_model is subject_model() else "subject_id"  # type: ignore[attr-defined]
 
 
 def _backfill_sql(table: str, label: str, subject_col: str) -> str:
@@ -197,8 +197,6 @@ def indexed_after_load(connection: BaseDatabaseWrapper) -> Iterator[bool]:
     index trigger off for the block, and the history rows it wrote indexed when it ends with one
     statement per table instead of one trigger call per row. Needs the tables' owner (or a
     superuser); otherwise the trigger stays on (yields False). The ALTERs are transactional."""
-    from django.db import DatabaseError, transaction
-
     if not connection.in_atomic_block:
         raise RuntimeError("indexed_after_load() needs a transaction")
     with connection.cursor() as cursor:

@@ -26,14 +26,11 @@ import hashlib
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from crf.models import CrfInstance
 from crf.registry import crf_models
 from crf.services import record_data_fields
-
-if TYPE_CHECKING:
-    from subjects.models import Subject, Visit
 
 FORMAT = "trialsite-esig-1"
 
@@ -73,9 +70,7 @@ def form_entry(form: CrfInstance) -> dict[str, Any]:
     }
 
 
-def covered_forms(
-    *, scope: str, subject: Subject, visit: Visit | None = None, form: CrfInstance | None = None
-) -> list[CrfInstance]:
+def covered_forms(*, scope: str, subject: Any, visit: Any = None, form: CrfInstance | None = None) -> list[CrfInstance]:
     """The forms a signature of this scope covers now, in canonical order."""
     if scope == "form":
         assert form is not None
@@ -90,7 +85,7 @@ def covered_forms(
     return sorted(found, key=lambda f: (f.crf_code, f.pk))
 
 
-def document(*, scope: str, subject: Subject, visit: Visit | None, forms: list[CrfInstance]) -> dict[str, Any]:
+def document(*, scope: str, subject: Any, visit: Any, forms: list[CrfInstance]) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "scope": scope,

@@ -26,12 +26,13 @@ from crf import display, locks, sdv
 from crf.models import ACTIVE_QUERY_STATUSES, Query
 from crf.registry import crf_models
 from crf.selectors import query_label
+from datamanagement.models import Signature, SignatureScope
+from study.subject_models import subject_model
 
 if TYPE_CHECKING:
     from django.utils.functional import Promise
 
     from study.models import Study
-    from subjects.models import Subject
 
 
 @dataclass(frozen=True)
@@ -60,14 +61,12 @@ def sections() -> list[tuple[str, str]]:
     return [(key, str(title)) for key, (title, _func) in _providers.items()]
 
 
-def in_scope(*, study: Study, subject: Subject | None) -> QuerySet[Subject]:
-    from subjects.models import Subject
-
-    found = Subject.objects.filter(site__study=study).select_related("site")
+def in_scope(*, study: Study, subject: Any) -> QuerySet[Any]:
+    found = subject_model().objects.filter(site__study=study).select_related("site")
     return found.filter(pk=subject.pk) if subject is not None else found
 
 
-def open_items(*, study: Study, subject: Subject | None) -> list[Item]:
+def open_items(*, study: Study, subject: Any) -> list[Item]:
     subjects = in_scope(study=study, subject=subject)
     found: list[Item] = []
     for _key, (_title, provider) in _providers.items():
@@ -75,7 +74,7 @@ def open_items(*, study: Study, subject: Subject | None) -> list[Item]:
     return found
 
 
-def _as_dicts(*, study: Study, subject: Subject | None) -> list[dict[str, Any]]:
+def _as_dicts(*, study: Study, subject: Any) -> list[dict[str, Any]]:
     return [asdict(item) for item in open_items(study=study, subject=subject)]
 
 
@@ -91,7 +90,7 @@ def form_url(subject_pk: int, code: str, pk: int) -> str:
 
 
 @declare("queries", gettext_lazy("Open or answered queries"))
-def open_queries(*, study: Study, subjects: QuerySet[Subject]) -> list[Item]:
+def open_queries(*, study: Study, subjects: QuerySet[Any]) -> list[Item]:
     rows = (
         Query.objects.filter(subject__in=subjects, status__in=ACTIVE_QUERY_STATUSES)
         .select_related("subject", "content_type")
@@ -120,7 +119,7 @@ def _shortened(text: str, limit: int = 80) -> str:
 
 
 @declare("sdv", gettext_lazy("Forms not source-verified under the SDV plan"))
-def not_verified(*, study: Study, subjects: QuerySet[Subject]) -> list[Item]:
+def not_verified(*, study: Study, subjects: QuerySet[Any]) -> list[Item]:
     plan = sdv.plan_for(study)
     forms = []
     for model in crf_models().values():
@@ -146,9 +145,7 @@ def not_verified(*, study: Study, subjects: QuerySet[Subject]) -> list[Item]:
 
 
 @declare("signatures", gettext_lazy("Casebooks not signed, or with a broken signature"))
-def unsigned(*, study: Study, subjects: QuerySet[Subject]) -> list[Item]:
-    from datamanagement.models import Signature, SignatureScope
-
+def unsigned(*, study: Study, subjects: QuerySet[Any]) -> list[Item]:
     latest: dict[int, Signature] = {}
     for s in Signature.objects.filter(subject__in=subjects, scope=SignatureScope.CASEBOOK).order_by("signed_at", "pk"):
         latest[s.subject_id] = s

@@ -39,9 +39,11 @@ class SignatureMeaning(models.TextChoices):
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class Signature(models.Model):
-    subject = models.ForeignKey("subjects.Subject", on_delete=models.PROTECT, related_name="signatures")
+    subject = models.ForeignKey(settings.TRIALSITE_SUBJECT_MODEL, on_delete=models.PROTECT, related_name="signatures")
     scope = models.CharField(_("what was signed"), max_length=10, choices=SignatureScope.choices)
-    visit = models.ForeignKey("subjects.Visit", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    visit = models.ForeignKey(
+        settings.TRIALSITE_VISIT_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT, null=True, blank=True)
     object_id = models.PositiveBigIntegerField(null=True, blank=True)
     signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -158,7 +160,7 @@ class PdfJob(BackgroundJob):
     study = models.ForeignKey("study.Study", on_delete=models.PROTECT, related_name="pdf_jobs")
     kind = models.CharField(_("document"), max_length=16, choices=PdfKind.choices)
     subject = models.ForeignKey(
-        "subjects.Subject", on_delete=models.PROTECT, null=True, blank=True, related_name="pdf_jobs"
+        settings.TRIALSITE_SUBJECT_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="pdf_jobs"
     )
     #: the sites whose subjects the document holds (the requester's gate when requested); empty
     #: for the blank and annotated CRF, which hold no subject data

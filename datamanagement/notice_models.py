@@ -122,9 +122,11 @@ class Notice(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(_("notification"), max_length=16, choices=NoticeKind.choices)
     delivery = models.CharField(_("delivery"), max_length=10, choices=NoticeDelivery.choices)
-    subject = models.ForeignKey("subjects.Subject", on_delete=models.PROTECT, related_name="+")
+    subject = models.ForeignKey(settings.TRIALSITE_SUBJECT_MODEL, on_delete=models.PROTECT, related_name="+")
     query = models.ForeignKey("crf.Query", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    visit = models.ForeignKey("subjects.Visit", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    visit = models.ForeignKey(
+        settings.TRIALSITE_VISIT_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     #: a visit item's planned date (a re-planned visit is a new item); a query item's: none
     on_date = models.DateField(_("date"), null=True, blank=True)
     #: the form as its CRF code ("" for a visit or a visit-date query)

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -42,11 +42,11 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from adverse_events.alert_services import max_attempts, retry_delay
 from crf import display
 from crf.models import ACTIVE_QUERY_STATUSES, Query, QueryStep
 from crf.outbox import enqueue
 from crf.registry import crf_models
+from datamanagement import hooks
 from datamanagement.notice_models import (
     DEFAULT_DELIVERY,
     DIGEST_ONLY,
@@ -61,13 +61,8 @@ from datamanagement.notice_models import (
 from study import access
 from study.access import subjects_visible_to
 from study.language import user_language
-from study.models import Membership
+from study.models import Membership, User
 from study.roles import Action, Role
-from subjects.models import Subject, Visit
-from subjects.selectors import ACTIVE_STATUSES, NOT_DONE
-
-if TYPE_CHECKING:
-    from study.models import User
 
 SEND_TASK = "datamanagement.tasks.send_notice_mail"
 
@@ -114,10 +109,25 @@ def set_preferences(*, user: User, choices: dict[str, str]) -> dict[str, str]:
     return preferences_of(user)
 
 
+# --- e-mail retries -----------------------------------------------------------------------------
+
+
+def max_attempts() -> int:
+    """Attempts before an e-mail shows failed: the notices' and the safety alerts' e-mails alike
+    (settings.SAFETY_ALERT_MAX_ATTEMPTS; `adverse_events.alert_services` uses these two)."""
+    return int(getattr(settings, "SAFETY_ALERT_MAX_ATTEMPTS", 5))
+
+
+def retry_delay(attempt: int) -> timedelta:
+    """Delay after the `attempt`-th failure (settings.SAFETY_ALERT_RETRY_SECONDS, last one repeats)."""
+    delays = list(getattr(settings, "SAFETY_ALERT_RETRY_SECONDS", (60, 300, 900, 3600)))
+    return timedelta(seconds=delays[min(attempt, len(delays)) - 1])
+
+
 # --- the visibility gate ----------------------------------------------------------------------------
 
 
-def may_see(user: User, subject: Subject) -> bool:
+def may_see(user: User, subject: Any) -> bool:
     """The recipient may see this subject (the visibility gate) and view its forms."""
     if not user.is_active:
         return False
@@ -146,12 +156,12 @@ def _notice(
     *,
     user: User,
     kind: str,
-    subject: Subject,
+    subject: Any,
     url: str,
     now: datetime,
     delivery: str,
     query: Query | None = None,
-    visit: Visit | None = None,
+    visit: Any = None,
     on_date: date | None = None,
     crf_code: str = "",
 ) -> Notice:
@@ -234,7 +244,7 @@ def _local_today(now: datetime, zone: str) -> date:
     return now.astimezone(ZoneInfo(zone)).date()
 
 
-def _coordinated_subjects(user: User) -> QuerySet[Subject]:
+def _coordinated_subjects(user: User) -> QuerySet[Any]:
     """Subjects the user coordinates and may see (the visibility gate, then the role)."""
     sites = Membership.objects.filter(user=user, role=Role.COORDINATOR, ended_at__isnull=True).values("site_id")
     return subjects_visible_to(user).filter(site__in=access.sites_where(user, Action.VIEW_CRF)).filter(site__in=sites)
@@ -250,10 +260,9 @@ def _visit_items(user: User, now: datetime, prefs: dict[str, str]) -> list[Notic
         F("planned_date") + Coalesce("window_after", "definition__window_after"), output_field=DateField()
     )
     visits = (
-        Visit.objects.annotate(closes=closes)
+        hooks.visits_not_done(subjects=_coordinated_subjects(user))
+        .annotate(closes=closes)
         .filter(
-            NOT_DONE,
-            subject__in=_coordinated_subjects(user).filter(status__in=ACTIVE_STATUSES),
             planned_date__isnull=False,
             planned_date__lte=now.date() + timedelta(days=2),
         )
@@ -330,8 +339,6 @@ def _automatic_query_items(user: User, now: datetime, prefs: dict[str, str]) -> 
 
 def digest_recipients() -> QuerySet[Any]:
     """Active coordinators, and anyone with items waiting for their digest."""
-    from study.models import User
-
     waiting = Notice.objects.filter(delivery=NoticeDelivery.DIGEST, mail__isnull=True).values("user_id")
     coordinators = Membership.objects.filter(role=Role.COORDINATOR, ended_at__isnull=True).values("user_id")
     return User.objects.filter(Q(pk__in=waiting) | Q(pk__in=coordinators), is_active=True).order_by("pk")
@@ -342,8 +349,6 @@ def build_digest(*, user: User, now: datetime) -> NoticeMail | None:
     """The user's digest of `now`'s day in their zone, from the digest hour on: the new visit and
     automatic-query items, and every item waiting for the digest, in ONE e-mail. At most one per
     person and day (a second call that day does nothing); none when there is nothing to say."""
-    from study.models import User
-
     user = User.objects.select_for_update().get(pk=user.pk)  # two beats racing: one digest
     local = now.astimezone(_home_zone(user))
     if local.hour < digest_hour():
@@ -521,9 +526,8 @@ def kind_filters() -> list[tuple[str, str]]:
 
 def notifications_of(user: User, *, kind: str = "", unread_only: bool = False, limit: int = 200) -> list[ListItem]:
     """The user's notifications newest first — data-management items and safety alerts in one
-    list — on subjects the user may see (the visibility gate). Two queries whatever the length."""
-    from adverse_events.alert_services import alert_summary, visible_notifications
-
+    list — on subjects the user may see (the visibility gate). Two queries whatever the length.
+    The safety alerts are adverse_events', read through the hooks of datamanagement/hooks.py."""
     items: list[ListItem] = []
     if kind != SAFETY:
         rows = Notice.objects.filter(user=user, subject__in=subjects_visible_to(user))
@@ -552,7 +556,7 @@ def notifications_of(user: User, *, kind: str = "", unread_only: bool = False, l
             )
     if not kind or kind == SAFETY:
         # alerts at sites the user sees, and the study-wide audit-trail alerts of a study admin
-        alerts = visible_notifications(user)
+        alerts = hooks.safety_notifications(user=user)
         if unread_only:
             alerts = alerts.filter(read_at__isnull=True)
         for a in alerts.select_related("alert__subject", "alert__site").order_by("-created_at", "-pk")[:limit]:
@@ -563,7 +567,7 @@ def notifications_of(user: User, *, kind: str = "", unread_only: bool = False, l
                     kind=SAFETY,
                     kind_label=str(a.alert.get_kind_display()),
                     subject=(a.alert.subject.subject_id or str(a.alert.subject_id)) if a.alert.subject else "",
-                    what=alert_summary(a.alert),
+                    what=hooks.safety_alert_summary(alert=a.alert),
                     url=a.alert.url or _episodes_url(a.alert),
                     created_at=a.created_at,
                     zone=a.alert.site.time_zone if a.alert.site else settings.TIME_ZONE,
@@ -585,20 +589,19 @@ def _episodes_url(alert: Any) -> str:
 def mark_read(*, user: User, keys: Iterable[str] = (), everything: bool = False, now: datetime | None = None) -> int:
     """Mark the user's own items read: the ones named "dm:<id>" / "safety:<id>", or all of them.
     Another user's item, or a key that names nothing, is ignored. Returns how many changed."""
-    from adverse_events.alerts import Notification
-
     now = now or timezone.now()
     notices = Notice.objects.filter(user=user, read_at__isnull=True)
-    alerts = Notification.objects.filter(user=user, read_at__isnull=True)
+    safety_ids: list[int] | None = None  # None: every one of the user's safety notifications
     if not everything:
-        dm_ids, safety_ids = [], []
+        dm_ids: list[int] = []
+        safety_ids = []
         for key in keys:
             source, _sep, pk = str(key).partition(":")
             if pk.isdigit():
                 (safety_ids if source == SAFETY else dm_ids if source == "dm" else []).append(int(pk))
         notices = notices.filter(pk__in=dm_ids)
-        alerts = alerts.filter(pk__in=safety_ids)
-    return notices.update(read_at=now) + alerts.update(read_at=now)
+    changed = notices.update(read_at=now)
+    return changed + hooks.mark_safety_notifications_read(user=user, ids=safety_ids, now=now)
 
 
 def unread_count(user: User) -> int:

@@ -30,6 +30,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
+from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -42,7 +43,7 @@ from study import access
 from study.audit_context import audit_context
 from study.models import Study
 from study.roles import Action
-from subjects.models import Subject
+from study.subject_models import subject_model
 
 if TYPE_CHECKING:
     from study.models import User
@@ -55,7 +56,7 @@ ACTION = Action.CASEBOOK_PDF
 MANIFEST = "manifest.csv"
 
 
-def subject_label(subject: Subject) -> str:
+def subject_label(subject: Any) -> str:
     return subject.subject_id or subject.screening_number or f"subject-{subject.pk}"
 
 
@@ -66,7 +67,7 @@ def request_pdf(
     study: Study,
     kind: str,
     language: str,
-    subject: Subject | None = None,
+    subject: Any = None,
     trigger: str = JobTrigger.PAGE,
     now: datetime | None = None,
 ) -> PdfJob:
@@ -123,8 +124,6 @@ def jobs_visible_to(user: User, *, study: Study | None = None) -> QuerySet[PdfJo
 
 def access_job(user: User, pk: int | str) -> PdfJob:
     """The job if the user may read it: 404 outside the gate (DESIGN §4a)."""
-    from django.http import Http404
-
     try:
         return jobs_visible_to(user).get(pk=pk)
     except (PdfJob.DoesNotExist, ValueError, TypeError):
@@ -151,16 +150,17 @@ def _file_name(job: PdfJob) -> str:
     return f"{code}-blank-crf-{lang}.pdf"
 
 
-def _casebook(job: PdfJob, subject: Subject, now: datetime) -> pdfs.Rendered:
+def _casebook(job: PdfJob, subject: Any, now: datetime) -> pdfs.Rendered:
     assert job.requested_by is not None and job.snapshot_at is not None
     return pdfs.casebook_pdf(
         subject=subject, language=job.language, generated_by=job.requested_by, generated_at=now, cut_at=job.snapshot_at
     )
 
 
-def archive_subjects(job: PdfJob) -> list[Subject]:
+def archive_subjects(job: PdfJob) -> list[Any]:
     return list(
-        Subject.objects.filter(site_id__in=job.site_ids, site__study=job.study)
+        subject_model()
+        .objects.filter(site_id__in=job.site_ids, site__study=job.study)
         .select_related("site__study")
         .order_by("site__code", "subject_id", "screening_number", "pk")
     )
@@ -205,7 +205,7 @@ def _work(job: PdfJob, report: Callable[[int], None]) -> dict[str, Any]:
         return {"content": content, "pages": pages, "documents": documents}
     if job.kind == PdfKind.CASEBOOK:
         assert job.subject is not None
-        rendered = _casebook(job, Subject.objects.select_related("site__study").get(pk=job.subject_id), now)
+        rendered = _casebook(job, subject_model().objects.select_related("site__study").get(pk=job.subject_id), now)
     else:
         rendered = pdfs.crf_pdf(
             study=job.study,

@@ -49,7 +49,6 @@ from study.language import name_of
 
 if TYPE_CHECKING:
     from study.models import Study, User
-    from subjects.models import Subject
 
 #: form fields every entry page carries that are not data (crf.forms.CrfFormBase)
 FORM_ONLY = frozenset({"opened_version", "mark_complete", "reason"})
@@ -65,7 +64,7 @@ class Rendered:
 
 def render_pdf(html: str) -> Rendered:
     """HTML → PDF bytes and page count (WeasyPrint; no network: every asset is inline)."""
-    import weasyprint
+    import weasyprint  # cairo and pango take seconds to load: only in the process that renders
 
     document = weasyprint.HTML(string=html, base_url=None).render()
     out = io.BytesIO()
@@ -106,7 +105,7 @@ class FormSection:
     signatures: list[dict[str, str]] = field(default_factory=list)
 
 
-def _subject_forms(subject: Subject) -> list[CrfInstance]:
+def _subject_forms(subject: Any) -> list[CrfInstance]:
     found: list[CrfInstance] = []
     for model in crf_models().values():
         rows = model._default_manager.filter(subject=subject)
@@ -147,7 +146,7 @@ def _field_label(model: type[models.Model], name: str) -> str:
     return label[:1].upper() + label[1:]
 
 
-def _sections(subject: Subject, viewer: User, zone: str) -> list[FormSection]:
+def _sections(subject: Any, viewer: User, zone: str) -> list[FormSection]:
     forms = _subject_forms(subject)
     types = ContentType.objects.get_for_models(*{type(f) for f in forms}) if forms else {}
     queries: dict[tuple[int, int], list[Query]] = defaultdict(list)
@@ -238,9 +237,7 @@ def _sections(subject: Subject, viewer: User, zone: str) -> list[FormSection]:
     return sections
 
 
-def casebook_html(
-    *, subject: Subject, language: str, generated_by: User, generated_at: datetime, cut_at: datetime
-) -> str:
+def casebook_html(*, subject: Any, language: str, generated_by: User, generated_at: datetime, cut_at: datetime) -> str:
     """The casebook as HTML in `language` (see the module docstring)."""
     site = subject.site
     zone = site.time_zone

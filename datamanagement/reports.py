@@ -38,13 +38,12 @@ from crf import display
 from crf.csvfiles import formula_safe
 from crf.models import Query, QueryStatus
 from crf.registry import crf_models
+from datamanagement import hooks
 from study import access
 from study.language import name_of
 from study.models import Site
 from study.roles import Action
-from subjects.eligibility import CRITERIA
-from subjects.lifecycle import Status
-from subjects.models import EligibilityAssessment, InformedConsent, Subject
+from study.subject_models import consent_model, eligibility_model, subject_model
 
 EXCEL_MAX_ROWS = 1_048_575
 
@@ -170,18 +169,19 @@ def query_report(filters: Filters) -> list[Section]:
 # --- screening and enrolment log ---------------------------------------------------------------
 
 
-def _failed_criteria(eligibility: EligibilityAssessment | None) -> str:
+def _failed_criteria(eligibility: Any) -> str:
     if eligibility is None:
         return ""
-    answers = eligibility.criteria or {}
-    failed = [f"{c.code} {c.text}" for c in CRITERIA if c.code in answers and answers[c.code] is not c.inclusion]
+    failed = [f"{c.code} {c.text}" for c in hooks.criteria_not_met(answers=eligibility.criteria or {})]
     return "; ".join(failed)
 
 
-def _consent_dates(subjects: Iterable[Subject]) -> dict[int, date]:
+def _consent_dates(subjects: Iterable[Any]) -> dict[int, date]:
     first: dict[int, date] = {}
-    for subject_id, day in InformedConsent.objects.filter(subject__in=subjects, entered_in_error=False).values_list(
-        "subject_id", "consent_date"
+    for subject_id, day in (
+        consent_model()
+        .objects.filter(subject__in=subjects, entered_in_error=False)
+        .values_list("subject_id", "consent_date")
     ):
         if subject_id not in first or day < first[subject_id]:
             first[subject_id] = day
@@ -189,11 +189,15 @@ def _consent_dates(subjects: Iterable[Subject]) -> dict[int, date]:
 
 
 def screening_log(filters: Filters) -> list[Section]:
-    subjects = list(Subject.objects.filter(site__in=filters.sites).select_related("site").order_by("site__code", "pk"))
+    subjects = list(
+        subject_model().objects.filter(site__in=filters.sites).select_related("site").order_by("site__code", "pk")
+    )
     consents = _consent_dates(subjects)
-    latest_eligibility: dict[int, EligibilityAssessment] = {}
-    for record in EligibilityAssessment.objects.filter(subject__in=subjects, entered_in_error=False).order_by(
-        "assessment_date", "pk"
+    latest_eligibility: dict[int, Any] = {}
+    for record in (
+        eligibility_model()
+        .objects.filter(subject__in=subjects, entered_in_error=False)
+        .order_by("assessment_date", "pk")
     ):
         latest_eligibility[record.subject_id] = record
     log = Section(
@@ -212,11 +216,12 @@ def screening_log(filters: Filters) -> list[Section]:
         ],
     )
     by_month: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    screen_failed = hooks.subject_statuses().SCREEN_FAILED
     for subject in subjects:
         consented = consents.get(subject.pk)
         if not filters.within(consented):
             continue
-        failed = subject.status == Status.SCREEN_FAILED
+        failed = subject.status == screen_failed
         log.rows.append(
             {
                 "site": _site_name(subject.site),
@@ -268,7 +273,7 @@ def screening_log(filters: Filters) -> list[Section]:
 
 
 def status_summary(filters: Filters) -> list[Section]:
-    subjects = Subject.objects.filter(site__in=filters.sites).select_related("site")
+    subjects = subject_model().objects.filter(site__in=filters.sites).select_related("site")
     counts: Counter[tuple[str, str]] = Counter()
     sites: set[str] = set()
     for subject in subjects:
@@ -282,7 +287,7 @@ def status_summary(filters: Filters) -> list[Section]:
         [("status", _("Status"))] + [(f"site_{i}", s) for i, s in enumerate(ordered_sites)] + [("total", _("Total"))]
     )
     section = Section(_("Subjects by status and site"), columns)
-    for status in Status:
+    for status in hooks.subject_statuses():
         row: dict[str, Any] = {"status": status.label}
         total = 0
         for i, site in enumerate(ordered_sites):

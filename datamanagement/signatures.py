@@ -45,7 +45,6 @@ from study.roles import Action
 
 if TYPE_CHECKING:
     from study.models import User
-    from subjects.models import Subject, Visit
 
 #: set in the session after a signing with user ID and password (§11.200(a)(1)(i))
 SESSION_KEY = "esig_identified_user"
@@ -83,7 +82,7 @@ def _reauthenticate(request: HttpRequest, user: User, *, username: str, password
         request.session[SESSION_KEY] = user.pk
 
 
-def _target_check(*, subject: Subject, scope: str, visit: Visit | None, form: CrfInstance | None) -> None:
+def _target_check(*, subject: Any, scope: str, visit: Any, form: CrfInstance | None) -> None:
     if scope not in SignatureScope.values:
         raise ValidationError({"scope": _("Choose form, visit or casebook.")})
     if scope == SignatureScope.FORM:
@@ -103,12 +102,12 @@ def sign(
     *,
     request: HttpRequest,
     user: User,
-    subject: Subject,
+    subject: Any,
     scope: str,
     meaning: str,
     password: str,
     username: str = "",
-    visit: Visit | None = None,
+    visit: Any = None,
     form: CrfInstance | None = None,
 ) -> Signature:
     """Sign after re-authentication. Not atomic itself: a failed re-authentication must stay
@@ -124,9 +123,7 @@ def sign(
 
 
 @transaction.atomic
-def _record(
-    *, user: User, subject: Subject, scope: str, meaning: str, visit: Visit | None, form: CrfInstance | None
-) -> Signature:
+def _record(*, user: User, subject: Any, scope: str, meaning: str, visit: Any, form: CrfInstance | None) -> Signature:
     forms = canonical.covered_forms(scope=scope, subject=subject, visit=visit, form=form)
     doc = canonical.document(scope=scope, subject=subject, visit=visit, forms=forms)
     signature = Signature(
@@ -168,7 +165,7 @@ def _mark_broken(signatures: list[Signature], *, user: User | None, why: str) ->
     ids = [s.pk for s in signatures]
     # Name the broken signatures in the change's own audit context (same context row).
     try:
-        from pghistory.runtime import _tracker
+        from pghistory.runtime import _tracker  # pghistory's private runtime: its absence tolerated
 
         earlier = list(_tracker.value.metadata.get("broken_signatures", []))
     except (ImportError, AttributeError):
@@ -300,7 +297,7 @@ def latest_broken(signatures: QuerySet[Signature]) -> QuerySet[Signature]:
     return signatures.filter(broken_at__isnull=False).exclude(Exists(later))
 
 
-def signatures_on(*, subject: Subject, form: CrfInstance | None = None, visit: Visit | None = None) -> list[Signature]:
+def signatures_on(*, subject: Any, form: CrfInstance | None = None, visit: Any = None) -> list[Signature]:
     """Signatures whose manifestation belongs on a page: those of the form, of its visit and of
     the casebook (newest first)."""
     scope = Q(scope=SignatureScope.CASEBOOK)

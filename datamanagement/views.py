@@ -25,10 +25,10 @@ from study.access import access_subject
 from study.form_errors import apply_service_errors
 from study.models import Study
 from study.roles import Action
-from subjects.models import Subject, Visit
+from study.subject_models import visit_model
 
 
-def _target(request: HttpRequest) -> tuple[Subject, str, Visit | None, CrfInstance | None]:
+def _target(request: HttpRequest) -> tuple[Any, str, Any, CrfInstance | None]:
     params = request.GET if request.method == "GET" else request.POST
     subject_pk = params.get("subject", "")
     if not subject_pk.isdigit():
@@ -37,7 +37,12 @@ def _target(request: HttpRequest) -> tuple[Subject, str, Visit | None, CrfInstan
     scope = params.get("scope", "")
     visit = form = None
     if scope == SignatureScope.VISIT:
-        visit = Visit.objects.select_related("definition").filter(pk=params.get("visit") or 0, subject=subject).first()
+        visit = (
+            visit_model()
+            .objects.select_related("definition")
+            .filter(pk=params.get("visit") or 0, subject=subject)
+            .first()
+        )
         if visit is None or not str(params.get("visit", "")).isdigit():
             raise Http404
     elif scope == SignatureScope.FORM:
@@ -53,7 +58,7 @@ def _target(request: HttpRequest) -> tuple[Subject, str, Visit | None, CrfInstan
     return subject, scope, visit, form
 
 
-def _back(subject: Subject, visit: Visit | None, form: CrfInstance | None) -> str:
+def _back(subject: Any, visit: Any, form: CrfInstance | None) -> str:
     if form is not None:
         return reverse("subjects:form_edit", args=[subject.pk, form.crf_code, form.pk])
     if visit is not None:
@@ -123,7 +128,7 @@ def signature_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _checklist_scope(request: HttpRequest) -> tuple[Study, Subject | None]:
+def _checklist_scope(request: HttpRequest) -> tuple[Study, Any]:
     params = request.GET if request.method == "GET" else request.POST
     user: Any = request.user
     if params.get("subject", "").isdigit():

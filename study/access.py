@@ -13,13 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from django.apps import apps
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404
 
 from study.models import Membership, Site, Study
 from study.roles import Action, role_may
+from study.subject_models import subject_model
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -102,23 +102,16 @@ def administered_studies(user: User | AnonymousUser) -> QuerySet[Study]:
     return Study.objects.filter(pk__in=sites_where(user, Action.ADMINISTER).values("study_id"))
 
 
-def _subject_model() -> type[Model]:
-    """The Subject model, looked up in Django's app registry when the gate runs. It lives in
-    `subjects/`, a layer above `study/` (DESIGN §3): importing it here would point an import up
-    the house, and every app below `subjects/` (crf, datamanagement) needs the gate."""
-    return apps.get_model("subjects", "Subject")
-
-
 def subjects_visible_to(user: User | AnonymousUser) -> QuerySet[Any]:
     """The visibility gate: subjects at the sites where the user holds an active role; nothing
     for anyone else. A `QuerySet` of `subjects.models.Subject` with its site and study."""
-    return _subject_model().objects.filter(site__in=sites_visible_to(user)).select_related("site", "site__study")
+    return subject_model().objects.filter(site__in=sites_visible_to(user)).select_related("site", "site__study")
 
 
 def access_subject(user: User | AnonymousUser, subject_pk: int | str, action: Action) -> Any:
     """The `subjects.models.Subject`, if visible (else 404) and `action` is allowed at its site
     (else 403)."""
-    model = _subject_model()
+    model = subject_model()
     try:
         subject = subjects_visible_to(user).get(pk=subject_pk)
     except (model.DoesNotExist, ValueError, TypeError):

@@ -17,11 +17,15 @@ implementation of each in `CrfConfig.ready`:
 
 A hook nobody registered fails loudly, never skips: the system check `study.E001` at start-up
 (`runserver`, `migrate`, `check`, the test run) and `HookNotRegistered` at its first call.
+
+`Hook` is the house's one kind of hook point: crf/ (`crf/hooks.py`, check `crf.E002`) and
+datamanagement/ (`datamanagement/hooks.py`, check `datamanagement.E001`) declare theirs with it,
+each with its own start-up check built by `unregistered`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.core import checks
@@ -35,13 +39,30 @@ class HookNotRegistered(ImproperlyConfigured):
 class Hook:
     """One hook point with exactly one implementation, registered at app load."""
 
-    def __init__(self, name: str, *, registered_by: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        registered_by: str,
+        declared_in: str = "study.hooks",
+        registered_where: str = "its AppConfig.ready",
+    ) -> None:
         self.name = name
         self.registered_by = registered_by
+        self.declared_in = declared_in
+        self.registered_where = registered_where
         self._implementation: Callable[..., Any] | None = None
 
+    @property
+    def path(self) -> str:
+        return f"{self.declared_in}.{self.name}"
+
+    @property
+    def hint(self) -> str:
+        return f"{self.registered_by} registers it in {self.registered_where}"
+
     def __repr__(self) -> str:
-        return f"<Hook study.hooks.{self.name}>"
+        return f"<Hook {self.path}>"
 
     @property
     def implementation(self) -> Callable[..., Any] | None:
@@ -52,7 +73,7 @@ class Hook:
         again is harmless (`ready` may run twice in tests); a second, different one is refused."""
         if self._implementation is not None and self._implementation is not implementation:
             raise ImproperlyConfigured(
-                f"study.hooks.{self.name} is already registered "
+                f"{self.path} is already registered "
                 f"({self._implementation.__module__}.{self._implementation.__qualname__})"
             )
         self._implementation = implementation
@@ -60,10 +81,7 @@ class Hook:
 
     def __call__(self, **kwargs: Any) -> Any:
         if self._implementation is None:
-            raise HookNotRegistered(
-                f"study.hooks.{self.name} has no implementation: "
-                f"{self.registered_by} registers it in its AppConfig.ready"
-            )
+            raise HookNotRegistered(f"{self.path} has no implementation: {self.hint}")
         return self._implementation(**kwargs)
 
 
@@ -74,15 +92,20 @@ form_titles = Hook("form_titles", registered_by="crf")
 HOOKS: tuple[Hook, ...] = (request_settings_rederivation, rederive_for_setting, form_titles)
 
 
-def system_check(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
-    """study.E001: every hook point of study/ has its implementation."""
+def unregistered(hooks: Iterable[Hook], *, check_id: str) -> list[checks.CheckMessage]:
+    """The start-up check's errors (`check_id`) for each of `hooks` nobody registered."""
     return [
         checks.Error(
-            f"study.hooks.{hook.name} has no implementation.",
-            hint=f"{hook.registered_by} registers it in its AppConfig.ready; is {hook.registered_by} installed?",
+            f"{hook.path} has no implementation.",
+            hint=f"{hook.hint}; is {hook.registered_by} installed?",
             obj=hook,
-            id="study.E001",
+            id=check_id,
         )
-        for hook in HOOKS
+        for hook in hooks
         if hook.implementation is None
     ]
+
+
+def system_check(app_configs: object = None, **kwargs: object) -> list[checks.CheckMessage]:
+    """study.E001: every hook point of study/ has its implementation."""
+    return unregistered(HOOKS, check_id="study.E001")

@@ -8,15 +8,11 @@ from datetime import date
 from django.utils.translation import gettext_lazy as _
 
 from crf.checks import edit_check
+from crf.consent_checks import PROCEDURE_BEFORE_CONSENT  # the query text every form shares
 from crf.models import CrfInstance
 from subjects.baseline import BridgingTherapy, CellCollection, Demographics, PerformanceStatus, subject_age_on
 from subjects.deviations import ProtocolDeviation
 from subjects.models import ConcomitantMedication, Infusion, Lymphodepletion, Visit, first_consent_date
-
-PROCEDURE_BEFORE_CONSENT = _(
-    "Procedure before consent: this protocol procedure is dated before the subject's informed consent. "
-    "Check the date, or mark the form as history / standard of care."
-)
 
 
 def procedure_before_consent(form: CrfInstance, *, on: date | None, exempt: bool) -> bool:

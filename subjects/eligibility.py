@@ -37,3 +37,9 @@ def criteria_met(answers: dict[str, Any]) -> bool:
 
 def unanswered(answers: dict[str, Any]) -> list[str]:
     return [c.code for c in CRITERIA if not isinstance(answers.get(c.code), bool)]
+
+
+def not_met(answers: dict[str, Any]) -> list[Criterion]:
+    """The criteria the answers fail: an inclusion answered no, an exclusion answered yes
+    (`datamanagement.hooks.criteria_not_met`, the screening log's "criteria not met")."""
+    return [c for c in CRITERIA if c.code in answers and answers[c.code] is not c.inclusion]

@@ -30,6 +30,12 @@ class Status(models.TextChoices):
     NOT_INFUSED = "not_infused", _("Enrolled but not infused")
 
 
+def statuses() -> type[Status]:
+    """The status vocabulary, for the apps below that read subjects (`datamanagement.hooks
+    .subject_statuses`: the sponsor's reports count subjects by status and screen failure)."""
+    return Status
+
+
 class Event(StrEnum):
     ENROL = "enrol"
     FAIL_SCREENING = "fail_screening"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Case, CharField, DateField, ExpressionWrapper, F, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
@@ -27,6 +27,12 @@ ACTIVE_STATUSES = ("enrolled", "lymphodepleted", "infused", "follow_up")
 #: A visit not done (CLINICAL_SPEC §7.1): some expected form unsatisfied; a visit expecting no
 #: form is done when its date is recorded (`Visit.state`, `subjects.assessments`).
 NOT_DONE = Q(forms_state__in=("none", "some")) | Q(forms_state="", visit_date__isnull=True)
+
+
+def visits_not_done(*, subjects: QuerySet[Any]) -> QuerySet[Visit]:
+    """The visits not done (`NOT_DONE`) of those of `subjects` still expected at visits
+    (`ACTIVE_STATUSES`): `datamanagement.hooks.visits_not_done`, the digest's visit items."""
+    return Visit.objects.filter(NOT_DONE, subject__in=subjects.filter(status__in=ACTIVE_STATUSES))
 
 
 @dataclass

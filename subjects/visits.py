@@ -39,6 +39,12 @@ def site_today(subject: Subject, now: datetime | None = None) -> date:
     return local_date(now or timezone.now(), subject.site.time_zone)
 
 
+def today_at_site(*, subject: Subject) -> date:
+    """`crf.hooks.site_today`, the "today" of crf's date checks: `site_today`, looked up when
+    called, so the one seam every clinical-date check reads stays `site_today` (tests set it)."""
+    return site_today(subject)
+
+
 def planned_for(
     definition: VisitDefinition, *, enrolled_on: date | None, day0: date | None, day: int | None = None
 ) -> date | None:

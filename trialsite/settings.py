@@ -69,6 +69,13 @@ INSTALLED_APPS = [
 ]
 
 AUTH_USER_MODEL = "study.User"
+# The subject models the apps below subjects/ (study.access, crf, datamanagement) read, named as
+# AUTH_USER_MODEL names the user model; read through study.subject_models (issue 23). Constants.
+TRIALSITE_SUBJECT_MODEL = "subjects.Subject"
+TRIALSITE_VISIT_MODEL = "subjects.Visit"
+TRIALSITE_IDENTITY_MODEL = "subjects.IdentityRecord"
+TRIALSITE_ELIGIBILITY_MODEL = "subjects.EligibilityAssessment"
+TRIALSITE_CONSENT_MODEL = "subjects.InformedConsent"
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -103,7 +103,6 @@ def term_label(term: str) -> str:
 @register.filter
 def dlt_finding(candidate: Any) -> str:
     """`{{ candidate|dlt_finding }}`: a DLT candidate's finding in the reader's language, from
-    its stored message code and parameters (adverse_events.dlt_text)."""
-    from adverse_events.dlt_text import finding_text
-
-    return finding_text(candidate)
+    its stored message code and parameters (`description_code`, `description_params`), else the
+    sentence it stored: a system message, as `adverse_events.dlt_text.finding_text` reads it."""
+    return display.system_message(candidate, "description")

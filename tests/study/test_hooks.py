@@ -3,6 +3,7 @@ fails the system checks at start-up and its first call, never skips quietly."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -10,8 +11,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
+from crf import hooks as crf_hooks
 from crf import rederive, registry
 from crf.models import OutboxMessage
+from datamanagement import hooks as dm_hooks
 from study import hooks
 from study.models import ProtocolSettings
 from study.protocol import publish_settings
@@ -51,3 +54,24 @@ def test_an_unregistered_setting_hook_refuses_the_call():
     hook = hooks.Hook("rederive_for_setting", registered_by="crf")
     with pytest.raises(hooks.HookNotRegistered, match=r"crf registers it in its AppConfig\.ready"):
         hook(kind="visit_schedule", version=None, user=None)
+
+
+#: every hook point of the house (`study.hooks.Hook`) with the start-up check that covers it
+EVERY_HOOK = [
+    (hook, module, check_id)
+    for module, check_id in ((hooks, "study.E001"), (crf_hooks, "crf.E002"), (dm_hooks, "datamanagement.E001"))
+    for hook in module.HOOKS
+]
+
+
+@pytest.mark.parametrize("hook, module, check_id", EVERY_HOOK, ids=[hook.path for hook, _m, _c in EVERY_HOOK])
+def test_every_hook_left_unregistered_fails_its_start_up_check_and_its_first_call(monkeypatch, hook, module, check_id):
+    assert module.system_check() == []
+    monkeypatch.setattr(hook, "_implementation", None)
+    assert [(e.id, e.obj) for e in module.system_check()] == [(check_id, hook)]
+    with pytest.raises(SystemCheckError, match=rf"{re.escape(check_id)}.*{re.escape(hook.path)}"):
+        call_command("check")
+    with pytest.raises(
+        hooks.HookNotRegistered, match=rf"{re.escape(hook.path)} has no implementation: {hook.registered_by}"
+    ):
+        hook()

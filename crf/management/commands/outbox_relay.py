@@ -42,6 +42,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerOperationalError
 
 from crf.models import OutboxMessage
+from crf.outbox import celery_app, run_once_task_names
 
 logger = logging.getLogger("crf.outbox_relay")
 
@@ -102,11 +103,7 @@ def _publish(rows: list[OutboxMessage], app: Any) -> tuple[int, PublishFailed | 
 
 
 def _celery_app(app: Any) -> Any:
-    if app is None:
-        from trialsite.celery import app as celery_app
-
-        return celery_app
-    return app
+    return celery_app() if app is None else app
 
 
 def publish_batch(*, batch_size: int, app: Any = None) -> int:
@@ -136,8 +133,6 @@ def resend_stale(*, older_than: float, window: float, batch_size: int, app: Any 
 
     Only tasks declared with `crf.outbox.outbox_task` are resent: they record their completion
     (TaskExecution) and run once per message; a plain Celery task would have no finished record."""
-    from crf.outbox import run_once_task_names
-
     now = timezone.now()
     with transaction.atomic():
         rows = list(
