@@ -11,8 +11,17 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from adverse_events.grade_course import GradeCourseField
-from adverse_events.models import AdverseEvent, CrsAssessment, IcansAssessment, IcansDomainChoice, Vasopressor
-from adverse_events.toxicities import GvhdStaging, IecHsAssessment, IecHsTreatment, Infection
+from adverse_events.models import (
+    AdverseEvent,
+    CrsAssessment,
+    GvhdStaging,
+    IcansAssessment,
+    IcansDomainChoice,
+    IecHsAssessment,
+    IecHsTreatment,
+    Infection,
+    Vasopressor,
+)
 from clinical import crs as crs_rules
 from crf.forms import CrfFormBase, form_base
 

@@ -47,7 +47,7 @@ from crf import display
 from crf.models import ACTIVE_QUERY_STATUSES, Query, QueryStep
 from crf.outbox import enqueue
 from crf.registry import crf_models
-from datamanagement.notice_models import (
+from datamanagement.models import (
     DEFAULT_DELIVERY,
     DIGEST_ONLY,
     MailKind,
@@ -585,7 +585,7 @@ def _episodes_url(alert: Any) -> str:
 def mark_read(*, user: User, keys: Iterable[str] = (), everything: bool = False, now: datetime | None = None) -> int:
     """Mark the user's own items read: the ones named "dm:<id>" / "safety:<id>", or all of them.
     Another user's item, or a key that names nothing, is ignored. Returns how many changed."""
-    from adverse_events.alerts import Notification
+    from adverse_events.models import Notification
 
     now = now or timezone.now()
     notices = Notice.objects.filter(user=user, read_at__isnull=True)

@@ -9,9 +9,19 @@ from django.utils.translation import gettext_lazy as _
 
 from crf.checks import edit_check
 from crf.models import CrfInstance
-from subjects.baseline import BridgingTherapy, CellCollection, Demographics, PerformanceStatus, subject_age_on
-from subjects.deviations import ProtocolDeviation
-from subjects.models import ConcomitantMedication, Infusion, Lymphodepletion, Visit, first_consent_date
+from subjects.models import (
+    BridgingTherapy,
+    CellCollection,
+    ConcomitantMedication,
+    Demographics,
+    Infusion,
+    Lymphodepletion,
+    PerformanceStatus,
+    ProtocolDeviation,
+    Visit,
+    first_consent_date,
+    subject_age_on,
+)
 
 PROCEDURE_BEFORE_CONSENT = _(
     "Procedure before consent: this protocol procedure is dated before the subject's informed consent. "

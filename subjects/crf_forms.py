@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from clinical.conmeds import ATC_PREFIXES
 from crf.forms import CrfFormBase, form_base
-from subjects.conmeds import ConcomitantMedication
+from subjects.models import ConcomitantMedication
 
 
 @form_base(ConcomitantMedication)
