@@ -24,17 +24,21 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from adverse_events.alerts import (
+from adverse_events.models import (
+    AdverseEvent,
     AlertDelivery,
     AlertKind,
     Channel,
+    CrsAssessment,
+    CrsEpisode,
     DeliveryStatus,
+    IcansAssessment,
+    IcansEpisode,
     Notification,
     SaeReport,
     SafetyAlert,
     SafetyContacts,
 )
-from adverse_events.models import AdverseEvent, CrsAssessment, CrsEpisode, IcansAssessment, IcansEpisode
 from crf import audit_integrity, display
 from crf.outbox import enqueue
 from crf.prepared import Prepared

@@ -26,11 +26,17 @@ from django.utils.translation import gettext_noop
 from psycopg2 import sql
 
 from adverse_events import dlt_text
-from adverse_events.dlt import CandidateStatus, DltCandidate, DoseLevelDecision
 from adverse_events.grade_course import course_of
-from adverse_events.models import AdverseEvent, CrsAssessment, IcansAssessment
+from adverse_events.models import (
+    AdverseEvent,
+    CandidateStatus,
+    CrsAssessment,
+    DltCandidate,
+    DoseLevelDecision,
+    GvhdStaging,
+    IcansAssessment,
+)
 from adverse_events.services import COURSE_MOVED_DLT_INPUT
-from adverse_events.toxicities import GvhdStaging
 from clinical import ae_course
 from clinical import dlt as rules
 from clinical.escalation import (

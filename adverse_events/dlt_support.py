@@ -13,10 +13,15 @@ from typing import Any
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from adverse_events.dlt import CandidateCriterion, DltCandidate
 from adverse_events.grade_course import course_of
-from adverse_events.models import AdverseEvent, CrsAssessment, IcansAssessment
-from adverse_events.toxicities import GvhdStaging
+from adverse_events.models import (
+    AdverseEvent,
+    CandidateCriterion,
+    CrsAssessment,
+    DltCandidate,
+    GvhdStaging,
+    IcansAssessment,
+)
 from clinical.units import decimal_text
 from crf import display
 from crf.templatetags.dayzero import dated

@@ -11,8 +11,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from adverse_events.grade_course import GradeCourseField
-from adverse_events.models import IcansAssessment, IcansDomainChoice, Vasopressor
-from adverse_events.toxicities import IecHsTreatment
+from adverse_events.models import IcansAssessment, IcansDomainChoice, IecHsTreatment, Vasopressor
 from clinical import crs as crs_rules
 from crf.forms import CrfFormBase
 

@@ -17,7 +17,7 @@ from django.db.models import F, Min
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from adverse_events.toxicities import IcahtDerivation
+from adverse_events.models import IcahtDerivation
 from clinical import icaht as icaht_rules
 from clinical.schedule import study_day
 from crf.models import CrfInstance

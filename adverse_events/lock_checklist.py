@@ -10,8 +10,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from adverse_events import dlt_text
-from adverse_events.alerts import SaeReport
-from adverse_events.dlt import CandidateStatus, DltCandidate
+from adverse_events.models import CandidateStatus, DltCandidate, SaeReport
 from datamanagement.checklist import Item, declare
 from study.language import ctcae_term_label
 

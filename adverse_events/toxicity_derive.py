@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adverse_events.toxicities import GvhdStaging, HospitalStay, IecHsAssessment, Infection
+from adverse_events.models import GvhdStaging, HospitalStay, IecHsAssessment, Infection
 from adverse_events.toxicity_rules import gvhd_input
 from clinical import ctcae
 from clinical.gvhd import stage_gvhd

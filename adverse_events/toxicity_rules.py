@@ -12,7 +12,7 @@ from clinical import ctcae
 from clinical import gvhd as gvhd_rules
 
 if TYPE_CHECKING:
-    from adverse_events.toxicities import GvhdStaging, IecHsAssessment, Infection
+    from adverse_events.models import GvhdStaging, IecHsAssessment, Infection
 
 
 def iec_hs_problems(form: IecHsAssessment) -> dict[str, str]:

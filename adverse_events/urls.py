@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from adverse_events import views
+from adverse_events import dlt_views, views
 
 app_name = "adverse_events"
 urlpatterns = [
@@ -13,8 +13,6 @@ urlpatterns = [
     path("subjects/<int:subject_pk>/episodes/", views.episode_list, name="episodes"),
     path("subjects/<int:subject_pk>/episodes/<str:kind>/<int:pk>/", views.episode_detail, name="episode"),
 ]
-
-from adverse_events import dlt_views  # noqa: E402
 
 urlpatterns += [
     path("dlt/", dlt_views.dlt_monitor, name="dlt_monitor"),

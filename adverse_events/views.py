@@ -18,9 +18,16 @@ from django.views.decorators.http import require_GET, require_POST
 from adverse_events import services
 from adverse_events.derive import derive_crs_assessment, derive_icans_assessment
 from adverse_events.forms import AdjudicationForm, SourceGradeForm
-from adverse_events.models import AdverseEvent, CrsAssessment, CrsEpisode, IcansAssessment, IcansEpisode
+from adverse_events.models import (
+    AdverseEvent,
+    CrsAssessment,
+    CrsEpisode,
+    GvhdStaging,
+    IcahtDerivation,
+    IcansAssessment,
+    IcansEpisode,
+)
 from adverse_events.selectors import search_ctcae_terms
-from adverse_events.toxicities import GvhdStaging, IcahtDerivation
 from adverse_events.toxicity_derive import derive_gvhd_staging
 from crf.forms import form_class_for
 from crf.models import ACTIVE_QUERY_STATUSES, Query

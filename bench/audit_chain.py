@@ -13,16 +13,17 @@ from __future__ import annotations
 import os
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import django
+from django.db import connection
+
+if TYPE_CHECKING:
+    from study.models import Study
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trialsite.settings")
 django.setup()
-
-from django.db import connection  # noqa: E402
-
-from study.models import Study  # noqa: E402
 
 
 def timed_saves(study: Study, n: int) -> float:
@@ -39,6 +40,8 @@ def set_chain(enabled: bool) -> None:
 
 
 def main() -> None:
+    from study.models import Study  # after django.setup(): the models need the app registry
+
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     study, _ = Study.objects.get_or_create(
         code="bench-chain", defaults={"title": "Bench", "registry_id": "NCT99999999", "phase": "I"}

@@ -9,11 +9,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from crf import display, drafts
 from crf import versions as crf_versions
-from crf import views_queries as dm_pages
 from crf.declarations import declaration_for
 from crf.forms import form_class_for
 from crf.history import record_history, resolve_record
@@ -108,7 +108,7 @@ def _form_entry(request: HttpRequest, subject, model, code: str, pk: int | None)
             except ValidationError as exc:
                 apply_service_errors(form, exc)
             else:
-                dm_pages.say_answered(request, getattr(saved, "answered_queries", []))
+                say_answered(request, getattr(saved, "answered_queries", []))
                 drafts.discard(request.user, request.path)  # type: ignore[arg-type]
                 messages.success(request, _("Saved."))
                 return redirect("subjects:form_edit", subject_pk=subject.pk, code=code, pk=saved.pk)
@@ -211,3 +211,15 @@ def save_draft(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied
     drafts.keep(request.user, path, request.POST)  # type: ignore[arg-type]
     return HttpResponse(status=204)
+
+
+def say_answered(request: HttpRequest, answered: list[Query]) -> None:
+    """The save answered the open queries of the values it corrected (crf.services.save_form)."""
+    if answered:
+        messages.success(
+            request,
+            ngettext(
+                "%(n)d query answered: value corrected.", "%(n)d queries answered: value corrected.", len(answered)
+            )
+            % {"n": len(answered)},
+        )

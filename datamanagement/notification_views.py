@@ -12,7 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
 from datamanagement import notifications as service
-from datamanagement.notice_models import NoticeDelivery, NoticeKind
+from datamanagement.models import NoticeDelivery, NoticeKind
 
 
 @login_required

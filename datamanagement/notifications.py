@@ -47,7 +47,7 @@ from crf.models import ACTIVE_QUERY_STATUSES, Query, QueryStep
 from crf.outbox import enqueue
 from crf.registry import crf_models
 from datamanagement import hooks
-from datamanagement.notice_models import (
+from datamanagement.models import (
     DEFAULT_DELIVERY,
     DIGEST_ONLY,
     MailKind,

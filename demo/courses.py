@@ -27,12 +27,27 @@ from labs.services import PanelRow, record_lab_panel
 from response.models import MarrowAssessment, MrdTest, Relapse
 from study.models import Site, User
 from subjects import assessments, services, visits
-from subjects.baseline import CnsStatus, Demographics, Diagnosis, DiseaseHistory, DiseaseStatus, Sex
-from subjects.conmeds import ConcomitantMedication, ConmedCategory, DoseUnit, Route
-from subjects.deviations import DeviationCategory, ProtocolDeviation
 from subjects.eligibility import CRITERIA
 from subjects.lifecycle import Event, NotInfusedReason
-from subjects.models import Infusion, Lymphodepletion, ProductSource, ProductState, Subject
+from subjects.models import (
+    CnsStatus,
+    ConcomitantMedication,
+    ConmedCategory,
+    Demographics,
+    DeviationCategory,
+    Diagnosis,
+    DiseaseHistory,
+    DiseaseStatus,
+    DoseUnit,
+    Infusion,
+    Lymphodepletion,
+    ProductSource,
+    ProductState,
+    ProtocolDeviation,
+    Route,
+    Sex,
+    Subject,
+)
 from survival.models import Autopsy, ContactMethod, Death, FollowUpContact, SubsequentTherapy
 
 SEED = 20220301

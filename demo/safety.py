@@ -35,10 +35,19 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from adverse_events import alert_services, dlt_services
-from adverse_events.alerts import SaeReport, SafetyContacts
-from adverse_events.dlt import CandidateStatus, DltCandidate
-from adverse_events.models import AdverseEvent, CrsAssessment, IcansAssessment
-from adverse_events.toxicities import GvhdStaging, HospitalStay, IecHsAssessment, Infection
+from adverse_events.models import (
+    AdverseEvent,
+    CandidateStatus,
+    CrsAssessment,
+    DltCandidate,
+    GvhdStaging,
+    HospitalStay,
+    IcansAssessment,
+    IecHsAssessment,
+    Infection,
+    SaeReport,
+    SafetyContacts,
+)
 from clinical.units import Panel
 from crf.services import save
 from labs.models import LabResult, VitalSigns
@@ -46,8 +55,7 @@ from labs.services import PanelRow, record_lab_panel
 from response.models import MarrowAssessment
 from study.models import Membership
 from study.roles import Role
-from subjects.conmeds import ConcomitantMedication, ConmedCategory, DoseUnit, Route
-from subjects.models import Infusion
+from subjects.models import ConcomitantMedication, ConmedCategory, DoseUnit, Infusion, Route
 
 if TYPE_CHECKING:
     from study.models import Site, Study, User

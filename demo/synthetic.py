@@ -46,12 +46,15 @@ from adverse_events.models import (
     CrsAssessment,
     CrsEpisode,
     GradeScale,
+    GvhdStaging,
+    HospitalStay,
     IcansAssessment,
     IcansEpisode,
+    IecHsAssessment,
+    Infection,
     Relationship,
 )
 from adverse_events.rules import CRS_TERM, ICANS_TERM, ICANS_VERBATIM, crs_input, icans_input
-from adverse_events.toxicities import GvhdStaging, HospitalStay, IecHsAssessment, Infection
 from clinical import ctcae
 from clinical import icans as icans_rules
 from clinical import response as rules
@@ -73,25 +76,23 @@ from response.derive import marrow_rules_response
 from response.models import MarrowAssessment, MrdTest, Relapse
 from study.audit_context import audit_context
 from study.models import Membership, ProtocolSettings, Site, Study, User, VisitDefinition
-from subjects.baseline import (
-    BridgingTherapy,
-    CellCollection,
-    Demographics,
-    DiseaseHistory,
-    MedicalHistory,
-    PerformanceStatus,
-    PriorTherapy,
-)
-from subjects.conmeds import ConcomitantMedication
-from subjects.deviations import ProtocolDeviation
 from subjects.eligibility import CRITERIA
 from subjects.lifecycle import NotInfusedReason, Status
 from subjects.models import (
+    BridgingTherapy,
+    CellCollection,
+    ConcomitantMedication,
+    Demographics,
+    DiseaseHistory,
     EligibilityAssessment,
     IdentityRecord,
     InformedConsent,
     Infusion,
     Lymphodepletion,
+    MedicalHistory,
+    PerformanceStatus,
+    PriorTherapy,
+    ProtocolDeviation,
     SiteSequence,
     Subject,
     Visit,

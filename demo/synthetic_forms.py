@@ -190,7 +190,7 @@ def age_on(born: date, on: date) -> int:
 
 
 def demographics_values(*, born: date, on: date, sex: str, weight: Decimal, height: Decimal) -> dict[str, Any]:
-    """As subjects.baseline.Demographics.clean with the age left empty: derived from the date of
+    """As subjects.models.Demographics.clean with the age left empty: derived from the date of
     birth on the assessment date, and the BSA by Mosteller."""
     return {
         "assessment_date": on,
@@ -205,7 +205,7 @@ def demographics_values(*, born: date, on: date, sex: str, weight: Decimal, heig
 
 
 def performance_values(*, born: date, on: date, lansky_below: int, rng: random.Random, later: bool) -> dict[str, Any]:
-    """As subjects.baseline.PerformanceStatus.clean with the scale left empty: the age's default
+    """As subjects.models.PerformanceStatus.clean with the scale left empty: the age's default
     scale (Lansky below `lansky_below`, else ECOG)."""
     age = age_on(born, on)
     scale = scales_for_age(age, lansky_below_age=lansky_below)[0]

@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Max, Q, QuerySet
 
-from adverse_events.alerts import SaeReport
-from adverse_events.models import CrsAssessment, CrsEpisode, IcansAssessment, IcansEpisode
+from adverse_events.models import CrsAssessment, CrsEpisode, IcansAssessment, IcansEpisode, SaeReport
 from clinical.schedule import VisitState
 from crf.models import ACTIVE_QUERY_STATUSES, QueryStatus
 from crf.queries import queries_for

@@ -29,10 +29,18 @@ from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from adverse_events.dlt import DltCandidate
 from adverse_events.grade_course import course_of_row
-from adverse_events.models import AdverseEvent, CrsAssessment, CrsEpisode, IcansAssessment, IcansEpisode
-from adverse_events.toxicities import GvhdStaging, IcahtDerivation, IecHsAssessment
+from adverse_events.models import (
+    AdverseEvent,
+    CrsAssessment,
+    CrsEpisode,
+    DltCandidate,
+    GvhdStaging,
+    IcahtDerivation,
+    IcansAssessment,
+    IcansEpisode,
+    IecHsAssessment,
+)
 from clinical.ae_course import max_grade_until
 from clinical.protocol import ProtocolChoices
 from endpoints import files, sensitivity, snapshot, tables, tables_efficacy, tables_toxicity
@@ -45,8 +53,7 @@ from study.amendments import number_in_force
 from study.audit_context import audit_context
 from study.models import ProtocolSettings, Site, Study, VisitDefinition
 from study.roles import Action
-from subjects.conmeds import ConcomitantMedication
-from subjects.models import CellCollection, InformedConsent, Infusion, Subject
+from subjects.models import CellCollection, ConcomitantMedication, InformedConsent, Infusion, Subject
 from survival.models import Death, FollowUpContact, SubsequentTherapy
 
 if TYPE_CHECKING:

@@ -248,7 +248,7 @@ def build_gf(ctx: BuildContext) -> list[Dataset]:
 
 @register("DV", standard=SDTMIG, order=56)
 def build_dv(ctx: BuildContext) -> list[Dataset]:
-    from subjects.deviations import DeviationCategory
+    from subjects.models import DeviationCategory
 
     data: ExportData = ctx.data
     subjs = subjects(data)

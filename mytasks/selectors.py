@@ -33,7 +33,7 @@ from django.db.models.functions import Cast
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 
-from adverse_events.dlt import CandidateStatus, DltCandidate
+from adverse_events.models import CandidateStatus, DltCandidate
 from clinical.schedule import VisitState
 from crf import sdv
 from crf.models import FormDraft, Query, QueryStatus

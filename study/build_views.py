@@ -69,8 +69,7 @@ def schedule(request: HttpRequest) -> HttpResponse:
     """The visit schedule in force today, its versions, and a form for the next version."""
     from study import schedule as visit_schedule
     from study.build_forms import ScheduleForm
-    from study.build_models import VisitSchedule
-    from study.models import VisitDefinition
+    from study.models import VisitDefinition, VisitSchedule
 
     study = administered_study(request)
     live = is_live(study)

@@ -27,8 +27,7 @@ from django.utils.translation import gettext_noop
 from study import hooks
 from study.audit_context import audit_context
 from study.build import reason_needed, require_admin
-from study.build_models import VisitSchedule
-from study.models import AssessmentSchedule, Study, VisitDefinition
+from study.models import AssessmentSchedule, Study, VisitDefinition, VisitSchedule
 from study.system_text import message
 
 if TYPE_CHECKING:

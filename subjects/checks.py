@@ -10,9 +10,19 @@ from django.utils.translation import gettext_lazy as _
 from crf.checks import edit_check
 from crf.consent_checks import PROCEDURE_BEFORE_CONSENT  # the query text every form shares
 from crf.models import CrfInstance
-from subjects.baseline import BridgingTherapy, CellCollection, Demographics, PerformanceStatus, subject_age_on
-from subjects.deviations import ProtocolDeviation
-from subjects.models import ConcomitantMedication, Infusion, Lymphodepletion, Visit, first_consent_date
+from subjects.models import (
+    BridgingTherapy,
+    CellCollection,
+    ConcomitantMedication,
+    Demographics,
+    Infusion,
+    Lymphodepletion,
+    PerformanceStatus,
+    ProtocolDeviation,
+    Visit,
+    first_consent_date,
+    subject_age_on,
+)
 
 
 def procedure_before_consent(form: CrfInstance, *, on: date | None, exempt: bool) -> bool:

@@ -53,7 +53,7 @@ class LevelSafety:
 def level_safety(*, user: User, subject: Subject, dose_level: str) -> LevelSafety:
     """The level's DLT decision (as the DLT monitor last recorded it) and its candidates awaiting
     adjudication; `needs` says why an acknowledgement is required (empty: none)."""
-    from adverse_events.dlt import CandidateStatus, DltCandidate, DoseLevelDecision
+    from adverse_events.models import CandidateStatus, DltCandidate, DoseLevelDecision
 
     study = subject.site.study
     found = LevelSafety(dose_level=dose_level)

@@ -121,7 +121,7 @@ def reanchor_day0(*, user: User, subject: Subject, reason: str) -> None:
     candidates. Without an infusion the clock falls back to the planned infusion date."""
     from adverse_events import dlt_services, icaht_services
     from adverse_events import services as safety
-    from adverse_events.toxicities import IcahtDerivation
+    from adverse_events.models import IcahtDerivation
 
     subject = _locked(subject)
     day0 = first_infusion_date(subject)

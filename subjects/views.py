@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from adverse_events.toxicities import IcahtDerivation
+from adverse_events.models import IcahtDerivation
 from crf.declarations import declaration_for
 from crf.registry import crf_models
 from crf.selectors import instance_badges, record_queries

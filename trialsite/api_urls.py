@@ -4,10 +4,10 @@ from rest_framework.routers import DefaultRouter
 from adverse_events.api import CrsEpisodeViewSet, IcansEpisodeViewSet
 from adverse_events.dlt_api import DltCandidateViewSet, DltMonitorViewSet
 from crf.api import register_crf_resources
-from crf.api_dm import DataLockViewSet, QueryViewSet, SdvMarkViewSet
 from datamanagement.api import SignatureViewSet
 from datamanagement.api_audit import AuditEventViewSet
 from datamanagement.api_pdfs import PdfJobViewSet
+from datamanagement.query_sdv_lock_api import DataLockViewSet, QueryViewSet, SdvMarkViewSet
 from endpoints.api import EndpointRunViewSet
 from exports.api import ExportViewSet
 from study.api import TokenLoginView, TokenLogoutAllView, TokenLogoutView

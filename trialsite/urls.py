@@ -22,7 +22,7 @@ urlpatterns = [
     path("subjects/", include("labs.urls")),
     path("subjects/", include("response.urls")),
     path("history/", include("crf.urls")),
-    path("data/", include("crf.urls_dm")),
+    path("data/", include("datamanagement.query_sdv_lock_urls")),
     path("data/", include("datamanagement.urls")),
     path("", include("endpoints.dashboard_urls")),
     path("safety/", include("adverse_events.urls")),

@@ -9,6 +9,7 @@ import sys
 
 import django
 from django.conf import settings
+from django.core.wsgi import get_wsgi_application
 from django.db import connection, models
 from django.http import JsonResponse
 from django.urls import path
@@ -57,8 +58,6 @@ def save(request):
 
 
 urlpatterns = [path("save/", save)]
-
-from django.core.wsgi import get_wsgi_application  # noqa: E402
 
 app = get_wsgi_application()
 

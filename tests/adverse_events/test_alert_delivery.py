@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from adverse_events.alerts import AlertDelivery, Notification, SafetyAlert, SafetyContacts
+from adverse_events.models import AlertDelivery, Notification, SafetyAlert, SafetyContacts
 from crf.models import OutboxMessage, TaskExecution
 from tests.adverse_events.conftest import day
 from tests.adverse_events.test_adverse_events import record_ae

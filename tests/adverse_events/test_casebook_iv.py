@@ -214,8 +214,7 @@ def test_monitor_gets_no_live_dose(infused, users_a, login):
 
 def test_crs_notification_links_the_episode(infused, coordinator, investigator, login, study, settings):
     from adverse_events.alert_services import deliver_alert
-    from adverse_events.alerts import SafetyAlert, SafetyContacts
-    from adverse_events.models import CrsEpisode
+    from adverse_events.models import CrsEpisode, SafetyAlert, SafetyContacts
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     SafetyContacts.objects.create(study=study, sponsor_emails=["safety@sponsor.example"])

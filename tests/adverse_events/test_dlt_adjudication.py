@@ -7,9 +7,8 @@ from datetime import date
 
 import pytest
 
-from adverse_events.alerts import AlertDelivery, SaeReport, SafetyAlert, SafetyContacts
-from adverse_events.dlt import DltCandidate, DoseLevelDecision
 from adverse_events.dlt_services import dose_level_monitor, recompute_candidates, refresh_candidates
+from adverse_events.models import AlertDelivery, DltCandidate, DoseLevelDecision, SaeReport, SafetyAlert, SafetyContacts
 from crf.models import OutboxMessage
 from subjects.models import Subject
 from tests.adverse_events.conftest import day
@@ -214,7 +213,7 @@ def test_acute_gvhd_grade_3_in_the_window_is_a_candidate(infused, coordinator):
     staging form feeds the rules through its save (no separate step)."""
     from decimal import Decimal
 
-    from adverse_events.toxicities import GvhdStaging
+    from adverse_events.models import GvhdStaging
     from crf.services import save
 
     subject = infused()

@@ -11,9 +11,8 @@ import pytest
 from django.apps import apps
 from django.utils import translation
 
-from adverse_events.alerts import SafetyAlert
-from adverse_events.dlt import DltCandidate
 from adverse_events.dlt_text import FINDINGS, finding_text
+from adverse_events.models import DltCandidate, SafetyAlert
 from clinical import dlt as rules
 from crf import display
 from tests.adverse_events.test_dlt_adjudication import GRADE3, crs_course

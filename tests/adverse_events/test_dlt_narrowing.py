@@ -13,8 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adverse_events.dlt import DltCandidate
-from adverse_events.models import CrsAssessment
+from adverse_events.models import CrsAssessment, DltCandidate
 from clinical import dlt as rules
 from crf.services import save
 from tests.adverse_events.conftest import day

@@ -9,7 +9,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from adverse_events.toxicities import IcahtDerivation
+from adverse_events.models import IcahtDerivation
 from crf.services import mark_entered_in_error, save
 from labs.models import LabResult
 from tests.adverse_events.conftest import day

@@ -9,7 +9,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from adverse_events.toxicities import GvhdStaging, HospitalStay, IecHsAssessment, Infection
+from adverse_events.models import GvhdStaging, HospitalStay, IecHsAssessment, Infection
 from tests.adverse_events.conftest import day
 
 pytestmark = pytest.mark.req("ISSUE-10")

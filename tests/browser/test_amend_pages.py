@@ -14,8 +14,7 @@ from django.utils import timezone
 
 from labs.models import VitalSigns
 from study import amendments
-from study.build_models import VisitSchedule
-from study.models import AssessmentSchedule
+from study.models import AssessmentSchedule, VisitSchedule
 from subjects.models import Subject
 from tests.browser.test_sign_in_and_forms import _sign_in
 from tests.factories import protocol_v1, vital_signs

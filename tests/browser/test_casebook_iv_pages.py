@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 
 from adverse_events import dlt_services
-from adverse_events.dlt import DltCandidate
+from adverse_events.models import DltCandidate
 from crf import sdv
 from crf.services import save
 from labs.models import LabResult

@@ -12,8 +12,7 @@ import pytest
 from django.db import transaction
 
 from adverse_events import alert_services, dlt_services
-from adverse_events.alerts import SafetyAlert, SafetyContacts
-from adverse_events.dlt import DltCandidate
+from adverse_events.models import DltCandidate, SafetyAlert, SafetyContacts
 from subjects import services
 from tests.adverse_events.conftest import LD_START, day, infused  # noqa: F401  (fixture)
 from tests.adverse_events.test_adverse_events import record_ae

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from adverse_events.toxicities import GvhdStaging
+from adverse_events.models import GvhdStaging
 from tests.adverse_events.conftest import DAY0, infused  # noqa: F401  (fixture)
 from tests.browser.test_consent_to_infusion import field
 from tests.browser.test_sign_in_and_forms import _sign_in

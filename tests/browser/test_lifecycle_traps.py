@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from adverse_events.dlt import DltCandidate
+from adverse_events.models import DltCandidate
 from subjects import services, visits
 from subjects.models import EnrolmentAcknowledgement, InformedConsent, Subject
 from tests.browser.test_sign_in_and_forms import _sign_in

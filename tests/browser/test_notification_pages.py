@@ -16,9 +16,9 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from adverse_events.alerts import AlertKind, Notification, SafetyAlert
+from adverse_events.models import AlertKind, Notification, SafetyAlert
 from crf.queries import raise_query
-from datamanagement.notice_models import NoticeMail
+from datamanagement.models import NoticeMail
 from datamanagement.notifications import build_digest, send_notice_mail
 from study.models import VisitDefinition
 from subjects.models import Subject, Visit

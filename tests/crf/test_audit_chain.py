@@ -215,7 +215,7 @@ def test_a_break_found_by_the_nightly_task_raises_one_in_app_alert_for_study_adm
     """Beside the e-mail, the break is a safety-style alert in the app: one `SafetyAlert` per
     break (the nightly task finding the same break again raises nothing new), a notification
     for each active study admin, shown on their notifications page and not to other roles."""
-    from adverse_events.alerts import AlertKind, Notification, SafetyAlert
+    from adverse_events.models import AlertKind, Notification, SafetyAlert
     from crf.tasks import verify_audit
 
     vital_signs(coordinator, setup)

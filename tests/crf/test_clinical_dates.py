@@ -19,8 +19,7 @@ from crf import csvfiles
 from crf.imports import import_forms
 from crf.registry import crf_models
 from labs.models import VitalSigns
-from subjects.baseline import MedicalHistory
-from subjects.models import Visit
+from subjects.models import MedicalHistory, Visit
 from subjects.visits import record_visit_date
 from tests.factories import demo_schedule, vital_signs
 

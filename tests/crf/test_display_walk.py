@@ -202,8 +202,8 @@ def test_names_and_dlt_findings_in_the_reader_language(demo_dlt, login, client):
     language's; each DLT finding in the reader's language, rendered from its stored code."""
     from django.utils import translation
 
-    from adverse_events.dlt import DltCandidate
     from adverse_events.dlt_text import finding_text
+    from adverse_events.models import DltCandidate
     from study.models import DoseLevelName
     from subjects.models import Subject
 

@@ -82,7 +82,7 @@ def test_a_system_audit_reason_is_stored_as_code_and_read_in_each_language(study
     choice labels included, whatever the language of the request that wrote it."""
     from crf.display import reason_text
     from study.audit_context import audit_context
-    from subjects.conmeds import ConcomitantMedication
+    from subjects.models import ConcomitantMedication
 
     category = dict(ConcomitantMedication._meta.get_field("category").flatchoices)["antipyretic"]
     with translation.override("zh-hans"):  # written while working in Chinese

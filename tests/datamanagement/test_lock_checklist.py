@@ -9,7 +9,7 @@ import pytest
 from django.test import RequestFactory
 from django.utils import translation
 
-from adverse_events.dlt import DltCandidate
+from adverse_events.models import DltCandidate
 from crf.models import DataLock
 from crf.queries import raise_query
 from datamanagement import checklist, signatures

@@ -11,7 +11,7 @@ import pytest
 from kombu import Connection
 
 from crf.queries import raise_query
-from datamanagement.notice_models import Notice, NoticeMail
+from datamanagement.models import Notice, NoticeMail
 from datamanagement.notifications import set_preferences
 from study.roles import Role
 from tests.conftest import make_user, stop_process

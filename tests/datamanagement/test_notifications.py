@@ -14,7 +14,7 @@ from django.utils import translation
 
 from crf.models import OutboxMessage, Query
 from crf.queries import answer_query, close_query, raise_query, reopen_query
-from datamanagement.notice_models import Notice, NoticeMail, NotificationPreference
+from datamanagement.models import Notice, NoticeMail, NotificationPreference
 from datamanagement.notifications import build_digest, build_digests, mark_read, send_notice_mail, set_preferences
 from study.models import Membership
 from study.roles import Role
@@ -221,7 +221,7 @@ def test_mark_one_read_then_all_read_and_never_another_users_item(vs, users_a, z
 
 
 def test_the_list_holds_the_safety_alerts_too(vs, users_a, login, client):
-    from adverse_events.alerts import AlertKind, Notification, SafetyAlert
+    from adverse_events.models import AlertKind, Notification, SafetyAlert
 
     investigator = users_a["investigator"]
     alert = SafetyAlert.objects.create(
@@ -244,7 +244,7 @@ def test_the_list_holds_the_safety_alerts_too(vs, users_a, login, client):
 def test_the_old_safety_list_address_leads_to_the_one_list(vs, users_a, login, client):
     """/safety/notifications/ was the safety-only list; it now sends to the one list (its kind
     filter kept), and an alert raised before alerts carried their link still links somewhere."""
-    from adverse_events.alerts import AlertKind, Notification, SafetyAlert
+    from adverse_events.models import AlertKind, Notification, SafetyAlert
 
     investigator = users_a["investigator"]
     alert = SafetyAlert.objects.create(

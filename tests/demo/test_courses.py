@@ -11,11 +11,23 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db.models import F, Max, Q
 
-from adverse_events.alerts import AlertDelivery, SaeReport, SafetyAlert
-from adverse_events.dlt import DltCandidate
 from adverse_events.dlt_services import dose_level_monitor, enrolment_acknowledgement
-from adverse_events.models import AdverseEvent, CrsAssessment, CrsEpisode, IcansAssessment, IcansEpisode
-from adverse_events.toxicities import GvhdStaging, HospitalStay, IcahtDerivation, IecHsAssessment, Infection
+from adverse_events.models import (
+    AdverseEvent,
+    AlertDelivery,
+    CrsAssessment,
+    CrsEpisode,
+    DltCandidate,
+    GvhdStaging,
+    HospitalStay,
+    IcahtDerivation,
+    IcansAssessment,
+    IcansEpisode,
+    IecHsAssessment,
+    Infection,
+    SaeReport,
+    SafetyAlert,
+)
 from clinical.schedule import VisitState
 from clinical.survival import kaplan_meier
 from crf.models import Query, QueryStatus
@@ -23,10 +35,7 @@ from demo.courses import load_demo_subjects, plan
 from demo.safety import febrile_days
 from labs.models import LabResult, VitalSigns
 from response.models import MarrowAssessment, MrdTest, Relapse
-from subjects.baseline import Demographics, DiseaseHistory
-from subjects.conmeds import ConcomitantMedication
-from subjects.deviations import ProtocolDeviation
-from subjects.models import Infusion, Subject
+from subjects.models import ConcomitantMedication, Demographics, DiseaseHistory, Infusion, ProtocolDeviation, Subject
 from subjects.selectors import due_and_overdue
 from survival.models import Death, FollowUpContact, SubsequentTherapy
 from survival.selectors import time_to_event

@@ -23,11 +23,14 @@ from adverse_events.models import (
     CrsAssessment,
     CrsAssessmentEvent,
     CrsEpisode,
+    GvhdStaging,
+    HospitalStay,
     IcansAssessment,
     IcansEpisode,
+    IecHsAssessment,
+    Infection,
 )
 from adverse_events.rules import crs_input
-from adverse_events.toxicities import GvhdStaging, HospitalStay, IecHsAssessment, Infection
 from clinical.crs import crs_course, grade_crs_assessment
 from clinical.schedule import age_in_completed_years
 from crf import derivations
@@ -35,22 +38,20 @@ from endpoints import snapshot
 from exports.models import Export, ExportFile
 from labs.models import LabResult, LabResultEvent, VitalSigns
 from response.models import MarrowAssessment, MrdTest, Relapse
-from subjects.baseline import (
+from subjects.models import (
     BridgingTherapy,
     CellCollection,
+    ConcomitantMedication,
     Demographics,
     DiseaseHistory,
-    MedicalHistory,
-    PerformanceStatus,
-    PriorTherapy,
-)
-from subjects.conmeds import ConcomitantMedication
-from subjects.deviations import ProtocolDeviation
-from subjects.models import (
     EligibilityAssessment,
     InformedConsent,
     Infusion,
     Lymphodepletion,
+    MedicalHistory,
+    PerformanceStatus,
+    PriorTherapy,
+    ProtocolDeviation,
     Subject,
     SubjectEvent,
     Visit,

@@ -22,8 +22,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from adverse_events.alert_services import deliver_alert, mark_sae_reported
-from adverse_events.alerts import Notification, SaeReport, SafetyAlert
-from adverse_events.models import CrsAssessment
+from adverse_events.models import CrsAssessment, Notification, SaeReport, SafetyAlert
 from crf.queries import raise_query
 from crf.services import save
 from endpoints import plots
@@ -621,7 +620,7 @@ def test_run_page_shows_the_first_rows_of_a_long_table_and_points_to_its_files(w
 
 def test_dlt_monitor_pages_adjudicated_candidates_and_viewing_writes_nothing(world, client, monkeypatch):
     from adverse_events import dlt_views
-    from adverse_events.dlt import DltCandidate
+    from adverse_events.models import DltCandidate
 
     subjects = populate(world)  # B's death of infection on day 20 is a candidate awaiting adjudication
     monkeypatch.setattr(dlt_views, "ADJUDICATED_PER_PAGE", 1)

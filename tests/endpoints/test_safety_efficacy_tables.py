@@ -28,16 +28,14 @@ from openpyxl import load_workbook
 
 from adverse_events import dlt_services
 from adverse_events import services as ae_services
-from adverse_events.dlt import DltCandidate
-from adverse_events.models import CrsAssessment, CrsEpisode, IcansAssessment
-from adverse_events.toxicities import GvhdStaging, IecHsAssessment
+from adverse_events.models import CrsAssessment, CrsEpisode, DltCandidate, GvhdStaging, IcansAssessment, IecHsAssessment
 from crf.services import save
 from endpoints import courses, services
 from endpoints.services import load_cut
 from labs.models import LabResult
 from response.models import MarrowAssessment, MrdTest
 from study.roles import Role
-from subjects.conmeds import ConcomitantMedication
+from subjects.models import ConcomitantMedication
 from survival.models import SubsequentTherapy
 from tests.conftest import make_user
 from tests.endpoints.conftest import CUTOFF, day, make_world, now

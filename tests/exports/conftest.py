@@ -15,9 +15,7 @@ from clinical.units import Panel
 from crf.services import save
 from labs.models import VitalSigns
 from labs.services import PanelRow, record_lab_panel, record_vital_signs
-from subjects.baseline import Demographics, MedicalHistory
-from subjects.conmeds import ConcomitantMedication
-from subjects.models import IdentityRecord
+from subjects.models import ConcomitantMedication, Demographics, IdentityRecord, MedicalHistory
 from tests.endpoints.conftest import CUTOFF, DAY0, LD_START, World, day, make_world, populate
 
 SENTINEL_NAME = "Zhang Sentinelname"

@@ -14,7 +14,7 @@ from lxml import etree
 from crf.services import save
 from exports import services
 from exports.models import ExportFile, ExportStatus
-from subjects.conmeds import ConcomitantMedication
+from subjects.models import ConcomitantMedication
 from tests.exports.conftest import CUTOFF, day, populate_for_export
 from tests.exports.test_define import NS, SCHEMA, structural_problems
 from tests.exports.test_exports import read_xpt

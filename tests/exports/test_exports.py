@@ -202,7 +202,7 @@ def test_the_export_shows_subjects_and_aes_as_they_stood_at_the_cut_off(world):
     from decimal import Decimal
 
     from crf.services import save
-    from subjects.conmeds import ConcomitantMedication
+    from subjects.models import ConcomitantMedication
 
     save(
         user=world.coordinator,

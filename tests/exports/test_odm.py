@@ -20,8 +20,7 @@ from crf.services import save
 from datamanagement import signatures
 from exports import odm, services
 from exports.models import ExportFile, ExportStatus
-from subjects.conmeds import ConcomitantMedication
-from subjects.models import Subject
+from subjects.models import ConcomitantMedication, Subject
 from tests.exports.conftest import CUTOFF, SENTINEL_BYTES, populate_for_export
 
 pytestmark = pytest.mark.req("ISSUE-29")

@@ -11,8 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from adverse_events.models import IcansAssessment
-from adverse_events.toxicities import HospitalStay
+from adverse_events.models import HospitalStay, IcansAssessment
 from crf.services import save
 from exports import services
 from exports.models import ExportStatus
@@ -20,8 +19,8 @@ from labs.models import ReferenceRange
 from labs.services import record_reference_range
 from response.models import MarrowAssessment, MrdTest
 from subjects import services as subject_services
-from subjects.deviations import ProtocolDeviation
 from subjects.eligibility import CRITERIA
+from subjects.models import ProtocolDeviation
 from survival.models import SubsequentTherapy
 from tests.endpoints.conftest import CONSENTED
 from tests.exports.conftest import CUTOFF, day, populate_for_export

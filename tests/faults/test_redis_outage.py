@@ -16,7 +16,7 @@ import pytest
 from django.db import connection
 
 from adverse_events.alert_services import TASK as ALERT_TASK
-from adverse_events.alerts import AlertDelivery, DeliveryStatus, Notification, SafetyAlert
+from adverse_events.models import AlertDelivery, DeliveryStatus, Notification, SafetyAlert
 from crf.models import OutboxMessage
 from endpoints.models import EndpointRun, RunStatus
 from endpoints.services import TASK_NAME as RUN_TASK

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from adverse_events.dlt import DltCandidate
+from adverse_events.models import DltCandidate
 from crf import sdv
 from crf.models import FormDraft, Query
 from crf.queries import answer_query, raise_query

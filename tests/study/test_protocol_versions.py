@@ -163,7 +163,7 @@ def test_a_visit_schedule_version_is_grouped_under_an_amendment_like_the_setting
     schedule page's history names the protocol version it came in with."""
     from django.apps import apps
 
-    from study.build_models import VisitSchedule
+    from study.models import VisitSchedule
     from study.schedule import VisitPlan, publish_visit_schedule
     from tests.factories import demo_schedule
 

@@ -14,8 +14,7 @@ import pytest
 from clinical.schedule import VisitState
 from crf.models import Query, QueryStatus
 from crf.rederive import graph
-from study.build_models import VisitSchedule
-from study.models import AssessmentSchedule, VisitDefinition
+from study.models import AssessmentSchedule, VisitDefinition, VisitSchedule
 from study.roles import Role
 from subjects import visits
 from subjects.models import Visit

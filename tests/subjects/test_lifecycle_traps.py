@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from adverse_events.dlt import DltCandidate
+from adverse_events.models import DltCandidate
 from crf.services import save
 from subjects import enrolment, services, visits
 from subjects.models import EnrolmentAcknowledgement, InformedConsent, Subject

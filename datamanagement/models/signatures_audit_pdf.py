@@ -214,11 +214,3 @@ class PdfDownload(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.job_id} {self.at:%Y-%m-%d %H:%M}"
-
-
-# Notifications (issue 31) live in their own module.
-from datamanagement.notice_models import (  # noqa: E402, F401
-    Notice,
-    NoticeMail,
-    NotificationPreference,
-)

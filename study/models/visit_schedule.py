@@ -1,5 +1,5 @@
-"""Study build models (issue 27 item 1), kept apart from study/models.py: the versioned visit
-timing of the schedule. Imported at the end of study/models.py so Django registers them."""
+"""Study build models (issue 27 item 1): the versioned visit timing of the schedule (exported by
+study/models/__init__.py, which registers them with the app)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from study.models import Study
+from study.models.configuration import Study
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())

@@ -7,7 +7,8 @@ from datetime import date
 
 import pytest
 
-from crf import sdv, views_sdv_locks
+from crf import sdv
+from datamanagement import sdv_lock_views
 from subjects.models import Subject
 from tests.factories import identity
 
@@ -54,7 +55,7 @@ def test_forms_named_by_subject_and_date_sorted_and_filtered(worklist, users_a, 
 
 
 def test_worklist_pages_keep_the_filters(worklist, users_a, login, client, monkeypatch):
-    monkeypatch.setattr(views_sdv_locks, "WORKLIST_PAGE", 2)
+    monkeypatch.setattr(sdv_lock_views, "WORKLIST_PAGE", 2)
     login(users_a["monitor"])
     page = client.get("/data/sdv/?subject=A-001&sort=date").content.decode()
     assert "Page 1 of 2" in page

@@ -12,13 +12,13 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from crf import locks, queries, selectors
-from crf.forms_dm import QueryFilterForm, QueryStepForm, RaiseQueryForm
 from crf.models import DataLock, Query
 from crf.registry import crf_model, crf_models
+from datamanagement.query_sdv_lock_forms import QueryFilterForm, QueryStepForm, RaiseQueryForm
 from study import access
 from study.access import access_subject
 from study.form_errors import apply_service_errors
@@ -82,7 +82,7 @@ def raise_query(request: HttpRequest, subject_pk: int, code: str, pk: int) -> Ht
     status = 400 if request.method == "POST" else 200
     return render(
         request,
-        "crf/query_raise.html",
+        "datamanagement/query_raise.html",
         {"subject": subject, "record": form, "code": code, "page": page, "back": back},
         status=status,
     )
@@ -151,7 +151,7 @@ def _detail(
         "step": step,
         "now": timezone.now(),
     }
-    return render(request, "crf/query_detail.html", context, status=status)
+    return render(request, "datamanagement/query_detail.html", context, status=status)
 
 
 @login_required
@@ -193,22 +193,7 @@ def query_list(request: HttpRequest, subject_pk: int | None = None) -> HttpRespo
     ]
     return render(
         request,
-        "crf/query_list.html",
+        "datamanagement/query_list.html",
         {"rows": rows, "filters": filters, "subject": subject},
         status=200 if not filters.is_bound or filters.is_valid() else 400,
     )
-
-
-# --- the form page's part (crf.views.form_entry) -----------------------------------------------
-
-
-def say_answered(request: HttpRequest, answered: list[Query]) -> None:
-    """The save answered the open queries of the values it corrected (crf.services.save_form)."""
-    if answered:
-        messages.success(
-            request,
-            ngettext(
-                "%(n)d query answered: value corrected.", "%(n)d queries answered: value corrected.", len(answered)
-            )
-            % {"n": len(answered)},
-        )

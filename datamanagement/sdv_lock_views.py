@@ -22,10 +22,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crf import locks, sdv
-from crf.forms_dm import LiftLockForm, SdvPlanForm, SetLockForm
 from crf.models import DataLock
 from crf.registry import crf_models
-from crf.views_queries import _form_of, _next
+from datamanagement.query_sdv_lock_forms import LiftLockForm, SdvPlanForm, SetLockForm
+from datamanagement.query_views import _form_of, _next
 from study import access
 from study.access import access_subject
 from study.form_errors import apply_service_errors
@@ -96,7 +96,7 @@ def sdv_worklist(request: HttpRequest) -> HttpResponse:
         "sorts": [("subject", _("Subject")), ("form", _("Form")), ("date", _("Date")), ("status", _("SDV"))],
         "keep": urlencode({"site": site.code, **query, "sort": sort}),
     }
-    return render(request, "crf/sdv_worklist.html", context)
+    return render(request, "datamanagement/sdv_worklist.html", context)
 
 
 #: rows per page of the SDV worklist
@@ -143,7 +143,7 @@ def sdv_plan(request: HttpRequest) -> HttpResponse:
             return redirect("crf_dm:sdv_plan")
     return render(
         request,
-        "crf/sdv_plan.html",
+        "datamanagement/sdv_plan.html",
         {"study": study, "plan": plan, "page": page, "history_pk": plan.pk},
         status=400 if page.errors else 200,
     )
@@ -176,7 +176,7 @@ def lock_list(request: HttpRequest) -> HttpResponse:
     )
     return render(
         request,
-        "crf/lock_list.html",
+        "datamanagement/lock_list.html",
         {
             "study": study,
             "locks": [_describe(lock) for lock in found],

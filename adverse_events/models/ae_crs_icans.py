@@ -536,22 +536,3 @@ class IcansAssessment(CrfInstance):
             from django.core.exceptions import ValidationError
 
             raise ValidationError(errors)
-
-
-# Cell-therapy toxicities beyond CRS and ICANS (CLINICAL_SPEC §4) live in their own module.
-# DLT adjudication and safety alerts live in their own modules (CLINICAL_SPEC §3, §3.1).
-from adverse_events.alerts import (  # noqa: E402, F401
-    AlertDelivery,
-    Notification,
-    SaeReport,
-    SafetyAlert,
-    SafetyContacts,
-)
-from adverse_events.dlt import DltCandidate, DoseLevelDecision  # noqa: E402, F401
-from adverse_events.toxicities import (  # noqa: E402, F401
-    GvhdStaging,
-    HospitalStay,
-    IcahtDerivation,
-    IecHsAssessment,
-    Infection,
-)

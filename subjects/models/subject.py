@@ -527,17 +527,3 @@ class Infusion(CrfInstance):
             )
         if errors:
             raise ValidationError(errors)
-
-
-# Forms kept in their own modules (issue 5), imported here so Django registers their models.
-from subjects.baseline import (  # noqa: E402, F401
-    BridgingTherapy,
-    CellCollection,
-    Demographics,
-    DiseaseHistory,
-    MedicalHistory,
-    PerformanceStatus,
-    PriorTherapy,
-)
-from subjects.conmeds import ConcomitantMedication, ConmedCategory  # noqa: E402, F401
-from subjects.deviations import ProtocolDeviation  # noqa: E402, F401

@@ -370,6 +370,3 @@ class ProtocolVersion(models.Model):
 
     def __str__(self) -> str:
         return str(self.number)
-
-
-from study.build_models import VisitSchedule  # noqa: E402, F401  (issue 27: registered with the app)
