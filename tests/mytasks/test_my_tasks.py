@@ -386,3 +386,12 @@ def test_a_monitors_top_bar_count_is_kept_a_minute_and_refreshed_by_the_page(set
         user = _User()
 
     assert my_tasks_count({"request": _Request()}) == 7
+
+
+def test_an_investigators_dlt_row_reads_the_candidates_finding(scene, users_a, login, on_day_5):
+    """The finding column shows the candidate's stored finding (its sentence, or its message code
+    rendered in the reader's language), never an empty cell."""
+    page = login(users_a["investigator"]).get("/tasks/").content.decode()
+    rows = page.split('data-task="dlt"')[1:]
+    assert len(rows) == 1
+    assert "<td>CRS grade 4</td>" in rows[0]

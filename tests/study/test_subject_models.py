@@ -9,8 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from crf.models import DataLock, Query
 from crf.registry import crf_models
-from datamanagement.models import Signature
-from datamanagement.models import Notice
+from datamanagement.models import Notice, Signature
 from study import subject_models
 from study.access import subjects_visible_to
 from subjects.models import EligibilityAssessment, IdentityRecord, InformedConsent, Subject, Visit
