@@ -22,10 +22,13 @@ class CrfConfig(AppConfig):
         from crf import api_fields
 
         api_fields.install()
-        # "Dated before consent" queries on every visit-bound form and AE onset (issue 21).
-        from crf import consent_checks
+        # Each form's one declaration: every app's declarations.py, found as the admin finds
+        # admin.py (a form without one fails the checks, crf.E010). The "dated before consent"
+        # check every visit-bound form and AE onset implies comes with it (issue 21,
+        # crf.consent_checks.implied).
+        from crf import declarations
 
-        consent_checks.register()
+        declarations.autodiscover()
         # Each form's CRF versions are declared soundly (issue 27 item 3).
         from django.core import checks
 

@@ -40,16 +40,6 @@ def _rule(code: str, field: str) -> Any:
     return fires
 
 
-def register() -> None:
-    """Called once from CrfConfig.ready: every app's form declarations are imported
-    (crf.declarations.autodiscover); a form's implied check comes with its declaration
-    (`implied`, read through `FormDeclaration.edit_checks`), so a form that lists the rule itself
-    keeps its own."""
-    from crf import declarations  # crf.declarations reads this module's `implied` lazily, in turn
-
-    declarations.autodiscover()
-
-
 def implied(model: type[models.Model], declared: tuple[EditCheck, ...]) -> tuple[EditCheck, ...]:
     """The check a form's declaration implies (crf.declarations.FormDeclaration.edit_checks):
     none for an exempt form, a form that lists the rule itself, or one without a plain date."""

@@ -147,7 +147,7 @@ def is_form(model: type[Model]) -> bool:
 
 def autodiscover() -> None:
     """Import every installed app's `declarations` module, as the admin imports `admin.py`: once,
-    at start-up, from CrfConfig.ready (through `crf.consent_checks.register`)."""
+    at start-up, from CrfConfig.ready."""
     autodiscover_modules("declarations")
 
 
