@@ -68,6 +68,7 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/djlint templates --lint
 	$(BIN)/lint-imports
+	$(BIN)/python -m trialsite.import_graph
 	DJANGO_DEBUG=1 $(BIN)/mypy clinical --strict
 	DJANGO_DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python -m trialsite.i18n check

@@ -20,3 +20,12 @@ class AdverseEventsConfig(AppConfig):
         dm_hooks.safety_notifications.register(alert_services.visible_notifications)
         dm_hooks.safety_alert_summary.register(alert_services.alert_summary)
         dm_hooks.mark_safety_notifications_read.register(alert_services.mark_notifications_read)
+
+        # What subjects/ needs from the safety app: day 0 moved, the DLT monitor's view of a dose
+        # level at enrolment, the casebook's ICAHT (subjects/hooks.py; check subjects.E001).
+        from adverse_events import day0, dlt_services, icaht_services
+        from subjects import hooks as subject_hooks
+
+        subject_hooks.day0_moved.register(day0.rederive_from_day0)
+        subject_hooks.dose_level_dlt.register(dlt_services.dose_level_dlt)
+        subject_hooks.icaht_of.register(icaht_services.icaht_of)

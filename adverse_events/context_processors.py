@@ -2,21 +2,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.db.models import Count, Exists, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
+
+from adverse_events.alert_services import unread_notifications
+from study.access import active_memberships
+from study.models import Membership, User
+from study.roles import PERMISSIONS, Action
 
 
 def safety_notifications(request: HttpRequest) -> dict[str, Any]:
     """The header's unread safety notifications and whether its safety links show (roles that
     may view safety dashboards, DESIGN §4a): both read by ONE query, only when a template asks."""
-    from django.contrib.postgres.aggregates import ArrayAgg
-    from django.db.models import Count, Exists, OuterRef, Subquery
-    from django.db.models.functions import Coalesce
-
-    from adverse_events.alert_services import unread_notifications
-    from study.access import active_memberships
-    from study.models import Membership, User
-    from study.roles import PERMISSIONS, Action
-
     found: dict[str, Any] = {}
 
     def header() -> dict[str, Any]:

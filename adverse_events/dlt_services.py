@@ -26,6 +26,7 @@ from django.utils.translation import gettext_noop
 from psycopg2 import sql
 
 from adverse_events import dlt_text
+from adverse_events.alert_services import raise_alert
 from adverse_events.grade_course import course_of
 from adverse_events.models import (
     AdverseEvent,
@@ -56,8 +57,9 @@ from labs.selectors import latest_results
 from response.models import MarrowAssessment
 from study import access, system_text
 from study.models import ProtocolSettings, VisitDefinition
-from study.protocol import choices_in_force
+from study.protocol import NoProtocolSettings, choices_in_force
 from study.roles import Action
+from subjects.hooks import AwaitingCandidate, DoseLevelDlt
 from subjects.lifecycle import Status
 from subjects.models import Infusion, Subject
 from survival.models import Death, DeathCause, SubsequentTherapy
@@ -244,8 +246,6 @@ def adjudicate_candidate(
     row.save()
     row.refresh_from_db()
     if confirm:
-        from adverse_events.alert_services import raise_alert
-
         raise_alert(
             kind="dlt",
             subject=row.subject,
@@ -447,8 +447,6 @@ def _monitor_fingerprint(study: Study, today: date) -> str:
 def dose_level_monitor_or_reason(study: Study) -> tuple[list[LevelRow], str]:
     """The monitor, or no rows and the reason when the study has no protocol settings yet (a new
     study: the pages say what to record first instead of failing, issue 21)."""
-    from study.protocol import NoProtocolSettings
-
     try:
         return dose_level_monitor(study), ""
     except NoProtocolSettings as exc:
@@ -578,6 +576,32 @@ def enrolment_acknowledgement(
         if row.code == dose_level:
             return row.acknowledgement
     return []
+
+
+def dose_level_dlt(*, study: Study, dose_level: str) -> DoseLevelDlt:
+    """subjects.hooks.dose_level_dlt: the level's decision as the monitor last recorded it and
+    its candidates awaiting adjudication, oldest first (the enrolment page, §3.1)."""
+    decision = DoseLevelDecision.objects.filter(study=study, dose_level=dose_level).first()
+    candidates = (
+        DltCandidate.objects.filter(
+            subject__site__study=study, subject__dose_level=dose_level, status=CandidateStatus.AWAITING, withdrawn=False
+        )
+        .select_related("subject")
+        .order_by("flagged_at", "pk")
+    )
+    return DoseLevelDlt(
+        decision="" if decision is None else decision.decision,
+        decision_changed_at=None if decision is None else decision.changed_at,
+        awaiting=tuple(
+            AwaitingCandidate(
+                subject_pk=c.subject_id,
+                subject_id=c.subject.subject_id,
+                criterion=c.get_criterion_display(),
+                onset_day=c.onset_day,
+            )
+            for c in candidates
+        ),
+    )
 
 
 def _remember_decision(study: Study, code: str, result: EscalationResult) -> Any:

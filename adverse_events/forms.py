@@ -7,13 +7,19 @@ from typing import Any
 
 from django import forms
 from django.urls import reverse_lazy
+from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
+from adverse_events.derive import icans_settings, subject_age
 from adverse_events.grade_course import GradeCourseField
 from adverse_events.models import IcansAssessment, IcansDomainChoice, IecHsTreatment, Vasopressor
+from adverse_events.rules import CAPD_FIELDS, ICE_FIELDS
 from clinical import crs as crs_rules
+from clinical import icans as icans_rules
 from crf.forms import CrfFormBase
+from labs.models import VitalSigns
+from study.protocol import settings_picker
 
 
 class TermPickerInput(forms.TextInput):
@@ -68,8 +74,6 @@ def vitals_prefill(subject: Any, on: Any) -> tuple[dict[str, Any], dict[str, str
     """What a new CRS assessment copies from that day's vital signs (issue 24 item 4): the
     highest temperature, hypotension when the lowest systolic pressure was hypotensive, and the
     highest oxygen support with its flow; with, per field, where each value came from."""
-    from labs.models import VitalSigns
-
     rows = list(
         VitalSigns.objects.filter(subject=subject, assessment_date=on, entered_in_error=False).order_by(
             "assessment_time", "pk"
@@ -183,7 +187,6 @@ class IcansAssessmentFormBase(CrfFormBase):
         """Only the chosen instrument's items are shown (issue 24 §6: no CAPD items beside ICE);
         with no choice, the protocol default for the subject's age today (§2.3), when known."""
         super().__init__(*args, **kwargs)
-        from adverse_events.rules import CAPD_FIELDS, ICE_FIELDS
 
         for name in ICE_FIELDS.values():
             if name in self.fields:
@@ -199,12 +202,6 @@ class IcansAssessmentFormBase(CrfFormBase):
 def _default_instrument(instance: IcansAssessment) -> str | None:
     """The instrument §2.3 picks for the subject's age on the form's date (today for a new form);
     None when the date of birth is not recorded."""
-    from django.utils import timezone
-
-    from adverse_events.derive import icans_settings, subject_age
-    from clinical import icans as icans_rules
-    from study.protocol import settings_picker
-
     subject = instance.subject
     on = instance.assessment_date or timezone.localdate()
     age = subject_age(subject, on)

@@ -23,12 +23,13 @@ from clinical.schedule import study_day
 from crf.models import CrfInstance
 from crf.rederive import update_with_version
 from labs.models import LabResult
+from response.models import Relapse
 from study.audit_context import audit_context
 from study.system_text import message
+from subjects.models import Subject
 
 if TYPE_CHECKING:
     from study.models import User
-    from subjects.models import Subject
 
 ANC = "ANC"
 
@@ -44,11 +45,14 @@ def anc_series(subject: Subject) -> list[tuple[LabResult, int]]:
     return [(row, study_day(row.collected_on, day0)) for row in rows if row.standard_value is not None]
 
 
+def icaht_of(*, subject: Subject) -> IcahtDerivation | None:
+    """subjects.hooks.icaht_of: the subject's derived ICAHT (§4.1), None before any ANC result."""
+    return IcahtDerivation.objects.filter(subject=subject).first()
+
+
 def first_relapse_day(subject: Subject) -> int | None:
     """Study day of the first recorded relapse: late ICAHT values from then on are "explained by
     relapse" (§4.1)."""
-    from response.models import Relapse
-
     day0 = subject.infusion_date
     first = Relapse.objects.filter(subject=subject, entered_in_error=False).aggregate(first=Min("relapse_date"))[
         "first"
@@ -122,8 +126,6 @@ def _anc_changed(*, user: User, saved: CrfInstance, previous: CrfInstance | None
 def _icaht_input_changed(*, user: User, saved: CrfInstance, previous: CrfInstance | None) -> None:
     """A relapse (late values from then on are "explained by relapse", §4.1) or an infusion (the
     Day-0 clock the ANC days hang on) saved or entered in error re-derives the subject's ICAHT."""
-    from subjects.models import Subject
-
     subject = Subject.objects.select_related("site").get(pk=saved.subject_id)
     if not IcahtDerivation.objects.filter(subject=subject).exists() and not anc_series(subject):
         return

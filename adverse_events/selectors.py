@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from adverse_events.models import CrsEpisode
 from clinical import ctcae, ctcae_zh
 from clinical.crs import MedicationCategory, MedicationExposure
+from crf.services import batch_memo
+from subjects.models import ConcomitantMedication
 
 if TYPE_CHECKING:
-    from adverse_events.models import CrsEpisode
     from subjects.models import Subject
 
 #: Con-med log categories (subjects.ConcomitantMedication.category) as clinical.crs reads them.
@@ -30,22 +32,14 @@ def medication_exposures(subject: Subject) -> tuple[MedicationExposure, ...]:
     coordinator picked, never inferred from verbatim text; entries in error do not count. Read
     once for a save and its re-derivations (crf.services.batch_memo; a con-med save reads it
     again)."""
-    from django.apps import apps
-
-    from crf.services import batch_memo
-
-    try:
-        conmed = apps.get_model("subjects", "ConcomitantMedication")
-    except LookupError:
-        return ()  # the con-med log is not installed yet: no exposures are known
     return batch_memo(  # type: ignore[no-any-return]
-        ("con-med exposures", subject.pk), lambda: _exposures(conmed, subject), stale_after=(conmed,)
+        ("con-med exposures", subject.pk), lambda: _exposures(subject), stale_after=(ConcomitantMedication,)
     )
 
 
-def _exposures(conmed: type[Any], subject: Subject) -> tuple[MedicationExposure, ...]:
+def _exposures(subject: Subject) -> tuple[MedicationExposure, ...]:
     rows = (
-        conmed._default_manager.filter(
+        ConcomitantMedication.objects.filter(
             subject=subject,
             entered_in_error=False,
             category__in=list(CONMED_CATEGORIES),
@@ -88,8 +82,6 @@ def search_ctcae_terms(query: str) -> list[ctcae.CtcaeTerm]:
 
 def crs_episode_on(subject: Subject, day: date) -> CrsEpisode | None:
     """The CRS episode covering `day` (onset to its last grade ≥ 1 day), if any (§1.2 g)."""
-    from adverse_events.models import CrsEpisode
-
     return (
         CrsEpisode.objects.filter(subject=subject, superseded=False, onset_date__lte=day, last_date__gte=day)
         .order_by("number")

@@ -9,7 +9,11 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from adverse_events import dlt_services
+from adverse_events.alert_services import deliver_alert as body
 from crf.outbox import run_once
+from study.models import Study
+from subjects.models import Subject
 
 
 @shared_task(
@@ -29,7 +33,6 @@ def deliver_alert(self: Any, *, outbox_id: int, alert_id: int, not_before: str |
         wait = (due - timezone.now()).total_seconds() if due else 0
         if wait > 0:
             raise self.retry(countdown=wait, kwargs=self.request.kwargs, max_retries=None)
-    from adverse_events.alert_services import deliver_alert as body
 
     return run_once(outbox_id=outbox_id, task_name=self.name, body=body, kwargs={"alert_id": alert_id})
 
@@ -42,10 +45,6 @@ def refresh_dlt_candidates() -> dict[str, int]:
     """Hourly (CELERY_BEAT_SCHEDULE): re-run the DLT rules for the subjects whose candidates can
     still appear with time alone (an AE not back to grade ≤ 1 after 7 days), so the candidate
     list and the safety dashboard show them without anyone opening the DLT monitor (§3.1)."""
-    from adverse_events import dlt_services
-    from study.models import Study
-    from subjects.models import Subject
-
     done = {}
     for study in Study.objects.filter(protocol_settings__isnull=False).distinct().order_by("pk"):
         done[study.code] = dlt_services.refresh_candidates(Subject.objects.all(), study=study)

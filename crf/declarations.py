@@ -22,8 +22,9 @@ only its `checks` and `dependants` (drawn in the graph) mean anything there.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,11 @@ Derive = Callable[[Any], dict[str, Any]]
 SaveHook = Callable[..., None]
 #: `(subject, pk or None, visit pk as typed) -> URL`
 EntryPage = Callable[[Any, "int | None", str], str]
+
+
+#: in `Dependants.forms`: every form with derived values (a study day…) re-derived form by form,
+#: drawn in the graph as the forms declared so (day 0 moved: `subjects.treatment.reanchor_day0`)
+EVERY_DERIVED_FORM = "(every derived form)"
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,10 @@ class FormDeclaration:
     derive: Derive | None = None
     #: a new protocol settings version re-derives it (False: e.g. lab unit conversion)
     derived_from_protocol_settings: bool = True
+    #: its derived values hang on the subject's other forms of its kind (a CRS or ICANS
+    #: assessment in its course, CLINICAL_SPEC §1.3): when day 0 moves, the course's own service
+    #: re-derives it (subjects.hooks.day0_moved), not the form-by-form re-derivation
+    rederived_by_course: bool = False
     #: its edit checks, in the order they run (`crf.checks.edit_check`); the "procedure before
     #: consent" check is implied for a dated form (crf.consent_checks) unless listed here
     checks: tuple[EditCheck, ...] = ()
@@ -112,17 +122,56 @@ class FormDeclaration:
 
 
 _declared: dict[type[Model], FormDeclaration] = {}
+#: what apps above a form's own app declared about it before the form itself was declared
+#: (`extend`): (the extending module, its checks, its dependants), in the order declared
+_pending: dict[type[Model], list[tuple[str, tuple[Any, ...], tuple[Dependants, ...]]]] = {}
 
 
 def declare(model: type[Model], **facts: Any) -> FormDeclaration:
     """Declare one form (or record); called once per model from its app's `declarations.py`."""
     if model in _declared:
         raise ImproperlyConfigured(f"{model._meta.label} is declared twice")
-    rules = [(check.code, check.field) for check in facts.get("checks", ())]
-    if len(set(rules)) != len(rules):
-        raise ImproperlyConfigured(f"{model._meta.label} lists an edit check twice on one field")
-    declaration = _declared[model] = FormDeclaration(model=model, **facts)
+    declaration = _checked(FormDeclaration(model=model, **facts))
+    for _module, checks, dependants in _pending.pop(model, []):
+        declaration = _extended(declaration, checks, dependants)
+    _declared[model] = declaration
     return declaration
+
+
+def extend(model: type[Model], *, checks: tuple[EditCheck, ...] = (), dependants: tuple[Dependants, ...] = ()) -> None:
+    """Declare, from an app *above* the form's own, what that app derives from the form or checks
+    on it (issue 23: imports run down the layers, so the lower app cannot name the higher one's
+    services). The DLT candidates, ICAHT and the CRS course are re-derived when a lab result, an
+    infusion or a death changes: adverse_events/declarations.py says so with
+    `extend(LabResult, dependants=(…))`. The form's declaration then holds its own checks and
+    dependants first, then the extensions in the order the apps declared them; it is still one
+    object (`declaration_for`, the derivation graph). An extension of a form nobody declares
+    fails the start-up check `crf.E011`."""
+    entry = (_caller(), tuple(checks), tuple(dependants))
+    if model in _declared:
+        _declared[model] = _extended(_declared[model], entry[1], entry[2])
+    else:
+        _pending.setdefault(model, []).append(entry)
+
+
+def _extended(
+    declaration: FormDeclaration, checks: tuple[Any, ...], dependants: tuple[Dependants, ...]
+) -> FormDeclaration:
+    return _checked(
+        replace(declaration, checks=(*declaration.checks, *checks), dependants=(*declaration.dependants, *dependants))
+    )
+
+
+def _checked(declaration: FormDeclaration) -> FormDeclaration:
+    rules = [(check.code, check.field) for check in declaration.checks]
+    if len(set(rules)) != len(rules):
+        raise ImproperlyConfigured(f"{declaration.model._meta.label} lists an edit check twice on one field")
+    return declaration
+
+
+def _caller() -> str:
+    """The module calling `extend` (named by the start-up check when its form is never declared)."""
+    return str(sys._getframe(2).f_globals.get("__name__", "?"))
 
 
 def declaration_for(model: type[Model]) -> FormDeclaration:
@@ -165,6 +214,19 @@ def system_check(app_configs: Any = None, **kwargs: Any) -> list[system_checks.C
                     "(crf.declarations; docs/architecture.md, Where to add a form).",
                     obj=model,
                     id="crf.E010",
+                )
+            )
+    for model, entries in _pending.items():
+        if app_configs is not None and model not in models:
+            continue
+        for module, _checks, _dependants in entries:
+            errors.append(
+                system_checks.Error(
+                    f"{module} extends {model._meta.label}, which has no declaration.",
+                    hint=f"Declare {model.__name__} in {model._meta.app_label}/declarations.py "
+                    "(crf.declarations.declare).",
+                    obj=model,
+                    id="crf.E011",
                 )
             )
     return errors

@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from crf import checks, derivations, locks, services
-from crf.declarations import declaration_for, declarations
+from crf.declarations import EVERY_DERIVED_FORM, declaration_for, declarations
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, DataLock, Query, QueryStep
 from crf.outbox import enqueue
 from study import system_text
@@ -108,8 +108,24 @@ def rederive_for_setting(*, kind: str, version: models.Model, user: User | None)
 
 def graph() -> list[Consequence]:
     """Every declared consequence, sorted by source form."""
-    edges = [_edge(d.model, dep.forms, dep.through) for d in declarations() for dep in d.dependants if dep.forms]
+    edges = [
+        _edge(d.model, _expanded(d.model, dep.forms), dep.through)
+        for d in declarations()
+        for dep in d.dependants
+        if dep.forms
+    ]
     return sorted({*edges, *_setting_edges}, key=lambda e: (e.source, e.through))
+
+
+def _expanded(source: type[models.Model], forms: Sequence[type[models.Model] | str]) -> list[type[models.Model] | str]:
+    """`EVERY_DERIVED_FORM` drawn as the forms it stands for: those re-derived form by form (not a
+    course's), other than the source."""
+    every = [
+        model
+        for model in derivations.derived_models()
+        if model is not source and not declaration_for(model).rederived_by_course
+    ]
+    return [f for form in forms for f in (every if form == EVERY_DERIVED_FORM else [form])]
 
 
 def save_hooks_outside_graph() -> list[tuple[str, Consequence]]:

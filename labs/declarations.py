@@ -7,9 +7,6 @@ from typing import Any
 
 from django.urls import reverse
 
-from adverse_events import checks as safety_checks
-from adverse_events import dlt_services, icaht_services
-from adverse_events import services as safety_services
 from crf.declarations import Dependants, declare
 from labs import checks, derive, services
 from labs.models import LabResult, ReferenceRange, VitalSigns
@@ -39,10 +36,7 @@ declare(
         checks.cannula_without_flow,
         checks.vital_signs_before_consent,
     ),
-    dependants=(
-        Dependants(through=services.rederive_fever_course, forms=(VitalSigns,)),
-        Dependants(through=safety_services._copied_vitals_corrected, forms=("adverse_events.CrsAssessment",)),
-    ),
+    dependants=(Dependants(through=services.rederive_fever_course, forms=(VitalSigns,)),),
 )
 
 declare(
@@ -53,11 +47,7 @@ declare(
     derive=derive.derive_lab_result,
     # derived from clinical.units and the site's reference ranges, not the protocol settings
     derived_from_protocol_settings=False,
-    checks=(checks.lab_value_implausible, safety_checks.lab_grade_without_ae),
-    dependants=(
-        Dependants(through=dlt_services._inputs_changed),
-        Dependants(through=icaht_services._anc_changed, forms=("adverse_events.IcahtDerivation",)),
-    ),
+    checks=(checks.lab_value_implausible,),
 )
 
 # Not a form: a changed range re-derives the results it judges, in its own service.

@@ -20,6 +20,7 @@ from crf.models import EntryStatus
 from crf.prepared import prepared
 from crf.rederive import rederive
 from crf.services import StaleVersionError, mark_entered_in_error, save_form
+from labs.derive import fever_grades
 from labs.models import ANALYTE_NAMES, Laboratory, LabResult, ReferenceRange, VitalSigns
 from study.audit_context import audit_context
 from study.system_text import message
@@ -269,8 +270,6 @@ def _high_readings(subject_id: int, saved_id: int) -> QuerySet[VitalSigns]:
 def _fever_courses(writes: list[tuple[User, VitalSigns]]) -> None:
     """The fever grades of one subject's readings above 40.0 °C after these writes, from one
     read of the subject's readings (not one per reading above 40.0 °C)."""
-    from labs.derive import fever_grades
-
     user, saved = writes[-1]  # derived at its own save from the readings as they are now
     high = _high_readings.objects(subject_id=saved.subject_id, saved_id=saved.pk)
     if not high:

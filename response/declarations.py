@@ -3,7 +3,6 @@ form framework reads about it besides its fields."""
 
 from __future__ import annotations
 
-from adverse_events import dlt_services, icaht_services
 from crf.declarations import Dependants, declare
 from response import checks, derive, services
 from response.models import MarrowAssessment, MrdTest, Relapse
@@ -17,7 +16,6 @@ declare(
     dependants=(
         # later assessments re-derive inside the save service
         Dependants(through=services.record_marrow_assessment, forms=(MarrowAssessment,), on_save=False),
-        Dependants(through=dlt_services._inputs_changed),
     ),
 )
 
@@ -33,5 +31,4 @@ declare(
     Relapse,
     api_resource="relapses",
     save_service=services.record_relapse,
-    dependants=(Dependants(through=icaht_services._icaht_input_changed, forms=("adverse_events.IcahtDerivation",)),),
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -110,8 +110,6 @@ def adjudicate_response(
     assessments re-derive (an adjudicated CR makes later returning disease a relapse)."""
     current = MarrowAssessment.objects.select_related("subject__site").get(pk=assessment.pk)
     if not access.can(user, Action.ADJUDICATE, site=current.subject.site):
-        from django.core.exceptions import PermissionDenied
-
         raise PermissionDenied
     reason = reason.strip()
     errors: dict[str, str] = {}

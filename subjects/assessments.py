@@ -29,6 +29,7 @@ from crf import locks
 from crf.declarations import declaration_for
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, Query
 from crf.prepared import prepared
+from crf.registry import crf_models
 from crf.services import after_any_form_write, batch_memo, defer_to_batch_end
 from study import access
 from study.audit_context import audit_context
@@ -234,8 +235,6 @@ class _Placer:
 
 
 def _models_in_order() -> dict[str, type[CrfInstance]]:
-    from crf.registry import crf_models
-
     return dict(sorted(crf_models().items(), key=lambda item: (item[1].casebook_order, item[0])))
 
 
@@ -763,8 +762,6 @@ def all_instances(schedule: SubjectSchedule) -> list[CrfInstance]:
 def entry_forms() -> list[tuple[str, str]]:
     """The forms a visit's "another form" picker offers: every form entered from the generic
     form page (not the lifecycle forms), in casebook order."""
-    from crf.registry import crf_models
-
     return [
         (code, str(model.crf_title))
         for code, model in sorted(crf_models().items(), key=lambda item: (item[1].casebook_order, item[0]))

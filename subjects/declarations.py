@@ -3,9 +3,7 @@ form framework reads about it besides its fields."""
 
 from __future__ import annotations
 
-from adverse_events import dlt_services, icaht_services
-from adverse_events import services as safety_services
-from crf.declarations import Dependants, declare
+from crf.declarations import EVERY_DERIVED_FORM, Dependants, declare
 from subjects import checks, crf_forms, derive, services, treatment
 from subjects.models import (
     BridgingTherapy,
@@ -69,28 +67,11 @@ declare(
     save_service=treatment.record_infusion,
     checks=(checks.dose_out_of_range, checks.infusion_before_consent),
     dependants=(
-        # day 0 moves the study days of every derived form, the visits, the CRS/ICANS courses,
-        # ICAHT and DLT candidates: inside the save service
-        Dependants(
-            through=treatment.reanchor_day0,
-            forms=(
-                "subjects.Visit",
-                "adverse_events.AdverseEvent",
-                "adverse_events.CrsAssessment",
-                "adverse_events.CrsEpisode",
-                "adverse_events.IcansAssessment",
-                "adverse_events.IcansEpisode",
-                "adverse_events.IcahtDerivation",
-                "adverse_events.DltCandidate",
-                "labs.LabResult",
-                "labs.VitalSigns",
-                "response.MarrowAssessment",
-            ),
-            on_save=False,
-        ),
+        # day 0 moves the visits and the study days of every derived form (crf.derivations),
+        # inside the save service; what the apps above count from day 0 (the CRS and ICANS
+        # courses, ICAHT, the DLT candidates) they declare with crf.declarations.extend
+        Dependants(through=treatment.reanchor_day0, forms=(Visit, EVERY_DERIVED_FORM), on_save=False),
         Dependants(through=treatment._infusion_entered_in_error),
-        Dependants(through=dlt_services._inputs_changed),
-        Dependants(through=icaht_services._icaht_input_changed, forms=("adverse_events.IcahtDerivation",)),
     ),
 )
 
@@ -99,12 +80,6 @@ declare(
     api_resource="concomitant-medications",
     form_base=crf_forms.ConcomitantMedicationFormBase,
     checks=(checks.conmed_category_differs_from_atc,),
-    dependants=(
-        Dependants(
-            through=safety_services._conmed_changed,
-            forms=("adverse_events.CrsAssessment", "adverse_events.CrsEpisode", "adverse_events.AdverseEvent"),
-        ),
-    ),
 )
 
 declare(ProtocolDeviation, api_resource="protocol-deviations", checks=(checks.important_deviation_without_action,))

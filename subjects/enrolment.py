@@ -20,12 +20,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop
 
+from clinical.escalation import Decision
 from study import access
 from study.access import subjects_visible_to
 from study.audit_context import audit_context
 from study.roles import Action, Role
 from study.system_text import Message, message
-from subjects import services
+from subjects import hooks, services
 from subjects.lifecycle import Status
 from subjects.models import EnrolmentAcknowledgement, SiteSequence, Subject
 
@@ -52,23 +53,18 @@ class LevelSafety:
 
 def level_safety(*, user: User, subject: Subject, dose_level: str) -> LevelSafety:
     """The level's DLT decision (as the DLT monitor last recorded it) and its candidates awaiting
-    adjudication; `needs` says why an acknowledgement is required (empty: none)."""
-    from adverse_events.models import CandidateStatus, DltCandidate, DoseLevelDecision
-
-    study = subject.site.study
+    adjudication (the DLT monitor's, through `subjects.hooks.dose_level_dlt`); `needs` says why
+    an acknowledgement is required (empty: none)."""
     found = LevelSafety(dose_level=dose_level)
-    decision = DoseLevelDecision.objects.filter(study=study, dose_level=dose_level).first()
-    if decision is not None:
-        found.decision = decision.decision
-        found.decision_label = _decision_label(decision.decision)
-        found.decision_changed_at = decision.changed_at
+    dlt = hooks.dose_level_dlt(study=subject.site.study, dose_level=dose_level)
+    if dlt.decision:
+        found.decision = dlt.decision
+        found.decision_label = _decision_label(dlt.decision)
+        found.decision_changed_at = dlt.decision_changed_at
     visible = set(subjects_visible_to(user).values_list("pk", flat=True))
-    candidates = DltCandidate.objects.filter(
-        subject__site__study=study, subject__dose_level=dose_level, status=CandidateStatus.AWAITING, withdrawn=False
-    ).select_related("subject")
-    for candidate in candidates.order_by("flagged_at"):
-        who = candidate.subject.subject_id if candidate.subject_id in visible else _("another site")
-        found.awaiting.append((who, candidate.get_criterion_display(), candidate.onset_day))
+    for candidate in dlt.awaiting:
+        who = candidate.subject_id if candidate.subject_pk in visible else _("another site")
+        found.awaiting.append((who, candidate.criterion, candidate.onset_day))
     if found.decision in NEEDS_ACKNOWLEDGEMENT:
         found.needs.append(
             message(
@@ -91,8 +87,6 @@ def level_safety(*, user: User, subject: Subject, dose_level: str) -> LevelSafet
 def _decision_label(value: str, *, lazy: bool = False) -> Any:
     """The decision's label in the reader's language (`lazy`: translated when shown, so a
     system message stores its code, issue 25)."""
-    from clinical.escalation import Decision
-
     labels = {
         Decision.ESCALATE.value: gettext_lazy("escalate"),
         Decision.EXPAND.value: gettext_lazy("expand to 6"),

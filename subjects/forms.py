@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from subjects.eligibility import CRITERIA
 from subjects.lifecycle import Event, NotInfusedReason
 from subjects.models import IdentityRecord
 
@@ -67,8 +68,6 @@ class EligibilityForm(forms.Form):
     assessment_date = forms.DateField(label=_("Assessment date"), widget=DateInput())
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from subjects.eligibility import CRITERIA
-
         super().__init__(*args, **kwargs)
         for criterion in CRITERIA:
             kind = _("Inclusion") if criterion.inclusion else _("Exclusion")

@@ -14,11 +14,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from crf import derivations
+from crf.declarations import declaration_for
 from crf.rederive import rederive
 from crf.services import save_form
 from study.audit_context import audit_context
 from study.system_text import message
-from subjects import services, visits
+from subjects import hooks, services, visits
 from subjects.lifecycle import Event, Status
 from subjects.models import Infusion, Lymphodepletion, Subject, Visit
 
@@ -117,12 +118,9 @@ def reanchor_day0(*, user: User, subject: Subject, reason: str) -> None:
     """Day 0 (CLINICAL_SPEC §7; DESIGN "Day-0 clock") follows the earliest valid infusion: when it
     changes, the subject's `infusion_date` is stored, the visits re-anchor, and what is counted
     from day 0 is re-derived with `reason` in the audit trail — the stored study days of the
-    day-0 forms (AEs, CRS and ICANS assessments…), the CRS and ICANS episodes, ICAHT and the DLT
-    candidates. Without an infusion the clock falls back to the planned infusion date."""
-    from adverse_events import dlt_services, icaht_services
-    from adverse_events import services as safety
-    from adverse_events.models import IcahtDerivation
-
+    day-0 forms (AEs, lab results, marrow assessments…), then through `subjects.hooks.day0_moved`
+    the CRS and ICANS courses (their assessments and episodes), ICAHT and the DLT candidates.
+    Without an infusion the clock falls back to the planned infusion date."""
     subject = _locked(subject)
     day0 = first_infusion_date(subject)
     if day0 == subject.infusion_date:
@@ -131,20 +129,15 @@ def reanchor_day0(*, user: User, subject: Subject, reason: str) -> None:
     with audit_context(user=user, site=subject.site, reason=reason):
         subject.save(update_fields=["infusion_date"])
     visits.schedule_visits(user=user, subject=subject, reason=reason)
-    courses = (Infusion, safety.CrsAssessment, safety.IcansAssessment)  # the courses below re-derive these
     for model in derivations.derived_models():
-        if model in courses:
-            continue
+        if model is Infusion or declaration_for(model).rederived_by_course:
+            continue  # the infusion is being saved; a course is re-derived whole, by the hook below
         forms = list(model._default_manager.filter(subject=subject, entered_in_error=False))
         for form in forms:
             form.subject = subject
         # crf.rederive: a locked form whose study days would move refuses the infusion save.
         rederive(forms=forms, reason=reason, user=user, subject=subject)
-    safety.rederive_crs_course(user=user, subject=subject, reason=reason)
-    safety.rederive_icans_course(user=user, subject=subject, reason=reason)
-    if IcahtDerivation.objects.filter(subject=subject).exists() or icaht_services.anc_series(subject):
-        icaht_services.rederive_icaht(user=user, subject=subject, reason=reason)
-    dlt_services.recompute_candidates(subject=subject)
+    hooks.day0_moved(user=user, subject=subject, reason=reason)
 
 
 def _infusion_entered_in_error(*, user: User, saved: Infusion, previous: Infusion | None) -> None:

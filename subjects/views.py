@@ -9,7 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.forms import Form
+from django.forms import Form, fields_for_model
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -17,7 +17,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from adverse_events.models import IcahtDerivation
+from clinical.schedule import local_date
+from crf import display
 from crf.declarations import declaration_for
 from crf.registry import crf_models
 from crf.selectors import instance_badges, record_queries
@@ -27,7 +28,8 @@ from study.form_errors import apply_service_errors
 from study.language import dose_level_name
 from study.protocol import NoProtocolSettings
 from study.roles import Action, role_may
-from subjects import assessments, enrolment, lifecycle, selectors, services, visits
+from subjects import assessments, enrolment, hooks, lifecycle, selectors, services, visits
+from subjects.derive import dose_values
 from subjects.forms import (
     ConsentForm,
     DoseLevelForm,
@@ -42,7 +44,7 @@ from subjects.forms import (
     VisitDateForm,
 )
 from subjects.lifecycle import Event, Status
-from subjects.models import IdentityRecord, InformedConsent, ProtocolDeviation, Subject, Visit
+from subjects.models import IdentityRecord, InformedConsent, Infusion, ProtocolDeviation, Subject, Visit
 
 #: The subject list pages at this many rows (10,000 subjects rendered at once took seconds).
 SUBJECTS_PER_PAGE = 100
@@ -311,8 +313,6 @@ def lifecycle_action(request: HttpRequest, pk: int, action: str) -> HttpResponse
 def _confirm(request: HttpRequest, subject: Subject, action: str, form: EnrolForm) -> HttpResponse:
     """The confirmation step of an enrolment or a dose-level change, naming what will happen,
     with the level's DLT decision and its candidates awaiting adjudication (CLINICAL_SPEC §3.1)."""
-    from crf import display
-
     data = form.cleaned_data
     level = data["dose_level"]
     study_id = subject.site.study_id
@@ -500,7 +500,7 @@ def casebook(request: HttpRequest, pk: int) -> HttpResponse:
         "can_lock": any(role_may(role, Action.FREEZE_LOCK) for role in roles),
         "entry_forms": assessments.entry_forms(),
         # ICAHT is derived from the ANC results, not typed (CLINICAL_SPEC §4.1; issue 10)
-        "icaht": IcahtDerivation.objects.filter(subject=subject).first(),
+        "icaht": hooks.icaht_of(subject=subject),
     }
     return render(request, "subjects/casebook.html", context)
 
@@ -544,12 +544,6 @@ def deviation_list(request: HttpRequest) -> HttpResponse:
 def infusion_live_dose(request: HttpRequest, pk: int) -> HttpResponse:
     """CAR+ cells/kg and the assigned level's acceptable range of what is typed on the infusion
     form (issue 24 item 4), by `subjects.derive.dose_values` — the rule the save stores."""
-    from django.forms import fields_for_model
-
-    from clinical.schedule import local_date
-    from subjects.derive import dose_values
-    from subjects.models import Infusion
-
     subject = access_subject(request.user, pk, Action.EDIT_CRF)
     zone = subject.site.time_zone
     context: dict[str, object] = {"subject": subject}

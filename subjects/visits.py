@@ -28,6 +28,7 @@ from study.audit_context import audit_context
 from study.models import VisitDefinition, VisitSchedule
 from study.roles import Action
 from study.system_text import message
+from subjects.assessments import refresh_subject
 from subjects.models import Subject, Visit
 
 if TYPE_CHECKING:
@@ -115,8 +116,6 @@ def schedule_visits(*, user: User, subject: Subject, reason: str) -> list[Visit]
         Visit.objects.bulk_create([_timed_visit(subject, d, versions) for d in definitions], ignore_conflicts=True)
         visits = list(Visit.objects.filter(subject=subject).select_related("definition", "subject__site"))
         retime_visits(subject=subject, visits=visits, versions=versions)
-        from subjects.assessments import refresh_subject  # the visits' expected forms (§7.1)
-
         refresh_subject(subject)
     return visits
 
@@ -157,8 +156,6 @@ def rederive_for_visit_schedule(*, version: VisitSchedule, user: User | None) ->
     visits it governs (and so their due/overdue state and out-of-window queries), subject by
     subject, audited "re-derived: visit schedule vN effective …"; each subject's expected forms
     are refreshed. Called through crf.rederive.rederive_for_setting. Returns the visits changed."""
-    from subjects.assessments import refresh_subject
-
     reason = message(
         gettext_noop("re-derived: visit schedule v%(version)s effective %(date)s"),
         version=version.version,

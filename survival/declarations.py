@@ -3,8 +3,6 @@ form framework reads about it besides its fields."""
 
 from __future__ import annotations
 
-from adverse_events import dlt_services
-from adverse_events import services as safety_services
 from crf.declarations import Dependants, declare
 from survival import checks, services
 from survival.models import Death, FollowUpContact, SubsequentTherapy
@@ -14,14 +12,7 @@ declare(
     api_resource="deaths",
     moves_subject=True,
     save_service=services.record_death,
-    dependants=(
-        Dependants(
-            through=safety_services._death_changed,
-            forms=("adverse_events.CrsEpisode", "adverse_events.IcansEpisode", "adverse_events.AdverseEvent"),
-        ),
-        Dependants(through=dlt_services._inputs_changed),
-        Dependants(through=services._death_entered_in_error),
-    ),
+    dependants=(Dependants(through=services._death_entered_in_error),),
 )
 
 declare(
@@ -35,5 +26,4 @@ declare(
     SubsequentTherapy,
     api_resource="subsequent-therapies",
     save_service=services.record_subsequent_therapy,
-    dependants=(Dependants(through=dlt_services._inputs_changed),),
 )

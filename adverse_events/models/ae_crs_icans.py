@@ -15,12 +15,14 @@ import pghistory
 import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from adverse_events.grade_course import GradeCourseModelField
+from adverse_events.rules import ae_problems, crs_problems, icans_problems
 from crf.fields import CodeListField
 from crf.models import CrfInstance
 from labs.models import OxygenDevice
@@ -178,12 +180,8 @@ class AdverseEvent(CrfInstance):
         return self.crs_episode_id is not None or self.icans_episode_id is not None
 
     def clean(self) -> None:
-        from adverse_events.rules import ae_problems
-
         errors = ae_problems(self)
         if errors:
-            from django.core.exceptions import ValidationError
-
             raise ValidationError(errors)
 
 
@@ -285,12 +283,8 @@ class CrsAssessment(CrfInstance):
         return f"{self.subject} CRS {self.assessment_date}"
 
     def clean(self) -> None:
-        from adverse_events.rules import crs_problems
-
         errors = crs_problems(self)
         if errors:
-            from django.core.exceptions import ValidationError
-
             raise ValidationError(errors)
 
 
@@ -529,10 +523,6 @@ class IcansAssessment(CrfInstance):
         return f"{self.subject} ICANS {self.assessment_date}"
 
     def clean(self) -> None:
-        from adverse_events.rules import icans_problems
-
         errors = icans_problems(self)
         if errors:
-            from django.core.exceptions import ValidationError
-
             raise ValidationError(errors)

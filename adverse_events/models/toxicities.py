@@ -15,11 +15,13 @@ from decimal import Decimal
 import pghistory
 import pgtrigger
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from adverse_events.toxicity_rules import iec_hs_problems, infection_problems
 from crf.models import CrfInstance
 
 ZERO = Decimal("0")
@@ -150,12 +152,8 @@ class IecHsAssessment(CrfInstance):
         return f"{self.subject} IEC-HS {self.assessment_date}"
 
     def clean(self) -> None:
-        from adverse_events.toxicity_rules import iec_hs_problems
-
         errors = iec_hs_problems(self)
         if errors:
-            from django.core.exceptions import ValidationError
-
             raise ValidationError(errors)
 
 
@@ -332,12 +330,8 @@ class Infection(CrfInstance):
         return f"{self.subject} infection {self.ctcae_term} G{self.grade}"
 
     def clean(self) -> None:
-        from adverse_events.toxicity_rules import infection_problems
-
         errors = infection_problems(self)
         if errors:
-            from django.core.exceptions import ValidationError
-
             raise ValidationError(errors)
 
 
@@ -378,7 +372,5 @@ class HospitalStay(CrfInstance):
         return f"{self.subject} {self.kind} {self.admission_date}"
 
     def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
         if self.admission_date and self.discharge_date and self.discharge_date < self.admission_date:
             raise ValidationError({"discharge_date": _("The discharge date cannot be before the admission date.")})

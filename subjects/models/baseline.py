@@ -22,6 +22,8 @@ from clinical.partial_dates import certainly_before
 from clinical.schedule import age_in_completed_years
 from crf.fields import PartialDateField, imputation_flag_field, impute_partial_dates, imputed_date_field, parsed
 from crf.models import CrfInstance
+from study.protocol import NoProtocolSettings, choices_in_force
+from subjects.models.subject import IdentityRecord
 
 STANDARD_OF_CARE_LABEL = _("history or standard-of-care result (not a protocol procedure)")
 STANDARD_OF_CARE_HELP = _("Tick for values taken from the medical record before consent: no consent-date query.")
@@ -32,8 +34,6 @@ def subject_age_on(subject_id: int | None, on: date | None) -> tuple[int | None,
     record's date of birth, else the latest demographics form's age. (None, "") when unknown."""
     if subject_id is None or on is None:
         return None, ""
-    from subjects.models import IdentityRecord
-
     born = IdentityRecord.objects.filter(subject_id=subject_id).values_list("date_of_birth", flat=True).first()
     if born is not None:
         return age_in_completed_years(born, on), "dob"
@@ -167,8 +167,6 @@ class PerformanceStatus(CrfInstance):
         return f"{self.subject} PS {self.assessment_date}"
 
     def clean(self) -> None:
-        from study.protocol import NoProtocolSettings, choices_in_force
-
         if self.assessment_date is None or self.subject_id is None:
             return
         age, _source = subject_age_on(self.subject_id, self.assessment_date)

@@ -22,6 +22,7 @@ from clinical.assessments import Progress, derived_visit_state
 from clinical.schedule import VisitState, Window, local_date
 from crf.models import CrfInstance
 from crf.prepared import prepared
+from crf.services import batch_memo
 from study.models import Site
 from subjects.eligibility import criteria_met
 from subjects.lifecycle import NotInfusedReason, Status
@@ -287,7 +288,6 @@ def first_consent_date(subject_id: int | None) -> date | None:
     """The date of the subject's first valid consent: nothing protocol-driven precedes it."""
     if subject_id is None:
         return None
-    from crf.services import batch_memo  # once per subject in a batch of saves (the CSV import)
 
     def read() -> date | None:
         rows = _first_consent.rows(subject_id=subject_id)
@@ -328,8 +328,6 @@ class EligibilityAssessment(CrfInstance):
         return f"{self.subject} ELIG {self.assessment_date}"
 
     def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
         consented = first_consent_date(self.subject_id)
         if consented is None:
             raise ValidationError(_("Record the informed consent before the eligibility checklist."))

@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import models
 from django.test.utils import isolate_apps
+from django.urls import get_resolver
 
 from crf import declarations
 from crf.declarations import FormDeclaration, declaration_for, declare, system_check
@@ -30,6 +31,9 @@ def test_every_form_has_its_declaration_and_the_check_passes():
 
 
 def test_a_form_whose_declaration_is_missing_fails_manage_py_check(monkeypatch):
+    # the URLconf builds the API's routes from the declarations: loaded before one goes missing
+    # (as in a running process), so what fails is the check, not the first import of the URLs
+    get_resolver().url_patterns  # noqa: B018
     monkeypatch.delitem(declarations._declared, VitalSigns)
     with pytest.raises(SystemCheckError, match=r"crf\.E010.*labs\.VitalSigns is a case report form without"):
         call_command("check")
@@ -37,8 +41,9 @@ def test_a_form_whose_declaration_is_missing_fails_manage_py_check(monkeypatch):
         declaration_for(VitalSigns)
 
 
-@isolate_apps("crf")
-def test_a_new_form_model_without_a_declaration_fails_the_check():
+def _new_form_model() -> type[CrfInstance]:
+    """A form model defined inside a test isolated with `isolate_apps("crf")`."""
+
     class EcogFollowUp(CrfInstance):
         crf_code = "ECOGFU"
         crf_title = "ECOG at follow-up"
@@ -48,6 +53,12 @@ def test_a_new_form_model_without_a_declaration_fails_the_check():
         class Meta:
             app_label = "crf"
 
+    return EcogFollowUp
+
+
+@isolate_apps("crf")
+def test_a_new_form_model_without_a_declaration_fails_the_check():
+    EcogFollowUp = _new_form_model()
     config = EcogFollowUp._meta.apps.get_app_config("crf")
     [error] = system_check(app_configs=[config])
     assert (error.id, error.obj) == ("crf.E010", EcogFollowUp)
@@ -89,3 +100,57 @@ def test_an_edit_check_listed_twice_on_one_field_is_refused():
     with pytest.raises(ImproperlyConfigured, match="twice"):
         declare(Site, checks=(check, check))
     assert Site not in declarations._declared
+
+
+@isolate_apps("crf")
+def test_an_app_above_extends_a_form_it_derives_from_before_or_after_its_declaration():
+    """`extend` (issue 23): the app above declares what it derives from a lower form, which cannot
+    name it. The form's one declaration holds its own dependants first, then the extensions."""
+
+    EcogFollowUp = _new_form_model()
+
+    def own(**kwargs): ...
+    def first_above(**kwargs): ...
+    def second_above(**kwargs): ...
+
+    config = EcogFollowUp._meta.apps.get_app_config("crf")
+    try:
+        declarations.extend(EcogFollowUp, dependants=(declarations.Dependants(through=first_above),))
+        # extended but never declared: the start-up check names the extending module
+        errors = system_check(app_configs=[config])
+        assert [(e.id, e.obj) for e in errors] == [("crf.E010", EcogFollowUp), ("crf.E011", EcogFollowUp)]
+        assert errors[1].msg == f"{__name__} extends crf.EcogFollowUp, which has no declaration."
+        declare(EcogFollowUp, dependants=(declarations.Dependants(through=own, forms=(EcogFollowUp,)),))
+        declarations.extend(EcogFollowUp, dependants=(declarations.Dependants(through=second_above),))
+        assert system_check(app_configs=[config]) == []
+        assert declaration_for(EcogFollowUp).save_hooks == [own, first_above, second_above]
+    finally:
+        declarations._declared.pop(EcogFollowUp, None)
+        declarations._pending.pop(EcogFollowUp, None)
+
+
+def test_the_safety_app_extends_the_lower_forms_it_derives_from():
+    """What adverse_events derives from labs, subjects, response and survival is part of their
+    forms' declarations (and so of the save hooks and the derivation graph)."""
+    from adverse_events import checks as safety_checks
+    from adverse_events import dlt_services, icaht_services
+    from adverse_events import services as safety_services
+    from labs import checks as lab_checks
+    from labs import services as lab_services
+    from labs.models import LabResult
+    from survival import services as survival_services
+    from survival.models import Death
+
+    lab = declaration_for(LabResult)
+    assert lab.checks == (lab_checks.lab_value_implausible, safety_checks.lab_grade_without_ae)
+    assert lab.save_hooks == [dlt_services._inputs_changed, icaht_services._anc_changed]
+    assert declaration_for(VitalSigns).save_hooks == [
+        lab_services.rederive_fever_course,
+        safety_services._copied_vitals_corrected,
+    ]
+    assert declaration_for(Death).save_hooks == [
+        survival_services._death_entered_in_error,
+        safety_services._death_changed,
+        dlt_services._inputs_changed,
+    ]
+    assert declarations._pending == {}

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from collections import Counter
 from datetime import time as datetime_time
 from datetime import timedelta
@@ -310,9 +309,7 @@ def test_audit_rows_come_from_the_triggers(transactional_db, tmp_path):
 
 
 def test_the_dump_cache_is_reused(transactional_db, tmp_path):
-    started = time.monotonic()
     first_out = generate(tmp_path, subjects=30)
-    first_time = time.monotonic() - started
     first, first_prints = counts(), fingerprint()
     events = SubjectEvent.objects.count() + LabResultEvent.objects.count()
     assert "Generated in" in first_out
@@ -320,15 +317,14 @@ def test_the_dump_cache_is_reused(transactional_db, tmp_path):
 
     with pytest.raises(CommandError, match="already holds subjects"):
         generate(tmp_path, subjects=30)
-    started = time.monotonic()
     second_out = generate(tmp_path, "--replace-data", subjects=30)
-    second_time = time.monotonic() - started
     assert "Restored from the cache" in second_out
     assert counts() == first
     assert fingerprint() == first_prints
     # restored with the triggers off: the history is the dump's, not doubled
     assert SubjectEvent.objects.count() + LabResultEvent.objects.count() == events
-    assert second_time < first_time
+    # how much faster the restore is belongs in bench/, not in a timed assertion: here under load
+    # a restore (10.96 s) once took longer than the generation (10.35 s)
 
 
 def test_same_seed_same_data_another_seed_other_data(transactional_db, tmp_path):

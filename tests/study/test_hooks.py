@@ -18,6 +18,7 @@ from datamanagement import hooks as dm_hooks
 from study import hooks
 from study.models import ProtocolSettings
 from study.protocol import publish_settings
+from subjects import hooks as subject_hooks
 from tests.factories import protocol_v1
 
 
@@ -59,7 +60,12 @@ def test_an_unregistered_setting_hook_refuses_the_call():
 #: every hook point of the house (`study.hooks.Hook`) with the start-up check that covers it
 EVERY_HOOK = [
     (hook, module, check_id)
-    for module, check_id in ((hooks, "study.E001"), (crf_hooks, "crf.E002"), (dm_hooks, "datamanagement.E001"))
+    for module, check_id in (
+        (hooks, "study.E001"),
+        (crf_hooks, "crf.E002"),
+        (dm_hooks, "datamanagement.E001"),
+        (subject_hooks, "subjects.E001"),
+    )
     for hook in module.HOOKS
 ]
 
