@@ -11,7 +11,8 @@ class AdverseEventsConfig(AppConfig):
     def ready(self) -> None:
         # The forms' derivations, checks, services and dependants are in declarations.py (found by
         # crf); here: the alerts' chain-break hook and the lock checklist's items.
-        from adverse_events import alert_services, lock_checklist  # noqa: F401
+        from adverse_events import lock_checklist  # noqa: F401
+        from adverse_events.services import alerts as alert_services
 
         # The safety half of data management's one notifications list (datamanagement/hooks.py;
         # one left unregistered fails the checks, datamanagement.E001).
@@ -23,7 +24,9 @@ class AdverseEventsConfig(AppConfig):
 
         # What subjects/ needs from the safety app: day 0 moved, the DLT monitor's view of a dose
         # level at enrolment, the casebook's ICAHT (subjects/hooks.py; check subjects.E001).
-        from adverse_events import day0, dlt_services, icaht_services
+        from adverse_events import day0
+        from adverse_events.services import dlt as dlt_services
+        from adverse_events.services import icaht as icaht_services
         from subjects import hooks as subject_hooks
 
         subject_hooks.day0_moved.register(day0.rederive_from_day0)

@@ -7,7 +7,7 @@ from django.db.models import Count, Exists, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 
-from adverse_events.alert_services import unread_notifications
+from adverse_events.services.alerts import unread_notifications
 from study.access import active_memberships
 from study.models import Membership, User
 from study.roles import PERMISSIONS, Action

@@ -1,13 +1,15 @@
 """What the safety forms count from day 0 (CLINICAL_SPEC §7; DESIGN "Day-0 clock"): when the
-first infusion moves day 0, `subjects.treatment.reanchor_day0` re-derives the subject's day-0
+first infusion moves day 0, `subjects.services.treatment.reanchor_day0` re-derives the subject's day-0
 forms one by one and then calls `subjects.hooks.day0_moved`, implemented here."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from adverse_events import dlt_services, icaht_services, services
 from adverse_events.models import IcahtDerivation
+from adverse_events.services import ae_crs_icans as services
+from adverse_events.services import dlt as dlt_services
+from adverse_events.services import icaht as icaht_services
 
 if TYPE_CHECKING:
     from study.models import User

@@ -5,17 +5,7 @@ name (issue 23: imports run down the layers)."""
 
 from __future__ import annotations
 
-from adverse_events import (
-    alert_services,
-    checks,
-    day0,
-    derive,
-    dlt_services,
-    forms,
-    icaht_services,
-    services,
-    toxicity_derive,
-)
+from adverse_events import checks, day0, derive, forms, toxicity_derive
 from adverse_events.models import (
     AdverseEvent,
     CrsAssessment,
@@ -29,6 +19,10 @@ from adverse_events.models import (
     IecHsAssessment,
     Infection,
 )
+from adverse_events.services import ae_crs_icans as services
+from adverse_events.services import alerts as alert_services
+from adverse_events.services import dlt as dlt_services
+from adverse_events.services import icaht as icaht_services
 from crf.declarations import Dependants, declare, extend
 from labs.models import LabResult, VitalSigns
 from response.models import MarrowAssessment, Relapse
@@ -150,7 +144,7 @@ extend(
     Infusion,
     dependants=(
         # day 0 moved: the courses, ICAHT and the DLT candidates, inside the infusion's save
-        # service (subjects.treatment.reanchor_day0 → subjects.hooks.day0_moved)
+        # service (subjects.services.treatment.reanchor_day0 → subjects.hooks.day0_moved)
         Dependants(
             through=day0.rederive_from_day0,
             forms=(

@@ -20,8 +20,8 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from adverse_events import dlt_services
 from adverse_events.models import DltCandidate
+from adverse_events.services import dlt as dlt_services
 from clinical.stats import percent
 from crf.api import CONDITIONAL_ERRORS, IF_MATCH, as_api_error, precondition, version_etag
 from study import access

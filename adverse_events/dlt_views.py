@@ -17,9 +17,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from adverse_events import alert_services, dlt_services
 from adverse_events.dlt_support import supporting_values
 from adverse_events.models import AdverseEvent, CandidateStatus, DltCandidate, SaeReport, SafetyAlert, SafetyContacts
+from adverse_events.services import alerts as alert_services
+from adverse_events.services import dlt as dlt_services
 from study import access
 from study.access import access_subject, subjects_visible_to
 from study.form_errors import apply_service_errors

@@ -9,8 +9,8 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from adverse_events import dlt_services
-from adverse_events.alert_services import deliver_alert as body
+from adverse_events.services import dlt as dlt_services
+from adverse_events.services.alerts import deliver_alert as body
 from crf.outbox import run_once
 from study.models import Study
 from subjects.models import Subject

@@ -15,7 +15,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from adverse_events import services
 from adverse_events.derive import derive_crs_assessment, derive_icans_assessment
 from adverse_events.forms import AdjudicationForm, SourceGradeForm
 from adverse_events.models import (
@@ -28,6 +27,7 @@ from adverse_events.models import (
     IcansEpisode,
 )
 from adverse_events.selectors import search_ctcae_terms
+from adverse_events.services import ae_crs_icans as services
 from adverse_events.toxicity_derive import derive_gvhd_staging
 from crf.forms import form_class_for
 from crf.models import ACTIVE_QUERY_STATUSES, Query

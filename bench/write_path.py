@@ -64,8 +64,8 @@ def crs_scaling(counts: list[int], repeat: int) -> None:
     from django.db import transaction
     from django.utils import timezone
 
-    from adverse_events import services
     from adverse_events.models import CrsAssessment
+    from adverse_events.services import ae_crs_icans as services
     from crf.services import save
     from study.models import User
     from subjects.models import Subject

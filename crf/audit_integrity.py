@@ -31,7 +31,7 @@ _break_hooks: list[BreakHook] = []
 def on_chain_break(func: BreakHook) -> BreakHook:
     """Register what else must happen when a verification finds a break, called in the
     verification's transaction as `hook(verification=AuditVerification)` — the in-app safety
-    alert to study admins (`adverse_events.alert_services`). A lower layer's declared hook, so
+    alert to study admins (`adverse_events.services.alerts`). A lower layer's declared hook, so
     crf never imports upward (DESIGN §3)."""
     _break_hooks.append(func)
     return func

@@ -48,7 +48,7 @@ EntryPage = Callable[[Any, "int | None", str], str]
 
 
 #: in `Dependants.forms`: every form with derived values (a study day…) re-derived form by form,
-#: drawn in the graph as the forms declared so (day 0 moved: `subjects.treatment.reanchor_day0`)
+#: drawn in the graph as the forms declared so (day 0 moved: `subjects.services.treatment.reanchor_day0`)
 EVERY_DERIVED_FORM = "(every derived form)"
 
 

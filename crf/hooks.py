@@ -5,7 +5,7 @@ The form core reads the subject rows through `study.subject_models`; behaviour o
 comes through these hooks, each with exactly one implementation, registered by that app:
 
 - `site_today(subject=…)`: the subject's site's calendar date, "today" of the date checks
-  (`crf.services`; subjects: `subjects.visits.today_at_site`, through `site_today`).
+  (`crf.services`; subjects: `subjects.services.visits.today_at_site`, through `site_today`).
 - `procedure_before_consent(form=…, on=…, exempt=…)`: whether a form dated `on` lies before
   the subject's first informed consent (`crf.consent_checks`, the PROC-BEFORE-CONSENT query on
   every visit-bound form; subjects: `subjects.checks.procedure_before_consent`).

@@ -149,7 +149,7 @@ def _clean(instance: CrfInstance) -> None:
 def _validate_dates(instance: CrfInstance) -> None:
     """Recorded clinical dates are neither in the future nor before 1900 (issue 21,
     `clinical.dates`; CLINICAL_SPEC §7 assumes real dates). "Today" is the subject's site's
-    calendar date through the one seam, `subjects.visits.site_today`, reached through the hook
+    calendar date through the one seam, `subjects.services.visits.site_today`, reached through the hook
     `crf.hooks.site_today`. Planned dates are not recorded events and are skipped. A partial
     history date is checked through its imputed first day (a partial date whose earliest day is
     after today is in the future), the error named on the field as typed; before 1900 the

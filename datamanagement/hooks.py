@@ -12,12 +12,12 @@ each with exactly one implementation registered by that app in its `AppConfig.re
 - `visits_not_done(subjects=…)`: the visits not done of those of `subjects` still expected at
   visits (the digest's visit items; subjects: `subjects.selectors.visits_not_done`).
 - `safety_notifications(user=…)`: the user's safety alert notifications they may see
-  (`adverse_events.alert_services.visible_notifications`);
+  (`adverse_events.services.alerts.visible_notifications`);
   `safety_alert_summary(alert=…)`: an alert's summary in the reader's language
-  (`adverse_events.alert_services.alert_summary`);
+  (`adverse_events.services.alerts.alert_summary`);
   `mark_safety_notifications_read(user=…, ids=…, now=…)`: the user's own unread ones marked
   read, those of `ids` or all when `ids` is None; returns how many
-  (`adverse_events.alert_services.mark_notifications_read`).
+  (`adverse_events.services.alerts.mark_notifications_read`).
 
 A hook nobody registered fails loudly, never skips: the system check `datamanagement.E001` at
 start-up and `study.hooks.HookNotRegistered` at its first call. The check is registered as this

@@ -114,7 +114,7 @@ def set_preferences(*, user: User, choices: dict[str, str]) -> dict[str, str]:
 
 def max_attempts() -> int:
     """Attempts before an e-mail shows failed: the notices' and the safety alerts' e-mails alike
-    (settings.SAFETY_ALERT_MAX_ATTEMPTS; `adverse_events.alert_services` uses these two)."""
+    (settings.SAFETY_ALERT_MAX_ATTEMPTS; `adverse_events.services.alerts` uses these two)."""
     return int(getattr(settings, "SAFETY_ALERT_MAX_ATTEMPTS", 5))
 
 

@@ -26,7 +26,7 @@ from labs.models import OxygenDevice, VitalSigns
 from labs.services import PanelRow, record_lab_panel
 from response.models import MarrowAssessment, MrdTest, Relapse
 from study.models import Site, User
-from subjects import assessments, services, visits
+from subjects import assessments
 from subjects.eligibility import CRITERIA
 from subjects.lifecycle import Event, NotInfusedReason
 from subjects.models import (
@@ -48,6 +48,8 @@ from subjects.models import (
     Sex,
     Subject,
 )
+from subjects.services import subject as services
+from subjects.services import visits
 from survival.models import Autopsy, ContactMethod, Death, FollowUpContact, SubsequentTherapy
 
 SEED = 20220301

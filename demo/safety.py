@@ -1,6 +1,6 @@
 """Safety data of the 24 demo subjects (issue 10 item 5), written through the services the safety
 pages call (`crf.services.save` → the adverse_events save services; DLT adjudication and the SAE
-"reported" mark through `adverse_events.dlt_services` / `alert_services`).
+"reported" mark through `adverse_events.services.dlt` / `adverse_events.services.alerts`).
 
 The story, consistent with the plan of `demo.courses` (its `fever_days`, day-28 marrows, deaths):
 
@@ -34,7 +34,6 @@ from datetime import date, time, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from adverse_events import alert_services, dlt_services
 from adverse_events.models import (
     AdverseEvent,
     CandidateStatus,
@@ -48,6 +47,8 @@ from adverse_events.models import (
     SaeReport,
     SafetyContacts,
 )
+from adverse_events.services import alerts as alert_services
+from adverse_events.services import dlt as dlt_services
 from clinical.units import Panel
 from crf.services import save
 from labs.models import LabResult, VitalSigns

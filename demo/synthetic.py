@@ -97,8 +97,8 @@ from subjects.models import (
     Subject,
     Visit,
 )
-from subjects.services import SCREENING_NUMBER, SUBJECT_ID
-from subjects.visits import planned_for
+from subjects.services.subject import SCREENING_NUMBER, SUBJECT_ID
+from subjects.services.visits import planned_for
 from survival.models import Autopsy, ContactMethod, Death, FollowUpContact, SubsequentTherapy
 
 #: the data cut the dates are placed against (not today: the same seed gives the same dates)
@@ -738,7 +738,7 @@ class _Chunk:
         return ae
 
     def _episode_ae(self, episode: CrsEpisode | IcansEpisode, plan: Plan) -> AdverseEvent:
-        """The episode's own AE, as adverse_events.services._sync_ae creates it."""
+        """The episode's own AE, as adverse_events.services.ae_crs_icans._sync_ae creates it."""
         is_crs = isinstance(episode, CrsEpisode)
         return self._ae(
             plan,
@@ -1485,7 +1485,7 @@ def _ice_items(grade: int) -> dict[str, int]:
 
 
 def _episode(model: type[CrsEpisode] | type[IcansEpisode], subject: Subject, episode: Any, version: int) -> Any:
-    """An episode row as adverse_events.services._sync_episodes writes it."""
+    """An episode row as adverse_events.services.ae_crs_icans._sync_episodes writes it."""
     return model(
         subject=subject,
         number=episode.number,

@@ -24,7 +24,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
-from adverse_events import dlt_services
+from adverse_events.services import dlt as dlt_services
 from crf import display
 from endpoints import dashboards, plots, selectors
 from endpoints.models import EndpointRun

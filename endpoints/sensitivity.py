@@ -155,7 +155,7 @@ def _exposures(data: CutData) -> dict[int, tuple[crs_rules.MedicationExposure, .
 
 
 def _fatal(episodes: tuple[Episode, ...], deaths: list[dict[str, Any]], cause: str) -> tuple[Episode, ...]:
-    """adverse_events.services._fatal on snapshot rows: a death from CRS (ICANS) makes the last
+    """adverse_events.services.ae_crs_icans._fatal on snapshot rows: a death from CRS (ICANS) makes the last
     episode begun on or before it grade 5 (§1.1, §2.2)."""
     death = next((d for d in deaths if d.get("primary_cause") == cause), None)
     if death is None:

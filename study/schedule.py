@@ -7,8 +7,8 @@ One publication writes a `VisitSchedule` version (timing) and an `AssessmentSche
 (expected forms) with the same number of effective date, audited with the reason, then
 re-derives through the hook `study.hooks.rederive_for_setting` (crf.rederive, "visit_schedule")
 the planned dates, windows, out-of-window queries and expected-form state of the visits the new
-version governs (subjects.visits.rederive_for_visit_schedule). Data keep being judged by the version in force on
-their date.
+version governs (subjects.services.visits.rederive_for_visit_schedule). Data keep being judged
+by the version in force on their date.
 """
 
 from __future__ import annotations

@@ -33,8 +33,9 @@ from crf.api import (
 from study import access
 from study.access import access_subject, subjects_visible_to
 from study.roles import Action
-from subjects import services, visits
 from subjects.models import EligibilityAssessment, InformedConsent, Subject, Visit
+from subjects.services import subject as services
+from subjects.services import visits
 
 
 class SubjectSerializer(serializers.ModelSerializer[Subject]):
@@ -229,7 +230,7 @@ class VisitViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet[Visit]
 ):
     """Visits of the subjects the caller may see, instantiated from the schedule at enrolment
-    (so not created here); the visit date is recorded through subjects.visits."""
+    (so not created here); the visit date is recorded through subjects.services.visits."""
 
     serializer_class = VisitSerializer
     lookup_value_regex = "[0-9]+"

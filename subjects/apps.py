@@ -17,7 +17,8 @@ class SubjectsConfig(AppConfig):
         from datamanagement import hooks as dm_hooks
 
         # assessments and lock_checklist subscribe to crf's hooks when imported
-        from subjects import assessments, checks, eligibility, lifecycle, lock_checklist, selectors, visits  # noqa: F401
+        from subjects import assessments, checks, eligibility, lifecycle, lock_checklist, selectors  # noqa: F401
+        from subjects.services import visits
 
         crf_hooks.site_today.register(visits.today_at_site)
         crf_hooks.procedure_before_consent.register(checks.procedure_before_consent)

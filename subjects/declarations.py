@@ -4,7 +4,7 @@ form framework reads about it besides its fields."""
 from __future__ import annotations
 
 from crf.declarations import EVERY_DERIVED_FORM, Dependants, declare
-from subjects import checks, crf_forms, derive, services, treatment
+from subjects import checks, crf_forms, derive
 from subjects.models import (
     BridgingTherapy,
     CellCollection,
@@ -22,6 +22,8 @@ from subjects.models import (
     Subject,
     Visit,
 )
+from subjects.services import subject as services
+from subjects.services import treatment
 
 declare(
     InformedConsent,

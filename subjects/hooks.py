@@ -6,14 +6,14 @@ The safety app counts from the subject's day 0 and keeps the DLT monitor; subjec
 implementation, registered by adverse_events in its `AppConfig.ready`:
 
 - `day0_moved(user=…, subject=…, reason=…)`: day 0 of `subject` changed (an infusion saved,
-  corrected or entered in error; `subjects.treatment.reanchor_day0`): re-derive, in the caller's
+  corrected or entered in error; `subjects.services.treatment.reanchor_day0`): re-derive, in the caller's
   transaction and audited with `reason`, what is counted from day 0 — the CRS and ICANS courses,
   ICAHT, the DLT candidates (`adverse_events.day0.rederive_from_day0`).
 - `dose_level_dlt(study=…, dose_level=…)`: the level's DLT decision as the monitor last recorded
   it and its candidates awaiting adjudication, a `DoseLevelDlt` (the enrolment page, §3.1;
-  `adverse_events.dlt_services.dose_level_dlt`).
+  `adverse_events.services.dlt.dose_level_dlt`).
 - `icaht_of(subject=…)`: the subject's derived ICAHT (§4.1) or None (the casebook's ICAHT line;
-  `adverse_events.icaht_services.icaht_of`).
+  `adverse_events.services.icaht.icaht_of`).
 
 A hook nobody registered fails loudly, never skips: the system check `subjects.E001` at start-up
 and `study.hooks.HookNotRegistered` at its first call.

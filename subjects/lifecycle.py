@@ -1,5 +1,5 @@
 """The subject lifecycle as data (issue 4 item 2): statuses, the events that move a subject
-between them, and the one transition table. Pure: no database; `subjects.services` applies it
+between them, and the one transition table. Pure: no database; `subjects.services.subject` applies it
 and writes the status with its audit row.
 
 consent → screening → (eligibility) → enrolled → lymphodepleted → infused → in follow-up →

@@ -28,7 +28,7 @@ from study.form_errors import apply_service_errors
 from study.language import dose_level_name
 from study.protocol import NoProtocolSettings
 from study.roles import Action, role_may
-from subjects import assessments, enrolment, hooks, lifecycle, selectors, services, visits
+from subjects import assessments, hooks, lifecycle, selectors
 from subjects.derive import dose_values
 from subjects.forms import (
     ConsentForm,
@@ -45,6 +45,8 @@ from subjects.forms import (
 )
 from subjects.lifecycle import Event, Status
 from subjects.models import IdentityRecord, InformedConsent, Infusion, ProtocolDeviation, Subject, Visit
+from subjects.services import enrolment, visits
+from subjects.services import subject as services
 
 #: The subject list pages at this many rows (10,000 subjects rendered at once took seconds).
 SUBJECTS_PER_PAGE = 100

@@ -1,10 +1,10 @@
 """Writes of the survival forms through `crf.services.save_form` (STYLE habit 3). A death moves
-the subject to "died" through the lifecycle service (subjects.services.change_status), in the
+the subject to "died" through the lifecycle service (subjects.services.subject.change_status), in the
 same transaction; a refused transition names the death date and nothing is saved. A death
 marked entered in error takes the subject back to its status before the death.
 
 A death whose primary cause is CRS or ICANS makes that episode grade 5 through the safety
-services (adverse_events.services, a dependant in the death's declaration: "re-derived: death")."""
+services (adverse_events.services.ae_crs_icans, a dependant in the death's declaration: "re-derived: death")."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from crf.services import save_form
-from subjects import services as subject_services
 from subjects.lifecycle import Event, Status
 from subjects.models import Subject
+from subjects.services import subject as subject_services
 from survival.models import Death, FollowUpContact, SubsequentTherapy
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def record_death(*, user: User, instance: Death, expected_version: int | None, r
 
 def _death_entered_in_error(*, user: User, saved: Death, previous: Death | None) -> None:
     """A death marked entered in error gives the subject back the status it had before "died"
-    (subjects.services.revert_death, audited with the reason), unless another valid death
+    (subjects.services.subject.revert_death, audited with the reason), unless another valid death
     form remains."""
     if not saved.entered_in_error or previous is None or previous.entered_in_error:
         return

@@ -386,7 +386,7 @@ LOGGING = {
     "loggers": {"axes": {"level": "WARNING"}},
 }
 
-# --- safety alerts (CLINICAL_SPEC §3: SAE and severe-toxicity alerts, adverse_events.alert_services)
+# --- safety alerts (CLINICAL_SPEC §3: SAE and severe-toxicity alerts, adverse_events.services.alerts)
 # Seconds to wait after the n-th failed e-mail attempt (the last value repeats), and the attempts
 # after which a delivery is marked failed.
 SAFETY_ALERT_RETRY_SECONDS = tuple(env.list("SAFETY_ALERT_RETRY_SECONDS", cast=int, default=[60, 300, 900, 3600]))

@@ -1,6 +1,6 @@
 """DLT candidates and their adjudication (CLINICAL_SPEC §3.1; DESIGN §4a "adjudicate").
 
-The system flags candidates (`adverse_events.dlt_services.recompute_candidates`, run whenever an
+The system flags candidates (`adverse_events.services.dlt.recompute_candidates`, run whenever an
 AE, CRS/ICANS assessment, lab result, marrow, death or infusion of the subject changes); the
 investigator confirms or rejects each with a reason. A candidate the rules no longer flag after
 a correction is kept (never deleted) and marked withdrawn. Every change is audited.

@@ -4,7 +4,7 @@ from the ANC results (§4.1), the IEC-HS form (§4.2), MAGIC acute GvHD staging 
 
 The forms are CRFs on the CRF core (written through `crf.services.save` only, audited, never
 hard-deleted). ICAHT is not typed: one row per subject, kept by
-`adverse_events.icaht_services.rederive_icaht` from the lab results with its inputs and criteria
+`adverse_events.services.icaht.rederive_icaht` from the lab results with its inputs and criteria
 version, re-derived whenever an ANC result changes (audit reason "re-derived: …").
 """
 

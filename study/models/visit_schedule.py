@@ -18,7 +18,7 @@ class VisitSchedule(models.Model):
     first version, visits follow their `VisitDefinition` as set up.
 
     A visit is judged by the newest version whose effective date is on or before the visit's
-    planned date under that version (subjects.visits.timing_for); a new version re-derives the
+    planned date under that version (subjects.services.visits.timing_for); a new version re-derives the
     planned dates and windows of the visits it governs through crf.rederive.
 
     `visits` is {visit code: {"day": int | null, "window_before": int, "window_after": int}}."""

@@ -34,7 +34,7 @@ PRE_ENROLMENT = [Status.SCREENING.value, Status.SCREEN_FAILED.value]
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class Subject(models.Model):
     """A person from consent on. The screening number comes with consent; the subject ID and the
-    dose level with enrolment. Status changes go through `subjects.services` only."""
+    dose level with enrolment. Status changes go through `subjects.services.subject` only."""
 
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="subjects")
     subject_id = models.CharField(_("subject ID"), max_length=30, blank=True)
@@ -50,7 +50,7 @@ class Subject(models.Model):
     survival_follow_up = models.BooleanField(_("survival follow-up continues"), null=True, blank=True)
     # The Day-0 clock (DESIGN §4): visits hang on the planned infusion date until the first
     # infusion; then on `infusion_date`, the site-local calendar date of the first infusion's
-    # start, written by the infusion service (subjects.treatment), never typed.
+    # start, written by the infusion service (subjects.services.treatment), never typed.
     planned_infusion_date = models.DateField(_("planned infusion date"), null=True, blank=True)
     infusion_date = models.DateField(_("first infusion date (day 0)"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -121,7 +121,7 @@ class Visit(models.Model):
     #: "" nothing expected, "none", "some" or "all" satisfied. Overdue is still computed.
     forms_state = models.CharField(_("expected forms"), max_length=4, blank=True, default="", editable=False)
     #: derived from the visit schedule version in force for the visit (issue 27 item 1;
-    #: subjects.visits.timing_for); empty on visits scheduled before versions existed: the
+    #: subjects.services.visits.timing_for); empty on visits scheduled before versions existed: the
     #: definition's window applies
     window_before = models.PositiveSmallIntegerField(_("window before (days)"), null=True, editable=False)
     window_after = models.PositiveSmallIntegerField(_("window after (days)"), null=True, editable=False)
@@ -243,7 +243,7 @@ class SiteSequence(models.Model):
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class InformedConsent(CrfInstance):
     """One signed consent form version. Re-consent on a new version is another record; the
-    first consent opens screening (subjects.services.record_consent)."""
+    first consent opens screening (subjects.services.subject.record_consent)."""
 
     crf_code = "IC"
     crf_title = _("Informed consent")
@@ -352,7 +352,7 @@ class EligibilityAssessment(CrfInstance):
 class Lymphodepletion(CrfInstance):
     """Lymphodepleting chemotherapy (CLINICAL_SPEC §7: fludarabine/cyclophosphamide, days −5 to
     −3). Doses per m² of the body surface area used. Saving the first one moves an enrolled
-    subject to "lymphodepleted" (subjects.treatment)."""
+    subject to "lymphodepleted" (subjects.services.treatment)."""
 
     crf_code = "LD"
     crf_title = _("Lymphodepletion")

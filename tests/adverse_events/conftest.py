@@ -10,8 +10,8 @@ import pytest
 from django.utils import translation
 
 from study.models import VisitDefinition
-from subjects import services
 from subjects.models import Subject
+from subjects.services import subject as services
 from tests.factories import demo_schedule, identity
 from tests.subjects.conftest import ENROLLED, consent, coordinator, enrolled, protocol, screened  # noqa: F401
 from tests.subjects.test_treatment_forms import PLANNED, infuse, lymphodeplete

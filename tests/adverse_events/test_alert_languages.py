@@ -8,8 +8,8 @@ import pytest
 from django.core import mail
 from django.utils import translation
 
-from adverse_events.alert_services import deliver_alert
 from adverse_events.models import SafetyAlert, SafetyContacts
+from adverse_events.services.alerts import deliver_alert
 from tests.adverse_events.conftest import day
 from tests.adverse_events.test_adverse_events import record_ae
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 
 from adverse_events.models import CrsAssessment, IcansAssessment
-from adverse_events.services import VITALS_CORRECTED_RULE
+from adverse_events.services.ae_crs_icans import VITALS_CORRECTED_RULE
 from clinical import crs as crs_rules
 from crf import rederive
 from crf.models import Query
@@ -149,7 +149,7 @@ def test_correcting_an_uncopied_value_raises_nothing(infused, coordinator):
 def test_the_dependency_is_declared():
     edges = [e for e in rederive.graph() if e.source == "labs.VitalSigns"]
     assert [(e.dependants, e.through) for e in edges] == [
-        (("adverse_events.CrsAssessment",), "adverse_events.services._copied_vitals_corrected"),
+        (("adverse_events.CrsAssessment",), "adverse_events.services.ae_crs_icans._copied_vitals_corrected"),
         (("labs.VitalSigns",), "labs.services.rederive_fever_course"),  # issue 27: the fever grade's course
     ]
 
@@ -213,8 +213,8 @@ def test_monitor_gets_no_live_dose(infused, users_a, login):
 
 
 def test_crs_notification_links_the_episode(infused, coordinator, investigator, login, study, settings):
-    from adverse_events.alert_services import deliver_alert
     from adverse_events.models import CrsEpisode, SafetyAlert, SafetyContacts
+    from adverse_events.services.alerts import deliver_alert
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     SafetyContacts.objects.create(study=study, sponsor_emails=["safety@sponsor.example"])

@@ -11,8 +11,8 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from adverse_events import services
 from adverse_events.models import AdverseEvent, CrsAssessment, CrsEpisode
+from adverse_events.services import ae_crs_icans as services
 from crf.models import Query
 from crf.services import save
 from tests.adverse_events.conftest import day

@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from adverse_events.dlt_services import dose_level_monitor, recompute_candidates, refresh_candidates
 from adverse_events.models import AlertDelivery, DltCandidate, DoseLevelDecision, SaeReport, SafetyAlert, SafetyContacts
+from adverse_events.services.dlt import dose_level_monitor, recompute_candidates, refresh_candidates
 from crf.models import OutboxMessage
 from subjects.models import Subject
 from tests.adverse_events.conftest import day
@@ -294,7 +294,7 @@ def test_expansion_stop_and_review_needs_the_enrolment_acknowledgement(infused, 
     infused (the 3+3 part cleared the level) and two more after → 3/9 = 1/3 → "expansion: stop
     and review", shown with its exact CI (7.5–70.1%); enrolling at DL2 then needs the
     investigator's acknowledgement, for that reason; DL2 is not the recommended dose."""
-    from adverse_events.dlt_services import adjudicate_candidate, enrolment_acknowledgement
+    from adverse_events.services.dlt import adjudicate_candidate, enrolment_acknowledgement
 
     subjects = [infused() for _ in range(9)]
     for subject in (subjects[0], subjects[6], subjects[7]):
@@ -343,7 +343,7 @@ def test_the_day28_window_and_the_refresh_horizon_come_from_the_schedule(infused
     """§3.1 "day 28 plus that visit's window" (§7): the schedule's day-28 window, not a fixed
     ±3 days. Horizon = 28 + 7 recovery days + the window after + 1: 39 days with the demo's
     ±3, 43 once the schedule's day-28 visit allows 7 days after."""
-    from adverse_events.dlt_services import assessment_window, time_driven_horizon_days
+    from adverse_events.services.dlt import assessment_window, time_driven_horizon_days
     from study.models import VisitDefinition
 
     subject = infused()

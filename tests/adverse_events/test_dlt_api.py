@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from adverse_events.dlt_services import recompute_candidates
 from adverse_events.models import DltCandidate
+from adverse_events.services.dlt import recompute_candidates
 from tests.adverse_events.conftest import day
 from tests.adverse_events.test_adverse_events import record_ae
 from tests.api.conftest import send, token_client

@@ -31,7 +31,7 @@ def _row_text(page: str, code: str) -> tuple[str, str]:
 @pytest.mark.timeout(2400)
 def test_the_monitor_shows_the_demo_dl3_expansion_decision_with_its_ci(demo_study, db, client, login, monkeypatch):
     # The demo is loaded as of DEMO_TODAY: the monitor's day (its DLT windows) is that day.
-    monkeypatch.setattr("adverse_events.dlt_services._today", lambda: DEMO_TODAY)
+    monkeypatch.setattr("adverse_events.services.dlt._today", lambda: DEMO_TODAY)
     investigator = User.objects.get(username="investigator")
     login(investigator, password=DEMO_PASSWORD)
     expected = {

@@ -10,12 +10,14 @@ from datetime import UTC, datetime
 import pytest
 from django.utils import translation
 
-from adverse_events import day0, dlt_services, icaht_services
+from adverse_events import day0
 from adverse_events.models import DltCandidate, DoseLevelDecision, IcahtDerivation
-from subjects import enrolment
+from adverse_events.services import dlt as dlt_services
+from adverse_events.services import icaht as icaht_services
 from subjects import hooks as subject_hooks
 from subjects.hooks import AwaitingCandidate, DoseLevelDlt
 from subjects.models import Subject
+from subjects.services import enrolment
 
 pytestmark = pytest.mark.req("ISSUE-23")
 

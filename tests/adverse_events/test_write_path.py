@@ -14,8 +14,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from adverse_events import services
 from adverse_events.models import CrsAssessment, CrsEpisode, IcansAssessment
+from adverse_events.services import ae_crs_icans as services
 from crf.services import save
 from tests.adverse_events.conftest import day
 
@@ -60,7 +60,7 @@ def second_infused(screened, coordinator, infused):
     """`infused` for a second subject of the same study (the visit schedule is already there)."""
     from datetime import date
 
-    from subjects import services as subject_services
+    from subjects.services import subject as subject_services
     from tests.adverse_events.conftest import LD_START
     from tests.factories import identity
     from tests.subjects.conftest import ENROLLED

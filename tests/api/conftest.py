@@ -23,9 +23,9 @@ from knox.models import AuthToken
 
 from crf.api import crf_resources
 from crf.services import SYSTEM_FIELDS
-from subjects import services
 from subjects.lifecycle import Event
 from subjects.models import Subject
+from subjects.services import subject as services
 from tests.conftest import make_user
 from tests.factories import demo_schedule, protocol_v1
 
@@ -60,7 +60,7 @@ def _date_of_birth(subject: Subject, user: Any) -> dict[str, Any]:
 
 def _day0(subject: Subject, user: Any) -> dict[str, Any]:
     """CRS and ICANS grades hang on the Day-0 clock: the infusion is planned."""
-    from subjects import visits
+    from subjects.services import visits
 
     visits.set_planned_infusion_date(user=user, subject=subject, on=INFUSED)
     return {}

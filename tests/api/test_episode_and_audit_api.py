@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from adverse_events.models import CrsEpisode
-from subjects import services
+from subjects.services import subject as services
 from tests.api.conftest import example_for, send, token_client
 from tests.conftest import make_user
 

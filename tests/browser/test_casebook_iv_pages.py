@@ -12,8 +12,8 @@ from decimal import Decimal
 
 import pytest
 
-from adverse_events import dlt_services
 from adverse_events.models import DltCandidate
+from adverse_events.services import dlt as dlt_services
 from crf import sdv
 from crf.services import save
 from labs.models import LabResult

@@ -12,8 +12,8 @@ from decimal import Decimal
 
 import pytest
 
-from subjects import services
 from subjects.models import ConcomitantMedication
+from subjects.services import subject as services
 from tests.browser.test_sign_in_and_forms import _sign_in
 from tests.factories import protocol_v1
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from subjects.models import Infusion, Subject
-from subjects.visits import site_today
+from subjects.services.visits import site_today
 from tests.browser.test_sign_in_and_forms import _sign_in
 from tests.factories import demo_schedule, protocol_v1
 

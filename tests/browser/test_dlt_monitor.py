@@ -11,9 +11,10 @@ from datetime import date, timedelta
 import pytest
 from django.db import transaction
 
-from adverse_events import alert_services, dlt_services
 from adverse_events.models import DltCandidate, SafetyAlert, SafetyContacts
-from subjects import services
+from adverse_events.services import alerts as alert_services
+from adverse_events.services import dlt as dlt_services
+from subjects.services import subject as services
 from tests.adverse_events.conftest import LD_START, day, infused  # noqa: F401  (fixture)
 from tests.adverse_events.test_adverse_events import record_ae
 from tests.browser.test_sign_in_and_forms import _sign_in

@@ -12,8 +12,9 @@ from datetime import timedelta
 import pytest
 
 from adverse_events.models import DltCandidate
-from subjects import services, visits
 from subjects.models import EnrolmentAcknowledgement, InformedConsent, Subject
+from subjects.services import subject as services
+from subjects.services import visits
 from tests.browser.test_sign_in_and_forms import _sign_in
 from tests.factories import demo_schedule, protocol_v1
 from tests.subjects.conftest import ELIGIBLE

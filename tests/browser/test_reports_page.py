@@ -10,8 +10,8 @@ from datetime import date
 import pytest
 
 from crf.queries import raise_query
-from subjects import services
 from subjects.models import InformedConsent
+from subjects.services import subject as services
 from tests.browser.test_sign_in_and_forms import _sign_in
 from tests.factories import protocol_v1
 from tests.subjects.conftest import ELIGIBLE

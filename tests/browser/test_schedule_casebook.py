@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from subjects import assessments, services, visits
+from subjects import assessments
 from subjects.models import Visit
+from subjects.services import subject as services
+from subjects.services import visits
 from tests.browser.test_sign_in_and_forms import _sign_in
 from tests.factories import demo_schedule, protocol_v1
 from tests.subjects.conftest import ASSESSED, CONSENTED, ELIGIBLE, ENROLLED

@@ -15,7 +15,7 @@ from clinical.units import Panel
 from labs.models import Laboratory, LabResult
 from labs.services import PanelRow, record_lab_panel
 from study.models import Site
-from subjects import services
+from subjects.services import subject as services
 from tests.browser.test_sign_in_and_forms import _sign_in
 from tests.factories import demo_schedule, identity, protocol_v1
 from tests.labs.conftest import ensure_compiled_catalogue

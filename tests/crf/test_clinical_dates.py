@@ -1,6 +1,6 @@
 """Clinical dates (issue 21): vital signs dated 0001-01-01, 9999-12-31 or next year were saved
 without a word. A recorded clinical date in the future (after today at the subject's site, read
-through the one seam `subjects.visits.site_today`) or before 1900 is refused with a field-level
+through the one seam `subjects.services.visits.site_today`) or before 1900 is refused with a field-level
 reason in English and Chinese, through the form page, the API (400 naming the field) and the CSV
 import alike, with nothing saved. Planned dates are not recorded events and stay free; a partial
 history date is in the future when its first possible day is."""
@@ -20,7 +20,7 @@ from crf.imports import import_forms
 from crf.registry import crf_models
 from labs.models import VitalSigns
 from subjects.models import MedicalHistory, Visit
-from subjects.visits import record_visit_date
+from subjects.services.visits import record_visit_date
 from tests.factories import demo_schedule, vital_signs
 
 pytestmark = pytest.mark.req("ISSUE-21")
@@ -66,7 +66,7 @@ FUTURE_ZH = "该日期晚于今天（中心当日为 2026-06-30）。"
 @pytest.fixture
 def site_today(monkeypatch):
     """Today at the site, through the one seam every clinical-date check reads."""
-    monkeypatch.setattr("subjects.visits.site_today", lambda subject, now=None: TODAY)
+    monkeypatch.setattr("subjects.services.visits.site_today", lambda subject, now=None: TODAY)
     return TODAY
 
 

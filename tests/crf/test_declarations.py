@@ -133,8 +133,9 @@ def test_the_safety_app_extends_the_lower_forms_it_derives_from():
     """What adverse_events derives from labs, subjects, response and survival is part of their
     forms' declarations (and so of the save hooks and the derivation graph)."""
     from adverse_events import checks as safety_checks
-    from adverse_events import dlt_services, icaht_services
-    from adverse_events import services as safety_services
+    from adverse_events.services import ae_crs_icans as safety_services
+    from adverse_events.services import dlt as dlt_services
+    from adverse_events.services import icaht as icaht_services
     from labs import checks as lab_checks
     from labs import services as lab_services
     from labs.models import LabResult

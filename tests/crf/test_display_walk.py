@@ -132,7 +132,7 @@ def _walked(monkeypatch, walked: tuple[int, ...]) -> Site:
     today = date(2027, 6, 1)
     # the courses are walked to a day after the real today: lifecycle dates after the site's today
     # are refused (issue 24), so the site's today (one seam) is that day
-    monkeypatch.setattr("subjects.visits.site_today", lambda subject, now=None: today)
+    monkeypatch.setattr("subjects.services.visits.site_today", lambda subject, now=None: today)
     demo_safety.ensure_sponsor_contacts(site.study)
     investigator = demo_safety.site_investigator(site)
     rng = random.Random(subjects_demo.SEED + 1)

@@ -11,7 +11,8 @@ from crf.models import OutboxMessage
 from crf.outbox import celery_app, run_once_task_names
 from response import labels
 from study.hooks import HookNotRegistered
-from subjects import checks, visits
+from subjects import checks
+from subjects.services import visits
 from trialsite.celery import app as project_app
 
 

@@ -223,8 +223,8 @@ def test_a_locked_form_is_a_row_error(vs, coordinator, data_lock):
 
 
 def test_new_consents_are_refused_but_saved_ones_can_be_corrected(coordinator, site_a, study):
-    from subjects import services
     from subjects.models import InformedConsent
+    from subjects.services import subject as services
     from tests.factories import protocol_v1
 
     protocol_v1(study)
@@ -273,7 +273,7 @@ def test_dry_run_checks_and_saves_nothing(crf_ready, coordinator):
 @pytest.fixture
 def enrolled_subject(coordinator, site_a, crf_ready):
     """A subject brought to "enrolled" through the lifecycle services (lymphodepletion needs it)."""
-    from subjects import services
+    from subjects.services import subject as services
     from tests.subjects.conftest import ELIGIBLE
 
     subject = services.record_consent(

@@ -193,7 +193,7 @@ def enrolled_subject_with_vs(crf_ready, users_a, study):
     from datetime import date
 
     from subjects.models import Visit
-    from subjects.visits import schedule_visits
+    from subjects.services.visits import schedule_visits
     from tests.factories import demo_schedule, vital_signs
 
     demo_schedule(study)
@@ -243,7 +243,7 @@ def test_a_data_manager_at_one_site_cannot_lock_the_study_nor_another_sites_subj
 
 def test_a_freeze_refuses_a_visit_date_change(enrolled_subject_with_vs, users_a):
     from subjects.models import Visit
-    from subjects.visits import record_visit_date
+    from subjects.services.visits import record_visit_date
 
     subject, _form = enrolled_subject_with_vs
     visit = Visit.objects.get(subject=subject, definition__code="D1")

@@ -3,7 +3,7 @@ register each at start-up (one nobody registered fails the checks: tests/study/t
 
 from __future__ import annotations
 
-from adverse_events import alert_services
+from adverse_events.services import alerts as alert_services
 from datamanagement import hooks
 from subjects import eligibility, lifecycle, selectors
 

@@ -12,9 +12,9 @@ import pytest
 from openpyxl import load_workbook
 
 from crf.queries import raise_query
-from subjects import services
 from subjects.lifecycle import Event
 from subjects.models import InformedConsent
+from subjects.services import subject as services
 from tests.conftest import make_user
 from tests.subjects.conftest import ASSESSED, ELIGIBLE, protocol  # noqa: F401
 

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db.models import F, Max, Q
 
-from adverse_events.dlt_services import dose_level_monitor, enrolment_acknowledgement
 from adverse_events.models import (
     AdverseEvent,
     AlertDelivery,
@@ -28,6 +27,7 @@ from adverse_events.models import (
     SaeReport,
     SafetyAlert,
 )
+from adverse_events.services.dlt import dose_level_monitor, enrolment_acknowledgement
 from clinical.schedule import VisitState
 from clinical.survival import kaplan_meier
 from crf.models import Query, QueryStatus

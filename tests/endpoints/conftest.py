@@ -19,9 +19,9 @@ from crf.services import save
 from response.models import Relapse
 from study.models import Site, Study
 from study.roles import Role
-from subjects import services
 from subjects.lifecycle import Event
 from subjects.models import CellCollection, Subject
+from subjects.services import subject as services
 from survival.models import Death, FollowUpContact
 from survival.services import record_death, record_follow_up
 from tests.conftest import make_user

@@ -21,8 +21,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from adverse_events.alert_services import deliver_alert, mark_sae_reported
 from adverse_events.models import CrsAssessment, Notification, SaeReport, SafetyAlert
+from adverse_events.services.alerts import deliver_alert, mark_sae_reported
 from crf.queries import raise_query
 from crf.services import save
 from endpoints import plots

@@ -26,9 +26,9 @@ from decimal import Decimal
 import pytest
 from openpyxl import load_workbook
 
-from adverse_events import dlt_services
-from adverse_events import services as ae_services
 from adverse_events.models import CrsAssessment, CrsEpisode, DltCandidate, GvhdStaging, IcansAssessment, IecHsAssessment
+from adverse_events.services import ae_crs_icans as ae_services
+from adverse_events.services import dlt as dlt_services
 from crf.services import save
 from endpoints import courses, services
 from endpoints.services import load_cut

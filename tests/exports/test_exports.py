@@ -179,7 +179,7 @@ def test_the_export_shows_subjects_and_aes_as_they_stood_at_the_cut_off(world):
     later arm, and an AE resolved after the cut-off showed its later outcome."""
     from datetime import timedelta
 
-    from subjects import services as subject_services
+    from subjects.services import subject as subject_services
 
     subjects = populate_for_export(world)
     world.infused_on(CUTOFF + timedelta(days=40), "DL3")  # consented on the cut-off + 20 days

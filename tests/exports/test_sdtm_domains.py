@@ -18,9 +18,9 @@ from exports.models import ExportStatus
 from labs.models import ReferenceRange
 from labs.services import record_reference_range
 from response.models import MarrowAssessment, MrdTest
-from subjects import services as subject_services
 from subjects.eligibility import CRITERIA
 from subjects.models import ProtocolDeviation
+from subjects.services import subject as subject_services
 from survival.models import SubsequentTherapy
 from tests.endpoints.conftest import CONSENTED
 from tests.exports.conftest import CUTOFF, day, populate_for_export

@@ -64,7 +64,7 @@ django.setup()
 from django.utils import timezone
 from knox.models import AuthToken
 from study.models import Membership, Site, Study, User
-from subjects import services
+from subjects.services import subject as services
 from subjects.lifecycle import Event
 from tests.api.conftest import ASSESSED, CONSENTED, ELIGIBLE, ENROLLED, LYMPHODEPLETED
 from tests.factories import demo_schedule, protocol_v1

@@ -15,8 +15,8 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 
-from adverse_events.alert_services import TASK as ALERT_TASK
 from adverse_events.models import AlertDelivery, DeliveryStatus, Notification, SafetyAlert
+from adverse_events.services.alerts import TASK as ALERT_TASK
 from crf.models import OutboxMessage
 from endpoints.models import EndpointRun, RunStatus
 from endpoints.services import TASK_NAME as RUN_TASK

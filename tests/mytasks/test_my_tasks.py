@@ -19,8 +19,9 @@ from datamanagement import signatures
 from labs.models import VitalSigns
 from labs.services import record_vital_signs
 from mytasks import selectors
-from subjects import services, visits
 from subjects.models import EligibilityAssessment, InformedConsent, Subject, Visit
+from subjects.services import subject as services
+from subjects.services import visits
 from tests.conftest import PASSWORD, make_user
 from tests.datamanagement.test_signatures import _sign_casebook as sign_casebook
 from tests.factories import demo_schedule

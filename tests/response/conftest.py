@@ -10,7 +10,7 @@ import pytest
 
 from crf.services import save
 from response.models import MarrowAssessment, MrdTest
-from subjects import services
+from subjects.services import subject as services
 from tests.factories import demo_schedule
 from tests.subjects.conftest import ENROLLED, consent, coordinator, protocol, screened  # noqa: F401 (fixtures)
 from tests.subjects.test_treatment_forms import infuse, lymphodeplete

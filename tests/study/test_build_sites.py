@@ -117,7 +117,7 @@ def test_no_subject_is_registered_outside_the_site_activity_period(site_a, users
 
     from django.core.exceptions import ValidationError
 
-    from subjects import services
+    from subjects.services import subject as services
     from tests.factories import protocol_v1
 
     protocol_v1(site_a.study)

@@ -150,8 +150,8 @@ def is_django_admin(name: str) -> bool:
 def world(study, site_b, coordinator_b, created, subject_at):  # noqa: F811
     """One of each object at site B, entered as site B's coordinator through the services and
     the API; the URLs are filled with their keys. Returns (keys, site B's subject identifiers)."""
-    from adverse_events.dlt_services import recompute_candidates
     from adverse_events.models import AdverseEvent, CrsEpisode, IcansEpisode
+    from adverse_events.services.dlt import recompute_candidates
     from crf import locks, queries, sdv
     from crf.models import ImportRecord, ImportUpload
     from crf.services import save

@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from subjects import services
 from subjects.lifecycle import Event
+from subjects.services import subject as services
 from tests.factories import demo_schedule, protocol_v1
 
 CONSENTED = date(2026, 3, 1)

@@ -16,8 +16,8 @@ from crf.models import Query, QueryStatus
 from crf.rederive import graph
 from study.models import AssessmentSchedule, VisitDefinition, VisitSchedule
 from study.roles import Role
-from subjects import visits
 from subjects.models import Visit
+from subjects.services import visits
 from tests.subjects.conftest import PLANNED_INFUSION
 
 pytestmark = pytest.mark.req("ISSUE-27")

@@ -12,8 +12,9 @@ import pytest
 from django.utils import timezone
 
 from crf.registry import crf_models
-from subjects import services, visits
 from subjects.models import Visit
+from subjects.services import subject as services
+from subjects.services import visits
 from tests.factories import vital_signs
 from tests.subjects.conftest import ENROLLED
 from tests.subjects.test_treatment_forms import infuse, lymphodeplete

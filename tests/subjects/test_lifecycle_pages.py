@@ -157,7 +157,7 @@ def test_viewers_see_the_status_but_no_action_forms(role, users_a, consent, logi
 
 @pytest.mark.parametrize("role", EDITORS + NOT_EDITORS)
 def test_the_lifecycle_pages_outside_the_gate_are_404(role, users_a, site_b, protocol, login):
-    from subjects import services
+    from subjects.services import subject as services
     from tests.conftest import make_user
 
     other = services.record_consent(

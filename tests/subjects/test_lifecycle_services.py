@@ -11,9 +11,9 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from crf.models import EntryStatus
-from subjects import services
 from subjects.lifecycle import Event
 from subjects.models import EligibilityAssessment, InformedConsent, Subject
+from subjects.services import subject as services
 from tests.subjects.conftest import ASSESSED, CONSENTED, ELIGIBLE, ENROLLED
 
 pytestmark = pytest.mark.req("ISSUE-4")

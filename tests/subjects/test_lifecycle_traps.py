@@ -13,8 +13,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from adverse_events.models import DltCandidate
 from crf.services import save
-from subjects import enrolment, services, visits
 from subjects.models import EnrolmentAcknowledgement, InformedConsent, Subject
+from subjects.services import enrolment, visits
+from subjects.services import subject as services
 from tests.subjects.conftest import ASSESSED, ELIGIBLE
 
 pytestmark = pytest.mark.req("ISSUE-24")

@@ -12,7 +12,7 @@ import pytest
 from crf.models import Query
 from labs.models import VitalSigns
 from labs.services import record_vital_signs
-from subjects import services
+from subjects.services import subject as services
 from tests.subjects.conftest import CONSENTED
 
 pytestmark = pytest.mark.req("ISSUE-4")

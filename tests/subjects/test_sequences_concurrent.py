@@ -9,8 +9,8 @@ import threading
 import pytest
 from django.db import connections
 
-from subjects import services
 from subjects.models import SiteSequence, Subject
+from subjects.services import subject as services
 from tests.factories import protocol_v1
 from tests.subjects.conftest import ASSESSED, CONSENTED, ELIGIBLE, ENROLLED
 

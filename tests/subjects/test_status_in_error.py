@@ -10,8 +10,9 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 
-from subjects import services, visits
 from subjects.models import Subject
+from subjects.services import subject as services
+from subjects.services import visits
 
 pytestmark = pytest.mark.req("ISSUE-24")
 

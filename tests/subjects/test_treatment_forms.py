@@ -14,8 +14,8 @@ from django.core.exceptions import ValidationError
 from clinical.schedule import study_day
 from crf.models import Query, QueryStatus
 from crf.services import save
-from subjects import services
 from subjects.models import Infusion, Lymphodepletion, Subject, Visit
+from subjects.services import subject as services
 from tests.subjects.conftest import ENROLLED
 
 pytestmark = pytest.mark.req("ISSUE-4")
@@ -131,7 +131,7 @@ def test_reanchoring_when_the_infusion_moves(enrolled_at, coordinator):
     assert planned_date_of(subject, "D0") == date(2026, 3, 20)
     lymphodeplete(coordinator, subject)
     d1 = Visit.objects.get(subject=subject, definition__code="D1")
-    from subjects.visits import record_visit_date
+    from subjects.services.visits import record_visit_date
 
     record_visit_date(user=coordinator, visit=d1, visit_date=date(2026, 3, 21))
     # the infusion happened two days late: planned dates move, the visit date entered stays

@@ -12,8 +12,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from clinical.schedule import VisitState
 from crf.models import Query, QueryStatus
-from subjects import services, visits
 from subjects.models import Subject, Visit
+from subjects.services import subject as services
+from subjects.services import visits
 from tests.subjects.conftest import ENROLLED, PLANNED_INFUSION
 
 pytestmark = pytest.mark.req("ISSUE-4")

@@ -1,6 +1,6 @@
 """The subject's status follows the survival records (issue 9 item 4): the subject page offers
 no bare "Died" status change — a death is the death form, which moves the status — and offers
-"Lost to follow-up" as a dated status change (subjects.services.change_status)."""
+"Lost to follow-up" as a dated status change (subjects.services.subject.change_status)."""
 
 from __future__ import annotations
 

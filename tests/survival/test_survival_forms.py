@@ -190,7 +190,7 @@ def test_death_entered_in_error_gives_back_the_status_before_it(infused, coordin
     no longer has the death."""
     from crf.services import mark_entered_in_error
     from subjects.lifecycle import Event
-    from subjects.services import change_status
+    from subjects.services.subject import change_status
 
     subject = infused()
     change_status(user=coordinator, subject=subject, event=Event.START_FOLLOW_UP, on=day(3))
@@ -209,7 +209,7 @@ def test_correcting_the_death_date_moves_the_status_date(infused, coordinator):
     with the correction); a correction before the status the subject had before death is
     refused on the death date and nothing changes."""
     from subjects.lifecycle import Event
-    from subjects.services import change_status
+    from subjects.services.subject import change_status
 
     subject = infused()
     change_status(user=coordinator, subject=subject, event=Event.START_FOLLOW_UP, on=day(3))

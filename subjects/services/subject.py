@@ -25,7 +25,7 @@ from study.models import Site
 from study.protocol import choices_in_force
 from study.roles import Action
 from study.system_text import message
-from subjects import lifecycle, visits
+from subjects import lifecycle
 from subjects.eligibility import unanswered
 from subjects.lifecycle import Event, NotInfusedReason, Status
 from subjects.models import (
@@ -36,6 +36,7 @@ from subjects.models import (
     Subject,
     first_consent_date,
 )
+from subjects.services import visits
 
 if TYPE_CHECKING:
     from study.models import User
@@ -260,7 +261,7 @@ def enrol(
     """Screening → enrolled: the next subject ID of the site and the assigned dose level.
     Needs an eligibility checklist showing the subject eligible, dated on or before `on`.
     The subject's visits are instantiated from the schedule, the infusion-anchored ones on
-    `planned_infusion_date` when given (subjects.visits)."""
+    `planned_infusion_date` when given (subjects.services.visits)."""
     subject = _locked(subject)
     _require_editor(user, subject.site)
     if (subject.status, Event.ENROL) not in lifecycle.TRANSITIONS:
@@ -322,7 +323,7 @@ def change_dose_level(*, user: User, subject: Subject, dose_level: str, reason: 
     subject.dose_level = dose_level
     with audit_context(user=user, site=subject.site, reason=reason):
         subject.save(update_fields=["dose_level"])
-    from subjects.treatment import rederive_infusions  # treatment builds on these services
+    from subjects.services.treatment import rederive_infusions  # treatment builds on these services
 
     rederive_infusions(
         user=user,

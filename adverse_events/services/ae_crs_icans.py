@@ -307,7 +307,7 @@ def _course_subject(subject: Subject) -> Subject:
 
 #: Set by the CRS/ICANS save services on the assessment they return: whether the course
 #: re-derivation of that save changed what another (or the same) assessment gives the DLT
-#: syndrome rule (`clinical.dlt.syndrome_rule_input`). adverse_events.dlt_services runs the
+#: syndrome rule (`clinical.dlt.syndrome_rule_input`). adverse_events.services.dlt runs the
 #: DLT rules again after the save only when this is True or the saved assessment's own input
 #: moved; a row without it (entered in error, another path) always runs them.
 COURSE_MOVED_DLT_INPUT = "course_moved_dlt_input"

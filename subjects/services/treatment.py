@@ -1,6 +1,6 @@
 """Saving the treatment forms (issue 4 item 5): lymphodepletion and the CAR-T infusion go
 through `crf.services.save_form` like every form, then move the subject along the lifecycle
-through `subjects.services.change_status`, and the first infusion re-anchors the visits.
+through `subjects.services.subject.change_status`, and the first infusion re-anchors the visits.
 Registered with `crf.services.save_service`, so the generic form page and the API use them."""
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from crf.rederive import rederive
 from crf.services import save_form
 from study.audit_context import audit_context
 from study.system_text import message
-from subjects import hooks, services, visits
+from subjects import hooks
 from subjects.lifecycle import Event, Status
 from subjects.models import Infusion, Lymphodepletion, Subject, Visit
+from subjects.services import subject as services
+from subjects.services import visits
 
 if TYPE_CHECKING:
     from study.models import User
@@ -143,7 +145,7 @@ def reanchor_day0(*, user: User, subject: Subject, reason: str) -> None:
 def _infusion_entered_in_error(*, user: User, saved: Infusion, previous: Infusion | None) -> None:
     """An infusion marked entered in error no longer anchors day 0: the earliest remaining valid
     infusion does (reanchor_day0, audited "re-derived: infusion entered in error"). If none
-    remains, an "infused" subject goes back to "lymphodepleted" (subjects.services.revert_infusion);
+    remains, an "infused" subject goes back to "lymphodepleted" (subjects.services.subject.revert_infusion);
     a subject whose course went on (follow-up, withdrawn, died…) is refused with what to do,
     since a status after day 0 without any infusion would leave the study clock silently wrong."""
     if not saved.entered_in_error or previous is None or previous.entered_in_error:
@@ -173,6 +175,6 @@ def _infusion_entered_in_error(*, user: User, saved: Infusion, previous: Infusio
 def rederive_infusions(*, user: User, subject: Subject, reason: str) -> None:
     """Re-derive the stored dose check of the subject's infusions (their assigned dose level
     changed) and re-run their edit checks, so the dose query follows the new level. Called by
-    subjects.services.change_dose_level inside its transaction."""
+    subjects.services.subject.change_dose_level inside its transaction."""
     infusions = list(Infusion.objects.filter(subject=subject, entered_in_error=False).select_related("subject__site"))
     rederive(forms=infusions, reason=reason, user=user, subject=subject)

@@ -26,9 +26,10 @@ from study.access import subjects_visible_to
 from study.audit_context import audit_context
 from study.roles import Action, Role
 from study.system_text import Message, message
-from subjects import hooks, services
+from subjects import hooks
 from subjects.lifecycle import Status
 from subjects.models import EnrolmentAcknowledgement, SiteSequence, Subject
+from subjects.services import subject as services
 
 if TYPE_CHECKING:
     from study.models import User

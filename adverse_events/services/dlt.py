@@ -26,7 +26,6 @@ from django.utils.translation import gettext_noop
 from psycopg2 import sql
 
 from adverse_events import dlt_text
-from adverse_events.alert_services import raise_alert
 from adverse_events.grade_course import course_of
 from adverse_events.models import (
     AdverseEvent,
@@ -37,7 +36,8 @@ from adverse_events.models import (
     GvhdStaging,
     IcansAssessment,
 )
-from adverse_events.services import COURSE_MOVED_DLT_INPUT
+from adverse_events.services.ae_crs_icans import COURSE_MOVED_DLT_INPUT
+from adverse_events.services.alerts import raise_alert
 from clinical import ae_course
 from clinical import dlt as rules
 from clinical.escalation import (
@@ -652,7 +652,7 @@ def _cannot_move_a_rule(saved: Any, previous: Any) -> bool:
     save; a CRS or ICANS assessment saved through its service whose own syndrome-rule input
     (`clinical.dlt.syndrome_rule_input`: the day and grade, counted only at grade 3 or more) is
     as it was and whose course re-derivation changed no other assessment's
-    (`adverse_events.services.COURSE_MOVED_DLT_INPUT`, unknown = run the rules). Candidates that
+    (`adverse_events.services.ae_crs_icans.COURSE_MOVED_DLT_INPUT`, unknown = run the rules). Candidates that
     appear with time alone are the hourly task's (tasks.refresh_dlt_candidates)."""
     if isinstance(saved, LabResult):
         counts = [row for row in (previous, saved) if row is not None and row.analyte in DLT_ANALYTES]
