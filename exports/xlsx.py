@@ -118,22 +118,20 @@ class Columns:
         self.chunks = chunks
 
 
-#: the cell XML after its reference's opening quote (the closing quote and `_cell`'s rest; None:
-#: no cell) per value met, for texts, numbers and dates (the same values on many rows). Equal
-#: values of these types have the same cell: a text never equals a number or a date, and an int
-#: and an equal float are both written as the int (bools, date-times and decimals are not kept:
-#: True == 1 and Decimal("1.0") == 1, but their cells differ)
-_AFTER_REF: dict[Any, str | None] = {None: None}
+#: the types of value whose cell XML `_column_xml` keeps per value. Equal values of these types
+#: have the same cell: a text never equals a number or a date, and an int and an equal float are
+#: both written as the int (bools, date-times and decimals are not kept: True == 1 and
+#: Decimal("1.0") == 1, but their cells differ)
 _KEPT_TYPES = frozenset({str, int, float, date, type(None)})
 
 
-def _column_xml(values: list[Any]) -> list[str | None] | None:
-    """What follows `<c r="A1` in `_cell` of each value of a column, each distinct value formatted
-    once; None for a column with a value of another type than `_KEPT_TYPES` (`_block_xml` then
-    formats it a cell at a time)."""
+def _column_xml(values: list[Any], known: dict[Any, str | None]) -> list[str | None] | None:
+    """What follows `<c r="A1` in `_cell` of each value of a column (the closing quote and the
+    rest; None for no cell), each distinct value formatted once and kept in `known` (the sheet's:
+    never shared between threads); None for a column with a value of another type than
+    `_KEPT_TYPES` (`_block_xml` then formats it a cell at a time)."""
     if not set(map(type, values)) <= _KEPT_TYPES:
         return None
-    known = _AFTER_REF
     new = set(values).difference(known)
     if len(known) + len(new) > _INNER_MAX:
         known.clear()
@@ -145,14 +143,14 @@ def _column_xml(values: list[Any]) -> list[str | None] | None:
     return list(map(known.__getitem__, values))
 
 
-def _block_xml(letters: list[str], columns: list[list[Any]], first: int) -> str:
+def _block_xml(letters: list[str], columns: list[list[Any]], first: int, known: dict[Any, str | None]) -> str:
     """The rows' XML of a block given as its columns, numbered from `first`: `_rows`' bytes,
     each column's cells made at once (`_column_xml`), the rows joined in C."""
     count = len(columns[0]) if columns else 0
     numbers = list(map(str, range(first, first + count)))
     cells: list[Any] = []
     for letter, values in zip(letters, columns, strict=False):
-        after = _column_xml(values)
+        after = _column_xml(values, known)
         if after is None:  # another type: each cell by `_cell`
             cells.append([_cell(letter + number, value) for number, value in zip(numbers, values, strict=True)])
             continue
@@ -200,8 +198,9 @@ def write_sheet(
         out.write("".join(_rows(letters, [header], 1)).encode("utf-8"))
         if isinstance(rows, Columns):
             first = 2
+            known: dict[Any, str | None] = {None: None}
             for columns in rows.chunks:
-                out.write(_block_xml(letters, columns, first).encode("utf-8"))
+                out.write(_block_xml(letters, columns, first, known).encode("utf-8"))
                 first += len(columns[0]) if columns else 0
             out.write(b"</sheetData></worksheet>")
             return
