@@ -38,6 +38,12 @@ def event_model(model: type[models.Model]) -> type[models.Model]:
     return apps.get_model(model._meta.app_label, f"{model.__name__}Event")
 
 
+def field_names(model: type[models.Model]) -> list[str]:
+    """The fields a snapshot row of `model` has by default (every field its events keep but the
+    key, which the row has as `id`): what `rows_as_of`'s `fields` chooses from."""
+    return _field_names(model)
+
+
 def _field_names(model: type[models.Model]) -> list[str]:
     event = event_model(model)
     event_fields = {f.attname for f in event._meta.concrete_fields}

@@ -65,6 +65,24 @@ def row_tuples(rows: Any, names: list[str], start: int = 0, stop: int | None = N
     return (tuple([row.get(name) for name in names]) for row in rows)
 
 
+#: rows a chunk of `column_chunks` of rows held in memory (spooled rows: their blocks)
+COLUMN_CHUNK_ROWS = 5_000
+
+
+def column_chunks(rows: Any, names: list[str], start: int = 0, stop: int | None = None) -> Iterator[list[list[Any]]]:
+    """Rows `start` to `stop` (all by default) of a Dataset's `rows` a chunk at a time, each
+    chunk as the list of the values of each of `names` (None for a missing one), in row order:
+    the writers format a column of a chunk at a time instead of a cell at a time. Spooled rows
+    (exports.spool) are read a block at a time; each list is the caller's to change."""
+    chunks = getattr(rows, "column_chunks", None)
+    if chunks is not None:
+        yield from chunks(names, start, stop)
+        return
+    found = iter(rows) if not start and stop is None else itertools.islice(rows, start, stop)
+    while part := list(itertools.islice(found, COLUMN_CHUNK_ROWS)):
+        yield [[row.get(name) for row in part] for name in names]
+
+
 def column_blocks(rows: Any, name: str) -> Iterator[list[Any]]:
     """The values of one column of a Dataset's `rows`, a block at a time (spooled rows: their
     blocks, exports.spool; rows in memory: one block)."""
@@ -144,8 +162,13 @@ def _adam_dataset(  # type: ignore[no-untyped-def]
 
 def _copied(rows: list[dict[str, Any]], names: list[str]) -> list[dict[str, Any]]:
     """Each row as a new dict of exactly `names`, in that order (None for a missing one)."""
+    missing = dict.fromkeys(names)
+    if set().union(*rows) <= missing.keys():
+        # no row has a name not in `names` (most builders): each row laid over a row of None
+        # (`|` keeps the left dict's order), in C
+        return list(map(operator.or_, itertools.repeat(missing), rows))
     if len(names) > 1:
-        # every row has every name (most builders): the values taken and paired in C
+        # every row has every name: the values taken and paired in C
         try:
             return list(map(dict, map(zip, itertools.repeat(names), map(operator.itemgetter(*names), rows))))
         except KeyError:

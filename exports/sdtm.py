@@ -198,6 +198,11 @@ FORMS: dict[str, tuple[str, str]] = {
 }
 
 
+#: fields of the forms no builder reads, left out of `load`'s reads (issue 29 item 7: the not-done
+#: codes are a JSON column on nearly every form, and fetching and parsing it was a tenth of the reads)
+UNREAD_FIELDS = frozenset({"missing"})
+
+
 def subjects_at_cutoff(
     history: list[dict[str, Any]], consents: list[dict[str, Any]], cutoff: date
 ) -> list[dict[str, Any]]:
@@ -250,7 +255,8 @@ def load(
             forms[name] = []
             continue
         model = apps.get_model(path)
-        rows = snapshot.rows_as_of(model, at, subject_id__in=live)
+        read = [name for name in snapshot.field_names(model) if name not in UNREAD_FIELDS]
+        rows = snapshot.rows_as_of(model, at, fields=read, subject_id__in=live)
         if date_field:
             rows = [r for r in rows if r.get(date_field) is not None and r[date_field] <= cutoff]
         forms[name] = rows

@@ -14,7 +14,6 @@ it reads are the ones it wrote.
 
 from __future__ import annotations
 
-import itertools
 import operator
 import os
 import pickle
@@ -141,7 +140,14 @@ class SpooledRows(Sequence):  # type: ignore[type-arg]
 
     def tuples(self, names: list[str], start: int = 0, stop: int | None = None) -> Iterator[tuple[Any, ...]]:
         """Rows `start` to `stop` (all by default) as tuples of the values of `names` (None for a
-        name not a column), in row order, without making the row dicts: what the writers read."""
+        name not a column), in row order, without making the row dicts."""
+        for columns in self.column_chunks(names, start, stop):
+            yield from zip(*columns, strict=True)
+
+    def column_chunks(self, names: list[str], start: int = 0, stop: int | None = None) -> Iterator[list[list[Any]]]:
+        """Rows `start` to `stop` (all by default) a block at a time, each as the list of the
+        values of each of `names` (None for a name not a column): what the writers format a
+        column at a time. Every list is the caller's own (a new list each time)."""
         stop = self._rows if stop is None else min(stop, self._rows)
         positions = [self._position.get(name) for name in names]
         for block, first in self._order:
@@ -149,11 +155,10 @@ class SpooledRows(Sequence):  # type: ignore[type-arg]
             if first + count <= start or first >= stop:
                 continue
             columns = [[None] * count if i is None else self._column(block, i) for i in positions]
-            rows = zip(*columns, strict=True)
             if start > first or stop < first + count:
-                yield from itertools.islice(rows, max(start - first, 0), stop - first)
-            else:
-                yield from rows
+                low, high = max(start - first, 0), stop - first
+                columns = [values[low:high] for values in columns]
+            yield columns
 
     def column_blocks(self, name: str) -> Iterator[list[Any]]:
         """The values of one column, a block at a time, in row order."""

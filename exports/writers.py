@@ -22,12 +22,13 @@ import io
 import itertools
 import json
 import math
+import operator
 import re
 from datetime import date, datetime
 from typing import Any, BinaryIO
 
 from crf.csvfiles import FORMULA_PREFIXES, formula_safe
-from exports.datasets import Dataset, row_tuples
+from exports.datasets import Dataset, column_blocks, column_chunks, row_tuples
 from exports.findings import ERROR, Finding
 
 NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,7}$")
@@ -48,12 +49,20 @@ def _ascii(text: str) -> bool:
 def _values_fit(dataset: Dataset) -> bool:
     """True when every value certainly fits (`xpt_problems` finds nothing in the rows), checked a
     column at a time; False when one may not: the rows are then checked one by one, for the
-    findings in row order."""
+    findings in row order. When they fit, the XPT widths of the variables (exports.xpt.widths:
+    found on the way, the longest text of each character variable) are kept on the dataset for
+    `write_xpt` (`_xpt_widths`), so that it does not read the rows once more for them."""
     blocks = getattr(dataset.rows, "column_blocks", None)
+    sized = []
     for column in dataset.columns:
+        longest = 1 if column.type == "Char" else 8
         for block in blocks(column.name) if blocks is not None else [dataset.values(column.name)]:
-            if not _block_fits(column.type, block):
+            width = _block_fits(column.type, block)
+            if width < 0:
                 return False
+            longest = max(longest, width)
+        sized.append(longest)
+    dataset._xpt_widths = (dataset.rows, sized)  # type: ignore[attr-defined]
     return True
 
 
@@ -62,19 +71,21 @@ _NONE = type(None)
 _FITTING_TYPES = {"Char": {str, _NONE}, "Num": {int, float, _NONE}, "Date": {date, _NONE}}
 
 
-def _block_fits(kind: str, values: list[Any]) -> bool:
-    """Every value of `values` (None: missing) fits a variable of `kind`; the types are looked
-    at in C (`map`, a set), not value by value in Python."""
+def _block_fits(kind: str, values: list[Any]) -> int:
+    """Whether every value of `values` (None: missing) fits a variable of `kind`: -1 if not, else
+    the length of the longest text (0 for other kinds); the types are looked at in C (`map`, a
+    set), not value by value in Python."""
     fitting = _FITTING_TYPES.get(kind)
     if fitting is None:
-        return True
+        return 0
     if not set(map(type, values)) <= fitting:
-        return False
+        return -1
     if kind == "Char":
         # (ASCII text: as many bytes as characters)
         texts = list(filter(None, values))
-        return "".join(texts).isascii() and max(map(len, texts), default=0) <= MAX_CHAR_BYTES
-    return True
+        longest = max(map(len, texts), default=0)
+        return longest if "".join(texts).isascii() and longest <= MAX_CHAR_BYTES else -1
+    return 0
 
 
 def xpt_problems(dataset: Dataset) -> list[Finding]:
@@ -136,6 +147,7 @@ def write_xpt(dataset: Dataset, out: BinaryIO, *, stamped: datetime | None = Non
     problems = xpt_problems(dataset)
     if problems:
         raise XptError(problems)
+    known = getattr(dataset, "_xpt_widths", None)
     return xpt.write(
         out,
         name=dataset.name,
@@ -143,6 +155,7 @@ def write_xpt(dataset: Dataset, out: BinaryIO, *, stamped: datetime | None = Non
         columns=[(c.name, c.label, c.type) for c in dataset.columns],
         rows=dataset.rows,
         when=stamped if stamped is not None else datetime.now(),  # the clock, as pyreadstat
+        sized=known[1] if known is not None and known[0] is dataset.rows else None,
     )
 
 
@@ -184,23 +197,70 @@ def csv_value(value: Any) -> str:
 #: rows rendered before each write to the file (CSV, Dataset-JSON, NDJSON)
 CHUNK_ROWS = 5_000
 
+_NUMBERS_AND_DATES = frozenset({float, int, date, _NONE})
+#: what csv.writer (QUOTE_MINIMAL) quotes a field for besides the delimiter and "\n": the quote
+#: character, "\r"; also NUL (never in practice) so that such a field goes through csv.writer too
+_CSV_QUOTED = ('"', "\r", "\x00")
+_EMPTY_FOR_NONE: dict[Any, str] = {None: ""}
+
+
+_FORMULA_FIRST_SET = frozenset(_FORMULA_FIRST)
+_first_character = operator.itemgetter(0)
+
+
+def _formula_like(texts: list[str | None]) -> bool:
+    """Whether any text of `texts` (None: missing) begins with a character a spreadsheet may
+    evaluate (`csv_value` may change it), looked for in C."""
+    return not _FORMULA_FIRST_SET.isdisjoint(map(_first_character, filter(None, texts)))
+
+
+def csv_column(values: list[Any]) -> list[str]:
+    """`csv_value` of each of a column's values, decided on the column's types in C, not value by
+    value: texts that cannot look like a formula are kept (None made ""), numbers and dates are
+    formatted once per distinct value."""
+    kinds = set(map(type, values))
+    if kinds <= {str, _NONE}:
+        if not _formula_like(values):
+            return list(map(_EMPTY_FOR_NONE.get, values, values)) if _NONE in kinds else values
+    elif kinds <= _NUMBERS_AND_DATES:
+        # (1 and 1.0 are one key: csv_value writes both "1"; a date never equals a number; a NaN
+        # is its own key)
+        text = {value: csv_value(value) for value in set(values)}
+        return list(map(text.__getitem__, values))
+    return list(map(csv_value, values))
+
 
 def write_csv(dataset: Dataset, out: BinaryIO) -> int:
     """Write the dataset as CSV for analysis tools to `out` (UTF-8 without BOM, LF line ends, a
     header of variable names, "" for missing values, formula-like text neutralised by
-    `csv_value`), `CHUNK_ROWS` rows at a time. Returns the size."""
+    `csv_value`), a block of rows (`column_chunks`) at a time, each column formatted at once
+    (`csv_column`). A block none of whose fields needs quoting (nearly all) is joined in C
+    (csv.writer writes it the same); the others, and a dataset of one column (csv.writer quotes
+    a lone empty field), are written by csv.writer. Returns the size."""
     names = [c.name for c in dataset.columns]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(names)
-    written = 0
-    for number, values in enumerate(row_tuples(dataset.rows, names), start=1):
-        writer.writerow(map(csv_value, values))
-        if number % CHUNK_ROWS == 0:
-            written += out.write(buffer.getvalue().encode("utf-8"))
-            buffer.seek(0)
-            buffer.truncate()
-    return written + out.write(buffer.getvalue().encode("utf-8"))
+    written = out.write(buffer.getvalue().encode("utf-8"))
+    for values in column_chunks(dataset.rows, names):
+        columns = list(map(csv_column, values))
+        count = len(columns[0])
+        if len(columns) > 1 and count:
+            lines = "\n".join(map(",".join, zip(*columns, strict=True)))
+            # no field holds a delimiter or a line end (only those joining them are there), nor
+            # anything else csv.writer quotes for: it would write the same
+            if (
+                lines.count(",") == count * (len(columns) - 1)
+                and lines.count("\n") == count - 1
+                and not any(special in lines for special in _CSV_QUOTED)
+            ):
+                written += out.write((lines + "\n").encode("utf-8"))
+                continue
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows(zip(*columns, strict=True))
+        written += out.write(buffer.getvalue().encode("utf-8"))
+    return written
 
 
 def csv_bytes(dataset: Dataset) -> bytes:
@@ -224,7 +284,7 @@ def json_rows(dataset: Dataset, start: int = 0, stop: int | None = None) -> list
 DATASET_JSON_VERSION = "1.1.0"
 
 
-def _json_type(column: Any, values: list[Any]) -> dict[str, Any]:
+def _json_type(column: Any, values: Any) -> dict[str, Any]:
     """A column's Dataset-JSON dataType (and targetDataType / displayFormat): Char → string; a
     SAS date → date shown DATE9. and stored as an ISO string (numeric in XPT: targetDataType
     integer); Num → integer when every value is whole, else double."""
@@ -232,10 +292,15 @@ def _json_type(column: Any, values: list[Any]) -> dict[str, Any]:
         return {"dataType": "string"}
     if column.type == "Date":
         return {"dataType": "date", "targetDataType": "integer", "displayFormat": "DATE9."}
-    present = [v for v in values if v is not None]
-    if all(float(v).is_integer() for v in present):
+    if _whole_numbers(values):
         return {"dataType": "integer"}
     return {"dataType": "double"}
+
+
+def _whole_numbers(blocks: Any) -> bool:
+    """Whether every number in `blocks` (lists of numbers and None) is whole, `float(v).is_integer()`
+    of each looked at in C (None and zero left out first: zero is whole)."""
+    return all(all(map(float.is_integer, map(float, filter(None, block)))) for block in blocks)
 
 
 def _json_value(value: Any, kind: str) -> Any:
@@ -263,7 +328,8 @@ def dataset_json_parts(
     columns = []
     kinds = []
     for column in dataset.columns:
-        typed = _json_type(column, dataset.values(column.name))
+        blocks: Any = () if column.type != "Num" else column_blocks(dataset.rows, column.name)
+        typed = _json_type(column, blocks)
         kinds.append(typed["dataType"])
         entry: dict[str, Any] = {
             "itemOID": f"IT.{dataset.name}.{column.name}",
@@ -292,15 +358,24 @@ def dataset_json_parts(
     names = [c.name for c in dataset.columns]
     convert = [_JSON_CONVERT.get(kind) for kind in kinds]
 
-    def rows() -> Any:
-        if not any(convert):
-            yield from map(list, row_tuples(dataset.rows, names))
-            return
-        for values in row_tuples(dataset.rows, names):
-            # _json_value of each cell
-            yield [v if to is None or v is None else to(v) for v, to in zip(values, convert, strict=True)]
+    def converted(columns: list[list[Any]]) -> Any:
+        # _json_value of each cell, a column of a block at a time; a row is a tuple (JSON encodes
+        # it as the list it was)
+        for i, to in enumerate(convert):
+            if to is not None:
+                columns[i] = _json_column(columns[i], to)
+        return zip(*columns, strict=True)
 
-    return meta, rows()
+    return meta, itertools.chain.from_iterable(map(converted, column_chunks(dataset.rows, names)))
+
+
+def _json_column(values: list[Any], to: Any) -> list[Any]:
+    """`to(value)` of each value of a column but None (`_json_value`); an int column left as it is
+    for "integer", a float column for "double" (their values are already what JSON writes)."""
+    kinds = set(map(type, values))
+    if (to is int and kinds <= {int, _NONE}) or (to is float and kinds <= {float, _NONE}):
+        return values
+    return [None if value is None else to(value) for value in values]
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
@@ -311,6 +386,33 @@ def _dumps(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
+def _row_encoder() -> Any:
+    """`_dumps` of a row (a list or tuple), by the C encoder that `JSONEncoder.encode` makes anew
+    for every call made once (issue 29 item 7: making it was most of the Dataset-JSON writer's
+    time); `_dumps` itself when the C encoder is missing. The arguments are the ones
+    `JSONEncoder.iterencode` passes (Python 3.11)."""
+    make = json.encoder.c_make_encoder  # type: ignore[attr-defined]
+    encoder = _ENCODER
+    if make is None or encoder.indent is not None:
+        return _dumps
+    one = make(
+        {} if encoder.check_circular else None,
+        encoder.default,
+        json.encoder.encode_basestring_ascii if encoder.ensure_ascii else json.encoder.encode_basestring,  # type: ignore[attr-defined]
+        encoder.indent,
+        encoder.key_separator,
+        encoder.item_separator,
+        encoder.sort_keys,
+        encoder.skipkeys,
+        encoder.allow_nan,
+    )
+
+    def encode(row: Any) -> str:
+        return "".join(one(row, 0))
+
+    return encode
+
+
 def write_dataset_json_and_ndjson(meta: dict[str, Any], rows: Any, json_out: BinaryIO, ndjson_out: BinaryIO) -> None:
     """`write_dataset_json` to `json_out` and `write_dataset_ndjson` to `ndjson_out` (the same
     bytes) reading the rows once, each row encoded once, `CHUNK_ROWS` rows at a time."""
@@ -318,8 +420,9 @@ def write_dataset_json_and_ndjson(meta: dict[str, Any], rows: Any, json_out: Bin
     json_out.write((head[:-1] + ',"rows":[').encode("utf-8"))
     ndjson_out.write((head + "\n").encode("utf-8"))
     comma = ""
+    encode = _row_encoder()
     while True:
-        parts = [_dumps(row) for row in itertools.islice(rows, CHUNK_ROWS)]
+        parts = list(map(encode, itertools.islice(rows, CHUNK_ROWS)))
         if not parts:
             break
         json_out.write((comma + ",".join(parts)).encode("utf-8"))
@@ -390,7 +493,7 @@ def write_xlsx(built: list[Dataset], out: BinaryIO) -> None:
         names = [c.name for c in dataset.columns]
         for part, title in enumerate(titles):
             start, stop = part * XLSX_MAX_ROWS, (part + 1) * XLSX_MAX_ROWS
-            sheets.append((title, names, row_tuples(dataset.rows, names, start, stop)))
+            sheets.append((title, names, xlsx.Columns(column_chunks(dataset.rows, names, start, stop))))
     xlsx.write_workbook(out, [("Contents", ["Dataset", "Label", "Standard", "Rows", "Sheets"], contents), *sheets])
 
 

@@ -13,10 +13,12 @@ or an empty text is no cell at all.
 
 from __future__ import annotations
 
+import operator
 import re
 import zipfile
 from collections.abc import Iterable
 from datetime import date, datetime
+from itertools import chain, compress, repeat
 from typing import Any, BinaryIO
 from xml.sax.saxutils import escape, quoteattr
 
@@ -108,6 +110,68 @@ def _rows(letters: list[str], rows: Iterable[Iterable[Any]], first: int) -> Iter
         yield f'<row r="{number}">{"".join(cells)}</row>'
 
 
+class Columns:
+    """A sheet's rows given a block at a time as the list of each column's values
+    (exports.datasets.column_chunks): written a column at a time (`_block_xml`)."""
+
+    def __init__(self, chunks: Iterable[list[list[Any]]]) -> None:
+        self.chunks = chunks
+
+
+#: the types of value whose cell XML `_column_xml` keeps per value. Equal values of these types
+#: have the same cell: a text never equals a number or a date, and an int and an equal float are
+#: both written as the int (bools, date-times and decimals are not kept: True == 1 and
+#: Decimal("1.0") == 1, but their cells differ)
+_KEPT_TYPES = frozenset({str, int, float, date, type(None)})
+
+
+def _column_xml(values: list[Any], known: dict[Any, str | None]) -> list[str | None] | None:
+    """What follows `<c r="A1` in `_cell` of each value of a column (the closing quote and the
+    rest; None for no cell), each distinct value formatted once and kept in `known` (the sheet's:
+    never shared between threads); None for a column with a value of another type than
+    `_KEPT_TYPES` (`_block_xml` then formats it a cell at a time)."""
+    if not set(map(type, values)) <= _KEPT_TYPES:
+        return None
+    new = set(values).difference(known)
+    if len(known) + len(new) > _INNER_MAX:
+        known.clear()
+        known[None] = None
+        new = set(values).difference(known)
+    for value in new:
+        cell = _cell("", value)
+        known[value] = cell[6:] if cell else None
+    return list(map(known.__getitem__, values))
+
+
+def _block_xml(letters: list[str], columns: list[list[Any]], first: int, known: dict[Any, str | None]) -> str:
+    """The rows' XML of a block given as its columns, numbered from `first`: `_rows`' bytes,
+    each column's cells made at once (`_column_xml`), the rows joined in C."""
+    count = len(columns[0]) if columns else 0
+    numbers = list(map(str, range(first, first + count)))
+    cells: list[Any] = []
+    for letter, values in zip(letters, columns, strict=False):
+        after = _column_xml(values, known)
+        if after is None:  # another type: each cell by `_cell`
+            cells.append([_cell(letter + number, value) for number, value in zip(numbers, values, strict=True)])
+            continue
+        present = count - after.count(None)
+        if not present:
+            continue
+        prefix = f'<c r="{letter}'
+        if present == count:
+            cells.append(list(map(operator.concat, map(operator.concat, repeat(prefix, count), numbers), after)))
+        else:
+            column = [""] * count
+            for index in compress(range(count), after):
+                column[index] = prefix + numbers[index] + after[index]  # type: ignore[operator]
+            cells.append(column)
+    return "".join(
+        chain.from_iterable(
+            zip(repeat('<row r="', count), numbers, repeat('">', count), *cells, repeat("</row>", count), strict=True)
+        )
+    )
+
+
 #: every part dated the ZIP epoch, not the clock: the same export, the same bytes
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 
@@ -124,12 +188,22 @@ def _entry(name: str) -> zipfile.ZipInfo:
     return info
 
 
-def write_sheet(archive: zipfile.ZipFile, path: str, header: list[str], rows: Iterable[Iterable[Any]]) -> None:
+def write_sheet(
+    archive: zipfile.ZipFile, path: str, header: list[str], rows: Iterable[Iterable[Any]] | Columns
+) -> None:
     """One worksheet: the header row, then `rows`, written `CHUNK_ROWS` rows at a time."""
     letters = column_letters(max(len(header), 1))
     with archive.open(_entry(path), "w", force_zip64=True) as out:
         out.write(f"{_HEAD}<worksheet {_NS}><sheetData>".encode())
         out.write("".join(_rows(letters, [header], 1)).encode("utf-8"))
+        if isinstance(rows, Columns):
+            first = 2
+            known: dict[Any, str | None] = {None: None}
+            for columns in rows.chunks:
+                out.write(_block_xml(letters, columns, first, known).encode("utf-8"))
+                first += len(columns[0]) if columns else 0
+            out.write(b"</sheetData></worksheet>")
+            return
         parts: list[str] = []
         for row in _rows(letters, rows, 2):
             parts.append(row)

@@ -19,7 +19,6 @@ Conversions run on numpy arrays, a chunk of rows at a time.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from typing import Any, BinaryIO
@@ -135,22 +134,50 @@ def widths(columns: list[tuple[str, str, str]], rows: Iterable[dict[str, Any]]) 
 def observations(
     columns: list[tuple[str, str, str, int]], rows: Iterable[dict[str, Any]], chunk: int | None = None
 ) -> Iterator[bytes]:
-    """The observations, `chunk` rows at a time (not padded: `write` pads the last record)."""
-    from exports.datasets import row_tuples
+    """The observations, a block of rows at a time (exports.datasets.column_chunks; not padded:
+    `write` pads the last record), each column converted at once (`_char_field`, `_numbers`)."""
+    from exports.datasets import column_chunks
 
-    chunk = chunk or CHUNK_ROWS
+    del chunk  # (the blocks of the rows: 5,000 rows)
     dtype = np.dtype([(f"f{i}", f"S{w}" if kind == "Char" else ">u8") for i, (_n, _l, kind, w) in enumerate(columns)])
-    values = row_tuples(rows, [name for name, _label, _kind, _width in columns])
-    while part := list(itertools.islice(values, chunk)):
-        table = np.empty(len(part), dtype=dtype)
-        for i, ((_name, _label, kind, width), column) in enumerate(zip(columns, zip(*part, strict=True), strict=True)):
+    for part in column_chunks(rows, [name for name, _label, _kind, _width in columns]):
+        table = np.empty(len(part[0]) if part else 0, dtype=dtype)
+        for i, ((_name, _label, kind, width), column) in enumerate(zip(columns, part, strict=True)):
             if kind == "Char":
-                # numpy's S type pads with NUL bytes: blank-pad each value to the width first
-                table[f"f{i}"] = [(v or "").encode("ascii").ljust(width) for v in column]
+                table[f"f{i}"] = _char_field(column, width)
             else:
-                numbers = [v if type(v) is float else _number(v) for v in column]
-                table[f"f{i}"] = ibm(np.array(numbers, dtype=np.float64))
+                table[f"f{i}"] = ibm(_numbers(column))
         yield table.tobytes()
+
+
+_NONE = type(None)
+
+
+def _char_field(values: list[str | None], width: int) -> np.ndarray:
+    """A character variable's values as `width` bytes each, blank padded (a missing value all
+    blanks): the values as ASCII bytes in a fixed-width numpy array, which pads with NUL bytes,
+    those NULs then made blanks. A column with a NUL of its own (never in practice) is padded
+    value by value, so that its NUL stays."""
+    texts = ["" if value is None else value for value in values] if None in values else values
+    if "\x00" in "".join(texts):
+        return np.array([text.encode("ascii").ljust(width) for text in texts], dtype=f"S{width}")
+    field = np.array(texts, dtype=f"S{width}")
+    raw = field.view(np.uint8)
+    raw[raw == 0] = 32
+    return field
+
+
+def _numbers(values: list[Any]) -> np.ndarray:
+    """A numeric or date variable's values as doubles (`_number` of each: None is NaN, a date
+    its SAS day number), converted by numpy when they are all numbers or None."""
+    kinds = set(map(type, values))
+    if kinds <= {float, int, _NONE}:
+        # (numpy converts None to NaN and an int as float() does)
+        return np.array(values, dtype=np.float64)
+    if kinds <= {date, _NONE}:  # each distinct date converted once
+        days = {value: _number(value) for value in set(values)}
+        return np.array(list(map(days.__getitem__, values)), dtype=np.float64)
+    return np.array([v if type(v) is float else _number(v) for v in values], dtype=np.float64)
 
 
 def write(
