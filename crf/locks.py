@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crf.models import CrfInstance, DataLock
-from crf.prepared import prepared
+from dbtools.prepared import prepared
 from study import access
 from study.audit_context import audit_context
 from study.roles import Action

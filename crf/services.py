@@ -31,7 +31,7 @@ from crf import checks, derivations, hooks, locks, sdv
 from crf import versions as crf_versions
 from crf.declarations import declaration_for
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, EntryStatus, MissingCode, Query, QueryStatus, QueryStep
-from crf.prepared import prepared
+from dbtools.prepared import prepared
 from study import access
 from study.audit_context import audit_context
 from study.models import ProtocolSettings

@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
+from dbtools.prepared import prepared
 from study.models import Membership, Site, Study
 from study.roles import Action, role_may
 from study.subject_models import subject_model
@@ -51,12 +52,25 @@ def memberships_read_once() -> Iterator[None]:
             _memo.found = None
 
 
+@prepared("user_id")
+def _active_of(user_id: int) -> QuerySet[Membership]:
+    """`active_memberships` of an active user, from a statement compiled once (dbtools.prepared;
+    issue 22: every request reads them)."""
+    return Membership.objects.filter(user_id=user_id, ended_at__isnull=True).select_related("site", "site__study")
+
+
+def _read_memberships(user: User | AnonymousUser) -> list[Membership]:
+    if not user.is_authenticated or not user.is_active:
+        return []
+    return _active_of.objects(user_id=user.pk)
+
+
 def _memberships(user: User | AnonymousUser) -> list[Membership]:
     found: dict[int, list[Membership]] | None = getattr(_memo, "found", None)
     if found is None or not user.is_authenticated:
-        return list(active_memberships(user))
+        return _read_memberships(user)
     if user.pk not in found:
-        found[user.pk] = list(active_memberships(user))
+        found[user.pk] = _read_memberships(user)
     return found[user.pk]
 
 
@@ -106,6 +120,25 @@ def subjects_visible_to(user: User | AnonymousUser) -> QuerySet[Any]:
     """The visibility gate: subjects at the sites where the user holds an active role; nothing
     for anyone else. A `QuerySet` of `subjects.models.Subject` with its site and study."""
     return subject_model().objects.filter(site__in=sites_visible_to(user)).select_related("site", "site__study")
+
+
+@prepared("user_id", "pk")
+def _visible_subject(user_id: int, pk: int) -> QuerySet[Any]:
+    memberships = Membership.objects.filter(user_id=user_id, ended_at__isnull=True)
+    return (
+        subject_model()
+        .objects.filter(pk=pk, site__in=Site.objects.filter(pk__in=memberships.values("site_id")))
+        .select_related("site", "site__study")
+    )
+
+
+def visible_subject(user: User | AnonymousUser, pk: int) -> Any | None:
+    """`subjects_visible_to(user).get(pk=pk)`, None where that finds nothing, from a statement
+    compiled once (dbtools.prepared; issue 22: every API save reads its subject so)."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    found = _visible_subject.objects(user_id=user.pk, pk=pk)
+    return found[0] if found else None
 
 
 def access_subject(user: User | AnonymousUser, subject_pk: int | str, action: Action) -> Any:

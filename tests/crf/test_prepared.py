@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import FieldError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from crf.prepared import Prepared, prepared
+from clinical.protocol import ProtocolChoices
+from dbtools.prepared import Prepared, prepared
+from study.models import Membership, ProtocolSettings
+from tests.factories import protocol_v1
 
 pytestmark = [pytest.mark.req("ISSUE-22"), pytest.mark.django_db]
 
@@ -27,10 +33,38 @@ def test_a_prepared_statement_gives_the_querysets_rows_for_each_id():
     assert rows == [(ContentType.objects.get(pk=pks[1]).model,)]
 
 
-def test_select_related_and_a_placeholder_not_in_the_sql_are_refused():
-    joined = Prepared(lambda pk: ContentType.objects.select_related("x").filter(pk=pk), ("pk",))
-    with pytest.raises(ValueError, match="select_related"):
-        joined.objects(pk=1)
+def test_select_related_is_built_as_the_orm_builds_it_and_a_placeholder_not_in_the_sql_is_refused():
+    types = Prepared(lambda pk: ContentType.objects.filter(pk=pk).select_related("x"), ("pk",))
+    with pytest.raises(FieldError):  # an unknown relation: the ORM's own refusal
+        types.objects(pk=1)
     unused = Prepared(lambda pk: ContentType.objects.all(), ("pk",))
     with pytest.raises(ValueError, match="placeholder"):
         unused.objects(pk=1)
+
+
+def _fields(record):
+    return {f.attname: getattr(record, f.attname) for f in type(record)._meta.concrete_fields}
+
+
+def test_instances_built_from_the_row_equal_the_orms_with_converted_values_and_joined_records(study, users_a):
+    """A JSON field goes through its converter; `select_related` attaches the joined site and
+    study (no further query to read them); a nullable foreign key left empty is None."""
+    settings = protocol_v1(study)
+    got = Prepared(lambda pk: ProtocolSettings.objects.filter(pk=pk), ("pk",)).objects(pk=settings.pk)
+    assert [_fields(row) for row in got] == [_fields(ProtocolSettings.objects.get(pk=settings.pk))]
+    assert got[0].values == ProtocolChoices().to_json() and got[0]._state.adding is False
+
+    user = users_a["coordinator"]
+    joined = Prepared(
+        lambda user_id: Membership.objects.filter(user_id=user_id).select_related("site__study", "ended_by"),
+        ("user_id",),
+    )
+    memberships = joined.objects(user_id=user.pk)
+    expected = list(Membership.objects.filter(user=user).select_related("site__study"))
+    assert [_fields(m) for m in memberships] == [_fields(m) for m in expected]
+    assert len(memberships) == 1
+    with CaptureQueriesContext(connection) as ctx:
+        assert memberships[0].site.code == expected[0].site.code
+        assert memberships[0].site.study.code == study.code
+        assert memberships[0].ended_by is None
+    assert len(ctx) == 0
