@@ -113,6 +113,7 @@ def main() -> None:
     parser.add_argument("--sql-summary", action="store_true", help="the SQL of one save by shape: count and time")
     parser.add_argument("--no-profile", action="store_true", help="time only (no profiler overhead)")
     parser.add_argument("--flat", action="store_true", help="cProfile's flat list (own time) instead")
+    parser.add_argument("--prof", help="with --flat: also dump cProfile's stats here (pstats, snakeviz)")
     args = parser.parse_args()
     setup_django()
     from django.db import connection, transaction
@@ -203,6 +204,8 @@ def main() -> None:
                 import pstats
 
                 flat.disable()
+                if args.prof:
+                    flat.dump_stats(args.prof)
                 pstats.Stats(flat).sort_stats("tottime").print_stats(45)
                 pstats.Stats(flat).sort_stats("cumulative").print_stats(80)
             print(

@@ -14,7 +14,8 @@ id, and runs the SQL with the ids substituted:
     _marks.objects(subject_id=subject.pk)   # model instances (field converters apply)
     _marks.rows(subject_id=subject.pk)      # tuples, for a values_list queryset
 
-Only integer ids are placeholders (a lookup on a date or a list changes the SQL's shape): the
+Only integer ids are placeholders (a lookup on a date or a list changes the SQL's shape), and
+text compared as it is (`Prepared(…, texts=("token_key",))`: `token_key=value`, no pattern): the
 queryset must use each placeholder as a plain parameter. The first call checks that every
 placeholder was found.
 
@@ -45,6 +46,8 @@ M = TypeVar("M", bound=Model)
 
 #: placeholder ids: negative, so never a row's id, and far from any value a query compares with
 _BASE = -7_220_022
+#: a text placeholder's prefix (`texts`): no stored value looks like it
+_TEXT = "\x1fprepared-text-7220022:"
 
 
 #: a field's class attribute that only reads (or, for a foreign key's id, only forgets a cached
@@ -130,16 +133,21 @@ def _models(build: _Build) -> Iterator[type[Model]]:
 
 
 class Prepared(Generic[M]):
-    def __init__(self, build: Callable[..., QuerySet[M]], names: tuple[str, ...]) -> None:
+    def __init__(
+        self, build: Callable[..., QuerySet[M]], names: tuple[str, ...], *, texts: tuple[str, ...] = ()
+    ) -> None:
         self.build = build
         self.names = names
+        #: names whose values are text compared as they are (`field=value`), not ids
+        self.texts = texts
         self._compiled: tuple[type[M], str, str, list[Any], list[tuple[int, str]]] | None = None
         #: the build and {column: (converters, expression)} when `objects` builds directly
         self._direct: tuple[_Build, dict[int, tuple[list[Any], Any]], tuple[type[Model], ...]] | None = None
 
     def _compile(self) -> tuple[type[M], str, str, list[Any], list[tuple[int, str]]]:
         if self._compiled is None:
-            placeholders = {name: _BASE - i for i, name in enumerate(self.names)}
+            placeholders: dict[str, int | str] = {name: _BASE - i for i, name in enumerate(self.names)}
+            placeholders.update({name: f"{_TEXT}{name}" for name in self.texts})
             queryset = self.build(**placeholders)
             compiler = queryset.query.get_compiler(queryset.db)
             sql, params = compiler.as_sql()
@@ -147,9 +155,9 @@ class Prepared(Generic[M]):
                 (i, name)
                 for i, value in enumerate(params)
                 for name, placeholder in placeholders.items()
-                if type(value) is int and value == placeholder
+                if type(value) is type(placeholder) and value == placeholder
             ]
-            if {name for _i, name in slots} != set(self.names):
+            if {name for _i, name in slots} != set(placeholders):
                 raise ValueError(f"{self.build.__qualname__}: a placeholder is not a plain parameter of the SQL")
             plan = None
             if compiler.klass_info is not None and not compiler.annotation_col_map:
@@ -165,14 +173,14 @@ class Prepared(Generic[M]):
             self._compiled = (queryset.model, queryset.db, sql, list(params), slots)
         return self._compiled
 
-    def _params(self, values: dict[str, int]) -> list[Any]:
+    def _params(self, values: dict[str, Any]) -> list[Any]:
         _model, _db, _sql, template, slots = self._compile()
         params = list(template)
         for i, name in slots:
-            params[i] = int(values[name])
+            params[i] = str(values[name]) if name in self.texts else int(values[name])
         return params
 
-    def objects(self, **values: int) -> list[M]:
+    def objects(self, **values: Any) -> list[M]:
         model, db, sql, _template, _slots = self._compile()
         direct = self._direct
         if direct is None or any(
@@ -197,7 +205,7 @@ class Prepared(Generic[M]):
             found.append(_make(plan, row, db))
         return found  # type: ignore[return-value]
 
-    def rows(self, **values: int) -> list[tuple[Any, ...]]:
+    def rows(self, **values: Any) -> list[tuple[Any, ...]]:
         _model, db, sql, _template, _slots = self._compile()
         with connections[db].cursor() as cursor:
             cursor.execute(sql, self._params(values))

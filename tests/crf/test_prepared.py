@@ -68,3 +68,14 @@ def test_instances_built_from_the_row_equal_the_orms_with_converted_values_and_j
         assert memberships[0].site.study.code == study.code
         assert memberships[0].ended_by is None
     assert len(ctx) == 0
+
+
+def test_a_text_placeholder_compares_the_text_given():
+    by_label = Prepared(
+        lambda app_label: ContentType.objects.filter(app_label=app_label).order_by("pk"), (), texts=("app_label",)
+    )
+    for label in ("crf", "study", "no such app"):
+        assert [t.pk for t in by_label.objects(app_label=label)] == list(
+            ContentType.objects.filter(app_label=label).order_by("pk").values_list("pk", flat=True)
+        )
+    assert by_label.objects(app_label="crf")
