@@ -1,16 +1,19 @@
-"""Statements compiled once per process (crf.prepared, issue 22): the same rows as the queryset
+"""Statements compiled once per process (dbtools.prepared, issue 22): the same rows as the queryset
 they were compiled from, whatever the ids given; refused where the SQL's shape would not hold."""
 
 from __future__ import annotations
+
+from datetime import date
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from clinical.protocol import ProtocolChoices
-from dbtools.prepared import Prepared, prepared
+from dbtools.prepared import Prepared, insert, prepared
 from study.models import Membership, ProtocolSettings
 from tests.factories import protocol_v1
 
@@ -79,3 +82,30 @@ def test_a_text_placeholder_compares_the_text_given():
             ContentType.objects.filter(app_label=label).order_by("pk").values_list("pk", flat=True)
         )
     assert by_label.objects(app_label="crf")
+
+
+def test_insert_writes_the_row_save_would_and_sets_the_new_id(study):
+    """dbtools.prepared.insert: the compiled INSERT gives the instance its id and the stored row
+    holds what `save(force_insert=True)` would store (a JSON value included)."""
+    at = timezone.now()
+    row = ProtocolSettings(
+        study=study, version=7, effective_from=date(2021, 2, 3), values={"a": [1, "二"]}, reason="r", created_at=at
+    )
+    insert(row)
+    assert row.pk is not None and row._state.adding is False
+    stored = ProtocolSettings.objects.get(pk=row.pk)
+    assert (
+        stored.study_id,
+        stored.version,
+        stored.effective_from,
+        stored.values,
+        stored.reason,
+        stored.created_at,
+    ) == (
+        study.pk,
+        7,
+        date(2021, 2, 3),
+        {"a": [1, "二"]},
+        "r",
+        at,
+    )
