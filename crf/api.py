@@ -259,7 +259,7 @@ _stored_rows: dict[type[CrfInstance], Prepared[CrfInstance]] = {}
 
 
 def stored_row(model: type[CrfInstance], pk: int) -> CrfInstance:
-    """One form as stored, by a statement compiled once per form type (crf.prepared)."""
+    """One form as stored, by a statement compiled once per form type (dbtools.prepared)."""
     statement = _stored_rows.get(model)
     if statement is None:
         statement = _stored_rows[model] = Prepared(lambda pk: model._default_manager.filter(pk=pk), ("pk",))

@@ -393,7 +393,7 @@ def batch_memo(key: Hashable, compute: Callable[[], T], *, stale_after: tuple[ty
 
 def protocol_picker(study_id: int) -> Callable[[date], tuple[ProtocolSettings, ProtocolChoices]]:
     """`study.protocol.settings_picker` of the study, read once for a save (or a batch) from a
-    statement compiled once (crf.prepared)."""
+    statement compiled once (dbtools.prepared)."""
     return batch_memo(("protocol settings", study_id), lambda: picker_of(_protocol_versions.objects(study_id=study_id)))
 
 
