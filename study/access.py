@@ -28,10 +28,15 @@ if TYPE_CHECKING:
     from study.models import User
 
 
+def _active_of_id(user_id: int) -> QuerySet[Membership]:
+    """The active memberships of the user with this id: the one definition of "active"."""
+    return Membership.objects.filter(user_id=user_id, ended_at__isnull=True)
+
+
 def active_memberships(user: User | AnonymousUser) -> QuerySet[Membership]:
     if not user.is_authenticated or not user.is_active:
         return Membership.objects.none()
-    return Membership.objects.filter(user=user, ended_at__isnull=True).select_related("site", "site__study")
+    return _active_of_id(user.pk).select_related("site", "site__study")
 
 
 _memo = threading.local()
@@ -56,7 +61,7 @@ def memberships_read_once() -> Iterator[None]:
 def _active_of(user_id: int) -> QuerySet[Membership]:
     """`active_memberships` of an active user, from a statement compiled once (dbtools.prepared;
     issue 22: every request reads them)."""
-    return Membership.objects.filter(user_id=user_id, ended_at__isnull=True).select_related("site", "site__study")
+    return _active_of_id(user_id).select_related("site", "site__study")
 
 
 def _read_memberships(user: User | AnonymousUser) -> list[Membership]:
@@ -124,12 +129,10 @@ def subjects_visible_to(user: User | AnonymousUser) -> QuerySet[Any]:
 
 @prepared("user_id", "pk")
 def _visible_subject(user_id: int, pk: int) -> QuerySet[Any]:
-    memberships = Membership.objects.filter(user_id=user_id, ended_at__isnull=True)
-    return (
-        subject_model()
-        .objects.filter(pk=pk, site__in=Site.objects.filter(pk__in=memberships.values("site_id")))
-        .select_related("site", "site__study")
-    )
+    """`subjects_visible_to` (the gate's subjects at the sites of the user's active memberships)
+    narrowed to one id."""
+    sites = Site.objects.filter(pk__in=_active_of_id(user_id).values("site_id"))
+    return subject_model().objects.filter(pk=pk, site__in=sites).select_related("site", "site__study")
 
 
 def visible_subject(user: User | AnonymousUser, pk: int) -> Any | None:
