@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import connections, router
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -140,6 +141,10 @@ def visible_subject(user: User | AnonymousUser, pk: int) -> Any | None:
     compiled once (dbtools.prepared; issue 22: every API save reads its subject so)."""
     if not user.is_authenticated or not user.is_active:
         return None
+    key = subject_model()._meta.pk
+    low, high = connections[router.db_for_read(key.model)].ops.integer_field_range(key.get_internal_type())
+    if (low is not None and pk < low) or (high is not None and pk > high):
+        return None  # as the ORM's exact lookup answers an id out of the column's range: no row
     found = _visible_subject.objects(user_id=user.pk, pk=pk)
     return found[0] if found else None
 
