@@ -23,6 +23,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from _common import setup_django
+from write_path import vs_csv
 
 
 def body_for(kind: str, subject_id: int, day0: date, rng: random.Random) -> tuple[str, dict]:
@@ -79,33 +80,11 @@ def body_for(kind: str, subject_id: int, day0: date, rng: random.Random) -> tupl
     }
 
 
-def vs_csv(subjects: list[tuple[int, date]], rows: int, rng: random.Random) -> Any:
-    """A vital-signs CSV of `rows` rows over the subjects' first 28 days (as write_path.py's)."""
+def import_file(subjects: list[tuple[int, date]], rows: int, start: int) -> Any:
+    """The benchmark's vital-signs CSV (`write_path.vs_csv`) as an upload."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from crf.imports import columns
-    from labs.models import VitalSigns
-    from subjects.models import Subject
-
-    header = columns(VitalSigns)
-    codes = dict(Subject.objects.filter(pk__in=[pk for pk, _ in subjects]).values_list("pk", "subject_id"))
-    lines = [",".join(header)]
-    for i in range(rows):
-        pk, day0 = subjects[i % len(subjects)]
-        last = max(1, min(28, (date.today() - day0).days - 1))
-        values = {
-            "subject": codes[pk],
-            "assessment_date": (day0 + timedelta(days=rng.randint(1, last))).isoformat(),
-            "assessment_time": f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}",
-            "temperature_c": "37.1",
-            "systolic_bp": "118",
-            "diastolic_bp": "72",
-            "heart_rate": "80",
-            "spo2": "98",
-            "oxygen_device": "room_air",
-        }
-        lines.append(",".join(values.get(name, "") for name in header))
-    return SimpleUploadedFile("vs.csv", ("\n".join(lines) + "\n").encode(), content_type="text/csv")
+    return SimpleUploadedFile("vs.csv", vs_csv(subjects, rows, start=start), content_type="text/csv")
 
 
 def backend_cpu(pid: int) -> float:
@@ -134,6 +113,7 @@ def main() -> None:
     parser.add_argument("--sql-summary", action="store_true", help="the SQL of one save by shape: count and time")
     parser.add_argument("--no-profile", action="store_true", help="time only (no profiler overhead)")
     parser.add_argument("--flat", action="store_true", help="cProfile's flat list (own time) instead")
+    parser.add_argument("--prof", help="with --flat: also dump cProfile's stats here (pstats, snakeviz)")
     args = parser.parse_args()
     setup_django()
     from django.db import connection, transaction
@@ -158,11 +138,13 @@ def main() -> None:
             _, token = AuthToken.objects.create(user)
             client = Client(HTTP_AUTHORIZATION=f"Token {token}", HTTP_HOST="localhost")
 
+            imported = [0]  # rows imported so far: each file goes on where the last one ended
+
             def post(rows: int = args.import_rows) -> None:
                 if args.kind == "import":
-                    answer = client.post(
-                        "/api/v1/imports/VS/", {"file": vs_csv(subjects, rows, rng)}, HTTP_HOST="localhost"
-                    )
+                    upload = import_file(subjects, rows, imported[0])
+                    imported[0] += rows
+                    answer = client.post("/api/v1/imports/VS/", {"file": upload}, HTTP_HOST="localhost")
                     if answer.status_code != 201:
                         print(answer.status_code, answer.content[:400], file=sys.stderr)
                     return
@@ -222,6 +204,8 @@ def main() -> None:
                 import pstats
 
                 flat.disable()
+                if args.prof:
+                    flat.dump_stats(args.prof)
                 pstats.Stats(flat).sort_stats("tottime").print_stats(45)
                 pstats.Stats(flat).sort_stats("cumulative").print_stats(80)
             print(

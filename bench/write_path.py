@@ -27,6 +27,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,6 @@ def crs_scaling(counts: list[int], repeat: int) -> None:
     `n` assessments (fever on days 1-2, one episode, as a subject in hospital), for each n; every
     save is rolled back, so each one sees the same n."""
     setup_django()
-    from datetime import timedelta
     from decimal import Decimal
 
     from django.db import transaction
@@ -242,25 +242,22 @@ def measured(
     return got
 
 
-def csv_import(token: str, rows: int, subjects: str) -> tuple[float, int, str]:
-    """POST a `rows`-row vital-signs CSV to /api/v1/imports/VS/; seconds, status, outcome."""
-    setup_django()
+def vs_csv(subjects: list[tuple[int, date]], rows: int, *, start: int = 0) -> bytes:
+    """A vital-signs CSV (crf.imports' columns) of `rows` rows spread over the subjects and their
+    days 1-28, never after yesterday (a future date is refused, and refuses the whole file); row
+    i is the `start + i`th of the sequence, so files built with another `start` differ.
+    `bench/profile_save.py --kind import` imports the same file."""
     from crf.imports import columns
     from labs.models import VitalSigns
     from subjects.models import Subject
 
     header = columns(VitalSigns)
-    ids = [int(s.split(":")[0]) for s in subjects.split(",")]
-    codes = dict(Subject.objects.filter(pk__in=ids).values_list("pk", "subject_id"))
-    day0 = {int(s.split(":")[0]): s.split(":")[1] for s in subjects.split(",")}
-    lines = [",".join(header)]
-    from datetime import date, timedelta
-
+    codes = dict(Subject.objects.filter(pk__in=[pk for pk, _ in subjects]).values_list("pk", "subject_id"))
     yesterday = date.today() - timedelta(days=1)
-    for i in range(rows):
-        pk = ids[i % len(ids)]
-        # days 1-28, never after yesterday (future dates are refused, and refuse the whole file)
-        on = min(date.fromisoformat(day0[pk]) + timedelta(days=1 + (i // len(ids)) % 28), yesterday)
+    lines = [",".join(header)]
+    for i in range(start, start + rows):
+        pk, day0 = subjects[i % len(subjects)]
+        on = min(day0 + timedelta(days=1 + (i // len(subjects)) % 28), yesterday)
         values = {
             "subject": codes[pk],
             "assessment_date": on.isoformat(),
@@ -273,7 +270,14 @@ def csv_import(token: str, rows: int, subjects: str) -> tuple[float, int, str]:
             "oxygen_device": "room_air",
         }
         lines.append(",".join(values.get(name, "") for name in header))
-    body_csv = ("\n".join(lines) + "\n").encode()
+    return ("\n".join(lines) + "\n").encode()
+
+
+def csv_import(token: str, rows: int, subjects: str) -> tuple[float, int, str]:
+    """POST a `rows`-row vital-signs CSV (`vs_csv`) to /api/v1/imports/VS/; seconds, status, outcome."""
+    setup_django()
+    pairs = [(int(s.split(":")[0]), date.fromisoformat(s.split(":")[1])) for s in subjects.split(",")]
+    body_csv = vs_csv(pairs, rows)
     boundary = uuid.uuid4().hex
     body = (
         (

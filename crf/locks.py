@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crf.models import CrfInstance, DataLock
-from crf.prepared import prepared
+from dbtools.prepared import prepared
 from study import access
 from study.audit_context import audit_context
 from study.roles import Action
@@ -218,7 +218,7 @@ def _subject_locks(subject_id: int, study_id: int) -> QuerySet[DataLock]:
 
 def locks_for_save(subject: Model) -> list[DataLock]:
     """`locks_in_subject` (without who set them), read once for a save and its re-derivations
-    (a save changes no freeze or lock) from a statement compiled once (crf.prepared)."""
+    (a save changes no freeze or lock) from a statement compiled once (dbtools.prepared)."""
     from crf.services import batch_memo  # crf.services imports this module
 
     return batch_memo(

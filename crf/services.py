@@ -31,7 +31,7 @@ from crf import checks, derivations, hooks, locks, sdv
 from crf import versions as crf_versions
 from crf.declarations import declaration_for
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, EntryStatus, MissingCode, Query, QueryStatus, QueryStep
-from crf.prepared import prepared
+from dbtools.prepared import insert, prepared
 from study import access
 from study.audit_context import audit_context
 from study.models import ProtocolSettings
@@ -245,7 +245,7 @@ def _save_form(*, user: User, instance: F, expected_version: int | None, reason:
         derivations.derive(instance)
         with audit_context(user=user, site=instance.subject.site, reason=reason):
             notify_form_changed(user=user, form=instance, changed=data_fields(model), reason=reason)
-            instance.save(force_insert=True)
+            _insert(instance)
             _forget_after_save(model)
             checks.run_edit_checks(instance, new=True)
             _after_write(user=user, saved=instance, previous=None)
@@ -290,6 +290,17 @@ def _save_form(*, user: User, instance: F, expected_version: int | None, reason:
         checks.run_edit_checks(saved)
         _after_write(user=user, saved=saved, previous=current)
     return saved  # type: ignore[return-value]
+
+
+def _insert(instance: CrfInstance) -> None:
+    """`instance.save(force_insert=True)`: `CrfInstance.save`'s own step (a new record is entered
+    under the form's current CRF version), then the row by an INSERT compiled once per form
+    (`dbtools.prepared.insert`). A form whose model overrides `save` again is saved by it."""
+    if type(instance).save is not CrfInstance.save:
+        instance.save(force_insert=True)
+        return
+    instance.crf_version = crf_versions.current(type(instance))
+    insert(instance)
 
 
 DependantHook = Callable[..., None]
@@ -382,7 +393,7 @@ def batch_memo(key: Hashable, compute: Callable[[], T], *, stale_after: tuple[ty
 
 def protocol_picker(study_id: int) -> Callable[[date], tuple[ProtocolSettings, ProtocolChoices]]:
     """`study.protocol.settings_picker` of the study, read once for a save (or a batch) from a
-    statement compiled once (crf.prepared)."""
+    statement compiled once (dbtools.prepared)."""
     return batch_memo(("protocol settings", study_id), lambda: picker_of(_protocol_versions.objects(study_id=study_id)))
 
 

@@ -14,9 +14,11 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import connections, router
 from django.db.models import QuerySet
 from django.http import Http404
 
+from dbtools.prepared import prepared
 from study.models import Membership, Site, Study
 from study.roles import Action, role_may
 from study.subject_models import subject_model
@@ -27,10 +29,15 @@ if TYPE_CHECKING:
     from study.models import User
 
 
+def _active_of_id(user_id: int) -> QuerySet[Membership]:
+    """The active memberships of the user with this id: the one definition of "active"."""
+    return Membership.objects.filter(user_id=user_id, ended_at__isnull=True)
+
+
 def active_memberships(user: User | AnonymousUser) -> QuerySet[Membership]:
     if not user.is_authenticated or not user.is_active:
         return Membership.objects.none()
-    return Membership.objects.filter(user=user, ended_at__isnull=True).select_related("site", "site__study")
+    return _active_of_id(user.pk).select_related("site", "site__study")
 
 
 _memo = threading.local()
@@ -51,12 +58,25 @@ def memberships_read_once() -> Iterator[None]:
             _memo.found = None
 
 
+@prepared("user_id")
+def _active_of(user_id: int) -> QuerySet[Membership]:
+    """`active_memberships` of an active user, from a statement compiled once (dbtools.prepared;
+    issue 22: every request reads them)."""
+    return _active_of_id(user_id).select_related("site", "site__study")
+
+
+def _read_memberships(user: User | AnonymousUser) -> list[Membership]:
+    if not user.is_authenticated or not user.is_active:
+        return []
+    return _active_of.objects(user_id=user.pk)
+
+
 def _memberships(user: User | AnonymousUser) -> list[Membership]:
     found: dict[int, list[Membership]] | None = getattr(_memo, "found", None)
     if found is None or not user.is_authenticated:
-        return list(active_memberships(user))
+        return _read_memberships(user)
     if user.pk not in found:
-        found[user.pk] = list(active_memberships(user))
+        found[user.pk] = _read_memberships(user)
     return found[user.pk]
 
 
@@ -106,6 +126,27 @@ def subjects_visible_to(user: User | AnonymousUser) -> QuerySet[Any]:
     """The visibility gate: subjects at the sites where the user holds an active role; nothing
     for anyone else. A `QuerySet` of `subjects.models.Subject` with its site and study."""
     return subject_model().objects.filter(site__in=sites_visible_to(user)).select_related("site", "site__study")
+
+
+@prepared("user_id", "pk")
+def _visible_subject(user_id: int, pk: int) -> QuerySet[Any]:
+    """`subjects_visible_to` (the gate's subjects at the sites of the user's active memberships)
+    narrowed to one id."""
+    sites = Site.objects.filter(pk__in=_active_of_id(user_id).values("site_id"))
+    return subject_model().objects.filter(pk=pk, site__in=sites).select_related("site", "site__study")
+
+
+def visible_subject(user: User | AnonymousUser, pk: int) -> Any | None:
+    """`subjects_visible_to(user).get(pk=pk)`, None where that finds nothing, from a statement
+    compiled once (dbtools.prepared; issue 22: every API save reads its subject so)."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    key = subject_model()._meta.pk
+    low, high = connections[router.db_for_read(key.model)].ops.integer_field_range(key.get_internal_type())
+    if (low is not None and pk < low) or (high is not None and pk > high):
+        return None  # as the ORM's exact lookup answers an id out of the column's range: no row
+    found = _visible_subject.objects(user_id=user.pk, pk=pk)
+    return found[0] if found else None
 
 
 def access_subject(user: User | AnonymousUser, subject_pk: int | str, action: Action) -> Any:

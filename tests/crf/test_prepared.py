@@ -1,12 +1,21 @@
-"""Statements compiled once per process (crf.prepared, issue 22): the same rows as the queryset
+"""Statements compiled once per process (dbtools.prepared, issue 22): the same rows as the queryset
 they were compiled from, whatever the ids given; refused where the SQL's shape would not hold."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import FieldError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from crf.prepared import Prepared, prepared
+from clinical.protocol import ProtocolChoices
+from dbtools.prepared import Prepared, insert, prepared
+from study.models import Membership, ProtocolSettings
+from tests.factories import protocol_v1
 
 pytestmark = [pytest.mark.req("ISSUE-22"), pytest.mark.django_db]
 
@@ -27,10 +36,76 @@ def test_a_prepared_statement_gives_the_querysets_rows_for_each_id():
     assert rows == [(ContentType.objects.get(pk=pks[1]).model,)]
 
 
-def test_select_related_and_a_placeholder_not_in_the_sql_are_refused():
-    joined = Prepared(lambda pk: ContentType.objects.select_related("x").filter(pk=pk), ("pk",))
-    with pytest.raises(ValueError, match="select_related"):
-        joined.objects(pk=1)
+def test_select_related_is_built_as_the_orm_builds_it_and_a_placeholder_not_in_the_sql_is_refused():
+    types = Prepared(lambda pk: ContentType.objects.filter(pk=pk).select_related("x"), ("pk",))
+    with pytest.raises(FieldError):  # an unknown relation: the ORM's own refusal
+        types.objects(pk=1)
     unused = Prepared(lambda pk: ContentType.objects.all(), ("pk",))
     with pytest.raises(ValueError, match="placeholder"):
         unused.objects(pk=1)
+
+
+def _fields(record):
+    return {f.attname: getattr(record, f.attname) for f in type(record)._meta.concrete_fields}
+
+
+def test_instances_built_from_the_row_equal_the_orms_with_converted_values_and_joined_records(study, users_a):
+    """A JSON field goes through its converter; `select_related` attaches the joined site and
+    study (no further query to read them); a nullable foreign key left empty is None."""
+    settings = protocol_v1(study)
+    got = Prepared(lambda pk: ProtocolSettings.objects.filter(pk=pk), ("pk",)).objects(pk=settings.pk)
+    assert [_fields(row) for row in got] == [_fields(ProtocolSettings.objects.get(pk=settings.pk))]
+    assert got[0].values == ProtocolChoices().to_json() and got[0]._state.adding is False
+
+    user = users_a["coordinator"]
+    joined = Prepared(
+        lambda user_id: Membership.objects.filter(user_id=user_id).select_related("site__study", "ended_by"),
+        ("user_id",),
+    )
+    memberships = joined.objects(user_id=user.pk)
+    expected = list(Membership.objects.filter(user=user).select_related("site__study"))
+    assert [_fields(m) for m in memberships] == [_fields(m) for m in expected]
+    assert len(memberships) == 1
+    with CaptureQueriesContext(connection) as ctx:
+        assert memberships[0].site.code == expected[0].site.code
+        assert memberships[0].site.study.code == study.code
+        assert memberships[0].ended_by is None
+    assert len(ctx) == 0
+
+
+def test_a_text_placeholder_compares_the_text_given():
+    by_label = Prepared(
+        lambda app_label: ContentType.objects.filter(app_label=app_label).order_by("pk"), (), texts=("app_label",)
+    )
+    for label in ("crf", "study", "no such app"):
+        assert [t.pk for t in by_label.objects(app_label=label)] == list(
+            ContentType.objects.filter(app_label=label).order_by("pk").values_list("pk", flat=True)
+        )
+    assert by_label.objects(app_label="crf")
+
+
+def test_insert_writes_the_row_save_would_and_sets_the_new_id(study):
+    """dbtools.prepared.insert: the compiled INSERT gives the instance its id and the stored row
+    holds what `save(force_insert=True)` would store (a JSON value included)."""
+    at = timezone.now()
+    row = ProtocolSettings(
+        study=study, version=7, effective_from=date(2021, 2, 3), values={"a": [1, "二"]}, reason="r", created_at=at
+    )
+    insert(row)
+    assert row.pk is not None and row._state.adding is False
+    stored = ProtocolSettings.objects.get(pk=row.pk)
+    assert (
+        stored.study_id,
+        stored.version,
+        stored.effective_from,
+        stored.values,
+        stored.reason,
+        stored.created_at,
+    ) == (
+        study.pk,
+        7,
+        date(2021, 2, 3),
+        {"a": [1, "二"]},
+        "r",
+        at,
+    )

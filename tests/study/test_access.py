@@ -236,3 +236,23 @@ def test_deactivated_user_cannot_sign_in(users_a, subject_a, client, login, api_
     assert "_auth_user_id" not in fresh.session
     response = fresh.post("/api/v1/auth/login/", HTTP_AUTHORIZATION=basic_auth(user.username, PASSWORD))
     assert response.status_code == 401
+
+
+@pytest.mark.req("ISSUE-22")
+def test_visible_subject_answers_as_the_gates_queryset(site_a, users_a, subject_a, subject_b):
+    """study.access.visible_subject, the API's compiled subject lookup: the subject at one's own
+    site with its site joined, nothing at another site, after the membership ended, for an
+    inactive user, or for an id out of the column's range (the ORM answers no row; not a 500)."""
+    from study.access import subjects_visible_to, visible_subject
+
+    coordinator = users_a["coordinator"]
+    found = visible_subject(coordinator, subject_a.pk)
+    assert found == subject_a and found.site.code == "01"
+    assert visible_subject(coordinator, subject_b.pk) is None
+    assert visible_subject(coordinator, 10**20) is None
+    assert not subjects_visible_to(coordinator).filter(pk=10**20).exists()
+    Membership.objects.filter(user=coordinator).update(ended_at=timezone.now())
+    assert visible_subject(coordinator, subject_a.pk) is None
+    Membership.objects.filter(user=coordinator).update(ended_at=None)
+    coordinator.is_active = False
+    assert visible_subject(coordinator, subject_a.pk) is None
