@@ -34,10 +34,10 @@ from django.utils.translation import gettext as _
 
 from crf import locks
 from crf.models import CrfInstance, DataLock
-from crf.prepared import prepared
 from crf.services import batch_memo
 from datamanagement import canonical
 from datamanagement.models import Signature, SignatureMeaning, SignatureScope
+from dbtools.prepared import prepared
 from study import access
 from study.access import subjects_visible_to
 from study.audit_context import audit_context

@@ -17,9 +17,9 @@ from django.utils.translation import gettext_noop
 from clinical.units import Panel, UnitNotAllowed, panel_analytes, parts_exceeding_whole, to_standard
 from crf import services as crf_services
 from crf.models import EntryStatus
-from crf.prepared import prepared
 from crf.rederive import rederive
 from crf.services import StaleVersionError, mark_entered_in_error, save_form
+from dbtools.prepared import prepared
 from labs.derive import fever_grades
 from labs.models import ANALYTE_NAMES, Laboratory, LabResult, ReferenceRange, VitalSigns
 from study.audit_context import audit_context

@@ -28,9 +28,9 @@ from clinical.schedule import VisitState
 from crf import locks
 from crf.declarations import declaration_for
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, Query
-from crf.prepared import prepared
 from crf.registry import crf_models
 from crf.services import after_any_form_write, batch_memo, defer_to_batch_end
+from dbtools.prepared import prepared
 from study import access
 from study.audit_context import audit_context
 from study.models import AssessmentSchedule, VisitDefinition
@@ -62,7 +62,7 @@ def _subject_visits(subject_id: int) -> QuerySet[Any]:
 
 def _visits_with_definitions(subject: Subject) -> list[Visit]:
     """`Visit.objects.filter(subject=…).select_related("definition")` from a statement compiled
-    once (crf.prepared): neither model has a field whose database value needs converting."""
+    once (dbtools.prepared): neither model has a field whose database value needs converting."""
     visit_fields, definition_fields = _attnames(Visit), _attnames(VisitDefinition)
     split = len(visit_fields)
     db = Visit.objects.db

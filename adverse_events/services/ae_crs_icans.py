@@ -48,9 +48,9 @@ from clinical.crs import Episode
 from clinical.dlt import syndrome_rule_input
 from crf import checks, derivations
 from crf.models import CrfInstance
-from crf.prepared import Prepared
 from crf.rederive import raise_copied_value_query, rederive
 from crf.services import protocol_picker, save_form
+from dbtools.prepared import Prepared
 from labs.models import VitalSigns
 from study import access, system_text
 from study.audit_context import audit_context
@@ -156,7 +156,7 @@ def _episode_ae_values(episode: EpisodeBase) -> dict[str, object]:
     }
 
 
-#: the AE of an episode, by the owning field (statements compiled once, crf.prepared)
+#: the AE of an episode, by the owning field (statements compiled once, dbtools.prepared)
 _episode_ae = {
     owner: Prepared(
         lambda episode_id, owner=owner: AdverseEvent.objects.filter(**{owner: episode_id})[:1], ("episode_id",)
@@ -263,7 +263,7 @@ def _sync_episodes(
     return kept
 
 
-#: the subject's death from CRS (ICANS), as `.first()` in the model's order (crf.prepared)
+#: the subject's death from CRS (ICANS), as `.first()` in the model's order (dbtools.prepared)
 _fatal_death = {
     cause: Prepared(
         lambda subject_id, cause=cause: Death.objects.filter(

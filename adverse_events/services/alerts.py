@@ -41,8 +41,8 @@ from adverse_events.models import (
 )
 from crf import audit_integrity, display
 from crf.outbox import enqueue
-from crf.prepared import Prepared
 from datamanagement.notifications import max_attempts, retry_delay
+from dbtools.prepared import Prepared
 from study import access, system_text
 from study.language import name_of, user_language
 from study.models import Membership
@@ -333,7 +333,7 @@ def _sae_recorded(*, user: User, saved: AdverseEvent, previous: AdverseEvent | N
     )
 
 
-#: the subject's episodes not superseded, per episode model (statements compiled once, crf.prepared)
+#: the subject's episodes not superseded, per episode model (statements compiled once, dbtools.prepared)
 _live_episodes = {
     model: Prepared(
         lambda subject_id, model=model: model.objects.filter(subject_id=subject_id, superseded=False), ("subject_id",)

@@ -21,8 +21,8 @@ from django.utils.translation import gettext_lazy as _
 from clinical.assessments import Progress, derived_visit_state
 from clinical.schedule import VisitState, Window, local_date
 from crf.models import CrfInstance
-from crf.prepared import prepared
 from crf.services import batch_memo
+from dbtools.prepared import prepared
 from study.models import Site
 from subjects.eligibility import criteria_met
 from subjects.lifecycle import NotInfusedReason, Status

@@ -215,7 +215,7 @@ def test_api_saves_have_a_fixed_number_of_statements(infused, coordinator):
     # measured on the write-path branch, third pass: 24 and 56 (the CRS save opens an episode and
     # its AE; the DLT rules are not run again, ~12 statements more before); the CRS save 50 once
     # its repeated reads are done once for the save (fourth pass). The statements of the VS save
-    # did not change in the fourth pass; their CPU did (statements compiled once, crf.prepared).
+    # did not change in the fourth pass; their CPU did (statements compiled once, dbtools.prepared).
     # Fifth pass (writepath2): token auth reads the presented token only (one statement less for
     # both), and a form with no save service of its own is saved without a second savepoint
     # inside the save's (SAVEPOINT and RELEASE: two less for the VS save): 21 and 49.
