@@ -61,6 +61,93 @@ def _reset_only_tables_with_rows() -> None:
         ]
 
     flush.sql_flush = sql_flush
+    _schema_hooks_only_when_the_schema_changed()
+
+
+#: post_migrate receivers that (re)install schema objects - triggers, trigger functions, grants -
+#: rather than rows: (app label, module, receiver, dispatch_uid)
+SCHEMA_RECEIVERS = (
+    ("pgtrigger", "pgtrigger.apps", "install_on_migrate", None),
+    ("pghistory", "pghistory.apps", "install_on_migrate", None),
+    ("crf", "crf.apps", "_harden_audit", "trialsite-harden-audit"),
+    ("datamanagement", "datamanagement.apps", "_sync_audit_index", "trialsite-audit-index"),
+)
+
+#: what those receivers install, as one digest: the public schema's relations with their owners
+#: and grants (columns' too), its triggers with their state and function, its functions with
+#: their body, owner, SECURITY DEFINER, settings and grants, and the database's and schema's grants
+SCHEMA_FINGERPRINT_SQL = """
+SELECT md5(string_agg(x, E'\\n' ORDER BY x)) FROM (
+  SELECT concat_ws(':', 'c', c.oid::regclass::text, c.relkind, c.relowner, c.relacl::text)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'
+  UNION ALL
+  SELECT concat_ws(':', 'a', a.attrelid::regclass::text, a.attname, a.attacl::text)
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public' AND a.attacl IS NOT NULL
+  UNION ALL
+  SELECT concat_ws(':', 't', t.tgrelid::regclass::text, t.tgname, t.tgenabled, t.tgfoid::regprocedure::text,
+                   md5(pg_get_triggerdef(t.oid)))
+    FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public' AND NOT t.tgisinternal
+  UNION ALL
+  SELECT concat_ws(':', 'f', p.oid::regprocedure::text, md5(p.prosrc), p.proowner, p.prosecdef,
+                   p.proconfig::text, p.proacl::text)
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'
+  UNION ALL
+  SELECT concat_ws(':', 'd', datacl::text) FROM pg_database WHERE datname = current_database()
+  UNION ALL
+  SELECT concat_ws(':', 'n', nspacl::text) FROM pg_namespace WHERE nspname = 'public'
+  UNION ALL
+  SELECT concat_ws(':', 'p', defaclrole, defaclobjtype, defaclacl::text) FROM pg_default_acl
+) AS schema_objects(x)
+"""
+
+#: per database alias: the fingerprint as the last full post_migrate left the schema
+_schema_after_post_migrate: dict[str, str] = {}
+
+
+def _schema_fingerprint(using: str) -> str:
+    from django.db import connections
+
+    with connections[using].cursor() as cursor:
+        cursor.execute(SCHEMA_FINGERPRINT_SQL)
+        return cursor.fetchone()[0]
+
+
+def _schema_hooks_only_when_the_schema_changed() -> None:
+    """After each transactional test, `flush` empties the tables and sends post_migrate "as if the
+    database had been migrated from scratch": the content types and permissions come back (rows
+    the flush deleted), and the schema hooks re-install every audit trigger, trigger function,
+    grant and the audit-index triggers (~2 s of DDL on a loaded machine, nine tenths of the
+    reset). Deleting rows changes none of those, so the schema hooks run only when the schema is
+    no longer as the last full post_migrate left it (a test that committed DDL, or the first
+    reset of a worker, whose database was copied from the template); otherwise post_migrate
+    goes to every other receiver as before."""
+    from importlib import import_module
+
+    from django.apps import apps
+    from django.core.management.commands import flush
+    from django.db.models.signals import post_migrate
+
+    django_emit = flush.emit_post_migrate_signal
+
+    def emit_post_migrate_signal(verbosity, interactive, db, **kwargs):  # type: ignore[no-untyped-def]
+        if _schema_after_post_migrate.get(db) != _schema_fingerprint(db):
+            django_emit(verbosity, interactive, db, **kwargs)
+            _schema_after_post_migrate[db] = _schema_fingerprint(db)
+            return
+        disconnected = []
+        try:
+            for label, module, name, uid in SCHEMA_RECEIVERS:
+                receiver, sender = getattr(import_module(module), name), apps.get_app_config(label)
+                if post_migrate.disconnect(receiver, sender=sender, dispatch_uid=uid):
+                    disconnected.append((receiver, sender, uid))
+            django_emit(verbosity, interactive, db, **kwargs)
+        finally:
+            for receiver, sender, uid in disconnected:
+                post_migrate.connect(receiver, sender=sender, dispatch_uid=uid)
+
+    flush.emit_post_migrate_signal = emit_post_migrate_signal
 
 
 def _switch_user(user: str, password: str) -> None:

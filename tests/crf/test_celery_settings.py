@@ -4,11 +4,10 @@ worker as it reports them over the broker (a private Redis, never the shared one
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
-from tests.conftest import PROJECT_DIR, VENV_BIN, free_port, stop_process
+from tests.conftest import free_port, stop_process
 from tests.crf.test_outbox import child_env, start_redis, start_worker, wait_until
 from trialsite.celery import app as celery_app
 
@@ -32,18 +31,19 @@ def test_the_celery_app_acks_late_prefetches_one_and_speaks_only_json():
     assert conf.broker_url.startswith(("redis://", "rediss://", "redis+socket://"))
 
 
-def inspect_worker(env: dict[str, str], node: str, command: str) -> dict:
-    """`celery inspect <command>` against one node, over the private broker in `env`."""
-    result = subprocess.run(
-        [str(VENV_BIN / "celery"), "-A", "trialsite", "inspect", command, "-d", node, "-t", "5", "--json"],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return json.loads(result.stdout)[node]
+def inspect_worker(broker_url: str, node: str, command: str) -> dict:
+    """What `celery inspect <command> -d <node>` asks, over the private broker `broker_url`, from
+    this process (the CLI would start Django three more times): the node's own reply, as JSON."""
+    from celery import Celery
+
+    probe = Celery("settings-probe", broker=broker_url, set_as_current=False)
+    probe.conf.accept_content = ["json"]
+    try:
+        replies = getattr(probe.control.inspect(destination=[node], timeout=5), command)()
+    finally:
+        probe.close()
+    assert replies and node in replies, (command, replies)
+    return json.loads(json.dumps(replies[node]))
 
 
 def test_a_running_worker_reports_prefetch_one_acks_late_json_and_time_limits(tmp_path):
@@ -60,9 +60,9 @@ def test_a_running_worker_reports_prefetch_one_acks_late_json_and_time_limits(tm
             what="the worker to be ready",
         )
         assert worker.poll() is None, log.read_text()
-        conf = inspect_worker(env, node, "conf")
-        stats = inspect_worker(env, node, "stats")
-        registered = inspect_worker(env, node, "registered")
+        conf = inspect_worker(env["REDIS_URL"], node, "conf")
+        stats = inspect_worker(env["REDIS_URL"], node, "stats")
+        registered = inspect_worker(env["REDIS_URL"], node, "registered")
     finally:
         stop_process(worker, timeout=15)
         stop_process(server)
