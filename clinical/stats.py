@@ -15,8 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from scipy.stats import beta
-
 CONF_LEVEL = 0.95
 CLOPPER_PEARSON = "clopper-pearson"
 
@@ -45,6 +43,10 @@ def clopper_pearson(successes: int, total: int, *, conf_level: float = CONF_LEVE
         raise ValueError("successes must be between 0 and the total")
     if not 0 < conf_level < 1:
         raise ValueError("conf_level must be between 0 and 1")
+    # scipy.stats takes most of a second to import: loaded when an interval is first computed, not
+    # by every process that starts Django (each test worker, the web workers, Celery).
+    from scipy.stats import beta
+
     tail = (1 - conf_level) / 2
     lower = 0.0 if successes == 0 else float(beta.ppf(tail, successes, total - successes + 1))
     upper = 1.0 if successes == total else float(beta.ppf(1 - tail, successes + 1, total - successes))
