@@ -6,12 +6,12 @@ enrolment stays pending until an investigator of the site acknowledges it (audit
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from adverse_events.models import DltCandidate
+from adverse_events.models import DltCandidate, DoseLevelDecision
 from crf.services import save
 from subjects.models import EnrolmentAcknowledgement, InformedConsent, Subject
 from subjects.services import enrolment, visits
@@ -149,3 +149,19 @@ def test_pending_candidate_needs_the_site_investigators_acknowledgement(
     assert reason.startswith("Enrolment acknowledged: 1 candidate DLT at DL3")
     context = pending.events.order_by("-pgh_id").first().pgh_context
     assert context["reason_code"] == "Enrolment acknowledged: %(why)s"
+
+
+def test_the_confirmation_shows_the_levels_decision_at_the_sites_time(screened, coordinator, study, login, schedule):
+    """The DLT decision's last change, read through subjects.hooks.dose_level_dlt, is shown in the
+    site's time zone with its zone (Asia/Shanghai: 08:00 UTC is 16:00 +08:00), not the server's."""
+    DoseLevelDecision.objects.create(
+        study=study, dose_level="DL3", decision="escalate", changed_at=datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+    )
+    subject = screened()
+    page = login(coordinator).post(
+        f"/subjects/{subject.pk}/lifecycle/enrol/", {"enrol-on": "2026-03-05", "enrol-dose_level": "DL3"}
+    )
+    text = page.content.decode()
+    assert 'data-decision="escalate"' in text
+    assert "2026-03-01 16:00 +08:00" in text
+    assert "08:00 UTC" not in text
