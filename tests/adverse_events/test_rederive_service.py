@@ -10,12 +10,14 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
-from crf import locks
+from adverse_events.models import CrsEpisode
+from crf import locks, rederive
 from crf.models import Query
 from crf.rederive import FROZEN_RULE
 from subjects.models import Infusion
 from tests.adverse_events.conftest import day
 from tests.adverse_events.test_adverse_events import record_ae
+from tests.adverse_events.test_crs import enter_crs
 from tests.subjects.test_treatment_forms import SHANGHAI_0730, infuse
 
 pytestmark = pytest.mark.req("ISSUE-22")
@@ -67,3 +69,35 @@ def test_show_derivations_lists_the_graph(capsys):
     assert "adverse_events.CrsAssessment" in out
     assert "labs.LabResult" in out
     assert "subjects.Infusion" in out
+
+
+def test_day0_moves_the_crs_course_once_through_the_safety_apps_hook(infused, coordinator, login, client):
+    """subjects/ moves day 0 and the safety app re-derives the CRS course through the hook
+    subjects.hooks.day0_moved: the assessment's study day and its episode's onset move, with one
+    audited write."""
+    subject = infused()
+    login(coordinator)
+    crs = enter_crs(client, subject, day(3), tmax_c="38.4")
+    assert (crs.study_day, crs.version) == (3, 1)
+    earlier_split_dose(coordinator, subject)
+    crs.refresh_from_db()
+    assert (crs.study_day, crs.grade, crs.version) == (4, 1, 2)
+    assert list(crs.events.order_by("pgh_id").values_list("study_day", flat=True)) == [3, 4]
+    (episode,) = CrsEpisode.objects.filter(subject=subject, superseded=False)
+    assert episode.onset_day == 4
+
+
+def test_the_graph_draws_what_day0_re_derives():
+    edges = {e.through.rsplit(".", 1)[1]: e for e in rederive.graph() if e.source == "subjects.Infusion"}
+    form_by_form = edges["reanchor_day0"].dependants
+    assert form_by_form[0] == "subjects.Visit"
+    assert {"adverse_events.AdverseEvent", "labs.LabResult", "response.MarrowAssessment"} <= set(form_by_form)
+    assert not {"adverse_events.CrsAssessment", "adverse_events.IcansAssessment", "subjects.Infusion"} & set(
+        form_by_form
+    )
+    assert edges["rederive_from_day0"].dependants[:4] == (
+        "adverse_events.CrsAssessment",
+        "adverse_events.CrsEpisode",
+        "adverse_events.IcansAssessment",
+        "adverse_events.IcansEpisode",
+    )
