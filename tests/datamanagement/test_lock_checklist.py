@@ -5,6 +5,8 @@ reason is given, which is recorded with the lock together with what was open."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from django.test import RequestFactory
 from django.utils import translation
@@ -134,3 +136,6 @@ def test_the_checklist_page_lists_links_and_takes_the_override(open_casebook, us
     assert DataLock.objects.get().override_reason == "sponsor agreed"
     page = client.get(url).content.decode()
     assert "Locked with items open" in page and "sponsor agreed" in page
+    # when it was locked, in the reader's zone (site A: Asia/Shanghai) with its offset, not the UTC clock
+    DataLock.objects.update(set_at=datetime(2026, 5, 1, 17, 30, tzinfo=UTC))
+    assert "2026-05-02 01:30 +08:00" in client.get(url).content.decode()

@@ -6,6 +6,8 @@ edited or deleted."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from axes.models import AccessAttempt
 from django.db import DatabaseError, transaction
@@ -193,3 +195,16 @@ def test_signing_pages_and_manifestation(vs, users_a, client, login):
     login(users_a["coordinator"])
     assert "Reviewed and approved" in client.get(f"/subjects/{vs.subject_id}/forms/VS/{vs.pk}/").content.decode()
     assert client.get(url).status_code == 403
+
+
+def test_a_broken_signature_shows_when_it_broke_in_the_signing_sites_zone(vs, users_a, rf, client, login):
+    """The manifestation and the signature list give the break time in the zone the signature was
+    made in (Asia/Shanghai for site A), with its offset — they printed the UTC clock before."""
+    _request, signed = _sign_casebook(rf, users_a["investigator"], vs.subject)
+    broke = datetime(2026, 3, 2, 14, 5, tzinfo=UTC)  # 22:05 in Shanghai
+    Signature.objects.filter(pk=signed.pk).update(broken_at=broke, broken_reason="VS added")
+    login(users_a["investigator"])
+    for url in (f"/subjects/{vs.subject_id}/forms/VS/{vs.pk}/", f"/data/signatures/?subject={vs.subject_id}"):
+        page = client.get(url).content.decode()
+        assert "Broken on 2026-03-02 22:05 +08:00: VS added" in page, url
+        assert "14:05" not in page, url
