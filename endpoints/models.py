@@ -27,6 +27,7 @@ class RunTrigger(models.TextChoices):
     PAGE = "page", _("Page")
     API = "api", _("API")
     NIGHTLY = "nightly", _("Nightly schedule")
+    COMMAND = "command", _("Management command")
 
 
 @track_job(large=RESULT_FIELDS)

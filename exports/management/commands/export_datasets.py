@@ -9,7 +9,6 @@ conformance errors."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,43 +17,27 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from exports import services
 from exports.models import ExportFile, ExportTrigger
-from study.models import Study, User
+from jobs.commands import add_data_cut_arguments, data_cut, refused
 
 
 class Command(BaseCommand):
     help = "Export SDTM, RS and ADaM datasets (CSV / SAS XPT v5) with their conformance report."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--study", required=True)
-        parser.add_argument("--cutoff", required=True, help="clinical cut-off date, YYYY-MM-DD")
-        parser.add_argument("--user", default="")
+        add_data_cut_arguments(parser)
         parser.add_argument("--datasets", default="", help="comma-separated; default: every dataset (SDTM, RS, ADaM)")
         parser.add_argument("--formats", default="csv,xpt")
-        parser.add_argument("--snapshot", default="", help="ISO 8601 instant with zone; default: now")
         parser.add_argument("--out", default="", help="also write the files to this directory")
-        parser.add_argument("--queue", action="store_true", help="only request it; a worker builds it")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        study = Study.objects.filter(code=options["study"]).first()
-        if study is None:
-            raise CommandError(f"no study {options['study']!r}")
-        user = None
-        if options["user"]:
-            user = User.objects.filter(username=options["user"]).first()
-            if user is None:
-                raise CommandError(f"no user {options['user']!r}")
-        try:
-            cutoff = date.fromisoformat(options["cutoff"])
-            snapshot = datetime.fromisoformat(options["snapshot"]) if options["snapshot"] else None
-        except ValueError as exc:
-            raise CommandError(str(exc)) from exc
+        cut = data_cut(options)
         split = lambda text: [p.strip() for p in text.split(",") if p.strip()]  # noqa: E731
         try:
             export = services.request_export(
-                actor=user,
-                study=study,
-                cutoff_date=cutoff,
-                snapshot_at=snapshot,
+                actor=cut.user,
+                study=cut.study,
+                cutoff_date=cut.cutoff,
+                snapshot_at=cut.snapshot,
                 dataset_names=[d.upper() for d in split(options["datasets"])] or None,
                 formats=split(options["formats"]) or None,
                 trigger=ExportTrigger.COMMAND,
@@ -62,7 +45,7 @@ class Command(BaseCommand):
         except PermissionDenied as exc:
             raise CommandError("this user may not start exports (DESIGN §4a)") from exc
         except ValidationError as exc:
-            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from exc
+            raise refused(exc) from exc
         if options["queue"]:
             self.stdout.write(f"export {export.pk} queued")
             return
