@@ -23,6 +23,7 @@ def test_every_resource_named_by_design_is_registered():
         assert declaration_for(model).api_resource == resource
 
 
+@pytest.mark.req("DESIGN-6")
 @pytest.mark.parametrize("resource", RESOURCES)
 def test_etag_and_if_match(resource, created, coordinator, site_a):
     client, subject, response = created(resource, user=coordinator, site=site_a)
@@ -90,6 +91,7 @@ def test_etag_and_if_match(resource, created, coordinator, site_a):
     assert event.pgh_context["method"] == "PATCH"
 
 
+@pytest.mark.req("DESIGN-6")
 @pytest.mark.parametrize("resource", RESOURCES)
 def test_put_needs_if_match_and_replaces(resource, created, coordinator, site_a):
     client, subject, response = created(resource, user=coordinator, site=site_a)

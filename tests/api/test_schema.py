@@ -28,6 +28,45 @@ def test_schema_validates_without_warnings(tmp_path, db):
     assert (tmp_path / "schema.yaml").stat().st_size > 10_000
 
 
+#: DESIGN §6's resource names, as it spells them (plural, kebab-case)
+DESIGN_RESOURCES = [
+    "subjects",
+    "visits",
+    "eligibility",
+    "consents",
+    "infusions",
+    "lymphodepletions",
+    "concomitant-medications",
+    "vital-signs",
+    "lab-results",
+    "adverse-events",
+    "crs-assessments",
+    "icans-assessments",
+    "marrow-assessments",
+    "mrd-tests",
+    "follow-ups",
+    "deaths",
+    "subsequent-therapies",
+    "dlt-candidates",
+    "dlt-monitor",
+    "queries",
+    "sdv-marks",
+    "signatures",
+    "locks",
+    "audit-events",
+    "endpoint-runs",
+    "exports",
+]
+
+
+@pytest.mark.req("DESIGN-6")
+def test_every_resource_design_names_is_served_under_its_name(schema):
+    missing = [name for name in DESIGN_RESOURCES if f"/api/v1/{name}/" not in schema["paths"]]
+    assert missing == []
+    assert all(re.fullmatch(r"/api/v1/[a-z0-9-]+/.*", path) for path in schema["paths"] if path.startswith("/api/v1/"))
+
+
+@pytest.mark.req("DESIGN-6")
 def test_schema_lists_every_resource(schema):
     validate_schema(schema)
     paths = schema["paths"]
@@ -48,6 +87,7 @@ def test_schema_lists_every_resource(schema):
         }
 
 
+@pytest.mark.req("DESIGN-6")
 def test_docs_are_served_by_the_app(client, db):
     page = client.get("/api/docs/")
     assert page.status_code == 200

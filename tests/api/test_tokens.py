@@ -39,6 +39,7 @@ def _create_on_page(client) -> str:  # type: ignore[no-untyped-def]
     return body[start : body.index('"', start)]
 
 
+@pytest.mark.req("DESIGN-6")
 def test_token_page_creates_shows_once_stores_hashed_and_expires_in_30_days(coordinator, login, subject_a):
     client = login(coordinator)
     plain = _create_on_page(client)
@@ -58,6 +59,7 @@ def test_token_page_creates_shows_once_stores_hashed_and_expires_in_30_days(coor
     ]
 
 
+@pytest.mark.req("DESIGN-6")
 def test_expired_token_is_refused(coordinator, subject_a):
     """Time travel on the token itself: its stored expiry moves into the past."""
     _token, plain = AuthToken.objects.create(user=coordinator)
@@ -67,6 +69,7 @@ def test_expired_token_is_refused(coordinator, subject_a):
     assert api.get("/api/v1/subjects/").status_code == 401
 
 
+@pytest.mark.req("DESIGN-6")
 def test_owner_revokes_a_token_on_the_page(coordinator, login, subject_a):
     client = login(coordinator)
     keep, revoke = _create_on_page(client), _create_on_page(client)
@@ -84,6 +87,7 @@ def test_nobody_revokes_another_users_token_on_the_token_page(coordinator, users
     assert AuthToken.objects.filter(user=coordinator).count() == 1
 
 
+@pytest.mark.req("DESIGN-6")
 def test_study_admin_revokes_all_of_a_users_tokens(coordinator, users_a, login, other_admin, subject_a):
     _t1, one = AuthToken.objects.create(user=coordinator)
     _t2, two = AuthToken.objects.create(user=coordinator)

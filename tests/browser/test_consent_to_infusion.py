@@ -145,6 +145,7 @@ def visit_row(page, code: str):
     return page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=re.compile(rf"^{code} · ")))
 
 
+@pytest.mark.req("DESIGN-1")
 @pytest.mark.parametrize("language", ["zh-hans", "en"])
 def test_coordinator_consents_screens_enrols_and_records_lymphodepletion_and_infusion(
     browser, live_server, seeded, users_a, screenshot, language

@@ -37,6 +37,7 @@ def more_infused(coordinator, screened):  # noqa: F811
     return subject
 
 
+@pytest.mark.req("DESIGN-1")
 def test_dlt_monitor_and_sae_clock_in_chinese(
     browser,
     live_server,

@@ -14,6 +14,7 @@ from tests.endpoints.conftest import make_world, populate
 pytestmark = [pytest.mark.browser, pytest.mark.req("ISSUE-11")]
 
 
+@pytest.mark.req("DESIGN-1")
 def test_statistician_starts_a_run_and_reads_the_tables_in_chinese(browser, live_server, transactional_db, screenshot):
     world = make_world("NCT05212584")
     populate(world)

@@ -20,6 +20,7 @@ from tests.exports.conftest import CUTOFF, make_world, populate_for_export
 pytestmark = [pytest.mark.browser, pytest.mark.req("ISSUE-29")]
 
 
+@pytest.mark.req("DESIGN-1")
 @pytest.mark.parametrize(
     ("language", "locale", "labels", "expected"),
     [

@@ -34,6 +34,7 @@ def boundary_marrow(transactional_db, site_a, infused, coordinator):  # noqa: F8
         return marrow(coordinator, subject, on=day(28), blasts="5", anc="1.6", plt="132")
 
 
+@pytest.mark.req("DESIGN-1")
 def test_investigator_sees_a_boundary_marrow_awaiting_adjudication_in_chinese(
     browser,
     live_server,

@@ -19,6 +19,7 @@ from study.models import User
 pytestmark = [pytest.mark.browser, pytest.mark.req("ISSUE-31")]
 
 
+@pytest.mark.req("DESIGN-1")
 @pytest.mark.timeout(2400)  # the first test to need the demo loads it (~2,500 form saves): > 300 s on a loaded box
 def test_demo_coordinator_lands_on_my_tasks_in_english_and_chinese(
     browser, live_server, demo_study_committed, screenshot

@@ -34,6 +34,7 @@ def render_page(content: bytes, index: int, name: str) -> None:
     document.close()
 
 
+@pytest.mark.req("DESIGN-1")
 @pytest.mark.parametrize(
     ("language", "locale", "labels", "button", "succeeded"),
     [

@@ -47,6 +47,7 @@ def _page(browser, live_server, username):
     return context, page
 
 
+@pytest.mark.req("DESIGN-1")
 def test_monitor_raises_a_query_on_a_field_and_the_coordinator_answers_it(
     browser, live_server, seeded: VitalSigns, users_a, screenshot
 ):

@@ -32,6 +32,7 @@ def _sign_in(page, base, username, user_label, password_label, button):
     page.get_by_role("button", name=button).click()
 
 
+@pytest.mark.req("DESIGN-1")
 def test_coordinator_signs_in_in_chinese_and_records_vital_signs(browser, live_server, seeded, screenshot):
     context = browser.new_context(locale="zh-CN", extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"})
     page = context.new_page()
