@@ -77,7 +77,7 @@ def level_safety(*, user: User, subject: Subject, dose_level: str) -> LevelSafet
     if found.awaiting:
         found.needs.append(
             message(
-                gettext_noop("%(n)s candidate DLT at %(level)s awaits adjudication"),
+                gettext_noop("candidate DLTs awaiting adjudication at %(level)s: %(n)s"),
                 n=len(found.awaiting),
                 level=dose_level,
             )

@@ -73,7 +73,7 @@ def test_the_dose_level_as_the_enrolment_page_reads_it(study, subject_a, subject
     assert safety.awaiting == [("another site", criterion, 3), ("A-001", criterion, 3)]
     assert [str(need) for need in safety.needs] == [
         "the decision at DL3 is “above the MTD”",
-        "2 candidate DLT at DL3 awaits adjudication",
+        "candidate DLTs awaiting adjudication at DL3: 2",
     ]
 
 

@@ -10,9 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import translation
 
 from adverse_events.models import DltCandidate, DoseLevelDecision
 from crf.services import save
+from study import system_text
 from subjects.models import EnrolmentAcknowledgement, InformedConsent, Subject
 from subjects.services import enrolment, visits
 from subjects.services import subject as services
@@ -116,7 +118,7 @@ def test_pending_candidate_needs_the_site_investigators_acknowledgement(
     client = login(coordinator)
     posted = {"enrol-on": "2026-03-05", "enrol-dose_level": "DL3"}
     page = client.post(f"/subjects/{subject.pk}/lifecycle/enrol/", posted).content.decode()
-    assert "1 candidate DLT at DL3 awaits adjudication" in page and "A-001" in page
+    assert "candidate DLTs awaiting adjudication at DL3: 1" in page and "A-001" in page
     # the coordinator's confirmation leaves the enrolment pending
     client.post(
         f"/subjects/{subject.pk}/lifecycle/enrol/", {**posted, "enrol-confirmed": "on", "enrol-acknowledge": "on"}
@@ -128,14 +130,14 @@ def test_pending_candidate_needs_the_site_investigators_acknowledgement(
     with pytest.raises(PermissionDenied):
         enrolment.acknowledge(user=coordinator, subject=subject)
     # stored as a message code (issue 25): a Chinese-reading investigator reads why in Chinese
-    assert pending.why_code == "%(n)s candidate DLT at %(level)s awaits adjudication"
+    assert pending.why_code == "candidate DLTs awaiting adjudication at %(level)s: %(n)s"
     assert pending.why_params == {"n": 1, "level": "DL3"}
     investigator = users_a["investigator"]
     client.logout()
     investigator.language = "zh-hans"
     investigator.save(update_fields=["language"])
     page = login(investigator).get(f"/subjects/{subject.pk}/").content.decode()
-    assert "DL3 有 1 个候选 DLT 待判定" in page
+    assert "DL3 待判定的候选 DLT：1 个" in page
     investigator.language = "en"
     investigator.save(update_fields=["language"])
     page = login(investigator).get(f"/subjects/{subject.pk}/").content.decode()
@@ -146,7 +148,7 @@ def test_pending_candidate_needs_the_site_investigators_acknowledgement(
     assert (subject.status, subject.dose_level) == ("enrolled", "DL3")
     assert pending.acknowledged_by == investigator and pending.acknowledged_at is not None
     reason = pending.events.order_by("-pgh_id").first().pgh_context["reason"]
-    assert reason.startswith("Enrolment acknowledged: 1 candidate DLT at DL3")
+    assert reason.startswith("Enrolment acknowledged: candidate DLTs awaiting adjudication at DL3: 1")
     context = pending.events.order_by("-pgh_id").first().pgh_context
     assert context["reason_code"] == "Enrolment acknowledged: %(why)s"
 
@@ -165,3 +167,15 @@ def test_the_confirmation_shows_the_levels_decision_at_the_sites_time(screened, 
     assert 'data-decision="escalate"' in text
     assert "2026-03-01 16:00 +08:00" in text
     assert "08:00 UTC" not in text
+
+
+def test_a_reason_stored_under_the_former_wording_still_reads_in_chinese():
+    """The count now stands after a colon (one wording for 1 and for 2 in English); rows stored
+    before keep the former code, which the catalogue still translates."""
+    former = "%(n)s candidate DLT at %(level)s awaits adjudication"
+    with translation.override("zh-hans"):
+        assert system_text.render(former, {"n": 2, "level": "DL3"}) == "DL3 有 2 个候选 DLT 待判定"
+        assert (
+            system_text.render("candidate DLTs awaiting adjudication at %(level)s: %(n)s", {"n": 2, "level": "DL3"})
+            == "DL3 待判定的候选 DLT：2 个"
+        )
