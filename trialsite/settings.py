@@ -297,8 +297,8 @@ STORAGES = {
 #: servers' data, and what apps keep there (the synthetic-study dumps of demo/).
 LOCAL_DIR = EMBEDDED_LOCAL_DIR
 #: where `verify_audit` records the audit chain heads, outside the database (issue 21)
-AUDIT_HEADS_DIR = Path(env.str("AUDIT_HEADS_DIR", default="") or BASE_DIR / ".local" / "audit-heads")
-MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default="") or BASE_DIR / ".local" / "media")
+AUDIT_HEADS_DIR = Path(env.str("AUDIT_HEADS_DIR", default="") or LOCAL_DIR / "audit-heads")
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default="") or LOCAL_DIR / "media")
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -35,7 +35,7 @@ def production_env(**overrides: str) -> dict[str, str]:
 def settings_of(env: dict[str, str], *names: str) -> dict[str, object]:
     code = (
         "import json, django; from django.conf import settings; django.setup(); "
-        f"print(json.dumps({{n: getattr(settings, n) for n in {list(names)!r}}}))"
+        f"print(json.dumps({{n: getattr(settings, n) for n in {list(names)!r}}}, default=str))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -113,3 +113,18 @@ def test_pages_carry_a_content_security_policy(client, db):
     assert "unsafe-inline" not in policy
     assert response["X-Frame-Options"] == "DENY"
     assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_local_folder_holds_the_audit_heads_and_media_unless_each_is_named(tmp_path):
+    """TRIALSITE_LOCAL_DIR moves everything the checkout keeps locally (the embedded servers'
+    data, the audit chain heads, uploaded media); AUDIT_HEADS_DIR and MEDIA_ROOT still win."""
+    env = production_env(TRIALSITE_LOCAL_DIR=str(tmp_path))
+    assert settings_of(env, "LOCAL_DIR", "AUDIT_HEADS_DIR", "MEDIA_ROOT") == {
+        "LOCAL_DIR": str(tmp_path),
+        "AUDIT_HEADS_DIR": str(tmp_path / "audit-heads"),
+        "MEDIA_ROOT": str(tmp_path / "media"),
+    }
+    named = settings_of(
+        {**env, "AUDIT_HEADS_DIR": "/srv/heads", "MEDIA_ROOT": "/srv/media"}, "AUDIT_HEADS_DIR", "MEDIA_ROOT"
+    )
+    assert named == {"AUDIT_HEADS_DIR": "/srv/heads", "MEDIA_ROOT": "/srv/media"}

@@ -17,7 +17,7 @@ class Command(BaseCommand):
     help = "Write a consistent dump (data and audit history) with its SHA-256 and manifest."
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
-        default = os.environ.get("BACKUP_DIR") or str(Path(settings.BASE_DIR) / ".local" / "backups")
+        default = os.environ.get("BACKUP_DIR") or str(Path(settings.LOCAL_DIR) / "backups")
         parser.add_argument("--dir", type=Path, default=Path(default))
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
