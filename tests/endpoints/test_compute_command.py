@@ -72,3 +72,13 @@ def test_bad_arguments_record_nothing(world, args, message):
     with pytest.raises(CommandError, match=message):
         compute(*args)
     assert EndpointRun.objects.count() == 0
+
+
+def test_the_run_page_says_the_run_came_from_the_command(world, client, login):
+    compute("--study=endpoints", "--cutoff=2026-06-30", "--user=statistician_endpoints")
+    run = EndpointRun.objects.get()
+    login(world.statistician)
+    for url in (f"/endpoints/{run.pk}/", "/endpoints/"):
+        page = client.get(url).content.decode()
+        assert "statistician_endpoints" in page or world.statistician.display_name in page
+        assert "(Management command)" in page, url
