@@ -303,7 +303,12 @@ def test_gap_setting_one_grade_0_day_between_runs(gap, episodes):
     """§1.3: run days 1–2, grade 0 on day 3, fever day 4: one calendar day lies between the last
     grade ≥ 1 day and the new run. G = 0 → new episode; G = 1 → continues (duration 4)."""
     course = crs_course(
-        [a(1, tmax_c=Decimal("38.5")), a(2, tmax_c=Decimal("38.5")), a(3, tmax_c=Decimal("37")), a(4, tmax_c=Decimal("38.5"))],
+        [
+            a(1, tmax_c=Decimal("38.5")),
+            a(2, tmax_c=Decimal("38.5")),
+            a(3, tmax_c=Decimal("37")),
+            a(4, tmax_c=Decimal("38.5")),
+        ],
         infusion_date=DAY0,
         settings=CrsSettings(episode_gap_days=gap),
     )

@@ -3,7 +3,7 @@ boundaries, in every accepted unit (CLINICAL_SPEC §3)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -151,7 +151,7 @@ def test_no_fever_grade_proposed_on_a_crs_episode_day():
 def test_fever_above_40_for_exactly_24_hours_at_most_is_grade_3():
     """CTCAE fever: grade 3 > 40.0 °C for ≤ 24 h. Readings 39.5 at 0 h, 40.5 at 6 h, 40.2 at
     12 h, 39.8 at 24 h: the fever lasted at most 24 h (0 h → 24 h) → grade 3."""
-    t0 = datetime(2026, 1, 1, 0, 0, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
     readings = [
         TemperatureReading(t0, D("39.5")),
         TemperatureReading(t0 + timedelta(hours=6), D("40.5")),
@@ -164,7 +164,7 @@ def test_fever_above_40_for_exactly_24_hours_at_most_is_grade_3():
 
 def test_fever_above_40_for_more_than_24_hours_is_grade_4():
     """CTCAE fever: grade 4 > 40.0 °C for > 24 h: above 40 at 0 h and again at 24 h 1 min."""
-    t0 = datetime(2026, 1, 1, 0, 0, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
     readings = [
         TemperatureReading(t0, D("40.3")),
         TemperatureReading(t0 + timedelta(hours=24, minutes=1), D("40.1")),

@@ -148,7 +148,11 @@ def test_death_in_window_not_from_progression(death_day, progression, found):
         ({"as_of_day": 40, "left_window_day": 20}, Evaluability.TO_REPLACE, ReplaceReason.LEFT_WINDOW),
         ({"as_of_day": 40, "confirmed_dlt_day": 10, "left_window_day": 20}, Evaluability.EVALUABLE, None),
         ({"as_of_day": 12, "confirmed_dlt_day": 10}, Evaluability.EVALUABLE, None),
-        ({"as_of_day": 40, "dose_in_range": False, "dose_below_range": True}, Evaluability.TO_REPLACE, ReplaceReason.UNDER_DOSED),
+        (
+            {"as_of_day": 40, "dose_in_range": False, "dose_below_range": True},
+            Evaluability.TO_REPLACE,
+            ReplaceReason.UNDER_DOSED,
+        ),
         ({"as_of_day": 40, "infused": False}, Evaluability.NOT_INFUSED, None),
     ],
 )
@@ -207,7 +211,9 @@ def test_recommended_dose_needs_six_evaluable_and_fewer_than_a_third():
 def test_dose_example_and_range_ends_inclusive():
     """§7: 70 kg, 1.0×10⁸ viable, 60 % CAR+ → 0.857×10⁶/kg (6×10⁷ / 70 = 857142.857…), inside DL2
     (1.0×10⁶ ± 30 %: 0.7–1.3×10⁶, both ends inside; outside raises the query)."""
-    dose = car_positive_cells_per_kg(viable_cells=Decimal("1.0E8"), car_positive_pct=Decimal("60"), weight_kg=Decimal("70"))
+    dose = car_positive_cells_per_kg(
+        viable_cells=Decimal("1.0E8"), car_positive_pct=Decimal("60"), weight_kg=Decimal("70")
+    )
     assert dose.quantize(Decimal("1")) == Decimal("857143")
     dl2 = DoseLevel("DL2", Decimal("1.0E6"))
     assert check_dose(dl2, dose).within_range

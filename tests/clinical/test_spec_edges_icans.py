@@ -26,7 +26,7 @@ from clinical.icans import (
 pytestmark = pytest.mark.req("CLINICAL_SPEC-2.2")
 
 DAY0 = date(2026, 2, 2)
-N, R, S, O, A = (
+N, R, S, OF, A = (
     CapdResponse.NEVER,
     CapdResponse.RARELY,
     CapdResponse.SOMETIMES,
@@ -130,9 +130,7 @@ def test_not_evaluable_ice_with_no_other_finding_is_not_evaluable_never_grade_4(
 @pytest.mark.req("CLINICAL_SPEC-2.3")
 def test_not_evaluable_ice_still_grades_from_focal_oedema():
     """§2.2: each domain grades on its own: focal oedema on imaging while intubated → G3."""
-    assessment = adult(
-        ice=IceScore.not_evaluable(NotEvaluableReason.INTUBATED), raised_icp=RaisedIcp.FOCAL_OEDEMA
-    )
+    assessment = adult(ice=IceScore.not_evaluable(NotEvaluableReason.INTUBATED), raised_icp=RaisedIcp.FOCAL_OEDEMA)
     assert g(assessment) == 3
 
 
@@ -160,9 +158,9 @@ def test_capd_below_12_years(age, instrument):
         # items 1–4 "never" = 4 points each (16); items 5–8 "never" = 0 → 16
         ((N, N, N, N, N, N, N, N), 16),
         # items 1–4 "often" (1 each = 4) + items 5–8 "rarely" (1 each = 4) → 8
-        ((O, O, O, O, R, R, R, R), 8),
+        ((OF, OF, OF, OF, R, R, R, R), 8),
         # 8 + one "sometimes" in item 5 instead of "rarely" (+1) → 9
-        ((O, O, O, O, S, R, R, R), 9),
+        ((OF, OF, OF, OF, S, R, R, R), 9),
         # worst: items 1–4 never (16) + items 5–8 always (16) → 32
         ((N, N, N, N, A, A, A, A), 32),
     ],
@@ -181,10 +179,10 @@ def child(n: int = 1, **fields) -> IcansAssessment:
     ("responses", "consciousness", "expected"),
     [
         ((A, A, A, A, N, N, N, N), Consciousness.ALERT, 0),  # CAPD 0
-        ((O, O, O, O, R, R, R, R), Consciousness.ALERT, 1),  # CAPD 8 → G1
-        ((O, O, O, O, S, R, R, R), Consciousness.ALERT, 3),  # CAPD 9 → G3
-        ((O, O, O, O, R, R, R, R), Consciousness.AWAKENS_TO_VOICE, 2),  # CAPD 8 + voice → G2
-        ((O, O, O, O, R, R, R, R), Consciousness.AWAKENS_ONLY_TO_TOUCH, 3),
+        ((OF, OF, OF, OF, R, R, R, R), Consciousness.ALERT, 1),  # CAPD 8 → G1
+        ((OF, OF, OF, OF, S, R, R, R), Consciousness.ALERT, 3),  # CAPD 9 → G3
+        ((OF, OF, OF, OF, R, R, R, R), Consciousness.AWAKENS_TO_VOICE, 2),  # CAPD 8 + voice → G2
+        ((OF, OF, OF, OF, R, R, R, R), Consciousness.AWAKENS_ONLY_TO_TOUCH, 3),
     ],
 )
 def test_capd_bands_with_consciousness(responses, consciousness, expected):

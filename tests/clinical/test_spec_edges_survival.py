@@ -83,7 +83,9 @@ def test_median_not_reached_when_the_curve_stays_above_half():
 def test_s_at_a_time_between_rows_is_the_step_in_force():
     """§6 1-year OS = S(365): deaths at 100 and 400 among 4 (others censored at 500) →
     S(365) = 3/4; S(400) = 3/4 × 2/3 = 0.5."""
-    km = kaplan_meier([Observation(100, True), Observation(400, True), Observation(500, False), Observation(500, False)])
+    km = kaplan_meier(
+        [Observation(100, True), Observation(400, True), Observation(500, False), Observation(500, False)]
+    )
     at365 = km.at(365)
     assert at365 is not None and at365.survival == pytest.approx(0.75)
     at400 = km.at(400)
