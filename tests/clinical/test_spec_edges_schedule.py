@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from clinical.assessments import Progress, derived_visit_state, form_mark, progress
 from clinical.partial_dates import ImputationFlag, parse_partial_date
 from clinical.schedule import (
     VisitState,
@@ -98,3 +99,33 @@ def test_impossible_day_is_refused():
 def test_age_in_completed_years_at_the_birthday(born, on, age):
     """§1.2 h uses age in completed years (children 1–10, adults from 10)."""
     assert age_in_completed_years(born, on) == age
+
+
+@pytest.mark.req("CLINICAL_SPEC-7.1")
+def test_not_done_with_reason_satisfies_and_a_partly_entered_visit_is_in_progress():
+    """§7.1: an expected form is satisfied when complete or marked "not done"; a visit is
+    complete when every expected form is satisfied, in progress when some are."""
+    complete = form_mark(statuses=["complete"], not_done=False)
+    not_done = form_mark(statuses=[], not_done=True)
+    missing = form_mark(statuses=[], not_done=False)
+    assert progress([complete, not_done]) is Progress.COMPLETE
+    assert progress([complete, missing]) is Progress.IN_PROGRESS
+    assert progress([missing, missing]) is Progress.NOT_STARTED
+
+
+@pytest.mark.req("CLINICAL_SPEC-7.1")
+def test_nothing_expected_after_death_but_the_visit_on_the_death_date_still_is():
+    """§7.1: a subject who died expects nothing *after* that date: death on day 28 leaves the
+    day-28 visit expected (overdue after day 31) and the day-60 visit not expected."""
+    death = planned_date(DAY0, 28)
+    today = planned_date(DAY0, 100)
+    day28 = Window(planned_date(DAY0, 28), 3, 3)
+    day60 = Window(planned_date(DAY0, 60), 7, 7)
+    state28 = derived_visit_state(
+        day28, progress=Progress.NOT_STARTED, visit_date=None, today=today, expected_until=death
+    )
+    state60 = derived_visit_state(
+        day60, progress=Progress.NOT_STARTED, visit_date=None, today=today, expected_until=death
+    )
+    assert state28 is VisitState.OVERDUE
+    assert state60 is None
