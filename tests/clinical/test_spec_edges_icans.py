@@ -14,10 +14,8 @@ from clinical.icans import (
     IcansAssessment,
     IcansDomain,
     IceScore,
-    MotorFinding,
     NotEvaluableReason,
     RaisedIcp,
-    Seizure,
     default_instrument,
     grade_icans_assessment,
     icans_course,
@@ -89,21 +87,6 @@ def test_ice_0_unarousable_is_grade_4():
 def test_the_worst_domain_wins_between_ice_and_consciousness(total, consciousness, expected):
     """§2.2 rules: each domain on its own, the most severe wins."""
     assert g(adult(ice=ice(total), consciousness=consciousness)) == expected
-
-
-@pytest.mark.parametrize(
-    ("fields", "expected"),
-    [
-        ({"seizure": Seizure.RESOLVING}, 3),
-        ({"seizure": Seizure.PROLONGED_OR_REPEATED}, 4),
-        ({"motor": MotorFinding.DEEP_FOCAL_WEAKNESS}, 4),
-        ({"raised_icp": RaisedIcp.FOCAL_OEDEMA}, 3),
-        ({"raised_icp": RaisedIcp.DIFFUSE_OR_OTHER_SIGNS}, 4),
-    ],
-)
-def test_seizure_motor_and_oedema_domains_with_a_normal_ice(fields, expected):
-    """§2.2 table: seizure G3/G4, deep focal motor weakness G4, focal oedema G3, diffuse G4."""
-    assert g(adult(**fields)) == expected
 
 
 def test_sedation_from_drugs_does_not_count_but_ice_still_does():

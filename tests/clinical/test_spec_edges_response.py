@@ -14,7 +14,6 @@ from clinical.response import (
     DatedResponse,
     EmdResponse,
     ExtramedullaryAssessment,
-    MarrowAssessment,
     MolecularRemission,
     MrdMethod,
     MrdStatus,
@@ -32,6 +31,7 @@ from clinical.response import (
     time_to_event_records,
 )
 from clinical.survival import RelapseOutcome
+from tests.clinical.test_response import marrow  # blasts 3 %, ANC 1.2, platelets 120 unless given
 
 pytestmark = pytest.mark.req("CLINICAL_SPEC-5.1")
 
@@ -43,18 +43,6 @@ ELN = ResponseSettings(count_operator=">")
 
 def day(n: int) -> date:
     return DAY0 + timedelta(days=n)
-
-
-def marrow(blasts="2", anc="1.5", plt="150", *, pb="0", transfused=False, cns=CnsStatus.CNS1, emd=False):
-    return MarrowAssessment(
-        marrow_blasts_pct=D(blasts),
-        peripheral_blasts_pct=D(pb),
-        anc=D(anc),
-        platelets=D(plt),
-        transfused_previous_7_days=transfused,
-        cns_status=cns,
-        extramedullary_disease=emd,
-    )
 
 
 BASE60 = Baseline(marrow_blasts_pct=D("60"), peripheral_blasts_pct=D("10"))
