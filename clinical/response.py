@@ -547,14 +547,15 @@ def time_to_event_records(
         return d if d is not None and d <= cutoff else None
 
     death = seen(course.death_date)
-    relapse = _first(seen(d) for d in course.relapse_dates if d >= origin)
+    relapses = sorted(d for d in course.relapse_dates if d >= origin and d <= cutoff)
+    relapse = _first(relapses)
     # A recorded death (within the cut) is the last day known alive.
     censor_at = death if death is not None else min(course.last_known_alive, cutoff)
     hsct = seen(course.hsct_date)
     if censor_at_hsct and hsct is not None:
         censor_at = min(censor_at, hsct)
-        if relapse is not None and relapse > hsct:
-            relapse = None
+        relapses = [d for d in relapses if d <= hsct]
+        relapse = _first(relapses)
         if death is not None and death > hsct:
             death = None
 
@@ -580,7 +581,9 @@ def time_to_event_records(
     )
     rfs = dor = None
     if first_remission is not None:
-        after = relapse if relapse is not None and relapse >= first_remission else None
+        # The first relapse on or after the first CR/CRi: a progression before the remission
+        # (EFS's event) does not end the response that followed it (§5.3 DOR, RFS).
+        after = _first(d for d in relapses if d >= first_remission)
         rfs = record(first_remission, _first([after, death]))
         dor = record(first_remission, after)
     if relapse is not None and (death is None or relapse <= death):
