@@ -535,7 +535,10 @@ def time_to_event_records(
     - OS: infusion → death from any cause.
     - EFS: infusion → the earliest of: no CR/CRi at the day-28 assessment (within its window,
       assessments after new therapy excluded; "not assessed" counts as no CR) — event at day 0;
-      relapse or progression; death.
+      relapse or progression; death. At a cut-off inside the day-28 window (before day 28 +
+      ``day28_window_after_days``) the read-out is not due: a subject alive without a CR/CRi yet
+      has no day-0 event — an event at a progression already seen, else censored; a death
+      settles it (day 0).
     - RFS: first CR/CRi → relapse or death. DOR: first CR/CRi → relapse.
     - Competing: infusion → relapse (1) or non-relapse death (2), else censored (0).
     """
@@ -573,7 +576,14 @@ def time_to_event_records(
         window_after_days=day28_window_after_days,
         new_therapy_date=course.new_therapy_date,
     )
-    efs_event = origin if not day28.responder else _first([relapse, death])
+    if day28.responder:
+        efs_event = _first([relapse, death])
+    elif death is not None or cutoff >= origin + timedelta(days=28 + day28_window_after_days):
+        efs_event = origin  # no CR/CRi at the day-28 read-out: the window has closed, or death settled it
+    else:
+        # an interim cut inside the day-28 window: the read-out is not due yet, so no event at day 0;
+        # a progression already seen is an event, otherwise censored as usual
+        efs_event = relapse
     efs = record(origin, efs_event)
     first_remission = next(
         (r.assessed_on for r in sorted(in_cut, key=lambda r: r.assessed_on) if r.remission and r.assessed_on >= origin),

@@ -294,6 +294,32 @@ def test_efs_event_at_day_0_without_remission_by_day_31():
 
 
 @pytest.mark.req("CLINICAL_SPEC-5.3")
+@pytest.mark.parametrize(
+    ("cutoff_day", "relapse_day", "death_day", "expected"),
+    [
+        (20, None, None, (20, False)),  # inside the window (day 31 by default): not due, censored at the cut
+        (30, None, None, (30, False)),  # the window's last day but one: still not due
+        (31, None, None, (0, True)),  # the window has closed at the cut: no CR/CRi → day 0
+        (20, 12, None, (12, True)),  # a progression already seen is an event
+        (20, None, 15, (0, True)),  # death settles the read-out: no CR/CRi at day 28 → day 0
+    ],
+)
+def test_efs_at_an_interim_cut_inside_the_day28_window(cutoff_day, relapse_day, death_day, expected):
+    """§5.3 EFS at a cut-off before the day-28 window closes (day 28 + 3): the read-out is not
+    due yet, so a subject alive without a CR/CRi has no day-0 event (the reading a statistician
+    expects of an interim cut; the day-0 event once the window has closed is unchanged)."""
+    course = SubjectCourse(
+        infusion_date=DAY0,
+        last_known_alive=day(cutoff_day),
+        responses=(),
+        relapse_dates=(day(relapse_day),) if relapse_day else (),
+        death_date=day(death_day) if death_day else None,
+    )
+    records = time_to_event_records(course, cutoff=day(cutoff_day))
+    assert (records.efs.days, records.efs.event) == expected
+
+
+@pytest.mark.req("CLINICAL_SPEC-5.3")
 def test_dor_counts_from_first_remission_to_the_relapse_after_it_despite_earlier_progression():
     """§5.3 DOR: first CR/CRi to relapse. Progression on day 10 (before any remission), CR on
     day 28, relapse on day 100 → DOR = 100 − 28 = 72 days, an event; EFS event at day 10."""
