@@ -10,7 +10,6 @@ from datetime import date
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Min
 from django.utils.translation import gettext as _
 
 from adverse_events import grade_course
@@ -24,20 +23,42 @@ from clinical.crs import crs_course, grade_crs_assessment
 from clinical.protocol import ProtocolChoices
 from clinical.schedule import age_in_completed_years, study_day
 from crf.services import batch_memo, protocol_picker
+from dbtools.prepared import Prepared
 from study.models import ProtocolSettings
 from subjects.models import Lymphodepletion, Subject
+from subjects.selectors import identity_of
 
 
 def first_lymphodepletion_date(subject: Subject) -> date | None:
     """Read once for a save and its re-derivations (crf.services.batch_memo)."""
     found: date | None = batch_memo(
         ("first lymphodepletion", subject.pk),
-        lambda: Lymphodepletion.objects.filter(subject=subject, entered_in_error=False).aggregate(
-            first=Min("start_date")
-        )["first"],
+        lambda: min(
+            (day for (day,) in _lymphodepletion_starts.rows(subject_id=subject.pk) if day is not None), default=None
+        ),
         stale_after=(Lymphodepletion,),
     )
     return found
+
+
+#: the start dates of the subject's lymphodepletion forms (their MIN as `aggregate(Min(…))` gives
+#: it, taken in Python: dbtools.prepared compiles querysets, not aggregates)
+_lymphodepletion_starts = Prepared(
+    lambda subject_id: (
+        Lymphodepletion.objects.filter(subject_id=subject_id, entered_in_error=False)
+        .order_by()
+        .values_list("start_date")
+    ),
+    ("subject_id",),
+)
+
+#: a subject's stored CRS assessments, their course inputs only (no derived JSON to decode)
+_crs_inputs = Prepared(
+    lambda subject_id: CrsAssessment.objects.filter(subject_id=subject_id, entered_in_error=False).only(
+        "subject", "entered_in_error", *CRS_INPUT_FIELDS
+    ),
+    ("subject_id",),
+)
 
 
 def collection_period(*, onset: date, ld_start: date | None, infusion: date | None) -> str:
@@ -166,11 +187,7 @@ def derive_crs_assessment(assessment: CrsAssessment) -> dict[str, Any]:
     episode applies (§1.2 b). Exposures come from the con-med log (adverse_events.selectors)."""
     subject = assessment.subject
     _day0(subject)
-    others = list(
-        CrsAssessment.objects.filter(subject=subject, entered_in_error=False)
-        .exclude(pk=assessment.pk)
-        .only("subject", "entered_in_error", *CRS_INPUT_FIELDS)  # their inputs: no derived JSON to decode
-    )
+    others = [row for row in _crs_inputs.objects(subject_id=subject.pk) if row.pk != assessment.pk]
     return crs_assessment_values(
         subject,
         [*others, assessment],
@@ -187,7 +204,7 @@ def icans_settings(choices: Any) -> icans_rules.IcansSettings:
 
 
 def subject_age(subject: Subject, on: date) -> int | None:
-    identity = getattr(subject, "identity", None)
+    identity = identity_of(subject)
     return None if identity is None else age_in_completed_years(identity.date_of_birth, on)
 
 

@@ -396,7 +396,9 @@ def main() -> None:
     servers = [
         serve(["-b", f"127.0.0.1:{PEER_PORT}", "peer:app"], peer_env, PEER_DIR, logs[0]),
         # --timeout 300: the 1,000-row import is one request, slower than gunicorn's default 30 s here
-        serve(["-b", f"127.0.0.1:{PROJECT_PORT}", "--timeout", "300", "trialsite.wsgi:application"], env, ROOT, logs[1]),
+        serve(
+            ["-b", f"127.0.0.1:{PROJECT_PORT}", "--timeout", "300", "trialsite.wsgi:application"], env, ROOT, logs[1]
+        ),
     ]
     in_worker: list[tuple[str, list[float]]] = []
     offsets = [0, service_times(logs[1], 0)[1]]
