@@ -311,16 +311,17 @@ def csv_import(token: str, rows: int, subjects: str) -> tuple[float, int, str]:
 ACCESS_FORMAT = "%(s)s %(D)s"
 
 
-def service_times(log: Path | None, start: int) -> tuple[list[float], int]:
+def service_times(log: Path | None, start: int, *, skip: str = "") -> tuple[list[float], int]:
     """Milliseconds each request spent in a worker, from the access log's lines after byte
-    `start`; and the log's size now."""
+    `start` (but those answered with status `skip`: the warm-up's GETs, logged after their
+    answer, may land after the offset taken when they returned); and the log's size now."""
     if log is None:
         return [], 0
     data = log.read_bytes()
     found = []
     for line in data[start:].decode(errors="replace").splitlines():
         parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit():
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] != skip:
             found.append(int(parts[1]) / 1000)
     return found, len(data)
 
@@ -436,7 +437,7 @@ def main() -> None:
                 {**wrk_env, "KIND": kind},
                 rows=(database, TABLES[kind]),
             )
-            times, offsets[1] = service_times(logs[1], offsets[1])
+            times, offsets[1] = service_times(logs[1], offsets[1], skip="200")  # a save answers 201
             in_worker.append((label, times))
             ratio = got["rps"] / peer["rps"] * 100
             print(
