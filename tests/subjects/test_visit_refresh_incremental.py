@@ -16,25 +16,29 @@ from crf.services import save
 from labs.models import VitalSigns
 from subjects import assessments
 from subjects.models import BridgingTherapy, Visit
-from subjects.services import subject as services
-from subjects.services import visits
 from tests.subjects.conftest import ENROLLED
+from tests.subjects.test_casebook_pages import planned_today  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.req("ISSUE-22")
 
 
-@pytest.fixture
-def planned_today(screened, coordinator, schedule):
-    """Enrolled with the infusion planned 10 days ago (site calendar): D0…D8 are past."""
-    subject = screened()
-    today = visits.site_today(subject)
-    return services.enrol(
-        user=coordinator, subject=subject, on=ENROLLED, dose_level="DL2", planned_infusion_date=today - timedelta(10)
-    )
-
-
 def states(subject) -> dict[str, str]:
     return dict(Visit.objects.filter(subject=subject).values_list("definition__code", "forms_state"))
+
+
+def complete_vital_signs(user, subject, on, visit=None) -> VitalSigns:
+    return save(
+        user=user,
+        instance=VitalSigns(
+            subject=subject,
+            visit=visit,
+            assessment_date=on,
+            temperature_c=Decimal("37.0"),
+            systolic_bp=120,
+            entry_status=EntryStatus.COMPLETE,
+        ),
+        expected_version=None,
+    )
 
 
 def agrees_with_full_refresh(subject) -> bool:
@@ -43,8 +47,8 @@ def agrees_with_full_refresh(subject) -> bool:
     return changed == 0 and states(subject) == before
 
 
-def test_a_save_re_derives_the_visits_its_form_lands_in_and_leaves(planned_today, coordinator):
-    subject = planned_today
+def test_a_save_re_derives_the_visits_its_form_lands_in_and_leaves(planned_today, coordinator):  # noqa: F811
+    subject, _today = planned_today
     by_code = {v.definition.code: v for v in Visit.objects.filter(subject=subject).select_related("definition")}
     for code in ("D3", "D4"):  # all but the vital signs satisfied at D3 and D4
         for form in ("CRS", "ICANS", "LB"):
@@ -52,17 +56,7 @@ def test_a_save_re_derives_the_visits_its_form_lands_in_and_leaves(planned_today
     assert states(subject)["D3"] == "some" and states(subject)["D4"] == "some"
 
     # without a visit, dated inside the windows of D2, D3 and D4 (±1 day): the nearest, D3
-    vs = save(
-        user=coordinator,
-        instance=VitalSigns(
-            subject=subject,
-            assessment_date=by_code["D3"].planned_date,
-            temperature_c=Decimal("37.0"),
-            systolic_bp=120,
-            entry_status=EntryStatus.COMPLETE,
-        ),
-        expected_version=None,
-    )
+    vs = complete_vital_signs(coordinator, subject, by_code["D3"].planned_date)
     found = states(subject)
     assert (found["D2"], found["D3"], found["D4"]) == ("none", "all", "some")
     assert agrees_with_full_refresh(subject)
@@ -76,27 +70,16 @@ def test_a_save_re_derives_the_visits_its_form_lands_in_and_leaves(planned_today
     assert agrees_with_full_refresh(subject)
 
     # entered at D6 with a date outside D6's window (D1's date): it belongs to D6 all the same
-    save(
-        user=coordinator,
-        instance=VitalSigns(
-            subject=subject,
-            visit=by_code["D6"],
-            assessment_date=by_code["D1"].planned_date,
-            temperature_c=Decimal("37.0"),
-            systolic_bp=120,
-            entry_status=EntryStatus.COMPLETE,
-        ),
-        expected_version=None,
-    )
+    complete_vital_signs(coordinator, subject, by_code["D1"].planned_date, visit=by_code["D6"])
     found = states(subject)
     assert (found["D1"], found["D6"]) == ("none", "some")
     assert agrees_with_full_refresh(subject)
 
 
-def test_a_form_only_one_visit_expects_lands_there_whatever_its_date(planned_today, coordinator):
+def test_a_form_only_one_visit_expects_lands_there_whatever_its_date(planned_today, coordinator):  # noqa: F811
     """Bridging therapy: only the event-driven visit BRG expects it, and that visit has no
     window: the form is found by its type, not by a date."""
-    subject = planned_today
+    subject, _today = planned_today
     assert states(subject)["BRG"] == "none"
     save(
         user=coordinator,
