@@ -5,7 +5,7 @@ registered with crf.derivations, so `crf.services.save_form` and every re-deriva
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import date
 from typing import Any
 
@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from adverse_events import grade_course
 from adverse_events.models import AdverseEvent, CollectionPeriod, CrsAssessment, GradeScale, IcansAssessment
-from adverse_events.rules import CAPD_FIELDS, CRS_INPUT_FIELDS, ICE_FIELDS, crs_input, icans_input
+from adverse_events.rules import CAPD_FIELDS, ICE_FIELDS, crs_input, icans_input
 from adverse_events.selectors import medication_exposures
 from clinical import crs as crs_rules
 from clinical import ctcae
@@ -52,11 +52,10 @@ _lymphodepletion_starts = Prepared(
     ("subject_id",),
 )
 
-#: a subject's stored CRS assessments, their course inputs only (no derived JSON to decode)
+#: a subject's stored CRS assessments: whole rows, built from the row directly (dbtools.prepared;
+#: reading their course inputs alone went through `Manager.raw` and `Model.__init__`, slower)
 _crs_inputs = Prepared(
-    lambda subject_id: CrsAssessment.objects.filter(subject_id=subject_id, entered_in_error=False).only(
-        "subject", "entered_in_error", *CRS_INPUT_FIELDS
-    ),
+    lambda subject_id: CrsAssessment.objects.filter(subject_id=subject_id, entered_in_error=False),
     ("subject_id",),
 )
 
@@ -147,17 +146,21 @@ def crs_assessment_values(
     *,
     exposures: tuple[crs_rules.MedicationExposure, ...],
     pick: Callable[[date], tuple[ProtocolSettings, ProtocolChoices]],
+    wanted: Collection[int | None] | None = None,
 ) -> dict[int | None, dict[str, Any]]:
     """The derived fields of each of the subject's assessments (keyed by pk) within its course,
     so fever masking after antipyretic, tocilizumab or steroid exposure inside an episode applies
     (§1.2 b). One course per protocol settings version in force over the assessment dates
-    (usually one): from one read of the assessments and exposures, whatever their number."""
+    (usually one): from one read of the assessments and exposures, whatever their number.
+    `wanted`: only these assessments' fields (their courses still from all the assessments)."""
     day0 = _day0(subject)
     derived: dict[int | None, dict[str, Any]] = {}
     by_version: dict[int, list[CrsAssessment]] = {}
     rows: dict[int, ProtocolSettings] = {}
     settings: dict[int, crs_rules.CrsSettings] = {}
     for assessment in assessments:
+        if wanted is not None and assessment.pk not in wanted:
+            continue
         row, choices = pick(assessment.assessment_date)
         by_version.setdefault(row.version, []).append(assessment)
         rows[row.version] = row
@@ -193,6 +196,7 @@ def derive_crs_assessment(assessment: CrsAssessment) -> dict[str, Any]:
         [*others, assessment],
         exposures=medication_exposures(subject),
         pick=protocol_picker(subject.site.study_id),
+        wanted=(assessment.pk,),  # the others are graded by the course re-derivation after the save
     )[assessment.pk]
 
 
