@@ -5,17 +5,16 @@ registered with crf.derivations, so `crf.services.save_form` and every re-deriva
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import date
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Min
 from django.utils.translation import gettext as _
 
 from adverse_events import grade_course
 from adverse_events.models import AdverseEvent, CollectionPeriod, CrsAssessment, GradeScale, IcansAssessment
-from adverse_events.rules import CAPD_FIELDS, CRS_INPUT_FIELDS, ICE_FIELDS, crs_input, icans_input
+from adverse_events.rules import CAPD_FIELDS, ICE_FIELDS, crs_input, icans_input
 from adverse_events.selectors import medication_exposures
 from clinical import crs as crs_rules
 from clinical import ctcae
@@ -24,20 +23,41 @@ from clinical.crs import crs_course, grade_crs_assessment
 from clinical.protocol import ProtocolChoices
 from clinical.schedule import age_in_completed_years, study_day
 from crf.services import batch_memo, protocol_picker
+from dbtools.prepared import Prepared
 from study.models import ProtocolSettings
 from subjects.models import Lymphodepletion, Subject
+from subjects.selectors import identity_of
 
 
 def first_lymphodepletion_date(subject: Subject) -> date | None:
     """Read once for a save and its re-derivations (crf.services.batch_memo)."""
     found: date | None = batch_memo(
         ("first lymphodepletion", subject.pk),
-        lambda: Lymphodepletion.objects.filter(subject=subject, entered_in_error=False).aggregate(
-            first=Min("start_date")
-        )["first"],
+        lambda: min(
+            (day for (day,) in _lymphodepletion_starts.rows(subject_id=subject.pk) if day is not None), default=None
+        ),
         stale_after=(Lymphodepletion,),
     )
     return found
+
+
+#: the start dates of the subject's lymphodepletion forms (their MIN as `aggregate(Min(…))` gives
+#: it, taken in Python: dbtools.prepared compiles querysets, not aggregates)
+_lymphodepletion_starts = Prepared(
+    lambda subject_id: (
+        Lymphodepletion.objects.filter(subject_id=subject_id, entered_in_error=False)
+        .order_by()
+        .values_list("start_date")
+    ),
+    ("subject_id",),
+)
+
+#: a subject's stored CRS assessments: whole rows, built from the row directly (dbtools.prepared;
+#: reading their course inputs alone went through `Manager.raw` and `Model.__init__`, slower)
+_crs_inputs = Prepared(
+    lambda subject_id: CrsAssessment.objects.filter(subject_id=subject_id, entered_in_error=False),
+    ("subject_id",),
+)
 
 
 def collection_period(*, onset: date, ld_start: date | None, infusion: date | None) -> str:
@@ -126,17 +146,21 @@ def crs_assessment_values(
     *,
     exposures: tuple[crs_rules.MedicationExposure, ...],
     pick: Callable[[date], tuple[ProtocolSettings, ProtocolChoices]],
+    wanted: Collection[int | None] | None = None,
 ) -> dict[int | None, dict[str, Any]]:
     """The derived fields of each of the subject's assessments (keyed by pk) within its course,
     so fever masking after antipyretic, tocilizumab or steroid exposure inside an episode applies
     (§1.2 b). One course per protocol settings version in force over the assessment dates
-    (usually one): from one read of the assessments and exposures, whatever their number."""
+    (usually one): from one read of the assessments and exposures, whatever their number.
+    `wanted`: only these assessments' fields (their courses still from all the assessments)."""
     day0 = _day0(subject)
     derived: dict[int | None, dict[str, Any]] = {}
     by_version: dict[int, list[CrsAssessment]] = {}
     rows: dict[int, ProtocolSettings] = {}
     settings: dict[int, crs_rules.CrsSettings] = {}
     for assessment in assessments:
+        if wanted is not None and assessment.pk not in wanted:
+            continue
         row, choices = pick(assessment.assessment_date)
         by_version.setdefault(row.version, []).append(assessment)
         rows[row.version] = row
@@ -166,16 +190,13 @@ def derive_crs_assessment(assessment: CrsAssessment) -> dict[str, Any]:
     episode applies (§1.2 b). Exposures come from the con-med log (adverse_events.selectors)."""
     subject = assessment.subject
     _day0(subject)
-    others = list(
-        CrsAssessment.objects.filter(subject=subject, entered_in_error=False)
-        .exclude(pk=assessment.pk)
-        .only("subject", "entered_in_error", *CRS_INPUT_FIELDS)  # their inputs: no derived JSON to decode
-    )
+    others = [row for row in _crs_inputs.objects(subject_id=subject.pk) if row.pk != assessment.pk]
     return crs_assessment_values(
         subject,
         [*others, assessment],
         exposures=medication_exposures(subject),
         pick=protocol_picker(subject.site.study_id),
+        wanted=(assessment.pk,),  # the others are graded by the course re-derivation after the save
     )[assessment.pk]
 
 
@@ -187,7 +208,7 @@ def icans_settings(choices: Any) -> icans_rules.IcansSettings:
 
 
 def subject_age(subject: Subject, on: date) -> int | None:
-    identity = getattr(subject, "identity", None)
+    identity = identity_of(subject)
     return None if identity is None else age_in_completed_years(identity.date_of_birth, on)
 
 

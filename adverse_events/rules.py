@@ -88,22 +88,6 @@ def crs_problems(assessment: CrsAssessment) -> dict[str, str]:
     return errors
 
 
-#: The stored fields `crs_input` reads (a course needs no more of the other assessments).
-CRS_INPUT_FIELDS = (
-    "assessment_date",
-    "tmax_c",
-    "fever_other_cause",
-    "hypotension",
-    "hypotension_fluid_responsive",
-    "vasopressors",
-    "hypotension_attributable_to_crs",
-    "oxygen_device",
-    "oxygen_flow_l_min",
-    "hypoxia_attributable_to_crs",
-    "death_from_crs",
-)
-
-
 def crs_input(assessment: CrsAssessment) -> crs_rules.CrsAssessment:
     """The stored form as clinical.crs reads it (CLINICAL_SPEC §1.3)."""
     return crs_rules.CrsAssessment(

@@ -305,9 +305,36 @@ def csv_import(token: str, rows: int, subjects: str) -> tuple[float, int, str]:
     return elapsed, status, str(outcome) if status < 300 else f"{outcome} {text[:300]}"
 
 
-def serve(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+#: gunicorn's access log line with `--service-times`: status and the request's time in the
+#: worker in microseconds (from reading the request to the answer written: the wait in the
+#: listen queue, behind the other connections, is not in it)
+ACCESS_FORMAT = "%(s)s %(D)s"
+
+
+def service_times(log: Path | None, start: int, *, skip: str = "") -> tuple[list[float], int]:
+    """Milliseconds each request spent in a worker, from the access log's lines after byte
+    `start` (but those answered with status `skip`: the warm-up's GETs, logged after their
+    answer, may land after the offset taken when they returned); and the log's size now."""
+    if log is None:
+        return [], 0
+    data = log.read_bytes()
+    found = []
+    for line in data[start:].decode(errors="replace").splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] != skip:
+            found.append(int(parts[1]) / 1000)
+    return found, len(data)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+def serve(args: list[str], env: dict[str, str], cwd: Path, access_log: Path | None = None) -> subprocess.Popen[bytes]:
+    logging = ["--access-logfile", str(access_log), "--access-logformat", ACCESS_FORMAT] if access_log else []
     return subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "-w", "2", *args],
+        [str(Path(sys.executable).parent / "gunicorn"), "-w", "2", *logging, *args],
         env=env,
         cwd=cwd,
         stdout=subprocess.DEVNULL,
@@ -326,6 +353,12 @@ def main() -> None:
     parser.add_argument("--crs-scaling", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--import-rows", type=int, default=1000)
     parser.add_argument("--import-only", nargs=2, metavar=("TOKEN", "SUBJECTS"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--service-times",
+        metavar="DIR",
+        help="write gunicorn's access logs here and print, per measure, the time requests spent in a worker "
+        "(p50/p99/max): beside wrk's p99, whether the latency is queueing behind the 2 workers or time in the code",
+    )
     args = parser.parse_args()
     if args.prepare:
         prepare(args.study)
@@ -355,16 +388,27 @@ def main() -> None:
         ).stdout
     )
     print(f"set-up {time.monotonic() - started:.0f} s; {len(prepared['subjects'].split(','))} infused subjects")
+    logs: list[Path | None] = [None, None]
+    if args.service_times:
+        Path(args.service_times).mkdir(parents=True, exist_ok=True)
+        logs = [Path(args.service_times).resolve() / name for name in ("peer.log", "project.log")]
+        for log in logs:
+            log.write_bytes(b"")
     servers = [
-        serve(["-b", f"127.0.0.1:{PEER_PORT}", "peer:app"], peer_env, PEER_DIR),
+        serve(["-b", f"127.0.0.1:{PEER_PORT}", "peer:app"], peer_env, PEER_DIR, logs[0]),
         # --timeout 300: the 1,000-row import is one request, slower than gunicorn's default 30 s here
-        serve(["-b", f"127.0.0.1:{PROJECT_PORT}", "--timeout", "300", "trialsite.wsgi:application"], env, ROOT),
+        serve(
+            ["-b", f"127.0.0.1:{PROJECT_PORT}", "--timeout", "300", "trialsite.wsgi:application"], env, ROOT, logs[1]
+        ),
     ]
+    in_worker: list[tuple[str, list[float]]] = []
+    offsets = [0, service_times(logs[1], 0)[1]]
     try:
         wait_up(PEER_PORT)
         wait_up(PROJECT_PORT)
         warm_up(prepared["token"])
         wrk_env = {"TOKEN": prepared["token"], "SUBJECTS": prepared["subjects"]}
+        offsets[1] = service_times(logs[1], 0)[1]  # after the warm-up's GETs
         peer = measured(
             servers[0],
             f"http://127.0.0.1:{PEER_PORT}/save/",
@@ -373,6 +417,8 @@ def main() -> None:
             {},
             rows=(peer_db, TABLES["peer"]),
         )
+        times, offsets[0] = service_times(logs[0], offsets[0])
+        in_worker.append(("peer insert", times))
         print(f"load average {os.getloadavg()[0]:.1f} (1 min) at the start")
         print(
             f"{'measure':<14}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'of peer':>9}"
@@ -391,6 +437,8 @@ def main() -> None:
                 {**wrk_env, "KIND": kind},
                 rows=(database, TABLES[kind]),
             )
+            times, offsets[1] = service_times(logs[1], offsets[1], skip="200")  # a save answers 201
+            in_worker.append((label, times))
             ratio = got["rps"] / peer["rps"] * 100
             print(
                 f"{label:<14}{got['rps']:>9.1f}{got['p50']:>9.1f}{got['p99']:>9.1f}{got['errors']:>8}{ratio:>8.1f}%"
@@ -398,6 +446,13 @@ def main() -> None:
                 + (f"  socket errors: {got['socket']}" if got["socket"] else "")
             )
         print(f"load average {os.getloadavg()[0]:.1f} (1 min) after the saves")
+        if args.service_times:
+            print(f"{'in a worker':<14}{'answers':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+            for label, times in in_worker:
+                print(
+                    f"{label:<14}{len(times):>9}{_percentile(times, 0.5):>9.1f}{_percentile(times, 0.99):>9.1f}"
+                    f"{max(times, default=0):>9.1f}"
+                )
         imported = json.loads(
             subprocess.run(
                 [*me, "--import-only", prepared["token"], prepared["subjects"], "--import-rows", str(args.import_rows)],

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Model, Q
+from django.db.models import BigIntegerField, Model, Q, Value
 from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
@@ -26,6 +26,7 @@ from django.utils.translation import gettext_noop
 
 from crf.declarations import declaration_for
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, Query, QueryStatus, QueryStep
+from dbtools.prepared import Prepared
 from study import system_text
 
 Rule = Callable[[Any], bool]
@@ -76,6 +77,35 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+#: per model and rule codes, the read of a form's queries of its rules (dbtools.prepared:
+#: compiled once, not on every save and re-derivation that runs the checks)
+_stored: dict[tuple[type[Model], tuple[str, ...]], Prepared[Query]] = {}
+
+
+def _stored_queries(model: type[Model], rules: list[EditCheck]) -> Prepared[Query]:
+    codes = tuple(sorted({check.code for check in rules}))
+    key = (model, codes)
+    if key not in _stored:
+        _stored[key] = Prepared(
+            lambda type_id, object_id: (
+                # the id as an expression: a placeholder's negative value is out of the positive
+                # field's range, which Django turns into an empty result for a plain value
+                Query.objects.filter(
+                    content_type_id=type_id,
+                    object_id=Value(object_id, output_field=BigIntegerField()),
+                    rule_code__in=codes,
+                )
+                .filter(
+                    Q(status__in=ACTIVE_QUERY_STATUSES) | Q(status=QueryStatus.CLOSED, answer=Query.Answer.CONFIRMED)
+                )
+                .select_for_update()
+                .order_by("pk")
+            ),
+            ("type_id", "object_id"),
+        )
+    return _stored[key]
+
+
 def run_edit_checks(instance: CrfInstance | Model, *, new: bool = False) -> list[Query]:
     """Apply every rule of the form (or record with a `subject`); return the queries raised now.
     `new`: the record was inserted just now, so no query is stored on it yet (none is read)."""
@@ -90,16 +120,7 @@ def run_edit_checks(instance: CrfInstance | Model, *, new: bool = False) -> list
     # The form's queries of its rules in one read (not one or two per rule: every save runs
     # this), the active ones locked; in pk order, as `.first()` per rule read them.
     stored = (
-        []
-        if new
-        else list(
-            Query.objects.filter(
-                content_type=content_type, object_id=instance.pk, rule_code__in={check.code for check in rules}
-            )
-            .filter(Q(status__in=ACTIVE_QUERY_STATUSES) | Q(status=QueryStatus.CLOSED, answer=Query.Answer.CONFIRMED))
-            .select_for_update()
-            .order_by("pk")
-        )
+        [] if new else _stored_queries(type(instance), rules).objects(type_id=content_type.pk, object_id=instance.pk)
     )
     for check in rules:
         same_rule = [q for q in stored if q.field_name == check.field and q.rule_code == check.code]

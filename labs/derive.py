@@ -16,6 +16,7 @@ from clinical.units import ANALYTES, reference_flag, to_standard
 from crf.display import zone_named
 from crf.services import protocol_picker
 from labs.models import LabResult, RangeSource, ReferenceRange, VitalSigns
+from subjects.selectors import identity_of
 
 if TYPE_CHECKING:
     from subjects.models import Subject
@@ -27,7 +28,7 @@ def derive_vital_signs(vs: VitalSigns) -> dict[str, Any]:
     # the study's versions read once for a save (and once for every row of a CSV import)
     row, choices = protocol_picker(study_id)(vs.assessment_date)
     fever = {"fever_grade": fever_grade(vs)}
-    identity = getattr(vs.subject, "identity", None)
+    identity = identity_of(vs.subject)
     if vs.systolic_bp is None or identity is None:
         return {"hypotension": None, "hypotension_threshold": None, "settings_version": row.version, **fever}
     age = age_in_completed_years(identity.date_of_birth, vs.assessment_date)
@@ -109,7 +110,7 @@ def reference_range_for(
     laboratory's own ranges are used when it has one for the analyte in force, else the site's
     table (ranges with no laboratory). A sex-specific range wins over a both-sexes one, then the
     narrowest age band."""
-    identity = getattr(subject, "identity", None)
+    identity = identity_of(subject)
     ranges = ReferenceRange.objects.filter(site_id=subject.site_id, analyte=analyte).filter(
         Q(effective_from__isnull=True) | Q(effective_from__lte=on)
     )

@@ -11,9 +11,10 @@ from django.db.models import Case, CharField, DateField, ExpressionWrapper, F, Q
 from django.db.models.functions import Coalesce
 
 from clinical.schedule import VisitState, local_date
+from dbtools.prepared import prepared
 from study import access
 from study.roles import Action
-from subjects.models import ProtocolDeviation, Visit
+from subjects.models import IdentityRecord, ProtocolDeviation, Subject, Visit
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser
@@ -27,6 +28,27 @@ ACTIVE_STATUSES = ("enrolled", "lymphodepleted", "infused", "follow_up")
 #: A visit not done (CLINICAL_SPEC §7.1): some expected form unsatisfied; a visit expecting no
 #: form is done when its date is recorded (`Visit.state`, `subjects.assessments`).
 NOT_DONE = Q(forms_state__in=("none", "some")) | Q(forms_state="", visit_date__isnull=True)
+
+
+@prepared("subject_id")
+def _identity_rows(subject_id: int) -> QuerySet[IdentityRecord]:
+    return IdentityRecord.objects.filter(subject_id=subject_id)
+
+
+def identity_of(subject: Subject) -> IdentityRecord | None:
+    """`subject.identity` (None when the subject has no identity record), read from a statement
+    compiled once (dbtools.prepared; issue 22: the reverse one-to-one's queryset was compiled on
+    every derivation that needs the date of birth) and cached on the subject as the ORM caches
+    it, so `getattr(subject, "identity", None)` after it reads nothing."""
+    related = Subject.identity.related  # type: ignore[attr-defined]
+    if related.is_cached(subject):
+        return getattr(subject, "identity", None)
+    found = _identity_rows.objects(subject_id=subject.pk) if subject.pk is not None else []
+    record = found[0] if found else None
+    related.set_cached_value(subject, record)
+    if record is not None:
+        related.field.set_cached_value(record, subject)
+    return record
 
 
 def visits_not_done(*, subjects: QuerySet[Any]) -> QuerySet[Visit]:

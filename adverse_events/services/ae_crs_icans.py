@@ -301,8 +301,46 @@ def _fatal(episodes: tuple[Episode, ...], *, subject: Subject, cause: str) -> tu
     return tuple(replace(e, grade=5) if e.number == fatal else e for e in episodes)
 
 
+#: the subject of a course, locked, with its site (dbtools.prepared: compiled once)
+_locked_subject = Prepared(
+    lambda subject_id: Subject.objects.select_for_update(of=("self",)).select_related("site").filter(pk=subject_id),
+    ("subject_id",),
+)
+
+
 def _course_subject(subject: Subject) -> Subject:
-    return Subject.objects.select_for_update(of=("self",)).select_related("site").get(pk=subject.pk)
+    found = _locked_subject.objects(subject_id=subject.pk)
+    if not found:
+        raise Subject.DoesNotExist
+    return found[0]
+
+
+#: a course's stored assessments (dbtools.prepared: compiled once), in the model's order
+_course_assessments = {
+    model: Prepared(
+        lambda subject_id, model=model: model.objects.filter(subject_id=subject_id, entered_in_error=False),
+        ("subject_id",),
+    )
+    for model in (CrsAssessment, IcansAssessment)
+}
+
+#: an assessment's row as stored, to bring the saved instance in step after its course
+_assessment_row = {
+    model: Prepared(lambda pk, model=model: model.objects.filter(pk=pk).order_by(), ("pk",))
+    for model in (CrsAssessment, IcansAssessment)
+}
+
+
+def _refreshed(saved: CrsAssessment | IcansAssessment) -> None:
+    """`saved.refresh_from_db()` (the course may have re-derived the saved row itself) from a
+    statement compiled once; a cached related object (the subject with its site) is kept where
+    its id did not change, as assigning the id does, not dropped."""
+    fresh = _assessment_row[type(saved)].objects(pk=saved.pk)
+    if not fresh:
+        raise type(saved).DoesNotExist
+    for field in type(saved)._meta.concrete_fields:
+        setattr(saved, field.attname, getattr(fresh[0], field.attname))
+    saved._state.adding, saved._state.db = False, fresh[0]._state.db
 
 
 #: Set by the CRS/ICANS save services on the assessment they return: whether the course
@@ -336,7 +374,7 @@ def _crs_course(*, user: User | None, subject: Subject, reason: str) -> tuple[li
     subject = _course_subject(subject)
     if subject.day0 is None:
         return [], False
-    assessments = list(CrsAssessment.objects.filter(subject=subject, entered_in_error=False))
+    assessments = _course_assessments[CrsAssessment].objects(subject_id=subject.pk)
     for assessment in assessments:
         assessment.subject = subject
     exposures = medication_exposures(subject)
@@ -365,7 +403,7 @@ def _icans_course(*, user: User | None, subject: Subject, reason: str) -> tuple[
     subject = _course_subject(subject)
     if subject.day0 is None:
         return [], False
-    assessments = list(IcansAssessment.objects.filter(subject=subject, entered_in_error=False))
+    assessments = _course_assessments[IcansAssessment].objects(subject_id=subject.pk)
     pick = protocol_picker(subject.site.study_id)
     ages = {}
     for assessment in assessments:
@@ -398,7 +436,7 @@ def record_crs_assessment(
             gettext_noop("re-derived: CRS assessment of %(date)s saved"), date=saved.assessment_date.isoformat()
         ),
     )
-    saved.refresh_from_db()
+    _refreshed(saved)
     setattr(saved, COURSE_MOVED_DLT_INPUT, moved)
     return saved
 
@@ -415,7 +453,7 @@ def record_icans_assessment(
             gettext_noop("re-derived: ICANS assessment of %(date)s saved"), date=saved.assessment_date.isoformat()
         ),
     )
-    saved.refresh_from_db()
+    _refreshed(saved)
     setattr(saved, COURSE_MOVED_DLT_INPUT, moved)
     return saved
 

@@ -1,5 +1,6 @@
 """Statements compiled once per process (dbtools.prepared, issue 22): the same rows as the queryset
-they were compiled from, whatever the ids given; refused where the SQL's shape would not hold."""
+they were compiled from, whatever the ids given; refused where the SQL's shape would not hold;
+prepared on the server once per connection."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import date
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import FieldError
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -108,4 +109,38 @@ def test_insert_writes_the_row_save_would_and_sets_the_new_id(study):
         {"a": [1, "二"]},
         "r",
         at,
+    )
+
+
+def test_a_statement_is_prepared_on_the_server_once_per_connection_and_outlives_a_rollback():
+    """Issue 22, seventh pass: the first use on a connection sends PREPARE with its EXECUTE (one
+    statement), later uses EXECUTE only; a PREPARE sent in a transaction rolled back is still
+    there (PostgreSQL does not roll it back); the rows are the queryset's, a text with a quote
+    and a percent sign included, and a constant with a percent sign is quoted right."""
+    pks = list(ContentType.objects.order_by("pk").values_list("pk", flat=True))
+    after = Prepared(
+        lambda app_id: ContentType.objects.filter(pk__gt=app_id).exclude(model__contains="50%'s").order_by("pk"),
+        ("app_id",),
+    )
+    with transaction.atomic():
+        with CaptureQueriesContext(connection) as first:
+            assert [t.pk for t in after.objects(app_id=pks[2])] == pks[3:]
+        transaction.set_rollback(True)
+    assert len(first) == 1
+    assert first[0]["sql"].startswith(f"PREPARE {after._name} (bigint) AS ")
+    assert f"; EXECUTE {after._name} ({pks[2]})" in first[0]["sql"]
+    assert 'FROM "django_content_type"' in first[0]["sql"]  # the compiled SQL as a comment, for the log
+    with CaptureQueriesContext(connection) as later:
+        assert [t.pk for t in after.objects(app_id=pks[-2])] == pks[-1:]
+    assert [q["sql"].split(" /* ")[0] for q in later] == [f"EXECUTE {after._name} ({pks[-2]})"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE name = %s", [after._name])
+        assert cursor.fetchone()[0] == 1
+
+    by_label = Prepared(
+        lambda app_label: ContentType.objects.filter(app_label=app_label).order_by("pk"), (), texts=("app_label",)
+    )
+    assert by_label.objects(app_label="it's 50%") == []
+    assert [t.pk for t in by_label.objects(app_label="crf")] == list(
+        ContentType.objects.filter(app_label="crf").order_by("pk").values_list("pk", flat=True)
     )
