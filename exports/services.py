@@ -287,9 +287,19 @@ def write_files(export: Export, built: list[datasets.Dataset], directory: Path |
         results = parallel.run_tasks(_write_task, tasks, [weight(t) for t in tasks], count, shared)
     else:
         results = [_write_task(task, shared) for task in tasks]
-    files = [file for (_index, fmt), result in zip(tasks, results, strict=True) if fmt != ExportFormat.XLSX for file in result]
+    files = [
+        file
+        for (_index, fmt), result in zip(tasks, results, strict=True)
+        if fmt != ExportFormat.XLSX
+        for file in result
+    ]
     if sheets:
-        parts = [file for (_index, fmt), result in zip(tasks, results, strict=True) if fmt == ExportFormat.XLSX for file in result]
+        parts = [
+            file
+            for (_index, fmt), result in zip(tasks, results, strict=True)
+            if fmt == ExportFormat.XLSX
+            for file in result
+        ]
         files.append(parts[0] if directory is None else _workbook_file(directory, sheets, parts, written))
     return files
 

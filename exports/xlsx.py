@@ -18,7 +18,6 @@ or an empty text is no cell at all.
 from __future__ import annotations
 
 import io
-import operator
 import os
 import re
 import struct
@@ -26,7 +25,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from itertools import chain, compress, repeat
+from itertools import chain, repeat
 from typing import Any, BinaryIO
 from xml.sax.saxutils import escape, quoteattr
 
@@ -159,7 +158,10 @@ def _block_xml(letters: list[str], columns: list[list[Any]], first: int, known: 
     each column's cells made at once (`_column_xml`), the rows joined in C."""
     count = len(columns[0]) if columns else 0
     numbers = list(map(str, range(first, first + count)))
+    # each cell as three pieces joined with the rest in C (`<c r="A`, the row number, what
+    # follows): no string made per cell; an absent cell's pieces are empty texts
     cells: list[Any] = []
+    absent = {None: ""}.get  # absent(after, piece): "" for no cell, else the piece
     for letter, values in zip(letters, columns, strict=False):
         after = _column_xml(values, known)
         if after is None:  # another type: each cell by `_cell`
@@ -170,12 +172,13 @@ def _block_xml(letters: list[str], columns: list[list[Any]], first: int, known: 
             continue
         prefix = f'<c r="{letter}'
         if present == count:
-            cells.append(list(map(operator.concat, map(operator.concat, repeat(prefix, count), numbers), after)))
+            cells += [repeat(prefix, count), numbers, after]
         else:
-            column = [""] * count
-            for index in compress(range(count), after):
-                column[index] = prefix + numbers[index] + after[index]  # type: ignore[operator]
-            cells.append(column)
+            cells += [
+                list(map(absent, after, repeat(prefix, count))),
+                list(map(absent, after, numbers)),
+                list(map(absent, after, after)),
+            ]
     return "".join(
         chain.from_iterable(
             zip(repeat('<row r="', count), numbers, repeat('">', count), *cells, repeat("</row>", count), strict=True)
@@ -214,15 +217,34 @@ class Part:
     data: bytes = b""
 
 
+#: bytes given to the compressor at a time: ISA-L's output depends on how its input is cut
+#: (zlib's does not), so the XML is deflated in pieces of this size whatever the writes were — a
+#: sheet's rows read from the spool or from memory, a block at a time, give the same file
+PIECE = 1 << 20
+
+
 class _Deflating:
-    """A file object deflating what is written to `out` (raw DEFLATE) and counting it into `part`."""
+    """A file object deflating what is written to `out` (raw DEFLATE, `PIECE` bytes at a time)
+    and counting it into `part`."""
 
     def __init__(self, out: BinaryIO, part: Part) -> None:
         self.out = out
         self.part = part
         self.deflate = isal_zlib.compressobj(COMPRESS_LEVEL, isal_zlib.DEFLATED, -15)
+        self.buffer = bytearray()
 
     def write(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        if len(buffer) < PIECE:
+            return
+        whole = len(buffer) - len(buffer) % PIECE
+        with memoryview(buffer) as view:
+            for start in range(0, whole, PIECE):
+                self._deflate(view[start : start + PIECE])
+        del buffer[:whole]
+
+    def _deflate(self, data: Any) -> None:
         part = self.part
         part.crc = isal_zlib.crc32(data, part.crc)
         part.size += len(data)
@@ -232,6 +254,9 @@ class _Deflating:
             part.compressed += len(packed)
 
     def close(self) -> None:
+        if self.buffer:
+            self._deflate(bytes(self.buffer))
+            self.buffer.clear()
         packed = self.deflate.flush()
         self.out.write(packed)
         self.part.compressed += len(packed)
@@ -288,9 +313,13 @@ def _local_header(part: Part) -> bytes:
         sizes, version = (_MASKED, _MASKED), 45
     else:
         extra, sizes, version = b"", (part.compressed, part.size), 20
-    return struct.pack(
-        "<IHHHHHIIIHH", 0x04034B50, version, 0, 8, _DOS_TIME, _DOS_DATE, part.crc, *sizes, len(name), len(extra)
-    ) + name + extra
+    return (
+        struct.pack(
+            "<IHHHHHIIIHH", 0x04034B50, version, 0, 8, _DOS_TIME, _DOS_DATE, part.crc, *sizes, len(name), len(extra)
+        )
+        + name
+        + extra
+    )
 
 
 def _central_header(part: Part, offset: int) -> bytes:
@@ -300,26 +329,30 @@ def _central_header(part: Part, offset: int) -> bytes:
     extra = struct.pack(f"<HH{len(big)}Q", 1, 8 * len(big), *big) if big else b""
     compressed, size, offset = (_MASKED if value >= ZIP64_LIMIT else value for value in fields)
     version = 45 if big else 20
-    return struct.pack(
-        "<IHHHHHHIIIHHHHHII",
-        0x02014B50,
-        3 << 8 | version,  # made by: Unix
-        version,
-        0,
-        8,
-        _DOS_TIME,
-        _DOS_DATE,
-        part.crc,
-        compressed,
-        size,
-        len(name),
-        len(extra),
-        0,
-        0,
-        0,
-        0o600 << 16,
-        offset,
-    ) + name + extra
+    return (
+        struct.pack(
+            "<IHHHHHHIIIHHHHHII",
+            0x02014B50,
+            3 << 8 | version,  # made by: Unix
+            version,
+            0,
+            8,
+            _DOS_TIME,
+            _DOS_DATE,
+            part.crc,
+            compressed,
+            size,
+            len(name),
+            len(extra),
+            0,
+            0,
+            0,
+            0o600 << 16,
+            offset,
+        )
+        + name
+        + extra
+    )
 
 
 def write_zip(out: BinaryIO, parts: list[Part]) -> None:
@@ -361,20 +394,24 @@ def _copy(source: BinaryIO, out: BinaryIO, size: int) -> None:
         out_fd = -1
     if out_fd >= 0 and hasattr(os, "copy_file_range"):
         left = size
-        while left:
-            copied = os.copy_file_range(source.fileno(), out_fd, left)
-            if not copied:
-                break
-            left -= copied
+        try:
+            while left:
+                copied = os.copy_file_range(source.fileno(), out_fd, left)
+                if not copied:
+                    break
+                left -= copied
+        except OSError:  # not between these files (another file system, an old kernel): read and write
+            pass
         if not left:
             return
         source.seek(size - left)
         size = left
-    for piece in iter(lambda: source.read(min(1 << 20, size)), b""):
+    while size:
+        piece = source.read(min(1 << 20, size))
+        if not piece:
+            break
         out.write(piece)
         size -= len(piece)
-        if not size:
-            break
 
 
 def workbook_parts(titles: list[str]) -> list[Part]:

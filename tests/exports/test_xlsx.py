@@ -147,3 +147,34 @@ def test_a_workbook_past_the_zip_fields_is_written_with_zip64_records(monkeypatc
         assert archive.read("xl/worksheets/sheet2.xml").count(b"<row ") == 8
     workbook = load_workbook(io.BytesIO(wide), read_only=True)
     assert list(workbook["Contents"].iter_rows(values_only=True))[1] == ("DM", "Demographics", SDTMIG, 7, "DM")
+
+
+def test_the_same_rows_in_blocks_of_any_size_make_the_same_bytes():
+    """ISA-L's DEFLATE output depends on how its input is cut: the worksheet XML is deflated in
+    pieces of a fixed size (exports.xlsx.PIECE), so rows read from memory or from the spool, in
+    blocks of any size, make the same file; the cells are those of the row-by-row writer."""
+    import zipfile
+    from datetime import date
+
+    from exports import xlsx
+
+    rows = [
+        [f"v{n}" if n % 3 else None, n * 1.5 if n % 5 else None, "x" * (n % 7), date(2026, 1, 1 + n % 20), n]
+        for n in range(40_000)
+    ]
+
+    def workbook(sheet_rows):
+        out = io.BytesIO()
+        xlsx.write_workbook(out, [("Contents", ["A"], [["x"]]), ("S", list("ABCDE"), sheet_rows)])
+        return out.getvalue()
+
+    def blocks(size):
+        return xlsx.Columns([list(map(list, zip(*rows[n : n + size], strict=True))) for n in range(0, len(rows), size)])
+
+    by_5000 = workbook(blocks(5_000))
+    assert len(by_5000) > xlsx.PIECE // 4  # the sheet's XML is several pieces
+    assert workbook(blocks(1_234)) == by_5000
+    with zipfile.ZipFile(io.BytesIO(by_5000)) as archive, zipfile.ZipFile(io.BytesIO(workbook(rows))) as by_row:
+        sheet = archive.read("xl/worksheets/sheet2.xml")
+        assert len(sheet) > 3 * xlsx.PIECE
+        assert sheet == by_row.read("xl/worksheets/sheet2.xml")
