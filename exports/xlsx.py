@@ -135,22 +135,32 @@ class Columns:
 _KEPT_TYPES = frozenset({str, int, float, date, type(None)})
 
 
-def _column_xml(values: list[Any], known: dict[Any, str | None]) -> list[str | None] | None:
+#: types no value of another type equals (but a subclass's, whose cell is the same): a column whose
+#: distinct values are of these needs no look at the type of every value
+_TEXT_TYPES = frozenset({str, date, type(None)})
+
+
+def _column_xml(values: list[Any], known: dict[Any, str | None]) -> tuple[list[str | None] | None, int]:
     """What follows `<c r="A1` in `_cell` of each value of a column (the closing quote and the
     rest; None for no cell), each distinct value formatted once and kept in `known` (the sheet's:
-    never shared between threads); None for a column with a value of another type than
-    `_KEPT_TYPES` (`_block_xml` then formats it a cell at a time)."""
-    if not set(map(type, values)) <= _KEPT_TYPES:
-        return None
-    new = set(values).difference(known)
+    never shared between threads), and whether the column has a cell on every row (1), on some
+    (0) or on none (-1); None for a column with a value of another type than `_KEPT_TYPES`
+    (`_block_xml` then formats it a cell at a time). Numbers: the type of every value is looked
+    at, since True == 1 and Decimal("1.0") == 1 would hide behind an equal kept number."""
+    distinct = set(values)
+    if not set(map(type, distinct)) <= _TEXT_TYPES and not set(map(type, values)) <= _KEPT_TYPES:
+        return None, 0
+    new = distinct.difference(known)
     if len(known) + len(new) > _INNER_MAX:
         known.clear()
         known[None] = None
-        new = set(values).difference(known)
+        new = distinct.difference(known)
     for value in new:
         cell = _cell("", value)
         known[value] = cell[6:] if cell else None
-    return list(map(known.__getitem__, values))
+    absent = sum(known[value] is None for value in distinct)
+    present = 1 if not absent else -1 if absent == len(distinct) else 0
+    return list(map(known.__getitem__, values)), present
 
 
 def _block_xml(letters: list[str], columns: list[list[Any]], first: int, known: dict[Any, str | None]) -> str:
@@ -163,15 +173,14 @@ def _block_xml(letters: list[str], columns: list[list[Any]], first: int, known: 
     cells: list[Any] = []
     absent = {None: ""}.get  # absent(after, piece): "" for no cell, else the piece
     for letter, values in zip(letters, columns, strict=False):
-        after = _column_xml(values, known)
+        after, present = _column_xml(values, known)
         if after is None:  # another type: each cell by `_cell`
             cells.append([_cell(letter + number, value) for number, value in zip(numbers, values, strict=True)])
             continue
-        present = count - after.count(None)
-        if not present:
+        if present < 0:
             continue
         prefix = f'<c r="{letter}'
-        if present == count:
+        if present:
             cells += [repeat(prefix, count), numbers, after]
         else:
             cells += [
