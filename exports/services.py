@@ -30,7 +30,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from exports import checks, datasets, define, metadata, sdtm, writers
+from exports import checks, datasets, define, metadata, sdtm, writers, xlsx
 from exports.findings import ERROR, WARNING
 from exports.models import (
     DownloadChannel,
@@ -254,8 +254,9 @@ _WRITER_COST = {ExportFormat.CSV: 1.0, ExportFormat.XPT: 1.4, ExportFormat.JSON:
 def write_files(export: Export, built: list[datasets.Dataset], directory: Path | None) -> list[dict[str, Any]]:
     """The dataset files of the export in each format asked for (an empty dataset has none).
     Written to `directory`, the files are shared out among the export's worker processes
-    (exports.parallel): a task per dataset and format, the XLSX workbook one task; the same
-    files, in the same order, as when written one after the other."""
+    (exports.parallel): a task per dataset and format, and a task per worksheet of the XLSX
+    workbook (each deflated into a part file of its own, the workbook assembled from them after);
+    the same files, in the same order, as when written one after the other."""
     assert export.snapshot_at is not None
     written = [d for d in built if d.rows]  # an empty dataset is not submitted: no file (a note in the report)
     tasks: list[tuple[int, str]] = [
@@ -264,8 +265,11 @@ def write_files(export: Export, built: list[datasets.Dataset], directory: Path |
         for fmt in export.formats
         if fmt in (ExportFormat.CSV, ExportFormat.XPT, ExportFormat.JSON)
     ]  # (ODM is not a dataset format: odm_file; before, an export with ODM also wrote each dataset's CSV as <name>.odm)
-    if ExportFormat.XLSX in export.formats:
-        tasks.append((-1, ExportFormat.XLSX))
+    sheets = writers.xlsx_sheets(written) if ExportFormat.XLSX in export.formats else []
+    if sheets and directory is None:
+        tasks.append((-1, ExportFormat.XLSX))  # in memory: the workbook at once
+    elif sheets:
+        tasks.extend((number, ExportFormat.XLSX) for number in range(1, len(sheets) + 1))
     from exports import parallel
 
     count = min(parallel.workers(), len(tasks)) if directory is not None else 1
@@ -275,17 +279,51 @@ def write_files(export: Export, built: list[datasets.Dataset], directory: Path |
 
         def weight(task: tuple[int, str]) -> float:
             index, fmt = task
-            chosen = written if index < 0 else [written[index]]
-            return _WRITER_COST.get(fmt, 1.0) * sum(len(d.rows) * len(d.columns) for d in chosen)
+            if fmt == ExportFormat.XLSX:
+                rows = sheets[index - 1][2]
+                return _WRITER_COST[fmt] * (rows.cells if isinstance(rows, xlsx.Columns) else len(rows) * 5)
+            return _WRITER_COST.get(fmt, 1.0) * len(written[index].rows) * len(written[index].columns)
 
         results = parallel.run_tasks(_write_task, tasks, [weight(t) for t in tasks], count, shared)
     else:
         results = [_write_task(task, shared) for task in tasks]
-    return [file for files in results for file in files]
+    files = [
+        file
+        for (_index, fmt), result in zip(tasks, results, strict=True)
+        if fmt != ExportFormat.XLSX
+        for file in result
+    ]
+    if sheets:
+        parts = [
+            file
+            for (_index, fmt), result in zip(tasks, results, strict=True)
+            if fmt == ExportFormat.XLSX
+            for file in result
+        ]
+        files.append(parts[0] if directory is None else _workbook_file(directory, sheets, parts, written))
+    return files
 
 
-def _write_task(task: tuple[int, str], shared: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """The file(s) of one dataset in one format (`index` -1: the workbook of every dataset); in a
+def _workbook_file(
+    directory: Path, sheets: list[tuple[str, list[str], Any]], parts: list[xlsx.Part], written: list[datasets.Dataset]
+) -> dict[str, Any]:
+    """The XLSX workbook assembled from its worksheets' parts (exports.xlsx.write_zip), which are
+    then removed."""
+    titles = [title for title, _header, _rows in sheets]
+    try:
+        stored = written_file(
+            directory, "datasets.xlsx", lambda out: xlsx.write_zip(out, [*xlsx.workbook_parts(titles), *parts])
+        )
+    finally:
+        for part in parts:
+            Path(part.path).unlink(missing_ok=True)
+    rows = sum(len(d.rows) for d in written)
+    return {"dataset": "", "fmt": ExportFormat.XLSX, "name": "datasets.xlsx", "rows": rows, **stored}
+
+
+def _write_task(task: tuple[int, str], shared: dict[str, Any] | None = None) -> list[Any]:
+    """The file(s) of one dataset in one format; for XLSX, worksheet `index` (from 1) deflated
+    into a part file (exports.xlsx.Part), or with `index` -1 the whole workbook in memory; in a
     worker process, of the export it was forked with (exports.parallel.state)."""
     from exports import parallel
 
@@ -294,10 +332,14 @@ def _write_task(task: tuple[int, str], shared: dict[str, Any] | None = None) -> 
     written: list[datasets.Dataset] = shared["written"]
     directory: Path | None = shared["directory"]
     index, fmt = task
-    if fmt == ExportFormat.XLSX:
+    if fmt == ExportFormat.XLSX and index < 0:
         stored = written_file(directory, "datasets.xlsx", lambda out: writers.write_xlsx(written, out))
         rows = sum(len(d.rows) for d in written)
         return [{"dataset": "", "fmt": ExportFormat.XLSX, "name": "datasets.xlsx", "rows": rows, **stored}]
+    if fmt == ExportFormat.XLSX:
+        assert directory is not None
+        _title, header, rows = writers.xlsx_sheets(written)[index - 1]
+        return [xlsx.sheet_part(index, header, rows, str(directory / f"datasets.xlsx.sheet{index}.part"))]
     dataset = written[index]
     name = f"{dataset.name.lower()}.{fmt}"
     if fmt == ExportFormat.JSON:

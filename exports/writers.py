@@ -477,11 +477,10 @@ def dataset_ndjson_bytes(meta: dict[str, Any], rows: Any) -> bytes:
 XLSX_MAX_ROWS = 1_048_575  # rows per sheet under the header (Excel's 1,048,576 rows)
 
 
-def write_xlsx(built: list[Dataset], out: BinaryIO) -> None:
-    """One workbook to `out`: a Contents sheet (dataset, label, standard, rows, sheets), then a
-    sheet per dataset (header of variable names; a dataset over 1,048,575 rows continues on
-    NAME_2, …). Streamed by exports.xlsx (rows written a chunk at a time); text is an inline
-    string, never read as a formula."""
+def xlsx_sheets(built: list[Dataset]) -> list[tuple[str, list[str], Any]]:
+    """The workbook's sheets, (title, header, rows) in order: a Contents sheet (dataset, label,
+    standard, rows, sheets), then a sheet per dataset (header of variable names; a dataset over
+    1,048,575 rows continues on NAME_2, …), its rows read a block of columns at a time."""
     from exports import xlsx
 
     contents: list[list[Any]] = []
@@ -493,8 +492,18 @@ def write_xlsx(built: list[Dataset], out: BinaryIO) -> None:
         names = [c.name for c in dataset.columns]
         for part, title in enumerate(titles):
             start, stop = part * XLSX_MAX_ROWS, (part + 1) * XLSX_MAX_ROWS
-            sheets.append((title, names, xlsx.Columns(column_chunks(dataset.rows, names, start, stop))))
-    xlsx.write_workbook(out, [("Contents", ["Dataset", "Label", "Standard", "Rows", "Sheets"], contents), *sheets])
+            cells = len(names) * (min(stop, len(dataset.rows)) - start)
+            sheets.append((title, names, xlsx.Columns(column_chunks(dataset.rows, names, start, stop), cells)))
+    return [("Contents", ["Dataset", "Label", "Standard", "Rows", "Sheets"], contents), *sheets]
+
+
+def write_xlsx(built: list[Dataset], out: BinaryIO) -> None:
+    """One workbook of `xlsx_sheets` to `out`, streamed by exports.xlsx (rows written a chunk at a
+    time; exports.services.write_files writes its worksheets in parallel tasks instead); text is
+    an inline string, never read as a formula."""
+    from exports import xlsx
+
+    xlsx.write_workbook(out, xlsx_sheets(built))
 
 
 def xlsx_bytes(built: list[Dataset]) -> bytes:
