@@ -137,11 +137,21 @@ def not_verified(*, study: Study, subjects: QuerySet[Any]) -> list[Item]:
                 Item(
                     kind="sdv",
                     subject=form.subject.subject_id,
-                    label=f"{form.crf_code} #{form.pk} {form.crf_title}",
+                    label=_form_label(form),
                     url=form_url(form.subject_id, form.crf_code, form.pk),
                 )
             )
     return items
+
+
+def _form_label(form: Any) -> str:
+    """A form as a monitor finds it in the casebook: code, number, title and its clinical date
+    with the study day ("AE #3 Adverse event · 2026-03-23 (day 3)")."""
+    label = f"{form.crf_code} #{form.pk} {form.crf_title}"
+    on = form.clinical_date()
+    if on is None:
+        return label
+    return f"{label} · {display.value_text(on, day0=getattr(form.subject, 'day0', None))}"
 
 
 @declare("signatures", gettext_lazy("Casebooks not signed, or with a broken signature"))

@@ -5,13 +5,14 @@ reason is given, which is recorded with the lock together with what was open."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from django.test import RequestFactory
 from django.utils import translation
 
 from adverse_events.models import DltCandidate
+from crf import sdv
 from crf.models import DataLock
 from crf.queries import raise_query
 from datamanagement import checklist, signatures
@@ -139,3 +140,15 @@ def test_the_checklist_page_lists_links_and_takes_the_override(open_casebook, us
     # when it was locked, in the reader's zone (site A: Asia/Shanghai) with its offset, not the UTC clock
     DataLock.objects.update(set_at=datetime(2026, 5, 1, 17, 30, tzinfo=UTC))
     assert "2026-05-02 01:30 +08:00" in client.get(url).content.decode()
+
+
+def test_a_form_to_verify_is_named_with_its_date_and_study_day(vs, study, users_a):
+    """A monitor finds the form by its date and its day on the Day-0 clock (CLINICAL_SPEC §7)."""
+    sdv.save_plan(
+        user=users_a["data_manager"], study=study, full_forms=["VS"], sample_percent=0, seed=7, reason="VS in full"
+    )
+    [item] = [i for i in checklist.open_items(study=study, subject=vs.subject) if i.kind == "sdv"]
+    assert item.label == f"VS #{vs.pk} Vital signs · 2026-03-02"  # no day 0 yet: the date alone
+    Subject.objects.filter(pk=vs.subject_id).update(planned_infusion_date=date(2026, 3, 5))
+    [item] = [i for i in checklist.open_items(study=study, subject=vs.subject) if i.kind == "sdv"]
+    assert item.label == f"VS #{vs.pk} Vital signs · 2026-03-02 (day −3)"  # a true minus sign
