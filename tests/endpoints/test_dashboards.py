@@ -580,6 +580,16 @@ def test_swimmer_events_in_day_order_with_relapse_once_per_day():
     assert course.end_day == 130
 
 
+@pytest.mark.parametrize(("language", "named"), [("en", "D1 · Day 1"), ("zh-hans", "D1 · 第 1 天")])
+def test_overdue_visits_are_named_in_the_readers_language(world, client, language, named):
+    """The overdue-forms widget names each visit by its code and its name in the reader's
+    language, as the worklist does (it showed the code alone: "D1")."""
+    populate(world)  # infused on 2026-03-20: day 1's forms are long overdue
+    _as(client, world.investigator, language)
+    widget = _widget(client.get("/safety/dashboard/").content.decode(), "overdue")
+    assert f"<td>{named}</td>" in widget
+
+
 @pytest.mark.parametrize("now", ["2026-03-27T03:00:00+00:00", "2026-11-26T03:00:00+00:00"])
 def test_open_visits_in_sql_are_the_worklists_due_and_overdue_visits(world, now):
     """The dashboards count visits in SQL (subjects.selectors.open_visits); the subjects
