@@ -43,6 +43,7 @@ def _titles() -> dict[str, str]:
         "ADRS": _("ADaM response: per assessment, day-28 and best response, MRD status"),
         "ADEX": _("ADaM exposure: lymphodepletion doses and CAR-T dose per kg"),
         "ADCM": _("ADaM medications: prior and concomitant flags"),
+        "ADLB": _("ADaM laboratory: CTCAE grades, baseline, change from baseline, worst post-baseline flags"),
     }
 
 

@@ -180,3 +180,22 @@ def test_an_export_left_running_by_a_dead_worker_is_failed_after_the_time_limit(
     # a late redelivery finds it finished and writes nothing
     assert services.compute_export(export_id=export.pk).status == ExportStatus.FAILED
     assert not export.files.exists()
+
+
+def test_every_dataset_on_the_export_page_is_named_in_both_languages(db):
+    """No dataset is offered under its bare name ("ADLB · ADLB" before ADLB had a title); the
+    analysis datasets' titles are translated."""
+    from django.utils import translation
+
+    from exports.views import dataset_choices
+
+    for language in ("en", "zh-hans"):
+        with translation.override(language):
+            choices = dict(dataset_choices())
+        assert {name for name, label in choices.items() if label == f"{name} · {name}"} == set(), language
+        assert {"ADSL", "ADAE", "ADLB", "ADEX", "ADCM", "ADTTE", "ADRS"} <= set(choices)
+    with translation.override("zh-hans"):
+        assert (
+            dict(dataset_choices())["ADLB"]
+            == "ADLB · ADaM 实验室检查：CTCAE 分级、基线、相对基线的变化、基线后最差分级标记"
+        )
