@@ -33,7 +33,10 @@ is refused.
 connection (seventh pass): PREPARE with the ids as typed parameters, sent with the first EXECUTE,
 then EXECUTE only (`Prepared._execute`). The statements, their rows and the query count are the
 same; in the query log (DEBUG, a test's CaptureQueriesContext) an EXECUTE carries the compiled
-SQL as a comment.
+SQL as a comment. A PREPAREd statement lives as long as its connection: after a migration that
+changes the type of a column such a statement returns, restart the web and worker processes (a
+new connection prepares again; an old one would be refused "cached plan must not change result
+type").
 """
 
 from __future__ import annotations
