@@ -12,8 +12,9 @@ so pages and the API share these rules:
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -423,39 +424,47 @@ def _icans_course(*, user: User | None, subject: Subject, reason: str) -> tuple[
     return synced, _dlt_inputs(assessments) != before
 
 
-@transaction.atomic
-def record_crs_assessment(
-    *, user: User, instance: CrsAssessment, expected_version: int | None, reason: str = ""
-) -> CrsAssessment:
-    """Save the assessment with its grade (crf.derivations), then re-derive the course."""
+def _saved_then_course(
+    course: Callable[..., tuple[list[EpisodeBase], bool]],
+    msgid: str,
+    *,
+    user: User,
+    instance: CrsAssessment | IcansAssessment,
+    expected_version: int | None,
+    reason: str,
+) -> Any:
+    """Save an assessment with its grade (crf.derivations), then re-derive the subject's course
+    with `msgid` ("… of %(date)s saved") as the audit reason; the saved row says whether a DLT
+    input moved (COURSE_MOVED_DLT_INPUT)."""
     saved = save_form(user=user, instance=instance, expected_version=expected_version, reason=reason)
-    _episodes, moved = _crs_course(
-        user=user,
-        subject=saved.subject,
-        reason=message(
-            gettext_noop("re-derived: CRS assessment of %(date)s saved"), date=saved.assessment_date.isoformat()
-        ),
+    _episodes, moved = course(
+        user=user, subject=saved.subject, reason=message(msgid, date=saved.assessment_date.isoformat())
     )
     _refreshed(saved)
     setattr(saved, COURSE_MOVED_DLT_INPUT, moved)
     return saved
+
+
+@transaction.atomic
+def record_crs_assessment(
+    *, user: User, instance: CrsAssessment, expected_version: int | None, reason: str = ""
+) -> CrsAssessment:
+    """Save the assessment with its grade (crf.derivations), then re-derive the CRS course."""
+    msgid = gettext_noop("re-derived: CRS assessment of %(date)s saved")
+    return _saved_then_course(
+        _crs_course, msgid, user=user, instance=instance, expected_version=expected_version, reason=reason
+    )
 
 
 @transaction.atomic
 def record_icans_assessment(
     *, user: User, instance: IcansAssessment, expected_version: int | None, reason: str = ""
 ) -> IcansAssessment:
-    saved = save_form(user=user, instance=instance, expected_version=expected_version, reason=reason)
-    _episodes, moved = _icans_course(
-        user=user,
-        subject=saved.subject,
-        reason=message(
-            gettext_noop("re-derived: ICANS assessment of %(date)s saved"), date=saved.assessment_date.isoformat()
-        ),
+    """Save the assessment with its grade (crf.derivations), then re-derive the ICANS course."""
+    msgid = gettext_noop("re-derived: ICANS assessment of %(date)s saved")
+    return _saved_then_course(
+        _icans_course, msgid, user=user, instance=instance, expected_version=expected_version, reason=reason
     )
-    _refreshed(saved)
-    setattr(saved, COURSE_MOVED_DLT_INPUT, moved)
-    return saved
 
 
 def rederive_after_conmed(*, user: User | None, subject: Subject, what: str) -> list[EpisodeBase]:
