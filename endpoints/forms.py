@@ -3,17 +3,19 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from study.widgets import DateInput, DateTimeLocalInput
+
 
 class RunRequestForm(forms.Form):
     cutoff_date = forms.DateField(
         label=_("Clinical cut-off date"),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=DateInput(),
         help_text=_("Only events, assessments and contacts dated on or before it are used."),
     )
     snapshot_at = forms.DateTimeField(
         label=_("Snapshot time"),
         required=False,
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        widget=DateTimeLocalInput(),
         help_text=_(
             "The data as they stood at this time (your time zone), rebuilt from the audit trail. "
             "Empty: the moment the run starts."

@@ -4,18 +4,19 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from exports.models import ExportFormat
+from study.widgets import DateInput, DateTimeLocalInput
 
 
 class ExportRequestForm(forms.Form):
     cutoff_date = forms.DateField(
         label=_("Clinical cut-off date"),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=DateInput(),
         help_text=_("Only records dated on or before it are exported."),
     )
     snapshot_at = forms.DateTimeField(
         label=_("Snapshot time"),
         required=False,
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        widget=DateTimeLocalInput(),
         help_text=_(
             "The data as they stood at this time (your time zone), rebuilt from the audit trail. "
             "Empty: the moment the export starts."

@@ -9,8 +9,9 @@ from django.utils.translation import gettext_lazy as _
 
 from clinical.units import UNIT_LABELS
 from labs.models import ANALYTE_CHOICES, Sex
-from study.build_forms import DateInput, reason_field
+from study.build_forms import reason_field
 from study.language import name_of
+from study.widgets import DateInput
 
 
 class LaboratoryForm(forms.Form):

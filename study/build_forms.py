@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from clinical.units import decimal_text
 from study.build import COUNTRIES, time_zones
 from study.models import LANGUAGE_CHOICES, Site, VisitDefinition
+from study.widgets import DateInput
 
 ANCHOR_CHOICES = VisitDefinition.Anchor.choices
 
@@ -23,10 +24,6 @@ def reason_field(live: bool) -> forms.CharField:
         required=live,
         help_text=_("Required once subjects are registered in the study."),
     )
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
 
 
 class SiteForm(forms.Form):

@@ -7,18 +7,10 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from study.widgets import DateInput
 from subjects.eligibility import CRITERIA
 from subjects.lifecycle import Event, NotInfusedReason
 from subjects.models import IdentityRecord
-
-
-class DateInput(forms.DateInput):
-    """A typed date in every language: `<input type=date>` needs ISO values."""
-
-    input_type = "date"
-
-    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
-        super().__init__(attrs=attrs, format="%Y-%m-%d")
 
 
 class IdentityRecordForm(forms.ModelForm):  # type: ignore[type-arg]
