@@ -732,8 +732,10 @@ def mark_not_done(*, user: User, visit: Visit, crf_code: str, reason: str) -> Ex
 
 @transaction.atomic
 def close_dated_visits(*, user: User, subject: Subject, reason: str) -> int:
-    """Mark "not done" every unsatisfied expected form of the subject's visits that have a visit
-    date (the demo loader and bulk clean-ups); returns how many marks it wrote."""
+    """Mark "not done" every expected form of the subject's visits that have a visit date and
+    hold no record of it (the demo loader and bulk clean-ups); returns how many marks it wrote.
+    A form with a record in progress is left as it is: its data exist, and a "not done" mark
+    would hide them behind the mark on the casebook."""
     if not access.can(user, Action.EDIT_CRF, site=subject.site):
         raise PermissionDenied
     if not reason.strip():
@@ -744,7 +746,7 @@ def close_dated_visits(*, user: User, subject: Subject, reason: str) -> int:
         for card in subject_schedule(subject, today=now.date(), with_queries=False).cards
         if card.visit is not None and card.visit.visit_date is not None
         for form in card.missing
-        if form.not_done is None
+        if form.not_done is None and not form.instances
     ]
     with audit_context(user=user, site=subject.site, reason=reason):
         ExpectedFormNotDone.objects.bulk_create(marks)

@@ -4,7 +4,9 @@ inside `audit_context` so the history rows carry user, role, site and reason.
 The lifecycle (issue 4 item 2): `record_consent` opens screening with a screening number;
 `record_eligibility` records the checklist; `enrol` assigns the subject ID and the dose level;
 `change_status` applies the other events of `subjects.lifecycle.TRANSITIONS`. Every refusal is
-a ValidationError with a translated message and nothing saved.
+a ValidationError with a translated message and nothing saved. The consent, re-consent and
+eligibility records are saved complete: each service refuses them with a field missing or a
+criterion unanswered, so what it saves is the whole form (a later change then needs a reason).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import gettext_noop
 
+from crf.models import EntryStatus
 from crf.services import save_form
 from study import access
 from study.audit_context import audit_context
@@ -180,7 +183,12 @@ def record_consent(*, user: User, site: Site, consent_version: str, consent_date
         )
         subject.full_clean()
         subject.save(force_insert=True)
-    consent = InformedConsent(subject=subject, consent_version=consent_version.strip(), consent_date=consent_date)
+    consent = InformedConsent(
+        subject=subject,
+        consent_version=consent_version.strip(),
+        consent_date=consent_date,
+        entry_status=EntryStatus.COMPLETE,
+    )
     save_form(user=user, instance=consent, expected_version=None)
     return subject
 
@@ -210,7 +218,9 @@ def record_reconsent(*, user: User, subject: Subject, consent_version: str, cons
                 % {"first": first.isoformat()}
             }
         )
-    consent = InformedConsent(subject=subject, consent_version=version, consent_date=consent_date)
+    consent = InformedConsent(
+        subject=subject, consent_version=version, consent_date=consent_date, entry_status=EntryStatus.COMPLETE
+    )
     return save_form(user=user, instance=consent, expected_version=None)
 
 
@@ -234,7 +244,11 @@ def record_eligibility(
             {"criteria": _("Answer every criterion: %(codes)s.") % {"codes": ", ".join(missing)}}, code="unanswered"
         )
     form = EligibilityAssessment(
-        subject=subject, protocol_version=protocol_version.strip(), assessment_date=assessment_date, criteria=criteria
+        subject=subject,
+        protocol_version=protocol_version.strip(),
+        assessment_date=assessment_date,
+        criteria=criteria,
+        entry_status=EntryStatus.COMPLETE,
     )
     return save_form(user=user, instance=form, expected_version=None)
 

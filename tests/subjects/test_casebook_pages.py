@@ -210,3 +210,25 @@ def test_visit_page_marks_an_expected_form_not_done_with_a_reason(planned_today,
     assert 'data-form="LB" data-mark="not_done"' in page
     d2.refresh_from_db()
     assert d2.forms_state == "some"
+
+
+def test_closing_dated_visits_marks_only_forms_without_a_record(planned_today, coordinator, login):
+    """CLINICAL_SPEC §7.1 (issue 24; the bilingual walk of 2026-12-07): the consent and the
+    eligibility checklist, saved whole by their services, are complete on the casebook, and the
+    bulk "not done" of dated visits leaves a form with a record in progress as it is — before,
+    the demo's consent and eligibility showed "not done" beside their records."""
+    from subjects import assessments
+
+    subject, _today = planned_today
+    d1 = Visit.objects.get(subject=subject, definition__code="D1")
+    visits.record_visit_date(user=coordinator, visit=d1, visit_date=d1.planned_date)
+    vital_signs(coordinator, subject, visit=d1, assessment_date=d1.planned_date)  # in progress
+    written = assessments.close_dated_visits(user=coordinator, subject=subject, reason="not collected")
+    page = login(coordinator).get(f"/subjects/{subject.pk}/casebook/").content.decode()
+    assert 'data-form="IC" data-mark="complete"' in page
+    assert 'data-form="ELIG" data-mark="complete"' in page
+    row = page[page.index('data-visit="D1"') : page.index('data-visit="D2"')]
+    assert 'data-form="VS" data-mark="in_progress"' in row
+    assert 'data-form="CRS" data-mark="not_done"' in row
+    assert 'data-form="VS" data-mark="not_done"' not in page
+    assert written == 3  # D1's CRS, ICANS and LB; the screening forms and D1's vital signs hold records

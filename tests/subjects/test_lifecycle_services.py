@@ -41,7 +41,8 @@ def test_consent_opens_screening_with_a_screening_number(consent):
         CONSENTED,
     )
     form = InformedConsent.objects.get(subject=subject)
-    assert (form.consent_version, form.consent_date, form.entry_status) == ("1.0", CONSENTED, EntryStatus.IN_PROGRESS)
+    # saved whole by the service (a version and a date or nothing), so complete: not "in progress" for good
+    assert (form.consent_version, form.consent_date, form.entry_status) == ("1.0", CONSENTED, EntryStatus.COMPLETE)
 
 
 def test_screening_numbers_run_per_site(consent, site_b, users_a):
@@ -69,9 +70,11 @@ def test_only_site_editors_record_consent(role, consent, users_a):
 def test_reconsent_on_a_new_version_is_another_record(consent, coordinator):
     subject = consent()
     services.record_reconsent(user=coordinator, subject=subject, consent_version="2.0", consent_date=date(2026, 4, 1))
-    assert list(InformedConsent.objects.filter(subject=subject).values_list("consent_version", "consent_date")) == [
-        ("1.0", CONSENTED),
-        ("2.0", date(2026, 4, 1)),
+    assert list(
+        InformedConsent.objects.filter(subject=subject).values_list("consent_version", "consent_date", "entry_status")
+    ) == [
+        ("1.0", CONSENTED, "complete"),
+        ("2.0", date(2026, 4, 1), "complete"),
     ]
     assert Subject.objects.get(pk=subject.pk).status == "screening"
 
@@ -128,11 +131,12 @@ def test_eligibility_on_the_consent_date_is_recorded_with_each_answer(consent, c
     subject = consent()
     form = _eligibility(coordinator, subject, on=CONSENTED)
     form = EligibilityAssessment.objects.get(pk=form.pk)
-    assert (form.assessment_date, form.protocol_version, form.criteria, form.eligible) == (
+    assert (form.assessment_date, form.protocol_version, form.criteria, form.eligible, form.entry_status) == (
         CONSENTED,
         "2.1",
         ELIGIBLE,
         True,
+        "complete",
     )
 
 
