@@ -393,9 +393,12 @@ class CrfViewSet(
             if creator is not None:
                 saved = creator(user=request.user, **data)
             else:
-                saved = services.save(
-                    user=request.user, instance=self.model(**data), expected_version=None, reason=reason
-                )
+                # a refusal is answered as a 400 and rolls the request back whole (DRF's
+                # set_rollback): the save needs no savepoint of its own (issue 22)
+                with services.whole_transaction_fails():
+                    saved = services.save(
+                        user=request.user, instance=self.model(**data), expected_version=None, reason=reason
+                    )
         except DjangoValidationError as exc:
             raise as_api_error(exc) from exc
         # the answer reads the stored row (what the save and its re-derivations wrote); the gate

@@ -51,6 +51,7 @@ from django.db.models import Model, QuerySet, signals
 from django.db.models.base import ModelState
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query_utils import DeferredAttribute
+from pghistory.runtime import _inject_history_context
 
 M = TypeVar("M", bound=Model)
 
@@ -249,7 +250,12 @@ class Prepared(Generic[M]):
             statement += logged
         state[1].add(self._name)
         args = [str(values[name]) if name in self.texts else int(values[name]) for _i, name in self._compile()[4]]
+        wrappers = connection.execute_wrappers
         try:
+            if wrappers:
+                # A read needs no audit context: pghistory would put it in front of the EXECUTE
+                # (which does not start with `select`) as two set_config calls (issue 22, eighth pass)
+                connection.execute_wrappers = [w for w in wrappers if w is not _inject_history_context]
             cursor.execute(statement, args)
         except DatabaseError as error:
             if first and str(getattr(error, "pgcode", "") or "").startswith(("42", "0A")):
@@ -257,6 +263,8 @@ class Prepared(Generic[M]):
                 state[1].discard(self._name)
                 self._server = ("", "", "")
             raise
+        finally:
+            connection.execute_wrappers = wrappers
 
     def objects(self, **values: Any) -> list[M]:
         model, db, sql, _template, _slots = self._compile()

@@ -7,14 +7,13 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import F, Q
-
 from clinical.crs import hypotension_sbp_threshold
 from clinical.ctcae import FEVER_GRADE_2_TO_C, TemperatureReading, grade_fever_course, grade_lab_value
 from clinical.schedule import age_in_completed_years
 from clinical.units import ANALYTES, reference_flag, to_standard
 from crf.display import zone_named
 from crf.services import protocol_picker
+from dbtools.prepared import Prepared
 from labs.models import LabResult, RangeSource, ReferenceRange, VitalSigns
 from subjects.selectors import identity_of
 
@@ -111,23 +110,49 @@ def reference_range_for(
     table (ranges with no laboratory). A sex-specific range wins over a both-sexes one, then the
     narrowest age band."""
     identity = identity_of(subject)
-    ranges = ReferenceRange.objects.filter(site_id=subject.site_id, analyte=analyte).filter(
-        Q(effective_from__isnull=True) | Q(effective_from__lte=on)
+    age = None if identity is None else age_in_completed_years(identity.date_of_birth, on)
+
+    def applies(row: ReferenceRange) -> bool:
+        if row.effective_from is not None and row.effective_from > on:
+            return False
+        if row.sex not in ((sex, "") if sex else ("",)):
+            return False
+        if age is None:  # no date of birth: only a band covering every age
+            return row.age_from == 0 and row.age_to is None
+        return row.age_from <= age and (row.age_to is None or row.age_to > age)
+
+    # sex-specific first, then the band starting latest, then the narrowest (no upper end last),
+    # then the newest version of that band (no date last): the order the SQL `first()` used; the
+    # band's unique constraint leaves no two rows of one table equal on all four
+    def order(row: ReferenceRange) -> tuple[Any, ...]:
+        when = row.effective_from
+        return (
+            row.sex == "",
+            -row.age_from,
+            row.age_to is None,
+            row.age_to or 0,
+            when is None,
+            -(when.toordinal() if when is not None else 0),
+        )
+
+    candidates = sorted(
+        (row for row in _site_ranges.objects(site_id=subject.site_id, analyte=analyte) if applies(row)), key=order
     )
-    ranges = ranges.filter(sex__in=[sex, ""]) if sex else ranges.filter(sex="")
-    if identity is None:
-        candidates = ranges.filter(age_from=0, age_to__isnull=True)
-    else:
-        age = age_in_completed_years(identity.date_of_birth, on)
-        candidates = ranges.filter(Q(age_to__isnull=True) | Q(age_to__gt=age), age_from__lte=age)
-    # sex-specific first ("" sorts first, so descending), then the band starting latest, then
-    # the newest version of that band
-    order = ("-sex", "-age_from", F("age_to").asc(nulls_last=True), F("effective_from").desc(nulls_last=True))
     if laboratory_id is not None:
-        own = candidates.filter(laboratory_id=laboratory_id).order_by(*order).first()
+        own = next((row for row in candidates if row.laboratory_id == laboratory_id), None)
         if own is not None:
             return own
-    return candidates.filter(laboratory__isnull=True).order_by(*order).first()
+    return next((row for row in candidates if row.laboratory_id is None), None)
+
+
+#: every range of the site for an analyte, all laboratories, bands and versions (dbtools.prepared:
+#: compiled once; which one applies is chosen in Python by `reference_range_for` — the queryset
+#: it replaces, with date and age filters, was compiled on every lab save, issue 22 eighth pass)
+_site_ranges = Prepared(
+    lambda site_id, analyte: ReferenceRange.objects.filter(site_id=site_id, analyte=analyte).order_by("pk"),
+    ("site_id", "analyte"),
+    texts=("analyte",),
+)
 
 
 def derive_lab_result(result: LabResult) -> dict[str, Any]:

@@ -50,7 +50,7 @@ from clinical.dlt import syndrome_rule_input
 from crf import checks, derivations
 from crf.models import CrfInstance
 from crf.rederive import raise_copied_value_query, rederive
-from crf.services import protocol_picker, save_form
+from crf.services import atomic_save, protocol_picker, save_form
 from dbtools.prepared import Prepared
 from labs.models import VitalSigns
 from study import access, system_text
@@ -86,7 +86,7 @@ def _episode_pointer(model: type[EpisodeBase], subject: Subject) -> str:
     }
 
 
-@transaction.atomic
+@atomic_save
 def record_adverse_event(
     *, user: User, instance: AdverseEvent, expected_version: int | None, reason: str = ""
 ) -> AdverseEvent:
@@ -361,7 +361,7 @@ def _dlt_inputs(assessments: list[CrsAssessment] | list[IcansAssessment]) -> set
     return found
 
 
-@transaction.atomic
+@atomic_save
 def rederive_crs_course(*, user: User | None, subject: Subject, reason: str) -> list[EpisodeBase]:
     """Re-derive the subject's CRS course (§1.3) once: its assessments and con-med exposures are
     read once, the course computed once (adverse_events.derive), each assessment's stored grade
@@ -392,7 +392,7 @@ def _crs_course(*, user: User | None, subject: Subject, reason: str) -> tuple[li
     return synced, _dlt_inputs(assessments) != before
 
 
-@transaction.atomic
+@atomic_save
 def rederive_icans_course(*, user: User | None, subject: Subject, reason: str) -> list[EpisodeBase]:
     """ICANS as §1.3 without the fever clause (§2.3): assessments, episodes, their AEs — from
     one read of the assessments, as the CRS course."""
@@ -445,7 +445,7 @@ def _saved_then_course(
     return saved
 
 
-@transaction.atomic
+@atomic_save
 def record_crs_assessment(
     *, user: User, instance: CrsAssessment, expected_version: int | None, reason: str = ""
 ) -> CrsAssessment:
@@ -456,7 +456,7 @@ def record_crs_assessment(
     )
 
 
-@transaction.atomic
+@atomic_save
 def record_icans_assessment(
     *, user: User, instance: IcansAssessment, expected_version: int | None, reason: str = ""
 ) -> IcansAssessment:

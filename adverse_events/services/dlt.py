@@ -51,7 +51,8 @@ from clinical.escalation import (
 )
 from clinical.schedule import study_day
 from clinical.stats import Proportion, clopper_pearson, percent_with_ci
-from crf.services import batch_memo, protocol_picker
+from crf.services import atomic_save, batch_memo, protocol_picker
+from dbtools.prepared import Prepared
 from labs.models import LabResult
 from labs.selectors import latest_results
 from response.models import MarrowAssessment
@@ -93,17 +94,22 @@ def _anc_plt_grade(value: rules.Decimal | None, grade4_below: rules.Decimal) -> 
     return 4 if value < grade4_below else 0
 
 
+#: the window of the study's infusion-anchored visit on a day, as `.first()` reads it (dbtools.prepared)
+_window_rows = Prepared(
+    lambda study_id, day: VisitDefinition.objects.filter(study_id=study_id, anchor="infusion", day=day).values_list(
+        "window_before", "window_after"
+    )[:1],
+    ("study_id", "day"),
+)
+
+
 def assessment_window(study_id: int, window_days: int) -> tuple[int, int]:
     """(days before, days after) of the schedule's infusion-anchored visit on the DLT window's
     last day (§3.1 "plus that visit's window", §7); ±3 days when the schedule has no such visit.
     Read once for a save (crf.services.batch_memo)."""
     found = batch_memo(
         ("DLT assessment window", study_id, window_days),
-        lambda: (
-            VisitDefinition.objects.filter(study_id=study_id, anchor="infusion", day=window_days)
-            .values_list("window_before", "window_after")
-            .first()
-        ),
+        lambda: next(iter(_window_rows.rows(study_id=study_id, day=window_days)), None),
     )
     return (DAY28_VISIT_WINDOW, DAY28_VISIT_WINDOW) if found is None else (int(found[0]), int(found[1]))
 
@@ -177,7 +183,7 @@ def detect_for_subject(subject: Subject, *, today: date | None = None) -> list[r
     )
 
 
-@transaction.atomic
+@atomic_save
 def recompute_candidates(*, subject: Subject, today: date | None = None) -> list[DltCandidate]:
     """Keep the subject's candidate rows in step with the rules; returns the live candidates."""
     Subject.objects.select_for_update().filter(pk=subject.pk).first()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_noop
@@ -22,6 +21,7 @@ from clinical import icaht as icaht_rules
 from clinical.schedule import study_day
 from crf.models import CrfInstance
 from crf.rederive import update_with_version
+from crf.services import atomic_save
 from dbtools.prepared import Prepared
 from labs.models import LabResult
 from response.models import Relapse
@@ -79,7 +79,7 @@ def first_relapse_day(subject: Subject) -> int | None:
     return None if first is None or day0 is None else study_day(first, day0)
 
 
-@transaction.atomic
+@atomic_save
 def rederive_icaht(*, user: User | None, subject: Subject, reason: str) -> IcahtDerivation | None:
     """Grade early and late ICAHT from the stored ANC results and store the result (created the
     first time, updated when it changes; unchanged results are not rewritten). None while the
