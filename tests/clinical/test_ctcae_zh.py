@@ -13,7 +13,7 @@ pytestmark = pytest.mark.req("ISSUE-25")
 
 def test_every_listed_term_is_a_ctcae_term_and_there_are_at_least_80():
     listed = ctcae_zh.terms_with_chinese()
-    assert len(listed) == 118
+    assert len(listed) == 119
     for name in listed:
         assert ctcae.term_by_name(name).name == name
         assert ctcae_zh.chinese_name(name)
@@ -49,6 +49,8 @@ def test_nothing_for_blank_or_unknown():
     assert ctcae_zh.search_chinese("不存在的词") == ()
 
 
-def test_the_term_icans_is_coded_under_reads_in_chinese():
+def test_the_other_specify_terms_of_icans_and_iec_hs_read_in_chinese():
     """The ICANS episode page shows the AE's term; a Chinese reader saw it in English only."""
     assert ctcae_zh.chinese_name("Nervous system disorders - Other, specify") == "各类神经系统疾病-其他（请注明）"
+    # and the one the demo codes acute GvHD under (demo/safety.py), on the safety dashboard's AE table
+    assert ctcae_zh.chinese_name("Immune system disorders - Other, specify") == "免疫系统疾病-其他（请注明）"
