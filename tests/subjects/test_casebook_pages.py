@@ -210,3 +210,18 @@ def test_visit_page_marks_an_expected_form_not_done_with_a_reason(planned_today,
     assert 'data-form="LB" data-mark="not_done"' in page
     d2.refresh_from_db()
     assert d2.forms_state == "some"
+
+
+def test_the_casebook_says_which_zone_its_times_are_in(planned_today, coordinator, login):
+    """The walk: lab chips read "Complete blood count 2026-09-18 06:30" with no zone anywhere on
+    the page; the casebook now names the site's zone, as the record history does."""
+    subject, _today = planned_today
+    client = login(coordinator)
+    for language, sentence in (
+        ("en", "Times are shown in the site's time zone (Asia/Shanghai)."),
+        ("zh-hans", "时间按研究中心所在时区显示（Asia/Shanghai）。"),
+    ):
+        coordinator.language = language
+        coordinator.save(update_fields=["language"])
+        page = client.get(f"/subjects/{subject.pk}/casebook/").content.decode()
+        assert sentence in page.replace("&#x27;", "'")
