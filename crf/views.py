@@ -33,8 +33,12 @@ from study.roles import Action
 def history(request: HttpRequest, label: str, pk: str) -> HttpResponse:
     record, subject = resolve_record(request.user, label, pk)  # type: ignore[arg-type]
     rows = record_history(viewer=request.user, record=record, subject=subject)  # type: ignore[arg-type]
+    # The heading names the record as a reader does (its form, subject and clinical date), not by
+    # its developer's __str__, which holds stored codes ("ST hsct", "MRD flow").
+    clinical_date = record.clinical_date() if callable(getattr(record, "clinical_date", None)) else None
     context = {
         "record": record,
+        "record_date": display.value_text(clinical_date) if clinical_date is not None else "",
         "record_type": record._meta.verbose_name,
         "subject": subject,
         "rows": rows,

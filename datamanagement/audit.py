@@ -191,7 +191,9 @@ def describe(viewer: User, entries: list[AuditIndex]) -> list[dict[str, Any]]:
                 "at": e.at,
                 "action": e.action,
                 "model": e.obj_model,
-                "form": getattr(tracked, "crf_code", ""),
+                "form": _crf_code(tracked),
+                # what the record is, in the reader's language, for pages ("notification")
+                "record_type": str(tracked._meta.verbose_name),
                 "record_id": e.obj_id,
                 "subject": e.subject_pk,
                 "user": int(user) if isinstance(user, int) or (isinstance(user, str) and user.isdigit()) else None,
@@ -207,6 +209,13 @@ def describe(viewer: User, entries: list[AuditIndex]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _crf_code(tracked: Any) -> str:
+    """A CRF model's code; "" for any other tracked model, even one with a `crf_code` column (a
+    notification names its form so: the class attribute is then the field's descriptor)."""
+    code = getattr(tracked, "crf_code", "")
+    return code if isinstance(code, str) else ""
 
 
 def subject_codes(entries: list[AuditIndex]) -> dict[int, str]:

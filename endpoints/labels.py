@@ -8,6 +8,8 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
+from study import language
+
 TABLE_TITLES = {
     "disposition": _("Subject disposition"),
     "exposure": _("Exposure"),
@@ -289,6 +291,10 @@ def display_table(table: dict[str, Any]) -> dict[str, Any]:
             value = row.get(column, "")
             if column == "term" and value == "" and "soc" in row:
                 value = str(_("All terms"))
+            elif column == "term" and isinstance(value, str) and value:
+                value = language.ctcae_term_label(value)  # its Chinese name beside it for a Chinese reader
+            elif column == "soc" and isinstance(value, str) and value:
+                value = language.soc_label(value)
             elif column in CODED and isinstance(value, str) and value:
                 value = word(value)
             cells.append(value)

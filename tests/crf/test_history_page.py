@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -67,3 +68,19 @@ def test_identity_values_masked_for_roles_without_identity_access(subject_a, use
     login(users_a["monitor"])
     page = client.get(f"/history/subjects.identityrecord/{record.pk}/").content.decode()
     assert "张三" in page
+
+
+def test_the_heading_names_the_record_by_form_subject_and_date_in_both_languages(edited, users_a, login, client):
+    """Not by the model's __str__ ("… VS 2026-03-02", "… ST hsct …"), which shows stored codes."""
+    monitor = users_a["monitor"]
+    login(monitor)
+    for language, expected in (
+        ("en", f"Record history: vital signs · {edited.subject} · 2026-03-02"),
+        ("zh-hans", f"记录历史: 生命体征 · {edited.subject} · 2026-03-02"),
+    ):
+        monitor.language = language
+        monitor.save(update_fields=["language"])
+        page = client.get(f"/history/labs.vitalsigns/{edited.pk}/").content.decode()
+        heading = " ".join(re.search(r"<h1>(.*?)</h1>", page, re.S).group(1).split())
+        assert heading == expected
+        assert " VS " not in heading

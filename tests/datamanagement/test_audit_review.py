@@ -104,3 +104,32 @@ def test_odm_export_validates_against_the_odm_1_3_2_schema(trail, users_a, clien
     (signature,) = document.xpath("//odm:SubjectData/odm:Signature", namespaces=NS)
     assert signature.find("odm:SignatureRef", NS).get("SignatureOID") == "SD.reviewed_approved"
     assert "张三" not in response.content.decode()
+
+
+def test_a_record_is_named_by_its_type_never_by_a_python_repr(trail, users_a, client, login):
+    """A notification has a `crf_code` column: the page named it by the column's descriptor
+    ("<django.db.models.query_utils.DeferredAttribute object at 0x…> #1") and the CSV's form
+    column held the same; other non-CRF records showed their model label ("datamanagement.…")."""
+    from django.utils import timezone
+
+    from datamanagement.models import Notice
+
+    notice = Notice.objects.create(
+        user=users_a["coordinator"],
+        kind="visit_overdue",
+        delivery="digest",
+        subject=trail.subject,
+        crf_code="VS",
+        url="/subjects/",
+        created_at=timezone.now(),
+    )
+    login(users_a["data_manager"])
+    for language, name in (("en", "notification"), ("zh-hans", "通知")):
+        users_a["data_manager"].language = language
+        users_a["data_manager"].save(update_fields=["language"])
+        page = client.get("/data/audit/?subject_id=A-001").content.decode()
+        assert "object at 0x" not in page
+        assert f'/history/datamanagement.Notice/{notice.pk}/">{name} #{notice.pk}</a>' in page
+        assert "VS · " in page  # a CRF record keeps its form code beside its name
+    forms = {(r["model"], r["form"]) for r in _csv(client, "?subject_id=A-001")}
+    assert ("datamanagement.Notice", "") in forms and ("labs.VitalSigns", "VS") in forms

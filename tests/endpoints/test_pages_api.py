@@ -124,3 +124,18 @@ def test_api_permissions(world, client, api_token, other_admin):
     coord = {"HTTP_AUTHORIZATION": f"Token {api_token(coordinator)}"}
     assert client.get(f"/api/v1/endpoint-runs/{run.pk}/", **coord).status_code == 403
     assert Membership.objects.filter(user=coordinator).exists()
+
+
+def test_run_page_names_ae_terms_and_organ_classes_in_the_readers_language(world, login, client):
+    """The walk: a Chinese reader saw "Febrile neutropenia" and "Blood and lymphatic system
+    disorders" alone in the run's AE tables, where the safety dashboard shows the Chinese names."""
+    done = finished_run(world)
+    login(world.statistician)
+    english = client.get(f"/endpoints/{done.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "<td>Febrile neutropenia</td>" in english and "<td>Blood and lymphatic system disorders</td>" in english
+    world.statistician.language = "zh-hans"
+    world.statistician.save(update_fields=["language"])
+    chinese = client.get(f"/endpoints/{done.pk}/").content.decode()
+    assert "<td>Febrile neutropenia 发热性中性粒细胞减少症</td>" in chinese
+    assert "<td>血液及淋巴系统疾病</td>" in chinese
+    assert "<td>Febrile neutropenia</td>" not in chinese

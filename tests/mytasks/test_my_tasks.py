@@ -396,3 +396,13 @@ def test_an_investigators_dlt_row_reads_the_candidates_finding(scene, users_a, l
     rows = page.split('data-task="dlt"')[1:]
     assert len(rows) == 1
     assert "<td>CRS grade 4</td>" in rows[0]
+
+
+def test_a_subject_not_yet_enrolled_is_named_by_its_screening_number(schedule, screened, users_a, login, on_day_5):
+    """The walk: the monitor's forms to verify of a subject still in screening (no subject ID yet)
+    showed an empty subject cell beside the site code."""
+    subject = screened()
+    assert subject.subject_id == "" and subject.screening_number
+    page = login(users_a["monitor"]).get("/tasks/").content.decode()
+    row = f'<td class="nowrap">{subject.screening_number} <span class="muted">{subject.site.code}</span></td>'
+    assert page.count(row) == 2  # its consent and its eligibility checklist, both verified in full

@@ -97,3 +97,17 @@ def test_bad_input_is_refused_with_reasons_and_nothing_is_saved(configured, user
     answer = client.post(URL, _post(reason=""))
     assert answer.status_code == 200 and "reason" in answer.context["form"].errors
     assert ProtocolSettings.objects.filter(study=configured.study).count() == 1
+
+
+def test_the_version_history_names_expected_toxicities_in_the_readers_language(configured, users_a, login, client):
+    """The page's list showed "Febrile neutropenia 发热性中性粒细胞减少症" to a Chinese reader, its
+    version table the English term alone."""
+    admin = users_a["study_admin"]
+    login(admin)
+    assert client.post(URL, _post()).status_code == 302
+    admin.language = "zh-hans"
+    admin.save(update_fields=["language"])
+    page = client.get(URL).content.decode()
+    bodies = [chunk.split("</tbody>")[0] for chunk in page.split("<tbody>")[1:]]
+    (history,) = [body for body in bodies if "amendment 3: DL4" in body]  # the version table
+    assert "Febrile neutropenia 发热性中性粒细胞减少症" in history and "Hypokalemia 低钾血症" in history

@@ -232,3 +232,18 @@ def test_closing_dated_visits_marks_only_forms_without_a_record(planned_today, c
     assert 'data-form="CRS" data-mark="not_done"' in row
     assert 'data-form="VS" data-mark="not_done"' not in page
     assert written == 3  # D1's CRS, ICANS and LB; the screening forms and D1's vital signs hold records
+
+
+def test_the_casebook_says_which_zone_its_times_are_in(planned_today, coordinator, login):
+    """The walk: lab chips read "Complete blood count 2026-09-18 06:30" with no zone anywhere on
+    the page; the casebook now names the site's zone, as the record history does."""
+    subject, _today = planned_today
+    client = login(coordinator)
+    for language, sentence in (
+        ("en", "Times are shown in the site's time zone (Asia/Shanghai)."),
+        ("zh-hans", "时间按研究中心所在时区显示（Asia/Shanghai）。"),
+    ):
+        coordinator.language = language
+        coordinator.save(update_fields=["language"])
+        page = client.get(f"/subjects/{subject.pk}/casebook/").content.decode()
+        assert sentence in page.replace("&#x27;", "'")
