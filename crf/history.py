@@ -10,6 +10,7 @@ from typing import Any
 
 import pghistory.models
 from django.apps import apps
+from django.contrib.contenttypes.fields import GenericForeignKey
 from django.db import models
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -75,6 +76,13 @@ def _labels(model: type[models.Model]) -> dict[str, str]:
     for f in model._meta.concrete_fields:
         labels[f.attname] = str(f.verbose_name)
         labels[f.name] = str(f.verbose_name)
+    # a generic reference (a query's form): its two columns carry Django's own English names
+    # ("content type", "object id"), which no catalogue of ours translates
+    for generic in model._meta.private_fields:
+        if isinstance(generic, GenericForeignKey):
+            for name, label in ((generic.ct_field, _("form")), (generic.fk_field, _("record number"))):
+                labels[name] = label
+                labels[f"{name}_id"] = label
     return labels
 
 

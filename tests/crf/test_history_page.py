@@ -84,3 +84,22 @@ def test_the_heading_names_the_record_by_form_subject_and_date_in_both_languages
         heading = " ".join(re.search(r"<h1>(.*?)</h1>", page, re.S).group(1).split())
         assert heading == expected
         assert " VS " not in heading
+
+
+def test_a_query_history_names_its_form_reference_in_the_readers_language(edited, users_a, login, client):
+    """The bilingual walk (2026-12-07): a query's history listed its generic reference under
+    Django's own "content type" and "object id", in English on the Chinese page."""
+    from crf.queries import raise_query
+
+    monitor = users_a["monitor"]
+    query = raise_query(user=monitor, form=edited, field_name="temperature_c", text="Please check the chart.")
+    login(monitor)
+    for language, names in (("en", ("form", "record number")), ("zh-hans", ("病例报告表", "记录编号"))):
+        monitor.language = language
+        monitor.save(update_fields=["language"])
+        page = client.get(f"/history/crf.query/{query.pk}/")
+        assert page.status_code == 200
+        text = page.content.decode()
+        assert "content type" not in text and "object id" not in text
+        for name in names:
+            assert f">{name}<" in text
