@@ -71,7 +71,9 @@ HIDDEN = frozenset(
 )
 
 
-def _labels(model: type[models.Model]) -> dict[str, str]:
+def field_labels(model: type[models.Model]) -> dict[str, str]:
+    """Each column's name as a person reads it, in the active language, by field name and by
+    column name (`visit` and `visit_id`)."""
     labels = {}
     for f in model._meta.concrete_fields:
         labels[f.attname] = str(f.verbose_name)
@@ -136,7 +138,7 @@ def _display(
 
 def record_history(*, viewer: User, record: models.Model, subject: Any) -> list[HistoryRow]:
     model = type(record)
-    labels = _labels(model)
+    labels = field_labels(model)
     mask = model is identity_model() and not access.can(viewer, Action.VIEW_IDENTITY, site=subject.site)
     events = pghistory.models.Events.objects.tracks(record).order_by("pgh_created_at", "pgh_id")
     rows: list[HistoryRow] = []

@@ -25,7 +25,7 @@ from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 
 from crf.display import reason_text
-from crf.history import HIDDEN, MASK, _display, _field_of
+from crf.history import HIDDEN, MASK, _display, _field_of, field_labels
 from crf.registry import crf_model
 from datamanagement.audit_index import subject_event_models
 from datamanagement.models import AuditIndex
@@ -220,6 +220,15 @@ def _crf_code(tracked: Any) -> str:
 
 def subject_codes(entries: list[AuditIndex]) -> dict[int, str]:
     return dict(subject_model().objects.filter(pk__in={e.subject_pk for e in entries}).values_list("pk", "subject_id"))
+
+
+def labels_of(model_label: str) -> dict[str, str]:
+    """The columns of a tracked model by the names a person reads, in the active language ({}
+    for a model no longer registered: the page then shows the stored column name)."""
+    try:
+        return field_labels(apps.get_model(model_label))
+    except LookupError:
+        return {}
 
 
 def shown(model_label: str, field: str, value: Any) -> Any:

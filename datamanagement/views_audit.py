@@ -83,9 +83,11 @@ def audit_review(request: HttpRequest) -> HttpResponse:
     for event in events:
         event["subject_code"] = codes.get(event["subject"], "")
         event["action_label"] = ACTION_LABELS.get(event["action"], event["action"])
+        labels = audit.labels_of(event["model"])
         event["changes"] = [
             {
                 **c,
+                "label": labels.get(c["field"], c["field"]),
                 "old": audit.shown(event["model"], c["field"], c["old"]),
                 "new": audit.shown(event["model"], c["field"], c["new"]),
             }

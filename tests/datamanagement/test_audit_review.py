@@ -133,3 +133,15 @@ def test_a_record_is_named_by_its_type_never_by_a_python_repr(trail, users_a, cl
         assert "VS · " in page  # a CRF record keeps its form code beside its name
     forms = {(r["model"], r["form"]) for r in _csv(client, "?subject_id=A-001")}
     assert ("datamanagement.Notice", "") in forms and ("labs.VitalSigns", "VS") in forms
+
+
+def test_a_change_is_named_by_its_field_in_the_readers_language(trail, users_a, client, login):
+    """The bilingual walk (2026-12-07): the changes column showed stored column names only
+    (`systolic_bp`, `mail_id`); now the field's name in the reader's language, the column name
+    beside it small (the field filter takes it)."""
+    login(users_a["data_manager"])
+    for language, label in (("en", "systolic BP (mmHg)"), ("zh-hans", "收缩压（mmHg）")):
+        users_a["data_manager"].language = language
+        users_a["data_manager"].save(update_fields=["language"])
+        page = client.get("/data/audit/?subject_id=A-001&form=VS&field=systolic_bp").content.decode()
+        assert f"{label} <small><code>systolic_bp</code></small>:" in page
