@@ -21,10 +21,10 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import BigIntegerField, Model, Q, Value
 from django.utils import timezone, translation
 from django.utils.functional import Promise
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from crf.declarations import declaration_for
+from crf.display import SYSTEM_CLOSE_NOTES
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, Query, QueryStatus, QueryStep
 from dbtools.prepared import Prepared
 from study import system_text
@@ -164,7 +164,7 @@ def run_edit_checks(instance: CrfInstance | Model, *, new: bool = False) -> list
             active.status = QueryStatus.CLOSED
             active.closed_at = now
             active.closed_by = None
-            active.close_reason = _("The rule no longer fires.")
+            active.close_reason = SYSTEM_CLOSE_NOTES[0]  # stored in English, shown in the reader's language
             active.save(update_fields=["status", "closed_at", "closed_by", "close_reason"])
             QueryStep.objects.create(query=active, action=QueryStep.Action.AUTO_CLOSED, at=now)
     return raised

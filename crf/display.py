@@ -36,8 +36,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import models
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from clinical.schedule import study_day
 from crf import hooks
@@ -228,8 +229,31 @@ def response_label_text(label: str) -> str:
     return str(hooks.response_label_text(label=label))
 
 
+#: The closing notes the system writes on a query it closes or cancels, stored as their English
+#: message id (before 2026-12-07 in the language of whoever saved: English or Chinese).
+SYSTEM_CLOSE_NOTES = (
+    gettext_noop("The rule no longer fires."),
+    gettext_noop("The form was entered in error."),
+)
+
+
+def close_note_text(value: str) -> str:
+    """A query's closing note in the reader's language when the system wrote it (in either
+    language); a person's own note as written."""
+    for msgid in SYSTEM_CLOSE_NOTES:
+        if value == msgid:
+            return _(msgid)
+        with translation.override("zh-hans"):
+            chinese = _(msgid)
+        if value == chinese:
+            return _(msgid)
+    return value
+
+
 #: Text fields holding a composed label rather than a choice key, and how to read them.
 COMPOSED_LABELS = {
+    # a query's closing note: the system's own in the reader's language
+    "close_reason": close_note_text,
     "response_label": response_label_text,
     # the English CTCAE term, its Chinese name beside it for a Chinese reader (casebook, history, PDF)
     "ctcae_term": ctcae_term_label,

@@ -30,6 +30,7 @@ from clinical import dates as clinical_dates
 from crf import checks, derivations, hooks, locks, sdv
 from crf import versions as crf_versions
 from crf.declarations import declaration_for
+from crf.display import SYSTEM_CLOSE_NOTES
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, EntryStatus, MissingCode, Query, QueryStatus, QueryStep
 from dbtools.prepared import insert, prepared
 from study import access
@@ -613,7 +614,7 @@ def _mark_entered_in_error(*, user: User, instance: F, expected_version: int, re
             query.status = QueryStatus.CANCELLED
             query.closed_at = now
             query.closed_by = user
-            query.close_reason = _("The form was entered in error.")
+            query.close_reason = SYSTEM_CLOSE_NOTES[1]  # stored in English, shown in the reader's language
             query.save(update_fields=["status", "closed_at", "closed_by", "close_reason"])
             QueryStep.objects.create(query=query, action=QueryStep.Action.CANCELLED, by=user, at=now, text=reason)
     removed = model.objects.select_related("subject__site").get(pk=instance.pk)

@@ -103,3 +103,28 @@ def test_a_query_history_names_its_form_reference_in_the_readers_language(edited
         assert "content type" not in text and "object id" not in text
         for name in names:
             assert f">{name}<" in text
+
+
+def test_a_query_closed_by_the_system_reads_its_note_in_the_readers_language(edited, users_a, login, client):
+    """The bilingual walk (2026-12-07): the system's closing note was stored in the saver's
+    language ("The form was entered in error.") and shown so to every reader; now stored in
+    English and shown in the reader's, rows stored in Chinese before included."""
+    from crf.models import Query
+    from crf.queries import raise_query
+    from crf.services import mark_entered_in_error
+
+    monitor, coordinator = users_a["monitor"], users_a["coordinator"]
+    query = raise_query(user=monitor, form=edited, field_name="temperature_c", text="Please check the chart.")
+    older = raise_query(user=monitor, form=edited, field_name="heart_rate", text="Please check the rate.")
+    mark_entered_in_error(user=coordinator, instance=edited, expected_version=edited.version, reason="wrong subject")
+    assert Query.objects.get(pk=query.pk).close_reason == "The form was entered in error."
+    Query.objects.filter(pk=older.pk).update(close_reason="该病例报告表已标记为录入错误。")  # as stored before
+    login(monitor)
+    for language, note in (("en", "The form was entered in error."), ("zh-hans", "该病例报告表已标记为录入错误。")):
+        monitor.language = language
+        monitor.save(update_fields=["language"])
+        for pk in (query.pk, older.pk):
+            text = client.get(f"/history/crf.query/{pk}/").content.decode()
+            assert note in text
+            other = "该病例报告表已标记为录入错误。" if language == "en" else "The form was entered in error."
+            assert other not in text
