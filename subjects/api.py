@@ -30,6 +30,7 @@ from crf.api import (
     precondition,
     reason_for_change,
 )
+from crf.models import EntryStatus
 from study import access
 from study.access import access_subject, subjects_visible_to
 from study.roles import Action
@@ -298,11 +299,21 @@ class VisitViewSet(
 # --- the lifecycle forms: created by the lifecycle services, as on the pages --------------------
 
 
+def _new_entry_status(attrs: dict[str, Any]) -> str:
+    """The API's rule for every resource: a new record is in progress unless the client sends
+    complete (the pages' lifecycle services save these two complete)."""
+    return attrs.get("entry_status") or EntryStatus.IN_PROGRESS
+
+
 @create_service(InformedConsent)
 def _create_consent(*, user, subject: Subject, consent_version: str, consent_date: date, **_ignored: Any):  # type: ignore[no-untyped-def]
     """A re-consent on a new consent form version (the first consent is POST /subjects/)."""
     return services.record_reconsent(
-        user=user, subject=subject, consent_version=consent_version, consent_date=consent_date
+        user=user,
+        subject=subject,
+        consent_version=consent_version,
+        consent_date=consent_date,
+        entry_status=_new_entry_status(_ignored),
     )
 
 
@@ -318,4 +329,5 @@ def _create_eligibility(  # type: ignore[no-untyped-def]
         protocol_version=protocol_version,
         assessment_date=assessment_date,
         criteria=criteria,
+        entry_status=_new_entry_status(_ignored),
     )

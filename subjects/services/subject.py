@@ -194,8 +194,17 @@ def record_consent(*, user: User, site: Site, consent_version: str, consent_date
 
 
 @transaction.atomic
-def record_reconsent(*, user: User, subject: Subject, consent_version: str, consent_date: date) -> InformedConsent:
-    """Consent on a new version of the consent form: another record; the status stays."""
+def record_reconsent(
+    *,
+    user: User,
+    subject: Subject,
+    consent_version: str,
+    consent_date: date,
+    entry_status: str = EntryStatus.COMPLETE,
+) -> InformedConsent:
+    """Consent on a new version of the consent form: another record; the status stays. Complete
+    unless the caller says otherwise (the API keeps its rule for every resource: in progress when
+    new unless the client sends complete)."""
     subject = _locked(subject)
     _require_editor(user, subject.site)
     version = consent_version.strip()
@@ -219,14 +228,20 @@ def record_reconsent(*, user: User, subject: Subject, consent_version: str, cons
             }
         )
     consent = InformedConsent(
-        subject=subject, consent_version=version, consent_date=consent_date, entry_status=EntryStatus.COMPLETE
+        subject=subject, consent_version=version, consent_date=consent_date, entry_status=entry_status
     )
     return save_form(user=user, instance=consent, expected_version=None)
 
 
 @transaction.atomic
 def record_eligibility(
-    *, user: User, subject: Subject, protocol_version: str, assessment_date: date, criteria: dict[str, bool]
+    *,
+    user: User,
+    subject: Subject,
+    protocol_version: str,
+    assessment_date: date,
+    criteria: dict[str, bool],
+    entry_status: str = EntryStatus.COMPLETE,
 ) -> EligibilityAssessment:
     """The eligibility checklist, while the subject is in screening. Refused when dated before
     the consent (EligibilityAssessment.clean) or when a criterion is unanswered."""
@@ -248,7 +263,7 @@ def record_eligibility(
         protocol_version=protocol_version.strip(),
         assessment_date=assessment_date,
         criteria=criteria,
-        entry_status=EntryStatus.COMPLETE,
+        entry_status=entry_status,
     )
     return save_form(user=user, instance=form, expected_version=None)
 

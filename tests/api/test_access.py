@@ -105,7 +105,14 @@ def test_list_filters_paging_and_bounded_queries(resource, created, coordinator,
         model.objects.filter(subject=subject).order_by("pk").values_list("pk", flat=True)
     )
     assert first.json()["id"] in [row["id"] for row in only["results"]]
-    assert send(client, "GET", f"/api/v1/{resource}/?entry_status=complete").json()["count"] == 0
+    # the API creates in progress; only a subject's first consent (POST /subjects/, the lifecycle
+    # service, as on the page) is complete
+    complete = send(client, "GET", f"/api/v1/{resource}/?entry_status=complete").json()["results"]
+    assert [row["id"] for row in complete] == list(
+        model.objects.filter(entry_status="complete").order_by("pk").values_list("pk", flat=True)
+    )
+    assert first.json()["id"] not in [row["id"] for row in complete]
+    assert len(complete) == (3 if resource == "consents" else 0)
     assert send(client, "GET", f"/api/v1/{resource}/?entry_status=bogus").status_code == 400
     assert send(client, "GET", f"/api/v1/{resource}/?date_from=2026-13-01").status_code == 400
     assert send(client, "GET", f"/api/v1/{resource}/?subject=abc").status_code == 400
