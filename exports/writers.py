@@ -24,6 +24,7 @@ import json
 import math
 import operator
 import re
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any, BinaryIO
 
@@ -358,23 +359,45 @@ def dataset_json_parts(
     names = [c.name for c in dataset.columns]
     convert = [_JSON_CONVERT.get(kind) for kind in kinds]
 
-    def converted(columns: list[list[Any]]) -> Any:
-        # _json_value of each cell, a column of a block at a time; a row is a tuple (JSON encodes
-        # it as the list it was)
+    def converted(columns: list[list[Any]]) -> list[list[Any]]:
+        # _json_value of each cell, a column of a block at a time
         for i, to in enumerate(convert):
             if to is not None:
                 columns[i] = _json_column(columns[i], to)
-        return zip(*columns, strict=True)
+        return columns
 
-    return meta, itertools.chain.from_iterable(map(converted, column_chunks(dataset.rows, names)))
+    return meta, JsonRows(map(converted, column_chunks(dataset.rows, names)))
+
+
+class JsonRows:
+    """The Dataset-JSON rows of `dataset_json_parts`: an iterator over the rows as tuples (JSON
+    encodes them as the lists they were), and `blocks`, the same rows a block at a time as the
+    list of each column's values, which `write_dataset_json_and_ndjson` encodes a column at a
+    time (read one way or the other, once)."""
+
+    def __init__(self, blocks: Iterator[list[list[Any]]]) -> None:
+        self.blocks = blocks
+        self._rows = itertools.chain.from_iterable(zip(*columns, strict=True) for columns in blocks)
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return self
+
+    def __next__(self) -> tuple[Any, ...]:
+        return next(self._rows)
 
 
 def _json_column(values: list[Any], to: Any) -> list[Any]:
     """`to(value)` of each value of a column but None (`_json_value`); an int column left as it is
-    for "integer", a float column for "double" (their values are already what JSON writes)."""
+    for "integer", a float column for "double" (their values are already what JSON writes); a
+    column of dates, or of whole numbers for "integer", converted once per distinct value."""
     kinds = set(map(type, values))
     if (to is int and kinds <= {int, _NONE}) or (to is float and kinds <= {float, _NONE}):
         return values
+    if (to is _JSON_CONVERT["date"] and kinds <= {date, _NONE}) or (to is int and kinds <= {int, float, _NONE}):
+        # once per distinct value (a date never equals a date-time; equal numbers, equal ints)
+        text: dict[Any, Any] = {value: to(value) for value in set(values) if value is not None}
+        text[None] = None
+        return list(map(text.__getitem__, values))
     return [None if value is None else to(value) for value in values]
 
 
@@ -413,12 +436,77 @@ def _row_encoder() -> Any:
     return encode
 
 
+def _json_cells(values: list[Any], before: str, encode: Any) -> list[str]:
+    """`before` + the JSON text of each of a column's values (`encode` of each: the row encoder's
+    text of one value), a column at a time: a column of texts, of ints or of finite floats (None
+    aside) is encoded once per distinct value, in C (the encoder's own functions: its string
+    encoder, int's and float's repr); any other column value by value. A float column holding a
+    negative zero is encoded value by value too (-0.0 == 0.0, one key, but two texts)."""
+    kinds = set(map(type, values))
+    kinds.discard(_NONE)
+    if len(kinds) == 1:
+        (kind,) = kinds
+        distinct = set(values)
+        distinct.discard(None)
+        to_text = _JSON_TEXT.get(kind)
+        if kind is float and not (all(map(math.isfinite, distinct)) and not _negative_zero(values, distinct)):
+            to_text = None
+        if to_text is not None and len(distinct) == len(values):  # (no None, nor a value twice)
+            return list(map(before.__add__, map(to_text, values)))
+        if to_text is not None:
+            table = dict(zip(distinct, map(before.__add__, map(to_text, distinct)), strict=True))
+            table[None] = before + "null"
+            return list(map(table.__getitem__, values))
+    elif not kinds:
+        return [before + "null"] * len(values)
+    return list(map(before.__add__, map(encode, values)))
+
+
+def _negative_zero(values: list[Any], distinct: set[Any]) -> bool:
+    """Whether a float column (None aside) holds -0.0, looked for only when it holds a zero."""
+    if 0.0 not in distinct:
+        return False
+    return any(value == 0 and math.copysign(1.0, value) < 0 for value in values if value is not None)
+
+
+#: the JSON text of a value of each type `_json_cells` encodes per distinct value: what the C
+#: row encoder writes for it (`_row_encoder`: ensure_ascii off; a float only when finite)
+_JSON_TEXT: dict[type, Any] = {
+    str: json.encoder.encode_basestring,  # type: ignore[attr-defined]
+    int: int.__repr__,
+    float: float.__repr__,
+}
+
+
+def _encoded_block(columns: list[list[Any]], encode: Any) -> str:
+    """The NDJSON lines of a block of rows given as its columns (`_json_cells` of each column, the
+    rows joined in C): each row's JSON array, then a line end."""
+    cells = [_json_cells(values, "," if i else "[", encode) for i, values in enumerate(columns)]
+    count = len(columns[0]) if columns else 0
+    return "".join(itertools.chain.from_iterable(zip(*cells, itertools.repeat("]\n", count), strict=True)))
+
+
 def write_dataset_json_and_ndjson(meta: dict[str, Any], rows: Any, json_out: BinaryIO, ndjson_out: BinaryIO) -> None:
     """`write_dataset_json` to `json_out` and `write_dataset_ndjson` to `ndjson_out` (the same
-    bytes) reading the rows once, each row encoded once, `CHUNK_ROWS` rows at a time."""
+    bytes) reading the rows once, each row encoded once, `CHUNK_ROWS` rows at a time; the rows of
+    `dataset_json_parts` (`JsonRows`) a block at a time, each column encoded at once
+    (`_encoded_block`): the NDJSON lines, then the same with a comma for each line end (a JSON
+    text holds no line end of its own: json escapes it) for Dataset-JSON."""
     head = _dumps(meta)
     json_out.write((head[:-1] + ',"rows":[').encode("utf-8"))
     ndjson_out.write((head + "\n").encode("utf-8"))
+    if isinstance(rows, JsonRows) and _row_encoder() is not _dumps:
+        encode = _value_encoder()
+        comma = b""
+        for columns in rows.blocks:
+            if not columns or not columns[0]:
+                continue
+            lines = _encoded_block(columns, encode).encode("utf-8")
+            ndjson_out.write(lines)
+            json_out.write(comma + lines[:-1].replace(b"\n", b","))
+            comma = b","
+        json_out.write(b"]}")
+        return
     comma = ""
     encode = _row_encoder()
     while True:
@@ -429,6 +517,12 @@ def write_dataset_json_and_ndjson(meta: dict[str, Any], rows: Any, json_out: Bin
         ndjson_out.write(("\n".join(parts) + "\n").encode("utf-8"))
         comma = ","
     json_out.write(b"]}")
+
+
+def _value_encoder() -> Any:
+    """`_row_encoder`'s text of one value (a value of a row)."""
+    encode = _row_encoder()
+    return lambda value: encode([value])[1:-1]
 
 
 def write_dataset_json(meta: dict[str, Any], rows: Any, out: BinaryIO) -> int:
