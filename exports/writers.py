@@ -209,7 +209,7 @@ _FORMULA_FIRST_SET = frozenset(_FORMULA_FIRST)
 _first_character = operator.itemgetter(0)
 
 
-def _formula_like(texts: list[str | None]) -> bool:
+def _formula_like(texts: Any) -> bool:
     """Whether any text of `texts` (None: missing) begins with a character a spreadsheet may
     evaluate (`csv_value` may change it), looked for in C."""
     return not _FORMULA_FIRST_SET.isdisjoint(map(_first_character, filter(None, texts)))
@@ -218,48 +218,99 @@ def _formula_like(texts: list[str | None]) -> bool:
 def csv_column(values: list[Any]) -> list[str]:
     """`csv_value` of each of a column's values, decided on the column's types in C, not value by
     value: texts that cannot look like a formula are kept (None made ""), numbers and dates are
-    formatted once per distinct value."""
+    formatted once per distinct value, texts of a column with one that may look like a formula
+    too."""
+    return _csv_column(values)[0]
+
+
+def _csv_column(values: list[Any]) -> tuple[list[str], Any]:
+    """`csv_column` of `values`, and the distinct texts among them (a set, or the list of every
+    text) when they are texts: what may need quoting (numbers and dates never do)."""
     kinds = set(map(type, values))
     if kinds <= {str, _NONE}:
-        if not _formula_like(values):
-            return list(map(_EMPTY_FOR_NONE.get, values, values)) if _NONE in kinds else values
-    elif kinds <= _NUMBERS_AND_DATES:
+        distinct = set(values)
+        distinct.discard(None)
+        if not _formula_like(distinct):
+            return (list(map(_EMPTY_FOR_NONE.get, values, values)) if _NONE in kinds else values), distinct
+        text = {value: csv_value(value) for value in distinct}
+        text[None] = ""
+        return list(map(text.__getitem__, values)), text.values()
+    if kinds <= _NUMBERS_AND_DATES:
         # (1 and 1.0 are one key: csv_value writes both "1"; a date never equals a number; a NaN
         # is its own key)
-        text = {value: csv_value(value) for value in set(values)}
-        return list(map(text.__getitem__, values))
-    return list(map(csv_value, values))
+        text = _csv_numbers(set(values), kinds)
+        return list(map(text.__getitem__, values)), ()
+    texts = list(map(csv_value, values))
+    return texts, texts
+
+
+def _csv_numbers(distinct: set[Any], kinds: set[type]) -> dict[Any, str]:
+    """`csv_value` of each distinct number or date of a column of `kinds`: ints and floats in C
+    (an int's str; a float's repr, or a whole one's int's str; NaN "")."""
+    distinct.discard(None)
+    if kinds <= {int, _NONE}:
+        text = dict(zip(distinct, map(str, distinct), strict=True))
+    elif kinds <= {float, _NONE}:
+        floats = list(distinct)
+        texts = list(map(float.__repr__, floats))
+        for index in itertools.compress(range(len(floats)), map(float.is_integer, floats)):
+            texts[index] = str(int(floats[index]))
+        text = dict(zip(floats, texts, strict=True))
+        for value in filter(math.isnan, floats):
+            text[value] = ""
+    else:
+        text = {value: csv_value(value) for value in distinct}
+    text[None] = ""
+    return text
+
+
+#: the characters for which a field goes through csv.writer: the delimiter, the line end and
+#: what else csv.writer (QUOTE_MINIMAL) may quote a field for (`_CSV_QUOTED`)
+_CSV_SPECIAL = (",", "\n", *_CSV_QUOTED)
+
+
+def _csv_field(text: str) -> str:
+    """`text` as csv.writer writes it as one field of a row of several (quoted if it must be)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow([text, ""])
+    return buffer.getvalue()[:-2]
+
+
+def _csv_fields(values: list[Any]) -> list[str]:
+    """`csv_column` of `values`, each text as csv.writer writes it as one field of a row of several:
+    a column none of whose texts holds a character csv.writer may quote for (nearly all) as it
+    is, else each text that holds one written by csv.writer (once per distinct text)."""
+    texts, distinct = _csv_column(values)
+    if not distinct:
+        return texts
+    joined = "".join(distinct)
+    if not any(special in joined for special in _CSV_SPECIAL):
+        return texts
+    quoted = {text: _csv_field(text) for text in set(distinct) if any(special in text for special in _CSV_SPECIAL)}
+    return list(map(quoted.get, texts, texts))
 
 
 def write_csv(dataset: Dataset, out: BinaryIO) -> int:
     """Write the dataset as CSV for analysis tools to `out` (UTF-8 without BOM, LF line ends, a
     header of variable names, "" for missing values, formula-like text neutralised by
     `csv_value`), a block of rows (`column_chunks`) at a time, each column formatted at once
-    (`csv_column`). A block none of whose fields needs quoting (nearly all) is joined in C
-    (csv.writer writes it the same); the others, and a dataset of one column (csv.writer quotes
-    a lone empty field), are written by csv.writer. Returns the size."""
+    (`_csv_fields`: a field csv.writer would quote quoted by csv.writer), the lines joined in C.
+    A dataset of one column is written by csv.writer (which quotes a lone empty field). Returns
+    the size."""
     names = [c.name for c in dataset.columns]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(names)
     written = out.write(buffer.getvalue().encode("utf-8"))
     for values in column_chunks(dataset.rows, names):
-        columns = list(map(csv_column, values))
-        count = len(columns[0])
-        if len(columns) > 1 and count:
-            lines = "\n".join(map(",".join, zip(*columns, strict=True)))
-            # no field holds a delimiter or a line end (only those joining them are there), nor
-            # anything else csv.writer quotes for: it would write the same
-            if (
-                lines.count(",") == count * (len(columns) - 1)
-                and lines.count("\n") == count - 1
-                and not any(special in lines for special in _CSV_QUOTED)
-            ):
-                written += out.write((lines + "\n").encode("utf-8"))
-                continue
+        if len(values) > 1:
+            columns = list(map(_csv_fields, values))
+            if columns[0]:
+                written += out.write(("\n".join(map(",".join, zip(*columns, strict=True))) + "\n").encode("utf-8"))
+            continue
         buffer.seek(0)
         buffer.truncate()
-        writer.writerows(zip(*columns, strict=True))
+        writer.writerows(zip(*map(csv_column, values), strict=True))
         written += out.write(buffer.getvalue().encode("utf-8"))
     return written
 

@@ -141,3 +141,30 @@ def test_dataset_json_encoded_a_column_at_a_time_is_the_row_encoders_bytes(seed)
     if len(rows) > 1_000:  # (three blocks of column_chunks)
         assert b"-0.0" in out_ndjson.getvalue()
         assert b"Infinity" in out_ndjson.getvalue()
+
+
+@pytest.mark.parametrize("seed", [6, 7])
+def test_csv_quoting_a_column_at_a_time_is_csv_writers(seed):
+    """write_csv quotes a field as csv.writer would, once per distinct text and only in a column
+    holding a character it may quote for (issue 29 item 7): random columns of texts with commas,
+    quotes, line ends, CR, NUL and formula characters (changed, then quoted), ints, floats (NaN,
+    infinities, negative zero, whole and not), dates and mixed types give csv.writer's bytes of
+    csv_value cell by cell."""
+    import random
+
+    rng = random.Random(seed)
+    texts = [None, "", "plain", "a,b", 'say "hi"', "two\nlines", "cr\rhere", "nul\x00", "=1,2", '-"x"', "+3", "-19"]
+    makers = {
+        "T": lambda: rng.choice(texts),
+        "P": lambda: rng.choice([None, "plain", "=SUM(A1)", "@x"]),  # formula-like, nothing to quote
+        "Q": lambda: rng.choice([None, "x", "y,z"]),
+        "I": lambda: rng.choice([None, 0, -3, 10**20]),
+        "F": lambda: rng.choice([None, 0.5, -0.0, 0.0, 2.0, 1e20, float("nan"), float("inf"), -1.25e-7]),
+        "N": lambda: rng.choice([None, 1, 1.0, 2.5, date(2026, 3, 1)]),
+        "M": lambda: rng.choice([None, "a,b", 7, True, 1.5]),
+        "D": lambda: rng.choice([None, date(2026, 1, rng.randint(1, 28))]),
+    }
+    columns = [Column(name, name.lower(), "Char") for name in makers]
+    rows = [{name: make() for name, make in makers.items()} for _ in range(11_000)]
+    dataset = _dataset(rows, columns)
+    assert writers.csv_bytes(dataset) == _reference_csv(dataset)
