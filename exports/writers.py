@@ -79,11 +79,16 @@ def _block_fits(kind: str, values: list[Any]) -> int:
     fitting = _FITTING_TYPES.get(kind)
     if fitting is None:
         return 0
-    if not set(map(type, values)) <= fitting:
+    if kind == "Num":  # every value's type (True == 1: a bool would hide behind an equal number)
+        return 0 if set(map(type, values)) <= fitting else -1
+    # texts and dates: their distinct values (no value of another type equals a text or a date
+    # but an instance of a subclass, written the same)
+    distinct = set(values)
+    if not set(map(type, distinct)) <= fitting:
         return -1
     if kind == "Char":
         # (ASCII text: as many bytes as characters)
-        texts = list(filter(None, values))
+        texts = list(filter(None, distinct))
         longest = max(map(len, texts), default=0)
         return longest if "".join(texts).isascii() and longest <= MAX_CHAR_BYTES else -1
     return 0
