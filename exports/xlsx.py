@@ -12,7 +12,9 @@ a style sheet with one date style (number format 14, so a date cell reads back a
 one worksheet per sheet. Text is an inline string (`t="inlineStr"`, never a formula, whatever its
 first character; characters XML 1.0 forbids are dropped); numbers are written with Python's
 shortest repr; dates as Excel serial days (1900 date system) in the date style; a missing value
-or an empty text is no cell at all.
+or an empty text is no cell at all. Rows and cells carry no reference (`r`, optional: a row is
+the one after the row before, a cell in the column after the cell before) but a cell after an
+absent one, so that a cell's text is its value's alone, made once per distinct value.
 """
 
 from __future__ import annotations
