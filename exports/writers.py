@@ -24,6 +24,7 @@ import json
 import math
 import operator
 import re
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any, BinaryIO
 
@@ -78,11 +79,16 @@ def _block_fits(kind: str, values: list[Any]) -> int:
     fitting = _FITTING_TYPES.get(kind)
     if fitting is None:
         return 0
-    if not set(map(type, values)) <= fitting:
+    if kind == "Num":  # every value's type (True == 1: a bool would hide behind an equal number)
+        return 0 if set(map(type, values)) <= fitting else -1
+    # texts and dates: their distinct values (no value of another type equals a text or a date
+    # but an instance of a subclass, written the same)
+    distinct = set(values)
+    if not set(map(type, distinct)) <= fitting:
         return -1
     if kind == "Char":
         # (ASCII text: as many bytes as characters)
-        texts = list(filter(None, values))
+        texts = list(filter(None, distinct))
         longest = max(map(len, texts), default=0)
         return longest if "".join(texts).isascii() and longest <= MAX_CHAR_BYTES else -1
     return 0
@@ -208,7 +214,7 @@ _FORMULA_FIRST_SET = frozenset(_FORMULA_FIRST)
 _first_character = operator.itemgetter(0)
 
 
-def _formula_like(texts: list[str | None]) -> bool:
+def _formula_like(texts: Any) -> bool:
     """Whether any text of `texts` (None: missing) begins with a character a spreadsheet may
     evaluate (`csv_value` may change it), looked for in C."""
     return not _FORMULA_FIRST_SET.isdisjoint(map(_first_character, filter(None, texts)))
@@ -217,48 +223,99 @@ def _formula_like(texts: list[str | None]) -> bool:
 def csv_column(values: list[Any]) -> list[str]:
     """`csv_value` of each of a column's values, decided on the column's types in C, not value by
     value: texts that cannot look like a formula are kept (None made ""), numbers and dates are
-    formatted once per distinct value."""
+    formatted once per distinct value, texts of a column with one that may look like a formula
+    too."""
+    return _csv_column(values)[0]
+
+
+def _csv_column(values: list[Any]) -> tuple[list[str], Any]:
+    """`csv_column` of `values`, and the distinct texts among them (a set, or the list of every
+    text) when they are texts: what may need quoting (numbers and dates never do)."""
     kinds = set(map(type, values))
     if kinds <= {str, _NONE}:
-        if not _formula_like(values):
-            return list(map(_EMPTY_FOR_NONE.get, values, values)) if _NONE in kinds else values
-    elif kinds <= _NUMBERS_AND_DATES:
+        distinct = set(values)
+        distinct.discard(None)
+        if not _formula_like(distinct):
+            return (list(map(_EMPTY_FOR_NONE.get, values, values)) if _NONE in kinds else values), distinct
+        text = {value: csv_value(value) for value in distinct}
+        text[None] = ""
+        return list(map(text.__getitem__, values)), text.values()
+    if kinds <= _NUMBERS_AND_DATES:
         # (1 and 1.0 are one key: csv_value writes both "1"; a date never equals a number; a NaN
         # is its own key)
-        text = {value: csv_value(value) for value in set(values)}
-        return list(map(text.__getitem__, values))
-    return list(map(csv_value, values))
+        text = _csv_numbers(set(values), kinds)
+        return list(map(text.__getitem__, values)), ()
+    texts = list(map(csv_value, values))
+    return texts, texts
+
+
+def _csv_numbers(distinct: set[Any], kinds: set[type]) -> dict[Any, str]:
+    """`csv_value` of each distinct number or date of a column of `kinds`: ints and floats in C
+    (an int's str; a float's repr, or a whole one's int's str; NaN "")."""
+    distinct.discard(None)
+    if kinds <= {int, _NONE}:
+        text = dict(zip(distinct, map(str, distinct), strict=True))
+    elif kinds <= {float, _NONE}:
+        floats = list(distinct)
+        texts = list(map(float.__repr__, floats))
+        for index in itertools.compress(range(len(floats)), map(float.is_integer, floats)):
+            texts[index] = str(int(floats[index]))
+        text = dict(zip(floats, texts, strict=True))
+        for value in filter(math.isnan, floats):
+            text[value] = ""
+    else:
+        text = {value: csv_value(value) for value in distinct}
+    text[None] = ""
+    return text
+
+
+#: the characters for which a field goes through csv.writer: the delimiter, the line end and
+#: what else csv.writer (QUOTE_MINIMAL) may quote a field for (`_CSV_QUOTED`)
+_CSV_SPECIAL = (",", "\n", *_CSV_QUOTED)
+
+
+def _csv_field(text: str) -> str:
+    """`text` as csv.writer writes it as one field of a row of several (quoted if it must be)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow([text, ""])
+    return buffer.getvalue()[:-2]
+
+
+def _csv_fields(values: list[Any]) -> list[str]:
+    """`csv_column` of `values`, each text as csv.writer writes it as one field of a row of several:
+    a column none of whose texts holds a character csv.writer may quote for (nearly all) as it
+    is, else each text that holds one written by csv.writer (once per distinct text)."""
+    texts, distinct = _csv_column(values)
+    if not distinct:
+        return texts
+    joined = "".join(distinct)
+    if not any(special in joined for special in _CSV_SPECIAL):
+        return texts
+    quoted = {text: _csv_field(text) for text in set(distinct) if any(special in text for special in _CSV_SPECIAL)}
+    return list(map(quoted.get, texts, texts))
 
 
 def write_csv(dataset: Dataset, out: BinaryIO) -> int:
     """Write the dataset as CSV for analysis tools to `out` (UTF-8 without BOM, LF line ends, a
     header of variable names, "" for missing values, formula-like text neutralised by
     `csv_value`), a block of rows (`column_chunks`) at a time, each column formatted at once
-    (`csv_column`). A block none of whose fields needs quoting (nearly all) is joined in C
-    (csv.writer writes it the same); the others, and a dataset of one column (csv.writer quotes
-    a lone empty field), are written by csv.writer. Returns the size."""
+    (`_csv_fields`: a field csv.writer would quote quoted by csv.writer), the lines joined in C.
+    A dataset of one column is written by csv.writer (which quotes a lone empty field). Returns
+    the size."""
     names = [c.name for c in dataset.columns]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(names)
     written = out.write(buffer.getvalue().encode("utf-8"))
     for values in column_chunks(dataset.rows, names):
-        columns = list(map(csv_column, values))
-        count = len(columns[0])
-        if len(columns) > 1 and count:
-            lines = "\n".join(map(",".join, zip(*columns, strict=True)))
-            # no field holds a delimiter or a line end (only those joining them are there), nor
-            # anything else csv.writer quotes for: it would write the same
-            if (
-                lines.count(",") == count * (len(columns) - 1)
-                and lines.count("\n") == count - 1
-                and not any(special in lines for special in _CSV_QUOTED)
-            ):
-                written += out.write((lines + "\n").encode("utf-8"))
-                continue
+        if len(values) > 1:
+            columns = list(map(_csv_fields, values))
+            if columns[0]:
+                written += out.write(("\n".join(map(",".join, zip(*columns, strict=True))) + "\n").encode("utf-8"))
+            continue
         buffer.seek(0)
         buffer.truncate()
-        writer.writerows(zip(*columns, strict=True))
+        writer.writerows(zip(*map(csv_column, values), strict=True))
         written += out.write(buffer.getvalue().encode("utf-8"))
     return written
 
@@ -358,23 +415,45 @@ def dataset_json_parts(
     names = [c.name for c in dataset.columns]
     convert = [_JSON_CONVERT.get(kind) for kind in kinds]
 
-    def converted(columns: list[list[Any]]) -> Any:
-        # _json_value of each cell, a column of a block at a time; a row is a tuple (JSON encodes
-        # it as the list it was)
+    def converted(columns: list[list[Any]]) -> list[list[Any]]:
+        # _json_value of each cell, a column of a block at a time
         for i, to in enumerate(convert):
             if to is not None:
                 columns[i] = _json_column(columns[i], to)
-        return zip(*columns, strict=True)
+        return columns
 
-    return meta, itertools.chain.from_iterable(map(converted, column_chunks(dataset.rows, names)))
+    return meta, JsonRows(map(converted, column_chunks(dataset.rows, names)))
+
+
+class JsonRows:
+    """The Dataset-JSON rows of `dataset_json_parts`: an iterator over the rows as tuples (JSON
+    encodes them as the lists they were), and `blocks`, the same rows a block at a time as the
+    list of each column's values, which `write_dataset_json_and_ndjson` encodes a column at a
+    time (read one way or the other, once)."""
+
+    def __init__(self, blocks: Iterator[list[list[Any]]]) -> None:
+        self.blocks = blocks
+        self._rows = itertools.chain.from_iterable(zip(*columns, strict=True) for columns in blocks)
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return self
+
+    def __next__(self) -> tuple[Any, ...]:
+        return next(self._rows)
 
 
 def _json_column(values: list[Any], to: Any) -> list[Any]:
     """`to(value)` of each value of a column but None (`_json_value`); an int column left as it is
-    for "integer", a float column for "double" (their values are already what JSON writes)."""
+    for "integer", a float column for "double" (their values are already what JSON writes); a
+    column of dates, or of whole numbers for "integer", converted once per distinct value."""
     kinds = set(map(type, values))
     if (to is int and kinds <= {int, _NONE}) or (to is float and kinds <= {float, _NONE}):
         return values
+    if (to is _JSON_CONVERT["date"] and kinds <= {date, _NONE}) or (to is int and kinds <= {int, float, _NONE}):
+        # once per distinct value (a date never equals a date-time; equal numbers, equal ints)
+        text: dict[Any, Any] = {value: to(value) for value in set(values) if value is not None}
+        text[None] = None
+        return list(map(text.__getitem__, values))
     return [None if value is None else to(value) for value in values]
 
 
@@ -413,12 +492,77 @@ def _row_encoder() -> Any:
     return encode
 
 
+def _json_cells(values: list[Any], before: str, encode: Any) -> list[str]:
+    """`before` + the JSON text of each of a column's values (`encode` of each: the row encoder's
+    text of one value), a column at a time: a column of texts, of ints or of finite floats (None
+    aside) is encoded once per distinct value, in C (the encoder's own functions: its string
+    encoder, int's and float's repr); any other column value by value. A float column holding a
+    negative zero is encoded value by value too (-0.0 == 0.0, one key, but two texts)."""
+    kinds = set(map(type, values))
+    kinds.discard(_NONE)
+    if len(kinds) == 1:
+        (kind,) = kinds
+        distinct = set(values)
+        distinct.discard(None)
+        to_text = _JSON_TEXT.get(kind)
+        if kind is float and not (all(map(math.isfinite, distinct)) and not _negative_zero(values, distinct)):
+            to_text = None
+        if to_text is not None and len(distinct) == len(values):  # (no None, nor a value twice)
+            return list(map(before.__add__, map(to_text, values)))
+        if to_text is not None:
+            table = dict(zip(distinct, map(before.__add__, map(to_text, distinct)), strict=True))
+            table[None] = before + "null"
+            return list(map(table.__getitem__, values))
+    elif not kinds:
+        return [before + "null"] * len(values)
+    return list(map(before.__add__, map(encode, values)))
+
+
+def _negative_zero(values: list[Any], distinct: set[Any]) -> bool:
+    """Whether a float column (None aside) holds -0.0, looked for only when it holds a zero."""
+    if 0.0 not in distinct:
+        return False
+    return any(value == 0 and math.copysign(1.0, value) < 0 for value in values if value is not None)
+
+
+#: the JSON text of a value of each type `_json_cells` encodes per distinct value: what the C
+#: row encoder writes for it (`_row_encoder`: ensure_ascii off; a float only when finite)
+_JSON_TEXT: dict[type, Any] = {
+    str: json.encoder.encode_basestring,  # type: ignore[attr-defined]
+    int: int.__repr__,
+    float: float.__repr__,
+}
+
+
+def _encoded_block(columns: list[list[Any]], encode: Any) -> str:
+    """The NDJSON lines of a block of rows given as its columns (`_json_cells` of each column, the
+    rows joined in C): each row's JSON array, then a line end."""
+    cells = [_json_cells(values, "," if i else "[", encode) for i, values in enumerate(columns)]
+    count = len(columns[0]) if columns else 0
+    return "".join(itertools.chain.from_iterable(zip(*cells, itertools.repeat("]\n", count), strict=True)))
+
+
 def write_dataset_json_and_ndjson(meta: dict[str, Any], rows: Any, json_out: BinaryIO, ndjson_out: BinaryIO) -> None:
     """`write_dataset_json` to `json_out` and `write_dataset_ndjson` to `ndjson_out` (the same
-    bytes) reading the rows once, each row encoded once, `CHUNK_ROWS` rows at a time."""
+    bytes) reading the rows once, each row encoded once, `CHUNK_ROWS` rows at a time; the rows of
+    `dataset_json_parts` (`JsonRows`) a block at a time, each column encoded at once
+    (`_encoded_block`): the NDJSON lines, then the same with a comma for each line end (a JSON
+    text holds no line end of its own: json escapes it) for Dataset-JSON."""
     head = _dumps(meta)
     json_out.write((head[:-1] + ',"rows":[').encode("utf-8"))
     ndjson_out.write((head + "\n").encode("utf-8"))
+    if isinstance(rows, JsonRows) and _row_encoder() is not _dumps:
+        encode = _value_encoder()
+        comma = b""
+        for columns in rows.blocks:
+            if not columns or not columns[0]:
+                continue
+            lines = _encoded_block(columns, encode).encode("utf-8")
+            ndjson_out.write(lines)
+            json_out.write(comma + lines[:-1].replace(b"\n", b","))
+            comma = b","
+        json_out.write(b"]}")
+        return
     comma = ""
     encode = _row_encoder()
     while True:
@@ -429,6 +573,12 @@ def write_dataset_json_and_ndjson(meta: dict[str, Any], rows: Any, json_out: Bin
         ndjson_out.write(("\n".join(parts) + "\n").encode("utf-8"))
         comma = ","
     json_out.write(b"]}")
+
+
+def _value_encoder() -> Any:
+    """`_row_encoder`'s text of one value (a value of a row)."""
+    encode = _row_encoder()
+    return lambda value: encode([value])[1:-1]
 
 
 def write_dataset_json(meta: dict[str, Any], rows: Any, out: BinaryIO) -> int:

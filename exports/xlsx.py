@@ -12,7 +12,9 @@ a style sheet with one date style (number format 14, so a date cell reads back a
 one worksheet per sheet. Text is an inline string (`t="inlineStr"`, never a formula, whatever its
 first character; characters XML 1.0 forbids are dropped); numbers are written with Python's
 shortest repr; dates as Excel serial days (1900 date system) in the date style; a missing value
-or an empty text is no cell at all.
+or an empty text is no cell at all. Rows and cells carry no reference (`r`, optional: a row is
+the one after the row before, a cell in the column after the cell before) but a cell after an
+absent one, so that a cell's text is its value's alone, made once per distinct value.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from itertools import chain, repeat
+from itertools import chain, compress, repeat
+from operator import and_, mul, not_
 from typing import Any, BinaryIO
 from xml.sax.saxutils import escape, quoteattr
 
@@ -95,16 +98,22 @@ _INF = (float("inf"), float("-inf"))
 
 
 def _rows(letters: list[str], rows: Iterable[Iterable[Any]], first: int) -> Iterable[str]:
-    """Each row's XML: `_cell` of each value (a missing value or an empty text no cell)."""
+    """Each row's XML: `_cell` of each value (a missing value or an empty text no cell). Neither a
+    row nor a cell carries its reference (`r`, optional in SpreadsheetML: a row is the one after
+    the row before, a cell in the column after the cell before), but a cell whose column's cell
+    before is absent: its `r` says where it is. The rows are numbered from `first` for those."""
     inner_of = _INNER
     for number, values in enumerate(rows, start=first):
         cells = []
+        gap = False  # no cell in the column before
         for letter, value in zip(letters, values, strict=False):
             if value is None:
+                gap = True
                 continue
             kind = type(value)
             if kind is str or kind is int or (kind is float and value == value and value not in _INF):
                 if kind is str and not value:
+                    gap = True
                     continue
                 # a text and an equal number never share an entry: (type, value) keys
                 key = (kind is str, value)
@@ -113,10 +122,16 @@ def _rows(letters: list[str], rows: Iterable[Iterable[Any]], first: int) -> Iter
                     if len(inner_of) >= _INNER_MAX:
                         inner_of.clear()
                     inner = inner_of[key] = _text_inner(value) if kind is str else _number_inner(value)
-                cells.append(f'<c r="{letter}{number}"{inner}')
+                cells.append(f'<c r="{letter}{number}"{inner}' if gap else "<c" + inner)
+                gap = False
             else:
-                cells.append(_cell(f"{letter}{number}", value))
-        yield f'<row r="{number}">{"".join(cells)}</row>'
+                cell = _cell(f"{letter}{number}" if gap else "", value)
+                if not cell:
+                    gap = True
+                    continue
+                cells.append(cell if gap else "<c" + cell[7:])  # (`<c r=""` made `<c`)
+                gap = False
+        yield f"<row>{''.join(cells)}</row>"
 
 
 class Columns:
@@ -140,59 +155,92 @@ _KEPT_TYPES = frozenset({str, int, float, date, type(None)})
 _TEXT_TYPES = frozenset({str, date, type(None)})
 
 
-def _column_xml(values: list[Any], known: dict[Any, str | None]) -> tuple[list[str | None] | None, int]:
-    """What follows `<c r="A1` in `_cell` of each value of a column (the closing quote and the
-    rest; None for no cell), each distinct value formatted once and kept in `known` (the sheet's:
-    never shared between threads), and whether the column has a cell on every row (1), on some
-    (0) or on none (-1); None for a column with a value of another type than `_KEPT_TYPES`
-    (`_block_xml` then formats it a cell at a time). Numbers: the type of every value is looked
-    at, since True == 1 and Decimal("1.0") == 1 would hide behind an equal kept number."""
+def _column_xml(values: list[Any], known: dict[Any, str], plain: dict[Any, str]) -> tuple[list[str] | None, int]:
+    """The cell of each value of a column without its reference (`<c t="inlineStr">…</c>`, `<c>…`;
+    "" for no cell), each distinct value formatted once (`_inner`) and kept in `plain`, and in
+    `known` what follows `<c r="A1` in its cell with its reference (the closing quote and the
+    rest; "" for no cell) — both the sheet's, never shared between threads — and whether the
+    column has a cell on every row (1), on some (0) or on none (-1); None for a column with a
+    value of another type than `_KEPT_TYPES` (`_block_xml` then formats it a cell at a time).
+    Numbers: the type of every value is looked at, since True == 1 and Decimal("1.0") == 1 would
+    hide behind an equal kept number."""
     distinct = set(values)
     if not set(map(type, distinct)) <= _TEXT_TYPES and not set(map(type, values)) <= _KEPT_TYPES:
         return None, 0
     new = distinct.difference(known)
     if len(known) + len(new) > _INNER_MAX:
         known.clear()
-        known[None] = None
+        plain.clear()
+        known[None] = plain[None] = ""
         new = distinct.difference(known)
     for value in new:
-        cell = _cell("", value)
-        known[value] = cell[6:] if cell else None
-    absent = sum(known[value] is None for value in distinct)
+        inner = _inner(value)
+        known[value] = '"' + inner if inner else ""
+        plain[value] = "<c" + inner if inner else ""
+    absent = list(map(known.__getitem__, distinct)).count("")
     present = 1 if not absent else -1 if absent == len(distinct) else 0
-    return list(map(known.__getitem__, values)), present
+    return list(map(plain.__getitem__, values)), present
 
 
-def _block_xml(letters: list[str], columns: list[list[Any]], first: int, known: dict[Any, str | None]) -> str:
-    """The rows' XML of a block given as its columns, numbered from `first`: `_rows`' bytes,
-    each column's cells made at once (`_column_xml`), the rows joined in C."""
+def _inner(value: Any) -> str:
+    """What follows `<c r="…"` in `_cell` of `value` ("" for no cell)."""
+    kind = type(value)
+    if kind is str:
+        return _text_inner(value) if value else ""
+    if kind is int or (kind is float and value == value and value not in _INF):
+        return _number_inner(value)
+    cell = _cell("", value)
+    return cell[7:] if cell else ""  # (after `<c r=""`)
+
+
+def _plain_cell(value: Any) -> str:
+    """`_cell` of `value` without its reference ("" for no cell)."""
+    inner = _inner(value)
+    return "<c" + inner if inner else ""
+
+
+def _block_xml(letters: list[str], columns: list[list[Any]], first: int, known: tuple[dict[Any, str], ...]) -> str:
+    """The rows' XML of a block given as its columns, numbered from `first` (the bytes of `_rows`),
+    each column's cells made at once (`_column_xml`), the rows joined in C. Most cells are their
+    value's text (no reference); a cell after an absent one has its reference: in three pieces
+    joined with the rest in C (`<c r="A`, the row number, what follows) for a column after one
+    with no cell on any row, else made one by one on the rows that need it."""
     count = len(columns[0]) if columns else 0
-    numbers = list(map(str, range(first, first + count)))
-    # each cell as three pieces joined with the rest in C (`<c r="A`, the row number, what
-    # follows): no string made per cell; an absent cell's pieces are empty texts
-    cells: list[Any] = []
-    absent = {None: ""}.get  # absent(after, piece): "" for no cell, else the piece
+    after_of, plain_of = known
+    numbers: list[str] = []
+    pieces: list[Any] = [repeat("<row>", count)]
+    #: the column before: 1 a cell on every row (or none before the first), -1 on none, else its
+    #: cells ("" for none)
+    before: Any = 1
     for letter, values in zip(letters, columns, strict=False):
-        after, present = _column_xml(values, known)
-        if after is None:  # another type: each cell by `_cell`
-            cells.append([_cell(letter + number, value) for number, value in zip(numbers, values, strict=True)])
-            continue
+        if not numbers and before != 1:
+            numbers = list(map(str, range(first, first + count)))
+        cells, present = _column_xml(values, after_of, plain_of)
+        typed = cells is not None
+        if cells is None:  # another type: each cell by `_cell`
+            cells = list(map(_plain_cell, values))
+            present = 1 if all(cells) else -1 if not any(cells) else 0
         if present < 0:
+            before = -1
             continue
-        prefix = f'<c r="{letter}'
-        if present:
-            cells += [repeat(prefix, count), numbers, after]
-        else:
-            cells += [
-                list(map(absent, after, repeat(prefix, count))),
-                list(map(absent, after, numbers)),
-                list(map(absent, after, after)),
-            ]
-    return "".join(
-        chain.from_iterable(
-            zip(repeat('<row r="', count), numbers, repeat('">', count), *cells, repeat("</row>", count), strict=True)
-        )
-    )
+        if before == 1:
+            pieces.append(cells)
+        elif before == -1 and typed:  # every cell with its reference
+            prefix = f'<c r="{letter}'
+            after = list(map(after_of.__getitem__, values))
+            if present:
+                pieces += [repeat(prefix, count), numbers, after]
+            else:  # no pieces where no cell: "" * False
+                has = list(map(bool, after))
+                pieces += [map(mul, repeat(prefix, count), has), map(mul, numbers, has), after]
+        else:  # a reference where the column before has no cell (and this one has)
+            need = map(and_, map(not_, before), map(bool, cells)) if before != -1 else map(bool, cells)
+            for row in compress(range(count), need):
+                cells[row] = f'<c r="{letter}{numbers[row]}"{cells[row][2:]}'
+            pieces.append(cells)
+        before = 1 if present else cells
+    pieces.append(repeat("</row>", count))
+    return "".join(chain.from_iterable(zip(*pieces, strict=True)))
 
 
 #: every part dated the ZIP epoch, not the clock: the same export, the same bytes
@@ -289,7 +337,7 @@ def write_sheet(out: BinaryIO, header: list[str], rows: Iterable[Iterable[Any]] 
     out.write("".join(_rows(letters, [header], 1)).encode("utf-8"))
     if isinstance(rows, Columns):
         first = 2
-        known: dict[Any, str | None] = {None: None}
+        known: tuple[dict[Any, str], ...] = ({None: ""}, {None: ""})
         for columns in rows.chunks:
             out.write(_block_xml(letters, columns, first, known).encode("utf-8"))
             first += len(columns[0]) if columns else 0

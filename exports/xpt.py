@@ -155,16 +155,12 @@ _NONE = type(None)
 
 def _char_field(values: list[str | None], width: int) -> np.ndarray:
     """A character variable's values as `width` bytes each, blank padded (a missing value all
-    blanks): the values as ASCII bytes in a fixed-width numpy array, which pads with NUL bytes,
-    those NULs then made blanks. A column with a NUL of its own (never in practice) is padded
-    value by value, so that its NUL stays."""
-    texts = ["" if value is None else value for value in values] if None in values else values
-    if "\x00" in "".join(texts):
-        return np.array([text.encode("ascii").ljust(width) for text in texts], dtype=f"S{width}")
-    field = np.array(texts, dtype=f"S{width}")
-    raw = field.view(np.uint8)
-    raw[raw == 0] = 32
-    return field
+    blanks): each distinct text padded once, the column joined and encoded as ASCII at once and
+    read as a fixed-width numpy array without a copy (a NUL of a text's own stays)."""
+    padded = {value: value.ljust(width) for value in set(values) if value is not None}
+    padded[None] = " " * width
+    data = "".join(map(padded.__getitem__, values)).encode("ascii")
+    return np.frombuffer(data, dtype=f"S{width}")
 
 
 def _numbers(values: list[Any]) -> np.ndarray:

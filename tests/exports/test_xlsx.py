@@ -144,7 +144,7 @@ def test_a_workbook_past_the_zip_fields_is_written_with_zip64_records(monkeypatc
         assert archive.testzip() is None
         assert archive.namelist() == before.namelist()
         assert [archive.read(name) for name in archive.namelist()] == [before.read(n) for n in before.namelist()]
-        assert archive.read("xl/worksheets/sheet2.xml").count(b"<row ") == 8
+        assert archive.read("xl/worksheets/sheet2.xml").count(b"<row>") == 8
     workbook = load_workbook(io.BytesIO(wide), read_only=True)
     assert list(workbook["Contents"].iter_rows(values_only=True))[1] == ("DM", "Demographics", SDTMIG, 7, "DM")
 
@@ -178,3 +178,75 @@ def test_the_same_rows_in_blocks_of_any_size_make_the_same_bytes():
         sheet = archive.read("xl/worksheets/sheet2.xml")
         assert len(sheet) > 3 * xlsx.PIECE
         assert sheet == by_row.read("xl/worksheets/sheet2.xml")
+
+
+def _expected_cell(value):
+    """What openpyxl reads back of a value the writer was given (exports.xlsx: a missing value,
+    an empty text, NaN and the infinities are no cell; a date or a date-time is a date)."""
+    from datetime import date
+    from decimal import Decimal
+
+    if value is None or value == "" or (isinstance(value, float) and (value != value or abs(value) == float("inf"))):
+        return None
+    if isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_cells_without_references_read_back_where_they_were_written(seed):
+    """Cells carry their reference (`r`) only after an absent cell (exports.xlsx): a random sheet
+    of every kind of value — columns with a cell on every row, on some, on none, of texts,
+    numbers, dates, and of types formatted cell by cell (bools, date-times, decimals) — read back
+    by openpyxl has each value in its row and column, from the blocks of columns and row by row
+    (the same bytes)."""
+    import random
+    import zipfile
+    from datetime import date
+    from decimal import Decimal
+
+    from exports import xlsx
+
+    rng = random.Random(seed)
+    kinds = [
+        lambda: rng.choice(["a", " lead", "x & <y>", "trail ", "日本", "-1", "=1+1"]),
+        lambda: rng.choice([0, 1, -7, 2**40]),
+        lambda: rng.choice([0.5, -0.0, 2.0, 1e-7, float("nan"), float("inf")]),
+        lambda: date(2026, 1, rng.randint(1, 28)),
+        lambda: rng.choice([True, False, datetime(2026, 3, 4, 5, 6), Decimal("1.25"), 3]),
+        lambda: rng.choice(["t", 4, date(2020, 2, 2)]),  # texts, numbers and dates in one column
+    ]
+    width = 12
+    makers = [rng.choice(kinds) for _ in range(width)]
+    # per column: how often a value is there (0: an absent column; 1: every row)
+    presence = [rng.choice([0, 0.2, 0.5, 0.9, 1, 1]) for _ in range(width)]
+    rows = [
+        [
+            maker() if rng.random() < share else rng.choice([None, ""])
+            for maker, share in zip(makers, presence, strict=True)
+        ]
+        for _ in range(3_000)
+    ]
+    header = [f"V{n}" for n in range(width)]
+
+    def workbook(sheet_rows):
+        out = io.BytesIO()
+        xlsx.write_workbook(out, [("S", header, sheet_rows)])
+        return out.getvalue()
+
+    size = rng.choice([1, 7, 500, 3_000])
+    columns = xlsx.Columns([list(map(list, zip(*rows[n : n + size], strict=True))) for n in range(0, len(rows), size)])
+    by_columns = workbook(columns)
+    by_row = workbook(rows)
+    with zipfile.ZipFile(io.BytesIO(by_columns)) as one, zipfile.ZipFile(io.BytesIO(by_row)) as other:
+        assert one.read("xl/worksheets/sheet1.xml") == other.read("xl/worksheets/sheet1.xml")
+    got = list(load_workbook(io.BytesIO(by_columns), read_only=True)["S"].iter_rows(values_only=True))
+    assert list(got[0]) == header
+    assert len(got) == 1 + len(rows)
+    for number, (read, row) in enumerate(zip(got[1:], rows, strict=True), start=2):
+        read = list(read) + [None] * (width - len(read))
+        assert read == [_expected_cell(value) for value in row], number

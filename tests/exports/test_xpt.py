@@ -184,3 +184,26 @@ def test_csv_and_dataset_json_give_the_same_bytes_whatever_the_chunk(monkeypatch
         both = io.BytesIO(), io.BytesIO()
         writers.write_dataset_json_and_ndjson(meta, iter([[1, "a"]] * 50), *both)
         assert (both[0].getvalue(), both[1].getvalue()) == (whole[1], ndjson)
+
+
+def test_character_fields_are_blank_padded_and_keep_a_nul_of_their_own():
+    """exports.xpt pads each distinct text once and reads the joined column as fixed-width bytes
+    (issue 29 item 7): a missing value is all blanks, a text's own blanks and NUL stay where
+    they are, whatever the other texts of the block."""
+    columns = [(f"C{n}", "", "Char", 4) for n in range(2)] + [("N", "", "Num", 8)]
+    rows = [
+        {"C0": "a\x00b", "C1": None, "N": 1.0},
+        {"C0": None, "C1": " x ", "N": None},
+        {"C0": "abcd", "C1": "", "N": 2.0},
+        {"C0": "a\x00b", "C1": " x ", "N": 1.0},
+    ]
+    observations = b"".join(xpt.observations(columns, rows))
+    ibm = {1.0: bytes.fromhex("4110000000000000"), 2.0: bytes.fromhex("4120000000000000"), None: xpt.MISSING}
+    assert observations == b"".join(
+        [
+            b"a\x00b " + b"    " + ibm[1.0],
+            b"    " + b" x  " + ibm[None],
+            b"abcd" + b"    " + ibm[2.0],
+            b"a\x00b " + b" x  " + ibm[1.0],
+        ]
+    )
