@@ -11,7 +11,6 @@ metadata (exports.metadata), in the IG's order.
 from __future__ import annotations
 
 import itertools
-import operator
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -241,23 +240,15 @@ def _adam_dataset(  # type: ignore[no-untyped-def]
 
 
 def _copied(rows: Any, names: list[str]) -> Any:
-    """Each row as a new dict of exactly `names`, in that order (None for a missing one); rows
-    held by column (`ColumnRows`): those columns, in that order."""
+    """The rows with exactly the columns `names`, in that order (None for a row without one),
+    held by column (`ColumnRows`): a dataset's rows are not changed once made, and held by column
+    they are spooled without a dict per row or a transposition (issue 29 item 7)."""
     if isinstance(rows, ColumnRows):
         return rows.select(names)
-    missing = dict.fromkeys(names)
-    if set().union(*rows) <= missing.keys():
-        # no row has a name not in `names` (most builders): each row laid over a row of None
-        # (`|` keeps the left dict's order), in C
-        return list(map(operator.or_, itertools.repeat(missing), rows))
-    if len(names) > 1:
-        # every row has every name: the values taken and paired in C
-        try:
-            return list(map(dict, map(zip, itertools.repeat(names), map(operator.itemgetter(*names), rows))))
-        except KeyError:
-            pass
+    if not names:
+        return [{} for _row in rows]
     get = dict.get
-    return [{name: get(row, name) for name in names} for row in rows]
+    return ColumnRows({name: list(map(get, rows, itertools.repeat(name))) for name in names}, len(rows))
 
 
 @dataclass

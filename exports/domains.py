@@ -703,11 +703,12 @@ def build_relrec(ctx: BuildContext) -> list[Dataset]:
             )
 
     fa = built.get("FA")
-    fa_rows = fa.rows if fa is not None else []
     ae = built.get("AE")
-    if ae is not None and any(r.get("FACAT") == "ADVERSE EVENT GRADE COURSE" for r in fa_rows):
+    if ae is not None and fa is not None and "ADVERSE EVENT GRADE COURSE" in fa.values("FACAT"):
         relate("AEGRADE", None, ("AE", "AESPID", None, "ONE"), ("FA", "FASPID", None, "MANY"))
-    groups = {(r["USUBJID"], r["FAGRPID"]) for r in fa_rows if r.get("FAGRPID")}
+    groups = set()
+    if fa is not None:  # FA read a column at a time (its rows are held by column: exports.datasets)
+        groups = {key for key in zip(fa.values("USUBJID"), fa.values("FAGRPID"), strict=True) if key[1]}
     episodes: dict[str, dict[int, int]] = {"CRS": {}, "ICANS": {}}
     for kind, form in (("CRS", "crs_episodes"), ("ICANS", "icans_episodes")):
         episodes[kind] = {e["id"]: e["number"] for e in data.forms.get(form, [])}
