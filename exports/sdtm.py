@@ -213,6 +213,14 @@ FORMS: dict[str, tuple[str, str]] = {
 UNREAD_FIELDS = frozenset({"missing"})
 
 
+#: decimal fields of the forms read as their text (snapshot.rows_as_of `text`), not as `Decimal`s:
+#: their builders (LB, VS) only write them as text (`_plain`) and as floats (issue 29 item 7)
+TEXT_DECIMALS: dict[str, tuple[str, ...]] = {
+    "labs": ("value", "lln", "uln", "standard_value", "standard_lln", "standard_uln"),
+    "vitals": ("temperature_c",),
+}
+
+
 def subjects_at_cutoff(
     history: list[dict[str, Any]], consents: list[dict[str, Any]], cutoff: date
 ) -> list[dict[str, Any]]:
@@ -266,7 +274,7 @@ def load(
             continue
         model = apps.get_model(path)
         read = [name for name in snapshot.field_names(model) if name not in UNREAD_FIELDS]
-        rows = snapshot.rows_as_of(model, at, fields=read, subject_id__in=live)
+        rows = snapshot.rows_as_of(model, at, fields=read, subject_id__in=live, text=TEXT_DECIMALS.get(name, ()))
         if date_field:
             rows = [r for r in rows if r.get(date_field) is not None and r[date_field] <= cutoff]
         forms[name] = rows
