@@ -116,3 +116,44 @@ def test_sequence_numbers_and_permuted():
     assert sequence_numbers(["A", "A", "B", "C", "C", "C"]) == [1, 2, 1, 1, 2, 3]
     assert sequence_numbers([]) == []
     assert permuted(["a", "b", "c"], [2, 0, 1, 2]) == ["c", "a", "b", "c"]
+
+
+def test_findings_built_by_column_are_sorted_numbered_and_flagged_as_sdtm_asks():
+    """VS and LB (exports.sdtm._finish_findings_columns): sorted by USUBJID, date, --TESTCD and the
+    record id; --SEQ from 1 within each subject; --LOBXFL on each subject's last result per test
+    dated on or before the first dose (none for a subject never dosed)."""
+    from exports import sdtm
+
+    data = sdtm.ExportData(
+        study_code="S", cutoff=date(2026, 10, 31), sites={}, subjects=[], visits={}, arms={}, forms={"infusions": []}
+    )
+    day = [date(2026, 3, n) for n in range(1, 11)]
+    columns = {
+        "USUBJID": ["S-2", "S-1", "S-1", "S-1", "S-1", "S-1"],
+        "VSTESTCD": ["TEMP", "TEMP", "TEMP", "PULSE", "TEMP", "TEMP"],
+        "VSORRES": ["a", "b", "c", "d", "e", "f"],
+    }
+    on = [day[3], day[5], day[1], day[1], day[2], day[2]]
+    ids = [5, 9, 7, 7, 4, 3]
+    rows = sdtm._finish_findings_columns(data, columns, "VS", {"S-1": day[2]}, on, ids)
+    assert [(r["USUBJID"], r["VSTESTCD"], r["VSORRES"], r["VSSEQ"], r["VSLOBXFL"]) for r in rows] == [
+        ("S-1", "PULSE", "d", 1, "Y"),
+        ("S-1", "TEMP", "c", 2, None),
+        ("S-1", "TEMP", "f", 3, None),
+        ("S-1", "TEMP", "e", 4, "Y"),
+        ("S-1", "TEMP", "b", 5, None),
+        ("S-2", "TEMP", "a", 1, None),
+    ]
+    assert rows.column("EPOCH") == [None] * 6  # no trial elements: outside the study
+
+
+def test_decimal_texts_and_numbers_are_plain_and_float_of_each_value():
+    from decimal import Decimal
+
+    from exports import sdtm
+
+    values = [Decimal("36.50"), "36.500000", None, 98, "0.000100", Decimal("-0"), "1000.000000", 98]
+    texts, numbers = sdtm._texts_and_numbers(values)
+    assert texts == ["36.5", "36.5", None, "98", "0.0001", "-0", "1000", "98"]
+    assert numbers == [36.5, 36.5, None, 98.0, 0.0001, -0.0, 1000.0, 98.0]
+    assert str(numbers[5]) == "-0.0"
