@@ -1494,10 +1494,11 @@ LB_TOXICITY = (
 )
 
 
-def _original_limit(lab: dict[str, Any], which: str) -> Decimal | None:
-    """LBORNRLO/HI: the reference limit in force in the result's unit — the report's own LLN/ULN,
-    or (range_source site_table) the site's range, stored on the result in the standard unit and
-    converted back to the reported unit (exact for the demo's tables, kept in the result's unit)."""
+def _original_limit(lab: dict[str, Any], which: str) -> Decimal | str | None:
+    """LBORNRLO/HI: the reference limit in force in the result's unit — the report's own LLN/ULN
+    (as read: its text, TEXT_DECIMALS), or (range_source site_table) the site's range, stored on
+    the result in the standard unit and converted back to the reported unit (exact for the demo's
+    tables, kept in the result's unit). Written through `_plain`, which reads either as text."""
     if lab[which] is not None:
         return lab[which]  # type: ignore[no-any-return]
     standard = lab[f"standard_{which}"]
