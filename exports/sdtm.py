@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import repeat
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -934,11 +935,7 @@ def build_ae(ctx: BuildContext) -> list[Dataset]:
             DAY_CONVENTION,
         ],
     )
-    from exports.domains import assessment_fa_rows
-
-    course_rows.extend(assessment_fa_rows(data, subjs))
-    _epochs(data, course_rows, lambda r: r["_sort"][0])
-    return [dataset, supp.dataset(data), _course_dataset(course_rows)]
+    return [dataset, supp.dataset(data), _course_dataset(data, subjs, course_rows)]
 
 
 def grade_course_at_cutoff(ae: dict[str, Any], cutoff: date) -> tuple[ae_course.GradeChange, ...]:
@@ -981,10 +978,24 @@ FA_ASSESSMENTS = (
 )
 
 
-def _course_dataset(rows: list[dict[str, Any]]) -> Dataset:
+def _course_dataset(data: ExportData, subjs: dict[int, Subj], course_rows: list[dict[str, Any]]) -> Dataset:
     """FA: the dated grade course of every AE (the sponsor convention of issue 30, docs/exports.md
-    "AE grade course"): AE keeps one record per AE with the highest grade by the cut-off."""
-    _sequence(rows, "FA", "_order")
+    "AE grade course"): AE keeps one record per AE with the highest grade by the cut-off; then the
+    CRS and ICANS assessments' records (exports.domains, built a column at a time). Sorted by
+    USUBJID and `_order`, FASEQ within each subject, EPOCH from the record's date."""
+    from exports.domains import FA_RESULT, FA_SHARED, assessment_fa_columns
+
+    assessments, on, orders = assessment_fa_columns(data, subjs)
+    get = dict.get
+    columns = {name: list(map(get, course_rows, repeat(name))) + assessments[name] for name in FA_SHARED + FA_RESULT}
+    on = [row["_sort"][0] for row in course_rows] + on
+    keys = list(zip(columns["USUBJID"], [row["_order"] for row in course_rows] + orders, strict=True))
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    del keys
+    out = {name: permuted(values, order) for name, values in columns.items()}
+    out["FASEQ"] = sequence_numbers(out["USUBJID"])
+    out["EPOCH"] = _epoch_column(data, out["USUBJID"], permuted(on, order))
+    rows = ColumnRows(out, len(order))
     return make_dataset(
         "FA",
         standard=SDTMIG,
@@ -1431,8 +1442,6 @@ def _finish_findings_columns(
     before the first dose, --SEQ numbered within each subject, EPOCH from the row's date. No Day-0
     row per record in SUPP-- (it doubled LB and VS, issue 28): the clinical Day-0 day of a finding
     is --DY - 1 from day 1 on and --DY before (FINDINGS_DAY0)."""
-    from exports.design import epoch_on, subject_elements
-
     keys = list(zip(columns["USUBJID"], on, columns[f"{domain}TESTCD"], ids, strict=True))
     order = sorted(range(len(keys)), key=keys.__getitem__)
     del keys
@@ -1450,12 +1459,19 @@ def _finish_findings_columns(
         flags[position] = "Y"
     out[f"{domain}LOBXFL"] = flags
     out[f"{domain}SEQ"] = sequence_numbers(usubjid)
+    out["EPOCH"] = _epoch_column(data, usubjid, on)
+    return ColumnRows(out, len(order))
+
+
+def _epoch_column(data: ExportData, usubjid: list[str], on: list[date]) -> list[str | None]:
+    """EPOCH of each row (as `_epochs`) from its subject and date, once per distinct pair."""
+    from exports.design import epoch_on, subject_elements
+
     elements = subject_elements(data)
     epochs: dict[tuple[str, date], str | None] = {}
     for pair in dict.fromkeys(zip(usubjid, on, strict=True)):
         epochs[pair] = epoch_on(elements, *pair)
-    out["EPOCH"] = list(map(epochs.__getitem__, zip(usubjid, on, strict=True)))
-    return ColumnRows(out, len(order))
+    return list(map(epochs.__getitem__, zip(usubjid, on, strict=True)))
 
 
 def _texts_and_numbers(values: list[Any]) -> tuple[list[str | None], list[float | None]]:
