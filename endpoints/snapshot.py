@@ -14,7 +14,7 @@ start time, and reading it from the events keeps the two cases identical by cons
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from itertools import compress, repeat
@@ -24,6 +24,7 @@ from typing import Any
 from django.apps import apps
 from django.db import models
 from django.db.models import F, Lookup
+from django.db.models.functions import Cast
 from django.db.models.sql.constants import MULTI
 
 DELETE_LABEL = "delete"
@@ -87,18 +88,23 @@ class Shared:
         return list(map(self.other, map(repr, values), values))
 
 
-def _shared_columns(model: type[models.Model], names: list[str]) -> tuple[list[int], list[int]]:
+def _shared_columns(
+    model: type[models.Model], names: list[str], text: Collection[str] = ()
+) -> tuple[list[int], list[int]]:
     """Positions (in a snapshot row: pgh_obj_id, pgh_label, *names) of the columns whose values
-    `Shared` may replace: texts and dates (any equal value is the same), then decimals (`Shared`
-    compares how they are written too). Date-times are not shared: they are time stamps, nearly
-    all distinct, and matching them by `repr` was a third of the sharing's time for nothing."""
+    `Shared` may replace: texts and dates (any equal value is the same; the decimals read as
+    their `text`), then decimals (`Shared` compares how they are written too). Date-times are not
+    shared: they are time stamps, nearly all distinct, and matching them by `repr` was a third of
+    the sharing's time for nothing."""
     fields = {f.attname: f for f in event_model(model)._meta.concrete_fields}
     plain, other = [], []
     for i, name in enumerate(names, start=2):
         field = fields[name]
         if isinstance(field, models.DateTimeField):
             continue
-        if isinstance(field, models.DecimalField):
+        if name in text:
+            plain.append(i)
+        elif isinstance(field, models.DecimalField):
             other.append(i)
         elif isinstance(field, models.CharField | models.TextField | models.DateField):
             plain.append(i)
@@ -123,7 +129,9 @@ def any_of(column: str, keys: list[int]) -> Lookup:
     return _AnyOf(F(column), list(keys))
 
 
-def _columns(queryset: Any, model: type[models.Model], names: list[str], shared: Shared) -> Iterator[list[Any]]:
+def _columns(
+    queryset: Any, model: type[models.Model], names: list[str], shared: Shared, text: Collection[str] = ()
+) -> Iterator[list[Any]]:
     """The rows of a `values_list("pgh_obj_id", "pgh_label", *names)` query, read from a
     server-side cursor `CHUNK_ROWS` at a time, each chunk as its list of columns, with Django's
     converters applied (the JSON fields' parsing) and repeated values shared (`Shared`).
@@ -136,7 +144,7 @@ def _columns(queryset: Any, model: type[models.Model], names: list[str], shared:
     chunks = compiler.execute_sql(MULTI, chunked_fetch=True, chunk_size=CHUNK_ROWS)
     selected = [column[0] for column in compiler.select[0 : compiler.col_count]]
     converters = compiler.get_converters(selected)
-    plain_positions, other_positions = _shared_columns(model, names)
+    plain_positions, other_positions = _shared_columns(model, names, text)
     for chunk in chunks:
         if not chunk:
             continue
@@ -181,13 +189,17 @@ def rows_as_of(
     fields: list[str] | None = None,
     shared: Shared | None = None,
     where: Lookup | None = None,
+    text: Collection[str] = (),
     **filters: Any,
 ) -> list[dict[str, Any]]:
     """Each object of `model` as it stood at `at`, as a dict of its fields (`id` = the object's
     key), sorted by id; deleted objects and those entered in error are left out. `fields` keeps
     only the named columns (plus `entered_in_error` when the model has it), to read less.
     `shared` shares repeated values across the reads of one cut (`Shared`); `where` is one more
-    filter of the history rows (`any_of`)."""
+    filter of the history rows (`any_of`). `text` names decimal fields read as their text (the
+    server's `numeric::text`, e.g. "36.500000"; None for NULL) instead of a `Decimal`: for a
+    reader that only formats them or makes them floats (the export's LB and VS, issue 29 item 7:
+    a `Decimal` made per value, then written back to text, was a tenth of their build)."""
     event = event_model(model)
     names = _field_names(model)
     if fields is not None:
@@ -197,12 +209,12 @@ def rows_as_of(
         _filtered(event, at, where, filters)
         .order_by("pgh_obj_id", "-pgh_created_at", "-pgh_id")
         .distinct("pgh_obj_id")
-        .values_list("pgh_obj_id", "pgh_label", *names)
+        .values_list("pgh_obj_id", "pgh_label", *_selected(event, names, text))
     )
     in_error = names.index("entered_in_error") + 2 if "entered_in_error" in names else None
     keys = (*names, "id")
     rows: list[dict[str, Any]] = []
-    for columns in _columns(latest, model, names, shared or Shared()):
+    for columns in _columns(latest, model, names, shared or Shared(), text):
         found = map(dict, map(zip, repeat(keys), zip(*columns[2:], columns[0], strict=True)))
         if DELETE_LABEL in columns[1] or (in_error is not None and any(columns[in_error])):
             keep = [label != DELETE_LABEL for label in columns[1]]
@@ -212,6 +224,17 @@ def rows_as_of(
         rows.extend(found)
     rows.sort(key=itemgetter("id"))
     return rows
+
+
+def _selected(event: type[models.Model], names: list[str], text: Collection[str]) -> list[Any]:
+    """The columns a snapshot read selects: each field, or its text for a decimal in `text`."""
+    if not text:
+        return names
+    decimals = {f.attname for f in event._meta.concrete_fields if isinstance(f, models.DecimalField)}
+    unknown = set(text) - decimals
+    if unknown:
+        raise ValueError(f"not decimal fields of {event.__name__}: {sorted(unknown)}")
+    return [Cast(name, output_field=models.TextField()) if name in text else name for name in names]
 
 
 def history_as_of(

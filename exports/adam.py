@@ -23,7 +23,7 @@ from typing import Any
 from clinical import dlt as dlt_rules
 from clinical import response as rules
 from endpoints.courses import RANK_CODES, post_infusion_assessments, response_code
-from exports.datasets import BuildContext, Dataset, make_dataset, register
+from exports.datasets import BuildContext, ColumnRows, Dataset, make_dataset, permuted, register, sequence_numbers
 from exports.metadata import ADAMIG, ADSL, BDS, OCCDS, OCCDS_CM, SDTMIG
 from exports.sdtm import (
     SCALE_NAMES,
@@ -948,14 +948,22 @@ def lab_params(ctx: BuildContext) -> list[tuple[str, str, str]]:
     """ADLB's parameters, (LBTESTCD, LBTEST, LBSTRESU) in order: PARAMN is the position in this
     list (1, 2, …). An export built in chunks of subjects renumbers each chunk's PARAMN to the
     position in the union of the chunks' lists (exports.chunked)."""
+    lb = ctx.built["LB"]
+    kept = _lab_records(ctx)
+    codes, tests = permuted(lb.values("LBTESTCD"), kept), permuted(lb.values("LBTEST"), kept)
+    units = [unit or "" for unit in permuted(lb.values("LBSTRESU"), kept)]
+    return sorted(set(zip(codes, tests, units, strict=True)))
+
+
+def _lab_records(ctx: BuildContext) -> list[int]:
+    """The positions of the LB rows ADLB holds: a numeric result (LBSTRESN) of an ADSL subject."""
     adsl = {row["USUBJID"] for row in ctx.built["ADSL"].rows}
-    return sorted(
-        {
-            (r["LBTESTCD"], r["LBTEST"], r.get("LBSTRESU") or "")
-            for r in ctx.built["LB"].rows
-            if r["USUBJID"] in adsl and r.get("LBSTRESN") is not None
-        }
-    )
+    lb = ctx.built["LB"]
+    return [
+        position
+        for position, (subject, value) in enumerate(zip(lb.values("USUBJID"), lb.values("LBSTRESN"), strict=True))
+        if subject in adsl and value is not None
+    ]
 
 
 @register("ADLB", standard=ADAMIG, requires=("LB", "ADSL"), order=125)
@@ -966,73 +974,113 @@ def build_adlb(ctx: BuildContext) -> list[Dataset]:
     (ATOXGRL/ATOXGRLN: every graded term is a decrease) with its baseline grade, and ANL01FL on the
     first record of each subject's worst post-infusion grade per parameter (the cytopenia tables)."""
     adsl = {row["USUBJID"]: row for row in ctx.built["ADSL"].rows}
-    lb = [r for r in ctx.built["LB"].rows if r["USUBJID"] in adsl and r.get("LBSTRESN") is not None]
+    kept = _lab_records(ctx)
+    source = ctx.built["LB"]
+
+    def lb(name: str) -> list[Any]:
+        return permuted(source.values(name), kept)
+
     params = lab_params(ctx)
     numbers = {code: float(n) for n, (code, _test, _unit) in enumerate(params, start=1)}
     names = {code: f"{test} ({unit})" if unit else test for code, test, unit in params}
-    baseline: dict[tuple[str, str], dict[str, Any]] = {
-        (r["USUBJID"], r["LBTESTCD"]): r for r in lb if r.get("LBLOBXFL") == "Y"
+    count = len(kept)
+    usubjid, testcd, flags = lb("USUBJID"), lb("LBTESTCD"), lb("LBLOBXFL")
+    dtc, nrind, tox = lb("LBDTC"), lb("LBNRIND"), lb("LBTOXGR")
+    dates = {text: _to_date(text) for text in set(dtc)}
+    on = list(map(dates.__getitem__, dtc))
+    aval = [float(value) for value in lb("LBSTRESN")]
+    grade = [value or None for value in tox]
+    grade_numbers = {text: _grade_number(text) for text in set(tox) | set(grade)}
+    ref = [adsl[subject]["TRTSDT"] for subject in usubjid]
+    # the baseline record of each subject and test: LB.LBLOBXFL (the last one listed wins)
+    baseline = {
+        (subject, code): position
+        for position, (subject, code, flag) in enumerate(zip(usubjid, testcd, flags, strict=True))
+        if flag == "Y"
     }
-    rows: list[dict[str, Any]] = []
-    for r in lb:
-        sl = adsl[r["USUBJID"]]
-        on = _to_date(r["LBDTC"])
-        ref = sl["TRTSDT"]
-        base = baseline.get((r["USUBJID"], r["LBTESTCD"]))
-        is_base = r.get("LBLOBXFL") == "Y"
-        after_base = base is not None and not is_base and on is not None and on > _to_date(base["LBDTC"])
-        aval = float(r["LBSTRESN"])
-        base_value = None if base is None else float(base["LBSTRESN"])
-        grade = r.get("LBTOXGR") or None
-        rows.append(
-            {
-                "STUDYID": r["STUDYID"],
-                "USUBJID": r["USUBJID"],
-                "SUBJID": sl["SUBJID"],
-                "SITEID": sl["SITEID"],
-                "TRTP": sl["TRT01P"],
-                "TRTA": sl["TRT01A"],
-                "SAFFL": sl["SAFFL"],
-                "TRTSDT": ref,
-                "PARAMCD": r["LBTESTCD"],
-                "PARAM": names[r["LBTESTCD"]],
-                "PARAMN": numbers[r["LBTESTCD"]],
-                "AVAL": aval,
-                "BASE": base_value,
-                "CHG": None if not after_base or base_value is None else round(aval - base_value, 6),
-                "PCHG": (
-                    round((aval - base_value) / base_value * 100, 4)
-                    if after_base and base_value not in (None, 0.0)
-                    else None
-                ),
-                "ANRIND": r.get("LBNRIND"),
-                "BNRIND": None if base is None else base.get("LBNRIND"),
-                "ATOXGRL": grade,
-                "ATOXGRLN": _grade_number(grade),
-                "BTOXGRL": None if base is None else base.get("LBTOXGR") or None,
-                "BTOXGRLN": None if base is None else _grade_number(base.get("LBTOXGR")),
-                "ADT": on,
-                "ADY": sdtm_day(on, ref),
-                "ADY0": day0(on, ref),
-                "AVISIT": r.get("VISIT"),
-                "AVISITN": None if r.get("VISITNUM") is None else float(r["VISITNUM"]),
-                "ABLFL": "Y" if is_base else None,
-                "ONTRTFL": "Y" if ref is not None and on is not None and on >= ref else None,
-                "SRCDOM": "LB",
-                "SRCSEQ": float(r["LBSEQ"]),
-            }
-        )
-    rows.sort(key=lambda r: (r["USUBJID"], r["PARAMN"], r["ADT"] or date.min, r["SRCSEQ"]))
-    worst: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in rows:
-        if row["ONTRTFL"] != "Y" or row["ATOXGRLN"] is None:
+    base_of = [baseline.get(key) for key in zip(usubjid, testcd, strict=True)]
+    base_value: list[float | None] = []
+    change: list[float | None] = []
+    percent: list[float | None] = []
+    for position, base in enumerate(base_of):
+        if base is None:
+            base_value.append(None)
+            change.append(None)
+            percent.append(None)
             continue
-        key = (row["USUBJID"], row["PARAMCD"])
-        if key not in worst or row["ATOXGRLN"] > worst[key]["ATOXGRLN"]:
-            worst[key] = row  # rows are in date order: the first record of the maximum wins
-    for row in worst.values():
-        row["ANL01FL"] = "Y"
-    _number(rows)
+        value = aval[base]
+        base_value.append(value)
+        when = on[position]
+        if flags[position] != "Y" and when is not None and when > on[base]:  # after the baseline
+            change.append(round(aval[position] - value, 6))
+            percent.append(round((aval[position] - value) / value * 100, 4) if value != 0.0 else None)
+        else:
+            change.append(None)
+            percent.append(None)
+    columns: dict[str, list[Any]] = {
+        "STUDYID": lb("STUDYID"),
+        "USUBJID": usubjid,
+        "SUBJID": [adsl[subject]["SUBJID"] for subject in usubjid],
+        "SITEID": [adsl[subject]["SITEID"] for subject in usubjid],
+        "TRTP": [adsl[subject]["TRT01P"] for subject in usubjid],
+        "TRTA": [adsl[subject]["TRT01A"] for subject in usubjid],
+        "SAFFL": [adsl[subject]["SAFFL"] for subject in usubjid],
+        "TRTSDT": ref,
+        "PARAMCD": testcd,
+        "PARAM": list(map(names.__getitem__, testcd)),
+        "PARAMN": list(map(numbers.__getitem__, testcd)),
+        "AVAL": aval,
+        "BASE": base_value,
+        "CHG": change,
+        "PCHG": percent,
+        "ANRIND": nrind,
+        "BNRIND": [None if base is None else nrind[base] for base in base_of],
+        "ATOXGRL": grade,
+        "ATOXGRLN": list(map(grade_numbers.__getitem__, grade)),
+        "BTOXGRL": [None if base is None else grade[base] for base in base_of],
+        "BTOXGRLN": [None if base is None else grade_numbers[tox[base]] for base in base_of],
+        "ADT": on,
+        "ADY": list(map(sdtm_day, on, ref)),
+        "ADY0": list(map(day0, on, ref)),
+        "AVISIT": lb("VISIT"),
+        "AVISITN": [None if number is None else float(number) for number in lb("VISITNUM")],
+        "ABLFL": ["Y" if flag == "Y" else None for flag in flags],
+        "ONTRTFL": [
+            "Y" if start is not None and when is not None and when >= start else None
+            for when, start in zip(on, ref, strict=True)
+        ],
+        "SRCDOM": ["LB"] * count,
+        "SRCSEQ": [float(number) for number in lb("LBSEQ")],
+    }
+    keys = list(
+        zip(
+            usubjid,
+            columns["PARAMN"],
+            [date.min if when is None else when for when in on],
+            columns["SRCSEQ"],
+            strict=True,
+        )
+    )
+    order = sorted(range(count), key=keys.__getitem__)
+    del keys
+    columns = {name: permuted(values, order) for name, values in columns.items()}
+    # ANL01FL: the first record of each subject's worst on-treatment grade per parameter
+    worst: dict[tuple[str, str], int] = {}
+    level = columns["ATOXGRLN"]
+    for position, (subject, code, treated, number) in enumerate(
+        zip(columns["USUBJID"], columns["PARAMCD"], columns["ONTRTFL"], level, strict=True)
+    ):
+        if treated != "Y" or number is None:
+            continue
+        key = (subject, code)
+        if key not in worst or number > level[worst[key]]:
+            worst[key] = position  # rows are in date order: the first record of the maximum wins
+    analysed: list[str | None] = [None] * count
+    for position in worst.values():
+        analysed[position] = "Y"
+    columns["ANL01FL"] = analysed
+    columns["ASEQ"] = [float(number) for number in sequence_numbers(columns["USUBJID"])]
+    rows = ColumnRows(columns, count)
     return [
         make_dataset(
             "ADLB",

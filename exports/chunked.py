@@ -89,12 +89,14 @@ class _Merged:
         return self.dataset
 
 
-def _head_and_rows(built: datasets.Dataset) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _head_and_rows(built: datasets.Dataset) -> tuple[list[dict[str, Any]], Any]:
     """A chunk's rows without USUBJID that come first (RELREC's dataset-level rows, the same in
     every chunk: kept once), and the subjects' rows."""
     rows = built.rows
     if "USUBJID" not in [c.name for c in built.columns]:
         return [], rows
+    if isinstance(rows, datasets.ColumnRows) and all(rows.values["USUBJID"]):
+        return [], rows  # rows held by column (VS, LB, ADLB): every row a subject's
     head = []
     for row in rows:
         if row.get("USUBJID"):

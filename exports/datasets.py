@@ -11,10 +11,9 @@ metadata (exports.metadata), in the IG's order.
 from __future__ import annotations
 
 import itertools
-import operator
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -93,13 +92,93 @@ def column_blocks(rows: Any, name: str) -> Iterator[list[Any]]:
         yield [row.get(name) for row in rows]
 
 
+class ColumnRows(Sequence):  # type: ignore[type-arg]
+    """A dataset's rows held a list per column (issue 29 item 7): what the large findings builders
+    (VS, LB, ADLB) make instead of a dict per row, read as `SpooledRows` (exports.spool) is —
+    a read-only sequence of row dicts (`len`, iteration, an index or a slice), and `column`,
+    `column_blocks`, `column_chunks` and `tuples` without making the dicts; the spool writes its
+    blocks from the columns (`SpooledRows.extend`), with no transposition. Every column has one
+    value per row; `columns` is the column order, as `_copied` orders a row's keys."""
+
+    def __init__(self, values: dict[str, list[Any]], count: int | None = None) -> None:
+        self.columns = list(values)
+        self.values = values
+        self._count = len(next(iter(values.values()))) if count is None and values else (count or 0)
+        for name, column in values.items():
+            if len(column) != self._count:
+                raise ValueError(f"column {name}: {len(column)} values for {self._count} rows")
+
+    def select(self, names: list[str]) -> ColumnRows:
+        """The rows with exactly the columns `names`, in that order (None for a name not a column)."""
+        return ColumnRows(
+            {name: self.values[name] if name in self.values else [None] * self._count for name in names},
+            self._count,
+        )
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        names = self.columns
+        return map(dict, map(zip, itertools.repeat(names), zip(*self.values.values(), strict=True)))
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            names = self.columns
+            sliced = [column[index] for column in self.values.values()]
+            return [dict(zip(names, values, strict=True)) for values in zip(*sliced, strict=True)]
+        if index < 0:
+            index += self._count
+        if not 0 <= index < self._count:
+            raise IndexError(index)
+        return {name: column[index] for name, column in self.values.items()}
+
+    def _column(self, name: str) -> list[Any]:
+        column = self.values.get(name)
+        return [None] * self._count if column is None else column
+
+    def column(self, name: str) -> list[Any]:
+        """Every value of one column, in row order (the caller's own list)."""
+        return list(self._column(name))
+
+    def column_blocks(self, name: str) -> Iterator[list[Any]]:
+        yield self.column(name)
+
+    def column_chunks(self, names: list[str], start: int = 0, stop: int | None = None) -> Iterator[list[list[Any]]]:
+        """As `SpooledRows.column_chunks`: COLUMN_CHUNK_ROWS rows at a time, each chunk the list
+        of the values of each of `names` (lists the caller's own)."""
+        stop = self._count if stop is None else min(stop, self._count)
+        columns = [self._column(name) for name in names]
+        for low in range(start, stop, COLUMN_CHUNK_ROWS):
+            high = min(low + COLUMN_CHUNK_ROWS, stop)
+            yield [column[low:high] for column in columns]
+
+    def tuples(self, names: list[str], start: int = 0, stop: int | None = None) -> Iterator[tuple[Any, ...]]:
+        stop = self._count if stop is None else min(stop, self._count)
+        if start == 0 and stop == self._count:
+            return zip(*[self._column(name) for name in names], strict=True)
+        return zip(*[self._column(name)[start:stop] for name in names], strict=True)
+
+
+def permuted(values: list[Any], order: list[int]) -> list[Any]:
+    """`values` taken in `order` (a list of positions), in C."""
+    return list(map(values.__getitem__, order))
+
+
+def sequence_numbers(subjects: list[Any]) -> list[int]:
+    """--SEQ of rows sorted by subject: 1, 2, … within each run of equal `subjects`."""
+    return list(
+        itertools.chain.from_iterable(range(1, len(list(run)) + 1) for _key, run in itertools.groupby(subjects))
+    )
+
+
 def make_dataset(
     name: str,
     *,
     standard: str,
     ig_dataset: str,
     variables: Iterable[str],
-    rows: list[dict[str, Any]],
+    rows: list[dict[str, Any]] | ColumnRows,
     keys: tuple[str, ...],
     label: str | None = None,
     omitted: dict[str, str] | None = None,
@@ -160,21 +239,16 @@ def _adam_dataset(  # type: ignore[no-untyped-def]
     )
 
 
-def _copied(rows: list[dict[str, Any]], names: list[str]) -> list[dict[str, Any]]:
-    """Each row as a new dict of exactly `names`, in that order (None for a missing one)."""
-    missing = dict.fromkeys(names)
-    if set().union(*rows) <= missing.keys():
-        # no row has a name not in `names` (most builders): each row laid over a row of None
-        # (`|` keeps the left dict's order), in C
-        return list(map(operator.or_, itertools.repeat(missing), rows))
-    if len(names) > 1:
-        # every row has every name: the values taken and paired in C
-        try:
-            return list(map(dict, map(zip, itertools.repeat(names), map(operator.itemgetter(*names), rows))))
-        except KeyError:
-            pass
+def _copied(rows: Any, names: list[str]) -> Any:
+    """The rows with exactly the columns `names`, in that order (None for a row without one),
+    held by column (`ColumnRows`): a dataset's rows are not changed once made, and held by column
+    they are spooled without a dict per row or a transposition (issue 29 item 7)."""
+    if isinstance(rows, ColumnRows):
+        return rows.select(names)
+    if not names:
+        return [{} for _row in rows]
     get = dict.get
-    return [{name: get(row, name) for name in names} for row in rows]
+    return ColumnRows({name: list(map(get, rows, itertools.repeat(name))) for name in names}, len(rows))
 
 
 @dataclass

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
+from itertools import chain, repeat
 from typing import Any
 
 from django.utils import translation
@@ -581,8 +582,18 @@ def _episode_group(episodes: list[dict[str, Any]], kind: str, on: date) -> str |
     return None
 
 
-def assessment_fa_rows(data: ExportData, subjs: dict[int, Subj]) -> list[dict[str, Any]]:
-    """FA records of every CRS and ICANS assessment dated on or before the cut-off."""
+#: FA's columns an assessment's records share, and those of each of its results
+FA_SHARED = ("STUDYID", "DOMAIN", "USUBJID", "FAGRPID", "FASPID", "FAOBJ", "FACAT", "FASCAT", "FADTC", "FADY")
+FA_RESULT = ("FATESTCD", "FATEST", "FAORRES", "FAORRESU", "FASTRESC", "FASTRESN", "FASTRESU", "FASTAT", "FAREASND")
+
+
+def assessment_fa_columns(
+    data: ExportData, subjs: dict[int, Subj]
+) -> tuple[dict[str, list[Any]], list[date], list[tuple[Any, ...]]]:
+    """FA records of every CRS and ICANS assessment dated on or before the cut-off, built a
+    column at a time (issue 29 item 7: no dict per result): the columns (FA_SHARED and
+    FA_RESULT), each record's date (for EPOCH) and its sort key within the subject (`_order` of
+    the AE grade course's rows: 1, date, CRS/ICANS, the form's id, the result's place)."""
     from adverse_events.models import Consciousness, MotorFinding, RaisedIcp, Seizure
     from labs.models import OxygenDevice
 
@@ -590,7 +601,11 @@ def assessment_fa_rows(data: ExportData, subjs: dict[int, Subj]) -> list[dict[st
     for kind, form in (("CRS", "crs_episodes"), ("ICANS", "icans_episodes")):
         for episode in data.forms.get(form, []):
             episodes[(kind, episode["subject_id"])].append(episode)
-    rows: list[dict[str, Any]] = []
+    shared: list[tuple[Any, ...]] = []  # one per assessment
+    counts: list[int] = []  # its number of results
+    dates: list[date] = []
+    records: list[tuple[Any, ...]] = []  # one per result
+    orders: list[tuple[Any, ...]] = []
 
     def add(
         subj: Subj,
@@ -599,36 +614,40 @@ def assessment_fa_rows(data: ExportData, subjs: dict[int, Subj]) -> list[dict[st
         results: list[tuple[str, str, Any, str | None, str | None]],
     ) -> None:
         on = form["assessment_date"]
-        # what the assessment's rows share, derived once per assessment (not once per result)
-        shared = _base(data, subj, "FA") | {
-            "FAGRPID": _episode_group(episodes[(kind, subj.id)], kind, on),
-            "FASPID": f"{kind}-{form['id']}",
-            "FAOBJ": CRS_OBJECT if kind == "CRS" else ICANS_OBJECT,
-            "FACAT": f"{kind} ASSESSMENT",
-            "FASCAT": "ASTCT 2019",
-            "FADTC": _dtc(on, form.get("assessment_time")),
-            "FADY": sdtm_day(on, subj.ref),
-            "_sort": (on, form["id"]),
-            "_date": on,
-        }
+        form_id = form["id"]
+        shared.append(
+            (
+                data.study_code,
+                "FA",
+                subj.usubjid,
+                _episode_group(episodes[(kind, subj.id)], kind, on),
+                f"{kind}-{form_id}",
+                CRS_OBJECT if kind == "CRS" else ICANS_OBJECT,
+                f"{kind} ASSESSMENT",
+                "ASTCT 2019",
+                _dtc(on, form.get("assessment_time")),
+                sdtm_day(on, subj.ref),
+            )
+        )
+        counts.append(len(results))
+        dates.append(on)
         for order, (testcd, name, value, unit, reason) in enumerate(results):
             number = value if isinstance(value, int | Decimal) and not isinstance(value, bool) else None
             text = _plain(number) if number is not None else value
-            rows.append(
-                shared
-                | {
-                    "FATESTCD": testcd,
-                    "FATEST": name,
-                    "FAORRES": text,
-                    "FAORRESU": unit if text is not None else None,
-                    "FASTRESC": text,
-                    "FASTRESN": None if number is None else float(number),
-                    "FASTRESU": unit if number is not None else None,
-                    "FASTAT": "NOT DONE" if reason else None,
-                    "FAREASND": reason,
-                    "_order": (1, on, kind, form["id"], order),
-                }
+            records.append(
+                (
+                    testcd,
+                    name,
+                    text,
+                    unit if text is not None else None,
+                    text,
+                    None if number is None else float(number),
+                    unit if number is not None else None,
+                    "NOT DONE" if reason else None,
+                    reason,
+                )
             )
+            orders.append((1, on, kind, form_id, order))
 
     for crs in data.forms.get("crs_assessments", []):
         subj = subjs.get(crs["subject_id"])
@@ -676,7 +695,15 @@ def assessment_fa_rows(data: ExportData, subjs: dict[int, Subj]) -> list[dict[st
         if icans["grade"] is not None:
             results.append(("ICANSGR", "ASTCT ICANS Grade", int(icans["grade"]), None, None))
         add(subj, icans, "ICANS", results)
-    return rows
+    columns = {
+        name: list(chain.from_iterable(map(repeat, values, counts)))
+        for name, values in zip(FA_SHARED, list(zip(*shared, strict=True)) or [()] * len(FA_SHARED), strict=True)
+    }
+    columns.update(
+        (name, list(values))
+        for name, values in zip(FA_RESULT, list(zip(*records, strict=True)) or [()] * len(FA_RESULT), strict=True)
+    )
+    return columns, list(chain.from_iterable(map(repeat, dates, counts))), orders
 
 
 # --- RELREC ---------------------------------------------------------------------------------------
@@ -703,11 +730,12 @@ def build_relrec(ctx: BuildContext) -> list[Dataset]:
             )
 
     fa = built.get("FA")
-    fa_rows = fa.rows if fa is not None else []
     ae = built.get("AE")
-    if ae is not None and any(r.get("FACAT") == "ADVERSE EVENT GRADE COURSE" for r in fa_rows):
+    if ae is not None and fa is not None and "ADVERSE EVENT GRADE COURSE" in fa.values("FACAT"):
         relate("AEGRADE", None, ("AE", "AESPID", None, "ONE"), ("FA", "FASPID", None, "MANY"))
-    groups = {(r["USUBJID"], r["FAGRPID"]) for r in fa_rows if r.get("FAGRPID")}
+    groups = set()
+    if fa is not None:  # FA read a column at a time (its rows are held by column: exports.datasets)
+        groups = {key for key in zip(fa.values("USUBJID"), fa.values("FAGRPID"), strict=True) if key[1]}
     episodes: dict[str, dict[int, int]] = {"CRS": {}, "ICANS": {}}
     for kind, form in (("CRS", "crs_episodes"), ("ICANS", "icans_episodes")):
         episodes[kind] = {e["id"]: e["number"] for e in data.forms.get(form, [])}

@@ -28,11 +28,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import repeat
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from clinical import ae_course
-from exports.datasets import BuildContext, Dataset, ascii_text, iso, make_dataset, register
+from exports.datasets import (
+    BuildContext,
+    ColumnRows,
+    Dataset,
+    ascii_text,
+    iso,
+    make_dataset,
+    permuted,
+    register,
+    sequence_numbers,
+)
 from exports.metadata import SDTMIG
 
 DAY_CONVENTION = (
@@ -203,6 +214,14 @@ FORMS: dict[str, tuple[str, str]] = {
 UNREAD_FIELDS = frozenset({"missing"})
 
 
+#: decimal fields of the forms read as their text (snapshot.rows_as_of `text`), not as `Decimal`s:
+#: their builders (LB, VS) only write them as text (`_plain`) and as floats (issue 29 item 7)
+TEXT_DECIMALS: dict[str, tuple[str, ...]] = {
+    "labs": ("value", "lln", "uln", "standard_value", "standard_lln", "standard_uln"),
+    "vitals": ("temperature_c",),
+}
+
+
 def subjects_at_cutoff(
     history: list[dict[str, Any]], consents: list[dict[str, Any]], cutoff: date
 ) -> list[dict[str, Any]]:
@@ -256,7 +275,7 @@ def load(
             continue
         model = apps.get_model(path)
         read = [name for name in snapshot.field_names(model) if name not in UNREAD_FIELDS]
-        rows = snapshot.rows_as_of(model, at, fields=read, subject_id__in=live)
+        rows = snapshot.rows_as_of(model, at, fields=read, subject_id__in=live, text=TEXT_DECIMALS.get(name, ()))
         if date_field:
             rows = [r for r in rows if r.get(date_field) is not None and r[date_field] <= cutoff]
         forms[name] = rows
@@ -916,11 +935,7 @@ def build_ae(ctx: BuildContext) -> list[Dataset]:
             DAY_CONVENTION,
         ],
     )
-    from exports.domains import assessment_fa_rows
-
-    course_rows.extend(assessment_fa_rows(data, subjs))
-    _epochs(data, course_rows, lambda r: r["_sort"][0])
-    return [dataset, supp.dataset(data), _course_dataset(course_rows)]
+    return [dataset, supp.dataset(data), _course_dataset(data, subjs, course_rows)]
 
 
 def grade_course_at_cutoff(ae: dict[str, Any], cutoff: date) -> tuple[ae_course.GradeChange, ...]:
@@ -963,10 +978,24 @@ FA_ASSESSMENTS = (
 )
 
 
-def _course_dataset(rows: list[dict[str, Any]]) -> Dataset:
+def _course_dataset(data: ExportData, subjs: dict[int, Subj], course_rows: list[dict[str, Any]]) -> Dataset:
     """FA: the dated grade course of every AE (the sponsor convention of issue 30, docs/exports.md
-    "AE grade course"): AE keeps one record per AE with the highest grade by the cut-off."""
-    _sequence(rows, "FA", "_order")
+    "AE grade course"): AE keeps one record per AE with the highest grade by the cut-off; then the
+    CRS and ICANS assessments' records (exports.domains, built a column at a time). Sorted by
+    USUBJID and `_order`, FASEQ within each subject, EPOCH from the record's date."""
+    from exports.domains import FA_RESULT, FA_SHARED, assessment_fa_columns
+
+    assessments, on, orders = assessment_fa_columns(data, subjs)
+    get = dict.get
+    columns = {name: list(map(get, course_rows, repeat(name))) + assessments[name] for name in FA_SHARED + FA_RESULT}
+    on = [row["_sort"][0] for row in course_rows] + on
+    keys = list(zip(columns["USUBJID"], [row["_order"] for row in course_rows] + orders, strict=True))
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    del keys
+    out = {name: permuted(values, order) for name, values in columns.items()}
+    out["FASEQ"] = sequence_numbers(out["USUBJID"])
+    out["EPOCH"] = _epoch_column(data, out["USUBJID"], permuted(on, order))
+    rows = ColumnRows(out, len(order))
     return make_dataset(
         "FA",
         standard=SDTMIG,
@@ -1393,39 +1422,75 @@ LB_CATEGORIES = {
 NRIND = {"H": "HIGH", "L": "LOW", "N": "NORMAL"}
 
 
-def _decimal_text(value: Decimal | None) -> str | None:
-    return None if value is None else _plain(value)
-
-
 FINDINGS_DAY0 = (
     "Clinical Day-0 clock of a finding (CLINICAL_SPEC §9): --DY - 1 when --DY >= 1, --DY when --DY < 0 "
     "(not repeated in SUPP--: one supplemental row per result doubled the dataset)."
 )
 
 
-def _finish_findings(data: ExportData, rows: list[dict[str, Any]], domain: str, first_dose: dict[str, date]) -> Supp:
-    """What a findings domain (LB, VS) does once its rows are built: the baseline flag, --SEQ in
-    date order and EPOCH. No Day-0 row per record in SUPP-- (it doubled LB and VS, issue 28): the
-    clinical Day-0 day of a finding is --DY - 1 from day 1 on and --DY before (FINDINGS_DAY0)."""
-    _flag_last_before_exposure(rows, domain, first_dose)
-    _sequence(rows, domain, "_sort")
-    _epochs(data, rows, lambda r: r["_date"])
-    return Supp(domain)
+def _finish_findings_columns(
+    data: ExportData,
+    columns: dict[str, list[Any]],
+    domain: str,
+    first_dose: dict[str, date],
+    on: list[date],
+    ids: list[int],
+) -> ColumnRows:
+    """What a findings domain (LB, VS), built a column at a time (issue 29 item 7: no dict per
+    row), does once its rows are built: the rows sorted by USUBJID, date, --TESTCD and record id
+    (every row's key is its own), --LOBXFL on each subject's last result per test dated on or
+    before the first dose, --SEQ numbered within each subject, EPOCH from the row's date. No Day-0
+    row per record in SUPP-- (it doubled LB and VS, issue 28): the clinical Day-0 day of a finding
+    is --DY - 1 from day 1 on and --DY before (FINDINGS_DAY0)."""
+    keys = list(zip(columns["USUBJID"], on, columns[f"{domain}TESTCD"], ids, strict=True))
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    del keys
+    out = {name: permuted(values, order) for name, values in columns.items()}
+    on = permuted(on, order)
+    usubjid = out["USUBJID"]
+    last: dict[tuple[str, str], int] = {}
+    dose = first_dose.get
+    for position, (subject, when, code) in enumerate(zip(usubjid, on, out[f"{domain}TESTCD"], strict=True)):
+        ref = dose(subject)
+        if ref is not None and when <= ref:
+            last[(subject, code)] = position  # in date order: the last one stays
+    flags: list[str | None] = [None] * len(order)
+    for position in last.values():
+        flags[position] = "Y"
+    out[f"{domain}LOBXFL"] = flags
+    out[f"{domain}SEQ"] = sequence_numbers(usubjid)
+    out["EPOCH"] = _epoch_column(data, usubjid, on)
+    return ColumnRows(out, len(order))
 
 
-def _flag_last_before_exposure(rows: list[dict[str, Any]], prefix: str, first_dose: dict[str, date]) -> None:
-    """--LOBXFL = Y on each subject's last result per test dated on or before the first dose."""
-    last: dict[tuple[str, str], dict[str, Any]] = {}
-    for row in rows:
-        ref = first_dose.get(row["USUBJID"])
-        on = row["_date"]
-        if ref is None or on > ref:
-            continue
-        key = (row["USUBJID"], row[f"{prefix}TESTCD"])
-        if key not in last or row["_sort"] >= last[key]["_sort"]:
-            last[key] = row
-    for row in last.values():
-        row[f"{prefix}LOBXFL"] = "Y"
+def _epoch_column(data: ExportData, usubjid: list[str], on: list[date]) -> list[str | None]:
+    """EPOCH of each row (as `_epochs`) from its subject and date, once per distinct pair."""
+    from exports.design import epoch_on, subject_elements
+
+    elements = subject_elements(data)
+    epochs: dict[tuple[str, date], str | None] = {}
+    for pair in dict.fromkeys(zip(usubjid, on, strict=True)):
+        epochs[pair] = epoch_on(elements, *pair)
+    return list(map(epochs.__getitem__, zip(usubjid, on, strict=True)))
+
+
+def _texts_and_numbers(values: list[Any]) -> tuple[list[str | None], list[float | None]]:
+    """`_plain` (None for None) and `_num` of each of `values` (decimals, integers or None), each
+    computed once per distinct written value (`str`: `_plain` reads a value through its text, and
+    equal texts are equal numbers)."""
+    written = list(map(str, values))
+    texts: dict[str, str | None] = {}
+    numbers: dict[str, float | None] = {}
+    for text, value in dict(zip(written, values, strict=True)).items():
+        texts[text] = None if value is None else _plain(value)
+        numbers[text] = None if value is None else float(value)
+    return list(map(texts.__getitem__, written)), list(map(numbers.__getitem__, written))
+
+
+def _iso_column(dates: list[date | None]) -> list[str | None]:
+    """`iso` of each date, once per distinct date."""
+    found = {when: iso(when) for when in set(dates)}
+    return list(map(found.__getitem__, dates))
 
 
 def _first_doses(data: ExportData, subjs: dict[int, Subj]) -> dict[str, date]:
@@ -1445,19 +1510,11 @@ LB_TOXICITY = (
 )
 
 
-def _lab_toxicity(lab: dict[str, Any]) -> dict[str, str | None]:
-    """LBTOX/LBTOXGR from the grade stored on the result (labs.derive, CLINICAL_SPEC §3); the
-    number alone in LBTOXGR, as SDTMIG 3.4 asks ("2", not "Grade 2")."""
-    grade = lab.get("ctcae_grade")
-    if grade is None:
-        return {"LBTOX": None, "LBTOXGR": None}
-    return {"LBTOX": lab["ctcae_term"] or None, "LBTOXGR": str(grade)}
-
-
-def _original_limit(lab: dict[str, Any], which: str) -> Decimal | None:
-    """LBORNRLO/HI: the reference limit in force in the result's unit — the report's own LLN/ULN,
-    or (range_source site_table) the site's range, stored on the result in the standard unit and
-    converted back to the reported unit (exact for the demo's tables, kept in the result's unit)."""
+def _original_limit(lab: dict[str, Any], which: str) -> Decimal | str | None:
+    """LBORNRLO/HI: the reference limit in force in the result's unit — the report's own LLN/ULN
+    (as read: its text, TEXT_DECIMALS), or (range_source site_table) the site's range, stored on
+    the result in the standard unit and converted back to the reported unit (exact for the demo's
+    tables, kept in the result's unit). Written through `_plain`, which reads either as text."""
     if lab[which] is not None:
         return lab[which]  # type: ignore[no-any-return]
     standard = lab[f"standard_{which}"]
@@ -1474,42 +1531,50 @@ def _original_limit(lab: dict[str, Any], which: str) -> Decimal | None:
 
 @register("LB", standard=SDTMIG, order=60)
 def build_lb(ctx: BuildContext) -> list[Dataset]:
+    """One row per lab result, built a column at a time (issue 29 item 7: no dict per row)."""
     data: ExportData = ctx.data
     subjs = subjects(data)
-    rows = []
-    for lab in data.forms["labs"]:
-        subj = subjs[lab["subject_id"]]
-        testcd, test = LB_TESTS.get(lab["analyte"], (lab["analyte"][:8], lab["analyte"]))
-        standard_value = lab["standard_value"]
-        on = lab["collected_on"]
-        visitnum, visit = data.visit_of(lab, on)
-        rows.append(
-            _base(data, subj, "LB")
-            | {
-                "LBTESTCD": testcd,
-                "LBTEST": test,
-                "LBCAT": LB_CATEGORIES.get(lab["panel"], lab["panel"].upper()),
-                "LBORRES": _decimal_text(lab["value"]),
-                "LBORRESU": lab["unit"],
-                "LBORNRLO": _decimal_text(_original_limit(lab, "lln")),
-                "LBORNRHI": _decimal_text(_original_limit(lab, "uln")),
-                "LBSTRESC": _decimal_text(standard_value),
-                "LBSTRESN": _num(standard_value),
-                "LBSTRESU": lab["standard_unit"] or None,
-                "LBSTNRLO": _num(lab["standard_lln"]),
-                "LBSTNRHI": _num(lab["standard_uln"]),
-                "LBNRIND": NRIND.get(lab["flag"]),
-                **_lab_toxicity(lab),
-                "VISITNUM": visitnum,
-                "VISIT": visit,
-                "LBDTC": iso(on),
-                "LBDY": sdtm_day(on, subj.ref),
-                "_date": on,
-                "_sort": (on, testcd, lab["id"]),
-                "_day0": day0(on, subj.ref),
-            }
-        )
-    supp = _finish_findings(data, rows, "LB", _first_doses(data, subjs))
+    labs = data.forms["labs"]
+    count = len(labs)
+    subj_of = [subjs[lab["subject_id"]] for lab in labs]
+    on = [lab["collected_on"] for lab in labs]
+    analytes = [lab["analyte"] for lab in labs]
+    tests = {code: LB_TESTS.get(code, (code[:8], code)) for code in set(analytes)}
+    testcd = [tests[code][0] for code in analytes]
+    panels = {panel: LB_CATEGORIES.get(panel, panel.upper()) for panel in {lab["panel"] for lab in labs}}
+    standard_text, standard_number = _texts_and_numbers([lab["standard_value"] for lab in labs])
+    visits = [data.visit_of(lab, when) for lab, when in zip(labs, on, strict=True)]
+    grades = [lab.get("ctcae_grade") for lab in labs]
+    columns = {
+        "STUDYID": [data.study_code] * count,
+        "DOMAIN": ["LB"] * count,
+        "USUBJID": [subj.usubjid for subj in subj_of],
+        "LBTESTCD": testcd,
+        "LBTEST": [tests[code][1] for code in analytes],
+        "LBCAT": [panels[lab["panel"]] for lab in labs],
+        "LBORRES": _texts_and_numbers([lab["value"] for lab in labs])[0],
+        "LBORRESU": [lab["unit"] for lab in labs],
+        "LBORNRLO": _texts_and_numbers([_original_limit(lab, "lln") for lab in labs])[0],
+        "LBORNRHI": _texts_and_numbers([_original_limit(lab, "uln") for lab in labs])[0],
+        "LBSTRESC": standard_text,
+        "LBSTRESN": standard_number,
+        "LBSTRESU": [lab["standard_unit"] or None for lab in labs],
+        "LBSTNRLO": _texts_and_numbers([lab["standard_lln"] for lab in labs])[1],
+        "LBSTNRHI": _texts_and_numbers([lab["standard_uln"] for lab in labs])[1],
+        "LBNRIND": [NRIND.get(lab["flag"]) for lab in labs],
+        # from the grade stored on the result (labs.derive, CLINICAL_SPEC §3); the number alone in
+        # LBTOXGR, as SDTMIG 3.4 asks ("2", not "Grade 2")
+        "LBTOX": [
+            None if grade is None else (lab["ctcae_term"] or None) for lab, grade in zip(labs, grades, strict=True)
+        ],
+        "LBTOXGR": [None if grade is None else str(grade) for grade in grades],
+        "VISITNUM": [visit[0] for visit in visits],
+        "VISIT": [visit[1] for visit in visits],
+        "LBDTC": _iso_column(on),
+        "LBDY": [sdtm_day(when, subj.ref) for when, subj in zip(on, subj_of, strict=True)],
+    }
+    rows = _finish_findings_columns(data, columns, "LB", _first_doses(data, subjs), on, [lab["id"] for lab in labs])
+    supp = Supp("LB")
     dataset = make_dataset(
         "LB",
         standard=SDTMIG,
@@ -1582,41 +1647,48 @@ def _version_notes(model_path: str, tests: Iterable[tuple[str, str, str, str]]) 
 
 @register("VS", standard=SDTMIG, order=70)
 def build_vs(ctx: BuildContext) -> list[Dataset]:
+    """One row per vital sign measured (a record holds up to six), built a column at a time
+    (issue 29 item 7): what a record's rows share derived once per record, then taken for each
+    of its rows by position."""
     data: ExportData = ctx.data
     subjs = subjects(data)
-    rows = []
-    for vs in data.forms["vitals"]:
-        subj = subjs[vs["subject_id"]]
-        on = vs["assessment_date"]
-        visitnum, visit = data.visit_of(vs, on)
-        # what the record's rows share, derived once per record (not once per test)
-        shared = _base(data, subj, "VS") | {
-            "VISITNUM": visitnum,
-            "VISIT": visit,
-            "VSDTC": iso(on),
-            "VSDY": sdtm_day(on, subj.ref),
-            "_date": on,
-            "_day0": day0(on, subj.ref),
-        }
-        for field_name, testcd, test, unit in VS_TESTS:
-            value = vs[field_name]
-            if value is None:
-                continue
-            text = _plain(value)
-            rows.append(
-                shared
-                | {
-                    "VSTESTCD": testcd,
-                    "VSTEST": test,
-                    "VSORRES": text,
-                    "VSORRESU": unit,
-                    "VSSTRESC": text,
-                    "VSSTRESN": _num(value),
-                    "VSSTRESU": unit,
-                    "_sort": (on, testcd, vs["id"]),
-                }
-            )
-    supp = _finish_findings(data, rows, "VS", _first_doses(data, subjs))
+    records = data.forms["vitals"]
+    subj_of = [subjs[vs["subject_id"]] for vs in records]
+    dates = [vs["assessment_date"] for vs in records]
+    visits = [data.visit_of(vs, when) for vs, when in zip(records, dates, strict=True)]
+    # the rows: for each test in turn, the records that measured it
+    record_of: list[int] = []
+    test_of: list[int] = []
+    values: list[Any] = []
+    for number, (field_name, *_test) in enumerate(VS_TESTS):
+        measured = [vs[field_name] for vs in records]
+        present = [i for i, value in enumerate(measured) if value is not None]
+        record_of.extend(present)
+        test_of.extend([number] * len(present))
+        values.extend(permuted(measured, present))
+    count = len(record_of)
+    texts, numbers = _texts_and_numbers(values)
+    units = permuted([unit for *_test, unit in VS_TESTS], test_of)
+    on = permuted(dates, record_of)
+    columns = {
+        "STUDYID": [data.study_code] * count,
+        "DOMAIN": ["VS"] * count,
+        "USUBJID": permuted([subj.usubjid for subj in subj_of], record_of),
+        "VSTESTCD": permuted([testcd for _field, testcd, *_test in VS_TESTS], test_of),
+        "VSTEST": permuted([test for _field, _testcd, test, _unit in VS_TESTS], test_of),
+        "VSORRES": texts,
+        "VSORRESU": units,
+        "VSSTRESC": texts,
+        "VSSTRESN": numbers,
+        "VSSTRESU": units,
+        "VISITNUM": permuted([visit[0] for visit in visits], record_of),
+        "VISIT": permuted([visit[1] for visit in visits], record_of),
+        "VSDTC": permuted(_iso_column(dates), record_of),
+        "VSDY": permuted([sdtm_day(when, subj.ref) for when, subj in zip(dates, subj_of, strict=True)], record_of),
+    }
+    ids = permuted([vs["id"] for vs in records], record_of)
+    rows = _finish_findings_columns(data, columns, "VS", _first_doses(data, subjs), on, ids)
+    supp = Supp("VS")
     dataset = make_dataset(
         "VS",
         standard=SDTMIG,

@@ -35,6 +35,18 @@ def _transposed(block: list[dict[str, Any]], columns: list[str]) -> list[Any]:
     return [[row.get(name) for row in block] for name in columns]
 
 
+def _sliced(values: dict[str, list[Any]], columns: list[str], start: int, stop: int) -> list[Any]:
+    """Rows `start` to `stop` of columns held as lists, as `_transposed` gives a block of row
+    dicts: a tuple per column, a list when there is one column (None for a column not held)."""
+    count = stop - start
+    out: list[Any] = []
+    for name in columns:
+        column = values.get(name)
+        part = [None] * count if column is None else column[start:stop]
+        out.append(tuple(part) if len(columns) > 1 else part)
+    return out
+
+
 class SpooledRows(Sequence):  # type: ignore[type-arg]
     def __init__(self, path: Path, columns: list[str], *, append: bool = False) -> None:
         """A new spool at `path`; with `append`, the file's bytes are kept and new blocks written
@@ -56,17 +68,27 @@ class SpooledRows(Sequence):  # type: ignore[type-arg]
 
     # --- writing ----------------------------------------------------------------------------------
 
-    def _write(self, rows: list[dict[str, Any]]) -> range:
+    def _write(self, rows: Any) -> range:
+        """`rows`: a list of row dicts, or rows held by column (exports.datasets.ColumnRows) whose
+        blocks are sliced from the columns, stored as `_transposed` stores a block of dicts (a
+        tuple per column, a list when there is one column): the same values read back."""
         first_block = len(self._blocks)
+        by_column = getattr(rows, "values", None) if hasattr(rows, "select") else None
         for start in range(0, len(rows), BLOCK_ROWS):
-            block = rows[start : start + BLOCK_ROWS]
+            if by_column is not None:
+                count = min(BLOCK_ROWS, len(rows) - start)
+                sliced = _sliced(by_column, self.columns, start, start + count)
+            else:
+                block = rows[start : start + BLOCK_ROWS]
+                count = len(block)
+                sliced = _transposed(block, self.columns)
             places = []
-            for values in _transposed(block, self.columns):
+            for values in sliced:
                 data = pickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL)
                 os.pwrite(self._fd, data, self._end)
                 places.append((self._end, len(data)))
                 self._end += len(data)
-            self._blocks.append((len(block), places, self._fd))
+            self._blocks.append((count, places, self._fd))
         return range(first_block, len(self._blocks))
 
     def _renumber(self, order: list[int]) -> None:
@@ -76,8 +98,9 @@ class SpooledRows(Sequence):  # type: ignore[type-arg]
             first += self._blocks[block][0]
         self._rows = first
 
-    def extend(self, rows: list[dict[str, Any]]) -> range:
-        """Append `rows` (dicts with this spool's columns); the blocks they went to."""
+    def extend(self, rows: Any) -> range:
+        """Append `rows` (dicts with this spool's columns, or exports.datasets.ColumnRows); the
+        blocks they went to."""
         written = self._write(rows)
         self._renumber([block for block, _first in self._order] + list(written))
         return written

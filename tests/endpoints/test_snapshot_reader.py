@@ -11,6 +11,7 @@ import pytest
 from adverse_events.models import AdverseEvent
 from clinical.protocol import ProtocolChoices
 from endpoints import services, snapshot, tables
+from subjects.models import Infusion
 from tests.endpoints.conftest import CUTOFF, day, now, populate
 from tests.endpoints.test_input_digest import v1_by_hand
 
@@ -109,3 +110,21 @@ def test_any_of_filters_by_one_array_of_keys(world):
     history = snapshot.history_as_of(type(a), at, where=snapshot.any_of("pgh_obj_id", [b.pk]))
     assert history == snapshot.history_as_of(type(a), at, pgh_obj_id__in=[b.pk])
     assert {version["id"] for version in history} == {b.pk}
+
+
+def test_decimals_named_are_read_as_their_text(world):
+    """`text` (issue 29 item 7, the export's LB and VS): a decimal field read as the server's
+    text of it instead of a Decimal; every other value, the rows and their order unchanged."""
+    populate(world)
+    at = now()
+    as_decimals = snapshot.rows_as_of(Infusion, at)
+    as_text = snapshot.rows_as_of(Infusion, at, text=("viable_cells_e6",))
+    assert len(as_text) == len(as_decimals) == 2
+    assert [row["viable_cells_e6"] for row in as_text] == [str(row["viable_cells_e6"]) for row in as_decimals]
+    assert "140.000" in [row["viable_cells_e6"] for row in as_text]
+    assert [{**row, "viable_cells_e6": None} for row in as_text] == [
+        {**row, "viable_cells_e6": None} for row in as_decimals
+    ]
+    assert list(as_text[0]) == list(as_decimals[0])
+    with pytest.raises(ValueError, match=r"not decimal fields of InfusionEvent: \['infusion_date'\]"):
+        snapshot.rows_as_of(Infusion, at, text=("viable_cells_e6", "infusion_date"))

@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 
 from exports import chunked, services
+from exports.datasets import ColumnRows
 from exports.models import Export
 from exports.spool import SpooledRows
 from study.models import Site, Study
@@ -70,7 +71,7 @@ def test_an_export_built_three_subjects_at_a_time_is_the_export_built_at_once(tr
     assert [name for name in whole[2] if two[2][name] != whole[2][name]] == []
     assert reported[(3, 2)] == sorted(reported[(3, 2)]) and reported[(3, 2)][-1] == 75
     assert len([p for p in reported[(3, 2)] if 5 <= p < 70]) >= 2  # a report per chunk built
-    assert whole[3] is list
+    assert whole[3] is ColumnRows  # built at once: LB held a list per column (exports.datasets)
     assert chunks[3] is SpooledRows  # the chunked build's rows are on disk
     assert chunks[0] == whole[0]
     counts = dict(whole[0])

@@ -193,6 +193,38 @@ def test_the_new_domains_read_back_from_the_xpt_files(world):
     ]
     ice = {r["FATESTCD"]: r["FASTRESN"] for r in fa if r["FACAT"] == "ICANS ASSESSMENT"}
     assert (ice["ICETOT"], ice["ICEORIEN"], ice["ICANSGR"]) == (9.0, 3.0, 1.0)
+    # the AE grade course first, then the assessments by date, each result in its place; FASEQ
+    # numbered in that order within the subject, EPOCH from each record's date
+    subject = next(r["USUBJID"] for r in fa if r["FACAT"] == "CRS ASSESSMENT")
+    ordered = [r for r in fa if r["USUBJID"] == subject]
+    assert [r["FASEQ"] for r in ordered] == [float(n) for n in range(1, 24)]
+    course = ["2026-03-23", "2026-03-25", "2026-04-29", "2026-03-16", "2026-06-23", "2026-03-21", "2026-03-22"]
+    assert [(r["FACAT"], r["FADTC"], r["EPOCH"]) for r in ordered[:7]] == [
+        ("ADVERSE EVENT GRADE COURSE", on, "FOLLOW-UP" if on in ("2026-04-29", "2026-06-23") else "TREATMENT")
+        for on in course
+    ]
+    assert [(r["FACAT"], r["FATESTCD"], r["FADTC"], r["EPOCH"]) for r in ordered[7:]] == [
+        *(
+            ("CRS ASSESSMENT", code, "2026-03-21", "TREATMENT")
+            for code in ("TMAX", "HYPOTEN", "VASOPRES", "O2DEVICE", "CRSGR")
+        ),
+        *(
+            ("ICANS ASSESSMENT", code, "2026-03-22T09:00", "TREATMENT")
+            for code in (
+                "ICEORIEN",
+                "ICENAMIN",
+                "ICECMD",
+                "ICEWRITE",
+                "ICEATTN",
+                "ICETOT",
+                "LOC",
+                "SEIZURE",
+                "MOTOR",
+                "ICP",
+                "ICANSGR",
+            )
+        ),
+    ]
 
     dv = xpt_rows(export, "DV")
     assert [(r["DVCAT"], r["DVSCAT"], r["DVSTDTC"], r["DVSTDY"], r["EPOCH"]) for r in dv] == [
