@@ -340,10 +340,7 @@ def whole_transaction_fails() -> Iterator[None]:
         _batch.whole = before
 
 
-_atomic = atomic_save
-
-
-@_atomic
+@atomic_save
 def save_form(*, user: User, instance: F, expected_version: int | None, reason: str = "") -> F:
     """Create (`instance.pk` is None) or update a form. `expected_version` is the version the
     user opened (required for an update). Raises ValidationError (field errors, stale, frozen,
@@ -560,7 +557,7 @@ def _after_write(*, user: User, saved: CrfInstance, previous: CrfInstance | None
         hook(user=user, saved=saved, previous=previous)
 
 
-@_atomic
+@atomic_save
 def save(*, user: User, instance: F, expected_version: int | None, reason: str = "") -> F:
     """Save a form through its declared service, else `save_form`, then re-derive the forms
     that depend on it: what pages and APIs call."""

@@ -398,12 +398,11 @@ def _local(instant: datetime | None, tz: str) -> str | None:
 
 
 def _epochs(data: ExportData, rows: list[dict[str, Any]], on: Any) -> None:
-    """EPOCH of each row from the subject's SE elements (exports.design) and its date `on(row)`."""
-    from exports.design import epoch_on, subject_elements
-
-    elements = subject_elements(data)
-    for row in rows:
-        row["EPOCH"] = epoch_on(elements, row["USUBJID"], on(row))
+    """EPOCH of each row from the subject's SE elements (exports.design) and its date `on(row)`:
+    `_epoch_column` of the rows' subjects and dates."""
+    epochs = _epoch_column(data, [row["USUBJID"] for row in rows], [on(row) for row in rows])
+    for row, epoch in zip(rows, epochs, strict=True):
+        row["EPOCH"] = epoch
 
 
 def _yn(flag: bool | None) -> str | None:
@@ -457,11 +456,7 @@ def _sequence(rows: list[dict[str, Any]], prefix: str, key: Any) -> list[dict[st
     else:
         rows.sort(key=lambda r: (r["USUBJID"], key(r)))
     field_name = f"{prefix}SEQ"
-    subject, number = None, 0
-    for row in rows:  # sorted: each subject's rows together
-        if row["USUBJID"] != subject:
-            subject, number = row["USUBJID"], 0
-        number += 1
+    for row, number in zip(rows, sequence_numbers([row["USUBJID"] for row in rows]), strict=True):
         row[field_name] = number
     return rows
 
