@@ -4,6 +4,7 @@ beginning with "=" stays text."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 from datetime import datetime
 
@@ -122,10 +123,39 @@ def test_the_worksheets_written_by_two_workers_make_the_same_workbook(tmp_path, 
     assert [p.name for p in tmp_path.iterdir()] == ["datasets.xlsx"]
     content = (tmp_path / "datasets.xlsx").read_bytes()
     assert content == writers.xlsx_bytes([first, second])
+    # hashed as written (services._Hashing), the parts copied through the hash
+    assert files[0]["sha256"] == hashlib.sha256(content).hexdigest()
+    assert files[0]["size_bytes"] == len(content)
     workbook = load_workbook(io.BytesIO(content), read_only=True)
     assert workbook.sheetnames == ["Contents", "DM", "ADSL"]
     assert list(workbook["DM"].iter_rows(values_only=True))[-1] == ("a6 & <b>", 1.5)
     assert list(workbook["ADSL"].iter_rows(values_only=True))[-1] == (datetime(2026, 1, 5),)
+
+
+def test_each_dataset_file_is_described_by_the_hash_and_size_of_its_bytes(tmp_path, settings):
+    """The SHA-256 and size of every file written to a directory are taken while it is written
+    (services._Hashing, issue 29 item 7): they are those of the bytes on disk, in every format."""
+    from exports.models import Export
+    from study.models import Study
+
+    settings.EXPORT_WORKERS = 1
+    first, second = _two_datasets()
+    export = Export(study=Study(code="S"), formats=["csv", "xpt", "json"], snapshot_at=datetime(2026, 12, 7, 9, 0))
+    files = services.write_files(export, [first, second], tmp_path)
+    assert sorted(f["name"] for f in files) == [
+        "adsl.csv",
+        "adsl.json",
+        "adsl.ndjson",
+        "adsl.xpt",
+        "dm.csv",
+        "dm.json",
+        "dm.ndjson",
+        "dm.xpt",
+    ]
+    for file in files:
+        content = (tmp_path / file["name"]).read_bytes()
+        assert file["size_bytes"] == len(content) > 0, file["name"]
+        assert file["sha256"] == hashlib.sha256(content).hexdigest(), file["name"]
 
 
 def test_a_workbook_past_the_zip_fields_is_written_with_zip64_records(monkeypatch):
