@@ -111,7 +111,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     export = _export(args.study, args.cutoff, timezone.now())
     keep = Path(args.keep)
     keep.mkdir(parents=True, exist_ok=True)
-    profiler = cProfile.Profile() if args.profile else None
+    profiler = cProfile.Profile(time.process_time) if args.profile else None
     before, cpu = load(), cpu_s()
     started = time.monotonic()
     if profiler:
@@ -170,7 +170,7 @@ def write(args: argparse.Namespace) -> dict[str, Any]:
     size = 0
     before = load()
     for attempt in range(args.repeat):
-        profiler = cProfile.Profile() if args.profile and attempt == 0 else None
+        profiler = cProfile.Profile(time.process_time) if args.profile and attempt == 0 else None
         with tempfile.TemporaryDirectory(prefix="export-profile-") as scratch:
             cpu, started = cpu_s(), time.monotonic()
             if profiler:

@@ -10,6 +10,7 @@ metadata (exports.metadata), in the IG's order.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import unicodedata
@@ -346,9 +347,16 @@ def ascii_text(value: str | None) -> str:
     """The ASCII rendering of free text (the datasets are ASCII, as SAS transport v5 needs):
     a few symbols spelled out (µ → u, − → -, γ → gamma), accents dropped, other non-ASCII
     characters (e.g. Chinese) removed, spaces collapsed. "" when nothing is left; the caller then
-    uses the coded English term. Every changed value is counted in the conformance report."""
+    uses the coded English term. Every changed value is counted in the conformance report.
+    Each distinct text is rendered once (the same terms, names and visits recur on every
+    subject: issue 29 item 7)."""
     if not value:
         return ""
+    return _ascii_text(value)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _ascii_text(value: str) -> str:
     text = "".join(_REPLACEMENTS.get(ch, ch) for ch in value)
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     text = re.sub(r"\(\s*\)", "", text)

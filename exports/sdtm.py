@@ -209,9 +209,24 @@ FORMS: dict[str, tuple[str, str]] = {
 }
 
 
-#: fields of the forms no builder reads, left out of `load`'s reads (issue 29 item 7: the not-done
-#: codes are a JSON column on nearly every form, and fetching and parsing it was a tenth of the reads)
-UNREAD_FIELDS = frozenset({"missing"})
+#: fields of the forms no builder reads, left out of `load`'s reads (issue 29 item 7): the not-done
+#: codes, a JSON column on nearly every form (fetching and parsing it was a tenth of the reads), and
+#: the record keeping every form has (who and when, its version, entry status, CRF version, error
+#: reason): the datasets are made from what was recorded, the audit trail goes to ODM (exports.odm,
+#: which reads the history itself), and the two timestamps parsed per row were a fifth of the reads
+UNREAD_FIELDS = frozenset(
+    {
+        "missing",
+        "created_at",
+        "created_by_id",
+        "updated_at",
+        "updated_by_id",
+        "version",
+        "crf_version",
+        "entry_status",
+        "error_reason",
+    }
+)
 
 
 #: decimal fields of the forms read as their text (snapshot.rows_as_of `text`), not as `Decimal`s:
