@@ -262,9 +262,45 @@ def anc_values_text(values: Any) -> str:
     return "; ".join(shown) or EMPTY
 
 
+def labelled_inputs(source: str, extra: Mapping[str, str]) -> Callable[[Any], str]:
+    """How a derivation's inputs (a JSON object) read: each key by the label of the field of that
+    name on the model `source` ("app.Model"), else by `extra`'s label (a msgid), else as stored;
+    each value as that field shows it (choices by their labels, Yes/No)."""
+
+    def text(value: Any) -> str:
+        if not isinstance(value, Mapping):
+            return value_text(value)
+        from django.apps import apps  # at call time: this module loads before the app registry
+
+        fields = {f.name: f for f in apps.get_model(source)._meta.concrete_fields}
+        parts = []
+        for key, item in value.items():
+            field = fields.get(key)
+            name = str(field.verbose_name) if field is not None else (_(extra[key]) if key in extra else key)
+            parts.append(f"{name}: {value_text(item, field)}")
+        return "; ".join(parts) or EMPTY
+
+    return text
+
+
+#: The inputs a marrow assessment's response was derived from (response.derive) that are not the
+#: assessment's own fields: the protocol settings' thresholds and what the derivation looked up.
+RESPONSE_INPUTS = {
+    "mrd_tests": gettext_noop("MRD tests"),
+    "first_lymphodepletion": gettext_noop("Lymphodepletion started"),
+    "count_operator": gettext_noop("Count criteria operator (ANC, platelets)"),
+    "relapse_operator": gettext_noop("Relapse threshold operator"),
+    "relapse_threshold_pct": gettext_noop("Relapse threshold, marrow blasts (%)"),
+    "mrd_cutoff_pct": gettext_noop("MRD-negative cut-off (%)"),
+    "mrd_min_cells_flow": gettext_noop("Flow MRD: minimum cells analysed"),
+    "baseline_assessment": gettext_noop("baseline assessment (before lymphodepletion)"),
+    "prior_remission": gettext_noop("remission before this assessment"),
+}
+
 #: Structured (JSON) columns shown by their own rule, by model label and field name.
 STRUCTURED_TEXT: dict[tuple[str, str], Callable[[Any], str]] = {
     ("adverse_events.IcahtDerivation", "inputs"): anc_values_text,
+    ("response.MarrowAssessment", "derivation_inputs"): labelled_inputs("response.MarrowAssessment", RESPONSE_INPUTS),
 }
 
 
@@ -311,9 +347,23 @@ def criteria_text(value: str) -> str:
     return _(CRITERIA_NAMES[value]) if value in CRITERIA_NAMES else value
 
 
+#: A visit's expected forms as a whole (`Visit.forms_state`, clinical.assessments.Progress).
+FORMS_STATES = {
+    "none": gettext_noop("not started"),
+    "some": gettext_noop("in progress"),
+    "all": gettext_noop("complete"),
+}
+
+
+def forms_state_text(value: str) -> str:
+    return _(FORMS_STATES[value]) if value in FORMS_STATES else value
+
+
 #: Text fields holding a composed label rather than a choice key, and how to read them.
 COMPOSED_LABELS = {
     "criteria": criteria_text,
+    "criteria_version": criteria_text,
+    "forms_state": forms_state_text,
     # a query's closing note: the system's own in the reader's language
     "close_reason": close_note_text,
     "response_label": response_label_text,

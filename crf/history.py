@@ -83,14 +83,20 @@ HIDDEN = frozenset(
 NOT_SHOWN = frozenset({"source_key", "url"})
 
 
+def _unlabelled(f: models.Field) -> str:  # type: ignore[type-arg]
+    """A field declared without a label has Django's English one from its name ("definition"):
+    a reference by the name of what it refers to, else the catalogue's word for it."""
+    if f.is_relation and f.related_model is not None and not isinstance(f.related_model, str):
+        return str(f.related_model._meta.verbose_name)
+    return _(str(f.verbose_name))
+
+
 def field_labels(model: type[models.Model]) -> dict[str, str]:
     """Each column's name as a person reads it, in the active language, by field name and by
     column name (`visit` and `visit_id`)."""
     labels = {}
     for f in model._meta.concrete_fields:
-        # a field declared without a label has Django's English one from its name ("site"): the
-        # catalogue's word for it when it holds one
-        label = str(f.verbose_name) if isinstance(f.verbose_name, Promise) else _(str(f.verbose_name))
+        label = str(f.verbose_name) if isinstance(f.verbose_name, Promise) else _unlabelled(f)
         labels[f.attname] = label
         labels[f.name] = label
     # a generic reference (a query's form): its two columns carry Django's own English names

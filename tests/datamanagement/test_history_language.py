@@ -6,6 +6,8 @@ shows as the form's label of it, not its column name; its form by the form's tit
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.utils import translation
 
@@ -67,3 +69,35 @@ def test_the_audit_review_shows_the_query_in_chinese(automatic_query, users_a, l
     assert "<code>text_code</code>" not in page and "<code>text_params</code>" not in page
     assert "<code>field_name</code></small>: – → 舒张压（mmHg）" in page  # by its label
     assert "<code>content_type_id</code></small>: – → 生命体征" in page and "Labs |" not in page
+
+
+def test_a_visit_history_reads_in_chinese(visits, users_a, login, client):
+    """A reference declared without a label ("definition", "site") by the name of what it refers
+    to; a visit's expected forms ("none", "some") by their state."""
+    from subjects.models import Visit
+    from tests.datamanagement.conftest import TOMORROW
+
+    visit = visits["due"]
+    # as the visit derivation writes it (a change of forms_state alone is not tracked)
+    Visit.objects.filter(pk=visit.pk).update(forms_state="some", visit_date=TOMORROW)
+    login(_reader(users_a["data_manager"], "zh-hans"))
+    page = client.get(f"/history/subjects.Visit/{visit.pk}/").content.decode()
+    assert '<th scope="row">访视定义</th>' in page and "<td>→ 第 9 天</td>" in page
+    assert '<th scope="row">应填表单</th>' in page and "<td>→ 填写中</td>" in page
+    assert ">definition<" not in page and "→ some" not in page
+    assert re.search(r'<td class="nowrap">\s*修改记录', page)  # the action column does not wrap
+
+
+def test_derived_values_read_by_their_names():
+    from crf.display import STRUCTURED_TEXT, forms_state_text
+
+    inputs = STRUCTURED_TEXT[("response.MarrowAssessment", "derivation_inputs")]
+    stored = {"anc": "1.6", "cns_status": "CNS1", "mrd_cutoff_pct": "0.01", "prior_remission": False, "new_key": 3}
+    with translation.override("zh-hans"):
+        assert forms_state_text("none") == "未开始" and forms_state_text("all") == "已完成"
+        assert inputs(stored) == (
+            "ANC（×10⁹/L）: 1.6; 脑脊液 / 中枢神经系统状态: CNS1（脑脊液未见原始细胞）; "
+            "MRD 阴性界值（%）: 0.01; 本次评估前已缓解: 否; new_key: 3"
+        )
+    with translation.override("en"):
+        assert inputs(stored).startswith("ANC (×10⁹/L): 1.6; CSF / CNS status: CNS1")
