@@ -218,8 +218,90 @@ def value_text(value: Any, field: Any = None, *, day0: date | None = None) -> st
     if isinstance(value, models.Model):
         if value._meta.model_name == "visit":
             return visit_text(value)
+        if value._meta.label == "contenttypes.ContentType":  # a record's form (a query's)
+            return form_name(value.model_class()) or value.model  # type: ignore[attr-defined]
         return name_of(value) if hasattr(value, "name_zh") or hasattr(value, "title_zh") else str(value)
     return str(value)
+
+
+def form_name(model: type[models.Model] | None) -> str:
+    """A form (or other record type) by its title in the reader's language: not Django's
+    `ContentType` text, which puts the app's English name before it ("Labs | …")."""
+    if model is None:
+        return ""
+    return str(getattr(model, "crf_title", "") or model._meta.verbose_name)
+
+
+def record_name(obj: models.Model) -> str:
+    """A subject's record as another record's history names it (a DLT candidate's adverse event,
+    an assessment's episode): its type in the reader's language and its number, with an adverse
+    event's CTCAE term or the record's clinical date; never its developer's `__str__` ("YD-021
+    CRS episode 1")."""
+    name = f"{obj._meta.verbose_name} #{obj.pk}"
+    term = getattr(obj, "ctcae_term", "")
+    if isinstance(term, str) and term:
+        return f"{name} · {ctcae_term_label(term)}"
+    clinical_date = obj.clinical_date() if callable(getattr(obj, "clinical_date", None)) else None
+    return f"{name} · {value_text(clinical_date)}" if clinical_date else name
+
+
+def anc_values_text(values: Any) -> str:
+    """The ANC values an ICAHT derivation used ([{"result", "date", "day", "anc"}], ×10⁹/L):
+    "2026-10-29 (day −14): 2 ×10⁹/L; …", not their stored keys."""
+    if not isinstance(values, list):
+        return value_text(values)
+    shown = []
+    for item in values:
+        if not isinstance(item, Mapping):
+            shown.append(value_text(item))
+            continue
+        when_ = str(item.get("date", ""))
+        if item.get("day") is not None:
+            when_ = f"{when_} ({day_text(int(item['day']))})"
+        shown.append(f"{when_}: {item.get('anc', EMPTY)} ×10⁹/L")
+    return "; ".join(shown) or EMPTY
+
+
+def labelled_inputs(source: str, extra: Mapping[str, str]) -> Callable[[Any], str]:
+    """How a derivation's inputs (a JSON object) read: each key by the label of the field of that
+    name on the model `source` ("app.Model"), else by `extra`'s label (a msgid), else as stored;
+    each value as that field shows it (choices by their labels, Yes/No)."""
+
+    def text(value: Any) -> str:
+        if not isinstance(value, Mapping):
+            return value_text(value)
+        from django.apps import apps  # at call time: this module loads before the app registry
+
+        fields = {f.name: f for f in apps.get_model(source)._meta.concrete_fields}
+        parts = []
+        for key, item in value.items():
+            field = fields.get(key)
+            name = str(field.verbose_name) if field is not None else (_(extra[key]) if key in extra else key)
+            parts.append(f"{name}: {value_text(item, field)}")
+        return "; ".join(parts) or EMPTY
+
+    return text
+
+
+#: The inputs a marrow assessment's response was derived from (response.derive) that are not the
+#: assessment's own fields: the protocol settings' thresholds and what the derivation looked up.
+RESPONSE_INPUTS = {
+    "mrd_tests": gettext_noop("MRD tests"),
+    "first_lymphodepletion": gettext_noop("Lymphodepletion started"),
+    "count_operator": gettext_noop("Count criteria operator (ANC, platelets)"),
+    "relapse_operator": gettext_noop("Relapse threshold operator"),
+    "relapse_threshold_pct": gettext_noop("Relapse threshold, marrow blasts (%)"),
+    "mrd_cutoff_pct": gettext_noop("MRD-negative cut-off (%)"),
+    "mrd_min_cells_flow": gettext_noop("Flow MRD: minimum cells analysed"),
+    "baseline_assessment": gettext_noop("baseline assessment (before lymphodepletion)"),
+    "prior_remission": gettext_noop("remission before this assessment"),
+}
+
+#: Structured (JSON) columns shown by their own rule, by model label and field name.
+STRUCTURED_TEXT: dict[tuple[str, str], Callable[[Any], str]] = {
+    ("adverse_events.IcahtDerivation", "inputs"): anc_values_text,
+    ("response.MarrowAssessment", "derivation_inputs"): labelled_inputs("response.MarrowAssessment", RESPONSE_INPUTS),
+}
 
 
 def response_label_text(label: str) -> str:
@@ -250,8 +332,38 @@ def close_note_text(value: str) -> str:
     return value
 
 
+#: The grading and response criteria a derivation names in its `criteria` column, by their names
+#: (an unknown one shows as stored).
+CRITERIA_NAMES = {
+    "ASTCT-2019": gettext_noop("ASTCT 2019 consensus"),
+    "MAGIC-2016": gettext_noop("MAGIC 2016 criteria"),
+    "EHA-EBMT-2023": gettext_noop("EHA/EBMT 2023 consensus"),
+    "CLINICAL_SPEC-5-v1": gettext_noop("Protocol response criteria, version 1"),
+}
+
+
+def criteria_text(value: str) -> str:
+    """A derivation's criteria ("ASTCT-2019") by their name in the reader's language."""
+    return _(CRITERIA_NAMES[value]) if value in CRITERIA_NAMES else value
+
+
+#: A visit's expected forms as a whole (`Visit.forms_state`, clinical.assessments.Progress).
+FORMS_STATES = {
+    "none": gettext_noop("not started"),
+    "some": gettext_noop("in progress"),
+    "all": gettext_noop("complete"),
+}
+
+
+def forms_state_text(value: str) -> str:
+    return _(FORMS_STATES[value]) if value in FORMS_STATES else value
+
+
 #: Text fields holding a composed label rather than a choice key, and how to read them.
 COMPOSED_LABELS = {
+    "criteria": criteria_text,
+    "criteria_version": criteria_text,
+    "forms_state": forms_state_text,
     # a query's closing note: the system's own in the reader's language
     "close_reason": close_note_text,
     "response_label": response_label_text,

@@ -11,12 +11,14 @@ from typing import Any
 import pghistory.models
 from django.apps import apps
 from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.http import Http404
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 
 from crf import display
-from study import access
+from study import access, system_text
 from study.access import access_subject
 from study.language import dose_level_name
 from study.models import User
@@ -47,6 +49,11 @@ class HistoryRow:
     changes: list[Change] = field(default_factory=list)
 
 
+def role_text(stored: Any) -> str:
+    """The roles a history row's context stores ("coordinator,monitor") by their names."""
+    return ", ".join(str(ROLE_LABELS.get(r, r)) for r in str(stored or "").split(",") if r)
+
+
 def resolve_record(user: User, label: str, pk: str) -> tuple[models.Model, Any]:
     """The record `label`/`pk` if it belongs to a subject the user may see history of."""
     try:
@@ -70,14 +77,28 @@ HIDDEN = frozenset(
     {"id", "version", "updated_at", "updated_by_id", "created_at", "created_by_id", "subject_id", "crf_version"}
 )
 
+#: Columns the reading pages (record history, audit review) leave out besides HIDDEN: bookkeeping
+#: no person reads — a safety alert's de-duplication key ("sae:162") and a page's path ("/safety/…"),
+#: which a Chinese page would show raw. The audit exports (CSV, ODM, API) keep them.
+NOT_SHOWN = frozenset({"source_key", "url"})
+
+
+def _unlabelled(f: models.Field) -> str:  # type: ignore[type-arg]
+    """A field declared without a label has Django's English one from its name ("definition"):
+    a reference by the name of what it refers to, else the catalogue's word for it."""
+    if f.is_relation and f.related_model is not None and not isinstance(f.related_model, str):
+        return str(f.related_model._meta.verbose_name)
+    return _(str(f.verbose_name))
+
 
 def field_labels(model: type[models.Model]) -> dict[str, str]:
     """Each column's name as a person reads it, in the active language, by field name and by
     column name (`visit` and `visit_id`)."""
     labels = {}
     for f in model._meta.concrete_fields:
-        labels[f.attname] = str(f.verbose_name)
-        labels[f.name] = str(f.verbose_name)
+        label = str(f.verbose_name) if isinstance(f.verbose_name, Promise) else _unlabelled(f)
+        labels[f.attname] = label
+        labels[f.name] = label
     # a generic reference (a query's form): its two columns carry Django's own English names
     # ("content type", "object id"), which no catalogue of ours translates
     for generic in model._meta.private_fields:
@@ -124,7 +145,13 @@ def _display(
     if field is None:
         return display.value_text(value)
     if field.is_relation:
-        return display.value_text(related.get((field.attname, value), value))
+        obj = related.get((field.attname, value), value)
+        if _subject_record(obj):
+            return display.record_name(obj)
+        return display.value_text(obj)
+    structured = display.STRUCTURED_TEXT.get((model._meta.label, field.name))
+    if structured is not None:
+        return structured(value)
     try:
         value = field.to_python(str(value) if isinstance(value, float) else value)
     except Exception:  # a value an older schema stored: show it as recorded
@@ -134,6 +161,83 @@ def _display(
     if field.name == display.DOSE_LEVEL_FIELD and study_id is not None:
         return dose_level_name(value, study_id)
     return display.value_text(value, field)
+
+
+def message_columns(model: type[models.Model]) -> dict[str, tuple[str, str]]:
+    """Text columns the system writes as a message code (study.system_text): the text's name →
+    its code and parameters columns (`text` → `text_code`, `text_params`)."""
+    names = {f.name for f in model._meta.concrete_fields}
+    return {
+        name: (f"{name}_code", f"{name}_params")
+        for name in names
+        if f"{name}_code" in names and f"{name}_params" in names
+    }
+
+
+def message_parts(model: type[models.Model]) -> dict[str, str]:
+    """The code and parameters columns of the model's system texts → the text they render."""
+    return {part: name for name, parts in message_columns(model).items() for part in parts}
+
+
+def _form_field_label(model: type[models.Model], data: dict[str, Any], value: Any) -> str | None:
+    """A field named by a record that points at a form (a query's `field_name`): that form's
+    label of the field in the reader's language, rather than its column name."""
+    for generic in model._meta.private_fields:
+        if not isinstance(generic, GenericForeignKey):
+            continue
+        content_type = data.get(f"{generic.ct_field}_id", data.get(generic.ct_field))
+        if content_type in (None, ""):
+            continue
+        try:
+            target = ContentType.objects.get_for_id(int(content_type)).model_class()
+        except (ContentType.DoesNotExist, TypeError, ValueError):
+            target = None
+        if target is not None:
+            return field_labels(target).get(str(value), str(value))
+    return None
+
+
+#: A column naming one field of the form a record points at (a query's field).
+FORM_FIELD_COLUMN = "field_name"
+
+
+def shown_in_row(
+    model: type[models.Model],
+    name: str,
+    data: dict[str, Any] | None,
+    related: dict[tuple[str, Any], Any],
+    study_id: int | None = None,
+) -> Any:
+    """One column of a history row as a person reads it, with the rest of that row at hand: a
+    system text rendered in the reader's language from its message code and parameters (a
+    person's text as typed), a form's field by its label; else as `_display` shows it."""
+    data = data or {}
+    value = data.get(name)
+    if value is None and name not in data:  # a foreign key named by its field (`content_type`)
+        found = _field_of(model, name)
+        value = data.get(found.attname) if found is not None else None
+    if value in (None, "", {}, []):
+        return None
+    messages = message_columns(model)
+    if name in messages:
+        code_column, params_column = messages[name]
+        code = data.get(code_column)
+        if code:
+            params = data.get(params_column)
+            return display.render_message(str(code), params if isinstance(params, dict) else None)
+        return system_text.in_reader_language(str(value))
+    if name == FORM_FIELD_COLUMN:
+        label = _form_field_label(model, data, value)
+        if label is not None:
+            return label
+    return _display(model, name, value, related, study_id)
+
+
+def _subject_record(obj: Any) -> bool:
+    """A record of a subject (not a visit, which reads by its name and day; not the subject)."""
+    if not isinstance(obj, models.Model) or obj._meta.model_name == "visit":
+        return False
+    return any(f.name == "subject" for f in obj._meta.concrete_fields)
 
 
 def record_history(*, viewer: User, record: models.Model, subject: Any) -> list[HistoryRow]:
@@ -146,6 +250,8 @@ def record_history(*, viewer: User, record: models.Model, subject: Any) -> list[
     previous: dict[str, Any] = {}
     events = list(events)
     related = _related_objects(model, [e.pgh_data or {} for e in events])
+    messages = message_columns(model)
+    parts = message_parts(model)
     for event in events:
         data = {k: v for k, v in (event.pgh_data or {}).items() if not k.startswith("pgh_")}
         context = event.pgh_context or {}
@@ -153,16 +259,19 @@ def record_history(*, viewer: User, record: models.Model, subject: Any) -> list[
         changes = []
         for name, new in data.items():
             old = previous.get(name)
-            if kind == "delete" or old == new or name in HIDDEN:
+            if name in messages:  # a system text changes when its code or parameters do
+                old = tuple(previous.get(n) for n in (name, *messages[name]))
+                new = tuple(data.get(n) for n in (name, *messages[name]))
+            if kind == "delete" or old == new or name in HIDDEN or name in NOT_SHOWN or name in parts:
                 continue
-            if kind == "insert" and _display(model, name, new, related) in (None, _("No")):
+            if kind == "insert" and shown_in_row(model, name, data, related) in (None, _("No")):
                 continue
             shown_old, shown_new = (
                 (MASK, MASK)
                 if mask
                 else (
-                    _display(model, name, old, related, study_id),
-                    _display(model, name, new, related, study_id),
+                    shown_in_row(model, name, previous, related, study_id),
+                    shown_in_row(model, name, data, related, study_id),
                 )
             )
             changes.append(Change(field=name, label=labels.get(name, name), old=shown_old, new=shown_new))
@@ -172,7 +281,7 @@ def record_history(*, viewer: User, record: models.Model, subject: Any) -> list[
                 at=event.pgh_created_at,
                 kind=kind,
                 username=str(context.get("username", "")),
-                role=", ".join(str(ROLE_LABELS.get(r, r)) for r in str(context.get("role", "")).split(",") if r),
+                role=role_text(context.get("role", "")),
                 site=str(context.get("site", "")),
                 # A reason the system wrote (e.g. "Source data verified") reads in the reader's
                 # language; a person's reason shows as written (issue 25).

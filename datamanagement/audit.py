@@ -25,7 +25,7 @@ from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 
 from crf.display import reason_text
-from crf.history import HIDDEN, MASK, _display, _field_of, field_labels
+from crf.history import HIDDEN, MASK, NOT_SHOWN, _display, _field_of, field_labels, message_parts, shown_in_row
 from crf.registry import crf_model
 from datamanagement.audit_index import subject_event_models
 from datamanagement.models import AuditIndex
@@ -165,8 +165,11 @@ def _changes(
     return rows
 
 
-def describe(viewer: User, entries: list[AuditIndex]) -> list[dict[str, Any]]:
-    """The page's events as the API and exports show them: one query per history table."""
+def describe(viewer: User, entries: list[AuditIndex], *, with_rows: bool = False) -> list[dict[str, Any]]:
+    """The page's events as the API and exports show them: one query per history table.
+    `with_rows`: each event also carries its history row and the one before it as stored
+    (`row`, `previous_row`; None when masked), for a page that shows a value with its row at hand
+    (a system text from its message code, `shown_change`)."""
     identity_sites = {site.pk for site in access.sites_where(viewer, Action.VIEW_IDENTITY)}
     identity_label = identity_model()._meta.label
     wanted: dict[str, set[int]] = {}
@@ -208,6 +211,9 @@ def describe(viewer: User, entries: list[AuditIndex]) -> list[dict[str, Any]]:
                 "changes": _changes(e, row, prev, masked),
             }
         )
+        if with_rows:
+            out[-1]["row"] = None if masked else row
+            out[-1]["previous_row"] = None if masked else prev
     return out
 
 
@@ -229,6 +235,50 @@ def labels_of(model_label: str) -> dict[str, str]:
         return field_labels(apps.get_model(model_label))
     except LookupError:
         return {}
+
+
+def shown_changes(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """The changes of one event (`describe(..., with_rows=True)`) as the review page shows them,
+    in the reader's language: each field by its label, each value as a person reads it; a system
+    text (a query's text, an alert's summary, a DLT finding) rendered from its message code and
+    parameters, its code and parameters columns not shown apart; a query's field by its form's
+    label. Masked values stay masked."""
+    try:
+        model = apps.get_model(event["model"])
+    except LookupError:
+        return [{**c, "label": c["field"]} for c in event["changes"]]
+    labels = field_labels(model)
+    parts = message_parts(model)
+    row, previous = event.get("row"), event.get("previous_row")
+    if event["action"] == "delete":
+        row, previous = None, row
+    out, seen = [], set()
+    for change in event["changes"]:
+        name = parts.get(change["field"], change["field"])
+        if name in seen or name in NOT_SHOWN:
+            continue
+        seen.add(name)
+        if row is None and previous is None:  # masked, or no row at hand
+            old, new = shown(event["model"], name, change["old"]), shown(event["model"], name, change["new"])
+        else:
+            old = _row_value(model, name, previous)
+            new = _row_value(model, name, row)
+        out.append({"field": name, "label": labels.get(name, name), "old": old, "new": new})
+    return out
+
+
+def _row_value(model: Any, name: str, data: dict[str, Any] | None) -> Any:
+    if not data:
+        return None
+    related: dict[tuple[str, Any], Any] = {}
+    column = name[:-3] if name.endswith("_id") else name
+    model_field = _field_of(model, column)
+    value = data.get(model_field.attname if model_field is not None else name)
+    if model_field is not None and model_field.is_relation and value not in (None, ""):
+        obj = model_field.related_model._default_manager.filter(pk=value).first()  # type: ignore[union-attr]
+        if obj is not None:
+            related[(model_field.attname, value)] = obj
+    return shown_in_row(model, column if model_field is not None else name, data, related)
 
 
 def shown(model_label: str, field: str, value: Any) -> Any:

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from crf.history import role_text
 from crf.registry import crf_models
 from datamanagement import audit, odm
 from datamanagement.models import Signature
@@ -78,21 +79,13 @@ def audit_review(request: HttpRequest) -> HttpResponse:
         found = list(rows[start : start + PAGE_SIZE + 1])
         has_next = len(found) > PAGE_SIZE
         found = found[:PAGE_SIZE]
-    events = audit.describe(request.user, found)  # type: ignore[arg-type]
+    events = audit.describe(request.user, found, with_rows=True)  # type: ignore[arg-type]
     codes = audit.subject_codes(found)
     for event in events:
         event["subject_code"] = codes.get(event["subject"], "")
         event["action_label"] = ACTION_LABELS.get(event["action"], event["action"])
-        labels = audit.labels_of(event["model"])
-        event["changes"] = [
-            {
-                **c,
-                "label": labels.get(c["field"], c["field"]),
-                "old": audit.shown(event["model"], c["field"], c["old"]),
-                "new": audit.shown(event["model"], c["field"], c["new"]),
-            }
-            for c in event["changes"]
-        ]
+        event["changes"] = audit.shown_changes(event)
+        event["role_label"] = role_text(event["role"])
     query = request.GET.copy()
     query.pop("page", None)
     return render(
