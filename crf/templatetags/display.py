@@ -106,3 +106,10 @@ def dlt_finding(candidate: Any) -> str:
     its stored message code and parameters (`description_code`, `description_params`), else the
     sentence it stored: a system message, as `adverse_events.dlt_text.finding_text` reads it."""
     return display.system_message(candidate, "description")
+
+
+@register.filter
+def record_name(instance: Any) -> str:
+    """A subject's record as a list names it: its type in the reader's language, its number and
+    its term or clinical date (crf.display.record_name), not its developer's `__str__`."""
+    return display.record_name(instance)

@@ -101,3 +101,13 @@ def test_derived_values_read_by_their_names():
         )
     with translation.override("en"):
         assert inputs(stored).startswith("ANC (×10⁹/L): 1.6; CSF / CNS status: CNS1")
+
+
+def test_the_subject_page_names_each_record_in_the_readers_language(vs, users_a, login, client):
+    """The subject page lists a form's records by their type, number and clinical date in the
+    reader's language (crf.display.record_name), not the developer's text ("<subject> VS
+    2026-03-02")."""
+    login(_reader(users_a["coordinator"], "zh-hans"))
+    page = client.get(f"/subjects/{vs.subject_id}/").content.decode()
+    assert f"生命体征 #{vs.pk} · 2026-03-02</a>" in page
+    assert " VS 2026-03-02" not in page
