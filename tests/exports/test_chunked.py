@@ -209,3 +209,35 @@ def test_repeated_keys_are_found_one_subject_at_a_time_and_when_a_subject_comes_
     assert [(f.row, f.message) for f in checks.check_dataset(spooled) if f.check == "unique-keys"] == [
         (4, "USUBJID+AESEQ ('S1-01-A-002', 1) repeats row 3")
     ]
+
+
+def _settings_now() -> tuple[str, str, str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('max_parallel_workers_per_gather'), current_setting('jit'), "
+            "current_setting('work_mem')"
+        )
+        return cursor.fetchone()
+
+
+@pytest.mark.django_db
+def test_the_chunks_are_read_without_parallel_workers_or_jit_and_the_connection_gets_its_settings_back():
+    """exports.chunked.read_settings (issue 29 item 7): inside, no parallel query, no JIT and
+    sorts of 64 MB in memory; after, the connection's own values, also after an error that broke
+    the transaction (the error itself comes out, not one from putting the settings back)."""
+    from django.db import DatabaseError, connection, transaction
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('work_mem', '5MB', false), set_config('jit', 'on', false)")
+        cursor.execute("SELECT set_config('max_parallel_workers_per_gather', '3', false)")
+    assert _settings_now() == ("3", "on", "5MB")
+    with chunked.read_settings():
+        assert _settings_now() == ("0", "off", "64MB")
+    assert _settings_now() == ("3", "on", "5MB")
+    with pytest.raises(DatabaseError, match="division by zero"), transaction.atomic():
+        with chunked.read_settings():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1 / 0")
+    assert _settings_now() == ("3", "on", "5MB")
