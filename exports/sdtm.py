@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from itertools import repeat
+from itertools import compress, repeat
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -113,12 +113,13 @@ class ExportData:
                     scheduled[visit["subject_id"]].append((visit["date"], visit["num"]))
             dates: dict[int, set[date]] = defaultdict(set)
             for form, field_name in UNSCHEDULED_FORMS:
-                for row in self.forms.get(form, []):
-                    on = row[field_name]
-                    if row["visit_id"] not in self.visits and on is not None:
-                        if form in SAME_DAY_VISIT_FORMS and self.held_on(row["subject_id"], on) is not None:
+                columns = form_columns(self.forms.get(form, []), ("subject_id", "visit_id", field_name))
+                same_day = form in SAME_DAY_VISIT_FORMS
+                for subject_id, visit_id, on in zip(*columns.values(), strict=True):
+                    if visit_id not in self.visits and on is not None:
+                        if same_day and self.held_on(subject_id, on) is not None:
                             continue
-                        dates[row["subject_id"]].add(on)
+                        dates[subject_id].add(on)
             found: dict[tuple[int, date], tuple[float, str]] = {}
             for subject_id, days in dates.items():
                 done = sorted(scheduled.get(subject_id, []))
@@ -137,12 +138,18 @@ class ExportData:
         """(VISITNUM, VISIT) of a findings record: its scheduled visit, else (`same_day`, a marrow
         assessment entered without its visit) the scheduled visit the subject had that day, else
         its unscheduled one."""
-        visit = self.visits.get(row["visit_id"])
+        return self.visit_at(row["visit_id"], row["subject_id"], on, same_day=same_day)
+
+    def visit_at(
+        self, visit_id: int | None, subject_id: int, on: date, *, same_day: bool = False
+    ) -> tuple[float | int | None, str | None]:
+        """`visit_of` a record given by its visit, subject and date (a form read by column)."""
+        visit = self.visits.get(visit_id)  # type: ignore[arg-type]
         if visit is None and same_day:
-            visit = self.held_on(row["subject_id"], on)
+            visit = self.held_on(subject_id, on)
         if visit is not None:
             return visit["num"], visit["name"]
-        return self.unscheduled().get((row["subject_id"], on), (None, None))
+        return self.unscheduled().get((subject_id, on), (None, None))
 
     def held_on(self, subject_id: int, on: date) -> dict[str, Any] | None:
         """The subject's scheduled visit dated `on` (the earliest in the schedule), if any."""
@@ -229,6 +236,27 @@ UNREAD_FIELDS = frozenset(
 )
 
 
+#: the forms read a column at a time (snapshot.columns_as_of, held as ColumnRows): the two with a
+#: record per result or measurement set, whose builders (LB, VS) take them by column (issue 29
+#: item 7: a dict per record was a third of their read); every other form is a list of dicts
+COLUMN_FORMS = frozenset({"labs", "vitals"})
+
+
+def _kept(rows: ColumnRows, keep: list[bool]) -> ColumnRows:
+    """The rows whose `keep` is true (all of them: the same object)."""
+    if all(keep):
+        return rows
+    return ColumnRows({name: list(compress(values, keep)) for name, values in rows.values.items()}, sum(keep))
+
+
+def form_columns(rows: Any, names: Iterable[str]) -> dict[str, list[Any]]:
+    """The values of each of `names` of a form's records: a COLUMN_FORMS form's columns as read,
+    or those of a list of dicts (a form given record by record; None where a record lacks one)."""
+    if isinstance(rows, ColumnRows):
+        return {name: rows.values[name] for name in names}
+    return {name: [row.get(name) for row in rows] for name in names}
+
+
 #: decimal fields of the forms read as their text (snapshot.rows_as_of `text`), not as `Decimal`s:
 #: their builders (LB, VS) only write them as text (`_plain`) and as floats (issue 29 item 7)
 TEXT_DECIMALS: dict[str, tuple[str, ...]] = {
@@ -290,6 +318,11 @@ def load(
             continue
         model = apps.get_model(path)
         read = [name for name in snapshot.field_names(model) if name not in UNREAD_FIELDS]
+        if name in COLUMN_FORMS:
+            columns = snapshot.columns_as_of(model, at, fields=read, subject_id__in=live, text=TEXT_DECIMALS[name])
+            dated = columns[date_field]
+            forms[name] = _kept(ColumnRows(columns), [on is not None and on <= cutoff for on in dated])
+            continue
         rows = snapshot.rows_as_of(model, at, fields=read, subject_id__in=live, text=TEXT_DECIMALS.get(name, ()))
         if date_field:
             rows = [r for r in rows if r.get(date_field) is not None and r[date_field] <= cutoff]
@@ -297,7 +330,10 @@ def load(
     subjects = subjects_at_cutoff(snapshot.history_as_of(Subject, at, pgh_obj_id__in=live), forms["consents"], cutoff)
     ids = {row["id"] for row in subjects}
     for name, rows in forms.items():
-        forms[name] = [r for r in rows if r["subject_id"] in ids]
+        if isinstance(rows, ColumnRows):
+            forms[name] = _kept(rows, [subject in ids for subject in rows.values["subject_id"]])
+        else:
+            forms[name] = [r for r in rows if r["subject_id"] in ids]
     definitions = {
         d["id"]: d
         for d in VisitDefinition.objects.filter(study=study)
@@ -1520,62 +1556,96 @@ LB_TOXICITY = (
 )
 
 
-def _original_limit(lab: dict[str, Any], which: str) -> Decimal | str | None:
-    """LBORNRLO/HI: the reference limit in force in the result's unit — the report's own LLN/ULN
-    (as read: its text, TEXT_DECIMALS), or (range_source site_table) the site's range, stored on
-    the result in the standard unit and converted back to the reported unit (exact for the demo's
-    tables, kept in the result's unit). Written through `_plain`, which reads either as text."""
-    if lab[which] is not None:
-        return lab[which]  # type: ignore[no-any-return]
-    standard = lab[f"standard_{which}"]
-    if standard is None:
-        return None
+def _original_limits(lab: dict[str, list[Any]], which: str) -> list[Decimal | str | None]:
+    """LBORNRLO/HI of each result: the reference limit in force in the result's unit — the
+    report's own LLN/ULN (as read: its text, TEXT_DECIMALS), or (range_source site_table) the
+    site's range, stored on the result in the standard unit and converted back to the reported
+    unit (exact for the demo's tables, kept in the result's unit). Written through `_plain`,
+    which reads either as text."""
     from clinical.units import from_standard
 
-    try:
-        value = from_standard(Decimal(standard), analyte_code=lab["analyte"], unit=lab["unit"])
-    except ValueError:  # an analyte or unit the table no longer knows (UnitNotAllowed): no limit
-        return None
-    return value.quantize(Decimal("0.000001")).normalize()
+    converted: dict[tuple[Any, str, str], Decimal | None] = {}
+    out: list[Decimal | str | None] = []
+    for own, standard, analyte, unit in zip(
+        lab[which], lab[f"standard_{which}"], lab["analyte"], lab["unit"], strict=True
+    ):
+        if own is not None:
+            out.append(own)
+        elif standard is None:
+            out.append(None)
+        else:
+            key = (standard, analyte, unit)
+            if key not in converted:
+                try:
+                    value = from_standard(Decimal(standard), analyte_code=analyte, unit=unit)
+                    converted[key] = value.quantize(Decimal("0.000001")).normalize()
+                except ValueError:  # an analyte or unit the table no longer knows (UnitNotAllowed)
+                    converted[key] = None
+            out.append(converted[key])
+    return out
+
+
+#: the fields of a lab result LB is made of
+LB_FIELDS = (
+    "id",
+    "subject_id",
+    "visit_id",
+    "collected_on",
+    "panel",
+    "analyte",
+    "value",
+    "unit",
+    "lln",
+    "uln",
+    "standard_value",
+    "standard_unit",
+    "standard_lln",
+    "standard_uln",
+    "flag",
+    "ctcae_term",
+    "ctcae_grade",
+)
 
 
 @register("LB", standard=SDTMIG, order=60)
 def build_lb(ctx: BuildContext) -> list[Dataset]:
-    """One row per lab result, built a column at a time (issue 29 item 7: no dict per row)."""
+    """One row per lab result, built a column at a time from the form's columns (issue 29 item 7:
+    no dict per row)."""
     data: ExportData = ctx.data
     subjs = subjects(data)
-    labs = data.forms["labs"]
-    count = len(labs)
-    subj_of = [subjs[lab["subject_id"]] for lab in labs]
-    on = [lab["collected_on"] for lab in labs]
-    analytes = [lab["analyte"] for lab in labs]
+    lab = form_columns(data.forms["labs"], LB_FIELDS)
+    count = len(lab["id"])
+    subj_of = list(map(subjs.__getitem__, lab["subject_id"]))
+    on = lab["collected_on"]
+    analytes = lab["analyte"]
     tests = {code: LB_TESTS.get(code, (code[:8], code)) for code in set(analytes)}
     testcd = [tests[code][0] for code in analytes]
-    panels = {panel: LB_CATEGORIES.get(panel, panel.upper()) for panel in {lab["panel"] for lab in labs}}
-    standard_text, standard_number = _texts_and_numbers([lab["standard_value"] for lab in labs])
-    visits = [data.visit_of(lab, when) for lab, when in zip(labs, on, strict=True)]
-    grades = [lab.get("ctcae_grade") for lab in labs]
+    panels = {panel: LB_CATEGORIES.get(panel, panel.upper()) for panel in set(lab["panel"])}
+    standard_text, standard_number = _texts_and_numbers(lab["standard_value"])
+    visits = list(map(data.visit_at, lab["visit_id"], lab["subject_id"], on))
+    grades = lab["ctcae_grade"]
+    nrind = NRIND.get
     columns = {
         "STUDYID": [data.study_code] * count,
         "DOMAIN": ["LB"] * count,
         "USUBJID": [subj.usubjid for subj in subj_of],
         "LBTESTCD": testcd,
         "LBTEST": [tests[code][1] for code in analytes],
-        "LBCAT": [panels[lab["panel"]] for lab in labs],
-        "LBORRES": _texts_and_numbers([lab["value"] for lab in labs])[0],
-        "LBORRESU": [lab["unit"] for lab in labs],
-        "LBORNRLO": _texts_and_numbers([_original_limit(lab, "lln") for lab in labs])[0],
-        "LBORNRHI": _texts_and_numbers([_original_limit(lab, "uln") for lab in labs])[0],
+        "LBCAT": list(map(panels.__getitem__, lab["panel"])),
+        "LBORRES": _texts_and_numbers(lab["value"])[0],
+        "LBORRESU": list(lab["unit"]),
+        "LBORNRLO": _texts_and_numbers(_original_limits(lab, "lln"))[0],
+        "LBORNRHI": _texts_and_numbers(_original_limits(lab, "uln"))[0],
         "LBSTRESC": standard_text,
         "LBSTRESN": standard_number,
-        "LBSTRESU": [lab["standard_unit"] or None for lab in labs],
-        "LBSTNRLO": _texts_and_numbers([lab["standard_lln"] for lab in labs])[1],
-        "LBSTNRHI": _texts_and_numbers([lab["standard_uln"] for lab in labs])[1],
-        "LBNRIND": [NRIND.get(lab["flag"]) for lab in labs],
+        "LBSTRESU": [unit or None for unit in lab["standard_unit"]],
+        "LBSTNRLO": _texts_and_numbers(lab["standard_lln"])[1],
+        "LBSTNRHI": _texts_and_numbers(lab["standard_uln"])[1],
+        "LBNRIND": list(map(nrind, lab["flag"])),
         # from the grade stored on the result (labs.derive, CLINICAL_SPEC §3); the number alone in
         # LBTOXGR, as SDTMIG 3.4 asks ("2", not "Grade 2")
         "LBTOX": [
-            None if grade is None else (lab["ctcae_term"] or None) for lab, grade in zip(labs, grades, strict=True)
+            None if grade is None else (term or None) for term, grade in zip(lab["ctcae_term"], grades, strict=True)
         ],
         "LBTOXGR": [None if grade is None else str(grade) for grade in grades],
         "VISITNUM": [visit[0] for visit in visits],
@@ -1583,7 +1653,7 @@ def build_lb(ctx: BuildContext) -> list[Dataset]:
         "LBDTC": _iso_column(on),
         "LBDY": [sdtm_day(when, subj.ref) for when, subj in zip(on, subj_of, strict=True)],
     }
-    rows = _finish_findings_columns(data, columns, "LB", _first_doses(data, subjs), on, [lab["id"] for lab in labs])
+    rows = _finish_findings_columns(data, columns, "LB", _first_doses(data, subjs), list(on), list(lab["id"]))
     supp = Supp("LB")
     dataset = make_dataset(
         "LB",
@@ -1662,16 +1732,19 @@ def build_vs(ctx: BuildContext) -> list[Dataset]:
     of its rows by position."""
     data: ExportData = ctx.data
     subjs = subjects(data)
-    records = data.forms["vitals"]
-    subj_of = [subjs[vs["subject_id"]] for vs in records]
-    dates = [vs["assessment_date"] for vs in records]
-    visits = [data.visit_of(vs, when) for vs, when in zip(records, dates, strict=True)]
+    records = form_columns(
+        data.forms["vitals"],
+        ("id", "subject_id", "visit_id", "assessment_date", *(field_name for field_name, *_test in VS_TESTS)),
+    )
+    subj_of = list(map(subjs.__getitem__, records["subject_id"]))
+    dates = records["assessment_date"]
+    visits = list(map(data.visit_at, records["visit_id"], records["subject_id"], dates))
     # the rows: for each test in turn, the records that measured it
     record_of: list[int] = []
     test_of: list[int] = []
     values: list[Any] = []
     for number, (field_name, *_test) in enumerate(VS_TESTS):
-        measured = [vs[field_name] for vs in records]
+        measured = records[field_name]
         present = [i for i, value in enumerate(measured) if value is not None]
         record_of.extend(present)
         test_of.extend([number] * len(present))
@@ -1696,7 +1769,7 @@ def build_vs(ctx: BuildContext) -> list[Dataset]:
         "VSDTC": permuted(_iso_column(dates), record_of),
         "VSDY": permuted([sdtm_day(when, subj.ref) for when, subj in zip(dates, subj_of, strict=True)], record_of),
     }
-    ids = permuted([vs["id"] for vs in records], record_of)
+    ids = permuted(records["id"], record_of)
     rows = _finish_findings_columns(data, columns, "VS", _first_doses(data, subjs), on, ids)
     supp = Supp("VS")
     dataset = make_dataset(

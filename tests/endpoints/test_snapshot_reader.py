@@ -128,3 +128,25 @@ def test_decimals_named_are_read_as_their_text(world):
     assert list(as_text[0]) == list(as_decimals[0])
     with pytest.raises(ValueError, match=r"not decimal fields of InfusionEvent: \['infusion_date'\]"):
         snapshot.rows_as_of(Infusion, at, text=("viable_cells_e6", "infusion_date"))
+
+
+@pytest.mark.req("ISSUE-29")
+def test_columns_as_of_are_the_rows_as_of_a_column_at_a_time(world):
+    """`columns_as_of` (issue 29 item 7, the export's LB and VS read by column): the same objects
+    in the same order with the same values as `rows_as_of`, one list per field; an object entered
+    in error left out as there, and the fields asked for (with `id`) the keys."""
+    populate(world)
+    before = now()
+    wrong = AdverseEvent.objects.order_by("pk").first()
+    AdverseEvent.objects.filter(pk=wrong.pk).update(entered_in_error=True, error_reason="wrong subject")
+    at = now()
+    for moment in (before, at):
+        rows = snapshot.rows_as_of(AdverseEvent, moment)
+        columns = snapshot.columns_as_of(AdverseEvent, moment)
+        assert list(columns) == list(rows[0])
+        assert [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)] == rows
+    assert wrong.pk in snapshot.columns_as_of(AdverseEvent, before)["id"]
+    kept = snapshot.columns_as_of(AdverseEvent, at, fields=["subject_id", "ctcae_term"])
+    assert sorted(kept) == ["ctcae_term", "entered_in_error", "id", "subject_id"] and list(kept)[-1] == "id"
+    assert wrong.pk not in kept["id"] and len(kept["id"]) == len(snapshot.columns_as_of(AdverseEvent, before)["id"]) - 1
+    assert kept["id"] == sorted(kept["id"])
