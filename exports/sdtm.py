@@ -151,6 +151,18 @@ class ExportData:
             return visit["num"], visit["name"]
         return self.unscheduled().get((subject_id, on), (None, None))
 
+    def visits_at(
+        self, visit_ids: list[int | None], subject_ids: list[int], dates: list[date]
+    ) -> list[tuple[float | int | None, str | None]]:
+        """`visit_at` of each record of a form read by column (not a same-day form)."""
+        named = {pk: (visit["num"], visit["name"]) for pk, visit in self.visits.items()}
+        unscheduled = self.unscheduled().get
+        none = (None, None)
+        return [
+            named.get(visit_id) or unscheduled((subject_id, on), none)  # type: ignore[arg-type]
+            for visit_id, subject_id, on in zip(visit_ids, subject_ids, dates, strict=True)
+        ]
+
     def held_on(self, subject_id: int, on: date) -> dict[str, Any] | None:
         """The subject's scheduled visit dated `on` (the earliest in the schedule), if any."""
         if self._held is None:
@@ -1533,6 +1545,13 @@ def _texts_and_numbers(values: list[Any]) -> tuple[list[str | None], list[float 
     return list(map(texts.__getitem__, written)), list(map(numbers.__getitem__, written))
 
 
+def _day_column(dates: list[date | None], refs: list[date | None]) -> list[int | None]:
+    """`sdtm_day` of each (date, reference date), once per distinct pair."""
+    pairs = list(zip(dates, refs, strict=True))
+    days = {pair: sdtm_day(*pair) for pair in set(pairs)}
+    return list(map(days.__getitem__, pairs))
+
+
 def _iso_column(dates: list[date | None]) -> list[str | None]:
     """`iso` of each date, once per distinct date."""
     found = {when: iso(when) for when in set(dates)}
@@ -1622,7 +1641,7 @@ def build_lb(ctx: BuildContext) -> list[Dataset]:
     testcd = [tests[code][0] for code in analytes]
     panels = {panel: LB_CATEGORIES.get(panel, panel.upper()) for panel in set(lab["panel"])}
     standard_text, standard_number = _texts_and_numbers(lab["standard_value"])
-    visits = list(map(data.visit_at, lab["visit_id"], lab["subject_id"], on))
+    visits = data.visits_at(lab["visit_id"], lab["subject_id"], on)
     grades = lab["ctcae_grade"]
     nrind = NRIND.get
     columns = {
@@ -1651,7 +1670,7 @@ def build_lb(ctx: BuildContext) -> list[Dataset]:
         "VISITNUM": [visit[0] for visit in visits],
         "VISIT": [visit[1] for visit in visits],
         "LBDTC": _iso_column(on),
-        "LBDY": [sdtm_day(when, subj.ref) for when, subj in zip(on, subj_of, strict=True)],
+        "LBDY": _day_column(on, [subj.ref for subj in subj_of]),
     }
     rows = _finish_findings_columns(data, columns, "LB", _first_doses(data, subjs), list(on), list(lab["id"]))
     supp = Supp("LB")
@@ -1738,7 +1757,7 @@ def build_vs(ctx: BuildContext) -> list[Dataset]:
     )
     subj_of = list(map(subjs.__getitem__, records["subject_id"]))
     dates = records["assessment_date"]
-    visits = list(map(data.visit_at, records["visit_id"], records["subject_id"], dates))
+    visits = data.visits_at(records["visit_id"], records["subject_id"], dates)
     # the rows: for each test in turn, the records that measured it
     record_of: list[int] = []
     test_of: list[int] = []
@@ -1767,7 +1786,7 @@ def build_vs(ctx: BuildContext) -> list[Dataset]:
         "VISITNUM": permuted([visit[0] for visit in visits], record_of),
         "VISIT": permuted([visit[1] for visit in visits], record_of),
         "VSDTC": permuted(_iso_column(dates), record_of),
-        "VSDY": permuted([sdtm_day(when, subj.ref) for when, subj in zip(dates, subj_of, strict=True)], record_of),
+        "VSDY": permuted(_day_column(dates, [subj.ref for subj in subj_of]), record_of),
     }
     ids = permuted(records["id"], record_of)
     rows = _finish_findings_columns(data, columns, "VS", _first_doses(data, subjs), on, ids)
