@@ -146,3 +146,9 @@ def test_unscheduled_visits_are_numbered_after_the_last_visit_held():
     }
     assert data.visit_of(vitals[1], d(2026, 3, 28)) == (3, "DAY 7")
     assert data.visit_of(vitals[0], d(2026, 3, 9)) == (1.02, "UNSCHEDULED 1.02")
+    # the same, a column at a time (LB and VS read by column)
+    assert data.visits_at([None, 11, 12], [7, 7, 7], [d(2026, 3, 9), d(2026, 3, 28), d(2026, 6, 1)]) == [
+        (1.02, "UNSCHEDULED 1.02"),
+        (3, "DAY 7"),
+        (4, "DAY 14"),
+    ]
