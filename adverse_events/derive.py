@@ -5,7 +5,7 @@ registered with crf.derivations, so `crf.services.save_form` and every re-deriva
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -141,8 +141,16 @@ class CourseInputs:
     by_form: dict[int, crs_rules.CrsAssessment]
 
 
-def course_inputs(assessments: list[CrsAssessment]) -> CourseInputs:
-    by_form = {id(assessment): crs_input(assessment) for assessment in assessments}
+def course_inputs(
+    assessments: list[CrsAssessment], known: Mapping[int, crs_rules.CrsAssessment] | None = None
+) -> CourseInputs:
+    """`known`: inputs built already, by the id of the form object they were built from (the
+    stored assessments a CRS save reads once: `stored_crs_assessments`)."""
+    known = known or {}
+    by_form = {}
+    for assessment in assessments:
+        found = known.get(id(assessment))
+        by_form[id(assessment)] = crs_input(assessment) if found is None else found
     ordered = tuple(by_form[id(assessment)] for assessment in sorted(assessments, key=_sort_key))
     return CourseInputs(ordered=ordered, by_form=by_form)
 
@@ -213,17 +221,29 @@ def crs_assessment_values(
     return derived
 
 
-#: (subject id, its stored CRS assessments) read under the subject's lock by the save service
-#: before the save (`ae_crs_icans.record_crs_assessment`), for the saved assessment's derivation
-#: below: the course after the save reuses the same read (issue 22, ninth pass)
-_STORED_CRS: ContextVar[tuple[int, list[CrsAssessment]] | None] = ContextVar("stored_crs", default=None)
+#: (subject id, its stored CRS assessments, their course inputs by the id of each row object)
+#: read under the subject's lock by the save service before the save
+#: (`ae_crs_icans.record_crs_assessment`), for the saved assessment's derivation below: the
+#: course after the save reuses the same read and inputs (issue 22, ninth pass)
+_STORED_CRS: ContextVar[tuple[int, list[CrsAssessment], Mapping[int, crs_rules.CrsAssessment]] | None] = ContextVar(
+    "stored_crs", default=None
+)
+
+
+def stored_inputs(rows: list[CrsAssessment]) -> dict[int, crs_rules.CrsAssessment]:
+    """The course inputs of stored rows, by the id of each row object (`course_inputs`' `known`):
+    valid while the rows' input fields are not changed (a course re-derivation writes only the
+    derived ones)."""
+    return {id(row): crs_input(row) for row in rows}
 
 
 @contextmanager
-def stored_crs_assessments(subject_id: int, rows: list[CrsAssessment]) -> Iterator[None]:
+def stored_crs_assessments(
+    subject_id: int, rows: list[CrsAssessment], inputs: Mapping[int, crs_rules.CrsAssessment]
+) -> Iterator[None]:
     """Inside: `derive_crs_assessment` of this subject's assessments takes `rows` as the stored
-    assessments instead of reading them."""
-    token = _STORED_CRS.set((subject_id, rows))
+    assessments instead of reading them, with their course `inputs` (`stored_inputs(rows)`)."""
+    token = _STORED_CRS.set((subject_id, rows, inputs))
     try:
         yield
     finally:
@@ -237,14 +257,19 @@ def derive_crs_assessment(assessment: CrsAssessment) -> dict[str, Any]:
     subject = assessment.subject
     _day0(subject)
     given = _STORED_CRS.get()
-    stored = given[1] if given is not None and given[0] == subject.pk else _crs_inputs.objects(subject_id=subject.pk)
-    others = [row for row in stored if row.pk != assessment.pk]
+    known: Mapping[int, crs_rules.CrsAssessment] | None = None
+    if given is not None and given[0] == subject.pk:
+        stored, known = given[1], given[2]
+    else:
+        stored = _crs_inputs.objects(subject_id=subject.pk)
+    course = [*(row for row in stored if row.pk != assessment.pk), assessment]
     return crs_assessment_values(
         subject,
-        [*others, assessment],
+        course,
         exposures=medication_exposures(subject),
         pick=protocol_picker(subject.site.study_id),
         wanted=(assessment.pk,),  # the others are graded by the course re-derivation after the save
+        inputs=course_inputs(course, known),
     )[assessment.pk]
 
 

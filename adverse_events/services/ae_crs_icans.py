@@ -12,7 +12,7 @@ so pages and the API share these rules:
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import time
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,7 @@ from adverse_events.derive import (
     icans_assessment_values,
     icans_settings,
     stored_crs_assessments,
+    stored_inputs,
     subject_age,
 )
 from adverse_events.models import (
@@ -374,11 +375,17 @@ def rederive_crs_course(*, user: User | None, subject: Subject, reason: str) -> 
 
 
 def _crs_course(
-    *, user: User | None, subject: Subject, reason: str, stored: list[CrsAssessment] | None = None
+    *,
+    user: User | None,
+    subject: Subject,
+    reason: str,
+    stored: list[CrsAssessment] | None = None,
+    known: Mapping[int, Any] | None = None,
 ) -> tuple[list[EpisodeBase], bool]:
     """`rederive_crs_course`, and whether it changed an assessment's DLT rule input. `stored`:
     the subject's assessments as stored, read by the caller under the subject's lock (which
-    `subject` then is: `_course_subject`), in the model's order."""
+    `subject` then is: `_course_subject`), in the model's order; `known`: course inputs of some
+    of them (`stored_inputs`)."""
     if stored is None:
         subject = _course_subject(subject)
         if subject.day0 is None:
@@ -391,7 +398,7 @@ def _crs_course(
         assessment.subject = subject
     exposures = medication_exposures(subject)
     pick = protocol_picker(subject.site.study_id)
-    inputs = course_inputs(assessments)
+    inputs = course_inputs(assessments, known)
     derived = crs_assessment_values(subject, assessments, exposures=exposures, pick=pick, inputs=inputs)
     before = _dlt_inputs(assessments)
     rederive(forms=assessments, values=lambda form: derived[form.pk], reason=reason, user=user, subject=subject)
@@ -482,7 +489,8 @@ def record_crs_assessment(
             _crs_course, msgid, user=user, instance=instance, expected_version=expected_version, reason=reason
         )
     stored = _course_assessments[CrsAssessment].objects(subject_id=subject.pk)
-    with stored_crs_assessments(subject.pk, stored):
+    inputs = stored_inputs(stored)  # built once: the saved one's grade and the course use them
+    with stored_crs_assessments(subject.pk, stored, inputs):
         saved = save_form(user=user, instance=instance, expected_version=expected_version, reason=reason)
     _refreshed(saved)  # as stored: the course compares its derived values with the stored ones
     version = saved.version
@@ -494,6 +502,7 @@ def record_crs_assessment(
         subject=subject,
         reason=message(msgid, date=saved.assessment_date.isoformat()),
         stored=course,
+        known=inputs,
     )
     if saved.version != version:  # the course re-derived the saved row itself
         _refreshed(saved)
