@@ -15,8 +15,8 @@ import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
-from typing import TYPE_CHECKING, Any
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clinical.assessments import FormMark, Matrix, Progress, derived_visit_state, form_mark, progress
-from clinical.schedule import VisitState, Window
+from clinical.schedule import VisitState
 from crf import locks
 from crf.declarations import declaration_for
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, Query
@@ -672,9 +672,8 @@ def _visit_rows(subject_id: int) -> QuerySet[Visit]:
     )
 
 
-@dataclass(frozen=True)
-class _VisitRow:
-    """One visit of `_visit_rows`, its window computed as `Visit.window` computes it."""
+class _VisitRow(NamedTuple):
+    """One visit of `_visit_rows`, its window's bounds computed as `Visit.window` computes them."""
 
     pk: int
     code: str
@@ -689,13 +688,9 @@ class _VisitRow:
     def of(cls, row: tuple[Any, ...]) -> _VisitRow:
         pk, code, anchor, planned, before, after, default_before, default_after, forms_state, marked = row
         earliest = latest = None
-        if planned is not None and anchor != "event":
-            window = Window(
-                planned,
-                default_before if before is None else before,
-                default_after if after is None else after,
-            )
-            earliest, latest = window.earliest, window.latest
+        if planned is not None and anchor != "event":  # Window(planned, before, after)
+            earliest = planned - timedelta(days=default_before if before is None else before)
+            latest = planned + timedelta(days=default_after if after is None else after)
         return cls(pk, code, planned, earliest, latest, forms_state, frozenset(marked or ()))
 
 
