@@ -35,7 +35,7 @@ from crf.declarations import declaration_for
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, Query
 from crf.registry import crf_models
 from crf.services import after_any_form_write, batch_memo, defer_to_batch_end
-from dbtools.prepared import prepared
+from dbtools.prepared import ServerSQL, prepared
 from study import access
 from study.audit_context import audit_context
 from study.models import AssessmentSchedule, VisitDefinition
@@ -621,6 +621,26 @@ _NEAR_SQL = (
 )
 
 
+#: `_NEAR_SQL` over `_slim_statement` per tuple of form types, prepared on the server
+#: (dbtools.prepared.ServerSQL: it was planned on every save, ~0.2 ms of PostgreSQL's CPU)
+_NEAR_STATEMENTS: dict[tuple[tuple[str, type[CrfInstance]], ...], ServerSQL] = {}
+
+
+def _near_statement(models: dict[str, type[CrfInstance]], sql: str, template: list[Any], slots: list[int]) -> ServerSQL:
+    key = tuple(models.items())
+    found = _NEAR_STATEMENTS.get(key)
+    if found is None:
+        end = len(template)
+        found = ServerSQL(
+            _NEAR_SQL.format(sql),
+            [*template, None, None, None, None],
+            [(slot, "bigint") for slot in slots]
+            + [(end, "integer[]"), (end + 1, "text[]"), (end + 2, "date[]"), (end + 3, "date[]")],
+        )
+        _NEAR_STATEMENTS[key] = found
+    return found
+
+
 def _slim_rows(
     subject: Subject, models: dict[str, type[CrfInstance]], near: _Near | None = None
 ) -> dict[str, list[CrfInstance]]:
@@ -635,13 +655,15 @@ def _slim_rows(
         params = list(template)
         for slot in slots:
             params[slot] = subject.pk
-        if near is not None:
-            sql = _NEAR_SQL.format(sql)
-            earliest = [window[0] for window in near.windows]
-            latest = [window[1] for window in near.windows]
-            params += [near.visit_ids, near.codes, earliest, latest]
         with connections[db].cursor() as cursor:
-            cursor.execute(sql, params)
+            if near is None:
+                cursor.execute(sql, params)
+            else:
+                earliest = [window[0] for window in near.windows]
+                latest = [window[1] for window in near.windows]
+                _near_statement(models, sql, template, slots).execute(
+                    cursor, db, [subject.pk] * len(slots) + [near.visit_ids, near.codes, earliest, latest]
+                )
             rows = cursor.fetchall()
         for code, pk, visit_id, entry_status, day in sorted(rows, key=lambda row: (row[0], row[1])):
             slim = _SlimRow(pk=pk, visit_id=visit_id, entry_status=entry_status, day=day)
