@@ -5,7 +5,10 @@ registered with crf.derivations, so `crf.services.save_form` and every re-deriva
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -128,16 +131,43 @@ def _sort_key(assessment: CrsAssessment) -> tuple[date, float]:
     return (assessment.assessment_date, assessment.pk if assessment.pk is not None else float("inf"))
 
 
+@dataclass(frozen=True)
+class CourseInputs:
+    """The assessments as clinical.crs reads them (`crs_input`), built once for a save's course
+    and its grades (issue 22, ninth pass: a CRS save built each assessment's input four times):
+    in the course's order, and by the form object they came from."""
+
+    ordered: tuple[crs_rules.CrsAssessment, ...]
+    by_form: dict[int, crs_rules.CrsAssessment]
+
+
+def course_inputs(
+    assessments: list[CrsAssessment], known: Mapping[int, crs_rules.CrsAssessment] | None = None
+) -> CourseInputs:
+    """`known`: inputs built already, by the id of the form object they were built from (the
+    stored assessments a CRS save reads once: `stored_crs_assessments`)."""
+    known = known or {}
+    by_form = {}
+    for assessment in assessments:
+        found = known.get(id(assessment))
+        by_form[id(assessment)] = crs_input(assessment) if found is None else found
+    ordered = tuple(by_form[id(assessment)] for assessment in sorted(assessments, key=_sort_key))
+    return CourseInputs(ordered=ordered, by_form=by_form)
+
+
 def crs_course_of(
     subject: Subject,
     assessments: list[CrsAssessment],
     *,
     exposures: tuple[crs_rules.MedicationExposure, ...],
     settings: crs_rules.CrsSettings,
+    inputs: CourseInputs | None = None,
 ) -> crs_rules.CrsCourse:
-    """The subject's CRS course (§1.3) from its assessments as given (unsaved values included)."""
-    ordered = sorted(assessments, key=_sort_key)
-    return _course(tuple(crs_input(a) for a in ordered), _day0(subject), exposures, settings)
+    """The subject's CRS course (§1.3) from its assessments as given (unsaved values included);
+    `inputs`: `course_inputs(assessments)` when the caller built them already."""
+    if inputs is None:
+        inputs = course_inputs(assessments)
+    return _course(inputs.ordered, _day0(subject), exposures, settings)
 
 
 def crs_assessment_values(
@@ -147,12 +177,14 @@ def crs_assessment_values(
     exposures: tuple[crs_rules.MedicationExposure, ...],
     pick: Callable[[date], tuple[ProtocolSettings, ProtocolChoices]],
     wanted: Collection[int | None] | None = None,
+    inputs: CourseInputs | None = None,
 ) -> dict[int | None, dict[str, Any]]:
     """The derived fields of each of the subject's assessments (keyed by pk) within its course,
     so fever masking after antipyretic, tocilizumab or steroid exposure inside an episode applies
     (§1.2 b). One course per protocol settings version in force over the assessment dates
     (usually one): from one read of the assessments and exposures, whatever their number.
-    `wanted`: only these assessments' fields (their courses still from all the assessments)."""
+    `wanted`: only these assessments' fields (their courses still from all the assessments).
+    `inputs`: `course_inputs(assessments)` when the caller built them already."""
     day0 = _day0(subject)
     derived: dict[int | None, dict[str, Any]] = {}
     by_version: dict[int, list[CrsAssessment]] = {}
@@ -165,11 +197,16 @@ def crs_assessment_values(
         by_version.setdefault(row.version, []).append(assessment)
         rows[row.version] = row
         settings[row.version] = choices.crs_settings()
+    if by_version and inputs is None:
+        inputs = course_inputs(assessments)
     for version, members in by_version.items():
-        course = crs_course_of(subject, assessments, exposures=exposures, settings=settings[version])
+        assert inputs is not None
+        course = crs_course_of(subject, assessments, exposures=exposures, settings=settings[version], inputs=inputs)
         masked = {d.day: d.fever_masked for d in course.days}
         for assessment in members:
-            graded = grade_crs_assessment(crs_input(assessment), fever_masked=masked[assessment.assessment_date])
+            graded = grade_crs_assessment(
+                inputs.by_form[id(assessment)], fever_masked=masked[assessment.assessment_date]
+            )
             derived[assessment.pk] = {
                 "grade": graded.grade,
                 "fever": graded.fever,
@@ -184,19 +221,55 @@ def crs_assessment_values(
     return derived
 
 
+#: (subject id, its stored CRS assessments, their course inputs by the id of each row object)
+#: read under the subject's lock by the save service before the save
+#: (`ae_crs_icans.record_crs_assessment`), for the saved assessment's derivation below: the
+#: course after the save reuses the same read and inputs (issue 22, ninth pass)
+_STORED_CRS: ContextVar[tuple[int, list[CrsAssessment], Mapping[int, crs_rules.CrsAssessment]] | None] = ContextVar(
+    "stored_crs", default=None
+)
+
+
+def stored_inputs(rows: list[CrsAssessment]) -> dict[int, crs_rules.CrsAssessment]:
+    """The course inputs of stored rows, by the id of each row object (`course_inputs`' `known`):
+    valid while the rows' input fields are not changed (a course re-derivation writes only the
+    derived ones)."""
+    return {id(row): crs_input(row) for row in rows}
+
+
+@contextmanager
+def stored_crs_assessments(
+    subject_id: int, rows: list[CrsAssessment], inputs: Mapping[int, crs_rules.CrsAssessment]
+) -> Iterator[None]:
+    """Inside: `derive_crs_assessment` of this subject's assessments takes `rows` as the stored
+    assessments instead of reading them, with their course `inputs` (`stored_inputs(rows)`)."""
+    token = _STORED_CRS.set((subject_id, rows, inputs))
+    try:
+        yield
+    finally:
+        _STORED_CRS.reset(token)
+
+
 def derive_crs_assessment(assessment: CrsAssessment) -> dict[str, Any]:
     """The ASTCT grade of this assessment (CLINICAL_SPEC §1.1–1.2) within the subject's course
     (§1.3), so fever masking after antipyretic, tocilizumab or steroid exposure inside an
     episode applies (§1.2 b). Exposures come from the con-med log (adverse_events.selectors)."""
     subject = assessment.subject
     _day0(subject)
-    others = [row for row in _crs_inputs.objects(subject_id=subject.pk) if row.pk != assessment.pk]
+    given = _STORED_CRS.get()
+    known: Mapping[int, crs_rules.CrsAssessment] | None = None
+    if given is not None and given[0] == subject.pk:
+        stored, known = given[1], given[2]
+    else:
+        stored = _crs_inputs.objects(subject_id=subject.pk)
+    course = [*(row for row in stored if row.pk != assessment.pk), assessment]
     return crs_assessment_values(
         subject,
-        [*others, assessment],
+        course,
         exposures=medication_exposures(subject),
         pick=protocol_picker(subject.site.study_id),
         wanted=(assessment.pk,),  # the others are graded by the course re-derivation after the save
+        inputs=course_inputs(course, known),
     )[assessment.pk]
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
+from functools import cached_property
 
 from clinical.schedule import VisitState, Window, visit_state
 
@@ -60,6 +61,16 @@ class Matrix:
 
     def forms_at(self, visit_code: str) -> tuple[str, ...]:
         return self.expected.get(visit_code, ())
+
+    @cached_property
+    def visits_expecting(self) -> dict[str, tuple[str, ...]]:
+        """Form code → the visits expecting it, in the matrix's order (computed once per matrix:
+        a parsed matrix is kept for the process, subjects.assessments). Read only."""
+        found: dict[str, list[str]] = {}
+        for visit, codes in self.expected.items():
+            for code in codes:
+                found.setdefault(code, []).append(visit)
+        return {code: tuple(visits) for code, visits in found.items()}
 
     def only_visit_of(self, form_code: str) -> str | None:
         """The single visit expecting `form_code`, or None when several (or none) do: a form

@@ -238,33 +238,8 @@ class Prepared(Generic[M]):
         if not prepare:
             cursor.execute(self._compile()[2], self._params(values))
             return
-        connection = connections[db]
-        raw = connection.connection
-        state = connection.__dict__.get(_SERVER_NAMES)
-        if state is None or state[0] is not raw:
-            state = (raw, set())
-            connection.__dict__[_SERVER_NAMES] = state
-        first = self._name not in state[1]
-        statement = f"{prepare}; {execute}" if first else execute
-        if connection.queries_logged:
-            statement += logged
-        state[1].add(self._name)
         args = [str(values[name]) if name in self.texts else int(values[name]) for _i, name in self._compile()[4]]
-        wrappers = connection.execute_wrappers
-        try:
-            if wrappers:
-                # A read needs no audit context: pghistory would put it in front of the EXECUTE
-                # (which does not start with `select`) as two set_config calls (issue 22, eighth pass)
-                connection.execute_wrappers = [w for w in wrappers if w is not _inject_history_context]
-            cursor.execute(statement, args)
-        except DatabaseError as error:
-            if first and str(getattr(error, "pgcode", "") or "").startswith(("42", "0A")):
-                # refused by PREPARE (it runs first): not prepared, and never again here
-                state[1].discard(self._name)
-                self._server = ("", "", "")
-            raise
-        finally:
-            connection.execute_wrappers = wrappers
+        _run_on_server(self, cursor, db, (prepare, execute, logged), args)
 
     def objects(self, **values: Any) -> list[M]:
         model, db, sql, _template, _slots = self._compile()
@@ -296,6 +271,83 @@ class Prepared(Generic[M]):
         with connections[db].cursor() as cursor:
             self._execute(cursor, db, values)
             return list(cursor.fetchall())
+
+
+def _run_on_server(
+    holder: Prepared[Any] | ServerSQL, cursor: Any, db: str, statements: tuple[str, str, str], args: list[Any]
+) -> None:
+    """`Prepared._execute`'s run on the server, for `holder` (its `_name`, and its `_server`
+    reset when PostgreSQL refuses to prepare it)."""
+    prepare, execute, logged = statements
+    connection = connections[db]
+    raw = connection.connection
+    state = connection.__dict__.get(_SERVER_NAMES)
+    if state is None or state[0] is not raw:
+        state = (raw, set())
+        connection.__dict__[_SERVER_NAMES] = state
+    first = holder._name not in state[1]
+    statement = f"{prepare}; {execute}" if first else execute
+    if connection.queries_logged:
+        statement += logged
+    state[1].add(holder._name)
+    wrappers = connection.execute_wrappers
+    try:
+        if wrappers:
+            # A read needs no audit context: pghistory would put it in front of the EXECUTE
+            # (which does not start with `select`) as two set_config calls (issue 22, eighth pass)
+            connection.execute_wrappers = [w for w in wrappers if w is not _inject_history_context]
+        cursor.execute(statement, args)
+    except DatabaseError as error:
+        if first and str(getattr(error, "pgcode", "") or "").startswith(("42", "0A")):
+            # refused by PREPARE (it runs first): not prepared, and never again here
+            state[1].discard(holder._name)
+            holder._server = ("", "", "")
+        raise
+    finally:
+        connection.execute_wrappers = wrappers
+
+
+class ServerSQL:
+    """A read written as SQL (`%s` parameters), run PREPAREd on the server as `Prepared`'s
+    statements are (issue 22, ninth pass: the visits' state reads the forms near the touched
+    visits with one UNION ALL, planned on every save). The parameters at the `typed` positions
+    (with their PostgreSQL types) become the statement's parameters, given to `execute` in that
+    order; every other one is written into the statement once, by psycopg2's quoting."""
+
+    def __init__(self, sql: str, template: list[Any], typed: list[tuple[int, str]]) -> None:
+        self.sql = sql
+        self.template = list(template)
+        self.typed = list(typed)
+        self._name = f"dbtools_{next(_names)}"
+        self._server: tuple[str, str, str] | None = None
+
+    def _statements(self, cursor: Any, db: str) -> tuple[str, str, str]:
+        if self._server is None:
+            self._server = ("", "", "")
+            raw = getattr(cursor, "cursor", None)
+            if connections[db].vendor == "postgresql" and hasattr(raw, "mogrify"):
+                from psycopg2.extensions import AsIs
+
+                numbers = {i: n for n, (i, _type) in enumerate(self.typed, start=1)}
+                values = [AsIs(f"${numbers[i]}") if i in numbers else value for i, value in enumerate(self.template)]
+                text = raw.mogrify(self.sql, values).decode()
+                types = ", ".join(kind for _i, kind in self.typed)
+                prepare = f"PREPARE {self._name} ({types}) AS {text}"
+                execute = f"EXECUTE {self._name} ({', '.join(['%s'] * len(self.typed))})"
+                logged = " /* " + self.sql.replace("*/", "* /") + " */"
+                self._server = (prepare.replace("%", "%%"), execute, logged.replace("%", "%%"))
+        return self._server
+
+    def execute(self, cursor: Any, db: str, args: list[Any]) -> None:
+        """Run with `args` at the typed positions (as plain SQL where it is not prepared)."""
+        statements = self._statements(cursor, db)
+        if not statements[0]:
+            params = list(self.template)
+            for (i, _type), value in zip(self.typed, args, strict=True):
+                params[i] = value
+            cursor.execute(self.sql, params)
+            return
+        _run_on_server(self, cursor, db, statements, args)
 
 
 def prepared(*names: str) -> Callable[[Callable[..., QuerySet[M]]], Prepared[M]]:

@@ -11,15 +11,20 @@ the casebook.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
-from typing import TYPE_CHECKING, Any
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connections, transaction
-from django.db.models import CharField, Count, DateField, F, QuerySet, Value
+from django.db.models import CharField, Count, DateField, F, OuterRef, QuerySet, TextField, Value
+from django.db.models.functions import MD5, Cast
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -30,7 +35,7 @@ from crf.declarations import declaration_for
 from crf.models import ACTIVE_QUERY_STATUSES, CrfInstance, Query
 from crf.registry import crf_models
 from crf.services import after_any_form_write, batch_memo, defer_to_batch_end
-from dbtools.prepared import prepared
+from dbtools.prepared import ServerSQL, prepared
 from study import access
 from study.audit_context import audit_context
 from study.models import AssessmentSchedule, VisitDefinition
@@ -44,43 +49,55 @@ if TYPE_CHECKING:
 ENDED = ("died", "withdrawn", "completed", "lost", "not_infused", "screen_failed")
 
 
-@prepared("study_id")
-def _schedule_rows(study_id: int) -> QuerySet[AssessmentSchedule]:
-    return AssessmentSchedule.objects.filter(study_id=study_id).order_by("effective_from", "version")
-
-
-@prepared("subject_id")
-def _subject_visits(subject_id: int) -> QuerySet[Visit]:
-    """The subject's visits with their definitions, in the visits' order (definition order)."""
-    return Visit.objects.filter(subject_id=subject_id).select_related("definition")
-
-
-def _visits_with_definitions(subject: Subject) -> list[Visit]:
-    """`Visit.objects.filter(subject=…).select_related("definition")` from a statement compiled
-    once, the instances built from the rows directly (dbtools.prepared: no `Model.from_db` per
-    visit and definition, which was an eighth of a vital-signs save's CPU)."""
-    visits = _subject_visits.objects(subject_id=subject.pk)
-    for visit in visits:
-        visit.subject = subject
-    return visits
-
-
-@prepared("subject_id")
-def _live_marks(subject_id: int) -> QuerySet[ExpectedFormNotDone]:
-    return ExpectedFormNotDone.objects.filter(visit__subject_id=subject_id, withdrawn_at__isnull=True)
-
-
 def schedules_of(study_id: int) -> list[tuple[date, Matrix, list[str]]]:
     """Every version of the study's schedule, oldest first: (effective from, matrix, logs).
-    Read (and parsed) once for a save or a batch of saves (crf.services.batch_memo)."""
+    Read once for a save or a batch of saves (crf.services.batch_memo); parsed once per process
+    for the same stored versions (`_read_schedules`). Shared: read only."""
     return batch_memo(("assessment schedules", study_id), lambda: _read_schedules(study_id))
 
 
+def _digested(study_id: int, *, with_matrix: bool) -> QuerySet[AssessmentSchedule]:
+    found = AssessmentSchedule.objects.filter(study_id=study_id).order_by("effective_from", "version")
+    digest = MD5(Cast("matrix", TextField()))
+    if with_matrix:
+        return found.values_list("effective_from", digest, Cast("matrix", TextField()))
+    return found.values_list("effective_from", digest)
+
+
+@prepared("study_id")
+def _schedule_digests(study_id: int) -> QuerySet[AssessmentSchedule]:
+    """Each version's date and a digest of its matrix, oldest first: what the parsed versions
+    depend on, without the matrix."""
+    return _digested(study_id, with_matrix=False)
+
+
+@prepared("study_id")
+def _schedule_texts(study_id: int) -> QuerySet[AssessmentSchedule]:
+    """`_schedule_digests` with each matrix as text, from the same snapshot."""
+    return _digested(study_id, with_matrix=True)
+
+
+#: study id → (its versions' dates and matrix digests, the parsed versions): a version is never
+#: edited, but one may be added, so the digests are read every time and compared
+_PARSED_SCHEDULES: dict[int, tuple[tuple[tuple[Any, ...], ...], list[tuple[date, Matrix, list[str]]]]] = {}
+
+
 def _read_schedules(study_id: int) -> list[tuple[date, Matrix, list[str]]]:
+    """The versions parsed, kept for the process while their dates and matrices stay as they are
+    (issue 22, ninth pass: reading the rows and parsing the matrix on every save was a twentieth
+    of a vital-signs save's CPU). The key is the content (dates and digests, in order), so a
+    version added, replaced or removed, or another database, is read and parsed again."""
+    key = tuple(tuple(row) for row in _schedule_digests.rows(study_id=study_id))
+    kept = _PARSED_SCHEDULES.get(study_id)
+    if kept is not None and kept[0] == key:
+        return kept[1]
     found = []
-    for row in _schedule_rows.objects(study_id=study_id):
-        data: dict[str, Any] = row.matrix or {}
-        found.append((row.effective_from, Matrix.from_json(data.get("visits", {})), list(data.get("logs", []))))
+    digests = []
+    for effective_from, digest, text in _schedule_texts.rows(study_id=study_id):
+        data: dict[str, Any] = json.loads(text) or {}
+        found.append((effective_from, Matrix.from_json(data.get("visits", {})), list(data.get("logs", []))))
+        digests.append((effective_from, digest))
+    _PARSED_SCHEDULES[study_id] = (tuple(digests), found)
     return found
 
 
@@ -193,15 +210,27 @@ class _Placer:
     visits and each (form type, date) placed once (issue 22: placing every stored form of a
     subject after each save, one window per visit and form, was a fifth of a save's CPU)."""
 
-    def __init__(self, visits_by_id: dict[int, Visit], expecting: dict[str, list[str]]) -> None:
-        self.codes_by_id = {pk: visit.definition.code for pk, visit in visits_by_id.items()}
+    def __init__(
+        self,
+        codes_by_id: dict[int, str],
+        expecting: Mapping[str, Sequence[str]],
+        windows: list[tuple[str, date, date, date]],
+    ) -> None:
+        #: visit id → its code; form code → the visits expecting it; (visit code, earliest,
+        #: latest, planned) of each visit with a window, in the visits' order
+        self.codes_by_id = codes_by_id
         self.expecting = expecting
-        self.windows = []
+        self.windows = windows
+        self.by_date: dict[tuple[str, date], str | None] = {}
+
+    @classmethod
+    def of_visits(cls, visits_by_id: dict[int, Visit], expecting: Mapping[str, Sequence[str]]) -> _Placer:
+        windows = []
         for visit in visits_by_id.values():
             window = visit.window
             if window is not None:
-                self.windows.append((visit.definition.code, window.earliest, window.latest, window.planned))
-        self.by_date: dict[tuple[str, date], str | None] = {}
+                windows.append((visit.definition.code, window.earliest, window.latest, window.planned))
+        return cls({pk: visit.definition.code for pk, visit in visits_by_id.items()}, expecting, windows)
 
     def place(self, instance: CrfInstance, code: str) -> str | None:
         if instance.visit_id is not None:
@@ -224,8 +253,18 @@ class _Placer:
         return self.by_date[key]
 
 
+#: (the app registry's model list it was built from, the forms in casebook order)
+_IN_ORDER: tuple[object, dict[str, type[CrfInstance]]] | None = None
+
+
 def _models_in_order() -> dict[str, type[CrfInstance]]:
-    return dict(sorted(crf_models().items(), key=lambda item: (item[1].casebook_order, item[0])))
+    """Every form type in casebook order, built once per state of the app registry (its model
+    list is cached by Django until the registry changes). Read only."""
+    global _IN_ORDER
+    registered = apps.get_models()
+    if _IN_ORDER is None or _IN_ORDER[0] is not registered:
+        _IN_ORDER = (registered, dict(sorted(crf_models().items(), key=lambda item: (item[1].casebook_order, item[0]))))
+    return _IN_ORDER[1]
 
 
 def _expected_only(
@@ -364,7 +403,7 @@ def _schedule(
             for code in codes:
                 expecting[code].append(visit_code)
         log_codes = base[1]
-    placer = _Placer(visits_by_id, expecting)
+    placer = _Placer.of_visits(visits_by_id, expecting)
     for code, rows in instances.items():
         if code in log_codes:
             continue
@@ -582,6 +621,26 @@ _NEAR_SQL = (
 )
 
 
+#: `_NEAR_SQL` over `_slim_statement` per tuple of form types, prepared on the server
+#: (dbtools.prepared.ServerSQL: it was planned on every save, ~0.2 ms of PostgreSQL's CPU)
+_NEAR_STATEMENTS: dict[tuple[tuple[str, type[CrfInstance]], ...], ServerSQL] = {}
+
+
+def _near_statement(models: dict[str, type[CrfInstance]], sql: str, template: list[Any], slots: list[int]) -> ServerSQL:
+    key = tuple(models.items())
+    found = _NEAR_STATEMENTS.get(key)
+    if found is None:
+        end = len(template)
+        found = ServerSQL(
+            _NEAR_SQL.format(sql),
+            [*template, None, None, None, None],
+            [(slot, "bigint") for slot in slots]
+            + [(end, "integer[]"), (end + 1, "text[]"), (end + 2, "date[]"), (end + 3, "date[]")],
+        )
+        _NEAR_STATEMENTS[key] = found
+    return found
+
+
 def _slim_rows(
     subject: Subject, models: dict[str, type[CrfInstance]], near: _Near | None = None
 ) -> dict[str, list[CrfInstance]]:
@@ -596,13 +655,15 @@ def _slim_rows(
         params = list(template)
         for slot in slots:
             params[slot] = subject.pk
-        if near is not None:
-            sql = _NEAR_SQL.format(sql)
-            earliest = [window[0] for window in near.windows]
-            latest = [window[1] for window in near.windows]
-            params += [near.visit_ids, near.codes, earliest, latest]
         with connections[db].cursor() as cursor:
-            cursor.execute(sql, params)
+            if near is None:
+                cursor.execute(sql, params)
+            else:
+                earliest = [window[0] for window in near.windows]
+                latest = [window[1] for window in near.windows]
+                _near_statement(models, sql, template, slots).execute(
+                    cursor, db, [subject.pk] * len(slots) + [near.visit_ids, near.codes, earliest, latest]
+                )
             rows = cursor.fetchall()
         for code, pk, visit_id, entry_status, day in sorted(rows, key=lambda row: (row[0], row[1])):
             slim = _SlimRow(pk=pk, visit_id=visit_id, entry_status=entry_status, day=day)
@@ -612,63 +673,112 @@ def _slim_rows(
     return found
 
 
+@prepared("subject_id")
+def _visit_rows(subject_id: int) -> QuerySet[Visit]:
+    """The subject's visits as tuples, in the visits' order (`Visit.Meta.ordering`): id, code,
+    anchor, planned date, its window (the visit's days before and after, the definition's) and
+    stored `forms_state`, with the form codes of its live "not done" marks — what re-deriving a
+    visit's state reads, no model instance built (issue 22, ninth pass)."""
+    marked = ExpectedFormNotDone.objects.filter(visit_id=OuterRef("pk"), withdrawn_at__isnull=True).values("crf_code")
+    return Visit.objects.filter(subject_id=subject_id).values_list(
+        "pk",
+        "definition__code",
+        "definition__anchor",
+        "planned_date",
+        "window_before",
+        "window_after",
+        "definition__window_before",
+        "definition__window_after",
+        "forms_state",
+        ArraySubquery(marked),
+    )
+
+
+class _VisitRow(NamedTuple):
+    """One visit of `_visit_rows`, its window's bounds computed as `Visit.window` computes them."""
+
+    pk: int
+    code: str
+    planned: date | None
+    #: None without a window (event-driven, or not planned yet)
+    earliest: date | None
+    latest: date | None
+    forms_state: str
+    marked: frozenset[str]
+
+    @classmethod
+    def of(cls, row: tuple[Any, ...]) -> _VisitRow:
+        pk, code, anchor, planned, before, after, default_before, default_after, forms_state, marked = row
+        earliest = latest = None
+        if planned is not None and anchor != "event":  # Window(planned, before, after)
+            earliest = planned - timedelta(days=default_before if before is None else before)
+            latest = planned + timedelta(days=default_after if after is None else after)
+        return cls(pk, code, planned, earliest, latest, forms_state, frozenset(marked or ()))
+
+
 def refresh_visits_of(subject: Subject, forms: list[CrfInstance]) -> int:
     """Re-derive `forms_state` of only the visits these forms (as stored before and after their
-    writes) belong to: the same derivation as `refresh_subject`, reading the subject's visits,
-    the schedule, the rows of the form types those visits expect and their "not done" marks — a
-    fixed number of queries, not one per form type of the casebook (issue 22). Forms that can
-    move the subject (`moves_subject`) must use `refresh_subject` instead."""
+    writes) belong to: the same derivation as `refresh_subject` (`_schedule`'s progress of a
+    card), from the subject's visits with their "not done" marks (as tuples), the schedule
+    (parsed once per process) and the stored forms that can belong to those visits (`_Near`) —
+    a fixed number of queries, not one per form type of the casebook, and no model instance
+    built (issue 22). Forms that can move the subject (`moves_subject`) must use
+    `refresh_subject` instead."""
     versions = schedules_of(subject.site.study_id) if forms else []
     if not versions:
         return 0
-    today = timezone.now().date()
-    base = _in_force(versions, subject.enrolled_on or today)
+    base = _in_force(versions, subject.enrolled_on or timezone.now().date())
     assert base is not None
-    forms = [form for form in forms if form.crf_code not in base[1]]  # a log form is at no visit
+    matrix, log_codes = base
+    forms = [form for form in forms if form.crf_code not in log_codes]  # a log form is at no visit
     if not forms:
         return 0
-    visits = {v.definition_id: v for v in _visits_with_definitions(subject)}
-    visits_by_id = {v.pk: v for v in visits.values()}
-    expecting: dict[str, list[str]] = defaultdict(list)
-    for visit_code, codes in base[0].expected.items():
-        for code in codes:
-            expecting[code].append(visit_code)
-    placer = _Placer(visits_by_id, expecting)
+    visits = [_VisitRow.of(row) for row in _visit_rows.rows(subject_id=subject.pk)]
+    expecting = matrix.visits_expecting
+    placer = _Placer(
+        {visit.pk: visit.code for visit in visits},
+        expecting,
+        [(v.code, v.earliest, v.latest, v.planned) for v in visits if v.earliest is not None],  # type: ignore[misc]
+    )
     where = {placer.place(form, form.crf_code) for form in forms}
-    touched = [v for v in visits.values() if v.definition.code in where]
+    touched = [visit for visit in visits if visit.code in where]
     if not touched:
         return 0
     every = _models_in_order()
-    wanted: set[str] = set()
+    until = expected_until(subject)
+    expected: dict[int, tuple[str, ...]] = {}
     for visit in touched:
-        version = _in_force(versions, visit.planned_date)
-        if version is not None:
-            wanted.update(version[0].forms_at(visit.definition.code))
-    models = {code: m for code, m in every.items() if code in wanted}
-    touched_codes = {visit.definition.code for visit in touched}
-    near = _Near(
-        visit_ids=[visit.pk for visit in touched],
-        codes=sorted(code for code, codes in expecting.items() if len(codes) == 1 and codes[0] in touched_codes),
-        windows=[(window.earliest, window.latest) for visit in touched if (window := visit.window) is not None],
-    )
-    instances = _slim_rows(subject, models, near)
-    touched_ids = {visit.pk for visit in touched}
-    marks = {
-        (m.visit_id, m.crf_code): m for m in _live_marks.objects(subject_id=subject.pk) if m.visit_id in touched_ids
-    }
-    schedule = _schedule(
-        subject,
-        today=today,
-        models=models,
-        versions=versions,
-        definitions=sorted((v.definition for v in touched), key=lambda d: d.order),
-        visits=visits,
-        instances=instances,
-        marks=marks,
-        counts=None,
-        types={},
-    )
-    return _store_progress(schedule)
+        version = _in_force(versions, visit.planned)
+        codes = version[0].forms_at(visit.code) if version is not None else ()
+        if until is not None and visit.planned is not None and visit.planned > until:
+            codes = ()  # the subject expects nothing at this visit any more
+        expected[visit.pk] = tuple(code for code in codes if code in every)
+    wanted = {code for codes in expected.values() for code in codes}
+    statuses: dict[tuple[str | None, str], list[str]] = defaultdict(list)
+    if wanted:
+        touched_codes = {visit.code for visit in touched}
+        near = _Near(
+            visit_ids=[visit.pk for visit in touched],
+            codes=sorted(code for code, at in expecting.items() if len(at) == 1 and at[0] in touched_codes),
+            windows=[(v.earliest, v.latest) for v in touched if v.earliest is not None],  # type: ignore[misc]
+        )
+        models = {code: model for code, model in every.items() if code in wanted}
+        for code, rows in _slim_rows(subject, models, near).items():
+            if code in log_codes:
+                continue
+            for row in rows:
+                statuses[(placer.place(row, code), code)].append(row.entry_status)
+    changed: dict[str, list[int]] = defaultdict(list)
+    for visit in touched:
+        state = progress(
+            form_mark(statuses=statuses.get((visit.code, code), ()), not_done=code in visit.marked)
+            for code in expected[visit.pk]
+        )
+        if state.value != visit.forms_state:
+            changed[state.value].append(visit.pk)
+    for value, pks in changed.items():
+        Visit.objects.filter(pk__in=pks).update(forms_state=value)
+    return sum(len(pks) for pks in changed.values())
 
 
 @after_any_form_write

@@ -1,4 +1,4 @@
-from django.urls import include, path
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from adverse_events.api import CrsEpisodeViewSet, IcansEpisodeViewSet
@@ -12,6 +12,7 @@ from endpoints.api import EndpointRunViewSet
 from exports.api import ExportViewSet
 from study.api import TokenLoginView, TokenLogoutAllView, TokenLogoutView
 from subjects.api import SubjectViewSet, VisitViewSet
+from trialsite.urlcache import CachingResolver
 
 router = DefaultRouter()
 router.register("subjects", SubjectViewSet, basename="subject")
@@ -34,5 +35,6 @@ urlpatterns = [
     path("auth/login/", TokenLoginView.as_view(), name="knox-login"),
     path("auth/logout/", TokenLogoutView.as_view(), name="knox-logout"),
     path("auth/logoutall/", TokenLogoutAllView.as_view(), name="knox-logoutall"),
-    path("", include(router.urls)),
+    # the router's patterns behind a resolver that keeps where the paths without an id go
+    CachingResolver(router.urls),
 ]

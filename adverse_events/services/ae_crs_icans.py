@@ -12,8 +12,9 @@ so pages and the API share these rules:
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
+from datetime import time
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -24,10 +25,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from adverse_events.derive import (
+    course_inputs,
     crs_assessment_values,
     crs_course_of,
     icans_assessment_values,
     icans_settings,
+    stored_crs_assessments,
+    stored_inputs,
     subject_age,
 )
 from adverse_events.models import (
@@ -370,21 +374,36 @@ def rederive_crs_course(*, user: User | None, subject: Subject, reason: str) -> 
     return _crs_course(user=user, subject=subject, reason=reason)[0]
 
 
-def _crs_course(*, user: User | None, subject: Subject, reason: str) -> tuple[list[EpisodeBase], bool]:
-    """`rederive_crs_course`, and whether it changed an assessment's DLT rule input."""
-    subject = _course_subject(subject)
-    if subject.day0 is None:
+def _crs_course(
+    *,
+    user: User | None,
+    subject: Subject,
+    reason: str,
+    stored: list[CrsAssessment] | None = None,
+    known: Mapping[int, Any] | None = None,
+) -> tuple[list[EpisodeBase], bool]:
+    """`rederive_crs_course`, and whether it changed an assessment's DLT rule input. `stored`:
+    the subject's assessments as stored, read by the caller under the subject's lock (which
+    `subject` then is: `_course_subject`), in the model's order; `known`: course inputs of some
+    of them (`stored_inputs`)."""
+    if stored is None:
+        subject = _course_subject(subject)
+        if subject.day0 is None:
+            return [], False
+        stored = _course_assessments[CrsAssessment].objects(subject_id=subject.pk)
+    elif subject.day0 is None:
         return [], False
-    assessments = _course_assessments[CrsAssessment].objects(subject_id=subject.pk)
+    assessments = stored
     for assessment in assessments:
         assessment.subject = subject
     exposures = medication_exposures(subject)
     pick = protocol_picker(subject.site.study_id)
-    derived = crs_assessment_values(subject, assessments, exposures=exposures, pick=pick)
+    inputs = course_inputs(assessments, known)
+    derived = crs_assessment_values(subject, assessments, exposures=exposures, pick=pick, inputs=inputs)
     before = _dlt_inputs(assessments)
     rederive(forms=assessments, values=lambda form: derived[form.pk], reason=reason, user=user, subject=subject)
     row, choices = pick(subject.day0)
-    course = crs_course_of(subject, assessments, exposures=exposures, settings=choices.crs_settings())
+    course = crs_course_of(subject, assessments, exposures=exposures, settings=choices.crs_settings(), inputs=inputs)
     episodes = _fatal(course.episodes, subject=subject, cause=DeathCause.CRS)
     synced = _sync_episodes(
         CrsEpisode, user=user, subject=subject, episodes=episodes, settings_version=row.version, reason=reason
@@ -445,15 +464,50 @@ def _saved_then_course(
     return saved
 
 
+def _in_model_order(assessments: list[CrsAssessment]) -> list[CrsAssessment]:
+    """`CrsAssessment.Meta.ordering` within one subject, as PostgreSQL sorts it (date, time with
+    no time last, id)."""
+    return sorted(
+        assessments,
+        key=lambda a: (a.assessment_date, a.assessment_time is None, a.assessment_time or time.min, a.pk),
+    )
+
+
 @atomic_save
 def record_crs_assessment(
     *, user: User, instance: CrsAssessment, expected_version: int | None, reason: str = ""
 ) -> CrsAssessment:
-    """Save the assessment with its grade (crf.derivations), then re-derive the CRS course."""
+    """Save the assessment with its grade (crf.derivations), then re-derive the CRS course. The
+    subject is locked first and its stored assessments read once, under the lock, for both: the
+    saved one's grade (`derive_crs_assessment`) and the course after the save, which takes the
+    saved row in place of its stored self (issue 22, ninth pass: they were read twice, the first
+    time without the lock)."""
     msgid = gettext_noop("re-derived: CRS assessment of %(date)s saved")
-    return _saved_then_course(
-        _crs_course, msgid, user=user, instance=instance, expected_version=expected_version, reason=reason
+    subject = _course_subject(instance.subject)
+    if subject.day0 is None:  # the derivation refuses the save (no Day-0 clock)
+        return _saved_then_course(
+            _crs_course, msgid, user=user, instance=instance, expected_version=expected_version, reason=reason
+        )
+    stored = _course_assessments[CrsAssessment].objects(subject_id=subject.pk)
+    inputs = stored_inputs(stored)  # built once: the saved one's grade and the course use them
+    with stored_crs_assessments(subject.pk, stored, inputs):
+        saved = save_form(user=user, instance=instance, expected_version=expected_version, reason=reason)
+    _refreshed(saved)  # as stored: the course compares its derived values with the stored ones
+    version = saved.version
+    course = [row for row in stored if row.pk != saved.pk]
+    if not saved.entered_in_error:
+        course = _in_model_order([*course, saved])
+    _episodes, moved = _crs_course(
+        user=user,
+        subject=subject,
+        reason=message(msgid, date=saved.assessment_date.isoformat()),
+        stored=course,
+        known=inputs,
     )
+    if saved.version != version:  # the course re-derived the saved row itself
+        _refreshed(saved)
+    setattr(saved, COURSE_MOVED_DLT_INPUT, moved)
+    return saved
 
 
 @atomic_save

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from clinical.protocol import ProtocolChoices
-from dbtools.prepared import Prepared, insert, prepared
+from dbtools.prepared import Prepared, ServerSQL, insert, prepared
 from study.models import Membership, ProtocolSettings
 from tests.factories import protocol_v1
 
@@ -144,3 +144,33 @@ def test_a_statement_is_prepared_on_the_server_once_per_connection_and_outlives_
     assert [t.pk for t in by_label.objects(app_label="crf")] == list(
         ContentType.objects.filter(app_label="crf").order_by("pk").values_list("pk", flat=True)
     )
+
+
+def test_sql_written_by_hand_is_prepared_on_the_server_with_typed_and_array_parameters():
+    """Issue 22, ninth pass (`ServerSQL`, the visits' state's read of the forms near a visit):
+    the typed parameters (an id, arrays of ids, texts and dates, empty ones too) are given at
+    each run, every other parameter is written in once (a quote and a percent sign included);
+    the first run sends PREPARE with its EXECUTE, later ones EXECUTE only; the rows are what the
+    same SQL gives run plainly."""
+    sql = (
+        "SELECT id, model FROM django_content_type WHERE (id > %s AND model <> %s AND (id = ANY(%s::integer[]) "
+        "OR app_label = ANY(%s::text[]))) OR %s::date = ANY(%s::date[]) ORDER BY id"
+    )
+    template = [0, "50%'s", None, None, None, None]
+    statement = ServerSQL(sql, template, [(0, "bigint"), (2, "integer[]"), (3, "text[]"), (4, "date"), (5, "date[]")])
+    pks = list(ContentType.objects.order_by("pk").values_list("pk", flat=True))
+    cases = [
+        [pks[1], [pks[2], pks[3]], ["crf"], date(2026, 1, 1), []],
+        [pks[0], [], [], date(2026, 1, 1), [date(2025, 1, 1)]],
+        [pks[0], [], ["it's 50%"], date(2026, 1, 2), [date(2026, 1, 2)]],
+    ]
+    with CaptureQueriesContext(connection) as ctx, connection.cursor() as cursor:
+        for args in cases:
+            statement.execute(cursor, "default", args)
+            found = cursor.fetchall()
+            params = [args[0], template[1], *args[1:]]
+            cursor.execute(sql, params)
+            assert found == cursor.fetchall()
+    ours = [q["sql"] for q in ctx.captured_queries if statement._name in q["sql"]]
+    assert ours[0].startswith(f"PREPARE {statement._name} (bigint, integer[], text[], date, date[]) AS ")
+    assert [q.split(" (")[0] for q in ours[1:]] == [f"EXECUTE {statement._name}"] * 2
