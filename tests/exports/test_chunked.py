@@ -236,8 +236,11 @@ def test_the_chunks_are_read_without_parallel_workers_or_jit_and_the_connection_
     with chunked.read_settings():
         assert _settings_now() == ("0", "off", "64MB")
     assert _settings_now() == ("3", "on", "5MB")
-    with pytest.raises(DatabaseError, match="division by zero"), transaction.atomic():
-        with chunked.read_settings():
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1 / 0")
+    with (
+        pytest.raises(DatabaseError, match="division by zero"),
+        transaction.atomic(),
+        chunked.read_settings(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("SELECT 1 / 0")
     assert _settings_now() == ("3", "on", "5MB")
