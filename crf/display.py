@@ -342,10 +342,17 @@ CRITERIA_NAMES = {
 }
 
 
-def criteria_text(value: str) -> str:
-    """A derivation's criteria ("ASTCT-2019") by their name in the reader's language."""
-    return _(CRITERIA_NAMES[value]) if value in CRITERIA_NAMES else value
+def _named(names: dict[str, str]) -> Callable[[str], str]:
+    """A stored code's name from `names` in the reader's language (an unknown code as stored)."""
 
+    def text(value: str) -> str:
+        return _(names[value]) if value in names else value
+
+    return text
+
+
+#: A derivation's criteria ("ASTCT-2019") by their name in the reader's language.
+criteria_text = _named(CRITERIA_NAMES)
 
 #: A visit's expected forms as a whole (`Visit.forms_state`, clinical.assessments.Progress).
 FORMS_STATES = {
@@ -354,9 +361,7 @@ FORMS_STATES = {
     "all": gettext_noop("complete"),
 }
 
-
-def forms_state_text(value: str) -> str:
-    return _(FORMS_STATES[value]) if value in FORMS_STATES else value
+forms_state_text = _named(FORMS_STATES)
 
 
 #: Text fields holding a composed label rather than a choice key, and how to read them.

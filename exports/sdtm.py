@@ -138,23 +138,17 @@ class ExportData:
         """(VISITNUM, VISIT) of a findings record: its scheduled visit, else (`same_day`, a marrow
         assessment entered without its visit) the scheduled visit the subject had that day, else
         its unscheduled one."""
-        return self.visit_at(row["visit_id"], row["subject_id"], on, same_day=same_day)
-
-    def visit_at(
-        self, visit_id: int | None, subject_id: int, on: date, *, same_day: bool = False
-    ) -> tuple[float | int | None, str | None]:
-        """`visit_of` a record given by its visit, subject and date (a form read by column)."""
-        visit = self.visits.get(visit_id)  # type: ignore[arg-type]
+        visit = self.visits.get(row["visit_id"])
         if visit is None and same_day:
-            visit = self.held_on(subject_id, on)
+            visit = self.held_on(row["subject_id"], on)
         if visit is not None:
             return visit["num"], visit["name"]
-        return self.unscheduled().get((subject_id, on), (None, None))
+        return self.unscheduled().get((row["subject_id"], on), (None, None))
 
     def visits_at(
         self, visit_ids: list[int | None], subject_ids: list[int], dates: list[date]
     ) -> list[tuple[float | int | None, str | None]]:
-        """`visit_at` of each record of a form read by column (not a same-day form)."""
+        """`visit_of` of each record of a form read by column (not a same-day form)."""
         named = {pk: (visit["num"], visit["name"]) for pk, visit in self.visits.items()}
         unscheduled = self.unscheduled().get
         none = (None, None)
