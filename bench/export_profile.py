@@ -8,11 +8,12 @@ one at a time, in one process (no worker processes), on a study already in the d
 
 `build` builds every SDTM and ADaM dataset in chunks as the export does (exports.chunked, one
 process), spooling the rows under the `--keep` directory, and saves the datasets' metadata there
-(`datasets.pickle`: each dataset without its rows, and where its spooled blocks lie), so that
-`write FMT` (csv, xpt, json or xlsx) can write the same rows again and again without building:
-only that writer's CPU is measured (`--repeat` times, the best printed) into a scratch directory.
-Each prints one JSON line: CPU seconds (user + system of this process), wall seconds, the load
-average before and after, and with `--profile` a cProfile file (read with `python -m pstats`).
+(`datasets.pickle`: each dataset without its rows, and where its spooled blocks lie), so that `write
+FMT` (csv, xpt, json or xlsx; all: the four as the export writes them) can write the same rows again
+and again without building: only that writer's CPU is measured (`--repeat` times, the best printed)
+into a scratch directory. Each prints one JSON line: CPU seconds (user + system of this process),
+wall seconds, the load average before and after, and with `--profile` a cProfile file (read with
+`python -m pstats`).
 `--sha` also prints each file's SHA-256: the same after a change means the same bytes.
 """
 
@@ -162,7 +163,7 @@ def write(args: argparse.Namespace) -> dict[str, Any]:
 
     settings.EXPORT_WORKERS = 1
     export = _export(args.study, args.cutoff)
-    export.formats = [args.format]
+    export.formats = ["csv", "xpt", "json", "xlsx"] if args.format == "all" else [args.format]
     built = _datasets(Path(args.keep))
     export.study  # noqa: B018  (read before the clock starts)
     times = []
@@ -201,7 +202,7 @@ def write(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("step", choices=["build", "write"])
-    parser.add_argument("format", nargs="?", default="csv", choices=["csv", "xpt", "json", "xlsx"])
+    parser.add_argument("format", nargs="?", default="csv", choices=["csv", "xpt", "json", "xlsx", "all"])
     parser.add_argument("--keep", required=True, help="directory of the spooled rows and their metadata")
     parser.add_argument("--study", default="synthetic")
     parser.add_argument("--cutoff", default="2026-10-31")

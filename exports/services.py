@@ -14,6 +14,7 @@ writes nothing). An export whose conformance report has errors still succeeds an
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -282,6 +283,8 @@ def write_files(export: Export, built: list[datasets.Dataset], directory: Path |
     the same files, in the same order, as when written one after the other."""
     assert export.snapshot_at is not None
     written = [d for d in built if d.rows]  # an empty dataset is not submitted: no file (a note in the report)
+    if directory is not None:
+        return _write_files_once(export, written, directory)
     tasks: list[tuple[int, str]] = [
         (index, fmt)
         for index in range(len(written))
@@ -325,6 +328,113 @@ def write_files(export: Export, built: list[datasets.Dataset], directory: Path |
         ]
         files.append(parts[0] if directory is None else _workbook_file(directory, sheets, parts, written))
     return files
+
+
+#: a task of `_write_files_once`: every file of one dataset
+_EVERY = "every"
+
+
+def _write_files_once(export: Export, written: list[datasets.Dataset], directory: Path) -> list[dict[str, Any]]:
+    """`write_files` into `directory`: a task per dataset writing all of its files — each format
+    asked for and its XLSX worksheets, deflated into part files — from one reading of its rows
+    (exports.tee), the tasks shared out among the export's worker processes (exports.parallel),
+    the heaviest first; the workbook's Contents sheet a task of its own, the workbook assembled
+    from the parts after. The same files, in the same order, as `write_files` in memory."""
+    from exports import parallel
+
+    sheets = writers.xlsx_sheets(written) if ExportFormat.XLSX in export.formats else []
+    numbers: dict[int, list[tuple[int, int, int]]] = {}  # dataset → its worksheets (number, start, stop)
+    if sheets:
+        number = 2  # (1: Contents)
+        for index, dataset in enumerate(written):
+            numbers[index] = []
+            for _title, start, stop in writers.xlsx_dataset_sheets(dataset):
+                numbers[index].append((number, start, stop))
+                number += 1
+    formats = [fmt for fmt in export.formats if fmt in (ExportFormat.CSV, ExportFormat.XPT, ExportFormat.JSON)]
+    tasks: list[tuple[int, str]] = [(index, _EVERY) for index in range(len(written)) if formats or numbers]
+    if sheets:
+        tasks.append((1, ExportFormat.XLSX))  # the Contents sheet
+    if not tasks:
+        return []
+    cost = sum(_WRITER_COST[fmt] for fmt in formats) + (_WRITER_COST[ExportFormat.XLSX] if sheets else 0)
+
+    def weight(task: tuple[int, str]) -> float:
+        index, kind = task
+        return cost * len(written[index].rows) * len(written[index].columns) if kind == _EVERY else 0.0
+
+    shared = {"export": export, "written": written, "directory": directory, "formats": formats, "sheets": numbers}
+    count = min(parallel.workers(), len(tasks))
+    if count > 1:
+        export.study  # noqa: B018  (read here, not by a worker: workers do not query)
+        results = parallel.run_tasks(_files_task, tasks, [weight(t) for t in tasks], count, shared)
+    else:
+        results = [_files_task(task, shared) for task in tasks]
+    files = [
+        file for (_index, kind), (found, _parts) in zip(tasks, results, strict=True) if kind == _EVERY for file in found
+    ]
+    if sheets:  # the Contents sheet (the last task), then the datasets' worksheets in order
+        parts = [*results[-1][1], *(part for _found, found_parts in results[:-1] for part in found_parts)]
+        files.append(_workbook_file(directory, sheets, parts, written))
+    return files
+
+
+def _files_task(task: tuple[int, str], shared: dict[str, Any] | None = None) -> tuple[list[Any], list[Any]]:
+    """A task of `_write_files_once` (in a worker process, of the export it was forked with):
+    the files and the XLSX parts it wrote."""
+    from exports import parallel, tee
+
+    shared = shared if shared is not None else parallel.state()
+    index, kind = task
+    if kind != _EVERY:
+        return [], _write_task(task, shared)
+    export: Export = shared["export"]
+    directory: Path = shared["directory"]
+    dataset: datasets.Dataset = shared["written"][index]
+    names = [c.name for c in dataset.columns]
+    jobs: list[Callable[[Any], Any]] = []
+    for fmt in shared["formats"]:
+        if fmt == ExportFormat.XPT and writers.xpt_problems(dataset):
+            continue  # its problems are errors of the conformance report: no truncated file
+        jobs.append(functools.partial(_format_files, export, dataset, directory, fmt))
+    sheets = shared["sheets"].get(index, [])
+    if sheets:
+        jobs.append(functools.partial(_sheet_parts, names, directory, sheets))
+    results = tee.fan_out(datasets.column_chunks(dataset.rows, names), jobs)
+    found = [file for result in (results[:-1] if sheets else results) for file in result]
+    return found, results[-1] if sheets else []
+
+
+def _format_files(
+    export: Export, dataset: datasets.Dataset, directory: Path, fmt: str, blocks: Any
+) -> list[dict[str, Any]]:
+    """The file(s) of `dataset` in `fmt` (CSV, XPT, Dataset-JSON and NDJSON), its rows `blocks`."""
+    if fmt == ExportFormat.JSON:
+        return _dataset_json_files(export, dataset, directory, blocks)
+    name = f"{dataset.name.lower()}.{fmt}"
+    if fmt == ExportFormat.XPT:
+        assert export.snapshot_at is not None
+        stamp = export.snapshot_at.astimezone(timezone.get_fixed_timezone(0))
+        stored = written_file(
+            directory, name, lambda out: writers.write_xpt(dataset, out, stamped=stamp, blocks=blocks)
+        )
+    else:
+        stored = written_file(directory, name, lambda out: writers.write_csv(dataset, out, blocks))
+    return [{"dataset": dataset.name, "fmt": fmt, "name": name, "rows": len(dataset.rows), **stored}]
+
+
+def _sheet_parts(names: list[str], directory: Path, sheets: list[tuple[int, int, int]], blocks: Any) -> list[Any]:
+    """A dataset's XLSX worksheets (number, first row, row after the last) as parts, its rows
+    `blocks` cut where a worksheet ends."""
+    from exports import tee
+
+    rows = tee.RowSplit(blocks)
+    parts = []
+    for number, start, stop in sheets:
+        assert rows.at == start
+        chunks = xlsx.Columns(rows.until(stop), len(names) * (stop - start))
+        parts.append(xlsx.sheet_part(number, names, chunks, str(directory / f"datasets.xlsx.sheet{number}.part")))
+    return parts
 
 
 def _workbook_file(
@@ -403,7 +513,7 @@ def odm_file(export: Export, directory: Path | None = None) -> dict[str, Any]:
 
 
 def _dataset_json_files(
-    export: Export, dataset: datasets.Dataset, directory: Path | None = None
+    export: Export, dataset: datasets.Dataset, directory: Path | None = None, blocks: Any = None
 ) -> list[dict[str, Any]]:
     """<name>.json and <name>.ndjson (Dataset-JSON 1.1), their OIDs those of the define.xml."""
     assert export.snapshot_at is not None
@@ -415,6 +525,7 @@ def _dataset_json_files(
         study_oid=define.oid(f"ST.{code}"),
         metadata_version_oid=define.oid(f"MDV.{code}.{part}"),
         source_version=export.code_version,
+        blocks=blocks,
     )
     names = [f"{dataset.name.lower()}.json", f"{dataset.name.lower()}.ndjson"]
     # both files from one reading of the rows (issue 29 item 7)

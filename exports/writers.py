@@ -24,11 +24,14 @@ import json
 import math
 import operator
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from typing import Any, BinaryIO
 
+import numpy as np
+
 from crf.csvfiles import FORMULA_PREFIXES, formula_safe
+from exports import facts
 from exports.datasets import Dataset, column_blocks, column_chunks, row_tuples
 from exports.findings import ERROR, Finding
 
@@ -80,10 +83,10 @@ def _block_fits(kind: str, values: list[Any]) -> int:
     if fitting is None:
         return 0
     if kind == "Num":  # every value's type (True == 1: a bool would hide behind an equal number)
-        return 0 if set(map(type, values)) <= fitting else -1
+        return 0 if facts.kinds(values) <= fitting else -1
     # texts and dates: their distinct values (no value of another type equals a text or a date
     # but an instance of a subclass, written the same)
-    distinct = set(values)
+    distinct = facts.distinct(values)
     if not set(map(type, distinct)) <= fitting:
         return -1
     if kind == "Char":
@@ -144,10 +147,13 @@ def _xpt_problems(dataset: Dataset) -> list[Finding]:
     return out
 
 
-def write_xpt(dataset: Dataset, out: BinaryIO, *, stamped: datetime | None = None) -> int:
+def write_xpt(
+    dataset: Dataset, out: BinaryIO, *, stamped: datetime | None = None, blocks: Iterable[list[list[Any]]] | None = None
+) -> int:
     """Write the dataset as SAS transport v5 to `out` (exports.xpt: the bytes pyreadstat writes,
     streamed); XptError when anything would not fit unchanged. `stamped` (the export's snapshot
-    time) is the headers' created and modified time instead of the clock. Returns the size."""
+    time) is the headers' created and modified time instead of the clock. `blocks`: the rows as
+    `column_chunks` of every column gives them, read elsewhere (exports.tee). Returns the size."""
     from exports import xpt
 
     problems = xpt_problems(dataset)
@@ -162,6 +168,7 @@ def write_xpt(dataset: Dataset, out: BinaryIO, *, stamped: datetime | None = Non
         rows=dataset.rows,
         when=stamped if stamped is not None else datetime.now(),  # the clock, as pyreadstat
         sized=known[1] if known is not None and known[0] is dataset.rows else None,
+        blocks=blocks,
     )
 
 
@@ -231,10 +238,9 @@ def csv_column(values: list[Any]) -> list[str]:
 def _csv_column(values: list[Any]) -> tuple[list[str], Any]:
     """`csv_column` of `values`, and the distinct texts among them (a set, or the list of every
     text) when they are texts: what may need quoting (numbers and dates never do)."""
-    kinds = set(map(type, values))
+    kinds = facts.kinds(values)
     if kinds <= {str, _NONE}:
-        distinct = set(values)
-        distinct.discard(None)
+        distinct = facts.present(values)
         if not _formula_like(distinct):
             return (list(map(_EMPTY_FOR_NONE.get, values, values)) if _NONE in kinds else values), distinct
         text = {value: csv_value(value) for value in distinct}
@@ -243,16 +249,15 @@ def _csv_column(values: list[Any]) -> tuple[list[str], Any]:
     if kinds <= _NUMBERS_AND_DATES:
         # (1 and 1.0 are one key: csv_value writes both "1"; a date never equals a number; a NaN
         # is its own key)
-        text = _csv_numbers(set(values), kinds)
+        text = _csv_numbers(facts.present(values), kinds)
         return list(map(text.__getitem__, values)), ()
     texts = list(map(csv_value, values))
     return texts, texts
 
 
-def _csv_numbers(distinct: set[Any], kinds: set[type]) -> dict[Any, str]:
-    """`csv_value` of each distinct number or date of a column of `kinds`: ints and floats in C
-    (an int's str; a float's repr, or a whole one's int's str; NaN "")."""
-    distinct.discard(None)
+def _csv_numbers(distinct: frozenset[Any], kinds: frozenset[type]) -> dict[Any, str]:
+    """`csv_value` of each distinct number or date (None aside) of a column of `kinds`: ints and
+    floats in C (an int's str; a float's repr, or a whole one's int's str; NaN "")."""
     if kinds <= {int, _NONE}:
         text = dict(zip(distinct, map(str, distinct), strict=True))
     elif kinds <= {float, _NONE}:
@@ -295,19 +300,20 @@ def _csv_fields(values: list[Any]) -> list[str]:
     return list(map(quoted.get, texts, texts))
 
 
-def write_csv(dataset: Dataset, out: BinaryIO) -> int:
+def write_csv(dataset: Dataset, out: BinaryIO, blocks: Iterable[list[list[Any]]] | None = None) -> int:
     """Write the dataset as CSV for analysis tools to `out` (UTF-8 without BOM, LF line ends, a
     header of variable names, "" for missing values, formula-like text neutralised by
     `csv_value`), a block of rows (`column_chunks`) at a time, each column formatted at once
     (`_csv_fields`: a field csv.writer would quote quoted by csv.writer), the lines joined in C.
-    A dataset of one column is written by csv.writer (which quotes a lone empty field). Returns
+    A dataset of one column is written by csv.writer (which quotes a lone empty field). `blocks`:
+    the rows as `column_chunks` of every column gives them, read elsewhere (exports.tee). Returns
     the size."""
     names = [c.name for c in dataset.columns]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(names)
     written = out.write(buffer.getvalue().encode("utf-8"))
-    for values in column_chunks(dataset.rows, names):
+    for values in column_chunks(dataset.rows, names) if blocks is None else blocks:
         if len(values) > 1:
             columns = list(map(_csv_fields, values))
             if columns[0]:
@@ -377,16 +383,23 @@ _JSON_CONVERT: dict[str, Any] = {"date": lambda v: v.isoformat(), "integer": int
 
 
 def dataset_json_parts(
-    dataset: Dataset, *, created: datetime, study_oid: str, metadata_version_oid: str, source_version: str
+    dataset: Dataset,
+    *,
+    created: datetime,
+    study_oid: str,
+    metadata_version_oid: str,
+    source_version: str,
+    blocks: Iterable[list[list[Any]]] | None = None,
 ) -> tuple[dict[str, Any], Any]:
     """The Dataset-JSON 1.1 metadata of `dataset` and an iterator over its rows (JSON-ready lists
     in column order): item OIDs are the define.xml ones (IT.<dataset>.<variable>), the dataset's
-    itemGroupOID its ItemGroupDef's (IG.<dataset>). The optional ITEMGROUPDATASEQ is not emitted."""
+    itemGroupOID its ItemGroupDef's (IG.<dataset>). The optional ITEMGROUPDATASEQ is not emitted.
+    `blocks`: the rows as `column_chunks` of every column gives them, read elsewhere (exports.tee)."""
     columns = []
     kinds = []
     for column in dataset.columns:
-        blocks: Any = () if column.type != "Num" else column_blocks(dataset.rows, column.name)
-        typed = _json_type(column, blocks)
+        numbers: Any = () if column.type != "Num" else column_blocks(dataset.rows, column.name)
+        typed = _json_type(column, numbers)
         kinds.append(typed["dataType"])
         entry: dict[str, Any] = {
             "itemOID": f"IT.{dataset.name}.{column.name}",
@@ -422,7 +435,7 @@ def dataset_json_parts(
                 columns[i] = _json_column(columns[i], to)
         return columns
 
-    return meta, JsonRows(map(converted, column_chunks(dataset.rows, names)))
+    return meta, JsonRows(map(converted, column_chunks(dataset.rows, names) if blocks is None else blocks))
 
 
 class JsonRows:
@@ -446,12 +459,12 @@ def _json_column(values: list[Any], to: Any) -> list[Any]:
     """`to(value)` of each value of a column but None (`_json_value`); an int column left as it is
     for "integer", a float column for "double" (their values are already what JSON writes); a
     column of dates, or of whole numbers for "integer", converted once per distinct value."""
-    kinds = set(map(type, values))
+    kinds = facts.kinds(values)
     if (to is int and kinds <= {int, _NONE}) or (to is float and kinds <= {float, _NONE}):
         return values
     if (to is _JSON_CONVERT["date"] and kinds <= {date, _NONE}) or (to is int and kinds <= {int, float, _NONE}):
         # once per distinct value (a date never equals a date-time; equal numbers, equal ints)
-        text: dict[Any, Any] = {value: to(value) for value in set(values) if value is not None}
+        text: dict[Any, Any] = {value: to(value) for value in facts.present(values)}
         text[None] = None
         return list(map(text.__getitem__, values))
     return [None if value is None else to(value) for value in values]
@@ -498,12 +511,10 @@ def _json_cells(values: list[Any], before: str, encode: Any) -> list[str]:
     aside) is encoded once per distinct value, in C (the encoder's own functions: its string
     encoder, int's and float's repr); any other column value by value. A float column holding a
     negative zero is encoded value by value too (-0.0 == 0.0, one key, but two texts)."""
-    kinds = set(map(type, values))
-    kinds.discard(_NONE)
+    kinds = facts.kinds(values) - {_NONE}
     if len(kinds) == 1:
         (kind,) = kinds
-        distinct = set(values)
-        distinct.discard(None)
+        distinct = facts.present(values)
         to_text = _JSON_TEXT.get(kind)
         if kind is float and not (all(map(math.isfinite, distinct)) and not _negative_zero(values, distinct)):
             to_text = None
@@ -518,11 +529,13 @@ def _json_cells(values: list[Any], before: str, encode: Any) -> list[str]:
     return list(map(before.__add__, map(encode, values)))
 
 
-def _negative_zero(values: list[Any], distinct: set[Any]) -> bool:
-    """Whether a float column (None aside) holds -0.0, looked for only when it holds a zero."""
+def _negative_zero(values: list[Any], distinct: frozenset[Any]) -> bool:
+    """Whether a column of floats and None holds -0.0, looked for (by numpy, None read as NaN)
+    only when it holds a zero."""
     if 0.0 not in distinct:
         return False
-    return any(value == 0 and math.copysign(1.0, value) < 0 for value in values if value is not None)
+    numbers = np.array(values, dtype=np.float64)
+    return bool(np.signbit(numbers[numbers == 0.0]).any())
 
 
 #: the JSON text of a value of each type `_json_cells` encodes per distinct value: what the C
@@ -636,15 +649,26 @@ def xlsx_sheets(built: list[Dataset]) -> list[tuple[str, list[str], Any]]:
     contents: list[list[Any]] = []
     sheets: list[tuple[str, list[str], Any]] = []
     for dataset in built:
-        parts = max(1, math.ceil(len(dataset.rows) / XLSX_MAX_ROWS))
-        titles = [dataset.name if n == 0 else f"{dataset.name}_{n + 1}" for n in range(parts)]
-        contents.append([dataset.name, dataset.label, dataset.standard, len(dataset.rows), ", ".join(titles)])
+        parts = xlsx_dataset_sheets(dataset)
+        contents.append(
+            [dataset.name, dataset.label, dataset.standard, len(dataset.rows), ", ".join(t for t, _s, _e in parts)]
+        )
         names = [c.name for c in dataset.columns]
-        for part, title in enumerate(titles):
-            start, stop = part * XLSX_MAX_ROWS, (part + 1) * XLSX_MAX_ROWS
-            cells = len(names) * (min(stop, len(dataset.rows)) - start)
+        for title, start, stop in parts:
+            cells = len(names) * (stop - start)
             sheets.append((title, names, xlsx.Columns(column_chunks(dataset.rows, names, start, stop), cells)))
     return [("Contents", ["Dataset", "Label", "Standard", "Rows", "Sheets"], contents), *sheets]
+
+
+def xlsx_dataset_sheets(dataset: Dataset) -> list[tuple[str, int, int]]:
+    """A dataset's worksheets in `xlsx_sheets`: (title, first row, row after the last), from 0;
+    a dataset over 1,048,575 rows continues on NAME_2, …"""
+    count = len(dataset.rows)
+    parts = max(1, math.ceil(count / XLSX_MAX_ROWS))
+    return [
+        (dataset.name if n == 0 else f"{dataset.name}_{n + 1}", n * XLSX_MAX_ROWS, min((n + 1) * XLSX_MAX_ROWS, count))
+        for n in range(parts)
+    ]
 
 
 def write_xlsx(built: list[Dataset], out: BinaryIO) -> None:

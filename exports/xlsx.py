@@ -34,6 +34,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 from isal import isal_zlib
 
+from exports import facts
+
 CHUNK_ROWS = 2_000
 EXCEL_EPOCH = date(1899, 12, 30).toordinal()
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -164,8 +166,8 @@ def _column_xml(values: list[Any], known: dict[Any, str], plain: dict[Any, str])
     value of another type than `_KEPT_TYPES` (`_block_xml` then formats it a cell at a time).
     Numbers: the type of every value is looked at, since True == 1 and Decimal("1.0") == 1 would
     hide behind an equal kept number."""
-    distinct = set(values)
-    if not set(map(type, distinct)) <= _TEXT_TYPES and not set(map(type, values)) <= _KEPT_TYPES:
+    distinct = facts.distinct(values)
+    if not set(map(type, distinct)) <= _TEXT_TYPES and not facts.kinds(values) <= _KEPT_TYPES:
         return None, 0
     new = distinct.difference(known)
     if len(known) + len(new) > _INNER_MAX:

@@ -25,6 +25,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from exports import facts
+
 RECORD = 80
 NAMESTR_LENGTH = 140
 CHUNK_ROWS = 20_000
@@ -132,15 +134,21 @@ def widths(columns: list[tuple[str, str, str]], rows: Iterable[dict[str, Any]]) 
 
 
 def observations(
-    columns: list[tuple[str, str, str, int]], rows: Iterable[dict[str, Any]], chunk: int | None = None
+    columns: list[tuple[str, str, str, int]],
+    rows: Iterable[dict[str, Any]],
+    chunk: int | None = None,
+    blocks: Iterable[list[list[Any]]] | None = None,
 ) -> Iterator[bytes]:
-    """The observations, a block of rows at a time (exports.datasets.column_chunks; not padded:
-    `write` pads the last record), each column converted at once (`_char_field`, `_numbers`)."""
+    """The observations, a block of rows at a time (exports.datasets.column_chunks, or `blocks`,
+    the same blocks read elsewhere: exports.tee; not padded: `write` pads the last record), each
+    column converted at once (`_char_field`, `_numbers`)."""
     from exports.datasets import column_chunks
 
     del chunk  # (the blocks of the rows: 5,000 rows)
     dtype = np.dtype([(f"f{i}", f"S{w}" if kind == "Char" else ">u8") for i, (_n, _l, kind, w) in enumerate(columns)])
-    for part in column_chunks(rows, [name for name, _label, _kind, _width in columns]):
+    if blocks is None:
+        blocks = column_chunks(rows, [name for name, _label, _kind, _width in columns])
+    for part in blocks:
         table = np.empty(len(part[0]) if part else 0, dtype=dtype)
         for i, ((_name, _label, kind, width), column) in enumerate(zip(columns, part, strict=True)):
             if kind == "Char":
@@ -157,7 +165,7 @@ def _char_field(values: list[str | None], width: int) -> np.ndarray:
     """A character variable's values as `width` bytes each, blank padded (a missing value all
     blanks): each distinct text padded once, the column joined and encoded as ASCII at once and
     read as a fixed-width numpy array without a copy (a NUL of a text's own stays)."""
-    padded = {value: value.ljust(width) for value in set(values) if value is not None}
+    padded = {value: value.ljust(width) for value in facts.present(values)}
     padded[None] = " " * width
     data = "".join(map(padded.__getitem__, values)).encode("ascii")
     return np.frombuffer(data, dtype=f"S{width}")
@@ -166,12 +174,12 @@ def _char_field(values: list[str | None], width: int) -> np.ndarray:
 def _numbers(values: list[Any]) -> np.ndarray:
     """A numeric or date variable's values as doubles (`_number` of each: None is NaN, a date
     its SAS day number), converted by numpy when they are all numbers or None."""
-    kinds = set(map(type, values))
+    kinds = facts.kinds(values)
     if kinds <= {float, int, _NONE}:
         # (numpy converts None to NaN and an int as float() does)
         return np.array(values, dtype=np.float64)
     if kinds <= {date, _NONE}:  # each distinct date converted once
-        days = {value: _number(value) for value in set(values)}
+        days = {value: _number(value) for value in facts.distinct(values)}
         return np.array(list(map(days.__getitem__, values)), dtype=np.float64)
     return np.array([v if type(v) is float else _number(v) for v in values], dtype=np.float64)
 
@@ -185,16 +193,17 @@ def write(
     rows: Iterable[dict[str, Any]],
     when: datetime,
     sized: list[int] | None = None,
+    blocks: Iterable[list[list[Any]]] | None = None,
 ) -> int:
     """Write one dataset as SAS transport v5 to `out`; returns the bytes written. Without
     `sized` (the widths, `widths`) `rows` is read twice, so it must then be a sequence, not an
-    iterator."""
+    iterator. `blocks`: the rows a block of columns at a time, read elsewhere (`observations`)."""
     if sized is None:
         sized = widths(columns, rows)
     full = [(n, lab, kind, w) for (n, lab, kind), w in zip(columns, sized, strict=True)]
     written = out.write(header(name, label, full, when))
     data = 0
-    for piece in observations(full, rows):
+    for piece in observations(full, rows, blocks=blocks):
         out.write(piece)
         data += len(piece)
     rest = data % RECORD
