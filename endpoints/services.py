@@ -264,8 +264,8 @@ def load_cut(
         # these sorts spilled to disk from 1,000 subjects (issue 30 item 6). For these reads only.
         cursor.execute(f"SET LOCAL work_mem = '{SNAPSHOT_WORK_MEM}'")
         site_ids = list(Site.objects.filter(study=study).values_list("pk", flat=True))
-        limit = {} if subject_ids is None else {"pgh_obj_id__in": subject_ids}
-        subjects = snapshot.rows_as_of(Subject, at, shared=shared, site_id__in=site_ids, **limit)
+        limit = None if subject_ids is None else snapshot.any_of("pgh_obj_id", list(subject_ids))
+        subjects = snapshot.rows_as_of(Subject, at, shared=shared, site_id__in=site_ids, where=limit)
         ids = [row["id"] for row in subjects]
         version, choices = settings_for(study, at)
 

@@ -314,9 +314,13 @@ def load(
     from subjects.models import Subject, Visit
 
     sites = {s["id"]: s for s in Site.objects.filter(pk__in=site_ids).values("id", "code", "time_zone").order_by("id")}
-    limit = {"pgh_obj_id__in": list(subject_ids)} if subject_ids is not None else {}
+    # the keys as one array parameter (snapshot.any_of), not `__in`'s value-by-value preparing
+    limit = snapshot.any_of("pgh_obj_id", list(subject_ids)) if subject_ids is not None else None
     wanted = set(FORMS if forms_wanted is None else forms_wanted)
-    live = [row["id"] for row in snapshot.rows_as_of(Subject, at, site_id__in=list(sites), fields=["site_id"], **limit)]
+    live = [
+        row["id"] for row in snapshot.rows_as_of(Subject, at, site_id__in=list(sites), fields=["site_id"], where=limit)
+    ]
+    of_live = snapshot.any_of("subject_id", live)
     forms: dict[str, list[dict[str, Any]]] = {}
     for name, (path, date_field) in FORMS.items():
         if name not in wanted:
@@ -325,15 +329,17 @@ def load(
         model = apps.get_model(path)
         read = [name for name in snapshot.field_names(model) if name not in UNREAD_FIELDS]
         if name in COLUMN_FORMS:
-            columns = snapshot.columns_as_of(model, at, fields=read, subject_id__in=live, text=TEXT_DECIMALS[name])
+            columns = snapshot.columns_as_of(model, at, fields=read, where=of_live, text=TEXT_DECIMALS[name])
             dated = columns[date_field]
             forms[name] = _kept(ColumnRows(columns), [on is not None and on <= cutoff for on in dated])
             continue
-        rows = snapshot.rows_as_of(model, at, fields=read, subject_id__in=live, text=TEXT_DECIMALS.get(name, ()))
+        rows = snapshot.rows_as_of(model, at, fields=read, where=of_live, text=TEXT_DECIMALS.get(name, ()))
         if date_field:
             rows = [r for r in rows if r.get(date_field) is not None and r[date_field] <= cutoff]
         forms[name] = rows
-    subjects = subjects_at_cutoff(snapshot.history_as_of(Subject, at, pgh_obj_id__in=live), forms["consents"], cutoff)
+    subjects = subjects_at_cutoff(
+        snapshot.history_as_of(Subject, at, where=snapshot.any_of("pgh_obj_id", live)), forms["consents"], cutoff
+    )
     ids = {row["id"] for row in subjects}
     for name, rows in forms.items():
         if isinstance(rows, ColumnRows):
@@ -347,7 +353,7 @@ def load(
         .order_by("order")
     }
     visits = {}
-    for row in snapshot.rows_as_of(Visit, at, subject_id__in=ids):
+    for row in snapshot.rows_as_of(Visit, at, where=snapshot.any_of("subject_id", sorted(ids))):
         definition = definitions.get(row["definition_id"])
         if definition is not None:
             on = row["visit_date"] if row["visit_date"] and row["visit_date"] <= cutoff else None
