@@ -343,7 +343,8 @@ def cumulative_lines(
         ax.grid(axis="y", color="#dddddd", linewidth=0.6)
         ax.yaxis.get_major_locator().set_params(integer=True)
         fig.autofmt_xdate()
-        ax.legend(loc="upper left", frameon=False)
+        if ax.get_legend_handles_labels()[0]:  # (no line: every series empty, a site with no subjects yet)
+            ax.legend(loc="upper left", frameon=False)
         return _svg(fig, title, description)
 
 

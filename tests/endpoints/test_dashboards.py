@@ -475,6 +475,17 @@ def test_svg_text_uses_the_installed_cjk_font():
     assert "Noto Sans CJK SC" in svg and ">受试者</text>" in svg
 
 
+def test_cumulative_lines_of_no_data_draw_no_empty_legend(recwarn):
+    """A site with no subjects yet: the enrolment plot is drawn with its axes, no legend of no line
+    (matplotlib warned "No artists with labels found to put in legend")."""
+    empty = plots.cumulative_lines(series=[("Enrolled", [])], title="t", description="d", y_label="y", x_label="x")
+    drawn = plots.cumulative_lines(
+        series=[("Enrolled", [(date(2026, 1, 5), 1)])], title="t", description="d", y_label="y", x_label="x"
+    )
+    assert [str(w.message) for w in recwarn if "legend" in str(w.message)] == []
+    assert "legend_1" not in empty and "legend_1" in drawn
+
+
 # --- pages in English and Chinese ---------------------------------------------------------------
 
 
