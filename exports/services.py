@@ -365,8 +365,9 @@ def _write_files_once(export: Export, written: list[datasets.Dataset], directory
 
     shared = {"export": export, "written": written, "directory": directory, "formats": formats, "sheets": numbers}
     count = min(parallel.workers(), len(tasks))
+    # read here, not by a worker process nor a writer's thread (exports.tee): neither queries
+    export.study  # noqa: B018
     if count > 1:
-        export.study  # noqa: B018  (read here, not by a worker: workers do not query)
         results = parallel.run_tasks(_files_task, tasks, [weight(t) for t in tasks], count, shared)
     else:
         results = [_files_task(task, shared) for task in tasks]

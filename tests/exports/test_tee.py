@@ -213,3 +213,32 @@ def test_facts_are_found_once_per_list_while_kept_and_never_for_another_list():
             assert facts.distinct(made) == frozenset({count})
         assert facts.present(values) == frozenset({"a", "b"})
     assert facts._kept is None
+
+
+def test_the_writers_threads_never_query_the_database(study, tmp_path, settings):
+    """The export's study is read before the writers' threads start: a thread's query would open
+    a connection of its own, outside the export's transaction (here: the test's, whose study a
+    new connection cannot see), and never closed."""
+    from django.db import connection
+
+    from exports.models import Export
+
+    settings.EXPORT_WORKERS = 1
+    built = [_spooled(tmp_path, "XP", ADAMIG, 7)]
+    export = Export(study_id=study.pk, formats=["json"], snapshot_at=datetime(2026, 12, 7, 9, 0), code_version="t")
+    threads = []
+    real = threading.Thread.start
+
+    def start(self):  # type: ignore[no-untyped-def]
+        threads.append(self.name)
+        return real(self)
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(threading.Thread, "start", start)
+        files = services.write_files(export, built, out)
+    assert threads == ["export-writer-0"]
+    assert [f["name"] for f in files] == ["xp.json", "xp.ndjson"]
+    assert b'"studyOID":"ST.test-study"' in (out / "xp.json").read_bytes()
+    assert connection.in_atomic_block
