@@ -277,10 +277,9 @@ _WRITER_COST = {ExportFormat.CSV: 1.0, ExportFormat.XPT: 1.4, ExportFormat.JSON:
 
 def write_files(export: Export, built: list[datasets.Dataset], directory: Path | None) -> list[dict[str, Any]]:
     """The dataset files of the export in each format asked for (an empty dataset has none).
-    Written to `directory`, the files are shared out among the export's worker processes
-    (exports.parallel): a task per dataset and format, and a task per worksheet of the XLSX
-    workbook (each deflated into a part file of its own, the workbook assembled from them after);
-    the same files, in the same order, as when written one after the other."""
+    Written to `directory`, a dataset's files are written together from one reading of its rows
+    and the datasets shared out among the export's worker processes (`_write_files_once`); in
+    memory, one file after the other. The same files, in the same order, either way."""
     assert export.snapshot_at is not None
     written = [d for d in built if d.rows]  # an empty dataset is not submitted: no file (a note in the report)
     if directory is not None:
@@ -291,43 +290,10 @@ def write_files(export: Export, built: list[datasets.Dataset], directory: Path |
         for fmt in export.formats
         if fmt in (ExportFormat.CSV, ExportFormat.XPT, ExportFormat.JSON)
     ]  # (ODM is not a dataset format: odm_file; before, an export with ODM also wrote each dataset's CSV as <name>.odm)
-    sheets = writers.xlsx_sheets(written) if ExportFormat.XLSX in export.formats else []
-    if sheets and directory is None:
-        tasks.append((-1, ExportFormat.XLSX))  # in memory: the workbook at once
-    elif sheets:
-        tasks.extend((number, ExportFormat.XLSX) for number in range(1, len(sheets) + 1))
-    from exports import parallel
-
-    count = min(parallel.workers(), len(tasks)) if directory is not None else 1
-    shared = {"export": export, "written": written, "directory": directory}
-    if count > 1:
-        export.study  # noqa: B018  (read here, not by a worker: workers do not query)
-
-        def weight(task: tuple[int, str]) -> float:
-            index, fmt = task
-            if fmt == ExportFormat.XLSX:
-                rows = sheets[index - 1][2]
-                return _WRITER_COST[fmt] * (rows.cells if isinstance(rows, xlsx.Columns) else len(rows) * 5)
-            return _WRITER_COST.get(fmt, 1.0) * len(written[index].rows) * len(written[index].columns)
-
-        results = parallel.run_tasks(_write_task, tasks, [weight(t) for t in tasks], count, shared)
-    else:
-        results = [_write_task(task, shared) for task in tasks]
-    files = [
-        file
-        for (_index, fmt), result in zip(tasks, results, strict=True)
-        if fmt != ExportFormat.XLSX
-        for file in result
-    ]
-    if sheets:
-        parts = [
-            file
-            for (_index, fmt), result in zip(tasks, results, strict=True)
-            if fmt == ExportFormat.XLSX
-            for file in result
-        ]
-        files.append(parts[0] if directory is None else _workbook_file(directory, sheets, parts, written))
-    return files
+    if ExportFormat.XLSX in export.formats:
+        tasks.append((-1, ExportFormat.XLSX))  # the workbook at once (its Contents sheet, if nothing else)
+    shared = {"export": export, "written": written, "directory": None}
+    return [file for task in tasks for file in _write_task(task, shared)]
 
 
 #: a task of `_write_files_once`: every file of one dataset
@@ -401,15 +367,20 @@ def _files_task(task: tuple[int, str], shared: dict[str, Any] | None = None) -> 
     sheets = shared["sheets"].get(index, [])
     if sheets:
         jobs.append(functools.partial(_sheet_parts, names, directory, sheets))
+    if not jobs:
+        return [], []
     results = tee.fan_out(datasets.column_chunks(dataset.rows, names), jobs)
     found = [file for result in (results[:-1] if sheets else results) for file in result]
     return found, results[-1] if sheets else []
 
 
 def _format_files(
-    export: Export, dataset: datasets.Dataset, directory: Path, fmt: str, blocks: Any
+    export: Export, dataset: datasets.Dataset, directory: Path | None, fmt: str, blocks: Any = None
 ) -> list[dict[str, Any]]:
-    """The file(s) of `dataset` in `fmt` (CSV, XPT, Dataset-JSON and NDJSON), its rows `blocks`."""
+    """The file(s) of `dataset` in `fmt` (CSV, XPT, Dataset-JSON and NDJSON), its rows read by the
+    writer or given as `blocks` (exports.tee). XPT: its headers stamped with the snapshot's UTC
+    time, not the clock (the same export, the same bytes); a dataset with XPT problems
+    (writers.xpt_problems) is not to be given."""
     if fmt == ExportFormat.JSON:
         return _dataset_json_files(export, dataset, directory, blocks)
     name = f"{dataset.name.lower()}.{fmt}"
@@ -475,20 +446,9 @@ def _write_task(task: tuple[int, str], shared: dict[str, Any] | None = None) -> 
         _title, header, rows = writers.xlsx_sheets(written)[index - 1]
         return [xlsx.sheet_part(index, header, rows, str(directory / f"datasets.xlsx.sheet{index}.part"))]
     dataset = written[index]
-    name = f"{dataset.name.lower()}.{fmt}"
-    if fmt == ExportFormat.JSON:
-        return _dataset_json_files(export, dataset, directory)
-    if fmt == ExportFormat.XPT:
-        assert export.snapshot_at is not None
-        stamp = export.snapshot_at.astimezone(timezone.get_fixed_timezone(0))
-        try:
-            # headers stamped with the snapshot UTC time, not the clock: the same export, the same bytes
-            stored = written_file(directory, name, lambda out: writers.write_xpt(dataset, out, stamped=stamp))
-        except writers.XptError:
-            return []  # its problems are errors of the conformance report: no truncated file
-    else:
-        stored = written_file(directory, name, lambda out: writers.write_csv(dataset, out))
-    return [{"dataset": dataset.name, "fmt": fmt, "name": name, "rows": len(dataset.rows), **stored}]
+    if fmt == ExportFormat.XPT and writers.xpt_problems(dataset):
+        return []  # its problems are errors of the conformance report: no truncated file
+    return _format_files(export, dataset, directory, fmt)
 
 
 def odm_file(export: Export, directory: Path | None = None) -> dict[str, Any]:
