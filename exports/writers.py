@@ -673,8 +673,8 @@ def xlsx_dataset_sheets(dataset: Dataset) -> list[tuple[str, int, int]]:
 
 def write_xlsx(built: list[Dataset], out: BinaryIO) -> None:
     """One workbook of `xlsx_sheets` to `out`, streamed by exports.xlsx (rows written a chunk at a
-    time; exports.services.write_files writes its worksheets in parallel tasks instead); text is
-    an inline string, never read as a formula."""
+    time; exports.services.write_files writes each dataset's worksheets with its other files, the
+    datasets in parallel tasks, instead); text is an inline string, never read as a formula."""
     from exports import xlsx
 
     xlsx.write_workbook(out, xlsx_sheets(built))

@@ -530,7 +530,7 @@ def workbook_parts(titles: list[str]) -> list[Part]:
 def write_workbook(out: BinaryIO, sheets: list[tuple[str, list[str], Iterable[Iterable[Any]] | Columns]]) -> None:
     """The workbook of `sheets` — (title, header, rows) in order — to `out`, one process: each
     worksheet deflated into a temporary file, then the ZIP assembled (`write_zip`), as
-    exports.services.write_files does with a worksheet per worker task."""
+    exports.services.write_files does with each dataset's worksheets in the task writing its files."""
     with tempfile.TemporaryDirectory(prefix="xlsx-") as scratch:
         worksheets = [
             sheet_part(n, header, rows, os.path.join(scratch, f"sheet{n}"))
