@@ -150,14 +150,39 @@ class SpooledRows(Sequence):  # type: ignore[type-arg]
     def _column(self, block: int, index: int) -> list[Any]:
         _rows, places, fd = self._blocks[block]
         offset, length = places[index]
-        values: list[Any] = pickle.loads(os.pread(fd, length, offset))  # noqa: S301  (our own scratch file)
+        return self._mapped(block, index, pickle.loads(os.pread(fd, length, offset)))  # noqa: S301  (our own file)
+
+    def _mapped(self, block: int, index: int, values: list[Any]) -> list[Any]:
         mapping = self._maps.get(block, {}).get(self.columns[index])
         if mapping:
             values = [mapping.get(v, v) for v in values]
         return values
 
+    def _columns(self, block: int, positions: list[int | None]) -> list[list[Any]]:
+        """The values of the columns at `positions` (None: a column not held, all None) in
+        `block`, the block's bytes of them read at once (one `pread`, not one per column: the
+        export's writers read every column of every block, exports.tee)."""
+        count, places, fd = self._blocks[block]
+        wanted = [places[i] for i in positions if i is not None]
+        if not wanted:
+            return [[None] * count for _i in positions]
+        low = min(offset for offset, _length in wanted)
+        high = max(offset + length for offset, length in wanted)
+        if 2 * sum(length for _offset, length in wanted) < high - low:  # a few columns far apart
+            return [[None] * count if i is None else self._column(block, i) for i in positions]
+        data = memoryview(os.pread(fd, high - low, low))
+        out = []
+        for i in positions:
+            if i is None:
+                out.append([None] * count)
+                continue
+            offset, length = places[i]
+            values = pickle.loads(data[offset - low : offset - low + length])  # noqa: S301  (our own scratch file)
+            out.append(self._mapped(block, i, values))
+        return out
+
     def _block_rows(self, block: int) -> list[dict[str, Any]]:
-        columns = [self._column(block, i) for i in range(len(self.columns))]
+        columns = self._columns(block, list(range(len(self.columns))))
         names = self.columns
         return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
@@ -177,7 +202,7 @@ class SpooledRows(Sequence):  # type: ignore[type-arg]
             count = self._blocks[block][0]
             if first + count <= start or first >= stop:
                 continue
-            columns = [[None] * count if i is None else self._column(block, i) for i in positions]
+            columns = self._columns(block, positions)
             if start > first or stop < first + count:
                 low, high = max(start - first, 0), stop - first
                 columns = [values[low:high] for values in columns]

@@ -108,13 +108,13 @@ def test_the_spool_is_read_once_for_every_format(tmp_path, settings, monkeypatch
     settings.EXPORT_WORKERS = 1
     built = [_spooled(tmp_path, "XP", ADAMIG, 12_000)]
     reads: dict[tuple[int, int], int] = {}
-    real = SpooledRows._column
+    real = SpooledRows._mapped  # (each column of a block unpickled goes through it)
 
-    def counted(self, block, index):  # type: ignore[no-untyped-def]
+    def counted(self, block, index, values):  # type: ignore[no-untyped-def]
         reads[(block, index)] = reads.get((block, index), 0) + 1
-        return real(self, block, index)
+        return real(self, block, index, values)
 
-    monkeypatch.setattr(SpooledRows, "_column", counted)
+    monkeypatch.setattr(SpooledRows, "_mapped", counted)
     out = tmp_path / "out"
     out.mkdir()
     services.write_files(_export(["csv", "xpt", "json", "xlsx"]), built, out)
@@ -242,3 +242,25 @@ def test_the_writers_threads_never_query_the_database(study, tmp_path, settings)
     assert [f["name"] for f in files] == ["xp.json", "xp.ndjson"]
     assert b'"studyOID":"ST.test-study"' in (out / "xp.json").read_bytes()
     assert connection.in_atomic_block
+
+
+def test_a_blocks_columns_read_at_once_are_the_columns_read_one_by_one(tmp_path):
+    """SpooledRows reads the columns a writer asks for of a block with one read of their bytes:
+    the same values as each column read alone, a remapped column through its mapping, a name not
+    held all None, and a few columns far apart each read alone."""
+    names = [f"C{n}" for n in range(12)]
+    rows = [{name: f"{name}-{r % 7}" if name != "C3" else r % 4 for name in names} for r in range(11_000)]
+    spool = SpooledRows(tmp_path / "x.rows", names)
+    spool.extend(rows)
+    spool.remap(range(1, 2), "C3", {0: 100, 1: 101})  # the second block's C3 through a mapping
+    asked = ["C3", "NOPE", *names]
+    chunks = list(spool.column_chunks(asked))
+    assert [len(c[0]) for c in chunks] == [5_000, 5_000, 1_000]
+    flat = [list(value for chunk in chunks for value in chunk[i]) for i in range(len(asked))]
+    expected_c3 = [r % 4 if not 5_000 <= r < 10_000 else {0: 100, 1: 101}.get(r % 4, r % 4) for r in range(11_000)]
+    assert flat[0] == expected_c3 == flat[2 + 3]
+    assert flat[1] == [None] * 11_000
+    assert flat[2] == [f"C0-{r % 7}" for r in range(11_000)]
+    far = [[list(values) for values in chunk] for chunk in spool.column_chunks(["C0", "C11"], 4_999, 5_001)]
+    assert far == [[["C0-1"], ["C11-1"]], [["C0-2"], ["C11-2"]]]
+    assert list(spool)[7_000]["C3"] == 100  # (row dicts: every column of a block read at once too)
