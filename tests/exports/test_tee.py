@@ -256,7 +256,7 @@ def test_a_blocks_columns_read_at_once_are_the_columns_read_one_by_one(tmp_path)
     asked = ["C3", "NOPE", *names]
     chunks = list(spool.column_chunks(asked))
     assert [len(c[0]) for c in chunks] == [5_000, 5_000, 1_000]
-    flat = [list(value for chunk in chunks for value in chunk[i]) for i in range(len(asked))]
+    flat = [[value for chunk in chunks for value in chunk[i]] for i in range(len(asked))]
     expected_c3 = [r % 4 if not 5_000 <= r < 10_000 else {0: 100, 1: 101}.get(r % 4, r % 4) for r in range(11_000)]
     assert flat[0] == expected_c3 == flat[2 + 3]
     assert flat[1] == [None] * 11_000
