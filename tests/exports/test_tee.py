@@ -212,6 +212,9 @@ def test_facts_are_found_once_per_list_while_kept_and_never_for_another_list():
             made = [count]
             assert facts.distinct(made) == frozenset({count})
         assert facts.present(values) == frozenset({"a", "b"})
+        with facts.kept():  # another fan-out at the same time (another thread): kept until both leave
+            kept = facts.kinds(values)
+        assert facts.kinds(values) is kept
     assert facts._kept is None
 
 
