@@ -343,8 +343,10 @@ def cumulative_lines(
         ax.grid(axis="y", color="#dddddd", linewidth=0.6)
         ax.yaxis.get_major_locator().set_params(integer=True)
         fig.autofmt_xdate()
-        if ax.get_legend_handles_labels()[0]:  # (no line: every series empty, a site with no subjects yet)
+        if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="upper left", frameon=False)
+        else:  # no line (every series empty, a site with no subjects yet): no legend, no dates to mark
+            ax.set_xticks([])
         return _svg(fig, title, description)
 
 

@@ -484,6 +484,8 @@ def test_cumulative_lines_of_no_data_draw_no_empty_legend(recwarn):
     )
     assert [str(w.message) for w in recwarn if "legend" in str(w.message)] == []
     assert "legend_1" not in empty and "legend_1" in drawn
+    # no date axis of matplotlib's placeholder numbers (0.0 … 1.0) under no line
+    assert "xtick_1" not in empty and "xtick_1" in drawn
 
 
 # --- pages in English and Chinese ---------------------------------------------------------------
