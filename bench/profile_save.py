@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import random
+import re
 import resource
 import sys
 import time
@@ -111,6 +112,7 @@ def main() -> None:
     parser.add_argument("--html", help="write pyinstrument's HTML report here")
     parser.add_argument("--sql", action="store_true", help="print the SQL of one save")
     parser.add_argument("--sql-summary", action="store_true", help="the SQL of one save by shape: count and time")
+    parser.add_argument("--sql-saves", type=int, default=1, help="with --sql-summary: over this many saves")
     parser.add_argument("--no-profile", action="store_true", help="time only (no profiler overhead)")
     parser.add_argument("--flat", action="store_true", help="cProfile's flat list (own time) instead")
     parser.add_argument("--prof", help="with --flat: also dump cProfile's stats here (pstats, snakeviz)")
@@ -158,14 +160,18 @@ def main() -> None:
                 post(min(args.import_rows, 42))  # an import's warm-up small: the rows stay in the transaction
             if args.sql or args.sql_summary:
                 with CaptureQueriesContext(connection) as ctx:
-                    post()
+                    for _ in range(args.sql_saves if args.sql_summary else 1):
+                        post()
                 shapes: dict[str, list[float]] = {}
                 for i, query in enumerate(ctx.captured_queries, 1):
                     sql = query["sql"]
                     if sql.startswith("SELECT set_config('pghistory"):  # the audit context, then the statement
                         sql = "[ctx] " + sql.split("; ", 1)[-1]
                     if args.sql_summary:
-                        shape = shapes.setdefault(sql[:90], [0, 0.0])
+                        # a prepared statement by its name and text, whatever its parameters
+                        prepared = re.match(r"(\[ctx\] )?EXECUTE (\w+) \(.*?\) (/\*.*)", sql, re.S)
+                        key = " ".join(g for g in prepared.groups() if g) if prepared else sql
+                        shape = shapes.setdefault(key[:90], [0, 0.0])
                         shape[0] += 1
                         shape[1] += float(query["time"])
                     else:

@@ -8,7 +8,8 @@ subjects before).
   `pgh_obj_id` on the subject's own history). It runs as its owner (SECURITY DEFINER, fixed
   search_path, schema-qualified names), so the application role needs no write grant on the index.
 - `sync(connection)`: after every migrate (datamanagement/apps.py), as the table owner: creates the
-  trigger on each subject-scoped event table (new tracked models included), indexes the history
+  trigger on each subject-scoped event table (new tracked models included) and the table's index
+  on (pgh_obj_id, pgh_id) that the trigger reads a record's previous event from, indexes the history
   rows not indexed yet (the first run after the upgrade backfills everything, in one statement
   per table), makes the index append-only (UPDATE/DELETE/TRUNCATE refused for non-superusers by
   the audit trail's own guard) and leaves the application role SELECT only.
@@ -16,6 +17,7 @@ subjects before).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -47,6 +49,20 @@ def _fields_sql(row: str, prev: str, label: str) -> str:
     return _FIELDS_SQL.format(row=row, prev=prev, label=label, hidden="{" + ",".join(HIDDEN) + "}")
 
 
+#: a record's event before a given one (%I.%I: the history table): one entry of its index on
+#: (pgh_obj_id, pgh_id) (`previous_index`), read backwards. With pghistory's index on pgh_obj_id
+#: alone, PostgreSQL read every event of the record and, in the trigger, made each one JSON before
+#: sorting them (issue 22: an update of the ICAHT derivation, its ANC inputs in every event, took
+#: ~6 ms of trigger time after 86 events, ~1.3 ms with this)
+PREVIOUS_SQL = "SELECT e.pgh_id FROM %I.%I e WHERE e.pgh_obj_id = $1 AND e.pgh_id < $2 ORDER BY e.pgh_id DESC LIMIT 1"
+
+
+def previous_index(table: str) -> str:
+    """The name of a history table's index on (pgh_obj_id, pgh_id) (sync makes it): the
+    table's name may be too long to suffix."""
+    return "trialsite_prev_" + hashlib.sha256(table.encode()).hexdigest()[:16]
+
+
 # Only constants and registry names are formatted into the SQL below (no user input).
 FUNCTION_SQL = f"""
 CREATE OR REPLACE FUNCTION public.trialsite_audit_index() RETURNS TRIGGER AS $$
@@ -63,11 +79,15 @@ BEGIN
         RETURN NULL;  -- a study-wide record (a study lock): not part of any subject's trail
     END IF;
     IF NEW.pgh_label = 'update' THEN
-        EXECUTE pg_catalog.format(
-            'SELECT e.pgh_id, pg_catalog.to_jsonb(e) FROM %I.%I e '
-            'WHERE e.pgh_obj_id = $1 AND e.pgh_id < $2 ORDER BY e.pgh_id DESC LIMIT 1',
-            TG_TABLE_SCHEMA, TG_TABLE_NAME)
-          INTO prev_id, prev USING NEW.pgh_obj_id, NEW.pgh_id;
+        -- the record's previous event from its (pgh_obj_id, pgh_id) index (one entry), then that
+        -- row alone as JSON: not every earlier event of the record made JSON to be sorted (issue 22)
+        EXECUTE pg_catalog.format('{PREVIOUS_SQL}', TG_TABLE_SCHEMA, TG_TABLE_NAME)
+          INTO prev_id USING NEW.pgh_obj_id, NEW.pgh_id;
+        IF prev_id IS NOT NULL THEN
+            EXECUTE pg_catalog.format('SELECT pg_catalog.to_jsonb(e) FROM %I.%I e WHERE e.pgh_id = $1',
+                                      TG_TABLE_SCHEMA, TG_TABLE_NAME)
+              INTO prev USING prev_id;
+        END IF;
     END IF;
     {_fields_sql("j", "prev", "NEW.pgh_label").strip()} INTO changed;
     who := j -> 'pgh_context' ->> 'user';
@@ -146,6 +166,7 @@ def sync(connection: BaseDatabaseWrapper, *, app_role: str | None = None) -> int
                 f"CREATE TRIGGER {TRIGGER} AFTER INSERT ON public.{q} FOR EACH ROW "
                 f"EXECUTE FUNCTION public.trialsite_audit_index('{label}', '{column}')"
             )
+            cursor.execute(f"CREATE INDEX IF NOT EXISTS {previous_index(table)} ON public.{q} (pgh_obj_id, pgh_id)")
             cursor.execute(_backfill_sql(table, label, column))
             indexed += max(cursor.rowcount, 0)
         # append-only, like the history it indexes (the guard function comes with the audit trail)
