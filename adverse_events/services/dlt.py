@@ -144,6 +144,40 @@ def _day28(subject: Subject, day0: date, window_days: int, as_of_day: int) -> ru
     )
 
 
+#: the reads of the rules for one subject, compiled once (dbtools.prepared; issue 22, session 16:
+#: compiling them was most of the CPU of a re-detection, which an ANC or platelet count near
+#: day 28, a CRS/ICANS assessment or an AE of grade 3 or more runs)
+_daily_grades = {
+    model: Prepared(
+        lambda subject_id, model=model: model.objects.filter(subject_id=subject_id, entered_in_error=False).values_list(
+            "study_day", "grade"
+        ),
+        ("subject_id",),
+    )
+    for model in (CrsAssessment, IcansAssessment)
+}
+_dated_aes = Prepared(
+    lambda subject_id: AdverseEvent.objects.filter(
+        subject_id=subject_id, entered_in_error=False, onset_study_day__isnull=False
+    ),
+    ("subject_id",),
+)
+#: as `.first()` reads them: the death in the model's order, the worst GvHD staging
+_first_death = Prepared(
+    lambda subject_id: Death.objects.filter(subject_id=subject_id, entered_in_error=False)[:1], ("subject_id",)
+)
+_worst_gvhd = Prepared(
+    lambda subject_id: GvhdStaging.objects.filter(
+        subject_id=subject_id, entered_in_error=False, overall_grade__isnull=False
+    ).order_by("-overall_grade", "assessment_date", "pk")[:1],
+    ("subject_id",),
+)
+_candidates = Prepared(lambda subject_id: DltCandidate.objects.filter(subject_id=subject_id), ("subject_id",))
+_locked_subject = Prepared(
+    lambda subject_id: Subject.objects.select_for_update().filter(pk=subject_id).order_by("pk")[:1], ("subject_id",)
+)
+
+
 def detect_for_subject(subject: Subject, *, today: date | None = None) -> list[rules.Candidate]:
     day0 = subject.infusion_date
     if day0 is None:
@@ -151,23 +185,12 @@ def detect_for_subject(subject: Subject, *, today: date | None = None) -> list[r
     _row, choices = protocol_picker(subject.site.study_id)(day0)  # once for a save (crf.services)
     window = choices.dlt_window_days
     as_of = study_day(today or _today(), day0)
-    crs = _daily_max(
-        CrsAssessment.objects.filter(subject=subject, entered_in_error=False).values_list("study_day", "grade")
-    )
-    icans = _daily_max(
-        IcansAssessment.objects.filter(subject=subject, entered_in_error=False).values_list("study_day", "grade")
-    )
-    courses = [
-        _ae_course(ae, day0)
-        for ae in AdverseEvent.objects.filter(subject=subject, entered_in_error=False, onset_study_day__isnull=False)
-    ]
-    death = Death.objects.filter(subject=subject, entered_in_error=False).first()
+    crs = _daily_max(_daily_grades[CrsAssessment].rows(subject_id=subject.pk))
+    icans = _daily_max(_daily_grades[IcansAssessment].rows(subject_id=subject.pk))
+    courses = [_ae_course(ae, day0) for ae in _dated_aes.objects(subject_id=subject.pk)]
+    death = next(iter(_first_death.objects(subject_id=subject.pk)), None)
     # acute GvHD: the worst MAGIC overall grade staged, from its first staging at that grade (§3.1)
-    worst_gvhd = (
-        GvhdStaging.objects.filter(subject=subject, entered_in_error=False, overall_grade__isnull=False)
-        .order_by("-overall_grade", "assessment_date", "pk")
-        .first()
-    )
+    worst_gvhd = next(iter(_worst_gvhd.objects(subject_id=subject.pk)), None)
     return rules.detect_candidates(
         window_days=window,
         as_of_day=as_of,
@@ -186,9 +209,9 @@ def detect_for_subject(subject: Subject, *, today: date | None = None) -> list[r
 @atomic_save
 def recompute_candidates(*, subject: Subject, today: date | None = None) -> list[DltCandidate]:
     """Keep the subject's candidate rows in step with the rules; returns the live candidates."""
-    Subject.objects.select_for_update().filter(pk=subject.pk).first()
+    _locked_subject.rows(subject_id=subject.pk)
     found = {c.key: c for c in detect_for_subject(subject, today=today)}
-    existing = {c.key: c for c in DltCandidate.objects.filter(subject=subject)}
+    existing = {c.key: c for c in _candidates.objects(subject_id=subject.pk)}
     live: list[DltCandidate] = []
     for key, candidate in found.items():
         ae_id = int(key.split(":", 1)[1]) if key.startswith("ae:") else None
