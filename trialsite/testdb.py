@@ -3,7 +3,7 @@
 Creating and migrating the test database costs minutes (about 4 on a loaded 2-core machine);
 `CREATE DATABASE … TEMPLATE` copies a migrated one in about a second. The template is named
 `<database>_tpl_<hash>`, the hash taken over every file that decides the migrated schema and its
-grants (this project's migrations, the roles and audit-chain modules the post-migrate hook runs,
+grants (this project's migrations, the roles, audit-chain and audit-index modules the post-migrate hooks run,
 the pinned requirements that bring the third-party migrations). Not this file: it decides how the
 template is made, not what it holds (the slow tier proves both ways give the same database). A
 run whose template is missing migrates the test database as before, then copies it as the
@@ -38,6 +38,8 @@ SCHEMA_GLOBS = (
     "crf/dbroles.py",
     "crf/auditchain.py",
     "crf/apps.py",
+    "datamanagement/audit_index.py",
+    "datamanagement/apps.py",
     "requirements.txt",
 )
 
