@@ -297,9 +297,7 @@ def rederive(
             model = type(form)
             # signatures covering the form break (datamanagement's hook), named in this audit row
             services.notify_form_changed(user=user, form=form, changed=sorted(changed), reason=reason)
-            rows = model._default_manager.filter(pk=form.pk, version=form.version).update(
-                **changed, version=F("version") + 1
-            )
+            rows = update_with_version(model, pk=form.pk, expected_version=form.version, **changed)
             if rows != 1:
                 raise services.StaleVersionError(model._default_manager.get(pk=form.pk))
             services.forget_after_write(model)
@@ -315,7 +313,8 @@ def update_with_version(
 ) -> int:
     """`UPDATE … SET …, version = version + 1 WHERE id = … [AND version = …]`: the one place a
     versioned row outside a form save is bumped (an adjudication, a stored derivation of the
-    subject such as ICAHT). Returns the row count, to be checked by a compare-and-set caller.
+    subject such as ICAHT, a re-derived dependant: `rederive`). Returns the row count, to be
+    checked by a compare-and-set caller.
 
     The statement is the one `QuerySet.update` compiles, compiled once per model, fields, NULLs
     and compare-and-set (issue 22: compiling it was ~6 % of an ANC result's save, which updates

@@ -101,3 +101,26 @@ def test_the_graph_draws_what_day0_re_derives():
         "adverse_events.IcansAssessment",
         "adverse_events.IcansEpisode",
     )
+
+
+def test_a_dependant_written_since_it_was_read_fails_the_re_derivation_and_keeps_its_values(infused, coordinator):
+    """The compare-and-set of `rederive` (one compiled versioned UPDATE, `update_with_version`):
+    a dependant changed by someone else since it was read is not overwritten; the re-derivation
+    fails with the stale-version error, naming the version now stored."""
+    from adverse_events.models import AdverseEvent
+    from crf.services import StaleVersionError
+
+    subject = infused()
+    ae = record_ae(coordinator, subject, onset_date=day(3))
+    read = AdverseEvent.objects.get(pk=ae.pk)  # version 1, as a re-derivation read it
+    assert rederive.update_with_version(AdverseEvent, pk=ae.pk, expected_version=1, verbatim="headache, worse") == 1
+    with pytest.raises(StaleVersionError) as refused:
+        rederive.rederive(forms=[read], values=lambda _form: {"onset_study_day": 9}, reason="test", user=coordinator)
+    assert refused.value.current.version == 2
+    ae.refresh_from_db()
+    assert (ae.onset_study_day, ae.verbatim, ae.version) == (3, "headache, worse", 2)
+    # read again, the same re-derivation writes
+    fresh = AdverseEvent.objects.get(pk=ae.pk)
+    assert rederive.rederive(forms=[fresh], values=lambda _form: {"onset_study_day": 9}, reason="t", user=coordinator)
+    ae.refresh_from_db()
+    assert (ae.onset_study_day, ae.version) == (9, 3)
