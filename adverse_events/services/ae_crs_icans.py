@@ -313,7 +313,9 @@ _locked_subject = Prepared(
 )
 
 
-def _course_subject(subject: Subject) -> Subject:
+def locked_subject(subject: Subject) -> Subject:
+    """`subject` read again with its site under a row lock (FOR UPDATE of the subject alone): the
+    saves and re-derivations of one subject's course and DLT candidates queue on it."""
     found = _locked_subject.objects(subject_id=subject.pk)
     if not found:
         raise Subject.DoesNotExist
@@ -384,10 +386,10 @@ def _crs_course(
 ) -> tuple[list[EpisodeBase], bool]:
     """`rederive_crs_course`, and whether it changed an assessment's DLT rule input. `stored`:
     the subject's assessments as stored, read by the caller under the subject's lock (which
-    `subject` then is: `_course_subject`), in the model's order; `known`: course inputs of some
+    `subject` then is: `locked_subject`), in the model's order; `known`: course inputs of some
     of them (`stored_inputs`)."""
     if stored is None:
-        subject = _course_subject(subject)
+        subject = locked_subject(subject)
         if subject.day0 is None:
             return [], False
         stored = _course_assessments[CrsAssessment].objects(subject_id=subject.pk)
@@ -420,7 +422,7 @@ def rederive_icans_course(*, user: User | None, subject: Subject, reason: str) -
 
 def _icans_course(*, user: User | None, subject: Subject, reason: str) -> tuple[list[EpisodeBase], bool]:
     """`rederive_icans_course`, and whether it changed an assessment's DLT rule input."""
-    subject = _course_subject(subject)
+    subject = locked_subject(subject)
     if subject.day0 is None:
         return [], False
     assessments = _course_assessments[IcansAssessment].objects(subject_id=subject.pk)
@@ -483,7 +485,7 @@ def record_crs_assessment(
     saved row in place of its stored self (issue 22, ninth pass: they were read twice, the first
     time without the lock)."""
     msgid = gettext_noop("re-derived: CRS assessment of %(date)s saved")
-    subject = _course_subject(instance.subject)
+    subject = locked_subject(instance.subject)
     if subject.day0 is None:  # the derivation refuses the save (no Day-0 clock)
         return _saved_then_course(
             _crs_course, msgid, user=user, instance=instance, expected_version=expected_version, reason=reason

@@ -36,7 +36,7 @@ from adverse_events.models import (
     GvhdStaging,
     IcansAssessment,
 )
-from adverse_events.services.ae_crs_icans import COURSE_MOVED_DLT_INPUT
+from adverse_events.services.ae_crs_icans import COURSE_MOVED_DLT_INPUT, locked_subject
 from adverse_events.services.alerts import raise_alert
 from clinical import ae_course
 from clinical import dlt as rules
@@ -173,9 +173,6 @@ _worst_gvhd = Prepared(
     ("subject_id",),
 )
 _candidates = Prepared(lambda subject_id: DltCandidate.objects.filter(subject_id=subject_id), ("subject_id",))
-_locked_subject = Prepared(
-    lambda subject_id: Subject.objects.select_for_update().filter(pk=subject_id).order_by("pk")[:1], ("subject_id",)
-)
 
 
 def detect_for_subject(subject: Subject, *, today: date | None = None) -> list[rules.Candidate]:
@@ -209,7 +206,7 @@ def detect_for_subject(subject: Subject, *, today: date | None = None) -> list[r
 @atomic_save
 def recompute_candidates(*, subject: Subject, today: date | None = None) -> list[DltCandidate]:
     """Keep the subject's candidate rows in step with the rules; returns the live candidates."""
-    _locked_subject.rows(subject_id=subject.pk)
+    locked_subject(subject)
     found = {c.key: c for c in detect_for_subject(subject, today=today)}
     existing = {c.key: c for c in _candidates.objects(subject_id=subject.pk)}
     live: list[DltCandidate] = []
